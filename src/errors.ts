@@ -1,0 +1,77 @@
+/**
+ * One error type for everything mailpki refuses. `code` is stable and meant for `switch`;
+ * `message` is for a person. A verification *outcome* is never an error: it is a verdict object.
+ */
+
+/** Every error code mailpki throws, with the one-line meaning used in docs/errors.md. */
+export const errorCodes = {
+  // General
+  ERR_INVALID_INPUT: 'An argument or option failed validation; the message names the field.',
+  ERR_INPUT_TOO_LARGE: 'Input is larger than the documented limit.',
+  ERR_NESTING_TOO_DEEP: 'Input nests deeper than the documented limit.',
+  ERR_UNSUPPORTED_RUNTIME: 'No WebCrypto implementation is available; pass one with the `crypto` option.',
+  ERR_IO: 'Reading or writing a file or directory failed.',
+  // Encodings
+  ERR_PEM_MALFORMED: 'Text is not valid PEM, or has no block with the expected label.',
+  ERR_DER_MALFORMED: 'Bytes are not valid DER for the expected structure.',
+  // Keys
+  ERR_KEY_MALFORMED: 'A key could not be parsed.',
+  ERR_KEY_UNSUPPORTED: 'The key type, curve or algorithm is not supported.',
+  ERR_KEY_WEAK: 'The key is weaker than policy allows (e.g. RSA below 2048 bits).',
+  ERR_KEY_NOT_EXTRACTABLE: 'Export was asked of a key that cannot be exported.',
+  ERR_KEY_MISMATCH: 'The private key does not belong to the certificate.',
+  ERR_PASSPHRASE_REQUIRED: 'The input is encrypted and no passphrase was given.',
+  ERR_PASSPHRASE_WRONG: 'The passphrase is wrong, or the encrypted data was altered.',
+  ERR_ALGORITHM_UNSUPPORTED: 'The input uses an algorithm mailpki does not implement.',
+  // PKCS#12
+  ERR_PKCS12_MALFORMED: 'The PKCS#12 (.p12/.pfx) file could not be parsed.',
+  ERR_PKCS12_MAC_INVALID: 'The PKCS#12 integrity check failed: wrong passphrase or altered file.',
+  ERR_PKCS12_CONTENT: 'The PKCS#12 file does not hold what was expected (e.g. no key, several keys).',
+  // Certificates
+  ERR_CERT_MALFORMED: 'A certificate could not be parsed.',
+  ERR_CSR_MALFORMED: 'A certificate signing request could not be parsed.',
+  ERR_CSR_SIGNATURE_INVALID: 'The certificate signing request is not signed by its own key.',
+  // CA
+  ERR_CA_POLICY_VIOLATION: 'The request breaks the CA profile or policy; the message says which rule.',
+  ERR_CA_MAILBOX_NOT_ALLOWED: 'The mailbox is outside the domains this CA may issue for.',
+  ERR_CA_VALIDITY_EXCEEDED: 'The requested validity is longer than the profile allows.',
+  ERR_CA_REJECTED: 'The CA refused the request.',
+  ERR_CA_UNAVAILABLE: 'The CA could not be reached or did not answer in time.',
+  ERR_CA_RESPONSE_INVALID: 'The CA answered with something that is not a valid result.',
+  ERR_CA_NOT_FOUND: 'The CA does not know the certificate (serial) asked about.',
+  ERR_CA_ALREADY_REVOKED: 'The certificate is already revoked.',
+  ERR_CA_STATE_INVALID: 'The CA directory or state is missing, corrupted or from an unknown version.',
+  ERR_CA_EXISTS: 'A CA already exists at that location; it is never overwritten.',
+  // CMS / MIME / S/MIME
+  ERR_CMS_MALFORMED: 'The CMS (PKCS#7) structure could not be parsed.',
+  ERR_MIME_MALFORMED: 'The MIME message could not be parsed.',
+  ERR_SIGNER_INVALID: 'The signer (key, certificate, chain) cannot be used to sign.',
+  ERR_ALGORITHM_WEAK: 'The algorithm is refused as weak (MD5, SHA-1, RSA below 2048 bits).',
+  // CLI
+  ERR_USAGE: 'The command line is not valid; see `mailpki help`.',
+} as const;
+
+export type MailPkiErrorCode = keyof typeof errorCodes;
+
+export interface MailPkiErrorOptions {
+  cause?: unknown;
+  /** Machine-readable context (field name, limit, ...). Never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export class MailPkiError extends Error {
+  override readonly name = 'MailPkiError';
+  readonly code: MailPkiErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: MailPkiErrorCode, message: string, options: MailPkiErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+/** True when `e` is a MailPkiError, optionally with the given code. */
+export function isMailPkiError(e: unknown, code?: MailPkiErrorCode): e is MailPkiError {
+  return e instanceof MailPkiError && (code === undefined || e.code === code);
+}

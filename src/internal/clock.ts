@@ -1,0 +1,3 @@
+/** Injected time. */
+export type Clock = () => Date;
+export const systemClock: Clock = () => new Date();

@@ -1,0 +1,77 @@
+/** Object identifiers used across mailpki, named as in their RFCs. */
+export const OID = {
+  // Key algorithms
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  idEcPublicKey: '1.2.840.10045.2.1',
+  secp256r1: '1.2.840.10045.3.1.7',
+  secp384r1: '1.3.132.0.34',
+  secp521r1: '1.3.132.0.35',
+  idEd25519: '1.3.101.112',
+  // Signature algorithms
+  md5WithRSAEncryption: '1.2.840.113549.1.1.4',
+  sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
+  sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
+  idRSASSAPSS: '1.2.840.113549.1.1.10',
+  idMGF1: '1.2.840.113549.1.1.8',
+  ecdsaWithSHA1: '1.2.840.10045.4.1',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
+  // Digests
+  md5: '1.2.840.113549.2.5',
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  sha384: '2.16.840.1.101.3.4.2.2',
+  sha512: '2.16.840.1.101.3.4.2.3',
+  // X.500 attribute types
+  commonName: '2.5.4.3',
+  surname: '2.5.4.4',
+  serialNumber: '2.5.4.5',
+  countryName: '2.5.4.6',
+  localityName: '2.5.4.7',
+  stateOrProvinceName: '2.5.4.8',
+  organizationName: '2.5.4.10',
+  organizationalUnitName: '2.5.4.11',
+  givenName: '2.5.4.42',
+  pseudonym: '2.5.4.65',
+  organizationIdentifier: '2.5.4.97',
+  emailAddress: '1.2.840.113549.1.9.1',
+  domainComponent: '0.9.2342.19200300.100.1.25',
+  // X.509 extensions (RFC 5280)
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  issuerAltName: '2.5.29.18',
+  basicConstraints: '2.5.29.19',
+  cRLNumber: '2.5.29.20',
+  cRLReason: '2.5.29.21',
+  nameConstraints: '2.5.29.30',
+  cRLDistributionPoints: '2.5.29.31',
+  certificatePolicies: '2.5.29.32',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  anyPolicy: '2.5.29.32.0',
+  // Access methods
+  idAdOcsp: '1.3.6.1.5.5.7.48.1',
+  idAdCaIssuers: '1.3.6.1.5.5.7.48.2',
+  // Extended key usages
+  anyExtendedKeyUsage: '2.5.29.37.0',
+  idKpServerAuth: '1.3.6.1.5.5.7.3.1',
+  idKpClientAuth: '1.3.6.1.5.5.7.3.2',
+  idKpCodeSigning: '1.3.6.1.5.5.7.3.3',
+  idKpEmailProtection: '1.3.6.1.5.5.7.3.4',
+  idKpTimeStamping: '1.3.6.1.5.5.7.3.8',
+  idKpOCSPSigning: '1.3.6.1.5.5.7.3.9',
+  idPkixOcspNocheck: '1.3.6.1.5.5.7.48.1.5',
+  // PKCS#9 / PKCS#10
+  extensionRequest: '1.2.840.113549.1.9.14',
+  // CA/B Forum S/MIME BR (section 7.1.6.1), mailbox-validated
+  smimeMailboxLegacy: '2.23.140.1.5.1.1',
+  smimeMailboxMultipurpose: '2.23.140.1.5.1.2',
+  smimeMailboxStrict: '2.23.140.1.5.1.3',
+} as const;
+
+export const OID_NAMES: Record<string, string> = Object.fromEntries(Object.entries(OID).map(([k, v]) => [v, k]));
