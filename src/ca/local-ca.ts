@@ -1,0 +1,431 @@
+/**
+ * LocalCA: an in-process CA with a root and an issuing intermediate that issues S/MIME
+ * certificates by the CA/B Forum mailbox-validated profiles. Its state lives in a CaStorage;
+ * private keys are stored as passphrase-encrypted PKCS#8 when a passphrase is given.
+ */
+import { z } from 'zod';
+import { MailPkiError } from '../errors.js';
+import { fromUtf8, toHex, utf8 } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { encodePem } from '../internal/pem.js';
+import { parseInput } from '../internal/validate.js';
+import { defaultSignatureAlgorithm, readPublicKeyInfo, type SignatureAlgorithm } from '../keys/algorithms.js';
+import { exportPkcs8Pem, exportSpki, generateKeyPair, importPrivateKey } from '../keys/index.js';
+import { computeKeyIdentifier, keySigner, randomSerial, signCertificate } from '../certs/builder.js';
+import { parseCertificate, type Certificate } from '../certs/certificate.js';
+import { parseCsr, verifyCsr } from '../certs/csr.js';
+import { encodeName } from '../certs/name.js';
+import { PROFILE_RULES, caExtensions, checkSubscriberKey, isDomainAllowed, mailboxDomain, subscriberExtensions } from './profiles.js';
+import type { CaStorage } from './storage.js';
+import {
+  REVOCATION_REASONS,
+  SMIME_PROFILES,
+  issueRequestSchema,
+  revokeRequestSchema,
+  type CaInfo,
+  type CertificateAuthority,
+  type IssueRequest,
+  type IssuedCertificate,
+  type RevocationReason,
+  type RevocationRecord,
+  type RevokeRequest,
+} from './types.js';
+
+export const CA_KEY_TYPES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'] as const;
+export type CaKeyType = (typeof CA_KEY_TYPES)[number];
+
+const DAY = 86_400_000;
+
+export const createLocalCaSchema = z
+  .object({
+    name: z.string().min(1).max(64).default('mailpki Local CA'),
+    keyType: z.enum(CA_KEY_TYPES).default('ec-p256'),
+    /** Mail domains the CA may issue for (`example.com`; `.example.com` for its subdomains). Empty: any. */
+    allowedDomains: z
+      .array(z.string().regex(/^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$/, 'not a domain name'))
+      .default([]),
+    /** e.g. http://127.0.0.1:8080 — issued certificates then carry CRL and OCSP URLs under it. */
+    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Encrypts the CA keys at rest (PBES2). Without it keys are stored in the clear. */
+    passphrase: z.string().min(1).optional(),
+    rootValidityDays: z.number().int().positive().max(36500).default(7300),
+    issuingValidityDays: z.number().int().positive().max(36500).default(3650),
+    /** Validity when a request names none. */
+    defaultValidityDays: z.number().int().positive().default(365),
+  })
+  .strict();
+export type CreateLocalCaOptions = z.input<typeof createLocalCaSchema>;
+
+export interface LocalCaRuntime {
+  clock?: Clock;
+  crypto?: Crypto;
+}
+
+const issuedRecordSchema = z.object({
+  serialNumber: z.string().regex(/^[0-9a-f]+$/),
+  mailbox: z.string(),
+  profile: z.enum(SMIME_PROFILES),
+  notBefore: z.iso.datetime(),
+  notAfter: z.iso.datetime(),
+  idempotencyKey: z.string().optional(),
+  revocation: z
+    .object({
+      reason: z.enum(Object.keys(REVOCATION_REASONS) as [RevocationReason, ...RevocationReason[]]),
+      revokedAt: z.iso.datetime(),
+      invalidityDate: z.iso.datetime().optional(),
+    })
+    .optional(),
+});
+export type IssuedRecord = z.infer<typeof issuedRecordSchema>;
+
+const stateSchema = z.object({
+  format: z.literal('mailpki-localca'),
+  version: z.literal(1),
+  id: z.string().min(1),
+  name: z.string(),
+  keyType: z.enum(CA_KEY_TYPES),
+  allowedDomains: z.array(z.string()),
+  baseUrl: z.string().optional(),
+  keysEncrypted: z.boolean(),
+  defaultValidityDays: z.number().int().positive(),
+  createdAt: z.iso.datetime(),
+  crlNumber: z.number().int().nonnegative(),
+  issued: z.array(issuedRecordSchema),
+});
+type State = z.infer<typeof stateSchema>;
+
+/** File names inside the CA storage. */
+export const CA_FILES = {
+  state: 'ca.json',
+  root: 'root.pem',
+  issuing: 'issuing.pem',
+  chain: 'chain.pem',
+  rootKey: 'keys/root.key.pem',
+  issuingKey: 'keys/issuing.key.pem',
+} as const;
+
+export class LocalCA implements CertificateAuthority {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly storage: CaStorage,
+    private state: State,
+    readonly rootCertificate: Certificate,
+    readonly issuingCertificate: Certificate,
+    private readonly issuingKey: CryptoKey,
+    private readonly clock: Clock,
+    private readonly crypto: Crypto,
+  ) {}
+
+  /** Creates a root and an issuing CA and writes them to `storage` (which must be empty). */
+  static async create(storage: CaStorage, options: CreateLocalCaOptions = {}, runtime: LocalCaRuntime = {}): Promise<LocalCA> {
+    const opts = parseInput(createLocalCaSchema, options, 'LocalCA options');
+    if (await storage.read(CA_FILES.state)) throw new MailPkiError('ERR_CA_EXISTS', 'a CA already exists in this storage; it is never overwritten');
+    const crypto = resolveCrypto(runtime.crypto);
+    const clock = runtime.clock ?? systemClock;
+    const now = floorToSecond(clock());
+
+    const rootKeys = await generateKeyPair(opts.keyType, { crypto, extractable: true });
+    const issuingKeys = await generateKeyPair(opts.keyType, { crypto, extractable: true });
+    const rootSpki = await exportSpki(rootKeys.publicKey, { crypto });
+    const issuingSpki = await exportSpki(issuingKeys.publicKey, { crypto });
+    const rootKid = await computeKeyIdentifier(rootSpki, crypto);
+    const issuingKid = await computeKeyIdentifier(issuingSpki, crypto);
+    const rootName = encodeName([
+      { type: 'O', value: opts.name },
+      { type: 'CN', value: `${opts.name} Root` },
+    ]);
+    const issuingName = encodeName([
+      { type: 'O', value: opts.name },
+      { type: 'CN', value: `${opts.name} S/MIME Issuing CA` },
+    ]);
+    const rootSigner = keySigner(rootKeys.privateKey, caSignatureAlgorithm(rootKeys.privateKey), crypto);
+    const baseUrl = opts.baseUrl?.replace(/\/+$/, '');
+    const rootDer = await signCertificate(
+      {
+        serial: randomSerial(crypto),
+        issuer: rootName,
+        subject: rootName,
+        notBefore: now,
+        notAfter: new Date(now.getTime() + opts.rootValidityDays * DAY),
+        spki: rootSpki,
+        extensions: caExtensions({ kind: 'root', subjectKeyId: rootKid }),
+      },
+      rootSigner,
+    );
+    const issuingDer = await signCertificate(
+      {
+        serial: randomSerial(crypto),
+        issuer: rootName,
+        subject: issuingName,
+        notBefore: now,
+        notAfter: new Date(now.getTime() + Math.min(opts.issuingValidityDays, opts.rootValidityDays) * DAY),
+        spki: issuingSpki,
+        extensions: caExtensions({
+          kind: 'issuing',
+          subjectKeyId: issuingKid,
+          authorityKeyId: rootKid,
+          ...(baseUrl && { crlUrl: `${baseUrl}/crl/root.crl` }),
+        }),
+      },
+      rootSigner,
+    );
+    const state: State = {
+      format: 'mailpki-localca',
+      version: 1,
+      id: `localca:${toHex(await computeKeyIdentifier(rootSpki, crypto))}`,
+      name: opts.name,
+      keyType: opts.keyType,
+      allowedDomains: opts.allowedDomains.map((d) => d.toLowerCase()),
+      ...(baseUrl && { baseUrl }),
+      keysEncrypted: opts.passphrase !== undefined,
+      defaultValidityDays: opts.defaultValidityDays,
+      createdAt: now.toISOString(),
+      crlNumber: 0,
+      issued: [],
+    };
+    const keyPem = (k: CryptoKey) =>
+      exportPkcs8Pem(k, { crypto, ...(opts.passphrase !== undefined && { passphrase: opts.passphrase }) });
+    // Keys and certificates first, state last: a reader finds no CA until the state exists.
+    await storage.write(CA_FILES.rootKey, utf8(await keyPem(rootKeys.privateKey)));
+    await storage.write(CA_FILES.issuingKey, utf8(await keyPem(issuingKeys.privateKey)));
+    await storage.write(CA_FILES.root, utf8(encodePem('CERTIFICATE', rootDer)));
+    await storage.write(CA_FILES.issuing, utf8(encodePem('CERTIFICATE', issuingDer)));
+    await storage.write(CA_FILES.chain, utf8(encodePem('CERTIFICATE', issuingDer) + encodePem('CERTIFICATE', rootDer)));
+    await storage.write(CA_FILES.state, utf8(JSON.stringify(state, null, 2)));
+    const issuingKey = await importPrivateKey(await keyPem(issuingKeys.privateKey), {
+      crypto,
+      ...(opts.passphrase !== undefined && { passphrase: opts.passphrase }),
+    });
+    return new LocalCA(storage, state, parseCertificate(rootDer), parseCertificate(issuingDer), issuingKey, clock, crypto);
+  }
+
+  /** Opens a CA from storage; the passphrase is needed when its keys are encrypted. */
+  static async open(storage: CaStorage, options: { passphrase?: string } & LocalCaRuntime = {}): Promise<LocalCA> {
+    const crypto = resolveCrypto(options.crypto);
+    const raw = await storage.read(CA_FILES.state);
+    if (!raw) throw new MailPkiError('ERR_CA_STATE_INVALID', 'no CA found here (ca.json is missing)');
+    let json: unknown;
+    try {
+      json = JSON.parse(fromUtf8(raw));
+    } catch (e) {
+      throw new MailPkiError('ERR_CA_STATE_INVALID', 'the CA state file ca.json is not valid JSON', { cause: e });
+    }
+    const state = parseInput(stateSchema, json, 'CA state ca.json', 'ERR_CA_STATE_INVALID');
+    const read = async (name: string) => {
+      const b = await storage.read(name);
+      if (!b) throw new MailPkiError('ERR_CA_STATE_INVALID', `the CA is incomplete: ${name} is missing`);
+      return fromUtf8(b);
+    };
+    if (state.keysEncrypted && options.passphrase === undefined)
+      throw new MailPkiError('ERR_PASSPHRASE_REQUIRED', 'the CA keys are encrypted: a passphrase is needed to open it');
+    const root = parseCertificate(await read(CA_FILES.root));
+    const issuing = parseCertificate(await read(CA_FILES.issuing));
+    const issuingKey = await importPrivateKey(await read(CA_FILES.issuingKey), {
+      crypto,
+      ...(state.keysEncrypted && { passphrase: options.passphrase! }),
+    });
+    return new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto);
+  }
+
+  get id(): string {
+    return this.state.id;
+  }
+
+  get name(): string {
+    return this.state.name;
+  }
+
+  get allowedDomains(): readonly string[] {
+    return this.state.allowedDomains;
+  }
+
+  get baseUrl(): string | undefined {
+    return this.state.baseUrl;
+  }
+
+  /** Every certificate this CA issued, oldest first. */
+  get issued(): readonly IssuedRecord[] {
+    return this.state.issued;
+  }
+
+  async info(): Promise<CaInfo> {
+    return {
+      id: this.state.id,
+      name: this.state.name,
+      profiles: [...SMIME_PROFILES],
+      allowedDomains: [...this.state.allowedDomains],
+      supportsSuspension: true,
+      maxValidityDays: Object.fromEntries(SMIME_PROFILES.map((p) => [p, PROFILE_RULES[p].maxValidityDays])),
+    };
+  }
+
+  async getChain(): Promise<Uint8Array[]> {
+    return [this.issuingCertificate.der, this.rootCertificate.der];
+  }
+
+  /** Issues a certificate; see IssueRequest. Serialised so concurrent calls cannot lose a record. */
+  issue(request: IssueRequest): Promise<IssuedCertificate> {
+    return this.exclusive(() => this.issueNow(request));
+  }
+
+  revoke(request: RevokeRequest): Promise<RevocationRecord> {
+    return this.exclusive(() => this.revokeNow(request));
+  }
+
+  /** The stored certificate with this serial (hex), if this CA issued it. */
+  async getCertificate(serialNumber: string): Promise<Certificate | undefined> {
+    const serial = serialNumber.toLowerCase().replace(/^0+(?=.)/, '');
+    const b = await this.storage.read(`certs/${serial}.pem`);
+    return b && parseCertificate(fromUtf8(b));
+  }
+
+  private async issueNow(request: IssueRequest): Promise<IssuedCertificate> {
+    const req = parseInput(issueRequestSchema, request, 'issue request');
+    if (req.idempotencyKey) {
+      const prior = this.state.issued.find((r) => r.idempotencyKey === req.idempotencyKey);
+      if (prior) return this.replay(prior, req.mailbox);
+    }
+    const mailbox = req.mailbox;
+    const domain = mailboxDomain(mailbox);
+    if (!isDomainAllowed(domain, this.state.allowedDomains))
+      throw new MailPkiError(
+        'ERR_CA_MAILBOX_NOT_ALLOWED',
+        `this CA may not issue for ${domain}; allowed: ${this.state.allowedDomains.join(', ')}`,
+        { details: { domain } },
+      );
+    const spki = req.csr ? await this.spkiFromCsr(req.csr) : req.publicKey!;
+    const key = readPublicKeyInfo(spki);
+    checkSubscriberKey(key);
+    const rules = PROFILE_RULES[req.profile];
+    const days = req.validityDays ?? Math.min(this.state.defaultValidityDays, rules.maxValidityDays);
+    if (days > rules.maxValidityDays)
+      throw new MailPkiError(
+        'ERR_CA_VALIDITY_EXCEEDED',
+        `the ${req.profile} profile allows at most ${rules.maxValidityDays} days (asked: ${days})`,
+        { details: { maxValidityDays: rules.maxValidityDays } },
+      );
+    const notBefore = floorToSecond(req.notBefore ?? this.clock());
+    const notAfter = new Date(notBefore.getTime() + days * DAY);
+    if (notAfter > this.issuingCertificate.notAfter)
+      throw new MailPkiError('ERR_CA_POLICY_VIOLATION', 'the certificate would outlive the issuing CA certificate; ask for fewer days');
+    if (notBefore < this.issuingCertificate.notBefore)
+      throw new MailPkiError('ERR_CA_POLICY_VIOLATION', 'notBefore is earlier than the issuing CA certificate');
+
+    const serial = this.freshSerial();
+    const base = this.state.baseUrl;
+    const der = await signCertificate(
+      {
+        serial,
+        issuer: this.issuingCertificate.subject.der,
+        subject: encodeName([{ type: 'CN', value: mailbox }]),
+        notBefore,
+        notAfter,
+        spki,
+        extensions: subscriberExtensions({
+          profile: req.profile,
+          mailbox,
+          key,
+          usage: req.usage,
+          subjectKeyId: await computeKeyIdentifier(spki, this.crypto),
+          authorityKeyId: this.issuingCertificate.subjectKeyIdentifier!,
+          ...(base && { crlUrl: `${base}/crl/issuing.crl`, ocspUrl: `${base}/ocsp`, caIssuersUrl: `${base}/ca/issuing.cer` }),
+        }),
+      },
+      keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto),
+    );
+    const serialNumber = toHex(serial).replace(/^0+(?=.)/, '');
+    await this.storage.write(`certs/${serialNumber}.pem`, utf8(encodePem('CERTIFICATE', der)));
+    const record: IssuedRecord = {
+      serialNumber,
+      mailbox,
+      profile: req.profile,
+      notBefore: notBefore.toISOString(),
+      notAfter: notAfter.toISOString(),
+      ...(req.idempotencyKey && { idempotencyKey: req.idempotencyKey }),
+    };
+    await this.saveState({ ...this.state, issued: [...this.state.issued, record] });
+    return { certificate: der, chain: await this.getChain(), serialNumber, notBefore, notAfter, profile: req.profile };
+  }
+
+  private async replay(prior: IssuedRecord, mailbox: string): Promise<IssuedCertificate> {
+    if (prior.mailbox.toLowerCase() !== mailbox.toLowerCase())
+      throw new MailPkiError('ERR_CA_REJECTED', 'this idempotency key was already used for another mailbox');
+    const cert = await this.getCertificate(prior.serialNumber);
+    if (!cert) throw new MailPkiError('ERR_CA_STATE_INVALID', `certificate ${prior.serialNumber} is recorded but missing`);
+    return {
+      certificate: cert.der,
+      chain: await this.getChain(),
+      serialNumber: prior.serialNumber,
+      notBefore: new Date(prior.notBefore),
+      notAfter: new Date(prior.notAfter),
+      profile: prior.profile,
+    };
+  }
+
+  private async spkiFromCsr(der: Uint8Array): Promise<Uint8Array> {
+    const csr = parseCsr(der);
+    await verifyCsr(csr, this.crypto);
+    // The CA issues for the validated mailbox of the request, never for names the CSR asks for.
+    return csr.publicKey.spki;
+  }
+
+  private freshSerial(): Uint8Array {
+    for (;;) {
+      const s = randomSerial(this.crypto);
+      const hex = toHex(s);
+      if (!this.state.issued.some((r) => r.serialNumber === hex)) return s;
+    }
+  }
+
+  private async revokeNow(request: RevokeRequest): Promise<RevocationRecord> {
+    const req = parseInput(revokeRequestSchema, request, 'revoke request');
+    const idx = this.state.issued.findIndex((r) => r.serialNumber === req.serialNumber);
+    if (idx < 0) throw new MailPkiError('ERR_CA_NOT_FOUND', `this CA has not issued a certificate with serial ${req.serialNumber}`);
+    const record = this.state.issued[idx]!;
+    const time = floorToSecond(req.time ?? this.clock());
+    let updated: IssuedRecord;
+    if (req.reason === 'removeFromCRL') {
+      // Reinstating: only a certificate on hold may come back (RFC 5280 §5.3.1).
+      if (record.revocation?.reason !== 'certificateHold')
+        throw new MailPkiError('ERR_CA_REJECTED', 'only a certificate on hold (certificateHold) can be reinstated');
+      const { revocation: _dropped, ...rest } = record;
+      updated = rest;
+    } else {
+      if (record.revocation && record.revocation.reason !== 'certificateHold')
+        throw new MailPkiError('ERR_CA_ALREADY_REVOKED', `certificate ${req.serialNumber} is already revoked (${record.revocation.reason})`);
+      updated = {
+        ...record,
+        revocation: {
+          reason: req.reason,
+          revokedAt: time.toISOString(),
+          ...(req.invalidityDate && { invalidityDate: req.invalidityDate.toISOString() }),
+        },
+      };
+    }
+    const issued = [...this.state.issued];
+    issued[idx] = updated;
+    await this.saveState({ ...this.state, issued });
+    return { serialNumber: req.serialNumber, reason: req.reason, revokedAt: time };
+  }
+
+  private async saveState(next: State): Promise<void> {
+    await this.storage.write(CA_FILES.state, utf8(JSON.stringify(next, null, 2)));
+    this.state = next;
+  }
+
+  private exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function caSignatureAlgorithm(key: CryptoKey): SignatureAlgorithm {
+  return defaultSignatureAlgorithm(key);
+}
+
+function floorToSecond(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}

@@ -1,0 +1,201 @@
+/**
+ * X.509 certificates (RFC 5280), parsed once into an immutable view that keeps the exact
+ * bytes that were signed. Parsing is strict DER and bounded; it never verifies anything.
+ */
+import { MailPkiError } from '../errors.js';
+import { toBytes, toHex, copyBytes } from '../internal/bytes.js';
+import { Tag, contentOf, cursor, encodedOf, parseDer, readBitString, readSmallInt, readTime, readUnsignedHex } from '../internal/der.js';
+import { OID } from '../internal/oids.js';
+import { decodePemBlocks, encodePem, looksLikePem } from '../internal/pem.js';
+import { parseSignatureAlgorithm, readPublicKeyInfo, type ParsedSignatureAlgorithm, type PublicKeyInfo } from '../keys/algorithms.js';
+import {
+  readAuthorityInfoAccess,
+  readAuthorityKeyIdentifier,
+  readBasicConstraints,
+  readCertificatePolicies,
+  readCrlDistributionPoints,
+  readExtKeyUsage,
+  readExtensions,
+  readKeyUsage,
+  readSubjectAltName,
+  readSubjectKeyIdentifier,
+  type BasicConstraints,
+  type Extension,
+  type GeneralNames,
+  type KeyUsageName,
+} from './extensions.js';
+import { nameValues, readName, type Name } from './name.js';
+
+/** Largest certificate accepted, in bytes. */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024;
+
+export interface Certificate {
+  /** The whole certificate DER. */
+  readonly der: Uint8Array;
+  /** The TBSCertificate DER: what the issuer signed. */
+  readonly tbs: Uint8Array;
+  readonly version: number;
+  /** Serial number as lower-case hex, no leading zeros. */
+  readonly serialNumber: string;
+  /** Raw INTEGER content of the serial (for IssuerAndSerialNumber matching). */
+  readonly serialBytes: Uint8Array;
+  readonly signatureAlgorithm: ParsedSignatureAlgorithm | { unsupported: string };
+  readonly signatureValue: Uint8Array;
+  readonly issuer: Name;
+  readonly subject: Name;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly publicKey: PublicKeyInfo;
+  readonly extensions: ReadonlyMap<string, Extension>;
+  readonly basicConstraints?: BasicConstraints;
+  readonly keyUsage?: KeyUsageName[];
+  readonly extKeyUsage?: string[];
+  readonly subjectAltName?: GeneralNames;
+  readonly subjectKeyIdentifier?: Uint8Array;
+  readonly authorityKeyIdentifier?: Uint8Array;
+  readonly policies: string[];
+  readonly crlDistributionPoints: string[];
+  readonly ocspUrls: string[];
+  readonly caIssuersUrls: string[];
+}
+
+const ERR = 'ERR_CERT_MALFORMED' as const;
+const WHAT = 'invalid certificate';
+
+/** Parses one certificate from DER or PEM ("CERTIFICATE"). */
+export function parseCertificate(input: Uint8Array | string): Certificate {
+  const der = certificateDer(input);
+  if (der.length > MAX_CERTIFICATE_BYTES)
+    throw new MailPkiError('ERR_INPUT_TOO_LARGE', `certificate is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+  const root = parseDer(der, ERR, WHAT);
+  const c = cursor(root, ERR, WHAT);
+  const tbsNode = c.next(Tag.SEQUENCE);
+  const sigAlgNode = c.next(Tag.SEQUENCE);
+  const sigNode = c.next(Tag.BIT_STRING);
+  c.end();
+  const { bits: signatureValue, unused } = readBitString(sigNode);
+  if (unused !== 0) throw new MailPkiError(ERR, `${WHAT}: signature has padding bits`);
+
+  const t = cursor(tbsNode, ERR, WHAT);
+  const versionNode = t.optional(0xa0);
+  const version = versionNode ? readSmallInt(cursor(versionNode, ERR, WHAT).next(Tag.INTEGER)) + 1 : 1;
+  if (version < 1 || version > 3) throw new MailPkiError(ERR, `${WHAT}: unknown version ${version}`);
+  const serialNode = t.next(Tag.INTEGER);
+  const innerSigAlg = t.next(Tag.SEQUENCE);
+  const issuer = readName(t.next(Tag.SEQUENCE));
+  const validity = cursor(t.next(Tag.SEQUENCE), ERR, WHAT);
+  const notBefore = readTime(validity.next());
+  const notAfter = readTime(validity.next());
+  validity.end();
+  const subject = readName(t.next(Tag.SEQUENCE));
+  const publicKey = readPublicKeyInfoLenient(t.next(Tag.SEQUENCE));
+  t.optional(0x81); // issuerUniqueID
+  t.optional(0x82); // subjectUniqueID
+  const extNode = t.optional(0xa3);
+  t.end();
+  if (!equalDer(encodedOf(innerSigAlg), encodedOf(sigAlgNode)))
+    throw new MailPkiError(ERR, `${WHAT}: the signature algorithm inside and outside the signed part differ`);
+
+  let signatureAlgorithm: Certificate['signatureAlgorithm'];
+  try {
+    signatureAlgorithm = parseSignatureAlgorithm(sigAlgNode);
+  } catch (e) {
+    if (!(e instanceof MailPkiError) || e.code !== 'ERR_ALGORITHM_UNSUPPORTED') throw e;
+    signatureAlgorithm = { unsupported: e.message };
+  }
+
+  const extensions = extNode ? readExtensions(cursor(extNode, ERR, WHAT).next(Tag.SEQUENCE)) : new Map<string, Extension>();
+  const get = (id: string) => extensions.get(id)?.value;
+  const bc = get(OID.basicConstraints);
+  const ku = get(OID.keyUsage);
+  const eku = get(OID.extKeyUsage);
+  const san = get(OID.subjectAltName);
+  const ski = get(OID.subjectKeyIdentifier);
+  const aki = get(OID.authorityKeyIdentifier);
+  const pol = get(OID.certificatePolicies);
+  const cdp = get(OID.cRLDistributionPoints);
+  const aia = get(OID.authorityInfoAccess);
+  const aiaValue = aia ? readAuthorityInfoAccess(aia) : { ocsp: [], caIssuers: [] };
+
+  const cert: Certificate = {
+    der,
+    tbs: encodedOf(tbsNode),
+    version,
+    serialNumber: readUnsignedHex(serialNode),
+    serialBytes: contentOf(serialNode),
+    signatureAlgorithm,
+    signatureValue,
+    issuer,
+    subject,
+    notBefore,
+    notAfter,
+    publicKey,
+    extensions,
+    ...(bc && { basicConstraints: readBasicConstraints(bc) }),
+    ...(ku && { keyUsage: readKeyUsage(ku) }),
+    ...(eku && { extKeyUsage: readExtKeyUsage(eku) }),
+    ...(san && { subjectAltName: readSubjectAltName(san) }),
+    ...(ski && { subjectKeyIdentifier: readSubjectKeyIdentifier(ski) }),
+    ...(aki && readAuthorityKeyIdentifier(aki).keyIdentifier && { authorityKeyIdentifier: readAuthorityKeyIdentifier(aki).keyIdentifier! }),
+    policies: pol ? readCertificatePolicies(pol) : [],
+    crlDistributionPoints: cdp ? readCrlDistributionPoints(cdp) : [],
+    ocspUrls: aiaValue.ocsp,
+    caIssuersUrls: aiaValue.caIssuers,
+  };
+  return Object.freeze(cert);
+}
+
+function readPublicKeyInfoLenient(node: ReturnType<typeof parseDer>): PublicKeyInfo {
+  try {
+    return readPublicKeyInfo(node);
+  } catch (e) {
+    if (e instanceof MailPkiError && e.code === 'ERR_KEY_MALFORMED') throw new MailPkiError(ERR, `${WHAT}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+function equalDer(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function certificateDer(input: Uint8Array | string): Uint8Array {
+  if (typeof input === 'string' || looksLikePem(input)) {
+    const text = typeof input === 'string' ? input : new TextDecoder('latin1').decode(input);
+    const blocks = decodePemBlocks(text).filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE');
+    if (blocks.length === 0) throw new MailPkiError('ERR_PEM_MALFORMED', 'no PEM block labelled "CERTIFICATE" found');
+    return blocks[0]!.der;
+  }
+  return toBytes(input);
+}
+
+/** Every certificate in a PEM bundle (or one DER certificate). */
+export function parseCertificates(input: Uint8Array | string): Certificate[] {
+  if (typeof input !== 'string' && !looksLikePem(input)) return [parseCertificate(input)];
+  const text = typeof input === 'string' ? input : new TextDecoder('latin1').decode(input);
+  const blocks = decodePemBlocks(text).filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE');
+  return blocks.map((b) => parseCertificate(b.der));
+}
+
+export function certificateToPem(cert: Certificate | Uint8Array): string {
+  return encodePem('CERTIFICATE', cert instanceof Uint8Array ? cert : cert.der);
+}
+
+/** Mail addresses the certificate vouches for: SAN rfc822Name, then legacy subject emailAddress. */
+export function certificateEmails(cert: Certificate): string[] {
+  const out: string[] = [];
+  for (const e of [...(cert.subjectAltName?.rfc822Names ?? []), ...nameValues(cert.subject, OID.emailAddress)]) {
+    if (!out.some((x) => x.toLowerCase() === e.toLowerCase())) out.push(e);
+  }
+  return out;
+}
+
+export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest(hash, copyBytes(cert.der)));
+  return toHex(d);
+}
+
+export function isSelfIssued(cert: Certificate): boolean {
+  return equalDer(cert.issuer.der, cert.subject.der);
+}

@@ -1,0 +1,39 @@
+/** `mailpki/certs`: parse, describe and build X.509 certificates and PKCS#10 requests. */
+export {
+  MAX_CERTIFICATE_BYTES,
+  certificateEmails,
+  certificateFingerprint,
+  certificateToPem,
+  isSelfIssued,
+  parseCertificate,
+  parseCertificates,
+  type Certificate,
+} from './certificate.js';
+export { describeCertificate, formatDescription, type CertificateDescription } from './describe.js';
+export { createCsr, csrToPem, parseCsr, verifyCsr, MAX_CSR_BYTES, type CertificationRequest, type CreateCsrOptions } from './csr.js';
+export { encodeName, formatName, nameValues, type Name, type NameAttribute, type AttributeTypeAndValue } from './name.js';
+export {
+  KEY_USAGE_BITS,
+  type BasicConstraints,
+  type Extension,
+  type GeneralNames,
+  type KeyUsageName,
+} from './extensions.js';
+export {
+  authorityInfoAccessValue,
+  authorityKeyIdentifierValue,
+  basicConstraintsValue,
+  certificatePoliciesValue,
+  computeKeyIdentifier,
+  crlDistributionPointsValue,
+  extKeyUsageValue,
+  keySigner,
+  keyUsageValue,
+  randomSerial,
+  signCertificate,
+  subjectAltNameValue,
+  subjectKeyIdentifierValue,
+  type ExtensionInput,
+  type TbsCertificateInput,
+  type TbsSigner,
+} from './builder.js';

@@ -1,0 +1,181 @@
+/** The CLI commands; each parses its options and calls the library. */
+import type { ParseArgsConfig } from 'node:util';
+import { MailPkiError } from '../errors.js';
+import { encodePem } from '../internal/pem.js';
+import { parseCertificate } from '../certs/certificate.js';
+import { describeCertificate, formatDescription } from '../certs/describe.js';
+import { CA_KEY_TYPES } from '../ca/local-ca.js';
+import { SMIME_PROFILES } from '../ca/types.js';
+import { KEY_TYPES, exportPkcs8Pem, exportSpki, generateKeyPair, type KeyType } from '../keys/index.js';
+import { exportPkcs12 } from '../pkcs12/index.js';
+import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
+import type { CliIo } from './main.js';
+
+export interface CommandContext {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  io: CliIo;
+  readInput: (path: string | undefined) => Promise<Uint8Array>;
+}
+
+export interface Command {
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  positionals?: number;
+  run: (ctx: CommandContext) => Promise<number>;
+}
+
+function str(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function required(ctx: CommandContext, name: string): string {
+  const v = str(ctx, name);
+  if (v === undefined || v === '') throw new MailPkiError('ERR_USAGE', `--${name} is required`);
+  return v;
+}
+
+function oneOf<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[]): T | undefined {
+  const v = str(ctx, name);
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new MailPkiError('ERR_USAGE', `--${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+  return v as T;
+}
+
+function positiveInt(ctx: CommandContext, name: string): number | undefined {
+  const v = str(ctx, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new MailPkiError('ERR_USAGE', `--${name} must be a positive whole number (got "${v}")`);
+  return Number(v);
+}
+
+/** Reads a passphrase from the environment variable named by `--<name>`. */
+function passphraseFromEnv(ctx: CommandContext, name: string): string | undefined {
+  const variable = str(ctx, name);
+  if (variable === undefined) return undefined;
+  const value = ctx.io.env[variable];
+  if (value === undefined || value === '')
+    throw new MailPkiError('ERR_USAGE', `--${name} names ${variable}, but that environment variable is not set`);
+  return value;
+}
+
+const caInit: Command = {
+  usage:
+    'mailpki ca init --dir DIR [--name NAME] [--key-type rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384] [--domains example.com,...] [--base-url URL] [--passphrase-env VAR]',
+  options: {
+    dir: { type: 'string' },
+    name: { type: 'string' },
+    'key-type': { type: 'string' },
+    domains: { type: 'string' },
+    'base-url': { type: 'string' },
+    'passphrase-env': { type: 'string' },
+  },
+  async run(ctx) {
+    const dir = required(ctx, 'dir');
+    const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
+    const keyType = oneOf(ctx, 'key-type', CA_KEY_TYPES);
+    const domains = str(ctx, 'domains')
+      ?.split(',')
+      .map((d) => d.trim())
+      .filter(Boolean);
+    const name = str(ctx, 'name');
+    const baseUrl = str(ctx, 'base-url');
+    const ca = await initLocalCaDirectory(dir, {
+      ...(name && { name }),
+      ...(keyType && { keyType }),
+      ...(domains && { allowedDomains: domains }),
+      ...(baseUrl && { baseUrl }),
+      ...(passphrase && { passphrase }),
+    });
+    if (!passphrase) ctx.io.stderr('mailpki: warning: CA keys are stored unencrypted; use --passphrase-env to protect them\n');
+    ctx.io.stdout(
+      `Created CA "${ca.name}" in ${dir}\n` +
+        `  trust anchor: ${dir}/root.pem\n  chain:        ${dir}/chain.pem\n` +
+        `  domains:      ${ca.allowedDomains.join(', ') || '(any)'}\n`,
+    );
+    return 0;
+  },
+};
+
+const issue: Command = {
+  usage:
+    'mailpki issue --ca DIR --email ADDR --out PREFIX [--profile strict|multipurpose|legacy] [--key-type TYPE] [--days N] [--usage signing|dual-use] [--passphrase-env VAR] [--key-passphrase-env VAR] [--p12-passphrase-env VAR]',
+  options: {
+    ca: { type: 'string' },
+    email: { type: 'string' },
+    out: { type: 'string' },
+    profile: { type: 'string' },
+    'key-type': { type: 'string' },
+    days: { type: 'string' },
+    usage: { type: 'string' },
+    'passphrase-env': { type: 'string' },
+    'key-passphrase-env': { type: 'string' },
+    'p12-passphrase-env': { type: 'string' },
+  },
+  async run(ctx) {
+    const dir = required(ctx, 'ca');
+    const email = required(ctx, 'email');
+    const out = required(ctx, 'out');
+    const profile = oneOf(ctx, 'profile', SMIME_PROFILES) ?? 'strict';
+    const keyType: KeyType = oneOf(ctx, 'key-type', KEY_TYPES) ?? 'ec-p256';
+    const usage = oneOf(ctx, 'usage', ['signing', 'dual-use'] as const);
+    const days = positiveInt(ctx, 'days');
+    const caPassphrase = passphraseFromEnv(ctx, 'passphrase-env');
+    const keyPassphrase = passphraseFromEnv(ctx, 'key-passphrase-env');
+    const p12Passphrase = passphraseFromEnv(ctx, 'p12-passphrase-env');
+
+    const ca = await openLocalCaDirectory(dir, { ...(caPassphrase && { passphrase: caPassphrase }) });
+    const keys = await generateKeyPair(keyType, { extractable: true });
+    const issued = await ca.issue({
+      mailbox: email,
+      profile,
+      publicKey: await exportSpki(keys.publicKey),
+      ...(days && { validityDays: days }),
+      ...(usage && { usage }),
+    });
+    const chainPem = issued.chain.map((c) => encodePem('CERTIFICATE', c)).join('');
+    await writeFileAtomic(`${out}.key.pem`, await exportPkcs8Pem(keys.privateKey, { ...(keyPassphrase && { passphrase: keyPassphrase }) }), 0o600);
+    await writeFileAtomic(`${out}.cert.pem`, encodePem('CERTIFICATE', issued.certificate), 0o644);
+    await writeFileAtomic(`${out}.chain.pem`, chainPem, 0o644);
+    const written = [`${out}.cert.pem`, `${out}.key.pem`, `${out}.chain.pem`];
+    if (p12Passphrase) {
+      const p12 = await exportPkcs12({
+        privateKey: keys.privateKey,
+        certificate: issued.certificate,
+        chain: issued.chain,
+        passphrase: p12Passphrase,
+        friendlyName: email,
+      });
+      await writeFileAtomic(`${out}.p12`, p12, 0o600);
+      written.push(`${out}.p12`);
+    }
+    if (!keyPassphrase) ctx.io.stderr(`mailpki: warning: ${out}.key.pem is not encrypted; use --key-passphrase-env to protect it\n`);
+    ctx.io.stdout(
+      `Issued ${profile} S/MIME certificate for ${email}\n  serial:  ${issued.serialNumber}\n  expires: ${issued.notAfter.toISOString()}\n` +
+        written.map((w) => `  wrote:   ${w}\n`).join(''),
+    );
+    return 0;
+  },
+};
+
+const certShow: Command = {
+  usage: 'mailpki cert show FILE [--json]',
+  options: { json: { type: 'boolean' } },
+  positionals: 1,
+  async run(ctx) {
+    const file = ctx.positionals[0];
+    if (!file) throw new MailPkiError('ERR_USAGE', 'cert show needs a certificate FILE (PEM or DER; - for stdin)');
+    const cert = parseCertificate(await ctx.readInput(file));
+    const d = await describeCertificate(cert);
+    ctx.io.stdout(ctx.values.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDescription(d)}\n`);
+    return 0;
+  },
+};
+
+export const commands: Record<string, Command> = {
+  'ca init': caInit,
+  issue,
+  'cert show': certShow,
+};
+

@@ -1,0 +1,97 @@
+/**
+ * The `mailpki` command. Exit codes: 0 success, 1 a negative result (e.g. a message that does
+ * not verify), 2 bad input or usage. Errors are one line on stderr; `--debug` adds the stack.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MailPkiError, isMailPkiError } from '../errors.js';
+import { commands, type CommandContext } from './commands.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  readStdin: () => Promise<Uint8Array>;
+}
+
+export const VERSION = '0.1.0';
+
+export const HELP = `mailpki ${VERSION}: governed mail-signing identities (S/MIME certificates, DKIM keys)
+
+Usage: mailpki <command> [options]
+
+CA and certificates:
+  ca init --dir DIR [--name NAME] [--key-type rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384]
+          [--domains example.com,...] [--base-url http://HOST:PORT] [--passphrase-env VAR]
+  issue --ca DIR --email ADDR --out PREFIX [--profile strict|multipurpose|legacy]
+          [--key-type rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519] [--days N]
+          [--usage signing|dual-use] [--passphrase-env VAR] [--key-passphrase-env VAR]
+          [--p12-passphrase-env VAR]
+  cert show FILE [--json]
+
+Options for every command: --debug (stack traces), --help, --version
+Passphrases are read from environment variables named by --*-env options, never from the command line.
+Exit codes: 0 success, 1 negative result, 2 bad input or usage.
+See docs/cli.md for the full reference.`;
+
+/** Runs the CLI; returns the exit code instead of exiting, so tests can call it in-process. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  const args = argv.filter((a) => a !== '--debug');
+  try {
+    if (args.length === 0 || args[0] === 'help' || args[0] === '--help' || args[0] === '-h') {
+      io.stdout(`${HELP}\n`);
+      return args.length === 0 ? 2 : 0;
+    }
+    if (args[0] === '--version' || args[0] === 'version') {
+      io.stdout(`${VERSION}\n`);
+      return 0;
+    }
+    const [name, sub] = args;
+    const command = commands[`${name} ${sub}`] ?? commands[name!];
+    if (!command) throw new MailPkiError('ERR_USAGE', `unknown command "${name}"; see mailpki help`);
+    const rest = args.slice(commands[`${name} ${sub}`] ? 2 : 1);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout(`${command.usage}\n`);
+      return 0;
+    }
+    const parsed = parseCommandArgs(command.options, rest, command.positionals ?? 0);
+    const ctx: CommandContext = { ...parsed, io, readInput: (path) => readInput(path, io) };
+    return await command.run(ctx);
+  } catch (e) {
+    io.stderr(`mailpki: ${describeError(e)}\n`);
+    if (debug && e instanceof Error && e.stack) io.stderr(`${e.stack}\n`);
+    if (debug && e instanceof Error && e.cause instanceof Error && e.cause.stack) io.stderr(`caused by: ${e.cause.stack}\n`);
+    return 2;
+  }
+}
+
+function describeError(e: unknown): string {
+  if (isMailPkiError(e)) return `${e.message} [${e.code}]`;
+  if (e instanceof Error) return `internal error: ${e.message} (run with --debug for details)`;
+  return `internal error: ${String(e)}`;
+}
+
+function parseCommandArgs(
+  options: NonNullable<ParseArgsConfig['options']>,
+  args: string[],
+  positionals: number,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    if (r.positionals.length > positionals) throw new MailPkiError('ERR_USAGE', `unexpected argument "${r.positionals[positionals]}"`);
+    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
+  } catch (e) {
+    if (e instanceof MailPkiError) throw e;
+    throw new MailPkiError('ERR_USAGE', (e as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, ''), { cause: e });
+  }
+}
+
+async function readInput(path: string | undefined, io: CliIo): Promise<Uint8Array> {
+  if (path === undefined || path === '-') return io.readStdin();
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new MailPkiError('ERR_IO', `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
+}

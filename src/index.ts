@@ -1,0 +1,23 @@
+/**
+ * mailpki: governed mail-signing identities. The root export is the small, safe API; building
+ * blocks live behind subpaths (`mailpki/keys`, `mailpki/certs`, `mailpki/ca`, `mailpki/cms`,
+ * `mailpki/mime`, `mailpki/pkcs12`, and the Node adapters in `mailpki/node`).
+ */
+export { MailPkiError, errorCodes, isMailPkiError, type MailPkiErrorCode } from './errors.js';
+export { KEY_TYPES, generateKeyPair, importPrivateKey, exportPkcs8Pem, type KeyType } from './keys/index.js';
+export { importPkcs12, exportPkcs12 } from './pkcs12/index.js';
+export { parseCertificate, parseCertificates, certificateEmails, describeCertificate, createCsr, type Certificate } from './certs/index.js';
+export {
+  LocalCA,
+  MemoryCaStorage,
+  validatedCa,
+  SMIME_PROFILES,
+  REVOCATION_REASONS,
+  type CertificateAuthority,
+  type CaStorage,
+  type IssueRequest,
+  type IssuedCertificate,
+  type RevokeRequest,
+  type RevocationRecord,
+  type SmimeProfile,
+} from './ca/index.js';

@@ -1,0 +1,2 @@
+/** `mailpki/node`: adapters that need Node (files). The core never imports these. */
+export { DirectoryCaStorage, initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from './fs-storage.js';

@@ -1,0 +1,79 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initLocalCaDirectory, openLocalCaDirectory } from '../../src/node/fs-storage.js';
+import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
+
+const t = tempDir();
+afterAll(() => t.cleanup());
+
+describe('LocalCA in a directory', () => {
+  it('is written whole, reopened with its passphrase, and keeps issuing', async () => {
+    const dir = t.path('ca1');
+    const ca = await initLocalCaDirectory(dir, { allowedDomains: ['example.com'], passphrase: 'correct horse' });
+    expect(readdirSync(dir).sort()).toEqual(['ca.json', 'chain.pem', 'issuing.pem', 'keys', 'root.pem']);
+    expect(readFileSync(join(dir, 'keys/issuing.key.pem'), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    expect(readFileSync(join(dir, 'keys/root.key.pem'), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    const spki = await exportSpki((await generateKeyPair('ec-p256')).publicKey);
+    const first = await ca.issue({ mailbox: 'a@example.com', publicKey: spki });
+
+    const again = await openLocalCaDirectory(dir, { passphrase: 'correct horse' });
+    expect(again.id).toBe(ca.id);
+    expect(again.issued.map((r) => r.serialNumber)).toEqual([first.serialNumber]);
+    const second = await again.issue({ mailbox: 'b@example.com', publicKey: spki });
+    expect((await openLocalCaDirectory(dir, { passphrase: 'correct horse' })).issued.map((r) => r.serialNumber)).toEqual([
+      first.serialNumber,
+      second.serialNumber,
+    ]);
+    expect(existsSync(join(dir, `certs/${second.serialNumber}.pem`))).toBe(true);
+    // No temporary files left behind.
+    expect(readdirSync(t.dir).filter((n) => n.includes('partial'))).toEqual([]);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('needs the right passphrase', async () => {
+    const dir = t.path('ca2');
+    await initLocalCaDirectory(dir, { passphrase: 'pw-one' });
+    await expect(openLocalCaDirectory(dir)).rejects.toMatchObject({ code: 'ERR_PASSPHRASE_REQUIRED' });
+    await expect(openLocalCaDirectory(dir, { passphrase: 'pw-two' })).rejects.toMatchObject({ code: 'ERR_PASSPHRASE_WRONG' });
+  });
+
+  it('never writes over an existing directory with files', async () => {
+    const dir = t.path('ca3');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'precious.txt'), 'keep me');
+    await expect(initLocalCaDirectory(dir)).rejects.toMatchObject({ code: 'ERR_CA_EXISTS' });
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('keep me');
+    const empty = t.path('ca3-empty');
+    mkdirSync(empty);
+    await expect(initLocalCaDirectory(empty)).resolves.toBeTruthy();
+  });
+
+  it('refuses a corrupted or foreign state file with a clear error', async () => {
+    const dir = t.path('ca4');
+    await initLocalCaDirectory(dir);
+    writeFileSync(join(dir, 'ca.json'), '{"format":"something-else"}');
+    await expect(openLocalCaDirectory(dir)).rejects.toMatchObject({ code: 'ERR_CA_STATE_INVALID', message: expect.stringMatching(/format/) });
+    writeFileSync(join(dir, 'ca.json'), '{not json');
+    await expect(openLocalCaDirectory(dir)).rejects.toMatchObject({ code: 'ERR_CA_STATE_INVALID' });
+    await expect(openLocalCaDirectory(t.path('missing'))).rejects.toMatchObject({ code: 'ERR_CA_STATE_INVALID' });
+  });
+
+  it('leaves nothing behind when creation fails', async () => {
+    const dir = t.path('ca5');
+    await expect(initLocalCaDirectory(dir, { keyType: 'dsa-1024' as 'ec-p256' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(t.dir).filter((n) => n.startsWith('ca5'))).toEqual([]);
+  });
+
+  describeWithPeers('OpenSSL reads the CA keys at rest', ['openssl'], () => {
+    it('openssl pkey decrypts the issuing key with the passphrase, and not without', async () => {
+      const dir = t.path('ca6');
+      await initLocalCaDirectory(dir, { passphrase: 's3cret' });
+      const key = join(dir, 'keys/issuing.key.pem');
+      expect(runStatus('openssl', ['pkey', '-in', key, '-passin', 'pass:s3cret', '-noout']).status).toBe(0);
+      expect(runStatus('openssl', ['pkey', '-in', key, '-passin', 'pass:wrong', '-noout']).status).not.toBe(0);
+    });
+  });
+});

@@ -1,0 +1,34 @@
+import { defineConfig } from 'tsup';
+
+// Public entry points: the root API and one subpath per building block.
+export const entries = {
+  index: 'src/index.ts',
+  'keys/index': 'src/keys/index.ts',
+  'pkcs12/index': 'src/pkcs12/index.ts',
+  'certs/index': 'src/certs/index.ts',
+  'ca/index': 'src/ca/index.ts',
+  'cms/index': 'src/cms/index.ts',
+  'mime/index': 'src/mime/index.ts',
+  'node/index': 'src/node/index.ts',
+};
+
+export default defineConfig([
+  {
+    entry: entries,
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    splitting: true,
+    target: 'node20',
+    outDir: 'dist',
+  },
+  {
+    // The CLI is an ESM program (top-level await), not a library entry.
+    entry: { 'cli/bin': 'src/cli/bin.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    outDir: 'dist',
+  },
+]);
