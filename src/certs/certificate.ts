@@ -167,7 +167,9 @@ function certificateDer(input: Uint8Array | string): Uint8Array {
     if (blocks.length === 0) throw new MailPkiError('ERR_PEM_MALFORMED', 'no PEM block labelled "CERTIFICATE" found');
     return blocks[0]!.der;
   }
-  return toBytes(input);
+  const der = toBytes(input);
+  if (der[0] !== 0x30) throw new MailPkiError(ERR, 'not a certificate: neither PEM ("-----BEGIN CERTIFICATE-----") nor DER');
+  return der;
 }
 
 /** Every certificate in a PEM bundle (or one DER certificate). */
