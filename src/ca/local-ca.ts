@@ -63,6 +63,8 @@ export interface LocalCaRuntime {
 }
 
 const issuedRecordSchema = z.object({
+  /** Issue order within this CA (1, 2, ...). */
+  seq: z.number().int().positive(),
   serialNumber: z.string().regex(/^[0-9a-f]+$/),
   mailbox: z.string(),
   profile: z.enum(SMIME_PROFILES),
@@ -91,7 +93,6 @@ const stateSchema = z.object({
   defaultValidityDays: z.number().int().positive(),
   createdAt: z.iso.datetime(),
   crlNumber: z.number().int().nonnegative(),
-  issued: z.array(issuedRecordSchema),
 });
 type State = z.infer<typeof stateSchema>;
 
@@ -107,10 +108,14 @@ export const CA_FILES = {
 
 export class LocalCA implements CertificateAuthority {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Issued certificates by serial, and serials by idempotency key (records live in certs/<serial>.json). */
+  private readonly records = new Map<string, IssuedRecord>();
+  private readonly byIdempotencyKey = new Map<string, string>();
+  private lastSeq = 0;
 
   private constructor(
     private readonly storage: CaStorage,
-    private state: State,
+    private readonly state: State,
     readonly rootCertificate: Certificate,
     readonly issuingCertificate: Certificate,
     private readonly issuingKey: CryptoKey,
@@ -183,7 +188,6 @@ export class LocalCA implements CertificateAuthority {
       defaultValidityDays: opts.defaultValidityDays,
       createdAt: now.toISOString(),
       crlNumber: 0,
-      issued: [],
     };
     const keyPem = (k: CryptoKey) =>
       exportPkcs8Pem(k, { crypto, ...(opts.passphrase !== undefined && { passphrase: opts.passphrase }) });
@@ -226,7 +230,34 @@ export class LocalCA implements CertificateAuthority {
       crypto,
       ...(state.keysEncrypted && { passphrase: options.passphrase! }),
     });
-    return new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto);
+    const ca = new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto);
+    await ca.loadRecords();
+    return ca;
+  }
+
+  private async loadRecords(): Promise<void> {
+    for (const name of await this.storage.list('certs/')) {
+      if (!name.endsWith('.json')) continue;
+      const raw = await this.storage.read(name);
+      let json: unknown;
+      try {
+        json = JSON.parse(fromUtf8(raw!));
+      } catch (e) {
+        throw new MailPkiError('ERR_CA_STATE_INVALID', `the CA record ${name} is not valid JSON`, { cause: e });
+      }
+      this.remember(parseInput(issuedRecordSchema, json, `CA record ${name}`, 'ERR_CA_STATE_INVALID'));
+    }
+  }
+
+  private remember(record: IssuedRecord): void {
+    this.records.set(record.serialNumber, record);
+    this.lastSeq = Math.max(this.lastSeq, record.seq);
+    if (record.idempotencyKey) this.byIdempotencyKey.set(record.idempotencyKey, record.serialNumber);
+  }
+
+  private async saveRecord(record: IssuedRecord): Promise<void> {
+    await this.storage.write(`certs/${record.serialNumber}.json`, utf8(JSON.stringify(record, null, 2)));
+    this.remember(record);
   }
 
   get id(): string {
@@ -246,8 +277,13 @@ export class LocalCA implements CertificateAuthority {
   }
 
   /** Every certificate this CA issued, oldest first. */
-  get issued(): readonly IssuedRecord[] {
-    return this.state.issued;
+  get issued(): IssuedRecord[] {
+    return [...this.records.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The record of one issued certificate (serial in hex). */
+  getRecord(serialNumber: string): IssuedRecord | undefined {
+    return this.records.get(normaliseSerial(serialNumber));
   }
 
   async info(): Promise<CaInfo> {
@@ -276,7 +312,8 @@ export class LocalCA implements CertificateAuthority {
 
   /** The stored certificate with this serial (hex), if this CA issued it. */
   async getCertificate(serialNumber: string): Promise<Certificate | undefined> {
-    const serial = serialNumber.toLowerCase().replace(/^0+(?=.)/, '');
+    const serial = normaliseSerial(serialNumber);
+    if (!/^[0-9a-f]+$/.test(serial)) return undefined;
     const b = await this.storage.read(`certs/${serial}.pem`);
     return b && parseCertificate(fromUtf8(b));
   }
@@ -284,8 +321,8 @@ export class LocalCA implements CertificateAuthority {
   private async issueNow(request: IssueRequest): Promise<IssuedCertificate> {
     const req = parseInput(issueRequestSchema, request, 'issue request');
     if (req.idempotencyKey) {
-      const prior = this.state.issued.find((r) => r.idempotencyKey === req.idempotencyKey);
-      if (prior) return this.replay(prior, req.mailbox);
+      const prior = this.byIdempotencyKey.get(req.idempotencyKey);
+      if (prior) return this.replay(this.records.get(prior)!, req.mailbox);
     }
     const mailbox = req.mailbox;
     const domain = mailboxDomain(mailbox);
@@ -338,6 +375,7 @@ export class LocalCA implements CertificateAuthority {
     const serialNumber = toHex(serial).replace(/^0+(?=.)/, '');
     await this.storage.write(`certs/${serialNumber}.pem`, utf8(encodePem('CERTIFICATE', der)));
     const record: IssuedRecord = {
+      seq: ++this.lastSeq,
       serialNumber,
       mailbox,
       profile: req.profile,
@@ -345,7 +383,7 @@ export class LocalCA implements CertificateAuthority {
       notAfter: notAfter.toISOString(),
       ...(req.idempotencyKey && { idempotencyKey: req.idempotencyKey }),
     };
-    await this.saveState({ ...this.state, issued: [...this.state.issued, record] });
+    await this.saveRecord(record);
     return { certificate: der, chain: await this.getChain(), serialNumber, notBefore, notAfter, profile: req.profile };
   }
 
@@ -375,15 +413,14 @@ export class LocalCA implements CertificateAuthority {
     for (;;) {
       const s = randomSerial(this.crypto);
       const hex = toHex(s);
-      if (!this.state.issued.some((r) => r.serialNumber === hex)) return s;
+      if (!this.records.has(hex)) return s;
     }
   }
 
   private async revokeNow(request: RevokeRequest): Promise<RevocationRecord> {
     const req = parseInput(revokeRequestSchema, request, 'revoke request');
-    const idx = this.state.issued.findIndex((r) => r.serialNumber === req.serialNumber);
-    if (idx < 0) throw new MailPkiError('ERR_CA_NOT_FOUND', `this CA has not issued a certificate with serial ${req.serialNumber}`);
-    const record = this.state.issued[idx]!;
+    const record = this.records.get(req.serialNumber);
+    if (!record) throw new MailPkiError('ERR_CA_NOT_FOUND', `this CA has not issued a certificate with serial ${req.serialNumber}`);
     const time = floorToSecond(req.time ?? this.clock());
     let updated: IssuedRecord;
     if (req.reason === 'removeFromCRL') {
@@ -404,15 +441,8 @@ export class LocalCA implements CertificateAuthority {
         },
       };
     }
-    const issued = [...this.state.issued];
-    issued[idx] = updated;
-    await this.saveState({ ...this.state, issued });
+    await this.saveRecord(updated);
     return { serialNumber: req.serialNumber, reason: req.reason, revokedAt: time };
-  }
-
-  private async saveState(next: State): Promise<void> {
-    await this.storage.write(CA_FILES.state, utf8(JSON.stringify(next, null, 2)));
-    this.state = next;
   }
 
   private exclusive<T>(op: () => Promise<T>): Promise<T> {
@@ -424,6 +454,10 @@ export class LocalCA implements CertificateAuthority {
 
 function caSignatureAlgorithm(key: CryptoKey): SignatureAlgorithm {
   return defaultSignatureAlgorithm(key);
+}
+
+function normaliseSerial(s: string): string {
+  return s.toLowerCase().replace(/^0x/, '').replace(/:/g, '').replace(/^0+(?=.)/, '');
 }
 
 function floorToSecond(d: Date): Date {
