@@ -1,0 +1,12 @@
+/** `mailpki/smime`: sign and verify S/MIME messages. */
+export { signMessage, type SignMessageOptions, type SmimeSigner } from './sign.js';
+export { verifyMessage, MAX_SIGNATURE_LAYERS, type CertificateInput, type VerifyMessageOptions } from './verify.js';
+export type {
+  CertificateSummary,
+  SignerResult,
+  SmimeProblem,
+  SmimeProblemCode,
+  SmimeWarning,
+  SmimeWarningCode,
+  Verdict,
+} from './verdict.js';

@@ -1,0 +1,70 @@
+/**
+ * Sender binding: which mailbox the message claims to be from, read strictly enough that the
+ * spoofing tricks (two From fields, two mailboxes, a name that holds another address, an
+ * empty or name-only From, a different Sender) are problems rather than guesses.
+ */
+import { findAddressesInDisplayNames, getHeaders, normalizeAddress, parseAddressList, type MimeEntity } from '../mime/index.js';
+import { decodeEncodedWords } from '../mime/index.js';
+import type { SmimeProblem } from './verdict.js';
+
+export interface FromResult {
+  address?: string;
+  name?: string;
+  problems: SmimeProblem[];
+}
+
+export function readFrom(entity: MimeEntity): FromResult {
+  const problems: SmimeProblem[] = [];
+  const fields = getHeaders(entity, 'From');
+  if (fields.length === 0) return { problems: [{ code: 'SMIME_FROM_MISSING', message: 'the message has no From field' }] };
+  if (fields.length > 1)
+    problems.push({ code: 'SMIME_FROM_MULTIPLE_FIELDS', message: `the message has ${fields.length} From fields; clients show different ones` });
+  const value = fields[0]!.value;
+  if (value.trim() === '') return { problems: [...problems, { code: 'SMIME_FROM_EMPTY', message: 'the From field is empty' }] };
+  const list = parseAddressList(value);
+  if (list.mailboxes.length === 0) {
+    problems.push({
+      code: 'SMIME_FROM_NO_ADDRESS',
+      message: `the From field holds no mailbox address: "${decodeEncodedWords(value).slice(0, 200)}"`,
+    });
+    return { problems };
+  }
+  if (list.mailboxes.length > 1 || list.errors.length > 0)
+    problems.push({
+      code: 'SMIME_FROM_MULTIPLE_MAILBOXES',
+      message:
+        list.mailboxes.length > 1
+          ? `the From field names ${list.mailboxes.length} mailboxes: ${list.mailboxes.map((m) => m.address).join(', ')}`
+          : `the From field is not a single well-formed mailbox (${list.errors[0]})`,
+    });
+  const first = list.mailboxes[0]!;
+  for (const d of findAddressesInDisplayNames([first])) {
+    if (d.mismatch)
+      problems.push({
+        code: 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
+        message: `the From display name shows ${d.addresses.join(', ')} but the address is ${first.address}`,
+      });
+  }
+  const out: FromResult = { address: normalizeAddress(first.address), problems };
+  if (first.name !== undefined) out.name = first.name;
+  return out;
+}
+
+/** RFC 5322 Sender: when present it must be the From mailbox, or clients show another author. */
+export function checkSender(entity: MimeEntity, fromAddress: string | undefined): SmimeProblem[] {
+  const fields = getHeaders(entity, 'Sender');
+  if (fields.length === 0) return [];
+  if (fields.length > 1) return [{ code: 'SMIME_SENDER_MISMATCH', message: `the message has ${fields.length} Sender fields` }];
+  const list = parseAddressList(fields[0]!.value);
+  const sender = list.mailboxes[0];
+  if (!sender || list.mailboxes.length !== 1)
+    return [{ code: 'SMIME_SENDER_MISMATCH', message: 'the Sender field is not a single mailbox' }];
+  if (fromAddress === undefined || !sameMailbox(sender.address, fromAddress))
+    return [{ code: 'SMIME_SENDER_MISMATCH', message: `the Sender ${sender.address} differs from the From mailbox ${fromAddress ?? '(none)'}` }];
+  return [];
+}
+
+/** Mailbox equality: the domain case-insensitively, the local part exactly (RFC 5321 §2.4). */
+export function sameMailbox(a: string, b: string): boolean {
+  return normalizeAddress(a) === normalizeAddress(b);
+}

@@ -1,0 +1,218 @@
+/**
+ * signMessage: S/MIME signing (RFC 8551). The signed entity is canonical (CRLF) and 7-bit
+ * safe before it is signed, so relays that re-encode cannot break the signature; outer
+ * headers (From, To, Subject, Date, Message-ID...) stay outside it.
+ */
+import { z } from 'zod';
+import { signData } from '../cms/index.js';
+import { parseCertificate, parseCertificates, type Certificate } from '../certs/certificate.js';
+import { MailPkiError } from '../errors.js';
+import { concatBytes, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { parseInput } from '../internal/validate.js';
+import { schemeOfKey, type DigestAlgorithm, type SignatureAlgorithm } from '../keys/algorithms.js';
+import {
+  assembleMessage,
+  buildMessage,
+  canonicalizeLineEndings,
+  encodeBase64Lines,
+  make7bitSafe,
+  parseMessage,
+  type BuildMessageInput,
+} from '../mime/index.js';
+import type { CertificateInput } from './verify.js';
+
+/** What signs: the key, its certificate and the chain to include (MimeKit's CmsSigner). */
+export interface SmimeSigner {
+  /** The private key; a non-extractable CryptoKey (or one from an HSM-backed provider) works. */
+  key: CryptoKey;
+  certificate: CertificateInput;
+  /** Intermediate CA certificates to include in the message (not the root). */
+  chain?: CertificateInput[];
+}
+
+export interface SignMessageOptions {
+  /** Opaque `application/pkcs7-mime` signed-data instead of detached multipart/signed (default false). */
+  opaque?: boolean;
+  /** Digest: SHA-256 (default), SHA-384, SHA-512. Ed25519 always uses SHA-512. */
+  digest?: DigestAlgorithm;
+  /** RSA padding: 'pkcs1' (PKCS#1 v1.5, default) or 'pss'. */
+  rsaPadding?: 'pkcs1' | 'pss';
+  /** Signing time attribute (default: the clock); false leaves it out. */
+  signingTime?: Date | false;
+  /** More signers beside the first (several SignerInfos on one message). */
+  additionalSigners?: SmimeSigner[];
+  clock?: Clock;
+  crypto?: Crypto;
+  /** Randomness for MIME boundaries (tests inject it). */
+  randomBytes?: (n: number) => Uint8Array;
+}
+
+const optionsSchema = z
+  .object({
+    opaque: z.boolean().optional(),
+    digest: z.enum(['SHA-256', 'SHA-384', 'SHA-512']).optional(),
+    rsaPadding: z.enum(['pkcs1', 'pss']).optional(),
+    signingTime: z.union([z.date(), z.literal(false)]).optional(),
+    additionalSigners: z.array(z.any()).optional(),
+    clock: z.any().optional(),
+    crypto: z.any().optional(),
+    randomBytes: z.any().optional(),
+  })
+  .strict();
+
+const MICALG: Record<DigestAlgorithm, string> = { 'SHA-256': 'sha-256', 'SHA-384': 'sha-384', 'SHA-512': 'sha-512' };
+const CRLF = '\r\n';
+
+interface ResolvedSigner {
+  key: CryptoKey;
+  certificate: Certificate;
+  chain: Certificate[];
+  algorithm: SignatureAlgorithm;
+}
+
+function asCertificate(input: CertificateInput, what: string): Certificate {
+  if (input && typeof input === 'object' && 'der' in input && input.der instanceof Uint8Array) return input;
+  try {
+    return parseCertificate(input as Uint8Array | string);
+  } catch (e) {
+    throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function resolveSigner(s: SmimeSigner, options: SignMessageOptions, what: string): ResolvedSigner {
+  if (!s || typeof s !== 'object' || !s.key) throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: a key and a certificate are needed`);
+  const certificate = asCertificate(s.certificate, `${what}.certificate`);
+  const chain = (s.chain ?? []).flatMap((c, i) =>
+    typeof c === 'string' || c instanceof Uint8Array ? parseCertificates(c) : [asCertificate(c, `${what}.chain[${i}]`)],
+  );
+  let scheme;
+  try {
+    scheme = schemeOfKey(s.key);
+  } catch (e) {
+    throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: ${(e as Error).message}`, { cause: e });
+  }
+  let algorithm: SignatureAlgorithm;
+  if (scheme === 'ed25519') {
+    if (options.digest && options.digest !== 'SHA-512')
+      throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: Ed25519 signs with SHA-512 only (RFC 8419)`);
+    algorithm = { scheme, hash: 'SHA-512' };
+  } else if (scheme === 'ecdsa') {
+    if (options.rsaPadding === 'pss') throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: RSA-PSS needs an RSA key`);
+    const curve = (s.key.algorithm as EcKeyAlgorithm).namedCurve;
+    algorithm = { scheme, hash: options.digest ?? (curve === 'P-384' ? 'SHA-384' : curve === 'P-521' ? 'SHA-512' : 'SHA-256') };
+  } else {
+    algorithm = { scheme: options.rsaPadding === 'pss' ? 'rsa-pss' : 'rsa-pkcs1', hash: options.digest ?? 'SHA-256' };
+  }
+  return { key: s.key, certificate, chain, algorithm };
+}
+
+/**
+ * Splits a caller's message into outer header fields and the content entity to sign:
+ * Content-* fields belong to the entity, everything else stays outside.
+ */
+function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } {
+  const canonical = canonicalizeLineEndings(bytes);
+  const root = parseMessage(canonical);
+  const outer: string[] = [];
+  const content: Uint8Array[] = [];
+  for (const h of root.headers) {
+    const lower = h.name.toLowerCase();
+    if (lower.startsWith('content-')) content.push(h.raw);
+    else if (lower !== 'mime-version') outer.push(new TextDecoder('latin1').decode(h.raw));
+  }
+  if (!root.headers.some((h) => h.name.toLowerCase() === 'content-type')) content.unshift(utf8(`Content-Type: text/plain; charset=utf-8${CRLF}`));
+  const headerBytes = concatBytes(content.map((c) => (endsWithCrlf(c) ? c : concatBytes([c, utf8(CRLF)]))));
+  const entity = concatBytes([headerBytes, utf8(CRLF), root.body()]);
+  const outerText = outer.map((h) => (h.endsWith(CRLF) ? h : h + CRLF)).join('');
+  if (/[^\x09\x0a\x0d\x20-\x7e]/.test(outerText))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'message: header fields must be 7-bit ASCII (encode non-ASCII with RFC 2047)', {
+      details: { field: 'message' },
+    });
+  return { outer: outerText, entity };
+}
+
+function endsWithCrlf(b: Uint8Array): boolean {
+  return b.length >= 2 && b[b.length - 2] === 0x0d && b[b.length - 1] === 0x0a;
+}
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Signs a message. `message` is a MIME message or entity (bytes or string), or a structure
+ * `{ from, to, cc?, subject, text?, html?, attachments? }` that is built into MIME first.
+ * Returns the complete signed message (CRLF line ends).
+ *
+ * @example
+ * const signed = await signMessage(
+ *   { from: 'payments@example.com', to: 'approvers@example.com', subject: 'Payment', text: 'Pay 1,250.00 EUR to ...' },
+ *   { key, certificate: certPem, chain: [issuingPem] },
+ * );
+ */
+export async function signMessage(
+  message: Uint8Array | string | BuildMessageInput,
+  signer: SmimeSigner,
+  options: SignMessageOptions = {},
+): Promise<Uint8Array> {
+  parseInput(optionsSchema, options, 'signMessage options');
+  const crypto = resolveCrypto(options.crypto);
+  const clock = options.clock ?? systemClock;
+  const randomBytes = options.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+  const signers = [signer, ...(options.additionalSigners ?? [])].map((s, i) => resolveSigner(s, options, i === 0 ? 'signer' : `additionalSigners[${i - 1}]`));
+
+  let outer: string;
+  let entity: Uint8Array;
+  if (typeof message === 'string' || message instanceof Uint8Array) {
+    ({ outer, entity } = splitMessage(toBytes(message)));
+  } else {
+    const built = buildMessage(message, { randomBytes, now: clock() });
+    outer = built.outerHeaders.replace(/^MIME-Version:.*\r\n/im, '');
+    entity = built.entity;
+  }
+  entity = make7bitSafe(entity);
+
+  const certificates: Uint8Array[] = [];
+  for (const s of signers) for (const c of [s.certificate, ...s.chain]) certificates.push(c.der);
+  const signingTime = options.signingTime ?? clock();
+  const cms = await signData(entity, {
+    signers: signers.map((s) => ({ key: s.key, certificate: s.certificate, algorithm: s.algorithm, signingTime })),
+    detached: !options.opaque,
+    certificates,
+    now: clock,
+    crypto,
+  });
+
+  let body: string;
+  if (options.opaque) {
+    body =
+      `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"${CRLF}` +
+      `Content-Transfer-Encoding: base64${CRLF}` +
+      `Content-Disposition: attachment; filename="smime.p7m"${CRLF}${CRLF}` +
+      encodeBase64Lines(cms) +
+      CRLF;
+    return assembleMessage(`${outer}MIME-Version: 1.0${CRLF}`, utf8(body));
+  }
+  let boundary: string;
+  do boundary = `----=_mailpki_${toHex(randomBytes(12))}`;
+  while (contains(entity, latin1(`--${boundary}`)));
+  const micalg = [...new Set(signers.map((s) => MICALG[s.algorithm.hash]))].join(',');
+  const head =
+    `Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg};${CRLF}` +
+    ` boundary="${boundary}"${CRLF}${CRLF}` +
+    `This is an S/MIME signed message${CRLF}${CRLF}--${boundary}${CRLF}`;
+  const tail =
+    `${CRLF}--${boundary}${CRLF}` +
+    `Content-Type: application/pkcs7-signature; name="smime.p7s"${CRLF}` +
+    `Content-Transfer-Encoding: base64${CRLF}` +
+    `Content-Disposition: attachment; filename="smime.p7s"${CRLF}${CRLF}` +
+    encodeBase64Lines(cms) +
+    `${CRLF}--${boundary}--${CRLF}`;
+  return assembleMessage(`${outer}MIME-Version: 1.0${CRLF}`, concatBytes([latin1(head), entity, latin1(tail)]));
+}
