@@ -9,6 +9,7 @@ export const entries = {
   'ca/index': 'src/ca/index.ts',
   'cms/index': 'src/cms/index.ts',
   'mime/index': 'src/mime/index.ts',
+  'smime/index': 'src/smime/index.ts',
   'node/index': 'src/node/index.ts',
 };
 

@@ -6,6 +6,19 @@
 export { MailPkiError, errorCodes, isMailPkiError, type MailPkiErrorCode } from './errors.js';
 export { KEY_TYPES, generateKeyPair, importPrivateKey, exportPkcs8Pem, type KeyType } from './keys/index.js';
 export { importPkcs12, exportPkcs12 } from './pkcs12/index.js';
+export {
+  signMessage,
+  verifyMessage,
+  loadSignerFromPem,
+  loadSignerFromPkcs12,
+  type SmimeSigner,
+  type SignMessageOptions,
+  type VerifyMessageOptions,
+  type Verdict,
+  type SignerResult,
+  type SmimeProblem,
+  type SmimeProblemCode,
+} from './smime/index.js';
 export { parseCertificate, parseCertificates, certificateEmails, describeCertificate, createCsr, type Certificate } from './certs/index.js';
 export {
   LocalCA,

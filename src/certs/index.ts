@@ -37,3 +37,14 @@ export {
   type TbsCertificateInput,
   type TbsSigner,
 } from './builder.js';
+export {
+  MAX_BUILD_STEPS,
+  MAX_SIGNATURE_CHECKS,
+  chainProblemCodes,
+  validateChain,
+  type ChainProblem,
+  type ChainProblemCode,
+  type ChainPurpose,
+  type ChainResult,
+  type ValidateChainOptions,
+} from './chain.js';

@@ -9,6 +9,7 @@ async function readStdin(): Promise<Uint8Array> {
 
 const code = await runCli(process.argv.slice(2), {
   stdout: (t) => process.stdout.write(t),
+  stdoutBytes: (b) => process.stdout.write(b),
   stderr: (t) => process.stderr.write(t),
   env: process.env,
   readStdin,

@@ -1,5 +1,4 @@
 /** The CLI commands; each parses its options and calls the library. */
-import type { ParseArgsConfig } from 'node:util';
 import { MailPkiError } from '../errors.js';
 import { encodePem } from '../internal/pem.js';
 import { parseCertificate } from '../certs/certificate.js';
@@ -9,56 +8,8 @@ import { SMIME_PROFILES } from '../ca/types.js';
 import { KEY_TYPES, exportPkcs8Pem, exportSpki, generateKeyPair, type KeyType } from '../keys/index.js';
 import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
-import type { CliIo } from './main.js';
-
-export interface CommandContext {
-  values: Record<string, string | boolean | string[] | undefined>;
-  positionals: string[];
-  io: CliIo;
-  readInput: (path: string | undefined) => Promise<Uint8Array>;
-}
-
-export interface Command {
-  usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  positionals?: number;
-  run: (ctx: CommandContext) => Promise<number>;
-}
-
-function str(ctx: CommandContext, name: string): string | undefined {
-  const v = ctx.values[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function required(ctx: CommandContext, name: string): string {
-  const v = str(ctx, name);
-  if (v === undefined || v === '') throw new MailPkiError('ERR_USAGE', `--${name} is required`);
-  return v;
-}
-
-function oneOf<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[]): T | undefined {
-  const v = str(ctx, name);
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new MailPkiError('ERR_USAGE', `--${name} must be one of ${allowed.join(', ')} (got "${v}")`);
-  return v as T;
-}
-
-function positiveInt(ctx: CommandContext, name: string): number | undefined {
-  const v = str(ctx, name);
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new MailPkiError('ERR_USAGE', `--${name} must be a positive whole number (got "${v}")`);
-  return Number(v);
-}
-
-/** Reads a passphrase from the environment variable named by `--<name>`. */
-function passphraseFromEnv(ctx: CommandContext, name: string): string | undefined {
-  const variable = str(ctx, name);
-  if (variable === undefined) return undefined;
-  const value = ctx.io.env[variable];
-  if (value === undefined || value === '')
-    throw new MailPkiError('ERR_USAGE', `--${name} names ${variable}, but that environment variable is not set`);
-  return value;
-}
+import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
+import { sign, verify } from './smime.js';
 
 const caInit: Command = {
   usage:
@@ -177,5 +128,7 @@ export const commands: Record<string, Command> = {
   'ca init': caInit,
   issue,
   'cert show': certShow,
+  sign,
+  verify,
 };
 

@@ -5,10 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MailPkiError, isMailPkiError } from '../errors.js';
-import { commands, type CommandContext } from './commands.js';
+import type { CommandContext } from './args.js';
+import { commands } from './commands.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
+  /** Raw bytes to stdout (signed messages are bytes, not text). */
+  stdoutBytes: (bytes: Uint8Array) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
   readStdin: () => Promise<Uint8Array>;
@@ -28,6 +31,12 @@ CA and certificates:
           [--usage signing|dual-use] [--passphrase-env VAR] [--key-passphrase-env VAR]
           [--p12-passphrase-env VAR]
   cert show FILE [--json]
+
+S/MIME:
+  sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE) [--passphrase-env VAR] [--opaque]
+          [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]
+  verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak]
+          [--json] [--in FILE]          exit 0 valid, 1 not valid, 2 unreadable input
 
 Options for every command: --debug (stack traces), --help, --version
 Passphrases are read from environment variables named by --*-env options, never from the command line.

@@ -374,7 +374,14 @@ export async function verifyBytes(
   signature: Uint8Array,
 ): Promise<boolean> {
   if (alg.hash === 'MD5') unsupported('MD5 signatures (refused as broken)');
-  const key = await importVerifyKey(crypto, info, alg);
+  let key: CryptoKey;
+  try {
+    key = await importVerifyKey(crypto, info, alg);
+  } catch (e) {
+    if (e instanceof MailPkiError) throw e;
+    // A provider that refuses the key (DataError, NotSupportedError) cannot verify with it.
+    throw new MailPkiError('ERR_KEY_UNSUPPORTED', `the public key cannot be used to verify: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
   let sig = signature;
   let params: AlgorithmIdentifier | RsaPssParams | EcdsaParams;
   if (alg.scheme === 'ecdsa') {

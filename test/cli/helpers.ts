@@ -14,6 +14,7 @@ export async function cli(args: string[], env: Record<string, string> = {}, stdi
   let stderr = '';
   const code = await runCli(args, {
     stdout: (t) => (stdout += t),
+    stdoutBytes: (b) => (stdout += new TextDecoder('latin1').decode(b)),
     stderr: (t) => (stderr += t),
     env: { ...env },
     readStdin: async () => (typeof stdin === 'string' ? new TextEncoder().encode(stdin) : stdin),

@@ -1,0 +1,77 @@
+/**
+ * "Did this issuer key sign this certificate?", answered once per certificate and key.
+ *
+ * Mail verification meets the same few CA certificates over and over, so a successful check is
+ * remembered: keyed by the child's `der` buffer identity (a WeakMap, so the entry goes when the
+ * parsed certificate goes) and the issuer's SubjectPublicKeyInfo bytes. Failures are not
+ * remembered across calls: a transient provider error must not stick.
+ */
+import { MailPkiError } from '../errors.js';
+import { verifyBytes } from '../keys/algorithms.js';
+import type { Certificate } from './certificate.js';
+
+/** Outcome of one issuer → child signature check. */
+export type EdgeStatus = 'valid' | 'invalid' | 'weak' | 'unsupported';
+
+export interface EdgeResult {
+  status: EdgeStatus;
+  /** Why, for 'unsupported' (the provider's or mailpki's message). */
+  reason?: string;
+}
+
+/** Issuer keys remembered per child certificate (a child rarely has more than one or two issuers). */
+const MAX_ISSUERS_PER_CHILD = 4;
+
+const verified = new WeakMap<Uint8Array, Set<string>>();
+
+/** One string per byte: a cheap exact key for Map lookups. */
+export function binaryKey(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
+  return s;
+}
+
+const keys = new WeakMap<Uint8Array, string>();
+
+/** `binaryKey` of a buffer, computed once per buffer (parsed certificates never change). */
+export function bytesKey(b: Uint8Array): string {
+  let k = keys.get(b);
+  if (k === undefined) keys.set(b, (k = binaryKey(b)));
+  return k;
+}
+
+/** The certificate's key as a Map key. */
+export const spkiKey = (cert: Certificate): string => bytesKey(cert.publicKey.spki);
+
+/** True when a successful check of `child` by `issuer`'s key is remembered. */
+export function isKnownValid(child: Certificate, issuer: Certificate): boolean {
+  return verified.get(child.der)?.has(spkiKey(issuer)) === true;
+}
+
+/**
+ * Checks `child`'s signature with `issuer`'s key. Weak digests are not even tried unless
+ * `allowWeak`; MD5, unknown algorithms and key/algorithm mismatches come back 'unsupported'.
+ */
+export async function checkSignature(crypto: Crypto, child: Certificate, issuer: Certificate, allowWeak: boolean): Promise<EdgeResult> {
+  const alg = child.signatureAlgorithm;
+  if ('unsupported' in alg) return { status: 'unsupported', reason: alg.unsupported };
+  if ((alg.hash === 'SHA-1' || alg.hash === 'MD5') && !allowWeak) return { status: 'weak' };
+  if (alg.hash === 'MD5') return { status: 'unsupported', reason: 'MD5 signatures cannot be verified' };
+  const key = spkiKey(issuer);
+  if (verified.get(child.der)?.has(key)) return { status: 'valid' };
+  let ok: boolean;
+  try {
+    ok = await verifyBytes(crypto, issuer.publicKey, alg, child.tbs, child.signatureValue);
+  } catch (e) {
+    // A key the provider will not import, or a key that cannot make this kind of signature: the
+    // chain cannot be checked, which is an outcome, not a caller mistake. The reason is kept.
+    const reason = e instanceof MailPkiError ? e.message : `the crypto provider refused the key: ${String(e)}`;
+    return { status: 'unsupported', reason };
+  }
+  if (!ok) return { status: 'invalid' };
+  let set = verified.get(child.der);
+  if (!set) verified.set(child.der, (set = new Set()));
+  if (set.size >= MAX_ISSUERS_PER_CHILD) set.clear();
+  set.add(key);
+  return { status: 'valid' };
+}

@@ -1,0 +1,412 @@
+/**
+ * Certificate path building and validation for S/MIME signers (RFC 5280 §6, simplified the way
+ * mail clients do it: no policy tree, no revocation — revocation is a separate layer).
+ *
+ * The outcome is data: an invalid chain gives `ok: false` and coded problems, never an exception.
+ * Only caller mistakes (a missing `at`, something that is not a parsed certificate) throw.
+ */
+import { z } from 'zod';
+import { MailPkiError } from '../errors.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { OID } from '../internal/oids.js';
+import { parseInput } from '../internal/validate.js';
+import { isSelfIssued, type Certificate } from './certificate.js';
+import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
+import { bytesKey, checkSignature, isKnownValid, spkiKey, type EdgeResult } from './chain-signatures.js';
+
+export type ChainPurpose = 'smime-signing' | 'any';
+
+/** Every problem code validateChain reports, with its one-line meaning (the table in docs/chain.md). */
+export const chainProblemCodes = {
+  CHAIN_NO_PATH_TO_ANCHOR: 'No issuer was found for a certificate, or the path does not reach a trust anchor.',
+  CHAIN_LOOP: 'The only issuers found are already in the path (certificates that issue each other).',
+  CHAIN_SIGNATURE_INVALID: "The certificate's signature does not verify with its issuer's key.",
+  CHAIN_EXPIRED: 'The validation time is after the certificate\'s notAfter.',
+  CHAIN_NOT_YET_VALID: "The validation time is before the certificate's notBefore.",
+  CHAIN_NOT_A_CA: 'An issuing certificate lacks basicConstraints cA=true.',
+  CHAIN_CA_KEY_USAGE: 'An issuing certificate has keyUsage without keyCertSign.',
+  CHAIN_PATH_LENGTH_EXCEEDED: "More intermediate CAs below a CA than its pathLenConstraint allows.",
+  CHAIN_UNKNOWN_CRITICAL_EXTENSION: 'A certificate has a critical extension that is not understood (or cannot be evaluated).',
+  CHAIN_NAME_CONSTRAINT_VIOLATION: "A certificate's email address, DNS name or subject is outside a CA's name constraints.",
+  CHAIN_WEAK_ALGORITHM: 'A certificate is signed with MD5 or SHA-1 and weak algorithms are not allowed.',
+  CHAIN_WEAK_KEY: 'A certificate has an RSA key smaller than minRsaBits.',
+  CHAIN_ALGORITHM_UNSUPPORTED: 'A signature uses an algorithm (or key/algorithm pair) that cannot be verified.',
+  CHAIN_LEAF_IS_CA: 'The signer certificate is a CA certificate (basicConstraints cA=true).',
+  CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation.',
+  CHAIN_LEAF_EXT_KEY_USAGE: 'The signer certificate has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
+  CHAIN_CA_EXT_KEY_USAGE: 'An intermediate CA has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
+} as const;
+
+export type ChainProblemCode = keyof typeof chainProblemCodes;
+
+export interface ChainProblem {
+  code: ChainProblemCode;
+  message: string;
+  /** Index in `path` of the certificate concerned (0 = leaf). */
+  certificateIndex?: number;
+}
+
+export interface ValidateChainOptions {
+  /** Trusted certificates (roots or intermediates), taken as given: their own signature is not checked. */
+  trustAnchors: Certificate[];
+  /** Untrusted candidate issuers: the message's certificates and the caller's. Order does not matter. */
+  intermediates?: Certificate[];
+  /** Validation time (for a signature: usually the signing time, or now). */
+  at: Date;
+  /** Default 'smime-signing'. 'any' skips the key usage and extended key usage checks. */
+  purpose?: ChainPurpose;
+  /** Default false: MD5/SHA-1 signatures and RSA keys below minRsaBits are problems. */
+  allowWeakAlgorithms?: boolean;
+  /** Default 2048. */
+  minRsaBits?: number;
+  /** Most certificates in a path, leaf and anchor included. Default 8. */
+  maxPathLength?: number;
+  crypto?: Crypto;
+}
+
+export interface ChainResult {
+  ok: boolean;
+  /** Leaf first, anchor last; the best attempt when `ok` is false. */
+  path: Certificate[];
+  /** The trust anchor the path ends in, when it reached one. */
+  anchor?: Certificate;
+  problems: ChainProblem[];
+}
+
+/** Most signature verifications (not answered from the cache) one validateChain call may run. */
+export const MAX_SIGNATURE_CHECKS = 32;
+/** Most issuer look-ups one validateChain call may make while searching for a path. */
+export const MAX_BUILD_STEPS = 256;
+
+const KNOWN_CRITICAL = new Set<string>([
+  OID.basicConstraints,
+  OID.keyUsage,
+  OID.extKeyUsage,
+  OID.subjectAltName,
+  OID.certificatePolicies,
+  OID.nameConstraints,
+  OID.subjectKeyIdentifier,
+  OID.authorityKeyIdentifier,
+  OID.policyConstraints, // policyConstraints: accepted, no policy processing
+  OID.inhibitAnyPolicy, // inhibitAnyPolicy: accepted, no policy processing
+]);
+
+function isCertificate(v: unknown): v is Certificate {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Partial<Certificate>;
+  return (
+    c.der instanceof Uint8Array &&
+    c.tbs instanceof Uint8Array &&
+    c.signatureValue instanceof Uint8Array &&
+    c.issuer?.der instanceof Uint8Array &&
+    c.subject?.der instanceof Uint8Array &&
+    c.publicKey?.spki instanceof Uint8Array &&
+    c.notBefore instanceof Date &&
+    c.notAfter instanceof Date &&
+    c.extensions instanceof Map
+  );
+}
+
+const certificateSchema = z.custom<Certificate>(isCertificate, 'expected a certificate from parseCertificate()');
+
+const optionsSchema = z
+  .object({
+    trustAnchors: z.array(certificateSchema),
+    intermediates: z.array(certificateSchema).optional(),
+    at: z.date(),
+    purpose: z.enum(['smime-signing', 'any']).default('smime-signing'),
+    allowWeakAlgorithms: z.boolean().default(false),
+    minRsaBits: z.number().int().min(0).max(65536).default(2048),
+    maxPathLength: z.number().int().min(1).max(64).default(8),
+    crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto object').optional(),
+  })
+  .strict();
+
+type Options = z.output<typeof optionsSchema>;
+
+/**
+ * Builds a path from `leaf` to one of `trustAnchors` through `intermediates` and validates it.
+ * Candidates are tried in order of preference (authority/subject key identifier match, anchors
+ * first, currently valid first), backtracking to alternatives; the search is bounded by
+ * `maxPathLength`, MAX_BUILD_STEPS and MAX_SIGNATURE_CHECKS. Successful signature checks are
+ * cached, so validating the same certificates again runs no cryptography.
+ *
+ * @example
+ * const r = await validateChain(signerCert, { trustAnchors: [root], intermediates: cmsCertificates, at: new Date() });
+ * if (!r.ok) for (const p of r.problems) console.log(p.code, p.certificateIndex, p.message);
+ */
+export async function validateChain(leaf: Certificate, options: ValidateChainOptions): Promise<ChainResult> {
+  if (!isCertificate(leaf)) throw new MailPkiError('ERR_INVALID_INPUT', 'validateChain: leaf: expected a certificate from parseCertificate()', { details: { field: 'leaf' } });
+  const opts = parseInput(optionsSchema, options, 'validateChain options');
+  const search = new PathSearch(leaf, opts, resolveCrypto(opts.crypto));
+  return search.run();
+}
+
+interface Attempt {
+  path: Certificate[];
+  complete: boolean;
+  problems: ChainProblem[];
+  signatureProblems: number;
+}
+
+type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget';
+
+/** Subject DER and key of a certificate, as Map keys. */
+const subjectKey = (c: Certificate): string => bytesKey(c.subject.der);
+const issuerKey = (c: Certificate): string => bytesKey(c.issuer.der);
+const sameEntity = (a: Certificate, b: Certificate): boolean => subjectKey(a) === subjectKey(b) && spkiKey(a) === spkiKey(b);
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+class PathSearch {
+  /** Anchors by subject, then by key: "trusted as given" means name plus key. */
+  private readonly anchors = new Map<string, Map<string, Certificate>>();
+  /** Every candidate issuer (anchors replace untrusted copies of themselves) by subject. */
+  private readonly bySubject = new Map<string, Certificate[]>();
+  private readonly edges = new Map<Certificate, Map<Certificate, EdgeResult>>();
+  private signatureChecks = 0;
+  private steps = 0;
+  private stopped = false;
+  private best: Attempt | undefined;
+
+  constructor(
+    private readonly leaf: Certificate,
+    private readonly opts: Options,
+    private readonly crypto: Crypto,
+  ) {
+    for (const a of opts.trustAnchors) {
+      let byKey = this.anchors.get(subjectKey(a));
+      if (!byKey) this.anchors.set(subjectKey(a), (byKey = new Map()));
+      if (!byKey.has(spkiKey(a))) byKey.set(spkiKey(a), a);
+    }
+    const seen = new Set<string>();
+    for (const c of [...opts.trustAnchors, ...(opts.intermediates ?? [])]) {
+      const cand = this.anchorFor(c) ?? c;
+      const id = bytesKey(cand.der);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const list = this.bySubject.get(subjectKey(cand));
+      if (list) list.push(cand);
+      else this.bySubject.set(subjectKey(cand), [cand]);
+    }
+  }
+
+  private anchorFor(c: Certificate): Certificate | undefined {
+    return this.anchors.get(subjectKey(c))?.get(spkiKey(c));
+  }
+
+  async run(): Promise<ChainResult> {
+    const leafAnchor = this.anchorFor(this.leaf);
+    if (leafAnchor && sameBytes(leafAnchor.der, this.leaf.der)) this.evaluate([this.leaf], [], undefined);
+    else await this.extend([this.leaf], []);
+    const best = this.best ?? this.evaluate([this.leaf], [], 'budget');
+    const result: ChainResult = { ok: best.complete && best.problems.length === 0, path: best.path, problems: best.problems };
+    if (best.complete) result.anchor = best.path[best.path.length - 1]!;
+    return result;
+  }
+
+  /** Tries every issuer of the path's last certificate; true once a valid path is found. */
+  private async extend(path: Certificate[], edges: EdgeResult[]): Promise<boolean> {
+    const child = path[path.length - 1]!;
+    if (this.stopped || ++this.steps > MAX_BUILD_STEPS) return this.deadEnd(path, edges, 'budget');
+    if (path.length >= this.opts.maxPathLength) return this.deadEnd(path, edges, 'too-long');
+    let looped = false;
+    const candidates: Certificate[] = [];
+    for (const c of this.bySubject.get(issuerKey(child)) ?? []) {
+      if (path.some((p) => sameEntity(p, c))) {
+        if (c !== child && !sameEntity(c, child)) looped = true;
+        continue;
+      }
+      candidates.push(c);
+    }
+    if (candidates.length === 0) return this.deadEnd(path, edges, looped ? 'loop' : 'no-issuer');
+    candidates.sort((a, b) => this.rank(child, a) - this.rank(child, b));
+
+    const failed: [Certificate, EdgeResult][] = [];
+    for (const issuer of candidates) {
+      const edge = await this.edge(child, issuer);
+      if (!edge) return this.deadEnd(path, edges, 'budget');
+      if (edge.status !== 'valid') {
+        failed.push([issuer, edge]);
+        continue;
+      }
+      if (await this.step(path, edges, issuer, edge)) return true;
+      if (this.stopped) return false;
+    }
+    // Paths through a failed signature can never validate; they are walked only to report the
+    // most useful failure when nothing better has been found.
+    for (const [issuer, edge] of failed) {
+      if (this.best?.complete || this.stopped) break;
+      await this.step(path, edges, issuer, edge);
+    }
+    return false;
+  }
+
+  private async step(path: Certificate[], edges: EdgeResult[], issuer: Certificate, edge: EdgeResult): Promise<boolean> {
+    const p = [...path, issuer];
+    const e = [...edges, edge];
+    if (this.anchorFor(issuer) === issuer) return this.evaluate(p, e, undefined).problems.length === 0;
+    return this.extend(p, e);
+  }
+
+  /** Lower is tried first: key identifiers that match, anchors, then certificates valid at `at`. */
+  private rank(child: Certificate, c: Certificate): number {
+    const aki = child.authorityKeyIdentifier;
+    const ski = c.subjectKeyIdentifier;
+    const idRank = aki && ski ? (sameBytes(aki, ski) ? 0 : 2) : 1;
+    const anchorRank = this.anchorFor(c) === c ? 0 : 1;
+    const at = this.opts.at.getTime();
+    const timeRank = c.notBefore.getTime() <= at && at <= c.notAfter.getTime() ? 0 : 1;
+    return idRank * 4 + anchorRank * 2 + timeRank;
+  }
+
+  /** The signature check of one edge, memoised for this search; undefined when the budget is spent. */
+  private async edge(child: Certificate, issuer: Certificate): Promise<EdgeResult | undefined> {
+    let m = this.edges.get(child);
+    const hit = m?.get(issuer);
+    if (hit) return hit;
+    if (!isKnownValid(child, issuer)) {
+      if (this.signatureChecks >= MAX_SIGNATURE_CHECKS) {
+        this.stopped = true;
+        return undefined;
+      }
+      this.signatureChecks++;
+    }
+    const r = await checkSignature(this.crypto, child, issuer, this.opts.allowWeakAlgorithms);
+    if (!m) this.edges.set(child, (m = new Map()));
+    m.set(issuer, r);
+    return r;
+  }
+
+  private deadEnd(path: Certificate[], edges: EdgeResult[], why: Dead): false {
+    if (why === 'budget') this.stopped = true;
+    this.evaluate(path, edges, why);
+    return false;
+  }
+
+  /** Validates a (complete or dead-end) path and keeps it when it is the best so far. */
+  private evaluate(path: Certificate[], edges: EdgeResult[], dead: Dead | undefined): Attempt {
+    const problems = checkPath(path, edges, dead === undefined, this.opts);
+    const last = path.length - 1;
+    if (dead) problems.push(deadEndProblem(path[last]!, last, dead, this.opts.maxPathLength));
+    const attempt: Attempt = {
+      path,
+      complete: dead === undefined,
+      problems,
+      signatureProblems: problems.filter((p) => SIGNATURE_CODES.has(p.code)).length,
+    };
+    if (!this.best || better(attempt, this.best)) this.best = attempt;
+    return attempt;
+  }
+}
+
+const SIGNATURE_CODES = new Set<ChainProblemCode>(['CHAIN_SIGNATURE_INVALID', 'CHAIN_WEAK_ALGORITHM', 'CHAIN_ALGORITHM_UNSUPPORTED']);
+
+function better(a: Attempt, b: Attempt): boolean {
+  if (a.complete !== b.complete) return a.complete;
+  if (a.signatureProblems !== b.signatureProblems) return a.signatureProblems < b.signatureProblems;
+  if (a.problems.length !== b.problems.length) return a.problems.length < b.problems.length;
+  return !a.complete && a.path.length > b.path.length;
+}
+
+function deadEndProblem(cert: Certificate, index: number, why: Dead, maxPathLength: number): ChainProblem {
+  switch (why) {
+    case 'loop':
+      return { code: 'CHAIN_LOOP', certificateIndex: index, message: 'every issuer found for this certificate is already in the path (a loop)' };
+    case 'too-long':
+      return {
+        code: 'CHAIN_NO_PATH_TO_ANCHOR',
+        certificateIndex: index,
+        message: `no trust anchor within ${maxPathLength} certificates (maxPathLength)`,
+      };
+    case 'budget':
+      return {
+        code: 'CHAIN_NO_PATH_TO_ANCHOR',
+        certificateIndex: index,
+        message: `the path search stopped after ${MAX_BUILD_STEPS} steps or ${MAX_SIGNATURE_CHECKS} signature checks`,
+      };
+    case 'no-issuer':
+      return {
+        code: 'CHAIN_NO_PATH_TO_ANCHOR',
+        certificateIndex: index,
+        message: isSelfIssued(cert)
+          ? 'this self-issued certificate is not a trust anchor'
+          : 'no issuer certificate was found for this certificate among the intermediates and trust anchors',
+      };
+  }
+}
+
+const hasAny = (list: readonly string[] | undefined, wanted: readonly string[]) => list?.some((x) => wanted.includes(x)) === true;
+const EMAIL_EKUS = [OID.idKpEmailProtection, OID.anyExtendedKeyUsage];
+
+/**
+ * Policy checks of one path, in certificate order. `edges[i]` is the check of `path[i]`'s
+ * signature by `path[i + 1]`. When `complete`, the last certificate is the trust anchor: its
+ * own signature and its EKU are not checked, and only explicit CA restrictions apply to it.
+ */
+function checkPath(path: readonly Certificate[], edges: readonly EdgeResult[], complete: boolean, opts: Options): ChainProblem[] {
+  const problems: ChainProblem[] = [];
+  const at = opts.at.getTime();
+  const smime = opts.purpose === 'smime-signing';
+  const add = (code: ChainProblemCode, certificateIndex: number, message: string) => problems.push({ code, certificateIndex, message });
+
+  path.forEach((cert, i) => {
+    const isAnchor = complete && i === path.length - 1;
+    if (at < cert.notBefore.getTime()) add('CHAIN_NOT_YET_VALID', i, `not valid before ${cert.notBefore.toISOString()}`);
+    if (at > cert.notAfter.getTime()) add('CHAIN_EXPIRED', i, `expired at ${cert.notAfter.toISOString()}`);
+    if (!opts.allowWeakAlgorithms && cert.publicKey.kind === 'rsa' && cert.publicKey.bits < opts.minRsaBits)
+      add('CHAIN_WEAK_KEY', i, `RSA key of ${cert.publicKey.bits} bits; at least ${opts.minRsaBits} required`);
+    for (const ext of cert.extensions.values())
+      if (ext.critical && !KNOWN_CRITICAL.has(ext.oid)) add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, `unknown critical extension ${ext.oid}`);
+
+    const edge = edges[i];
+    if (edge) {
+      const alg = cert.signatureAlgorithm;
+      const algName = 'unsupported' in alg ? 'an unsupported algorithm' : `${alg.scheme} with ${alg.hash}`;
+      if (edge.status === 'invalid') add('CHAIN_SIGNATURE_INVALID', i, `the signature does not verify with the key of certificate ${i + 1}`);
+      else if (edge.status === 'weak') add('CHAIN_WEAK_ALGORITHM', i, `signed with ${algName}, refused as weak`);
+      else if (edge.status === 'unsupported') add('CHAIN_ALGORITHM_UNSUPPORTED', i, edge.reason ?? `cannot verify ${algName}`);
+    }
+
+    if (i === 0) {
+      if (smime && cert.basicConstraints?.ca) add('CHAIN_LEAF_IS_CA', 0, 'the signer certificate is a CA certificate');
+      if (smime && cert.keyUsage && !hasAny(cert.keyUsage, ['digitalSignature', 'nonRepudiation']))
+        add('CHAIN_LEAF_KEY_USAGE', 0, `keyUsage (${cert.keyUsage.join(', ') || 'none'}) allows neither digitalSignature nor nonRepudiation`);
+      if (smime && cert.extKeyUsage && !hasAny(cert.extKeyUsage, EMAIL_EKUS))
+        add('CHAIN_LEAF_EXT_KEY_USAGE', 0, 'extKeyUsage does not include emailProtection');
+      return;
+    }
+
+    // An issuing certificate. An anchor is trusted as given, so only restrictions it states
+    // itself (cA=false, keyUsage without keyCertSign, pathLen, name constraints) count against it.
+    const bc = cert.basicConstraints;
+    if (isAnchor ? bc?.ca === false : !bc?.ca) add('CHAIN_NOT_A_CA', i, 'issues certificates but is not a CA (basicConstraints cA is not true)');
+    if (cert.keyUsage && !cert.keyUsage.includes('keyCertSign')) add('CHAIN_CA_KEY_USAGE', i, 'keyUsage does not include keyCertSign');
+    if (bc?.pathLenConstraint !== undefined) {
+      let below = 0;
+      for (let j = 1; j < i; j++) if (!isSelfIssued(path[j]!)) below++;
+      if (below > bc.pathLenConstraint)
+        add('CHAIN_PATH_LENGTH_EXCEEDED', i, `pathLenConstraint ${bc.pathLenConstraint}, but ${below} intermediate CA(s) below`);
+    }
+    if (smime && !isAnchor && cert.extKeyUsage && !hasAny(cert.extKeyUsage, EMAIL_EKUS))
+      add('CHAIN_CA_EXT_KEY_USAGE', i, 'this CA has extKeyUsage without emailProtection');
+    const nc = nameConstraintsOf(cert);
+    if (nc === 'malformed') add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, 'the nameConstraints extension cannot be read');
+    else if (nc) {
+      for (let j = 0; j < i; j++) {
+        if (j > 0 && isSelfIssued(path[j]!)) continue;
+        const r = checkNameConstraints(path[j]!, nc);
+        if (r.ok) continue;
+        if (r.unsupported) add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, r.message);
+        else add('CHAIN_NAME_CONSTRAINT_VIOLATION', j, `${r.message} (nameConstraints of certificate ${i})`);
+      }
+    }
+  });
+  problems.sort((a, b) => (a.certificateIndex ?? 0) - (b.certificateIndex ?? 0));
+  return problems;
+}

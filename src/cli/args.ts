@@ -1,0 +1,54 @@
+/** Shared option helpers for the CLI commands. */
+import type { ParseArgsConfig } from 'node:util';
+import { MailPkiError } from '../errors.js';
+import type { CliIo } from './main.js';
+
+export interface CommandContext {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  io: CliIo;
+  readInput: (path: string | undefined) => Promise<Uint8Array>;
+}
+
+export interface Command {
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  positionals?: number;
+  run: (ctx: CommandContext) => Promise<number>;
+}
+
+export function str(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function required(ctx: CommandContext, name: string): string {
+  const v = str(ctx, name);
+  if (v === undefined || v === '') throw new MailPkiError('ERR_USAGE', `--${name} is required`);
+  return v;
+}
+
+export function oneOf<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[]): T | undefined {
+  const v = str(ctx, name);
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new MailPkiError('ERR_USAGE', `--${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+  return v as T;
+}
+
+export function positiveInt(ctx: CommandContext, name: string): number | undefined {
+  const v = str(ctx, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new MailPkiError('ERR_USAGE', `--${name} must be a positive whole number (got "${v}")`);
+  return Number(v);
+}
+
+/** Reads a passphrase from the environment variable named by `--<name>`. */
+export function passphraseFromEnv(ctx: CommandContext, name: string): string | undefined {
+  const variable = str(ctx, name);
+  if (variable === undefined) return undefined;
+  const value = ctx.io.env[variable];
+  if (value === undefined || value === '')
+    throw new MailPkiError('ERR_USAGE', `--${name} names ${variable}, but that environment variable is not set`);
+  return value;
+}
+

@@ -1,0 +1,105 @@
+/** `mailpki sign` and `mailpki verify`. */
+import { MailPkiError } from '../errors.js';
+import { loadSignerFromPem, loadSignerFromPkcs12 } from '../smime/load-signer.js';
+import { signMessage } from '../smime/sign.js';
+import { verifyMessage } from '../smime/verify.js';
+import type { Verdict } from '../smime/verdict.js';
+import type { DigestAlgorithm } from '../keys/algorithms.js';
+import { writeFileAtomic } from '../node/fs-storage.js';
+import { oneOf, passphraseFromEnv, str, type Command } from './args.js';
+
+const DIGESTS: Record<string, DigestAlgorithm> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
+
+export const sign: Command = {
+  usage:
+    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]',
+  options: {
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    chain: { type: 'string' },
+    p12: { type: 'string' },
+    'passphrase-env': { type: 'string' },
+    opaque: { type: 'boolean' },
+    digest: { type: 'string' },
+    pss: { type: 'boolean' },
+    in: { type: 'string' },
+    out: { type: 'string' },
+  },
+  async run(ctx) {
+    const digest = DIGESTS[oneOf(ctx, 'digest', ['sha256', 'sha384', 'sha512'] as const) ?? 'sha256']!;
+    const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
+    const loadOptions = { digest, rsaPadding: ctx.values.pss ? ('pss' as const) : ('pkcs1' as const) };
+    const p12 = str(ctx, 'p12');
+    let signer;
+    if (p12) {
+      if (str(ctx, 'cert') || str(ctx, 'key')) throw new MailPkiError('ERR_USAGE', 'give either --p12 or --cert and --key, not both');
+      if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
+      signer = await loadSignerFromPkcs12(await ctx.readInput(p12), passphrase, loadOptions);
+    } else {
+      const cert = str(ctx, 'cert');
+      const key = str(ctx, 'key');
+      if (!cert || !key) throw new MailPkiError('ERR_USAGE', 'sign needs --cert and --key (or --p12)');
+      const chain = str(ctx, 'chain');
+      signer = await loadSignerFromPem(
+        { certificate: await ctx.readInput(cert), key: await ctx.readInput(key), ...(chain && { chain: await ctx.readInput(chain) }) },
+        { ...loadOptions, ...(passphrase !== undefined && { passphrase }) },
+      );
+    }
+    const message = await ctx.readInput(str(ctx, 'in'));
+    const signed = await signMessage(message, signer, { opaque: Boolean(ctx.values.opaque), digest, rsaPadding: loadOptions.rsaPadding });
+    const out = str(ctx, 'out');
+    if (out) await writeFileAtomic(out, signed, 0o644);
+    else ctx.io.stdoutBytes(signed);
+    return 0;
+  },
+};
+
+export const verify: Command = {
+  usage: 'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--json] [--in FILE]',
+  options: {
+    trust: { type: 'string', multiple: true },
+    intermediates: { type: 'string', multiple: true },
+    at: { type: 'string' },
+    'allow-weak': { type: 'boolean' },
+    json: { type: 'boolean' },
+    in: { type: 'string' },
+  },
+  async run(ctx) {
+    const trust = (ctx.values.trust as string[] | undefined) ?? [];
+    if (trust.length === 0) throw new MailPkiError('ERR_USAGE', 'verify needs at least one --trust FILE (the trust anchors; there is no system store)');
+    const at = str(ctx, 'at');
+    let atDate: Date | undefined;
+    if (at !== undefined) {
+      atDate = new Date(at);
+      if (!/^\d{4}-\d\d-\d\d/.test(at) || Number.isNaN(atDate.getTime())) throw new MailPkiError('ERR_USAGE', `--at must be an ISO-8601 time (got "${at}")`);
+    }
+    const anchors = await Promise.all(trust.map((f) => ctx.readInput(f)));
+    const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f)));
+    const message = await ctx.readInput(str(ctx, 'in'));
+    const verdict = await verifyMessage(message, {
+      trustAnchors: anchors,
+      intermediates,
+      ...(atDate && { at: atDate }),
+      allowWeakAlgorithms: Boolean(ctx.values['allow-weak']),
+    });
+    ctx.io.stdout(ctx.values.json ? `${JSON.stringify(verdict, null, 2)}\n` : formatVerdict(verdict));
+    return verdict.valid ? 0 : 1;
+  },
+};
+
+/** A short summary for a person: the answer first, then why. */
+export function formatVerdict(v: Verdict): string {
+  const lines: string[] = [];
+  const signer = v.signers.find((s) => s.ok && s.matchesFrom) ?? v.signers[0];
+  if (v.valid) lines.push(`VALID: the entire message is signed by ${signer?.emails.join(', ')} (${signer?.certificate?.subject}, issued by ${signer?.certificate?.issuer})`);
+  else lines.push(`NOT VALID (signed: ${v.signedScope})`);
+  if (v.from?.address) lines.push(`  From:    ${v.from.name ? `${v.from.name} ` : ''}<${v.from.address}>`);
+  v.signers.forEach((s, i) =>
+    lines.push(
+      `  Signer ${i}: ${s.emails.join(', ') || s.certificate?.subject || '(unknown certificate)'} — signature ${s.signature.ok ? 'ok' : 'BAD'}, chain ${s.chain?.ok ? 'ok' : 'NOT TRUSTED'}${s.signature.signingTime ? `, signed ${s.signature.signingTime}` : ''}`,
+    ),
+  );
+  for (const p of v.problems) lines.push(`  ${p.code}: ${p.message}`);
+  for (const w of v.warnings) lines.push(`  warning ${w.code}: ${w.message}`);
+  return `${lines.join('\n')}\n`;
+}
