@@ -1,16 +1,22 @@
 /**
  * mailpki quickstart (`npm start`): a CA in a temporary directory, an S/MIME certificate for
- * payments@example.com, what it says, and a .p12 a mail client can import.
+ * payments@example.com, a .p12 a mail client can import, then a signed payment instruction that
+ * verifies, and three forgeries that do not.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeCertificate, exportPkcs12, generateKeyPair, parseCertificate } from 'mailpki';
+import { describeCertificate, exportPkcs12, generateKeyPair, parseCertificate, signMessage, verifyMessage, type Verdict } from 'mailpki';
 import { formatDescription } from 'mailpki/certs';
 import { exportSpki } from 'mailpki/keys';
 import { initLocalCaDirectory } from 'mailpki/node';
 
 const step = (n: number, text: string) => console.log(`\n${n}. ${text}`);
+const show = (what: string, v: Verdict) =>
+  console.log(
+    `   ${what}: ${v.valid ? 'VALID' : 'NOT VALID'}` +
+      (v.valid ? ` (signed by ${v.signers[0]?.emails.join(', ')})` : ` — ${v.problems.map((p) => p.code).join(', ')}`),
+  );
 
 const work = await mkdtemp(join(tmpdir(), 'mailpki-quickstart-'));
 try {
@@ -42,7 +48,36 @@ try {
   await writeFile(join(work, 'payments.p12'), p12, { mode: 0o600 });
   console.log(`   wrote ${join(work, 'payments.p12')} (${p12.length} bytes)`);
 
-  step(5, 'A mailbox outside the CA domains is refused');
+  step(5, 'Sign a payment instruction from payments@example.com');
+  const signer = { key: keys.privateKey, certificate: issued.certificate, chain: [issued.chain[0]!] };
+  const signed = await signMessage(
+    {
+      from: { name: 'Treasury', address: 'payments@example.com' },
+      to: 'approvers@example.com',
+      subject: 'Payment instruction 2026-118',
+      text: 'Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00 (Acme Supplies) by Friday.\n',
+    },
+    signer,
+  );
+  const text = new TextDecoder().decode(signed);
+  const anchors = [ca.rootCertificate];
+  show('the signed message', await verifyMessage(signed, { trustAnchors: anchors }));
+
+  step(6, 'Three forgeries, each rejected with its reason');
+  const amount = new TextEncoder().encode(text.replace('1,250.00', '9,250.00'));
+  show('one changed digit in the amount', await verifyMessage(amount, { trustAnchors: anchors }));
+  const otherFrom = new TextEncoder().encode(text.replace('From: Treasury <payments@example.com>', 'From: CFO <cfo@example.com>'));
+  show('a different From', await verifyMessage(otherFrom, { trustAnchors: anchors }));
+  const boundary = 'wrap-9f3a';
+  const wrapped = new TextEncoder().encode(
+    text.replace(/Content-Type: multipart\/signed[\s\S]*$/, '') +
+      `Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\nContent-Type: text/plain\r\n\r\n` +
+      'Update: please pay this other account instead: IBAN GB33 BUKB 2020 1555 5555 55.\r\n' +
+      `--${boundary}\r\n` + text.slice(text.indexOf('Content-Type: multipart/signed')) + `\r\n--${boundary}--\r\n`,
+  );
+  show('the signed part wrapped with an unsigned "pay this other account instead"', await verifyMessage(wrapped, { trustAnchors: anchors }));
+
+  step(7, 'A mailbox outside the CA domains is refused');
   try {
     await ca.issue({ mailbox: 'ceo@evil.test', publicKey: await exportSpki(keys.publicKey) });
   } catch (e) {
