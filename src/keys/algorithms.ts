@@ -3,7 +3,7 @@
  * verifying with the encodings X.509 and CMS use (ECDSA as a DER SEQUENCE, not raw r||s).
  */
 import { MailPkiError } from '../errors.js';
-import { copyBytes } from '../internal/bytes.js';
+import { copyBytes, fromLatin1 } from '../internal/bytes.js';
 import {
   Tag,
   contentOf,
@@ -353,9 +353,7 @@ export function importVerifyKey(crypto: Crypto, info: PublicKeyInfo, alg: Parsed
 }
 
 function binaryKey(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
-  return s;
+  return fromLatin1(b);
 }
 
 function mismatch(info: PublicKeyInfo, alg: ParsedSignatureAlgorithm): MailPkiError {

@@ -1,0 +1,331 @@
+/**
+ * RFC 5322 §3.4 address lists (with the obsolete forms of §4.4), for From/Sender checks.
+ * Parsing never throws: problems are reported in `errors` and the rest is still returned.
+ */
+import { decodeEncodedWords } from './encoded-word.js';
+
+export interface Mailbox {
+  /** Decoded display name; for the old form `a@b (Name)`, the comment. Undefined when none. */
+  readonly name: string | undefined;
+  /** `local@domain` as written (a quoted local part kept quoted only when it must be). */
+  readonly address: string;
+  readonly local: string;
+  readonly domain: string;
+  /** Name of the group this mailbox was listed in, if any. */
+  readonly group: string | undefined;
+}
+
+export interface AddressGroup {
+  readonly name: string;
+  readonly mailboxes: readonly Mailbox[];
+}
+
+export interface AddressList {
+  /** Every mailbox, group members included, in order. */
+  readonly mailboxes: readonly Mailbox[];
+  readonly groups: readonly AddressGroup[];
+  /** One message per problem; an entry that could not be read adds no mailbox. */
+  readonly errors: readonly string[];
+}
+
+type SpecialChar = '<' | '>' | '@' | ',' | ';' | ':' | '.';
+type Token =
+  | { readonly kind: 'atom' | 'quoted' | 'literal' | 'comment'; readonly text: string; readonly spaceBefore: boolean }
+  | { readonly kind: 'special'; readonly text: SpecialChar; readonly spaceBefore: boolean };
+
+const SPECIALS = '<>@,;:.';
+const ATOM_STOP = new Set([...'<>@,;:.()[]"', ' ', '\t', '\r', '\n']);
+
+/**
+ * Parses an address-list header value (From, To, Cc, Sender, Reply-To).
+ *
+ * @example parseAddressList('"Bank CEO" <ceo@bank.com>, team: a@x.org, b@x.org;').mailboxes.length // 3
+ */
+export function parseAddressList(value: string): AddressList {
+  const errors: string[] = [];
+  const tokens = tokenize(value, errors);
+  const mailboxes: Mailbox[] = [];
+  const groups: AddressGroup[] = [];
+  let i = 0;
+  while (i < tokens.length) {
+    if (isSpecial(tokens[i], ',') || tokens[i]!.kind === 'comment') {
+      i++;
+      continue;
+    }
+    const colon = groupColonAt(tokens, i);
+    if (colon >= 0) {
+      i = readGroup(tokens, i, colon, { mailboxes, groups, errors });
+    } else {
+      const end = segmentEnd(tokens, i, false);
+      const m = readMailbox(tokens.slice(i, end), undefined, errors);
+      if (m) mailboxes.push(m);
+      i = end;
+    }
+  }
+  return { mailboxes, groups, errors };
+}
+
+interface Sink {
+  mailboxes: Mailbox[];
+  groups: AddressGroup[];
+  errors: string[];
+}
+
+function readGroup(tokens: Token[], start: number, colon: number, sink: Sink): number {
+  const name = phraseText(tokens.slice(start, colon));
+  const members: Mailbox[] = [];
+  let i = colon + 1;
+  for (;;) {
+    if (i >= tokens.length) {
+      sink.errors.push(`group "${name}" is not closed with ";"`);
+      break;
+    }
+    if (isSpecial(tokens[i], ';')) {
+      i++;
+      break;
+    }
+    if (isSpecial(tokens[i], ',') || tokens[i]!.kind === 'comment') {
+      i++;
+      continue;
+    }
+    const end = segmentEnd(tokens, i, true);
+    const m = readMailbox(tokens.slice(i, end), name, sink.errors);
+    if (m) members.push(m);
+    i = end;
+  }
+  sink.groups.push({ name, mailboxes: members });
+  sink.mailboxes.push(...members);
+  return i;
+}
+
+/** Index of the ":" that makes tokens[start..] a group (a phrase then ":"), or -1. */
+function groupColonAt(tokens: Token[], start: number): number {
+  for (let j = start; j < tokens.length; j++) {
+    const t = tokens[j]!;
+    if (t.kind === 'atom' || t.kind === 'quoted' || t.kind === 'comment' || isSpecial(t, '.')) continue;
+    return isSpecial(t, ':') ? j : -1;
+  }
+  return -1;
+}
+
+/** End of one mailbox: the next "," (or ";" inside a group) outside angle brackets. */
+function segmentEnd(tokens: Token[], start: number, inGroup: boolean): number {
+  let inAngle = false;
+  for (let j = start; j < tokens.length; j++) {
+    const t = tokens[j]!;
+    if (isSpecial(t, '<')) inAngle = true;
+    else if (isSpecial(t, '>')) inAngle = false;
+    else if (!inAngle && (isSpecial(t, ',') || (inGroup && isSpecial(t, ';')))) return j;
+  }
+  return tokens.length;
+}
+
+function readMailbox(seg: Token[], group: string | undefined, errors: string[]): Mailbox | undefined {
+  const lt = seg.findIndex((t) => isSpecial(t, '<'));
+  if (lt < 0) return readBareAddress(seg, group, errors);
+  const gtRel = seg.slice(lt + 1).findIndex((t) => isSpecial(t, '>'));
+  const gt = gtRel < 0 ? seg.length : lt + 1 + gtRel;
+  if (gtRel < 0) errors.push('angle address is not closed with ">"');
+  const after = seg.slice(gt + 1).filter((t) => t.kind !== 'comment');
+  if (after.length > 0) errors.push(`unexpected text after angle address: "${tokensText(after)}"`);
+  const spec = readAddrSpec(skipRoute(seg.slice(lt + 1, gt)), errors);
+  if (!spec) return undefined;
+  const name = phraseText(seg.slice(0, lt));
+  return { name: name || undefined, ...spec, group };
+}
+
+// A bare addr-spec; the obsolete "a@b (Name)" form gives its comment as the name.
+function readBareAddress(seg: Token[], group: string | undefined, errors: string[]): Mailbox | undefined {
+  if (!seg.some((t) => isSpecial(t, '@'))) {
+    const text = tokensText(seg);
+    if (text) errors.push(`no address in "${text}"`);
+    return undefined;
+  }
+  const spec = readAddrSpec(seg, errors);
+  if (!spec) return undefined;
+  const comments = seg.filter((t) => t.kind === 'comment').map((t) => decodeEncodedWords(t.text.trim()));
+  const name = comments.filter((c) => c).join(' ');
+  return { name: name || undefined, ...spec, group };
+}
+
+// RFC 5322 §4.4 obs-route: "<@relay1,@relay2:user@host>", the route is dropped.
+function skipRoute(angle: Token[]): Token[] {
+  const significant = angle.filter((t) => t.kind !== 'comment');
+  if (!isSpecial(significant[0], '@')) return significant;
+  const colon = significant.findIndex((t) => isSpecial(t, ':'));
+  return colon < 0 ? significant : significant.slice(colon + 1);
+}
+
+function readAddrSpec(seg: Token[], errors: string[]): { address: string; local: string; domain: string } | undefined {
+  const ts = seg.filter((t) => t.kind !== 'comment');
+  const at = ts.findIndex((t) => isSpecial(t, '@'));
+  if (at < 0) {
+    errors.push(ts.length ? `no "@" in address "${tokensText(ts)}"` : 'empty address');
+    return undefined;
+  }
+  const localTokens = ts.slice(0, at);
+  const domainTokens = ts.slice(at + 1);
+  const bad = [...localTokens, ...domainTokens].find((t) => t.kind === 'special' && t.text !== '.');
+  if (bad || localTokens.length === 0 || domainTokens.length === 0) {
+    errors.push(`malformed address "${tokensText(ts)}"`);
+    return undefined;
+  }
+  const local = formatLocalPart(localTokens.map((t) => t.text).join(''));
+  const domain = domainTokens.map((t) => t.text).join('');
+  return { address: `${local}@${domain}`, local, domain };
+}
+
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*$/;
+
+/** A local part in its shortest correct form: bare when it is a dot-atom, else quoted. */
+function formatLocalPart(text: string): string {
+  return DOT_ATOM.test(text) ? text : `"${text.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+function phraseText(tokens: Token[]): string {
+  let out = '';
+  let pendingSpace = false;
+  for (const t of tokens) {
+    if (t.kind === 'comment') {
+      pendingSpace = true;
+      continue;
+    }
+    if (out && (t.spaceBefore || pendingSpace)) out += ' ';
+    out += t.text;
+    pendingSpace = false;
+  }
+  return decodeEncodedWords(out).trim();
+}
+
+function tokensText(tokens: Token[]): string {
+  return tokens
+    .filter((t) => t.kind !== 'comment')
+    .map((t) => (t.spaceBefore ? ' ' : '') + t.text)
+    .join('')
+    .trim();
+}
+
+function isSpecial(t: Token | undefined, ch: SpecialChar): boolean {
+  return t !== undefined && t.kind === 'special' && t.text === ch;
+}
+
+function tokenize(s: string, errors: string[]): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  let space = false;
+  while (i < s.length) {
+    const ch = s[i]!;
+    if (ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n') {
+      space = true;
+      i++;
+      continue;
+    }
+    let token: Token;
+    if (ch === '"') [token, i] = readQuoted(s, i, space, errors);
+    else if (ch === '(') [token, i] = readComment(s, i, space, errors);
+    else if (ch === '[') [token, i] = readLiteral(s, i, space, errors);
+    else if (SPECIALS.includes(ch)) [token, i] = [{ kind: 'special', text: ch as SpecialChar, spaceBefore: space }, i + 1];
+    else [token, i] = readAtom(s, i, space);
+    tokens.push(token);
+    space = token.kind === 'comment';
+  }
+  return tokens;
+}
+
+function readAtom(s: string, start: number, space: boolean): [Token, number] {
+  let i = start;
+  // Stray ")" or "]" are taken into the atom rather than stalling the tokenizer.
+  do i++;
+  while (i < s.length && !ATOM_STOP.has(s[i]!));
+  return [{ kind: 'atom', text: s.slice(start, i), spaceBefore: space }, i];
+}
+
+function readQuoted(s: string, start: number, space: boolean, errors: string[]): [Token, number] {
+  let out = '';
+  let i = start + 1;
+  while (i < s.length && s[i] !== '"') {
+    if (s[i] === '\\' && i + 1 < s.length) i++;
+    if (s[i] !== '\r' && s[i] !== '\n') out += s[i];
+    i++;
+  }
+  if (i >= s.length) errors.push('quoted string is not closed');
+  return [{ kind: 'quoted', text: out, spaceBefore: space }, i + 1];
+}
+
+function readComment(s: string, start: number, space: boolean, errors: string[]): [Token, number] {
+  let depth = 0;
+  let out = '';
+  let i = start;
+  for (; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch === '\\' && i + 1 < s.length) {
+      out += s[++i];
+      continue;
+    }
+    if (ch === '(' && depth++ === 0) continue;
+    if (ch === ')' && --depth === 0) break;
+    out += ch;
+  }
+  if (depth > 0) errors.push('comment is not closed');
+  return [{ kind: 'comment', text: out, spaceBefore: space }, i + 1];
+}
+
+function readLiteral(s: string, start: number, space: boolean, errors: string[]): [Token, number] {
+  const close = s.indexOf(']', start);
+  if (close < 0) errors.push('domain literal is not closed');
+  const end = close < 0 ? s.length : close + 1;
+  return [{ kind: 'literal', text: s.slice(start, end), spaceBefore: space }, end];
+}
+
+/** `local@domain` with the domain lower-cased; the local part is kept exactly (it may be case-sensitive). IDNA labels are not converted. */
+export function normalizeAddress(address: string): string {
+  const a = address.trim();
+  const at = a.lastIndexOf('@');
+  if (at < 0) return a;
+  return a.slice(0, at + 1) + a.slice(at + 1).toLowerCase();
+}
+
+export interface DisplayNameAddress {
+  readonly mailbox: Mailbox;
+  /** Address-like strings found in the display name, normalised. */
+  readonly addresses: readonly string[];
+  /** True when one of them is not the mailbox's own address: the classic spoof `"ceo@bank.com" <attacker@evil.com>`. */
+  readonly mismatch: boolean;
+}
+
+// Look-alikes of "@" that render as one in a mail client.
+const AT_LOOKALIKES = /[\uFF20\uFE6B]/g;
+const ADDRESS_STOP = new Set([...'<>()[]",;:@\'', ' ', '\t', '\r', '\n']);
+
+/**
+ * Mailboxes whose display name itself looks like an address (`"ceo@bank.com" <x@evil.com>`,
+ * `ceo@bank.com <x@evil.com>`, full-width "＠" included), so a verifier can flag them.
+ *
+ * @example findAddressesInDisplayNames(parseAddressList('"ceo@bank.com" <x@evil.com>'))[0]!.mismatch // true
+ */
+export function findAddressesInDisplayNames(list: AddressList | readonly Mailbox[]): DisplayNameAddress[] {
+  const mailboxes = 'mailboxes' in list ? list.mailboxes : list;
+  const out: DisplayNameAddress[] = [];
+  for (const mailbox of mailboxes) {
+    if (!mailbox.name) continue;
+    const addresses = addressesIn(mailbox.name.replace(AT_LOOKALIKES, '@'));
+    if (addresses.length === 0) continue;
+    const own = normalizeAddress(mailbox.address).toLowerCase();
+    out.push({ mailbox, addresses, mismatch: addresses.some((a) => a.toLowerCase() !== own) });
+  }
+  return out;
+}
+
+// Grows left and right from each "@" over address chars; "@" itself stops growth, so this is linear.
+function addressesIn(text: string): string[] {
+  const found: string[] = [];
+  for (let at = text.indexOf('@'); at >= 0; at = text.indexOf('@', at + 1)) {
+    let a = at;
+    while (a > 0 && !ADDRESS_STOP.has(text[a - 1]!)) a--;
+    let b = at + 1;
+    while (b < text.length && !ADDRESS_STOP.has(text[b]!)) b++;
+    while (b > at + 1 && text[b - 1] === '.') b--;
+    if (a < at && b > at + 1) found.push(normalizeAddress(text.slice(a, b)));
+  }
+  return found;
+}
