@@ -1,8 +1,9 @@
 /** `npm run bench`: each measurement beside its baseline (a peer or the raw primitive) in the same run. */
 import { benchIssue } from './issue.js';
+import { benchSmime } from './smime.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

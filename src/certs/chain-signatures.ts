@@ -7,6 +7,7 @@
  * remembered across calls: a transient provider error must not stick.
  */
 import { MailPkiError } from '../errors.js';
+import { fromLatin1 } from '../internal/bytes.js';
 import { verifyBytes } from '../keys/algorithms.js';
 import type { Certificate } from './certificate.js';
 
@@ -26,9 +27,7 @@ const verified = new WeakMap<Uint8Array, Set<string>>();
 
 /** One string per byte: a cheap exact key for Map lookups. */
 export function binaryKey(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
-  return s;
+  return fromLatin1(b);
 }
 
 const keys = new WeakMap<Uint8Array, string>();

@@ -28,7 +28,7 @@ import {
   smimeCapabilitiesAttribute,
 } from './attributes.js';
 import { CMS_OID } from './oids.js';
-import { SYNC_SHA256_MAX, sha256 } from './sha256.js';
+import { SYNC_SHA256_MAX, sha256 } from '../internal/sha.js';
 
 /** One signer: key, certificate, and which attributes to sign (MimeKit's CmsSigner). */
 export interface CmsSigner {

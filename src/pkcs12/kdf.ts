@@ -1,5 +1,5 @@
 /** The PKCS#12 key derivation (RFC 7292 Appendix B.2), used here only for the integrity MAC (ID 3). */
-import { HASH_SIZES, hashSync, rehash, type Pkcs12Hash } from './sha.js';
+import { HASH_SIZES, hashSync, rehash, type Pkcs12Hash } from '../internal/sha.js';
 
 /** Purpose byte of the derivation: 1 = cipher key, 2 = IV, 3 = MAC key. */
 export type Pkcs12KdfId = 1 | 2 | 3;

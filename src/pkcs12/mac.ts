@@ -6,7 +6,7 @@ import { OID } from '../internal/oids.js';
 import { bmpPassword, pkcs12Kdf } from './kdf.js';
 import { MAX_PKCS12_MAC_ITERATIONS } from './limits.js';
 import { P12_OID } from './oids.js';
-import { HASH_SIZES, type Pkcs12Hash } from './sha.js';
+import { HASH_SIZES, type Pkcs12Hash } from '../internal/sha.js';
 
 const MAC_HASH_BY_OID: Record<string, Pkcs12Hash> = {
   [OID.sha1]: 'SHA-1',

@@ -11,7 +11,7 @@ import {
   verifySignerInfo,
   type SignerInfo,
 } from '../../src/cms/index.js';
-import { sha256 } from '../../src/cms/sha256.js';
+import { sha256 } from '../../src/internal/sha.js';
 import { MailPkiError } from '../../src/errors.js';
 import { copyBytes, equalBytes, toHex } from '../../src/internal/bytes.js';
 import {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../src/internal/bytes.js';
 import { bmpPassword, pkcs12Kdf } from '../../src/pkcs12/kdf.js';
-import { hashSync, rehash, type Pkcs12Hash } from '../../src/pkcs12/sha.js';
+import { hashSync, rehash, type Pkcs12Hash } from '../../src/internal/sha.js';
 import { describeWithPeers, run } from '../helpers/peers.js';
 
 const HASHES: Pkcs12Hash[] = ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'];

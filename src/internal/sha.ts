@@ -1,10 +1,12 @@
 /**
- * Synchronous SHA-1 / SHA-256 / SHA-384 / SHA-512, used only by the PKCS#12 key derivation.
+ * Synchronous SHA-1 / SHA-256 / SHA-384 / SHA-512 (FIPS 180-4) over public data.
  *
- * Why not WebCrypto: that KDF hashes its own output `iterations` times in sequence, and each
- * `subtle.digest` call is asynchronous and costs ~100 µs in Node, so 600,000 iterations would
- * take a minute. A plain loop over these functions takes about a second. They are checked
- * against `subtle.digest` in test/pkcs12/sha.test.ts.
+ * Why not WebCrypto: each `subtle.digest` call is an asynchronous round trip through the
+ * runtime's worker pool (~100 µs in Node). The PKCS#12 key derivation hashes its own output
+ * `iterations` times in sequence (600,000 would take a minute), and digesting a few KiB of mail
+ * or a certificate costs less than the round trip. Never used on secrets where timing matters
+ * more than it does for a hash. Checked against `subtle.digest`, `openssl kdf` and published
+ * vectors in test/pkcs12/sha-kdf.test.ts.
  */
 
 export type Pkcs12Hash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
@@ -283,4 +285,12 @@ function sha512Compress(H: Int32Array, L: Int32Array, wh: Int32Array, wl: Int32A
   };
   add(0, ah, al); add(1, bh, bl); add(2, ch, cl); add(3, dh, dl);
   add(4, eh, el); add(5, fh, fl); add(6, gh, gl); add(7, hh, hl);
+}
+
+/** Inputs up to this size are hashed synchronously; larger ones by WebCrypto (native is faster there). */
+export const SYNC_SHA256_MAX = 64 * 1024;
+
+/** SHA-256 without a WebCrypto round trip, for small public inputs (digests of mail parts, certificates). */
+export function sha256(data: Uint8Array): Uint8Array {
+  return hashSync('SHA-256', data);
 }

@@ -1,0 +1,81 @@
+/**
+ * S/MIME sign and verify of a 2 KiB message (issue #3), beside the raw WebCrypto rate of the same
+ * key and beside PKI.js' own SignedData sign/verify, all in one run.
+ */
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { LocalCA, MemoryCaStorage } from '../src/ca/index.js';
+import { parseCertificate } from '../src/certs/certificate.js';
+import { signData } from '../src/cms/index.js';
+import { copyBytes } from '../src/internal/bytes.js';
+import { defaultSignatureAlgorithm, exportSpki, generateKeyPair, signBytes } from '../src/keys/index.js';
+import { signMessage, verifyMessage } from '../src/smime/index.js';
+import { measure, report } from './harness.js';
+
+const ID_DATA = '1.2.840.113549.1.7.1';
+
+function message2k(): string {
+  const line = 'Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00, reference INV-2026-118.\r\n';
+  return `Content-Type: text/plain; charset=us-ascii\r\n\r\n${line.repeat(Math.ceil(2048 / line.length)).slice(0, 2048)}`;
+}
+
+async function pkijsSign(key: CryptoKey, certDer: Uint8Array, chainDer: Uint8Array[], data: Uint8Array, hash: string): Promise<ArrayBuffer> {
+  const cert = pkijs.Certificate.fromBER(copyBytes(certDer));
+  const sd = new pkijs.SignedData({
+    version: 1,
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: ID_DATA }),
+    signerInfos: [new pkijs.SignerInfo({ version: 1, sid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }) })],
+    certificates: [cert, ...chainDer.map((c) => pkijs.Certificate.fromBER(copyBytes(c)))],
+  });
+  const digest = await crypto.subtle.digest(hash, copyBytes(data));
+  sd.signerInfos[0]!.signedAttrs = new pkijs.SignedAndUnsignedAttributes({
+    type: 0,
+    attributes: [
+      new pkijs.Attribute({ type: '1.2.840.113549.1.9.3', values: [new asn1js.ObjectIdentifier({ value: ID_DATA })] }),
+      new pkijs.Attribute({ type: '1.2.840.113549.1.9.5', values: [new asn1js.UTCTime({ valueDate: new Date() })] }),
+      new pkijs.Attribute({ type: '1.2.840.113549.1.9.4', values: [new asn1js.OctetString({ valueHex: digest })] }),
+    ],
+  });
+  await sd.sign(key, 0, hash, copyBytes(data).buffer);
+  return new pkijs.ContentInfo({ contentType: pkijs.ContentInfo.SIGNED_DATA, content: sd.toSchema(true) }).toSchema().toBER(false);
+}
+
+async function pkijsVerify(ber: ArrayBuffer, data: Uint8Array, root: pkijs.Certificate): Promise<boolean> {
+  const ci = pkijs.ContentInfo.fromBER(ber);
+  const sd = new pkijs.SignedData({ schema: ci.content });
+  const r = await sd.verify({ signer: 0, data: copyBytes(data).buffer, trustedCerts: [root], checkChain: true, extendedMode: false });
+  return r === true;
+}
+
+export async function benchSmime(): Promise<void> {
+  const ca = await LocalCA.create(new MemoryCaStorage(), { allowedDomains: ['example.com'] });
+  const entity = message2k();
+  const data = new TextEncoder().encode(entity);
+  const pkijsRoot = pkijs.Certificate.fromBER(copyBytes(ca.rootCertificate.der));
+  for (const keyType of ['rsa-2048', 'ec-p256'] as const) {
+    const keys = await generateKeyPair(keyType);
+    const issued = await ca.issue({ mailbox: 'payments@example.com', publicKey: await exportSpki(keys.publicKey) });
+    const certificate = parseCertificate(issued.certificate);
+    const signer = { key: keys.privateKey, certificate, chain: [parseCertificate(issued.chain[0]!)] };
+    const alg = defaultSignatureAlgorithm(keys.privateKey);
+    const hash = alg.hash;
+    const full = `From: payments@example.com\r\nTo: ap@example.com\r\nSubject: Payment\r\n${entity}`;
+    const signed = await signMessage(full, signer);
+    const verdict = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate] });
+    if (!verdict.valid) throw new Error(`bench message does not verify: ${JSON.stringify(verdict.problems)}`);
+    const pkiSig = await pkijsSign(keys.privateKey, issued.certificate, [issued.chain[0]!], data, hash);
+    if (!(await pkijsVerify(pkiSig, data, pkijsRoot))) throw new Error('PKI.js bench signature does not verify');
+
+    const verifyParams = alg.scheme === 'ecdsa' ? { name: 'ECDSA', hash } : { name: 'RSASSA-PKCS1-v1_5' };
+    const rawSig = await crypto.subtle.sign(verifyParams, keys.privateKey, copyBytes(data));
+    const rawSign = await measure(`raw WebCrypto sign (${keyType})`, () => signBytes(crypto, keys.privateKey, alg, data));
+    const rawVerify = await measure(`raw WebCrypto verify (${keyType})`, () => crypto.subtle.verify(verifyParams, keys.publicKey, rawSig, copyBytes(data)));
+    const cms = await measure(`mailpki signData, CMS only (${keyType})`, () => signData(data, { signers: [signer] }));
+    const sign = await measure(`mailpki signMessage, whole MIME (${keyType})`, () => signMessage(full, signer));
+    const pSign = await measure(`PKI.js SignedData.sign (${keyType})`, () => pkijsSign(keys.privateKey, issued.certificate, [issued.chain[0]!], data, hash));
+    report(`S/MIME sign, 2 KiB, ${keyType}`, [rawSign, cms, sign, pSign], rawSign);
+    const verifyMine = await measure(`mailpki verifyMessage, chain of two (${keyType})`, () => verifyMessage(signed, { trustAnchors: [ca.rootCertificate] }));
+    const pVerify = await measure(`PKI.js SignedData.verify, checkChain (${keyType})`, () => pkijsVerify(pkiSig, data, pkijsRoot));
+    report(`S/MIME verify, 2 KiB, ${keyType}`, [rawVerify, verifyMine, pVerify], rawVerify);
+  }
+}
