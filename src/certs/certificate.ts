@@ -3,7 +3,7 @@
  * bytes that were signed. Parsing is strict DER and bounded; it never verifies anything.
  */
 import { MailPkiError } from '../errors.js';
-import { toBytes, toHex, copyBytes } from '../internal/bytes.js';
+import { copyBytes, fromLatin1, toBytes, toHex } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, encodedOf, parseDer, readBitString, readSmallInt, readTime, readUnsignedHex } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { decodePemBlocks, encodePem, looksLikePem } from '../internal/pem.js';
@@ -170,6 +170,24 @@ function certificateDer(input: Uint8Array | string): Uint8Array {
   const der = toBytes(input);
   if (der[0] !== 0x30) throw new MailPkiError(ERR, 'not a certificate: neither PEM ("-----BEGIN CERTIFICATE-----") nor DER');
   return der;
+}
+
+const CACHE_MAX = 512;
+const cache = new Map<string, Certificate>();
+
+/**
+ * parseCertificate for DER that recurs (certificates carried in every message of a sender): the
+ * same bytes give the same frozen Certificate object, so per-object caches (chain signature
+ * checks, ESS hashes) keep working across messages. Bounded; oldest entries leave first.
+ */
+export function parseCertificateCached(der: Uint8Array): Certificate {
+  const key = fromLatin1(der);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const cert = parseCertificate(der.slice());
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(key, cert);
+  return cert;
 }
 
 /** Every certificate in a PEM bundle (or one DER certificate). */
