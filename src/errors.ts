@@ -47,6 +47,19 @@ export const errorCodes = {
   ERR_MIME_MALFORMED: 'The MIME message could not be parsed.',
   ERR_SIGNER_INVALID: 'The signer (key, certificate, chain) cannot be used to sign.',
   ERR_ALGORITHM_WEAK: 'The algorithm is refused as weak (MD5, SHA-1, RSA below 2048 bits).',
+  // Revocation
+  ERR_CRL_MALFORMED: 'A CRL could not be parsed.',
+  ERR_OCSP_MALFORMED: 'An OCSP request or response could not be parsed.',
+  ERR_REVOCATION_UNAVAILABLE: 'Revocation status could not be obtained (responder down, timeout, bad answer).',
+  // Store and lifecycle
+  ERR_STORE_CONFLICT: 'The record changed since it was read (another process won); retry the operation.',
+  ERR_STORE_CORRUPT: 'The database is not a mailpki store, is from a newer version, or is damaged; it is never overwritten.',
+  ERR_STORE_KEY_PROTECTION: 'A stored private key could not be decrypted: wrong passphrase or key-encryption key.',
+  ERR_IDENTITY_NOT_FOUND: 'No identity with that name exists in the inventory.',
+  ERR_IDENTITY_EXISTS: 'An identity with that name already exists.',
+  ERR_IDENTITY_STATE: 'The operation is not possible in the identity\'s current state (e.g. renewing a decommissioned one).',
+  ERR_POLICY_DENIED: 'The lifecycle policy forbids the operation; the message names the rule.',
+  ERR_APPROVAL_DENIED: 'The approval hook refused the issuance.',
   // CLI
   ERR_USAGE: 'The command line is not valid; see `mailpki help`.',
 } as const;
