@@ -116,6 +116,8 @@ function withBerFallback<T>(der: Uint8Array, limits: Required<CmsLimits>, read: 
 
 function readContentInfo(bytes: Uint8Array): { contentType: string; content?: Der } {
   const root = parseDer(bytes, ERR, 'invalid CMS ContentInfo');
+  // A ContentInfo is a SEQUENCE; any other constructed tag would let the container change unseen.
+  if (root.tag !== Tag.SEQUENCE) throw new MailPkiError(ERR, 'invalid CMS ContentInfo: not a SEQUENCE');
   const c = cursor(root, ERR, 'invalid CMS ContentInfo');
   const contentType = inCms('ContentInfo', () => readOid(c.next(Tag.OID)));
   const wrapper = c.optional(0xa0);

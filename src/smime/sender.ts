@@ -38,11 +38,21 @@ export function readFrom(entity: MimeEntity): FromResult {
           : `the From field is not a single well-formed mailbox (${list.errors[0]})`,
     });
   const first = list.mailboxes[0]!;
-  for (const d of findAddressesInDisplayNames([first])) {
+  // RFC 5322 §3.6.2: From is a mailbox-list; a group's name is shown like a display name.
+  if (list.groups.length > 0 && list.mailboxes.length === 1 && list.errors.length === 0)
+    problems.push({
+      code: 'SMIME_FROM_MULTIPLE_MAILBOXES',
+      message: `the From field uses group syntax ("${list.groups[0]!.name.slice(0, 200)}:"), which RFC 5322 does not allow in From`,
+    });
+  // Scan the whole decoded field, not only the parsed display name: comments and group names
+  // are shown by some clients too, e.g. `(payments@bank.example) <x@evil.test>`. With several
+  // mailboxes the other addresses are already the problem above.
+  const shown = list.mailboxes.length === 1 ? [{ ...first, name: decodeEncodedWords(value) }] : [first];
+  for (const d of findAddressesInDisplayNames(shown)) {
     if (d.mismatch)
       problems.push({
         code: 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
-        message: `the From display name shows ${d.addresses.join(', ')} but the address is ${first.address}`,
+        message: `the From field shows ${d.addresses.filter((a) => !sameMailbox(a, first.address)).join(', ')} but the address is ${first.address}`,
       });
   }
   const out: FromResult = { address: normalizeAddress(first.address), problems };

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { findSignerCertificate, parseSignedData, verifySignerInfo, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { validateChain } from '../certs/chain.js';
-import { certificateEmails, parseCertificate, parseCertificates, type Certificate } from '../certs/certificate.js';
+import { certificateEmails, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
 import { systemClock, type Clock } from '../internal/clock.js';
@@ -94,8 +94,9 @@ interface Layer {
 
 /**
  * Verifies an S/MIME signed message. Never throws for a message that fails verification: the
- * verdict says why. Throws MailPkiError only for unreadable input (not MIME at all, over the
- * limits) or bad options.
+ * verdict says why, malformed or ambiguous MIME included (SMIME_STRUCTURE_INVALID). Throws
+ * MailPkiError only for input over the limits (ERR_INPUT_TOO_LARGE, ERR_NESTING_TOO_DEEP) or
+ * bad options (ERR_INVALID_INPUT).
  *
  * @example
  * const verdict = await verifyMessage(eml, { trustAnchors: [rootPem] });
@@ -110,11 +111,6 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   const allowWeak = options.allowWeakAlgorithms ?? false;
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
-  const root = parseMessage(raw, options.mimeLimits);
-
-  const from = readFrom(root);
-  problems.push(...from.problems, ...checkSender(root, from.address));
-
   const verdict: Verdict = {
     valid: false,
     signedScope: 'none',
@@ -124,6 +120,20 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     warnings,
     at: at.toISOString(),
   };
+  let root: MimeEntity;
+  try {
+    root = parseMessage(raw, options.mimeLimits);
+  } catch (err) {
+    // Ambiguous structure (two Content-Type fields, a repeated boundary parameter, a lost close
+    // delimiter...) is a verification outcome: readers disagree on what is signed. Limits and
+    // bad input types still throw.
+    if (!(err instanceof MailPkiError) || err.code !== 'ERR_MIME_MALFORMED') throw err;
+    problems.push({ code: 'SMIME_STRUCTURE_INVALID', message: `the message is not well-formed MIME: ${err.message}` });
+    return finish(verdict);
+  }
+
+  const from = readFrom(root);
+  problems.push(...from.problems, ...checkSender(root, from.address));
   if (from.address !== undefined || from.name !== undefined) {
     verdict.from = {};
     if (from.address !== undefined) verdict.from.address = from.address;
@@ -167,23 +177,28 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   if (innermost) {
     verdict.signedHeaders = innermost.headers.map((h) => ({ name: h.name, value: h.value }));
     verdict.signedContentType = innermost.contentType.mediaType;
-    // RFC 8551 §3.1 header protection: a From inside the signed part must agree with the outer one.
-    const innerFrom = getHeaders(innermost, 'From');
-    if (innerFrom.length > 0) {
-      const f = readFrom(innermost);
-      if (!f.address || !from.address || !sameMailbox(f.address, from.address))
-        problems.push({
-          code: 'SMIME_SIGNED_FROM_MISMATCH',
-          message: `the signed part says From ${f.address ?? '(unreadable)'}, the message header says ${from.address ?? '(none)'}`,
-        });
-    }
   }
+  // RFC 8551 §3.1 header protection: a From inside a signed part must agree with the outer one.
+  // Every layer's signed entity is checked, not only the innermost: any of them may be shown.
+  layers.forEach((layer, li) => {
+    const signed = layer.inner;
+    if (!signed || getHeaders(signed, 'From').length === 0) return;
+    const f = readFrom(signed);
+    const where = layers.length > 1 ? `the signed part of layer ${li}` : 'the signed part';
+    // Clients that show protected headers show this From: it gets the same strict reading.
+    problems.push(...f.problems.map((p) => ({ ...p, message: `in ${where}: ${p.message}` })));
+    if (!f.address || !from.address || !sameMailbox(f.address, from.address))
+      problems.push({
+        code: 'SMIME_SIGNED_FROM_MISMATCH',
+        message: `${where} says From ${f.address ?? '(unreadable)'}, the message header says ${from.address ?? '(none)'}`,
+      });
+  });
 
   const messageCerts: Certificate[] = [];
   for (const layer of layers) {
     for (const der of layer.signedData?.certificates ?? []) {
       try {
-        messageCerts.push(parseCertificate(der));
+        messageCerts.push(parseCertificateCached(der));
       } catch {
         // An unreadable certificate in the bag only matters if it was needed; then the signer lacks one.
       }
@@ -273,7 +288,10 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     }
   });
   if ((options.requireSenderMatch ?? true) && from.address && verdict.signers.length > 0) {
-    if (!verdict.signers.some((s) => s.ok && s.matchesFrom)) {
+    // Only when no signer certificate names the From mailbox (and every certificate is known):
+    // a matching signer that fails has its own problem (signature, chain, algorithm, missing
+    // certificate), and `valid` needs every signer ok anyway.
+    if (!verdict.signers.some((s) => s.matchesFrom) && verdict.signers.every((s) => s.certificate)) {
       const all = [...new Set(verdict.signers.flatMap((s) => s.emails))];
       problems.push({
         code: 'SMIME_FROM_NOT_SIGNER',
