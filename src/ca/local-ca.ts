@@ -12,10 +12,14 @@ import { encodePem } from '../internal/pem.js';
 import { parseInput } from '../internal/validate.js';
 import { defaultSignatureAlgorithm, readPublicKeyInfo, type SignatureAlgorithm } from '../keys/algorithms.js';
 import { exportPkcs8Pem, exportSpki, generateKeyPair, importPrivateKey } from '../keys/index.js';
-import { computeKeyIdentifier, keySigner, randomSerial, signCertificate } from '../certs/builder.js';
+import { authorityKeyIdentifierValue, computeKeyIdentifier, keySigner, randomSerial, signCertificate, type TbsSigner } from '../certs/builder.js';
+import { OID } from '../internal/oids.js';
 import { parseCertificate, type Certificate } from '../certs/certificate.js';
 import { parseCsr, verifyCsr } from '../certs/csr.js';
 import { encodeName } from '../certs/name.js';
+import { createCrl } from '../revocation/crl-create.js';
+import { parseOcspRequest } from '../revocation/ocsp-request.js';
+import { createOcspErrorResponse, createOcspResponse, ocspResponderExtensions, type OcspLookupResult } from '../revocation/ocsp-responder.js';
 import { PROFILE_RULES, caExtensions, checkSubscriberKey, isDomainAllowed, mailboxDomain, subscriberExtensions } from './profiles.js';
 import type { CaStorage } from './storage.js';
 import {
@@ -60,6 +64,15 @@ export type CreateLocalCaOptions = z.input<typeof createLocalCaSchema>;
 export interface LocalCaRuntime {
   clock?: Clock;
   crypto?: Crypto;
+  /**
+   * Who signs OCSP responses: the issuing CA key itself ('ca', default), or a short-lived
+   * delegated responder certificate (id-kp-OCSPSigning, ocsp-nocheck) made on first use.
+   */
+  ocspResponder?: 'ca' | 'delegated';
+  /** How long an OCSP answer stays fresh (its nextUpdate). Default 10 minutes: a revocation is seen within that. */
+  ocspValidityMinutes?: number;
+  /** How long a CRL stays fresh (nextUpdate). Default and maximum 7 days (S/MIME BR §4.9.7). */
+  crlValidityHours?: number;
 }
 
 const issuedRecordSchema = z.object({
@@ -104,6 +117,7 @@ export const CA_FILES = {
   chain: 'chain.pem',
   rootKey: 'keys/root.key.pem',
   issuingKey: 'keys/issuing.key.pem',
+  rootCrl: 'crl/root.crl',
 } as const;
 
 export class LocalCA implements CertificateAuthority {
@@ -115,12 +129,13 @@ export class LocalCA implements CertificateAuthority {
 
   private constructor(
     private readonly storage: CaStorage,
-    private readonly state: State,
+    private state: State,
     readonly rootCertificate: Certificate,
     readonly issuingCertificate: Certificate,
     private readonly issuingKey: CryptoKey,
     private readonly clock: Clock,
     private readonly crypto: Crypto,
+    private readonly runtime: LocalCaRuntime = {},
   ) {}
 
   /** Creates a root and an issuing CA and writes them to `storage` (which must be empty). */
@@ -197,12 +212,22 @@ export class LocalCA implements CertificateAuthority {
     await storage.write(CA_FILES.root, utf8(encodePem('CERTIFICATE', rootDer)));
     await storage.write(CA_FILES.issuing, utf8(encodePem('CERTIFICATE', issuingDer)));
     await storage.write(CA_FILES.chain, utf8(encodePem('CERTIFICATE', issuingDer) + encodePem('CERTIFICATE', rootDer)));
+    // The root key stays at rest after this; its CRL (revoking the issuing CA) is made now for a year.
+    const rootCrl = await createCrl({
+      issuer: parseCertificate(rootDer),
+      signer: rootSigner,
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + 365 * DAY),
+      crlNumber: 1,
+      entries: [],
+    });
+    await storage.write(CA_FILES.rootCrl, rootCrl);
     await storage.write(CA_FILES.state, utf8(JSON.stringify(state, null, 2)));
     const issuingKey = await importPrivateKey(await keyPem(issuingKeys.privateKey), {
       crypto,
       ...(opts.passphrase !== undefined && { passphrase: opts.passphrase }),
     });
-    return new LocalCA(storage, state, parseCertificate(rootDer), parseCertificate(issuingDer), issuingKey, clock, crypto);
+    return new LocalCA(storage, state, parseCertificate(rootDer), parseCertificate(issuingDer), issuingKey, clock, crypto, runtime);
   }
 
   /** Opens a CA from storage; the passphrase is needed when its keys are encrypted. */
@@ -230,7 +255,7 @@ export class LocalCA implements CertificateAuthority {
       crypto,
       ...(state.keysEncrypted && { passphrase: options.passphrase! }),
     });
-    const ca = new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto);
+    const ca = new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto, options);
     await ca.loadRecords();
     return ca;
   }
@@ -316,6 +341,120 @@ export class LocalCA implements CertificateAuthority {
     if (!/^[0-9a-f]+$/.test(serial)) return undefined;
     const b = await this.storage.read(`certs/${serial}.pem`);
     return b && parseCertificate(fromUtf8(b));
+  }
+
+  /** Revoked (and on-hold) certificates, for CRLs: serial, time and reason. */
+  revocations(): { serialNumber: string; revocationDate: Date; reason: RevocationReason; invalidityDate?: Date }[] {
+    return this.issued
+      .filter((r) => r.revocation)
+      .map((r) => ({
+        serialNumber: r.serialNumber,
+        revocationDate: new Date(r.revocation!.revokedAt),
+        reason: r.revocation!.reason,
+        ...(r.revocation!.invalidityDate && { invalidityDate: new Date(r.revocation!.invalidityDate) }),
+      }));
+  }
+
+  /**
+   * A fresh full CRL (v2) of the issuing CA, signed by it: every revoked or held certificate
+   * with its reason, the next cRLNumber, and nextUpdate at most 7 days ahead.
+   */
+  createCrl(): Promise<Uint8Array> {
+    return this.exclusive(async () => {
+      const now = floorToSecond(this.clock());
+      const hours = Math.min(this.runtime.crlValidityHours ?? 168, 168);
+      const crlNumber = this.state.crlNumber + 1;
+      const der = await createCrl({
+        issuer: this.issuingCertificate,
+        signer: keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto),
+        thisUpdate: now,
+        nextUpdate: new Date(now.getTime() + hours * 3_600_000),
+        crlNumber,
+        entries: this.revocations(),
+      });
+      await this.saveState({ ...this.state, crlNumber });
+      return der;
+    });
+  }
+
+  /** The root's CRL (made when the CA was created; it revokes nothing unless the issuing CA is revoked). */
+  async rootCrl(): Promise<Uint8Array | undefined> {
+    return this.storage.read(CA_FILES.rootCrl);
+  }
+
+  /** What OCSP says about a serial of this CA. */
+  ocspStatus(serialNumber: string): OcspLookupResult {
+    const r = this.records.get(normaliseSerial(serialNumber));
+    if (!r) return { status: 'unknown' };
+    if (r.revocation) return { status: 'revoked', revokedAt: new Date(r.revocation.revokedAt), reason: r.revocation.reason };
+    return { status: 'good' };
+  }
+
+  /**
+   * Answers a DER OCSP request (RFC 6960) for this CA's certificates: good, revoked (time,
+   * reason) or unknown, nonce echoed, signed by the CA or a delegated responder. A malformed
+   * request gets a malformedRequest response, never an exception.
+   */
+  async respondOcsp(requestDer: Uint8Array): Promise<Uint8Array> {
+    let request;
+    try {
+      request = parseOcspRequest(requestDer);
+    } catch {
+      return createOcspErrorResponse('malformedRequest');
+    }
+    const now = floorToSecond(this.clock());
+    const minutes = this.runtime.ocspValidityMinutes ?? 10;
+    return createOcspResponse({
+      request,
+      signer: await this.ocspSigner(now),
+      issuer: this.issuingCertificate,
+      lookup: (serial) => this.ocspStatus(serial),
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + minutes * 60_000),
+      producedAt: now,
+    });
+  }
+
+  private responder?: Promise<{ certificate: Certificate; signer: TbsSigner; notAfter: number }>;
+
+  private async ocspSigner(now: Date): Promise<{ certificate: Certificate; signer: TbsSigner }> {
+    if (this.runtime.ocspResponder !== 'delegated')
+      return { certificate: this.issuingCertificate, signer: keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto) };
+    const held = this.responder && (await this.responder);
+    if (held && held.notAfter - now.getTime() > DAY) return held;
+    this.responder = this.makeResponder(now);
+    return this.responder;
+  }
+
+  /** A 7-day delegated OCSP responder (id-kp-OCSPSigning, ocsp-nocheck), its key only in memory. */
+  private async makeResponder(now: Date): Promise<{ certificate: Certificate; signer: TbsSigner; notAfter: number }> {
+    const keys = await generateKeyPair('ec-p256', { crypto: this.crypto });
+    const spki = await exportSpki(keys.publicKey, { crypto: this.crypto });
+    const notAfter = new Date(Math.min(now.getTime() + 7 * DAY, this.issuingCertificate.notAfter.getTime()));
+    const der = await signCertificate(
+      {
+        serial: randomSerial(this.crypto),
+        issuer: this.issuingCertificate.subject.der,
+        subject: encodeName([
+          { type: 'O', value: this.state.name },
+          { type: 'CN', value: `${this.state.name} OCSP Responder` },
+        ]),
+        notBefore: now,
+        notAfter,
+        spki,
+        extensions: [
+          ...ocspResponderExtensions(),
+          { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierValue(this.issuingCertificate.subjectKeyIdentifier!) },
+        ],
+      },
+      keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto),
+    );
+    return { certificate: parseCertificate(der), signer: keySigner(keys.privateKey, { scheme: 'ecdsa', hash: 'SHA-256' }, this.crypto), notAfter: notAfter.getTime() };
+  }
+
+  private async saveState(next: State): Promise<void> {
+    await this.storage.write(CA_FILES.state, utf8(JSON.stringify(next, null, 2)));
+    this.state = next;
   }
 
   private async issueNow(request: IssueRequest): Promise<IssuedCertificate> {

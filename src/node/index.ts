@@ -1,2 +1,3 @@
 /** `mailpki/node`: adapters that need Node (files). The core never imports these. */
 export { DirectoryCaStorage, initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from './fs-storage.js';
+export { serveHttp, type RunningServer, type ServeOptions } from './http-server.js';

@@ -1,5 +1,6 @@
 /** The verdict of verifyMessage: data a program can act on, with stable problem codes. */
 import type { CmsProblem } from '../cms/index.js';
+import type { RevocationResult } from '../revocation/checker.js';
 
 export type SmimeProblemCode =
   // Structure: what is signed, and is it all of the message?
@@ -17,6 +18,10 @@ export type SmimeProblemCode =
   | 'SMIME_SIGNATURE_INVALID'
   | 'SMIME_WEAK_ALGORITHM'
   | 'SMIME_CHAIN_INVALID'
+  // Revocation
+  | 'SMIME_CERTIFICATE_REVOKED'
+  | 'SMIME_REVOCATION_UNAVAILABLE'
+  | 'SMIME_REVOCATION_UNKNOWN'
   // Sender binding
   | 'SMIME_FROM_MISSING'
   | 'SMIME_FROM_MULTIPLE_FIELDS'
@@ -32,7 +37,9 @@ export type SmimeWarningCode =
   | 'SMIME_MICALG_MISMATCH'
   | 'SMIME_UNSIGNED_PREAMBLE'
   | 'SMIME_SIGNING_TIME_OUTSIDE_VALIDITY'
-  | 'SMIME_WEAK_ALGORITHM_ALLOWED';
+  | 'SMIME_WEAK_ALGORITHM_ALLOWED'
+  | 'SMIME_REVOCATION_UNCHECKED'
+  | 'SMIME_REVOKED_AFTER_SIGNING';
 
 export interface SmimeProblem {
   code: SmimeProblemCode;
@@ -76,6 +83,11 @@ export interface SignerResult {
     path: CertificateSummary[];
     problems: { code: string; message: string; certificateIndex?: number }[];
   };
+  /**
+   * Revocation status of each certificate of the chain but the anchor (leaf first), when the
+   * policy is not 'off' and the chain is valid.
+   */
+  revocation?: RevocationResult[];
   /** True when the message's From mailbox is one of `emails`. */
   matchesFrom: boolean;
   /** Signature verifies, chain is valid, algorithms are acceptable. */

@@ -16,7 +16,8 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, readFrom, sameMailbox } from './sender.js';
-import type { CertificateSummary, SignerResult, SmimeProblem, SmimeWarning, Verdict } from './verdict.js';
+import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
+import type { CertificateSummary, SignerResult, SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
 
 export type CertificateInput = Certificate | Uint8Array | string;
 
@@ -33,9 +34,18 @@ export interface VerifyMessageOptions {
   requireSenderMatch?: boolean;
   /** Size and nesting limits for the MIME parser. */
   mimeLimits?: Partial<MimeLimits>;
+  /**
+   * Revocation checking of each signer's chain (OCSP, then CRL). `policy`: 'off', 'soft-fail'
+   * (default: an unreachable responder leaves the verdict valid, with a warning) or 'hard-fail'
+   * (the verdict is not valid unless every certificate's status is known good). Pass a
+   * `checker` to share its cache between calls; otherwise a process-wide default is used.
+   */
+  revocation?: { policy?: RevocationPolicy; checker?: RevocationChecker };
   crypto?: Crypto;
   clock?: Clock;
 }
+
+let defaultChecker: RevocationChecker | undefined;
 
 const optionsSchema = z.object({
   trustAnchors: z.array(z.any()).min(1, 'at least one trust anchor is needed'),
@@ -44,6 +54,10 @@ const optionsSchema = z.object({
   allowWeakAlgorithms: z.boolean().optional(),
   requireSenderMatch: z.boolean().optional(),
   mimeLimits: z.record(z.string(), z.number()).optional(),
+  revocation: z
+    .object({ policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(), checker: z.instanceof(RevocationChecker).optional() })
+    .strict()
+    .optional(),
   crypto: z.any().optional(),
   clock: z.any().optional(),
 });
@@ -111,6 +125,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   const allowWeak = options.allowWeakAlgorithms ?? false;
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
+  const policy: RevocationPolicy = options.revocation?.policy ?? 'soft-fail';
+  const revocationNotes: RevocationNote[] = [];
   const verdict: Verdict = {
     valid: false,
     signedScope: 'none',
@@ -253,7 +269,13 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
           problems: chain.problems.map((p) => ({ ...p })),
         };
         const weakOk = !sig.weak || allowWeak;
-        result.ok = sig.ok && weakOk && chain.ok;
+        let revocationOk = true;
+        if (policy !== 'off' && chain.ok) {
+          const checker = options.revocation?.checker ?? (defaultChecker ??= new RevocationChecker());
+          result.revocation = await checker.checkPath(chain.path, at);
+          revocationOk = judgeRevocation(result.revocation, policy, result, revocationNotes);
+        }
+        result.ok = sig.ok && weakOk && chain.ok && revocationOk;
         if (sig.weak && allowWeak)
           warnings.push({ code: 'SMIME_WEAK_ALGORITHM_ALLOWED', message: 'a weak algorithm was accepted because allowWeakAlgorithms is on' });
         if (sig.signingTime && (sig.signingTime < cert.notBefore || sig.signingTime > cert.notAfter))
@@ -267,6 +289,12 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   }
   // Stable order: by layer, then SignerInfo index.
   verdict.signers.sort((a, b) => a.layer - b.layer || a.index - b.index);
+  for (const note of revocationNotes) {
+    const i = verdict.signers.indexOf(note.signer);
+    const who = `signer ${i} (${note.signer.emails.join(', ') || note.signer.certificate?.subject})`;
+    if (note.kind === 'problem') problems.push({ code: note.code, message: `${who}: ${note.message}`, signer: i });
+    else warnings.push({ code: note.code, message: `${who}: ${note.message}`, signer: i });
+  }
   verdict.signers.forEach((s, i) => {
     if (!s.certificate)
       problems.push({ code: 'SMIME_SIGNER_CERTIFICATE_MISSING', message: `signer ${i}: its certificate is neither in the message nor given`, signer: i });
@@ -300,6 +328,40 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     }
   }
   return finish(verdict);
+}
+
+type RevocationNote =
+  | { kind: 'problem'; signer: SignerResult; code: SmimeProblemCode; message: string }
+  | { kind: 'warning'; signer: SignerResult; code: SmimeWarningCode; message: string };
+
+/**
+ * What the revocation results mean for one signer under the fail policy. Revoked at `at` is always
+ * fatal; revoked later is fine (the certificate was good when used) unless the reason is
+ * keyCompromise, because whoever holds a compromised key can also backdate a signature.
+ */
+function judgeRevocation(results: RevocationResult[], policy: RevocationPolicy, signer: SignerResult, notes: RevocationNote[]): boolean {
+  let ok = true;
+  for (const r of results) {
+    const what = `certificate ${r.subject} (serial ${r.serialNumber})`;
+    if (r.status === 'revoked') {
+      const when = `${r.revokedAt ?? 'at an unknown time'}${r.reason ? `, ${r.reason}` : ''}, per ${r.method?.toUpperCase()}${r.source === 'cache' ? ' (cached)' : ''}`;
+      if (!r.revokedAfterAt || r.reason === 'keyCompromise') {
+        ok = false;
+        notes.push({ kind: 'problem', signer, code: 'SMIME_CERTIFICATE_REVOKED', message: `${what} is revoked (${when})` });
+      } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOKED_AFTER_SIGNING', message: `${what} was revoked after the verification time (${when})` });
+    } else if (r.status === 'unknown') {
+      if (policy === 'hard-fail') {
+        ok = false;
+        notes.push({ kind: 'problem', signer, code: 'SMIME_REVOCATION_UNKNOWN', message: `the responder does not know ${what}` });
+      } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOCATION_UNCHECKED', message: `the responder does not know ${what}` });
+    } else if (r.status === 'unchecked' && !r.noSources) {
+      if (policy === 'hard-fail') {
+        ok = false;
+        notes.push({ kind: 'problem', signer, code: 'SMIME_REVOCATION_UNAVAILABLE', message: `revocation status of ${what} could not be checked: ${r.error}` });
+      } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOCATION_UNCHECKED', message: `revocation status of ${what} could not be checked: ${r.error}` });
+    }
+  }
+  return ok;
 }
 
 function finish(v: Verdict): Verdict {

@@ -1,0 +1,291 @@
+/**
+ * The revocation checker: for each certificate of a built chain, OCSP (from AIA) and/or CRL
+ * (from the distribution point) in the order the caller says, with validated answers cached
+ * until their nextUpdate, timeouts, size caps and bounded concurrency. Outcomes are data; the
+ * caller's fail policy (`off`, `soft-fail`, `hard-fail`) decides what an unanswered check means.
+ */
+import type { Certificate } from '../certs/certificate.js';
+import { formatName } from '../certs/name.js';
+import { MailPkiError } from '../errors.js';
+import { toHex } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import type { RevocationReason } from '../ca/types.js';
+import { parseCrl, type Crl } from './crl-parse.js';
+import { verifyCrl } from './crl-verify.js';
+import { httpFetchBytes, Semaphore, type FetchLike } from './fetch.js';
+import { createOcspRequest } from './ocsp-request.js';
+import { validateOcspResponse } from './ocsp-validate.js';
+import { MAX_OCSP_RESPONSE_BYTES } from './ocsp-common.js';
+import { MAX_CRL_BYTES } from './crl-parse.js';
+
+export type RevocationPolicy = 'off' | 'soft-fail' | 'hard-fail';
+export type RevocationMethod = 'ocsp' | 'crl';
+
+/** A validated answer about one certificate, as cached. */
+export interface RevocationAnswer {
+  status: 'good' | 'revoked' | 'unknown';
+  method: RevocationMethod;
+  url: string;
+  revokedAt?: string;
+  reason?: RevocationReason;
+  thisUpdate?: string;
+  nextUpdate?: string;
+  producedAt?: string;
+}
+
+export interface RevocationResult {
+  serialNumber: string;
+  subject: string;
+  /** `unchecked`: no answer could be had (see `error`), or the certificate publishes no source. */
+  status: 'good' | 'revoked' | 'unknown' | 'unchecked';
+  /** Where the answer came from now: a fresh OCSP or CRL fetch, or the cache. */
+  source?: 'ocsp' | 'crl' | 'cache';
+  /** The method behind the answer (also for cached ones). */
+  method?: RevocationMethod;
+  url?: string;
+  revokedAt?: string;
+  reason?: RevocationReason;
+  thisUpdate?: string;
+  nextUpdate?: string;
+  producedAt?: string;
+  /** Revoked, but after the verification time `at`: the certificate was good when it was used. */
+  revokedAfterAt?: boolean;
+  /** True when the certificate names no OCSP responder and no CRL: nothing to check. */
+  noSources?: boolean;
+  /** Why no answer could be had (every attempt's reason). */
+  error?: string;
+}
+
+/** A cache of validated answers keyed by method, issuer and serial. Pluggable (e.g. shared in Redis). */
+export interface RevocationCache {
+  get(key: string): Promise<(RevocationAnswer & { expiresAt: number }) | undefined> | (RevocationAnswer & { expiresAt: number }) | undefined;
+  set(key: string, value: RevocationAnswer & { expiresAt: number }): Promise<void> | void;
+}
+
+/** The default cache: in memory, bounded, entries expire at the answer's nextUpdate. */
+export class MemoryRevocationCache implements RevocationCache {
+  private readonly map = new Map<string, RevocationAnswer & { expiresAt: number }>();
+  constructor(
+    private readonly maxEntries = 10_000,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  get(key: string): (RevocationAnswer & { expiresAt: number }) | undefined {
+    const v = this.map.get(key);
+    if (v && v.expiresAt <= this.clock().getTime()) {
+      this.map.delete(key);
+      return undefined;
+    }
+    return v;
+  }
+
+  set(key: string, value: RevocationAnswer & { expiresAt: number }): void {
+    if (this.map.size >= this.maxEntries) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, value);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export interface RevocationCheckerOptions {
+  /** Default: globalThis.fetch. */
+  fetch?: FetchLike;
+  cache?: RevocationCache;
+  /** The current time, for freshness of answers (not the verification time). */
+  clock?: Clock;
+  crypto?: Crypto;
+  /** Which methods, in which order. Default ['ocsp', 'crl']: OCSP first, then CRL. */
+  order?: RevocationMethod[];
+  /** Per request. Default 5000 ms. */
+  timeoutMs?: number;
+  maxOcspBytes?: number;
+  maxCrlBytes?: number;
+  /** Requests in flight at once. Default 4. */
+  concurrency?: number;
+  clockSkewMs?: number;
+  /** Send an OCSP nonce (default false: nonces defeat responder caching, and answers are signed and dated anyway). */
+  nonce?: boolean;
+  /** How long to cache an answer without nextUpdate. Default 1 hour. */
+  defaultTtlMs?: number;
+  /** Accept SHA-1 signed OCSP responses / CRLs. Default false. */
+  allowWeakSignatures?: boolean;
+}
+
+export class RevocationChecker {
+  private readonly fetch: FetchLike;
+  private readonly cache: RevocationCache;
+  private readonly clock: Clock;
+  private readonly crypto: Crypto;
+  private readonly order: RevocationMethod[];
+  private readonly timeoutMs: number;
+  private readonly maxOcspBytes: number;
+  private readonly maxCrlBytes: number;
+  private readonly semaphore: Semaphore;
+  private readonly inflight = new Map<string, Promise<RevocationAnswer>>();
+  /** Highest cRLNumber seen per CRL URL: an older CRL is a replay and is refused. */
+  private readonly crlNumbers = new Map<string, bigint>();
+  /** Parsed, verified CRLs by URL until their nextUpdate (one fetch serves every serial). */
+  private readonly crls = new Map<string, { crl: Crl; expiresAt: number }>();
+
+  constructor(private readonly options: RevocationCheckerOptions = {}) {
+    const f = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
+    if (!f) throw new MailPkiError('ERR_UNSUPPORTED_RUNTIME', 'no fetch available: pass one with the `fetch` option');
+    this.fetch = f;
+    this.clock = options.clock ?? systemClock;
+    this.cache = options.cache ?? new MemoryRevocationCache(10_000, this.clock);
+    this.crypto = resolveCrypto(options.crypto);
+    this.order = options.order ?? ['ocsp', 'crl'];
+    if (this.order.length === 0 || this.order.some((m) => m !== 'ocsp' && m !== 'crl'))
+      throw new MailPkiError('ERR_INVALID_INPUT', "order: must list 'ocsp' and/or 'crl'", { details: { field: 'order' } });
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.maxOcspBytes = options.maxOcspBytes ?? MAX_OCSP_RESPONSE_BYTES;
+    this.maxCrlBytes = options.maxCrlBytes ?? MAX_CRL_BYTES;
+    this.semaphore = new Semaphore(options.concurrency ?? 4);
+  }
+
+  /**
+   * Status of every certificate of `path` (leaf first, trust anchor last) except the anchor,
+   * each checked against its issuer (the next certificate). `at` is the verification time: a
+   * revocation after it is reported with `revokedAfterAt`.
+   */
+  async checkPath(path: readonly Certificate[], at?: Date): Promise<RevocationResult[]> {
+    const out: Promise<RevocationResult>[] = [];
+    for (let i = 0; i + 1 < path.length; i++) out.push(this.check(path[i]!, path[i + 1]!, at));
+    return Promise.all(out);
+  }
+
+  /** Status of one certificate. Never throws for network or response problems: see `error`. */
+  async check(certificate: Certificate, issuer: Certificate, at?: Date): Promise<RevocationResult> {
+    const base: RevocationResult = { serialNumber: certificate.serialNumber, subject: formatName(certificate.subject), status: 'unchecked' };
+    const errors: string[] = [];
+    let tried = 0;
+    for (const method of this.order) {
+      const urls = (method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+      for (const url of urls) {
+        tried++;
+        const key = `${method}|${url}|${toHex(issuer.publicKey.spki.subarray(-32))}|${certificate.serialNumber}`;
+        const cached = await this.cache.get(key);
+        if (cached && cached.expiresAt > this.clock().getTime()) return finish(base, cached, 'cache', at);
+        try {
+          const answer = await this.dedupe(key, () => (method === 'ocsp' ? this.askOcsp(url, certificate, issuer) : this.askCrl(url, certificate, issuer)));
+          return finish(base, answer, method, at);
+        } catch (e) {
+          errors.push(`${method} ${url}: ${e instanceof MailPkiError ? e.message.replace(`${url}: `, '') : String(e)}`);
+        }
+      }
+    }
+    if (tried === 0) return { ...base, noSources: true, error: 'the certificate names no OCSP responder and no CRL distribution point' };
+    return { ...base, error: errors.join('; ') };
+  }
+
+  private dedupe(key: string, task: () => Promise<RevocationAnswer>): Promise<RevocationAnswer> {
+    const hit = this.inflight.get(key);
+    if (hit) return hit;
+    const p = this.semaphore.run(task).then(
+      async (answer) => {
+        await this.cache.set(key, { ...answer, expiresAt: this.expiry(answer) });
+        return answer;
+      },
+    );
+    this.inflight.set(key, p);
+    p.then(
+      () => this.inflight.delete(key),
+      () => this.inflight.delete(key),
+    );
+    return p;
+  }
+
+  private expiry(a: RevocationAnswer): number {
+    const now = this.clock().getTime();
+    const next = a.nextUpdate ? Date.parse(a.nextUpdate) : now + (this.options.defaultTtlMs ?? 3_600_000);
+    return Math.max(now, next);
+  }
+
+  private async askOcsp(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
+    const req = createOcspRequest({ certificate, issuer, ...(this.options.nonce && { nonce: true as const }), crypto: this.crypto });
+    const body = await httpFetchBytes(url, {
+      fetch: this.fetch,
+      method: 'POST',
+      body: req.der,
+      contentType: 'application/ocsp-request',
+      accept: 'application/ocsp-response',
+      timeoutMs: this.timeoutMs,
+      maxBytes: this.maxOcspBytes,
+    });
+    const r = await validateOcspResponse(body, {
+      certificate,
+      issuer,
+      certId: req.certId,
+      at: this.clock(),
+      ...(req.nonce && { nonce: req.nonce }),
+      ...(this.options.clockSkewMs !== undefined && { clockSkewMs: this.options.clockSkewMs }),
+      ...(this.options.allowWeakSignatures && { allowWeakSignatures: true }),
+      crypto: this.crypto,
+    });
+    if (!r.ok || !r.status)
+      throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: unusable OCSP answer (${r.problems.map((p) => p.code).join(', ')}: ${r.problems[0]?.message ?? ''})`);
+    return {
+      status: r.status,
+      method: 'ocsp',
+      url,
+      ...(r.revokedAt && { revokedAt: r.revokedAt.toISOString() }),
+      ...(r.reason && { reason: r.reason }),
+      ...(r.thisUpdate && { thisUpdate: r.thisUpdate.toISOString() }),
+      ...(r.nextUpdate && { nextUpdate: r.nextUpdate.toISOString() }),
+      ...(r.producedAt && { producedAt: r.producedAt.toISOString() }),
+    };
+  }
+
+  private async askCrl(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
+    const crl = await this.loadCrl(url, issuer);
+    const entry = crl.lookup(certificate.serialBytes);
+    const times = {
+      thisUpdate: crl.thisUpdate.toISOString(),
+      ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }),
+    };
+    if (!entry) return { status: 'good', method: 'crl', url, ...times };
+    return {
+      status: 'revoked',
+      method: 'crl',
+      url,
+      revokedAt: entry.revocationDate.toISOString(),
+      reason: entry.reason ?? 'unspecified',
+      ...times,
+    };
+  }
+
+  private async loadCrl(url: string, issuer: Certificate): Promise<Crl> {
+    const now = this.clock().getTime();
+    const held = this.crls.get(url);
+    if (held && held.expiresAt > now) return held.crl;
+    const der = await httpFetchBytes(url, { fetch: this.fetch, timeoutMs: this.timeoutMs, maxBytes: this.maxCrlBytes, accept: 'application/pkix-crl' });
+    let crl: Crl;
+    try {
+      crl = parseCrl(der);
+    } catch (e) {
+      throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: not a readable CRL (${(e as Error).message})`, { cause: e });
+    }
+    const v = await verifyCrl(crl, issuer, { at: this.clock(), crypto: this.crypto, ...(this.options.allowWeakSignatures && { allowWeakAlgorithms: true }) });
+    if (!v.ok) throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: unusable CRL (${v.problems.map((p) => p.code).join(', ')})`);
+    if (crl.deltaCrlIndicator !== undefined) throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: delta CRLs are not supported`);
+    const seen = this.crlNumbers.get(url);
+    if (crl.crlNumber !== undefined) {
+      if (seen !== undefined && crl.crlNumber < seen)
+        throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: CRL number ${crl.crlNumber} is older than ${seen} seen before (replay)`);
+      this.crlNumbers.set(url, crl.crlNumber);
+    }
+    const expiresAt = crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000);
+    this.crls.set(url, { crl, expiresAt });
+    return crl;
+  }
+}
+
+function finish(base: RevocationResult, a: RevocationAnswer, source: 'ocsp' | 'crl' | 'cache', at: Date | undefined): RevocationResult {
+  const r: RevocationResult = { ...base, status: a.status, source, method: a.method, url: a.url };
+  for (const k of ['revokedAt', 'reason', 'thisUpdate', 'nextUpdate', 'producedAt'] as const) if (a[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = a[k];
+  if (a.status === 'revoked' && at && a.revokedAt && Date.parse(a.revokedAt) > at.getTime()) r.revokedAfterAt = true;
+  return r;
+}
