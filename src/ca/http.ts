@@ -11,6 +11,8 @@ import type { LocalCA } from './local-ca.js';
 export interface CaHandlerOptions {
   /** Reuse a CRL this long unless a revocation happened since (default 5 minutes). */
   crlCacheSeconds?: number;
+  /** How often to look for revocations made by other processes (default every 1000 ms at most). */
+  refreshMs?: number;
   clock?: () => Date;
 }
 
@@ -42,10 +44,19 @@ export function createCaHandler(ca: LocalCA, options: CaHandlerOptions = {}): (r
     return bytes(answer, 'application/ocsp-response', { 'cache-control': 'no-cache' });
   };
 
+  let lastRefresh = 0;
+  const refresh = async () => {
+    const now = clock().getTime();
+    if (now - lastRefresh < (options.refreshMs ?? 1000)) return;
+    lastRefresh = now;
+    await ca.refresh();
+  };
+
   return async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const path = url.pathname;
     try {
+      await refresh();
       if (request.method === 'GET' || request.method === 'HEAD') {
         if (path === '/crl/issuing.crl') return bytes(await currentCrl(), 'application/pkix-crl');
         if (path === '/crl/root.crl') {

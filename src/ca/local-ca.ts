@@ -106,6 +106,8 @@ const stateSchema = z.object({
   defaultValidityDays: z.number().int().positive(),
   createdAt: z.iso.datetime(),
   crlNumber: z.number().int().nonnegative(),
+  /** Bumped on every issuance and revocation, so other processes (a running server) notice. */
+  revision: z.number().int().nonnegative().default(0),
 });
 type State = z.infer<typeof stateSchema>;
 
@@ -203,6 +205,7 @@ export class LocalCA implements CertificateAuthority {
       defaultValidityDays: opts.defaultValidityDays,
       createdAt: now.toISOString(),
       crlNumber: 0,
+      revision: 0,
     };
     const keyPem = (k: CryptoKey) =>
       exportPkcs8Pem(k, { crypto, ...(opts.passphrase !== undefined && { passphrase: opts.passphrase }) });
@@ -283,6 +286,34 @@ export class LocalCA implements CertificateAuthority {
   private async saveRecord(record: IssuedRecord): Promise<void> {
     await this.storage.write(`certs/${record.serialNumber}.json`, utf8(JSON.stringify(record, null, 2)));
     this.remember(record);
+    await this.saveState({ ...(await this.readState()), revision: this.state.revision + 1 });
+  }
+
+  private async readState(): Promise<State> {
+    const raw = await this.storage.read(CA_FILES.state);
+    if (!raw) throw new MailPkiError('ERR_CA_STATE_INVALID', 'the CA state file ca.json disappeared');
+    let json: unknown;
+    try {
+      json = JSON.parse(fromUtf8(raw));
+    } catch (e) {
+      throw new MailPkiError('ERR_CA_STATE_INVALID', 'the CA state file ca.json is not valid JSON', { cause: e });
+    }
+    return parseInput(stateSchema, json, 'CA state ca.json', 'ERR_CA_STATE_INVALID');
+  }
+
+  /**
+   * Picks up issuances and revocations made by other processes on the same storage (e.g. the
+   * CLI revoking while `mailpki serve` runs). Cheap when nothing changed: one small read.
+   */
+  async refresh(): Promise<void> {
+    return this.exclusive(async () => {
+      const current = await this.readState();
+      if (current.revision === this.state.revision && current.crlNumber === this.state.crlNumber) return;
+      this.records.clear();
+      this.byIdempotencyKey.clear();
+      await this.loadRecords();
+      this.state = current;
+    });
   }
 
   get id(): string {
@@ -363,7 +394,9 @@ export class LocalCA implements CertificateAuthority {
     return this.exclusive(async () => {
       const now = floorToSecond(this.clock());
       const hours = Math.min(this.runtime.crlValidityHours ?? 168, 168);
-      const crlNumber = this.state.crlNumber + 1;
+      const stored = await this.readState();
+      // Another process may have published a CRL too: cRLNumber must only go up.
+      const crlNumber = Math.max(stored.crlNumber, this.state.crlNumber) + 1;
       const der = await createCrl({
         issuer: this.issuingCertificate,
         signer: keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto),
@@ -372,7 +405,7 @@ export class LocalCA implements CertificateAuthority {
         crlNumber,
         entries: this.revocations(),
       });
-      await this.saveState({ ...this.state, crlNumber });
+      await this.saveState({ ...stored, crlNumber });
       return der;
     });
   }

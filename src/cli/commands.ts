@@ -10,6 +10,7 @@ import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { sign, verify } from './smime.js';
+import { crl, revokeCertificate, serve, status } from './revocation.js';
 
 const caInit: Command = {
   usage:
@@ -130,5 +131,9 @@ export const commands: Record<string, Command> = {
   'cert show': certShow,
   sign,
   verify,
+  serve,
+  revoke: revokeCertificate,
+  crl,
+  status,
 };
 

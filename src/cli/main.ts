@@ -36,7 +36,15 @@ S/MIME:
   sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE) [--passphrase-env VAR] [--opaque]
           [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]
   verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak]
-          [--json] [--in FILE]          exit 0 valid, 1 not valid, 2 unreadable input
+          [--revocation off|soft-fail|hard-fail] [--json] [--in FILE]
+                                        exit 0 valid, 1 not valid, 2 unreadable input
+
+Revocation (LocalCA):
+  serve --ca DIR --port N [--host 127.0.0.1] [--passphrase-env VAR] [--ocsp-responder ca|delegated]
+  revoke --ca DIR (--serial HEX | --cert FILE) [--reason keyCompromise|superseded|...] [--passphrase-env VAR]
+  crl --ca DIR --out FILE [--pem] [--passphrase-env VAR]
+  status --cert FILE [--issuer FILE] [--method ocsp|crl] [--json]
+                                        exit 0 good, 1 revoked or unknown, 2 could not check
 
 Options for every command: --debug (stack traces), --help, --version
 Passphrases are read from environment variables named by --*-env options, never from the command line.

@@ -55,8 +55,10 @@ export const sign: Command = {
 };
 
 export const verify: Command = {
-  usage: 'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--json] [--in FILE]',
+  usage:
+    'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--revocation off|soft-fail|hard-fail] [--json] [--in FILE]',
   options: {
+    revocation: { type: 'string' },
     trust: { type: 'string', multiple: true },
     intermediates: { type: 'string', multiple: true },
     at: { type: 'string' },
@@ -81,11 +83,19 @@ export const verify: Command = {
       intermediates,
       ...(atDate && { at: atDate }),
       allowWeakAlgorithms: Boolean(ctx.values['allow-weak']),
+      revocation: { policy: oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail' },
     });
     ctx.io.stdout(ctx.values.json ? `${JSON.stringify(verdict, null, 2)}\n` : formatVerdict(verdict));
     return verdict.valid ? 0 : 1;
   },
 };
+
+function revocationSummary(s: Verdict['signers'][number]): string {
+  if (!s.revocation) return '';
+  const leaf = s.revocation[0];
+  if (!leaf) return '';
+  return leaf.status === 'unchecked' ? (leaf.noSources ? ', revocation: none published' : ', revocation: NOT CHECKED') : `, revocation: ${leaf.status} (${leaf.method}${leaf.source === 'cache' ? ', cached' : ''})`;
+}
 
 /** A short summary for a person: the answer first, then why. */
 export function formatVerdict(v: Verdict): string {
@@ -96,7 +106,7 @@ export function formatVerdict(v: Verdict): string {
   if (v.from?.address) lines.push(`  From:    ${v.from.name ? `${v.from.name} ` : ''}<${v.from.address}>`);
   v.signers.forEach((s, i) =>
     lines.push(
-      `  Signer ${i}: ${s.emails.join(', ') || s.certificate?.subject || '(unknown certificate)'} — signature ${s.signature.ok ? 'ok' : 'BAD'}, chain ${s.chain?.ok ? 'ok' : 'NOT TRUSTED'}${s.signature.signingTime ? `, signed ${s.signature.signingTime}` : ''}`,
+      `  Signer ${i}: ${s.emails.join(', ') || s.certificate?.subject || '(unknown certificate)'} — signature ${s.signature.ok ? 'ok' : 'BAD'}, chain ${s.chain?.ok ? 'ok' : 'NOT TRUSTED'}${revocationSummary(s)}${s.signature.signingTime ? `, signed ${s.signature.signingTime}` : ''}`,
     ),
   );
   for (const p of v.problems) lines.push(`  ${p.code}: ${p.message}`);

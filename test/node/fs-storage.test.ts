@@ -12,7 +12,7 @@ describe('LocalCA in a directory', () => {
   it('is written whole, reopened with its passphrase, and keeps issuing', async () => {
     const dir = t.path('ca1');
     const ca = await initLocalCaDirectory(dir, { allowedDomains: ['example.com'], passphrase: 'correct horse' });
-    expect(readdirSync(dir).sort()).toEqual(['ca.json', 'chain.pem', 'issuing.pem', 'keys', 'root.pem']);
+    expect(readdirSync(dir).sort()).toEqual(['ca.json', 'chain.pem', 'crl', 'issuing.pem', 'keys', 'root.pem']);
     expect(readFileSync(join(dir, 'keys/issuing.key.pem'), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
     expect(readFileSync(join(dir, 'keys/root.key.pem'), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
     const spki = await exportSpki((await generateKeyPair('ec-p256')).publicKey);
