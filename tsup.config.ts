@@ -10,6 +10,7 @@ export const entries = {
   'cms/index': 'src/cms/index.ts',
   'mime/index': 'src/mime/index.ts',
   'smime/index': 'src/smime/index.ts',
+  'revocation/index': 'src/revocation/index.ts',
   'node/index': 'src/node/index.ts',
 };
 

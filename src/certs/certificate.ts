@@ -4,7 +4,7 @@
  */
 import { MailPkiError } from '../errors.js';
 import { copyBytes, fromLatin1, toBytes, toHex } from '../internal/bytes.js';
-import { Tag, contentOf, cursor, encodedOf, parseDer, readBitString, readSmallInt, readTime, readUnsignedHex } from '../internal/der.js';
+import { Tag, contentOf, cursor, encodedOf, parseDer, parseDerSequence, readBitString, readSmallInt, readTime, readUnsignedHex } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { decodePemBlocks, encodePem, looksLikePem } from '../internal/pem.js';
 import { parseSignatureAlgorithm, readPublicKeyInfo, type ParsedSignatureAlgorithm, type PublicKeyInfo } from '../keys/algorithms.js';
@@ -67,7 +67,7 @@ export function parseCertificate(input: Uint8Array | string): Certificate {
   const der = certificateDer(input);
   if (der.length > MAX_CERTIFICATE_BYTES)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `certificate is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
-  const root = parseDer(der, ERR, WHAT);
+  const root = parseDerSequence(der, ERR, WHAT);
   const c = cursor(root, ERR, WHAT);
   const tbsNode = c.next(Tag.SEQUENCE);
   const sigAlgNode = c.next(Tag.SEQUENCE);

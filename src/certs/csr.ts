@@ -2,7 +2,7 @@
 import { MailPkiError } from '../errors.js';
 import { toBytes } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
-import { Tag, bitString, cursor, encodedOf, int, octets, oid, parseDer, readBitString, readOid, readSmallInt, seq, setOf, type Der } from '../internal/der.js';
+import { Tag, bitString, cursor, encodedOf, int, octets, oid, parseDerSequence, readBitString, readOid, readSmallInt, seq, setOf, type Der } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { decodePem, encodePem, looksLikePem } from '../internal/pem.js';
 import {
@@ -85,7 +85,7 @@ export function parseCsr(input: Uint8Array | string): CertificationRequest {
       ? decodePem(typeof input === 'string' ? input : new TextDecoder('latin1').decode(input), ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']).der
       : toBytes(input);
   if (der.length > MAX_CSR_BYTES) throw new MailPkiError('ERR_INPUT_TOO_LARGE', `certificate request is larger than ${MAX_CSR_BYTES} bytes`);
-  const c = cursor(parseDer(der, ERR, WHAT), ERR, WHAT);
+  const c = cursor(parseDerSequence(der, ERR, WHAT), ERR, WHAT);
   const infoNode = c.next(Tag.SEQUENCE);
   const algNode = c.next(Tag.SEQUENCE);
   const { bits: signature } = readBitString(c.next(Tag.BIT_STRING));

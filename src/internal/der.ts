@@ -90,6 +90,17 @@ export function parseDer(
   return node;
 }
 
+/** Parses a whole buffer as exactly one SEQUENCE: what every top-level X.509/CMS structure is. */
+export function parseDerSequence(
+  bytes: Uint8Array,
+  code: MailPkiErrorCode = 'ERR_DER_MALFORMED',
+  what = 'invalid DER',
+): Der {
+  const node = parseDer(bytes, code, what);
+  if (node.tag !== Tag.SEQUENCE) fail(code, what, `expected a SEQUENCE, got tag 0x${node.tag.toString(16)}`);
+  return node;
+}
+
 /** Reader over the children of a constructed node, with typed accessors. */
 export class DerCursor {
   private pos: number;

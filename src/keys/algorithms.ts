@@ -14,6 +14,7 @@ import {
   nul,
   oid,
   parseDer,
+  parseDerSequence,
   readIntegerBytes,
   readOid,
   readSmallInt,
@@ -239,7 +240,7 @@ export function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
 /** DER Ecdsa-Sig-Value to raw r||s of the curve's size; undefined when malformed. */
 export function ecdsaDerToRaw(der: Uint8Array, size: number): Uint8Array | undefined {
   try {
-    const c = cursor(parseDer(der));
+    const c = cursor(parseDerSequence(der));
     const r = readIntegerBytes(c.next(Tag.INTEGER));
     const s = readIntegerBytes(c.next(Tag.INTEGER));
     c.end();
@@ -297,7 +298,7 @@ export interface PublicKeyInfo {
 }
 
 export function readPublicKeyInfo(spki: Uint8Array | Der): PublicKeyInfo {
-  const node = spki instanceof Uint8Array ? parseDer(spki, 'ERR_KEY_MALFORMED', 'invalid public key') : spki;
+  const node = spki instanceof Uint8Array ? parseDerSequence(spki, 'ERR_KEY_MALFORMED', 'invalid public key') : spki;
   const c = cursor(node, 'ERR_KEY_MALFORMED', 'invalid public key');
   const algId = cursor(c.next(Tag.SEQUENCE), 'ERR_KEY_MALFORMED', 'invalid public key');
   const keyOid = readOid(algId.next(Tag.OID));

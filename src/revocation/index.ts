@@ -1,0 +1,13 @@
+/** `mailpki/revocation`: CRLs, OCSP, and the revocation checker used by verifyMessage. */
+export * from './crl.js';
+export * from './ocsp.js';
+export {
+  MemoryRevocationCache,
+  RevocationChecker,
+  type RevocationAnswer,
+  type RevocationCache,
+  type RevocationCheckerOptions,
+  type RevocationMethod,
+  type RevocationPolicy,
+  type RevocationResult,
+} from './checker.js';
