@@ -11,6 +11,8 @@ export const entries = {
   'mime/index': 'src/mime/index.ts',
   'smime/index': 'src/smime/index.ts',
   'revocation/index': 'src/revocation/index.ts',
+  'store/index': 'src/store/index.ts',
+  'lifecycle/index': 'src/lifecycle/index.ts',
   'node/index': 'src/node/index.ts',
 };
 

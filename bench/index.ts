@@ -1,9 +1,10 @@
 /** `npm run bench`: each measurement beside its baseline (a peer or the raw primitive) in the same run. */
 import { benchIssue } from './issue.js';
 import { benchSmime } from './smime.js';
+import { benchCrl } from './crl.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, crl: benchCrl };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

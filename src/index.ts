@@ -34,3 +34,12 @@ export {
   type RevocationRecord,
   type SmimeProfile,
 } from './ca/index.js';
+export {
+  LifecycleManager,
+  createWebhookSink,
+  verifyWebhookSignature,
+  verifyAuditLog,
+  exportAuditLog,
+} from './lifecycle/index.js';
+export { MemoryStore, passphraseKeyProtector, type Store, type KeyProtector } from './store/index.js';
+export { RevocationChecker, type RevocationPolicy, type RevocationResult } from './revocation/index.js';

@@ -1,0 +1,119 @@
+/**
+ * Lifecycle events for owning teams. An event is plain JSON (times as ISO strings) because it
+ * is written to the outbox and sent over the wire as is. Events describe, never carry, secrets:
+ * they are built only from the summaries below, which have no field a key could go into.
+ */
+import { timeOrderedId } from './ids.js';
+import type { CredentialRecord, IdentityRecord, JsonObject } from '../store/index.js';
+
+export const LIFECYCLE_EVENT_TYPES = [
+  'identity.enrolled',
+  'certificate.issued',
+  'certificate.renewed',
+  'certificate.expiring',
+  'certificate.expired',
+  'certificate.revoked',
+  'identity.suspended',
+  'identity.reinstated',
+  'identity.decommissioned',
+  'policy.denied',
+  'issuance.failed',
+] as const;
+export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
+
+export interface CertificateSummary {
+  /** Lower-case hex, no leading zeros. */
+  serialNumber: string;
+  /** SHA-256 of the certificate DER, lower-case hex. */
+  fingerprint: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+export interface IdentitySummary {
+  id: string;
+  kind: 'smime' | 'dkim';
+  /** The mailbox (S/MIME) or domain (DKIM). */
+  name: string;
+}
+
+/** What each event type carries in `data`. */
+export interface LifecycleEventData {
+  'identity.enrolled': { purpose?: string; approvedBy?: string; tags: string[]; profile: string; keyType: string };
+  'certificate.issued': { profile: string; keyType: string; operation: 'enroll' | 'renew' };
+  'certificate.renewed': { reason: string; rekeyed: boolean; previous?: CertificateSummary };
+  'certificate.expiring': { daysLeft: number; noticeDays: number };
+  'certificate.expired': Record<string, never>;
+  'certificate.revoked': { reason: string; revokedAt: string };
+  'identity.suspended': { reason?: string };
+  'identity.reinstated': { reason?: string };
+  'identity.decommissioned': { reason: string; revoked: boolean };
+  'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED'; rule: string; message: string; operation: 'enroll' | 'renew' };
+  'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string };
+}
+
+export interface LifecycleEventOf<T extends LifecycleEventType> {
+  /** Unique; receivers de-duplicate by it (delivery is at least once). Time-ordered UUID (v7). */
+  id: string;
+  type: T;
+  /** ISO 8601. */
+  occurredAt: string;
+  owner: { team: string; contact?: string };
+  identity: IdentitySummary;
+  certificate?: CertificateSummary;
+  data: LifecycleEventData[T];
+}
+
+/** Any lifecycle event; `switch (event.type)` narrows `data`. */
+export type LifecycleEvent = { [T in LifecycleEventType]: LifecycleEventOf<T> }[LifecycleEventType];
+
+/** Where events go after they leave the outbox (webhook, queue, log). Throwing means "retry later". */
+export interface EventSink {
+  readonly name?: string;
+  deliver(event: LifecycleEvent): Promise<void>;
+}
+
+export type EventListener = (event: LifecycleEvent) => void | Promise<void>;
+
+export function summariseIdentity(identity: Pick<IdentityRecord, 'id' | 'kind' | 'name'>): IdentitySummary {
+  return { id: identity.id, kind: identity.kind, name: identity.name };
+}
+
+export function summariseCertificate(c: CredentialRecord): CertificateSummary {
+  return {
+    serialNumber: c.serialNumber ?? '',
+    fingerprint: c.fingerprint,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+  };
+}
+
+export interface NewEventInput<T extends LifecycleEventType> {
+  type: T;
+  identity: Pick<IdentityRecord, 'id' | 'kind' | 'name' | 'owner'>;
+  credential?: CredentialRecord | undefined;
+  data: LifecycleEventData[T];
+}
+
+/** Builds an event from records; only the summaries above go in. */
+export function createEvent<T extends LifecycleEventType>(input: NewEventInput<T>, at: Date, crypto: Crypto): LifecycleEventOf<T> {
+  const owner = input.identity.owner;
+  return {
+    id: timeOrderedId(crypto, at),
+    type: input.type,
+    occurredAt: at.toISOString(),
+    owner: { team: owner.team, ...(owner.contact !== undefined && { contact: owner.contact }) },
+    identity: summariseIdentity(input.identity),
+    ...(input.credential && { certificate: summariseCertificate(input.credential) }),
+    data: stripUndefined(input.data) as LifecycleEventData[T],
+  };
+}
+
+/** The event as an outbox payload (JSON object). */
+export function eventPayload(event: LifecycleEvent): JsonObject {
+  return JSON.parse(JSON.stringify(event)) as JsonObject;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

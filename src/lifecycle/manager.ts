@@ -1,0 +1,1079 @@
+/**
+ * The lifecycle manager: an owned inventory of mail-signing identities over a CA and a Store.
+ *
+ * Every state change is one store transaction holding the change, its outbox events and its audit
+ * record; a CA call is never made inside a transaction. Issuance is crash-safe: the key and a
+ * PendingIssuance with an idempotency key are written before the CA is asked, and any later attempt
+ * (renew, runDue, enroll again) completes that issuance with the same key, so the CA hands back the
+ * certificate it already issued instead of a second one.
+ */
+import { z } from 'zod';
+import { MailPkiError, isMailPkiError, type MailPkiErrorCode } from '../errors.js';
+import { validatedCa } from '../ca/validated.js';
+import { mailboxDomain } from '../ca/profiles.js';
+import {
+  REVOCATION_REASONS,
+  SMIME_PROFILES,
+  type CaInfo,
+  type CertificateAuthority,
+  type IssuedCertificate,
+  type RevocationReason,
+} from '../ca/types.js';
+import { certificateFingerprint, isSelfIssued, parseCertificate } from '../certs/certificate.js';
+import { copyBytes, fromBase64, toBase64 } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { parseInput } from '../internal/validate.js';
+import { KEY_TYPES, generateKeyPair, type KeyType } from '../keys/generate.js';
+import { exportPkcs8, importPrivateKey } from '../keys/pkcs8.js';
+import { exportSpki } from '../keys/spki.js';
+import type { SmimeSigner } from '../smime/sign.js';
+import type { KeyProtector } from '../store/index.js';
+import type {
+  CredentialRecord,
+  IdentityRecord,
+  IdentityStatus,
+  JsonObject,
+  NewAuditRecord,
+  Store,
+  StoreTx,
+} from '../store/index.js';
+import { IDENTITY_KINDS, IDENTITY_STATUSES } from '../store/index.js';
+import {
+  createEvent,
+  eventPayload,
+  summariseCertificate,
+  LIFECYCLE_EVENT_TYPES,
+  type EventListener,
+  type EventSink,
+  type LifecycleEvent,
+  type LifecycleEventOf,
+  type LifecycleEventType,
+  type NewEventInput,
+} from './events.js';
+import { timeOrderedId } from './ids.js';
+import {
+  checkIssuancePolicy,
+  dueNotices,
+  effectivePolicy,
+  isExpired,
+  isPastDecommission,
+  nextDueAt,
+  parseLifecyclePolicy,
+  parsePolicyOverrides,
+  policyError,
+  renewalDecision,
+  type ApprovalRequest,
+  type LifecyclePolicy,
+  type LifecyclePolicyInput,
+} from './policy.js';
+
+export interface LifecycleManagerOptions {
+  ca: CertificateAuthority;
+  store: Store;
+  /** Wraps private keys before they reach the store (AES-256-GCM under a KEK). */
+  keyProtector: KeyProtector;
+  policy?: LifecyclePolicyInput;
+  clock?: Clock;
+  crypto?: Crypto;
+  sinks?: EventSink[];
+  /** Actor recorded for sweeps (runDue) when none is given. Default 'mailpki:runDue'. */
+  actor?: string;
+  /** Lease owner name for outbox delivery. Default a random UUID per manager. */
+  instanceId?: string;
+  /** After a failed automatic renewal, the sweep tries again this much later. Default 1 h. */
+  retryDelayMs?: number;
+  /** Outbox redelivery backoff: base delay, doubled per attempt, capped at 6 h. Default 30 s. */
+  deliveryBackoffMs?: number;
+  /** How long a leased event is reserved for this process. Default 60 s. */
+  leaseMs?: number;
+  /**
+   * Errors that cannot be thrown to a caller: a throwing in-process listener, or a failure while
+   * recording a CA failure. Default: console.error.
+   */
+  onError?: (error: unknown, context: string) => void;
+}
+
+export interface Actor {
+  /** Who: a person, a service, a ticket ("alice@example.com", "ci:deploy#42"). */
+  actor: string;
+}
+
+export interface EnrollInput {
+  mailbox: string;
+  owner: { team: string; contact?: string };
+  purpose?: string;
+  approvedBy?: string;
+  tags?: string[];
+  profile?: (typeof SMIME_PROFILES)[number];
+  keyType?: KeyType;
+  /** Per-identity policy overrides (validityDays, renewal, notices, rekeyOnRenewal, allowedKeyTypes, minRsaBits). */
+  policy?: Record<string, unknown>;
+  decommissionAt?: Date;
+}
+
+export interface RenewOptions extends Actor {
+  reason?: string;
+  /** New key (default: the policy's rekeyOnRenewal; always when the certificate was revoked). */
+  rekey?: boolean;
+}
+
+export type RevokeReason = Exclude<RevocationReason, 'certificateHold' | 'removeFromCRL'>;
+
+export interface ListFilter {
+  owner?: string;
+  domain?: string;
+  status?: IdentityStatus | IdentityStatus[];
+  kind?: (typeof IDENTITY_KINDS)[number];
+  expiringBefore?: Date;
+  limit?: number;
+  afterId?: string;
+}
+
+export interface DueSummary {
+  scanned: number;
+  renewed: string[];
+  notices: Array<{ identityId: string; noticeKey: string; daysLeft: number }>;
+  expired: string[];
+  decommissioned: string[];
+  failed: Array<{ identityId: string; code: string; message: string }>;
+}
+
+export interface DeliverySummary {
+  delivered: number;
+  failed: number;
+  errors: Array<{ eventId: string; message: string }>;
+}
+
+const mailboxSchema = z
+  .string()
+  .max(254)
+  .regex(
+    /^[^\s@<>()",;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
+    'not a mailbox address (local@domain)',
+  );
+const actorSchema = z.string().trim().min(1, 'who did it: a non-empty actor string').max(500);
+const dateSchema = z.date().refine((d) => !Number.isNaN(d.getTime()), 'invalid date');
+
+const enrollSchema = z
+  .object({
+    mailbox: mailboxSchema,
+    owner: z.object({ team: z.string().trim().min(1).max(200), contact: z.string().max(4096).optional() }).strict(),
+    purpose: z.string().max(4096).optional(),
+    approvedBy: z.string().max(4096).optional(),
+    tags: z.array(z.string().min(1).max(200)).max(100).default([]),
+    profile: z.enum(SMIME_PROFILES).default('strict'),
+    keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
+    policy: z.record(z.string(), z.unknown()).optional(),
+    decommissionAt: dateSchema.optional(),
+  })
+  .strict();
+
+const actorOptionsSchema = z.object({ actor: actorSchema }).strict();
+const renewOptionsSchema = z
+  .object({ actor: actorSchema, reason: z.string().max(4096).optional(), rekey: z.boolean().optional() })
+  .strict();
+const revokeReasons = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL') as [RevokeReason, ...RevokeReason[]];
+const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons) }).strict();
+const reasonOptionsSchema = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
+const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: z.string().min(1).max(4096) }).strict();
+const listFilterSchema = z
+  .object({
+    owner: z.string().optional(),
+    domain: z.string().optional(),
+    status: z.union([z.enum(IDENTITY_STATUSES), z.array(z.enum(IDENTITY_STATUSES))]).optional(),
+    kind: z.enum(IDENTITY_KINDS).optional(),
+    expiringBefore: dateSchema.optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+    afterId: z.string().optional(),
+  })
+  .strict();
+
+/** The minimal shape checked on events read back from the outbox before they go to sinks. */
+const outboxEventSchema = z
+  .object({
+    id: z.string().min(1),
+    type: z.enum(LIFECYCLE_EVENT_TYPES),
+    occurredAt: z.string(),
+    owner: z.object({ team: z.string(), contact: z.string().optional() }),
+    identity: z.object({ id: z.string(), kind: z.enum(IDENTITY_KINDS), name: z.string() }),
+  })
+  .loose();
+
+const IDEMPOTENCY_PREFIX = 'mailpki1';
+const HOUR = 3_600_000;
+const MAX_DELIVERY_BACKOFF = 6 * HOUR;
+const SWEEP_PAGE = 500;
+
+type Operation = 'enroll' | 'renew';
+
+/** An issuance that has its key and idempotency key written down, ready for the CA. */
+interface PreparedIssuance {
+  identityId: string;
+  idempotencyKey: string;
+  keyId: string;
+  spki: Uint8Array;
+}
+
+/** The identity id of a mailbox ('smime:payments@example.com'). */
+export function smimeIdentityId(mailbox: string): string {
+  return `smime:${mailbox.trim().toLowerCase()}`;
+}
+
+/**
+ * Runs the life of mail-signing identities.
+ *
+ * @example
+ * const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(pass), policy: {
+ *   allowedDomainsByOwner: { treasury: ['example.com'] }, notices: [30, 7],
+ * }});
+ * await manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
+ * await manager.runDue();          // from a scheduler
+ * await manager.deliverEvents();   // outbox → sinks
+ */
+export class LifecycleManager {
+  readonly policy: LifecyclePolicy;
+  private readonly ca: CertificateAuthority;
+  private readonly store: Store;
+  private readonly keyProtector: KeyProtector;
+  private readonly clock: Clock;
+  private readonly crypto: Crypto;
+  private readonly sinks: EventSink[];
+  private readonly defaultActor: string;
+  private readonly instanceId: string;
+  private readonly retryDelayMs: number;
+  private readonly deliveryBackoffMs: number;
+  private readonly leaseMs: number;
+  private readonly onError: (error: unknown, context: string) => void;
+  private readonly listeners = new Map<LifecycleEventType | '*', Set<EventListener>>();
+  private caInfo: Promise<CaInfo> | undefined;
+
+  constructor(options: LifecycleManagerOptions) {
+    if (!options || typeof options !== 'object') throw new TypeError('LifecycleManager: options are required');
+    if (!options.ca || typeof options.ca.issue !== 'function') throw new TypeError('LifecycleManager: ca must be a CertificateAuthority');
+    if (!options.store || typeof options.store.transaction !== 'function') throw new TypeError('LifecycleManager: store must be a Store');
+    if (!options.keyProtector || typeof options.keyProtector.protect !== 'function')
+      throw new TypeError('LifecycleManager: keyProtector is required (private keys are never stored in the clear)');
+    this.policy = parseLifecyclePolicy(options.policy ?? {});
+    this.ca = validatedCa(options.ca);
+    this.store = options.store;
+    this.keyProtector = options.keyProtector;
+    this.clock = options.clock ?? systemClock;
+    this.crypto = resolveCrypto(options.crypto);
+    this.sinks = [...(options.sinks ?? [])];
+    this.defaultActor = options.actor ?? 'mailpki:runDue';
+    this.instanceId = options.instanceId ?? this.crypto.randomUUID();
+    this.retryDelayMs = options.retryDelayMs ?? HOUR;
+    this.deliveryBackoffMs = options.deliveryBackoffMs ?? 30_000;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.onError = options.onError ?? ((e, context) => console.error(`mailpki lifecycle: ${context}:`, e));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Listeners
+
+  /** In-process listener for one event type or '*'; called after the change is committed. Returns an unsubscribe function. */
+  on<T extends LifecycleEventType>(type: T, listener: (event: LifecycleEventOf<T>) => void | Promise<void>): () => void;
+  on(type: '*', listener: EventListener): () => void;
+  on(type: LifecycleEventType | '*', listener: (event: never) => void | Promise<void>): () => void {
+    if (type !== '*' && !(LIFECYCLE_EVENT_TYPES as readonly string[]).includes(type)) throw new TypeError(`on: unknown event type ${String(type)}`);
+    if (typeof listener !== 'function') throw new TypeError('on: listener must be a function');
+    let set = this.listeners.get(type);
+    if (!set) this.listeners.set(type, (set = new Set()));
+    const l = listener as EventListener;
+    set.add(l);
+    return () => set.delete(l);
+  }
+
+  private dispatch(events: LifecycleEvent[]): void {
+    for (const event of events) {
+      for (const l of [...(this.listeners.get(event.type) ?? []), ...(this.listeners.get('*') ?? [])]) {
+        try {
+          const r = l(event);
+          if (r && typeof (r as Promise<void>).then === 'function')
+            (r as Promise<void>).catch((e: unknown) => this.onError(e, `listener for ${event.type}`));
+        } catch (e) {
+          this.onError(e, `listener for ${event.type}`);
+        }
+      }
+    }
+  }
+
+  /**
+   * One transaction: `fn` gets the tx, an `emit` that writes an event to the outbox and an `audit`
+   * that appends an audit record. Listeners hear the events only after the commit.
+   */
+  private async write<T>(
+    at: Date,
+    fn: (
+      tx: StoreTx,
+      emit: <E extends LifecycleEventType>(e: NewEventInput<E>) => Promise<void>,
+      audit: (r: Omit<NewAuditRecord, 'id' | 'at'>) => Promise<void>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    let events: LifecycleEvent[] = [];
+    const result = await this.store.transaction(async (tx) => {
+      events = [];
+      const emit = async <E extends LifecycleEventType>(input: NewEventInput<E>): Promise<void> => {
+        const event = createEvent(input, at, this.crypto) as LifecycleEvent;
+        await tx.enqueueEvent({ id: event.id, type: event.type, payload: eventPayload(event), createdAt: at });
+        events.push(event);
+      };
+      const audit = async (r: Omit<NewAuditRecord, 'id' | 'at'>): Promise<void> => {
+        await tx.appendAudit({ id: this.crypto.randomUUID(), at, ...stripUndefined(r) });
+      };
+      return fn(tx, emit, audit);
+    });
+    this.dispatch(events);
+    return result;
+  }
+
+  private info(): Promise<CaInfo> {
+    this.caInfo ??= this.ca.info().catch((e: unknown) => {
+      this.caInfo = undefined;
+      throw e;
+    });
+    return this.caInfo;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading
+
+  /** The identity by id ('smime:…') or mailbox. ERR_IDENTITY_NOT_FOUND when there is none. */
+  async get(idOrMailbox: string): Promise<IdentityRecord> {
+    const id = this.resolveId(idOrMailbox);
+    const rec = await this.store.transaction((tx) => tx.getIdentity(id));
+    if (!rec) throw notFound(id);
+    return rec;
+  }
+
+  /** The identity's certificates, oldest first (current, previous, revoked, expired). */
+  async credentials(idOrMailbox: string): Promise<CredentialRecord[]> {
+    const id = this.resolveId(idOrMailbox);
+    return this.store.transaction(async (tx) => {
+      if (!(await tx.getIdentity(id))) throw notFound(id);
+      return tx.listCredentials(id);
+    });
+  }
+
+  /** Identities by owner, domain, status, kind, expiring-before; ordered by id (page with afterId). */
+  async list(filter: ListFilter = {}): Promise<IdentityRecord[]> {
+    const f = parseInput(listFilterSchema, filter, 'list filter');
+    const { status, ...rest } = f;
+    return this.store.transaction((tx) =>
+      tx.listIdentities({ ...stripUndefined(rest), ...(status !== undefined && { status: Array.isArray(status) ? status : [status] }) }),
+    );
+  }
+
+  /**
+   * A signer for the identity's current certificate (`signMessage(…, signer)`): the key is
+   * imported non-extractable and the plaintext PKCS#8 wiped after import.
+   */
+  async getSigner(idOrMailbox: string): Promise<SmimeSigner> {
+    const id = this.resolveId(idOrMailbox);
+    const now = this.clock();
+    const { identity, credential, key } = await this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) throw notFound(id);
+      const credential = identity.currentCredentialId ? await tx.getCredential(identity.currentCredentialId) : undefined;
+      const key = credential?.keyId ? await tx.getKey(credential.keyId) : undefined;
+      return { identity, credential, key };
+    });
+    if (identity.status !== 'active') throw stateError(identity, 'sign with');
+    if (!credential || credential.status !== 'current' || !credential.certificate || !key)
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} has no current certificate and key to sign with`);
+    if (now.getTime() >= credential.notAfter.getTime() || now.getTime() < credential.notBefore.getTime())
+      throw new MailPkiError('ERR_IDENTITY_STATE', `the certificate of ${identity.name} is not valid now (${credential.notBefore.toISOString()} to ${credential.notAfter.toISOString()})`);
+    const pkcs8 = await this.keyProtector.unprotect(key.protectedKey);
+    try {
+      const privateKey = await importPrivateKey(pkcs8, { crypto: this.crypto, extractable: false });
+      const chain = chainOf(credential).filter((der) => !isSelfIssued(parseCertificate(der)));
+      return { key: privateKey, certificate: credential.certificate, chain };
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  private resolveId(idOrMailbox: string): string {
+    if (typeof idOrMailbox !== 'string' || idOrMailbox.length === 0)
+      throw new MailPkiError('ERR_INVALID_INPUT', 'identity: expected an id or a mailbox', { details: { field: 'identity' } });
+    const lower = idOrMailbox.trim().toLowerCase();
+    return /^(smime|dkim):/.test(lower) ? lower : smimeIdentityId(lower);
+  }
+
+  private async load(id: string): Promise<{ identity: IdentityRecord; credential: CredentialRecord | undefined }> {
+    return this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) throw notFound(id);
+      return { identity, credential: await currentCredential(tx, identity) };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Enroll and renew
+
+  /**
+   * Creates an identity and issues its first certificate. Policy (owner domains, key type) and
+   * the approval hook are checked first; a refusal is a `policy.denied` event, an audit record and
+   * ERR_POLICY_DENIED / ERR_APPROVAL_DENIED. Enrolling a mailbox whose enrollment was interrupted
+   * (status 'pending', same owner) completes it.
+   */
+  async enroll(input: EnrollInput, options: Actor): Promise<IdentityRecord> {
+    const { actor } = parseInput(actorOptionsSchema, options, 'enroll options');
+    const req = parseInput(enrollSchema, input, 'enroll');
+    const overrides = parsePolicyOverrides(req.policy);
+    const policy = effectivePolicy(this.policy, overrides);
+    const mailbox = req.mailbox.toLowerCase();
+    const id = smimeIdentityId(mailbox);
+    const domain = mailboxDomain(mailbox);
+    const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : policy.allowedKeyTypes[0]!);
+    const now = this.clock();
+    const draft: IdentityRecord = stripUndefined({
+      id,
+      kind: 'smime' as const,
+      name: mailbox,
+      domain,
+      owner: stripUndefined({ team: req.owner.team, contact: req.owner.contact }),
+      purpose: req.purpose,
+      approvedBy: req.approvedBy,
+      tags: req.tags,
+      profile: req.profile,
+      keyType,
+      policy: Object.keys(overrides).length ? (overrides as JsonObject) : undefined,
+      status: 'pending' as const,
+      decommissionAt: req.decommissionAt,
+      nextDueAt: now,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+
+    const existing = await this.store.transaction(async (tx) => ({
+      identity: await tx.getIdentity(id),
+      pending: await tx.getPendingIssuance(id),
+    }));
+    if (existing.identity && (existing.identity.status !== 'pending' || existing.identity.owner.team !== draft.owner.team))
+      throw new MailPkiError('ERR_IDENTITY_EXISTS', `${mailbox} is already in the inventory (${existing.identity.status}, owner ${existing.identity.owner.team})`, {
+        details: { identityId: id },
+      });
+    const identity = existing.identity ?? draft;
+    if (existing.pending) return this.completeIssuance(identity, existing.pending.idempotencyKey, 'enroll', actor, now, 'resumed enrollment');
+
+    await this.checkPolicy(identity, policy, 'enroll', actor, now);
+    const decision = await this.approve(identity, policy, 'enroll', actor, now, undefined);
+    const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
+    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, existing.identity === undefined);
+    return this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true);
+  }
+
+  /**
+   * Issues a new certificate for an identity (new key unless `rekey: false` and the policy allows).
+   * If the CA fails, the old certificate stays current and the failure is recorded (event + audit)
+   * before the error is rethrown.
+   */
+  async renew(idOrMailbox: string, options: RenewOptions): Promise<IdentityRecord> {
+    const opts = parseInput(renewOptionsSchema, options, 'renew options');
+    return this.renewAt(this.resolveId(idOrMailbox), opts.actor, this.clock(), opts.reason ?? 'requested', opts.rekey, false);
+  }
+
+  private async renewAt(id: string, actor: string, now: Date, reason: string, rekey: boolean | undefined, automatic: boolean): Promise<IdentityRecord> {
+    const { identity, credential } = await this.load(id);
+    if (identity.status === 'decommissioned' || identity.status === 'suspended') throw stateError(identity, 'renew');
+    const pending = await this.store.transaction((tx) => tx.getPendingIssuance(id));
+    const op: Operation = credential ? 'renew' : 'enroll';
+    if (pending) return this.completeIssuance(identity, pending.idempotencyKey, op, actor, now, reason, automatic);
+    const policy = effectivePolicy(this.policy, identity.policy);
+    await this.checkPolicy(identity, policy, op, actor, now, automatic);
+    await this.approve(identity, policy, op, actor, now, reason);
+    const mustRekey = !credential?.keyId || credential.status === 'revoked' || identity.status === 'revoked';
+    const newKey = mustRekey || (rekey ?? policy.rekeyOnRenewal);
+    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, false);
+    return this.issueWith(identity, prepared, op, actor, now, reason, newKey, automatic);
+  }
+
+  private async checkPolicy(identity: IdentityRecord, policy: LifecyclePolicy, op: Operation, actor: string, now: Date, automatic?: boolean): Promise<void> {
+    const violation = checkIssuancePolicy(policy, { team: identity.owner.team, domain: identity.domain, keyType: identity.keyType as KeyType });
+    if (!violation) return;
+    const err = policyError(violation);
+    await this.recordDenial(identity, op, actor, now, 'ERR_POLICY_DENIED', violation.rule, err.message, automatic);
+    throw err;
+  }
+
+  private async approve(
+    identity: IdentityRecord,
+    policy: LifecyclePolicy,
+    op: Operation,
+    actor: string,
+    now: Date,
+    reason: string | undefined,
+  ): Promise<{ approvedBy?: string } | undefined> {
+    if (!policy.approval) return undefined;
+    const request: ApprovalRequest = stripUndefined({
+      operation: op,
+      identityId: identity.id,
+      mailbox: identity.name,
+      owner: identity.owner,
+      purpose: identity.purpose,
+      approvedBy: identity.approvedBy,
+      keyType: identity.keyType as KeyType,
+      profile: identity.profile ?? 'strict',
+      validityDays: policy.validityDays,
+      actor,
+      reason,
+    });
+    const decision = await policy.approval(request);
+    if (decision && decision.approved === true) return stripUndefined({ approvedBy: decision.approvedBy });
+    const why = (decision && typeof decision.reason === 'string' && decision.reason) || 'no reason given';
+    const err = new MailPkiError('ERR_APPROVAL_DENIED', `approval refused for ${identity.name}: ${why}`, { details: { identityId: identity.id } });
+    await this.recordDenial(identity, op, actor, now, 'ERR_APPROVAL_DENIED', 'approval', err.message);
+    throw err;
+  }
+
+  /** policy.denied event + audit, in their own transaction (nothing else changes). */
+  private async recordDenial(
+    identity: IdentityRecord,
+    op: Operation,
+    actor: string,
+    at: Date,
+    code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED',
+    rule: string,
+    message: string,
+    automatic?: boolean,
+  ): Promise<void> {
+    await this.write(at, async (tx, emit, audit) => {
+      const stored = await tx.getIdentity(identity.id);
+      await emit({ type: 'policy.denied', identity, data: { code, rule, message, operation: op } });
+      await audit({
+        actor,
+        action: 'policy.denied',
+        ...(stored && { identityId: stored.id }),
+        reason: message,
+        after: { operation: op, code, rule, request: requestSummary(identity) },
+      });
+      if (stored && automatic) await this.postpone(tx, stored, at);
+    });
+  }
+
+  /** After a failed automatic attempt: look again after retryDelayMs, not on every sweep. */
+  private async postpone(tx: StoreTx, identity: IdentityRecord, now: Date): Promise<void> {
+    const retry = new Date(now.getTime() + this.retryDelayMs);
+    if (!identity.nextDueAt || identity.nextDueAt.getTime() < retry.getTime())
+      await tx.updateIdentity({ ...identity, nextDueAt: retry, updatedAt: now }, identity.version);
+  }
+
+  /** Writes the key (if new) and the PendingIssuance, in one transaction, before the CA is asked. */
+  private async prepare(
+    identity: IdentityRecord,
+    reuseKeyId: string | undefined,
+    rekey: boolean,
+    op: Operation,
+    actor: string,
+    now: Date,
+    insertIdentity: boolean,
+  ): Promise<PreparedIssuance> {
+    let keyId: string;
+    let spki: Uint8Array;
+    let protectedKey: Awaited<ReturnType<KeyProtector['protect']>> | undefined;
+    if (rekey || !reuseKeyId) {
+      const pair = await generateKeyPair(identity.keyType as KeyType, { crypto: this.crypto, extractable: true });
+      const pkcs8 = await exportPkcs8(pair.privateKey, { crypto: this.crypto });
+      try {
+        protectedKey = await this.keyProtector.protect(pkcs8);
+      } finally {
+        pkcs8.fill(0);
+      }
+      spki = await exportSpki(pair.publicKey, { crypto: this.crypto });
+      keyId = this.crypto.randomUUID();
+    } else {
+      keyId = reuseKeyId;
+      spki = await this.spkiOfStoredKey(keyId);
+    }
+    const idempotencyKey = `${IDEMPOTENCY_PREFIX}.${keyId}.${this.crypto.randomUUID()}`;
+    await this.write(now, async (tx, _emit, audit) => {
+      if (insertIdentity) await tx.insertIdentity(identity);
+      else if (!(await tx.getIdentity(identity.id))) throw notFound(identity.id);
+      if (await tx.getPendingIssuance(identity.id))
+        throw new MailPkiError('ERR_STORE_CONFLICT', `another issuance for ${identity.name} started meanwhile; retry`);
+      if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: identity.keyType, protectedKey, createdAt: now });
+      await tx.putPendingIssuance({ identityId: identity.id, idempotencyKey, requestedAt: now, status: 'started' });
+      await audit({
+        actor,
+        action: insertIdentity ? 'identity.created' : 'issuance.started',
+        identityId: identity.id,
+        ...(insertIdentity && { after: identitySummary(identity, undefined) }),
+        reason: `${op}: ${rekey ? 'new key' : 'same key'} ${keyId}`,
+      });
+    });
+    return { identityId: identity.id, idempotencyKey, keyId, spki };
+  }
+
+  /** Completes an issuance written down earlier (after a crash or a CA failure), with its own key. */
+  private async completeIssuance(
+    identity: IdentityRecord,
+    idempotencyKey: string,
+    op: Operation,
+    actor: string,
+    now: Date,
+    reason: string,
+    automatic = false,
+  ): Promise<IdentityRecord> {
+    const keyId = keyIdOf(idempotencyKey);
+    const spki = await this.spkiOfStoredKey(keyId);
+    const credential = await this.load(identity.id).then((l) => l.credential);
+    const rekey = credential?.keyId !== keyId;
+    return this.issueWith(identity, { identityId: identity.id, idempotencyKey, keyId, spki }, op, actor, now, reason, rekey, automatic);
+  }
+
+  private async spkiOfStoredKey(keyId: string): Promise<Uint8Array> {
+    const key = await this.store.transaction((tx) => tx.getKey(keyId));
+    if (!key) throw new MailPkiError('ERR_STORE_CORRUPT', `key ${keyId} is referenced but not stored`);
+    const pkcs8 = await this.keyProtector.unprotect(key.protectedKey);
+    try {
+      return await spkiFromPkcs8(pkcs8, this.crypto);
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  /** Asks the CA (idempotently) and records the result; on failure records it and rethrows. */
+  private async issueWith(
+    identity: IdentityRecord,
+    p: PreparedIssuance,
+    op: Operation,
+    actor: string,
+    now: Date,
+    reason: string,
+    rekeyed: boolean,
+    automatic = false,
+  ): Promise<IdentityRecord> {
+    const policy = effectivePolicy(this.policy, identity.policy);
+    let issued: IssuedCertificate;
+    let fingerprint: string;
+    try {
+      issued = await this.ca.issue({
+        mailbox: identity.name,
+        profile: (identity.profile ?? 'strict') as (typeof SMIME_PROFILES)[number],
+        publicKey: p.spki,
+        validityDays: policy.validityDays,
+        idempotencyKey: p.idempotencyKey,
+      });
+      fingerprint = await certificateFingerprint(parseCertificate(issued.certificate), 'SHA-256', this.crypto);
+    } catch (e) {
+      await this.recordIssuanceFailure(identity, op, e, actor, now, automatic);
+      throw e;
+    }
+    const info = await this.info().catch(() => undefined);
+    return this.write(now, async (tx, emit, audit) => {
+      const current = await tx.getIdentity(identity.id);
+      if (!current) throw notFound(identity.id);
+      const pending = await tx.getPendingIssuance(identity.id);
+      if (!pending || pending.idempotencyKey !== p.idempotencyKey)
+        throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed or replaced by another process`);
+      const previous = await currentCredential(tx, current);
+      if (previous && previous.status === 'current') await tx.updateCredential({ ...previous, status: 'previous' });
+      const credential: CredentialRecord = {
+        id: timeOrderedId(this.crypto, now),
+        identityId: identity.id,
+        kind: 'certificate',
+        serialNumber: issued.serialNumber,
+        fingerprint,
+        certificate: issued.certificate,
+        keyId: p.keyId,
+        notBefore: issued.notBefore,
+        notAfter: issued.notAfter,
+        status: 'current',
+        attributes: { profile: issued.profile, chain: issued.chain.map((c) => toBase64(c)) },
+        createdAt: now,
+      };
+      await tx.insertCredential(credential);
+      const wasPending = current.status === 'pending';
+      const next: IdentityRecord = {
+        ...current,
+        status: 'active',
+        currentCredentialId: credential.id,
+        notAfter: credential.notAfter,
+        updatedAt: now,
+        ...(info && { caId: info.id }),
+      };
+      const stored = this.withNextDue(next, credential, now);
+      await tx.updateIdentity(stored, current.version);
+      await tx.deletePendingIssuance(identity.id);
+      if (wasPending) {
+        await emit({
+          type: 'identity.enrolled',
+          identity: next,
+          credential,
+          data: { purpose: next.purpose, approvedBy: next.approvedBy, tags: next.tags, profile: issued.profile, keyType: next.keyType },
+        });
+      }
+      await emit({ type: 'certificate.issued', identity: next, credential, data: { profile: issued.profile, keyType: next.keyType, operation: wasPending ? 'enroll' : 'renew' } });
+      if (!wasPending)
+        await emit({
+          type: 'certificate.renewed',
+          identity: next,
+          credential,
+          data: { reason, rekeyed, ...(previous && { previous: summariseCertificate(previous) }) },
+        });
+      await audit({
+        actor,
+        action: wasPending ? 'identity.enrolled' : 'certificate.renewed',
+        identityId: identity.id,
+        reason,
+        before: identitySummary(current, previous),
+        after: identitySummary(stored, credential),
+      });
+      return { ...stored, version: current.version + 1 };
+    });
+  }
+
+  /**
+   * Records a failed CA call: `issuance.failed` event + audit. The PendingIssuance is kept when the
+   * outcome is unknown (unavailable, unreadable answer), so a retry reuses its idempotency key and
+   * gets the certificate if the CA did issue; a clear refusal frees it for a fresh attempt.
+   */
+  private async recordIssuanceFailure(identity: IdentityRecord, op: Operation, error: unknown, actor: string, at: Date, automatic: boolean): Promise<void> {
+    const code = isMailPkiError(error) ? error.code : 'ERR_CA_UNAVAILABLE';
+    const message = error instanceof Error ? error.message : String(error);
+    const outcomeUnknown = !isMailPkiError(error) || error.code === 'ERR_CA_UNAVAILABLE' || error.code === 'ERR_CA_RESPONSE_INVALID';
+    const retryAt = automatic ? new Date(at.getTime() + this.retryDelayMs) : undefined;
+    try {
+      await this.write(at, async (tx, emit, audit) => {
+        const stored = await tx.getIdentity(identity.id);
+        if (!outcomeUnknown) await tx.deletePendingIssuance(identity.id);
+        await emit({ type: 'issuance.failed', identity, data: { code, message, operation: op, ...(retryAt && { retryAt: retryAt.toISOString() }) } });
+        await audit({ actor, action: 'issuance.failed', ...(stored && { identityId: stored.id }), reason: `${code}: ${message}`, after: { operation: op, code } });
+        if (stored && automatic) await this.postpone(tx, stored, at);
+      });
+    } catch (e) {
+      this.onError(e, `recording the failed issuance for ${identity.name}`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Revoke, suspend, reinstate, decommission
+
+  /** Revokes the current certificate at the CA and marks the identity revoked (renew issues anew). */
+  async revoke(idOrMailbox: string, options: { actor: string; reason: RevokeReason }): Promise<IdentityRecord> {
+    const { actor, reason } = parseInput(revokeOptionsSchema, options, 'revoke options');
+    const id = this.resolveId(idOrMailbox);
+    const now = this.clock();
+    const { identity, credential } = await this.load(id);
+    if (!['active', 'suspended', 'expired'].includes(identity.status) || !credential || credential.status === 'revoked')
+      throw stateError(identity, 'revoke');
+    const revokedAt = await this.revokeAtCa(credential, reason, now);
+    return this.write(now, async (tx, emit, audit) => {
+      const { current, cred } = await this.recheck(tx, identity, credential);
+      const revoked: CredentialRecord = { ...cred, status: 'revoked', revokedAt, revocationReason: reason };
+      await tx.updateCredential(revoked);
+      const next = this.withNextDue({ ...current, status: 'revoked', updatedAt: now }, revoked, now);
+      await tx.updateIdentity(next, current.version);
+      await emit({ type: 'certificate.revoked', identity: next, credential: revoked, data: { reason, revokedAt: revokedAt.toISOString() } });
+      await audit({ actor, action: 'certificate.revoked', identityId: id, reason, before: identitySummary(current, cred), after: identitySummary(next, revoked) });
+      return { ...next, version: current.version + 1 };
+    });
+  }
+
+  /** Puts the certificate on hold (certificateHold) where the CA supports it; else ERR_IDENTITY_STATE. */
+  async suspend(idOrMailbox: string, options: { actor: string; reason?: string }): Promise<IdentityRecord> {
+    const { actor, reason } = parseInput(reasonOptionsSchema, options, 'suspend options');
+    return this.holdOrRelease(this.resolveId(idOrMailbox), actor, reason, 'suspend');
+  }
+
+  /** Takes the certificate off hold (removeFromCRL). */
+  async reinstate(idOrMailbox: string, options: { actor: string; reason?: string }): Promise<IdentityRecord> {
+    const { actor, reason } = parseInput(reasonOptionsSchema, options, 'reinstate options');
+    return this.holdOrRelease(this.resolveId(idOrMailbox), actor, reason, 'reinstate');
+  }
+
+  private async holdOrRelease(id: string, actor: string, reason: string | undefined, what: 'suspend' | 'reinstate'): Promise<IdentityRecord> {
+    const now = this.clock();
+    const { identity, credential } = await this.load(id);
+    const from: IdentityStatus = what === 'suspend' ? 'active' : 'suspended';
+    if (identity.status !== from || !credential || credential.status !== 'current') throw stateError(identity, what);
+    if (!(await this.info()).supportsSuspension)
+      throw new MailPkiError('ERR_IDENTITY_STATE', `the CA does not support suspension (certificateHold), so ${identity.name} cannot be ${what}ed`);
+    await this.ca.revoke({ serialNumber: credential.serialNumber!, reason: what === 'suspend' ? 'certificateHold' : 'removeFromCRL', time: now });
+    return this.write(now, async (tx, emit, audit) => {
+      const { current, cred } = await this.recheck(tx, identity, credential);
+      const next = this.withNextDue({ ...current, status: what === 'suspend' ? 'suspended' : 'active', updatedAt: now }, cred, now);
+      await tx.updateIdentity(next, current.version);
+      await emit({ type: what === 'suspend' ? 'identity.suspended' : 'identity.reinstated', identity: next, credential: cred, data: stripUndefined({ reason }) });
+      await audit({
+        actor,
+        action: what === 'suspend' ? 'identity.suspended' : 'identity.reinstated',
+        identityId: id,
+        reason,
+        before: identitySummary(current, cred),
+        after: identitySummary(next, cred),
+      });
+      return { ...next, version: current.version + 1 };
+    });
+  }
+
+  /** Revokes the current certificate (cessationOfOperation) if still valid, and retires the identity for good. */
+  async decommission(idOrMailbox: string, options: { actor: string; reason: string }): Promise<IdentityRecord> {
+    const { actor, reason } = parseInput(decommissionOptionsSchema, options, 'decommission options');
+    return this.decommissionAt(this.resolveId(idOrMailbox), actor, reason, this.clock());
+  }
+
+  private async decommissionAt(id: string, actor: string, reason: string, now: Date): Promise<IdentityRecord> {
+    const { identity, credential } = await this.load(id);
+    if (identity.status === 'decommissioned') throw stateError(identity, 'decommission');
+    const mustRevoke = credential !== undefined && credential.status === 'current' && credential.notAfter.getTime() > now.getTime();
+    const revokedAt = mustRevoke ? await this.revokeAtCa(credential, 'cessationOfOperation', now) : undefined;
+    return this.write(now, async (tx, emit, audit) => {
+      const { current, cred } = await this.recheck(tx, identity, credential);
+      let after = cred;
+      if (cred && revokedAt) {
+        after = { ...cred, status: 'revoked', revokedAt, revocationReason: 'cessationOfOperation' };
+        await tx.updateCredential(after);
+      }
+      await tx.deletePendingIssuance(id);
+      const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
+      delete next.nextDueAt;
+      await tx.updateIdentity(next, current.version);
+      if (after && revokedAt)
+        await emit({ type: 'certificate.revoked', identity: next, credential: after, data: { reason: 'cessationOfOperation', revokedAt: revokedAt.toISOString() } });
+      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined } });
+      await audit({ actor, action: 'identity.decommissioned', identityId: id, reason, before: identitySummary(current, cred), after: identitySummary(next, after) });
+      return { ...next, version: current.version + 1 };
+    });
+  }
+
+  /** Revocation at the CA; "already revoked" counts as done (a retry after a crash between CA and store). */
+  private async revokeAtCa(credential: CredentialRecord, reason: RevokeReason, now: Date): Promise<Date> {
+    if (!credential.serialNumber) throw new MailPkiError('ERR_IDENTITY_STATE', 'the credential has no serial number to revoke');
+    try {
+      return (await this.ca.revoke({ serialNumber: credential.serialNumber, reason, time: now })).revokedAt;
+    } catch (e) {
+      if (isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) return now;
+      throw e;
+    }
+  }
+
+  /** Inside the write: the identity must not have moved on since it was read (another process). */
+  private async recheck<C extends CredentialRecord | undefined>(tx: StoreTx, identity: IdentityRecord, credential: C): Promise<{ current: IdentityRecord; cred: C }> {
+    const current = await tx.getIdentity(identity.id);
+    if (!current) throw notFound(identity.id);
+    if (current.version !== identity.version || current.currentCredentialId !== identity.currentCredentialId)
+      throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while the CA was asked; retry`);
+    if (!credential) return { current, cred: credential };
+    const cred = await tx.getCredential(credential.id);
+    if (!cred) throw new MailPkiError('ERR_STORE_CONFLICT', `the certificate of ${identity.name} vanished meanwhile; retry`);
+    return { current, cred: cred as C };
+  }
+
+  private withNextDue(identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date): IdentityRecord {
+    const policy = effectivePolicy(this.policy, identity.policy);
+    const due = nextDueAt({ identity, credential, now, policy });
+    const next = { ...identity };
+    if (due === undefined) delete next.nextDueAt;
+    else next.nextDueAt = due.getTime() <= now.getTime() ? new Date(now.getTime() + this.retryDelayMs) : due;
+    return next;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The sweep
+
+  /**
+   * One idempotent sweep over what is due (`nextDueAt ≤ now`, from the index): decommissions what
+   * passed its date, marks what expired, renews what is in its renewal window, sends expiry notices
+   * that came due (each once), and moves each identity's nextDueAt past `now`. Running it again at
+   * the same `now` finds nothing. Failures are collected in the summary, never thrown per identity.
+   */
+  async runDue(now: Date = this.clock(), options: { actor?: string } = {}): Promise<DueSummary> {
+    if (!(now instanceof Date) || Number.isNaN(now.getTime()))
+      throw new MailPkiError('ERR_INVALID_INPUT', 'now: expected a valid Date', { details: { field: 'now' } });
+    const actor = parseInput(actorSchema, options.actor ?? this.defaultActor, 'runDue actor');
+    const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [] };
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await this.store.transaction((tx) =>
+        tx.listIdentities({ dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
+      );
+      for (const identity of page) {
+        summary.scanned++;
+        try {
+          await this.sweepOne(identity.id, now, actor, summary);
+        } catch (e) {
+          summary.failed.push({ identityId: identity.id, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
+        }
+      }
+      if (page.length < SWEEP_PAGE) break;
+      afterId = page[page.length - 1]!.id;
+    }
+    return summary;
+  }
+
+  private async sweepOne(id: string, now: Date, actor: string, summary: DueSummary): Promise<void> {
+    let { identity, credential } = await this.load(id);
+    const policy = effectivePolicy(this.policy, identity.policy);
+    if (identity.nextDueAt === undefined || identity.nextDueAt.getTime() > now.getTime()) return; // another process got here first
+    if (isPastDecommission({ identity, now }) && identity.status !== 'decommissioned') {
+      await this.decommissionAt(id, actor, 'decommission date reached', now);
+      summary.decommissioned.push(id);
+      return;
+    }
+    if (credential && isExpired({ credential, now }) && (identity.status === 'active' || identity.status === 'suspended') && credential.status !== 'expired') {
+      await this.expire(identity, credential, actor, now);
+      summary.expired.push(id);
+      return;
+    }
+    const verdict = renewalDecision({ identity, credential, now, policy });
+    if (verdict.due) {
+      try {
+        await this.renewAt(id, actor, now, verdict.reason, undefined, true);
+        summary.renewed.push(id);
+        return;
+      } catch (e) {
+        summary.failed.push({ identityId: id, code: errorCode(e), message: e instanceof Error ? e.message : String(e) });
+        ({ identity, credential } = await this.load(id));
+      }
+    }
+    await this.write(now, async (tx, emit, audit) => {
+      const current = await tx.getIdentity(id);
+      if (!current) return;
+      const cred = await currentCredential(tx, current);
+      const ctx = { identity: current, credential: cred, now, policy };
+      let sent = false;
+      for (const n of dueNotices(ctx)) {
+        if (!(await tx.recordNotice({ identityId: id, credentialId: cred!.id, noticeKey: n.noticeKey, sentAt: now }))) continue;
+        await emit({ type: 'certificate.expiring', identity: current, credential: cred, data: { daysLeft: n.daysLeft, noticeDays: n.noticeDays } });
+        await audit({ actor, action: 'notice.sent', identityId: id, reason: `${n.noticeKey}: ${n.daysLeft} days left`, after: { noticeKey: n.noticeKey, credentialId: cred!.id } });
+        summary.notices.push({ identityId: id, noticeKey: n.noticeKey, daysLeft: n.daysLeft });
+        sent = true;
+      }
+      const next = this.withNextDue(current, cred, now);
+      // Bookkeeping only (no audit): the index must move past `now` so the next sweep skips it.
+      if (sent || next.nextDueAt?.getTime() !== current.nextDueAt?.getTime()) await tx.updateIdentity({ ...next, updatedAt: now }, current.version);
+    });
+  }
+
+  private async expire(identity: IdentityRecord, credential: CredentialRecord, actor: string, now: Date): Promise<void> {
+    await this.write(now, async (tx, emit, audit) => {
+      const { current, cred } = await this.recheck(tx, identity, credential);
+      const expired: CredentialRecord = { ...cred, status: 'expired' };
+      await tx.updateCredential(expired);
+      const next = this.withNextDue({ ...current, status: 'expired', updatedAt: now }, expired, now);
+      await tx.updateIdentity(next, current.version);
+      await emit({ type: 'certificate.expired', identity: next, credential: expired, data: {} });
+      await audit({ actor, action: 'certificate.expired', identityId: identity.id, reason: `notAfter ${cred.notAfter.toISOString()} passed`, before: identitySummary(current, cred), after: identitySummary(next, expired) });
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Outbox delivery
+
+  /**
+   * Delivers undelivered events from the outbox to every sink: leased (so two processes never
+   * send the same event at once), marked delivered when all sinks took it, else retried later with
+   * exponential backoff. At least once: a sink may see an event again; de-duplicate by `id`.
+   */
+  async deliverEvents(options: { owner?: string; now?: Date; limit?: number } = {}): Promise<DeliverySummary> {
+    const summary: DeliverySummary = { delivered: 0, failed: 0, errors: [] };
+    if (this.sinks.length === 0) return summary;
+    const owner = options.owner ?? this.instanceId;
+    const now = options.now ?? this.clock();
+    const max = options.limit ?? Infinity;
+    while (summary.delivered + summary.failed < max) {
+      const batch = await this.store.leaseEvents(owner, now, this.leaseMs, Math.min(100, max - summary.delivered - summary.failed));
+      if (batch.length === 0) break;
+      for (const rec of batch) {
+        const parsed = outboxEventSchema.safeParse(rec.payload);
+        try {
+          if (!parsed.success) throw new MailPkiError('ERR_STORE_CORRUPT', `outbox record ${rec.id} is not a lifecycle event`, { cause: parsed.error });
+          for (const sink of this.sinks) await sink.deliver(parsed.data as unknown as LifecycleEvent);
+          await this.store.markEventDelivered(rec.id, this.clock());
+          summary.delivered++;
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          const delay = Math.min(this.deliveryBackoffMs * 2 ** Math.max(0, rec.attempts - 1), MAX_DELIVERY_BACKOFF);
+          await this.store.markEventFailed(rec.id, message.slice(0, 2000), new Date(now.getTime() + delay));
+          summary.failed++;
+          summary.errors.push({ eventId: rec.id, message });
+        }
+      }
+    }
+    return summary;
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+
+async function currentCredential(tx: StoreTx, identity: IdentityRecord): Promise<CredentialRecord | undefined> {
+  return identity.currentCredentialId ? tx.getCredential(identity.currentCredentialId) : undefined;
+}
+
+function notFound(id: string): MailPkiError {
+  return new MailPkiError('ERR_IDENTITY_NOT_FOUND', `no identity ${id} in the inventory`, { details: { identityId: id } });
+}
+
+function stateError(identity: IdentityRecord, what: string): MailPkiError {
+  return new MailPkiError('ERR_IDENTITY_STATE', `cannot ${what} ${identity.name}: it is ${identity.status}`, {
+    details: { identityId: identity.id, status: identity.status },
+  });
+}
+
+function errorCode(e: unknown): MailPkiErrorCode | 'ERR_UNKNOWN' {
+  return isMailPkiError(e) ? e.code : 'ERR_UNKNOWN';
+}
+
+function keyIdOf(idempotencyKey: string): string {
+  const [prefix, keyId] = idempotencyKey.split('.');
+  if (prefix !== IDEMPOTENCY_PREFIX || !keyId) throw new MailPkiError('ERR_STORE_CORRUPT', `pending issuance has a foreign idempotency key`);
+  return keyId;
+}
+
+/** The SPKI of a stored PKCS#8 key: WebCrypto has no "public from private", but JWK without `d` is it. */
+async function spkiFromPkcs8(pkcs8: Uint8Array, crypto: Crypto): Promise<Uint8Array> {
+  const priv = await importPrivateKey(pkcs8, { crypto, extractable: true });
+  const jwk = await crypto.subtle.exportKey('jwk', priv);
+  for (const k of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'key_ops'] as const) delete (jwk as Record<string, unknown>)[k];
+  jwk.ext = true;
+  const pub = await crypto.subtle.importKey('jwk', jwk, priv.algorithm as EcKeyImportParams, true, ['verify']);
+  return new Uint8Array(await crypto.subtle.exportKey('spki', pub));
+}
+
+function chainOf(credential: CredentialRecord): Uint8Array[] {
+  const chain = credential.attributes?.chain;
+  if (!Array.isArray(chain)) return [];
+  return chain.map((c) => {
+    const b = typeof c === 'string' ? fromBase64(c) : undefined;
+    if (!b) throw new MailPkiError('ERR_STORE_CORRUPT', `credential ${credential.id} has an unreadable chain`);
+    return copyBytes(b);
+  });
+}
+
+/** What an audit record says about an identity: no key material, ever (ids and public facts only). */
+function identitySummary(i: IdentityRecord, c: CredentialRecord | undefined): JsonObject {
+  return stripUndefined({
+    status: i.status,
+    owner: stripUndefined({ team: i.owner.team, contact: i.owner.contact }),
+    purpose: i.purpose,
+    approvedBy: i.approvedBy,
+    tags: i.tags,
+    profile: i.profile,
+    keyType: i.keyType,
+    policy: i.policy,
+    decommissionAt: i.decommissionAt?.toISOString(),
+    credential: c
+      ? stripUndefined({
+          id: c.id,
+          status: c.status,
+          serialNumber: c.serialNumber,
+          fingerprint: c.fingerprint,
+          notBefore: c.notBefore.toISOString(),
+          notAfter: c.notAfter.toISOString(),
+          revocationReason: c.revocationReason,
+        })
+      : undefined,
+  }) as JsonObject;
+}
+
+function requestSummary(i: IdentityRecord): JsonObject {
+  return stripUndefined({ mailbox: i.name, owner: i.owner.team, keyType: i.keyType, profile: i.profile, purpose: i.purpose }) as JsonObject;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,130 @@
+/**
+ * The SQLite schema of the embedded store, as an ordered list of migrations. Each migration runs
+ * in its own transaction and sets `PRAGMA user_version` to its number; migration 1 also stamps
+ * `PRAGMA application_id`, so a file that is not ours is recognised before anything is written.
+ *
+ * Portability (PostgreSQL later): dates are integer milliseconds since the epoch (BIGINT), JSON is
+ * TEXT, DER is BLOB (BYTEA there); queries use only syntax both understand.
+ */
+
+/** 'mPKI' as a big-endian 32-bit integer: the `PRAGMA application_id` of a mailpki store. */
+export const MAILPKI_APPLICATION_ID = 0x6d504b49;
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'identities, credentials, keys, notices, outbox, audit, pending issuances',
+    sql: `
+CREATE TABLE identities (
+  id TEXT NOT NULL PRIMARY KEY,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  owner_team TEXT NOT NULL,
+  owner_contact TEXT,
+  purpose TEXT,
+  approved_by TEXT,
+  tags TEXT NOT NULL,
+  ca_id TEXT,
+  profile TEXT,
+  key_type TEXT NOT NULL,
+  policy TEXT,
+  status TEXT NOT NULL,
+  decommission_at BIGINT,
+  current_credential_id TEXT,
+  not_after BIGINT,
+  next_due_at BIGINT,
+  attributes TEXT,
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX identities_next_due_at ON identities (next_due_at);
+CREATE INDEX identities_not_after ON identities (not_after);
+CREATE INDEX identities_owner_team ON identities (owner_team);
+CREATE INDEX identities_domain ON identities (domain);
+
+CREATE TABLE credentials (
+  id TEXT NOT NULL PRIMARY KEY,
+  identity_id TEXT NOT NULL REFERENCES identities (id),
+  kind TEXT NOT NULL,
+  serial_number TEXT,
+  fingerprint TEXT NOT NULL,
+  certificate BLOB,
+  key_id TEXT,
+  selector TEXT,
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  revoked_at BIGINT,
+  revocation_reason TEXT,
+  attributes TEXT,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX credentials_identity_id ON credentials (identity_id, created_at);
+
+CREATE TABLE private_keys (
+  id TEXT NOT NULL PRIMARY KEY,
+  identity_id TEXT NOT NULL REFERENCES identities (id),
+  algorithm TEXT NOT NULL,
+  protected_key TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX private_keys_identity_id ON private_keys (identity_id);
+
+CREATE TABLE notices (
+  identity_id TEXT NOT NULL REFERENCES identities (id),
+  credential_id TEXT NOT NULL,
+  notice_key TEXT NOT NULL,
+  sent_at BIGINT NOT NULL,
+  PRIMARY KEY (identity_id, credential_id, notice_key)
+);
+
+CREATE TABLE outbox (
+  id TEXT NOT NULL PRIMARY KEY,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  delivered_at BIGINT,
+  last_error TEXT,
+  lease_owner TEXT,
+  lease_until BIGINT
+);
+CREATE INDEX outbox_pending ON outbox (delivered_at, next_attempt_at);
+CREATE INDEX outbox_created_at ON outbox (created_at, id);
+
+CREATE TABLE audit (
+  seq BIGINT NOT NULL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  at BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  identity_id TEXT,
+  reason TEXT,
+  before_json TEXT,
+  after_json TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_identity_id ON audit (identity_id);
+
+CREATE TABLE pending_issuances (
+  identity_id TEXT NOT NULL PRIMARY KEY REFERENCES identities (id),
+  idempotency_key TEXT NOT NULL,
+  requested_at BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  credential_id TEXT
+);
+`,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

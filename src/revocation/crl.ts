@@ -1,0 +1,29 @@
+/**
+ * Certificate revocation lists (RFC 5280 §5): create and sign, parse into an indexed view, and
+ * verify against the issuer. Sized for CAs with hundreds of thousands of revocations.
+ */
+export {
+  MAX_CRL_SERIAL_BYTES,
+  createCrl,
+  crlToPem,
+  type CreateCrlOptions,
+  type CrlEntryInput,
+} from './crl-create.js';
+export {
+  MAX_CRL_BYTES,
+  parseCrl,
+  type Crl,
+  type CrlEntry,
+  type CrlExtension,
+  type CrlLimits,
+  type CrlRevocation,
+  type IssuingDistributionPoint,
+} from './crl-parse.js';
+export {
+  crlProblemCodes,
+  verifyCrl,
+  type CrlProblem,
+  type CrlProblemCode,
+  type CrlVerification,
+  type VerifyCrlOptions,
+} from './crl-verify.js';

@@ -1,0 +1,332 @@
+/**
+ * The lifecycle store: records, their zod schemas and the `Store` interface every backend implements.
+ * Schemas are used twice: on write (a bad record from the caller is ERR_INVALID_INPUT) and on read
+ * (a bad row in the database is ERR_STORE_CORRUPT, never a crash further up).
+ */
+import { z } from 'zod';
+import { parseInput } from '../internal/validate.js';
+import { protectedKeySchema } from './key-protector.js';
+
+export const IDENTITY_KINDS = ['smime', 'dkim'] as const;
+export type IdentityKind = (typeof IDENTITY_KINDS)[number];
+
+export const IDENTITY_STATUSES = ['pending', 'active', 'suspended', 'revoked', 'expired', 'decommissioned'] as const;
+export type IdentityStatus = (typeof IDENTITY_STATUSES)[number];
+
+export const CREDENTIAL_KINDS = ['certificate', 'dkim-key'] as const;
+export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
+
+export const CREDENTIAL_STATUSES = ['current', 'previous', 'revoked', 'expired', 'retired'] as const;
+export type CredentialStatus = (typeof CREDENTIAL_STATUSES)[number];
+
+/** Any JSON value (what policy, attributes, payloads and audit before/after may hold). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([
+    z.null(),
+    z.boolean(),
+    z.number().refine(Number.isFinite, 'not a finite number'),
+    z.string(),
+    z.array(jsonValue),
+    z.record(z.string(), jsonValue),
+  ]),
+);
+const jsonObject = z.record(z.string(), jsonValue);
+const id = z.string().min(1).max(512);
+const text = z.string().max(4096);
+// z.date() already refuses an Invalid Date.
+const date = z.date();
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array && v.length > 0, 'expected non-empty bytes');
+
+export const identityRecordSchema = z
+  .object({
+    /** 'smime:payments@example.com' or 'dkim:example.com'. */
+    id,
+    kind: z.enum(IDENTITY_KINDS),
+    /** The mailbox (S/MIME) or domain (DKIM). */
+    name: z.string().min(1).max(320),
+    domain: z.string().min(1).max(253),
+    owner: z.object({ team: z.string().min(1).max(200), contact: text.optional() }).strict(),
+    purpose: text.optional(),
+    approvedBy: text.optional(),
+    tags: z.array(z.string().max(200)).max(100),
+    caId: id.optional(),
+    profile: z.string().max(100).optional(),
+    keyType: z.string().min(1).max(100),
+    /** Per-identity policy overrides (the manager validates their meaning). */
+    policy: jsonObject.optional(),
+    status: z.enum(IDENTITY_STATUSES),
+    decommissionAt: date.optional(),
+    currentCredentialId: id.optional(),
+    /** notAfter of the current credential. Indexed: `expiringBefore`. */
+    notAfter: date.optional(),
+    /** Earliest time a sweep must look at this identity again. Indexed: `dueBefore`. */
+    nextDueAt: date.optional(),
+    /** Kind-specific data (DKIM selectors, …). */
+    attributes: jsonObject.optional(),
+    /** Starts at 1; each successful `updateIdentity` adds 1. */
+    version: z.number().int().min(1),
+    createdAt: date,
+    updatedAt: date,
+  })
+  .strict();
+export type IdentityRecord = z.infer<typeof identityRecordSchema>;
+/** What `insertIdentity` takes: the store sets `version` to 1. */
+export type NewIdentityRecord = Omit<IdentityRecord, 'version'> & { version?: number };
+
+export const credentialRecordSchema = z
+  .object({
+    id,
+    identityId: id,
+    kind: z.enum(CREDENTIAL_KINDS),
+    serialNumber: z.string().max(200).optional(),
+    fingerprint: z.string().min(1).max(200),
+    /** The certificate (DER), for kind 'certificate'. */
+    certificate: bytes.optional(),
+    keyId: id.optional(),
+    /** DKIM selector, for kind 'dkim-key'. */
+    selector: z.string().max(200).optional(),
+    notBefore: date,
+    notAfter: date,
+    status: z.enum(CREDENTIAL_STATUSES),
+    revokedAt: date.optional(),
+    revocationReason: z.string().max(100).optional(),
+    attributes: jsonObject.optional(),
+    createdAt: date,
+  })
+  .strict();
+export type CredentialRecord = z.infer<typeof credentialRecordSchema>;
+
+export const keyRecordSchema = z
+  .object({
+    id,
+    identityId: id,
+    algorithm: z.string().min(1).max(100),
+    /** Never plaintext: see KeyProtector. */
+    protectedKey: protectedKeySchema,
+    createdAt: date,
+  })
+  .strict();
+export type KeyRecord = z.infer<typeof keyRecordSchema>;
+
+export const noticeRecordSchema = z
+  .object({
+    identityId: id,
+    credentialId: id,
+    /** e.g. 'expiring:30'. */
+    noticeKey: z.string().min(1).max(200),
+    sentAt: date,
+  })
+  .strict();
+export type NoticeRecord = z.infer<typeof noticeRecordSchema>;
+
+export const newEventSchema = z
+  .object({
+    /** The event id: receivers de-duplicate by it. */
+    id,
+    type: z.string().min(1).max(200),
+    payload: jsonObject,
+    createdAt: date,
+  })
+  .strict();
+export type NewEvent = z.infer<typeof newEventSchema>;
+
+export const outboxRecordSchema = newEventSchema
+  .extend({
+    /** How many times the event was leased for delivery. */
+    attempts: z.number().int().min(0),
+    nextAttemptAt: date,
+    deliveredAt: date.optional(),
+    lastError: z.string().optional(),
+    leaseOwner: z.string().optional(),
+    leaseUntil: date.optional(),
+  })
+  .strict();
+export type OutboxRecord = z.infer<typeof outboxRecordSchema>;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+
+export const newAuditSchema = z
+  .object({
+    id,
+    at: date,
+    actor: z.string().min(1).max(500),
+    action: z.string().min(1).max(200),
+    identityId: id.optional(),
+    reason: text.optional(),
+    before: jsonValue.optional(),
+    after: jsonValue.optional(),
+  })
+  .strict();
+export type NewAuditRecord = z.infer<typeof newAuditSchema>;
+
+export const auditRecordSchema = newAuditSchema
+  .extend({ seq: z.number().int().min(1), prevHash: hex64, hash: hex64 })
+  .strict();
+export type AuditRecord = z.infer<typeof auditRecordSchema>;
+
+export const pendingIssuanceSchema = z
+  .object({
+    identityId: id,
+    /** Passed to the CA adapter, so a retry after a crash gets the same certificate back. */
+    idempotencyKey: z.string().min(1).max(200),
+    requestedAt: date,
+    status: z.enum(['started', 'completed']),
+    credentialId: id.optional(),
+  })
+  .strict();
+export type PendingIssuance = z.infer<typeof pendingIssuanceSchema>;
+
+export interface IdentityFilter {
+  /** owner.team equals. */
+  owner?: string;
+  domain?: string;
+  status?: IdentityStatus[];
+  kind?: IdentityKind;
+  /** notAfter ≤ expiringBefore (inclusive). Uses the notAfter index. */
+  expiringBefore?: Date;
+  /** nextDueAt ≤ dueBefore (inclusive, so a sweep at `now` sees what is due exactly now). Uses the nextDueAt index. */
+  dueBefore?: Date;
+}
+
+export interface IdentityListFilter extends IdentityFilter {
+  /** Default and maximum: 10,000. */
+  limit?: number;
+  /** Keyset pagination: ids strictly greater than this. Results are always ordered by id. */
+  afterId?: string;
+}
+
+export const identityListFilterSchema = z
+  .object({
+    owner: z.string().optional(),
+    domain: z.string().optional(),
+    status: z.array(z.enum(IDENTITY_STATUSES)).optional(),
+    kind: z.enum(IDENTITY_KINDS).optional(),
+    expiringBefore: date.optional(),
+    dueBefore: date.optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+    afterId: z.string().optional(),
+  })
+  .strict();
+
+export interface EventListFilter {
+  undeliveredOnly?: boolean;
+  /** createdAt strictly after this; with `afterId`, (createdAt, id) strictly after (afterCreatedAt, afterId). */
+  afterCreatedAt?: Date;
+  afterId?: string;
+  /** Default and maximum: 10,000. */
+  limit?: number;
+}
+
+export const eventListFilterSchema = z
+  .object({
+    undeliveredOnly: z.boolean().optional(),
+    afterCreatedAt: date.optional(),
+    afterId: z.string().optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+  })
+  .strict()
+  .refine((f) => f.afterId === undefined || f.afterCreatedAt !== undefined, {
+    message: 'afterId needs afterCreatedAt',
+    path: ['afterId'],
+  });
+
+export interface AuditListFilter {
+  /** First seq to return (default 1). */
+  fromSeq?: number;
+  /** Default and maximum: 100,000. */
+  limit?: number;
+}
+
+export const auditListFilterSchema = z
+  .object({ fromSeq: z.number().int().min(1).optional(), limit: z.number().int().min(1).max(100_000).optional() })
+  .strict();
+
+export const MAX_LIST_LIMIT = 10_000;
+export const MAX_AUDIT_LIST_LIMIT = 100_000;
+
+/**
+ * Everything done inside one transaction. Valid only until the transaction's function settles;
+ * using it afterwards throws TypeError.
+ */
+export interface StoreTx {
+  getIdentity(id: string): Promise<IdentityRecord | undefined>;
+  /** Ordered by id. `dueBefore` and `expiringBefore` are answered from an index. */
+  listIdentities(filter: IdentityListFilter): Promise<IdentityRecord[]>;
+  countIdentities(filter?: IdentityFilter): Promise<number>;
+  /** Stores the record with version 1. Duplicate id: ERR_IDENTITY_EXISTS. */
+  insertIdentity(rec: NewIdentityRecord): Promise<void>;
+  /**
+   * Replaces the record if its stored version is still `expectedVersion`; the stored version becomes
+   * expectedVersion + 1, which is returned. Otherwise ERR_STORE_CONFLICT (ERR_IDENTITY_NOT_FOUND when gone).
+   * `rec.version` is ignored; `id`, `kind` and `createdAt` never change.
+   */
+  updateIdentity(rec: IdentityRecord, expectedVersion: number): Promise<number>;
+
+  /** Duplicate id: ERR_STORE_CONFLICT; unknown identity: ERR_IDENTITY_NOT_FOUND. */
+  insertCredential(rec: CredentialRecord): Promise<void>;
+  /** Replaces a stored credential (same id and identity). Unknown id: ERR_STORE_CONFLICT. */
+  updateCredential(rec: CredentialRecord): Promise<void>;
+  getCredential(id: string): Promise<CredentialRecord | undefined>;
+  /** Oldest first (createdAt, then id). */
+  listCredentials(identityId: string): Promise<CredentialRecord[]>;
+
+  /** Insert only (keys are immutable). Duplicate id: ERR_STORE_CONFLICT. */
+  putKey(rec: KeyRecord): Promise<void>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+
+  /** False when this (identity, credential, noticeKey) was already recorded. */
+  recordNotice(n: NoticeRecord): Promise<boolean>;
+  /** Notices recorded for an identity, oldest first. */
+  listNotices(identityId: string): Promise<NoticeRecord[]>;
+
+  /** Outbox: written with the change it describes. attempts 0, nextAttemptAt = createdAt. Duplicate id: ERR_STORE_CONFLICT. */
+  enqueueEvent(e: NewEvent): Promise<void>;
+
+  /** Chains the record to the last one (seq, prevHash, hash) inside this transaction. */
+  appendAudit(r: NewAuditRecord): Promise<AuditRecord>;
+
+  getPendingIssuance(identityId: string): Promise<PendingIssuance | undefined>;
+  /** Insert or replace (one per identity). */
+  putPendingIssuance(p: PendingIssuance): Promise<void>;
+  deletePendingIssuance(identityId: string): Promise<void>;
+}
+
+export interface Store {
+  /**
+   * Runs `fn` all-or-nothing: if it throws, nothing it wrote stays. Transactions are serialised
+   * (per store object; SQLite also across processes with BEGIN IMMEDIATE). Calling `transaction`
+   * (or any Store method) from inside `fn` is a caller mistake: TypeError.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+
+  /**
+   * Leases up to `limit` undelivered events whose nextAttemptAt ≤ now and whose lease is free or
+   * expired, oldest first: sets leaseOwner, leaseUntil = now + leaseMs, attempts + 1. Two leasers
+   * never get the same event while a lease runs.
+   */
+  leaseEvents(owner: string, now: Date, leaseMs: number, limit: number): Promise<OutboxRecord[]>;
+  /** Sets deliveredAt and frees the lease. Unknown id: ERR_INVALID_INPUT; already delivered: no change. */
+  markEventDelivered(id: string, at: Date): Promise<void>;
+  /** Records the error, frees the lease, retries at nextAttemptAt. Already delivered: no change. */
+  markEventFailed(id: string, error: string, nextAttemptAt: Date): Promise<void>;
+  /** Ordered by (createdAt, id). */
+  listEvents(filter: EventListFilter): Promise<OutboxRecord[]>;
+  /** Ordered by seq. */
+  listAudit(filter?: AuditListFilter): Promise<AuditRecord[]>;
+}
+
+export const MAX_EVENT_ERROR_LENGTH = 2000;
+
+/** Validates a record the caller hands in. */
+export function checkInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  return parseInput(schema, value, what);
+}
+
+/** Validates what the database handed back. */
+export function checkRow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  return parseInput(schema, value, `corrupt ${what} in store`, 'ERR_STORE_CORRUPT');
+}

@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import { parseCertificate } from '../../src/certs/index.js';
+import { signMessage } from '../../src/smime/index.js';
+import type { ApprovalRequest } from '../../src/lifecycle/index.js';
+import { auditActions, brief, harness } from './helpers.js';
+
+const treasury = { team: 'treasury', contact: 'treasury-ops@example.com' };
+
+describe('LifecycleManager operations', () => {
+  it('enroll: creates the identity, issues, stores the key protected, emits enrolled + issued, audits', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll(
+      { mailbox: 'Payments@Example.com', owner: treasury, purpose: 'payment instructions', approvedBy: 'ciso', tags: ['finance'] },
+      { actor: 'alice' },
+    );
+    expect(rec).toMatchObject({
+      id: 'smime:payments@example.com',
+      name: 'payments@example.com',
+      domain: 'example.com',
+      status: 'active',
+      owner: treasury,
+      keyType: 'ec-p256',
+      profile: 'strict',
+      version: 2,
+    });
+    expect(rec.notAfter).toEqual(new Date(h.clock().getTime() + 365 * 86_400_000));
+    expect(rec.nextDueAt).toEqual(new Date(rec.notAfter!.getTime() - 30 * 86_400_000));
+    expect(brief(h.events)).toEqual(['identity.enrolled payments@example.com', 'certificate.issued payments@example.com']);
+    const [enrolled] = h.events;
+    expect(enrolled).toMatchObject({
+      owner: treasury,
+      identity: { id: rec.id, kind: 'smime', name: 'payments@example.com' },
+      data: { purpose: 'payment instructions', approvedBy: 'ciso', tags: ['finance'], profile: 'strict', keyType: 'ec-p256' },
+      occurredAt: h.clock().toISOString(),
+    });
+    const creds = await h.manager.credentials('payments@example.com');
+    expect(creds).toHaveLength(1);
+    expect(enrolled!.certificate).toEqual({
+      serialNumber: creds[0]!.serialNumber,
+      fingerprint: creds[0]!.fingerprint,
+      notBefore: creds[0]!.notBefore.toISOString(),
+      notAfter: creds[0]!.notAfter.toISOString(),
+    });
+    expect(await auditActions(h.store)).toEqual(['identity.created', 'identity.enrolled']);
+    const audit = await h.store.listAudit();
+    expect(audit.every((r) => r.actor === 'alice')).toBe(true);
+    expect(audit[1]!.after).toMatchObject({ status: 'active', credential: { serialNumber: creds[0]!.serialNumber } });
+    const key = await h.store.transaction((tx) => tx.getKey(creds[0]!.keyId!));
+    expect(key!.protectedKey.alg).toBe('A256GCM');
+    expect(h.ca.issueCalls).toBe(1);
+  });
+
+  it('getSigner: a non-extractable key and the chain without the root, usable by signMessage', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'alice' });
+    const signer = await h.manager.getSigner('payments@example.com');
+    expect(signer.key.extractable).toBe(false);
+    expect(signer.chain).toHaveLength(1);
+    expect(parseCertificate(signer.chain![0] as Uint8Array).serialNumber).toBe(h.ca.local.issuingCertificate.serialNumber);
+    const signed = await signMessage(
+      'From: payments@example.com\r\nTo: bank@example.net\r\nSubject: Pay\r\nContent-Type: text/plain\r\n\r\nPay 100 EUR\r\n',
+      signer,
+      { clock: h.clock },
+    );
+    expect(signed.length).toBeGreaterThan(0);
+  });
+
+  it('enroll refuses bad input naming the field, and duplicates', async () => {
+    const h = await harness();
+    await expect(h.manager.enroll({ mailbox: 'nope', owner: treasury }, { actor: 'a' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'mailbox' },
+    });
+    await expect(h.manager.enroll({ mailbox: 'x@example.com', owner: { team: '' } }, { actor: 'a' })).rejects.toMatchObject({
+      details: { field: 'owner.team' },
+    });
+    await expect(h.manager.enroll({ mailbox: 'x@example.com', owner: treasury, policy: { notices: [0] } }, { actor: 'a' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'policy.notices.0' },
+    });
+    await expect(h.manager.enroll({ mailbox: 'x@example.com', owner: treasury }, { actor: '' })).rejects.toMatchObject({ details: { field: 'actor' } });
+    await h.manager.enroll({ mailbox: 'x@example.com', owner: treasury }, { actor: 'a' });
+    await expect(h.manager.enroll({ mailbox: 'X@example.com', owner: treasury }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_EXISTS' });
+    await expect(h.manager.get('nobody@example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+  });
+
+  it('policy denial: domain not approved for the owner → ERR_POLICY_DENIED naming the rule, policy.denied event, audit, no CA call', async () => {
+    const h = await harness();
+    const err = await h.manager.enroll({ mailbox: 'ceo@example.org', owner: treasury }, { actor: 'mallory' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'allowedDomainsByOwner' } });
+    expect((err as Error).message).toBe('policy allowedDomainsByOwner: team treasury may not hold mailboxes in example.org (approved: example.com)');
+    expect(brief(h.events)).toEqual(['policy.denied ceo@example.org']);
+    expect(h.events[0]!.data).toEqual({ code: 'ERR_POLICY_DENIED', rule: 'allowedDomainsByOwner', message: (err as Error).message, operation: 'enroll' });
+    const audit = await h.store.listAudit();
+    expect(audit.map((r) => [r.action, r.actor, r.identityId])).toEqual([['policy.denied', 'mallory', undefined]]);
+    expect(audit[0]!.after).toMatchObject({ request: { mailbox: 'ceo@example.org', owner: 'treasury' } });
+    expect(h.ca.issueCalls).toBe(0);
+    expect(await h.manager.list()).toEqual([]);
+  });
+
+  it('policy denial: key type and RSA size', async () => {
+    const h = await harness({ policy: { allowedKeyTypes: ['ec-p256', 'rsa-2048'], minRsaBits: 3072 } });
+    await expect(h.manager.enroll({ mailbox: 'a@example.com', owner: treasury, keyType: 'ec-p384' }, { actor: 'a' })).rejects.toMatchObject({
+      code: 'ERR_POLICY_DENIED',
+      details: { rule: 'allowedKeyTypes' },
+    });
+    await expect(h.manager.enroll({ mailbox: 'a@example.com', owner: treasury, keyType: 'rsa-2048' }, { actor: 'a' })).rejects.toMatchObject({
+      code: 'ERR_POLICY_DENIED',
+      details: { rule: 'minRsaBits' },
+    });
+    expect(brief(h.events)).toEqual(['policy.denied a@example.com', 'policy.denied a@example.com']);
+  });
+
+  it('approval hook: asked before issuance; refusal → ERR_APPROVAL_DENIED, event, audit; approval records approvedBy', async () => {
+    const asked: ApprovalRequest[] = [];
+    const h = await harness({
+      policy: {
+        approval: async (r) => {
+          asked.push(r);
+          return r.mailbox.startsWith('ok') ? { approved: true, approvedBy: 'iam-ticket-7' } : { approved: false, reason: 'no ticket' };
+        },
+      },
+    });
+    await expect(h.manager.enroll({ mailbox: 'no@example.com', owner: treasury }, { actor: 'bob' })).rejects.toMatchObject({ code: 'ERR_APPROVAL_DENIED' });
+    expect(brief(h.events)).toEqual(['policy.denied no@example.com']);
+    expect(h.events[0]!.data).toMatchObject({ code: 'ERR_APPROVAL_DENIED', rule: 'approval' });
+    expect(await auditActions(h.store)).toEqual(['policy.denied']);
+    expect(h.ca.issueCalls).toBe(0);
+    const rec = await h.manager.enroll({ mailbox: 'ok@example.com', owner: treasury }, { actor: 'bob' });
+    expect(rec.approvedBy).toBe('iam-ticket-7');
+    expect(asked.map((a) => [a.operation, a.mailbox, a.actor, a.keyType, a.validityDays])).toEqual([
+      ['enroll', 'no@example.com', 'bob', 'ec-p256', 365],
+      ['enroll', 'ok@example.com', 'bob', 'ec-p256', 365],
+    ]);
+  });
+
+  it('renew: new key by default, same key on request; the old certificate becomes previous', async () => {
+    const h = await harness();
+    const first = await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    h.clock.advanceDays(10);
+    h.events.length = 0;
+    await h.manager.renew('payments@example.com', { actor: 'b', reason: 'rotation' });
+    await h.manager.renew(first.id, { actor: 'b', rekey: false });
+    const creds = await h.manager.credentials(first.id);
+    expect(creds.map((c) => c.status)).toEqual(['previous', 'previous', 'current']);
+    expect(creds[0]!.keyId).not.toBe(creds[1]!.keyId);
+    expect(creds[1]!.keyId).toBe(creds[2]!.keyId);
+    expect(brief(h.events)).toEqual([
+      'certificate.issued payments@example.com',
+      'certificate.renewed payments@example.com',
+      'certificate.issued payments@example.com',
+      'certificate.renewed payments@example.com',
+    ]);
+    expect(h.events[1]!.data).toEqual({
+      reason: 'rotation',
+      rekeyed: true,
+      previous: { serialNumber: creds[0]!.serialNumber, fingerprint: creds[0]!.fingerprint, notBefore: creds[0]!.notBefore.toISOString(), notAfter: creds[0]!.notAfter.toISOString() },
+    });
+    expect(h.events[3]!.data).toMatchObject({ reason: 'requested', rekeyed: false });
+    const cur = await h.manager.get(first.id);
+    expect(cur.currentCredentialId).toBe(creds[2]!.id);
+  });
+
+  it('revoke: at the CA and in the store; renew afterwards issues with a new key', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    h.events.length = 0;
+    const rec = await h.manager.revoke('payments@example.com', { actor: 'sec', reason: 'keyCompromise' });
+    expect(rec.status).toBe('revoked');
+    expect(rec.nextDueAt).toBeUndefined();
+    const [cred] = await h.manager.credentials(rec.id);
+    expect(cred).toMatchObject({ status: 'revoked', revocationReason: 'keyCompromise' });
+    expect(h.ca.local.getRecord(cred!.serialNumber!)?.revocation?.reason).toBe('keyCompromise');
+    expect(brief(h.events)).toEqual(['certificate.revoked payments@example.com']);
+    expect(h.events[0]!.data).toMatchObject({ reason: 'keyCompromise' });
+    await expect(h.manager.revoke(rec.id, { actor: 'sec', reason: 'keyCompromise' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    await expect(h.manager.getSigner(rec.id)).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    await expect(h.manager.revoke(rec.id, { actor: 'sec', reason: 'certificateHold' as never })).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'reason' },
+    });
+    const renewed = await h.manager.renew(rec.id, { actor: 'sec', rekey: false });
+    expect(renewed.status).toBe('active');
+    const creds = await h.manager.credentials(rec.id);
+    expect(creds[1]!.keyId).not.toBe(creds[0]!.keyId); // a revoked key is never reused
+  });
+
+  it('suspend and reinstate through certificateHold / removeFromCRL; refused when the CA cannot', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    const [cred] = await h.manager.credentials('payments@example.com');
+    h.events.length = 0;
+    expect((await h.manager.suspend('payments@example.com', { actor: 'sec', reason: 'investigation' })).status).toBe('suspended');
+    expect(h.ca.local.getRecord(cred!.serialNumber!)?.revocation?.reason).toBe('certificateHold');
+    await expect(h.manager.renew('payments@example.com', { actor: 'x' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    expect((await h.manager.reinstate('payments@example.com', { actor: 'sec' })).status).toBe('active');
+    expect(h.ca.local.getRecord(cred!.serialNumber!)?.revocation).toBeUndefined();
+    expect(brief(h.events)).toEqual(['identity.suspended payments@example.com', 'identity.reinstated payments@example.com']);
+    expect(await auditActions(h.store)).toEqual(['identity.created', 'identity.enrolled', 'identity.suspended', 'identity.reinstated']);
+
+    h.ca.supportsSuspension = false;
+    const m2 = h.make();
+    await expect(m2.suspend('payments@example.com', { actor: 'sec' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+  });
+
+  it('decommission: revokes (cessationOfOperation) and retires; nothing more is possible', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    h.events.length = 0;
+    const rec = await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'mailbox retired' });
+    expect(rec).toMatchObject({ status: 'decommissioned' });
+    expect(rec.nextDueAt).toBeUndefined();
+    expect(brief(h.events)).toEqual(['certificate.revoked payments@example.com', 'identity.decommissioned payments@example.com']);
+    expect(h.events[1]!.data).toEqual({ reason: 'mailbox retired', revoked: true });
+    const [cred] = await h.manager.credentials(rec.id);
+    expect(h.ca.local.getRecord(cred!.serialNumber!)?.revocation?.reason).toBe('cessationOfOperation');
+    for (const op of [
+      () => h.manager.renew(rec.id, { actor: 'x' }),
+      () => h.manager.revoke(rec.id, { actor: 'x', reason: 'superseded' }),
+      () => h.manager.decommission(rec.id, { actor: 'x', reason: 'again' }),
+      () => h.manager.suspend(rec.id, { actor: 'x' }),
+    ])
+      await expect(op()).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+  });
+
+  it('list by owner, domain, status and expiring-before', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'a@example.com', owner: treasury }, { actor: 'x' });
+    await h.manager.enroll({ mailbox: 'b@mail.example.org', owner: { team: 'hr' }, policy: { validityDays: 30 } }, { actor: 'x' });
+    await h.manager.enroll({ mailbox: 'c@example.com', owner: { team: 'hr' } }, { actor: 'x' });
+    await h.manager.revoke('c@example.com', { actor: 'x', reason: 'superseded' });
+    const names = (l: { name: string }[]) => l.map((i) => i.name);
+    expect(names(await h.manager.list())).toEqual(['a@example.com', 'b@mail.example.org', 'c@example.com']);
+    expect(names(await h.manager.list({ owner: 'hr' }))).toEqual(['b@mail.example.org', 'c@example.com']);
+    expect(names(await h.manager.list({ domain: 'example.com' }))).toEqual(['a@example.com', 'c@example.com']);
+    expect(names(await h.manager.list({ status: 'revoked' }))).toEqual(['c@example.com']);
+    expect(names(await h.manager.list({ status: ['active'], expiringBefore: new Date(h.clock().getTime() + 31 * 86_400_000) }))).toEqual([
+      'b@mail.example.org',
+    ]);
+    await expect(h.manager.list({ status: 'gone' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'status' } });
+  });
+});

@@ -1,0 +1,332 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MAILPKI_APPLICATION_ID, SCHEMA_VERSION } from '../../src/node/sqlite-schema.js';
+import { listIdentitiesSql, openSqliteStore, type SqliteStore } from '../../src/node/sqlite-store.js';
+import { passphraseKeyProtector, verifyAuditChain } from '../../src/store/index.js';
+import { runStoreContract } from './contract.js';
+import { T0, at, identity, seedIdentities } from './seed.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mailpki-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const tempPath = () => join(dir, `s${++n}.db`);
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+/** A second, raw connection: what someone with write access to the file could do. */
+function raw<T>(path: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(path);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+runStoreContract('SqliteStore', async () => {
+  const path = tempPath();
+  const store = await openSqliteStore(path);
+  return {
+    store,
+    tamper: {
+      async setAuditReason(seq, reason) {
+        raw(path, (db) => db.prepare('UPDATE audit SET reason = ? WHERE seq = ?').run(reason, seq));
+      },
+      async deleteAudit(seq) {
+        raw(path, (db) => db.prepare('DELETE FROM audit WHERE seq = ?').run(seq));
+      },
+      async swapAuditSeq(a, b) {
+        raw(path, (db) =>
+          db.transaction(() => {
+            db.prepare('UPDATE audit SET seq = -1 WHERE seq = ?').run(a);
+            db.prepare('UPDATE audit SET seq = ? WHERE seq = ?').run(a, b);
+            db.prepare('UPDATE audit SET seq = ? WHERE seq = -1').run(b);
+          })(),
+        );
+      },
+    },
+  };
+});
+
+const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code ?? String(e));
+
+describe('SqliteStore: the file', () => {
+  it('persists across reopen', async () => {
+    const path = tempPath();
+    const s1 = await openSqliteStore(path);
+    await s1.transaction(async (t) => {
+      await t.insertIdentity(identity('keep@example.com', { nextDueAt: at(3) }));
+      await t.appendAudit({ id: 'a1', at: T0, actor: 'test', action: 'enroll' });
+      await t.enqueueEvent({ id: 'e1', type: 'identity.enrolled', payload: { x: 1 }, createdAt: T0 });
+    });
+    await s1.close();
+    const s2 = await openSqliteStore(path, { create: false });
+    expect((await s2.transaction((t) => t.getIdentity('smime:keep@example.com')))?.nextDueAt).toEqual(at(3));
+    expect(verifyAuditChain(await s2.listAudit())).toEqual({ ok: true, checked: 1 });
+    expect((await s2.listEvents({})).map((e) => e.id)).toEqual(['e1']);
+    await s2.close();
+  });
+
+  it('creates the schema from nothing, from an empty file and from an empty SQLite database', async () => {
+    const fresh = tempPath();
+    const empty = tempPath();
+    writeFileSync(empty, '');
+    const emptyDb = tempPath();
+    raw(emptyDb, (db) => db.pragma('user_version'));
+    for (const path of [fresh, empty, emptyDb]) {
+      const s = await openSqliteStore(path);
+      expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+      await s.close();
+      raw(path, (db) => {
+        expect(db.pragma('application_id', { simple: true })).toBe(MAILPKI_APPLICATION_ID);
+        expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+        expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+        const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+        expect(tables).toEqual(['audit', 'credentials', 'identities', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
+      });
+    }
+  });
+
+  it('with create: false, refuses a missing file (ERR_IO) and an empty one (ERR_STORE_CORRUPT) without creating anything', async () => {
+    const missing = tempPath();
+    expect(await code(openSqliteStore(missing, { create: false }))).toBe('ERR_IO');
+    expect(existsSync(missing)).toBe(false);
+    const empty = tempPath();
+    writeFileSync(empty, '');
+    expect(await code(openSqliteStore(empty, { create: false }))).toBe('ERR_STORE_CORRUPT');
+    expect(readFileSync(empty)).toHaveLength(0);
+  });
+
+  it("refuses another application's SQLite database and leaves it byte for byte unchanged", async () => {
+    const path = tempPath();
+    raw(path, (db) => {
+      db.exec("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('x')");
+      db.pragma('application_id = 1234');
+    });
+    const before = sha(path);
+    const e = await openSqliteStore(path).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+    expect((e as Error).message).toMatch(/another application/);
+    expect(sha(path)).toBe(before);
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    // Also a foreign database without an application_id.
+    const plain = tempPath();
+    raw(plain, (db) => db.exec('CREATE TABLE t (x)'));
+    const plainBefore = sha(plain);
+    expect(await code(openSqliteStore(plain))).toBe('ERR_STORE_CORRUPT');
+    expect(sha(plain)).toBe(plainBefore);
+  });
+
+  it('refuses a text file and a truncated header, unchanged', async () => {
+    const text = tempPath();
+    writeFileSync(text, 'name,owner\npayments@example.com,treasury\n'.repeat(10));
+    const before = sha(text);
+    expect(await code(openSqliteStore(text))).toBe('ERR_STORE_CORRUPT');
+    expect(sha(text)).toBe(before);
+    const short = tempPath();
+    writeFileSync(short, 'SQLite format 3\0');
+    expect(await code(openSqliteStore(short))).toBe('ERR_STORE_CORRUPT');
+    expect(readFileSync(short).toString('latin1')).toBe('SQLite format 3\0');
+  });
+
+  it('refuses a store from a newer schema version, unchanged', async () => {
+    const path = tempPath();
+    await (await openSqliteStore(path)).close();
+    raw(path, (db) => {
+      db.pragma('journal_mode = DELETE');
+      db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    });
+    const before = sha(path);
+    const e = await openSqliteStore(path).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'ERR_STORE_CORRUPT', details: { schemaVersion: SCHEMA_VERSION + 1 } });
+    expect(sha(path)).toBe(before);
+  });
+
+  it('gives ERR_STORE_CORRUPT, not a crash, for a damaged row', async () => {
+    const path = tempPath();
+    const s = await openSqliteStore(path);
+    await s.transaction(async (t) => {
+      await t.insertIdentity(identity('a@example.com'));
+      await t.insertIdentity(identity('b@example.com'));
+      await t.insertIdentity(identity('c@example.com'));
+      await t.appendAudit({ id: 'a1', at: T0, actor: 'x', action: 'y' });
+    });
+    raw(path, (db) => {
+      db.prepare("UPDATE identities SET tags = 'not json' WHERE id = 'smime:a@example.com'").run();
+      db.prepare("UPDATE identities SET status = 'zombie' WHERE id = 'smime:b@example.com'").run();
+      db.prepare("UPDATE identities SET created_at = 'yesterday' WHERE id = 'smime:c@example.com'").run();
+      db.prepare("UPDATE audit SET hash = 'xyz'").run();
+    });
+    for (const id of ['a', 'b', 'c']) {
+      expect(await code(s.transaction((t) => t.getIdentity(`smime:${id}@example.com`)))).toBe('ERR_STORE_CORRUPT');
+    }
+    expect(await code(s.transaction((t) => t.listIdentities({})))).toBe('ERR_STORE_CORRUPT');
+    expect(await code(s.listAudit())).toBe('ERR_STORE_CORRUPT');
+    await s.close();
+  });
+
+  it('a transaction that throws leaves the data as it was, and so does a process killed mid-transaction', async () => {
+    const path = tempPath();
+    const s = await openSqliteStore(path);
+    await seedIdentities(s, 50, 0.1);
+    await s.close();
+    const dump = () =>
+      raw(path, (db) => JSON.stringify(['identities', 'credentials', 'outbox', 'audit'].map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY 1`).all())));
+    const before = dump();
+
+    const s2 = await openSqliteStore(path);
+    await s2
+      .transaction(async (t) => {
+        await seedIdentities({ transaction: (fn: (x: typeof t) => unknown) => fn(t) } as never, 5000, 0.5, { prefix: 'ghost' });
+        await t.appendAudit({ id: 'ghost', at: T0, actor: 'x', action: 'y' });
+        throw new Error('crash');
+      })
+      .catch(() => undefined);
+    await s2.close();
+    expect(dump()).toBe(before);
+
+    // A real crash: a child process writes inside a transaction and exits without committing.
+    const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+    const res = spawnSync(tsx, [child, path], { encoding: 'utf8', timeout: 60_000 });
+    expect(res.stdout).toMatch(/inserted 20000, exiting/);
+    expect(res.status).toBe(137);
+    expect(dump()).toBe(before);
+    raw(path, (db) => expect(db.pragma('integrity_check', { simple: true })).toBe('ok'));
+    const s3 = await openSqliteStore(path);
+    expect(await s3.transaction((t) => t.countIdentities())).toBe(50);
+    await s3.close();
+  });
+
+  it('stores keys only in protected form: the plaintext is nowhere in the file', async () => {
+    const path = tempPath();
+    const s = await openSqliteStore(path);
+    const protector = passphraseKeyProtector('correct horse battery staple', { iterations: 1000 });
+    const secret = new TextEncoder().encode('-----PRIVATE KEY MATERIAL 0123456789abcdef-----'.repeat(4));
+    const protectedKey = await protector.protect(secret);
+    await s.transaction(async (t) => {
+      await t.insertIdentity(identity('k@example.com'));
+      await t.putKey({ id: 'k1', identityId: 'smime:k@example.com', algorithm: 'ec-p256', protectedKey, createdAt: T0 });
+    });
+    const got = await s.transaction((t) => t.getKey('k1'));
+    expect(await protector.unprotect(got!.protectedKey)).toEqual(secret);
+    const files = [path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p));
+    expect(files.length).toBeGreaterThan(0);
+    await s.close();
+    files.push(readFileSync(path));
+    const needle = Buffer.from(secret.subarray(0, 24));
+    for (const f of files) expect(f.indexOf(needle)).toBe(-1);
+    expect(await code(passphraseKeyProtector('wrong', { iterations: 1000 }).unprotect(got!.protectedKey))).toBe('ERR_STORE_KEY_PROTECTION');
+  });
+});
+
+describe('SqliteStore: indexes', () => {
+  it('answers dueBefore from the next_due_at index and expiringBefore from the not_after index', async () => {
+    const path = tempPath();
+    const s = await openSqliteStore(path);
+    await s.close();
+    const plan = (f: Parameters<typeof listIdentitiesSql>[0]) => {
+      const { sql, params } = listIdentitiesSql(f);
+      return raw(path, (db) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('\n'));
+    };
+    const due = plan({ dueBefore: T0, limit: 500, afterId: 'smime:a' });
+    expect(due).toMatch(/USING (COVERING )?INDEX identities_next_due_at \(next_due_at<\?\)/);
+    expect(due).not.toMatch(/^SCAN identities/m);
+    expect(plan({ expiringBefore: T0 })).toMatch(/USING (COVERING )?INDEX identities_not_after \(not_after<\?\)/);
+    expect(plan({ dueBefore: T0, status: ['active'], kind: 'smime' })).toMatch(/INDEX identities_next_due_at/);
+  });
+
+  it('finds 1% due among 10,000 in a time that does not depend on the rest', async () => {
+    const s = await openSqliteStore(tempPath());
+    const { now, due } = await seedIdentities(s, 10_000, 0.01);
+    const got = await s.transaction((t) => t.listIdentities({ dueBefore: now }));
+    expect(got).toHaveLength(due);
+    expect(due).toBe(100);
+    expect(await s.transaction((t) => t.countIdentities({ dueBefore: now }))).toBe(100);
+    await s.close();
+  });
+});
+
+describe('SqliteStore: two processes on one file (two store objects)', () => {
+  async function pair(): Promise<[SqliteStore, SqliteStore]> {
+    const path = tempPath();
+    const a = await openSqliteStore(path);
+    const b = await openSqliteStore(path);
+    return [a, b];
+  }
+
+  it('opening the same new file twice at once migrates once', async () => {
+    const path = tempPath();
+    const [a, b] = await Promise.all([openSqliteStore(path), openSqliteStore(path)]);
+    expect([a.schemaVersion, b.schemaVersion]).toEqual([SCHEMA_VERSION, SCHEMA_VERSION]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a conditional update loses to the other process: ERR_STORE_CONFLICT', async () => {
+    const [a, b] = await pair();
+    await a.transaction((t) => t.insertIdentity(identity('shared@example.com')));
+    const seenByA = (await a.transaction((t) => t.getIdentity('smime:shared@example.com')))!;
+    const seenByB = (await b.transaction((t) => t.getIdentity('smime:shared@example.com')))!;
+    await b.transaction((t) => t.updateIdentity({ ...seenByB, status: 'suspended' }, seenByB.version));
+    expect(await code(a.transaction((t) => t.updateIdentity({ ...seenByA, status: 'revoked' }, seenByA.version)))).toBe('ERR_STORE_CONFLICT');
+    expect((await a.transaction((t) => t.getIdentity('smime:shared@example.com')))!.status).toBe('suspended');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('transactions from both interleave safely (BEGIN IMMEDIATE, waited for without blocking)', async () => {
+    const [a, b] = await pair();
+    const work = (s: SqliteStore, name: string) =>
+      Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          s.transaction(async (t) => {
+            await t.insertIdentity(identity(`${name}${i}@example.com`));
+            await new Promise((r) => setTimeout(r, 2));
+            await t.appendAudit({ id: `${name}-${i}`, at: T0, actor: name, action: 'enroll' });
+          }),
+        ),
+      );
+    await Promise.all([work(a, 'a'), work(b, 'b')]);
+    expect(await a.transaction((t) => t.countIdentities())).toBe(20);
+    const audit = await b.listAudit();
+    expect(audit.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(verifyAuditChain(audit).ok).toBe(true);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('two leasers on two connections never get the same event', async () => {
+    const [a, b] = await pair();
+    await a.transaction(async (t) => {
+      for (let i = 0; i < 60; i++) await t.enqueueEvent({ id: `e${String(i).padStart(2, '0')}`, type: 't', payload: {}, createdAt: new Date(T0.getTime() + i) });
+    });
+    const now = at(1);
+    const rounds = await Promise.all([
+      ...Array.from({ length: 4 }, () => a.leaseEvents('a', now, 60_000, 9)),
+      ...Array.from({ length: 4 }, () => b.leaseEvents('b', now, 60_000, 9)),
+    ]);
+    const ids = rounds.flat().map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(60);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('gives up with ERR_STORE_CONFLICT when the other writer holds the lock too long', async () => {
+    const path = tempPath();
+    await (await openSqliteStore(path)).close();
+    const s = await openSqliteStore(path, { busyTimeoutMs: 50 });
+    const blocker = new Database(path);
+    blocker.exec('BEGIN IMMEDIATE');
+    try {
+      expect(await code(s.transaction(async () => 1))).toBe('ERR_STORE_CONFLICT');
+    } finally {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    }
+    expect(await s.transaction(async () => 2)).toBe(2);
+    await s.close();
+  });
+});
