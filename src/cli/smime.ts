@@ -3,6 +3,7 @@ import { MailPkiError } from '../errors.js';
 import { loadSignerFromPem, loadSignerFromPkcs12 } from '../smime/load-signer.js';
 import { signMessage } from '../smime/sign.js';
 import { verifyMessage } from '../smime/verify.js';
+import { RevocationChecker } from '../revocation/checker.js';
 import type { Verdict } from '../smime/verdict.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
@@ -83,7 +84,8 @@ export const verify: Command = {
       intermediates,
       ...(atDate && { at: atDate }),
       allowWeakAlgorithms: Boolean(ctx.values['allow-weak']),
-      revocation: { policy: oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail' },
+      // A checker per run: one CLI run is one verification, and its answers are its own.
+      revocation: { policy: oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail', checker: new RevocationChecker() },
     });
     ctx.io.stdout(ctx.values.json ? `${JSON.stringify(verdict, null, 2)}\n` : formatVerdict(verdict));
     return verdict.valid ? 0 : 1;

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
+import { cli } from './helpers.js';
+
+const t = tempDir('mailpki-cli-rev-');
+const env = { CA_PW: 'ca pw' };
+const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let server: ChildProcess | undefined;
+let port = 0;
+const ca = t.path('ca');
+
+async function startServer(): Promise<void> {
+  server = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--ca', ca, '--port', String(port), '--passphrase-env', 'CA_PW'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  server.stdout!.on('data', (d) => (out += d));
+  for (let i = 0; i < 100 && !out.includes('Serving'); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!out.includes('Serving')) throw new Error(`server did not start: ${out}`);
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  expect((await cli(['ca', 'init', '--dir', ca, '--domains', 'example.com', '--base-url', `http://127.0.0.1:${port}`, '--passphrase-env', 'CA_PW'], env)).code).toBe(0);
+  for (const who of ['pay', 'other'])
+    expect((await cli(['issue', '--ca', ca, '--email', `${who}@example.com`, '--out', t.path(who), '--passphrase-env', 'CA_PW'], env)).code).toBe(0);
+  await startServer();
+}, 60_000);
+
+afterAll(async () => {
+  server?.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  t.cleanup();
+});
+
+describe('mailpki serve / status / revoke / crl', () => {
+  it('status is GOOD (exit 0), by OCSP from the running server', async () => {
+    const r = await cli(['status', '--cert', t.path('pay.cert.pem'), '--issuer', `${ca}/issuing.pem`, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'good', source: 'ocsp', url: `http://127.0.0.1:${port}/ocsp` });
+  });
+
+  it('finds the issuer through AIA caIssuers when --issuer is not given', async () => {
+    const r = await cli(['status', '--cert', t.path('pay.cert.pem')]);
+    expect(r.stdout).toMatch(/^GOOD: CN=pay@example.com/);
+    expect(r.code).toBe(0);
+  });
+
+  it('revoke --cert, and the running server answers REVOKED (exit 1) by OCSP and by CRL', async () => {
+    const rv = await cli(['revoke', '--ca', ca, '--cert', t.path('pay.cert.pem'), '--reason', 'keyCompromise', '--passphrase-env', 'CA_PW'], env);
+    expect(rv.code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100)); // the server looks for changes at most once a second
+    const ocsp = await cli(['status', '--cert', t.path('pay.cert.pem'), '--issuer', `${ca}/issuing.pem`, '--json']);
+    expect(ocsp.code).toBe(1);
+    expect(JSON.parse(ocsp.stdout)).toMatchObject({ status: 'revoked', reason: 'keyCompromise', method: 'ocsp' });
+    const crl = await cli(['status', '--cert', t.path('pay.cert.pem'), '--issuer', `${ca}/issuing.pem`, '--method', 'crl']);
+    expect(crl.code).toBe(1);
+    expect(crl.stdout).toMatch(/^REVOKED/);
+    expect(crl.stdout).toContain('keyCompromise');
+  });
+
+  it('verify --revocation: revoked signer fails; responder down fails only under hard-fail', async () => {
+    const msg = 'From: other@example.com\r\nTo: ap@example.com\r\nSubject: x\r\n\r\nPay 1 EUR.\r\n';
+    const s = await cli(['sign', '--cert', t.path('other.cert.pem'), '--key', t.path('other.key.pem'), '--chain', t.path('other.chain.pem')], {}, msg);
+    writeFileSync(t.path('other.eml'), s.stdout, 'latin1');
+    const ok = await cli(['verify', '--trust', `${ca}/root.pem`, '--in', t.path('other.eml'), '--revocation', 'hard-fail']);
+    expect(ok.stdout).toMatch(/^VALID/);
+    expect(ok.stdout).toContain('revocation: good (ocsp)');
+    server!.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    const soft = await cli(['verify', '--trust', `${ca}/root.pem`, '--in', t.path('other.eml'), '--revocation', 'soft-fail']);
+    expect(soft.code).toBe(0);
+    expect(soft.stdout).toContain('SMIME_REVOCATION_UNCHECKED');
+    const hard = await cli(['verify', '--trust', `${ca}/root.pem`, '--in', t.path('other.eml'), '--revocation', 'hard-fail', '--json']);
+    expect(hard.code).toBe(1);
+    expect(JSON.parse(hard.stdout).problems.map((p: { code: string }) => p.code)).toContain('SMIME_REVOCATION_UNAVAILABLE');
+    await startServer();
+  });
+
+  it('status exits 2 when nothing answers', async () => {
+    const r = await cli(['status', '--cert', t.path('other.cert.pem'), '--issuer', `${ca}/root.pem`, '--method', 'ocsp']);
+    expect([1, 2]).toContain(r.code);
+  });
+
+  describeWithPeers('OpenSSL reads what LocalCA publishes', ['openssl'], () => {
+    it('openssl ocsp against the running server: good and revoked', () => {
+      const ask = (cert: string) =>
+        runStatus('openssl', ['ocsp', '-issuer', `${ca}/issuing.pem`, '-cert', cert, '-url', `http://127.0.0.1:${port}/ocsp`, '-CAfile', `${ca}/root.pem`]);
+      const good = ask(t.path('other.cert.pem'));
+      expect(good.stdout + good.stderr).toMatch(/Response verify OK/);
+      expect(good.stdout).toMatch(/: good/);
+      const revoked = ask(t.path('pay.cert.pem'));
+      expect(revoked.stdout).toMatch(/: revoked/);
+      expect(revoked.stdout).toMatch(/Reason: keyCompromise/);
+    });
+
+    it('mailpki crl: openssl crl -verify and verify -crl_check agree', async () => {
+      expect((await cli(['crl', '--ca', ca, '--out', t.path('issuing.crl'), '--pem', '--passphrase-env', 'CA_PW'], env)).code).toBe(0);
+      writeFileSync(t.path('anchors.pem'), readFileSync(`${ca}/chain.pem`));
+      const v = runStatus('openssl', ['crl', '-in', t.path('issuing.crl'), '-CAfile', t.path('anchors.pem'), '-noout']);
+      expect(v.stderr + v.stdout).toMatch(/verify OK/);
+      const revoked = runStatus('openssl', ['verify', '-crl_check', '-CRLfile', t.path('issuing.crl'), '-CAfile', t.path('anchors.pem'), t.path('pay.cert.pem')]);
+      expect(revoked.stdout + revoked.stderr).toMatch(/certificate revoked/);
+      const good = runStatus('openssl', ['verify', '-crl_check', '-CRLfile', t.path('issuing.crl'), '-CAfile', t.path('anchors.pem'), t.path('other.cert.pem')]);
+      expect(good.stdout).toMatch(/: OK/);
+    });
+  });
+});
