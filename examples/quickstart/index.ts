@@ -1,7 +1,9 @@
 /**
- * mailpki quickstart (`npm start`): a CA in a temporary directory, an S/MIME certificate for
- * payments@example.com, a .p12 a mail client can import, then a signed payment instruction that
- * verifies, and three forgeries that do not.
+ * mailpki quickstart (`npm start`), part 1: a CA in a temporary directory that publishes OCSP and
+ * CRLs on 127.0.0.1, an S/MIME certificate for payments@example.com, a .p12 a mail client can
+ * import, a signed payment instruction that verifies, three forgeries that do not, and the same
+ * instruction failing once the signer's certificate is revoked. Part 2 (lifecycle.ts) runs the
+ * same identity as a governed inventory on the embedded SQLite store.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,10 @@ import { join } from 'node:path';
 import { describeCertificate, exportPkcs12, generateKeyPair, parseCertificate, signMessage, verifyMessage, type Verdict } from 'mailpki';
 import { formatDescription } from 'mailpki/certs';
 import { exportSpki } from 'mailpki/keys';
-import { initLocalCaDirectory } from 'mailpki/node';
+import { initLocalCaDirectory, serveHttp } from 'mailpki/node';
+import { createCaHandler } from 'mailpki/ca';
+import { RevocationChecker } from 'mailpki/revocation';
+import { runLifecycleDemo } from './lifecycle.js';
 
 const step = (n: number, text: string) => console.log(`\n${n}. ${text}`);
 const show = (what: string, v: Verdict) =>
@@ -19,13 +24,21 @@ const show = (what: string, v: Verdict) =>
   );
 
 const work = await mkdtemp(join(tmpdir(), 'mailpki-quickstart-'));
+const cleanup: (() => Promise<void>)[] = [];
 try {
-  step(1, `Create a CA for example.com in ${work}/ca (keys encrypted at rest)`);
+  step(1, `Create a CA for example.com in ${work}/ca (keys encrypted at rest), publishing OCSP and CRLs on 127.0.0.1`);
+  // The server starts first so the CA's certificates can carry its URL; the handler is set once the CA exists.
+  let handler: ((r: Request) => Promise<Response>) | undefined;
+  const server = await serveHttp((r) => handler!(r), { port: 0, host: '127.0.0.1' });
+  cleanup.push(() => server.close());
   const ca = await initLocalCaDirectory(join(work, 'ca'), {
     name: 'Example Corp Mail',
     allowedDomains: ['example.com'],
     passphrase: 'demo passphrase - use a secret manager in real life',
+    baseUrl: server.url,
   });
+  handler = createCaHandler(ca);
+  console.log(`   OCSP: ${server.url}/ocsp   CRL: ${server.url}/crl/issuing.crl`);
   console.log(`   root:    ${ca.rootCertificate.subject.rdns.flat().map((a) => a.value).join(', ')}`);
   console.log(`   issuing: ${ca.issuingCertificate.subject.rdns.flat().map((a) => a.value).join(', ')}`);
 
@@ -61,7 +74,13 @@ try {
   );
   const text = new TextDecoder().decode(signed);
   const anchors = [ca.rootCertificate];
-  show('the signed message', await verifyMessage(signed, { trustAnchors: anchors }));
+  // hard-fail: a payment is only released when the signer's certificate is known not to be revoked.
+  const verifyPayment = (m: Uint8Array) =>
+    verifyMessage(m, { trustAnchors: anchors, revocation: { policy: 'hard-fail', checker: new RevocationChecker() } });
+  const good = await verifyPayment(signed);
+  show('the signed message', good);
+  const leafStatus = good.signers[0]?.revocation?.[0];
+  console.log(`   revocation: ${leafStatus?.status} per ${leafStatus?.method?.toUpperCase()} (${leafStatus?.url}), fresh until ${leafStatus?.nextUpdate}`);
 
   step(6, 'Three forgeries, each rejected with its reason');
   const amount = new TextEncoder().encode(text.replace('1,250.00', '9,250.00'));
@@ -77,13 +96,22 @@ try {
   );
   show('the signed part wrapped with an unsigned "pay this other account instead"', await verifyMessage(wrapped, { trustAnchors: anchors }));
 
-  step(7, 'A mailbox outside the CA domains is refused');
+  step(7, "The signer's key is reported stolen: revoke the certificate, verify the same message again");
+  const revoked = await ca.revoke({ serialNumber: issued.serialNumber, reason: 'keyCompromise' });
+  console.log(`   revoked serial ${revoked.serialNumber} (${revoked.reason}) at ${revoked.revokedAt.toISOString()}`);
+  const after = await verifyPayment(signed);
+  show('the same signed message', after);
+  console.log(`   ${after.problems[0]?.message}`);
+
+  step(8, 'A mailbox outside the CA domains is refused');
   try {
     await ca.issue({ mailbox: 'ceo@evil.test', publicKey: await exportSpki(keys.publicKey) });
   } catch (e) {
     console.log(`   refused: ${(e as Error).message} [${(e as { code?: string }).code}]`);
   }
+  await runLifecycleDemo(work);
   console.log('\nDone.');
 } finally {
+  for (const c of cleanup) await c();
   await rm(work, { recursive: true, force: true });
 }

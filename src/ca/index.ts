@@ -38,3 +38,4 @@ export {
   type IssuedRecord,
   type LocalCaRuntime,
 } from './local-ca.js';
+export { createCaHandler, type CaHandlerOptions } from './http.js';
