@@ -11,6 +11,15 @@ import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { sign, verify } from './smime.js';
 import { crl, revokeCertificate, serve, status } from './revocation.js';
+import { audit, enroll, events, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
+
+/** `revoke` serves two levels: a certificate of a CA directory (--ca), or an identity of the store. */
+const revoke: Command = {
+  usage: `${revokeIdentity.usage}\n       ${revokeCertificate.usage}`,
+  options: { ...revokeIdentity.options, ...revokeCertificate.options },
+  positionals: 1,
+  run: (ctx) => (ctx.values.ca !== undefined ? revokeCertificate.run(ctx) : revokeIdentity.run(ctx)),
+};
 
 const caInit: Command = {
   usage:
@@ -132,8 +141,15 @@ export const commands: Record<string, Command> = {
   sign,
   verify,
   serve,
-  revoke: revokeCertificate,
+  revoke,
   crl,
   status,
+  init,
+  enroll,
+  renew,
+  list,
+  'run-due': runDue,
+  audit,
+  events,
 };
 

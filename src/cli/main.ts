@@ -39,6 +39,14 @@ S/MIME:
           [--revocation off|soft-fail|hard-fail] [--json] [--in FILE]
                                         exit 0 valid, 1 not valid, 2 unreadable input
 
+Lifecycle (embedded store ./mailpki.db, or --db PATH; keys encrypted with $MAILPKI_PASSPHRASE or --passphrase-env VAR):
+  init [--domains example.com,...] [--name NAME]
+  enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile P] [--key-type T]
+  renew ADDR          revoke ADDR --reason R          sign --identity ADDR [...]
+  list [--owner TEAM] [--expiring-within 30d] [--status S,...] [--json]
+  run-due [--now ISO-8601]          audit verify|export          events [--follow] [--undelivered]
+  Every change records --actor WHO (default cli:$USER) in the audit log.
+
 Revocation (LocalCA):
   serve --ca DIR --port N [--host 127.0.0.1] [--passphrase-env VAR] [--ocsp-responder ca|delegated]
   revoke --ca DIR (--serial HEX | --cert FILE) [--reason keyCompromise|superseded|...] [--passphrase-env VAR]

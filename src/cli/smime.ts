@@ -7,14 +7,17 @@ import { RevocationChecker } from '../revocation/checker.js';
 import type { Verdict } from '../smime/verdict.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
+import { identitySigner } from './lifecycle.js';
 import { oneOf, passphraseFromEnv, str, type Command } from './args.js';
 
 const DIGESTS: Record<string, DigestAlgorithm> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
 
 export const sign: Command = {
   usage:
-    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]',
+    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE | --identity ADDR [--db PATH]) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]',
   options: {
+    identity: { type: 'string' },
+    db: { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
     chain: { type: 'string' },
@@ -28,11 +31,15 @@ export const sign: Command = {
   },
   async run(ctx) {
     const digest = DIGESTS[oneOf(ctx, 'digest', ['sha256', 'sha384', 'sha512'] as const) ?? 'sha256']!;
-    const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
+    const passphrase = str(ctx, 'identity') ? undefined : passphraseFromEnv(ctx, 'passphrase-env');
     const loadOptions = { digest, rsaPadding: ctx.values.pss ? ('pss' as const) : ('pkcs1' as const) };
     const p12 = str(ctx, 'p12');
+    const identity = str(ctx, 'identity');
     let signer;
-    if (p12) {
+    if (identity) {
+      if (p12 || str(ctx, 'cert') || str(ctx, 'key')) throw new MailPkiError('ERR_USAGE', 'give one of --identity, --p12, or --cert and --key');
+      signer = await identitySigner(ctx, identity);
+    } else if (p12) {
       if (str(ctx, 'cert') || str(ctx, 'key')) throw new MailPkiError('ERR_USAGE', 'give either --p12 or --cert and --key, not both');
       if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
       signer = await loadSignerFromPkcs12(await ctx.readInput(p12), passphrase, loadOptions);

@@ -48,7 +48,7 @@ export interface LifecycleEventData {
   'identity.suspended': { reason?: string };
   'identity.reinstated': { reason?: string };
   'identity.decommissioned': { reason: string; revoked: boolean };
-  'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED'; rule: string; message: string; operation: 'enroll' | 'renew' };
+  'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED' | 'ERR_CA_MAILBOX_NOT_ALLOWED'; rule: string; message: string; operation: 'enroll' | 'renew' };
   'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string };
 }
 

@@ -8,6 +8,7 @@
  * certificate it already issued instead of a second one.
  */
 import { z } from 'zod';
+import { isDomainAllowed } from '../ca/profiles.js';
 import { MailPkiError, isMailPkiError, type MailPkiErrorCode } from '../errors.js';
 import { validatedCa } from '../ca/validated.js';
 import { mailboxDomain } from '../ca/profiles.js';
@@ -492,6 +493,15 @@ export class LifecycleManager {
   }
 
   private async checkPolicy(identity: IdentityRecord, policy: LifecyclePolicy, op: Operation, actor: string, now: Date, automatic?: boolean): Promise<void> {
+    // The CA's own domain limits are known up front: refusing here leaves no identity behind.
+    if (identity.kind === 'smime') {
+      const info = await this.ca.info();
+      if (!isDomainAllowed(identity.domain, info.allowedDomains)) {
+        const message = `the CA may not issue for ${identity.domain}; allowed: ${info.allowedDomains.join(', ')}`;
+        await this.recordDenial(identity, op, actor, now, 'ERR_CA_MAILBOX_NOT_ALLOWED', 'ca.allowedDomains', message, automatic);
+        throw new MailPkiError('ERR_CA_MAILBOX_NOT_ALLOWED', message, { details: { domain: identity.domain } });
+      }
+    }
     const violation = checkIssuancePolicy(policy, { team: identity.owner.team, domain: identity.domain, keyType: identity.keyType as KeyType });
     if (!violation) return;
     const err = policyError(violation);
@@ -535,7 +545,7 @@ export class LifecycleManager {
     op: Operation,
     actor: string,
     at: Date,
-    code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED',
+    code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED' | 'ERR_CA_MAILBOX_NOT_ALLOWED',
     rule: string,
     message: string,
     automatic?: boolean,

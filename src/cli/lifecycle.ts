@@ -1,0 +1,297 @@
+/**
+ * The lifecycle commands over the embedded store: `init`, `enroll`, `renew`, `revoke ADDR`,
+ * `list`, `run-due`, `audit verify|export`, `events`, and `sign --identity` (in smime.ts).
+ * The store is `./mailpki.db` (or `--db PATH`); its LocalCA lives beside it in `PATH.ca/`.
+ */
+import { existsSync } from 'node:fs';
+import { REVOCATION_REASONS, SMIME_PROFILES, type RevocationReason } from '../ca/types.js';
+import { MailPkiError } from '../errors.js';
+import { KEY_TYPES } from '../keys/index.js';
+import { LifecycleManager } from '../lifecycle/manager.js';
+import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
+import { initLocalCaDirectory, openLocalCaDirectory } from '../node/fs-storage.js';
+import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
+import { passphraseKeyProtector } from '../store/key-protector.js';
+import type { IdentityRecord } from '../store/types.js';
+import { oneOf, required, str, type Command, type CommandContext } from './args.js';
+
+const DAY = 86_400_000;
+
+const dbOption = { db: { type: 'string' as const }, 'passphrase-env': { type: 'string' as const }, actor: { type: 'string' as const } };
+
+function dbPath(ctx: CommandContext): string {
+  return str(ctx, 'db') ?? 'mailpki.db';
+}
+
+/** The passphrase protecting the CA keys and the identity keys: `--passphrase-env VAR`, else $MAILPKI_PASSPHRASE. */
+function storePassphrase(ctx: CommandContext): string {
+  const variable = str(ctx, 'passphrase-env') ?? 'MAILPKI_PASSPHRASE';
+  const value = ctx.io.env[variable];
+  if (!value)
+    throw new MailPkiError(
+      'ERR_USAGE',
+      `private keys in the store are always encrypted: set ${variable}${str(ctx, 'passphrase-env') ? '' : ' (or name another variable with --passphrase-env)'}`,
+    );
+  return value;
+}
+
+function actorOf(ctx: CommandContext): string {
+  return str(ctx, 'actor') ?? `cli:${ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown'}`;
+}
+
+interface Opened {
+  manager: LifecycleManager;
+  store: SqliteStore;
+}
+
+async function openManager(ctx: CommandContext, now?: Date): Promise<Opened> {
+  const path = dbPath(ctx);
+  if (!existsSync(path)) throw new MailPkiError('ERR_USAGE', `no store at ${path}: run "mailpki init" first (or give --db PATH)`);
+  const passphrase = storePassphrase(ctx);
+  const clock = now ? () => now : undefined;
+  const store = await openSqliteStore(path, { create: false });
+  try {
+    const ca = await openLocalCaDirectory(`${path}.ca`, { passphrase, ...(clock && { clock }) });
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(passphrase), ...(clock && { clock }) });
+    return { manager, store };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+async function withManager(ctx: CommandContext, fn: (o: Opened) => Promise<number>, now?: Date): Promise<number> {
+  const opened = await openManager(ctx, now);
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.store.close();
+  }
+}
+
+export const init: Command = {
+  usage: 'mailpki init [--db PATH] [--domains example.com,...] [--name NAME] [--passphrase-env VAR]',
+  options: { ...dbOption, domains: { type: 'string' }, name: { type: 'string' } },
+  async run(ctx) {
+    const path = dbPath(ctx);
+    if (existsSync(path)) throw new MailPkiError('ERR_USAGE', `${path} already exists; it is never overwritten`);
+    const passphrase = storePassphrase(ctx);
+    const domains = str(ctx, 'domains')?.split(',').map((d) => d.trim()).filter(Boolean);
+    const name = str(ctx, 'name');
+    await initLocalCaDirectory(`${path}.ca`, { passphrase, ...(domains && { allowedDomains: domains }), ...(name && { name }) });
+    const store = await openSqliteStore(path, { create: true });
+    await store.close();
+    ctx.io.stdout(`Created ${path} (inventory) and ${path}.ca/ (CA; trust anchor ${path}.ca/root.pem)\n  domains: ${domains?.join(', ') || '(any)'}\n`);
+    return 0;
+  },
+};
+
+export const enroll: Command = {
+  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--db PATH] [--actor WHO]',
+  options: {
+    ...dbOption,
+    email: { type: 'string' },
+    owner: { type: 'string' },
+    contact: { type: 'string' },
+    purpose: { type: 'string' },
+    'approved-by': { type: 'string' },
+    profile: { type: 'string' },
+    'key-type': { type: 'string' },
+  },
+  async run(ctx) {
+    const mailbox = required(ctx, 'email');
+    const team = required(ctx, 'owner');
+    const contact = str(ctx, 'contact');
+    const purpose = str(ctx, 'purpose');
+    const approvedBy = str(ctx, 'approved-by');
+    const profile = oneOf(ctx, 'profile', SMIME_PROFILES);
+    const keyType = oneOf(ctx, 'key-type', KEY_TYPES);
+    return withManager(ctx, async ({ manager }) => {
+      const id = await manager.enroll(
+        {
+          mailbox,
+          owner: { team, ...(contact && { contact }) },
+          ...(purpose && { purpose }),
+          ...(approvedBy && { approvedBy }),
+          ...(profile && { profile }),
+          ...(keyType && { keyType }),
+        },
+        { actor: actorOf(ctx) },
+      );
+      ctx.io.stdout(`Enrolled ${id.name} for ${id.owner.team}; certificate valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
+      return 0;
+    });
+  },
+};
+
+export const renew: Command = {
+  usage: 'mailpki renew ADDR [--reason TEXT] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, reason: { type: 'string' } },
+  positionals: 1,
+  async run(ctx) {
+    const mailbox = ctx.positionals[0];
+    if (!mailbox) throw new MailPkiError('ERR_USAGE', 'renew needs the mailbox: mailpki renew ADDR');
+    const reason = str(ctx, 'reason');
+    return withManager(ctx, async ({ manager }) => {
+      const id = await manager.renew(mailbox, { actor: actorOf(ctx), ...(reason && { reason }) });
+      ctx.io.stdout(`Renewed ${id.name}; valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
+      return 0;
+    });
+  },
+};
+
+const IDENTITY_REVOKE_REASONS = (Object.keys(REVOCATION_REASONS) as RevocationReason[]).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL');
+
+export const revokeIdentity: Command = {
+  usage: 'mailpki revoke ADDR --reason keyCompromise|superseded|cessationOfOperation|... [--db PATH] [--actor WHO]',
+  options: { ...dbOption, reason: { type: 'string' } },
+  positionals: 1,
+  async run(ctx) {
+    const mailbox = ctx.positionals[0];
+    if (!mailbox) throw new MailPkiError('ERR_USAGE', 'revoke needs the mailbox (or --ca DIR with --serial/--cert)');
+    const reason = oneOf(ctx, 'reason', IDENTITY_REVOKE_REASONS);
+    if (!reason) throw new MailPkiError('ERR_USAGE', `--reason is required (${IDENTITY_REVOKE_REASONS.join(', ')})`);
+    return withManager(ctx, async ({ manager }) => {
+      const id = await manager.revoke(mailbox, { actor: actorOf(ctx), reason });
+      ctx.io.stdout(`Revoked the certificate of ${id.name} (${reason}); status ${id.status}\n`);
+      return 0;
+    });
+  },
+};
+
+function parseWithin(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)d?$/.exec(text.trim());
+  if (!m) throw new MailPkiError('ERR_USAGE', `--expiring-within takes days, e.g. 30d (got "${text}")`);
+  return Number(m[1]);
+}
+
+export function formatIdentityTable(rows: IdentityRecord[], now: Date): string {
+  const header = ['IDENTITY', 'OWNER', 'EXPIRES', 'DAYS LEFT', 'STATUS'];
+  const data = rows.map((r) => [
+    r.name,
+    r.owner.team,
+    r.notAfter ? r.notAfter.toISOString().slice(0, 10) : '-',
+    r.notAfter ? String(Math.floor((r.notAfter.getTime() - now.getTime()) / DAY)) : '-',
+    r.status,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...data.map((d) => d[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...data.map(line)].join('\n') + '\n';
+}
+
+export const list: Command = {
+  usage: 'mailpki list [--owner TEAM] [--expiring-within 30d] [--status active,...] [--json] [--db PATH]',
+  options: { ...dbOption, owner: { type: 'string' }, 'expiring-within': { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
+  async run(ctx) {
+    const within = parseWithin(str(ctx, 'expiring-within'));
+    const owner = str(ctx, 'owner');
+    const statuses = str(ctx, 'status')?.split(',').map((s) => s.trim()) as IdentityRecord['status'][] | undefined;
+    return withManager(ctx, async ({ manager }) => {
+      const now = new Date();
+      const rows: IdentityRecord[] = [];
+      let afterId: string | undefined;
+      for (;;) {
+        const page = await manager.list({
+          ...(owner && { owner }),
+          ...(statuses && { status: statuses }),
+          ...(within !== undefined && { expiringBefore: new Date(now.getTime() + within * DAY) }),
+          limit: 1000,
+          ...(afterId && { afterId }),
+        });
+        rows.push(...page);
+        if (page.length < 1000) break;
+        afterId = page[page.length - 1]!.id;
+      }
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+      else ctx.io.stdout(rows.length ? formatIdentityTable(rows, now) : 'No identities match.\n');
+      return 0;
+    });
+  },
+};
+
+export const runDue: Command = {
+  usage: 'mailpki run-due [--now ISO-8601] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, now: { type: 'string' } },
+  async run(ctx) {
+    const nowText = str(ctx, 'now');
+    const now = nowText === undefined ? new Date() : new Date(nowText);
+    if (Number.isNaN(now.getTime())) throw new MailPkiError('ERR_USAGE', `--now must be an ISO-8601 time (got "${nowText}")`);
+    return withManager(
+      ctx,
+      async ({ manager }) => {
+        ctx.io.stderr(`mailpki: sweeping identities due by ${now.toISOString()}...\n`);
+        const s = await manager.runDue(now, { actor: actorOf(ctx) });
+        const out = [
+          `Scanned ${s.scanned} due identit${s.scanned === 1 ? 'y' : 'ies'}: ${s.renewed.length} renewed, ${s.notices.length} notice(s), ${s.expired.length} expired, ${s.decommissioned.length} decommissioned, ${s.failed.length} failed`,
+          ...s.renewed.map((r) => `  renewed        ${r}`),
+          ...s.notices.map((n) => `  notice         ${n.identityId} (${n.daysLeft} days left)`),
+          ...s.expired.map((r) => `  expired        ${r}`),
+          ...s.decommissioned.map((r) => `  decommissioned ${r}`),
+          ...s.failed.map((f) => `  FAILED         ${f.identityId}: ${f.message} [${f.code}]`),
+        ];
+        ctx.io.stdout(`${out.join('\n')}\n`);
+        return s.failed.length ? 1 : 0;
+      },
+      now,
+    );
+  },
+};
+
+export const audit: Command = {
+  usage: 'mailpki audit verify|export [--db PATH]',
+  options: { ...dbOption },
+  positionals: 1,
+  async run(ctx) {
+    const action = ctx.positionals[0];
+    if (action !== 'verify' && action !== 'export') throw new MailPkiError('ERR_USAGE', 'audit takes verify or export');
+    return withManager(ctx, async ({ store }) => {
+      if (action === 'export') {
+        ctx.io.stdout(await exportAuditLog(store));
+        return 0;
+      }
+      const r = await verifyAuditLog(store);
+      ctx.io.stdout(r.ok ? `Audit log intact: ${r.checked} hash-chained records\n` : `Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
+      return r.ok ? 0 : 1;
+    });
+  },
+};
+
+export const events: Command = {
+  usage: 'mailpki events [--follow] [--undelivered] [--db PATH]',
+  options: { ...dbOption, follow: { type: 'boolean' }, undelivered: { type: 'boolean' } },
+  async run(ctx) {
+    return withManager(ctx, async ({ store }) => {
+      let after: { at: Date; id: string } | undefined;
+      let stop = false;
+      if (ctx.values.follow) {
+        process.once('SIGINT', () => (stop = true));
+        process.once('SIGTERM', () => (stop = true));
+      }
+      do {
+        for (;;) {
+          const page = await store.listEvents({
+            ...(ctx.values.undelivered && { undeliveredOnly: true }),
+            ...(after && { afterCreatedAt: after.at, afterId: after.id }),
+            limit: 500,
+          });
+          for (const e of page) ctx.io.stdout(`${JSON.stringify({ id: e.id, type: e.type, createdAt: e.createdAt, delivered: e.deliveredAt !== undefined, ...e.payload })}\n`);
+          if (page.length > 0) after = { at: page[page.length - 1]!.createdAt, id: page[page.length - 1]!.id };
+          if (page.length < 500) break;
+        }
+        if (ctx.values.follow && !stop) await new Promise((r) => setTimeout(r, 1000));
+      } while (ctx.values.follow && !stop);
+      return 0;
+    });
+  },
+};
+
+/** The signer of an identity's current certificate, for `mailpki sign --identity`. */
+export async function identitySigner(ctx: CommandContext, mailbox: string) {
+  const opened = await openManager(ctx);
+  try {
+    return await opened.manager.getSigner(mailbox);
+  } finally {
+    await opened.store.close();
+  }
+}

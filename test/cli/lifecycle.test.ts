@@ -1,0 +1,82 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/peers.js';
+import { cli } from './helpers.js';
+
+const t = tempDir('mailpki-cli-life-');
+afterAll(() => t.cleanup());
+const db = t.path('inv.db');
+const env = { MAILPKI_PASSPHRASE: 'store passphrase', USER: 'alice' };
+const run = (args: string[], stdin = '') => cli([...args, '--db', db], env, stdin);
+
+describe('mailpki lifecycle commands over SQLite', () => {
+  beforeAll(async () => {
+    const r = await run(['init', '--domains', 'example.com']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('init refuses to overwrite, and needs the passphrase', async () => {
+    expect((await run(['init'])).code).toBe(2);
+    const noPw = await cli(['init', '--db', t.path('other.db')], {});
+    expect(noPw.code).toBe(2);
+    expect(noPw.stderr).toContain('MAILPKI_PASSPHRASE');
+    expect(existsSync(t.path('other.db'))).toBe(false);
+  });
+
+  it('enroll, list as a table and as JSON', async () => {
+    expect((await run(['enroll', '--email', 'payments@example.com', '--owner', 'treasury', '--contact', 'oncall@example.com', '--purpose', 'payment instructions'])).code).toBe(0);
+    expect((await run(['enroll', '--email', 'hr@example.com', '--owner', 'people'])).code).toBe(0);
+    const table = await run(['list']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^IDENTITY\s+OWNER\s+EXPIRES\s+DAYS LEFT\s+STATUS$/);
+    expect(table.stdout).toMatch(/payments@example\.com\s+treasury\s+\d{4}-\d\d-\d\d\s+36[45]\s+active/);
+    const json = JSON.parse((await run(['list', '--owner', 'treasury', '--json'])).stdout);
+    expect(json.map((r: { name: string }) => r.name)).toEqual(['payments@example.com']);
+    expect((await run(['list', '--expiring-within', '30d'])).stdout).toBe('No identities match.\n');
+  });
+
+  it('policy refusals are one line, exit 2', async () => {
+    const r = await run(['enroll', '--email', 'ceo@evil.test', '--owner', 'treasury']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('sign --identity signs with the current certificate; verify accepts it', async () => {
+    const msg = 'From: payments@example.com\r\nTo: ap@example.com\r\nSubject: Pay\r\n\r\nPay 5 EUR.\r\n';
+    const s = await run(['sign', '--identity', 'payments@example.com'], msg);
+    expect(s.code).toBe(0);
+    writeFileSync(t.path('signed.eml'), s.stdout, 'latin1');
+    const v = await cli(['verify', '--trust', `${db}.ca/root.pem`, '--in', t.path('signed.eml'), '--revocation', 'off']);
+    expect(v.stdout).toMatch(/^VALID/);
+  });
+
+  it('run-due in the renewal window renews; a second run does nothing', async () => {
+    const later = new Date(Date.now() + 340 * 86_400_000).toISOString();
+    const first = await run(['run-due', '--now', later]);
+    expect(first.stdout).toMatch(/2 renewed/);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const second = await run(['run-due', '--now', later]);
+    expect(second.stdout).toMatch(/^Scanned 0 due identities: 0 renewed/);
+  });
+
+  it('renew and revoke by mailbox, recorded with the actor', async () => {
+    expect((await run(['renew', 'hr@example.com'])).code).toBe(0);
+    const r = await run(['revoke', 'hr@example.com', '--reason', 'cessationOfOperation', '--actor', 'bob@example.com']);
+    expect(r.code).toBe(0);
+    expect((await run(['list', '--json'])).stdout).toContain('"revoked"');
+    expect((await run(['revoke', 'hr@example.com'])).code).toBe(2);
+    expect((await run(['renew', 'nobody@example.com'])).stderr).toContain('ERR_IDENTITY_NOT_FOUND');
+  });
+
+  it('audit verify and export; events lists what owners were told', async () => {
+    const v = await run(['audit', 'verify']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^Audit log intact: \d+ hash-chained records/);
+    const lines = (await run(['audit', 'export'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.actor)).toContain('bob@example.com');
+    expect(lines.map((l) => l.actor)).toContain('cli:alice');
+    const ev = (await run(['events'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(ev.map((e) => e.type)).toEqual(expect.arrayContaining(['identity.enrolled', 'certificate.issued', 'certificate.renewed', 'certificate.revoked']));
+    expect(JSON.stringify(ev)).not.toMatch(/PRIVATE KEY|store passphrase/);
+  });
+});
