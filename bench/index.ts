@@ -2,9 +2,11 @@
 import { benchIssue } from './issue.js';
 import { benchSmime } from './smime.js';
 import { benchCrl } from './crl.js';
+import { benchLifecycle } from './lifecycle.js';
+import { benchRevocation } from './revocation.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, crl: benchCrl };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();
