@@ -369,7 +369,16 @@ function finish(v: Verdict): Verdict {
   return v;
 }
 
+const summaries = new WeakMap<Certificate, CertificateSummary>();
+
+/** Certificates recur across messages (parseCertificateCached): summarise each once. */
 function summarize(c: Certificate): CertificateSummary {
+  let s = summaries.get(c);
+  if (!s) summaries.set(c, (s = makeSummary(c)));
+  return { ...s };
+}
+
+function makeSummary(c: Certificate): CertificateSummary {
   return {
     subject: formatName(c.subject),
     issuer: formatName(c.issuer),
