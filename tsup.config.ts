@@ -13,6 +13,7 @@ export const entries = {
   'revocation/index': 'src/revocation/index.ts',
   'store/index': 'src/store/index.ts',
   'lifecycle/index': 'src/lifecycle/index.ts',
+  'dkim/index': 'src/dkim/index.ts',
   'node/index': 'src/node/index.ts',
 };
 

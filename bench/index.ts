@@ -4,9 +4,10 @@ import { benchSmime } from './smime.js';
 import { benchCrl } from './crl.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchRevocation } from './revocation.js';
+import { benchDkim } from './dkim.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

@@ -43,3 +43,4 @@ export {
 } from './lifecycle/index.js';
 export { MemoryStore, passphraseKeyProtector, type Store, type KeyProtector } from './store/index.js';
 export { RevocationChecker, type RevocationPolicy, type RevocationResult } from './revocation/index.js';
+export { signDkim, signDkimMessage, verifyDkim, generateDkimKey, dkimRecord, authenticationResults, type DkimResult } from './dkim/index.js';

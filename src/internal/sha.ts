@@ -292,5 +292,59 @@ export const SYNC_SHA256_MAX = 64 * 1024;
 
 /** SHA-256 without a WebCrypto round trip, for small public inputs (digests of mail parts, certificates). */
 export function sha256(data: Uint8Array): Uint8Array {
-  return hashSync('SHA-256', data);
+  return new Sha256().update(data).digest();
+}
+
+/**
+ * Incremental SHA-256: the state is kept between `update` calls, so a body fed in chunks (DKIM
+ * body hashes, streams) is hashed without a copy of the whole input.
+ */
+export class Sha256 {
+  private readonly h = Int32Array.from(SHA256_IV);
+  private readonly w = new Int32Array(64);
+  private readonly buf = new Uint8Array(64);
+  private bufLen = 0;
+  private total = 0;
+
+  update(data: Uint8Array, start = 0, end = data.length): this {
+    this.total += end - start;
+    let i = start;
+    if (this.bufLen > 0) {
+      const take = Math.min(64 - this.bufLen, end - i);
+      this.buf.set(data.subarray(i, i + take), this.bufLen);
+      this.bufLen += take;
+      i += take;
+      if (this.bufLen < 64) return this;
+      this.block(this.buf, 0);
+      this.bufLen = 0;
+    }
+    for (; i + 64 <= end; i += 64) this.block(data, i);
+    if (i < end) {
+      this.buf.set(data.subarray(i, end));
+      this.bufLen = end - i;
+    }
+    return this;
+  }
+
+  digest(): Uint8Array<ArrayBuffer> {
+    const bits = this.total * 8;
+    const tail = new Uint8Array(this.bufLen < 56 ? 64 : 128);
+    tail.set(this.buf.subarray(0, this.bufLen));
+    tail[this.bufLen] = 0x80;
+    const view = new DataView(tail.buffer);
+    view.setUint32(tail.length - 8, Math.floor(bits / 0x100000000));
+    view.setUint32(tail.length - 4, bits >>> 0);
+    this.block(tail, 0);
+    if (tail.length === 128) this.block(tail, 64);
+    const out = new Uint8Array(32);
+    const ov = new DataView(out.buffer);
+    for (let j = 0; j < 8; j++) ov.setUint32(j * 4, this.h[j]! >>> 0);
+    return out;
+  }
+
+  private block(b: Uint8Array, o: number): void {
+    const w = this.w;
+    for (let j = 0; j < 16; j++, o += 4) w[j] = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+    sha256Compress(this.h, w);
+  }
 }

@@ -3,3 +3,4 @@ export { DirectoryCaStorage, initLocalCaDirectory, openLocalCaDirectory, writeFi
 export { serveHttp, type RunningServer, type ServeOptions } from './http-server.js';
 export { openSqliteStore, SqliteStore, listIdentitiesSql, type OpenSqliteStoreOptions } from './sqlite-store.js';
 export { MAILPKI_APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
+export { nodeDnsResolver, type NodeDnsResolverOptions } from './dns.js';

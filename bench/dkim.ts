@@ -1,0 +1,56 @@
+/**
+ * DKIM sign and verify of a 5 KiB message (issue #6), rsa-sha256 and ed25519-sha256, beside the
+ * raw WebCrypto signature rate of the same key and beside mailauth's dkimSign/dkimVerify, in one run.
+ * Verification uses an in-memory resolver (a cached key) for both libraries.
+ */
+import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { exportPkcs8Pem } from '../src/keys/index.js';
+import { generateDkimKey, signDkim, signDkimMessage, staticResolver, verifyDkim } from '../src/dkim/index.js';
+import { measure, report } from './harness.js';
+
+// mailauth 4.13's .d.ts wants top-level signingDomain/selector/privateKey; its runtime reads signatureData.
+type MailauthSignOptions = Parameters<typeof dkimSign>[1];
+
+function message5k(): string {
+  const line = 'Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00, reference INV-2026-118.\r\n';
+  const headers = 'From: Payments <payments@example.com>\r\nTo: ap@example.net\r\nSubject: Payment\r\nDate: Sun, 1 Mar 2026 12:00:00 +0000\r\nMessage-ID: <bench@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n';
+  return headers + line.repeat(Math.ceil(5120 / line.length)).slice(0, 5120);
+}
+
+export async function benchDkim(): Promise<void> {
+  const message = message5k();
+  const bytes = new TextEncoder().encode(message);
+  for (const algorithm of ['rsa-2048', 'ed25519'] as const) {
+    const key = await generateDkimKey({ domain: 'example.com', selector: 'bench', algorithm, extractable: true });
+    const opts = { domain: 'example.com', selector: 'bench', privateKey: key.privateKey };
+    const pem = await exportPkcs8Pem(key.privateKey);
+    const records: Record<string, string> = { [key.record.name]: key.record.value };
+    const resolver = staticResolver(records);
+    const mailauthResolver = async (name: string): Promise<string[][]> => [[records[name]!]];
+    const signed = await signDkimMessage(message, [opts]);
+    const check = await verifyDkim(signed, { resolver });
+    if (check.result !== 'pass') throw new Error(`bench message does not verify: ${JSON.stringify(check.results)}`);
+    const maOptions = { signatureData: [{ signingDomain: 'example.com', selector: 'bench', privateKey: pem, algorithm: key.signingAlgorithm }] } as unknown as MailauthSignOptions;
+    const ma = await dkimSign(message, maOptions);
+    const maSigned = ma.signatures + message;
+    const maCheck = await dkimVerify(Buffer.from(signed), { resolver: mailauthResolver });
+    if (maCheck.results[0]?.status.result !== 'pass') throw new Error('mailauth does not verify the bench message');
+
+    const params = algorithm === 'ed25519' ? { name: 'Ed25519' } : { name: 'RSASSA-PKCS1-v1_5' };
+    const rawSig = await crypto.subtle.sign(params, key.privateKey, bytes);
+    const rawSign = await measure(`raw WebCrypto sign, 5 KiB (${algorithm})`, () => crypto.subtle.sign(params, key.privateKey, bytes));
+    const sign = await measure(`mailpki signDkim (${key.signingAlgorithm})`, () => signDkim(message, opts));
+    const maSign = await measure(`mailauth dkimSign (${key.signingAlgorithm})`, () => dkimSign(message, maOptions));
+    report(`DKIM sign, 5 KiB, ${key.signingAlgorithm}`, [rawSign, sign, maSign], rawSign);
+    console.log(`  mailpki / mailauth: ${(sign.opsPerSec / maSign.opsPerSec).toFixed(2)}×`);
+
+    const rawVerify = await measure(`raw WebCrypto verify, 5 KiB (${algorithm})`, () => crypto.subtle.verify(params, key.publicKey, rawSig, bytes));
+    const verify = await measure(`mailpki verifyDkim, cached key (${key.signingAlgorithm})`, () => verifyDkim(signed, { resolver }));
+    const maVerify = await measure(`mailauth dkimVerify, in-memory key (${key.signingAlgorithm})`, () => dkimVerify(Buffer.from(maSigned), { resolver: mailauthResolver }));
+    report(`DKIM verify, 5 KiB, ${key.signingAlgorithm}`, [rawVerify, verify, maVerify], rawVerify);
+    console.log(`  mailpki / mailauth: ${(verify.opsPerSec / maVerify.opsPerSec).toFixed(2)}×`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchDkim();

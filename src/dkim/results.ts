@@ -1,0 +1,104 @@
+/** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
+
+export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
+
+/** The outcome of one DKIM-Signature. Read every one: a message may carry several. */
+export interface DkimResult {
+  result: DkimResultWord;
+  /** Why, for people: "body hash did not verify", "key revoked", … */
+  reason: string;
+  /** d=, lower-cased ('' when the signature could not be parsed that far). */
+  domain: string;
+  /** s=, lower-cased. */
+  selector: string;
+  /** a= as written. */
+  algorithm: string;
+  /** c=, e.g. 'relaxed/relaxed'. */
+  canonicalization: string;
+  /** d= is the From domain or a parent or child of it (what relaxed DMARC alignment would accept, without the public-suffix list). */
+  aligned: boolean;
+  /** The key record says t=y: the domain is testing DKIM. A failing testing signature is still a failure. */
+  testing: boolean;
+  /** RSA modulus size, or 256 for Ed25519. */
+  keyBits?: number;
+  /** An RSA key below policy.weakRsaBits (still a pass). */
+  weakKey?: boolean;
+  /** l= when present. */
+  bodyLength?: number;
+  signedAt?: Date;
+  expiresAt?: Date;
+  /** i= when present. */
+  identity?: string;
+  /** h=, lower-cased. */
+  headers: string[];
+  /** The b= value (base64), for header.b. */
+  signature?: string;
+}
+
+export interface DkimVerification {
+  /** 'none' without signatures; 'pass' when any signature passed; otherwise the first signature's result. */
+  result: DkimResultWord | 'none';
+  results: DkimResult[];
+  /** The domain of the single From address, when there is one. */
+  fromDomain?: string;
+}
+
+/** Relaxed-alignment-lite: equal, or one a subdomain of the other (both with at least two labels). */
+export function domainsAlign(signingDomain: string, fromDomain: string | undefined): boolean {
+  if (!fromDomain) return false;
+  const d = signingDomain.toLowerCase().replace(/\.$/, '');
+  const f = fromDomain.toLowerCase().replace(/\.$/, '');
+  if (!d.includes('.') || !f.includes('.')) return false;
+  return d === f || f.endsWith(`.${d}`) || d.endsWith(`.${f}`);
+}
+
+/**
+ * The signature DMARC would use: the first passing one whose d= aligns with `fromDomain`.
+ *
+ * @example
+ * const v = await verifyDkim(message, { resolver });
+ * const used = dmarcCandidate(v.results, v.fromDomain ?? '');
+ */
+export function dmarcCandidate(results: readonly DkimResult[] | DkimVerification, fromDomain: string): DkimResult | undefined {
+  const list = Array.isArray(results) ? results : (results as DkimVerification).results;
+  return list.find((r) => r.result === 'pass' && domainsAlign(r.domain, fromDomain));
+}
+
+export interface AuthenticationResultsOptions {
+  /** The authserv-id: the host name of the verifying server. */
+  authservId: string;
+}
+
+const TSPECIAL = /[()<>@,;:\\"/[\]?=\s]/;
+
+function pvalue(v: string): string {
+  return v.length > 0 && !TSPECIAL.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function comment(text: string): string {
+  return `(${text.replace(/[()\\]/g, '\\$&').replace(/[\r\n]+/g, ' ')})`;
+}
+
+/**
+ * An Authentication-Results header value (RFC 8601, RFC 6008 header.b), without the field name.
+ *
+ * @example
+ * `Authentication-Results: ${authenticationResults(v, { authservId: 'mx.example.net' })}`
+ * // mx.example.net; dkim=pass (…) header.d=example.com header.s=s1 header.a=rsa-sha256 header.b=AbCdEfGh
+ */
+export function authenticationResults(results: readonly DkimResult[] | DkimVerification, options: AuthenticationResultsOptions): string {
+  const id = options?.authservId;
+  if (typeof id !== 'string' || !/^[\x21-\x7e]+$/.test(id) || id.includes(';')) throw new TypeError('authenticationResults: authservId must be a host name');
+  const list = Array.isArray(results) ? results : (results as DkimVerification).results;
+  if (list.length === 0) return `${id}; dkim=none`;
+  const parts = list.map((r) => {
+    let s = `dkim=${r.result} ${comment(r.testing ? `${r.reason}; testing mode` : r.reason)}`;
+    if (r.domain) s += ` header.d=${pvalue(r.domain)}`;
+    if (r.identity) s += ` header.i=${pvalue(r.identity)}`;
+    if (r.selector) s += ` header.s=${pvalue(r.selector)}`;
+    if (r.algorithm) s += ` header.a=${pvalue(r.algorithm)}`;
+    if (r.signature) s += ` header.b=${pvalue(r.signature.slice(0, 8))}`;
+    return s;
+  });
+  return `${id};\r\n\t${parts.join(';\r\n\t')}`;
+}

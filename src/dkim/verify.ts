@@ -1,0 +1,267 @@
+/** DKIM verification (RFC 6376 §6, RFC 8301, RFC 8463): every signature, each with a result. */
+import { toBytes } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { hashSync } from '../internal/sha.js';
+import { MailPkiError } from '../errors.js';
+import { bodyCanonicalizer, headerCanonicalizer, limitSink, type CanonicalizationAlgorithm } from './canonicalization/index.js';
+import { binaryToBytes } from './canonicalization/text.js';
+import { parseDkimSignature, withoutSignatureValue, type DkimSignatureTags } from './header.js';
+import { importRecordKey, recordKeyInfo } from './key.js';
+import { splitMessage, type RawHeaderField } from './message.js';
+import { parseDkimRecord, type DkimRecord } from './record.js';
+import { isNotFound, type DkimResolver } from './resolver.js';
+import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
+import { canonicalHeaders } from './sign.js';
+import { Sha256 } from '../internal/sha.js';
+
+export interface DkimPolicy {
+  /** RSA keys below this many bits give `policy` (RFC 8301: never below 1024). Default 1024. */
+  minRsaBits?: number;
+  /** RSA keys below this pass but are flagged `weakKey`. Default 2048. */
+  weakRsaBits?: number;
+  /** A signature whose h= lacks From gives `policy` (RFC 6376 §5.4 requires it). Default true. */
+  requireFromSigned?: boolean;
+  /**
+   * With l=, the largest share of the canonical body that may lie beyond l= (unsigned), 0–1.
+   * More gives `policy`. Default: any (the result still reports bodyLength).
+   */
+  maxBodyLengthFraction?: number;
+  /** Accept rsa-sha1 (RFC 8301 says no). Default false: `policy`. */
+  allowSha1?: boolean;
+  /** Signatures beyond this many are not looked up (`policy`), so a message cannot make us send hundreds of queries. Default 10. */
+  maxSignatures?: number;
+}
+
+export interface DkimVerifyOptions {
+  resolver: DkimResolver;
+  clock?: Clock;
+  crypto?: Crypto;
+  policy?: DkimPolicy;
+}
+
+interface Ctx {
+  bytes: Uint8Array;
+  bodyStart: number;
+  headers: RawHeaderField[];
+  fromDomain: string | undefined;
+  now: number;
+  resolver: DkimResolver;
+  crypto: Crypto;
+  policy: Required<Omit<DkimPolicy, 'maxBodyLengthFraction'>> & { maxBodyLengthFraction?: number };
+  bodyHashes: Map<string, { hash: Uint8Array; length: number }>;
+}
+
+/**
+ * Verifies every DKIM-Signature on a message. Never throws for what the message contains: each
+ * problem is a result. Throws only for caller mistakes (TypeError, ERR_INVALID_INPUT).
+ *
+ * @example
+ * const v = await verifyDkim(message, { resolver: nodeDnsResolver() });
+ * for (const r of v.results) console.log(r.result, r.domain, r.reason);
+ */
+export async function verifyDkim(message: Uint8Array | string, options: DkimVerifyOptions): Promise<DkimVerification> {
+  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new TypeError('verifyDkim: message must be bytes or a string');
+  if (typeof options?.resolver !== 'function') throw new TypeError('verifyDkim: options.resolver is required (e.g. nodeDnsResolver())');
+  const p = options.policy ?? {};
+  const policy = {
+    minRsaBits: p.minRsaBits ?? 1024,
+    weakRsaBits: p.weakRsaBits ?? 2048,
+    requireFromSigned: p.requireFromSigned ?? true,
+    allowSha1: p.allowSha1 ?? false,
+    maxSignatures: p.maxSignatures ?? 10,
+    ...(p.maxBodyLengthFraction !== undefined ? { maxBodyLengthFraction: p.maxBodyLengthFraction } : {}),
+  };
+  for (const [k, v] of Object.entries(policy))
+    if (typeof v === 'number' && !(v >= 0)) throw new MailPkiError('ERR_INVALID_INPUT', `policy.${k}: must be a number ≥ 0`, { details: { field: `policy.${k}` } });
+  const now = (options.clock ?? systemClock)().getTime();
+  if (!Number.isFinite(now)) throw new MailPkiError('ERR_INVALID_INPUT', 'clock: returned an invalid Date', { details: { field: 'clock' } });
+  const bytes = toBytes(message);
+  const split = splitMessage(bytes);
+  const froms = split.headers.filter((h) => h.key === 'from');
+  const fromDomain = froms.length === 1 ? addressDomain(froms[0]!.raw) : undefined;
+  const ctx: Ctx = {
+    bytes,
+    bodyStart: split.bodyStart,
+    headers: split.headers,
+    fromDomain,
+    now,
+    resolver: options.resolver,
+    crypto: resolveCrypto(options.crypto),
+    policy,
+    bodyHashes: new Map(),
+  };
+  const sigs = split.headers.filter((h) => h.key === 'dkim-signature');
+  const results = await Promise.all(sigs.map((h, i) => verifyOne(ctx, h, i)));
+  const result: DkimVerification['result'] =
+    results.length === 0 ? 'none' : results.some((r) => r.result === 'pass') ? 'pass' : results[0]!.result;
+  return { result, results, ...(fromDomain ? { fromDomain } : {}) };
+}
+
+/** The domain of a From field's address, lower-cased; undefined when there is not exactly one. */
+function addressDomain(raw: string): string | undefined {
+  let v = raw.slice(raw.indexOf(':') + 1).replace(/\r\n/g, '');
+  v = v.replace(/\((?:[^()\\]|\\.)*\)/g, ' ');
+  const lt = v.lastIndexOf('<');
+  if (lt >= 0) v = v.slice(lt + 1, v.indexOf('>', lt) < 0 ? undefined : v.indexOf('>', lt));
+  else if (v.includes(',')) return undefined;
+  const at = v.lastIndexOf('@');
+  if (at < 0) return undefined;
+  const d = v.slice(at + 1).trim().replace(/[>;\s].*$/, '').toLowerCase();
+  return /^[a-z0-9_.-]+$/.test(d) && d.includes('.') ? d.replace(/\.$/, '') : undefined;
+}
+
+async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promise<DkimResult> {
+  const colon = field.raw.indexOf(':');
+  const value = field.raw.slice(colon + 1);
+  const parsed = parseDkimSignature(value);
+  if (!parsed.ok) {
+    const domain = parsed.domain ?? '';
+    return {
+      result: 'permerror',
+      reason: parsed.reason,
+      domain,
+      selector: parsed.selector ?? '',
+      algorithm: parsed.algorithm ?? '',
+      canonicalization: '',
+      aligned: domain ? domainsAlign(domain, ctx.fromDomain) : false,
+      testing: false,
+      headers: [],
+    };
+  }
+  const t = parsed.tags;
+  const base: DkimResult = {
+    result: 'permerror',
+    reason: '',
+    domain: t.domain,
+    selector: t.selector,
+    algorithm: t.algorithm,
+    canonicalization: t.canonicalization,
+    aligned: domainsAlign(t.domain, ctx.fromDomain),
+    testing: false,
+    headers: t.headers,
+    signature: t.signatureBase64,
+    ...(t.identity !== undefined ? { identity: t.identity } : {}),
+    ...(t.bodyLength !== undefined ? { bodyLength: t.bodyLength } : {}),
+    ...(t.timestamp !== undefined ? { signedAt: new Date(t.timestamp * 1000) } : {}),
+    ...(t.expiration !== undefined ? { expiresAt: new Date(t.expiration * 1000) } : {}),
+  };
+  const done = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => ({ ...base, ...extra, result, reason });
+
+  // Refusals that need no DNS.
+  if (index >= ctx.policy.maxSignatures) return done('policy', `more than ${ctx.policy.maxSignatures} signatures; not checked`);
+  if (t.algorithm === 'rsa-sha1' && !ctx.policy.allowSha1) return done('policy', 'rsa-sha1 is not accepted (RFC 8301)');
+  if (ctx.policy.requireFromSigned && !t.headers.includes('from')) return done('policy', 'From is not signed');
+  if (t.expiration !== undefined && t.expiration * 1000 < ctx.now) return done('policy', 'signature expired (x=)');
+
+  // The key.
+  const name = `${t.selector}._domainkey.${t.domain}`;
+  let answers: readonly (readonly string[] | string)[];
+  try {
+    answers = await ctx.resolver(name);
+    if (!Array.isArray(answers)) throw new TypeError('resolver returned no list');
+  } catch (e) {
+    if (isNotFound(e)) return done('permerror', `no key for selector (${name})`);
+    return done('temperror', `key lookup failed: ${(e as Error)?.message ?? String(e)}`);
+  }
+  if (answers.length === 0) return done('permerror', `no key for selector (${name})`);
+  let record: DkimRecord | undefined;
+  let recordError = '';
+  for (const a of answers) {
+    const txt = typeof a === 'string' ? a : Array.isArray(a) ? a.join('') : '';
+    try {
+      record = parseDkimRecord(txt);
+      break;
+    } catch (e) {
+      recordError ||= (e as Error).message;
+    }
+  }
+  if (!record) return done('permerror', `key record: ${recordError}`);
+  const testing = record.testing;
+  const fail = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => done(result, reason, { testing, ...extra });
+  if (record.publicKey === null) return fail('permerror', 'key revoked (empty p=)');
+  const wantType = t.algorithm === 'ed25519-sha256' ? 'ed25519' : 'rsa';
+  if (record.keyType !== wantType) return fail('permerror', `key type k=${record.keyType} does not match a=${t.algorithm}`);
+  const hashName = t.algorithm === 'rsa-sha1' ? 'sha1' : 'sha256';
+  if (record.hashAlgorithms && !record.hashAlgorithms.includes(hashName)) return fail('permerror', `key record h= does not allow ${hashName}`);
+  if (!record.serviceTypes.includes('*') && !record.serviceTypes.includes('email')) return fail('permerror', 'key record s= excludes email');
+  if (record.strict && t.identity !== undefined && t.identity.slice(t.identity.lastIndexOf('@') + 1).toLowerCase() !== t.domain)
+    return fail('permerror', 'key record t=s forbids an i= subdomain');
+  let info;
+  try {
+    info = recordKeyInfo(record.keyType, record.publicKey);
+  } catch (e) {
+    return fail('permerror', `key syntax: ${(e as Error).message}`);
+  }
+  const keyBits = info.bits;
+  if (info.kind === 'rsa' && keyBits < ctx.policy.minRsaBits)
+    return fail('policy', `RSA key of ${keyBits} bits is below the minimum of ${ctx.policy.minRsaBits}`, { keyBits });
+  const weakKey = info.kind === 'rsa' && keyBits < ctx.policy.weakRsaBits;
+  const keyExtra = { keyBits, ...(weakKey ? { weakKey } : {}) };
+
+  // The body.
+  const body = bodyHash(ctx, t.bodyCanonicalization, hashName, t.bodyLength);
+  if (t.bodyLength !== undefined && t.bodyLength > body.length) return fail('permerror', 'l= is longer than the body', keyExtra);
+  if (!equal(body.hash, t.bodyHash)) return fail('fail', 'body hash did not verify', keyExtra);
+
+  // The header fields and the signature.
+  const canon = headerCanonicalizer(t.headerCanonicalization);
+  const own = canon(withoutSignatureValue(field.raw, colon + 1, t.tags));
+  const data = binaryToBytes(canonicalHeaders(t.headerCanonicalization, ctx.headers, t.headers) + own.slice(0, -2));
+  let ok: boolean;
+  try {
+    const key = await importRecordKey(ctx.crypto, info, hashName === 'sha1' ? 'SHA-1' : 'SHA-256');
+    ok =
+      info.kind === 'ed25519'
+        ? await ctx.crypto.subtle.verify({ name: 'Ed25519' }, key, t.signature as Uint8Array<ArrayBuffer>, new Sha256().update(data).digest())
+        : await ctx.crypto.subtle.verify({ name: 'RSASSA-PKCS1-v1_5' }, key, t.signature as Uint8Array<ArrayBuffer>, data);
+  } catch (e) {
+    return fail('permerror', `key unusable: ${(e as Error)?.message ?? String(e)}`, keyExtra);
+  }
+  if (!ok) return fail('fail', 'signature did not verify', keyExtra);
+
+  const max = ctx.policy.maxBodyLengthFraction;
+  if (t.bodyLength !== undefined && max !== undefined && body.length > 0 && (body.length - t.bodyLength) / body.length > max)
+    return fail('policy', `l= leaves ${body.length - t.bodyLength} of ${body.length} body bytes unsigned`, keyExtra);
+  const notes = [weakKey ? `weak ${keyBits}-bit RSA key` : '', t.bodyLength !== undefined && t.bodyLength < body.length ? `l= signs ${t.bodyLength} of ${body.length} body bytes` : '']
+    .filter(Boolean)
+    .join('; ');
+  return fail('pass', notes ? `signature verified; ${notes}` : 'signature verified', keyExtra);
+}
+
+/** The body hash for a canonicalisation, hash and l=, computed once per message. */
+function bodyHash(ctx: Ctx, alg: CanonicalizationAlgorithm, hash: 'sha1' | 'sha256', limit: number | undefined): { hash: Uint8Array; length: number } {
+  const key = `${alg}/${hash}/${limit ?? ''}`;
+  const hit = ctx.bodyHashes.get(key);
+  if (hit) return hit;
+  let out: { hash: Uint8Array; length: number };
+  if (hash === 'sha256') {
+    const sha = new Sha256();
+    const sink = limitSink((b) => sha.update(b), limit);
+    const c = bodyCanonicalizer(alg, sink);
+    c.update(ctx.bytes.subarray(ctx.bodyStart));
+    c.finish();
+    out = { hash: sha.digest(), length: sink.seen() };
+  } else {
+    const parts: Uint8Array[] = [];
+    const sink = limitSink((b) => parts.push(b.slice()), limit);
+    const c = bodyCanonicalizer(alg, sink);
+    c.update(ctx.bytes.subarray(ctx.bodyStart));
+    c.finish();
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    out = { hash: hashSync('SHA-1', all), length: sink.seen() };
+  }
+  ctx.bodyHashes.set(key, out);
+  return out;
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

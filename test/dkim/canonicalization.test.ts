@@ -1,0 +1,97 @@
+/** Relaxed and simple canonicalisation (RFC 6376 §3.4), byte for byte, and chunking independence. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalizeBody, relaxedHeader, simpleHeader } from '../../src/dkim/index.js';
+import { bodyCanonicalizer } from '../../src/dkim/canonicalization/index.js';
+import { parseHeaderBlock } from '../../src/dkim/message.js';
+
+const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const body = (alg: 'relaxed' | 'simple', s: string): string => Buffer.from(canonicalizeBody(alg, enc(s))).toString('latin1');
+
+describe('body canonicalisation', () => {
+  it('empty body: simple is one CRLF, relaxed is empty', () => {
+    expect(body('simple', '')).toBe('\r\n');
+    expect(body('relaxed', '')).toBe('');
+    expect(body('simple', '\r\n\r\n')).toBe('\r\n');
+    expect(body('relaxed', ' \t\r\n\r\n')).toBe('');
+  });
+  it('trailing empty lines are removed, a missing final CRLF is added', () => {
+    expect(body('simple', 'a\r\n\r\n\r\n')).toBe('a\r\n');
+    expect(body('simple', 'a')).toBe('a\r\n');
+    expect(body('relaxed', 'a  \r\n \r\n\t\r\n')).toBe('a\r\n');
+    expect(body('relaxed', 'a')).toBe('a\r\n');
+  });
+  it('WSP runs become one space in relaxed, and line-end WSP goes; simple keeps them', () => {
+    expect(body('relaxed', ' x \t y\t\r\n')).toBe(' x y\r\n');
+    expect(body('simple', ' x \t y\t\r\n')).toBe(' x \t y\t\r\n');
+  });
+  it('inner empty lines stay; a bare LF counts as CRLF; a bare CR is content', () => {
+    expect(body('relaxed', 'a\n\nb\n')).toBe('a\r\n\r\nb\r\n');
+    expect(body('simple', 'a\rb\r\n')).toBe('a\rb\r\n');
+    expect(body('relaxed', 'a \r b\r\n')).toBe('a \r b\r\n');
+    expect(body('simple', 'a\r')).toBe('a\r\r\n');
+  });
+  it('gives the same bytes however the input is chunked (split between CR and LF, inside WSP runs)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', ' ', '\t', '\r', '\n', 'é', '\r\n'), maxLength: 200 }), fc.array(fc.nat(200), { maxLength: 8 }), fc.constantFrom('relaxed' as const, 'simple' as const), (s, cuts, alg) => {
+        const bytes = enc(s);
+        const whole = canonicalizeBody(alg, bytes);
+        const parts: number[] = [];
+        const c = bodyCanonicalizer(alg, (b) => parts.push(...b));
+        let at = 0;
+        for (const cut of [...cuts].sort((x, y) => x - y)) {
+          const to = Math.min(cut, bytes.length);
+          if (to < at) continue;
+          c.update(bytes.subarray(at, to));
+          at = to;
+        }
+        c.update(bytes.subarray(at));
+        c.finish();
+        expect(Uint8Array.from(parts)).toEqual(whole);
+      }),
+    );
+  });
+  it('is idempotent: canonicalising canonical output changes nothing', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('x', ' ', '\t', '\r', '\n', '\r\n'), maxLength: 200 }), fc.constantFrom('relaxed' as const, 'simple' as const), (s, alg) => {
+        const once = canonicalizeBody(alg, enc(s));
+        if (alg === 'relaxed' && once.length === 0) return;
+        expect(canonicalizeBody(alg, once)).toEqual(once);
+      }),
+    );
+  });
+  it('handles a body larger than one internal piece (bare LF doubling across 8 KiB boundaries)', () => {
+    const big = 'x \n'.repeat(20000);
+    expect(body('relaxed', big)).toBe('x\r\n'.repeat(20000));
+    expect(body('simple', big)).toBe('x \r\n'.repeat(20000));
+  });
+});
+
+describe('header canonicalisation', () => {
+  it('relaxed: lower-cased name, unfolded, WSP runs to one space, no WSP around the colon or at the ends', () => {
+    expect(relaxedHeader('SubJect \t:  Is \t dinner\r\n\t ready?  ')).toBe('subject:Is dinner ready?\r\n');
+    expect(relaxedHeader('X-Empty:   ')).toBe('x-empty:\r\n');
+  });
+  it('relaxed: 8-bit bytes are neither case-folded nor trimmed', () => {
+    expect(relaxedHeader('X-\u00c9: \u00a0caf\u00e9\u00a0')).toBe('x-\u00c9:\u00a0caf\u00e9\u00a0\r\n');
+  });
+  it('simple: unchanged, with CRLF', () => {
+    expect(simpleHeader('Subject:  a\r\n\tb ')).toBe('Subject:  a\r\n\tb \r\n');
+  });
+  it('folded fields are kept whole; bare LF folding becomes CRLF', () => {
+    const h = parseHeaderBlock(enc('Subject: a\n b\nTo: x\n\n'));
+    expect(h.map((f) => [f.key, f.raw])).toEqual([
+      ['subject', 'Subject: a\r\n b'],
+      ['to', 'To: x'],
+    ]);
+  });
+  it('is idempotent on relaxed output', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('A', 'b', ' ', '\t', ':', '\r\n '), maxLength: 60 }), (s) => {
+        const field = `N${s}`;
+        const once = relaxedHeader(field).slice(0, -2);
+        expect(relaxedHeader(once)).toBe(`${once}\r\n`);
+      }),
+    );
+  });
+});

@@ -1,0 +1,52 @@
+/** Messages and keys shared by the DKIM tests. */
+import { exportPkcs8Pem } from '../../src/keys/index.js';
+import { generateDkimKey, type DkimKey, type DkimKeyAlgorithm } from '../../src/dkim/index.js';
+
+export const DOMAIN = 'example.com';
+
+/** A small message with folding, WSP runs and trailing blank lines: every canonicalisation rule matters. */
+export function testMessage(body = 'Hello  world, \r\n\tindented line\r\n\r\nRegards,\r\nJoe\r\n\r\n\r\n'): string {
+  return [
+    'From: Joe SixPack <joe@example.com>',
+    'To: Suzie Q <suzie@shopping.example.net>',
+    'Subject: Is dinner   ready?',
+    '  (folded subject line)',
+    'Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)',
+    'Message-ID: <20030712040037.46341.5F8J@example.com>',
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** About 5 KiB of plain text, as the bench uses. */
+export function message5k(): string {
+  const line = 'Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00, reference INV-2026-118.  \r\n';
+  return testMessage(line.repeat(Math.ceil(5120 / line.length)));
+}
+
+const keys = new Map<string, Promise<DkimKey>>();
+
+/** One extractable key per algorithm and selector, made once per test file. */
+export function testKey(algorithm: DkimKeyAlgorithm, selector = algorithm === 'ed25519' ? 'ed' : 'rsa'): Promise<DkimKey> {
+  const id = `${algorithm}/${selector}`;
+  let k = keys.get(id);
+  if (!k) keys.set(id, (k = generateDkimKey({ domain: DOMAIN, selector, algorithm, extractable: true })));
+  return k;
+}
+
+/** The private key as PEM (PKCS#8), for peers. */
+export async function keyPem(key: DkimKey): Promise<string> {
+  return exportPkcs8Pem(key.privateKey);
+}
+
+/** The raw 32-byte Ed25519 seed in base64 (what dkimpy takes), from the PKCS#8. */
+export async function ed25519Seed(key: DkimKey): Promise<string> {
+  const der = new Uint8Array(await crypto.subtle.exportKey('pkcs8', key.privateKey));
+  return Buffer.from(der.subarray(der.length - 32)).toString('base64');
+}
+
+export function tamper(signed: string): string {
+  return signed.replace('Regards,', 'Regards!');
+}

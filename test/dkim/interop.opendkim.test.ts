@@ -1,0 +1,91 @@
+/**
+ * Interop with OpenDKIM's opendkim-testmsg, both directions. It looks keys up only through
+ * /etc/resolv.conf, so each run happens in private mount/net/pid namespaces with a throwaway
+ * dnsmasq on 127.0.0.1:53 (test/dkim/opendkim-ns.sh); the host's network is untouched.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { signDkimMessage, staticResolver, verifyDkim, type Canonicalization, type DkimKey } from '../../src/dkim/index.js';
+import { runStatus, tempDir } from '../helpers/peers.js';
+import { describeWithDkimPeers } from './peers.js';
+import { DOMAIN, keyPem, tamper, testKey, testMessage } from './fixtures.js';
+
+const SCRIPT = fileURLToPath(new URL('./opendkim-ns.sh', import.meta.url));
+const CANONS: Canonicalization[] = ['relaxed/relaxed', 'simple/simple', 'relaxed/simple', 'simple/relaxed'];
+
+type Job = { op: 'verify'; message: string } | { op: 'sign'; message: string; selector: string; keyFile: string };
+
+describeWithDkimPeers('DKIM interop: opendkim-testmsg (in private namespaces, dnsmasq on 127.0.0.1:53)', ['opendkim-testmsg', 'dnsmasq', 'unshare-namespaces'], () => {
+  let rsa: DkimKey;
+  let ed: DkimKey;
+  let records: Record<string, string>;
+  const tmp = tempDir('mailpki-opendkim-');
+  afterAll(() => tmp.cleanup());
+  beforeAll(async () => {
+    rsa = await testKey('rsa-2048');
+    ed = await testKey('ed25519');
+    records = { [rsa.record.name]: rsa.record.value, [ed.record.name]: ed.record.value };
+    writeFileSync(tmp.path('rsa.pem'), await keyPem(rsa));
+    writeFileSync(tmp.path('ed.pem'), await keyPem(ed));
+  });
+
+  /** Runs the jobs in one namespace session; returns each job's exit code and output. */
+  function runJobs(jobs: Job[]): { rc: number; out: string }[] {
+    writeFileSync(tmp.path('records'), Object.entries(records).map(([n, v]) => `${n},${v}\n`).join(''));
+    const lines = jobs.map((j, i) => {
+      const file = tmp.path(`msg${i}.eml`);
+      writeFileSync(file, j.message);
+      return j.op === 'verify' ? `verify ${file}` : `sign ${file} ${DOMAIN} ${j.selector} ${j.keyFile}`;
+    });
+    writeFileSync(tmp.path('jobs'), lines.join('\n') + '\n');
+    const r = runStatus('unshare', ['--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', SCRIPT, tmp.dir]);
+    if (r.status !== 0) throw new Error(`namespace run failed (${r.status}): ${r.stderr}`);
+    return jobs.map((_, i) => ({
+      rc: Number(readFileSync(tmp.path(`msg${i}.eml.rc`), 'latin1').trim()),
+      out: readFileSync(tmp.path(`msg${i}.eml.out`), 'latin1'),
+    }));
+  }
+
+  it('passes what mailpki signs (RSA and Ed25519, every canonicalisation, with and without x=) and rejects it tampered', async () => {
+    const cases: { label: string; signed: string }[] = [];
+    for (const key of [rsa, ed])
+      for (const canonicalization of CANONS)
+        for (const expires of [undefined, 3600]) {
+          const signed = await signDkimMessage(testMessage(), [
+            { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
+          ]);
+          cases.push({ label: `${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`, signed });
+        }
+    const out = runJobs([...cases, ...cases.map((c) => ({ ...c, signed: tamper(c.signed) }))].map((c) => ({ op: 'verify', message: c.signed })));
+    const n = cases.length;
+    expect(Object.fromEntries(cases.map((c, i) => [c.label, [out[i]!.rc, out[i]!.out.trim()]]))).toEqual(
+      Object.fromEntries(cases.map((c) => [c.label, [0, '']])),
+    );
+    for (let i = 0; i < n; i++) expect([cases[i]!.label, out[n + i]!.rc]).not.toEqual([cases[i]!.label, 0]);
+  });
+
+  // opendkim-testmsg signs with OpenDKIM's library defaults: rsa-sha1 (no option to change it), which
+  // mailpki refuses by default (RFC 8301) and verifies with policy.allowSha1. It cannot sign with an
+  // Ed25519 key (exit 70), and `opendkim -t` signs without printing the result, so OpenDKIM-signed
+  // Ed25519 is not tested.
+  it('mailpki verifies what opendkim-testmsg signs (rsa-sha1), and fails it tampered', async () => {
+    const out = runJobs([
+      { op: 'sign', message: testMessage(), selector: rsa.selector, keyFile: tmp.path('rsa.pem') },
+    ]);
+    const resolver = staticResolver(records);
+    for (const [i, alg] of (['rsa-sha1'] as const).entries()) {
+      expect([alg, out[i]!.rc, out[i]!.out.slice(0, 200)]).toEqual([alg, 0, expect.stringMatching(/^DKIM-Signature:/)]);
+      const signed = out[i]!.out;
+      const policy = { allowSha1: true };
+      if (alg === 'rsa-sha1') {
+        const strict = await verifyDkim(signed, { resolver });
+        expect(strict.results.map((r) => [r.result, r.reason])).toEqual([['policy', 'rsa-sha1 is not accepted (RFC 8301)']]);
+      }
+      const v = await verifyDkim(signed, { resolver, policy });
+      expect(v.results.map((r) => [r.result, r.reason, r.algorithm])).toEqual([['pass', 'signature verified', alg]]);
+      const t = await verifyDkim(tamper(signed), { resolver, policy });
+      expect(t.results.map((r) => [r.result, r.reason])).toEqual([['fail', 'body hash did not verify']]);
+    }
+  });
+});
