@@ -8,7 +8,10 @@ const LF = 0x0a;
  * Idempotent. Offsets reported by {@link parseMessage} refer to this form.
  */
 export function canonicalizeLineEndings(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length + countMissingBytes(bytes));
+  const missing = countMissingBytes(bytes);
+  // Mail that is already canonical (the usual case) needs only a native copy.
+  if (missing === 0) return bytes.slice();
+  const out = new Uint8Array(bytes.length + missing);
   let n = 0;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
