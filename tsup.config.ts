@@ -14,6 +14,7 @@ export const entries = {
   'store/index': 'src/store/index.ts',
   'lifecycle/index': 'src/lifecycle/index.ts',
   'dkim/index': 'src/dkim/index.ts',
+  'dns/index': 'src/dns/index.ts',
   'node/index': 'src/node/index.ts',
 };
 

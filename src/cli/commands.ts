@@ -12,6 +12,7 @@ import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } fr
 import { sign, verify } from './smime.js';
 import { crl, revokeCertificate, serve, status } from './revocation.js';
 import { audit, enroll, events, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
+import { dkim } from './dkim.js';
 
 /** `revoke` serves two levels: a certificate of a CA directory (--ca), or an identity of the store. */
 const revoke: Command = {
@@ -151,5 +152,6 @@ export const commands: Record<string, Command> = {
   'run-due': runDue,
   audit,
   events,
+  dkim,
 };
 

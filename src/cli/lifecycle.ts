@@ -19,12 +19,12 @@ const DAY = 86_400_000;
 
 const dbOption = { db: { type: 'string' as const }, 'passphrase-env': { type: 'string' as const }, actor: { type: 'string' as const } };
 
-function dbPath(ctx: CommandContext): string {
+export function dbPath(ctx: CommandContext): string {
   return str(ctx, 'db') ?? 'mailpki.db';
 }
 
 /** The passphrase protecting the CA keys and the identity keys: `--passphrase-env VAR`, else $MAILPKI_PASSPHRASE. */
-function storePassphrase(ctx: CommandContext): string {
+export function storePassphrase(ctx: CommandContext): string {
   const variable = str(ctx, 'passphrase-env') ?? 'MAILPKI_PASSPHRASE';
   const value = ctx.io.env[variable];
   if (!value)
@@ -35,7 +35,7 @@ function storePassphrase(ctx: CommandContext): string {
   return value;
 }
 
-function actorOf(ctx: CommandContext): string {
+export function actorOf(ctx: CommandContext): string {
   return str(ctx, 'actor') ?? `cli:${ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown'}`;
 }
 

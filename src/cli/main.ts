@@ -47,6 +47,13 @@ Lifecycle (embedded store ./mailpki.db, or --db PATH; keys encrypted with $MAILP
   run-due [--now ISO-8601]          audit verify|export          events [--follow] [--undelivered]
   Every change records --actor WHO (default cli:$USER) in the audit log.
 
+DKIM keys as governed identities (same store):
+  dkim create --domain D --owner TEAM [--selector S] [--algo rsa-2048|ed25519]   prints the TXT record
+  dkim sign --domain D [--selector S] [--in FILE] [--out FILE]
+  dkim verify [--json] [--dns HOST:PORT] [--in FILE]    exit 0 aligned pass, 1 otherwise, 2 unreadable
+  dkim rotate --domain D      dkim check --domain D      dkim run-due [--now]      dkim keys --domain D
+  (see mailpki dkim --help for RFC 2136 publishing options)
+
 Revocation (LocalCA):
   serve --ca DIR --port N [--host 127.0.0.1] [--passphrase-env VAR] [--ocsp-responder ca|delegated]
   revoke --ca DIR (--serial HEX | --cert FILE) [--reason keyCompromise|superseded|...] [--passphrase-env VAR]

@@ -67,3 +67,17 @@ export {
   type WebhookSinkOptions,
 } from './webhook.js';
 export { exportAuditLog, verifyAuditLog } from './audit.js';
+export {
+  DkimManager,
+  dkimIdentityId,
+  type DkimCreateInput,
+  type DkimDueSummary,
+  type DkimKeyInfo,
+  type DkimManagerOptions,
+  type DkimSigningKey,
+  type DriftEntry,
+  type DriftReport,
+  type DriftStatus,
+} from './dkim.js';
+export { DKIM_EVENT_TYPES, DKIM_KEY_STATES, type DkimEvent, type DkimEventType, type DkimKeyState } from './dkim-events.js';
+export { dkimPolicySchema, nextDkimStep, parseDkimPolicy, type DkimPolicy as DkimRotationPolicy, type DkimPolicyInput } from './dkim-policy.js';

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { isDomainAllowed } from '../ca/profiles.js';
+import { DKIM_EVENT_TYPES } from './dkim-events.js';
 import { MailPkiError, isMailPkiError, type MailPkiErrorCode } from '../errors.js';
 import { validatedCa } from '../ca/validated.js';
 import { mailboxDomain } from '../ca/profiles.js';
@@ -194,7 +195,8 @@ const listFilterSchema = z
 const outboxEventSchema = z
   .object({
     id: z.string().min(1),
-    type: z.enum(LIFECYCLE_EVENT_TYPES),
+    // One outbox for S/MIME and DKIM identities: either manager may deliver either kind.
+    type: z.enum([...LIFECYCLE_EVENT_TYPES, ...DKIM_EVENT_TYPES]),
     occurredAt: z.string(),
     owner: z.object({ team: z.string(), contact: z.string().optional() }),
     identity: z.object({ id: z.string(), kind: z.enum(IDENTITY_KINDS), name: z.string() }),

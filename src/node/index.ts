@@ -4,3 +4,4 @@ export { serveHttp, type RunningServer, type ServeOptions } from './http-server.
 export { openSqliteStore, SqliteStore, listIdentitiesSql, type OpenSqliteStoreOptions } from './sqlite-store.js';
 export { MAILPKI_APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
 export { nodeDnsResolver, type NodeDnsResolverOptions } from './dns.js';
+export { nodeDnsTransport, parseServer } from './dns-update.js';

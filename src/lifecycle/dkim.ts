@@ -1,0 +1,1042 @@
+/**
+ * DKIM keys as governed identities: one identity per domain (`dkim:<domain>`), one credential per
+ * key and selector, and a rotation state machine per key:
+ *
+ *   generated → publish-requested → published → active → retiring → retired → removed
+ *
+ * "published" means this process resolved the TXT record and found exactly our key in it; a key
+ * becomes active (signing switches to it) only from there, after a fresh lookup. The key it replaces
+ * stays published, no longer signing, for `graceDays`, then gets `p=` empty (retiring → retired,
+ * again confirmed in DNS), and its record is deleted `removeAfterDays` later. Each transition is
+ * one store transaction with its event and audit record; DNS changes (DnsPublisher) and lookups
+ * (DnsTxtResolver) happen outside transactions, so a crash between the two is repaired by the
+ * next `runDue`, which only ever moves a key one verified step at a time.
+ */
+import { z } from 'zod';
+import { dkimRecord, dkimRecordName, parseDkimRecord, revokedDkimRecord, type DkimKeyType, type DkimRecordText } from '../dkim/record.js';
+import { DKIM_KEY_ALGORITHMS, recordKeyInfo, type DkimKeyAlgorithm } from '../dkim/key.js';
+import { isNotFound } from '../dkim/resolver.js';
+import { manualPublisher } from '../dns/manual.js';
+import type { DnsPublisher, DnsTxtResolver } from '../dns/types.js';
+import { MailPkiError, isMailPkiError } from '../errors.js';
+import { equalBytes, fromBase64, toBase64, toHex } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { parseInput } from '../internal/validate.js';
+import { generateKeyPair } from '../keys/generate.js';
+import { exportPkcs8, importPrivateKey } from '../keys/pkcs8.js';
+import { exportSpki } from '../keys/spki.js';
+import type { CredentialRecord, IdentityRecord, JsonObject, KeyProtector, NewAuditRecord, Store, StoreTx } from '../store/index.js';
+import {
+  DKIM_EVENT_TYPES,
+  createDkimEvent,
+  type DkimEvent,
+  type DkimEventData,
+  type DkimEventOf,
+  type DkimEventType,
+  type DkimKeyState,
+  type DkimKeySummary,
+  type DkimRecordSummary,
+} from './dkim-events.js';
+import {
+  dkimNextDueAt,
+  isPending,
+  nextDkimStep,
+  parseDkimPolicy,
+  rotationDue,
+  type DkimKeyTimes,
+  type DkimPolicy,
+  type DkimPolicyInput,
+  type DkimStep,
+} from './dkim-policy.js';
+import { LIFECYCLE_EVENT_TYPES, type LifecycleEvent } from './events.js';
+import { timeOrderedId } from './ids.js';
+
+/** Where events go after the outbox: the same sinks as the S/MIME manager (webhook, queue, log). */
+export interface DkimEventSink {
+  readonly name?: string;
+  deliver(event: LifecycleEvent | DkimEvent): Promise<void>;
+}
+
+export interface DkimManagerOptions {
+  store: Store;
+  /** Wraps private keys before they reach the store. */
+  keyProtector: KeyProtector;
+  /** Reads TXT records back to confirm what DNS serves (Node: a `dns.promises.Resolver#resolveTxt`). */
+  resolver: DnsTxtResolver;
+  /** Default: manualPublisher() (events only; people publish). */
+  publisher?: DnsPublisher;
+  /** Defaults for every DKIM identity; an identity's own policy overrides field by field. */
+  policy?: DkimPolicyInput;
+  clock?: Clock;
+  crypto?: Crypto;
+  sinks?: DkimEventSink[];
+  /** Actor recorded for runDue when none is given. Default 'mailpki:dkim-runDue'. */
+  actor?: string;
+  instanceId?: string;
+  /** Outbox redelivery backoff base. Default 30 s. */
+  deliveryBackoffMs?: number;
+  leaseMs?: number;
+  onError?: (error: unknown, context: string) => void;
+}
+
+export interface DkimCreateInput {
+  domain: string;
+  /** First key's selector; default `mp<yyyymm><n>`. Only with a single algorithm. */
+  selector?: string;
+  owner: { team: string; contact?: string };
+  purpose?: string;
+  /** One key type, or several signing side by side (e.g. ['rsa-2048', 'ed25519']). Default 'rsa-2048'. */
+  algorithm?: DkimKeyAlgorithm | readonly DkimKeyAlgorithm[];
+  policy?: DkimPolicyInput;
+  tags?: string[];
+}
+
+/** One key of a DKIM identity, as the inventory shows it. */
+export interface DkimKeyInfo extends DkimKeySummary {
+  credentialId: string;
+  keyType: DkimKeyType;
+  /** True for the key(s) `getSigningKeys` returns. */
+  signing: boolean;
+  record: DkimRecordSummary;
+  createdAt: Date;
+  confirmedAt?: Date;
+  activatedAt?: Date;
+  supersededAt?: Date;
+  retiredAt?: Date;
+  removedAt?: Date;
+}
+
+/** What `signDkimMessage` takes (plus the key algorithm). */
+export interface DkimSigningKey {
+  domain: string;
+  selector: string;
+  /** Non-extractable. */
+  privateKey: CryptoKey;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  keyAlgorithm: DkimKeyAlgorithm;
+}
+
+export interface DkimDueSummary {
+  scanned: number;
+  transitions: Array<{ identityId: string; selector: string; step: DkimStep; state: DkimKeyState }>;
+  rotated: Array<{ identityId: string; selectors: string[] }>;
+  /** Keys waiting for DNS (record not visible yet, or not what it should be). */
+  waiting: Array<{ identityId: string; selector: string; state: DkimKeyState; found: DnsFinding }>;
+  failed: Array<{ identityId: string; selector?: string; code: string; message: string }>;
+}
+
+/** What DNS served at a selector, compared with our key. */
+export type DnsFinding = 'ours' | 'revoked' | 'absent' | 'other-key' | 'several-records' | 'invalid-record' | 'lookup-failed';
+
+export type DriftStatus = 'ok' | 'pending' | 'missing' | 'different-key' | 'retired-but-published' | 'unresolvable';
+
+export interface DriftEntry {
+  selector: string;
+  name: string;
+  state: DkimKeyState;
+  expected: 'key' | 'revoked-or-absent';
+  found: DnsFinding;
+  status: DriftStatus;
+  /** The first failure message for 'lookup-failed' / 'invalid-record'. */
+  detail?: string;
+}
+
+export interface DriftReport {
+  domain: string;
+  checkedAt: Date;
+  /** True when no entry is missing, different-key, retired-but-published or unresolvable. */
+  ok: boolean;
+  entries: DriftEntry[];
+}
+
+export interface DkimDeliverySummary {
+  delivered: number;
+  failed: number;
+  errors: Array<{ eventId: string; message: string }>;
+}
+
+/** The identity id of a DKIM domain ('dkim:example.com'). */
+export function dkimIdentityId(domain: string): string {
+  return `dkim:${domain.trim().toLowerCase().replace(/\.$/, '')}`;
+}
+
+const actorSchema = z.string().trim().min(1, 'who did it: a non-empty actor string').max(500);
+const algorithmSchema = z.enum(DKIM_KEY_ALGORITHMS as [DkimKeyAlgorithm, ...DkimKeyAlgorithm[]]);
+const createSchema = z
+  .object({
+    domain: z.string().min(1).max(253),
+    selector: z.string().min(1).max(63).optional(),
+    owner: z.object({ team: z.string().trim().min(1).max(200), contact: z.string().max(4096).optional() }).strict(),
+    purpose: z.string().max(4096).optional(),
+    algorithm: z.union([algorithmSchema, z.array(algorithmSchema).min(1).max(4)]).optional(),
+    policy: z.record(z.string(), z.unknown()).optional(),
+    tags: z.array(z.string().min(1).max(200)).max(100).default([]),
+  })
+  .strict();
+const actorOptions = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
+const runDueOptions = z.object({ actor: actorSchema.optional(), domain: z.string().min(1).max(253).optional() }).strict();
+
+const outboxEventSchema = z
+  .object({
+    id: z.string().min(1),
+    type: z.enum([...LIFECYCLE_EVENT_TYPES, ...DKIM_EVENT_TYPES]),
+    occurredAt: z.string(),
+    owner: z.object({ team: z.string(), contact: z.string().optional() }),
+    identity: z.object({ id: z.string(), kind: z.enum(['smime', 'dkim']), name: z.string() }),
+  })
+  .loose();
+
+/** The DKIM part of a credential's attributes. */
+const keyAttributesSchema = z
+  .object({
+    state: z.enum(['generated', 'publish-requested', 'published', 'active', 'retiring', 'retired', 'removed']),
+    algorithm: algorithmSchema,
+    keyType: z.enum(['rsa', 'ed25519']),
+    /** The record to publish, as rendered at generation. */
+    record: z.object({ name: z.string(), value: z.string(), strings: z.array(z.string()), zoneLine: z.string() }).strict(),
+    /** The SPKI DER, base64. */
+    spki: z.string().min(1),
+    pushedAt: z.string().optional(),
+    confirmedAt: z.string().optional(),
+    activatedAt: z.string().optional(),
+    supersededAt: z.string().optional(),
+    retiringAt: z.string().optional(),
+    retirePushedAt: z.string().optional(),
+    retiredAt: z.string().optional(),
+    removedAt: z.string().optional(),
+  })
+  .strict();
+type KeyAttributes = z.output<typeof keyAttributesSchema>;
+
+interface LoadedKey {
+  credential: CredentialRecord;
+  attrs: KeyAttributes;
+}
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const SWEEP_PAGE = 500;
+const MAX_STEPS_PER_SWEEP = 32;
+
+/**
+ * Runs DKIM keys through their life over the lifecycle Store.
+ *
+ * @example
+ * const dkim = new DkimManager({ store, keyProtector, resolver: nodeDnsResolver(),
+ *   publisher: rfc2136Publisher({ server: '10.0.0.53:53', zone: 'example.com', tsig, transport: nodeDnsTransport() }) });
+ * await dkim.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: ['rsa-2048', 'ed25519'] }, { actor: 'alice' });
+ * await dkim.runDue();                                  // publishes, confirms, activates (from a scheduler)
+ * const signed = await signDkimMessage(message, await dkim.getSigningKeys('example.com'));
+ */
+export class DkimManager {
+  readonly policy: DkimPolicy;
+  private readonly store: Store;
+  private readonly keyProtector: KeyProtector;
+  private readonly resolver: DnsTxtResolver;
+  private readonly publisher: DnsPublisher;
+  private readonly clock: Clock;
+  private readonly crypto: Crypto;
+  private readonly sinks: DkimEventSink[];
+  private readonly defaultActor: string;
+  private readonly instanceId: string;
+  private readonly deliveryBackoffMs: number;
+  private readonly leaseMs: number;
+  private readonly onError: (error: unknown, context: string) => void;
+  private readonly listeners = new Map<DkimEventType | '*', Set<(e: DkimEvent) => void | Promise<void>>>();
+
+  constructor(options: DkimManagerOptions) {
+    if (!options || typeof options !== 'object') throw new TypeError('DkimManager: options are required');
+    if (!options.store || typeof options.store.transaction !== 'function') throw new TypeError('DkimManager: store must be a Store');
+    if (!options.keyProtector || typeof options.keyProtector.protect !== 'function')
+      throw new TypeError('DkimManager: keyProtector is required (private keys are never stored in the clear)');
+    if (typeof options.resolver !== 'function')
+      throw new TypeError('DkimManager: resolver is required (a key is activated only after DNS is seen to serve it)');
+    if (options.publisher !== undefined && typeof options.publisher.publish !== 'function') throw new TypeError('DkimManager: publisher must be a DnsPublisher');
+    this.policy = parseDkimPolicy(options.policy);
+    this.store = options.store;
+    this.keyProtector = options.keyProtector;
+    this.resolver = options.resolver;
+    this.publisher = options.publisher ?? manualPublisher();
+    this.clock = options.clock ?? systemClock;
+    this.crypto = resolveCrypto(options.crypto);
+    this.sinks = [...(options.sinks ?? [])];
+    this.defaultActor = options.actor ?? 'mailpki:dkim-runDue';
+    this.instanceId = options.instanceId ?? this.crypto.randomUUID();
+    this.deliveryBackoffMs = options.deliveryBackoffMs ?? 30_000;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.onError = options.onError ?? ((e, context) => console.error(`mailpki dkim: ${context}:`, e));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Listeners and writes
+
+  /** In-process listener, called after the change is committed. Returns an unsubscribe function. */
+  on<T extends DkimEventType>(type: T | '*', listener: (event: T extends DkimEventType ? DkimEventOf<T> : DkimEvent) => void | Promise<void>): () => void {
+    if (type !== '*' && !(DKIM_EVENT_TYPES as readonly string[]).includes(type)) throw new TypeError(`on: unknown DKIM event type ${String(type)}`);
+    if (typeof listener !== 'function') throw new TypeError('on: listener must be a function');
+    let set = this.listeners.get(type);
+    if (!set) this.listeners.set(type, (set = new Set()));
+    const l = listener as (e: DkimEvent) => void;
+    set.add(l);
+    return () => set.delete(l);
+  }
+
+  private dispatch(events: DkimEvent[]): void {
+    for (const event of events) {
+      for (const l of [...(this.listeners.get(event.type) ?? []), ...(this.listeners.get('*') ?? [])]) {
+        try {
+          const r = l(event);
+          if (r && typeof r.then === 'function') r.catch((e: unknown) => this.onError(e, `listener for ${event.type}`));
+        } catch (e) {
+          this.onError(e, `listener for ${event.type}`);
+        }
+      }
+    }
+  }
+
+  /** One transaction with its events (outbox) and audit records; listeners hear after the commit. */
+  private async write<T>(
+    at: Date,
+    fn: (
+      tx: StoreTx,
+      emit: <E extends DkimEventType>(type: E, identity: IdentityRecord, key: DkimKeySummary, data: DkimEventData[E]) => Promise<void>,
+      audit: (r: Omit<NewAuditRecord, 'id' | 'at'>) => Promise<void>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    let events: DkimEvent[] = [];
+    const result = await this.store.transaction(async (tx) => {
+      events = [];
+      const emit = async <E extends DkimEventType>(type: E, identity: IdentityRecord, key: DkimKeySummary, data: DkimEventData[E]) => {
+        const event = createDkimEvent(type, identity, key, data, at, this.crypto) as DkimEvent;
+        await tx.enqueueEvent({ id: event.id, type: event.type, payload: JSON.parse(JSON.stringify(event)) as JsonObject, createdAt: at });
+        events.push(event);
+      };
+      const audit = async (r: Omit<NewAuditRecord, 'id' | 'at'>) => {
+        await tx.appendAudit({ id: this.crypto.randomUUID(), at, ...stripUndefined(r) });
+      };
+      return fn(tx, emit, audit);
+    });
+    this.dispatch(events);
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading
+
+  /** The identity of a domain. ERR_IDENTITY_NOT_FOUND when there is none. */
+  async get(domain: string): Promise<IdentityRecord> {
+    const id = idOf(domain);
+    const rec = await this.store.transaction((tx) => tx.getIdentity(id));
+    if (!rec || rec.kind !== 'dkim') throw notFound(id);
+    return rec;
+  }
+
+  /** Every key of the domain, oldest first. */
+  async keys(domain: string): Promise<DkimKeyInfo[]> {
+    const id = idOf(domain);
+    const loaded = await this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity || identity.kind !== 'dkim') throw notFound(id);
+      return loadKeys(tx, id);
+    });
+    const signing = new Set(signingKeys(loaded).map((k) => k.credential.id));
+    return loaded.map((k) => keyInfo(k, signing.has(k.credential.id)));
+  }
+
+  /**
+   * The key(s) to sign with now: the newest active key of each key type (RSA and Ed25519 side by
+   * side when both are configured), imported non-extractable. ERR_IDENTITY_STATE when no key has
+   * been confirmed in DNS yet.
+   *
+   * @example
+   * const signed = await signDkimMessage(message, await dkim.getSigningKeys('example.com'));
+   */
+  async getSigningKeys(domain: string, options: { selector?: string } = {}): Promise<DkimSigningKey[]> {
+    const id = idOf(domain);
+    const { identity, chosen, protectedKeys } = await this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity || identity.kind !== 'dkim') throw notFound(id);
+      let chosen = signingKeys(await loadKeys(tx, id));
+      if (options.selector !== undefined) chosen = chosen.filter((k) => k.credential.selector === options.selector!.toLowerCase());
+      const protectedKeys = await Promise.all(chosen.map((k) => (k.credential.keyId ? tx.getKey(k.credential.keyId) : undefined)));
+      return { identity, chosen, protectedKeys };
+    });
+    if (chosen.length === 0)
+      throw new MailPkiError(
+        'ERR_IDENTITY_STATE',
+        options.selector !== undefined
+          ? `${identity.name}: selector ${options.selector} is not an active signing key`
+          : `${identity.name} has no active DKIM key yet: a key signs only after DNS is seen to serve its record (run runDue after publishing)`,
+        { details: { identityId: id } },
+      );
+    const out: DkimSigningKey[] = [];
+    for (const [i, k] of chosen.entries()) {
+      const stored = protectedKeys[i];
+      if (!stored) throw new MailPkiError('ERR_STORE_CORRUPT', `key ${k.credential.keyId ?? '?'} of ${identity.name} is referenced but not stored`);
+      const pkcs8 = await this.keyProtector.unprotect(stored.protectedKey);
+      try {
+        const privateKey = await importPrivateKey(pkcs8, { crypto: this.crypto, extractable: false });
+        out.push({
+          domain: identity.name,
+          selector: k.credential.selector!,
+          privateKey,
+          algorithm: k.attrs.keyType === 'ed25519' ? 'ed25519-sha256' : 'rsa-sha256',
+          keyAlgorithm: k.attrs.algorithm,
+        });
+      } finally {
+        pkcs8.fill(0);
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Create and rotate
+
+  /**
+   * Creates the DKIM identity of a domain with its first key(s): generated, and the record to
+   * publish sent to the owners (`dkim.record.publish`). Nothing signs until `runDue` has seen the
+   * record in DNS.
+   */
+  async create(input: DkimCreateInput, options: { actor: string }): Promise<{ identity: IdentityRecord; keys: DkimKeyInfo[] }> {
+    const { actor } = parseInput(actorOptions, options, 'create options');
+    const req = parseInput(createSchema, input, 'dkim create');
+    const domain = req.domain.toLowerCase().replace(/\.$/, '');
+    dkimRecordName(domain, req.selector ?? 'x');
+    const algorithms = req.algorithm === undefined ? (['rsa-2048'] as DkimKeyAlgorithm[]) : Array.isArray(req.algorithm) ? [...req.algorithm] : [req.algorithm as DkimKeyAlgorithm];
+    const types = algorithms.map(keyTypeOf);
+    if (new Set(types).size !== types.length)
+      throw invalid('algorithm', 'at most one RSA and one Ed25519 key sign side by side');
+    if (req.selector !== undefined && algorithms.length > 1) throw invalid('selector', 'give no selector when creating several keys (each key needs its own)');
+    const overrides = req.policy ?? {};
+    parseDkimPolicy({ ...this.policy, ...overrides }, 'policy');
+    const id = dkimIdentityId(domain);
+    const now = this.clock();
+    const identity: IdentityRecord = stripUndefined({
+      id,
+      kind: 'dkim' as const,
+      name: domain,
+      domain,
+      owner: stripUndefined({ team: req.owner.team, contact: req.owner.contact }),
+      purpose: req.purpose,
+      tags: req.tags,
+      keyType: algorithms.join('+'),
+      policy: Object.keys(overrides).length ? (overrides as JsonObject) : undefined,
+      status: 'pending' as const,
+      nextDueAt: now,
+      attributes: { algorithms },
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const existing = await this.store.transaction((tx) => tx.getIdentity(id));
+    if (existing)
+      throw new MailPkiError('ERR_IDENTITY_EXISTS', `${domain} already has a DKIM identity (${existing.status}, owner ${existing.owner.team})`, { details: { identityId: id } });
+    const generated = await this.generateKeys(identity, algorithms, [], req.selector, now);
+    await this.write(now, async (tx, emit, audit) => {
+      await tx.insertIdentity(identity);
+      await audit({ actor, action: 'dkim.identity.created', identityId: id, after: identitySummary(identity) });
+      await this.insertKeys(tx, emit, audit, identity, generated, actor, 'created', now);
+    });
+    for (const g of generated) await this.requestPublish(id, g.credential.id, actor, now);
+    return { identity: await this.get(domain), keys: await this.keys(domain) };
+  }
+
+  /**
+   * Starts a rotation: a new key (per configured key type) under a new selector, its record sent
+   * to the owners. The current key keeps signing until the new record is confirmed in DNS.
+   * ERR_IDENTITY_STATE when a rotation is already under way.
+   */
+  async rotate(domain: string, options: { actor: string; reason?: string; selector?: string }): Promise<DkimKeyInfo[]> {
+    const { selector, ...rest } = options ?? ({} as { actor: string });
+    const { actor, reason } = parseInput(actorOptions, rest, 'rotate options');
+    const created = await this.startRotation(idOf(domain), actor, reason ?? 'requested', this.clock(), selector);
+    const all = await this.keys(domain);
+    return all.filter((k) => created.includes(k.credentialId));
+  }
+
+  private async startRotation(id: string, actor: string, reason: string, now: Date, selector?: string): Promise<string[]> {
+    const { identity, keys } = await this.load(id);
+    if (identity.status === 'decommissioned') throw stateError(identity, 'rotate');
+    const algorithms = algorithmsOf(identity, keys);
+    const busy = keys.filter((k) => isPending(k.attrs.state));
+    if (busy.length)
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name}: a rotation is already under way (selector ${busy.map((k) => `${k.credential.selector} ${k.attrs.state}`).join(', ')})`, {
+        details: { identityId: id },
+      });
+    if (selector !== undefined && algorithms.length > 1) throw invalid('selector', 'give no selector when rotating several keys');
+    const generated = await this.generateKeys(identity, algorithms, keys, selector, now);
+    await this.write(now, async (tx, emit, audit) => {
+      const current = await tx.getIdentity(id);
+      if (!current) throw notFound(id);
+      if ((await loadKeys(tx, id)).some((k) => isPending(k.attrs.state)))
+        throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name}: another rotation started meanwhile`);
+      await this.insertKeys(tx, emit, audit, current, generated, actor, reason, now);
+    });
+    for (const g of generated) await this.requestPublish(id, g.credential.id, actor, now);
+    return generated.map((g) => g.credential.id);
+  }
+
+  private async generateKeys(
+    identity: IdentityRecord,
+    algorithms: DkimKeyAlgorithm[],
+    existing: LoadedKey[],
+    selector: string | undefined,
+    now: Date,
+  ): Promise<Array<{ credential: CredentialRecord; keyRecord: Parameters<StoreTx['putKey']>[0] }>> {
+    const taken = new Set(existing.map((k) => k.credential.selector));
+    const policy = this.policyOf(identity);
+    const out: Array<{ credential: CredentialRecord; keyRecord: Parameters<StoreTx['putKey']>[0] }> = [];
+    for (const algorithm of algorithms) {
+      const sel = (selector ?? defaultSelector(now, taken)).toLowerCase();
+      if (taken.has(sel)) throw invalid('selector', `${sel} was already used for ${identity.name}; a selector is never reused`);
+      taken.add(sel);
+      const pair = await generateKeyPair(algorithm, { crypto: this.crypto, extractable: true });
+      const pkcs8 = await exportPkcs8(pair.privateKey, { crypto: this.crypto });
+      let protectedKey;
+      try {
+        protectedKey = await this.keyProtector.protect(pkcs8);
+      } finally {
+        pkcs8.fill(0);
+      }
+      const spki = await exportSpki(pair.publicKey, { crypto: this.crypto });
+      const record = await dkimRecord(spki, { domain: identity.name, selector: sel, crypto: this.crypto });
+      const fingerprint = toHex(new Uint8Array(await this.crypto.subtle.digest('SHA-256', new Uint8Array(spki))));
+      const keyId = this.crypto.randomUUID();
+      const attrs: KeyAttributes = { state: 'generated', algorithm, keyType: keyTypeOf(algorithm), record: recordSummary(record), spki: toBase64(spki) };
+      out.push({
+        keyRecord: { id: keyId, identityId: identity.id, algorithm, protectedKey, createdAt: now },
+        credential: {
+          id: timeOrderedId(this.crypto, now),
+          identityId: identity.id,
+          kind: 'dkim-key',
+          fingerprint,
+          keyId,
+          selector: sel,
+          notBefore: now,
+          // The planned end of signing; the record lives on through grace, retirement and removal.
+          notAfter: new Date(now.getTime() + policy.rotationDays * DAY),
+          status: 'current',
+          attributes: attrs as unknown as JsonObject,
+          createdAt: now,
+        },
+      });
+    }
+    return out;
+  }
+
+  private async insertKeys(
+    tx: StoreTx,
+    emit: <E extends DkimEventType>(type: E, identity: IdentityRecord, key: DkimKeySummary, data: DkimEventData[E]) => Promise<void>,
+    audit: (r: Omit<NewAuditRecord, 'id' | 'at'>) => Promise<void>,
+    identity: IdentityRecord,
+    generated: Array<{ credential: CredentialRecord; keyRecord: Parameters<StoreTx['putKey']>[0] }>,
+    actor: string,
+    reason: string,
+    now: Date,
+  ): Promise<void> {
+    for (const g of generated) {
+      await tx.putKey(g.keyRecord);
+      await tx.insertCredential(g.credential);
+      const k = { credential: g.credential, attrs: attrsOf(g.credential) };
+      await emit('dkim.key.generated', identity, summary(k), { reason });
+      await audit({ actor, action: 'dkim.key.generated', identityId: identity.id, reason, after: keyAudit(k) });
+    }
+    await this.touchIdentity(tx, identity.id, now);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Transitions
+
+  /**
+   * Moves one key from `from` to its next state in one transaction (credential, identity,
+   * event, audit). The stored state must still be `from`: another process that got there first
+   * makes this ERR_STORE_CONFLICT, and the caller looks again.
+   */
+  private async transition(
+    id: string,
+    credentialId: string,
+    from: DkimKeyState,
+    actor: string,
+    now: Date,
+    change: (k: LoadedKey, others: LoadedKey[]) => {
+      attrs: Partial<KeyAttributes>;
+      status?: CredentialRecord['status'];
+      event?: { type: DkimEventType; data: DkimEventData[DkimEventType] };
+      audit: { action: string; reason?: string };
+      /** Changes to other keys of the identity in the same transaction (e.g. the superseded key). */
+      others?: Array<{ credentialId: string; attrs: Partial<KeyAttributes>; status?: CredentialRecord['status'] }>;
+      activate?: boolean;
+    },
+  ): Promise<void> {
+    await this.write(now, async (tx, emit, audit) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) throw notFound(id);
+      const keys = await loadKeys(tx, id);
+      const k = keys.find((x) => x.credential.id === credentialId);
+      if (!k) throw new MailPkiError('ERR_STORE_CONFLICT', `key ${credentialId} of ${identity.name} is gone`);
+      if (k.attrs.state !== from)
+        throw new MailPkiError('ERR_STORE_CONFLICT', `key ${k.credential.selector} of ${identity.name} is ${k.attrs.state}, not ${from}: another process moved it`);
+      const c = change(k, keys.filter((x) => x !== k));
+      const next = await this.saveKey(tx, k, c.attrs, c.status);
+      for (const o of c.others ?? []) {
+        const other = keys.find((x) => x.credential.id === o.credentialId);
+        if (other) await this.saveKey(tx, other, o.attrs, o.status);
+      }
+      const after = await this.touchIdentity(tx, id, now, c.activate ? credentialId : undefined);
+      if (c.event) await emit(c.event.type, after, summary(next), c.event.data as never);
+      await audit({ actor, action: c.audit.action, identityId: id, reason: c.audit.reason, before: keyAudit(k), after: keyAudit(next) });
+    });
+  }
+
+  private async saveKey(tx: StoreTx, k: LoadedKey, attrs: Partial<KeyAttributes>, status?: CredentialRecord['status']): Promise<LoadedKey> {
+    const merged = stripUndefined({ ...k.attrs, ...attrs }) as KeyAttributes;
+    const credential: CredentialRecord = { ...k.credential, status: status ?? k.credential.status, attributes: merged as unknown as JsonObject };
+    await tx.updateCredential(credential);
+    return { credential, attrs: merged };
+  }
+
+  /** Recomputes status, current key and nextDueAt of the identity from its keys. */
+  private async touchIdentity(tx: StoreTx, id: string, now: Date, activated?: string): Promise<IdentityRecord> {
+    const identity = await tx.getIdentity(id);
+    if (!identity) throw notFound(id);
+    const keys = await loadKeys(tx, id);
+    const signing = signingKeys(keys);
+    const current = activated ?? identity.currentCredentialId;
+    const currentKey = signing.find((k) => k.credential.id === current) ?? signing[0];
+    const due = dkimNextDueAt(keys.map(times), this.policyOf(identity), now);
+    const next: IdentityRecord = stripUndefined({
+      ...identity,
+      status: identity.status === 'pending' && signing.length ? 'active' : identity.status,
+      currentCredentialId: currentKey?.credential.id,
+      notAfter: currentKey?.credential.notAfter,
+      nextDueAt: due,
+      updatedAt: now,
+    });
+    const version = await tx.updateIdentity(next, identity.version);
+    return { ...next, version };
+  }
+
+  private async requestPublish(id: string, credentialId: string, actor: string, now: Date): Promise<void> {
+    await this.transition(id, credentialId, 'generated', actor, now, (k) => ({
+      attrs: { state: 'publish-requested' },
+      event: { type: 'dkim.record.publish', data: { record: k.attrs.record, publisher: this.publisher.name, automatic: this.publisher.automatic } },
+      audit: { action: 'dkim.record.publish', reason: `record ${k.attrs.record.name} to publish (${this.publisher.name})` },
+    }));
+  }
+
+  /** What DNS serves at the key's name, compared with the key. */
+  private async lookup(k: LoadedKey): Promise<{ found: DnsFinding; detail?: string }> {
+    let records: readonly (readonly string[] | string)[];
+    try {
+      records = await this.resolver(k.attrs.record.name);
+    } catch (e) {
+      if (isNotFound(e)) return { found: 'absent' };
+      return { found: 'lookup-failed', detail: e instanceof Error ? e.message : String(e) };
+    }
+    return classify(records, k.attrs);
+  }
+
+  /**
+   * Drives every due DKIM identity (or one domain) as far as it can go now: asks the publisher to
+   * publish, confirms records in DNS, activates confirmed keys, retires superseded keys after the
+   * grace period, removes retired records, and starts a rotation when the signing key is older
+   * than `rotationDays`. Idempotent; failures are reported per identity and leave state as it was.
+   */
+  async runDue(now: Date = this.clock(), options: { actor?: string; domain?: string } = {}): Promise<DkimDueSummary> {
+    const opts = parseInput(runDueOptions, options, 'runDue options');
+    const actor = opts.actor ?? this.defaultActor;
+    const summary: DkimDueSummary = { scanned: 0, transitions: [], rotated: [], waiting: [], failed: [] };
+    const ids: string[] = [];
+    if (opts.domain !== undefined) ids.push(idOf(opts.domain));
+    else {
+      let afterId: string | undefined;
+      for (;;) {
+        const page = await this.store.transaction((tx) =>
+          tx.listIdentities({ kind: 'dkim', dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
+        );
+        ids.push(...page.filter((p) => p.status !== 'decommissioned').map((p) => p.id));
+        if (page.length < SWEEP_PAGE) break;
+        afterId = page[page.length - 1]!.id;
+      }
+    }
+    for (const id of ids) {
+      summary.scanned++;
+      try {
+        await this.drive(id, now, actor, summary);
+      } catch (e) {
+        summary.failed.push({ identityId: id, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    return summary;
+  }
+
+  private async drive(id: string, now: Date, actor: string, summary: DkimDueSummary): Promise<void> {
+    const waitingFor = new Set<string>();
+    for (let round = 0; round < MAX_STEPS_PER_SWEEP; round++) {
+      const { identity, keys } = await this.load(id);
+      const policy = this.policyOf(identity);
+      let progressed = false;
+      for (const k of keys) {
+        if (waitingFor.has(k.credential.id)) continue;
+        const step = nextDkimStep(times(k), policy, now, this.publisher.automatic);
+        if (!step) continue;
+        try {
+          const moved = await this.step(identity, k, keys, step, now, actor, summary);
+          if (moved) {
+            summary.transitions.push({ identityId: id, selector: k.credential.selector!, step, state: moved });
+            progressed = true;
+            break;
+          }
+          if (step === 'push' || step === 'push-retire') {
+            progressed = true;
+            break;
+          }
+          waitingFor.add(k.credential.id);
+        } catch (e) {
+          if (isMailPkiError(e, 'ERR_STORE_CONFLICT')) {
+            progressed = true;
+            break;
+          }
+          summary.failed.push({ identityId: id, selector: k.credential.selector!, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
+          waitingFor.add(k.credential.id);
+        }
+      }
+      if (progressed) continue;
+      // Nothing moved: time to rotate?
+      const signing = signingKeys(keys);
+      const due = signing.filter((s) => rotationDue(times(s), policy, now));
+      if (due.length && !keys.some((k) => isPending(k.attrs.state)) && identity.status !== 'decommissioned') {
+        const created = await this.startRotation(id, actor, `scheduled: key older than ${policy.rotationDays} days`, now);
+        summary.rotated.push({ identityId: id, selectors: (await this.load(id)).keys.filter((k) => created.includes(k.credential.id)).map((k) => k.credential.selector!) });
+        continue;
+      }
+      return;
+    }
+  }
+
+  /** Performs one step; returns the new state when the key moved, undefined when it waits. */
+  private async step(identity: IdentityRecord, k: LoadedKey, keys: LoadedKey[], step: DkimStep, now: Date, actor: string, summary: DkimDueSummary): Promise<DkimKeyState | undefined> {
+    const id = identity.id;
+    const cid = k.credential.id;
+    const record = k.attrs.record;
+    const policy = this.policyOf(identity);
+    switch (step) {
+      case 'request-publish':
+        await this.requestPublish(id, cid, actor, now);
+        return 'publish-requested';
+      case 'push': {
+        await this.publisher.publish({ name: record.name, value: record.value });
+        await this.write(now, async (tx, _emit, audit) => {
+          const cur = (await loadKeys(tx, id)).find((x) => x.credential.id === cid);
+          if (!cur || cur.attrs.state !== 'publish-requested') throw new MailPkiError('ERR_STORE_CONFLICT', 'key moved meanwhile');
+          await this.saveKey(tx, cur, { pushedAt: now.toISOString() });
+          await audit({ actor, action: 'dkim.record.pushed', identityId: id, reason: `${this.publisher.name}: ${record.name} TXT replaced` });
+        });
+        return undefined;
+      }
+      case 'confirm': {
+        const r = await this.lookup(k);
+        if (r.found !== 'ours') {
+          summary.waiting.push({ identityId: id, selector: k.credential.selector!, state: k.attrs.state, found: r.found });
+          return undefined;
+        }
+        await this.transition(id, cid, 'publish-requested', actor, now, () => ({
+          attrs: { state: 'published', confirmedAt: now.toISOString() },
+          event: { type: 'dkim.record.confirmed', data: { name: record.name } },
+          audit: { action: 'dkim.record.confirmed', reason: `${record.name} serves the key` },
+        }));
+        return 'published';
+      }
+      case 'activate': {
+        // Confirmed once is not enough: look again right before signing switches.
+        const r = await this.lookup(k);
+        if (r.found !== 'ours') {
+          summary.waiting.push({ identityId: id, selector: k.credential.selector!, state: k.attrs.state, found: r.found });
+          return undefined;
+        }
+        const previous = signingKeys(keys).filter((s) => s.attrs.keyType === k.attrs.keyType);
+        await this.transition(id, cid, 'published', actor, now, () => ({
+          attrs: { state: 'active', activatedAt: now.toISOString() },
+          status: 'current',
+          activate: true,
+          others: previous.map((p) => ({ credentialId: p.credential.id, attrs: { supersededAt: now.toISOString() }, status: 'previous' as const })),
+          event: { type: 'dkim.key.activated', data: stripUndefined({ previous: previous[0] && summary_(previous[0]) }) },
+          audit: { action: 'dkim.key.activated', reason: previous.length ? `replaces ${previous.map((p) => p.credential.selector).join(', ')}` : 'first key' },
+        }));
+        return 'active';
+      }
+      case 'retire': {
+        const revoked = recordSummary(revokedDkimRecord({ domain: identity.name, selector: k.credential.selector!, keyType: k.attrs.keyType }));
+        await this.transition(id, cid, 'active', actor, now, () => ({
+          attrs: { state: 'retiring', retiringAt: now.toISOString() },
+          status: 'retired',
+          event: { type: 'dkim.record.retire', data: { record: revoked, publisher: this.publisher.name, automatic: this.publisher.automatic, graceDays: policy.graceDays } },
+          audit: { action: 'dkim.record.retire', reason: `grace of ${policy.graceDays} days over; publish ${revoked.value}` },
+        }));
+        return 'retiring';
+      }
+      case 'push-retire': {
+        const revoked = revokedDkimRecord({ domain: identity.name, selector: k.credential.selector!, keyType: k.attrs.keyType });
+        await this.publisher.retire({ name: record.name, value: revoked.value });
+        await this.write(now, async (tx, _emit, audit) => {
+          const cur = (await loadKeys(tx, id)).find((x) => x.credential.id === cid);
+          if (!cur || cur.attrs.state !== 'retiring') throw new MailPkiError('ERR_STORE_CONFLICT', 'key moved meanwhile');
+          await this.saveKey(tx, cur, { retirePushedAt: now.toISOString() });
+          await audit({ actor, action: 'dkim.record.pushed', identityId: id, reason: `${this.publisher.name}: ${record.name} TXT replaced by ${revoked.value}` });
+        });
+        return undefined;
+      }
+      case 'confirm-retired': {
+        const r = await this.lookup(k);
+        if (r.found !== 'revoked' && r.found !== 'absent') {
+          summary.waiting.push({ identityId: id, selector: k.credential.selector!, state: k.attrs.state, found: r.found });
+          return undefined;
+        }
+        await this.transition(id, cid, 'retiring', actor, now, () => ({
+          attrs: { state: 'retired', retiredAt: now.toISOString() },
+          event: { type: 'dkim.key.retired', data: { name: record.name } },
+          audit: { action: 'dkim.key.retired', reason: `${record.name} no longer serves the key (${r.found})` },
+        }));
+        return 'retired';
+      }
+      case 'remove': {
+        await this.publisher.remove({ name: record.name });
+        await this.transition(id, cid, 'retired', actor, now, () => ({
+          attrs: { state: 'removed', removedAt: now.toISOString() },
+          event: { type: 'dkim.key.removed', data: { name: record.name, publisher: this.publisher.name, automatic: this.publisher.automatic } },
+          audit: { action: 'dkim.key.removed', reason: `${record.name} deleted ${policy.removeAfterDays} days after retirement` },
+        }));
+        return 'removed';
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Drift
+
+  /**
+   * Compares every selector of the domain with what DNS serves now: a published or active key
+   * that is `missing` or a `different-key`, a retired key still served (`retired-but-published`),
+   * lookups that fail (`unresolvable`); keys on their way in or out are `pending`.
+   */
+  async checkDrift(domain: string): Promise<DriftReport> {
+    const id = idOf(domain);
+    const keys = await this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity || identity.kind !== 'dkim') throw notFound(id);
+      return loadKeys(tx, id);
+    });
+    const entries: DriftEntry[] = [];
+    for (const k of keys) {
+      const r = await this.lookup(k);
+      entries.push(stripUndefined({ selector: k.credential.selector!, name: k.attrs.record.name, state: k.attrs.state, ...driftOf(k.attrs.state, r.found), found: r.found, detail: r.detail }));
+    }
+    const bad: DriftStatus[] = ['missing', 'different-key', 'retired-but-published', 'unresolvable'];
+    return { domain: id.slice(5), checkedAt: this.clock(), ok: entries.every((e) => !bad.includes(e.status)), entries };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Outbox delivery
+
+  /**
+   * Delivers undelivered outbox events (DKIM and S/MIME alike: the outbox is shared) to the sinks,
+   * leased, with exponential backoff on failure. At least once: de-duplicate by `id`.
+   */
+  async deliverEvents(options: { owner?: string; now?: Date; limit?: number } = {}): Promise<DkimDeliverySummary> {
+    const summary: DkimDeliverySummary = { delivered: 0, failed: 0, errors: [] };
+    if (this.sinks.length === 0) return summary;
+    const owner = options.owner ?? this.instanceId;
+    const now = options.now ?? this.clock();
+    const max = options.limit ?? Infinity;
+    while (summary.delivered + summary.failed < max) {
+      const batch = await this.store.leaseEvents(owner, now, this.leaseMs, Math.min(100, max - summary.delivered - summary.failed));
+      if (batch.length === 0) break;
+      for (const rec of batch) {
+        const parsed = outboxEventSchema.safeParse(rec.payload);
+        try {
+          if (!parsed.success) throw new MailPkiError('ERR_STORE_CORRUPT', `outbox record ${rec.id} is not a lifecycle event`, { cause: parsed.error });
+          for (const sink of this.sinks) await sink.deliver(parsed.data as unknown as DkimEvent);
+          await this.store.markEventDelivered(rec.id, this.clock());
+          summary.delivered++;
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          const delay = Math.min(this.deliveryBackoffMs * 2 ** Math.max(0, rec.attempts - 1), 6 * HOUR);
+          await this.store.markEventFailed(rec.id, message.slice(0, 2000), new Date(now.getTime() + delay));
+          summary.failed++;
+          summary.errors.push({ eventId: rec.id, message });
+        }
+      }
+    }
+    return summary;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async load(id: string): Promise<{ identity: IdentityRecord; keys: LoadedKey[] }> {
+    return this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity || identity.kind !== 'dkim') throw notFound(id);
+      return { identity, keys: await loadKeys(tx, id) };
+    });
+  }
+
+  private policyOf(identity: IdentityRecord): DkimPolicy {
+    return identity.policy ? parseDkimPolicy({ ...this.policy, ...identity.policy }, `policy of ${identity.id}`) : this.policy;
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+
+function idOf(domain: string): string {
+  if (typeof domain !== 'string' || domain.trim() === '') throw invalid('domain', 'expected a domain name');
+  const lower = domain.trim().toLowerCase();
+  return lower.startsWith('dkim:') ? lower : dkimIdentityId(lower);
+}
+
+function invalid(field: string, message: string): MailPkiError {
+  return new MailPkiError('ERR_INVALID_INPUT', `${field}: ${message}`, { details: { field } });
+}
+
+function notFound(id: string): MailPkiError {
+  return new MailPkiError('ERR_IDENTITY_NOT_FOUND', `no DKIM identity ${id} in the inventory`, { details: { identityId: id } });
+}
+
+function stateError(identity: IdentityRecord, what: string): MailPkiError {
+  return new MailPkiError('ERR_IDENTITY_STATE', `cannot ${what} ${identity.name}: it is ${identity.status}`, { details: { identityId: identity.id, status: identity.status } });
+}
+
+function keyTypeOf(algorithm: DkimKeyAlgorithm): DkimKeyType {
+  return algorithm === 'ed25519' ? 'ed25519' : 'rsa';
+}
+
+/** `mp<yyyymm><n>` with the first n not yet used by the identity. */
+function defaultSelector(now: Date, taken: ReadonlySet<string | undefined>): string {
+  const base = `mp${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+  for (let n = 1; ; n++) if (!taken.has(`${base}${n}`)) return `${base}${n}`;
+}
+
+function attrsOf(c: CredentialRecord): KeyAttributes {
+  return parseInput(keyAttributesSchema, c.attributes, `corrupt DKIM key ${c.id} in store`, 'ERR_STORE_CORRUPT');
+}
+
+async function loadKeys(tx: StoreTx, id: string): Promise<LoadedKey[]> {
+  return (await tx.listCredentials(id)).filter((c) => c.kind === 'dkim-key').map((credential) => ({ credential, attrs: attrsOf(credential) }));
+}
+
+/** Newest active, not superseded key of each key type. */
+function signingKeys(keys: readonly LoadedKey[]): LoadedKey[] {
+  const byType = new Map<string, LoadedKey>();
+  for (const k of keys) if (k.attrs.state === 'active' && !k.attrs.supersededAt) byType.set(k.attrs.keyType, k);
+  return [...byType.values()];
+}
+
+function algorithmsOf(identity: IdentityRecord, keys: readonly LoadedKey[]): DkimKeyAlgorithm[] {
+  const a = identity.attributes?.algorithms;
+  if (Array.isArray(a) && a.length && a.every((x) => typeof x === 'string' && (DKIM_KEY_ALGORITHMS as readonly string[]).includes(x))) return a as DkimKeyAlgorithm[];
+  const fromKeys = [...new Set(keys.map((k) => k.attrs.algorithm))];
+  return fromKeys.length ? fromKeys : ['rsa-2048'];
+}
+
+const date = (s: string | undefined): Date | undefined => (s === undefined ? undefined : new Date(s));
+
+function times(k: LoadedKey): DkimKeyTimes {
+  const a = k.attrs;
+  return stripUndefined({
+    state: a.state,
+    keyType: a.keyType,
+    createdAt: k.credential.createdAt,
+    pushedAt: date(a.pushedAt),
+    confirmedAt: date(a.confirmedAt),
+    activatedAt: date(a.activatedAt),
+    supersededAt: date(a.supersededAt),
+    retiringAt: date(a.retiringAt),
+    retirePushedAt: date(a.retirePushedAt),
+    retiredAt: date(a.retiredAt),
+  }) as DkimKeyTimes;
+}
+
+function summary(k: LoadedKey): DkimKeySummary {
+  return { selector: k.credential.selector!, algorithm: k.attrs.algorithm, fingerprint: k.credential.fingerprint, state: k.attrs.state };
+}
+const summary_ = summary;
+
+function keyInfo(k: LoadedKey, signing: boolean): DkimKeyInfo {
+  const a = k.attrs;
+  return stripUndefined({
+    ...summary(k),
+    credentialId: k.credential.id,
+    keyType: a.keyType,
+    signing,
+    record: a.record,
+    createdAt: k.credential.createdAt,
+    confirmedAt: date(a.confirmedAt),
+    activatedAt: date(a.activatedAt),
+    supersededAt: date(a.supersededAt),
+    retiredAt: date(a.retiredAt),
+    removedAt: date(a.removedAt),
+  }) as DkimKeyInfo;
+}
+
+function recordSummary(r: DkimRecordText): DkimRecordSummary {
+  return { name: r.name, value: r.value, strings: [...r.strings], zoneLine: r.zoneLine };
+}
+
+/** What audit records hold about a key: public facts only. */
+function keyAudit(k: LoadedKey): JsonObject {
+  const { record, spki: _spki, ...rest } = k.attrs;
+  return { selector: k.credential.selector ?? null, fingerprint: k.credential.fingerprint, status: k.credential.status, name: record.name, ...(rest as JsonObject) };
+}
+
+function identitySummary(i: IdentityRecord): JsonObject {
+  return stripUndefined({ domain: i.name, owner: i.owner.team, purpose: i.purpose, keyType: i.keyType, policy: i.policy, status: i.status }) as JsonObject;
+}
+
+/** Compares what DNS served with the key. */
+function classify(records: readonly (readonly string[] | string)[], attrs: KeyAttributes): { found: DnsFinding; detail?: string } {
+  if (!Array.isArray(records) || records.length === 0) return { found: 'absent' };
+  if (records.length > 1) return { found: 'several-records' };
+  const first = records[0]!;
+  const text = typeof first === 'string' ? first : first.join('');
+  let parsed;
+  try {
+    parsed = parseDkimRecord(text);
+  } catch (e) {
+    return { found: 'invalid-record', detail: e instanceof Error ? e.message : String(e) };
+  }
+  if (parsed.publicKey === null) return { found: 'revoked' };
+  if (parsed.keyType !== attrs.keyType) return { found: 'other-key' };
+  const ours = fromBase64(attrs.spki);
+  if (!ours) throw new MailPkiError('ERR_STORE_CORRUPT', 'stored DKIM public key is not base64');
+  try {
+    return { found: equalBytes(recordKeyInfo(parsed.keyType, parsed.publicKey).spki, ours) ? 'ours' : 'other-key' };
+  } catch {
+    return { found: 'other-key' };
+  }
+}
+
+function driftOf(state: DkimKeyState, found: DnsFinding): { expected: DriftEntry['expected']; status: DriftStatus } {
+  if (found === 'lookup-failed') return { expected: expectedOf(state), status: 'unresolvable' };
+  switch (state) {
+    case 'generated':
+    case 'publish-requested':
+      return { expected: 'key', status: found === 'ours' || found === 'absent' ? (found === 'ours' ? 'ok' : 'pending') : 'different-key' };
+    case 'published':
+    case 'active':
+      return { expected: 'key', status: found === 'ours' ? 'ok' : found === 'absent' ? 'missing' : 'different-key' };
+    case 'retiring':
+      return { expected: 'revoked-or-absent', status: found === 'ours' ? 'pending' : found === 'revoked' || found === 'absent' ? 'ok' : 'different-key' };
+    case 'retired':
+    case 'removed':
+      return { expected: 'revoked-or-absent', status: found === 'revoked' || found === 'absent' ? 'ok' : found === 'ours' ? 'retired-but-published' : 'different-key' };
+  }
+}
+
+function expectedOf(state: DkimKeyState): DriftEntry['expected'] {
+  return state === 'retiring' || state === 'retired' || state === 'removed' ? 'revoked-or-absent' : 'key';
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

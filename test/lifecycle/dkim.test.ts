@@ -1,0 +1,319 @@
+/** The DKIM rotation state machine over a fake DNS (publisher and resolver share one map) and a fake clock. */
+import { describe, expect, it } from 'vitest';
+import { signDkimMessage } from '../../src/dkim/sign.js';
+import { manualPublisher, type DnsPublisher, type DnsTxtResolver } from '../../src/dns/index.js';
+import { MailPkiError } from '../../src/errors.js';
+import { DkimManager, type DkimManagerOptions } from '../../src/lifecycle/dkim.js';
+import type { DkimEvent } from '../../src/lifecycle/dkim-events.js';
+import { nextDkimStep, parseDkimPolicy } from '../../src/lifecycle/dkim-policy.js';
+import { verifyAuditLog } from '../../src/lifecycle/audit.js';
+import { MemoryStore, passphraseKeyProtector, type Store } from '../../src/store/index.js';
+import { DAY, T0, fakeClock, type FakeClock } from './helpers.js';
+
+/** A zone in memory: what the publisher writes is what the resolver reads. */
+function fakeDns() {
+  const zone = new Map<string, string[][]>();
+  const calls: string[] = [];
+  let failNext: Error | undefined;
+  const resolver: DnsTxtResolver = async (name) => zone.get(name) ?? [];
+  const publisher: DnsPublisher = {
+    name: 'fake',
+    automatic: true,
+    async publish(r) {
+      calls.push(`publish ${r.name}`);
+      if (failNext) {
+        const e = failNext;
+        failNext = undefined;
+        throw e;
+      }
+      zone.set(r.name, [[r.value]]);
+    },
+    async retire(r) {
+      calls.push(`retire ${r.name}`);
+      zone.set(r.name, [[r.value ?? 'v=DKIM1; p=']]);
+    },
+    async remove(r) {
+      calls.push(`remove ${r.name}`);
+      zone.delete(r.name);
+    },
+  };
+  return { zone, calls, resolver, publisher, failNextWith: (e: Error) => (failNext = e) };
+}
+
+interface Setup {
+  manager: DkimManager;
+  store: Store;
+  clock: FakeClock;
+  dns: ReturnType<typeof fakeDns>;
+  events: DkimEvent[];
+}
+
+function setup(options: Partial<DkimManagerOptions> & { manual?: boolean } = {}): Setup {
+  const clock = fakeClock();
+  const store = new MemoryStore();
+  const dns = fakeDns();
+  const events: DkimEvent[] = [];
+  const manager = new DkimManager({
+    store,
+    keyProtector: passphraseKeyProtector('dkim test passphrase', { iterations: 1000 }),
+    resolver: dns.resolver,
+    publisher: options.manual ? manualPublisher() : dns.publisher,
+    clock,
+    ...options,
+  });
+  manager.on('*', (e) => void events.push(e));
+  return { manager, store, clock, dns, events };
+}
+
+const MESSAGE = 'From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\nDate: Mon, 5 Jan 2026 00:00:00 +0000\r\nMessage-ID: <1@example.com>\r\n\r\nHello\r\n';
+
+describe('DkimManager: create', () => {
+  it('creates dkim:<domain> with a first key pending publication and tells the owners the exact record', async () => {
+    const { manager, events, store } = setup({ manual: true });
+    const { identity, keys } = await manager.create({ domain: 'Example.com', owner: { team: 'mail', contact: 'mail@example.com' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    expect(identity).toMatchObject({ id: 'dkim:example.com', kind: 'dkim', name: 'example.com', status: 'pending', keyType: 'ed25519' });
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatchObject({ selector: 'mp2026011', state: 'publish-requested', algorithm: 'ed25519', signing: false });
+    expect(keys[0]!.record.name).toBe('mp2026011._domainkey.example.com');
+    expect(keys[0]!.record.value).toMatch(/^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$/);
+    expect(events.map((e) => e.type)).toEqual(['dkim.key.generated', 'dkim.record.publish']);
+    const publish = events[1]!;
+    expect(publish).toMatchObject({ owner: { team: 'mail', contact: 'mail@example.com' }, identity: { id: 'dkim:example.com', kind: 'dkim' }, key: { selector: 'mp2026011' } });
+    if (publish.type !== 'dkim.record.publish') throw new Error('unreachable');
+    expect(publish.data).toEqual({ record: keys[0]!.record, publisher: 'manual', automatic: false });
+    expect(publish.data.record.zoneLine).toBe(`mp2026011._domainkey.example.com. 3600 IN TXT "${keys[0]!.record.value}"`);
+    const outbox = await store.listEvents({});
+    expect(outbox.map((e) => e.type)).toEqual(['dkim.key.generated', 'dkim.record.publish']);
+    const audit = await store.listAudit();
+    expect(audit.map((a) => a.action)).toEqual(['dkim.identity.created', 'dkim.key.generated', 'dkim.record.publish']);
+    expect(JSON.stringify(audit)).not.toMatch(/protectedKey|ciphertext|PRIVATE/);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+  });
+
+  it('refuses a second identity for a domain, bad domains, and two keys of one type', async () => {
+    const { manager } = setup();
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await expect(manager.create({ domain: 'example.com', owner: { team: 'x' }, algorithm: 'ed25519' }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_EXISTS' });
+    await expect(manager.create({ domain: 'not a domain', owner: { team: 'x' } }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(manager.create({ domain: 'example.org', owner: { team: 'x' }, algorithm: ['rsa-2048', 'rsa-3072'] }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(manager.create({ domain: 'example.org', owner: { team: 'x' } }, { actor: ' ' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+});
+
+describe('DkimManager: manual publisher', () => {
+  it('never activates a key before DNS serves exactly its record', async () => {
+    const { manager, dns, events } = setup({ manual: true });
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    const name = keys[0]!.record.name;
+
+    let s = await manager.runDue();
+    expect(s.transitions).toEqual([]);
+    expect(s.waiting).toEqual([{ identityId: 'dkim:example.com', selector: 'mp2026011', state: 'publish-requested', found: 'absent' }]);
+    await expect(manager.getSigningKeys('example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+
+    // Someone publishes another key, then a revoked record: still no.
+    dns.zone.set(name, [['v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=']]);
+    expect((await manager.runDue()).waiting[0]!.found).toBe('other-key');
+    dns.zone.set(name, [['v=DKIM1; p=']]);
+    expect((await manager.runDue()).waiting[0]!.found).toBe('revoked');
+    dns.zone.set(name, [[keys[0]!.record.value], ['v=DKIM1; p=']]);
+    expect((await manager.runDue()).waiting[0]!.found).toBe('several-records');
+    expect((await manager.keys('example.com'))[0]!.state).toBe('publish-requested');
+
+    // The owners publish the record, split into strings as DNS serves it.
+    const v = keys[0]!.record.value;
+    dns.zone.set(name, [[v.slice(0, 20), v.slice(20)]]);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => t.state)).toEqual(['published', 'active']);
+    expect(events.map((e) => e.type)).toEqual(['dkim.key.generated', 'dkim.record.publish', 'dkim.record.confirmed', 'dkim.key.activated']);
+    expect(await manager.get('example.com')).toMatchObject({ status: 'active' });
+    const signing = await manager.getSigningKeys('example.com');
+    expect(signing).toHaveLength(1);
+    expect(signing[0]).toMatchObject({ domain: 'example.com', selector: 'mp2026011', algorithm: 'ed25519-sha256', keyAlgorithm: 'ed25519' });
+    expect(signing[0]!.privateKey.extractable).toBe(false);
+    const signed = await signDkimMessage(MESSAGE, signing);
+    expect(signed).toMatch(/^DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed\/relaxed; d=example.com;\s+s=mp2026011;/);
+  });
+
+  it('does not activate when the record vanished between confirmation and activation', async () => {
+    const { manager, dns, clock } = setup({ manual: true, policy: { activateAfterHours: 24 } });
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    dns.zone.set(keys[0]!.record.name, [[keys[0]!.record.value]]);
+    expect((await manager.runDue()).transitions.map((t) => t.state)).toEqual(['published']);
+    dns.zone.delete(keys[0]!.record.name);
+    clock.advanceDays(2);
+    const s = await manager.runDue();
+    expect(s.transitions).toEqual([]);
+    expect(s.waiting[0]).toMatchObject({ state: 'published', found: 'absent' });
+    await expect(manager.getSigningKeys('example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+  });
+});
+
+describe('DkimManager: rotation with an automatic publisher', () => {
+  it('runs generated → … → removed, one event and audit record per step, old key signing until the new one is confirmed', async () => {
+    const { manager, dns, clock, events, store } = setup({ policy: { rotationDays: 180, graceDays: 7, removeAfterDays: 30 } });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    let s = await manager.runDue();
+    expect(s.transitions.map((t) => t.state)).toEqual(['published', 'active']);
+    expect(dns.calls).toEqual(['publish mp2026011._domainkey.example.com']);
+    expect((await manager.get('example.com')).nextDueAt).toEqual(new Date(T0.getTime() + 180 * DAY));
+
+    // Idempotent: nothing due, nothing happens.
+    const before = events.length;
+    s = await manager.runDue();
+    expect(s).toMatchObject({ scanned: 0, transitions: [] });
+    s = await manager.runDue(clock(), { domain: 'example.com' });
+    expect(s.transitions).toEqual([]);
+    expect(events.length).toBe(before);
+
+    // 180 days on: rotation starts by itself, the new key is published, confirmed and activated.
+    clock.advanceDays(180);
+    s = await manager.runDue();
+    expect(s.rotated).toEqual([{ identityId: 'dkim:example.com', selectors: ['mp2026071'] }]);
+    expect(s.transitions.map((t) => `${t.selector} ${t.state}`)).toEqual(['mp2026071 published', 'mp2026071 active']);
+    let keys = await manager.keys('example.com');
+    expect(keys.map((k) => [k.selector, k.state, k.signing])).toEqual([
+      ['mp2026011', 'active', false],
+      ['mp2026071', 'active', true],
+    ]);
+    expect((await manager.getSigningKeys('example.com')).map((k) => k.selector)).toEqual(['mp2026071']);
+
+    // Grace: the old record stays for 7 days, then p= empty, confirmed → retired.
+    clock.advanceDays(6);
+    expect((await manager.runDue()).transitions).toEqual([]);
+    clock.advanceDays(1);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => `${t.selector} ${t.step} ${t.state}`)).toEqual(['mp2026011 retire retiring', 'mp2026011 confirm-retired retired']);
+    expect(dns.zone.get('mp2026011._domainkey.example.com')).toEqual([['v=DKIM1; k=ed25519; p=']]);
+
+    // 30 days after retirement the record goes.
+    clock.advanceDays(30);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => `${t.selector} ${t.state}`)).toEqual(['mp2026011 removed']);
+    expect(dns.zone.has('mp2026011._domainkey.example.com')).toBe(false);
+    keys = await manager.keys('example.com');
+    expect(keys.map((k) => k.state)).toEqual(['removed', 'active']);
+
+    expect(events.map((e) => `${e.type} ${e.key.selector}`)).toEqual([
+      'dkim.key.generated mp2026011',
+      'dkim.record.publish mp2026011',
+      'dkim.record.confirmed mp2026011',
+      'dkim.key.activated mp2026011',
+      'dkim.key.generated mp2026071',
+      'dkim.record.publish mp2026071',
+      'dkim.record.confirmed mp2026071',
+      'dkim.key.activated mp2026071',
+      'dkim.record.retire mp2026011',
+      'dkim.key.retired mp2026011',
+      'dkim.key.removed mp2026011',
+    ]);
+    const activated = events.find((e) => e.type === 'dkim.key.activated' && e.key.selector === 'mp2026071');
+    expect(activated?.data).toMatchObject({ previous: { selector: 'mp2026011' } });
+    const actions = (await store.listAudit()).map((a) => a.action);
+    for (const t of ['dkim.key.generated', 'dkim.record.publish', 'dkim.record.confirmed', 'dkim.key.activated', 'dkim.record.retire', 'dkim.key.retired', 'dkim.key.removed'])
+      expect(actions).toContain(t);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+    expect((await manager.checkDrift('example.com')).entries.map((e) => [e.selector, e.status])).toEqual([
+      ['mp2026011', 'ok'],
+      ['mp2026071', 'ok'],
+    ]);
+  });
+
+  it('leaves state unchanged when the publisher fails, and retries on the next sweep', async () => {
+    const { manager, dns } = setup();
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    dns.failNextWith(new MailPkiError('ERR_INVALID_INPUT', 'boom'));
+    let s = await manager.runDue();
+    expect(s.failed).toEqual([{ identityId: 'dkim:example.com', selector: 'mp2026011', code: 'ERR_INVALID_INPUT', message: 'boom' }]);
+    expect((await manager.keys('example.com'))[0]!.state).toBe('publish-requested');
+    s = await manager.runDue();
+    expect(s.failed).toEqual([]);
+    expect((await manager.keys('example.com'))[0]!.state).toBe('active');
+  });
+
+  it('refuses a rotation while one is under way; rotate() by hand keeps the old key signing until confirmation', async () => {
+    const { manager, dns } = setup();
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await manager.runDue();
+    const [fresh] = await manager.rotate('example.com', { actor: 'bob', selector: 'next' });
+    expect(fresh).toMatchObject({ selector: 'next', state: 'publish-requested' });
+    await expect(manager.rotate('example.com', { actor: 'bob' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    expect((await manager.getSigningKeys('example.com')).map((k) => k.selector)).toEqual(['mp2026011']);
+    await manager.runDue();
+    expect(dns.zone.has('next._domainkey.example.com')).toBe(true);
+    expect((await manager.getSigningKeys('example.com')).map((k) => k.selector)).toEqual(['next']);
+  });
+
+  it('signs with RSA and Ed25519 side by side and rotates both', async () => {
+    const { manager, clock } = setup();
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: ['rsa-2048', 'ed25519'] }, { actor: 'a' });
+    expect(keys.map((k) => [k.selector, k.algorithm])).toEqual([
+      ['mp2026011', 'rsa-2048'],
+      ['mp2026012', 'ed25519'],
+    ]);
+    expect(keys[0]!.record.strings.length).toBeGreaterThan(1);
+    await manager.runDue();
+    const signing = await manager.getSigningKeys('example.com');
+    expect(signing.map((k) => k.algorithm).sort()).toEqual(['ed25519-sha256', 'rsa-sha256']);
+    const signed = await signDkimMessage(MESSAGE, signing);
+    expect(signed.match(/^DKIM-Signature:/gm)).toHaveLength(2);
+    clock.advanceDays(181);
+    const s = await manager.runDue();
+    expect(s.rotated[0]!.selectors).toEqual(['mp2026071', 'mp2026072']);
+    expect((await manager.getSigningKeys('example.com')).map((k) => k.selector).sort()).toEqual(['mp2026071', 'mp2026072']);
+  });
+});
+
+describe('DkimManager: drift check', () => {
+  it('reports missing, different-key, retired-but-published and unresolvable', async () => {
+    const { manager, dns, clock } = setup({ policy: { graceDays: 0 } });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await manager.runDue();
+    expect(await manager.checkDrift('example.com')).toMatchObject({ domain: 'example.com', ok: true, entries: [{ selector: 'mp2026011', status: 'ok', found: 'ours' }] });
+    const first = 'mp2026011._domainkey.example.com';
+    const good = dns.zone.get(first)!;
+    dns.zone.delete(first);
+    expect(await manager.checkDrift('example.com')).toMatchObject({ ok: false, entries: [{ status: 'missing', found: 'absent', expected: 'key' }] });
+    dns.zone.set(first, [['v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=']]);
+    expect((await manager.checkDrift('example.com')).entries[0]).toMatchObject({ status: 'different-key', found: 'other-key' });
+    dns.zone.set(first, good);
+    await manager.rotate('example.com', { actor: 'a' });
+    expect((await manager.checkDrift('example.com')).entries.map((e) => e.status)).toEqual(['ok', 'pending']);
+    await manager.runDue();
+    clock.advanceDays(1);
+    await manager.runDue();
+    expect((await manager.keys('example.com')).map((k) => k.state)).toEqual(['retired', 'active']);
+    dns.zone.set(first, good); // someone put the old key back
+    const r = await manager.checkDrift('example.com');
+    expect(r.ok).toBe(false);
+    expect(r.entries.map((e) => e.status)).toEqual(['retired-but-published', 'ok']);
+
+    const broken = setup({ resolver: async () => Promise.reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })) });
+    await broken.manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    expect((await broken.manager.checkDrift('example.com')).entries[0]).toMatchObject({ status: 'unresolvable', found: 'lookup-failed', detail: 'timeout' });
+  });
+});
+
+describe('nextDkimStep', () => {
+  const policy = parseDkimPolicy({});
+  const at = new Date('2026-01-05T00:00:00Z');
+  it('pushes only with an automatic publisher, and again after republishAfterHours', () => {
+    const k = { state: 'publish-requested' as const, keyType: 'rsa', createdAt: at };
+    expect(nextDkimStep(k, policy, at, true)).toBe('push');
+    expect(nextDkimStep(k, policy, at, false)).toBe('confirm');
+    expect(nextDkimStep({ ...k, pushedAt: at }, policy, new Date(at.getTime() + 59 * 60_000), true)).toBe('confirm');
+    expect(nextDkimStep({ ...k, pushedAt: at }, policy, new Date(at.getTime() + 60 * 60_000), true)).toBe('push');
+  });
+  it('retires only after the grace period and removes only after removeAfterDays', () => {
+    const active = { state: 'active' as const, keyType: 'rsa', createdAt: at, supersededAt: at };
+    expect(nextDkimStep(active, policy, new Date(at.getTime() + 7 * DAY - 1), true)).toBeUndefined();
+    expect(nextDkimStep(active, policy, new Date(at.getTime() + 7 * DAY), true)).toBe('retire');
+    const retired = { state: 'retired' as const, keyType: 'rsa', createdAt: at, retiredAt: at };
+    expect(nextDkimStep(retired, policy, new Date(at.getTime() + 30 * DAY - 1), true)).toBeUndefined();
+    expect(nextDkimStep(retired, policy, new Date(at.getTime() + 30 * DAY), true)).toBe('remove');
+  });
+  it('refuses a bad policy with a coded error', () => {
+    expect(() => parseDkimPolicy({ rotationDays: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+    expect(() => parseDkimPolicy({ rotationdays: 10 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+  });
+});
