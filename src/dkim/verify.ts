@@ -6,7 +6,7 @@ import { hashSync } from '../internal/sha.js';
 import { MailPkiError } from '../errors.js';
 import { bodyCanonicalizer, headerCanonicalizer, limitSink, type CanonicalizationAlgorithm } from './canonicalization/index.js';
 import { binaryToBytes } from './canonicalization/text.js';
-import { parseDkimSignature, withoutSignatureValue, type DkimSignatureTags } from './header.js';
+import { parseDkimSignature, withoutSignatureValue } from './header.js';
 import { importRecordKey, recordKeyInfo } from './key.js';
 import { splitMessage, type RawHeaderField } from './message.js';
 import { parseDkimRecord, type DkimRecord } from './record.js';

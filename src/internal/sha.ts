@@ -97,7 +97,7 @@ export function hashSync(hash: Pkcs12Hash, data: Uint8Array): Uint8Array {
  */
 export function rehash(hash: Pkcs12Hash, digest: Uint8Array, times: number): Uint8Array {
   if (times <= 0) return digest;
-  const { u, v } = HASH_SIZES[hash];
+  const { v } = HASH_SIZES[hash];
   const e = engine(hash);
   const padded = pad(digest, v, v / 8);
   const view = new DataView(padded.buffer);

@@ -18,6 +18,7 @@ import { DKIM_KEY_ALGORITHMS, recordKeyInfo, type DkimKeyAlgorithm } from '../dk
 import { isNotFound } from '../dkim/resolver.js';
 import { manualPublisher } from '../dns/manual.js';
 import type { DnsPublisher, DnsTxtResolver } from '../dns/types.js';
+import { deliverOutbox, type DeliverySummary } from './delivery.js';
 import { MailPkiError, isMailPkiError } from '../errors.js';
 import { equalBytes, fromBase64, toBase64, toHex } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
@@ -49,7 +50,7 @@ import {
   type DkimPolicyInput,
   type DkimStep,
 } from './dkim-policy.js';
-import { LIFECYCLE_EVENT_TYPES, type LifecycleEvent } from './events.js';
+import type { LifecycleEvent } from './events.js';
 import { timeOrderedId } from './ids.js';
 
 /** Where events go after the outbox: the same sinks as the S/MIME manager (webhook, queue, log). */
@@ -150,11 +151,7 @@ export interface DriftReport {
   entries: DriftEntry[];
 }
 
-export interface DkimDeliverySummary {
-  delivered: number;
-  failed: number;
-  errors: Array<{ eventId: string; message: string }>;
-}
+export type DkimDeliverySummary = DeliverySummary;
 
 /** The identity id of a DKIM domain ('dkim:example.com'). */
 export function dkimIdentityId(domain: string): string {
@@ -177,15 +174,6 @@ const createSchema = z
 const actorOptions = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
 const runDueOptions = z.object({ actor: actorSchema.optional(), domain: z.string().min(1).max(253).optional() }).strict();
 
-const outboxEventSchema = z
-  .object({
-    id: z.string().min(1),
-    type: z.enum([...LIFECYCLE_EVENT_TYPES, ...DKIM_EVENT_TYPES]),
-    occurredAt: z.string(),
-    owner: z.object({ team: z.string(), contact: z.string().optional() }),
-    identity: z.object({ id: z.string(), kind: z.enum(['smime', 'dkim']), name: z.string() }),
-  })
-  .loose();
 
 /** The DKIM part of a credential's attributes. */
 const keyAttributesSchema = z
@@ -215,7 +203,6 @@ interface LoadedKey {
 }
 
 const DAY = 86_400_000;
-const HOUR = 3_600_000;
 const SWEEP_PAGE = 500;
 const MAX_STEPS_PER_SWEEP = 32;
 
@@ -845,31 +832,16 @@ export class DkimManager {
    * leased, with exponential backoff on failure. At least once: de-duplicate by `id`.
    */
   async deliverEvents(options: { owner?: string; now?: Date; limit?: number } = {}): Promise<DkimDeliverySummary> {
-    const summary: DkimDeliverySummary = { delivered: 0, failed: 0, errors: [] };
-    if (this.sinks.length === 0) return summary;
-    const owner = options.owner ?? this.instanceId;
-    const now = options.now ?? this.clock();
-    const max = options.limit ?? Infinity;
-    while (summary.delivered + summary.failed < max) {
-      const batch = await this.store.leaseEvents(owner, now, this.leaseMs, Math.min(100, max - summary.delivered - summary.failed));
-      if (batch.length === 0) break;
-      for (const rec of batch) {
-        const parsed = outboxEventSchema.safeParse(rec.payload);
-        try {
-          if (!parsed.success) throw new MailPkiError('ERR_STORE_CORRUPT', `outbox record ${rec.id} is not a lifecycle event`, { cause: parsed.error });
-          for (const sink of this.sinks) await sink.deliver(parsed.data as unknown as DkimEvent);
-          await this.store.markEventDelivered(rec.id, this.clock());
-          summary.delivered++;
-        } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
-          const delay = Math.min(this.deliveryBackoffMs * 2 ** Math.max(0, rec.attempts - 1), 6 * HOUR);
-          await this.store.markEventFailed(rec.id, message.slice(0, 2000), new Date(now.getTime() + delay));
-          summary.failed++;
-          summary.errors.push({ eventId: rec.id, message });
-        }
-      }
-    }
-    return summary;
+    return deliverOutbox<DkimEvent>({
+      store: this.store,
+      sinks: this.sinks,
+      owner: options.owner ?? this.instanceId,
+      now: options.now ?? this.clock(),
+      clock: this.clock,
+      leaseMs: this.leaseMs,
+      backoffMs: this.deliveryBackoffMs,
+      ...(options.limit !== undefined && { limit: options.limit }),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------

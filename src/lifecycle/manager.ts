@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { isDomainAllowed } from '../ca/profiles.js';
-import { DKIM_EVENT_TYPES } from './dkim-events.js';
+import { deliverOutbox, type DeliverySummary } from './delivery.js';
 import { MailPkiError, isMailPkiError, type MailPkiErrorCode } from '../errors.js';
 import { validatedCa } from '../ca/validated.js';
 import { mailboxDomain } from '../ca/profiles.js';
@@ -141,11 +141,7 @@ export interface DueSummary {
   failed: Array<{ identityId: string; code: string; message: string }>;
 }
 
-export interface DeliverySummary {
-  delivered: number;
-  failed: number;
-  errors: Array<{ eventId: string; message: string }>;
-}
+export type { DeliverySummary } from './delivery.js';
 
 const mailboxSchema = z
   .string()
@@ -192,20 +188,9 @@ const listFilterSchema = z
   .strict();
 
 /** The minimal shape checked on events read back from the outbox before they go to sinks. */
-const outboxEventSchema = z
-  .object({
-    id: z.string().min(1),
-    // One outbox for S/MIME and DKIM identities: either manager may deliver either kind.
-    type: z.enum([...LIFECYCLE_EVENT_TYPES, ...DKIM_EVENT_TYPES]),
-    occurredAt: z.string(),
-    owner: z.object({ team: z.string(), contact: z.string().optional() }),
-    identity: z.object({ id: z.string(), kind: z.enum(IDENTITY_KINDS), name: z.string() }),
-  })
-  .loose();
 
 const IDEMPOTENCY_PREFIX = 'mailpki1';
 const HOUR = 3_600_000;
-const MAX_DELIVERY_BACKOFF = 6 * HOUR;
 const SWEEP_PAGE = 500;
 
 type Operation = 'enroll' | 'renew';
@@ -982,31 +967,16 @@ export class LifecycleManager {
    * exponential backoff. At least once: a sink may see an event again; de-duplicate by `id`.
    */
   async deliverEvents(options: { owner?: string; now?: Date; limit?: number } = {}): Promise<DeliverySummary> {
-    const summary: DeliverySummary = { delivered: 0, failed: 0, errors: [] };
-    if (this.sinks.length === 0) return summary;
-    const owner = options.owner ?? this.instanceId;
-    const now = options.now ?? this.clock();
-    const max = options.limit ?? Infinity;
-    while (summary.delivered + summary.failed < max) {
-      const batch = await this.store.leaseEvents(owner, now, this.leaseMs, Math.min(100, max - summary.delivered - summary.failed));
-      if (batch.length === 0) break;
-      for (const rec of batch) {
-        const parsed = outboxEventSchema.safeParse(rec.payload);
-        try {
-          if (!parsed.success) throw new MailPkiError('ERR_STORE_CORRUPT', `outbox record ${rec.id} is not a lifecycle event`, { cause: parsed.error });
-          for (const sink of this.sinks) await sink.deliver(parsed.data as unknown as LifecycleEvent);
-          await this.store.markEventDelivered(rec.id, this.clock());
-          summary.delivered++;
-        } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
-          const delay = Math.min(this.deliveryBackoffMs * 2 ** Math.max(0, rec.attempts - 1), MAX_DELIVERY_BACKOFF);
-          await this.store.markEventFailed(rec.id, message.slice(0, 2000), new Date(now.getTime() + delay));
-          summary.failed++;
-          summary.errors.push({ eventId: rec.id, message });
-        }
-      }
-    }
-    return summary;
+    return deliverOutbox<LifecycleEvent>({
+      store: this.store,
+      sinks: this.sinks,
+      owner: options.owner ?? this.instanceId,
+      now: options.now ?? this.clock(),
+      clock: this.clock,
+      leaseMs: this.leaseMs,
+      backoffMs: this.deliveryBackoffMs,
+      ...(options.limit !== undefined && { limit: options.limit }),
+    });
   }
 }
 

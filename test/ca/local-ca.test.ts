@@ -4,7 +4,7 @@ import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
 import { PROFILE_RULES } from '../../src/ca/profiles.js';
 import { validatedCa } from '../../src/ca/validated.js';
-import type { CertificateAuthority, IssuedCertificate, SmimeProfile } from '../../src/ca/types.js';
+import type { IssuedCertificate, SmimeProfile } from '../../src/ca/types.js';
 import { certificateEmails, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { createCsr, parseCsr } from '../../src/certs/csr.js';
 import { OID } from '../../src/internal/oids.js';
