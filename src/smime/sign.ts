@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { signData } from '../cms/index.js';
 import { parseCertificate, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
+import { concatBytes, fromLatin1, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -137,12 +137,9 @@ function endsWithCrlf(b: Uint8Array): boolean {
   return b.length >= 2 && b[b.length - 2] === 0x0d && b[b.length - 1] === 0x0a;
 }
 
-function contains(hay: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
+/** Whether `needle` occurs in `hay` (native search over a byte-per-char view). */
+function contains(hay: Uint8Array, needle: string): boolean {
+  return fromLatin1(hay).includes(needle);
 }
 
 /**
@@ -201,7 +198,7 @@ export async function signMessage(
   }
   let boundary: string;
   do boundary = `----=_mailpki_${toHex(randomBytes(12))}`;
-  while (contains(entity, latin1(`--${boundary}`)));
+  while (contains(entity, `--${boundary}`));
   const micalg = [...new Set(signers.map((s) => MICALG[s.algorithm.hash]))].join(',');
   const head =
     `Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg};${CRLF}` +
