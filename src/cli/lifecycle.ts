@@ -221,7 +221,16 @@ export const runDue: Command = {
       ctx,
       async ({ manager }) => {
         ctx.io.stderr(`mailpki: sweeping identities due by ${now.toISOString()}...\n`);
-        const s = await manager.runDue(now, { actor: actorOf(ctx) });
+        let last = Date.now();
+        const s = await manager.runDue(now, {
+          actor: actorOf(ctx),
+          // A progress line every 2 seconds on long runs (stderr, so stdout stays the summary).
+          onProgress: (p, total) => {
+            if (Date.now() - last < 2000) return;
+            last = Date.now();
+            ctx.io.stderr(`mailpki: ${p.scanned}/${total} due identities processed (${p.renewed.length} renewed, ${p.failed.length} failed)\n`);
+          },
+        });
         const out = [
           `Scanned ${s.scanned} due identit${s.scanned === 1 ? 'y' : 'ies'}: ${s.renewed.length} renewed, ${s.notices.length} notice(s), ${s.expired.length} expired, ${s.decommissioned.length} decommissioned, ${s.failed.length} failed`,
           ...s.renewed.map((r) => `  renewed        ${r}`),

@@ -878,12 +878,20 @@ export class LifecycleManager {
    * that came due (each once), and moves each identity's nextDueAt past `now`. Running it again at
    * the same `now` finds nothing. Failures are collected in the summary, never thrown per identity.
    */
-  async runDue(now: Date = this.clock(), options: { actor?: string } = {}): Promise<DueSummary> {
+  async runDue(
+    now: Date = this.clock(),
+    options: {
+      actor?: string;
+      /** Called after each identity with the running summary and how many are due in all (for progress lines). */
+      onProgress?: (summary: Readonly<DueSummary>, totalDue: number) => void;
+    } = {},
+  ): Promise<DueSummary> {
     if (!(now instanceof Date) || Number.isNaN(now.getTime()))
       throw new MailPkiError('ERR_INVALID_INPUT', 'now: expected a valid Date', { details: { field: 'now' } });
     const actor = parseInput(actorSchema, options.actor ?? this.defaultActor, 'runDue actor');
     const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [] };
     let afterId: string | undefined;
+    const totalDue = options.onProgress ? await this.store.transaction((tx) => tx.countIdentities({ dueBefore: now })) : 0;
     for (;;) {
       const page = await this.store.transaction((tx) =>
         tx.listIdentities({ dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
@@ -895,6 +903,7 @@ export class LifecycleManager {
         } catch (e) {
           summary.failed.push({ identityId: identity.id, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
         }
+        options.onProgress?.(summary, totalDue);
       }
       if (page.length < SWEEP_PAGE) break;
       afterId = page[page.length - 1]!.id;

@@ -156,3 +156,30 @@ describe('runDue', () => {
     ]);
   });
 });
+
+describe('runDue progress', () => {
+  it('reports each processed identity against the number due', async () => {
+    const { manager, clock } = await progressFixture();
+    const seen: [number, number][] = [];
+    const s = await manager.runDue(clock(), { onProgress: (p, total) => seen.push([p.scanned, total]) });
+    expect(s.scanned).toBe(2);
+    expect(seen).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
+  });
+});
+
+async function progressFixture() {
+  const { LocalCA } = await import('../../src/ca/local-ca.js');
+  const { MemoryCaStorage } = await import('../../src/ca/storage.js');
+  const { MemoryStore, passphraseKeyProtector } = await import('../../src/store/index.js');
+  const { LifecycleManager } = await import('../../src/lifecycle/index.js');
+  let now = new Date('2026-01-01T00:00:00Z');
+  const clock = () => now;
+  const ca = await LocalCA.create(new MemoryCaStorage(), { allowedDomains: ['example.com'] }, { clock });
+  const manager = new LifecycleManager({ ca, store: new MemoryStore(), clock, keyProtector: passphraseKeyProtector('p', { iterations: 1000 }) });
+  for (const m of ['a@example.com', 'b@example.com']) await manager.enroll({ mailbox: m, owner: { team: 't' } }, { actor: 'test' });
+  now = new Date(now.getTime() + 340 * 86_400_000);
+  return { manager, clock };
+}
