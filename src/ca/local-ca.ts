@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
-import { fromUtf8, toHex, utf8 } from '../internal/bytes.js';
+import { fromUtf8, normalizeSerialHex, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { encodePem } from '../internal/pem.js';
@@ -544,7 +544,7 @@ export class LocalCA implements CertificateAuthority {
       },
       keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto),
     );
-    const serialNumber = toHex(serial).replace(/^0+(?=.)/, '');
+    const serialNumber = normalizeSerialHex(toHex(serial));
     await this.storage.write(`certs/${serialNumber}.pem`, utf8(encodePem('CERTIFICATE', der)));
     const record: IssuedRecord = {
       seq: ++this.lastSeq,
@@ -628,9 +628,7 @@ function caSignatureAlgorithm(key: CryptoKey): SignatureAlgorithm {
   return defaultSignatureAlgorithm(key);
 }
 
-function normaliseSerial(s: string): string {
-  return s.toLowerCase().replace(/^0x/, '').replace(/:/g, '').replace(/^0+(?=.)/, '');
-}
+const normaliseSerial = normalizeSerialHex;
 
 function floorToSecond(d: Date): Date {
   return new Date(Math.floor(d.getTime() / 1000) * 1000);

@@ -3,6 +3,7 @@
  * enterprise CA (REST, EST, ACME, a vendor API) fits as well as the in-process LocalCA.
  */
 import { z } from 'zod';
+import { normalizeSerialHex } from '../internal/bytes.js';
 
 export const SMIME_PROFILES = ['strict', 'multipurpose', 'legacy'] as const;
 /** CA/Browser Forum S/MIME BR mailbox-validated generations. */
@@ -69,7 +70,7 @@ export const revokeRequestSchema = z
     serialNumber: z
       .string()
       .regex(/^(0x)?[0-9a-fA-F:]+$/, 'serial must be hex')
-      .transform((s) => s.replace(/^0x/, '').replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '')),
+      .transform(normalizeSerialHex),
     reason: z.enum(Object.keys(REVOCATION_REASONS) as [RevocationReason, ...RevocationReason[]]).default('unspecified'),
     /** When the revocation takes effect (default: now). */
     time: z.date().optional(),

@@ -132,3 +132,12 @@ export function fromBase64(text: string): Uint8Array | undefined {
   if (pad > 0 && (bits === 0 || (bits === 2 && pad !== 1) || (bits === 4 && pad !== 2))) return undefined;
   return out.slice(0, n);
 }
+
+/**
+ * A serial number in the one form used everywhere (as `Certificate.serialNumber`): lower-case
+ * hex of whole bytes, no leading zero bytes ("0x0A:33" → "0a33", "00ab" → "ab").
+ */
+export function normalizeSerialHex(serial: string): string {
+  const digits = serial.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '').replace(/^0+/, '');
+  return digits.length % 2 ? `0${digits}` : digits || '00';
+}

@@ -166,7 +166,7 @@ describe('verifying', () => {
     expect(dmarcCandidate(v, 'sub.example.com')).toBe(r);
     expect(dmarcCandidate(v, 'example.org')).toBeUndefined();
     expect(authenticationResults(v, { authservId: 'mx.example.net' })).toBe(
-      `mx.example.net;\r\n\tdkim=pass (signature verified) header.d=example.com header.s=rsa header.a=rsa-sha256 header.b=${r.signature!.slice(0, 8).match(/[/=+]/) ? `"${r.signature!.slice(0, 8)}"` : r.signature!.slice(0, 8)}`,
+      `mx.example.net;\r\n\tdkim=pass (signature verified) header.d=example.com header.s=rsa header.a=rsa-sha256 header.b=${r.signature!.slice(0, 8).match(/[/=]/) ? `"${r.signature!.slice(0, 8)}"` : r.signature!.slice(0, 8)}`,
     );
   });
 

@@ -92,3 +92,11 @@ describe('DER reader strictness', () => {
     );
   });
 });
+
+describe('serial numbers have one form', () => {
+  it('normalizeSerialHex: whole bytes, no leading zero bytes, lower case', async () => {
+    const { normalizeSerialHex } = await import('../../src/internal/bytes.js');
+    expect(['0x0A:33', '0a33', 'A33', '000a33', '00', '0', 'ff'].map(normalizeSerialHex)).toEqual(['0a33', '0a33', '0a33', '0a33', '00', '00', 'ff']);
+    expect(readUnsignedHex(parseDer(uintBytes(Uint8Array.of(0x0a, 0x33))))).toBe('0a33');
+  });
+});
