@@ -17,6 +17,8 @@ import {
   buildMessage,
   canonicalizeLineEndings,
   encodeBase64Lines,
+  is7bitClean,
+  isCanonical,
   make7bitSafe,
   parseMessage,
   type BuildMessageInput,
@@ -173,7 +175,8 @@ export async function signMessage(
     outer = built.outerHeaders.replace(/^MIME-Version:.*\r\n/im, '');
     entity = built.entity;
   }
-  entity = make7bitSafe(entity);
+  // Most mail is already 7-bit with short lines: then there is nothing to re-encode.
+  if (!is7bitClean(entity) || !isCanonical(entity)) entity = make7bitSafe(entity);
 
   const certificates: Uint8Array[] = [];
   for (const s of signers) for (const c of [s.certificate, ...s.chain]) certificates.push(c.der);
