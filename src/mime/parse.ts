@@ -140,6 +140,9 @@ class Parser {
   private parseEnclosedMessage(head: EntityHead): Parsed {
     const child = this.parseEntity(head.block.bodyStart, [...head.path, 0], false);
     const end = this.endBefore(head.start, child.terminator);
+    // A part whose header-ending blank line is also the CRLF before the next delimiter has no room
+    // for a message: the enclosed one would lie outside its parent.
+    if (child.entity.start > end || child.entity.end > end) throw malformed('an enclosed message/rfc822 part is empty', head.path);
     return { entity: this.finish(head, 'message', end, { children: [child.entity] }), terminator: child.terminator };
   }
 

@@ -366,3 +366,12 @@ describe('parseMessage: limits', () => {
     expect(codeOf(() => parseMessage(42 as unknown as string))).toBe('ERR_INVALID_INPUT');
   });
 });
+
+describe('regressions', () => {
+  it('empty enclosed message in a digest: a digest part with no content gives ERR_MIME_MALFORMED, not a child outside its parent', () => {
+    // Found by the property test: the blank line ending the part's headers is also the CRLF before --c--.
+    expect(() => parseMessage('Content-Type: multipart/digest; boundary=c\r\n\r\n--c\r\n\r\n--c--\r\n')).toThrow(
+      expect.objectContaining({ code: 'ERR_MIME_MALFORMED' }),
+    );
+  });
+});
