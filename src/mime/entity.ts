@@ -52,22 +52,12 @@ export interface MimeEntity {
   decodedBody(): Uint8Array;
 }
 
-export interface EntityInit {
-  readonly source: Uint8Array;
-  readonly path: readonly number[];
-  readonly kind: MimeEntityKind;
-  readonly headers: readonly HeaderField[];
-  readonly contentType: ContentType;
-  readonly contentTransferEncoding: string;
-  readonly contentDisposition: ContentDisposition | undefined;
-  readonly start: number;
-  readonly headerEnd: number;
-  readonly bodyStart: number;
-  readonly end: number;
+/** What a parser knows of an entity; the methods are the class's. */
+export type EntityInit = Omit<MimeEntity, 'raw' | 'body' | 'decodedBody' | 'preamble' | 'epilogue' | 'children'> & {
   readonly preamble?: ByteRange | undefined;
   readonly epilogue?: ByteRange | undefined;
   readonly children?: readonly MimeEntity[];
-}
+};
 
 const IDENTITY_ENCODINGS = new Set(['7bit', '8bit', 'binary']);
 
