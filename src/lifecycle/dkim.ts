@@ -18,6 +18,7 @@ import { DKIM_KEY_ALGORITHMS, recordKeyInfo, type DkimKeyAlgorithm } from '../dk
 import { isNotFound } from '../dkim/resolver.js';
 import { manualPublisher } from '../dns/manual.js';
 import type { DnsPublisher, DnsTxtResolver } from '../dns/types.js';
+import { ListenerRegistry } from './listeners.js';
 import { deliverOutbox, type DeliverySummary } from './delivery.js';
 import { MailPkiError, isMailPkiError } from '../errors.js';
 import { equalBytes, fromBase64, toBase64, toHex } from '../internal/bytes.js';
@@ -230,7 +231,7 @@ export class DkimManager {
   private readonly deliveryBackoffMs: number;
   private readonly leaseMs: number;
   private readonly onError: (error: unknown, context: string) => void;
-  private readonly listeners = new Map<DkimEventType | '*', Set<(e: DkimEvent) => void | Promise<void>>>();
+  private readonly listeners: ListenerRegistry<DkimEvent>;
 
   constructor(options: DkimManagerOptions) {
     if (!options || typeof options !== 'object') throw new TypeError('DkimManager: options are required');
@@ -253,6 +254,7 @@ export class DkimManager {
     this.deliveryBackoffMs = options.deliveryBackoffMs ?? 30_000;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.onError = options.onError ?? ((e, context) => console.error(`mailpki dkim: ${context}:`, e));
+    this.listeners = new ListenerRegistry(DKIM_EVENT_TYPES, (e, context) => this.onError(e, context));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -260,26 +262,7 @@ export class DkimManager {
 
   /** In-process listener, called after the change is committed. Returns an unsubscribe function. */
   on<T extends DkimEventType>(type: T | '*', listener: (event: T extends DkimEventType ? DkimEventOf<T> : DkimEvent) => void | Promise<void>): () => void {
-    if (type !== '*' && !(DKIM_EVENT_TYPES as readonly string[]).includes(type)) throw new TypeError(`on: unknown DKIM event type ${String(type)}`);
-    if (typeof listener !== 'function') throw new TypeError('on: listener must be a function');
-    let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
-    const l = listener as (e: DkimEvent) => void;
-    set.add(l);
-    return () => set.delete(l);
-  }
-
-  private dispatch(events: DkimEvent[]): void {
-    for (const event of events) {
-      for (const l of [...(this.listeners.get(event.type) ?? []), ...(this.listeners.get('*') ?? [])]) {
-        try {
-          const r = l(event);
-          if (r && typeof r.then === 'function') r.catch((e: unknown) => this.onError(e, `listener for ${event.type}`));
-        } catch (e) {
-          this.onError(e, `listener for ${event.type}`);
-        }
-      }
-    }
+    return this.listeners.add(type, listener as (e: DkimEvent) => void);
   }
 
   /** One transaction with its events (outbox) and audit records; listeners hear after the commit. */
@@ -304,7 +287,7 @@ export class DkimManager {
       };
       return fn(tx, emit, audit);
     });
-    this.dispatch(events);
+    this.listeners.dispatch(events);
     return result;
   }
 

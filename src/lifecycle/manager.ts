@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { isDomainAllowed } from '../ca/profiles.js';
+import { ListenerRegistry } from './listeners.js';
 import { deliverOutbox, type DeliverySummary } from './delivery.js';
 import { MailPkiError, isMailPkiError, type MailPkiErrorCode } from '../errors.js';
 import { validatedCa } from '../ca/validated.js';
@@ -233,7 +234,7 @@ export class LifecycleManager {
   private readonly deliveryBackoffMs: number;
   private readonly leaseMs: number;
   private readonly onError: (error: unknown, context: string) => void;
-  private readonly listeners = new Map<LifecycleEventType | '*', Set<EventListener>>();
+  private readonly listeners: ListenerRegistry<LifecycleEvent>;
   private caInfo: Promise<CaInfo> | undefined;
 
   constructor(options: LifecycleManagerOptions) {
@@ -255,6 +256,7 @@ export class LifecycleManager {
     this.deliveryBackoffMs = options.deliveryBackoffMs ?? 30_000;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.onError = options.onError ?? ((e, context) => console.error(`mailpki lifecycle: ${context}:`, e));
+    this.listeners = new ListenerRegistry(LIFECYCLE_EVENT_TYPES, (e, context) => this.onError(e, context));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -264,27 +266,7 @@ export class LifecycleManager {
   on<T extends LifecycleEventType>(type: T, listener: (event: LifecycleEventOf<T>) => void | Promise<void>): () => void;
   on(type: '*', listener: EventListener): () => void;
   on(type: LifecycleEventType | '*', listener: (event: never) => void | Promise<void>): () => void {
-    if (type !== '*' && !(LIFECYCLE_EVENT_TYPES as readonly string[]).includes(type)) throw new TypeError(`on: unknown event type ${String(type)}`);
-    if (typeof listener !== 'function') throw new TypeError('on: listener must be a function');
-    let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
-    const l = listener as EventListener;
-    set.add(l);
-    return () => set.delete(l);
-  }
-
-  private dispatch(events: LifecycleEvent[]): void {
-    for (const event of events) {
-      for (const l of [...(this.listeners.get(event.type) ?? []), ...(this.listeners.get('*') ?? [])]) {
-        try {
-          const r = l(event);
-          if (r && typeof (r as Promise<void>).then === 'function')
-            (r as Promise<void>).catch((e: unknown) => this.onError(e, `listener for ${event.type}`));
-        } catch (e) {
-          this.onError(e, `listener for ${event.type}`);
-        }
-      }
-    }
+    return this.listeners.add(type, listener as (e: LifecycleEvent) => void);
   }
 
   /**
@@ -312,7 +294,7 @@ export class LifecycleManager {
       };
       return fn(tx, emit, audit);
     });
-    this.dispatch(events);
+    this.listeners.dispatch(events);
     return result;
   }
 
