@@ -36,15 +36,24 @@ export function dohResolver(options: DohResolverOptions): DkimResolver {
     const timer = setTimeout(() => ac.abort(), timeoutMs);
     let body: unknown;
     try {
-      const res = await f(url.toString(), { headers: { accept: 'application/dns-json' }, signal: ac.signal });
-      if (!res.ok) throw new Error(`DNS-over-HTTPS answered HTTP ${res.status}`);
-      body = await res.json();
+      let res: Response;
+      try {
+        res = await f(url.toString(), { headers: { accept: 'application/dns-json' }, signal: ac.signal });
+      } catch (e) {
+        throw new MailPkiError('ERR_DNS_UNAVAILABLE', ac.signal.aborted ? `DNS-over-HTTPS: no answer within ${timeoutMs} ms` : 'DNS-over-HTTPS: cannot connect', { cause: e });
+      }
+      if (!res.ok) throw new MailPkiError('ERR_DNS_UNAVAILABLE', `DNS-over-HTTPS answered HTTP ${res.status}`);
+      try {
+        body = await res.json();
+      } catch (e) {
+        throw new MailPkiError('ERR_DNS_RESPONSE_INVALID', 'DNS-over-HTTPS answer is not JSON', { cause: e });
+      }
     } finally {
       clearTimeout(timer);
     }
     const b = body as { Status?: unknown; Answer?: unknown };
     if (b?.Status === 3) return [];
-    if (b?.Status !== 0) throw new Error(`DNS-over-HTTPS status ${String(b?.Status)}`);
+    if (b?.Status !== 0) throw new MailPkiError('ERR_DNS_UNAVAILABLE', `DNS-over-HTTPS status ${String(b?.Status)}`);
     if (!Array.isArray(b.Answer)) return [];
     const out: string[][] = [];
     for (const a of b.Answer as { type?: unknown; data?: unknown }[]) {
