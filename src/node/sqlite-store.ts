@@ -684,23 +684,7 @@ class SqliteTx implements StoreTx {
     try {
       this.stmt(
         'INSERT INTO credentials (id, identity_id, kind, serial_number, fingerprint, certificate, key_id, selector, not_before, not_after, status, revoked_at, revocation_reason, attributes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(
-        r.id,
-        r.identityId,
-        r.kind,
-        r.serialNumber ?? null,
-        r.fingerprint,
-        toBlob(r.certificate),
-        r.keyId ?? null,
-        r.selector ?? null,
-        r.notBefore.getTime(),
-        r.notAfter.getTime(),
-        r.status,
-        ms(r.revokedAt),
-        r.revocationReason ?? null,
-        json(r.attributes),
-        r.createdAt.getTime(),
-      );
+      ).run(r.id, r.identityId, ...credentialValues(r), r.createdAt.getTime());
     } catch (e) {
       throw insertError(e, 'credential', r.id, r.identityId);
     }
@@ -710,22 +694,7 @@ class SqliteTx implements StoreTx {
     const r = checkInput(credentialRecordSchema, rec, 'credential');
     const res = this.stmt(
       'UPDATE credentials SET kind = ?, serial_number = ?, fingerprint = ?, certificate = ?, key_id = ?, selector = ?, not_before = ?, not_after = ?, status = ?, revoked_at = ?, revocation_reason = ?, attributes = ? WHERE id = ? AND identity_id = ?',
-    ).run(
-      r.kind,
-      r.serialNumber ?? null,
-      r.fingerprint,
-      toBlob(r.certificate),
-      r.keyId ?? null,
-      r.selector ?? null,
-      r.notBefore.getTime(),
-      r.notAfter.getTime(),
-      r.status,
-      ms(r.revokedAt),
-      r.revocationReason ?? null,
-      json(r.attributes),
-      r.id,
-      r.identityId,
-    );
+    ).run(...credentialValues(r), r.id, r.identityId);
     if (res.changes !== 1) throw new MailPkiError('ERR_STORE_CONFLICT', `credential ${r.id} of ${r.identityId} does not exist`);
   }
 
@@ -831,4 +800,22 @@ function insertError(e: unknown, what: string, id: string, identityId?: string):
   if (isConstraint(e, 'PRIMARYKEY') || isConstraint(e, 'UNIQUE')) return new MailPkiError('ERR_STORE_CONFLICT', `${what} ${id} already exists`, { cause: e });
   if (isConstraint(e, 'FOREIGNKEY')) return new MailPkiError('ERR_IDENTITY_NOT_FOUND', `identity ${identityId ?? '?'} does not exist`, { cause: e });
   return e;
+}
+
+/** The credential columns INSERT and UPDATE share, in the order both statements name them. */
+function credentialValues(r: CredentialRecord): (string | number | Buffer | null)[] {
+  return [
+    r.kind,
+    r.serialNumber ?? null,
+    r.fingerprint,
+    toBlob(r.certificate),
+    r.keyId ?? null,
+    r.selector ?? null,
+    r.notBefore.getTime(),
+    r.notAfter.getTime(),
+    r.status,
+    ms(r.revokedAt),
+    r.revocationReason ?? null,
+    json(r.attributes),
+  ];
 }
