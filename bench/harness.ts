@@ -26,3 +26,72 @@ export function report(title: string, rows: Result[], baseline?: Result): void {
     console.log(`  ${r.name.padEnd(52)} ${r.opsPerSec.toFixed(0).padStart(8)} ops/s${ratio}`);
   }
 }
+
+export interface Candidate {
+  name: string;
+  fn: () => Promise<unknown> | unknown;
+}
+
+/** A result measured in interleaved rounds: ops/s per round, the median as opsPerSec. */
+export interface RoundsResult extends Result {
+  rounds: number[];
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * Measures candidates in interleaved rounds (each round runs every candidate for `ms`), so the
+ * drift of a noisy machine falls on all of them alike. opsPerSec is the median over rounds.
+ */
+export async function measureRounds(candidates: readonly Candidate[], { rounds = 9, ms = 200 } = {}): Promise<RoundsResult[]> {
+  for (const c of candidates) await measure(c.name, c.fn, 150);
+  const out = candidates.map((c) => ({ name: c.name, opsPerSec: 0, n: 0, rounds: [] as number[] }));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < candidates.length; i++) {
+      const one = await measure(candidates[i]!.name, candidates[i]!.fn, ms);
+      out[i]!.rounds.push(one.opsPerSec);
+      out[i]!.n += one.n;
+    }
+  }
+  for (const o of out) o.opsPerSec = median(o.rounds);
+  return out;
+}
+
+/** The median over rounds of a's rate divided by b's (both measured in the same rounds). */
+export function roundsRatio(a: RoundsResult, b: RoundsResult): number {
+  return median(a.rounds.map((x, i) => x / b.rounds[i]!));
+}
+
+/** Prints rows with each one's ratio to the baseline as the median of per-round ratios. */
+export function reportRounds(title: string, rows: readonly RoundsResult[], baseline: RoundsResult): void {
+  console.log(`\n## ${title}`);
+  for (const r of rows) {
+    const ratio = r !== baseline ? `  ${roundsRatio(r, baseline).toFixed(2)}× ${baseline.name}` : '';
+    console.log(`  ${r.name.padEnd(52)} ${r.opsPerSec.toFixed(0).padStart(8)} ops/s${ratio}`);
+  }
+}
+
+/**
+ * Pins this process (every thread, and the threads it starts later) to one CPU, for targets
+ * stated "on one core": WebCrypto's worker threads then share the core with the JavaScript.
+ * Linux only (taskset from util-linux); returns a function that undoes it, or undefined.
+ */
+export async function pinToOneCore(): Promise<(() => void) | undefined> {
+  const { execFileSync } = await import('node:child_process');
+  const { availableParallelism } = await import('node:os');
+  if (process.platform !== 'linux' || availableParallelism() < 2) return () => {};
+  try {
+    const before = execFileSync('taskset', ['-p', '-c', String(process.pid)], { encoding: 'utf8' }).split(':').pop()!.trim();
+    const cpu = before.split(/[,-]/)[0]!;
+    execFileSync('taskset', ['-a', '-p', '-c', cpu, String(process.pid)], { stdio: 'ignore' });
+    console.log(`  (pinned to CPU ${cpu} of ${before}: the targets are per core)`);
+    return () => execFileSync('taskset', ['-a', '-p', '-c', before, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    console.log('  ** could not pin to one core (no taskset): these numbers use every core **');
+    return undefined;
+  }
+}

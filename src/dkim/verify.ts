@@ -7,9 +7,8 @@ import { MailPkiError } from '../errors.js';
 import { bodyCanonicalizer, headerCanonicalizer, limitSink, type CanonicalizationAlgorithm } from './canonicalization/index.js';
 import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
-import { importRecordKey, recordKeyInfo } from './key.js';
+import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
 import { splitMessage, type RawHeaderField } from './message.js';
-import { parseDkimRecord, type DkimRecord } from './record.js';
 import { isNotFound, type DkimResolver } from './resolver.js';
 import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
 import { canonicalHeaders } from './sign.js';
@@ -165,18 +164,19 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     return done('temperror', `key lookup failed: ${(e as Error)?.message ?? String(e)}`);
   }
   if (answers.length === 0) return done('permerror', `no key for selector (${name})`);
-  let record: DkimRecord | undefined;
+  let entry: RecordEntry | undefined;
   let recordError = '';
   for (const a of answers) {
     const txt = typeof a === 'string' ? a : Array.isArray(a) ? a.join('') : '';
-    try {
-      record = parseDkimRecord(txt);
+    const e = recordEntry(txt);
+    if (e.record) {
+      entry = e;
       break;
-    } catch (e) {
-      recordError ||= (e as Error).message;
     }
+    recordError ||= e.recordError!;
   }
-  if (!record) return done('permerror', `key record: ${recordError}`);
+  if (!entry) return done('permerror', `key record: ${recordError}`);
+  const record = entry.record!;
   const testing = record.testing;
   const fail = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => done(result, reason, { testing, ...extra });
   if (record.publicKey === null) return fail('permerror', 'key revoked (empty p=)');
@@ -187,38 +187,28 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   if (!record.serviceTypes.includes('*') && !record.serviceTypes.includes('email')) return fail('permerror', 'key record s= excludes email');
   if (record.strict && t.identity !== undefined && t.identity.slice(t.identity.lastIndexOf('@') + 1).toLowerCase() !== t.domain)
     return fail('permerror', 'key record t=s forbids an i= subdomain');
-  let info;
-  try {
-    info = recordKeyInfo(record.keyType, record.publicKey);
-  } catch (e) {
-    return fail('permerror', `key syntax: ${(e as Error).message}`);
-  }
+  const info = entry.info;
+  if (!info) return fail('permerror', `key syntax: ${entry.infoError}`);
   const keyBits = info.bits;
   if (info.kind === 'rsa' && keyBits < ctx.policy.minRsaBits)
     return fail('policy', `RSA key of ${keyBits} bits is below the minimum of ${ctx.policy.minRsaBits}`, { keyBits });
   const weakKey = info.kind === 'rsa' && keyBits < ctx.policy.weakRsaBits;
   const keyExtra = { keyBits, ...(weakKey ? { weakKey } : {}) };
 
-  // The body.
+  // The signature over the header fields is started first: it runs in the WebCrypto worker
+  // while the body hash is computed here. The body hash is still judged first (RFC 6376 §6.1.3).
+  const canon = headerCanonicalizer(t.headerCanonicalization);
+  const own = canon(withoutSignatureValue(field.raw, colon + 1, t.tags));
+  const data = binaryToBytes(canonicalHeaders(t.headerCanonicalization, ctx.headers, t.headers) + own.slice(0, -2));
+  const signatureCheck = checkSignature(ctx.crypto, entry, hashName === 'sha1' ? 'SHA-1' : 'SHA-256', t.signature, data);
+
   const body = bodyHash(ctx, t.bodyCanonicalization, hashName, t.bodyLength);
   if (t.bodyLength !== undefined && t.bodyLength > body.length) return fail('permerror', 'l= is longer than the body', keyExtra);
   if (!equal(body.hash, t.bodyHash)) return fail('fail', 'body hash did not verify', keyExtra);
 
-  // The header fields and the signature.
-  const canon = headerCanonicalizer(t.headerCanonicalization);
-  const own = canon(withoutSignatureValue(field.raw, colon + 1, t.tags));
-  const data = binaryToBytes(canonicalHeaders(t.headerCanonicalization, ctx.headers, t.headers) + own.slice(0, -2));
-  let ok: boolean;
-  try {
-    const key = await importRecordKey(ctx.crypto, info, hashName === 'sha1' ? 'SHA-1' : 'SHA-256');
-    ok =
-      info.kind === 'ed25519'
-        ? await ctx.crypto.subtle.verify({ name: 'Ed25519' }, key, t.signature as Uint8Array<ArrayBuffer>, new Sha256().update(data).digest())
-        : await ctx.crypto.subtle.verify({ name: 'RSASSA-PKCS1-v1_5' }, key, t.signature as Uint8Array<ArrayBuffer>, data);
-  } catch (e) {
-    return fail('permerror', `key unusable: ${(e as Error)?.message ?? String(e)}`, keyExtra);
-  }
-  if (!ok) return fail('fail', 'signature did not verify', keyExtra);
+  const checked = await signatureCheck;
+  if ('error' in checked) return fail('permerror', `key unusable: ${checked.error}`, keyExtra);
+  if (!checked.ok) return fail('fail', 'signature did not verify', keyExtra);
 
   const max = ctx.policy.maxBodyLengthFraction;
   if (t.bodyLength !== undefined && max !== undefined && body.length > 0 && (body.length - t.bodyLength) / body.length > max)
@@ -227,6 +217,36 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     .filter(Boolean)
     .join('; ');
   return fail('pass', notes ? `signature verified; ${notes}` : 'signature verified', keyExtra);
+}
+
+/**
+ * Verifies `signature` over the canonical header data. Dispatched to WebCrypto before this
+ * returns when the record's key was imported before; never rejects (the outcome is the value).
+ */
+function checkSignature(
+  crypto: Crypto,
+  entry: RecordEntry,
+  hash: 'SHA-256' | 'SHA-1',
+  signature: Uint8Array,
+  data: Uint8Array<ArrayBuffer>,
+): Promise<{ ok: boolean } | { error: string }> {
+  const info = entry.info!;
+  const run = (key: CryptoKey): Promise<boolean> =>
+    info.kind === 'ed25519'
+      ? // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the header data.
+        crypto.subtle.verify({ name: 'Ed25519' }, key, signature as Uint8Array<ArrayBuffer>, new Sha256().update(data).digest())
+      : crypto.subtle.verify({ name: 'RSASSA-PKCS1-v1_5' }, key, signature as Uint8Array<ArrayBuffer>, data);
+  let pending: Promise<boolean>;
+  try {
+    const key = recordVerifyKey(crypto, entry, hash);
+    pending = 'then' in key ? key.then(run) : run(key);
+  } catch (e) {
+    pending = Promise.reject(e);
+  }
+  return pending.then(
+    (ok) => ({ ok }),
+    (e: unknown) => ({ error: (e as Error)?.message ?? String(e) }),
+  );
 }
 
 /** The body hash for a canonicalisation, hash and l=, computed once per message. */

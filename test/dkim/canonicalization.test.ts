@@ -60,7 +60,7 @@ describe('body canonicalisation', () => {
       }),
     );
   });
-  it('handles a body larger than one internal piece (bare LF doubling across 8 KiB boundaries)', () => {
+  it('handles a body larger than one internal piece (bare LF doubling across piece boundaries)', () => {
     const big = 'x \n'.repeat(20000);
     expect(body('relaxed', big)).toBe('x\r\n'.repeat(20000));
     expect(body('simple', big)).toBe('x \r\n'.repeat(20000));
@@ -84,6 +84,44 @@ describe('header canonicalisation', () => {
       ['subject', 'Subject: a\r\n b'],
       ['to', 'To: x'],
     ]);
+  });
+  it('relaxed equals the RFC 6376 §3.4.2 steps done one char at a time, for any field', () => {
+    // The steps as the RFC lists them, written plainly: the reference for the optimised code.
+    const reference = (field: string): string => {
+      const colon = field.indexOf(':');
+      const name = (colon < 0 ? field : field.slice(0, colon)).replace(/[ \t]+$/, '').replace(/[A-Z]/g, (c) => c.toLowerCase());
+      let out = '';
+      let space = false;
+      const value = colon < 0 ? '' : field.slice(colon + 1);
+      for (let i = 0; i < value.length; i++) {
+        if (value[i] === '\r' && value[i + 1] === '\n') {
+          i++;
+          continue;
+        }
+        if (value[i] === ' ' || value[i] === '\t') {
+          space = true;
+          continue;
+        }
+        if (space && out.length > 0) out += ' ';
+        space = false;
+        out += value[i];
+      }
+      return `${name}:${out}\r\n`;
+    };
+    const unit = fc.constantFrom('A', 'z', ' ', '\t', ':', '\r', '\n', '\r\n', '\r\n ', '\u00c9', '\u00ff', ';');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 40 }), (s) => {
+        expect(relaxedHeader(s)).toBe(reference(s));
+      }),
+    );
+  });
+  it('names: only A–Z are lower-cased, whatever other bytes the name holds', () => {
+    const unit = fc.integer({ min: 0x21, max: 0xff }).map((c) => String.fromCharCode(c === 0x3a ? 0x41 : c));
+    fc.assert(
+      fc.property(fc.string({ unit, minLength: 1, maxLength: 20 }), (name) => {
+        expect(relaxedHeader(`${name}:v`)).toBe(`${name.replace(/[A-Z]/g, (c) => c.toLowerCase())}:v\r\n`);
+      }),
+    );
   });
   it('is idempotent on relaxed output', () => {
     fc.assert(

@@ -221,6 +221,49 @@ describe('verifying', () => {
     expect(authenticationResults(bad, { authservId: 'mx' })).toContain('dkim=fail (body hash did not verify; testing mode)');
   });
 
+  it('the body hash is judged first, though the signature check starts before it', async () => {
+    // Both the body and a signed header changed: the result names the body (RFC 6376 §6.1.3).
+    const signed = await sign();
+    const both = tamper(signed).replace('Subject: Is dinner', 'Subject: Is lunch');
+    expect(await words(both)).toEqual([['fail', 'body hash did not verify']]);
+    // The same for Ed25519, whose header data is hashed before it is verified.
+    const edSigned = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: 'ed', privateKey: ed.privateKey, clock }]);
+    expect(await words(tamper(edSigned).replace('Subject: Is dinner', 'Subject: Is lunch'))).toEqual([['fail', 'body hash did not verify']]);
+    expect(await words(edSigned.replace('Subject: Is dinner', 'Subject: Is lunch'))).toEqual([['fail', 'signature did not verify']]);
+  });
+
+  it('parsed key records are reused by their text: a new key under the same selector is seen at once', async () => {
+    const signed = await sign();
+    const other = await testKey('rsa-2048', 'other');
+    const rec = (v: string) => ({ resolver: staticResolver({ 'rsa._domainkey.example.com': v }) });
+    for (let i = 0; i < 3; i++) {
+      expect(await words(signed, rec(rsa.record.value))).toEqual([['pass', 'signature verified']]);
+      expect(await words(signed, rec(other.record.value))).toEqual([['fail', 'signature did not verify']]);
+    }
+    // A p= that is base64 but no key gives the same answer every time, cached or not.
+    const junk = 'v=DKIM1; k=rsa; p=AAAAAAAA';
+    for (let i = 0; i < 2; i++) expect((await words(signed, rec(junk)))[0]![1]).toMatch(/^key syntax: /);
+    // Records longer than the cache takes are parsed every time, with the same result.
+    const long = `${rsa.record.value.replace('k=rsa;', `k=rsa; n=${'x'.repeat(5000)};`)}`;
+    for (let i = 0; i < 2; i++) expect(await words(signed, rec(long))).toEqual([['pass', 'signature verified']]);
+  });
+
+  it('a WebCrypto that rejects the key or the signature gives permerror, not an exception', async () => {
+    const signed = await sign();
+    const subtle = globalThis.crypto.subtle;
+    const broken = {
+      subtle: {
+        importKey: subtle.importKey.bind(subtle),
+        verify: async () => {
+          throw new Error('engine failure');
+        },
+      },
+    } as unknown as Crypto;
+    expect(await words(signed, { crypto: broken })).toEqual([['permerror', 'key unusable: engine failure']]);
+    // A body-hash failure is still reported as such, and the rejected check is not left unhandled.
+    expect(await words(tamper(signed), { crypto: broken })).toEqual([['fail', 'body hash did not verify']]);
+  });
+
   it('verifies every signature: RSA and Ed25519 side by side, one broken', async () => {
     const signed = await signDkimMessage(testMessage(), [
       { domain: DOMAIN, selector: 'rsa', privateKey: rsa.privateKey, clock },

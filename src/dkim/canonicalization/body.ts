@@ -3,6 +3,10 @@
  * handed to a sink when full, and the deferred line ends that make trailing empty lines vanish.
  * Input may arrive in chunks split anywhere (even between CR and LF); a bare LF counts as CRLF,
  * as it would after SMTP's line-ending conversion.
+ *
+ * Both algorithms keep their state in one object shape ({@link BodyState}) and run as plain
+ * functions over it: the byte loops are the hot path of signing and verifying, and V8 keeps them
+ * fast only while every object they see has the same layout.
  */
 
 /** Receives canonical body bytes; the array is reused after the call returns. */
@@ -14,41 +18,34 @@ export interface BodyCanonicalizer {
   finish(): void;
 }
 
-/** Input is worked on in pieces of this size; each piece can at most double (bare LF → CRLF). */
-const PIECE = 8 * 1024;
+/**
+ * Input is worked on in pieces of this size; each piece can at most double (bare LF → CRLF). Small
+ * enough that the output buffer (allocated per body) costs little to create, large enough that the
+ * sink is called rarely.
+ */
+const PIECE = 2 * 1024;
 const CAP = 2 * PIECE + 64;
 
-export abstract class BodyBase implements BodyCanonicalizer {
-  protected out = new Uint8Array(CAP);
-  protected o = 0;
+/** The state of one body being canonicalised, whichever the algorithm. */
+export class BodyState {
+  readonly out = new Uint8Array(CAP);
+  o = 0;
   /** Line ends seen since the last content byte, not yet written. */
-  protected pendingLines = 0;
-  protected wroteContent = false;
+  pendingLines = 0;
+  wroteContent = false;
   /** The previous chunk ended in CR. */
-  protected cr = false;
+  cr = false;
+  /** Relaxed only: WSP seen since the last content byte. */
+  space = false;
 
   constructor(private readonly sink: BodySink) {}
 
-  update(chunk: Uint8Array): void {
-    for (let i = 0; i < chunk.length; i += PIECE) {
-      const piece = chunk.length <= PIECE ? chunk : chunk.subarray(i, i + PIECE);
-      this.ensure(piece.length * 2 + 4);
-      this.piece(piece);
-    }
+  /** Makes room for `n` bytes at `o` (flushing); `n` is at most the buffer's size. */
+  ensure(n: number): void {
+    if (this.o + n > this.out.length) this.flush();
   }
 
-  /** Canonicalises `piece`; `out` has room for twice its length plus 4 from `o`. */
-  protected abstract piece(piece: Uint8Array): void;
-  abstract finish(): void;
-
-  protected ensure(n: number): void {
-    if (this.o + n > this.out.length) {
-      this.flush();
-      if (n > this.out.length) this.out = new Uint8Array(n);
-    }
-  }
-
-  protected flush(): void {
+  flush(): void {
     if (this.o > 0) {
       this.wroteContent = true;
       this.sink(this.out.subarray(0, this.o));
@@ -60,29 +57,53 @@ export abstract class BodyBase implements BodyCanonicalizer {
    * Writes the deferred line ends before a content byte at `o`, keeping room for `room` more
    * bytes after them; returns the new write position.
    */
-  protected linesBeforeContent(o: number, room: number): number {
+  linesBeforeContent(o: number, room: number): number {
     this.o = o;
-    this.writePendingLines();
+    let n = this.pendingLines;
+    this.pendingLines = 0;
+    for (; n > 0; n--) {
+      if (this.o + 2 > this.out.length) this.flush();
+      this.out[this.o++] = 13;
+      this.out[this.o++] = 10;
+    }
     this.ensure(room);
     return this.o;
   }
 
-  private writePendingLines(): void {
-    let n = this.pendingLines;
-    this.pendingLines = 0;
-    while (n > 0) {
-      if (this.o + 2 > this.out.length) this.flush();
-      this.out[this.o++] = 13;
-      this.out[this.o++] = 10;
-      n--;
-    }
-  }
-
-  protected writeFinalCrlf(): void {
+  writeFinalCrlf(): void {
     this.ensure(2);
     this.out[this.o++] = 13;
     this.out[this.o++] = 10;
     this.flush();
+  }
+}
+
+/** One algorithm: a loop over a piece (output has room for twice its length plus 4) and an end. */
+export interface BodyAlgorithm {
+  piece(s: BodyState, chunk: Uint8Array): void;
+  finish(s: BodyState): void;
+}
+
+/** Feeds input to an algorithm in pieces, so the output buffer never overflows. */
+export class BodyCanonicalizerOf implements BodyCanonicalizer {
+  private readonly s: BodyState;
+  constructor(
+    private readonly alg: BodyAlgorithm,
+    sink: BodySink,
+  ) {
+    this.s = new BodyState(sink);
+  }
+
+  update(chunk: Uint8Array): void {
+    for (let i = 0; i < chunk.length; i += PIECE) {
+      const piece = chunk.length <= PIECE ? chunk : chunk.subarray(i, i + PIECE);
+      this.s.ensure(piece.length * 2 + 4);
+      this.alg.piece(this.s, piece);
+    }
+  }
+
+  finish(): void {
+    this.alg.finish(this.s);
   }
 }
 

@@ -1,12 +1,12 @@
 /** DKIM canonicalisation (RFC 6376 §3.4): the algorithms by name. */
-import type { BodyCanonicalizer, BodySink } from './body.js';
-import { RelaxedBody, relaxedHeader } from './relaxed.js';
-import { SimpleBody, simpleHeader } from './simple.js';
+import { BodyCanonicalizerOf, type BodyCanonicalizer, type BodySink } from './body.js';
+import { relaxedBody, relaxedHeader } from './relaxed.js';
+import { simpleBody, simpleHeader } from './simple.js';
 
 export type CanonicalizationAlgorithm = 'simple' | 'relaxed';
 export type Canonicalization = `${CanonicalizationAlgorithm}/${CanonicalizationAlgorithm}`;
 
-export { RelaxedBody, relaxedHeader, SimpleBody, simpleHeader, type BodyCanonicalizer, type BodySink };
+export { relaxedHeader, simpleHeader, type BodyCanonicalizer, type BodySink };
 export { limitSink } from './body.js';
 
 export function headerCanonicalizer(alg: CanonicalizationAlgorithm): (field: string) => string {
@@ -14,7 +14,7 @@ export function headerCanonicalizer(alg: CanonicalizationAlgorithm): (field: str
 }
 
 export function bodyCanonicalizer(alg: CanonicalizationAlgorithm, sink: BodySink): BodyCanonicalizer {
-  return alg === 'relaxed' ? new RelaxedBody(sink) : new SimpleBody(sink);
+  return new BodyCanonicalizerOf(alg === 'relaxed' ? relaxedBody : simpleBody, sink);
 }
 
 /** A whole body canonicalised at once (tests, small bodies). */

@@ -1,5 +1,5 @@
 /** The "relaxed" canonicalisation (RFC 6376 §3.4.2 headers, §3.4.4 body). */
-import { BodyBase } from './body.js';
+import type { BodyAlgorithm, BodyState } from './body.js';
 import { asciiLower, isWsp } from './text.js';
 
 /**
@@ -10,91 +10,97 @@ import { asciiLower, isWsp } from './text.js';
 export function relaxedHeader(field: string): string {
   const colon = field.indexOf(':');
   const name = colon < 0 ? field : field.slice(0, colon);
-  const value = colon < 0 ? '' : field.slice(colon + 1);
-  let out = '';
-  let space = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 13 && value.charCodeAt(i + 1) === 10) {
-      i++;
-      continue;
-    }
-    if (isWsp(c)) {
-      space = true;
-      continue;
-    }
-    if (space && out.length > 0) out += ' ';
-    space = false;
-    out += value[i];
-  }
+  let value = colon < 0 ? '' : field.slice(colon + 1);
+  // Regular expressions run natively: faster here than building the string a char at a time.
+  if (value.includes('\r\n')) value = value.replace(CRLF, '');
+  value = value.replace(WSP_RUN, ' ');
+  const start = value.charCodeAt(0) === 32 ? 1 : 0;
+  const end = value.length > start && value.charCodeAt(value.length - 1) === 32 ? value.length - 1 : value.length;
   let n = name.length;
   while (n > 0 && isWsp(name.charCodeAt(n - 1))) n--;
-  return `${asciiLower(name.slice(0, n))}:${out}\r\n`;
+  return `${asciiLower(name.slice(0, n))}:${value.slice(start, end)}\r\n`;
 }
+
+const CRLF = /\r\n/g;
+const WSP_RUN = /[ \t]+/g;
 
 /**
  * Relaxed body: WSP at line ends removed, other WSP runs made one space, empty lines at the end
  * removed, and a CRLF added to a non-empty body that lacks one. An empty body stays empty.
  */
-export class RelaxedBody extends BodyBase {
-  private space = false;
-
-  protected piece(chunk: Uint8Array): void {
-    const out = this.out;
-    let o = this.o;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
-      if (this.cr) {
-        this.cr = false;
+export const relaxedBody: BodyAlgorithm = {
+  piece(s: BodyState, chunk: Uint8Array): void {
+    // The state lives in locals inside the loop; it goes back to the object only around the
+    // rare calls that write deferred line ends past the end of the buffer.
+    const out = s.out;
+    const n = chunk.length;
+    let o = s.o;
+    let cr = s.cr;
+    let space = s.space;
+    let lines = s.pendingLines;
+    for (let i = 0; i < n; i++) {
+      let c = chunk[i]!;
+      if (cr) {
+        cr = false;
         if (c === 10) {
-          this.space = false;
-          this.pendingLines++;
+          space = false;
+          lines++;
           continue;
         }
-        // A bare CR is content.
-        o = this.content(o, 13, 2 * (chunk.length - i) + 6);
-      }
-      if (c === 13) {
-        this.cr = true;
+        // A bare CR is content: write it, then look at this byte again.
+        i--;
+        c = 13;
+      } else if (c === 13) {
+        cr = true;
+        continue;
+      } else if (c === 10) {
+        space = false;
+        lines++;
+        continue;
+      } else if (c === 32 || c === 9) {
+        space = true;
         continue;
       }
-      if (c === 10) {
-        this.space = false;
-        this.pendingLines++;
-        continue;
+      if (lines > 0) {
+        if (o + 2 * lines + 2 * (n - i) + 6 <= out.length) {
+          for (; lines > 0; lines--) {
+            out[o++] = 13;
+            out[o++] = 10;
+          }
+        } else {
+          s.pendingLines = lines;
+          lines = 0;
+          o = s.linesBeforeContent(o, 2 * (n - i) + 6);
+        }
       }
-      if (c === 32 || c === 9) {
-        this.space = true;
-        continue;
+      if (space) {
+        out[o++] = 32;
+        space = false;
       }
-      if (this.pendingLines === 0 && !this.space) {
-        out[o++] = c;
-        continue;
-      }
-      o = this.content(o, c, 2 * (chunk.length - i) + 4);
+      out[o++] = c;
     }
-    this.o = o;
-  }
+    s.o = o;
+    s.cr = cr;
+    s.space = space;
+    s.pendingLines = lines;
+  },
 
-  private content(o: number, c: number, room: number): number {
-    if (this.pendingLines > 0) o = this.linesBeforeContent(o, room);
-    if (this.space) {
-      this.out[o++] = 32;
-      this.space = false;
+  finish(s: BodyState): void {
+    if (s.cr) {
+      // A CR at the very end is content.
+      s.cr = false;
+      s.ensure(4);
+      let o = s.pendingLines > 0 ? s.linesBeforeContent(s.o, 4) : s.o;
+      if (s.space) {
+        s.out[o++] = 32;
+        s.space = false;
+      }
+      s.out[o++] = 13;
+      s.o = o;
+      s.wroteContent = true;
     }
-    this.out[o++] = c;
-    this.wroteContent = true;
-    return o;
-  }
-
-  finish(): void {
-    if (this.cr) {
-      this.cr = false;
-      this.ensure(4);
-      this.o = this.content(this.o, 13, 4);
-    }
-    if (this.o > 0) this.wroteContent = true;
-    if (this.wroteContent) this.writeFinalCrlf();
-    else this.flush();
-  }
-}
+    if (s.o > 0) s.wroteContent = true;
+    if (s.wroteContent) s.writeFinalCrlf();
+    else s.flush();
+  },
+};

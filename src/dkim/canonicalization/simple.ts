@@ -1,5 +1,5 @@
 /** The "simple" canonicalisation (RFC 6376 §3.4.1 headers, §3.4.3 body). */
-import { BodyBase } from './body.js';
+import type { BodyAlgorithm, BodyState } from './body.js';
 
 /** One header field, simple: exactly as it is in the message, with its CRLF. */
 export function simpleHeader(field: string): string {
@@ -10,46 +10,60 @@ export function simpleHeader(field: string): string {
  * Simple body: unchanged, except that empty lines at the end are removed and the body ends in
  * exactly one CRLF (an empty body becomes a single CRLF).
  */
-export class SimpleBody extends BodyBase {
-  protected piece(chunk: Uint8Array): void {
-    const out = this.out;
-    let o = this.o;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
-      if (this.cr) {
-        this.cr = false;
+export const simpleBody: BodyAlgorithm = {
+  piece(s: BodyState, chunk: Uint8Array): void {
+    // State in locals inside the loop, as in relaxedBody.
+    const out = s.out;
+    const n = chunk.length;
+    let o = s.o;
+    let cr = s.cr;
+    let lines = s.pendingLines;
+    for (let i = 0; i < n; i++) {
+      let c = chunk[i]!;
+      if (cr) {
+        cr = false;
         if (c === 10) {
-          this.pendingLines++;
+          lines++;
           continue;
         }
-        o = this.content(o, 13, 2 * (chunk.length - i) + 6);
-      }
-      if (c === 13) {
-        this.cr = true;
+        // A bare CR is content: write it, then look at this byte again.
+        i--;
+        c = 13;
+      } else if (c === 13) {
+        cr = true;
+        continue;
+      } else if (c === 10) {
+        lines++;
         continue;
       }
-      if (c === 10) {
-        this.pendingLines++;
-        continue;
+      if (lines > 0) {
+        if (o + 2 * lines + 2 * (n - i) + 6 <= out.length) {
+          for (; lines > 0; lines--) {
+            out[o++] = 13;
+            out[o++] = 10;
+          }
+        } else {
+          s.pendingLines = lines;
+          lines = 0;
+          o = s.linesBeforeContent(o, 2 * (n - i) + 6);
+        }
       }
-      if (this.pendingLines === 0) out[o++] = c;
-      else o = this.content(o, c, 2 * (chunk.length - i) + 4);
+      out[o++] = c;
     }
-    this.o = o;
-  }
+    s.o = o;
+    s.cr = cr;
+    s.pendingLines = lines;
+  },
 
-  private content(o: number, c: number, room: number): number {
-    if (this.pendingLines > 0) o = this.linesBeforeContent(o, room);
-    this.out[o++] = c;
-    return o;
-  }
-
-  finish(): void {
-    if (this.cr) {
-      this.cr = false;
-      this.ensure(4);
-      this.o = this.content(this.o, 13, 4);
+  finish(s: BodyState): void {
+    if (s.cr) {
+      // A CR at the very end is content.
+      s.cr = false;
+      s.ensure(4);
+      const o = s.pendingLines > 0 ? s.linesBeforeContent(s.o, 4) : s.o;
+      s.out[o] = 13;
+      s.o = o + 1;
     }
-    this.writeFinalCrlf();
-  }
-}
+    s.writeFinalCrlf();
+  },
+};

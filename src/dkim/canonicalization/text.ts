@@ -4,11 +4,14 @@ export const isWsp = (c: number): boolean => c === 32 || c === 9;
 
 /** Lower-cases A–Z only; String#toLowerCase would also fold Latin-1 letters of 8-bit headers. */
 export function asciiLower(s: string): string {
+  let upper = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 65 && c <= 90) return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+    // Beyond ASCII, only A–Z may change: the slow path.
+    if (c > 0x7f) return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+    if (c >= 65 && c <= 90) upper = true;
   }
-  return s;
+  return upper ? s.toLowerCase() : s;
 }
 
 /** Bytes to a string of one char per byte (not a decoding: 0x80–0xFF stay themselves). */
