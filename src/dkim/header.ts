@@ -137,10 +137,10 @@ export interface SignatureTagsToWrite {
   canonicalization: Canonicalization;
   domain: string;
   selector: string;
-  timestamp?: number;
-  expiration?: number;
-  identity?: string;
-  bodyLength?: number;
+  timestamp?: number | undefined;
+  expiration?: number | undefined;
+  identity?: string | undefined;
+  bodyLength?: number | undefined;
   headers: readonly string[];
   bodyHash: string;
 }

@@ -75,6 +75,7 @@ interface Prepared {
   hc: CanonicalizationAlgorithm;
   bc: CanonicalizationAlgorithm;
   canonicalization: Canonicalization;
+  /** Lower-cased, From first when it was not listed. */
   names: readonly string[];
   overSign: boolean;
   timestamp?: number;
@@ -95,6 +96,22 @@ function seconds(d: Date | number, field: string): number {
   return s;
 }
 
+/** Lower-cased checked lists of frozen arrays (the default list): checked once, not per message. */
+const frozenNames = new WeakMap<readonly string[], readonly string[]>();
+
+/** The header names to sign, checked and lower-cased, with From first when the caller left it out. */
+function signedNames(names: readonly string[]): readonly string[] {
+  const hit = frozenNames.get(names);
+  if (hit) return hit;
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !/^[\x21-\x39\x3b-\x7e]+$/.test(n)))
+    throw invalid('headers', 'must be a list of header field names');
+  const lower = names.map(asciiLower);
+  if (!lower.includes('from')) lower.unshift('from');
+  // A frozen array cannot change under us, so its checked form can be kept.
+  if (Object.isFrozen(names)) frozenNames.set(names, Object.freeze(lower));
+  return lower;
+}
+
 /** Validates options before any crypto runs (a caller mistake is reported, not signed). */
 function prepare(options: DkimSignOptions): Prepared {
   if (typeof options !== 'object' || options === null) throw new TypeError('signDkim: options are required');
@@ -111,9 +128,7 @@ function prepare(options: DkimSignOptions): Prepared {
   const canonicalization = options.canonicalization ?? 'relaxed/relaxed';
   if (!CANONICALIZATIONS.includes(canonicalization)) throw invalid('canonicalization', `use one of ${CANONICALIZATIONS.join(', ')}`);
   const [hc, bc] = canonicalization.split('/') as [CanonicalizationAlgorithm, CanonicalizationAlgorithm];
-  const names = options.headers ?? DEFAULT_SIGNED_HEADERS;
-  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !/^[\x21-\x39\x3b-\x7e]+$/.test(n)))
-    throw invalid('headers', 'must be a list of header field names');
+  const names = signedNames(options.headers ?? DEFAULT_SIGNED_HEADERS);
   const clock = options.clock ?? systemClock;
   if (typeof clock !== 'function') throw invalid('clock', 'must be a function returning a Date');
   const timestamp =
@@ -161,9 +176,7 @@ function selectHeaders(p: Prepared, headers: readonly RawHeaderField[]): string[
   if (!counts.has('from')) throw new MailPkiError('ERR_MIME_MALFORMED', 'the message has no From header field; DKIM must sign it (RFC 6376 §5.4)');
   const seen = new Set<string>();
   const out: string[] = [];
-  const lower = p.names.map(asciiLower);
-  if (!lower.includes('from')) lower.unshift('from');
-  for (const name of lower) {
+  for (const name of p.names) {
     if (seen.has(name)) continue;
     seen.add(name);
     const n = counts.get(name) ?? 0;
@@ -206,10 +219,10 @@ async function signatureField(p: Prepared, headers: readonly RawHeaderField[], b
     canonicalization: p.canonicalization,
     domain: p.domain,
     selector: p.selector,
-    ...(p.timestamp !== undefined ? { timestamp: p.timestamp } : {}),
-    ...(p.expiration !== undefined ? { expiration: p.expiration } : {}),
-    ...(p.identity !== undefined ? { identity: p.identity } : {}),
-    ...(p.bodyLength ? { bodyLength } : {}),
+    timestamp: p.timestamp,
+    expiration: p.expiration,
+    identity: p.identity,
+    bodyLength: p.bodyLength ? bodyLength : undefined,
     headers: h,
     bodyHash: toBase64(bodyHash),
   });

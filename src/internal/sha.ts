@@ -353,7 +353,8 @@ export function sha256(data: Uint8Array): Uint8Array {
  */
 export class Sha256 {
   private readonly h = Int32Array.from(SHA256_IV);
-  private readonly buf = new Uint8Array(64);
+  /** Bytes short of a whole block; 128 long so digest() can pad in place. */
+  private readonly buf = new Uint8Array(128);
   private bufLen = 0;
   private total = 0;
 
@@ -379,18 +380,33 @@ export class Sha256 {
     return this;
   }
 
+  /** The hash of everything given to update(). Ends the hash: the object cannot be used after. */
   digest(): Uint8Array<ArrayBuffer> {
     const bits = this.total * 8;
-    const tail = new Uint8Array(this.bufLen < 56 ? 64 : 128);
-    tail.set(this.buf.subarray(0, this.bufLen));
-    tail[this.bufLen] = 0x80;
-    const view = new DataView(tail.buffer);
-    view.setUint32(tail.length - 8, Math.floor(bits / 0x100000000));
-    view.setUint32(tail.length - 4, bits >>> 0);
-    sha256Blocks(this.h, tail, 0, tail.length);
+    const buf = this.buf;
+    let len = this.bufLen;
+    buf[len++] = 0x80;
+    const end = len <= 56 ? 64 : 128;
+    buf.fill(0, len, end - 8);
+    const hi = Math.floor(bits / 0x100000000);
+    const lo = bits >>> 0;
+    buf[end - 8] = hi >>> 24;
+    buf[end - 7] = hi >>> 16;
+    buf[end - 6] = hi >>> 8;
+    buf[end - 5] = hi;
+    buf[end - 4] = lo >>> 24;
+    buf[end - 3] = lo >>> 16;
+    buf[end - 2] = lo >>> 8;
+    buf[end - 1] = lo;
+    sha256Blocks(this.h, buf, 0, end);
     const out = new Uint8Array(32);
-    const ov = new DataView(out.buffer);
-    for (let j = 0; j < 8; j++) ov.setUint32(j * 4, this.h[j]! >>> 0);
+    for (let j = 0; j < 8; j++) {
+      const w = this.h[j]!;
+      out[4 * j] = w >>> 24;
+      out[4 * j + 1] = w >>> 16;
+      out[4 * j + 2] = w >>> 8;
+      out[4 * j + 3] = w;
+    }
     return out;
   }
 }

@@ -23,7 +23,7 @@ export interface BodyCanonicalizer {
  * enough that the output buffer (allocated per body) costs little to create, large enough that the
  * sink is called rarely.
  */
-const PIECE = 2 * 1024;
+const PIECE = 1024;
 const CAP = 2 * PIECE + 64;
 
 /** The state of one body being canonicalised, whichever the algorithm. */

@@ -78,6 +78,13 @@ export const relaxedBody: BodyAlgorithm = {
         space = false;
       }
       out[o++] = c;
+      // The rest of a run of plain bytes needs no state: copy it in a tight loop.
+      while (i + 1 < n) {
+        const d = chunk[i + 1]!;
+        if (d === 32 || d === 13 || d === 10 || d === 9) break;
+        out[o++] = d;
+        i++;
+      }
     }
     s.o = o;
     s.cr = cr;

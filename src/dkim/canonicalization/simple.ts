@@ -49,6 +49,13 @@ export const simpleBody: BodyAlgorithm = {
         }
       }
       out[o++] = c;
+      // The rest of a run of bytes other than CR and LF: copy it in a tight loop.
+      while (i + 1 < n) {
+        const d = chunk[i + 1]!;
+        if (d === 13 || d === 10) break;
+        out[o++] = d;
+        i++;
+      }
     }
     s.o = o;
     s.cr = cr;
