@@ -9,7 +9,7 @@ export const errorCodes = {
   ERR_INVALID_INPUT: 'An argument or option failed validation; the message names the field.',
   ERR_INPUT_TOO_LARGE: 'Input is larger than the documented limit.',
   ERR_NESTING_TOO_DEEP: 'Input nests deeper than the documented limit.',
-  ERR_UNSUPPORTED_RUNTIME: 'No WebCrypto implementation is available; pass one with the `crypto` option.',
+  ERR_UNSUPPORTED_RUNTIME: 'The runtime lacks what is needed (WebCrypto, a DNS client) and no replacement was passed; the message names the option.',
   ERR_IO: 'Reading or writing a file or directory failed.',
   // Encodings
   ERR_PEM_MALFORMED: 'Text is not valid PEM, or has no block with the expected label.',

@@ -22,6 +22,15 @@ export {
   type DkimVerification,
 } from './results.js';
 export { parseDkimSignature, type DkimAlgorithm, type DkimSignatureTags, type ParsedDkimSignature } from './header.js';
-export { staticResolver, isNotFound, type DkimResolver } from './resolver.js';
+export {
+  staticResolver,
+  systemDnsResolver,
+  dnsClientResolver,
+  isNotFound,
+  type DkimResolver,
+  type DnsClient,
+  type DnsClientConstructor,
+  type DnsClientOptions,
+} from './resolver.js';
 export { dohResolver, type DohResolverOptions } from './doh.js';
 export { canonicalizeBody, relaxedHeader, simpleHeader, type Canonicalization, type CanonicalizationAlgorithm } from './canonicalization/index.js';

@@ -9,7 +9,7 @@ import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
 import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
 import { splitMessage, type RawHeaderField } from './message.js';
-import { isNotFound, type DkimResolver } from './resolver.js';
+import { isNotFound, systemDnsResolver, type DkimResolver } from './resolver.js';
 import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
 import { canonicalHeaders } from './sign.js';
 import { Sha256 } from '../internal/sha.js';
@@ -33,7 +33,11 @@ export interface DkimPolicy {
 }
 
 export interface DkimVerifyOptions {
-  resolver: DkimResolver;
+  /**
+   * Looks up key records. Default: the runtime's DNS (node:dns in Node, Deno and Bun, through
+   * {@link systemDnsResolver}); where there is none (browsers, workers) pass one, e.g. dohResolver.
+   */
+  resolver?: DkimResolver;
   clock?: Clock;
   crypto?: Crypto;
   policy?: DkimPolicy;
@@ -56,12 +60,15 @@ interface Ctx {
  * problem is a result. Throws only for caller mistakes (TypeError, ERR_INVALID_INPUT).
  *
  * @example
- * const v = await verifyDkim(message, { resolver: nodeDnsResolver() });
+ * const v = await verifyDkim(message); // keys from the system's DNS
+ * const w = await verifyDkim(message, { resolver: dohResolver({ url: 'https://dns.example/dns-query' }) });
  * for (const r of v.results) console.log(r.result, r.domain, r.reason);
  */
-export async function verifyDkim(message: Uint8Array | string, options: DkimVerifyOptions): Promise<DkimVerification> {
+export async function verifyDkim(message: Uint8Array | string, options: DkimVerifyOptions = {}): Promise<DkimVerification> {
   if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new TypeError('verifyDkim: message must be bytes or a string');
-  if (typeof options?.resolver !== 'function') throw new TypeError('verifyDkim: options.resolver is required (e.g. nodeDnsResolver())');
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('verifyDkim: options must be an object');
+  const resolver = options?.resolver ?? defaultResolver();
+  if (typeof resolver !== 'function') throw new TypeError('verifyDkim: options.resolver must be a function');
   const p = options.policy ?? {};
   const policy = {
     minRsaBits: p.minRsaBits ?? 1024,
@@ -85,7 +92,7 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     headers: split.headers,
     fromDomain,
     now,
-    resolver: options.resolver,
+    resolver,
     crypto: resolveCrypto(options.crypto),
     policy,
     bodyHashes: new Map(),
@@ -95,6 +102,18 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
   const result: DkimVerification['result'] =
     results.length === 0 ? 'none' : results.some((r) => r.result === 'pass') ? 'pass' : results[0]!.result;
   return { result, results, ...(fromDomain ? { fromDomain } : {}) };
+}
+
+let systemResolver: DkimResolver | undefined;
+
+/** The system DNS resolver, made once; a coded error where the runtime has no DNS client. */
+function defaultResolver(): DkimResolver {
+  systemResolver ??= systemDnsResolver();
+  if (!systemResolver)
+    throw new MailPkiError('ERR_UNSUPPORTED_RUNTIME', 'this runtime has no DNS client: pass options.resolver (e.g. dohResolver({ url }))', {
+      details: { field: 'resolver' },
+    });
+  return systemResolver;
 }
 
 /** The domain of a From field's address, lower-cased; undefined when there is not exactly one. */

@@ -1,6 +1,6 @@
 /** Keys, records, signing options, streaming, verification policy and results. */
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   authenticationResults,
   createDkimSigner,
@@ -318,5 +318,44 @@ describe('verifying', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the default resolver', () => {
+  type Modules = { getBuiltinModule?: (id: string) => unknown };
+  const proc = globalThis.process as unknown as Modules;
+  const original = proc.getBuiltinModule;
+  afterEach(() => {
+    proc.getBuiltinModule = original;
+    vi.resetModules();
+  });
+
+  it("is the runtime's DNS client, found without importing node:dns", async () => {
+    const asked: string[] = [];
+    class FakeResolver {
+      constructor(readonly options: unknown) {}
+      setServers(): void {}
+      async resolveTxt(name: string): Promise<string[][]> {
+        asked.push(name);
+        if (name === rsa.record.name) return [rsa.record.strings];
+        throw Object.assign(new Error('queryTxt ENOTFOUND'), { code: 'ENOTFOUND' });
+      }
+    }
+    proc.getBuiltinModule = (id: string) => (id === 'node:dns' ? { promises: { Resolver: FakeResolver } } : original?.(id));
+    vi.resetModules();
+    const fresh = await import('../../src/dkim/index.js');
+    const signed = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: 'rsa', privateKey: rsa.privateKey }]);
+    expect((await fresh.verifyDkim(signed)).result).toBe('pass');
+    expect(asked).toEqual([rsa.record.name]);
+    expect(typeof fresh.systemDnsResolver()).toBe('function');
+  });
+
+  it('is a coded error where the runtime has no DNS client', async () => {
+    proc.getBuiltinModule = undefined;
+    vi.resetModules();
+    const fresh = await import('../../src/dkim/index.js');
+    expect(fresh.systemDnsResolver()).toBeUndefined();
+    const signed = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: 'rsa', privateKey: rsa.privateKey }]);
+    await expect(fresh.verifyDkim(signed)).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_RUNTIME', message: expect.stringContaining('dohResolver') });
   });
 });
