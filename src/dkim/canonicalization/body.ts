@@ -70,6 +70,38 @@ export class BodyState {
     return this.o;
   }
 
+  /**
+   * Writes `lines` deferred line ends at `o` before a content byte, keeping `room` bytes free
+   * after them; returns the new write position. Inline when the buffer has space (the common case).
+   */
+  writeLines(o: number, lines: number, room: number): number {
+    const out = this.out;
+    if (o + 2 * lines + room > out.length) {
+      this.pendingLines = lines;
+      return this.linesBeforeContent(o, room);
+    }
+    for (; lines > 0; lines--) {
+      out[o++] = 13;
+      out[o++] = 10;
+    }
+    return o;
+  }
+
+  /** A CR that ended the input is content: writes the lines before it, the WSP (relaxed) and the CR. */
+  finalCr(): void {
+    if (!this.cr) return;
+    this.cr = false;
+    let o = this.writeLines(this.o, this.pendingLines, 4);
+    this.pendingLines = 0;
+    if (this.space) {
+      this.out[o++] = 32;
+      this.space = false;
+    }
+    this.out[o++] = 13;
+    this.o = o;
+    this.wroteContent = true;
+  }
+
   writeFinalCrlf(): void {
     this.ensure(2);
     this.out[this.o++] = 13;

@@ -62,16 +62,8 @@ export const relaxedBody: BodyAlgorithm = {
         continue;
       }
       if (lines > 0) {
-        if (o + 2 * lines + 2 * (n - i) + 6 <= out.length) {
-          for (; lines > 0; lines--) {
-            out[o++] = 13;
-            out[o++] = 10;
-          }
-        } else {
-          s.pendingLines = lines;
-          lines = 0;
-          o = s.linesBeforeContent(o, 2 * (n - i) + 6);
-        }
+        o = s.writeLines(o, lines, 2 * (n - i) + 6);
+        lines = 0;
       }
       if (space) {
         out[o++] = 32;
@@ -93,19 +85,7 @@ export const relaxedBody: BodyAlgorithm = {
   },
 
   finish(s: BodyState): void {
-    if (s.cr) {
-      // A CR at the very end is content.
-      s.cr = false;
-      s.ensure(4);
-      let o = s.pendingLines > 0 ? s.linesBeforeContent(s.o, 4) : s.o;
-      if (s.space) {
-        s.out[o++] = 32;
-        s.space = false;
-      }
-      s.out[o++] = 13;
-      s.o = o;
-      s.wroteContent = true;
-    }
+    s.finalCr();
     if (s.o > 0) s.wroteContent = true;
     if (s.wroteContent) s.writeFinalCrlf();
     else s.flush();

@@ -37,16 +37,8 @@ export const simpleBody: BodyAlgorithm = {
         continue;
       }
       if (lines > 0) {
-        if (o + 2 * lines + 2 * (n - i) + 6 <= out.length) {
-          for (; lines > 0; lines--) {
-            out[o++] = 13;
-            out[o++] = 10;
-          }
-        } else {
-          s.pendingLines = lines;
-          lines = 0;
-          o = s.linesBeforeContent(o, 2 * (n - i) + 6);
-        }
+        o = s.writeLines(o, lines, 2 * (n - i) + 6);
+        lines = 0;
       }
       out[o++] = c;
       // The rest of a run of bytes other than CR and LF: copy it in a tight loop.
@@ -63,14 +55,7 @@ export const simpleBody: BodyAlgorithm = {
   },
 
   finish(s: BodyState): void {
-    if (s.cr) {
-      // A CR at the very end is content.
-      s.cr = false;
-      s.ensure(4);
-      const o = s.pendingLines > 0 ? s.linesBeforeContent(s.o, 4) : s.o;
-      s.out[o] = 13;
-      s.o = o + 1;
-    }
+    s.finalCr();
     s.writeFinalCrlf();
   },
 };
