@@ -3,8 +3,10 @@
  * raw WebCrypto signature rate of the same key and beside mailauth's dkimSign/dkimVerify, in one run.
  * Verification uses an in-memory resolver (a cached key) for both libraries.
  *
- * The issue's targets are "on one core", so the process is pinned to one CPU while this runs, and
- * the candidates are measured in interleaved rounds (medians) because these machines are noisy.
+ * The issue's targets are "on one core", so the process is pinned to one CPU while this runs
+ * (WebCrypto's worker threads then share the core with the JavaScript, and the cost counted is all
+ * the CPU an operation takes). The candidates are measured in interleaved rounds, each after a full
+ * garbage collection, and ratios are medians of per-round ratios, because these machines are noisy.
  */
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
