@@ -1,5 +1,5 @@
 /**
- * `mailpki dkim create|sign|verify|rotate|check|run-due|keys`: DKIM keys governed in the embedded
+ * `mailpki dkim create|sign|verify|rotate|decommission|check|run-due|keys`: DKIM keys governed in the embedded
  * store (`--db PATH`, keys encrypted with $MAILPKI_PASSPHRASE or `--passphrase-env VAR`). DNS is
  * read with Node's resolver (`--dns HOST:PORT,...` or the system's) and written by hand from the
  * printed records, or by RFC 2136 with `--update-server HOST:PORT --zone Z --tsig-name N --tsig-secret-env VAR`.
@@ -22,7 +22,7 @@ import { passphraseKeyProtector } from '../store/key-protector.js';
 import { positiveInt, required, str, type Command, type CommandContext } from './args.js';
 import { actorOf, dbPath, storePassphrase } from './lifecycle.js';
 
-const SUBCOMMANDS = ['create', 'sign', 'verify', 'rotate', 'check', 'run-due', 'keys'] as const;
+const SUBCOMMANDS = ['create', 'sign', 'verify', 'rotate', 'decommission', 'check', 'run-due', 'keys'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
 
 const USAGE = `mailpki dkim <subcommand> [options]   (store: --db PATH, default ./mailpki.db; keys encrypted with $MAILPKI_PASSPHRASE or --passphrase-env VAR)
@@ -31,6 +31,7 @@ const USAGE = `mailpki dkim <subcommand> [options]   (store: --db PATH, default 
   sign --domain D [--selector S] [--in FILE] [--out FILE]                   signs with the active key(s)
   verify [--json] [--dns HOST:PORT,...] [--in FILE]                         exit 0 when a signature aligned with From passes, 1 otherwise, 2 unreadable
   rotate --domain D [--selector S]                                          starts a new key; signing switches once DNS serves it
+  decommission --domain D [--reason TEXT]                                   stops signing now; run-due then retires and removes every key
   check --domain D [--json]                                                 drift: every selector against DNS; exit 1 on drift
   run-due [--domain D] [--now ISO-8601]                                     publishes, confirms, activates, retires, removes, rotates
   keys --domain D [--json]                                                  the domain's keys and their states
@@ -44,6 +45,7 @@ const options = {
   actor: { type: 'string' as const },
   domain: { type: 'string' as const },
   selector: { type: 'string' as const },
+  reason: { type: 'string' as const },
   owner: { type: 'string' as const },
   contact: { type: 'string' as const },
   purpose: { type: 'string' as const },
@@ -205,6 +207,18 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
       const keys = await m.rotate(domain, { actor: actorOf(ctx), ...(selector && { selector }) });
       const out = [`Rotation started for ${domain}; the current key signs until DNS serves the new record. Publish:`];
       for (const k of keys) out.push('', `selector: ${k.selector} (${k.algorithm})`, `TXT:      ${k.record.value}`, `zone:     ${k.record.zoneLine}`);
+      ctx.io.stdout(`${out.join('\n')}\n`);
+      return 0;
+    });
+  },
+
+  async decommission(ctx) {
+    const domain = required(ctx, 'domain');
+    const reason = str(ctx, 'reason');
+    return withDkim(ctx, async (m) => {
+      const { identity, keys } = await m.decommission(domain, { actor: actorOf(ctx), ...(reason && { reason }) });
+      const out = [`Decommissioned ${identity.id}; nothing signs for ${identity.name} any more. "mailpki dkim run-due" takes the keys out of DNS:`, ''];
+      out.push(...keys.map(formatKey));
       ctx.io.stdout(`${out.join('\n')}\n`);
       return 0;
     });

@@ -4,6 +4,7 @@
  * (the TXT to publish); nothing secret has a field to go into.
  */
 import type { IdentityRecord } from '../store/index.js';
+import type { DkimStep } from './dkim-policy.js';
 import { timeOrderedId } from './ids.js';
 
 export const DKIM_EVENT_TYPES = [
@@ -14,6 +15,8 @@ export const DKIM_EVENT_TYPES = [
   'dkim.record.retire',
   'dkim.key.retired',
   'dkim.key.removed',
+  'dkim.step.failed',
+  'dkim.identity.decommissioned',
 ] as const;
 export type DkimEventType = (typeof DKIM_EVENT_TYPES)[number];
 
@@ -51,6 +54,18 @@ export interface DkimEventData {
   'dkim.key.retired': { name: string };
   /** Manual publishing: the owners should now delete the TXT at `name`. */
   'dkim.key.removed': { name: string; publisher: string; automatic: boolean };
+  /**
+   * A `runDue` step failed (DNS update refused, store error, …); the key stays where it was and the
+   * next `runDue` tries again, so this comes once per failing sweep and key. `step` 'rotate': a
+   * scheduled rotation could not start (`key` is the one that should have been replaced).
+   */
+  'dkim.step.failed': { step: DkimStep | 'rotate'; name: string; code: string; message: string };
+  /**
+   * Signing stopped; `keys` are the identity's keys as they stand after the decommission
+   * (`key` is the one that was signing, else the newest). The rest follows as
+   * `dkim.record.retire` / `dkim.key.retired` / `dkim.key.removed` per key.
+   */
+  'dkim.identity.decommissioned': { reason: string; keys: DkimKeySummary[] };
 }
 
 export interface DkimEventOf<T extends DkimEventType> {

@@ -10,7 +10,9 @@
  * again confirmed in DNS), and its record is deleted `removeAfterDays` later. Each transition is
  * one store transaction with its event and audit record; DNS changes (DnsPublisher) and lookups
  * (DnsTxtResolver) happen outside transactions, so a crash between the two is repaired by the
- * next `runDue`, which only ever moves a key one verified step at a time.
+ * next `runDue`, which only ever moves a key one verified step at a time. A step that fails is
+ * told to the owners (`dkim.step.failed`) and tried again by the next `runDue`. `decommission`
+ * stops signing at once and sends every key down the same way out.
  */
 import { z } from 'zod';
 import { dkimRecord, dkimRecordName, parseDkimRecord, revokedDkimRecord, type DkimKeyType, type DkimRecordText } from '../dkim/record.js';
@@ -203,6 +205,15 @@ interface LoadedKey {
   attrs: KeyAttributes;
 }
 
+/** One key's change when its identity is decommissioned. */
+interface Withdrawal {
+  key: LoadedKey;
+  attrs: Partial<KeyAttributes>;
+  status: CredentialRecord['status'];
+  event?: { type: DkimEventType; data: DkimEventData[DkimEventType] };
+  audit: { action: string; reason: string };
+}
+
 const DAY = 86_400_000;
 const SWEEP_PAGE = 500;
 const MAX_STEPS_PER_SWEEP = 32;
@@ -317,7 +328,7 @@ export class DkimManager {
   /**
    * The key(s) to sign with now: the newest active key of each key type (RSA and Ed25519 side by
    * side when both are configured), imported non-extractable. ERR_IDENTITY_STATE when no key has
-   * been confirmed in DNS yet.
+   * been confirmed in DNS yet, or when the identity is decommissioned.
    *
    * @example
    * const signed = await signDkimMessage(message, await dkim.getSigningKeys('example.com'));
@@ -327,6 +338,7 @@ export class DkimManager {
     const { identity, chosen, protectedKeys } = await this.store.transaction(async (tx) => {
       const identity = await tx.getIdentity(id);
       if (!identity || identity.kind !== 'dkim') throw notFound(id);
+      if (identity.status === 'decommissioned') throw stateError(identity, 'sign for');
       let chosen = signingKeys(await loadKeys(tx, id));
       if (options.selector !== undefined) chosen = chosen.filter((k) => k.credential.selector === options.selector!.toLowerCase());
       const protectedKeys = await Promise.all(chosen.map((k) => (k.credential.keyId ? tx.getKey(k.credential.keyId) : undefined)));
@@ -440,6 +452,7 @@ export class DkimManager {
     await this.write(now, async (tx, emit, audit) => {
       const current = await tx.getIdentity(id);
       if (!current) throw notFound(id);
+      if (current.status === 'decommissioned') throw stateError(current, 'rotate');
       if ((await loadKeys(tx, id)).some((k) => isPending(k.attrs.state)))
         throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name}: another rotation started meanwhile`);
       await this.insertKeys(tx, emit, audit, current, generated, actor, reason, now);
@@ -514,6 +527,128 @@ export class DkimManager {
       await audit({ actor, action: 'dkim.key.generated', identityId: identity.id, reason, after: keyAudit(k) });
     }
     await this.touchIdentity(tx, identity.id, now);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Decommission
+
+  /**
+   * Decommissions the domain's DKIM identity for good: signing stops at once (`getSigningKeys`
+   * throws ERR_IDENTITY_STATE), no rotation starts again, and `runDue` keeps driving the identity
+   * until every key is removed, with the same events as after a rotation:
+   *
+   * - a key that was signing keeps its record for `graceDays` — the grace period exists for mail
+   *   signed before the switch and still in flight, and a decommission is such a switch — then
+   *   gets `p=` empty (`dkim.record.retire` → `dkim.key.retired`) and is deleted `removeAfterDays`
+   *   later (`dkim.key.removed`);
+   * - a key whose record was handed out but that never signed (publish-requested, published) is
+   *   retired at once (`dkim.record.retire` with `graceDays: 0`): no mail to wait for, and the
+   *   record may be in DNS;
+   * - a key whose record was never handed out (generated) is removed at once (`dkim.key.removed`);
+   * - keys already retiring, retired or in their grace period carry on as they were.
+   *
+   * One transaction: the identity, the keys, `dkim.identity.decommissioned` and the per-key
+   * events, and their audit records. Not repeatable: a decommissioned identity is ERR_IDENTITY_STATE
+   * (as for S/MIME identities). The identity stays in the inventory; its selectors are never reused.
+   *
+   * @example
+   * await dkim.decommission('old-brand.example', { actor: 'alice', reason: 'brand retired' });
+   */
+  async decommission(domain: string, options: { actor: string; reason?: string }): Promise<{ identity: IdentityRecord; keys: DkimKeyInfo[] }> {
+    const { actor, reason: given } = parseInput(actorOptions, options, 'decommission options');
+    const reason = given ?? 'requested';
+    const id = idOf(domain);
+    const now = this.clock();
+    await this.write(now, async (tx, emit, audit) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity || identity.kind !== 'dkim') throw notFound(id);
+      if (identity.status === 'decommissioned') throw stateError(identity, 'decommission');
+      const before = await loadKeys(tx, id);
+      const wasSigning = signingKeys(before)[0] ?? before[before.length - 1];
+      if (!wasSigning) throw new MailPkiError('ERR_STORE_CORRUPT', `DKIM identity ${id} has no key`);
+      await tx.updateIdentity({ ...identity, status: 'decommissioned', updatedAt: now }, identity.version);
+      const changes = this.withdrawals(identity, before, now, 'identity decommissioned');
+      const saved = new Map<string, LoadedKey>();
+      for (const c of changes) saved.set(c.key.credential.id, await this.saveKey(tx, c.key, c.attrs, c.status));
+      const next = await this.touchIdentity(tx, id, now);
+      const keysAfter = before.map((k) => saved.get(k.credential.id) ?? k);
+      const signingAfter = keysAfter.find((k) => k.credential.id === wasSigning.credential.id)!;
+      await emit('dkim.identity.decommissioned', next, summary(signingAfter), { reason, keys: keysAfter.map(summary) });
+      await audit({ actor, action: 'dkim.identity.decommissioned', identityId: id, reason, before: identitySummary(identity), after: identitySummary(next) });
+      for (const c of changes) {
+        const k = saved.get(c.key.credential.id)!;
+        if (c.event) await emit(c.event.type, next, summary(k), c.event.data as never);
+        await audit({ actor, action: c.audit.action, identityId: id, reason: c.audit.reason, before: keyAudit(c.key), after: keyAudit(k) });
+      }
+    });
+    return { identity: await this.get(domain), keys: await this.keys(domain) };
+  }
+
+  /**
+   * What decommissioning does to each key (see `decommission`); keys already on their way out
+   * are left alone. Pure: the caller writes.
+   */
+  private withdrawals(identity: IdentityRecord, keys: readonly LoadedKey[], now: Date, why: string): Withdrawal[] {
+    const at = now.toISOString();
+    const publisher = { publisher: this.publisher.name, automatic: this.publisher.automatic };
+    const graceDays = this.policyOf(identity).graceDays;
+    const out: Withdrawal[] = [];
+    for (const k of keys) {
+      const name = k.attrs.record.name;
+      switch (k.attrs.state) {
+        case 'generated':
+          out.push({
+            key: k,
+            attrs: { state: 'removed', removedAt: at },
+            status: 'retired',
+            event: { type: 'dkim.key.removed', data: { name, ...publisher } },
+            audit: { action: 'dkim.key.removed', reason: `${why}: ${name} was never sent for publication` },
+          });
+          break;
+        case 'publish-requested':
+        case 'published': {
+          const revoked = recordSummary(revokedDkimRecord({ domain: identity.name, selector: k.credential.selector!, keyType: k.attrs.keyType }));
+          out.push({
+            key: k,
+            attrs: { state: 'retiring', retiringAt: at },
+            status: 'retired',
+            event: { type: 'dkim.record.retire', data: { record: revoked, ...publisher, graceDays: 0 } },
+            audit: { action: 'dkim.record.retire', reason: `${why}: the key never signed, so no grace; publish ${revoked.value}` },
+          });
+          break;
+        }
+        case 'active':
+          if (!k.attrs.supersededAt)
+            out.push({
+              key: k,
+              attrs: { supersededAt: at },
+              status: 'previous',
+              audit: { action: 'dkim.key.signing-stopped', reason: `${why}: ${name} stays published for the grace of ${graceDays} days` },
+            });
+          break;
+        default:
+          break;
+      }
+    }
+    return out;
+  }
+
+  /** Catches up a decommissioned identity whose keys moved in after the decommission (a race with a rotation or create). */
+  private async withdrawLate(id: string, actor: string, now: Date): Promise<boolean> {
+    return this.write(now, async (tx, emit, audit) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity || identity.status !== 'decommissioned') return false;
+      const changes = this.withdrawals(identity, await loadKeys(tx, id), now, 'identity decommissioned');
+      if (changes.length === 0) return false;
+      const saved: LoadedKey[] = [];
+      for (const c of changes) saved.push(await this.saveKey(tx, c.key, c.attrs, c.status));
+      const next = await this.touchIdentity(tx, id, now);
+      for (const [i, c] of changes.entries()) {
+        if (c.event) await emit(c.event.type, next, summary(saved[i]!), c.event.data as never);
+        await audit({ actor, action: c.audit.action, identityId: id, reason: c.audit.reason, before: keyAudit(c.key), after: keyAudit(saved[i]!) });
+      }
+      return true;
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -612,7 +747,10 @@ export class DkimManager {
    * Drives every due DKIM identity (or one domain) as far as it can go now: asks the publisher to
    * publish, confirms records in DNS, activates confirmed keys, retires superseded keys after the
    * grace period, removes retired records, and starts a rotation when the signing key is older
-   * than `rotationDays`. Idempotent; failures are reported per identity and leave state as it was.
+   * than `rotationDays` (never for a decommissioned identity, which is driven until every key is
+   * removed). Idempotent. A failed step leaves the key as it was, is listed in `failed`, and is told
+   * to the owners (`dkim.step.failed` event and audit record, one transaction) — once per sweep and
+   * key, so a step that keeps failing is reported again by every `runDue` until it succeeds.
    */
   async runDue(now: Date = this.clock(), options: { actor?: string; domain?: string } = {}): Promise<DkimDueSummary> {
     const opts = parseInput(runDueOptions, options, 'runDue options');
@@ -626,7 +764,7 @@ export class DkimManager {
         const page = await this.store.transaction((tx) =>
           tx.listIdentities({ kind: 'dkim', dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
         );
-        ids.push(...page.filter((p) => p.status !== 'decommissioned').map((p) => p.id));
+        ids.push(...page.map((p) => p.id));
         if (page.length < SWEEP_PAGE) break;
         afterId = page[page.length - 1]!.id;
       }
@@ -636,7 +774,7 @@ export class DkimManager {
       try {
         await this.drive(id, now, actor, summary);
       } catch (e) {
-        summary.failed.push({ identityId: id, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
+        summary.failed.push({ identityId: id, code: codeOf(e), message: messageOf(e) });
       }
     }
     return summary;
@@ -647,11 +785,22 @@ export class DkimManager {
     for (let round = 0; round < MAX_STEPS_PER_SWEEP; round++) {
       const { identity, keys } = await this.load(id);
       const policy = this.policyOf(identity);
+      const decommissioned = identity.status === 'decommissioned';
+      if (decommissioned && keys.some((k) => isPending(k.attrs.state) || (k.attrs.state === 'active' && !k.attrs.supersededAt))) {
+        try {
+          if (await this.withdrawLate(id, actor, now)) continue;
+        } catch (e) {
+          if (isMailPkiError(e, 'ERR_STORE_CONFLICT')) continue;
+          throw e;
+        }
+      }
       let progressed = false;
       for (const k of keys) {
         if (waitingFor.has(k.credential.id)) continue;
         const step = nextDkimStep(times(k), policy, now, this.publisher.automatic);
         if (!step) continue;
+        // A decommissioned identity's keys only go out, never in.
+        if (decommissioned && (step === 'request-publish' || step === 'push' || step === 'confirm' || step === 'activate')) continue;
         try {
           const moved = await this.step(identity, k, keys, step, now, actor, summary);
           if (moved) {
@@ -669,7 +818,8 @@ export class DkimManager {
             progressed = true;
             break;
           }
-          summary.failed.push({ identityId: id, selector: k.credential.selector!, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
+          summary.failed.push({ identityId: id, selector: k.credential.selector!, code: codeOf(e), message: messageOf(e) });
+          await this.recordStepFailure(identity, k, step, e, actor, now);
           waitingFor.add(k.credential.id);
         }
       }
@@ -677,12 +827,41 @@ export class DkimManager {
       // Nothing moved: time to rotate?
       const signing = signingKeys(keys);
       const due = signing.filter((s) => rotationDue(times(s), policy, now));
-      if (due.length && !keys.some((k) => isPending(k.attrs.state)) && identity.status !== 'decommissioned') {
-        const created = await this.startRotation(id, actor, `scheduled: key older than ${policy.rotationDays} days`, now);
+      if (due.length && !keys.some((k) => isPending(k.attrs.state)) && !decommissioned) {
+        let created: string[];
+        try {
+          created = await this.startRotation(id, actor, `scheduled: key older than ${policy.rotationDays} days`, now);
+        } catch (e) {
+          if (isMailPkiError(e, 'ERR_STORE_CONFLICT')) continue;
+          summary.failed.push({ identityId: id, code: codeOf(e), message: messageOf(e) });
+          await this.recordStepFailure(identity, due[0]!, 'rotate', e, actor, now);
+          return;
+        }
         summary.rotated.push({ identityId: id, selectors: (await this.load(id)).keys.filter((k) => created.includes(k.credential.id)).map((k) => k.credential.selector!) });
         continue;
       }
       return;
+    }
+  }
+
+  /**
+   * Tells the owners that a step failed: `dkim.step.failed` and its audit record in one
+   * transaction; the key is not touched, so the next `runDue` tries the step again. Never throws:
+   * a failure to record goes to onError, and the step's own failure is already in the summary.
+   */
+  private async recordStepFailure(identity: IdentityRecord, k: LoadedKey, step: DkimStep | 'rotate', error: unknown, actor: string, now: Date): Promise<void> {
+    const code = codeOf(error);
+    const message = messageOf(error);
+    const selector = k.credential.selector!;
+    try {
+      await this.write(now, async (tx, emit, audit) => {
+        const current = await tx.getIdentity(identity.id);
+        if (!current) return;
+        await emit('dkim.step.failed', current, summary(k), { step, name: k.attrs.record.name, code, message });
+        await audit({ actor, action: 'dkim.step.failed', identityId: identity.id, reason: `${step} ${selector}: ${message} [${code}]`, after: { step, selector, code, state: k.attrs.state } });
+      });
+    } catch (e) {
+      this.onError(e, `recording the failed ${step} of ${identity.name} ${selector}`);
     }
   }
 
@@ -856,6 +1035,16 @@ function invalid(field: string, message: string): MailPkiError {
 
 function notFound(id: string): MailPkiError {
   return new MailPkiError('ERR_IDENTITY_NOT_FOUND', `no DKIM identity ${id} in the inventory`, { details: { identityId: id } });
+}
+
+function codeOf(e: unknown): string {
+  return isMailPkiError(e) ? e.code : 'ERR_UNKNOWN';
+}
+
+/** An error's message for events and summaries, cut short (events go to owners and webhooks). */
+function messageOf(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.length > 500 ? `${m.slice(0, 499)}…` : m;
 }
 
 function stateError(identity: IdentityRecord, what: string): MailPkiError {

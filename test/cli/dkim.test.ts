@@ -37,6 +37,24 @@ describe('mailpki dkim (no DNS needed)', () => {
     expect(r.stderr).toMatch(/no active DKIM key yet.*\[ERR_IDENTITY_STATE\]/);
   });
 
+  it('decommission stops signing at once and lists where each key goes; a second time is exit 2 (ERR_IDENTITY_STATE)', async () => {
+    expect((await run(['dkim', 'create', '--domain', 'gone.example', '--selector', 'old', '--owner', 'mail', '--algo', 'ed25519'])).code).toBe(0);
+    const r = await run(['dkim', 'decommission', '--domain', 'gone.example', '--reason', 'brand retired']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Decommissioned dkim:gone.example; nothing signs for gone.example any more.');
+    expect(r.stdout).toMatch(/^old\s+ed25519\s+retiring\s+old\._domainkey\.gone\.example$/m);
+    const again = await run(['dkim', 'decommission', '--domain', 'gone.example']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/decommissioned.*\[ERR_IDENTITY_STATE\]/);
+    const sign = await run(['dkim', 'sign', '--domain', 'gone.example'], MESSAGE);
+    expect(sign.code).toBe(2);
+    expect(sign.stderr).toContain('[ERR_IDENTITY_STATE]');
+    expect((await run(['dkim', 'rotate', '--domain', 'gone.example'])).stderr).toContain('[ERR_IDENTITY_STATE]');
+    expect((await run(['dkim', 'decommission'])).stderr).toContain('[ERR_USAGE]');
+    expect((await run(['dkim', 'decommission', '--domain', 'nowhere.example'])).stderr).toContain('[ERR_IDENTITY_NOT_FOUND]');
+  });
+
   it('usage errors are exit 2 with one line', async () => {
     for (const args of [['dkim'], ['dkim', 'nope'], ['dkim', 'create', '--domain', 'x.example'], ['dkim', 'create', '--domain', 'x.example', '--owner', 'm', '--algo', 'dsa'], ['dkim', 'sign', '--domain', 'x.example', '--zone', 'x.example']]) {
       const r = await run(args);
@@ -119,6 +137,17 @@ describeWithPeers('mailpki dkim against knotd (RFC 2136 + TSIG)', [KNOT_BINARY],
       'active ok',
       'active ok',
     ]);
+
+    // Decommissioned: signing stops now; after the grace period run-due sets p= on the last keys.
+    expect((await run(['dkim', 'decommission', '--domain', 'example.com'])).code).toBe(0);
+    expect((await run(['dkim', 'sign', '--domain', 'example.com', '--in', msg])).code).toBe(2);
+    const due4 = await run(['dkim', 'run-due', '--now', new Date(Date.now() + 8 * 86_400_000).toISOString(), ...dnsArgs()]);
+    expect(due4.code).toBe(0);
+    expect(due4.stdout.match(/^ {2}retired\s/gm)).toHaveLength(2);
+    expect(due4.stdout).toContain('0 rotation(s)');
+    const check2 = await run(['dkim', 'check', '--domain', 'example.com', '--json', '--dns', knot.server]);
+    expect(check2.code).toBe(0);
+    expect(JSON.parse(check2.stdout).entries.map((e: { state: string }) => e.state)).toEqual(['retired', 'retired', 'retired', 'retired']);
   });
 
   it('a wrong TSIG secret: run-due exits 1 naming ERR_DNS_UPDATE_REFUSED; the key stays pending (check: no drift)', async () => {

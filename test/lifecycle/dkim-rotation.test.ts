@@ -127,14 +127,18 @@ describeWithPeers('DKIM rotation end to end against knotd with RFC 2136 + TSIG',
     ]);
   });
 
-  it('a wrong TSIG secret is refused by the server: coded failure, key state unchanged, nothing in DNS', async () => {
+  it('a wrong TSIG secret is refused by the server: coded failure told to the owners, key state unchanged, nothing in DNS', async () => {
     const { m, store } = manager({ publisher: publisher('d3JvbmctZ2VoZWltbmlzLXdyb25nLXNlY3JldC0zMmI=') });
     await m.create({ domain: 'example.com', selector: 'badtsig', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
     const events = (await store.listEvents({})).length;
     const s = await m.runDue();
     expect(s.failed).toEqual([expect.objectContaining({ identityId: 'dkim:example.com', selector: 'badtsig', code: 'ERR_DNS_UPDATE_REFUSED' })]);
     expect((await m.keys('example.com'))[0]!.state).toBe('publish-requested');
-    expect((await store.listEvents({})).length).toBe(events);
+    const added = (await store.listEvents({})).slice(events);
+    expect(added.map((e) => e.type)).toEqual(['dkim.step.failed']);
+    expect(added[0]!.payload).toMatchObject({ key: { selector: 'badtsig' }, data: { step: 'push', code: 'ERR_DNS_UPDATE_REFUSED' } });
+    expect(JSON.stringify(added[0]!.payload)).not.toContain('d3JvbmctZ2VoZWltbmlz');
+    expect((await verifyAuditLog(store)).ok).toBe(true);
     expect(await txt('badtsig._domainkey.example.com')).toEqual([]);
     await expect(m.getSigningKeys('example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
   });

@@ -8,13 +8,19 @@ import type { DkimEvent } from '../../src/lifecycle/dkim-events.js';
 import { nextDkimStep, parseDkimPolicy } from '../../src/lifecycle/dkim-policy.js';
 import { verifyAuditLog } from '../../src/lifecycle/audit.js';
 import { MemoryStore, passphraseKeyProtector, type Store } from '../../src/store/index.js';
-import { DAY, T0, fakeClock, type FakeClock } from './helpers.js';
+import { DAY, T0, createTestStore, fakeClock, type FakeClock } from './helpers.js';
 
 /** A zone in memory: what the publisher writes is what the resolver reads. */
 function fakeDns() {
   const zone = new Map<string, string[][]>();
   const calls: string[] = [];
   let failNext: Error | undefined;
+  const failing: Partial<Record<'retire' | 'remove', Error>> = {};
+  const fail = (op: 'retire' | 'remove') => {
+    const e = failing[op];
+    delete failing[op];
+    if (e) throw e;
+  };
   const resolver: DnsTxtResolver = async (name) => zone.get(name) ?? [];
   const publisher: DnsPublisher = {
     name: 'fake',
@@ -30,14 +36,16 @@ function fakeDns() {
     },
     async retire(r) {
       calls.push(`retire ${r.name}`);
+      fail('retire');
       zone.set(r.name, [[r.value ?? 'v=DKIM1; p=']]);
     },
     async remove(r) {
       calls.push(`remove ${r.name}`);
+      fail('remove');
       zone.delete(r.name);
     },
   };
-  return { zone, calls, resolver, publisher, failNextWith: (e: Error) => (failNext = e) };
+  return { zone, calls, resolver, publisher, failNextWith: (e: Error, op: 'publish' | 'retire' | 'remove' = 'publish') => (op === 'publish' ? (failNext = e) : (failing[op] = e)) };
 }
 
 interface Setup {
@@ -50,7 +58,7 @@ interface Setup {
 
 function setup(options: Partial<DkimManagerOptions> & { manual?: boolean } = {}): Setup {
   const clock = fakeClock();
-  const store = new MemoryStore();
+  const store = options.store ?? new MemoryStore();
   const dns = fakeDns();
   const events: DkimEvent[] = [];
   const manager = new DkimManager({
@@ -219,16 +227,72 @@ describe('DkimManager: rotation with an automatic publisher', () => {
     ]);
   });
 
-  it('leaves state unchanged when the publisher fails, and retries on the next sweep', async () => {
-    const { manager, dns } = setup();
-    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
-    dns.failNextWith(new MailPkiError('ERR_INVALID_INPUT', 'boom'));
+  it('a refused DNS update leaves the key where it was, tells the owners (event + audit), and the next sweep proceeds', async () => {
+    const { manager, dns, events, store } = setup({ store: await createTestStore() });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail', contact: 'mail@example.com' }, algorithm: 'ed25519' }, { actor: 'a' });
+    const value = (await manager.keys('example.com'))[0]!.record.value;
+    dns.failNextWith(new MailPkiError('ERR_DNS_UPDATE_REFUSED', 'the server answered REFUSED'));
     let s = await manager.runDue();
-    expect(s.failed).toEqual([{ identityId: 'dkim:example.com', selector: 'mp2026011', code: 'ERR_INVALID_INPUT', message: 'boom' }]);
+    expect(s.failed).toEqual([{ identityId: 'dkim:example.com', selector: 'mp2026011', code: 'ERR_DNS_UPDATE_REFUSED', message: 'the server answered REFUSED' }]);
+    expect(s.transitions).toEqual([]);
     expect((await manager.keys('example.com'))[0]!.state).toBe('publish-requested');
+
+    const failed = events.filter((e) => e.type === 'dkim.step.failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      owner: { team: 'mail', contact: 'mail@example.com' },
+      identity: { id: 'dkim:example.com', name: 'example.com' },
+      key: { selector: 'mp2026011', state: 'publish-requested' },
+      data: { step: 'push', name: 'mp2026011._domainkey.example.com', code: 'ERR_DNS_UPDATE_REFUSED', message: 'the server answered REFUSED' },
+    });
+    expect(JSON.stringify(failed[0])).not.toContain(value.slice(-20)); // no key material, public or private
+    expect((await store.listEvents({})).map((e) => e.type)).toContain('dkim.step.failed');
+    const audit = await store.listAudit();
+    expect(audit.filter((a) => a.action === 'dkim.step.failed')).toEqual([
+      expect.objectContaining({ identityId: 'dkim:example.com', reason: 'push mp2026011: the server answered REFUSED [ERR_DNS_UPDATE_REFUSED]' }),
+    ]);
+    expect(JSON.stringify(audit)).not.toMatch(/protectedKey|ciphertext|PRIVATE/);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+
     s = await manager.runDue();
     expect(s.failed).toEqual([]);
     expect((await manager.keys('example.com'))[0]!.state).toBe('active');
+    expect(events.filter((e) => e.type === 'dkim.step.failed')).toHaveLength(1);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+  });
+
+  it('a failing step is reported once per sweep, not once per retry within a sweep; retire and remove failures too', async () => {
+    const { manager, dns, clock, events, store } = setup({ store: await createTestStore(), policy: { graceDays: 0, removeAfterDays: 1 } });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await manager.runDue();
+    await manager.rotate('example.com', { actor: 'a', selector: 'next' });
+    dns.failNextWith(new MailPkiError('ERR_DNS_UNAVAILABLE', 'no answer within 5000 ms'), 'retire');
+    let s = await manager.runDue();
+    expect(s.transitions.map((t) => `${t.selector} ${t.state}`)).toEqual(['next published', 'next active', 'mp2026011 retiring']);
+    expect(s.failed).toEqual([expect.objectContaining({ selector: 'mp2026011', code: 'ERR_DNS_UNAVAILABLE' })]);
+    expect(events.filter((e) => e.type === 'dkim.step.failed').map((e) => [e.key.selector, e.key.state, (e.data as { step: string }).step])).toEqual([['mp2026011', 'retiring', 'push-retire']]);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => `${t.selector} ${t.state}`)).toEqual(['mp2026011 retired']);
+
+    clock.advanceDays(1);
+    dns.failNextWith(new MailPkiError('ERR_DNS_UPDATE_REFUSED', 'NOTAUTH'), 'remove');
+    s = await manager.runDue();
+    expect(s.failed).toEqual([expect.objectContaining({ selector: 'mp2026011', code: 'ERR_DNS_UPDATE_REFUSED' })]);
+    expect((await manager.keys('example.com'))[0]!.state).toBe('retired');
+    expect(events.filter((e) => e.type === 'dkim.step.failed').map((e) => (e.data as { step: string }).step)).toEqual(['push-retire', 'remove']);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => `${t.selector} ${t.state}`)).toEqual(['mp2026011 removed']);
+    expect((await store.listAudit()).filter((a) => a.action === 'dkim.step.failed')).toHaveLength(2);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+  });
+
+  it('a non-MailPkiError from the publisher is reported as ERR_UNKNOWN with its message', async () => {
+    const { manager, dns, events } = setup();
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    dns.failNextWith(new Error('socket hang up'));
+    const s = await manager.runDue();
+    expect(s.failed).toEqual([expect.objectContaining({ code: 'ERR_UNKNOWN', message: 'socket hang up' })]);
+    expect(events.find((e) => e.type === 'dkim.step.failed')?.data).toMatchObject({ step: 'push', code: 'ERR_UNKNOWN', message: 'socket hang up' });
   });
 
   it('refuses a rotation while one is under way; rotate() by hand keeps the old key signing until confirmation', async () => {
@@ -261,6 +325,145 @@ describe('DkimManager: rotation with an automatic publisher', () => {
     const s = await manager.runDue();
     expect(s.rotated[0]!.selectors).toEqual(['mp2026071', 'mp2026072']);
     expect((await manager.getSigningKeys('example.com')).map((k) => k.selector).sort()).toEqual(['mp2026071', 'mp2026072']);
+  });
+});
+
+describe('DkimManager: decommission', () => {
+  it('stops signing at once, walks the active key out through grace → p= → removed, never rotates again', async () => {
+    const { manager, dns, clock, events, store } = setup({ store: await createTestStore(), policy: { rotationDays: 180, graceDays: 7, removeAfterDays: 30 } });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    await manager.runDue();
+    await manager.rotate('example.com', { actor: 'alice', selector: 'next' });
+    await manager.runDue();
+    clock.advanceDays(7);
+    await manager.runDue();
+    expect((await manager.keys('example.com')).map((k) => [k.selector, k.state, k.signing])).toEqual([
+      ['mp2026011', 'retired', false],
+      ['next', 'active', true],
+    ]);
+    const before = events.length;
+
+    const { identity, keys } = await manager.decommission('Example.com', { actor: 'bob', reason: 'domain sold' });
+    expect(identity).toMatchObject({ status: 'decommissioned', nextDueAt: new Date(clock().getTime() + 7 * DAY) });
+    expect(identity.currentCredentialId).toBeUndefined();
+    expect(keys.map((k) => [k.selector, k.state, k.signing])).toEqual([
+      ['mp2026011', 'retired', false],
+      ['next', 'active', false],
+    ]);
+    await expect(manager.getSigningKeys('example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE', message: expect.stringContaining('decommissioned') });
+    await expect(manager.getSigningKeys('example.com', { selector: 'next' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    // Not repeatable, and no rotation by hand either.
+    await expect(manager.decommission('example.com', { actor: 'bob' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    await expect(manager.rotate('example.com', { actor: 'bob' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    const decommissioned = events.slice(before);
+    expect(decommissioned.map((e) => e.type)).toEqual(['dkim.identity.decommissioned']);
+    expect(decommissioned[0]).toMatchObject({
+      key: { selector: 'next', state: 'active' },
+      data: { reason: 'domain sold', keys: [{ selector: 'mp2026011', state: 'retired' }, { selector: 'next', state: 'active' }] },
+    });
+
+    // The record stays through the grace period (mail in flight), then p= empty, then deleted.
+    let s = await manager.runDue();
+    expect(s).toMatchObject({ scanned: 0, transitions: [] });
+    clock.advanceDays(6);
+    expect((await manager.runDue()).transitions).toEqual([]);
+    clock.advanceDays(1);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => `${t.selector} ${t.step} ${t.state}`)).toEqual(['next retire retiring', 'next confirm-retired retired']);
+    expect(dns.zone.get('next._domainkey.example.com')).toEqual([['v=DKIM1; k=ed25519; p=']]);
+    const rotated: string[] = [];
+    for (let day = 0; day < 400; day += 10) {
+      clock.advanceDays(10);
+      s = await manager.runDue();
+      rotated.push(...s.rotated.flatMap((r) => r.selectors));
+      expect(s.failed).toEqual([]);
+    }
+    expect(rotated).toEqual([]);
+    expect((await manager.keys('example.com')).map((k) => [k.selector, k.state])).toEqual([
+      ['mp2026011', 'removed'],
+      ['next', 'removed'],
+    ]);
+    expect(dns.zone.size).toBe(0);
+    const after = await manager.get('example.com');
+    expect(after.status).toBe('decommissioned');
+    expect(after.nextDueAt).toBeUndefined();
+    expect(events.slice(before).map((e) => `${e.type} ${e.key.selector}`)).toEqual([
+      'dkim.identity.decommissioned next',
+      'dkim.record.retire next',
+      'dkim.key.retired next',
+      'dkim.key.removed mp2026011',
+      'dkim.key.removed next',
+    ]);
+    const actions = (await store.listAudit()).map((a) => a.action);
+    expect(actions.slice(actions.indexOf('dkim.identity.decommissioned'))).toEqual([
+      'dkim.identity.decommissioned',
+      'dkim.key.signing-stopped',
+      'dkim.record.retire',
+      'dkim.record.pushed',
+      'dkim.key.retired',
+      'dkim.key.removed',
+      'dkim.key.removed',
+    ]);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+    expect(await manager.checkDrift('example.com')).toMatchObject({ ok: true });
+  });
+
+  it('a key whose record was sent out but never signed is retired at once (manual publisher: the owners are told to publish p=)', async () => {
+    const { manager, dns, events, store } = setup({ store: await createTestStore(), manual: true });
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    const name = keys[0]!.record.name;
+    dns.zone.set(name, [[keys[0]!.record.value]]); // the owners did publish it
+    const { identity } = await manager.decommission('example.com', { actor: 'a' });
+    expect(identity.status).toBe('decommissioned');
+    expect((await manager.keys('example.com'))[0]!.state).toBe('retiring');
+    const retire = events.find((e) => e.type === 'dkim.record.retire');
+    expect(retire?.data).toMatchObject({ record: { name, value: 'v=DKIM1; k=ed25519; p=' }, publisher: 'manual', automatic: false, graceDays: 0 });
+    expect(events.find((e) => e.type === 'dkim.identity.decommissioned')?.data).toMatchObject({ reason: 'requested', keys: [{ state: 'retiring' }] });
+
+    // DNS still serves the key: it waits (and is never activated); once the owners publish p=, it is retired.
+    let s = await manager.runDue();
+    expect(s.transitions).toEqual([]);
+    expect(s.waiting).toEqual([expect.objectContaining({ state: 'retiring', found: 'ours' })]);
+    await expect(manager.getSigningKeys('example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    dns.zone.set(name, [['v=DKIM1; k=ed25519; p=']]);
+    s = await manager.runDue();
+    expect(s.transitions.map((t) => t.state)).toEqual(['retired']);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+  });
+
+  it('a rotation that was generating its key while the identity was decommissioned adds nothing', async () => {
+    const inner = passphraseKeyProtector('dkim test passphrase', { iterations: 1000 });
+    let gate: { entered: () => void; open: Promise<void> } | undefined;
+    const keyProtector = {
+      ...inner,
+      async protect(k: Uint8Array) {
+        if (gate) {
+          gate.entered();
+          await gate.open;
+        }
+        return inner.protect(k);
+      },
+    };
+    const { manager, events } = setup({ keyProtector });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await manager.runDue();
+    let release!: () => void;
+    const generating = new Promise<void>((entered) => (gate = { entered, open: new Promise((r) => (release = r)) }));
+    const rotation = manager.rotate('example.com', { actor: 'a' });
+    await generating;
+    await manager.decommission('example.com', { actor: 'b' });
+    release();
+    await expect(rotation).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    expect((await manager.keys('example.com')).map((k) => k.selector)).toEqual(['mp2026011']);
+    expect(events.filter((e) => e.type === 'dkim.key.generated')).toHaveLength(1);
+  });
+
+  it('refuses an unknown domain and an empty actor', async () => {
+    const { manager } = setup();
+    await expect(manager.decommission('nowhere.example', { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await expect(manager.decommission('example.com', { actor: ' ' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    expect((await manager.get('example.com')).status).toBe('pending');
   });
 });
 
