@@ -95,10 +95,15 @@ export function reportRounds(title: string, rows: readonly RoundsResult[], basel
  * Pins this process (every thread, and the threads it starts later) to one CPU, for targets
  * stated "on one core": WebCrypto's worker threads then share the core with the JavaScript.
  * Linux only (taskset from util-linux); returns a function that undoes it, or undefined.
+ * MAILPKI_BENCH_ALL_CORES=1 leaves the process on every core, to compare.
  */
 export async function pinToOneCore(): Promise<(() => void) | undefined> {
   const { execFileSync } = await import('node:child_process');
   const { availableParallelism } = await import('node:os');
+  if (process.env.MAILPKI_BENCH_ALL_CORES === '1') {
+    console.log('  (MAILPKI_BENCH_ALL_CORES=1: not pinned, every core in use)');
+    return () => {};
+  }
   if (process.platform !== 'linux' || availableParallelism() < 2) return () => {};
   try {
     const before = execFileSync('taskset', ['-p', '-c', String(process.pid)], { encoding: 'utf8' }).split(':').pop()!.trim();
