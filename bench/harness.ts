@@ -5,8 +5,8 @@ export interface Result {
   n: number;
 }
 
-export async function measure(name: string, fn: () => Promise<unknown> | unknown, ms = 1500): Promise<Result> {
-  const warm = performance.now() + Math.min(300, ms / 4);
+export async function measure(name: string, fn: () => Promise<unknown> | unknown, ms = 1500, warmMs = Math.min(300, ms / 4)): Promise<Result> {
+  const warm = performance.now() + warmMs;
   while (performance.now() < warm) await fn();
   let n = 0;
   const start = performance.now();
@@ -44,17 +44,19 @@ const median = (xs: readonly number[]): number => {
 };
 
 /**
- * Measures candidates in interleaved rounds (each round runs every candidate for `ms`), so the
- * drift of a noisy machine falls on all of them alike. opsPerSec is the median over rounds.
+ * Measures candidates in interleaved rounds (each round runs every candidate for `ms`, starting
+ * with a different one each time), so the drift of a noisy machine falls on all of them alike.
+ * Each round starts on a collected heap. opsPerSec is the median over rounds; compare two
+ * candidates with {@link roundsRatio}, the median of their per-round ratios.
  */
 export async function measureRounds(candidates: readonly Candidate[], { rounds = 9, ms = 200 } = {}): Promise<RoundsResult[]> {
   const gc = await collector();
   for (const c of candidates) await measure(c.name, c.fn, 150);
   const out = candidates.map((c) => ({ name: c.name, opsPerSec: 0, n: 0, rounds: [] as number[] }));
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < candidates.length; i++) {
-      // Each candidate starts on a collected heap: the garbage of the one before is not its cost.
-      gc();
+    gc();
+    for (let j = 0; j < candidates.length; j++) {
+      const i = (r + j) % candidates.length;
       const one = await measure(candidates[i]!.name, candidates[i]!.fn, ms);
       out[i]!.rounds.push(one.opsPerSec);
       out[i]!.n += one.n;

@@ -6,12 +6,12 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { bindSigningKey, schemeOfKey } from '../keys/algorithms.js';
 import {
   bodyCanonicalizer,
-  headerCanonicalizer,
+  signedHeaderData,
   type BodyCanonicalizer,
   type Canonicalization,
   type CanonicalizationAlgorithm,
 } from './canonicalization/index.js';
-import { asciiLower, binaryToBytes } from './canonicalization/text.js';
+import { asciiLower } from './canonicalization/text.js';
 import { foldSignatureValue, formatUnsignedField, isDomainName } from './header.js';
 import { findHeaderEnd, lastLineStart, parseHeaderBlock, splitMessage, type RawHeaderField } from './message.js';
 import { Sha256 } from '../internal/sha.js';
@@ -186,32 +186,6 @@ function selectHeaders(p: Prepared, headers: readonly RawHeaderField[]): string[
   return out;
 }
 
-/** The canonical header data a signature covers (without the DKIM-Signature field itself). */
-export function canonicalHeaders(
-  hc: CanonicalizationAlgorithm,
-  headers: readonly RawHeaderField[],
-  names: readonly string[],
-): string {
-  const canon = headerCanonicalizer(hc);
-  const byName = new Map<string, RawHeaderField[]>();
-  for (const h of headers) {
-    const list = byName.get(h.key);
-    if (list) list.push(h);
-    else byName.set(h.key, [h]);
-  }
-  // Fields are taken from the bottom up, each instance once (RFC 6376 §5.4.2).
-  const used = new Map<string, number>();
-  let out = '';
-  for (const name of names) {
-    const list = byName.get(name);
-    const u = used.get(name) ?? 0;
-    if (!list || u >= list.length) continue;
-    used.set(name, u + 1);
-    out += canon(list[list.length - 1 - u]!.raw);
-  }
-  return out;
-}
-
 async function signatureField(p: Prepared, headers: readonly RawHeaderField[], bodyHash: Uint8Array, bodyLength: number): Promise<string> {
   const h = selectHeaders(p, headers);
   const unsigned = formatUnsignedField({
@@ -226,8 +200,7 @@ async function signatureField(p: Prepared, headers: readonly RawHeaderField[], b
     headers: h,
     bodyHash: toBase64(bodyHash),
   });
-  const own = headerCanonicalizer(p.hc)(unsigned);
-  const data = binaryToBytes(canonicalHeaders(p.hc, headers, h) + own.slice(0, -2));
+  const data = signedHeaderData(p.hc, headers, h, unsigned);
   let sig: ArrayBuffer;
   if (p.algorithm === 'ed25519-sha256') {
     // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the header data.

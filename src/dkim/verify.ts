@@ -4,14 +4,12 @@ import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { hashSync } from '../internal/sha.js';
 import { MailPkiError } from '../errors.js';
-import { bodyCanonicalizer, headerCanonicalizer, limitSink, type CanonicalizationAlgorithm } from './canonicalization/index.js';
-import { binaryToBytes } from './canonicalization/text.js';
+import { bodyCanonicalizer, limitSink, signedHeaderData, type CanonicalizationAlgorithm } from './canonicalization/index.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
 import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
 import { splitMessage, type RawHeaderField } from './message.js';
 import { isNotFound, systemDnsResolver, type DkimResolver } from './resolver.js';
 import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
-import { canonicalHeaders } from './sign.js';
 import { Sha256 } from '../internal/sha.js';
 
 export interface DkimPolicy {
@@ -216,9 +214,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
 
   // The signature over the header fields is started first: it runs in the WebCrypto worker
   // while the body hash is computed here. The body hash is still judged first (RFC 6376 §6.1.3).
-  const canon = headerCanonicalizer(t.headerCanonicalization);
-  const own = canon(withoutSignatureValue(field.raw, colon + 1, t.tags));
-  const data = binaryToBytes(canonicalHeaders(t.headerCanonicalization, ctx.headers, t.headers) + own.slice(0, -2));
+  const data = signedHeaderData(t.headerCanonicalization, ctx.headers, t.headers, withoutSignatureValue(field.raw, colon + 1, t.tags));
   const signatureCheck = checkSignature(ctx.crypto, entry, hashName === 'sha1' ? 'SHA-1' : 'SHA-256', t.signature, data);
 
   const body = bodyHash(ctx, t.bodyCanonicalization, hashName, t.bodyLength);

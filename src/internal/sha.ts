@@ -185,6 +185,8 @@ function sha256Compress(h: Int32Array, w: Int32Array): void {
   sha256Blocks(h, b, 0, 64);
 }
 const BLOCK256 = new Uint8Array(64);
+/** Scratch for the final padded block(s) of {@link Sha256.digest}. */
+const PAD256 = new Uint8Array(128);
 
 /** Scratch block words for {@link sha256Blocks}: hashing is synchronous, so one array serves every call. */
 const W256 = new Int32Array(64);
@@ -333,8 +335,8 @@ export function sha256(data: Uint8Array): Uint8Array {
  */
 export class Sha256 {
   private readonly h = Int32Array.from(SHA256_IV);
-  /** Bytes short of a whole block; 128 long so digest() can pad in place. */
-  private readonly buf = new Uint8Array(128);
+  /** Bytes short of a whole block (64 bytes: V8 keeps so small an array on its own heap, no malloc). */
+  private readonly buf = new Uint8Array(64);
   private bufLen = 0;
   private total = 0;
 
@@ -363,7 +365,8 @@ export class Sha256 {
   /** The hash of everything given to update(). Ends the hash: the object cannot be used after. */
   digest(): Uint8Array<ArrayBuffer> {
     const bits = this.total * 8;
-    const buf = this.buf;
+    const buf = PAD256;
+    buf.set(this.buf.subarray(0, this.bufLen));
     let len = this.bufLen;
     buf[len++] = 0x80;
     const end = len <= 56 ? 64 : 128;

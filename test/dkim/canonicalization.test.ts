@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalizeBody, relaxedHeader, simpleHeader } from '../../src/dkim/index.js';
-import { bodyCanonicalizer } from '../../src/dkim/canonicalization/index.js';
+import { bodyCanonicalizer, signedHeaderData } from '../../src/dkim/canonicalization/index.js';
 import { parseHeaderBlock } from '../../src/dkim/message.js';
 
 const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -59,6 +59,18 @@ describe('body canonicalisation', () => {
         expect(canonicalizeBody(alg, once)).toEqual(once);
       }),
     );
+  });
+  it('bodies in progress at the same time keep their own buffers, also when buffers are reused', () => {
+    const texts = ['a  b\r\n\r\nc\r\n'.repeat(300), 'x\ty \n'.repeat(500), 'plain\r\n'];
+    for (let round = 0; round < 3; round++) {
+      const outs = texts.map(() => [] as number[]);
+      const cs = texts.map((_, i) => bodyCanonicalizer('relaxed', (b) => outs[i]!.push(...b)));
+      for (let at = 0; at < 4000; at += 700) cs.forEach((c, i) => c.update(enc(texts[i]!.slice(at, at + 700))));
+      cs.forEach((c) => c.finish());
+      texts.forEach((t, i) => expect(Buffer.from(outs[i]!).toString('latin1')).toBe(body('relaxed', t)));
+      expect(() => cs[0]!.update(enc('more'))).toThrow(/after finish/);
+      expect(() => cs[0]!.finish()).toThrow(/twice/);
+    }
   });
   it('handles a body larger than one internal piece (bare LF doubling across piece boundaries)', () => {
     const big = 'x \n'.repeat(20000);
@@ -122,6 +134,20 @@ describe('header canonicalisation', () => {
         expect(relaxedHeader(`${name}:v`)).toBe(`${name.replace(/[A-Z]/g, (c) => c.toLowerCase())}:v\r\n`);
       }),
     );
+  });
+  it('refuses a field that is not a binary string, rather than truncating chars', () => {
+    expect(() => relaxedHeader('Subject: \u20ac')).toThrow(TypeError);
+    expect(() => simpleHeader('Subject: \u20ac')).toThrow(TypeError);
+  });
+  it('signed header data: named fields bottom-up, each once, then the own field without CRLF', () => {
+    const headers = parseHeaderBlock(enc('To: a\r\nSubject:  one \r\nSubject: two\r\nFrom: x@example.com\r\n\r\n'));
+    const own = 'DKIM-Signature: v=1; b=';
+    for (const alg of ['relaxed', 'simple'] as const) {
+      const canon = alg === 'relaxed' ? relaxedHeader : simpleHeader;
+      const data = signedHeaderData(alg, headers, ['from', 'subject', 'subject', 'subject', 'cc'], own);
+      const expected = canon('From: x@example.com') + canon('Subject: two') + canon('Subject:  one ') + canon(own).slice(0, -2);
+      expect(Buffer.from(data).toString('latin1')).toBe(expected);
+    }
   });
   it('is idempotent on relaxed output', () => {
     fc.assert(

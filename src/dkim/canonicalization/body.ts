@@ -26,9 +26,13 @@ export interface BodyCanonicalizer {
 const PIECE = 1024;
 const CAP = 2 * PIECE + 64;
 
+/** Output buffers of finished bodies, for the next ones (a body allocates none in the steady state). */
+const spare: Uint8Array[] = [];
+const SPARE_MAX = 8;
+
 /** The state of one body being canonicalised, whichever the algorithm. */
 export class BodyState {
-  readonly out = new Uint8Array(CAP);
+  readonly out = spare.pop() ?? new Uint8Array(CAP);
   o = 0;
   /** Line ends seen since the last content byte, not yet written. */
   pendingLines = 0;
@@ -108,6 +112,11 @@ export class BodyState {
     this.out[this.o++] = 10;
     this.flush();
   }
+
+  /** Hands the buffer on when the body is done (sinks never keep it: see BodySink). */
+  release(): void {
+    if (spare.length < SPARE_MAX) spare.push(this.out);
+  }
 }
 
 /** One algorithm: a loop over a piece (output has room for twice its length plus 4) and an end. */
@@ -126,7 +135,11 @@ export class BodyCanonicalizerOf implements BodyCanonicalizer {
     this.s = new BodyState(sink);
   }
 
+  private done = false;
+
   update(chunk: Uint8Array): void {
+    // After finish() the buffer belongs to another body: refuse rather than write into it.
+    if (this.done) throw new Error('body canonicaliser used after finish()');
     for (let i = 0; i < chunk.length; i += PIECE) {
       const piece = chunk.length <= PIECE ? chunk : chunk.subarray(i, i + PIECE);
       this.s.ensure(piece.length * 2 + 4);
@@ -135,7 +148,10 @@ export class BodyCanonicalizerOf implements BodyCanonicalizer {
   }
 
   finish(): void {
+    if (this.done) throw new Error('body canonicaliser finished twice');
+    this.done = true;
     this.alg.finish(this.s);
+    this.s.release();
   }
 }
 

@@ -1,28 +1,47 @@
 /** The "relaxed" canonicalisation (RFC 6376 §3.4.2 headers, §3.4.4 body). */
 import type { BodyAlgorithm, BodyState } from './body.js';
-import { asciiLower, isWsp } from './text.js';
+import { headerString, isWsp } from './text.js';
 
 /**
- * One header field, relaxed: name lower-cased, continuation line breaks removed, each run of
- * WSP made one space, WSP at the ends of the value and around the colon removed, CRLF added.
- * `field` is the whole field as a binary string (one char per byte), without its final CRLF.
+ * One header field, relaxed: name lower-cased (A–Z only), continuation line breaks removed, each
+ * run of WSP made one space, WSP at the ends of the value and around the colon removed, CRLF
+ * added. `field` is the whole field as a binary string (one char per byte), without its final
+ * CRLF. Written into `out` at `o` (room for `field.length + 3` bytes); returns the new offset.
  */
-export function relaxedHeader(field: string): string {
+export function writeRelaxedHeader(field: string, out: Uint8Array, o: number): number {
   const colon = field.indexOf(':');
-  const name = colon < 0 ? field : field.slice(0, colon);
-  let value = colon < 0 ? '' : field.slice(colon + 1);
-  // Regular expressions run natively: faster here than building the string a char at a time.
-  if (value.includes('\r\n')) value = value.replace(CRLF, '');
-  value = value.replace(WSP_RUN, ' ');
-  const start = value.charCodeAt(0) === 32 ? 1 : 0;
-  const end = value.length > start && value.charCodeAt(value.length - 1) === 32 ? value.length - 1 : value.length;
-  let n = name.length;
-  while (n > 0 && isWsp(name.charCodeAt(n - 1))) n--;
-  return `${asciiLower(name.slice(0, n))}:${value.slice(start, end)}\r\n`;
+  let nameEnd = colon < 0 ? field.length : colon;
+  while (nameEnd > 0 && isWsp(field.charCodeAt(nameEnd - 1))) nameEnd--;
+  for (let i = 0; i < nameEnd; i++) {
+    const c = field.charCodeAt(i);
+    out[o++] = c >= 65 && c <= 90 ? c + 32 : c;
+  }
+  out[o++] = 58;
+  const valueStart = o;
+  let space = false;
+  for (let i = colon < 0 ? field.length : colon + 1; i < field.length; i++) {
+    const c = field.charCodeAt(i);
+    if (c === 13 && field.charCodeAt(i + 1) === 10) {
+      i++;
+      continue;
+    }
+    if (c === 32 || c === 9) {
+      space = true;
+      continue;
+    }
+    if (space && o > valueStart) out[o++] = 32;
+    space = false;
+    out[o++] = c;
+  }
+  out[o++] = 13;
+  out[o++] = 10;
+  return o;
 }
 
-const CRLF = /\r\n/g;
-const WSP_RUN = /[ \t]+/g;
+/** {@link writeRelaxedHeader} as a string (one char per byte). */
+export function relaxedHeader(field: string): string {
+  return headerString(field, writeRelaxedHeader);
+}
 
 /**
  * Relaxed body: WSP at line ends removed, other WSP runs made one space, empty lines at the end

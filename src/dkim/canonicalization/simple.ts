@@ -1,9 +1,18 @@
 /** The "simple" canonicalisation (RFC 6376 §3.4.1 headers, §3.4.3 body). */
 import type { BodyAlgorithm, BodyState } from './body.js';
+import { headerString } from './text.js';
 
-/** One header field, simple: exactly as it is in the message, with its CRLF. */
+/** One header field, simple: exactly as it is in the message, with its CRLF. Written into `out` at `o`. */
+export function writeSimpleHeader(field: string, out: Uint8Array, o: number): number {
+  for (let i = 0; i < field.length; i++) out[o++] = field.charCodeAt(i);
+  out[o++] = 13;
+  out[o++] = 10;
+  return o;
+}
+
+/** {@link writeSimpleHeader} as a string (one char per byte). */
 export function simpleHeader(field: string): string {
-  return `${field}\r\n`;
+  return headerString(field, writeSimpleHeader);
 }
 
 /**

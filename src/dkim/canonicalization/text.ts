@@ -26,3 +26,15 @@ export function binaryToBytes(s: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
+
+/**
+ * A header canonicaliser's output as a string. The field must be a binary string (each char one
+ * byte, as message.ts makes them): a char above 0xFF is a TypeError, not a silent truncation.
+ */
+export function headerString(field: string, write: (field: string, out: Uint8Array, o: number) => number): string {
+  if (typeof field !== 'string') throw new TypeError('expected the header field as a string');
+  for (let i = 0; i < field.length; i++)
+    if (field.charCodeAt(i) > 0xff) throw new TypeError('header fields are binary strings (one char per byte); encode the text first');
+  const out = new Uint8Array(field.length + 3);
+  return bytesToBinary(out.subarray(0, write(field, out, 0)));
+}
