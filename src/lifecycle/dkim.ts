@@ -602,7 +602,7 @@ export class DkimManager {
             attrs: { state: 'removed', removedAt: at },
             status: 'retired',
             event: { type: 'dkim.key.removed', data: { name, ...publisher } },
-            audit: { action: 'dkim.key.removed', reason: `${why}: ${name} was never sent for publication` },
+            audit: { action: 'dkim.key.removed', reason: `${why}: ${name} was never sent for publication; private key destroyed` },
           });
           break;
         case 'publish-requested':
@@ -695,10 +695,15 @@ export class DkimManager {
     });
   }
 
+  /**
+   * Writes a key's new state. A key that will never sign again — retired (DNS confirmed to no
+   * longer serve it) or removed — has its private key destroyed in the same transaction.
+   */
   private async saveKey(tx: StoreTx, k: LoadedKey, attrs: Partial<KeyAttributes>, status?: CredentialRecord['status']): Promise<LoadedKey> {
     const merged = stripUndefined({ ...k.attrs, ...attrs }) as KeyAttributes;
     const credential: CredentialRecord = { ...k.credential, status: status ?? k.credential.status, attributes: merged as unknown as JsonObject };
     await tx.updateCredential(credential);
+    if ((merged.state === 'retired' || merged.state === 'removed') && credential.keyId) await tx.deleteKey(credential.keyId);
     return { credential, attrs: merged };
   }
 
@@ -946,7 +951,7 @@ export class DkimManager {
         await this.transition(id, cid, 'retiring', actor, now, () => ({
           attrs: { state: 'retired', retiredAt: now.toISOString() },
           event: { type: 'dkim.key.retired', data: { name: record.name } },
-          audit: { action: 'dkim.key.retired', reason: `${record.name} no longer serves the key (${r.found})` },
+          audit: { action: 'dkim.key.retired', reason: `${record.name} no longer serves the key (${r.found}); private key destroyed` },
         }));
         return 'retired';
       }

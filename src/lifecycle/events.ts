@@ -47,7 +47,7 @@ export interface LifecycleEventData {
   'certificate.revoked': { reason: string; revokedAt: string };
   'identity.suspended': { reason?: string };
   'identity.reinstated': { reason?: string };
-  'identity.decommissioned': { reason: string; revoked: boolean };
+  'identity.decommissioned': { reason: string; revoked: boolean; /** Private keys destroyed with the identity. */ keysDestroyed: number };
   'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED' | 'ERR_CA_MAILBOX_NOT_ALLOWED'; rule: string; message: string; operation: 'enroll' | 'renew' };
   'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string };
 }

@@ -811,10 +811,20 @@ export class LifecycleManager {
       const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
       delete next.nextDueAt;
       await tx.updateIdentity(next, current.version);
+      // The identity never signs again: its private keys (every credential's) are destroyed with it.
+      let keysDestroyed = 0;
+      for (const c of await tx.listCredentials(id)) if (c.keyId && (await tx.deleteKey(c.keyId))) keysDestroyed++;
       if (after && revokedAt)
         await emit({ type: 'certificate.revoked', identity: next, credential: after, data: { reason: 'cessationOfOperation', revokedAt: revokedAt.toISOString() } });
-      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined } });
-      await audit({ actor, action: 'identity.decommissioned', identityId: id, reason, before: identitySummary(current, cred), after: identitySummary(next, after) });
+      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined, keysDestroyed } });
+      await audit({
+        actor,
+        action: 'identity.decommissioned',
+        identityId: id,
+        reason: `${reason} (${keysDestroyed} private key${keysDestroyed === 1 ? '' : 's'} destroyed)`,
+        before: identitySummary(current, cred),
+        after: identitySummary(next, after),
+      });
       return { ...next, version: current.version + 1 };
     });
   }

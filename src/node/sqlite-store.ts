@@ -220,6 +220,8 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
+    // Deleted rows (destroyed private keys above all) are overwritten, not left in free pages.
+    this.db.pragma('secure_delete = ON');
     for (;;) {
       const applied = await this.serial.run(async () => {
         await this.begin();
@@ -725,6 +727,10 @@ class SqliteTx implements StoreTx {
   async getKey(id: string): Promise<KeyRecord | undefined> {
     const r = this.stmt('SELECT * FROM private_keys WHERE id = ?').get(id) as Row | undefined;
     return r && rowToKey(r);
+  }
+
+  async deleteKey(id: string): Promise<boolean> {
+    return this.stmt('DELETE FROM private_keys WHERE id = ?').run(id).changes > 0;
   }
 
   async recordNotice(n: NoticeRecord): Promise<boolean> {

@@ -299,6 +299,12 @@ class MemoryTx implements StoreTx {
     return r && clone(r);
   }
 
+  async deleteKey(id: string): Promise<boolean> {
+    if (!this.s.keys.has(id)) return false;
+    this.remove(this.s.keys, id);
+    return true;
+  }
+
   async recordNotice(n: NoticeRecord): Promise<boolean> {
     const r = checkInput(noticeRecordSchema, n, 'notice');
     if (!this.s.identities.has(r.identityId)) throw new MailPkiError('ERR_IDENTITY_NOT_FOUND', `identity ${r.identityId} does not exist`);

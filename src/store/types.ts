@@ -276,6 +276,12 @@ export interface StoreTx {
   /** Insert only (keys are immutable). Duplicate id: ERR_STORE_CONFLICT. */
   putKey(rec: KeyRecord): Promise<void>;
   getKey(id: string): Promise<KeyRecord | undefined>;
+  /**
+   * Destroys a stored private key (its identity is decommissioned, or the key was removed): true
+   * when it was there. Credentials keep their keyId; getKey returns undefined afterwards. Rolled
+   * back with the transaction like any write.
+   */
+  deleteKey(id: string): Promise<boolean>;
 
   /** False when this (identity, credential, noticeKey) was already recorded. */
   recordNotice(n: NoticeRecord): Promise<boolean>;

@@ -186,6 +186,16 @@ describe('DkimManager: rotation with an automatic publisher', () => {
     ]);
     expect((await manager.getSigningKeys('example.com')).map((k) => k.selector)).toEqual(['mp2026071']);
 
+    // Which selectors still have their private key in the store.
+    const stored = async (): Promise<Array<[string, boolean]>> =>
+      store.transaction(async (tx) =>
+        Promise.all((await tx.listCredentials('dkim:example.com')).map(async (c): Promise<[string, boolean]> => [c.selector!, (await tx.getKey(c.keyId!)) !== undefined])),
+      );
+    expect(await stored()).toEqual([
+      ['mp2026011', true],
+      ['mp2026071', true],
+    ]);
+
     // Grace: the old record stays for 7 days, then p= empty, confirmed → retired.
     clock.advanceDays(6);
     expect((await manager.runDue()).transitions).toEqual([]);
@@ -193,6 +203,11 @@ describe('DkimManager: rotation with an automatic publisher', () => {
     s = await manager.runDue();
     expect(s.transitions.map((t) => `${t.selector} ${t.step} ${t.state}`)).toEqual(['mp2026011 retire retiring', 'mp2026011 confirm-retired retired']);
     expect(dns.zone.get('mp2026011._domainkey.example.com')).toEqual([['v=DKIM1; k=ed25519; p=']]);
+    // Retired (DNS serves p= empty): it never signs again, so its private key is destroyed.
+    expect(await stored()).toEqual([
+      ['mp2026011', false],
+      ['mp2026071', true],
+    ]);
 
     // 30 days after retirement the record goes.
     clock.advanceDays(30);

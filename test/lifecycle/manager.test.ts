@@ -211,8 +211,12 @@ describe('LifecycleManager operations', () => {
     expect(rec).toMatchObject({ status: 'decommissioned' });
     expect(rec.nextDueAt).toBeUndefined();
     expect(brief(h.events)).toEqual(['certificate.revoked payments@example.com', 'identity.decommissioned payments@example.com']);
-    expect(h.events[1]!.data).toEqual({ reason: 'mailbox retired', revoked: true });
+    expect(h.events[1]!.data).toEqual({ reason: 'mailbox retired', revoked: true, keysDestroyed: 1 });
     const [cred] = await h.manager.credentials(rec.id);
+    // The private key is gone from the store; the credential still names it, for the record.
+    expect(cred!.keyId).toBeDefined();
+    expect(await h.store.transaction((tx) => tx.getKey(cred!.keyId!))).toBeUndefined();
+    expect((await h.store.listAudit()).at(-1)!.reason).toBe('mailbox retired (1 private key destroyed)');
     expect(h.ca.local.getRecord(cred!.serialNumber!)?.revocation?.reason).toBe('cessationOfOperation');
     for (const op of [
       () => h.manager.renew(rec.id, { actor: 'x' }),

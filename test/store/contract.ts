@@ -243,6 +243,21 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await code(tx((t) => t.putKey(plain)))).toBe('ERR_INVALID_INPUT');
       });
 
+      it('keys: deleted for good, and the deletion rolls back with its transaction', async () => {
+        await tx((t) => t.putKey(keyRecord(iid, 'kd')));
+        await expect(
+          tx(async (t) => {
+            expect(await t.deleteKey('kd')).toBe(true);
+            expect(await t.getKey('kd')).toBeUndefined();
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        expect(await tx((t) => t.getKey('kd'))).toBeDefined();
+        expect(await tx((t) => t.deleteKey('kd'))).toBe(true);
+        expect(await tx((t) => t.getKey('kd'))).toBeUndefined();
+        expect(await tx((t) => t.deleteKey('kd'))).toBe(false);
+      });
+
       it('notices: each (identity, credential, key) once', async () => {
         const n = { identityId: iid, credentialId: 'c1', noticeKey: 'expiring:30', sentAt: at(1) };
         expect(await tx((t) => t.recordNotice(n))).toBe(true);

@@ -225,6 +225,26 @@ describe('SqliteStore: the file', () => {
   });
 });
 
+describe('SqliteStore: destroyed keys', () => {
+  it('a deleted key is overwritten in the file (secure_delete), not left in a free page', async () => {
+    const path = tempPath();
+    const protector = passphraseKeyProtector('correct horse battery staple', { iterations: 1000 });
+    const protectedKey = await protector.protect(new TextEncoder().encode('a private key'.repeat(20)));
+    const s = await openSqliteStore(path);
+    await s.transaction(async (t) => {
+      await t.insertIdentity(identity('gone@example.com'));
+      await t.putKey({ id: 'k-gone', identityId: 'smime:gone@example.com', algorithm: 'ec-p256', protectedKey, createdAt: T0 });
+    });
+    await s.close();
+    const needle = Buffer.from(protectedKey.ciphertext.slice(0, 40));
+    expect(readFileSync(path).indexOf(needle)).toBeGreaterThan(-1);
+    const s2 = await openSqliteStore(path);
+    expect(await s2.transaction((t) => t.deleteKey('k-gone'))).toBe(true);
+    await s2.close();
+    expect(readFileSync(path).indexOf(needle)).toBe(-1);
+  });
+});
+
 describe('SqliteStore: indexes', () => {
   it('answers dueBefore from the next_due_at index and expiringBefore from the not_after index', async () => {
     const path = tempPath();
