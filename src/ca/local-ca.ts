@@ -18,6 +18,8 @@ import { parseCertificate, type Certificate } from '../certs/certificate.js';
 import { parseCsr, verifyCsr } from '../certs/csr.js';
 import { encodeName } from '../certs/name.js';
 import { createCrl } from '../revocation/crl-create.js';
+import { parseCrl } from '../revocation/crl-parse.js';
+import { verifyCrl } from '../revocation/crl-verify.js';
 import { parseOcspRequest } from '../revocation/ocsp-request.js';
 import { createOcspErrorResponse, createOcspResponse, ocspResponderExtensions, type OcspLookupResult } from '../revocation/ocsp-responder.js';
 import { PROFILE_RULES, caExtensions, checkSubscriberKey, isDomainAllowed, mailboxDomain, subscriberExtensions } from './profiles.js';
@@ -410,9 +412,52 @@ export class LocalCA implements CertificateAuthority {
     });
   }
 
-  /** The root's CRL (made when the CA was created; it revokes nothing unless the issuing CA is revoked). */
+  /** The root's CRL (made when the CA was created, renewed by renewRootCrl; it lists no certificate). */
   async rootCrl(): Promise<Uint8Array | undefined> {
     return this.storage.read(CA_FILES.rootCrl);
+  }
+
+  /**
+   * Signs a new root CRL (next cRLNumber, thisUpdate now, nextUpdate `validityDays` ahead, default
+   * 365) and stores it where `rootCrl()` and the HTTP handler read it. The root key stays at rest
+   * otherwise, so it is read from storage for this one signature: give the passphrase when the
+   * keys are encrypted. Renew before the current one's nextUpdate, or relying parties that check
+   * the issuing CA against the root CRL stop accepting every certificate.
+   *
+   * @example
+   * await ca.renewRootCrl({ passphrase });   // e.g. monthly, from a scheduler
+   */
+  async renewRootCrl(options: { passphrase?: string; validityDays?: number } = {}): Promise<Uint8Array> {
+    const days = options.validityDays ?? 365;
+    if (!Number.isInteger(days) || days < 1 || days > 400)
+      throw new MailPkiError('ERR_INVALID_INPUT', 'validityDays: a whole number of days, 1 to 400', { details: { field: 'validityDays' } });
+    return this.exclusive(async () => {
+      if (this.state.keysEncrypted && options.passphrase === undefined)
+        throw new MailPkiError('ERR_PASSPHRASE_REQUIRED', 'the CA keys are encrypted: the passphrase is needed to sign the root CRL');
+      const pem = await this.storage.read(CA_FILES.rootKey);
+      if (!pem) throw new MailPkiError('ERR_CA_STATE_INVALID', `the CA is incomplete: ${CA_FILES.rootKey} is missing`);
+      const rootKey = await importPrivateKey(fromUtf8(pem), {
+        crypto: this.crypto,
+        ...(this.state.keysEncrypted && { passphrase: options.passphrase! }),
+      });
+      const current = await this.storage.read(CA_FILES.rootCrl);
+      const previous = current ? parseCrl(current).crlNumber ?? 0n : 0n;
+      const now = floorToSecond(this.clock());
+      const der = await createCrl({
+        issuer: this.rootCertificate,
+        signer: keySigner(rootKey, caSignatureAlgorithm(rootKey), this.crypto),
+        thisUpdate: now,
+        nextUpdate: new Date(now.getTime() + days * DAY),
+        crlNumber: previous + 1n,
+        // LocalCA never revokes its issuing CA, so the root CRL lists nothing.
+        entries: [],
+      });
+      // A root key that is not the root certificate's would publish a CRL nobody can verify.
+      const check = await verifyCrl(parseCrl(der), this.rootCertificate, { crypto: this.crypto, at: now });
+      if (!check.ok) throw new MailPkiError('ERR_CA_STATE_INVALID', `the stored root key does not match the root certificate (${check.problems.map((p) => p.code).join(', ')})`);
+      await this.storage.write(CA_FILES.rootCrl, der);
+      return der;
+    });
   }
 
   /** What OCSP says about a serial of this CA. */

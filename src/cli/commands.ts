@@ -10,7 +10,7 @@ import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { sign, verify } from './smime.js';
-import { crl, revokeCertificate, serve, status } from './revocation.js';
+import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
 import { audit, enroll, events, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
 import { dkim } from './dkim.js';
 
@@ -137,6 +137,7 @@ const certShow: Command = {
 
 export const commands: Record<string, Command> = {
   'ca init': caInit,
+  'ca root-crl': rootCrl,
   issue,
   'cert show': certShow,
   sign,

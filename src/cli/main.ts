@@ -58,6 +58,7 @@ Revocation (LocalCA):
   serve --ca DIR --port N [--host 127.0.0.1] [--passphrase-env VAR] [--ocsp-responder ca|delegated]
   revoke --ca DIR (--serial HEX | --cert FILE) [--reason keyCompromise|superseded|...] [--passphrase-env VAR]
   crl --ca DIR --out FILE [--pem] [--passphrase-env VAR]
+  ca root-crl --ca DIR [--days N] [--out FILE] [--pem] [--passphrase-env VAR]   renew the root's CRL (yearly)
   status --cert FILE [--issuer FILE] [--method ocsp|crl] [--json]
                                         exit 0 good, 1 revoked or unknown, 2 could not check
 

@@ -1,4 +1,4 @@
-/** `mailpki serve`, `revoke --ca`, `crl`, `status`: LocalCA's revocation publishing and checking. */
+/** `mailpki serve`, `revoke --ca`, `crl`, `ca root-crl`, `status`: LocalCA's revocation publishing and checking. */
 import { createCaHandler } from '../ca/http.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../ca/types.js';
 import { parseCertificate, type Certificate } from '../certs/certificate.js';
@@ -7,6 +7,7 @@ import { encodePem } from '../internal/pem.js';
 import { openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { serveHttp } from '../node/http-server.js';
 import { RevocationChecker, type RevocationMethod } from '../revocation/checker.js';
+import { parseCrl } from '../revocation/crl-parse.js';
 import { httpFetchBytes } from '../revocation/fetch.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command, type CommandContext } from './args.js';
 
@@ -77,6 +78,26 @@ export const crl: Command = {
     const der = await ca.createCrl();
     await writeFileAtomic(out, ctx.values.pem ? encodePem('X509 CRL', der) : der, 0o644);
     ctx.io.stdout(`Wrote ${out}: ${ca.revocations().length} revoked certificate(s)\n`);
+    return 0;
+  },
+};
+
+export const rootCrl: Command = {
+  usage: 'mailpki ca root-crl --ca DIR [--days N] [--out FILE] [--pem] [--passphrase-env VAR]',
+  options: { ca: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' }, pem: { type: 'boolean' }, 'passphrase-env': { type: 'string' } },
+  async run(ctx) {
+    const dir = required(ctx, 'ca');
+    const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
+    const days = positiveInt(ctx, 'days');
+    const out = str(ctx, 'out');
+    const ca = await openCa(ctx);
+    const der = await ca.renewRootCrl({ ...(passphrase && { passphrase }), ...(days !== undefined && { validityDays: days }) });
+    if (out) await writeFileAtomic(out, ctx.values.pem ? encodePem('X509 CRL', der) : der, 0o644);
+    const c = parseCrl(der);
+    ctx.io.stdout(
+      `Renewed the root CRL of "${ca.name}": cRLNumber ${c.crlNumber}, valid until ${c.nextUpdate?.toISOString()}\n` +
+        `  ${dir}/crl/root.crl (served by mailpki serve)${out ? `\n  ${out}` : ''}\n`,
+    );
     return 0;
   },
 };

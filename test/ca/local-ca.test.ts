@@ -12,6 +12,8 @@ import { encodePem } from '../../src/internal/pem.js';
 import { exportSpki, generateKeyPair, KEY_TYPES, type KeyType } from '../../src/keys/index.js';
 import { describeWithPeers, run, runStatus, tempDir } from '../helpers/peers.js';
 import { runCaContract } from './contract.js';
+import { parseCrl } from '../../src/revocation/crl-parse.js';
+import { verifyCrl } from '../../src/revocation/crl-verify.js';
 
 const NOW = new Date('2026-11-01T10:00:00Z');
 const clock = () => NOW;
@@ -228,5 +230,42 @@ describe('LocalCA revocation records', () => {
     const all = await Promise.all(Array.from({ length: 10 }, (_, i) => ca.issue({ mailbox: `c${i}@example.com`, publicKey: spki })));
     expect(new Set(all.map((x) => x.serialNumber)).size).toBe(10);
     expect(ca.issued.length).toBe(10);
+  });
+});
+
+describe('LocalCA root CRL renewal', () => {
+  it('signs the next root CRL with the root key read from storage; cRLNumber only goes up', async () => {
+    const storage = new MemoryCaStorage();
+    let now = NOW;
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'], passphrase: 'pw' }, { clock: () => now });
+    const first = parseCrl((await ca.rootCrl())!);
+    expect(first.crlNumber).toBe(1n);
+    expect(first.nextUpdate).toEqual(new Date(NOW.getTime() + 365 * 86_400_000));
+
+    now = new Date(NOW.getTime() + 300 * 86_400_000);
+    await expect(ca.renewRootCrl()).rejects.toMatchObject({ code: 'ERR_PASSPHRASE_REQUIRED' });
+    await expect(ca.renewRootCrl({ passphrase: 'wrong' })).rejects.toMatchObject({ code: 'ERR_PASSPHRASE_WRONG' });
+    await expect(ca.renewRootCrl({ passphrase: 'pw', validityDays: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    const der = await ca.renewRootCrl({ passphrase: 'pw', validityDays: 90 });
+    const next = parseCrl(der);
+    expect(next.crlNumber).toBe(2n);
+    expect(next.thisUpdate).toEqual(now);
+    expect(next.nextUpdate).toEqual(new Date(now.getTime() + 90 * 86_400_000));
+    expect(next.entryCount).toBe(0);
+    expect(await ca.rootCrl()).toEqual(der);
+    const check = await verifyCrl(next, ca.rootCertificate, { at: now });
+    expect(check).toMatchObject({ ok: true });
+    // Another process opening the same storage continues the numbering.
+    const other = await LocalCA.open(storage, { passphrase: 'pw', clock: () => now });
+    expect(parseCrl(await other.renewRootCrl({ passphrase: 'pw' })).crlNumber).toBe(3n);
+  });
+
+  it('refuses a stored root key that is not the root certificate’s, and publishes nothing', async () => {
+    const storage = new MemoryCaStorage();
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock });
+    const before = await ca.rootCrl();
+    await storage.write('keys/root.key.pem', await storage.read('keys/issuing.key.pem') as Uint8Array);
+    await expect(ca.renewRootCrl()).rejects.toMatchObject({ code: 'ERR_CA_STATE_INVALID' });
+    expect(await ca.rootCrl()).toEqual(before);
   });
 });

@@ -109,6 +109,20 @@ describe('mailpki serve / status / revoke / crl', () => {
       expect(revoked.stdout).toMatch(/Reason: keyCompromise/);
     });
 
+    it('mailpki ca root-crl: the next root CRL, served at once, verified by openssl', async () => {
+      const r = await cli(['ca', 'root-crl', '--ca', ca, '--days', '30', '--out', t.path('root.crl'), '--pem', '--passphrase-env', 'CA_PW'], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Renewed the root CRL of ".*": cRLNumber 2, valid until /);
+      const v = runStatus('openssl', ['crl', '-in', t.path('root.crl'), '-CAfile', `${ca}/root.pem`, '-noout', '-crlnumber']);
+      expect(v.stderr + v.stdout).toMatch(/verify OK/);
+      expect(v.stdout).toMatch(/crlNumber=0x02/);
+      const served = Buffer.from(await (await fetch(`http://127.0.0.1:${port}/crl/root.crl`)).arrayBuffer());
+      expect(served.equals(readFileSync(`${ca}/crl/root.crl`))).toBe(true);
+      const noPass = await cli(['ca', 'root-crl', '--ca', ca]);
+      expect(noPass.code).toBe(2);
+      expect(noPass.stderr).toContain('ERR_PASSPHRASE_REQUIRED');
+    });
+
     it('mailpki crl: openssl crl -verify and verify -crl_check agree', async () => {
       expect((await cli(['crl', '--ca', ca, '--out', t.path('issuing.crl'), '--pem', '--passphrase-env', 'CA_PW'], env)).code).toBe(0);
       writeFileSync(t.path('anchors.pem'), readFileSync(`${ca}/chain.pem`));
