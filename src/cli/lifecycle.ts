@@ -8,8 +8,9 @@ import { REVOCATION_REASONS, SMIME_PROFILES, type RevocationReason } from '../ca
 import { MailPkiError } from '../errors.js';
 import { KEY_TYPES } from '../keys/index.js';
 import { LifecycleManager } from '../lifecycle/manager.js';
+import { parseLifecyclePolicy, type LifecyclePolicyInput } from '../lifecycle/policy.js';
 import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
-import { initLocalCaDirectory, openLocalCaDirectory } from '../node/fs-storage.js';
+import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector } from '../store/key-protector.js';
 import type { IdentityRecord } from '../store/types.js';
@@ -44,15 +45,34 @@ interface Opened {
   store: SqliteStore;
 }
 
+/** The lifecycle policy kept beside the store (`PATH.policy.json`, written by `init --policy`); JSON fields only. */
+const policyFile = (path: string): string => `${path}.policy.json`;
+
+/** Reads and checks a policy file: ERR_INVALID_INPUT naming the field, ERR_USAGE for unreadable JSON. */
+async function readPolicy(file: string, read: (f: string) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(await read(file)));
+  } catch (e) {
+    if (e instanceof MailPkiError) throw e;
+    throw new MailPkiError('ERR_USAGE', `${file} is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MailPkiError('ERR_INVALID_INPUT', `${file}: a policy is a JSON object`);
+  if ('approval' in json) throw new MailPkiError('ERR_INVALID_INPUT', `${file}: approval is a function; it can only be set in code`);
+  parseLifecyclePolicy(json as LifecyclePolicyInput);
+  return json as LifecyclePolicyInput;
+}
+
 async function openManager(ctx: CommandContext, now?: Date): Promise<Opened> {
   const path = dbPath(ctx);
   if (!existsSync(path)) throw new MailPkiError('ERR_USAGE', `no store at ${path}: run "mailpki init" first (or give --db PATH)`);
   const passphrase = storePassphrase(ctx);
   const clock = now ? () => now : undefined;
+  const policy = existsSync(policyFile(path)) ? await readPolicy(policyFile(path), ctx.readInput) : undefined;
   const store = await openSqliteStore(path, { create: false });
   try {
     const ca = await openLocalCaDirectory(`${path}.ca`, { passphrase, ...(clock && { clock }) });
-    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(passphrase), ...(clock && { clock }) });
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(passphrase), ...(clock && { clock }), ...(policy && { policy }) });
     return { manager, store };
   } catch (e) {
     await store.close();
@@ -70,18 +90,25 @@ async function withManager(ctx: CommandContext, fn: (o: Opened) => Promise<numbe
 }
 
 export const init: Command = {
-  usage: 'mailpki init [--db PATH] [--domains example.com,...] [--name NAME] [--passphrase-env VAR]',
-  options: { ...dbOption, domains: { type: 'string' }, name: { type: 'string' } },
+  usage: 'mailpki init [--db PATH] [--domains example.com,...] [--name NAME] [--policy FILE] [--passphrase-env VAR]',
+  options: { ...dbOption, domains: { type: 'string' }, name: { type: 'string' }, policy: { type: 'string' } },
   async run(ctx) {
     const path = dbPath(ctx);
     if (existsSync(path)) throw new MailPkiError('ERR_USAGE', `${path} already exists; it is never overwritten`);
     const passphrase = storePassphrase(ctx);
     const domains = str(ctx, 'domains')?.split(',').map((d) => d.trim()).filter(Boolean);
     const name = str(ctx, 'name');
+    // The policy is checked before anything is created.
+    const from = str(ctx, 'policy');
+    const policy = from !== undefined ? await readPolicy(from, ctx.readInput) : undefined;
     await initLocalCaDirectory(`${path}.ca`, { passphrase, ...(domains && { allowedDomains: domains }), ...(name && { name }) });
+    if (policy) await writeFileAtomic(policyFile(path), new TextEncoder().encode(`${JSON.stringify(policy, null, 2)}\n`), 0o644);
     const store = await openSqliteStore(path, { create: true });
     await store.close();
-    ctx.io.stdout(`Created ${path} (inventory) and ${path}.ca/ (CA; trust anchor ${path}.ca/root.pem)\n  domains: ${domains?.join(', ') || '(any)'}\n`);
+    ctx.io.stdout(
+      `Created ${path} (inventory) and ${path}.ca/ (CA; trust anchor ${path}.ca/root.pem)\n  domains: ${domains?.join(', ') || '(any)'}\n` +
+        (policy ? `  policy:  ${policyFile(path)}${policy.allowedDomainsByOwner ? ` (owners: ${Object.keys(policy.allowedDomainsByOwner).join(', ')})` : ''}\n` : ''),
+    );
     return 0;
   },
 };

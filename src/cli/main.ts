@@ -40,7 +40,7 @@ S/MIME:
                                         exit 0 valid, 1 not valid, 2 unreadable input
 
 Lifecycle (embedded store ./mailpki.db, or --db PATH; keys encrypted with $MAILPKI_PASSPHRASE or --passphrase-env VAR):
-  init [--domains example.com,...] [--name NAME]
+  init [--domains example.com,...] [--name NAME] [--policy FILE]   (owners → domains, key types, validity, …)
   enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile P] [--key-type T]
   renew ADDR          revoke ADDR --reason R          sign --identity ADDR [...]
   list [--owner TEAM] [--expiring-within 30d] [--status S,...] [--json]

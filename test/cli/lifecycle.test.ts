@@ -80,3 +80,39 @@ describe('mailpki lifecycle commands over SQLite', () => {
     expect(JSON.stringify(ev)).not.toMatch(/PRIVATE KEY|store passphrase/);
   });
 });
+
+describe('mailpki init --policy', () => {
+  const pdb = t.path('policy.db');
+  const prun = (args: string[]) => cli([...args, '--db', pdb], env);
+
+  it('checks the file before creating anything', async () => {
+    writeFileSync(t.path('bad-policy.json'), JSON.stringify({ allowedDomainsByOwner: { treasury: ['not a domain'] } }));
+    const bad = await prun(['init', '--policy', t.path('bad-policy.json')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('ERR_INVALID_INPUT');
+    expect(bad.stderr).toContain('allowedDomainsByOwner');
+    expect(existsSync(pdb)).toBe(false);
+    expect(existsSync(`${pdb}.ca`)).toBe(false);
+    writeFileSync(t.path('hook-policy.json'), JSON.stringify({ approval: 'yes' }));
+    expect((await prun(['init', '--policy', t.path('hook-policy.json')])).stderr).toContain('only be set in code');
+  });
+
+  it('applies owners → domains and validity to every later command', async () => {
+    writeFileSync(t.path('policy.json'), JSON.stringify({ allowedDomainsByOwner: { treasury: ['example.com'] }, validityDays: 90 }));
+    const init = await prun(['init', '--policy', t.path('policy.json')]);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain('(owners: treasury)');
+    expect(existsSync(`${pdb}.policy.json`)).toBe(true);
+    const ok = await prun(['enroll', '--email', 'payments@example.com', '--owner', 'treasury']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const [row] = JSON.parse((await prun(['list', '--json'])).stdout);
+    const days = (new Date(row.notAfter).getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(88);
+    expect(days).toBeLessThan(91);
+    const denied = await prun(['enroll', '--email', 'promo@example.com', '--owner', 'marketing']);
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toMatch(/marketing/);
+    const events = (await prun(['events'])).stdout.trim().split('\n').map((l) => JSON.parse(l).type);
+    expect(events).toContain('policy.denied');
+  });
+});
