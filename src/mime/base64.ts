@@ -38,3 +38,44 @@ export function encodeBase64Lines(bytes: Uint8Array, lineLength = 76): string {
   for (let i = 0; i < b64.length; i += lineLength) lines.push(b64.slice(i, i + lineLength));
   return lines.join('\r\n');
 }
+
+const ALPHABET_BYTES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
+
+/**
+ * {@link encodeBase64Lines} straight into bytes (76-character lines, CRLF between them, none at the
+ * end): what a message body needs, without building the text first.
+ */
+export function encodeBase64LineBytes(bytes: Uint8Array): Uint8Array {
+  const chars = Math.ceil(bytes.length / 3) * 4;
+  const out = new Uint8Array(chars + 2 * Math.max(0, Math.ceil(chars / 76) - 1));
+  const a = ALPHABET_BYTES;
+  let o = 0;
+  let col = 0;
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    if (col === 76) {
+      out[o++] = 13;
+      out[o++] = 10;
+      col = 0;
+    }
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out[o++] = a[n >> 18]!;
+    out[o++] = a[(n >> 12) & 63]!;
+    out[o++] = a[(n >> 6) & 63]!;
+    out[o++] = a[n & 63]!;
+    col += 4;
+  }
+  const rest = bytes.length - i;
+  if (rest > 0) {
+    if (col === 76) {
+      out[o++] = 13;
+      out[o++] = 10;
+    }
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = a[n >> 18]!;
+    out[o++] = a[(n >> 12) & 63]!;
+    out[o++] = rest === 2 ? a[(n >> 6) & 63]! : PAD;
+    out[o++] = PAD;
+  }
+  return out;
+}

@@ -16,13 +16,13 @@ import {
   assembleMessage,
   buildMessage,
   canonicalizeLineEndings,
-  encodeBase64Lines,
   is7bitClean,
   isCanonical,
   make7bitSafe,
   parseMessage,
   type BuildMessageInput,
 } from '../mime/index.js';
+import { encodeBase64LineBytes } from '../mime/base64.js';
 import type { CertificateInput } from './verify.js';
 
 /** What signs: the key, its certificate and the chain to include (MimeKit's CmsSigner). */
@@ -122,7 +122,7 @@ function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } 
   for (const h of root.headers) {
     const lower = h.name.toLowerCase();
     if (lower.startsWith('content-')) content.push(h.raw);
-    else if (lower !== 'mime-version') outer.push(new TextDecoder('latin1').decode(h.raw));
+    else if (lower !== 'mime-version') outer.push(fromLatin1(h.raw));
   }
   if (!root.headers.some((h) => h.name.toLowerCase() === 'content-type')) content.unshift(utf8(`Content-Type: text/plain; charset=utf-8${CRLF}`));
   const headerBytes = concatBytes(content.map((c) => (endsWithCrlf(c) ? c : concatBytes([c, utf8(CRLF)]))));
@@ -139,9 +139,15 @@ function endsWithCrlf(b: Uint8Array): boolean {
   return b.length >= 2 && b[b.length - 2] === 0x0d && b[b.length - 1] === 0x0a;
 }
 
-/** Whether `needle` occurs in `hay` (native search over a byte-per-char view). */
+/** Whether the ASCII `needle` occurs in `hay`, searched in the bytes (no text copy of the message). */
 function contains(hay: Uint8Array, needle: string): boolean {
-  return fromLatin1(hay).includes(needle);
+  const first = needle.charCodeAt(0);
+  for (let i = hay.indexOf(first); i >= 0 && i + needle.length <= hay.length; i = hay.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < needle.length && hay[i + j] === needle.charCodeAt(j)) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
 }
 
 /**
@@ -168,15 +174,19 @@ export async function signMessage(
 
   let outer: string;
   let entity: Uint8Array;
+  // splitMessage's entity has CRLF line ends by construction; a built one is checked.
+  let canonical: boolean;
   if (typeof message === 'string' || message instanceof Uint8Array) {
     ({ outer, entity } = splitMessage(toBytes(message)));
+    canonical = true;
   } else {
     const built = buildMessage(message, { randomBytes, now: clock() });
     outer = built.outerHeaders.replace(/^MIME-Version:.*\r\n/im, '');
     entity = built.entity;
+    canonical = isCanonical(entity);
   }
   // Most mail is already 7-bit with short lines: then there is nothing to re-encode.
-  if (!is7bitClean(entity) || !isCanonical(entity)) entity = make7bitSafe(entity);
+  if (!canonical || !is7bitClean(entity)) entity = make7bitSafe(entity);
 
   const certificates: Uint8Array[] = [];
   for (const s of signers) for (const c of [s.certificate, ...s.chain]) certificates.push(c.der);
@@ -189,15 +199,12 @@ export async function signMessage(
     crypto,
   });
 
-  let body: string;
   if (options.opaque) {
-    body =
+    const head =
       `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"${CRLF}` +
       `Content-Transfer-Encoding: base64${CRLF}` +
-      `Content-Disposition: attachment; filename="smime.p7m"${CRLF}${CRLF}` +
-      encodeBase64Lines(cms) +
-      CRLF;
-    return assembleMessage(`${outer}MIME-Version: 1.0${CRLF}`, utf8(body));
+      `Content-Disposition: attachment; filename="smime.p7m"${CRLF}${CRLF}`;
+    return assembleMessage(`${outer}MIME-Version: 1.0${CRLF}`, concatBytes([latin1(head), encodeBase64LineBytes(cms), latin1(CRLF)]));
   }
   let boundary: string;
   do boundary = `----=_mailpki_${toHex(randomBytes(12))}`;
@@ -207,12 +214,13 @@ export async function signMessage(
     `Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg};${CRLF}` +
     ` boundary="${boundary}"${CRLF}${CRLF}` +
     `This is an S/MIME signed message${CRLF}${CRLF}--${boundary}${CRLF}`;
-  const tail =
+  const signaturePartHead =
     `${CRLF}--${boundary}${CRLF}` +
     `Content-Type: application/pkcs7-signature; name="smime.p7s"${CRLF}` +
     `Content-Transfer-Encoding: base64${CRLF}` +
-    `Content-Disposition: attachment; filename="smime.p7s"${CRLF}${CRLF}` +
-    encodeBase64Lines(cms) +
-    `${CRLF}--${boundary}--${CRLF}`;
-  return assembleMessage(`${outer}MIME-Version: 1.0${CRLF}`, concatBytes([latin1(head), entity, latin1(tail)]));
+    `Content-Disposition: attachment; filename="smime.p7s"${CRLF}${CRLF}`;
+  return assembleMessage(
+    `${outer}MIME-Version: 1.0${CRLF}`,
+    concatBytes([latin1(head), entity, latin1(signaturePartHead), encodeBase64LineBytes(cms), latin1(`${CRLF}--${boundary}--${CRLF}`)]),
+  );
 }

@@ -9,6 +9,7 @@ import {
   encodeQuotedPrintable,
   isCanonical,
 } from '../../src/mime/index.js';
+import { encodeBase64LineBytes } from '../../src/mime/base64.js';
 
 const enc = new TextEncoder();
 const str = (b: Uint8Array) => new TextDecoder('latin1').decode(b);
@@ -82,6 +83,16 @@ describe('base64 bodies', () => {
   it('encodes in 76-character CRLF lines', () => {
     const out = encodeBase64Lines(new Uint8Array(100));
     expect(out.split('\r\n').map((l) => l.length)).toEqual([76, 60]);
+  });
+
+  it('the byte encoder writes exactly the text encoder\'s lines, for every length around the line and group edges', () => {
+    for (let n = 0; n <= 200; n++) {
+      const data = crypto.getRandomValues(new Uint8Array(n));
+      expect(str(encodeBase64LineBytes(data)), `length ${n}`).toBe(encodeBase64Lines(data));
+    }
+    const big = crypto.getRandomValues(new Uint8Array(4096));
+    expect(str(encodeBase64LineBytes(big))).toBe(encodeBase64Lines(big));
+    expect(decodeBase64Body(encodeBase64LineBytes(big))).toEqual(big);
   });
 });
 
