@@ -135,6 +135,20 @@ function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } 
   return { outer: outerText, entity };
 }
 
+/** Random bytes for boundaries, drawn from a buffer refilled 384 bytes at a time (one getRandomValues per 32 messages). */
+const randomPools = new WeakMap<Crypto, { buf: Uint8Array<ArrayBuffer>; at: number }>();
+function pooledRandom(crypto: Crypto, n: number): Uint8Array {
+  if (n > 64) return crypto.getRandomValues(new Uint8Array(n));
+  let pool = randomPools.get(crypto);
+  if (!pool) randomPools.set(crypto, (pool = { buf: new Uint8Array(new ArrayBuffer(384)), at: 384 }));
+  if (pool.at + n > pool.buf.length) {
+    crypto.getRandomValues(pool.buf);
+    pool.at = 0;
+  }
+  pool.at += n;
+  return pool.buf.slice(pool.at - n, pool.at);
+}
+
 function endsWithCrlf(b: Uint8Array): boolean {
   return b.length >= 2 && b[b.length - 2] === 0x0d && b[b.length - 1] === 0x0a;
 }
@@ -169,7 +183,7 @@ export async function signMessage(
   parseInput(optionsSchema, options, 'signMessage options');
   const crypto = resolveCrypto(options.crypto);
   const clock = options.clock ?? systemClock;
-  const randomBytes = options.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+  const randomBytes = options.randomBytes ?? ((n: number) => pooledRandom(crypto, n));
   const signers = [signer, ...(options.additionalSigners ?? [])].map((s, i) => resolveSigner(s, options, i === 0 ? 'signer' : `additionalSigners[${i - 1}]`));
 
   let outer: string;

@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Certificate } from '../../src/certs/certificate.js';
 import { formatName } from '../../src/certs/name.js';
 import { MailPkiError } from '../../src/errors.js';
-import { verifyMessage, type CertificateSummary } from '../../src/smime/index.js';
+import { signMessage, verifyMessage, type CertificateSummary } from '../../src/smime/index.js';
+import { fromLatin1 } from '../../src/internal/bytes.js';
 import {
   EXPIRED_INSIDE,
   GOOD_FROM,
@@ -105,6 +106,12 @@ describe('a good message', () => {
     expect(v.signedPart).toEqual({ path: [], kind: 'opaque', contentType: 'application/pkcs7-mime' });
     expect(v.signedContentType).toBe('text/plain');
     expect(v.signedHeaders.map((h) => h.name)).toEqual(['Content-Type', 'Content-Transfer-Encoding']);
+  });
+
+  it('every message gets its own boundary (the random pool is never reused)', async () => {
+    const boundaries = new Set<string>();
+    for (let i = 0; i < 40; i++) boundaries.add(/boundary="([^"]+)"/.exec(fromLatin1(await signMessage(plainMessage(), f.payments)))![1]!);
+    expect(boundaries.size).toBe(40);
   });
 
   it('two signers: one SignerResult each, in SignerInfo order', async () => {
