@@ -15,7 +15,6 @@ import { schemeOfKey, type DigestAlgorithm, type SignatureAlgorithm } from '../k
 import {
   assembleMessage,
   buildMessage,
-  canonicalizeLineEndings,
   is7bitClean,
   isCanonical,
   make7bitSafe,
@@ -115,8 +114,8 @@ function resolveSigner(s: SmimeSigner, options: SignMessageOptions, what: string
  * Content-* fields belong to the entity, everything else stays outside.
  */
 function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } {
-  const canonical = canonicalizeLineEndings(bytes);
-  const root = parseMessage(canonical);
+  // parseMessage makes the line ends CRLF itself: headers and body come out canonical.
+  const root = parseMessage(bytes);
   const outer: string[] = [];
   const content: Uint8Array[] = [];
   for (const h of root.headers) {
