@@ -150,6 +150,8 @@ function prepare(options: DkimSignOptions): Prepared {
     const d = domain.toLowerCase();
     if (at < 0 || /[\s;]/.test(identity) || (idDomain !== d && !idDomain.endsWith(`.${d}`)))
       throw invalid('identity', 'must be local@domain with the domain equal to or below d=');
+    // i= is dkim-quoted-printable (RFC 6376 §2.11, §3.5): written as-is here, so printable ASCII only.
+    if (!/^[\x21-\x3a\x3c\x3e-\x7e]+$/.test(identity)) throw invalid('identity', 'must be printable ASCII without "=" or ";"');
   }
   return {
     domain: domain.toLowerCase(),

@@ -111,6 +111,8 @@ describe('signing', () => {
     await expect(signDkim(testMessage(), { ...base, domain: 'bad domain' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(signDkim(testMessage(), { ...base, algorithm: 'ed25519-sha256' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(signDkim(testMessage(), { ...base, identity: 'joe@other.example' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(signDkim(testMessage(), { ...base, identity: 'jöe@example.com' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'identity' } });
+    await expect(signDkim(testMessage(), { ...base, identity: 'a=b@example.com' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(signDkim(testMessage(), { ...base, privateKey: rsa.publicKey })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(signDkim(testMessage(), { ...base, canonicalization: 'relaxed' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(signDkim('Subject: no from\r\n\r\nx\r\n', base)).rejects.toMatchObject({ code: 'ERR_MIME_MALFORMED' });
