@@ -2,6 +2,7 @@
 import { latin1, toBase64, utf8 } from '../internal/bytes.js';
 import { decodeBase64Body } from './base64.js';
 import { decodeCharset } from './charset.js';
+import { hexPair } from './quoted-printable.js';
 
 // Charset and text exclude "?" and white space, so every attempt stops at the next "?": linear time.
 const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
@@ -72,7 +73,7 @@ function decodeQ(payload: string): Uint8Array {
   const out = new Uint8Array(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
-    const hex = src[i] === 0x3d && i + 2 < src.length ? parseHexPair(src[i + 1], src[i + 2]) : -1;
+    const hex = src[i] === 0x3d && i + 2 < src.length ? hexPair(src[i + 1], src[i + 2]) : -1;
     if (hex >= 0) {
       out[n++] = hex;
       i += 2;
@@ -83,19 +84,6 @@ function decodeQ(payload: string): Uint8Array {
   return out.slice(0, n);
 }
 
-function parseHexPair(a: number | undefined, b: number | undefined): number {
-  const hi = hexDigit(a);
-  const lo = hexDigit(b);
-  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
-}
-
-function hexDigit(c: number | undefined): number {
-  if (c === undefined) return -1;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
-}
 
 function isBlank(text: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {

@@ -5,6 +5,7 @@
 import { utf8 } from '../internal/bytes.js';
 import { decodeCharset, decodeUtf8OrLatin1 } from './charset.js';
 import { decodeEncodedWords } from './encoded-word.js';
+import { hexPair } from './quoted-printable.js';
 
 export interface ContentType {
   /** Lower-case top-level type, e.g. "multipart". */
@@ -173,10 +174,9 @@ function percentDecode(text: string): Uint8Array {
   const out = new Uint8Array(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
-    const hi = hexDigit(src[i + 1]);
-    const lo = hexDigit(src[i + 2]);
-    if (src[i] === 0x25 && hi >= 0 && lo >= 0) {
-      out[n++] = (hi << 4) | lo;
+    const v = src[i] === 0x25 ? hexPair(src[i + 1], src[i + 2]) : -1;
+    if (v >= 0) {
+      out[n++] = v;
       i += 2;
     } else {
       out[n++] = src[i]!;
@@ -185,13 +185,6 @@ function percentDecode(text: string): Uint8Array {
   return out.slice(0, n);
 }
 
-function hexDigit(c: number | undefined): number {
-  if (c === undefined) return -1;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
-}
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));

@@ -106,10 +106,9 @@ function decodeLineInto(bytes: Uint8Array, from: number, to: number, out: Uint8A
   for (let i = from; i < to; i++) {
     const b = bytes[i]!;
     if (b === EQ && i + 2 < to) {
-      const hi = hexValue(bytes[i + 1]);
-      const lo = hexValue(bytes[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out[n++] = (hi << 4) | lo;
+      const v = hexPair(bytes[i + 1], bytes[i + 2]);
+      if (v >= 0) {
+        out[n++] = v;
         i += 2;
         continue;
       }
@@ -119,7 +118,14 @@ function decodeLineInto(bytes: Uint8Array, from: number, to: number, out: Uint8A
   return n;
 }
 
-function hexValue(c: number | undefined): number {
+/** The byte written as two hex digits (either case) `a` `b`, or -1 (quoted-printable, RFC 2047 Q, RFC 2231 %). */
+export function hexPair(a: number | undefined, b: number | undefined): number {
+  const hi = hexDigit(a);
+  const lo = hexDigit(b);
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
+}
+
+function hexDigit(c: number | undefined): number {
   if (c === undefined) return -1;
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   if (c >= 0x41 && c <= 0x46) return c - 0x37;
