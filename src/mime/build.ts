@@ -4,8 +4,9 @@
  */
 import { MailPkiError } from '../errors.js';
 import { concatBytes, fromLatin1, latin1, toHex, utf8 } from '../internal/bytes.js';
+import { publicRandomBytes } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
-import { encodeBase64Lines } from './base64.js';
+import { encodeBase64LineBytes } from './base64.js';
 import { foldHeader, formatDate, formatMailbox, formatParameterized, formatUnstructured, type MailboxParts } from './format.js';
 import { encodeQuotedPrintable } from './quoted-printable.js';
 import {
@@ -137,7 +138,7 @@ function attachmentPart(att: AttachmentValues): Part {
       foldHeader('Content-Type', formatParameterized(mediaType, typeParams)) +
       foldHeader('Content-Disposition', formatParameterized('attachment', [['filename', att.filename]])) +
       foldHeader('Content-Transfer-Encoding', 'base64'),
-    body: latin1(encodeBase64Lines(content) + (content.length > 0 ? '\r\n' : '')),
+    body: content.length > 0 ? concatBytes([encodeBase64LineBytes(content), latin1('\r\n')]) : new Uint8Array(0),
   };
 }
 
@@ -187,5 +188,6 @@ function defaultRandomBytes(length: number): Uint8Array {
   const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
   if (!c?.getRandomValues)
     throw new MailPkiError('ERR_UNSUPPORTED_RUNTIME', 'no crypto.getRandomValues; pass the randomBytes option');
-  return c.getRandomValues(new Uint8Array(length));
+  // Boundaries and Message-IDs are published: the pooled generator is right for them.
+  return publicRandomBytes(c as Crypto, length);
 }

@@ -4,7 +4,7 @@
  */
 import { MailPkiError } from '../errors.js';
 import { concatBytes, latin1, toBytes } from '../internal/bytes.js';
-import { encodeBase64Lines } from './base64.js';
+import { encodeBase64LineBytes } from './base64.js';
 import { canonicalizeLineEndings } from './canonical.js';
 import type { MimeEntity } from './entity.js';
 import { resolveMimeLimits, type MimeLimits } from './limits.js';
@@ -70,8 +70,8 @@ function reencodeLeaf(e: MimeEntity): Uint8Array {
   const decoded = e.decodedBody();
   const asText = e.contentType.type === 'text';
   const encoding = asText ? 'quoted-printable' : 'base64';
-  const body = asText ? encodeQuotedPrintable(decoded) : encodeBase64Lines(decoded);
-  return concatBytes([rewriteEncodingField(e, encoding), CRLF, latin1(body)]);
+  const body = asText ? latin1(encodeQuotedPrintable(decoded)) : encodeBase64LineBytes(decoded);
+  return concatBytes([rewriteEncodingField(e, encoding), CRLF, body]);
 }
 
 function rewriteEncodingField(e: MimeEntity, encoding: string): Uint8Array {

@@ -9,7 +9,7 @@ import { parseCertificate, parseCertificates, type Certificate } from '../certs/
 import { MailPkiError } from '../errors.js';
 import { concatBytes, fromLatin1, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
-import { resolveCrypto } from '../internal/crypto.js';
+import { publicRandomBytes, resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { schemeOfKey, type DigestAlgorithm, type SignatureAlgorithm } from '../keys/algorithms.js';
 import {
@@ -134,20 +134,6 @@ function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } 
   return { outer: outerText, entity };
 }
 
-/** Random bytes for boundaries, drawn from a buffer refilled 384 bytes at a time (one getRandomValues per 32 messages). */
-const randomPools = new WeakMap<Crypto, { buf: Uint8Array<ArrayBuffer>; at: number }>();
-function pooledRandom(crypto: Crypto, n: number): Uint8Array {
-  if (n > 64) return crypto.getRandomValues(new Uint8Array(n));
-  let pool = randomPools.get(crypto);
-  if (!pool) randomPools.set(crypto, (pool = { buf: new Uint8Array(new ArrayBuffer(384)), at: 384 }));
-  if (pool.at + n > pool.buf.length) {
-    crypto.getRandomValues(pool.buf);
-    pool.at = 0;
-  }
-  pool.at += n;
-  return pool.buf.slice(pool.at - n, pool.at);
-}
-
 function endsWithCrlf(b: Uint8Array): boolean {
   return b.length >= 2 && b[b.length - 2] === 0x0d && b[b.length - 1] === 0x0a;
 }
@@ -182,7 +168,7 @@ export async function signMessage(
   parseInput(optionsSchema, options, 'signMessage options');
   const crypto = resolveCrypto(options.crypto);
   const clock = options.clock ?? systemClock;
-  const randomBytes = options.randomBytes ?? ((n: number) => pooledRandom(crypto, n));
+  const randomBytes = options.randomBytes ?? ((n: number) => publicRandomBytes(crypto, n));
   const signers = [signer, ...(options.additionalSigners ?? [])].map((s, i) => resolveSigner(s, options, i === 0 ? 'signer' : `additionalSigners[${i - 1}]`));
 
   let outer: string;
