@@ -55,7 +55,7 @@ async function readPolicy(file: string, read: (f: string) => Promise<Uint8Array>
     json = JSON.parse(new TextDecoder().decode(await read(file)));
   } catch (e) {
     if (e instanceof MailPkiError) throw e;
-    throw new MailPkiError('ERR_USAGE', `${file} is not JSON: ${(e as Error).message}`);
+    throw new MailPkiError('ERR_USAGE', `${file} is not JSON: ${(e as Error).message}`, { cause: e });
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MailPkiError('ERR_INVALID_INPUT', `${file}: a policy is a JSON object`);
   if ('approval' in json) throw new MailPkiError('ERR_INVALID_INPUT', `${file}: approval is a function; it can only be set in code`);

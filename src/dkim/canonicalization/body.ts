@@ -9,6 +9,8 @@
  * fast only while every object they see has the same layout.
  */
 
+import { MailPkiError } from '../../errors.js';
+
 /** Receives canonical body bytes; the array is reused after the call returns. */
 export type BodySink = (bytes: Uint8Array) => void;
 
@@ -139,7 +141,7 @@ export class BodyCanonicalizerOf implements BodyCanonicalizer {
 
   update(chunk: Uint8Array): void {
     // After finish() the buffer belongs to another body: refuse rather than write into it.
-    if (this.done) throw new Error('body canonicaliser used after finish()');
+    if (this.done) throw new MailPkiError('ERR_INVALID_INPUT', 'body canonicaliser used after finish()');
     for (let i = 0; i < chunk.length; i += PIECE) {
       const piece = chunk.length <= PIECE ? chunk : chunk.subarray(i, i + PIECE);
       this.s.ensure(piece.length * 2 + 4);
@@ -148,7 +150,7 @@ export class BodyCanonicalizerOf implements BodyCanonicalizer {
   }
 
   finish(): void {
-    if (this.done) throw new Error('body canonicaliser finished twice');
+    if (this.done) throw new MailPkiError('ERR_INVALID_INPUT', 'body canonicaliser finished twice');
     this.done = true;
     this.alg.finish(this.s);
     this.s.release();
