@@ -14,7 +14,7 @@ import {
 import { asciiLower } from './canonicalization/text.js';
 import { foldSignatureValue, formatUnsignedField, isDomainName } from './header.js';
 import { findHeaderEnd, lastLineStart, parseHeaderBlock, splitMessage, type RawHeaderField } from './message.js';
-import { Sha256 } from '../internal/sha.js';
+import { createSha256, type Sha256Hash } from '../internal/sha.js';
 
 /** Header fields signed by default, in this order (RFC 6376 §5.4.1's list, trimmed to what mail carries). */
 export const DEFAULT_SIGNED_HEADERS: readonly string[] = Object.freeze([
@@ -206,7 +206,7 @@ async function signatureField(p: Prepared, headers: readonly RawHeaderField[], b
   let sig: ArrayBuffer;
   if (p.algorithm === 'ed25519-sha256') {
     // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the header data.
-    sig = await p.crypto.subtle.sign({ name: 'Ed25519' }, p.key, new Sha256().update(data).digest());
+    sig = await p.crypto.subtle.sign({ name: 'Ed25519' }, p.key, createSha256().update(data).digest());
   } else {
     const key = await bindSigningKey(p.crypto, p.key, { scheme: 'rsa-pkcs1', hash: 'SHA-256' });
     sig = await p.crypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, key, data);
@@ -216,7 +216,7 @@ async function signatureField(p: Prepared, headers: readonly RawHeaderField[], b
 
 /** Canonicalises and hashes a body as it streams; `length` counts the canonical bytes. */
 class BodyHasher {
-  readonly sha = new Sha256();
+  readonly sha: Sha256Hash = createSha256();
   length = 0;
   readonly canon: BodyCanonicalizer;
   constructor(alg: CanonicalizationAlgorithm) {

@@ -10,7 +10,7 @@ import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
 import { splitMessage, type RawHeaderField } from './message.js';
 import { isNotFound, systemDnsResolver, type DkimResolver } from './resolver.js';
 import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
-import { Sha256 } from '../internal/sha.js';
+import { createSha256 } from '../internal/sha.js';
 
 export interface DkimPolicy {
   /** RSA keys below this many bits give `policy` (RFC 8301: never below 1024). Default 1024. */
@@ -249,7 +249,7 @@ function checkSignature(
   const run = (key: CryptoKey): Promise<boolean> =>
     info.kind === 'ed25519'
       ? // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the header data.
-        crypto.subtle.verify({ name: 'Ed25519' }, key, signature as Uint8Array<ArrayBuffer>, new Sha256().update(data).digest())
+        crypto.subtle.verify({ name: 'Ed25519' }, key, signature as Uint8Array<ArrayBuffer>, createSha256().update(data).digest())
       : crypto.subtle.verify({ name: 'RSASSA-PKCS1-v1_5' }, key, signature as Uint8Array<ArrayBuffer>, data);
   let pending: Promise<boolean>;
   try {
@@ -271,7 +271,7 @@ function bodyHash(ctx: Ctx, alg: CanonicalizationAlgorithm, hash: 'sha1' | 'sha2
   if (hit) return hit;
   let out: { hash: Uint8Array; length: number };
   if (hash === 'sha256') {
-    const sha = new Sha256();
+    const sha = createSha256();
     const sink = limitSink((b) => sha.update(b), limit);
     const c = bodyCanonicalizer(alg, sink);
     c.update(ctx.bytes.subarray(ctx.bodyStart));
