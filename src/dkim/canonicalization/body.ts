@@ -11,7 +11,10 @@
 
 import { MailPkiError } from '../../errors.js';
 
-/** Receives canonical body bytes; the array is reused after the call returns. */
+/**
+ * Receives canonical body bytes: the canonicaliser's buffer (reused after the call returns) or a
+ * piece of the input itself. Either way the sink reads them during the call and keeps none.
+ */
 export type BodySink = (bytes: Uint8Array) => void;
 
 export interface BodyCanonicalizer {
@@ -27,6 +30,9 @@ export interface BodyCanonicalizer {
  */
 const PIECE = 1024;
 const CAP = 2 * PIECE + 64;
+
+/** Stretches of canonical input at least this long are handed to the sink without a copy. */
+const DIRECT_MIN = 256;
 
 /** Output buffers of finished bodies, for the next ones (a body allocates none in the steady state). */
 const spare: Uint8Array[] = [];
@@ -91,6 +97,26 @@ export class BodyState {
       out[o++] = 10;
     }
     return o;
+  }
+
+  /**
+   * Writes the deferred line ends, then `chunk[start..end]`, input that is already canonical and
+   * ends in content. A long stretch goes to the sink as it is (no copy); a short one is copied,
+   * so a body of many short stretches does not cost a sink call each.
+   */
+  span(chunk: Uint8Array, start: number, end: number): void {
+    let o = this.pendingLines > 0 ? this.writeLines(this.o, this.pendingLines, 2 * (chunk.length - start) + 6) : this.o;
+    this.pendingLines = 0;
+    if (end - start >= DIRECT_MIN) {
+      this.o = o;
+      this.flush();
+      this.sink(chunk.subarray(start, end));
+      this.wroteContent = true;
+      return;
+    }
+    const out = this.out;
+    for (let k = start; k < end; k++) out[o++] = chunk[k]!;
+    this.o = o;
   }
 
   /** A CR that ended the input is content: writes the lines before it, the WSP (relaxed) and the CR. */

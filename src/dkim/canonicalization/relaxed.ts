@@ -46,61 +46,20 @@ export function relaxedHeader(field: string): string {
 /**
  * Relaxed body: WSP at line ends removed, other WSP runs made one space, empty lines at the end
  * removed, and a CRLF added to a non-empty body that lacks one. An empty body stays empty.
+ *
+ * Most mail is already in this form but for its trailing empty lines, so a piece is read in two
+ * modes: {@link relaxedSpan} finds the stretch that needs no change and hands it on as it is;
+ * {@link relaxedLine} rewrites byte by byte up to the end of the line where the stretch stopped.
  */
 export const relaxedBody: BodyAlgorithm = {
   piece(s: BodyState, chunk: Uint8Array): void {
-    // The state lives in locals inside the loop; it goes back to the object only around the
-    // rare calls that write deferred line ends past the end of the buffer.
-    const out = s.out;
     const n = chunk.length;
-    let o = s.o;
-    let cr = s.cr;
-    let space = s.space;
-    let lines = s.pendingLines;
-    for (let i = 0; i < n; i++) {
-      let c = chunk[i]!;
-      if (cr) {
-        cr = false;
-        if (c === 10) {
-          space = false;
-          lines++;
-          continue;
-        }
-        // A bare CR is content: write it, then look at this byte again.
-        i--;
-        c = 13;
-      } else if (c === 13) {
-        cr = true;
-        continue;
-      } else if (c === 10) {
-        space = false;
-        lines++;
-        continue;
-      } else if (c === 32 || c === 9) {
-        space = true;
-        continue;
-      }
-      if (lines > 0) {
-        o = s.writeLines(o, lines, 2 * (n - i) + 6);
-        lines = 0;
-      }
-      if (space) {
-        out[o++] = 32;
-        space = false;
-      }
-      out[o++] = c;
-      // The rest of a run of plain bytes needs no state: copy it in a tight loop.
-      while (i + 1 < n) {
-        const d = chunk[i + 1]!;
-        if (d === 32 || d === 13 || d === 10 || d === 9) break;
-        out[o++] = d;
-        i++;
-      }
+    let i = 0;
+    while (i < n) {
+      // The span scanner starts only in a clean state: not after a CR or WSP the line may still change.
+      if (!s.cr && !s.space) i = relaxedSpan(s, chunk, i);
+      if (i < n) i = relaxedLine(s, chunk, i);
     }
-    s.o = o;
-    s.cr = cr;
-    s.space = space;
-    s.pendingLines = lines;
   },
 
   finish(s: BodyState): void {
@@ -110,3 +69,95 @@ export const relaxedBody: BodyAlgorithm = {
     else s.flush();
   },
 };
+
+/**
+ * From `start` (a clean state), the longest stretch whose relaxed form is itself: CRLF line ends,
+ * no tab, no SP before WSP or a line end. Its content is written (see {@link BodyState.span}); the
+ * CRLFs after its last content byte become deferred line ends. Returns where it stopped.
+ */
+function relaxedSpan(s: BodyState, chunk: Uint8Array, start: number): number {
+  const n = chunk.length;
+  let j = start;
+  let last = start;
+  let lines = 0;
+  while (j < n) {
+    const c = chunk[j]!;
+    if (c > 32) {
+      // A run of content (most of a body) in a tight loop.
+      while (++j < n && chunk[j]! > 32);
+      last = j;
+      lines = 0;
+    } else if (c === 32) {
+      // One SP is kept as it is only before content (seen in this chunk).
+      const d = j + 1 < n ? chunk[j + 1]! : 32;
+      if (d === 32 || d === 9 || d === 13 || d === 10) break;
+      j++;
+    } else if (c === 13) {
+      if (j + 1 >= n || chunk[j + 1] !== 10) break;
+      lines++;
+      j += 2;
+    } else if (c === 9 || c === 10) break;
+    else {
+      last = ++j;
+      lines = 0;
+    }
+  }
+  if (last > start) {
+    s.span(chunk, start, last);
+    s.pendingLines = lines;
+  } else s.pendingLines += lines;
+  return j;
+}
+
+/** Rewrites from `start` up to and including the next LF (or the end of the chunk); returns where it stopped. */
+function relaxedLine(s: BodyState, chunk: Uint8Array, start: number): number {
+  // The state lives in locals inside the loop; it goes back to the object only around the
+  // rare calls that write deferred line ends past the end of the buffer.
+  const out = s.out;
+  const n = chunk.length;
+  let o = s.o;
+  let cr = s.cr;
+  let space = s.space;
+  let lines = s.pendingLines;
+  let i = start;
+  for (; i < n; i++) {
+    let c = chunk[i]!;
+    if (cr) {
+      cr = false;
+      if (c === 10) {
+        space = false;
+        lines++;
+        i++;
+        break;
+      }
+      // A bare CR is content: write it, then look at this byte again.
+      i--;
+      c = 13;
+    } else if (c === 13) {
+      cr = true;
+      continue;
+    } else if (c === 10) {
+      space = false;
+      lines++;
+      i++;
+      break;
+    } else if (c === 32 || c === 9) {
+      space = true;
+      continue;
+    }
+    if (lines > 0) {
+      o = s.writeLines(o, lines, 2 * (n - i) + 6);
+      lines = 0;
+    }
+    if (space) {
+      out[o++] = 32;
+      space = false;
+    }
+    out[o++] = c;
+  }
+  s.o = o;
+  s.cr = cr;
+  s.space = space;
+  s.pendingLines = lines;
+  return i;
+}

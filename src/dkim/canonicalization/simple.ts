@@ -17,50 +17,19 @@ export function simpleHeader(field: string): string {
 
 /**
  * Simple body: unchanged, except that empty lines at the end are removed and the body ends in
- * exactly one CRLF (an empty body becomes a single CRLF).
+ * exactly one CRLF (an empty body becomes a single CRLF). A bare LF counts as CRLF.
+ *
+ * Read in two modes, as the relaxed body is: {@link simpleSpan} hands on whole CRLF lines as they
+ * are; {@link simpleLine} rewrites the line where it stopped.
  */
 export const simpleBody: BodyAlgorithm = {
   piece(s: BodyState, chunk: Uint8Array): void {
-    // State in locals inside the loop, as in relaxedBody.
-    const out = s.out;
     const n = chunk.length;
-    let o = s.o;
-    let cr = s.cr;
-    let lines = s.pendingLines;
-    for (let i = 0; i < n; i++) {
-      let c = chunk[i]!;
-      if (cr) {
-        cr = false;
-        if (c === 10) {
-          lines++;
-          continue;
-        }
-        // A bare CR is content: write it, then look at this byte again.
-        i--;
-        c = 13;
-      } else if (c === 13) {
-        cr = true;
-        continue;
-      } else if (c === 10) {
-        lines++;
-        continue;
-      }
-      if (lines > 0) {
-        o = s.writeLines(o, lines, 2 * (n - i) + 6);
-        lines = 0;
-      }
-      out[o++] = c;
-      // The rest of a run of bytes other than CR and LF: copy it in a tight loop.
-      while (i + 1 < n) {
-        const d = chunk[i + 1]!;
-        if (d === 13 || d === 10) break;
-        out[o++] = d;
-        i++;
-      }
+    let i = 0;
+    while (i < n) {
+      if (!s.cr) i = simpleSpan(s, chunk, i);
+      if (i < n) i = simpleLine(s, chunk, i);
     }
-    s.o = o;
-    s.cr = cr;
-    s.pendingLines = lines;
   },
 
   finish(s: BodyState): void {
@@ -68,3 +37,69 @@ export const simpleBody: BodyAlgorithm = {
     s.writeFinalCrlf();
   },
 };
+
+/**
+ * From `start` (not after a CR), the whole lines ending in CRLF: their content is written as it
+ * is (see {@link BodyState.span}), the CRLFs after the last content byte are deferred. Returns
+ * where it stopped: at a line with a bare LF, or at the last incomplete line.
+ */
+function simpleSpan(s: BodyState, chunk: Uint8Array, start: number): number {
+  let j = start;
+  let last = start;
+  let lines = 0;
+  for (;;) {
+    const lf = chunk.indexOf(10, j);
+    if (lf <= j || chunk[lf - 1] !== 13) break;
+    if (lf - 1 > j) {
+      last = lf - 1;
+      lines = 1;
+    } else lines++;
+    j = lf + 1;
+  }
+  if (last > start) {
+    s.span(chunk, start, last);
+    s.pendingLines = lines;
+  } else s.pendingLines += lines;
+  return j;
+}
+
+/** Rewrites from `start` up to and including the next LF (or the end of the chunk); returns where it stopped. */
+function simpleLine(s: BodyState, chunk: Uint8Array, start: number): number {
+  // State in locals inside the loop, as in relaxedLine.
+  const out = s.out;
+  const n = chunk.length;
+  let o = s.o;
+  let cr = s.cr;
+  let lines = s.pendingLines;
+  let i = start;
+  for (; i < n; i++) {
+    let c = chunk[i]!;
+    if (cr) {
+      cr = false;
+      if (c === 10) {
+        lines++;
+        i++;
+        break;
+      }
+      // A bare CR is content: write it, then look at this byte again.
+      i--;
+      c = 13;
+    } else if (c === 13) {
+      cr = true;
+      continue;
+    } else if (c === 10) {
+      lines++;
+      i++;
+      break;
+    }
+    if (lines > 0) {
+      o = s.writeLines(o, lines, 2 * (n - i) + 6);
+      lines = 0;
+    }
+    out[o++] = c;
+  }
+  s.o = o;
+  s.cr = cr;
+  s.pendingLines = lines;
+  return i;
+}
