@@ -105,7 +105,8 @@ function signedNames(names: readonly string[]): readonly string[] {
   if (hit) return hit;
   if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !/^[\x21-\x39\x3b-\x7e]+$/.test(n)))
     throw invalid('headers', 'must be a list of header field names');
-  const lower = names.map(asciiLower);
+  // Each name once, in order: over-signing counts come from the message, not from repeats here.
+  const lower = [...new Set(names.map(asciiLower))];
   if (!lower.includes('from')) lower.unshift('from');
   // A frozen array cannot change under us, so its checked form can be kept.
   if (Object.isFrozen(names)) frozenNames.set(names, Object.freeze(lower));
@@ -171,16 +172,13 @@ function prepare(options: DkimSignOptions): Prepared {
   };
 }
 
-/** h=: the names to sign, with over-signing; From first and always over-signed. */
+/** h=: the names to sign (each once in p.names), with over-signing; From first and always over-signed. */
 function selectHeaders(p: Prepared, headers: readonly RawHeaderField[]): string[] {
   const counts = new Map<string, number>();
   for (const h of headers) counts.set(h.key, (counts.get(h.key) ?? 0) + 1);
   if (!counts.has('from')) throw new MailPkiError('ERR_MIME_MALFORMED', 'the message has no From header field; DKIM must sign it (RFC 6376 §5.4)');
-  const seen = new Set<string>();
   const out: string[] = [];
   for (const name of p.names) {
-    if (seen.has(name)) continue;
-    seen.add(name);
     const n = counts.get(name) ?? 0;
     const times = p.overSign || name === 'from' ? n + 1 : n;
     for (let i = 0; i < times; i++) out.push(name);
@@ -227,6 +225,22 @@ class BodyHasher {
   }
 }
 
+/** Strings up to this many UTF-16 units are encoded into the shared scratch below. */
+const SCRATCH_MAX = 64 * 1024;
+let scratch = new Uint8Array(0);
+
+/**
+ * The UTF-8 of a string chunk in a buffer that the next call reuses: for update(), which reads
+ * its chunk before it returns and keeps nothing of it (headers become strings, a partial header
+ * block is copied), so no buffer is allocated per message.
+ */
+function encodeTransient(text: string): Uint8Array {
+  if (text.length > SCRATCH_MAX) return toBytes(text);
+  if (scratch.length < text.length * 3) scratch = new Uint8Array(Math.max(text.length * 3, 16 * 1024));
+  return scratch.subarray(0, utf8Encoder.encodeInto(text, scratch).written);
+}
+const utf8Encoder = new TextEncoder();
+
 /** A streaming DKIM signer: feed the message in chunks split anywhere, get the field at the end. */
 export interface DkimSigner {
   update(chunk: Uint8Array | string): void;
@@ -262,7 +276,7 @@ export function createDkimSigner(options: DkimSignOptions): DkimSigner {
   return {
     update(input) {
       if (done) throw new MailPkiError('ERR_INVALID_INPUT', 'update() after finish()');
-      const chunk = toBytes(input);
+      const chunk = typeof input === 'string' ? encodeTransient(input) : toBytes(input);
       if (headers) {
         body.canon.update(chunk);
         return;
