@@ -28,7 +28,7 @@ import {
   smimeCapabilitiesAttribute,
 } from './attributes.js';
 import { CMS_OID } from './oids.js';
-import { SYNC_SHA256_MAX, sha256 } from '../internal/sha.js';
+import { preferSyncSha256, sha256 } from '../internal/sha.js';
 
 /** One signer: key, certificate, and which attributes to sign (MimeKit's CmsSigner). */
 export interface CmsSigner {
@@ -185,7 +185,7 @@ export async function signData(content: Uint8Array, options: SignDataOptions): P
     let p = digests.get(hash);
     if (!p) {
       p =
-        hash === 'SHA-256' && data.length <= SYNC_SHA256_MAX
+        hash === 'SHA-256' && preferSyncSha256(data.length)
           ? Promise.resolve(sha256(data))
           : crypto.subtle.digest(hash, data).then((b) => new Uint8Array(b));
       digests.set(hash, p);

@@ -10,7 +10,7 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { verifyBytes, type DigestAlgorithm, type WeakDigestAlgorithm } from '../keys/algorithms.js';
 import type { CmsDigestAlgorithm, EssCertId } from './attributes.js';
 import { CMS_OID } from './oids.js';
-import { SYNC_SHA256_MAX, sha256 } from '../internal/sha.js';
+import { preferSyncSha256, sha256 } from '../internal/sha.js';
 import type { CmsSignatureAlgorithm, SignerIdentifier, SignerInfo } from './signed-data.js';
 
 /** Stable codes of what can be wrong with one signature; see docs/cms.md. */
@@ -73,9 +73,9 @@ function asBuffer(b: Uint8Array): Uint8Array<ArrayBuffer> {
 function digest(crypto: Crypto, hash: 'SHA-1' | DigestAlgorithm, content: Uint8Array, cache?: Map<string, Promise<Uint8Array>>): Promise<Uint8Array> {
   const hit = cache?.get(hash);
   if (hit) return hit;
-  // Small contents are hashed synchronously: a WebCrypto round trip costs more than the hash.
+  // Hashed synchronously where that is faster than a WebCrypto round trip (see preferSyncSha256).
   const p =
-    hash === 'SHA-256' && content.length <= SYNC_SHA256_MAX
+    hash === 'SHA-256' && preferSyncSha256(content.length)
       ? Promise.resolve(sha256(content))
       : crypto.subtle.digest(hash, asBuffer(content)).then((d) => new Uint8Array(d));
   cache?.set(hash, p);

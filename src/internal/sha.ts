@@ -6,7 +6,11 @@
  * `iterations` times in sequence (600,000 would take a minute), and digesting a few KiB of mail
  * or a certificate costs less than the round trip. Never used on secrets where timing matters
  * more than it does for a hash. Checked against `subtle.digest`, `openssl kdf` and published
- * vectors in test/pkcs12/sha-kdf.test.ts.
+ * vectors in test/pkcs12/sha-kdf.test.ts and test/internal/sha.test.ts.
+ *
+ * SHA-256 of message data ({@link createSha256}, {@link sha256}) uses the runtime's own
+ * synchronous hash where there is one (node:crypto in Node, Deno and Bun, looked up without an
+ * import, so this file still runs in browsers and workers, on the JavaScript round loop).
  */
 
 import { toHex } from './bytes.js';
@@ -323,8 +327,16 @@ function sha512Compress(H: Int32Array, L: Int32Array, wh: Int32Array, wl: Int32A
   add(4, eh, el); add(5, fh, fl); add(6, gh, gl); add(7, hh, hl);
 }
 
-/** Inputs up to this size are hashed synchronously; larger ones by WebCrypto (native is faster there). */
-export const SYNC_SHA256_MAX = 64 * 1024;
+/** In JavaScript, inputs up to this size are hashed synchronously; larger ones by WebCrypto (native is faster there). */
+const SYNC_SHA256_MAX = 64 * 1024;
+
+/**
+ * Whether {@link sha256} beats a WebCrypto `digest` round trip for `length` bytes: always where
+ * the runtime has a native SHA-256, up to 64 KiB where the JavaScript one is used.
+ */
+export function preferSyncSha256(length: number): boolean {
+  return length <= SYNC_SHA256_MAX || nativeSha256() !== null;
+}
 
 /** SHA-256 without a WebCrypto round trip, for small public inputs (digests of mail parts, certificates). */
 export function sha256(data: Uint8Array): Uint8Array {

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { toHex } from '../../src/internal/bytes.js';
-import { Sha256, createSha256, hasNativeSha256, type Sha256Hash } from '../../src/internal/sha.js';
+import { Sha256, createSha256, hasNativeSha256, preferSyncSha256, type Sha256Hash } from '../../src/internal/sha.js';
 
 const webDigest = async (data: Uint8Array): Promise<string> => toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>)));
 
@@ -66,6 +66,7 @@ describe('createSha256', () => {
 
   it('uses the native SHA-256 in Node, and gives a plain Uint8Array of its own', () => {
     expect(hasNativeSha256()).toBe(true);
+    expect(preferSyncSha256(64 << 20)).toBe(true);
     const h = createSha256();
     expect(h).not.toBeInstanceOf(Sha256);
     const d = h.update(new Uint8Array(3)).digest();
@@ -79,6 +80,8 @@ describe('createSha256', () => {
     vi.resetModules();
     const fresh = await import('../../src/internal/sha.js');
     expect(fresh.hasNativeSha256()).toBe(false);
+    // Large inputs then go to WebCrypto's digest, small ones stay synchronous.
+    expect([fresh.preferSyncSha256(64 * 1024), fresh.preferSyncSha256(64 * 1024 + 1)]).toEqual([true, false]);
     const h = fresh.createSha256();
     expect(h).toBeInstanceOf(fresh.Sha256);
     expect(toHex(h.update(new TextEncoder().encode('abc')).digest())).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
