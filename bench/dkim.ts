@@ -5,9 +5,9 @@
  *
  * The issue's targets are "on one core", so the process is pinned to one CPU while this runs
  * (WebCrypto's worker threads then share the core with the JavaScript, and the cost counted is all
- * the CPU an operation takes). The candidates are measured in interleaved rounds, each
- * round after a full garbage collection and starting with another candidate, and ratios are medians
- * of per-round ratios, because these machines are noisy.
+ * the CPU an operation takes). The candidates are measured in interleaved rounds, each round
+ * starting with another candidate, because these machines are noisy; a ratio is the candidates'
+ * rates over all rounds (see measureRounds in harness.ts).
  */
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
