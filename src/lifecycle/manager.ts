@@ -386,7 +386,10 @@ export class LifecycleManager {
    * Creates an identity and issues its first certificate. Policy (owner domains, key type) and
    * the approval hook are checked first; a refusal is a `policy.denied` event, an audit record and
    * ERR_POLICY_DENIED / ERR_APPROVAL_DENIED. Enrolling a mailbox whose enrollment was interrupted
-   * (status 'pending', same owner) completes it.
+   * (status 'pending', same owner) completes it. Enrolling a decommissioned mailbox again starts a
+   * new life under the same identity: owner, purpose and policy from this request, checked and
+   * approved like a first enrollment, the earlier certificates kept as history (audit
+   * `identity.reenrolled`).
    */
   async enroll(input: EnrollInput, options: Actor): Promise<IdentityRecord> {
     const { actor } = parseInput(actorOptionsSchema, options, 'enroll options');
@@ -422,17 +425,19 @@ export class LifecycleManager {
       identity: await tx.getIdentity(id),
       pending: await tx.getPendingIssuance(id),
     }));
-    if (existing.identity && (existing.identity.status !== 'pending' || existing.identity.owner.team !== draft.owner.team))
+    const reenrol = existing.identity?.status === 'decommissioned';
+    if (existing.identity && !reenrol && (existing.identity.status !== 'pending' || existing.identity.owner.team !== draft.owner.team))
       throw new MailPkiError('ERR_IDENTITY_EXISTS', `${mailbox} is already in the inventory (${existing.identity.status}, owner ${existing.identity.owner.team})`, {
         details: { identityId: id },
       });
-    const identity = existing.identity ?? draft;
+    // A decommissioned identity starts again from the draft; it keeps its id, first creation time and version count.
+    const identity = reenrol ? { ...draft, createdAt: existing.identity!.createdAt, version: existing.identity!.version } : (existing.identity ?? draft);
     if (existing.pending) return this.completeIssuance(identity, existing.pending.idempotencyKey, 'enroll', actor, now, 'resumed enrollment');
 
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
-    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, existing.identity === undefined);
+    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing');
     return this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true);
   }
 
@@ -457,7 +462,7 @@ export class LifecycleManager {
     await this.approve(identity, policy, op, actor, now, reason);
     const mustRekey = !credential?.keyId || credential.status === 'revoked' || identity.status === 'revoked';
     const newKey = mustRekey || (rekey ?? policy.rekeyOnRenewal);
-    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, false);
+    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing');
     return this.issueWith(identity, prepared, op, actor, now, reason, newKey, automatic);
   }
 
@@ -540,7 +545,11 @@ export class LifecycleManager {
       await tx.updateIdentity({ ...identity, nextDueAt: retry, updatedAt: now }, identity.version);
   }
 
-  /** Writes the key (if new) and the PendingIssuance, in one transaction, before the CA is asked. */
+  /**
+   * Writes the key (if new) and the PendingIssuance, in one transaction, before the CA is asked;
+   * with the identity itself when it is new ('insert') or a decommissioned one enrolled again
+   * ('reenrol': written back as pending, if nobody changed it meanwhile).
+   */
   private async prepare(
     identity: IdentityRecord,
     reuseKeyId: string | undefined,
@@ -548,7 +557,7 @@ export class LifecycleManager {
     op: Operation,
     actor: string,
     now: Date,
-    insertIdentity: boolean,
+    write: 'insert' | 'existing' | 'reenrol',
   ): Promise<PreparedIssuance> {
     let keyId: string;
     let spki: Uint8Array;
@@ -569,17 +578,24 @@ export class LifecycleManager {
     }
     const idempotencyKey = `${IDEMPOTENCY_PREFIX}.${keyId}.${this.crypto.randomUUID()}`;
     await this.write(now, async (tx, _emit, audit) => {
-      if (insertIdentity) await tx.insertIdentity(identity);
-      else if (!(await tx.getIdentity(identity.id))) throw notFound(identity.id);
+      const stored = write === 'insert' ? undefined : await tx.getIdentity(identity.id);
+      if (write === 'insert') await tx.insertIdentity(identity);
+      else if (!stored) throw notFound(identity.id);
+      else if (write === 'reenrol') {
+        if (stored.status !== 'decommissioned' || stored.version !== identity.version)
+          throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while it was being enrolled again; retry`);
+        await tx.updateIdentity(identity, stored.version);
+      }
       if (await tx.getPendingIssuance(identity.id))
         throw new MailPkiError('ERR_STORE_CONFLICT', `another issuance for ${identity.name} started meanwhile; retry`);
       if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: identity.keyType, protectedKey, createdAt: now });
       await tx.putPendingIssuance({ identityId: identity.id, idempotencyKey, requestedAt: now, status: 'started' });
       await audit({
         actor,
-        action: insertIdentity ? 'identity.created' : 'issuance.started',
+        action: write === 'insert' ? 'identity.created' : write === 'reenrol' ? 'identity.reenrolled' : 'issuance.started',
         identityId: identity.id,
-        ...(insertIdentity && { after: identitySummary(identity, undefined) }),
+        ...(write === 'reenrol' && stored && { before: identitySummary(stored, undefined) }),
+        ...(write !== 'existing' && { after: identitySummary(identity, undefined) }),
         reason: `${op}: ${rekey ? 'new key' : 'same key'} ${keyId}`,
       });
     });

@@ -227,6 +227,39 @@ describe('LifecycleManager operations', () => {
       await expect(op()).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
   });
 
+  it('enroll again after decommission: a new life under the same identity, checked like a first enrollment, history kept', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury, purpose: 'payment instructions' }, { actor: 'a' });
+    const old = await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'team dissolved' });
+    h.events.length = 0;
+    const auditBefore = (await h.store.listAudit()).length;
+    const ap = { team: 'hr' };
+    const again = await h.manager.enroll({ mailbox: 'payments@example.com', owner: ap, purpose: 'remittance advice', keyType: 'rsa-2048' }, { actor: 'bob' });
+    expect(again).toMatchObject({ id: old.id, status: 'active', owner: ap, purpose: 'remittance advice', keyType: 'rsa-2048', createdAt: old.createdAt });
+    expect(again.version).toBeGreaterThan(old.version);
+    expect(brief(h.events)).toEqual(['identity.enrolled payments@example.com', 'certificate.issued payments@example.com']);
+    expect(h.events[0]!.owner).toEqual(ap);
+    const creds = await h.manager.credentials(old.id);
+    expect(creds.map((c) => c.status).sort()).toEqual(['current', 'revoked']);
+    const current = creds.find((c) => c.status === 'current')!;
+    expect(again.currentCredentialId).toBe(current.id);
+    expect(await h.store.transaction((tx) => tx.getKey(current.keyId!))).toBeDefined();
+    const audit = (await h.store.listAudit()).slice(auditBefore);
+    expect(audit.map((r) => r.action)).toEqual(['identity.reenrolled', 'identity.enrolled']);
+    expect(audit[0]).toMatchObject({ actor: 'bob', before: { status: 'decommissioned', owner: treasury }, after: { status: 'pending', owner: ap } });
+    // It is an ordinary active identity again; a second enrollment is refused as for any other.
+    await expect(h.manager.enroll({ mailbox: 'payments@example.com', owner: ap }, { actor: 'bob' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_EXISTS' });
+    expect((await h.manager.renew(old.id, { actor: 'bob' })).status).toBe('active');
+  });
+
+  it('enroll again after decommission is refused by policy like a first enrollment, and the identity stays decommissioned', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    await expect(h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'intruders' } }, { actor: 'eve' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    expect((await h.manager.get('payments@example.com')).status).toBe('decommissioned');
+  });
+
   it('list by owner, domain, status and expiring-before', async () => {
     const h = await harness();
     await h.manager.enroll({ mailbox: 'a@example.com', owner: treasury }, { actor: 'x' });
