@@ -100,13 +100,18 @@ export class BodyState {
   }
 
   /**
-   * Writes the deferred line ends, then `chunk[start..end]`, input that is already canonical and
-   * ends in content. A long stretch goes to the sink as it is (no copy); a short one is copied,
+   * Ends a stretch of input found already canonical: `chunk[start..end]` ends in content (or is
+   * empty), and `lines` CRLFs follow it. Writes the deferred line ends, then the stretch, and
+   * defers the `lines`. A long stretch goes to the sink as it is (no copy); a short one is copied,
    * so a body of many short stretches does not cost a sink call each.
    */
-  span(chunk: Uint8Array, start: number, end: number): void {
+  span(chunk: Uint8Array, start: number, end: number, lines: number): void {
+    if (end === start) {
+      this.pendingLines += lines;
+      return;
+    }
     let o = this.pendingLines > 0 ? this.writeLines(this.o, this.pendingLines, 2 * (chunk.length - start) + 6) : this.o;
-    this.pendingLines = 0;
+    this.pendingLines = lines;
     if (end - start >= DIRECT_MIN) {
       this.o = o;
       this.flush();

@@ -102,10 +102,7 @@ function relaxedSpan(s: BodyState, chunk: Uint8Array, start: number): number {
       lines = 0;
     }
   }
-  if (last > start) {
-    s.span(chunk, start, last);
-    s.pendingLines = lines;
-  } else s.pendingLines += lines;
+  s.span(chunk, start, last, lines);
   return j;
 }
 

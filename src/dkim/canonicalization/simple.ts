@@ -56,10 +56,7 @@ function simpleSpan(s: BodyState, chunk: Uint8Array, start: number): number {
     } else lines++;
     j = lf + 1;
   }
-  if (last > start) {
-    s.span(chunk, start, last);
-    s.pendingLines = lines;
-  } else s.pendingLines += lines;
+  s.span(chunk, start, last, lines);
   return j;
 }
 
