@@ -20,6 +20,22 @@ export function testMessage(body = 'Hello  world, \r\n\tindented line\r\n\r\nReg
   ].join('\r\n');
 }
 
+/**
+ * A body that is mostly canonical already (long stretches the canonicalisers hand on without a
+ * copy) with irregular lines between and around them: WSP runs, a tab, WSP at line ends, a
+ * WSP-only line, blank lines inside and at the end.
+ */
+export function mixedMessage(): string {
+  const plain = 'Plain text, one space apart, nothing to change here.\r\n'.repeat(12);
+  return testMessage(`${plain}Two  spaces,\ta tab, and a space at the end \r\n \t \r\n\r\n${plain}Regards,\r\nJoe\r\n${plain}\r\n\r\n`);
+}
+
+/** The bodies every interop test signs and verifies, by name. */
+export const INTEROP_MESSAGES: readonly (readonly [string, () => string])[] = [
+  ['short body', () => testMessage()],
+  ['mixed 2 KiB body', mixedMessage],
+];
+
 /** About 5 KiB of plain text, as the bench uses. */
 export function message5k(): string {
   const line = 'Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00, reference INV-2026-118.  \r\n';

@@ -4,7 +4,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { signDkimMessage, staticResolver, verifyDkim, type Canonicalization, type DkimKey } from '../../src/dkim/index.js';
 import { run } from '../helpers/peers.js';
 import { describeWithDkimPeers } from './peers.js';
-import { DOMAIN, ed25519Seed, keyPem, tamper, testKey, testMessage } from './fixtures.js';
+import { DOMAIN, INTEROP_MESSAGES, ed25519Seed, keyPem, tamper, testKey, testMessage } from './fixtures.js';
 
 const SCRIPT = fileURLToPath(new URL('./dkimpy-job.py', import.meta.url));
 const CANONS: Canonicalization[] = ['relaxed/relaxed', 'simple/simple', 'relaxed/simple', 'simple/relaxed'];
@@ -34,14 +34,15 @@ describeWithDkimPeers('DKIM interop: dkimpy', ['python3-dkim'], () => {
 
   it('verifies what mailpki signs (RSA and Ed25519, every canonicalisation, with and without x=), and rejects it tampered', async () => {
     const cases: { label: string; signed: string }[] = [];
-    for (const key of [rsa, ed])
-      for (const canonicalization of CANONS)
-        for (const expires of [undefined, 3600]) {
-          const signed = await signDkimMessage(testMessage(), [
-            { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
-          ]);
-          cases.push({ label: `${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`, signed });
-        }
+    for (const [body, message] of INTEROP_MESSAGES)
+      for (const key of [rsa, ed])
+        for (const canonicalization of CANONS)
+          for (const expires of [undefined, 3600]) {
+            const signed = await signDkimMessage(message(), [
+              { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
+            ]);
+            cases.push({ label: `${body}: ${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`, signed });
+          }
     const out = dkimpy({ records, verify: [...cases.map((c) => b64(c.signed)), ...cases.map((c) => b64(tamper(c.signed)))] });
     const n = cases.length;
     expect(Object.fromEntries(cases.map((c, i) => [c.label, out.verify[i]]))).toEqual(Object.fromEntries(cases.map((c) => [c.label, true])));
@@ -63,10 +64,11 @@ describeWithDkimPeers('DKIM interop: dkimpy', ['python3-dkim'], () => {
     const rsaPem = await keyPem(rsa);
     const edSeed = await ed25519Seed(ed);
     const jobs = [];
-    for (const canon of CANONS) {
-      jobs.push({ msg: b64(testMessage()), selector: rsa.selector, domain: DOMAIN, key: rsaPem, canon, alg: 'rsa-sha256' });
-      jobs.push({ msg: b64(testMessage()), selector: ed.selector, domain: DOMAIN, key: edSeed, canon, alg: 'ed25519-sha256' });
-    }
+    for (const [, message] of INTEROP_MESSAGES)
+      for (const canon of CANONS) {
+        jobs.push({ msg: b64(message()), selector: rsa.selector, domain: DOMAIN, key: rsaPem, canon, alg: 'rsa-sha256' });
+        jobs.push({ msg: b64(message()), selector: ed.selector, domain: DOMAIN, key: edSeed, canon, alg: 'ed25519-sha256' });
+      }
     const out = dkimpy({ records, sign: jobs });
     const resolver = staticResolver(records);
     for (const [i, s] of out.sign.entries()) {

@@ -4,7 +4,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import nodemailer from 'nodemailer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signDkimMessage, staticResolver, verifyDkim, type Canonicalization, type DkimKey } from '../../src/dkim/index.js';
-import { DOMAIN, keyPem, tamper, testKey, testMessage } from './fixtures.js';
+import { DOMAIN, INTEROP_MESSAGES, keyPem, tamper, testKey } from './fixtures.js';
 
 const CANONS: Canonicalization[] = ['relaxed/relaxed', 'simple/simple', 'relaxed/simple', 'simple/relaxed'];
 
@@ -24,42 +24,44 @@ describe('DKIM interop: mailauth and nodemailer', () => {
   });
 
   it('mailauth dkimVerify passes what mailpki signs (RSA and Ed25519, every canonicalisation, with and without x=) and not the tampered copy', async () => {
-    for (const key of [rsa, ed])
-      for (const canonicalization of CANONS)
-        for (const expires of [undefined, 3600]) {
-          const signed = await signDkimMessage(testMessage(), [
-            { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
-          ]);
-          const label = `${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`;
-          const ok = await dkimVerify(Buffer.from(signed), { resolver: mailauthResolver });
-          expect([label, ok.results.map((r: { status: { result: string } }) => r.status.result)]).toEqual([label, ['pass']]);
-          const bad = await dkimVerify(Buffer.from(tamper(signed)), { resolver: mailauthResolver });
-          // mailauth 4.13 reports a body hash mismatch as "neutral": anything but pass is a rejection.
-          expect(bad.results.map((r: { status: { result: string; comment?: string } }) => r.status.result)).toEqual(['neutral']);
-        }
+    for (const [body, message] of INTEROP_MESSAGES)
+      for (const key of [rsa, ed])
+        for (const canonicalization of CANONS)
+          for (const expires of [undefined, 3600]) {
+            const signed = await signDkimMessage(message(), [
+              { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
+            ]);
+            const label = `${body}: ${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`;
+            const ok = await dkimVerify(Buffer.from(signed), { resolver: mailauthResolver });
+            expect([label, ok.results.map((r: { status: { result: string } }) => r.status.result)]).toEqual([label, ['pass']]);
+            const bad = await dkimVerify(Buffer.from(tamper(signed)), { resolver: mailauthResolver });
+            // mailauth 4.13 reports a body hash mismatch as "neutral": anything but pass is a rejection.
+            expect(bad.results.map((r: { status: { result: string; comment?: string } }) => r.status.result)).toEqual(['neutral']);
+          }
   });
 
   it('mailpki verifies what mailauth dkimSign signs (RSA and Ed25519, every canonicalisation, with x=) and fails it tampered', async () => {
     const resolver = staticResolver(records);
-    for (const key of [rsa, ed])
-      for (const canonicalization of CANONS) {
-        const message = testMessage();
-        const { signatures, errors } = await dkimSign(message, {
-          canonicalization,
-          expires: new Date(Date.now() + 3600_000),
-          signatureData: [{ signingDomain: DOMAIN, selector: key.selector, privateKey: await keyPem(key), algorithm: key.signingAlgorithm }],
-          // mailauth 4.13's .d.ts wants top-level signingDomain/selector/privateKey; its runtime reads signatureData.
-        } as unknown as Parameters<typeof dkimSign>[1]);
-        expect(errors).toEqual([]);
-        const signed = signatures + message;
-        const v = await verifyDkim(signed, { resolver });
-        expect(v.results.map((r) => [r.result, r.reason, r.algorithm, r.canonicalization, r.aligned])).toEqual([
-          ['pass', 'signature verified', key.signingAlgorithm, canonicalization, true],
-        ]);
-        expect(v.results[0]!.expiresAt).toBeInstanceOf(Date);
-        const t = await verifyDkim(tamper(signed), { resolver });
-        expect(t.results.map((r) => r.result)).toEqual(['fail']);
-      }
+    for (const [, body] of INTEROP_MESSAGES)
+      for (const key of [rsa, ed])
+        for (const canonicalization of CANONS) {
+          const message = body();
+          const { signatures, errors } = await dkimSign(message, {
+            canonicalization,
+            expires: new Date(Date.now() + 3600_000),
+            signatureData: [{ signingDomain: DOMAIN, selector: key.selector, privateKey: await keyPem(key), algorithm: key.signingAlgorithm }],
+            // mailauth 4.13's .d.ts wants top-level signingDomain/selector/privateKey; its runtime reads signatureData.
+          } as unknown as Parameters<typeof dkimSign>[1]);
+          expect(errors).toEqual([]);
+          const signed = signatures + message;
+          const v = await verifyDkim(signed, { resolver });
+          expect(v.results.map((r) => [r.result, r.reason, r.algorithm, r.canonicalization, r.aligned])).toEqual([
+            ['pass', 'signature verified', key.signingAlgorithm, canonicalization, true],
+          ]);
+          expect(v.results[0]!.expiresAt).toBeInstanceOf(Date);
+          const t = await verifyDkim(tamper(signed), { resolver });
+          expect(t.results.map((r) => r.result)).toEqual(['fail']);
+        }
   });
 
   // nodemailer signs with RSA only (crypto.createSign('RSA-SHA256')); given an Ed25519 key it sends unsigned.

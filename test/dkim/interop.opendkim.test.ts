@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signDkimMessage, staticResolver, verifyDkim, type Canonicalization, type DkimKey } from '../../src/dkim/index.js';
 import { runStatus, tempDir } from '../helpers/peers.js';
 import { describeWithDkimPeers } from './peers.js';
-import { DOMAIN, keyPem, tamper, testKey, testMessage } from './fixtures.js';
+import { DOMAIN, INTEROP_MESSAGES, keyPem, tamper, testKey } from './fixtures.js';
 
 const SCRIPT = fileURLToPath(new URL('./opendkim-ns.sh', import.meta.url));
 const CANONS: Canonicalization[] = ['relaxed/relaxed', 'simple/simple', 'relaxed/simple', 'simple/relaxed'];
@@ -49,14 +49,15 @@ describeWithDkimPeers('DKIM interop: opendkim-testmsg (in private namespaces, dn
 
   it('passes what mailpki signs (RSA and Ed25519, every canonicalisation, with and without x=) and rejects it tampered', async () => {
     const cases: { label: string; signed: string }[] = [];
-    for (const key of [rsa, ed])
-      for (const canonicalization of CANONS)
-        for (const expires of [undefined, 3600]) {
-          const signed = await signDkimMessage(testMessage(), [
-            { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
-          ]);
-          cases.push({ label: `${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`, signed });
-        }
+    for (const [body, message] of INTEROP_MESSAGES)
+      for (const key of [rsa, ed])
+        for (const canonicalization of CANONS)
+          for (const expires of [undefined, 3600]) {
+            const signed = await signDkimMessage(message(), [
+              { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
+            ]);
+            cases.push({ label: `${body}: ${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`, signed });
+          }
     const out = runJobs([...cases, ...cases.map((c) => ({ ...c, signed: tamper(c.signed) }))].map((c) => ({ op: 'verify', message: c.signed })));
     const n = cases.length;
     expect(Object.fromEntries(cases.map((c, i) => [c.label, [out[i]!.rc, out[i]!.out.trim()]]))).toEqual(
@@ -70,11 +71,9 @@ describeWithDkimPeers('DKIM interop: opendkim-testmsg (in private namespaces, dn
   // Ed25519 key (exit 70), and `opendkim -t` signs without printing the result, so OpenDKIM-signed
   // Ed25519 is not tested.
   it('mailpki verifies what opendkim-testmsg signs (rsa-sha1), and fails it tampered', async () => {
-    const out = runJobs([
-      { op: 'sign', message: testMessage(), selector: rsa.selector, keyFile: tmp.path('rsa.pem') },
-    ]);
+    const out = runJobs(INTEROP_MESSAGES.map(([, message]) => ({ op: 'sign', message: message(), selector: rsa.selector, keyFile: tmp.path('rsa.pem') })));
     const resolver = staticResolver(records);
-    for (const [i, alg] of (['rsa-sha1'] as const).entries()) {
+    for (const [i, alg] of INTEROP_MESSAGES.map(() => 'rsa-sha1' as const).entries()) {
       expect([alg, out[i]!.rc, out[i]!.out.slice(0, 200)]).toEqual([alg, 0, expect.stringMatching(/^DKIM-Signature:/)]);
       const signed = out[i]!.out;
       const policy = { allowSha1: true };
