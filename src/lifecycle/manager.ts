@@ -432,7 +432,8 @@ export class LifecycleManager {
       });
     // A decommissioned identity starts again from the draft; it keeps its id, first creation time and version count.
     const identity = reenrol ? { ...draft, createdAt: existing.identity!.createdAt, version: existing.identity!.version } : (existing.identity ?? draft);
-    if (existing.pending) return this.completeIssuance(identity, existing.pending.idempotencyKey, 'enroll', actor, now, 'resumed enrollment');
+    // An issuance left from before the decommission belongs to the old life: prepare() discards it.
+    if (existing.pending && !reenrol) return this.completeIssuance(identity, existing.pending.idempotencyKey, 'enroll', actor, now, 'resumed enrollment');
 
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, undefined);
@@ -584,8 +585,9 @@ export class LifecycleManager {
       else if (write === 'reenrol') {
         if (stored.status !== 'decommissioned' || stored.version !== identity.version)
           throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while it was being enrolled again; retry`);
+        await this.closeOldLife(tx, identity.id, now);
         await tx.updateIdentity(identity, stored.version);
-      }
+      } else if (stored.status === 'decommissioned') throw stateError(stored, op);
       if (await tx.getPendingIssuance(identity.id))
         throw new MailPkiError('ERR_STORE_CONFLICT', `another issuance for ${identity.name} started meanwhile; retry`);
       if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: identity.keyType, protectedKey, createdAt: now });
@@ -600,6 +602,21 @@ export class LifecycleManager {
       });
     });
     return { identityId: identity.id, idempotencyKey, keyId, spki };
+  }
+
+  /**
+   * Before a decommissioned identity starts again: whatever its old life left is closed — an
+   * issuance still written down (and its key) is discarded, a certificate still marked current
+   * (one that ran out before the sweep marked it) is marked expired or previous.
+   */
+  private async closeOldLife(tx: StoreTx, id: string, now: Date): Promise<void> {
+    const pending = await tx.getPendingIssuance(id);
+    if (pending) {
+      await tx.deleteKey(keyIdOf(pending.idempotencyKey));
+      await tx.deletePendingIssuance(id);
+    }
+    for (const c of await tx.listCredentials(id))
+      if (c.status === 'current') await tx.updateCredential({ ...c, status: c.notAfter.getTime() <= now.getTime() ? 'expired' : 'previous' });
   }
 
   /** Completes an issuance written down earlier (after a crash or a CA failure), with its own key. */
@@ -658,10 +675,23 @@ export class LifecycleManager {
       throw e;
     }
     const info = await this.info().catch(() => undefined);
-    return this.write(now, async (tx, emit, audit) => {
+    const recorded = await this.write(now, async (tx, emit, audit) => {
       const current = await tx.getIdentity(identity.id);
       if (!current) throw notFound(identity.id);
       const pending = await tx.getPendingIssuance(identity.id);
+      if (current.status === 'decommissioned') {
+        // Decommissioned while the CA was asked: the new certificate is not taken into the
+        // inventory, its key is destroyed, and it is revoked below.
+        if (pending?.idempotencyKey === p.idempotencyKey) await tx.deletePendingIssuance(identity.id);
+        await tx.deleteKey(p.keyId);
+        await audit({
+          actor,
+          action: 'issuance.discarded',
+          identityId: identity.id,
+          reason: `${op}: ${identity.name} was decommissioned while the CA issued certificate ${issued.serialNumber}; its key is destroyed and it is revoked (cessationOfOperation)`,
+        });
+        return undefined;
+      }
       if (!pending || pending.idempotencyKey !== p.idempotencyKey)
         throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed or replaced by another process`);
       const previous = await currentCredential(tx, current);
@@ -718,6 +748,15 @@ export class LifecycleManager {
         after: identitySummary(stored, credential),
       });
       return { ...stored, version: current.version + 1 };
+    });
+    if (recorded) return recorded;
+    try {
+      await this.ca.revoke({ serialNumber: issued.serialNumber, reason: 'cessationOfOperation', time: now });
+    } catch (e) {
+      if (!isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) this.onError(e, `revoking certificate ${issued.serialNumber}, issued for ${identity.name} after it was decommissioned`);
+    }
+    throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} was decommissioned while the CA was asked; the new certificate was revoked`, {
+      details: { identityId: identity.id },
     });
   }
 
@@ -822,13 +861,20 @@ export class LifecycleManager {
       if (cred && revokedAt) {
         after = { ...cred, status: 'revoked', revokedAt, revocationReason: 'cessationOfOperation' };
         await tx.updateCredential(after);
+      } else if (cred && cred.status === 'current') {
+        // Ran out before the sweep marked it: not revoked, but no longer current either.
+        after = { ...cred, status: 'expired' };
+        await tx.updateCredential(after);
       }
+      // The identity never signs again: its private keys are destroyed with it — every credential's,
+      // and that of an issuance in progress (no credential's yet), which dies with it too.
+      let keysDestroyed = 0;
+      const pending = await tx.getPendingIssuance(id);
+      if (pending && (await tx.deleteKey(keyIdOf(pending.idempotencyKey)))) keysDestroyed++;
       await tx.deletePendingIssuance(id);
       const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
       delete next.nextDueAt;
       await tx.updateIdentity(next, current.version);
-      // The identity never signs again: its private keys (every credential's) are destroyed with it.
-      let keysDestroyed = 0;
       for (const c of await tx.listCredentials(id)) if (c.keyId && (await tx.deleteKey(c.keyId))) keysDestroyed++;
       if (after && revokedAt)
         await emit({ type: 'certificate.revoked', identity: next, credential: after, data: { reason: 'cessationOfOperation', revokedAt: revokedAt.toISOString() } });

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/certs/index.js';
 import { signMessage } from '../../src/smime/index.js';
 import type { ApprovalRequest } from '../../src/lifecycle/index.js';
-import { auditActions, brief, harness } from './helpers.js';
+import type { IssueRequest } from '../../src/ca/index.js';
+import { MailPkiError } from '../../src/errors.js';
+import { auditActions, brief, harness, keyProtector } from './helpers.js';
 
 const treasury = { team: 'treasury', contact: 'treasury-ops@example.com' };
 
@@ -258,6 +260,101 @@ describe('LifecycleManager operations', () => {
     await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
     await expect(h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'intruders' } }, { actor: 'eve' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
     expect((await h.manager.get('payments@example.com')).status).toBe('decommissioned');
+  });
+
+  it('a renewal in flight when the identity is decommissioned: the certificate the CA issued meanwhile is revoked, its key destroyed, nothing comes back', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    const issue = h.ca.issue.bind(h.ca);
+    const issued: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let answered!: () => void;
+    const caAnswered = new Promise<void>((r) => (answered = r));
+    h.ca.issue = async (req: IssueRequest) => {
+      const r = await issue(req);
+      issued.push(r.serialNumber);
+      answered();
+      await gate;
+      return r;
+    };
+    const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
+    await caAnswered;
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    release();
+    await expect(renewing).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    const rec = await h.manager.get('payments@example.com');
+    expect(rec.status).toBe('decommissioned');
+    expect((await h.manager.credentials(rec.id)).map((c) => c.serialNumber)).not.toContain(issued[0]);
+    expect(h.ca.local.getRecord(issued[0]!)?.revocation?.reason).toBe('cessationOfOperation');
+    const keyId = h.ca.idempotencyKeys.at(-1)!.split('.')[1]!;
+    expect(await h.store.transaction((tx) => tx.getKey(keyId))).toBeUndefined();
+    expect(await h.store.transaction((tx) => tx.getPendingIssuance(rec.id))).toBeUndefined();
+    expect((await auditActions(h.store)).slice(-2)).toEqual(['identity.decommissioned', 'issuance.discarded']);
+  });
+
+  it('a renewal that read the identity before the decommission and writes after it is refused before the CA is asked', async () => {
+    // The renewal is held while its new key is being encrypted (after it read the identity, before it writes).
+    const base = keyProtector();
+    let release!: () => void;
+    let gate: Promise<void> | undefined;
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    const h = await harness({
+      keyProtector: {
+        ...base,
+        protect: async (k: Uint8Array) => {
+          const r = await base.protect(k);
+          if (gate) {
+            holding();
+            await gate;
+          }
+          return r;
+        },
+        unprotect: (p) => base.unprotect(p),
+      },
+    });
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    gate = new Promise<void>((r) => (release = r));
+    const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
+    await held;
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    const calls = h.ca.issueCalls;
+    release();
+    await expect(renewing).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    expect(h.ca.issueCalls).toBe(calls);
+    expect((await h.manager.get('payments@example.com')).status).toBe('decommissioned');
+    expect(await h.store.transaction((tx) => tx.getPendingIssuance('smime:payments@example.com'))).toBeUndefined();
+  });
+
+  it('decommission while an issuance is written down (CA unavailable): its key is destroyed too, and enrolling again does not complete it', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    h.ca.failIssue.push(new MailPkiError('ERR_CA_UNAVAILABLE', 'CA down'));
+    await expect(h.manager.renew('payments@example.com', { actor: 'cron' })).rejects.toMatchObject({ code: 'ERR_CA_UNAVAILABLE' });
+    const pending = await h.store.transaction((tx) => tx.getPendingIssuance('smime:payments@example.com'));
+    expect(pending).toBeDefined();
+    h.events.length = 0;
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    expect(h.events.find((e) => e.type === 'identity.decommissioned')?.data).toMatchObject({ keysDestroyed: 2 });
+    expect(await h.store.transaction((tx) => tx.getKey(pending!.idempotencyKey.split('.')[1]!))).toBeUndefined();
+    const again = await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'hr' } }, { actor: 'bob' });
+    expect(again).toMatchObject({ status: 'active', owner: { team: 'hr' } });
+    expect(h.ca.idempotencyKeys.at(-1)).not.toBe(pending!.idempotencyKey);
+    expect((await auditActions(h.store)).slice(-2)).toEqual(['identity.reenrolled', 'identity.enrolled']);
+  });
+
+  it('a certificate that ran out before the sweep marked it is expired at decommission; enrolling again leaves one current certificate', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    h.clock.advanceDays(400);
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    const [old] = await h.manager.credentials('payments@example.com');
+    expect(old).toMatchObject({ status: 'expired' });
+    expect(old!.revokedAt).toBeUndefined();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    const statuses = (await h.manager.credentials('payments@example.com')).map((c) => c.status).sort();
+    expect(statuses).toEqual(['current', 'expired']);
   });
 
   it('list by owner, domain, status and expiring-before', async () => {
