@@ -232,7 +232,7 @@ let scratch = new Uint8Array(0);
 /**
  * The UTF-8 of a string chunk in a buffer that the next call reuses: for update(), which reads
  * its chunk before it returns and keeps nothing of it (headers become strings, a partial header
- * block is copied), so no buffer is allocated per message.
+ * block is copied), so no buffer is allocated per message. update() zeroes it when done.
  */
 function encodeTransient(text: string): Uint8Array {
   if (text.length > SCRATCH_MAX) return toBytes(text);
@@ -273,29 +273,38 @@ export function createDkimSigner(options: DkimSignOptions): DkimSigner {
     head.set(chunk, headLen);
     headLen += chunk.length;
   };
+  const feed = (chunk: Uint8Array): void => {
+    if (headers) {
+      body.canon.update(chunk);
+      return;
+    }
+    if (headLen === 0) {
+      const end = findHeaderEnd(chunk);
+      if (end >= 0) {
+        headers = parseHeaderBlock(chunk.subarray(0, end));
+        body.canon.update(chunk.subarray(end));
+        return;
+      }
+    }
+    const from = lastLineStart(head.subarray(0, headLen));
+    grow(chunk);
+    const end = findHeaderEnd(head.subarray(0, headLen), from);
+    if (end >= 0) {
+      headers = parseHeaderBlock(head.subarray(0, end));
+      body.canon.update(head.subarray(end, headLen));
+      head = new Uint8Array(0);
+    }
+  };
   return {
     update(input) {
       if (done) throw new MailPkiError('ERR_INVALID_INPUT', 'update() after finish()');
-      const chunk = typeof input === 'string' ? encodeTransient(input) : toBytes(input);
-      if (headers) {
-        body.canon.update(chunk);
-        return;
-      }
-      if (headLen === 0) {
-        const end = findHeaderEnd(chunk);
-        if (end >= 0) {
-          headers = parseHeaderBlock(chunk.subarray(0, end));
-          body.canon.update(chunk.subarray(end));
-          return;
-        }
-      }
-      const from = lastLineStart(head.subarray(0, headLen));
-      grow(chunk);
-      const end = findHeaderEnd(head.subarray(0, headLen), from);
-      if (end >= 0) {
-        headers = parseHeaderBlock(head.subarray(0, end));
-        body.canon.update(head.subarray(end, headLen));
-        head = new Uint8Array(0);
+      if (typeof input !== 'string') return feed(toBytes(input));
+      const chunk = encodeTransient(input);
+      try {
+        feed(chunk);
+      } finally {
+        // The message is not left behind in the shared buffer.
+        chunk.fill(0);
       }
     },
     async finish() {

@@ -329,13 +329,16 @@ function sha512Compress(H: Int32Array, L: Int32Array, wh: Int32Array, wl: Int32A
 
 /** In JavaScript, inputs up to this size are hashed synchronously; larger ones by WebCrypto (native is faster there). */
 const SYNC_SHA256_MAX = 64 * 1024;
+/** With the native hash, up to this size (≈ 1 ms here): larger inputs go to WebCrypto, off the calling thread. */
+const NATIVE_SYNC_SHA256_MAX = 1024 * 1024;
 
 /**
- * Whether {@link sha256} beats a WebCrypto `digest` round trip for `length` bytes: always where
- * the runtime has a native SHA-256, up to 64 KiB where the JavaScript one is used.
+ * Whether {@link sha256} is the better way for `length` bytes than a WebCrypto `digest` round
+ * trip: up to 1 MiB where the runtime has a native SHA-256, up to 64 KiB on the JavaScript one.
+ * Beyond, the round trip costs little beside the hash, and the hash does not block the thread.
  */
 export function preferSyncSha256(length: number): boolean {
-  return length <= SYNC_SHA256_MAX || nativeSha256() !== null;
+  return length <= (nativeSha256() !== null ? NATIVE_SYNC_SHA256_MAX : SYNC_SHA256_MAX);
 }
 
 /** SHA-256 without a WebCrypto round trip, for small public inputs (digests of mail parts, certificates). */
