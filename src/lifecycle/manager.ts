@@ -436,7 +436,7 @@ export class LifecycleManager {
     if (existing.pending && !reenrol) return this.completeIssuance(identity, existing.pending.idempotencyKey, 'enroll', actor, now, 'resumed enrollment');
 
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
-    const decision = await this.approve(identity, policy, 'enroll', actor, now, undefined);
+    const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
     const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing');
     return this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true);

@@ -254,6 +254,27 @@ describe('LifecycleManager operations', () => {
     expect((await h.manager.renew(old.id, { actor: 'bob' })).status).toBe('active');
   });
 
+  it('enroll again after decommission asks the approval hook, telling it so', async () => {
+    const asked: ApprovalRequest[] = [];
+    const h = await harness({
+      policy: {
+        allowedDomainsByOwner: { treasury: ['example.com'], hr: ['example.com'] },
+        approval: async (r) => {
+          asked.push(r);
+          return { approved: true, approvedBy: `ticket-${asked.length}` };
+        },
+      },
+    });
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    const again = await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'hr' } }, { actor: 'bob' });
+    expect(asked.map((r) => [r.operation, r.owner.team, r.reason])).toEqual([
+      ['enroll', 'treasury', undefined],
+      ['enroll', 'hr', 'enrolling again: the mailbox was decommissioned'],
+    ]);
+    expect(again.approvedBy).toBe('ticket-2');
+  });
+
   it('enroll again after decommission is refused by policy like a first enrollment, and the identity stays decommissioned', async () => {
     const h = await harness();
     await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
