@@ -1,6 +1,6 @@
 /** Messages and keys shared by the DKIM tests. */
 import { exportPkcs8Pem } from '../../src/keys/index.js';
-import { generateDkimKey, type DkimKey, type DkimKeyAlgorithm } from '../../src/dkim/index.js';
+import { generateDkimKey, signDkimMessage, type Canonicalization, type DkimKey, type DkimKeyAlgorithm } from '../../src/dkim/index.js';
 
 export const DOMAIN = 'example.com';
 
@@ -35,6 +35,27 @@ export const INTEROP_MESSAGES: readonly (readonly [string, () => string])[] = [
   ['short body', () => testMessage()],
   ['mixed 2 KiB body', mixedMessage],
 ];
+
+/** Every canonicalisation, header/body. */
+export const CANONS: readonly Canonicalization[] = ['relaxed/relaxed', 'simple/simple', 'relaxed/simple', 'simple/relaxed'];
+
+/**
+ * What the peers are given to verify: every interop body signed by mailpki with each key, in every
+ * canonicalisation, with and without x=, each with a label naming the case.
+ */
+export async function mailpkiSignedCases(keys: readonly DkimKey[]): Promise<{ label: string; signed: string }[]> {
+  const cases: { label: string; signed: string }[] = [];
+  for (const [body, message] of INTEROP_MESSAGES)
+    for (const key of keys)
+      for (const canonicalization of CANONS)
+        for (const expires of [undefined, 3600]) {
+          const signed = await signDkimMessage(message(), [
+            { domain: DOMAIN, selector: key.selector, privateKey: key.privateKey, canonicalization, ...(expires ? { expires } : {}) },
+          ]);
+          cases.push({ label: `${body}: ${key.signingAlgorithm} ${canonicalization} x=${expires ?? '-'}`, signed });
+        }
+  return cases;
+}
 
 /** About 5 KiB of plain text, as the bench uses. */
 export function message5k(): string {
