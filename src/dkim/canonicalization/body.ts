@@ -152,6 +152,64 @@ export class BodyState {
   }
 }
 
+/**
+ * Rewrites one line byte by byte, from `start` up to and including its LF (or the end of the
+ * chunk), for the lines a canonical stretch stopped at; returns where it stopped. A bare LF is a
+ * line end, a bare CR content; `relaxed` also makes each WSP run one SP and drops WSP at the line
+ * end (the run is held in `space` until content follows).
+ */
+export function rewriteLine(s: BodyState, chunk: Uint8Array, start: number, relaxed: boolean): number {
+  // The state lives in locals inside the loop; it goes back to the object only around the
+  // rare calls that write deferred line ends past the end of the buffer.
+  const out = s.out;
+  const n = chunk.length;
+  let o = s.o;
+  let cr = s.cr;
+  let space = s.space;
+  let lines = s.pendingLines;
+  let i = start;
+  for (; i < n; i++) {
+    let c = chunk[i]!;
+    if (cr) {
+      cr = false;
+      if (c === 10) {
+        space = false;
+        lines++;
+        i++;
+        break;
+      }
+      // A bare CR is content: write it, then look at this byte again.
+      i--;
+      c = 13;
+    } else if (c === 13) {
+      cr = true;
+      continue;
+    } else if (c === 10) {
+      space = false;
+      lines++;
+      i++;
+      break;
+    } else if (relaxed && (c === 32 || c === 9)) {
+      space = true;
+      continue;
+    }
+    if (lines > 0) {
+      o = s.writeLines(o, lines, 2 * (n - i) + 6);
+      lines = 0;
+    }
+    if (space) {
+      out[o++] = 32;
+      space = false;
+    }
+    out[o++] = c;
+  }
+  s.o = o;
+  s.cr = cr;
+  s.space = space;
+  s.pendingLines = lines;
+  return i;
+}
+
 /** One algorithm: a loop over a piece (output has room for twice its length plus 4) and an end. */
 export interface BodyAlgorithm {
   piece(s: BodyState, chunk: Uint8Array): void;

@@ -1,5 +1,5 @@
 /** The "relaxed" canonicalisation (RFC 6376 §3.4.2 headers, §3.4.4 body). */
-import type { BodyAlgorithm, BodyState } from './body.js';
+import { rewriteLine, type BodyAlgorithm, type BodyState } from './body.js';
 import { headerString, isWsp } from './text.js';
 
 /**
@@ -49,7 +49,7 @@ export function relaxedHeader(field: string): string {
  *
  * Most mail is already in this form but for its trailing empty lines, so a piece is read in two
  * modes: {@link relaxedSpan} finds the stretch that needs no change and hands it on as it is;
- * {@link relaxedLine} rewrites byte by byte up to the end of the line where the stretch stopped.
+ * {@link rewriteLine} rewrites byte by byte up to the end of the line where the stretch stopped.
  */
 export const relaxedBody: BodyAlgorithm = {
   piece(s: BodyState, chunk: Uint8Array): void {
@@ -58,7 +58,7 @@ export const relaxedBody: BodyAlgorithm = {
     while (i < n) {
       // The span scanner starts only in a clean state: not after a CR or WSP the line may still change.
       if (!s.cr && !s.space) i = relaxedSpan(s, chunk, i);
-      if (i < n) i = relaxedLine(s, chunk, i);
+      if (i < n) i = rewriteLine(s, chunk, i, true);
     }
   },
 
@@ -104,57 +104,4 @@ function relaxedSpan(s: BodyState, chunk: Uint8Array, start: number): number {
   }
   s.span(chunk, start, last, lines);
   return j;
-}
-
-/** Rewrites from `start` up to and including the next LF (or the end of the chunk); returns where it stopped. */
-function relaxedLine(s: BodyState, chunk: Uint8Array, start: number): number {
-  // The state lives in locals inside the loop; it goes back to the object only around the
-  // rare calls that write deferred line ends past the end of the buffer.
-  const out = s.out;
-  const n = chunk.length;
-  let o = s.o;
-  let cr = s.cr;
-  let space = s.space;
-  let lines = s.pendingLines;
-  let i = start;
-  for (; i < n; i++) {
-    let c = chunk[i]!;
-    if (cr) {
-      cr = false;
-      if (c === 10) {
-        space = false;
-        lines++;
-        i++;
-        break;
-      }
-      // A bare CR is content: write it, then look at this byte again.
-      i--;
-      c = 13;
-    } else if (c === 13) {
-      cr = true;
-      continue;
-    } else if (c === 10) {
-      space = false;
-      lines++;
-      i++;
-      break;
-    } else if (c === 32 || c === 9) {
-      space = true;
-      continue;
-    }
-    if (lines > 0) {
-      o = s.writeLines(o, lines, 2 * (n - i) + 6);
-      lines = 0;
-    }
-    if (space) {
-      out[o++] = 32;
-      space = false;
-    }
-    out[o++] = c;
-  }
-  s.o = o;
-  s.cr = cr;
-  s.space = space;
-  s.pendingLines = lines;
-  return i;
 }

@@ -1,5 +1,5 @@
 /** The "simple" canonicalisation (RFC 6376 §3.4.1 headers, §3.4.3 body). */
-import type { BodyAlgorithm, BodyState } from './body.js';
+import { rewriteLine, type BodyAlgorithm, type BodyState } from './body.js';
 import { headerString } from './text.js';
 
 /** One header field, simple: exactly as it is in the message, with its CRLF. Written into `out` at `o`. */
@@ -20,7 +20,7 @@ export function simpleHeader(field: string): string {
  * exactly one CRLF (an empty body becomes a single CRLF). A bare LF counts as CRLF.
  *
  * Read in two modes, as the relaxed body is: {@link simpleSpan} hands on whole CRLF lines as they
- * are; {@link simpleLine} rewrites the line where it stopped.
+ * are; {@link rewriteLine} rewrites the line where it stopped.
  */
 export const simpleBody: BodyAlgorithm = {
   piece(s: BodyState, chunk: Uint8Array): void {
@@ -28,7 +28,7 @@ export const simpleBody: BodyAlgorithm = {
     let i = 0;
     while (i < n) {
       if (!s.cr) i = simpleSpan(s, chunk, i);
-      if (i < n) i = simpleLine(s, chunk, i);
+      if (i < n) i = rewriteLine(s, chunk, i, false);
     }
   },
 
@@ -58,45 +58,4 @@ function simpleSpan(s: BodyState, chunk: Uint8Array, start: number): number {
   }
   s.span(chunk, start, last, lines);
   return j;
-}
-
-/** Rewrites from `start` up to and including the next LF (or the end of the chunk); returns where it stopped. */
-function simpleLine(s: BodyState, chunk: Uint8Array, start: number): number {
-  // State in locals inside the loop, as in relaxedLine.
-  const out = s.out;
-  const n = chunk.length;
-  let o = s.o;
-  let cr = s.cr;
-  let lines = s.pendingLines;
-  let i = start;
-  for (; i < n; i++) {
-    let c = chunk[i]!;
-    if (cr) {
-      cr = false;
-      if (c === 10) {
-        lines++;
-        i++;
-        break;
-      }
-      // A bare CR is content: write it, then look at this byte again.
-      i--;
-      c = 13;
-    } else if (c === 13) {
-      cr = true;
-      continue;
-    } else if (c === 10) {
-      lines++;
-      i++;
-      break;
-    }
-    if (lines > 0) {
-      o = s.writeLines(o, lines, 2 * (n - i) + 6);
-      lines = 0;
-    }
-    out[o++] = c;
-  }
-  s.o = o;
-  s.cr = cr;
-  s.pendingLines = lines;
-  return i;
 }
