@@ -379,7 +379,9 @@ export class DkimManager {
   /**
    * Creates the DKIM identity of a domain with its first key(s): generated, and the record to
    * publish sent to the owners (`dkim.record.publish`). Nothing signs until `runDue` has seen the
-   * record in DNS.
+   * record in DNS. A decommissioned domain whose keys are all removed can be created again: a new
+   * life under the same id, with new selectors (audit `dkim.identity.recreated`); while its keys
+   * are still on their way out, ERR_IDENTITY_STATE.
    */
   async create(input: DkimCreateInput, options: { actor: string }): Promise<{ identity: IdentityRecord; keys: DkimKeyInfo[] }> {
     const { actor } = parseInput(actorOptions, options, 'create options');
@@ -412,14 +414,37 @@ export class DkimManager {
       createdAt: now,
       updatedAt: now,
     });
-    const existing = await this.store.transaction((tx) => tx.getIdentity(id));
-    if (existing)
-      throw new MailPkiError('ERR_IDENTITY_EXISTS', `${domain} already has a DKIM identity (${existing.status}, owner ${existing.owner.team})`, { details: { identityId: id } });
-    const generated = await this.generateKeys(identity, algorithms, [], req.selector, now);
+    const existing = await this.store.transaction(async (tx) => {
+      const found = await tx.getIdentity(id);
+      return found && { identity: found, keys: await loadKeys(tx, id) };
+    });
+    if (existing) {
+      const { identity: old, keys } = existing;
+      if (old.status !== 'decommissioned')
+        throw new MailPkiError('ERR_IDENTITY_EXISTS', `${domain} already has a DKIM identity (${old.status}, owner ${old.owner.team})`, { details: { identityId: id } });
+      const leaving = keys.filter((k) => k.attrs.state !== 'removed');
+      if (leaving.length)
+        throw new MailPkiError(
+          'ERR_IDENTITY_STATE',
+          `${domain} was decommissioned and ${leaving.length} of its keys are still on their way out (${leaving.map((k) => `${k.credential.selector}: ${k.attrs.state}`).join(', ')}); create it again once runDue has removed them`,
+          { details: { identityId: id } },
+        );
+    }
+    // Selectors of an earlier life are never used again: verifiers may still hold their records.
+    const generated = await this.generateKeys(identity, algorithms, existing?.keys ?? [], req.selector, now);
     await this.write(now, async (tx, emit, audit) => {
-      await tx.insertIdentity(identity);
-      await audit({ actor, action: 'dkim.identity.created', identityId: id, after: identitySummary(identity) });
-      await this.insertKeys(tx, emit, audit, identity, generated, actor, 'created', now);
+      if (!existing) {
+        await tx.insertIdentity(identity);
+        await audit({ actor, action: 'dkim.identity.created', identityId: id, after: identitySummary(identity) });
+      } else {
+        const stored = await tx.getIdentity(id);
+        if (!stored || stored.status !== 'decommissioned' || stored.version !== existing.identity.version)
+          throw new MailPkiError('ERR_STORE_CONFLICT', `${domain} changed while it was being created again; retry`);
+        const next = { ...identity, createdAt: stored.createdAt, version: stored.version };
+        await tx.updateIdentity(next, stored.version);
+        await audit({ actor, action: 'dkim.identity.recreated', identityId: id, before: identitySummary(stored), after: identitySummary(next) });
+      }
+      await this.insertKeys(tx, emit, audit, identity, generated, actor, existing ? 'created again' : 'created', now);
     });
     for (const g of generated) await this.requestPublish(id, g.credential.id, actor, now);
     return { identity: await this.get(domain), keys: await this.keys(domain) };

@@ -446,6 +446,37 @@ describe('DkimManager: decommission', () => {
     expect((await verifyAuditLog(store)).ok).toBe(true);
   });
 
+  it('a decommissioned domain is created again once every key is removed: new owner, a selector never used before, signing after DNS confirms', async () => {
+    const { manager, clock, store, dns } = setup({ store: await createTestStore(), policy: { rotationDays: 180, graceDays: 7, removeAfterDays: 30 } });
+    await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519', selector: 's1' }, { actor: 'alice' });
+    await manager.runDue();
+    await manager.decommission('example.com', { actor: 'bob', reason: 'domain sold' });
+    const again = { domain: 'example.com', owner: { team: 'new-mail' }, algorithm: 'ed25519' as const };
+    // While its keys are on their way out, it cannot start again.
+    await expect(manager.create(again, { actor: 'carol' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE', message: expect.stringContaining('s1: active') });
+    for (let day = 0; day < 60; day += 10) {
+      clock.advanceDays(10);
+      expect((await manager.runDue()).failed).toEqual([]);
+    }
+    expect((await manager.keys('example.com')).map((k) => [k.selector, k.state])).toEqual([['s1', 'removed']]);
+    expect(dns.zone.size).toBe(0);
+    // A selector of the earlier life is never used again.
+    await expect(manager.create({ ...again, selector: 's1' }, { actor: 'carol' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'selector' } });
+    const { identity, keys } = await manager.create({ ...again, selector: 's2' }, { actor: 'carol' });
+    expect(identity).toMatchObject({ id: 'dkim:example.com', status: 'pending', owner: { team: 'new-mail' } });
+    expect(keys.map((k) => [k.selector, k.state])).toEqual([
+      ['s1', 'removed'],
+      ['s2', 'publish-requested'],
+    ]);
+    await manager.runDue();
+    expect((await manager.getSigningKeys('example.com')).map((k) => k.selector)).toEqual(['s2']);
+    expect((await manager.get('example.com')).status).toBe('active');
+    const actions = (await store.listAudit()).map((a) => a.action);
+    expect(actions.slice(actions.indexOf('dkim.identity.recreated'), actions.indexOf('dkim.identity.recreated') + 2)).toEqual(['dkim.identity.recreated', 'dkim.key.generated']);
+    expect((await verifyAuditLog(store)).ok).toBe(true);
+    await expect(manager.create(again, { actor: 'carol' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_EXISTS' });
+  });
+
   it('a rotation that was generating its key while the identity was decommissioned adds nothing', async () => {
     const inner = passphraseKeyProtector('dkim test passphrase', { iterations: 1000 });
     let gate: { entered: () => void; open: Promise<void> } | undefined;
