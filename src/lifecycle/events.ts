@@ -18,6 +18,7 @@ export const LIFECYCLE_EVENT_TYPES = [
   'identity.decommissioned',
   'policy.denied',
   'issuance.failed',
+  'issuance.discarded',
 ] as const;
 export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
 
@@ -50,6 +51,12 @@ export interface LifecycleEventData {
   'identity.decommissioned': { reason: string; revoked: boolean; /** Private keys destroyed with the identity. */ keysDestroyed: number };
   'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED' | 'ERR_CA_MAILBOX_NOT_ALLOWED'; rule: string; message: string; operation: 'enroll' | 'renew' };
   'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string };
+  /**
+   * The CA issued a certificate the inventory will not take: the identity was decommissioned (or
+   * enrolled anew) while the CA was asked. `revoked: false` means it is still valid at the CA:
+   * revoke it there (`message` says why it failed).
+   */
+  'issuance.discarded': { serialNumber: string; why: 'decommissioned' | 'replaced'; revoked: boolean; operation: 'enroll' | 'renew'; message?: string };
 }
 
 export interface LifecycleEventOf<T extends LifecycleEventType> {

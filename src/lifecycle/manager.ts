@@ -345,6 +345,7 @@ export class LifecycleManager {
     const { identity, credential, key } = await this.store.transaction(async (tx) => {
       const identity = await tx.getIdentity(id);
       if (!identity) throw notFound(id);
+      assertSmime(identity);
       const credential = identity.currentCredentialId ? await tx.getCredential(identity.currentCredentialId) : undefined;
       const key = credential?.keyId ? await tx.getKey(credential.keyId) : undefined;
       return { identity, credential, key };
@@ -375,6 +376,7 @@ export class LifecycleManager {
     return this.store.transaction(async (tx) => {
       const identity = await tx.getIdentity(id);
       if (!identity) throw notFound(id);
+      assertSmime(identity);
       return { identity, credential: await currentCredential(tx, identity) };
     });
   }
@@ -630,7 +632,15 @@ export class LifecycleManager {
     automatic = false,
   ): Promise<IdentityRecord> {
     const keyId = keyIdOf(idempotencyKey);
-    const spki = await this.spkiOfStoredKey(keyId);
+    const spki = await this.spkiOfStoredKey(keyId).catch(async (e: unknown) => {
+      if (!isMailPkiError(e, 'ERR_STORE_CORRUPT')) throw e;
+      // Gone because the identity was decommissioned (or the issuance finished) meanwhile: not corruption.
+      const now = await this.store.transaction(async (tx) => ({ identity: await tx.getIdentity(identity.id), pending: await tx.getPendingIssuance(identity.id) }));
+      if (now.identity?.status === 'decommissioned') throw stateError(now.identity, op);
+      if (now.pending?.idempotencyKey !== idempotencyKey)
+        throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed or dropped by another process; retry`);
+      throw e;
+    });
     const credential = await this.load(identity.id).then((l) => l.credential);
     const rekey = credential?.keyId !== keyId;
     return this.issueWith(identity, { identityId: identity.id, idempotencyKey, keyId, spki }, op, actor, now, reason, rekey, automatic);
@@ -671,7 +681,7 @@ export class LifecycleManager {
       });
       fingerprint = await certificateFingerprint(parseCertificate(issued.certificate), 'SHA-256', this.crypto);
     } catch (e) {
-      await this.recordIssuanceFailure(identity, op, e, actor, now, automatic);
+      await this.recordIssuanceFailure(identity, op, e, actor, now, automatic, p.idempotencyKey);
       throw e;
     }
     const info = await this.info().catch(() => undefined);
@@ -679,21 +689,13 @@ export class LifecycleManager {
       const current = await tx.getIdentity(identity.id);
       if (!current) throw notFound(identity.id);
       const pending = await tx.getPendingIssuance(identity.id);
-      if (current.status === 'decommissioned') {
-        // Decommissioned while the CA was asked: the new certificate is not taken into the
-        // inventory, its key is destroyed, and it is revoked below.
-        if (pending?.idempotencyKey === p.idempotencyKey) await tx.deletePendingIssuance(identity.id);
-        await tx.deleteKey(p.keyId);
-        await audit({
-          actor,
-          action: 'issuance.discarded',
-          identityId: identity.id,
-          reason: `${op}: ${identity.name} was decommissioned while the CA issued certificate ${issued.serialNumber}; its key is destroyed and it is revoked (cessationOfOperation)`,
-        });
-        return undefined;
+      if (current.status === 'decommissioned' || !pending || pending.idempotencyKey !== p.idempotencyKey) {
+        // Another process recorded this very certificate (same idempotency key, same answer): fine.
+        if ((await tx.listCredentials(identity.id)).some((c) => c.serialNumber === issued.serialNumber))
+          throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed by another process`);
+        // Otherwise nothing will ever record it (decommissioned, or enrolled anew meanwhile).
+        return { discard: current.status === 'decommissioned' ? ('decommissioned' as const) : ('replaced' as const) };
       }
-      if (!pending || pending.idempotencyKey !== p.idempotencyKey)
-        throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed or replaced by another process`);
       const previous = await currentCredential(tx, current);
       if (previous && previous.status === 'current') await tx.updateCredential({ ...previous, status: 'previous' });
       const credential: CredentialRecord = {
@@ -747,16 +749,68 @@ export class LifecycleManager {
         before: identitySummary(current, previous),
         after: identitySummary(stored, credential),
       });
-      return { ...stored, version: current.version + 1 };
+      return { identity: { ...stored, version: current.version + 1 } };
     });
-    if (recorded) return recorded;
+    if (recorded.identity) return recorded.identity;
+    return this.discardIssued(identity, p, issued, recorded.discard!, op, actor, now);
+  }
+
+  /**
+   * A certificate the CA issued that the inventory will never take (the identity was
+   * decommissioned, or enrolled anew, while the CA was asked): revoked at the CA first, then its
+   * key destroyed (unless a credential or the current issuance uses it) and `issuance.discarded`
+   * (event and audit) written with the outcome. A failed revocation is in both and in the error
+   * thrown, so the owners and the caller learn the serial to revoke; it is not retried.
+   */
+  private async discardIssued(
+    identity: IdentityRecord,
+    p: PreparedIssuance,
+    issued: IssuedCertificate,
+    why: 'decommissioned' | 'replaced',
+    op: Operation,
+    actor: string,
+    now: Date,
+  ): Promise<never> {
+    const reason: RevokeReason = why === 'decommissioned' ? 'cessationOfOperation' : 'superseded';
+    let failure: unknown;
     try {
-      await this.ca.revoke({ serialNumber: issued.serialNumber, reason: 'cessationOfOperation', time: now });
+      await this.ca.revoke({ serialNumber: issued.serialNumber, reason, time: now });
     } catch (e) {
-      if (!isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) this.onError(e, `revoking certificate ${issued.serialNumber}, issued for ${identity.name} after it was decommissioned`);
+      if (!isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) failure = e;
     }
-    throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} was decommissioned while the CA was asked; the new certificate was revoked`, {
-      details: { identityId: identity.id },
+    const outcome = failure === undefined ? `revoked (${reason})` : `NOT revoked: ${failure instanceof Error ? failure.message : String(failure)}; revoke it at the CA`;
+    await this.write(now, async (tx, emit, audit) => {
+      const pending = await tx.getPendingIssuance(identity.id);
+      if (pending?.idempotencyKey === p.idempotencyKey) await tx.deletePendingIssuance(identity.id);
+      const stored = (await tx.getIdentity(identity.id)) ?? identity;
+      await emit({
+        type: 'issuance.discarded',
+        identity: stored,
+        data: {
+          serialNumber: issued.serialNumber,
+          why,
+          revoked: failure === undefined,
+          operation: op,
+          ...(failure !== undefined && { message: failure instanceof Error ? failure.message : String(failure) }),
+        },
+      });
+      const inUse = (await tx.listCredentials(identity.id)).some((c) => c.keyId === p.keyId) || (pending !== undefined && pending.idempotencyKey !== p.idempotencyKey && keyIdOf(pending.idempotencyKey) === p.keyId);
+      if (!inUse) await tx.deleteKey(p.keyId);
+      await audit({
+        actor,
+        action: 'issuance.discarded',
+        identityId: identity.id,
+        reason: `${op}: ${identity.name} was ${why === 'decommissioned' ? 'decommissioned' : 'enrolled anew'} while the CA issued certificate ${issued.serialNumber}; the certificate is ${outcome}`,
+      });
+    });
+    const what = why === 'decommissioned' ? `${identity.name} was decommissioned while the CA was asked` : `${identity.name} was enrolled anew while the CA was asked`;
+    if (failure !== undefined)
+      throw new MailPkiError(isMailPkiError(failure) ? failure.code : 'ERR_CA_UNAVAILABLE', `${what}; certificate ${issued.serialNumber} could not be revoked: revoke it at the CA`, {
+        details: { identityId: identity.id, serialNumber: issued.serialNumber },
+        cause: failure,
+      });
+    throw new MailPkiError(why === 'decommissioned' ? 'ERR_IDENTITY_STATE' : 'ERR_STORE_CONFLICT', `${what}; the certificate it issued (${issued.serialNumber}) was revoked`, {
+      details: { identityId: identity.id, serialNumber: issued.serialNumber },
     });
   }
 
@@ -765,7 +819,15 @@ export class LifecycleManager {
    * outcome is unknown (unavailable, unreadable answer), so a retry reuses its idempotency key and
    * gets the certificate if the CA did issue; a clear refusal frees it for a fresh attempt.
    */
-  private async recordIssuanceFailure(identity: IdentityRecord, op: Operation, error: unknown, actor: string, at: Date, automatic: boolean): Promise<void> {
+  private async recordIssuanceFailure(
+    identity: IdentityRecord,
+    op: Operation,
+    error: unknown,
+    actor: string,
+    at: Date,
+    automatic: boolean,
+    idempotencyKey: string,
+  ): Promise<void> {
     const code = isMailPkiError(error) ? error.code : 'ERR_CA_UNAVAILABLE';
     const message = error instanceof Error ? error.message : String(error);
     const outcomeUnknown = !isMailPkiError(error) || error.code === 'ERR_CA_UNAVAILABLE' || error.code === 'ERR_CA_RESPONSE_INVALID';
@@ -773,7 +835,8 @@ export class LifecycleManager {
     try {
       await this.write(at, async (tx, emit, audit) => {
         const stored = await tx.getIdentity(identity.id);
-        if (!outcomeUnknown) await tx.deletePendingIssuance(identity.id);
+        // Only its own: a later issuance (a new life after a decommission) may have written one since.
+        if (!outcomeUnknown && (await tx.getPendingIssuance(identity.id))?.idempotencyKey === idempotencyKey) await tx.deletePendingIssuance(identity.id);
         await emit({ type: 'issuance.failed', identity, data: { code, message, operation: op, ...(retryAt && { retryAt: retryAt.toISOString() }) } });
         await audit({ actor, action: 'issuance.failed', ...(stored && { identityId: stored.id }), reason: `${code}: ${message}`, after: { operation: op, code } });
         if (stored && automatic) await this.postpone(tx, stored, at);
@@ -870,7 +933,8 @@ export class LifecycleManager {
       // and that of an issuance in progress (no credential's yet), which dies with it too.
       let keysDestroyed = 0;
       const pending = await tx.getPendingIssuance(id);
-      if (pending && (await tx.deleteKey(keyIdOf(pending.idempotencyKey)))) keysDestroyed++;
+      const pendingKey = pending && pending.idempotencyKey.startsWith(`${IDEMPOTENCY_PREFIX}.`) ? keyIdOf(pending.idempotencyKey) : undefined;
+      if (pendingKey && (await tx.deleteKey(pendingKey))) keysDestroyed++;
       await tx.deletePendingIssuance(id);
       const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
       delete next.nextDueAt;
@@ -945,10 +1009,11 @@ export class LifecycleManager {
     const actor = parseInput(actorSchema, options.actor ?? this.defaultActor, 'runDue actor');
     const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [] };
     let afterId: string | undefined;
-    const totalDue = options.onProgress ? await this.store.transaction((tx) => tx.countIdentities({ dueBefore: now })) : 0;
+    // DKIM identities share the store; DkimManager.runDue drives them.
+    const totalDue = options.onProgress ? await this.store.transaction((tx) => tx.countIdentities({ kind: 'smime', dueBefore: now })) : 0;
     for (;;) {
       const page = await this.store.transaction((tx) =>
-        tx.listIdentities({ dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
+        tx.listIdentities({ kind: 'smime', dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
       );
       for (const identity of page) {
         summary.scanned++;
@@ -1061,6 +1126,12 @@ function stateError(identity: IdentityRecord, what: string): MailPkiError {
 
 function errorCode(e: unknown): MailPkiErrorCode | 'ERR_UNKNOWN' {
   return isMailPkiError(e) ? e.code : 'ERR_UNKNOWN';
+}
+
+/** DKIM identities share the store; DkimManager manages them, this manager only reads them (get, list). */
+function assertSmime(identity: IdentityRecord): void {
+  if (identity.kind !== 'smime')
+    throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.id} is a DKIM identity: DkimManager (mailpki dkim …) manages it`, { details: { identityId: identity.id } });
 }
 
 function keyIdOf(idempotencyKey: string): string {

@@ -4,7 +4,8 @@ import { signMessage } from '../../src/smime/index.js';
 import type { ApprovalRequest } from '../../src/lifecycle/index.js';
 import type { IssueRequest } from '../../src/ca/index.js';
 import { MailPkiError } from '../../src/errors.js';
-import { auditActions, brief, harness, keyProtector } from './helpers.js';
+import { DkimManager } from '../../src/lifecycle/index.js';
+import { auditActions, brief, createTestStore, harness, keyProtector } from './helpers.js';
 
 const treasury = { team: 'treasury', contact: 'treasury-ops@example.com' };
 
@@ -312,6 +313,109 @@ describe('LifecycleManager operations', () => {
     expect(await h.store.transaction((tx) => tx.getKey(keyId))).toBeUndefined();
     expect(await h.store.transaction((tx) => tx.getPendingIssuance(rec.id))).toBeUndefined();
     expect((await auditActions(h.store)).slice(-2)).toEqual(['identity.decommissioned', 'issuance.discarded']);
+    expect(h.events.at(-1)).toMatchObject({ type: 'issuance.discarded', data: { serialNumber: issued[0], why: 'decommissioned', revoked: true, operation: 'renew' } });
+  });
+
+  it('the CA cannot revoke a certificate discarded that way: the owners and the caller are told its serial', async () => {
+    const errors: unknown[] = [];
+    const h = await harness({ onError: (e) => void errors.push(e) });
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    const held = holdCaAnswer(h);
+    const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
+    await held.answered;
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    h.events.length = 0;
+    h.ca.revoke = async () => {
+      throw new MailPkiError('ERR_CA_UNAVAILABLE', 'CA down');
+    };
+    held.release();
+    await expect(renewing).rejects.toMatchObject({ code: 'ERR_CA_UNAVAILABLE', details: { serialNumber: held.serials[0] }, message: expect.stringContaining('revoke it at the CA') });
+    expect(h.events.map((e) => [e.type, e.data])).toEqual([
+      ['issuance.discarded', { serialNumber: held.serials[0], why: 'decommissioned', revoked: false, operation: 'renew', message: 'CA down' }],
+    ]);
+    expect((await h.store.listAudit()).at(-1)!.reason).toContain(`issued certificate ${held.serials[0]}; the certificate is NOT revoked`);
+  });
+
+  it('decommissioned and enrolled anew while an old renewal waited for the CA: the old certificate is revoked (superseded), the new life keeps its own', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    const held = holdCaAnswer(h, 1);
+    const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
+    await held.answered;
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    const again = await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'hr' } }, { actor: 'bob' });
+    h.events.length = 0;
+    held.release();
+    await expect(renewing).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
+    const creds = await h.manager.credentials('payments@example.com');
+    expect(creds.map((c) => c.serialNumber)).not.toContain(held.serials[0]);
+    expect(h.ca.local.getRecord(held.serials[0]!)?.revocation?.reason).toBe('superseded');
+    expect(h.events.map((e) => [e.type, e.data])).toEqual([['issuance.discarded', { serialNumber: held.serials[0], why: 'replaced', revoked: true, operation: 'renew' }]]);
+    const now = await h.manager.get('payments@example.com');
+    expect(now).toMatchObject({ status: 'active', owner: { team: 'hr' }, currentCredentialId: again.currentCredentialId });
+    const current = creds.find((c) => c.id === now.currentCredentialId)!;
+    expect(await h.store.transaction((tx) => tx.getKey(current.keyId!))).toBeDefined();
+  });
+
+  it("an old renewal the CA refuses after a re-enrolment started does not drop the new life's issuance", async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    const issue = h.ca.issue.bind(h.ca);
+    const gates = [deferred(), deferred()];
+    const entered = [deferred(), deferred()];
+    let n = 0;
+    h.ca.issue = async (req: IssueRequest) => {
+      const i = n++;
+      entered[i]!.resolve();
+      await gates[i]!.promise;
+      if (i === 0) throw new MailPkiError('ERR_CA_REJECTED', 'refused');
+      return issue(req);
+    };
+    const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
+    await entered[0]!.promise;
+    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    const enrolling = h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'hr' } }, { actor: 'bob' });
+    await entered[1]!.promise;
+    gates[0]!.resolve();
+    await expect(renewing).rejects.toMatchObject({ code: 'ERR_CA_REJECTED' });
+    expect(await h.store.transaction((tx) => tx.getPendingIssuance('smime:payments@example.com'))).toBeDefined();
+    gates[1]!.resolve();
+    expect(await enrolling).toMatchObject({ status: 'active', owner: { team: 'hr' } });
+  });
+
+  it('resuming a written-down issuance whose key a decommission just destroyed is ERR_IDENTITY_STATE, not store corruption', async () => {
+    // A store that runs a decommission (by another manager) just before the renewal's third transaction:
+    // after it read the pending issuance, before it reads that issuance's key.
+    const base = await createTestStore();
+    let count = -1;
+    let hook: (() => Promise<void>) | undefined;
+    const store = new Proxy(base, {
+      get(target, prop) {
+        if (prop === 'transaction')
+          return async (fn: never) => {
+            if (count >= 0 && ++count === 3 && hook) {
+              const run = hook;
+              hook = undefined;
+              await run();
+            }
+            return target.transaction(fn);
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const h = await harness({}, store);
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    h.ca.failIssue.push(new MailPkiError('ERR_CA_UNAVAILABLE', 'CA down'));
+    await expect(h.manager.renew('payments@example.com', { actor: 'cron' })).rejects.toMatchObject({ code: 'ERR_CA_UNAVAILABLE' });
+    const other = h.make();
+    hook = async () => {
+      count = -1;
+      await other.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    };
+    count = 0;
+    await expect(h.manager.renew('payments@example.com', { actor: 'cron' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE', message: expect.stringContaining('decommissioned') });
+    expect(hook).toBeUndefined();
   });
 
   it('a renewal that read the identity before the decommission and writes after it is refused before the CA is asked', async () => {
@@ -378,6 +482,45 @@ describe('LifecycleManager operations', () => {
     expect(statuses).toEqual(['current', 'expired']);
   });
 
+  it('leaves DKIM identities in the same store to the DKIM manager: its sweep skips them, its operations refuse them', async () => {
+    const h = await harness();
+    const zone = new Map<string, string[][]>();
+    const dkim = new DkimManager({
+      store: h.store,
+      keyProtector: keyProtector(),
+      clock: h.clock,
+      resolver: async (name) => zone.get(name) ?? [],
+      publisher: {
+        name: 'test',
+        automatic: true,
+        async publish(r) {
+          zone.set(r.name, [[r.value]]);
+        },
+        async retire(r) {
+          zone.set(r.name, [[r.value ?? 'v=DKIM1; p=']]);
+        },
+        async remove(r) {
+          zone.delete(r.name);
+        },
+      },
+    });
+    await dkim.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519', selector: 's1' }, { actor: 'a' });
+    await dkim.runDue();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    // Far enough ahead that both are due; the S/MIME sweep sees only its own.
+    const summary = await h.manager.runDue(new Date(h.clock().getTime() + 400 * 86_400_000));
+    expect(summary).toMatchObject({ scanned: 1, expired: ['smime:payments@example.com'] });
+    expect((await dkim.get('example.com')).status).toBe('active');
+    expect((await dkim.keys('example.com')).map((k) => [k.selector, k.state])).toEqual([['s1', 'active']]);
+    for (const op of [
+      () => h.manager.decommission('dkim:example.com', { actor: 'x', reason: 'oops' }),
+      () => h.manager.renew('dkim:example.com', { actor: 'x' }),
+      () => h.manager.getSigner('dkim:example.com'),
+    ])
+      await expect(op()).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE', message: expect.stringContaining('DkimManager') });
+    expect((await dkim.getSigningKeys('example.com')).map((k) => k.selector)).toEqual(['s1']);
+  });
+
   it('list by owner, domain, status and expiring-before', async () => {
     const h = await harness();
     await h.manager.enroll({ mailbox: 'a@example.com', owner: treasury }, { actor: 'x' });
@@ -395,3 +538,27 @@ describe('LifecycleManager operations', () => {
     await expect(h.manager.list({ status: 'gone' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'status' } });
   });
 });
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Holds the CA's answer to the first `count` issue requests (all when omitted) until release(). */
+function holdCaAnswer(h: Awaited<ReturnType<typeof harness>>, count = Infinity): { answered: Promise<void>; release: () => void; serials: string[] } {
+  const issue = h.ca.issue.bind(h.ca);
+  const answered = deferred();
+  const gate = deferred();
+  const serials: string[] = [];
+  let n = 0;
+  h.ca.issue = async (req: IssueRequest) => {
+    const r = await issue(req);
+    if (n++ >= count) return r;
+    serials.push(r.serialNumber);
+    answered.resolve();
+    await gate.promise;
+    return r;
+  };
+  return { answered: answered.promise, release: gate.resolve, serials };
+}
