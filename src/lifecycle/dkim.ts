@@ -446,7 +446,7 @@ export class DkimManager {
       }
       await this.insertKeys(tx, emit, audit, identity, generated, actor, existing ? 'created again' : 'created', now);
     });
-    for (const g of generated) await this.requestPublish(id, g.credential.id, actor, now);
+    for (const g of generated) await this.requestPublishOfNew(id, g.credential.id, actor, now);
     return { identity: await this.get(domain), keys: await this.keys(domain) };
   }
 
@@ -482,7 +482,7 @@ export class DkimManager {
         throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name}: another rotation started meanwhile`);
       await this.insertKeys(tx, emit, audit, current, generated, actor, reason, now);
     });
-    for (const g of generated) await this.requestPublish(id, g.credential.id, actor, now);
+    for (const g of generated) await this.requestPublishOfNew(id, g.credential.id, actor, now);
     return generated.map((g) => g.credential.id);
   }
 
@@ -751,6 +751,20 @@ export class DkimManager {
     });
     const version = await tx.updateIdentity(next, identity.version);
     return { ...next, version };
+  }
+
+  /**
+   * requestPublish for keys just made by create or rotate: a concurrent runDue may have taken the
+   * step already (the keys were committed first), which is no failure of the caller's.
+   */
+  private async requestPublishOfNew(id: string, credentialId: string, actor: string, now: Date): Promise<void> {
+    try {
+      await this.requestPublish(id, credentialId, actor, now);
+    } catch (e) {
+      if (!isMailPkiError(e, 'ERR_STORE_CONFLICT')) throw e;
+      const k = (await this.store.transaction((tx) => loadKeys(tx, id))).find((x) => x.credential.id === credentialId);
+      if (!k || k.attrs.state === 'generated') throw e;
+    }
   }
 
   private async requestPublish(id: string, credentialId: string, actor: string, now: Date): Promise<void> {

@@ -343,6 +343,32 @@ describe('DkimManager: rotation with an automatic publisher', () => {
   });
 });
 
+describe('DkimManager: create and rotate beside a concurrent runDue', () => {
+  it('a runDue that asks for publication of the new key first does not make create or rotate fail after they succeeded', async () => {
+    const { manager, events } = setup();
+    // Right after the keys are committed, before create/rotate asks for publication, another sweep runs.
+    const internals = manager as unknown as { requestPublish: (...args: unknown[]) => Promise<void> };
+    const original = internals.requestPublish;
+    let raced = 0;
+    let sweeping = false;
+    internals.requestPublish = async function (this: unknown, ...args: unknown[]) {
+      if (!sweeping) {
+        sweeping = true;
+        raced++;
+        await manager.runDue();
+        sweeping = false;
+      }
+      return original.apply(this, args);
+    };
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519', selector: 's1' }, { actor: 'a' });
+    expect(keys.map((k) => [k.selector, k.state])).toEqual([['s1', 'active']]);
+    const rotated = await manager.rotate('example.com', { actor: 'a', selector: 's2' });
+    expect(rotated.map((k) => k.selector)).toEqual(['s2']);
+    expect(raced).toBe(2);
+    expect(events.filter((e) => e.type === 'dkim.record.publish').map((e) => e.key.selector)).toEqual(['s1', 's2']);
+  });
+});
+
 describe('DkimManager: decommission', () => {
   it('stops signing at once, walks the active key out through grace → p= → removed, never rotates again', async () => {
     const { manager, dns, clock, events, store } = setup({ store: await createTestStore(), policy: { rotationDays: 180, graceDays: 7, removeAfterDays: 30 } });
