@@ -38,6 +38,7 @@ import type {
   IdentityStatus,
   JsonObject,
   NewAuditRecord,
+  PendingIssuance,
   Store,
   StoreTx,
 } from '../store/index.js';
@@ -612,11 +613,7 @@ export class LifecycleManager {
    * (one that ran out before the sweep marked it) is marked expired or previous.
    */
   private async closeOldLife(tx: StoreTx, id: string, now: Date): Promise<void> {
-    const pending = await tx.getPendingIssuance(id);
-    if (pending) {
-      await tx.deleteKey(keyIdOf(pending.idempotencyKey));
-      await tx.deletePendingIssuance(id);
-    }
+    await dropPendingIssuance(tx, id);
     for (const c of await tx.listCredentials(id))
       if (c.status === 'current') await tx.updateCredential({ ...c, status: c.notAfter.getTime() <= now.getTime() ? 'expired' : 'previous' });
   }
@@ -794,7 +791,7 @@ export class LifecycleManager {
           ...(failure !== undefined && { message: failure instanceof Error ? failure.message : String(failure) }),
         },
       });
-      const inUse = (await tx.listCredentials(identity.id)).some((c) => c.keyId === p.keyId) || (pending !== undefined && pending.idempotencyKey !== p.idempotencyKey && keyIdOf(pending.idempotencyKey) === p.keyId);
+      const inUse = (await tx.listCredentials(identity.id)).some((c) => c.keyId === p.keyId) || (pending !== undefined && pending.idempotencyKey !== p.idempotencyKey && pendingKeyId(pending) === p.keyId);
       if (!inUse) await tx.deleteKey(p.keyId);
       await audit({
         actor,
@@ -931,11 +928,7 @@ export class LifecycleManager {
       }
       // The identity never signs again: its private keys are destroyed with it — every credential's,
       // and that of an issuance in progress (no credential's yet), which dies with it too.
-      let keysDestroyed = 0;
-      const pending = await tx.getPendingIssuance(id);
-      const pendingKey = pending && pending.idempotencyKey.startsWith(`${IDEMPOTENCY_PREFIX}.`) ? keyIdOf(pending.idempotencyKey) : undefined;
-      if (pendingKey && (await tx.deleteKey(pendingKey))) keysDestroyed++;
-      await tx.deletePendingIssuance(id);
+      let keysDestroyed = (await dropPendingIssuance(tx, id)) ? 1 : 0;
       const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
       delete next.nextDueAt;
       await tx.updateIdentity(next, current.version);
@@ -1132,6 +1125,24 @@ function errorCode(e: unknown): MailPkiErrorCode | 'ERR_UNKNOWN' {
 function assertSmime(identity: IdentityRecord): void {
   if (identity.kind !== 'smime')
     throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.id} is a DKIM identity: DkimManager (mailpki dkim …) manages it`, { details: { identityId: identity.id } });
+}
+
+/** The key of a written-down issuance; undefined for an idempotency key mailpki did not make. */
+function pendingKeyId(pending: PendingIssuance): string | undefined {
+  return pending.idempotencyKey.startsWith(`${IDEMPOTENCY_PREFIX}.`) ? keyIdOf(pending.idempotencyKey) : undefined;
+}
+
+/**
+ * Drops an issuance written down but not finished, with its key (which no credential holds yet).
+ * Returns whether a key was destroyed.
+ */
+async function dropPendingIssuance(tx: StoreTx, identityId: string): Promise<boolean> {
+  const pending = await tx.getPendingIssuance(identityId);
+  if (!pending) return false;
+  const keyId = pendingKeyId(pending);
+  const destroyed = keyId !== undefined && (await tx.deleteKey(keyId));
+  await tx.deletePendingIssuance(identityId);
+  return destroyed;
 }
 
 function keyIdOf(idempotencyKey: string): string {
