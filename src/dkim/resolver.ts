@@ -1,5 +1,6 @@
 /** The DNS lookup DKIM verification needs, injected so the core runs anywhere. */
 import type { dohResolver } from './doh.js';
+import { runtimeBuiltin } from '../internal/runtime.js';
 
 /**
  * Looks up the TXT records of `name`. Each record is a list of character-strings (joined by the
@@ -63,14 +64,6 @@ export function dnsClientResolver(Resolver: DnsClientConstructor, options: DnsCl
  * workers): use {@link dohResolver} there.
  */
 export function systemDnsResolver(options: DnsClientOptions = {}): DkimResolver | undefined {
-  const g = globalThis as {
-    process?: { getBuiltinModule?: (id: string) => { promises?: { Resolver?: DnsClientConstructor } } | undefined };
-  };
-  let Resolver: DnsClientConstructor | undefined;
-  try {
-    Resolver = g.process?.getBuiltinModule?.('node:dns')?.promises?.Resolver;
-  } catch {
-    Resolver = undefined;
-  }
+  const Resolver = runtimeBuiltin<{ promises: { Resolver?: DnsClientConstructor } }>('node:dns')?.promises?.Resolver;
   return Resolver ? dnsClientResolver(Resolver, options) : undefined;
 }

@@ -14,6 +14,7 @@
  */
 
 import { toHex } from './bytes.js';
+import { runtimeBuiltin } from './runtime.js';
 
 export type Pkcs12Hash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 
@@ -369,10 +370,8 @@ type NativeHashConstructor = (algorithm: 'sha256') => NativeHash;
 let nativeCreateHash: NativeHashConstructor | null | undefined;
 function nativeSha256(): NativeHashConstructor | null {
   if (nativeCreateHash !== undefined) return nativeCreateHash;
-  const g = globalThis as { process?: { getBuiltinModule?: (id: string) => { createHash?: NativeHashConstructor } | undefined } };
-  let create: NativeHashConstructor | undefined;
+  let create = runtimeBuiltin<{ createHash: NativeHashConstructor }>('node:crypto')?.createHash;
   try {
-    create = g.process?.getBuiltinModule?.('node:crypto')?.createHash;
     // A runtime that has the name but not SHA-256 (or a stub) is not used.
     if (create && toHex(create('sha256').digest()) !== EMPTY_SHA256) create = undefined;
   } catch {

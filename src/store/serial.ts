@@ -4,6 +4,8 @@
  * AsyncLocalStorage and its equivalents in Deno, Bun and workerd) it is refused instead.
  */
 
+import { runtimeBuiltin } from '../internal/runtime.js';
+
 /** The part of AsyncLocalStorage the serialiser needs. */
 export interface AsyncContextLike {
   run<R>(store: object, fn: () => R): R;
@@ -14,11 +16,7 @@ type AlsConstructor = new () => AsyncContextLike;
 
 /** AsyncLocalStorage when the runtime has one (found without importing a Node module), else undefined. */
 export function defaultAsyncContext(): AsyncContextLike | undefined {
-  const g = globalThis as {
-    AsyncLocalStorage?: AlsConstructor;
-    process?: { getBuiltinModule?: (id: string) => { AsyncLocalStorage?: AlsConstructor } | undefined };
-  };
-  const Als = g.AsyncLocalStorage ?? g.process?.getBuiltinModule?.('node:async_hooks')?.AsyncLocalStorage;
+  const Als = (globalThis as { AsyncLocalStorage?: AlsConstructor }).AsyncLocalStorage ?? runtimeBuiltin<{ AsyncLocalStorage: AlsConstructor }>('node:async_hooks')?.AsyncLocalStorage;
   return Als ? new Als() : undefined;
 }
 
