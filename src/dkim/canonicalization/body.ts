@@ -66,35 +66,26 @@ export class BodyState {
   }
 
   /**
-   * Writes the deferred line ends before a content byte at `o`, keeping room for `room` more
-   * bytes after them; returns the new write position.
-   */
-  linesBeforeContent(o: number, room: number): number {
-    this.o = o;
-    let n = this.pendingLines;
-    this.pendingLines = 0;
-    for (; n > 0; n--) {
-      if (this.o + 2 > this.out.length) this.flush();
-      this.out[this.o++] = 13;
-      this.out[this.o++] = 10;
-    }
-    this.ensure(room);
-    return this.o;
-  }
-
-  /**
    * Writes `lines` deferred line ends at `o` before a content byte, keeping `room` bytes free
-   * after them; returns the new write position. Inline when the buffer has space (the common case).
+   * after them; returns the new write position. Flushes as the buffer fills only when they do not
+   * fit (rare: many empty lines in a row). The caller keeps `pendingLines` up to date.
    */
   writeLines(o: number, lines: number, room: number): number {
     const out = this.out;
-    if (o + 2 * lines + room > out.length) {
-      this.pendingLines = lines;
-      return this.linesBeforeContent(o, room);
-    }
+    const fits = o + 2 * lines + room <= out.length;
     for (; lines > 0; lines--) {
+      if (!fits && o + 2 > out.length) {
+        this.o = o;
+        this.flush();
+        o = 0;
+      }
       out[o++] = 13;
       out[o++] = 10;
+    }
+    if (!fits && o + room > out.length) {
+      this.o = o;
+      this.flush();
+      o = 0;
     }
     return o;
   }
