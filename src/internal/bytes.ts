@@ -15,6 +15,17 @@ export function toBytes(input: BytesLike | string): Uint8Array {
   throw new TypeError('expected bytes or a string');
 }
 
+/** Whether the ASCII `needle` (not empty) occurs in `hay`, searched in the bytes (no text copy of them). */
+export function includesAscii(hay: Uint8Array, needle: string): boolean {
+  const first = needle.charCodeAt(0);
+  for (let i = hay.indexOf(first); i >= 0 && i + needle.length <= hay.length; i = hay.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < needle.length && hay[i + j] === needle.charCodeAt(j)) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
+}
+
 /** A copy backed by its own ArrayBuffer: what WebCrypto's BufferSource typing wants. */
 export function copyBytes(input: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(input.byteLength);

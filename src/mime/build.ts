@@ -3,7 +3,7 @@
  * kept apart so the signer can wrap the entity before the two are joined.
  */
 import { MailPkiError } from '../errors.js';
-import { concatBytes, fromLatin1, latin1, toHex, utf8 } from '../internal/bytes.js';
+import { concatBytes, includesAscii, latin1, toHex, utf8 } from '../internal/bytes.js';
 import { publicRandomBytes } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { encodeBase64LineBytes } from './base64.js';
@@ -157,14 +157,13 @@ function multipart(subtype: 'alternative' | 'mixed', parts: Part[], nextBoundary
 
 // A boundary must not occur in the parts it separates (RFC 2046 §5.1.1); retry a few times, then give up.
 function pickBoundary(parts: Uint8Array[], nextBoundary: () => string): string {
-  const text = parts.map(fromLatin1);
   for (let attempt = 0; attempt < BOUNDARY_ATTEMPTS; attempt++) {
     const b = nextBoundary();
     if (typeof b !== 'string' || !BOUNDARY.test(b))
       throw new MailPkiError('ERR_INVALID_INPUT', 'build options: boundary: must return 1-70 RFC 2046 boundary characters', {
         details: { field: 'boundary' },
       });
-    if (!text.some((t) => t.includes(`--${b}`))) return b;
+    if (!parts.some((p) => includesAscii(p, `--${b}`))) return b;
   }
   throw new MailPkiError('ERR_INVALID_INPUT', 'build options: boundary: kept returning a string that occurs in the content', {
     details: { field: 'boundary' },

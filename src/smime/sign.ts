@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { signData } from '../cms/index.js';
 import { parseCertificate, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, fromLatin1, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
+import { concatBytes, fromLatin1, includesAscii, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { publicRandomBytes, resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -138,17 +138,6 @@ function endsWithCrlf(b: Uint8Array): boolean {
   return b.length >= 2 && b[b.length - 2] === 0x0d && b[b.length - 1] === 0x0a;
 }
 
-/** Whether the ASCII `needle` occurs in `hay`, searched in the bytes (no text copy of the message). */
-function contains(hay: Uint8Array, needle: string): boolean {
-  const first = needle.charCodeAt(0);
-  for (let i = hay.indexOf(first); i >= 0 && i + needle.length <= hay.length; i = hay.indexOf(first, i + 1)) {
-    let j = 1;
-    while (j < needle.length && hay[i + j] === needle.charCodeAt(j)) j++;
-    if (j === needle.length) return true;
-  }
-  return false;
-}
-
 /**
  * Signs a message. `message` is a MIME message or entity (bytes or string), or a structure
  * `{ from, to, cc?, subject, text?, html?, attachments? }` that is built into MIME first.
@@ -207,7 +196,7 @@ export async function signMessage(
   }
   let boundary: string;
   do boundary = `----=_mailpki_${toHex(randomBytes(12))}`;
-  while (contains(entity, `--${boundary}`));
+  while (includesAscii(entity, `--${boundary}`));
   const micalg = [...new Set(signers.map((s) => MICALG[s.algorithm.hash]))].join(',');
   const head =
     `Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg};${CRLF}` +
