@@ -558,7 +558,8 @@ export class DkimManager {
   // Decommission
 
   /**
-   * Decommissions the domain's DKIM identity for good: signing stops at once (`getSigningKeys`
+   * Decommissions the domain's DKIM identity (create() can start it again once every key is
+   * removed): signing stops at once (`getSigningKeys`
    * throws ERR_IDENTITY_STATE), no rotation starts again, and `runDue` keeps driving the identity
    * until every key is removed, with the same events as after a rotation:
    *
