@@ -559,9 +559,9 @@ export class DkimManager {
 
   /**
    * Decommissions the domain's DKIM identity (create() can start it again once every key is
-   * removed): signing stops at once (`getSigningKeys`
-   * throws ERR_IDENTITY_STATE), no rotation starts again, and `runDue` keeps driving the identity
-   * until every key is removed, with the same events as after a rotation:
+   * removed): signing stops at once (`getSigningKeys` throws ERR_IDENTITY_STATE), no rotation
+   * starts again, and `runDue` keeps driving the identity until every key is removed, with the
+   * same events as after a rotation:
    *
    * - a key that was signing keeps its record for `graceDays` — the grace period exists for mail
    *   signed before the switch and still in flight, and a decommission is such a switch — then
