@@ -14,6 +14,7 @@ export {
   type SmimeSigner,
   type SignMessageOptions,
   type VerifyMessageOptions,
+  type VerifyRevocationOptions,
   type Verdict,
   type SignerResult,
   type SmimeProblem,

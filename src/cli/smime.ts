@@ -3,7 +3,6 @@ import { MailPkiError } from '../errors.js';
 import { loadSignerFromPem, loadSignerFromPkcs12 } from '../smime/load-signer.js';
 import { signMessage } from '../smime/sign.js';
 import { verifyMessage } from '../smime/verify.js';
-import { RevocationChecker } from '../revocation/checker.js';
 import type { Verdict } from '../smime/verdict.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
@@ -64,9 +63,12 @@ export const sign: Command = {
 
 export const verify: Command = {
   usage:
-    'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--revocation off|soft-fail|hard-fail] [--json] [--in FILE]',
+    'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--revocation off|soft-fail|hard-fail [--crl FILE ...] [--ocsp-url URL ...] [--allow-no-revocation-sources]] [--json] [--in FILE]',
   options: {
     revocation: { type: 'string' },
+    crl: { type: 'string', multiple: true },
+    'ocsp-url': { type: 'string', multiple: true },
+    'allow-no-revocation-sources': { type: 'boolean' },
     trust: { type: 'string', multiple: true },
     intermediates: { type: 'string', multiple: true },
     at: { type: 'string' },
@@ -86,15 +88,29 @@ export const verify: Command = {
     const anchors = await Promise.all(trust.map((f) => ctx.readInput(f)));
     const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f)));
     const message = await ctx.readInput(str(ctx, 'in'));
+    // Revocation is asked only when --revocation says so: then, and only then, the CLI goes to the network.
+    const policy = oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'off';
+    const crls = await Promise.all(((ctx.values.crl as string[] | undefined) ?? []).map((f) => ctx.readInput(f)));
+    const ocspUrls = (ctx.values['ocsp-url'] as string[] | undefined) ?? [];
+    const allowNoSources = Boolean(ctx.values['allow-no-revocation-sources']);
+    if (policy === 'off' && (crls.length > 0 || ocspUrls.length > 0 || allowNoSources))
+      throw new MailPkiError('ERR_USAGE', '--crl, --ocsp-url and --allow-no-revocation-sources need --revocation soft-fail or hard-fail');
     const verdict = await verifyMessage(message, {
       trustAnchors: anchors,
       intermediates,
       ...(atDate && { at: atDate }),
       allowWeakAlgorithms: Boolean(ctx.values['allow-weak']),
-      // A checker per run: one CLI run is one verification, and its answers are its own.
-      revocation: { policy: oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail', checker: new RevocationChecker() },
+      // One CLI run is one verification: the call's own checker and cache, the runtime's fetch.
+      revocation:
+        policy === 'off'
+          ? { policy }
+          : { policy, fetch: globalThis.fetch, ...(crls.length > 0 && { crls }), ...(ocspUrls.length > 0 && { ocspUrls }), ...(allowNoSources && { allowNoSources }) },
     });
-    ctx.io.stdout(ctx.values.json ? `${JSON.stringify(verdict, null, 2)}\n` : formatVerdict(verdict));
+    ctx.io.stdout(
+      ctx.values.json
+        ? `${JSON.stringify(verdict, null, 2)}\n`
+        : formatVerdict(verdict) + (policy === 'off' ? '  Revocation not checked (--revocation soft-fail or hard-fail asks the OCSP responders and CRLs the certificates name)\n' : ''),
+    );
     return verdict.valid ? 0 : 1;
   },
 };

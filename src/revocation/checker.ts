@@ -7,7 +7,7 @@
 import type { Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
-import { toHex } from '../internal/bytes.js';
+import { equalBytes, toHex } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import type { RevocationReason } from '../ca/types.js';
@@ -20,6 +20,9 @@ import { MAX_OCSP_RESPONSE_BYTES } from './ocsp-common.js';
 import { MAX_CRL_BYTES } from './crl-parse.js';
 
 export type RevocationPolicy = 'off' | 'soft-fail' | 'hard-fail';
+
+/** The `url` of an answer that came from a CRL the caller gave (`crls`), not from the network. */
+export const SUPPLIED_CRL = 'given CRL';
 export type RevocationMethod = 'ocsp' | 'crl';
 
 /** A validated answer about one certificate, as cached. */
@@ -112,6 +115,17 @@ export interface RevocationCheckerOptions {
   defaultTtlMs?: number;
   /** Accept SHA-1 signed OCSP responses / CRLs. Default false. */
   allowWeakSignatures?: boolean;
+  /**
+   * OCSP responders to ask for a certificate that names none itself (like `openssl ocsp -url`).
+   * A certificate's own AIA responder always comes first.
+   */
+  ocspUrls?: string[];
+  /**
+   * CRLs you already hold (DER or PEM), consulted before any CRL distribution point: one that
+   * verifies against the certificate's issuer (name, key, signature, freshness) answers without a
+   * fetch. Also the way to check a certificate that names no CRL.
+   */
+  crls?: (Uint8Array | string)[];
 }
 
 export class RevocationChecker {
@@ -129,6 +143,9 @@ export class RevocationChecker {
   private readonly crlNumbers = new Map<string, bigint>();
   /** Parsed, verified CRLs by URL until their nextUpdate (one fetch serves every serial). */
   private readonly crls = new Map<string, { crl: Crl; expiresAt: number }>();
+  /** The caller's own CRLs (options.crls), parsed once. */
+  private readonly suppliedCrls: Crl[];
+  private readonly fallbackOcspUrls: string[];
 
   constructor(private readonly options: RevocationCheckerOptions = {}) {
     const f = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
@@ -144,6 +161,18 @@ export class RevocationChecker {
     this.maxOcspBytes = options.maxOcspBytes ?? MAX_OCSP_RESPONSE_BYTES;
     this.maxCrlBytes = options.maxCrlBytes ?? MAX_CRL_BYTES;
     this.semaphore = new Semaphore(options.concurrency ?? 4);
+    this.fallbackOcspUrls = (options.ocspUrls ?? []).map((u) => {
+      if (typeof u !== 'string' || !/^https?:\/\//i.test(u))
+        throw new MailPkiError('ERR_INVALID_INPUT', `ocspUrls: "${String(u)}" is not an http(s) URL`, { details: { field: 'ocspUrls' } });
+      return u;
+    });
+    this.suppliedCrls = (options.crls ?? []).map((c, i) => {
+      try {
+        return parseCrl(c, { maxBytes: this.maxCrlBytes });
+      } catch (e) {
+        throw new MailPkiError('ERR_INVALID_INPUT', `crls[${i}]: not a readable CRL (${(e as Error).message})`, { cause: e, details: { field: `crls.${i}` } });
+      }
+    });
   }
 
   /**
@@ -157,13 +186,24 @@ export class RevocationChecker {
     return Promise.all(out);
   }
 
-  /** Status of one certificate. Never throws for network or response problems: see `error`. */
+  /**
+   * Status of one certificate. Never throws for network or response problems: see `error`.
+   * Sources, in `order`: OCSP at the certificate's responders (else `ocspUrls`); for CRL, the
+   * caller's `crls` first, then the certificate's distribution points. None at all: `noSources`.
+   */
   async check(certificate: Certificate, issuer: Certificate, at?: Date): Promise<RevocationResult> {
     const base: RevocationResult = { serialNumber: certificate.serialNumber, subject: formatName(certificate.subject), status: 'unchecked' };
     const errors: string[] = [];
     let tried = 0;
     for (const method of this.order) {
-      const urls = (method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+      if (method === 'crl' && this.suppliedCrls.length > 0) {
+        tried++;
+        const answer = await this.askSuppliedCrls(certificate, issuer);
+        if (answer) return finish(base, answer, 'crl', at);
+        errors.push('crl (given): none of the CRLs given is a current CRL of this issuer');
+      }
+      const own = (method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+      const urls = method === 'ocsp' && own.length === 0 ? this.fallbackOcspUrls : own;
       for (const url of urls) {
         tried++;
         const key = `${method}|${url}|${toHex(issuer.publicKey.spki.subarray(-32))}|${certificate.serialNumber}`;
@@ -177,8 +217,22 @@ export class RevocationChecker {
         }
       }
     }
-    if (tried === 0) return { ...base, noSources: true, error: 'the certificate names no OCSP responder and no CRL distribution point' };
+    if (tried === 0) return { ...base, noSources: true, error: 'the certificate names no OCSP responder and no CRL distribution point, and none was given' };
     return { ...base, error: errors.join('; ') };
+  }
+
+  /** The first of the caller's CRLs that is a current, verified CRL of `issuer`. */
+  private async askSuppliedCrls(certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer | undefined> {
+    for (const crl of this.suppliedCrls) {
+      if (!equalBytes(crl.issuer.der, issuer.subject.der) || crl.deltaCrlIndicator !== undefined) continue;
+      const v = await verifyCrl(crl, issuer, { at: this.clock(), crypto: this.crypto, ...(this.options.allowWeakSignatures && { allowWeakAlgorithms: true }) });
+      if (!v.ok) continue;
+      const entry = crl.lookup(certificate.serialBytes);
+      const times = { thisUpdate: crl.thisUpdate.toISOString(), ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }) };
+      if (!entry) return { status: 'good', method: 'crl', url: SUPPLIED_CRL, ...times };
+      return { status: 'revoked', method: 'crl', url: SUPPLIED_CRL, revokedAt: entry.revocationDate.toISOString(), reason: entry.reason ?? 'unspecified', ...times };
+    }
+    return undefined;
   }
 
   private dedupe(key: string, task: () => Promise<RevocationAnswer>): Promise<RevocationAnswer> {

@@ -4,6 +4,7 @@ export * from './ocsp.js';
 export {
   MemoryRevocationCache,
   RevocationChecker,
+  SUPPLIED_CRL,
   type RevocationAnswer,
   type RevocationCache,
   type RevocationCheckerOptions,

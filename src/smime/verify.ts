@@ -16,7 +16,8 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, readFrom, sameMailbox } from './sender.js';
-import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
+import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
+import type { FetchLike } from '../revocation/fetch.js';
 import type { CertificateSummary, SignerResult, SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
 
 export type CertificateInput = Certificate | Uint8Array | string;
@@ -35,17 +36,41 @@ export interface VerifyMessageOptions {
   /** Size and nesting limits for the MIME parser. */
   mimeLimits?: Partial<MimeLimits>;
   /**
-   * Revocation checking of each signer's chain (OCSP, then CRL). `policy`: 'off', 'soft-fail'
-   * (default: an unreachable responder leaves the verdict valid, with a warning) or 'hard-fail'
-   * (the verdict is not valid unless every certificate's status is known good). Pass a
-   * `checker` to share its cache between calls; otherwise a process-wide default is used.
+   * Revocation checking of each signer's chain (OCSP, then CRL). Without this option nothing is
+   * checked and nothing is fetched. `policy`: 'off', 'soft-fail' (an unreachable responder leaves
+   * the verdict valid, with a warning) or 'hard-fail' (not valid unless every certificate's status
+   * is known and good). The default policy is 'soft-fail' when you give a `checker` or a `fetch`,
+   * 'off' otherwise; a policy other than 'off' without either uses the runtime's `fetch`.
+   * Without a `checker`, one is made for this call with the call's `crypto`, `clock` and `fetch`
+   * (and your `cache`, if any); pass a `checker` to share answers between calls.
+   * See {@link VerifyRevocationOptions}.
+   *
+   * @example
+   * await verifyMessage(eml, { trustAnchors, revocation: { policy: 'hard-fail', fetch } });
    */
-  revocation?: { policy?: RevocationPolicy; checker?: RevocationChecker };
+  revocation?: VerifyRevocationOptions;
   crypto?: Crypto;
   clock?: Clock;
 }
 
-let defaultChecker: RevocationChecker | undefined;
+export interface VerifyRevocationOptions {
+  policy?: RevocationPolicy;
+  /** Your checker (its own fetch, clock, crypto and cache). Not together with the options below. */
+  checker?: RevocationChecker;
+  /** The fetch used to ask OCSP responders and CRL distribution points for this call. */
+  fetch?: FetchLike;
+  /** Where this call's answers are cached (default: only for this call). */
+  cache?: RevocationCache;
+  /** CRLs you hold (DER or PEM), consulted before any distribution point. */
+  crls?: (Uint8Array | string)[];
+  /** OCSP responders to ask for a certificate that names none. */
+  ocspUrls?: string[];
+  /**
+   * Under 'hard-fail', accept a certificate that names no OCSP responder and no CRL when none
+   * was given either (default false: SMIME_REVOCATION_NO_SOURCES, not valid).
+   */
+  allowNoSources?: boolean;
+}
 
 const optionsSchema = z.object({
   trustAnchors: z.array(z.any()).min(1, 'at least one trust anchor is needed'),
@@ -55,8 +80,20 @@ const optionsSchema = z.object({
   requireSenderMatch: z.boolean().optional(),
   mimeLimits: z.record(z.string(), z.number()).optional(),
   revocation: z
-    .object({ policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(), checker: z.instanceof(RevocationChecker).optional() })
+    .object({
+      policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(),
+      checker: z.instanceof(RevocationChecker).optional(),
+      fetch: z.custom<FetchLike>((v) => typeof v === 'function', 'expected a fetch function').optional(),
+      cache: z.custom<RevocationCache>((v) => typeof v === 'object' && v !== null, 'expected a RevocationCache').optional(),
+      crls: z.array(z.union([z.instanceof(Uint8Array), z.string()])).optional(),
+      ocspUrls: z.array(z.string()).optional(),
+      allowNoSources: z.boolean().optional(),
+    })
     .strict()
+    .refine((r) => !r.checker || (r.fetch ?? r.cache ?? r.crls ?? r.ocspUrls) === undefined, {
+      message: 'give either a checker or fetch/cache/crls/ocspUrls (a checker has its own)',
+      path: ['checker'],
+    })
     .optional(),
   crypto: z.any().optional(),
   clock: z.any().optional(),
@@ -125,7 +162,21 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   const allowWeak = options.allowWeakAlgorithms ?? false;
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
-  const policy: RevocationPolicy = options.revocation?.policy ?? 'soft-fail';
+  const rev = options.revocation;
+  const policy: RevocationPolicy = rev?.policy ?? (rev?.checker || rev?.fetch ? 'soft-fail' : 'off');
+  // This call's own checker (its crypto, clock, fetch; the caller's cache if any); bad crls fail here.
+  const checker =
+    policy === 'off'
+      ? undefined
+      : (rev?.checker ??
+        new RevocationChecker({
+          crypto,
+          ...(options.clock && { clock: options.clock }),
+          ...(rev?.fetch && { fetch: rev.fetch }),
+          ...(rev?.cache && { cache: rev.cache }),
+          ...(rev?.crls && { crls: rev.crls }),
+          ...(rev?.ocspUrls && { ocspUrls: rev.ocspUrls }),
+        }));
   const revocationNotes: RevocationNote[] = [];
   const verdict: Verdict = {
     valid: false,
@@ -270,10 +321,9 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         };
         const weakOk = !sig.weak || allowWeak;
         let revocationOk = true;
-        if (policy !== 'off' && chain.ok) {
-          const checker = options.revocation?.checker ?? (defaultChecker ??= new RevocationChecker());
+        if (checker && chain.ok) {
           result.revocation = await checker.checkPath(chain.path, at);
-          revocationOk = judgeRevocation(result.revocation, policy, result, revocationNotes);
+          revocationOk = judgeRevocation(result.revocation, policy, rev?.allowNoSources ?? false, result, revocationNotes);
         }
         result.ok = sig.ok && weakOk && chain.ok && revocationOk;
         if (sig.weak && allowWeak)
@@ -339,7 +389,13 @@ type RevocationNote =
  * fatal; revoked later is fine (the certificate was good when used) unless the reason is
  * keyCompromise, because whoever holds a compromised key can also backdate a signature.
  */
-function judgeRevocation(results: RevocationResult[], policy: RevocationPolicy, signer: SignerResult, notes: RevocationNote[]): boolean {
+function judgeRevocation(
+  results: RevocationResult[],
+  policy: RevocationPolicy,
+  allowNoSources: boolean,
+  signer: SignerResult,
+  notes: RevocationNote[],
+): boolean {
   let ok = true;
   for (const r of results) {
     const what = `certificate ${r.subject} (serial ${r.serialNumber})`;
@@ -354,7 +410,14 @@ function judgeRevocation(results: RevocationResult[], policy: RevocationPolicy, 
         ok = false;
         notes.push({ kind: 'problem', signer, code: 'SMIME_REVOCATION_UNKNOWN', message: `the responder does not know ${what}` });
       } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOCATION_UNCHECKED', message: `the responder does not know ${what}` });
-    } else if (r.status === 'unchecked' && !r.noSources) {
+    } else if (r.status === 'unchecked' && r.noSources) {
+      // hard-fail means "status known and good": nothing to ask is not that, unless the caller said so.
+      if (allowNoSources) continue;
+      if (policy === 'hard-fail') {
+        ok = false;
+        notes.push({ kind: 'problem', signer, code: 'SMIME_REVOCATION_NO_SOURCES', message: `${what} names no OCSP responder and no CRL, and none was given` });
+      } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOCATION_UNCHECKED', message: `${what} names no OCSP responder and no CRL: its status is not known` });
+    } else if (r.status === 'unchecked') {
       if (policy === 'hard-fail') {
         ok = false;
         notes.push({ kind: 'problem', signer, code: 'SMIME_REVOCATION_UNAVAILABLE', message: `revocation status of ${what} could not be checked: ${r.error}` });

@@ -1,0 +1,192 @@
+/**
+ * verifyMessage's revocation wiring: no network unless asked, the call's own clock, crypto, fetch
+ * and cache (finding 11), and hard-fail with nothing to ask (finding 10).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createCaHandler } from '../../src/ca/http.js';
+import { LocalCA } from '../../src/ca/local-ca.js';
+import { MemoryCaStorage } from '../../src/ca/storage.js';
+import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { serveHttp, type RunningServer } from '../../src/node/http-server.js';
+import { MemoryRevocationCache, RevocationChecker, SUPPLIED_CRL } from '../../src/revocation/checker.js';
+import { signMessage, verifyMessage } from '../../src/smime/index.js';
+
+// Far from wall time on purpose: an OCSP answer made "now" by this clock is not fresh at wall time.
+const FAR = new Date('2031-03-01T10:00:00Z');
+const clock = () => FAR;
+const msg = { from: 'payments@example.com', to: 'ap@example.com', subject: 'Pay', text: 'Pay 10 EUR.' };
+
+async function leafOf(ca: LocalCA, keys: CryptoKeyPair): Promise<Certificate> {
+  return parseCertificate((await ca.issue({ mailbox: 'payments@example.com', publicKey: await exportSpki(keys.publicKey) })).certificate);
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('finding 11: revocation only when the call asks, with the call’s clock, crypto, fetch and cache', () => {
+  let server: RunningServer;
+  let ca: LocalCA;
+  let signed: Uint8Array;
+  let hits = 0;
+  beforeAll(async () => {
+    let handler: ((r: Request) => Promise<Response>) | undefined;
+    server = await serveHttp(async (r) => (hits++, handler!(r)), { port: 0 });
+    ca = await LocalCA.create(new MemoryCaStorage(), { allowedDomains: ['example.com'], baseUrl: server.url }, { clock });
+    handler = createCaHandler(ca, { clock });
+    const keys = await generateKeyPair('ec-p256');
+    signed = await signMessage(msg, { key: keys.privateKey, certificate: await leafOf(ca, keys), chain: [ca.issuingCertificate] }, { clock });
+  });
+  afterAll(() => server.close());
+
+  it('a verifyMessage call without revocation options makes no fetch at all (finding 11)', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    const before = hits;
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock });
+    expect(v.valid).toBe(true);
+    expect(v.signers[0]!.revocation).toBeUndefined();
+    expect(spy).toHaveBeenCalledTimes(0);
+    expect(hits).toBe(before);
+  });
+
+  it('policy off, or a revocation option without a policy, checker or fetch, fetches nothing either (finding 11)', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    for (const revocation of [{ policy: 'off' as const }, { allowNoSources: true }, {}])
+      expect((await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation })).valid).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(0);
+  });
+
+  it('an OCSP answer fresh at the call’s clock but not at wall time is used: the checker runs on the call’s clock (finding 11)', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    const calls: string[] = [];
+    const myFetch = (url: string, init?: RequestInit) => (calls.push(url), fetch(url, init));
+    spy.mockClear();
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', fetch: myFetch } });
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.signers[0]!.revocation!.map((r) => [r.status, r.method])).toEqual([
+      ['good', 'ocsp'],
+      ['good', 'crl'],
+    ]);
+    expect(calls).toEqual([`${server.url}/ocsp`, `${server.url}/crl/root.crl`]);
+    // Only the call's fetch went out (the spy saw it because myFetch calls the global one).
+    expect(spy).toHaveBeenCalledTimes(2);
+  });
+
+  it('the call’s crypto checks the OCSP and CRL signatures (finding 11)', async () => {
+    let verifies = 0;
+    const subtle = new Proxy(globalThis.crypto.subtle, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (prop === 'verify') return (...a: Parameters<SubtleCrypto['verify']>) => (verifies++, target.verify(...a));
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const crypto = { getRandomValues: <T extends ArrayBufferView<ArrayBuffer>>(a: T) => globalThis.crypto.getRandomValues(a), randomUUID: () => globalThis.crypto.randomUUID(), subtle } as unknown as Crypto;
+    await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, crypto });
+    const without = verifies;
+    verifies = 0;
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, crypto, revocation: { policy: 'hard-fail', fetch } });
+    expect(v.valid).toBe(true);
+    expect(verifies).toBeGreaterThanOrEqual(without + 2); // + the OCSP response and the root CRL
+  });
+
+  it('the cache is the caller’s: a second call with the same cache asks nothing (finding 11)', async () => {
+    const cache = new MemoryRevocationCache(100, clock);
+    const calls: string[] = [];
+    const myFetch = (url: string, init?: RequestInit) => (calls.push(url), fetch(url, init));
+    await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { fetch: myFetch, cache } });
+    expect(cache.size).toBe(2);
+    const n = calls.length;
+    const again = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { fetch: myFetch, cache } });
+    expect(again.signers[0]!.revocation!.every((r) => r.source === 'cache')).toBe(true);
+    expect(calls.length).toBe(n);
+    // Without the cache, the call starts from nothing: no module-wide cache answers for it.
+    await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { fetch: myFetch } });
+    expect(calls.length).toBe(n + 2);
+  });
+
+  it('a checker and checker options together are a caller mistake', async () => {
+    await expect(
+      verifyMessage(signed, { trustAnchors: [ca.rootCertificate], revocation: { checker: new RevocationChecker({ fetch }), fetch } }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+});
+
+describe('finding 10: hard-fail means "status known and good"', () => {
+  let ca: LocalCA;
+  let keys: CryptoKeyPair;
+  let signed: Uint8Array;
+  let leaf: Certificate;
+  beforeAll(async () => {
+    // No baseUrl: the certificates name no OCSP responder and no CRL.
+    ca = await LocalCA.create(new MemoryCaStorage(), { allowedDomains: ['example.com'] }, { clock });
+    keys = await generateKeyPair('ec-p256');
+    leaf = await leafOf(ca, keys);
+    signed = await signMessage(msg, { key: keys.privateKey, certificate: leaf, chain: [ca.issuingCertificate] }, { clock });
+  });
+
+  it('hard-fail with a certificate that names no OCSP responder and no CRL is not valid (finding 10)', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail' } });
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_REVOCATION_NO_SOURCES', 'SMIME_REVOCATION_NO_SOURCES']);
+    expect(v.problems[0]!.message).toContain('names no OCSP responder and no CRL');
+    expect(spy).toHaveBeenCalledTimes(0);
+  });
+
+  it('soft-fail with nothing to ask stays valid, with a warning', async () => {
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'soft-fail' } });
+    expect(v.valid).toBe(true);
+    expect(v.warnings.map((w) => w.code)).toEqual(['SMIME_REVOCATION_UNCHECKED', 'SMIME_REVOCATION_UNCHECKED']);
+  });
+
+  it('hard-fail with nothing to ask is valid only when the caller allows it explicitly (allowNoSources)', async () => {
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', allowNoSources: true } });
+    expect(v.valid).toBe(true);
+    expect(v.problems).toEqual([]);
+    expect(v.signers[0]!.revocation!.every((r) => r.noSources)).toBe(true);
+  });
+
+  it('hard-fail with CRLs the caller gives: good when they say so, revoked when they say so, nothing fetched', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    const crls = [await ca.createCrl(), (await ca.rootCrl())!];
+    const good = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', crls } });
+    expect(good.problems).toEqual([]);
+    expect(good.valid).toBe(true);
+    expect(good.signers[0]!.revocation!.map((r) => [r.status, r.url])).toEqual([
+      ['good', SUPPLIED_CRL],
+      ['good', SUPPLIED_CRL],
+    ]);
+    const other = await leafOf(ca, keys);
+    await ca.revoke({ serialNumber: other.serialNumber, reason: 'keyCompromise' });
+    const signedOther = await signMessage(msg, { key: keys.privateKey, certificate: other, chain: [ca.issuingCertificate] }, { clock });
+    const after = [await ca.createCrl(), (await ca.rootCrl())!];
+    const bad = await verifyMessage(signedOther, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', crls: after } });
+    expect(bad.valid).toBe(false);
+    expect(bad.problems.map((p) => p.code)).toEqual(['SMIME_CERTIFICATE_REVOKED']);
+    // Only the root CRL, for a leaf: the leaf's own issuer has no CRL given, so its status is not known.
+    const partial = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', crls: [crls[1]!] } });
+    expect(partial.problems.map((p) => p.code)).toEqual(['SMIME_REVOCATION_UNAVAILABLE']);
+    expect(spy).toHaveBeenCalledTimes(0);
+  });
+
+  it('an unreadable CRL given is a caller error, before any check', async () => {
+    await expect(
+      verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', crls: [new Uint8Array([1, 2, 3])] } }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+
+  it('the checker asks ocspUrls for a certificate that names no responder', async () => {
+    let handler: ((r: Request) => Promise<Response>) | undefined;
+    const server = await serveHttp(async (r) => handler!(r), { port: 0 });
+    try {
+      handler = createCaHandler(ca, { clock });
+      const checker = new RevocationChecker({ clock, fetch, ocspUrls: [`${server.url}/ocsp`], order: ['ocsp'] });
+      const r = await checker.check(leaf, ca.issuingCertificate, FAR);
+      expect(r).toMatchObject({ status: 'good', method: 'ocsp', url: `${server.url}/ocsp` });
+      expect(() => new RevocationChecker({ fetch, ocspUrls: ['ldap://x'] })).toThrow(/not an http/);
+    } finally {
+      await server.close();
+    }
+  });
+});
