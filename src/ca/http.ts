@@ -11,7 +11,11 @@ import type { LocalCA } from './local-ca.js';
 export interface CaHandlerOptions {
   /** Reuse a CRL this long unless a revocation happened since (default 5 minutes). */
   crlCacheSeconds?: number;
-  /** How often to look for revocations made by other processes (default every 1000 ms at most). */
+  /**
+   * How often to look for issuances and revocations made by other processes (default every
+   * 250 ms at most: one small read of ca.json). A request that arrives `refreshMs` after another
+   * process's revoke returned is answered from records that include it.
+   */
   refreshMs?: number;
   clock?: () => Date;
 }
@@ -44,12 +48,36 @@ export function createCaHandler(ca: LocalCA, options: CaHandlerOptions = {}): (r
     return bytes(answer, 'application/ocsp-response', { 'cache-control': 'no-cache' });
   };
 
-  let lastRefresh = 0;
+  // Monotonic time for the throttle (the injected clock may stand still in tests). A request is
+  // answered only after a check of ca.json that started at most `refreshMs` before it arrived:
+  // if the latest check is older (or still running from before), it waits for a newer one.
+  const refreshMs = options.refreshMs ?? 250;
+  const monotonic = () => globalThis.performance?.now() ?? Date.now();
+  let lastCheck = -Infinity;
+  let inflight: Promise<void> | undefined;
   const refresh = async () => {
-    const now = clock().getTime();
-    if (now - lastRefresh < (options.refreshMs ?? 1000)) return;
-    lastRefresh = now;
-    await ca.refresh();
+    const arrival = monotonic();
+    for (;;) {
+      if (lastCheck >= arrival - refreshMs) {
+        if (inflight) await inflight;
+        return;
+      }
+      if (inflight) {
+        await inflight.catch(() => undefined);
+        continue;
+      }
+      lastCheck = monotonic();
+      inflight = ca.refresh().then(
+        () => {
+          inflight = undefined;
+        },
+        (e: unknown) => {
+          inflight = undefined;
+          lastCheck = -Infinity; // the next request tries again
+          throw e;
+        },
+      );
+    }
   };
 
   return async (request: Request): Promise<Response> => {

@@ -126,10 +126,15 @@ export const CA_FILES = {
 
 export class LocalCA implements CertificateAuthority {
   private queue: Promise<unknown> = Promise.resolve();
-  /** Issued certificates by serial, and serials by idempotency key (records live in certs/<serial>.json). */
-  private readonly records = new Map<string, IssuedRecord>();
-  private readonly byIdempotencyKey = new Map<string, string>();
+  /**
+   * Issued certificates by serial, and serials by idempotency key (records live in certs/<serial>.json).
+   * `refresh` builds new maps off to the side and swaps them in whole, so a reader (OCSP, CRL)
+   * never sees a half-loaded set; `recordsRevision` is the ca.json revision they were loaded at.
+   */
+  private records = new Map<string, IssuedRecord>();
+  private byIdempotencyKey = new Map<string, string>();
   private lastSeq = 0;
+  private recordsRevision = -1;
 
   private constructor(
     private readonly storage: CaStorage,
@@ -262,21 +267,36 @@ export class LocalCA implements CertificateAuthority {
     });
     const ca = new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto, options);
     await ca.loadRecords();
+    ca.recordsRevision = state.revision;
     return ca;
   }
 
+  /** Reads every record into new maps and swaps them in at once. */
   private async loadRecords(): Promise<void> {
+    const records = new Map<string, IssuedRecord>();
+    const byKey = new Map<string, string>();
     for (const name of await this.storage.list('certs/')) {
       if (!name.endsWith('.json')) continue;
-      const raw = await this.storage.read(name);
-      let json: unknown;
-      try {
-        json = JSON.parse(fromUtf8(raw!));
-      } catch (e) {
-        throw new MailPkiError('ERR_CA_STATE_INVALID', `the CA record ${name} is not valid JSON`, { cause: e });
-      }
-      this.remember(parseInput(issuedRecordSchema, json, `CA record ${name}`, 'ERR_CA_STATE_INVALID'));
+      const record = await this.readRecordFile(name);
+      if (!record) continue;
+      records.set(record.serialNumber, record);
+      if (record.idempotencyKey) byKey.set(record.idempotencyKey, record.serialNumber);
     }
+    this.records = records;
+    this.byIdempotencyKey = byKey;
+    for (const r of records.values()) this.lastSeq = Math.max(this.lastSeq, r.seq);
+  }
+
+  private async readRecordFile(name: string): Promise<IssuedRecord | undefined> {
+    const raw = await this.storage.read(name);
+    if (!raw) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(fromUtf8(raw));
+    } catch (e) {
+      throw new MailPkiError('ERR_CA_STATE_INVALID', `the CA record ${name} is not valid JSON`, { cause: e });
+    }
+    return parseInput(issuedRecordSchema, json, `CA record ${name}`, 'ERR_CA_STATE_INVALID');
   }
 
   private remember(record: IssuedRecord): void {
@@ -305,17 +325,35 @@ export class LocalCA implements CertificateAuthority {
 
   /**
    * Picks up issuances and revocations made by other processes on the same storage (e.g. the
-   * CLI revoking while `mailpki serve` runs). Cheap when nothing changed: one small read.
+   * CLI revoking while `mailpki serve` runs). Cheap when nothing changed: one small read of
+   * ca.json. Otherwise every record is read into a new set that replaces the old one whole:
+   * OCSP and CRLs made meanwhile answer from the old set, never from a partial one.
    */
   async refresh(): Promise<void> {
     return this.exclusive(async () => {
       const current = await this.readState();
-      if (current.revision === this.state.revision && current.crlNumber === this.state.crlNumber) return;
-      this.records.clear();
-      this.byIdempotencyKey.clear();
-      await this.loadRecords();
+      // Compared with the revision the records were loaded at, not this.state's: createCrl adopts
+      // the stored state (and its revision) without loading the records behind it.
+      if (current.revision !== this.recordsRevision) {
+        await this.loadRecords();
+        this.recordsRevision = current.revision;
+      }
       this.state = current;
     });
+  }
+
+  /**
+   * What the CA's storage says about one serial now, without waiting for `refresh`: the record
+   * (good or revoked), `nonIssued` for a certificate file without a record (an issuance cut
+   * short), or `unknown`. For OCSP answers about serials issued since the last refresh.
+   */
+  async readOcspStatus(serialNumber: string): Promise<OcspLookupResult> {
+    const serial = normaliseSerial(serialNumber);
+    if (!/^[0-9a-f]+$/.test(serial)) return { status: 'unknown' };
+    const record = await this.readRecordFile(`certs/${serial}.json`);
+    if (record) return statusOf(record);
+    if (await this.storage.read(`certs/${serial}.pem`)) return { status: 'nonIssued' };
+    return { status: 'unknown' };
   }
 
   get id(): string {
@@ -460,12 +498,10 @@ export class LocalCA implements CertificateAuthority {
     });
   }
 
-  /** What OCSP says about a serial of this CA. */
+  /** What OCSP says about a serial of this CA, from the records in memory (see `readOcspStatus`). */
   ocspStatus(serialNumber: string): OcspLookupResult {
     const r = this.records.get(normaliseSerial(serialNumber));
-    if (!r) return { status: 'unknown' };
-    if (r.revocation) return { status: 'revoked', revokedAt: new Date(r.revocation.revokedAt), reason: r.revocation.reason };
-    return { status: 'good' };
+    return r ? statusOf(r) : { status: 'unknown' };
   }
 
   /**
@@ -482,11 +518,17 @@ export class LocalCA implements CertificateAuthority {
     }
     const now = floorToSecond(this.clock());
     const minutes = this.runtime.ocspValidityMinutes ?? 10;
+    // One set of records for the whole answer; a serial it lacks may have been issued by another
+    // process since the last refresh: ask the storage before saying unknown.
+    const records = this.records;
     return createOcspResponse({
       request,
       signer: await this.ocspSigner(now),
       issuer: this.issuingCertificate,
-      lookup: (serial) => this.ocspStatus(serial),
+      lookup: (serial) => {
+        const r = records.get(normaliseSerial(serial));
+        return r ? statusOf(r) : this.readOcspStatus(serial);
+      },
       thisUpdate: now,
       nextUpdate: new Date(now.getTime() + minutes * 60_000),
       producedAt: now,
@@ -674,6 +716,11 @@ function caSignatureAlgorithm(key: CryptoKey): SignatureAlgorithm {
 }
 
 const normaliseSerial = normalizeSerialHex;
+
+function statusOf(r: IssuedRecord): OcspLookupResult {
+  if (r.revocation) return { status: 'revoked', revokedAt: new Date(r.revocation.revokedAt), reason: r.revocation.reason };
+  return { status: 'good' };
+}
 
 function floorToSecond(d: Date): Date {
   return new Date(Math.floor(d.getTime() / 1000) * 1000);

@@ -25,6 +25,8 @@ export const MAX_OCSP_NONCE_BYTES = 128;
 export const OCSP_OID = {
   idPkixOcspBasic: '1.3.6.1.5.5.7.48.1.1',
   idPkixOcspNonce: '1.3.6.1.5.5.7.48.1.2',
+  /** RFC 6960 §4.4.8: "revoked" also covers certificates that were never issued. */
+  idPkixOcspExtendedRevoke: '1.3.6.1.5.5.7.48.1.9',
 } as const;
 
 /** CertID hash algorithms mailpki can compute. SHA-1 is what deployed responders expect. */

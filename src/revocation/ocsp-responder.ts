@@ -23,11 +23,16 @@ import {
 } from './ocsp-common.js';
 import type { ParsedOcspRequest } from './ocsp-request.js';
 
-/** What the CA knows about one serial. */
+/**
+ * What the CA knows about one serial. `nonIssued`: a serial the CA reserved or signed but has not
+ * (or not yet) recorded as issued — answered, as RFC 6960 §2.2 says, as revoked with reason
+ * certificateHold at 1970-01-01 and the extended-revoke extension, never as good or unknown.
+ */
 export type OcspLookupResult =
   | { status: 'good' }
   | { status: 'revoked'; revokedAt: Date; reason?: RevocationReason }
-  | { status: 'unknown' };
+  | { status: 'unknown' }
+  | { status: 'nonIssued' };
 
 export interface OcspResponseSigner {
   /** The CA certificate itself, or a delegated responder certificate issued by it (then sent in `certs`). */
@@ -94,8 +99,10 @@ export async function createOcspResponse(options: CreateOcspResponseOptions): Pr
   const delegated = !equalBytes(signer.certificate.der, issuer.der);
 
   const responses: Uint8Array[] = [];
+  let extendedRevoke = false;
   for (const id of request.requests) {
     const answer: OcspLookupResult = certIdMatchesIssuer(id, issuer) ? await opts.lookup(id.serialNumber, id) : { status: 'unknown' };
+    if (answer?.status === 'nonIssued') extendedRevoke = true;
     responses.push(
       seq(
         id.der,
@@ -108,12 +115,11 @@ export async function createOcspResponse(options: CreateOcspResponseOptions): Pr
   const responderId =
     opts.responderId === 'byName' ? explicit(1, signer.certificate.subject.der) : explicit(2, octets(responderKeyHash(signer.certificate)));
   const nonce = request.nonceExtensionValue ?? (request.nonce && octets(request.nonce));
-  const tbs = seq(
-    responderId,
-    generalizedTime(opts.producedAt),
-    seq(...responses),
-    ...(nonce ? [explicit(1, seq(nonceExtension(nonce)))] : []),
-  );
+  const extensions = [
+    ...(nonce ? [nonceExtension(nonce)] : []),
+    ...(extendedRevoke ? [seq(oid(OCSP_OID.idPkixOcspExtendedRevoke), octets(Uint8Array.of(Tag.NULL, 0)))] : []),
+  ];
+  const tbs = seq(responderId, generalizedTime(opts.producedAt), seq(...responses), ...(extensions.length > 0 ? [explicit(1, seq(...extensions))] : []));
   const signature = await signer.signer.sign(tbs);
   const basic = seq(
     tbs,
@@ -130,6 +136,8 @@ function certStatus(answer: OcspLookupResult): Uint8Array {
       return Uint8Array.of(0x80, 0);
     case 'unknown':
       return Uint8Array.of(0x82, 0);
+    case 'nonIssued':
+      return tlv(0xa1, generalizedTime(new Date(0)), explicit(0, enumerated(REVOCATION_REASONS.certificateHold)));
     case 'revoked': {
       if (!(answer.revokedAt instanceof Date) || Number.isNaN(answer.revokedAt.getTime()))
         throw new MailPkiError('ERR_INVALID_INPUT', 'createOcspResponse: lookup returned a revoked status without a valid revokedAt', {
