@@ -17,6 +17,11 @@ export interface CaHandlerOptions {
    * process's revoke returned is answered from records that include it.
    */
   refreshMs?: number;
+  /**
+   * Reload every record at least this often even when ca.json's revision did not move (default
+   * 30 000 ms): the backstop for two writers that opened the CA at the same revision.
+   */
+  fullRefreshMs?: number;
   clock?: () => Date;
 }
 
@@ -53,7 +58,9 @@ export function createCaHandler(ca: LocalCA, options: CaHandlerOptions = {}): (r
   // if the latest check is older (or still running from before), it waits for a newer one.
   const refreshMs = options.refreshMs ?? 250;
   const monotonic = () => globalThis.performance?.now() ?? Date.now();
+  const fullRefreshMs = options.fullRefreshMs ?? 30_000;
   let lastCheck = -Infinity;
+  let lastFull = monotonic();
   let inflight: Promise<void> | undefined;
   const refresh = async () => {
     const arrival = monotonic();
@@ -67,7 +74,9 @@ export function createCaHandler(ca: LocalCA, options: CaHandlerOptions = {}): (r
         continue;
       }
       lastCheck = monotonic();
-      inflight = ca.refresh().then(
+      const full = lastCheck - lastFull >= fullRefreshMs;
+      if (full) lastFull = lastCheck;
+      inflight = ca.refresh({ full }).then(
         () => {
           inflight = undefined;
         },

@@ -326,15 +326,16 @@ export class LocalCA implements CertificateAuthority {
   /**
    * Picks up issuances and revocations made by other processes on the same storage (e.g. the
    * CLI revoking while `mailpki serve` runs). Cheap when nothing changed: one small read of
-   * ca.json. Otherwise every record is read into a new set that replaces the old one whole:
+   * ca.json (unless `full`). Otherwise every record is read into a new set that replaces the old one whole:
    * OCSP and CRLs made meanwhile answer from the old set, never from a partial one.
    */
-  async refresh(): Promise<void> {
+  async refresh(options: { full?: boolean } = {}): Promise<void> {
     return this.exclusive(async () => {
       const current = await this.readState();
       // Compared with the revision the records were loaded at, not this.state's: createCrl adopts
-      // the stored state (and its revision) without loading the records behind it.
-      if (current.revision !== this.recordsRevision) {
+      // the stored state (and its revision) without loading the records behind it. `full` reloads
+      // anyway: two writers that opened at the same revision write the same next one.
+      if (options.full || current.revision !== this.recordsRevision) {
         await this.loadRecords();
         this.recordsRevision = current.revision;
       }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
 import { cli } from './helpers.js';
 
@@ -64,7 +64,7 @@ describe('mailpki serve / status / revoke / crl', () => {
   it('revoke --cert, and the running server answers REVOKED (exit 1) by OCSP and by CRL', async () => {
     const rv = await cli(['revoke', '--ca', ca, '--cert', t.path('pay.cert.pem'), '--reason', 'keyCompromise', '--passphrase-env', 'CA_PW'], env);
     expect(rv.code).toBe(0);
-    await new Promise((r) => setTimeout(r, 1100)); // the server looks for changes at most once a second
+    await new Promise((r) => setTimeout(r, 300)); // the server looks for other processes' changes every 250 ms at most
     const ocsp = await cli(['status', '--cert', t.path('pay.cert.pem'), '--issuer', `${ca}/issuing.pem`, '--json']);
     expect(ocsp.code).toBe(1);
     expect(JSON.parse(ocsp.stdout)).toMatchObject({ status: 'revoked', reason: 'keyCompromise', method: 'ocsp' });
@@ -90,6 +90,43 @@ describe('mailpki serve / status / revoke / crl', () => {
     expect(hard.code).toBe(1);
     expect(JSON.parse(hard.stdout).problems.map((p: { code: string }) => p.code)).toContain('SMIME_REVOCATION_UNAVAILABLE');
     await startServer();
+  });
+
+  it('verify without --revocation checks nothing, fetches nothing, and says so (finding 11)', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    try {
+      const r = await cli(['verify', '--trust', `${ca}/root.pem`, '--in', t.path('other.eml')]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^VALID/);
+      expect(r.stdout).toContain('Revocation not checked (--revocation soft-fail or hard-fail');
+      expect(spy).toHaveBeenCalledTimes(0);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('verify --revocation hard-fail with a certificate that names no OCSP and no CRL is NOT VALID unless sources are given or allowed (finding 10)', async () => {
+    const bare = t.path('bare-ca');
+    expect((await cli(['ca', 'init', '--dir', bare, '--domains', 'example.com'])).code).toBe(0);
+    expect((await cli(['issue', '--ca', bare, '--email', 'bare@example.com', '--out', t.path('bare')])).code).toBe(0);
+    const msg = 'From: bare@example.com\r\nTo: ap@example.com\r\nSubject: x\r\n\r\nPay 1 EUR.\r\n';
+    const s = await cli(['sign', '--cert', t.path('bare.cert.pem'), '--key', t.path('bare.key.pem'), '--chain', t.path('bare.chain.pem')], {}, msg);
+    writeFileSync(t.path('bare.eml'), s.stdout, 'latin1');
+    const base = ['verify', '--trust', `${bare}/root.pem`, '--in', t.path('bare.eml'), '--revocation', 'hard-fail'];
+    const hard = await cli([...base, '--json']);
+    expect(hard.code).toBe(1);
+    expect(JSON.parse(hard.stdout).problems.map((p: { code: string }) => p.code)).toEqual(['SMIME_REVOCATION_NO_SOURCES', 'SMIME_REVOCATION_NO_SOURCES']);
+    const allowed = await cli([...base, '--allow-no-revocation-sources']);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain('revocation: none published');
+    expect((await cli(['crl', '--ca', bare, '--out', t.path('bare.crl')])).code).toBe(0);
+    const withCrls = await cli([...base, '--crl', t.path('bare.crl'), '--crl', `${bare}/crl/root.crl`]);
+    expect(withCrls.stdout).toMatch(/^VALID/);
+    expect(withCrls.stdout).toContain('revocation: good (crl)');
+    expect(withCrls.code).toBe(0);
+    const misuse = await cli(['verify', '--trust', `${bare}/root.pem`, '--in', t.path('bare.eml'), '--crl', t.path('bare.crl')]);
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toContain('need --revocation soft-fail or hard-fail');
   });
 
   it('status exits 2 when nothing answers', async () => {

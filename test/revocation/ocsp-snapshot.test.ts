@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { createCaHandler } from '../../src/ca/http.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
@@ -101,6 +102,29 @@ describe('LocalCA OCSP from a whole snapshot (finding 9)', () => {
     await w.serving.refresh();
     expect(w.serving.ocspStatus(w.certs[0]!.serialNumber).status).toBe('revoked');
     expect(w.serving.revocations().map((r) => r.serialNumber)).toEqual([w.certs[0]!.serialNumber]);
+  });
+});
+
+describe('createCaHandler picks up other processes\' changes (finding 9)', () => {
+  const post = (handler: (r: Request) => Promise<Response>, der: Uint8Array) =>
+    handler(new Request('http://ca.test/ocsp', { method: 'POST', body: der.slice(), headers: { 'content-type': 'application/ocsp-request' } }));
+  const statusVia = async (handler: (r: Request) => Promise<Response>, ca: LocalCA, c: Certificate) => {
+    const req = createOcspRequest({ certificate: c, issuer: ca.issuingCertificate });
+    const der = new Uint8Array(await (await post(handler, req.der)).arrayBuffer());
+    return parseOcspResponse(der).basic!.responses[0]!.certStatus;
+  };
+
+  it('two writers that opened the CA at the same revision: the second one\'s revocation is still answered, within fullRefreshMs (finding 9)', async () => {
+    const w = await world(2);
+    const a = await LocalCA.open(w.storage, { clock });
+    const b = await LocalCA.open(w.storage, { clock });
+    const handler = createCaHandler(w.serving, { refreshMs: 0, fullRefreshMs: 100, clock });
+    await a.revoke({ serialNumber: w.certs[0]!.serialNumber, reason: 'keyCompromise' });
+    expect(await statusVia(handler, w.serving, w.certs[0]!)).toBe('revoked');
+    // b still holds revision n and writes n+1 again: the revision alone does not move.
+    await b.revoke({ serialNumber: w.certs[1]!.serialNumber, reason: 'keyCompromise' });
+    await new Promise((r) => setTimeout(r, 120));
+    expect(await statusVia(handler, w.serving, w.certs[1]!)).toBe('revoked');
   });
 });
 
