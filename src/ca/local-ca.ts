@@ -42,6 +42,8 @@ export const CA_KEY_TYPES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-
 export type CaKeyType = (typeof CA_KEY_TYPES)[number];
 
 const DAY = 86_400_000;
+/** Most serials of one OCSP request looked up in storage (not in the records in memory). */
+const MAX_STORAGE_LOOKUPS_PER_OCSP_REQUEST = 32;
 
 export const createLocalCaSchema = z
   .object({
@@ -350,7 +352,8 @@ export class LocalCA implements CertificateAuthority {
    */
   async readOcspStatus(serialNumber: string): Promise<OcspLookupResult> {
     const serial = normaliseSerial(serialNumber);
-    if (!/^[0-9a-f]+$/.test(serial)) return { status: 'unknown' };
+    // RFC 5280 §4.1.2.2: at most 20 octets; anything longer was never a serial of this CA.
+    if (!/^[0-9a-f]{1,40}$/.test(serial)) return { status: 'unknown' };
     const record = await this.readRecordFile(`certs/${serial}.json`);
     if (record) return statusOf(record);
     if (await this.storage.read(`certs/${serial}.pem`)) return { status: 'nonIssued' };
@@ -522,6 +525,10 @@ export class LocalCA implements CertificateAuthority {
     // One set of records for the whole answer; a serial it lacks may have been issued by another
     // process since the last refresh: ask the storage before saying unknown.
     const records = this.records;
+    // Serials the snapshot lacks cost two storage reads each: a request that asks about many of
+    // them (no client does; a flood of made-up serials would) is told to try later.
+    const missing = new Set(request.requests.map((r) => normaliseSerial(r.serialNumber)).filter((s) => !records.has(s)));
+    if (missing.size > MAX_STORAGE_LOOKUPS_PER_OCSP_REQUEST) return createOcspErrorResponse('tryLater');
     return createOcspResponse({
       request,
       signer: await this.ocspSigner(now),

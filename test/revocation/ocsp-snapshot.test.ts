@@ -8,6 +8,7 @@ import { createCaHandler } from '../../src/ca/http.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { seq } from '../../src/internal/der.js';
 import { encodePem } from '../../src/internal/pem.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { OCSP_OID } from '../../src/revocation/ocsp-common.js';
@@ -91,6 +92,21 @@ describe('LocalCA OCSP from a whole snapshot (finding 9)', () => {
     // A serial the CA never used stays unknown (RFC 6960 allows either; nothing was signed).
     w.storage.files.delete(`certs/${orphan.serialNumber}.pem`);
     expect((await w.status(w.serving, orphan)).status).toBe('unknown');
+  });
+
+  it('a request about many serials not in the snapshot is answered tryLater, without a storage read for each', async () => {
+    const w = await world(1);
+    const made = [];
+    for (let i = 0; i < 40; i++) made.push(await w.issue(w.other, `n${i}`));
+    const ids = made.map((c) => createOcspRequest({ certificate: c, issuer: w.serving.issuingCertificate }).certId.der);
+    const reads = { n: 0 };
+    const read = w.storage.read.bind(w.storage);
+    w.storage.read = (name: string) => (reads.n++, read(name));
+    const many = await w.serving.respondOcsp(seq(seq(seq(...ids.map((id) => seq(id))))));
+    expect(parseOcspResponse(many).responseStatus).toBe('tryLater');
+    expect(reads.n).toBe(0);
+    const few = parseOcspResponse(await w.serving.respondOcsp(seq(seq(seq(...ids.slice(0, 32).map((id) => seq(id)))))));
+    expect(few.basic!.responses.map((r) => r.certStatus)).toEqual(Array(32).fill('good'));
   });
 
   it('a CRL made by the serving process does not hide a revocation made by another process (finding 9)', async () => {
