@@ -6,6 +6,7 @@ import { describeCertificate, formatDescription } from '../../src/certs/describe
 import { parseCsr } from '../../src/certs/csr.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
+import { normalizeAddress } from '../../src/mime/index.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
 
 describeWithPeers('certificates made by OpenSSL', ['openssl'], () => {
@@ -56,6 +57,19 @@ describeWithPeers('certificates made by OpenSSL', ['openssl'], () => {
     expect(d).toMatchObject({ emails: ['payments@example.com'], emailSource: 'subjectAltName', unboundEmails: ['Legacy@Example.com'] });
     expect(formatDescription(d)).toContain('Emails:       payments@example.com\n');
     expect(formatDescription(d)).toContain('Not bound:    Legacy@Example.com');
+  });
+
+  it('binds the mailboxes openssl x509 -checkemail accepts, and no other (finding 2)', () => {
+    // The subject holds Legacy@Example.com beside the SAN's payments@example.com; a second certificate has no SAN mailbox.
+    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', t.path('k2.pem'), '-out', t.path('legacy.pem'),
+      '-days', '30', '-subj', '/CN=Legacy Desk/emailAddress=legacy@example.com', '-addext', 'subjectAltName=DNS:mail.example.com']);
+    const legacy = parseCertificate(run('cat', [t.path('legacy.pem')]));
+    expect(certificateMailboxes(legacy)).toEqual({ emails: ['legacy@example.com'], source: 'subject', ignored: [] });
+    for (const [file, c] of [['c.pem', cert], ['legacy.pem', legacy]] as const)
+      for (const email of ['payments@example.com', 'Legacy@Example.com', 'legacy@example.com']) {
+        const openssl = !run('openssl', ['x509', '-in', t.path(file), '-noout', '-checkemail', email]).includes('does NOT match');
+        expect([file, email, certificateEmails(c).some((e) => normalizeAddress(e) === normalizeAddress(email))]).toEqual([file, email, openssl]);
+      }
   });
 
   it('reads a bundle in order and ignores text between blocks', () => {
