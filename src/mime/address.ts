@@ -350,9 +350,9 @@ export function hasBidiControls(text: string): boolean {
 
 // An address spelled out so that no "@" is written: "ceo at example.com", "ceo (at) example dot com",
 // "ceo [at] example[.]com", "ceo @ example.com". Words are matched whole and case-insensitively.
-// White space is collapsed to one space first, so every pattern is linear.
-const SPELLED_AT = / ?[([{<] ?at ?[)\]}>] ?| at | @ ?| ?@ /giu;
-const SPELLED_DOT = / ?[([{<] ?(?:dot|\.) ?[)\]}>] ?| dot | \. /giu;
+// Each white-space run is entered only at its start ((?<!\s)), so every pattern is linear.
+const SPELLED_AT = /(?<!\s)\s*[([{<]\s*at\s*[)\]}>]\s*|(?<!\s)\s+at\s+|(?<!\s)\s+@\s*|@\s+/gi;
+const SPELLED_DOT = /(?<!\s)\s*[([{<]\s*(?:dot|\.)\s*[)\]}>]\s*|(?<!\s)\s+dot\s+|(?<!\s)\s+\.\s+/gi;
 // What a spelled-out domain must look like to count: labels and an alphabetic top-level label.
 const SPELLED_DOMAIN = /^[^.]+(?:\.[^.]+)*\.\p{L}{2,}$/u;
 
@@ -367,7 +367,7 @@ const SPELLED_DOMAIN = /^[^.]+(?:\.[^.]+)*\.\p{L}{2,}$/u;
 export function findDisguisedAddresses(name: string): string[] {
   const text = revealLookalikes(name);
   const plain = new Set(addressesIn(text).map((a) => a.toLowerCase()));
-  const spelled = text.replace(/\s+/gu, ' ').replace(SPELLED_DOT, '.').replace(SPELLED_AT, '@');
+  const spelled = text.replace(SPELLED_DOT, '.').replace(SPELLED_AT, '@');
   const out: string[] = [];
   for (const a of addressesIn(spelled)) {
     const domain = a.slice(a.lastIndexOf('@') + 1);
