@@ -675,6 +675,11 @@ describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () =>
     expect(v.signers.map((s) => [s.layer, s.emails[0], s.ok])).toEqual([
       [0, 'attacker@evil.test', true],
       [1, 'payments@example.com', true],
+    ]);    // With the outer From set to payments too: payments' inner signature does not cover the wrapped header.
+    const sameFrom = await signedAs('detached', wrapper(good), f.attacker, outer('Payments <payments@example.com>'));
+    const w = await expectRefused(sameFrom, ['SMIME_FROM_NOT_SIGNER']);
+    expect(w.problems.map((p) => p.message)).toEqual([
+      'the wrapped message of layer 0 says From payments@example.com, but no signature covering it is that mailbox\'s (signer addresses: attacker@evil.test)',
     ]);
   });
 
