@@ -96,12 +96,19 @@ const mailboxes = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Header sections: the outer header, each wrapped message's, and header fields on the signed content.
 
+interface Written {
+  raw: string;
+  shown: string;
+}
+const written = (raw: string, shown = raw): Written => ({ raw, shown });
+
 interface HeaderSet {
   from: FromChoice;
   sender?: 'same' | 'other';
   replyTo?: string;
-  subject: string;
-  to: string;
+  /** As written, and as a reader sees it (encoded words decoded, angle brackets alone dropped). */
+  subject: Written;
+  to: Written;
   /** Header order: rotate by `rotate`, then reverse or not. */
   rotate: number;
   reverse: boolean;
@@ -112,8 +119,13 @@ const headerSet: fc.Arbitrary<HeaderSet> = fc.record(
     from: mailboxes.chain(fromChoices),
     sender: fc.option(fc.constantFrom<'same' | 'other'>('same', 'same', 'other'), { nil: undefined, freq: 3 }),
     replyTo: fc.option(fc.constantFrom('payments@example.com', 'ap@billing.example.com', 'payments@example.com.evil.test', 'ap@evil.test'), { nil: undefined, freq: 2 }),
-    subject: fc.constantFrom('Payment run 2026-03', 'URGENT: new bank details'),
-    to: fc.constantFrom('approvers@example.com', 'everyone@example.com'),
+    subject: fc.constantFrom(
+      written('Payment run 2026-03'),
+      written('=?utf-8?q?Payment_run_2026-03?=', 'Payment run 2026-03'),
+      written('Payment  run\r\n 2026-03', 'Payment run 2026-03'),
+      written('URGENT: new bank details'),
+    ),
+    to: fc.constantFrom(written('approvers@example.com'), written('<approvers@example.com>', 'approvers@example.com'), written('everyone@example.com')),
     rotate: fc.nat(6),
     reverse: fc.boolean(),
   },
@@ -125,8 +137,8 @@ function headerLines(h: HeaderSet): string[] {
     ...h.from.values.map((v) => `From: ${v}`),
     ...(h.sender ? [`Sender: ${h.sender === 'same' ? (h.from.mailbox ?? MAILBOX.payments) : 'boss@example.org'}`] : []),
     ...(h.replyTo ? [`Reply-To: ${h.replyTo}`] : []),
-    `To: ${h.to}`,
-    `Subject: ${h.subject}`,
+    `To: ${h.to.raw}`,
+    `Subject: ${h.subject.raw}`,
     'Date: Sun, 15 Mar 2026 12:00:00 +0000',
   ];
   const r = h.rotate % lines.length;
@@ -232,10 +244,11 @@ function expected(s: Scenario): Expected {
     if (s.partial && kind !== 'outer') continue;
     if (kind !== 'outer') {
       // What a §3.1 client shows instead of the outer field, when they differ.
-      const fields: (keyof HeaderSet)[] = ['subject', 'to', 'replyTo'];
-      for (const k of fields) {
-        const differs = !sameValue(set[k] as string | undefined, s.outer[k] as string | undefined);
-        const bothPresent = set[k] !== undefined && s.outer[k] !== undefined;
+      const shown = (h: HeaderSet) => ({ subject: h.subject.shown, to: h.to.shown, replyTo: h.replyTo });
+      const [mine, theirs] = [shown(set), shown(s.outer)];
+      for (const k of ['subject', 'to', 'replyTo'] as const) {
+        const differs = !sameValue(mine[k], theirs[k]);
+        const bothPresent = mine[k] !== undefined && theirs[k] !== undefined;
         if (differs && (kind === 'wrapped' || bothPresent)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       }
     }
@@ -258,7 +271,7 @@ function expected(s: Scenario): Expected {
 }
 
 function explain(s: Scenario): string {
-  const set = (h: HeaderSet) => `From=${JSON.stringify(h.from.values)} (${h.from.label}) Sender=${h.sender ?? '-'} Reply-To=${h.replyTo ?? '-'} Subject="${h.subject}" To=${h.to}`;
+  const set = (h: HeaderSet) => `From=${JSON.stringify(h.from.values)} (${h.from.label}) Sender=${h.sender ?? '-'} Reply-To=${h.replyTo ?? '-'} Subject=${JSON.stringify(h.subject.raw)} To=${JSON.stringify(h.to.raw)}`;
   return [
     `${s.carrier} signed by ${s.signer}${s.resign ? `, signed again by ${s.resign}` : ''}${s.partial ? ', inside unsigned multipart/mixed' : ''}`,
     `outer: ${set(s.outer)}`,
