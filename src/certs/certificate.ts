@@ -241,7 +241,9 @@ function unique(list: readonly string[]): string[] {
   return out;
 }
 
-const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+// The domain compares case-insensitively, the local part exactly (RFC 5321 §2.4), as S/MIME binding does.
+const sameAddress = (a: string, b: string) => withLowerDomain(a) === withLowerDomain(b);
+const withLowerDomain = (a: string) => a.slice(0, a.lastIndexOf('@') + 1) + a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest(hash, copyBytes(cert.der)));

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSignedData, signData } from '../../src/cms/index.js';
 import { CMS_OID } from '../../src/cms/oids.js';
 import { toBase64 } from '../../src/internal/bytes.js';
+import { certificateMailboxes } from '../../src/certs/certificate.js';
 import { OID } from '../../src/internal/oids.js';
 import { verifyMessage, type Verdict } from '../../src/smime/index.js';
 import {
@@ -736,6 +737,11 @@ describe('certificate mailboxes (finding 2)', () => {
         signer: 0,
       },
     ]);
+  });
+
+  it('a SAN naming Payments@ and payments@ binds both: local parts are not folded together', async () => {
+    const cert = { ...f.payments.certificate, subjectAltName: { ...f.payments.certificate.subjectAltName!, rfc822Names: ['Payments@example.com', 'payments@EXAMPLE.com', 'payments@example.com'] } };
+    expect(certificateMailboxes(cert).emails).toEqual(['Payments@example.com', 'payments@EXAMPLE.com']);
   });
 });
 
