@@ -44,12 +44,13 @@ export function unwrapSignedEntity(entity: MimeEntity | undefined, layer: number
 }
 
 /** Header fields compared between the outer header and a signed header section. */
-export const COMPARED_HEADERS = ['Subject', 'To', 'Cc', 'Reply-To', 'Date'] as const;
-const ADDRESS_HEADERS = new Set(['to', 'cc', 'reply-to']);
+export const COMPARED_HEADERS = ['From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date'] as const;
+const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'reply-to']);
 
 /**
  * Warnings (SMIME_OUTER_HEADER_MISMATCH) for each of COMPARED_HEADERS whose outer value differs from
- * the signed section's. For a wrapped message every field counts, present or not (a §3.1 client
+ * the signed section's (for From: the same mailbox under another display name; another mailbox is
+ * the problem SMIME_SIGNED_FROM_MISMATCH as well). For a wrapped message every field counts, present or not (a §3.1 client
  * shows the wrapped one, others the outer one); for other signed entities only fields present in both
  * (an outer field alone is the ordinary unsigned header of S/MIME; a signed one alone contradicts nothing).
  */

@@ -57,7 +57,7 @@ export interface SmimeWarning {
   code: SmimeWarningCode;
   message: string;
   signer?: number;
-  /** SMIME_OUTER_HEADER_MISMATCH: the header field that differs ('Subject', 'To', 'Cc', 'Reply-To', 'Date'). */
+  /** SMIME_OUTER_HEADER_MISMATCH: the header field that differs ('From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date'). */
   header?: string;
 }
 

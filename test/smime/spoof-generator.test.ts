@@ -45,6 +45,8 @@ interface FromChoice {
   mailbox?: string;
   /** The display name spells another address without "@" (a warning, not a problem). */
   lookalike: boolean;
+  /** The display name as shown (decoded; a comment of the old `a@b (Name)` form counts as the name). */
+  name: string;
   label: string;
 }
 
@@ -53,17 +55,20 @@ const upperDomain = (m: string) => m.replace(/@(.*)$/, (_, d: string) => `@${d.t
 
 /** From forms for mailbox `m`: clean ones (bindable) and spoofs (never valid). */
 function fromChoices(m: string): fc.Arbitrary<FromChoice> {
-  const clean = (label: string, value: string, lookalike = false): FromChoice => ({ values: [value], mailbox: normalizeAddress(m), lookalike, label });
-  const spoof = (label: string, values: string[]): FromChoice => ({ values, lookalike: false, label });
+  const clean = (label: string, value: string, name: string, lookalike = false): FromChoice => ({ values: [value], mailbox: normalizeAddress(m), lookalike, label, name });
+  const spoof = (label: string, values: string[]): FromChoice => ({ values, lookalike: false, label, name: '?' });
   return fc.oneof(
-    { weight: 12, arbitrary: fc.constantFrom(clean('bare', m), clean('named', `Payments <${m}>`), clean('quoted, domain upper-cased', `"Team Payments" <${upperDomain(m)}>`)) },
-    { weight: 3, arbitrary: fc.constantFrom(clean('encoded name', `=?utf-8?q?Payments_Team?= <${m}>`), clean('comment name', `${m} (Payments Team)`)) },
+    {
+      weight: 12,
+      arbitrary: fc.constantFrom(clean('bare', m, ''), clean('named', `Payments <${m}>`, 'Payments'), clean('quoted, domain upper-cased', `"Team Payments" <${upperDomain(m)}>`, 'Team Payments')),
+    },
+    { weight: 3, arbitrary: fc.constantFrom(clean('encoded name', `=?utf-8?q?Payments_Team?= <${m}>`, 'Payments Team'), clean('comment name', `${m} (Payments Team)`, 'Payments Team')) },
     {
       weight: 3,
       arbitrary: fc.constantFrom(
-        clean('name "boss at example.org"', `"boss at example.org" <${m}>`, true),
-        clean('name "boss (at) example (dot) org"', `"boss (at) example (dot) org" <${m}>`, true),
-        clean('encoded name "boss at example.org"', `${b64('boss at example.org')} <${m}>`, true),
+        clean('name "boss at example.org"', `"boss at example.org" <${m}>`, 'boss at example.org', true),
+        clean('name "boss (at) example (dot) org"', `"boss (at) example (dot) org" <${m}>`, 'boss (at) example (dot) org', true),
+        clean('encoded name "boss at example.org"', `${b64('boss at example.org')} <${m}>`, 'boss at example.org', true),
       ),
     },
     {
@@ -258,6 +263,8 @@ function expected(s: Scenario): Expected {
     else {
       if (!signers.has(m)) why.push(`${kind} From ${m} is not a signer's`);
       if (kind !== 'outer' && m !== outerMailbox) why.push(`${kind} From ${m} is not the outer From ${outerMailbox}`);
+      // The same mailbox under another display name outside the signature.
+      if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       if (set.from.lookalike) warnings.add('SMIME_FROM_DISPLAY_NAME_LOOKALIKE');
       if (set.replyTo) {
         const d = domainOf(set.replyTo);

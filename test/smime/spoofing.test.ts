@@ -695,6 +695,18 @@ describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () =>
     await expectRefused(await signedAs('detached', entity, f.payments, outer('payments@example.com')), ['SMIME_STRUCTURE_INVALID']);
   });
 
+  it('an outer From with the signed mailbox under another display name than the wrapped one → valid, SMIME_OUTER_HEADER_MISMATCH From (finding 1, 3)', async () => {
+    const m = await signedAs('detached', wrapper(inner('Payments <payments@example.com>')), f.payments, outer('"CEO Jane Doe" <payments@example.com>'));
+    const v = await expectValid(m);
+    expect(v.warnings).toEqual([
+      {
+        code: 'SMIME_OUTER_HEADER_MISMATCH',
+        header: 'From',
+        message: 'the unsigned outer From ""CEO Jane Doe" <payments@example.com>" differs from the signed From "Payments <payments@example.com>" in the wrapped message',
+      },
+    ]);
+  });
+
   it('outer Subject, To and Reply-To that differ from the wrapped ones → valid, SMIME_OUTER_HEADER_MISMATCH for each (finding 1, 3)', async () => {
     const m = await signedAs('detached', wrapper(inner('payments@example.com')), f.payments, [
       'From: payments@example.com',
