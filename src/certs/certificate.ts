@@ -202,14 +202,48 @@ export function certificateToPem(cert: Certificate | Uint8Array): string {
   return encodePem('CERTIFICATE', cert instanceof Uint8Array ? cert : cert.der);
 }
 
-/** Mail addresses the certificate vouches for: SAN rfc822Name, then legacy subject emailAddress. */
+/** Which mail addresses a certificate binds, and where they come from. */
+export interface CertificateMailboxes {
+  /** The addresses the certificate vouches for (see certificateMailboxes). */
+  readonly emails: string[];
+  /**
+   * 'subjectAltName': the SAN rfc822Names; 'subject': legacy emailAddress attributes of the
+   * subject, used only because the SAN names no mailbox; 'none': no address at all.
+   */
+  readonly source: 'subjectAltName' | 'subject' | 'none';
+  /** Subject emailAddress values that bind nothing because the SAN names mailboxes. */
+  readonly ignored: string[];
+}
+
+/**
+ * The mailboxes a certificate binds (RFC 5280 §4.2.1.6, RFC 8550 §3): when the subjectAltName holds
+ * any rfc822Name, only those; a subject emailAddress counts only in a certificate whose SAN names
+ * no mailbox (a legacy certificate), and `source` says so. A subject address beside SAN addresses
+ * was never validated by the CA for that purpose (`openssl x509 -checkemail` refuses it too).
+ *
+ * @example certificateMailboxes(cert) // { emails: ['payments@example.com'], source: 'subjectAltName', ignored: ['ceo@example.com'] }
+ */
+export function certificateMailboxes(cert: Certificate): CertificateMailboxes {
+  const san = unique(cert.subjectAltName?.rfc822Names ?? []);
+  const subject = unique(nameValues(cert.subject, OID.emailAddress));
+  if (san.length > 0) return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !san.some((x) => sameAddress(x, e))) };
+  return { emails: subject, source: subject.length > 0 ? 'subject' : 'none', ignored: [] };
+}
+
+/** The mailboxes a certificate binds: certificateMailboxes(cert).emails. */
 export function certificateEmails(cert: Certificate): string[] {
+  return certificateMailboxes(cert).emails;
+}
+
+function unique(list: readonly string[]): string[] {
   const out: string[] = [];
-  for (const e of [...(cert.subjectAltName?.rfc822Names ?? []), ...nameValues(cert.subject, OID.emailAddress)]) {
-    if (!out.some((x) => x.toLowerCase() === e.toLowerCase())) out.push(e);
-  }
+  for (const e of list) if (!out.some((x) => sameAddress(x, e))) out.push(e);
   return out;
 }
+
+// The domain compares case-insensitively, the local part exactly (RFC 5321 §2.4), as S/MIME binding does.
+const sameAddress = (a: string, b: string) => withLowerDomain(a) === withLowerDomain(b);
+const withLowerDomain = (a: string) => a.slice(0, a.lastIndexOf('@') + 1) + a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest(hash, copyBytes(cert.der)));

@@ -1,13 +1,18 @@
 /** A plain, JSON-ready description of a certificate, for people and for `mailpki cert show --json`. */
 import { OID, OID_NAMES } from '../internal/oids.js';
-import { certificateEmails, certificateFingerprint, type Certificate } from './certificate.js';
+import { certificateFingerprint, certificateMailboxes, type Certificate } from './certificate.js';
 import { formatName } from './name.js';
 
 export interface CertificateDescription {
   subject: string;
   issuer: string;
   serialNumber: string;
+  /** The mailboxes the certificate binds (certificateMailboxes): SAN rfc822Names, else subject emailAddress. */
   emails: string[];
+  /** Where `emails` come from: the SAN, the subject (legacy: the SAN names no mailbox), or nowhere. */
+  emailSource: 'subjectAltName' | 'subject' | 'none';
+  /** Subject emailAddress values that bind nothing because the SAN names mailboxes. */
+  unboundEmails?: string[];
   notBefore: string;
   notAfter: string;
   key: { kind: 'rsa' | 'ec' | 'ed25519'; bits: number; curve?: string };
@@ -36,11 +41,14 @@ const name = (oid: string) => OID_NAMES[oid] ?? oid;
 export async function describeCertificate(cert: Certificate, crypto?: Crypto): Promise<CertificateDescription> {
   const sig = cert.signatureAlgorithm;
   const profile = cert.policies.map((p) => PROFILE_BY_POLICY[p]).find(Boolean);
+  const mailboxes = certificateMailboxes(cert);
   return {
     subject: formatName(cert.subject),
     issuer: formatName(cert.issuer),
     serialNumber: cert.serialNumber,
-    emails: certificateEmails(cert),
+    emails: mailboxes.emails,
+    emailSource: mailboxes.source,
+    ...(mailboxes.ignored.length > 0 && { unboundEmails: mailboxes.ignored }),
     notBefore: cert.notBefore.toISOString(),
     notAfter: cert.notAfter.toISOString(),
     key: { kind: cert.publicKey.kind, bits: cert.publicKey.bits, ...(cert.publicKey.curve && { curve: cert.publicKey.curve }) },
@@ -68,7 +76,8 @@ export function formatDescription(d: CertificateDescription): string {
     `Subject:      ${d.subject}`,
     `Issuer:       ${d.issuer}`,
     `Serial:       ${d.serialNumber}`,
-    `Emails:       ${d.emails.join(', ') || '(none)'}`,
+    `Emails:       ${d.emails.join(', ') || '(none)'}${d.emailSource === 'subject' ? ' (from the subject emailAddress: the certificate has no SAN mailbox)' : ''}`,
+    ...(d.unboundEmails ? [`Not bound:    ${d.unboundEmails.join(', ')} (subject emailAddress beside SAN mailboxes: it vouches for nothing)`] : []),
     `Valid:        ${d.notBefore} to ${d.notAfter}`,
     `Key:          ${d.key.kind.toUpperCase()} ${d.key.curve ?? `${d.key.bits} bits`}`,
     `Signature:    ${d.signatureAlgorithm}`,

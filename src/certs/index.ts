@@ -2,12 +2,14 @@
 export {
   MAX_CERTIFICATE_BYTES,
   certificateEmails,
+  certificateMailboxes,
   certificateFingerprint,
   certificateToPem,
   isSelfIssued,
   parseCertificate,
   parseCertificates,
   type Certificate,
+  type CertificateMailboxes,
 } from './certificate.js';
 export { describeCertificate, formatDescription, type CertificateDescription } from './describe.js';
 export { createCsr, csrToPem, parseCsr, verifyCsr, MAX_CSR_BYTES, type CertificationRequest, type CreateCsrOptions } from './csr.js';

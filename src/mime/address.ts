@@ -299,7 +299,8 @@ const ADDRESS_STOP = new Set([...'<>()[]",;:@\'', ' ', '\t', '\r', '\n']);
 
 /**
  * Mailboxes whose display name itself looks like an address (`"ceo@bank.com" <x@evil.com>`,
- * `ceo@bank.com <x@evil.com>`, full-width "＠" included), so a verifier can flag them.
+ * `ceo@bank.com <x@evil.com>`; compatibility forms such as full-width "＠ｅ" and invisible format
+ * characters are normalised first, see revealLookalikes), so a verifier can flag them.
  *
  * @example findAddressesInDisplayNames(parseAddressList('"ceo@bank.com" <x@evil.com>'))[0]!.mismatch // true
  */
@@ -308,7 +309,7 @@ export function findAddressesInDisplayNames(list: AddressList | readonly Mailbox
   const out: DisplayNameAddress[] = [];
   for (const mailbox of mailboxes) {
     if (!mailbox.name) continue;
-    const addresses = addressesIn(mailbox.name.replace(AT_LOOKALIKES, '@'));
+    const addresses = addressesIn(revealLookalikes(mailbox.name));
     if (addresses.length === 0) continue;
     const own = normalizeAddress(mailbox.address).toLowerCase();
     out.push({ mailbox, addresses, mismatch: addresses.some((a) => a.toLowerCase() !== own) });
@@ -328,4 +329,49 @@ function addressesIn(text: string): string[] {
     if (a < at && b > at + 1) found.push(normalizeAddress(text.slice(a, b)));
   }
   return found;
+}
+
+// Invisible format characters (Unicode Cf: zero-width spaces and joiners, bidi controls, soft
+// hyphens...) that a reader never sees but that break a naive scan, e.g. "ceo@exa\u200Bmple.com".
+const FORMAT_CHARS = /\p{Cf}/gu;
+
+/**
+ * Text as a reader sees it, for address scanning: NFKC (full-width "＠ｅｘａｍｐｌｅ．ｃｏｍ" and the
+ * small "﹫" become ASCII), invisible format characters removed.
+ */
+export function revealLookalikes(text: string): string {
+  return text.normalize('NFKC').replace(FORMAT_CHARS, '').replace(AT_LOOKALIKES, '@');
+}
+
+/** True when the text holds bidirectional controls, which can show characters in another order than stored. */
+export function hasBidiControls(text: string): boolean {
+  return /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/.test(text);
+}
+
+// An address spelled out so that no "@" is written: "ceo at example.com", "ceo (at) example dot com",
+// "ceo [at] example[.]com", "ceo @ example.com". Words are matched whole and case-insensitively.
+// Each white-space run is entered only at its start ((?<!\s)), so every pattern is linear.
+const SPELLED_AT = /(?<!\s)\s*[([{<]\s*at\s*[)\]}>]\s*|(?<!\s)\s+at\s+|(?<!\s)\s+@\s*|@\s+/gi;
+const SPELLED_DOT = /(?<!\s)\s*[([{<]\s*(?:dot|\.)\s*[)\]}>]\s*|(?<!\s)\s+dot\s+|(?<!\s)\s+\.\s+/gi;
+// What a spelled-out domain must look like to count: labels and an alphabetic top-level label.
+const SPELLED_DOMAIN = /^[^.]+(?:\.[^.]+)*\.\p{L}{2,}$/u;
+
+/**
+ * Addresses written in a display name in disguise, without a literal "@" (after revealLookalikes):
+ * "ceo at example.com", "ceo (at) example (dot) com", "ceo @ example . com". Such a name is not
+ * an address to a parser but reads as one; a verifier reports those other than the mailbox's own.
+ * Only candidates whose domain has a dot and an alphabetic last label count ("Meet at noon" does not).
+ *
+ * @example findDisguisedAddresses('CEO at example.com') // ['CEO@example.com']
+ */
+export function findDisguisedAddresses(name: string): string[] {
+  const text = revealLookalikes(name);
+  const plain = new Set(addressesIn(text).map((a) => a.toLowerCase()));
+  const spelled = text.replace(SPELLED_DOT, '.').replace(SPELLED_AT, '@');
+  const out: string[] = [];
+  for (const a of addressesIn(spelled)) {
+    const domain = a.slice(a.lastIndexOf('@') + 1);
+    if (!plain.has(a.toLowerCase()) && SPELLED_DOMAIN.test(domain) && !out.includes(a)) out.push(a);
+  }
+  return out;
 }

@@ -5,7 +5,8 @@
  */
 import { findAddressesInDisplayNames, getHeaders, normalizeAddress, parseAddressList, type MimeEntity } from '../mime/index.js';
 import { decodeEncodedWords } from '../mime/index.js';
-import type { SmimeProblem } from './verdict.js';
+import { findDisguisedAddresses, hasBidiControls } from '../mime/address.js';
+import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
 export interface FromResult {
   address?: string;
@@ -78,3 +79,68 @@ export function checkSender(entity: MimeEntity, fromAddress: string | undefined)
 export function sameMailbox(a: string, b: string): boolean {
   return normalizeAddress(a) === normalizeAddress(b);
 }
+
+/**
+ * What a reader sees in a single-mailbox From beyond the bound address, as warnings (the address
+ * itself is bound; these do not make a verdict invalid): another address spelled out in the display
+ * name or a comment without an "@" ("ceo at example.com" <payments@…>, "ceo (at) example (dot) com"),
+ * and bidirectional controls, which can show the name's characters in another order. `where`
+ * prefixes the messages ("in the wrapped message: ...").
+ */
+export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarning[] {
+  const fields = getHeaders(entity, 'From');
+  if (fields.length !== 1) return [];
+  const list = parseAddressList(fields[0]!.value);
+  if (list.mailboxes.length !== 1) return [];
+  const own = list.mailboxes[0]!.address;
+  // The whole decoded field, as readFrom scans it: comments and names are shown alike.
+  const shown = decodeEncodedWords(fields[0]!.value);
+  const out: SmimeWarning[] = [];
+  const others = findDisguisedAddresses(shown).filter((a) => a.toLowerCase() !== own.toLowerCase());
+  if (others.length > 0)
+    out.push({
+      code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',
+      message: `${where}the From field reads as ${others.join(', ')} (written without "@") but the address is ${own}`,
+    });
+  if (hasBidiControls(shown))
+    out.push({
+      code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',
+      message: `${where}the From field holds bidirectional control characters: its name may be shown in another order than written`,
+    });
+  return out;
+}
+
+/**
+ * Reply-To naming a mailbox outside the From domain (and its subdomains): replies would go to
+ * someone the signature does not vouch for. A Reply-To that cannot be read as mailboxes is
+ * reported too (clients guess differently).
+ */
+export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefined, where = ''): SmimeWarning[] {
+  const fields = getHeaders(entity, 'Reply-To');
+  if (fields.length === 0 || fromAddress === undefined) return [];
+  const fromDomain = domainOf(fromAddress);
+  const elsewhere: string[] = [];
+  let unreadable = fields.length > 1;
+  for (const field of fields) {
+    const list = parseAddressList(field.value);
+    if (list.mailboxes.length === 0 || list.errors.length > 0) unreadable = true;
+    for (const m of list.mailboxes) {
+      const d = domainOf(m.address);
+      if (d !== fromDomain && !d.endsWith(`.${fromDomain}`) && !elsewhere.includes(m.address)) elsewhere.push(m.address);
+    }
+  }
+  const out: SmimeWarning[] = [];
+  if (elsewhere.length > 0)
+    out.push({
+      code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
+      message: `${where}Reply-To sends replies to ${elsewhere.join(', ')}, outside ${fromDomain}, the domain of the From mailbox`,
+    });
+  else if (unreadable)
+    out.push({
+      code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
+      message: `${where}Reply-To is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send replies elsewhere than ${fromDomain}`,
+    });
+  return out;
+}
+
+const domainOf = (address: string) => normalizeAddress(address).slice(normalizeAddress(address).lastIndexOf('@') + 1);

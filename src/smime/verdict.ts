@@ -40,7 +40,12 @@ export type SmimeWarningCode =
   | 'SMIME_SIGNING_TIME_OUTSIDE_VALIDITY'
   | 'SMIME_WEAK_ALGORITHM_ALLOWED'
   | 'SMIME_REVOCATION_UNCHECKED'
-  | 'SMIME_REVOKED_AFTER_SIGNING';
+  | 'SMIME_REVOKED_AFTER_SIGNING'
+  // What a reader sees beyond the bound mailbox
+  | 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE'
+  | 'SMIME_REPLY_TO_OTHER_DOMAIN'
+  | 'SMIME_OUTER_HEADER_MISMATCH'
+  | 'SMIME_SIGNER_EMAIL_FROM_SUBJECT';
 
 export interface SmimeProblem {
   code: SmimeProblemCode;
@@ -53,6 +58,8 @@ export interface SmimeWarning {
   code: SmimeWarningCode;
   message: string;
   signer?: number;
+  /** SMIME_OUTER_HEADER_MISMATCH: the header field that differs ('From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date'). */
+  header?: string;
 }
 
 export interface CertificateSummary {
@@ -69,8 +76,13 @@ export interface SignerResult {
   /** SignerInfo index within its layer. */
   index: number;
   certificate?: CertificateSummary;
-  /** Mail addresses the signer certificate vouches for. */
+  /**
+   * Mail addresses the signer certificate vouches for: its SAN rfc822Names or, only in a
+   * certificate whose SAN names no mailbox, its subject emailAddress values (RFC 8550 §3).
+   */
   emails: string[];
+  /** Where `emails` come from ('subject': a legacy certificate; see SMIME_SIGNER_EMAIL_FROM_SUBJECT). */
+  emailSource?: 'subjectAltName' | 'subject' | 'none';
   signature: {
     ok: boolean;
     digestAlgorithm?: string;
@@ -104,12 +116,16 @@ export interface Verdict {
   signedScope: 'entire' | 'partial' | 'none';
   /** Where the (outermost) signed entity is, and how it is carried. */
   signedPart?: { path: number[]; kind: 'detached' | 'opaque'; contentType: string };
-  /** The From mailbox, as read from the message header. */
+  /** The From mailbox, as read from the (outer) message header. */
   from?: { address?: string; name?: string };
   signers: SignerResult[];
-  /** Header fields of the innermost signed entity (what the signature really covers). */
+  /**
+   * The signed header fields a client shows: those of the innermost signed entity and, when a
+   * signed entity is a wrapped message (RFC 8551 §3.1), the wrapped message's (its From, To,
+   * Subject... are the protected headers; the innermost wrapped message's come first).
+   */
   signedHeaders: { name: string; value: string }[];
-  /** Content type of the innermost signed entity: what an application should display. */
+  /** Content type of the innermost signed entity (a wrapped message opened): what an application should display. */
   signedContentType?: string;
   problems: SmimeProblem[];
   warnings: SmimeWarning[];

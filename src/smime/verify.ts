@@ -8,14 +8,15 @@ import { z } from 'zod';
 import { findSignerCertificate, parseSignedData, verifySignerInfo, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { validateChain } from '../certs/chain.js';
-import { certificateEmails, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
+import { certificateMailboxes, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
-import { checkSender, readFrom, sameMailbox } from './sender.js';
+import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
+import { outerHeaderWarnings, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { CertificateSummary, SignerResult, SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
@@ -201,6 +202,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
 
   const from = readFrom(root);
   problems.push(...from.problems, ...checkSender(root, from.address));
+  warnings.push(...fromDisplayWarnings(root), ...replyToWarnings(root, from.address));
   if (from.address !== undefined || from.name !== undefined) {
     verdict.from = {};
     if (from.address !== undefined) verdict.from.address = from.address;
@@ -224,9 +226,12 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     start = inner;
   } else verdict.signedScope = 'entire';
 
-  // Peel signature layers: each layer's signed content may itself be signed.
+  // Peel signature layers: each layer's signed content may itself be signed, or be a wrapped
+  // message (RFC 8551 §3.1) that is shown as the message and may be signed again inside.
   const layers: Layer[] = [];
+  const wrapped: WrappedMessage[] = [];
   let current: MimeEntity | undefined = start;
+  let content: MimeEntity | undefined;
   while (current && signatureKind(current)) {
     if (layers.length >= MAX_SIGNATURE_LAYERS) {
       problems.push({ code: 'SMIME_NESTING_TOO_DEEP', message: `more than ${MAX_SIGNATURE_LAYERS} signature layers` });
@@ -235,31 +240,45 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     const layer = openLayer(current, problems, warnings, options.mimeLimits);
     if (!layer) break;
     layers.push(layer);
-    current = layer.inner;
+    current = unwrapSignedEntity(layer.inner, layers.length - 1, wrapped, problems);
+    content = current ?? content;
   }
   if (layers.length === 0) return finish(verdict);
   const first = layers[0]!;
   verdict.signedPart = { path: [...first.container.path], kind: first.kind, contentType: first.container.contentType.mediaType };
-  const innermost = layers[layers.length - 1]!.inner;
-  if (innermost) {
-    verdict.signedHeaders = innermost.headers.map((h) => ({ name: h.name, value: h.value }));
-    verdict.signedContentType = innermost.contentType.mediaType;
+  const shown = wrapped[wrapped.length - 1]?.message;
+  if (content) {
+    // A wrapped message that was signed again inside: its own fields, then the signed content's.
+    const protectedFields = shown && shown !== content ? shown.headers.filter((h) => !/^content-/i.test(h.name)) : [];
+    verdict.signedHeaders = [...protectedFields, ...content.headers].map((h) => ({ name: h.name, value: h.value }));
+    verdict.signedContentType = content.contentType.mediaType;
   }
-  // RFC 8551 §3.1 header protection: a From inside a signed part must agree with the outer one.
-  // Every layer's signed entity is checked, not only the innermost: any of them may be shown.
-  layers.forEach((layer, li) => {
-    const signed = layer.inner;
-    if (!signed || getHeaders(signed, 'From').length === 0) return;
-    const f = readFrom(signed);
-    const where = layers.length > 1 ? `the signed part of layer ${li}` : 'the signed part';
+  // RFC 8551 §3.1 header protection. Each layer's signed entity and each wrapped message is a header
+  // section some client shows: its From gets the same strict reading as the outer one and must be
+  // the outer From; a wrapped message must have one. Other differing fields are warnings.
+  const wrappedFroms: { address: string; layer: number; where: string }[] = [];
+  const many = layers.length > 1;
+  const sections = [
+    ...layers.map((layer, li) => ({ entity: layer.inner, layer: li, isWrapped: false, where: many ? `the signed part of layer ${li}` : 'the signed part' })),
+    ...wrapped.map((w) => ({ entity: w.message, layer: w.layer, isWrapped: true, where: many ? `the wrapped message of layer ${w.layer}` : 'the wrapped message' })),
+  ];
+  for (const { entity, layer, isWrapped, where } of sections) {
+    if (!entity) continue;
+    warnings.push(...outerHeaderWarnings(root, entity, where, isWrapped));
+    if (!isWrapped && getHeaders(entity, 'From').length === 0) continue;
+    const f = readFrom(entity);
     // Clients that show protected headers show this From: it gets the same strict reading.
     problems.push(...f.problems.map((p) => ({ ...p, message: `in ${where}: ${p.message}` })));
-    if (!f.address || !from.address || !sameMailbox(f.address, from.address))
-      problems.push({
-        code: 'SMIME_SIGNED_FROM_MISMATCH',
-        message: `${where} says From ${f.address ?? '(unreadable)'}, the message header says ${from.address ?? '(none)'}`,
-      });
-  });
+    problems.push(...checkSender(entity, f.address).map((p) => ({ ...p, message: `in ${where}: ${p.message}` })));
+    warnings.push(...fromDisplayWarnings(entity, `in ${where}: `), ...replyToWarnings(entity, f.address, `in ${where}: `));
+    if (isWrapped && f.address) wrappedFroms.push({ address: f.address, layer, where });
+    if (f.address && from.address && sameMailbox(f.address, from.address)) continue;
+    if (!f.address && f.problems.some((p) => p.code === 'SMIME_FROM_MISSING')) continue;
+    problems.push({
+      code: 'SMIME_SIGNED_FROM_MISMATCH',
+      message: `${where} says From ${f.address ?? '(unreadable)'}, the ${isWrapped ? 'outer ' : ''}message header says ${from.address ?? '(none)'}`,
+    });
+  }
 
   const messageCerts: Certificate[] = [];
   for (const layer of layers) {
@@ -295,7 +314,9 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
           return;
         }
         result.certificate = summarize(cert);
-        result.emails = certificateEmails(cert);
+        const mailboxes = certificateMailboxes(cert);
+        result.emails = mailboxes.emails;
+        result.emailSource = mailboxes.source;
         const sig = await verifySignerInfo(si, { content: layer.content!, eContentType: sd.eContentType, certificate: cert, crypto, digestCache });
         result.signature = {
           ok: sig.ok,
@@ -377,6 +398,29 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       });
     }
   }
+  if ((options.requireSenderMatch ?? true) && verdict.signers.every((s) => s.certificate)) {
+    // A wrapped message's From is shown as the author: a signature covering its header must be that mailbox's.
+    for (const w of wrappedFroms) {
+      const covering = verdict.signers.filter((s) => s.layer <= w.layer);
+      if (covering.length > 0 && !covering.some((s) => s.emails.some((e) => sameMailbox(e, w.address))))
+        problems.push({
+          code: 'SMIME_FROM_NOT_SIGNER',
+          message: `${w.where} says From ${w.address}, but no signature covering it is that mailbox's (signer addresses: ${[...new Set(covering.flatMap((s) => s.emails))].join(', ') || 'none'})`,
+        });
+    }
+  }
+  // The binding came from a legacy subject emailAddress: say so (RFC 8550 §3 wants the SAN).
+  const bound = [from.address, ...wrappedFroms.map((w) => w.address)].filter((a): a is string => a !== undefined);
+  verdict.signers.forEach((s, i) => {
+    if (s.emailSource !== 'subject') return;
+    const hit = s.emails.find((e) => bound.some((a) => sameMailbox(e, a)));
+    if (hit)
+      warnings.push({
+        code: 'SMIME_SIGNER_EMAIL_FROM_SUBJECT',
+        message: `signer ${i} vouches for ${hit} only through the subject emailAddress of its certificate (it has no SAN rfc822Name)`,
+        signer: i,
+      });
+  });
   return finish(verdict);
 }
 

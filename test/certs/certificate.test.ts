@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailPkiError } from '../../src/errors.js';
-import { certificateEmails, parseCertificate, parseCertificates, type Certificate } from '../../src/certs/certificate.js';
+import { certificateEmails, certificateMailboxes, parseCertificate, parseCertificates, type Certificate } from '../../src/certs/certificate.js';
 import { describeCertificate, formatDescription } from '../../src/certs/describe.js';
 import { parseCsr } from '../../src/certs/csr.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
+import { normalizeAddress } from '../../src/mime/index.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
 
 describeWithPeers('certificates made by OpenSSL', ['openssl'], () => {
@@ -30,7 +31,9 @@ describeWithPeers('certificates made by OpenSSL', ['openssl'], () => {
 
   it('reads every field mail PKI needs', () => {
     expect(cert.version).toBe(3);
-    expect(certificateEmails(cert)).toEqual(['payments@example.com', 'Legacy@Example.com']);
+    // The subject emailAddress beside a SAN rfc822Name binds nothing (RFC 5280 §4.2.1.6, RFC 8550 §3).
+    expect(certificateEmails(cert)).toEqual(['payments@example.com']);
+    expect(certificateMailboxes(cert)).toEqual({ emails: ['payments@example.com'], source: 'subjectAltName', ignored: ['Legacy@Example.com'] });
     expect(cert.subjectAltName?.dnsNames).toEqual(['mail.example.com']);
     expect(cert.keyUsage).toEqual(['digitalSignature', 'nonRepudiation']);
     expect(cert.extKeyUsage).toEqual(['1.3.6.1.5.5.7.3.4', '1.3.6.1.5.5.7.3.2']);
@@ -51,7 +54,22 @@ describeWithPeers('certificates made by OpenSSL', ['openssl'], () => {
     expect(d.subject).toBe('emailAddress=Legacy@Example.com,CN=Payments Desk,O=Example Corp');
     expect(d.smimeProfile).toBe('strict');
     expect(d.extendedKeyUsage).toEqual(['idKpEmailProtection', 'idKpClientAuth']);
-    expect(formatDescription(d)).toContain('Emails:       payments@example.com, Legacy@Example.com');
+    expect(d).toMatchObject({ emails: ['payments@example.com'], emailSource: 'subjectAltName', unboundEmails: ['Legacy@Example.com'] });
+    expect(formatDescription(d)).toContain('Emails:       payments@example.com\n');
+    expect(formatDescription(d)).toContain('Not bound:    Legacy@Example.com');
+  });
+
+  it('binds the mailboxes openssl x509 -checkemail accepts, and no other (finding 2)', () => {
+    // The subject holds Legacy@Example.com beside the SAN's payments@example.com; a second certificate has no SAN mailbox.
+    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', t.path('k2.pem'), '-out', t.path('legacy.pem'),
+      '-days', '30', '-subj', '/CN=Legacy Desk/emailAddress=legacy@example.com', '-addext', 'subjectAltName=DNS:mail.example.com']);
+    const legacy = parseCertificate(run('cat', [t.path('legacy.pem')]));
+    expect(certificateMailboxes(legacy)).toEqual({ emails: ['legacy@example.com'], source: 'subject', ignored: [] });
+    for (const [file, c] of [['c.pem', cert], ['legacy.pem', legacy]] as const)
+      for (const email of ['payments@example.com', 'Legacy@Example.com', 'legacy@example.com']) {
+        const openssl = !run('openssl', ['x509', '-in', t.path(file), '-noout', '-checkemail', email]).includes('does NOT match');
+        expect([file, email, certificateEmails(c).some((e) => normalizeAddress(e) === normalizeAddress(email))]).toEqual([file, email, openssl]);
+      }
   });
 
   it('reads a bundle in order and ignores text between blocks', () => {

@@ -83,6 +83,13 @@ export interface SmimeFixture {
    * certificate, so sign with `buildSignerInfo` (below) to use it.
    */
   keyEnciphermentOnly: FixtureSigner;
+  /**
+   * SAN rfc822Name payments@example.com and subject emailAddress=ceo@example.com, same CA: only
+   * payments binds (RFC 5280 §4.2.1.6, RFC 8550 §3). `mailbox` is payments@example.com.
+   */
+  sanAndSubjectEmail: FixtureSigner;
+  /** No SAN mailbox, subject emailAddress=legacy@example.com (a legacy certificate), same CA. */
+  subjectEmailOnly: FixtureSigner;
 }
 
 let memo: Promise<SmimeFixture> | undefined;
@@ -115,7 +122,7 @@ async function crafted(
   ca: LocalCA,
   storage: MemoryCaStorage,
   mailbox: string,
-  opts: { keyUsage: KeyUsageName[]; extKeyUsage: string[] },
+  opts: { keyUsage: KeyUsageName[]; extKeyUsage: string[]; subjectEmail?: string; san?: boolean },
 ): Promise<FixtureSigner> {
   const issuingKey = await importPrivateKey(fromUtf8((await storage.read(CA_FILES.issuingKey))!));
   const pair = await newKeys('ec-p256');
@@ -124,7 +131,7 @@ async function crafted(
     {
       serial: randomSerial(globalThis.crypto),
       issuer: ca.issuingCertificate.subject.der,
-      subject: encodeName([{ type: 'CN', value: mailbox }]),
+      subject: encodeName([{ type: 'CN', value: mailbox }, ...(opts.subjectEmail ? [{ type: 'emailAddress', value: opts.subjectEmail }] : [])]),
       notBefore: GOOD_FROM,
       notAfter: new Date(GOOD_FROM.getTime() + 365 * DAY),
       spki,
@@ -132,7 +139,7 @@ async function crafted(
         { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(false) },
         { oid: OID.keyUsage, critical: true, value: keyUsageValue(opts.keyUsage) },
         { oid: OID.extKeyUsage, critical: false, value: extKeyUsageValue(opts.extKeyUsage) },
-        { oid: OID.subjectAltName, critical: false, value: subjectAltNameValue({ rfc822Names: [mailbox] }) },
+        ...(opts.san === false ? [] : [{ oid: OID.subjectAltName, critical: false, value: subjectAltNameValue({ rfc822Names: [mailbox] }) }]),
         { oid: OID.subjectKeyIdentifier, critical: false, value: subjectKeyIdentifierValue(await computeKeyIdentifier(spki)) },
         { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierValue(ca.issuingCertificate.subjectKeyIdentifier!) },
       ],
@@ -155,7 +162,8 @@ async function build(): Promise<SmimeFixture> {
   const ca = await LocalCA.create(storage, { name: 'Fixture CA', allowedDomains: ['example.com', 'evil.test'] }, { clock: caClock });
   const otherCa = await LocalCA.create(new MemoryCaStorage(), { name: 'Untrusted CA', allowedDomains: ['example.com'] }, { clock: caClock });
   const good = { notBefore: GOOD_FROM, validityDays: 365 };
-  const [payments, paymentsRsa, attacker, untrusted, expired, noEmailProtection, keyEnciphermentOnly] = await Promise.all([
+  const signing = { keyUsage: ['digitalSignature'] as KeyUsageName[], extKeyUsage: [OID.idKpEmailProtection] };
+  const [payments, paymentsRsa, attacker, untrusted, expired, noEmailProtection, keyEnciphermentOnly, sanAndSubjectEmail, subjectEmailOnly] = await Promise.all([
     issued(ca, 'payments@example.com', 'ec-p256', good),
     issued(ca, 'payments@example.com', 'rsa-2048', good),
     issued(ca, 'attacker@evil.test', 'ec-p256', good),
@@ -163,6 +171,8 @@ async function build(): Promise<SmimeFixture> {
     issued(ca, 'payments@example.com', 'ec-p256', { notBefore: EXPIRED_FROM, validityDays: 30 }),
     crafted(ca, storage, 'payments@example.com', { keyUsage: ['digitalSignature'], extKeyUsage: [OID.idKpServerAuth] }),
     crafted(ca, storage, 'payments@example.com', { keyUsage: ['keyEncipherment'], extKeyUsage: [OID.idKpEmailProtection] }),
+    crafted(ca, storage, 'payments@example.com', { ...signing, subjectEmail: 'ceo@example.com' }),
+    crafted(ca, storage, 'legacy@example.com', { ...signing, subjectEmail: 'legacy@example.com', san: false }),
   ]);
   return {
     ca,
@@ -174,6 +184,8 @@ async function build(): Promise<SmimeFixture> {
     expired,
     noEmailProtection,
     keyEnciphermentOnly,
+    sanAndSubjectEmail,
+    subjectEmailOnly,
   };
 }
 

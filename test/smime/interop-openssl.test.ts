@@ -290,6 +290,36 @@ describeWithPeers('S/MIME interop with OpenSSL', ['openssl'], () => {
     expect(codes(v)).toEqual(['SMIME_FROM_NOT_SIGNER']);
   });
 
+  for (const nodetach of [false, true])
+    it(`OpenSSL-signed wrapped message/rfc822 (${nodetach ? 'opaque' : 'detached'}) with another inner From: OpenSSL verifies, mailpki says invalid (finding 1)`, async () => {
+      // RFC 8551 §3.1: the signed entity is a whole message; its From (ceo@) is what a §3.1 client shows.
+      const me = id('ec-p256');
+      const wrapped = file(
+        'wrapped.txt',
+        `Content-Type: message/rfc822; forwarded=no\r\n\r\nFrom: CEO <ceo@example.com>\r\nTo: approvers@example.com\r\nSubject: Payment run\r\n` +
+          `Content-Type: text/plain\r\n\r\n${TEXT}\r\n`,
+      );
+      const eml = run('openssl', ['smime', '-sign', '-in', wrapped, '-signer', me.certFile, '-inkey', me.keyFile, '-certfile', issuingFile,
+        ...(nodetach ? ['-nodetach'] : []), '-from', me.mailbox, '-to', 'approvers@example.com', '-subject', 'Payment run']);
+      expect(opensslSmimeVerify(file('wrapped.eml', eml)).status).toBe(0); // OpenSSL does not look at any From
+      const v = await verify(eml);
+      expect(v.valid).toBe(false);
+      expect([...new Set(v.problems.map((p) => p.code))].sort()).toEqual(['SMIME_FROM_NOT_SIGNER', 'SMIME_SIGNED_FROM_MISMATCH']);
+      expect(v.signers.map((s) => s.ok)).toEqual([true]);
+      expect(v.signedHeaders[0]).toEqual({ name: 'From', value: 'CEO <ceo@example.com>' });
+    });
+
+  it('OpenSSL-signed whole message whose outer Subject differs from the signed one: valid, SMIME_OUTER_HEADER_MISMATCH (finding 3)', async () => {
+    const me = id('ec-p256');
+    const whole = file('whole.txt', `From: ${me.mailbox}\r\nSubject: Payment run 2026-03\r\nContent-Type: text/plain\r\n\r\n${TEXT}\r\n`);
+    const eml = run('openssl', ['smime', '-sign', '-in', whole, '-signer', me.certFile, '-inkey', me.keyFile, '-certfile', issuingFile, '-nodetach',
+      '-from', me.mailbox, '-to', 'approvers@example.com', '-subject', 'URGENT: new bank details']);
+    const v = await verify(eml);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.warnings.map((w) => [w.code, w.header])).toEqual([['SMIME_OUTER_HEADER_MISMATCH', 'Subject']]);
+  });
+
   it(`OpenSSL ${version.join('.')} ${atLeast(version, 3, 2) ? 'can' : 'cannot'} sign Ed25519 CMS`, async () => {
     const me = id('ed25519');
     const sign = (md: string[]) =>

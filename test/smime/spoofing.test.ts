@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSignedData, signData } from '../../src/cms/index.js';
 import { CMS_OID } from '../../src/cms/oids.js';
 import { toBase64 } from '../../src/internal/bytes.js';
+import { certificateMailboxes } from '../../src/certs/certificate.js';
 import { OID } from '../../src/internal/oids.js';
 import { verifyMessage, type Verdict } from '../../src/smime/index.js';
 import {
@@ -578,5 +579,241 @@ describe('nested signatures', () => {
       eContentType: CMS_OID.compressedData,
     });
     await expectRefused(opaqueSigned(OUTER, cms), ['SMIME_CONTENT_TYPE_NOT_DATA']);
+  });
+});
+
+describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () => {
+  const inner = (from: string | null, extra: string[] = []) =>
+    [...(from === null ? [] : [`From: ${from}`]), 'To: approvers@example.com', 'Subject: Payment run 2026-03', 'Date: Sun, 15 Mar 2026 12:00:00 +0000', ...extra, ENTITY].join('\r\n');
+  const wrapper = (message: string, params = '') => `Content-Type: message/rfc822${params}\r\n\r\n${message}`;
+  const outer = (from: string, extra: string[] = []) => [`From: ${from}`, 'To: approvers@example.com', 'Subject: Payment run 2026-03', 'Date: Sun, 15 Mar 2026 12:00:00 +0000', ...extra];
+
+  type Form = 'detached' | 'opaque' | 'forwarded=no';
+  const FORMS: Form[] = ['detached', 'opaque', 'forwarded=no'];
+
+  /** `entity` signed by `signer`, carried as `form`, under the outer header lines. */
+  async function signedAs(form: Form, entity: string, signer: FixtureSigner, outerLines: string[]): Promise<string> {
+    if (form !== 'opaque') return (await detachedOver(entity, [signer], outerLines)).message;
+    const cms = await signData(utf8(entity), {
+      signers: [{ key: signer.key, certificate: signer.certificate, signingTime: NOW }],
+      certificates: [signer.certificate.der, ...signer.chain.map((c) => c.der)],
+      detached: false,
+    });
+    return opaqueSigned(outerLines, cms);
+  }
+  const wrapFor = (form: Form, message: string) => wrapper(message, form === 'forwarded=no' ? '; forwarded=no' : '');
+
+  for (const form of FORMS) {
+    it(`wrapped message/rfc822 (${form}) with another inner From is invalid (finding 1)`, async () => {
+      // The issue's case: inner From payments, signed by the attacker, outer From the attacker.
+      const m = await signedAs(form, wrapFor(form, inner('Payments <payments@example.com>')), f.attacker, outer('attacker@evil.test'));
+      const v = await expectRefused(m, ['SMIME_FROM_NOT_SIGNER', 'SMIME_SIGNED_FROM_MISMATCH']);
+      expect(v.signers.map((s) => s.ok)).toEqual([true]);
+      expect(v.problems.find((p) => p.code === 'SMIME_SIGNED_FROM_MISMATCH')!.message).toContain('the wrapped message says From payments@example.com');
+      expect(v.signedHeaders.map((h) => h.name)).toEqual(['From', 'To', 'Subject', 'Date', 'Content-Type']);
+      expect(v.signedContentType).toBe('text/plain');
+    });
+
+    it(`wrapped message (${form}) with the signer's From, outer From the same: valid, the wrapped header is the signed one (control)`, async () => {
+      const m = await signedAs(form, wrapFor(form, inner('Payments <payments@example.com>')), f.payments, outer('Payments <payments@example.com>'));
+      const v = await expectValid(m);
+      expect(v.warnings).toEqual([]);
+      expect(v.signedHeaders).toEqual([
+        { name: 'From', value: 'Payments <payments@example.com>' },
+        { name: 'To', value: 'approvers@example.com' },
+        { name: 'Subject', value: 'Payment run 2026-03' },
+        { name: 'Date', value: 'Sun, 15 Mar 2026 12:00:00 +0000' },
+        { name: 'Content-Type', value: 'text/plain; charset=us-ascii' },
+      ]);
+    });
+  }
+
+  it('wrapped From the signer, outer From someone else → SMIME_SIGNED_FROM_MISMATCH (finding 1)', async () => {
+    const m = await signedAs('detached', wrapper(inner('payments@example.com')), f.payments, outer('CEO <ceo@example.com>'));
+    await expectRefused(m, ['SMIME_FROM_NOT_SIGNER', 'SMIME_SIGNED_FROM_MISMATCH']);
+  });
+
+  it('wrapped and outer From both payments, signed by the attacker → SMIME_FROM_NOT_SIGNER for both (finding 1)', async () => {
+    const m = await signedAs('opaque', wrapper(inner('payments@example.com')), f.attacker, outer('payments@example.com'));
+    const v = await expectRefused(m, ['SMIME_FROM_NOT_SIGNER']);
+    expect(v.problems.map((p) => p.message).join('\n')).toContain('the wrapped message says From payments@example.com, but no signature covering it');
+  });
+
+  it('a wrapped message without From → SMIME_FROM_MISSING (finding 1)', async () => {
+    const v = await expectRefused(await signedAs('detached', wrapper(inner(null)), f.payments, outer('payments@example.com')), ['SMIME_FROM_MISSING']);
+    expect(v.problems[0]!.message).toBe('in the wrapped message: the message has no From field');
+  });
+
+  it('a wrapped From that is a display-name spoof, or two From fields, is read as strictly as the outer one (finding 1)', async () => {
+    const spoof = await signedAs('detached', wrapper(inner('"ceo@example.com" <payments@example.com>')), f.payments, outer('payments@example.com'));
+    await expectRefused(spoof, ['SMIME_FROM_DISPLAY_NAME_ADDRESS']);
+    const two = await signedAs('detached', wrapper(inner('payments@example.com', ['From: ceo@example.com'])), f.payments, outer('payments@example.com'));
+    await expectRefused(two, ['SMIME_FROM_MULTIPLE_FIELDS']);
+    const sender = await signedAs('detached', wrapper(inner('payments@example.com', ['Sender: ceo@example.com'])), f.payments, outer('payments@example.com'));
+    await expectRefused(sender, ['SMIME_SENDER_MISMATCH']);
+  });
+
+  it('wrapper inside a wrapper: the innermost From must bind too (finding 1)', async () => {
+    const nested = wrapper(['From: attacker@evil.test', 'Subject: Payment run 2026-03', wrapper(inner('payments@example.com'))].join('\r\n'));
+    const m = await signedAs('detached', nested, f.attacker, outer('attacker@evil.test'));
+    const v = await expectRefused(m, ['SMIME_FROM_NOT_SIGNER', 'SMIME_SIGNED_FROM_MISMATCH']);
+    expect(v.signedHeaders[0]).toEqual({ name: 'From', value: 'payments@example.com' });
+  });
+
+  it('a wrapper inside nested signatures: signing the wrapped message again does not hide it (finding 1)', async () => {
+    const once = await signedAs('detached', wrapper(inner('payments@example.com')), f.attacker, outer('attacker@evil.test'));
+    const v = await expectRefused(await sign(once, f.attacker), ['SMIME_FROM_NOT_SIGNER', 'SMIME_SIGNED_FROM_MISMATCH']);
+    expect(v.signers.map((s) => [s.layer, s.ok])).toEqual([
+      [0, true],
+      [1, true],
+    ]);
+  });
+
+  it("payments' genuine signed message, wrapped and re-signed by the attacker, does not make the attacker payments (finding 1)", async () => {
+    // The wrapped message's own signature verifies, but its header (From payments) is covered only by the attacker's.
+    const m = await signedAs('detached', wrapper(good), f.attacker, outer('attacker@evil.test'));
+    const v = await expectRefused(m, ['SMIME_FROM_NOT_SIGNER', 'SMIME_SIGNED_FROM_MISMATCH']);
+    expect(v.signers.map((s) => [s.layer, s.emails[0], s.ok])).toEqual([
+      [0, 'attacker@evil.test', true],
+      [1, 'payments@example.com', true],
+    ]);    // With the outer From set to payments too: payments' inner signature does not cover the wrapped header.
+    const sameFrom = await signedAs('detached', wrapper(good), f.attacker, outer('Payments <payments@example.com>'));
+    const w = await expectRefused(sameFrom, ['SMIME_FROM_NOT_SIGNER']);
+    expect(w.problems.map((p) => p.message)).toEqual([
+      'the wrapped message of layer 0 says From payments@example.com, but no signature covering it is that mailbox\'s (signer addresses: attacker@evil.test)',
+    ]);
+  });
+
+  it('the same genuine message wrapped and re-signed by payments itself is valid (control)', async () => {
+    const v = await expectValid(await signedAs('opaque', wrapper(good), f.payments, outer('Payments <payments@example.com>')));
+    expect(v.signedContentType).toBe('text/plain');
+    expect(v.signedHeaders.slice(0, 3).map((h) => h.name)).toEqual(['From', 'To', 'Subject']);
+  });
+
+  it('a base64-encoded message/rfc822 wrapper → SMIME_STRUCTURE_INVALID (RFC 2046 §5.2.1)', async () => {
+    const entity = `Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${toBase64(utf8(inner('ceo@example.com')))}\r\n`;
+    await expectRefused(await signedAs('detached', entity, f.payments, outer('payments@example.com')), ['SMIME_STRUCTURE_INVALID']);
+  });
+
+  it('an outer From with the signed mailbox under another display name than the wrapped one → valid, SMIME_OUTER_HEADER_MISMATCH From (finding 1, 3)', async () => {
+    const m = await signedAs('detached', wrapper(inner('Payments <payments@example.com>')), f.payments, outer('"CEO Jane Doe" <payments@example.com>'));
+    const v = await expectValid(m);
+    expect(v.warnings).toEqual([
+      {
+        code: 'SMIME_OUTER_HEADER_MISMATCH',
+        header: 'From',
+        message: 'the unsigned outer From ""CEO Jane Doe" <payments@example.com>" differs from the signed From "Payments <payments@example.com>" in the wrapped message',
+      },
+    ]);
+  });
+
+  it('outer Subject, To and Reply-To that differ from the wrapped ones → valid, SMIME_OUTER_HEADER_MISMATCH for each (finding 1, 3)', async () => {
+    const m = await signedAs('detached', wrapper(inner('payments@example.com')), f.payments, [
+      'From: payments@example.com',
+      'To: ap-urgent@example.com',
+      'Subject: URGENT: new bank details',
+      'Date: Sun, 15 Mar 2026 12:00:00 +0000',
+      'Reply-To: payments@example.com',
+    ]);
+    const v = await expectValid(m);
+    expect(v.warnings.map((w) => [w.code, w.header])).toEqual([
+      ['SMIME_OUTER_HEADER_MISMATCH', 'Subject'],
+      ['SMIME_OUTER_HEADER_MISMATCH', 'To'],
+      ['SMIME_OUTER_HEADER_MISMATCH', 'Reply-To'],
+    ]);
+    expect(v.warnings[0]!.message).toBe(
+      'the unsigned outer Subject "URGENT: new bank details" differs from the signed Subject "Payment run 2026-03" in the wrapped message',
+    );
+  });
+});
+
+describe('certificate mailboxes (finding 2)', () => {
+  it('subject emailAddress beside a SAN rfc822Name does not bind: From ceo signed by a SAN-payments certificate is invalid (finding 2)', async () => {
+    const s = f.sanAndSubjectEmail;
+    const v = await expectRefused(await sign(plainMessage({ from: 'CEO <ceo@example.com>' }), s), ['SMIME_FROM_NOT_SIGNER']);
+    expect(v.signers[0]).toMatchObject({ ok: true, emails: ['payments@example.com'], emailSource: 'subjectAltName', matchesFrom: false });
+  });
+
+  it('the same certificate is valid for its SAN mailbox (control)', async () => {
+    const v = await expectValid(await sign(plainMessage(), f.sanAndSubjectEmail));
+    expect(v.warnings).toEqual([]);
+  });
+
+  it('a legacy certificate without SAN mailbox binds its subject emailAddress, and the verdict says so (finding 2)', async () => {
+    const v = await expectValid(await sign(plainMessage({ from: 'legacy@example.com' }), f.subjectEmailOnly));
+    expect(v.signers[0]).toMatchObject({ emails: ['legacy@example.com'], emailSource: 'subject', matchesFrom: true });
+    expect(v.warnings).toEqual([
+      {
+        code: 'SMIME_SIGNER_EMAIL_FROM_SUBJECT',
+        message: 'signer 0 vouches for legacy@example.com only through the subject emailAddress of its certificate (it has no SAN rfc822Name)',
+        signer: 0,
+      },
+    ]);
+  });
+
+  it('a SAN naming Payments@ and payments@ binds both: local parts are not folded together', async () => {
+    const cert = { ...f.payments.certificate, subjectAltName: { ...f.payments.certificate.subjectAltName!, rfc822Names: ['Payments@example.com', 'payments@EXAMPLE.com', 'payments@example.com'] } };
+    expect(certificateMailboxes(cert).emails).toEqual(['Payments@example.com', 'payments@EXAMPLE.com']);
+  });
+});
+
+describe('what a reader sees outside the bound mailbox (finding 3)', () => {
+  const warned = (v: Verdict) => v.warnings.map((w) => w.code);
+
+  for (const name of ['ceo at example.com', 'ceo (at) example (dot) com', 'ceo [at] example.com', 'CEO AT EXAMPLE.COM', 'ceo @ example.com', 'ce\u200Bo at example.com'])
+    it(`display name "${name.replace('\u200B', '<ZWSP>')}" <payments@example.com> → valid, SMIME_FROM_DISPLAY_NAME_LOOKALIKE (finding 3)`, async () => {
+      const shown = /^[\x20-\x7e]*$/.test(name) ? `"${name}"` : `=?utf-8?b?${toBase64(utf8(name))}?=`;
+      const v = await expectValid(await sign(plainMessage({ from: `${shown} <payments@example.com>` }), f.payments));
+      expect(warned(v)).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+      expect(v.warnings[0]!.message).toMatch(/^the From field reads as ceo@example\.com \(written without "@"\) but the address is payments@example\.com$/i);
+    });
+
+  it('an encoded-word display name spelling another address → SMIME_FROM_DISPLAY_NAME_LOOKALIKE (finding 3)', async () => {
+    const v = await expectValid(await sign(plainMessage({ from: `=?utf-8?b?${toBase64(utf8('ceo at example.com'))}?= <payments@example.com>` }), f.payments));
+    expect(warned(v)).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+  });
+
+  it('a display name with bidirectional controls → SMIME_FROM_DISPLAY_NAME_LOOKALIKE (finding 3)', async () => {
+    const v = await expectValid(await sign(plainMessage({ from: `=?utf-8?b?${toBase64(utf8('\u202Emoc.elpmaxe ta oec'))}?= <payments@example.com>` }), f.payments));
+    expect(warned(v)).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+  });
+
+  it('display names that spell the own address, or say "at" in words, give no warning (control)', async () => {
+    for (const from of ['"payments at example.com" <payments@example.com>', '"Payments, meet at noon" <payments@example.com>', 'Payments <payments@example.com>']) {
+      const v = await expectValid(await sign(plainMessage({ from }), f.payments));
+      expect(v.warnings).toEqual([]);
+    }
+  });
+
+  it('Reply-To in another domain than From → valid, SMIME_REPLY_TO_OTHER_DOMAIN (finding 3)', async () => {
+    const v = await expectValid(await sign(plainMessage({ headers: ['Reply-To: "Payments" <payments@example.com.evil.test>'] }), f.payments));
+    expect(v.warnings).toEqual([
+      {
+        code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
+        message: 'Reply-To sends replies to payments@example.com.evil.test, outside example.com, the domain of the From mailbox',
+      },
+    ]);
+  });
+
+  it('Reply-To in the From domain or a subdomain of it gives no warning (control)', async () => {
+    const v = await expectValid(await sign(plainMessage({ headers: ['Reply-To: ap@example.com, tickets@support.EXAMPLE.com'] }), f.payments));
+    expect(v.warnings).toEqual([]);
+  });
+
+  it('an opaque message whose outer Subject and To differ from the signed ones → valid, SMIME_OUTER_HEADER_MISMATCH (finding 3)', async () => {
+    // OpenSSL-style: the whole message (its header included) is the signed content; the outer header was changed.
+    const content = plainMessage();
+    const cms = await signData(utf8(content), {
+      signers: [{ key: f.payments.key, certificate: f.payments.certificate, signingTime: NOW }],
+      certificates: [f.payments.certificate.der, f.payments.chain[0]!.der],
+      detached: false,
+    });
+    const m = opaqueSigned(['From: Payments <payments@example.com>', 'To: everyone@example.com', 'Subject: URGENT: new bank details'], cms);
+    const v = await expectValid(m);
+    expect(v.warnings.map((w) => [w.code, w.header])).toEqual([
+      ['SMIME_OUTER_HEADER_MISMATCH', 'Subject'],
+      ['SMIME_OUTER_HEADER_MISMATCH', 'To'],
+    ]);
+    expect(v.warnings[1]!.message).toBe('the unsigned outer To "everyone@example.com" differs from the signed To "approvers@example.com" in the signed part');
   });
 });

@@ -54,6 +54,7 @@ describe('a good message', () => {
             notAfter: '2027-01-01T00:00:00.000Z',
           },
           emails: ['payments@example.com'],
+          emailSource: 'subjectAltName',
           signature: {
             ok: true,
             digestAlgorithm: 'SHA-256',

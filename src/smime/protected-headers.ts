@@ -1,0 +1,91 @@
+/**
+ * Header protection (RFC 8551 §3.1). When a signed entity is itself a message (message/rfc822 or
+ * message/global, with or without the `forwarded=no` of RFC 9788's wrapped-message form), clients
+ * that follow §3.1 show that wrapped message as the message: its header fields (From, To, Subject,
+ * ...) are the protected ones, and the outer fields are only what other clients show. A signed entity
+ * that is not a message may carry such fields too (RFC 9788 injected headers, or an OpenSSL-signed
+ * whole message); some clients show those. Either way the two views must not disagree unnoticed.
+ */
+import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, type MimeEntity } from '../mime/index.js';
+import type { SmimeProblem, SmimeWarning } from './verdict.js';
+
+/** A message wrapped in a signed entity; the signatures of layers 0..`layer` cover its header fields. */
+export interface WrappedMessage {
+  readonly message: MimeEntity;
+  readonly layer: number;
+}
+
+const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
+
+/**
+ * The entity to show (and to look for further signatures in) behind one layer's signed entity:
+ * message wrappers are opened, wrapper inside wrapper included, each recorded in `wrapped`. A
+ * wrapper that cannot be opened (a transfer-encoded or empty message/rfc822, which RFC 2046 §5.2.1
+ * forbids and clients open or not) is a problem, and gives undefined.
+ */
+export function unwrapSignedEntity(entity: MimeEntity | undefined, layer: number, wrapped: WrappedMessage[], problems: SmimeProblem[]): MimeEntity | undefined {
+  let e = entity;
+  while (e && MESSAGE_TYPES.has(e.contentType.mediaType)) {
+    const inner = e.kind === 'message' ? e.children[0] : undefined;
+    if (!inner) {
+      problems.push({
+        code: 'SMIME_STRUCTURE_INVALID',
+        message:
+          e.contentTransferEncoding === '7bit' || e.contentTransferEncoding === '8bit' || e.contentTransferEncoding === 'binary'
+            ? `the signed ${e.contentType.mediaType} holds no message`
+            : `the signed ${e.contentType.mediaType} is ${e.contentTransferEncoding}-encoded, which RFC 2046 §5.2.1 forbids: clients disagree on whether it is the message`,
+      });
+      return undefined;
+    }
+    wrapped.push({ message: inner, layer });
+    e = inner;
+  }
+  return e;
+}
+
+/** Header fields compared between the outer header and a signed header section. */
+export const COMPARED_HEADERS = ['From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date'] as const;
+const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'reply-to']);
+
+/**
+ * Warnings (SMIME_OUTER_HEADER_MISMATCH) for each of COMPARED_HEADERS whose outer value differs from
+ * the signed section's (for From: the same mailbox under another display name; another mailbox is
+ * the problem SMIME_SIGNED_FROM_MISMATCH as well). For a wrapped message every field counts, present or not (a §3.1 client
+ * shows the wrapped one, others the outer one); for other signed entities only fields present in both
+ * (an outer field alone is the ordinary unsigned header of S/MIME; a signed one alone contradicts nothing).
+ */
+export function outerHeaderWarnings(outer: MimeEntity, signed: MimeEntity, where: string, wrapped: boolean): SmimeWarning[] {
+  const out: SmimeWarning[] = [];
+  for (const name of COMPARED_HEADERS) {
+    const o = getHeaders(outer, name).map((h) => h.value);
+    const s = getHeaders(signed, name).map((h) => h.value);
+    if (wrapped ? s.length === 0 && o.length === 0 : s.length === 0 || o.length === 0) continue;
+    if (canonical(name, o) === canonical(name, s)) continue;
+    const show = (v: string[]) => (v.length === 0 ? '(none)' : v.map((x) => `"${clip(decodeEncodedWords(x))}"`).join(', '));
+    out.push({
+      code: 'SMIME_OUTER_HEADER_MISMATCH',
+      header: name,
+      message: `the unsigned outer ${name} ${show(o)} differs from the signed ${name} ${show(s)} in ${where}`,
+    });
+  }
+  return out;
+}
+
+function canonical(name: string, values: string[]): string {
+  return values
+    .map((v) => {
+      const text = collapse(decodeEncodedWords(v));
+      if (name === 'Date') {
+        const t = Date.parse(text);
+        return Number.isNaN(t) ? text : String(t);
+      }
+      if (!ADDRESS_HEADERS.has(name.toLowerCase())) return text;
+      const list = parseAddressList(v);
+      if (list.errors.length > 0) return text;
+      return list.mailboxes.map((m) => `${collapse(m.name ?? '')}<${normalizeAddress(m.address)}>`).join(',');
+    })
+    .join('\n');
+}
+
+const collapse = (s: string) => s.replace(/\s+/g, ' ').trim();
+const clip = (s: string) => (s.length > 120 ? `${s.slice(0, 120)}…` : s);

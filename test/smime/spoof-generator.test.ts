@@ -1,0 +1,314 @@
+/**
+ * Spoof generator (issue 11): from valid signed messages (detached and opaque), generate variants that
+ * change what a reader sees — outer and wrapped From / Sender / Reply-To / Subject / To, display names,
+ * encoded words, several From fields, message/rfc822 wrappers (nested, `forwarded=no`), signed
+ * header fields on the content, a second signature around it, a signer certificate whose subject
+ * emailAddress differs from its SAN mailbox, partial signing (the signed message
+ * inside an unsigned multipart/mixed), header order — and check the verdict against a model of what
+ * a client following RFC 8551 §3.1 shows (the innermost wrapped message's header, else the outer
+ * one) and what a client that does not follow it shows (the outer header):
+ *
+ * - valid only when every From a client may show as the author is one unambiguous mailbox, the same
+ *   everywhere, whose display name holds no other address, and that mailbox is a signer's whose
+ *   signature covers it; no Sender names another mailbox; the whole message is signed;
+ * - when valid, the warnings are exactly those the model predicts (a look-alike display name, a
+ *   Reply-To outside the From domain, an unsigned outer Subject/To/Reply-To differing from a signed one);
+ * - the model's valid variants are really valid (the generator is not vacuous).
+ *
+ * Fixed seed in CI (test/setup.ts), random locally; fast-check prints the seed and path of a failure.
+ */
+import fc from 'fast-check';
+import { beforeAll, expect, it } from 'vitest';
+import { signData } from '../../src/cms/index.js';
+import { toBase64 } from '../../src/internal/bytes.js';
+import { normalizeAddress } from '../../src/mime/index.js';
+import { verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
+import { ENTITY, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
+
+let f: SmimeFixture;
+beforeAll(async () => {
+  f = await makeSmimeFixture();
+});
+
+/** `sanSubject`: SAN payments@example.com, subject emailAddress ceo@example.com, which binds nothing. */
+type SignerName = 'payments' | 'attacker' | 'sanSubject';
+const MAILBOX: Record<SignerName, string> = { payments: 'payments@example.com', attacker: 'attacker@evil.test', sanSubject: 'payments@example.com' };
+const signerOf = (n: SignerName): FixtureSigner => (n === 'payments' ? f.payments : n === 'attacker' ? f.attacker : f.sanAndSubjectEmail);
+
+// ---------------------------------------------------------------------------------------------
+// What goes in a From field, and what the model knows about it.
+
+interface FromChoice {
+  /** The From field values (none, one, or two fields). */
+  values: string[];
+  /** The one mailbox a client shows when the field is unambiguous and its name holds no other address. */
+  mailbox?: string;
+  /** The display name spells another address without "@" (a warning, not a problem). */
+  lookalike: boolean;
+  /** The display name as shown (decoded; a comment of the old `a@b (Name)` form counts as the name). */
+  name: string;
+  label: string;
+}
+
+const b64 = (s: string) => `=?utf-8?b?${toBase64(utf8(s))}?=`;
+const upperDomain = (m: string) => m.replace(/@(.*)$/, (_, d: string) => `@${d.toUpperCase()}`);
+
+/** From forms for mailbox `m`: clean ones (bindable) and spoofs (never valid). */
+function fromChoices(m: string): fc.Arbitrary<FromChoice> {
+  const clean = (label: string, value: string, name: string, lookalike = false): FromChoice => ({ values: [value], mailbox: normalizeAddress(m), lookalike, label, name });
+  const spoof = (label: string, values: string[]): FromChoice => ({ values, lookalike: false, label, name: '?' });
+  return fc.oneof(
+    {
+      weight: 12,
+      arbitrary: fc.constantFrom(clean('bare', m, ''), clean('named', `Payments <${m}>`, 'Payments'), clean('quoted, domain upper-cased', `"Team Payments" <${upperDomain(m)}>`, 'Team Payments')),
+    },
+    { weight: 3, arbitrary: fc.constantFrom(clean('encoded name', `=?utf-8?q?Payments_Team?= <${m}>`, 'Payments Team'), clean('comment name', `${m} (Payments Team)`, 'Payments Team')) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        clean('name "boss at example.org"', `"boss at example.org" <${m}>`, 'boss at example.org', true),
+        clean('name "boss (at) example (dot) org"', `"boss (at) example (dot) org" <${m}>`, 'boss (at) example (dot) org', true),
+        clean('encoded name "boss at example.org"', `${b64('boss at example.org')} <${m}>`, 'boss at example.org', true),
+      ),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.constantFrom(
+        spoof('address in the name', [`"boss@example.org" <${m}>`]),
+        spoof('encoded address in the name', [`${b64('Boss <boss@example.org>')} <${m}>`]),
+        spoof('full-width address in the name', [`${b64('boss\uFF20example.org')} <${m}>`]),
+        spoof('address in a comment', [`${m} (boss@example.org)`]),
+        spoof('two mailboxes', [`${m}, boss@example.org`]),
+        spoof('two mailboxes, the other first', [`boss@example.org, ${m}`]),
+        spoof('group', [`Team: ${m};`]),
+        spoof('name only', ['Payments Team']),
+        spoof('two From fields', [m, 'boss@example.org']),
+        spoof('two From fields, the other first', ['boss@example.org', m]),
+        spoof('no From field', []),
+        spoof('empty From field', ['']),
+      ),
+    },
+  );
+}
+
+/** Mailboxes a From may name: the signers' (often), a case variant of the local part (never bound), others. */
+const mailboxes = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(MAILBOX.payments) },
+  { weight: 2, arbitrary: fc.constant(MAILBOX.attacker) },
+  { weight: 1, arbitrary: fc.constantFrom('Payments@example.com', 'ceo@example.com', 'payments@example.com.evil.test') },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Header sections: the outer header, each wrapped message's, and header fields on the signed content.
+
+interface Written {
+  raw: string;
+  shown: string;
+}
+const written = (raw: string, shown = raw): Written => ({ raw, shown });
+
+interface HeaderSet {
+  from: FromChoice;
+  sender?: 'same' | 'other';
+  replyTo?: string;
+  /** As written, and as a reader sees it (encoded words decoded, angle brackets alone dropped). */
+  subject: Written;
+  to: Written;
+  /** Header order: rotate by `rotate`, then reverse or not. */
+  rotate: number;
+  reverse: boolean;
+}
+
+const headerSet: fc.Arbitrary<HeaderSet> = fc.record(
+  {
+    from: mailboxes.chain(fromChoices),
+    sender: fc.option(fc.constantFrom<'same' | 'other'>('same', 'same', 'other'), { nil: undefined, freq: 3 }),
+    replyTo: fc.option(fc.constantFrom('payments@example.com', 'ap@billing.example.com', 'payments@example.com.evil.test', 'ap@evil.test'), { nil: undefined, freq: 2 }),
+    subject: fc.constantFrom(
+      written('Payment run 2026-03'),
+      written('=?utf-8?q?Payment_run_2026-03?=', 'Payment run 2026-03'),
+      written('Payment  run\r\n 2026-03', 'Payment run 2026-03'),
+      written('URGENT: new bank details'),
+    ),
+    to: fc.constantFrom(written('approvers@example.com'), written('<approvers@example.com>', 'approvers@example.com'), written('everyone@example.com')),
+    rotate: fc.nat(6),
+    reverse: fc.boolean(),
+  },
+  { requiredKeys: ['from', 'subject', 'to', 'rotate', 'reverse'] },
+);
+
+function headerLines(h: HeaderSet): string[] {
+  const lines = [
+    ...h.from.values.map((v) => `From: ${v}`),
+    ...(h.sender ? [`Sender: ${h.sender === 'same' ? (h.from.mailbox ?? MAILBOX.payments) : 'boss@example.org'}`] : []),
+    ...(h.replyTo ? [`Reply-To: ${h.replyTo}`] : []),
+    `To: ${h.to.raw}`,
+    `Subject: ${h.subject.raw}`,
+    'Date: Sun, 15 Mar 2026 12:00:00 +0000',
+  ];
+  const r = h.rotate % lines.length;
+  const rotated = [...lines.slice(r), ...lines.slice(0, r)];
+  return h.reverse ? rotated.reverse() : rotated;
+}
+
+interface Scenario {
+  signer: SignerName;
+  carrier: 'detached' | 'opaque';
+  outer: HeaderSet;
+  /** message/rfc822 wrappers around the content, outermost first; each holds a whole header set. */
+  wrappers: { set: HeaderSet; forwardedNo: boolean }[];
+  /** Header fields on the signed content itself (OpenSSL-style whole message, RFC 9788 injected headers). */
+  injected?: HeaderSet;
+  /** Signed again around the whole message, by this signer. */
+  resign?: SignerName;
+  /** The signed message sits in an unsigned multipart/mixed after attacker text. */
+  partial: boolean;
+}
+
+/** A header set that is mostly a copy of the outer one, so that valid variants stay frequent. */
+const likeOuter = (outer: HeaderSet) =>
+  fc.oneof({ weight: 3, arbitrary: fc.constant(outer) }, { weight: 2, arbitrary: headerSet.map((h) => ({ ...h, from: outer.from })) }, { weight: 1, arbitrary: headerSet });
+
+const scenario: fc.Arbitrary<Scenario> = fc
+  .record({
+    signer: fc.constantFrom<SignerName>('payments', 'payments', 'payments', 'attacker', 'sanSubject'),
+    carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque'),
+    outer: headerSet,
+    wrapCount: fc.constantFrom(0, 0, 1, 1, 2),
+    injectedWanted: fc.boolean(),
+    resign: fc.option(fc.constantFrom<SignerName>('payments', 'attacker'), { nil: undefined, freq: 4 }),
+    partialDraw: fc.nat(9),
+  })
+  .chain((s) =>
+    fc
+      .record({
+        wrappers: fc.array(fc.record({ set: likeOuter(s.outer), forwardedNo: fc.boolean() }), { minLength: s.wrapCount, maxLength: s.wrapCount }),
+        injected: s.wrapCount === 0 && s.injectedWanted ? likeOuter(s.outer) : fc.constant(undefined),
+      })
+      .map(({ wrappers, injected }) => {
+        const partial = s.partialDraw === 0;
+        const out: Scenario = { signer: s.signer, carrier: s.carrier, outer: s.outer, wrappers, partial };
+        if (injected) out.injected = injected;
+        // Partial signing is judged on its own; a second signature around it would sign the whole.
+        if (s.resign && !partial) out.resign = s.resign;
+        return out;
+      }),
+  );
+
+// ---------------------------------------------------------------------------------------------
+// Building the message.
+
+async function build(s: Scenario): Promise<string> {
+  let entity = s.injected ? `${headerLines(s.injected).join('\r\n')}\r\n${ENTITY}` : ENTITY;
+  for (let k = s.wrappers.length - 1; k >= 0; k--) {
+    const w = s.wrappers[k]!;
+    entity = `Content-Type: message/rfc822${w.forwardedNo ? '; forwarded=no' : ''}\r\n\r\n${headerLines(w.set).join('\r\n')}\r\n${entity}`;
+  }
+  const signer = signerOf(s.signer);
+  const cms = await signData(utf8(entity), {
+    signers: [{ key: signer.key, certificate: signer.certificate, signingTime: NOW }],
+    certificates: [signer.certificate.der, ...signer.chain.map((c) => c.der)],
+    detached: s.carrier === 'detached',
+  });
+  const outer = headerLines(s.outer);
+  let message = s.carrier === 'detached' ? multipartSigned(outer, entity, cms) : opaqueSigned(outer, cms);
+  if (s.partial) {
+    const b = 'mixed-boundary-9';
+    const text = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nUPDATE: pay 99,000.00 EUR to XX99 ATTACKER instead.\r\n';
+    message = `${outer.join('\r\n')}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\n${text}\r\n--${b}\r\n${entityOf(message)}\r\n--${b}--\r\n`;
+  }
+  if (s.resign) message = await sign(message, signerOf(s.resign));
+  return message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: what clients show, and what the verdict must be.
+
+interface Expected {
+  valid: boolean;
+  why: string[];
+  warnings: SmimeWarningCode[];
+}
+
+const domainOf = (a: string) => normalizeAddress(a).slice(normalizeAddress(a).lastIndexOf('@') + 1);
+const sameValue = (a: string | undefined, b: string | undefined) => a === b;
+
+function expected(s: Scenario): Expected {
+  const why: string[] = [];
+  const warnings = new Set<SmimeWarningCode>();
+  const signers = new Set([MAILBOX[s.signer], ...(s.resign ? [MAILBOX[s.resign]] : [])]);
+  if (s.partial) why.push('only part of the message is signed');
+  const outerMailbox = s.outer.from.mailbox;
+  const sections: { kind: 'outer' | 'wrapped' | 'injected'; set: HeaderSet }[] = [
+    { kind: 'outer', set: s.outer },
+    ...s.wrappers.map((w) => ({ kind: 'wrapped' as const, set: w.set })),
+    ...(s.injected ? [{ kind: 'injected' as const, set: s.injected }] : []),
+  ];
+  for (const { kind, set } of sections) {
+    // Under partial signing only the outer header is read for the author; the rest is not displayed as signed anyway.
+    if (s.partial && kind !== 'outer') continue;
+    if (kind !== 'outer') {
+      // What a §3.1 client shows instead of the outer field, when they differ.
+      const shown = (h: HeaderSet) => ({ subject: h.subject.shown, to: h.to.shown, replyTo: h.replyTo });
+      const [mine, theirs] = [shown(set), shown(s.outer)];
+      for (const k of ['subject', 'to', 'replyTo'] as const) {
+        const differs = !sameValue(mine[k], theirs[k]);
+        const bothPresent = mine[k] !== undefined && theirs[k] !== undefined;
+        if (differs && (kind === 'wrapped' || bothPresent)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
+      }
+    }
+    if (kind === 'injected' && set.from.values.length === 0) continue;
+    const m = set.from.mailbox;
+    if (m === undefined) why.push(`${kind} From is ambiguous or spoofed (${set.from.label})`);
+    else {
+      if (!signers.has(m)) why.push(`${kind} From ${m} is not a signer's`);
+      if (kind !== 'outer' && m !== outerMailbox) why.push(`${kind} From ${m} is not the outer From ${outerMailbox}`);
+      // The same mailbox under another display name outside the signature.
+      if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
+      if (set.from.lookalike) warnings.add('SMIME_FROM_DISPLAY_NAME_LOOKALIKE');
+      if (set.replyTo) {
+        const d = domainOf(set.replyTo);
+        const fd = domainOf(m);
+        if (d !== fd && !d.endsWith(`.${fd}`)) warnings.add('SMIME_REPLY_TO_OTHER_DOMAIN');
+      }
+    }
+    if (set.sender === 'other') why.push(`${kind} Sender names another mailbox`);
+  }
+  return { valid: why.length === 0, why, warnings: [...warnings].sort() };
+}
+
+function explain(s: Scenario): string {
+  const set = (h: HeaderSet) => `From=${JSON.stringify(h.from.values)} (${h.from.label}) Sender=${h.sender ?? '-'} Reply-To=${h.replyTo ?? '-'} Subject=${JSON.stringify(h.subject.raw)} To=${JSON.stringify(h.to.raw)}`;
+  return [
+    `${s.carrier} signed by ${s.signer}${s.resign ? `, signed again by ${s.resign}` : ''}${s.partial ? ', inside unsigned multipart/mixed' : ''}`,
+    `outer: ${set(s.outer)}`,
+    ...s.wrappers.map((w, i) => `wrapper ${i}${w.forwardedNo ? ' (forwarded=no)' : ''}: ${set(w.set)}`),
+    ...(s.injected ? [`signed content header: ${set(s.injected)}`] : []),
+  ].join('\n  ');
+}
+
+const tally = { valid: 0, invalid: 0 };
+
+it('a verdict is valid only when what a §3.1 client (and any other) shows is what the bound mailbox signed', async () => {
+  await fc.assert(
+    fc.asyncProperty(scenario, async (s) => {
+      const message = await build(s);
+      const v = await verifyMessage(message, verifyOptions(f));
+      const want = expected(s);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (want.valid) {
+        expect(got.warnings, context).toEqual(want.warnings);
+        // What a §3.1 client shows as the author is among the signed headers when wrapped.
+        if (s.wrappers.length > 0) expect(v.signedHeaders.filter((h) => h.name.toLowerCase() === 'from').length, context).toBeGreaterThan(0);
+        tally.valid++;
+      } else tally.invalid++;
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 250) },
+  );
+  // The generator must reach both sides, or the property says little.
+  if (process.env.SPOOF_RUNS) console.log(tally);
+  expect(tally.valid).toBeGreaterThan(25);
+  expect(tally.invalid).toBeGreaterThan(25);
+}, 60_000);
