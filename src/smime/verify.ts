@@ -8,6 +8,9 @@ import { z } from 'zod';
 import { findSignerCertificate, parseSignedData, verifySignerInfo, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { validateChain } from '../certs/chain.js';
+import { SignatureCheckCache } from '../certs/chain-signatures.js';
+import { PublicKeyBudget } from '../keys/budget.js';
+import { resolveVerificationLimits, verificationLimitsSchema, type VerificationLimits } from './limits.js';
 import { certificateEmails, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
@@ -34,6 +37,8 @@ export interface VerifyMessageOptions {
   requireSenderMatch?: boolean;
   /** Size and nesting limits for the MIME parser. */
   mimeLimits?: Partial<MimeLimits>;
+  /** Work limits (public-key operations, signers, certificates, issuer candidates); see docs/verifying.md. */
+  limits?: Partial<VerificationLimits>;
   /**
    * Revocation checking of each signer's chain (OCSP, then CRL). `policy`: 'off', 'soft-fail'
    * (default: an unreachable responder leaves the verdict valid, with a warning) or 'hard-fail'
@@ -54,6 +59,7 @@ const optionsSchema = z.object({
   allowWeakAlgorithms: z.boolean().optional(),
   requireSenderMatch: z.boolean().optional(),
   mimeLimits: z.record(z.string(), z.number()).optional(),
+  limits: verificationLimitsSchema.optional(),
   revocation: z
     .object({ policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(), checker: z.instanceof(RevocationChecker).optional() })
     .strict()
@@ -210,6 +216,12 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       });
   });
 
+  const limits = resolveVerificationLimits(options.limits);
+  const over = overLimits(layers, limits);
+  if (over) {
+    problems.push({ code: 'SMIME_WORK_LIMIT_EXCEEDED', message: `not verified: ${over}` });
+    return finish(verdict);
+  }
   const messageCerts: Certificate[] = [];
   for (const layer of layers) {
     for (const der of layer.signedData?.certificates ?? []) {
@@ -220,7 +232,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       }
     }
   }
-  const pool = [...messageCerts, ...extra];
+  // The caller's certificates first: among equally ranked issuers they are tried first.
+  const pool = [...extra, ...messageCerts];
+  // One budget and one signature-check cache for the whole message: every signer, chain and layer.
+  const budget = new PublicKeyBudget(limits.maxPublicKeyOperations);
+  const signatureCache = new SignatureCheckCache();
 
   for (let li = 0; li < layers.length; li++) {
     const layer = layers[li]!;
@@ -245,7 +261,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         }
         result.certificate = summarize(cert);
         result.emails = certificateEmails(cert);
-        const sig = await verifySignerInfo(si, { content: layer.content!, eContentType: sd.eContentType, certificate: cert, crypto, digestCache });
+        const sig = await verifySignerInfo(si, { content: layer.content!, eContentType: sd.eContentType, certificate: cert, crypto, digestCache, budget });
         result.signature = {
           ok: sig.ok,
           ...(typeof sig.digestAlgorithm === 'string' && { digestAlgorithm: sig.digestAlgorithm }),
@@ -261,6 +277,9 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
           at,
           purpose: 'smime-signing',
           allowWeakAlgorithms: allowWeak,
+          maxIssuerCandidates: limits.maxIssuerCandidates,
+          budget,
+          signatureCache,
           crypto,
         });
         result.chain = {
@@ -287,6 +306,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       }),
     );
   }
+  if (budget.exhausted)
+    problems.push({
+      code: 'SMIME_WORK_LIMIT_EXCEEDED',
+      message: `verification stopped after ${budget.used} of ${budget.limit} public-key operations (limits.maxPublicKeyOperations)`,
+    });
   // Stable order: by layer, then SignerInfo index.
   verdict.signers.sort((a, b) => a.layer - b.layer || a.index - b.index);
   for (const note of revocationNotes) {
@@ -328,6 +352,15 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     }
   }
   return finish(verdict);
+}
+
+/** Which count of the message is over its limit, checked before any cryptography; undefined when none. */
+function overLimits(layers: readonly Layer[], limits: VerificationLimits): string | undefined {
+  const signers = layers.reduce((n, l) => n + (l.signedData?.signerInfos.length ?? 0), 0);
+  if (signers > limits.maxSigners) return `${signers} signers, more than limits.maxSigners (${limits.maxSigners})`;
+  const certs = layers.reduce((n, l) => n + (l.signedData?.certificates.length ?? 0), 0);
+  if (certs > limits.maxCertificates) return `${certs} certificates, more than limits.maxCertificates (${limits.maxCertificates})`;
+  return undefined;
 }
 
 type RevocationNote =
