@@ -180,6 +180,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   } else verdict.signedScope = 'entire';
 
   // Peel signature layers: each layer's signed content may itself be signed.
+  const limits = resolveVerificationLimits(options.limits);
   const layers: Layer[] = [];
   let current: MimeEntity | undefined = start;
   while (current && signatureKind(current)) {
@@ -190,6 +191,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     const layer = openLayer(current, problems, warnings, options.mimeLimits);
     if (!layer) break;
     layers.push(layer);
+    if (overLimits(layers, limits)) break; // no need to decode the layers inside: nothing will be verified
     current = layer.inner;
   }
   if (layers.length === 0) return finish(verdict);
@@ -216,7 +218,6 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       });
   });
 
-  const limits = resolveVerificationLimits(options.limits);
   const over = overLimits(layers, limits);
   if (over) {
     problems.push({ code: 'SMIME_WORK_LIMIT_EXCEEDED', message: `not verified: ${over}` });
