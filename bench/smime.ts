@@ -121,6 +121,7 @@ export async function benchWorkBudget(): Promise<void> {
     ['16 signers × 8 layers, 40 fakes, RSA-3072 e 256 bits', within(3072, 256)],
     ['16 signers × 8 layers, 40 fakes, RSA-4096 e 65537', within(4096, 17)],
     ['16 signers × 8 layers, 40 fakes, RSA-16384 e 65537', within(16384, 17)],
+    ['16 signers × 8 layers, 40 fakes, ECDSA P-521', { ...within(0, 0), curve: 'P-521' }],
     ['16 signers × 1 layer, 40 fakes, RSA-4096 e 65537', { ...within(4096, 17), layers: 1, signersPerLayer: 16 }],
   ];
   console.log('\n## S/MIME work budget: hostile messages (target ≤ 50 ms each), median / worst of 15');

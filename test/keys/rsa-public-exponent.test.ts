@@ -78,6 +78,8 @@ describe('PublicKeyBudget', () => {
 
   it('counts ordinary keys 1, large RSA moduli and exponents by their cost', () => {
     expect(publicKeyOperationCost({ kind: 'ec', bits: 256, curve: 'P-256', spki: new Uint8Array() })).toBe(1);
+    expect(publicKeyOperationCost({ kind: 'ec', bits: 384, curve: 'P-384', spki: new Uint8Array() })).toBe(4);
+    expect(publicKeyOperationCost({ kind: 'ec', bits: 521, curve: 'P-521', spki: new Uint8Array() })).toBe(12);
     expect(publicKeyOperationCost(info(2048, 17))).toBe(1);
     expect(publicKeyOperationCost(info(4096, 17))).toBe(1);
     expect(publicKeyOperationCost(info(3072, 256))).toBe(16);

@@ -46,9 +46,11 @@ export interface AdversarialShape {
   signerCertificates?: number;
   /** Certificates with the signers' issuer name (and key identifier) carried in the message. */
   fakeIssuers: number;
-  /** The fake issuers' RSA keys. */
+  /** The fake issuers' RSA keys (unless `curve`). */
   modulusBits: number;
   exponentBits: number;
+  /** Fake issuers with real keys on this curve instead (ECDSA verifies on P-521 are the slowest). */
+  curve?: 'P-384' | 'P-521';
   /** Carry the fake issuers in every layer (true, as in the report) or only in the outermost. */
   fakesInEveryLayer?: boolean;
 }
@@ -92,6 +94,24 @@ function garbageRsaSigner(modulusBits: number): TbsSigner {
       return out;
     },
   };
+}
+
+/** A real public key on `curve` (a random point would be refused at import, before any arithmetic). */
+async function ecSpki(curve: 'P-384' | 'P-521'): Promise<Uint8Array> {
+  const pair = await globalThis.crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']);
+  return exportSpki(pair.publicKey);
+}
+
+/** An ECDSA signature value (r, s) of random integers below the curve order: verified in full, never valid. */
+function garbageEcdsaSigner(curve: 'P-384' | 'P-521'): TbsSigner {
+  const size = curve === 'P-521' ? 65 : 47;
+  const rnd = () => {
+    const v = globalThis.crypto.getRandomValues(new Uint8Array(size));
+    v[0] = curve === 'P-521' ? 0 : v[0]! & 0x7f;
+    v[1] = curve === 'P-521' ? v[1]! | 1 : v[1]!;
+    return v;
+  };
+  return { algorithm: { scheme: 'ecdsa', hash: curve === 'P-521' ? 'SHA-512' : 'SHA-384' }, sign: async () => seq(uintBytes(rnd()), uintBytes(rnd())) };
 }
 
 let shared: Promise<{ root: Certificate; rootKey: CryptoKey; junk: CryptoKey }> | undefined;
@@ -141,7 +161,7 @@ export async function buildAdversarialMessage(shape: AdversarialShape): Promise<
         subject: ISSUER_NAME,
         notBefore: FROM,
         notAfter: UNTIL,
-        spki: rsaSpki(shape.modulusBits, shape.exponentBits),
+        spki: shape.curve ? await ecSpki(shape.curve) : rsaSpki(shape.modulusBits, shape.exponentBits),
         extensions: [
           { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(true) },
           { oid: OID.subjectKeyIdentifier, critical: false, value: subjectKeyIdentifierValue(ISSUER_KEY_ID) },
@@ -180,7 +200,7 @@ export async function buildAdversarialMessage(shape: AdversarialShape): Promise<
               { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierValue(ISSUER_KEY_ID) },
             ],
           },
-          garbageRsaSigner(shape.modulusBits),
+          shape.curve ? garbageEcdsaSigner(shape.curve) : garbageRsaSigner(shape.modulusBits),
         ),
       );
       leaves.push(leaf);

@@ -59,6 +59,7 @@ describe('work budget (finding 4)', () => {
     ['RSA-3072 fake issuers with 256-bit exponents (the largest accepted)', withinCaps(3072, 256)],
     ['RSA-4096 fake issuers with e = 65537 (cost 1 each: the most checks)', withinCaps(4096, 17)],
     ['RSA-16384 fake issuers (the largest modulus accepted)', withinCaps(16384, 17)],
+    ['P-521 fake issuers (the slowest ECDSA)', { ...withinCaps(0, 0), curve: 'P-521' }],
   ];
   for (const [what, shape] of shapes) {
     it(`16 signers in 8 layers, ${what}: invalid with SMIME_WORK_LIMIT_EXCEEDED (finding 4)`, async () => {
