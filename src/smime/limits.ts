@@ -20,6 +20,11 @@ export interface VerificationLimits {
   readonly maxCertificates: number;
   /** Certificates with the issuer's name tried as the issuer of one certificate. Default 8. */
   readonly maxIssuerCandidates: number;
+  /**
+   * Bytes hashed for content digests: each layer's signed content once per digest algorithm its
+   * signers use, all layers together. Default 256 MiB (a 64 MiB message signed in four layers).
+   */
+  readonly maxDigestBytes: number;
 }
 
 export const DEFAULT_VERIFICATION_LIMITS: VerificationLimits = Object.freeze({
@@ -27,6 +32,7 @@ export const DEFAULT_VERIFICATION_LIMITS: VerificationLimits = Object.freeze({
   maxSigners: 16,
   maxCertificates: 64,
   maxIssuerCandidates: MAX_ISSUER_CANDIDATES,
+  maxDigestBytes: 256 * 1024 * 1024,
 });
 
 const count = z.number().int().positive();
@@ -37,6 +43,7 @@ export const verificationLimitsSchema = z
     maxSigners: count.max(64 * 8),
     maxCertificates: count.max(256 * 8),
     maxIssuerCandidates: count.max(256),
+    maxDigestBytes: count.max(Number.MAX_SAFE_INTEGER),
   })
   .partial()
   .strict();

@@ -361,6 +361,9 @@ function overLimits(layers: readonly Layer[], limits: VerificationLimits): strin
   if (signers > limits.maxSigners) return `${signers} signers, more than limits.maxSigners (${limits.maxSigners})`;
   const certs = layers.reduce((n, l) => n + (l.signedData?.certificates.length ?? 0), 0);
   if (certs > limits.maxCertificates) return `${certs} certificates, more than limits.maxCertificates (${limits.maxCertificates})`;
+  // Each layer's content is hashed once per digest algorithm its signers use.
+  const hashed = layers.reduce((n, l) => n + (l.content?.length ?? 0) * new Set(l.signedData?.signerInfos.map((si) => JSON.stringify(si.digestAlgorithm))).size, 0);
+  if (hashed > limits.maxDigestBytes) return `${hashed} bytes to hash, more than limits.maxDigestBytes (${limits.maxDigestBytes})`;
   return undefined;
 }
 

@@ -86,6 +86,12 @@ describe('work budget (finding 4)', () => {
     expect(v.signers).toEqual([]);
     const c = await verifyMessage(message, { ...opts, limits: { maxCertificates: 1 } });
     expect(codes(c)).toEqual(['SMIME_WORK_LIMIT_EXCEEDED']);
+    // Both SignerInfos use SHA-256: the content is hashed once.
+    const once = content.length + 2; // the signed part is the entity with its CRLF line ends
+    expect((await verifyMessage(message, { ...opts, limits: { maxDigestBytes: 2 * once } })).valid).toBe(true);
+    const d = await verifyMessage(message, { ...opts, limits: { maxDigestBytes: 10 } });
+    expect(codes(d)).toEqual(['SMIME_WORK_LIMIT_EXCEEDED']);
+    expect(d.problems[0]!.message).toMatch(/maxDigestBytes/);
   });
 
   it('limits are validated: unknown keys and non-positive counts are ERR_INVALID_INPUT', async () => {
