@@ -1,13 +1,13 @@
 /** `npm run bench`: each measurement beside its baseline (a peer or the raw primitive) in the same run. */
 import { benchIssue } from './issue.js';
-import { benchSmime } from './smime.js';
+import { benchSmime, benchWorkBudget } from './smime.js';
 import { benchCrl } from './crl.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchRevocation } from './revocation.js';
 import { benchDkim } from './dkim.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

@@ -10,6 +10,7 @@ import { signData } from '../src/cms/index.js';
 import { copyBytes } from '../src/internal/bytes.js';
 import { defaultSignatureAlgorithm, exportSpki, generateKeyPair, signBytes } from '../src/keys/index.js';
 import { signMessage, verifyMessage } from '../src/smime/index.js';
+import { buildAdversarialMessage, REPORTED_SHAPE, ADVERSARIAL_NOW, type AdversarialShape } from '../test/smime/adversarial.js';
 import { measure, report } from './harness.js';
 
 const ID_DATA = '1.2.840.113549.1.7.1';
@@ -85,5 +86,55 @@ export async function benchSmime(): Promise<void> {
     const pVerify = await measure(`PKI.js SignedData.verify, checkChain (${keyType})`, () => pkijsVerify(pkiSig, data, pkijsRoot));
     report(`S/MIME verify, 2 KiB, ${keyType}`, [rawVerify, verifyMine, verifyBatch, pVerify], rawVerify);
     console.log(`  verifyMessage vs PKI.js SignedData.verify: ${(verifyMine.opsPerSec / pVerify.opsPerSec).toFixed(1)}× sequential`);
+  }
+  await benchWorkBudget();
+}
+
+/** Median and worst of `runs` timed calls, in ms. */
+async function timeEach(fn: () => Promise<unknown>, runs: number): Promise<{ median: number; max: number }> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: ms[ms.length >> 1]!, max: ms[ms.length - 1]! };
+}
+
+/**
+ * Work budget (issue 11, finding 4): the messages built to burn CPU in verification, each timed
+ * beside a normal verification. Target: every one invalid in at most 50 ms. The reported one took
+ * 82 s wall / 128 s CPU before the budget.
+ */
+export async function benchWorkBudget(): Promise<void> {
+  const ca = await LocalCA.create(new MemoryCaStorage(), { allowedDomains: ['example.com'] });
+  const keys = await generateKeyPair('ec-p256');
+  const issued = await ca.issue({ mailbox: 'payments@example.com', publicKey: await exportSpki(keys.publicKey) });
+  const signer = { key: keys.privateKey, certificate: parseCertificate(issued.certificate), chain: [parseCertificate(issued.chain[0]!)] };
+  const normal = await signMessage(`From: payments@example.com\r\nTo: ap@example.com\r\nSubject: Payment\r\n${message2k()}`, signer);
+  const normalOpts = { trustAnchors: [ca.rootCertificate], revocation: { policy: 'off' as const } };
+  if (!(await verifyMessage(normal, normalOpts)).valid) throw new Error('the normal bench message does not verify');
+  const within = (modulusBits: number, exponentBits: number): AdversarialShape => ({ layers: 8, signersPerLayer: 2, fakeIssuers: 40, modulusBits, exponentBits });
+  const shapes: [string, AdversarialShape][] = [
+    ['reported: 64 signers × 8 layers, 255 fakes, RSA-3072 e 3064 bits', REPORTED_SHAPE],
+    ['16 signers × 8 layers, 40 fakes, RSA-3072 e 256 bits', within(3072, 256)],
+    ['16 signers × 8 layers, 40 fakes, RSA-4096 e 65537', within(4096, 17)],
+    ['16 signers × 8 layers, 40 fakes, RSA-16384 e 65537', within(16384, 17)],
+    ['16 signers × 8 layers, 40 fakes, ECDSA P-521', { ...within(0, 0), curve: 'P-521' }],
+    ['16 signers × 1 layer, 40 fakes, RSA-4096 e 65537', { ...within(4096, 17), layers: 1, signersPerLayer: 16 }],
+  ];
+  console.log('\n## S/MIME work budget: hostile messages (target ≤ 50 ms each), median / worst of 15');
+  const n = await timeEach(() => verifyMessage(normal, normalOpts), 15);
+  console.log(`  ${'normal: 1 signer, chain of two, ec-p256, 2 KiB'.padEnd(72)} ${n.median.toFixed(1).padStart(7)} / ${n.max.toFixed(1).padStart(6)} ms  valid`);
+  for (const [name, shape] of shapes) {
+    const m = await buildAdversarialMessage(shape);
+    const raw = new TextEncoder().encode(m.message);
+    const opts = { trustAnchors: m.anchors, at: ADVERSARIAL_NOW, revocation: { policy: 'off' as const } };
+    const v = await verifyMessage(raw, opts);
+    const t = await timeEach(() => verifyMessage(raw, opts), 15);
+    const verdict = `${v.valid ? 'VALID?!' : 'invalid'} ${[...new Set(v.problems.map((p) => p.code))].join(',')}`;
+    const label = `${name} (${(m.bytes / 1e6).toFixed(2)} MB)`;
+    console.log(`  ${label.padEnd(72)} ${t.median.toFixed(1).padStart(7)} / ${t.max.toFixed(1).padStart(6)} ms  ${t.median <= 50 ? '✓' : '✗'} ${verdict}`);
   }
 }

@@ -42,6 +42,34 @@ export function bytesKey(b: Uint8Array): string {
 /** The certificate's key as a Map key. */
 export const spkiKey = (cert: Certificate): string => bytesKey(cert.publicKey.spki);
 
+/**
+ * Every signature check of one verification, failures included, so that signers and layers that
+ * share certificates (or an attacker's many same-named issuers) cost each check once. Create one
+ * per verification, never share it between unrelated calls: a failure is remembered for its life.
+ */
+export class SignatureCheckCache {
+  private readonly checks = new Map<string, Map<string, Promise<EdgeResult>>>();
+
+  /** The check of `child` by `issuer`'s key, if one was started. */
+  get(child: Certificate, issuer: Certificate, allowWeak: boolean): Promise<EdgeResult> | undefined {
+    return this.checks.get(bytesKey(child.der))?.get(edgeKey(issuer, allowWeak));
+  }
+
+  set(child: Certificate, issuer: Certificate, allowWeak: boolean, result: Promise<EdgeResult>): void {
+    let m = this.checks.get(bytesKey(child.der));
+    if (!m) this.checks.set(bytesKey(child.der), (m = new Map()));
+    m.set(edgeKey(issuer, allowWeak), result);
+  }
+}
+
+const edgeKey = (issuer: Certificate, allowWeak: boolean): string => (allowWeak ? 'w' : 's') + spkiKey(issuer);
+
+/** False when checkSignature answers without cryptography (unsupported or refused algorithm). */
+export function needsCryptography(child: Certificate, allowWeak: boolean): boolean {
+  const alg = child.signatureAlgorithm;
+  return !('unsupported' in alg) && alg.hash !== 'MD5' && (allowWeak || alg.hash !== 'SHA-1');
+}
+
 /** True when a successful check of `child` by `issuer`'s key is remembered. */
 export function isKnownValid(child: Certificate, issuer: Certificate): boolean {
   return verified.get(child.der)?.has(spkiKey(issuer)) === true;

@@ -12,7 +12,8 @@ import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
 import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
-import { bytesKey, checkSignature, isKnownValid, spkiKey, type EdgeResult } from './chain-signatures.js';
+import { PublicKeyBudget } from '../keys/budget.js';
+import { SignatureCheckCache, bytesKey, checkSignature, isKnownValid, needsCryptography, spkiKey, type EdgeResult } from './chain-signatures.js';
 
 export type ChainPurpose = 'smime-signing' | 'any';
 
@@ -61,6 +62,15 @@ export interface ValidateChainOptions {
   minRsaBits?: number;
   /** Most certificates in a path, leaf and anchor included. Default 8. */
   maxPathLength?: number;
+  /**
+   * Most candidate issuers tried for one certificate (same issuer name), best ranked first.
+   * Default MAX_ISSUER_CANDIDATES (8).
+   */
+  maxIssuerCandidates?: number;
+  /** Public-key operations this validation may spend, shared with the rest of a verification. */
+  budget?: PublicKeyBudget;
+  /** Signature checks shared between the validations of one verification (failures included). */
+  signatureCache?: SignatureCheckCache;
   crypto?: Crypto;
 }
 
@@ -77,6 +87,8 @@ export interface ChainResult {
 export const MAX_SIGNATURE_CHECKS = 32;
 /** Most issuer look-ups one validateChain call may make while searching for a path. */
 export const MAX_BUILD_STEPS = 256;
+/** Default most candidate issuers (certificates with the issuer's name) tried for one certificate. */
+export const MAX_ISSUER_CANDIDATES = 8;
 
 const KNOWN_CRITICAL = new Set<string>([
   OID.basicConstraints,
@@ -118,6 +130,9 @@ const optionsSchema = z
     allowWeakAlgorithms: z.boolean().default(false),
     minRsaBits: z.number().int().min(0).max(65536).default(2048),
     maxPathLength: z.number().int().min(1).max(64).default(8),
+    maxIssuerCandidates: z.number().int().min(1).max(256).default(MAX_ISSUER_CANDIDATES),
+    budget: z.instanceof(PublicKeyBudget).optional(),
+    signatureCache: z.instanceof(SignatureCheckCache).optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto object').optional(),
   })
   .strict();
@@ -149,7 +164,7 @@ interface Attempt {
   signatureProblems: number;
 }
 
-type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget';
+type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget' | 'work';
 
 /** Subject DER and key of a certificate, as Map keys. */
 const subjectKey = (c: Certificate): string => bytesKey(c.subject.der);
@@ -170,6 +185,7 @@ class PathSearch {
   private readonly bySubject = new Map<string, Certificate[]>();
   private readonly edges = new Map<Certificate, Map<Certificate, EdgeResult>>();
   private signatureChecks = 0;
+  private workSpent = false;
   private steps = 0;
   private stopped = false;
   private best: Attempt | undefined;
@@ -226,11 +242,13 @@ class PathSearch {
     }
     if (candidates.length === 0) return this.deadEnd(path, edges, looped ? 'loop' : 'no-issuer');
     candidates.sort((a, b) => this.rank(child, a) - this.rank(child, b));
+    // Many certificates with one name are an attack on the search, not a PKI: the best few only.
+    candidates.length = Math.min(candidates.length, this.opts.maxIssuerCandidates);
 
     const failed: [Certificate, EdgeResult][] = [];
     for (const issuer of candidates) {
       const edge = await this.edge(child, issuer);
-      if (!edge) return this.deadEnd(path, edges, 'budget');
+      if (!edge) return this.deadEnd(path, edges, this.workSpent ? 'work' : 'budget');
       if (edge.status !== 'valid') {
         failed.push([issuer, edge]);
         continue;
@@ -265,26 +283,39 @@ class PathSearch {
     return idRank * 4 + anchorRank * 2 + timeRank;
   }
 
-  /** The signature check of one edge, memoised for this search; undefined when the budget is spent. */
+  /**
+   * The signature check of one edge, memoised for this search and in the verification's shared
+   * cache; undefined when this search's or the verification's budget is spent.
+   */
   private async edge(child: Certificate, issuer: Certificate): Promise<EdgeResult | undefined> {
     let m = this.edges.get(child);
     const hit = m?.get(issuer);
     if (hit) return hit;
-    if (!isKnownValid(child, issuer)) {
-      if (this.signatureChecks >= MAX_SIGNATURE_CHECKS) {
-        this.stopped = true;
-        return undefined;
+    const weak = this.opts.allowWeakAlgorithms;
+    let pending = this.opts.signatureCache?.get(child, issuer, weak);
+    if (!pending) {
+      if (!isKnownValid(child, issuer) && needsCryptography(child, weak)) {
+        if (this.signatureChecks >= MAX_SIGNATURE_CHECKS) {
+          this.stopped = true;
+          return undefined;
+        }
+        if (this.opts.budget && !this.opts.budget.take(issuer.publicKey)) {
+          this.stopped = this.workSpent = true;
+          return undefined;
+        }
+        this.signatureChecks++;
       }
-      this.signatureChecks++;
+      pending = checkSignature(this.crypto, child, issuer, weak);
+      this.opts.signatureCache?.set(child, issuer, weak, pending);
     }
-    const r = await checkSignature(this.crypto, child, issuer, this.opts.allowWeakAlgorithms);
+    const r = await pending;
     if (!m) this.edges.set(child, (m = new Map()));
     m.set(issuer, r);
     return r;
   }
 
   private deadEnd(path: Certificate[], edges: EdgeResult[], why: Dead): false {
-    if (why === 'budget') this.stopped = true;
+    if (why === 'budget' || why === 'work') this.stopped = true;
     this.evaluate(path, edges, why);
     return false;
   }
@@ -329,6 +360,12 @@ function deadEndProblem(cert: Certificate, index: number, why: Dead, maxPathLeng
         code: 'CHAIN_NO_PATH_TO_ANCHOR',
         certificateIndex: index,
         message: `the path search stopped after ${MAX_BUILD_STEPS} steps or ${MAX_SIGNATURE_CHECKS} signature checks`,
+      };
+    case 'work':
+      return {
+        code: 'CHAIN_NO_PATH_TO_ANCHOR',
+        certificateIndex: index,
+        message: 'the path search stopped: the public-key operation budget of this verification is spent',
       };
     case 'no-issuer':
       return {

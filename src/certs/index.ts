@@ -39,8 +39,10 @@ export {
   type TbsCertificateInput,
   type TbsSigner,
 } from './builder.js';
+export { SignatureCheckCache } from './chain-signatures.js';
 export {
   MAX_BUILD_STEPS,
+  MAX_ISSUER_CANDIDATES,
   MAX_SIGNATURE_CHECKS,
   chainProblemCodes,
   validateChain,

@@ -40,6 +40,9 @@ function lengthSize(n: number): number {
  * DER-ish bytes for a BER input. Returns `input` itself (same object) when nothing had to change,
  * so a caller can tell "not BER, just malformed" apart.
  */
+/** Deepest BER nesting a caller may allow (CmsLimits.maxDepth): the normaliser recurses once per level. */
+export const MAX_BER_DEPTH = 256;
+
 export function normaliseBer(input: Uint8Array, limits: BerLimits): Uint8Array {
   if (input.length > limits.maxBytes)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `CMS input is larger than ${limits.maxBytes} bytes`);

@@ -19,5 +19,6 @@ export {
   type SignerVerification,
   type VerifySignerOptions,
 } from './verify.js';
+export { MAX_BER_DEPTH } from './ber.js';
 export type { Attribute, CmsDigestAlgorithm, EssCertId, IssuerSerial, SignedAttributes } from './attributes.js';
 export { CMS_OID, type ContentKind } from './oids.js';

@@ -3,7 +3,9 @@
  * Strict DER is read without copying; BER input (indefinite lengths, chunked eContent) goes
  * through `normaliseBer` first. Nothing is verified here.
  */
+import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
+import { parseInput } from '../internal/validate.js';
 import { Tag, contentOf, cursor, encodedOf, parseDer, readOctetString, readOid, readSmallInt, type Der } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { parseSignatureAlgorithm, type ParsedSignatureAlgorithm } from '../keys/algorithms.js';
@@ -16,7 +18,7 @@ import {
   type CmsDigestAlgorithm,
   type SignedAttributes,
 } from './attributes.js';
-import { normaliseBer } from './ber.js';
+import { MAX_BER_DEPTH, normaliseBer } from './ber.js';
 import { CMS_OID, CONTENT_KIND_BY_OID, type ContentKind } from './oids.js';
 
 /** Bounds on what the CMS readers accept. Going over one throws ERR_INPUT_TOO_LARGE / ERR_NESTING_TOO_DEEP. */
@@ -31,7 +33,7 @@ export interface CmsLimits {
   maxCrls?: number;
   /** Per attribute set, and values per attribute. Default 64. */
   maxAttributes?: number;
-  /** Nesting depth accepted by the BER normaliser. Default 64. */
+  /** Nesting depth accepted by the BER normaliser. Default 64, at most MAX_BER_DEPTH (256). */
   maxDepth?: number;
 }
 
@@ -90,8 +92,24 @@ export interface ContentInfo {
 
 const ERR = 'ERR_CMS_MALFORMED' as const;
 
+const count = z.number().int().positive();
+const limitsSchema = z
+  .object({
+    maxBytes: count.max(2 ** 31 - 1),
+    maxSignerInfos: count,
+    maxCertificates: count,
+    maxCrls: count,
+    maxAttributes: count,
+    // The BER normaliser recurses once per level: the cap keeps any accepted depth far from the stack limit.
+    maxDepth: count.max(MAX_BER_DEPTH),
+  })
+  .partial()
+  .strict();
+
 function limitsOf(l?: CmsLimits): Required<CmsLimits> {
-  return l ? { ...DEFAULT_CMS_LIMITS, ...l } : DEFAULT_CMS_LIMITS;
+  if (!l) return DEFAULT_CMS_LIMITS;
+  const given = parseInput(limitsSchema, l, 'CMS limits');
+  return { ...DEFAULT_CMS_LIMITS, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { MailPkiError } from '../errors.js';
 import { copyBytes, equalBytes } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { verifyBytes, type DigestAlgorithm, type WeakDigestAlgorithm } from '../keys/algorithms.js';
+import type { PublicKeyBudget } from '../keys/budget.js';
 import type { CmsDigestAlgorithm, EssCertId } from './attributes.js';
 import { CMS_OID } from './oids.js';
 import { preferSyncSha256, sha256 } from '../internal/sha.js';
@@ -21,7 +22,8 @@ export type CmsProblemCode =
   | 'CMS_SIGNED_ATTRIBUTES_MISSING_REQUIRED'
   | 'CMS_ALGORITHM_UNSUPPORTED'
   | 'CMS_WEAK_ALGORITHM'
-  | 'CMS_SIGNING_CERTIFICATE_MISMATCH';
+  | 'CMS_SIGNING_CERTIFICATE_MISMATCH'
+  | 'CMS_WORK_LIMIT_EXCEEDED';
 
 export interface CmsProblem {
   code: CmsProblemCode;
@@ -52,6 +54,11 @@ export interface VerifySignerOptions {
    * algorithm runs once. One map per content: never reuse it for other content.
    */
   digestCache?: Map<string, Promise<Uint8Array>>;
+  /**
+   * Public-key operations the signature check may draw on, shared with the rest of a
+   * verification. When it is spent the signature is not checked: CMS_WORK_LIMIT_EXCEEDED.
+   */
+  budget?: PublicKeyBudget;
 }
 
 const SINGLE_VALUED = [
@@ -136,6 +143,10 @@ export async function verifySignerInfo(signerInfo: SignerInfo, options: VerifySi
   const checks: Promise<void>[] = [];
   const checkSignature = (signed: Uint8Array) => {
     if (!canVerify || 'unsupported' in sa) return;
+    if (options.budget && !options.budget.take(certificate.publicKey)) {
+      add('CMS_WORK_LIMIT_EXCEEDED', `the signature was not checked: the budget of ${options.budget.limit} public-key operations is spent`);
+      return;
+    }
     checks.push(
       verifyBytes(crypto, certificate.publicKey, sa, signed, signerInfo.signature).then(
         (valid) => {

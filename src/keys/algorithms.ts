@@ -23,6 +23,7 @@ import {
   type Der,
 } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
+import { MAX_RSA_EXPONENT_BITS, MAX_RSA_MODULUS_BITS } from './limits.js';
 
 export type DigestAlgorithm = 'SHA-256' | 'SHA-384' | 'SHA-512';
 export type WeakDigestAlgorithm = 'SHA-1' | 'MD5';
@@ -293,8 +294,17 @@ export interface PublicKeyInfo {
   /** Modulus size for RSA, field size for EC, 256 for Ed25519. */
   bits: number;
   curve?: 'P-256' | 'P-384' | 'P-521';
+  /** RSA only: the size of the public exponent e in bits (17 for 65537). */
+  exponentBits?: number;
   /** The SPKI DER as given. */
   spki: Uint8Array;
+}
+
+/** Bit length of an unsigned big-endian integer (leading zero bytes allowed). */
+function bitLength(v: Uint8Array): number {
+  let i = 0;
+  while (i < v.length && v[i] === 0) i++;
+  return i === v.length ? 0 : (v.length - i - 1) * 8 + (32 - Math.clz32(v[i]!));
 }
 
 export function readPublicKeyInfo(spki: Uint8Array | Der): PublicKeyInfo {
@@ -309,11 +319,27 @@ export function readPublicKeyInfo(spki: Uint8Array | Der): PublicKeyInfo {
     const key = contentOf(bitString).subarray(1);
     const rc = cursor(parseDer(key, 'ERR_KEY_MALFORMED', 'invalid RSA public key'), 'ERR_KEY_MALFORMED', 'invalid RSA public key');
     const n = readIntegerBytes(rc.next(Tag.INTEGER));
-    let i = 0;
-    while (i < n.length && n[i] === 0) i++;
-    const bytes = n.length - i;
-    const bits = bytes === 0 ? 0 : (bytes - 1) * 8 + (32 - Math.clz32(n[i]!));
-    return { kind: 'rsa', bits, spki: spkiBytes };
+    const e = readIntegerBytes(rc.next(Tag.INTEGER));
+    rc.end();
+    const bits = bitLength(n);
+    const exponentBits = bitLength(e);
+    // RFC 8017 §3.1: n and e are positive, e odd, 3 ≤ e < n. A verify costs one modular
+    // exponentiation by e, so the size of e (and of n) is the cost an attacker chooses: both are
+    // bounded here, where every certificate, CMS signer and DKIM key passes.
+    if ((n[0]! & 0x80) !== 0 || (e[0]! & 0x80) !== 0) throw new MailPkiError('ERR_KEY_MALFORMED', 'invalid RSA public key: negative modulus or exponent');
+    if ((n[n.length - 1]! & 1) === 0) throw new MailPkiError('ERR_KEY_MALFORMED', 'invalid RSA public key: the modulus is even');
+    if ((e[e.length - 1]! & 1) === 0 || exponentBits < 2)
+      throw new MailPkiError('ERR_KEY_MALFORMED', 'invalid RSA public key: the public exponent must be odd and at least 3');
+    if (exponentBits >= bits) throw new MailPkiError('ERR_KEY_MALFORMED', 'invalid RSA public key: the public exponent is not smaller than the modulus');
+    if (exponentBits > MAX_RSA_EXPONENT_BITS)
+      throw new MailPkiError('ERR_KEY_UNSUPPORTED', `RSA public exponent of ${exponentBits} bits refused (at most ${MAX_RSA_EXPONENT_BITS}; 65537 has 17)`, {
+        details: { limit: 'MAX_RSA_EXPONENT_BITS', value: MAX_RSA_EXPONENT_BITS },
+      });
+    if (bits > MAX_RSA_MODULUS_BITS)
+      throw new MailPkiError('ERR_KEY_UNSUPPORTED', `RSA key of ${bits} bits refused (at most ${MAX_RSA_MODULUS_BITS})`, {
+        details: { limit: 'MAX_RSA_MODULUS_BITS', value: MAX_RSA_MODULUS_BITS },
+      });
+    return { kind: 'rsa', bits, exponentBits, spki: spkiBytes };
   }
   if (keyOid === OID.idEcPublicKey) {
     const curveNode = algId.next();

@@ -12,8 +12,12 @@ export { decryptPrivateKeyInfo, encryptPrivateKeyInfo, type EncryptPrivateKeyInf
 export { exportSpki, exportSpkiPem, importPublicKey, type ImportPublicKeyOptions } from './spki.js';
 export { describeKey, type KeyDescription } from './describe.js';
 export {
+  DEFAULT_MAX_PUBLIC_KEY_OPERATIONS,
   DEFAULT_PBKDF2_ITERATIONS,
   MAX_KEY_INPUT_BYTES,
   MAX_PBKDF2_ITERATIONS,
+  MAX_RSA_EXPONENT_BITS,
+  MAX_RSA_MODULUS_BITS,
   MIN_PBKDF2_ITERATIONS,
 } from './limits.js';
+export { PublicKeyBudget, publicKeyOperationCost } from './budget.js';

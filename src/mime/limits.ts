@@ -23,7 +23,8 @@ export const DEFAULT_MIME_LIMITS: MimeLimits = Object.freeze({
   maxHeaderLineLength: 32 * 1024,
 });
 
-// maxDepth is capped because the parser recurses once per level and must never hit the JS stack limit.
+// The parser keeps open entities on its own stack, not the call stack, so any accepted depth is safe
+// whatever the JavaScript stack size; maxDepth is capped because each entity's path grows with it.
 const positive = z.number().int().positive();
 const limitsSchema = z
   .object({

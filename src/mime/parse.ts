@@ -102,6 +102,32 @@ interface EntityHead {
   readonly encoding: string;
 }
 
+/** Where an entity starts, and what its parent says about it. */
+interface ChildStart {
+  readonly start: number;
+  readonly path: readonly number[];
+  readonly inDigest: boolean;
+}
+
+/** A multipart whose body parts are being read. */
+interface MultipartContainer {
+  readonly kind: 'multipart';
+  readonly head: EntityHead;
+  /** Its boundary's level among the open boundaries. */
+  readonly level: number;
+  readonly preamble: { start: number; end: number };
+  readonly children: MimeEntity[];
+  readonly digest: boolean;
+}
+
+/** A message/rfc822 (or message/global) whose enclosed message is being read. */
+interface MessageContainer {
+  readonly kind: 'message';
+  readonly head: EntityHead;
+}
+
+type Container = MultipartContainer | MessageContainer;
+
 class Parser {
   private readonly n: number;
   private parts = 0;
@@ -117,11 +143,38 @@ class Parser {
     this.n = src.length;
   }
 
+  /**
+   * Parses the whole tree with an explicit stack of open containers, not recursion: any depth the
+   * limits accept is safe whatever the JavaScript stack size (a deep message never gives a RangeError).
+   */
   parseRoot(): MimeEntity {
-    return this.parseEntity(0, [], false).entity;
+    const open: Container[] = [];
+    let next: ChildStart | undefined = { start: 0, path: [], inDigest: false };
+    let done: Parsed | undefined;
+    for (;;) {
+      if (next) {
+        const opened = this.openEntity(next);
+        next = undefined;
+        if ('container' in opened) {
+          open.push(opened.container);
+          next = opened.child;
+          continue;
+        }
+        done = opened.parsed;
+      }
+      const parent = open[open.length - 1];
+      if (!parent) return done!.entity;
+      const step = parent.kind === 'multipart' ? this.multipartChildDone(parent, done!) : this.messageChildDone(parent, done!);
+      if ('child' in step) next = step.child;
+      else {
+        open.pop();
+        done = step.parsed;
+      }
+    }
   }
 
-  private parseEntity(start: number, path: readonly number[], inDigest: boolean): Parsed {
+  /** Reads an entity's header: a leaf is parsed whole; a container is opened and its first child named. */
+  private openEntity({ start, path, inDigest }: ChildStart): { parsed: Parsed } | { container: Container; child: ChildStart } {
     this.countEntity(path);
     const block = this.parseHeaderBlock(start, path);
     const head: EntityHead = {
@@ -131,42 +184,44 @@ class Parser {
       contentType: this.readContentType(block.fields, path, inDigest),
       encoding: parseTransferEncoding(this.singleValue(block.fields, 'content-transfer-encoding', path)),
     };
-    if (head.contentType.type === 'multipart') return this.parseMultipart(head);
-    if (isEnclosedMessage(head) && block.terminator === undefined) return this.parseEnclosedMessage(head);
-    const terminator = block.terminator ?? this.nextDelimiter(block.bodyStart);
-    return { entity: this.finish(head, 'leaf', this.endBefore(start, terminator)), terminator };
-  }
-
-  private parseEnclosedMessage(head: EntityHead): Parsed {
-    const child = this.parseEntity(head.block.bodyStart, [...head.path, 0], false);
-    const end = this.endBefore(head.start, child.terminator);
-    // A part whose header-ending blank line is also the CRLF before the next delimiter has no room
-    // for a message: the enclosed one would lie outside its parent.
-    if (child.entity.start > end || child.entity.end > end) throw malformed('an enclosed message/rfc822 part is empty', head.path);
-    return { entity: this.finish(head, 'message', end, { children: [child.entity] }), terminator: child.terminator };
-  }
-
-  private parseMultipart(head: EntityHead): Parsed {
-    const { path, block, contentType } = head;
-    const level = this.openBoundary(contentType, path);
-    const first = block.terminator ? undefined : this.nextDelimiter(block.bodyStart);
-    if (first === undefined || first.level !== level) throw malformed('multipart body has no boundary delimiter line', path);
-    if (first.close) throw malformed('multipart body has no body parts', path);
-    const preamble = { start: block.bodyStart, end: Math.max(block.bodyStart, first.lineStart - 2) };
-    const children: MimeEntity[] = [];
-    let delimiter = first;
-    while (!delimiter.close) {
-      const child = this.parseEntity(delimiter.lineEnd, [...path, children.length], contentType.subtype === 'digest');
-      children.push(child.entity);
-      if (child.terminator === undefined || child.terminator.level !== level)
-        throw malformed('multipart body has no close delimiter', path);
-      delimiter = child.terminator;
+    if (head.contentType.type === 'multipart') {
+      const level = this.openBoundary(head.contentType, path);
+      const first = block.terminator ? undefined : this.nextDelimiter(block.bodyStart);
+      if (first === undefined || first.level !== level) throw malformed('multipart body has no boundary delimiter line', path);
+      if (first.close) throw malformed('multipart body has no body parts', path);
+      const preamble = { start: block.bodyStart, end: Math.max(block.bodyStart, first.lineStart - 2) };
+      const digest = head.contentType.subtype === 'digest';
+      return {
+        container: { kind: 'multipart', head, level, preamble, children: [], digest },
+        child: { start: first.lineEnd, path: [...path, 0], inDigest: digest },
+      };
     }
+    if (isEnclosedMessage(head) && block.terminator === undefined)
+      return { container: { kind: 'message', head }, child: { start: block.bodyStart, path: [...path, 0], inDigest: false } };
+    const terminator = block.terminator ?? this.nextDelimiter(block.bodyStart);
+    return { parsed: { entity: this.finish(head, 'leaf', this.endBefore(start, terminator)), terminator } };
+  }
+
+  /** A body part ended: the next one starts after its delimiter, or the close delimiter ends the multipart. */
+  private multipartChildDone(m: MultipartContainer, child: Parsed): { child: ChildStart } | { parsed: Parsed } {
+    const { head, level, children } = m;
+    children.push(child.entity);
+    const delimiter = child.terminator;
+    if (delimiter === undefined || delimiter.level !== level) throw malformed('multipart body has no close delimiter', head.path);
+    if (!delimiter.close) return { child: { start: delimiter.lineEnd, path: [...head.path, children.length], inDigest: m.digest } };
     this.closeBoundary();
     const terminator = this.nextDelimiter(delimiter.lineEnd);
     const end = this.endBefore(head.start, terminator);
     const epilogue = { start: Math.min(delimiter.lineEnd, end), end };
-    return { entity: this.finish(head, 'multipart', end, { children, preamble, epilogue }), terminator };
+    return { parsed: { entity: this.finish(head, 'multipart', end, { children, preamble: m.preamble, epilogue }), terminator } };
+  }
+
+  private messageChildDone({ head }: MessageContainer, child: Parsed): { parsed: Parsed } {
+    const end = this.endBefore(head.start, child.terminator);
+    // A part whose header-ending blank line is also the CRLF before the next delimiter has no room
+    // for a message: the enclosed one would lie outside its parent.
+    if (child.entity.start > end || child.entity.end > end) throw malformed('an enclosed message/rfc822 part is empty', head.path);
+    return { parsed: { entity: this.finish(head, 'message', end, { children: [child.entity] }), terminator: child.terminator } };
   }
 
   private finish(

@@ -8,6 +8,9 @@ import { z } from 'zod';
 import { findSignerCertificate, parseSignedData, verifySignerInfo, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { validateChain } from '../certs/chain.js';
+import { SignatureCheckCache } from '../certs/chain-signatures.js';
+import { PublicKeyBudget } from '../keys/budget.js';
+import { resolveVerificationLimits, verificationLimitsSchema, type VerificationLimits } from './limits.js';
 import { certificateMailboxes, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
@@ -36,6 +39,8 @@ export interface VerifyMessageOptions {
   requireSenderMatch?: boolean;
   /** Size and nesting limits for the MIME parser. */
   mimeLimits?: Partial<MimeLimits>;
+  /** Work limits (public-key operations, signers, certificates, issuer candidates); see docs/verifying.md. */
+  limits?: Partial<VerificationLimits>;
   /**
    * Revocation checking of each signer's chain (OCSP, then CRL). Without this option nothing is
    * checked and nothing is fetched. `policy`: 'off', 'soft-fail' (an unreachable responder leaves
@@ -80,6 +85,7 @@ const optionsSchema = z.object({
   allowWeakAlgorithms: z.boolean().optional(),
   requireSenderMatch: z.boolean().optional(),
   mimeLimits: z.record(z.string(), z.number()).optional(),
+  limits: verificationLimitsSchema.optional(),
   revocation: z
     .object({
       policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(),
@@ -228,6 +234,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
 
   // Peel signature layers: each layer's signed content may itself be signed, or be a wrapped
   // message (RFC 8551 §3.1) that is shown as the message and may be signed again inside.
+  const limits = resolveVerificationLimits(options.limits);
   const layers: Layer[] = [];
   const wrapped: WrappedMessage[] = [];
   let current: MimeEntity | undefined = start;
@@ -240,6 +247,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     const layer = openLayer(current, problems, warnings, options.mimeLimits);
     if (!layer) break;
     layers.push(layer);
+    if (overLimits(layers, limits)) break; // no need to decode the layers inside: nothing will be verified
     current = unwrapSignedEntity(layer.inner, layers.length - 1, wrapped, problems);
     content = current ?? content;
   }
@@ -280,6 +288,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     });
   }
 
+  const over = overLimits(layers, limits);
+  if (over) {
+    problems.push({ code: 'SMIME_WORK_LIMIT_EXCEEDED', message: `not verified: ${over}` });
+    return finish(verdict);
+  }
   const messageCerts: Certificate[] = [];
   for (const layer of layers) {
     for (const der of layer.signedData?.certificates ?? []) {
@@ -290,7 +303,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       }
     }
   }
-  const pool = [...messageCerts, ...extra];
+  // The caller's certificates first: among equally ranked issuers they are tried first.
+  const pool = [...extra, ...messageCerts];
+  // One budget and one signature-check cache for the whole message: every signer, chain and layer.
+  const budget = new PublicKeyBudget(limits.maxPublicKeyOperations);
+  const signatureCache = new SignatureCheckCache();
 
   for (let li = 0; li < layers.length; li++) {
     const layer = layers[li]!;
@@ -317,7 +334,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         const mailboxes = certificateMailboxes(cert);
         result.emails = mailboxes.emails;
         result.emailSource = mailboxes.source;
-        const sig = await verifySignerInfo(si, { content: layer.content!, eContentType: sd.eContentType, certificate: cert, crypto, digestCache });
+        const sig = await verifySignerInfo(si, { content: layer.content!, eContentType: sd.eContentType, certificate: cert, crypto, digestCache, budget });
         result.signature = {
           ok: sig.ok,
           ...(typeof sig.digestAlgorithm === 'string' && { digestAlgorithm: sig.digestAlgorithm }),
@@ -333,6 +350,9 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
           at,
           purpose: 'smime-signing',
           allowWeakAlgorithms: allowWeak,
+          maxIssuerCandidates: limits.maxIssuerCandidates,
+          budget,
+          signatureCache,
           crypto,
         });
         result.chain = {
@@ -358,6 +378,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       }),
     );
   }
+  if (budget.exhausted)
+    problems.push({
+      code: 'SMIME_WORK_LIMIT_EXCEEDED',
+      message: `verification stopped after ${budget.used} of ${budget.limit} public-key operations (limits.maxPublicKeyOperations)`,
+    });
   // Stable order: by layer, then SignerInfo index.
   verdict.signers.sort((a, b) => a.layer - b.layer || a.index - b.index);
   for (const note of revocationNotes) {
@@ -422,6 +447,18 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       });
   });
   return finish(verdict);
+}
+
+/** Which count of the message is over its limit, checked before any cryptography; undefined when none. */
+function overLimits(layers: readonly Layer[], limits: VerificationLimits): string | undefined {
+  const signers = layers.reduce((n, l) => n + (l.signedData?.signerInfos.length ?? 0), 0);
+  if (signers > limits.maxSigners) return `${signers} signers, more than limits.maxSigners (${limits.maxSigners})`;
+  const certs = layers.reduce((n, l) => n + (l.signedData?.certificates.length ?? 0), 0);
+  if (certs > limits.maxCertificates) return `${certs} certificates, more than limits.maxCertificates (${limits.maxCertificates})`;
+  // Each layer's content is hashed once per digest algorithm its signers use.
+  const hashed = layers.reduce((n, l) => n + (l.content?.length ?? 0) * new Set(l.signedData?.signerInfos.map((si) => JSON.stringify(si.digestAlgorithm))).size, 0);
+  if (hashed > limits.maxDigestBytes) return `${hashed} bytes to hash, more than limits.maxDigestBytes (${limits.maxDigestBytes})`;
+  return undefined;
 }
 
 type RevocationNote =
