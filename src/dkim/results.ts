@@ -1,4 +1,5 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
+import type { AuthorProblem } from '../mime/author.js';
 
 export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
 
@@ -25,6 +26,11 @@ export interface DkimResult {
   weakKey?: boolean;
   /** l= when present. */
   bodyLength?: number;
+  /**
+   * When l= is shorter than the body: the unsigned tail, as an offset and a length in the canonical
+   * body (the body after c='s body canonicalisation). Anyone may have written what is there.
+   */
+  unsignedTail?: { offset: number; length: number };
   signedAt?: Date;
   expiresAt?: Date;
   /** i= when present. */
@@ -39,8 +45,12 @@ export interface DkimVerification {
   /** 'none' without signatures; 'pass' when any signature passed; otherwise the first signature's result. */
   result: DkimResultWord | 'none';
   results: DkimResult[];
-  /** The domain of the single From address, when there is one. */
+  /** The author's address (domain lower-cased), when the From field names one author, well-formed and unambiguous. */
+  from?: string;
+  /** The domain of that author: what d= aligns with. Absent whenever `fromProblems` is not empty. */
   fromDomain?: string;
+  /** Why there is no author to align with (readAuthor in mailpki/mime): several From fields, several mailboxes, an address in the display name, ... */
+  fromProblems?: readonly AuthorProblem[];
 }
 
 /** Relaxed-alignment-lite: equal, or one a subdomain of the other (both with at least two labels). */
