@@ -167,7 +167,8 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     selector: t.selector,
     algorithm: t.algorithm,
     canonicalization: t.canonicalization,
-    aligned: domainsAlign(t.domain, ctx.fromDomain),
+    // Alignment with a From the signature does not cover would let anyone change the author.
+    aligned: t.headers.includes('from') && domainsAlign(t.domain, ctx.fromDomain),
     testing: false,
     headers: t.headers,
     signature: t.signatureBase64,

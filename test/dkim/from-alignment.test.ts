@@ -3,7 +3,8 @@
  * Findings 7 (Composition Kills From forms) and 8 (l= tails) of issue 11.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { canonicalizeBody } from '../../src/dkim/canonicalization/index.js';
+import { canonicalizeBody, signedHeaderData } from '../../src/dkim/canonicalization/index.js';
+import { splitMessage } from '../../src/dkim/message.js';
 import { authenticationResults, dmarcCandidate, signDkimMessage, staticResolver, verifyDkim, type DkimKey, type DkimVerification } from '../../src/dkim/index.js';
 import { testKey, testMessage } from './fixtures.js';
 
@@ -76,6 +77,24 @@ describe('DKIM alignment reads From with the one strict author reader (finding 7
     });
     expect(v.results.map((r) => [r.result, r.aligned])).toEqual([['pass', false]]);
     expect(alignedPass(v)).toBe(false);
+  });
+
+  it('a signature that does not cover From is never aligned, even with requireFromSigned: false', async () => {
+    // mailpki's signer always signs From: build one that does not (h=subject:date), as others may.
+    const ed = await testKey('ed25519');
+    const message = testMessage();
+    const body = message.slice(message.indexOf('\r\n\r\n') + 4);
+    const sha = async (b: Uint8Array): Promise<Uint8Array> => new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(b)));
+    const bh = btoa(String.fromCharCode(...(await sha(canonicalizeBody('relaxed', new TextEncoder().encode(body))))));
+    const field = `DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.com; s=ed; h=subject:date; bh=${bh}; b=`;
+    const data = signedHeaderData('relaxed', splitMessage(new TextEncoder().encode(message)).headers, ['subject', 'date'], field);
+    const b = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.sign('Ed25519', ed.privateKey, new Uint8Array(await sha(data))))));
+    const signed = `${field}${b}\r\n${message}`;
+    const edResolver = staticResolver({ [ed.record.name]: ed.record.value });
+    expect((await verifyDkim(signed, { resolver: edResolver, clock })).results.map((r) => [r.result, r.reason])).toEqual([['policy', 'From is not signed']]);
+    const v = await verifyDkim(signed, { resolver: edResolver, clock, policy: { requireFromSigned: false } });
+    expect(v.results.map((r) => [r.result, r.aligned])).toEqual([['pass', false]]);
+    expect(v.fromDomain).toBe('example.com');
   });
 
   it('a single well-formed From still aligns', async () => {
