@@ -16,7 +16,10 @@ export interface DkimResult {
   algorithm: string;
   /** c=, e.g. 'relaxed/relaxed'. */
   canonicalization: string;
-  /** d= is the From domain or a parent or child of it (what relaxed DMARC alignment would accept, without the public-suffix list). */
+  /**
+   * h= covers From, and d= is the domain of the message's single well-formed author or a parent or
+   * child of it (what relaxed DMARC alignment would accept, without the public-suffix list).
+   */
   aligned: boolean;
   /** The key record says t=y: the domain is testing DKIM. A failing testing signature is still a failure. */
   testing: boolean;
