@@ -71,7 +71,7 @@ const HOSTILE: FromForm[] = [
 const anyForm = fc.constantFrom(...cleanForms(GOOD), ...cleanForms(EVIL), ...HOSTILE);
 
 type Mutation =
-  | { kind: 'addFrom'; top: boolean; form: FromForm }
+  | { kind: 'addFrom'; top: boolean; spaced: boolean; form: FromForm }
   | { kind: 'replaceFrom'; form: FromForm }
   | { kind: 'refoldFrom' }
   | { kind: 'wspFrom' }
@@ -79,10 +79,11 @@ type Mutation =
   | { kind: 'spaceBeforeColon' }
   | { kind: 'addHeader'; name: 'Sender' | 'Reply-To' | 'X-Mailer' | 'Received' | 'Subject'; top: boolean; value: string }
   | { kind: 'move'; from: number; to: number }
-  | { kind: 'appendBody'; text: string };
+  | { kind: 'appendBody'; text: string }
+  | { kind: 'bareLf' };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('addFrom' as const), top: fc.boolean(), form: anyForm }),
+  fc.record({ kind: fc.constant('addFrom' as const), top: fc.boolean(), spaced: fc.boolean(), form: anyForm }),
   fc.record({ kind: fc.constant('replaceFrom' as const), form: anyForm }),
   fc.constant({ kind: 'refoldFrom' as const }),
   fc.constant({ kind: 'wspFrom' as const }),
@@ -95,6 +96,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     value: fc.constantFrom(`ceo@${EVIL}`, `"payments@${GOOD}" <a@${EVIL}>`, 'by mx.example.net; Sun, 1 Mar 2026 12:00:00 +0000', 'Urgent: new bank details'),
   }),
   fc.record({ kind: fc.constant('move' as const), from: fc.nat(20), to: fc.nat(20) }),
+  fc.constant({ kind: 'bareLf' as const }),
   fc.record({ kind: fc.constant('appendBody' as const), text: fc.constantFrom('UPDATE: pay 99,000.00 EUR to GB29 EVIL 6016 1331 9268 19 instead.', 'P.S. ignore the above') }),
 );
 
@@ -139,15 +141,18 @@ function mutate(signed: string, s: Scenario): Outcome {
   const headerRelaxed = s.canonicalization.startsWith('relaxed/');
   let benign = true;
   let tail = false;
+  let lf = false;
   const fromIndex = (): number => fields.findIndex(isFrom);
   for (const m of s.mutations) {
     const i = fromIndex();
     switch (m.kind) {
-      case 'addFrom':
-        if (m.top) fields.unshift(`From: ${m.form.value}`);
-        else fields.push(`From: ${m.form.value}`);
+      case 'addFrom': {
+        const f = `From${m.spaced ? ' ' : ''}: ${m.form.value}`;
+        if (m.top) fields.unshift(f);
+        else fields.push(f);
         benign = false;
         break;
+      }
       case 'replaceFrom':
         if (i >= 0) fields[i] = `From: ${m.form.value}`;
         benign = false;
@@ -194,6 +199,10 @@ function mutate(signed: string, s: Scenario): Outcome {
         tail = true;
         benign = false;
         break;
+      case 'bareLf':
+        // The message as a Unix mailbox holds it: DKIM verifies it as CRLF, clients show the same.
+        lf = true;
+        break;
     }
   }
   const froms = fields.filter(isFrom);
@@ -201,7 +210,8 @@ function mutate(signed: string, s: Scenario): Outcome {
   const same = single && shown(froms[0]!) === shown(signedFrom[0]!);
   const alignedAuthor = s.form.domain !== undefined && aligns(s.form.domain, s.signer);
   const alignedPassAllowed = same && alignedAuthor && !tail;
-  return { message: `${fields.join('\r\n')}\r\n\r\n${body}`, alignedPassAllowed, alignedPassExpected: alignedPassAllowed && benign };
+  const message = `${fields.join('\r\n')}\r\n\r\n${body}`;
+  return { message: lf ? message.replace(/\r\n/g, '\n') : message, alignedPassAllowed, alignedPassExpected: alignedPassAllowed && benign };
 }
 
 describe('spoof generator (DKIM)', () => {
