@@ -115,11 +115,11 @@ export function readAuthor(header: HasHeaders | readonly Uint8Array[]): AuthorRe
   // shown by some clients too, e.g. `(payments@bank.example) <x@evil.test>`. With several
   // mailboxes the other addresses are the problem.
   const scanned = list.mailboxes.length === 1 ? [{ ...first, name: decodeEncodedWords(value) }] : [first];
-  const inNames = findAddressesInDisplayNames(scanned);
-  const shownAddresses = inNames.filter((d) => d.mismatch);
-  // An unquoted "@" in the display name is an address there: a problem when it is another one
-  // (below), none when it repeats the mailbox's own (`joe@example.com <joe@example.com>`).
-  const errors = inNames.length > 0 ? list.errors.filter((e) => !e.startsWith(`${UNQUOTED_IN_NAME} "@"`)) : list.errors;
+  const shownAddresses = findAddressesInDisplayNames(scanned).filter((d) => d.mismatch);
+  // An unquoted "@" in the display name that is part of an address: a problem when that address
+  // is another one (below), none when it repeats the mailbox's own (`joe@example.com <joe@example.com>`).
+  const nameAddress = list.mailboxes.length === 1 && findAddressesInDisplayNames([first]).length > 0;
+  const errors = shownAddresses.length > 0 || nameAddress ? list.errors.filter((e) => !e.startsWith(`${UNQUOTED_IN_NAME} "@"`)) : list.errors;
   if (list.mailboxes.length > 1)
     problems.push({
       code: 'several-mailboxes',

@@ -238,4 +238,39 @@ describe('spoof generator (DKIM)', () => {
     // The generator reaches both sides of the property.
     expect(expectedPasses).toBeGreaterThan(5);
   });
+
+  // From values assembled at random from the pieces spoofs are made of, signed by evil.example. What
+  // a client may show is judged without mailpki's parser: every address-like text in the unfolded,
+  // decoded value must be in evil.example's own domain for an aligned pass.
+  const PIECES = [`payments@${GOOD}`, `a@${EVIL}`, '<', '>', '"', ',', ' ', '(', ')', '\\', ':', ';', '@', '.', 'Payments', `=?utf-8?q?payments=40${GOOD}?=`, '=?utf-8?q?Pay?=', '\0', '\r', '\t', '\r\n ', '\u202e', '\uff20'];
+  const decodeWords = (v: string): string =>
+    v.replace(/=\?utf-8\?q\?([^?]*)\?=/gi, (_, q: string) => q.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))));
+  const addressesShown = (v: string): string[] => decodeWords(v.replace(/\r\n(?=[ \t])/g, '')).replace(/\uff20/g, '@').match(/[^\s<>"(),;:\\[\]@]+@[^\s<>"(),;:\\[\]@.]+(?:\.[^\s<>"(),;:\\[\]@.]+)+/g) ?? [];
+
+  // Soup, and a display name of pieces before the attacker's own address (which may pass).
+  const fromValue = fc.oneof(
+    fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 8 }).map((p) => p.join('')),
+    fc.array(fc.constantFrom('Payments', ' ', 'Dept', '"', '.', `payments@${GOOD}`, '=?utf-8?q?Pay?=', '=?utf-8?q?payments=40example.com?=', '(', ')', ',', '\0', '\u202e', '\uff20', '@'), { maxLength: 4 })
+      .map((p) => `${p.join('')} <a@${EVIL}>`),
+  );
+
+  it('random From values: an aligned pass only when every address a client can see is in a domain aligned with d=', async () => {
+    let passes = 0;
+    await fc.assert(
+      fc.asyncProperty(fromValue, async (value) => {
+        const message = testMessage().replace('From: Joe SixPack <joe@example.com>', `From: ${value}`);
+        const signed = await signDkimMessage(message, [{ domain: EVIL, selector: 'ed', privateKey: ed.privateKey, clock }]);
+        const v = await verifyDkim(signed, { resolver, clock });
+        const alignedPass = v.results.some((r) => r.result === 'pass' && r.aligned);
+        if (!alignedPass) return;
+        passes++;
+        const shownAddresses = addressesShown(value);
+        const clean = !/[\u0000-\u0008\u000a-\u001f\u007f\u202e]/.test(value.replace(/\r\n(?=[ \t])/g, ''));
+        if (!clean || shownAddresses.length === 0 || shownAddresses.some((a) => !aligns(a.slice(a.lastIndexOf('@') + 1).toLowerCase(), EVIL)))
+          throw new Error(`aligned pass for From: ${JSON.stringify(value)} (a client may show ${JSON.stringify(shownAddresses)})`);
+      }),
+      { numRuns: Number(process.env.MAILPKI_SPOOF_RUNS ?? 300) },
+    );
+    expect(passes).toBeGreaterThan(5);
+  });
 });

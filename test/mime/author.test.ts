@@ -50,6 +50,7 @@ describe('readAuthor', () => {
     ['a space inside the domain', 'From: a@exa mple.com', ['malformed', 'display-name-address']],
     ['a domain literal', 'From: a@[192.0.2.1]', ['malformed']],
     ['a single-label domain', 'From: a@localhost', ['malformed']],
+    ['a lone "@" as the display name (found by the spoof generator)', 'From: @ <a@evil.example>', ['malformed']],
     ['an empty From', 'From:  ', ['empty']],
     ['a name only', 'From: Payments Department', ['no-address']],
   ])('no author: %s', (_label, raw, expected) => {
