@@ -1,4 +1,5 @@
 /** readAuthor: the one strict From reader (S/MIME binding, DKIM alignment, Authentication-Results). */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_FROM_BYTES } from '../../src/mime/author.js';
 import { parseMessage, readAuthor, type AuthorProblemCode } from '../../src/mime/index.js';
@@ -82,5 +83,17 @@ describe('readAuthor', () => {
       expect(performance.now() - t0).toBeLessThan(500); // ≈ 10 ms each, warm, on one core
       for (const p of r.problems) expect(p.message.length).toBeLessThan(600);
     }
+  });
+
+  it('never throws, and gives an author or a reason, on arbitrary bytes', () => {
+    const head = enc.encode('From: ');
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: 1, maxLength: 3 }), (values) => {
+        const r = readAuthor(values.map((v) => new Uint8Array([...head, ...v])));
+        expect(r.author !== undefined || r.problems.length > 0).toBe(true);
+        if (r.author) expect(r.problems).toEqual([]);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
