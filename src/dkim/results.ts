@@ -1,4 +1,5 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
+import type { AuthorProblem } from '../mime/author.js';
 
 export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
 
@@ -15,7 +16,10 @@ export interface DkimResult {
   algorithm: string;
   /** c=, e.g. 'relaxed/relaxed'. */
   canonicalization: string;
-  /** d= is the From domain or a parent or child of it (what relaxed DMARC alignment would accept, without the public-suffix list). */
+  /**
+   * h= covers From, and d= is the domain of the message's single well-formed author or a parent or
+   * child of it (what relaxed DMARC alignment would accept, without the public-suffix list).
+   */
   aligned: boolean;
   /** The key record says t=y: the domain is testing DKIM. A failing testing signature is still a failure. */
   testing: boolean;
@@ -25,6 +29,11 @@ export interface DkimResult {
   weakKey?: boolean;
   /** l= when present. */
   bodyLength?: number;
+  /**
+   * When l= is shorter than the body: the unsigned tail, as an offset and a length in the canonical
+   * body (the body after c='s body canonicalisation). Anyone may have written what is there.
+   */
+  unsignedTail?: { offset: number; length: number };
   signedAt?: Date;
   expiresAt?: Date;
   /** i= when present. */
@@ -39,8 +48,12 @@ export interface DkimVerification {
   /** 'none' without signatures; 'pass' when any signature passed; otherwise the first signature's result. */
   result: DkimResultWord | 'none';
   results: DkimResult[];
-  /** The domain of the single From address, when there is one. */
+  /** The author's address (domain lower-cased), when the From field names one author, well-formed and unambiguous. */
+  from?: string;
+  /** The domain of that author: what d= aligns with. Absent whenever `fromProblems` is not empty. */
   fromDomain?: string;
+  /** Why there is no author to align with (readAuthor in mailpki/mime): several From fields, several mailboxes, an address in the display name, ... */
+  fromProblems?: readonly AuthorProblem[];
 }
 
 /** Relaxed-alignment-lite: equal, or one a subdomain of the other (both with at least two labels). */

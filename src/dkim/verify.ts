@@ -4,7 +4,9 @@ import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { hashSync } from '../internal/sha.js';
 import { MailPkiError } from '../errors.js';
+import { readAuthor, type AuthorProblem } from '../mime/author.js';
 import { bodyCanonicalizer, limitSink, signedHeaderData, type CanonicalizationAlgorithm } from './canonicalization/index.js';
+import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
 import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
 import { splitMessage, type RawHeaderField } from './message.js';
@@ -20,10 +22,23 @@ export interface DkimPolicy {
   /** A signature whose h= lacks From gives `policy` (RFC 6376 §5.4 requires it). Default true. */
   requireFromSigned?: boolean;
   /**
-   * With l=, the largest share of the canonical body that may lie beyond l= (unsigned), 0–1.
-   * More gives `policy`. Default: any (the result still reports bodyLength).
+   * Accept a signature whose l= leaves a tail of the body unsigned (anyone can append there:
+   * "UPDATE: pay … instead"). Default false: such a signature is `policy`. Either way the result
+   * says where the tail starts (`unsignedTail`).
+   */
+  acceptUnsignedBodyTail?: boolean;
+  /**
+   * With `acceptUnsignedBodyTail`, the largest share of the canonical body that may lie beyond l=,
+   * 0–1. More gives `policy`. Default: any.
    */
   maxBodyLengthFraction?: number;
+  /**
+   * A message whose From field is missing, repeated, malformed, ambiguous or names several authors
+   * (see readAuthor in mailpki/mime) gives `policy` instead of `pass`: there is no author to align
+   * with, and readers may show one the signer did not sign. Default true. When false such a
+   * signature can pass, never aligned.
+   */
+  requireWellFormedFrom?: boolean;
   /** Accept rsa-sha1 (RFC 8301 says no). Default false: `policy`. */
   allowSha1?: boolean;
   /** Signatures beyond this many are not looked up (`policy`), so a message cannot make us send hundreds of queries. Default 10. */
@@ -46,6 +61,7 @@ interface Ctx {
   bodyStart: number;
   headers: RawHeaderField[];
   fromDomain: string | undefined;
+  fromProblems: readonly AuthorProblem[];
   now: number;
   resolver: DkimResolver;
   crypto: Crypto;
@@ -74,21 +90,27 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     requireFromSigned: p.requireFromSigned ?? true,
     allowSha1: p.allowSha1 ?? false,
     maxSignatures: p.maxSignatures ?? 10,
+    acceptUnsignedBodyTail: p.acceptUnsignedBodyTail ?? false,
+    requireWellFormedFrom: p.requireWellFormedFrom ?? true,
     ...(p.maxBodyLengthFraction !== undefined ? { maxBodyLengthFraction: p.maxBodyLengthFraction } : {}),
   };
   for (const [k, v] of Object.entries(policy))
-    if (typeof v === 'number' && !(v >= 0)) throw new MailPkiError('ERR_INVALID_INPUT', `policy.${k}: must be a number ≥ 0`, { details: { field: `policy.${k}` } });
+    if (typeof v === 'number' ? !(v >= 0) : typeof v !== 'boolean')
+      throw new MailPkiError('ERR_INVALID_INPUT', `policy.${k}: must be ${typeof v === 'number' ? 'a number ≥ 0' : 'true or false'}`, { details: { field: `policy.${k}` } });
   const now = (options.clock ?? systemClock)().getTime();
   if (!Number.isFinite(now)) throw new MailPkiError('ERR_INVALID_INPUT', 'clock: returned an invalid Date', { details: { field: 'clock' } });
   const bytes = toBytes(message);
   const split = splitMessage(bytes);
-  const froms = split.headers.filter((h) => h.key === 'from');
-  const fromDomain = froms.length === 1 ? addressDomain(froms[0]!.raw) : undefined;
+  // The same From fields the h= selection sees (name matched with WSP before the colon dropped),
+  // read by the one author reader: only a single, well-formed author has a domain to align with.
+  const author = readAuthor(split.headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  const fromDomain = author.author?.domain;
   const ctx: Ctx = {
     bytes,
     bodyStart: split.bodyStart,
     headers: split.headers,
     fromDomain,
+    fromProblems: author.problems,
     now,
     resolver,
     crypto: resolveCrypto(options.crypto),
@@ -99,7 +121,12 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
   const results = await Promise.all(sigs.map((h, i) => verifyOne(ctx, h, i)));
   const result: DkimVerification['result'] =
     results.length === 0 ? 'none' : results.some((r) => r.result === 'pass') ? 'pass' : results[0]!.result;
-  return { result, results, ...(fromDomain ? { fromDomain } : {}) };
+  return {
+    result,
+    results,
+    ...(author.author ? { from: author.author.address, fromDomain: author.author.domain } : {}),
+    ...(author.problems.length ? { fromProblems: author.problems } : {}),
+  };
 }
 
 let systemResolver: DkimResolver | undefined;
@@ -112,19 +139,6 @@ function defaultResolver(): DkimResolver {
       details: { field: 'resolver' },
     });
   return systemResolver;
-}
-
-/** The domain of a From field's address, lower-cased; undefined when there is not exactly one. */
-function addressDomain(raw: string): string | undefined {
-  let v = raw.slice(raw.indexOf(':') + 1).replace(/\r\n/g, '');
-  v = v.replace(/\((?:[^()\\]|\\.)*\)/g, ' ');
-  const lt = v.lastIndexOf('<');
-  if (lt >= 0) v = v.slice(lt + 1, v.indexOf('>', lt) < 0 ? undefined : v.indexOf('>', lt));
-  else if (v.includes(',')) return undefined;
-  const at = v.lastIndexOf('@');
-  if (at < 0) return undefined;
-  const d = v.slice(at + 1).trim().replace(/[>;\s].*$/, '').toLowerCase();
-  return /^[a-z0-9_.-]+$/.test(d) && d.includes('.') ? d.replace(/\.$/, '') : undefined;
 }
 
 async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promise<DkimResult> {
@@ -153,7 +167,8 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     selector: t.selector,
     algorithm: t.algorithm,
     canonicalization: t.canonicalization,
-    aligned: domainsAlign(t.domain, ctx.fromDomain),
+    // Alignment with a From the signature does not cover would let anyone change the author.
+    aligned: t.headers.includes('from') && domainsAlign(t.domain, ctx.fromDomain),
     testing: false,
     headers: t.headers,
     signature: t.signatureBase64,
@@ -225,13 +240,26 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   if ('error' in checked) return fail('permerror', `key unusable: ${checked.error}`, keyExtra);
   if (!checked.ok) return fail('fail', 'signature did not verify', keyExtra);
 
-  const max = ctx.policy.maxBodyLengthFraction;
-  if (t.bodyLength !== undefined && max !== undefined && body.length > 0 && (body.length - t.bodyLength) / body.length > max)
-    return fail('policy', `l= leaves ${body.length - t.bodyLength} of ${body.length} body bytes unsigned`, keyExtra);
-  const notes = [weakKey ? `weak ${keyBits}-bit RSA key` : '', t.bodyLength !== undefined && t.bodyLength < body.length ? `l= signs ${t.bodyLength} of ${body.length} body bytes` : '']
+  // l= shorter than the body: what follows it is not signed, and is shown as part of the message.
+  let tail: Partial<DkimResult> = {};
+  if (t.bodyLength !== undefined && t.bodyLength < body.length) {
+    const unsigned = body.length - t.bodyLength;
+    tail = { unsignedTail: { offset: t.bodyLength, length: unsigned } };
+    const max = ctx.policy.maxBodyLengthFraction;
+    if (!ctx.policy.acceptUnsignedBodyTail || (max !== undefined && unsigned / body.length > max))
+      return fail('policy', `l= leaves ${unsigned} of ${body.length} body bytes unsigned`, { ...keyExtra, ...tail });
+  }
+  if (ctx.policy.requireWellFormedFrom && ctx.fromProblems.length > 0) {
+    const p = ctx.fromProblems[0]!;
+    return fail('policy', `signature verified, but there is no single well-formed From to align with (${p.code}: ${p.message})`, { ...keyExtra, ...tail });
+  }
+  const notes = [
+    weakKey ? `weak ${keyBits}-bit RSA key` : '',
+    tail.unsignedTail ? `l= signs ${t.bodyLength} of ${body.length} body bytes; unsigned from canonical body offset ${t.bodyLength}` : '',
+  ]
     .filter(Boolean)
     .join('; ');
-  return fail('pass', notes ? `signature verified; ${notes}` : 'signature verified', keyExtra);
+  return fail('pass', notes ? `signature verified; ${notes}` : 'signature verified', { ...keyExtra, ...tail });
 }
 
 /**

@@ -13,6 +13,8 @@ export interface Mailbox {
   readonly domain: string;
   /** Name of the group this mailbox was listed in, if any. */
   readonly group: string | undefined;
+  /** The obsolete source route of RFC 5322 §4.4 (`@relay1,@relay2` in `<@relay1,@relay2:user@host>`), left out of `address`. */
+  readonly route?: string;
 }
 
 export interface AddressGroup {
@@ -120,6 +122,9 @@ function segmentEnd(tokens: Token[], start: number, inGroup: boolean): number {
   return tokens.length;
 }
 
+/** @internal How the error about an unquoted special in a display name starts (mime/author.ts folds it into its own problem). */
+export const UNQUOTED_IN_NAME = 'display name holds an unquoted';
+
 function readMailbox(seg: Token[], group: string | undefined, errors: string[]): Mailbox | undefined {
   const lt = seg.findIndex((t) => isSpecial(t, '<'));
   if (lt < 0) return readBareAddress(seg, group, errors);
@@ -128,10 +133,14 @@ function readMailbox(seg: Token[], group: string | undefined, errors: string[]):
   if (gtRel < 0) errors.push('angle address is not closed with ">"');
   const after = seg.slice(gt + 1).filter((t) => t.kind !== 'comment');
   if (after.length > 0) errors.push(`unexpected text after angle address: "${tokensText(after)}"`);
-  const spec = readAddrSpec(skipRoute(seg.slice(lt + 1, gt)), errors);
+  // RFC 5322 §3.2.5 (and obs-phrase, §4.1): a display name is words, dots and comments.
+  const special = seg.slice(0, lt).find((t) => t.kind === 'special' && t.text !== '.');
+  if (special) errors.push(`${UNQUOTED_IN_NAME} "${special.text}": "${tokensText(seg.slice(0, lt))}"`);
+  const { route, spec: specTokens } = splitRoute(seg.slice(lt + 1, gt));
+  const spec = readAddrSpec(specTokens, errors);
   if (!spec) return undefined;
   const name = phraseText(seg.slice(0, lt));
-  return { name: name || undefined, ...spec, group };
+  return { name: name || undefined, ...spec, group, ...(route !== undefined ? { route } : {}) };
 }
 
 // A bare addr-spec; the obsolete "a@b (Name)" form gives its comment as the name.
@@ -148,12 +157,13 @@ function readBareAddress(seg: Token[], group: string | undefined, errors: string
   return { name: name || undefined, ...spec, group };
 }
 
-// RFC 5322 §4.4 obs-route: "<@relay1,@relay2:user@host>", the route is dropped.
-function skipRoute(angle: Token[]): Token[] {
+// RFC 5322 §4.4 obs-route: "<@relay1,@relay2:user@host>", the route is split off.
+function splitRoute(angle: Token[]): { route: string | undefined; spec: Token[] } {
   const significant = angle.filter((t) => t.kind !== 'comment');
-  if (!isSpecial(significant[0], '@')) return significant;
+  if (!isSpecial(significant[0], '@')) return { route: undefined, spec: significant };
   const colon = significant.findIndex((t) => isSpecial(t, ':'));
-  return colon < 0 ? significant : significant.slice(colon + 1);
+  if (colon < 0) return { route: undefined, spec: significant };
+  return { route: significant.slice(0, colon).map((t) => t.text).join(''), spec: significant.slice(colon + 1) };
 }
 
 function readAddrSpec(seg: Token[], errors: string[]): { address: string; local: string; domain: string } | undefined {
@@ -170,9 +180,18 @@ function readAddrSpec(seg: Token[], errors: string[]): { address: string; local:
     errors.push(`malformed address "${tokensText(ts)}"`);
     return undefined;
   }
+  // word *("." word) @ atom *("." atom) / domain-literal (RFC 5322 §3.4.1, §4.4): two words with
+  // nothing between them ("a b@c", "\"<x@y>\" z@c") or an empty label are not an address.
+  if (!dotSeparated(localTokens, false) || !(dotSeparated(domainTokens, true) || (domainTokens.length === 1 && domainTokens[0]!.kind === 'literal')))
+    errors.push(`malformed address "${tokensText(ts)}"`);
   const local = formatLocalPart(localTokens.map((t) => t.text).join(''));
   const domain = domainTokens.map((t) => t.text).join('');
   return { address: `${local}@${domain}`, local, domain };
+}
+
+function dotSeparated(tokens: Token[], atomsOnly: boolean): boolean {
+  if (tokens.length % 2 === 0) return false;
+  return tokens.every((t, k) => (k % 2 === 1 ? isSpecial(t, '.') : t.kind === 'atom' || (!atomsOnly && t.kind === 'quoted')));
 }
 
 const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*$/;
@@ -225,19 +244,24 @@ function tokenize(s: string, errors: string[]): Token[] {
     else if (ch === '(') [token, i] = readComment(s, i, space, errors);
     else if (ch === '[') [token, i] = readLiteral(s, i, space, errors);
     else if (SPECIALS.includes(ch)) [token, i] = [{ kind: 'special', text: ch as SpecialChar, spaceBefore: space }, i + 1];
-    else [token, i] = readAtom(s, i, space);
+    else [token, i] = readAtom(s, i, space, errors);
     tokens.push(token);
     space = token.kind === 'comment';
   }
   return tokens;
 }
 
-function readAtom(s: string, start: number, space: boolean): [Token, number] {
+// atext (RFC 5322 §3.2.3) and, for RFC 6532, any non-ASCII character but the C1 controls.
+const ATEXT = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00a0-\uffff-]+$/;
+
+function readAtom(s: string, start: number, space: boolean, errors: string[]): [Token, number] {
   let i = start;
-  // Stray ")" or "]" are taken into the atom rather than stalling the tokenizer.
+  // Stray ")", "]", "\\" or control characters are taken into the atom rather than stalling the tokenizer, and reported.
   do i++;
   while (i < s.length && !ATOM_STOP.has(s[i]!));
-  return [{ kind: 'atom', text: s.slice(start, i), spaceBefore: space }, i];
+  const text = s.slice(start, i);
+  if (!ATEXT.test(text)) errors.push(`invalid character in "${text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`);
+  return [{ kind: 'atom', text, spaceBefore: space }, i];
 }
 
 function readQuoted(s: string, start: number, space: boolean, errors: string[]): [Token, number] {

@@ -25,6 +25,7 @@ export {
   type AddressList,
   type DisplayNameAddress,
 } from './address.js';
+export { readAuthor, type Author, type AuthorProblem, type AuthorProblemCode, type AuthorReading } from './author.js';
 export { buildMessage, assembleMessage, type BuiltMessage } from './build.js';
 export type { BuildMessageInput, BuildOptions, MailboxInput, AttachmentInput } from './schema.js';
 export { make7bitSafe, is7bitClean } from './seven-bit.js';

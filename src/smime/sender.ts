@@ -3,8 +3,7 @@
  * spoofing tricks (two From fields, two mailboxes, a name that holds another address, an
  * empty or name-only From, a different Sender) are problems rather than guesses.
  */
-import { findAddressesInDisplayNames, getHeaders, normalizeAddress, parseAddressList, type MimeEntity } from '../mime/index.js';
-import { decodeEncodedWords } from '../mime/index.js';
+import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, readAuthor, type AuthorProblemCode, type MimeEntity } from '../mime/index.js';
 import { findDisguisedAddresses, hasBidiControls } from '../mime/address.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
@@ -15,51 +14,34 @@ export interface FromResult {
 }
 
 export function readFrom(entity: MimeEntity): FromResult {
-  const problems: SmimeProblem[] = [];
-  const fields = getHeaders(entity, 'From');
-  if (fields.length === 0) return { problems: [{ code: 'SMIME_FROM_MISSING', message: 'the message has no From field' }] };
-  if (fields.length > 1)
-    problems.push({ code: 'SMIME_FROM_MULTIPLE_FIELDS', message: `the message has ${fields.length} From fields; clients show different ones` });
-  const value = fields[0]!.value;
-  if (value.trim() === '') return { problems: [...problems, { code: 'SMIME_FROM_EMPTY', message: 'the From field is empty' }] };
-  const list = parseAddressList(value);
-  if (list.mailboxes.length === 0) {
-    problems.push({
-      code: 'SMIME_FROM_NO_ADDRESS',
-      message: `the From field holds no mailbox address: "${decodeEncodedWords(value).slice(0, 200)}"`,
-    });
-    return { problems };
-  }
-  if (list.mailboxes.length > 1 || list.errors.length > 0)
-    problems.push({
-      code: 'SMIME_FROM_MULTIPLE_MAILBOXES',
-      message:
-        list.mailboxes.length > 1
-          ? `the From field names ${list.mailboxes.length} mailboxes: ${list.mailboxes.map((m) => m.address).join(', ')}`
-          : `the From field is not a single well-formed mailbox (${list.errors[0]})`,
-    });
-  const first = list.mailboxes[0]!;
-  // RFC 5322 §3.6.2: From is a mailbox-list; a group's name is shown like a display name.
-  if (list.groups.length > 0 && list.mailboxes.length === 1 && list.errors.length === 0)
-    problems.push({
-      code: 'SMIME_FROM_MULTIPLE_MAILBOXES',
-      message: `the From field uses group syntax ("${list.groups[0]!.name.slice(0, 200)}:"), which RFC 5322 does not allow in From`,
-    });
-  // Scan the whole decoded field, not only the parsed display name: comments and group names
-  // are shown by some clients too, e.g. `(payments@bank.example) <x@evil.test>`. With several
-  // mailboxes the other addresses are already the problem above.
-  const shown = list.mailboxes.length === 1 ? [{ ...first, name: decodeEncodedWords(value) }] : [first];
-  for (const d of findAddressesInDisplayNames(shown)) {
-    if (d.mismatch)
-      problems.push({
-        code: 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
-        message: `the From field shows ${d.addresses.filter((a) => !sameMailbox(a, first.address)).join(', ')} but the address is ${first.address}`,
-      });
-  }
-  const out: FromResult = { address: normalizeAddress(first.address), problems };
-  if (first.name !== undefined) out.name = first.name;
+  // One author reader for S/MIME binding, DKIM alignment and Authentication-Results (mime/author.ts).
+  const r = readAuthor(entity);
+  // Without a mailbox, SMIME_FROM_NO_ADDRESS already names the decoded encoded word.
+  const problems: SmimeProblem[] = r.problems
+    .filter((p) => r.shown || p.code !== 'encoded-word-address')
+    .map((p) => ({ code: SMIME_CODE[p.code], message: p.message }));
+  if (!r.shown) return { problems };
+  const out: FromResult = { address: r.shown.address, problems };
+  if (r.shown.mailbox.name !== undefined) out.name = r.shown.mailbox.name;
   return out;
 }
+
+const SMIME_CODE: Record<AuthorProblemCode, SmimeProblem['code']> = {
+  missing: 'SMIME_FROM_MISSING',
+  'several-fields': 'SMIME_FROM_MULTIPLE_FIELDS',
+  empty: 'SMIME_FROM_EMPTY',
+  'no-address': 'SMIME_FROM_NO_ADDRESS',
+  'several-mailboxes': 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  group: 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  malformed: 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  'route-address': 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  'space-before-colon': 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  'control-character': 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  'not-utf8': 'SMIME_FROM_MULTIPLE_MAILBOXES',
+  'display-name-address': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
+  'address-in-local-part': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
+  'encoded-word-address': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
+};
 
 /** RFC 5322 Sender: when present it must be the From mailbox, or clients show another author. */
 export function checkSender(entity: MimeEntity, fromAddress: string | undefined): SmimeProblem[] {

@@ -173,7 +173,7 @@ describe('verifying', () => {
 
   it('none without a signature', async () => {
     const v = await verifyDkim(testMessage(), { resolver });
-    expect(v).toEqual({ result: 'none', results: [], fromDomain: 'example.com' });
+    expect(v).toEqual({ result: 'none', results: [], from: 'joe@example.com', fromDomain: 'example.com' });
     expect(authenticationResults(v, { authservId: 'mx.example.net' })).toBe('mx.example.net; dkim=none');
   });
 
@@ -203,8 +203,14 @@ describe('verifying', () => {
     expect(await words(await sign(), { policy: { minRsaBits: 3072 } })).toEqual([['policy', 'RSA key of 2048 bits is below the minimum of 3072']]);
     const l = await sign({ bodyLength: true });
     const appended = l.replace(/\r\n$/, '\r\nAppended by someone else.\r\n');
-    expect(await words(appended)).toEqual([['pass', expect.stringMatching(/^signature verified; l= signs \d+ of \d+ body bytes$/)]]);
-    expect(await words(appended, { policy: { maxBodyLengthFraction: 0.05 } })).toEqual([['policy', expect.stringMatching(/^l= leaves \d+ of \d+ body bytes unsigned$/)]]);
+    expect(await words(appended)).toEqual([['policy', expect.stringMatching(/^l= leaves \d+ of \d+ body bytes unsigned$/)]]);
+    expect(await words(appended, { policy: { acceptUnsignedBodyTail: true } })).toEqual([
+      ['pass', expect.stringMatching(/^signature verified; l= signs (\d+) of \d+ body bytes; unsigned from canonical body offset \1$/)],
+    ]);
+    expect(await words(appended, { policy: { acceptUnsignedBodyTail: true, maxBodyLengthFraction: 0.05 } })).toEqual([
+      ['policy', expect.stringMatching(/^l= leaves \d+ of \d+ body bytes unsigned$/)],
+    ]);
+    expect(await words(l)).toEqual([['pass', 'signature verified']]);
   });
 
   it('permerror: no key, revoked, key type mismatch, h= restriction, syntax, unsupported algorithm', async () => {

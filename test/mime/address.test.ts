@@ -34,7 +34,13 @@ const TABLE: Row[] = [
   ['no domain', 'alice@', [], 1],
   ['unclosed quote', '"Alice <alice@example.org>', [], 2],
   ['display name holding an address', '"ceo@bank.example" <attacker@evil.example>', [['ceo@bank.example', 'attacker@evil.example']], 0],
-  ['unquoted address as display name', 'ceo@bank.example <attacker@evil.example>', [['ceo@bank.example', 'attacker@evil.example']], 0],
+  ['unquoted address as display name', 'ceo@bank.example <attacker@evil.example>', [['ceo@bank.example', 'attacker@evil.example']], 1],
+  ['two words in a local part', 'a b@example.org', [[undefined, 'ab@example.org']], 1],
+  ['quoted address then an address (Composition Kills)', '"<a@evil.example>" payments@example.com', [[undefined, '"<a@evil.example>payments"@example.com']], 1],
+  ['space inside a domain', 'x@exa mple.com', [[undefined, 'x@example.com']], 1],
+  ['domain ending in a dot', 'x@example.com.', [[undefined, 'x@example.com.']], 1],
+  ['backslash before a comma', 'payments@example.com\\, <a@evil.example>', [[undefined, 'payments@example.com\\'], [undefined, 'a@evil.example']], 1],
+  ['NUL in a display name', 'a@b\0<c@example.org>', [['a@b\0', 'c@example.org']], 2],
   ['UTF-8 display name (RFC 6532)', 'Zoë <zoe@example.org>', [['Zoë', 'zoe@example.org']], 0],
 ];
 

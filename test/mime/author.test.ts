@@ -1,0 +1,99 @@
+/** readAuthor: the one strict From reader (S/MIME binding, DKIM alignment, Authentication-Results). */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MAX_FROM_BYTES } from '../../src/mime/author.js';
+import { parseMessage, readAuthor, type AuthorProblemCode } from '../../src/mime/index.js';
+
+const enc = new TextEncoder();
+const fields = (...raw: (string | Uint8Array)[]): Uint8Array[] => raw.map((r) => (typeof r === 'string' ? enc.encode(r) : r));
+const codes = (...raw: (string | Uint8Array)[]): AuthorProblemCode[] => readAuthor(fields(...raw)).problems.map((p) => p.code);
+
+describe('readAuthor', () => {
+  it.each([
+    ['From: payments@example.com', 'payments@example.com'],
+    ['From: Payments <payments@EXAMPLE.com>', 'payments@example.com'],
+    ['FROM:"Accounts, Payments" <payments@example.com> (team)', 'payments@example.com'],
+    ['From: =?utf-8?q?Zo=C3=AB?= <zoe@example.org>', 'zoe@example.org'],
+    ['From: Zoë <zoë@bücher.example>', 'zoë@bücher.example'],
+    ['From: payments@example.com\r\n', 'payments@example.com'],
+    ['From: Payments\r\n <payments@example.com>', 'payments@example.com'],
+    ['From: "Bob" <"bob smith"@example.org>', '"bob smith"@example.org'],
+    ['From: joe@example.com <joe@example.com>', 'joe@example.com'],
+    ["From: Seán O'Brien <sean@example.ie>", 'sean@example.ie'],
+  ])('one well-formed author: %j', (raw, address) => {
+    const r = readAuthor(fields('To: x@example.net', raw, 'Subject: hi'));
+    expect(r.problems).toEqual([]);
+    expect(r.author?.address).toBe(address);
+    expect(r.author?.domain).toBe(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
+  });
+
+  // Composition Kills (Chen et al., USENIX Security 2020): each is a From that readers show differently.
+  it.each<[string, string | Uint8Array, AuthorProblemCode[]]>([
+    ['two mailboxes', 'From: <payments@example.com>, <a@evil.example>', ['several-mailboxes']],
+    ['text after the angle address', 'From: <a@evil.example>payments@example.com', ['malformed', 'display-name-address']],
+    ['a quoted address before an address', 'From: "<a@evil.example>" payments@example.com', ['malformed', 'display-name-address', 'address-in-local-part']],
+    ['an escaped comma', 'From: payments@example.com\\, <a@evil.example>', ['several-mailboxes', 'malformed']],
+    ['an unquoted address as the display name', 'From: payments@example.com <a@evil.example>', ['display-name-address']],
+    ['a quoted address as the display name', 'From: "payments@example.com" <a@evil.example>', ['display-name-address']],
+    ['an address in a comment', 'From: (payments@example.com) <a@evil.example>', ['display-name-address']],
+    ['an encoded-word display name', 'From: =?utf-8?q?payments=40example.com?= <a@evil.example>', ['display-name-address']],
+    ['an encoded word as the whole From', 'From: =?utf-8?q?payments=40example.com?=', ['no-address', 'encoded-word-address']],
+    ['an encoded word as the local part', 'From: =?utf-8?q?payments=40example.com?=@evil.example', ['display-name-address', 'encoded-word-address']],
+    ['a route', 'From: <@example.com:a@evil.example>', ['route-address']],
+    ['a quoted local part holding an address', 'From: "payments@example.com"@evil.example', ['display-name-address', 'address-in-local-part']],
+    ['group syntax', 'From: Payments: a@evil.example;', ['group']],
+    ['white space before the colon', 'From : a@evil.example', ['space-before-colon']],
+    ['a NUL byte', 'From: payments@example.com\0<a@evil.example>', ['malformed', 'display-name-address', 'control-character']],
+    ['a bare CR', 'From: a@evil.example\rFrom: payments@example.com', ['no-address', 'control-character']],
+    ['a line break that is not a fold', 'From: a@evil.example\r\nX: y', ['no-address', 'control-character']],
+    ['a right-to-left override', 'From: "\u202emoc.elpmaxe@stnemyap" <a@evil.example>', ['display-name-address', 'control-character']],
+    ['8-bit bytes that are not UTF-8', new Uint8Array([...enc.encode('From: J'), 0xf6, ...enc.encode('rg <a@evil.example>')]), ['not-utf8']],
+    ['a space inside the domain', 'From: a@exa mple.com', ['malformed', 'display-name-address']],
+    ['a domain literal', 'From: a@[192.0.2.1]', ['malformed']],
+    ['a single-label domain', 'From: a@localhost', ['malformed']],
+    ['a lone "@" as the display name (found by the spoof generator)', 'From: @ <a@evil.example>', ['malformed']],
+    ['an empty From', 'From:  ', ['empty']],
+    ['a name only', 'From: Payments Department', ['no-address']],
+  ])('no author: %s', (_label, raw, expected) => {
+    const r = readAuthor(fields(raw));
+    expect(r.author).toBeUndefined();
+    expect(r.problems.map((p) => p.code)).toEqual(expected);
+    for (const p of r.problems) expect(p.message).not.toMatch(/[\u0000-\u001f\u202e]/);
+  });
+
+  it('several From fields, missing From', () => {
+    expect(codes('From: payments@example.com', 'From: a@evil.example')).toEqual(['several-fields']);
+    expect(codes('From: payments@example.com', 'from : a@evil.example')).toEqual(['several-fields']);
+    expect(codes('To: a@example.com', 'Fromage: cheese', 'X-From: a@evil.example')).toEqual(['missing']);
+    expect(readAuthor(fields('From: payments@example.com', 'From: a@evil.example')).shown?.address).toBe('payments@example.com');
+  });
+
+  it('reads a parsed entity the same way as raw fields', () => {
+    const m = parseMessage(enc.encode('From : <@example.com:a@evil.example>\r\nSubject: x\r\n\r\nbody\r\n'));
+    expect(readAuthor(m).problems.map((p) => p.code)).toEqual(['route-address', 'space-before-colon']);
+    expect(readAuthor(m).shown?.address).toBe('a@evil.example');
+  });
+
+  it('bounds the work: a From field over MAX_FROM_BYTES is not parsed, one just under it is parsed fast', () => {
+    expect(codes(`From: ${'a@b.c, '.repeat(200_000)}`)).toEqual(['malformed']);
+    expect(readAuthor(fields(`From: ${'x'.repeat(MAX_FROM_BYTES)}`)).problems[0]!.message).toBe(`the From field is ${MAX_FROM_BYTES + 1} bytes long; more than ${MAX_FROM_BYTES} is not read`);
+    for (const unit of ['=?a?q?', '"(', '<@a,', 'a@', 'a.', '(a@b.c) ', 'a@b.c, ', 'a ', '\0']) {
+      const t0 = performance.now();
+      const r = readAuthor(fields(`From: ${unit.repeat(Math.floor((MAX_FROM_BYTES - 2) / unit.length))}`));
+      expect(performance.now() - t0).toBeLessThan(500); // ≈ 10 ms each, warm, on one core
+      for (const p of r.problems) expect(p.message.length).toBeLessThan(600);
+    }
+  });
+
+  it('never throws, and gives an author or a reason, on arbitrary bytes', () => {
+    const head = enc.encode('From: ');
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: 1, maxLength: 3 }), (values) => {
+        const r = readAuthor(values.map((v) => new Uint8Array([...head, ...v])));
+        expect(r.author !== undefined || r.problems.length > 0).toBe(true);
+        if (r.author) expect(r.problems).toEqual([]);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
