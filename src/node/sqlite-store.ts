@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { chainAudit } from '../store/audit.js';
 import { identityMatches } from '../store/memory.js';
-import { checkDate, checkLease } from '../store/outbox.js';
+import { checkClaim, checkDate, checkLease } from '../store/outbox.js';
 import { Serializer, scopedTx } from '../store/serial.js';
 import {
   MAX_AUDIT_LIST_LIMIT,
@@ -368,6 +368,24 @@ export class SqliteStore implements Store {
         if (take.run(owner, t + leaseMs, id, t).changes === 1) out.push(rowToEvent(get.get(id) as Row));
       }
       return out;
+    });
+  }
+
+  async claimIdentity(identityId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
+    checkClaim('claimIdentity', identityId, owner, now, leaseMs);
+    const t = now.getTime();
+    // One conditional upsert: taken when free, expired, or already ours; else no row changes.
+    return this.write('could not claim the identity', () =>
+      this.stmt(
+        'INSERT INTO identity_claims (identity_id, owner, claimed_until) VALUES (?, ?, ?) ON CONFLICT (identity_id) DO UPDATE SET owner = excluded.owner, claimed_until = excluded.claimed_until WHERE identity_claims.claimed_until <= ? OR identity_claims.owner = excluded.owner',
+      ).run(identityId, owner, t + leaseMs, t).changes === 1,
+    );
+  }
+
+  async releaseIdentity(identityId: string, owner: string): Promise<void> {
+    checkClaim('releaseIdentity', identityId, owner);
+    await this.write('could not release the identity', () => {
+      this.stmt('DELETE FROM identity_claims WHERE identity_id = ? AND owner = ?').run(identityId, owner);
     });
   }
 
