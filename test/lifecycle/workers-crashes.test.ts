@@ -50,14 +50,16 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       const WORKERS = 3;
       const KILLS = 30;
       const LEASE_MS = 1500;
-      const inv = await setUpDueInventory(factory, tempDir(), 120);
+      const inv = await setUpDueInventory(factory, tempDir(), 60);
       const runs: WorkerRun[] = [];
       let kills = 0;
       let started = 0;
       // The storm: each slot runs a worker, kills it at a random moment (most land mid-sweep), and starts the next.
       const slot = async (s: number) => {
         while (kills < KILLS) {
-          const r = await runWorker(inv, `worker-${s}-${started++}`, { killAfterMs: 250 + Math.floor(random() * 900), leaseMs: LEASE_MS });
+          // One kill in five anywhere from the start (opening the CA, reconciling); the others mid-sweep.
+          const when = random() < 0.2 ? { killAfterMs: Math.floor(random() * 1200) } : { killInSweepAfterMs: Math.floor(random() * 600) };
+          const r = await runWorker(inv, `worker-${s}-${started++}`, { ...when, leaseMs: LEASE_MS });
           runs.push(r);
           if (r.killed) kills++;
         }

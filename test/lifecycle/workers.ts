@@ -108,8 +108,16 @@ export interface WorkerRun {
   ms: number;
 }
 
-/** One `mailpki run-due` process; killed with SIGKILL after `killAfterMs` if it is still running. */
-export async function runWorker(inv: WorkerStore, name: string, options: { killAfterMs?: number; leaseMs: number; command?: string[] }): Promise<WorkerRun> {
+/**
+ * One `mailpki run-due` process; killed with SIGKILL `killAfterMs` after it starts, or, with
+ * `killInSweepAfterMs`, that long after it says it has begun the sweep (so the kill lands in the
+ * work: between the store's writes and the CA's), if it is still running.
+ */
+export async function runWorker(
+  inv: WorkerStore,
+  name: string,
+  options: { killAfterMs?: number; killInSweepAfterMs?: number; leaseMs: number; command?: string[] },
+): Promise<WorkerRun> {
   const cli = await buildCli();
   const start = Date.now();
   const child = spawn(process.execPath, [cli, ...(options.command ?? ['run-due']), ...inv.cliArgs, '--now', DUE_AT.toISOString(), '--actor', name], {
@@ -122,13 +130,20 @@ export async function runWorker(inv: WorkerStore, name: string, options: { killA
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   let killed = false;
   let killedInSweep = false;
-  const timer =
-    options.killAfterMs !== undefined
-      ? setTimeout(() => {
-          killedInSweep = stderr.includes('sweeping');
-          killed = child.kill('SIGKILL');
-        }, options.killAfterMs)
-      : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const kill = () => {
+    killedInSweep = stderr.includes('sweeping');
+    killed = child.kill('SIGKILL');
+  };
+  if (options.killAfterMs !== undefined) timer = setTimeout(kill, options.killAfterMs);
+  else if (options.killInSweepAfterMs !== undefined) {
+    const inSweep = options.killInSweepAfterMs;
+    const watch = () => {
+      if (timer || !stderr.includes('sweeping')) return;
+      timer = setTimeout(kill, inSweep);
+    };
+    child.stderr.on('data', watch);
+  }
   // A worker that hangs is a finding too: bounded.
   const hang = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
