@@ -460,8 +460,23 @@ export class LifecycleManager {
     return this.renewAt(this.resolveId(idOrMailbox), opts.actor, this.clock(), opts.reason ?? 'requested', opts.rekey, false);
   }
 
-  private async renewAt(id: string, actor: string, now: Date, reason: string, rekey: boolean | undefined, automatic: boolean): Promise<IdentityRecord> {
+  /**
+   * `decidedOn`: the identity a sweep decided to renew. If it changed since (another worker renewed
+   * it meanwhile), the decision no longer holds: ERR_STORE_CONFLICT, which the sweep counts as
+   * skipped — never a second renewal decided on a newer record nobody looked at.
+   */
+  private async renewAt(
+    id: string,
+    actor: string,
+    now: Date,
+    reason: string,
+    rekey: boolean | undefined,
+    automatic: boolean,
+    decidedOn?: IdentityRecord,
+  ): Promise<IdentityRecord> {
     const { identity, credential } = await this.load(id);
+    if (decidedOn && (identity.version !== decidedOn.version || identity.currentCredentialId !== decidedOn.currentCredentialId))
+      throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed after the sweep decided to renew it (another process); it is looked at again if still due`);
     if (identity.status === 'decommissioned' || identity.status === 'suspended') throw stateError(identity, 'renew');
     const pending = await this.store.transaction((tx) => tx.getPendingIssuance(id));
     const op: Operation = credential ? 'renew' : 'enroll';
@@ -1043,7 +1058,7 @@ export class LifecycleManager {
     const verdict = renewalDecision({ identity, credential, now, policy });
     if (verdict.due) {
       try {
-        await this.renewAt(id, actor, now, verdict.reason, undefined, true);
+        await this.renewAt(id, actor, now, verdict.reason, undefined, true, identity);
         summary.renewed.push(id);
         return;
       } catch (e) {

@@ -1,7 +1,7 @@
 /** Claims on identities during sweeps (finding 12), in one process with injected lease clocks. */
 import { describe, expect, it } from 'vitest';
 import { DkimManager } from '../../src/lifecycle/dkim.js';
-import { MemoryStore, passphraseKeyProtector } from '../../src/store/index.js';
+import { MemoryStore, passphraseKeyProtector, type Store, type StoreTx } from '../../src/store/index.js';
 import { at, fakeClock, harness } from './helpers.js';
 
 const owner = { team: 'treasury' };
@@ -49,6 +49,35 @@ describe('runDue claims each identity (finding 12)', () => {
     const creds = await h.manager.credentials('p@example.com');
     expect(creds.map((c) => c.status)).toEqual(['previous', 'current']);
     expect(creds[1]!.serialNumber).toBe(signed);
+    expect(h.ca.local.issued).toHaveLength(2);
+  });
+
+  it('a worker whose claim ran out while another renewed the identity does not renew it a second time (decided on an older record)', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'p@example.com', owner }, { actor: 'x' });
+    h.clock.set(at(340));
+    // Worker A sees every claim as run out (its lease clock is an hour ahead).
+    const a = h.make({ instanceId: 'worker-a', leaseClock: () => new Date(Date.now() + 3_600_000) });
+    // Worker B stalls after deciding to renew (its first look at the identity), and A renews meanwhile.
+    let transactions = 0;
+    let stalled = false;
+    const stalling: Store = Object.create(h.store, {
+      transaction: {
+        value: async <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => {
+          // 1: list the page, 2: sweepOne's look, 3: renewAt's look.
+          if (++transactions === 3 && !stalled) {
+            stalled = true;
+            expect((await a.runDue()).renewed).toEqual(['smime:p@example.com']);
+          }
+          return h.store.transaction(fn);
+        },
+      },
+    });
+    const b = h.make({ instanceId: 'worker-b', store: stalling });
+    const s = await b.runDue();
+    expect(stalled).toBe(true);
+    expect(s).toMatchObject({ renewed: [], failed: [], skipped: ['smime:p@example.com'] });
+    expect((await h.manager.credentials('p@example.com')).map((c) => c.status)).toEqual(['previous', 'current']);
     expect(h.ca.local.issued).toHaveLength(2);
   });
 
