@@ -4,7 +4,7 @@
  * private keys are stored as passphrase-encrypted PKCS#8 when a passphrase is given.
  */
 import { z } from 'zod';
-import { MailPkiError } from '../errors.js';
+import { MailPkiError, isMailPkiError } from '../errors.js';
 import { fromBase64, fromUtf8, normalizeSerialHex, toBase64, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
@@ -302,6 +302,17 @@ export class LocalCA implements CertificateAuthority {
    * writes) recorded from the certificate and revoked as superseded — its retry got another one.
    */
   private async reconcile(): Promise<void> {
+    try {
+      await this.reconcileLocked();
+    } catch (e) {
+      // A storage this process may only read (e.g. a responder's read-only copy): it reads what is
+      // issued and leaves repairs to a process that can write.
+      if (!(isMailPkiError(e, 'ERR_IO') && (e.details as { readOnly?: unknown } | undefined)?.readOnly === true)) throw e;
+      this.adopt((await this.scanRecords()).records);
+    }
+  }
+
+  private async reconcileLocked(): Promise<void> {
     await this.locked(async () => {
       await this.storage.cleanup?.();
       const { records, pending, orphans } = await this.scanRecords();

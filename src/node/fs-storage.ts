@@ -119,6 +119,10 @@ export class DirectoryCaStorage implements CaStorage {
       this.lockDb = db;
       return db;
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException)?.code;
+      // A CA directory this process may only read (a responder's read-only mount): no lock, no writes.
+      if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM')
+        throw new MailPkiError('ERR_IO', `the CA in ${this.dir} is read-only here: it cannot be changed (${code})`, { cause: e, details: { readOnly: true } });
       throw ioError(`could not open the CA lock ${path}`, e);
     }
   }

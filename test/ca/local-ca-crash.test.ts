@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LocalCA } from '../../src/ca/local-ca.js';
+import { MailPkiError } from '../../src/errors.js';
 import { MemoryCaStorage, type CaStorage } from '../../src/ca/storage.js';
 import { parseCertificate } from '../../src/certs/certificate.js';
 import { fromUtf8 } from '../../src/internal/bytes.js';
@@ -114,5 +115,27 @@ describe('LocalCA killed between the writes of an issuance (finding 13)', () => 
     expect((await reopened.issue({ mailbox: 'a@example.com', publicKey: spki, idempotencyKey: 'old-a' })).serialNumber).toBe(a.serialNumber);
     expect(reopened.getRecord(b.serialNumber)).toMatchObject({ mailbox: 'b@example.com', revocation: { reason: 'superseded' } });
     expect(reopened.ocspStatus(b.serialNumber).status).toBe('revoked');
+  });
+});
+
+describe('LocalCA on storage it may only read', () => {
+  it('opens and reads what is issued when the lock cannot be taken because the storage is read-only', async () => {
+    const storage = new MemoryCaStorage();
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock });
+    const spki = await exportSpki((await generateKeyPair('ec-p256')).publicKey);
+    const issued = await ca.issue({ mailbox: 'a@example.com', publicKey: spki });
+    const readOnly: CaStorage = {
+      read: (n) => storage.read(n),
+      list: (p) => storage.list(p),
+      write: async () => {
+        throw new Error('read-only');
+      },
+      lock: async () => {
+        throw new MailPkiError('ERR_IO', 'the CA is read-only here', { details: { readOnly: true } });
+      },
+    };
+    const reader = await LocalCA.open(readOnly, { clock });
+    expect(reader.ocspStatus(issued.serialNumber).status).toBe('good');
+    await expect(reader.issue({ mailbox: 'b@example.com', publicKey: spki })).rejects.toMatchObject({ code: 'ERR_IO' });
   });
 });

@@ -44,7 +44,7 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
     }, 120_000);
 
     it('three run-due processes whose claims run out under them (5 ms leases) still renew each identity once: fencing, not the claim, keeps it exact', async () => {
-      const inv = await setUpDueInventory(factory, tempDir(), 30);
+      const inv = await setUpDueInventory(factory, tempDir(), 20);
       const runs = await Promise.all([0, 1, 2].map((i) => runWorker(inv, `short-lease-${i}`, { leaseMs: 5 })));
       for (const r of runs) expect(r.code, describeRun(r)).toBe(0);
       expect(renewedLines(runs).sort()).toEqual([...inv.ids].sort());
@@ -60,7 +60,7 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       const WORKERS = 3;
       const KILLS = 30;
       const LEASE_MS = 1500;
-      const inv = await setUpDueInventory(factory, tempDir(), 60);
+      const inv = await setUpDueInventory(factory, tempDir(), 40);
       const runs: WorkerRun[] = [];
       let kills = 0;
       let started = 0;
