@@ -60,7 +60,7 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       const WORKERS = 3;
       const KILLS = 30;
       const LEASE_MS = 1500;
-      const inv = await setUpDueInventory(factory, tempDir(), 40);
+      const inv = await setUpDueInventory(factory, tempDir(), 50);
       const runs: WorkerRun[] = [];
       let kills = 0;
       let started = 0;
@@ -68,7 +68,7 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       const slot = async (s: number) => {
         while (kills < KILLS) {
           // One kill in five anywhere from the start (opening the CA, reconciling); the others mid-sweep.
-          const when = random() < 0.2 ? { killAfterMs: Math.floor(random() * 1200) } : { killInSweepAfterMs: Math.floor(random() * 600) };
+          const when = random() < 0.2 ? { killAfterMs: Math.floor(random() * 1000) } : { killInSweepAfterMs: Math.floor(random() * 200) };
           const r = await runWorker(inv, `worker-${s}-${started++}`, { ...when, leaseMs: LEASE_MS });
           runs.push(r);
           if (r.killed) kills++;
