@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { MailPkiError, isMailPkiError } from '../errors.js';
-import { fromBase64, fromUtf8, normalizeSerialHex, toBase64, toHex, utf8 } from '../internal/bytes.js';
+import { fromBase64, fromHex, fromUtf8, normalizeSerialHex, toBase64, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { decodePem, encodePem } from '../internal/pem.js';
@@ -892,12 +892,9 @@ function caSignatureAlgorithm(key: CryptoKey): SignatureAlgorithm {
 
 const normaliseSerial = normalizeSerialHex;
 
-/** The serial bytes of a hex serial as stored (normalised: no sign padding lost). */
+/** The serial bytes of a stored (normalised) hex serial, with the 0 byte a DER INTEGER needs before a set top bit. */
 function fromHexSerial(hex: string): Uint8Array {
-  const even = hex.length % 2 ? `0${hex}` : hex;
-  const bytes = new Uint8Array(even.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(even.slice(i * 2, i * 2 + 2), 16);
-  // DER INTEGER: a leading bit set would read as negative.
+  const bytes = fromHex(hex.length % 2 ? `0${hex}` : hex);
   return bytes[0]! & 0x80 ? new Uint8Array([0, ...bytes]) : bytes;
 }
 
