@@ -50,6 +50,23 @@ describe('LocalCA in a directory', () => {
     }
   });
 
+  it('two CA objects on one directory (as two processes) issue under one lock: one certificate per idempotency key, none lost (finding 12)', async () => {
+    const dir = t.path('ca-two');
+    await initLocalCaDirectory(dir, { allowedDomains: ['example.com'] });
+    const [a, b] = await Promise.all([openLocalCaDirectory(dir), openLocalCaDirectory(dir)]);
+    const spki = await exportSpki((await generateKeyPair('ec-p256')).publicKey);
+    const same = await Promise.all([a, b, a, b].map((ca) => ca.issue({ mailbox: 'a@example.com', publicKey: spki, idempotencyKey: 'one-key' })));
+    expect(new Set(same.map((x) => x.serialNumber)).size).toBe(1);
+    const distinct = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).issue({ mailbox: 'a@example.com', publicKey: spki, idempotencyKey: `k-${i}` })));
+    expect(new Set(distinct.map((x) => x.serialNumber)).size).toBe(8);
+    const reopened = await openLocalCaDirectory(dir);
+    expect(reopened.issued).toHaveLength(9);
+    expect(new Set(reopened.issued.map((r) => r.seq)).size).toBe(9);
+    // A revocation through one object is what the other finds (it reads the record under the lock).
+    await a.revoke({ serialNumber: distinct[0]!.serialNumber, reason: 'keyCompromise' });
+    await expect(b.revoke({ serialNumber: distinct[0]!.serialNumber, reason: 'superseded' })).rejects.toMatchObject({ code: 'ERR_CA_ALREADY_REVOKED' });
+  });
+
   it('removes temporary files a killed write left behind when it opens (finding 13)', async () => {
     const dir = t.path('ca-tmp');
     await initLocalCaDirectory(dir, { allowedDomains: ['example.com'] });
