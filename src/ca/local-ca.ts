@@ -4,17 +4,17 @@
  * private keys are stored as passphrase-encrypted PKCS#8 when a passphrase is given.
  */
 import { z } from 'zod';
-import { MailPkiError } from '../errors.js';
-import { fromUtf8, normalizeSerialHex, toHex, utf8 } from '../internal/bytes.js';
+import { MailPkiError, isMailPkiError } from '../errors.js';
+import { fromBase64, fromHex, fromUtf8, normalizeSerialHex, toBase64, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
-import { encodePem } from '../internal/pem.js';
+import { decodePem, encodePem } from '../internal/pem.js';
 import { parseInput } from '../internal/validate.js';
 import { defaultSignatureAlgorithm, readPublicKeyInfo, type SignatureAlgorithm } from '../keys/algorithms.js';
 import { exportPkcs8Pem, exportSpki, generateKeyPair, importPrivateKey } from '../keys/index.js';
 import { authorityKeyIdentifierValue, computeKeyIdentifier, keySigner, randomSerial, signCertificate, type TbsSigner } from '../certs/builder.js';
 import { OID } from '../internal/oids.js';
-import { parseCertificate, type Certificate } from '../certs/certificate.js';
+import { certificateEmails, parseCertificate, type Certificate } from '../certs/certificate.js';
 import { parseCsr, verifyCsr } from '../certs/csr.js';
 import { encodeName } from '../certs/name.js';
 import { createCrl } from '../revocation/crl-create.js';
@@ -79,6 +79,13 @@ export interface LocalCaRuntime {
   crlValidityHours?: number;
 }
 
+/**
+ * One issuance, one file (`certs/<serial>.json`), replaced atomically as it moves on: written
+ * 'pending' (serial, names, dates, public key) before the CA key signs anything, and 'issued'
+ * (with the certificate) after. A certificate therefore never exists without its record. Records
+ * of mailpki ≤ 0.x have no `state` and keep the certificate beside them in `certs/<serial>.pem`:
+ * they are read as issued.
+ */
 const issuedRecordSchema = z.object({
   /** Issue order within this CA (1, 2, ...). */
   seq: z.number().int().positive(),
@@ -88,6 +95,13 @@ const issuedRecordSchema = z.object({
   notBefore: z.iso.datetime(),
   notAfter: z.iso.datetime(),
   idempotencyKey: z.string().optional(),
+  state: z.enum(['pending', 'issued']).default('issued'),
+  /** What the certificate is made of besides the fields above (kept after issuance too). */
+  request: z.object({ spki: z.string().min(1), usage: z.enum(['signing', 'dual-use']) }).optional(),
+  /** The signed certificate (PEM), once issued. */
+  certificate: z.string().optional(),
+  /** Set when the record was completed by reconciliation rather than by the issuing call. */
+  recovered: z.string().optional(),
   revocation: z
     .object({
       reason: z.enum(Object.keys(REVOCATION_REASONS) as [RevocationReason, ...RevocationReason[]]),
@@ -112,6 +126,8 @@ const stateSchema = z.object({
   crlNumber: z.number().int().nonnegative(),
   /** Bumped on every issuance and revocation, so other processes (a running server) notice. */
   revision: z.number().int().nonnegative().default(0),
+  /** The seq of the last issuance (absent in CAs made before it was kept here). */
+  lastSeq: z.number().int().nonnegative().optional(),
 });
 type State = z.infer<typeof stateSchema>;
 
@@ -124,19 +140,27 @@ export const CA_FILES = {
   rootKey: 'keys/root.key.pem',
   issuingKey: 'keys/issuing.key.pem',
   rootCrl: 'crl/root.crl',
+  /** One record per issuance: `certs/<serial>.json`. */
+  records: 'certs/',
+  /** Idempotency key → serial: `idempotency/<SHA-256 of the key>.json`, written before the record. */
+  idempotency: 'idempotency/',
 } as const;
+
+const recordName = (serial: string) => `${CA_FILES.records}${serial}.json`;
+const legacyPemName = (serial: string) => `${CA_FILES.records}${serial}.pem`;
 
 export class LocalCA implements CertificateAuthority {
   private queue: Promise<unknown> = Promise.resolve();
   /**
-   * Issued certificates by serial, and serials by idempotency key (records live in certs/<serial>.json).
-   * `refresh` builds new maps off to the side and swaps them in whole, so a reader (OCSP, CRL)
-   * never sees a half-loaded set; `recordsRevision` is the ca.json revision they were loaded at.
+   * Issued certificates by serial, and serials by idempotency key: what this object has seen
+   * (at open, by its own writes, and by `refresh`). Decisions that another process may have
+   * changed (idempotency, revocation) read the storage under its lock instead.
    */
   private records = new Map<string, IssuedRecord>();
   private byIdempotencyKey = new Map<string, string>();
   private lastSeq = 0;
-  private recordsRevision = -1;
+  /** Another writer changed the storage since the records were loaded: `refresh` reloads them. */
+  private stale = false;
 
   private constructor(
     private readonly storage: CaStorage,
@@ -268,25 +292,55 @@ export class LocalCA implements CertificateAuthority {
       ...(state.keysEncrypted && { passphrase: options.passphrase! }),
     });
     const ca = new LocalCA(storage, state, root, issuing, issuingKey, options.clock ?? systemClock, crypto, options);
-    await ca.loadRecords();
-    ca.recordsRevision = state.revision;
+    await ca.reconcile();
     return ca;
   }
 
-  /** Reads every record into new maps and swaps them in at once. */
-  private async loadRecords(): Promise<void> {
+  /**
+   * What a crash may have left, put right under the storage lock (so never a writer that is still
+   * running): temporary files removed; an issuance recorded 'pending' completed from its record
+   * (same serial, dates and key; it was never handed out, so this is its only certificate); a
+   * certificate file of the old layout without its record (mailpki ≤ 0.x, killed between its two
+   * writes) recorded from the certificate and revoked as superseded — its retry got another one.
+   */
+  private async reconcile(): Promise<void> {
+    try {
+      await this.reconcileLocked();
+    } catch (e) {
+      // A storage this process may only read (e.g. a responder's read-only copy): it reads what is
+      // issued and leaves repairs to a process that can write.
+      if (!(isMailPkiError(e, 'ERR_IO') && (e.details as { readOnly?: unknown } | undefined)?.readOnly === true)) throw e;
+      this.adopt((await this.scanRecords()).records);
+    }
+  }
+
+  private async reconcileLocked(): Promise<void> {
+    await this.locked(async () => {
+      await this.storage.cleanup?.();
+      const { records, pending, orphans } = await this.scanRecords();
+      this.adopt(records);
+      for (const r of pending) await this.completePending(r, 'completed when the CA was opened after an interrupted issuance');
+      for (const serial of orphans) await this.adoptOrphan(serial);
+    });
+  }
+
+  /** Reads every record: issued ones, pending ones, and legacy certificate files without a record. */
+  private async scanRecords(): Promise<{ records: Map<string, IssuedRecord>; pending: IssuedRecord[]; orphans: string[] }> {
     const records = new Map<string, IssuedRecord>();
-    const byKey = new Map<string, string>();
-    for (const name of await this.storage.list('certs/')) {
-      if (!name.endsWith('.json')) continue;
+    const pending: IssuedRecord[] = [];
+    const names = await this.storage.list(CA_FILES.records);
+    const jsons = new Set(names.filter((n) => n.endsWith('.json')));
+    for (const name of jsons) {
       const record = await this.readRecordFile(name);
       if (!record) continue;
-      records.set(record.serialNumber, record);
-      if (record.idempotencyKey) byKey.set(record.idempotencyKey, record.serialNumber);
+      if (record.state === 'pending') pending.push(record);
+      else records.set(record.serialNumber, record);
     }
-    this.records = records;
-    this.byIdempotencyKey = byKey;
-    for (const r of records.values()) this.lastSeq = Math.max(this.lastSeq, r.seq);
+    const orphans = names
+      .filter((n) => n.endsWith('.pem') && !jsons.has(n.replace(/\.pem$/, '.json')))
+      .map((n) => n.slice(CA_FILES.records.length, -'.pem'.length))
+      .filter((serial) => /^[0-9a-f]+$/.test(serial));
+    return { records, pending, orphans };
   }
 
   private async readRecordFile(name: string): Promise<IssuedRecord | undefined> {
@@ -301,16 +355,55 @@ export class LocalCA implements CertificateAuthority {
     return parseInput(issuedRecordSchema, json, `CA record ${name}`, 'ERR_CA_STATE_INVALID');
   }
 
+  /** The stored record of a serial, read now from the storage (not this object's memory). */
+  private readRecord(serial: string): Promise<IssuedRecord | undefined> {
+    return this.readRecordFile(recordName(serial));
+  }
+
+  /** Replaces this object's view of the records in one step (readers never see it half-built). */
+  private adopt(records: Map<string, IssuedRecord>): void {
+    const byKey = new Map<string, string>();
+    let lastSeq = 0;
+    for (const r of records.values()) {
+      lastSeq = Math.max(lastSeq, r.seq);
+      if (r.idempotencyKey) byKey.set(r.idempotencyKey, r.serialNumber);
+    }
+    this.records = records;
+    this.byIdempotencyKey = byKey;
+    this.lastSeq = Math.max(this.lastSeq, lastSeq);
+  }
+
   private remember(record: IssuedRecord): void {
+    if (record.state !== 'issued') return;
     this.records.set(record.serialNumber, record);
     this.lastSeq = Math.max(this.lastSeq, record.seq);
     if (record.idempotencyKey) this.byIdempotencyKey.set(record.idempotencyKey, record.serialNumber);
   }
 
+  /** Writes a record (one atomic replace) and bumps the CA revision. Only under `locked`. */
   private async saveRecord(record: IssuedRecord): Promise<void> {
-    await this.storage.write(`certs/${record.serialNumber}.json`, utf8(JSON.stringify(record, null, 2)));
+    await this.storage.write(recordName(record.serialNumber), utf8(JSON.stringify(record, null, 2)));
     this.remember(record);
-    await this.saveState({ ...(await this.readState()), revision: this.state.revision + 1 });
+    const stored = await this.readState();
+    await this.saveState({ ...stored, revision: stored.revision + 1, lastSeq: Math.max(stored.lastSeq ?? 0, record.seq) });
+  }
+
+  /** Runs `op` alone: after this object's earlier calls, and under the storage's lock (other objects, other processes). */
+  private locked<T>(op: () => Promise<T>): Promise<T> {
+    return this.exclusive(() => (this.storage.lock ? this.storage.lock(op) : op()));
+  }
+
+  /** Under the lock: the stored state; notes when another writer moved it on since this object last looked. */
+  private async syncState(): Promise<State> {
+    const stored = await this.readState();
+    if (stored.revision !== this.state.revision || stored.crlNumber !== this.state.crlNumber) this.stale = true;
+    this.state = stored;
+    return stored;
+  }
+
+  /** The next seq, from the stored state (shared by every writer) or, for older CAs, from the records seen. */
+  private nextSeq(state: State): number {
+    return Math.max(state.lastSeq ?? 0, this.lastSeq) + 1;
   }
 
   private async readState(): Promise<State> {
@@ -328,36 +421,20 @@ export class LocalCA implements CertificateAuthority {
   /**
    * Picks up issuances and revocations made by other processes on the same storage (e.g. the
    * CLI revoking while `mailpki serve` runs). Cheap when nothing changed: one small read of
-   * ca.json (unless `full`). Otherwise every record is read into a new set that replaces the old one whole:
-   * OCSP and CRLs made meanwhile answer from the old set, never from a partial one.
+   * ca.json (unless `full`, a backstop that reloads every record anyway). Otherwise every record
+   * is read into a new set that replaces the old one whole: OCSP and CRLs made meanwhile answer
+   * from the old set, never from a partial one.
    */
   async refresh(options: { full?: boolean } = {}): Promise<void> {
     return this.exclusive(async () => {
       const current = await this.readState();
-      // Compared with the revision the records were loaded at, not this.state's: createCrl adopts
-      // the stored state (and its revision) without loading the records behind it. `full` reloads
-      // anyway: two writers that opened at the same revision write the same next one.
-      if (options.full || current.revision !== this.recordsRevision) {
-        await this.loadRecords();
-        this.recordsRevision = current.revision;
-      }
+      if (!options.full && !this.stale && current.revision === this.state.revision && current.crlNumber === this.state.crlNumber) return;
+      // Built aside and swapped in whole: a lookup meanwhile sees the old records or the new.
+      const { records } = await this.scanRecords();
+      this.adopt(records);
+      this.stale = false;
       this.state = current;
     });
-  }
-
-  /**
-   * What the CA's storage says about one serial now, without waiting for `refresh`: the record
-   * (good or revoked), `nonIssued` for a certificate file without a record (an issuance cut
-   * short), or `unknown`. For OCSP answers about serials issued since the last refresh.
-   */
-  async readOcspStatus(serialNumber: string): Promise<OcspLookupResult> {
-    const serial = normaliseSerial(serialNumber);
-    // RFC 5280 §4.1.2.2: at most 20 octets; anything longer was never a serial of this CA.
-    if (!/^[0-9a-f]{1,40}$/.test(serial)) return { status: 'unknown' };
-    const record = await this.readRecordFile(`certs/${serial}.json`);
-    if (record) return statusOf(record);
-    if (await this.storage.read(`certs/${serial}.pem`)) return { status: 'nonIssued' };
-    return { status: 'unknown' };
   }
 
   get id(): string {
@@ -403,19 +480,31 @@ export class LocalCA implements CertificateAuthority {
 
   /** Issues a certificate; see IssueRequest. Serialised so concurrent calls cannot lose a record. */
   issue(request: IssueRequest): Promise<IssuedCertificate> {
-    return this.exclusive(() => this.issueNow(request));
+    return this.locked(() => this.issueNow(request));
   }
 
   revoke(request: RevokeRequest): Promise<RevocationRecord> {
-    return this.exclusive(() => this.revokeNow(request));
+    return this.locked(() => this.revokeNow(request));
   }
 
-  /** The stored certificate with this serial (hex), if this CA issued it. */
+  /** The stored certificate with this serial (hex), if this CA issued it (read from the storage, so also one another process issued). */
   async getCertificate(serialNumber: string): Promise<Certificate | undefined> {
     const serial = normaliseSerial(serialNumber);
     if (!/^[0-9a-f]+$/.test(serial)) return undefined;
-    const b = await this.storage.read(`certs/${serial}.pem`);
+    const record = this.records.get(serial) ?? (await this.readRecord(serial));
+    if (record?.state === 'pending') return undefined;
+    const der = record && (await this.certificateOf(record));
+    if (der) return parseCertificate(der);
+    // A certificate file of the old layout whose record was never written (reconciled on open).
+    const b = await this.storage.read(legacyPemName(serial));
     return b && parseCertificate(fromUtf8(b));
+  }
+
+  /** The DER of an issued record: in the record, or (old layout) in certs/<serial>.pem beside it. */
+  private async certificateOf(record: IssuedRecord): Promise<Uint8Array | undefined> {
+    if (record.certificate) return decodePem(record.certificate, ['CERTIFICATE']).der;
+    const b = await this.storage.read(legacyPemName(record.serialNumber));
+    return b && parseCertificate(fromUtf8(b)).der;
   }
 
   /** Revoked (and on-hold) certificates, for CRLs: serial, time and reason. */
@@ -435,10 +524,15 @@ export class LocalCA implements CertificateAuthority {
    * with its reason, the next cRLNumber, and nextUpdate at most 7 days ahead.
    */
   createCrl(): Promise<Uint8Array> {
-    return this.exclusive(async () => {
+    return this.locked(async () => {
       const now = floorToSecond(this.clock());
       const hours = Math.min(this.runtime.crlValidityHours ?? 168, 168);
-      const stored = await this.readState();
+      const stored = await this.syncState();
+      // Another process may have issued or revoked meanwhile: the CRL lists what the storage holds.
+      if (this.stale) {
+        this.adopt((await this.scanRecords()).records);
+        this.stale = false;
+      }
       // Another process may have published a CRL too: cRLNumber must only go up.
       const crlNumber = Math.max(stored.crlNumber, this.state.crlNumber) + 1;
       const der = await createCrl({
@@ -473,7 +567,7 @@ export class LocalCA implements CertificateAuthority {
     const days = options.validityDays ?? 365;
     if (!Number.isInteger(days) || days < 1 || days > 400)
       throw new MailPkiError('ERR_INVALID_INPUT', 'validityDays: a whole number of days, 1 to 400', { details: { field: 'validityDays' } });
-    return this.exclusive(async () => {
+    return this.locked(async () => {
       if (this.state.keysEncrypted && options.passphrase === undefined)
         throw new MailPkiError('ERR_PASSPHRASE_REQUIRED', 'the CA keys are encrypted: the passphrase is needed to sign the root CRL');
       const pem = await this.storage.read(CA_FILES.rootKey);
@@ -509,6 +603,22 @@ export class LocalCA implements CertificateAuthority {
   }
 
   /**
+   * What the CA's storage says about one serial now, without waiting for `refresh`: the record
+   * (good or revoked); `nonIssued` for an issuance not completed (a 'pending' record, or a
+   * certificate file of the old layout without its record); or `unknown`. For OCSP answers about
+   * serials issued since the last refresh.
+   */
+  async readOcspStatus(serialNumber: string): Promise<OcspLookupResult> {
+    const serial = normaliseSerial(serialNumber);
+    // RFC 5280 §4.1.2.2: at most 20 octets; anything longer was never a serial of this CA.
+    if (!/^[0-9a-f]{1,40}$/.test(serial)) return { status: 'unknown' };
+    const record = await this.readRecord(serial);
+    if (record) return record.state === 'pending' ? { status: 'nonIssued' } : statusOf(record);
+    if (await this.storage.read(legacyPemName(serial))) return { status: 'nonIssued' };
+    return { status: 'unknown' };
+  }
+
+  /**
    * Answers a DER OCSP request (RFC 6960) for this CA's certificates: good, revoked (time,
    * reason) or unknown, nonce echoed, signed by the CA or a delegated responder. A malformed
    * request gets a malformedRequest response, never an exception.
@@ -525,8 +635,8 @@ export class LocalCA implements CertificateAuthority {
     // One set of records for the whole answer; a serial it lacks may have been issued by another
     // process since the last refresh: ask the storage before saying unknown.
     const records = this.records;
-    // Serials the snapshot lacks cost two storage reads each: a request that asks about many of
-    // them (no client does; a flood of made-up serials would) is told to try later.
+    // Serials the snapshot lacks cost storage reads each: a request that asks about many of them
+    // (no client does; a flood of made-up serials would) is told to try later.
     const missing = new Set(request.requests.map((r) => normaliseSerial(r.serialNumber)).filter((s) => !records.has(s)));
     if (missing.size > MAX_STORAGE_LOOKUPS_PER_OCSP_REQUEST) return createOcspErrorResponse('tryLater');
     return createOcspResponse({
@@ -585,11 +695,19 @@ export class LocalCA implements CertificateAuthority {
     this.state = next;
   }
 
+  /**
+   * Under the lock: an idempotency key seen before (by any process) gives its certificate back;
+   * otherwise the key → serial index and the 'pending' record are written before the CA key
+   * signs, and the 'issued' record (certificate inside) after. A kill at any point leaves either
+   * nothing signed or a pending record that the next open, or the retry with the same key,
+   * completes into the one certificate for that serial.
+   */
   private async issueNow(request: IssueRequest): Promise<IssuedCertificate> {
     const req = parseInput(issueRequestSchema, request, 'issue request');
+    const state = await this.syncState();
     if (req.idempotencyKey) {
-      const prior = this.byIdempotencyKey.get(req.idempotencyKey);
-      if (prior) return this.replay(this.records.get(prior)!, req.mailbox);
+      const prior = await this.findByIdempotencyKey(req.idempotencyKey);
+      if (prior) return this.replay(prior, req.mailbox);
     }
     const mailbox = req.mailbox;
     const domain = mailboxDomain(mailbox);
@@ -600,8 +718,7 @@ export class LocalCA implements CertificateAuthority {
         { details: { domain } },
       );
     const spki = req.csr ? await this.spkiFromCsr(req.csr) : req.publicKey!;
-    const key = readPublicKeyInfo(spki);
-    checkSubscriberKey(key);
+    checkSubscriberKey(readPublicKeyInfo(spki));
     const rules = PROFILE_RULES[req.profile];
     const days = req.validityDays ?? Math.min(this.state.defaultValidityDays, rules.maxValidityDays);
     if (days > rules.maxValidityDays)
@@ -617,21 +734,43 @@ export class LocalCA implements CertificateAuthority {
     if (notBefore < this.issuingCertificate.notBefore)
       throw new MailPkiError('ERR_CA_POLICY_VIOLATION', 'notBefore is earlier than the issuing CA certificate');
 
-    const serial = this.freshSerial();
+    const serialNumber = await this.freshSerial();
+    const pending: IssuedRecord = {
+      seq: this.nextSeq(state),
+      serialNumber,
+      mailbox,
+      profile: req.profile,
+      notBefore: notBefore.toISOString(),
+      notAfter: notAfter.toISOString(),
+      ...(req.idempotencyKey && { idempotencyKey: req.idempotencyKey }),
+      state: 'pending',
+      request: { spki: toBase64(spki), usage: req.usage },
+    };
+    // The index first: a kill before the record leaves an index to nothing, which counts as "never issued".
+    if (req.idempotencyKey) await this.storage.write(await this.idempotencyName(req.idempotencyKey), utf8(JSON.stringify({ idempotencyKey: req.idempotencyKey, serialNumber })));
+    await this.storage.write(recordName(serialNumber), utf8(JSON.stringify(pending, null, 2)));
+    return this.answer(await this.completePending(pending));
+  }
+
+  /** Signs the certificate a pending record describes and writes the record as issued. Only under `locked`. */
+  private async completePending(pending: IssuedRecord, recovered?: string): Promise<IssuedRecord> {
+    if (!pending.request) throw new MailPkiError('ERR_CA_STATE_INVALID', `the pending CA record ${pending.serialNumber} has no request to complete it from`);
+    const spki = fromBase64(pending.request.spki);
+    if (!spki) throw new MailPkiError('ERR_CA_STATE_INVALID', `the pending CA record ${pending.serialNumber} holds an unreadable public key`);
     const base = this.state.baseUrl;
     const der = await signCertificate(
       {
-        serial,
+        serial: fromHexSerial(pending.serialNumber),
         issuer: this.issuingCertificate.subject.der,
-        subject: encodeName([{ type: 'CN', value: mailbox }]),
-        notBefore,
-        notAfter,
+        subject: encodeName([{ type: 'CN', value: pending.mailbox }]),
+        notBefore: new Date(pending.notBefore),
+        notAfter: new Date(pending.notAfter),
         spki,
         extensions: subscriberExtensions({
-          profile: req.profile,
-          mailbox,
-          key,
-          usage: req.usage,
+          profile: pending.profile,
+          mailbox: pending.mailbox,
+          key: readPublicKeyInfo(spki),
+          usage: pending.request.usage,
           subjectKeyId: await computeKeyIdentifier(spki, this.crypto),
           authorityKeyId: this.issuingCertificate.subjectKeyIdentifier!,
           ...(base && { crlUrl: `${base}/crl/issuing.crl`, ocspUrl: `${base}/ocsp`, caIssuersUrl: `${base}/ca/issuing.cer` }),
@@ -639,34 +778,87 @@ export class LocalCA implements CertificateAuthority {
       },
       keySigner(this.issuingKey, caSignatureAlgorithm(this.issuingKey), this.crypto),
     );
-    const serialNumber = normalizeSerialHex(toHex(serial));
-    await this.storage.write(`certs/${serialNumber}.pem`, utf8(encodePem('CERTIFICATE', der)));
-    const record: IssuedRecord = {
-      seq: ++this.lastSeq,
-      serialNumber,
-      mailbox,
-      profile: req.profile,
-      notBefore: notBefore.toISOString(),
-      notAfter: notAfter.toISOString(),
-      ...(req.idempotencyKey && { idempotencyKey: req.idempotencyKey }),
-    };
-    await this.saveRecord(record);
-    return { certificate: der, chain: await this.getChain(), serialNumber, notBefore, notAfter, profile: req.profile };
+    const issued: IssuedRecord = { ...pending, state: 'issued', certificate: encodePem('CERTIFICATE', der), ...(recovered && { recovered }) };
+    await this.saveRecord(issued);
+    if (pending.idempotencyKey) {
+      // A pending record whose index write was lost cannot be, but one of the old layout may lack it.
+      const name = await this.idempotencyName(pending.idempotencyKey);
+      if (!(await this.storage.read(name))) await this.storage.write(name, utf8(JSON.stringify({ idempotencyKey: pending.idempotencyKey, serialNumber: pending.serialNumber })));
+    }
+    return issued;
   }
 
+  /** Where the serial of an idempotency key is kept (the key hashed: any string makes a safe file name). */
+  private async idempotencyName(key: string): Promise<string> {
+    const digest = new Uint8Array(await this.crypto.subtle.digest('SHA-256', utf8(key) as Uint8Array<ArrayBuffer>));
+    return `${CA_FILES.idempotency}${toHex(digest)}.json`;
+  }
+
+  /** Under the lock: the record an idempotency key was used for, by this process or any other. */
+  private async findByIdempotencyKey(key: string): Promise<IssuedRecord | undefined> {
+    const raw = await this.storage.read(await this.idempotencyName(key));
+    let serial: string | undefined;
+    if (raw) {
+      try {
+        const entry = JSON.parse(fromUtf8(raw)) as { idempotencyKey?: unknown; serialNumber?: unknown };
+        if (entry.idempotencyKey === key && typeof entry.serialNumber === 'string' && /^[0-9a-f]+$/.test(entry.serialNumber)) serial = entry.serialNumber;
+      } catch (e) {
+        throw new MailPkiError('ERR_CA_STATE_INVALID', `the idempotency index of the CA is not valid JSON`, { cause: e });
+      }
+    }
+    // Records of the old layout have no index entry; they were all seen when this object opened.
+    serial ??= this.byIdempotencyKey.get(key);
+    if (!serial) return undefined;
+    const record = await this.readRecord(serial);
+    return record?.idempotencyKey === key ? record : undefined;
+  }
+
+  /** The answer to an issue call from a record (completing it first if a crash left it pending). */
   private async replay(prior: IssuedRecord, mailbox: string): Promise<IssuedCertificate> {
     if (prior.mailbox.toLowerCase() !== mailbox.toLowerCase())
       throw new MailPkiError('ERR_CA_REJECTED', 'this idempotency key was already used for another mailbox');
-    const cert = await this.getCertificate(prior.serialNumber);
-    if (!cert) throw new MailPkiError('ERR_CA_STATE_INVALID', `certificate ${prior.serialNumber} is recorded but missing`);
+    const record = prior.state === 'pending' ? await this.completePending(prior, 'completed by the retry of an interrupted issuance') : prior;
+    return this.answer(record);
+  }
+
+  private async answer(record: IssuedRecord): Promise<IssuedCertificate> {
+    const der = await this.certificateOf(record);
+    if (!der) throw new MailPkiError('ERR_CA_STATE_INVALID', `certificate ${record.serialNumber} is recorded but missing`);
     return {
-      certificate: cert.der,
+      certificate: der,
       chain: await this.getChain(),
-      serialNumber: prior.serialNumber,
-      notBefore: new Date(prior.notBefore),
-      notAfter: new Date(prior.notAfter),
-      profile: prior.profile,
+      serialNumber: record.serialNumber,
+      notBefore: new Date(record.notBefore),
+      notAfter: new Date(record.notAfter),
+      profile: record.profile,
     };
+  }
+
+  /**
+   * A certificate file of the old layout without a record: it was signed, never handed out (the
+   * kill came before the call returned), and its retry got another certificate. Recorded from the
+   * certificate itself and revoked as superseded, so it is known, listed on the CRL and answered
+   * for by OCSP.
+   */
+  private async adoptOrphan(serial: string): Promise<void> {
+    const pem = await this.storage.read(legacyPemName(serial));
+    if (!pem) return;
+    const cert = parseCertificate(fromUtf8(pem));
+    const profile = SMIME_PROFILES.find((p) => cert.policies.includes(PROFILE_RULES[p].policyOid)) ?? 'strict';
+    const now = floorToSecond(this.clock());
+    const state = await this.readState();
+    await this.saveRecord({
+      seq: this.nextSeq(state),
+      serialNumber: serial,
+      mailbox: certificateEmails(cert)[0] ?? '',
+      profile,
+      notBefore: cert.notBefore.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      state: 'issued',
+      certificate: encodePem('CERTIFICATE', cert.der),
+      recovered: 'certificate file without a record (killed between two writes); revoked when the CA was opened',
+      revocation: { reason: 'superseded', revokedAt: now.toISOString() },
+    });
   }
 
   private async spkiFromCsr(der: Uint8Array): Promise<Uint8Array> {
@@ -676,17 +868,21 @@ export class LocalCA implements CertificateAuthority {
     return csr.publicKey.spki;
   }
 
-  private freshSerial(): Uint8Array {
+  /** A random serial no record (of this process or another) holds yet. Only under `locked`. */
+  private async freshSerial(): Promise<string> {
     for (;;) {
-      const s = randomSerial(this.crypto);
-      const hex = toHex(s);
-      if (!this.records.has(hex)) return s;
+      const serial = normalizeSerialHex(toHex(randomSerial(this.crypto)));
+      if (this.records.has(serial) || (await this.storage.read(recordName(serial))) || (await this.storage.read(legacyPemName(serial)))) continue;
+      return serial;
     }
   }
 
   private async revokeNow(request: RevokeRequest): Promise<RevocationRecord> {
     const req = parseInput(revokeRequestSchema, request, 'revoke request');
-    const record = this.records.get(req.serialNumber);
+    await this.syncState();
+    // From the storage: another process may have issued or revoked it since this object looked.
+    let record = await this.readRecord(req.serialNumber);
+    if (record?.state === 'pending') record = await this.completePending(record, 'completed when it was revoked after an interrupted issuance');
     if (!record) throw new MailPkiError('ERR_CA_NOT_FOUND', `this CA has not issued a certificate with serial ${req.serialNumber}`);
     const time = floorToSecond(req.time ?? this.clock());
     let updated: IssuedRecord;
@@ -728,6 +924,12 @@ const normaliseSerial = normalizeSerialHex;
 function statusOf(r: IssuedRecord): OcspLookupResult {
   if (r.revocation) return { status: 'revoked', revokedAt: new Date(r.revocation.revokedAt), reason: r.revocation.reason };
   return { status: 'good' };
+}
+
+/** The serial bytes of a stored (normalised) hex serial, with the 0 byte a DER INTEGER needs before a set top bit. */
+function fromHexSerial(hex: string): Uint8Array {
+  const bytes = fromHex(hex.length % 2 ? `0${hex}` : hex);
+  return bytes[0]! & 0x80 ? new Uint8Array([0, ...bytes]) : bytes;
 }
 
 function floorToSecond(d: Date): Date {

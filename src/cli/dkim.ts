@@ -20,7 +20,7 @@ import { writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector } from '../store/key-protector.js';
 import { positiveInt, required, str, type Command, type CommandContext } from './args.js';
-import { actorOf, dbPath, storePassphrase } from './lifecycle.js';
+import { actorOf, claimOptions, dbPath, storePassphrase } from './lifecycle.js';
 
 const SUBCOMMANDS = ['create', 'sign', 'verify', 'rotate', 'decommission', 'check', 'run-due', 'keys'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
@@ -112,6 +112,7 @@ async function withDkim(ctx: CommandContext, fn: (m: DkimManager, store: SqliteS
       resolver: resolverOf(ctx),
       publisher,
       ...(now && { clock: () => now }),
+      ...claimOptions(ctx),
     });
     return await fn(manager, store);
   } finally {

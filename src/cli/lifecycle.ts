@@ -40,6 +40,19 @@ export function actorOf(ctx: CommandContext): string {
   return str(ctx, 'actor') ?? `cli:${ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown'}`;
 }
 
+/**
+ * How long a run-due worker's claim on an identity lasts: $MAILPKI_CLAIM_LEASE_MS, else the
+ * library default (5 minutes). A worker killed mid-sweep holds its identities that long.
+ */
+export function claimOptions(ctx: CommandContext): { claimLeaseMs?: number } {
+  const text = ctx.io.env.MAILPKI_CLAIM_LEASE_MS;
+  if (text === undefined || text === '') return {};
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 1 || ms > 86_400_000)
+    throw new MailPkiError('ERR_USAGE', `MAILPKI_CLAIM_LEASE_MS must be a whole number of milliseconds from 1 to 86400000 (got "${text}")`);
+  return { claimLeaseMs: ms };
+}
+
 interface Opened {
   manager: LifecycleManager;
   store: SqliteStore;
@@ -72,7 +85,7 @@ async function openManager(ctx: CommandContext, now?: Date): Promise<Opened> {
   const store = await openSqliteStore(path, { create: false });
   try {
     const ca = await openLocalCaDirectory(`${path}.ca`, { passphrase, ...(clock && { clock }) });
-    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(passphrase), ...(clock && { clock }), ...(policy && { policy }) });
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(passphrase), ...(clock && { clock }), ...(policy && { policy }), ...claimOptions(ctx) });
     return { manager, store };
   } catch (e) {
     await store.close();

@@ -14,6 +14,7 @@
  * told to the owners (`dkim.step.failed`) and tried again by the next `runDue`. `decommission`
  * stops signing at once and sends every key down the same way out.
  */
+import { forEachDue, isLostRace, resolveClaims, withClaim, type ClaimOptions, type Claims } from './claims.js';
 import { z } from 'zod';
 import { dkimRecord, dkimRecordName, parseDkimRecord, revokedDkimRecord, type DkimKeyType, type DkimRecordText } from '../dkim/record.js';
 import { DKIM_KEY_ALGORITHMS, recordKeyInfo, type DkimKeyAlgorithm } from '../dkim/key.js';
@@ -62,7 +63,7 @@ export interface DkimEventSink {
   deliver(event: LifecycleEvent | DkimEvent): Promise<void>;
 }
 
-export interface DkimManagerOptions {
+export interface DkimManagerOptions extends ClaimOptions {
   store: Store;
   /** Wraps private keys before they reach the store. */
   keyProtector: KeyProtector;
@@ -128,6 +129,8 @@ export interface DkimDueSummary {
   /** Keys waiting for DNS (record not visible yet, or not what it should be). */
   waiting: Array<{ identityId: string; selector: string; state: DkimKeyState; found: DnsFinding }>;
   failed: Array<{ identityId: string; selector?: string; code: string; message: string }>;
+  /** Identities another worker was working on (claimed) or moved on meanwhile: left to it, not failures. */
+  skipped: string[];
 }
 
 /** What DNS served at a selector, compared with our key. */
@@ -241,6 +244,7 @@ export class DkimManager {
   private readonly instanceId: string;
   private readonly deliveryBackoffMs: number;
   private readonly leaseMs: number;
+  private readonly claims: Claims;
   private readonly onError: (error: unknown, context: string) => void;
   private readonly listeners: ListenerRegistry<DkimEvent>;
 
@@ -264,6 +268,7 @@ export class DkimManager {
     this.instanceId = options.instanceId ?? this.crypto.randomUUID();
     this.deliveryBackoffMs = options.deliveryBackoffMs ?? 30_000;
     this.leaseMs = options.leaseMs ?? 60_000;
+    this.claims = resolveClaims(this.instanceId, options, 'DkimManager');
     this.onError = options.onError ?? ((e, context) => console.error(`mailpki dkim: ${context}:`, e));
     this.listeners = new ListenerRegistry(DKIM_EVENT_TYPES, (e, context) => this.onError(e, context));
   }
@@ -800,28 +805,18 @@ export class DkimManager {
   async runDue(now: Date = this.clock(), options: { actor?: string; domain?: string } = {}): Promise<DkimDueSummary> {
     const opts = parseInput(runDueOptions, options, 'runDue options');
     const actor = opts.actor ?? this.defaultActor;
-    const summary: DkimDueSummary = { scanned: 0, transitions: [], rotated: [], waiting: [], failed: [] };
-    const ids: string[] = [];
-    if (opts.domain !== undefined) ids.push(idOf(opts.domain));
-    else {
-      let afterId: string | undefined;
-      for (;;) {
-        const page = await this.store.transaction((tx) =>
-          tx.listIdentities({ kind: 'dkim', dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
-        );
-        ids.push(...page.map((p) => p.id));
-        if (page.length < SWEEP_PAGE) break;
-        afterId = page[page.length - 1]!.id;
-      }
-    }
-    for (const id of ids) {
+    const summary: DkimDueSummary = { scanned: 0, transitions: [], rotated: [], waiting: [], failed: [], skipped: [] };
+    const walk = { store: this.store, kind: 'dkim' as const, now, pageSize: SWEEP_PAGE, ...(opts.domain !== undefined && { only: [idOf(opts.domain)] }) };
+    await forEachDue(walk, async (id) => {
       summary.scanned++;
       try {
-        await this.drive(id, now, actor, summary);
+        // Claimed while driven: another worker's sweep leaves this identity alone meanwhile.
+        if ((await withClaim(this.store, this.claims, id, () => this.drive(id, now, actor, summary))) === 'skipped') summary.skipped.push(id);
       } catch (e) {
-        summary.failed.push({ identityId: id, code: codeOf(e), message: messageOf(e) });
+        if (isLostRace(e)) summary.skipped.push(id);
+        else summary.failed.push({ identityId: id, code: codeOf(e), message: messageOf(e) });
       }
-    }
+    });
     return summary;
   }
 

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { isDomainAllowed } from '../ca/profiles.js';
+import { forEachDue, isLostRace, resolveClaims, withClaim, type ClaimOptions, type Claims } from './claims.js';
 import { ListenerRegistry } from './listeners.js';
 import { deliverOutbox, type DeliverySummary } from './delivery.js';
 import { MailPkiError, isMailPkiError, type MailPkiErrorCode } from '../errors.js';
@@ -72,7 +73,7 @@ import {
   type LifecyclePolicyInput,
 } from './policy.js';
 
-export interface LifecycleManagerOptions {
+export interface LifecycleManagerOptions extends ClaimOptions {
   ca: CertificateAuthority;
   store: Store;
   /** Wraps private keys before they reach the store (AES-256-GCM under a KEK). */
@@ -141,6 +142,8 @@ export interface DueSummary {
   expired: string[];
   decommissioned: string[];
   failed: Array<{ identityId: string; code: string; message: string }>;
+  /** Identities another worker was working on (claimed) or finished meanwhile: left to it, not failures. */
+  skipped: string[];
 }
 
 export type { DeliverySummary } from './delivery.js';
@@ -234,6 +237,7 @@ export class LifecycleManager {
   private readonly retryDelayMs: number;
   private readonly deliveryBackoffMs: number;
   private readonly leaseMs: number;
+  private readonly claims: Claims;
   private readonly onError: (error: unknown, context: string) => void;
   private readonly listeners: ListenerRegistry<LifecycleEvent>;
   private caInfo: Promise<CaInfo> | undefined;
@@ -256,6 +260,7 @@ export class LifecycleManager {
     this.retryDelayMs = options.retryDelayMs ?? HOUR;
     this.deliveryBackoffMs = options.deliveryBackoffMs ?? 30_000;
     this.leaseMs = options.leaseMs ?? 60_000;
+    this.claims = resolveClaims(this.instanceId, options, 'LifecycleManager');
     this.onError = options.onError ?? ((e, context) => console.error(`mailpki lifecycle: ${context}:`, e));
     this.listeners = new ListenerRegistry(LIFECYCLE_EVENT_TYPES, (e, context) => this.onError(e, context));
   }
@@ -455,8 +460,23 @@ export class LifecycleManager {
     return this.renewAt(this.resolveId(idOrMailbox), opts.actor, this.clock(), opts.reason ?? 'requested', opts.rekey, false);
   }
 
-  private async renewAt(id: string, actor: string, now: Date, reason: string, rekey: boolean | undefined, automatic: boolean): Promise<IdentityRecord> {
+  /**
+   * `decidedOn`: the identity a sweep decided to renew. If it changed since (another worker renewed
+   * it meanwhile), the decision no longer holds: ERR_STORE_CONFLICT, which the sweep counts as
+   * skipped — never a second renewal decided on a newer record nobody looked at.
+   */
+  private async renewAt(
+    id: string,
+    actor: string,
+    now: Date,
+    reason: string,
+    rekey: boolean | undefined,
+    automatic: boolean,
+    decidedOn?: IdentityRecord,
+  ): Promise<IdentityRecord> {
     const { identity, credential } = await this.load(id);
+    if (decidedOn && (identity.version !== decidedOn.version || identity.currentCredentialId !== decidedOn.currentCredentialId))
+      throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed after the sweep decided to renew it (another process); it is looked at again if still due`);
     if (identity.status === 'decommissioned' || identity.status === 'suspended') throw stateError(identity, 'renew');
     const pending = await this.store.transaction((tx) => tx.getPendingIssuance(id));
     const op: Operation = credential ? 'renew' : 'enroll';
@@ -591,6 +611,9 @@ export class LifecycleManager {
         await this.closeOldLife(tx, identity.id, now);
         await tx.updateIdentity(identity, stored.version);
       } else if (stored.status === 'decommissioned') throw stateError(stored, op);
+      // Fencing: what was decided (renew now, with this key) holds only for the version it was decided on.
+      else if (stored.version !== identity.version)
+        throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while its issuance was being prepared (another process); retry`);
       if (await tx.getPendingIssuance(identity.id))
         throw new MailPkiError('ERR_STORE_CONFLICT', `another issuance for ${identity.name} started meanwhile; retry`);
       if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: identity.keyType, protectedKey, createdAt: now });
@@ -1000,26 +1023,21 @@ export class LifecycleManager {
     if (!(now instanceof Date) || Number.isNaN(now.getTime()))
       throw new MailPkiError('ERR_INVALID_INPUT', 'now: expected a valid Date', { details: { field: 'now' } });
     const actor = parseInput(actorSchema, options.actor ?? this.defaultActor, 'runDue actor');
-    const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [] };
-    let afterId: string | undefined;
+    const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [], skipped: [] };
     // DKIM identities share the store; DkimManager.runDue drives them.
     const totalDue = options.onProgress ? await this.store.transaction((tx) => tx.countIdentities({ kind: 'smime', dueBefore: now })) : 0;
-    for (;;) {
-      const page = await this.store.transaction((tx) =>
-        tx.listIdentities({ kind: 'smime', dueBefore: now, limit: SWEEP_PAGE, ...(afterId !== undefined && { afterId }) }),
-      );
-      for (const identity of page) {
-        summary.scanned++;
-        try {
-          await this.sweepOne(identity.id, now, actor, summary);
-        } catch (e) {
-          summary.failed.push({ identityId: identity.id, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
-        }
-        options.onProgress?.(summary, totalDue);
+    await forEachDue({ store: this.store, kind: 'smime', now, pageSize: SWEEP_PAGE }, async (id) => {
+      summary.scanned++;
+      try {
+        // Claimed while swept: a second worker on the same store skips it instead of renewing it again.
+        if ((await withClaim(this.store, this.claims, id, () => this.sweepOne(id, now, actor, summary))) === 'skipped') summary.skipped.push(id);
+      } catch (e) {
+        // Another process moved the identity on meanwhile (its claim had run out, or a person acted): its work, not a failure.
+        if (isLostRace(e)) summary.skipped.push(id);
+        else summary.failed.push({ identityId: id, code: isMailPkiError(e) ? e.code : 'ERR_UNKNOWN', message: e instanceof Error ? e.message : String(e) });
       }
-      if (page.length < SWEEP_PAGE) break;
-      afterId = page[page.length - 1]!.id;
-    }
+      options.onProgress?.(summary, totalDue);
+    });
     return summary;
   }
 
@@ -1040,10 +1058,11 @@ export class LifecycleManager {
     const verdict = renewalDecision({ identity, credential, now, policy });
     if (verdict.due) {
       try {
-        await this.renewAt(id, actor, now, verdict.reason, undefined, true);
+        await this.renewAt(id, actor, now, verdict.reason, undefined, true, identity);
         summary.renewed.push(id);
         return;
       } catch (e) {
+        if (isLostRace(e)) throw e;
         summary.failed.push({ identityId: id, code: errorCode(e), message: e instanceof Error ? e.message : String(e) });
         ({ identity, credential } = await this.load(id));
       }

@@ -125,6 +125,17 @@ CREATE TABLE pending_issuances (
 );
 `,
   },
+  {
+    version: 2,
+    description: 'identity claims: which worker is working on an identity, until when',
+    sql: `
+CREATE TABLE identity_claims (
+  identity_id TEXT NOT NULL PRIMARY KEY,
+  owner TEXT NOT NULL,
+  claimed_until BIGINT NOT NULL
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

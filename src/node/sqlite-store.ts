@@ -7,13 +7,14 @@
  * mailpki store, or is from a newer version, is refused with ERR_STORE_CORRUPT and left untouched.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { open as openFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, open as openFile, stat } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { chainAudit } from '../store/audit.js';
 import { identityMatches } from '../store/memory.js';
-import { checkDate, checkLease } from '../store/outbox.js';
+import { checkClaim, checkDate, checkLease } from '../store/outbox.js';
 import { Serializer, scopedTx } from '../store/serial.js';
 import {
   MAX_AUDIT_LIST_LIMIT,
@@ -109,6 +110,7 @@ export async function openSqliteStore(path: string, options: OpenSqliteStoreOpti
     throw new MailPkiError('ERR_STORE_CORRUPT', `${path} is an empty file, not a mailpki store (open with create: true to make one)`);
   }
 
+  await privateFiles(path, size === undefined);
   let db: Db;
   try {
     db = new Database(path);
@@ -125,6 +127,25 @@ export async function openSqliteStore(path: string, options: OpenSqliteStoreOpti
   } catch (e) {
     db.close();
     throw sqlError(e, `could not open ${path}`);
+  }
+}
+
+/**
+ * The store holds private keys (encrypted, but under the same passphrase as the CA's 0600 key
+ * files): it is created 0600 whatever the umask, and an existing one readable by others is
+ * tightened to 0600. SQLite gives its -wal and -shm files the mode of the database file.
+ */
+async function privateFiles(path: string, create: boolean): Promise<void> {
+  try {
+    if (create) await (await openFile(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600)).close();
+    for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+      const s = await stat(p).catch(() => undefined);
+      // Not ours to change (another user's file): left as it is, the open goes on.
+      if (s?.isFile() && (s.mode & 0o077) !== 0) await chmod(p, s.mode & 0o700).catch(() => undefined);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // another process created it just now, 0600 too
+    throw sqlError(e, `could not create ${path}`);
   }
 }
 
@@ -347,6 +368,24 @@ export class SqliteStore implements Store {
         if (take.run(owner, t + leaseMs, id, t).changes === 1) out.push(rowToEvent(get.get(id) as Row));
       }
       return out;
+    });
+  }
+
+  async claimIdentity(identityId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
+    checkClaim('claimIdentity', identityId, owner, now, leaseMs);
+    const t = now.getTime();
+    // One conditional upsert: taken when free, expired, or already ours; else no row changes.
+    return this.write('could not claim the identity', () =>
+      this.stmt(
+        'INSERT INTO identity_claims (identity_id, owner, claimed_until) VALUES (?, ?, ?) ON CONFLICT (identity_id) DO UPDATE SET owner = excluded.owner, claimed_until = excluded.claimed_until WHERE identity_claims.claimed_until <= ? OR identity_claims.owner = excluded.owner',
+      ).run(identityId, owner, t + leaseMs, t).changes === 1,
+    );
+  }
+
+  async releaseIdentity(identityId: string, owner: string): Promise<void> {
+    checkClaim('releaseIdentity', identityId, owner);
+    await this.write('could not release the identity', () => {
+      this.stmt('DELETE FROM identity_claims WHERE identity_id = ? AND owner = ?').run(identityId, owner);
     });
   }
 

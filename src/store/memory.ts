@@ -38,7 +38,7 @@ import {
   type Store,
   type StoreTx,
 } from './types.js';
-import { checkDate, checkLease } from './outbox.js';
+import { checkClaim, checkDate, checkLease } from './outbox.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -62,6 +62,7 @@ interface State {
   audit: AuditRecord[];
   auditIds: Set<string>;
   pending: Map<string, PendingIssuance>;
+  claims: Map<string, { owner: string; until: number }>;
 }
 
 export interface MemoryStoreOptions {
@@ -79,6 +80,7 @@ export class MemoryStore implements Store {
     audit: [],
     auditIds: new Set(),
     pending: new Map(),
+    claims: new Map(),
   };
   private readonly serial: Serializer;
 
@@ -123,6 +125,24 @@ export class MemoryStore implements Store {
         out.push(clone(e));
       }
       return out;
+    });
+  }
+
+  async claimIdentity(identityId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
+    checkClaim('claimIdentity', identityId, owner, now, leaseMs);
+    return this.serial.run(() => {
+      const t = now.getTime();
+      const held = this.state.claims.get(identityId);
+      if (held && held.owner !== owner && held.until > t) return false;
+      this.state.claims.set(identityId, { owner, until: t + leaseMs });
+      return true;
+    });
+  }
+
+  async releaseIdentity(identityId: string, owner: string): Promise<void> {
+    checkClaim('releaseIdentity', identityId, owner);
+    return this.serial.run(() => {
+      if (this.state.claims.get(identityId)?.owner === owner) this.state.claims.delete(identityId);
     });
   }
 

@@ -1,4 +1,4 @@
-/** Argument checks shared by the outbox lease of every store. */
+/** Argument checks shared by the leases of every store: outbox events and identity claims. */
 
 /** Longest lease: a day. A longer one would hide a crashed deliverer's events for too long. */
 export const MAX_LEASE_MS = 24 * 60 * 60 * 1000;
@@ -12,4 +12,11 @@ export function checkLease(owner: string, now: Date, leaseMs: number, limit: num
 
 export function checkDate(d: Date, what: string): void {
   if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw new TypeError(`${what} must be a valid Date`);
+}
+
+export function checkClaim(what: string, identityId: string, owner: string, now?: Date, leaseMs?: number): void {
+  if (typeof identityId !== 'string' || identityId.length === 0 || identityId.length > 512) throw new TypeError(`${what}: identityId must be a string of 1 to 512 characters`);
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) throw new TypeError(`${what}: owner must be a string of 1 to 200 characters`);
+  if (now !== undefined && (!(now instanceof Date) || Number.isNaN(now.getTime()))) throw new TypeError(`${what}: now must be a valid Date`);
+  if (leaseMs !== undefined && (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > MAX_LEASE_MS)) throw new TypeError(`${what}: leaseMs must be an integer from 1 to ${MAX_LEASE_MS}`);
 }

@@ -319,6 +319,16 @@ export interface Store {
   markEventDelivered(id: string, at: Date): Promise<void>;
   /** Records the error, frees the lease, retries at nextAttemptAt. Already delivered: no change. */
   markEventFailed(id: string, error: string, nextAttemptAt: Date): Promise<void>;
+  /**
+   * Claims an identity for one worker (a sweep working on it): true when `owner` holds the claim
+   * until now + leaseMs — it was free, its lease had run out (its worker died or stalled), or
+   * `owner` held it already (extended). Atomic: of two workers asking at once, in this process or
+   * another, exactly one gets true while the lease runs. Outside business transactions; claims
+   * are not identity changes (no version bump, no audit).
+   */
+  claimIdentity(identityId: string, owner: string, now: Date, leaseMs: number): Promise<boolean>;
+  /** Gives up the claim if `owner` holds it; anyone else's claim is left alone. */
+  releaseIdentity(identityId: string, owner: string): Promise<void>;
   /** Ordered by (createdAt, id). */
   listEvents(filter: EventListFilter): Promise<OutboxRecord[]>;
   /** Ordered by seq. */

@@ -8,7 +8,15 @@ import { certificateEmails, parseCertificate } from '../../src/certs/certificate
 import { generateKeyPair, exportSpki } from '../../src/keys/index.js';
 import type { CertificateAuthority } from '../../src/ca/types.js';
 
-export function runCaContract(name: string, factory: () => Promise<CertificateAuthority>): void {
+export interface CaContractOptions {
+  /**
+   * A second client of the same CA, as another process would open it (LocalCA: the same storage
+   * opened again). Idempotency must hold across them, not only within one object.
+   */
+  another?: (ca: CertificateAuthority) => Promise<CertificateAuthority>;
+}
+
+export function runCaContract(name: string, factory: () => Promise<CertificateAuthority>, options: CaContractOptions = {}): void {
   describe(`CertificateAuthority contract: ${name}`, () => {
     let ca: CertificateAuthority;
     let spki: Uint8Array;
@@ -41,6 +49,23 @@ export function runCaContract(name: string, factory: () => Promise<CertificateAu
       expect(b.serialNumber).toBe(a.serialNumber);
       const c = await ca.issue({ mailbox: 'retry@example.com', publicKey: spki, idempotencyKey: 'k-2' });
       expect(c.serialNumber).not.toBe(a.serialNumber);
+    });
+
+    it.runIf(options.another !== undefined)('gives the same certificate for the same idempotency key from another client, even at the same time (finding 12)', async () => {
+      const other = await options.another!(ca);
+      const a = await ca.issue({ mailbox: 'retry2@example.com', publicKey: spki, idempotencyKey: 'k-shared' });
+      const b = await other.issue({ mailbox: 'retry2@example.com', publicKey: spki, idempotencyKey: 'k-shared' });
+      expect(b.serialNumber).toBe(a.serialNumber);
+      expect(b.certificate).toEqual(a.certificate);
+      // Both asking first, concurrently: one certificate.
+      const [c, d] = await Promise.all([
+        ca.issue({ mailbox: 'retry2@example.com', publicKey: spki, idempotencyKey: 'k-race' }),
+        other.issue({ mailbox: 'retry2@example.com', publicKey: spki, idempotencyKey: 'k-race' }),
+      ]);
+      expect(d.serialNumber).toBe(c.serialNumber);
+      expect(d.certificate).toEqual(c.certificate);
+      // And a certificate one client issued can be revoked through the other.
+      await expect(other.revoke({ serialNumber: a.serialNumber, reason: 'superseded' })).resolves.toMatchObject({ serialNumber: a.serialNumber });
     });
 
     it('refuses a mailbox outside its domains with a coded error', async () => {

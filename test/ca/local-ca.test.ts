@@ -29,7 +29,16 @@ function keysFor(type: KeyType): Promise<CryptoKeyPair> {
 const newCa = (options: Parameters<typeof LocalCA.create>[1] = {}) =>
   LocalCA.create(new MemoryCaStorage(), { allowedDomains: ['example.com'], ...options }, { clock });
 
-runCaContract('LocalCA', () => newCa());
+/** The same storage opened by a second LocalCA object: what another process sees. */
+const storages = new WeakMap<object, MemoryCaStorage>();
+const newSharedCa = async () => {
+  const storage = new MemoryCaStorage();
+  const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock });
+  storages.set(ca, storage);
+  return ca;
+};
+
+runCaContract('LocalCA', newSharedCa, { another: async (ca) => LocalCA.open(storages.get(ca)!, { clock }) });
 runCaContract('validatedCa(LocalCA)', async () => validatedCa(await newCa({ keyType: 'rsa-2048' })));
 
 describe('LocalCA issuance by profile', () => {

@@ -19,6 +19,8 @@ function crashingStore(inner: Store): Store & { crashNext: boolean } {
     },
     close: () => inner.close(),
     leaseEvents: inner.leaseEvents.bind(inner),
+    claimIdentity: inner.claimIdentity.bind(inner),
+    releaseIdentity: inner.releaseIdentity.bind(inner),
     markEventDelivered: inner.markEventDelivered.bind(inner),
     markEventFailed: inner.markEventFailed.bind(inner),
     listEvents: inner.listEvents.bind(inner),

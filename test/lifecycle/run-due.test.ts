@@ -29,6 +29,7 @@ describe('runDue', () => {
       expired: ['smime:e-lapsed@example.com'],
       decommissioned: ['smime:d-retire@example.com'],
       failed: [],
+      skipped: [],
     });
     expect(brief(h.events)).toEqual([
       'certificate.expiring b-notice@example.com',
@@ -77,7 +78,7 @@ describe('runDue', () => {
     const audit = (await h.store.listAudit()).length;
     const calls = h.ca.issueCalls;
     const second = await h.manager.runDue();
-    expect(second).toEqual({ scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [] });
+    expect(second).toEqual({ scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [], skipped: [] });
     expect((await h.store.listEvents({})).length).toBe(events);
     expect((await h.store.listAudit()).length).toBe(audit);
     expect(h.ca.issueCalls).toBe(calls);

@@ -23,6 +23,11 @@ export interface StoreHarness {
     /** Exchanges the seq numbers of two records (so listAudit returns them swapped). */
     swapAuditSeq(a: number, b: number): Promise<void>;
   };
+  /**
+   * Another client of the same data, as another process would open it (SQLite: a second
+   * connection to the file). Default: the same store object.
+   */
+  another?(): Promise<Store>;
   cleanup?(): Promise<void>;
 }
 
@@ -440,6 +445,55 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await code(store.leaseEvents('w', now, 0, 1))).toBe('TypeError');
         expect(await code(store.leaseEvents('w', new Date(Number.NaN), 1000, 1))).toBe('TypeError');
         expect(await code(store.leaseEvents('w', now, 1000, 0))).toBe('TypeError');
+      });
+    });
+
+    describe('identity claims (finding 12)', () => {
+      const now = new Date('2026-03-01T12:00:00Z');
+      const later = (ms: number) => new Date(now.getTime() + ms);
+
+      it('one worker at a time: a second owner is refused while the lease runs, takes it when it has run out', async () => {
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-a', now, 30_000)).toBe(true);
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-b', later(29_999), 30_000)).toBe(false);
+        // The holder extends its own claim.
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-a', later(20_000), 30_000)).toBe(true);
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-b', later(49_999), 30_000)).toBe(false);
+        // worker-a died: its lease runs out and another worker takes over.
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-b', later(50_000), 30_000)).toBe(true);
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-a', later(50_001), 30_000)).toBe(false);
+        // Other identities are independent.
+        expect(await store.claimIdentity('smime:b@example.com', 'worker-a', later(50_001), 30_000)).toBe(true);
+      });
+
+      it('release frees only the holder\'s claim', async () => {
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-a', now, 30_000)).toBe(true);
+        await store.releaseIdentity('smime:a@example.com', 'worker-b');
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-b', now, 30_000)).toBe(false);
+        await store.releaseIdentity('smime:a@example.com', 'worker-a');
+        expect(await store.claimIdentity('smime:a@example.com', 'worker-b', now, 30_000)).toBe(true);
+        await store.releaseIdentity('smime:unknown@example.com', 'worker-b');
+      });
+
+      it('of many workers on two clients claiming at once, exactly one wins each identity', async () => {
+        const other = (await h.another?.()) ?? store;
+        try {
+          const ids = Array.from({ length: 20 }, (_, i) => `smime:u${i}@example.com`);
+          const tries = ids.flatMap((id) =>
+            ['a', 'b', 'c', 'd'].map(async (w, i) => ({ id, w, won: await (i % 2 ? other : store).claimIdentity(id, `worker-${w}`, now, 60_000) })),
+          );
+          const results = await Promise.all(tries);
+          for (const id of ids) expect(results.filter((r) => r.id === id && r.won)).toHaveLength(1);
+        } finally {
+          if (other !== store) await other.close();
+        }
+      });
+
+      it('refuses bad arguments with TypeError', async () => {
+        expect(await code(store.claimIdentity('', 'w', now, 1000))).toBe('TypeError');
+        expect(await code(store.claimIdentity('smime:a@example.com', '', now, 1000))).toBe('TypeError');
+        expect(await code(store.claimIdentity('smime:a@example.com', 'w', new Date(Number.NaN), 1000))).toBe('TypeError');
+        expect(await code(store.claimIdentity('smime:a@example.com', 'w', now, 0))).toBe('TypeError');
+        expect(await code(store.releaseIdentity('smime:a@example.com', ''))).toBe('TypeError');
       });
     });
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,7 @@ runStoreContract('SqliteStore', async () => {
   const store = await openSqliteStore(path);
   return {
     store,
+    another: () => openSqliteStore(path),
     tamper: {
       async setAuditReason(seq, reason) {
         raw(path, (db) => db.prepare('UPDATE audit SET reason = ? WHERE seq = ?').run(reason, seq));
@@ -87,7 +88,7 @@ describe('SqliteStore: the file', () => {
         expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
         expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-        expect(tables).toEqual(['audit', 'credentials', 'identities', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
+        expect(tables).toEqual(['audit', 'credentials', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
       });
     }
   });
@@ -348,5 +349,28 @@ describe('SqliteStore: two processes on one file (two store objects)', () => {
     }
     expect(await s.transaction(async () => 2)).toBe(2);
     await s.close();
+  });
+});
+
+describe('SqliteStore: file modes', () => {
+  it('creates mailpki.db and its -wal and -shm 0600 under umask 022, and tightens an existing 0644 store (finding 14)', async () => {
+    const old = process.umask(0o022);
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'mailpki-modes-'));
+      const path = join(dir, 'mailpki.db');
+      const s = await openSqliteStore(path);
+      await s.transaction(async (t) => t.appendAudit({ id: 'm1', at: T0, actor: 'x', action: 'y' }));
+      const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) expect([p, mode(p)]).toEqual([p, '600']);
+      await s.close();
+      chmodSync(path, 0o644);
+      const again = await openSqliteStore(path);
+      await again.transaction(async (t) => t.appendAudit({ id: 'm2', at: T0, actor: 'x', action: 'y' }));
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) expect([p, mode(p)]).toEqual([p, '600']);
+      await again.close();
+      rmSync(dir, { recursive: true, force: true });
+    } finally {
+      process.umask(old);
+    }
   });
 });
