@@ -80,15 +80,21 @@ describe('LocalCA OCSP from a whole snapshot (finding 9)', () => {
 
   it('a certificate file without its record (an issuance cut short) is revoked/certificateHold at 1970 with extended revoke, never good or unknown (finding 9)', async () => {
     const w = await world(1);
-    // What a kill between `certs/<serial>.pem` and `certs/<serial>.json` leaves behind.
+    // What an issuance in flight in another process looks like: its record still 'pending'.
     const orphan = await w.issue(w.other, 'orphan');
     const json = `certs/${orphan.serialNumber}.json`;
-    w.storage.files.delete(json);
+    const record = JSON.parse(new TextDecoder().decode(w.storage.files.get(json)!));
+    delete record.certificate;
+    w.storage.files.set(json, new TextEncoder().encode(JSON.stringify({ ...record, state: 'pending' })));
     const r = await w.status(w.serving, orphan);
     expect(r).toMatchObject({ status: 'revoked', reason: 'certificateHold' });
     expect(r.revokedAt!.getTime()).toBe(0);
     const basic = parseOcspResponse(r.der).basic!;
     expect(basic.extensions.map((e) => [e.oid, e.critical])).toEqual([[OCSP_OID.idPkixOcspExtendedRevoke, false]]);
+    // The old layout (mailpki ≤ 0.1: certs/<serial>.pem, then .json), killed between the two writes.
+    w.storage.files.delete(json);
+    w.storage.files.set(`certs/${orphan.serialNumber}.pem`, new TextEncoder().encode(encodePem('CERTIFICATE', orphan.der)));
+    expect(await w.status(w.serving, orphan)).toMatchObject({ status: 'revoked', reason: 'certificateHold' });
     // A serial the CA never used stays unknown (RFC 6960 allows either; nothing was signed).
     w.storage.files.delete(`certs/${orphan.serialNumber}.pem`);
     expect((await w.status(w.serving, orphan)).status).toBe('unknown');
@@ -148,7 +154,11 @@ describeWithPeers('openssl reads the extended-revoke answer', ['openssl'], () =>
   it('openssl ocsp -respin: revoked, certificateHold, 1970, with the extended-revoke extension', async () => {
     const w = await world(1);
     const orphan = await w.issue(w.other, 'orphan');
-    w.storage.files.delete(`certs/${orphan.serialNumber}.json`);
+    // An issuance in flight elsewhere: its record still 'pending'.
+    const json = `certs/${orphan.serialNumber}.json`;
+    const record = JSON.parse(new TextDecoder().decode(w.storage.files.get(json)!));
+    delete record.certificate;
+    w.storage.files.set(json, new TextEncoder().encode(JSON.stringify({ ...record, state: 'pending' })));
     const r = await w.status(w.serving, orphan);
     const t = tempDir('mailpki-extrevoke-');
     try {
