@@ -2,11 +2,11 @@
  * The `mailpki` command. Exit codes: 0 success, 1 a negative result (e.g. a message that does
  * not verify), 2 bad input or usage. Errors are one line on stderr; `--debug` adds the stack.
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MailPkiError, isMailPkiError } from '../errors.js';
 import type { CommandContext } from './args.js';
 import { commands } from './commands.js';
+import { MAX_INPUT_BYTES, readFileLimited, readStreamLimited } from './input.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -14,7 +14,8 @@ export interface CliIo {
   stdoutBytes: (bytes: Uint8Array) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
-  readStdin: () => Promise<Uint8Array>;
+  /** Standard input as a stream: read through the CLI's one limited reader, never whole. */
+  stdin: () => AsyncIterable<Uint8Array>;
 }
 
 export const VERSION = '0.1.0';
@@ -120,11 +121,8 @@ function parseCommandArgs(
   }
 }
 
+/** Every input of every command comes through here: a file or stdin (`-` or no path), at most MAX_INPUT_BYTES. */
 async function readInput(path: string | undefined, io: CliIo): Promise<Uint8Array> {
-  if (path === undefined || path === '-') return io.readStdin();
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    throw new MailPkiError('ERR_IO', `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
-  }
+  if (path === undefined || path === '-') return readStreamLimited(io.stdin(), MAX_INPUT_BYTES, 'standard input');
+  return readFileLimited(path, MAX_INPUT_BYTES);
 }
