@@ -207,7 +207,7 @@ export class SqliteStore implements Store {
   private readonly serial = new Serializer('SqliteStore', new AsyncLocalStorage<object>());
   private readonly stmts = new Map<string, Database.Statement>();
 
-  /** Use openSqliteStore. */
+  /** @internal Use openSqliteStore (the constructor takes better-sqlite3 types, which stay out of the public .d.ts). */
   constructor(
     private readonly db: Db,
     readonly path: string,
