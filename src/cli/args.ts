@@ -12,7 +12,13 @@ export interface CommandContext {
 
 export interface Command {
   usage: string;
+  /** What each option does (and its default), printed by `--help` under the usage line. */
+  help?: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** Library field paths (`validityDays`, `owner.team`) → the flag that sets them, so errors name the flag. */
+  flags?: Record<string, string>;
+  /** Library words → CLI words in error messages (`runDue` → `mailpki dkim run-due`). */
+  words?: Record<string, string>;
   positionals?: number;
   run: (ctx: CommandContext) => Promise<number>;
 }

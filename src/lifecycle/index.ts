@@ -81,3 +81,4 @@ export {
 } from './dkim.js';
 export { DKIM_EVENT_TYPES, DKIM_KEY_STATES, type DkimEvent, type DkimEventType, type DkimKeyState } from './dkim-events.js';
 export { dkimPolicySchema, nextDkimStep, parseDkimPolicy, type DkimPolicy as DkimRotationPolicy, type DkimPolicyInput } from './dkim-policy.js';
+export { planDue, type DuePlan, type PlannedAction, type PlannedStep } from './plan.js';
