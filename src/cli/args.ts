@@ -7,7 +7,8 @@ export interface CommandContext {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
   io: CliIo;
-  readInput: (path: string | undefined) => Promise<Uint8Array>;
+  /** A file, or stdin for undefined/`-`; at most `maxBytes` (default 64 MiB, for messages; MAX_SMALL_INPUT_BYTES for the rest). */
+  readInput: (path: string | undefined, maxBytes?: number) => Promise<Uint8Array>;
 }
 
 export interface Command {

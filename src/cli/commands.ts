@@ -8,6 +8,7 @@ import { SMIME_PROFILES } from '../ca/types.js';
 import { KEY_TYPES, exportPkcs8Pem, exportSpki, generateKeyPair, type KeyType } from '../keys/index.js';
 import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { sign, verify } from './smime.js';
 import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
@@ -158,7 +159,7 @@ const certShow: Command = {
   async run(ctx) {
     const file = ctx.positionals[0];
     if (!file) throw new MailPkiError('ERR_USAGE', 'cert show needs a certificate FILE (PEM or DER; - for stdin)');
-    const cert = parseCertificate(await ctx.readInput(file));
+    const cert = parseCertificate(await ctx.readInput(file, MAX_SMALL_INPUT_BYTES));
     const d = await describeCertificate(cert);
     ctx.io.stdout(ctx.values.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDescription(d)}\n`);
     return 0;

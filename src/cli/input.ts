@@ -11,9 +11,11 @@ import { DEFAULT_MIME_LIMITS } from '../mime/index.js';
 
 /** Largest input any command reads: the largest message the MIME parser accepts (64 MiB). */
 export const MAX_INPUT_BYTES = DEFAULT_MIME_LIMITS.maxMessageBytes;
+/** Largest certificate, key, PKCS#12, trust bundle or policy file read (4 MiB: a large CA bundle is < 1 MiB). */
+export const MAX_SMALL_INPUT_BYTES = 4 * 1024 * 1024;
 
 function tooLarge(what: string, maxBytes: number): MailPkiError {
-  return new MailPkiError('ERR_INPUT_TOO_LARGE', `${what} is larger than ${maxBytes} bytes; nothing past that was read`, {
+  return new MailPkiError('ERR_INPUT_TOO_LARGE', `${what} is larger than ${maxBytes} bytes (reading stopped at the limit)`, {
     details: { limit: maxBytes },
   });
 }

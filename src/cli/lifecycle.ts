@@ -16,6 +16,7 @@ import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector } from '../store/key-protector.js';
 import { IDENTITY_STATUSES, type IdentityRecord } from '../store/types.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, required, str, type Command, type CommandContext } from './args.js';
 
 const DAY = 86_400_000;
@@ -95,10 +96,10 @@ interface Opened {
 const policyFile = (path: string): string => `${path}.policy.json`;
 
 /** Reads and checks a policy file: ERR_INVALID_INPUT naming the field, ERR_USAGE for unreadable JSON. */
-async function readPolicy(file: string, read: (f: string) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
+async function readPolicy(file: string, read: (f: string, maxBytes?: number) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(await read(file)));
+    json = JSON.parse(new TextDecoder().decode(await read(file, MAX_SMALL_INPUT_BYTES)));
   } catch (e) {
     if (e instanceof MailPkiError) throw e;
     throw new MailPkiError('ERR_USAGE', `${file} is not JSON: ${(e as Error).message}`, { cause: e });

@@ -102,7 +102,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 0;
     }
     const parsed = parseCommandArgs(command.options, rest, command.positionals ?? 0);
-    const ctx: CommandContext = { ...parsed, io, readInput: (path) => readInput(path, io) };
+    const ctx: CommandContext = { ...parsed, io, readInput: (path, maxBytes) => readInput(path, io, maxBytes) };
     return await command.run(ctx);
   } catch (e) {
     io.stderr(`mailpki: ${describeError(inCliWords(e, command))}\n`);
@@ -183,7 +183,7 @@ function parseCommandArgs(
 }
 
 /** Every input of every command comes through here: a file or stdin (`-` or no path), at most MAX_INPUT_BYTES. */
-async function readInput(path: string | undefined, io: CliIo): Promise<Uint8Array> {
-  if (path === undefined || path === '-') return readStreamLimited(io.stdin(), MAX_INPUT_BYTES, 'standard input');
-  return readFileLimited(path, MAX_INPUT_BYTES);
+async function readInput(path: string | undefined, io: CliIo, maxBytes = MAX_INPUT_BYTES): Promise<Uint8Array> {
+  if (path === undefined || path === '-') return readStreamLimited(io.stdin(), maxBytes, 'standard input');
+  return readFileLimited(path, maxBytes);
 }

@@ -9,6 +9,7 @@ import { serveHttp } from '../node/http-server.js';
 import { RevocationChecker, type RevocationMethod } from '../revocation/checker.js';
 import { parseCrl } from '../revocation/crl-parse.js';
 import { httpFetchBytes } from '../revocation/fetch.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command, type CommandContext } from './args.js';
 
 const REASONS = Object.keys(REVOCATION_REASONS) as RevocationReason[];
@@ -71,7 +72,7 @@ export const revokeCertificate: Command = {
     const certFile = str(ctx, 'cert');
     if ((serial === undefined) === (certFile === undefined)) throw new MailPkiError('ERR_USAGE', 'give exactly one of --serial and --cert');
     const reason = oneOf(ctx, 'reason', REASONS) ?? 'unspecified';
-    const serialNumber = serial ?? parseCertificate(await ctx.readInput(certFile)).serialNumber;
+    const serialNumber = serial ?? parseCertificate(await ctx.readInput(certFile, MAX_SMALL_INPUT_BYTES)).serialNumber;
     const ca = await openCa(ctx);
     const r = await ca.revoke({ serialNumber, reason });
     ctx.io.stdout(`Revoked ${r.serialNumber} (${r.reason}) at ${r.revokedAt.toISOString()}\n`);
@@ -135,11 +136,11 @@ export const status: Command = {
   --json         print the result as JSON
 Exit 0 good, 1 revoked or unknown, 2 could not check.`,
   async run(ctx) {
-    const cert = parseCertificate(await ctx.readInput(required(ctx, 'cert')));
+    const cert = parseCertificate(await ctx.readInput(required(ctx, 'cert'), MAX_SMALL_INPUT_BYTES));
     const timeoutMs = positiveInt(ctx, 'timeout') ?? 5000;
     const issuerFile = str(ctx, 'issuer');
     let issuer: Certificate;
-    if (issuerFile) issuer = parseCertificate(await ctx.readInput(issuerFile));
+    if (issuerFile) issuer = parseCertificate(await ctx.readInput(issuerFile, MAX_SMALL_INPUT_BYTES));
     else {
       // The issuer from the certificate's AIA caIssuers, as mail clients do.
       const url = cert.caIssuersUrls.find((u) => /^https?:/i.test(u));

@@ -9,6 +9,7 @@ import type { Verdict } from '../smime/verdict.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
 import { identitySigner } from './lifecycle.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, str, type Command } from './args.js';
 
 const DIGESTS: Record<string, DigestAlgorithm> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
@@ -53,14 +54,14 @@ Exit 0 signed; 2 unreadable input (not a MIME message, a key that does not open)
     } else if (p12) {
       if (str(ctx, 'cert') || str(ctx, 'key')) throw new MailPkiError('ERR_USAGE', 'give either --p12 or --cert and --key, not both');
       if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
-      signer = await loadSignerFromPkcs12(await ctx.readInput(p12), passphrase, loadOptions);
+      signer = await loadSignerFromPkcs12(await ctx.readInput(p12, MAX_SMALL_INPUT_BYTES), passphrase, loadOptions);
     } else {
       const cert = str(ctx, 'cert');
       const key = str(ctx, 'key');
       if (!cert || !key) throw new MailPkiError('ERR_USAGE', 'sign needs --cert and --key (or --p12)');
       const chain = str(ctx, 'chain');
       signer = await loadSignerFromPem(
-        { certificate: await ctx.readInput(cert), key: await ctx.readInput(key), ...(chain && { chain: await ctx.readInput(chain) }) },
+        { certificate: await ctx.readInput(cert, MAX_SMALL_INPUT_BYTES), key: await ctx.readInput(key, MAX_SMALL_INPUT_BYTES), ...(chain && { chain: await ctx.readInput(chain, MAX_SMALL_INPUT_BYTES) }) },
         { ...loadOptions, ...(passphrase !== undefined && { passphrase }) },
       );
     }
@@ -102,8 +103,8 @@ Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME
       atDate = new Date(at);
       if (!/^\d{4}-\d\d-\d\d/.test(at) || Number.isNaN(atDate.getTime())) throw new MailPkiError('ERR_USAGE', `--at must be an ISO-8601 time (got "${at}")`);
     }
-    const anchors = await Promise.all(trust.map((f) => ctx.readInput(f)));
-    const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f)));
+    const anchors = await Promise.all(trust.map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+    const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
     const message = await ctx.readInput(str(ctx, 'in'));
     // Input that is not a MIME message at all is unreadable (exit 2), as for sign; the verdict is for messages.
     try {
