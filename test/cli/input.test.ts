@@ -58,8 +58,18 @@ describe('CLI input is read up to the limit, not whole (finding 6)', () => {
   });
 
   it('stdin over the limit in-process: ERR_INPUT_TOO_LARGE, exit 2 (finding 6)', async () => {
-    const r = await cli(['cert', 'show', '-'], {}, new Uint8Array(64 * MiB + 1));
+    writeFileSync(t.path('anchor.pem'), '');
+    const r = await cli(['verify', '--trust', t.path('anchor.pem')], {}, new Uint8Array(64 * MiB + 1));
     expect(r.stderr).toMatch(/standard input is larger than 67108864 bytes.*\[ERR_INPUT_TOO_LARGE\]/);
+    expect(r.code).toBe(2);
+  });
+
+  it('repeated --trust files cannot add up: each certificate file is capped at 4 MiB (finding 6)', async () => {
+    const big = t.path('bundle.pem');
+    writeFileSync(big, '');
+    spawnSync('truncate', ['-s', `${5 * MiB}`, big]);
+    const r = await cli(['verify', ...Array.from({ length: 50 }, () => ['--trust', big]).flat()], {}, 'From: a@example.com\r\n\r\nx\r\n');
+    expect(r.stderr).toMatch(/bundle\.pem is larger than 4194304 bytes.*\[ERR_INPUT_TOO_LARGE\]/);
     expect(r.code).toBe(2);
   });
 });
