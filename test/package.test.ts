@@ -32,9 +32,9 @@ let tarball = '';
 describe('the built package', () => {
   beforeAll(() => {
     // npm pack builds dist through the prepack script, as a publish does.
-    execFileSync('npm', ['pack', '--pack-destination', packDir, '--no-audit', '--no-fund'], { cwd: root, stdio: 'pipe', timeout: 240_000 });
+    execFileSync('npm', ['pack', '--pack-destination', packDir, '--no-audit', '--no-fund'], { cwd: root, stdio: 'pipe', timeout: 400_000 });
     tarball = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.tgz'))!);
-  }, 260_000);
+  }, 420_000);
   afterAll(() => rmSync(packDir, { recursive: true, force: true }));
 
   it.each(subpaths)('%s loads as ESM and as CJS, with types', (sub) => {
