@@ -22,7 +22,8 @@ export default defineConfig([
   {
     entry: entries,
     format: ['esm', 'cjs'],
-    dts: true,
+    // @internal members stay out of the .d.ts, so better-sqlite3's types never reach a consumer.
+    dts: { compilerOptions: { stripInternal: true } },
     sourcemap: true,
     clean: true,
     splitting: true,

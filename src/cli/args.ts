@@ -7,12 +7,19 @@ export interface CommandContext {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
   io: CliIo;
-  readInput: (path: string | undefined) => Promise<Uint8Array>;
+  /** A file, or stdin for undefined/`-`; at most `maxBytes` (default 64 MiB, for messages; MAX_SMALL_INPUT_BYTES for the rest). */
+  readInput: (path: string | undefined, maxBytes?: number) => Promise<Uint8Array>;
 }
 
 export interface Command {
   usage: string;
+  /** What each option does (and its default), printed by `--help` under the usage line. */
+  help?: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** Library field paths (`validityDays`, `owner.team`) → the flag that sets them, so errors name the flag. */
+  flags?: Record<string, string>;
+  /** Library words → CLI words in error messages (`runDue` → `mailpki dkim run-due`). */
+  words?: Record<string, string>;
   positionals?: number;
   run: (ctx: CommandContext) => Promise<number>;
 }

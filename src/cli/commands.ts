@@ -8,6 +8,7 @@ import { SMIME_PROFILES } from '../ca/types.js';
 import { KEY_TYPES, exportPkcs8Pem, exportSpki, generateKeyPair, type KeyType } from '../keys/index.js';
 import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { sign, verify } from './smime.js';
 import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
@@ -17,6 +18,8 @@ import { dkim } from './dkim.js';
 /** `revoke` serves two levels: a certificate of a CA directory (--ca), or an identity of the store. */
 const revoke: Command = {
   usage: `${revokeIdentity.usage}\n       ${revokeCertificate.usage}`,
+  help: `An identity of the store (ADDR):\n${revokeIdentity.help}\nA certificate of a CA directory (--ca):\n${revokeCertificate.help}`,
+  flags: revokeIdentity.flags,
   options: { ...revokeIdentity.options, ...revokeCertificate.options },
   positionals: 1,
   run: (ctx) => (ctx.values.ca !== undefined ? revokeCertificate.run(ctx) : revokeIdentity.run(ctx)),
@@ -33,6 +36,13 @@ const caInit: Command = {
     'base-url': { type: 'string' },
     'passphrase-env': { type: 'string' },
   },
+  help: `  --dir DIR             where to create the CA (must not exist, or be empty)
+  --name NAME           the CA's name, in its certificates' subjects (default "mailpki Local CA")
+  --key-type TYPE       key of the root and issuing CA: rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384 (default ec-p256)
+  --domains D,...       mail domains the CA may issue for; .example.com allows subdomains (default: any)
+  --base-url URL        put CRL and OCSP URLs under URL into issued certificates (what mailpki serve answers)
+  --passphrase-env VAR  encrypt the CA keys with the passphrase in $VAR (recommended; a warning without it)`,
+  flags: { name: '--name', keyType: '--key-type', allowedDomains: '--domains', baseUrl: '--base-url', passphrase: '--passphrase-env' },
   async run(ctx) {
     const dir = required(ctx, 'dir');
     const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
@@ -74,7 +84,20 @@ const issue: Command = {
     'passphrase-env': { type: 'string' },
     'key-passphrase-env': { type: 'string' },
     'p12-passphrase-env': { type: 'string' },
+    json: { type: 'boolean' },
   },
+  help: `  --ca DIR                  the CA directory (from mailpki ca init)
+  --email ADDR              the mailbox the certificate is for (SAN rfc822Name)
+  --out PREFIX              writes PREFIX.cert.pem, PREFIX.key.pem (0600), PREFIX.chain.pem [, PREFIX.p12]
+  --profile P               strict|multipurpose|legacy (CA/B Forum S/MIME BR profiles; default strict)
+  --key-type TYPE           rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519 (default ec-p256)
+  --days N                  validity in days (default 365; at most what the profile allows)
+  --usage U                 signing (default) or dual-use (signing and encryption)
+  --passphrase-env VAR      the CA's passphrase is in $VAR
+  --key-passphrase-env VAR  encrypt PREFIX.key.pem with the passphrase in $VAR (a warning without it)
+  --p12-passphrase-env VAR  also write PREFIX.p12 for mail clients, protected by the passphrase in $VAR
+  --json                    print what was issued as JSON`,
+  flags: { mailbox: '--email', validityDays: '--days', profile: '--profile', usage: '--usage', keyType: '--key-type', publicKey: '--key-type' },
   async run(ctx) {
     const dir = required(ctx, 'ca');
     const email = required(ctx, 'email');
@@ -113,6 +136,12 @@ const issue: Command = {
       written.push(`${out}.p12`);
     }
     if (!keyPassphrase) ctx.io.stderr(`mailpki: warning: ${out}.key.pem is not encrypted; use --key-passphrase-env to protect it\n`);
+    if (ctx.values.json) {
+      ctx.io.stdout(
+        `${JSON.stringify({ mailbox: email, profile, serialNumber: issued.serialNumber, notBefore: issued.notBefore, notAfter: issued.notAfter, files: written }, null, 2)}\n`,
+      );
+      return 0;
+    }
     ctx.io.stdout(
       `Issued ${profile} S/MIME certificate for ${email}\n  serial:  ${issued.serialNumber}\n  expires: ${issued.notAfter.toISOString()}\n` +
         written.map((w) => `  wrote:   ${w}\n`).join(''),
@@ -123,12 +152,14 @@ const issue: Command = {
 
 const certShow: Command = {
   usage: 'mailpki cert show FILE [--json]',
+  help: `  FILE    a certificate, PEM or DER; - reads standard input
+  --json  print the description as JSON (CertificateDescription in mailpki/certs)`,
   options: { json: { type: 'boolean' } },
   positionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0];
     if (!file) throw new MailPkiError('ERR_USAGE', 'cert show needs a certificate FILE (PEM or DER; - for stdin)');
-    const cert = parseCertificate(await ctx.readInput(file));
+    const cert = parseCertificate(await ctx.readInput(file, MAX_SMALL_INPUT_BYTES));
     const d = await describeCertificate(cert);
     ctx.io.stdout(ctx.values.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDescription(d)}\n`);
     return 0;

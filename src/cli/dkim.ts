@@ -18,7 +18,7 @@ import { nodeDnsResolver } from '../node/dns.js';
 import { nodeDnsTransport } from '../node/dns-update.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
-import { passphraseKeyProtector } from '../store/key-protector.js';
+import { passphraseKeyProtector, type KeyProtector } from '../store/key-protector.js';
 import { positiveInt, required, str, type Command, type CommandContext } from './args.js';
 import { actorOf, claimOptions, dbPath, storePassphrase } from './lifecycle.js';
 
@@ -27,17 +27,26 @@ type Sub = (typeof SUBCOMMANDS)[number];
 
 const USAGE = `mailpki dkim <subcommand> [options]   (store: --db PATH, default ./mailpki.db; keys encrypted with $MAILPKI_PASSPHRASE or --passphrase-env VAR)
   create --domain D --owner TEAM [--selector S] [--algo rsa-2048|rsa-3072|rsa-4096|ed25519[,ed25519]] [--contact ADDR] [--purpose TEXT]
-         [--rotation-days N] [--grace-days N] [--remove-after-days N]       prints the TXT record to publish and its zone-file line
+         [--rotation-days N] [--grace-days N] [--remove-after-days N] [--json]   prints the TXT record to publish and its zone-file line
   sign --domain D [--selector S] [--in FILE] [--out FILE]                   signs with the active key(s)
   verify [--json] [--dns HOST:PORT,...] [--in FILE]                         exit 0 when a signature aligned with From passes, 1 otherwise, 2 unreadable
-  rotate --domain D [--selector S]                                          starts a new key; signing switches once DNS serves it
-  decommission --domain D [--reason TEXT]                                   stops signing now; run-due then retires and removes every key
+  rotate --domain D [--selector S] [--json]                                 starts a new key; signing switches once DNS serves it
+  decommission --domain D [--reason TEXT] [--json]                          stops signing now; run-due then retires and removes every key
   check --domain D [--json]                                                 drift: every selector against DNS; exit 1 on drift
-  run-due [--domain D] [--now ISO-8601]                                     publishes, confirms, activates, retires, removes, rotates
+  run-due [--domain D] [--now ISO-8601] [--json]                            publishes, confirms, activates, retires, removes, rotates
   keys --domain D [--json]                                                  the domain's keys and their states
+Options:
+  --domain D            the signing domain (d=)          --selector S      the selector (s=; default: generated)
+  --owner TEAM          the owning team                  --contact ADDR    where the owner's notices go
+  --purpose TEXT        why the key exists               --algo A[,A]      key type(s); two sign side by side (default rsa-2048)
+  --rotation-days N     rotate after N days              --grace-days N    keep the old key published N days after a rotation
+  --remove-after-days N remove a revoked record after N days
+  --now ISO-8601        simulate run-due at another time; a real run really acts at that time (test stores only)
+  --in FILE / --out FILE  message to sign or verify (default stdin, at most 64 MiB) / signed output (default stdout)
+  --json                print the result as JSON      keys and check read only: no passphrase needed
 DNS: --dns HOST:PORT,... to read (default: the system resolver); to publish by RFC 2136 instead of by hand:
   --update-server HOST:PORT --zone ZONE --tsig-name NAME --tsig-secret-env VAR  (HMAC-SHA256, secret base64 in VAR)
-Every change records --actor WHO (default cli:$USER) in the audit log.`;
+Every change records --actor WHO (default cli:<your OS user name>) in the audit log.`;
 
 const options = {
   db: { type: 'string' as const },
@@ -99,16 +108,30 @@ function nowOf(ctx: CommandContext): Date | undefined {
   return d;
 }
 
-async function withDkim(ctx: CommandContext, fn: (m: DkimManager, store: SqliteStore) => Promise<number>, now?: Date): Promise<number> {
+/** For commands that only read (keys, check): refuses, naming the variable, if a key were ever to be opened. */
+function lockedKeyProtector(ctx: CommandContext): KeyProtector {
+  const refuse = async (): Promise<never> => {
+    storePassphrase(ctx);
+    throw new MailPkiError('ERR_PASSPHRASE_REQUIRED', 'this command reads the store only; it never opens a private key');
+  };
+  return { id: 'passphrase', protect: refuse, unprotect: refuse };
+}
+
+async function withDkim(
+  ctx: CommandContext,
+  fn: (m: DkimManager, store: SqliteStore) => Promise<number>,
+  now?: Date,
+  access: 'read' | 'write' = 'write',
+): Promise<number> {
   const path = dbPath(ctx);
   if (!existsSync(path)) throw new MailPkiError('ERR_USAGE', `no store at ${path}: run "mailpki init" first (or give --db PATH)`);
-  const passphrase = storePassphrase(ctx);
+  const keyProtector = access === 'read' ? lockedKeyProtector(ctx) : passphraseKeyProtector(storePassphrase(ctx));
   const publisher = publisherOf(ctx);
   const store = await openSqliteStore(path, { create: false });
   try {
     const manager = new DkimManager({
       store,
-      keyProtector: passphraseKeyProtector(passphrase),
+      keyProtector,
       resolver: resolverOf(ctx),
       publisher,
       ...(now && { clock: () => now }),
@@ -167,6 +190,10 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
         },
         { actor: actorOf(ctx) },
       );
+      if (ctx.values.json) {
+        ctx.io.stdout(`${JSON.stringify({ identity, keys }, null, 2)}\n`);
+        return 0;
+      }
       const out = [`Created ${identity.id} for ${identity.owner.team}. Publish ${keys.length === 1 ? 'this record' : 'these records'}; signing starts once DNS serves ${keys.length === 1 ? 'it' : 'them'} ("mailpki dkim run-due"):`];
       for (const k of keys) out.push('', `selector: ${k.selector} (${k.algorithm})`, `name:     ${k.record.name}`, `TXT:      ${k.record.value}`, `zone:     ${k.record.zoneLine}`);
       ctx.io.stdout(`${out.join('\n')}\n`);
@@ -206,6 +233,10 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
     const selector = str(ctx, 'selector');
     return withDkim(ctx, async (m) => {
       const keys = await m.rotate(domain, { actor: actorOf(ctx), ...(selector && { selector }) });
+      if (ctx.values.json) {
+        ctx.io.stdout(`${JSON.stringify(keys, null, 2)}\n`);
+        return 0;
+      }
       const out = [`Rotation started for ${domain}; the current key signs until DNS serves the new record. Publish:`];
       for (const k of keys) out.push('', `selector: ${k.selector} (${k.algorithm})`, `TXT:      ${k.record.value}`, `zone:     ${k.record.zoneLine}`);
       ctx.io.stdout(`${out.join('\n')}\n`);
@@ -218,6 +249,10 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
     const reason = str(ctx, 'reason');
     return withDkim(ctx, async (m) => {
       const { identity, keys } = await m.decommission(domain, { actor: actorOf(ctx), ...(reason && { reason }) });
+      if (ctx.values.json) {
+        ctx.io.stdout(`${JSON.stringify({ identity, keys }, null, 2)}\n`);
+        return 0;
+      }
       const out = [`Decommissioned ${identity.id}; nothing signs for ${identity.name} any more. "mailpki dkim run-due" takes the keys out of DNS:`, ''];
       out.push(...keys.map(formatKey));
       ctx.io.stdout(`${out.join('\n')}\n`);
@@ -238,7 +273,7 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
           ].join('\n')}\n`,
         );
       return r.ok ? 0 : 1;
-    });
+    }, undefined, 'read');
   },
 
   async 'run-due'(ctx) {
@@ -248,7 +283,7 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
       ctx,
       async (m) => {
         const s = await m.runDue(now ?? new Date(), { actor: actorOf(ctx), ...(domain && { domain }) });
-        ctx.io.stdout(`${formatDue(s)}\n`);
+        ctx.io.stdout(ctx.values.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatDue(s)}\n`);
         return s.failed.length ? 1 : 0;
       },
       now,
@@ -257,11 +292,16 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
 
   async keys(ctx) {
     const domain = required(ctx, 'domain');
-    return withDkim(ctx, async (m) => {
-      const keys = await m.keys(domain);
-      ctx.io.stdout(ctx.values.json ? `${JSON.stringify(keys, null, 2)}\n` : `${['SELECTOR     ALGORITHM STATE                      NAME', ...keys.map(formatKey)].join('\n')}\n`);
-      return 0;
-    });
+    return withDkim(
+      ctx,
+      async (m) => {
+        const keys = await m.keys(domain);
+        ctx.io.stdout(ctx.values.json ? `${JSON.stringify(keys, null, 2)}\n` : `${['SELECTOR     ALGORITHM STATE                      NAME', ...keys.map(formatKey)].join('\n')}\n`);
+        return 0;
+      },
+      undefined,
+      'read',
+    );
   },
 };
 
@@ -269,6 +309,21 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
 export const dkim: Command = {
   usage: USAGE,
   options,
+  flags: {
+    domain: '--domain',
+    selector: '--selector',
+    owner: '--owner',
+    'owner.team': '--owner',
+    'owner.contact': '--contact',
+    purpose: '--purpose',
+    algorithm: '--algo',
+    'policy.rotationDays': '--rotation-days',
+    'policy.graceDays': '--grace-days',
+    'policy.removeAfterDays': '--remove-after-days',
+    actor: '--actor',
+    reason: '--reason',
+  },
+  words: { 'run runDue': 'run "mailpki dkim run-due"', 'once runDue': 'once "mailpki dkim run-due"', runDue: '"mailpki dkim run-due"' },
   positionals: 1,
   async run(ctx) {
     const sub = ctx.positionals[0];

@@ -4,21 +4,45 @@
  * The store is `./mailpki.db` (or `--db PATH`); its LocalCA lives beside it in `PATH.ca/`.
  */
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { REVOCATION_REASONS, SMIME_PROFILES, type RevocationReason } from '../ca/types.js';
 import { MailPkiError } from '../errors.js';
 import { KEY_TYPES } from '../keys/index.js';
 import { LifecycleManager } from '../lifecycle/manager.js';
 import { parseLifecyclePolicy, type LifecyclePolicyInput } from '../lifecycle/policy.js';
 import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
+import { planDue } from '../lifecycle/plan.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector } from '../store/key-protector.js';
-import type { IdentityRecord } from '../store/types.js';
+import { IDENTITY_STATUSES, type IdentityRecord } from '../store/types.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, required, str, type Command, type CommandContext } from './args.js';
 
 const DAY = 86_400_000;
 
 const dbOption = { db: { type: 'string' as const }, 'passphrase-env': { type: 'string' as const }, actor: { type: 'string' as const } };
+
+/** The options every store command shares, for --help. */
+const DB_HELP = `  --db PATH             the store (default ./mailpki.db; its CA is PATH.ca/)
+  --passphrase-env VAR  the passphrase of the store's keys and CA is in $VAR (default $MAILPKI_PASSPHRASE)
+  --actor WHO           who to record in the audit log (default cli:<your OS user name>)`;
+const DB_HELP_READ = `  --db PATH             the store (default ./mailpki.db); read only: no passphrase needed
+  --passphrase-env VAR, --actor WHO   accepted like on every store command, and not used (nothing is decrypted or changed)`;
+
+/** Library fields of enroll/renew/revoke → their flags. */
+const IDENTITY_FLAGS = {
+  mailbox: '--email',
+  owner: '--owner',
+  'owner.team': '--owner',
+  'owner.contact': '--contact',
+  purpose: '--purpose',
+  approvedBy: '--approved-by',
+  profile: '--profile',
+  keyType: '--key-type',
+  reason: '--reason',
+  actor: '--actor',
+};
 
 export function dbPath(ctx: CommandContext): string {
   return str(ctx, 'db') ?? 'mailpki.db';
@@ -36,8 +60,31 @@ export function storePassphrase(ctx: CommandContext): string {
   return value;
 }
 
+/** The OS account running the command: $USER, $LOGNAME, else the account's name from the system. */
+function osUser(env: NodeJS.ProcessEnv): string {
+  if (env.USER) return env.USER;
+  if (env.LOGNAME) return env.LOGNAME;
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 export function actorOf(ctx: CommandContext): string {
-  return str(ctx, 'actor') ?? `cli:${ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown'}`;
+  return str(ctx, 'actor') ?? `cli:${osUser(ctx.io.env)}`;
+}
+
+/** Read-only commands (list, events, audit): the store alone, without the passphrase or the CA. */
+export async function withStore(ctx: CommandContext, fn: (store: SqliteStore) => Promise<number>): Promise<number> {
+  const path = dbPath(ctx);
+  if (!existsSync(path)) throw new MailPkiError('ERR_USAGE', `no store at ${path}: run "mailpki init" first (or give --db PATH)`);
+  const store = await openSqliteStore(path, { create: false });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }
 
 /**
@@ -62,10 +109,10 @@ interface Opened {
 const policyFile = (path: string): string => `${path}.policy.json`;
 
 /** Reads and checks a policy file: ERR_INVALID_INPUT naming the field, ERR_USAGE for unreadable JSON. */
-async function readPolicy(file: string, read: (f: string) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
+async function readPolicy(file: string, read: (f: string, maxBytes?: number) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(await read(file)));
+    json = JSON.parse(new TextDecoder().decode(await read(file, MAX_SMALL_INPUT_BYTES)));
   } catch (e) {
     if (e instanceof MailPkiError) throw e;
     throw new MailPkiError('ERR_USAGE', `${file} is not JSON: ${(e as Error).message}`, { cause: e });
@@ -105,6 +152,11 @@ async function withManager(ctx: CommandContext, fn: (o: Opened) => Promise<numbe
 export const init: Command = {
   usage: 'mailpki init [--db PATH] [--domains example.com,...] [--name NAME] [--policy FILE] [--passphrase-env VAR]',
   options: { ...dbOption, domains: { type: 'string' }, name: { type: 'string' }, policy: { type: 'string' } },
+  help: `  --domains D,...       mail domains the store's CA may issue for (.example.com: subdomains; default any)
+  --name NAME           the CA's name
+  --policy FILE         a lifecycle policy (JSON; see docs/cli.md), checked and kept as PATH.policy.json
+${DB_HELP}`,
+  flags: { allowedDomains: '--domains', name: '--name' },
   async run(ctx) {
     const path = dbPath(ctx);
     if (existsSync(path)) throw new MailPkiError('ERR_USAGE', `${path} already exists; it is never overwritten`);
@@ -137,7 +189,18 @@ export const enroll: Command = {
     'approved-by': { type: 'string' },
     profile: { type: 'string' },
     'key-type': { type: 'string' },
+    json: { type: 'boolean' },
   },
+  help: `  --email ADDR          the mailbox to enrol
+  --owner TEAM          the team that owns it (policy may limit teams to domains)
+  --contact ADDR        where expiry notices for the owner go
+  --purpose TEXT        why the identity exists (kept in the inventory)
+  --approved-by WHO     who approved it (recorded with the issuance)
+  --profile P           strict|multipurpose|legacy (default from the policy, else strict)
+  --key-type TYPE       rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519 (default from the policy)
+  --json                print the identity record as JSON
+${DB_HELP}`,
+  flags: IDENTITY_FLAGS,
   async run(ctx) {
     const mailbox = required(ctx, 'email');
     const team = required(ctx, 'owner');
@@ -158,15 +221,21 @@ export const enroll: Command = {
         },
         { actor: actorOf(ctx) },
       );
-      ctx.io.stdout(`Enrolled ${id.name} for ${id.owner.team}; certificate valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(id, null, 2)}\n`);
+      else ctx.io.stdout(`Enrolled ${id.name} for ${id.owner.team}; certificate valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
       return 0;
     });
   },
 };
 
 export const renew: Command = {
-  usage: 'mailpki renew ADDR [--reason TEXT] [--db PATH] [--actor WHO]',
-  options: { ...dbOption, reason: { type: 'string' } },
+  usage: 'mailpki renew ADDR [--reason TEXT] [--json] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, reason: { type: 'string' }, json: { type: 'boolean' } },
+  help: `  ADDR                  the identity's mailbox
+  --reason TEXT         why (recorded in the audit log)
+  --json                print the identity record as JSON
+${DB_HELP}`,
+  flags: IDENTITY_FLAGS,
   positionals: 1,
   async run(ctx) {
     const mailbox = ctx.positionals[0];
@@ -174,7 +243,8 @@ export const renew: Command = {
     const reason = str(ctx, 'reason');
     return withManager(ctx, async ({ manager }) => {
       const id = await manager.renew(mailbox, { actor: actorOf(ctx), ...(reason && { reason }) });
-      ctx.io.stdout(`Renewed ${id.name}; valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(id, null, 2)}\n`);
+      else ctx.io.stdout(`Renewed ${id.name}; valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
       return 0;
     });
   },
@@ -183,8 +253,13 @@ export const renew: Command = {
 const IDENTITY_REVOKE_REASONS = (Object.keys(REVOCATION_REASONS) as RevocationReason[]).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL');
 
 export const revokeIdentity: Command = {
-  usage: 'mailpki revoke ADDR --reason keyCompromise|superseded|cessationOfOperation|... [--db PATH] [--actor WHO]',
-  options: { ...dbOption, reason: { type: 'string' } },
+  usage: 'mailpki revoke ADDR --reason keyCompromise|superseded|cessationOfOperation|... [--json] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, reason: { type: 'string' }, json: { type: 'boolean' } },
+  help: `  ADDR                  the identity's mailbox
+  --reason R            ${IDENTITY_REVOKE_REASONS.join(', ')}
+  --json                print the identity record as JSON
+${DB_HELP}`,
+  flags: IDENTITY_FLAGS,
   positionals: 1,
   async run(ctx) {
     const mailbox = ctx.positionals[0];
@@ -193,7 +268,8 @@ export const revokeIdentity: Command = {
     if (!reason) throw new MailPkiError('ERR_USAGE', `--reason is required (${IDENTITY_REVOKE_REASONS.join(', ')})`);
     return withManager(ctx, async ({ manager }) => {
       const id = await manager.revoke(mailbox, { actor: actorOf(ctx), reason });
-      ctx.io.stdout(`Revoked the certificate of ${id.name} (${reason}); status ${id.status}\n`);
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(id, null, 2)}\n`);
+      else ctx.io.stdout(`Revoked the certificate of ${id.name} (${reason}); status ${id.status}\n`);
       return 0;
     });
   },
@@ -223,22 +299,31 @@ export function formatIdentityTable(rows: IdentityRecord[], now: Date): string {
 export const list: Command = {
   usage: 'mailpki list [--owner TEAM] [--expiring-within 30d] [--status active,...] [--json] [--db PATH]',
   options: { ...dbOption, owner: { type: 'string' }, 'expiring-within': { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
+  help: `  --owner TEAM          only this team's identities
+  --expiring-within Nd  only those whose certificate expires within N days (e.g. 30d)
+  --status S,...        only these statuses: ${IDENTITY_STATUSES.join(', ')}
+  --json                print the records as JSON
+${DB_HELP_READ}`,
   async run(ctx) {
     const within = parseWithin(str(ctx, 'expiring-within'));
     const owner = str(ctx, 'owner');
     const statuses = str(ctx, 'status')?.split(',').map((s) => s.trim()) as IdentityRecord['status'][] | undefined;
-    return withManager(ctx, async ({ manager }) => {
+    for (const s of statuses ?? [])
+      if (!(IDENTITY_STATUSES as readonly string[]).includes(s)) throw new MailPkiError('ERR_USAGE', `--status takes ${IDENTITY_STATUSES.join(', ')} (got "${s}")`);
+    return withStore(ctx, async (store) => {
       const now = new Date();
       const rows: IdentityRecord[] = [];
       let afterId: string | undefined;
       for (;;) {
-        const page = await manager.list({
-          ...(owner && { owner }),
-          ...(statuses && { status: statuses }),
-          ...(within !== undefined && { expiringBefore: new Date(now.getTime() + within * DAY) }),
-          limit: 1000,
-          ...(afterId && { afterId }),
-        });
+        const page = await store.transaction((tx) =>
+          tx.listIdentities({
+            ...(owner && { owner }),
+            ...(statuses && { status: statuses }),
+            ...(within !== undefined && { expiringBefore: new Date(now.getTime() + within * DAY) }),
+            limit: 1000,
+            ...(afterId && { afterId }),
+          }),
+        );
         rows.push(...page);
         if (page.length < 1000) break;
         afterId = page[page.length - 1]!.id;
@@ -251,12 +336,36 @@ export const list: Command = {
 };
 
 export const runDue: Command = {
-  usage: 'mailpki run-due [--now ISO-8601] [--db PATH] [--actor WHO]',
-  options: { ...dbOption, now: { type: 'string' } },
+  usage: 'mailpki run-due [--dry-run] [--now ISO-8601] [--json] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, now: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+  help: `  --dry-run             print what the sweep would do (renew, notice, expire, decommission) and change nothing:
+                        no passphrase needed, nothing issued, written or sent
+  --now ISO-8601        simulate the sweep at another time (e.g. to see what renews next month). With a
+                        real run it really renews and records at that simulated time: use it on test stores
+  --json                print the summary (or the plan) as JSON
+${DB_HELP}
+Exit 0 done, 1 when an identity failed (listed).`,
+  flags: { actor: '--actor', now: '--now' },
   async run(ctx) {
     const nowText = str(ctx, 'now');
     const now = nowText === undefined ? new Date() : new Date(nowText);
     if (Number.isNaN(now.getTime())) throw new MailPkiError('ERR_USAGE', `--now must be an ISO-8601 time (got "${nowText}")`);
+    if (ctx.values['dry-run']) {
+      const path = dbPath(ctx);
+      const policy = existsSync(policyFile(path)) ? await readPolicy(policyFile(path), ctx.readInput) : undefined;
+      return withStore(ctx, async (store) => {
+        const plan = await planDue(store, now, { ...(policy && { policy }) });
+        if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(plan, null, 2)}\n`);
+        else
+          ctx.io.stdout(
+            `${[
+              `Dry run at ${now.toISOString()}: ${plan.scanned} due identit${plan.scanned === 1 ? 'y' : 'ies'}; nothing was changed`,
+              ...plan.steps.map((p) => `  would ${p.action.padEnd(12)} ${p.identityId} (${p.reason})`),
+            ].join('\n')}\n`,
+          );
+        return 0;
+      });
+    }
     return withManager(
       ctx,
       async ({ manager }) => {
@@ -271,6 +380,10 @@ export const runDue: Command = {
             ctx.io.stderr(`mailpki: ${p.scanned}/${total} due identities processed (${p.renewed.length} renewed, ${p.failed.length} failed)\n`);
           },
         });
+        if (ctx.values.json) {
+          ctx.io.stdout(`${JSON.stringify(s, null, 2)}\n`);
+          return s.failed.length ? 1 : 0;
+        }
         const out = [
           `Scanned ${s.scanned} due identit${s.scanned === 1 ? 'y' : 'ies'}: ${s.renewed.length} renewed, ${s.notices.length} notice(s), ${s.expired.length} expired, ${s.decommissioned.length} decommissioned, ${s.failed.length} failed`,
           ...s.renewed.map((r) => `  renewed        ${r}`),
@@ -288,19 +401,24 @@ export const runDue: Command = {
 };
 
 export const audit: Command = {
-  usage: 'mailpki audit verify|export [--db PATH]',
-  options: { ...dbOption },
+  usage: 'mailpki audit verify|export [--json] [--db PATH]',
+  options: { ...dbOption, json: { type: 'boolean' } },
+  help: `  verify                check the hash chain of the audit log; exit 1 when it is broken
+  export                print the audit log as JSON Lines
+  --json                verify: print the result as JSON
+${DB_HELP_READ}`,
   positionals: 1,
   async run(ctx) {
     const action = ctx.positionals[0];
     if (action !== 'verify' && action !== 'export') throw new MailPkiError('ERR_USAGE', 'audit takes verify or export');
-    return withManager(ctx, async ({ store }) => {
+    return withStore(ctx, async (store) => {
       if (action === 'export') {
         ctx.io.stdout(await exportAuditLog(store));
         return 0;
       }
       const r = await verifyAuditLog(store);
-      ctx.io.stdout(r.ok ? `Audit log intact: ${r.checked} hash-chained records\n` : `Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(r, null, 2)}\n`);
+      else ctx.io.stdout(r.ok ? `Audit log intact: ${r.checked} hash-chained records\n` : `Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
       return r.ok ? 0 : 1;
     });
   },
@@ -309,8 +427,12 @@ export const audit: Command = {
 export const events: Command = {
   usage: 'mailpki events [--follow] [--undelivered] [--db PATH]',
   options: { ...dbOption, follow: { type: 'boolean' }, undelivered: { type: 'boolean' } },
+  help: `  --follow              keep printing new events until interrupted (Ctrl-C)
+  --undelivered         only events not yet delivered to the sinks
+Each event is one JSON line.
+${DB_HELP_READ}`,
   async run(ctx) {
-    return withManager(ctx, async ({ store }) => {
+    return withStore(ctx, async (store) => {
       let after: { at: Date; id: string } | undefined;
       let stop = false;
       if (ctx.values.follow) {

@@ -9,6 +9,7 @@ import { serveHttp } from '../node/http-server.js';
 import { RevocationChecker, type RevocationMethod } from '../revocation/checker.js';
 import { parseCrl } from '../revocation/crl-parse.js';
 import { httpFetchBytes } from '../revocation/fetch.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command, type CommandContext } from './args.js';
 
 const REASONS = Object.keys(REVOCATION_REASONS) as RevocationReason[];
@@ -27,6 +28,11 @@ export const serve: Command = {
     'passphrase-env': { type: 'string' },
     'ocsp-responder': { type: 'string' },
   },
+  help: `  --ca DIR              the CA directory to publish for
+  --port N              TCP port (0: any free port, printed)
+  --host H              address to listen on (default 127.0.0.1)
+  --passphrase-env VAR  the CA's passphrase is in $VAR
+  --ocsp-responder R    who signs OCSP answers: ca (the issuing CA) or delegated (a responder certificate)`,
   async run(ctx) {
     const port = Number(required(ctx, 'port'));
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MailPkiError('ERR_USAGE', '--port must be a number from 0 to 65535');
@@ -56,12 +62,17 @@ export const revokeCertificate: Command = {
     reason: { type: 'string' },
     'passphrase-env': { type: 'string' },
   },
+  help: `  --ca DIR              the CA directory
+  --serial HEX          the certificate's serial number, or
+  --cert FILE           the certificate itself
+  --reason R            a CRL reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, ... (default unspecified)
+  --passphrase-env VAR  the CA's passphrase is in $VAR`,
   async run(ctx) {
     const serial = str(ctx, 'serial');
     const certFile = str(ctx, 'cert');
     if ((serial === undefined) === (certFile === undefined)) throw new MailPkiError('ERR_USAGE', 'give exactly one of --serial and --cert');
     const reason = oneOf(ctx, 'reason', REASONS) ?? 'unspecified';
-    const serialNumber = serial ?? parseCertificate(await ctx.readInput(certFile)).serialNumber;
+    const serialNumber = serial ?? parseCertificate(await ctx.readInput(certFile, MAX_SMALL_INPUT_BYTES)).serialNumber;
     const ca = await openCa(ctx);
     const r = await ca.revoke({ serialNumber, reason });
     ctx.io.stdout(`Revoked ${r.serialNumber} (${r.reason}) at ${r.revokedAt.toISOString()}\n`);
@@ -72,6 +83,9 @@ export const revokeCertificate: Command = {
 export const crl: Command = {
   usage: 'mailpki crl --ca DIR --out FILE [--pem] [--passphrase-env VAR]',
   options: { ca: { type: 'string' }, out: { type: 'string' }, pem: { type: 'boolean' }, 'passphrase-env': { type: 'string' } },
+  help: `  --ca DIR              the CA directory
+  --out FILE            where to write the issuing CA's CRL (DER, or PEM with --pem)
+  --passphrase-env VAR  the CA's passphrase is in $VAR`,
   async run(ctx) {
     const out = required(ctx, 'out');
     const ca = await openCa(ctx);
@@ -85,6 +99,10 @@ export const crl: Command = {
 export const rootCrl: Command = {
   usage: 'mailpki ca root-crl --ca DIR [--days N] [--out FILE] [--pem] [--passphrase-env VAR]',
   options: { ca: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' }, pem: { type: 'boolean' }, 'passphrase-env': { type: 'string' } },
+  help: `  --ca DIR              the CA directory
+  --days N              validity of the new root CRL (default 365)
+  --out FILE            also write it here (DER, or PEM with --pem); it is always stored as DIR/crl/root.crl
+  --passphrase-env VAR  the CA's passphrase is in $VAR (the root key is read for this one signature)`,
   async run(ctx) {
     const dir = required(ctx, 'ca');
     const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
@@ -111,12 +129,18 @@ export const status: Command = {
     timeout: { type: 'string' },
     json: { type: 'boolean' },
   },
+  help: `  --cert FILE    the certificate to check
+  --issuer FILE  its issuer (default: fetched from the certificate's caIssuers URL)
+  --method M     ocsp or crl (default: OCSP, then the CRL)
+  --timeout MS   per request (default 5000)
+  --json         print the result as JSON
+Exit 0 good, 1 revoked or unknown, 2 could not check.`,
   async run(ctx) {
-    const cert = parseCertificate(await ctx.readInput(required(ctx, 'cert')));
+    const cert = parseCertificate(await ctx.readInput(required(ctx, 'cert'), MAX_SMALL_INPUT_BYTES));
     const timeoutMs = positiveInt(ctx, 'timeout') ?? 5000;
     const issuerFile = str(ctx, 'issuer');
     let issuer: Certificate;
-    if (issuerFile) issuer = parseCertificate(await ctx.readInput(issuerFile));
+    if (issuerFile) issuer = parseCertificate(await ctx.readInput(issuerFile, MAX_SMALL_INPUT_BYTES));
     else {
       // The issuer from the certificate's AIA caIssuers, as mail clients do.
       const url = cert.caIssuersUrls.find((u) => /^https?:/i.test(u));

@@ -1,5 +1,6 @@
 /** `mailpki sign` and `mailpki verify`. */
 import { MailPkiError } from '../errors.js';
+import { parseMessage } from '../mime/index.js';
 import { loadSignerFromPem, loadSignerFromPkcs12 } from '../smime/load-signer.js';
 import { signMessage } from '../smime/sign.js';
 import { verifyMessage } from '../smime/verify.js';
@@ -7,6 +8,7 @@ import type { Verdict } from '../smime/verdict.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
 import { identitySigner } from './lifecycle.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, str, type Command } from './args.js';
 
 const DIGESTS: Record<string, DigestAlgorithm> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
@@ -28,6 +30,16 @@ export const sign: Command = {
     in: { type: 'string' },
     out: { type: 'string' },
   },
+  help: `  --cert FILE --key FILE  the signer's certificate and PKCS#8 key (PEM or DER) [--chain FILE: its CA certificates]
+  --p12 FILE              or the signer from a PKCS#12 file (needs --passphrase-env)
+  --identity ADDR         or the current certificate of a store identity (--db PATH, passphrase $MAILPKI_PASSPHRASE)
+  --passphrase-env VAR    the key's or the .p12's passphrase is in $VAR
+  --opaque                application/pkcs7-mime (readable only by S/MIME clients) instead of multipart/signed
+  --digest D              sha256 (default), sha384, sha512
+  --pss                   RSA-PSS instead of PKCS#1 v1.5 (RSA keys)
+  --in FILE               the MIME message to sign (default: standard input, at most 64 MiB)
+  --out FILE              where to write the signed message (default: standard output)
+Exit 0 signed; 2 unreadable input (not a MIME message, a key that does not open) or usage.`,
   async run(ctx) {
     const digest = DIGESTS[oneOf(ctx, 'digest', ['sha256', 'sha384', 'sha512'] as const) ?? 'sha256']!;
     const passphrase = str(ctx, 'identity') ? undefined : passphraseFromEnv(ctx, 'passphrase-env');
@@ -41,14 +53,14 @@ export const sign: Command = {
     } else if (p12) {
       if (str(ctx, 'cert') || str(ctx, 'key')) throw new MailPkiError('ERR_USAGE', 'give either --p12 or --cert and --key, not both');
       if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
-      signer = await loadSignerFromPkcs12(await ctx.readInput(p12), passphrase, loadOptions);
+      signer = await loadSignerFromPkcs12(await ctx.readInput(p12, MAX_SMALL_INPUT_BYTES), passphrase, loadOptions);
     } else {
       const cert = str(ctx, 'cert');
       const key = str(ctx, 'key');
       if (!cert || !key) throw new MailPkiError('ERR_USAGE', 'sign needs --cert and --key (or --p12)');
       const chain = str(ctx, 'chain');
       signer = await loadSignerFromPem(
-        { certificate: await ctx.readInput(cert), key: await ctx.readInput(key), ...(chain && { chain: await ctx.readInput(chain) }) },
+        { certificate: await ctx.readInput(cert, MAX_SMALL_INPUT_BYTES), key: await ctx.readInput(key, MAX_SMALL_INPUT_BYTES), ...(chain && { chain: await ctx.readInput(chain, MAX_SMALL_INPUT_BYTES) }) },
         { ...loadOptions, ...(passphrase !== undefined && { passphrase }) },
       );
     }
@@ -76,6 +88,14 @@ export const verify: Command = {
     json: { type: 'boolean' },
     in: { type: 'string' },
   },
+  help: `  --trust FILE          a trust anchor (PEM, may hold several); repeat for more. There is no system store.
+  --intermediates FILE  CA certificates to build chains with, besides those in the message
+  --at ISO-8601         verify as of that time (an archived message), not now
+  --allow-weak          accept SHA-1 and RSA below 2048 bits (old archives only)
+  --revocation P        off | soft-fail (default: unreachable sources warn) | hard-fail (status must be known and good)
+  --json                print the whole verdict as JSON
+  --in FILE             the signed message (default: standard input, at most 64 MiB)
+Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME message) or usage — as sign.`,
   async run(ctx) {
     const trust = (ctx.values.trust as string[] | undefined) ?? [];
     if (trust.length === 0) throw new MailPkiError('ERR_USAGE', 'verify needs at least one --trust FILE (the trust anchors; there is no system store)');
@@ -85,9 +105,16 @@ export const verify: Command = {
       atDate = new Date(at);
       if (!/^\d{4}-\d\d-\d\d/.test(at) || Number.isNaN(atDate.getTime())) throw new MailPkiError('ERR_USAGE', `--at must be an ISO-8601 time (got "${at}")`);
     }
-    const anchors = await Promise.all(trust.map((f) => ctx.readInput(f)));
-    const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f)));
+    const anchors = await Promise.all(trust.map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+    const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
     const message = await ctx.readInput(str(ctx, 'in'));
+    // Input that is not a MIME message at all is unreadable (exit 2), as for sign; the verdict is for messages.
+    try {
+      parseMessage(message);
+    } catch (e) {
+      if (e instanceof MailPkiError && e.code === 'ERR_MIME_MALFORMED') throw new MailPkiError(e.code, `the input is not a readable MIME message: ${e.message}`, { cause: e });
+      throw e;
+    }
     // Revocation is asked only when --revocation says so: then, and only then, the CLI goes to the network.
     const policy = oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'off';
     const crls = await Promise.all(((ctx.values.crl as string[] | undefined) ?? []).map((f) => ctx.readInput(f)));

@@ -117,7 +117,7 @@ function limitsOf(l?: CmsLimits): Required<CmsLimits> {
  * was not BER at all the first error is the one reported.
  */
 function withBerFallback<T>(der: Uint8Array, limits: Required<CmsLimits>, read: (bytes: Uint8Array) => T): T {
-  if (!(der instanceof Uint8Array)) throw new TypeError('CMS input must be a Uint8Array');
+  if (!(der instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'CMS input must be a Uint8Array', { details: { field: 'der' } });
   if (der.length > limits.maxBytes)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `CMS input is larger than ${limits.maxBytes} bytes`, {
       details: { limit: limits.maxBytes },

@@ -129,7 +129,7 @@ function quotedPrintable(text: string): string {
  * An empty p= is a revoked key (`publicKey: null`), not an error.
  */
 export function parseDkimRecord(txt: string): DkimRecord {
-  if (typeof txt !== 'string') throw new TypeError('parseDkimRecord: expected the TXT value as a string');
+  if (typeof txt !== 'string') throw new MailPkiError('ERR_INVALID_INPUT', 'parseDkimRecord: expected the TXT value as a string', { details: { field: 'txt' } });
   const list = parseTagList(txt);
   if (typeof list === 'string') throw new MailPkiError('ERR_INVALID_INPUT', `DKIM key record syntax: ${list}`);
   const v = list.get('v');

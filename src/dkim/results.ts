@@ -1,4 +1,5 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
+import { MailPkiError } from '../errors.js';
 import type { AuthorProblem } from '../mime/author.js';
 
 export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
@@ -101,7 +102,7 @@ function comment(text: string): string {
  */
 export function authenticationResults(results: readonly DkimResult[] | DkimVerification, options: AuthenticationResultsOptions): string {
   const id = options?.authservId;
-  if (typeof id !== 'string' || !/^[\x21-\x7e]+$/.test(id) || id.includes(';')) throw new TypeError('authenticationResults: authservId must be a host name');
+  if (typeof id !== 'string' || !/^[\x21-\x7e]+$/.test(id) || id.includes(';')) throw new MailPkiError('ERR_INVALID_INPUT', 'authenticationResults: authservId must be a host name', { details: { field: 'authservId' } });
   const list = Array.isArray(results) ? results : (results as DkimVerification).results;
   if (list.length === 0) return `${id}; dkim=none`;
   const parts = list.map((r) => {

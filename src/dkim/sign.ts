@@ -115,7 +115,7 @@ function signedNames(names: readonly string[]): readonly string[] {
 
 /** Validates options before any crypto runs (a caller mistake is reported, not signed). */
 function prepare(options: DkimSignOptions): Prepared {
-  if (typeof options !== 'object' || options === null) throw new TypeError('signDkim: options are required');
+  if (typeof options !== 'object' || options === null) throw new MailPkiError('ERR_INVALID_INPUT', 'signDkim: options are required', { details: { field: 'options' } });
   const { domain, selector, privateKey } = options;
   if (typeof domain !== 'string' || !isDomainName(domain) || !domain.includes('.')) throw invalid('domain', 'not a domain name');
   if (typeof selector !== 'string' || !isDomainName(selector)) throw invalid('selector', 'not a valid selector');
@@ -325,7 +325,7 @@ export function createDkimSigner(options: DkimSignOptions): DkimSigner {
  * const field = await signDkim(message, { domain: 'example.com', selector: 's1', privateKey });
  */
 export async function signDkim(message: Uint8Array | string, options: DkimSignOptions): Promise<string> {
-  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new TypeError('signDkim: message must be bytes or a string');
+  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'signDkim: message must be bytes or a string', { details: { field: 'message' } });
   const signer = createDkimSigner(options);
   signer.update(message);
   return signer.finish();
@@ -338,7 +338,7 @@ export async function signDkim(message: Uint8Array | string, options: DkimSignOp
 export async function signDkimMessage(message: string, signers: readonly DkimSignOptions[]): Promise<string>;
 export async function signDkimMessage(message: Uint8Array, signers: readonly DkimSignOptions[]): Promise<Uint8Array>;
 export async function signDkimMessage(message: Uint8Array | string, signers: readonly DkimSignOptions[]): Promise<Uint8Array | string> {
-  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new TypeError('signDkimMessage: message must be bytes or a string');
+  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'signDkimMessage: message must be bytes or a string', { details: { field: 'message' } });
   if (!Array.isArray(signers) || signers.length === 0) throw invalid('signers', 'give at least one signer');
   const prepared = signers.map(prepare);
   const bytes = toBytes(message);

@@ -79,10 +79,10 @@ interface Ctx {
  * for (const r of v.results) console.log(r.result, r.domain, r.reason);
  */
 export async function verifyDkim(message: Uint8Array | string, options: DkimVerifyOptions = {}): Promise<DkimVerification> {
-  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new TypeError('verifyDkim: message must be bytes or a string');
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('verifyDkim: options must be an object');
+  if (typeof message !== 'string' && !(message instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'verifyDkim: message must be bytes or a string', { details: { field: 'message' } });
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new MailPkiError('ERR_INVALID_INPUT', 'verifyDkim: options must be an object', { details: { field: 'options' } });
   const resolver = options?.resolver ?? defaultResolver();
-  if (typeof resolver !== 'function') throw new TypeError('verifyDkim: options.resolver must be a function');
+  if (typeof resolver !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'verifyDkim: options.resolver must be a function', { details: { field: 'resolver' } });
   const p = options.policy ?? {};
   const policy = {
     minRsaBits: p.minRsaBits ?? 1024,
@@ -190,7 +190,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   let answers: readonly (readonly string[] | string)[];
   try {
     answers = await ctx.resolver(name);
-    if (!Array.isArray(answers)) throw new TypeError('resolver returned no list');
+    if (!Array.isArray(answers)) throw new MailPkiError('ERR_INVALID_INPUT', 'resolver returned no list', { details: { field: 'resolver' } });
   } catch (e) {
     if (isNotFound(e)) return done('permerror', `no key for selector (${name})`);
     return done('temperror', `key lookup failed: ${(e as Error)?.message ?? String(e)}`);

@@ -87,7 +87,7 @@ export function rfc2136Publisher(options: Rfc2136PublisherOptions): Rfc2136Publi
     }));
 
   const checkName = (name: string): string => {
-    if (typeof name !== 'string') throw new TypeError('record name: expected a string');
+    if (typeof name !== 'string') throw new MailPkiError('ERR_INVALID_INPUT', 'record name: expected a string', { details: { field: 'name' } });
     encodeName(name);
     // Data from the inventory, not a caller slip: a domain the publisher's zone does not cover.
     if (!isInZone(name, zone))

@@ -81,10 +81,10 @@ export interface SignedRequest {
 
 /** Appends a TSIG RR to an unsigned message (whose ARCOUNT does not count it yet). */
 export async function signTsig(message: Uint8Array, key: TsigKey, options: { timeSigned: number; fudge?: number; crypto: Crypto }): Promise<SignedRequest> {
-  if (message.length < 12) throw new TypeError('signTsig: not a DNS message');
+  if (message.length < 12) throw new MailPkiError('ERR_INVALID_INPUT', 'signTsig: not a DNS message', { details: { field: 'message' } });
   const fudge = options.fudge ?? DEFAULT_FUDGE;
   const timeSigned = options.timeSigned;
-  if (!Number.isSafeInteger(timeSigned) || timeSigned < 0 || timeSigned >= 2 ** 48) throw new TypeError('signTsig: timeSigned out of range');
+  if (!Number.isSafeInteger(timeSigned) || timeSigned < 0 || timeSigned >= 2 ** 48) throw new MailPkiError('ERR_INVALID_INPUT', 'signTsig: timeSigned out of range', { details: { field: 'timeSigned' } });
   const empty = new Uint8Array(0);
   const data = new WireWriter().bytes(message).bytes(variables(key, timeSigned, fudge, 0, empty)).finish();
   const mac = new Uint8Array(await options.crypto.subtle.sign('HMAC', key.key, copyBytes(data)));

@@ -5,6 +5,7 @@
  * compressed.
  */
 import { dnsError } from './errors.js';
+import { MailPkiError } from '../errors.js';
 
 export const RR_TYPE = { SOA: 6, TXT: 16, TSIG: 250 } as const;
 export const RR_CLASS = { IN: 1, NONE: 254, ANY: 255 } as const;
@@ -75,8 +76,8 @@ export class WireWriter {
   }
 }
 
-function invalidName(name: string, why: string): TypeError {
-  return new TypeError(`not a DNS name (${why}): ${JSON.stringify(name)}`);
+function invalidName(name: string, why: string): MailPkiError {
+  return new MailPkiError('ERR_INVALID_INPUT', `not a DNS name (${why}): ${JSON.stringify(name)}`, { details: { field: 'name' } });
 }
 
 /** A domain name in wire form (labels, root label last). ASCII only; a trailing dot is optional. */
@@ -111,7 +112,7 @@ export function isInZone(name: string, zone: string): boolean {
 
 /** TXT RDATA: the value as character-strings of at most 255 bytes (RFC 1035 §3.3.14). */
 export function txtRdata(value: string): Uint8Array {
-  if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) throw new TypeError('TXT value: printable ASCII only');
+  if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) throw new MailPkiError('ERR_INVALID_INPUT', 'TXT value: printable ASCII only', { details: { field: 'value' } });
   const w = new WireWriter();
   if (value.length === 0) w.u8(0);
   for (let i = 0; i < value.length; i += 255) {
@@ -119,7 +120,7 @@ export function txtRdata(value: string): Uint8Array {
     w.u8(part.length);
     for (let j = 0; j < part.length; j++) w.u8(part.charCodeAt(j));
   }
-  if (w.length > 65535) throw new TypeError('TXT value: longer than one RDATA can hold');
+  if (w.length > 65535) throw new MailPkiError('ERR_INVALID_INPUT', 'TXT value: longer than one RDATA can hold', { details: { field: 'value' } });
   return w.finish();
 }
 
@@ -133,14 +134,14 @@ export type UpdateOperation =
 /** An UPDATE message (no prerequisites) for `zone`, unsigned. */
 export function encodeUpdate(input: { id: number; zone: string; updates: readonly UpdateOperation[] }): Uint8Array {
   const { id, zone, updates } = input;
-  if (!Number.isInteger(id) || id < 0 || id > 0xffff) throw new TypeError('id: 0 to 65535');
+  if (!Number.isInteger(id) || id < 0 || id > 0xffff) throw new MailPkiError('ERR_INVALID_INPUT', 'id: 0 to 65535', { details: { field: 'id' } });
   const w = new WireWriter();
   w.u16(id).u16(OPCODE_UPDATE << 11).u16(1).u16(0).u16(updates.length).u16(0);
   w.name(zone).u16(RR_TYPE.SOA).u16(RR_CLASS.IN);
   for (const u of updates) {
     if (u.op === 'delete-rrset') w.name(u.name).u16(u.type).u16(RR_CLASS.ANY).u32(0).u16(0);
     else {
-      if (!Number.isInteger(u.ttl) || u.ttl < 0 || u.ttl > 0x7fffffff) throw new TypeError('ttl: 0 to 2^31-1 seconds');
+      if (!Number.isInteger(u.ttl) || u.ttl < 0 || u.ttl > 0x7fffffff) throw new MailPkiError('ERR_INVALID_INPUT', 'ttl: 0 to 2^31-1 seconds', { details: { field: 'ttl' } });
       w.name(u.name).u16(u.type).u16(RR_CLASS.IN).u32(u.ttl).u16(u.rdata.length).bytes(u.rdata);
     }
   }

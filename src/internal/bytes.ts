@@ -1,4 +1,5 @@
 /** Byte helpers that work in every runtime (no Buffer). */
+import { MailPkiError } from '../errors.js';
 
 export type BytesLike = Uint8Array | ArrayBuffer | ArrayBufferView;
 
@@ -12,7 +13,7 @@ export function toBytes(input: BytesLike | string): Uint8Array {
   if (input instanceof Uint8Array) return input;
   if (input instanceof ArrayBuffer) return new Uint8Array(input);
   if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  throw new TypeError('expected bytes or a string');
+  throw new MailPkiError('ERR_INVALID_INPUT', 'expected bytes or a string', { details: { field: 'input' } });
 }
 
 /** Whether the ASCII `needle` (not empty) occurs in `hay`, searched in the bytes (no text copy of them). */
@@ -82,7 +83,7 @@ export function toHex(bytes: Uint8Array): string {
 
 export function fromHex(hex: string): Uint8Array {
   const clean = hex.replace(/[\s:]/g, '');
-  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) throw new TypeError('not a hex string');
+  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) throw new MailPkiError('ERR_INVALID_INPUT', 'not a hex string', { details: { field: 'hex' } });
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
   return out;

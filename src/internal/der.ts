@@ -349,7 +349,7 @@ export function oid(dotted: string): Uint8Array {
   const hit = oidCache.get(dotted);
   if (hit) return hit;
   const arcs = dotted.split('.').map(Number);
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) throw new TypeError(`bad OID ${dotted}`);
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) throw new MailPkiError('ERR_INVALID_INPUT', `bad OID ${dotted}`, { details: { field: 'oid' } });
   const body: number[] = [];
   const push = (v: number) => {
     const tmp: number[] = [v & 0x7f];
@@ -379,7 +379,7 @@ export function uintBytes(bytes: Uint8Array): Uint8Array {
 
 export function int(n: number | bigint): Uint8Array {
   let v = BigInt(n);
-  if (v < 0n) throw new TypeError('negative INTEGER not supported');
+  if (v < 0n) throw new MailPkiError('ERR_INVALID_INPUT', 'negative INTEGER not supported', { details: { field: 'value' } });
   const bytes: number[] = [];
   do {
     bytes.unshift(Number(v & 0xffn));
@@ -400,7 +400,7 @@ export const nul = (): Uint8Array => Uint8Array.of(Tag.NULL, 0);
 export const bool = (v: boolean): Uint8Array => Uint8Array.of(Tag.BOOLEAN, 1, v ? 0xff : 0);
 export const utf8String = (s: string): Uint8Array => tlv(Tag.UTF8_STRING, utf8(s));
 export const ia5String = (s: string): Uint8Array => {
-  if (!/^[\x00-\x7f]*$/.test(s)) throw new TypeError('IA5String must be ASCII');
+  if (!/^[\x00-\x7f]*$/.test(s)) throw new MailPkiError('ERR_INVALID_INPUT', 'IA5String must be ASCII', { details: { field: 'value' } });
   return tlv(Tag.IA5_STRING, utf8(s));
 };
 export const printableString = (s: string): Uint8Array => tlv(Tag.PRINTABLE_STRING, utf8(s));

@@ -1,3 +1,4 @@
+import { MailPkiError } from '../errors.js';
 /**
  * A budget of public-key operations for one verification. An attacker picks the counts (signers,
  * candidate issuers, layers) and the key sizes; the budget bounds their product, so the CPU one
@@ -35,7 +36,7 @@ export class PublicKeyBudget {
   exhausted = false;
 
   constructor(readonly limit: number = DEFAULT_MAX_PUBLIC_KEY_OPERATIONS) {
-    if (!Number.isInteger(limit) || limit < 1) throw new TypeError('PublicKeyBudget: limit must be a positive integer');
+    if (!Number.isInteger(limit) || limit < 1) throw new MailPkiError('ERR_INVALID_INPUT', 'PublicKeyBudget: limit must be a positive integer', { details: { field: 'limit' } });
   }
 
   /** Charges one verification with `key`; false, and nothing charged, when it does not fit. */

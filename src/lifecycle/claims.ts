@@ -9,7 +9,7 @@
  * Leases are measured on the lease clock (real time by default), never on the sweep's `now`:
  * a simulated `now` in the future must not hold real sweeps off.
  */
-import { isMailPkiError } from '../errors.js';
+import { isMailPkiError, MailPkiError } from '../errors.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { MAX_LEASE_MS } from '../store/outbox.js';
 import type { IdentityKind, Store } from '../store/index.js';
@@ -32,8 +32,8 @@ export interface Claims {
 
 export function resolveClaims(owner: string, options: ClaimOptions, what: string): Claims {
   const leaseMs = options.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
-  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > MAX_LEASE_MS) throw new TypeError(`${what}: claimLeaseMs must be an integer from 1 to ${MAX_LEASE_MS}`);
-  if (options.leaseClock !== undefined && typeof options.leaseClock !== 'function') throw new TypeError(`${what}: leaseClock must be a function returning a Date`);
+  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > MAX_LEASE_MS) throw new MailPkiError('ERR_INVALID_INPUT', `${what}: claimLeaseMs must be an integer from 1 to ${MAX_LEASE_MS}`, { details: { field: 'claimLeaseMs' } });
+  if (options.leaseClock !== undefined && typeof options.leaseClock !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', `${what}: leaseClock must be a function returning a Date`, { details: { field: 'leaseClock' } });
   return { owner, leaseMs, clock: options.leaseClock ?? systemClock };
 }
 

@@ -249,13 +249,13 @@ export class DkimManager {
   private readonly listeners: ListenerRegistry<DkimEvent>;
 
   constructor(options: DkimManagerOptions) {
-    if (!options || typeof options !== 'object') throw new TypeError('DkimManager: options are required');
-    if (!options.store || typeof options.store.transaction !== 'function') throw new TypeError('DkimManager: store must be a Store');
+    if (!options || typeof options !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: options are required', { details: { field: 'options' } });
+    if (!options.store || typeof options.store.transaction !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: store must be a Store', { details: { field: 'store' } });
     if (!options.keyProtector || typeof options.keyProtector.protect !== 'function')
-      throw new TypeError('DkimManager: keyProtector is required (private keys are never stored in the clear)');
+      throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: keyProtector is required (private keys are never stored in the clear)', { details: { field: 'keyProtector' } });
     if (typeof options.resolver !== 'function')
-      throw new TypeError('DkimManager: resolver is required (a key is activated only after DNS is seen to serve it)');
-    if (options.publisher !== undefined && typeof options.publisher.publish !== 'function') throw new TypeError('DkimManager: publisher must be a DnsPublisher');
+      throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: resolver is required (a key is activated only after DNS is seen to serve it)', { details: { field: 'resolver' } });
+    if (options.publisher !== undefined && typeof options.publisher.publish !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: publisher must be a DnsPublisher', { details: { field: 'publisher' } });
     this.policy = parseDkimPolicy(options.policy);
     this.store = options.store;
     this.keyProtector = options.keyProtector;

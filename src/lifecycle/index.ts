@@ -82,3 +82,4 @@ export {
 export { DKIM_EVENT_TYPES, DKIM_KEY_STATES, type DkimEvent, type DkimEventType, type DkimKeyState } from './dkim-events.js';
 export { dkimPolicySchema, nextDkimStep, parseDkimPolicy, type DkimPolicy as DkimRotationPolicy, type DkimPolicyInput } from './dkim-policy.js';
 export { DEFAULT_CLAIM_LEASE_MS, type ClaimOptions } from './claims.js';
+export { planDue, type DuePlan, type PlannedAction, type PlannedStep } from './plan.js';

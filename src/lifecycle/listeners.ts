@@ -3,6 +3,7 @@
  * hear events after their transaction committed; a throwing or rejecting listener is reported to
  * `onError` and never undoes or blocks the change.
  */
+import { MailPkiError } from '../errors.js';
 export class ListenerRegistry<E extends { type: string }> {
   private readonly byType = new Map<string, Set<(event: E) => void | Promise<void>>>();
 
@@ -12,8 +13,8 @@ export class ListenerRegistry<E extends { type: string }> {
   ) {}
 
   add(type: string, listener: (event: E) => void | Promise<void>): () => void {
-    if (type !== '*' && !this.types.includes(type)) throw new TypeError(`on: unknown event type ${String(type)}`);
-    if (typeof listener !== 'function') throw new TypeError('on: listener must be a function');
+    if (type !== '*' && !this.types.includes(type)) throw new MailPkiError('ERR_INVALID_INPUT', `on: unknown event type ${String(type)}`, { details: { field: 'type' } });
+    if (typeof listener !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'on: listener must be a function', { details: { field: 'listener' } });
     let set = this.byType.get(type);
     if (!set) this.byType.set(type, (set = new Set()));
     set.add(listener);

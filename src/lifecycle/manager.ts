@@ -243,11 +243,11 @@ export class LifecycleManager {
   private caInfo: Promise<CaInfo> | undefined;
 
   constructor(options: LifecycleManagerOptions) {
-    if (!options || typeof options !== 'object') throw new TypeError('LifecycleManager: options are required');
-    if (!options.ca || typeof options.ca.issue !== 'function') throw new TypeError('LifecycleManager: ca must be a CertificateAuthority');
-    if (!options.store || typeof options.store.transaction !== 'function') throw new TypeError('LifecycleManager: store must be a Store');
+    if (!options || typeof options !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', 'LifecycleManager: options are required', { details: { field: 'options' } });
+    if (!options.ca || typeof options.ca.issue !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'LifecycleManager: ca must be a CertificateAuthority', { details: { field: 'ca' } });
+    if (!options.store || typeof options.store.transaction !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'LifecycleManager: store must be a Store', { details: { field: 'store' } });
     if (!options.keyProtector || typeof options.keyProtector.protect !== 'function')
-      throw new TypeError('LifecycleManager: keyProtector is required (private keys are never stored in the clear)');
+      throw new MailPkiError('ERR_INVALID_INPUT', 'LifecycleManager: keyProtector is required (private keys are never stored in the clear)', { details: { field: 'keyProtector' } });
     this.policy = parseLifecyclePolicy(options.policy ?? {});
     this.ca = validatedCa(options.ca);
     this.store = options.store;

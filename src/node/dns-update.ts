@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { connect } from 'node:net';
 import { dnsError } from '../dns/errors.js';
 import type { DnsTransport } from '../dns/rfc2136.js';
+import { MailPkiError } from '../errors.js';
 
 export interface NodeDnsTransportOptions {
   /** 'tcp' always, 'udp' first (TCP when truncated or too large), default 'auto' = TCP above 512 bytes. */
@@ -22,7 +23,7 @@ export function parseServer(server: string): { host: string; port: number } {
   const host = m?.[1];
   const port = m?.[2] === undefined ? 53 : Number(m[2]);
   if (!host || !Number.isInteger(port) || port < 1 || port > 65535 || (server.startsWith('[') && isIP(host) !== 6))
-    throw new TypeError(`DNS server: expected host:port or [ipv6]:port, got ${JSON.stringify(server)}`);
+    throw new MailPkiError('ERR_INVALID_INPUT', `DNS server: expected host:port or [ipv6]:port, got ${JSON.stringify(server)}`, { details: { field: 'server' } });
   return { host, port };
 }
 
@@ -95,7 +96,7 @@ function exchangeTcp(message: Uint8Array, host: string, port: number, server: st
 export function nodeDnsTransport(options: NodeDnsTransportOptions = {}): DnsTransport {
   const protocol = options.protocol ?? 'auto';
   return async (message, { server, timeoutMs }) => {
-    if (!(message instanceof Uint8Array) || message.length < 12 || message.length > MAX_MESSAGE) throw new TypeError('DNS message: 12 to 65535 bytes');
+    if (!(message instanceof Uint8Array) || message.length < 12 || message.length > MAX_MESSAGE) throw new MailPkiError('ERR_INVALID_INPUT', 'DNS message: 12 to 65535 bytes', { details: { field: 'message' } });
     const { host, port } = parseServer(server);
     if (protocol === 'tcp' || (protocol === 'auto' && message.length > 512)) return exchangeTcp(message, host, port, server, timeoutMs);
     const answer = await exchangeUdp(message, host, port, server, timeoutMs);

@@ -95,11 +95,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * await store.transaction(async (tx) => tx.getIdentity('smime:payments@example.com'));
  */
 export async function openSqliteStore(path: string, options: OpenSqliteStoreOptions = {}): Promise<SqliteStore> {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('openSqliteStore: path must be a non-empty string');
-  if (path === ':memory:' || path.startsWith('file:')) throw new TypeError('openSqliteStore: give a file path (use MemoryStore for memory)');
+  if (typeof path !== 'string' || path.length === 0) throw new MailPkiError('ERR_INVALID_INPUT', 'openSqliteStore: path must be a non-empty string', { details: { field: 'path' } });
+  if (path === ':memory:' || path.startsWith('file:')) throw new MailPkiError('ERR_INVALID_INPUT', 'openSqliteStore: give a file path (use MemoryStore for memory)', { details: { field: 'path' } });
   const create = options.create ?? true;
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new TypeError('openSqliteStore: busyTimeoutMs must be a non-negative integer');
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new MailPkiError('ERR_INVALID_INPUT', 'openSqliteStore: busyTimeoutMs must be a non-negative integer', { details: { field: 'busyTimeoutMs' } });
 
   const size = await fileSize(path);
   if (size === undefined && !create) throw new MailPkiError('ERR_IO', `no store at ${path} (open with create: true to make one)`);
@@ -228,7 +228,7 @@ export class SqliteStore implements Store {
   private readonly serial = new Serializer('SqliteStore', new AsyncLocalStorage<object>());
   private readonly stmts = new Map<string, Database.Statement>();
 
-  /** Use openSqliteStore. */
+  /** @internal Use openSqliteStore (the constructor takes better-sqlite3 types, which stay out of the public .d.ts). */
   constructor(
     private readonly db: Db,
     readonly path: string,
@@ -297,7 +297,7 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (typeof fn !== 'function') return Promise.reject(new TypeError('transaction: fn must be a function'));
+    if (typeof fn !== 'function') return Promise.reject(new MailPkiError('ERR_INVALID_INPUT', 'transaction: fn must be a function', { details: { field: 'fn' } }));
     return this.serial.run(async () => {
       await this.begin();
       let open = true;
@@ -705,7 +705,7 @@ class SqliteTx implements StoreTx {
   }
 
   async updateIdentity(rec: IdentityRecord, expectedVersion: number): Promise<number> {
-    if (!Number.isInteger(expectedVersion)) throw new TypeError('updateIdentity: expectedVersion must be an integer');
+    if (!Number.isInteger(expectedVersion)) throw new MailPkiError('ERR_INVALID_INPUT', 'updateIdentity: expectedVersion must be an integer', { details: { field: 'expectedVersion' } });
     const r = checkInput(identityRecordSchema, { ...rec, version: expectedVersion + 1 }, 'identity');
     const p = identityParams(r);
     // Every column but id, kind and created_at; the version check makes it a compare-and-set.

@@ -97,7 +97,7 @@ export interface Crl {
 export function parseCrl(input: BytesLike | string, limits: CrlLimits = {}): Crl {
   const maxBytes = limits.maxBytes ?? MAX_CRL_BYTES;
   const maxEntries = limits.maxEntries ?? Number.POSITIVE_INFINITY;
-  if (!(maxBytes > 0) || !(maxEntries >= 0)) throw new TypeError('parseCrl: limits must be positive numbers');
+  if (!(maxBytes > 0) || !(maxEntries >= 0)) throw new MailPkiError('ERR_INVALID_INPUT', 'parseCrl: limits must be positive numbers', { details: { field: 'limits' } });
   try {
     return parseDerCrl(crlDer(input, maxBytes), maxEntries);
   } catch (e) {
@@ -106,7 +106,6 @@ export function parseCrl(input: BytesLike | string, limits: CrlLimits = {}): Crl
       if (e.code === 'ERR_CERT_MALFORMED') throw new MailPkiError(CRL_ERR, `${CRL_WHAT}: ${e.message}`, { cause: e });
       throw e;
     }
-    if (e instanceof TypeError && String(e.message).startsWith('parseCrl')) throw e;
     throw new MailPkiError(CRL_ERR, `${CRL_WHAT}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
   }
 }

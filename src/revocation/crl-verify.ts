@@ -54,7 +54,7 @@ export interface VerifyCrlOptions {
  */
 export async function verifyCrl(crl: Crl, issuer: Certificate, options: VerifyCrlOptions = {}): Promise<CrlVerification> {
   const at = options.at ?? new Date();
-  if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new TypeError('verifyCrl: `at` must be a valid Date');
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new MailPkiError('ERR_INVALID_INPUT', 'verifyCrl: `at` must be a valid Date', { details: { field: 'at' } });
   const problems: CrlProblem[] = [];
   const add = (code: CrlProblemCode, message: string) => problems.push({ code, message });
 

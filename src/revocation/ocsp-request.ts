@@ -102,7 +102,7 @@ export interface ParsedOcspRequest {
  * ERR_INPUT_TOO_LARGE (more than MAX_OCSP_REQUEST_BYTES, or more than MAX_OCSP_ENTRIES CertIDs).
  */
 export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
-  if (!(der instanceof Uint8Array)) throw new TypeError('parseOcspRequest: expected a Uint8Array');
+  if (!(der instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'parseOcspRequest: expected a Uint8Array', { details: { field: 'der' } });
   if (der.length > MAX_OCSP_REQUEST_BYTES)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `OCSP request is larger than ${MAX_OCSP_REQUEST_BYTES} bytes`);
   return guardParse('OCSP request', () => {
@@ -152,7 +152,7 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
  * small requests (and caching); the RFC lets clients use it below 255 bytes.
  */
 export function ocspGetUrl(base: string, der: Uint8Array): string {
-  if (typeof base !== 'string' || base.length === 0) throw new TypeError('ocspGetUrl: base must be a URL');
+  if (typeof base !== 'string' || base.length === 0) throw new MailPkiError('ERR_INVALID_INPUT', 'ocspGetUrl: base must be a URL', { details: { field: 'base' } });
   return `${base.endsWith('/') ? base : `${base}/`}${encodeURIComponent(toBase64(der))}`;
 }
 
@@ -162,7 +162,7 @@ export function ocspGetUrl(base: string, der: Uint8Array): string {
  * ERR_INPUT_TOO_LARGE when it is longer than any acceptable request.
  */
 export function decodeOcspGetPath(path: string): Uint8Array {
-  if (typeof path !== 'string') throw new TypeError('decodeOcspGetPath: expected a string');
+  if (typeof path !== 'string') throw new MailPkiError('ERR_INVALID_INPUT', 'decodeOcspGetPath: expected a string', { details: { field: 'path' } });
   // Every request byte can take 3 characters after URL encoding of its base64.
   if (path.length > Math.ceil(MAX_OCSP_REQUEST_BYTES / 3) * 4 * 3 + 1)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `OCSP GET path is longer than a ${MAX_OCSP_REQUEST_BYTES}-byte request`);

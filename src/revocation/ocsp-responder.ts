@@ -158,7 +158,7 @@ function certStatus(answer: OcspLookupResult): Uint8Array {
 /** An OCSPResponse without responseBytes: the answer to a request that cannot be served. */
 export function createOcspErrorResponse(status: 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized'): Uint8Array {
   const n = OCSP_RESPONSE_STATUS[status];
-  if (n === undefined || status === ('successful' as string)) throw new TypeError(`createOcspErrorResponse: not an error status: ${String(status)}`);
+  if (n === undefined || status === ('successful' as string)) throw new MailPkiError('ERR_INVALID_INPUT', `createOcspErrorResponse: not an error status: ${String(status)}`, { details: { field: 'status' } });
   return seq(tlv(Tag.ENUMERATED, Uint8Array.of(n)));
 }
 

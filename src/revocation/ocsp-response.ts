@@ -76,7 +76,7 @@ export interface ParsedOcspResponse {
  * id-pkix-ocsp-basic is ERR_DER_MALFORMED too: there is nothing else in use.
  */
 export function parseOcspResponse(der: Uint8Array): ParsedOcspResponse {
-  if (!(der instanceof Uint8Array)) throw new TypeError('parseOcspResponse: expected a Uint8Array');
+  if (!(der instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'parseOcspResponse: expected a Uint8Array', { details: { field: 'der' } });
   if (der.length > MAX_OCSP_RESPONSE_BYTES)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `OCSP response is larger than ${MAX_OCSP_RESPONSE_BYTES} bytes`);
   return guardParse('OCSP response', () => {

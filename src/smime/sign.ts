@@ -83,7 +83,8 @@ function asCertificate(input: CertificateInput, what: string): Certificate {
 }
 
 function resolveSigner(s: SmimeSigner, options: SignMessageOptions, what: string): ResolvedSigner {
-  if (!s || typeof s !== 'object' || !s.key) throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: a key and a certificate are needed`);
+  if (!s || typeof s !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', `${what}: expected a signer (a key and a certificate)`, { details: { field: what } });
+  if (!s.key) throw new MailPkiError('ERR_SIGNER_INVALID', `${what}: a key and a certificate are needed`);
   const certificate = asCertificate(s.certificate, `${what}.certificate`);
   const chain = (s.chain ?? []).flatMap((c, i) =>
     typeof c === 'string' || c instanceof Uint8Array ? parseCertificates(c) : [asCertificate(c, `${what}.chain[${i}]`)],

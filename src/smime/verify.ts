@@ -119,7 +119,7 @@ function toCertificates(inputs: CertificateInput[] | undefined, what: string): C
       if (typeof c === 'string') out.push(...parseCertificates(c));
       else if (c instanceof Uint8Array) out.push(...parseCertificates(c));
       else if (c && c.der instanceof Uint8Array) out.push(c);
-      else throw new MailPkiError('ERR_INVALID_INPUT', `${what}[${i}] is not a certificate`);
+      else throw new MailPkiError('ERR_INVALID_INPUT', `${what}[${i}] is not a certificate`, { details: { field: `${what}.${i}` } });
     } catch (e) {
       if (e instanceof MailPkiError && e.code === 'ERR_INVALID_INPUT') throw e;
       throw new MailPkiError('ERR_INVALID_INPUT', `${what}[${i}]: ${(e as Error).message}`, { cause: e, details: { field: `${what}.${i}` } });

@@ -8,6 +8,7 @@
 import { toHex, utf8 } from '../internal/bytes.js';
 import { sha256 } from '../internal/sha.js';
 import type { AuditRecord, NewAuditRecord } from './types.js';
+import { MailPkiError } from '../errors.js';
 
 /** prevHash of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -26,22 +27,22 @@ export function canonicalJson(value: unknown): string {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
+      if (!Number.isFinite(value)) throw new MailPkiError('ERR_INVALID_INPUT', 'canonicalJson: non-finite number', { details: { field: 'payload' } });
       return JSON.stringify(value);
     case 'object': {
       if (value instanceof Date) {
-        if (Number.isNaN(value.getTime())) throw new TypeError('canonicalJson: invalid date');
+        if (Number.isNaN(value.getTime())) throw new MailPkiError('ERR_INVALID_INPUT', 'canonicalJson: invalid date', { details: { field: 'payload' } });
         return JSON.stringify(value.toISOString());
       }
       if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw new TypeError('canonicalJson: only plain objects, arrays and dates');
+      if (proto !== Object.prototype && proto !== null) throw new MailPkiError('ERR_INVALID_INPUT', 'canonicalJson: only plain objects, arrays and dates', { details: { field: 'payload' } });
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
     }
     default:
-      throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`);
+      throw new MailPkiError('ERR_INVALID_INPUT', `canonicalJson: cannot encode a ${typeof value}`, { details: { field: 'payload' } });
   }
 }
 

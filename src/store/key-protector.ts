@@ -62,7 +62,7 @@ function decode(text: string, what: string): Uint8Array<ArrayBuffer> {
 }
 
 async function seal(crypto: Crypto, kek: CryptoKey, plaintext: Uint8Array): Promise<{ iv: string; ciphertext: string }> {
-  if (!(plaintext instanceof Uint8Array) || plaintext.length === 0) throw new TypeError('protect: expected non-empty bytes');
+  if (!(plaintext instanceof Uint8Array) || plaintext.length === 0) throw new MailPkiError('ERR_INVALID_INPUT', 'protect: expected non-empty bytes', { details: { field: 'plaintext' } });
   const iv = copyBytes(randomBytes(crypto, 12));
   const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, kek, copyBytes(plaintext));
   return { iv: toBase64(iv), ciphertext: toBase64(new Uint8Array(ct)) };
@@ -87,7 +87,7 @@ async function open(crypto: Crypto, kek: CryptoKey, p: ProtectedKey): Promise<Ui
  * const sealed = await protector.protect(pkcs8);
  */
 export function passphraseKeyProtector(passphrase: string, options: PassphraseKeyProtectorOptions = {}): KeyProtector {
-  if (typeof passphrase !== 'string' || passphrase.length === 0) throw new TypeError('passphraseKeyProtector: passphrase must be a non-empty string');
+  if (typeof passphrase !== 'string' || passphrase.length === 0) throw new MailPkiError('ERR_INVALID_INPUT', 'passphraseKeyProtector: passphrase must be a non-empty string', { details: { field: 'passphrase' } });
   const opts = parseInput(
     z
       .object({
@@ -152,11 +152,11 @@ export interface KekProtectorOptions {
  * e.g. one unwrapped from a KMS at start-up.
  */
 export function kekKeyProtector(kek: Uint8Array | CryptoKey, options: KekProtectorOptions): KeyProtector {
-  if (typeof options?.id !== 'string' || options.id.length === 0) throw new TypeError('kekKeyProtector: id is required');
+  if (typeof options?.id !== 'string' || options.id.length === 0) throw new MailPkiError('ERR_INVALID_INPUT', 'kekKeyProtector: id is required', { details: { field: 'id' } });
   const crypto = resolveCrypto(options.crypto);
   let key: Promise<CryptoKey>;
   if (kek instanceof Uint8Array) {
-    if (kek.length !== 32) throw new TypeError('kekKeyProtector: a raw KEK must be 32 bytes');
+    if (kek.length !== 32) throw new MailPkiError('ERR_INVALID_INPUT', 'kekKeyProtector: a raw KEK must be 32 bytes', { details: { field: 'kek' } });
     key = crypto.subtle.importKey('raw', copyBytes(kek), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
   } else {
     key = Promise.resolve(kek);

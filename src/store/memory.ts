@@ -89,7 +89,7 @@ export class MemoryStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (typeof fn !== 'function') return Promise.reject(new TypeError('transaction: fn must be a function'));
+    if (typeof fn !== 'function') return Promise.reject(new MailPkiError('ERR_INVALID_INPUT', 'transaction: fn must be a function', { details: { field: 'fn' } }));
     return this.serial.run(async () => {
       const undo: Array<() => void> = [];
       let open = true;
@@ -267,7 +267,7 @@ class MemoryTx implements StoreTx {
   }
 
   async updateIdentity(rec: IdentityRecord, expectedVersion: number): Promise<number> {
-    if (!Number.isInteger(expectedVersion)) throw new TypeError('updateIdentity: expectedVersion must be an integer');
+    if (!Number.isInteger(expectedVersion)) throw new MailPkiError('ERR_INVALID_INPUT', 'updateIdentity: expectedVersion must be an integer', { details: { field: 'expectedVersion' } });
     const r = checkInput(identityRecordSchema, { ...rec, version: expectedVersion + 1 }, 'identity');
     const stored = this.s.identities.get(r.id);
     if (!stored) throw new MailPkiError('ERR_IDENTITY_NOT_FOUND', `identity ${r.id} does not exist`);

@@ -5,6 +5,7 @@
  */
 
 import { runtimeBuiltin } from '../internal/runtime.js';
+import { MailPkiError } from '../errors.js';
 
 /** The part of AsyncLocalStorage the serialiser needs. */
 export interface AsyncContextLike {
@@ -32,9 +33,9 @@ export class Serializer {
 
   /** Runs `fn` after everything queued before it. */
   run<T>(fn: () => Promise<T> | T): Promise<T> {
-    if (this.closed) return Promise.reject(new TypeError(`${this.name} is closed`));
+    if (this.closed) return Promise.reject(new MailPkiError('ERR_INVALID_INPUT', `${this.name} is closed`, { details: { field: 'store' } }));
     if (this.context && this.context.getStore() === this.token) {
-      return Promise.reject(new TypeError(`${this.name}: store calls inside a transaction are not allowed (nested transaction); use the tx object`));
+      return Promise.reject(new MailPkiError('ERR_INVALID_INPUT', `${this.name}: store calls inside a transaction are not allowed (nested transaction); use the tx object`, { details: { field: 'store' } }));
     }
     const ctx = this.context;
     const next = this.tail.then(() => (ctx ? ctx.run(this.token, fn) : fn()));
@@ -55,14 +56,14 @@ export class Serializer {
   }
 }
 
-/** Wraps a transaction object so that using it after its transaction ended throws TypeError. */
+/** Wraps a transaction object so that using it after its transaction ended is refused (ERR_INVALID_INPUT). */
 export function scopedTx<T extends object>(tx: T, isOpen: () => boolean, mapError?: (e: unknown) => unknown): T {
   return new Proxy(tx, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (!isOpen()) return Promise.reject(new TypeError('the transaction has ended; this tx object can no longer be used'));
+        if (!isOpen()) return Promise.reject(new MailPkiError('ERR_INVALID_INPUT', 'the transaction has ended; this tx object can no longer be used', { details: { field: 'tx' } }));
         const r = (v as (...a: unknown[]) => unknown).apply(target, args);
         return mapError && r instanceof Promise ? r.catch((e: unknown) => Promise.reject(mapError(e))) : r;
       };

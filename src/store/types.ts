@@ -249,7 +249,7 @@ export const MAX_AUDIT_LIST_LIMIT = 100_000;
 
 /**
  * Everything done inside one transaction. Valid only until the transaction's function settles;
- * using it afterwards throws TypeError.
+ * using it afterwards is refused (ERR_INVALID_INPUT).
  */
 export interface StoreTx {
   getIdentity(id: string): Promise<IdentityRecord | undefined>;
@@ -304,7 +304,7 @@ export interface Store {
   /**
    * Runs `fn` all-or-nothing: if it throws, nothing it wrote stays. Transactions are serialised
    * (per store object; SQLite also across processes with BEGIN IMMEDIATE). Calling `transaction`
-   * (or any Store method) from inside `fn` is a caller mistake: TypeError.
+   * (or any Store method) from inside `fn` is a caller mistake: ERR_INVALID_INPUT.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -17,7 +17,9 @@ export async function cli(args: string[], env: Record<string, string> = {}, stdi
     stdoutBytes: (b) => (stdout += new TextDecoder('latin1').decode(b)),
     stderr: (t) => (stderr += t),
     env: { ...env },
-    readStdin: async () => (typeof stdin === 'string' ? new TextEncoder().encode(stdin) : stdin),
+    stdin: async function* () {
+      yield typeof stdin === 'string' ? new TextEncoder().encode(stdin) : stdin;
+    },
   });
   return { code, stdout, stderr };
 }

@@ -95,6 +95,6 @@ describe('PublicKeyBudget', () => {
     expect(b).toMatchObject({ used: 16, exhausted: true });
     expect(b.take(info(2048, 17))).toBe(true);
     expect(b.used).toBe(17);
-    expect(() => new PublicKeyBudget(0)).toThrow(TypeError);
+    expect(() => new PublicKeyBudget(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
   });
 });

@@ -81,10 +81,10 @@ describe('runDue claims each identity (finding 12)', () => {
     expect(h.ca.local.issued).toHaveLength(2);
   });
 
-  it('refuses a bad lease length with TypeError', async () => {
+  it('refuses a bad lease length with ERR_INVALID_INPUT', async () => {
     const h = await harness();
-    expect(() => h.make({ claimLeaseMs: 0 })).toThrow(TypeError);
-    expect(() => h.make({ claimLeaseMs: 1.5 })).toThrow(TypeError);
+    expect(() => h.make({ claimLeaseMs: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+    expect(() => h.make({ claimLeaseMs: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
   });
 });
 

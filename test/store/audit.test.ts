@@ -13,10 +13,10 @@ describe('canonicalJson', () => {
   });
 
   it('refuses what JSON cannot hold exactly', () => {
-    expect(() => canonicalJson(Number.NaN)).toThrow(TypeError);
-    expect(() => canonicalJson({ a: 1n })).toThrow(TypeError);
-    expect(() => canonicalJson(new Map())).toThrow(TypeError);
-    expect(() => canonicalJson(new Date(Number.NaN))).toThrow(TypeError);
+    expect(() => canonicalJson(Number.NaN)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+    expect(() => canonicalJson({ a: 1n })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+    expect(() => canonicalJson(new Map())).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+    expect(() => canonicalJson(new Date(Number.NaN))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
   });
 });
 

@@ -342,14 +342,14 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect((await tx((t) => t.listIdentities({}))).map((r) => r.id)).toEqual(['smime:a0@example.com', 'smime:b1@example.com', 'smime:c2@example.com']);
       });
 
-      it('refuses a nested transaction and a tx used after its transaction (TypeError)', async () => {
-        expect(await code(tx(() => store.transaction(async () => 1)))).toBe('TypeError');
-        expect(await code(tx(() => store.listAudit()))).toBe('TypeError');
+      it('refuses a nested transaction and a tx used after its transaction (ERR_INVALID_INPUT)', async () => {
+        expect(await code(tx(() => store.transaction(async () => 1)))).toBe('ERR_INVALID_INPUT');
+        expect(await code(tx(() => store.listAudit()))).toBe('ERR_INVALID_INPUT');
         let leaked: StoreTx | undefined;
         await tx(async (t) => {
           leaked = t;
         });
-        expect(await code(leaked!.getIdentity('x'))).toBe('TypeError');
+        expect(await code(leaked!.getIdentity('x'))).toBe('ERR_INVALID_INPUT');
         // The store still works.
         expect(await tx(async () => 'ok')).toBe('ok');
       });
@@ -440,11 +440,11 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await store.leaseEvents('w', now, 1000, 10)).toEqual([]);
       });
 
-      it('refuses bad lease arguments (TypeError)', async () => {
-        expect(await code(store.leaseEvents('', now, 1000, 1))).toBe('TypeError');
-        expect(await code(store.leaseEvents('w', now, 0, 1))).toBe('TypeError');
-        expect(await code(store.leaseEvents('w', new Date(Number.NaN), 1000, 1))).toBe('TypeError');
-        expect(await code(store.leaseEvents('w', now, 1000, 0))).toBe('TypeError');
+      it('refuses bad lease arguments (ERR_INVALID_INPUT)', async () => {
+        expect(await code(store.leaseEvents('', now, 1000, 1))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.leaseEvents('w', now, 0, 1))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.leaseEvents('w', new Date(Number.NaN), 1000, 1))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.leaseEvents('w', now, 1000, 0))).toBe('ERR_INVALID_INPUT');
       });
     });
 
@@ -488,12 +488,12 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         }
       });
 
-      it('refuses bad arguments with TypeError', async () => {
-        expect(await code(store.claimIdentity('', 'w', now, 1000))).toBe('TypeError');
-        expect(await code(store.claimIdentity('smime:a@example.com', '', now, 1000))).toBe('TypeError');
-        expect(await code(store.claimIdentity('smime:a@example.com', 'w', new Date(Number.NaN), 1000))).toBe('TypeError');
-        expect(await code(store.claimIdentity('smime:a@example.com', 'w', now, 0))).toBe('TypeError');
-        expect(await code(store.releaseIdentity('smime:a@example.com', ''))).toBe('TypeError');
+      it('refuses bad arguments with ERR_INVALID_INPUT', async () => {
+        expect(await code(store.claimIdentity('', 'w', now, 1000))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.claimIdentity('smime:a@example.com', '', now, 1000))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.claimIdentity('smime:a@example.com', 'w', new Date(Number.NaN), 1000))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.claimIdentity('smime:a@example.com', 'w', now, 0))).toBe('ERR_INVALID_INPUT');
+        expect(await code(store.releaseIdentity('smime:a@example.com', ''))).toBe('ERR_INVALID_INPUT');
       });
     });
 
@@ -574,10 +574,10 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
       });
     });
 
-    it('after close, calls are refused (TypeError)', async () => {
+    it('after close, calls are refused (ERR_INVALID_INPUT)', async () => {
       await store.close();
-      expect(await code(store.transaction(async () => 1))).toBe('TypeError');
-      expect(await code(store.listAudit())).toBe('TypeError');
+      expect(await code(store.transaction(async () => 1))).toBe('ERR_INVALID_INPUT');
+      expect(await code(store.listAudit())).toBe('ERR_INVALID_INPUT');
       await store.close();
     });
   });

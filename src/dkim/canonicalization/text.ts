@@ -1,4 +1,5 @@
 /** Byte-as-char text helpers for header canonicalisation (no locale, no Unicode case rules). */
+import { MailPkiError } from '../../errors.js';
 
 export const isWsp = (c: number): boolean => c === 32 || c === 9;
 
@@ -29,12 +30,12 @@ export function binaryToBytes(s: string): Uint8Array<ArrayBuffer> {
 
 /**
  * A header canonicaliser's output as a string. The field must be a binary string (each char one
- * byte, as message.ts makes them): a char above 0xFF is a TypeError, not a silent truncation.
+ * byte, as message.ts makes them): a char above 0xFF is refused (ERR_INVALID_INPUT), not a silent truncation.
  */
 export function headerString(field: string, write: (field: string, out: Uint8Array, o: number) => number): string {
-  if (typeof field !== 'string') throw new TypeError('expected the header field as a string');
+  if (typeof field !== 'string') throw new MailPkiError('ERR_INVALID_INPUT', 'expected the header field as a string', { details: { field: 'field' } });
   for (let i = 0; i < field.length; i++)
-    if (field.charCodeAt(i) > 0xff) throw new TypeError('header fields are binary strings (one char per byte); encode the text first');
+    if (field.charCodeAt(i) > 0xff) throw new MailPkiError('ERR_INVALID_INPUT', 'header fields are binary strings (one char per byte); encode the text first', { details: { field: 'field' } });
   const out = new Uint8Array(field.length + 3);
   return bytesToBinary(out.subarray(0, write(field, out, 0)));
 }
