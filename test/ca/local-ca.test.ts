@@ -39,7 +39,16 @@ const newSharedCa = async () => {
 };
 
 runCaContract('LocalCA', newSharedCa, { another: async (ca) => LocalCA.open(storages.get(ca)!, { clock }) });
-runCaContract('validatedCa(LocalCA)', async () => validatedCa(await newCa({ keyType: 'rsa-2048' })));
+runCaContract(
+  'validatedCa(LocalCA)',
+  async () => {
+    const ca = await newSharedCa();
+    const wrapped = validatedCa(ca);
+    storages.set(wrapped, storages.get(ca)!);
+    return wrapped;
+  },
+  { another: async (ca) => validatedCa(await LocalCA.open(storages.get(ca)!, { clock })) },
+);
 
 describe('LocalCA issuance by profile', () => {
   let ca: LocalCA;
