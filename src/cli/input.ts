@@ -35,13 +35,7 @@ export async function readStreamLimited(stream: Readable | AsyncIterable<Uint8Ar
   } finally {
     if (total > maxBytes && 'destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return new Uint8Array(Buffer.concat(chunks, total));
 }
 
 /** Reads a file (a regular file's size is checked first; anything else is streamed with the same limit). */

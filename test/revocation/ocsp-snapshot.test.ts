@@ -82,10 +82,7 @@ describe('LocalCA OCSP from a whole snapshot (finding 9)', () => {
     const w = await world(1);
     // What an issuance in flight in another process looks like: its record still 'pending'.
     const orphan = await w.issue(w.other, 'orphan');
-    const json = `certs/${orphan.serialNumber}.json`;
-    const record = JSON.parse(new TextDecoder().decode(w.storage.files.get(json)!));
-    delete record.certificate;
-    w.storage.files.set(json, new TextEncoder().encode(JSON.stringify({ ...record, state: 'pending' })));
+    const json = markPending(w.storage, orphan);
     const r = await w.status(w.serving, orphan);
     expect(r).toMatchObject({ status: 'revoked', reason: 'certificateHold' });
     expect(r.revokedAt!.getTime()).toBe(0);
@@ -155,10 +152,7 @@ describeWithPeers('openssl reads the extended-revoke answer', ['openssl'], () =>
     const w = await world(1);
     const orphan = await w.issue(w.other, 'orphan');
     // An issuance in flight elsewhere: its record still 'pending'.
-    const json = `certs/${orphan.serialNumber}.json`;
-    const record = JSON.parse(new TextDecoder().decode(w.storage.files.get(json)!));
-    delete record.certificate;
-    w.storage.files.set(json, new TextEncoder().encode(JSON.stringify({ ...record, state: 'pending' })));
+    markPending(w.storage, orphan);
     const r = await w.status(w.serving, orphan);
     const t = tempDir('mailpki-extrevoke-');
     try {
@@ -176,3 +170,12 @@ describeWithPeers('openssl reads the extended-revoke answer', ['openssl'], () =>
     }
   });
 });
+
+/** Puts a record back to 'pending', as an issuance cut short between its two writes leaves it. */
+function markPending(storage: MemoryCaStorage, cert: Certificate): string {
+  const json = `certs/${cert.serialNumber}.json`;
+  const record = JSON.parse(new TextDecoder().decode(storage.files.get(json)!));
+  delete record.certificate;
+  storage.files.set(json, new TextEncoder().encode(JSON.stringify({ ...record, state: 'pending' })));
+  return json;
+}
