@@ -31,6 +31,7 @@ export {
   parsePolicyOverrides,
   policyOverridesSchema,
   renewalDecision,
+  sweepStep,
   renewalWindowStart,
   type ApprovalDecision,
   type ApprovalHook,
@@ -43,6 +44,7 @@ export {
   type PolicyViolation,
   type RenewalCheck,
   type RenewalVerdict,
+  type SweepStep,
 } from './policy.js';
 export {
   LIFECYCLE_EVENT_TYPES,

@@ -61,13 +61,11 @@ import {
   checkIssuancePolicy,
   dueNotices,
   effectivePolicy,
-  isExpired,
-  isPastDecommission,
   nextDueAt,
   parseLifecyclePolicy,
   parsePolicyOverrides,
   policyError,
-  renewalDecision,
+  sweepStep,
   type ApprovalRequest,
   type LifecyclePolicy,
   type LifecyclePolicyInput,
@@ -1045,20 +1043,20 @@ export class LifecycleManager {
     let { identity, credential } = await this.load(id);
     const policy = effectivePolicy(this.policy, identity.policy);
     if (identity.nextDueAt === undefined || identity.nextDueAt.getTime() > now.getTime()) return; // another process got here first
-    if (isPastDecommission({ identity, now }) && identity.status !== 'decommissioned') {
-      await this.decommissionAt(id, actor, 'decommission date reached', now);
+    const step = sweepStep({ identity, credential, now, policy });
+    if (step.action === 'decommission') {
+      await this.decommissionAt(id, actor, step.reason, now);
       summary.decommissioned.push(id);
       return;
     }
-    if (credential && isExpired({ credential, now }) && (identity.status === 'active' || identity.status === 'suspended') && credential.status !== 'expired') {
-      await this.expire(identity, credential, actor, now);
+    if (step.action === 'expire') {
+      await this.expire(identity, credential!, actor, now);
       summary.expired.push(id);
       return;
     }
-    const verdict = renewalDecision({ identity, credential, now, policy });
-    if (verdict.due) {
+    if (step.action === 'renew') {
       try {
-        await this.renewAt(id, actor, now, verdict.reason, undefined, true, identity);
+        await this.renewAt(id, actor, now, step.reason, undefined, true, identity);
         summary.renewed.push(id);
         return;
       } catch (e) {

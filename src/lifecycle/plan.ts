@@ -1,10 +1,10 @@
 /**
  * What a sweep (`LifecycleManager.runDue`) would do at `now`, computed from the store with the same
- * pure decisions (policy.ts) and without claiming, writing, or calling the CA: a dry run.
+ * pure decision (`sweepStep` in policy.ts) and without claiming, writing, or calling the CA: a dry run.
  */
 import { MailPkiError } from '../errors.js';
 import type { Store } from '../store/types.js';
-import { dueNotices, effectivePolicy, isExpired, isPastDecommission, parseLifecyclePolicy, renewalDecision, type LifecyclePolicyInput } from './policy.js';
+import { dueNotices, effectivePolicy, parseLifecyclePolicy, sweepStep, type LifecyclePolicyInput } from './policy.js';
 
 export type PlannedAction = 'decommission' | 'expire' | 'renew' | 'notice' | 'nothing';
 
@@ -47,22 +47,14 @@ export async function planDue(store: Store, now: Date, options: { policy?: Lifec
       }));
       const policy = effectivePolicy(base, identity.policy);
       const step = (action: PlannedAction, reason: string) => plan.steps.push({ identityId: identity.id, action, reason });
-      if (isPastDecommission({ identity, now }) && identity.status !== 'decommissioned') {
-        step('decommission', 'decommission date reached');
-        continue;
-      }
-      if (credential && isExpired({ credential, now }) && (identity.status === 'active' || identity.status === 'suspended') && credential.status !== 'expired') {
-        step('expire', `notAfter ${credential.notAfter.toISOString()} passed`);
-        continue;
-      }
-      const verdict = renewalDecision({ identity, credential, now, policy });
-      if (verdict.due) {
-        step('renew', verdict.reason);
+      const next = sweepStep({ identity, credential, now, policy });
+      if (next.action !== 'notices') {
+        step(next.action, next.reason);
         continue;
       }
       const notices = dueNotices({ identity, credential, now, policy }).filter((n) => credential && !sent.has(`${credential.id} ${n.noticeKey}`));
       for (const n of notices) step('notice', `${n.noticeKey}: ${n.daysLeft} days left`);
-      if (notices.length === 0) step('nothing', verdict.reason);
+      if (notices.length === 0) step('nothing', next.reason);
     }
     if (page.length < PAGE) break;
     afterId = page[page.length - 1]!.id;

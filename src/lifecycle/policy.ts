@@ -227,6 +227,26 @@ export function isPastDecommission({ identity, now }: Pick<PolicyContext, 'ident
   return identity.decommissionAt !== undefined && now.getTime() >= identity.decommissionAt.getTime();
 }
 
+/** What a sweep does with one due identity; 'notices' means: send the notices that are due, if any. */
+export type SweepStep =
+  | { action: 'decommission'; reason: string }
+  | { action: 'expire'; reason: string }
+  | { action: 'renew'; reason: string }
+  | { action: 'notices'; reason: string };
+
+/**
+ * The one decision of a sweep for a due identity, in its order: decommission date, then expiry,
+ * then renewal, else notices. `runDue` acts on it; `planDue` reports it.
+ */
+export function sweepStep(ctx: PolicyContext): SweepStep {
+  const { identity, credential } = ctx;
+  if (isPastDecommission(ctx) && identity.status !== 'decommissioned') return { action: 'decommission', reason: 'decommission date reached' };
+  if (credential && isExpired(ctx) && (identity.status === 'active' || identity.status === 'suspended') && credential.status !== 'expired')
+    return { action: 'expire', reason: `notAfter ${credential.notAfter.toISOString()} passed` };
+  const verdict = renewalDecision(ctx);
+  return { action: verdict.due ? 'renew' : 'notices', reason: verdict.reason };
+}
+
 /** When the renewal window of a certificate opens (earliest trigger), or undefined with no trigger. */
 export function renewalWindowStart(credential: CredentialRecord, policy: LifecyclePolicy): Date | undefined {
   const starts: number[] = [];

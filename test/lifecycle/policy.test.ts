@@ -14,6 +14,7 @@ import {
   parsePolicyOverrides,
   renewalDecision,
   renewalWindowStart,
+  sweepStep,
   type PolicyContext,
 } from '../../src/lifecycle/index.js';
 import type { CredentialRecord, IdentityRecord } from '../../src/store/index.js';
@@ -94,6 +95,15 @@ describe('renewal policy functions, one by one (fake clock)', () => {
     expect(renewalDecision(ctx(at(95), {}, both))).toEqual({ due: true, reason: '5 days left, renewal at 10 days' });
     expect(renewalDecision(ctx(at(10)))).toEqual({ due: false, reason: 'not in the renewal window' });
     expect(renewalDecision(ctx(at(95), {}, { renewal: {} })).due).toBe(false);
+  });
+
+  it('sweepStep: the one decision runDue acts on and planDue reports — decommission, then expiry, then renewal, else notices', () => {
+    const past = { identity: identity({ decommissionAt: at(50) }) };
+    expect(sweepStep(ctx(at(101), past))).toEqual({ action: 'decommission', reason: 'decommission date reached' });
+    expect(sweepStep(ctx(at(101))).action).toBe('expire');
+    expect(sweepStep(ctx(at(101), { credential: credential({ status: 'expired' }) })).action).not.toBe('expire');
+    expect(sweepStep(ctx(at(95)))).toEqual({ action: 'renew', reason: renewalDecision(ctx(at(95))).reason });
+    expect(sweepStep(ctx(at(10)))).toEqual({ action: 'notices', reason: 'not in the renewal window' });
   });
 
   it('renewalDecision: suspended, revoked, decommissioned, expired and past-decommission identities are not renewed', () => {
