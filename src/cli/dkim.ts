@@ -33,7 +33,7 @@ const USAGE = `mailpki dkim <subcommand> [options]   (store: --db PATH, default 
   rotate --domain D [--selector S] [--json]                                 starts a new key; signing switches once DNS serves it
   decommission --domain D [--reason TEXT] [--json]                          stops signing now; run-due then retires and removes every key
   check --domain D [--json]                                                 drift: every selector against DNS; exit 1 on drift
-  run-due [--domain D] [--now ISO-8601] [--json]                            publishes, confirms, activates, retires, removes, rotates
+  run-due [--domain D] [--now ISO-8601] [--dry-run] [--json]                publishes, confirms, activates, retires, removes, rotates
   keys --domain D [--json]                                                  the domain's keys and their states
 Options:
   --domain D            the signing domain (d=)          --selector S      the selector (s=; default: generated)
@@ -42,6 +42,7 @@ Options:
   --rotation-days N     rotate after N days              --grace-days N    keep the old key published N days after a rotation
   --remove-after-days N remove a revoked record after N days
   --now ISO-8601        simulate run-due at another time; a real run really acts at that time (test stores only)
+  --dry-run             run-due: print the step each key would take next, change nothing (no passphrase, no DNS)
   --in FILE / --out FILE  message to sign or verify (default stdin, at most 64 MiB) / signed output (default stdout)
   --json                print the result as JSON      keys and check read only: no passphrase needed
 DNS: --dns HOST:PORT,... to read (default: the system resolver); to publish by RFC 2136 instead of by hand:
@@ -65,6 +66,7 @@ const options = {
   in: { type: 'string' as const },
   out: { type: 'string' as const },
   json: { type: 'boolean' as const },
+  'dry-run': { type: 'boolean' as const },
   dns: { type: 'string' as const },
   now: { type: 'string' as const },
   'update-server': { type: 'string' as const },
@@ -279,6 +281,24 @@ const run: Record<Sub, (ctx: CommandContext) => Promise<number>> = {
   async 'run-due'(ctx) {
     const now = nowOf(ctx);
     const domain = str(ctx, 'domain');
+    if (ctx.values['dry-run'])
+      return withDkim(
+        ctx,
+        async (m) => {
+          const plan = await m.planDue(now ?? new Date(), { ...(domain && { domain }) });
+          ctx.io.stdout(
+            ctx.values.json
+              ? `${JSON.stringify(plan, null, 2)}\n`
+              : `${[
+                  `Dry run at ${plan.now.toISOString()}: ${plan.scanned} due DKIM identit${plan.scanned === 1 ? 'y' : 'ies'}; nothing was changed`,
+                  ...plan.steps.map((p) => `  would ${p.step.padEnd(15)} ${p.identityId}${p.selector ? ` ${p.selector} (${p.state})` : ''}`),
+                ].join('\n')}\n`,
+          );
+          return 0;
+        },
+        now,
+        'read',
+      );
     return withDkim(
       ctx,
       async (m) => {

@@ -122,6 +122,13 @@ export interface DkimSigningKey {
   keyAlgorithm: DkimKeyAlgorithm;
 }
 
+/** What `DkimManager.planDue` says `runDue` would start (a dry run). */
+export interface DkimDuePlan {
+  now: Date;
+  scanned: number;
+  steps: Array<{ identityId: string; selector?: string; step: DkimStep | 'rotate' | 'withdraw'; state?: DkimKeyState }>;
+}
+
 export interface DkimDueSummary {
   scanned: number;
   transitions: Array<{ identityId: string; selector: string; step: DkimStep; state: DkimKeyState }>;
@@ -179,6 +186,10 @@ const createSchema = z
   .strict();
 const actorOptions = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
 const runDueOptions = z.object({ actor: actorSchema.optional(), domain: z.string().min(1).max(253).optional() }).strict();
+const planDueOptions = runDueOptions.omit({ actor: true });
+
+/** Steps that bring a key in: a decommissioned identity's keys only go out. */
+const INWARD_STEPS: ReadonlySet<DkimStep> = new Set<DkimStep>(['request-publish', 'push', 'confirm', 'activate']);
 
 
 /** The DKIM part of a credential's attributes. */
@@ -820,6 +831,36 @@ export class DkimManager {
     return summary;
   }
 
+  /**
+   * What `runDue` would start at `now` for each due identity, from the same decisions
+   * (`nextDkimStep`, `rotationDue`), without claiming, writing, publishing or asking DNS: a dry run.
+   * Each key's next step, else a rotation when one is due; later steps of the same sweep depend on
+   * what DNS then serves, so they are not listed.
+   */
+  async planDue(now: Date = this.clock(), options: { domain?: string } = {}): Promise<DkimDuePlan> {
+    const opts = parseInput(planDueOptions, options, 'planDue options');
+    const plan: DkimDuePlan = { now, scanned: 0, steps: [] };
+    const walk = { store: this.store, kind: 'dkim' as const, now, pageSize: SWEEP_PAGE, ...(opts.domain !== undefined && { only: [idOf(opts.domain)] }) };
+    await forEachDue(walk, async (id) => {
+      plan.scanned++;
+      const { identity, keys } = await this.load(id);
+      const policy = this.policyOf(identity);
+      const decommissioned = identity.status === 'decommissioned';
+      if (decommissioned && keys.some((k) => isPending(k.attrs.state) || (k.attrs.state === 'active' && !k.attrs.supersededAt)))
+        plan.steps.push({ identityId: id, step: 'withdraw' });
+      let stepped = false;
+      for (const k of keys) {
+        const step = nextDkimStep(times(k), policy, now, this.publisher.automatic);
+        if (!step || (decommissioned && INWARD_STEPS.has(step))) continue;
+        plan.steps.push({ identityId: id, selector: k.credential.selector!, step, state: k.attrs.state });
+        stepped = true;
+      }
+      const rotate = signingKeys(keys).some((k) => rotationDue(times(k), policy, now));
+      if (!stepped && rotate && !keys.some((k) => isPending(k.attrs.state)) && !decommissioned) plan.steps.push({ identityId: id, step: 'rotate' });
+    });
+    return plan;
+  }
+
   private async drive(id: string, now: Date, actor: string, summary: DkimDueSummary): Promise<void> {
     const waitingFor = new Set<string>();
     for (let round = 0; round < MAX_STEPS_PER_SWEEP; round++) {
@@ -840,7 +881,7 @@ export class DkimManager {
         const step = nextDkimStep(times(k), policy, now, this.publisher.automatic);
         if (!step) continue;
         // A decommissioned identity's keys only go out, never in.
-        if (decommissioned && (step === 'request-publish' || step === 'push' || step === 'confirm' || step === 'activate')) continue;
+        if (decommissioned && INWARD_STEPS.has(step)) continue;
         try {
           const moved = await this.step(identity, k, keys, step, now, actor, summary);
           if (moved) {

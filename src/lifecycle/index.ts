@@ -74,6 +74,7 @@ export {
   dkimIdentityId,
   type DkimCreateInput,
   type DkimDueSummary,
+  type DkimDuePlan,
   type DkimKeyInfo,
   type DkimManagerOptions,
   type DkimSigningKey,

@@ -108,6 +108,21 @@ describe('DkimManager: create', () => {
   });
 });
 
+describe('DkimManager: planDue (dkim run-due --dry-run)', () => {
+  it('lists the step each key takes next and changes nothing: no write, no event, no key state', async () => {
+    const { manager, dns, events, store } = setup({ manual: true });
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    dns.zone.set(keys[0]!.record.name, [[keys[0]!.record.value]]);
+    const before = { audit: (await store.listAudit()).length, events: events.length, keys: await manager.keys('example.com') };
+    const plan = await manager.planDue();
+    expect(plan.scanned).toBe(1);
+    expect(plan.steps).toEqual([{ identityId: 'dkim:example.com', selector: 'mp2026011', step: 'confirm', state: 'publish-requested' }]);
+    expect({ audit: (await store.listAudit()).length, events: events.length, keys: await manager.keys('example.com') }).toEqual(before);
+    // The real sweep then takes exactly that step first.
+    expect((await manager.runDue()).transitions[0]).toMatchObject({ selector: 'mp2026011', step: 'confirm' });
+  });
+});
+
 describe('DkimManager: manual publisher', () => {
   it('never activates a key before DNS serves exactly its record', async () => {
     const { manager, dns, events } = setup({ manual: true });
