@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import type { RevocationReason } from '../ca/types.js';
 import { parseCrl, type Crl } from './crl-parse.js';
-import { verifyCrl } from './crl-verify.js';
+import { crlCoverage, verifyCrl } from './crl-verify.js';
 import { httpFetchBytes, Semaphore, type FetchLike } from './fetch.js';
 import { createOcspRequest } from './ocsp-request.js';
 import { validateOcspResponse } from './ocsp-validate.js';
@@ -198,9 +198,8 @@ export class RevocationChecker {
     for (const method of this.order) {
       if (method === 'crl' && this.suppliedCrls.length > 0) {
         tried++;
-        const answer = await this.askSuppliedCrls(certificate, issuer);
+        const answer = await this.askSuppliedCrls(certificate, issuer, errors);
         if (answer) return finish(base, answer, 'crl', at);
-        errors.push('crl (given): none of the CRLs given is a current CRL of this issuer');
       }
       const own = (method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
       const urls = method === 'ocsp' && own.length === 0 ? this.fallbackOcspUrls : own;
@@ -221,17 +220,25 @@ export class RevocationChecker {
     return { ...base, error: errors.join('; ') };
   }
 
-  /** The first of the caller's CRLs that is a current, verified CRL of `issuer`. */
-  private async askSuppliedCrls(certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer | undefined> {
+  /**
+   * The first answer from the caller's CRLs: a current, verified CRL of `issuer` whose scope covers
+   * the certificate. A CRL of some reasons only may show it revoked, but "good" needs a complete one.
+   */
+  private async askSuppliedCrls(certificate: Certificate, issuer: Certificate, errors: string[]): Promise<RevocationAnswer | undefined> {
+    let current = 0;
     for (const crl of this.suppliedCrls) {
       if (!equalBytes(crl.issuer.der, issuer.subject.der) || crl.deltaCrlIndicator !== undefined) continue;
       const v = await verifyCrl(crl, issuer, { at: this.clock(), crypto: this.crypto, ...(this.options.allowWeakSignatures && { allowWeakAlgorithms: true }) });
       if (!v.ok) continue;
-      const entry = crl.lookup(certificate.serialBytes);
-      const times = { thisUpdate: crl.thisUpdate.toISOString(), ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }) };
-      if (!entry) return { status: 'good', method: 'crl', url: SUPPLIED_CRL, ...times };
-      return { status: 'revoked', method: 'crl', url: SUPPLIED_CRL, revokedAt: entry.revocationDate.toISOString(), reason: entry.reason ?? 'unspecified', ...times };
+      current++;
+      try {
+        return answerFromCrl(crl, certificate, SUPPLIED_CRL);
+      } catch (e) {
+        if (!(e instanceof MailPkiError)) throw e;
+        errors.push(`crl (given): ${e.message.replace(`${SUPPLIED_CRL}: `, '')}`);
+      }
     }
+    if (current === 0) errors.push('crl (given): none of the CRLs given is a current CRL of this issuer');
     return undefined;
   }
 
@@ -294,21 +301,7 @@ export class RevocationChecker {
   }
 
   private async askCrl(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
-    const crl = await this.loadCrl(url, issuer);
-    const entry = crl.lookup(certificate.serialBytes);
-    const times = {
-      thisUpdate: crl.thisUpdate.toISOString(),
-      ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }),
-    };
-    if (!entry) return { status: 'good', method: 'crl', url, ...times };
-    return {
-      status: 'revoked',
-      method: 'crl',
-      url,
-      revokedAt: entry.revocationDate.toISOString(),
-      reason: entry.reason ?? 'unspecified',
-      ...times,
-    };
+    return answerFromCrl(await this.loadCrl(url, issuer), certificate, url);
   }
 
   private async loadCrl(url: string, issuer: Certificate): Promise<Crl> {
@@ -335,6 +328,22 @@ export class RevocationChecker {
     this.crls.set(url, { crl, expiresAt });
     return crl;
   }
+}
+
+/**
+ * What a verified CRL of the certificate's issuer says about it: the one place every CRL answer
+ * (given or fetched) comes from. A CRL whose scope does not cover the certificate, or that covers
+ * only some reasons and does not list it, gives no answer (ERR_REVOCATION_UNAVAILABLE).
+ */
+function answerFromCrl(crl: Crl, certificate: Certificate, url: string): RevocationAnswer {
+  const scope = crlCoverage(crl, certificate);
+  if (!scope.covers) throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: the CRL's scope does not cover the certificate: ${scope.why}`);
+  const entry = crl.lookup(certificate.serialBytes);
+  const times = { thisUpdate: crl.thisUpdate.toISOString(), ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }) };
+  if (entry) return { status: 'revoked', method: 'crl', url, revokedAt: entry.revocationDate.toISOString(), reason: entry.reason ?? 'unspecified', ...times };
+  if (!scope.complete)
+    throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: the CRL's scope does not cover the certificate for every reason (${scope.why}): not listed is not proof of good`);
+  return { status: 'good', method: 'crl', url, ...times };
 }
 
 function finish(base: RevocationResult, a: RevocationAnswer, source: 'ocsp' | 'crl' | 'cache', at: Date | undefined): RevocationResult {

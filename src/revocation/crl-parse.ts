@@ -47,10 +47,14 @@ export interface IssuingDistributionPoint {
   /** The extension value, for callers that match distribution point names. */
   der: Uint8Array;
   hasDistributionPoint: boolean;
+  /** The DER of the DistributionPointName (`fullName` [0] or `nameRelativeToCRLIssuer` [1]) when present. */
+  distributionPoint?: Uint8Array;
   onlyContainsUserCerts: boolean;
   onlyContainsCACerts: boolean;
   /** A partitioned-by-reason CRL: a serial absent from it may still be revoked for another reason. */
   onlySomeReasons: boolean;
+  /** The reasons an `onlySomeReasons` CRL covers (ReasonFlags bits set). */
+  reasons?: RevocationReason[];
   /** Entries may belong to other issuers; not supported (listed in unsupportedCriticalExtensions). */
   indirectCRL: boolean;
   onlyContainsAttributeCerts: boolean;
@@ -288,13 +292,55 @@ function readIdp(value: Uint8Array): IssuingDistributionPoint {
     return n.bytes[n.contentStart] !== 0;
   };
   const dp = c.optional(0xa0);
+  let distributionPoint: Uint8Array | undefined;
+  if (dp) {
+    const inner = cursor(dp, CRL_ERR, what);
+    const name = inner.next();
+    inner.end();
+    if (name.tag !== 0xa0 && name.tag !== 0xa1) crlFail('bad issuingDistributionPoint distributionPoint');
+    distributionPoint = encodedOf(name);
+  }
   const onlyContainsUserCerts = flag(0x81);
   const onlyContainsCACerts = flag(0x82);
-  const onlySomeReasons = c.optional(0x83) !== undefined;
+  const reasonsNode = c.optional(0x83);
   const indirectCRL = flag(0x84);
   const onlyContainsAttributeCerts = flag(0x85);
   c.end();
-  return { der: value, hasDistributionPoint: dp !== undefined, onlyContainsUserCerts, onlyContainsCACerts, onlySomeReasons, indirectCRL, onlyContainsAttributeCerts };
+  return {
+    der: value,
+    hasDistributionPoint: dp !== undefined,
+    ...(distributionPoint && { distributionPoint }),
+    onlyContainsUserCerts,
+    onlyContainsCACerts,
+    onlySomeReasons: reasonsNode !== undefined,
+    ...(reasonsNode && { reasons: readReasonFlags(reasonsNode) }),
+    indirectCRL,
+    onlyContainsAttributeCerts,
+  };
+}
+
+/** ReasonFlags (RFC 5280 §4.2.1.13) bit by bit; bit 0 is `unused`. */
+const REASON_FLAG_BITS: readonly (RevocationReason | undefined)[] = [
+  undefined,
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+  'aACompromise',
+];
+
+function readReasonFlags(node: Der): RevocationReason[] {
+  // [3] IMPLICIT BIT STRING: primitive, first content byte = unused bits.
+  if (node.end === node.contentStart || node.bytes[node.contentStart]! > 7) crlFail('bad issuingDistributionPoint onlySomeReasons');
+  const bits = node.bytes.subarray(node.contentStart + 1, node.end);
+  const out: RevocationReason[] = [];
+  REASON_FLAG_BITS.forEach((reason, i) => {
+    if (reason && (bits[i >> 3] ?? 0) & (0x80 >> (i & 7))) out.push(reason);
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
  * Checking a CRL against its issuer's certificate (RFC 5280 §6.3.3 (f), (g) and the CRL's own
  * validity). The outcome is data: every problem found, never an exception for a bad CRL.
  */
+import type { RevocationReason } from '../ca/types.js';
 import type { Certificate } from '../certs/certificate.js';
 import { equalBytes } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
+import { cursor, encodedOf, parseDer, Tag } from '../internal/der.js';
+import { OID } from '../internal/oids.js';
 import { verifyBytes } from '../keys/algorithms.js';
 import { MailPkiError } from '../errors.js';
 import type { Crl } from './crl-parse.js';
@@ -91,4 +94,96 @@ export async function verifyCrl(crl: Crl, issuer: Certificate, options: VerifyCr
     add('CRL_UNSUPPORTED_CRITICAL_EXTENSION', `critical extension(s) not processed: ${crl.unsupportedCriticalExtensions.join(', ')}`);
 
   return { ok: problems.length === 0, problems };
+}
+
+/** What a CRL's scope (its issuingDistributionPoint, RFC 5280 §5.2.5) says about one certificate. */
+export interface CrlCoverage {
+  /** The certificate is inside the CRL's scope: if the CRL lists its serial, it is revoked. */
+  covers: boolean;
+  /** Covered for every reason: a serial the CRL does not list is good. False for an `onlySomeReasons` CRL. */
+  complete: boolean;
+  /** Why the CRL does not cover the certificate, or covers only some reasons. */
+  why?: string;
+}
+
+/** The eight ReasonFlags of RFC 5280 §4.2.1.13 (`all-reasons` in §6.3.3). */
+const ALL_REASONS: readonly RevocationReason[] = [
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+  'aACompromise',
+];
+
+/**
+ * RFC 5280 §6.3.3 (b)(2): whether `crl`, already verified against the certificate's issuer, may
+ * answer for `certificate`. A CRL of CA certificates only (or user certificates only, or attribute
+ * certificates only), or of another distribution point than the certificate names, says nothing
+ * about it; one partitioned by reason (`onlySomeReasons`) can show it revoked but not good.
+ *
+ * @example
+ * const scope = crlCoverage(crl, cert);
+ * const entry = scope.covers ? crl.lookup(cert.serialBytes) : undefined;
+ * // entry → revoked; no entry and scope.complete → good; otherwise: not known from this CRL
+ */
+export function crlCoverage(crl: Crl, certificate: Certificate): CrlCoverage {
+  const idp = crl.issuingDistributionPoint;
+  if (!idp) return { covers: true, complete: true };
+  const outside = (why: string): CrlCoverage => ({ covers: false, complete: false, why });
+  const isCa = certificate.basicConstraints?.ca === true;
+  if (idp.onlyContainsAttributeCerts) return outside('it lists attribute certificates only (onlyContainsAttributeCerts)');
+  if (idp.onlyContainsCACerts && !isCa) return outside('it lists CA certificates only (onlyContainsCACerts) and this is an end-entity certificate');
+  if (idp.onlyContainsUserCerts && isCa) return outside('it lists end-entity certificates only (onlyContainsUserCerts) and this is a CA certificate');
+  if (idp.distributionPoint) {
+    const names = distributionPointNames(certificate);
+    if (names === 'unreadable') return outside("the certificate's cRLDistributionPoints cannot be read");
+    if (names.length > 0 && !names.some((n) => sameDistributionPoint(idp.distributionPoint!, n)))
+      return outside("its issuingDistributionPoint names another distribution point than the certificate's cRLDistributionPoints");
+  }
+  if (idp.onlySomeReasons) {
+    const reasons = idp.reasons ?? [];
+    if (ALL_REASONS.some((r) => !reasons.includes(r)))
+      return { covers: true, complete: false, why: `it lists only revocations for ${reasons.length > 0 ? reasons.join(', ') : 'no reason'} (onlySomeReasons)` };
+  }
+  return { covers: true, complete: true };
+}
+
+/** The DistributionPointName DER of each of the certificate's distribution points that has one. */
+function distributionPointNames(certificate: Certificate): Uint8Array[] | 'unreadable' {
+  const ext = certificate.extensions.get(OID.cRLDistributionPoints);
+  if (!ext) return [];
+  try {
+    const out: Uint8Array[] = [];
+    const c = cursor(parseDer(ext.value));
+    while (!c.done) {
+      const name = cursor(c.next(Tag.SEQUENCE)).optional(0xa0);
+      if (name) out.push(encodedOf(cursor(name).next()));
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof MailPkiError) return 'unreadable';
+    throw e;
+  }
+}
+
+/** One name in common (RFC 5280 §6.3.3 (b)(2)(i)): a GeneralName of two fullNames, or the same relative name. */
+function sameDistributionPoint(a: Uint8Array, b: Uint8Array): boolean {
+  if (a[0] !== b[0]) return false;
+  if (a[0] !== 0xa0) return equalBytes(a, b);
+  try {
+    const names = (der: Uint8Array) => {
+      const out: Uint8Array[] = [];
+      const c = cursor(parseDer(der));
+      while (!c.done) out.push(encodedOf(c.next()));
+      return out;
+    };
+    const theirs = names(b);
+    return names(a).some((x) => theirs.some((y) => equalBytes(x, y)));
+  } catch (e) {
+    if (e instanceof MailPkiError) return false;
+    throw e;
+  }
 }

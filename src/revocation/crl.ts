@@ -20,8 +20,10 @@ export {
   type IssuingDistributionPoint,
 } from './crl-parse.js';
 export {
+  crlCoverage,
   crlProblemCodes,
   verifyCrl,
+  type CrlCoverage,
   type CrlProblem,
   type CrlProblemCode,
   type CrlVerification,

@@ -45,8 +45,10 @@ export interface VerifyMessageOptions {
    * Revocation checking of each signer's chain (OCSP, then CRL). Without this option nothing is
    * checked and nothing is fetched. `policy`: 'off', 'soft-fail' (an unreachable responder leaves
    * the verdict valid, with a warning) or 'hard-fail' (not valid unless every certificate's status
-   * is known and good). The default policy is 'soft-fail' when you give a `checker` or a `fetch`,
-   * 'off' otherwise; a policy other than 'off' without either uses the runtime's `fetch`.
+   * is known and good). The default policy is 'soft-fail' when you give any other revocation option
+   * (`checker`, `fetch`, `cache`, `crls`, `ocspUrls`, `allowNoSources`), 'off' otherwise; 'off'
+   * with `crls`, `ocspUrls` or `allowNoSources` is refused (ERR_INVALID_INPUT). A policy other than
+   * 'off' without a `checker` or `fetch` uses the runtime's `fetch`.
    * Without a `checker`, one is made for this call with the call's `crypto`, `clock` and `fetch`
    * (and your `cache`, if any); pass a `checker` to share answers between calls.
    * See {@link VerifyRevocationOptions}.
@@ -100,6 +102,12 @@ const optionsSchema = z.object({
     .refine((r) => !r.checker || (r.fetch ?? r.cache ?? r.crls ?? r.ocspUrls) === undefined, {
       message: 'give either a checker or fetch/cache/crls/ocspUrls (a checker has its own)',
       path: ['checker'],
+    })
+    // Sources with 'off' would be ignored in silence (the CLI refuses the same with ERR_USAGE). A
+    // checker, fetch or cache with 'off' is a switch the caller turned off on purpose.
+    .refine((r) => r.policy !== 'off' || (r.crls ?? r.ocspUrls ?? r.allowNoSources) === undefined, {
+      message: "policy 'off' checks nothing: drop crls/ocspUrls/allowNoSources, or choose 'soft-fail' or 'hard-fail'",
+      path: ['policy'],
     })
     .optional(),
   crypto: z.any().optional(),
@@ -170,7 +178,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
   const rev = options.revocation;
-  const policy: RevocationPolicy = rev?.policy ?? (rev?.checker || rev?.fetch ? 'soft-fail' : 'off');
+  // Giving a checker, a fetch or any source (crls, ocspUrls, cache, allowNoSources) asks for checking.
+  const policy: RevocationPolicy = rev?.policy ?? (rev && revocationConfigured(rev) ? 'soft-fail' : 'off');
   // This call's own checker (its crypto, clock, fetch; the caller's cache if any); bad crls fail here.
   const checker =
     policy === 'off'
@@ -459,6 +468,11 @@ function overLimits(layers: readonly Layer[], limits: VerificationLimits): strin
   const hashed = layers.reduce((n, l) => n + (l.content?.length ?? 0) * new Set(l.signedData?.signerInfos.map((si) => JSON.stringify(si.digestAlgorithm))).size, 0);
   if (hashed > limits.maxDigestBytes) return `${hashed} bytes to hash, more than limits.maxDigestBytes (${limits.maxDigestBytes})`;
   return undefined;
+}
+
+/** Any revocation option besides `policy`: the caller wants revocation checked. */
+function revocationConfigured(r: VerifyRevocationOptions): boolean {
+  return (r.checker ?? r.fetch ?? r.cache ?? r.crls ?? r.ocspUrls ?? r.allowNoSources) !== undefined;
 }
 
 type RevocationNote =

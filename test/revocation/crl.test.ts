@@ -20,11 +20,12 @@ import {
   readOid,
   seq,
   time,
+  tlv,
   type Der,
 } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm, importPrivateKey, signatureAlgorithmIdentifier } from '../../src/keys/index.js';
-import { createCrl, crlToPem, parseCrl, verifyCrl, type CreateCrlOptions } from '../../src/revocation/crl.js';
+import { createCrl, crlCoverage, crlToPem, parseCrl, verifyCrl, type CreateCrlOptions } from '../../src/revocation/crl.js';
 
 const T0 = new Date(Date.UTC(2026, 5, 1, 0, 0, 0));
 const T1 = new Date(Date.UTC(2026, 5, 8, 0, 0, 0));
@@ -240,6 +241,77 @@ describe('parseCrl: what it refuses and what it reports', () => {
     expect(crl.deltaCrlIndicator).toBe(41n);
     expect(crl.issuingDistributionPoint).toMatchObject({ onlyContainsUserCerts: true, indirectCRL: true, onlyContainsCACerts: false });
     expect(crl.unsupportedCriticalExtensions).toEqual(['2.5.29.28']);
+  });
+
+  describe('crlCoverage: the scope of an issuingDistributionPoint (RFC 5280 §6.3.3 (b)(2), ATTACK-REPORT item 3)', () => {
+    let leaf: Certificate;
+    beforeAll(async () => {
+      const { exportSpki, generateKeyPair } = await import('../../src/keys/index.js');
+      leaf = parseCertificate((await ca.issue({ mailbox: 'a@example.com', publicKey: await exportSpki((await generateKeyPair('ec-p256')).publicKey) })).certificate);
+    });
+    const withIdp = async (...fields: Uint8Array[]) => parseCrl(await signTbs(tbsWith({ crlExtensions: [ext('2.5.29.28', true, seq(...fields))] })));
+    const uri = (u: string) => new Uint8Array([0x86, u.length, ...new TextEncoder().encode(u)]);
+    const fullName = (...names: Uint8Array[]) => explicit(0, tlv(0xa0, ...names));
+
+    it('a CRL without issuingDistributionPoint covers every certificate for every reason', async () => {
+      const crl = parseCrl(await createCrl(base()));
+      expect(crlCoverage(crl, leaf)).toEqual({ covers: true, complete: true });
+      expect(crlCoverage(crl, issuer)).toEqual({ covers: true, complete: true });
+    });
+
+    it('onlyContainsCACerts does not cover an end-entity certificate; onlyContainsUserCerts does not cover a CA', async () => {
+      const caOnly = await withIdp(new Uint8Array([0x82, 1, 0xff]));
+      expect(crlCoverage(caOnly, leaf)).toMatchObject({ covers: false, complete: false, why: expect.stringMatching(/onlyContainsCACerts/) });
+      expect(crlCoverage(caOnly, issuer)).toEqual({ covers: true, complete: true });
+      const userOnly = await withIdp(new Uint8Array([0x81, 1, 0xff]));
+      expect(crlCoverage(userOnly, issuer)).toMatchObject({ covers: false, why: expect.stringMatching(/onlyContainsUserCerts/) });
+      expect(crlCoverage(userOnly, leaf)).toEqual({ covers: true, complete: true });
+    });
+
+    it('onlyContainsAttributeCerts covers no public-key certificate', async () => {
+      const attr = await withIdp(new Uint8Array([0x85, 1, 0xff]));
+      expect(crlCoverage(attr, leaf)).toMatchObject({ covers: false, why: expect.stringMatching(/onlyContainsAttributeCerts/) });
+      expect(crlCoverage(attr, issuer).covers).toBe(false);
+    });
+
+    it('onlySomeReasons: the reasons are read; covered but not complete unless all eight are set', async () => {
+      const some = await withIdp(new Uint8Array([0x83, 2, 0x05, 0x60])); // keyCompromise, cACompromise
+      expect(some.issuingDistributionPoint).toMatchObject({ onlySomeReasons: true, reasons: ['keyCompromise', 'cACompromise'] });
+      expect(crlCoverage(some, leaf)).toMatchObject({ covers: true, complete: false, why: expect.stringMatching(/only revocations for keyCompromise, cACompromise/) });
+      const all = await withIdp(new Uint8Array([0x83, 3, 0x07, 0x7f, 0x80])); // bits 1..8
+      expect(all.issuingDistributionPoint!.reasons).toHaveLength(8);
+      expect(crlCoverage(all, leaf)).toEqual({ covers: true, complete: true });
+    });
+
+    it('a distribution point name is compared only with a certificate that names one', async () => {
+      const dp = await withIdp(fullName(uri('http://crl.example.test/p1.crl')));
+      expect(toHex(dp.issuingDistributionPoint!.distributionPoint!)).toBe(toHex(tlv(0xa0, uri('http://crl.example.test/p1.crl'))));
+      // The LocalCA here has no baseUrl: its certificates name no CRL, and the caller's CRL stands for them.
+      expect(leaf.crlDistributionPoints).toEqual([]);
+      expect(crlCoverage(dp, leaf)).toEqual({ covers: true, complete: true });
+    });
+
+    it('checker: a given CA-only CRL gives no status for an end-entity certificate, and a CRL of some reasons no "good"', async () => {
+      const { RevocationChecker } = await import('../../src/revocation/checker.js');
+      const noFetch = async () => new Response(null, { status: 503 });
+      const at = () => AT;
+      const caOnly = await signTbs(tbsWith({ crlExtensions: [ext('2.5.29.28', true, seq(new Uint8Array([0x82, 1, 0xff])))] }));
+      const r = await new RevocationChecker({ crls: [caOnly], order: ['crl'], fetch: noFetch, clock: at }).check(leaf, issuer);
+      expect(r.status).toBe('unchecked');
+      expect(r.error).toBe("crl (given): the CRL's scope does not cover the certificate: it lists CA certificates only (onlyContainsCACerts) and this is an end-entity certificate");
+      const some = await signTbs(tbsWith({ crlExtensions: [ext('2.5.29.28', true, seq(new Uint8Array([0x83, 2, 0x05, 0x20])))] }));
+      const s = await new RevocationChecker({ crls: [some], order: ['crl'], fetch: noFetch, clock: at }).check(leaf, issuer);
+      expect(s.status).toBe('unchecked');
+      expect(s.error).toMatch(/does not cover the certificate for every reason \(it lists only revocations for cACompromise \(onlySomeReasons\)\)/);
+      // The same CRL listing the certificate proves it revoked.
+      const listed = await signTbs(
+        tbsWith({ revoked: [seq(tlv(0x02, leaf.serialBytes), time(T0))], crlExtensions: [ext('2.5.29.28', true, seq(new Uint8Array([0x83, 2, 0x05, 0x20])))] }),
+      );
+      expect(await new RevocationChecker({ crls: [listed], order: ['crl'], fetch: noFetch, clock: at }).check(leaf, issuer)).toMatchObject({ status: 'revoked' });
+      // A complete CRL given after the partial one answers "good".
+      const full = await createCrl(base());
+      expect(await new RevocationChecker({ crls: [some, full], order: ['crl'], fetch: noFetch, clock: at }).check(leaf, issuer)).toMatchObject({ status: 'good' });
+    });
   });
 
   it('keeps the first of duplicate serials and counts every entry', async () => {

@@ -48,9 +48,9 @@ describe('finding 11: revocation only when the call asks, with the call’s cloc
     expect(hits).toBe(before);
   });
 
-  it('policy off, or a revocation option without a policy, checker or fetch, fetches nothing either (finding 11)', async () => {
+  it('policy off, or an empty revocation option, fetches nothing either (finding 11)', async () => {
     const spy = vi.spyOn(globalThis, 'fetch');
-    for (const revocation of [{ policy: 'off' as const }, { allowNoSources: true }, {}])
+    for (const revocation of [{ policy: 'off' as const }, {}])
       expect((await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation })).valid).toBe(true);
     expect(spy).toHaveBeenCalledTimes(0);
   });
@@ -168,6 +168,36 @@ describe('finding 10: hard-fail means "status known and good"', () => {
     const partial = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', crls: [crls[1]!] } });
     expect(partial.problems.map((p) => p.code)).toEqual(['SMIME_REVOCATION_UNAVAILABLE']);
     expect(spy).toHaveBeenCalledTimes(0);
+  });
+
+  it('revocation sources without a policy mean soft-fail, not a silent "off" (ATTACK-REPORT minor)', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    const other = await leafOf(ca, keys);
+    await ca.revoke({ serialNumber: other.serialNumber, reason: 'keyCompromise' });
+    const signedOther = await signMessage(msg, { key: keys.privateKey, certificate: other, chain: [ca.issuingCertificate] }, { clock });
+    const crls = [await ca.createCrl(), (await ca.rootCrl())!];
+    const v = await verifyMessage(signedOther, { trustAnchors: [ca.rootCertificate], clock, revocation: { crls } });
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_CERTIFICATE_REVOKED']);
+    // allowNoSources alone asks for checking too: soft-fail, whose "nothing to ask" it accepts.
+    const w = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { allowNoSources: true } });
+    expect(w.valid).toBe(true);
+    expect(w.signers[0]!.revocation!.every((r) => r.noSources)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(0); // these certificates name nothing to fetch
+  });
+
+  it("policy 'off' together with revocation sources is refused with ERR_INVALID_INPUT (ATTACK-REPORT minor)", async () => {
+    const crls = [await ca.createCrl()];
+    for (const extra of [{ crls }, { ocspUrls: ['http://ocsp.example.test'] }, { allowNoSources: true }])
+      await expect(
+        verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'off', ...extra } }),
+        Object.keys(extra)[0],
+      ).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', message: expect.stringMatching(/policy 'off' checks nothing/) });
+    // A checker, fetch or cache with 'off' is a switch turned off on purpose: nothing checked.
+    for (const extra of [{ fetch }, { cache: new MemoryRevocationCache() }, { checker: new RevocationChecker({ fetch }) }]) {
+      const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'off', ...extra } });
+      expect(v.signers[0]!.revocation, Object.keys(extra)[0]).toBeUndefined();
+    }
   });
 
   it('an unreadable CRL given is a caller error, before any check', async () => {
