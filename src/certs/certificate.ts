@@ -226,7 +226,10 @@ export interface CertificateMailboxes {
 export function certificateMailboxes(cert: Certificate): CertificateMailboxes {
   const san = unique(cert.subjectAltName?.rfc822Names ?? []);
   const subject = unique(nameValues(cert.subject, OID.emailAddress));
-  if (san.length > 0) return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !san.some((x) => sameAddress(x, e))) };
+  if (san.length > 0) {
+    const bound = new Set(san.map(withLowerDomain));
+    return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !bound.has(withLowerDomain(e))) };
+  }
   return { emails: subject, source: subject.length > 0 ? 'subject' : 'none', ignored: [] };
 }
 
@@ -235,14 +238,20 @@ export function certificateEmails(cert: Certificate): string[] {
   return certificateMailboxes(cert).emails;
 }
 
+// Keyed by the compared form, so a certificate with thousands of names costs linear time.
 function unique(list: readonly string[]): string[] {
+  const seen = new Set<string>();
   const out: string[] = [];
-  for (const e of list) if (!out.some((x) => sameAddress(x, e))) out.push(e);
+  for (const e of list) {
+    const key = withLowerDomain(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(e);
+  }
   return out;
 }
 
 // The domain compares case-insensitively, the local part exactly (RFC 5321 §2.4), as S/MIME binding does.
-const sameAddress = (a: string, b: string) => withLowerDomain(a) === withLowerDomain(b);
 const withLowerDomain = (a: string) => a.slice(0, a.lastIndexOf('@') + 1) + a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {

@@ -392,10 +392,10 @@ export function findDisguisedAddresses(name: string): string[] {
   const text = revealLookalikes(name);
   const plain = new Set(addressesIn(text).map((a) => a.toLowerCase()));
   const spelled = text.replace(SPELLED_DOT, '.').replace(SPELLED_AT, '@');
-  const out: string[] = [];
+  const found = new Set<string>();
   for (const a of addressesIn(spelled)) {
     const domain = a.slice(a.lastIndexOf('@') + 1);
-    if (!plain.has(a.toLowerCase()) && SPELLED_DOMAIN.test(domain) && !out.includes(a)) out.push(a);
+    if (!plain.has(a.toLowerCase()) && SPELLED_DOMAIN.test(domain)) found.add(a);
   }
-  return out;
+  return [...found];
 }

@@ -82,7 +82,7 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
   if (others.length > 0)
     out.push({
       code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',
-      message: `${where}the From field reads as ${others.join(', ')} (written without "@") but the address is ${own}`,
+      message: `${where}the From field reads as ${listed(others)} (written without "@") but the address is ${own}`,
     });
   if (hasBidiControls(shown))
     out.push({
@@ -102,20 +102,25 @@ export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefi
   if (fields.length === 0 || fromAddress === undefined) return [];
   const fromDomain = domainOf(fromAddress);
   const elsewhere: string[] = [];
+  const seen = new Set<string>();
   let unreadable = fields.length > 1;
   for (const field of fields) {
     const list = parseAddressList(field.value);
     if (list.mailboxes.length === 0 || list.errors.length > 0) unreadable = true;
     for (const m of list.mailboxes) {
       const d = domainOf(m.address);
-      if (d !== fromDomain && !d.endsWith(`.${fromDomain}`) && !elsewhere.includes(m.address)) elsewhere.push(m.address);
+      const key = normalizeAddress(m.address);
+      if (d !== fromDomain && !d.endsWith(`.${fromDomain}`) && !seen.has(key)) {
+        seen.add(key);
+        elsewhere.push(m.address);
+      }
     }
   }
   const out: SmimeWarning[] = [];
   if (elsewhere.length > 0)
     out.push({
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}Reply-To sends replies to ${elsewhere.join(', ')}, outside ${fromDomain}, the domain of the From mailbox`,
+      message: `${where}Reply-To sends replies to ${listed(elsewhere)}, outside ${fromDomain}, the domain of the From mailbox`,
     });
   else if (unreadable)
     out.push({
@@ -126,3 +131,6 @@ export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefi
 }
 
 const domainOf = (address: string) => normalizeAddress(address).slice(normalizeAddress(address).lastIndexOf('@') + 1);
+
+/** The first few of a list, for a message a person reads (a hostile header can name thousands). */
+const listed = (list: readonly string[]) => `${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} in all)` : ''}`;

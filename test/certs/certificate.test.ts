@@ -121,3 +121,16 @@ describe('hostile certificate and CSR input', () => {
     );
   });
 });
+
+describe('certificate mailboxes on hostile sizes', () => {
+  it('a SAN with 20,000 rfc822Names is de-duplicated in linear time (quadratic de-dup took 4 s per signer for 8,000)', async () => {
+    const ca = await LocalCA.create(new MemoryCaStorage());
+    const root = ca.rootCertificate;
+    const names = Array.from({ length: 20_000 }, (_, i) => `${i.toString(36)}@b`);
+    const cert: Certificate = { ...root, subjectAltName: { rfc822Names: [...names, ...names], dnsNames: [], uris: [], directoryNames: [], ipAddresses: [], otherNames: [] } };
+    const t = performance.now();
+    const m = certificateMailboxes(cert);
+    expect(performance.now() - t).toBeLessThan(2000);
+    expect(m.emails).toEqual(names);
+  });
+});
