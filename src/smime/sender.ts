@@ -41,6 +41,8 @@ const SMIME_CODE: Record<AuthorProblemCode, SmimeProblem['code']> = {
   'display-name-address': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
   'address-in-local-part': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
   'encoded-word-address': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
+  // What a client that knows the charset shows may be another address.
+  'undecodable-encoded-word': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
 };
 
 /** RFC 5322 Sender: when present it must be the From mailbox, or clients show another author. */

@@ -729,6 +729,37 @@ describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () =>
   });
 });
 
+describe('encoded words a verifier cannot decode in From (attack report item 1)', () => {
+  for (const [cs, word] of [
+    ['x-user-defined', 'payments=40example.com'],
+    ['utf-7', 'payments+AEA-example.com'],
+    ['cp850', 'payments=40example.com'],
+    ['ibm437', 'payments=40example.com'],
+    ['us', 'payments=40example.com'],
+    ['x-unknown', 'payments=40example.com'],
+  ] as const)
+    it(`From: =?${cs}?Q?${word}?= <attacker@evil.test> signed by the attacker is invalid, SMIME_FROM_DISPLAY_NAME_ADDRESS (undecodable encoded word in From)`, async () => {
+      const v = await expectRefused(await sign(plainMessage({ from: `=?${cs}?Q?${word}?= <attacker@evil.test>` }), f.attacker), ['SMIME_FROM_DISPLAY_NAME_ADDRESS']);
+      expect(v.problems[0]!.message).toContain(`the charset "${cs}"`);
+    });
+
+  it('the same undecodable From inside a wrapped message/rfc822 is invalid (undecodable encoded word in From)', async () => {
+    const from = '=?x-user-defined?Q?payments=40example.com?= <attacker@evil.test>';
+    const m = plainMessage({
+      from,
+      contentHeaders: ['Content-Type: message/rfc822'],
+      body: `From: ${from}\r\nTo: approvers@example.com\r\nSubject: Payment run 2026-03\r\nDate: Sun, 15 Mar 2026 12:00:00 +0000\r\nContent-Type: text/plain\r\n\r\nPlease pay 1,250.00 EUR.\r\n`,
+    });
+    const v = await verify(await sign(m, f.attacker));
+    expect(v.valid).toBe(false);
+    expect(codes(v)).toContain('SMIME_FROM_DISPLAY_NAME_ADDRESS');
+  });
+
+  it('a decodable encoded-word display name stays valid (control)', async () => {
+    await expectValid(await sign(plainMessage({ from: '=?iso-8859-1?Q?Zahlungen_M=FCller?= <payments@example.com>' }), f.payments));
+  });
+});
+
 describe('certificate mailboxes (finding 2)', () => {
   it('subject emailAddress beside a SAN rfc822Name does not bind: From ceo signed by a SAN-payments certificate is invalid (finding 2)', async () => {
     const s = f.sanAndSubjectEmail;
