@@ -95,14 +95,30 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
 }
 
 /**
- * Reply-To naming a mailbox outside the From domain (and its subdomains): replies would go to
- * someone the signature does not vouch for. A Reply-To that cannot be read as mailboxes is
- * reported too (clients guess differently).
+ * Fields that tell a client where to send a reply or a receipt: Reply-To (RFC 5322), Mail-Reply-To
+ * and Mail-Followup-To (honoured by mutt and Thunderbird), Disposition-Notification-To (RFC 8098).
+ */
+export const REPLY_HEADERS = ['Reply-To', 'Mail-Reply-To', 'Mail-Followup-To', 'Disposition-Notification-To'] as const;
+
+/**
+ * Reply-To (and each of REPLY_HEADERS) naming a mailbox outside the From domain (and its
+ * subdomains): replies would go to someone the signature does not vouch for. A field that cannot
+ * be read as mailboxes, or is repeated, is reported too (clients guess differently). One warning
+ * per field, its message naming the field.
  */
 export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefined, where = ''): SmimeWarning[] {
-  const fields = getHeaders(entity, 'Reply-To');
-  if (fields.length === 0 || fromAddress === undefined) return [];
-  const fromDomain = domainOf(fromAddress);
+  if (fromAddress === undefined) return [];
+  const out: SmimeWarning[] = [];
+  for (const name of REPLY_HEADERS) {
+    const w = replyFieldWarning(entity, name, domainOf(fromAddress), where);
+    if (w) out.push(w);
+  }
+  return out;
+}
+
+function replyFieldWarning(entity: MimeEntity, name: string, fromDomain: string, where: string): SmimeWarning | undefined {
+  const fields = getHeaders(entity, name);
+  if (fields.length === 0) return undefined;
   const elsewhere: string[] = [];
   const seen = new Set<string>();
   let unreadable = fields.length > 1;
@@ -118,18 +134,18 @@ export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefi
       }
     }
   }
-  const out: SmimeWarning[] = [];
+  const goes = name === 'Disposition-Notification-To' ? 'read receipts' : 'replies';
   if (elsewhere.length > 0)
-    out.push({
+    return {
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}Reply-To sends replies to ${listed(elsewhere)}, outside ${fromDomain}, the domain of the From mailbox`,
-    });
-  else if (unreadable)
-    out.push({
+      message: `${where}${name} sends ${goes} to ${listed(elsewhere)}, outside ${fromDomain}, the domain of the From mailbox`,
+    };
+  if (unreadable)
+    return {
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}Reply-To is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send replies elsewhere than ${fromDomain}`,
-    });
-  return out;
+      message: `${where}${name} is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send ${goes} elsewhere than ${fromDomain}`,
+    };
+  return undefined;
 }
 
 const domainOf = (address: string) => normalizeAddress(address).slice(normalizeAddress(address).lastIndexOf('@') + 1);

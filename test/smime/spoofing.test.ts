@@ -709,6 +709,16 @@ describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () =>
     ]);
   });
 
+  for (const [outerFrom, innerFrom] of [
+    ['Payments <payments@example.com> (NEW IBAN DE99 9999 9999 9999 9999 99)', 'Payments <payments@example.com>'],
+    ['Payments <payments@example.com>', 'Payments <payments@example.com> (NEW IBAN DE99 9999 9999 9999 9999 99)'],
+  ] as const)
+    it(`a comment after the angle address in only one of outer and wrapped From → SMIME_OUTER_HEADER_MISMATCH From (comment dropped when comparing): ${outerFrom.includes('(') ? 'outer' : 'wrapped'}`, async () => {
+      const v = await verify(await signedAs('detached', wrapper(inner(innerFrom)), f.payments, outer(outerFrom)));
+      expect(v.valid).toBe(true);
+      expect(v.warnings.filter((w) => w.code === 'SMIME_OUTER_HEADER_MISMATCH').map((w) => w.header)).toEqual(['From']);
+    });
+
   it('outer Subject, To and Reply-To that differ from the wrapped ones → valid, SMIME_OUTER_HEADER_MISMATCH for each (finding 1, 3)', async () => {
     const m = await signedAs('detached', wrapper(inner('payments@example.com')), f.payments, [
       'From: payments@example.com',
@@ -827,6 +837,25 @@ describe('what a reader sees outside the bound mailbox (finding 3)', () => {
       },
     ]);
   });
+
+  for (const name of ['ceo\u24D0example.com', 'ceo \u0430t example.com', 'ceo at example\u3002com', 'ceo at example\uFF61com', 'ceo at example\u00B7com', 'ceo-at-example.com', 'ceo_at_example.com'])
+    it(`look-alike display name ${JSON.stringify(name)} <payments@example.com> → valid, SMIME_FROM_DISPLAY_NAME_LOOKALIKE (look-alike "@", "at" or ".")`, async () => {
+      const shown = /^[\x20-\x7e]*$/.test(name) ? `"${name}"` : `=?utf-8?b?${toBase64(utf8(name))}?=`;
+      const v = await expectValid(await sign(plainMessage({ from: `${shown} <payments@example.com>` }), f.payments));
+      expect(warned(v)).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+    });
+
+  it('a display name "Sales at Example" without a domain-looking tail gives no warning (control)', async () => {
+    const v = await expectValid(await sign(plainMessage({ from: '"Sales at Example" <payments@example.com>' }), f.payments));
+    expect(v.warnings).toEqual([]);
+  });
+
+  for (const field of ['Mail-Reply-To', 'Mail-Followup-To', 'Disposition-Notification-To'])
+    it(`${field} in another domain than From → valid, SMIME_REPLY_TO_OTHER_DOMAIN naming ${field} (reply redirection beyond Reply-To)`, async () => {
+      const v = await expectValid(await sign(plainMessage({ headers: [`${field}: payments@example.com.evil.test`] }), f.payments));
+      expect(warned(v)).toEqual(['SMIME_REPLY_TO_OTHER_DOMAIN']);
+      expect(v.warnings[0]!.message).toMatch(new RegExp(`^${field} sends (replies|read receipts) to payments@example\\.com\\.evil\\.test, outside example\\.com`));
+    });
 
   it('Reply-To in the From domain or a subdomain of it gives no warning (control)', async () => {
     const v = await expectValid(await sign(plainMessage({ headers: ['Reply-To: ap@example.com, tickets@support.EXAMPLE.com'] }), f.payments));
