@@ -378,10 +378,10 @@ export function hasBidiControls(text: string): boolean {
 // "at" also with the Cyrillic а/т that look like Latin a/t, and joined by "-" or "_" (ceo-at-example.com).
 const SPELLED_AT = /(?<!\s)\s*[([{<]\s*[aа][tт]\s*[)\]}>]\s*|(?<!\s)\s+[aа][tт]\s+|(?<![\s_-])[-_][aа][tт][-_](?![\s_-])|(?<!\s)\s+@\s*|@\s+/giu;
 const SPELLED_DOT = /(?<!\s)\s*[([{<]\s*(?:[dԁ][oо]t|\.)\s*[)\]}>]\s*|(?<!\s)\s+[dԁ][oо][tт]\s+|(?<!\s)\s+\.\s+/giu;
-// Characters a reader takes for "@" or "." in a spelled-out address: circled a (ⓐ, Ⓐ, which NFKC would
-// turn into a letter), the ideographic and half-width full stops IDNA treats as dots (U+3002, U+FF61,
+// Characters a reader takes for "@" or "." in a spelled-out address: circled and squared a (ⓐ, Ⓐ, 🄰, 🅐, 🅰,
+// which NFKC would turn into a letter), the ideographic and half-width full stops IDNA treats as dots (U+3002, U+FF61,
 // U+FF0E), the middle dot, katakana middle dots and the one-dot leader.
-const AT_SHAPES = /[\u24D0\u24B6]/g;
+const AT_SHAPES = /[\u24D0\u24B6\u{1F130}\u{1F150}\u{1F170}]/gu;
 const DOT_SHAPES = /[\u3002\uFF61\uFF0E\u00B7\u30FB\uFF65\u2024]/g;
 // What a spelled-out domain must look like to count: labels and an alphabetic top-level label.
 const SPELLED_DOMAIN = /^[^.]+(?:\.[^.]+)*\.\p{L}{2,}$/u;

@@ -16,6 +16,7 @@ describe('findDisguisedAddresses', () => {
     ['Support team at example.co.uk', ['team@example.co.uk']],
     // Attack report item 5: look-alikes of "@", "at" and "." a reader takes for them.
     ['ceo\u24D0example.com', ['ceo@example.com']],
+    ['ceo\u{1F130}example.com', ['ceo@example.com']],
     ['ceo \u0430t example.com', ['ceo@example.com']],
     ['ceo at example\u3002com', ['ceo@example.com']],
     ['ceo at example\uFF61com', ['ceo@example.com']],
