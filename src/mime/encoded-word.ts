@@ -22,7 +22,7 @@ interface Word {
  * Decodes the encoded words in a header value. White space between two adjacent encoded words
  * is dropped (RFC 2047 §6.2); adjacent words in one charset are joined before decoding, so a
  * character split across words survives. A word in a charset the runtime does not know (or in
- * UTF-7, see readEncodedWords) is left as written. Never throws.
+ * UTF-7, UTF-16 or UTF-32, see readEncodedWords) is left as written. Never throws.
  *
  * @example decodeEncodedWords('=?utf-8?Q?caf=C3=A9?= menu') // 'café menu'
  */
@@ -36,8 +36,8 @@ export interface EncodedWordsReading {
   /**
    * The charsets (as written) of encoded words left as written because they cannot be decoded
    * here: a client that knows the charset shows other text, e.g. `=?x-user-defined?Q?ceo=40bank.example?=`
-   * as an address. UTF-7 counts as undecodable on purpose: it spells "@" as "+AEA-", so what a
-   * UTF-7 reader shows is never what the raw text suggests.
+   * as an address. UTF-7 counts as undecodable on purpose (it spells "@" as "+AEA-"), and so do
+   * UTF-16 and UTF-32, whose byte order readers guess differently.
    */
   readonly undecodable: readonly string[];
 }
@@ -65,8 +65,10 @@ export function readEncodedWords(text: string): EncodedWordsReading {
 }
 
 const MAX_REPORTED = 16;
-// UTF-7 (RFC 2152) and its aliases: never decoded, see EncodedWordsReading.undecodable.
-const UTF7 = /^(?:utf-?7|unicode-1-1-utf-7|csunicode11utf7|x-unicode20utf7)(?:\*.*)?$/i;
+// Never decoded, see EncodedWordsReading.undecodable: UTF-7 (RFC 2152) hides "@" as "+AEA-", and
+// in the UTF-16/UTF-32 family readers disagree on the byte order (a byte-order mark honoured by one
+// and not by another turns "payments@example.com" into CJK text and back).
+const NEVER_DECODED = /^(?:utf-?7|unicode-1-1-utf-7|csunicode11utf7|x-unicode20utf7|utf-?16(?:le|be)?|utf-?32(?:le|be)?|ucs-?2|ucs-?4|unicode|unicodefeff|unicodefffe|csunicode|iso-10646-ucs-2)(?:\*.*)?$/i;
 
 function findWords(text: string): Word[] {
   const words: Word[] = [];
@@ -89,7 +91,7 @@ function decodeGroup(group: Word[]): string | undefined {
     n += w.bytes.length;
   }
   const charset = group[0]!.charset;
-  return UTF7.test(charset.trim()) ? undefined : decodeCharset(bytes, charset);
+  return NEVER_DECODED.test(charset.trim()) ? undefined : decodeCharset(bytes, charset);
 }
 
 function decodeQ(payload: string): Uint8Array {

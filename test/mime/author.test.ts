@@ -39,6 +39,7 @@ describe('readAuthor', () => {
     ['an encoded-word display name', 'From: =?utf-8?q?payments=40example.com?= <a@evil.example>', ['display-name-address']],
     ['an encoded word in a charset that cannot be decoded (x-user-defined)', 'From: =?x-user-defined?Q?payments=40example.com?= <a@evil.example>', ['undecodable-encoded-word']],
     ['an encoded word in UTF-7 ("+AEA-" is "@")', 'From: =?utf-7?Q?payments+AEA-example.com?= <a@evil.example>', ['undecodable-encoded-word']],
+    ['an encoded word in UTF-16 with a big-endian byte-order mark (Node reads it little-endian)', `From: =?utf-16?B?${Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('payments@example.com', 'utf16le').swap16()]).toString('base64')}?= <a@evil.example>`, ['undecodable-encoded-word']],
     ['an encoded word in cp850 (known to Outlook, not here)', 'From: Payments =?cp850?Q?payments=40example.com?= <a@evil.example>', ['undecodable-encoded-word']],
     ['an encoded word as the whole From', 'From: =?utf-8?q?payments=40example.com?=', ['no-address', 'encoded-word-address']],
     ['an encoded word as the local part', 'From: =?utf-8?q?payments=40example.com?=@evil.example', ['display-name-address', 'encoded-word-address']],
