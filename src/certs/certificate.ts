@@ -207,7 +207,7 @@ export interface CertificateMailboxes {
   /** The addresses the certificate vouches for (see certificateMailboxes). */
   readonly emails: string[];
   /**
-   * 'subjectAltName': the SAN rfc822Names; 'subject': legacy emailAddress attributes of the
+   * 'subjectAltName': the SAN rfc822Names and SmtpUTF8Mailboxes (RFC 8398); 'subject': legacy emailAddress attributes of the
    * subject, used only because the SAN names no mailbox; 'none': no address at all.
    */
   readonly source: 'subjectAltName' | 'subject' | 'none';
@@ -216,17 +216,21 @@ export interface CertificateMailboxes {
 }
 
 /**
- * The mailboxes a certificate binds (RFC 5280 §4.2.1.6, RFC 8550 §3): when the subjectAltName holds
- * any rfc822Name, only those; a subject emailAddress counts only in a certificate whose SAN names
+ * The mailboxes a certificate binds (RFC 5280 §4.2.1.6, RFC 8550 §3, RFC 8398): when the subjectAltName holds
+ * any rfc822Name or SmtpUTF8Mailbox otherName, only those; a subject emailAddress counts only in a certificate whose SAN names
  * no mailbox (a legacy certificate), and `source` says so. A subject address beside SAN addresses
  * was never validated by the CA for that purpose (`openssl x509 -checkemail` refuses it too).
  *
  * @example certificateMailboxes(cert) // { emails: ['payments@example.com'], source: 'subjectAltName', ignored: ['ceo@example.com'] }
  */
 export function certificateMailboxes(cert: Certificate): CertificateMailboxes {
-  const san = unique(cert.subjectAltName?.rfc822Names ?? []);
+  // An SmtpUTF8Mailbox (RFC 8398) is a SAN mailbox like an rfc822Name, as `openssl x509 -checkemail` takes it.
+  const san = unique([...(cert.subjectAltName?.rfc822Names ?? []), ...(cert.subjectAltName?.smtpUtf8Mailboxes ?? [])]);
   const subject = unique(nameValues(cert.subject, OID.emailAddress));
-  if (san.length > 0) return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !san.some((x) => sameAddress(x, e))) };
+  if (san.length > 0) {
+    const bound = new Set(san.map(withLowerDomain));
+    return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !bound.has(withLowerDomain(e))) };
+  }
   return { emails: subject, source: subject.length > 0 ? 'subject' : 'none', ignored: [] };
 }
 
@@ -235,14 +239,20 @@ export function certificateEmails(cert: Certificate): string[] {
   return certificateMailboxes(cert).emails;
 }
 
+// Keyed by the compared form, so a certificate with thousands of names costs linear time.
 function unique(list: readonly string[]): string[] {
+  const seen = new Set<string>();
   const out: string[] = [];
-  for (const e of list) if (!out.some((x) => sameAddress(x, e))) out.push(e);
+  for (const e of list) {
+    const key = withLowerDomain(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(e);
+  }
   return out;
 }
 
 // The domain compares case-insensitively, the local part exactly (RFC 5321 §2.4), as S/MIME binding does.
-const sameAddress = (a: string, b: string) => withLowerDomain(a) === withLowerDomain(b);
 const withLowerDomain = (a: string) => a.slice(0, a.lastIndexOf('@') + 1) + a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {

@@ -1,6 +1,6 @@
 /** X.509 v3 extensions (RFC 5280 §4.2): readers for the ones mail PKI cares about. */
 import { MailPkiError } from '../errors.js';
-import { fromLatin1, toHex } from '../internal/bytes.js';
+import { fromLatin1, fromUtf8, toHex } from '../internal/bytes.js';
 import {
   Tag,
   contentOf,
@@ -59,6 +59,8 @@ export interface GeneralNames {
   ipAddresses: string[];
   /** otherName type OIDs (e.g. SmtpUTF8Mailbox 1.3.6.1.5.5.7.8.9). */
   otherNames: { type: string; value: Uint8Array }[];
+  /** The otherName SmtpUTF8Mailbox values (RFC 8398), as written: mailboxes like rfc822Names. */
+  smtpUtf8Mailboxes: string[];
 }
 
 const ERR = 'ERR_CERT_MALFORMED' as const;
@@ -122,7 +124,7 @@ function ipToString(b: Uint8Array): string {
 }
 
 export function readGeneralNames(node: Der): GeneralNames {
-  const out: GeneralNames = { rfc822Names: [], dnsNames: [], uris: [], directoryNames: [], ipAddresses: [], otherNames: [] };
+  const out: GeneralNames = { rfc822Names: [], dnsNames: [], uris: [], directoryNames: [], ipAddresses: [], otherNames: [], smtpUtf8Mailboxes: [] };
   const c = cursor(node, ERR, 'invalid GeneralNames');
   while (!c.done) {
     const gn = c.next();
@@ -145,7 +147,9 @@ export function readGeneralNames(node: Der): GeneralNames {
       case 0xa0: {
         const oc = cursor(gn, ERR, 'invalid otherName');
         const type = readOid(oc.next(Tag.OID));
-        out.otherNames.push({ type, value: contentOf(oc.next(0xa0)) });
+        const explicit = oc.next(0xa0);
+        out.otherNames.push({ type, value: contentOf(explicit) });
+        if (type === OID.idOnSmtpUtf8Mailbox) out.smtpUtf8Mailboxes.push(readSmtpUtf8Mailbox(explicit));
         break;
       }
       default:
@@ -154,6 +158,18 @@ export function readGeneralNames(node: Der): GeneralNames {
     }
   }
   return out;
+}
+
+// SmtpUTF8Mailbox ::= UTF8String (SIZE (1..MAX)), RFC 8398 §3; `explicit` is the otherName's [0].
+function readSmtpUtf8Mailbox(explicit: Der): string {
+  const c = cursor(explicit, ERR, 'invalid SmtpUTF8Mailbox');
+  const text = contentOf(c.next(Tag.UTF8_STRING));
+  if (!c.done || text.length === 0) throw new MailPkiError(ERR, 'invalid SmtpUTF8Mailbox: not one non-empty UTF8String');
+  try {
+    return fromUtf8(text);
+  } catch {
+    throw new MailPkiError(ERR, 'invalid SmtpUTF8Mailbox: bad UTF-8');
+  }
 }
 
 export function readSubjectAltName(value: Uint8Array): GeneralNames {

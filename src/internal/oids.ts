@@ -57,6 +57,8 @@ export const OID = {
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   anyPolicy: '2.5.29.32.0',
   // Access methods
+  /** id-on-SmtpUTF8Mailbox (RFC 8398): an otherName holding an internationalized mailbox. */
+  idOnSmtpUtf8Mailbox: '1.3.6.1.5.5.7.8.9',
   idAdOcsp: '1.3.6.1.5.5.7.48.1',
   idAdCaIssuers: '1.3.6.1.5.5.7.48.2',
   // Extended key usages

@@ -375,8 +375,14 @@ export function hasBidiControls(text: string): boolean {
 // An address spelled out so that no "@" is written: "ceo at example.com", "ceo (at) example dot com",
 // "ceo [at] example[.]com", "ceo @ example.com". Words are matched whole and case-insensitively.
 // Each white-space run is entered only at its start ((?<!\s)), so every pattern is linear.
-const SPELLED_AT = /(?<!\s)\s*[([{<]\s*at\s*[)\]}>]\s*|(?<!\s)\s+at\s+|(?<!\s)\s+@\s*|@\s+/gi;
-const SPELLED_DOT = /(?<!\s)\s*[([{<]\s*(?:dot|\.)\s*[)\]}>]\s*|(?<!\s)\s+dot\s+|(?<!\s)\s+\.\s+/gi;
+// "at" also with the Cyrillic а/т that look like Latin a/t, and joined by "-" or "_" (ceo-at-example.com).
+const SPELLED_AT = /(?<!\s)\s*[([{<]\s*[aа][tт]\s*[)\]}>]\s*|(?<!\s)\s+[aа][tт]\s+|(?<![\s_-])[-_][aа][tт][-_](?![\s_-])|(?<!\s)\s+@\s*|@\s+/giu;
+const SPELLED_DOT = /(?<!\s)\s*[([{<]\s*(?:[dԁ][oо]t|\.)\s*[)\]}>]\s*|(?<!\s)\s+[dԁ][oо][tт]\s+|(?<!\s)\s+\.\s+/giu;
+// Characters a reader takes for "@" or "." in a spelled-out address: circled and squared a (ⓐ, Ⓐ, 🄰, 🅐, 🅰,
+// which NFKC would turn into a letter), the ideographic and half-width full stops IDNA treats as dots (U+3002, U+FF61,
+// U+FF0E), the middle dot, katakana middle dots and the one-dot leader.
+const AT_SHAPES = /[\u24D0\u24B6\u{1F130}\u{1F150}\u{1F170}]/gu;
+const DOT_SHAPES = /[\u3002\uFF61\uFF0E\u00B7\u30FB\uFF65\u2024]/g;
 // What a spelled-out domain must look like to count: labels and an alphabetic top-level label.
 const SPELLED_DOMAIN = /^[^.]+(?:\.[^.]+)*\.\p{L}{2,}$/u;
 
@@ -389,13 +395,13 @@ const SPELLED_DOMAIN = /^[^.]+(?:\.[^.]+)*\.\p{L}{2,}$/u;
  * @example findDisguisedAddresses('CEO at example.com') // ['CEO@example.com']
  */
 export function findDisguisedAddresses(name: string): string[] {
-  const text = revealLookalikes(name);
-  const plain = new Set(addressesIn(text).map((a) => a.toLowerCase()));
+  const plain = new Set(addressesIn(revealLookalikes(name)).map((a) => a.toLowerCase()));
+  const text = revealLookalikes(name.replace(AT_SHAPES, '@')).replace(DOT_SHAPES, '.');
   const spelled = text.replace(SPELLED_DOT, '.').replace(SPELLED_AT, '@');
-  const out: string[] = [];
+  const found = new Set<string>();
   for (const a of addressesIn(spelled)) {
     const domain = a.slice(a.lastIndexOf('@') + 1);
-    if (!plain.has(a.toLowerCase()) && SPELLED_DOMAIN.test(domain) && !out.includes(a)) out.push(a);
+    if (!plain.has(a.toLowerCase()) && SPELLED_DOMAIN.test(domain)) found.add(a);
   }
-  return out;
+  return [...found];
 }

@@ -4,7 +4,7 @@
  * readers could show differently (Composition Kills, Chen et al., USENIX Security 2020) has no
  * author, only named problems.
  */
-import { decodeEncodedWords } from './encoded-word.js';
+import { decodeEncodedWords, readEncodedWords } from './encoded-word.js';
 import { findAddressesInDisplayNames, normalizeAddress, parseAddressList, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
 import type { HasHeaders } from './headers.js';
 
@@ -27,6 +27,11 @@ export type AuthorProblemCode =
   | 'display-name-address'
   /** The local part holds an address of its own (`"ceo@bank.example"@evil.example`). */
   | 'address-in-local-part'
+  /**
+   * An RFC 2047 encoded word in a charset that cannot be decoded here (unknown to the runtime, or
+   * UTF-7): a client that knows it may show an address there (`=?x-user-defined?Q?ceo=40bank.example?=`).
+   */
+  | 'undecodable-encoded-word'
   /** An RFC 2047 encoded word where an address is (`=?utf-8?q?ceo=40bank.example?=`), which RFC 2047 §5 forbids. */
   | 'encoded-word-address'
   /** The obsolete source route (`<@evil.example:ceo@bank.example>`), shown by some clients and not others. */
@@ -101,6 +106,12 @@ export function readAuthor(header: HasHeaders | readonly Uint8Array[]): AuthorRe
   if (field.spaceBeforeColon)
     byteProblems.unshift({ code: 'space-before-colon', message: 'the From field has white space before its colon, which not every reader takes as From' });
   const value = text.trim();
+  const undecodable = readEncodedWords(value).undecodable;
+  if (undecodable.length > 0)
+    byteProblems.unshift({
+      code: 'undecodable-encoded-word',
+      message: `the From field holds an encoded word in the charset "${visible(undecodable[0]!)}", which cannot be decoded here; a client that knows it may show another address`,
+    });
   if (value === '') return none([...problems, { code: 'empty', message: 'the From field is empty' }, ...byteProblems]);
   const shownText = visible(decodeEncodedWords(value));
   const list = parseAddressList(value);

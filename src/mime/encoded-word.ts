@@ -21,14 +21,32 @@ interface Word {
 /**
  * Decodes the encoded words in a header value. White space between two adjacent encoded words
  * is dropped (RFC 2047 §6.2); adjacent words in one charset are joined before decoding, so a
- * character split across words survives. A word in a charset the runtime does not know is left
- * as written. Never throws.
+ * character split across words survives. A word in a charset the runtime does not know (or in
+ * UTF-7, UTF-16 or UTF-32, see readEncodedWords) is left as written. Never throws.
  *
  * @example decodeEncodedWords('=?utf-8?Q?caf=C3=A9?= menu') // 'café menu'
  */
 export function decodeEncodedWords(text: string): string {
-  if (!text.includes('=?')) return text;
+  return readEncodedWords(text).text;
+}
+
+export interface EncodedWordsReading {
+  /** The value with its encoded words decoded (see decodeEncodedWords). */
+  readonly text: string;
+  /**
+   * The charsets (as written) of encoded words left as written because they cannot be decoded
+   * here: a client that knows the charset shows other text, e.g. `=?x-user-defined?Q?ceo=40bank.example?=`
+   * as an address. UTF-7 counts as undecodable on purpose (it spells "@" as "+AEA-"), and so do
+   * UTF-16 and UTF-32, whose byte order readers guess differently.
+   */
+  readonly undecodable: readonly string[];
+}
+
+/** decodeEncodedWords, also naming the encoded words that could not be decoded. Never throws. */
+export function readEncodedWords(text: string): EncodedWordsReading {
+  if (!text.includes('=?')) return { text, undecodable: [] };
   const words = findWords(text);
+  const undecodable: string[] = [];
   let out = '';
   let at = 0;
   for (let i = 0; i < words.length; ) {
@@ -36,14 +54,21 @@ export function decodeEncodedWords(text: string): string {
     let j = i + 1;
     while (j < words.length && isBlank(text, words[j - 1]!.end, words[j]!.start) && sameCharset(first, words[j]!)) j++;
     const decoded = decodeGroup(words.slice(i, j));
+    if (decoded === undefined && undecodable.length < MAX_REPORTED) undecodable.push(first.charset);
     out += text.slice(at, first.start) + (decoded ?? text.slice(first.start, words[j - 1]!.end));
     at = words[j - 1]!.end;
     // White space between two decoded words of different charsets is dropped too.
     if (decoded !== undefined && j < words.length && isBlank(text, at, words[j]!.start)) at = words[j]!.start;
     i = j;
   }
-  return out + text.slice(at);
+  return { text: out + text.slice(at), undecodable };
 }
+
+const MAX_REPORTED = 16;
+// Never decoded, see EncodedWordsReading.undecodable: UTF-7 (RFC 2152) hides "@" as "+AEA-", and
+// in the UTF-16/UTF-32 family readers disagree on the byte order (a byte-order mark honoured by one
+// and not by another turns "payments@example.com" into CJK text and back).
+const NEVER_DECODED = /^(?:utf-?7|unicode-1-1-utf-7|csunicode11utf7|x-unicode20utf7|utf-?16(?:le|be)?|utf-?32(?:le|be)?|ucs-?2|ucs-?4|unicode|unicodefeff|unicodefffe|csunicode|iso-10646-ucs-2)(?:\*.*)?$/i;
 
 function findWords(text: string): Word[] {
   const words: Word[] = [];
@@ -65,7 +90,8 @@ function decodeGroup(group: Word[]): string | undefined {
     bytes.set(w.bytes, n);
     n += w.bytes.length;
   }
-  return decodeCharset(bytes, group[0]!.charset);
+  const charset = group[0]!.charset;
+  return NEVER_DECODED.test(charset.trim()) ? undefined : decodeCharset(bytes, charset);
 }
 
 function decodeQ(payload: string): Uint8Array {

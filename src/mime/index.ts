@@ -15,7 +15,7 @@ export { walkEntities, findEntity } from './walk.js';
 export { DEFAULT_MIME_LIMITS, type MimeLimits } from './limits.js';
 export { decodeBase64Body, encodeBase64Lines } from './base64.js';
 export { encodeQuotedPrintable, decodeQuotedPrintable, type QuotedPrintableOptions } from './quoted-printable.js';
-export { decodeEncodedWords, encodeEncodedWords, needsEncodedWords, type EncodeWordsOptions } from './encoded-word.js';
+export { decodeEncodedWords, encodeEncodedWords, needsEncodedWords, readEncodedWords, type EncodedWordsReading, type EncodeWordsOptions } from './encoded-word.js';
 export {
   parseAddressList,
   normalizeAddress,

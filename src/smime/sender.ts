@@ -41,6 +41,8 @@ const SMIME_CODE: Record<AuthorProblemCode, SmimeProblem['code']> = {
   'display-name-address': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
   'address-in-local-part': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
   'encoded-word-address': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
+  // What a client that knows the charset shows may be another address.
+  'undecodable-encoded-word': 'SMIME_FROM_DISPLAY_NAME_ADDRESS',
 };
 
 /** RFC 5322 Sender: when present it must be the From mailbox, or clients show another author. */
@@ -82,7 +84,7 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
   if (others.length > 0)
     out.push({
       code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',
-      message: `${where}the From field reads as ${others.join(', ')} (written without "@") but the address is ${own}`,
+      message: `${where}the From field reads as ${listed(others)} (written without "@") but the address is ${own}`,
     });
   if (hasBidiControls(shown))
     out.push({
@@ -93,36 +95,60 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
 }
 
 /**
- * Reply-To naming a mailbox outside the From domain (and its subdomains): replies would go to
- * someone the signature does not vouch for. A Reply-To that cannot be read as mailboxes is
- * reported too (clients guess differently).
+ * Fields that tell a client where to send a reply or a receipt: Reply-To (RFC 5322), Mail-Reply-To
+ * and Mail-Followup-To (honoured by mutt and Thunderbird), Disposition-Notification-To (RFC 8098).
+ */
+export const REPLY_HEADERS = ['Reply-To', 'Mail-Reply-To', 'Mail-Followup-To', 'Disposition-Notification-To'] as const;
+
+/**
+ * Reply-To (and each of REPLY_HEADERS) naming a mailbox outside the From domain (and its
+ * subdomains): replies would go to someone the signature does not vouch for. A field that cannot
+ * be read as mailboxes, or is repeated, is reported too (clients guess differently). One warning
+ * per field, its message naming the field.
  */
 export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefined, where = ''): SmimeWarning[] {
-  const fields = getHeaders(entity, 'Reply-To');
-  if (fields.length === 0 || fromAddress === undefined) return [];
-  const fromDomain = domainOf(fromAddress);
+  if (fromAddress === undefined) return [];
+  const out: SmimeWarning[] = [];
+  for (const name of REPLY_HEADERS) {
+    const w = replyFieldWarning(entity, name, domainOf(fromAddress), where);
+    if (w) out.push(w);
+  }
+  return out;
+}
+
+function replyFieldWarning(entity: MimeEntity, name: string, fromDomain: string, where: string): SmimeWarning | undefined {
+  const fields = getHeaders(entity, name);
+  if (fields.length === 0) return undefined;
   const elsewhere: string[] = [];
+  const seen = new Set<string>();
   let unreadable = fields.length > 1;
   for (const field of fields) {
     const list = parseAddressList(field.value);
     if (list.mailboxes.length === 0 || list.errors.length > 0) unreadable = true;
     for (const m of list.mailboxes) {
       const d = domainOf(m.address);
-      if (d !== fromDomain && !d.endsWith(`.${fromDomain}`) && !elsewhere.includes(m.address)) elsewhere.push(m.address);
+      const key = normalizeAddress(m.address);
+      if (d !== fromDomain && !d.endsWith(`.${fromDomain}`) && !seen.has(key)) {
+        seen.add(key);
+        elsewhere.push(m.address);
+      }
     }
   }
-  const out: SmimeWarning[] = [];
+  const goes = name === 'Disposition-Notification-To' ? 'read receipts' : 'replies';
   if (elsewhere.length > 0)
-    out.push({
+    return {
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}Reply-To sends replies to ${elsewhere.join(', ')}, outside ${fromDomain}, the domain of the From mailbox`,
-    });
-  else if (unreadable)
-    out.push({
+      message: `${where}${name} sends ${goes} to ${listed(elsewhere)}, outside ${fromDomain}, the domain of the From mailbox`,
+    };
+  if (unreadable)
+    return {
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}Reply-To is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send replies elsewhere than ${fromDomain}`,
-    });
-  return out;
+      message: `${where}${name} is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send ${goes} elsewhere than ${fromDomain}`,
+    };
+  return undefined;
 }
 
 const domainOf = (address: string) => normalizeAddress(address).slice(normalizeAddress(address).lastIndexOf('@') + 1);
+
+/** The first few of a list, for a message a person reads (a hostile header can name thousands). */
+const listed = (list: readonly string[]) => `${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} in all)` : ''}`;

@@ -72,6 +72,20 @@ describeWithPeers('certificates made by OpenSSL', ['openssl'], () => {
       }
   });
 
+  it('an SmtpUTF8Mailbox (RFC 8398) in the SAN binds, and a subject emailAddress beside it does not, as openssl x509 -checkemail says (SmtpUTF8Mailbox SAN)', () => {
+    const utf8Mailbox = (file: string, mailbox: string) =>
+      run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', t.path(`k-${file}`), '-out', t.path(file),
+        '-days', '30', '-subj', '/CN=someone/emailAddress=ceo@example.com', '-addext', `subjectAltName=otherName:1.3.6.1.5.5.7.8.9;UTF8:${mailbox}`]);
+    utf8Mailbox('u1.pem', 'payments@example.com');
+    const u1 = parseCertificate(run('cat', [t.path('u1.pem')]));
+    expect(certificateMailboxes(u1)).toEqual({ emails: ['payments@example.com'], source: 'subjectAltName', ignored: ['ceo@example.com'] });
+    for (const [file, c] of [['u1.pem', u1]] as const)
+      for (const email of ['payments@example.com', 'ceo@example.com', 'Payments@example.com', 'payments@EXAMPLE.com']) {
+        const openssl = !run('openssl', ['x509', '-in', t.path(file), '-noout', '-checkemail', email]).includes('does NOT match');
+        expect([file, email, certificateEmails(c).some((e) => normalizeAddress(e) === normalizeAddress(email))]).toEqual([file, email, openssl]);
+      }
+  });
+
   it('reads a bundle in order and ignores text between blocks', () => {
     const certs = parseCertificates(`subject=whatever\n${pem}\nnoise\n${pem}`);
     expect(certs.map((c) => c.serialNumber)).toEqual([cert.serialNumber, cert.serialNumber]);
@@ -119,5 +133,18 @@ describe('hostile certificate and CSR input', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('certificate mailboxes on hostile sizes', () => {
+  it('a SAN with 20,000 rfc822Names is de-duplicated in linear time (quadratic de-dup took 4 s per signer for 8,000)', async () => {
+    const ca = await LocalCA.create(new MemoryCaStorage());
+    const root = ca.rootCertificate;
+    const names = Array.from({ length: 20_000 }, (_, i) => `${i.toString(36)}@b`);
+    const cert: Certificate = { ...root, subjectAltName: { rfc822Names: [...names, ...names], dnsNames: [], uris: [], directoryNames: [], ipAddresses: [], otherNames: [], smtpUtf8Mailboxes: [] } };
+    const t = performance.now();
+    const m = certificateMailboxes(cert);
+    expect(performance.now() - t).toBeLessThan(2000);
+    expect(m.emails).toEqual(names);
   });
 });

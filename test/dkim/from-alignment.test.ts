@@ -42,6 +42,9 @@ describe('DKIM alignment reads From with the one strict author reader (finding 7
     ['From: payments@example.com\r<a@evil.example>', 'display-name-address'],
     ['From: payments@example.com\r\n <a@evil.example>', 'display-name-address'],
     ['From : a@evil.example', 'space-before-colon'],
+    // Attack report item 1: a charset the reader cannot decode (a client that can shows the address).
+    ['From: =?x-user-defined?Q?payments=40example.com?= <a@evil.example>', 'undecodable-encoded-word'],
+    ['From: =?utf-7?Q?payments+AEA-example.com?= <a@evil.example>', 'undecodable-encoded-word'],
   ])('d=evil.example with an ambiguous From gives no aligned pass: %j', async (from, code) => {
     const v = await verifyDkim(await signAs('evil.example', withFrom(from)), { resolver, clock });
     expect(alignedPass(v)).toBe(false);

@@ -12,6 +12,8 @@ import { toBase64 } from '../../src/internal/bytes.js';
 import { certificateMailboxes } from '../../src/certs/certificate.js';
 import { OID } from '../../src/internal/oids.js';
 import { verifyMessage, type Verdict } from '../../src/smime/index.js';
+import { replyToWarnings } from '../../src/smime/sender.js';
+import { parseMessage } from '../../src/mime/index.js';
 import {
   ENTITY,
   EXPIRED_INSIDE,
@@ -707,6 +709,16 @@ describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () =>
     ]);
   });
 
+  for (const [outerFrom, innerFrom] of [
+    ['Payments <payments@example.com> (NEW IBAN DE99 9999 9999 9999 9999 99)', 'Payments <payments@example.com>'],
+    ['Payments <payments@example.com>', 'Payments <payments@example.com> (NEW IBAN DE99 9999 9999 9999 9999 99)'],
+  ] as const)
+    it(`a comment after the angle address in only one of outer and wrapped From → SMIME_OUTER_HEADER_MISMATCH From (comment dropped when comparing): ${outerFrom.includes('(') ? 'outer' : 'wrapped'}`, async () => {
+      const v = await verify(await signedAs('detached', wrapper(inner(innerFrom)), f.payments, outer(outerFrom)));
+      expect(v.valid).toBe(true);
+      expect(v.warnings.filter((w) => w.code === 'SMIME_OUTER_HEADER_MISMATCH').map((w) => w.header)).toEqual(['From']);
+    });
+
   it('outer Subject, To and Reply-To that differ from the wrapped ones → valid, SMIME_OUTER_HEADER_MISMATCH for each (finding 1, 3)', async () => {
     const m = await signedAs('detached', wrapper(inner('payments@example.com')), f.payments, [
       'From: payments@example.com',
@@ -724,6 +736,37 @@ describe('wrapped messages (RFC 8551 §3.1 header protection, finding 1)', () =>
     expect(v.warnings[0]!.message).toBe(
       'the unsigned outer Subject "URGENT: new bank details" differs from the signed Subject "Payment run 2026-03" in the wrapped message',
     );
+  });
+});
+
+describe('encoded words a verifier cannot decode in From (attack report item 1)', () => {
+  for (const [cs, word] of [
+    ['x-user-defined', 'payments=40example.com'],
+    ['utf-7', 'payments+AEA-example.com'],
+    ['cp850', 'payments=40example.com'],
+    ['ibm437', 'payments=40example.com'],
+    ['us', 'payments=40example.com'],
+    ['x-unknown', 'payments=40example.com'],
+  ] as const)
+    it(`From: =?${cs}?Q?${word}?= <attacker@evil.test> signed by the attacker is invalid, SMIME_FROM_DISPLAY_NAME_ADDRESS (undecodable encoded word in From)`, async () => {
+      const v = await expectRefused(await sign(plainMessage({ from: `=?${cs}?Q?${word}?= <attacker@evil.test>` }), f.attacker), ['SMIME_FROM_DISPLAY_NAME_ADDRESS']);
+      expect(v.problems[0]!.message).toContain(`the charset "${cs}"`);
+    });
+
+  it('the same undecodable From inside a wrapped message/rfc822 is invalid (undecodable encoded word in From)', async () => {
+    const from = '=?x-user-defined?Q?payments=40example.com?= <attacker@evil.test>';
+    const m = plainMessage({
+      from,
+      contentHeaders: ['Content-Type: message/rfc822'],
+      body: `From: ${from}\r\nTo: approvers@example.com\r\nSubject: Payment run 2026-03\r\nDate: Sun, 15 Mar 2026 12:00:00 +0000\r\nContent-Type: text/plain\r\n\r\nPlease pay 1,250.00 EUR.\r\n`,
+    });
+    const v = await verify(await sign(m, f.attacker));
+    expect(v.valid).toBe(false);
+    expect(codes(v)).toContain('SMIME_FROM_DISPLAY_NAME_ADDRESS');
+  });
+
+  it('a decodable encoded-word display name stays valid (control)', async () => {
+    await expectValid(await sign(plainMessage({ from: '=?iso-8859-1?Q?Zahlungen_M=FCller?= <payments@example.com>' }), f.payments));
   });
 });
 
@@ -795,6 +838,25 @@ describe('what a reader sees outside the bound mailbox (finding 3)', () => {
     ]);
   });
 
+  for (const name of ['ceo\u24D0example.com', 'ceo \u0430t example.com', 'ceo at example\u3002com', 'ceo at example\uFF61com', 'ceo at example\u00B7com', 'ceo-at-example.com', 'ceo_at_example.com'])
+    it(`look-alike display name ${JSON.stringify(name)} <payments@example.com> → valid, SMIME_FROM_DISPLAY_NAME_LOOKALIKE (look-alike "@", "at" or ".")`, async () => {
+      const shown = /^[\x20-\x7e]*$/.test(name) ? `"${name}"` : `=?utf-8?b?${toBase64(utf8(name))}?=`;
+      const v = await expectValid(await sign(plainMessage({ from: `${shown} <payments@example.com>` }), f.payments));
+      expect(warned(v)).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+    });
+
+  it('a display name "Sales at Example" without a domain-looking tail gives no warning (control)', async () => {
+    const v = await expectValid(await sign(plainMessage({ from: '"Sales at Example" <payments@example.com>' }), f.payments));
+    expect(v.warnings).toEqual([]);
+  });
+
+  for (const field of ['Mail-Reply-To', 'Mail-Followup-To', 'Disposition-Notification-To'])
+    it(`${field} in another domain than From → valid, SMIME_REPLY_TO_OTHER_DOMAIN naming ${field} (reply redirection beyond Reply-To)`, async () => {
+      const v = await expectValid(await sign(plainMessage({ headers: [`${field}: payments@example.com.evil.test`] }), f.payments));
+      expect(warned(v)).toEqual(['SMIME_REPLY_TO_OTHER_DOMAIN']);
+      expect(v.warnings[0]!.message).toMatch(new RegExp(`^${field} sends (replies|read receipts) to payments@example\\.com\\.evil\\.test, outside example\\.com`));
+    });
+
   it('Reply-To in the From domain or a subdomain of it gives no warning (control)', async () => {
     const v = await expectValid(await sign(plainMessage({ headers: ['Reply-To: ap@example.com, tickets@support.EXAMPLE.com'] }), f.payments));
     expect(v.warnings).toEqual([]);
@@ -815,5 +877,18 @@ describe('what a reader sees outside the bound mailbox (finding 3)', () => {
       ['SMIME_OUTER_HEADER_MISMATCH', 'To'],
     ]);
     expect(v.warnings[1]!.message).toBe('the unsigned outer To "everyone@example.com" differs from the signed To "approvers@example.com" in the signed part');
+  });
+});
+
+describe('CPU a hostile header or certificate can ask for (linear de-duplication)', () => {
+  it('Reply-To with 20,000 mailboxes in other domains is checked in linear time (quadratic de-dup took 70 s for 60,000)', () => {
+    const n = 20_000;
+    const header = `Reply-To: ${Array.from({ length: n }, (_, i) => `a${i}@evil${i}.test`).join(',\r\n ')}\r\nFrom: payments@example.com\r\n\r\nbody\r\n`;
+    const entity = parseMessage(header);
+    const t = performance.now();
+    const w = replyToWarnings(entity, 'payments@example.com');
+    expect(performance.now() - t).toBeLessThan(2000);
+    expect(w).toHaveLength(1);
+    expect(w[0]!.message).toBe(`Reply-To sends replies to a0@evil0.test, a1@evil1.test, a2@evil2.test, a3@evil3.test, a4@evil4.test, … (${n} in all), outside example.com, the domain of the From mailbox`);
   });
 });
