@@ -833,9 +833,11 @@ export class LifecycleManager {
   }
 
   /**
-   * Records a failed CA call: `issuance.failed` event + audit. The PendingIssuance is kept when the
-   * outcome is unknown (unavailable, unreadable answer), so a retry reuses its idempotency key and
-   * gets the certificate if the CA did issue; a clear refusal frees it for a fresh attempt.
+   * Records a failed CA call: `issuance.failed` event + audit. The PendingIssuance is kept unless the
+   * CA stated a refusal made before anything was signed ({@link DEFINITE_REFUSALS}): any other error
+   * (unavailable, unreadable answer, a write failing inside the CA after it recorded the certificate)
+   * leaves the outcome unknown, so a retry reuses its idempotency key and gets the certificate if the
+   * CA did issue; a definite refusal frees it for a fresh attempt.
    */
   private async recordIssuanceFailure(
     identity: IdentityRecord,
@@ -848,7 +850,7 @@ export class LifecycleManager {
   ): Promise<void> {
     const code = isMailPkiError(error) ? error.code : 'ERR_CA_UNAVAILABLE';
     const message = error instanceof Error ? error.message : String(error);
-    const outcomeUnknown = !isMailPkiError(error) || error.code === 'ERR_CA_UNAVAILABLE' || error.code === 'ERR_CA_RESPONSE_INVALID';
+    const outcomeUnknown = !isDefiniteRefusal(error);
     const retryAt = automatic ? new Date(at.getTime() + this.retryDelayMs) : undefined;
     try {
       await this.write(at, async (tx, emit, audit) => {
@@ -1153,6 +1155,24 @@ function pendingKeyId(pending: PendingIssuance): string | undefined {
  * Drops an issuance written down but not finished, with its key (which no credential holds yet).
  * Returns whether a key was destroyed.
  */
+/**
+ * The CA errors that state the request was refused before anything was signed (docs/ca.md): only
+ * these free a PendingIssuance and its idempotency key. Any other error from `issue` — including
+ * ERR_IO or ERR_CA_STATE_INVALID thrown after the CA recorded the certificate — is "outcome unknown".
+ */
+const DEFINITE_REFUSALS: readonly MailPkiErrorCode[] = [
+  'ERR_CA_REJECTED',
+  'ERR_CA_POLICY_VIOLATION',
+  'ERR_CA_MAILBOX_NOT_ALLOWED',
+  'ERR_CA_VALIDITY_EXCEEDED',
+  'ERR_POLICY_DENIED',
+  'ERR_INVALID_INPUT',
+];
+
+function isDefiniteRefusal(error: unknown): boolean {
+  return isMailPkiError(error) && DEFINITE_REFUSALS.includes(error.code);
+}
+
 async function dropPendingIssuance(tx: StoreTx, identityId: string): Promise<boolean> {
   const pending = await tx.getPendingIssuance(identityId);
   if (!pending) return false;
