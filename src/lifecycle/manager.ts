@@ -444,7 +444,9 @@ export class LifecycleManager {
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
-    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing');
+    // Its outcome at the CA settled first (a certificate signed for it is revoked), as a decommission does now.
+    const oldLife = reenrol && existing.pending ? await this.withdrawPending(existing.identity!, 'decommissioned', now) : undefined;
+    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing', oldLife);
     return this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true);
   }
 
@@ -580,6 +582,7 @@ export class LifecycleManager {
     actor: string,
     now: Date,
     write: 'insert' | 'existing' | 'reenrol',
+    oldLife?: Withdrawn,
   ): Promise<PreparedIssuance> {
     let keyId: string;
     let spki: Uint8Array;
@@ -599,13 +602,14 @@ export class LifecycleManager {
       spki = await this.spkiOfStoredKey(keyId);
     }
     const idempotencyKey = `${IDEMPOTENCY_PREFIX}.${keyId}.${this.crypto.randomUUID()}`;
-    await this.write(now, async (tx, _emit, audit) => {
+    await this.write(now, async (tx, emit, audit) => {
       const stored = write === 'insert' ? undefined : await tx.getIdentity(identity.id);
       if (write === 'insert') await tx.insertIdentity(identity);
       else if (!stored) throw notFound(identity.id);
       else if (write === 'reenrol') {
         if (stored.status !== 'decommissioned' || stored.version !== identity.version)
           throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while it was being enrolled again; retry`);
+        if (oldLife) await this.dropWithdrawn(tx, emit, audit, stored, oldLife, actor);
         await this.closeOldLife(tx, identity.id, now);
         await tx.updateIdentity(identity, stored.version);
       } else if (stored.status === 'decommissioned') throw stateError(stored, op);

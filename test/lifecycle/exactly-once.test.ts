@@ -198,3 +198,37 @@ describe('decommission of an identity whose issuance has an unknown outcome at t
     await store.close();
   }, 60_000);
 });
+
+describe('enrolling again a mailbox decommissioned with an issuance of unknown outcome (attack B)', () => {
+  it("re-enrolment settles the old life's issuance at the CA: the certificate signed for it is revoked, not left unheld (finding 12 B)", async () => {
+    const inv = await setUpDueInventory(sqliteWorkerStore, tempDir(), 1);
+    const id = inv.ids[0]!;
+    const store = await inv.open();
+    const real = await openLocalCaDirectory(inv.caDir);
+    const lossy: CertificateAuthority = new Proxy(real, {
+      get(t, p, r) {
+        if (p === 'issue')
+          return async (req: IssueRequest) => {
+            await t.issue(req);
+            throw new Error('socket hang up');
+          };
+        const v = Reflect.get(t, p, r);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    await new LifecycleManager({ ca: lossy, store, keyProtector: kp, clock: () => DUE_AT }).runDue(DUE_AT, { actor: 'worker' });
+    // Decommissioned by an older version, which dropped nothing at the CA and left the issuance written down.
+    await store.transaction(async (tx) => {
+      const identity = (await tx.getIdentity(id))!;
+      await tx.updateIdentity({ ...identity, status: 'decommissioned', updatedAt: DUE_AT }, identity.version);
+    });
+    expect(await store.transaction((tx) => tx.getPendingIssuance(id))).toBeDefined();
+    const m = new LifecycleManager({ ca: real, store, keyProtector: kp, clock: () => DUE_AT });
+    const identity = (await store.transaction((tx) => tx.getIdentity(id)))!;
+    const again = await m.enroll({ mailbox: identity.name, owner: identity.owner }, { actor: 'ops' });
+    expect(again.status).toBe('active');
+    expect(await unheldUnrevoked(inv.caDir, store, inv.ids)).toEqual([]);
+    expect((await store.listAudit()).filter((a) => a.identityId === id).map((a) => a.action)).toContain('issuance.discarded');
+    await store.close();
+  }, 60_000);
+});
