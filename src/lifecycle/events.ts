@@ -56,7 +56,7 @@ export interface LifecycleEventData {
    * enrolled anew) while the CA was asked. `revoked: false` means it is still valid at the CA:
    * revoke it there (`message` says why it failed).
    */
-  'issuance.discarded': { serialNumber: string; why: 'decommissioned' | 'replaced'; revoked: boolean; operation: 'enroll' | 'renew'; message?: string };
+  'issuance.discarded': { serialNumber: string; why: 'decommissioned' | 'replaced' | 'withdrawn'; revoked: boolean; operation: 'enroll' | 'renew'; message?: string };
 }
 
 export interface LifecycleEventOf<T extends LifecycleEventType> {

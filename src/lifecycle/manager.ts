@@ -444,7 +444,9 @@ export class LifecycleManager {
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
-    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing');
+    // Its outcome at the CA settled first (a certificate signed for it is revoked), as a decommission does now.
+    const oldLife = reenrol && existing.pending ? await this.withdrawPending(existing.identity!, 'decommissioned', now) : undefined;
+    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing', oldLife);
     return this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true);
   }
 
@@ -580,6 +582,7 @@ export class LifecycleManager {
     actor: string,
     now: Date,
     write: 'insert' | 'existing' | 'reenrol',
+    oldLife?: Withdrawn,
   ): Promise<PreparedIssuance> {
     let keyId: string;
     let spki: Uint8Array;
@@ -599,13 +602,14 @@ export class LifecycleManager {
       spki = await this.spkiOfStoredKey(keyId);
     }
     const idempotencyKey = `${IDEMPOTENCY_PREFIX}.${keyId}.${this.crypto.randomUUID()}`;
-    await this.write(now, async (tx, _emit, audit) => {
+    await this.write(now, async (tx, emit, audit) => {
       const stored = write === 'insert' ? undefined : await tx.getIdentity(identity.id);
       if (write === 'insert') await tx.insertIdentity(identity);
       else if (!stored) throw notFound(identity.id);
       else if (write === 'reenrol') {
         if (stored.status !== 'decommissioned' || stored.version !== identity.version)
           throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while it was being enrolled again; retry`);
+        if (oldLife) await this.dropWithdrawn(tx, emit, audit, stored, oldLife, actor);
         await this.closeOldLife(tx, identity.id, now);
         await tx.updateIdentity(identity, stored.version);
       } else if (stored.status === 'decommissioned') throw stateError(stored, op);
@@ -707,12 +711,19 @@ export class LifecycleManager {
       const current = await tx.getIdentity(identity.id);
       if (!current) throw notFound(identity.id);
       const pending = await tx.getPendingIssuance(identity.id);
-      if (current.status === 'decommissioned' || !pending || pending.idempotencyKey !== p.idempotencyKey) {
+      if (current.status === 'decommissioned' || !pending || pending.idempotencyKey !== p.idempotencyKey || pending.status === 'withdrawn') {
         // Another process recorded this very certificate (same idempotency key, same answer): fine.
         if ((await tx.listCredentials(identity.id)).some((c) => c.serialNumber === issued.serialNumber))
           throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed by another process`);
-        // Otherwise nothing will ever record it (decommissioned, or enrolled anew meanwhile).
-        return { discard: current.status === 'decommissioned' ? ('decommissioned' as const) : ('replaced' as const) };
+        // Otherwise nothing will ever record it: decommissioned, revoked or suspended (the issuance
+        // was withdrawn), or enrolled anew meanwhile.
+        const why =
+          current.status === 'decommissioned'
+            ? ('decommissioned' as const)
+            : pending?.idempotencyKey === p.idempotencyKey || current.status === 'revoked' || current.status === 'suspended'
+              ? ('withdrawn' as const)
+              : ('replaced' as const);
+        return { discard: why };
       }
       const previous = await currentCredential(tx, current);
       if (previous && previous.status === 'current') await tx.updateCredential({ ...previous, status: 'previous' });
@@ -784,23 +795,30 @@ export class LifecycleManager {
     identity: IdentityRecord,
     p: PreparedIssuance,
     issued: IssuedCertificate,
-    why: 'decommissioned' | 'replaced',
+    why: DiscardWhy,
     op: Operation,
     actor: string,
     now: Date,
   ): Promise<never> {
-    const reason: RevokeReason = why === 'decommissioned' ? 'cessationOfOperation' : 'superseded';
+    const reason = discardReason(why);
     let failure: unknown;
+    let alreadyRevoked = false;
     try {
       await this.ca.revoke({ serialNumber: issued.serialNumber, reason, time: now });
     } catch (e) {
-      if (!isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) failure = e;
+      if (isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) alreadyRevoked = true;
+      else failure = e;
     }
     const outcome = failure === undefined ? `revoked (${reason})` : `NOT revoked: ${failure instanceof Error ? failure.message : String(failure)}; revoke it at the CA`;
     await this.write(now, async (tx, emit, audit) => {
       const pending = await tx.getPendingIssuance(identity.id);
       if (pending?.idempotencyKey === p.idempotencyKey) await tx.deletePendingIssuance(identity.id);
       const stored = (await tx.getIdentity(identity.id)) ?? identity;
+      const inUse = (await tx.listCredentials(identity.id)).some((c) => c.keyId === p.keyId) || (pending !== undefined && pending.idempotencyKey !== p.idempotencyKey && pendingKeyId(pending) === p.keyId);
+      if (!inUse) await tx.deleteKey(p.keyId);
+      // The revoke, suspend or decommission that withdrew it learnt this certificate, revoked it and
+      // wrote it down (dropWithdrawn): one issuance.discarded, not two.
+      if (alreadyRevoked && pending?.idempotencyKey !== p.idempotencyKey) return;
       await emit({
         type: 'issuance.discarded',
         identity: stored,
@@ -812,30 +830,114 @@ export class LifecycleManager {
           ...(failure !== undefined && { message: failure instanceof Error ? failure.message : String(failure) }),
         },
       });
-      const inUse = (await tx.listCredentials(identity.id)).some((c) => c.keyId === p.keyId) || (pending !== undefined && pending.idempotencyKey !== p.idempotencyKey && pendingKeyId(pending) === p.keyId);
-      if (!inUse) await tx.deleteKey(p.keyId);
       await audit({
         actor,
         action: 'issuance.discarded',
         identityId: identity.id,
-        reason: `${op}: ${identity.name} was ${why === 'decommissioned' ? 'decommissioned' : 'enrolled anew'} while the CA issued certificate ${issued.serialNumber}; the certificate is ${outcome}`,
+        reason: `${op}: ${identity.name} was ${DISCARD_WHAT[why]} while the CA issued certificate ${issued.serialNumber}; the certificate is ${outcome}`,
       });
     });
-    const what = why === 'decommissioned' ? `${identity.name} was decommissioned while the CA was asked` : `${identity.name} was enrolled anew while the CA was asked`;
+    const what = `${identity.name} was ${DISCARD_WHAT[why]} while the CA was asked`;
     if (failure !== undefined)
       throw new MailPkiError(isMailPkiError(failure) ? failure.code : 'ERR_CA_UNAVAILABLE', `${what}; certificate ${issued.serialNumber} could not be revoked: revoke it at the CA`, {
         details: { identityId: identity.id, serialNumber: issued.serialNumber },
         cause: failure,
       });
-    throw new MailPkiError(why === 'decommissioned' ? 'ERR_IDENTITY_STATE' : 'ERR_STORE_CONFLICT', `${what}; the certificate it issued (${issued.serialNumber}) was revoked`, {
+    throw new MailPkiError(why === 'replaced' ? 'ERR_STORE_CONFLICT' : 'ERR_IDENTITY_STATE', `${what}; the certificate it issued (${issued.serialNumber}) was revoked`, {
       details: { identityId: identity.id, serialNumber: issued.serialNumber },
     });
   }
 
   /**
-   * Records a failed CA call: `issuance.failed` event + audit. The PendingIssuance is kept when the
-   * outcome is unknown (unavailable, unreadable answer), so a retry reuses its idempotency key and
-   * gets the certificate if the CA did issue; a clear refusal frees it for a fresh attempt.
+   * Before an act that changes what the identity may hold (revoke, suspend, decommission): an
+   * issuance still written down is taken back. First it is marked `withdrawn` (from then on no
+   * recording takes its certificate: one still at the CA is discarded when it answers); then its
+   * outcome at the CA is learnt by asking again with the same idempotency key — the same key gives
+   * the same certificate — and that certificate is revoked (`superseded`, or `cessationOfOperation`
+   * for a decommission). The act's own write drops it ({@link dropWithdrawn}). A CA that cannot
+   * settle it fails the act (nothing changed but the mark; a retry settles it).
+   */
+  private async withdrawPending(identity: IdentityRecord, why: 'withdrawn' | 'decommissioned', now: Date): Promise<Withdrawn | undefined> {
+    const pending = await this.write(now, async (tx) => {
+      const p = await tx.getPendingIssuance(identity.id);
+      if (p && p.status !== 'withdrawn') await tx.putPendingIssuance({ ...p, status: 'withdrawn' });
+      return p;
+    });
+    if (!pending) return undefined;
+    const reason = discardReason(why);
+    let keyId: string | undefined;
+    try {
+      keyId = keyIdOf(pending.idempotencyKey);
+    } catch {
+      keyId = undefined;
+    }
+    const spki = keyId === undefined ? undefined : await this.spkiOfStoredKey(keyId).catch(() => undefined);
+    // Without its key the request cannot be made again: nothing to learn from the CA.
+    if (!spki) return { idempotencyKey: pending.idempotencyKey, keyId, why };
+    const policy = effectivePolicy(this.policy, identity.policy);
+    let issued: IssuedCertificate | undefined;
+    try {
+      issued = await this.ca.issue({
+        mailbox: identity.name,
+        profile: (identity.profile ?? 'strict') as (typeof SMIME_PROFILES)[number],
+        publicKey: spki,
+        validityDays: policy.validityDays,
+        idempotencyKey: pending.idempotencyKey,
+      });
+      await this.ca.revoke({ serialNumber: issued.serialNumber, reason, time: now }).catch((e: unknown) => {
+        if (!isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) throw e;
+      });
+    } catch (e) {
+      // A definite refusal of the repeated request: nothing was signed under this key.
+      if (!issued && isDefiniteRefusal(e)) return { idempotencyKey: pending.idempotencyKey, keyId, why };
+      throw new MailPkiError(
+        isMailPkiError(e) ? e.code : 'ERR_CA_UNAVAILABLE',
+        `${identity.name} has an issuance in progress that the CA could not settle (${e instanceof Error ? e.message : String(e)}); retry when the CA answers`,
+        { details: { identityId: identity.id, ...(issued && { serialNumber: issued.serialNumber }) }, cause: e },
+      );
+    }
+    return { idempotencyKey: pending.idempotencyKey, keyId, why, serialNumber: issued.serialNumber };
+  }
+
+  /**
+   * Inside an act's write: drops the issuance {@link withdrawPending} took back (and its key, unless a
+   * credential uses it), with `issuance.discarded`; an issuance started since is a conflict (retry).
+   * Returns whether a key was destroyed.
+   */
+  private async dropWithdrawn(
+    tx: StoreTx,
+    emit: <E extends LifecycleEventType>(e: NewEventInput<E>) => Promise<void>,
+    audit: (r: Omit<NewAuditRecord, 'id' | 'at'>) => Promise<void>,
+    identity: IdentityRecord,
+    w: Withdrawn | undefined,
+    actor: string,
+  ): Promise<boolean> {
+    const pending = await tx.getPendingIssuance(identity.id);
+    if (pending && pending.idempotencyKey !== w?.idempotencyKey)
+      throw new MailPkiError('ERR_STORE_CONFLICT', `an issuance for ${identity.name} started meanwhile (another process); retry`);
+    // Gone: the renewal that was at the CA found it withdrawn and discarded its certificate itself.
+    if (!w || !pending) return false;
+    await tx.deletePendingIssuance(identity.id);
+    const inUse = w.keyId !== undefined && (await tx.listCredentials(identity.id)).some((c) => c.keyId === w.keyId);
+    const destroyed = w.keyId !== undefined && !inUse && (await tx.deleteKey(w.keyId));
+    const reason = discardReason(w.why);
+    if (w.serialNumber)
+      await emit({ type: 'issuance.discarded', identity, data: { serialNumber: w.serialNumber, why: w.why, revoked: true, operation: identity.currentCredentialId ? 'renew' : 'enroll' } });
+    await audit({
+      actor,
+      action: 'issuance.discarded',
+      identityId: identity.id,
+      reason: `${identity.name} was ${DISCARD_WHAT[w.why]} while an issuance was in progress; ${w.serialNumber ? `the certificate the CA issued for it (${w.serialNumber}) is revoked (${reason})` : 'the CA issued nothing for it'}`,
+    });
+    return destroyed;
+  }
+
+  /**
+   * Records a failed CA call: `issuance.failed` event + audit. The PendingIssuance is kept unless the
+   * CA stated a refusal made before anything was signed ({@link DEFINITE_REFUSALS}): any other error
+   * (unavailable, unreadable answer, a write failing inside the CA after it recorded the certificate)
+   * leaves the outcome unknown, so a retry reuses its idempotency key and gets the certificate if the
+   * CA did issue; a definite refusal frees it for a fresh attempt.
    */
   private async recordIssuanceFailure(
     identity: IdentityRecord,
@@ -848,7 +950,7 @@ export class LifecycleManager {
   ): Promise<void> {
     const code = isMailPkiError(error) ? error.code : 'ERR_CA_UNAVAILABLE';
     const message = error instanceof Error ? error.message : String(error);
-    const outcomeUnknown = !isMailPkiError(error) || error.code === 'ERR_CA_UNAVAILABLE' || error.code === 'ERR_CA_RESPONSE_INVALID';
+    const outcomeUnknown = !isDefiniteRefusal(error);
     const retryAt = automatic ? new Date(at.getTime() + this.retryDelayMs) : undefined;
     try {
       await this.write(at, async (tx, emit, audit) => {
@@ -875,9 +977,11 @@ export class LifecycleManager {
     const { identity, credential } = await this.load(id);
     if (!['active', 'suspended', 'expired'].includes(identity.status) || !credential || credential.status === 'revoked')
       throw stateError(identity, 'revoke');
+    const withdrawn = await this.withdrawPending(identity, 'withdrawn', now);
     const revokedAt = await this.revokeAtCa(credential, reason, now);
     return this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
+      await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor);
       const revoked: CredentialRecord = { ...cred, status: 'revoked', revokedAt, revocationReason: reason };
       await tx.updateCredential(revoked);
       const next = this.withNextDue({ ...current, status: 'revoked', updatedAt: now }, revoked, now);
@@ -907,9 +1011,11 @@ export class LifecycleManager {
     if (identity.status !== from || !credential || credential.status !== 'current') throw stateError(identity, what);
     if (!(await this.info()).supportsSuspension)
       throw new MailPkiError('ERR_IDENTITY_STATE', `the CA does not support suspension (certificateHold), so ${identity.name} cannot be ${what}ed`);
+    const withdrawn = what === 'suspend' ? await this.withdrawPending(identity, 'withdrawn', now) : undefined;
     await this.ca.revoke({ serialNumber: credential.serialNumber!, reason: what === 'suspend' ? 'certificateHold' : 'removeFromCRL', time: now });
     return this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
+      if (what === 'suspend') await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor);
       const next = this.withNextDue({ ...current, status: what === 'suspend' ? 'suspended' : 'active', updatedAt: now }, cred, now);
       await tx.updateIdentity(next, current.version);
       await emit({ type: what === 'suspend' ? 'identity.suspended' : 'identity.reinstated', identity: next, credential: cred, data: stripUndefined({ reason }) });
@@ -935,6 +1041,7 @@ export class LifecycleManager {
     const { identity, credential } = await this.load(id);
     if (identity.status === 'decommissioned') throw stateError(identity, 'decommission');
     const mustRevoke = credential !== undefined && credential.status === 'current' && credential.notAfter.getTime() > now.getTime();
+    const withdrawn = await this.withdrawPending(identity, 'decommissioned', now);
     const revokedAt = mustRevoke ? await this.revokeAtCa(credential, 'cessationOfOperation', now) : undefined;
     return this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
@@ -949,7 +1056,7 @@ export class LifecycleManager {
       }
       // The identity never signs again: its private keys are destroyed with it — every credential's,
       // and that of an issuance in progress (no credential's yet), which dies with it too.
-      let keysDestroyed = (await dropPendingIssuance(tx, id)) ? 1 : 0;
+      let keysDestroyed = (await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor)) ? 1 : 0;
       const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
       delete next.nextDueAt;
       await tx.updateIdentity(next, current.version);
@@ -1153,6 +1260,46 @@ function pendingKeyId(pending: PendingIssuance): string | undefined {
  * Drops an issuance written down but not finished, with its key (which no credential holds yet).
  * Returns whether a key was destroyed.
  */
+/**
+ * The CA errors that state the request was refused before anything was signed (docs/ca.md): only
+ * these free a PendingIssuance and its idempotency key. Any other error from `issue` — including
+ * ERR_IO or ERR_CA_STATE_INVALID thrown after the CA recorded the certificate — is "outcome unknown".
+ */
+type DiscardWhy = 'decommissioned' | 'replaced' | 'withdrawn';
+
+/** What an issuance taken back by a revoke, suspend or decommission left, for the act's write. */
+interface Withdrawn {
+  idempotencyKey: string;
+  keyId: string | undefined;
+  why: 'withdrawn' | 'decommissioned';
+  /** The certificate the CA issued for it (revoked), if it did. */
+  serialNumber?: string;
+}
+
+const DISCARD_WHAT: Record<DiscardWhy, string> = {
+  decommissioned: 'decommissioned',
+  replaced: 'enrolled anew',
+  withdrawn: 'revoked, suspended or decommissioned',
+};
+
+/** The true reason a discarded certificate is revoked with. */
+function discardReason(why: DiscardWhy): RevokeReason {
+  return why === 'decommissioned' ? 'cessationOfOperation' : 'superseded';
+}
+
+const DEFINITE_REFUSALS: readonly MailPkiErrorCode[] = [
+  'ERR_CA_REJECTED',
+  'ERR_CA_POLICY_VIOLATION',
+  'ERR_CA_MAILBOX_NOT_ALLOWED',
+  'ERR_CA_VALIDITY_EXCEEDED',
+  'ERR_POLICY_DENIED',
+  'ERR_INVALID_INPUT',
+];
+
+function isDefiniteRefusal(error: unknown): boolean {
+  return isMailPkiError(error) && DEFINITE_REFUSALS.includes(error.code);
+}
+
 async function dropPendingIssuance(tx: StoreTx, identityId: string): Promise<boolean> {
   const pending = await tx.getPendingIssuance(identityId);
   if (!pending) return false;

@@ -173,7 +173,8 @@ export const pendingIssuanceSchema = z
     /** Passed to the CA adapter, so a retry after a crash gets the same certificate back. */
     idempotencyKey: z.string().min(1).max(200),
     requestedAt: date,
-    status: z.enum(['started', 'completed']),
+    /** `withdrawn`: a revoke, suspend or decommission took it back; no recording takes its certificate (docs/lifecycle.md). */
+    status: z.enum(['started', 'completed', 'withdrawn']),
     credentialId: id.optional(),
   })
   .strict();

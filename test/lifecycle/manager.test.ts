@@ -295,6 +295,7 @@ describe('LifecycleManager operations', () => {
     const caAnswered = new Promise<void>((r) => (answered = r));
     h.ca.issue = async (req: IssueRequest) => {
       const r = await issue(req);
+      if (issued.length > 0) return r; // the decommission asking again with the same idempotency key
       issued.push(r.serialNumber);
       answered();
       await gate;
@@ -303,6 +304,8 @@ describe('LifecycleManager operations', () => {
     const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
     await caAnswered;
     await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
+    // The decommission learnt the certificate (same idempotency key, same certificate) and revoked it.
+    expect(h.ca.local.getRecord(issued[0]!)?.revocation?.reason).toBe('cessationOfOperation');
     release();
     await expect(renewing).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
     const rec = await h.manager.get('payments@example.com');
@@ -312,26 +315,32 @@ describe('LifecycleManager operations', () => {
     const keyId = h.ca.idempotencyKeys.at(-1)!.split('.')[1]!;
     expect(await h.store.transaction((tx) => tx.getKey(keyId))).toBeUndefined();
     expect(await h.store.transaction((tx) => tx.getPendingIssuance(rec.id))).toBeUndefined();
-    expect((await auditActions(h.store)).slice(-2)).toEqual(['identity.decommissioned', 'issuance.discarded']);
-    expect(h.events.at(-1)).toMatchObject({ type: 'issuance.discarded', data: { serialNumber: issued[0], why: 'decommissioned', revoked: true, operation: 'renew' } });
+    // Written once, by the decommission; the renewal found it revoked and wrote nothing more.
+    expect((await auditActions(h.store)).slice(-2)).toEqual(['issuance.discarded', 'identity.decommissioned']);
+    expect(h.events.filter((e) => e.type === 'issuance.discarded')).toMatchObject([{ data: { serialNumber: issued[0], why: 'decommissioned', revoked: true, operation: 'renew' } }]);
   });
 
   it('the CA cannot revoke a certificate discarded that way: the owners and the caller are told its serial', async () => {
     const errors: unknown[] = [];
     const h = await harness({ onError: (e) => void errors.push(e) });
     await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
-    const held = holdCaAnswer(h);
+    const held = holdCaAnswer(h, 1);
     const renewing = h.manager.renew('payments@example.com', { actor: 'cron' });
     await held.answered;
-    await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' });
     h.events.length = 0;
     h.ca.revoke = async () => {
       throw new MailPkiError('ERR_CA_UNAVAILABLE', 'CA down');
     };
+    // The decommission cannot settle the issuance in progress: it fails, changing nothing but the mark.
+    await expect(h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'retired' })).rejects.toMatchObject({
+      code: 'ERR_CA_UNAVAILABLE',
+      details: { serialNumber: held.serials[0] },
+    });
+    expect((await h.manager.get('payments@example.com')).status).toBe('active');
     held.release();
     await expect(renewing).rejects.toMatchObject({ code: 'ERR_CA_UNAVAILABLE', details: { serialNumber: held.serials[0] }, message: expect.stringContaining('revoke it at the CA') });
     expect(h.events.map((e) => [e.type, e.data])).toEqual([
-      ['issuance.discarded', { serialNumber: held.serials[0], why: 'decommissioned', revoked: false, operation: 'renew', message: 'CA down' }],
+      ['issuance.discarded', { serialNumber: held.serials[0], why: 'withdrawn', revoked: false, operation: 'renew', message: 'CA down' }],
     ]);
     expect((await h.store.listAudit()).at(-1)!.reason).toContain(`issued certificate ${held.serials[0]}; the certificate is NOT revoked`);
   });
@@ -349,8 +358,9 @@ describe('LifecycleManager operations', () => {
     await expect(renewing).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
     const creds = await h.manager.credentials('payments@example.com');
     expect(creds.map((c) => c.serialNumber)).not.toContain(held.serials[0]);
-    expect(h.ca.local.getRecord(held.serials[0]!)?.revocation?.reason).toBe('superseded');
-    expect(h.events.map((e) => [e.type, e.data])).toEqual([['issuance.discarded', { serialNumber: held.serials[0], why: 'replaced', revoked: true, operation: 'renew' }]]);
+    // The decommission learnt and revoked it (and wrote issuance.discarded); the old renewal adds nothing.
+    expect(h.ca.local.getRecord(held.serials[0]!)?.revocation?.reason).toBe('cessationOfOperation');
+    expect(h.events).toEqual([]);
     const now = await h.manager.get('payments@example.com');
     expect(now).toMatchObject({ status: 'active', owner: { team: 'hr' }, currentCredentialId: again.currentCredentialId });
     const current = creds.find((c) => c.id === now.currentCredentialId)!;
@@ -365,7 +375,9 @@ describe('LifecycleManager operations', () => {
     const entered = [deferred(), deferred()];
     let n = 0;
     h.ca.issue = async (req: IssueRequest) => {
-      const i = n++;
+      const call = n++;
+      if (call === 1) return issue(req); // the decommission asking again: nothing was signed, it signs now
+      const i = call === 0 ? 0 : 1;
       entered[i]!.resolve();
       await gates[i]!.promise;
       if (i === 0) throw new MailPkiError('ERR_CA_REJECTED', 'refused');
