@@ -320,7 +320,7 @@ function readIdp(value: Uint8Array): IssuingDistributionPoint {
 }
 
 /** ReasonFlags (RFC 5280 §4.2.1.13) bit by bit; bit 0 is `unused`. */
-const REASON_FLAG_BITS: readonly (RevocationReason | undefined)[] = [
+export const REASON_FLAG_BITS: readonly (RevocationReason | undefined)[] = [
   undefined,
   'keyCompromise',
   'cACompromise',

@@ -10,7 +10,7 @@ import { cursor, encodedOf, parseDer, Tag } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { verifyBytes } from '../keys/algorithms.js';
 import { MailPkiError } from '../errors.js';
-import type { Crl } from './crl-parse.js';
+import { REASON_FLAG_BITS, type Crl } from './crl-parse.js';
 
 /** Every problem `verifyCrl` reports, with its meaning. */
 export const crlProblemCodes = {
@@ -107,16 +107,7 @@ export interface CrlCoverage {
 }
 
 /** The eight ReasonFlags of RFC 5280 §4.2.1.13 (`all-reasons` in §6.3.3). */
-const ALL_REASONS: readonly RevocationReason[] = [
-  'keyCompromise',
-  'cACompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-  'aACompromise',
-];
+const ALL_REASONS = REASON_FLAG_BITS.filter((r): r is RevocationReason => r !== undefined);
 
 /**
  * RFC 5280 §6.3.3 (b)(2): whether `crl`, already verified against the certificate's issuer, may

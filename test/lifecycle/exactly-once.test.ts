@@ -149,23 +149,28 @@ class DiesBeforeSigning extends DirectoryCaStorage {
   }
 }
 
+/** A CA that signs but whose answer is lost on the way back ("socket hang up"). */
+function answerLost(real: CertificateAuthority): CertificateAuthority {
+  return new Proxy(real, {
+    get(t, p, r) {
+      if (p === 'issue')
+        return async (req: IssueRequest) => {
+          await t.issue(req);
+          throw new Error('socket hang up');
+        };
+      const v = Reflect.get(t, p, r);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
 describe('decommission of an identity whose issuance has an unknown outcome at the CA (attack B)', () => {
   it('a CA that signed but whose answer was lost, then decommission: the signed certificate is revoked, none left unheld (finding 12 B)', async () => {
     const inv = await setUpDueInventory(sqliteWorkerStore, tempDir(), 1);
     const id = inv.ids[0]!;
     const store = await inv.open();
     const real = await openLocalCaDirectory(inv.caDir);
-    const lossy: CertificateAuthority = new Proxy(real, {
-      get(t, p, r) {
-        if (p === 'issue')
-          return async (req: IssueRequest) => {
-            await t.issue(req);
-            throw new Error('socket hang up');
-          };
-        const v = Reflect.get(t, p, r);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    });
+    const lossy = answerLost(real);
     const s = await new LifecycleManager({ ca: lossy, store, keyProtector: kp, clock: () => DUE_AT }).runDue(DUE_AT, { actor: 'worker' });
     expect(s.failed.length).toBe(1);
     expect(await store.transaction((tx) => tx.getPendingIssuance(id))).toBeDefined();
@@ -205,17 +210,7 @@ describe('enrolling again a mailbox decommissioned with an issuance of unknown o
     const id = inv.ids[0]!;
     const store = await inv.open();
     const real = await openLocalCaDirectory(inv.caDir);
-    const lossy: CertificateAuthority = new Proxy(real, {
-      get(t, p, r) {
-        if (p === 'issue')
-          return async (req: IssueRequest) => {
-            await t.issue(req);
-            throw new Error('socket hang up');
-          };
-        const v = Reflect.get(t, p, r);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    });
+    const lossy = answerLost(real);
     await new LifecycleManager({ ca: lossy, store, keyProtector: kp, clock: () => DUE_AT }).runDue(DUE_AT, { actor: 'worker' });
     // Decommissioned by an older version, which dropped nothing at the CA and left the issuance written down.
     await store.transaction(async (tx) => {

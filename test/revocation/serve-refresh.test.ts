@@ -43,7 +43,7 @@ function runCli(args: string[], ackPattern: RegExp): { ack: Promise<number>; exi
     if (ackPattern.test(out)) acked(now());
   });
   child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; out: string }>((resolve) => child.on('exit', (code) => resolve({ code, out })));
+  const exit = new Promise<{ code: number | null; out: string }>((resolve) => child.on('close', (code) => resolve({ code, out })));
   return { ack, exit };
 }
 
@@ -182,7 +182,8 @@ describe('mailpki serve answers from whole snapshots (finding 9)', () => {
             let o = '';
             c.stdout.on('data', (d) => (o += d));
             c.stderr.on('data', (d) => (o += d));
-            c.on('exit', () => resolve(o));
+            // 'close', not 'exit': under load a process can exit before its output has been read.
+            c.on('close', () => resolve(o));
           });
           log.push({ sentAt, out });
         }
