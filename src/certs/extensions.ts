@@ -167,8 +167,8 @@ function readSmtpUtf8Mailbox(explicit: Der): string {
   if (!c.done || text.length === 0) throw new MailPkiError(ERR, 'invalid SmtpUTF8Mailbox: not one non-empty UTF8String');
   try {
     return fromUtf8(text);
-  } catch {
-    throw new MailPkiError(ERR, 'invalid SmtpUTF8Mailbox: bad UTF-8');
+  } catch (e) {
+    throw new MailPkiError(ERR, 'invalid SmtpUTF8Mailbox: bad UTF-8', { cause: e });
   }
 }
 

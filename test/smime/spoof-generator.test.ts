@@ -69,6 +69,8 @@ function fromChoices(m: string): fc.Arbitrary<FromChoice> {
         clean('name "boss at example.org"', `"boss at example.org" <${m}>`, 'boss at example.org', true),
         clean('name "boss (at) example (dot) org"', `"boss (at) example (dot) org" <${m}>`, 'boss (at) example (dot) org', true),
         clean('encoded name "boss at example.org"', `${b64('boss at example.org')} <${m}>`, 'boss at example.org', true),
+        clean('name "bossⓐexample.org"', `${b64('boss\u24D0example.org')} <${m}>`, 'boss\u24D0example.org', true),
+        clean('name "boss at example。org"', `${b64('boss at example\u3002org')} <${m}>`, 'boss at example\u3002org', true),
       ),
     },
     {
@@ -78,6 +80,9 @@ function fromChoices(m: string): fc.Arbitrary<FromChoice> {
         spoof('encoded address in the name', [`${b64('Boss <boss@example.org>')} <${m}>`]),
         spoof('full-width address in the name', [`${b64('boss\uFF20example.org')} <${m}>`]),
         spoof('address in a comment', [`${m} (boss@example.org)`]),
+        // Charsets a verifier cannot decode (or must not: UTF-7 spells "@" as +AEA-), which a client may show as an address.
+        spoof('address in an x-user-defined encoded word', [`=?x-user-defined?q?boss=40example.org?= <${m}>`]),
+        spoof('address in a UTF-7 encoded word', [`=?utf-7?q?boss+AEA-example.org?= <${m}>`]),
         spoof('two mailboxes', [`${m}, boss@example.org`]),
         spoof('two mailboxes, the other first', [`boss@example.org, ${m}`]),
         spoof('group', [`Team: ${m};`]),
