@@ -68,6 +68,21 @@ describe('LocalCA OCSP from a whole snapshot (finding 9)', () => {
     expect((await w.status(w.serving, w.certs[1]!)).status).toBe('revoked');
   });
 
+  it('under concurrent requests and refreshes, every request sent after the revocation returned is answered revoked', async () => {
+    const w = await world(2);
+    const target = w.certs[1]!;
+    const before: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) before.push(w.status(w.serving, target), w.serving.refresh({ full: i % 2 === 0 }));
+    await w.serving.revoke({ serialNumber: target.serialNumber, reason: 'superseded' });
+    const after: Promise<{ status?: string }>[] = [];
+    for (let i = 0; i < 20; i++) {
+      after.push(w.status(w.serving, target));
+      before.push(w.serving.refresh({ full: true }));
+    }
+    await Promise.all(before);
+    expect((await Promise.all(after)).map((r) => r.status)).toEqual(Array(20).fill('revoked'));
+  });
+
   it('a certificate issued by another process since the last refresh is good, not unknown (finding 9)', async () => {
     const w = await world(1);
     const fresh = await w.issue(w.other, 'fresh');
