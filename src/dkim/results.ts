@@ -1,5 +1,5 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
-import { MailPkiError } from '../errors.js';
+import { checkAuthservId, formatAuthenticationResults, type ArMethodResult } from '../internal/authentication-results.js';
 import type { AuthorProblem } from '../mime/author.js';
 
 export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
@@ -83,16 +83,6 @@ export interface AuthenticationResultsOptions {
   authservId: string;
 }
 
-const TSPECIAL = /[()<>@,;:\\"/[\]?=\s]/;
-
-function pvalue(v: string): string {
-  return v.length > 0 && !TSPECIAL.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
-}
-
-function comment(text: string): string {
-  return `(${text.replace(/[()\\]/g, '\\$&').replace(/[\r\n]+/g, ' ')})`;
-}
-
 /**
  * An Authentication-Results header value (RFC 8601, RFC 6008 header.b), without the field name.
  *
@@ -101,18 +91,19 @@ function comment(text: string): string {
  * // mx.example.net; dkim=pass (…) header.d=example.com header.s=s1 header.a=rsa-sha256 header.b=AbCdEfGh
  */
 export function authenticationResults(results: readonly DkimResult[] | DkimVerification, options: AuthenticationResultsOptions): string {
-  const id = options?.authservId;
-  if (typeof id !== 'string' || !/^[\x21-\x7e]+$/.test(id) || id.includes(';')) throw new MailPkiError('ERR_INVALID_INPUT', 'authenticationResults: authservId must be a host name', { details: { field: 'authservId' } });
+  const id = checkAuthservId(options?.authservId);
   const list = Array.isArray(results) ? results : (results as DkimVerification).results;
   if (list.length === 0) return `${id}; dkim=none`;
-  const parts = list.map((r) => {
-    let s = `dkim=${r.result} ${comment(r.testing ? `${r.reason}; testing mode` : r.reason)}`;
-    if (r.domain) s += ` header.d=${pvalue(r.domain)}`;
-    if (r.identity) s += ` header.i=${pvalue(r.identity)}`;
-    if (r.selector) s += ` header.s=${pvalue(r.selector)}`;
-    if (r.algorithm) s += ` header.a=${pvalue(r.algorithm)}`;
-    if (r.signature) s += ` header.b=${pvalue(r.signature.slice(0, 8))}`;
-    return s;
-  });
-  return `${id};\r\n\t${parts.join(';\r\n\t')}`;
+  return formatAuthenticationResults(id, list.map(dkimArResult));
+}
+
+/** One DKIM signature's result as an Authentication-Results method result (RFC 6376 §7.7, RFC 6008 header.b). */
+export function dkimArResult(r: DkimResult): ArMethodResult {
+  const properties: [string, string][] = [];
+  if (r.domain) properties.push(['header.d', r.domain]);
+  if (r.identity) properties.push(['header.i', r.identity]);
+  if (r.selector) properties.push(['header.s', r.selector]);
+  if (r.algorithm) properties.push(['header.a', r.algorithm]);
+  if (r.signature) properties.push(['header.b', r.signature.slice(0, 8)]);
+  return { method: 'dkim', result: r.result, comment: r.testing ? `${r.reason}; testing mode` : r.reason, properties };
 }

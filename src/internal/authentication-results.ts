@@ -1,0 +1,74 @@
+/**
+ * Authentication-Results (RFC 8601): the one place its syntax is written — the authserv-id, method
+ * results with a comment, and property values quoted where they must be. DKIM's results (RFC 6376)
+ * and the filter's S/MIME results (RFC 7281) are both formatted here.
+ */
+import { MailPkiError } from '../errors.js';
+
+const TSPECIAL = /[()<>@,;:\\"/[\]?=\s]/;
+
+/** A property value: a token as it is, otherwise a quoted-string. */
+export function arValue(v: string): string {
+  return v.length > 0 && !TSPECIAL.test(v) ? v : `"${v.replace(/[\r\n]+/g, ' ').replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** A comment: parentheses and backslashes escaped, line breaks folded away. */
+export function arComment(text: string): string {
+  return `(${text.replace(/[()\\]/g, '\\$&').replace(/[\r\n]+/g, ' ')})`;
+}
+
+/** An authserv-id is a host name-like token: printable ASCII, no ';'. */
+export function checkAuthservId(id: unknown, field = 'authservId'): string {
+  if (typeof id !== 'string' || !/^[\x21-\x7e]+$/.test(id) || id.includes(';') || id.length > 255)
+    throw new MailPkiError('ERR_INVALID_INPUT', `${field} must be a host name (printable ASCII, no ';')`, { details: { field } });
+  return id;
+}
+
+/** One method result: `method=result (comment) ptype.property=value …`. */
+export interface ArMethodResult {
+  method: string;
+  result: string;
+  comment?: string;
+  properties?: [string, string][];
+}
+
+export function formatArMethod(m: ArMethodResult): string {
+  let s = `${m.method}=${m.result}`;
+  if (m.comment) s += ` ${arComment(m.comment)}`;
+  for (const [k, v] of m.properties ?? []) s += ` ${k}=${arValue(v)}`;
+  return s;
+}
+
+/** The header value (without the field name): the authserv-id, then each result on its own folded line. */
+export function formatAuthenticationResults(authservId: string, results: readonly ArMethodResult[]): string {
+  const id = checkAuthservId(authservId);
+  if (results.length === 0) return `${id}; none`;
+  return `${id};\r\n\t${results.map(formatArMethod).join(';\r\n\t')}`;
+}
+
+/**
+ * The authserv-id of an Authentication-Results field value (RFC 8601 §2.2: the first token,
+ * after CFWS; a version number may follow it). Undefined when none can be read.
+ */
+export function readAuthservId(value: string): string | undefined {
+  let s = value;
+  // Drop leading white space and comments (nested).
+  for (;;) {
+    s = s.replace(/^[\s]+/, '');
+    if (!s.startsWith('(')) break;
+    let depth = 0;
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s[i];
+      if (c === '\\') i++;
+      else if (c === '(') depth++;
+      else if (c === ')' && --depth === 0) break;
+    }
+    if (i >= s.length) return undefined;
+    s = s.slice(i + 1);
+  }
+  const m = /^("(?:[^"\\]|\\.)*"|[^\s;()]+)/.exec(s);
+  if (!m) return undefined;
+  const tok = m[1]!;
+  return tok.startsWith('"') ? tok.slice(1, -1).replace(/\\(.)/g, '$1') : tok;
+}
