@@ -4,7 +4,6 @@
  * change that fixes one must remove its line) and that every other case agrees.
  */
 
-const NAME_CHAINING = 'issuer/subject compared as DER bytes, not after RFC 4518 preparation (issue 14 part 2)';
 const SAN_DIRECTORY_NAME = 'directoryName constraints are not applied to subjectAltName directoryNames (issue 14 part 3)';
 const URI_CONSTRAINTS = 'URI name constraints are not evaluated, so the critical extension is refused (issue 14 part 3)';
 const NO_SUPPLIED_CRLS = 'no CRL processing with supplied CRLs in validateChain (issue 14 part 4)';
@@ -12,11 +11,6 @@ const NO_POLICY_PROCESSING = 'no certificate policy processing (issue 14 part 5)
 
 /** Case key → why mailpki's verdict differs from the suite's. Sorted by section, one line per case. */
 export const KNOWN_DISAGREEMENTS: Readonly<Record<string, string>> = {
-  '4.3.3': NAME_CHAINING, // Valid Name Chaining Whitespace Test3
-  '4.3.4': NAME_CHAINING, // Valid Name Chaining Whitespace Test4
-  '4.3.5': NAME_CHAINING, // Valid Name Chaining Capitalization Test5
-  '4.3.10': NAME_CHAINING, // Valid Rollover from PrintableString to UTF8String Test10
-  '4.3.11': NAME_CHAINING, // Valid UTF8String Case Insensitive Match Test11
   '4.4.1': NO_SUPPLIED_CRLS, // Missing CRL Test1
   '4.4.2': NO_SUPPLIED_CRLS, // Invalid Revoked CA Test2
   '4.4.3': NO_SUPPLIED_CRLS, // Invalid Revoked EE Test3
