@@ -12,6 +12,7 @@ import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
 import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
+import { nameMatchKey } from './name.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import type { RevocationReason } from '../ca/types.js';
 import type { Crl } from '../revocation/crl-parse.js';
@@ -190,9 +191,9 @@ interface Attempt {
 
 type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget' | 'work';
 
-/** Subject DER and key of a certificate, as Map keys. */
-const subjectKey = (c: Certificate): string => bytesKey(c.subject.der);
-const issuerKey = (c: Certificate): string => bytesKey(c.issuer.der);
+/** Subject and issuer names as Map keys that match as RFC 5280 §7.1 compares names (namesMatch). */
+const subjectKey = (c: Certificate): string => nameMatchKey(c.subject);
+const issuerKey = (c: Certificate): string => nameMatchKey(c.issuer);
 const sameEntity = (a: Certificate, b: Certificate): boolean => subjectKey(a) === subjectKey(b) && spkiKey(a) === spkiKey(b);
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
