@@ -38,6 +38,8 @@ export interface CrlRevocation {
 export interface CrlEntry extends CrlRevocation {
   /** Lower-case hex, no leading zeros (as `Certificate.serialNumber`). */
   serialNumber: string;
+  /** The INTEGER content, canonical two's complement (compare with `Certificate.serialBytes`; tells 255 from −1). */
+  serialBytes: Uint8Array;
 }
 
 export interface CrlExtension {
@@ -456,16 +458,23 @@ function hashKey(b: Uint8Array, start: number, end: number, seed: number): numbe
   return h ^ (h >>> 16);
 }
 
-/** The serial INTEGER's content without leading zero bytes (one byte kept), as `readUnsignedHex` sees it. */
+/**
+ * The serial INTEGER's content in canonical two's complement (redundant sign bytes dropped, so a
+ * non-minimal encoding still matches): 00ff (255) and ff (−1) stay apart.
+ */
 let keyStart = 0;
 let keyEnd = 0;
 function keyOf(b: Uint8Array, entry: number, limit: number): void {
   const ec = header(b, entry, limit, 0x30);
   const sc = header(b, ec, hEnd, 0x02);
   keyEnd = hEnd;
-  let k = sc;
-  while (k < keyEnd - 1 && b[k] === 0) k++;
-  keyStart = k;
+  keyStart = canonicalStart(b, sc, keyEnd);
+}
+
+function canonicalStart(b: Uint8Array, start: number, end: number): number {
+  let k = start;
+  while (k < end - 1 && ((b[k] === 0 && b[k + 1]! < 0x80) || (b[k] === 0xff && b[k + 1]! >= 0x80))) k++;
+  return k;
 }
 
 function indexEntries(
@@ -494,8 +503,7 @@ function indexEntries(
     const sc = header(b, ec, entryEnd, 0x02);
     const sEnd = hEnd;
     if (sc === sEnd) crlFail('empty serial number');
-    let ks = sc;
-    while (ks < sEnd - 1 && b[ks] === 0) ks++;
+    const ks = canonicalStart(b, sc, sEnd);
     checkTime(b, sEnd, entryEnd);
     const p = hEnd;
     if (p < entryEnd) {
@@ -635,8 +643,11 @@ class CrlView implements Crl {
       header(b, pos, listEnd, 0x30);
       const next = hEnd;
       keyOf(b, pos, listEnd);
-      const serialNumber = toHex(b.subarray(keyStart, keyEnd));
-      yield { serialNumber, ...decodeEntry(b, pos, listEnd) };
+      const serialBytes = b.subarray(keyStart, keyEnd);
+      // As Certificate.serialNumber writes it: the content bytes without leading zero bytes.
+      let z = keyStart;
+      while (z < keyEnd - 1 && b[z] === 0) z++;
+      yield { serialNumber: toHex(b.subarray(z, keyEnd)), serialBytes, ...decodeEntry(b, pos, listEnd) };
       pos = next;
     }
   }
@@ -679,29 +690,31 @@ const HEX_VALUE = (() => {
   return t;
 })();
 
-/** Lookup key: unsigned big-endian bytes without leading zeros (one byte kept). */
+/**
+ * Lookup key: canonical two's-complement INTEGER content. Hex text is an unsigned number (as
+ * `Certificate.serialNumber` gives it); bytes are INTEGER content as in the certificate
+ * (`Certificate.serialBytes`), so a negative serial is not mistaken for a positive one.
+ */
 function serialKey(serial: string | Uint8Array): Uint8Array {
-  let bytes: Uint8Array;
   if (typeof serial === 'string') {
     let s = serial.trim();
     if (s.startsWith('0x') || s.startsWith('0X')) s = s.slice(2);
     if (s.includes(':')) s = s.replace(/:/g, '');
     if (s.length === 0 || s.length > 1024) throw badSerial(serial);
     if (s.length % 2) s = `0${s}`;
-    bytes = new Uint8Array(s.length / 2);
-    for (let i = 0; i < bytes.length; i++) {
+    const bytes = new Uint8Array(s.length / 2 + 1); // room for a 00 sign byte
+    for (let i = 0; i < bytes.length - 1; i++) {
       const hi = s.charCodeAt(2 * i);
       const lo = s.charCodeAt(2 * i + 1);
       const a = hi < 128 ? HEX_VALUE[hi]! : -1;
       const c = lo < 128 ? HEX_VALUE[lo]! : -1;
       if (a < 0 || c < 0) throw badSerial(serial);
-      bytes[i] = (a << 4) | c;
+      bytes[i + 1] = (a << 4) | c;
     }
-  } else if (serial instanceof Uint8Array && serial.length > 0) bytes = serial;
-  else throw badSerial(String(serial));
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0) i++;
-  return bytes.subarray(i);
+    return bytes.subarray(canonicalStart(bytes, 0, bytes.length));
+  }
+  if (serial instanceof Uint8Array && serial.length > 0) return serial.subarray(canonicalStart(serial, 0, serial.length));
+  throw badSerial(String(serial));
 }
 
 function badSerial(s: string): MailPkiError {

@@ -13,6 +13,7 @@
  */
 import type { RevocationReason } from '../ca/types.js';
 import type { Certificate } from '../certs/certificate.js';
+import { namesMatch, readName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
 import { equalBytes } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, encodedOf, parseDer, tlv, type Der } from '../internal/der.js';
@@ -77,6 +78,8 @@ export interface CrlStatus {
 export class CrlSession {
   readonly signatures = new WeakMap<Crl, Map<Certificate, Promise<string | undefined>>>();
   readonly trusted = new Map<Certificate, Promise<boolean>>();
+  /** CRL signers whose own path is being validated now. */
+  readonly inProgress = new Set<Certificate>();
   signatureChecks = 0;
 }
 
@@ -113,9 +116,18 @@ interface DistributionPoint {
 /** A GeneralName: its DER, or for a directoryName the Name's DER (compared as names). */
 type GeneralName = { dn: Uint8Array } | { other: Uint8Array };
 
-/** Issuer and subject names compare as names. TODO(h/pkits): RFC 4518 `namesMatch` from certs/name.ts once on main. */
+/**
+ * Issuer and subject names compare as RFC 5280 §7.1 says (namesMatch: RFC 4518 preparation, DER
+ * fast path). A name that cannot be read matches only its own bytes.
+ */
 export function sameName(a: Uint8Array, b: Uint8Array): boolean {
-  return equalBytes(a, b);
+  if (equalBytes(a, b)) return true;
+  try {
+    return namesMatch(readName(parseDer(a)), readName(parseDer(b)));
+  } catch (e) {
+    if (e instanceof MailPkiError) return false;
+    throw e;
+  }
 }
 
 function sameGeneralName(a: GeneralName, b: GeneralName): boolean {
@@ -355,8 +367,15 @@ async function signerProblem(crl: Crl, cert: Certificate, issuer: Certificate, o
       reasons.push('it is signed by a key other than the certificate issuer’s, and no path for that key can be validated here');
       continue;
     }
+    // A CRL signer's path may need a CRL it signed itself (an indirect CRL that covers its own
+    // certificate, PKITS 4.14.30): within its own validation it is taken as the signer it claims.
+    if (session.inProgress.has(c)) return undefined;
     let trusted = session.trusted.get(c);
-    if (!trusted) session.trusted.set(c, (trusted = o.trustSigner(c)));
+    if (!trusted) {
+      session.inProgress.add(c);
+      trusted = o.trustSigner(c).finally(() => session.inProgress.delete(c));
+      session.trusted.set(c, trusted);
+    }
     if (await trusted) return undefined;
     reasons.push(`its signer certificate (serial ${c.serialNumber}) has no valid path to the trust anchor, or is revoked`);
   }
@@ -460,14 +479,17 @@ function findEntry(crl: Crl, cert: Certificate): CrlRevocation | undefined | 'to
   const hit = crl.lookup(cert.serialBytes);
   if (!hit || !crl.issuingDistributionPoint?.indirectCRL) return hit;
   // Each entry belongs to the issuer named by the last certificateIssuer before it (the CRL issuer at first).
-  const serial = stripZeros(cert.serialNumber);
+  const b = cert.serialBytes;
+  let k = 0;
+  while (k < b.length - 1 && ((b[k] === 0 && b[k + 1]! < 0x80) || (b[k] === 0xff && b[k + 1]! >= 0x80))) k++;
+  const serial = b.subarray(k); // canonical, as CrlEntry.serialBytes
   let current: GeneralName[] = [{ dn: crl.issuer.der }];
   let scanned = 0;
   for (const e of crl.entries()) {
     if (++scanned > MAX_CRL_ENTRIES_SCANNED) return 'too-many';
     if (e.certificateIssuer) current = certificateIssuerNames(e.certificateIssuer);
-    if (stripZeros(e.serialNumber) === serial && current.some((n) => 'dn' in n && sameName(n.dn, cert.issuer.der))) {
-      const { serialNumber: _, certificateIssuer: __, ...rest } = e;
+    if (equalBytes(e.serialBytes, serial) && current.some((n) => 'dn' in n && sameName(n.dn, cert.issuer.der))) {
+      const { serialNumber: _, serialBytes: __, certificateIssuer: ___, ...rest } = e;
       return rest;
     }
   }
@@ -482,5 +504,3 @@ function certificateIssuerNames(der: Uint8Array): GeneralName[] {
     throw e;
   }
 }
-
-const stripZeros = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, '');

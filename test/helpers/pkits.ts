@@ -71,7 +71,7 @@ export function caseOptions(c: PkitsCase): ValidateChainOptions {
     allowWeakAlgorithms: true,
     // PKITS paths have up to 7 certificates with the anchor.
     maxPathLength: 16,
-    // CRLs (c.crls): added here by the CRL work.
+    crls: c.crls.map(readPkitsCrlDer),
     // Policy inputs (c.initialPolicySet, c.initialExplicitPolicy, ...): added here by the policy work.
   };
 }

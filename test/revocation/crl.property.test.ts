@@ -23,7 +23,8 @@ async function onlyCodedErrors(input: Uint8Array | string): Promise<void> {
     const crl = parseCrl(input);
     let n = 0;
     for (const e of crl.entries()) {
-      expect(crl.lookup(e.serialNumber)).toBeDefined();
+      // Bytes: hex text is read as unsigned, and a mutated serial may be negative.
+      expect(crl.lookup(e.serialBytes)).toBeDefined();
       if (++n > 50) break;
     }
     crl.lookup('01');
