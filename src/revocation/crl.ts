@@ -29,3 +29,15 @@ export {
   type CrlVerification,
   type VerifyCrlOptions,
 } from './crl-verify.js';
+export {
+  MAX_CRL_ENTRIES_SCANNED,
+  MAX_CRL_ISSUER_DEPTH,
+  MAX_CRL_SIGNATURE_CHECKS,
+  MAX_DISTRIBUTION_POINTS,
+  MAX_SUPPLIED_CRLS,
+  CrlSession,
+  checkCertificateWithCrls,
+  type CrlCheckOptions,
+  type CrlInput,
+  type CrlStatus,
+} from './crl-path.js';

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { equalBytes } from '../internal/bytes.js';
+import { namesMatch } from '../certs/name.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
@@ -126,7 +127,7 @@ type Options = ReturnType<typeof schema.parse>;
 
 function checkCallerInput(opts: Options): void {
   const { certificate, issuer } = opts;
-  if (!equalBytes(certificate.issuer.der, issuer.subject.der))
+  if (!namesMatch(certificate.issuer, issuer.subject))
     throw new MailPkiError('ERR_INVALID_INPUT', 'validateOcspResponse options: issuer: is not the issuer named in the certificate', {
       details: { field: 'issuer' },
     });
@@ -208,7 +209,7 @@ function copyStatus(single: SingleResponse, result: OcspValidationResult): void 
 }
 
 function matchesResponderId(id: ResponderId, cert: Certificate): boolean {
-  return id.type === 'byKey' ? equalBytes(id.keyHash, responderKeyHash(cert)) : equalBytes(id.name.der, cert.subject.der);
+  return id.type === 'byKey' ? equalBytes(id.keyHash, responderKeyHash(cert)) : namesMatch(id.name, cert.subject);
 }
 
 /** Finds and checks the signer; pushes problems and returns who it is (undefined when none fits). */
@@ -236,7 +237,7 @@ async function checkResponder(
   // RFC 6960 §4.2.2.2: a delegated responder is certified directly by the CA, for id-kp-OCSPSigning.
   const info: OcspResponderInfo = { certificate: signer, delegated: true, ocspNoCheck: signer.extensions.has(OID.idPkixOcspNocheck) };
   const notAuthorized = (why: string) => problems.push({ code: 'OCSP_RESPONDER_NOT_AUTHORIZED', message: `delegated responder: ${why}` });
-  if (!equalBytes(signer.issuer.der, issuer.subject.der)) notAuthorized('not issued by the certificate’s issuer');
+  if (!namesMatch(signer.issuer, issuer.subject)) notAuthorized('not issued by the certificate’s issuer');
   else {
     const edge = !ecdsaShapeOk(signer.signatureAlgorithm, signer.signatureValue)
       ? { status: 'invalid', reason: 'the ECDSA signature value is not a DER SEQUENCE' }

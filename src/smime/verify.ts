@@ -22,6 +22,8 @@ import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbo
 import { outerHeaderWarnings, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
+import type { Crl } from '../revocation/crl-parse.js';
+import { parseCrlInputs } from '../revocation/crl-path.js';
 import type { CertificateSummary, SignerResult, SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
 
 export type CertificateInput = Certificate | Uint8Array | string;
@@ -31,6 +33,14 @@ export interface VerifyMessageOptions {
   trustAnchors: CertificateInput[];
   /** Extra untrusted certificates: intermediates, and signer certificates of messages sent without them. */
   intermediates?: CertificateInput[];
+  /**
+   * CRLs (DER, PEM or parsed) that every certificate of each signer's chain but the anchor is
+   * checked against, offline and strictly (validateChain's `crls`): listed → chain invalid
+   * (CHAIN_REVOKED); no current, verified CRL in scope → chain invalid (CHAIN_REVOCATION_UNKNOWN),
+   * whatever `revocation.policy` says. For CRLs as one source among OCSP and downloads under a
+   * soft/hard policy, use `revocation.crls`.
+   */
+  crls?: (Uint8Array | string | Crl)[];
   /** Verification time (default: now). Check an archived message at its signing time by passing that. */
   at?: Date;
   /** Accept SHA-1 signatures and RSA keys below 2048 bits (default false: refused). */
@@ -83,6 +93,7 @@ export interface VerifyRevocationOptions {
 const optionsSchema = z.object({
   trustAnchors: z.array(z.any()).min(1, 'at least one trust anchor is needed'),
   intermediates: z.array(z.any()).optional(),
+  crls: z.array(z.any()).optional(),
   at: z.date().refine((d) => !Number.isNaN(d.getTime()), 'not a valid date').optional(),
   allowWeakAlgorithms: z.boolean().optional(),
   requireSenderMatch: z.boolean().optional(),
@@ -174,6 +185,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   const at = options.at ?? (options.clock ?? systemClock)();
   const anchors = toCertificates(options.trustAnchors, 'trustAnchors');
   const extra = toCertificates(options.intermediates, 'intermediates');
+  // Parsed once for every signer's chain; an unreadable CRL is the caller's mistake (ERR_INVALID_INPUT).
+  const crls = options.crls && parseCrlInputs(options.crls, 'crls');
   const allowWeak = options.allowWeakAlgorithms ?? false;
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
@@ -362,6 +375,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
           maxIssuerCandidates: limits.maxIssuerCandidates,
           budget,
           signatureCache,
+          ...(crls && { crls }),
           crypto,
         });
         result.chain = {

@@ -170,6 +170,28 @@ describe('finding 10: hard-fail means "status known and good"', () => {
     expect(spy).toHaveBeenCalledTimes(0);
   });
 
+  it('top-level crls (beside intermediates): checked in the chain, offline and strictly, with no revocation policy at all', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    const crls = [await ca.createCrl(), (await ca.rootCrl())!];
+    const good = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, crls });
+    expect(good.problems).toEqual([]);
+    expect(good.valid).toBe(true);
+    expect(good.signers[0]!.revocation).toBeUndefined();
+    const other = await leafOf(ca, keys);
+    await ca.revoke({ serialNumber: other.serialNumber, reason: 'keyCompromise' });
+    const signedOther = await signMessage(msg, { key: keys.privateKey, certificate: other, chain: [ca.issuingCertificate] }, { clock });
+    const bad = await verifyMessage(signedOther, { trustAnchors: [ca.rootCertificate], clock, crls: [await ca.createCrl(), (await ca.rootCrl())!] });
+    expect(bad.valid).toBe(false);
+    expect(bad.problems.map((p) => p.code)).toEqual(['SMIME_CHAIN_INVALID']);
+    expect(bad.signers[0]!.chain!.problems.map((p) => [p.code, p.certificateIndex, p.revocation?.reason])).toEqual([['CHAIN_REVOKED', 0, 'keyCompromise']]);
+    // Only the root CRL: the leaf's status is unknown, and that makes the chain invalid (no soft-fail here).
+    const partial = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, crls: [crls[1]!] });
+    expect(partial.signers[0]!.chain!.problems.map((p) => p.code)).toEqual(['CHAIN_REVOCATION_UNKNOWN']);
+    expect(partial.valid).toBe(false);
+    await expect(verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, crls: ['not a CRL'] })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'crls.0' } });
+    expect(spy).toHaveBeenCalledTimes(0);
+  });
+
   it('revocation sources without a policy mean soft-fail, not a silent "off" (ATTACK-REPORT minor)', async () => {
     const spy = vi.spyOn(globalThis, 'fetch');
     const other = await leafOf(ca, keys);
