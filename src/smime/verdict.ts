@@ -96,7 +96,8 @@ export interface SignerResult {
     ok: boolean;
     /** Leaf first, trust anchor last. */
     path: CertificateSummary[];
-    problems: { code: string; message: string; certificateIndex?: number }[];
+    /** `revocation`: for CHAIN_REVOKED (the `crls` option), the date and reason the CRL gives. */
+    problems: { code: string; message: string; certificateIndex?: number; revocation?: { revocationDate: Date; reason: string; invalidityDate?: Date } }[];
   };
   /**
    * Revocation status of each certificate of the chain but the anchor (leaf first), when the
