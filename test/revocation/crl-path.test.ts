@@ -3,127 +3,18 @@
  * CRL here is a real, correctly signed CRL except for the one property under test.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  basicConstraintsValue,
-  computeKeyIdentifier,
-  keySigner,
-  keyUsageValue,
-  randomSerial,
-  signCertificate,
-  subjectAltNameValue,
-  extKeyUsageValue,
-  type ExtensionInput,
-} from '../../src/certs/builder.js';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { keySigner } from '../../src/certs/builder.js';
+import type { Certificate } from '../../src/certs/certificate.js';
 import { validateChain, type ChainResult } from '../../src/certs/chain.js';
-import type { KeyUsageName } from '../../src/certs/extensions.js';
 import { encodeName } from '../../src/certs/name.js';
 import { MailPkiError } from '../../src/errors.js';
-import { bitString, bool, enumerated, explicit, implicit, int, octets, oid, seq, time, tlv } from '../../src/internal/der.js';
+import { explicit, oid, seq, tlv } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
-import { defaultSignatureAlgorithm, signatureAlgorithmIdentifier } from '../../src/keys/algorithms.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { createCrl } from '../../src/revocation/crl-create.js';
 import { parseCrl } from '../../src/revocation/crl-parse.js';
 import { MAX_SUPPLIED_CRLS, checkCertificateWithCrls } from '../../src/revocation/crl-path.js';
-import { REVOCATION_REASONS, type RevocationReason } from '../../src/ca/types.js';
-
-const NOW = new Date('2026-11-01T10:00:00Z');
-const DAY = 86_400_000;
-const days = (n: number) => new Date(NOW.getTime() + n * DAY);
-
-interface Node {
-  cert: Certificate;
-  keys: CryptoKeyPair;
-  name: Uint8Array;
-  ski: Uint8Array;
-}
-
-const dn = (cn: string) => encodeName([{ type: 'O', value: 'CRL Path Test' }, { type: 'CN', value: cn }]);
-
-async function mint(o: { cn: string; issuer?: Node; ca?: boolean; ku?: KeyUsageName[]; name?: Uint8Array; extra?: ExtensionInput[] }): Promise<Node> {
-  const keys = await generateKeyPair('ec-p256', { extractable: true });
-  const spki = await exportSpki(keys.publicKey);
-  const ski = await computeKeyIdentifier(spki);
-  const name = o.name ?? dn(o.cn);
-  const signerKey = o.issuer?.keys.privateKey ?? keys.privateKey;
-  const exts: ExtensionInput[] = [
-    { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(!!o.ca) },
-    { oid: OID.keyUsage, critical: true, value: keyUsageValue(o.ku ?? (o.ca ? ['keyCertSign', 'cRLSign'] : ['digitalSignature'])) },
-    { oid: OID.subjectKeyIdentifier, critical: false, value: tlv(0x04, ski) },
-    { oid: OID.authorityKeyIdentifier, critical: false, value: seq(implicit(0, o.issuer?.ski ?? ski)) },
-    ...(o.ca ? [] : [
-      { oid: OID.extKeyUsage, critical: false, value: extKeyUsageValue([OID.idKpEmailProtection]) },
-      { oid: OID.subjectAltName, critical: false, value: subjectAltNameValue({ rfc822Names: [`${o.cn}@example.com`] }) },
-    ]),
-    ...(o.extra ?? []),
-  ];
-  const der = await signCertificate(
-    { serial: randomSerial(crypto), issuer: o.issuer?.name ?? name, subject: name, notBefore: days(-30), notAfter: days(300), spki, extensions: exts },
-    keySigner(signerKey, defaultSignatureAlgorithm(signerKey)),
-  );
-  return { cert: parseCertificate(der), keys, name, ski };
-}
-
-interface EntrySpec {
-  cert: Certificate;
-  reason?: RevocationReason;
-  /** certificateIssuer entry extension (an indirect CRL): the Name DER. */
-  certificateIssuer?: Uint8Array;
-  criticalExtra?: boolean;
-}
-
-interface CrlSpec {
-  /** Whose name is the CRL issuer and whose key signs (default the same). */
-  issuer: Node;
-  signer?: Node;
-  entries?: EntrySpec[];
-  thisUpdate?: Date;
-  nextUpdate?: Date;
-  number?: number;
-  deltaOf?: number;
-  /** issuingDistributionPoint value (DER of the SEQUENCE). */
-  idp?: Uint8Array;
-  freshest?: boolean;
-  unknownCritical?: boolean;
-  tamper?: boolean;
-}
-
-const REVOKED_AT = days(-10);
-const ext = (id: string, critical: boolean, value: Uint8Array) => (critical ? seq(oid(id), bool(true), octets(value)) : seq(oid(id), octets(value)));
-
-/** A hand-made v2 CRL: what createCrl never writes (indirect, delta, removeFromCRL, odd extensions). */
-async function makeCrl(s: CrlSpec): Promise<Uint8Array> {
-  const signer = s.signer ?? s.issuer;
-  const alg = defaultSignatureAlgorithm(signer.keys.privateKey);
-  const entries = (s.entries ?? []).map((e) => {
-    const exts: Uint8Array[] = [];
-    if (e.reason && e.reason !== 'unspecified') exts.push(ext(OID.cRLReason, false, enumerated(REVOCATION_REASONS[e.reason])));
-    if (e.certificateIssuer) exts.push(ext('2.5.29.29', true, seq(explicit(4, e.certificateIssuer))));
-    if (e.criticalExtra) exts.push(ext('1.2.3.4.99', true, tlv(0x05)));
-    return seq(tlv(0x02, e.cert.serialBytes), time(REVOKED_AT), ...(exts.length ? [seq(...exts)] : []));
-  });
-  const crlExts = [
-    ext(OID.authorityKeyIdentifier, false, seq(implicit(0, signer.ski))),
-    ext(OID.cRLNumber, false, int(s.number ?? 1)),
-    ...(s.deltaOf !== undefined ? [ext('2.5.29.27', true, int(s.deltaOf))] : []),
-    ...(s.idp ? [ext('2.5.29.28', true, s.idp)] : []),
-    ...(s.freshest ? [ext('2.5.29.46', false, seq(seq(explicit(0, tlv(0xa0, tlv(0x86, new TextEncoder().encode('http://crl.test/delta.crl')))))))] : []),
-    ...(s.unknownCritical ? [ext('1.2.3.4.98', true, tlv(0x05))] : []),
-  ];
-  const tbs = seq(
-    int(1),
-    signatureAlgorithmIdentifier(alg),
-    s.issuer.name,
-    time(s.thisUpdate ?? days(-1)),
-    time(s.nextUpdate ?? days(6)),
-    ...(entries.length ? [seq(...entries)] : []),
-    explicit(0, seq(...crlExts)),
-  );
-  const sig = await keySigner(signer.keys.privateKey, alg).sign(tbs);
-  if (s.tamper) sig[sig.length - 1]! ^= 1;
-  return seq(tbs, signatureAlgorithmIdentifier(alg), bitString(sig));
-}
+import { NOW, REVOKED_AT, days, dn, makeCrl, mint, type CrlSpec, type Node } from './crl-path-fixtures.js';
 
 let root: Node;
 let ca: Node;
