@@ -2,12 +2,13 @@
 import { benchIssue } from './issue.js';
 import { benchSmime, benchWorkBudget } from './smime.js';
 import { benchCrl } from './crl.js';
+import { benchCrlPath } from './crl-path.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchRevocation } from './revocation.js';
 import { benchDkim } from './dkim.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

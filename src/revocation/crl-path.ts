@@ -15,7 +15,7 @@ import type { RevocationReason } from '../ca/types.js';
 import type { Certificate } from '../certs/certificate.js';
 import { namesMatch, readName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
-import { equalBytes } from '../internal/bytes.js';
+import { equalBytes, fromLatin1 } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, encodedOf, parseDer, tlv, type Der } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { verifyBytes } from '../keys/algorithms.js';
@@ -416,11 +416,26 @@ export async function crlSignatureProblem(
   return undefined;
 }
 
+/**
+ * CRL signatures that verified, per parsed CRL (frozen, so its bytes never change) and signer key:
+ * a CRL parsed once serves many validations without running the cryptography again. Failures are
+ * not remembered (a transient provider error must not stick), nor results under allowWeakAlgorithms.
+ */
+const verifiedCrls = new WeakMap<Crl, Set<string>>();
+
 async function verifyCrlSignature(crl: Crl, signer: Certificate, o: CrlCheckOptions, session: CrlSession): Promise<string | undefined> {
+  const weak = o.allowWeakAlgorithms ?? false;
+  const key = fromLatin1(signer.publicKey.spki);
+  if (!weak && verifiedCrls.get(crl)?.has(key)) return undefined;
   if (session.signatureChecks >= MAX_CRL_SIGNATURE_CHECKS) return `not checked: more than ${MAX_CRL_SIGNATURE_CHECKS} CRL signatures in one validation (MAX_CRL_SIGNATURE_CHECKS)`;
   if (o.budget && !o.budget.take(signer.publicKey)) return 'not checked: the public-key operation budget of this verification is spent';
   session.signatureChecks++;
-  const p = await crlSignatureProblem(crl, signer, o.crypto, o.allowWeakAlgorithms ?? false);
+  const p = await crlSignatureProblem(crl, signer, o.crypto, weak);
+  if (!p && !weak) {
+    let keys = verifiedCrls.get(crl);
+    if (!keys) verifiedCrls.set(crl, (keys = new Set()));
+    if (keys.size < 4) keys.add(key);
+  }
   return p && `${p.code}: ${p.message}`;
 }
 
