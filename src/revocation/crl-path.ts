@@ -78,6 +78,8 @@ export interface CrlStatus {
 export class CrlSession {
   readonly signatures = new WeakMap<Crl, Map<Certificate, Promise<string | undefined>>>();
   readonly trusted = new Map<Certificate, Promise<boolean>>();
+  /** Entries found per (CRL, certificate): an indirect CRL is read at most once per certificate. */
+  readonly entries = new WeakMap<Crl, Map<Certificate, CrlRevocation | undefined | 'too-many'>>();
   /** CRL signers whose own path is being validated now. */
   readonly inProgress = new Set<Certificate>();
   signatureChecks = 0;
@@ -167,8 +169,8 @@ export async function checkCertificateWithCrls(certificate: Certificate, issuer:
       const delta = await deltaFor(crl, certificate, issuer, o, session, why);
       if (delta === 'missing') continue;
       // §6.3.3 (i)–(k): the delta first; removeFromCRL there undoes the complete CRL's entry.
-      let entry = delta ? findEntry(delta, certificate) : undefined;
-      if (entry === 'too-many' || (entry === undefined && (entry = findEntry(crl, certificate)) === 'too-many')) {
+      let entry = delta ? findEntryOnce(delta, certificate, session) : undefined;
+      if (entry === 'too-many' || (entry === undefined && (entry = findEntryOnce(crl, certificate, session)) === 'too-many')) {
         why.push(`CRL of "${crl.issuerName}": indirect CRL with more than ${MAX_CRL_ENTRIES_SCANNED} entries to read (MAX_CRL_ENTRIES_SCANNED)`);
         continue;
       }
@@ -489,6 +491,15 @@ function sameScope(a: Crl, b: Crl): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // Entries (§6.3.3 (i), (j)): by serial, and in an indirect CRL by certificate issuer too.
+
+function findEntryOnce(crl: Crl, cert: Certificate, session: CrlSession): CrlRevocation | undefined | 'too-many' {
+  let byCert = session.entries.get(crl);
+  if (!byCert) session.entries.set(crl, (byCert = new Map()));
+  if (byCert.has(cert)) return byCert.get(cert);
+  const r = findEntry(crl, cert);
+  byCert.set(cert, r);
+  return r;
+}
 
 function findEntry(crl: Crl, cert: Certificate): CrlRevocation | undefined | 'too-many' {
   const hit = crl.lookup(cert.serialBytes);
