@@ -13,7 +13,7 @@ import type { DkimManager } from '../lifecycle/dkim.js';
 import type { LifecycleManager } from '../lifecycle/manager.js';
 import { getHeaders, parseMessage, readAuthor, type MimeEntity } from '../mime/index.js';
 import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
-import { checkSender, sameMailbox } from '../smime/sender.js';
+import { checkSender, fromDisplayWarnings, sameMailbox } from '../smime/sender.js';
 import type { SmimeSigner } from '../smime/sign.js';
 import type { CertificateInput } from '../smime/verify.js';
 
@@ -300,6 +300,13 @@ function checkFrom(entity: MimeEntity | undefined, reading: ReturnType<typeof re
   const sender = checkSender(entity, author.address);
   if (sender.length > 0) {
     add('from', 'fail', sender.map((p) => p.message).join('; '));
+    return;
+  }
+  // What verifiers warn about in the From display (another address spelled with look-alikes or
+  // words, bidirectional controls): a signed message must not carry it.
+  const display = fromDisplayWarnings(entity);
+  if (display.length > 0) {
+    add('from', 'fail', display.map((w) => w.message).join('; '));
     return;
   }
   add('from', 'pass', `From ${author.address} is a mailbox of the signing certificate`);
