@@ -1,6 +1,7 @@
 /**
  * Certificate path building and validation for S/MIME signers (RFC 5280 §6, simplified the way
- * mail clients do it: no policy tree, no revocation — revocation is a separate layer).
+ * mail clients do it: no policy tree; online revocation is a separate layer, CRLs the caller gives
+ * are checked here with RFC 5280 §6.3 processing in revocation/crl-path.ts).
  *
  * The outcome is data: an invalid chain gives `ok: false` and coded problems, never an exception.
  * Only caller mistakes (a missing `at`, something that is not a parsed certificate) throw.
