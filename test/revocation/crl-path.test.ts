@@ -263,3 +263,29 @@ describe('validateChain with crls: RFC 5280 §6.3 for every certificate but the 
 });
 
 
+
+describe('property: a CRL mutated anywhere never throws, never revokes, and never vouches', () => {
+  it('validateChain with a byte-mutated CA CRL that still parses: CHAIN_REVOCATION_UNKNOWN for the leaf', async () => {
+    const fc = (await import('fast-check')).default;
+    const good = await makeCrl({ issuer: ca, entries: [{ cert: root.cert }] });
+    let parsedRuns = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: good.length - 1 }), fc.integer({ min: 1, max: 255 }), async (at, x) => {
+        const bad = good.slice();
+        bad[at]! ^= x;
+        let crl;
+        try {
+          crl = parseCrl(bad);
+        } catch (e) {
+          expect(e).toBeInstanceOf(MailPkiError);
+          return;
+        }
+        parsedRuns++;
+        const r = await validateChain(leaf.cert, { trustAnchors: [root.cert], intermediates: [ca.cert], at: NOW, crls: [rootCrl, crl] });
+        expect(codes(r)).toEqual(['CHAIN_REVOCATION_UNKNOWN@0']);
+      }),
+      { numRuns: 300 },
+    );
+    expect(parsedRuns).toBeGreaterThan(0);
+  });
+});
