@@ -9,7 +9,7 @@ import { Tag, contentOf, cursor, parseDer, type Der } from '../internal/der.js';
 import { MailPkiError } from '../errors.js';
 import { OID } from '../internal/oids.js';
 import type { Certificate } from './certificate.js';
-import { nameValues, nameWithinSubtree, readName, type Name } from './name.js';
+import { nameValues, prepareForSubtrees, preparedWithin, readName, type Name, type PreparedForSubtrees } from './name.js';
 
 /**
  * Most name-against-subtree comparisons one validateChain call makes. A real chain makes a few
@@ -165,6 +165,14 @@ function sanDirectoryNames(cert: Certificate): Name[] {
 }
 
 const sanDirectoryCache = new WeakMap<Certificate, Name[]>();
+const preparedSubtreeCache = new WeakMap<NameSubtrees, PreparedForSubtrees[]>();
+
+/** A constraint's directoryName subtrees, prepared once per parsed nameConstraints. */
+function preparedSubtrees(subtrees: NameSubtrees): PreparedForSubtrees[] {
+  let p = preparedSubtreeCache.get(subtrees);
+  if (!p) preparedSubtreeCache.set(subtrees, (p = subtrees.directory.map(prepareForSubtrees)));
+  return p;
+}
 
 /**
  * Checks the names of `cert` against one CA's constraints, spending one unit of `budget` per
@@ -224,13 +232,17 @@ export function checkNameConstraints(cert: Certificate, nc: NameConstraints, bud
     }
     const names: [string, Name][] = sanNames.map((n) => ['a subjectAltName directoryName', n]);
     if (cert.subject.rdns.length > 0) names.unshift(['the subject name', cert.subject]);
+    // Each name and each subtree is prepared once (RFC 4518), not once per comparison.
+    const permitted = preparedSubtrees(nc.permitted);
+    const excluded = preparedSubtrees(nc.excluded);
     for (const [what, name] of names) {
-      if (spend(nc.permitted.directory.length + nc.excluded.directory.length)) return limit;
-      const within = (base: Name) => nameWithinSubtree(name, base);
+      if (spend(permitted.length + excluded.length)) return limit;
+      const prepared = prepareForSubtrees(name);
+      const within = (base: PreparedForSubtrees) => preparedWithin(prepared, base);
       try {
-        if (nc.permitted.directory.length > 0 && !nc.permitted.directory.some(within))
+        if (permitted.length > 0 && !permitted.some(within))
           return violation(`${what} is outside the permitted directoryName subtrees`);
-        if (nc.excluded.directory.some(within)) return violation(`${what} is in an excluded directoryName subtree`);
+        if (excluded.some(within)) return violation(`${what} is in an excluded directoryName subtree`);
       } catch (e) {
         if (!(e instanceof MailPkiError)) throw e;
         return violation(`${what} cannot be compared with the directoryName subtrees (${e.message})`);

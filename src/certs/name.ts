@@ -322,8 +322,27 @@ export function namesMatch(a: Name, b: Name): boolean {
 export function nameWithinSubtree(name: Name, base: Name): boolean {
   if (!isName(name) || !isName(base))
     throw new MailPkiError('ERR_INVALID_INPUT', 'nameWithinSubtree: expected two Names (with der)', { details: { field: isName(name) ? 'base' : 'name' } });
-  const n = preparedName(name).rdns;
-  const b = preparedName(base).rdns;
+  return preparedWithin(preparedName(name), preparedName(base));
+}
+
+/** A Name prepared once for many subtree comparisons (name constraints), or why it cannot be. */
+export type PreparedForSubtrees = PreparedName | MailPkiError;
+
+export function prepareForSubtrees(name: Name): PreparedForSubtrees {
+  try {
+    return preparedName(name);
+  } catch (e) {
+    if (e instanceof MailPkiError) return e;
+    throw e;
+  }
+}
+
+/** nameWithinSubtree on names prepared by prepareForSubtrees; throws the coded reason when undecidable. */
+export function preparedWithin(name: PreparedForSubtrees, base: PreparedForSubtrees): boolean {
+  if (name instanceof MailPkiError) throw name;
+  if (base instanceof MailPkiError) throw base;
+  const n = name.rdns;
+  const b = base.rdns;
   if (b.length > n.length) return false;
   for (let i = 0; i < b.length; i++) {
     const x = n[i]!;

@@ -579,6 +579,21 @@ describe('validateChain: each problem code on a crafted chain', () => {
       expect((await validate(await make(inside), [dirCa])).ok).toBe(true);
       expect(codes(await validate(await make(outside), [dirCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
     });
+    it('the most expensive directoryName check (256 large SAN directoryNames × 256 large subtrees, all distinct) stays bounded', async () => {
+      const dn = (tag: string, i: number) => encodeName([{ type: 'O', value: 'Chain Test' }, { type: 'OU', value: `${tag} ${i} ${'éß'.repeat(40)}` }, { type: 'CN', value: `${i}` }]);
+      const bases = Array.from({ length: 256 }, (_, i) => tlv(0xa4, dn('base', i)));
+      // The one subtree every name is inside comes last, so each name is compared with all the others first.
+      const wideCa = await mint({ cn: 'WideCA', ca: true, issuer: root, extra: [nameConstraintsExt([...bases.slice(1), tlv(0xa4, encodeName([{ type: 'O', value: 'CHAIN TEST' }]))], [bases[0]!])] });
+      const sans = Array.from({ length: 200 }, (_, i) => tlv(0xa4, dn('name', i)));
+      const san = (extra: Uint8Array[]) => ({ oid: OID.subjectAltName, critical: false, value: seq(rfc822('w@example.com'), ...sans, ...extra) });
+      const subject = encodeName([{ type: 'O', value: 'chain  test' }, { type: 'CN', value: 'wide' }]);
+      const t0 = performance.now();
+      expect((await validate(await mintRaw({ cn: 'wide', issuer: wideCa, subject, san: san([]) }), [wideCa])).ok).toBe(true);
+      // The last SAN directoryName, re-encoded in another case, is in the excluded subtree.
+      const last = tlv(0xa4, encodeName([{ type: 'O', value: 'chain test' }, { type: 'OU', value: `BASE 0 ${'\u00c9SS'.repeat(40)}` }, { type: 'CN', value: '0' }]));
+      expect(codes(await validate(await mintRaw({ cn: 'wide2', issuer: wideCa, subject, san: san([last]) }), [wideCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      expect(performance.now() - t0).toBeLessThan(5000);
+    });
     it(`CHAIN_NAME_CONSTRAINTS_LIMIT: more than MAX_NAME_CONSTRAINT_CHECKS (${MAX_NAME_CONSTRAINT_CHECKS}) comparisons stop the check`, async () => {
       const n = Math.ceil(Math.sqrt(MAX_NAME_CONSTRAINT_CHECKS)) + 20;
       const bases = Array.from({ length: n }, (_, i) => dnsName(`n${i}.example.com`));
@@ -706,14 +721,14 @@ describe('validateChain: each problem code on a crafted chain', () => {
 });
 
 /** Like mint, but with a hand-made subjectAltName. */
-async function mintRaw(o: { cn: string; issuer: Node; san: ExtensionInput }): Promise<Certificate> {
+async function mintRaw(o: { cn: string; issuer: Node; san: ExtensionInput; subject?: Uint8Array }): Promise<Certificate> {
   const k = await keys(o.cn);
   const spki = await exportSpki(k.publicKey);
   const der = await signCertificate(
     {
       serial: randomSerial(crypto),
       issuer: o.issuer.name,
-      subject: encodeName([{ type: 'CN', value: o.cn }]),
+      subject: o.subject ?? encodeName([{ type: 'CN', value: o.cn }]),
       notBefore: days(-30),
       notAfter: days(300),
       spki,
