@@ -132,14 +132,19 @@ export function dnsMatches(name: string, constraint: string): boolean {
 
 /**
  * The host of a URI (RFC 3986 authority, without userinfo and port), lower-cased; undefined when
- * the URI has no authority (mailto:, urn:) or its host is an IP literal, which a host or domain
- * constraint can never be about.
+ * the URI has no authority (mailto:, urn:), its host is an IP literal (which a host or domain
+ * constraint can never be about), or the authority is one that parsers read differently (a
+ * backslash, two `@`, percent-encoding, characters no host name has).
  */
 export function uriHost(uri: string): string | undefined {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^:/?#]*)/i.exec(uri);
-  const host = m?.[1]?.toLowerCase().replace(/\.$/, '');
-  if (!host || /^\[|^[0-9.]+$/.test(host)) return undefined;
-  return host;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(uri);
+  if (!m) return undefined;
+  const authority = m[1]!;
+  if (authority.includes('\\') || authority.split('@').length > 2) return undefined;
+  const hostPort = authority.slice(authority.indexOf('@') + 1);
+  const h = /^([a-z0-9-]+(?:\.[a-z0-9-]+)*)\.?(?::\d*)?$/i.exec(hostPort);
+  if (!h || /^[0-9.]+$/.test(h[1]!)) return undefined;
+  return h[1]!.toLowerCase();
 }
 
 /** URI host against a URI constraint (RFC 5280 §4.2.1.10): `host` exactly, `.domain` for hosts below it only. */

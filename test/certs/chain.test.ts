@@ -15,7 +15,7 @@ import {
   type ExtensionInput,
 } from '../../src/certs/builder.js';
 import { certificateToPem, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
-import { MAX_NAME_CONSTRAINT_CHECKS } from '../../src/certs/chain-names.js';
+import { MAX_NAME_CONSTRAINT_CHECKS, uriHost } from '../../src/certs/chain-names.js';
 import { MAX_SIGNATURE_CHECKS, chainProblemCodes, validateChain, type ChainProblemCode, type ChainResult, type ValidateChainOptions } from '../../src/certs/chain.js';
 import type { KeyUsageName } from '../../src/certs/extensions.js';
 import { encodeName } from '../../src/certs/name.js';
@@ -546,6 +546,12 @@ describe('validateChain: each problem code on a crafted chain', () => {
         expect((await validate(await withUri(ok), [uriCa])).ok, ok).toBe(true);
       for (const bad of ['https://www.example.com/', 'https://example.org/', 'https://evil.test/', 'https://bad.example.org/', 'mailto:a@example.com', 'http://[2001:db8::1]/', 'http://192.0.2.1/'])
         expect(codes(await validate(await withUri(bad), [uriCa])), bad).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      // Authorities that parsers read differently are outside too (WHATWG reads evil.test\@example.com as host evil.test).
+      for (const odd of ['http://evil.test\\@example.com/', 'http://a@b@example.com/', 'http://ex%61mple.com/', 'http://exa mple.com/']) {
+        expect(uriHost(odd), odd).toBeUndefined();
+        expect(codes(await validate(await withUri(odd), [uriCa])), odd).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      }
+      expect(uriHost('HTTP://Host.Example.COM.:8080?q')).toBe('host.example.com');
       // A certificate without URIs is not concerned.
       expect((await validate(await mint({ cn: 'plain', issuer: uriCa }), [uriCa])).ok).toBe(true);
     });
