@@ -251,7 +251,7 @@ function isName(v: unknown): v is Name {
 }
 
 /**
- * A Name's RDNs prepared for comparison, cached per Name object. Throws ERR_CERT_MALFORMED when
+ * A Name's RDNs prepared for comparison, cached by DER (PREPARED_NAMES_CACHED entries). Throws ERR_CERT_MALFORMED when
  * the DER is not a Name and ERR_INPUT_TOO_LARGE beyond MAX_PREPARED_NAME_BYTES; an RDN whose
  * values cannot be prepared keeps the reason in its `key`.
  */
@@ -301,16 +301,19 @@ export function nameMatchKey(name: Name): string {
 /**
  * Whether two distinguished names are the same name (RFC 5280 §7.1): identical DER, or the same
  * RDNs with attribute values equal after RFC 4518 preparation (case, insignificant spaces,
- * PrintableString vs UTF8String vs BMPString...). Never throws for bad data: a name that
- * cannot be prepared matches only its own encoding.
+ * PrintableString vs UTF8String vs BMPString...). Takes Names or their DER (e.g. a CRL's issuer
+ * bytes). Never throws for bad data: a name that cannot be prepared matches only its own encoding.
  *
  * @example
  * namesMatch(crl.issuer, caCert.subject) // "CN=Good CA" matches "cn=good  ca" in UTF8String
  */
-export function namesMatch(a: Name, b: Name): boolean {
-  if (!isName(a) || !isName(b)) throw new MailPkiError('ERR_INVALID_INPUT', 'namesMatch: expected two Names (with der)', { details: { field: isName(a) ? 'b' : 'a' } });
-  if (sameBytes(a.der, b.der)) return true;
-  return nameMatchKey(a) === nameMatchKey(b);
+export function namesMatch(a: Name | Uint8Array, b: Name | Uint8Array): boolean {
+  const x = a instanceof Uint8Array ? { der: a, rdns: [] } : a;
+  const y = b instanceof Uint8Array ? { der: b, rdns: [] } : b;
+  if (!isName(x) || !isName(y))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'namesMatch: expected two Names (or their DER)', { details: { field: isName(x) ? 'b' : 'a' } });
+  if (sameBytes(x.der, y.der)) return true;
+  return nameMatchKey(x) === nameMatchKey(y);
 }
 
 /**
