@@ -6,9 +6,10 @@ import { benchCrlPath } from './crl-path.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchRevocation } from './revocation.js';
 import { benchDkim } from './dkim.js';
+import { benchChain } from './chain.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

@@ -124,6 +124,11 @@ describe('namesMatch (RFC 5280 §7.1)', () => {
     expect(namesMatch(cn(utf8(long)), cn(printable(long)))).toBe(false);
     expect(code(() => nameWithinSubtree(cn(utf8(long)), cn(printable(long))))).toBe('ERR_INPUT_TOO_LARGE');
   });
+  it('takes a Name or its DER', () => {
+    expect(namesMatch(cn(printable('Good CA')).der, cn(utf8('good ca')))).toBe(true);
+    expect(namesMatch(cn(printable('Good CA')).der, cn(utf8('good ca')).der)).toBe(true);
+    expect(namesMatch(cn(printable('Good CA')).der, cn(utf8('bad ca')).der)).toBe(false);
+  });
   it('caller mistakes throw ERR_INVALID_INPUT', () => {
     expect(code(() => namesMatch({} as Name, cn(utf8('x'))))).toBe('ERR_INVALID_INPUT');
     expect(code(() => nameWithinSubtree(cn(utf8('x')), null as unknown as Name))).toBe('ERR_INVALID_INPUT');

@@ -3,6 +3,8 @@
  * with the suite, or is listed in pkits-known.ts and must still disagree, or is excluded by
  * design and must fail with its coded error.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadPkitsCases, runPkitsCase, type PkitsCase } from '../helpers/pkits.js';
 import { EXCLUDED, KNOWN_DISAGREEMENTS } from './pkits-known.js';
@@ -25,6 +27,13 @@ describe('PKITS data', () => {
     expect(cases).toHaveLength(249);
     expect(new Set(cases.map((c) => c.key)).size).toBe(249);
     expect(cases.filter((c) => c.expectValid)).toHaveLength(114);
+  });
+
+  it('cases.json is exactly what scripts/pkits-cases.ts makes from pkits_testcases-inl.h', () => {
+    const script = fileURLToPath(new URL('../../scripts/pkits-cases.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('lists known disagreements and exclusions for existing cases only, sorted by section, none in both', () => {
