@@ -1,6 +1,7 @@
 /**
  * Certificate path building and validation for S/MIME signers (RFC 5280 §6, simplified the way
- * mail clients do it: no policy tree, no revocation — revocation is a separate layer).
+ * mail clients do it, plus RFC 5280 policy processing in chain-policy.ts; no revocation — that is a
+ * separate layer).
  *
  * The outcome is data: an invalid chain gives `ok: false` and coded problems, never an exception.
  * Only caller mistakes (a missing `at`, something that is not a parsed certificate) throw.
@@ -12,6 +13,7 @@ import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
 import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
+import { policyOptionsSchema, processPolicies, type ChainPolicies, type PolicyOptions, type PolicyProblemCode } from './chain-policy.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import { SignatureCheckCache, bytesKey, checkSignature, isKnownValid, needsCryptography, spkiKey, type EdgeResult } from './chain-signatures.js';
 
@@ -36,7 +38,11 @@ export const chainProblemCodes = {
   CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation.',
   CHAIN_LEAF_EXT_KEY_USAGE: 'The signer certificate has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
   CHAIN_CA_EXT_KEY_USAGE: 'An intermediate CA has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
-} as const;
+  CHAIN_NO_ACCEPTABLE_POLICY: 'An explicit policy is required and the path is valid for none of the acceptable policies.',
+  CHAIN_POLICY_MAPPING_ANY_POLICY: 'A CA maps a policy to or from anyPolicy in policyMappings.',
+  CHAIN_POLICY_EXTENSION_INVALID: 'A certificatePolicies, policyMappings, policyConstraints or inhibitAnyPolicy extension is malformed.',
+  CHAIN_POLICY_TOO_COMPLEX: 'The policies and policy mappings of the path exceed the processing bounds (MAX_POLICY_GRAPH_SIZE and per-certificate limits).',
+} as const satisfies Record<PolicyProblemCode, string> & Record<string, string>;
 
 export type ChainProblemCode = keyof typeof chainProblemCodes;
 
@@ -71,6 +77,8 @@ export interface ValidateChainOptions {
   budget?: PublicKeyBudget;
   /** Signature checks shared between the validations of one verification (failures included). */
   signatureCache?: SignatureCheckCache;
+  /** Initial policy settings (RFC 5280 §6.1.1); without them any policy, or none, is acceptable. */
+  policy?: PolicyOptions;
   crypto?: Crypto;
 }
 
@@ -81,6 +89,8 @@ export interface ChainResult {
   /** The trust anchor the path ends in, when it reached one. */
   anchor?: Certificate;
   problems: ChainProblem[];
+  /** The policies that hold for the path (RFC 5280 §6.1.6), when it reached an anchor. */
+  policies?: ChainPolicies;
 }
 
 /** Most signature verifications (not answered from the cache) one validateChain call may run. */
@@ -99,8 +109,9 @@ const KNOWN_CRITICAL = new Set<string>([
   OID.nameConstraints,
   OID.subjectKeyIdentifier,
   OID.authorityKeyIdentifier,
-  OID.policyConstraints, // policyConstraints: accepted, no policy processing
-  OID.inhibitAnyPolicy, // inhibitAnyPolicy: accepted, no policy processing
+  OID.policyMappings,
+  OID.policyConstraints,
+  OID.inhibitAnyPolicy,
 ]);
 
 function isCertificate(v: unknown): v is Certificate {
@@ -133,6 +144,7 @@ const optionsSchema = z
     maxIssuerCandidates: z.number().int().min(1).max(256).default(MAX_ISSUER_CANDIDATES),
     budget: z.instanceof(PublicKeyBudget).optional(),
     signatureCache: z.instanceof(SignatureCheckCache).optional(),
+    policy: policyOptionsSchema.optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto object').optional(),
   })
   .strict();
@@ -162,6 +174,7 @@ interface Attempt {
   complete: boolean;
   problems: ChainProblem[];
   signatureProblems: number;
+  policies?: ChainPolicies;
 }
 
 type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget' | 'work';
@@ -223,6 +236,7 @@ class PathSearch {
     const best = this.best ?? this.evaluate([this.leaf], [], 'budget');
     const result: ChainResult = { ok: best.complete && best.problems.length === 0, path: best.path, problems: best.problems };
     if (best.complete) result.anchor = best.path[best.path.length - 1]!;
+    if (best.policies) result.policies = best.policies;
     return result;
   }
 
@@ -325,11 +339,18 @@ class PathSearch {
     const problems = checkPath(path, edges, dead === undefined, this.opts);
     const last = path.length - 1;
     if (dead) problems.push(deadEndProblem(path[last]!, last, dead, this.opts.maxPathLength));
+    // Policies have a meaning only from an anchor down.
+    const policy = dead === undefined ? processPolicies(path, this.opts.policy) : undefined;
+    if (policy?.problems.length) {
+      problems.push(...policy.problems);
+      problems.sort((a, b) => (a.certificateIndex ?? 0) - (b.certificateIndex ?? 0));
+    }
     const attempt: Attempt = {
       path,
       complete: dead === undefined,
       problems,
       signatureProblems: problems.filter((p) => SIGNATURE_CODES.has(p.code)).length,
+      ...(policy && { policies: policy.policies }),
     };
     if (!this.best || better(attempt, this.best)) this.best = attempt;
     return attempt;
