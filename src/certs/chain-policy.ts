@@ -39,7 +39,7 @@ export interface PolicyProblem {
 /** The initial policy settings of RFC 5280 §6.1.1 (c), (e), (f), (g). */
 export interface PolicyOptions {
   /** user-initial-policy-set: policies acceptable to the caller. Default: anyPolicy (any). */
-  initialPolicySet?: string[];
+  initialPolicySet?: readonly string[];
   /** initial-explicit-policy: the path must be valid for at least one policy of initialPolicySet. Default false. */
   requireExplicitPolicy?: boolean;
   /** initial-policy-mapping-inhibit: policy mappings are not followed. Default false. */

@@ -1,5 +1,6 @@
 /** The verdict of verifyMessage: data a program can act on, with stable problem codes. */
 import type { CmsProblem } from '../cms/index.js';
+import type { ChainPolicies } from '../certs/chain-policy.js';
 import type { RevocationResult } from '../revocation/checker.js';
 
 export type SmimeProblemCode =
@@ -97,6 +98,11 @@ export interface SignerResult {
     /** Leaf first, trust anchor last. */
     path: CertificateSummary[];
     problems: { code: string; message: string; certificateIndex?: number }[];
+    /**
+     * The policies the path holds (RFC 5280 §6.1.6), when it reached a trust anchor; see
+     * docs/chain.md. S/MIME BR certificates name their validation type by policy OID.
+     */
+    policies?: ChainPolicies;
   };
   /**
    * Revocation status of each certificate of the chain but the anchor (leaf first), when the
