@@ -620,6 +620,9 @@ describe('validateChain: each problem code on a crafted chain', () => {
         'CHAIN_POLICY_EXTENSION_INVALID',
         'CHAIN_POLICY_MAPPING_ANY_POLICY',
         'CHAIN_POLICY_TOO_COMPLEX',
+        // Supplied CRLs: test/revocation/crl-path.test.ts.
+        'CHAIN_REVOKED',
+        'CHAIN_REVOCATION_UNKNOWN',
       ].sort(),
     );
   });
