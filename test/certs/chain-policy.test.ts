@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   basicConstraintsValue,
   certificatePoliciesValue,
@@ -11,7 +13,7 @@ import {
   signCertificate,
   type ExtensionInput,
 } from '../../src/certs/builder.js';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { certificateToPem, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { validateChain, type ChainResult, type ValidateChainOptions } from '../../src/certs/chain.js';
 import {
   MAX_POLICIES_PER_CERTIFICATE,
@@ -24,6 +26,7 @@ import { seq } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
 
 const NOW = new Date('2026-11-01T10:00:00Z');
 const DAY = 86_400_000;
@@ -265,4 +268,86 @@ describe('policy processing bounds', () => {
     expect(codes(r)).toEqual([]);
     expect(r.policies?.userConstrainedPolicySet).toEqual([...ps].sort());
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Random policy configurations: never a throw, and the same verdict as OpenSSL's own policy
+// processing (a tree with its own bounds, a different implementation of the same RFC).
+
+const POOL = [P1, P2, P3];
+const certConfig = (ca: boolean) =>
+  fc.record({
+    policies: fc.option(fc.subarray([...POOL, ANY], { minLength: 1 }), { nil: undefined }),
+    mappings: ca ? fc.option(fc.uniqueArray(fc.tuple(fc.constantFrom(...POOL), fc.constantFrom(...POOL)), { minLength: 1, maxLength: 3, selector: ([a, b]) => `${a}>${b}` }), { nil: undefined }) : fc.constant(undefined),
+    constraints: fc.option(
+      fc.record({ requireExplicitPolicy: fc.option(fc.nat(2), { nil: undefined }), inhibitPolicyMapping: fc.option(fc.nat(2), { nil: undefined }) }).filter((c) => c.requireExplicitPolicy !== undefined || c.inhibitPolicyMapping !== undefined),
+      { nil: undefined },
+    ),
+    inhibitAny: ca ? fc.option(fc.nat(2), { nil: undefined }) : fc.constant(undefined),
+  });
+const scenario = fc.record({
+  cas: fc.array(certConfig(true), { minLength: 1, maxLength: 4 }),
+  leaf: certConfig(false),
+  initial: fc.record({
+    initialPolicySet: fc.option(fc.subarray(POOL, { minLength: 1 }), { nil: undefined }),
+    requireExplicitPolicy: fc.boolean(),
+    inhibitPolicyMapping: fc.boolean(),
+    inhibitAnyPolicy: fc.boolean(),
+  }),
+});
+type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+
+const clean = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+const POLICY_CODES = ['CHAIN_NO_ACCEPTABLE_POLICY', 'CHAIN_POLICY_MAPPING_ANY_POLICY', 'CHAIN_POLICY_EXTENSION_INVALID', 'CHAIN_POLICY_TOO_COMPLEX'];
+
+async function runScenario(s: Scenario) {
+  const c = await chain(s.cas.map((x) => clean(x)), clean(s.leaf));
+  return { c, r: await validate(c, { maxPathLength: 10, policy: clean(s.initial) }) };
+}
+
+describe('policy processing on random configurations', () => {
+  it('never throws; only policy problems; an explicit policy required means a policy held', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, async (s) => {
+        const { r } = await runScenario(s);
+        for (const p of r.problems) expect(POLICY_CODES).toContain(p.code);
+        expect(r.policies).toBeDefined();
+        if (r.ok && r.policies!.explicitPolicyRequired) expect(r.policies!.userConstrainedPolicySet.length).toBeGreaterThan(0);
+        if (r.ok && s.initial.initialPolicySet)
+          for (const p of r.policies!.userConstrainedPolicySet) expect(s.initial.initialPolicySet).toContain(p);
+      }),
+      { numRuns: 60, seed: 14 },
+    );
+  });
+});
+
+describeWithPeers('policy processing agrees with openssl verify -policy_check', ['openssl'], () => {
+  const t = tempDir('mailpki-policy-');
+  afterAll(() => t.cleanup());
+
+  it('on random chains of up to 4 CAs (policies, mappings, constraints, initial settings)', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario, async (s) => {
+        const { c, r } = await runScenario(s);
+        const dir = `run-${n++}`;
+        const file = (name: string, certs: Certificate[]) => {
+          const path = t.path(`${dir}-${name}.pem`);
+          writeFileSync(path, certs.map((x) => certificateToPem(x)).join(''));
+          return path;
+        };
+        const args = ['verify', '-attime', String(Math.floor(NOW.getTime() / 1000)), '-policy_check', '-CAfile', file('root', [c.root.cert])];
+        args.push('-untrusted', file('inter', c.inters.map((x) => x.cert)));
+        for (const p of s.initial.initialPolicySet ?? []) args.push('-policy', p);
+        if (s.initial.requireExplicitPolicy) args.push('-explicit_policy');
+        if (s.initial.inhibitPolicyMapping) args.push('-inhibit_map');
+        if (s.initial.inhibitAnyPolicy) args.push('-inhibit_any');
+        args.push(file('leaf', [c.leaf.cert]));
+        const ossl = runStatus('openssl', args);
+        if (r.ok !== (ossl.status === 0))
+          throw new Error(`disagreement: mailpki ${JSON.stringify(r.problems)}, openssl ${ossl.status} ${ossl.stdout}${ossl.stderr} for ${JSON.stringify(s)}`);
+      }),
+      { numRuns: 40, seed: 5280 },
+    );
+  }, 120_000);
 });
