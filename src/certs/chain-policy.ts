@@ -9,6 +9,8 @@
  * its own policy extensions are not read (RFC 5280 §6.1.1 (d) takes the anchor's name and key only).
  */
 import { z } from 'zod';
+import { MailPkiError } from '../errors.js';
+import { parseInput } from '../internal/validate.js';
 import { Tag, contentOf, cursor, parseDer, readOid, type Der } from '../internal/der.js';
 import { OID } from '../internal/oids.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
@@ -236,14 +238,23 @@ export interface PolicyOutcome {
 }
 
 /**
- * Runs RFC 5280 policy processing over a complete path (leaf first, trust anchor last). The
- * outcome is data: problems with the index of the certificate concerned, and the policies that
- * hold. `options` must already be validated (see policyOptionsSchema).
+ * Runs RFC 5280 policy processing over a complete path (leaf first, trust anchor last), such as
+ * `validateChain`'s `result.path` (which already went through it). The outcome is data: problems
+ * with the index of the certificate concerned, and the policies that hold. Signatures and
+ * everything else about the path are not checked here.
  *
  * @example
  * const { policies, problems } = processPolicies(result.path, { initialPolicySet: ['2.23.140.1.5.1.3'], requireExplicitPolicy: true });
  */
 export function processPolicies(path: readonly Certificate[], options: PolicyOptions = {}): PolicyOutcome {
+  const looksParsed = (c: unknown) => typeof c === 'object' && c !== null && (c as Certificate).extensions instanceof Map && Array.isArray((c as Certificate).policies);
+  if (!Array.isArray(path) || path.length === 0 || !path.every(looksParsed))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'processPolicies: path: expected a non-empty array of certificates from parseCertificate(), leaf first', { details: { field: 'path' } });
+  return runPolicies(path, parseInput(policyOptionsSchema, options, 'processPolicies options'));
+}
+
+/** processPolicies without the checks of its arguments (validateChain validated them already). */
+export function runPolicies(path: readonly Certificate[], options: PolicyOptions = {}): PolicyOutcome {
   const none: ChainPolicies = { userConstrainedPolicySet: [], authorityConstrainedPolicySet: [], anyPolicy: false, explicitPolicyRequired: false };
   // RFC 5280 numbers the certificates 1..n from the anchor's child down to the leaf.
   const n = Math.max(0, path.length - 1);

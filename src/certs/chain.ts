@@ -13,7 +13,7 @@ import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
 import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
-import { policyOptionsSchema, processPolicies, type ChainPolicies, type PolicyOptions, type PolicyProblemCode } from './chain-policy.js';
+import { policyOptionsSchema, runPolicies, type ChainPolicies, type PolicyOptions, type PolicyProblemCode } from './chain-policy.js';
 import { nameMatchKey } from './name.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import type { RevocationReason } from '../ca/types.js';
@@ -413,7 +413,7 @@ class PathSearch {
     const last = path.length - 1;
     if (dead) problems.push(deadEndProblem(path[last]!, last, dead, this.opts.maxPathLength));
     // Policies have a meaning only from an anchor down.
-    const policy = dead === undefined ? processPolicies(path, this.opts.policy) : undefined;
+    const policy = dead === undefined ? runPolicies(path, this.opts.policy) : undefined;
     if (policy?.problems.length) {
       problems.push(...policy.problems);
       problems.sort((a, b) => (a.certificateIndex ?? 0) - (b.certificateIndex ?? 0));

@@ -211,6 +211,11 @@ describe('policy processing (RFC 5280 §6.1.3–§6.1.5)', () => {
 
   it('bad initial settings are caller mistakes (ERR_INVALID_INPUT)', async () => {
     const c = await chain([], {});
+    const path = [c.leaf.cert, c.root.cert];
+    expect(processPolicies(path, { initialPolicySet: [P1] }).problems).toEqual([]);
+    expect(() => processPolicies(path, { initialPolicySet: ['x'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+    for (const bad of [[], [{}], 'path', [c.leaf.cert, null]])
+      expect(() => processPolicies(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
     for (const policy of [{ initialPolicySet: ['not.an.oid'] }, { initialPolicySet: [] }, { requireExplicit: true }])
       await expect(validate(c, { policy } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
