@@ -18,6 +18,7 @@ import {
   oid,
   parseDer,
   readBitString,
+  retag,
   seq,
   time,
   tlv,
@@ -106,6 +107,24 @@ function implicitString(n: number, s: string): Uint8Array {
 
 export function certificatePoliciesValue(oids: readonly string[]): Uint8Array {
   return seq(...oids.map((o) => seq(oid(o))));
+}
+
+/** policyMappings (RFC 5280 §4.2.1.5): [issuerDomainPolicy, subjectDomainPolicy] pairs. */
+export function policyMappingsValue(mappings: readonly (readonly [string, string])[]): Uint8Array {
+  return seq(...mappings.map(([issuer, subject]) => seq(oid(issuer), oid(subject))));
+}
+
+/** policyConstraints (RFC 5280 §4.2.1.11); give at least one of the two. */
+export function policyConstraintsValue(c: { requireExplicitPolicy?: number; inhibitPolicyMapping?: number }): Uint8Array {
+  return seq(
+    ...(c.requireExplicitPolicy !== undefined ? [retag(int(c.requireExplicitPolicy), 0)] : []),
+    ...(c.inhibitPolicyMapping !== undefined ? [retag(int(c.inhibitPolicyMapping), 1)] : []),
+  );
+}
+
+/** inhibitAnyPolicy (RFC 5280 §4.2.1.14): SkipCerts. */
+export function inhibitAnyPolicyValue(skipCerts: number): Uint8Array {
+  return int(skipCerts);
 }
 
 export function crlDistributionPointsValue(urls: readonly string[]): Uint8Array {

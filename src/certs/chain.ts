@@ -1,7 +1,7 @@
 /**
  * Certificate path building and validation for S/MIME signers (RFC 5280 §6, simplified the way
- * mail clients do it: no policy tree; online revocation is a separate layer, CRLs the caller gives
- * are checked here with RFC 5280 §6.3 processing in revocation/crl-path.ts).
+ * mail clients do it, plus RFC 5280 policy processing in chain-policy.ts; online revocation is a
+ * separate layer, CRLs the caller gives are checked here with RFC 5280 §6.3 processing in revocation/crl-path.ts).
  *
  * The outcome is data: an invalid chain gives `ok: false` and coded problems, never an exception.
  * Only caller mistakes (a missing `at`, something that is not a parsed certificate) throw.
@@ -13,6 +13,7 @@ import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
 import { MAX_NAME_CONSTRAINT_CHECKS, checkNameConstraints, nameConstraintsOf, type NameCheckBudget } from './chain-names.js';
+import { policyOptionsSchema, runPolicies, type ChainPolicies, type PolicyOptions, type PolicyProblemCode } from './chain-policy.js';
 import { nameMatchKey } from './name.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import type { RevocationReason } from '../ca/types.js';
@@ -42,9 +43,13 @@ export const chainProblemCodes = {
   CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation.',
   CHAIN_LEAF_EXT_KEY_USAGE: 'The signer certificate has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
   CHAIN_CA_EXT_KEY_USAGE: 'An intermediate CA has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
+  CHAIN_NO_ACCEPTABLE_POLICY: 'An explicit policy is required and the path is valid for none of the acceptable policies.',
+  CHAIN_POLICY_MAPPING_ANY_POLICY: 'A CA maps a policy to or from anyPolicy in policyMappings.',
+  CHAIN_POLICY_EXTENSION_INVALID: 'A certificatePolicies, policyMappings, policyConstraints or inhibitAnyPolicy extension is malformed.',
+  CHAIN_POLICY_TOO_COMPLEX: 'The policies and policy mappings of the path exceed the processing bounds (MAX_POLICY_GRAPH_SIZE and per-certificate limits).',
   CHAIN_REVOKED: 'A certificate of the path is listed on a CRL given in `crls` (see `revocation` for the date and reason).',
   CHAIN_REVOCATION_UNKNOWN: 'CRLs were given (`crls`), and none that is current, verified and in scope covers this certificate for every reason.',
-} as const;
+} as const satisfies Record<PolicyProblemCode, string> & Record<string, string>;
 
 export type ChainProblemCode = keyof typeof chainProblemCodes;
 
@@ -81,6 +86,8 @@ export interface ValidateChainOptions {
   budget?: PublicKeyBudget;
   /** Signature checks shared between the validations of one verification (failures included). */
   signatureCache?: SignatureCheckCache;
+  /** Initial policy settings (RFC 5280 §6.1.1); without them any policy, or none, is acceptable. */
+  policy?: PolicyOptions;
   /**
    * CRLs to check every certificate of the path against (except the trust anchor), offline: DER,
    * PEM or parsed (`parseCrl`), at most MAX_SUPPLIED_CRLS. RFC 5280 §6.3 processing (crl-path.ts):
@@ -99,6 +106,8 @@ export interface ChainResult {
   /** The trust anchor the path ends in, when it reached one. */
   anchor?: Certificate;
   problems: ChainProblem[];
+  /** The policies that hold for the path (RFC 5280 §6.1.6), when it reached an anchor. */
+  policies?: ChainPolicies;
 }
 
 /** Most signature verifications (not answered from the cache) one validateChain call may run. */
@@ -117,8 +126,9 @@ const KNOWN_CRITICAL = new Set<string>([
   OID.nameConstraints,
   OID.subjectKeyIdentifier,
   OID.authorityKeyIdentifier,
-  OID.policyConstraints, // policyConstraints: accepted, no policy processing
-  OID.inhibitAnyPolicy, // inhibitAnyPolicy: accepted, no policy processing
+  OID.policyMappings,
+  OID.policyConstraints,
+  OID.inhibitAnyPolicy,
 ]);
 
 function isCertificate(v: unknown): v is Certificate {
@@ -151,6 +161,7 @@ const optionsSchema = z
     maxIssuerCandidates: z.number().int().min(1).max(256).default(MAX_ISSUER_CANDIDATES),
     budget: z.instanceof(PublicKeyBudget).optional(),
     signatureCache: z.instanceof(SignatureCheckCache).optional(),
+    policy: policyOptionsSchema.optional(),
     crls: z.array(z.union([z.instanceof(Uint8Array), z.string(), z.custom<Crl>(isParsedCrl, 'expected a CRL (DER, PEM or parseCrl())')])).optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto object').optional(),
   })
@@ -189,6 +200,7 @@ interface Attempt {
   complete: boolean;
   problems: ChainProblem[];
   signatureProblems: number;
+  policies?: ChainPolicies;
 }
 
 type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget' | 'work';
@@ -252,6 +264,7 @@ class PathSearch {
     const best = this.best ?? this.evaluate([this.leaf], [], 'budget');
     const result: ChainResult = { ok: best.complete && best.problems.length === 0, path: best.path, problems: best.problems };
     if (best.complete) result.anchor = best.path[best.path.length - 1]!;
+    if (best.policies) result.policies = best.policies;
     return result;
   }
 
@@ -401,11 +414,18 @@ class PathSearch {
     const problems = checkPath(path, edges, dead === undefined, this.opts, this.nameChecks);
     const last = path.length - 1;
     if (dead) problems.push(deadEndProblem(path[last]!, last, dead, this.opts.maxPathLength));
+    // Policies have a meaning only from an anchor down.
+    const policy = dead === undefined ? runPolicies(path, this.opts.policy) : undefined;
+    if (policy?.problems.length) {
+      problems.push(...policy.problems);
+      problems.sort((a, b) => (a.certificateIndex ?? 0) - (b.certificateIndex ?? 0));
+    }
     const attempt: Attempt = {
       path,
       complete: dead === undefined,
       problems,
       signatureProblems: problems.filter((p) => SIGNATURE_CODES.has(p.code)).length,
+      ...(policy && { policies: policy.policies }),
     };
     if (!this.best || better(attempt, this.best)) this.best = attempt;
     return attempt;

@@ -39,8 +39,11 @@ export {
   computeKeyIdentifier,
   crlDistributionPointsValue,
   extKeyUsageValue,
+  inhibitAnyPolicyValue,
   keySigner,
   keyUsageValue,
+  policyConstraintsValue,
+  policyMappingsValue,
   randomSerial,
   signCertificate,
   subjectAltNameValue,
@@ -51,6 +54,17 @@ export {
 } from './builder.js';
 export { SignatureCheckCache } from './chain-signatures.js';
 export { MAX_NAME_CONSTRAINT_CHECKS } from './chain-names.js';
+export {
+  MAX_POLICIES_PER_CERTIFICATE,
+  MAX_POLICY_GRAPH_SIZE,
+  MAX_POLICY_MAPPINGS_PER_CERTIFICATE,
+  processPolicies,
+  type ChainPolicies,
+  type PolicyOptions,
+  type PolicyOutcome,
+  type PolicyProblem,
+  type PolicyProblemCode,
+} from './chain-policy.js';
 export {
   MAX_BUILD_STEPS,
   MAX_ISSUER_CANDIDATES,

@@ -1,5 +1,6 @@
 /** The verdict of verifyMessage: data a program can act on, with stable problem codes. */
 import type { CmsProblem } from '../cms/index.js';
+import type { ChainPolicies } from '../certs/chain-policy.js';
 import type { RevocationResult } from '../revocation/checker.js';
 
 export type SmimeProblemCode =
@@ -98,6 +99,11 @@ export interface SignerResult {
     path: CertificateSummary[];
     /** `revocation`: for CHAIN_REVOKED (the `crls` option), the date and reason the CRL gives. */
     problems: { code: string; message: string; certificateIndex?: number; revocation?: { revocationDate: Date; reason: string; invalidityDate?: Date } }[];
+    /**
+     * The policies the path holds (RFC 5280 §6.1.6), when it reached a trust anchor; see
+     * docs/chain.md. S/MIME BR certificates name their validation type by policy OID.
+     */
+    policies?: ChainPolicies;
   };
   /**
    * Revocation status of each certificate of the chain but the anchor (leaf first), when the

@@ -7,8 +7,10 @@
 import { z } from 'zod';
 import { findSignerCertificate, parseSignedData, verifySignerInfo, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
+import { OID } from '../internal/oids.js';
 import { validateChain } from '../certs/chain.js';
 import { SignatureCheckCache } from '../certs/chain-signatures.js';
+import { MAX_POLICIES_PER_CERTIFICATE, policyOidSchema } from '../certs/chain-policy.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import { resolveVerificationLimits, verificationLimitsSchema, type VerificationLimits } from './limits.js';
 import { certificateMailboxes, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
@@ -47,6 +49,16 @@ export interface VerifyMessageOptions {
   allowWeakAlgorithms?: boolean;
   /** Require the From mailbox to be a signer's (default true). */
   requireSenderMatch?: boolean;
+  /**
+   * Policy OIDs of which each signer's chain must hold at least one (RFC 5280 policy processing
+   * with these as the initial policy set and an explicit policy required), asserted by the
+   * certificates themselves: a chain that holds them only through anyPolicy does not count. For
+   * the S/MIME Baseline Requirements' mailbox-validated certificates, pass
+   * SMIME_BR_MAILBOX_VALIDATED_POLICIES. A chain that holds none is SMIME_CHAIN_INVALID with the
+   * chain problem CHAIN_NO_ACCEPTABLE_POLICY. The policies that hold are in each signer's
+   * `chain.policies`, required or not.
+   */
+  requirePolicies?: readonly string[];
   /** Size and nesting limits for the MIME parser. */
   mimeLimits?: Partial<MimeLimits>;
   /** Work limits (public-key operations, signers, certificates, issuer candidates); see docs/verifying.md. */
@@ -97,6 +109,7 @@ const optionsSchema = z.object({
   at: z.date().refine((d) => !Number.isNaN(d.getTime()), 'not a valid date').optional(),
   allowWeakAlgorithms: z.boolean().optional(),
   requireSenderMatch: z.boolean().optional(),
+  requirePolicies: z.array(policyOidSchema).min(1).max(MAX_POLICIES_PER_CERTIFICATE).optional(),
   mimeLimits: z.record(z.string(), z.number()).optional(),
   limits: verificationLimitsSchema.optional(),
   revocation: z
@@ -124,6 +137,12 @@ const optionsSchema = z.object({
   crypto: z.any().optional(),
   clock: z.any().optional(),
 });
+
+/**
+ * The S/MIME Baseline Requirements' mailbox-validated policy OIDs (legacy, multipurpose, strict;
+ * CA/B Forum S/MIME BR §7.1.6.1), for `requirePolicies`.
+ */
+export const SMIME_BR_MAILBOX_VALIDATED_POLICIES: readonly string[] = Object.freeze([OID.smimeMailboxLegacy, OID.smimeMailboxMultipurpose, OID.smimeMailboxStrict]);
 
 /** How many signature layers inside each other are followed. */
 export const MAX_SIGNATURE_LAYERS = 8;
@@ -188,6 +207,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   // Parsed once for every signer's chain; an unreadable CRL is the caller's mistake (ERR_INVALID_INPUT).
   const crls = options.crls && parseCrlInputs(options.crls, 'crls');
   const allowWeak = options.allowWeakAlgorithms ?? false;
+  const requirePolicies = options.requirePolicies;
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
   const rev = options.revocation;
@@ -376,20 +396,31 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
           budget,
           signatureCache,
           ...(crls && { crls }),
+          ...(requirePolicies && { policy: { initialPolicySet: requirePolicies, requireExplicitPolicy: true } }),
           crypto,
         });
         result.chain = {
           ok: chain.ok,
           path: chain.path.map(summarize),
           problems: chain.problems.map((p) => ({ ...p })),
+          ...(chain.policies && { policies: chain.policies }),
         };
+        // Strict: a required policy must be asserted, not only let through by anyPolicy.
+        if (requirePolicies && chain.ok && !requirePolicies.some((p) => chain.policies?.authorityConstrainedPolicySet.includes(p))) {
+          result.chain.ok = false;
+          result.chain.problems.push({
+            code: 'CHAIN_NO_ACCEPTABLE_POLICY',
+            certificateIndex: 0,
+            message: `the chain holds the required policies (${requirePolicies.join(', ')}) only through anyPolicy; no certificate asserts one`,
+          });
+        }
         const weakOk = !sig.weak || allowWeak;
         let revocationOk = true;
-        if (checker && chain.ok) {
+        if (checker && result.chain.ok) {
           result.revocation = await checker.checkPath(chain.path, at);
           revocationOk = judgeRevocation(result.revocation, policy, rev?.allowNoSources ?? false, result, revocationNotes);
         }
-        result.ok = sig.ok && weakOk && chain.ok && revocationOk;
+        result.ok = sig.ok && weakOk && result.chain.ok && revocationOk;
         if (sig.weak && allowWeak)
           warnings.push({ code: 'SMIME_WEAK_ALGORITHM_ALLOWED', message: 'a weak algorithm was accepted because allowWeakAlgorithms is on' });
         if (sig.signingTime && (sig.signingTime < cert.notBefore || sig.signingTime > cert.notAfter))

@@ -694,6 +694,11 @@ describe('validateChain: each problem code on a crafted chain', () => {
         'CHAIN_UNKNOWN_CRITICAL_EXTENSION',
         'CHAIN_WEAK_ALGORITHM',
         'CHAIN_WEAK_KEY',
+        // Policy processing: crafted chains in chain-policy.test.ts.
+        'CHAIN_NO_ACCEPTABLE_POLICY',
+        'CHAIN_POLICY_EXTENSION_INVALID',
+        'CHAIN_POLICY_MAPPING_ANY_POLICY',
+        'CHAIN_POLICY_TOO_COMPLEX',
       ].sort(),
     );
   });

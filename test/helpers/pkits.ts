@@ -72,7 +72,13 @@ export function caseOptions(c: PkitsCase): ValidateChainOptions {
     // PKITS paths have up to 7 certificates with the anchor.
     maxPathLength: 16,
     crls: c.crls.map(readPkitsCrlDer),
-    // Policy inputs (c.initialPolicySet, c.initialExplicitPolicy, ...): added here by the policy work.
+    // The suite's initial policy settings (RFC 5280 §6.1.1 (c), (e)–(g)).
+    policy: {
+      initialPolicySet: c.initialPolicySet,
+      requireExplicitPolicy: c.initialExplicitPolicy,
+      inhibitPolicyMapping: c.initialPolicyMappingInhibit,
+      inhibitAnyPolicy: c.initialInhibitAnyPolicy,
+    },
   };
 }
 

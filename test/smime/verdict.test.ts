@@ -66,6 +66,12 @@ describe('a good message', () => {
             ok: true,
             path: [summary(leaf), summary(f.ca.issuingCertificate), summary(f.ca.rootCertificate)],
             problems: [],
+            policies: {
+              userConstrainedPolicySet: ['2.23.140.1.5.1.3'],
+              authorityConstrainedPolicySet: ['2.23.140.1.5.1.3'],
+              anyPolicy: false,
+              explicitPolicyRequired: false,
+            },
           },
           // No revocation option: nothing is checked (and nothing fetched), so no `revocation` here.
           matchesFrom: true,
