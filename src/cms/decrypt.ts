@@ -7,7 +7,9 @@ import { MailPkiError } from '../errors.js';
 import type { Certificate } from '../certs/certificate.js';
 import { copyBytes, equalBytes } from '../internal/bytes.js';
 import { randomBytes, resolveCrypto } from '../internal/crypto.js';
+import { Tag, cursor, parseDer, readOid } from '../internal/der.js';
 import { decryptContent } from './content-encryption.js';
+import { CMS_OID } from './oids.js';
 import {
   CONTENT_KEY_BYTES,
   describeRecipientIdentifier,
@@ -20,10 +22,14 @@ import {
   type KeyTransRecipient,
   type OaepHash,
   type RecipientIdentifier,
+  type EnvelopedData,
   WEAK_CIPHER_HINT,
 } from './enveloped-data.js';
 import { agreeAndUnwrap, type NistCurve } from './key-agreement.js';
 import { oaepDecode, pkcs1DecodeImplicit, readRsaPrivateNumbers, rsaPrivateRaw } from './rsa.js';
+
+/** Most (RecipientInfo, key) pairs tried on one message before the first error is reported. */
+export const MAX_DECRYPT_ATTEMPTS = 4;
 
 /** A private key able to decrypt, with the certificate it belongs to. */
 export interface CmsDecryptionKey {
@@ -230,6 +236,10 @@ export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionK
       { details: { recipients } },
     );
 
+  checkContentType(ed, gcm);
+  // A message may name one certificate in many RecipientInfos; each try costs an RSA/ECDH operation and a
+  // whole-content decryption, so only the first few are tried.
+  candidates.splice(MAX_DECRYPT_ATTEMPTS);
   const cekLength = CONTENT_KEY_BYTES[enc.algorithm];
   let firstError: unknown;
   for (const { index, key } of candidates) {
@@ -261,6 +271,34 @@ export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionK
     }
   }
   throw firstError;
+}
+
+/**
+ * The inner content type must be authenticated when it is not id-data (RFC 5083 §2.1): else an attacker
+ * could relabel authenticated bytes (e.g. as signed-data) without touching the tag. With authAttrs, their
+ * contentType attribute must name the same type.
+ */
+function checkContentType(ed: EnvelopedData, gcm: boolean): void {
+  if (!gcm) return;
+  if (!ed.authAttrsAad) {
+    if (ed.contentType !== CMS_OID.data)
+      throw new MailPkiError('ERR_CMS_MALFORMED', 'invalid CMS AuthEnvelopedData: a content type other than id-data without authenticated attributes (RFC 5083 §2.1)');
+    return;
+  }
+  const what = 'invalid CMS authAttrs';
+  const attrs = cursor(parseDer(ed.authAttrsAad, 'ERR_CMS_MALFORMED', what), 'ERR_CMS_MALFORMED', what);
+  let seen = 0;
+  while (!attrs.done) {
+    const a = cursor(attrs.next(Tag.SEQUENCE), 'ERR_CMS_MALFORMED', what);
+    if (readOid(a.next(Tag.OID)) !== CMS_OID.contentType) continue;
+    const values = cursor(a.next(Tag.SET), 'ERR_CMS_MALFORMED', what);
+    const value = readOid(values.next(Tag.OID));
+    values.end();
+    if (value !== ed.contentType || ++seen > 1)
+      throw new MailPkiError('ERR_CMS_MALFORMED', 'invalid CMS AuthEnvelopedData: the authenticated contentType attribute does not match the content type');
+  }
+  if (seen === 0 && ed.contentType !== CMS_OID.data)
+    throw new MailPkiError('ERR_CMS_MALFORMED', 'invalid CMS AuthEnvelopedData: no authenticated contentType attribute for a content type other than id-data');
 }
 
 /** Ciphertext (and GCM tag) in the one buffer WebCrypto wants: a single copy, however many BER chunks. */

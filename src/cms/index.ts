@@ -19,11 +19,11 @@ export {
   type SignerVerification,
   type VerifySignerOptions,
 } from './verify.js';
-export { MAX_BER_DEPTH } from './ber.js';
+export { MAX_BER_DEPTH, MAX_BER_NODES } from './ber.js';
 export type { Attribute, CmsDigestAlgorithm, EssCertId, IssuerSerial, SignedAttributes } from './attributes.js';
 export { CMS_OID, type ContentKind } from './oids.js';
 export { encryptData, MAX_ENCRYPT_RECIPIENTS, type CmsRecipient, type EncryptDataOptions } from './encrypt.js';
-export { decryptData, type CmsDecryptionKey, type DecryptedData, type DecryptDataOptions } from './decrypt.js';
+export { decryptData, MAX_DECRYPT_ATTEMPTS, type CmsDecryptionKey, type DecryptedData, type DecryptDataOptions } from './decrypt.js';
 export {
   parseEnvelopedData,
   readRecipientIdentifiers,

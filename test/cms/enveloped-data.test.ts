@@ -392,6 +392,50 @@ describe('limits and caller mistakes', () => {
   });
 });
 
+describe('attacks on the structure', () => {
+  it('relabelling the unauthenticated inner content type of AuthEnvelopedData is refused (RFC 5083 §2.1)', async () => {
+    const der = await encryptData(content, [{ certificate: ids.p256!.cert }]);
+    const dataOid = oid(CMS_OID.data);
+    const at = indexOf(der, dataOid);
+    const m = der.slice();
+    m[at + dataOid.length - 1] = 2; // id-data → id-signedData, same length
+    expect(parseEnvelopedData(m).contentType).toBe(CMS_OID.signedData);
+    const e = await rejects(decryptData(m, [ids.p256!.key]), 'ERR_CMS_MALFORMED');
+    expect(e.message).toMatch(/RFC 5083/);
+  });
+
+  it('a certificate named in many RecipientInfos costs at most MAX_DECRYPT_ATTEMPTS (4) key operations', async () => {
+    const cert = ids.rsa!.cert;
+    const rid = seq(cert.issuer.der, tlv(Tag.INTEGER, cert.serialBytes));
+    const ris = Array.from({ length: 50 }, (_, i) => seq(int(0), rid, seq(oid(ENVELOPE_OID.rsaEncryption), nul()), octets(new Uint8Array(256).fill(i + 1))));
+    const eci = seq(oid(CMS_OID.data), seq(oid(ENVELOPE_OID.aes128CBC), octets(new Uint8Array(16))), tlv(0x80, new Uint8Array(32)));
+    const der = seq(oid(CMS_OID.envelopedData), explicit(0, seq(int(0), tlv(Tag.SET, ...ris), eci)));
+    let calls = 0;
+    const key = { ...ids.rsa!.key, rawRsaDecrypt: async () => {
+      calls++;
+      throw new Error('HSM says no');
+    } };
+    await rejects(decryptData(der, [key]), 'ERR_CMS_WRONG_KEY');
+    expect(calls).toBe(4);
+  });
+
+  it('BER with millions of tiny chunks stops at MAX_BER_NODES (ERR_INPUT_TOO_LARGE), not after allocating them all', () => {
+    const n = (1 << 20) + 10;
+    const m = new Uint8Array(4 + 2 * n + 2);
+    m.set([0x30, 0x80, 0xa0, 0x80]);
+    for (let i = 0; i < n; i++) m[4 + 2 * i] = 0x04;
+    const e = (() => {
+      try {
+        parseEnvelopedData(m);
+      } catch (err) {
+        return err as MailPkiError;
+      }
+    })();
+    expect(e?.code).toBe('ERR_INPUT_TOO_LARGE');
+    expect(e?.message).toMatch(/BER elements/);
+  });
+});
+
 describe('parser property: hostile input gives a coded error, never a crash or hang', () => {
   const codes = new Set(['ERR_CMS_MALFORMED', 'ERR_CMS_TRUNCATED', 'ERR_INPUT_TOO_LARGE', 'ERR_NESTING_TOO_DEEP', 'ERR_ALGORITHM_UNSUPPORTED']);
   let sample: Uint8Array;
