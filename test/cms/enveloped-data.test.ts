@@ -6,6 +6,7 @@ import {
   decryptData,
   encryptData,
   importDecryptionKey,
+  importDecryptionKeyFromPkcs12,
   parseEnvelopedData,
   readRecipientIdentifiers,
   type CmsDecryptionKey,
@@ -19,6 +20,7 @@ import { Tag, bitString, cursor, explicit, int, nul, octets, oid, parseDer, read
 import { OID } from '../../src/internal/oids.js';
 import { exportPkcs8Pem, importPrivateKey } from '../../src/keys/index.js';
 import { signBytes, signatureAlgorithmIdentifier } from '../../src/keys/algorithms.js';
+import { exportPkcs12 } from '../../src/pkcs12/index.js';
 
 const subtle = globalThis.crypto.subtle;
 const content = new TextEncoder().encode('Content-Type: text/plain\r\n\r\nPay 10,000 EUR to DE89 3704 0044 0532 0130 00.\r\n');
@@ -389,6 +391,35 @@ describe('limits and caller mistakes', () => {
   it('a SignedData is not an EnvelopedData: ERR_CMS_MALFORMED', async () => {
     const der = seq(oid(CMS_OID.signedData), explicit(0, seq(int(1))));
     await rejects(decryptData(der, [ids.rsa!.key]), 'ERR_CMS_MALFORMED');
+  });
+});
+
+describe('decryption keys from files', () => {
+  it('importDecryptionKeyFromPkcs12: RSA (OAEP and PKCS#1) and EC', async () => {
+    for (const who of ['rsa', 'p256']) {
+      const privateKey = await importPrivateKey(ids[who]!.pkcs8Pem, { extractable: true });
+      const p12 = await exportPkcs12({ privateKey, certificate: ids[who]!.cert.der, passphrase: 'pass', iterations: 1000 });
+      const key = await importDecryptionKeyFromPkcs12(p12, 'pass');
+      expect(key.privateKey.extractable).toBe(false);
+      const recipients = who === 'rsa' ? [{ certificate: ids.rsa!.cert, keyTransport: 'rsa-pkcs1' as const }] : [{ certificate: ids.p256!.cert }];
+      for (const r of [recipients, [{ certificate: ids[who]!.cert }]]) {
+        const der = await encryptData(content, r);
+        expect(equalBytes((await decryptData(der, [key])).content, content)).toBe(true);
+      }
+      await rejects(importDecryptionKeyFromPkcs12(p12, 'wrong'), 'ERR_PKCS12_MAC_INVALID');
+    }
+  });
+
+  it("importPrivateKey usage 'decrypt': RSA-OAEP with the chosen hash, ECDH; Ed25519 refused", async () => {
+    const rsa = await importPrivateKey(ids.rsa!.pkcs8Pem, { usage: 'decrypt', oaepHash: 'SHA-384' });
+    expect(rsa.algorithm).toMatchObject({ name: 'RSA-OAEP', hash: { name: 'SHA-384' } });
+    expect(rsa.usages.sort()).toEqual(['decrypt', 'unwrapKey']);
+    const ec = await importPrivateKey(ids.p384!.pkcs8Pem, { usage: 'decrypt' });
+    expect(ec.algorithm).toMatchObject({ name: 'ECDH', namedCurve: 'P-384' });
+    const ed = (await subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    await rejects(importPrivateKey(await exportPkcs8Pem(ed.privateKey), { usage: 'decrypt' }), 'ERR_KEY_UNSUPPORTED');
+    await rejects(importPrivateKey(ids.rsa!.pkcs8Pem, { usage: 'decrypt', oaepHash: 'MD5' as never }), 'ERR_INVALID_INPUT');
+    await rejects(importPrivateKey(ids.rsa!.pkcs8Pem, { usage: 'wrap' as never }), 'ERR_INVALID_INPUT');
   });
 });
 
