@@ -125,6 +125,8 @@ const OAEP_SHA256_ALGORITHM = seq(
 async function recipientInfo(crypto: Crypto, r: CmsRecipient, cek: Uint8Array): Promise<{ der: Uint8Array; version: number }> {
   const pk = r.certificate.publicKey;
   if (pk.kind === 'rsa') {
+    if (pk.bits < MIN_RECIPIENT_RSA_BITS)
+      throw new MailPkiError('ERR_KEY_WEAK', `the recipient's RSA key has ${pk.bits} bits; encrypting to keys below ${MIN_RECIPIENT_RSA_BITS} bits is refused (ask for a new certificate)`);
     const rid = recipientIdentifier(r, false);
     const pkcs1 = r.keyTransport === 'rsa-pkcs1';
     const encryptedKey = pkcs1 ? pkcs1Encrypt(readRsaPublicNumbers(pk.spki), cek, crypto) : await oaepEncrypt(crypto, pk.spki, 'SHA-256', cek);
@@ -151,6 +153,9 @@ async function recipientInfo(crypto: Crypto, r: CmsRecipient, cek: Uint8Array): 
     `a ${pk.kind} certificate cannot receive encrypted mail (Ed25519 keys only sign; X25519 certificates are not supported): use an RSA or EC (P-256, P-384, P-521) certificate`,
   );
 }
+
+/** Smallest recipient RSA modulus encryptData writes to (RFC 8551 §2.7 / S/MIME BR: 2048). */
+export const MIN_RECIPIENT_RSA_BITS = 2048;
 
 /** The most recipients encryptData accepts (the reader's default limit). */
 export const MAX_ENCRYPT_RECIPIENTS = DEFAULT_ENVELOPED_LIMITS.maxRecipients;

@@ -359,6 +359,12 @@ describe('algorithms refused', () => {
     await rejects(decryptData(der, [ids.rsa!.key]), 'ERR_ALGORITHM_UNSUPPORTED');
   });
 
+  it('RSA recipients below 2048 bits are refused (ERR_KEY_WEAK)', async () => {
+    const pair = (await subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 1024, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' }, false, ['encrypt', 'decrypt'])) as CryptoKeyPair;
+    const cert = await makeCert(pair.publicKey, ca.privateKey, 'rsa1024', 10);
+    await rejects(encryptData(content, [{ certificate: cert }]), 'ERR_KEY_WEAK');
+  });
+
   it('Ed25519 certificates cannot be recipients', async () => {
     const pair = (await subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
     const cert = await makeCert(pair.publicKey, ca.privateKey, 'ed', 9);
