@@ -6,6 +6,7 @@ import { MailPkiError } from '../errors.js';
 import { copyBytes } from '../internal/bytes.js';
 import { explicit, octets, oid, seq } from '../internal/der.js';
 import { ENVELOPE_OID, type KdfHash } from './enveloped-data.js';
+import { cachedPublicKey } from './rsa.js';
 
 export type NistCurve = 'P-256' | 'P-384' | 'P-521';
 export type KeyWrap = 'aes-128-wrap' | 'aes-192-wrap' | 'aes-256-wrap';
@@ -76,7 +77,7 @@ export interface AgreedKey {
 /** Ephemeral-static ECDH to one recipient: a fresh key pair, Z, the KEK, and the wrapped CEK. */
 export async function agreeAndWrap(crypto: Crypto, recipientSpki: Uint8Array, curve: NistCurve, cek: Uint8Array): Promise<AgreedKey> {
   const params = { name: 'ECDH', namedCurve: curve };
-  const recipient = await crypto.subtle.importKey('spki', copyBytes(recipientSpki), params, false, []);
+  const recipient = await cachedPublicKey(crypto, recipientSpki, `ECDH ${curve}`, () => crypto.subtle.importKey('spki', copyBytes(recipientSpki), params, false, []));
   const eph = (await crypto.subtle.generateKey(params, true, ['deriveBits'])) as CryptoKeyPair;
   const z = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: recipient }, eph.privateKey, CURVE_BITS[curve]));
   const ephemeralPoint = new Uint8Array(await crypto.subtle.exportKey('raw', eph.publicKey));

@@ -220,6 +220,26 @@ export async function oaepDecode(crypto: Crypto, em: Uint8Array, hash: OaepHash,
 
 /** RSA-OAEP encryption through WebCrypto (hash and MGF1 hash the same, as WebCrypto has it). */
 export async function oaepEncrypt(crypto: Crypto, spki: Uint8Array, hash: OaepHash, message: Uint8Array): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey('spki', copyBytes(spki), { name: 'RSA-OAEP', hash }, false, ['encrypt']);
+  const key = await cachedPublicKey(crypto, spki, hash, () => crypto.subtle.importKey('spki', copyBytes(spki), { name: 'RSA-OAEP', hash }, false, ['encrypt']));
   return new Uint8Array(await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, key, copyBytes(message)));
+}
+
+/**
+ * Imported recipient public keys, per WebCrypto and per SPKI buffer (a parsed Certificate keeps one): importing
+ * an RSA key costs more than the OAEP encryption itself, and a sender encrypts to the same people again and again.
+ */
+const publicKeyCache = new WeakMap<Crypto, WeakMap<Uint8Array, Map<string, Promise<CryptoKey>>>>();
+
+export function cachedPublicKey(crypto: Crypto, spki: Uint8Array, kind: string, load: () => Promise<CryptoKey>): Promise<CryptoKey> {
+  let perCrypto = publicKeyCache.get(crypto);
+  if (!perCrypto) publicKeyCache.set(crypto, (perCrypto = new WeakMap()));
+  let perKey = perCrypto.get(spki);
+  if (!perKey) perCrypto.set(spki, (perKey = new Map()));
+  let p = perKey.get(kind);
+  if (!p) {
+    p = load();
+    perKey.set(kind, p);
+    p.catch(() => perKey.delete(kind));
+  }
+  return p;
 }
