@@ -154,6 +154,9 @@ async function recipientInfo(crypto: Crypto, r: CmsRecipient, cek: Uint8Array): 
   );
 }
 
+/** Largest content encryptData takes: the reader's default maxBytes less 64 KiB for the structure around it. */
+export const MAX_ENCRYPT_CONTENT_BYTES = DEFAULT_ENVELOPED_LIMITS.maxBytes - 64 * 1024;
+
 /** Smallest recipient RSA modulus encryptData writes to (RFC 8551 §2.7 / S/MIME BR: 2048). */
 export const MIN_RECIPIENT_RSA_BITS = 2048;
 
@@ -169,9 +172,9 @@ export const MAX_ENCRYPT_RECIPIENTS = DEFAULT_ENVELOPED_LIMITS.maxRecipients;
  */
 export async function encryptData(content: Uint8Array, recipients: readonly CmsRecipient[], options: EncryptDataOptions = {}): Promise<Uint8Array> {
   if (!(content instanceof Uint8Array)) throw new MailPkiError('ERR_INVALID_INPUT', 'content: must be a Uint8Array', { details: { field: 'content' } });
-  if (content.length > DEFAULT_ENVELOPED_LIMITS.maxBytes - 64 * 1024)
-    throw new MailPkiError('ERR_INPUT_TOO_LARGE', `content is larger than ${DEFAULT_ENVELOPED_LIMITS.maxBytes - 64 * 1024} bytes (what a recipient's reader accepts)`, {
-      details: { limit: DEFAULT_ENVELOPED_LIMITS.maxBytes - 64 * 1024 },
+  if (content.length > MAX_ENCRYPT_CONTENT_BYTES)
+    throw new MailPkiError('ERR_INPUT_TOO_LARGE', `content is larger than ${MAX_ENCRYPT_CONTENT_BYTES} bytes (what a recipient's reader accepts by default)`, {
+      details: { limit: MAX_ENCRYPT_CONTENT_BYTES },
     });
   if (!Array.isArray(recipients) || recipients.length === 0)
     throw new MailPkiError('ERR_INVALID_INPUT', 'recipients: at least one recipient is needed', { details: { field: 'recipients' } });

@@ -22,7 +22,7 @@ export {
 export { MAX_BER_DEPTH, MAX_BER_NODES } from './ber.js';
 export type { Attribute, CmsDigestAlgorithm, EssCertId, IssuerSerial, SignedAttributes } from './attributes.js';
 export { CMS_OID, type ContentKind } from './oids.js';
-export { encryptData, MAX_ENCRYPT_RECIPIENTS, MIN_RECIPIENT_RSA_BITS, type CmsRecipient, type EncryptDataOptions } from './encrypt.js';
+export { encryptData, MAX_ENCRYPT_CONTENT_BYTES, MAX_ENCRYPT_RECIPIENTS, MIN_RECIPIENT_RSA_BITS, type CmsRecipient, type EncryptDataOptions } from './encrypt.js';
 export { decryptData, MAX_DECRYPT_ATTEMPTS, type CmsDecryptionKey, type DecryptedData, type DecryptDataOptions } from './decrypt.js';
 export {
   parseEnvelopedData,
