@@ -416,6 +416,16 @@ describe('decryption keys from files', () => {
     }
   });
 
+  it('an EC signing key (ECDSA) decrypts when extractable; else ERR_CMS_UNWRAP_UNAVAILABLE with a hint', async () => {
+    const der = await encryptData(content, [{ certificate: ids.p256!.cert }]);
+    const exportable = await importPrivateKey(ids.p256!.pkcs8Pem, { extractable: true });
+    expect(exportable.algorithm.name).toBe('ECDSA');
+    expect(equalBytes((await decryptData(der, [{ privateKey: exportable, certificate: ids.p256!.cert }])).content, content)).toBe(true);
+    const fixed = await importPrivateKey(ids.p256!.pkcs8Pem);
+    const e = await rejects(decryptData(der, [{ privateKey: fixed, certificate: ids.p256!.cert }]), 'ERR_CMS_UNWRAP_UNAVAILABLE');
+    expect(e.message).toMatch(/usage: 'decrypt'/);
+  });
+
   it("importPrivateKey usage 'decrypt': RSA-OAEP with the chosen hash, ECDH; Ed25519 refused", async () => {
     const rsa = await importPrivateKey(ids.rsa!.pkcs8Pem, { usage: 'decrypt', oaepHash: 'SHA-384' });
     expect(rsa.algorithm).toMatchObject({ name: 'RSA-OAEP', hash: { name: 'SHA-384' } });

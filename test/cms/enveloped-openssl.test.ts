@@ -183,11 +183,11 @@ describeWithPeers('CMS encryption interop with OpenSSL', ['openssl'], () => {
       });
     }
 
-    it('three mixed recipients, subjectKeyIdentifier for one: OpenSSL opens it as each', async () => {
+    it('three mixed recipients, subjectKeyIdentifier for two (ktri and kari rKeyId): OpenSSL opens it as each', async () => {
       const der = await encryptData(content, [
         { certificate: ids.rsa.cert },
         { certificate: ids.rsa2.cert, keyTransport: 'rsa-pkcs1', identifier: 'subjectKeyIdentifier' },
-        { certificate: ids.p384.cert },
+        { certificate: ids.p384.cert, identifier: 'subjectKeyIdentifier' },
       ]);
       for (const who of ['rsa', 'rsa2', 'p384'] as Who[]) {
         const r = opensslDecrypt(der, who);
