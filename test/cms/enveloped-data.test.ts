@@ -527,6 +527,22 @@ describe('parser property: hostile input gives a coded error, never a crash or h
     );
   });
 
+  it('round trip: any content, algorithm and recipient mix decrypts to the same bytes for every recipient', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc', 'aes-128-cbc'),
+        fc.subarray(['rsa', 'p256', 'p384'], { minLength: 1 }),
+        fc.boolean(),
+        async (c, contentEncryption, whos, ski) => {
+          const der = await encryptData(c, whos.map((w) => ({ certificate: ids[w]!.cert, ...(ski && w !== 'p384' ? { identifier: 'subjectKeyIdentifier' as const } : {}) })), { contentEncryption });
+          for (const w of whos) expect(equalBytes((await decryptData(der, [ids[w]!.key])).content, c)).toBe(true);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
   it('deep nesting is bounded', () => {
     let d = octets(new Uint8Array(1));
     for (let i = 0; i < 200; i++) d = Uint8Array.of(0x30, 0x80, ...d, 0, 0);
