@@ -8,9 +8,10 @@ import { benchRevocation } from './revocation.js';
 import { benchDkim } from './dkim.js';
 import { benchChain } from './chain.js';
 import { benchPolicy } from './policy.js';
+import { benchCmsEncrypt } from './cms-encrypt.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain, policy: benchPolicy };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain, policy: benchPolicy, 'cms-encrypt': benchCmsEncrypt };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

@@ -44,6 +44,11 @@ export const errorCodes = {
   ERR_CA_EXISTS: 'A CA already exists at that location; it is never overwritten.',
   // CMS / MIME / S/MIME
   ERR_CMS_MALFORMED: 'The CMS (PKCS#7) structure could not be parsed.',
+  ERR_CMS_NOT_FOR_RECIPIENT: 'The encrypted message is not addressed to any of the given keys; the message lists the recipient identifiers it holds.',
+  ERR_CMS_WRONG_KEY: 'A RecipientInfo names the key\'s certificate but the content-encryption key could not be unwrapped with it: the private key does not belong to the certificate, or the wrapped key was altered.',
+  ERR_CMS_DECRYPTION_FAILED: 'The encrypted content failed its check (authentication tag, padding, wrong key or altered data); no plaintext is returned.',
+  ERR_CMS_TRUNCATED: 'The encrypted message is cut short: content, tag or structure is missing.',
+  ERR_CMS_UNWRAP_UNAVAILABLE: 'The key cannot do the unwrap the message needs (e.g. RSA PKCS#1 v1.5 with a non-extractable WebCrypto key); the message says what to pass.',
   ERR_MIME_MALFORMED: 'The MIME message could not be parsed.',
   ERR_SIGNER_INVALID: 'The signer (key, certificate, chain) cannot be used to sign.',
   ERR_ALGORITHM_WEAK: 'The algorithm is refused as weak (MD5, SHA-1, RSA below 2048 bits).',

@@ -15,7 +15,16 @@ import { MailPkiError } from '../errors.js';
 export interface BerLimits {
   maxBytes: number;
   maxDepth: number;
+  /** Most TLVs decoded; default MAX_BER_NODES. */
+  maxNodes?: number;
 }
+
+/**
+ * Most TLVs the normaliser decodes (each becomes an object): 64 MiB of two-byte chunks would otherwise be
+ * 32 million objects. OpenSSL's -stream writes ~1 KiB chunks, and a SignedData with a 100,000-entry CRL has
+ * about 500,000 TLVs.
+ */
+export const MAX_BER_NODES = 1 << 20;
 
 interface Node {
   tag: number;
@@ -47,8 +56,12 @@ export function normaliseBer(input: Uint8Array, limits: BerLimits): Uint8Array {
   if (input.length > limits.maxBytes)
     throw new MailPkiError('ERR_INPUT_TOO_LARGE', `CMS input is larger than ${limits.maxBytes} bytes`);
   let changed = false;
+  let nodes = 0;
+  const maxNodes = limits.maxNodes ?? MAX_BER_NODES;
 
   const decode = (pos: number, limit: number, depth: number): { node: Node; end: number } => {
+    if (++nodes > maxNodes)
+      throw new MailPkiError('ERR_INPUT_TOO_LARGE', `CMS input has more than ${maxNodes} BER elements`, { details: { limit: maxNodes } });
     if (depth > limits.maxDepth)
       throw new MailPkiError('ERR_NESTING_TOO_DEEP', `CMS input nests deeper than ${limits.maxDepth} levels`);
     if (pos >= limit) bad('unexpected end of data');

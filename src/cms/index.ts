@@ -19,6 +19,20 @@ export {
   type SignerVerification,
   type VerifySignerOptions,
 } from './verify.js';
-export { MAX_BER_DEPTH } from './ber.js';
+export { MAX_BER_DEPTH, MAX_BER_NODES } from './ber.js';
 export type { Attribute, CmsDigestAlgorithm, EssCertId, IssuerSerial, SignedAttributes } from './attributes.js';
 export { CMS_OID, type ContentKind } from './oids.js';
+export { encryptData, MAX_ENCRYPT_CONTENT_BYTES, MAX_ENCRYPT_RECIPIENTS, MIN_RECIPIENT_RSA_BITS, type CmsRecipient, type EncryptDataOptions } from './encrypt.js';
+export { decryptData, MAX_DECRYPT_ATTEMPTS, type CmsDecryptionKey, type DecryptedData, type DecryptDataOptions } from './decrypt.js';
+export {
+  parseEnvelopedData,
+  readRecipientIdentifiers,
+  DEFAULT_ENVELOPED_LIMITS,
+  type ContentEncryptionAlgorithm,
+  type KeyManagement,
+  type EnvelopedData,
+  type EnvelopedLimits,
+  type Recipient,
+  type RecipientIdentifier,
+} from './enveloped-data.js';
+export { importDecryptionKey, importDecryptionKeyFromPkcs12, type ImportDecryptionKeyOptions } from './decryption-key.js';

@@ -36,6 +36,13 @@ export interface ImportPrivateKeyOptions {
    * Default `{ scheme: 'rsa-pkcs1', hash: 'SHA-256' }`. For EC and Ed25519 keys only the scheme is checked.
    */
   algorithm?: SignatureAlgorithm;
+  /**
+   * What the key is for. Default 'sign'. 'decrypt' imports an RSA key as RSA-OAEP (hash from
+   * `oaepHash`, default SHA-256) and an EC key as ECDH, for CMS decryption (mailpki/cms decryptData).
+   */
+  usage?: 'sign' | 'decrypt';
+  /** With usage 'decrypt': the RSA-OAEP hash the key is bound to. Default SHA-256 (RFC 8551's choice). */
+  oaepHash?: 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
   crypto?: Crypto;
 }
 
@@ -140,18 +147,53 @@ function importParams(key: PrivateKeyInfoSummary, alg: SignatureAlgorithm | unde
   return { name: 'Ed25519' };
 }
 
-/** Imports a checked PrivateKeyInfo into WebCrypto for signing. */
+/** WebCrypto import parameters and usages for decrypting with a checked key (CMS key transport or agreement). */
+function decryptParams(key: PrivateKeyInfoSummary, oaepHash: unknown): { params: RsaHashedImportParams | EcKeyImportParams; usages: KeyUsage[] } {
+  if (oaepHash !== undefined && !['SHA-1', ...HASHES].includes(oaepHash as string))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'oaepHash: must be SHA-1, SHA-256, SHA-384 or SHA-512', { details: { field: 'oaepHash' } });
+  if (key.kind === 'rsa') return { params: { name: 'RSA-OAEP', hash: (oaepHash as string | undefined) ?? 'SHA-256' }, usages: ['decrypt', 'unwrapKey'] };
+  if (key.kind === 'ec') return { params: { name: 'ECDH', namedCurve: key.curve! }, usages: ['deriveBits', 'deriveKey'] };
+  throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'an Ed25519 key cannot decrypt: S/MIME encryption needs an RSA or EC key');
+}
+
+/** Imports a checked PrivateKeyInfo into WebCrypto for signing (or, with usage 'decrypt', for decrypting). */
 export async function importPrivateKeyInfo(
   crypto: Crypto,
   key: PrivateKeyInfoSummary,
-  options: { extractable?: boolean; algorithm?: SignatureAlgorithm },
+  options: { extractable?: boolean; algorithm?: SignatureAlgorithm; usage?: 'sign' | 'decrypt'; oaepHash?: string },
 ): Promise<CryptoKey> {
-  const params = importParams(key, checkAlgorithmOption(options.algorithm));
+  if (options.usage !== undefined && options.usage !== 'sign' && options.usage !== 'decrypt')
+    throw new MailPkiError('ERR_INVALID_INPUT', "usage: must be 'sign' or 'decrypt'", { details: { field: 'usage' } });
+  const forDecrypt = options.usage === 'decrypt' ? decryptParams(key, options.oaepHash) : undefined;
+  const params = forDecrypt?.params ?? importParams(key, checkAlgorithmOption(options.algorithm));
   try {
-    return await crypto.subtle.importKey('pkcs8', copyBytes(key.der), params, options.extractable ?? false, ['sign']);
+    return await crypto.subtle.importKey('pkcs8', copyBytes(key.der), params, options.extractable ?? false, forDecrypt?.usages ?? ['sign']);
   } catch (e) {
     throw new MailPkiError('ERR_KEY_MALFORMED', `the ${key.kind} private key was refused by WebCrypto: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** The checked PrivateKeyInfo of PEM or DER key input, decrypting it when it is encrypted. */
+export async function readPrivateKeyInfoInput(
+  crypto: Crypto,
+  input: string | Uint8Array,
+  passphrase: string | undefined,
+): Promise<PrivateKeyInfoSummary> {
+  const { der, format } = readPrivateKeyInput(input);
+  let info: Uint8Array;
+  if (format === 'encrypted-pkcs8') {
+    if (passphrase === undefined)
+      throw new MailPkiError('ERR_PASSPHRASE_REQUIRED', 'the private key is encrypted: pass { passphrase }');
+    if (typeof passphrase !== 'string')
+      throw new MailPkiError('ERR_INVALID_INPUT', 'passphrase: must be a string', { details: { field: 'passphrase' } });
+    info = await decryptKeyInfo(crypto, der, passphrase, {
+      code: 'ERR_KEY_MALFORMED',
+      conversionHint: 're-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`',
+    });
+  } else if (format === 'pkcs1') info = wrapPkcs1(der);
+  else if (format === 'sec1') info = wrapSec1(der);
+  else info = der;
+  return parsePrivateKeyInfo(info);
 }
 
 /**
@@ -165,19 +207,5 @@ export async function importPrivateKeyInfo(
 export async function importPrivateKey(input: string | Uint8Array, options: ImportPrivateKeyOptions = {}): Promise<CryptoKey> {
   const crypto = resolveCrypto(options.crypto);
   checkAlgorithmOption(options.algorithm);
-  const { der, format } = readPrivateKeyInput(input);
-  let info: Uint8Array;
-  if (format === 'encrypted-pkcs8') {
-    if (options.passphrase === undefined)
-      throw new MailPkiError('ERR_PASSPHRASE_REQUIRED', 'the private key is encrypted: pass { passphrase }');
-    if (typeof options.passphrase !== 'string')
-      throw new MailPkiError('ERR_INVALID_INPUT', 'passphrase: must be a string', { details: { field: 'passphrase' } });
-    info = await decryptKeyInfo(crypto, der, options.passphrase, {
-      code: 'ERR_KEY_MALFORMED',
-      conversionHint: 're-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`',
-    });
-  } else if (format === 'pkcs1') info = wrapPkcs1(der);
-  else if (format === 'sec1') info = wrapSec1(der);
-  else info = der;
-  return importPrivateKeyInfo(crypto, parsePrivateKeyInfo(info), options);
+  return importPrivateKeyInfo(crypto, await readPrivateKeyInfoInput(crypto, input, options.passphrase), options);
 }

@@ -5,3 +5,4 @@ export { openSqliteStore, SqliteStore, listIdentitiesSql, type OpenSqliteStoreOp
 export { MAILPKI_APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
 export { nodeDnsResolver, type NodeDnsResolverOptions } from './dns.js';
 export { nodeDnsTransport, parseServer } from './dns-update.js';
+export { nodeRawRsaDecrypt } from './rsa-decrypt.js';
