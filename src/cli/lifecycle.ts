@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { REVOCATION_REASONS, SMIME_PROFILES, type RevocationReason } from '../ca/types.js';
 import { MailPkiError } from '../errors.js';
 import { KEY_TYPES } from '../keys/index.js';
-import { LifecycleManager } from '../lifecycle/manager.js';
+import { LifecycleManager, readDecryptionKeys } from '../lifecycle/manager.js';
 import { parseLifecyclePolicy, type LifecyclePolicyInput } from '../lifecycle/policy.js';
 import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
 import { planDue } from '../lifecycle/plan.js';
@@ -479,14 +479,14 @@ export const identityKeys: Command = {
   help: `  ADDR                  the identity's mailbox
   --json                print the history as JSON
 Lists the decryption-key history: each certificate's serial, when its key was kept, until when
-(retain-until), and when the sweep destroyed it. No key is read or decrypted.
-${DB_HELP}`,
+(retain-until), and when the sweep destroyed it. Reads only: no passphrase, no key is read or decrypted.
+${DB_HELP_READ}`,
   positionals: 1,
   async run(ctx) {
     const mailbox = ctx.positionals[0];
     if (!mailbox) throw new MailPkiError('ERR_USAGE', 'identity keys needs the mailbox: mailpki identity keys ADDR');
-    return withManager(ctx, async ({ manager }) => {
-      const keys = await manager.decryptionKeys(mailbox);
+    return withStore(ctx, async (store) => {
+      const keys = await readDecryptionKeys(store, mailbox);
       if (ctx.values.json) {
         ctx.io.stdout(`${JSON.stringify(keys, null, 2)}\n`);
         return 0;

@@ -1,6 +1,7 @@
 /** `mailpki/lifecycle`: the lifecycle manager, its policy functions, events, the webhook sink and audit evidence. */
 export {
   LifecycleManager,
+  readDecryptionKeys,
   smimeIdentityId,
   type Actor,
   type DeliverySummary,

@@ -438,18 +438,7 @@ export class LifecycleManager {
 
   /** The identity's decryption-key history, oldest first: what is kept, until when, and what was destroyed. */
   async decryptionKeys(idOrMailbox: string): Promise<DecryptionKeyInfo[]> {
-    const id = this.resolveId(idOrMailbox);
-    return this.store.transaction(async (tx) => {
-      const identity = await tx.getIdentity(id);
-      if (!identity) throw notFound(id);
-      assertSmime(identity);
-      const out: DecryptionKeyInfo[] = [];
-      for (const d of await tx.listDecryptionKeys(id)) {
-        const c = await tx.getCredential(d.credentialId);
-        out.push(stripUndefined({ credentialId: d.credentialId, serialNumber: c?.serialNumber, notAfter: c?.notAfter ?? d.retainUntil, createdAt: d.createdAt, retainUntil: d.retainUntil, destroyedAt: d.destroyedAt }));
-      }
-      return out;
-    });
+    return readDecryptionKeys(this.store, idOrMailbox);
   }
 
   /**
@@ -1610,6 +1599,28 @@ function requestSummary(i: IdentityRecord): JsonObject {
 
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * An identity's decryption-key history from the store alone (no CA, no key protector: nothing is
+ * decrypted), oldest first. `LifecycleManager.decryptionKeys` is the same.
+ */
+export async function readDecryptionKeys(store: Store, idOrMailbox: string): Promise<DecryptionKeyInfo[]> {
+  if (typeof idOrMailbox !== 'string' || idOrMailbox.trim().length === 0)
+    throw new MailPkiError('ERR_INVALID_INPUT', 'identity: expected an id or a mailbox', { details: { field: 'identity' } });
+  const lower = idOrMailbox.trim().toLowerCase();
+  const id = /^(smime|dkim):/.test(lower) ? lower : smimeIdentityId(lower);
+  return store.transaction(async (tx) => {
+    const identity = await tx.getIdentity(id);
+    if (!identity) throw notFound(id);
+    assertSmime(identity);
+    const out: DecryptionKeyInfo[] = [];
+    for (const d of await tx.listDecryptionKeys(id)) {
+      const c = await tx.getCredential(d.credentialId);
+      out.push(stripUndefined({ credentialId: d.credentialId, serialNumber: c?.serialNumber, notAfter: c?.notAfter ?? d.retainUntil, createdAt: d.createdAt, retainUntil: d.retainUntil, destroyedAt: d.destroyedAt }));
+    }
+    return out;
+  });
 }
 
 /** The CA usage that matches what the identity is for. */

@@ -136,6 +136,9 @@ describe('mailpki identity keys / export-keys', () => {
     expect((await krun(['identity', 'keys', 'sig@example.com'])).stdout).toContain('no decryption-key history');
     const json = JSON.parse((await krun(['identity', 'keys', 'legal@example.com', '--json'])).stdout);
     expect(json).toHaveLength(1);
+    // Read only: no passphrase needed.
+    expect((await cli(['identity', 'keys', 'legal@example.com', '--db', kdb, '--json'], {})).stdout).toBe(JSON.stringify(json, null, 2) + '\n');
+    expect((await cli(['identity', 'keys', 'nobody@example.com', '--db', kdb], {})).code).toBe(2);
 
     const out = t.path('legal.p12');
     expect((await krun(['identity', 'export-keys', 'legal@example.com', '--out', out, '--passphrase-env', 'P12_PW', '--reason', 'SEC-1'])).code).toBe(2);
