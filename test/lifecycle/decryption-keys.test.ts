@@ -10,7 +10,7 @@ import { planDue } from '../../src/lifecycle/index.js';
 import { toBase64, toHex } from '../../src/internal/bytes.js';
 import { describeWithPeers, run, runStatus, tempDir } from '../helpers/peers.js';
 import { DAY, auditActions, brief, harness, keyProtector } from './helpers.js';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const treasury = { team: 'treasury' };
 const toPem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${toBase64(der).replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
@@ -201,6 +201,41 @@ describeWithPeers('exportDecryptionKeys with OpenSSL', ['openssl'], () => {
       expect(out.match(/-----BEGIN PRIVATE KEY-----/g)).toHaveLength(2);
       expect(out.match(/-----BEGIN CERTIFICATE-----/g)!.length).toBeGreaterThanOrEqual(2);
       expect(runStatus('openssl', ['pkcs12', '-in', file, '-passin', 'pass:wrong', '-nodes']).status).not.toBe(0);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describeWithPeers('getDecryptor keys against OpenSSL', ['openssl'], () => {
+  it('what openssl pkeyutl encrypts to the certificate (RSA-OAEP SHA-256, PKCS#1 v1.5) and derives (ECDH P-256) the handed-out keys open; a changed byte fails', async () => {
+    const h = await harness();
+    const rsa = await h.manager.enroll({ mailbox: 'rsa@example.com', owner: treasury, use: 'encryption', keyType: 'rsa-2048' }, { actor: 'a' });
+    const ec = await h.manager.enroll({ mailbox: 'ec@example.com', owner: treasury, use: 'encryption' }, { actor: 'a' });
+    const t = tempDir();
+    try {
+      const [rsaKey] = await h.manager.getDecryptor(rsa.id, { actor: 'a', reason: 'interop' });
+      writeFileSync(t.path('rsa.pem'), toPem(rsaKey!.certificate.der));
+      const cek = new Uint8Array(32).map((_, i) => i + 1);
+      writeFileSync(t.path('cek'), cek);
+      run('openssl', ['pkeyutl', '-encrypt', '-certin', '-inkey', t.path('rsa.pem'), '-in', t.path('cek'), '-out', t.path('oaep'), '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256']);
+      const oaep = new Uint8Array(readFileSync(t.path('oaep')));
+      expect(new Uint8Array(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, rsaKey!.privateKey, oaep))).toEqual(cek);
+      oaep[100] = oaep[100]! ^ 1;
+      await expect(crypto.subtle.decrypt({ name: 'RSA-OAEP' }, rsaKey!.privateKey, oaep)).rejects.toThrow();
+      run('openssl', ['pkeyutl', '-encrypt', '-certin', '-inkey', t.path('rsa.pem'), '-in', t.path('cek'), '-out', t.path('v15'), '-pkeyopt', 'rsa_padding_mode:pkcs1']);
+      const em = await rsaKey!.rawRsaDecrypt!(new Uint8Array(readFileSync(t.path('v15'))));
+      expect(em.slice(-33)).toEqual(new Uint8Array([0, ...cek]));
+
+      const [ecKey] = await h.manager.getDecryptor(ec.id, { actor: 'a', reason: 'interop' });
+      writeFileSync(t.path('ec.pem'), toPem(ecKey!.certificate.der));
+      run('openssl', ['x509', '-in', t.path('ec.pem'), '-pubkey', '-noout', '-out', t.path('ec-pub.pem')]);
+      run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', t.path('eph.pem')]);
+      run('openssl', ['pkey', '-in', t.path('eph.pem'), '-pubout', '-outform', 'DER', '-out', t.path('eph-pub.der')]);
+      run('openssl', ['pkeyutl', '-derive', '-inkey', t.path('eph.pem'), '-peerkey', t.path('ec-pub.pem'), '-out', t.path('z')]);
+      const ephPub = await crypto.subtle.importKey('spki', new Uint8Array(readFileSync(t.path('eph-pub.der'))), { name: 'ECDH', namedCurve: 'P-256' }, false, []);
+      const z = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: ephPub }, ecKey!.privateKey, 256));
+      expect(z).toEqual(new Uint8Array(readFileSync(t.path('z'))));
     } finally {
       t.cleanup();
     }
