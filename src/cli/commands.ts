@@ -12,7 +12,7 @@ import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { sign, verify } from './smime.js';
 import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
-import { audit, enroll, events, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
+import { audit, enroll, events, identityExportKeys, identityKeys, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
 import { dkim } from './dkim.js';
 
 /** `revoke` serves two levels: a certificate of a CA directory (--ca), or an identity of the store. */
@@ -182,6 +182,8 @@ export const commands: Record<string, Command> = {
   renew,
   list,
   'run-due': runDue,
+  'identity keys': identityKeys,
+  'identity export-keys': identityExportKeys,
   audit,
   events,
   dkim,

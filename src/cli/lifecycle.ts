@@ -8,14 +8,14 @@ import { userInfo } from 'node:os';
 import { REVOCATION_REASONS, SMIME_PROFILES, type RevocationReason } from '../ca/types.js';
 import { MailPkiError } from '../errors.js';
 import { KEY_TYPES } from '../keys/index.js';
-import { LifecycleManager } from '../lifecycle/manager.js';
+import { LifecycleManager, readDecryptionKeys } from '../lifecycle/manager.js';
 import { parseLifecyclePolicy, type LifecyclePolicyInput } from '../lifecycle/policy.js';
 import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
 import { planDue } from '../lifecycle/plan.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector } from '../store/key-protector.js';
-import { IDENTITY_STATUSES, type IdentityRecord } from '../store/types.js';
+import { IDENTITY_STATUSES, IDENTITY_USES, type IdentityRecord } from '../store/types.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, required, str, type Command, type CommandContext } from './args.js';
 
@@ -179,7 +179,7 @@ ${DB_HELP}`,
 };
 
 export const enroll: Command = {
-  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--db PATH] [--actor WHO]',
+  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--use signing|encryption|both] [--db PATH] [--actor WHO]',
   options: {
     ...dbOption,
     email: { type: 'string' },
@@ -189,6 +189,7 @@ export const enroll: Command = {
     'approved-by': { type: 'string' },
     profile: { type: 'string' },
     'key-type': { type: 'string' },
+    use: { type: 'string' },
     json: { type: 'boolean' },
   },
   help: `  --email ADDR          the mailbox to enrol
@@ -198,6 +199,8 @@ export const enroll: Command = {
   --approved-by WHO     who approved it (recorded with the issuance)
   --profile P           strict|multipurpose|legacy (default from the policy, else strict)
   --key-type TYPE       rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519 (default from the policy)
+  --use U               signing|encryption|both (default both): the certificate's keyUsage; keys of
+                        certificates that receive encrypted mail are kept until their retention ends
   --json                print the identity record as JSON
 ${DB_HELP}`,
   flags: IDENTITY_FLAGS,
@@ -209,6 +212,7 @@ ${DB_HELP}`,
     const approvedBy = str(ctx, 'approved-by');
     const profile = oneOf(ctx, 'profile', SMIME_PROFILES);
     const keyType = oneOf(ctx, 'key-type', KEY_TYPES);
+    const use = oneOf(ctx, 'use', IDENTITY_USES);
     return withManager(ctx, async ({ manager }) => {
       const id = await manager.enroll(
         {
@@ -218,6 +222,7 @@ ${DB_HELP}`,
           ...(approvedBy && { approvedBy }),
           ...(profile && { profile }),
           ...(keyType && { keyType }),
+          ...(use && { use }),
         },
         { actor: actorOf(ctx) },
       );
@@ -390,6 +395,7 @@ Exit 0 done, 1 when an identity failed (listed).`,
           ...s.notices.map((n) => `  notice         ${n.identityId} (${n.daysLeft} days left)`),
           ...s.expired.map((r) => `  expired        ${r}`),
           ...s.decommissioned.map((r) => `  decommissioned ${r}`),
+          ...s.decryptionKeysDestroyed.map((d) => `  key destroyed  ${d.identityId} (credential ${d.credentialId}: retention ended)`),
           ...s.failed.map((f) => `  FAILED         ${f.identityId}: ${f.message} [${f.code}]`),
         ];
         ctx.io.stdout(`${out.join('\n')}\n`);
@@ -466,3 +472,60 @@ export async function identitySigner(ctx: CommandContext, mailbox: string) {
     await opened.store.close();
   }
 }
+
+export const identityKeys: Command = {
+  usage: 'mailpki identity keys ADDR [--json] [--db PATH]',
+  options: { ...dbOption, json: { type: 'boolean' } },
+  help: `  ADDR                  the identity's mailbox
+  --json                print the history as JSON
+Lists the decryption-key history: each certificate's serial, when its key was kept, until when
+(retain-until), and when the sweep destroyed it. Reads only: no passphrase, no key is read or decrypted.
+${DB_HELP_READ}`,
+  positionals: 1,
+  async run(ctx) {
+    const mailbox = ctx.positionals[0];
+    if (!mailbox) throw new MailPkiError('ERR_USAGE', 'identity keys needs the mailbox: mailpki identity keys ADDR');
+    return withStore(ctx, async (store) => {
+      const keys = await readDecryptionKeys(store, mailbox);
+      if (ctx.values.json) {
+        ctx.io.stdout(`${JSON.stringify(keys, null, 2)}\n`);
+        return 0;
+      }
+      const rows = [['SERIAL', 'CREATED', 'RETAIN-UNTIL', 'DESTROYED'], ...keys.map((k) => [k.serialNumber ?? k.credentialId, k.createdAt.toISOString(), k.retainUntil.toISOString(), k.destroyedAt?.toISOString() ?? '-'])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      ctx.io.stdout(keys.length === 0 ? `${mailbox} has no decryption-key history (a signing-only identity, or none issued yet)\n` : `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
+      return 0;
+    });
+  },
+};
+
+export const identityExportKeys: Command = {
+  usage: 'mailpki identity export-keys ADDR --out FILE.p12 --passphrase-env VAR --actor NAME --reason TEXT [--db PATH] [--store-passphrase-env VAR]',
+  options: { ...dbOption, out: { type: 'string' }, reason: { type: 'string' }, 'store-passphrase-env': { type: 'string' } },
+  help: `  ADDR                  the identity's mailbox
+  --out FILE.p12        where the PKCS#12 file goes (written 0600, atomically; an existing file is replaced)
+  --passphrase-env VAR  the passphrase for the .p12 is in $VAR (required)
+  --actor NAME          who exports (required: key recovery is audited by name)
+  --reason TEXT         why (required; recorded in the audit log and told to the owner)
+  --store-passphrase-env VAR   the store's passphrase is in $VAR (default $MAILPKI_PASSPHRASE)
+  --db PATH             the store (default ./mailpki.db)`,
+  positionals: 1,
+  async run(ctx) {
+    const mailbox = ctx.positionals[0];
+    if (!mailbox) throw new MailPkiError('ERR_USAGE', 'identity export-keys needs the mailbox: mailpki identity export-keys ADDR --out FILE.p12 ...');
+    const out = required(ctx, 'out');
+    const reason = required(ctx, 'reason');
+    const actor = required(ctx, 'actor');
+    const p12Variable = required(ctx, 'passphrase-env');
+    const passphrase = ctx.io.env[p12Variable];
+    if (!passphrase) throw new MailPkiError('ERR_USAGE', `the .p12 passphrase is read from $${p12Variable}, which is not set or empty`);
+    // --passphrase-env names the .p12's passphrase here; the store's comes from --store-passphrase-env.
+    const storeCtx: CommandContext = { ...ctx, values: { ...ctx.values, 'passphrase-env': str(ctx, 'store-passphrase-env') } };
+    return withManager(storeCtx, async ({ manager }) => {
+      const p12 = await manager.exportDecryptionKeys(mailbox, { actor, reason, passphrase });
+      await writeFileAtomic(out, p12, 0o600);
+      ctx.io.stdout(`Exported the decryption keys of ${mailbox} to ${out} (audited: ${actor}, "${reason}")\n`);
+      return 0;
+    });
+  },
+};

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/peers.js';
 import { cli } from './helpers.js';
@@ -115,4 +115,44 @@ describe('mailpki init --policy', () => {
     const events = (await prun(['events'])).stdout.trim().split('\n').map((l) => JSON.parse(l).type);
     expect(events).toContain('policy.denied');
   });
+});
+
+describe('mailpki identity keys / export-keys', () => {
+  const kdb = t.path('keys.db');
+  const kenv = { MAILPKI_PASSPHRASE: 'store passphrase', USER: 'alice', P12_PW: 'p12 passphrase 1' };
+  const krun = (args: string[]) => cli([...args, '--db', kdb], kenv);
+
+  it('enroll --use encryption; keys lists the history; export-keys writes a 0600 .p12 atomically, audited by the named actor; missing flags are usage errors', async () => {
+    expect((await krun(['init', '--domains', 'example.com'])).code).toBe(0);
+    expect((await krun(['enroll', '--email', 'legal@example.com', '--owner', 'legal', '--use', 'encryption', '--key-type', 'rsa-2048'])).code).toBe(0);
+    expect((await krun(['enroll', '--email', 'sig@example.com', '--owner', 'legal', '--use', 'signing'])).code).toBe(0);
+    expect((await krun(['enroll', '--email', 'x@example.com', '--owner', 'legal', '--use', 'sealing'])).code).toBe(2);
+    const table = await krun(['identity', 'keys', 'legal@example.com']);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^SERIAL\s+CREATED\s+RETAIN-UNTIL\s+DESTROYED$/);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^[0-9a-f]+\s+\d{4}-\d\d-\d\dT\S+\s+\d{4}-\d\d-\d\dT\S+\s+-$/);
+    expect((await krun(['identity', 'keys', 'sig@example.com'])).stdout).toContain('no decryption-key history');
+    const json = JSON.parse((await krun(['identity', 'keys', 'legal@example.com', '--json'])).stdout);
+    expect(json).toHaveLength(1);
+    // Read only: no passphrase needed.
+    expect((await cli(['identity', 'keys', 'legal@example.com', '--db', kdb, '--json'], {})).stdout).toBe(JSON.stringify(json, null, 2) + '\n');
+    expect((await cli(['identity', 'keys', 'nobody@example.com', '--db', kdb], {})).code).toBe(2);
+
+    const out = t.path('legal.p12');
+    expect((await krun(['identity', 'export-keys', 'legal@example.com', '--out', out, '--passphrase-env', 'P12_PW', '--reason', 'SEC-1'])).code).toBe(2);
+    expect(existsSync(out)).toBe(false);
+    expect((await krun(['identity', 'export-keys', 'legal@example.com', '--out', out, '--passphrase-env', 'NOPE', '--actor', 'officer', '--reason', 'SEC-1'])).code).toBe(2);
+    const r = await krun(['identity', 'export-keys', 'legal@example.com', '--out', out, '--passphrase-env', 'P12_PW', '--actor', 'officer', '--reason', 'SEC-1']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out)[0]).toBe(0x30);
+    const audit = (await krun(['audit', 'export'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(audit.at(-1)).toMatchObject({ actor: 'officer', action: 'decryption-keys.exported', reason: 'SEC-1' });
+    expect(JSON.stringify(audit)).not.toContain('p12 passphrase 1');
+    expect((await krun(['identity', 'export-keys', 'sig@example.com', '--out', t.path('sig.p12'), '--passphrase-env', 'P12_PW', '--actor', 'officer', '--reason', 'SEC-2'])).code).toBe(2);
+    expect(existsSync(t.path('sig.p12'))).toBe(false);
+  }, 120_000);
 });

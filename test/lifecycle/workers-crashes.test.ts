@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, checkExactlyOnce, runWorker, seededRandom, setUpDueInventory, sqliteWorkerStore, type WorkerRun, type WorkerStoreFactory } from './workers.js';
+import { buildCli, checkDestroyedOnce, checkExactlyOnce, runWorker, seededRandom, setUpDueInventory, setUpRetentionInventory, sqliteWorkerStore, type WorkerRun, type WorkerStoreFactory } from './workers.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -52,6 +52,31 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       expect(report.problems).toEqual([]);
       expect(report.caCertificates).toBe(2 * inv.ids.length);
     }, 120_000);
+
+    it('decryption keys past retention: two workers at once, then workers killed at random and restarted, destroy each key exactly once (one event, one audit record)', async () => {
+      const seed = process.env.MAILPKI_HARNESS_SEED ? Number(process.env.MAILPKI_HARNESS_SEED) : process.env.CI ? 20261205 : Math.floor(Math.random() * 2 ** 31);
+      console.log(`retention storm seed: ${seed}`);
+      const random = seededRandom(seed);
+      const together = await setUpRetentionInventory(factory, tempDir(), 15);
+      const both = await Promise.all([runWorker(together, 'ret-a', { leaseMs: 60_000 }), runWorker(together, 'ret-b', { leaseMs: 60_000 })]);
+      for (const r of both) expect(r.code, describeRun(r)).toBe(0);
+      expect(await checkDestroyedOnce(together)).toEqual([]);
+
+      const inv = await setUpRetentionInventory(factory, tempDir(), 15);
+      const runs: WorkerRun[] = [];
+      let kills = 0;
+      for (let i = 0; kills < 8 && i < 40; i++) {
+        const wave = await Promise.all([0, 1].map((s) => runWorker(inv, `ret-kill-${i}-${s}`, { killInSweepAfterMs: Math.floor(random() * 150), leaseMs: 500 })));
+        runs.push(...wave);
+        kills += wave.filter((r) => r.killed).length;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const settle = await Promise.all([0, 1].map((s) => runWorker(inv, `ret-settle-${s}`, { leaseMs: 500 })));
+      for (const r of [...runs.filter((x) => !x.killed), ...settle]) expect(r.code, describeRun(r)).toBe(0);
+      console.log(`retention storm: ${runs.length} workers, ${kills} killed`);
+      expect(kills).toBeGreaterThan(0);
+      expect(await checkDestroyedOnce(inv)).toEqual([]);
+    }, 180_000);
 
     it('N workers killed at random moments and restarted: every due identity renewed exactly once, every certificate accounted for (findings 12, 13)', async () => {
       const seed = process.env.MAILPKI_HARNESS_SEED ? Number(process.env.MAILPKI_HARNESS_SEED) : process.env.CI ? 20261104 : Math.floor(Math.random() * 2 ** 31);

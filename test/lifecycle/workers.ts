@@ -248,3 +248,67 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
     await store.close();
   }
 }
+
+/**
+ * `k` S/MIME identities whose decryption keys are all past retention at DUE_AT: each enrolled and
+ * renewed (two certificates, two keys; 30-day validity, retention 0 days) and decommissioned, so the
+ * sweep's only work is destroying 2·k kept keys.
+ */
+export async function setUpRetentionInventory(factory: WorkerStoreFactory, dir: string, k: number): Promise<Inventory> {
+  const ws = await factory.create(dir);
+  const clock = () => T0;
+  const ca = await initLocalCaDirectory(ws.caDir, { allowedDomains: ['example.com'] }, { clock });
+  const store = await ws.open();
+  try {
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock });
+    const ids: string[] = [];
+    for (let i = 0; i < k; i++) {
+      const r = await manager.enroll(
+        { mailbox: `r${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, policy: { validityDays: 30, decryptionKeyRetentionDays: 0 } },
+        { actor: 'harness' },
+      );
+      await manager.renew(r.id, { actor: 'harness' });
+      await manager.decommission(r.id, { actor: 'harness', reason: 'retention storm' });
+      ids.push(r.id);
+    }
+    return { ...ws, ids, before: new Map() };
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * After the storm: every kept key destroyed exactly once — each entry marked, each key gone, one
+ * `decryption-key.destroyed` event and one audit record per entry, nothing left due, the audit chain intact.
+ */
+export async function checkDestroyedOnce(inv: Inventory): Promise<string[]> {
+  const problems: string[] = [];
+  const store = await inv.open();
+  try {
+    const events = (await store.listEvents({})).filter((e) => e.type === 'decryption-key.destroyed');
+    const audits = (await store.listAudit()).filter((a) => a.action === 'decryption-key.destroyed');
+    for (const id of inv.ids) {
+      const { identity, entries, creds } = await store.transaction(async (tx) => ({
+        identity: (await tx.getIdentity(id))!,
+        entries: await tx.listDecryptionKeys(id),
+        creds: await tx.listCredentials(id),
+      }));
+      if (entries.length !== 2) problems.push(`${id}: ${entries.length} history entries, expected 2`);
+      if (identity.nextDueAt) problems.push(`${id}: still due at ${identity.nextDueAt.toISOString()}`);
+      for (const e of entries) {
+        if (!e.destroyedAt) problems.push(`${id}: key of ${e.credentialId} not destroyed`);
+        if (await store.transaction((tx) => tx.getKey(e.keyId))) problems.push(`${id}: key ${e.keyId} still stored`);
+        const serial = creds.find((c) => c.id === e.credentialId)?.serialNumber;
+        const ev = events.filter((x) => (x.payload as { certificate?: { serialNumber?: string } }).certificate?.serialNumber === serial).length;
+        if (ev !== 1) problems.push(`${id}: ${ev} decryption-key.destroyed events for ${e.credentialId}`);
+        const au = audits.filter((a) => (a.after as { credentialId?: string } | undefined)?.credentialId === e.credentialId).length;
+        if (au !== 1) problems.push(`${id}: ${au} decryption-key.destroyed audit records for ${e.credentialId}`);
+      }
+    }
+    const audit = await verifyAuditLog(store);
+    if (!audit.ok) problems.push(`audit chain broken at ${audit.firstBadSeq}: ${audit.problem}`);
+  } finally {
+    await store.close();
+  }
+  return problems;
+}

@@ -1,0 +1,243 @@
+/**
+ * Identity use and the decryption-key history (issue 12 item 5): keyUsage by use, keys kept after
+ * renewal, rekey and decommission until retention ends, destroyed once by the sweep, handed out
+ * (getDecryptor) and exported (.p12) only with an audit record.
+ */
+import { constants, publicEncrypt } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseCertificate } from '../../src/certs/index.js';
+import { planDue } from '../../src/lifecycle/index.js';
+import { toBase64, toHex } from '../../src/internal/bytes.js';
+import { describeWithPeers, run, runStatus, tempDir } from '../helpers/peers.js';
+import { DAY, auditActions, brief, harness, keyProtector } from './helpers.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const treasury = { team: 'treasury' };
+const toPem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${toBase64(der).replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+
+describe('identity use', () => {
+  it('encryption (RSA): keyEncipherment only; getSigner refuses; the key enters the history until notAfter + 2555 days', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, use: 'encryption', keyType: 'rsa-2048' }, { actor: 'alice' });
+    expect(rec.use).toBe('encryption');
+    const [cred] = await h.manager.credentials(rec.id);
+    expect(parseCertificate(cred!.certificate!).keyUsage).toEqual(['keyEncipherment']);
+    await expect(h.manager.getSigner(rec.id)).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE', details: { use: 'encryption' } });
+    expect(await h.manager.decryptionKeys(rec.id)).toEqual([
+      { credentialId: cred!.id, serialNumber: cred!.serialNumber, notAfter: cred!.notAfter, createdAt: h.clock(), retainUntil: new Date(cred!.notAfter.getTime() + 2555 * DAY) },
+    ]);
+    expect((await h.store.listAudit()).at(-1)!.after).toMatchObject({ decryptionKeyRetainUntil: new Date(cred!.notAfter.getTime() + 2555 * DAY).toISOString() });
+  });
+
+  it('signing: digitalSignature only and no history (getDecryptor: ERR_IDENTITY_STATE); both (EC): digitalSignature + keyAgreement', async () => {
+    const h = await harness();
+    const s = await h.manager.enroll({ mailbox: 'sign@example.com', owner: treasury, use: 'signing' }, { actor: 'a' });
+    expect(parseCertificate((await h.manager.credentials(s.id))[0]!.certificate!).keyUsage).toEqual(['digitalSignature']);
+    expect(await h.manager.decryptionKeys(s.id)).toEqual([]);
+    await expect(h.manager.getDecryptor(s.id, { actor: 'a', reason: 'r' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    const b = await h.manager.enroll({ mailbox: 'both@example.com', owner: treasury }, { actor: 'a' });
+    expect(b.use).toBe('both');
+    expect(parseCertificate((await h.manager.credentials(b.id))[0]!.certificate!).keyUsage).toEqual(['digitalSignature', 'keyAgreement']);
+    expect(await h.manager.getSigner(b.id)).toBeDefined();
+  });
+
+  it('refuses encryption with an Ed25519 key (ERR_INVALID_INPUT naming keyType) and an unknown use', async () => {
+    const h = await harness({ policy: { allowedDomainsByOwner: { treasury: ['example.com'] }, allowedKeyTypes: ['ed25519', 'ec-p256'] } });
+    await expect(h.manager.enroll({ mailbox: 'x@example.com', owner: treasury, use: 'encryption', keyType: 'ed25519' }, { actor: 'a' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'keyType' },
+    });
+    await expect(h.manager.enroll({ mailbox: 'x@example.com', owner: treasury, use: 'sealing' as never }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'use' } });
+    expect(await h.manager.list()).toEqual([]);
+  });
+});
+
+describe('getDecryptor', () => {
+  it('RSA: a non-extractable RSA-OAEP key that opens what was encrypted to the certificate, and a rawRsaDecrypt that undoes PKCS#1 v1.5; audited with actor, reason and which certificate', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, use: 'encryption', keyType: 'rsa-2048' }, { actor: 'alice' });
+    const [cred] = await h.manager.credentials(rec.id);
+    const keys = await h.manager.getDecryptor('legal@example.com', { actor: 'gateway', reason: 'inbound mail' });
+    expect(keys).toHaveLength(1);
+    const [k] = keys;
+    expect(k!.privateKey.extractable).toBe(false);
+    expect(k!.privateKey.algorithm).toMatchObject({ name: 'RSA-OAEP', hash: { name: 'SHA-256' } });
+    expect(k!.certificate.der).toEqual(cred!.certificate);
+    const pem = toPem(cred!.certificate!);
+    const cek = new Uint8Array(32).fill(7);
+    const oaep = publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
+    expect(new Uint8Array(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, k!.privateKey, oaep))).toEqual(cek);
+    // PKCS#1 v1.5: the raw operation gives EM = 00 02 PS 00 M; the padding check is the caller's.
+    const v15 = publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_PADDING }, cek);
+    const em = await k!.rawRsaDecrypt!(new Uint8Array(v15));
+    expect(em.length).toBe(256);
+    expect([em[0], em[1]]).toEqual([0, 2]);
+    expect(em.slice(256 - 33)).toEqual(new Uint8Array([0, ...cek]));
+    await expect(k!.rawRsaDecrypt!(new Uint8Array(255))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(k!.rawRsaDecrypt!(new Uint8Array(256).fill(0xff))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    const last = (await h.store.listAudit()).at(-1)!;
+    expect(last).toMatchObject({ actor: 'gateway', action: 'decryption-keys.used', reason: 'inbound mail', identityId: rec.id });
+    expect(last.after).toEqual({ keys: [{ credentialId: cred!.id, serialNumber: cred!.serialNumber, retainUntil: new Date(cred!.notAfter.getTime() + 2555 * DAY).toISOString() }] });
+    await expect(h.manager.getDecryptor(rec.id, { actor: 'gateway', reason: '' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'reason' } });
+  });
+
+  it('EC: every key of the history after rekeyed renewals, newest first, each an ECDH key matching its certificate', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'both@example.com', owner: treasury }, { actor: 'a' });
+    h.clock.advanceDays(100);
+    await h.manager.renew(rec.id, { actor: 'a' });
+    h.clock.advanceDays(100);
+    await h.manager.renew(rec.id, { actor: 'a', rekey: false });
+    const creds = await h.manager.credentials(rec.id);
+    expect(creds).toHaveLength(3);
+    const keys = await h.manager.getDecryptor(rec.id, { actor: 'a', reason: 'archive search' });
+    expect(keys.map((k) => k.certificate.serialNumber)).toEqual([...creds].reverse().map((c) => c.serialNumber));
+    for (const k of keys) {
+      expect(k.privateKey).toMatchObject({ extractable: false, algorithm: { name: 'ECDH', namedCurve: 'P-256' } });
+      expect(k.rawRsaDecrypt).toBeUndefined();
+      // Ephemeral-static agreement: the sender's view equals the key holder's.
+      const eph = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
+      const recipient = await crypto.subtle.importKey('spki', k.certificate.publicKey.spki.slice(), { name: 'ECDH', namedCurve: 'P-256' }, false, []);
+      const sender = await crypto.subtle.deriveBits({ name: 'ECDH', public: recipient }, eph.privateKey, 256);
+      const holder = await crypto.subtle.deriveBits({ name: 'ECDH', public: eph.publicKey }, k.privateKey, 256);
+      expect(new Uint8Array(holder)).toEqual(new Uint8Array(sender));
+    }
+  });
+});
+
+describe('retention', () => {
+  it('decommission stops signing at once, keeps the decryption keys until retention ends; the sweep then destroys each once, with an event to the owner and an audit record', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, policy: { validityDays: 100, decryptionKeyRetentionDays: 30 } }, { actor: 'a' });
+    h.clock.advanceDays(80);
+    await h.manager.renew(rec.id, { actor: 'a' });
+    const creds = await h.manager.credentials(rec.id);
+    h.clock.advanceDays(1);
+    const gone = await h.manager.decommission(rec.id, { actor: 'owner', reason: 'team dissolved' });
+    await expect(h.manager.getSigner(rec.id)).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    expect(h.events.at(-1)!.data).toEqual({ reason: 'team dissolved', revoked: true, keysDestroyed: 0, decryptionKeysKept: 2 });
+    const retainUntil = creds.map((c) => new Date(c.notAfter.getTime() + 30 * DAY));
+    expect(gone.nextDueAt).toEqual(retainUntil[0]);
+    expect(await h.manager.getDecryptor(rec.id, { actor: 'legal', reason: 'discovery' })).toHaveLength(2);
+
+    // Before the first retention ends: nothing. At it: the first key only.
+    expect((await h.manager.runDue(new Date(retainUntil[0]!.getTime() - 1))).decryptionKeysDestroyed).toEqual([]);
+    expect((await planDue(h.store, retainUntil[0]!)).steps).toEqual([
+      { identityId: rec.id, action: 'destroy-decryption-key', reason: `credential ${creds[0]!.id}: retention ended ${retainUntil[0]!.toISOString()}` },
+      { identityId: rec.id, action: 'nothing', reason: 'identity is decommissioned' },
+    ]);
+    h.events.length = 0;
+    const first = await h.manager.runDue(retainUntil[0]!);
+    expect(first.decryptionKeysDestroyed).toEqual([{ identityId: rec.id, credentialId: creds[0]!.id }]);
+    expect(brief(h.events)).toEqual(['decryption-key.destroyed legal@example.com']);
+    expect(h.events[0]).toMatchObject({ owner: treasury, certificate: { serialNumber: creds[0]!.serialNumber }, data: { retainUntil: retainUntil[0]!.toISOString(), keyDestroyed: true } });
+    expect(await h.store.transaction((tx) => tx.getKey(creds[0]!.keyId!))).toBeUndefined();
+    expect(await h.store.transaction((tx) => tx.getKey(creds[1]!.keyId!))).toBeDefined();
+    expect((await h.manager.get(rec.id)).nextDueAt).toEqual(retainUntil[1]);
+    expect((await h.manager.runDue(retainUntil[0]!)).decryptionKeysDestroyed).toEqual([]);
+    expect((await h.manager.getDecryptor(rec.id, { actor: 'legal', reason: 'discovery' })).map((k) => k.certificate.serialNumber)).toEqual([creds[1]!.serialNumber]);
+
+    h.events.length = 0;
+    expect((await h.manager.runDue(retainUntil[1]!)).decryptionKeysDestroyed).toEqual([{ identityId: rec.id, credentialId: creds[1]!.id }]);
+    expect(brief(h.events)).toEqual(['decryption-key.destroyed legal@example.com']);
+    expect((await h.manager.get(rec.id)).nextDueAt).toBeUndefined();
+    await expect(h.manager.getDecryptor(rec.id, { actor: 'legal', reason: 'discovery' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
+    expect((await h.manager.decryptionKeys(rec.id)).map((d) => d.destroyedAt)).toEqual(retainUntil);
+    const actions = await auditActions(h.store);
+    expect(actions.filter((a) => a === 'decryption-key.destroyed')).toHaveLength(2);
+  });
+
+  it('a key two certificates share (renewal without rekey) stays until the last of them ends its retention', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'shared@example.com', owner: treasury, policy: { validityDays: 100, decryptionKeyRetentionDays: 10, rekeyOnRenewal: false } }, { actor: 'a' });
+    h.clock.advanceDays(80);
+    await h.manager.renew(rec.id, { actor: 'a' });
+    const creds = await h.manager.credentials(rec.id);
+    expect(creds[0]!.keyId).toBe(creds[1]!.keyId);
+    h.events.length = 0;
+    await h.manager.runDue(new Date(creds[0]!.notAfter.getTime() + 10 * DAY));
+    expect(h.events.filter((e) => e.type === 'decryption-key.destroyed').map((e) => e.data)).toEqual([{ retainUntil: new Date(creds[0]!.notAfter.getTime() + 10 * DAY).toISOString(), keyDestroyed: false }]);
+    expect(await h.store.transaction((tx) => tx.getKey(creds[0]!.keyId!))).toBeDefined();
+  });
+});
+
+describe('exportDecryptionKeys', () => {
+  it('one .p12 of the kept history, audited by the named actor and told to the owner; no key or passphrase in events or audit', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury }, { actor: 'a' });
+    h.clock.advanceDays(100);
+    await h.manager.renew(rec.id, { actor: 'a' });
+    const creds = await h.manager.credentials(rec.id);
+    const passphrase = 'recovery passphrase 9';
+    const p12 = await h.manager.exportDecryptionKeys(rec.id, { actor: 'key-recovery-officer', reason: 'ticket SEC-42', passphrase, iterations: 2000 });
+    expect(p12[0]).toBe(0x30);
+    expect(h.events.at(-1)).toMatchObject({ type: 'decryption-keys.exported', owner: treasury, data: { actor: 'key-recovery-officer', reason: 'ticket SEC-42', serialNumbers: creds.map((c) => c.serialNumber) } });
+    expect((await h.store.listAudit()).at(-1)).toMatchObject({ actor: 'key-recovery-officer', action: 'decryption-keys.exported', reason: 'ticket SEC-42' });
+    await expect(h.manager.exportDecryptionKeys(rec.id, { actor: '', reason: 'x', passphrase })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'actor' } });
+    // What a leak would look like: the stored keys' PKCS#8, in hex or base64, anywhere in the outbox or audit log.
+    const everything = JSON.stringify([await h.store.listAudit(), await h.store.listEvents({})]);
+    expect(everything).not.toContain(passphrase);
+    for (const c of creds) {
+      const key = await h.store.transaction((tx) => tx.getKey(c.keyId!));
+      const pkcs8 = await keyProtector().unprotect(key!.protectedKey);
+      expect(everything).not.toContain(toHex(pkcs8.slice(-32)));
+      expect(everything).not.toContain(toBase64(pkcs8).slice(-40));
+    }
+  });
+});
+
+describeWithPeers('exportDecryptionKeys with OpenSSL', ['openssl'], () => {
+  it('openssl pkcs12 reads every key and certificate of the export; a wrong passphrase fails', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, keyType: 'rsa-2048' }, { actor: 'a' });
+    h.clock.advanceDays(100);
+    await h.manager.renew(rec.id, { actor: 'a' });
+    const p12 = await h.manager.exportDecryptionKeys(rec.id, { actor: 'officer', reason: 'recovery', passphrase: 'pw-123456', iterations: 2000 });
+    const t = tempDir();
+    try {
+      const file = t.path('keys.p12');
+      writeFileSync(file, p12);
+      const out = run('openssl', ['pkcs12', '-in', file, '-passin', 'pass:pw-123456', '-nodes']);
+      expect(out.match(/-----BEGIN PRIVATE KEY-----/g)).toHaveLength(2);
+      expect(out.match(/-----BEGIN CERTIFICATE-----/g)!.length).toBeGreaterThanOrEqual(2);
+      expect(runStatus('openssl', ['pkcs12', '-in', file, '-passin', 'pass:wrong', '-nodes']).status).not.toBe(0);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describeWithPeers('getDecryptor keys against OpenSSL', ['openssl'], () => {
+  it('what openssl pkeyutl encrypts to the certificate (RSA-OAEP SHA-256, PKCS#1 v1.5) and derives (ECDH P-256) the handed-out keys open; a changed byte fails', async () => {
+    const h = await harness();
+    const rsa = await h.manager.enroll({ mailbox: 'rsa@example.com', owner: treasury, use: 'encryption', keyType: 'rsa-2048' }, { actor: 'a' });
+    const ec = await h.manager.enroll({ mailbox: 'ec@example.com', owner: treasury, use: 'encryption' }, { actor: 'a' });
+    const t = tempDir();
+    try {
+      const [rsaKey] = await h.manager.getDecryptor(rsa.id, { actor: 'a', reason: 'interop' });
+      writeFileSync(t.path('rsa.pem'), toPem(rsaKey!.certificate.der));
+      const cek = new Uint8Array(32).map((_, i) => i + 1);
+      writeFileSync(t.path('cek'), cek);
+      run('openssl', ['pkeyutl', '-encrypt', '-certin', '-inkey', t.path('rsa.pem'), '-in', t.path('cek'), '-out', t.path('oaep'), '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256']);
+      const oaep = new Uint8Array(readFileSync(t.path('oaep')));
+      expect(new Uint8Array(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, rsaKey!.privateKey, oaep))).toEqual(cek);
+      oaep[100] = oaep[100]! ^ 1;
+      await expect(crypto.subtle.decrypt({ name: 'RSA-OAEP' }, rsaKey!.privateKey, oaep)).rejects.toThrow();
+      run('openssl', ['pkeyutl', '-encrypt', '-certin', '-inkey', t.path('rsa.pem'), '-in', t.path('cek'), '-out', t.path('v15'), '-pkeyopt', 'rsa_padding_mode:pkcs1']);
+      const em = await rsaKey!.rawRsaDecrypt!(new Uint8Array(readFileSync(t.path('v15'))));
+      expect(em.slice(-33)).toEqual(new Uint8Array([0, ...cek]));
+
+      const [ecKey] = await h.manager.getDecryptor(ec.id, { actor: 'a', reason: 'interop' });
+      writeFileSync(t.path('ec.pem'), toPem(ecKey!.certificate.der));
+      run('openssl', ['x509', '-in', t.path('ec.pem'), '-pubkey', '-noout', '-out', t.path('ec-pub.pem')]);
+      run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', t.path('eph.pem')]);
+      run('openssl', ['pkey', '-in', t.path('eph.pem'), '-pubout', '-outform', 'DER', '-out', t.path('eph-pub.der')]);
+      run('openssl', ['pkeyutl', '-derive', '-inkey', t.path('eph.pem'), '-peerkey', t.path('ec-pub.pem'), '-out', t.path('z')]);
+      const ephPub = await crypto.subtle.importKey('spki', new Uint8Array(readFileSync(t.path('eph-pub.der'))), { name: 'ECDH', namedCurve: 'P-256' }, false, []);
+      const z = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: ephPub }, ecKey!.privateKey, 256));
+      expect(z).toEqual(new Uint8Array(readFileSync(t.path('z'))));
+    } finally {
+      t.cleanup();
+    }
+  });
+});
