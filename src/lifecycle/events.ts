@@ -19,6 +19,8 @@ export const LIFECYCLE_EVENT_TYPES = [
   'policy.denied',
   'issuance.failed',
   'issuance.discarded',
+  'decryption-key.destroyed',
+  'decryption-keys.exported',
 ] as const;
 export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
 
@@ -48,7 +50,14 @@ export interface LifecycleEventData {
   'certificate.revoked': { reason: string; revokedAt: string };
   'identity.suspended': { reason?: string };
   'identity.reinstated': { reason?: string };
-  'identity.decommissioned': { reason: string; revoked: boolean; /** Private keys destroyed with the identity. */ keysDestroyed: number };
+  'identity.decommissioned': {
+    reason: string;
+    revoked: boolean;
+    /** Private keys destroyed with the identity. */
+    keysDestroyed: number;
+    /** Decryption keys kept until their retention ends (each then gets `decryption-key.destroyed`). */
+    decryptionKeysKept?: number;
+  };
   'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED' | 'ERR_CA_MAILBOX_NOT_ALLOWED'; rule: string; message: string; operation: 'enroll' | 'renew' };
   'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string };
   /**
@@ -57,6 +66,13 @@ export interface LifecycleEventData {
    * revoke it there (`message` says why it failed).
    */
   'issuance.discarded': { serialNumber: string; why: 'decommissioned' | 'replaced' | 'withdrawn'; revoked: boolean; operation: 'enroll' | 'renew'; message?: string };
+  /**
+   * The retention of a certificate's decryption key ended and the sweep destroyed the key (`certificate`
+   * says which). `keyDestroyed: false`: another kept certificate still uses the same key.
+   */
+  'decryption-key.destroyed': { retainUntil: string; keyDestroyed: boolean };
+  /** The decryption-key history was exported to a PKCS#12 file (key recovery) by `actor`. */
+  'decryption-keys.exported': { actor: string; reason: string; serialNumbers: string[] };
 }
 
 export interface LifecycleEventOf<T extends LifecycleEventType> {

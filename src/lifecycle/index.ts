@@ -4,8 +4,11 @@ export {
   smimeIdentityId,
   type Actor,
   type DeliverySummary,
+  type DecryptionKeyInfo,
   type DueSummary,
   type EnrollInput,
+  type ExportDecryptionKeysOptions,
+  type KeyAccessOptions,
   type LifecycleManagerOptions,
   type ListFilter,
   type RenewOptions,
@@ -13,7 +16,11 @@ export {
 } from './manager.js';
 export {
   DAY_MS,
+  DEFAULT_DECRYPTION_KEY_RETENTION_DAYS,
   checkIssuancePolicy,
+  decryptionKeyRetainUntil,
+  dueDecryptionKeys,
+  receivesEncryptedMail,
   defaultRenewalChecks,
   dueBecauseRevoked,
   dueByDaysLeft,
@@ -85,4 +92,5 @@ export {
 export { DKIM_EVENT_TYPES, DKIM_KEY_STATES, type DkimEvent, type DkimEventType, type DkimKeyState } from './dkim-events.js';
 export { dkimPolicySchema, nextDkimStep, parseDkimPolicy, type DkimPolicy as DkimRotationPolicy, type DkimPolicyInput } from './dkim-policy.js';
 export { DEFAULT_CLAIM_LEASE_MS, type ClaimOptions } from './claims.js';
+export { importDecryptionKey, type DecryptionKey } from './decryption-keys.js';
 export { planDue, type DuePlan, type PlannedAction, type PlannedStep } from './plan.js';

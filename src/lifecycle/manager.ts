@@ -32,6 +32,9 @@ import { KEY_TYPES, generateKeyPair, type KeyType } from '../keys/generate.js';
 import { exportPkcs8, importPrivateKey } from '../keys/pkcs8.js';
 import { exportSpki } from '../keys/spki.js';
 import type { SmimeSigner } from '../smime/sign.js';
+import { exportPkcs12Entries } from '../pkcs12/export.js';
+import { type Certificate } from '../certs/certificate.js';
+import { importDecryptionKey, type DecryptionKey } from './decryption-keys.js';
 import type { KeyProtector } from '../store/index.js';
 import type {
   CredentialRecord,
@@ -43,7 +46,7 @@ import type {
   Store,
   StoreTx,
 } from '../store/index.js';
-import { IDENTITY_KINDS, IDENTITY_STATUSES } from '../store/index.js';
+import { IDENTITY_KINDS, IDENTITY_STATUSES, IDENTITY_USES, type IdentityUse } from '../store/index.js';
 import {
   createEvent,
   eventPayload,
@@ -59,7 +62,10 @@ import {
 import { timeOrderedId } from './ids.js';
 import {
   checkIssuancePolicy,
+  decryptionKeyRetainUntil,
+  dueDecryptionKeys,
   dueNotices,
+  receivesEncryptedMail,
   effectivePolicy,
   nextDueAt,
   parseLifecyclePolicy,
@@ -110,6 +116,12 @@ export interface EnrollInput {
   tags?: string[];
   profile?: (typeof SMIME_PROFILES)[number];
   keyType?: KeyType;
+  /**
+   * What its certificate is for (default 'both'): 'signing' (digitalSignature only; no key is kept
+   * after decommission), 'encryption' (keyEncipherment / keyAgreement only: getSigner refuses it),
+   * or 'both'. The keys of certificates that receive encrypted mail enter the decryption-key history.
+   */
+  use?: IdentityUse;
   /** Per-identity policy overrides (validityDays, renewal, notices, rekeyOnRenewal, allowedKeyTypes, minRsaBits). */
   policy?: Record<string, unknown>;
   decommissionAt?: Date;
@@ -142,6 +154,31 @@ export interface DueSummary {
   failed: Array<{ identityId: string; code: string; message: string }>;
   /** Identities another worker was working on (claimed) or finished meanwhile: left to it, not failures. */
   skipped: string[];
+  /** Decryption keys whose retention ended, destroyed by this sweep (one entry per certificate). */
+  decryptionKeysDestroyed: Array<{ identityId: string; credentialId: string }>;
+}
+
+/** One entry of an identity's decryption-key history, as `decryptionKeys` lists it (no key material). */
+export interface DecryptionKeyInfo {
+  credentialId: string;
+  serialNumber?: string;
+  notAfter: Date;
+  createdAt: Date;
+  retainUntil: Date;
+  /** When the sweep destroyed it; absent while it is kept. */
+  destroyedAt?: Date;
+}
+
+export interface KeyAccessOptions extends Actor {
+  /** Why (a ticket, a court order, "legal hold 2031-17"): recorded in the audit log. */
+  reason: string;
+}
+
+export interface ExportDecryptionKeysOptions extends KeyAccessOptions {
+  /** Protects the .p12 (PBES2 AES-256-CBC, HMAC-SHA256 MAC). */
+  passphrase: string;
+  /** PBKDF2 and MAC iterations, default 600,000. */
+  iterations?: number;
 }
 
 export type { DeliverySummary } from './delivery.js';
@@ -165,10 +202,12 @@ const enrollSchema = z
     tags: z.array(z.string().min(1).max(200)).max(100).default([]),
     profile: z.enum(SMIME_PROFILES).default('strict'),
     keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
+    use: z.enum(IDENTITY_USES).default('both'),
     policy: z.record(z.string(), z.unknown()).optional(),
     decommissionAt: dateSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => !(r.use === 'encryption' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot receive encrypted mail: use an RSA or EC key type', path: ['keyType'] });
 
 const actorOptionsSchema = z.object({ actor: actorSchema }).strict();
 const renewOptionsSchema = z
@@ -178,6 +217,10 @@ const revokeReasons = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certi
 const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons) }).strict();
 const reasonOptionsSchema = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
 const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: z.string().min(1).max(4096) }).strict();
+const keyAccessSchema = z.object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').max(4096) }).strict();
+const exportKeysSchema = keyAccessSchema
+  .extend({ passphrase: z.string().min(1).max(4096), iterations: z.number().int().min(1000).max(10_000_000).optional() })
+  .strict();
 const listFilterSchema = z
   .object({
     owner: z.string().optional(),
@@ -355,10 +398,15 @@ export class LifecycleManager {
       return { identity, credential, key };
     });
     if (identity.status !== 'active') throw stateError(identity, 'sign with');
+    if (identity.use === 'encryption')
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} holds an encryption-only certificate: it cannot sign`, { details: { identityId: identity.id, use: identity.use } });
     if (!credential || credential.status !== 'current' || !credential.certificate || !key)
       throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} has no current certificate and key to sign with`);
     if (now.getTime() >= credential.notAfter.getTime() || now.getTime() < credential.notBefore.getTime())
       throw new MailPkiError('ERR_IDENTITY_STATE', `the certificate of ${identity.name} is not valid now (${credential.notBefore.toISOString()} to ${credential.notAfter.toISOString()})`);
+    const ku = parseCertificate(credential.certificate).keyUsage;
+    if (ku && !ku.includes('digitalSignature'))
+      throw new MailPkiError('ERR_IDENTITY_STATE', `the certificate of ${identity.name} is not for signing (keyUsage ${ku.join(', ')})`, { details: { identityId: identity.id } });
     const pkcs8 = await this.keyProtector.unprotect(key.protectedKey);
     try {
       const privateKey = await importPrivateKey(pkcs8, { crypto: this.crypto, extractable: false });
@@ -367,6 +415,157 @@ export class LifecycleManager {
     } finally {
       pkcs8.fill(0);
     }
+  }
+
+  /** The identity's decryption-key history, oldest first: what is kept, until when, and what was destroyed. */
+  async decryptionKeys(idOrMailbox: string): Promise<DecryptionKeyInfo[]> {
+    const id = this.resolveId(idOrMailbox);
+    return this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) throw notFound(id);
+      assertSmime(identity);
+      const out: DecryptionKeyInfo[] = [];
+      for (const d of await tx.listDecryptionKeys(id)) {
+        const c = await tx.getCredential(d.credentialId);
+        out.push(stripUndefined({ credentialId: d.credentialId, serialNumber: c?.serialNumber, notAfter: c?.notAfter ?? d.retainUntil, createdAt: d.createdAt, retainUntil: d.retainUntil, destroyedAt: d.destroyedAt }));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Every decryption key the identity still holds (its whole kept history, newest first), for
+   * `decryptMessage(raw, { keys })`: non-extractable CryptoKeys (RSA-OAEP SHA-256 or ECDH), and
+   * for RSA a `rawRsaDecrypt` for PKCS#1 v1.5 and other OAEP hashes, computed inside from the key
+   * without exposing it. Works in any state, decommissioned too, until retention ends. Audited
+   * (`decryption-keys.used`: actor, reason, which certificates) before any key is handed out.
+   * No kept key: ERR_IDENTITY_STATE.
+   *
+   * @example
+   * const keys = await manager.getDecryptor('legal@example.com', { actor: 'mail-gateway', reason: 'inbound mail' });
+   * const opened = await decryptMessage(raw, { keys });
+   */
+  async getDecryptor(idOrMailbox: string, options: KeyAccessOptions): Promise<DecryptionKey[]> {
+    const { actor, reason } = parseInput(keyAccessSchema, options, 'getDecryptor options');
+    const id = this.resolveId(idOrMailbox);
+    const now = this.clock();
+    const held = await this.heldDecryptionKeys(id);
+    const keys: DecryptionKey[] = [];
+    for (const h of [...held].reverse()) {
+      const pkcs8 = await this.keyProtector.unprotect(h.protectedKey);
+      try {
+        keys.push(await importDecryptionKey(pkcs8, h.certificate, this.crypto));
+      } finally {
+        pkcs8.fill(0);
+      }
+    }
+    await this.write(now, async (_tx, _emit, audit) => {
+      await audit({ actor, action: 'decryption-keys.used', identityId: id, reason, after: { keys: held.map((h) => keySummary(h)) } });
+    });
+    return keys;
+  }
+
+  /**
+   * Key recovery: the identity's kept decryption-key history as one PKCS#12 file (every key with
+   * its certificate, linked by localKeyId; the issuing chain), under `passphrase`. Audited by the
+   * named actor (`decryption-keys.exported`) and told to the owner (event of the same name) in the
+   * same transaction, before the file is returned. No kept key: ERR_IDENTITY_STATE.
+   */
+  async exportDecryptionKeys(idOrMailbox: string, options: ExportDecryptionKeysOptions): Promise<Uint8Array> {
+    const { actor, reason, passphrase, iterations } = parseInput(exportKeysSchema, options, 'exportDecryptionKeys options');
+    const id = this.resolveId(idOrMailbox);
+    const now = this.clock();
+    const held = await this.heldDecryptionKeys(id);
+    const entries = [];
+    const chain = new Map<string, Uint8Array>();
+    try {
+      for (const h of held) {
+        entries.push({ privateKeyInfo: await this.keyProtector.unprotect(h.protectedKey), certificate: h.certificate.der, friendlyName: `${h.identity.name} ${h.serialNumber ?? h.credentialId}` });
+        for (const der of h.chain) if (!isSelfIssued(parseCertificate(der))) chain.set(toBase64(der), der);
+      }
+      const p12 = await exportPkcs12Entries({ entries, chain: [...chain.values()], passphrase, crypto: this.crypto, ...(iterations !== undefined && { iterations }) });
+      const identity = held[0]!.identity;
+      await this.write(now, async (_tx, emit, audit) => {
+        await emit({ type: 'decryption-keys.exported', identity, data: { actor, reason, serialNumbers: held.map((h) => h.serialNumber ?? h.credentialId) } });
+        await audit({ actor, action: 'decryption-keys.exported', identityId: id, reason, after: { keys: held.map((h) => keySummary(h)) } });
+      });
+      return p12;
+    } finally {
+      for (const e of entries) e.privateKeyInfo.fill(0);
+    }
+  }
+
+  /** The kept history entries with their certificate and protected key (still encrypted). */
+  private async heldDecryptionKeys(id: string): Promise<HeldDecryptionKey[]> {
+    const held = await this.store.transaction(async (tx) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) throw notFound(id);
+      assertSmime(identity);
+      const out: HeldDecryptionKey[] = [];
+      for (const d of await tx.listDecryptionKeys(id)) {
+        if (d.destroyedAt) continue;
+        const c = await tx.getCredential(d.credentialId);
+        const key = await tx.getKey(d.keyId);
+        if (!c?.certificate || !key) throw new MailPkiError('ERR_STORE_CORRUPT', `the kept decryption key of credential ${d.credentialId} (${identity.name}) is missing its ${key ? 'certificate' : 'key'}`);
+        out.push({ identity, credentialId: d.credentialId, serialNumber: c.serialNumber, retainUntil: d.retainUntil, certificate: parseCertificate(c.certificate), chain: chainOf(c), protectedKey: key.protectedKey });
+      }
+      return { identity, out };
+    });
+    if (held.out.length === 0)
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${held.identity.name} holds no decryption key (use ${held.identity.use ?? 'both'}; destroyed keys are gone)`, { details: { identityId: id } });
+    return held.out;
+  }
+
+  /**
+   * Inside the write that records a certificate able to receive encrypted mail: its key enters the
+   * decryption-key history until notAfter + decryptionKeyRetentionDays (returned; the issuance's
+   * own audit record carries it as `decryptionKeyRetainUntil`).
+   */
+  private async retainDecryptionKey(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord, policy: LifecyclePolicy, now: Date): Promise<Date> {
+    const retainUntil = decryptionKeyRetainUntil(credential, policy);
+    await tx.putDecryptionKey({ credentialId: credential.id, identityId: identity.id, keyId: credential.keyId!, retainUntil, createdAt: now });
+    return retainUntil;
+  }
+
+  /**
+   * The sweep's step for kept decryption keys whose retention ended: each entry marked destroyed and
+   * its key deleted (unless a kept entry, the current certificate or an issuance in progress still
+   * uses it), with `decryption-key.destroyed` (event and audit), in one transaction. Re-read inside
+   * it, so of two workers (or a retry after kill -9) exactly one destroys each.
+   */
+  private async destroyDueDecryptionKeys(id: string, actor: string, now: Date, summary: DueSummary): Promise<void> {
+    const history = await this.store.transaction((tx) => tx.listDecryptionKeys(id));
+    if (dueDecryptionKeys(history, now).length === 0) return;
+    const destroyed = await this.write(now, async (tx, emit, audit) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) return [];
+      const entries = await tx.listDecryptionKeys(id);
+      const due = dueDecryptionKeys(entries, now);
+      const dueIds = new Set(due.map((d) => d.credentialId));
+      const inUse = new Set(entries.filter((d) => !d.destroyedAt && !dueIds.has(d.credentialId)).map((d) => d.keyId));
+      const current = await currentCredential(tx, identity);
+      if (current?.keyId && current.status === 'current' && current.notAfter.getTime() > now.getTime()) inUse.add(current.keyId);
+      const pending = await tx.getPendingIssuance(id);
+      const pendingKey = pending && pendingKeyId(pending);
+      if (pendingKey) inUse.add(pendingKey);
+      const done: string[] = [];
+      for (const d of due) {
+        await tx.putDecryptionKey({ ...d, destroyedAt: now });
+        const keyDestroyed = !inUse.has(d.keyId) && (await tx.deleteKey(d.keyId));
+        const credential = await tx.getCredential(d.credentialId);
+        await emit({ type: 'decryption-key.destroyed', identity, credential, data: { retainUntil: d.retainUntil.toISOString(), keyDestroyed } });
+        await audit({
+          actor,
+          action: 'decryption-key.destroyed',
+          identityId: id,
+          reason: `retention ended ${d.retainUntil.toISOString()}${keyDestroyed ? '' : ' (the key stays: another kept certificate uses it)'}`,
+          after: { credentialId: d.credentialId, serialNumber: credential?.serialNumber ?? null, keyId: d.keyId, keyDestroyed },
+        });
+        done.push(d.credentialId);
+      }
+      return done;
+    });
+    for (const credentialId of destroyed) summary.decryptionKeysDestroyed.push({ identityId: id, credentialId });
   }
 
   private resolveId(idOrMailbox: string): string {
@@ -418,6 +617,7 @@ export class LifecycleManager {
       tags: req.tags,
       profile: req.profile,
       keyType,
+      use: req.use,
       policy: Object.keys(overrides).length ? (overrides as JsonObject) : undefined,
       status: 'pending' as const,
       decommissionAt: req.decommissionAt,
@@ -697,6 +897,7 @@ export class LifecycleManager {
       issued = await this.ca.issue({
         mailbox: identity.name,
         profile: (identity.profile ?? 'strict') as (typeof SMIME_PROFILES)[number],
+        usage: caUsage(identity),
         publicKey: p.spki,
         validityDays: policy.validityDays,
         idempotencyKey: p.idempotencyKey,
@@ -742,6 +943,7 @@ export class LifecycleManager {
         createdAt: now,
       };
       await tx.insertCredential(credential);
+      const retained = receivesEncryptedMail(current) ? await this.retainDecryptionKey(tx, current, credential, policy, now) : undefined;
       const wasPending = current.status === 'pending';
       const next: IdentityRecord = {
         ...current,
@@ -751,7 +953,7 @@ export class LifecycleManager {
         updatedAt: now,
         ...(info && { caId: info.id }),
       };
-      const stored = this.withNextDue(next, credential, now);
+      const stored = await this.withNextDue(tx, next, credential, now);
       await tx.updateIdentity(stored, current.version);
       await tx.deletePendingIssuance(identity.id);
       if (wasPending) {
@@ -776,7 +978,7 @@ export class LifecycleManager {
         identityId: identity.id,
         reason,
         before: identitySummary(current, previous),
-        after: identitySummary(stored, credential),
+        after: { ...identitySummary(stored, credential), ...(retained && { decryptionKeyRetainUntil: retained.toISOString() }) },
       });
       return { identity: { ...stored, version: current.version + 1 } };
     });
@@ -880,6 +1082,7 @@ export class LifecycleManager {
       issued = await this.ca.issue({
         mailbox: identity.name,
         profile: (identity.profile ?? 'strict') as (typeof SMIME_PROFILES)[number],
+        usage: caUsage(identity),
         publicKey: spki,
         validityDays: policy.validityDays,
         idempotencyKey: pending.idempotencyKey,
@@ -984,7 +1187,7 @@ export class LifecycleManager {
       await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor);
       const revoked: CredentialRecord = { ...cred, status: 'revoked', revokedAt, revocationReason: reason };
       await tx.updateCredential(revoked);
-      const next = this.withNextDue({ ...current, status: 'revoked', updatedAt: now }, revoked, now);
+      const next = await this.withNextDue(tx, { ...current, status: 'revoked', updatedAt: now }, revoked, now);
       await tx.updateIdentity(next, current.version);
       await emit({ type: 'certificate.revoked', identity: next, credential: revoked, data: { reason, revokedAt: revokedAt.toISOString() } });
       await audit({ actor, action: 'certificate.revoked', identityId: id, reason, before: identitySummary(current, cred), after: identitySummary(next, revoked) });
@@ -1016,7 +1219,7 @@ export class LifecycleManager {
     return this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
       if (what === 'suspend') await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor);
-      const next = this.withNextDue({ ...current, status: what === 'suspend' ? 'suspended' : 'active', updatedAt: now }, cred, now);
+      const next = await this.withNextDue(tx, { ...current, status: what === 'suspend' ? 'suspended' : 'active', updatedAt: now }, cred, now);
       await tx.updateIdentity(next, current.version);
       await emit({ type: what === 'suspend' ? 'identity.suspended' : 'identity.reinstated', identity: next, credential: cred, data: stripUndefined({ reason }) });
       await audit({
@@ -1056,19 +1259,20 @@ export class LifecycleManager {
       }
       // The identity never signs again: its private keys are destroyed with it — every credential's,
       // and that of an issuance in progress (no credential's yet), which dies with it too.
+      // Decryption keys are the exception: mail encrypted to them stays readable until their retention ends.
       let keysDestroyed = (await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor)) ? 1 : 0;
-      const next: IdentityRecord = { ...current, status: 'decommissioned', updatedAt: now };
-      delete next.nextDueAt;
+      const kept = new Set((await tx.listDecryptionKeys(id)).filter((d) => !d.destroyedAt).map((d) => d.keyId));
+      const next = await this.withNextDue(tx, { ...current, status: 'decommissioned', updatedAt: now }, after, now);
       await tx.updateIdentity(next, current.version);
-      for (const c of await tx.listCredentials(id)) if (c.keyId && (await tx.deleteKey(c.keyId))) keysDestroyed++;
+      for (const c of await tx.listCredentials(id)) if (c.keyId && !kept.has(c.keyId) && (await tx.deleteKey(c.keyId))) keysDestroyed++;
       if (after && revokedAt)
         await emit({ type: 'certificate.revoked', identity: next, credential: after, data: { reason: 'cessationOfOperation', revokedAt: revokedAt.toISOString() } });
-      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined, keysDestroyed } });
+      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined, keysDestroyed, decryptionKeysKept: kept.size } });
       await audit({
         actor,
         action: 'identity.decommissioned',
         identityId: id,
-        reason: `${reason} (${keysDestroyed} private key${keysDestroyed === 1 ? '' : 's'} destroyed)`,
+        reason: `${reason} (${keysDestroyed} private key${keysDestroyed === 1 ? '' : 's'} destroyed${kept.size ? `, ${kept.size} decryption key${kept.size === 1 ? '' : 's'} kept until retention ends` : ''})`,
         before: identitySummary(current, cred),
         after: identitySummary(next, after),
       });
@@ -1099,9 +1303,10 @@ export class LifecycleManager {
     return { current, cred: cred as C };
   }
 
-  private withNextDue(identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date): IdentityRecord {
+  /** The identity with nextDueAt recomputed (renewal, notices, expiry, decommission, retention ends of kept decryption keys). */
+  private async withNextDue(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date): Promise<IdentityRecord> {
     const policy = effectivePolicy(this.policy, identity.policy);
-    const due = nextDueAt({ identity, credential, now, policy });
+    const due = nextDueAt({ identity, credential, now, policy, decryptionKeys: await tx.listDecryptionKeys(identity.id) });
     const next = { ...identity };
     if (due === undefined) delete next.nextDueAt;
     else next.nextDueAt = due.getTime() <= now.getTime() ? new Date(now.getTime() + this.retryDelayMs) : due;
@@ -1128,7 +1333,7 @@ export class LifecycleManager {
     if (!(now instanceof Date) || Number.isNaN(now.getTime()))
       throw new MailPkiError('ERR_INVALID_INPUT', 'now: expected a valid Date', { details: { field: 'now' } });
     const actor = parseInput(actorSchema, options.actor ?? this.defaultActor, 'runDue actor');
-    const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [], skipped: [] };
+    const summary: DueSummary = { scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [], skipped: [], decryptionKeysDestroyed: [] };
     // DKIM identities share the store; DkimManager.runDue drives them.
     const totalDue = options.onProgress ? await this.store.transaction((tx) => tx.countIdentities({ kind: 'smime', dueBefore: now })) : 0;
     await forEachDue({ store: this.store, kind: 'smime', now, pageSize: SWEEP_PAGE }, async (id) => {
@@ -1150,6 +1355,8 @@ export class LifecycleManager {
     let { identity, credential } = await this.load(id);
     const policy = effectivePolicy(this.policy, identity.policy);
     if (identity.nextDueAt === undefined || identity.nextDueAt.getTime() > now.getTime()) return; // another process got here first
+    // Leaves the identity record alone: the step below (or its bookkeeping) moves nextDueAt.
+    await this.destroyDueDecryptionKeys(id, actor, now, summary);
     const step = sweepStep({ identity, credential, now, policy });
     if (step.action === 'decommission') {
       await this.decommissionAt(id, actor, step.reason, now);
@@ -1185,7 +1392,7 @@ export class LifecycleManager {
         summary.notices.push({ identityId: id, noticeKey: n.noticeKey, daysLeft: n.daysLeft });
         sent = true;
       }
-      const next = this.withNextDue(current, cred, now);
+      const next = await this.withNextDue(tx, current, cred, now);
       // Bookkeeping only (no audit): the index must move past `now` so the next sweep skips it.
       if (sent || next.nextDueAt?.getTime() !== current.nextDueAt?.getTime()) await tx.updateIdentity({ ...next, updatedAt: now }, current.version);
     });
@@ -1196,7 +1403,7 @@ export class LifecycleManager {
       const { current, cred } = await this.recheck(tx, identity, credential);
       const expired: CredentialRecord = { ...cred, status: 'expired' };
       await tx.updateCredential(expired);
-      const next = this.withNextDue({ ...current, status: 'expired', updatedAt: now }, expired, now);
+      const next = await this.withNextDue(tx, { ...current, status: 'expired', updatedAt: now }, expired, now);
       await tx.updateIdentity(next, current.version);
       await emit({ type: 'certificate.expired', identity: next, credential: expired, data: {} });
       await audit({ actor, action: 'certificate.expired', identityId: identity.id, reason: `notAfter ${cred.notAfter.toISOString()} passed`, before: identitySummary(current, cred), after: identitySummary(next, expired) });
@@ -1367,4 +1574,25 @@ function requestSummary(i: IdentityRecord): JsonObject {
 
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** The CA usage that matches what the identity is for. */
+function caUsage(identity: IdentityRecord): 'signing' | 'encryption' | 'dual-use' {
+  const use = identity.use ?? 'both';
+  return use === 'both' ? 'dual-use' : use;
+}
+
+interface HeldDecryptionKey {
+  identity: IdentityRecord;
+  credentialId: string;
+  serialNumber: string | undefined;
+  retainUntil: Date;
+  certificate: Certificate;
+  chain: Uint8Array[];
+  protectedKey: Awaited<ReturnType<KeyProtector['protect']>>;
+}
+
+/** What an audit record says about a key handed out: which certificate, never the key. */
+function keySummary(h: HeldDecryptionKey): JsonObject {
+  return { credentialId: h.credentialId, serialNumber: h.serialNumber ?? null, retainUntil: h.retainUntil.toISOString() };
 }

@@ -4,9 +4,9 @@
  */
 import { MailPkiError } from '../errors.js';
 import type { Store } from '../store/types.js';
-import { dueNotices, effectivePolicy, parseLifecyclePolicy, sweepStep, type LifecyclePolicyInput } from './policy.js';
+import { dueDecryptionKeys, dueNotices, effectivePolicy, parseLifecyclePolicy, sweepStep, type LifecyclePolicyInput } from './policy.js';
 
-export type PlannedAction = 'decommission' | 'expire' | 'renew' | 'notice' | 'nothing';
+export type PlannedAction = 'destroy-decryption-key' | 'decommission' | 'expire' | 'renew' | 'notice' | 'nothing';
 
 export interface PlannedStep {
   identityId: string;
@@ -41,12 +41,15 @@ export async function planDue(store: Store, now: Date, options: { policy?: Lifec
     const page = await store.transaction((tx) => tx.listIdentities({ kind: 'smime', dueBefore: now, limit: PAGE, ...(afterId !== undefined && { afterId }) }));
     for (const identity of page) {
       plan.scanned++;
-      const { credential, sent } = await store.transaction(async (tx) => ({
+      const { credential, sent, history } = await store.transaction(async (tx) => ({
         credential: identity.currentCredentialId ? await tx.getCredential(identity.currentCredentialId) : undefined,
         sent: new Set((await tx.listNotices(identity.id)).map((n) => `${n.credentialId} ${n.noticeKey}`)),
+        history: await tx.listDecryptionKeys(identity.id),
       }));
       const policy = effectivePolicy(base, identity.policy);
       const step = (action: PlannedAction, reason: string) => plan.steps.push({ identityId: identity.id, action, reason });
+      // The sweep destroys these first, then takes the step below.
+      for (const d of dueDecryptionKeys(history, now)) step('destroy-decryption-key', `credential ${d.credentialId}: retention ended ${d.retainUntil.toISOString()}`);
       const next = sweepStep({ identity, credential, now, policy });
       if (next.action !== 'notices') {
         step(next.action, next.reason);

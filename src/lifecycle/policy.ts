@@ -9,7 +9,7 @@ import { MailPkiError } from '../errors.js';
 import { isDomainAllowed } from '../ca/profiles.js';
 import { parseInput } from '../internal/validate.js';
 import { KEY_TYPES, type KeyType } from '../keys/generate.js';
-import type { CredentialRecord, IdentityRecord } from '../store/index.js';
+import type { CredentialRecord, DecryptionKeyRecord, IdentityRecord } from '../store/index.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -58,7 +58,11 @@ const overridableShape = {
   renewal: renewalSchema,
   notices: z.array(z.number().int().positive().max(3650)).max(20),
   rekeyOnRenewal: z.boolean(),
+  decryptionKeyRetentionDays: z.number().int().min(0).max(36_500),
 };
+
+/** Default retention of a decryption key after its certificate's notAfter: 7 years (regulated mail). */
+export const DEFAULT_DECRYPTION_KEY_RETENTION_DAYS = 2555;
 
 export const lifecyclePolicySchema = z
   .object({
@@ -75,6 +79,12 @@ export const lifecyclePolicySchema = z
     /** Days before expiry at which the owner is told (each once per certificate). */
     notices: overridableShape.notices.default([30, 14, 7, 1]),
     rekeyOnRenewal: overridableShape.rekeyOnRenewal.default(true),
+    /**
+     * How long a decryption key is kept after its certificate's notAfter (mail encrypted to it can
+     * arrive until then, and is read for years after): then the sweep destroys it. Fixed per key
+     * when its certificate is recorded.
+     */
+    decryptionKeyRetentionDays: overridableShape.decryptionKeyRetentionDays.default(DEFAULT_DECRYPTION_KEY_RETENTION_DAYS),
     approval: z.custom<ApprovalHook>((v) => typeof v === 'function', 'expected a function').optional(),
   })
   .strict();
@@ -149,6 +159,8 @@ export interface PolicyContext {
   credential: CredentialRecord | undefined;
   now: Date;
   policy: LifecyclePolicy;
+  /** The identity's decryption-key history (left out: none). */
+  decryptionKeys?: readonly DecryptionKeyRecord[];
 }
 
 export interface RenewalVerdict {
@@ -291,9 +303,11 @@ export function dueNotices({ identity, credential, now, policy }: PolicyContext)
  * next expiry notice after `now`, the expiry, or the decommission date. Undefined: never (revoked,
  * decommissioned). A time ≤ now means "due now"; notices at or before `now` count as handled.
  */
-export function nextDueAt({ identity, credential, now, policy }: PolicyContext): Date | undefined {
+export function nextDueAt({ identity, credential, now, policy, decryptionKeys = [] }: PolicyContext): Date | undefined {
   const t: number[] = [];
-  if (identity.status === 'decommissioned') return undefined;
+  // A kept decryption key is due at its retention end, whatever the identity's state.
+  for (const d of decryptionKeys) if (!d.destroyedAt) t.push(d.retainUntil.getTime());
+  if (identity.status === 'decommissioned') return minDate(t);
   if (identity.decommissionAt) t.push(identity.decommissionAt.getTime());
   if (identity.status === 'revoked') return minDate(t);
   if (identity.status === 'pending' || (identity.status === 'active' && credential === undefined)) t.push(now.getTime());
@@ -310,6 +324,24 @@ export function nextDueAt({ identity, credential, now, policy }: PolicyContext):
     }
   }
   return minDate(t);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decryption keys
+
+/** Whether the identity's certificates receive encrypted mail (use encryption or both, a key that can decrypt). */
+export function receivesEncryptedMail(identity: Pick<IdentityRecord, 'use' | 'keyType' | 'kind'>): boolean {
+  return identity.kind === 'smime' && (identity.use ?? 'both') !== 'signing' && identity.keyType !== 'ed25519';
+}
+
+/** Until when the key of a certificate is kept: its notAfter plus `decryptionKeyRetentionDays`. */
+export function decryptionKeyRetainUntil(credential: Pick<CredentialRecord, 'notAfter'>, policy: LifecyclePolicy): Date {
+  return new Date(credential.notAfter.getTime() + policy.decryptionKeyRetentionDays * DAY_MS);
+}
+
+/** History entries whose retention has ended at `now` and whose key is not destroyed yet, oldest first. */
+export function dueDecryptionKeys(history: readonly DecryptionKeyRecord[], now: Date): DecryptionKeyRecord[] {
+  return history.filter((d) => !d.destroyedAt && d.retainUntil.getTime() <= now.getTime());
 }
 
 function minDate(t: number[]): Date | undefined {

@@ -109,3 +109,44 @@ function checkCertificates(certificate: unknown, chain: unknown, friendlyName: u
     throw new MailPkiError('ERR_INVALID_INPUT', 'friendlyName: must be a string', { details: { field: 'friendlyName' } });
   for (const c of [certificate, ...chain]) spkiOfCertificate(c);
 }
+
+export interface Pkcs12KeyEntry {
+  /** PrivateKeyInfo (PKCS#8) DER: encrypted into the file, never returned. */
+  privateKeyInfo: Uint8Array;
+  /** DER of the certificate for this key. */
+  certificate: Uint8Array;
+  friendlyName?: string;
+}
+
+/**
+ * A PKCS#12 file holding several keys, each linked to its certificate by localKeyId (key recovery:
+ * every decryption key an identity had). The same protection as {@link exportPkcs12}; OpenSSL
+ * (`openssl pkcs12 -info`) lists every key. The caller vouches that each key belongs to its
+ * certificate (the lifecycle store recorded them together).
+ */
+export async function exportPkcs12Entries(options: {
+  entries: readonly Pkcs12KeyEntry[];
+  chain?: readonly Uint8Array[];
+  passphrase: string;
+  iterations?: number;
+  crypto?: Crypto;
+}): Promise<Uint8Array> {
+  const { entries, chain = [], passphrase } = options;
+  checkPassphraseOption(passphrase);
+  const iterations = checkIterationOption(options.iterations, MAX_PKCS12_MAC_ITERATIONS);
+  if (!Array.isArray(entries) || entries.length === 0)
+    throw new MailPkiError('ERR_INVALID_INPUT', 'entries: at least one key and certificate', { details: { field: 'entries' } });
+  const crypto = resolveCrypto(options.crypto);
+  const certBags: Uint8Array[] = [];
+  const keyBags: Uint8Array[] = [];
+  for (const e of entries) {
+    checkCertificates(e.certificate, [], e.friendlyName);
+    const localKeyId = new Uint8Array(await crypto.subtle.digest('SHA-1', e.certificate.slice()));
+    const attrs = bagAttributes(localKeyId, e.friendlyName);
+    certBags.push(certBag(e.certificate, attrs));
+    keyBags.push(shroudedKeyBag(await encryptPrivateKeyInfo(e.privateKeyInfo, passphrase, { iterations, crypto }), attrs));
+  }
+  checkCertificates(entries[0]!.certificate, chain, undefined);
+  const certs = await encryptedContentInfo(crypto, [...certBags, ...chain.map((c) => certBag(c))], passphrase, iterations);
+  return pfx(crypto, [certs, dataContentInfo(keyBags)], passphrase, iterations);
+}

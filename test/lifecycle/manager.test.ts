@@ -164,9 +164,9 @@ describe('LifecycleManager operations', () => {
     expect(cur.currentCredentialId).toBe(creds[2]!.id);
   });
 
-  it('revoke: at the CA and in the store; renew afterwards issues with a new key', async () => {
+  it('revoke (a signing identity): at the CA and in the store; renew afterwards issues with a new key', async () => {
     const h = await harness();
-    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury, use: 'signing' }, { actor: 'a' });
     h.events.length = 0;
     const rec = await h.manager.revoke('payments@example.com', { actor: 'sec', reason: 'keyCompromise' });
     expect(rec.status).toBe('revoked');
@@ -206,15 +206,15 @@ describe('LifecycleManager operations', () => {
     await expect(m2.suspend('payments@example.com', { actor: 'sec' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_STATE' });
   });
 
-  it('decommission: revokes (cessationOfOperation) and retires; nothing more is possible', async () => {
+  it('decommission (a signing identity): revokes (cessationOfOperation), retires and destroys its key; nothing more is possible', async () => {
     const h = await harness();
-    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury, use: 'signing' }, { actor: 'a' });
     h.events.length = 0;
     const rec = await h.manager.decommission('payments@example.com', { actor: 'owner', reason: 'mailbox retired' });
     expect(rec).toMatchObject({ status: 'decommissioned' });
     expect(rec.nextDueAt).toBeUndefined();
     expect(brief(h.events)).toEqual(['certificate.revoked payments@example.com', 'identity.decommissioned payments@example.com']);
-    expect(h.events[1]!.data).toEqual({ reason: 'mailbox retired', revoked: true, keysDestroyed: 1 });
+    expect(h.events[1]!.data).toEqual({ reason: 'mailbox retired', revoked: true, keysDestroyed: 1, decryptionKeysKept: 0 });
     const [cred] = await h.manager.credentials(rec.id);
     // The private key is gone from the store; the credential still names it, for the record.
     expect(cred!.keyId).toBeDefined();
@@ -466,7 +466,7 @@ describe('LifecycleManager operations', () => {
 
   it('decommission while an issuance is written down (CA unavailable): its key is destroyed too, and enrolling again does not complete it', async () => {
     const h = await harness();
-    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury }, { actor: 'a' });
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: treasury, use: 'signing' }, { actor: 'a' });
     h.ca.failIssue.push(new MailPkiError('ERR_CA_UNAVAILABLE', 'CA down'));
     await expect(h.manager.renew('payments@example.com', { actor: 'cron' })).rejects.toMatchObject({ code: 'ERR_CA_UNAVAILABLE' });
     const pending = await h.store.transaction((tx) => tx.getPendingIssuance('smime:payments@example.com'));

@@ -30,6 +30,7 @@ describe('runDue', () => {
       decommissioned: ['smime:d-retire@example.com'],
       failed: [],
       skipped: [],
+      decryptionKeysDestroyed: [],
     });
     expect(brief(h.events)).toEqual([
       'certificate.expiring b-notice@example.com',
@@ -78,7 +79,7 @@ describe('runDue', () => {
     const audit = (await h.store.listAudit()).length;
     const calls = h.ca.issueCalls;
     const second = await h.manager.runDue();
-    expect(second).toEqual({ scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [], skipped: [] });
+    expect(second).toEqual({ scanned: 0, renewed: [], notices: [], expired: [], decommissioned: [], failed: [], skipped: [], decryptionKeysDestroyed: [] });
     expect((await h.store.listEvents({})).length).toBe(events);
     expect((await h.store.listAudit()).length).toBe(audit);
     expect(h.ca.issueCalls).toBe(calls);
