@@ -16,7 +16,7 @@ import {
 } from '../smime/index.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
-import { identitySigner } from './lifecycle.js';
+import { identityDecryptors, identitySigner } from './lifecycle.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, str, type Command, type CommandContext } from './args.js';
 
@@ -29,12 +29,14 @@ const ENCRYPT_OPTIONS = {
   oaep: { type: 'boolean' },
   pkcs1: { type: 'boolean' },
   trust: { type: 'string', multiple: true },
+  intermediates: { type: 'string', multiple: true },
 } as const;
 
 const ENCRYPT_HELP = `  --self CERT             also encrypt to this certificate (yours: the sent copy stays readable)
   --cbc                   AES-256-CBC EnvelopedData for old clients (not integrity-protected; default AES-256-GCM)
   --oaep | --pkcs1        RSA key transport: RSAES-OAEP SHA-256 (default) or PKCS#1 v1.5 (legacy)
-  --trust FILE            recipient certificates must chain to these anchors (else only dates and key usage are checked)`;
+  --trust FILE            recipient certificates must chain to these anchors (else only dates and key usage are checked)
+  --intermediates FILE    CA certificates to build the recipients' chains with`;
 
 const KEY_OPTIONS = {
   p12: { type: 'string' },
@@ -42,16 +44,18 @@ const KEY_OPTIONS = {
   cert: { type: 'string' },
   identity: { type: 'string' },
   db: { type: 'string' },
+  actor: { type: 'string' },
   'passphrase-env': { type: 'string' },
 } as const;
 
 const KEY_HELP = `  --p12 FILE --passphrase-env VAR   the decryption key and certificate from a PKCS#12 file
   --key FILE --cert FILE            or a private key (PEM/DER; encrypted: --passphrase-env) and its certificate
-  --identity ADDR [--db PATH]       or every decryption key a store identity ever had (passphrase $MAILPKI_PASSPHRASE)`;
+  --identity ADDR [--db PATH]       or every decryption key a store identity kept (its history; passphrase $MAILPKI_PASSPHRASE
+                                    or --passphrase-env); the use is audited as --actor WHO (default cli:<your user name>)`;
 
 export const sign: Command = {
   usage:
-    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE | --identity ADDR [--db PATH]) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--header-protection] [--to CERT ... [--self CERT|--self-signer] [--cbc] [--oaep|--pkcs1] [--trust FILE ...]] [--in FILE] [--out FILE]',
+    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE | --identity ADDR [--db PATH]) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--header-protection] [--to CERT ... [--self CERT|--self-signer] [--cbc] [--oaep|--pkcs1] [--trust FILE ...] [--intermediates FILE ...]] [--in FILE] [--out FILE]',
   options: {
     ...ENCRYPT_OPTIONS,
     'self-signer': { type: 'boolean' },
@@ -110,7 +114,7 @@ Exit 0 signed; 1 a recipient refused (no certificate for a To/Cc address, an inv
     const message = await ctx.readInput(str(ctx, 'in'));
     const signOptions = { opaque: Boolean(ctx.values.opaque), digest, rsaPadding: loadOptions.rsaPadding, headerProtection: Boolean(ctx.values['header-protection']) };
     const to = (ctx.values.to as string[] | undefined) ?? [];
-    if (to.length === 0 && (str(ctx, 'self') || ctx.values['self-signer'] || ctx.values.cbc || ctx.values.oaep || ctx.values.pkcs1 || ctx.values.trust))
+    if (to.length === 0 && (str(ctx, 'self') || ctx.values['self-signer'] || ctx.values.cbc || ctx.values.oaep || ctx.values.pkcs1 || ctx.values.trust || ctx.values.intermediates))
       throw new MailPkiError('ERR_USAGE', '--self, --self-signer, --cbc, --oaep, --pkcs1 and --trust are for encrypting: give --to CERT');
     let signed: Uint8Array;
     if (to.length > 0) {
@@ -134,6 +138,7 @@ async function readEncryptOptions(ctx: CommandContext): Promise<{ recipients: Ui
   const recipients = await Promise.all(((ctx.values.to as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
   const self = str(ctx, 'self');
   const trust = await Promise.all(((ctx.values.trust as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+  const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
   return {
     recipients,
     ...(self && { encryptToSelf: await ctx.readInput(self, MAX_SMALL_INPUT_BYTES) }),
@@ -142,6 +147,7 @@ async function readEncryptOptions(ctx: CommandContext): Promise<{ recipients: Ui
       ...(ctx.values.pkcs1 && { keyTransport: 'rsa-pkcs1' as const }),
       ...(ctx.values.oaep && { keyTransport: 'rsa-oaep' as const }),
       ...(trust.length > 0 && { trustAnchors: trust }),
+      ...(intermediates.length > 0 && { intermediates }),
     },
   };
 }
@@ -165,7 +171,7 @@ async function writeOutput(ctx: CommandContext, bytes: Uint8Array): Promise<void
 }
 
 export const encrypt: Command = {
-  usage: 'mailpki encrypt --to CERT [--to CERT ...] [--self CERT] [--cbc] [--oaep|--pkcs1] [--trust FILE ...] [--in FILE] [--out FILE]',
+  usage: 'mailpki encrypt --to CERT [--to CERT ...] [--self CERT] [--cbc] [--oaep|--pkcs1] [--trust FILE ...] [--intermediates FILE ...] [--in FILE] [--out FILE]',
   options: { ...ENCRYPT_OPTIONS, in: { type: 'string' }, out: { type: 'string' } },
   help: `  --to CERT               a recipient certificate (PEM/DER); every To and Cc address needs one. Repeat for each.
 ${ENCRYPT_HELP}
@@ -190,8 +196,8 @@ async function readDecryptionKeys(ctx: CommandContext): Promise<SmimeDecryptionK
   const certFile = str(ctx, 'cert');
   const identity = str(ctx, 'identity');
   if ([p12, keyFile ?? certFile, identity].filter((x) => x !== undefined).length > 1) throw new MailPkiError('ERR_USAGE', 'give one of --p12, --key with --cert, or --identity');
-  // The decryption-key history of a store identity comes with the lifecycle manager's getDecryptor.
-  if (identity) throw new MailPkiError('ERR_USAGE', '--identity: this build cannot read decryption keys from the store yet; export the key (--p12 or --key/--cert)');
+  // Every key of the identity's history: mail encrypted to an earlier certificate still opens.
+  if (identity) return identityDecryptors(ctx, identity);
   const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
   if (p12) {
     if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
