@@ -335,3 +335,43 @@ describe('bad input', () => {
     expect(parseMessage(d.entity).decodedBody()).toEqual(latin1('Gr\xfc\xdfe\r\n'));
   });
 });
+
+describe('hostile encrypted input: a verdict or a coded error, never a crash, never valid', () => {
+  it('random bytes and mutated real messages as authEnveloped-data', async () => {
+    const fc = (await import('fast-check')).default;
+    const real = await encryptMessage(toApprover(), [approverEc.certificate], enc());
+    const der = Buffer.from(fromLatin1(real).split('\r\n\r\n').slice(1).join('').replace(/\s+/g, ''), 'base64');
+    const wrap = (b: Uint8Array) =>
+      `From: Payments <payments@example.com>\r\nTo: approver@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(b).toString('base64')}\r\n`;
+    const input = fc.oneof(
+      fc.uint8Array({ maxLength: 400 }),
+      fc.record({ at: fc.nat(der.length - 1), to: fc.integer({ min: 0, max: 255 }), cut: fc.boolean() }).map(({ at, to, cut }) => {
+        const b = Uint8Array.from(der);
+        b[at] = to;
+        return cut ? b.subarray(0, at + 1) : b;
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(input, async (b) => {
+        const eml = wrap(b);
+        const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+        expect(v.valid).toBe(false);
+        const err = await decryptMessage(eml, { keys: [key(approverEc)] }).then(
+          (d) => d,
+          (e) => e,
+        );
+        if (err instanceof Error) expect(err).toBeInstanceOf(MailPkiError);
+        else expect(b).toEqual(Uint8Array.from(der)); // only the unchanged message opens (GCM)
+      }),
+      { numRuns: 150 },
+    );
+  }, 60_000);
+
+  it('a key of the wrong kind for the certificate, or a non-extractable signing key: a problem, not a crash', async () => {
+    const eml = await encryptMessage(toApprover(), [approverEc.certificate], enc());
+    const signingOnlyKey = (await generateKeyPair('ec-p256')).privateKey;
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [{ privateKey: signingOnlyKey, certificate: approverEc.certificate }] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_DECRYPTION_FAILED']);
+  });
+});
