@@ -115,3 +115,30 @@ describe('mailpki sign --to / verify with a key', () => {
     expect(u.code).toBe(2);
   });
 });
+
+describe('mailpki decrypt / verify --identity (the store keeps the decryption-key history)', () => {
+  it('opens mail with every key the identity kept, audited as --actor', async () => {
+    const db = t.path('inv.db');
+    const lenv = { MAILPKI_PASSPHRASE: 'store passphrase', USER: 'alice' };
+    expect((await cli(['init', '--domains', 'example.com', '--db', db], lenv)).code).toBe(0);
+    expect((await cli(['enroll', '--email', 'approver@example.com', '--owner', 'finance', '--db', db], lenv)).code).toBe(0);
+    // The identity's certificate, as a sender would have it.
+    const { openSqliteStore } = await import('../../src/node/index.js');
+    const store = await openSqliteStore(db, { create: false });
+    const credential = await store.transaction(async (tx) => (await tx.getCredential((await tx.getIdentity('smime:approver@example.com'))!.currentCredentialId!))!);
+    await store.close();
+    const { encodePem } = await import('../../src/internal/pem.js');
+    writeFileSync(t.path('id.cert.pem'), encodePem('CERTIFICATE', credential.certificate!));
+    const e = await cli(['encrypt', '--to', t.path('id.cert.pem')], {}, message());
+    expect(e.code).toBe(0);
+    // Renewal rekeys: mail encrypted to the old certificate still opens.
+    expect((await cli(['renew', 'approver@example.com', '--db', db], lenv)).code).toBe(0);
+    const d = await cli(['decrypt', '--identity', 'approver@example.com', '--db', db, '--actor', 'mail-gateway'], lenv, e.stdout);
+    expect(d.stderr).toBe('');
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain(TEXT);
+    const audit = await cli(['audit', 'export', '--db', db, '--json'], lenv);
+    expect(audit.stdout).toContain('decryption-keys.used');
+    expect(audit.stdout).toContain('mail-gateway');
+  }, 60_000);
+});
