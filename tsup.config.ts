@@ -16,6 +16,7 @@ export const entries = {
   'dkim/index': 'src/dkim/index.ts',
   'dns/index': 'src/dns/index.ts',
   'node/index': 'src/node/index.ts',
+  'nodemailer/index': 'src/nodemailer/index.ts',
 };
 
 export default defineConfig([
