@@ -65,6 +65,7 @@ const ENCRYPTED_TYPES = new Set(['enveloped-data', 'authenveloped-data']);
 /** id-envelopedData (RFC 5652) and id-ct-authEnvelopedData (RFC 5083). */
 const ENVELOPED_DATA = '1.2.840.113549.1.7.3';
 const AUTH_ENVELOPED_DATA = '1.2.840.113549.1.9.16.1.23';
+const ID_DATA = '1.2.840.113549.1.7.1';
 
 /**
  * Is this entity an S/MIME encrypted container? By smime-type; without one (older clients), by the
@@ -141,6 +142,12 @@ export async function decryptEntity(
     throw new MailPkiError('ERR_CMS_MALFORMED', `the encrypted part cannot be decoded: ${(err as Error).message}`, { cause: err });
   }
   const data = await decryptData(cms, keys, { crypto: options.crypto });
+  // S/MIME encrypts MIME (id-data). The content type is outside what AES-GCM authenticates when
+  // there are no authAttrs, so another value is refused rather than read as MIME regardless.
+  if (data.contentType !== ID_DATA) {
+    data.content.fill(0);
+    throw new MailPkiError('ERR_CMS_MALFORMED', `the encrypted content type is ${data.contentType}, not id-data: it is not an S/MIME message`);
+  }
   let inner: MimeEntity;
   try {
     inner = parseMessage(data.content, options.mimeLimits);

@@ -363,9 +363,26 @@ describe('hostile encrypted input: a verdict or a coded error, never a crash, ne
         if (err instanceof Error) expect(err).toBeInstanceOf(MailPkiError);
         else expect(b).toEqual(Uint8Array.from(der)); // only the unchanged message opens (GCM)
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.HOSTILE_RUNS ?? 150) },
     );
   }, 60_000);
+
+  it('regression: the EncryptedContentInfo content type changed (GCM does not authenticate it without authAttrs) is refused', async () => {
+    const real = fromLatin1(await encryptMessage(toApprover(), [approverEc.certificate], enc()));
+    const [head, ...rest] = real.split('\r\n\r\n');
+    const der = Buffer.from(rest.join('').replace(/\s+/g, ''), 'base64');
+    const idData = Buffer.from([0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01]);
+    const at = der.indexOf(idData);
+    expect(at).toBeGreaterThan(0);
+    der[at + 10] = 0x02; // id-signedData: the same ciphertext, now claimed to be something else
+    const eml = `${head}\r\n\r\n${der.toString('base64')}\r\n`;
+    const err = await decryptMessage(eml, { keys: [key(approverEc)] }).catch((e) => e);
+    expect(err.code).toBe('ERR_CMS_MALFORMED');
+    expect(err.message).toContain('not id-data');
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_DECRYPTION_FAILED']);
+    expect(v.decryptedMessage).toBeUndefined();
+  });
 
   it('a key of the wrong kind for the certificate, or a non-extractable signing key: a problem, not a crash', async () => {
     const eml = await encryptMessage(toApprover(), [approverEc.certificate], enc());
