@@ -152,7 +152,8 @@ export function injectProtectedHeaders(outer: string, entity: Uint8Array, hp: 'c
   const fields = splitFields(text.slice(0, end)).filter((f) => fieldName(f) !== 'mime-version');
   const i = fields.findIndex((f) => fieldName(f) === 'content-type');
   if (i < 0) fields.unshift(`Content-Type: text/plain; charset=us-ascii;\r\n hp="${hp}"\r\n`);
-  else fields[i] = `${fields[i]!.replace(/\r\n$/, '')};\r\n hp="${hp}"\r\n`;
+  // An hp parameter already there (a message protected before) is replaced: two would be read differently.
+  else fields[i] = `${fields[i]!.replace(/\r\n$/, '').replace(/;\s*hp\s*=\s*("[^"]*"|[^;\s]*)/gi, '')};\r\n hp="${hp}"\r\n`;
   const injected = splitFields(outer).filter((f) => !/^content-/.test(fieldName(f)) && fieldName(f) !== 'mime-version' && fieldName(f) !== 'bcc');
   return concatBytes([latin1(injected.join('') + fields.join('')), rest]);
 }

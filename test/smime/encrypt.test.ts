@@ -310,6 +310,14 @@ describe('signMessage headerProtection (hp="clear")', () => {
 });
 
 describe('bad input', () => {
+  it('a message that already carries hp="clear" gets one hp parameter, "cipher"', async () => {
+    const msg = toApprover({ contentHeaders: ['Content-Type: text/plain; charset=us-ascii; hp="clear"'] });
+    const d = await decryptMessage(await encryptMessage(msg, [approverEc.certificate], enc()), { keys: [key(approverEc)] });
+    const inner = parseMessage(d.entity);
+    expect(inner.contentType.params.get('hp')).toBe('cipher');
+    expect(inner.contentType.duplicateParams).toEqual([]);
+  });
+
   it('decryptMessage of a message that is not encrypted: ERR_INVALID_INPUT', async () => {
     const err = await decryptMessage(toApprover(), { keys: [key(approverEc)] }).catch((e) => e);
     expect(err.code).toBe('ERR_INVALID_INPUT');
