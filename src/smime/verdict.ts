@@ -170,7 +170,8 @@ export interface Verdict {
   headerProtection: HeaderProtection[];
   /**
    * When the message was encrypted and every encrypted layer opened: the message a client shows
-   * (outer header fields not protected inside, then the decrypted entity). Never set after a failure.
+   * (outer header fields not protected inside, then the decrypted entity). Never set after a failure,
+   * nor for AES-CBC content when the verdict is not valid (EFAIL: use decryptMessage to open it anyway).
    */
   decryptedMessage?: Uint8Array;
   problems: SmimeProblem[];

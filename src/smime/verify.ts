@@ -680,6 +680,9 @@ function judgeRevocation(
 
 function finish(v: Verdict): Verdict {
   v.valid = v.signedScope === 'entire' && v.signers.length > 0 && v.signers.every((s) => s.ok) && v.problems.length === 0;
+  // EFAIL: content that only AES-CBC protects may have been altered to exfiltrate itself when shown;
+  // it is handed out here only under a valid signature (decryptMessage still opens it, flagged).
+  if (!v.valid && v.layers.some((l) => l.kind === 'encrypted' && l.integrityProtected === false)) delete v.decryptedMessage;
   return v;
 }
 
