@@ -201,6 +201,16 @@ describe('signAndEncrypt → verifyMessage with decryptionKeys: one verdict', ()
     expect((await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(f.paymentsRsa)] }))).valid).toBe(true);
   });
 
+  it('opaque signing inside, Subject kept outside on request: valid, layers encrypted then signed (opaque)', async () => {
+    const eml = await signAndEncrypt(toApprover(), f.paymentsRsa, [approverRsa.certificate], { ...enc(), opaque: true, obscureSubject: false });
+    expect(getHeaders(parseMessage(eml), 'Subject')[0]!.value).toBe('Payment run 2026-03');
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverRsa)] }));
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.layers.map((l) => (l.kind === 'signed' ? `signed ${l.form}` : l.kind))).toEqual(['encrypted', 'signed opaque']);
+    expect(v.headerProtection.map((h) => h.differences)).toEqual([[]]);
+  });
+
   it('encryptToSelf: true uses the signer certificate', async () => {
     const eml = await signAndEncrypt(toApprover(), f.paymentsRsa, [approverEc.certificate], { ...enc(), encryptToSelf: true });
     const d = await decryptMessage(eml, { keys: [key(f.paymentsRsa)] });
