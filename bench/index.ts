@@ -9,9 +9,10 @@ import { benchDkim } from './dkim.js';
 import { benchChain } from './chain.js';
 import { benchPolicy } from './policy.js';
 import { benchCmsEncrypt } from './cms-encrypt.js';
+import { benchSmimeEncrypt } from './smime-encrypt.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain, policy: benchPolicy, 'cms-encrypt': benchCmsEncrypt };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain, policy: benchPolicy, 'cms-encrypt': benchCmsEncrypt, 'smime-encrypt': benchSmimeEncrypt };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

@@ -52,6 +52,9 @@ export const errorCodes = {
   ERR_MIME_MALFORMED: 'The MIME message could not be parsed.',
   ERR_SIGNER_INVALID: 'The signer (key, certificate, chain) cannot be used to sign.',
   ERR_ALGORITHM_WEAK: 'The algorithm is refused as weak (MD5, SHA-1, RSA below 2048 bits).',
+  // S/MIME encryption
+  ERR_RECIPIENT_MISSING: 'A To or Cc address has no recipient certificate naming it; the message lists the addresses (nothing was encrypted).',
+  ERR_RECIPIENT_INVALID: 'A recipient certificate cannot be encrypted to (expired, untrusted, revoked, wrong key usage); nothing was encrypted.',
   // Revocation
   ERR_CRL_MALFORMED: 'A CRL could not be parsed.',
   ERR_OCSP_MALFORMED: 'An OCSP request or response could not be parsed.',

@@ -9,6 +9,9 @@ export { importPkcs12, exportPkcs12 } from './pkcs12/index.js';
 export {
   signMessage,
   verifyMessage,
+  encryptMessage,
+  signAndEncrypt,
+  decryptMessage,
   loadSignerFromPem,
   loadSignerFromPkcs12,
   type SmimeSigner,
@@ -19,6 +22,11 @@ export {
   type SignerResult,
   type SmimeProblem,
   type SmimeProblemCode,
+  type EncryptMessageOptions,
+  type DecryptMessageOptions,
+  type DecryptedMessage,
+  type SmimeDecryptionKey,
+  type SmimeRecipient,
 } from './smime/index.js';
 export { parseCertificate, parseCertificates, certificateEmails, describeCertificate, createCsr, type Certificate } from './certs/index.js';
 export {

@@ -2,13 +2,14 @@
  * mailpki quickstart (`npm start`), part 1: a CA in a temporary directory that publishes OCSP and
  * CRLs on 127.0.0.1, an S/MIME certificate for payments@example.com, a .p12 a mail client can
  * import, a signed payment instruction that verifies, three forgeries that do not, and the same
- * instruction failing once the signer's certificate is revoked. Part 2 (lifecycle.ts) runs the
+ * instruction failing once the signer's certificate is revoked; the instruction signed and encrypted
+ * to the approver, who opens and verifies it in one call. Part 2 (lifecycle.ts) runs the
  * same identity as a governed inventory on the embedded SQLite store.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeCertificate, exportPkcs12, generateKeyPair, parseCertificate, signMessage, verifyMessage, type Verdict } from 'mailpki';
+import { describeCertificate, exportPkcs12, generateKeyPair, parseCertificate, signAndEncrypt, signMessage, verifyMessage, type Verdict } from 'mailpki';
 import { formatDescription } from 'mailpki/certs';
 import { exportSpki } from 'mailpki/keys';
 import { initLocalCaDirectory, serveHttp } from 'mailpki/node';
@@ -96,14 +97,44 @@ try {
   );
   show('the signed part wrapped with an unsigned "pay this other account instead"', await verifyMessage(wrapped, { trustAnchors: anchors }));
 
-  step(7, "The signer's key is reported stolen: revoke the certificate, verify the same message again");
+  step(7, 'Sign the instruction and encrypt it to the approver (AES-256-GCM; the Subject is hidden outside)');
+  const approverKeys = await generateKeyPair('ec-p256', { extractable: true });
+  const approver = await ca.issue({ mailbox: 'approver@example.com', profile: 'strict', publicKey: await exportSpki(approverKeys.publicKey) });
+  const sealed = await signAndEncrypt(
+    {
+      from: { name: 'Treasury', address: 'payments@example.com' },
+      to: 'approver@example.com',
+      subject: 'Payment instruction 2026-119',
+      text: 'Please pay 8,400.00 EUR to IBAN DE89 3704 0044 0532 0130 00 by Friday.\n',
+    },
+    signer,
+    [approver.certificate],
+    // The recipient is checked first (valid, chains to our root, may receive encrypted mail); the sent copy stays readable.
+    { encryptToSelf: true, trustAnchors: anchors, intermediates: [issued.chain[0]!] },
+  );
+  const outside = new TextDecoder().decode(sealed);
+  console.log(`   on the wire: ${/^Subject: .*$/m.exec(outside)?.[0]}, ${/smime-type=[\w-]+/.exec(outside)?.[0]}, ${sealed.length} bytes; the amount is not readable`);
+  const opened = await verifyMessage(sealed, {
+    trustAnchors: anchors,
+    decryptionKeys: [{ privateKey: approverKeys.privateKey, certificate: approver.certificate }],
+    revocation: { policy: 'hard-fail', checker: new RevocationChecker() },
+  });
+  show('opened and verified by the approver', opened);
+  const enc = opened.layers[0];
+  if (enc?.kind === 'encrypted') console.log(`   layers: encrypted ${enc.contentEncryption} (${enc.integrityProtected ? 'authenticated' : 'NOT integrity-protected'}, ${enc.keyManagement}), then signed`);
+  console.log(`   protected Subject: ${opened.headerProtection[0]?.fields.find((f) => f.name === 'Subject')?.value}`);
+  console.log(`   ${/Please pay[^\r\n]*/.exec(new TextDecoder().decode(opened.decryptedMessage))?.[0]}`);
+  const forged = new TextEncoder().encode(outside.replace('From: Treasury <payments@example.com>', 'From: CFO <cfo@example.com>'));
+  show('the same, with the outer From changed', await verifyMessage(forged, { trustAnchors: anchors, decryptionKeys: [{ privateKey: approverKeys.privateKey, certificate: approver.certificate }] }));
+
+  step(8, "The signer's key is reported stolen: revoke the certificate, verify the same message again");
   const revoked = await ca.revoke({ serialNumber: issued.serialNumber, reason: 'keyCompromise' });
   console.log(`   revoked serial ${revoked.serialNumber} (${revoked.reason}) at ${revoked.revokedAt.toISOString()}`);
   const after = await verifyPayment(signed);
   show('the same signed message', after);
   console.log(`   ${after.problems[0]?.message}`);
 
-  step(8, 'A mailbox outside the CA domains is refused');
+  step(9, 'A mailbox outside the CA domains is refused');
   try {
     await ca.issue({ mailbox: 'ceo@evil.test', publicKey: await exportSpki(keys.publicKey) });
   } catch (e) {

@@ -21,7 +21,8 @@ import type { Crl } from '../revocation/crl-parse.js';
 import { CrlSession, MAX_CRL_ISSUER_DEPTH, checkCertificateWithCrls, isParsedCrl, parseCrlInputs, type CrlInput } from '../revocation/crl-path.js';
 import { SignatureCheckCache, bytesKey, checkSignature, isKnownValid, needsCryptography, spkiKey, type EdgeResult } from './chain-signatures.js';
 
-export type ChainPurpose = 'smime-signing' | 'any';
+/** 'smime-encryption': an S/MIME recipient (keyEncipherment for RSA, keyAgreement for EC, emailProtection). */
+export type ChainPurpose = 'smime-signing' | 'smime-encryption' | 'any';
 
 /** Every problem code validateChain reports, with its one-line meaning (the table in docs/chain.md). */
 export const chainProblemCodes = {
@@ -40,7 +41,7 @@ export const chainProblemCodes = {
   CHAIN_WEAK_KEY: 'A certificate has an RSA key smaller than minRsaBits.',
   CHAIN_ALGORITHM_UNSUPPORTED: 'A signature uses an algorithm (or key/algorithm pair) that cannot be verified.',
   CHAIN_LEAF_IS_CA: 'The signer certificate is a CA certificate (basicConstraints cA=true).',
-  CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation.',
+  CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation (a recipient certificate: without keyEncipherment for RSA, keyAgreement for EC).',
   CHAIN_LEAF_EXT_KEY_USAGE: 'The signer certificate has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
   CHAIN_CA_EXT_KEY_USAGE: 'An intermediate CA has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
   CHAIN_NO_ACCEPTABLE_POLICY: 'An explicit policy is required and the path is valid for none of the acceptable policies.',
@@ -154,7 +155,7 @@ const optionsSchema = z
     trustAnchors: z.array(certificateSchema),
     intermediates: z.array(certificateSchema).optional(),
     at: z.date(),
-    purpose: z.enum(['smime-signing', 'any']).default('smime-signing'),
+    purpose: z.enum(['smime-signing', 'smime-encryption', 'any']).default('smime-signing'),
     allowWeakAlgorithms: z.boolean().default(false),
     minRsaBits: z.number().int().min(0).max(65536).default(2048),
     maxPathLength: z.number().int().min(1).max(64).default(8),
@@ -491,7 +492,8 @@ function checkPath(
 ): ChainProblem[] {
   const problems: ChainProblem[] = [];
   const at = opts.at.getTime();
-  const smime = opts.purpose === 'smime-signing';
+  const smime = opts.purpose !== 'any';
+  const encryption = opts.purpose === 'smime-encryption';
   const add = (code: ChainProblemCode, certificateIndex: number, message: string) => problems.push({ code, certificateIndex, message });
 
   path.forEach((cert, i) => {
@@ -514,8 +516,13 @@ function checkPath(
 
     if (i === 0) {
       if (smime && cert.basicConstraints?.ca) add('CHAIN_LEAF_IS_CA', 0, 'the signer certificate is a CA certificate');
-      if (smime && cert.keyUsage && !hasAny(cert.keyUsage, ['digitalSignature', 'nonRepudiation']))
+      if (smime && !encryption && cert.keyUsage && !hasAny(cert.keyUsage, ['digitalSignature', 'nonRepudiation']))
         add('CHAIN_LEAF_KEY_USAGE', 0, `keyUsage (${cert.keyUsage.join(', ') || 'none'}) allows neither digitalSignature nor nonRepudiation`);
+      // RFC 8550 §4.4.2: an RSA recipient key needs keyEncipherment, an EC one keyAgreement.
+      const wanted = cert.publicKey.kind === 'rsa' ? 'keyEncipherment' : 'keyAgreement';
+      if (encryption && cert.keyUsage && !cert.keyUsage.includes(wanted))
+        add('CHAIN_LEAF_KEY_USAGE', 0, `keyUsage (${cert.keyUsage.join(', ') || 'none'}) does not allow ${wanted}: the key may not be used to encrypt to`);
+      if (encryption && cert.publicKey.kind === 'ed25519') add('CHAIN_LEAF_KEY_USAGE', 0, 'an Ed25519 key cannot receive encrypted mail');
       if (smime && cert.extKeyUsage && !hasAny(cert.extKeyUsage, EMAIL_EKUS))
         add('CHAIN_LEAF_EXT_KEY_USAGE', 0, 'extKeyUsage does not include emailProtection');
       return;

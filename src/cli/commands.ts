@@ -10,7 +10,7 @@ import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
-import { sign, verify } from './smime.js';
+import { decrypt, encrypt, sign, verify } from './smime.js';
 import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
 import { audit, enroll, events, identityExportKeys, identityKeys, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
 import { dkim } from './dkim.js';
@@ -172,6 +172,8 @@ export const commands: Record<string, Command> = {
   issue,
   'cert show': certShow,
   sign,
+  encrypt,
+  decrypt,
   verify,
   serve,
   revoke,

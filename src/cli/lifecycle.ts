@@ -529,3 +529,13 @@ export const identityExportKeys: Command = {
     });
   },
 };
+
+/** Every decryption key a store identity kept (its history), fetched as --actor for reading mail (audited). */
+export async function identityDecryptors(ctx: CommandContext, mailbox: string) {
+  const opened = await openManager(ctx);
+  try {
+    return await opened.manager.getDecryptor(mailbox, { actor: actorOf(ctx), reason: 'mailpki decrypt/verify: open an encrypted message' });
+  } finally {
+    await opened.store.close();
+  }
+}

@@ -35,9 +35,11 @@ CA and certificates:
 
 S/MIME:
   sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE) [--passphrase-env VAR] [--opaque]
-          [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]
+          [--digest sha256|sha384|sha512] [--pss] [--header-protection] [--to CERT ... (sign, then encrypt)] [--in FILE] [--out FILE]
+  encrypt --to CERT [--to CERT ...] [--self CERT] [--cbc] [--oaep|--pkcs1] [--trust FILE] [--in FILE] [--out FILE]
+  decrypt (--p12 FILE --passphrase-env VAR | --key FILE --cert FILE | --identity ADDR) [--in FILE] [--out FILE]
   verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak]
-          [--revocation off|soft-fail|hard-fail] [--json] [--in FILE]
+          [--revocation off|soft-fail|hard-fail] [--p12 FILE | --key FILE --cert FILE | --identity ADDR] [--json] [--in FILE]
                                         exit 0 valid, 1 not valid, 2 unreadable input (as sign)
 
 Lifecycle (embedded store ./mailpki.db, or --db PATH; keys encrypted with $MAILPKI_PASSPHRASE or --passphrase-env VAR):

@@ -1,22 +1,65 @@
-/** `mailpki sign` and `mailpki verify`. */
-import { MailPkiError } from '../errors.js';
+/** `mailpki sign`, `encrypt`, `decrypt` and `verify`. */
+import { importDecryptionKey, importDecryptionKeyFromPkcs12 } from '../cms/index.js';
+import { MailPkiError, isMailPkiError } from '../errors.js';
 import { parseMessage } from '../mime/index.js';
-import { loadSignerFromPem, loadSignerFromPkcs12 } from '../smime/load-signer.js';
-import { signMessage } from '../smime/sign.js';
-import { verifyMessage } from '../smime/verify.js';
-import type { Verdict } from '../smime/verdict.js';
+import {
+  decryptMessage,
+  encryptMessage,
+  loadSignerFromPem,
+  loadSignerFromPkcs12,
+  signAndEncrypt,
+  signMessage,
+  verifyMessage,
+  type EncryptMessageOptions,
+  type SmimeDecryptionKey,
+  type Verdict,
+} from '../smime/index.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
-import { identitySigner } from './lifecycle.js';
+import { identityDecryptors, identitySigner } from './lifecycle.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
-import { oneOf, passphraseFromEnv, str, type Command } from './args.js';
+import { oneOf, passphraseFromEnv, str, type Command, type CommandContext } from './args.js';
 
 const DIGESTS: Record<string, DigestAlgorithm> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
 
+const ENCRYPT_OPTIONS = {
+  to: { type: 'string', multiple: true },
+  self: { type: 'string' },
+  cbc: { type: 'boolean' },
+  oaep: { type: 'boolean' },
+  pkcs1: { type: 'boolean' },
+  trust: { type: 'string', multiple: true },
+  intermediates: { type: 'string', multiple: true },
+} as const;
+
+const ENCRYPT_HELP = `  --self CERT             also encrypt to this certificate (yours: the sent copy stays readable)
+  --cbc                   AES-256-CBC EnvelopedData for old clients (not integrity-protected; default AES-256-GCM)
+  --oaep | --pkcs1        RSA key transport: RSAES-OAEP SHA-256 (default) or PKCS#1 v1.5 (legacy)
+  --trust FILE            recipient certificates must chain to these anchors (else only dates and key usage are checked)
+  --intermediates FILE    CA certificates to build the recipients' chains with`;
+
+const KEY_OPTIONS = {
+  p12: { type: 'string' },
+  key: { type: 'string' },
+  cert: { type: 'string' },
+  identity: { type: 'string' },
+  db: { type: 'string' },
+  actor: { type: 'string' },
+  'passphrase-env': { type: 'string' },
+} as const;
+
+const KEY_HELP = `  --p12 FILE --passphrase-env VAR   the decryption key and certificate from a PKCS#12 file
+  --key FILE --cert FILE            or a private key (PEM/DER; encrypted: --passphrase-env) and its certificate
+  --identity ADDR [--db PATH]       or every decryption key a store identity kept (its history; passphrase $MAILPKI_PASSPHRASE
+                                    or --passphrase-env); the use is audited as --actor WHO (default cli:<your user name>)`;
+
 export const sign: Command = {
   usage:
-    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE | --identity ADDR [--db PATH]) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--in FILE] [--out FILE]',
+    'mailpki sign (--cert FILE --key FILE [--chain FILE] | --p12 FILE | --identity ADDR [--db PATH]) [--passphrase-env VAR] [--opaque] [--digest sha256|sha384|sha512] [--pss] [--header-protection] [--to CERT ... [--self CERT|--self-signer] [--cbc] [--oaep|--pkcs1] [--trust FILE ...] [--intermediates FILE ...]] [--in FILE] [--out FILE]',
   options: {
+    ...ENCRYPT_OPTIONS,
+    'self-signer': { type: 'boolean' },
+    'header-protection': { type: 'boolean' },
     identity: { type: 'string' },
     db: { type: 'string' },
     cert: { type: 'string' },
@@ -37,9 +80,13 @@ export const sign: Command = {
   --opaque                application/pkcs7-mime (readable only by S/MIME clients) instead of multipart/signed
   --digest D              sha256 (default), sha384, sha512
   --pss                   RSA-PSS instead of PKCS#1 v1.5 (RSA keys)
+  --header-protection     copy From, To, Subject... into the signed part (RFC 9788 hp="clear"); always on with --to
+  --to CERT               sign, then encrypt to this recipient certificate (PEM/DER); repeat for each To/Cc address
+  --self-signer           also encrypt to the signer's own certificate (the sent copy stays readable)
+${ENCRYPT_HELP}
   --in FILE               the MIME message to sign (default: standard input, at most 64 MiB)
-  --out FILE              where to write the signed message (default: standard output)
-Exit 0 signed; 2 unreadable input (not a MIME message, a key that does not open) or usage.`,
+  --out FILE              where to write the signed message (default: standard output; files are written 0600)
+Exit 0 signed; 1 a recipient refused (no certificate for a To/Cc address, an invalid certificate); 2 unreadable input (not a MIME message, a key that does not open) or usage.`,
   async run(ctx) {
     const digest = DIGESTS[oneOf(ctx, 'digest', ['sha256', 'sha384', 'sha512'] as const) ?? 'sha256']!;
     const passphrase = str(ctx, 'identity') ? undefined : passphraseFromEnv(ctx, 'passphrase-env');
@@ -65,18 +112,143 @@ Exit 0 signed; 2 unreadable input (not a MIME message, a key that does not open)
       );
     }
     const message = await ctx.readInput(str(ctx, 'in'));
-    const signed = await signMessage(message, signer, { opaque: Boolean(ctx.values.opaque), digest, rsaPadding: loadOptions.rsaPadding });
-    const out = str(ctx, 'out');
-    if (out) await writeFileAtomic(out, signed, 0o644);
-    else ctx.io.stdoutBytes(signed);
+    const signOptions = { opaque: Boolean(ctx.values.opaque), digest, rsaPadding: loadOptions.rsaPadding, headerProtection: Boolean(ctx.values['header-protection']) };
+    const to = (ctx.values.to as string[] | undefined) ?? [];
+    if (to.length === 0 && (str(ctx, 'self') || ctx.values['self-signer'] || ctx.values.cbc || ctx.values.oaep || ctx.values.pkcs1 || ctx.values.trust || ctx.values.intermediates))
+      throw new MailPkiError('ERR_USAGE', '--self, --self-signer, --cbc, --oaep, --pkcs1 and --trust are for encrypting: give --to CERT');
+    let signed: Uint8Array;
+    if (to.length > 0) {
+      const encryptOptions = await readEncryptOptions(ctx);
+      if (ctx.values['self-signer']) {
+        if (encryptOptions.encryptToSelf) throw new MailPkiError('ERR_USAGE', 'give either --self CERT or --self-signer');
+        encryptOptions.encryptToSelf = true;
+      }
+      const refused = await refusedRecipients(ctx, () => signAndEncrypt(message, signer, encryptOptions.recipients, { ...signOptions, ...encryptOptions.options, encryptToSelf: encryptOptions.encryptToSelf }));
+      if (typeof refused === 'number') return refused;
+      signed = refused;
+    } else signed = await signMessage(message, signer, signOptions);
+    await writeOutput(ctx, signed);
+    return 0;
+  },
+};
+
+/** The recipients and encryption options of --to, --self, --cbc, --oaep|--pkcs1, --trust. */
+async function readEncryptOptions(ctx: CommandContext): Promise<{ recipients: Uint8Array[]; encryptToSelf?: Uint8Array | boolean; options: EncryptMessageOptions }> {
+  if (ctx.values.oaep && ctx.values.pkcs1) throw new MailPkiError('ERR_USAGE', 'give either --oaep or --pkcs1');
+  const recipients = await Promise.all(((ctx.values.to as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+  const self = str(ctx, 'self');
+  const trust = await Promise.all(((ctx.values.trust as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+  const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+  return {
+    recipients,
+    ...(self && { encryptToSelf: await ctx.readInput(self, MAX_SMALL_INPUT_BYTES) }),
+    options: {
+      ...(ctx.values.cbc && { contentEncryption: 'aes-256-cbc' as const }),
+      ...(ctx.values.pkcs1 && { keyTransport: 'rsa-pkcs1' as const }),
+      ...(ctx.values.oaep && { keyTransport: 'rsa-oaep' as const }),
+      ...(trust.length > 0 && { trustAnchors: trust }),
+      ...(intermediates.length > 0 && { intermediates }),
+    },
+  };
+}
+
+/** Runs an encryption; a refused recipient is a negative result (exit 1) with the library's sentence. */
+async function refusedRecipients(ctx: CommandContext, run: () => Promise<Uint8Array>): Promise<Uint8Array | number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_RECIPIENT_MISSING') && !isMailPkiError(e, 'ERR_RECIPIENT_INVALID')) throw e;
+    ctx.io.stderr(`mailpki: ${e.message}\n`);
+    return 1;
+  }
+}
+
+/** --out FILE (0600: a message is private until sent) or standard output. */
+async function writeOutput(ctx: CommandContext, bytes: Uint8Array): Promise<void> {
+  const out = str(ctx, 'out');
+  if (out) await writeFileAtomic(out, bytes, 0o600);
+  else ctx.io.stdoutBytes(bytes);
+}
+
+export const encrypt: Command = {
+  usage: 'mailpki encrypt --to CERT [--to CERT ...] [--self CERT] [--cbc] [--oaep|--pkcs1] [--trust FILE ...] [--intermediates FILE ...] [--in FILE] [--out FILE]',
+  options: { ...ENCRYPT_OPTIONS, in: { type: 'string' }, out: { type: 'string' } },
+  help: `  --to CERT               a recipient certificate (PEM/DER); every To and Cc address needs one. Repeat for each.
+${ENCRYPT_HELP}
+  --in FILE               the MIME message to encrypt (default: standard input, at most 64 MiB)
+  --out FILE              where to write the encrypted message (default: standard output; files are written 0600)
+Exit 0 encrypted; 1 a recipient refused (no certificate for a To/Cc address, an invalid certificate); 2 unreadable input or usage.`,
+  async run(ctx) {
+    const { recipients, encryptToSelf, options } = await readEncryptOptions(ctx);
+    if (recipients.length === 0) throw new MailPkiError('ERR_USAGE', 'encrypt needs at least one --to CERT');
+    const message = await ctx.readInput(str(ctx, 'in'));
+    const encrypted = await refusedRecipients(ctx, () => encryptMessage(message, recipients, { ...options, ...(encryptToSelf && { encryptToSelf }) }));
+    if (typeof encrypted === 'number') return encrypted;
+    await writeOutput(ctx, encrypted);
+    return 0;
+  },
+};
+
+/** The decryption keys of --p12, --key/--cert or --identity; undefined when none of them is given. */
+async function readDecryptionKeys(ctx: CommandContext): Promise<SmimeDecryptionKey[] | undefined> {
+  const p12 = str(ctx, 'p12');
+  const keyFile = str(ctx, 'key');
+  const certFile = str(ctx, 'cert');
+  const identity = str(ctx, 'identity');
+  if ([p12, keyFile ?? certFile, identity].filter((x) => x !== undefined).length > 1) throw new MailPkiError('ERR_USAGE', 'give one of --p12, --key with --cert, or --identity');
+  // Every key of the identity's history: mail encrypted to an earlier certificate still opens.
+  if (identity) return identityDecryptors(ctx, identity);
+  const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
+  if (p12) {
+    if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
+    return [await importDecryptionKeyFromPkcs12(await ctx.readInput(p12, MAX_SMALL_INPUT_BYTES), passphrase)];
+  }
+  if (keyFile || certFile) {
+    if (!keyFile || !certFile) throw new MailPkiError('ERR_USAGE', '--key and --cert go together');
+    return [
+      await importDecryptionKey(await ctx.readInput(keyFile, MAX_SMALL_INPUT_BYTES), await ctx.readInput(certFile, MAX_SMALL_INPUT_BYTES), {
+        ...(passphrase !== undefined && { passphrase }),
+      }),
+    ];
+  }
+  return undefined;
+}
+
+/** Decryption that failed on the message's side (not for these keys, altered, cut short): a negative result. */
+const REFUSED_DECRYPTION = new Set(['ERR_CMS_NOT_FOR_RECIPIENT', 'ERR_CMS_WRONG_KEY', 'ERR_CMS_DECRYPTION_FAILED', 'ERR_CMS_TRUNCATED']);
+
+export const decrypt: Command = {
+  usage: 'mailpki decrypt (--p12 FILE --passphrase-env VAR | --key FILE --cert FILE [--passphrase-env VAR] | --identity ADDR [--db PATH]) [--in FILE] [--out FILE]',
+  options: { ...KEY_OPTIONS, in: { type: 'string' }, out: { type: 'string' } },
+  help: `${KEY_HELP}
+  --in FILE               the encrypted message (default: standard input, at most 64 MiB)
+  --out FILE              where to write the decrypted message (default: standard output; files are written 0600)
+Prints a note on standard error when the content was AES-CBC encrypted (not integrity-protected).
+Exit 0 decrypted; 1 not decryptable with these keys (not addressed to them, altered, cut short); 2 unreadable input, not an encrypted message, or usage.`,
+  async run(ctx) {
+    const keys = await readDecryptionKeys(ctx);
+    if (!keys) throw new MailPkiError('ERR_USAGE', 'decrypt needs --p12, --key and --cert, or --identity');
+    const message = await ctx.readInput(str(ctx, 'in'));
+    let result;
+    try {
+      result = await decryptMessage(message, { keys });
+    } catch (e) {
+      if (!(e instanceof MailPkiError) || !REFUSED_DECRYPTION.has(e.code)) throw e;
+      ctx.io.stderr(`mailpki: ${e.message}\n`);
+      return 1;
+    }
+    if (!result.integrityProtected)
+      ctx.io.stderr(`mailpki: note: the content was ${result.contentEncryption.toUpperCase()} encrypted, which does not detect alterations; trust it only if a valid signature covers it (mailpki verify)\n`);
+    await writeOutput(ctx, result.message);
     return 0;
   },
 };
 
 export const verify: Command = {
   usage:
-    'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--revocation off|soft-fail|hard-fail [--crl FILE ...] [--ocsp-url URL ...] [--allow-no-revocation-sources]] [--json] [--in FILE]',
+    'mailpki verify --trust FILE [--trust FILE ...] [--intermediates FILE ...] [--at ISO-8601] [--allow-weak] [--revocation off|soft-fail|hard-fail [--crl FILE ...] [--ocsp-url URL ...] [--allow-no-revocation-sources]] [--p12 FILE --passphrase-env VAR | --key FILE --cert FILE | --identity ADDR [--db PATH]] [--json] [--in FILE]',
   options: {
+    ...KEY_OPTIONS,
     revocation: { type: 'string' },
     crl: { type: 'string', multiple: true },
     'ocsp-url': { type: 'string', multiple: true },
@@ -93,7 +265,9 @@ export const verify: Command = {
   --at ISO-8601         verify as of that time (an archived message), not now
   --allow-weak          accept SHA-1 and RSA below 2048 bits (old archives only)
   --revocation P        off | soft-fail (default: unreachable sources warn) | hard-fail (status must be known and good)
-  --json                print the whole verdict as JSON
+${KEY_HELP}
+                        (to open an encrypted message; without a key it is not valid: SMIME_ENCRYPTED_NO_KEY)
+  --json                print the whole verdict as JSON (the decrypted message as its size)
   --in FILE             the signed message (default: standard input, at most 64 MiB)
 Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME message) or usage — as sign.`,
   async run(ctx) {
@@ -106,6 +280,7 @@ Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME
       if (!/^\d{4}-\d\d-\d\d/.test(at) || Number.isNaN(atDate.getTime())) throw new MailPkiError('ERR_USAGE', `--at must be an ISO-8601 time (got "${at}")`);
     }
     const anchors = await Promise.all(trust.map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
+    const decryptionKeys = await readDecryptionKeys(ctx);
     const intermediates = await Promise.all(((ctx.values.intermediates as string[] | undefined) ?? []).map((f) => ctx.readInput(f, MAX_SMALL_INPUT_BYTES)));
     const message = await ctx.readInput(str(ctx, 'in'));
     // Input that is not a MIME message at all is unreadable (exit 2), as for sign; the verdict is for messages.
@@ -127,6 +302,7 @@ Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME
       intermediates,
       ...(atDate && { at: atDate }),
       allowWeakAlgorithms: Boolean(ctx.values['allow-weak']),
+      ...(decryptionKeys && { decryptionKeys }),
       // One CLI run is one verification: the call's own checker and cache, the runtime's fetch.
       revocation:
         policy === 'off'
@@ -135,7 +311,7 @@ Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME
     });
     ctx.io.stdout(
       ctx.values.json
-        ? `${JSON.stringify(verdict, null, 2)}\n`
+        ? `${JSON.stringify({ ...verdict, ...(verdict.decryptedMessage && { decryptedMessage: { bytes: verdict.decryptedMessage.length } }) }, null, 2)}\n`
         : formatVerdict(verdict) + (policy === 'off' ? '  Revocation not checked (--revocation soft-fail or hard-fail asks the OCSP responders and CRLs the certificates name)\n' : ''),
     );
     return verdict.valid ? 0 : 1;
@@ -156,6 +332,15 @@ export function formatVerdict(v: Verdict): string {
   if (v.valid) lines.push(`VALID: the entire message is signed by ${signer?.emails.join(', ')} (${signer?.certificate?.subject}, issued by ${signer?.certificate?.issuer})`);
   else lines.push(`NOT VALID (signed: ${v.signedScope})`);
   if (v.from?.address) lines.push(`  From:    ${v.from.name ? `${v.from.name} ` : ''}<${v.from.address}>`);
+  for (const l of v.layers)
+    if (l.kind === 'encrypted')
+      lines.push(
+        l.opened
+          ? `  Encrypted: ${l.contentEncryption?.toUpperCase()} (${l.integrityProtected ? 'authenticated' : 'NOT integrity-protected'}), key ${l.keyManagement}, opened with recipient ${l.recipientIndex} of ${l.recipients.length}`
+          : `  Encrypted: NOT OPENED${l.error ? ` (${l.error})` : ''}`,
+      );
+  for (const h of v.headerProtection)
+    for (const d of h.differences) lines.push(`  Protected ${d.name} (${h.where}): ${d.protected.join(', ') || '(none)'}; outside: ${d.outer.join(', ') || '(none)'}`);
   v.signers.forEach((s, i) =>
     lines.push(
       `  Signer ${i}: ${s.emails.join(', ') || s.certificate?.subject || '(unknown certificate)'} — signature ${s.signature.ok ? 'ok' : 'BAD'}, chain ${s.chain?.ok ? 'ok' : 'NOT TRUSTED'}${revocationSummary(s)}${s.signature.signingTime ? `, signed ${s.signature.signingTime}` : ''}`,

@@ -23,6 +23,7 @@ import {
 } from '../mime/index.js';
 import { encodeBase64LineBytes } from '../mime/base64.js';
 import type { CertificateInput } from './verify.js';
+import { injectProtectedHeaders } from './protected-headers.js';
 
 /** What signs: the key, its certificate and the chain to include (MimeKit's CmsSigner). */
 export interface SmimeSigner {
@@ -42,6 +43,12 @@ export interface SignMessageOptions {
   rsaPadding?: 'pkcs1' | 'pss';
   /** Signing time attribute (default: the clock); false leaves it out. */
   signingTime?: Date | false;
+  /**
+   * RFC 9788 header protection: copy the header fields (From, To, Subject, Date...) into the signed
+   * part, marked hp="clear", so a client that reads them shows signed values (default false: the
+   * signed part holds only the content, as before).
+   */
+  headerProtection?: boolean;
   /** More signers beside the first (several SignerInfos on one message). */
   additionalSigners?: SmimeSigner[];
   clock?: Clock;
@@ -50,18 +57,19 @@ export interface SignMessageOptions {
   randomBytes?: (n: number) => Uint8Array;
 }
 
-const optionsSchema = z
-  .object({
+export const signOptionsShape = {
     opaque: z.boolean().optional(),
     digest: z.enum(['SHA-256', 'SHA-384', 'SHA-512']).optional(),
     rsaPadding: z.enum(['pkcs1', 'pss']).optional(),
     signingTime: z.union([z.date(), z.literal(false)]).optional(),
+    headerProtection: z.boolean().optional(),
     additionalSigners: z.array(z.any()).optional(),
     clock: z.any().optional(),
     crypto: z.any().optional(),
     randomBytes: z.any().optional(),
-  })
-  .strict();
+};
+
+const optionsSchema = z.object(signOptionsShape).strict();
 
 const MICALG: Record<DigestAlgorithm, string> = { 'SHA-256': 'sha-256', 'SHA-384': 'sha-384', 'SHA-512': 'sha-512' };
 const CRLF = '\r\n';
@@ -156,10 +164,19 @@ export async function signMessage(
   options: SignMessageOptions = {},
 ): Promise<Uint8Array> {
   parseInput(optionsSchema, options, 'signMessage options');
+  const prepared = prepareMessage(message, options);
+  const entity = options.headerProtection ? injectProtectedHeaders(prepared.outer, prepared.entity, 'clear') : prepared.entity;
+  return assembleMessage(`${prepared.outer}MIME-Version: 1.0${CRLF}`, await signEntity(entity, signer, options));
+}
+
+/**
+ * The outer header fields (CRLF-terminated, without MIME-Version) and the content entity of a
+ * caller's message, canonical and 7-bit safe: what is signed or encrypted.
+ */
+export function prepareMessage(message: Uint8Array | string | BuildMessageInput, options: { clock?: Clock; crypto?: Crypto; randomBytes?: (n: number) => Uint8Array }): { outer: string; entity: Uint8Array } {
   const crypto = resolveCrypto(options.crypto);
   const clock = options.clock ?? systemClock;
   const randomBytes = options.randomBytes ?? ((n: number) => publicRandomBytes(crypto, n));
-  const signers = [signer, ...(options.additionalSigners ?? [])].map((s, i) => resolveSigner(s, options, i === 0 ? 'signer' : `additionalSigners[${i - 1}]`));
 
   let outer: string;
   let entity: Uint8Array;
@@ -177,6 +194,18 @@ export async function signMessage(
   // Most mail is already 7-bit with short lines: then there is nothing to re-encode.
   if (!canonical || !is7bitClean(entity)) entity = make7bitSafe(entity);
 
+  return { outer, entity };
+}
+
+/**
+ * Signs a canonical entity; returns the signed entity (multipart/signed, or pkcs7-mime signed-data
+ * when opaque): its Content-* header fields, a blank line and the body.
+ */
+export async function signEntity(entity: Uint8Array, signer: SmimeSigner, options: SignMessageOptions): Promise<Uint8Array> {
+  const crypto = resolveCrypto(options.crypto);
+  const clock = options.clock ?? systemClock;
+  const randomBytes = options.randomBytes ?? ((n: number) => publicRandomBytes(crypto, n));
+  const signers = [signer, ...(options.additionalSigners ?? [])].map((s, i) => resolveSigner(s, options, i === 0 ? 'signer' : `additionalSigners[${i - 1}]`));
   const certificates: Uint8Array[] = [];
   for (const s of signers) for (const c of [s.certificate, ...s.chain]) certificates.push(c.der);
   const signingTime = options.signingTime ?? clock();
@@ -193,7 +222,7 @@ export async function signMessage(
       `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"${CRLF}` +
       `Content-Transfer-Encoding: base64${CRLF}` +
       `Content-Disposition: attachment; filename="smime.p7m"${CRLF}${CRLF}`;
-    return assembleMessage(`${outer}MIME-Version: 1.0${CRLF}`, concatBytes([latin1(head), encodeBase64LineBytes(cms), latin1(CRLF)]));
+    return concatBytes([latin1(head), encodeBase64LineBytes(cms), latin1(CRLF)]);
   }
   let boundary: string;
   do boundary = `----=_mailpki_${toHex(randomBytes(12))}`;
@@ -208,8 +237,5 @@ export async function signMessage(
     `Content-Type: application/pkcs7-signature; name="smime.p7s"${CRLF}` +
     `Content-Transfer-Encoding: base64${CRLF}` +
     `Content-Disposition: attachment; filename="smime.p7s"${CRLF}${CRLF}`;
-  return assembleMessage(
-    `${outer}MIME-Version: 1.0${CRLF}`,
-    concatBytes([latin1(head), entity, latin1(signaturePartHead), encodeBase64LineBytes(cms), latin1(`${CRLF}--${boundary}--${CRLF}`)]),
-  );
+  return concatBytes([latin1(head), entity, latin1(signaturePartHead), encodeBase64LineBytes(cms), latin1(`${CRLF}--${boundary}--${CRLF}`)]);
 }

@@ -1,7 +1,9 @@
 /** The verdict of verifyMessage: data a program can act on, with stable problem codes. */
 import type { CmsProblem } from '../cms/index.js';
 import type { ChainPolicies } from '../certs/chain-policy.js';
+import type { ContentEncryptionAlgorithm, KeyManagement } from '../cms/index.js';
 import type { RevocationResult } from '../revocation/checker.js';
+import type { HeaderProtection } from './protected-headers.js';
 
 export type SmimeProblemCode =
   // Structure: what is signed, and is it all of the message?
@@ -9,6 +11,12 @@ export type SmimeProblemCode =
   | 'SMIME_PARTIALLY_SIGNED'
   | 'SMIME_STRUCTURE_INVALID'
   | 'SMIME_NESTING_TOO_DEEP'
+  // Encryption
+  | 'SMIME_ENCRYPTED_NO_KEY'
+  | 'SMIME_DECRYPTION_FAILED'
+  | 'SMIME_INTEGRITY_UNKNOWN'
+  | 'SMIME_PARTIALLY_ENCRYPTED'
+  | 'SMIME_ENCRYPTED_FROM_MISMATCH'
   // CMS container
   | 'SMIME_CMS_MALFORMED'
   | 'SMIME_ECONTENT_IN_DETACHED'
@@ -116,6 +124,30 @@ export interface SignerResult {
   ok: boolean;
 }
 
+/** An encrypted layer of the message, as opened (or not) by verifyMessage with `decryptionKeys`. */
+export interface EncryptedLayer {
+  kind: 'encrypted';
+  /** False when no key was given, none fits, or decryption failed (the problems say which). */
+  opened: boolean;
+  contentEncryption?: ContentEncryptionAlgorithm;
+  /** False for AES-CBC (EnvelopedData): alterations are not detected unless a signature covers the content. */
+  integrityProtected?: boolean;
+  keyManagement?: KeyManagement;
+  /** The RecipientInfo that was opened. */
+  recipientIndex?: number;
+  /** Every RecipientInfo's identifier, described. */
+  recipients: string[];
+  /** The error code when decryption failed. */
+  error?: string;
+}
+
+/** A signature layer: `signatureLayer` is the `layer` of its signers. */
+export interface SignedLayer {
+  kind: 'signed';
+  signatureLayer: number;
+  form: 'detached' | 'opaque';
+}
+
 export interface Verdict {
   /**
    * True only when the entire message is signed, there is at least one signer, every signer
@@ -123,7 +155,7 @@ export interface Verdict {
    */
   valid: boolean;
   signedScope: 'entire' | 'partial' | 'none';
-  /** Where the (outermost) signed entity is, and how it is carried. */
+  /** Where the (outermost) signed entity is (the path counts inside the innermost decrypted part), and how it is carried. */
   signedPart?: { path: number[]; kind: 'detached' | 'opaque'; contentType: string };
   /** The From mailbox, as read from the (outer) message header. */
   from?: { address?: string; name?: string };
@@ -136,6 +168,19 @@ export interface Verdict {
   signedHeaders: { name: string; value: string }[];
   /** Content type of the innermost signed entity (a wrapped message opened): what an application should display. */
   signedContentType?: string;
+  /** Every encrypted and signed layer, outermost first. */
+  layers: (EncryptedLayer | SignedLayer)[];
+  /**
+   * RFC 9788 protected header sections (parts marked hp="cipher" or hp="clear"), outermost first,
+   * with each difference from the outer header. A From difference is also a problem.
+   */
+  headerProtection: HeaderProtection[];
+  /**
+   * When the message was encrypted and every encrypted layer opened: the message a client shows
+   * (outer header fields not protected inside, then the decrypted entity). Never set after a failure,
+   * nor for AES-CBC content when the verdict is not valid (EFAIL: use decryptMessage to open it anyway).
+   */
+  decryptedMessage?: Uint8Array;
   problems: SmimeProblem[];
   warnings: SmimeWarning[];
   /** The verification time used. */

@@ -5,7 +5,7 @@
  * `problems`: CMS container tricks, MIME wrapping, and sender/signer mismatch.
  */
 import { z } from 'zod';
-import { findSignerCertificate, parseSignedData, verifySignerInfo, type SignedData } from '../cms/index.js';
+import { findSignerCertificate, parseSignedData, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { OID } from '../internal/oids.js';
 import { validateChain } from '../certs/chain.js';
@@ -21,12 +21,13 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
-import { outerHeaderWarnings, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
+import { OBSCURED_SUBJECT, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
+import { decryptEntity, isEncryptedEntity, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { Crl } from '../revocation/crl-parse.js';
 import { parseCrlInputs } from '../revocation/crl-path.js';
-import type { CertificateSummary, SignerResult, SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
+import type { CertificateSummary, EncryptedLayer, SignerResult, SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
 
 export type CertificateInput = Certificate | Uint8Array | string;
 
@@ -79,6 +80,11 @@ export interface VerifyMessageOptions {
    * await verifyMessage(eml, { trustAnchors, revocation: { policy: 'hard-fail', fetch } });
    */
   revocation?: VerifyRevocationOptions;
+  /**
+   * Keys to open encrypted messages with (`{ privateKey, certificate }`, one or many: e.g. every key
+   * of an identity's history). Without them an encrypted message is not valid (SMIME_ENCRYPTED_NO_KEY).
+   */
+  decryptionKeys?: SmimeDecryptionKey[];
   crypto?: Crypto;
   clock?: Clock;
 }
@@ -102,6 +108,29 @@ export interface VerifyRevocationOptions {
   allowNoSources?: boolean;
 }
 
+/** The `revocation` option of verifyMessage (and of encryptMessage's recipient checks). */
+export const revocationOptionsSchema = z
+  .object({
+    policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(),
+    checker: z.instanceof(RevocationChecker).optional(),
+    fetch: z.custom<FetchLike>((v) => typeof v === 'function', 'expected a fetch function').optional(),
+    cache: z.custom<RevocationCache>((v) => typeof v === 'object' && v !== null, 'expected a RevocationCache').optional(),
+    crls: z.array(z.union([z.instanceof(Uint8Array), z.string()])).optional(),
+    ocspUrls: z.array(z.string()).optional(),
+    allowNoSources: z.boolean().optional(),
+  })
+  .strict()
+  .refine((r) => !r.checker || (r.fetch ?? r.cache ?? r.crls ?? r.ocspUrls) === undefined, {
+    message: 'give either a checker or fetch/cache/crls/ocspUrls (a checker has its own)',
+    path: ['checker'],
+  })
+  // Sources with 'off' would be ignored in silence (the CLI refuses the same with ERR_USAGE). A
+  // checker, fetch or cache with 'off' is a switch the caller turned off on purpose.
+  .refine((r) => r.policy !== 'off' || (r.crls ?? r.ocspUrls ?? r.allowNoSources) === undefined, {
+    message: "policy 'off' checks nothing: drop crls/ocspUrls/allowNoSources, or choose 'soft-fail' or 'hard-fail'",
+    path: ['policy'],
+  });
+
 const optionsSchema = z.object({
   trustAnchors: z.array(z.any()).min(1, 'at least one trust anchor is needed'),
   intermediates: z.array(z.any()).optional(),
@@ -112,28 +141,8 @@ const optionsSchema = z.object({
   requirePolicies: z.array(policyOidSchema).min(1).max(MAX_POLICIES_PER_CERTIFICATE).optional(),
   mimeLimits: z.record(z.string(), z.number()).optional(),
   limits: verificationLimitsSchema.optional(),
-  revocation: z
-    .object({
-      policy: z.enum(['off', 'soft-fail', 'hard-fail']).optional(),
-      checker: z.instanceof(RevocationChecker).optional(),
-      fetch: z.custom<FetchLike>((v) => typeof v === 'function', 'expected a fetch function').optional(),
-      cache: z.custom<RevocationCache>((v) => typeof v === 'object' && v !== null, 'expected a RevocationCache').optional(),
-      crls: z.array(z.union([z.instanceof(Uint8Array), z.string()])).optional(),
-      ocspUrls: z.array(z.string()).optional(),
-      allowNoSources: z.boolean().optional(),
-    })
-    .strict()
-    .refine((r) => !r.checker || (r.fetch ?? r.cache ?? r.crls ?? r.ocspUrls) === undefined, {
-      message: 'give either a checker or fetch/cache/crls/ocspUrls (a checker has its own)',
-      path: ['checker'],
-    })
-    // Sources with 'off' would be ignored in silence (the CLI refuses the same with ERR_USAGE). A
-    // checker, fetch or cache with 'off' is a switch the caller turned off on purpose.
-    .refine((r) => r.policy !== 'off' || (r.crls ?? r.ocspUrls ?? r.allowNoSources) === undefined, {
-      message: "policy 'off' checks nothing: drop crls/ocspUrls/allowNoSources, or choose 'soft-fail' or 'hard-fail'",
-      path: ['policy'],
-    })
-    .optional(),
+  revocation: revocationOptionsSchema.optional(),
+  decryptionKeys: z.array(z.object({ privateKey: z.any(), certificate: z.any(), rawRsaDecrypt: z.any().optional() }).strict()).optional(),
   crypto: z.any().optional(),
   clock: z.any().optional(),
 });
@@ -146,11 +155,17 @@ export const SMIME_BR_MAILBOX_VALIDATED_POLICIES: readonly string[] = Object.fre
 
 /** How many signature layers inside each other are followed. */
 export const MAX_SIGNATURE_LAYERS = 8;
+/**
+ * How many encrypted layers are opened (one is the norm; a forwarded encrypted message inside an
+ * encrypted one is two). Each costs a decryption of up to the whole message.
+ */
+export const MAX_ENCRYPTED_LAYERS = 2;
 
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 const MIME_TYPES = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
 
-function toCertificates(inputs: CertificateInput[] | undefined, what: string): Certificate[] {
+/** Certificates from PEM bundles, DER or parsed certificates; bad input is ERR_INVALID_INPUT naming the field. */
+export function toCertificates(inputs: CertificateInput[] | undefined, what: string): Certificate[] {
   const out: Certificate[] = [];
   (inputs ?? []).forEach((c, i) => {
     try {
@@ -211,27 +226,15 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
   const rev = options.revocation;
-  // Giving a checker, a fetch or any source (crls, ocspUrls, cache, allowNoSources) asks for checking.
-  const policy: RevocationPolicy = rev?.policy ?? (rev && revocationConfigured(rev) ? 'soft-fail' : 'off');
-  // This call's own checker (its crypto, clock, fetch; the caller's cache if any); bad crls fail here.
-  const checker =
-    policy === 'off'
-      ? undefined
-      : (rev?.checker ??
-        new RevocationChecker({
-          crypto,
-          ...(options.clock && { clock: options.clock }),
-          ...(rev?.fetch && { fetch: rev.fetch }),
-          ...(rev?.cache && { cache: rev.cache }),
-          ...(rev?.crls && { crls: rev.crls }),
-          ...(rev?.ocspUrls && { ocspUrls: rev.ocspUrls }),
-        }));
+  const { policy, checker } = revocationCheckerFor(rev, crypto, options.clock);
   const revocationNotes: RevocationNote[] = [];
   const verdict: Verdict = {
     valid: false,
     signedScope: 'none',
     signers: [],
     signedHeaders: [],
+    layers: [],
+    headerProtection: [],
     problems,
     warnings,
     at: at.toISOString(),
@@ -257,42 +260,73 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     if (from.name !== undefined) verdict.from.name = from.name;
   }
 
-  const topKind = signatureKind(root);
-  let start: MimeEntity | undefined = root;
-  if (!topKind) {
-    // Not signed at the top: is a signature hiding somewhere inside (wrapped, attached, related)?
-    const inner = [...walkEntities(root)].find((e) => e !== root && signatureKind(e) !== undefined);
-    if (!inner) {
-      problems.push({ code: 'SMIME_NOT_SIGNED', message: 'the message carries no S/MIME signature' });
-      return finish(verdict);
-    }
-    verdict.signedScope = 'partial';
-    problems.push({
-      code: 'SMIME_PARTIALLY_SIGNED',
-      message: `only part ${inner.path.join('.')} (${inner.contentType.mediaType}) is signed; the rest of the ${root.contentType.mediaType} message is not`,
-    });
-    start = inner;
-  } else verdict.signedScope = 'entire';
-
-  // Peel signature layers: each layer's signed content may itself be signed, or be a wrapped
-  // message (RFC 8551 §3.1) that is shown as the message and may be signed again inside.
+  // Peel layers: encrypted ones are opened with the caller's keys (at most MAX_ENCRYPTED_LAYERS),
+  // each signature layer's signed content may itself be signed or encrypted, or be a wrapped message
+  // (RFC 8551 §3.1) that is shown as the message and may be signed again inside.
   const limits = resolveVerificationLimits(options.limits);
   const layers: Layer[] = [];
   const wrapped: WrappedMessage[] = [];
-  let current: MimeEntity | undefined = start;
+  const opened: OpenedLayer[] = [];
+  const keys = options.decryptionKeys ? toCmsKeys(options.decryptionKeys) : [];
+  let current: MimeEntity | undefined = root;
   let content: MimeEntity | undefined;
-  while (current && signatureKind(current)) {
-    if (layers.length >= MAX_SIGNATURE_LAYERS) {
-      problems.push({ code: 'SMIME_NESTING_TOO_DEEP', message: `more than ${MAX_SIGNATURE_LAYERS} signature layers` });
+  let searched = false;
+  let encryptedCount = 0;
+  while (current) {
+    if (isEncryptedEntity(current)) {
+      if (encryptedCount >= MAX_ENCRYPTED_LAYERS) {
+        problems.push({ code: 'SMIME_NESTING_TOO_DEEP', message: `more than ${MAX_ENCRYPTED_LAYERS} encrypted layers` });
+        break;
+      }
+      encryptedCount++;
+      const layer = await openEncryptedLayer(current, keys, { crypto, ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) }, problems);
+      verdict.layers.push(layer.summary);
+      if (!layer.opened) break;
+      opened.push({ ...layer.opened, afterSignatureLayers: layers.length });
+      current = layer.opened.inner;
+      content = current;
+      continue;
+    }
+    if (signatureKind(current)) {
+      if (layers.length >= MAX_SIGNATURE_LAYERS) {
+        problems.push({ code: 'SMIME_NESTING_TOO_DEEP', message: `more than ${MAX_SIGNATURE_LAYERS} signature layers` });
+        break;
+      }
+      if (verdict.signedScope === 'none') verdict.signedScope = 'entire';
+      const layer = openLayer(current, problems, warnings, options.mimeLimits);
+      if (!layer) break;
+      layers.push(layer);
+      verdict.layers.push({ kind: 'signed', signatureLayer: layers.length - 1, form: layer.kind });
+      if (overLimits(layers, limits)) break; // no need to decode the layers inside: nothing will be verified
+      current = unwrapSignedEntity(layer.inner, layers.length - 1, wrapped, problems);
+      content = current ?? content;
+      continue;
+    }
+    if (layers.length > 0 || searched) break;
+    // Not signed at the top (of what was decrypted): is a signature or an encrypted part hiding
+    // somewhere inside (wrapped, attached, related, beside a visible part)?
+    searched = true;
+    const top: MimeEntity = current;
+    const inner = [...walkEntities(top)].find((e) => e !== top && (signatureKind(e) !== undefined || isEncryptedEntity(e)));
+    if (!inner) {
+      problems.push({ code: 'SMIME_NOT_SIGNED', message: opened.length > 0 ? 'the decrypted message carries no S/MIME signature: anyone could have encrypted it' : 'the message carries no S/MIME signature' });
       break;
     }
-    const layer = openLayer(current, problems, warnings, options.mimeLimits);
-    if (!layer) break;
-    layers.push(layer);
-    if (overLimits(layers, limits)) break; // no need to decode the layers inside: nothing will be verified
-    current = unwrapSignedEntity(layer.inner, layers.length - 1, wrapped, problems);
-    content = current ?? content;
+    verdict.signedScope = 'partial';
+    problems.push(
+      isEncryptedEntity(inner)
+        ? {
+            code: 'SMIME_PARTIALLY_ENCRYPTED',
+            message: `only part ${inner.path.join('.')} is encrypted; the rest of the ${top.contentType.mediaType} message is not, and a client may show both as one`,
+          }
+        : {
+            code: 'SMIME_PARTIALLY_SIGNED',
+            message: `only part ${inner.path.join('.')} (${inner.contentType.mediaType}) is signed; the rest of the ${top.contentType.mediaType} message is not`,
+          },
+    );
+    current = inner;
   }
+  checkEncryptedLayers(root, opened, layers.length, from.address, problems, warnings, verdict);
   if (layers.length === 0) return finish(verdict);
   const first = layers[0]!;
   verdict.signedPart = { path: [...first.container.path], kind: first.kind, contentType: first.container.contentType.mediaType };
@@ -314,7 +348,9 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   ];
   for (const { entity, layer, isWrapped, where } of sections) {
     if (!entity) continue;
-    warnings.push(...outerHeaderWarnings(root, entity, where, isWrapped));
+    const hp = isWrapped ? undefined : readHeaderProtection(root, entity, where);
+    if (hp) verdict.headerProtection.push(hp);
+    warnings.push(...outerHeaderWarnings(root, entity, where, isWrapped).filter((w) => opened.length === 0 || !isObscuredSubject(root, w)));
     if (!isWrapped && getHeaders(entity, 'From').length === 0) continue;
     const f = readFrom(entity);
     // Clients that show protected headers show this From: it gets the same strict reading.
@@ -503,6 +539,99 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   return finish(verdict);
 }
 
+interface OpenedLayer {
+  entity: MimeEntity;
+  content: Uint8Array;
+  inner: MimeEntity;
+  integrityProtected: boolean;
+  /** How many signature layers enclose this encrypted layer (0: it is outside every signature). */
+  afterSignatureLayers: number;
+}
+
+/** Decrypts one encrypted layer; a failure is a problem (and no plaintext), never an exception. */
+async function openEncryptedLayer(
+  e: MimeEntity,
+  keys: readonly CmsDecryptionKey[],
+  options: { crypto: Crypto; mimeLimits?: Partial<MimeLimits> },
+  problems: SmimeProblem[],
+): Promise<{ summary: EncryptedLayer; opened?: Omit<OpenedLayer, 'afterSignatureLayers'> }> {
+  if (keys.length === 0) {
+    let recipients: string[] = [];
+    try {
+      recipients = readRecipientIdentifiers(e.decodedBody());
+    } catch {
+      // unreadable: the problem below says the message is encrypted all the same
+    }
+    problems.push({
+      code: 'SMIME_ENCRYPTED_NO_KEY',
+      message: `the message is encrypted and no decryption key was given (it is encrypted to ${recipients.join('; ') || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
+    });
+    return { summary: { kind: 'encrypted', opened: false, recipients } };
+  }
+  try {
+    const r = await decryptEntity(e, keys, options);
+    return {
+      summary: {
+        kind: 'encrypted',
+        opened: true,
+        contentEncryption: r.data.contentEncryption,
+        integrityProtected: r.data.integrityProtected,
+        keyManagement: r.data.keyManagement,
+        recipientIndex: r.data.recipientIndex,
+        recipients: r.data.recipients,
+      },
+      opened: { entity: e, content: r.content, inner: r.inner, integrityProtected: r.data.integrityProtected },
+    };
+  } catch (err) {
+    if (!(err instanceof MailPkiError)) throw err;
+    problems.push({ code: 'SMIME_DECRYPTION_FAILED', message: `the encrypted part could not be decrypted (${err.code}): ${err.message}` });
+    return { summary: { kind: 'encrypted', opened: false, recipients: [], error: err.code } };
+  }
+}
+
+/**
+ * What the encrypted layers mean for the verdict: the protected header section of each decrypted
+ * part (RFC 9788) and its differences from the outer header (another From is invalid: a client shows
+ * the protected one), content that only CBC protects and no signature covers (integrity unknown),
+ * and the message a client shows when every layer opened.
+ */
+function checkEncryptedLayers(
+  root: MimeEntity,
+  opened: readonly OpenedLayer[],
+  signatureLayers: number,
+  outerFrom: string | undefined,
+  problems: SmimeProblem[],
+  warnings: SmimeWarning[],
+  verdict: Verdict,
+): void {
+  opened.forEach((layer, i) => {
+    const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
+    const hp = readHeaderProtection(root, layer.inner, where);
+    if (hp) verdict.headerProtection.push(hp);
+    if (!layer.integrityProtected && signatureLayers === 0)
+      problems.push({
+        code: 'SMIME_INTEGRITY_UNKNOWN',
+        message: `${where} is AES-CBC encrypted (EnvelopedData) and not signed: anyone could have altered it without detection (EFAIL); its integrity is unknown`,
+      });
+    if (getHeaders(layer.inner, 'From').length === 0) return;
+    warnings.push(...outerHeaderWarnings(root, layer.inner, where, false).filter((w) => !isObscuredSubject(root, w)));
+    const f = readFrom(layer.inner);
+    problems.push(...f.problems.map((p) => ({ ...p, message: `in ${where}: ${p.message}` })));
+    if (f.address && outerFrom && sameMailbox(f.address, outerFrom)) return;
+    problems.push({
+      code: 'SMIME_ENCRYPTED_FROM_MISMATCH',
+      message: `${where} says From ${f.address ?? '(unreadable)'}, the outer message header says ${outerFrom ?? '(none)'}: clients that show protected headers show the inner one`,
+    });
+  });
+  const last = opened[opened.length - 1];
+  if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) verdict.decryptedMessage = showMessage(root, last.content, last.inner);
+}
+
+/** The RFC 9788 obscured outer Subject "[...]" differs from the protected one on purpose. */
+function isObscuredSubject(root: MimeEntity, w: SmimeWarning): boolean {
+  return w.header === 'Subject' && getHeaders(root, 'Subject').every((h) => h.value.trim() === OBSCURED_SUBJECT);
+}
+
 /** Which count of the message is over its limit, checked before any cryptography; undefined when none. */
 function overLimits(layers: readonly Layer[], limits: VerificationLimits): string | undefined {
   const signers = layers.reduce((n, l) => n + (l.signedData?.signerInfos.length ?? 0), 0);
@@ -513,6 +642,33 @@ function overLimits(layers: readonly Layer[], limits: VerificationLimits): strin
   const hashed = layers.reduce((n, l) => n + (l.content?.length ?? 0) * new Set(l.signedData?.signerInfos.map((si) => JSON.stringify(si.digestAlgorithm))).size, 0);
   if (hashed > limits.maxDigestBytes) return `${hashed} bytes to hash, more than limits.maxDigestBytes (${limits.maxDigestBytes})`;
   return undefined;
+}
+
+/**
+ * The policy and checker of one call's revocation options (shared by verifyMessage and the recipient
+ * checks of encryptMessage). Giving a checker, a fetch or any source (crls, ocspUrls, cache,
+ * allowNoSources) asks for checking; without a checker, the call gets its own (its crypto, clock,
+ * fetch; the caller's cache if any); bad crls fail here.
+ */
+export function revocationCheckerFor(
+  rev: VerifyRevocationOptions | undefined,
+  crypto: Crypto,
+  clock: Clock | undefined,
+): { policy: RevocationPolicy; checker: RevocationChecker | undefined } {
+  const policy: RevocationPolicy = rev?.policy ?? (rev && revocationConfigured(rev) ? 'soft-fail' : 'off');
+  const checker =
+    policy === 'off'
+      ? undefined
+      : (rev?.checker ??
+        new RevocationChecker({
+          crypto,
+          ...(clock && { clock }),
+          ...(rev?.fetch && { fetch: rev.fetch }),
+          ...(rev?.cache && { cache: rev.cache }),
+          ...(rev?.crls && { crls: rev.crls }),
+          ...(rev?.ocspUrls && { ocspUrls: rev.ocspUrls }),
+        }));
+  return { policy, checker };
 }
 
 /** Any revocation option besides `policy`: the caller wants revocation checked. */
@@ -569,6 +725,9 @@ function judgeRevocation(
 
 function finish(v: Verdict): Verdict {
   v.valid = v.signedScope === 'entire' && v.signers.length > 0 && v.signers.every((s) => s.ok) && v.problems.length === 0;
+  // EFAIL: content that only AES-CBC protects may have been altered to exfiltrate itself when shown;
+  // it is handed out here only under a valid signature (decryptMessage still opens it, flagged).
+  if (!v.valid && v.layers.some((l) => l.kind === 'encrypted' && l.integrityProtected === false)) delete v.decryptedMessage;
   return v;
 }
 

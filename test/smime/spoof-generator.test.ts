@@ -19,10 +19,11 @@
  */
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
-import { signData } from '../../src/cms/index.js';
+import { encryptData, signData, type ContentEncryptionAlgorithm } from '../../src/cms/index.js';
 import { toBase64 } from '../../src/internal/bytes.js';
 import { normalizeAddress } from '../../src/mime/index.js';
 import { verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
+import { encodeBase64Lines } from '../../src/mime/index.js';
 import { ENTITY, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
 let f: SmimeFixture;
@@ -317,3 +318,92 @@ it('a verdict is valid only when what a §3.1 client (and any other) shows is wh
   expect(tally.valid).toBeGreaterThan(25);
   expect(tally.invalid).toBeGreaterThan(25);
 }, 60_000);
+
+// ---------------------------------------------------------------------------------------------
+// Encrypted paths (issue 12): the signed scenarios above, encrypted. The outer header of the
+// envelope is what every client shows (the signed message's own outer header is gone), so the model
+// is the same with the envelope's header as the outer one — when the whole message is one encrypted
+// layer that opens and a signature is inside. Everything else is never valid: encrypted but not
+// signed (anyone can encrypt to you), CBC without a signature (EFAIL), an encrypted part beside a
+// visible unsigned part, a message whose key was not given, protected headers that disagree.
+
+interface Envelope {
+  /** 'whole': the message is the encrypted layer; 'beside': an unsigned part is shown next to it. */
+  placement: 'whole' | 'beside';
+  alg: ContentEncryptionAlgorithm;
+  /** The envelope's outer header: the signed message's, or one the attacker wrote. */
+  outer?: HeaderSet;
+  /** Sign inside (the scenario), or encrypt an unsigned entity carrying protected header fields. */
+  signedInside: boolean;
+  keyGiven: boolean;
+}
+
+const envelope: fc.Arbitrary<Envelope> = fc.record(
+  {
+    placement: fc.constantFrom<'whole' | 'beside'>('whole', 'whole', 'whole', 'beside'),
+    alg: fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc'),
+    outer: fc.option(headerSet, { nil: undefined, freq: 3 }),
+    signedInside: fc.constantFrom(true, true, true, false),
+    keyGiven: fc.constantFrom(true, true, true, true, false),
+  },
+  { requiredKeys: ['placement', 'alg', 'signedInside', 'keyGiven'] },
+);
+
+async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
+  const outer = e.outer ?? s.outer;
+  const inner = e.signedInside
+    ? entityOf(await build(s))
+    : `${headerLines(outer).join('\r\n')}\r\nContent-Type: text/plain; charset=us-ascii; hp="cipher"\r\n\r\nPlease pay 1,250.00 EUR to IBAN XX99 ATTACKER.\r\n`;
+  const cms = await encryptData(utf8(inner), [{ certificate: f.payments.certificate }], { contentEncryption: e.alg });
+  const part =
+    `Content-Type: application/pkcs7-mime; smime-type=${e.alg.endsWith('-gcm') ? 'authEnveloped-data' : 'enveloped-data'}; name="smime.p7m"\r\n` +
+    `Content-Transfer-Encoding: base64\r\n\r\n${encodeBase64Lines(cms)}\r\n`;
+  const head = `${headerLines(outer).join('\r\n')}\r\nMIME-Version: 1.0\r\n`;
+  if (e.placement === 'whole') return head + part;
+  const b = 'mixed-boundary-e';
+  const text = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nUPDATE: the encrypted instruction below is void; pay XX99 ATTACKER.\r\n';
+  return `${head}Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\n${text}\r\n--${b}\r\n${part}\r\n--${b}--\r\n`;
+}
+
+function expectedEncrypted(s: Scenario, e: Envelope): Expected {
+  const why: string[] = [];
+  if (e.placement === 'beside') why.push('an unsigned part is shown beside the encrypted one');
+  if (!e.keyGiven) why.push('no decryption key');
+  if (!e.signedInside) why.push(`encrypted (${e.alg}) but not signed`);
+  const inner = e.signedInside ? expected({ ...s, outer: e.outer ?? s.outer }) : { valid: false, why: [], warnings: [] };
+  why.push(...inner.why);
+  return { valid: why.length === 0, why, warnings: inner.warnings };
+}
+
+const encTally = { valid: 0, invalid: 0 };
+
+it('encrypted paths: valid only when the whole message is one opened encrypted layer around what the model calls valid', async () => {
+  await fc.assert(
+    fc.asyncProperty(scenario, envelope, async (s, e) => {
+      const message = await buildEncrypted(s, e);
+      const v = await verifyMessage(message, verifyOptions(f, e.keyGiven ? { decryptionKeys: [{ privateKey: f.payments.key, certificate: f.payments.certificate }] } : {}));
+      const want = expectedEncrypted(s, e);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), layers: v.layers, warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  envelope: ${JSON.stringify({ ...e, outer: e.outer && headerLines(e.outer) })}\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (!want.valid) {
+        // A reason a program can act on, for each kind of envelope failure.
+        const codes = v.problems.map((p) => p.code);
+        if (!e.keyGiven && e.placement === 'whole') expect(codes, context).toContain('SMIME_ENCRYPTED_NO_KEY');
+        if (e.placement === 'beside') expect(codes, context).toContain('SMIME_PARTIALLY_ENCRYPTED');
+        if (!e.signedInside && e.keyGiven && e.placement === 'whole') expect(codes, context).toContain('SMIME_NOT_SIGNED');
+        if (!e.signedInside && e.keyGiven && e.placement === 'whole' && e.alg.endsWith('-cbc')) expect(codes, context).toContain('SMIME_INTEGRITY_UNKNOWN');
+        encTally.invalid++;
+      } else {
+        expect(got.warnings, context).toEqual(want.warnings);
+        expect(v.layers[0], context).toMatchObject({ kind: 'encrypted', opened: true, contentEncryption: e.alg, integrityProtected: e.alg.endsWith('-gcm') });
+        expect(v.decryptedMessage, context).toBeDefined();
+        encTally.valid++;
+      }
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
+  );
+  if (process.env.SPOOF_RUNS) console.log(encTally);
+  expect(encTally.valid).toBeGreaterThan(10);
+  expect(encTally.invalid).toBeGreaterThan(25);
+}, 120_000);

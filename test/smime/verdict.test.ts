@@ -83,6 +83,8 @@ describe('a good message', () => {
         { name: 'Content-Transfer-Encoding', value: '7bit' },
       ],
       signedContentType: 'text/plain',
+      layers: [{ kind: 'signed', signatureLayer: 0, form: 'detached' }],
+      headerProtection: [],
       problems: [],
       warnings: [],
       at: NOW.toISOString(),

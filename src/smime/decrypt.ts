@@ -1,0 +1,176 @@
+/**
+ * decryptMessage: opens an S/MIME encrypted message (application/pkcs7-mime enveloped-data or
+ * authEnveloped-data) with one of the given keys. The plaintext is handed out only whole: AES-GCM's
+ * tag is checked by the CMS layer before anything is returned, and any failure is an error without
+ * plaintext. AES-CBC content is returned with `integrityProtected: false` (see docs/encrypting.md).
+ */
+import { z } from 'zod';
+import { decryptData, type CmsDecryptionKey, type ContentEncryptionAlgorithm, type KeyManagement } from '../cms/index.js';
+import type { Certificate } from '../certs/certificate.js';
+import { MailPkiError } from '../errors.js';
+import { concatBytes, fromLatin1, latin1 } from '../internal/bytes.js';
+import { readOid, readTlv } from '../internal/der.js';
+import { resolveCrypto } from '../internal/crypto.js';
+import { parseInput } from '../internal/validate.js';
+import { parseMessage, type MimeEntity, type MimeLimits } from '../mime/index.js';
+import { readHeaderProtection, type HeaderProtection } from './protected-headers.js';
+import { toCertificates, type CertificateInput } from './verify.js';
+
+/** A decryption key: the private key and the certificate it belongs to (RecipientInfos name the certificate). */
+export interface SmimeDecryptionKey {
+  /** RSA (RSA-OAEP usage) or EC (ECDH) private key; non-extractable keys and provider keys work. */
+  privateKey: CryptoKey;
+  certificate: CertificateInput;
+  /** Raw RSA decryption (c^d mod n) for PKCS#1 v1.5 key transport with a key WebCrypto cannot use for it (an HSM). */
+  rawRsaDecrypt?: (c: Uint8Array) => Promise<Uint8Array>;
+}
+
+export interface DecryptMessageOptions {
+  keys: readonly SmimeDecryptionKey[];
+  mimeLimits?: Partial<MimeLimits>;
+  crypto?: Crypto;
+}
+
+export interface DecryptedMessage {
+  /**
+   * What a client shows: the outer header fields (other than Content-* and those the decrypted part
+   * protects) followed by the decrypted entity. Verify it with verifyMessage when it is signed.
+   */
+  message: Uint8Array;
+  /** The decrypted MIME entity exactly as it was encrypted. */
+  entity: Uint8Array;
+  contentEncryption: ContentEncryptionAlgorithm;
+  /** False for AES-CBC (EnvelopedData): the content could have been altered without detection. */
+  integrityProtected: boolean;
+  keyManagement: KeyManagement;
+  /** Index of the RecipientInfo that opened it, and the key's certificate. */
+  recipientIndex: number;
+  certificate: Certificate;
+  /** Every RecipientInfo's identifier, described. */
+  recipients: string[];
+  /** RFC 9788 protected header fields of the decrypted part (hp="cipher"), with their differences from the outer ones. */
+  headerProtection?: HeaderProtection;
+}
+
+const optionsSchema = z
+  .object({
+    keys: z.array(z.object({ privateKey: z.any(), certificate: z.any(), rawRsaDecrypt: z.any().optional() }).strict()).min(1, 'at least one key is needed'),
+    mimeLimits: z.record(z.string(), z.number()).optional(),
+    crypto: z.any().optional(),
+  })
+  .strict();
+
+const MIME_TYPES = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
+const ENCRYPTED_TYPES = new Set(['enveloped-data', 'authenveloped-data']);
+/** id-envelopedData (RFC 5652) and id-ct-authEnvelopedData (RFC 5083). */
+const ENVELOPED_DATA = '1.2.840.113549.1.7.3';
+const AUTH_ENVELOPED_DATA = '1.2.840.113549.1.9.16.1.23';
+const ID_DATA = '1.2.840.113549.1.7.1';
+
+/**
+ * Is this entity an S/MIME encrypted container? By smime-type; without one (older clients), by the
+ * CMS content type inside (enveloped-data or authEnveloped-data).
+ */
+export function isEncryptedEntity(e: MimeEntity): boolean {
+  if (!MIME_TYPES.has(e.contentType.mediaType)) return false;
+  const t = e.contentType.params.get('smime-type')?.toLowerCase();
+  if (t !== undefined) return ENCRYPTED_TYPES.has(t);
+  try {
+    // Only the ContentInfo's first field is read; OpenSSL writes indefinite-length BER here.
+    const b = e.decodedBody();
+    if (b[0] !== 0x30 || b.length < 2) return false;
+    const type = readOid(readTlv(b, b[1]! <= 0x80 ? 2 : 2 + (b[1]! & 0x7f), b.length));
+    return type === ENVELOPED_DATA || type === AUTH_ENVELOPED_DATA;
+  } catch {
+    return false; // not readable CMS: the signature path reports it
+  }
+}
+
+/** Our keys as the CMS layer wants them. */
+export function toCmsKeys(keys: readonly SmimeDecryptionKey[]): CmsDecryptionKey[] {
+  return keys.map((k, i) => {
+    if (!k || typeof k !== 'object' || !k.privateKey) throw new MailPkiError('ERR_INVALID_INPUT', `keys[${i}]: expected { privateKey, certificate }`, { details: { field: `keys.${i}` } });
+    const certs = toCertificates([k.certificate], `keys[${i}].certificate`);
+    if (certs.length !== 1) throw new MailPkiError('ERR_INVALID_INPUT', `keys[${i}].certificate: expected one certificate`, { details: { field: `keys.${i}.certificate` } });
+    return { privateKey: k.privateKey, certificate: certs[0]!, ...(k.rawRsaDecrypt && { rawRsaDecrypt: k.rawRsaDecrypt }) };
+  });
+}
+
+/**
+ * Decrypts an S/MIME encrypted message. Throws MailPkiError (never returning partial plaintext):
+ * ERR_INVALID_INPUT when the message is not encrypted, and the CMS layer's codes (not encrypted to
+ * any given key — the message lists the RecipientInfos —, wrong key, tag mismatch, truncated, weak or
+ * unknown algorithm).
+ *
+ * @example
+ * const { message, integrityProtected } = await decryptMessage(eml, { keys: [{ privateKey, certificate }] });
+ * const verdict = await verifyMessage(message, { trustAnchors: [root] });
+ */
+export async function decryptMessage(raw: Uint8Array | string, options: DecryptMessageOptions): Promise<DecryptedMessage> {
+  parseInput(optionsSchema, options, 'decryptMessage options');
+  const keys = toCmsKeys(options.keys);
+  const root = parseMessage(raw, options.mimeLimits);
+  if (!isEncryptedEntity(root))
+    throw new MailPkiError('ERR_INVALID_INPUT', `the message is not S/MIME encrypted: it is ${root.contentType.mediaType}${root.contentType.params.get('smime-type') ? `; smime-type=${root.contentType.params.get('smime-type')}` : ''}`, {
+      details: { field: 'raw' },
+    });
+  const opened = await decryptEntity(root, keys, { crypto: resolveCrypto(options.crypto), ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) });
+  const headerProtection = readHeaderProtection(root, opened.inner, 'the encrypted part');
+  return {
+    message: showMessage(root, opened.content, opened.inner),
+    entity: opened.content,
+    contentEncryption: opened.data.contentEncryption,
+    integrityProtected: opened.data.integrityProtected,
+    keyManagement: opened.data.keyManagement,
+    recipientIndex: opened.data.recipientIndex,
+    certificate: opened.data.certificate,
+    recipients: opened.data.recipients,
+    ...(headerProtection && { headerProtection }),
+  };
+}
+
+/** Decrypts one encrypted entity and parses the plaintext as MIME; throws on any failure. */
+export async function decryptEntity(
+  e: MimeEntity,
+  keys: readonly CmsDecryptionKey[],
+  options: { crypto: Crypto; mimeLimits?: Partial<MimeLimits> },
+): Promise<{ data: Awaited<ReturnType<typeof decryptData>>; content: Uint8Array; inner: MimeEntity }> {
+  let cms: Uint8Array;
+  try {
+    cms = e.decodedBody();
+  } catch (err) {
+    throw new MailPkiError('ERR_CMS_MALFORMED', `the encrypted part cannot be decoded: ${(err as Error).message}`, { cause: err });
+  }
+  const data = await decryptData(cms, keys, { crypto: options.crypto });
+  // S/MIME encrypts MIME (id-data). The content type is outside what AES-GCM authenticates when
+  // there are no authAttrs, so another value is refused rather than read as MIME regardless.
+  if (data.contentType !== ID_DATA) {
+    data.content.fill(0);
+    throw new MailPkiError('ERR_CMS_MALFORMED', `the encrypted content type is ${data.contentType}, not id-data: it is not an S/MIME message`);
+  }
+  let inner: MimeEntity;
+  try {
+    inner = parseMessage(data.content, options.mimeLimits);
+  } catch (err) {
+    if (err instanceof MailPkiError && err.code === 'ERR_MIME_MALFORMED') throw new MailPkiError('ERR_MIME_MALFORMED', `the decrypted content is not MIME: ${err.message}`, { cause: err });
+    throw err;
+  }
+  return { data, content: data.content, inner };
+}
+
+/**
+ * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
+ * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
+ */
+export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity): Uint8Array {
+  const own = new Set(inner.headers.map((h) => h.name.toLowerCase()));
+  const kept = outer.headers.filter((h) => {
+    const n = h.name.toLowerCase();
+    return !n.startsWith('content-') && n !== 'mime-version' && !own.has(n);
+  });
+  const text = kept.map((h) => {
+    const r = fromLatin1(h.raw);
+    return r.endsWith('\r\n') ? r : `${r}\r\n`;
+  });
+  return concatBytes([latin1(`${text.join('')}MIME-Version: 1.0\r\n`), entity]);
+}
