@@ -11,7 +11,7 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
-import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
+import { MAX_NAME_CONSTRAINT_CHECKS, checkNameConstraints, nameConstraintsOf, type NameCheckBudget } from './chain-names.js';
 import { nameMatchKey } from './name.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import type { RevocationReason } from '../ca/types.js';
@@ -32,7 +32,8 @@ export const chainProblemCodes = {
   CHAIN_CA_KEY_USAGE: 'An issuing certificate has keyUsage without keyCertSign.',
   CHAIN_PATH_LENGTH_EXCEEDED: "More intermediate CAs below a CA than its pathLenConstraint allows.",
   CHAIN_UNKNOWN_CRITICAL_EXTENSION: 'A certificate has a critical extension that is not understood (or cannot be evaluated).',
-  CHAIN_NAME_CONSTRAINT_VIOLATION: "A certificate's email address, DNS name or subject is outside a CA's name constraints.",
+  CHAIN_NAME_CONSTRAINT_VIOLATION: "A certificate's email address, DNS name, URI host or directory name is outside a CA's name constraints.",
+  CHAIN_NAME_CONSTRAINTS_LIMIT: 'Checking name constraints would take more than MAX_NAME_CONSTRAINT_CHECKS comparisons.',
   CHAIN_WEAK_ALGORITHM: 'A certificate is signed with MD5 or SHA-1 and weak algorithms are not allowed.',
   CHAIN_WEAK_KEY: 'A certificate has an RSA key smaller than minRsaBits.',
   CHAIN_ALGORITHM_UNSUPPORTED: 'A signature uses an algorithm (or key/algorithm pair) that cannot be verified.',
@@ -214,6 +215,7 @@ class PathSearch {
   private steps = 0;
   private stopped = false;
   private best: Attempt | undefined;
+  private readonly nameChecks: NameCheckBudget = { left: MAX_NAME_CONSTRAINT_CHECKS };
 
   constructor(
     private readonly leaf: Certificate,
@@ -395,7 +397,7 @@ class PathSearch {
 
   /** Validates a (complete or dead-end) path and keeps it when it is the best so far. */
   private evaluate(path: Certificate[], edges: EdgeResult[], dead: Dead | undefined): Attempt {
-    const problems = checkPath(path, edges, dead === undefined, this.opts);
+    const problems = checkPath(path, edges, dead === undefined, this.opts, this.nameChecks);
     const last = path.length - 1;
     if (dead) problems.push(deadEndProblem(path[last]!, last, dead, this.opts.maxPathLength));
     const attempt: Attempt = {
@@ -459,7 +461,13 @@ const EMAIL_EKUS = [OID.idKpEmailProtection, OID.anyExtendedKeyUsage];
  * signature by `path[i + 1]`. When `complete`, the last certificate is the trust anchor: its
  * own signature and its EKU are not checked, and only explicit CA restrictions apply to it.
  */
-function checkPath(path: readonly Certificate[], edges: readonly EdgeResult[], complete: boolean, opts: Options): ChainProblem[] {
+function checkPath(
+  path: readonly Certificate[],
+  edges: readonly EdgeResult[],
+  complete: boolean,
+  opts: Options,
+  nameChecks: NameCheckBudget,
+): ChainProblem[] {
   const problems: ChainProblem[] = [];
   const at = opts.at.getTime();
   const smime = opts.purpose === 'smime-signing';
@@ -510,10 +518,14 @@ function checkPath(path: readonly Certificate[], edges: readonly EdgeResult[], c
     else if (nc) {
       for (let j = 0; j < i; j++) {
         if (j > 0 && isSelfIssued(path[j]!)) continue;
-        const r = checkNameConstraints(path[j]!, nc);
+        const r = checkNameConstraints(path[j]!, nc, nameChecks);
         if (r.ok) continue;
-        if (r.unsupported) add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, r.message);
-        else add('CHAIN_NAME_CONSTRAINT_VIOLATION', j, `${r.message} (nameConstraints of certificate ${i})`);
+        if (r.kind === 'unsupported') add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, r.message);
+        else if (r.kind === 'violation') add('CHAIN_NAME_CONSTRAINT_VIOLATION', j, `${r.message} (nameConstraints of certificate ${i})`);
+        else {
+          add('CHAIN_NAME_CONSTRAINTS_LIMIT', i, r.message);
+          break;
+        }
       }
     }
   });

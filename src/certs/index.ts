@@ -50,6 +50,7 @@ export {
   type TbsSigner,
 } from './builder.js';
 export { SignatureCheckCache } from './chain-signatures.js';
+export { MAX_NAME_CONSTRAINT_CHECKS } from './chain-names.js';
 export {
   MAX_BUILD_STEPS,
   MAX_ISSUER_CANDIDATES,

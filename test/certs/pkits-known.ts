@@ -4,8 +4,6 @@
  * change that fixes one must remove its line) and that every other case agrees.
  */
 
-const SAN_DIRECTORY_NAME = 'directoryName constraints are not applied to subjectAltName directoryNames (issue 14 part 3)';
-const URI_CONSTRAINTS = 'URI name constraints are not evaluated, so the critical extension is refused (issue 14 part 3)';
 const NO_SUPPLIED_CRLS = 'no CRL processing with supplied CRLs in validateChain (issue 14 part 4)';
 const NO_POLICY_PROCESSING = 'no certificate policy processing (issue 14 part 5)';
 
@@ -68,9 +66,6 @@ export const KNOWN_DISAGREEMENTS: Readonly<Record<string, string>> = {
   '4.12.6': NO_POLICY_PROCESSING, // Invalid inhibitAnyPolicy Test6
   '4.12.8': NO_POLICY_PROCESSING, // Invalid Self-Issued inhibitAnyPolicy Test8
   '4.12.10': NO_POLICY_PROCESSING, // Invalid Self-Issued inhibitAnyPolicy Test10
-  '4.13.3': SAN_DIRECTORY_NAME, // Invalid DN nameConstraints Test3
-  '4.13.34': URI_CONSTRAINTS, // Valid URI nameConstraints Test34
-  '4.13.36': URI_CONSTRAINTS, // Valid URI nameConstraints Test36
   '4.14.2': NO_SUPPLIED_CRLS, // Invalid distributionPoint Test2
   '4.14.3': NO_SUPPLIED_CRLS, // Invalid distributionPoint Test3
   '4.14.6': NO_SUPPLIED_CRLS, // Invalid distributionPoint Test6
