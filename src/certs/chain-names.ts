@@ -1,19 +1,35 @@
 /**
- * Name constraints (RFC 5280 §4.2.1.10) as a mail client needs them: rfc822Name, dNSName and
- * directoryName subtrees are checked; other forms are reported as "cannot check" only when the
- * constrained certificate actually carries names of that form.
+ * Name constraints (RFC 5280 §4.2.1.10) for the name forms mail sees: rfc822Name, dNSName,
+ * uniformResourceIdentifier (on the URI's host) and directoryName (on the subject and on every
+ * directoryName in subjectAltName, compared as RFC 5280 §7.1 compares names). Other forms are
+ * reported as "cannot check" only when the constrained certificate actually carries names of that form.
  */
 import { fromLatin1 } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, parseDer, type Der } from '../internal/der.js';
+import { MailPkiError } from '../errors.js';
 import { OID } from '../internal/oids.js';
 import type { Certificate } from './certificate.js';
-import { readName, nameValues, type AttributeTypeAndValue } from './name.js';
+import { nameValues, nameWithinSubtree, readName, type Name } from './name.js';
+
+/**
+ * Most name-against-subtree comparisons one validateChain call makes. A real chain makes a few
+ * dozen; a certificate with thousands of names under a CA with thousands of subtrees is an
+ * attack on the validator, and gets CHAIN_NAME_CONSTRAINTS_LIMIT.
+ */
+export const MAX_NAME_CONSTRAINT_CHECKS = 65536;
+
+/** What is left of MAX_NAME_CONSTRAINT_CHECKS for one validateChain call. */
+export interface NameCheckBudget {
+  left: number;
+}
 
 export interface NameSubtrees {
   rfc822: string[];
   dns: string[];
-  directory: AttributeTypeAndValue[][][];
-  /** Forms present that this module does not evaluate ('uniformResourceIdentifier', 'iPAddress', ...). */
+  /** URI subtrees: a host, or `.domain` for hosts below it. */
+  uri: string[];
+  directory: Name[];
+  /** Forms present that this module does not evaluate ('iPAddress', 'otherName', ...). */
   other: string[];
 }
 
@@ -28,7 +44,6 @@ const FORM_NAMES: Record<number, string> = {
   0xa0: 'otherName',
   0xa3: 'x400Address',
   0xa5: 'ediPartyName',
-  0x86: 'uniformResourceIdentifier',
   0x87: 'iPAddress',
   0x88: 'registeredID',
 };
@@ -53,7 +68,7 @@ export function nameConstraintsOf(cert: Certificate): NameConstraints | 'malform
 }
 
 function emptySubtrees(): NameSubtrees {
-  return { rfc822: [], dns: [], directory: [], other: [] };
+  return { rfc822: [], dns: [], uri: [], directory: [], other: [] };
 }
 
 export function readNameConstraints(value: Uint8Array): NameConstraints {
@@ -74,8 +89,11 @@ export function readNameConstraints(value: Uint8Array): NameConstraints {
         case 0x82:
           into.dns.push(fromLatin1(contentOf(base)));
           break;
+        case 0x86:
+          into.uri.push(fromLatin1(contentOf(base)));
+          break;
         case 0xa4:
-          into.directory.push(readName(cursor(base, 'ERR_CERT_MALFORMED', what).next(Tag.SEQUENCE)).rdns);
+          into.directory.push(readName(cursor(base, 'ERR_CERT_MALFORMED', what).next(Tag.SEQUENCE)));
           break;
         default: {
           const form = FORM_NAMES[base.tag] ?? `tag 0x${base.tag.toString(16)}`;
@@ -112,50 +130,119 @@ export function dnsMatches(name: string, constraint: string): boolean {
   return n === c || n.endsWith(`.${c}`);
 }
 
-const normalise = (v: string) => v.trim().replace(/\s+/g, ' ').toLowerCase();
-
-/** Subject DN within a directoryName subtree: the subtree's RDNs are a prefix of the subject's. */
-export function directoryMatches(subject: readonly AttributeTypeAndValue[][], base: readonly AttributeTypeAndValue[][]): boolean {
-  if (base.length > subject.length) return false;
-  return base.every((rdn, i) => {
-    const s = subject[i]!;
-    return rdn.length === s.length && rdn.every((a) => s.some((b) => b.type === a.type && normalise(b.value) === normalise(a.value)));
-  });
+/**
+ * The host of a URI (RFC 3986 authority, without userinfo and port), lower-cased; undefined when
+ * the URI has no authority (mailto:, urn:) or its host is an IP literal, which a host or domain
+ * constraint can never be about.
+ */
+export function uriHost(uri: string): string | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^:/?#]*)/i.exec(uri);
+  const host = m?.[1]?.toLowerCase().replace(/\.$/, '');
+  if (!host || /^\[|^[0-9.]+$/.test(host)) return undefined;
+  return host;
 }
 
-export type NameCheck = { ok: true } | { ok: false; unsupported: boolean; message: string };
+/** URI host against a URI constraint (RFC 5280 §4.2.1.10): `host` exactly, `.domain` for hosts below it only. */
+export function uriMatches(host: string, constraint: string): boolean {
+  const c = constraint.toLowerCase().replace(/\.$/, '');
+  if (c.startsWith('.')) return host.endsWith(c) && host.length > c.length;
+  return host === c;
+}
 
-/** Checks the names of `cert` against one CA's constraints. */
-export function checkNameConstraints(cert: Certificate, nc: NameConstraints): NameCheck {
-  if (nc.usesMinMax) return { ok: false, unsupported: true, message: 'nameConstraints use minimum/maximum, which cannot be evaluated' };
+export type NameCheck = { ok: true } | { ok: false; kind: 'violation' | 'unsupported' | 'limit'; message: string };
+
+/** The directoryNames in a certificate's subjectAltName, as Names (GeneralNames keeps only their text). */
+function sanDirectoryNames(cert: Certificate): Name[] {
+  const ext = cert.extensions.get(OID.subjectAltName);
+  if (!ext || !cert.subjectAltName?.directoryNames.length) return [];
+  const out: Name[] = [];
+  const c = cursor(parseDer(ext.value, 'ERR_CERT_MALFORMED', 'invalid subjectAltName'), 'ERR_CERT_MALFORMED', 'invalid subjectAltName');
+  while (!c.done) {
+    const gn = c.next();
+    if (gn.tag === 0xa4) out.push(readName(cursor(gn, 'ERR_CERT_MALFORMED', 'invalid subjectAltName').next(Tag.SEQUENCE)));
+  }
+  return out;
+}
+
+const sanDirectoryCache = new WeakMap<Certificate, Name[]>();
+
+/**
+ * Checks the names of `cert` against one CA's constraints, spending one unit of `budget` per
+ * comparison. A name whose comparison cannot be decided (a value RFC 4518 cannot prepare) is
+ * treated as outside a permitted subtree and inside an excluded one.
+ */
+export function checkNameConstraints(cert: Certificate, nc: NameConstraints, budget: NameCheckBudget): NameCheck {
+  if (nc.usesMinMax) return { ok: false, kind: 'unsupported', message: 'nameConstraints use minimum/maximum, which cannot be evaluated' };
+  const violation = (message: string): NameCheck => ({ ok: false, kind: 'violation', message });
+  const spend = (n: number) => (budget.left -= n) < 0;
+  const limit: NameCheck = {
+    ok: false,
+    kind: 'limit',
+    message: `checking name constraints would take more than ${MAX_NAME_CONSTRAINT_CHECKS} comparisons (MAX_NAME_CONSTRAINT_CHECKS)`,
+  };
+
   const emails = [...(cert.subjectAltName?.rfc822Names ?? []), ...nameValues(cert.subject, OID.emailAddress)];
   const dns = cert.subjectAltName?.dnsNames ?? [];
+  const uris = cert.subjectAltName?.uris ?? [];
   for (const e of emails) {
+    if (spend(nc.permitted.rfc822.length + nc.excluded.rfc822.length)) return limit;
     if (nc.permitted.rfc822.length > 0 && !nc.permitted.rfc822.some((c) => emailMatches(e, c)))
-      return { ok: false, unsupported: false, message: `email address ${e} is outside the permitted subtrees` };
+      return violation(`email address ${e} is outside the permitted subtrees`);
     const hit = nc.excluded.rfc822.find((c) => emailMatches(e, c));
-    if (hit !== undefined) return { ok: false, unsupported: false, message: `email address ${e} is in the excluded subtree "${hit}"` };
+    if (hit !== undefined) return violation(`email address ${e} is in the excluded subtree "${hit}"`);
   }
   for (const d of dns) {
+    if (spend(nc.permitted.dns.length + nc.excluded.dns.length)) return limit;
     if (nc.permitted.dns.length > 0 && !nc.permitted.dns.some((c) => dnsMatches(d, c)))
-      return { ok: false, unsupported: false, message: `DNS name ${d} is outside the permitted subtrees` };
+      return violation(`DNS name ${d} is outside the permitted subtrees`);
     const hit = nc.excluded.dns.find((c) => dnsMatches(d, c));
-    if (hit !== undefined) return { ok: false, unsupported: false, message: `DNS name ${d} is in the excluded subtree "${hit}"` };
+    if (hit !== undefined) return violation(`DNS name ${d} is in the excluded subtree "${hit}"`);
   }
-  const subject = cert.subject.rdns;
-  if (subject.length > 0) {
-    if (nc.permitted.directory.length > 0 && !nc.permitted.directory.some((b) => directoryMatches(subject, b)))
-      return { ok: false, unsupported: false, message: 'the subject name is outside the permitted directoryName subtrees' };
-    if (nc.excluded.directory.some((b) => directoryMatches(subject, b)))
-      return { ok: false, unsupported: false, message: 'the subject name is in an excluded directoryName subtree' };
+  if (nc.permitted.uri.length > 0 || nc.excluded.uri.length > 0) {
+    for (const u of uris) {
+      if (spend(nc.permitted.uri.length + nc.excluded.uri.length)) return limit;
+      const host = uriHost(u);
+      // A URI without a host name cannot be shown to be inside or outside a host subtree.
+      if (host === undefined) return violation(`URI ${u} has no host name to check against the URI constraints`);
+      if (nc.permitted.uri.length > 0 && !nc.permitted.uri.some((c) => uriMatches(host, c)))
+        return violation(`URI ${u} is outside the permitted subtrees`);
+      const hit = nc.excluded.uri.find((c) => uriMatches(host, c));
+      if (hit !== undefined) return violation(`URI ${u} is in the excluded subtree "${hit}"`);
+    }
+  }
+  if (nc.permitted.directory.length > 0 || nc.excluded.directory.length > 0) {
+    let sanNames = sanDirectoryCache.get(cert);
+    if (!sanNames) {
+      try {
+        sanNames = sanDirectoryNames(cert);
+      } catch (e) {
+        // parseCertificate read this extension already; failing now means the object was altered.
+        if (!(e instanceof MailPkiError)) throw e;
+        return violation(`the subjectAltName cannot be read (${e.message})`);
+      }
+      sanDirectoryCache.set(cert, sanNames);
+    }
+    const names: [string, Name][] = sanNames.map((n) => ['a subjectAltName directoryName', n]);
+    if (cert.subject.rdns.length > 0) names.unshift(['the subject name', cert.subject]);
+    for (const [what, name] of names) {
+      if (spend(nc.permitted.directory.length + nc.excluded.directory.length)) return limit;
+      const within = (base: Name) => nameWithinSubtree(name, base);
+      try {
+        if (nc.permitted.directory.length > 0 && !nc.permitted.directory.some(within))
+          return violation(`${what} is outside the permitted directoryName subtrees`);
+        if (nc.excluded.directory.some(within)) return violation(`${what} is in an excluded directoryName subtree`);
+      } catch (e) {
+        if (!(e instanceof MailPkiError)) throw e;
+        return violation(`${what} cannot be compared with the directoryName subtrees (${e.message})`);
+      }
+    }
   }
   const san = cert.subjectAltName;
   const carried = new Set<string>();
-  if (san?.uris.length) carried.add('uniformResourceIdentifier');
   if (san?.ipAddresses.length) carried.add('iPAddress');
   if (san?.otherNames.length) carried.add('otherName');
   const unchecked = [...nc.permitted.other, ...nc.excluded.other].filter((f) => carried.has(f));
   if (unchecked.length > 0)
-    return { ok: false, unsupported: true, message: `nameConstraints on ${unchecked.join(', ')} names cannot be evaluated` };
+    return { ok: false, kind: 'unsupported', message: `nameConstraints on ${unchecked.join(', ')} names cannot be evaluated` };
   return { ok: true };
 }

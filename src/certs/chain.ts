@@ -11,8 +11,12 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
-import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
+import { MAX_NAME_CONSTRAINT_CHECKS, checkNameConstraints, nameConstraintsOf, type NameCheckBudget } from './chain-names.js';
+import { nameMatchKey } from './name.js';
 import { PublicKeyBudget } from '../keys/budget.js';
+import type { RevocationReason } from '../ca/types.js';
+import type { Crl } from '../revocation/crl-parse.js';
+import { CrlSession, MAX_CRL_ISSUER_DEPTH, checkCertificateWithCrls, isParsedCrl, parseCrlInputs, type CrlInput } from '../revocation/crl-path.js';
 import { SignatureCheckCache, bytesKey, checkSignature, isKnownValid, needsCryptography, spkiKey, type EdgeResult } from './chain-signatures.js';
 
 export type ChainPurpose = 'smime-signing' | 'any';
@@ -28,7 +32,8 @@ export const chainProblemCodes = {
   CHAIN_CA_KEY_USAGE: 'An issuing certificate has keyUsage without keyCertSign.',
   CHAIN_PATH_LENGTH_EXCEEDED: "More intermediate CAs below a CA than its pathLenConstraint allows.",
   CHAIN_UNKNOWN_CRITICAL_EXTENSION: 'A certificate has a critical extension that is not understood (or cannot be evaluated).',
-  CHAIN_NAME_CONSTRAINT_VIOLATION: "A certificate's email address, DNS name or subject is outside a CA's name constraints.",
+  CHAIN_NAME_CONSTRAINT_VIOLATION: "A certificate's email address, DNS name, URI host or directory name is outside a CA's name constraints.",
+  CHAIN_NAME_CONSTRAINTS_LIMIT: 'Checking name constraints would take more than MAX_NAME_CONSTRAINT_CHECKS comparisons.',
   CHAIN_WEAK_ALGORITHM: 'A certificate is signed with MD5 or SHA-1 and weak algorithms are not allowed.',
   CHAIN_WEAK_KEY: 'A certificate has an RSA key smaller than minRsaBits.',
   CHAIN_ALGORITHM_UNSUPPORTED: 'A signature uses an algorithm (or key/algorithm pair) that cannot be verified.',
@@ -36,6 +41,8 @@ export const chainProblemCodes = {
   CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation.',
   CHAIN_LEAF_EXT_KEY_USAGE: 'The signer certificate has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
   CHAIN_CA_EXT_KEY_USAGE: 'An intermediate CA has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
+  CHAIN_REVOKED: 'A certificate of the path is listed on a CRL given in `crls` (see `revocation` for the date and reason).',
+  CHAIN_REVOCATION_UNKNOWN: 'CRLs were given (`crls`), and none that is current, verified and in scope covers this certificate for every reason.',
 } as const;
 
 export type ChainProblemCode = keyof typeof chainProblemCodes;
@@ -45,6 +52,8 @@ export interface ChainProblem {
   message: string;
   /** Index in `path` of the certificate concerned (0 = leaf). */
   certificateIndex?: number;
+  /** For CHAIN_REVOKED: what the CRL says. */
+  revocation?: { revocationDate: Date; reason: RevocationReason; invalidityDate?: Date };
 }
 
 export interface ValidateChainOptions {
@@ -71,6 +80,14 @@ export interface ValidateChainOptions {
   budget?: PublicKeyBudget;
   /** Signature checks shared between the validations of one verification (failures included). */
   signatureCache?: SignatureCheckCache;
+  /**
+   * CRLs to check every certificate of the path against (except the trust anchor), offline: DER,
+   * PEM or parsed (`parseCrl`), at most MAX_SUPPLIED_CRLS. RFC 5280 §6.3 processing (crl-path.ts):
+   * a certificate listed → CHAIN_REVOKED; no current, verified CRL in scope for every reason →
+   * CHAIN_REVOCATION_UNKNOWN. Giving `crls` (even `[]`) asks for this strict check; without it no
+   * revocation is checked here (the revocation checker is the online, policy-driven layer).
+   */
+  crls?: CrlInput[];
   crypto?: Crypto;
 }
 
@@ -133,6 +150,7 @@ const optionsSchema = z
     maxIssuerCandidates: z.number().int().min(1).max(256).default(MAX_ISSUER_CANDIDATES),
     budget: z.instanceof(PublicKeyBudget).optional(),
     signatureCache: z.instanceof(SignatureCheckCache).optional(),
+    crls: z.array(z.union([z.instanceof(Uint8Array), z.string(), z.custom<Crl>(isParsedCrl, 'expected a CRL (DER, PEM or parseCrl())')])).optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto object').optional(),
   })
   .strict();
@@ -153,8 +171,16 @@ type Options = z.output<typeof optionsSchema>;
 export async function validateChain(leaf: Certificate, options: ValidateChainOptions): Promise<ChainResult> {
   if (!isCertificate(leaf)) throw new MailPkiError('ERR_INVALID_INPUT', 'validateChain: leaf: expected a certificate from parseCertificate()', { details: { field: 'leaf' } });
   const opts = parseInput(optionsSchema, options, 'validateChain options');
-  const search = new PathSearch(leaf, opts, resolveCrypto(opts.crypto));
+  const crls = opts.crls && { crls: parseCrlInputs(opts.crls, 'crls'), depth: 0, session: new CrlSession() };
+  const search = new PathSearch(leaf, opts, resolveCrypto(opts.crypto), crls);
   return search.run();
+}
+
+/** CRL checking of one validation: the parsed CRLs, how deep in CRL-signer paths this search is, what is shared. */
+interface CrlContext {
+  crls: Crl[];
+  depth: number;
+  session: CrlSession;
 }
 
 interface Attempt {
@@ -166,9 +192,9 @@ interface Attempt {
 
 type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget' | 'work';
 
-/** Subject DER and key of a certificate, as Map keys. */
-const subjectKey = (c: Certificate): string => bytesKey(c.subject.der);
-const issuerKey = (c: Certificate): string => bytesKey(c.issuer.der);
+/** Subject and issuer names as Map keys that match as RFC 5280 §7.1 compares names (namesMatch). */
+const subjectKey = (c: Certificate): string => nameMatchKey(c.subject);
+const issuerKey = (c: Certificate): string => nameMatchKey(c.issuer);
 const sameEntity = (a: Certificate, b: Certificate): boolean => subjectKey(a) === subjectKey(b) && spkiKey(a) === spkiKey(b);
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -189,11 +215,13 @@ class PathSearch {
   private steps = 0;
   private stopped = false;
   private best: Attempt | undefined;
+  private readonly nameChecks: NameCheckBudget = { left: MAX_NAME_CONSTRAINT_CHECKS };
 
   constructor(
     private readonly leaf: Certificate,
     private readonly opts: Options,
     private readonly crypto: Crypto,
+    private readonly crl?: CrlContext,
   ) {
     for (const a of opts.trustAnchors) {
       let byKey = this.anchors.get(subjectKey(a));
@@ -268,8 +296,55 @@ class PathSearch {
   private async step(path: Certificate[], edges: EdgeResult[], issuer: Certificate, edge: EdgeResult): Promise<boolean> {
     const p = [...path, issuer];
     const e = [...edges, edge];
-    if (this.anchorFor(issuer) === issuer) return this.evaluate(p, e, undefined).problems.length === 0;
-    return this.extend(p, e);
+    if (this.anchorFor(issuer) !== issuer) return this.extend(p, e);
+    const attempt = this.evaluate(p, e, undefined);
+    if (attempt.problems.length > 0 || !this.crl) return attempt.problems.length === 0;
+    // Revocation last, on an otherwise valid path: a revoked path leaves the search free to try another.
+    attempt.problems.push(...(await this.revocationProblems(p, this.crl)));
+    return attempt.problems.length === 0;
+  }
+
+  /** RFC 5280 §6.3 with the given CRLs for every certificate of `path` but the anchor. */
+  private async revocationProblems(path: readonly Certificate[], ctx: CrlContext): Promise<ChainProblem[]> {
+    const anchor = path[path.length - 1]!;
+    const candidates = [...this.bySubject.values()].flat();
+    const out: ChainProblem[] = [];
+    for (let i = 0; i + 1 < path.length; i++) {
+      const r = await checkCertificateWithCrls(path[i]!, path[i + 1]!, {
+        crls: ctx.crls,
+        at: this.opts.at,
+        crypto: this.crypto,
+        allowWeakAlgorithms: this.opts.allowWeakAlgorithms,
+        candidates,
+        trustSigner: (signer) => this.trustCrlSigner(signer, anchor, ctx),
+        session: ctx.session,
+        ...(this.opts.budget && { budget: this.opts.budget }),
+      });
+      if (r.status === 'revoked') {
+        const rev = r.revocation!;
+        out.push({
+          code: 'CHAIN_REVOKED',
+          certificateIndex: i,
+          message: `revoked on ${rev.revocationDate.toISOString()} (reason ${rev.reason}) according to the CRL of "${r.crl!.issuerName}"${r.delta ? ` and its delta CRL ${r.delta.crlNumber}` : ''}`,
+          revocation: { revocationDate: rev.revocationDate, reason: rev.reason, ...(rev.invalidityDate && { invalidityDate: rev.invalidityDate }) },
+        });
+      } else if (r.status === 'undetermined')
+        out.push({ code: 'CHAIN_REVOCATION_UNKNOWN', certificateIndex: i, message: `no revocation status from the CRLs given: ${r.why.join('; ')}` });
+    }
+    return out;
+  }
+
+  /**
+   * A CRL signed by a key other than the certificate issuer's (a separate CRL-signing key, a
+   * rollover certificate, an indirect CRL's issuer) counts only when that key's certificate has a
+   * valid path, CRLs checked, to the same trust anchor (RFC 5280 §6.3.3 (f)); MAX_CRL_ISSUER_DEPTH deep.
+   */
+  private async trustCrlSigner(signer: Certificate, anchor: Certificate, ctx: CrlContext): Promise<boolean> {
+    if (sameEntity(signer, anchor)) return true;
+    if (ctx.depth >= MAX_CRL_ISSUER_DEPTH) return false;
+    const search = new PathSearch(signer, { ...this.opts, purpose: 'any' }, this.crypto, { ...ctx, depth: ctx.depth + 1 });
+    const r = await search.run();
+    return r.ok && r.anchor !== undefined && sameEntity(r.anchor, anchor);
   }
 
   /** Lower is tried first: key identifiers that match, anchors, then certificates valid at `at`. */
@@ -322,7 +397,7 @@ class PathSearch {
 
   /** Validates a (complete or dead-end) path and keeps it when it is the best so far. */
   private evaluate(path: Certificate[], edges: EdgeResult[], dead: Dead | undefined): Attempt {
-    const problems = checkPath(path, edges, dead === undefined, this.opts);
+    const problems = checkPath(path, edges, dead === undefined, this.opts, this.nameChecks);
     const last = path.length - 1;
     if (dead) problems.push(deadEndProblem(path[last]!, last, dead, this.opts.maxPathLength));
     const attempt: Attempt = {
@@ -386,7 +461,13 @@ const EMAIL_EKUS = [OID.idKpEmailProtection, OID.anyExtendedKeyUsage];
  * signature by `path[i + 1]`. When `complete`, the last certificate is the trust anchor: its
  * own signature and its EKU are not checked, and only explicit CA restrictions apply to it.
  */
-function checkPath(path: readonly Certificate[], edges: readonly EdgeResult[], complete: boolean, opts: Options): ChainProblem[] {
+function checkPath(
+  path: readonly Certificate[],
+  edges: readonly EdgeResult[],
+  complete: boolean,
+  opts: Options,
+  nameChecks: NameCheckBudget,
+): ChainProblem[] {
   const problems: ChainProblem[] = [];
   const at = opts.at.getTime();
   const smime = opts.purpose === 'smime-signing';
@@ -437,10 +518,14 @@ function checkPath(path: readonly Certificate[], edges: readonly EdgeResult[], c
     else if (nc) {
       for (let j = 0; j < i; j++) {
         if (j > 0 && isSelfIssued(path[j]!)) continue;
-        const r = checkNameConstraints(path[j]!, nc);
+        const r = checkNameConstraints(path[j]!, nc, nameChecks);
         if (r.ok) continue;
-        if (r.unsupported) add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, r.message);
-        else add('CHAIN_NAME_CONSTRAINT_VIOLATION', j, `${r.message} (nameConstraints of certificate ${i})`);
+        if (r.kind === 'unsupported') add('CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, r.message);
+        else if (r.kind === 'violation') add('CHAIN_NAME_CONSTRAINT_VIOLATION', j, `${r.message} (nameConstraints of certificate ${i})`);
+        else {
+          add('CHAIN_NAME_CONSTRAINTS_LIMIT', i, r.message);
+          break;
+        }
       }
     }
   });

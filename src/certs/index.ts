@@ -13,7 +13,17 @@ export {
 } from './certificate.js';
 export { describeCertificate, formatDescription, type CertificateDescription } from './describe.js';
 export { createCsr, csrToPem, parseCsr, verifyCsr, MAX_CSR_BYTES, type CertificationRequest, type CreateCsrOptions } from './csr.js';
-export { encodeName, formatName, nameValues, type Name, type NameAttribute, type AttributeTypeAndValue } from './name.js';
+export {
+  MAX_PREPARED_NAME_BYTES,
+  encodeName,
+  formatName,
+  nameValues,
+  nameWithinSubtree,
+  namesMatch,
+  type Name,
+  type NameAttribute,
+  type AttributeTypeAndValue,
+} from './name.js';
 export {
   KEY_USAGE_BITS,
   type BasicConstraints,
@@ -40,6 +50,7 @@ export {
   type TbsSigner,
 } from './builder.js';
 export { SignatureCheckCache } from './chain-signatures.js';
+export { MAX_NAME_CONSTRAINT_CHECKS } from './chain-names.js';
 export {
   MAX_BUILD_STEPS,
   MAX_ISSUER_CANDIDATES,

@@ -15,6 +15,7 @@ import {
   type ExtensionInput,
 } from '../../src/certs/builder.js';
 import { certificateToPem, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { MAX_NAME_CONSTRAINT_CHECKS } from '../../src/certs/chain-names.js';
 import { MAX_SIGNATURE_CHECKS, chainProblemCodes, validateChain, type ChainProblemCode, type ChainResult, type ValidateChainOptions } from '../../src/certs/chain.js';
 import type { KeyUsageName } from '../../src/certs/extensions.js';
 import { encodeName } from '../../src/certs/name.js';
@@ -530,13 +531,66 @@ describe('validateChain: each problem code on a crafted chain', () => {
       const r = await validate(await mint({ cn: 'ceo', issuer: nc, email: 'ceo@example.com' }), [nc]);
       expect(codes(r)).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
     });
-    it('a constrained name form the leaf carries but we cannot evaluate is CHAIN_UNKNOWN_CRITICAL_EXTENSION', async () => {
-      const uriCa = await mint({ cn: 'UriCA', ca: true, issuer: root, extra: [nameConstraintsExt([uriName('https://example.com')])] });
-      const plain = await mint({ cn: 'plain', issuer: uriCa });
-      expect((await validate(plain, [uriCa])).ok).toBe(true);
-      const sanUri: ExtensionInput = { oid: OID.subjectAltName, critical: false, value: seq(rfc822('y@example.com'), uriName('https://evil.test/')) };
-      const carrier = await mintRaw({ cn: 'carrier', issuer: uriCa, san: sanUri });
-      expect(codes(await validate(carrier, [uriCa]))).toEqual([['CHAIN_UNKNOWN_CRITICAL_EXTENSION', 1]]);
+    it('a constrained name form the leaf carries but we cannot evaluate (iPAddress) is CHAIN_UNKNOWN_CRITICAL_EXTENSION', async () => {
+      const ipCa = await mint({ cn: 'IpCA', ca: true, issuer: root, extra: [nameConstraintsExt([implicit(7, new Uint8Array([192, 0, 2, 0, 255, 255, 255, 0]))])] });
+      const plain = await mint({ cn: 'plain', issuer: ipCa });
+      expect((await validate(plain, [ipCa])).ok).toBe(true);
+      const sanIp: ExtensionInput = { oid: OID.subjectAltName, critical: false, value: seq(rfc822('y@example.com'), implicit(7, new Uint8Array([192, 0, 2, 1]))) };
+      const carrier = await mintRaw({ cn: 'carrier', issuer: ipCa, san: sanIp });
+      expect(codes(await validate(carrier, [ipCa]))).toEqual([['CHAIN_UNKNOWN_CRITICAL_EXTENSION', 1]]);
+    });
+    it('URI constraints apply to the host: a host exactly, .domain below it only; hostless URIs are outside', async () => {
+      const uriCa = await mint({ cn: 'UriCA', ca: true, issuer: root, extra: [nameConstraintsExt([uriName('example.com'), uriName('.example.org')], [uriName('bad.example.org')])] });
+      const withUri = (u: string) => mintRaw({ cn: `u${u.length}${u.charCodeAt(8)}`, issuer: uriCa, san: { oid: OID.subjectAltName, critical: false, value: seq(uriName(u)) } });
+      for (const ok of ['https://EXAMPLE.com/path', 'ldap://user@host.example.org:389/o=x', 'http://example.com.'])
+        expect((await validate(await withUri(ok), [uriCa])).ok, ok).toBe(true);
+      for (const bad of ['https://www.example.com/', 'https://example.org/', 'https://evil.test/', 'https://bad.example.org/', 'mailto:a@example.com', 'http://[2001:db8::1]/', 'http://192.0.2.1/'])
+        expect(codes(await validate(await withUri(bad), [uriCa])), bad).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      // A certificate without URIs is not concerned.
+      expect((await validate(await mint({ cn: 'plain', issuer: uriCa }), [uriCa])).ok).toBe(true);
+    });
+    it('directoryName subtrees apply to every subjectAltName directoryName, not only the subject', async () => {
+      const dirCa = await mint({ cn: 'DirCA2', ca: true, issuer: root, extra: [nameConstraintsExt([tlv(0xa4, encodeName([{ type: 'O', value: 'chain test' }]))])] });
+      const san = (dn: Uint8Array): ExtensionInput => ({ oid: OID.subjectAltName, critical: false, value: seq(rfc822('d@example.com'), tlv(0xa4, dn)) });
+      const inside = encodeName([{ type: 'O', value: 'CHAIN  TEST' }, { type: 'CN', value: 'x' }]);
+      const outside = encodeName([{ type: 'O', value: 'Elsewhere' }, { type: 'CN', value: 'x' }]);
+      // mintRaw's subject (CN only) is outside, so a subject-less check of the SAN needs a subject inside: use the same DN.
+      const make = async (dn: Uint8Array) => {
+        const k = await keys('dirsan');
+        return parseCertificate(
+          await signCertificate(
+            {
+              serial: randomSerial(crypto),
+              issuer: dirCa.name,
+              subject: encodeName([{ type: 'O', value: 'Chain Test' }, { type: 'CN', value: 'dirsan' }]),
+              notBefore: days(-30),
+              notAfter: days(300),
+              spki: await exportSpki(k.publicKey),
+              extensions: [
+                { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(false) },
+                san(dn),
+                { oid: OID.authorityKeyIdentifier, critical: false, value: seq(implicit(0, dirCa.ski)) },
+              ],
+            },
+            keySigner(dirCa.keys.privateKey, defaultSignatureAlgorithm(dirCa.keys.privateKey)),
+          ),
+        );
+      };
+      expect((await validate(await make(inside), [dirCa])).ok).toBe(true);
+      expect(codes(await validate(await make(outside), [dirCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it(`CHAIN_NAME_CONSTRAINTS_LIMIT: more than MAX_NAME_CONSTRAINT_CHECKS (${MAX_NAME_CONSTRAINT_CHECKS}) comparisons stop the check`, async () => {
+      const n = Math.ceil(Math.sqrt(MAX_NAME_CONSTRAINT_CHECKS)) + 20;
+      const bases = Array.from({ length: n }, (_, i) => dnsName(`n${i}.example.com`));
+      const bigCa = await mint({ cn: 'BigCA', ca: true, issuer: root, extra: [nameConstraintsExt([dnsName('example.com'), ...bases])] });
+      const names = Array.from({ length: n }, (_, i) => dnsName(`h${i}.example.com`));
+      const many = await mintRaw({ cn: 'many', issuer: bigCa, san: { oid: OID.subjectAltName, critical: false, value: seq(rfc822('m@example.com'), ...names) } });
+      const t0 = performance.now();
+      expect(codes(await validate(many, [bigCa]))).toEqual([['CHAIN_NAME_CONSTRAINTS_LIMIT', 1]]);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      // The same certificate with a few names is fine.
+      const few = await mintRaw({ cn: 'few', issuer: bigCa, san: { oid: OID.subjectAltName, critical: false, value: seq(rfc822('m@example.com'), ...names.slice(0, 3)) } });
+      expect((await validate(few, [bigCa])).ok).toBe(true);
     });
   });
 
@@ -607,6 +661,7 @@ describe('validateChain: each problem code on a crafted chain', () => {
         'CHAIN_LEAF_KEY_USAGE',
         'CHAIN_LOOP',
         'CHAIN_NAME_CONSTRAINT_VIOLATION',
+        'CHAIN_NAME_CONSTRAINTS_LIMIT',
         'CHAIN_NOT_A_CA',
         'CHAIN_NOT_YET_VALID',
         'CHAIN_NO_PATH_TO_ANCHOR',

@@ -1,0 +1,175 @@
+/**
+ * What the filter does to one message, without I/O of its own: verify S/MIME and DKIM, reduce the
+ * outcome to facts for the policy, and write the one Authentication-Results field (RFC 8601) of
+ * this authserv-id — `smime` per RFC 7281, `dkim` per RFC 6376 — after removing any field that
+ * claims the same authserv-id (RFC 8601 §5: those are forgeries, whoever added them).
+ */
+import { MailPkiError } from '../errors.js';
+import { checkAuthservId, formatAuthenticationResults, readAuthservId, type ArMethodResult } from '../internal/authentication-results.js';
+import { splitMessage } from '../dkim/message.js';
+import { dkimArResult, type DkimVerification } from '../dkim/results.js';
+import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
+import { verifyMessage, type VerifyMessageOptions } from '../smime/verify.js';
+import type { Verdict } from '../smime/verdict.js';
+import type { DispositionFacts } from './policy.js';
+
+export interface InspectOptions {
+  authservId: string;
+  /** S/MIME verification (trust anchors, revocation with a shared checker, …). Absent: S/MIME not checked (smime=none). */
+  smime?: VerifyMessageOptions;
+  /** DKIM verification (resolver, policy). Absent: DKIM not checked. */
+  dkim?: DkimVerifyOptions;
+}
+
+export interface SmimeOutcome {
+  /** RFC 7281 result word. */
+  result: 'pass' | 'fail' | 'none' | 'neutral' | 'temperror' | 'permerror';
+  verdict?: Verdict;
+  /** Why there is no verdict (the message was over a verification limit). */
+  error?: { code: string; message: string };
+}
+
+export interface Inspection {
+  smime: SmimeOutcome;
+  dkim?: DkimVerification;
+  /** Error from DKIM verification itself (never for what the message contains). */
+  dkimError?: { code: string; message: string };
+  facts: DispositionFacts;
+  /** The Authentication-Results field value (without the name), the authserv-id first. */
+  authenticationResults: string;
+}
+
+function errorSummary(e: unknown): { code: string; message: string } {
+  return e instanceof MailPkiError ? { code: e.code, message: e.message } : { code: 'ERR_INTERNAL', message: (e as Error)?.message ?? String(e) };
+}
+
+/** RFC 7281's reading of a verdict. */
+function smimeResult(v: Verdict): SmimeOutcome['result'] {
+  if (v.valid) return 'pass';
+  if (v.signedScope === 'none' && v.signers.length === 0 && v.problems.every((p) => p.code === 'SMIME_NOT_SIGNED')) return 'none';
+  if (v.problems.some((p) => p.code === 'SMIME_REVOCATION_UNAVAILABLE')) return 'temperror';
+  if (v.problems.some((p) => /^SMIME_(STRUCTURE_INVALID|CMS_MALFORMED|NESTING_TOO_DEEP|WORK_LIMIT_EXCEEDED)$/.test(p.code))) return 'permerror';
+  return 'fail';
+}
+
+/** The `smime` method result with the signer's identity (RFC 7281 §3: body.smime-identifier, -serial, -issuer). */
+export function smimeArResult(o: SmimeOutcome): ArMethodResult {
+  const v = o.verdict;
+  if (!v) return { method: 'smime', result: o.result, comment: o.error?.message ?? 'not checked' };
+  const signer = v.signers.find((s) => s.ok && s.matchesFrom) ?? v.signers[0];
+  const properties: [string, string][] = [];
+  const identifier = signer?.matchesFrom && v.from?.address ? v.from.address : signer?.emails[0];
+  if (identifier) properties.push(['body.smime-identifier', identifier]);
+  if (v.signedPart) properties.push(['body.smime-part', v.signedPart.path.length ? v.signedPart.path.map((n) => n + 1).join('.') : '1']);
+  if (signer?.certificate) {
+    properties.push(['body.smime-serial', signer.certificate.serialNumber]);
+    properties.push(['body.smime-issuer', signer.certificate.issuer]);
+  }
+  const comment = v.valid ? (v.warnings.length ? `valid; ${v.warnings.map((w) => w.code).join(', ')}` : 'valid') : v.problems.map((p) => p.code).join(', ');
+  return { method: 'smime', result: o.result, comment, properties };
+}
+
+/** Every certificate of every signer checked and good (a policy 'off' check gives false). */
+function revocationGood(v: Verdict | undefined): boolean {
+  if (!v?.valid || v.signers.length === 0) return false;
+  return v.signers.every((s) => (s.revocation?.length ?? 0) > 0 && s.revocation!.every((r) => r.status === 'good'));
+}
+
+/**
+ * Verifies a message for the filter and writes its Authentication-Results value. Never throws for
+ * what the message contains; throws ERR_INVALID_INPUT for a bad authservId.
+ */
+export async function inspectMessage(raw: Uint8Array, options: InspectOptions): Promise<Inspection> {
+  const authservId = checkAuthservId(options.authservId);
+  let smime: SmimeOutcome = { result: 'none' };
+  if (options.smime) {
+    try {
+      const verdict = await verifyMessage(raw, options.smime);
+      smime = { result: smimeResult(verdict), verdict };
+    } catch (e) {
+      // Over a verification limit (size, nesting): no verdict, a permanent error for this message.
+      if (e instanceof MailPkiError && (e.code === 'ERR_INPUT_TOO_LARGE' || e.code === 'ERR_NESTING_TOO_DEEP' || e.code === 'ERR_MIME_MALFORMED')) smime = { result: 'permerror', error: errorSummary(e) };
+      else throw e;
+    }
+  }
+  let dkim: DkimVerification | undefined;
+  let dkimError: Inspection['dkimError'];
+  if (options.dkim) {
+    try {
+      dkim = await verifyDkim(raw, options.dkim);
+    } catch (e) {
+      dkimError = errorSummary(e);
+    }
+  }
+  const methods: ArMethodResult[] = [];
+  if (options.smime) methods.push(smimeArResult(smime));
+  if (dkim) methods.push(...(dkim.results.length ? dkim.results.map(dkimArResult) : [{ method: 'dkim', result: 'none' }]));
+  else if (dkimError) methods.push({ method: 'dkim', result: 'temperror', comment: dkimError.message });
+  const from = dkim?.from ?? smime.verdict?.from?.address;
+  const facts: DispositionFacts = {
+    ...(from ? { from } : {}),
+    smimeValid: smime.verdict?.valid === true,
+    revocationGood: revocationGood(smime.verdict),
+    dkimAligned: dkim?.results.some((r) => r.result === 'pass' && r.aligned) ?? false,
+  };
+  return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
+}
+
+export interface RewriteOptions {
+  authservId: string;
+  /** The Authentication-Results value to add (from inspectMessage). */
+  authenticationResults: string;
+  /** More fields to add at the top, after Authentication-Results (name, value). */
+  addHeaders?: [string, string][];
+  /** Put before the Subject's value (tagging). A message without Subject gets one. */
+  subjectPrefix?: string;
+}
+
+const AR_NAME = 'authentication-results';
+
+/**
+ * The message as the filter passes it on: its own Authentication-Results on top, the others that
+ * claim its authserv-id removed (name and id compared case-insensitively, comments and quoting
+ * seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
+ * downstream (unless a subject prefix is asked for, which changes a signed field).
+ */
+export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8Array {
+  const id = checkAuthservId(options.authservId).toLowerCase();
+  const { headers, bodyStart, bareLf } = splitMessage(raw);
+  const eol = bareLf ? '\n' : '\r\n';
+  const fold = (s: string) => (bareLf ? s.replace(/\r\n/g, '\n') : s);
+  const utf8 = new TextEncoder();
+  // Header bytes as splitMessage gives them (one char per byte) go back as they were; what the
+  // filter writes (the policy's header values, subject prefix) is UTF-8.
+  const latin1 = (t: string) => Uint8Array.from(t, (c) => c.charCodeAt(0));
+  const chunks: Uint8Array[] = [];
+  const line = (...parts: Uint8Array[]) => chunks.push(...parts, latin1(eol));
+  line(utf8.encode(fold(`Authentication-Results: ${options.authenticationResults}`)));
+  for (const [name, value] of options.addHeaders ?? []) line(utf8.encode(`${name}: ${value.replace(/[\r\n]+/g, ' ')}`));
+  let subjectDone = options.subjectPrefix === undefined;
+  const kept: Uint8Array[][] = [];
+  for (const h of headers) {
+    if (h.key === AR_NAME) {
+      const value = h.raw.slice(h.raw.indexOf(':') + 1);
+      if (readAuthservId(value.replace(/\r\n/g, ''))?.toLowerCase() === id) continue;
+    }
+    if (!subjectDone && h.key === 'subject') {
+      const colon = h.raw.indexOf(':');
+      kept.push([latin1(h.raw.slice(0, colon + 1) + ' '), utf8.encode(options.subjectPrefix!), latin1(fold(h.raw.slice(colon + 1).replace(/^[ \t]/, '')))]);
+      subjectDone = true;
+      continue;
+    }
+    kept.push([latin1(fold(h.raw))]);
+  }
+  if (!subjectDone) line(utf8.encode(`Subject: ${options.subjectPrefix!.trimEnd()}`));
+  for (const k of kept) line(...k);
+  chunks.push(latin1(eol));
+  chunks.push(raw.subarray(bodyStart));
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,110 @@
+/** inspectMessage (S/MIME + DKIM → facts + one Authentication-Results) and rewriteMessage (forged AR removed). */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { signDkimMessage, staticResolver, verifyDkim, type DkimKey } from '../../src/dkim/index.js';
+import { inspectMessage, rewriteMessage } from '../../src/filter/inspect.js';
+import { verifyMessage } from '../../src/smime/index.js';
+import { testKey } from '../dkim/fixtures.js';
+import { clock, makeSmimeFixture, plainMessage, sign, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
+
+const ID = 'filter.example.com';
+const enc = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder('latin1').decode(b);
+
+let f: SmimeFixture;
+let key: DkimKey;
+let resolver: ReturnType<typeof staticResolver>;
+let signedBoth: string;
+beforeAll(async () => {
+  f = await makeSmimeFixture();
+  key = await testKey('ed25519');
+  resolver = staticResolver({ [key.record.name]: key.record.value });
+  const smime = await sign(plainMessage(), f.payments);
+  signedBoth = await signDkimMessage(smime, [{ domain: 'example.com', selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+});
+
+const options = () => ({ authservId: ID, smime: verifyOptions(f), dkim: { resolver, clock } });
+
+describe('inspectMessage', () => {
+  it('S/MIME + aligned DKIM: smime=pass with the signer, dkim=pass, facts say so', async () => {
+    const r = await inspectMessage(enc(signedBoth), options());
+    expect(r.smime.result).toBe('pass');
+    expect(r.facts).toEqual({ from: 'payments@example.com', smimeValid: true, revocationGood: false, dkimAligned: true });
+    const serial = r.smime.verdict!.signers[0]!.certificate!.serialNumber;
+    expect(r.authenticationResults).toBe(
+      `${ID};\r\n\tsmime=pass (valid) body.smime-identifier="payments@example.com" body.smime-part=1 body.smime-serial=${serial} body.smime-issuer="${r.smime.verdict!.signers[0]!.certificate!.issuer}";\r\n\tdkim=pass (signature verified) header.d=example.com header.s=ed header.a=ed25519-sha256 header.b=${r.dkim!.results[0]!.signature!.slice(0, 8)}`,
+    );
+  });
+
+  it('unsigned: smime=none, dkim=none, nothing valid', async () => {
+    const r = await inspectMessage(enc(plainMessage()), options());
+    expect(r.authenticationResults).toBe(`${ID};\r\n\tsmime=none (SMIME_NOT_SIGNED);\r\n\tdkim=none`);
+    expect(r.facts).toEqual({ from: 'payments@example.com', smimeValid: false, revocationGood: false, dkimAligned: false });
+  });
+
+  it('tampered body: smime=fail and dkim=fail', async () => {
+    const r = await inspectMessage(enc(signedBoth.replace('1,250.00', '9,250.00')), options());
+    expect(r.smime.result).toBe('fail');
+    expect(r.dkim!.results[0]!.result).toBe('fail');
+    expect(r.facts.smimeValid).toBe(false);
+    expect(r.facts.dkimAligned).toBe(false);
+  });
+
+  it('signed by a valid certificate of another mailbox: smime=fail (SMIME_FROM_NOT_SIGNER)', async () => {
+    const r = await inspectMessage(enc(await sign(plainMessage(), f.attacker)), options());
+    expect(r.smime.result).toBe('fail');
+    expect(r.authenticationResults).toMatch(/smime=fail \([^)]*SMIME_FROM_NOT_SIGNER/);
+  });
+
+  it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
+    await expect(inspectMessage(enc(signedBoth), { ...options(), authservId: 'a;b' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+});
+
+describe('rewriteMessage', () => {
+  const ar = `${ID};\r\n\tsmime=pass`;
+  const forged = [
+    `Authentication-Results: ${ID}; smime=pass`,
+    `authentication-results: ${ID.toUpperCase()}; dkim=pass`,
+    `Authentication-Results : ${ID}; dkim=pass`,
+    `Authentication-Results: (comment) ${ID}; smime=pass`,
+    `Authentication-Results: "${ID}"; smime=pass`,
+    `Authentication-Results:\r\n\t${ID} 1; smime=pass`,
+  ];
+
+  it.each(forged)('removes a forged field claiming our authserv-id: %j', async (line) => {
+    const msg = signedBoth.replace('\r\n\r\n', `\r\n${line}\r\n\r\n`);
+    const out = text(rewriteMessage(enc(msg), { authservId: ID, authenticationResults: ar }));
+    expect(out.match(/^authentication-results\s*:/gim)).toHaveLength(1);
+    expect(out.startsWith(`Authentication-Results: ${ar}\r\n`)).toBe(true);
+  });
+
+  it('keeps other servers\' results, and everything else byte for byte: both signatures still verify', async () => {
+    const other = 'Authentication-Results: mx.other.test; dkim=fail';
+    const other2 = `Authentication-Results: ${ID}.evil.test; smime=pass`;
+    const msg = `${other}\r\n${other2}\r\n${signedBoth}`;
+    const out = rewriteMessage(enc(msg), { authservId: ID, authenticationResults: ar, addHeaders: [['X-Mailpki-Disposition', 'accept']] });
+    expect(text(out)).toBe(`Authentication-Results: ${ar}\r\nX-Mailpki-Disposition: accept\r\n${msg}`);
+    expect((await verifyMessage(out, verifyOptions(f))).valid).toBe(true);
+    expect((await verifyDkim(out, { resolver, clock })).result).toBe('pass');
+  });
+
+  it('subject prefix (UTF-8) goes before the Subject value; a message without Subject gets one', () => {
+    const out = text(rewriteMessage(enc('From: a@example.com\r\nSubject: Pay\r\n\r\nbody\r\n'), { authservId: ID, authenticationResults: ar, subjectPrefix: '[UNVERIFIED] ' }));
+    expect(out).toBe(`Authentication-Results: ${ar}\r\nFrom: a@example.com\r\nSubject: [UNVERIFIED] Pay\r\n\r\nbody\r\n`);
+    const noSubject = new TextDecoder().decode(rewriteMessage(enc('From: a@example.com\r\n\r\nbody\r\n'), { authservId: ID, authenticationResults: ar, subjectPrefix: '[ungeprüft] ' }));
+    expect(noSubject).toBe(`Authentication-Results: ${ar}\r\nSubject: [ungeprüft]\r\nFrom: a@example.com\r\n\r\nbody\r\n`);
+  });
+
+  it('bare-LF messages stay bare-LF', () => {
+    const out = text(rewriteMessage(enc(`From: a@example.com\nAuthentication-Results: ${ID}; dkim=pass\n\nbody\n`), { authservId: ID, authenticationResults: ar }));
+    expect(out).toBe(`Authentication-Results: ${ID};\n\tsmime=pass\nFrom: a@example.com\n\nbody\n`);
+  });
+
+  it('a huge header block (20,000 forged fields) is handled in linear time', () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => `Authentication-Results: ${ID}; x=${i}`).join('\r\n');
+    const t0 = performance.now();
+    const out = text(rewriteMessage(enc(`${many}\r\nFrom: a@example.com\r\n\r\nb\r\n`), { authservId: ID, authenticationResults: ar }));
+    expect(out).toBe(`Authentication-Results: ${ar}\r\nFrom: a@example.com\r\n\r\nb\r\n`);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+});

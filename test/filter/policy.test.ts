@@ -1,0 +1,121 @@
+/** The disposition policy: validation naming the bad field, matching, and per-recipient decisions. */
+import { describe, expect, it } from 'vitest';
+import { MailPkiError } from '../../src/errors.js';
+import { decideDisposition, decideDispositions, matchesPattern, parseFilterPolicy, type DispositionFacts } from '../../src/filter/policy.js';
+
+const AP_RULE = {
+  name: 'ap-payments',
+  recipients: ['ap@example.com'],
+  from: ['*@example.com'],
+  require: { smime: true, revocation: 'hard-fail' },
+  otherwise: 'quarantine',
+};
+const policy = parseFilterPolicy({
+  version: 1,
+  quarantine: { directory: '/var/spool/mailpki/quarantine' },
+  tag: { subjectPrefix: '[UNVERIFIED] ' },
+  rules: [
+    AP_RULE,
+    { name: 'board', recipients: ['board@example.com'], require: { smime: true }, otherwise: 'reject' },
+    { name: 'staff', recipients: ['*.example.com', 'example.com'], require: { dkimAligned: true }, otherwise: 'tag' },
+  ],
+});
+const valid: DispositionFacts = { from: 'cfo@example.com', smimeValid: true, revocationGood: true, dkimAligned: true };
+const none: DispositionFacts = { from: 'cfo@example.com', smimeValid: false, revocationGood: false, dkimAligned: false };
+
+function codeAndMessage(f: () => unknown): [string, string] {
+  try {
+    f();
+  } catch (e) {
+    return [(e as MailPkiError).code, (e as Error).message];
+  }
+  return ['none', ''];
+}
+
+describe('parseFilterPolicy', () => {
+  it.each([
+    [{ version: 2, rules: [] }, 'filter policy: version: Invalid input: expected 1'],
+    [{ version: 1, rules: [{ ...AP_RULE, otherwise: 'drop' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.otherwise:'],
+    [{ version: 1, rules: [{ ...AP_RULE, recipients: ['not an address'] }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.recipients.0: expected a mailbox'],
+    [{ version: 1, rules: [{ ...AP_RULE, require: { smime: true, revocation: 'maybe' } }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.require.revocation:'],
+    [{ version: 1, rules: [{ ...AP_RULE, extra: 1 }], quarantine: { directory: '/q' } }, 'filter policy: rules.0:'],
+    [{ version: 1, rules: [AP_RULE] }, 'filter policy: quarantine: a rule quarantines: say where'],
+    [{ version: 1, rules: [], tag: { subjectPrefix: 'a\r\nBcc: x@evil.test' } }, 'filter policy: tag.subjectPrefix: no line breaks'],
+    [{ version: 1, rules: [], tag: { header: 'X-Bad Header' } }, 'filter policy: tag.header: expected a header field name'],
+  ])('refuses %j with ERR_INVALID_INPUT naming the field', (input, message) => {
+    const [code, msg] = codeAndMessage(() => parseFilterPolicy(input));
+    expect(code).toBe('ERR_INVALID_INPUT');
+    expect(msg.startsWith(message)).toBe(true);
+  });
+
+  it('refuses more rules than MAX_POLICY_RULES', () => {
+    const rules = Array.from({ length: 1001 }, () => ({ recipients: ['a@example.com'], require: {}, otherwise: 'tag' }));
+    expect(codeAndMessage(() => parseFilterPolicy({ version: 1, rules }))[1]).toMatch(/^filter policy: rules: /);
+  });
+});
+
+describe('matchesPattern', () => {
+  it.each([
+    ['ap@example.com', 'ap@example.com', true],
+    ['AP@Example.COM', 'ap@example.com', true],
+    ['ap2@example.com', 'ap@example.com', false],
+    ['x@example.com', '*@example.com', true],
+    ['x@example.com', 'example.com', true],
+    ['x@sub.example.com', 'example.com', false],
+    ['x@sub.example.com', '*.example.com', true],
+    ['x@example.com', '*.example.com', true],
+    ['x@badexample.com', '*.example.com', false],
+    ['x@example.com.evil.test', 'example.com', false],
+    ['no-at-sign', 'example.com', false],
+  ])('%s against %s: %s', (address, p, want) => {
+    expect(matchesPattern(address, p)).toBe(want);
+  });
+});
+
+describe('decideDisposition', () => {
+  it('ap@ from *@example.com: accepted only when S/MIME valid AND revocation known good', () => {
+    expect(decideDisposition(policy, valid, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
+    expect(decideDisposition(policy, { ...valid, revocationGood: false }, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['revocation'] });
+    expect(decideDisposition(policy, none, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['smime', 'revocation'] });
+  });
+
+  it('a From outside the rule\'s from list skips the rule (the next matching rule decides)', () => {
+    expect(decideDisposition(policy, { ...none, from: 'x@partner.test' }, 'ap@example.com')).toEqual({ action: 'tag', rule: 'staff', failed: ['dkim'] });
+    // No From at all can never match a from list.
+    const { from: _f, ...noFrom } = none;
+    expect(decideDisposition(policy, noFrom, 'ap@example.com').rule).toBe('staff');
+  });
+
+  it('no matching rule, or no policy: accept', () => {
+    expect(decideDisposition(policy, none, 'someone@elsewhere.test')).toEqual({ action: 'accept', failed: [] });
+    expect(decideDisposition(undefined, none, 'ap@example.com')).toEqual({ action: 'accept', failed: [] });
+  });
+});
+
+describe('decideDispositions (several recipients)', () => {
+  it('splits by recipient; the strictest is reported', () => {
+    const d = decideDispositions(policy, none, ['ap@example.com', 'x@example.com', 'y@elsewhere.test']);
+    expect(d.reject).toBe(false);
+    expect(d.strictest).toBe('quarantine');
+    expect([...d.perRecipient].map(([r, x]) => [r, x.action])).toEqual([
+      ['ap@example.com', 'quarantine'],
+      ['x@example.com', 'tag'],
+      ['y@elsewhere.test', 'accept'],
+    ]);
+  });
+
+  it('one rejecting recipient rejects the message for all', () => {
+    const d = decideDispositions(policy, none, ['x@example.com', 'board@example.com']);
+    expect(d.reject).toBe(true);
+    expect(d.strictest).toBe('reject');
+  });
+
+  it('thousands of recipients against a thousand rules stay fast (linear, no backtracking)', () => {
+    const rules = Array.from({ length: 1000 }, (_, i) => ({ recipients: [`u${i}@example.org`], require: { smime: true }, otherwise: 'tag' }));
+    const big = parseFilterPolicy({ version: 1, rules });
+    const t0 = performance.now();
+    const d = decideDispositions(big, none, Array.from({ length: 1000 }, (_, i) => `u${i}@example.org`));
+    expect(d.perRecipient.get('u999@example.org')).toEqual({ action: 'tag', rule: 'rules.999', failed: ['smime'] });
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+});
