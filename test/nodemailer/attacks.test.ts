@@ -144,6 +144,24 @@ describe('preflight refusals: nothing is sent', () => {
   });
 });
 
+describe('the most expensive input', () => {
+  it('a message over maxMessageBytes is ERR_INPUT_TOO_LARGE, read no further, and not sent', async () => {
+    const big = 'x'.repeat(1024 * 1024);
+    const r = await attempt(
+      { smime: { signer: f.payments }, preflight: base(), maxMessageBytes: 512 * 1024 },
+      paymentMail({ attachments: [{ filename: 'a.txt', content: big }, { filename: 'b.txt', content: big }] }),
+    );
+    expect(r.sent).toEqual([]);
+    expect(r.result).toBeUndefined();
+    expect(r.error).toMatchObject({ code: 'ERR_INPUT_TOO_LARGE', details: { limit: 512 * 1024 } });
+  });
+
+  it('maxMessageBytes above the MIME parser limit, or not a positive whole number, is refused', () => {
+    for (const maxMessageBytes of [0, 1.5, 65 * 1024 * 1024])
+      expect(() => mailpkiPlugin({ smime: { signer: f.payments }, maxMessageBytes })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'maxMessageBytes' } }));
+  });
+});
+
 describe('governed identities', () => {
   async function enrolled() {
     const h = await harness();
