@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { verifyDkim } from '../../src/dkim/index.js';
 import { mailpkiPlugin, preflight, type NodemailerMail } from '../../src/nodemailer/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
-import { harness } from '../lifecycle/helpers.js';
+import { manualPublisher } from '../../src/dns/index.js';
+import { DkimManager } from '../../src/lifecycle/index.js';
+import { MemoryStore, passphraseKeyProtector } from '../../src/store/index.js';
+import { fakeClock, harness } from '../lifecycle/helpers.js';
 import { bufferTransport, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
 
 const f = await mailFixture();
@@ -136,6 +139,26 @@ describe('mailpkiPlugin with a governed identity', () => {
     const h = await harness();
     await expect(h.manager.recordSignature('payments@example.com', { serialNumber: 'ab', sha256: 'x' }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(h.manager.recordSignature('nobody@example.com', { serialNumber: 'ab', sha256: 'a'.repeat(64) }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+  });
+});
+
+describe('mailpkiPlugin with a DkimManager', () => {
+  it('signs with the active key; when DNS stops serving its record, the preflight refuses (dkim-dns)', async () => {
+    const zone = new Map<string, string[][]>();
+    const resolver = async (name: string) => zone.get(name) ?? [];
+    const dclock = fakeClock();
+    const manager = new DkimManager({ store: new MemoryStore(), keyProtector: passphraseKeyProtector('dkim test passphrase', { iterations: 1000 }), resolver, publisher: manualPublisher(), clock: dclock });
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    const name = keys[0]!.record.name;
+    zone.set(name, [[keys[0]!.record.value]]);
+    expect((await manager.runDue()).transitions.map((t) => t.state)).toEqual(['published', 'active']);
+    const plugin = mailpkiPlugin({ dkim: { manager }, preflight: { clock: dclock, resolver } });
+    const { sent } = await send(plugin, paymentMail({ date: dclock() }));
+    const v = await verifyDkim(sent, { resolver, clock: dclock });
+    expect(v.results.map((r) => [r.result, r.selector, r.algorithm, r.aligned])).toEqual([['pass', keys[0]!.selector, 'ed25519-sha256', true]]);
+
+    zone.set(name, [['v=DKIM1; k=ed25519; p=']]);
+    await expect(send(plugin, paymentMail({ date: dclock() }))).rejects.toMatchObject({ code: 'ERR_PREFLIGHT_FAILED', details: { failed: ['dkim-dns'] } });
   });
 });
 
