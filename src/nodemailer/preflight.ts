@@ -272,11 +272,20 @@ async function resolveSmime(source: SmimeSource, add: Add): Promise<ResolvedSign
     add('identity', 'fail', `the identity ${record.name} is ${record.status}, not active`);
     return undefined;
   }
+  // An identity enrolled for encryption only (its `use`, where the lifecycle records one) must not sign.
+  if ((record as { use?: unknown }).use === 'encryption') {
+    add('identity', 'fail', `the identity ${record.name} is for encryption only: its use does not allow signing`);
+    return undefined;
+  }
   let signer: SmimeSigner;
   try {
     signer = await manager.getSigner(record.id);
   } catch (e) {
     if (!isMailPkiError(e, 'ERR_IDENTITY_STATE')) throw e;
+    if (e.details?.use === 'encryption') {
+      add('identity', 'fail', e.message);
+      return undefined;
+    }
     add('identity', 'pass', `the identity ${record.name} is active`);
     add('certificate-validity', 'fail', e.message);
     return undefined;

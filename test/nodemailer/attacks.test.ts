@@ -180,6 +180,22 @@ describe('governed identities', () => {
     expect((await h.store.listAudit()).filter((a) => a.action === 'message.signed')).toEqual([]);
   });
 
+  it('an identity whose use is encryption only does not sign (its record says so, or getSigner refuses it)', async () => {
+    const record = { id: 'smime:payments@example.com', kind: 'smime', name: 'payments@example.com', status: 'active' };
+    const refused = new MailPkiError('ERR_IDENTITY_STATE', 'payments@example.com holds an encryption-only certificate: it cannot sign', { details: { use: 'encryption' } });
+    const managers = [
+      { get: async () => ({ ...record, use: 'encryption' }), getSigner: async () => f.payments, recordSignature: async () => {} },
+      { get: async () => record, getSigner: async () => { throw refused; }, recordSignature: async () => {} },
+    ];
+    const messages: string[] = [];
+    for (const manager of managers) {
+      const r = await attempt({ smime: { identity: 'payments@example.com', manager: manager as never }, preflight: base() });
+      expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation']);
+      messages.push(r.result!.checks[0]!.message);
+    }
+    expect(messages).toEqual(['the identity payments@example.com is for encryption only: its use does not allow signing', refused.message]);
+  });
+
   it('an unknown identity', async () => {
     const { h, preflight } = await enrolled();
     const r = await attempt({ smime: { identity: 'treasury@example.com', manager: h.manager }, preflight }, paymentMail({ date: h.clock() }));
