@@ -115,7 +115,9 @@ export interface ResolvedSigners {
  * if (!r.ok) for (const c of r.checks) if (c.outcome !== 'pass') console.log(c.check, c.message);
  */
 export async function preflight(message: Uint8Array | string, config: PreflightConfig): Promise<PreflightResult> {
-  return (await evaluatePreflight(toBytes(message), config, new RevocationChecker())).result;
+  // Made only when the revocation check needs it and the caller gave none (it needs fetch).
+  const checker = () => new RevocationChecker({ ...(config?.clock && { clock: config.clock }), ...(config?.crypto && { crypto: config.crypto }) });
+  return (await evaluatePreflight(toBytes(message), config, checker)).result;
 }
 
 /** The preflight with the signers it resolved, for the plugin. */
