@@ -135,6 +135,21 @@ describe('mailpkiPlugin with a governed identity', () => {
     expect(JSON.stringify(audit)).not.toContain('IBAN');
   });
 
+  it('20 concurrent sends through one plugin: 20 audit records, each the digest of exactly one sent message', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
+    const crls = [await h.ca.local.createCrl(), (await h.ca.local.rootCrl())!];
+    const { RevocationChecker } = await import('../../src/revocation/index.js');
+    const plugin = mailpkiPlugin({ smime: { identity: 'payments@example.com', manager: h.manager }, preflight: { clock: h.clock, revocation: { policy: 'hard-fail', checker: new RevocationChecker({ crls, clock: h.clock }) } } });
+    const t = bufferTransport();
+    t.use('stream', plugin as never);
+    const infos = await Promise.all(Array.from({ length: 20 }, (_, i) => t.sendMail(paymentMail({ messageId: `<pi-${i}@example.com>`, date: h.clock(), text: `Instruction ${i}: pay ${i + 1},000.00 EUR.` }))));
+    const sent = infos.map((i) => [i.messageId, createHash('sha256').update(i.message as Buffer).digest('hex')]);
+    const audited = (await h.store.listAudit()).filter((r) => r.action === 'message.signed').map((r) => [(r.after as { messageId: string }).messageId, (r.after as { sha256: string }).sha256]);
+    expect(audited.sort()).toEqual(sent.sort());
+    expect(new Set(sent.map((s) => s[1])).size).toBe(20);
+  });
+
   it('recordSignature refuses a bad digest and an unknown identity', async () => {
     const h = await harness();
     await expect(h.manager.recordSignature('payments@example.com', { serialNumber: 'ab', sha256: 'x' }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
