@@ -6,8 +6,9 @@
  */
 import { signDkimMessage, type DkimResolver } from '../dkim/index.js';
 import { MailPkiError } from '../errors.js';
-import { toHex } from '../internal/bytes.js';
+import { concatBytes, toHex } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
+import { DEFAULT_MIME_LIMITS } from '../mime/limits.js';
 import { RevocationChecker } from '../revocation/checker.js';
 import { signMessage, type SignMessageOptions } from '../smime/sign.js';
 import { checkConfig, evaluatePreflight, preflightError, type DkimSource, type PreflightOptions, type PreflightResult, type SmimeSource } from './preflight.js';
@@ -27,9 +28,17 @@ export {
   type SmimeSource,
 } from './preflight.js';
 
+/** The readable stream nodemailer gives (a Node Readable; used through these members only). */
+export interface NodemailerReadable {
+  on(event: 'data', listener: (chunk: Uint8Array) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  destroy(err?: Error): unknown;
+}
+
 /** The part of nodemailer's MimeNode (mail.message) the plugin uses. */
 export interface NodemailerMessage {
-  build(): Promise<Uint8Array>;
+  createReadStream(): NodemailerReadable;
   setRaw(raw: Uint8Array): unknown;
 }
 
@@ -37,6 +46,9 @@ export interface NodemailerMessage {
 export interface NodemailerMail {
   message: NodemailerMessage;
 }
+
+/** Default largest message the plugin signs: the MIME parser's own limit (64 MiB), which signing needs anyway. */
+export const MAX_PLUGIN_MESSAGE_BYTES = DEFAULT_MIME_LIMITS.maxMessageBytes;
 
 /** nodemailer's stream plugin shape: `transporter.use('stream', plugin)`. */
 export type NodemailerStreamPlugin = (mail: NodemailerMail, callback: (err?: Error | null) => void) => void;
@@ -50,6 +62,11 @@ export interface MailpkiPluginOptions {
   preflight?: PreflightOptions;
   /** Who the audit trail names for `message.signed` (default 'mailpki:nodemailer'). */
   actor?: string;
+  /**
+   * The largest message the plugin reads, in bytes (default {@link MAX_PLUGIN_MESSAGE_BYTES}); a larger one is
+   * ERR_INPUT_TOO_LARGE before it is held in memory whole, and nothing is sent.
+   */
+  maxMessageBytes?: number;
   /** Called with every preflight result (passed or failed), e.g. for logging; it holds no key and no content. */
   onPreflight?: (result: PreflightResult) => void;
 }
@@ -75,6 +92,9 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
   if (options.actor !== undefined && (typeof options.actor !== 'string' || options.actor.length === 0))
     throw new MailPkiError('ERR_INVALID_INPUT', 'actor: expected a non-empty string', { details: { field: 'actor' } });
   const actor = options.actor ?? 'mailpki:nodemailer';
+  const maxBytes = options.maxMessageBytes ?? MAX_PLUGIN_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0 || maxBytes > MAX_PLUGIN_MESSAGE_BYTES)
+    throw new MailPkiError('ERR_INVALID_INPUT', `maxMessageBytes: expected whole bytes from 1 to ${MAX_PLUGIN_MESSAGE_BYTES}`, { details: { field: 'maxMessageBytes' } });
   const crypto = resolveCrypto(options.preflight?.crypto);
   // One checker for every message, so its cache serves them all.
   let checker: RevocationChecker | undefined;
@@ -94,11 +114,11 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
 
   async function signMail(mail: NodemailerMail): Promise<void> {
     const message = mail?.message as (NodemailerMessage & Record<string, unknown>) | undefined;
-    if (!message || typeof message.build !== 'function' || typeof message.setRaw !== 'function')
+    if (!message || typeof message.createReadStream !== 'function' || typeof message.setRaw !== 'function')
       throw new MailPkiError('ERR_INVALID_INPUT', "mailpkiPlugin: not a nodemailer message; register it with transporter.use('stream', …)", { details: { field: 'mail' } });
     // Message-ID is made here if missing, so the preflight, the audit and the sent bytes agree on it.
     if (typeof message.messageId === 'function') (message.messageId as () => string)();
-    const composed = await message.build();
+    const composed = await readBounded(message.createReadStream(), maxBytes);
     const { result, signers } = await evaluatePreflight(composed, config, defaultChecker);
     options.onPreflight?.(result);
     if (!result.ok) throw preflightError(result);
@@ -111,7 +131,7 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
       const sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
       await s.manager.recordSignature(s.identity, { serialNumber: s.certificate.serialNumber, ...(result.messageId && { messageId: result.messageId }), sha256 }, { actor });
     }
-    // build() already ran the transforms and process functions registered before us; the raw
+    // Reading the stream already ran the transforms and process functions registered before us; the raw
     // bytes replace the composed tree, and those stages must not run a second time over them.
     if (Array.isArray(message._transforms)) message._transforms = [];
     if (Array.isArray(message._processFuncs)) message._processFuncs = [];
@@ -120,3 +140,35 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
 }
 
 export type { DkimResolver };
+
+/** The composed message, read up to `max` bytes: past it the stream is stopped and nothing more is held. */
+function readBounded(stream: NodemailerReadable, max: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    let done = false;
+    stream.on('data', (chunk) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > max) {
+        done = true;
+        chunks.length = 0;
+        const err = new MailPkiError('ERR_INPUT_TOO_LARGE', `the message is larger than ${max} bytes (maxMessageBytes); it was not signed or sent`, { details: { limit: max } });
+        stream.destroy(err);
+        reject(err);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('error', (err) => {
+      if (done) return;
+      done = true;
+      reject(err);
+    });
+    stream.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(concatBytes(chunks));
+    });
+  });
+}

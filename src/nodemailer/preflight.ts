@@ -115,7 +115,9 @@ export interface ResolvedSigners {
  * if (!r.ok) for (const c of r.checks) if (c.outcome !== 'pass') console.log(c.check, c.message);
  */
 export async function preflight(message: Uint8Array | string, config: PreflightConfig): Promise<PreflightResult> {
-  return (await evaluatePreflight(toBytes(message), config, new RevocationChecker())).result;
+  // Made only when the revocation check needs it and the caller gave none (it needs fetch).
+  const checker = () => new RevocationChecker({ ...(config?.clock && { clock: config.clock }), ...(config?.crypto && { crypto: config.crypto }) });
+  return (await evaluatePreflight(toBytes(message), config, checker)).result;
 }
 
 /** The preflight with the signers it resolved, for the plugin. */
@@ -272,11 +274,20 @@ async function resolveSmime(source: SmimeSource, add: Add): Promise<ResolvedSign
     add('identity', 'fail', `the identity ${record.name} is ${record.status}, not active`);
     return undefined;
   }
+  // An identity enrolled for encryption only (its `use`, where the lifecycle records one) must not sign.
+  if ((record as { use?: unknown }).use === 'encryption') {
+    add('identity', 'fail', `the identity ${record.name} is for encryption only: its use does not allow signing`);
+    return undefined;
+  }
   let signer: SmimeSigner;
   try {
     signer = await manager.getSigner(record.id);
   } catch (e) {
     if (!isMailPkiError(e, 'ERR_IDENTITY_STATE')) throw e;
+    if (e.details?.use === 'encryption') {
+      add('identity', 'fail', e.message);
+      return undefined;
+    }
     add('identity', 'pass', `the identity ${record.name} is active`);
     add('certificate-validity', 'fail', e.message);
     return undefined;

@@ -144,6 +144,24 @@ describe('preflight refusals: nothing is sent', () => {
   });
 });
 
+describe('the most expensive input', () => {
+  it('a message over maxMessageBytes is ERR_INPUT_TOO_LARGE, read no further, and not sent', async () => {
+    const big = 'x'.repeat(1024 * 1024);
+    const r = await attempt(
+      { smime: { signer: f.payments }, preflight: base(), maxMessageBytes: 512 * 1024 },
+      paymentMail({ attachments: [{ filename: 'a.txt', content: big }, { filename: 'b.txt', content: big }] }),
+    );
+    expect(r.sent).toEqual([]);
+    expect(r.result).toBeUndefined();
+    expect(r.error).toMatchObject({ code: 'ERR_INPUT_TOO_LARGE', details: { limit: 512 * 1024 } });
+  });
+
+  it('maxMessageBytes above the MIME parser limit, or not a positive whole number, is refused', () => {
+    for (const maxMessageBytes of [0, 1.5, 65 * 1024 * 1024])
+      expect(() => mailpkiPlugin({ smime: { signer: f.payments }, maxMessageBytes })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'maxMessageBytes' } }));
+  });
+});
+
 describe('governed identities', () => {
   async function enrolled() {
     const h = await harness();
@@ -160,6 +178,22 @@ describe('governed identities', () => {
     expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation']);
     expect(r.result!.checks[0]).toEqual({ check: 'identity', outcome: 'fail', message: 'the identity payments@example.com is suspended, not active' });
     expect((await h.store.listAudit()).filter((a) => a.action === 'message.signed')).toEqual([]);
+  });
+
+  it('an identity whose use is encryption only does not sign (its record says so, or getSigner refuses it)', async () => {
+    const record = { id: 'smime:payments@example.com', kind: 'smime', name: 'payments@example.com', status: 'active' };
+    const refused = new MailPkiError('ERR_IDENTITY_STATE', 'payments@example.com holds an encryption-only certificate: it cannot sign', { details: { use: 'encryption' } });
+    const managers = [
+      { get: async () => ({ ...record, use: 'encryption' }), getSigner: async () => f.payments, recordSignature: async () => {} },
+      { get: async () => record, getSigner: async () => { throw refused; }, recordSignature: async () => {} },
+    ];
+    const messages: string[] = [];
+    for (const manager of managers) {
+      const r = await attempt({ smime: { identity: 'payments@example.com', manager: manager as never }, preflight: base() });
+      expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation']);
+      messages.push(r.result!.checks[0]!.message);
+    }
+    expect(messages).toEqual(['the identity payments@example.com is for encryption only: its use does not allow signing', refused.message]);
   });
 
   it('an unknown identity', async () => {

@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { verifyDkim } from '../../src/dkim/index.js';
 import { mailpkiPlugin, preflight, type NodemailerMail } from '../../src/nodemailer/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
-import { harness } from '../lifecycle/helpers.js';
+import { manualPublisher } from '../../src/dns/index.js';
+import { DkimManager } from '../../src/lifecycle/index.js';
+import { MemoryStore, passphraseKeyProtector } from '../../src/store/index.js';
+import { fakeClock, harness } from '../lifecycle/helpers.js';
 import { bufferTransport, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
 
 const f = await mailFixture();
@@ -132,10 +135,45 @@ describe('mailpkiPlugin with a governed identity', () => {
     expect(JSON.stringify(audit)).not.toContain('IBAN');
   });
 
+  it('20 concurrent sends through one plugin: 20 audit records, each the digest of exactly one sent message', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
+    const crls = [await h.ca.local.createCrl(), (await h.ca.local.rootCrl())!];
+    const { RevocationChecker } = await import('../../src/revocation/index.js');
+    const plugin = mailpkiPlugin({ smime: { identity: 'payments@example.com', manager: h.manager }, preflight: { clock: h.clock, revocation: { policy: 'hard-fail', checker: new RevocationChecker({ crls, clock: h.clock }) } } });
+    const t = bufferTransport();
+    t.use('stream', plugin as never);
+    const infos = await Promise.all(Array.from({ length: 20 }, (_, i) => t.sendMail(paymentMail({ messageId: `<pi-${i}@example.com>`, date: h.clock(), text: `Instruction ${i}: pay ${i + 1},000.00 EUR.` }))));
+    const sent = infos.map((i) => [i.messageId, createHash('sha256').update(i.message as Buffer).digest('hex')]);
+    const audited = (await h.store.listAudit()).filter((r) => r.action === 'message.signed').map((r) => [(r.after as { messageId: string }).messageId, (r.after as { sha256: string }).sha256]);
+    expect(audited.sort()).toEqual(sent.sort());
+    expect(new Set(sent.map((s) => s[1])).size).toBe(20);
+  });
+
   it('recordSignature refuses a bad digest and an unknown identity', async () => {
     const h = await harness();
     await expect(h.manager.recordSignature('payments@example.com', { serialNumber: 'ab', sha256: 'x' }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(h.manager.recordSignature('nobody@example.com', { serialNumber: 'ab', sha256: 'a'.repeat(64) }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+  });
+});
+
+describe('mailpkiPlugin with a DkimManager', () => {
+  it('signs with the active key; when DNS stops serving its record, the preflight refuses (dkim-dns)', async () => {
+    const zone = new Map<string, string[][]>();
+    const resolver = async (name: string) => zone.get(name) ?? [];
+    const dclock = fakeClock();
+    const manager = new DkimManager({ store: new MemoryStore(), keyProtector: passphraseKeyProtector('dkim test passphrase', { iterations: 1000 }), resolver, publisher: manualPublisher(), clock: dclock });
+    const { keys } = await manager.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'alice' });
+    const name = keys[0]!.record.name;
+    zone.set(name, [[keys[0]!.record.value]]);
+    expect((await manager.runDue()).transitions.map((t) => t.state)).toEqual(['published', 'active']);
+    const plugin = mailpkiPlugin({ dkim: { manager }, preflight: { clock: dclock, resolver } });
+    const { sent } = await send(plugin, paymentMail({ date: dclock() }));
+    const v = await verifyDkim(sent, { resolver, clock: dclock });
+    expect(v.results.map((r) => [r.result, r.selector, r.algorithm, r.aligned])).toEqual([['pass', keys[0]!.selector, 'ed25519-sha256', true]]);
+
+    zone.set(name, [['v=DKIM1; k=ed25519; p=']]);
+    await expect(send(plugin, paymentMail({ date: dclock() }))).rejects.toMatchObject({ code: 'ERR_PREFLIGHT_FAILED', details: { failed: ['dkim-dns'] } });
   });
 });
 
