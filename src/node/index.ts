@@ -15,3 +15,4 @@ export {
   type FilterEndpoint,
   type RunningFilter,
 } from './filter.js';
+export { openSqliteEvidenceStore, SqliteEvidenceStore } from './sqlite-evidence.js';
