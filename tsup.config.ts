@@ -17,6 +17,7 @@ export const entries = {
   'dns/index': 'src/dns/index.ts',
   'filter/index': 'src/filter/index.ts',
   'node/index': 'src/node/index.ts',
+  'nodemailer/index': 'src/nodemailer/index.ts',
 };
 
 export default defineConfig([

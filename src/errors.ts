@@ -60,6 +60,8 @@ export const errorCodes = {
   ERR_IDENTITY_STATE: 'The operation is not possible in the identity\'s current state (e.g. renewing a decommissioned one).',
   ERR_POLICY_DENIED: 'The lifecycle policy forbids the operation; the message names the rule.',
   ERR_APPROVAL_DENIED: 'The approval hook refused the issuance.',
+  // Sending
+  ERR_PREFLIGHT_FAILED: 'A message was not sent: the preflight before signing failed; the message lists every failed check (details.failed).',
   // DNS publishing
   ERR_DNS_UPDATE_REFUSED: 'The DNS server refused the dynamic update (RCODE or TSIG error in its answer: unknown key, bad signature, not authoritative).',
   ERR_DNS_UNAVAILABLE: 'The DNS server could not be reached or did not answer in time.',

@@ -22,7 +22,7 @@ import { parseCrl } from '../revocation/crl-parse.js';
 import { verifyCrl } from '../revocation/crl-verify.js';
 import { parseOcspRequest } from '../revocation/ocsp-request.js';
 import { createOcspErrorResponse, createOcspResponse, ocspResponderExtensions, type OcspLookupResult } from '../revocation/ocsp-responder.js';
-import { PROFILE_RULES, caExtensions, checkSubscriberKey, isDomainAllowed, mailboxDomain, subscriberExtensions } from './profiles.js';
+import { PROFILE_RULES, caExtensions, checkSubscriberKey, isDomainAllowed, mailboxDomain, subscriberExtensions, subscriberKeyUsage } from './profiles.js';
 import type { CaStorage } from './storage.js';
 import {
   REVOCATION_REASONS,
@@ -97,7 +97,7 @@ const issuedRecordSchema = z.object({
   idempotencyKey: z.string().optional(),
   state: z.enum(['pending', 'issued']).default('issued'),
   /** What the certificate is made of besides the fields above (kept after issuance too). */
-  request: z.object({ spki: z.string().min(1), usage: z.enum(['signing', 'dual-use']) }).optional(),
+  request: z.object({ spki: z.string().min(1), usage: z.enum(['signing', 'encryption', 'dual-use']) }).optional(),
   /** The signed certificate (PEM), once issued. */
   certificate: z.string().optional(),
   /** Set when the record was completed by reconciliation rather than by the issuing call. */
@@ -718,7 +718,10 @@ export class LocalCA implements CertificateAuthority {
         { details: { domain } },
       );
     const spki = req.csr ? await this.spkiFromCsr(req.csr) : req.publicKey!;
-    checkSubscriberKey(readPublicKeyInfo(spki));
+    const keyInfo = readPublicKeyInfo(spki);
+    checkSubscriberKey(keyInfo);
+    // Refused before anything is written: a key that cannot do what the certificate is for.
+    subscriberKeyUsage(keyInfo, req.usage);
     const rules = PROFILE_RULES[req.profile];
     const days = req.validityDays ?? Math.min(this.state.defaultValidityDays, rules.maxValidityDays);
     if (days > rules.maxValidityDays)

@@ -51,8 +51,20 @@ export function checkSubscriberKey(key: PublicKeyInfo): void {
   }
 }
 
-/** Key usage for a subscriber key (SMBR §7.1.2.3(e)): signing-only, or signing plus key management. */
-export function subscriberKeyUsage(key: PublicKeyInfo, usage: 'signing' | 'dual-use'): KeyUsageName[] {
+/** What a subscriber certificate is for: its keyUsage follows (SMBR §7.1.2.3(e)). */
+export type SubscriberUsage = 'signing' | 'encryption' | 'dual-use';
+
+/**
+ * Key usage for a subscriber key (SMBR §7.1.2.3(e)): signing-only (digitalSignature), key
+ * management only (keyEncipherment for RSA, keyAgreement for EC: the strict profile's separate
+ * encryption certificate), or both. An Ed25519 key cannot encrypt: ERR_KEY_UNSUPPORTED for 'encryption'.
+ */
+export function subscriberKeyUsage(key: PublicKeyInfo, usage: SubscriberUsage): KeyUsageName[] {
+  if (usage === 'encryption') {
+    if (key.kind === 'rsa') return ['keyEncipherment'];
+    if (key.kind === 'ec') return ['keyAgreement'];
+    throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'an Ed25519 key cannot receive encrypted mail: use an RSA or EC key for an encryption certificate');
+  }
   if (usage === 'signing' || key.kind === 'ed25519') return ['digitalSignature'];
   return key.kind === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature', 'keyAgreement'];
 }
@@ -61,7 +73,7 @@ export interface SubscriberExtensionInput {
   profile: SmimeProfile;
   mailbox: string;
   key: PublicKeyInfo;
-  usage: 'signing' | 'dual-use';
+  usage: SubscriberUsage;
   subjectKeyId: Uint8Array;
   authorityKeyId: Uint8Array;
   crlUrl?: string;

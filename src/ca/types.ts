@@ -39,8 +39,11 @@ export const issueRequestSchema = z
     publicKey: bytes.optional(),
     validityDays: z.number().int().positive().max(3650).optional(),
     notBefore: z.date().optional(),
-    /** 'signing' sets only digitalSignature; 'dual-use' adds keyEncipherment (RSA) or keyAgreement (EC). */
-    usage: z.enum(['signing', 'dual-use']).default('dual-use'),
+    /**
+     * 'signing' sets only digitalSignature; 'encryption' only keyEncipherment (RSA) or keyAgreement
+     * (EC); 'dual-use' both.
+     */
+    usage: z.enum(['signing', 'encryption', 'dual-use']).default('dual-use'),
     /**
      * The same key on a retry returns the certificate already issued instead of a second one:
      * what lets a caller recover from a crash between "CA issued" and "stored".

@@ -24,7 +24,7 @@ import {
   type GeneralNames,
   type KeyUsageName,
 } from './extensions.js';
-import { nameValues, readName, type Name } from './name.js';
+import { nameValues, namesMatch, readName, type Name } from './name.js';
 
 /** Largest certificate accepted, in bytes. */
 export const MAX_CERTIFICATE_BYTES = 64 * 1024;
@@ -260,6 +260,7 @@ export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' 
   return toHex(d);
 }
 
+/** Issuer and subject are the same name (RFC 5280 §7.1 comparison, as chaining uses). */
 export function isSelfIssued(cert: Certificate): boolean {
-  return equalDer(cert.issuer.der, cert.subject.der);
+  return namesMatch(cert.issuer, cert.subject);
 }

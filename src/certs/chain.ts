@@ -12,7 +12,11 @@ import { OID } from '../internal/oids.js';
 import { parseInput } from '../internal/validate.js';
 import { isSelfIssued, type Certificate } from './certificate.js';
 import { checkNameConstraints, nameConstraintsOf } from './chain-names.js';
+import { nameMatchKey } from './name.js';
 import { PublicKeyBudget } from '../keys/budget.js';
+import type { RevocationReason } from '../ca/types.js';
+import type { Crl } from '../revocation/crl-parse.js';
+import { CrlSession, MAX_CRL_ISSUER_DEPTH, checkCertificateWithCrls, isParsedCrl, parseCrlInputs, type CrlInput } from '../revocation/crl-path.js';
 import { SignatureCheckCache, bytesKey, checkSignature, isKnownValid, needsCryptography, spkiKey, type EdgeResult } from './chain-signatures.js';
 
 export type ChainPurpose = 'smime-signing' | 'any';
@@ -36,6 +40,8 @@ export const chainProblemCodes = {
   CHAIN_LEAF_KEY_USAGE: 'The signer certificate has keyUsage without digitalSignature or nonRepudiation.',
   CHAIN_LEAF_EXT_KEY_USAGE: 'The signer certificate has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
   CHAIN_CA_EXT_KEY_USAGE: 'An intermediate CA has extKeyUsage without emailProtection or anyExtendedKeyUsage.',
+  CHAIN_REVOKED: 'A certificate of the path is listed on a CRL given in `crls` (see `revocation` for the date and reason).',
+  CHAIN_REVOCATION_UNKNOWN: 'CRLs were given (`crls`), and none that is current, verified and in scope covers this certificate for every reason.',
 } as const;
 
 export type ChainProblemCode = keyof typeof chainProblemCodes;
@@ -45,6 +51,8 @@ export interface ChainProblem {
   message: string;
   /** Index in `path` of the certificate concerned (0 = leaf). */
   certificateIndex?: number;
+  /** For CHAIN_REVOKED: what the CRL says. */
+  revocation?: { revocationDate: Date; reason: RevocationReason; invalidityDate?: Date };
 }
 
 export interface ValidateChainOptions {
@@ -71,6 +79,14 @@ export interface ValidateChainOptions {
   budget?: PublicKeyBudget;
   /** Signature checks shared between the validations of one verification (failures included). */
   signatureCache?: SignatureCheckCache;
+  /**
+   * CRLs to check every certificate of the path against (except the trust anchor), offline: DER,
+   * PEM or parsed (`parseCrl`), at most MAX_SUPPLIED_CRLS. RFC 5280 §6.3 processing (crl-path.ts):
+   * a certificate listed → CHAIN_REVOKED; no current, verified CRL in scope for every reason →
+   * CHAIN_REVOCATION_UNKNOWN. Giving `crls` (even `[]`) asks for this strict check; without it no
+   * revocation is checked here (the revocation checker is the online, policy-driven layer).
+   */
+  crls?: CrlInput[];
   crypto?: Crypto;
 }
 
@@ -133,6 +149,7 @@ const optionsSchema = z
     maxIssuerCandidates: z.number().int().min(1).max(256).default(MAX_ISSUER_CANDIDATES),
     budget: z.instanceof(PublicKeyBudget).optional(),
     signatureCache: z.instanceof(SignatureCheckCache).optional(),
+    crls: z.array(z.union([z.instanceof(Uint8Array), z.string(), z.custom<Crl>(isParsedCrl, 'expected a CRL (DER, PEM or parseCrl())')])).optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto object').optional(),
   })
   .strict();
@@ -153,8 +170,16 @@ type Options = z.output<typeof optionsSchema>;
 export async function validateChain(leaf: Certificate, options: ValidateChainOptions): Promise<ChainResult> {
   if (!isCertificate(leaf)) throw new MailPkiError('ERR_INVALID_INPUT', 'validateChain: leaf: expected a certificate from parseCertificate()', { details: { field: 'leaf' } });
   const opts = parseInput(optionsSchema, options, 'validateChain options');
-  const search = new PathSearch(leaf, opts, resolveCrypto(opts.crypto));
+  const crls = opts.crls && { crls: parseCrlInputs(opts.crls, 'crls'), depth: 0, session: new CrlSession() };
+  const search = new PathSearch(leaf, opts, resolveCrypto(opts.crypto), crls);
   return search.run();
+}
+
+/** CRL checking of one validation: the parsed CRLs, how deep in CRL-signer paths this search is, what is shared. */
+interface CrlContext {
+  crls: Crl[];
+  depth: number;
+  session: CrlSession;
 }
 
 interface Attempt {
@@ -166,9 +191,9 @@ interface Attempt {
 
 type Dead = 'no-issuer' | 'loop' | 'too-long' | 'budget' | 'work';
 
-/** Subject DER and key of a certificate, as Map keys. */
-const subjectKey = (c: Certificate): string => bytesKey(c.subject.der);
-const issuerKey = (c: Certificate): string => bytesKey(c.issuer.der);
+/** Subject and issuer names as Map keys that match as RFC 5280 §7.1 compares names (namesMatch). */
+const subjectKey = (c: Certificate): string => nameMatchKey(c.subject);
+const issuerKey = (c: Certificate): string => nameMatchKey(c.issuer);
 const sameEntity = (a: Certificate, b: Certificate): boolean => subjectKey(a) === subjectKey(b) && spkiKey(a) === spkiKey(b);
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -194,6 +219,7 @@ class PathSearch {
     private readonly leaf: Certificate,
     private readonly opts: Options,
     private readonly crypto: Crypto,
+    private readonly crl?: CrlContext,
   ) {
     for (const a of opts.trustAnchors) {
       let byKey = this.anchors.get(subjectKey(a));
@@ -268,8 +294,55 @@ class PathSearch {
   private async step(path: Certificate[], edges: EdgeResult[], issuer: Certificate, edge: EdgeResult): Promise<boolean> {
     const p = [...path, issuer];
     const e = [...edges, edge];
-    if (this.anchorFor(issuer) === issuer) return this.evaluate(p, e, undefined).problems.length === 0;
-    return this.extend(p, e);
+    if (this.anchorFor(issuer) !== issuer) return this.extend(p, e);
+    const attempt = this.evaluate(p, e, undefined);
+    if (attempt.problems.length > 0 || !this.crl) return attempt.problems.length === 0;
+    // Revocation last, on an otherwise valid path: a revoked path leaves the search free to try another.
+    attempt.problems.push(...(await this.revocationProblems(p, this.crl)));
+    return attempt.problems.length === 0;
+  }
+
+  /** RFC 5280 §6.3 with the given CRLs for every certificate of `path` but the anchor. */
+  private async revocationProblems(path: readonly Certificate[], ctx: CrlContext): Promise<ChainProblem[]> {
+    const anchor = path[path.length - 1]!;
+    const candidates = [...this.bySubject.values()].flat();
+    const out: ChainProblem[] = [];
+    for (let i = 0; i + 1 < path.length; i++) {
+      const r = await checkCertificateWithCrls(path[i]!, path[i + 1]!, {
+        crls: ctx.crls,
+        at: this.opts.at,
+        crypto: this.crypto,
+        allowWeakAlgorithms: this.opts.allowWeakAlgorithms,
+        candidates,
+        trustSigner: (signer) => this.trustCrlSigner(signer, anchor, ctx),
+        session: ctx.session,
+        ...(this.opts.budget && { budget: this.opts.budget }),
+      });
+      if (r.status === 'revoked') {
+        const rev = r.revocation!;
+        out.push({
+          code: 'CHAIN_REVOKED',
+          certificateIndex: i,
+          message: `revoked on ${rev.revocationDate.toISOString()} (reason ${rev.reason}) according to the CRL of "${r.crl!.issuerName}"${r.delta ? ` and its delta CRL ${r.delta.crlNumber}` : ''}`,
+          revocation: { revocationDate: rev.revocationDate, reason: rev.reason, ...(rev.invalidityDate && { invalidityDate: rev.invalidityDate }) },
+        });
+      } else if (r.status === 'undetermined')
+        out.push({ code: 'CHAIN_REVOCATION_UNKNOWN', certificateIndex: i, message: `no revocation status from the CRLs given: ${r.why.join('; ')}` });
+    }
+    return out;
+  }
+
+  /**
+   * A CRL signed by a key other than the certificate issuer's (a separate CRL-signing key, a
+   * rollover certificate, an indirect CRL's issuer) counts only when that key's certificate has a
+   * valid path, CRLs checked, to the same trust anchor (RFC 5280 §6.3.3 (f)); MAX_CRL_ISSUER_DEPTH deep.
+   */
+  private async trustCrlSigner(signer: Certificate, anchor: Certificate, ctx: CrlContext): Promise<boolean> {
+    if (sameEntity(signer, anchor)) return true;
+    if (ctx.depth >= MAX_CRL_ISSUER_DEPTH) return false;
+    const search = new PathSearch(signer, { ...this.opts, purpose: 'any' }, this.crypto, { ...ctx, depth: ctx.depth + 1 });
+    const r = await search.run();
+    return r.ok && r.anchor !== undefined && sameEntity(r.anchor, anchor);
   }
 
   /** Lower is tried first: key identifiers that match, anchors, then certificates valid at `at`. */

@@ -13,7 +13,17 @@ export {
 } from './certificate.js';
 export { describeCertificate, formatDescription, type CertificateDescription } from './describe.js';
 export { createCsr, csrToPem, parseCsr, verifyCsr, MAX_CSR_BYTES, type CertificationRequest, type CreateCsrOptions } from './csr.js';
-export { encodeName, formatName, nameValues, type Name, type NameAttribute, type AttributeTypeAndValue } from './name.js';
+export {
+  MAX_PREPARED_NAME_BYTES,
+  encodeName,
+  formatName,
+  nameValues,
+  nameWithinSubtree,
+  namesMatch,
+  type Name,
+  type NameAttribute,
+  type AttributeTypeAndValue,
+} from './name.js';
 export {
   KEY_USAGE_BITS,
   type BasicConstraints,

@@ -10,6 +10,7 @@ export {
   type ListFilter,
   type RenewOptions,
   type RevokeReason,
+  type SignatureRecord,
 } from './manager.js';
 export {
   DAY_MS,

@@ -146,6 +146,25 @@ export interface DueSummary {
 
 export type { DeliverySummary } from './delivery.js';
 
+/** What `recordSignature` writes to the audit trail about one signed message (never its content). */
+export interface SignatureRecord {
+  /** The signing certificate's serial (lower-case hex). */
+  serialNumber: string;
+  /** The message's Message-ID field value, when it has one. */
+  messageId?: string;
+  /** SHA-256 of the message bytes as sent, lower-case hex. */
+  sha256: string;
+}
+
+const signatureRecordSchema = z
+  .object({
+    serialNumber: z.string().regex(/^[0-9a-f]{1,80}$/),
+    messageId: z.string().min(1).max(998).optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .strict();
+
+
 const mailboxSchema = z
   .string()
   .max(254)
@@ -367,6 +386,23 @@ export class LifecycleManager {
     } finally {
       pkcs8.fill(0);
     }
+  }
+
+  /**
+   * Records in the audit trail that the identity signed a message (action `message.signed`):
+   * the certificate serial, the Message-ID and the SHA-256 of the bytes sent, never the content.
+   * Senders (mailpki/nodemailer) call it after signing and before the message leaves.
+   */
+  async recordSignature(idOrMailbox: string, signature: SignatureRecord, options: Actor): Promise<void> {
+    const { actor } = parseInput(actorOptionsSchema, options, 'recordSignature options');
+    const s = parseInput(signatureRecordSchema, signature, 'recordSignature');
+    const id = this.resolveId(idOrMailbox);
+    await this.write(this.clock(), async (tx, _emit, audit) => {
+      const identity = await tx.getIdentity(id);
+      if (!identity) throw notFound(id);
+      assertSmime(identity);
+      await audit({ actor, action: 'message.signed', identityId: id, after: stripUndefined({ serialNumber: s.serialNumber, messageId: s.messageId, sha256: s.sha256 }) as JsonObject });
+    });
   }
 
   private resolveId(idOrMailbox: string): string {

@@ -1,5 +1,5 @@
 /**
- * Filter evidence in the SQLite store file (table filter_evidence, schema migration 3). Opened on
+ * Filter evidence in the SQLite store file (table filter_evidence, schema migration 4). Opened on
  * the same file as the lifecycle store: openSqliteStore checks and migrates it first.
  */
 import Database from 'better-sqlite3';

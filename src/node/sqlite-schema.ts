@@ -138,6 +138,31 @@ CREATE TABLE identity_claims (
   },
   {
     version: 3,
+    description: "identity use (signing, encryption, both; existing S/MIME identities: both) and the decryption-key history",
+    // Backfill: every stored key of an existing S/MIME certificate could have received encrypted
+    // mail, so it enters the history with the default retention (its notAfter + 2555 days).
+    sql: `
+ALTER TABLE identities ADD COLUMN key_use TEXT;
+UPDATE identities SET key_use = 'both' WHERE kind = 'smime';
+
+CREATE TABLE decryption_keys (
+  credential_id TEXT NOT NULL PRIMARY KEY,
+  identity_id TEXT NOT NULL REFERENCES identities (id),
+  key_id TEXT NOT NULL,
+  retain_until BIGINT NOT NULL,
+  destroyed_at BIGINT,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX decryption_keys_identity_id ON decryption_keys (identity_id, created_at);
+
+INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at)
+  SELECT c.id, c.identity_id, c.key_id, c.not_after + 220752000000, NULL, c.created_at
+  FROM credentials c JOIN identities i ON i.id = c.identity_id
+  WHERE i.kind = 'smime' AND c.kind = 'certificate' AND c.key_id IS NOT NULL AND c.key_id IN (SELECT id FROM private_keys);
+`,
+  },
+  {
+    version: 4,
     description: 'filter evidence: one record per message the filter saw (verdicts, revocation answers, dispositions)',
     sql: `
 CREATE TABLE filter_evidence (

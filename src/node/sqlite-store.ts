@@ -25,6 +25,7 @@ import {
   checkInput,
   checkRow,
   credentialRecordSchema,
+  decryptionKeyRecordSchema,
   eventListFilterSchema,
   identityListFilterSchema,
   identityRecordSchema,
@@ -37,6 +38,7 @@ import {
   type AuditListFilter,
   type AuditRecord,
   type CredentialRecord,
+  type DecryptionKeyRecord,
   type EventListFilter,
   type IdentityFilter,
   type IdentityListFilter,
@@ -490,6 +492,7 @@ function rowToIdentity(r: Row): IdentityRecord {
       caId: optStr(r.ca_id),
       profile: optStr(r.profile),
       keyType: r.key_type,
+      use: optStr(r.key_use),
       policy: parseJson(r.policy, 'identity policy'),
       status: r.status,
       decommissionAt: optDate(r.decommission_at),
@@ -529,11 +532,12 @@ function identityParams(r: IdentityRecord): unknown[] {
     r.version,
     r.createdAt.getTime(),
     r.updatedAt.getTime(),
+    r.use ?? null,
   ];
 }
 
 const IDENTITY_COLUMNS =
-  'id, kind, name, domain, owner_team, owner_contact, purpose, approved_by, tags, ca_id, profile, key_type, policy, status, decommission_at, current_credential_id, not_after, next_due_at, attributes, version, created_at, updated_at';
+  'id, kind, name, domain, owner_team, owner_contact, purpose, approved_by, tags, ca_id, profile, key_type, policy, status, decommission_at, current_credential_id, not_after, next_due_at, attributes, version, created_at, updated_at, key_use';
 
 const INSERT_IDENTITY = `INSERT INTO identities (${IDENTITY_COLUMNS}) VALUES (${IDENTITY_COLUMNS.split(',').map(() => '?').join(', ')})`;
 
@@ -570,6 +574,21 @@ function rowToKey(r: Row): KeyRecord {
     keyRecordSchema,
     { id: r.id, identityId: r.identity_id, algorithm: r.algorithm, protectedKey: parseJson(r.protected_key, 'protected key'), createdAt: toDate(r.created_at) },
     'key',
+  );
+}
+
+function rowToDecryptionKey(r: Row): DecryptionKeyRecord {
+  return checkRow(
+    decryptionKeyRecordSchema,
+    compact({
+      credentialId: r.credential_id,
+      identityId: r.identity_id,
+      keyId: r.key_id,
+      retainUntil: toDate(r.retain_until),
+      destroyedAt: optDate(r.destroyed_at),
+      createdAt: toDate(r.created_at),
+    }),
+    'decryption key',
   );
 }
 
@@ -710,8 +729,8 @@ class SqliteTx implements StoreTx {
     const p = identityParams(r);
     // Every column but id, kind and created_at; the version check makes it a compare-and-set.
     const res = this.stmt(
-      `UPDATE identities SET name = ?, domain = ?, owner_team = ?, owner_contact = ?, purpose = ?, approved_by = ?, tags = ?, ca_id = ?, profile = ?, key_type = ?, policy = ?, status = ?, decommission_at = ?, current_credential_id = ?, not_after = ?, next_due_at = ?, attributes = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`,
-    ).run(...p.slice(2, 20), p[21], r.id, expectedVersion);
+      `UPDATE identities SET name = ?, domain = ?, owner_team = ?, owner_contact = ?, purpose = ?, approved_by = ?, tags = ?, ca_id = ?, profile = ?, key_type = ?, policy = ?, status = ?, decommission_at = ?, current_credential_id = ?, not_after = ?, next_due_at = ?, attributes = ?, version = ?, updated_at = ?, key_use = ? WHERE id = ? AND version = ?`,
+    ).run(...p.slice(2, 20), p[21], p[22], r.id, expectedVersion);
     if (res.changes === 1) return r.version;
     const stored = this.stmt('SELECT version FROM identities WHERE id = ?').get(r.id) as { version: number } | undefined;
     if (!stored) throw new MailPkiError('ERR_IDENTITY_NOT_FOUND', `identity ${r.id} does not exist`);
@@ -770,6 +789,24 @@ class SqliteTx implements StoreTx {
 
   async deleteKey(id: string): Promise<boolean> {
     return this.stmt('DELETE FROM private_keys WHERE id = ?').run(id).changes > 0;
+  }
+
+  async putDecryptionKey(rec: DecryptionKeyRecord): Promise<void> {
+    const r = checkInput(decryptionKeyRecordSchema, rec, 'decryption key');
+    let res;
+    try {
+      // An upsert that never moves an entry to another identity.
+      res = this.stmt(
+        'INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO UPDATE SET key_id = excluded.key_id, retain_until = excluded.retain_until, destroyed_at = excluded.destroyed_at, created_at = excluded.created_at WHERE decryption_keys.identity_id = excluded.identity_id',
+      ).run(r.credentialId, r.identityId, r.keyId, r.retainUntil.getTime(), ms(r.destroyedAt), r.createdAt.getTime());
+    } catch (e) {
+      throw insertError(e, 'decryption key', r.credentialId, r.identityId);
+    }
+    if (res.changes !== 1) throw new MailPkiError('ERR_STORE_CONFLICT', `the decryption key of credential ${r.credentialId} belongs to another identity`);
+  }
+
+  async listDecryptionKeys(identityId: string): Promise<DecryptionKeyRecord[]> {
+    return (this.stmt('SELECT * FROM decryption_keys WHERE identity_id = ? ORDER BY created_at, credential_id').all(identityId) as Row[]).map(rowToDecryptionKey);
   }
 
   async recordNotice(n: NoticeRecord): Promise<boolean> {

@@ -7,12 +7,12 @@
 import type { Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
-import { equalBytes, toHex } from '../internal/bytes.js';
+import { toHex } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import type { RevocationReason } from '../ca/types.js';
 import { parseCrl, type Crl } from './crl-parse.js';
-import { crlCoverage, verifyCrl } from './crl-verify.js';
+import { checkCertificateWithCrls, parseCrlInputs, type CrlInput, type CrlStatus } from './crl-path.js';
 import { httpFetchBytes, Semaphore, type FetchLike } from './fetch.js';
 import { createOcspRequest } from './ocsp-request.js';
 import { validateOcspResponse } from './ocsp-validate.js';
@@ -125,7 +125,7 @@ export interface RevocationCheckerOptions {
    * verifies against the certificate's issuer (name, key, signature, freshness) answers without a
    * fetch. Also the way to check a certificate that names no CRL.
    */
-  crls?: (Uint8Array | string)[];
+  crls?: CrlInput[];
 }
 
 export class RevocationChecker {
@@ -166,13 +166,7 @@ export class RevocationChecker {
         throw new MailPkiError('ERR_INVALID_INPUT', `ocspUrls: "${String(u)}" is not an http(s) URL`, { details: { field: 'ocspUrls' } });
       return u;
     });
-    this.suppliedCrls = (options.crls ?? []).map((c, i) => {
-      try {
-        return parseCrl(c, { maxBytes: this.maxCrlBytes });
-      } catch (e) {
-        throw new MailPkiError('ERR_INVALID_INPUT', `crls[${i}]: not a readable CRL (${(e as Error).message})`, { cause: e, details: { field: `crls.${i}` } });
-      }
-    });
+    this.suppliedCrls = parseCrlInputs(options.crls ?? [], 'crls', this.maxCrlBytes);
   }
 
   /**
@@ -221,25 +215,25 @@ export class RevocationChecker {
   }
 
   /**
-   * The first answer from the caller's CRLs: a current, verified CRL of `issuer` whose scope covers
-   * the certificate. A CRL of some reasons only may show it revoked, but "good" needs a complete one.
+   * The answer of the caller's CRLs (RFC 5280 §6.3 in crl-path.ts): current, verified CRLs of the
+   * certificate's issuer whose scope covers it. A CRL of some reasons only may show it revoked,
+   * but "good" needs every reason covered.
    */
   private async askSuppliedCrls(certificate: Certificate, issuer: Certificate, errors: string[]): Promise<RevocationAnswer | undefined> {
-    let current = 0;
-    for (const crl of this.suppliedCrls) {
-      if (!equalBytes(crl.issuer.der, issuer.subject.der) || crl.deltaCrlIndicator !== undefined) continue;
-      const v = await verifyCrl(crl, issuer, { at: this.clock(), crypto: this.crypto, ...(this.options.allowWeakSignatures && { allowWeakAlgorithms: true }) });
-      if (!v.ok) continue;
-      current++;
-      try {
-        return answerFromCrl(crl, certificate, SUPPLIED_CRL);
-      } catch (e) {
-        if (!(e instanceof MailPkiError)) throw e;
-        errors.push(`crl (given): ${e.message.replace(`${SUPPLIED_CRL}: `, '')}`);
-      }
-    }
-    if (current === 0) errors.push('crl (given): none of the CRLs given is a current CRL of this issuer');
+    const r = await this.runCrls(certificate, issuer, this.suppliedCrls);
+    if (r.status !== 'undetermined') return answerOf(r, SUPPLIED_CRL);
+    errors.push(`crl (given): ${r.why.join('; ')}`);
     return undefined;
+  }
+
+  /** The one CRL engine, with this checker's clock (freshness is "now" here), crypto and weak-signature policy. */
+  private runCrls(certificate: Certificate, issuer: Certificate, crls: readonly Crl[]): Promise<CrlStatus> {
+    return checkCertificateWithCrls(certificate, issuer, {
+      crls,
+      at: this.clock(),
+      crypto: this.crypto,
+      ...(this.options.allowWeakSignatures && { allowWeakAlgorithms: true }),
+    });
   }
 
   private dedupe(key: string, task: () => Promise<RevocationAnswer>): Promise<RevocationAnswer> {
@@ -301,48 +295,38 @@ export class RevocationChecker {
   }
 
   private async askCrl(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
-    return answerFromCrl(await this.loadCrl(url, issuer), certificate, url);
+    const crl = await this.loadCrl(url);
+    const seen = this.crlNumbers.get(url);
+    if (crl.crlNumber !== undefined && seen !== undefined && crl.crlNumber < seen)
+      throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: CRL number ${crl.crlNumber} is older than ${seen} seen before (replay)`);
+    const r = await this.runCrls(certificate, issuer, [crl]);
+    if (r.status === 'undetermined') throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: ${r.why.join('; ')}`);
+    // Only a CRL that verified is remembered: its number for replay checks, its index until nextUpdate.
+    if (crl.crlNumber !== undefined) this.crlNumbers.set(url, crl.crlNumber);
+    const now = this.clock().getTime();
+    this.crls.set(url, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
+    return answerOf(r, url);
   }
 
-  private async loadCrl(url: string, issuer: Certificate): Promise<Crl> {
-    const now = this.clock().getTime();
+  /** The CRL at `url`: the one held until its nextUpdate, or a fresh download (parsed, not yet trusted). */
+  private async loadCrl(url: string): Promise<Crl> {
     const held = this.crls.get(url);
-    if (held && held.expiresAt > now) return held.crl;
+    if (held && held.expiresAt > this.clock().getTime()) return held.crl;
     const der = await httpFetchBytes(url, { fetch: this.fetch, timeoutMs: this.timeoutMs, maxBytes: this.maxCrlBytes, accept: 'application/pkix-crl' });
-    let crl: Crl;
     try {
-      crl = parseCrl(der);
+      return parseCrl(der);
     } catch (e) {
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: not a readable CRL (${(e as Error).message})`, { cause: e });
     }
-    const v = await verifyCrl(crl, issuer, { at: this.clock(), crypto: this.crypto, ...(this.options.allowWeakSignatures && { allowWeakAlgorithms: true }) });
-    if (!v.ok) throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: unusable CRL (${v.problems.map((p) => p.code).join(', ')})`);
-    if (crl.deltaCrlIndicator !== undefined) throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: delta CRLs are not supported`);
-    const seen = this.crlNumbers.get(url);
-    if (crl.crlNumber !== undefined) {
-      if (seen !== undefined && crl.crlNumber < seen)
-        throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: CRL number ${crl.crlNumber} is older than ${seen} seen before (replay)`);
-      this.crlNumbers.set(url, crl.crlNumber);
-    }
-    const expiresAt = crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000);
-    this.crls.set(url, { crl, expiresAt });
-    return crl;
   }
 }
 
-/**
- * What a verified CRL of the certificate's issuer says about it: the one place every CRL answer
- * (given or fetched) comes from. A CRL whose scope does not cover the certificate, or that covers
- * only some reasons and does not list it, gives no answer (ERR_REVOCATION_UNAVAILABLE).
- */
-function answerFromCrl(crl: Crl, certificate: Certificate, url: string): RevocationAnswer {
-  const scope = crlCoverage(crl, certificate);
-  if (!scope.covers) throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: the CRL's scope does not cover the certificate: ${scope.why}`);
-  const entry = crl.lookup(certificate.serialBytes);
+/** The answer of a determined CRL status: the one place every CRL answer (given or fetched) comes from. */
+function answerOf(r: CrlStatus, url: string): RevocationAnswer {
+  const crl = r.delta ?? r.crl!;
   const times = { thisUpdate: crl.thisUpdate.toISOString(), ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }) };
-  if (entry) return { status: 'revoked', method: 'crl', url, revokedAt: entry.revocationDate.toISOString(), reason: entry.reason ?? 'unspecified', ...times };
-  if (!scope.complete)
-    throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: the CRL's scope does not cover the certificate for every reason (${scope.why}): not listed is not proof of good`);
+  if (r.status === 'revoked')
+    return { status: 'revoked', method: 'crl', url, revokedAt: r.revocation!.revocationDate.toISOString(), reason: r.revocation!.reason, ...times };
   return { status: 'good', method: 'crl', url, ...times };
 }
 

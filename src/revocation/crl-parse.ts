@@ -28,6 +28,11 @@ export interface CrlRevocation {
   /** Absent when the entry has no reasonCode (which means 'unspecified'). */
   reason?: RevocationReason;
   invalidityDate?: Date;
+  /**
+   * The certificateIssuer entry extension (GeneralNames DER) of an indirect CRL: this entry and the
+   * ones after it belong to that issuer (crl-path.ts reads them in order).
+   */
+  certificateIssuer?: Uint8Array;
 }
 
 export interface CrlEntry extends CrlRevocation {
@@ -437,6 +442,7 @@ function checkTime(b: Uint8Array, pos: number, limit: number, generalizedOnly = 
 // Entry extension OIDs are all 2.5.29.x: 06 03 55 1d xx.
 const EXT_REASON = 0x15;
 const EXT_INVALIDITY = 0x18;
+const EXT_CERTIFICATE_ISSUER = 0x1d;
 const VALID_REASON_CODES = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 10]);
 
 function hashKey(b: Uint8Array, start: number, end: number, seed: number): number {
@@ -660,6 +666,7 @@ function decodeEntry(b: Uint8Array, entry: number, limit: number): CrlRevocation
     const vc = header(b, q, thisEnd, 0x04);
     if (known === EXT_REASON) out.reason = REASON_BY_CODE[b[vc + 2]!]!;
     else if (known === EXT_INVALIDITY) out.invalidityDate = new Date(checkTime(b, vc, thisEnd, true));
+    else if (known === EXT_CERTIFICATE_ISSUER) out.certificateIssuer = b.subarray(vc, thisEnd);
     pos = thisEnd;
   }
   return out;

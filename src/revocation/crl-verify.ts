@@ -2,15 +2,12 @@
  * Checking a CRL against its issuer's certificate (RFC 5280 §6.3.3 (f), (g) and the CRL's own
  * validity). The outcome is data: every problem found, never an exception for a bad CRL.
  */
-import type { RevocationReason } from '../ca/types.js';
 import type { Certificate } from '../certs/certificate.js';
 import { equalBytes } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
-import { cursor, encodedOf, parseDer, Tag } from '../internal/der.js';
-import { OID } from '../internal/oids.js';
-import { verifyBytes } from '../keys/algorithms.js';
 import { MailPkiError } from '../errors.js';
-import { REASON_FLAG_BITS, type Crl } from './crl-parse.js';
+import type { Crl } from './crl-parse.js';
+import { crlSignatureProblem, sameName, scopeForCertificate } from './crl-path.js';
 
 /** Every problem `verifyCrl` reports, with its meaning. */
 export const crlProblemCodes = {
@@ -61,30 +58,15 @@ export async function verifyCrl(crl: Crl, issuer: Certificate, options: VerifyCr
   const problems: CrlProblem[] = [];
   const add = (code: CrlProblemCode, message: string) => problems.push({ code, message });
 
-  // Byte-exact, as the chain builder matches names.
-  if (!equalBytes(crl.issuer.der, issuer.subject.der))
+  if (!sameName(crl.issuer.der, issuer.subject.der))
     add('CRL_ISSUER_MISMATCH', `the CRL was issued by "${crl.issuerName}", not by the certificate given`);
   if (crl.authorityKeyIdentifier && issuer.subjectKeyIdentifier && !equalBytes(crl.authorityKeyIdentifier, issuer.subjectKeyIdentifier))
     add('CRL_ISSUER_MISMATCH', "the CRL's authorityKeyIdentifier differs from the issuer's subjectKeyIdentifier (another key of the same CA?)");
   if (issuer.keyUsage && !issuer.keyUsage.includes('cRLSign'))
     add('CRL_NOT_AUTHORIZED', 'the issuer certificate has keyUsage without cRLSign');
 
-  const alg = crl.signatureAlgorithm;
-  if ('unsupported' in alg) add('CRL_ALGORITHM_UNSUPPORTED', alg.unsupported);
-  else if ((alg.hash === 'SHA-1' || alg.hash === 'MD5') && !options.allowWeakAlgorithms)
-    add('CRL_WEAK_ALGORITHM', `the CRL is signed with ${alg.hash}`);
-  else if (alg.hash === 'MD5') add('CRL_ALGORITHM_UNSUPPORTED', 'MD5 signatures cannot be verified');
-  else {
-    try {
-      if (!(await verifyBytes(resolveCrypto(options.crypto), issuer.publicKey, alg, crl.tbs, crl.signatureValue)))
-        add('CRL_SIGNATURE_INVALID', "the CRL's signature does not verify with the issuer's key");
-    } catch (e) {
-      // The provider refusing the key, or an RSA key for an ECDSA signature: cannot be checked.
-      if (!(e instanceof MailPkiError)) throw e;
-      if (e.code === 'ERR_UNSUPPORTED_RUNTIME') throw e;
-      add('CRL_ALGORITHM_UNSUPPORTED', e.message);
-    }
-  }
+  const sig = await crlSignatureProblem(crl, issuer, resolveCrypto(options.crypto), options.allowWeakAlgorithms ?? false);
+  if (sig) add(sig.code, sig.message);
 
   if (at.getTime() < crl.thisUpdate.getTime())
     add('CRL_NOT_YET_VALID', `the CRL is valid from ${crl.thisUpdate.toISOString()}, after ${at.toISOString()}`);
@@ -106,14 +88,14 @@ export interface CrlCoverage {
   why?: string;
 }
 
-/** The eight ReasonFlags of RFC 5280 §4.2.1.13 (`all-reasons` in §6.3.3). */
-const ALL_REASONS = REASON_FLAG_BITS.filter((r): r is RevocationReason => r !== undefined);
-
 /**
- * RFC 5280 §6.3.3 (b)(2): whether `crl`, already verified against the certificate's issuer, may
- * answer for `certificate`. A CRL of CA certificates only (or user certificates only, or attribute
- * certificates only), or of another distribution point than the certificate names, says nothing
- * about it; one partitioned by reason (`onlySomeReasons`) can show it revoked but not good.
+ * RFC 5280 §6.3.3 (b)–(c): whether `crl`, already verified against the certificate's issuer, may
+ * answer for `certificate` through one of its distribution points (or, for a CRL without a
+ * distribution point name, as the issuer's CRL). A CRL of CA certificates only (or user
+ * certificates only, or attribute certificates only), or of another distribution point than the
+ * certificate names, says nothing about it; one partitioned by reason (`onlySomeReasons`) can show
+ * it revoked but not good. The same rules as `checkCertificateWithCrls` (crl-path.ts), which is
+ * what the chain and the revocation checker use.
  *
  * @example
  * const scope = crlCoverage(crl, cert);
@@ -121,60 +103,5 @@ const ALL_REASONS = REASON_FLAG_BITS.filter((r): r is RevocationReason => r !== 
  * // entry → revoked; no entry and scope.complete → good; otherwise: not known from this CRL
  */
 export function crlCoverage(crl: Crl, certificate: Certificate): CrlCoverage {
-  const idp = crl.issuingDistributionPoint;
-  if (!idp) return { covers: true, complete: true };
-  const outside = (why: string): CrlCoverage => ({ covers: false, complete: false, why });
-  const isCa = certificate.basicConstraints?.ca === true;
-  if (idp.onlyContainsAttributeCerts) return outside('it lists attribute certificates only (onlyContainsAttributeCerts)');
-  if (idp.onlyContainsCACerts && !isCa) return outside('it lists CA certificates only (onlyContainsCACerts) and this is an end-entity certificate');
-  if (idp.onlyContainsUserCerts && isCa) return outside('it lists end-entity certificates only (onlyContainsUserCerts) and this is a CA certificate');
-  if (idp.distributionPoint) {
-    const names = distributionPointNames(certificate);
-    if (names === 'unreadable') return outside("the certificate's cRLDistributionPoints cannot be read");
-    if (names.length > 0 && !names.some((n) => sameDistributionPoint(idp.distributionPoint!, n)))
-      return outside("its issuingDistributionPoint names another distribution point than the certificate's cRLDistributionPoints");
-  }
-  if (idp.onlySomeReasons) {
-    const reasons = idp.reasons ?? [];
-    if (ALL_REASONS.some((r) => !reasons.includes(r)))
-      return { covers: true, complete: false, why: `it lists only revocations for ${reasons.length > 0 ? reasons.join(', ') : 'no reason'} (onlySomeReasons)` };
-  }
-  return { covers: true, complete: true };
-}
-
-/** The DistributionPointName DER of each of the certificate's distribution points that has one. */
-function distributionPointNames(certificate: Certificate): Uint8Array[] | 'unreadable' {
-  const ext = certificate.extensions.get(OID.cRLDistributionPoints);
-  if (!ext) return [];
-  try {
-    const out: Uint8Array[] = [];
-    const c = cursor(parseDer(ext.value));
-    while (!c.done) {
-      const name = cursor(c.next(Tag.SEQUENCE)).optional(0xa0);
-      if (name) out.push(encodedOf(cursor(name).next()));
-    }
-    return out;
-  } catch (e) {
-    if (e instanceof MailPkiError) return 'unreadable';
-    throw e;
-  }
-}
-
-/** One name in common (RFC 5280 §6.3.3 (b)(2)(i)): a GeneralName of two fullNames, or the same relative name. */
-function sameDistributionPoint(a: Uint8Array, b: Uint8Array): boolean {
-  if (a[0] !== b[0]) return false;
-  if (a[0] !== 0xa0) return equalBytes(a, b);
-  try {
-    const names = (der: Uint8Array) => {
-      const out: Uint8Array[] = [];
-      const c = cursor(parseDer(der));
-      while (!c.done) out.push(encodedOf(c.next()));
-      return out;
-    };
-    const theirs = names(b);
-    return names(a).some((x) => theirs.some((y) => equalBytes(x, y)));
-  } catch (e) {
-    if (e instanceof MailPkiError) return false;
-    throw e;
-  }
+  return scopeForCertificate(crl, certificate);
 }

@@ -13,6 +13,7 @@ import {
   auditListFilterSchema,
   checkInput,
   credentialRecordSchema,
+  decryptionKeyRecordSchema,
   eventListFilterSchema,
   identityListFilterSchema,
   identityRecordSchema,
@@ -24,6 +25,7 @@ import {
   type AuditListFilter,
   type AuditRecord,
   type CredentialRecord,
+  type DecryptionKeyRecord,
   type EventListFilter,
   type IdentityFilter,
   type IdentityListFilter,
@@ -57,6 +59,7 @@ interface State {
   identities: Map<string, IdentityRecord>;
   credentials: Map<string, CredentialRecord>;
   keys: Map<string, KeyRecord>;
+  decryptionKeys: Map<string, DecryptionKeyRecord>;
   notices: Map<string, NoticeRecord>;
   outbox: Map<string, OutboxRecord>;
   audit: AuditRecord[];
@@ -75,6 +78,7 @@ export class MemoryStore implements Store {
     identities: new Map(),
     credentials: new Map(),
     keys: new Map(),
+    decryptionKeys: new Map(),
     notices: new Map(),
     outbox: new Map(),
     audit: [],
@@ -323,6 +327,20 @@ class MemoryTx implements StoreTx {
     if (!this.s.keys.has(id)) return false;
     this.remove(this.s.keys, id);
     return true;
+  }
+
+  async putDecryptionKey(rec: DecryptionKeyRecord): Promise<void> {
+    const r = checkInput(decryptionKeyRecordSchema, rec, 'decryption key');
+    if (!this.s.identities.has(r.identityId)) throw new MailPkiError('ERR_IDENTITY_NOT_FOUND', `identity ${r.identityId} does not exist`);
+    const stored = this.s.decryptionKeys.get(r.credentialId);
+    if (stored && stored.identityId !== r.identityId) throw new MailPkiError('ERR_STORE_CONFLICT', `decryption key of credential ${r.credentialId} belongs to ${stored.identityId}`);
+    this.put(this.s.decryptionKeys, r.credentialId, clone(r));
+  }
+
+  async listDecryptionKeys(identityId: string): Promise<DecryptionKeyRecord[]> {
+    const out = [...this.s.decryptionKeys.values()].filter((d) => d.identityId === identityId);
+    out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.credentialId < b.credentialId ? -1 : a.credentialId > b.credentialId ? 1 : 0));
+    return clone(out);
   }
 
   async recordNotice(n: NoticeRecord): Promise<boolean> {

@@ -13,6 +13,10 @@ export type IdentityKind = (typeof IDENTITY_KINDS)[number];
 export const IDENTITY_STATUSES = ['pending', 'active', 'suspended', 'revoked', 'expired', 'decommissioned'] as const;
 export type IdentityStatus = (typeof IDENTITY_STATUSES)[number];
 
+/** What an S/MIME identity's certificate is for (absent: 'both', as before the field existed). */
+export const IDENTITY_USES = ['signing', 'encryption', 'both'] as const;
+export type IdentityUse = (typeof IDENTITY_USES)[number];
+
 export const CREDENTIAL_KINDS = ['certificate', 'dkim-key'] as const;
 export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
 
@@ -55,6 +59,8 @@ export const identityRecordSchema = z
     caId: id.optional(),
     profile: z.string().max(100).optional(),
     keyType: z.string().min(1).max(100),
+    /** S/MIME: signing, encryption or both (absent means both). Decides the certificate's keyUsage. */
+    use: z.enum(IDENTITY_USES).optional(),
     /** Per-identity policy overrides (the manager validates their meaning). */
     policy: jsonObject.optional(),
     status: z.enum(IDENTITY_STATUSES),
@@ -110,6 +116,24 @@ export const keyRecordSchema = z
   })
   .strict();
 export type KeyRecord = z.infer<typeof keyRecordSchema>;
+
+/**
+ * One entry of an identity's decryption-key history: the key of one certificate that could
+ * receive encrypted mail, kept (encrypted at rest, in the keys table) until `retainUntil`, then
+ * destroyed by the sweep. One entry per credential; a key reused by a renewal has one per certificate.
+ */
+export const decryptionKeyRecordSchema = z
+  .object({
+    credentialId: id,
+    identityId: id,
+    keyId: id,
+    retainUntil: date,
+    /** Set when the sweep destroyed the key (the entry stays as history). */
+    destroyedAt: date.optional(),
+    createdAt: date,
+  })
+  .strict();
+export type DecryptionKeyRecord = z.infer<typeof decryptionKeyRecordSchema>;
 
 export const noticeRecordSchema = z
   .object({
@@ -283,6 +307,14 @@ export interface StoreTx {
    * back with the transaction like any write.
    */
   deleteKey(id: string): Promise<boolean>;
+
+  /**
+   * Insert or replace the history entry of `rec.credentialId`. Unknown identity: ERR_IDENTITY_NOT_FOUND;
+   * a credential id held by another identity: ERR_STORE_CONFLICT.
+   */
+  putDecryptionKey(rec: DecryptionKeyRecord): Promise<void>;
+  /** The identity's decryption-key history, oldest first (createdAt, then credentialId). */
+  listDecryptionKeys(identityId: string): Promise<DecryptionKeyRecord[]>;
 
   /** False when this (identity, credential, noticeKey) was already recorded. */
   recordNotice(n: NoticeRecord): Promise<boolean>;

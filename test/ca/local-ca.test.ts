@@ -103,6 +103,19 @@ describe('LocalCA issuance by profile', () => {
       });
     }
 
+  it("usage sets keyUsage: signing → digitalSignature; encryption → keyEncipherment (RSA) / keyAgreement (EC) only; Ed25519 cannot encrypt (ERR_KEY_UNSUPPORTED, nothing issued)", async () => {
+    const c = await newCa();
+    const ku = async (type: KeyType, usage: 'signing' | 'encryption' | 'dual-use') =>
+      parseCertificate((await c.issue({ mailbox: `u.${type}.${usage}@example.com`, profile: 'strict', usage, publicKey: await exportSpki((await keysFor(type)).publicKey) })).certificate).keyUsage;
+    expect(await ku('rsa-2048', 'encryption')).toEqual(['keyEncipherment']);
+    expect(await ku('ec-p256', 'encryption')).toEqual(['keyAgreement']);
+    expect(await ku('ec-p384', 'signing')).toEqual(['digitalSignature']);
+    expect(await ku('rsa-2048', 'dual-use')).toEqual(['digitalSignature', 'keyEncipherment']);
+    const before = c.issued.length;
+    await expect(ku('ed25519', 'encryption')).rejects.toMatchObject({ code: 'ERR_KEY_UNSUPPORTED' });
+    expect(c.issued.length).toBe(before);
+  });
+
   it('serials differ', () => {
     const serials = new Set([...issued.values()].map((x) => x.cert.serialNumber));
     expect(serials.size).toBe(issued.size);

@@ -611,6 +611,9 @@ describe('validateChain: each problem code on a crafted chain', () => {
         'CHAIN_NOT_YET_VALID',
         'CHAIN_NO_PATH_TO_ANCHOR',
         'CHAIN_PATH_LENGTH_EXCEEDED',
+        // CHAIN_REVOKED and CHAIN_REVOCATION_UNKNOWN (validateChain's crls): test/revocation/crl-path.test.ts.
+        'CHAIN_REVOCATION_UNKNOWN',
+        'CHAIN_REVOKED',
         'CHAIN_SIGNATURE_INVALID',
         'CHAIN_UNKNOWN_CRITICAL_EXTENSION',
         'CHAIN_WEAK_ALGORITHM',

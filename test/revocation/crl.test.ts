@@ -283,12 +283,12 @@ describe('parseCrl: what it refuses and what it reports', () => {
       expect(crlCoverage(all, leaf)).toEqual({ covers: true, complete: true });
     });
 
-    it('a distribution point name is compared only with a certificate that names one', async () => {
+    it('a CRL of one distribution point does not cover a certificate that names none (RFC 5280 §6.3.3 (b)(2)(i), as OpenSSL)', async () => {
       const dp = await withIdp(fullName(uri('http://crl.example.test/p1.crl')));
       expect(toHex(dp.issuingDistributionPoint!.distributionPoint!)).toBe(toHex(tlv(0xa0, uri('http://crl.example.test/p1.crl'))));
-      // The LocalCA here has no baseUrl: its certificates name no CRL, and the caller's CRL stands for them.
+      // The LocalCA here has no baseUrl: its certificates name no CRL, so a partition CRL says nothing about them.
       expect(leaf.crlDistributionPoints).toEqual([]);
-      expect(crlCoverage(dp, leaf)).toEqual({ covers: true, complete: true });
+      expect(crlCoverage(dp, leaf)).toEqual({ covers: false, complete: false, why: 'its issuingDistributionPoint names a distribution point and the certificate names none' });
     });
 
     it('checker: a given CA-only CRL gives no status for an end-entity certificate, and a CRL of some reasons no "good"', async () => {

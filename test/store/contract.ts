@@ -99,6 +99,7 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
           notAfter: at(365),
           nextDueAt: at(335),
           attributes: { selectors: ['s1'] },
+          use: 'encryption',
         });
         await tx((t) => t.insertIdentity(rec));
         expect(await tx((t) => t.getIdentity(rec.id))).toStrictEqual(stored(rec));
@@ -261,6 +262,31 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await tx((t) => t.deleteKey('kd'))).toBe(true);
         expect(await tx((t) => t.getKey('kd'))).toBeUndefined();
         expect(await tx((t) => t.deleteKey('kd'))).toBe(false);
+      });
+
+      it('decryption keys: put, replace (destroyed), list oldest first; never moved to another identity', async () => {
+        await tx((t) => t.insertIdentity(identity('other@example.com')));
+        const d1 = { credentialId: 'c1', identityId: iid, keyId: 'k1', retainUntil: at(3000), createdAt: at(1) };
+        const d0 = { credentialId: 'c0', identityId: iid, keyId: 'k0', retainUntil: at(2000), createdAt: T0 };
+        await tx(async (t) => {
+          await t.putDecryptionKey(d1);
+          await t.putDecryptionKey(d0);
+        });
+        expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([d0, d1]);
+        const destroyed = { ...d0, destroyedAt: at(2000) };
+        await tx((t) => t.putDecryptionKey(destroyed));
+        expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([destroyed, d1]);
+        expect(await tx((t) => t.listDecryptionKeys('smime:other@example.com'))).toEqual([]);
+        expect(await code(tx((t) => t.putDecryptionKey({ ...d1, identityId: 'smime:other@example.com' })))).toBe('ERR_STORE_CONFLICT');
+        expect(await code(tx((t) => t.putDecryptionKey({ ...d1, credentialId: 'c9', identityId: 'smime:ghost@example.com' })))).toBe('ERR_IDENTITY_NOT_FOUND');
+        expect(await code(tx((t) => t.putDecryptionKey({ ...d1, retainUntil: new Date(NaN) })))).toBe('ERR_INVALID_INPUT');
+        await expect(
+          tx(async (t) => {
+            await t.putDecryptionKey({ ...d1, destroyedAt: at(5) });
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([destroyed, d1]);
       });
 
       it('notices: each (identity, credential, key) once', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAILPKI_APPLICATION_ID, SCHEMA_VERSION } from '../../src/node/sqlite-schema.js';
+import { MAILPKI_APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from '../../src/node/sqlite-schema.js';
 import { listIdentitiesSql, openSqliteStore, type SqliteStore } from '../../src/node/sqlite-store.js';
 import { passphraseKeyProtector, verifyAuditChain } from '../../src/store/index.js';
 import { runStoreContract } from './contract.js';
@@ -88,9 +88,42 @@ describe('SqliteStore: the file', () => {
         expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
         expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-        expect(tables).toEqual(['audit', 'credentials', 'filter_evidence', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
+        expect(tables).toEqual(['audit', 'credentials', 'decryption_keys', 'filter_evidence', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
       });
     }
+  });
+
+  it('migration 3 backfills: S/MIME identities use both, DKIM none; stored S/MIME certificate keys enter the decryption-key history (notAfter + 2555 days)', async () => {
+    const path = tempPath();
+    raw(path, (db) => {
+      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      const t = T0.getTime();
+      const ins = db.prepare(
+        "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at) VALUES (?, ?, ?, 'example.com', 'treasury', '[]', 'ec-p256', 'active', 1, ?, ?)",
+      );
+      ins.run('smime:old@example.com', 'smime', 'old@example.com', t, t);
+      ins.run('dkim:example.com', 'dkim', 'example.com', t, t);
+      const cred = db.prepare("INSERT INTO credentials (id, identity_id, kind, fingerprint, key_id, not_before, not_after, status, created_at) VALUES (?, ?, ?, 'f', ?, ?, ?, 'current', ?)");
+      cred.run('c-kept', 'smime:old@example.com', 'certificate', 'k-kept', t, at(365).getTime(), t);
+      cred.run('c-gone', 'smime:old@example.com', 'certificate', 'k-gone', t, at(10).getTime(), t);
+      cred.run('c-dkim', 'dkim:example.com', 'dkim-key', 'k-dkim', t, at(365).getTime(), t);
+      const key = db.prepare("INSERT INTO private_keys (id, identity_id, algorithm, protected_key, created_at) VALUES (?, ?, 'ec-p256', '{}', ?)");
+      key.run('k-kept', 'smime:old@example.com', t);
+      key.run('k-dkim', 'dkim:example.com', t);
+    });
+    const s = await openSqliteStore(path, { create: false });
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    expect((await s.transaction((t) => t.getIdentity('smime:old@example.com')))!.use).toBe('both');
+    expect((await s.transaction((t) => t.getIdentity('dkim:example.com')))!.use).toBeUndefined();
+    expect(await s.transaction((t) => t.listDecryptionKeys('smime:old@example.com'))).toStrictEqual([
+      { credentialId: 'c-kept', identityId: 'smime:old@example.com', keyId: 'k-kept', retainUntil: at(365 + 2555), createdAt: T0 },
+    ]);
+    expect(await s.transaction((t) => t.listDecryptionKeys('dkim:example.com'))).toEqual([]);
+    await s.close();
   });
 
   it('with create: false, refuses a missing file (ERR_IO) and an empty one (ERR_STORE_CORRUPT) without creating anything', async () => {

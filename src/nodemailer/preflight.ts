@@ -1,0 +1,422 @@
+/**
+ * preflight: is the sender fit to sign this message, checked on the bytes that will be signed,
+ * before anything is signed or sent. One structured result listing every check, so a dry run
+ * shows all that is wrong at once; the plugin turns a failure into ERR_PREFLIGHT_FAILED.
+ */
+import { certificateMailboxes, parseCertificate, type Certificate } from '../certs/certificate.js';
+import { domainsAlign, signDkimMessage, systemDnsResolver, verifyDkim, type DkimResolver, type DkimSignOptions } from '../dkim/index.js';
+import { isMailPkiError, MailPkiError } from '../errors.js';
+import { equalBytes, toBytes } from '../internal/bytes.js';
+import { systemClock, type Clock } from '../internal/clock.js';
+import { OID } from '../internal/oids.js';
+import type { DkimManager } from '../lifecycle/dkim.js';
+import type { LifecycleManager } from '../lifecycle/manager.js';
+import { getHeaders, parseMessage, readAuthor, type MimeEntity } from '../mime/index.js';
+import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
+import { checkSender, fromDisplayWarnings, sameMailbox } from '../smime/sender.js';
+import type { SmimeSigner } from '../smime/sign.js';
+import type { CertificateInput } from '../smime/verify.js';
+
+/** Default margin before a certificate's notAfter within which it is no longer used to sign: 7 days. */
+export const DEFAULT_EXPIRY_MARGIN_MS = 7 * 86_400_000;
+
+/** The identity manager calls the sender needs (LifecycleManager has them). */
+export type GovernedSigners = Pick<LifecycleManager, 'get' | 'getSigner' | 'recordSignature'>;
+/** The DKIM manager call the sender needs (DkimManager has it). */
+export type GovernedDkimKeys = Pick<DkimManager, 'getSigningKeys'>;
+
+/** Who S/MIME-signs: a signer you hold, or a governed identity (a mailbox) of a lifecycle manager. */
+export type SmimeSource = { signer: SmimeSigner } | { identity: string; manager: GovernedSigners };
+
+/**
+ * Who DKIM-signs: keys you hold (each `signDkim` options: domain, selector, privateKey, …), or the
+ * active keys of a DKIM manager for `domain` (default: the From domain).
+ */
+export type DkimSource = { keys: readonly DkimSignOptions[] } | { manager: GovernedDkimKeys; domain?: string };
+
+export interface PreflightRevocationOptions {
+  /**
+   * 'hard-fail' (default): only a good answer passes; 'soft-fail': revoked fails, no answer passes
+   * (and says so); 'off': not checked.
+   */
+  policy?: RevocationPolicy;
+  /** The checker, with its cache: keep one for all messages. Default: one per plugin / call. */
+  checker?: RevocationChecker;
+  /** Issuer certificates to check against when the signer's chain does not hold the issuer (e.g. a root-issued certificate). */
+  issuers?: readonly CertificateInput[];
+}
+
+export interface PreflightOptions {
+  /** A certificate that expires within this many milliseconds fails `certificate-expiry`. Default {@link DEFAULT_EXPIRY_MARGIN_MS}. */
+  expiryMarginMs?: number;
+  revocation?: PreflightRevocationOptions;
+  /** Looks up DKIM key records for `dkim-dns`. Default: the runtime's DNS (systemDnsResolver). */
+  resolver?: DkimResolver;
+  clock?: Clock;
+  crypto?: Crypto;
+}
+
+export interface PreflightConfig extends PreflightOptions {
+  smime?: SmimeSource;
+  dkim?: DkimSource;
+}
+
+export type PreflightCheckName =
+  | 'from'
+  | 'identity'
+  | 'certificate-validity'
+  | 'certificate-expiry'
+  | 'certificate-usage'
+  | 'revocation'
+  | 'dkim-alignment'
+  | 'dkim-key'
+  | 'dkim-dns';
+
+export interface PreflightCheck {
+  check: PreflightCheckName;
+  /** Passed, failed, or could not run because an earlier check left nothing to check ('skipped' counts as failed). */
+  outcome: 'pass' | 'fail' | 'skipped';
+  /** A sentence a person understands. */
+  message: string;
+}
+
+export interface PreflightResult {
+  /** True when every check passed. */
+  ok: boolean;
+  checks: PreflightCheck[];
+  /** The failed (and skipped) checks' names. */
+  failed: PreflightCheckName[];
+  /** The single author of the message, when its From names one unambiguously. */
+  from?: string;
+  messageId?: string;
+  /** The S/MIME signing certificate, when there is one. */
+  certificate?: { serialNumber: string; notAfter: string; mailboxes: string[] };
+  /** The revocation answer the `revocation` check used. */
+  revocation?: RevocationResult;
+  /** The DKIM signatures that would be made (d= and s=). */
+  dkim?: { domain: string; selector: string }[];
+}
+
+/** What evaluatePreflight resolved to sign with (never part of a result: it holds keys). */
+export interface ResolvedSigners {
+  smime?: { signer: SmimeSigner; certificate: Certificate; identity?: string; manager?: GovernedSigners };
+  dkim: DkimSignOptions[];
+}
+
+/**
+ * Checks, without signing or sending, whether `message` may be signed as configured: From is a
+ * mailbox of the signing certificate; the certificate is valid now, not within the expiry margin,
+ * usable for signing mail and not revoked; a governed identity is active; every DKIM d= aligns with
+ * the From domain, its key is active and DNS serves the matching record. Never throws for what the
+ * message or the identities are: every finding is a check in the result.
+ *
+ * @example
+ * const r = await preflight(bytes, { smime: { identity: 'payments@example.com', manager }, dkim: { manager: dkim } });
+ * if (!r.ok) for (const c of r.checks) if (c.outcome !== 'pass') console.log(c.check, c.message);
+ */
+export async function preflight(message: Uint8Array | string, config: PreflightConfig): Promise<PreflightResult> {
+  return (await evaluatePreflight(toBytes(message), config, new RevocationChecker())).result;
+}
+
+/** The preflight with the signers it resolved, for the plugin. */
+export async function evaluatePreflight(
+  bytes: Uint8Array,
+  config: PreflightConfig,
+  defaultChecker: RevocationChecker | (() => RevocationChecker),
+): Promise<{ result: PreflightResult; signers: ResolvedSigners }> {
+  checkConfig(config);
+  const clock = config.clock ?? systemClock;
+  const now = clock();
+  const checks: PreflightCheck[] = [];
+  const add = (check: PreflightCheckName, outcome: PreflightCheck['outcome'], message: string) => checks.push({ check, outcome, message });
+  const signers: ResolvedSigners = { dkim: [] };
+  const result: Omit<PreflightResult, 'ok' | 'checks' | 'failed'> = {};
+
+  let entity: MimeEntity | undefined;
+  try {
+    entity = parseMessage(bytes);
+  } catch (e) {
+    add('from', 'fail', `the message cannot be read: ${(e as Error).message}`);
+  }
+  const reading = entity ? readAuthor(entity) : undefined;
+  const author = reading?.author;
+  if (author) result.from = author.address;
+  const messageId = entity ? getHeaders(entity, 'Message-ID')[0]?.value.trim() : undefined;
+  if (messageId) result.messageId = messageId;
+
+  if (config.smime) {
+    const resolved = await resolveSmime(config.smime, add);
+    if (resolved) {
+      signers.smime = resolved;
+      const cert = resolved.certificate;
+      const mailboxes = certificateMailboxes(cert).emails;
+      result.certificate = { serialNumber: cert.serialNumber, notAfter: cert.notAfter.toISOString(), mailboxes };
+      checkFrom(entity, reading, mailboxes, add);
+      checkValidity(cert, now, config.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS, add);
+      checkUsage(cert, add);
+      const answer = await checkRevocation(resolved, config.revocation ?? {}, now, defaultChecker, add);
+      if (answer) result.revocation = answer;
+    } else {
+      for (const c of ['from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation'] as const)
+        if (!checks.some((x) => x.check === c)) add(c, 'skipped', 'no certificate to check: the identity cannot sign');
+    }
+  }
+
+  if (config.dkim) {
+    const keys = await resolveDkim(config.dkim, author?.domain, add);
+    if (keys) {
+      signers.dkim = keys;
+      result.dkim = keys.map((k) => ({ domain: k.domain.toLowerCase(), selector: k.selector.toLowerCase() }));
+      const unaligned = keys.filter((k) => !domainsAlign(k.domain, author?.domain));
+      if (!author) add('dkim-alignment', 'fail', `no single author in From to align d= with${reading?.problems[0] ? ` (${reading.problems[0].message})` : ''}`);
+      else if (unaligned.length > 0)
+        add('dkim-alignment', 'fail', `d=${unaligned.map((k) => k.domain).join(', d=')} does not align with the From domain ${author.domain}`);
+      else add('dkim-alignment', 'pass', `d=${keys.map((k) => k.domain).join(', d=')} aligns with the From domain ${author.domain}`);
+      await checkDkimDns(bytes, keys, config, add);
+    } else if (!checks.some((x) => x.check === 'dkim-alignment')) {
+      add('dkim-alignment', 'skipped', 'no DKIM key to check');
+      add('dkim-dns', 'skipped', 'no DKIM key to check');
+    }
+  }
+
+  if (!config.smime && !checks.some((c) => c.check === 'from')) {
+    // Without S/MIME the From still has to name one author: DKIM alignment and readers depend on it.
+    if (author) add('from', 'pass', `From names one author, ${author.address}`);
+    else add('from', 'fail', `From names no single author${reading?.problems[0] ? `: ${reading.problems[0].message}` : ''}`);
+  }
+
+  const failed = [...new Set(checks.filter((c) => c.outcome !== 'pass').map((c) => c.check))];
+  return { result: { ok: failed.length === 0, checks, failed, ...result }, signers };
+}
+
+/** The error the plugin sends back instead of the message: every failed check in one sentence. */
+export function preflightError(result: PreflightResult): MailPkiError {
+  const lines = result.checks.filter((c) => c.outcome !== 'pass').map((c) => `${c.check}: ${c.message}`);
+  return new MailPkiError('ERR_PREFLIGHT_FAILED', `not sent: the preflight failed (${lines.join('; ')})`, {
+    details: { failed: result.failed, checks: result.checks, ...(result.messageId && { messageId: result.messageId }) },
+  });
+}
+
+type Add = (check: PreflightCheckName, outcome: PreflightCheck['outcome'], message: string) => void;
+
+function invalid(field: string, message: string): MailPkiError {
+  return new MailPkiError('ERR_INVALID_INPUT', `${field}: ${message}`, { details: { field } });
+}
+
+/** Caller mistakes in the configuration throw: they are not findings about the message. */
+export function checkConfig(config: PreflightConfig): void {
+  if (!config || typeof config !== 'object') throw invalid('options', 'expected an object');
+  if (!config.smime && !config.dkim) throw invalid('options', 'nothing to do: give smime and/or dkim');
+  const s = config.smime as Record<string, unknown> | undefined;
+  if (s !== undefined) {
+    if (!s || typeof s !== 'object') throw invalid('smime', 'expected { signer } or { identity, manager }');
+    if ('signer' in s) {
+      if ('identity' in s || 'manager' in s) throw invalid('smime', 'give either { signer } or { identity, manager }, not both');
+      if (!s.signer || typeof s.signer !== 'object') throw invalid('smime.signer', 'expected { key, certificate, chain? }');
+    } else {
+      if (typeof s.identity !== 'string' || s.identity.length === 0) throw invalid('smime.identity', 'expected a mailbox or identity id');
+      const m = s.manager as Partial<GovernedSigners> | undefined;
+      if (!m || typeof m.getSigner !== 'function' || typeof m.get !== 'function' || typeof m.recordSignature !== 'function')
+        throw invalid('smime.manager', 'expected a LifecycleManager');
+    }
+  }
+  const d = config.dkim as Record<string, unknown> | undefined;
+  if (d !== undefined) {
+    if (!d || typeof d !== 'object') throw invalid('dkim', 'expected { keys } or { manager, domain? }');
+    if ('keys' in d) {
+      if (!Array.isArray(d.keys) || d.keys.length === 0) throw invalid('dkim.keys', 'expected a non-empty list of DKIM signing options');
+      if ('manager' in d) throw invalid('dkim', 'give either { keys } or { manager }, not both');
+    } else {
+      const m = d.manager as Partial<GovernedDkimKeys> | undefined;
+      if (!m || typeof m.getSigningKeys !== 'function') throw invalid('dkim.manager', 'expected a DkimManager');
+      if (d.domain !== undefined && typeof d.domain !== 'string') throw invalid('dkim.domain', 'expected a domain name');
+    }
+  }
+  if (config.expiryMarginMs !== undefined && (!Number.isSafeInteger(config.expiryMarginMs) || config.expiryMarginMs < 0))
+    throw invalid('expiryMarginMs', 'expected whole milliseconds ≥ 0');
+  const policy = config.revocation?.policy;
+  if (policy !== undefined && policy !== 'off' && policy !== 'soft-fail' && policy !== 'hard-fail')
+    throw invalid('revocation.policy', "expected 'off', 'soft-fail' or 'hard-fail'");
+  if (config.revocation?.checker !== undefined && !(config.revocation.checker instanceof RevocationChecker) && typeof (config.revocation.checker as { check?: unknown }).check !== 'function')
+    throw invalid('revocation.checker', 'expected a RevocationChecker');
+}
+
+function asCertificate(input: CertificateInput): Certificate {
+  if (input && typeof input === 'object' && 'der' in input && input.der instanceof Uint8Array) return input;
+  return parseCertificate(input as Uint8Array | string);
+}
+
+async function resolveSmime(source: SmimeSource, add: Add): Promise<ResolvedSigners['smime']> {
+  if ('signer' in source) {
+    try {
+      return { signer: source.signer, certificate: asCertificate(source.signer.certificate) };
+    } catch (e) {
+      add('certificate-validity', 'fail', `the signer's certificate cannot be read: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+  const { identity, manager } = source;
+  let record;
+  try {
+    record = await manager.get(identity);
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_IDENTITY_NOT_FOUND')) throw e;
+    add('identity', 'fail', `no identity ${identity} in the inventory`);
+    return undefined;
+  }
+  if (record.kind !== 'smime') {
+    add('identity', 'fail', `${record.id} is not an S/MIME identity`);
+    return undefined;
+  }
+  if (record.status !== 'active') {
+    add('identity', 'fail', `the identity ${record.name} is ${record.status}, not active`);
+    return undefined;
+  }
+  let signer: SmimeSigner;
+  try {
+    signer = await manager.getSigner(record.id);
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_IDENTITY_STATE')) throw e;
+    add('identity', 'pass', `the identity ${record.name} is active`);
+    add('certificate-validity', 'fail', e.message);
+    return undefined;
+  }
+  add('identity', 'pass', `the identity ${record.name} is active${record.purpose ? ` (purpose: ${record.purpose})` : ''}`);
+  return { signer, certificate: asCertificate(signer.certificate), identity: record.id, manager };
+}
+
+function checkFrom(entity: MimeEntity | undefined, reading: ReturnType<typeof readAuthor> | undefined, mailboxes: string[], add: Add): void {
+  if (!entity || !reading) return; // already reported: the message cannot be read
+  const author = reading.author;
+  if (!author) {
+    add('from', 'fail', `From names no single, unambiguous author: ${reading.problems.map((p) => p.message).join('; ')}`);
+    return;
+  }
+  if (!mailboxes.some((m) => sameMailbox(m, author.address))) {
+    add('from', 'fail', `From ${author.address} is not a mailbox of the signing certificate (${mailboxes.join(', ') || 'none'})`);
+    return;
+  }
+  // A Sender other than From shows another author beside the signed one (RFC 5322 §3.6.2).
+  const sender = checkSender(entity, author.address);
+  if (sender.length > 0) {
+    add('from', 'fail', sender.map((p) => p.message).join('; '));
+    return;
+  }
+  // What verifiers warn about in the From display (another address spelled with look-alikes or
+  // words, bidirectional controls): a signed message must not carry it.
+  const display = fromDisplayWarnings(entity);
+  if (display.length > 0) {
+    add('from', 'fail', display.map((w) => w.message).join('; '));
+    return;
+  }
+  add('from', 'pass', `From ${author.address} is a mailbox of the signing certificate`);
+}
+
+function checkValidity(cert: Certificate, now: Date, marginMs: number, add: Add): void {
+  const t = now.getTime();
+  if (t < cert.notBefore.getTime() || t >= cert.notAfter.getTime()) {
+    add('certificate-validity', 'fail', `the certificate ${cert.serialNumber} is not valid now (${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()})`);
+    add('certificate-expiry', 'skipped', 'the certificate is not valid now');
+    return;
+  }
+  add('certificate-validity', 'pass', `the certificate ${cert.serialNumber} is valid until ${cert.notAfter.toISOString()}`);
+  if (cert.notAfter.getTime() - t <= marginMs)
+    add('certificate-expiry', 'fail', `the certificate ${cert.serialNumber} expires ${cert.notAfter.toISOString()}, within the margin of ${Math.round(marginMs / 3_600_000)} hours: renew it first`);
+  else add('certificate-expiry', 'pass', `more than ${Math.round(marginMs / 3_600_000)} hours before expiry`);
+}
+
+/** The certificate's own statement of what its key is for (RFC 5280 §4.2.1.3, §4.2.1.12; RFC 8550 §4.4). */
+function checkUsage(cert: Certificate, add: Add): void {
+  const ku = cert.keyUsage;
+  if (ku && !ku.includes('digitalSignature') && !ku.includes('nonRepudiation')) {
+    add('certificate-usage', 'fail', `the certificate's keyUsage (${ku.join(', ')}) does not allow signing`);
+    return;
+  }
+  const eku = cert.extKeyUsage;
+  if (eku && !eku.includes(OID.idKpEmailProtection) && !eku.includes(OID.anyExtendedKeyUsage)) {
+    add('certificate-usage', 'fail', "the certificate's extendedKeyUsage does not include emailProtection");
+    return;
+  }
+  add('certificate-usage', 'pass', 'the certificate allows signing mail');
+}
+
+async function checkRevocation(
+  resolved: NonNullable<ResolvedSigners['smime']>,
+  options: PreflightRevocationOptions,
+  now: Date,
+  defaultChecker: RevocationChecker | (() => RevocationChecker),
+  add: Add,
+): Promise<RevocationResult | undefined> {
+  const policy = options.policy ?? 'hard-fail';
+  if (policy === 'off') {
+    add('revocation', 'pass', 'revocation not checked (policy off)');
+    return undefined;
+  }
+  const leaf = resolved.certificate;
+  let issuer: Certificate | undefined;
+  try {
+    const candidates = [...(resolved.signer.chain ?? []), ...(options.issuers ?? [])].map(asCertificate);
+    issuer = candidates.find((c) => equalBytes(c.subject.der, leaf.issuer.der));
+  } catch (e) {
+    add('revocation', 'fail', `an issuer certificate cannot be read: ${(e as Error).message}`);
+    return undefined;
+  }
+  if (!issuer) {
+    add('revocation', 'fail', `the issuer of the certificate ${leaf.serialNumber} is not in the chain nor in revocation.issuers: its status cannot be checked`);
+    return undefined;
+  }
+  const checker = options.checker ?? (typeof defaultChecker === 'function' ? defaultChecker() : defaultChecker);
+  const answer = await checker.check(leaf, issuer, now);
+  if (answer.status === 'good') add('revocation', 'pass', `the certificate ${leaf.serialNumber} is good (${answer.method ?? '?'}${answer.source === 'cache' ? ', cached' : ''})`);
+  else if (answer.status === 'revoked')
+    add('revocation', 'fail', `the certificate ${leaf.serialNumber} is revoked${answer.reason ? ` (${answer.reason})` : ''}${answer.revokedAt ? ` since ${answer.revokedAt}` : ''}`);
+  else if (policy === 'soft-fail')
+    add('revocation', 'pass', `the status of the certificate ${leaf.serialNumber} is ${answer.status} (${answer.error ?? (answer.noSources ? 'no sources' : 'no answer')}); soft-fail lets it pass`);
+  else
+    add('revocation', 'fail', `the status of the certificate ${leaf.serialNumber} is ${answer.status} (${answer.error ?? (answer.noSources ? 'the certificate names no OCSP responder or CRL' : 'no answer')}); hard-fail needs good`);
+  return answer;
+}
+
+async function resolveDkim(source: DkimSource, fromDomain: string | undefined, add: Add): Promise<DkimSignOptions[] | undefined> {
+  if ('keys' in source) {
+    add('dkim-key', 'pass', `${source.keys.length} DKIM key(s) given by the caller`);
+    return [...source.keys];
+  }
+  const domain = source.domain ?? fromDomain;
+  if (!domain) {
+    add('dkim-key', 'fail', 'no domain to take DKIM keys for: From names no single author and no dkim.domain is set');
+    return undefined;
+  }
+  try {
+    const keys = await source.manager.getSigningKeys(domain);
+    add('dkim-key', 'pass', `active DKIM key(s) of ${domain}: ${keys.map((k) => k.selector).join(', ')}`);
+    return keys.map((k) => ({ domain: k.domain, selector: k.selector, privateKey: k.privateKey, algorithm: k.algorithm }));
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_IDENTITY_STATE') && !isMailPkiError(e, 'ERR_IDENTITY_NOT_FOUND')) throw e;
+    add('dkim-key', 'fail', e.message);
+    return undefined;
+  }
+}
+
+/**
+ * Signs the message with every key and verifies the result against DNS: a pass for each d=/s=
+ * proves the record DNS serves is the public half of the key that will sign.
+ */
+async function checkDkimDns(bytes: Uint8Array, keys: DkimSignOptions[], config: PreflightConfig, add: Add): Promise<void> {
+  const resolver = config.resolver ?? systemDnsResolver();
+  if (!resolver) {
+    add('dkim-dns', 'fail', 'no DNS resolver to compare the DKIM records with (pass `resolver`)');
+    return;
+  }
+  const clock = config.clock;
+  const probe = await signDkimMessage(bytes, keys.map((k) => ({ ...k, ...(clock && { clock }), ...(config.crypto && { crypto: config.crypto }) })));
+  const v = await verifyDkim(probe, { resolver, ...(clock && { clock }), ...(config.crypto && { crypto: config.crypto }) });
+  const bad: string[] = [];
+  // The probe's signatures come first, in key order (signDkimMessage prepends them).
+  for (const [i, k] of keys.entries()) {
+    const r = v.results[i];
+    if (!r || r.domain !== k.domain.toLowerCase() || r.selector !== k.selector.toLowerCase() || r.result !== 'pass') bad.push(`${k.selector}._domainkey.${k.domain}: ${r ? `${r.result} (${r.reason})` : 'no result'}`);
+  }
+  if (bad.length > 0) add('dkim-dns', 'fail', `DNS does not serve the record of the signing key: ${bad.join('; ')}`);
+  else add('dkim-dns', 'pass', `DNS serves the record of each signing key (${keys.map((k) => `${k.selector}._domainkey.${k.domain}`).join(', ')})`);
+}

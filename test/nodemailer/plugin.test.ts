@@ -1,0 +1,198 @@
+/** mailpkiPlugin through nodemailer's stream transport: what is sent is what was signed, verified by mailpki. */
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { verifyDkim } from '../../src/dkim/index.js';
+import { mailpkiPlugin, preflight, type NodemailerMail } from '../../src/nodemailer/index.js';
+import { verifyMessage } from '../../src/smime/index.js';
+import { harness } from '../lifecycle/helpers.js';
+import { bufferTransport, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
+
+const f = await mailFixture();
+const revocation = () => ({ policy: 'hard-fail' as const, checker: f.checker() });
+
+async function send(plugin: ReturnType<typeof mailpkiPlugin>, mail = paymentMail()) {
+  const t = bufferTransport();
+  let raw: Uint8Array | undefined;
+  // Captures what the plugin hands nodemailer, to compare with what nodemailer sends.
+  t.use('stream', (m, cb) => {
+    const set = m.message.setRaw.bind(m.message);
+    m.message.setRaw = ((b: Uint8Array) => {
+      raw = b;
+      return set(b as Buffer);
+    }) as typeof m.message.setRaw;
+    plugin(m as unknown as NodemailerMail, cb);
+  });
+  const info = await t.sendMail(mail);
+  return { info, sent: new Uint8Array(info.message as Buffer), raw };
+}
+
+async function verifyBoth(sent: Uint8Array) {
+  const smime = await verifyMessage(sent, { trustAnchors: [f.root], clock, revocation: { policy: 'hard-fail', crls: f.crls } });
+  const dkim = await verifyDkim(sent, { resolver: f.resolver, clock });
+  return { smime, dkim };
+}
+
+describe('mailpkiPlugin with keys given', () => {
+  it('S/MIME-signs, then DKIM-signs; the bytes sent are the bytes signed, and both verify', async () => {
+    const plugin = mailpkiPlugin({
+      smime: { signer: f.payments },
+      dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
+      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+    });
+    const { info, sent, raw } = await send(plugin);
+    expect(raw).toBeDefined();
+    expect(sent).toEqual(new Uint8Array(raw!));
+    expect(info.envelope).toEqual({ from: 'payments@example.com', to: ['approvers@example.com'] });
+    expect(info.messageId).toBe('<pi-2026-118@example.com>');
+    const text = new TextDecoder().decode(sent);
+    // DKIM over the final bytes: its field is the first one, above the S/MIME structure.
+    expect(text.startsWith('DKIM-Signature: v=1; a=rsa-sha256;')).toBe(true);
+    expect(text).toContain('Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;');
+    const { smime, dkim } = await verifyBoth(sent);
+    expect(smime.valid).toBe(true);
+    expect(smime.problems).toEqual([]);
+    expect(smime.signers[0]!.certificate!.serialNumber).toBe(f.payments.certificate.serialNumber);
+    expect(smime.signers[0]!.revocation!.map((r) => r.status)).toEqual(['good', 'good']);
+    expect(dkim.result).toBe('pass');
+    expect(dkim.results.map((r) => [r.result, r.domain, r.selector, r.aligned])).toEqual([['pass', 'example.com', 'nm1', true]]);
+    // Only the Content-* fields are inside the signature; From, To, Subject stay outside (docs/signing.md).
+    expect(smime.signedHeaders.map((h) => h.name)).toEqual(['Content-Transfer-Encoding', 'Content-Type']);
+  });
+
+  it('the signed text is the application text (what a client shows is what was signed)', async () => {
+    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
+    const { sent } = await send(plugin);
+    const text = new TextDecoder().decode(sent);
+    expect(text).toContain('Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00 by Friday.');
+    const v = await verifyMessage(sent, { trustAnchors: [f.root], clock, revocation: { policy: 'hard-fail', crls: f.crls } });
+    expect(v.valid).toBe(true);
+    expect(v.signedContentType).toBe('text/plain');
+  });
+
+  it('DKIM only: one aligned signature, no S/MIME structure', async () => {
+    const plugin = mailpkiPlugin({ dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] }, preflight: { clock, resolver: f.resolver } });
+    const { sent } = await send(plugin);
+    expect(new TextDecoder().decode(sent)).not.toContain('multipart/signed');
+    const v = await verifyDkim(sent, { resolver: f.resolver, clock });
+    expect(v.results.map((r) => [r.result, r.aligned])).toEqual([['pass', true]]);
+  });
+
+  it('a transform an earlier plugin added is applied once, and its result is what is signed', async () => {
+    const t = bufferTransport();
+    t.use('stream', (mail, cb) => {
+      mail.message.transform(
+        () =>
+          new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              done(null, Buffer.from(chunk.toString('latin1').replace('by Friday', 'by Friday [checked]'), 'latin1'));
+            },
+          }),
+      );
+      cb();
+    });
+    t.use('stream', mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } }) as never);
+    const info = await t.sendMail(paymentMail());
+    const sent = new Uint8Array(info.message as Buffer);
+    const text = new TextDecoder().decode(sent);
+    expect(text.split('[checked]').length).toBe(2);
+    expect((await verifyMessage(sent, { trustAnchors: [f.root], clock, revocation: { policy: 'hard-fail', crls: f.crls } })).valid).toBe(true);
+  });
+
+  it('attachments and HTML survive signing and verify (multipart content)', async () => {
+    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
+    const { sent } = await send(plugin, paymentMail({ html: '<p>Please pay <b>1,250.00 EUR</b></p>', attachments: [{ filename: 'instruction.csv', content: 'iban,amount\nDE89370400440532013000,1250.00\n' }] }));
+    const v = await verifyMessage(sent, { trustAnchors: [f.root], clock, revocation: { policy: 'hard-fail', crls: f.crls } });
+    expect(v.valid).toBe(true);
+    expect(v.signedContentType).toBe('multipart/mixed');
+  });
+});
+
+describe('mailpkiPlugin with a governed identity', () => {
+  it('signs with the identity\'s current certificate and audits message.signed (serial, Message-ID, SHA-256 of the bytes sent; no content)', async () => {
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' }, purpose: 'payment instructions' }, { actor: 'alice' });
+    const cert = (await h.manager.credentials('payments@example.com'))[0]!;
+    const crls = [await h.ca.local.createCrl(), (await h.ca.local.rootCrl())!];
+    const hclock = h.clock;
+    const plugin = mailpkiPlugin({
+      smime: { identity: 'payments@example.com', manager: h.manager },
+      preflight: { clock: hclock, revocation: { policy: 'hard-fail', checker: new (await import('../../src/revocation/index.js')).RevocationChecker({ crls, clock: hclock }) } },
+      actor: 'app:payments',
+    });
+    const { sent } = await send(plugin, paymentMail({ date: hclock() }));
+    const v = await verifyMessage(sent, { trustAnchors: [h.ca.local.rootCertificate], clock: hclock, revocation: { policy: 'hard-fail', crls } });
+    expect(v.valid).toBe(true);
+    expect(v.signers[0]!.certificate!.serialNumber).toBe(cert.serialNumber);
+    const audit = await h.store.listAudit();
+    const signed = audit.filter((r) => r.action === 'message.signed');
+    expect(signed.map((r) => [r.actor, r.identityId, r.after])).toEqual([
+      ['app:payments', 'smime:payments@example.com', { serialNumber: cert.serialNumber, messageId: '<pi-2026-118@example.com>', sha256: createHash('sha256').update(sent).digest('hex') }],
+    ]);
+    expect(JSON.stringify(audit)).not.toContain('IBAN');
+  });
+
+  it('recordSignature refuses a bad digest and an unknown identity', async () => {
+    const h = await harness();
+    await expect(h.manager.recordSignature('payments@example.com', { serialNumber: 'ab', sha256: 'x' }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(h.manager.recordSignature('nobody@example.com', { serialNumber: 'ab', sha256: 'a'.repeat(64) }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+  });
+});
+
+describe('preflight alone (dry run)', () => {
+  it('returns every check, passed, with what would be signed', async () => {
+    const bytes = await bufferTransport().sendMail(paymentMail()).then((i) => new Uint8Array(i.message as Buffer));
+    const r = await preflight(bytes, {
+      smime: { signer: f.payments },
+      dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
+      clock,
+      revocation: revocation(),
+      resolver: f.resolver,
+    });
+    expect(r.ok).toBe(true);
+    expect(r.failed).toEqual([]);
+    expect(r.checks.map((c) => [c.check, c.outcome])).toEqual([
+      ['from', 'pass'],
+      ['certificate-validity', 'pass'],
+      ['certificate-expiry', 'pass'],
+      ['certificate-usage', 'pass'],
+      ['revocation', 'pass'],
+      ['dkim-key', 'pass'],
+      ['dkim-alignment', 'pass'],
+      ['dkim-dns', 'pass'],
+    ]);
+    expect(r.from).toBe('payments@example.com');
+    expect(r.messageId).toBe('<pi-2026-118@example.com>');
+    expect(r.certificate).toEqual({ serialNumber: f.payments.certificate.serialNumber, notAfter: f.payments.certificate.notAfter.toISOString(), mailboxes: ['payments@example.com'] });
+    expect(r.revocation).toMatchObject({ status: 'good', method: 'crl' });
+    expect(r.dkim).toEqual([{ domain: 'example.com', selector: 'nm1' }]);
+    expect(JSON.stringify(r)).not.toContain('privateKey');
+    expect(NOW.getTime()).toBe(clock().getTime());
+  });
+});
+
+describe('caller mistakes', () => {
+  it.each([
+    ['no options', undefined, 'options'],
+    ['nothing to do', {}, 'options'],
+    ['signer and identity', { smime: { signer: {}, identity: 'a@example.com' } }, 'smime'],
+    ['identity without a manager', { smime: { identity: 'a@example.com' } }, 'smime.manager'],
+    ['empty DKIM keys', { dkim: { keys: [] } }, 'dkim.keys'],
+    ['a bad revocation policy', { dkim: { keys: [{}] }, preflight: { revocation: { policy: 'maybe' } } }, 'revocation.policy'],
+    ['a negative margin', { dkim: { keys: [{}] }, preflight: { expiryMarginMs: -1 } }, 'expiryMarginMs'],
+  ])('%s is ERR_INVALID_INPUT naming the field', (_name, options, field) => {
+    let err: unknown;
+    try {
+      mailpkiPlugin(options as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field } });
+  });
+
+  it('a plugin registered as a compile plugin (no built message) fails the send with ERR_INVALID_INPUT', async () => {
+    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
+    const err = await new Promise<Error | null | undefined>((resolve) => plugin({ message: undefined } as never, resolve));
+    expect(err).toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+});
