@@ -5,9 +5,10 @@ import { benchCrl } from './crl.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchRevocation } from './revocation.js';
 import { benchDkim } from './dkim.js';
+import { benchFilter } from './filter.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, filter: benchFilter };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();
