@@ -15,6 +15,7 @@ export const entries = {
   'lifecycle/index': 'src/lifecycle/index.ts',
   'dkim/index': 'src/dkim/index.ts',
   'dns/index': 'src/dns/index.ts',
+  'filter/index': 'src/filter/index.ts',
   'node/index': 'src/node/index.ts',
   'nodemailer/index': 'src/nodemailer/index.ts',
 };

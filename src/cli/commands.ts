@@ -14,6 +14,7 @@ import { decrypt, encrypt, sign, verify } from './smime.js';
 import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
 import { audit, enroll, events, identityExportKeys, identityKeys, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
 import { dkim } from './dkim.js';
+import { evidenceExport, filter } from './filter.js';
 
 /** `revoke` serves two levels: a certificate of a CA directory (--ca), or an identity of the store. */
 const revoke: Command = {
@@ -189,5 +190,7 @@ export const commands: Record<string, Command> = {
   audit,
   events,
   dkim,
+  filter,
+  'evidence export': evidenceExport,
 };
 

@@ -6,3 +6,14 @@ export { MAILPKI_APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './sqlite-sch
 export { nodeDnsResolver, type NodeDnsResolverOptions } from './dns.js';
 export { nodeDnsTransport, parseServer } from './dns-update.js';
 export { nodeRawRsaDecrypt } from './rsa-decrypt.js';
+export {
+  createFilter,
+  DEFAULT_FILTER_MAX_MESSAGE_BYTES,
+  DEFAULT_FILTER_MAX_CLIENTS,
+  DEFAULT_FILTER_SOCKET_TIMEOUT_MS,
+  DEFAULT_FILTER_REINJECT_CONNECTIONS,
+  type FilterOptions,
+  type FilterEndpoint,
+  type RunningFilter,
+} from './filter.js';
+export { openSqliteEvidenceStore, SqliteEvidenceStore } from './sqlite-evidence.js';

@@ -161,6 +161,20 @@ INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, d
   WHERE i.kind = 'smime' AND c.kind = 'certificate' AND c.key_id IS NOT NULL AND c.key_id IN (SELECT id FROM private_keys);
 `,
   },
+  {
+    version: 4,
+    description: 'filter evidence: one record per message the filter saw (verdicts, revocation answers, dispositions)',
+    sql: `
+CREATE TABLE filter_evidence (
+  id TEXT NOT NULL PRIMARY KEY,
+  message_id TEXT,
+  received_at BIGINT NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE INDEX filter_evidence_received_at ON filter_evidence (received_at, id);
+CREATE INDEX filter_evidence_message_id ON filter_evidence (message_id);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

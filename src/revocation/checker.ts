@@ -7,7 +7,7 @@
 import type { Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
-import { toHex } from '../internal/bytes.js';
+import { toBase64, toHex } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import type { RevocationReason } from '../ca/types.js';
@@ -35,6 +35,11 @@ export interface RevocationAnswer {
   thisUpdate?: string;
   nextUpdate?: string;
   producedAt?: string;
+  /** OCSP: the signed response as received (DER, base64), so an auditor can re-check its signature later. */
+  ocspResponse?: string;
+  /** CRL: the cRLNumber of the CRL that answered (decimal), and of the delta CRL when one was used. */
+  crlNumber?: string;
+  deltaCrlNumber?: string;
 }
 
 export interface RevocationResult {
@@ -52,6 +57,10 @@ export interface RevocationResult {
   thisUpdate?: string;
   nextUpdate?: string;
   producedAt?: string;
+  /** See RevocationAnswer: the raw OCSP response (base64 DER) behind this result. */
+  ocspResponse?: string;
+  crlNumber?: string;
+  deltaCrlNumber?: string;
   /** Revoked, but after the verification time `at`: the certificate was good when it was used. */
   revokedAfterAt?: boolean;
   /** True when the certificate names no OCSP responder and no CRL: nothing to check. */
@@ -291,6 +300,7 @@ export class RevocationChecker {
       ...(r.thisUpdate && { thisUpdate: r.thisUpdate.toISOString() }),
       ...(r.nextUpdate && { nextUpdate: r.nextUpdate.toISOString() }),
       ...(r.producedAt && { producedAt: r.producedAt.toISOString() }),
+      ocspResponse: toBase64(body),
     };
   }
 
@@ -324,7 +334,12 @@ export class RevocationChecker {
 /** The answer of a determined CRL status: the one place every CRL answer (given or fetched) comes from. */
 function answerOf(r: CrlStatus, url: string): RevocationAnswer {
   const crl = r.delta ?? r.crl!;
-  const times = { thisUpdate: crl.thisUpdate.toISOString(), ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }) };
+  const times = {
+    thisUpdate: crl.thisUpdate.toISOString(),
+    ...(crl.nextUpdate && { nextUpdate: crl.nextUpdate.toISOString() }),
+    ...(r.crl?.crlNumber !== undefined && { crlNumber: r.crl.crlNumber.toString() }),
+    ...(r.delta?.crlNumber !== undefined && { deltaCrlNumber: r.delta.crlNumber.toString() }),
+  };
   if (r.status === 'revoked')
     return { status: 'revoked', method: 'crl', url, revokedAt: r.revocation!.revocationDate.toISOString(), reason: r.revocation!.reason, ...times };
   return { status: 'good', method: 'crl', url, ...times };
@@ -332,7 +347,7 @@ function answerOf(r: CrlStatus, url: string): RevocationAnswer {
 
 function finish(base: RevocationResult, a: RevocationAnswer, source: 'ocsp' | 'crl' | 'cache', at: Date | undefined): RevocationResult {
   const r: RevocationResult = { ...base, status: a.status, source, method: a.method, url: a.url };
-  for (const k of ['revokedAt', 'reason', 'thisUpdate', 'nextUpdate', 'producedAt'] as const) if (a[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = a[k];
+  for (const k of ['revokedAt', 'reason', 'thisUpdate', 'nextUpdate', 'producedAt', 'ocspResponse', 'crlNumber', 'deltaCrlNumber'] as const) if (a[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = a[k];
   if (a.status === 'revoked' && at && a.revokedAt && Date.parse(a.revokedAt) > at.getTime()) r.revokedAfterAt = true;
   return r;
 }

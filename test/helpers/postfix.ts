@@ -10,7 +10,7 @@
  * Use with describeWithPeers(name, POSTFIX_PEERS, …) so a missing Postfix skips loudly (fails
  * under MAILPKI_REQUIRE_PEERS=1). Needs root (Postfix's master runs as root).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -76,6 +76,25 @@ export interface SwaksResult {
 export function swaks(port: number, args: readonly string[], input?: string | Buffer): SwaksResult {
   const r = spawnSync('swaks', ['--server', `127.0.0.1:${port}`, '--silent', '2', ...args], { input, encoding: 'latin1', timeout: 60_000 });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * swaks without blocking the event loop: for a server in this same process (e.g. a filter under
+ * test), which could not answer while spawnSync waits.
+ */
+export function swaksAsync(port: number, args: readonly string[]): Promise<SwaksResult> {
+  return new Promise((resolve) => {
+    const child = spawn('swaks', ['--server', `127.0.0.1:${port}`, '--silent', '2', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('latin1').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
 }
 
 function pidAlive(pid: number): boolean {

@@ -10,6 +10,8 @@ import { parseCertificate, type Certificate } from '../../src/certs/certificate.
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { serveHttp, type RunningServer } from '../../src/node/http-server.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
+import { validateOcspResponse } from '../../src/revocation/ocsp-validate.js';
+import { fromBase64 } from '../../src/internal/bytes.js';
 import { signMessage, verifyMessage } from '../../src/smime/index.js';
 
 let now = new Date('2026-11-01T10:00:00Z');
@@ -65,6 +67,24 @@ describe('RevocationChecker against LocalCA over HTTP', () => {
     const second = await checker.check(leaf, pub.ca.issuingCertificate, now);
     expect(second).toMatchObject({ status: 'good', source: 'cache', method: 'ocsp' });
     expect(pub.hits.ocsp - before).toBe(1);
+  });
+
+  it('evidence: an OCSP result carries the signed response, which re-validates later; a CRL result its cRLNumber', async () => {
+    const leaf = await leafOf(pub.ca, 'evidence@example.com', keys);
+    const r = await new RevocationChecker({ clock }).check(leaf, pub.ca.issuingCertificate, now);
+    const der = fromBase64(r.ocspResponse!)!;
+    const again = await validateOcspResponse(der, { certificate: leaf, issuer: pub.ca.issuingCertificate, at: now });
+    expect([again.ok, again.status]).toEqual([true, 'good']);
+    const tampered = der.slice();
+    tampered[tampered.length - 5]! ^= 1;
+    expect((await validateOcspResponse(tampered, { certificate: leaf, issuer: pub.ca.issuingCertificate, at: now })).ok).toBe(false);
+    const c = new RevocationChecker({ clock });
+    const fresh = await c.check(leaf, pub.ca.issuingCertificate, now);
+    const cached = await c.check(leaf, pub.ca.issuingCertificate, now);
+    expect([cached.source, cached.ocspResponse]).toEqual(['cache', fresh.ocspResponse]);
+    const crl = await new RevocationChecker({ clock, order: ['crl'] }).check(leaf, pub.ca.issuingCertificate, now);
+    expect(crl.crlNumber).toMatch(/^\d+$/);
+    expect(crl.ocspResponse).toBeUndefined();
   });
 
   it('revoked by OCSP with time and reason; revoked after `at` is said so', async () => {

@@ -88,7 +88,7 @@ describe('SqliteStore: the file', () => {
         expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
         expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-        expect(tables).toEqual(['audit', 'credentials', 'decryption_keys', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
+        expect(tables).toEqual(['audit', 'credentials', 'decryption_keys', 'filter_evidence', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
       });
     }
   });
@@ -116,7 +116,7 @@ describe('SqliteStore: the file', () => {
       key.run('k-dkim', 'dkim:example.com', t);
     });
     const s = await openSqliteStore(path, { create: false });
-    expect(s.schemaVersion).toBe(3);
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
     expect((await s.transaction((t) => t.getIdentity('smime:old@example.com')))!.use).toBe('both');
     expect((await s.transaction((t) => t.getIdentity('dkim:example.com')))!.use).toBeUndefined();
     expect(await s.transaction((t) => t.listDecryptionKeys('smime:old@example.com'))).toStrictEqual([

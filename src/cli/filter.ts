@@ -1,0 +1,146 @@
+/** `mailpki filter` (the inbound SMTP content filter) and `mailpki evidence export`. */
+import { hostname } from 'node:os';
+import { createWriteStream } from 'node:fs';
+import { MailPkiError } from '../errors.js';
+import { RevocationChecker } from '../revocation/checker.js';
+import { createFilter, openSqliteEvidenceStore, nodeDnsResolver } from '../node/index.js';
+import { MemoryEvidenceStore, parseFilterPolicy, type EvidenceStore } from '../filter/index.js';
+import { MAX_SMALL_INPUT_BYTES } from './input.js';
+import { oneOf, positiveInt, required, str, type Command, type CommandContext } from './args.js';
+
+function endpoint(ctx: CommandContext, name: string, fallback?: string): { host: string; port: number } {
+  const v = str(ctx, name) ?? fallback;
+  if (v === undefined) throw new MailPkiError('ERR_USAGE', `--${name} HOST:PORT is required`);
+  const m = /^(.+):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new MailPkiError('ERR_USAGE', `--${name} must be HOST:PORT, e.g. 127.0.0.1:10025`);
+  return { host: m[1]!, port };
+}
+
+/** Days of evidence kept by default (about 13 months: a yearly audit and its follow-up). */
+export const DEFAULT_EVIDENCE_RETENTION_DAYS = 400;
+
+export const filter: Command = {
+  usage:
+    'mailpki filter --listen 127.0.0.1:10025 --reinject 127.0.0.1:10026 --trust FILE [--authserv-id ID] [--policy FILE] [--db FILE] [--dns HOST:PORT] [--revocation off|soft-fail|hard-fail] [--max-size BYTES] [--retention-days N]',
+  options: {
+    listen: { type: 'string' },
+    reinject: { type: 'string' },
+    trust: { type: 'string' },
+    intermediates: { type: 'string' },
+    'authserv-id': { type: 'string' },
+    policy: { type: 'string' },
+    db: { type: 'string' },
+    dns: { type: 'string' },
+    revocation: { type: 'string' },
+    'max-size': { type: 'string' },
+    'retention-days': { type: 'string' },
+  },
+  help: `  --listen HOST:PORT     where Postfix's content_filter delivers (default 127.0.0.1:10025)
+  --reinject HOST:PORT   Postfix's return smtpd (with -o content_filter=)
+  --trust FILE           trust anchors for S/MIME (PEM bundle)
+  --intermediates FILE   extra CA certificates (PEM bundle)
+  --authserv-id ID       the Authentication-Results authserv-id (default: this host's name)
+  --policy FILE          disposition policy (JSON, docs/mail-flow.md); without it: headers only
+  --db FILE              keep evidence in this store file (default: in memory, lost on exit)
+  --dns HOST:PORT,...    DNS servers for DKIM keys (default: the system's)
+  --revocation P         off, soft-fail (default) or hard-fail: how the verdict treats unknown status
+  --max-size BYTES       largest message taken (default 25 MiB; larger: 552)
+  --retention-days N     evidence older than N days is pruned at start and daily (default ${DEFAULT_EVIDENCE_RETENTION_DAYS})`,
+  async run(ctx) {
+    const listen = endpoint(ctx, 'listen', '127.0.0.1:10025');
+    const reinject = endpoint(ctx, 'reinject');
+    const trust = new TextDecoder().decode(await ctx.readInput(required(ctx, 'trust'), MAX_SMALL_INPUT_BYTES));
+    const intermediatesFile = str(ctx, 'intermediates');
+    const intermediates = intermediatesFile ? [new TextDecoder().decode(await ctx.readInput(intermediatesFile, MAX_SMALL_INPUT_BYTES))] : [];
+    let policy;
+    const policyFile = str(ctx, 'policy');
+    if (policyFile) {
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder().decode(await ctx.readInput(policyFile, MAX_SMALL_INPUT_BYTES)));
+      } catch (e) {
+        throw new MailPkiError('ERR_INVALID_INPUT', `--policy ${policyFile}: not JSON (${(e as Error).message})`, { cause: e, details: { field: 'policy' } });
+      }
+      policy = parseFilterPolicy(json);
+    }
+    const revocation = oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail';
+    const retentionDays = positiveInt(ctx, 'retention-days') ?? DEFAULT_EVIDENCE_RETENTION_DAYS;
+    const maxSize = positiveInt(ctx, 'max-size');
+    const servers = str(ctx, 'dns')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const dbFile = str(ctx, 'db');
+    const evidence: EvidenceStore & { close?: () => Promise<void> } = dbFile ? await openSqliteEvidenceStore(dbFile) : new MemoryEvidenceStore();
+    const prune = () => evidence.prune(new Date(Date.now() - retentionDays * 86_400_000)).catch((e) => ctx.io.stderr(`mailpki: evidence pruning failed: ${(e as Error).message}\n`));
+    await prune();
+    // One checker for the process: its cache serves every message (OCSP answers until nextUpdate).
+    const checker = revocation === 'off' ? undefined : new RevocationChecker({ timeoutMs: 5000 });
+    const running = await createFilter({
+      listen,
+      reinject,
+      authservId: str(ctx, 'authserv-id') ?? hostname(),
+      smime: { trustAnchors: [trust], intermediates, revocation: checker ? { policy: revocation, checker } : { policy: 'off' } },
+      dkim: { resolver: nodeDnsResolver({ ...(servers?.length && { servers }), timeoutMs: 2000 }) },
+      ...(policy && { policy }),
+      evidence,
+      ...(maxSize && { maxMessageBytes: maxSize }),
+      onMessage: (r) =>
+        ctx.io.stdout(`${r.receivedAt} ${r.id} ${r.messageId ?? '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${d.recipient}:${d.action}`).join(',')}\n`),
+    });
+    ctx.io.stdout(`mailpki filter listening on ${running.host}:${running.port}, re-injecting to ${reinject.host}:${reinject.port}${policy ? '' : ' (no policy: headers only)'}\n`);
+    const daily = setInterval(prune, 86_400_000);
+    daily.unref();
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    ctx.io.stdout('mailpki filter: stopping; finishing messages in flight\n');
+    clearInterval(daily);
+    await running.close();
+    await evidence.close?.();
+    return 0;
+  },
+};
+
+export const evidenceExport: Command = {
+  usage: 'mailpki evidence export [--db FILE] [--since ISO-DATE] [--until ISO-DATE] [--message-id ID] [--out FILE]',
+  options: { db: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, 'message-id': { type: 'string' }, out: { type: 'string' } },
+  help: `  --db FILE          the store file the filter wrote (default mailpki.db)
+  --since, --until   ISO 8601 dates: received at or after / before
+  --message-id ID    only this Message-ID (with angle brackets, as in the header)
+  --out FILE         write there (default standard output); one JSON record per line`,
+  async run(ctx) {
+    const date = (name: string) => {
+      const v = str(ctx, name);
+      if (v === undefined) return undefined;
+      const d = new Date(v);
+      if (Number.isNaN(d.getTime())) throw new MailPkiError('ERR_USAGE', `--${name} must be an ISO 8601 date`);
+      return d;
+    };
+    const since = date('since');
+    const until = date('until');
+    const messageId = str(ctx, 'message-id');
+    const store = await openSqliteEvidenceStore(str(ctx, 'db') ?? 'mailpki.db');
+    const outFile = str(ctx, 'out');
+    const out = outFile ? createWriteStream(outFile, { mode: 0o600 }) : undefined;
+    const write = (s: string) => (out ? new Promise<void>((res, rej) => out.write(s, (e) => (e ? rej(e) : res()))) : (ctx.io.stdout(s), Promise.resolve()));
+    let n = 0;
+    try {
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.list({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...(after !== undefined && { after }) });
+        for (const r of page) await write(`${JSON.stringify(r)}\n`);
+        n += page.length;
+        if (page.length === 0) break;
+        after = page[page.length - 1]!.id;
+      }
+    } finally {
+      if (out) await new Promise<void>((res) => out.end(res));
+      await store.close();
+    }
+    ctx.io.stderr(`${n} evidence record(s) exported\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,149 @@
+/**
+ * Verification evidence: what the filter saw and decided for each message, kept so that an auditor
+ * can later see why a message was delivered, tagged, quarantined or rejected — the verdicts, the
+ * certificates' identities, the revocation answers used — linked to the message-id. Never the
+ * message content: a digest identifies it.
+ */
+import { z } from 'zod';
+import { MailPkiError } from '../errors.js';
+import { parseInput } from '../internal/validate.js';
+import type { DispositionAction } from './policy.js';
+
+export interface EvidenceDisposition {
+  recipient: string;
+  action: DispositionAction;
+  rule?: string;
+  failed: string[];
+}
+
+export interface EvidenceRecord {
+  /** Unique per message seen (the filter's queue id). */
+  id: string;
+  /** The Message-ID field value, as written (angle brackets kept), when there is one. */
+  messageId?: string;
+  /** When the filter received the message (ISO 8601). */
+  receivedAt: string;
+  envelope: { from: string; to: string[] };
+  /** SHA-256 of the message as received, hex. */
+  sha256: string;
+  size: number;
+  /** The Authentication-Results value the filter added. */
+  authenticationResults: string;
+  /** The S/MIME verdict (JSON: signers with certificate summaries and revocation results, problems, warnings), or why there is none. */
+  smime: { result: string; verdict?: unknown; error?: { code: string; message: string } };
+  /** The DKIM results (JSON), or the error that kept DKIM from being checked. */
+  dkim?: { result: string; results: unknown[]; error?: { code: string; message: string } };
+  dispositions: EvidenceDisposition[];
+  /** What the filter answered: 'delivered' (all copies passed on), 'rejected', or 'deferred' (a 4xx, the MTA retries). */
+  outcome: 'delivered' | 'rejected' | 'deferred';
+  /** Faults met on the way (reinjection failure, quarantine write failure, …). */
+  faults: string[];
+}
+
+export interface EvidenceQuery {
+  /** receivedAt ≥ since. */
+  since?: Date;
+  /** receivedAt < until. */
+  until?: Date;
+  messageId?: string;
+  /** At most this many, oldest first (default and maximum MAX_EVIDENCE_PAGE). */
+  limit?: number;
+  /** Continue after this record id (paging). */
+  after?: string;
+}
+
+/** The most records one list() call returns. */
+export const MAX_EVIDENCE_PAGE = 1000;
+
+/** Where evidence is kept. Implementations: MemoryEvidenceStore, SqliteEvidenceStore (mailpki/node). */
+export interface EvidenceStore {
+  /** Adds a record; a record with the same id is replaced (the filter writes again when its outcome changes). */
+  put(record: EvidenceRecord): Promise<void>;
+  get(id: string): Promise<EvidenceRecord | undefined>;
+  /** Oldest first by receivedAt, then id. */
+  list(query?: EvidenceQuery): Promise<EvidenceRecord[]>;
+  /** Deletes records received before `before`; returns how many (retention). */
+  prune(before: Date): Promise<number>;
+}
+
+const dispositionSchema = z.object({
+  recipient: z.string(),
+  action: z.enum(['accept', 'tag', 'quarantine', 'reject']),
+  rule: z.string().optional(),
+  failed: z.array(z.string()),
+});
+
+export const evidenceRecordSchema = z.object({
+  id: z.string().min(1).max(200),
+  messageId: z.string().max(2000).optional(),
+  receivedAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO 8601 date'),
+  envelope: z.object({ from: z.string(), to: z.array(z.string()) }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  authenticationResults: z.string(),
+  smime: z.object({ result: z.string(), verdict: z.unknown().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() }),
+  dkim: z.object({ result: z.string(), results: z.array(z.unknown()), error: z.object({ code: z.string(), message: z.string() }).optional() }).optional(),
+  dispositions: z.array(dispositionSchema),
+  outcome: z.enum(['delivered', 'rejected', 'deferred']),
+  faults: z.array(z.string()),
+});
+
+/** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */
+export function checkEvidenceRecord(record: unknown): EvidenceRecord {
+  return parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
+}
+
+/** Checks a query; returns the effective limit. */
+export function checkEvidenceQuery(query: EvidenceQuery | undefined): number {
+  const limit = query?.limit ?? MAX_EVIDENCE_PAGE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVIDENCE_PAGE)
+    throw new MailPkiError('ERR_INVALID_INPUT', `evidence query: limit must be 1..${MAX_EVIDENCE_PAGE}`, { details: { field: 'limit' } });
+  for (const k of ['since', 'until'] as const) {
+    const d = query?.[k];
+    if (d !== undefined && (!(d instanceof Date) || Number.isNaN(d.getTime()))) throw new MailPkiError('ERR_INVALID_INPUT', `evidence query: ${k} must be a valid Date`, { details: { field: k } });
+  }
+  return limit;
+}
+
+/** Evidence in memory (tests, short-lived filters). Records are deep-copied in and out. */
+export class MemoryEvidenceStore implements EvidenceStore {
+  private readonly records = new Map<string, EvidenceRecord>();
+
+  async put(record: EvidenceRecord): Promise<void> {
+    const r = checkEvidenceRecord(record);
+    this.records.set(r.id, structuredClone(r));
+  }
+
+  async get(id: string): Promise<EvidenceRecord | undefined> {
+    const r = this.records.get(id);
+    return r && structuredClone(r);
+  }
+
+  async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
+    const limit = checkEvidenceQuery(query);
+    const since = query.since?.getTime() ?? -Infinity;
+    const until = query.until?.getTime() ?? Infinity;
+    const sorted = [...this.records.values()]
+      .filter((r) => {
+        const t = Date.parse(r.receivedAt);
+        return t >= since && t < until && (query.messageId === undefined || r.messageId === query.messageId);
+      })
+      .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    let start = 0;
+    if (query.after !== undefined) {
+      const i = sorted.findIndex((r) => r.id === query.after);
+      start = i < 0 ? sorted.length : i + 1;
+    }
+    return sorted.slice(start, start + limit).map((r) => structuredClone(r));
+  }
+
+  async prune(before: Date): Promise<number> {
+    let n = 0;
+    for (const [id, r] of this.records)
+      if (Date.parse(r.receivedAt) < before.getTime()) {
+        this.records.delete(id);
+        n++;
+      }
+    return n;
+  }
+}

@@ -1,0 +1,28 @@
+/** `mailpki/filter`: the inbound filter's core — disposition policy, inspection, evidence. Runtime-agnostic; the SMTP server is createFilter in mailpki/node. */
+export {
+  parseFilterPolicy,
+  filterPolicySchema,
+  decideDisposition,
+  decideDispositions,
+  matchesPattern,
+  DISPOSITION_ACTIONS,
+  MAX_POLICY_RULES,
+  MAX_POLICY_PATTERNS,
+  type FilterPolicy,
+  type FilterPolicyRule,
+  type DispositionAction,
+  type DispositionFacts,
+  type Disposition,
+  type MessageDisposition,
+} from './policy.js';
+export { inspectMessage, rewriteMessage, smimeArResult, type InspectOptions, type Inspection, type SmimeOutcome, type RewriteOptions } from './inspect.js';
+export {
+  MemoryEvidenceStore,
+  checkEvidenceRecord,
+  checkEvidenceQuery,
+  MAX_EVIDENCE_PAGE,
+  type EvidenceStore,
+  type EvidenceRecord,
+  type EvidenceQuery,
+  type EvidenceDisposition,
+} from './evidence.js';

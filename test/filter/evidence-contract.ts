@@ -1,0 +1,77 @@
+/** The contract every EvidenceStore passes (memory, SQLite). */
+import { describe, expect, it } from 'vitest';
+import type { EvidenceRecord, EvidenceStore } from '../../src/filter/evidence.js';
+
+export function record(n: number, extra: Partial<EvidenceRecord> = {}): EvidenceRecord {
+  return {
+    id: `id-${String(n).padStart(4, '0')}`,
+    messageId: `<m${n}@example.com>`,
+    receivedAt: new Date(Date.UTC(2026, 0, 1) + n * 60_000).toISOString(),
+    envelope: { from: 'payments@example.com', to: ['ap@example.com'] },
+    sha256: 'a'.repeat(64),
+    size: 1234,
+    authenticationResults: 'mx.example.com; smime=pass',
+    smime: { result: 'pass', verdict: { valid: true, signers: [{ revocation: [{ status: 'good', method: 'ocsp', url: 'http://ocsp.example.com' }] }] } },
+    dkim: { result: 'pass', results: [{ result: 'pass', domain: 'example.com' }] },
+    dispositions: [{ recipient: 'ap@example.com', action: 'accept', rule: 'ap', failed: [] }],
+    outcome: 'delivered',
+    faults: [],
+    ...extra,
+  };
+}
+
+export function runEvidenceContract(name: string, factory: () => Promise<{ store: EvidenceStore; close: () => Promise<void> }>): void {
+  describe(`EvidenceStore contract: ${name}`, () => {
+    const withStore = async (f: (s: EvidenceStore) => Promise<void>) => {
+      const h = await factory();
+      try {
+        await f(h.store);
+      } finally {
+        await h.close();
+      }
+    };
+
+    it('put then get returns an equal record; a second put with the same id replaces it', () =>
+      withStore(async (s) => {
+        await s.put(record(1));
+        expect(await s.get('id-0001')).toEqual(record(1));
+        await s.put(record(1, { outcome: 'deferred', faults: ['return port down'] }));
+        expect(await s.get('id-0001')).toEqual(record(1, { outcome: 'deferred', faults: ['return port down'] }));
+        expect(await s.get('nope')).toBeUndefined();
+      }));
+
+    it('list: oldest first, by time window, by message-id, paged with after/limit', () =>
+      withStore(async (s) => {
+        for (const n of [5, 1, 3, 2, 4]) await s.put(record(n));
+        expect((await s.list()).map((r) => r.id)).toEqual(['id-0001', 'id-0002', 'id-0003', 'id-0004', 'id-0005']);
+        expect((await s.list({ since: new Date(record(2).receivedAt), until: new Date(record(4).receivedAt) })).map((r) => r.id)).toEqual(['id-0002', 'id-0003']);
+        expect((await s.list({ messageId: '<m3@example.com>' })).map((r) => r.id)).toEqual(['id-0003']);
+        expect((await s.list({ limit: 2 })).map((r) => r.id)).toEqual(['id-0001', 'id-0002']);
+        expect((await s.list({ limit: 2, after: 'id-0002' })).map((r) => r.id)).toEqual(['id-0003', 'id-0004']);
+      }));
+
+    it('prune removes what was received before the cut-off and says how many', () =>
+      withStore(async (s) => {
+        for (const n of [1, 2, 3]) await s.put(record(n));
+        expect(await s.prune(new Date(record(3).receivedAt))).toBe(2);
+        expect((await s.list()).map((r) => r.id)).toEqual(['id-0003']);
+        expect(await s.prune(new Date(record(1).receivedAt))).toBe(0);
+      }));
+
+    it('a bad record or query is ERR_INVALID_INPUT naming the field; nothing is written', () =>
+      withStore(async (s) => {
+        await expect(s.put({ ...record(1), sha256: 'xyz' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'sha256' } });
+        await expect(s.put({ ...record(1), outcome: 'lost' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'outcome' } });
+        await expect(s.list({ limit: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'limit' } });
+        expect(await s.list()).toEqual([]);
+      }));
+
+    it('records returned are copies: changing one changes nothing stored', () =>
+      withStore(async (s) => {
+        await s.put(record(1));
+        const r = (await s.get('id-0001'))!;
+        r.dispositions[0]!.action = 'reject';
+        expect((await s.get('id-0001'))!.dispositions[0]!.action).toBe('accept');
+      }));
+  });
+}
