@@ -11,6 +11,8 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { DEFAULT_MIME_LIMITS } from '../mime/limits.js';
 import { RevocationChecker } from '../revocation/checker.js';
 import { signMessage, type SignMessageOptions } from '../smime/sign.js';
+import { signAndEncrypt, type EncryptMessageOptions } from '../smime/encrypt.js';
+import type { SmimeRecipient } from '../smime/recipients.js';
 import { checkConfig, evaluatePreflight, preflightError, type DkimSource, type PreflightOptions, type PreflightResult, type SmimeSource } from './preflight.js';
 
 export {
@@ -58,6 +60,13 @@ export interface MailpkiPluginOptions {
   smime?: SmimeSource & { options?: Pick<SignMessageOptions, 'opaque' | 'digest' | 'rsaPadding'> };
   /** DKIM signing over the final bytes: `{ keys }` or `{ manager, domain? }` (the DKIM manager's active keys). */
   dkim?: DkimSource;
+  /**
+   * Sign, then encrypt to these recipients' certificates (signAndEncrypt: AES-256-GCM, RSA-OAEP/ECDH, RFC 9788
+   * header protection), then DKIM-sign. Needs `smime`. Every To/Cc address must be covered by a recipient
+   * certificate that names it, else the send stops with ERR_RECIPIENT_MISSING; certificates are checked as
+   * signAndEncrypt checks them (validity, chain to `trustAnchors`, key usage, revocation) before anything is sent.
+   */
+  encrypt?: { recipients: readonly SmimeRecipient[] } & EncryptMessageOptions;
   /** Preflight settings (expiry margin, revocation policy and checker, DNS resolver, clock). The preflight always runs. */
   preflight?: PreflightOptions;
   /** Who the audit trail names for `message.signed` (default 'mailpki:nodemailer'). */
@@ -123,7 +132,12 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
     options.onPreflight?.(result);
     if (!result.ok) throw preflightError(result);
 
-    let bytes = signers.smime ? await signMessage(composed, signers.smime.signer, smimeOptions) : composed;
+    let bytes: Uint8Array;
+    if (options.encrypt) {
+      if (!signers.smime) throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: encrypt needs smime (the message is signed, then encrypted)', { details: { field: 'encrypt' } });
+      const { recipients, ...encryptOptions } = options.encrypt;
+      bytes = await signAndEncrypt(composed, signers.smime.signer, recipients, { ...smimeOptions, ...encryptOptions });
+    } else bytes = signers.smime ? await signMessage(composed, signers.smime.signer, smimeOptions) : composed;
     if (signers.dkim.length > 0) bytes = await signDkimMessage(bytes, signers.dkim.map((k) => ({ ...k, ...(options.preflight?.clock && { clock: options.preflight.clock }), crypto })));
 
     const s = signers.smime;

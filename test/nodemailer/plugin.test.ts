@@ -9,7 +9,9 @@ import { manualPublisher } from '../../src/dns/index.js';
 import { DkimManager } from '../../src/lifecycle/index.js';
 import { MemoryStore, passphraseKeyProtector } from '../../src/store/index.js';
 import { fakeClock, harness } from '../lifecycle/helpers.js';
-import { bufferTransport, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
+import { bufferTransport, CA_START, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
+import { parseCertificate } from '../../src/certs/certificate.js';
+import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 
 const f = await mailFixture();
 const revocation = () => ({ policy: 'hard-fail' as const, checker: f.checker() });
@@ -232,5 +234,39 @@ describe('caller mistakes', () => {
     const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
     const err = await new Promise<Error | null | undefined>((resolve) => plugin({ message: undefined } as never, resolve));
     expect(err).toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+});
+
+describe('mailpkiPlugin with encrypt', () => {
+  it('signs, encrypts to the approver, then DKIM-signs: the approver opens and verifies it; nothing readable outside', async () => {
+    const pair = await generateKeyPair('ec-p256', { extractable: true });
+    const r = await f.ca.issue({ mailbox: 'approvers@example.com', publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: CA_START, validityDays: 365 });
+    const approver = { privateKey: pair.privateKey, certificate: parseCertificate(r.certificate) };
+    const plugin = mailpkiPlugin({
+      smime: { signer: f.payments },
+      encrypt: { recipients: [approver.certificate], encryptToSelf: true, at: NOW, trustAnchors: [f.root], intermediates: [f.ca.issuingCertificate] },
+      dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
+      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+    });
+    const { sent } = await send(plugin);
+    const text = new TextDecoder().decode(sent);
+    expect(text).toContain('smime-type=authEnveloped-data');
+    expect(text).not.toContain('multipart/signed');
+    expect((await verifyDkim(sent, { resolver: f.resolver, clock })).result).toBe('pass');
+    const v = await verifyMessage(sent, { trustAnchors: [f.root], clock, decryptionKeys: [approver], revocation: { policy: 'hard-fail', crls: f.crls } });
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.layers.map((l) => l.kind)).toEqual(['encrypted', 'signed']);
+    expect(v.signers[0]!.certificate!.serialNumber).toBe(f.payments.certificate.serialNumber);
+  });
+
+  it('a To address with no recipient certificate stops the send with ERR_RECIPIENT_MISSING', async () => {
+    const plugin = mailpkiPlugin({
+      smime: { signer: f.payments },
+      encrypt: { recipients: [f.payments.certificate], at: NOW },
+      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+    });
+    const err = await send(plugin).catch((e) => e);
+    expect(err.code).toBe('ERR_RECIPIENT_MISSING');
   });
 });
