@@ -34,7 +34,8 @@ export interface DecryptMessageOptions {
 export interface DecryptedMessage {
   /**
    * What a client shows: the outer header fields (other than Content-* and those the decrypted part
-   * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject or Date at all)
+   * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject, Date, In-Reply-To
+   * or References at all)
    * and the protected ones, followed by the decrypted entity. Verify it with verifyMessage when it is signed.
    */
   message: Uint8Array;
@@ -172,14 +173,18 @@ export function protectedPayload(inner: MimeEntity): MimeEntity {
   return inner.contentType.mediaType === 'multipart/signed' && inner.children.length === 2 ? inner.children[0]! : inner;
 }
 
-/** Outer fields a protected section overrules even when it lacks them; From stays: the verdict binds the outer From to a signer. */
-const USER_FACING = new Set(COMPARED_HEADERS.map((n) => n.toLowerCase()).filter((n) => n !== 'from'));
+/**
+ * Outer fields a protected section overrules even when it lacks them: what a reader sees or replies
+ * to, and threading (an In-Reply-To added outside files a message into another conversation).
+ * From stays: the verdict binds the outer From to a signer.
+ */
+const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).filter((n) => n !== 'from'), 'in-reply-to', 'references']);
 
 /**
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
  * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
- * With a protected header section (`payload`, RFC 9788), no outer To, Cc, Reply-To, Subject or Date
- * is shown (one added outside after sending would otherwise pass for the sender's; the outer From
+ * With a protected header section (`payload`, RFC 9788), no outer To, Cc, Reply-To, Subject, Date,
+ * In-Reply-To or References is shown (one added outside after sending would otherwise pass for the sender's; the outer From
  * only when the section has none), and the
  * protected fields head the message when they sit deeper than its top (inside a signed part).
  */

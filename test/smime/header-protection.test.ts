@@ -152,6 +152,13 @@ describe('receiving: obscured by the sender, or changed after sending (RFC 9788 
     expect(getHeaders(parseMessage(v.decryptedMessage!), 'Reply-To')).toEqual([]);
   });
 
+  it('an outer In-Reply-To added after sending (threading it into another conversation): not in the message shown', async () => {
+    const eml = fromLatin1(await signAndEncrypt(toApprover(), f.payments, [approver.certificate], enc())).replace('From: Payments', 'In-Reply-To: <invoice-4711@example.com>\r\nFrom: Payments');
+    const v = await verifyAs(eml, approver);
+    expect(getHeaders(parseMessage(eml), 'In-Reply-To')).toHaveLength(1);
+    expect(getHeaders(parseMessage(v.decryptedMessage!), 'In-Reply-To')).toEqual([]);
+  });
+
   it('the outer Subject removed after sending: "changed"', async () => {
     const eml = fromLatin1(await signAndEncrypt(toApprover(), f.payments, [approver.certificate], enc())).replace(`Subject: ${OBSCURED_SUBJECT}\r\n`, '');
     const v = await verifyAs(eml, approver);
