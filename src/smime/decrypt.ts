@@ -36,7 +36,10 @@ export interface DecryptedMessage {
    * What a client shows: the outer header fields (other than Content-* and those the decrypted part
    * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject, Date, In-Reply-To
    * or References at all)
-   * and the protected ones, followed by the decrypted entity. Verify it with verifyMessage when it is signed.
+   * and the protected ones, followed by the decrypted entity. When the decrypted entity is a signature
+   * container (sign-then-encrypt), its own fields other than Content-Type, Content-Transfer-Encoding,
+   * Content-Disposition and MIME-Version are outside the signature and left out (`entity` keeps them).
+   * Verify it with verifyMessage when it is signed.
    */
   message: Uint8Array;
   /** The decrypted MIME entity exactly as it was encrypted. */
@@ -124,7 +127,8 @@ export async function decryptMessage(raw: Uint8Array | string, options: DecryptM
   const payload = protectedPayload(opened.inner);
   const headerProtection = readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
   return {
-    message: showMessage(root, opened.content, opened.inner, headerProtection && payload),
+    // A signature inside: the decrypted entity's own fields are outside it, and not shown (as in verifyMessage).
+    message: showMessage(root, opened.content, opened.inner, headerProtection && payload, wrapsSignature(opened.inner)),
     entity: opened.content,
     contentEncryption: opened.data.contentEncryption,
     integrityProtected: opened.data.integrityProtected,
@@ -180,6 +184,25 @@ export function protectedPayload(inner: MimeEntity): MimeEntity {
  */
 const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).filter((n) => n !== 'from'), 'in-reply-to', 'references']);
 
+const STRUCTURAL = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'mime-version']);
+/**
+ * Fields that say how to read the entity, not what the message is: the only ones an unauthenticated
+ * wrapper keeps (a Content-Description or Content-ID there is text nobody signed, like a Subject).
+ */
+export const isStructuralField = (name: string): boolean => STRUCTURAL.has(name.toLowerCase());
+
+/**
+ * Is this decrypted entity a signature container (multipart/signed, or pkcs7-mime signed-data)? Then
+ * its own header fields are outside the signed content: nobody authenticated them (anyone can encrypt
+ * to the recipient, and AES-CBC lets a man in the middle edit the first plaintext block).
+ */
+export function wrapsSignature(inner: MimeEntity): boolean {
+  if (inner.contentType.mediaType === 'multipart/signed') return true;
+  if (!MIME_TYPES.has(inner.contentType.mediaType)) return false;
+  const t = inner.contentType.params.get('smime-type')?.toLowerCase();
+  return t === undefined || t === 'signed-data';
+}
+
 /**
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
  * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
@@ -187,18 +210,24 @@ const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).fil
  * In-Reply-To or References is shown (one added outside after sending would otherwise pass for the sender's; the outer From
  * only when the section has none), and the
  * protected fields head the message when they sit deeper than its top (inside a signed part).
+ * `unauthenticatedWrapper`: the entity's own fields are outside the signature inside it (see
+ * wrapsSignature): only its Content-* and MIME-Version fields are shown, the others are dropped.
  */
-export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity): Uint8Array {
-  const own = new Set(inner.headers.map((h) => h.name.toLowerCase()));
+export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity, unauthenticatedWrapper = false): Uint8Array {
+  const innerFields = unauthenticatedWrapper ? inner.headers.filter((h) => isStructuralField(h.name)) : inner.headers;
+  const own = new Set(innerFields.map((h) => h.name.toLowerCase()));
   const lifted = payload && payload !== inner ? payload.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== 'hp-outer') : [];
   for (const h of lifted) own.add(h.name.toLowerCase());
   const kept = outer.headers.filter((h) => {
     const n = h.name.toLowerCase();
     return !n.startsWith('content-') && n !== 'mime-version' && !own.has(n) && !(payload && USER_FACING.has(n));
   });
-  const text = [...kept, ...lifted].map((h) => {
-    const r = fromLatin1(h.raw);
+  const line = (raw: Uint8Array) => {
+    const r = fromLatin1(raw);
     return r.endsWith('\r\n') ? r : `${r}\r\n`;
-  });
-  return concatBytes([latin1(`${text.join('')}MIME-Version: 1.0\r\n`), entity]);
+  };
+  const text = [...kept, ...lifted].map((h) => line(h.raw));
+  // The wrapper rebuilt from its structural fields; the body (the signed part and signature) byte for byte.
+  const shownEntity = unauthenticatedWrapper ? concatBytes([latin1(innerFields.map((h) => line(h.raw)).join('')), inner.source.subarray(inner.headerEnd)]) : entity;
+  return concatBytes([latin1(`${text.join('')}MIME-Version: 1.0\r\n`), shownEntity]);
 }

@@ -17,6 +17,7 @@ export type SmimeProblemCode =
   | 'SMIME_INTEGRITY_UNKNOWN'
   | 'SMIME_PARTIALLY_ENCRYPTED'
   | 'SMIME_ENCRYPTED_FROM_MISMATCH'
+  | 'SMIME_WRAPPER_HEADER_MISMATCH'
   // CMS container
   | 'SMIME_CMS_MALFORMED'
   | 'SMIME_ECONTENT_IN_DETACHED'
@@ -57,6 +58,7 @@ export type SmimeWarningCode =
   | 'SMIME_REPLY_TO_OTHER_DOMAIN'
   | 'SMIME_OUTER_HEADER_MISMATCH'
   | 'SMIME_HP_OUTER_IGNORED'
+  | 'SMIME_WRAPPER_HEADER_IGNORED'
   | 'SMIME_SIGNER_EMAIL_FROM_SUBJECT';
 
 export interface SmimeProblem {
@@ -70,7 +72,10 @@ export interface SmimeWarning {
   code: SmimeWarningCode;
   message: string;
   signer?: number;
-  /** SMIME_OUTER_HEADER_MISMATCH: the header field that differs ('From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date'). */
+  /**
+   * SMIME_OUTER_HEADER_MISMATCH: the header field that differs ('From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date');
+   * SMIME_WRAPPER_HEADER_IGNORED: the field (as written) that was not shown.
+   */
   header?: string;
 }
 

@@ -22,7 +22,7 @@ import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
 import { OBSCURED_SUBJECT, carriesHeaderProtection, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
-import { decryptEntity, isEncryptedEntity, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
+import { decryptEntity, isEncryptedEntity, isStructuralField, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { Crl } from '../revocation/crl-parse.js';
@@ -274,6 +274,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   let encryptedCount = 0;
   while (current) {
     if (isEncryptedEntity(current)) {
+      if (verdict.signedScope === 'partial') {
+        // Inside a signed part that is not the whole message: as for any nested encrypted part, not opened.
+        problems.push({ code: 'SMIME_PARTIALLY_ENCRYPTED', message: `part ${current.path.join('.')} of a partially signed message is encrypted: it is not decrypted` });
+        break;
+      }
       if (encryptedCount >= MAX_ENCRYPTED_LAYERS) {
         problems.push({ code: 'SMIME_NESTING_TOO_DEEP', message: `more than ${MAX_ENCRYPTED_LAYERS} encrypted layers` });
         break;
@@ -313,17 +318,20 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       break;
     }
     verdict.signedScope = 'partial';
-    problems.push(
-      isEncryptedEntity(inner)
-        ? {
-            code: 'SMIME_PARTIALLY_ENCRYPTED',
-            message: `only part ${inner.path.join('.')} is encrypted; the rest of the ${top.contentType.mediaType} message is not, and a client may show both as one`,
-          }
-        : {
-            code: 'SMIME_PARTIALLY_SIGNED',
-            message: `only part ${inner.path.join('.')} (${inner.contentType.mediaType}) is signed; the rest of the ${top.contentType.mediaType} message is not`,
-          },
-    );
+    if (isEncryptedEntity(inner)) {
+      // Never opened: decrypting a part an attacker placed beside his own text and headers hands the
+      // plaintext to whoever replies to or quotes his message (EFAIL's reply attack). Only a message
+      // that is the encrypted layer is decrypted.
+      problems.push({
+        code: 'SMIME_PARTIALLY_ENCRYPTED',
+        message: `only part ${inner.path.join('.')} is encrypted; the rest of the ${top.contentType.mediaType} message is not, and a client may show both as one: the part is not decrypted`,
+      });
+      break;
+    }
+    problems.push({
+      code: 'SMIME_PARTIALLY_SIGNED',
+      message: `only part ${inner.path.join('.')} (${inner.contentType.mediaType}) is signed; the rest of the ${top.contentType.mediaType} message is not`,
+    });
     current = inner;
   }
   checkEncryptedLayers(root, opened, layers.length, from.address, problems, warnings, verdict);
@@ -337,6 +345,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     verdict.signedHeaders = [...protectedFields, ...content.headers].map((h) => ({ name: h.name, value: h.value }));
     verdict.signedContentType = content.contentType.mediaType;
   }
+  reportWrapperFields(root, opened, layers.length, verdict.signedHeaders, problems, warnings);
   // RFC 8551 §3.1 header protection. Each layer's signed entity and each wrapped message is a header
   // section some client shows: its From gets the same strict reading as the outer one and must be
   // the outer From; a wrapped message must have one. Other differing fields are warnings.
@@ -378,7 +387,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     });
   }
 
-  if (shownPayload && lastOpened && verdict.decryptedMessage) verdict.decryptedMessage = showMessage(root, lastOpened.content, lastOpened.inner, shownPayload);
+  if (shownPayload && lastOpened && verdict.decryptedMessage)
+    verdict.decryptedMessage = showMessage(root, lastOpened.content, lastOpened.inner, shownPayload, isUnauthenticatedWrapper(lastOpened, layers.length));
 
   const over = overLimits(layers, limits);
   if (over) {
@@ -620,7 +630,10 @@ function checkEncryptedLayers(
 ): void {
   opened.forEach((layer, i) => {
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
-    const reading = readHeaderProtection(root, layer.inner, where, true);
+    // A wrapper around a signature: its fields are outside what was signed (reportWrapperFields
+    // judges them), and an hp parameter there protects nothing. Its From is still compared below.
+    const wrapper = isUnauthenticatedWrapper(layer, signatureLayers);
+    const reading = wrapper ? { problems: [], warnings: [] } : readHeaderProtection(root, layer.inner, where, true);
     problems.push(...reading.problems);
     warnings.push(...reading.warnings);
     if (reading.protection) verdict.headerProtection.push(reading.protection);
@@ -630,7 +643,7 @@ function checkEncryptedLayers(
         message: `${where} is AES-CBC encrypted (EnvelopedData) and not signed: anyone could have altered it without detection (EFAIL); its integrity is unknown`,
       });
     if (getHeaders(layer.inner, 'From').length === 0) return;
-    if (reading.protection?.sentOuter === undefined) warnings.push(...outerHeaderWarnings(root, layer.inner, where, false).filter((w) => !isObscuredSubject(root, w)));
+    if (!wrapper && reading.protection?.sentOuter === undefined) warnings.push(...outerHeaderWarnings(root, layer.inner, where, false).filter((w) => !isObscuredSubject(root, w)));
     const f = readFrom(layer.inner);
     problems.push(...f.problems.map((p) => ({ ...p, message: `in ${where}: ${p.message}` })));
     if (f.address && outerFrom && sameMailbox(f.address, outerFrom)) return;
@@ -642,9 +655,64 @@ function checkEncryptedLayers(
   const last = opened[opened.length - 1];
   if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) {
     const payload = protectedPayload(last.inner);
-    verdict.decryptedMessage = showMessage(root, last.content, last.inner, carriesHeaderProtection(payload) ? payload : undefined);
+    verdict.decryptedMessage = showMessage(root, last.content, last.inner, carriesHeaderProtection(payload) ? payload : undefined, isUnauthenticatedWrapper(last, signatureLayers));
   }
 }
+
+/**
+ * A decrypted entity that encloses the signature(s) instead of being inside one: its own header
+ * fields are authenticated by nothing. Encryption does not say who wrote them (anyone can encrypt to
+ * the recipient, re-wrapping a signed part he received), and AES-CBC lets a man in the middle
+ * prepend a field to the plaintext (EFAIL's CBC gadgets) without touching the signed part.
+ */
+function isUnauthenticatedWrapper(layer: OpenedLayer, signatureLayers: number): boolean {
+  return layer.afterSignatureLayers === 0 && signatureLayers > 0;
+}
+
+/** Header fields whose value changes what a reader takes the message to be, who wrote it and to whom. */
+const SHOWN_FIELDS = new Set(['from', 'sender', 'reply-to', 'to', 'cc', 'subject', 'date']);
+
+/**
+ * The rule for wrapper layers (isUnauthenticatedWrapper): what is shown as the message's header comes
+ * only from inside the signed content. Each other field of a wrapper is dropped from
+ * `decryptedMessage` and reported: SMIME_WRAPPER_HEADER_MISMATCH (a problem) when it is one of
+ * SHOWN_FIELDS and differs from what is shown (the signed value, else the outer one), else
+ * SMIME_WRAPPER_HEADER_IGNORED (a warning). A From whose mailbox differs is already
+ * SMIME_ENCRYPTED_FROM_MISMATCH.
+ */
+function reportWrapperFields(
+  root: MimeEntity,
+  opened: readonly OpenedLayer[],
+  signatureLayers: number,
+  signedHeaders: readonly { name: string; value: string }[],
+  problems: SmimeProblem[],
+  warnings: SmimeWarning[],
+): void {
+  const norm = (values: string[]) => values.map((v) => v.replace(/\s+/g, ' ').trim()).join('\n');
+  const show = (values: string[]) => (values.length === 0 ? '(none)' : values.map((v) => `"${clipValue(v)}"`).join(', '));
+  opened.forEach((layer, i) => {
+    if (!isUnauthenticatedWrapper(layer, signatureLayers)) return;
+    const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
+    const names = [...new Set(layer.inner.headers.filter((h) => !isStructuralField(h.name)).map((h) => h.name.toLowerCase()))];
+    for (const lower of names) {
+      const fields = layer.inner.headers.filter((h) => h.name.toLowerCase() === lower);
+      const name = fields[0]!.name;
+      const values = fields.map((h) => h.value);
+      const signed = signedHeaders.filter((h) => h.name.toLowerCase() === lower).map((h) => h.value);
+      const shown = signed.length > 0 ? signed : getHeaders(root, name).map((h) => h.value);
+      const what = `${where} carries ${name} ${show(values)} outside the signed content, where nobody authenticated it (anyone can encrypt to you; AES-CBC content can be edited in transit): it is not shown`;
+      if (SHOWN_FIELDS.has(lower) && norm(values) !== norm(shown)) {
+        if (lower === 'from' && problems.some((p) => p.code === 'SMIME_ENCRYPTED_FROM_MISMATCH')) continue;
+        problems.push({ code: 'SMIME_WRAPPER_HEADER_MISMATCH', message: `${what}; the ${signed.length > 0 ? 'signed' : 'outer'} ${name} is ${show(shown)}` });
+      } else warnings.push({ code: 'SMIME_WRAPPER_HEADER_IGNORED', header: name, message: what });
+    }
+  });
+}
+
+const clipValue = (s: string) => {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > 120 ? `${t.slice(0, 120)}…` : t;
+};
 
 /** The RFC 9788 obscured outer Subject "[...]" differs from the protected one on purpose. */
 function isObscuredSubject(root: MimeEntity, w: SmimeWarning): boolean {

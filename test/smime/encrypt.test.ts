@@ -6,6 +6,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
+import { encryptData } from '../../src/cms/index.js';
+import { parseEnvelopedData } from '../../src/cms/enveloped-data.js';
+import { Tag, cursor, encodedOf, explicit, implicit, octets, oid, parseDer, seq } from '../../src/internal/der.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
 import { MailPkiError } from '../../src/errors.js';
 import { fromLatin1, latin1 } from '../../src/internal/bytes.js';
@@ -431,5 +434,165 @@ describe('hostile encrypted input: a verdict or a coded error, never a crash, ne
     const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [{ privateKey: signingOnlyKey, certificate: approverEc.certificate }] }));
     expect(v.valid).toBe(false);
     expect(v.problems.map((p) => p.code)).toEqual(['SMIME_DECRYPTION_FAILED']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// atk12 regressions: what a valid verdict shows after decryption comes only from inside the signed
+// content. The fields of a decrypted entity that encloses the signature (the multipart/signed
+// wrapper) were written by whoever encrypted, or edited in transit (CBC).
+
+/** Mallory re-encrypts a signed message he received to Bob, with header fields of his own on the wrapper (and hp="cipher"). */
+async function rewrap(signedEml: Uint8Array, wrapperFields: string[], outer: string[], to: Certificate): Promise<string> {
+  const text = fromLatin1(signedEml);
+  const sep = text.indexOf('\r\n\r\n');
+  const contentFields = text.slice(0, sep + 2).replace(/\r\n[ \t]+/g, ' ').split('\r\n').filter((l) => /^content-/i.test(l));
+  const head = contentFields.map((l) => (/^content-type/i.test(l) ? `${l}; hp="cipher"` : l));
+  const entity = latin1(`${[...wrapperFields, ...head].join('\r\n')}\r\n\r\n${text.slice(sep + 4)}`);
+  const cms = await encryptData(entity, [{ certificate: to }], { contentEncryption: 'aes-256-gcm' });
+  const b64 = Buffer.from(cms).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return `${outer.join('\r\n')}\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n`;
+}
+
+const xorBlocks = (...bs: Uint8Array[]) => bs[0]!.map((_, i) => bs.reduce((a, b) => a ^ b[i]!, 0));
+
+/**
+ * EFAIL CBC gadget on AES-CBC EnvelopedData whose plaintext starts with the known block P0: decrypts
+ * to x1 + 16 garbage bytes + x2 + the original plaintext from its second block on.
+ */
+function cbcGadget(eml: string, p0: string, x1: string, x2: string): string {
+  const sep = eml.indexOf('\r\n\r\n');
+  const der = new Uint8Array(Buffer.from(eml.slice(sep + 4).replace(/\s+/g, ''), 'base64'));
+  const ed = parseEnvelopedData(der);
+  const iv = (ed.contentEncryption as { iv: Uint8Array }).iv;
+  const ct = ed.encryptedContent![0]!;
+  const c0 = ct.subarray(0, 16);
+  const content = new Uint8Array(ct.length + 32);
+  content.set(c0, 0);
+  content.set(xorBlocks(latin1(p0), iv, latin1(x2)), 16);
+  content.set(c0, 32);
+  content.set(ct.subarray(16), 48);
+  const root = cursor(parseDer(der));
+  root.next(Tag.OID);
+  const body = cursor(cursor(root.next(0xa0)).next(Tag.SEQUENCE));
+  const version = body.next(Tag.INTEGER);
+  const ris = body.next(Tag.SET);
+  const out = seq(
+    oid('1.2.840.113549.1.7.3'),
+    explicit(0, seq(encodedOf(version), encodedOf(ris), seq(oid('1.2.840.113549.1.7.1'), seq(oid('2.16.840.1.101.3.4.1.42'), octets(xorBlocks(latin1(p0), iv, latin1(x1)))), implicit(0, content)))),
+  );
+  return `${eml.slice(0, sep + 4)}${Buffer.from(out).toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`;
+}
+
+describe('atk12: header fields outside the signed content are not shown, and say so', () => {
+  const alice = () => plainMessage({ to: 'approver@example.com', subject: 'Lunch on Friday?', body: 'See you at noon.\r\n' });
+  const from = 'From: Payments <payments@example.com>';
+  const mallory = [from, 'To: approver@example.com', 'Subject: URGENT: pay 98,000 EUR to the new IBAN today'];
+
+  it('regression (CBC gadget): a Subject prepended to the decrypted multipart/signed of a genuine signAndEncrypt(CBC) is a problem, never shown', async () => {
+    const eml = fromLatin1(await signAndEncrypt(alice(), f.payments, [approverEc.certificate], { ...enc(), contentEncryption: 'aes-256-cbc' }));
+    let tried = 0;
+    // The garbage block between the two chosen ones may hold CR or LF and break the MIME: try header name spellings.
+    for (const x2 of ['\nContent-Type:mu', '\nContent-type:mu', '\nCONTENT-TYPE:mu', '\ncontent-type:mu', '\nContent-TYPE:mu', '\ncontent-Type:mu']) {
+      const v = await verifyMessage(cbcGadget(eml, 'Content-Type: mu', 'Subject: URGENT ', x2), verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+      expect(v.valid).toBe(false);
+      expect(v.decryptedMessage).toBeUndefined();
+      if (v.layers[0]?.kind === 'encrypted' && !v.layers[0].opened) continue;
+      tried++;
+      const mismatch = v.problems.filter((p) => p.code === 'SMIME_WRAPPER_HEADER_MISMATCH');
+      expect(mismatch).toHaveLength(1);
+      expect(mismatch[0]!.message).toMatch(/^the encrypted part carries Subject "URGENT .*" outside the signed content, .*: it is not shown; the signed Subject is "Lunch on Friday\?"$/);
+      expect(v.signers.map((s) => s.ok)).toEqual([true]);
+      expect(v.headerProtection.map((h) => h.where)).toEqual(['the signed part']);
+    }
+    expect(tried).toBeGreaterThan(0);
+  });
+
+  it('regression (re-wrap with hp="cipher"): Mallory\'s Subject on the wrapper of Alice\'s signed part: invalid, not shown, not listed as protected', async () => {
+    const signed = await signMessage(alice(), f.payments, { clock, headerProtection: true });
+    const eml = await rewrap(signed, mallory, [from, 'To: approver@example.com', 'Subject: [...]', 'Date: Sun, 15 Mar 2026 12:00:00 +0000'], approverEc.certificate);
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_WRAPPER_HEADER_MISMATCH']);
+    expect(v.problems[0]!.message).toContain('carries Subject "URGENT: pay 98,000 EUR to the new IBAN today" outside the signed content');
+    expect(v.warnings.filter((w) => w.code === 'SMIME_WRAPPER_HEADER_IGNORED').map((w) => w.header)).toEqual(['From', 'To']);
+    expect(v.headerProtection.map((h) => [h.hp, h.where])).toEqual([['clear', 'the signed part']]);
+    expect(JSON.stringify(v.headerProtection)).not.toContain('URGENT');
+    expect(v.signedHeaders.filter((h) => h.name === 'Subject').map((h) => h.value)).toEqual(['Lunch on Friday?']);
+    // AES-GCM: the shown message is kept although not valid; it carries the signed Subject only.
+    expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['Lunch on Friday?']);
+    expect(fromLatin1(v.decryptedMessage!)).not.toContain('URGENT');
+    // decryptMessage shows the same: the wrapper's own fields are dropped, the signed part's protected ones reported.
+    const d = await decryptMessage(eml, { keys: [key(approverEc)] });
+    expect(fromLatin1(d.message)).not.toContain('URGENT');
+    expect(getHeaders(parseMessage(d.message), 'Subject').map((h) => h.value)).toEqual(['Lunch on Friday?']);
+    expect(d.headerProtection).toMatchObject({ hp: 'clear', where: 'the signed part' });
+    expect(fromLatin1(d.entity)).toContain('URGENT'); // `entity` stays exactly what was encrypted
+  });
+
+  it('regression (re-wrap, no header protection by Alice): the wrapper Subject differs from the outer one: a problem, not shown', async () => {
+    const signed = await signMessage(alice(), f.payments, { clock });
+    const eml = await rewrap(signed, mallory, [from, 'To: approver@example.com', 'Subject: [...]'], approverEc.certificate);
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_WRAPPER_HEADER_MISMATCH']);
+    expect(v.problems[0]!.message).toMatch(/carries Subject "URGENT: [^"]*" outside the signed content, .*; the outer Subject is "\[\.\.\.\]"$/);
+    expect(v.headerProtection).toEqual([]);
+    expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['[...]']);
+  });
+
+  it('a wrapper whose fields repeat the signed ones changes nothing shown: valid, each field a warning, shown once', async () => {
+    const signed = await signMessage(alice(), f.payments, { clock, headerProtection: true });
+    const eml = await rewrap(signed, [from, 'Subject: Lunch on Friday?', 'X-Mailer: re-wrapper 1.0'], [from, 'To: approver@example.com', 'Subject: [...]'], approverEc.certificate);
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.warnings.filter((w) => w.code === 'SMIME_WRAPPER_HEADER_IGNORED').map((w) => w.header)).toEqual(['From', 'Subject', 'X-Mailer']);
+    const shown = parseMessage(v.decryptedMessage!);
+    expect(getHeaders(shown, 'Subject').map((h) => h.value)).toEqual(['Lunch on Friday?']);
+    expect(getHeaders(shown, 'X-Mailer')).toEqual([]);
+    expect(getHeaders(shown, 'From').map((h) => h.value)).toEqual(['Payments <payments@example.com>']);
+  });
+
+  it('a wrapper From of another mailbox: SMIME_ENCRYPTED_FROM_MISMATCH (reported once)', async () => {
+    const signed = await signMessage(alice(), f.payments, { clock, headerProtection: true });
+    const eml = await rewrap(signed, ['From: CEO <ceo@example.com>'], [from, 'To: approver@example.com', 'Subject: [...]'], approverEc.certificate);
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_ENCRYPTED_FROM_MISMATCH']);
+    expect(getHeaders(parseMessage(v.decryptedMessage!), 'From').map((h) => h.value)).toEqual(['Payments <payments@example.com>']);
+  });
+
+  it('regression (reply attack): an encrypted part inside an unsigned multipart/mixed is reported and never decrypted', async () => {
+    const captured = fromLatin1(await encryptMessage(toApprover({ body: 'The merger price is 41.50 EUR per share.\r\n' }), [approverEc.certificate], enc()));
+    const sep = captured.indexOf('\r\n\r\n');
+    const entityHead = captured.slice(0, sep).replace(/\r\n[ \t]+/g, ' ').split('\r\n').filter((l) => /^content-/i.test(l)).join('\r\n');
+    const eml =
+      'From: Mallory <mallory@evil.test>\r\nReply-To: mallory@evil.test\r\nTo: approver@example.com\r\nSubject: quick question\r\nMIME-Version: 1.0\r\n' +
+      'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHi Bob, what does the forwarded note below say?\r\n--b\r\n' +
+      `${entityHead}\r\n\r\n${captured.slice(sep + 4)}\r\n--b--\r\n`;
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_PARTIALLY_ENCRYPTED']);
+    expect(v.problems[0]!.message).toMatch(/only part 1 is encrypted; .*: the part is not decrypted$/);
+    expect(v.layers).toEqual([]);
+    expect(v.decryptedMessage).toBeUndefined();
+  });
+
+  it('an encrypted part inside a partially signed part is not decrypted either', async () => {
+    const captured = fromLatin1(await encryptMessage(toApprover({ body: 'The merger price is 41.50 EUR per share.\r\n' }), [approverEc.certificate], enc()));
+    const sep = captured.indexOf('\r\n\r\n');
+    const entityHead = captured.slice(0, sep).replace(/\r\n[ \t]+/g, ' ').split('\r\n').filter((l) => /^content-/i.test(l)).join('\r\n');
+    // Mallory signs the captured entity himself and puts it beside his text.
+    const signedPart = fromLatin1(await signMessage(`${entityHead}\r\n\r\n${captured.slice(sep + 4)}`, f.attacker, { clock }));
+    const eml =
+      'From: Mallory <attacker@evil.test>\r\nTo: approver@example.com\r\nSubject: quick question\r\nMIME-Version: 1.0\r\n' +
+      'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHi Bob, what does it say?\r\n--b\r\n' +
+      `${signedPart.replace(/^MIME-Version: 1\.0\r\n/i, '')}\r\n--b--\r\n`;
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_PARTIALLY_SIGNED', 'SMIME_PARTIALLY_ENCRYPTED']);
+    expect(v.layers.map((l) => l.kind)).toEqual(['signed']);
+    expect(v.decryptedMessage).toBeUndefined();
   });
 });
