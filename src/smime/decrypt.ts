@@ -178,11 +178,39 @@ export function protectedPayload(inner: MimeEntity): MimeEntity {
 }
 
 /**
- * Outer fields a protected section overrules even when it lacks them: what a reader sees or replies
- * to, and threading (an In-Reply-To added outside files a message into another conversation).
- * From stays: the verdict binds the outer From to a signer.
+ * Outer fields added on the way (RFC 5321 §4.4 trace fields, and the results and signatures of
+ * receiving systems: RFC 8601, RFC 6376, RFC 8617): what a message shows beside an RFC 9788 protected
+ * header section. Every other outer field was either sent protected (the protected one is shown) or
+ * written by someone after the sender.
  */
-const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).filter((n) => n !== 'from'), 'in-reply-to', 'references']);
+const TRACE_FIELDS = new Set(['received', 'return-path', 'delivered-to', 'x-original-to', 'received-spf', 'authentication-results', 'dkim-signature', 'arc-seal', 'arc-message-signature', 'arc-authentication-results']);
+
+const isEntityField = (name: string) => /^content-/i.test(name) || name.toLowerCase() === 'mime-version';
+
+/** With a protected header section (`own`: its field names): is this outer field shown? Trace fields, and From when the section has none. */
+function shownBesideProtected(name: string, own: ReadonlySet<string>): boolean {
+  const n = name.toLowerCase();
+  return TRACE_FIELDS.has(n) || (n === 'from' && !own.has('from'));
+}
+
+/**
+ * The names of the outer fields a message shown with a protected header section (`payload`) leaves
+ * out although the section does not carry them either (added outside, or left outside by the sender),
+ * without the compared ones (From, To, Cc, Reply-To, Subject, Date): their differences are reported
+ * with the header protection. For SMIME_OUTER_FIELD_NOT_SHOWN.
+ */
+export function outerFieldsNotShown(outer: MimeEntity, payload: MimeEntity): string[] {
+  const own = new Set(payload.headers.map((h) => h.name.toLowerCase()));
+  const compared = new Set(COMPARED_HEADERS.map((n) => n.toLowerCase()));
+  const names = new Map<string, string>();
+  for (const h of outer.headers) {
+    const n = h.name.toLowerCase();
+    if (isEntityField(n) || own.has(n) || compared.has(n) || shownBesideProtected(n, own) || n === 'hp-outer') continue;
+    if (!names.has(n)) names.set(n, h.name);
+  }
+  return [...names.values()];
+}
+
 
 const STRUCTURAL = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'mime-version']);
 /**
@@ -206,10 +234,11 @@ export function wrapsSignature(inner: MimeEntity): boolean {
 /**
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
  * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
- * With a protected header section (`payload`, RFC 9788), no outer To, Cc, Reply-To, Subject, Date,
- * In-Reply-To or References is shown (one added outside after sending would otherwise pass for the sender's; the outer From
- * only when the section has none), and the
- * protected fields head the message when they sit deeper than its top (inside a signed part).
+ * With a protected header section (`payload`, RFC 9788), the outer header contributes only its trace
+ * fields (Received, Return-Path, Authentication-Results, DKIM-Signature, ARC-*...; TRACE_FIELDS) and
+ * a From when the section has none: a Cc, Reply-To, In-Reply-To or List-Unsubscribe added outside
+ * after sending would otherwise pass for the sender's. The protected fields head the message when
+ * they sit deeper than its top (inside a signed part).
  * `unauthenticatedWrapper`: the entity's own fields are outside the signature inside it (see
  * wrapsSignature): only its Content-* and MIME-Version fields are shown, the others are dropped.
  */
@@ -218,10 +247,7 @@ export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEn
   const own = new Set(innerFields.map((h) => h.name.toLowerCase()));
   const lifted = payload && payload !== inner ? payload.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== 'hp-outer') : [];
   for (const h of lifted) own.add(h.name.toLowerCase());
-  const kept = outer.headers.filter((h) => {
-    const n = h.name.toLowerCase();
-    return !n.startsWith('content-') && n !== 'mime-version' && !own.has(n) && !(payload && USER_FACING.has(n));
-  });
+  const kept = payload ? outer.headers.filter((h) => shownBesideProtected(h.name, own)) : outer.headers.filter((h) => !isEntityField(h.name) && !own.has(h.name.toLowerCase()));
   const line = (raw: Uint8Array) => {
     const r = fromLatin1(raw);
     return r.endsWith('\r\n') ? r : `${r}\r\n`;

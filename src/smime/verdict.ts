@@ -59,6 +59,7 @@ export type SmimeWarningCode =
   | 'SMIME_OUTER_HEADER_MISMATCH'
   | 'SMIME_HP_OUTER_IGNORED'
   | 'SMIME_WRAPPER_HEADER_IGNORED'
+  | 'SMIME_OUTER_FIELD_NOT_SHOWN'
   | 'SMIME_SIGNER_EMAIL_FROM_SUBJECT';
 
 export interface SmimeProblem {
@@ -74,7 +75,7 @@ export interface SmimeWarning {
   signer?: number;
   /**
    * SMIME_OUTER_HEADER_MISMATCH: the header field that differs ('From', 'Subject', 'To', 'Cc', 'Reply-To', 'Date');
-   * SMIME_WRAPPER_HEADER_IGNORED: the field (as written) that was not shown.
+   * SMIME_WRAPPER_HEADER_IGNORED, SMIME_OUTER_FIELD_NOT_SHOWN: the field (as written) that was not shown.
    */
   header?: string;
 }

@@ -22,7 +22,7 @@ import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
 import { OBSCURED_SUBJECT, carriesHeaderProtection, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
-import { decryptEntity, isEncryptedEntity, isStructuralField, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
+import { decryptEntity, isEncryptedEntity, isStructuralField, outerFieldsNotShown, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { Crl } from '../revocation/crl-parse.js';
@@ -334,8 +334,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     });
     current = inner;
   }
-  checkEncryptedLayers(root, opened, layers.length, from.address, problems, warnings, verdict);
-  if (layers.length === 0) return finish(verdict);
+  let shownWith = checkEncryptedLayers(root, opened, layers.length, from.address, problems, warnings, verdict);
+  if (layers.length === 0) {
+    reportOuterNotShown(root, shownWith, verdict);
+    return finish(verdict);
+  }
   const first = layers[0]!;
   verdict.signedPart = { path: [...first.container.path], kind: first.kind, contentType: first.container.contentType.mediaType };
   const shown = wrapped[wrapped.length - 1]?.message;
@@ -387,8 +390,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     });
   }
 
-  if (shownPayload && lastOpened && verdict.decryptedMessage)
+  if (shownPayload && lastOpened && verdict.decryptedMessage) {
     verdict.decryptedMessage = showMessage(root, lastOpened.content, lastOpened.inner, shownPayload, isUnauthenticatedWrapper(lastOpened, layers.length));
+    shownWith = shownPayload;
+  }
+  reportOuterNotShown(root, shownWith, verdict);
 
   const over = overLimits(layers, limits);
   if (over) {
@@ -627,7 +633,7 @@ function checkEncryptedLayers(
   problems: SmimeProblem[],
   warnings: SmimeWarning[],
   verdict: Verdict,
-): void {
+): MimeEntity | undefined {
   opened.forEach((layer, i) => {
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
     // A wrapper around a signature: its fields are outside what was signed (reportWrapperFields
@@ -655,8 +661,25 @@ function checkEncryptedLayers(
   const last = opened[opened.length - 1];
   if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) {
     const payload = protectedPayload(last.inner);
-    verdict.decryptedMessage = showMessage(root, last.content, last.inner, carriesHeaderProtection(payload) ? payload : undefined, isUnauthenticatedWrapper(last, signatureLayers));
+    const shownWith = carriesHeaderProtection(payload) ? payload : undefined;
+    verdict.decryptedMessage = showMessage(root, last.content, last.inner, shownWith, isUnauthenticatedWrapper(last, signatureLayers));
+    return shownWith;
   }
+  return undefined;
+}
+
+/**
+ * SMIME_OUTER_FIELD_NOT_SHOWN: an outer field the shown message (`decryptedMessage`, built with the
+ * protected header section `payload`) leaves out, and the section does not carry: not merged in, said.
+ */
+function reportOuterNotShown(root: MimeEntity, payload: MimeEntity | undefined, verdict: Verdict): void {
+  if (!payload || !verdict.decryptedMessage) return;
+  for (const name of outerFieldsNotShown(root, payload))
+    verdict.warnings.push({
+      code: 'SMIME_OUTER_FIELD_NOT_SHOWN',
+      header: name,
+      message: `the outer ${name} is not in the protected header section and not a trace field: anyone on the way could have added it; it is not shown`,
+    });
 }
 
 /**

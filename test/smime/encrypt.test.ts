@@ -596,3 +596,27 @@ describe('atk12: header fields outside the signed content are not shown, and say
     expect(v.decryptedMessage).toBeUndefined();
   });
 });
+
+describe('atk12: the message shown is the protected fields plus outer trace fields', () => {
+  it('regression: Cc, Reply-To and List-Unsubscribe added in transit are not shown and are reported; Received stays; the protected Subject is shown', async () => {
+    const eml = fromLatin1(await signAndEncrypt(toApprover(), f.payments, [approverEc.certificate], enc()));
+    const tampered =
+      'Received: from mx.example.com by mail.example.com; Sun, 15 Mar 2026 12:00:01 +0000\r\n' +
+      eml.replace('\r\nMIME-Version: 1.0', '\r\nCc: CEO <ceo@example.com>\r\nReply-To: Payments desk <payments-desk@example.com>\r\nList-Unsubscribe: <https://evil.test/u>\r\nMIME-Version: 1.0');
+    const v = await verifyMessage(tampered, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.warnings.map((w) => [w.code, w.header])).toEqual([
+      ['SMIME_OUTER_HEADER_MISMATCH', 'Cc'],
+      ['SMIME_OUTER_HEADER_MISMATCH', 'Reply-To'],
+      ['SMIME_OUTER_FIELD_NOT_SHOWN', 'List-Unsubscribe'],
+    ]);
+    const shown = parseMessage(v.decryptedMessage!);
+    const names = shown.headers.map((h) => h.name);
+    expect(names).toEqual(['Received', 'From', 'To', 'Subject', 'Date', 'Message-ID', 'MIME-Version', 'Content-Type']);
+    expect(getHeaders(shown, 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
+    const d = await decryptMessage(tampered, { keys: [key(approverEc)] });
+    expect(parseMessage(d.message).headers.map((h) => h.name)).toEqual(names);
+    expect(d.headerProtection!.differences.map((x) => `${x.name}:${x.cause}`)).toEqual(['Subject:obscured', 'Cc:changed', 'Reply-To:changed']);
+  });
+});

@@ -430,6 +430,10 @@ async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
 /** Is the signer's HP-Outer record read (hp="cipher" in a signed payload inside the opened encrypted layer)? */
 const recordRead = (s: Scenario, e: Envelope) => Boolean(s.injected && s.hp?.param === 'cipher' && e.signedInside && e.keyGiven && s.hp.record !== 'none');
 
+/** Is the message shown with a protected header section (an hp payload inside the signature, in the opened layer)? */
+const shownProtected = (s: Scenario, e: Envelope) =>
+  Boolean(e.signedInside && e.keyGiven && e.placement === 'whole' && s.injected && s.hp && s.hp.param !== 'twice' && s.wrappers.length === 0);
+
 function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   const why: string[] = [];
   if (e.placement === 'beside') why.push('an unsigned part is shown beside the encrypted one');
@@ -441,7 +445,11 @@ function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   why.push(...inner.why);
   // A record over the limits or naming nothing is set aside, and said so.
   const warnings = recordRead(s, e) && (record === 'malformed' || record === 'too-many') ? [...inner.warnings, 'SMIME_HP_OUTER_IGNORED' as const].sort() : inner.warnings;
-  return { valid: why.length === 0, why, warnings };
+  // Shown with the protected section, the outer header gives only trace fields: an outer Sender
+  // the section lacks is left out, and said.
+  const outer = e.outer ?? s.outer;
+  if (shownProtected(s, e) && outer.sender && !s.injected!.sender) warnings.push('SMIME_OUTER_FIELD_NOT_SHOWN');
+  return { valid: why.length === 0, why, warnings: [...new Set(warnings)].sort() };
 }
 
 const encTally = { valid: 0, invalid: 0 };
