@@ -398,6 +398,12 @@ interface Envelope {
   /** Sign inside (the scenario), or encrypt an unsigned entity carrying protected header fields. */
   signedInside: boolean;
   keyGiven: boolean;
+  /**
+   * Header fields on the decrypted entity that encloses the signature, outside what was signed (a
+   * re-wrap by whoever encrypted, or a CBC gadget): 'copy' repeats the signed (else the outer)
+   * Subject and adds an X- field; 'subject' and 'from' are the attacker's.
+   */
+  wrapper?: 'copy' | 'subject' | 'from';
 }
 
 const envelope: fc.Arbitrary<Envelope> = fc.record(
@@ -411,10 +417,19 @@ const envelope: fc.Arbitrary<Envelope> = fc.record(
   { requiredKeys: ['placement', 'alg', 'signedInside', 'keyGiven'] },
 );
 
+/** The wrapper fields of an envelope, when they apply (a signature inside; 'copy' only where one Subject is signed or shown). */
+function wrapperLines(s: Scenario, e: Envelope): string[] {
+  if (!e.signedInside || !e.wrapper) return [];
+  if (e.wrapper === 'subject') return ['Subject: URGENT: wire 98,000 EUR to XX99 today'];
+  if (e.wrapper === 'from') return ['From: CEO <ceo@bank.example>'];
+  if (s.wrappers.length > 0 || s.resign || s.partial) return [];
+  return [`Subject: ${(s.injected ?? e.outer ?? s.outer).subject.raw}`, 'X-Rewrapped: yes'];
+}
+
 async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
   const outer = e.outer ?? s.outer;
   const inner = e.signedInside
-    ? entityOf(await build(s))
+    ? [...wrapperLines(s, e), entityOf(await build(s))].join('\r\n')
     : `${headerLines(outer).join('\r\n')}\r\nContent-Type: text/plain; charset=us-ascii; hp="cipher"\r\n\r\nPlease pay 1,250.00 EUR to IBAN XX99 ATTACKER.\r\n`;
   const cms = await encryptData(utf8(inner), [{ certificate: f.payments.certificate }], { contentEncryption: e.alg });
   const part =
@@ -439,6 +454,8 @@ function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   if (e.placement === 'beside') why.push('an unsigned part is shown beside the encrypted one');
   if (!e.keyGiven) why.push('no decryption key');
   if (!e.signedInside) why.push(`encrypted (${e.alg}) but not signed`);
+  const wrapped = wrapperLines(s, e).length > 0 && e.keyGiven && e.placement === 'whole';
+  if (wrapped && e.wrapper !== 'copy') why.push(`the decrypted wrapper carries the attacker's ${e.wrapper === 'from' ? 'From' : 'Subject'} outside the signature`);
   const record = s.hp?.record;
   const inUse = recordRead(s, e) && (record === 'sender' || record === 'duplicated' || record === 'no-subject') ? { sent: s.outer, record } : undefined;
   const inner = e.signedInside ? expected({ ...s, outer: e.outer ?? s.outer }, inUse) : { valid: false, why: [], warnings: [] };
@@ -449,6 +466,7 @@ function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   // the section lacks is left out, and said.
   const outer = e.outer ?? s.outer;
   if (shownProtected(s, e) && outer.sender && !s.injected!.sender) warnings.push('SMIME_OUTER_FIELD_NOT_SHOWN');
+  if (wrapped && e.wrapper === 'copy') warnings.push('SMIME_WRAPPER_HEADER_IGNORED');
   return { valid: why.length === 0, why, warnings: [...new Set(warnings)].sort() };
 }
 
@@ -471,6 +489,7 @@ it('encrypted paths: valid only when the whole message is one opened encrypted l
         if (e.placement === 'beside') expect(codes, context).toContain('SMIME_PARTIALLY_ENCRYPTED');
         if (!e.signedInside && e.keyGiven && e.placement === 'whole') expect(codes, context).toContain('SMIME_NOT_SIGNED');
         if (!e.signedInside && e.keyGiven && e.placement === 'whole' && e.alg.endsWith('-cbc')) expect(codes, context).toContain('SMIME_INTEGRITY_UNKNOWN');
+        if (e.placement === 'beside') expect(v.decryptedMessage, context).toBeUndefined();
         encTally.invalid++;
       } else {
         expect(got.warnings, context).toEqual(want.warnings);
@@ -571,4 +590,40 @@ it('RFC 9788 paths: the HP-Outer record explains only what the signer sent; chan
   expect(rfcTally.invalid).toBeGreaterThan(15);
   expect(rfcTally.obscured).toBeGreaterThan(3);
   expect(rfcTally.changed).toBeGreaterThan(3);
+}, 120_000);
+
+// ---------------------------------------------------------------------------------------------
+// Wrapper paths (atk12): the RFC 9788 scenarios above, with header fields on the decrypted entity
+// that encloses the signature — outside what was signed, as whoever encrypted (anyone can) or a CBC
+// gadget puts them. They are never in the message shown; the attacker's Subject or From is never
+// valid; a copy of what is shown anyway leaves the verdict as it was, with a warning.
+
+const wrapTally = { valid: 0, invalid: 0 };
+
+it('wrapper paths: fields outside the signature inside the encryption are never shown; the attacker\'s are never valid', async () => {
+  await fc.assert(
+    fc.asyncProperty(hpScenario, fc.constantFrom<'copy' | 'subject' | 'from'>('copy', 'copy', 'subject', 'from'), async ({ s, e: base }, wrapper) => {
+      const e: Envelope = { ...base, wrapper };
+      const message = await buildEncrypted(s, e);
+      const v = await verifyMessage(message, verifyOptions(f, { decryptionKeys: [{ privateKey: f.payments.key, certificate: f.payments.certificate }] }));
+      const want = expectedEncrypted(s, e);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  wrapper: ${JSON.stringify(wrapperLines(s, e))}\n  envelope: ${JSON.stringify({ ...e, outer: e.outer && headerLines(e.outer) })}\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (v.decryptedMessage) expect(new TextDecoder('latin1').decode(v.decryptedMessage), context).not.toMatch(/URGENT: wire|ceo@bank\.example|X-Rewrapped/);
+      expect(JSON.stringify(v.headerProtection), context).not.toMatch(/URGENT: wire|ceo@bank\.example|X-Rewrapped/);
+      const codes = v.problems.map((p) => p.code);
+      if (wrapper === 'subject') expect(codes, context).toContain('SMIME_WRAPPER_HEADER_MISMATCH');
+      if (wrapper === 'from') expect(codes, context).toContain('SMIME_ENCRYPTED_FROM_MISMATCH');
+      if (want.valid) {
+        expect(got.warnings, context).toEqual(want.warnings);
+        expect(v.warnings.filter((w) => w.code === 'SMIME_WRAPPER_HEADER_IGNORED').map((w) => w.header), context).toEqual(['Subject', 'X-Rewrapped']);
+        wrapTally.valid++;
+      } else wrapTally.invalid++;
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
+  );
+  if (process.env.SPOOF_RUNS) console.log(wrapTally);
+  expect(wrapTally.valid).toBeGreaterThan(5);
+  expect(wrapTally.invalid).toBeGreaterThan(25);
 }, 120_000);
