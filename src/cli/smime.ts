@@ -386,7 +386,10 @@ export function formatVerdict(v: Verdict): string {
           : `  Encrypted: NOT OPENED${l.error ? ` (${l.error})` : ''}`,
       );
   for (const h of v.headerProtection)
-    for (const d of h.differences) lines.push(`  Protected ${d.name} (${h.where}): ${d.protected.join(', ') || '(none)'}; outside: ${d.outer.join(', ') || '(none)'}`);
+    for (const d of h.differences)
+      lines.push(
+        `  Protected ${d.name} (${h.where}): ${d.protected.join(', ') || '(none)'}; outside: ${d.outer.join(', ') || '(none)'}${d.cause === 'obscured' ? ' (obscured by the sender)' : d.cause === 'changed' ? ` (CHANGED after sending; sent: ${d.sent?.join(', ') || '(none)'})` : ''}`,
+      );
   v.signers.forEach((s, i) =>
     lines.push(
       `  Signer ${i}: ${s.emails.join(', ') || s.certificate?.subject || '(unknown certificate)'} — signature ${s.signature.ok ? 'ok' : 'BAD'}, chain ${s.chain?.ok ? 'ok' : 'NOT TRUSTED'}${revocationSummary(s)}${s.signature.signingTime ? `, signed ${s.signature.signingTime}` : ''}`,
