@@ -8,7 +8,7 @@
  * (page faults) than the AES over it: every big allocation here is counted (docs/encrypting.md).
  */
 import { MailPkiError } from '../errors.js';
-import { copyBytes } from '../internal/bytes.js';
+import { concatBytes, copyBytes } from '../internal/bytes.js';
 import { Tag, int, octets, oid, seq, tlv } from '../internal/der.js';
 import { randomBytes } from '../internal/crypto.js';
 import { CONTENT_ENCRYPTION_OID, type ContentEncryption, type ContentEncryptionAlgorithm } from './enveloped-data.js';
@@ -188,14 +188,5 @@ function webCryptoGcmDecrypt(crypto: Crypto, params: AesGcmParams, key: CryptoKe
 /** The chunks (and GCM tag) in one buffer: a single copy, however many BER chunks; none for one chunk alone. */
 function gather(chunks: readonly Uint8Array[], tag?: Uint8Array): Uint8Array {
   if (!tag && chunks.length === 1) return chunks[0]!;
-  let total = tag?.length ?? 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  if (tag) out.set(tag, at);
-  return out;
+  return concatBytes(tag ? [...chunks, tag] : chunks);
 }
