@@ -160,8 +160,10 @@ export async function decryptContent(
  * ciphertext. Joining them costs a copy of the whole content, so when the ciphertext is one view of
  * `owner` (the caller's input) with room after it, the tag is written right after it, the call
  * made, and the bytes put back — all before anything else can run: WebCrypto copies its input
- * synchronously, when it is called (W3C WebCrypto, "get a copy of the buffer source"). A SharedArrayBuffer
- * (another thread could look) or BER chunks get the joined copy instead.
+ * synchronously, when it is called (W3C WebCrypto, "get a copy of the buffer source"); an injected
+ * `crypto` that read it later would see the original bytes and fail the tag check, never succeed
+ * wrongly. A SharedArrayBuffer (another thread could look), an immutable buffer or BER chunks get
+ * the joined copy instead.
  */
 function webCryptoGcmDecrypt(crypto: Crypto, params: AesGcmParams, key: CryptoKey, chunks: readonly Uint8Array[], tag: Uint8Array, owner: Uint8Array | undefined): Promise<ArrayBuffer> {
   const ct = chunks.length === 1 ? chunks[0]! : undefined;
@@ -171,6 +173,7 @@ function webCryptoGcmDecrypt(crypto: Crypto, params: AesGcmParams, key: CryptoKe
     owner !== undefined &&
     ct.buffer === owner.buffer &&
     !(typeof SharedArrayBuffer !== 'undefined' && owner.buffer instanceof SharedArrayBuffer) &&
+    (owner.buffer as { immutable?: boolean }).immutable !== true &&
     ct.byteOffset >= owner.byteOffset &&
     end + tag.length <= owner.byteOffset + owner.length;
   if (!inPlace) return crypto.subtle.decrypt(params, key, gather(chunks, tag) as Uint8Array<ArrayBuffer>);

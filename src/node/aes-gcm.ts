@@ -26,22 +26,42 @@ function cipherName(key: Uint8Array): CipherGCMTypes {
   throw new RangeError(`AES-GCM: a ${key.length}-byte key`);
 }
 
-/** Runs `update` over `input` in slices, writing each result into `out` where it belongs. */
+/**
+ * Runs `update` over `input` in slices, writing each result into `out` where it belongs. BER may
+ * hold the content in many tiny chunks: those are gathered into one slice first, so the number of
+ * `update` calls is about bytes / slice, not the number of chunks.
+ */
 async function pump(update: (slice: Uint8Array) => Buffer, input: readonly Uint8Array[], out: Uint8Array): Promise<void> {
   let at = 0;
   let sinceYield = 0;
-  for (const chunk of input) {
-    for (let i = 0; i < chunk.length; i += NODE_AES_GCM_SLICE_BYTES) {
-      const piece = update(chunk.subarray(i, Math.min(chunk.length, i + NODE_AES_GCM_SLICE_BYTES)));
-      if (at + piece.length > out.length) throw new RangeError('AES-GCM: more output than input');
-      out.set(piece, at);
-      at += piece.length;
-      if ((sinceYield += piece.length) >= NODE_AES_GCM_YIELD_BYTES) {
-        sinceYield = 0;
-        await yieldToLoop();
-      }
+  const staging = new Uint8Array(Math.min(NODE_AES_GCM_SLICE_BYTES, out.length));
+  let staged = 0;
+  const feed = async (slice: Uint8Array) => {
+    const piece = update(slice);
+    if (at + piece.length > out.length) throw new RangeError('AES-GCM: more output than input');
+    out.set(piece, at);
+    at += piece.length;
+    if ((sinceYield += piece.length) >= NODE_AES_GCM_YIELD_BYTES) {
+      sinceYield = 0;
+      await yieldToLoop();
     }
+  };
+  const flush = async () => {
+    if (staged === 0) return;
+    await feed(staging.subarray(0, staged));
+    staged = 0;
+  };
+  for (const chunk of input) {
+    if (staged + chunk.length <= staging.length) {
+      staging.set(chunk, staged);
+      staged += chunk.length;
+      if (staged === staging.length) await flush();
+      continue;
+    }
+    await flush();
+    for (let i = 0; i < chunk.length; i += NODE_AES_GCM_SLICE_BYTES) await feed(chunk.subarray(i, Math.min(chunk.length, i + NODE_AES_GCM_SLICE_BYTES)));
   }
+  await flush();
   if (at !== out.length) throw new RangeError('AES-GCM: output length differs from input length');
 }
 

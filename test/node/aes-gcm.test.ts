@@ -63,6 +63,28 @@ describe('nodeAesGcm', () => {
     await expect(aesGcm.decrypt(key, nonce, pattern(20, 3), [ct], tag, new Uint8Array(ct.length))).rejects.toThrow();
     await expect(aesGcm.decrypt(key, nonce, aad, [ct], tag, new Uint8Array(ct.length - 1))).rejects.toThrow(RangeError);
   });
+
+  it('decrypt: thousands of tiny BER-like chunks between large ones (gathered into slices), and a 12-byte tag as RFC 5084 allows', async () => {
+    const key = pattern(16, 4);
+    const content = pattern(S + 40_000, 6);
+    const sealed = await webGcm(key, nonce, undefined, content);
+    const ct = sealed.subarray(0, content.length);
+    const chunks: Uint8Array[] = [ct.subarray(0, 1000)];
+    let at = 1000;
+    for (let i = 0; at < 31_000; i++) chunks.push(ct.subarray(at, (at += 1 + (i % 7))));
+    chunks.push(ct.subarray(at, at + S), ct.subarray(at + S));
+    expect(chunks.length).toBeGreaterThan(7000);
+    const out = new Uint8Array(ct.length);
+    await aesGcm.decrypt(key, nonce, undefined, chunks, sealed.subarray(content.length), out);
+    expect(equalBytes(out, content)).toBe(true);
+
+    const k = await subtle.importKey('raw', key.slice(), 'AES-GCM', false, ['encrypt']);
+    const short = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: nonce.slice(), tagLength: 96 }, k, content.slice()));
+    const out12 = new Uint8Array(content.length);
+    await aesGcm.decrypt(key, nonce, undefined, [short.subarray(0, content.length)], short.subarray(content.length), out12);
+    expect(short.length - content.length).toBe(12);
+    expect(equalBytes(out12, content)).toBe(true);
+  });
 });
 
 type Who = 'rsa' | 'p256';
