@@ -4,6 +4,7 @@
  * obscured from one changed after sending (§4.2), what a client is told to display, and the hp /
  * HP-Outer paths an attacker may try (repeated, added, removed, malformed, too many).
  */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encryptData, signData } from '../../src/cms/index.js';
@@ -275,5 +276,26 @@ describe('hp and HP-Outer paths an attacker may try', () => {
     expect(v.headerProtection[0]!.differences).toEqual([
       { name: 'Subject', outer: ['Urgent: new IBAN'], protected: ['Payment run 2026-03'], cause: 'changed', sent: [OBSCURED_SUBJECT] },
     ]);
+  });
+});
+
+describe('hostile HP-Outer records', () => {
+  it('any printable HP-Outer values and hp parameters: decryptMessage never throws, a difference is obscured only when the record holds the outer value', async () => {
+    const line = fc.stringMatching(/^[\x20-\x7e]{0,60}$/).map((v) => v.trim());
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(line, fc.constantFrom('Subject: [...]', 'Subject: Urgent', 'From: ceo@example.com', 'To:', ':', 'Subject:: x')), { maxLength: 8 }),
+        fc.constantFrom('hp="cipher"', 'hp=cipher', 'hp="CIPHER"', 'hp="clear"', 'hp="cipher"; hp="cipher"', 'hp=""', 'hp="cipher "'),
+        async (values, param) => {
+          const entity = payload([...PROTECTED, ...values.map((v) => `HP-Outer: ${v}`)], `Content-Type: text/plain; charset=us-ascii; ${param}`);
+          const d = await decryptMessage(await encryptedAround(OUTER, entity), { keys: [key(approver)] });
+          for (const diff of d.headerProtection?.differences ?? []) {
+            expect(['obscured', 'changed', 'unexplained']).toContain(diff.cause);
+            if (diff.cause === 'obscured') expect(diff.name === 'Subject' && values.filter((v) => /^subject\s*:/i.test(v)).map((v) => v.slice(v.indexOf(':') + 1).trim())).toEqual(['[...]']);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
