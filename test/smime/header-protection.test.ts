@@ -76,6 +76,8 @@ describe('composing (RFC 9788 §2.2, §3.2)', () => {
     expect(getHeaders(inner, 'Keywords').map((h) => h.value)).toEqual(['merger']);
     expect(getHeaders(inner, 'HP-Outer').map((h) => h.value.split(':')[0])).toEqual(['From', 'To', 'Subject', 'Date', 'Message-ID']);
     expect(d.headerProtection!.differences).toEqual([{ name: 'Subject', outer: [OBSCURED_SUBJECT], protected: ['Payment run 2026-03'], cause: 'obscured' }]);
+    // What a reply must keep out of its own outer header (RFC 9788 §4.3, §6), judged from the record.
+    expect(d.headerProtection!.confidential).toEqual(['Subject', 'Keywords', 'Comments']);
   });
 
   it('hcp_no_confidentiality: every field outside as written, recorded, no difference', async () => {
@@ -86,6 +88,7 @@ describe('composing (RFC 9788 §2.2, §3.2)', () => {
     const d = await decryptMessage(eml, { keys: [key(approver)] });
     expect(d.headerProtection!.sentOuter!.map((h) => h.name)).toEqual(['From', 'To', 'Subject', 'Date', 'Message-ID', 'Keywords']);
     expect(d.headerProtection!.differences).toEqual([]);
+    expect(d.headerProtection!.confidential).toEqual([]);
   });
 
   it('HP-Outer fields in the caller\'s message are dropped (inside and outside): only the record mailpki writes speaks', async () => {
@@ -139,6 +142,8 @@ describe('receiving: obscured by the sender, or changed after sending (RFC 9788 
     ]);
     expect(outerHeaderWarnings(v)).toEqual([['SMIME_OUTER_HEADER_MISMATCH', 'Subject']]);
     expect(v.warnings[0]!.message).toContain('is not what the sender sent ("[...]"');
+    // Confidentiality is the sender's record, not the outer header as received.
+    expect(v.headerProtection[0]!.confidential).toEqual(['Subject']);
     expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
   });
 
