@@ -35,8 +35,8 @@ export interface DecryptedMessage {
   /**
    * What a client shows: the outer header fields (other than Content-* and those the decrypted part
    * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject, Date, In-Reply-To
-   * or References at all)
-   * and the protected ones, followed by the decrypted entity. Verify it with verifyMessage when it is signed.
+   * or References at all) and the protected ones, followed by the decrypted entity. Verify it with
+   * verifyMessage when it is signed.
    */
   message: Uint8Array;
   /** The decrypted MIME entity exactly as it was encrypted. */
@@ -184,9 +184,9 @@ const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).fil
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
  * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
  * With a protected header section (`payload`, RFC 9788), no outer To, Cc, Reply-To, Subject, Date,
- * In-Reply-To or References is shown (one added outside after sending would otherwise pass for the sender's; the outer From
- * only when the section has none), and the
- * protected fields head the message when they sit deeper than its top (inside a signed part).
+ * In-Reply-To or References is shown (one added outside after sending would pass for the sender's;
+ * the outer From only when the section has none), and the protected fields head the message when
+ * they sit deeper than its top (inside a signed part).
  */
 export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity): Uint8Array {
   const own = new Set(inner.headers.map((h) => h.name.toLowerCase()));
