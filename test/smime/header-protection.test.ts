@@ -11,7 +11,7 @@ import { encryptData, signData } from '../../src/cms/index.js';
 import { fromLatin1 } from '../../src/internal/bytes.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { encodeBase64Lines, getHeaders, parseMessage } from '../../src/mime/index.js';
-import { MAX_HP_OUTER_FIELDS, decryptMessage, encryptMessage, signAndEncrypt, verifyMessage, OBSCURED_SUBJECT } from '../../src/smime/index.js';
+import { MAX_HP_OUTER_FIELDS, decryptMessage, encryptMessage, signAndEncrypt, signMessage, verifyMessage, OBSCURED_SUBJECT } from '../../src/smime/index.js';
 import { GOOD_FROM, NOW, clock, entityOf, makeSmimeFixture, multipartSigned, plainMessage, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
 interface Party {
@@ -272,6 +272,25 @@ describe('hp and HP-Outer paths an attacker may try', () => {
     const v = await verifyAs(eml, approver);
     expect(v.warnings).toEqual([]);
     expect(v.headerProtection[0]!.sentOuter).toHaveLength(MAX_HP_OUTER_FIELDS);
+  });
+
+  it('fields put on the multipart/signed layer inside the encryption (anyone can encrypt a signed message): not protected, not shown', async () => {
+    const signed = fromLatin1(await signMessage(toApprover(), f.payments, { clock, headerProtection: true }));
+    const layer = entityOf(signed).replace('Content-Type: multipart/signed;', 'Content-Type: multipart/signed; hp="cipher";');
+    const inner = `From: Payments <payments@example.com>\r\nSubject: Urgent: new IBAN\r\nHP-Outer: Subject: ${OBSCURED_SUBJECT}\r\n${layer}`;
+    const eml = await encryptedAround(OUTER, inner);
+    const v = await verifyAs(eml, approver);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.headerProtection.map((h) => [h.hp, h.where])).toEqual([['clear', 'the signed part']]);
+    const shown = fromLatin1(v.decryptedMessage!);
+    expect(shown).not.toContain('Urgent');
+    expect(getHeaders(parseMessage(shown), 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
+    const d = await decryptMessage(eml, { keys: [key(approver)] });
+    expect(d.headerProtection!.where).toBe('the signed part');
+    expect(fromLatin1(d.message)).not.toContain('Urgent');
+    // The signature still verifies on what is shown.
+    expect((await verifyMessage(d.message, verifyOptions(f))).valid).toBe(true);
   });
 
   it('HP-Outer fields in the outer header mean nothing: a forged Subject outside is still "changed"', async () => {
