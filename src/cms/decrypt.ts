@@ -8,7 +8,7 @@ import type { Certificate } from '../certs/certificate.js';
 import { copyBytes, equalBytes } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { Tag, cursor, parseDer, readOid } from '../internal/der.js';
-import { decryptContent } from './content-encryption.js';
+import { decryptContent, isAesGcmCipher, type AesGcmCipher } from './content-encryption.js';
 import { CMS_OID } from './oids.js';
 import {
   CONTENT_KEY_BYTES,
@@ -66,6 +66,12 @@ export interface DecryptedData {
 export interface DecryptDataOptions {
   crypto?: Crypto;
   limits?: EnvelopedLimits;
+  /**
+   * AES-GCM to use instead of WebCrypto's for the content (e.g. `nodeAesGcm()` from mailpki/node:
+   * no copy of the input, one buffer for the output). The tag is still checked before any plaintext
+   * is returned. AES-CBC always goes through WebCrypto.
+   */
+  aesGcm?: AesGcmCipher;
 }
 
 function matches(rid: RecipientIdentifier, cert: Certificate): boolean {
@@ -216,6 +222,8 @@ async function unwrapKeyAgree(crypto: Crypto, ri: KeyAgreeRecipient, key: CmsDec
  */
 export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionKey[], options: DecryptDataOptions = {}): Promise<DecryptedData> {
   checkKeys(keys);
+  if (options.aesGcm !== undefined && !isAesGcmCipher(options.aesGcm))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'aesGcm: must be an object with encrypt and decrypt functions (e.g. nodeAesGcm())', { details: { field: 'aesGcm' } });
   const crypto = resolveCrypto(options.crypto);
   const ed = parseEnvelopedData(cms, options.limits);
   const recipients = ed.recipients.map(describeRecipientIdentifier);
@@ -270,7 +278,10 @@ export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionK
         cek = await unwrapKeyAgree(crypto, r, key);
         km = 'ecdh';
       }
-      const content = await decryptContent(crypto, enc as ContentEncryption, cek, gatherCiphertext(ed.encryptedContent, gcm ? ed.mac : undefined), ed.authAttrsAad);
+      const content = await decryptContent(crypto, enc as ContentEncryption, cek, ed.encryptedContent, gcm ? ed.mac : undefined, ed.authAttrsAad, {
+        owner: cms,
+        ...(options.aesGcm ? { aesGcm: options.aesGcm } : {}),
+      });
       return {
         content,
         contentType: ed.contentType,
@@ -317,19 +328,4 @@ function checkContentType(ed: EnvelopedData, gcm: boolean): void {
   }
   if (seen === 0 && ed.contentType !== CMS_OID.data)
     throw new MailPkiError('ERR_CMS_MALFORMED', 'invalid CMS AuthEnvelopedData: no authenticated contentType attribute for a content type other than id-data');
-}
-
-/** Ciphertext (and GCM tag) in the one buffer WebCrypto wants: a single copy, however many BER chunks. */
-function gatherCiphertext(chunks: readonly Uint8Array[], tag?: Uint8Array): Uint8Array {
-  if (!tag && chunks.length === 1) return chunks[0]!;
-  let total = tag?.length ?? 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  if (tag) out.set(tag, at);
-  return out;
 }

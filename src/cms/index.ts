@@ -41,3 +41,4 @@ export {
   type RecipientIdentifier,
 } from './enveloped-data.js';
 export { importDecryptionKey, importDecryptionKeyFromPkcs12, type ImportDecryptionKeyOptions } from './decryption-key.js';
+export type { AesGcmCipher } from './content-encryption.js';
