@@ -5,7 +5,7 @@
  * `problems`: CMS container tricks, MIME wrapping, and sender/signer mismatch.
  */
 import { z } from 'zod';
-import { findSignerCertificate, parseSignedData, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
+import { findSignerCertificate, parseSignedData, listRecipientIdentifiers, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { OID } from '../internal/oids.js';
 import { validateChain } from '../certs/chain.js';
@@ -578,7 +578,7 @@ async function openEncryptedLayer(
     }
     problems.push({
       code: 'SMIME_ENCRYPTED_NO_KEY',
-      message: `the message is encrypted and no decryption key was given (it is encrypted to ${recipients.join('; ') || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
+      message: `the message is encrypted and no decryption key was given (it is encrypted to ${listRecipientIdentifiers(recipients) || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
     });
     return { summary: { kind: 'encrypted', opened: false, recipients } };
   }
@@ -620,7 +620,9 @@ function checkEncryptedLayers(
 ): void {
   opened.forEach((layer, i) => {
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
-    const reading = readHeaderProtection(root, layer.inner, where, true);
+    // The protected section is the Cryptographic Payload's, inside every layer: none on a signed layer here.
+    const payload = protectedPayload(layer.inner) === layer.inner;
+    const reading = payload ? readHeaderProtection(root, layer.inner, where, true) : { problems: [], warnings: [] };
     problems.push(...reading.problems);
     warnings.push(...reading.warnings);
     if (reading.protection) verdict.headerProtection.push(reading.protection);
@@ -642,7 +644,7 @@ function checkEncryptedLayers(
   const last = opened[opened.length - 1];
   if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) {
     const payload = protectedPayload(last.inner);
-    verdict.decryptedMessage = showMessage(root, last.content, last.inner, carriesHeaderProtection(payload) ? payload : undefined);
+    verdict.decryptedMessage = showMessage(root, last.content, last.inner, payload && carriesHeaderProtection(payload) ? payload : undefined);
   }
 }
 

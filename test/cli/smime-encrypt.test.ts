@@ -97,7 +97,13 @@ describe('mailpki sign --to / verify with a key', () => {
     const v = await cli(['verify', '--trust', `${ca}/root.pem`, '--p12', t.path('approver.p12'), '--passphrase-env', 'P12_PW', '--in', t.path('se.eml')], env);
     expect(v.stdout).toMatch(/^VALID: the entire message is signed by finance@example.com/);
     expect(v.stdout).toContain('Encrypted: AES-256-GCM (authenticated), key rsa-oaep');
+    // RFC 9788: the obscured Subject is the sender's, per the HP-Outer record; a rewritten one is named as changed.
+    expect(v.stdout).toContain('Protected Subject (the signed part): Payment instruction 2026-118; outside: [...] (obscured by the sender)');
     expect(v.code).toBe(0);
+    writeFileSync(t.path('se-changed.eml'), readFileSync(t.path('se.eml'), 'latin1').replace('Subject: [...]', 'Subject: Re: new bank details'));
+    const changed = await cli(['verify', '--trust', `${ca}/root.pem`, '--p12', t.path('approver.p12'), '--passphrase-env', 'P12_PW', '--in', t.path('se-changed.eml')], env);
+    expect(changed.stdout).toContain('outside: Re: new bank details (CHANGED after sending; sent: [...])');
+    expect(changed.stdout).toContain('warning SMIME_OUTER_HEADER_MISMATCH');
     // The sender's own copy opens with the sender's key.
     const self = await cli(['verify', '--trust', `${ca}/root.pem`, '--p12', t.path('finance.p12'), '--passphrase-env', 'P12_PW', '--in', t.path('se.eml'), '--json'], env);
     expect(self.code).toBe(0);
