@@ -8,6 +8,7 @@ import { copyBytes } from '../internal/bytes.js';
 import { explicit, octets, oid, seq } from '../internal/der.js';
 import { ENVELOPE_OID, type KdfHash } from './enveloped-data.js';
 import { cachedPublicKey } from './rsa.js';
+import { X25519_KEY_BYTES, isLowOrderX25519 } from '../keys/algorithms.js';
 
 export type NistCurve = 'P-256' | 'P-384' | 'P-521';
 /** The groups key agreement runs on: the NIST curves (RFC 5753) and X25519 (RFC 8418). */
@@ -180,30 +181,6 @@ export async function agreeAndUnwrap(
   } finally {
     kek.fill(0);
   }
-}
-
-/** An X25519 public key, a private key and Z are 32 bytes (RFC 7748 §5). */
-export const X25519_KEY_BYTES = 32;
-
-/**
- * The u-coordinates of small order on Curve25519 and its twist, and their non-canonical twins
- * (p-1, p, p+1), with the top bit cleared as X25519 ignores it: with any of them Z is all zero.
- */
-const LOW_ORDER_X25519 = [
-  '0000000000000000000000000000000000000000000000000000000000000000',
-  '0100000000000000000000000000000000000000000000000000000000000000',
-  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
-  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-];
-
-/** Whether a 32-byte X25519 public key is one of the low-order points (top bit ignored, as X25519 does). */
-export function isLowOrderX25519(u: Uint8Array): boolean {
-  if (u.length !== X25519_KEY_BYTES) return false;
-  const masked = Array.from(u, (b, i) => (i === 31 ? b & 0x7f : b).toString(16).padStart(2, '0')).join('');
-  return LOW_ORDER_X25519.includes(masked);
 }
 
 function isAllZero(z: Uint8Array): boolean {
