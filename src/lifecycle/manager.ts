@@ -1115,7 +1115,7 @@ export class LifecycleManager {
         updatedAt: now,
         ...(info && { caId: info.id }),
       };
-      let stored = await this.withNextDue(tx, next, credential, now);
+      let stored = await this.withNextDue(tx, next, credential, now, p.slot);
       // Half a pair: due at once, so the next sweep (even at this same time) completes it if this process dies now.
       if (!complete) stored = { ...stored, nextDueAt: now };
       await tx.updateIdentity(stored, current.version);
@@ -1515,8 +1515,13 @@ export class LifecycleManager {
     return { current, cred: cred as C };
   }
 
-  /** The identity with nextDueAt recomputed (renewal, notices, expiry, decommission, retention ends of kept decryption keys). */
-  private async withNextDue(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date): Promise<IdentityRecord> {
+  /**
+   * The identity with nextDueAt recomputed (renewal, notices, expiry, decommission, retention ends of kept decryption keys).
+   * `justIssued`: the slot whose certificate was just recorded. If the other certificate of a pair is
+   * due now too, the identity stays due now (not after retryDelayMs): the sweep that is renewing the
+   * pair goes on to it, and if that process dies in between, the next sweep finishes the pair.
+   */
+  private async withNextDue(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date, justIssued?: CertificateSlot): Promise<IdentityRecord> {
     const policy = effectivePolicy(this.policy, identity.policy);
     const decryptionKeys = await tx.listDecryptionKeys(identity.id);
     let due: Date | undefined;
@@ -1524,6 +1529,7 @@ export class LifecycleManager {
     else {
       // Each certificate of the pair on its own schedule: the earliest of the two.
       const times: number[] = [];
+      let otherDueNow = false;
       for (const slot of slotsOf(identity)) {
         const id = slotCredentialId(identity, slot);
         const c = id === undefined ? undefined : id === credential?.id ? credential : await tx.getCredential(id);
@@ -1531,8 +1537,10 @@ export class LifecycleManager {
         const view = c?.status === 'revoked' && identity.status === 'active' ? { ...identity, status: 'revoked' as const } : identity;
         const t = nextDueAt({ identity: view, credential: c, now, policy, decryptionKeys });
         if (t) times.push(t.getTime());
+        if (t && justIssued !== undefined && slot !== justIssued && t.getTime() <= now.getTime()) otherDueNow = true;
       }
       due = times.length ? new Date(Math.min(...times)) : undefined;
+      if (otherDueNow) return { ...identity, nextDueAt: now };
     }
     const next = { ...identity };
     if (due === undefined) delete next.nextDueAt;

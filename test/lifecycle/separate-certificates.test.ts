@@ -137,6 +137,23 @@ describe('separate certificates: one engine, two schedules', () => {
     expect((await h.manager.runDue()).notices).toEqual([]);
   });
 
+  it('both certificates due: when one is recorded the identity stays due now (not after retryDelayMs), so a sweep at the same time renews the other if the process died in between', async () => {
+    const h = await harness();
+    const rec = await h.manager.enroll({ mailbox: 'both@example.com', owner: treasury, certificates: 'separate', policy: { renewal: { beforeDays: 10 } } }, { actor: 'a' });
+    h.clock.set(at(360));
+    // What a run-due process killed after the signing certificate was recorded leaves behind.
+    const half = await h.manager.renew(rec.id, { actor: 'a', certificate: 'signing' });
+    expect([half.encryptionCredentialId, half.nextDueAt]).toEqual([rec.encryptionCredentialId, at(360)]);
+    expect((await planDue(h.store, at(360))).steps).toEqual([{ identityId: rec.id, action: 'renew', certificate: 'encryption', reason: '5 days left, renewal at 10 days' }]);
+    const s = await h.manager.runDue(at(360));
+    expect([s.renewed, s.failed]).toEqual([[rec.id], []]);
+    const done = await h.manager.get(rec.id);
+    expect(done.encryptionCredentialId).not.toBe(rec.encryptionCredentialId);
+    expect(done.nextDueAt!.getTime()).toBeGreaterThan(at(360).getTime());
+    expect((await h.manager.runDue(at(360))).scanned).toBe(0);
+    expect(h.ca.local.issued.length).toBe(4);
+  });
+
   it('renew refuses a role on a one-certificate identity (ERR_INVALID_INPUT naming certificate)', async () => {
     const h = await harness();
     const one = await h.manager.enroll({ mailbox: 'one@example.com', owner: treasury }, { actor: 'a' });
