@@ -1,8 +1,9 @@
 /**
  * Making AuthEnvelopedData (RFC 5083, AES-GCM per RFC 5084) or EnvelopedData (RFC 5652 §6,
  * AES-CBC) for S/MIME 4.0 (RFC 8551). One random content-encryption key, wrapped per recipient
- * with RSAES-OAEP (default), RSAES-PKCS1-v1_5 (opt-in) or ECDH ephemeral-static (EC keys).
- * The large content is copied once, into the output.
+ * with RSAES-OAEP (default), RSAES-PKCS1-v1_5 (opt-in) or ECDH ephemeral-static (EC and X25519 keys).
+ * The content is encrypted straight into its place in the output (an injected AesGcmCipher), or
+ * copied there once from WebCrypto's result.
  */
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
@@ -10,14 +11,14 @@ import type { Certificate } from '../certs/certificate.js';
 import { resolveCrypto, randomBytes } from '../internal/crypto.js';
 import { Tag, bitString, compareBytes, explicit, int, nul, octets, oid, seq, tlv } from '../internal/der.js';
 import { parseInput } from '../internal/validate.js';
-import { encryptContent, isGcm } from './content-encryption.js';
+import { GCM_TAG_BYTES, contentEncryptionParams, encryptContentInto, isAesGcmCipher, isGcm, type AesGcmCipher } from './content-encryption.js';
 import {
   CONTENT_KEY_BYTES,
   DEFAULT_ENVELOPED_LIMITS,
   ENVELOPE_OID,
   type ContentEncryptionAlgorithm,
 } from './enveloped-data.js';
-import { agreeAndWrap, wrapAlgorithmIdentifier, type NistCurve } from './key-agreement.js';
+import { agreeAndWrap, wrapAlgorithmIdentifier, type AgreementCurve, type NistCurve } from './key-agreement.js';
 import { CMS_OID } from './oids.js';
 import { oaepEncrypt, pkcs1Encrypt, readRsaPublicNumbers } from './rsa.js';
 
@@ -38,6 +39,11 @@ export interface EncryptDataOptions {
   /** The inner content type, a dotted OID. Default id-data. */
   contentType?: string;
   crypto?: Crypto;
+  /**
+   * AES-GCM to use instead of WebCrypto's (e.g. `nodeAesGcm()` from mailpki/node, which encrypts
+   * straight into the output). Ignored for AES-CBC.
+   */
+  aesGcm?: AesGcmCipher;
 }
 
 const isCertificate = (v: unknown): v is Certificate =>
@@ -60,22 +66,29 @@ const optionsSchema = z
     contentEncryption: z.enum(['aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc', 'aes-128-cbc']).optional(),
     contentType: z.string().regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, 'a dotted OID').optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto Crypto').optional(),
+    aesGcm: z.custom<AesGcmCipher>(isAesGcmCipher, 'expected an object with encrypt and decrypt functions (e.g. nodeAesGcm())').optional(),
   })
   .strict();
 
 /**
  * A DER node whose content is written once at the end: the big ciphertext is placed straight
- * into the output instead of being copied by every enclosing `tlv`.
+ * into the output instead of being copied by every enclosing `tlv`. A `Slot` is room of a known
+ * length, filled after the output exists (the ciphertext, the tag).
  */
 interface Lazy {
   tag: number;
-  parts: (Uint8Array | Lazy)[];
+  parts: (Uint8Array | Lazy | Slot)[];
   len: number;
 }
-const lazy = (tag: number, ...parts: (Uint8Array | Lazy)[]): Lazy => ({
+class Slot {
+  /** Where the slot starts in the output, once serialised. */
+  at = -1;
+  constructor(readonly length: number) {}
+}
+const lazy = (tag: number, ...parts: (Uint8Array | Lazy | Slot)[]): Lazy => ({
   tag,
   parts,
-  len: parts.reduce((n, p) => n + (p instanceof Uint8Array ? p.length : encodedLength(p)), 0),
+  len: parts.reduce((n, p) => n + (p instanceof Uint8Array || p instanceof Slot ? p.length : encodedLength(p)), 0),
 });
 const headerLength = (len: number): number => (len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6);
 const encodedLength = (n: Lazy): number => headerLength(n.len) + n.len;
@@ -93,6 +106,9 @@ function serialise(root: Lazy): Uint8Array {
     for (const p of n.parts) {
       if (p instanceof Uint8Array) {
         out.set(p, at);
+        at += p.length;
+      } else if (p instanceof Slot) {
+        p.at = at;
         at += p.length;
       } else at = write(p, at);
     }
@@ -134,23 +150,25 @@ async function recipientInfo(crypto: Crypto, r: CmsRecipient, cek: Uint8Array): 
     const version = rid.ski ? 2 : 0;
     return { der: seq(int(version), rid.der, alg, octets(encryptedKey)), version };
   }
-  if (pk.kind === 'ec') {
+  if (pk.kind === 'ec' || pk.kind === 'x25519') {
     if (r.keyTransport)
-      throw new MailPkiError('ERR_INVALID_INPUT', `recipients: keyTransport ${r.keyTransport} is for RSA keys; this certificate has an EC key (ECDH is used)`, {
+      throw new MailPkiError('ERR_INVALID_INPUT', `recipients: keyTransport ${r.keyTransport} is for RSA keys; this certificate has an ${pk.kind.toUpperCase()} key (ECDH is used)`, {
         details: { field: 'keyTransport' },
       });
-    const curve = pk.curve as NistCurve;
+    const curve: AgreementCurve = pk.kind === 'x25519' ? 'X25519' : (pk.curve as NistCurve);
     const agreed = await agreeAndWrap(crypto, pk.spki, curve, cek);
     const rid = recipientIdentifier(r, true);
-    // originatorKey [1] IMPLICIT OriginatorPublicKey: id-ecPublicKey with parameters absent (the recipient's curve), as OpenSSL writes it.
-    const originator = explicit(0, tlv(0xa1, seq(oid(ENVELOPE_OID.idEcPublicKey)), bitString(agreed.ephemeralPoint)));
+    // originatorKey [1] IMPLICIT OriginatorPublicKey, parameters absent: id-ecPublicKey (the recipient's curve), as
+    // OpenSSL writes it, or id-X25519 (RFC 8418 §3, which forbids parameters).
+    const originatorAlgorithm = oid(curve === 'X25519' ? ENVELOPE_OID.idX25519 : ENVELOPE_OID.idEcPublicKey);
+    const originator = explicit(0, tlv(0xa1, seq(originatorAlgorithm), bitString(agreed.ephemeralPoint)));
     const keyEncryptionAlgorithm = seq(oid(agreed.kdfOid), wrapAlgorithmIdentifier(agreed.wrap));
     const reks = seq(seq(rid.der, octets(agreed.encryptedKey)));
     return { der: tlv(0xa1, int(3), originator, keyEncryptionAlgorithm, reks), version: 3 };
   }
   throw new MailPkiError(
     'ERR_KEY_UNSUPPORTED',
-    `a ${pk.kind} certificate cannot receive encrypted mail (Ed25519 keys only sign; X25519 certificates are not supported): use an RSA or EC (P-256, P-384, P-521) certificate`,
+    `a ${pk.kind} certificate cannot receive encrypted mail (Ed25519 keys only sign): use an RSA, EC (P-256, P-384, P-521) or X25519 certificate`,
   );
 }
 
@@ -194,23 +212,34 @@ export async function encryptData(content: Uint8Array, recipients: readonly CmsR
       isGcm(algorithm) && contentType !== CMS_OID.data
         ? tlv(Tag.SET, seq(oid(CMS_OID.contentType), tlv(Tag.SET, oid(contentType))))
         : undefined;
-    const enc = await encryptContent(crypto, algorithm, cek, content, authAttrs);
+    const params = contentEncryptionParams(crypto, algorithm);
+    // The output first, with room for the ciphertext and tag: the content is encrypted into it.
+    const ciphertext = new Slot(params.ciphertextLength(content.length));
+    const tag = new Slot(isGcm(algorithm) ? GCM_TAG_BYTES : 0);
     // SET OF in DER order
     const riSet = tlv(Tag.SET, ...infos.map((i) => i.der).sort(compareBytes));
-    const eci = lazy(Tag.SEQUENCE, oid(contentType), enc.algorithmDer, lazy(0x80, enc.ciphertext));
+    const eci = lazy(Tag.SEQUENCE, oid(contentType), params.algorithmDer, lazy(0x80, ciphertext));
     let body: Lazy;
     let outerType: string;
     if (isGcm(algorithm)) {
       outerType = CMS_OID.authEnvelopedData;
       const attrs = authAttrs ? [copyWithTag(authAttrs, 0xa1)] : [];
-      body = lazy(Tag.SEQUENCE, int(0), riSet, eci, ...attrs, octets(enc.tag!));
+      body = lazy(Tag.SEQUENCE, int(0), riSet, eci, ...attrs, lazy(Tag.OCTET_STRING, tag));
     } else {
       outerType = CMS_OID.envelopedData;
       // RFC 5652 §6.1: version 0 when every RecipientInfo is a version-0 KeyTransRecipientInfo, else 2.
       const version = infos.every((i) => i.version === 0) ? 0 : 2;
       body = lazy(Tag.SEQUENCE, int(version), riSet, eci);
     }
-    return serialise(lazy(Tag.SEQUENCE, oid(outerType), lazy(0xa0, body)));
+    let out: Uint8Array | undefined;
+    const place = () => {
+      out = serialise(lazy(Tag.SEQUENCE, oid(outerType), lazy(0xa0, body)));
+      return out.subarray(ciphertext.at, ciphertext.at + ciphertext.length);
+    };
+    const mac = await encryptContentInto(crypto, params, cek, content, place, authAttrs, opts.aesGcm);
+    // encryptContentInto has called place() on every path that returns
+    if (mac) out!.set(mac, tag.at);
+    return out!;
   } finally {
     cek.fill(0);
   }

@@ -19,6 +19,7 @@ export { inspectMessage, rewriteMessage, smimeArResult, type InspectOptions, typ
 export {
   MemoryEvidenceStore,
   checkEvidenceRecord,
+  evidenceVerdict,
   checkEvidenceQuery,
   MAX_EVIDENCE_PAGE,
   type EvidenceStore,

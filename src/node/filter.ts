@@ -19,7 +19,7 @@ import type { DkimVerifyOptions } from '../dkim/verify.js';
 import type { VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import type { EvidenceRecord, EvidenceStore } from '../filter/evidence.js';
+import { evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
 
 /** Default largest message the filter takes (bytes); larger ones are refused with 552. */
@@ -150,9 +150,6 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     }
   }
 
-  /** Evidence keeps the verdict, never the decrypted content of an encrypted message (`smime.decryptionKeys`). */
-  const withoutPlaintext = (key: string, value: unknown) => (key === 'decryptedMessage' ? undefined : value);
-
   async function handle(raw: Uint8Array, session: SMTPServerSession): Promise<string> {
     const receivedAt = clock();
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
@@ -168,7 +165,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       sha256: createHash('sha256').update(raw).digest('hex'),
       size: raw.length,
       authenticationResults: inspection.authenticationResults,
-      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: JSON.parse(JSON.stringify(inspection.smime.verdict, withoutPlaintext)) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
+      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
       ...(inspection.dkim || inspection.dkimError
         ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: JSON.parse(JSON.stringify(inspection.dkim?.results ?? [])), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
         : {}),

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { decryptData, type CmsDecryptionKey, type ContentEncryptionAlgorithm, type KeyManagement } from '../cms/index.js';
 import type { Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, fromLatin1, latin1 } from '../internal/bytes.js';
+import { concatBytes, latin1 } from '../internal/bytes.js';
 import { readOid, readTlv } from '../internal/der.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -35,11 +35,10 @@ export interface DecryptedMessage {
   /**
    * What a client shows: the outer header fields (other than Content-* and those the decrypted part
    * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject, Date, In-Reply-To
-   * or References at all)
-   * and the protected ones, followed by the decrypted entity. When the decrypted entity is a signature
-   * container (sign-then-encrypt), its own fields other than Content-Type, Content-Transfer-Encoding,
-   * Content-Disposition and MIME-Version are outside the signature and left out (`entity` keeps them).
-   * Verify it with verifyMessage when it is signed.
+   * or References at all) and the protected ones, followed by the decrypted entity. When the decrypted
+   * entity is a cryptographic layer around the payload (sign-then-encrypt: a multipart/signed), its own
+   * fields other than Content-Type, Content-Transfer-Encoding and Content-Disposition are outside every
+   * signature and left out (`entity` keeps them). Verify it with verifyMessage when it is signed.
    */
   message: Uint8Array;
   /** The decrypted MIME entity exactly as it was encrypted. */
@@ -125,10 +124,9 @@ export async function decryptMessage(raw: Uint8Array | string, options: DecryptM
     });
   const opened = await decryptEntity(root, keys, { crypto: resolveCrypto(options.crypto), ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) });
   const payload = protectedPayload(opened.inner);
-  const headerProtection = readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
+  const headerProtection = payload && readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
   return {
-    // A signature inside: the decrypted entity's own fields are outside it, and not shown (as in verifyMessage).
-    message: showMessage(root, opened.content, opened.inner, headerProtection && payload, wrapsSignature(opened.inner)),
+    message: showMessage(root, opened.content, opened.inner, headerProtection && payload),
     entity: opened.content,
     contentEncryption: opened.data.contentEncryption,
     integrityProtected: opened.data.integrityProtected,
@@ -170,11 +168,24 @@ export async function decryptEntity(
 }
 
 /**
- * The entity that carries RFC 9788 protected header fields in a decrypted one: itself, or the signed
- * content when it is multipart/signed (sign-then-encrypt).
+ * A signed or encrypted layer (multipart/signed, application/pkcs7-mime of any smime-type), not
+ * content. Decrypted, it is a wrapper around the payload: its own header fields are authenticated by
+ * nothing (anyone can encrypt to the recipient, re-wrapping a signed part he received; AES-CBC lets a
+ * man in the middle prepend a field to the first plaintext block).
  */
-export function protectedPayload(inner: MimeEntity): MimeEntity {
-  return inner.contentType.mediaType === 'multipart/signed' && inner.children.length === 2 ? inner.children[0]! : inner;
+export function isCryptographicLayer(e: MimeEntity): boolean {
+  return e.contentType.mediaType === 'multipart/signed' || MIME_TYPES.has(e.contentType.mediaType);
+}
+
+/**
+ * The entity that carries RFC 9788 protected header fields in a decrypted one (the Cryptographic
+ * Payload, inside every cryptographic layer): itself, the signed content when it is multipart/signed
+ * (sign-then-encrypt), or none here when it is another layer (opaque signed-data: verifyMessage opens it).
+ * Fields on a layer around the payload are outside every signature and never protected ones.
+ */
+export function protectedPayload(inner: MimeEntity): MimeEntity | undefined {
+  if (inner.contentType.mediaType === 'multipart/signed') return inner.children.length === 2 ? inner.children[0] : undefined;
+  return isCryptographicLayer(inner) ? undefined : inner;
 }
 
 /**
@@ -211,25 +222,14 @@ export function outerFieldsNotShown(outer: MimeEntity, payload: MimeEntity): str
   return [...names.values()];
 }
 
-
 const STRUCTURAL = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'mime-version']);
 /**
  * Fields that say how to read the entity, not what the message is: the only ones an unauthenticated
  * wrapper keeps (a Content-Description or Content-ID there is text nobody signed, like a Subject).
+ * The one place that says which wrapper fields are shown (showMessage) and which are reported (verifyMessage).
  */
 export const isStructuralField = (name: string): boolean => STRUCTURAL.has(name.toLowerCase());
 
-/**
- * Is this decrypted entity a signature container (multipart/signed, or pkcs7-mime signed-data)? Then
- * its own header fields are outside the signed content: nobody authenticated them (anyone can encrypt
- * to the recipient, and AES-CBC lets a man in the middle edit the first plaintext block).
- */
-export function wrapsSignature(inner: MimeEntity): boolean {
-  if (inner.contentType.mediaType === 'multipart/signed') return true;
-  if (!MIME_TYPES.has(inner.contentType.mediaType)) return false;
-  const t = inner.contentType.params.get('smime-type')?.toLowerCase();
-  return t === undefined || t === 'signed-data';
-}
 
 /**
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
@@ -239,21 +239,22 @@ export function wrapsSignature(inner: MimeEntity): boolean {
  * a From when the section has none: a Cc, Reply-To, In-Reply-To or List-Unsubscribe added outside
  * after sending would otherwise pass for the sender's. The protected fields head the message when
  * they sit deeper than its top (inside a signed part).
- * `unauthenticatedWrapper`: the entity's own fields are outside the signature inside it (see
- * wrapsSignature): only its Content-* and MIME-Version fields are shown, the others are dropped.
  */
-export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity, unauthenticatedWrapper = false): Uint8Array {
-  const innerFields = unauthenticatedWrapper ? inner.headers.filter((h) => isStructuralField(h.name)) : inner.headers;
-  const own = new Set(innerFields.map((h) => h.name.toLowerCase()));
+export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity): Uint8Array {
+  // Header fields on a cryptographic layer around the payload are neither signed nor the sender's
+  // outer header (anyone can encrypt a signed message with fields of their own; AES-CBC lets a man in
+  // the middle prepend one): only those that say how to read it are kept, before its body byte for byte.
+  const layer = isCryptographicLayer(inner);
+  const shownEntity = layer
+    ? concatBytes([...inner.headers.filter((h) => isStructuralField(h.name) && h.name.toLowerCase() !== 'mime-version').map((h) => withCrlf(h.raw)), latin1('\r\n'), inner.source.subarray(inner.bodyStart)])
+    : entity;
+  const own = new Set(layer ? [] : inner.headers.map((h) => h.name.toLowerCase()));
   const lifted = payload && payload !== inner ? payload.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== 'hp-outer') : [];
   for (const h of lifted) own.add(h.name.toLowerCase());
   const kept = payload ? outer.headers.filter((h) => shownBesideProtected(h.name, own)) : outer.headers.filter((h) => !isEntityField(h.name) && !own.has(h.name.toLowerCase()));
-  const line = (raw: Uint8Array) => {
-    const r = fromLatin1(raw);
-    return r.endsWith('\r\n') ? r : `${r}\r\n`;
-  };
-  const text = [...kept, ...lifted].map((h) => line(h.raw));
-  // The wrapper rebuilt from its structural fields; the body (the signed part and signature) byte for byte.
-  const shownEntity = unauthenticatedWrapper ? concatBytes([latin1(innerFields.map((h) => line(h.raw)).join('')), inner.source.subarray(inner.headerEnd)]) : entity;
-  return concatBytes([latin1(`${text.join('')}MIME-Version: 1.0\r\n`), shownEntity]);
+  return concatBytes([...[...kept, ...lifted].map((h) => withCrlf(h.raw)), latin1('MIME-Version: 1.0\r\n'), shownEntity]);
+}
+
+function withCrlf(raw: Uint8Array): Uint8Array {
+  return raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a ? raw : concatBytes([raw, latin1('\r\n')]);
 }

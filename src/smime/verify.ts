@@ -5,7 +5,7 @@
  * `problems`: CMS container tricks, MIME wrapping, and sender/signer mismatch.
  */
 import { z } from 'zod';
-import { findSignerCertificate, parseSignedData, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
+import { findSignerCertificate, parseSignedData, listRecipientIdentifiers, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { OID } from '../internal/oids.js';
 import { validateChain } from '../certs/chain.js';
@@ -22,7 +22,7 @@ import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
 import { OBSCURED_SUBJECT, carriesHeaderProtection, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
-import { decryptEntity, isEncryptedEntity, isStructuralField, outerFieldsNotShown, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
+import { decryptEntity, isCryptographicLayer, isEncryptedEntity, isStructuralField, outerFieldsNotShown, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { Crl } from '../revocation/crl-parse.js';
@@ -336,6 +336,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   }
   let shownWith = checkEncryptedLayers(root, opened, layers.length, from.address, problems, warnings, verdict);
   if (layers.length === 0) {
+    reportWrapperFields(root, opened, [], problems, warnings);
     reportOuterNotShown(root, shownWith, verdict);
     return finish(verdict);
   }
@@ -348,7 +349,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     verdict.signedHeaders = [...protectedFields, ...content.headers].map((h) => ({ name: h.name, value: h.value }));
     verdict.signedContentType = content.contentType.mediaType;
   }
-  reportWrapperFields(root, opened, layers.length, verdict.signedHeaders, problems, warnings);
+  reportWrapperFields(root, opened, verdict.signedHeaders, problems, warnings);
   // RFC 8551 §3.1 header protection. Each layer's signed entity and each wrapped message is a header
   // section some client shows: its From gets the same strict reading as the outer one and must be
   // the outer From; a wrapped message must have one. Other differing fields are warnings.
@@ -391,7 +392,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   }
 
   if (shownPayload && lastOpened && verdict.decryptedMessage) {
-    verdict.decryptedMessage = showMessage(root, lastOpened.content, lastOpened.inner, shownPayload, isUnauthenticatedWrapper(lastOpened, layers.length));
+    verdict.decryptedMessage = showMessage(root, lastOpened.content, lastOpened.inner, shownPayload);
     shownWith = shownPayload;
   }
   reportOuterNotShown(root, shownWith, verdict);
@@ -594,7 +595,7 @@ async function openEncryptedLayer(
     }
     problems.push({
       code: 'SMIME_ENCRYPTED_NO_KEY',
-      message: `the message is encrypted and no decryption key was given (it is encrypted to ${recipients.join('; ') || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
+      message: `the message is encrypted and no decryption key was given (it is encrypted to ${listRecipientIdentifiers(recipients) || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
     });
     return { summary: { kind: 'encrypted', opened: false, recipients } };
   }
@@ -636,9 +637,9 @@ function checkEncryptedLayers(
 ): MimeEntity | undefined {
   opened.forEach((layer, i) => {
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
-    // A wrapper around a signature: its fields are outside what was signed (reportWrapperFields
-    // judges them), and an hp parameter there protects nothing. Its From is still compared below.
-    const wrapper = isUnauthenticatedWrapper(layer, signatureLayers);
+    // The protected section is the Cryptographic Payload's, inside every layer: none on a cryptographic
+    // layer here (a wrapper: reportWrapperFields judges its fields). Its From is still compared below.
+    const wrapper = isWrapper(layer);
     const reading = wrapper ? { problems: [], warnings: [] } : readHeaderProtection(root, layer.inner, where, true);
     problems.push(...reading.problems);
     warnings.push(...reading.warnings);
@@ -661,8 +662,8 @@ function checkEncryptedLayers(
   const last = opened[opened.length - 1];
   if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) {
     const payload = protectedPayload(last.inner);
-    const shownWith = carriesHeaderProtection(payload) ? payload : undefined;
-    verdict.decryptedMessage = showMessage(root, last.content, last.inner, shownWith, isUnauthenticatedWrapper(last, signatureLayers));
+    const shownWith = payload && carriesHeaderProtection(payload) ? payload : undefined;
+    verdict.decryptedMessage = showMessage(root, last.content, last.inner, shownWith);
     return shownWith;
   }
   return undefined;
@@ -683,38 +684,37 @@ function reportOuterNotShown(root: MimeEntity, payload: MimeEntity | undefined, 
 }
 
 /**
- * A decrypted entity that encloses the signature(s) instead of being inside one: its own header
- * fields are authenticated by nothing. Encryption does not say who wrote them (anyone can encrypt to
- * the recipient, re-wrapping a signed part he received), and AES-CBC lets a man in the middle
- * prepend a field to the plaintext (EFAIL's CBC gadgets) without touching the signed part.
+ * Is this decrypted entity a wrapper: a cryptographic layer (multipart/signed, pkcs7-mime) around the
+ * payload, not the payload? Then its own header fields are in neither the signed content nor the
+ * sender's outer header (see isCryptographicLayer): not protected, not shown, reported.
  */
-function isUnauthenticatedWrapper(layer: OpenedLayer, signatureLayers: number): boolean {
-  return layer.afterSignatureLayers === 0 && signatureLayers > 0;
-}
+const isWrapper = (layer: OpenedLayer): boolean => isCryptographicLayer(layer.inner);
 
 /** Header fields whose value changes what a reader takes the message to be, who wrote it and to whom. */
 const SHOWN_FIELDS = new Set(['from', 'sender', 'reply-to', 'to', 'cc', 'subject', 'date']);
 
 /**
- * The rule for wrapper layers (isUnauthenticatedWrapper): what is shown as the message's header comes
- * only from inside the signed content. Each other field of a wrapper is dropped from
- * `decryptedMessage` and reported: SMIME_WRAPPER_HEADER_MISMATCH (a problem) when it is one of
- * SHOWN_FIELDS and differs from what is shown (the signed value, else the outer one), else
- * SMIME_WRAPPER_HEADER_IGNORED (a warning). A From whose mailbox differs is already
- * SMIME_ENCRYPTED_FROM_MISMATCH.
+ * The rule for wrapper layers (isWrapper): what is shown as the message's header comes only from
+ * inside the signed content. Each other field of a wrapper (not Content-Type, Content-Transfer-Encoding,
+ * Content-Disposition, MIME-Version) is dropped from `decryptedMessage` (showMessage) and reported once:
+ * SMIME_WRAPPER_HEADER_MISMATCH (a problem) when it is one of SHOWN_FIELDS, differs from what is shown
+ * (the signed value, else the outer one) and no signature encloses the layer (then nobody vouched for
+ * it; a layer inside a signature was at least encrypted by that signer); else
+ * SMIME_WRAPPER_HEADER_IGNORED (a warning). A From whose mailbox differs is SMIME_ENCRYPTED_FROM_MISMATCH
+ * instead (one code per field).
  */
 function reportWrapperFields(
   root: MimeEntity,
   opened: readonly OpenedLayer[],
-  signatureLayers: number,
   signedHeaders: readonly { name: string; value: string }[],
   problems: SmimeProblem[],
   warnings: SmimeWarning[],
 ): void {
   const norm = (values: string[]) => values.map((v) => v.replace(/\s+/g, ' ').trim()).join('\n');
   const show = (values: string[]) => (values.length === 0 ? '(none)' : values.map((v) => `"${clipValue(v)}"`).join(', '));
+  const fromMismatch = problems.some((p) => p.code === 'SMIME_ENCRYPTED_FROM_MISMATCH');
   opened.forEach((layer, i) => {
-    if (!isUnauthenticatedWrapper(layer, signatureLayers)) return;
+    if (!isWrapper(layer)) return;
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
     const names = [...new Set(layer.inner.headers.filter((h) => !isStructuralField(h.name)).map((h) => h.name.toLowerCase()))];
     for (const lower of names) {
@@ -724,8 +724,8 @@ function reportWrapperFields(
       const signed = signedHeaders.filter((h) => h.name.toLowerCase() === lower).map((h) => h.value);
       const shown = signed.length > 0 ? signed : getHeaders(root, name).map((h) => h.value);
       const what = `${where} carries ${name} ${show(values)} outside the signed content, where nobody authenticated it (anyone can encrypt to you; AES-CBC content can be edited in transit): it is not shown`;
-      if (SHOWN_FIELDS.has(lower) && norm(values) !== norm(shown)) {
-        if (lower === 'from' && problems.some((p) => p.code === 'SMIME_ENCRYPTED_FROM_MISMATCH')) continue;
+      if (layer.afterSignatureLayers === 0 && SHOWN_FIELDS.has(lower) && norm(values) !== norm(shown)) {
+        if (lower === 'from' && fromMismatch) continue;
         problems.push({ code: 'SMIME_WRAPPER_HEADER_MISMATCH', message: `${what}; the ${signed.length > 0 ? 'signed' : 'outer'} ${name} is ${show(shown)}` });
       } else warnings.push({ code: 'SMIME_WRAPPER_HEADER_IGNORED', header: name, message: what });
     }

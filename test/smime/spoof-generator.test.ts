@@ -404,7 +404,11 @@ interface Envelope {
    * Subject and adds an X- field; 'subject' and 'from' are the attacker's.
    */
   wrapper?: 'copy' | 'subject' | 'from';
+  /** Fields the encrypting party (anyone) puts on the signed layer inside: a Subject, hp="cipher", an HP-Outer record. */
+  layerFields?: boolean;
 }
+
+const LAYER_SUBJECT = 'PAY XX99 ATTACKER NOW';
 
 const envelope: fc.Arbitrary<Envelope> = fc.record(
   {
@@ -428,8 +432,13 @@ function wrapperLines(s: Scenario, e: Envelope): string[] {
 
 async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
   const outer = e.outer ?? s.outer;
+  const signedLayer = e.signedInside ? entityOf(await build(s)) : '';
   const inner = e.signedInside
-    ? [...wrapperLines(s, e), entityOf(await build(s))].join('\r\n')
+    ? [
+        ...wrapperLines(s, e),
+        ...(e.layerFields ? [`Subject: ${LAYER_SUBJECT}`, `HP-Outer: Subject: ${headerLines(outer).find((l) => l.startsWith('Subject:'))!.slice(9)}`] : []),
+        e.layerFields ? signedLayer.replace(/^Content-Type: ([^;\r\n]+)/, 'Content-Type: $1; hp="cipher"') : signedLayer,
+      ].join('\r\n')
     : `${headerLines(outer).join('\r\n')}\r\nContent-Type: text/plain; charset=us-ascii; hp="cipher"\r\n\r\nPlease pay 1,250.00 EUR to IBAN XX99 ATTACKER.\r\n`;
   const cms = await encryptData(utf8(inner), [{ certificate: f.payments.certificate }], { contentEncryption: e.alg });
   const part =
@@ -456,6 +465,8 @@ function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   if (!e.signedInside) why.push(`encrypted (${e.alg}) but not signed`);
   const wrapped = wrapperLines(s, e).length > 0 && e.keyGiven && e.placement === 'whole';
   if (wrapped && e.wrapper !== 'copy') why.push(`the decrypted wrapper carries the attacker's ${e.wrapper === 'from' ? 'From' : 'Subject'} outside the signature`);
+  // The same for fields the encrypting party put on the signed layer (main's h/hp path): his Subject differs from the signed one.
+  if (e.layerFields && e.signedInside && e.keyGiven && e.placement === 'whole') why.push(`the decrypted wrapper carries the Subject "${LAYER_SUBJECT}" outside the signature`);
   const record = s.hp?.record;
   const inUse = recordRead(s, e) && (record === 'sender' || record === 'duplicated' || record === 'no-subject') ? { sent: s.outer, record } : undefined;
   const inner = e.signedInside ? expected({ ...s, outer: e.outer ?? s.outer }, inUse) : { valid: false, why: [], warnings: [] };
@@ -543,6 +554,7 @@ const hpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
     outer: headerSet,
     hp: hpChoice,
     alg: fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc'),
+    layerFields: fc.boolean(),
   })
   .chain((x) =>
     fc
@@ -553,7 +565,7 @@ const hpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
       })
       .map(({ injected, changed }) => {
       const s: Scenario = { signer: x.signer, carrier: x.carrier, outer: x.outer, wrappers: [], injected, partial: false, hp: x.hp };
-      const e: Envelope = { placement: 'whole', alg: x.alg, signedInside: true, keyGiven: true };
+      const e: Envelope = { placement: 'whole', alg: x.alg, signedInside: true, keyGiven: true, layerFields: x.layerFields };
       if (changed) e.outer = changed;
       return { s, e };
     }),
@@ -574,6 +586,14 @@ it('RFC 9788 paths: the HP-Outer record explains only what the signer sent; chan
       // Whatever the verdict: a difference is 'obscured' only when the envelope shows what the signer recorded.
       const subject = v.headerProtection.flatMap((h) => h.differences).find((d) => d.name === 'Subject');
       if (subject?.cause === 'obscured') expect((e.outer ?? s.outer).subject.shown, context).toBe(s.outer.subject.shown);
+      // Fields on the signed layer inside the encryption are nobody's protected fields, and never shown.
+      expect(v.headerProtection.map((h) => h.where), context).not.toContain('the encrypted part');
+      if (v.decryptedMessage) expect(new TextDecoder('latin1').decode(v.decryptedMessage), context).not.toContain(LAYER_SUBJECT);
+      // ...and reported, once, under the wrapper's code (not also as an outer-header difference).
+      if (e.layerFields) {
+        expect(v.problems.filter((p) => p.message.includes(LAYER_SUBJECT)).map((p) => p.code), context).toEqual(['SMIME_WRAPPER_HEADER_MISMATCH']);
+        expect(v.warnings.filter((w) => w.code === 'SMIME_WRAPPER_HEADER_IGNORED').map((w) => w.header), context).toEqual(['HP-Outer']);
+      }
       if (subject?.cause === 'obscured') rfcTally.obscured++;
       if (subject?.cause === 'changed') rfcTally.changed++;
       if (want.valid) {
