@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { parseInput } from '../internal/validate.js';
+import { redactVerdict } from '../smime/redact.js';
 import type { Verdict } from '../smime/verdict.js';
 import type { DispositionAction } from './policy.js';
 
@@ -42,28 +43,13 @@ export interface EvidenceRecord {
 }
 
 /**
- * The S/MIME verdict as evidence keeps it (JSON). A verdict that opened an encrypted layer knows what
- * the encryption hid: the decrypted message, the protected header fields (`signedHeaders`,
- * `headerProtection` values — an obscured Subject, RFC 9788) and sentences that quote them (a changed
- * outer field names the protected one). Those are left out: what is kept comes from outside the
- * encryption or from certificates — signers, chains, revocation answers, layers, where header
- * protection differed (field names and causes) and every problem and warning code. `contentRedacted`
- * says so. The auditor holding the key can open the message again; the evidence store cannot.
+ * The S/MIME verdict as evidence keeps it (JSON): redactVerdict (mailpki/smime), the one redaction.
+ * A verdict that opened an encrypted layer knows what the encryption hid (the decrypted message, the
+ * protected header values, sentences quoting them); those are left out and `contentRedacted` says so.
+ * The auditor holding the key can open the message again; the evidence store cannot.
  */
 export function evidenceVerdict(verdict: Verdict): unknown {
-  const { decryptedMessage: _plaintext, ...rest } = verdict;
-  if (!verdict.layers.some((l) => l.kind === 'encrypted')) return JSON.parse(JSON.stringify(rest));
-  const codeOnly = ({ message: _sentence, ...note }: { code: string; message: string }) => note;
-  return JSON.parse(
-    JSON.stringify({
-      ...rest,
-      contentRedacted: 'encrypted',
-      signedHeaders: verdict.signedHeaders.map((h) => ({ name: h.name })),
-      headerProtection: verdict.headerProtection.map((h) => ({ hp: h.hp, where: h.where, differences: h.differences.map((d) => ({ name: d.name, cause: d.cause })) })),
-      problems: verdict.problems.map(codeOnly),
-      warnings: verdict.warnings.map(codeOnly),
-    }),
-  );
+  return JSON.parse(JSON.stringify(redactVerdict(verdict)));
 }
 
 export interface EvidenceQuery {

@@ -6,7 +6,7 @@ export { decryptMessage, type DecryptMessageOptions, type DecryptedMessage, type
 export { MAX_RECIPIENTS, type SmimeRecipient } from './recipients.js';
 export { MAX_HP_OUTER_BYTES, MAX_HP_OUTER_FIELDS, OBSCURED_SUBJECT, type HeaderConfidentialityPolicy, type HeaderDifference, type HeaderProtection } from './protected-headers.js';
 export { verifyMessage, MAX_SIGNATURE_LAYERS, MAX_ENCRYPTED_LAYERS, SMIME_BR_MAILBOX_VALIDATED_POLICIES, type CertificateInput, type VerifyMessageOptions, type VerifyRevocationOptions } from './verify.js';
-export { redactVerdict, REDACTED_VALUE } from './redact.js';
+export { redactVerdict, type RedactedVerdict, type RedactedHeaderProtection, type RedactedNote } from './redact.js';
 export { DEFAULT_VERIFICATION_LIMITS, type VerificationLimits } from './limits.js';
 export type {
   CertificateSummary,

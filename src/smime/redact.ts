@@ -1,18 +1,17 @@
 /**
  * A verdict without what was only inside the ciphertext, for records kept outside the mailbox
  * (evidence stores, logs, audit trails). A verdict of an encrypted message carries decrypted content:
- * the message shown, the protected header fields (an encrypted Subject), and problem messages quoting
- * them. Evidence must say what was checked and why it failed, not what the message said.
+ * the message shown, the protected header fields (an encrypted Subject, RFC 9788), and problem
+ * messages quoting them. Evidence must say what was checked and why it failed, not what the message
+ * said. The one redaction: the filter's evidenceVerdict (mailpki/filter) is this, as JSON.
  */
+import type { HeaderDifference, HeaderProtection } from './protected-headers.js';
 import type { SmimeProblem, SmimeProblemCode, SmimeWarning, SmimeWarningCode, Verdict } from './verdict.js';
-
-/** What stands in for a value that came from inside an encrypted layer. */
-export const REDACTED_VALUE = '[encrypted]';
 
 /**
  * Codes whose messages quote nothing of the message content (certificates, algorithms, counts, CMS
  * and decryption errors). Every other message may quote a header field (a From, a Subject, an
- * HP-Outer record) and is withheld: a new code is withheld until it is added here.
+ * HP-Outer record) and is left out: a new code is left out until it is added here.
  */
 const PLAIN_MESSAGES = new Set<SmimeProblemCode | SmimeWarningCode>([
   'SMIME_NESTING_TOO_DEEP',
@@ -38,36 +37,60 @@ const PLAIN_MESSAGES = new Set<SmimeProblemCode | SmimeWarningCode>([
   'SMIME_REVOKED_AFTER_SIGNING',
 ]);
 
-function withhold<T extends SmimeProblem | SmimeWarning>(p: T): T {
-  return PLAIN_MESSAGES.has(p.code) ? { ...p } : { ...p, message: `${p.code}: details withheld (the message was encrypted, and they may quote its content)` };
+/** A problem or warning as evidence keeps it: code, `header` and `signer`; the message only when it quotes no content. */
+export type RedactedNote<T extends SmimeProblem | SmimeWarning> = Omit<T, 'message'> & { message?: string };
+
+/** Header protection as evidence keeps it: where it was and which fields differed, and why; no value. */
+export interface RedactedHeaderProtection {
+  hp: HeaderProtection['hp'];
+  where: string;
+  differences: { name: string; cause: HeaderDifference['cause'] }[];
+}
+
+/**
+ * What redactVerdict returns. A verdict of a message with no encrypted layer is one too, unchanged
+ * (`contentRedacted` absent); with one, `contentRedacted: 'encrypted'` and the fields below narrowed.
+ */
+export type RedactedVerdict = Omit<Verdict, 'decryptedMessage' | 'signedHeaders' | 'headerProtection' | 'problems' | 'warnings'> & {
+  /** 'encrypted': values from inside an encrypted layer were left out. */
+  contentRedacted?: 'encrypted';
+  decryptedMessage?: Uint8Array;
+  /** Field names only, when redacted. */
+  signedHeaders: { name: string; value?: string }[];
+  headerProtection: RedactedHeaderProtection[];
+  problems: RedactedNote<SmimeProblem>[];
+  warnings: RedactedNote<SmimeWarning>[];
+};
+
+function note<T extends SmimeProblem | SmimeWarning>(p: T): RedactedNote<T> {
+  if (PLAIN_MESSAGES.has(p.code)) return { ...p };
+  const { message: _quotesContent, ...rest } = p;
+  return rest;
 }
 
 /**
  * A copy of a verdict that keeps no value from inside an encrypted layer, for evidence. When the
- * message had no encrypted layer, an unchanged copy (everything in it travelled in clear). Otherwise:
- * no `decryptedMessage`; `signedHeaders` and the protected `fields`, `sentOuter` and `protected`/`sent`
- * values of `headerProtection` become REDACTED_VALUE (names kept, outer values kept: they were on the
- * wire); problem and warning messages that may quote header fields are withheld (code, `header`
- * and `signer` kept); `redacted` is true. Signers (certificates, chain, revocation) and layers stay:
- * who signed, and with what, is what evidence is for.
+ * message had no encrypted layer, an equal copy (everything in it travelled in clear). Otherwise:
+ * no `decryptedMessage`; `signedHeaders` keep field names only; `headerProtection` keeps `hp`,
+ * `where` and each difference's field name and cause (no protected, sent or outer values, no
+ * HP-Outer record); problem and warning messages that may quote a header field are left out (code,
+ * `header` and `signer` kept; certificate, algorithm and decryption messages kept);
+ * `contentRedacted: 'encrypted'`. Signers (certificates, chain, revocation answers) and layers stay:
+ * who signed, and with what, is what evidence is for. The input is not changed.
  *
  * @example
  * const verdict = await verifyMessage(eml, { trustAnchors, decryptionKeys });
- * await evidence.put({ smime: redactVerdict(verdict) });
+ * await log.write(JSON.stringify(redactVerdict(verdict)));
  */
-export function redactVerdict(verdict: Verdict): Verdict {
-  const copy: Verdict = structuredClone(verdict);
-  if (!verdict.layers.some((l) => l.kind === 'encrypted')) return copy;
-  delete copy.decryptedMessage;
-  copy.signedHeaders = copy.signedHeaders.map((h) => ({ name: h.name, value: REDACTED_VALUE }));
-  copy.headerProtection = copy.headerProtection.map((hp) => ({
-    ...hp,
-    fields: hp.fields.map((f) => ({ name: f.name, value: REDACTED_VALUE })),
-    ...(hp.sentOuter && { sentOuter: hp.sentOuter.map((f) => ({ name: f.name, value: REDACTED_VALUE })) }),
-    differences: hp.differences.map((d) => ({ ...d, protected: d.protected.map(() => REDACTED_VALUE), ...(d.sent && { sent: d.sent.map(() => REDACTED_VALUE) }) })),
-  }));
-  copy.problems = copy.problems.map(withhold);
-  copy.warnings = copy.warnings.map(withhold);
-  copy.redacted = true;
-  return copy;
+export function redactVerdict(verdict: Verdict): RedactedVerdict {
+  if (!verdict.layers.some((l) => l.kind === 'encrypted')) return structuredClone(verdict);
+  const { decryptedMessage: _plaintext, signedHeaders, headerProtection, problems, warnings, ...rest } = verdict;
+  return {
+    ...structuredClone(rest),
+    contentRedacted: 'encrypted',
+    signedHeaders: signedHeaders.map((h) => ({ name: h.name })),
+    headerProtection: headerProtection.map((h) => ({ hp: h.hp, where: h.where, differences: h.differences.map((d) => ({ name: d.name, cause: d.cause })) })),
+    problems: problems.map(note),
+    warnings: warnings.map(note),
+  };
 }

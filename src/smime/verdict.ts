@@ -192,8 +192,6 @@ export interface Verdict {
   decryptedMessage?: Uint8Array;
   problems: SmimeProblem[];
   warnings: SmimeWarning[];
-  /** Set by redactVerdict: values from inside encrypted layers were left out (for evidence). */
-  redacted?: boolean;
   /** The verification time used. */
   at: string;
 }

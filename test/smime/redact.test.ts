@@ -8,7 +8,8 @@ import { parseCertificate, type Certificate } from '../../src/certs/certificate.
 import { encryptData } from '../../src/cms/index.js';
 import { fromLatin1, latin1 } from '../../src/internal/bytes.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
-import { REDACTED_VALUE, encryptMessage, redactVerdict, signAndEncrypt, signMessage, verifyMessage } from '../../src/smime/index.js';
+import { encryptMessage, redactVerdict, signAndEncrypt, signMessage, verifyMessage } from '../../src/smime/index.js';
+import { evidenceVerdict } from '../../src/filter/evidence.js';
 import { GOOD_FROM, NOW, clock, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from './fixtures.js';
 
 let f: SmimeFixture;
@@ -41,15 +42,17 @@ describe('redactVerdict', () => {
     expect(where(v, 'DE89 3704').sort()).toEqual(['$.decryptedMessage', '$.headerProtection.0.differences.0.protected.0', '$.headerProtection.0.fields.2.value', '$.signedHeaders.2.value']);
     const r = redactVerdict(v);
     expect(where(JSON.parse(JSON.stringify(r)), 'DE89 3704')).toEqual([]);
-    expect(r.redacted).toBe(true);
-    expect(r.decryptedMessage).toBeUndefined();
+    expect(r.contentRedacted).toBe('encrypted');
+    expect('decryptedMessage' in r).toBe(false);
     expect(r.valid).toBe(true);
     expect(r.signers).toEqual(v.signers);
     expect(r.layers).toEqual(v.layers);
-    expect(r.signedHeaders.map((h) => h.name)).toEqual(v.signedHeaders.map((h) => h.name));
-    expect(new Set(r.signedHeaders.map((h) => h.value))).toEqual(new Set([REDACTED_VALUE]));
-    // The outer (wire) value of a difference stays; the protected one does not.
-    expect(r.headerProtection[0]!.differences).toEqual([{ name: 'Subject', outer: ['[...]'], protected: [REDACTED_VALUE], cause: 'obscured' }]);
+    expect(r.from).toEqual(v.from);
+    expect(r.signedHeaders).toEqual(v.signedHeaders.map((h) => ({ name: h.name })));
+    // Where header protection was and what differed, and why; no value (not even the wire one).
+    expect(r.headerProtection).toEqual([{ hp: 'cipher', where: 'the signed part', differences: [{ name: 'Subject', cause: 'obscured' }] }]);
+    // The filter's evidence is this redaction, as JSON.
+    expect(evidenceVerdict(v)).toEqual(JSON.parse(JSON.stringify(r)));
     // The input verdict is not changed.
     expect(where(v, 'DE89 3704')).toHaveLength(4);
   });
@@ -66,10 +69,8 @@ describe('redactVerdict', () => {
     expect(where(v.problems, 'DE89 3704')).toEqual(['$.0.message']);
     const r = redactVerdict(v);
     expect(where(JSON.parse(JSON.stringify(r)), 'DE89 3704')).toEqual([]);
-    expect(r.problems).toEqual([
-      { code: 'SMIME_WRAPPER_HEADER_MISMATCH', message: 'SMIME_WRAPPER_HEADER_MISMATCH: details withheld (the message was encrypted, and they may quote its content)' },
-      { code: 'SMIME_FROM_NOT_SIGNER', message: 'SMIME_FROM_NOT_SIGNER: details withheld (the message was encrypted, and they may quote its content)' },
-    ]);
+    expect(r.problems).toEqual([{ code: 'SMIME_WRAPPER_HEADER_MISMATCH' }, { code: 'SMIME_FROM_NOT_SIGNER' }]);
+    expect(r.warnings.map((w) => [w.code, w.header, w.message])).toEqual(v.warnings.map((w) => [w.code, w.header, undefined]));
     // A chain problem says only what the certificates say: kept as it is.
     const w = await verifyMessage(eml, { ...verifyOptions(f, keys()), trustAnchors: [bob.certificate] });
     const chain = w.problems.find((p) => p.code === 'SMIME_CHAIN_INVALID')!;
@@ -90,6 +91,6 @@ describe('redactVerdict', () => {
     const r = redactVerdict(v);
     expect(r).toEqual(v);
     expect(r).not.toBe(v);
-    expect(r.redacted).toBeUndefined();
+    expect(r.contentRedacted).toBeUndefined();
   });
 });
