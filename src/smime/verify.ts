@@ -307,7 +307,19 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       content = current ?? content;
       continue;
     }
-    if (layers.length > 0 || searched) break;
+    if (layers.length > 0 || searched) {
+      // The innermost content: an encrypted part inside it is not opened either (only a message or
+      // a signed content that IS the encrypted layer is). Whoever signed may have signed a captured
+      // ciphertext he cannot read; a client that opens it shows someone else's text as his, and a
+      // reply quotes it to him (EFAIL's reply attack, signed).
+      const nested = [...walkEntities(current)].find((e) => e !== current && isEncryptedEntity(e));
+      if (nested)
+        problems.push({
+          code: 'SMIME_PARTIALLY_ENCRYPTED',
+          message: `part ${nested.path.join('.')} inside the ${layers.length > 0 ? 'signed content' : 'message'} (${current.contentType.mediaType}) is encrypted: it is not decrypted, and nothing says who wrote what it holds`,
+        });
+      break;
+    }
     // Not signed at the top (of what was decrypted): is a signature or an encrypted part hiding
     // somewhere inside (wrapped, attached, related, beside a visible part)?
     searched = true;

@@ -15,7 +15,7 @@ import { fromLatin1, latin1 } from '../../src/internal/bytes.js';
 import { exportSpki, generateKeyPair, type KeyType } from '../../src/keys/index.js';
 import { parseMessage, getHeaders } from '../../src/mime/index.js';
 import { decryptMessage, encryptMessage, signAndEncrypt, signMessage, verifyMessage, OBSCURED_SUBJECT } from '../../src/smime/index.js';
-import { GOOD_FROM, NOW, clock, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from './fixtures.js';
+import { GOOD_FROM, NOW, clock, entityOf, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from './fixtures.js';
 
 interface Party {
   mailbox: string;
@@ -595,6 +595,53 @@ describe('atk12: header fields outside the signed content are not shown, and say
     expect(v.problems.map((p) => p.code)).toEqual(['SMIME_PARTIALLY_SIGNED', 'SMIME_PARTIALLY_ENCRYPTED']);
     expect(v.layers.map((l) => l.kind)).toEqual(['signed']);
     expect(v.decryptedMessage).toBeUndefined();
+  });
+
+  /** Mallory's multipart/mixed: his text, and a captured entity Alice encrypted to the approver. */
+  async function mixedWithCaptured(): Promise<string> {
+    const captured = fromLatin1(await encryptMessage(toApprover({ body: 'The merger price is 41.50 EUR per share.\r\n' }), [approverEc.certificate], enc()));
+    const sep = captured.indexOf('\r\n\r\n');
+    const entityHead = captured.slice(0, sep).replace(/\r\n[ \t]+/g, ' ').split('\r\n').filter((l) => /^content-/i.test(l)).join('\r\n');
+    return (
+      'From: Mallory <attacker@evil.test>\r\nTo: approver@example.com\r\nSubject: quick question\r\nMIME-Version: 1.0\r\n' +
+      'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHi Bob, what does it say?\r\n--b\r\n' +
+      `${entityHead}\r\n\r\n${captured.slice(sep + 4)}\r\n--b--\r\n`
+    );
+  }
+
+  it('regression (signed reply attack): a captured encrypted part inside the signed content (Mallory signs his multipart/mixed) is reported, not decrypted', async () => {
+    const v = await verifyMessage(await signMessage(await mixedWithCaptured(), f.attacker, { clock }), verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.signers.map((s) => s.ok)).toEqual([true]);
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_PARTIALLY_ENCRYPTED']);
+    expect(v.problems[0]!.message).toBe('part 0.1 inside the signed content (multipart/mixed) is encrypted: it is not decrypted, and nothing says who wrote what it holds');
+    expect(v.layers.map((l) => l.kind)).toEqual(['signed']);
+    expect(v.decryptedMessage).toBeUndefined();
+  });
+
+  it('the same signed and encrypted to the approver (encrypted → signed → mixed with the captured part): the outer layer opens, the nested part does not', async () => {
+    const eml = await signAndEncrypt(await mixedWithCaptured(), f.attacker, [approverEc.certificate], enc());
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_PARTIALLY_ENCRYPTED']);
+    expect(v.layers.map((l) => l.kind)).toEqual(['encrypted', 'signed']);
+    expect(fromLatin1(v.decryptedMessage!)).not.toContain('41.50 EUR');
+  });
+
+  it('triple wrap (sign, encrypt, sign; RFC 2634): valid, the protected fields shown; fields on the inner multipart/signed only warn (the outer signer encrypted them)', async () => {
+    const inner = fromLatin1(await signAndEncrypt(toApprover({ subject: 'Payment run 2026-03' }), f.payments, [approverEc.certificate], enc()));
+    const v = await verifyMessage(await signMessage(inner, f.payments, { clock }), verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.layers.map((l) => l.kind)).toEqual(['signed', 'encrypted', 'signed']);
+    expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
+    // A wrapper inside the outer signature: its fields are neither shown nor a problem.
+    const cms = await encryptData(latin1(`Subject: Something else\r\n${entityOf(fromLatin1(await signMessage(toApprover(), f.payments, { clock, headerProtection: true })))}`), [{ certificate: approverEc.certificate }], { contentEncryption: 'aes-256-gcm' });
+    const encrypted = `From: Payments <payments@example.com>\r\nTo: approver@example.com\r\nSubject: Payment run 2026-03\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(cms).toString('base64')}\r\n`;
+    const w = await verifyMessage(await signMessage(encrypted, f.payments, { clock }), verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(w.problems).toEqual([]);
+    expect(w.warnings.filter((x) => x.code === 'SMIME_WRAPPER_HEADER_IGNORED').map((x) => x.header)).toEqual(['Subject']);
+    expect(fromLatin1(w.decryptedMessage!)).not.toContain('Something else');
   });
 });
 
