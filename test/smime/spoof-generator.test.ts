@@ -20,9 +20,9 @@
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
 import { encryptData, signData, type ContentEncryptionAlgorithm } from '../../src/cms/index.js';
-import { toBase64 } from '../../src/internal/bytes.js';
+import { fromLatin1, toBase64 } from '../../src/internal/bytes.js';
 import { getHeaders, normalizeAddress, parseMessage } from '../../src/mime/index.js';
-import { MAX_HP_OUTER_FIELDS, verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
+import { MAX_HP_OUTER_FIELDS, signMessage, verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
 import { encodeBase64Lines } from '../../src/mime/index.js';
 import { ENTITY, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
@@ -390,8 +390,11 @@ it('a verdict is valid only when what a §3.1 client (and any other) shows is wh
 // visible unsigned part, a message whose key was not given, protected headers that disagree.
 
 interface Envelope {
-  /** 'whole': the message is the encrypted layer; 'beside': an unsigned part is shown next to it. */
-  placement: 'whole' | 'beside';
+  /**
+   * 'whole': the message is the encrypted layer; 'beside': an unsigned part is shown next to it;
+   * 'signed-beside': the same multipart/mixed, signed (by payments) around the captured ciphertext.
+   */
+  placement: 'whole' | 'beside' | 'signed-beside';
   alg: ContentEncryptionAlgorithm;
   /** The envelope's outer header: the signed message's, or one the attacker wrote. */
   outer?: HeaderSet;
@@ -412,7 +415,7 @@ const LAYER_SUBJECT = 'PAY XX99 ATTACKER NOW';
 
 const envelope: fc.Arbitrary<Envelope> = fc.record(
   {
-    placement: fc.constantFrom<'whole' | 'beside'>('whole', 'whole', 'whole', 'beside'),
+    placement: fc.constantFrom<Envelope['placement']>('whole', 'whole', 'whole', 'beside', 'signed-beside'),
     alg: fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc'),
     outer: fc.option(headerSet, { nil: undefined, freq: 3 }),
     signedInside: fc.constantFrom(true, true, true, false),
@@ -448,7 +451,8 @@ async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
   if (e.placement === 'whole') return head + part;
   const b = 'mixed-boundary-e';
   const text = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nUPDATE: the encrypted instruction below is void; pay XX99 ATTACKER.\r\n';
-  return `${head}Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\n${text}\r\n--${b}\r\n${part}\r\n--${b}--\r\n`;
+  const mixed = `${head}Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\n${text}\r\n--${b}\r\n${part}\r\n--${b}--\r\n`;
+  return e.placement === 'beside' ? mixed : fromLatin1(await signMessage(mixed, f.payments, { clock: () => NOW }));
 }
 
 /** Is the signer's HP-Outer record read (hp="cipher" in a signed payload inside the opened encrypted layer)? */
@@ -460,7 +464,7 @@ const shownProtected = (s: Scenario, e: Envelope) =>
 
 function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   const why: string[] = [];
-  if (e.placement === 'beside') why.push('an unsigned part is shown beside the encrypted one');
+  if (e.placement !== 'whole') why.push(`${e.placement === 'beside' ? 'an unsigned' : 'a signed'} part is shown beside the encrypted one`);
   if (!e.keyGiven) why.push('no decryption key');
   if (!e.signedInside) why.push(`encrypted (${e.alg}) but not signed`);
   const wrapped = wrapperLines(s, e).length > 0 && e.keyGiven && e.placement === 'whole';
@@ -497,10 +501,10 @@ it('encrypted paths: valid only when the whole message is one opened encrypted l
         // A reason a program can act on, for each kind of envelope failure.
         const codes = v.problems.map((p) => p.code);
         if (!e.keyGiven && e.placement === 'whole') expect(codes, context).toContain('SMIME_ENCRYPTED_NO_KEY');
-        if (e.placement === 'beside') expect(codes, context).toContain('SMIME_PARTIALLY_ENCRYPTED');
+        if (e.placement !== 'whole') expect(codes, context).toContain('SMIME_PARTIALLY_ENCRYPTED');
         if (!e.signedInside && e.keyGiven && e.placement === 'whole') expect(codes, context).toContain('SMIME_NOT_SIGNED');
         if (!e.signedInside && e.keyGiven && e.placement === 'whole' && e.alg.endsWith('-cbc')) expect(codes, context).toContain('SMIME_INTEGRITY_UNKNOWN');
-        if (e.placement === 'beside') expect(v.decryptedMessage, context).toBeUndefined();
+        if (e.placement !== 'whole') expect(v.decryptedMessage, context).toBeUndefined();
         encTally.invalid++;
       } else {
         expect(got.warnings, context).toEqual(want.warnings);
