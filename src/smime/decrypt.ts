@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { decryptData, type CmsDecryptionKey, type ContentEncryptionAlgorithm, type KeyManagement } from '../cms/index.js';
 import type { Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, latin1 } from '../internal/bytes.js';
+import { concatBytes, fromLatin1, latin1 } from '../internal/bytes.js';
 import { readOid, readTlv } from '../internal/der.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -246,13 +246,23 @@ export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEn
   // the middle prepend one): only those that say how to read it are kept, before its body byte for byte.
   const layer = isCryptographicLayer(inner);
   const shownEntity = layer
-    ? concatBytes([...inner.headers.filter((h) => isStructuralField(h.name) && h.name.toLowerCase() !== 'mime-version').map((h) => withCrlf(h.raw)), latin1('\r\n'), inner.source.subarray(inner.bodyStart)])
+    ? concatBytes([...inner.headers.filter((h) => isStructuralField(h.name) && h.name.toLowerCase() !== 'mime-version').map((h) => withCrlf(withoutHp(h))), latin1('\r\n'), inner.source.subarray(inner.bodyStart)])
     : entity;
   const own = new Set(layer ? [] : inner.headers.map((h) => h.name.toLowerCase()));
   const lifted = payload && payload !== inner ? payload.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== 'hp-outer') : [];
   for (const h of lifted) own.add(h.name.toLowerCase());
   const kept = payload ? outer.headers.filter((h) => shownBesideProtected(h.name, own)) : outer.headers.filter((h) => !isEntityField(h.name) && !own.has(h.name.toLowerCase()));
   return concatBytes([...[...kept, ...lifted].map((h) => withCrlf(h.raw)), latin1('MIME-Version: 1.0\r\n'), shownEntity]);
+}
+
+/**
+ * A wrapper's Content-Type without its hp parameter: hp belongs on the payload (RFC 9788 §2.1.1), and
+ * on the entity shown at the top it would tell a renderer that the header above it — the outer
+ * fields, which anyone on the way may change — is protected.
+ */
+function withoutHp(h: { name: string; raw: Uint8Array }): Uint8Array {
+  if (h.name.toLowerCase() !== 'content-type') return h.raw;
+  return latin1(fromLatin1(h.raw).replace(/;[ \t\r\n]*hp[ \t\r\n]*=[ \t\r\n]*(?:"[^"]*"|[^;\s]+)/gi, ''));
 }
 
 function withCrlf(raw: Uint8Array): Uint8Array {

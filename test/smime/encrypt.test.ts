@@ -523,6 +523,9 @@ describe('atk12: header fields outside the signed content are not shown, and say
     // AES-GCM: the shown message is kept although not valid; it carries the signed Subject only.
     expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['Lunch on Friday?']);
     expect(fromLatin1(v.decryptedMessage!)).not.toContain('URGENT');
+    // Mallory's hp="cipher" on the wrapper is not shown either: it would call the outer fields above it protected.
+    expect(parseMessage(v.decryptedMessage!).contentType).toMatchObject({ mediaType: 'multipart/signed' });
+    expect([...parseMessage(v.decryptedMessage!).contentType.params.keys()].sort()).toEqual(['boundary', 'micalg', 'protocol']);
     // decryptMessage shows the same: the wrapper's own fields are dropped, the signed part's protected ones reported.
     const d = await decryptMessage(eml, { keys: [key(approverEc)] });
     expect(fromLatin1(d.message)).not.toContain('URGENT');
