@@ -723,7 +723,10 @@ function reportWrapperFields(
   warnings: SmimeWarning[],
 ): void {
   const norm = (values: string[]) => values.map((v) => v.replace(/\s+/g, ' ').trim()).join('\n');
-  const show = (values: string[]) => (values.length === 0 ? '(none)' : values.map((v) => `"${clipValue(v)}"`).join(', '));
+  const show = (values: string[]) =>
+    values.length === 0
+      ? '(none)'
+      : values.slice(0, MAX_QUOTED_VALUES).map((v) => `"${clipValue(v)}"`).join(', ') + (values.length > MAX_QUOTED_VALUES ? ` and ${values.length - MAX_QUOTED_VALUES} more` : '');
   const fromMismatch = problems.some((p) => p.code === 'SMIME_ENCRYPTED_FROM_MISMATCH');
   opened.forEach((layer, i) => {
     if (!isWrapper(layer)) return;
@@ -743,6 +746,9 @@ function reportWrapperFields(
     }
   });
 }
+
+/** How many values of one field a wrapper message quotes (each clipped to 120 characters): a verdict stays small. */
+const MAX_QUOTED_VALUES = 8;
 
 const clipValue = (s: string) => {
   const t = s.replace(/\s+/g, ' ').trim();

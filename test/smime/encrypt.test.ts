@@ -558,6 +558,16 @@ describe('atk12: header fields outside the signed content are not shown, and say
     expect(getHeaders(shown, 'From').map((h) => h.value)).toEqual(['Payments <payments@example.com>']);
   });
 
+  it('a wrapper with 50 long Subject fields: one problem quoting 8 clipped values and a count', async () => {
+    const signed = await signMessage(alice(), f.payments, { clock, headerProtection: true });
+    const subjects = Array.from({ length: 50 }, (_, i) => `Subject: ${i} ${'x'.repeat(2000)}`);
+    const eml = await rewrap(signed, subjects, [from, 'To: approver@example.com', 'Subject: [...]'], approverEc.certificate);
+    const v = await verifyMessage(eml, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_WRAPPER_HEADER_MISMATCH']);
+    expect(v.problems[0]!.message).toContain('x…" and 42 more outside the signed content');
+    expect(v.problems[0]!.message.length).toBeLessThan(1400);
+  });
+
   it('a wrapper From of another mailbox: SMIME_ENCRYPTED_FROM_MISMATCH (reported once)', async () => {
     const signed = await signMessage(alice(), f.payments, { clock, headerProtection: true });
     const eml = await rewrap(signed, ['From: CEO <ceo@example.com>'], [from, 'To: approver@example.com', 'Subject: [...]'], approverEc.certificate);
