@@ -568,6 +568,20 @@ describe('atk12: header fields outside the signed content are not shown, and say
     expect(v.problems[0]!.message.length).toBeLessThan(1400);
   });
 
+  it('two encrypted layers: a Subject on the inner encrypted entity (a wrapper too) is a problem and not shown', async () => {
+    const eml = fromLatin1(await signAndEncrypt(alice(), f.payments, [approverEc.certificate], enc()));
+    const sep = eml.indexOf('\r\n\r\n');
+    const head = eml.slice(0, sep).replace(/\r\n[ \t]+/g, ' ').split('\r\n').filter((l) => /^content-/i.test(l));
+    const twice = await encryptData(latin1(`Subject: URGENT: new IBAN\r\n${head.join('\r\n')}\r\n\r\n${eml.slice(sep + 4)}`), [{ certificate: approverEc.certificate }], { contentEncryption: 'aes-256-gcm' });
+    const outer = `${from}\r\nTo: approver@example.com\r\nSubject: [...]\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=authEnveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(twice).toString('base64')}\r\n`;
+    const v = await verifyMessage(outer, verifyOptions(f, { decryptionKeys: [key(approverEc)] }));
+    expect(v.layers.map((l) => l.kind)).toEqual(['encrypted', 'encrypted', 'signed']);
+    expect(v.problems.map((p) => p.code)).toEqual(['SMIME_WRAPPER_HEADER_MISMATCH']);
+    expect(v.problems[0]!.message).toMatch(/^the encrypted part of layer 0 carries Subject "URGENT: new IBAN" outside the signed content, .*; the signed Subject is "Lunch on Friday\?"$/);
+    expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['Lunch on Friday?']);
+    expect(fromLatin1(v.decryptedMessage!)).not.toContain('URGENT');
+  });
+
   it('a wrapper From of another mailbox: SMIME_ENCRYPTED_FROM_MISMATCH (reported once)', async () => {
     const signed = await signMessage(alice(), f.payments, { clock, headerProtection: true });
     const eml = await rewrap(signed, ['From: CEO <ceo@example.com>'], [from, 'To: approver@example.com', 'Subject: [...]'], approverEc.certificate);
