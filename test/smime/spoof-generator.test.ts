@@ -530,7 +530,8 @@ it('encrypted paths: valid only when the whole message is one opened encrypted l
     { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
   );
   if (process.env.SPOOF_RUNS) console.log(encTally, hpTally);
-  expect(encTally.valid).toBeGreaterThan(10);
+  // Coverage, not a rate (since nested encrypted parts are invalid, about 6% of the cases are valid).
+  expect(encTally.valid).toBeGreaterThan(3);
   expect(encTally.invalid).toBeGreaterThan(25);
 }, 120_000);
 
@@ -610,7 +611,8 @@ it('RFC 9788 paths: the HP-Outer record explains only what the signer sent; chan
     { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
   );
   if (process.env.SPOOF_RUNS) console.log(rfcTally);
-  expect(rfcTally.valid).toBeGreaterThan(15);
+  // Coverage, not a rate: about 15% of the cases are valid (since the wrapper rule), so > 15 of 150 failed ~1 run in 20.
+  expect(rfcTally.valid).toBeGreaterThan(5);
   expect(rfcTally.invalid).toBeGreaterThan(15);
   expect(rfcTally.obscured).toBeGreaterThan(3);
   expect(rfcTally.changed).toBeGreaterThan(3);
@@ -648,6 +650,7 @@ it('wrapper paths: fields outside the signature inside the encryption are never 
     { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
   );
   if (process.env.SPOOF_RUNS) console.log(wrapTally);
-  expect(wrapTally.valid).toBeGreaterThan(5);
+  // Coverage, not a rate: 4–16 of 150 valid in practice.
+  expect(wrapTally.valid).toBeGreaterThan(1);
   expect(wrapTally.invalid).toBeGreaterThan(25);
 }, 120_000);
