@@ -22,6 +22,7 @@ export {
   DAY_MS,
   DEFAULT_DECRYPTION_KEY_RETENTION_DAYS,
   checkIssuancePolicy,
+  checkPolicyOverrides,
   decryptionKeyRetainUntil,
   dueDecryptionKeys,
   receivesEncryptedMail,

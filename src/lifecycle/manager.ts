@@ -78,6 +78,7 @@ import {
 } from './certificates.js';
 import {
   checkIssuancePolicy,
+  checkPolicyOverrides,
   decryptionKeyRetainUntil,
   dueDecryptionKeys,
   dueNotices,
@@ -723,7 +724,8 @@ export class LifecycleManager {
     const mailbox = req.mailbox.toLowerCase();
     const id = smimeIdentityId(mailbox);
     const domain = mailboxDomain(mailbox);
-    const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : policy.allowedKeyTypes[0]!);
+    // (An override allowing no key type the manager allows is refused below; until then the manager's first stands in.)
+    const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : (policy.allowedKeyTypes[0] ?? this.policy.allowedKeyTypes[0]!));
     // The policy's default applies to use 'both' with a key that can receive encrypted mail; asking for it explicitly otherwise is refused above.
     const separate = req.certificates === 'separate' || (req.certificates === undefined && req.use === 'both' && keyType !== 'ed25519' && this.policy.certificates === 'separate');
     const now = this.clock();
@@ -768,6 +770,12 @@ export class LifecycleManager {
     // An enrollment of a separate pair interrupted after its first certificate: its other one.
     if (existing.identity && !reenrol && missingSlots(existing.identity).length < slotsOf(existing.identity).length) return this.completeEnrollment(existing.identity, actor, now);
 
+    const weakened = checkPolicyOverrides(this.policy, overrides);
+    if (weakened) {
+      const err = policyError(weakened);
+      await this.recordDenial(identity, 'enroll', actor, now, 'ERR_POLICY_DENIED', weakened.rule, err.message);
+      throw err;
+    }
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;

@@ -107,7 +107,7 @@ describe('getDecryptor', () => {
 
 describe('retention', () => {
   it('decommission stops signing at once, keeps the decryption keys until retention ends; the sweep then destroys each once, with an event to the owner and an audit record', async () => {
-    const h = await harness();
+    const h = await harness({ policy: { decryptionKeyRetentionDays: 0 } }); // the override lengthens it
     const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, policy: { validityDays: 100, decryptionKeyRetentionDays: 30 } }, { actor: 'a' });
     h.clock.advanceDays(80);
     await h.manager.renew(rec.id, { actor: 'a' });
@@ -148,7 +148,7 @@ describe('retention', () => {
   });
 
   it('a key two certificates share (renewal without rekey) stays until the last of them ends its retention', async () => {
-    const h = await harness();
+    const h = await harness({ policy: { decryptionKeyRetentionDays: 0 } }); // the override lengthens it
     const rec = await h.manager.enroll({ mailbox: 'shared@example.com', owner: treasury, policy: { validityDays: 100, decryptionKeyRetentionDays: 10, rekeyOnRenewal: false } }, { actor: 'a' });
     h.clock.advanceDays(80);
     await h.manager.renew(rec.id, { actor: 'a' });
@@ -158,6 +158,57 @@ describe('retention', () => {
     await h.manager.runDue(new Date(creds[0]!.notAfter.getTime() + 10 * DAY));
     expect(h.events.filter((e) => e.type === 'decryption-key.destroyed').map((e) => e.data)).toEqual([{ retainUntil: new Date(creds[0]!.notAfter.getTime() + 10 * DAY).toISOString(), keyDestroyed: false }]);
     expect(await h.store.transaction((tx) => tx.getKey(creds[0]!.keyId!))).toBeDefined();
+  });
+});
+
+describe('retention overrides (outside review of issue 12: an enrollment could shorten the organisation\'s retention)', () => {
+  it('enroll({ policy: { decryptionKeyRetentionDays: 0 } }) under a 2555-day manager policy: ERR_POLICY_DENIED, policy.denied, nothing created', async () => {
+    const h = await harness({ policy: { decryptionKeyRetentionDays: 2555 } });
+    const input = { mailbox: 'legal@example.com', owner: treasury, use: 'encryption' as const, keyType: 'ec-p256' as const, policy: { decryptionKeyRetentionDays: 0 } };
+    await expect(h.manager.enroll(input, { actor: 'legal-intern' })).rejects.toMatchObject({
+      code: 'ERR_POLICY_DENIED',
+      message: "policy decryptionKeyRetentionDays: an identity may keep decryption keys longer than the manager's 2555 days, not shorter (asked: 0)",
+      details: { rule: 'decryptionKeyRetentionDays' },
+    });
+    expect(brief(h.events)).toEqual(['policy.denied legal@example.com']);
+    expect(h.events[0]!.data).toMatchObject({ code: 'ERR_POLICY_DENIED', rule: 'decryptionKeyRetentionDays', operation: 'enroll' });
+    expect(await auditActions(h.store)).toEqual(['policy.denied']);
+    await expect(h.manager.get('legal@example.com')).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+    expect(h.ca.issueCalls).toBe(0);
+  });
+
+  it('a longer override holds (notAfter + 3000 days); equal is fine', async () => {
+    const h = await harness({ policy: { decryptionKeyRetentionDays: 2555 } });
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, use: 'encryption', policy: { decryptionKeyRetentionDays: 3000 } }, { actor: 'a' });
+    const [cred] = await h.manager.credentials(rec.id);
+    expect((await h.manager.decryptionKeys(rec.id))[0]!.retainUntil).toEqual(new Date(cred!.notAfter.getTime() + 3000 * DAY));
+    const same = await h.manager.enroll({ mailbox: 'same@example.com', owner: treasury, use: 'encryption', policy: { decryptionKeyRetentionDays: 2555 } }, { actor: 'a' });
+    expect(same.status).toBe('active');
+  });
+
+  it('an override stored earlier that is shorter than the manager\'s policy now (policy made stricter) does not shorten a new key\'s retention', async () => {
+    const h = await harness({ policy: { decryptionKeyRetentionDays: 10 } });
+    const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, use: 'encryption', policy: { decryptionKeyRetentionDays: 30 } }, { actor: 'a' });
+    const stricter = h.make({ policy: { decryptionKeyRetentionDays: 2555 } });
+    await stricter.renew(rec.id, { actor: 'a' });
+    const creds = await h.manager.credentials(rec.id);
+    expect((await stricter.decryptionKeys(rec.id)).map((d) => d.retainUntil)).toEqual([
+      new Date(creds[0]!.notAfter.getTime() + 30 * DAY), // fixed when recorded
+      new Date(creds[1]!.notAfter.getTime() + 2555 * DAY),
+    ]);
+  });
+
+  it('overrides may not allow a key type the manager does not, nor lower minRsaBits (ERR_POLICY_DENIED naming the rule)', async () => {
+    const h = await harness({ policy: { allowedKeyTypes: ['ec-p256'], minRsaBits: 3072 } });
+    await expect(
+      h.manager.enroll({ mailbox: 'a@example.com', owner: treasury, keyType: 'rsa-2048', policy: { allowedKeyTypes: ['rsa-2048'], minRsaBits: 2048 } }, { actor: 'a' }),
+    ).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'allowedKeyTypes' } });
+    await expect(h.manager.enroll({ mailbox: 'b@example.com', owner: treasury, policy: { minRsaBits: 2048 } }, { actor: 'a' })).rejects.toMatchObject({
+      code: 'ERR_POLICY_DENIED',
+      details: { rule: 'minRsaBits' },
+    });
+    // Narrowing is fine.
+    expect((await h.manager.enroll({ mailbox: 'c@example.com', owner: treasury, policy: { allowedKeyTypes: ['ec-p256'], minRsaBits: 4096 } }, { actor: 'a' })).status).toBe('active');
   });
 });
 

@@ -279,11 +279,12 @@ export async function setUpRetentionInventory(factory: WorkerStoreFactory, dir: 
   const ca = await initLocalCaDirectory(ws.caDir, { allowedDomains: ['example.com'] }, { clock });
   const store = await ws.open();
   try {
-    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock });
+    // Retention 0 is the manager's policy: an identity's override may only lengthen it.
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock, policy: { decryptionKeyRetentionDays: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < k; i++) {
       const r = await manager.enroll(
-        { mailbox: `r${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, policy: { validityDays: 30, decryptionKeyRetentionDays: 0 } },
+        { mailbox: `r${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, policy: { validityDays: 30 } },
         { actor: 'harness' },
       );
       await manager.renew(r.id, { actor: 'harness' });
