@@ -195,6 +195,27 @@ describe('SqliteStore: the file', () => {
     await s.close();
   });
 
+  it('migration 7 with a damaged identity.reenrolled record (before is not JSON): the upgrade goes on, that life ends with no owner', async () => {
+    const path = tempPath();
+    raw(path, (db) => {
+      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      const t = T0.getTime();
+      db.prepare(
+        "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at, key_use) VALUES ('smime:legal@example.com', 'smime', 'legal@example.com', 'example.com', 'hr', '[]', 'ec-p256', 'active', 5, ?, ?, 'both')",
+      ).run(t, t);
+      db.prepare("INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at) VALUES ('c-old', 'smime:legal@example.com', 'k1', ?, NULL, ?)").run(at(3000).getTime(), t);
+      db.prepare("INSERT INTO audit (seq, id, at, actor, action, identity_id, reason, before_json, after_json, prev_hash, hash) VALUES (1, 'a1', ?, 'a', 'identity.reenrolled', 'smime:legal@example.com', 'enroll', '{not json', NULL, 'p', 'h')").run(at(10).getTime());
+    });
+    const s = await openSqliteStore(path, { create: false });
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    expect((await s.transaction((t) => t.listDecryptionKeys('smime:legal@example.com'))).map((d) => [d.ownerTeam, d.lifeEndedAt])).toEqual([[undefined, at(10)]]);
+    await s.close();
+  });
+
   it('migration 5 (separate certificates) changes the meaning of no stored identity: one certificate, the same current one, no pending role', async () => {
     const path = tempPath();
     let before: unknown;
