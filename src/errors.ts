@@ -20,6 +20,7 @@ export const errorCodes = {
   ERR_KEY_WEAK: 'The key is weaker than policy allows (e.g. RSA below 2048 bits).',
   ERR_KEY_NOT_EXTRACTABLE: 'Export was asked of a key that cannot be exported.',
   ERR_KEY_MISMATCH: 'The private key does not belong to the certificate.',
+  ERR_KEY_EXPORT_REFUSED: 'The key export would hand out a key that still signs for a current certificate (a dual-use key); use separate signing and encryption certificates, or acknowledge it with the explicit option.',
   ERR_PASSPHRASE_REQUIRED: 'The input is encrypted and no passphrase was given.',
   ERR_PASSPHRASE_WRONG: 'The passphrase is wrong, or the encrypted data was altered.',
   ERR_ALGORITHM_UNSUPPORTED: 'The input uses an algorithm mailpki does not implement.',

@@ -556,7 +556,9 @@ export const identityKeys: Command = {
   help: `  ADDR                  the identity's mailbox
   --json                print the history as JSON
 Lists the decryption-key history: each certificate's serial, when its key was kept, until when
-(retain-until), and when the sweep destroyed it. Reads only: no passphrase, no key is read or decrypted.
+(retain-until), when the sweep destroyed it, the team that owned the mailbox then, and when that life
+ended (the mailbox enrolled again: its keys are the earlier owner's, reached with export-keys
+--previous-owner). Reads only: no passphrase, no key is read or decrypted.
 ${DB_HELP_READ}`,
   positionals: 1,
   async run(ctx) {
@@ -568,7 +570,10 @@ ${DB_HELP_READ}`,
         ctx.io.stdout(`${JSON.stringify(keys, null, 2)}\n`);
         return 0;
       }
-      const rows = [['SERIAL', 'CREATED', 'RETAIN-UNTIL', 'DESTROYED'], ...keys.map((k) => [k.serialNumber ?? k.credentialId, k.createdAt.toISOString(), k.retainUntil.toISOString(), k.destroyedAt?.toISOString() ?? '-'])];
+      const rows = [
+        ['SERIAL', 'CREATED', 'RETAIN-UNTIL', 'DESTROYED', 'OWNER', 'LIFE-ENDED'],
+        ...keys.map((k) => [k.serialNumber ?? k.credentialId, k.createdAt.toISOString(), k.retainUntil.toISOString(), k.destroyedAt?.toISOString() ?? '-', k.ownerTeam ?? '-', k.lifeEndedAt?.toISOString() ?? '-']),
+      ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       ctx.io.stdout(keys.length === 0 ? `${mailbox} has no decryption-key history (a signing-only identity, or none issued yet)\n` : `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
       return 0;
@@ -577,13 +582,26 @@ ${DB_HELP_READ}`,
 };
 
 export const identityExportKeys: Command = {
-  usage: 'mailpki identity export-keys ADDR --out FILE.p12 --passphrase-env VAR --actor NAME --reason TEXT [--db PATH] [--store-passphrase-env VAR]',
-  options: { ...dbOption, out: { type: 'string' }, reason: { type: 'string' }, 'store-passphrase-env': { type: 'string' } },
+  usage:
+    'mailpki identity export-keys ADDR --out FILE.p12 --passphrase-env VAR --actor NAME --reason TEXT [--previous-owner TEAM] [--include-signing-key] [--db PATH] [--store-passphrase-env VAR]',
+  options: {
+    ...dbOption,
+    out: { type: 'string' },
+    reason: { type: 'string' },
+    'store-passphrase-env': { type: 'string' },
+    'previous-owner': { type: 'string' },
+    'include-signing-key': { type: 'boolean' },
+  },
+  words: { 'includeLiveSigningKey: true (--include-signing-key)': '--include-signing-key', previousOwner: '--previous-owner' },
   help: `  ADDR                  the identity's mailbox
   --out FILE.p12        where the PKCS#12 file goes (written 0600, atomically; an existing file is replaced)
   --passphrase-env VAR  the passphrase for the .p12 is in $VAR (required)
   --actor NAME          who exports (required: key recovery is audited by name)
   --reason TEXT         why (required; recorded in the audit log and told to the owner)
+  --previous-owner TEAM the keys of earlier lives of the mailbox that TEAM owned (before it was decommissioned
+                        and enrolled again), instead of the current holder's
+  --include-signing-key export a key that also signs for the current certificate (one certificate for signing
+                        and encryption): refused without it, since whoever holds the .p12 could sign as the mailbox
   --store-passphrase-env VAR   the store's passphrase is in $VAR (default $MAILPKI_PASSPHRASE)
   --db PATH             the store (default ./mailpki.db)`,
   positionals: 1,
@@ -599,9 +617,18 @@ export const identityExportKeys: Command = {
     // --passphrase-env names the .p12's passphrase here; the store's comes from --store-passphrase-env.
     const storeCtx: CommandContext = { ...ctx, values: { ...ctx.values, 'passphrase-env': str(ctx, 'store-passphrase-env') } };
     return withManager(storeCtx, async ({ manager }) => {
-      const p12 = await manager.exportDecryptionKeys(mailbox, { actor, reason, passphrase });
+      const previousOwner = str(ctx, 'previous-owner');
+      const p12 = await manager.exportDecryptionKeys(mailbox, {
+        actor,
+        reason,
+        passphrase,
+        ...(previousOwner !== undefined && { previousOwner }),
+        ...(ctx.values['include-signing-key'] === true && { includeLiveSigningKey: true }),
+      });
       await writeFileAtomic(out, p12, 0o600);
-      ctx.io.stdout(`Exported the decryption keys of ${mailbox} to ${out} (audited: ${actor}, "${reason}")\n`);
+      ctx.io.stdout(
+        `Exported the decryption keys of ${mailbox}${previousOwner !== undefined ? ` from its earlier lives owned by ${previousOwner}` : ''} to ${out} (audited: ${actor}, "${reason}")${ctx.values['include-signing-key'] === true ? '; it may include a key that signs for the current certificate' : ''}\n`,
+      );
       return 0;
     });
   },

@@ -1,5 +1,5 @@
 /** `mailpki sign`, `encrypt`, `decrypt` and `verify`. */
-import { importDecryptionKey, importDecryptionKeyFromPkcs12 } from '../cms/index.js';
+import { importDecryptionKey, importDecryptionKeysFromPkcs12 } from '../cms/index.js';
 import { MailPkiError, isMailPkiError } from '../errors.js';
 import { parseMessage } from '../mime/index.js';
 import {
@@ -52,7 +52,7 @@ export const KEY_OPTIONS = {
   'passphrase-env': { type: 'string', multiple: true },
 } as const;
 
-export const KEY_HELP = `  --p12 FILE --passphrase-env VAR   the decryption key and certificate from a PKCS#12 file
+export const KEY_HELP = `  --p12 FILE --passphrase-env VAR   the decryption keys and certificates of a PKCS#12 file (every one: a recovery export)
   --key FILE --cert FILE            or a private key (PEM/DER; encrypted: --passphrase-env) and its certificate
   --identity ADDR [--db PATH]       or every decryption key a store identity kept (its history; passphrase $MAILPKI_PASSPHRASE
                                     or --passphrase-env); the use is audited as --actor WHO (default cli:<your user name>)
@@ -243,7 +243,8 @@ export async function readDecryptionKeys(ctx: CommandContext, reason?: string): 
     if (s.kind === 'p12') {
       const pw = passphrase(s);
       if (pw === undefined) throw new MailPkiError('ERR_USAGE', `--p12 ${s.value} needs --passphrase-env naming the variable that holds its passphrase`);
-      keys.push(await importDecryptionKeyFromPkcs12(await ctx.readInput(s.value, MAX_SMALL_INPUT_BYTES), pw));
+      // Every key of the file: a key-recovery export holds the whole history.
+      keys.push(...(await importDecryptionKeysFromPkcs12(await ctx.readInput(s.value, MAX_SMALL_INPUT_BYTES), pw)));
     } else if (s.kind === 'key') {
       const pw = passphrase(s);
       const cert = certs[certIndex++]!;

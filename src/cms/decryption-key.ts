@@ -11,7 +11,7 @@ import { x25519PublicKeyBytes } from '../keys/algorithms.js';
 import { importPrivateKeyInfo, readPrivateKeyInfoInput } from '../keys/pkcs8.js';
 import { requireX25519 } from './key-agreement.js';
 import { parsePrivateKeyInfo } from '../keys/private-key-info.js';
-import { importPkcs12 } from '../pkcs12/import.js';
+import { importPkcs12, importPkcs12All } from '../pkcs12/import.js';
 import type { CmsDecryptionKey } from './decrypt.js';
 import { rawRsaDecryptWith, readRsaPrivateNumbers, readRsaPublicNumbers } from './rsa.js';
 
@@ -94,4 +94,27 @@ export async function importDecryptionKeyFromPkcs12(p12: Uint8Array, passphrase:
   } finally {
     pkcs8.fill(0);
   }
+}
+
+/**
+ * Every decryption key of a PKCS#12 file with one or more keys (a key-recovery export from
+ * `LifecycleManager.exportDecryptionKeys`), each checked against its certificate, in file order.
+ *
+ * @example
+ * const keys = await importDecryptionKeysFromPkcs12(await readFile('recovery.p12'), passphrase);
+ * const opened = await decryptMessage(raw, { keys });
+ */
+export async function importDecryptionKeysFromPkcs12(p12: Uint8Array, passphrase: string, options: { crypto?: Crypto } = {}): Promise<CmsDecryptionKey[]> {
+  const crypto = resolveCrypto(options.crypto);
+  const contents = await importPkcs12All(p12, passphrase, { crypto, extractable: true });
+  const out: CmsDecryptionKey[] = [];
+  for (const k of contents.keys) {
+    const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', k.privateKey));
+    try {
+      out.push(await decryptionKeyFromPrivateKeyInfo(crypto, pkcs8, parseCertificate(k.certificate)));
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+  return out;
 }

@@ -40,5 +40,5 @@ export {
   type Recipient,
   type RecipientIdentifier,
 } from './enveloped-data.js';
-export { importDecryptionKey, importDecryptionKeyFromPkcs12, type ImportDecryptionKeyOptions } from './decryption-key.js';
+export { importDecryptionKey, importDecryptionKeyFromPkcs12, importDecryptionKeysFromPkcs12, type ImportDecryptionKeyOptions } from './decryption-key.js';
 export type { AesGcmCipher } from './content-encryption.js';

@@ -74,7 +74,7 @@ export interface LifecycleEventData {
    */
   'decryption-key.destroyed': { retainUntil: string; keyDestroyed: boolean };
   /** The decryption-key history was exported to a PKCS#12 file (key recovery) by `actor`. */
-  'decryption-keys.exported': { actor: string; reason: string; serialNumbers: string[] };
+  'decryption-keys.exported': { actor: string; reason: string; serialNumbers: string[]; previousOwner?: string; liveSigningKeys?: string[] };
 }
 
 export interface LifecycleEventOf<T extends LifecycleEventType> {

@@ -7,12 +7,14 @@ export {
   type DeliverySummary,
   type DecryptionKeyInfo,
   type DueSummary,
+  type EncryptionCertificate,
   type EnrollInput,
   type ExportDecryptionKeysOptions,
   type KeyAccessOptions,
   type LifecycleManagerOptions,
   type ListFilter,
   type RenewOptions,
+  type RevokeOptions,
   type RevokeReason,
   type SignatureRecord,
 } from './manager.js';
@@ -20,6 +22,7 @@ export {
   DAY_MS,
   DEFAULT_DECRYPTION_KEY_RETENTION_DAYS,
   checkIssuancePolicy,
+  checkPolicyOverrides,
   decryptionKeyRetainUntil,
   dueDecryptionKeys,
   receivesEncryptedMail,
@@ -95,4 +98,7 @@ export { DKIM_EVENT_TYPES, DKIM_KEY_STATES, type DkimEvent, type DkimEventType, 
 export { dkimPolicySchema, nextDkimStep, parseDkimPolicy, type DkimPolicy as DkimRotationPolicy, type DkimPolicyInput } from './dkim-policy.js';
 export { DEFAULT_CLAIM_LEASE_MS, type ClaimOptions } from './claims.js';
 export { importDecryptionKey, type DecryptionKey } from './decryption-keys.js';
+export type { CertificateChoice } from './certificates.js';
+// The option types of separate certificates, beside the functions that take them (also in mailpki/store).
+export type { CertificateRole, IdentityCertificates, IdentityUse } from '../store/index.js';
 export { planDue, type DuePlan, type PlannedAction, type PlannedStep } from './plan.js';

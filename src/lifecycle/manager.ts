@@ -78,6 +78,7 @@ import {
 } from './certificates.js';
 import {
   checkIssuancePolicy,
+  checkPolicyOverrides,
   decryptionKeyRetainUntil,
   dueDecryptionKeys,
   dueNotices,
@@ -213,11 +214,22 @@ export interface DecryptionKeyInfo {
   retainUntil: Date;
   /** When the sweep destroyed it; absent while it is kept. */
   destroyedAt?: Date;
+  /** The team that owned the identity in the life this key was issued in. */
+  ownerTeam?: string;
+  /** When that life ended (the mailbox was enrolled again): the key is not the current holder's. */
+  lifeEndedAt?: Date;
 }
 
 export interface KeyAccessOptions extends Actor {
   /** Why (a ticket, a court order, "legal hold 2031-17"): recorded in the audit log. */
   reason: string;
+  /**
+   * The keys of earlier lives of the mailbox (before it was decommissioned and enrolled again) that
+   * this team owned, instead of the current life's. Without it only the current life's keys are
+   * handed out: a mailbox's new holder never gets the mail encrypted to the previous one. Audited
+   * with the team named.
+   */
+  previousOwner?: string;
 }
 
 export interface ExportDecryptionKeysOptions extends KeyAccessOptions {
@@ -225,6 +237,13 @@ export interface ExportDecryptionKeysOptions extends KeyAccessOptions {
   passphrase: string;
   /** PBKDF2 and MAC iterations, default 600,000. */
   iterations?: number;
+  /**
+   * Export a key that also signs for a current certificate (one dual-use certificate, use 'both'):
+   * whoever holds the .p12 can then sign as the identity until that certificate expires or is
+   * revoked. Without it such an export is refused (ERR_KEY_EXPORT_REFUSED); with it the audit record
+   * and the owner's event name the live signing keys exported.
+   */
+  includeLiveSigningKey?: boolean;
 }
 
 export type { DeliverySummary } from './delivery.js';
@@ -289,9 +308,11 @@ const revokeReasons = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certi
 const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons), certificate: certificateChoiceSchema.optional() }).strict();
 const reasonOptionsSchema = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
 const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: z.string().min(1).max(4096) }).strict();
-const keyAccessSchema = z.object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').max(4096) }).strict();
+const keyAccessSchema = z
+  .object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').max(4096), previousOwner: z.string().trim().min(1).max(200).optional() })
+  .strict();
 const exportKeysSchema = keyAccessSchema
-  .extend({ passphrase: z.string().min(1).max(4096), iterations: z.number().int().min(1000).max(10_000_000).optional() })
+  .extend({ passphrase: z.string().min(1).max(4096), iterations: z.number().int().min(1000).max(10_000_000).optional(), includeLiveSigningKey: z.boolean().optional() })
   .strict();
 const listFilterSchema = z
   .object({
@@ -545,10 +566,10 @@ export class LifecycleManager {
    * const opened = await decryptMessage(raw, { keys });
    */
   async getDecryptor(idOrMailbox: string, options: KeyAccessOptions): Promise<DecryptionKey[]> {
-    const { actor, reason } = parseInput(keyAccessSchema, options, 'getDecryptor options');
+    const { actor, reason, previousOwner } = parseInput(keyAccessSchema, options, 'getDecryptor options');
     const id = this.resolveId(idOrMailbox);
     const now = this.clock();
-    const held = await this.heldDecryptionKeys(id);
+    const held = await this.heldDecryptionKeys(id, previousOwner);
     const keys: DecryptionKey[] = [];
     for (const h of [...held].reverse()) {
       const pkcs8 = await this.keyProtector.unprotect(h.protectedKey);
@@ -559,7 +580,7 @@ export class LifecycleManager {
       }
     }
     await this.write(now, async (_tx, _emit, audit) => {
-      await audit({ actor, action: 'decryption-keys.used', identityId: id, reason, after: { keys: held.map((h) => keySummary(h)) } });
+      await audit({ actor, action: 'decryption-keys.used', identityId: id, reason, after: { keys: held.map((h) => keySummary(h)), ...(previousOwner && { previousOwner }) } });
     });
     return keys;
   }
@@ -571,10 +592,20 @@ export class LifecycleManager {
    * same transaction, before the file is returned. No kept key: ERR_IDENTITY_STATE.
    */
   async exportDecryptionKeys(idOrMailbox: string, options: ExportDecryptionKeysOptions): Promise<Uint8Array> {
-    const { actor, reason, passphrase, iterations } = parseInput(exportKeysSchema, options, 'exportDecryptionKeys options');
+    const { actor, reason, passphrase, iterations, previousOwner, includeLiveSigningKey } = parseInput(exportKeysSchema, options, 'exportDecryptionKeys options');
     const id = this.resolveId(idOrMailbox);
     const now = this.clock();
-    const held = await this.heldDecryptionKeys(id);
+    const held = await this.heldDecryptionKeys(id, previousOwner, now);
+    // Key recovery is for decryption keys; escrowing a key that signs now ends non-repudiation for the identity.
+    const live = held.filter((h) => h.signsNow).map((h) => h.serialNumber ?? h.credentialId);
+    if (live.length && includeLiveSigningKey !== true)
+      throw new MailPkiError(
+        'ERR_KEY_EXPORT_REFUSED',
+        `the decryption key of ${held[0]!.identity.name} also signs for its current certificate (${live.join(', ')}, one certificate for signing and encryption): whoever holds the .p12 could sign as ${held[0]!.identity.name}. ` +
+          'Enroll with separate signing and encryption certificates, export after that certificate is renewed with a new key or revoked, or pass includeLiveSigningKey: true (--include-signing-key) to export it anyway (audited as such)',
+        { details: { identityId: id, serialNumbers: live } },
+      );
+    const signing: JsonObject = live.length ? { liveSigningKeys: live } : {};
     const entries = [];
     const chain = new Map<string, Uint8Array>();
     try {
@@ -585,8 +616,8 @@ export class LifecycleManager {
       const p12 = await exportPkcs12Entries({ entries, chain: [...chain.values()], passphrase, crypto: this.crypto, ...(iterations !== undefined && { iterations }) });
       const identity = held[0]!.identity;
       await this.write(now, async (_tx, emit, audit) => {
-        await emit({ type: 'decryption-keys.exported', identity, data: { actor, reason, serialNumbers: held.map((h) => h.serialNumber ?? h.credentialId) } });
-        await audit({ actor, action: 'decryption-keys.exported', identityId: id, reason, after: { keys: held.map((h) => keySummary(h)) } });
+        await emit({ type: 'decryption-keys.exported', identity, data: { actor, reason, serialNumbers: held.map((h) => h.serialNumber ?? h.credentialId), ...(previousOwner && { previousOwner }), ...signing } });
+        await audit({ actor, action: 'decryption-keys.exported', identityId: id, reason, after: { keys: held.map((h) => keySummary(h)), ...(previousOwner && { previousOwner }), ...signing } });
       });
       return p12;
     } finally {
@@ -594,24 +625,47 @@ export class LifecycleManager {
     }
   }
 
-  /** The kept history entries with their certificate and protected key (still encrypted). */
-  private async heldDecryptionKeys(id: string): Promise<HeldDecryptionKey[]> {
+  /**
+   * The kept history entries of the current life (or, `previousOwner`, of the earlier lives that
+   * team owned) with their certificate and protected key (still encrypted).
+   */
+  private async heldDecryptionKeys(id: string, previousOwner?: string, now: Date = this.clock()): Promise<HeldDecryptionKey[]> {
     const held = await this.store.transaction(async (tx) => {
       const identity = await tx.getIdentity(id);
       if (!identity) throw notFound(id);
       assertSmime(identity);
+      const signingKeys = await liveSigningKeyIds(tx, identity, now);
       const out: HeldDecryptionKey[] = [];
+      let otherLives = 0;
       for (const d of await tx.listDecryptionKeys(id)) {
         if (d.destroyedAt) continue;
+        if (previousOwner === undefined ? d.lifeEndedAt !== undefined : d.lifeEndedAt === undefined || d.ownerTeam !== previousOwner) {
+          otherLives++;
+          continue;
+        }
         const c = await tx.getCredential(d.credentialId);
         const key = await tx.getKey(d.keyId);
         if (!c?.certificate || !key) throw new MailPkiError('ERR_STORE_CORRUPT', `the kept decryption key of credential ${d.credentialId} (${identity.name}) is missing its ${key ? 'certificate' : 'key'}`);
-        out.push({ identity, credentialId: d.credentialId, serialNumber: c.serialNumber, retainUntil: d.retainUntil, certificate: parseCertificate(c.certificate), chain: chainOf(c), protectedKey: key.protectedKey });
+        out.push({
+          identity,
+          credentialId: d.credentialId,
+          serialNumber: c.serialNumber,
+          retainUntil: d.retainUntil,
+          certificate: parseCertificate(c.certificate),
+          chain: chainOf(c),
+          protectedKey: key.protectedKey,
+          signsNow: signingKeys.has(d.keyId),
+        });
       }
-      return { identity, out };
+      return { identity, out, otherLives };
     });
-    if (held.out.length === 0)
-      throw new MailPkiError('ERR_IDENTITY_STATE', `${held.identity.name} holds no decryption key (use ${held.identity.use ?? 'both'}; destroyed keys are gone)`, { details: { identityId: id } });
+    if (held.out.length === 0) {
+      const which = previousOwner === undefined ? '' : ` of an earlier life owned by ${previousOwner}`;
+      const others = held.otherLives && previousOwner === undefined ? `; ${held.otherLives} kept from earlier lives of the mailbox are not handed to its current holder (previousOwner)` : '';
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${held.identity.name} holds no decryption key${which} (use ${held.identity.use ?? 'both'}; destroyed keys are gone${others})`, {
+        details: { identityId: id },
+      });
+    }
     return held.out;
   }
 
@@ -622,7 +676,7 @@ export class LifecycleManager {
    */
   private async retainDecryptionKey(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord, policy: LifecyclePolicy, now: Date): Promise<Date> {
     const retainUntil = decryptionKeyRetainUntil(credential, policy);
-    await tx.putDecryptionKey({ credentialId: credential.id, identityId: identity.id, keyId: credential.keyId!, retainUntil, createdAt: now });
+    await tx.putDecryptionKey({ credentialId: credential.id, identityId: identity.id, keyId: credential.keyId!, retainUntil, createdAt: now, ownerTeam: identity.owner.team });
     return retainUntil;
   }
 
@@ -723,7 +777,8 @@ export class LifecycleManager {
     const mailbox = req.mailbox.toLowerCase();
     const id = smimeIdentityId(mailbox);
     const domain = mailboxDomain(mailbox);
-    const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : policy.allowedKeyTypes[0]!);
+    // (An override allowing no key type the manager allows is refused below; until then the manager's first stands in.)
+    const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : (policy.allowedKeyTypes[0] ?? this.policy.allowedKeyTypes[0]!));
     // The policy's default applies to use 'both' with a key that can receive encrypted mail; asking for it explicitly otherwise is refused above.
     const separate = req.certificates === 'separate' || (req.certificates === undefined && req.use === 'both' && keyType !== 'ed25519' && this.policy.certificates === 'separate');
     const now = this.clock();
@@ -768,6 +823,12 @@ export class LifecycleManager {
     // An enrollment of a separate pair interrupted after its first certificate: its other one.
     if (existing.identity && !reenrol && missingSlots(existing.identity).length < slotsOf(existing.identity).length) return this.completeEnrollment(existing.identity, actor, now);
 
+    const weakened = checkPolicyOverrides(this.policy, overrides);
+    if (weakened) {
+      const err = policyError(weakened);
+      await this.recordDenial(identity, 'enroll', actor, now, 'ERR_POLICY_DENIED', weakened.rule, err.message);
+      throw err;
+    }
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
@@ -965,7 +1026,7 @@ export class LifecycleManager {
         if (stored.status !== 'decommissioned' || stored.version !== identity.version)
           throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while it was being enrolled again; retry`);
         if (oldLife) await this.dropWithdrawn(tx, emit, audit, stored, oldLife, actor);
-        await this.closeOldLife(tx, identity.id, now);
+        await this.closeOldLife(tx, stored, now);
         await tx.updateIdentity(identity, stored.version);
       } else if (stored.status === 'decommissioned') throw stateError(stored, op);
       // Fencing: what was decided (renew now, with this key) holds only for the version it was decided on.
@@ -991,12 +1052,16 @@ export class LifecycleManager {
   /**
    * Before a decommissioned identity starts again: whatever its old life left is closed — an
    * issuance still written down (and its key) is discarded, a certificate still marked current
-   * (one that ran out before the sweep marked it) is marked expired or previous.
+   * (one that ran out before the sweep marked it) is marked expired or previous, and its kept
+   * decryption keys are marked as the old life's (owner team, life ended now): they stay until
+   * their retention ends, for the previous owner only, never for the new holder.
    */
-  private async closeOldLife(tx: StoreTx, id: string, now: Date): Promise<void> {
-    await dropPendingIssuance(tx, id);
-    for (const c of await tx.listCredentials(id))
+  private async closeOldLife(tx: StoreTx, old: IdentityRecord, now: Date): Promise<void> {
+    await dropPendingIssuance(tx, old.id);
+    for (const c of await tx.listCredentials(old.id))
       if (c.status === 'current') await tx.updateCredential({ ...c, status: c.notAfter.getTime() <= now.getTime() ? 'expired' : 'previous' });
+    for (const d of await tx.listDecryptionKeys(old.id))
+      if (d.lifeEndedAt === undefined) await tx.putDecryptionKey({ ...d, ownerTeam: d.ownerTeam ?? old.owner.team, lifeEndedAt: now });
   }
 
   /** Completes an issuance written down earlier (after a crash or a CA failure), with its own key. */
@@ -1859,7 +1924,18 @@ export async function readDecryptionKeys(store: Store, idOrMailbox: string): Pro
     const out: DecryptionKeyInfo[] = [];
     for (const d of await tx.listDecryptionKeys(id)) {
       const c = await tx.getCredential(d.credentialId);
-      out.push(stripUndefined({ credentialId: d.credentialId, serialNumber: c?.serialNumber, notAfter: c?.notAfter ?? d.retainUntil, createdAt: d.createdAt, retainUntil: d.retainUntil, destroyedAt: d.destroyedAt }));
+      out.push(
+        stripUndefined({
+          credentialId: d.credentialId,
+          serialNumber: c?.serialNumber,
+          notAfter: c?.notAfter ?? d.retainUntil,
+          createdAt: d.createdAt,
+          retainUntil: d.retainUntil,
+          destroyedAt: d.destroyedAt,
+          ownerTeam: d.ownerTeam,
+          lifeEndedAt: d.lifeEndedAt,
+        }),
+      );
     }
     return out;
   });
@@ -1874,6 +1950,24 @@ interface HeldDecryptionKey {
   certificate: Certificate;
   chain: Uint8Array[];
   protectedKey: Awaited<ReturnType<KeyProtector['protect']>>;
+  /** The key is also the key of a current certificate that can sign (dual use). */
+  signsNow: boolean;
+}
+
+/**
+ * Keys of the identity's current certificates that can sign at `now` (not revoked, not past
+ * notAfter, keyUsage digitalSignature or none): a kept decryption key among them is a live signing
+ * key. A certificate on hold counts: it signs again when reinstated.
+ */
+async function liveSigningKeyIds(tx: StoreTx, identity: IdentityRecord, now: Date): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const slot of slotsOf(identity)) {
+    const c = await slotCredential(tx, identity, slot);
+    if (!c?.keyId || !c.certificate || c.status !== 'current' || now.getTime() >= c.notAfter.getTime()) continue;
+    const ku = parseCertificate(c.certificate).keyUsage;
+    if (!ku || ku.includes('digitalSignature')) out.add(c.keyId);
+  }
+  return out;
 }
 
 /** What an audit record says about a key handed out: which certificate, never the key. */

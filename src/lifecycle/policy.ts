@@ -115,16 +115,48 @@ export function parsePolicyOverrides(input: unknown): PolicyOverrides {
   return parseInput(z.object({ policy: policyOverridesSchema }), { policy: input ?? {} }, 'identity policy').policy;
 }
 
-/** The policy that applies to one identity: its overrides over the manager's policy. */
+/**
+ * The policy that applies to one identity: its overrides over the manager's policy, except that an
+ * override never makes the organisation's rules weaker: key types are those both allow, the larger
+ * `minRsaBits`, the longer `decryptionKeyRetentionDays` (regulated mail is kept as long as the
+ * organisation says, whatever an enrollment asked). `enroll` refuses such overrides outright
+ * (`checkPolicyOverrides`); this also holds for overrides stored before, or a manager policy made
+ * stricter since.
+ */
 export function effectivePolicy(base: LifecyclePolicy, overrides: unknown): LifecyclePolicy {
   const o = parsePolicyOverrides(overrides);
-  return { ...base, ...o, renewal: o.renewal ?? base.renewal };
+  return {
+    ...base,
+    ...o,
+    renewal: o.renewal ?? base.renewal,
+    allowedKeyTypes: o.allowedKeyTypes ? o.allowedKeyTypes.filter((k) => base.allowedKeyTypes.includes(k)) : base.allowedKeyTypes,
+    minRsaBits: Math.max(base.minRsaBits, o.minRsaBits ?? 0),
+    decryptionKeyRetentionDays: Math.max(base.decryptionKeyRetentionDays, o.decryptionKeyRetentionDays ?? 0),
+  };
 }
 
 /** A policy rule that refused, by name (e.g. `allowedDomainsByOwner`). */
 export interface PolicyViolation {
-  rule: 'allowedDomainsByOwner' | 'allowedKeyTypes' | 'minRsaBits';
+  rule: 'allowedDomainsByOwner' | 'allowedKeyTypes' | 'minRsaBits' | 'decryptionKeyRetentionDays';
   message: string;
+}
+
+/**
+ * Per-identity overrides that would weaken the manager's policy: a key type it does not allow, fewer
+ * RSA bits, a shorter decryption-key retention. They may only narrow or lengthen. Undefined when fine.
+ */
+export function checkPolicyOverrides(base: LifecyclePolicy, overrides: PolicyOverrides): PolicyViolation | undefined {
+  const extra = overrides.allowedKeyTypes?.filter((k) => !base.allowedKeyTypes.includes(k)) ?? [];
+  if (extra.length)
+    return { rule: 'allowedKeyTypes', message: `an identity may not allow key types the manager's policy does not (${extra.join(', ')}; allowed: ${base.allowedKeyTypes.join(', ')})` };
+  if (overrides.minRsaBits !== undefined && overrides.minRsaBits < base.minRsaBits)
+    return { rule: 'minRsaBits', message: `an identity may not lower minRsaBits below the manager's ${base.minRsaBits}` };
+  if (overrides.decryptionKeyRetentionDays !== undefined && overrides.decryptionKeyRetentionDays < base.decryptionKeyRetentionDays)
+    return {
+      rule: 'decryptionKeyRetentionDays',
+      message: `an identity may keep decryption keys longer than the manager's ${base.decryptionKeyRetentionDays} days, not shorter (asked: ${overrides.decryptionKeyRetentionDays})`,
+    };
+  return undefined;
 }
 
 /** Checks owner, domain and key against the policy; undefined when allowed. */

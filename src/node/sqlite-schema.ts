@@ -186,6 +186,33 @@ ALTER TABLE identities ADD COLUMN encryption_credential_id TEXT;
 ALTER TABLE pending_issuances ADD COLUMN certificate TEXT;
 `,
   },
+  {
+    version: 6,
+    description: 'the decryption-key history without Ed25519 keys (migration 3 backfilled them; an Ed25519 key cannot decrypt)',
+    // Only entries whose stored key is Ed25519 go; every other entry, and every key, stays as it is.
+    sql: `
+DELETE FROM decryption_keys WHERE key_id IN (SELECT id FROM private_keys WHERE algorithm = 'ed25519');
+`,
+  },
+  {
+    version: 7,
+    description: 'decryption keys bound to the life they were issued in: the owner team, and when that life ended (the mailbox enrolled again)',
+    // Backfill: an entry created before an identity.reenrolled audit record of its identity belongs
+    // to the life that record ended (its owner is that record's "before"); the others to the current
+    // life and its owner. Strictly before: the new life's first key is recorded after the re-enrollment.
+    // An audit record whose before is not JSON (damaged) leaves that life's owner unknown (its keys then go to
+    // nobody through previousOwner) rather than failing the upgrade.
+    sql: `
+ALTER TABLE decryption_keys ADD COLUMN owner_team TEXT;
+ALTER TABLE decryption_keys ADD COLUMN life_ended_at BIGINT;
+
+UPDATE decryption_keys SET
+  life_ended_at = (SELECT a.at FROM audit a WHERE a.action = 'identity.reenrolled' AND a.identity_id = decryption_keys.identity_id AND a.at > decryption_keys.created_at ORDER BY a.seq LIMIT 1),
+  owner_team = (SELECT CASE WHEN json_valid(a.before_json) THEN json_extract(a.before_json, '$.owner.team') END FROM audit a WHERE a.action = 'identity.reenrolled' AND a.identity_id = decryption_keys.identity_id AND a.at > decryption_keys.created_at ORDER BY a.seq LIMIT 1)
+WHERE EXISTS (SELECT 1 FROM audit a WHERE a.action = 'identity.reenrolled' AND a.identity_id = decryption_keys.identity_id AND a.at > decryption_keys.created_at);
+UPDATE decryption_keys SET owner_team = (SELECT i.owner_team FROM identities i WHERE i.id = decryption_keys.identity_id) WHERE owner_team IS NULL AND life_ended_at IS NULL;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

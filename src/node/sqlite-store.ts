@@ -591,6 +591,8 @@ function rowToDecryptionKey(r: Row): DecryptionKeyRecord {
       retainUntil: toDate(r.retain_until),
       destroyedAt: optDate(r.destroyed_at),
       createdAt: toDate(r.created_at),
+      ownerTeam: r.owner_team ?? undefined,
+      lifeEndedAt: optDate(r.life_ended_at),
     }),
     'decryption key',
   );
@@ -801,8 +803,8 @@ class SqliteTx implements StoreTx {
     try {
       // An upsert that never moves an entry to another identity.
       res = this.stmt(
-        'INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO UPDATE SET key_id = excluded.key_id, retain_until = excluded.retain_until, destroyed_at = excluded.destroyed_at, created_at = excluded.created_at WHERE decryption_keys.identity_id = excluded.identity_id',
-      ).run(r.credentialId, r.identityId, r.keyId, r.retainUntil.getTime(), ms(r.destroyedAt), r.createdAt.getTime());
+        'INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at, owner_team, life_ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO UPDATE SET key_id = excluded.key_id, retain_until = excluded.retain_until, destroyed_at = excluded.destroyed_at, created_at = excluded.created_at, owner_team = excluded.owner_team, life_ended_at = excluded.life_ended_at WHERE decryption_keys.identity_id = excluded.identity_id',
+      ).run(r.credentialId, r.identityId, r.keyId, r.retainUntil.getTime(), ms(r.destroyedAt), r.createdAt.getTime(), r.ownerTeam ?? null, ms(r.lifeEndedAt));
     } catch (e) {
       throw insertError(e, 'decryption key', r.credentialId, r.identityId);
     }

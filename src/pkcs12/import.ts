@@ -207,18 +207,11 @@ function checkInput(bytes: unknown, passphrase: unknown): asserts bytes is Uint8
  * const { privateKey, certificate, chain } = await importPkcs12(await readFile('alice.p12'), passphrase);
  */
 export async function importPkcs12(bytes: Uint8Array, passphrase: string, options: ImportPkcs12Options = {}): Promise<Pkcs12Contents> {
-  checkInput(bytes, passphrase);
   const crypto = resolveCrypto(options.crypto);
-  const { authSafe, mac } = recodeDerErrors(CODE, WHAT, () => readPfx(bytes));
-  if (mac) await verifyMac(crypto, mac, passphrase, authSafe);
-  else if (!options.allowMissingMac)
-    throw new MailPkiError('ERR_PKCS12_MAC_INVALID', 'PKCS#12 file has no MAC, so its integrity cannot be checked (pass allowMissingMac to accept it)');
-  const sources = recodeDerErrors(CODE, WHAT, () => readAuthenticatedSafe(authSafe));
-  const budget: IterationBudget = { remaining: MAX_PKCS12_TOTAL_PBKDF2_ITERATIONS };
-  const bags = await collectBags(crypto, sources, passphrase, budget);
+  const { bags, budget } = await readBags(crypto, bytes, passphrase, options);
   const keys = bags.filter((b) => b.kind !== 'cert');
   if (keys.length !== 1)
-    throw new MailPkiError('ERR_PKCS12_CONTENT', `PKCS#12 file holds ${keys.length} private keys; exactly one is expected`, {
+    throw new MailPkiError('ERR_PKCS12_CONTENT', `PKCS#12 file holds ${keys.length} private keys; exactly one is expected${keys.length > 1 ? ' (a key-recovery export: read it with importDecryptionKeysFromPkcs12, or --p12 on the command line)' : ''}`, {
       details: { keys: keys.length },
     });
   const keyBag = keys[0]!;
@@ -235,6 +228,67 @@ export async function importPkcs12(bytes: Uint8Array, passphrase: string, option
   };
   if (friendlyName !== undefined) result.friendlyName = friendlyName;
   return result;
+}
+
+/** The MAC checked first, then every bag decrypted, within the file's PBKDF2 budget. */
+async function readBags(crypto: Crypto, bytes: Uint8Array, passphrase: string, options: ImportPkcs12Options): Promise<{ bags: Bag[]; budget: IterationBudget }> {
+  checkInput(bytes, passphrase);
+  const { authSafe, mac } = recodeDerErrors(CODE, WHAT, () => readPfx(bytes));
+  if (mac) await verifyMac(crypto, mac, passphrase, authSafe);
+  else if (!options.allowMissingMac)
+    throw new MailPkiError('ERR_PKCS12_MAC_INVALID', 'PKCS#12 file has no MAC, so its integrity cannot be checked (pass allowMissingMac to accept it)');
+  const sources = recodeDerErrors(CODE, WHAT, () => readAuthenticatedSafe(authSafe));
+  const budget: IterationBudget = { remaining: MAX_PKCS12_TOTAL_PBKDF2_ITERATIONS };
+  return { bags: await collectBags(crypto, sources, passphrase, budget), budget };
+}
+
+/** One private key of a PKCS#12 file and the certificate whose public key it is. */
+export interface Pkcs12KeyPair {
+  privateKey: CryptoKey;
+  /** DER. */
+  certificate: Uint8Array;
+  /** The friendlyName of the key (or, failing that, of its certificate), if any. */
+  friendlyName?: string;
+}
+
+/** Every key of a PKCS#12 file with its certificate, and the certificates no key claims. */
+export interface Pkcs12AllContents {
+  /** In file order of the keys. */
+  keys: Pkcs12KeyPair[];
+  /** DER of the certificates that are no key's (usually the issuing CA chain), in file order. */
+  chain: Uint8Array[];
+}
+
+/**
+ * Reads a PKCS#12 file holding one or more private keys (a key-recovery export: every kept
+ * decryption key with its certificate, as `LifecycleManager.exportDecryptionKeys` and
+ * `openssl pkcs12 -export` of several keys write). Each key is paired with a certificate it is
+ * proven to sign for, those with its localKeyId first, each certificate to one key; a key without
+ * a certificate is ERR_PKCS12_CONTENT. Limits as for `importPkcs12` (MAX_PKCS12_BAGS bags in all).
+ *
+ * @example
+ * const { keys } = await importPkcs12All(await readFile('recovery.p12'), passphrase, { extractable: true });
+ */
+export async function importPkcs12All(bytes: Uint8Array, passphrase: string, options: ImportPkcs12Options = {}): Promise<Pkcs12AllContents> {
+  const crypto = resolveCrypto(options.crypto);
+  const { bags, budget } = await readBags(crypto, bytes, passphrase, options);
+  const keyBags = bags.filter((b) => b.kind !== 'cert');
+  if (keyBags.length === 0) throw new MailPkiError('ERR_PKCS12_CONTENT', 'PKCS#12 file holds no private key', { details: { keys: 0 } });
+  const certs = bags.filter((b) => b.kind === 'cert');
+  const taken = new Set<Bag>();
+  const keys: Pkcs12KeyPair[] = [];
+  for (const [i, keyBag] of keyBags.entries()) {
+    const privateKey = await importKeyBag(crypto, keyBag, passphrase, budget, options);
+    // A renewal without a new key gives two entries of one key: each takes a certificate of its own.
+    const candidates = orderByLocalKeyId(certs.filter((b) => !taken.has(b)), keyBag.localKeyId);
+    const index = await findCertificateForKey(crypto, privateKey, candidates.map((b) => b.der));
+    if (index < 0) throw new MailPkiError('ERR_PKCS12_CONTENT', `PKCS#12 file has no certificate for its private key ${i + 1} of ${keyBags.length}`, { details: { key: i } });
+    const certBag = candidates[index]!;
+    taken.add(certBag);
+    const friendlyName = keyBag.friendlyName ?? certBag.friendlyName;
+    keys.push({ privateKey, certificate: certBag.der.slice(), ...(friendlyName !== undefined && { friendlyName }) });
+  }
+  return { keys, chain: certs.filter((b) => !taken.has(b)).map((b) => b.der.slice()) };
 }
 
 async function importKeyBag(

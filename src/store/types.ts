@@ -148,6 +148,13 @@ export const decryptionKeyRecordSchema = z
     /** Set when the sweep destroyed the key (the entry stays as history). */
     destroyedAt: date.optional(),
     createdAt: date,
+    /** The team that owned the identity in the life this key was issued in. */
+    ownerTeam: z.string().min(1).max(200).optional(),
+    /**
+     * Set when the mailbox was enrolled again (decommissioned, then a new life under the same id):
+     * the key belongs to the earlier life and its owner, and is not handed to the new one.
+     */
+    lifeEndedAt: date.optional(),
   })
   .strict();
 export type DecryptionKeyRecord = z.infer<typeof decryptionKeyRecordSchema>;

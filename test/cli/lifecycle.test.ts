@@ -2,6 +2,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/peers.js';
 import { cli } from './helpers.js';
+import { importDecryptionKeysFromPkcs12 } from '../../src/cms/index.js';
+import { encryptMessage } from '../../src/smime/index.js';
 
 const t = tempDir('mailpki-cli-life-');
 afterAll(() => t.cleanup());
@@ -130,9 +132,9 @@ describe('mailpki identity keys / export-keys', () => {
     const table = await krun(['identity', 'keys', 'legal@example.com']);
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^SERIAL\s+CREATED\s+RETAIN-UNTIL\s+DESTROYED$/);
+    expect(lines[0]).toMatch(/^SERIAL\s+CREATED\s+RETAIN-UNTIL\s+DESTROYED\s+OWNER\s+LIFE-ENDED$/);
     expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatch(/^[0-9a-f]+\s+\d{4}-\d\d-\d\dT\S+\s+\d{4}-\d\d-\d\dT\S+\s+-$/);
+    expect(lines[1]).toMatch(/^[0-9a-f]+\s+\d{4}-\d\d-\d\dT\S+\s+\d{4}-\d\d-\d\dT\S+\s+-\s+legal\s+-$/);
     expect((await krun(['identity', 'keys', 'sig@example.com'])).stdout).toContain('no decryption-key history');
     const json = JSON.parse((await krun(['identity', 'keys', 'legal@example.com', '--json'])).stdout);
     expect(json).toHaveLength(1);
@@ -154,6 +156,49 @@ describe('mailpki identity keys / export-keys', () => {
     expect(JSON.stringify(audit)).not.toContain('p12 passphrase 1');
     expect((await krun(['identity', 'export-keys', 'sig@example.com', '--out', t.path('sig.p12'), '--passphrase-env', 'P12_PW', '--actor', 'officer', '--reason', 'SEC-2'])).code).toBe(2);
     expect(existsSync(t.path('sig.p12'))).toBe(false);
+  }, 120_000);
+});
+
+describe('mailpki identity export-keys: a live signing key, earlier owners, and the recovery file read back by decrypt --p12 (outside review of issue 12)', () => {
+  const rdb = t.path('recovery.db');
+  const renv = { MAILPKI_PASSPHRASE: 'store passphrase', USER: 'alice', P12_PW: 'p12 passphrase 2' };
+  const rrun = (args: string[], stdin?: string | Uint8Array) => cli([...args, '--db', rdb], renv, stdin);
+  const exportKeys = (addr: string, out: string, ...extra: string[]) =>
+    rrun(['identity', 'export-keys', addr, '--out', out, '--passphrase-env', 'P12_PW', '--actor', 'officer', '--reason', 'SEC-9', ...extra]);
+
+  it('a dual-use identity: refused (exit 2, ERR_KEY_EXPORT_REFUSED, no file) unless --include-signing-key, which the audit records', async () => {
+    expect((await rrun(['init', '--domains', 'example.com'])).code).toBe(0);
+    expect((await rrun(['enroll', '--email', 'cfo@example.com', '--owner', 'treasury'])).code).toBe(0);
+    const out = t.path('cfo.p12');
+    const refused = await exportKeys('cfo@example.com', out);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^mailpki: the decryption key of cfo@example\.com also signs for its current certificate \([0-9a-f]+, one certificate for signing and encryption\).* or pass --include-signing-key to export it anyway \(audited as such\) \[ERR_KEY_EXPORT_REFUSED\]\n$/);
+    expect(existsSync(out)).toBe(false);
+    const ok = await exportKeys('cfo@example.com', out, '--include-signing-key');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('it may include a key that signs for the current certificate');
+    const audit = (await rrun(['audit', 'export'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(audit.at(-1)).toMatchObject({ action: 'decryption-keys.exported', after: { liveSigningKeys: [expect.stringMatching(/^[0-9a-f]+$/)] } });
+  }, 120_000);
+
+  it('two keys after a renewal: the export opens mail to either with decrypt --p12; a team that owned no earlier life gets nothing', async () => {
+    expect((await rrun(['enroll', '--email', 'legal@example.com', '--owner', 'legal', '--use', 'encryption'])).code).toBe(0);
+    expect((await rrun(['renew', 'legal@example.com'])).code).toBe(0);
+    const out = t.path('legal-history.p12');
+    const r = await exportKeys('legal@example.com', out);
+    expect(r.code, r.stderr).toBe(0);
+    const keys = await importDecryptionKeysFromPkcs12(readFileSync(out), 'p12 passphrase 2');
+    expect(keys).toHaveLength(2);
+    for (const k of keys) {
+      const mail = await encryptMessage('To: legal@example.com\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\nfor serial ' + k.certificate.serialNumber + '\r\n', [k.certificate.der]);
+      const d = await rrun(['decrypt', '--p12', out, '--passphrase-env', 'P12_PW'], mail);
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stdout).toContain(`for serial ${k.certificate.serialNumber}`);
+    }
+    const none = await exportKeys('legal@example.com', t.path('none.p12'), '--previous-owner', 'treasury');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toBe('mailpki: legal@example.com holds no decryption key of an earlier life owned by treasury (use encryption; destroyed keys are gone) [ERR_IDENTITY_STATE]\n');
+    expect(existsSync(t.path('none.p12'))).toBe(false);
   }, 120_000);
 });
 

@@ -12,6 +12,7 @@ import {
   nextDueAt,
   parseLifecyclePolicy,
   parsePolicyOverrides,
+  checkPolicyOverrides,
   renewalDecision,
   renewalWindowStart,
   sweepStep,
@@ -179,6 +180,23 @@ describe('policy validation and rules', () => {
     expect(eff).toMatchObject({ validityDays: 90, renewal: { fractionRemaining: 0.5 }, allowedDomainsByOwner: { treasury: ['example.com'] } });
     expect(() => parsePolicyOverrides({ validityDays: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'policy.validityDays' } }));
     expect(() => parsePolicyOverrides({ allowedDomainsByOwner: { x: ['evil.com'] } })).toThrow(/allowedDomainsByOwner/);
+  });
+
+  it('effectivePolicy: an override never weakens the manager policy (key types intersected, larger minRsaBits, longer retention)', () => {
+    const base = parseLifecyclePolicy({ allowedKeyTypes: ['ec-p256', 'rsa-3072'], minRsaBits: 3072, decryptionKeyRetentionDays: 2555 });
+    expect(effectivePolicy(base, { allowedKeyTypes: ['rsa-2048', 'ec-p256'], minRsaBits: 2048, decryptionKeyRetentionDays: 0 })).toMatchObject({
+      allowedKeyTypes: ['ec-p256'],
+      minRsaBits: 3072,
+      decryptionKeyRetentionDays: 2555,
+    });
+    expect(effectivePolicy(base, { minRsaBits: 4096, decryptionKeyRetentionDays: 3650 })).toMatchObject({ allowedKeyTypes: ['ec-p256', 'rsa-3072'], minRsaBits: 4096, decryptionKeyRetentionDays: 3650 });
+    expect(checkPolicyOverrides(base, { decryptionKeyRetentionDays: 2554 })?.rule).toBe('decryptionKeyRetentionDays');
+    expect(checkPolicyOverrides(base, { allowedKeyTypes: ['ec-p256', 'ed25519'] })).toEqual({
+      rule: 'allowedKeyTypes',
+      message: "an identity may not allow key types the manager's policy does not (ed25519; allowed: ec-p256, rsa-3072)",
+    });
+    expect(checkPolicyOverrides(base, { minRsaBits: 2048 })?.rule).toBe('minRsaBits');
+    expect(checkPolicyOverrides(base, { allowedKeyTypes: ['rsa-3072'], minRsaBits: 4096, decryptionKeyRetentionDays: 2555, validityDays: 90 })).toBeUndefined();
   });
 
   it('checkIssuancePolicy names the rule that refused', () => {

@@ -7,7 +7,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/certs/index.js';
 import { MailPkiError } from '../../src/errors.js';
-import { planDue } from '../../src/lifecycle/index.js';
+import {
+  planDue,
+  type CertificateChoice,
+  type CertificateRole,
+  type EncryptionCertificate,
+  type EnrollInput,
+  type IdentityCertificates,
+  type IdentityUse,
+  type RevokeOptions,
+} from '../../src/lifecycle/index.js';
 import { DAY, at, auditActions, harness } from './helpers.js';
 
 const treasury = { team: 'treasury' };
@@ -213,5 +222,23 @@ describe('separate certificates: revoke and decommission', () => {
     expect((await h.manager.getDecryptor(rec.id, { actor: 'g', reason: 'r' })).length).toBe(1);
     const retainUntil = (await h.manager.decryptionKeys(rec.id))[0]!.retainUntil;
     expect(retainUntil).toEqual(new Date(enc!.notAfter.getTime() + 2555 * DAY));
+  });
+});
+
+describe('separate certificates: the public types', () => {
+  // Regression (outside review of issue 12): mailpki/lifecycle did not export these; tsc --noEmit fails without them.
+  it('the option and result types of separate certificates come from mailpki/lifecycle', async () => {
+    const h = await harness();
+    const use: IdentityUse = 'both';
+    const certificates: IdentityCertificates = 'separate';
+    const input: EnrollInput = { mailbox: 'pay@example.com', owner: treasury, use, certificates };
+    const rec = await h.manager.enroll(input, { actor: 'a' });
+    const role: CertificateRole = 'encryption';
+    const choice: CertificateChoice = role;
+    await h.manager.renew(rec.id, { actor: 'a', certificate: choice });
+    const to: EncryptionCertificate = await h.manager.getEncryptionCertificate(rec.id);
+    expect(to.role).toBe('encryption');
+    const revoke: RevokeOptions = { actor: 'sec', reason: 'superseded', certificate: 'signing' };
+    expect((await h.manager.revoke(rec.id, revoke)).status).toBe('active');
   });
 });

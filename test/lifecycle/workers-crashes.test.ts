@@ -8,7 +8,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, checkDestroyedOnce, checkEnrolledPairs, checkExactlyOnce, runWorker, seededRandom, setUpDueInventory, setUpRetentionInventory, sqliteWorkerStore, type WorkerRun, type WorkerStoreFactory } from './workers.js';
+import {
+  buildCli,
+  checkDestroyedOnce,
+  checkEnrolledPairs,
+  checkExactlyOnce,
+  checkLivesApart,
+  runWorker,
+  seededRandom,
+  setUpDecommissionedInventory,
+  setUpDueInventory,
+  setUpRetentionInventory,
+  sqliteWorkerStore,
+  type WorkerRun,
+  type WorkerStoreFactory,
+} from './workers.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -137,6 +151,39 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       const { problems, identities } = await checkEnrolledPairs(inv, inv.cliArgs[1]!);
       expect(problems).toEqual([]);
       expect(identities).toBeGreaterThan(0);
+    }, 180_000);
+
+    it('mailboxes enrolled again by two teams at once, processes killed at random, then completed: each life keeps its own decryption keys (outside review of issue 12)', async () => {
+      const seed = process.env.MAILPKI_HARNESS_SEED ? Number(process.env.MAILPKI_HARNESS_SEED) : process.env.CI ? 20261205 : Math.floor(Math.random() * 2 ** 31);
+      console.log(`re-enrollment storm seed: ${seed}`);
+      const random = seededRandom(seed);
+      const inv = await setUpDecommissionedInventory(factory, tempDir(), 6);
+      let kills = 0;
+      for (const [m, id] of inv.ids.entries()) {
+        const mailbox = id.slice('smime:'.length);
+        const wave = await Promise.all(
+          ['hr', 'hr', 'sales'].map((team, s) =>
+            runWorker(inv, `reenrol-${m}-${s}`, {
+              command: ['enroll', '--email', mailbox, '--owner', team, '--use', 'encryption'],
+              realTime: true,
+              leaseMs: 500,
+              ...(random() < 0.6 && { killAfterMs: 100 + Math.floor(random() * 500) }),
+            }),
+          ),
+        );
+        kills += wave.filter((r) => r.killed).length;
+        // A loser is told why: another process won the race, or the mailbox is taken now.
+        for (const r of wave) if (!r.killed && r.code !== 0) expect(r.stderr, describeRun(r)).toMatch(/\[(ERR_STORE_CONFLICT|ERR_IDENTITY_EXISTS)\]/);
+      }
+      // What a kill cut short: a mailbox still decommissioned is enrolled again by hr; a pending one the sweep completes.
+      for (const id of inv.ids) {
+        const r = await runWorker(inv, `reenrol-settle-${id}`, { command: ['enroll', '--email', id.slice('smime:'.length), '--owner', 'hr', '--use', 'encryption'], realTime: true, leaseMs: 500 });
+        if (r.code !== 0) expect(r.stderr, describeRun(r)).toMatch(/\[ERR_IDENTITY_EXISTS\]/);
+      }
+      const settle = await runWorker(inv, 'reenrol-run-due', { leaseMs: 500, realTime: true });
+      expect(settle.code, describeRun(settle)).toBe(0);
+      console.log(`re-enrollment storm: ${3 * inv.ids.length} enroll processes, ${kills} killed`);
+      expect(await checkLivesApart(inv)).toEqual([]);
     }, 180_000);
 
     it('N workers killed at random moments and restarted: every due identity renewed exactly once, every certificate accounted for (findings 12, 13)', async () => {

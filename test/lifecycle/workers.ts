@@ -279,11 +279,12 @@ export async function setUpRetentionInventory(factory: WorkerStoreFactory, dir: 
   const ca = await initLocalCaDirectory(ws.caDir, { allowedDomains: ['example.com'] }, { clock });
   const store = await ws.open();
   try {
-    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock });
+    // Retention 0 is the manager's policy: an identity's override may only lengthen it.
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock, policy: { decryptionKeyRetentionDays: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < k; i++) {
       const r = await manager.enroll(
-        { mailbox: `r${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, policy: { validityDays: 30, decryptionKeyRetentionDays: 0 } },
+        { mailbox: `r${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, policy: { validityDays: 30 } },
         { actor: 'harness' },
       );
       await manager.renew(r.id, { actor: 'harness' });
@@ -379,4 +380,62 @@ export async function checkEnrolledPairs(inv: WorkerStore, dbFile: string): Prom
     await store.close();
   }
   return { problems, identities };
+}
+
+/**
+ * `k` decommissioned S/MIME identities (use encryption, owner 'treasury', one kept decryption key
+ * each), ready to be enrolled again by other teams; set up through the public API.
+ */
+export async function setUpDecommissionedInventory(factory: WorkerStoreFactory, dir: string, k: number): Promise<Inventory> {
+  const ws = await factory.create(dir);
+  const clock = () => T0;
+  const ca = await initLocalCaDirectory(ws.caDir, { allowedDomains: ['example.com'] }, { clock });
+  const store = await ws.open();
+  try {
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock });
+    const ids: string[] = [];
+    for (let i = 0; i < k; i++) {
+      const r = await manager.enroll({ mailbox: `life${i}@example.com`, owner: { team: 'treasury' }, use: 'encryption' }, { actor: 'harness' });
+      await manager.decommission(r.id, { actor: 'harness', reason: 'mailbox handed over' });
+      ids.push(r.id);
+    }
+    return { ...ws, ids, before: new Map() };
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * After enrollments again by other teams (killed at random, then completed): each identity is in
+ * its new life under its new owner; the treasury life's keys are all marked as ended and owned by
+ * treasury, the new life's are not, and getDecryptor hands the new holder exactly its own keys and
+ * treasury (previousOwner) exactly the old ones.
+ */
+export async function checkLivesApart(inv: Inventory): Promise<string[]> {
+  const problems: string[] = [];
+  const store = await inv.open();
+  try {
+    const ca = await openLocalCaDirectory(inv.caDir);
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE) });
+    for (const id of inv.ids) {
+      const identity = await manager.get(id);
+      if (identity.status !== 'active' || identity.owner.team === 'treasury') {
+        problems.push(`${id}: ${identity.status}, owner ${identity.owner.team}`);
+        continue;
+      }
+      const entries = await manager.decryptionKeys(id);
+      const old = entries.filter((e) => e.ownerTeam === 'treasury');
+      const mine = entries.filter((e) => e.ownerTeam === identity.owner.team);
+      if (old.length !== 1 || old.some((e) => e.lifeEndedAt === undefined)) problems.push(`${id}: treasury entries ${JSON.stringify(old)}`);
+      if (mine.length !== 1 || mine.some((e) => e.lifeEndedAt !== undefined)) problems.push(`${id}: ${identity.owner.team} entries ${JSON.stringify(mine)}`);
+      if (old.length + mine.length !== entries.length) problems.push(`${id}: entries of a third owner ${JSON.stringify(entries)}`);
+      const serials = async (previousOwner?: string) =>
+        (await manager.getDecryptor(id, { actor: 'harness', reason: 'check', ...(previousOwner && { previousOwner }) })).map((k) => k.certificate.serialNumber).join(',');
+      if ((await serials()) !== mine.map((e) => e.serialNumber).join(',')) problems.push(`${id}: the new holder gets ${await serials()}`);
+      if ((await serials('treasury')) !== old.map((e) => e.serialNumber).join(',')) problems.push(`${id}: treasury gets ${await serials('treasury')}`);
+    }
+  } finally {
+    await store.close();
+  }
+  return problems;
 }

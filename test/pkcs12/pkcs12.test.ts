@@ -6,7 +6,7 @@ import { exportPkcs8, generateKeyPair } from '../../src/keys/index.js';
 import { PBE_OID, encryptPrivateKeyInfo } from '../../src/keys/pbes2.js';
 import { findCertificateForKey } from '../../src/pkcs12/certificate.js';
 import { bagAttributes, certBag, dataContentInfo, encryptedContentInfo, keyBag, pfx, shroudedKeyBag } from '../../src/pkcs12/export.js';
-import { exportPkcs12, importPkcs12 } from '../../src/pkcs12/index.js';
+import { exportPkcs12, exportPkcs12Entries, importPkcs12, importPkcs12All } from '../../src/pkcs12/index.js';
 import { encodeMacData } from '../../src/pkcs12/mac.js';
 import { P12_OID } from '../../src/pkcs12/oids.js';
 import { bytesEqual, flipByte, makeCertificate } from './helpers.js';
@@ -195,5 +195,50 @@ describe('importPkcs12 on files made differently', () => {
   it('regression: encrypted SafeContents with a passphrase different from the MAC\'s is ERR_PASSPHRASE_WRONG', async () => {
     const der = await build([await encryptedContentInfo(crypto, [certBag(leafCert)], 'other', FAST), dataContentInfo([keyBag(await exportPkcs8(leaf.privateKey))])]);
     expect(await codeOf(importPkcs12(der, PASS))).toBe('ERR_PASSPHRASE_WRONG');
+  });
+});
+
+describe('importPkcs12All: files of several keys (a key-recovery export)', () => {
+  it('every key of exportPkcs12Entries with its own certificate, the rest as chain; importPkcs12 refuses the same file and says what reads it', async () => {
+    const entries = [
+      { privateKeyInfo: await exportPkcs8(leaf.privateKey), certificate: leafCert, friendlyName: 'alice 2' },
+      { privateKeyInfo: await exportPkcs8(other.privateKey), certificate: otherCert, friendlyName: 'bob 1' },
+    ];
+    const der = await exportPkcs12Entries({ entries, chain: [caCert], passphrase: PASS, iterations: FAST });
+    const r = await importPkcs12All(der, PASS);
+    expect(r.keys.map((k) => [k.friendlyName, bytesEqual(k.certificate, entries.find((e) => e.friendlyName === k.friendlyName)!.certificate)])).toEqual([
+      ['alice 2', true],
+      ['bob 1', true],
+    ]);
+    expect(r.chain.map((c) => bytesEqual(c, caCert))).toEqual([true]);
+    const e = await errorOf(importPkcs12(der, PASS));
+    expect([e.code, e.message]).toEqual([
+      'ERR_PKCS12_CONTENT',
+      'PKCS#12 file holds 2 private keys; exactly one is expected (a key-recovery export: read it with importDecryptionKeysFromPkcs12, or --p12 on the command line)',
+    ]);
+    // One key: the same as importPkcs12.
+    const one = await importPkcs12All(p12, PASS);
+    expect([one.keys.length, bytesEqual(one.keys[0]!.certificate, leafCert), one.keys[0]!.friendlyName, one.chain.length]).toEqual([1, true, 'Alice', 1]);
+  });
+
+  it('one key in two entries (a renewal without a new key) and no localKeyId: each entry takes a certificate of its own', async () => {
+    const renewed = await makeCertificate(leaf, 'alice@example.com', { key: ca.privateKey, cn: 'Test CA' }, 7);
+    const k = await encKey(leaf.privateKey);
+    const der = await build([dataContentInfo([certBag(leafCert), certBag(caCert), certBag(renewed), shroudedKeyBag(k), shroudedKeyBag(k)])]);
+    const r = await importPkcs12All(der, PASS);
+    expect(r.keys.map((x) => [bytesEqual(x.certificate, leafCert), bytesEqual(x.certificate, renewed)])).toEqual([
+      [true, false],
+      [false, true],
+    ]);
+    expect(r.chain.map((c) => bytesEqual(c, caCert))).toEqual([true]);
+  });
+
+  it('a key without a certificate of its own, no key at all, a wrong passphrase: coded errors', async () => {
+    const k = await encKey(leaf.privateKey);
+    const twoKeysOneCert = await build([dataContentInfo([certBag(leafCert), shroudedKeyBag(k), shroudedKeyBag(k)])]);
+    expect(await errorOf(importPkcs12All(twoKeysOneCert, PASS))).toMatchObject({ code: 'ERR_PKCS12_CONTENT', message: 'PKCS#12 file has no certificate for its private key 2 of 2', details: { key: 1 } });
+    expect(await errorOf(importPkcs12All(await build([dataContentInfo([certBag(leafCert)])]), PASS))).toMatchObject({ code: 'ERR_PKCS12_CONTENT', message: 'PKCS#12 file holds no private key' });
+    expect(await codeOf(importPkcs12All(p12, 'wrong'))).toBe('ERR_PKCS12_MAC_INVALID');
+    expect(await codeOf(importPkcs12All(flipByte(p12, p12.length - 40), PASS))).toMatch(/^ERR_PKCS12_(MAC_INVALID|MALFORMED)$/);
   });
 });

@@ -301,6 +301,19 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([destroyed, d1]);
       });
 
+      it('decryption keys: the owner team and the end of the life they were issued in are kept, and cleared by a replacement without them', async () => {
+        const d = { credentialId: 'c1', identityId: iid, keyId: 'k1', retainUntil: at(3000), createdAt: at(1), ownerTeam: 'treasury' };
+        await tx((t) => t.putDecryptionKey(d));
+        expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([d]);
+        const ended = { ...d, lifeEndedAt: at(20) };
+        await tx((t) => t.putDecryptionKey(ended));
+        expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([ended]);
+        const { ownerTeam: _team, lifeEndedAt: _ended, ...bare } = ended;
+        await tx((t) => t.putDecryptionKey(bare));
+        expect(await tx((t) => t.listDecryptionKeys(iid))).toStrictEqual([bare]);
+        expect(await code(tx((t) => t.putDecryptionKey({ ...d, ownerTeam: '' })))).toBe('ERR_INVALID_INPUT');
+      });
+
       it('notices: each (identity, credential, key) once', async () => {
         const n = { identityId: iid, credentialId: 'c1', noticeKey: 'expiring:30', sentAt: at(1) };
         expect(await tx((t) => t.recordNotice(n))).toBe(true);

@@ -120,9 +120,99 @@ describe('SqliteStore: the file', () => {
     expect((await s.transaction((t) => t.getIdentity('smime:old@example.com')))!.use).toBe('both');
     expect((await s.transaction((t) => t.getIdentity('dkim:example.com')))!.use).toBeUndefined();
     expect(await s.transaction((t) => t.listDecryptionKeys('smime:old@example.com'))).toStrictEqual([
-      { credentialId: 'c-kept', identityId: 'smime:old@example.com', keyId: 'k-kept', retainUntil: at(365 + 2555), createdAt: T0 },
+      { credentialId: 'c-kept', identityId: 'smime:old@example.com', keyId: 'k-kept', retainUntil: at(365 + 2555), createdAt: T0, ownerTeam: 'treasury' }, // owner: migration 7
     ]);
     expect(await s.transaction((t) => t.listDecryptionKeys('dkim:example.com'))).toEqual([]);
+    await s.close();
+  });
+
+  it('migration 6 removes the Ed25519 keys migration 3 put into the decryption-key history, and nothing else (outside review of issue 12)', async () => {
+    const path = tempPath();
+    raw(path, (db) => {
+      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      const t = T0.getTime();
+      const ins = db.prepare(
+        "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at) VALUES (?, 'smime', ?, 'example.com', 'treasury', '[]', ?, 'active', 1, ?, ?)",
+      );
+      ins.run('smime:ed@example.com', 'ed@example.com', 'ed25519', t, t);
+      ins.run('smime:ec@example.com', 'ec@example.com', 'ec-p256', t, t);
+      const cred = db.prepare("INSERT INTO credentials (id, identity_id, kind, fingerprint, key_id, not_before, not_after, status, created_at) VALUES (?, ?, 'certificate', 'f', ?, ?, ?, ?, ?)");
+      // An identity enrolled again with another key type: its Ed25519 life goes, its EC life stays.
+      cred.run('c-ed', 'smime:ed@example.com', 'k-ed', t, at(365).getTime(), 'previous', t);
+      cred.run('c-ed-ec', 'smime:ed@example.com', 'k-ed-ec', t, at(365).getTime(), 'current', t + 1);
+      cred.run('c-ec', 'smime:ec@example.com', 'k-ec', t, at(365).getTime(), 'current', t);
+      const key = db.prepare("INSERT INTO private_keys (id, identity_id, algorithm, protected_key, created_at) VALUES (?, ?, ?, '{}', ?)");
+      key.run('k-ed', 'smime:ed@example.com', 'ed25519', t);
+      key.run('k-ed-ec', 'smime:ed@example.com', 'ec-p256', t);
+      key.run('k-ec', 'smime:ec@example.com', 'ec-p256', t);
+      for (const m of MIGRATIONS.filter((x) => x.version >= 3 && x.version <= 5)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      expect((db.prepare('SELECT credential_id FROM decryption_keys ORDER BY credential_id').all() as Array<{ credential_id: string }>).map((r) => r.credential_id)).toEqual(['c-ec', 'c-ed', 'c-ed-ec']);
+    });
+    const s = await openSqliteStore(path, { create: false });
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    expect((await s.transaction((t) => t.listDecryptionKeys('smime:ed@example.com'))).map((d) => d.credentialId)).toEqual(['c-ed-ec']);
+    expect((await s.transaction((t) => t.listDecryptionKeys('smime:ec@example.com'))).map((d) => d.credentialId)).toEqual(['c-ec']);
+    await s.close();
+    // The keys themselves are not the migration's to delete.
+    expect(raw(path, (db) => (db.prepare('SELECT id FROM private_keys ORDER BY id').all() as Array<{ id: string }>).map((r) => r.id))).toEqual(['k-ec', 'k-ed', 'k-ed-ec']);
+  });
+
+  it('migration 7: kept keys of a mailbox enrolled again before it are bound to the earlier life (its owner from the identity.reenrolled record), the others to the current owner', async () => {
+    const path = tempPath();
+    raw(path, (db) => {
+      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      const t = T0.getTime();
+      db.prepare(
+        "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at, key_use) VALUES ('smime:legal@example.com', 'smime', 'legal@example.com', 'example.com', 'hr', '[]', 'ec-p256', 'active', 5, ?, ?, 'both')",
+      ).run(t, t);
+      const dk = db.prepare("INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at) VALUES (?, 'smime:legal@example.com', ?, ?, NULL, ?)");
+      dk.run('c-life1', 'k1', at(3000).getTime(), t);
+      dk.run('c-life2', 'k2', at(3000).getTime(), at(20).getTime());
+      dk.run('c-life3', 'k3', at(3000).getTime(), at(40).getTime());
+      const audit = db.prepare("INSERT INTO audit (seq, id, at, actor, action, identity_id, reason, before_json, after_json, prev_hash, hash) VALUES (?, ?, ?, 'a', 'identity.reenrolled', 'smime:legal@example.com', 'enroll', ?, NULL, 'p', 'h')");
+      audit.run(1, 'a1', at(10).getTime(), JSON.stringify({ status: 'decommissioned', owner: { team: 'treasury' } }));
+      // The second re-enrollment at the very time the new life's key was recorded: that key is the new life's.
+      audit.run(2, 'a2', at(40).getTime(), JSON.stringify({ status: 'decommissioned', owner: { team: 'sales' } }));
+    });
+    const s = await openSqliteStore(path, { create: false });
+    const got = await s.transaction((t) => t.listDecryptionKeys('smime:legal@example.com'));
+    expect(got.map((d) => [d.credentialId, d.ownerTeam, d.lifeEndedAt])).toEqual([
+      ['c-life1', 'treasury', at(10)],
+      ['c-life2', 'sales', at(40)],
+      ['c-life3', 'hr', undefined],
+    ]);
+    await s.close();
+  });
+
+  it('migration 7 with a damaged identity.reenrolled record (before is not JSON): the upgrade goes on, that life ends with no owner', async () => {
+    const path = tempPath();
+    raw(path, (db) => {
+      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      const t = T0.getTime();
+      db.prepare(
+        "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at, key_use) VALUES ('smime:legal@example.com', 'smime', 'legal@example.com', 'example.com', 'hr', '[]', 'ec-p256', 'active', 5, ?, ?, 'both')",
+      ).run(t, t);
+      db.prepare("INSERT INTO decryption_keys (credential_id, identity_id, key_id, retain_until, destroyed_at, created_at) VALUES ('c-old', 'smime:legal@example.com', 'k1', ?, NULL, ?)").run(at(3000).getTime(), t);
+      db.prepare("INSERT INTO audit (seq, id, at, actor, action, identity_id, reason, before_json, after_json, prev_hash, hash) VALUES (1, 'a1', ?, 'a', 'identity.reenrolled', 'smime:legal@example.com', 'enroll', '{not json', NULL, 'p', 'h')").run(at(10).getTime());
+    });
+    const s = await openSqliteStore(path, { create: false });
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    expect((await s.transaction((t) => t.listDecryptionKeys('smime:legal@example.com'))).map((d) => [d.ownerTeam, d.lifeEndedAt])).toEqual([[undefined, at(10)]]);
     await s.close();
   });
 
