@@ -217,6 +217,12 @@ describe('unsigned instances: mailauth 4.13 signs (it cannot over-sign), mailpki
     ]);
   });
 
+  it('mailpki signs (over-signing by default): mailauth passes it, and not with a Subject added on top', async () => {
+    const signed = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: ed.selector, privateKey: ed.privateKey }]);
+    expect(await mailauthResult(signed)).toEqual(['pass']);
+    expect(await mailauthResult(onTop(signed, FORGED_SUBJECT))).toEqual(['fail']);
+  });
+
   it('a repeated Received / Keywords, signed by mailauth and added to: passes for both', async () => {
     const message = testMessage().replace('From:', 'Received: from a by b; Sun, 1 Mar 2026 11:00:00 +0000\r\nKeywords: invoice\r\nKeywords: payment\r\nFrom:');
  const signed = await mailauthSigned(rsa, 'from:subject:keywords:received', message);
@@ -272,6 +278,12 @@ describeWithDkimPeers('unsigned instances: dkimpy signs (From frozen, the rest o
     expect((await verifyDkim(signed, { resolver })).results.map((r) => r.result)).toEqual(['pass']);
     expect((await verifyDkim(forged, { resolver })).results.map((r) => [r.result, r.reason])).toEqual([['fail', 'signature did not verify']]);
     expect(dkimpy({ records, verify: [b64(signed), b64(forged)] }).verify).toEqual([true, false]);
+  });
+
+  it('mailpki signs (over-signing by default): dkimpy passes it, and fails it with a Subject, To or Date added on top', async () => {
+    const signed = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: rsa.selector, privateKey: rsa.privateKey }]);
+    const forged = [FORGED_SUBJECT, 'To: ap@example.com', 'Date: Sun, 1 Mar 2026 12:00:00 +0000'].map((f) => onTop(signed, f));
+    expect(dkimpy({ records, verify: [signed, ...forged].map(b64) }).verify).toEqual([true, false, false, false]);
   });
 
   it('mailpki signs with repeated Received / Comments / Keywords and more are added: dkimpy and mailpki pass it', async () => {
