@@ -113,6 +113,13 @@ describe('unsigned instances of signed fields (mailpki signer, no over-signing)'
     ]);
   });
 
+  it('policy.requireSignedInstances other than true/false is a caller mistake naming the field', async () => {
+    await expect(verifyDkim(await signedOnce(), { resolver, clock, policy: { requireSignedInstances: 'yes' as unknown as boolean } })).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'policy.requireSignedInstances' },
+    });
+  });
+
   it('over-signed (mailpki default, h= lists Subject twice): an added Subject breaks the signature', async () => {
     const signed = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: ed.selector, privateKey: ed.privateKey, clock }]);
     expect(signed).toMatch(/subject:subject/);
@@ -197,6 +204,13 @@ describe('unsigned instances: mailauth 4.13 signs (it cannot over-sign), mailpki
     const v = (await verifyDkim(onTop(await mailauthSigned(rsa), 'From: ceo@example.com'), { resolver })).results;
     expect(v.map((r) => [r.result, r.aligned, r.unsignedInstances])).toEqual([['policy', false, [{ field: 'from', signed: 1, present: 2 }]]]);
     expect(v[0]!.reason).toMatch(/^signature verified, but there is no single well-formed From to align with \(several-fields: /);
+  });
+
+  it('a second From on top with requireWellFormedFrom false: still policy (unsigned instance) until requireSignedInstances is false too', async () => {
+    const forged = onTop(await mailauthSigned(rsa), 'From: ceo@example.com');
+    const run = async (policy: object) => (await verifyDkim(forged, { resolver, policy })).results.map((r) => [r.result, r.aligned]);
+    expect(await run({ requireWellFormedFrom: false })).toEqual([['policy', false]]);
+    expect(await run({ requireWellFormedFrom: false, requireSignedInstances: false })).toEqual([['pass', false]]);
   });
 
   it('a headerList naming Subject twice still signs it once (mailauth cannot over-sign): the added Subject is policy', async () => {
