@@ -1,6 +1,7 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
 import { checkAuthservId, formatAuthenticationResults, type ArMethodResult } from '../internal/authentication-results.js';
 import type { AuthorProblem } from '../mime/author.js';
+import type { UnsignedInstance } from './instances.js';
 
 export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
 
@@ -35,6 +36,13 @@ export interface DkimResult {
    * body (the body after c='s body canonicalisation). Anyone may have written what is there.
    */
   unsignedTail?: { offset: number; length: number };
+  /**
+   * Single-instance fields (Subject, To, Date, ...: SINGLE_INSTANCE_FIELDS) that h= signs fewer
+   * times than the message carries them: the instances above the signed ones are unsigned, and a
+   * client may show one of them. A verified signature with any is `policy` unless
+   * `policy.requireSignedInstances` is false.
+   */
+  unsignedInstances?: readonly UnsignedInstance[];
   signedAt?: Date;
   expiresAt?: Date;
   /** i= when present. */

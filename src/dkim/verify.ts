@@ -9,6 +9,7 @@ import { bodyCanonicalizer, limitSink, signedHeaderData, type CanonicalizationAl
 import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
 import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
+import { countSingleInstanceFields, fieldDisplayName, findUnsignedInstances, type UnsignedInstance } from './instances.js';
 import { splitMessage, type RawHeaderField } from './message.js';
 import { isNotFound, systemDnsResolver, type DkimResolver } from './resolver.js';
 import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
@@ -39,6 +40,14 @@ export interface DkimPolicy {
    * signature can pass, never aligned.
    */
   requireWellFormedFrom?: boolean;
+  /**
+   * A verified signature that signs a single-instance field (RFC 5322 §3.6: Subject, To, Date, ...;
+   * see SINGLE_INSTANCE_FIELDS) fewer times than the message carries it gives `policy`: the extra
+   * instances are unsigned (a signer that does not over-sign, then a second Subject added on top),
+   * and a reader may show one of them (RFC 6376 §8.15). Default true. When false such a signature
+   * can pass; either way the result lists them in `unsignedInstances`.
+   */
+  requireSignedInstances?: boolean;
   /** Accept rsa-sha1 (RFC 8301 says no). Default false: `policy`. */
   allowSha1?: boolean;
   /** Signatures beyond this many are not looked up (`policy`), so a message cannot make us send hundreds of queries. Default 10. */
@@ -62,6 +71,8 @@ interface Ctx {
   headers: RawHeaderField[];
   fromDomain: string | undefined;
   fromProblems: readonly AuthorProblem[];
+  /** How many fields of each single-instance name the message has. */
+  singleCounts: ReadonlyMap<string, number>;
   now: number;
   resolver: DkimResolver;
   crypto: Crypto;
@@ -92,6 +103,7 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     maxSignatures: p.maxSignatures ?? 10,
     acceptUnsignedBodyTail: p.acceptUnsignedBodyTail ?? false,
     requireWellFormedFrom: p.requireWellFormedFrom ?? true,
+    requireSignedInstances: p.requireSignedInstances ?? true,
     ...(p.maxBodyLengthFraction !== undefined ? { maxBodyLengthFraction: p.maxBodyLengthFraction } : {}),
   };
   for (const [k, v] of Object.entries(policy))
@@ -111,6 +123,7 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     headers: split.headers,
     fromDomain,
     fromProblems: author.problems,
+    singleCounts: countSingleInstanceFields(split.headers),
     now,
     resolver,
     crypto: resolveCrypto(options.crypto),
@@ -160,6 +173,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     };
   }
   const t = parsed.tags;
+  const unsigned = findUnsignedInstances(ctx.singleCounts, t.headers);
   const base: DkimResult = {
     result: 'permerror',
     reason: '',
@@ -176,6 +190,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     ...(t.bodyLength !== undefined ? { bodyLength: t.bodyLength } : {}),
     ...(t.timestamp !== undefined ? { signedAt: new Date(t.timestamp * 1000) } : {}),
     ...(t.expiration !== undefined ? { expiresAt: new Date(t.expiration * 1000) } : {}),
+    ...(unsigned.length ? { unsignedInstances: unsigned } : {}),
   };
   const done = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => ({ ...base, ...extra, result, reason });
 
@@ -253,8 +268,15 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     const p = ctx.fromProblems[0]!;
     return fail('policy', `signature verified, but there is no single well-formed From to align with (${p.code}: ${p.message})`, { ...keyExtra, ...tail });
   }
+  if (ctx.policy.requireSignedInstances && unsigned.length > 0)
+    return fail(
+      'policy',
+      `signature verified, but not every instance of a signed field is signed (unsigned-header-instance: ${describeUnsigned(unsigned)}; a reader may show one nobody signed)`,
+      { ...keyExtra, ...tail },
+    );
   const notes = [
     weakKey ? `weak ${keyBits}-bit RSA key` : '',
+    unsigned.length ? `unsigned header instances: ${describeUnsigned(unsigned)}` : '',
     tail.unsignedTail ? `l= signs ${t.bodyLength} of ${body.length} body bytes; unsigned from canonical body offset ${t.bodyLength}` : '',
   ]
     .filter(Boolean)
@@ -321,6 +343,11 @@ function bodyHash(ctx: Ctx, alg: CanonicalizationAlgorithm, hash: 'sha1' | 'sha2
   }
   ctx.bodyHashes.set(key, out);
   return out;
+}
+
+/** "the message has 2 Subject fields and h= signs 1", joined with "; " for several names. */
+function describeUnsigned(list: readonly UnsignedInstance[]): string {
+  return list.map((u) => `the message has ${u.present} ${fieldDisplayName(u.field)} fields and h= signs ${u.signed}`).join('; ');
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -6,10 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { staticResolver, verifyDkim, type DkimKey } from '../../src/dkim/index.js';
+import { signDkimMessage, staticResolver, verifyDkim, type DkimKey } from '../../src/dkim/index.js';
 import { runStatus, tempDir } from '../helpers/peers.js';
 import { describeWithDkimPeers } from './peers.js';
-import { DOMAIN, INTEROP_MESSAGES, mailpkiSignedCases, keyPem, tamper, testKey } from './fixtures.js';
+import { DOMAIN, INTEROP_MESSAGES, mailpkiSignedCases, keyPem, tamper, testKey, testMessage } from './fixtures.js';
 
 const SCRIPT = fileURLToPath(new URL('./opendkim-ns.sh', import.meta.url));
 
@@ -76,5 +76,27 @@ describeWithDkimPeers('DKIM interop: opendkim-testmsg (in private namespaces, dn
       const t = await verifyDkim(tamper(signed), { resolver, policy });
       expect(t.results.map((r) => [r.result, r.reason])).toEqual([['fail', 'body hash did not verify']]);
     }
+  });
+  // RFC 6376 §8.15 (test/dkim/unsigned-instances.test.ts has the rest): a second Subject above one h= signs once.
+  it('a Subject (or To) added on top of a signature listing it once: opendkim-testmsg refuses the message, mailpki gives policy; both ways', async () => {
+    const forged = 'Subject: URGENT: new bank details\r\n';
+    const once = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: rsa.selector, privateKey: rsa.privateKey, overSign: false }]);
+    const out = runJobs([
+      { op: 'verify', message: forged + once },
+      { op: 'verify', message: 'X-Note: hello\r\n' + once },
+      { op: 'verify', message: 'To: ap@example.com\r\n' + once },
+      { op: 'sign', message: testMessage(), selector: rsa.selector, keyFile: tmp.path('rsa.pem') },
+    ]);
+    // libopendkim refuses a message with two Subject (or To) fields outright; another added field is fine.
+    const refused = [70, 'opendkim-testmsg: dkim_chunk(): Syntax error\n'];
+    expect(out.slice(0, 3).map((o) => [o.rc, o.out])).toEqual([refused, [0, ''], refused]);
+    const resolver = staticResolver(records);
+    const policy = { allowSha1: true };
+    const mine = (await verifyDkim(forged + once, { resolver })).results;
+    expect(mine.map((r) => [r.result, r.unsignedInstances])).toEqual([['policy', [{ field: 'subject', signed: 1, present: 2 }]]]);
+    const signed = out[3]!.out;
+    expect((await verifyDkim(signed, { resolver, policy })).results.map((r) => r.result)).toEqual(['pass']);
+    const theirs = (await verifyDkim(forged + signed, { resolver, policy })).results;
+    expect(theirs.map((r) => [r.result, r.unsignedInstances])).toEqual([['policy', [{ field: 'subject', signed: 1, present: 2 }]]]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Spoof generator (issue 11, DKIM half): from DKIM-signed messages, generate variants that change
  * what a reader sees — From forms (Composition Kills), several From fields, display names, encoded
- * words, Sender/Reply-To, l= tails, header re-ordering, added headers outside h= — and check that
+ * words, Sender/Reply-To, l= tails, header re-ordering, added headers outside h=, a second instance
+ * of a signed at-most-once field (Subject, To, Date, ...) on top — and check that
  * the result is an aligned pass only when the From a client shows is exactly the signed, single,
  * well-formed From whose domain aligns with d=.
  *
@@ -70,6 +71,16 @@ const HOSTILE: FromForm[] = [
 
 const anyForm = fc.constantFrom(...cleanForms(GOOD), ...cleanForms(EVIL), ...HOSTILE);
 
+// Fields testMessage carries that signDkim's default list signs (so h= lists them), fields that list
+// signs though absent (only over-signed ones are in h=), and fields outside the list.
+const SIGNED_PRESENT = ['Subject', 'To', 'Date', 'Message-ID', 'Content-Type'] as const;
+const SIGNED_ABSENT = ['Sender', 'Reply-To'] as const;
+const UNLISTED = ['X-Mailer', 'Received', 'Comments', 'Keywords'] as const;
+type AddedName = (typeof SIGNED_PRESENT)[number] | (typeof SIGNED_ABSENT)[number] | (typeof UNLISTED)[number];
+// RFC 5322 §3.6: at most once. A second one on top of a signature listing the name once is what a
+// client may show instead of the signed one (RFC 6376 §8.15).
+const AT_MOST_ONCE = new Set(['date', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'message-id', 'in-reply-to', 'references', 'subject', 'content-type']);
+
 type Mutation =
   | { kind: 'addFrom'; top: boolean; spaced: boolean; form: FromForm }
   | { kind: 'replaceFrom'; form: FromForm }
@@ -77,7 +88,7 @@ type Mutation =
   | { kind: 'wspFrom' }
   | { kind: 'caseFrom' }
   | { kind: 'spaceBeforeColon' }
-  | { kind: 'addHeader'; name: 'Sender' | 'Reply-To' | 'X-Mailer' | 'Received' | 'Subject'; top: boolean; value: string }
+  | { kind: 'addHeader'; name: AddedName; top: boolean; value: string }
   | { kind: 'move'; from: number; to: number }
   | { kind: 'appendBody'; text: string }
   | { kind: 'bareLf' };
@@ -91,9 +102,9 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.constant({ kind: 'spaceBeforeColon' as const }),
   fc.record({
     kind: fc.constant('addHeader' as const),
-    name: fc.constantFrom('Sender' as const, 'Reply-To' as const, 'X-Mailer' as const, 'Received' as const, 'Subject' as const),
+    name: fc.constantFrom<AddedName>(...SIGNED_PRESENT, ...SIGNED_ABSENT, ...UNLISTED),
     top: fc.boolean(),
-    value: fc.constantFrom(`ceo@${EVIL}`, `"payments@${GOOD}" <a@${EVIL}>`, 'by mx.example.net; Sun, 1 Mar 2026 12:00:00 +0000', 'Urgent: new bank details'),
+    value: fc.constantFrom(`ceo@${EVIL}`, `"payments@${GOOD}" <a@${EVIL}>`, 'by mx.example.net; Sun, 1 Mar 2026 12:00:00 +0000', 'Urgent: new bank details', 'text/html'),
   }),
   fc.record({ kind: fc.constant('move' as const), from: fc.nat(20), to: fc.nat(20) }),
   fc.constant({ kind: 'bareLf' as const }),
@@ -141,6 +152,7 @@ function mutate(signed: string, s: Scenario): Outcome {
   const headerRelaxed = s.canonicalization.startsWith('relaxed/');
   let benign = true;
   let tail = false;
+  let unsignedTwin = false;
   let lf = false;
   const fromIndex = (): number => fields.findIndex(isFrom);
   for (const m of s.mutations) {
@@ -179,8 +191,12 @@ function mutate(signed: string, s: Scenario): Outcome {
         if (m.top) fields.unshift(f);
         else fields.push(f);
         // Outside h= (never listed, or not over-signed and absent): the signature still holds.
-        const listed = m.name === 'Sender' || m.name === 'Reply-To' || m.name === 'Subject';
-        benign &&= !listed || (!s.overSign && m.name !== 'Subject');
+        const present = (SIGNED_PRESENT as readonly string[]).includes(m.name);
+        const absent = (SIGNED_ABSENT as readonly string[]).includes(m.name);
+        benign &&= !present && (!absent || !s.overSign);
+        // A second instance of a signed at-most-once field: if the signature still holds (not
+        // over-signed, added on top), a client may show the added one.
+        if (present && AT_MOST_ONCE.has(m.name.toLowerCase())) unsignedTwin = true;
         break;
       }
       case 'move': {
@@ -209,7 +225,7 @@ function mutate(signed: string, s: Scenario): Outcome {
   const single = froms.length === 1 && signedFrom.length === 1 && /^from:/i.test(froms[0]!);
   const same = single && shown(froms[0]!) === shown(signedFrom[0]!);
   const alignedAuthor = s.form.domain !== undefined && aligns(s.form.domain, s.signer);
-  const alignedPassAllowed = same && alignedAuthor && !tail;
+  const alignedPassAllowed = same && alignedAuthor && !tail && !unsignedTwin;
   const message = `${fields.join('\r\n')}\r\n\r\n${body}`;
   return { message: lf ? message.replace(/\r\n/g, '\n') : message, alignedPassAllowed, alignedPassExpected: alignedPassAllowed && benign };
 }
