@@ -57,8 +57,13 @@ export const MAX_PLUGIN_MESSAGE_BYTES = DEFAULT_MIME_LIMITS.maxMessageBytes;
 export type NodemailerStreamPlugin = (mail: NodemailerMail, callback: (err?: Error | null) => void) => void;
 
 export interface MailpkiPluginOptions {
-  /** S/MIME signing: `{ signer }` (a key and certificate you hold) or `{ identity, manager }` (a governed mailbox). */
-  smime?: SmimeSource & { options?: Pick<SignMessageOptions, 'opaque' | 'digest' | 'rsaPadding'> };
+  /**
+   * S/MIME signing: `{ signer }` (a key and certificate you hold) or `{ identity, manager }` (a governed mailbox).
+   * `options.headerProtection` (default true here, unlike signMessage): RFC 9788 header protection, so From, To,
+   * Cc, Subject, Date… are inside the signature (hp="clear"; with `encrypt`, hp="cipher") and a verifier reports
+   * an outer field changed in transit; false signs the content only, as a pre-RFC 9788 client does.
+   */
+  smime?: SmimeSource & { options?: Pick<SignMessageOptions, 'opaque' | 'digest' | 'rsaPadding' | 'headerProtection'> };
   /** DKIM signing over the final bytes: `{ keys }` or `{ manager, domain? }` (the DKIM manager's active keys). */
   dkim?: DkimSource;
   /**
@@ -111,6 +116,8 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
   let checker: RevocationChecker | undefined;
   const defaultChecker = () => (checker ??= new RevocationChecker({ ...(options.preflight?.clock && { clock: options.preflight.clock }), crypto }));
   const smimeOptions: SignMessageOptions = {
+    // The header fields a client shows (Subject, To, Date…) are signed unless the caller says otherwise.
+    headerProtection: true,
     ...(options.smime?.options ?? {}),
     ...(options.preflight?.clock && { clock: options.preflight.clock }),
     crypto,

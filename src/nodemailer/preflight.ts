@@ -4,6 +4,8 @@
  * shows all that is wrong at once; the plugin turns a failure into ERR_PREFLIGHT_FAILED.
  */
 import { certificateMailboxes, parseCertificate, type Certificate } from '../certs/certificate.js';
+import { validateChain } from '../certs/chain.js';
+import { formatName } from '../certs/name.js';
 import { domainsAlign, signDkimMessage, systemDnsResolver, verifyDkim, type DkimResolver, type DkimSignOptions } from '../dkim/index.js';
 import { isMailPkiError, MailPkiError } from '../errors.js';
 import { equalBytes, toBytes } from '../internal/bytes.js';
@@ -53,6 +55,15 @@ export interface PreflightOptions {
   /** A certificate that expires within this many milliseconds fails `certificate-expiry`. Default {@link DEFAULT_EXPIRY_MARGIN_MS}. */
   expiryMarginMs?: number;
   revocation?: PreflightRevocationOptions;
+  /**
+   * The roots the signing certificate must chain to (as verifyMessage's `trustAnchors`: the roots your
+   * recipients trust). With `smime` they are required: without them `certificate-chain` fails, because a
+   * certificate from a CA nobody trusts would otherwise pass and go out as an untrusted signature. They are
+   * also the recipients' anchors when `encrypt.trustAnchors` is not given.
+   */
+  trustAnchors?: CertificateInput[];
+  /** Intermediate CA certificates to build the chain with, beside the signer's own `chain` (as verifyMessage's `intermediates`). */
+  intermediates?: CertificateInput[];
   /** Looks up DKIM key records for `dkim-dns`. Default: the runtime's DNS (systemDnsResolver). */
   resolver?: DkimResolver;
   clock?: Clock;
@@ -75,6 +86,7 @@ export type PreflightCheckName =
   | 'certificate-validity'
   | 'certificate-expiry'
   | 'certificate-usage'
+  | 'certificate-chain'
   | 'revocation'
   | 'dkim-alignment'
   | 'dkim-key'
@@ -100,8 +112,10 @@ export interface PreflightResult {
   messageId?: string;
   /** The S/MIME signing certificate, when there is one. */
   certificate?: { serialNumber: string; notAfter: string; mailboxes: string[] };
-  /** The revocation answer the `revocation` check used. */
+  /** The revocation answer for the signing certificate (the leaf) the `revocation` check used. */
   revocation?: RevocationResult;
+  /** The validated chain (leaf first, trust anchor last) as serial numbers, when `certificate-chain` passed. */
+  chain?: string[];
   /** The DKIM signatures that would be made (d= and s=). */
   dkim?: { domain: string; selector: string }[];
   /**
@@ -171,10 +185,12 @@ export async function evaluatePreflight(
       checkFrom(entity, reading, mailboxes, add);
       checkValidity(cert, now, config.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS, add);
       checkUsage(cert, add);
-      const answer = await checkRevocation(resolved, config.revocation ?? {}, now, defaultChecker, add);
+      const path = await checkChain(resolved, config, now, add);
+      if (path) result.chain = path.map((c) => c.serialNumber);
+      const answer = await checkRevocation(resolved, config.revocation ?? {}, now, defaultChecker, path, add);
       if (answer) result.revocation = answer;
     } else {
-      for (const c of ['from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation'] as const)
+      for (const c of ['from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'certificate-chain', 'revocation'] as const)
         if (!checks.some((x) => x.check === c)) add(c, 'skipped', 'no certificate to check: the identity cannot sign');
     }
   }
@@ -259,6 +275,19 @@ export function checkConfig(config: PreflightConfig): void {
     if (!e || typeof e !== 'object') throw invalid('encrypt', 'expected { recipients, ...encryptMessage options }');
     if (!Array.isArray(e.recipients) || e.recipients.length === 0) throw invalid('encrypt.recipients', 'expected a non-empty list of recipient certificates');
     if (!config.smime) throw invalid('encrypt', 'encrypting needs smime: the message is signed, then encrypted');
+  }
+  for (const field of ['trustAnchors', 'intermediates'] as const) {
+    const list = config[field] as unknown;
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw invalid(field, 'expected a list of certificates (PEM, DER or parseCertificate())');
+    if (field === 'trustAnchors' && list.length === 0) throw invalid(field, 'expected at least one trust anchor');
+    for (const [i, c] of list.entries()) {
+      try {
+        asCertificate(c as CertificateInput);
+      } catch (e) {
+        throw invalid(`${field}[${i}]`, `not a certificate: ${(e as Error).message}`);
+      }
+    }
   }
   if (config.expiryMarginMs !== undefined && (!Number.isSafeInteger(config.expiryMarginMs) || config.expiryMarginMs < 0))
     throw invalid('expiryMarginMs', 'expected whole milliseconds ≥ 0');
@@ -377,11 +406,40 @@ function checkUsage(cert: Certificate, add: Add): void {
   add('certificate-usage', 'pass', 'the certificate allows signing mail');
 }
 
+/**
+ * `certificate-chain`: the signing certificate chains, at `now`, to one of the caller's trust anchors,
+ * through its own chain and `intermediates`, as a verifier builds it (validateChain, purpose
+ * smime-signing: every certificate's dates, signatures, CA constraints, key usage). Returns the path.
+ */
+async function checkChain(resolved: NonNullable<ResolvedSigners['smime']>, config: PreflightConfig, now: Date, add: Add): Promise<Certificate[] | undefined> {
+  if (!config.trustAnchors) {
+    add('certificate-chain', 'fail', 'no trust anchors given (trustAnchors): the chain of the signing certificate cannot be validated, so a certificate from a CA your recipients do not trust would pass');
+    return undefined;
+  }
+  let anchors: Certificate[];
+  let pool: Certificate[];
+  try {
+    anchors = config.trustAnchors.map(asCertificate);
+    pool = [...(resolved.signer.chain ?? []), ...(config.intermediates ?? []), ...(config.revocation?.issuers ?? [])].map(asCertificate);
+  } catch (e) {
+    add('certificate-chain', 'fail', `a certificate of the signer's chain cannot be read: ${(e as Error).message}`);
+    return undefined;
+  }
+  const chain = await validateChain(resolved.certificate, { trustAnchors: anchors, intermediates: pool, at: now, purpose: 'smime-signing', crypto: resolveCrypto(config.crypto) });
+  if (!chain.ok) {
+    add('certificate-chain', 'fail', `the certificate ${resolved.certificate.serialNumber} does not chain to a trust anchor: ${chain.problems.map((p) => `${p.code}: ${p.message}`).join('; ')}`);
+    return undefined;
+  }
+  add('certificate-chain', 'pass', `the certificate chains to the trust anchor ${formatName(chain.path[chain.path.length - 1]!.subject)} (${chain.path.length} certificate(s))`);
+  return chain.path;
+}
+
 async function checkRevocation(
   resolved: NonNullable<ResolvedSigners['smime']>,
   options: PreflightRevocationOptions,
   now: Date,
   defaultChecker: RevocationChecker | (() => RevocationChecker),
+  path: Certificate[] | undefined,
   add: Add,
 ): Promise<RevocationResult | undefined> {
   const policy = options.policy ?? 'hard-fail';
@@ -389,6 +447,9 @@ async function checkRevocation(
     add('revocation', 'pass', 'revocation not checked (policy off)');
     return undefined;
   }
+  const checker = options.checker ?? (typeof defaultChecker === 'function' ? defaultChecker() : defaultChecker);
+  if (path) return checkPathRevocation(checker, path, policy, now, add);
+  // No validated chain (already a failed check): the leaf is still checked, so a revoked certificate is named.
   const leaf = resolved.certificate;
   let issuer: Certificate | undefined;
   try {
@@ -402,7 +463,6 @@ async function checkRevocation(
     add('revocation', 'fail', `the issuer of the certificate ${leaf.serialNumber} is not in the chain nor in revocation.issuers: its status cannot be checked`);
     return undefined;
   }
-  const checker = options.checker ?? (typeof defaultChecker === 'function' ? defaultChecker() : defaultChecker);
   const answer = await checker.check(leaf, issuer, now);
   if (answer.status === 'good') add('revocation', 'pass', `the certificate ${leaf.serialNumber} is good (${answer.method ?? '?'}${answer.source === 'cache' ? ', cached' : ''})`);
   else if (answer.status === 'revoked')
@@ -412,6 +472,28 @@ async function checkRevocation(
   else
     add('revocation', 'fail', `the status of the certificate ${leaf.serialNumber} is ${answer.status} (${answer.error ?? (answer.noSources ? 'the certificate names no OCSP responder or CRL' : 'no answer')}); hard-fail needs good`);
   return answer;
+}
+
+/** Every certificate of the validated path but the anchor, each against its issuer: an intermediate revoked is as bad as the leaf revoked. */
+async function checkPathRevocation(checker: RevocationChecker, path: Certificate[], policy: RevocationPolicy, now: Date, add: Add): Promise<RevocationResult | undefined> {
+  // Each certificate against the next (as RevocationChecker.checkPath), through `check` so a checker of that shape alone works.
+  const answers = await Promise.all(path.slice(0, -1).map((c, i) => checker.check(c, path[i + 1]!, now)));
+  const bad: string[] = [];
+  const soft: string[] = [];
+  for (const a of answers) {
+    const what = a === answers[0] ? `the certificate ${a.serialNumber}` : `the CA certificate ${a.subject} (${a.serialNumber})`;
+    if (a.status === 'revoked') bad.push(`${what} is revoked${a.reason ? ` (${a.reason})` : ''}${a.revokedAt ? ` since ${a.revokedAt}` : ''}`);
+    else if (a.status !== 'good') {
+      const why = `${what}: ${a.status} (${a.error ?? (a.noSources ? 'the certificate names no OCSP responder or CRL' : 'no answer')})`;
+      if (policy === 'soft-fail') soft.push(why);
+      else bad.push(`${why}; hard-fail needs good`);
+    }
+  }
+  const leaf = answers[0];
+  if (bad.length > 0) add('revocation', 'fail', bad.join('; '));
+  else if (soft.length > 0) add('revocation', 'pass', `soft-fail lets it pass: ${soft.join('; ')}`);
+  else add('revocation', 'pass', `the certificate ${leaf?.serialNumber ?? ''} and its CA certificates are good (${answers.map((a) => `${a.method ?? '?'}${a.source === 'cache' ? ', cached' : ''}`).join('; ')})`);
+  return leaf;
 }
 
 async function resolveDkim(source: DkimSource, fromDomain: string | undefined, add: Add): Promise<DkimSignOptions[] | undefined> {
