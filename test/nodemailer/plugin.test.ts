@@ -298,12 +298,11 @@ describe('mailpkiPlugin with encrypt', () => {
     expect(r.ok).toBe(false);
     expect(r.failed).toEqual(['encryption-recipients']);
     expect(r.encryption!.missing).toEqual(['board@example.com']);
-    expect(r.encryption!.invalid.map((i) => [i.recipient, i.mailboxes])).toEqual([
-      [1, ['payments@example.com']],
-      [2, []],
-    ]);
+    // The root names no reader of this message, so it is not chosen and not checked.
+    expect(r.encryption!.invalid.map((i) => [i.recipient, i.mailboxes])).toEqual([[1, ['payments@example.com']]]);
+    expect(r.encryption!.readers).toEqual(['approvers@example.com', 'board@example.com', 'payments@example.com']);
+    expect(r.encryption!.certificates).toEqual([0]);
     expect(r.encryption!.invalid[0]!.problems).toEqual([expect.stringMatching(/^SMIME_CERTIFICATE_REVOKED: .* is revoked \(keyCompromise\)$/)]);
-    expect(r.encryption!.invalid[1]!.problems.length).toBeGreaterThan(0);
     const check = r.checks.find((c) => c.check === 'encryption-recipients')!;
     expect(check.outcome).toBe('fail');
     expect(check.message).toMatch(/^no recipient certificate names board@example\.com: they could not read the message; recipient 1 \(payments@example\.com\) cannot be encrypted to: SMIME_CERTIFICATE_REVOKED/);
@@ -311,8 +310,10 @@ describe('mailpkiPlugin with encrypt', () => {
     const plainBytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(paymentMail(), (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
     const pass = await preflight(plainBytes, { smime: { signer: f.payments }, encrypt: { ...encryptTo([approver]), encryptToSelf: true }, clock, trustAnchors: [f.root], revocation: { policy: 'off' } });
     expect(pass.ok).toBe(true);
-    expect(pass.checks.find((c) => c.check === 'encryption-recipients')!.message).toBe('every To/Cc address has a valid recipient certificate (2 certificate(s) checked)');
-    expect(pass.encryption).toEqual({ missing: [], invalid: [] });
+    expect(pass.checks.find((c) => c.check === 'encryption-recipients')!.message).toBe(
+      "encrypted for the 1 recipient(s) of this message only (approvers@example.com): 1 certificate(s) and the sender's own, each fit",
+    );
+    expect(pass.encryption).toEqual({ missing: [], invalid: [], readers: ['approvers@example.com'], certificates: [0, 'self'] });
   });
 
   it('a recipient that is not a certificate is named by its place in recipients, not thrown', async () => {
@@ -326,6 +327,8 @@ describe('mailpkiPlugin with encrypt', () => {
         { recipient: 1, mailboxes: [], problems: ['not a certificate: neither PEM ("-----BEGIN CERTIFICATE-----") nor DER'] },
         { recipient: 2, mailboxes: [], problems: ['expected one certificate, got 0'] },
       ],
+      readers: ['approvers@example.com'],
+      certificates: [0],
     });
   });
 
@@ -341,7 +344,9 @@ describe('mailpkiPlugin with encrypt', () => {
     const err = await send(plugin, paymentMail({ cc: 'board@example.com' })).catch((e) => e);
     expect(err.code).toBe('ERR_PREFLIGHT_FAILED');
     expect(err.details.failed).toEqual(['certificate-expiry', 'encryption-recipients']);
-    expect(err.message).toMatch(/certificate-expiry: .*; encryption-recipients: no recipient certificate names board@example\.com: they could not read the message; recipient 1 \(payments@example\.com\) cannot be encrypted to: SMIME_CERTIFICATE_REVOKED/);
+    // The revoked certificate of payments@ is not looked at: payments@ is not a recipient of this message.
+    expect(err.message).toMatch(/certificate-expiry: .*; encryption-recipients: no recipient certificate names board@example\.com: they could not read the message\)$/);
+    expect(err.details.encryption).toEqual({ missing: ['board@example.com'], invalid: [], readers: ['approvers@example.com', 'board@example.com'], certificates: [0] });
     expect(seen).toEqual([['certificate-expiry', 'encryption-recipients']]);
   });
 
