@@ -619,6 +619,14 @@ function mailboxKey(address: string): string {
   return `${a.slice(0, at + 1)}${domain}`;
 }
 
+/** Most addresses a check's sentence spells out (the result lists them all). */
+const MAX_LISTED_ADDRESSES = 20;
+
+function listed(addresses: readonly string[]): string {
+  if (addresses.length <= MAX_LISTED_ADDRESSES) return addresses.join(', ');
+  return `${addresses.slice(0, MAX_LISTED_ADDRESSES).join(', ')} and ${addresses.length - MAX_LISTED_ADDRESSES} more`;
+}
+
 /** The mailboxes of the To/Cc (shown) and Bcc fields; an unreadable field is ERR_INVALID_INPUT. */
 function addressesOf(entity: MimeEntity, fields: readonly string[]): string[] {
   const out: string[] = [];
@@ -691,7 +699,7 @@ async function checkEncryptionRecipients(
   const findings: string[] = [];
   if (hidden.length > 0 && !ownCopy)
     findings.push(
-      `${hidden.join(', ')} ${hidden.length === 1 ? 'is a Bcc (or envelope-only) recipient' : 'are Bcc (or envelope-only) recipients'}: an encrypted message names the certificate of every recipient, so the others would see ${hidden.length === 1 ? 'it' : 'them'}; send each Bcc recipient a copy of its own (envelope: { to: that address })`,
+      `${listed(hidden)} ${hidden.length === 1 ? 'is a Bcc (or envelope-only) recipient' : 'are Bcc (or envelope-only) recipients'}: an encrypted message names the certificate of every recipient, so the others would see ${hidden.length === 1 ? 'it' : 'them'}; send each Bcc recipient a copy of its own (envelope: { to: that address })`,
     );
   if (readers.length === 0) {
     add('encryption-recipients', 'fail', 'the message has no recipient (To, Cc, Bcc or envelope) to encrypt to');
@@ -769,7 +777,7 @@ async function checkEncryptionRecipients(
   }
   const certificates: (number | 'self')[] = [...[...chosen].sort((a, b) => a - b), ...(self !== undefined ? (['self'] as const) : [])];
 
-  if (missing.length > 0) findings.push(`no recipient certificate names ${missing.join(', ')}: they could not read the message`);
+  if (missing.length > 0) findings.push(`no recipient certificate names ${listed(missing)}: they could not read the message`);
   for (const i of invalidOnes)
     findings.push(`${i.recipient === 'self' ? 'the encryptToSelf certificate' : `recipient ${i.recipient}`}${i.mailboxes.length ? ` (${i.mailboxes.join(', ')})` : ''} cannot be encrypted to: ${i.problems.join('; ')}`);
   const found = { missing, invalid: invalidOnes, readers, certificates };
@@ -780,7 +788,7 @@ async function checkEncryptionRecipients(
   add(
     'encryption-recipients',
     'pass',
-    `encrypted for the ${readers.length} recipient(s) of this message only (${readers.join(', ')}): ${chosen.size} certificate(s)${self !== undefined ? ' and the sender\'s own' : ''}, each fit`,
+    `encrypted for the ${readers.length} recipient(s) of this message only (${listed(readers)}): ${chosen.size} certificate(s)${self !== undefined ? ' and the sender\'s own' : ''}, each fit`,
   );
   return { found, plan: { recipients: [...chosen].sort((a, b) => a - b).map((i) => encrypt.recipients[i]!) } };
 }

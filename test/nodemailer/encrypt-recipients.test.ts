@@ -98,3 +98,36 @@ describe('mailpkiPlugin encrypt: the readers of each message', () => {
     expect(r.error!.message).toMatch(/auditor@example\.com, cfo@example\.com are Bcc \(or envelope-only\) recipients/);
   });
 });
+
+describe('mailpkiPlugin encrypt: certificates and limits', () => {
+  it("a reader's revoked certificate beside a fit one is not used; with the revoked one alone the send stops", async () => {
+    const pair = await generateKeyPair('ec-p256', { extractable: true });
+    const old = parseCertificate((await f.ca.issue({ mailbox: 'approvers@example.com', publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: CA_START, validityDays: 365 })).certificate);
+    // The revocation the recipients are checked with says `old` is revoked.
+    const rc = f.checker();
+    const real = rc.check.bind(rc);
+    rc.check = async (c, i, at) => (c.serialNumber === old.serialNumber ? { serialNumber: c.serialNumber, subject: 'approvers', status: 'revoked' as const } : real(c, i, at));
+    const revokedOld = {
+      smime: { signer: f.payments },
+      encrypt: { recipients: [old, approver.certificate], at: NOW, revocation: { policy: 'hard-fail' as const, checker: rc } },
+      preflight: { clock, trustAnchors: [f.root], intermediates: [f.ca.issuingCertificate], revocation: { policy: 'hard-fail' as const, checker: f.checker() } },
+    };
+    const r = await send(mailpkiPlugin(revokedOld), paymentMail());
+    expect(r.error).toBeUndefined();
+    expect(await open(r.bytes!, approver)).toBe(true);
+    expect(await open(r.bytes!, { privateKey: pair.privateKey, certificate: old })).toBe(false);
+    const alone = await send(mailpkiPlugin({ ...revokedOld, encrypt: { ...revokedOld.encrypt, recipients: [old] } }), paymentMail());
+    expect(alone.sent).toBe(0);
+    expect(alone.error!.details.encryption).toMatchObject({ missing: [], invalid: [{ recipient: 0, mailboxes: ['approvers@example.com'], problems: [expect.stringMatching(/^SMIME_CERTIFICATE_REVOKED: /)] }], certificates: [] });
+  });
+
+  it('a message to more readers than MAX_RECIPIENTS is refused, and the sentence lists 20 addresses, not all', async () => {
+    const to = Array.from({ length: 300 }, (_, i) => `r${i}@example.com`);
+    const r = await send(plugin(), paymentMail({ to }));
+    expect(r.sent).toBe(0);
+    expect(r.error!.message).toBe('not sent: the preflight failed (encryption-recipients: 300 recipients, more than MAX_RECIPIENTS (256))');
+    const some = Array.from({ length: 30 }, (_, i) => `r${i}@example.com`);
+    const m = await send(plugin(), paymentMail({ to: some }));
+    expect(m.error!.message).toMatch(/no recipient certificate names r0@example\.com, .*, r19@example\.com and 10 more: they could not read the message\)$/);
+  });
+});
