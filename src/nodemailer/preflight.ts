@@ -76,7 +76,10 @@ export type PreflightEncryption = { recipients: readonly SmimeRecipient[] } & En
 export interface PreflightConfig extends PreflightOptions {
   smime?: SmimeSource;
   dkim?: DkimSource;
-  /** With it, the `encryption-recipients` check: every To/Cc address has a valid recipient certificate. */
+  /**
+   * With it, the `encryption-recipients` check: the message's readers (To, Cc, Bcc, envelope) each have a fit
+   * certificate among `recipients`, and no Bcc recipient would be disclosed (see checkEncryptionRecipients).
+   */
   encrypt?: PreflightEncryption;
 }
 
@@ -149,7 +152,7 @@ export interface ResolvedSigners {
 /**
  * Checks, without signing or sending, whether `message` may be signed as configured: From is a
  * mailbox of the signing certificate; the certificate is valid now, not within the expiry margin,
- * usable for signing mail and not revoked; a governed identity is active; every DKIM d= aligns with
+ * usable for signing mail, chains to `trustAnchors`, and neither it nor a CA above it is revoked; a governed identity is active; every DKIM d= aligns with
  * the From domain, its key is active and DNS serves the matching record. Never throws for what the
  * message or the identities are: every finding is a check in the result.
  *
