@@ -103,7 +103,7 @@ export interface MailpkiPluginOptions {
  * transporter.use('stream', mailpkiPlugin({
  *   smime: { identity: 'payments@example.com', manager },
  *   dkim: { manager: dkimManager },
- *   preflight: { revocation: { policy: 'hard-fail', checker } },
+ *   preflight: { trustAnchors: [rootPem], revocation: { policy: 'hard-fail', checker } },
  * }));
  */
 export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPlugin {
