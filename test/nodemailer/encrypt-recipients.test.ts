@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/certs/certificate.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
-import { mailpkiPlugin, type NodemailerMail } from '../../src/nodemailer/index.js';
+import { mailpkiPlugin, preflight, type NodemailerMail } from '../../src/nodemailer/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
 import { bufferTransport, CA_START, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
 
@@ -129,5 +129,29 @@ describe('mailpkiPlugin encrypt: certificates and limits', () => {
     const some = Array.from({ length: 30 }, (_, i) => `r${i}@example.com`);
     const m = await send(plugin(), paymentMail({ to: some }));
     expect(m.error!.message).toMatch(/no recipient certificate names r0@example\.com, .*, r19@example\.com and 10 more: they could not read the message\)$/);
+  });
+});
+
+describe('preflight() dry run with an envelope', () => {
+  const bytes = 'From: Payments <payments@example.com>\r\nTo: approvers@example.com\r\nSubject: Payment instruction\r\nMessage-ID: <pf.2@example.com>\r\n\r\nPay 1,250.00 EUR\r\n';
+  const config = () => ({
+    smime: { signer: f.payments },
+    encrypt: { recipients: [approver.certificate, auditor.certificate], at: NOW },
+    clock,
+    trustAnchors: [f.root],
+    intermediates: [f.ca.issuingCertificate],
+    revocation: { policy: 'off' as const },
+  });
+
+  it('the envelope names the readers a dry run cannot see in the header; a malformed envelope is ERR_INVALID_INPUT', async () => {
+    const plain = await preflight(bytes, config());
+    expect(plain.ok).toBe(true);
+    expect(plain.encryption).toEqual({ missing: [], invalid: [], readers: ['approvers@example.com'], certificates: [0] });
+    const withBcc = await preflight(bytes, config(), { envelope: { to: ['approvers@example.com', 'auditor@example.com'] } });
+    expect(withBcc.failed).toEqual(['encryption-recipients']);
+    const own = await preflight(bytes, config(), { envelope: { to: ['auditor@example.com'] } });
+    expect(own.ok).toBe(true);
+    expect(own.encryption!.certificates).toEqual([0, 1]);
+    await expect(preflight(bytes, config(), { envelope: { to: 'auditor@example.com' } as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'envelope' } });
   });
 });
