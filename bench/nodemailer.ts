@@ -39,7 +39,7 @@ export async function benchNodemailer(): Promise<void> {
     const crls = [await ca.createCrl(), (await ca.rootCrl())!];
     const checker = new RevocationChecker({ crls });
     const dkimOptions = { keys: [{ domain: 'example.com', selector: 'bench', privateKey: dkim.privateKey }] };
-    const preflight = { resolver, revocation: { policy: 'hard-fail' as const, checker } };
+    const preflight = { resolver, trustAnchors: [ca.rootCertificate], revocation: { policy: 'hard-fail' as const, checker } };
 
     const plain = sink.transport();
     const keys = sink.transport();

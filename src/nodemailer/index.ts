@@ -13,7 +13,7 @@ import { RevocationChecker } from '../revocation/checker.js';
 import { signMessage, type SignMessageOptions } from '../smime/sign.js';
 import { signAndEncrypt, type EncryptMessageOptions } from '../smime/encrypt.js';
 import type { SmimeRecipient } from '../smime/recipients.js';
-import { checkConfig, evaluatePreflight, preflightError, type DkimSource, type PreflightOptions, type PreflightResult, type SmimeSource } from './preflight.js';
+import { checkConfig, evaluatePreflight, parseConfigCertificates, preflightError, type PreflightEnvelope, type DkimSource, type PreflightOptions, type PreflightResult, type SmimeSource } from './preflight.js';
 
 export {
   preflight,
@@ -25,6 +25,8 @@ export {
   type PreflightCheckName,
   type PreflightConfig,
   type PreflightEncryption,
+  type PreflightEnvelope,
+  type PreflightMessageOptions,
   type PreflightOptions,
   type PreflightResult,
   type PreflightRevocationOptions,
@@ -57,16 +59,24 @@ export const MAX_PLUGIN_MESSAGE_BYTES = DEFAULT_MIME_LIMITS.maxMessageBytes;
 export type NodemailerStreamPlugin = (mail: NodemailerMail, callback: (err?: Error | null) => void) => void;
 
 export interface MailpkiPluginOptions {
-  /** S/MIME signing: `{ signer }` (a key and certificate you hold) or `{ identity, manager }` (a governed mailbox). */
-  smime?: SmimeSource & { options?: Pick<SignMessageOptions, 'opaque' | 'digest' | 'rsaPadding'> };
+  /**
+   * S/MIME signing: `{ signer }` (a key and certificate you hold) or `{ identity, manager }` (a governed mailbox).
+   * `options.headerProtection` (default true here, unlike signMessage): RFC 9788 header protection, so From, To,
+   * Cc, Subject, Date… are inside the signature (hp="clear"; with `encrypt`, hp="cipher") and a verifier reports
+   * an outer field changed in transit; false signs the content only, as a pre-RFC 9788 client does.
+   */
+  smime?: SmimeSource & { options?: Pick<SignMessageOptions, 'opaque' | 'digest' | 'rsaPadding' | 'headerProtection'> };
   /** DKIM signing over the final bytes: `{ keys }` or `{ manager, domain? }` (the DKIM manager's active keys). */
   dkim?: DkimSource;
   /**
-   * Sign, then encrypt to these recipients' certificates (signAndEncrypt: AES-256-GCM, RSA-OAEP/ECDH, RFC 9788
-   * header protection), then DKIM-sign. Needs `smime`. The preflight's `encryption-recipients` check wants every
-   * To/Cc address named by a recipient certificate, and every certificate fit (validity, chain to `trustAnchors`,
-   * key usage, revocation) as signAndEncrypt checks them; a failure is ERR_PREFLIGHT_FAILED with the other failed
-   * checks, before anything is signed or sent.
+   * Sign, then encrypt (signAndEncrypt: AES-256-GCM, RSA-OAEP/ECDH, RFC 9788 header protection hp="cipher"), then
+   * DKIM-sign. Needs `smime`. `recipients` is the set of certificates to choose from: each message is encrypted
+   * only to those naming one of ITS readers — To, Cc and the envelope (Bcc) — plus `encryptToSelf`, so a
+   * certificate holder a message is not addressed to cannot open it. Every reader needs a fit certificate
+   * (validity, chain to `trustAnchors` — default the preflight's —, key usage, revocation), and a Bcc recipient
+   * is refused unless the message is its own copy (envelope `to` is that one address): RecipientInfos would show
+   * it to everyone else. A failure is ERR_PREFLIGHT_FAILED (`encryption-recipients`, with `details.encryption`),
+   * before anything is signed or sent. See docs/mail-flow.md.
    */
   encrypt?: { recipients: readonly SmimeRecipient[] } & EncryptMessageOptions;
   /** Preflight settings (expiry margin, revocation policy and checker, DNS resolver, clock). The preflight always runs. */
@@ -93,13 +103,14 @@ export interface MailpkiPluginOptions {
  * transporter.use('stream', mailpkiPlugin({
  *   smime: { identity: 'payments@example.com', manager },
  *   dkim: { manager: dkimManager },
- *   preflight: { revocation: { policy: 'hard-fail', checker } },
+ *   preflight: { trustAnchors: [rootPem], revocation: { policy: 'hard-fail', checker } },
  * }));
  */
 export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPlugin {
   if (!options || typeof options !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: options are required', { details: { field: 'options' } });
-  const config = { ...(options.preflight ?? {}), ...(options.smime && { smime: options.smime }), ...(options.dkim && { dkim: options.dkim }), ...(options.encrypt && { encrypt: options.encrypt }) };
-  checkConfig(config);
+  const given = { ...(options.preflight ?? {}), ...(options.smime && { smime: options.smime }), ...(options.dkim && { dkim: options.dkim }), ...(options.encrypt && { encrypt: options.encrypt }) };
+  checkConfig(given);
+  const config = parseConfigCertificates(given);
   if (options.actor !== undefined && (typeof options.actor !== 'string' || options.actor.length === 0))
     throw new MailPkiError('ERR_INVALID_INPUT', 'actor: expected a non-empty string', { details: { field: 'actor' } });
   const actor = options.actor ?? 'mailpki:nodemailer';
@@ -111,6 +122,8 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
   let checker: RevocationChecker | undefined;
   const defaultChecker = () => (checker ??= new RevocationChecker({ ...(options.preflight?.clock && { clock: options.preflight.clock }), crypto }));
   const smimeOptions: SignMessageOptions = {
+    // The header fields a client shows (Subject, To, Date…) are signed unless the caller says otherwise.
+    headerProtection: true,
     ...(options.smime?.options ?? {}),
     ...(options.preflight?.clock && { clock: options.preflight.clock }),
     crypto,
@@ -129,17 +142,33 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
       throw new MailPkiError('ERR_INVALID_INPUT', "mailpkiPlugin: not a nodemailer message; register it with transporter.use('stream', …)", { details: { field: 'mail' } });
     // Message-ID is made here if missing, so the preflight, the audit and the sent bytes agree on it.
     if (typeof message.messageId === 'function') (message.messageId as () => string)();
+    // Bcc recipients are in the envelope only: the readers of an encrypted message are known from it.
+    let envelope: PreflightEnvelope | undefined;
+    if (config.encrypt) {
+      const env = typeof message.getEnvelope === 'function' ? (message.getEnvelope as () => { to?: unknown })() : undefined;
+      if (!env || !Array.isArray(env.to))
+        throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: the message has no SMTP envelope (getEnvelope), so who will read it cannot be told; nothing was sent', { details: { field: 'mail' } });
+      envelope = { to: env.to.filter((a): a is string => typeof a === 'string') };
+    }
     const composed = await readBounded(message.createReadStream(), maxBytes);
-    const { result, signers } = await evaluatePreflight(composed, config, defaultChecker);
+    const { result, signers } = await evaluatePreflight(composed, config, defaultChecker, envelope ? { envelope } : {});
     options.onPreflight?.(result);
     if (!result.ok) throw preflightError(result);
 
     let bytes: Uint8Array;
     if (options.encrypt) {
       // checkConfig refused encrypt without smime; a preflight that resolved no signer has failed above.
-      if (!signers.smime) throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: encrypt needs smime (the message is signed, then encrypted)', { details: { field: 'encrypt' } });
-      const { recipients, ...encryptOptions } = options.encrypt;
-      bytes = await signAndEncrypt(composed, signers.smime.signer, recipients, { ...smimeOptions, ...encryptOptions });
+      if (!signers.smime || !signers.encryption) throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: encrypt needs smime (the message is signed, then encrypted)', { details: { field: 'encrypt' } });
+      const { recipients: _all, ...encryptOptions } = config.encrypt!;
+      const trustAnchors = encryptOptions.trustAnchors ?? config.trustAnchors;
+      const intermediates = encryptOptions.intermediates ?? config.intermediates;
+      // Only this message's readers' certificates (the preflight chose them), checked again as signAndEncrypt does.
+      bytes = await signAndEncrypt(composed, signers.smime.signer, signers.encryption.recipients, {
+        ...smimeOptions,
+        ...encryptOptions,
+        ...(trustAnchors && { trustAnchors }),
+        ...(intermediates && { intermediates }),
+      });
     } else bytes = signers.smime ? await signMessage(composed, signers.smime.signer, smimeOptions) : composed;
     if (signers.dkim.length > 0) bytes = await signDkimMessage(bytes, signers.dkim.map((k) => ({ ...k, ...(options.preflight?.clock && { clock: options.preflight.clock }), crypto })));
 

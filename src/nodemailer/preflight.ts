@@ -4,6 +4,8 @@
  * shows all that is wrong at once; the plugin turns a failure into ERR_PREFLIGHT_FAILED.
  */
 import { certificateMailboxes, parseCertificate, type Certificate } from '../certs/certificate.js';
+import { validateChain } from '../certs/chain.js';
+import { formatName } from '../certs/name.js';
 import { domainsAlign, signDkimMessage, systemDnsResolver, verifyDkim, type DkimResolver, type DkimSignOptions } from '../dkim/index.js';
 import { isMailPkiError, MailPkiError } from '../errors.js';
 import { equalBytes, toBytes } from '../internal/bytes.js';
@@ -11,12 +13,12 @@ import { systemClock, type Clock } from '../internal/clock.js';
 import { OID } from '../internal/oids.js';
 import type { DkimManager } from '../lifecycle/dkim.js';
 import type { LifecycleManager } from '../lifecycle/manager.js';
-import { getHeaders, parseMessage, readAuthor, type MimeEntity } from '../mime/index.js';
+import { getHeaders, parseAddressList, parseMessage, readAuthor, type MimeEntity } from '../mime/index.js';
 import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import { checkSender, fromDisplayWarnings, sameMailbox } from '../smime/sender.js';
 import type { SmimeSigner } from '../smime/sign.js';
 import type { EncryptMessageOptions } from '../smime/encrypt.js';
-import { checkRecipients, MAX_RECIPIENTS, uncoveredAddresses, type SmimeRecipient } from '../smime/recipients.js';
+import { checkRecipients, MAX_RECIPIENTS, type SmimeRecipient } from '../smime/recipients.js';
 import type { CertificateInput } from '../smime/verify.js';
 import { resolveCrypto } from '../internal/crypto.js';
 
@@ -53,6 +55,15 @@ export interface PreflightOptions {
   /** A certificate that expires within this many milliseconds fails `certificate-expiry`. Default {@link DEFAULT_EXPIRY_MARGIN_MS}. */
   expiryMarginMs?: number;
   revocation?: PreflightRevocationOptions;
+  /**
+   * The roots the signing certificate must chain to (as verifyMessage's `trustAnchors`: the roots your
+   * recipients trust). With `smime` they are required: without them `certificate-chain` fails, because a
+   * certificate from a CA nobody trusts would otherwise pass and go out as an untrusted signature. They are
+   * also the recipients' anchors when `encrypt.trustAnchors` is not given.
+   */
+  trustAnchors?: CertificateInput[];
+  /** Intermediate CA certificates to build the chain with, beside the signer's own `chain` (as verifyMessage's `intermediates`). */
+  intermediates?: CertificateInput[];
   /** Looks up DKIM key records for `dkim-dns`. Default: the runtime's DNS (systemDnsResolver). */
   resolver?: DkimResolver;
   clock?: Clock;
@@ -65,7 +76,10 @@ export type PreflightEncryption = { recipients: readonly SmimeRecipient[] } & En
 export interface PreflightConfig extends PreflightOptions {
   smime?: SmimeSource;
   dkim?: DkimSource;
-  /** With it, the `encryption-recipients` check: every To/Cc address has a valid recipient certificate. */
+  /**
+   * With it, the `encryption-recipients` check: the message's readers (To, Cc, Bcc, envelope) each have a fit
+   * certificate among `recipients`, and no Bcc recipient would be disclosed (see checkEncryptionRecipients).
+   */
   encrypt?: PreflightEncryption;
 }
 
@@ -75,6 +89,7 @@ export type PreflightCheckName =
   | 'certificate-validity'
   | 'certificate-expiry'
   | 'certificate-usage'
+  | 'certificate-chain'
   | 'revocation'
   | 'dkim-alignment'
   | 'dkim-key'
@@ -100,8 +115,10 @@ export interface PreflightResult {
   messageId?: string;
   /** The S/MIME signing certificate, when there is one. */
   certificate?: { serialNumber: string; notAfter: string; mailboxes: string[] };
-  /** The revocation answer the `revocation` check used. */
+  /** The revocation answer for the signing certificate (the leaf) the `revocation` check used. */
   revocation?: RevocationResult;
+  /** The validated chain (leaf first, trust anchor last) as serial numbers, when `certificate-chain` passed. */
+  chain?: string[];
   /** The DKIM signatures that would be made (d= and s=). */
   dkim?: { domain: string; selector: string }[];
   /**
@@ -109,19 +126,33 @@ export interface PreflightResult {
    * certificates that cannot be encrypted to (`invalid`: which one — its index in `recipients`, or 'self' for
    * encryptToSelf — the mailboxes it names, and why).
    */
-  encryption?: { missing: string[]; invalid: { recipient: number | 'self'; mailboxes: string[]; problems: string[] }[] };
+  encryption?: {
+    missing: string[];
+    invalid: { recipient: number | 'self'; mailboxes: string[]; problems: string[] }[];
+    /** Who reads this message: To, Cc, Bcc and the envelope recipients, each once. */
+    readers: string[];
+    /** The certificates it is encrypted to: indexes in `encrypt.recipients`, and 'self' for encryptToSelf. */
+    certificates: (number | 'self')[];
+  };
+}
+
+/** The SMTP envelope of one message (nodemailer's `getEnvelope()`): its recipients include Bcc, which the header does not. */
+export interface PreflightEnvelope {
+  to: readonly string[];
 }
 
 /** What evaluatePreflight resolved to sign with (never part of a result: it holds keys). */
 export interface ResolvedSigners {
   smime?: { signer: SmimeSigner; certificate: Certificate; identity?: string; manager?: GovernedSigners };
   dkim: DkimSignOptions[];
+  /** With `encrypt`, when the check passed: the certificates this message is encrypted to. */
+  encryption?: EncryptionPlan;
 }
 
 /**
  * Checks, without signing or sending, whether `message` may be signed as configured: From is a
  * mailbox of the signing certificate; the certificate is valid now, not within the expiry margin,
- * usable for signing mail and not revoked; a governed identity is active; every DKIM d= aligns with
+ * usable for signing mail, chains to `trustAnchors`, and neither it nor a CA above it is revoked; a governed identity is active; every DKIM d= aligns with
  * the From domain, its key is active and DNS serves the matching record. Never throws for what the
  * message or the identities are: every finding is a check in the result.
  *
@@ -129,10 +160,19 @@ export interface ResolvedSigners {
  * const r = await preflight(bytes, { smime: { identity: 'payments@example.com', manager }, dkim: { manager: dkim } });
  * if (!r.ok) for (const c of r.checks) if (c.outcome !== 'pass') console.log(c.check, c.message);
  */
-export async function preflight(message: Uint8Array | string, config: PreflightConfig): Promise<PreflightResult> {
+export async function preflight(message: Uint8Array | string, config: PreflightConfig, options: PreflightMessageOptions = {}): Promise<PreflightResult> {
   // Made only when the revocation check needs it and the caller gave none (it needs fetch).
   const checker = () => new RevocationChecker({ ...(config?.clock && { clock: config.clock }), ...(config?.crypto && { crypto: config.crypto }) });
-  return (await evaluatePreflight(toBytes(message), config, checker)).result;
+  return (await evaluatePreflight(toBytes(message), config, checker, options)).result;
+}
+
+/** What the preflight knows of one message beside its bytes. */
+export interface PreflightMessageOptions {
+  /**
+   * The SMTP envelope the message will be sent with: its recipients are readers too (Bcc is only there).
+   * The plugin passes nodemailer's; without it the readers are the To, Cc and Bcc fields.
+   */
+  envelope?: PreflightEnvelope;
 }
 
 /** The preflight with the signers it resolved, for the plugin. */
@@ -140,8 +180,12 @@ export async function evaluatePreflight(
   bytes: Uint8Array,
   config: PreflightConfig,
   defaultChecker: RevocationChecker | (() => RevocationChecker),
+  options: PreflightMessageOptions = {},
 ): Promise<{ result: PreflightResult; signers: ResolvedSigners }> {
   checkConfig(config);
+  const env = options?.envelope as { to?: unknown } | undefined;
+  if (env !== undefined && (!env || typeof env !== 'object' || !Array.isArray(env.to) || env.to.some((a) => typeof a !== 'string')))
+    throw invalid('envelope', 'expected { to: [addresses] }');
   const clock = config.clock ?? systemClock;
   const now = clock();
   const checks: PreflightCheck[] = [];
@@ -171,17 +215,20 @@ export async function evaluatePreflight(
       checkFrom(entity, reading, mailboxes, add);
       checkValidity(cert, now, config.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS, add);
       checkUsage(cert, add);
-      const answer = await checkRevocation(resolved, config.revocation ?? {}, now, defaultChecker, add);
+      const path = await checkChain(resolved, config, now, add);
+      if (path) result.chain = path.map((c) => c.serialNumber);
+      const answer = await checkRevocation(resolved, config.revocation ?? {}, now, defaultChecker, path, add);
       if (answer) result.revocation = answer;
     } else {
-      for (const c of ['from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation'] as const)
+      for (const c of ['from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'certificate-chain', 'revocation'] as const)
         if (!checks.some((x) => x.check === c)) add(c, 'skipped', 'no certificate to check: the identity cannot sign');
     }
   }
 
   if (config.encrypt) {
-    const found = await checkEncryptionRecipients(entity, config.encrypt, signers.smime?.signer, config, add);
-    if (found) result.encryption = found;
+    const checked = await checkEncryptionRecipients(entity, config.encrypt, signers.smime?.signer, config, options.envelope, add);
+    if (checked) result.encryption = checked.found;
+    if (checked?.plan) signers.encryption = checked.plan;
   }
 
   if (config.dkim) {
@@ -215,7 +262,7 @@ export async function evaluatePreflight(
 export function preflightError(result: PreflightResult): MailPkiError {
   const lines = result.checks.filter((c) => c.outcome !== 'pass').map((c) => `${c.check}: ${c.message}`);
   return new MailPkiError('ERR_PREFLIGHT_FAILED', `not sent: the preflight failed (${lines.join('; ')})`, {
-    details: { failed: result.failed, checks: result.checks, ...(result.messageId && { messageId: result.messageId }) },
+    details: { failed: result.failed, checks: result.checks, ...(result.messageId && { messageId: result.messageId }), ...(result.encryption && { encryption: result.encryption }) },
   });
 }
 
@@ -260,6 +307,19 @@ export function checkConfig(config: PreflightConfig): void {
     if (!Array.isArray(e.recipients) || e.recipients.length === 0) throw invalid('encrypt.recipients', 'expected a non-empty list of recipient certificates');
     if (!config.smime) throw invalid('encrypt', 'encrypting needs smime: the message is signed, then encrypted');
   }
+  for (const field of ['trustAnchors', 'intermediates'] as const) {
+    const list = config[field] as unknown;
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw invalid(field, 'expected a list of certificates (PEM, DER or parseCertificate())');
+    if (field === 'trustAnchors' && list.length === 0) throw invalid(field, 'expected at least one trust anchor');
+    for (const [i, c] of list.entries()) {
+      try {
+        asCertificate(c as CertificateInput);
+      } catch (e) {
+        throw invalid(`${field}[${i}]`, `not a certificate: ${(e as Error).message}`);
+      }
+    }
+  }
   if (config.expiryMarginMs !== undefined && (!Number.isSafeInteger(config.expiryMarginMs) || config.expiryMarginMs < 0))
     throw invalid('expiryMarginMs', 'expected whole milliseconds ≥ 0');
   const policy = config.revocation?.policy;
@@ -267,6 +327,26 @@ export function checkConfig(config: PreflightConfig): void {
     throw invalid('revocation.policy', "expected 'off', 'soft-fail' or 'hard-fail'");
   if (config.revocation?.checker !== undefined && !(config.revocation.checker instanceof RevocationChecker) && typeof (config.revocation.checker as { check?: unknown }).check !== 'function')
     throw invalid('revocation.checker', 'expected a RevocationChecker');
+}
+
+/**
+ * The configuration with its certificates parsed once (trust anchors, intermediates, recipient
+ * certificates), for the plugin: each message then reads none again. An unreadable recipient
+ * certificate is kept as given, for the check to report.
+ */
+export function parseConfigCertificates(config: PreflightConfig): PreflightConfig {
+  const out: PreflightConfig = { ...config };
+  if (config.trustAnchors) out.trustAnchors = config.trustAnchors.map(asCertificate);
+  if (config.intermediates) out.intermediates = config.intermediates.map(asCertificate);
+  if (config.encrypt) {
+    const recipients = config.encrypt.recipients.map((r): SmimeRecipient => {
+      const cert = recipientCertificate(r);
+      if (!cert) return r;
+      return r && typeof r === 'object' && !(r instanceof Uint8Array) && 'certificate' in r && !('der' in r) ? { ...r, certificate: cert } : cert;
+    });
+    out.encrypt = { ...config.encrypt, recipients };
+  }
+  return out;
 }
 
 function asCertificate(input: CertificateInput): Certificate {
@@ -377,11 +457,40 @@ function checkUsage(cert: Certificate, add: Add): void {
   add('certificate-usage', 'pass', 'the certificate allows signing mail');
 }
 
+/**
+ * `certificate-chain`: the signing certificate chains, at `now`, to one of the caller's trust anchors,
+ * through its own chain and `intermediates`, as a verifier builds it (validateChain, purpose
+ * smime-signing: every certificate's dates, signatures, CA constraints, key usage). Returns the path.
+ */
+async function checkChain(resolved: NonNullable<ResolvedSigners['smime']>, config: PreflightConfig, now: Date, add: Add): Promise<Certificate[] | undefined> {
+  if (!config.trustAnchors) {
+    add('certificate-chain', 'fail', 'no trust anchors given (trustAnchors): the chain of the signing certificate cannot be validated, so a certificate from a CA your recipients do not trust would pass');
+    return undefined;
+  }
+  let anchors: Certificate[];
+  let pool: Certificate[];
+  try {
+    anchors = config.trustAnchors.map(asCertificate);
+    pool = [...(resolved.signer.chain ?? []), ...(config.intermediates ?? []), ...(config.revocation?.issuers ?? [])].map(asCertificate);
+  } catch (e) {
+    add('certificate-chain', 'fail', `a certificate of the signer's chain cannot be read: ${(e as Error).message}`);
+    return undefined;
+  }
+  const chain = await validateChain(resolved.certificate, { trustAnchors: anchors, intermediates: pool, at: now, purpose: 'smime-signing', crypto: resolveCrypto(config.crypto) });
+  if (!chain.ok) {
+    add('certificate-chain', 'fail', `the certificate ${resolved.certificate.serialNumber} does not chain to a trust anchor: ${chain.problems.map((p) => `${p.code}: ${p.message}`).join('; ')}`);
+    return undefined;
+  }
+  add('certificate-chain', 'pass', `the certificate chains to the trust anchor ${formatName(chain.path[chain.path.length - 1]!.subject)} (${chain.path.length} certificate(s))`);
+  return chain.path;
+}
+
 async function checkRevocation(
   resolved: NonNullable<ResolvedSigners['smime']>,
   options: PreflightRevocationOptions,
   now: Date,
   defaultChecker: RevocationChecker | (() => RevocationChecker),
+  path: Certificate[] | undefined,
   add: Add,
 ): Promise<RevocationResult | undefined> {
   const policy = options.policy ?? 'hard-fail';
@@ -389,6 +498,9 @@ async function checkRevocation(
     add('revocation', 'pass', 'revocation not checked (policy off)');
     return undefined;
   }
+  const checker = options.checker ?? (typeof defaultChecker === 'function' ? defaultChecker() : defaultChecker);
+  if (path) return checkPathRevocation(checker, path, policy, now, add);
+  // No validated chain (already a failed check): the leaf is still checked, so a revoked certificate is named.
   const leaf = resolved.certificate;
   let issuer: Certificate | undefined;
   try {
@@ -402,7 +514,6 @@ async function checkRevocation(
     add('revocation', 'fail', `the issuer of the certificate ${leaf.serialNumber} is not in the chain nor in revocation.issuers: its status cannot be checked`);
     return undefined;
   }
-  const checker = options.checker ?? (typeof defaultChecker === 'function' ? defaultChecker() : defaultChecker);
   const answer = await checker.check(leaf, issuer, now);
   if (answer.status === 'good') add('revocation', 'pass', `the certificate ${leaf.serialNumber} is good (${answer.method ?? '?'}${answer.source === 'cache' ? ', cached' : ''})`);
   else if (answer.status === 'revoked')
@@ -412,6 +523,28 @@ async function checkRevocation(
   else
     add('revocation', 'fail', `the status of the certificate ${leaf.serialNumber} is ${answer.status} (${answer.error ?? (answer.noSources ? 'the certificate names no OCSP responder or CRL' : 'no answer')}); hard-fail needs good`);
   return answer;
+}
+
+/** Every certificate of the validated path but the anchor, each against its issuer: an intermediate revoked is as bad as the leaf revoked. */
+async function checkPathRevocation(checker: RevocationChecker, path: Certificate[], policy: RevocationPolicy, now: Date, add: Add): Promise<RevocationResult | undefined> {
+  // Each certificate against the next (as RevocationChecker.checkPath), through `check` so a checker of that shape alone works.
+  const answers = await Promise.all(path.slice(0, -1).map((c, i) => checker.check(c, path[i + 1]!, now)));
+  const bad: string[] = [];
+  const soft: string[] = [];
+  for (const a of answers) {
+    const what = a === answers[0] ? `the certificate ${a.serialNumber}` : `the CA certificate ${a.subject} (${a.serialNumber})`;
+    if (a.status === 'revoked') bad.push(`${what} is revoked${a.reason ? ` (${a.reason})` : ''}${a.revokedAt ? ` since ${a.revokedAt}` : ''}`);
+    else if (a.status !== 'good') {
+      const why = `${what}: ${a.status} (${a.error ?? (a.noSources ? 'the certificate names no OCSP responder or CRL' : 'no answer')})`;
+      if (policy === 'soft-fail') soft.push(why);
+      else bad.push(`${why}; hard-fail needs good`);
+    }
+  }
+  const leaf = answers[0];
+  if (bad.length > 0) add('revocation', 'fail', bad.join('; '));
+  else if (soft.length > 0) add('revocation', 'pass', `soft-fail lets it pass: ${soft.join('; ')}`);
+  else add('revocation', 'pass', `the certificate ${leaf?.serialNumber ?? ''} and its CA certificates are good (${answers.map((a) => `${a.method ?? '?'}${a.source === 'cache' ? ', cached' : ''}`).join('; ')})`);
+  return leaf;
 }
 
 async function resolveDkim(source: DkimSource, fromDomain: string | undefined, add: Add): Promise<DkimSignOptions[] | undefined> {
@@ -458,77 +591,207 @@ async function checkDkimDns(bytes: Uint8Array, keys: DkimSignOptions[], config: 
   else add('dkim-dns', 'pass', `DNS serves the record of each signing key (${keys.map((k) => `${k.selector}._domainkey.${k.domain}`).join(', ')})`);
 }
 
-/** A recipient certificate's mailboxes, or none when it cannot be read (then it is reported as invalid). */
-function recipientMailboxes(r: SmimeRecipient): string[] {
+/** A recipient certificate, or none when it cannot be read (then it is reported as invalid). */
+function recipientCertificate(r: SmimeRecipient): Certificate | undefined {
   try {
     const input = r && typeof r === 'object' && !(r instanceof Uint8Array) && 'certificate' in r && !('der' in r) ? r.certificate : (r as CertificateInput);
-    return certificateMailboxes(asCertificate(input)).emails;
+    return asCertificate(input);
   } catch {
-    return [];
+    return undefined;
   }
 }
 
 /**
- * `encryption-recipients`: each recipient certificate (and encryptToSelf) is checked as signAndEncrypt
- * checks it — validity at `at`, chain to `trustAnchors`, key usage, revocation — every one, not only the
- * first bad one; and every To/Cc address is named by a given certificate. Bcc is not looked at: it is
- * not in the message (the caller passes Bcc recipients' certificates as recipients).
+ * The key a mailbox is matched by: the local part exactly, the domain lower-cased and, when it is an
+ * internationalized name, as A-labels (nodemailer's envelope carries A-labels, a certificate may name
+ * U-labels, RFC 8398). A domain that is not a plain host name is compared as written.
+ */
+function mailboxKey(address: string): string {
+  const a = address.trim();
+  const at = a.lastIndexOf('@');
+  if (at < 0) return a;
+  let domain = a.slice(at + 1).toLowerCase();
+  if (/[^\x00-\x7f]/.test(domain) && !/[\s/?#@:[\]\\%]/.test(domain)) {
+    try {
+      const ascii = new URL(`http://${domain}/`).hostname;
+      if (ascii) domain = ascii;
+    } catch {
+      // Not a host name: compared as written.
+    }
+  }
+  return `${a.slice(0, at + 1)}${domain}`;
+}
+
+/** Most addresses a check's sentence spells out (the result lists them all). */
+const MAX_LISTED_ADDRESSES = 20;
+
+function listed(addresses: readonly string[]): string {
+  if (addresses.length <= MAX_LISTED_ADDRESSES) return addresses.join(', ');
+  return `${addresses.slice(0, MAX_LISTED_ADDRESSES).join(', ')} and ${addresses.length - MAX_LISTED_ADDRESSES} more`;
+}
+
+/** The mailboxes of the To/Cc (shown) and Bcc fields; an unreadable field is ERR_INVALID_INPUT. */
+function addressesOf(entity: MimeEntity, fields: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const field of fields)
+    for (const h of getHeaders(entity, field)) {
+      const list = parseAddressList(h.value);
+      if (list.errors.length > 0)
+        throw new MailPkiError('ERR_INVALID_INPUT', `the ${field} field cannot be read (${list.errors[0]}), so the recipients cannot be checked`, { details: { field: 'message' } });
+      for (const m of list.mailboxes) out.push(m.address);
+    }
+  return out;
+}
+
+/** Per message: who will read it (readers) and which configured certificates it is encrypted to. */
+export interface EncryptionPlan {
+  /** The configured recipient certificates (`encrypt.recipients`) this message is encrypted to, fit ones only. */
+  recipients: SmimeRecipient[];
+}
+
+/**
+ * `encryption-recipients`, per message. The readers are the To and Cc mailboxes, the Bcc mailboxes (a
+ * Bcc field, when the message keeps one) and the envelope recipients (nodemailer's RCPT TO: Bcc is only
+ * there). `encrypt.recipients` is the set of certificates to choose from: the message is encrypted to
+ * those that name one of its readers, so a certificate holder the message is not addressed to cannot
+ * open it; every reader needs at least one fit certificate (validity at `at`, chain to the trust
+ * anchors, key usage, revocation — as signAndEncrypt checks them), and encryptToSelf's must be fit too.
+ *
+ * A reader the message does not show (Bcc, or an envelope-only recipient) would be disclosed to the
+ * others: every recipient of an encrypted message can list the RecipientInfos, each naming a
+ * certificate (its issuer and serial). So a hidden reader is refused unless it is the only recipient
+ * of this copy (the envelope holds exactly that address): send each Bcc recipient a copy of its own.
  */
 async function checkEncryptionRecipients(
   entity: MimeEntity | undefined,
   encrypt: PreflightEncryption,
   signer: SmimeSigner | undefined,
   config: PreflightConfig,
+  envelope: PreflightEnvelope | undefined,
   add: Add,
-): Promise<PreflightResult['encryption'] | undefined> {
+): Promise<{ found: NonNullable<PreflightResult['encryption']>; plan?: EncryptionPlan } | undefined> {
   if (!entity) {
     add('encryption-recipients', 'skipped', 'the message cannot be read, so its recipients cannot be checked');
     return undefined;
   }
-  const self = encrypt.encryptToSelf === true ? signer?.certificate : encrypt.encryptToSelf || undefined;
-  const all: [number | 'self', SmimeRecipient][] = [...encrypt.recipients.entries(), ...(self !== undefined ? [['self', self] as ['self', SmimeRecipient]] : [])];
-  if (all.length > MAX_RECIPIENTS) {
-    add('encryption-recipients', 'fail', `${all.length} recipient certificates, more than MAX_RECIPIENTS (${MAX_RECIPIENTS})`);
-    return undefined;
+  let shown: string[];
+  let bcc: string[];
+  try {
+    shown = addressesOf(entity, ['To', 'Cc']);
+    bcc = addressesOf(entity, ['Bcc']);
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_INVALID_INPUT')) throw e;
+    add('encryption-recipients', 'fail', e.message);
+    return { found: { missing: [], invalid: [], readers: [], certificates: [] } };
   }
+  const envelopeTo = envelope ? [...envelope.to] : [];
+  // Readers, each once, in the order shown, then hidden ones.
+  const readers: string[] = [];
+  const seen = new Set<string>();
+  for (const a of [...shown, ...bcc, ...envelopeTo]) {
+    const k = mailboxKey(a);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    readers.push(a);
+  }
+  const shownKeys = new Set(shown.map(mailboxKey));
+  const hidden = readers.filter((a) => !shownKeys.has(mailboxKey(a)));
+  const envelopeKeys = new Set(envelopeTo.map(mailboxKey));
+  // The copy of one hidden reader: delivered to that address alone, so nobody else sees the RecipientInfos.
+  const ownCopy = hidden.length === 1 && envelopeKeys.size === 1 && envelopeKeys.has(mailboxKey(hidden[0]!));
+  const findings: string[] = [];
+  if (hidden.length > 0 && !ownCopy)
+    findings.push(
+      `${listed(hidden)} ${hidden.length === 1 ? 'is a Bcc (or envelope-only) recipient' : 'are Bcc (or envelope-only) recipients'}: an encrypted message names the certificate of every recipient, so the others would see ${hidden.length === 1 ? 'it' : 'them'}; send each Bcc recipient a copy of its own (envelope: { to: that address })`,
+    );
+  if (readers.length === 0) {
+    add('encryption-recipients', 'fail', 'the message has no recipient (To, Cc, Bcc or envelope) to encrypt to');
+    return { found: { missing: [], invalid: [], readers, certificates: [] } };
+  }
+  if (readers.length > MAX_RECIPIENTS) {
+    add('encryption-recipients', 'fail', `${readers.length} recipients, more than MAX_RECIPIENTS (${MAX_RECIPIENTS})`);
+    return { found: { missing: [], invalid: [], readers, certificates: [] } };
+  }
+
   const options = {
     ...(encrypt.keyTransport && { keyTransport: encrypt.keyTransport }),
     ...(encrypt.at && { at: encrypt.at }),
-    ...(encrypt.trustAnchors && { trustAnchors: encrypt.trustAnchors }),
-    ...(encrypt.intermediates && { intermediates: encrypt.intermediates }),
+    ...((encrypt.trustAnchors ?? config.trustAnchors) && { trustAnchors: (encrypt.trustAnchors ?? config.trustAnchors)! }),
+    ...((encrypt.intermediates ?? config.intermediates) && { intermediates: (encrypt.intermediates ?? config.intermediates)! }),
     ...(encrypt.revocation && { revocation: encrypt.revocation }),
     ...(encrypt.allowWeakAlgorithms !== undefined && { allowWeakAlgorithms: encrypt.allowWeakAlgorithms }),
     crypto: resolveCrypto(encrypt.crypto ?? config.crypto),
     ...((encrypt.clock ?? config.clock) && { clock: (encrypt.clock ?? config.clock)! }),
   };
   const invalidOnes: NonNullable<PreflightResult['encryption']>['invalid'] = [];
-  for (const [recipient, r] of all) {
+  /** Checks one certificate as signAndEncrypt would; its problems, or none when fit. */
+  const problemsOf = async (r: SmimeRecipient): Promise<string[]> => {
     try {
       await checkRecipients([r], options);
+      return [];
     } catch (e) {
-      if (isMailPkiError(e, 'ERR_RECIPIENT_INVALID')) {
-        const problems = (e.details?.problems as string[] | undefined) ?? [e.message];
-        invalidOnes.push({ recipient, mailboxes: recipientMailboxes(r), problems });
-      } else if (isMailPkiError(e, 'ERR_INVALID_INPUT') || isMailPkiError(e, 'ERR_CERT_MALFORMED')) {
-        // Checked one by one: the message's own "recipients[0]" would name the wrong one.
-        invalidOnes.push({ recipient, mailboxes: [], problems: [e.message.replace(/^recipients\[0\](\[0\])?: /, '')] });
-      } else throw e;
+      if (isMailPkiError(e, 'ERR_RECIPIENT_INVALID')) return (e.details?.problems as string[] | undefined) ?? [e.message];
+      // Checked one by one: the message's own "recipients[0]" would name the wrong one.
+      if (isMailPkiError(e, 'ERR_INVALID_INPUT') || isMailPkiError(e, 'ERR_CERT_MALFORMED')) return [e.message.replace(/^recipients\[0\](\[0\])?: /, '')];
+      throw e;
+    }
+  };
+
+  // Which configured certificates name which mailbox (an unreadable one names none and is reported).
+  const byMailbox = new Map<string, number[]>();
+  for (const [i, r] of encrypt.recipients.entries()) {
+    const cert = recipientCertificate(r);
+    if (!cert) {
+      invalidOnes.push({ recipient: i, mailboxes: [], problems: await problemsOf(r) });
+      continue;
+    }
+    for (const m of certificateMailboxes(cert).emails) {
+      const k = mailboxKey(m);
+      const list = byMailbox.get(k) ?? [];
+      if (!list.includes(i)) list.push(i);
+      byMailbox.set(k, list);
     }
   }
-  let missing: string[];
-  try {
-    // The sender's own copy does not stand for a To/Cc address.
-    missing = uncoveredAddresses(entity, encrypt.recipients.map((r) => ({ emails: recipientMailboxes(r) })));
-  } catch (e) {
-    if (!isMailPkiError(e, 'ERR_INVALID_INPUT')) throw e;
-    add('encryption-recipients', 'fail', e.message.replace(/^message: /, ''));
-    return { missing: [], invalid: invalidOnes };
+  const verdicts = new Map<number, string[]>();
+  const chosen = new Set<number>();
+  const missing: string[] = [];
+  for (const reader of readers) {
+    const candidates = byMailbox.get(mailboxKey(reader)) ?? [];
+    if (candidates.length === 0) {
+      missing.push(reader);
+      continue;
+    }
+    const fit: number[] = [];
+    for (const i of candidates) {
+      if (!verdicts.has(i)) verdicts.set(i, await problemsOf(encrypt.recipients[i]!));
+      if (verdicts.get(i)!.length === 0) fit.push(i);
+    }
+    // Every fit certificate of the reader (several devices or a renewal overlap); unfit ones are not used.
+    if (fit.length > 0) for (const i of fit) chosen.add(i);
+    else
+      for (const i of candidates)
+        if (!invalidOnes.some((x) => x.recipient === i))
+          invalidOnes.push({ recipient: i, mailboxes: certificateMailboxes(recipientCertificate(encrypt.recipients[i]!)!).emails, problems: verdicts.get(i)! });
   }
-  const findings: string[] = [];
-  if (missing.length > 0) findings.push(`no recipient certificate names ${missing.join(', ')}: they could not read the message`);
+  const self = encrypt.encryptToSelf === true ? signer?.certificate : encrypt.encryptToSelf || undefined;
+  if (self !== undefined) {
+    const problems = await problemsOf(self);
+    if (problems.length > 0) invalidOnes.push({ recipient: 'self', mailboxes: recipientCertificate(self) ? certificateMailboxes(recipientCertificate(self)!).emails : [], problems });
+  }
+  const certificates: (number | 'self')[] = [...[...chosen].sort((a, b) => a - b), ...(self !== undefined ? (['self'] as const) : [])];
+
+  if (missing.length > 0) findings.push(`no recipient certificate names ${listed(missing)}: they could not read the message`);
   for (const i of invalidOnes)
     findings.push(`${i.recipient === 'self' ? 'the encryptToSelf certificate' : `recipient ${i.recipient}`}${i.mailboxes.length ? ` (${i.mailboxes.join(', ')})` : ''} cannot be encrypted to: ${i.problems.join('; ')}`);
-  if (findings.length > 0) add('encryption-recipients', 'fail', findings.join('; '));
-  else add('encryption-recipients', 'pass', `every To/Cc address has a valid recipient certificate (${all.length} certificate(s) checked)`);
-  return { missing, invalid: invalidOnes };
+  const found = { missing, invalid: invalidOnes, readers, certificates };
+  if (findings.length > 0) {
+    add('encryption-recipients', 'fail', findings.join('; '));
+    return { found };
+  }
+  add(
+    'encryption-recipients',
+    'pass',
+    `encrypted for the ${readers.length} recipient(s) of this message only (${listed(readers)}): ${chosen.size} certificate(s)${self !== undefined ? ' and the sender\'s own' : ''}, each fit`,
+  );
+  return { found, plan: { recipients: [...chosen].sort((a, b) => a - b).map((i) => encrypt.recipients[i]!) } };
 }

@@ -51,6 +51,7 @@ async function attempt(options: MailpkiPluginOptions, mail: Record<string, unkno
 
 const base = (extra: Partial<MailpkiPluginOptions['preflight']> = {}): MailpkiPluginOptions['preflight'] => ({
   clock,
+  trustAnchors: [f.root],
   resolver: f.resolver,
   revocation: { policy: 'hard-fail', checker: f.checker() },
   ...extra,
@@ -118,9 +119,12 @@ describe('preflight refusals: nothing is sent', () => {
 
   it('the issuer is not known: revocation cannot be checked, hard-fail refuses', async () => {
     const r = await attempt({ smime: { signer: { ...f.payments, chain: [] } }, preflight: base() });
-    expect(failedOf(r)).toEqual(['revocation']);
+    // Without the issuing CA neither the chain nor the status can be had.
+    expect(failedOf(r)).toEqual(['certificate-chain', 'revocation']);
     const withIssuer = await attempt({ smime: { signer: { ...f.payments, chain: [] } }, preflight: base({ revocation: { policy: 'hard-fail', checker: f.checker(), issuers: [f.ca.issuingCertificate] } }) });
     expect(withIssuer.sent.length).toBe(1);
+    const withIntermediate = await attempt({ smime: { signer: { ...f.payments, chain: [] } }, preflight: base({ intermediates: [f.ca.issuingCertificate] }) });
+    expect(withIntermediate.sent.length).toBe(1);
   });
 
   it('DKIM d= that does not align with From', async () => {
@@ -167,7 +171,7 @@ describe('governed identities', () => {
     const h = await harness();
     await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
     const crls = [await h.ca.local.createCrl(), (await h.ca.local.rootCrl())!];
-    const preflight = { clock: h.clock, revocation: { policy: 'hard-fail' as const, checker: new RevocationChecker({ crls, clock: h.clock }) } };
+    const preflight = { clock: h.clock, trustAnchors: [h.ca.local.rootCertificate], revocation: { policy: 'hard-fail' as const, checker: new RevocationChecker({ crls, clock: h.clock }) } };
     return { h, preflight };
   }
 
@@ -175,7 +179,7 @@ describe('governed identities', () => {
     const { h, preflight } = await enrolled();
     await h.manager.suspend('payments@example.com', { actor: 'alice', reason: 'investigation' });
     const r = await attempt({ smime: { identity: 'payments@example.com', manager: h.manager }, preflight }, paymentMail({ date: h.clock() }));
-    expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation']);
+    expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'certificate-chain', 'revocation']);
     expect(r.result!.checks[0]).toEqual({ check: 'identity', outcome: 'fail', message: 'the identity payments@example.com is suspended, not active' });
     expect((await h.store.listAudit()).filter((a) => a.action === 'message.signed')).toEqual([]);
   });
@@ -190,7 +194,7 @@ describe('governed identities', () => {
     const messages: string[] = [];
     for (const manager of managers) {
       const r = await attempt({ smime: { identity: 'payments@example.com', manager: manager as never }, preflight: base() });
-      expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation']);
+      expect(failedOf(r)).toEqual(['identity', 'from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'certificate-chain', 'revocation']);
       messages.push(r.result!.checks[0]!.message);
     }
     expect(messages).toEqual(['the identity payments@example.com is for encryption only: its use does not allow signing', refused.message]);
@@ -232,7 +236,9 @@ describe('header injection through nodemailer fields', () => {
     const r = await attempt({ smime: { signer: f.payments }, preflight: base() }, paymentMail({ subject: 'Payment\r\nFrom: ceo@example.com' }));
     expect(r.error).toBeUndefined();
     const text = r.sent[0]!.toString('latin1');
-    expect(text.match(/^From:/gim)).toEqual(['From:']);
+    // One From in the outer header, and its signed copy (RFC 9788 hp="clear") in the signed part.
+    expect(text.split('\r\n\r\n')[0]!.match(/^From:/gim)).toEqual(['From:']);
+    expect(text.match(/^From:/gim)).toEqual(['From:', 'From:']);
     expect(text).toContain('Subject: Payment From: ceo@example.com\r\n');
     const v = await verifyMessage(new Uint8Array(r.sent[0]!), { trustAnchors: [f.root], clock, revocation: { policy: 'hard-fail', crls: f.crls } });
     expect(v.valid).toBe(true);
@@ -242,7 +248,8 @@ describe('header injection through nodemailer fields', () => {
   it('a CRLF in a custom header value stays inside that field', async () => {
     const r = await attempt({ smime: { signer: f.payments }, preflight: base() }, paymentMail({ headers: { 'X-Note': 'a\r\nFrom: ceo@example.com' } }));
     expect(r.error).toBeUndefined();
-    expect(r.sent[0]!.toString('latin1').match(/^From:/gim)).toEqual(['From:']);
+    expect(r.sent[0]!.toString('latin1').split('\r\n\r\n')[0]!.match(/^From:/gim)).toEqual(['From:']);
+    expect(r.sent[0]!.toString('latin1').match(/^From:/gim)).toEqual(['From:', 'From:']);
   });
 });
 

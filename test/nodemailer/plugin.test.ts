@@ -43,7 +43,7 @@ describe('mailpkiPlugin with keys given', () => {
     const plugin = mailpkiPlugin({
       smime: { signer: f.payments },
       dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
-      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+      preflight: { clock, trustAnchors: [f.root], revocation: revocation(), resolver: f.resolver },
     });
     const { info, sent, raw } = await send(plugin);
     expect(raw).toBeDefined();
@@ -61,12 +61,14 @@ describe('mailpkiPlugin with keys given', () => {
     expect(smime.signers[0]!.revocation!.map((r) => r.status)).toEqual(['good', 'good']);
     expect(dkim.result).toBe('pass');
     expect(dkim.results.map((r) => [r.result, r.domain, r.selector, r.aligned])).toEqual([['pass', 'example.com', 'nm1', true]]);
-    // Only the Content-* fields are inside the signature; From, To, Subject stay outside (docs/signing.md).
-    expect(smime.signedHeaders.map((h) => h.name)).toEqual(['Content-Transfer-Encoding', 'Content-Type']);
+    // RFC 9788 header protection by default: From, To, Subject, Message-ID and Date are signed (hp="clear").
+    expect(smime.signedHeaders.map((h) => h.name)).toEqual(['From', 'To', 'Subject', 'Message-ID', 'Date', 'Content-Transfer-Encoding', 'Content-Type']);
+    expect(smime.headerProtection!.map((p) => [p.hp, p.differences])).toEqual([['clear', []]]);
+    expect(smime.warnings).toEqual([]);
   });
 
   it('the signed text is the application text (what a client shows is what was signed)', async () => {
-    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
+    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, trustAnchors: [f.root], revocation: revocation() } });
     const { sent } = await send(plugin);
     const text = new TextDecoder().decode(sent);
     expect(text).toContain('Please pay 1,250.00 EUR to IBAN DE89 3704 0044 0532 0130 00 by Friday.');
@@ -96,7 +98,7 @@ describe('mailpkiPlugin with keys given', () => {
       );
       cb();
     });
-    t.use('stream', mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } }) as never);
+    t.use('stream', mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, trustAnchors: [f.root], revocation: revocation() } }) as never);
     const info = await t.sendMail(paymentMail());
     const sent = new Uint8Array(info.message as Buffer);
     const text = new TextDecoder().decode(sent);
@@ -105,7 +107,7 @@ describe('mailpkiPlugin with keys given', () => {
   });
 
   it('attachments and HTML survive signing and verify (multipart content)', async () => {
-    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
+    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, trustAnchors: [f.root], revocation: revocation() } });
     const { sent } = await send(plugin, paymentMail({ html: '<p>Please pay <b>1,250.00 EUR</b></p>', attachments: [{ filename: 'instruction.csv', content: 'iban,amount\nDE89370400440532013000,1250.00\n' }] }));
     const v = await verifyMessage(sent, { trustAnchors: [f.root], clock, revocation: { policy: 'hard-fail', crls: f.crls } });
     expect(v.valid).toBe(true);
@@ -122,7 +124,7 @@ describe('mailpkiPlugin with a governed identity', () => {
     const hclock = h.clock;
     const plugin = mailpkiPlugin({
       smime: { identity: 'payments@example.com', manager: h.manager },
-      preflight: { clock: hclock, revocation: { policy: 'hard-fail', checker: new (await import('../../src/revocation/index.js')).RevocationChecker({ crls, clock: hclock }) } },
+      preflight: { clock: hclock, trustAnchors: [h.ca.local.rootCertificate], revocation: { policy: 'hard-fail', checker: new (await import('../../src/revocation/index.js')).RevocationChecker({ crls, clock: hclock }) } },
       actor: 'app:payments',
     });
     const { sent } = await send(plugin, paymentMail({ date: hclock() }));
@@ -142,7 +144,7 @@ describe('mailpkiPlugin with a governed identity', () => {
     await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
     const crls = [await h.ca.local.createCrl(), (await h.ca.local.rootCrl())!];
     const { RevocationChecker } = await import('../../src/revocation/index.js');
-    const plugin = mailpkiPlugin({ smime: { identity: 'payments@example.com', manager: h.manager }, preflight: { clock: h.clock, revocation: { policy: 'hard-fail', checker: new RevocationChecker({ crls, clock: h.clock }) } } });
+    const plugin = mailpkiPlugin({ smime: { identity: 'payments@example.com', manager: h.manager }, preflight: { clock: h.clock, trustAnchors: [h.ca.local.rootCertificate], revocation: { policy: 'hard-fail', checker: new RevocationChecker({ crls, clock: h.clock }) } } });
     const t = bufferTransport();
     t.use('stream', plugin as never);
     const infos = await Promise.all(Array.from({ length: 20 }, (_, i) => t.sendMail(paymentMail({ messageId: `<pi-${i}@example.com>`, date: h.clock(), text: `Instruction ${i}: pay ${i + 1},000.00 EUR.` }))));
@@ -186,6 +188,7 @@ describe('preflight alone (dry run)', () => {
       smime: { signer: f.payments },
       dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
       clock,
+      trustAnchors: [f.root],
       revocation: revocation(),
       resolver: f.resolver,
     });
@@ -196,6 +199,7 @@ describe('preflight alone (dry run)', () => {
       ['certificate-validity', 'pass'],
       ['certificate-expiry', 'pass'],
       ['certificate-usage', 'pass'],
+      ['certificate-chain', 'pass'],
       ['revocation', 'pass'],
       ['dkim-key', 'pass'],
       ['dkim-alignment', 'pass'],
@@ -204,7 +208,8 @@ describe('preflight alone (dry run)', () => {
     expect(r.from).toBe('payments@example.com');
     expect(r.messageId).toBe('<pi-2026-118@example.com>');
     expect(r.certificate).toEqual({ serialNumber: f.payments.certificate.serialNumber, notAfter: f.payments.certificate.notAfter.toISOString(), mailboxes: ['payments@example.com'] });
-    expect(r.revocation).toMatchObject({ status: 'good', method: 'crl' });
+    expect(r.revocation).toMatchObject({ status: 'good', method: 'crl', serialNumber: f.payments.certificate.serialNumber });
+    expect(r.chain).toEqual([f.payments.certificate.serialNumber, f.ca.issuingCertificate.serialNumber, f.root.serialNumber]);
     expect(r.dkim).toEqual([{ domain: 'example.com', selector: 'nm1' }]);
     expect(JSON.stringify(r)).not.toContain('privateKey');
     expect(NOW.getTime()).toBe(clock().getTime());
@@ -231,7 +236,7 @@ describe('caller mistakes', () => {
   });
 
   it('a plugin registered as a compile plugin (no built message) fails the send with ERR_INVALID_INPUT', async () => {
-    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, revocation: revocation() } });
+    const plugin = mailpkiPlugin({ smime: { signer: f.payments }, preflight: { clock, trustAnchors: [f.root], revocation: revocation() } });
     const err = await new Promise<Error | null | undefined>((resolve) => plugin({ message: undefined } as never, resolve));
     expect(err).toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
@@ -246,7 +251,7 @@ describe('mailpkiPlugin with encrypt', () => {
       smime: { signer: f.payments },
       encrypt: { recipients: [approver.certificate], encryptToSelf: true, at: NOW, trustAnchors: [f.root], intermediates: [f.ca.issuingCertificate] },
       dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
-      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+      preflight: { clock, trustAnchors: [f.root], revocation: revocation(), resolver: f.resolver },
     });
     const { sent } = await send(plugin);
     const text = new TextDecoder().decode(sent);
@@ -264,7 +269,7 @@ describe('mailpkiPlugin with encrypt', () => {
     const plugin = mailpkiPlugin({
       smime: { signer: f.payments },
       encrypt: { recipients: [f.payments.certificate], at: NOW },
-      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+      preflight: { clock, trustAnchors: [f.root], revocation: revocation(), resolver: f.resolver },
     });
     const err = await send(plugin).catch((e) => e);
     expect(err.code).toBe('ERR_PREFLIGHT_FAILED');
@@ -289,31 +294,32 @@ describe('mailpkiPlugin with encrypt', () => {
     const approver = await approverCert();
     const mail = paymentMail({ cc: 'board@example.com, payments@example.com' });
     const bytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(mail, (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
-    const r = await preflight(bytes, { smime: { signer: f.payments }, encrypt: encryptTo([approver, f.revoked.certificate, f.root]), clock, revocation: { policy: 'off' } });
+    const r = await preflight(bytes, { smime: { signer: f.payments }, encrypt: encryptTo([approver, f.revoked.certificate, f.root]), clock, trustAnchors: [f.root], revocation: { policy: 'off' } });
     expect(r.ok).toBe(false);
     expect(r.failed).toEqual(['encryption-recipients']);
     expect(r.encryption!.missing).toEqual(['board@example.com']);
-    expect(r.encryption!.invalid.map((i) => [i.recipient, i.mailboxes])).toEqual([
-      [1, ['payments@example.com']],
-      [2, []],
-    ]);
+    // The root names no reader of this message, so it is not chosen and not checked.
+    expect(r.encryption!.invalid.map((i) => [i.recipient, i.mailboxes])).toEqual([[1, ['payments@example.com']]]);
+    expect(r.encryption!.readers).toEqual(['approvers@example.com', 'board@example.com', 'payments@example.com']);
+    expect(r.encryption!.certificates).toEqual([0]);
     expect(r.encryption!.invalid[0]!.problems).toEqual([expect.stringMatching(/^SMIME_CERTIFICATE_REVOKED: .* is revoked \(keyCompromise\)$/)]);
-    expect(r.encryption!.invalid[1]!.problems.length).toBeGreaterThan(0);
     const check = r.checks.find((c) => c.check === 'encryption-recipients')!;
     expect(check.outcome).toBe('fail');
     expect(check.message).toMatch(/^no recipient certificate names board@example\.com: they could not read the message; recipient 1 \(payments@example\.com\) cannot be encrypted to: SMIME_CERTIFICATE_REVOKED/);
     // All fit: the check passes and says how many certificates it checked (encryptToSelf counts).
     const plainBytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(paymentMail(), (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
-    const pass = await preflight(plainBytes, { smime: { signer: f.payments }, encrypt: { ...encryptTo([approver]), encryptToSelf: true }, clock, revocation: { policy: 'off' } });
+    const pass = await preflight(plainBytes, { smime: { signer: f.payments }, encrypt: { ...encryptTo([approver]), encryptToSelf: true }, clock, trustAnchors: [f.root], revocation: { policy: 'off' } });
     expect(pass.ok).toBe(true);
-    expect(pass.checks.find((c) => c.check === 'encryption-recipients')!.message).toBe('every To/Cc address has a valid recipient certificate (2 certificate(s) checked)');
-    expect(pass.encryption).toEqual({ missing: [], invalid: [] });
+    expect(pass.checks.find((c) => c.check === 'encryption-recipients')!.message).toBe(
+      "encrypted for the 1 recipient(s) of this message only (approvers@example.com): 1 certificate(s) and the sender's own, each fit",
+    );
+    expect(pass.encryption).toEqual({ missing: [], invalid: [], readers: ['approvers@example.com'], certificates: [0, 'self'] });
   });
 
   it('a recipient that is not a certificate is named by its place in recipients, not thrown', async () => {
     const approver = await approverCert();
     const bytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(paymentMail(), (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
-    const r = await preflight(bytes, { smime: { signer: f.payments }, encrypt: encryptTo([approver, new Uint8Array([1, 2, 3]), 'not a certificate']), clock, revocation: { policy: 'off' } });
+    const r = await preflight(bytes, { smime: { signer: f.payments }, encrypt: encryptTo([approver, new Uint8Array([1, 2, 3]), 'not a certificate']), clock, trustAnchors: [f.root], revocation: { policy: 'off' } });
     expect(r.failed).toEqual(['encryption-recipients']);
     expect(r.encryption).toEqual({
       missing: [],
@@ -321,6 +327,8 @@ describe('mailpkiPlugin with encrypt', () => {
         { recipient: 1, mailboxes: [], problems: ['not a certificate: neither PEM ("-----BEGIN CERTIFICATE-----") nor DER'] },
         { recipient: 2, mailboxes: [], problems: ['expected one certificate, got 0'] },
       ],
+      readers: ['approvers@example.com'],
+      certificates: [0],
     });
   });
 
@@ -330,13 +338,15 @@ describe('mailpkiPlugin with encrypt', () => {
     const plugin = mailpkiPlugin({
       smime: { signer: f.expiring },
       encrypt: encryptTo([approver, f.revoked.certificate]),
-      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+      preflight: { clock, trustAnchors: [f.root], revocation: revocation(), resolver: f.resolver },
       onPreflight: (r) => seen.push(r.failed),
     });
     const err = await send(plugin, paymentMail({ cc: 'board@example.com' })).catch((e) => e);
     expect(err.code).toBe('ERR_PREFLIGHT_FAILED');
     expect(err.details.failed).toEqual(['certificate-expiry', 'encryption-recipients']);
-    expect(err.message).toMatch(/certificate-expiry: .*; encryption-recipients: no recipient certificate names board@example\.com: they could not read the message; recipient 1 \(payments@example\.com\) cannot be encrypted to: SMIME_CERTIFICATE_REVOKED/);
+    // The revoked certificate of payments@ is not looked at: payments@ is not a recipient of this message.
+    expect(err.message).toMatch(/certificate-expiry: .*; encryption-recipients: no recipient certificate names board@example\.com: they could not read the message\)$/);
+    expect(err.details.encryption).toEqual({ missing: ['board@example.com'], invalid: [], readers: ['approvers@example.com', 'board@example.com'], certificates: [0] });
     expect(seen).toEqual([['certificate-expiry', 'encryption-recipients']]);
   });
 

@@ -57,7 +57,7 @@ describeWithPeers('nodemailer + mailpkiPlugin({ encrypt }) → Postfix → Maild
         smime: { signer: f.payments },
         encrypt: { recipients: [approver.certificate], encryptToSelf: true, at: NOW, trustAnchors: [f.root], intermediates: [f.ca.issuingCertificate] },
         dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
-        preflight: { clock, resolver: f.resolver, revocation: { policy: 'hard-fail', checker: f.checker() } },
+        preflight: { clock, trustAnchors: [f.root], resolver: f.resolver, revocation: { policy: 'hard-fail', checker: f.checker() } },
       }) as never,
     );
     const info = await transport.sendMail(paymentMail());

@@ -42,7 +42,7 @@ describeWithPeers('nodemailer + mailpkiPlugin → Postfix → Maildir', [...POST
       mailpkiPlugin({
         smime: { signer: f.payments },
         dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
-        preflight: { clock, resolver: f.resolver, revocation: { policy: 'hard-fail', checker: f.checker() } },
+        preflight: { clock, trustAnchors: [f.root], resolver: f.resolver, revocation: { policy: 'hard-fail', checker: f.checker() } },
       }) as never,
     );
     const info = await transport.sendMail(paymentMail({ to: 'ap@example.org' }));

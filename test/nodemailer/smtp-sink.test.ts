@@ -33,7 +33,7 @@ beforeAll(async () => {
   const plugin = mailpkiPlugin({
     smime: { signer: f.payments },
     dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] },
-    preflight: { clock, resolver: f.resolver, revocation: { policy: 'hard-fail', checker: f.checker() } },
+    preflight: { clock, trustAnchors: [f.root], resolver: f.resolver, revocation: { policy: 'hard-fail', checker: f.checker() } },
   });
   transport.use('stream', (m, cb) => {
     const set = m.message.setRaw.bind(m.message);
