@@ -7,6 +7,8 @@
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId, formatAuthenticationResults, readAuthservId, type ArMethodResult } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
+import { binaryToBytes } from '../dkim/canonicalization/text.js';
+import { readAuthorCandidates } from '../mime/author.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
 import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
 import { verifyMessage, type VerifyMessageOptions } from '../smime/verify.js';
@@ -106,11 +108,17 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   if (dkim) methods.push(...(dkim.results.length ? dkim.results.map(dkimArResult) : [{ method: 'dkim', result: 'none' }]));
   else if (dkimError) methods.push({ method: 'dkim', result: 'temperror', comment: dkimError.message });
   const from = dkim?.from ?? smime.verdict?.from?.address;
+  // Every address a reader may take as the author, read by the one From reader: a rule "from
+  // *@example.com" applies when any of them matches; several From fields or mailboxes align with nothing.
+  const candidates = readAuthorCandidates(splitMessage(raw).headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  const single = !candidates.ambiguous && candidates.complete;
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
-    smimeValid: smime.verdict?.valid === true,
-    revocationGood: revocationGood(smime.verdict),
-    dkimAligned: dkim?.results.some((r) => r.result === 'pass' && r.aligned) ?? false,
+    fromCandidates: candidates.addresses,
+    fromComplete: candidates.complete,
+    smimeValid: single && smime.verdict?.valid === true,
+    revocationGood: single && revocationGood(smime.verdict),
+    dkimAligned: single && (dkim?.results.some((r) => r.result === 'pass' && r.aligned) ?? false),
   };
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
 }
