@@ -8,6 +8,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { PkitsCase } from '../test/helpers/pkits.js';
 
 const dir = fileURLToPath(new URL('../test/vectors/pkits/', import.meta.url));
 
@@ -19,20 +20,6 @@ const POLICY_OIDS: Record<string, string> = {
   'NIST-test-policy-3': '2.16.840.1.101.3.2.1.48.3',
   'NIST-test-policy-6': '2.16.840.1.101.3.2.1.48.6',
 };
-
-interface PkitsCaseData {
-  key: string;
-  section: string;
-  name: string;
-  certificates: string[];
-  crls: string[];
-  expectValid: boolean;
-  initialPolicySet: string[];
-  initialExplicitPolicy: boolean;
-  initialPolicyMappingInhibit: boolean;
-  initialInhibitAnyPolicy: boolean;
-  userConstrainedPolicySet: string[];
-}
 
 function policies(list: string): string[] {
   if (list === '') return [];
@@ -49,8 +36,8 @@ function names(block: string, which: 'certs' | 'crls'): string[] {
   return [...m[1]!.matchAll(/"([^"]+)"/g)].map((x) => x[1]!);
 }
 
-export function parseCases(source: string): PkitsCaseData[] {
-  const out: PkitsCaseData[] = [];
+export function parseCases(source: string): PkitsCase[] {
+  const out: PkitsCase[] = [];
   const heads = [...source.matchAll(/^\/\/ (4\.\d+\.\d+) (.+?)(?: \(Subpart (\d+)\))?$/gm)];
   heads.forEach((h, i) => {
     const block = source.slice(h.index, heads[i + 1]?.index ?? source.length);

@@ -6,6 +6,8 @@ import type { CliIo } from './main.js';
 export interface CommandContext {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
+  /** The options in command-line order (repeatable options that pair up, e.g. --p12 FILE --passphrase-env VAR). */
+  order?: readonly { name: string; value: string | undefined }[];
   io: CliIo;
   /** A file, or stdin for undefined/`-`; at most `maxBytes` (default 64 MiB, for messages; MAX_SMALL_INPUT_BYTES for the rest). */
   readInput: (path: string | undefined, maxBytes?: number) => Promise<Uint8Array>;
@@ -59,3 +61,9 @@ export function passphraseFromEnv(ctx: CommandContext, name: string): string | u
   return value;
 }
 
+
+/** The values of a repeatable option (a single-valued one gives a list of one). */
+export function list(ctx: CommandContext, name: string): string[] {
+  const v = ctx.values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}

@@ -7,6 +7,7 @@ import { createFilter, openSqliteEvidenceStore, nodeDnsResolver } from '../node/
 import { MemoryEvidenceStore, parseFilterPolicy, type EvidenceStore } from '../filter/index.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, positiveInt, required, str, type Command, type CommandContext } from './args.js';
+import { KEY_HELP, KEY_OPTIONS, readDecryptionKeys } from './smime.js';
 
 function endpoint(ctx: CommandContext, name: string, fallback?: string): { host: string; port: number } {
   const v = str(ctx, name) ?? fallback;
@@ -22,8 +23,9 @@ export const DEFAULT_EVIDENCE_RETENTION_DAYS = 400;
 
 export const filter: Command = {
   usage:
-    'mailpki filter --listen 127.0.0.1:10025 --reinject 127.0.0.1:10026 --trust FILE [--authserv-id ID] [--policy FILE] [--db FILE] [--dns HOST:PORT] [--revocation off|soft-fail|hard-fail] [--max-size BYTES] [--retention-days N]',
+    'mailpki filter --listen 127.0.0.1:10025 --reinject 127.0.0.1:10026 --trust FILE [--authserv-id ID] [--policy FILE] [--db FILE] [--dns HOST:PORT] [--revocation off|soft-fail|hard-fail] [--max-size BYTES] [--retention-days N] [--p12 FILE --passphrase-env VAR | --key FILE --cert FILE | --identity ADDR ...]',
   options: {
+    ...KEY_OPTIONS,
     listen: { type: 'string' },
     reinject: { type: 'string' },
     trust: { type: 'string' },
@@ -46,7 +48,10 @@ export const filter: Command = {
   --dns HOST:PORT,...    DNS servers for DKIM keys (default: the system's)
   --revocation P         off, soft-fail (default) or hard-fail: how the verdict treats unknown status
   --max-size BYTES       largest message taken (default 25 MiB; larger: 552)
-  --retention-days N     evidence older than N days is pruned at start and daily (default ${DEFAULT_EVIDENCE_RETENTION_DAYS})`,
+  --retention-days N     evidence older than N days is pruned at start and daily (default ${DEFAULT_EVIDENCE_RETENTION_DAYS})
+Decryption keys, so that encrypted inbound mail gets a verdict (without them: smime=fail, SMIME_ENCRYPTED_NO_KEY);
+the message is passed on still encrypted and the evidence never holds its decrypted content. Read once at start:
+${KEY_HELP}`,
   async run(ctx) {
     const listen = endpoint(ctx, 'listen', '127.0.0.1:10025');
     const reinject = endpoint(ctx, 'reinject');
@@ -64,6 +69,8 @@ export const filter: Command = {
       }
       policy = parseFilterPolicy(json);
     }
+    // Keys are read (and an identity's use audited) once, before the port opens: a bad flag stops the start.
+    const decryptionKeys = await readDecryptionKeys(ctx, 'mailpki filter: open encrypted inbound mail for its verdict');
     const revocation = oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail';
     const retentionDays = positiveInt(ctx, 'retention-days') ?? DEFAULT_EVIDENCE_RETENTION_DAYS;
     const maxSize = positiveInt(ctx, 'max-size');
@@ -81,7 +88,7 @@ export const filter: Command = {
       listen,
       reinject,
       authservId: str(ctx, 'authserv-id') ?? hostname(),
-      smime: { trustAnchors: [trust], intermediates, revocation: checker ? { policy: revocation, checker } : { policy: 'off' } },
+      smime: { trustAnchors: [trust], intermediates, ...(decryptionKeys && { decryptionKeys }), revocation: checker ? { policy: revocation, checker } : { policy: 'off' } },
       dkim: { resolver: nodeDnsResolver({ ...(servers?.length && { servers }), timeoutMs: 2000 }) },
       ...(policy && { policy }),
       evidence,
@@ -89,7 +96,9 @@ export const filter: Command = {
       onMessage: (r) =>
         ctx.io.stdout(`${r.receivedAt} ${r.id} ${r.messageId ?? '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${d.recipient}:${d.action}`).join(',')}\n`),
     });
-    ctx.io.stdout(`mailpki filter listening on ${running.host}:${running.port}, re-injecting to ${reinject.host}:${reinject.port}${policy ? '' : ' (no policy: headers only)'}\n`);
+    ctx.io.stdout(
+      `mailpki filter listening on ${running.host}:${running.port}, re-injecting to ${reinject.host}:${reinject.port}${policy ? '' : ' (no policy: headers only)'}${decryptionKeys ? `, ${decryptionKeys.length} decryption key(s)` : ''}\n`,
+    );
     const daily = setInterval(prune, 86_400_000);
     daily.unref();
     await new Promise<void>((resolve) => {

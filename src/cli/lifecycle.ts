@@ -531,10 +531,12 @@ export const identityExportKeys: Command = {
 };
 
 /** Every decryption key a store identity kept (its history), fetched as --actor for reading mail (audited). */
-export async function identityDecryptors(ctx: CommandContext, mailbox: string) {
+export async function identityDecryptors(ctx: CommandContext, mailboxes: string | readonly string[], reason = 'mailpki decrypt/verify: open an encrypted message') {
   const opened = await openManager(ctx);
   try {
-    return await opened.manager.getDecryptor(mailbox, { actor: actorOf(ctx), reason: 'mailpki decrypt/verify: open an encrypted message' });
+    const keys = [];
+    for (const mailbox of typeof mailboxes === 'string' ? [mailboxes] : mailboxes) keys.push(...(await opened.manager.getDecryptor(mailbox, { actor: actorOf(ctx), reason })));
+    return keys;
   } finally {
     await opened.store.close();
   }

@@ -175,11 +175,12 @@ function parseCommandArgs(
   options: NonNullable<ParseArgsConfig['options']>,
   args: string[],
   positionals: number,
-): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+): Pick<CommandContext, 'values' | 'positionals' | 'order'> {
   try {
-    const r = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    const r = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true, tokens: true });
     if (r.positionals.length > positionals) throw new MailPkiError('ERR_USAGE', `unexpected argument "${r.positionals[positionals]}"`);
-    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
+    const order = r.tokens.flatMap((t) => (t.kind === 'option' ? [{ name: t.name, value: t.value }] : []));
+    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals, order };
   } catch (e) {
     if (e instanceof MailPkiError) throw e;
     throw new MailPkiError('ERR_USAGE', (e as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, ''), { cause: e });

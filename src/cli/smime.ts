@@ -18,7 +18,7 @@ import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
 import { identityDecryptors, identitySigner } from './lifecycle.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
-import { oneOf, passphraseFromEnv, str, type Command, type CommandContext } from './args.js';
+import { list, oneOf, passphraseFromEnv, str, type Command, type CommandContext } from './args.js';
 
 const DIGESTS: Record<string, DigestAlgorithm> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
 
@@ -38,20 +38,26 @@ const ENCRYPT_HELP = `  --self CERT             also encrypt to this certificate
   --trust FILE            recipient certificates must chain to these anchors (else only dates and key usage are checked)
   --intermediates FILE    CA certificates to build the recipients' chains with`;
 
-const KEY_OPTIONS = {
-  p12: { type: 'string' },
-  key: { type: 'string' },
-  cert: { type: 'string' },
-  identity: { type: 'string' },
+/** Most --p12, --key and --identity options one command takes (each is a file read, or a store lookup, at start). */
+export const MAX_DECRYPTION_KEY_OPTIONS = 64;
+
+/** The decryption-key options of decrypt, verify and filter (read by readDecryptionKeys). */
+export const KEY_OPTIONS = {
+  p12: { type: 'string', multiple: true },
+  key: { type: 'string', multiple: true },
+  cert: { type: 'string', multiple: true },
+  identity: { type: 'string', multiple: true },
   db: { type: 'string' },
   actor: { type: 'string' },
-  'passphrase-env': { type: 'string' },
+  'passphrase-env': { type: 'string', multiple: true },
 } as const;
 
-const KEY_HELP = `  --p12 FILE --passphrase-env VAR   the decryption key and certificate from a PKCS#12 file
+export const KEY_HELP = `  --p12 FILE --passphrase-env VAR   the decryption key and certificate from a PKCS#12 file
   --key FILE --cert FILE            or a private key (PEM/DER; encrypted: --passphrase-env) and its certificate
   --identity ADDR [--db PATH]       or every decryption key a store identity kept (its history; passphrase $MAILPKI_PASSPHRASE
-                                    or --passphrase-env); the use is audited as --actor WHO (default cli:<your user name>)`;
+                                    or --passphrase-env); the use is audited as --actor WHO (default cli:<your user name>)
+                                    Each may be repeated (at most ${MAX_DECRYPTION_KEY_OPTIONS}); with several, write each
+                                    --passphrase-env right after the --p12, --key or --identity it opens`;
 
 export const sign: Command = {
   usage:
@@ -189,29 +195,69 @@ Exit 0 encrypted; 1 a recipient refused (no certificate for a To/Cc address, an 
   },
 };
 
-/** The decryption keys of --p12, --key/--cert or --identity; undefined when none of them is given. */
-async function readDecryptionKeys(ctx: CommandContext): Promise<SmimeDecryptionKey[] | undefined> {
-  const p12 = str(ctx, 'p12');
-  const keyFile = str(ctx, 'key');
-  const certFile = str(ctx, 'cert');
-  const identity = str(ctx, 'identity');
-  if ([p12, keyFile ?? certFile, identity].filter((x) => x !== undefined).length > 1) throw new MailPkiError('ERR_USAGE', 'give one of --p12, --key with --cert, or --identity');
-  // Every key of the identity's history: mail encrypted to an earlier certificate still opens.
-  if (identity) return identityDecryptors(ctx, identity);
-  const passphrase = passphraseFromEnv(ctx, 'passphrase-env');
-  if (p12) {
-    if (passphrase === undefined) throw new MailPkiError('ERR_USAGE', '--p12 needs --passphrase-env naming the variable that holds its passphrase');
-    return [await importDecryptionKeyFromPkcs12(await ctx.readInput(p12, MAX_SMALL_INPUT_BYTES), passphrase)];
+type KeySource = { kind: 'p12' | 'key' | 'identity'; value: string; passphraseVar?: string };
+
+/**
+ * Pairs each --passphrase-env with the --p12, --key or --identity written just before it. One
+ * --passphrase-env alone opens everything (as when only one source could be given).
+ */
+function keySources(ctx: CommandContext): KeySource[] {
+  const passVars = list(ctx, 'passphrase-env');
+  const order = ctx.order ?? [];
+  const sources: KeySource[] = [];
+  for (const t of order) {
+    if (t.value === undefined) continue;
+    if (t.name === 'p12' || t.name === 'key' || t.name === 'identity') sources.push({ kind: t.name, value: t.value });
+    else if (t.name === 'passphrase-env' && passVars.length > 1) {
+      const last = sources[sources.length - 1];
+      if (!last || last.passphraseVar !== undefined)
+        throw new MailPkiError('ERR_USAGE', `--passphrase-env ${t.value} follows no --p12, --key or --identity of its own: with several, write each one after the file or identity it opens`);
+      last.passphraseVar = t.value;
+    }
   }
-  if (keyFile || certFile) {
-    if (!keyFile || !certFile) throw new MailPkiError('ERR_USAGE', '--key and --cert go together');
-    return [
-      await importDecryptionKey(await ctx.readInput(keyFile, MAX_SMALL_INPUT_BYTES), await ctx.readInput(certFile, MAX_SMALL_INPUT_BYTES), {
-        ...(passphrase !== undefined && { passphrase }),
-      }),
-    ];
+  // Without the order (a caller that built the context itself) the values alone, one passphrase for all.
+  if (order.length === 0) for (const kind of ['p12', 'key', 'identity'] as const) for (const value of list(ctx, kind)) sources.push({ kind, value });
+  if (passVars.length === 1) for (const s of sources) s.passphraseVar = passVars[0];
+  else if (passVars.length > 1 && order.length === 0) throw new MailPkiError('ERR_USAGE', 'several --passphrase-env need the command-line order');
+  return sources;
+}
+
+/**
+ * The decryption keys of every --p12 FILE, --key FILE with --cert FILE (paired in order) and
+ * --identity ADDR (one store, --db); undefined when none is given. Repeat them for a gateway in
+ * front of several mailboxes.
+ */
+export async function readDecryptionKeys(ctx: CommandContext, reason?: string): Promise<SmimeDecryptionKey[] | undefined> {
+  const sources = keySources(ctx);
+  const certs = list(ctx, 'cert');
+  const keyCount = sources.filter((s) => s.kind === 'key').length;
+  if (keyCount !== certs.length) throw new MailPkiError('ERR_USAGE', '--key and --cert go together: give one --cert FILE for each --key FILE, in the same order');
+  if (sources.length === 0) return undefined;
+  if (sources.length > MAX_DECRYPTION_KEY_OPTIONS)
+    throw new MailPkiError('ERR_USAGE', `at most ${MAX_DECRYPTION_KEY_OPTIONS} --p12, --key and --identity options (got ${sources.length})`);
+  const passphrase = (s: KeySource) => (s.passphraseVar === undefined ? undefined : passphraseFromEnv({ ...ctx, values: { 'passphrase-env': s.passphraseVar } }, 'passphrase-env'));
+  const keys: SmimeDecryptionKey[] = [];
+  let certIndex = 0;
+  for (const s of sources) {
+    if (s.kind === 'p12') {
+      const pw = passphrase(s);
+      if (pw === undefined) throw new MailPkiError('ERR_USAGE', `--p12 ${s.value} needs --passphrase-env naming the variable that holds its passphrase`);
+      keys.push(await importDecryptionKeyFromPkcs12(await ctx.readInput(s.value, MAX_SMALL_INPUT_BYTES), pw));
+    } else if (s.kind === 'key') {
+      const pw = passphrase(s);
+      const cert = certs[certIndex++]!;
+      keys.push(await importDecryptionKey(await ctx.readInput(s.value, MAX_SMALL_INPUT_BYTES), await ctx.readInput(cert, MAX_SMALL_INPUT_BYTES), { ...(pw !== undefined && { passphrase: pw }) }));
+    }
   }
-  return undefined;
+  // Every key of each identity's history (mail encrypted to an earlier certificate still opens), from one store.
+  const identities = sources.filter((s) => s.kind === 'identity');
+  if (identities.length > 0) {
+    const vars = [...new Set(identities.map((s) => s.passphraseVar).filter((v) => v !== undefined))];
+    if (vars.length > 1) throw new MailPkiError('ERR_USAGE', `the --identity options share one store (--db) and so one passphrase; got ${vars.join(' and ')}`);
+    const storeCtx = { ...ctx, values: { ...ctx.values, 'passphrase-env': vars[0] } };
+    keys.push(...(await identityDecryptors(storeCtx, identities.map((s) => s.value), reason)));
+  }
+  return keys;
 }
 
 /** Decryption that failed on the message's side (not for these keys, altered, cut short): a negative result. */
@@ -340,7 +386,10 @@ export function formatVerdict(v: Verdict): string {
           : `  Encrypted: NOT OPENED${l.error ? ` (${l.error})` : ''}`,
       );
   for (const h of v.headerProtection)
-    for (const d of h.differences) lines.push(`  Protected ${d.name} (${h.where}): ${d.protected.join(', ') || '(none)'}; outside: ${d.outer.join(', ') || '(none)'}`);
+    for (const d of h.differences)
+      lines.push(
+        `  Protected ${d.name} (${h.where}): ${d.protected.join(', ') || '(none)'}; outside: ${d.outer.join(', ') || '(none)'}${d.cause === 'obscured' ? ' (obscured by the sender)' : d.cause === 'changed' ? ` (CHANGED after sending; sent: ${d.sent?.join(', ') || '(none)'})` : ''}`,
+      );
   v.signers.forEach((s, i) =>
     lines.push(
       `  Signer ${i}: ${s.emails.join(', ') || s.certificate?.subject || '(unknown certificate)'} — signature ${s.signature.ok ? 'ok' : 'BAD'}, chain ${s.chain?.ok ? 'ok' : 'NOT TRUSTED'}${revocationSummary(s)}${s.signature.signingTime ? `, signed ${s.signature.signingTime}` : ''}`,

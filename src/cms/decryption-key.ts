@@ -11,7 +11,7 @@ import { importPrivateKeyInfo, readPrivateKeyInfoInput } from '../keys/pkcs8.js'
 import { parsePrivateKeyInfo } from '../keys/private-key-info.js';
 import { importPkcs12 } from '../pkcs12/import.js';
 import type { CmsDecryptionKey } from './decrypt.js';
-import { readRsaPrivateNumbers, readRsaPublicNumbers, rsaPrivateRaw } from './rsa.js';
+import { rawRsaDecryptWith, readRsaPrivateNumbers, readRsaPublicNumbers } from './rsa.js';
 
 export interface ImportDecryptionKeyOptions {
   /** For an encrypted PKCS#8 key. */
@@ -26,7 +26,11 @@ function certificateOf(input: Certificate | string | Uint8Array): Certificate {
   return input;
 }
 
-async function fromPrivateKeyInfo(crypto: Crypto, pkcs8: Uint8Array, certificate: Certificate): Promise<CmsDecryptionKey> {
+/**
+ * A decryption key from a DER PrivateKeyInfo and its parsed certificate (the lifecycle manager's
+ * stored keys come this way); the caller wipes `pkcs8` afterwards. Not exported from mailpki/cms.
+ */
+export async function decryptionKeyFromPrivateKeyInfo(crypto: Crypto, pkcs8: Uint8Array, certificate: Certificate): Promise<CmsDecryptionKey> {
   const info = parsePrivateKeyInfo(pkcs8);
   const pub = certificate.publicKey;
   if (info.kind === 'rsa') {
@@ -34,7 +38,7 @@ async function fromPrivateKeyInfo(crypto: Crypto, pkcs8: Uint8Array, certificate
     const numbers = readRsaPrivateNumbers(info.der);
     if (numbers.n !== readRsaPublicNumbers(pub.spki).n) throw new MailPkiError('ERR_KEY_MISMATCH', 'the private key does not belong to the certificate');
     const privateKey = await importPrivateKeyInfo(crypto, info, { usage: 'decrypt' });
-    return { privateKey, certificate, rawRsaDecrypt: async (c) => rsaPrivateRaw(numbers, c, crypto) };
+    return { privateKey, certificate, rawRsaDecrypt: rawRsaDecryptWith(numbers, crypto) };
   }
   if (info.kind === 'ec') {
     if (pub.kind !== 'ec' || pub.curve !== info.curve)
@@ -66,7 +70,7 @@ export async function importDecryptionKey(
   const crypto = resolveCrypto(options.crypto);
   const cert = certificateOf(certificate);
   const info = await readPrivateKeyInfoInput(crypto, key, options.passphrase);
-  return fromPrivateKeyInfo(crypto, info.der, cert);
+  return decryptionKeyFromPrivateKeyInfo(crypto, info.der, cert);
 }
 
 /** A decryption key from a PKCS#12 (.p12/.pfx) file holding one key and its certificate. */
@@ -75,7 +79,7 @@ export async function importDecryptionKeyFromPkcs12(p12: Uint8Array, passphrase:
   const contents = await importPkcs12(p12, passphrase, { crypto, extractable: true });
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', contents.privateKey));
   try {
-    return await fromPrivateKeyInfo(crypto, pkcs8, parseCertificate(contents.certificate));
+    return await decryptionKeyFromPrivateKeyInfo(crypto, pkcs8, parseCertificate(contents.certificate));
   } finally {
     pkcs8.fill(0);
   }

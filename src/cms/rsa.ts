@@ -120,6 +120,21 @@ export function rsaPrivateRaw(key: RsaPrivateNumbers, c: Uint8Array, crypto: Cry
   return bigIntToBytes(m, key.k);
 }
 
+/**
+ * A `rawRsaDecrypt` (CmsDecryptionKey) over numbers that live on only in its closure, so a
+ * non-extractable CryptoKey can still serve PKCS#1 v1.5 and OAEP with other hashes. A block of
+ * the wrong length or not below n is the caller's mistake (ERR_INVALID_INPUT); decryptData turns
+ * any failure into ERR_CMS_WRONG_KEY.
+ */
+export function rawRsaDecryptWith(key: RsaPrivateNumbers, crypto: Crypto): (c: Uint8Array) => Promise<Uint8Array> {
+  return async (c: Uint8Array) => {
+    if (!(c instanceof Uint8Array) || c.length !== key.k)
+      throw new MailPkiError('ERR_INVALID_INPUT', `rawRsaDecrypt: the ciphertext must be ${key.k} bytes (the modulus length)`, { details: { field: 'ciphertext' } });
+    if (bytesToBigInt(c) >= key.n) throw new MailPkiError('ERR_INVALID_INPUT', 'rawRsaDecrypt: the ciphertext is not below the modulus', { details: { field: 'ciphertext' } });
+    return rsaPrivateRaw(key, c, crypto);
+  };
+}
+
 /** RSAEP: m^e mod n. */
 export function rsaPublicRaw(key: RsaPublicNumbers, m: Uint8Array): Uint8Array {
   return bigIntToBytes(modPow(bytesToBigInt(m), key.e, key.n), key.k);

@@ -24,6 +24,7 @@ export {
   type PreflightCheck,
   type PreflightCheckName,
   type PreflightConfig,
+  type PreflightEncryption,
   type PreflightOptions,
   type PreflightResult,
   type PreflightRevocationOptions,
@@ -62,9 +63,10 @@ export interface MailpkiPluginOptions {
   dkim?: DkimSource;
   /**
    * Sign, then encrypt to these recipients' certificates (signAndEncrypt: AES-256-GCM, RSA-OAEP/ECDH, RFC 9788
-   * header protection), then DKIM-sign. Needs `smime`. Every To/Cc address must be covered by a recipient
-   * certificate that names it, else the send stops with ERR_RECIPIENT_MISSING; certificates are checked as
-   * signAndEncrypt checks them (validity, chain to `trustAnchors`, key usage, revocation) before anything is sent.
+   * header protection), then DKIM-sign. Needs `smime`. The preflight's `encryption-recipients` check wants every
+   * To/Cc address named by a recipient certificate, and every certificate fit (validity, chain to `trustAnchors`,
+   * key usage, revocation) as signAndEncrypt checks them; a failure is ERR_PREFLIGHT_FAILED with the other failed
+   * checks, before anything is signed or sent.
    */
   encrypt?: { recipients: readonly SmimeRecipient[] } & EncryptMessageOptions;
   /** Preflight settings (expiry margin, revocation policy and checker, DNS resolver, clock). The preflight always runs. */
@@ -96,7 +98,7 @@ export interface MailpkiPluginOptions {
  */
 export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPlugin {
   if (!options || typeof options !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: options are required', { details: { field: 'options' } });
-  const config = { ...(options.preflight ?? {}), ...(options.smime && { smime: options.smime }), ...(options.dkim && { dkim: options.dkim }) };
+  const config = { ...(options.preflight ?? {}), ...(options.smime && { smime: options.smime }), ...(options.dkim && { dkim: options.dkim }), ...(options.encrypt && { encrypt: options.encrypt }) };
   checkConfig(config);
   if (options.actor !== undefined && (typeof options.actor !== 'string' || options.actor.length === 0))
     throw new MailPkiError('ERR_INVALID_INPUT', 'actor: expected a non-empty string', { details: { field: 'actor' } });
@@ -134,6 +136,7 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
 
     let bytes: Uint8Array;
     if (options.encrypt) {
+      // checkConfig refused encrypt without smime; a preflight that resolved no signer has failed above.
       if (!signers.smime) throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: encrypt needs smime (the message is signed, then encrypted)', { details: { field: 'encrypt' } });
       const { recipients, ...encryptOptions } = options.encrypt;
       bytes = await signAndEncrypt(composed, signers.smime.signer, recipients, { ...smimeOptions, ...encryptOptions });

@@ -15,7 +15,10 @@ import { getHeaders, parseMessage, readAuthor, type MimeEntity } from '../mime/i
 import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import { checkSender, fromDisplayWarnings, sameMailbox } from '../smime/sender.js';
 import type { SmimeSigner } from '../smime/sign.js';
+import type { EncryptMessageOptions } from '../smime/encrypt.js';
+import { checkRecipients, MAX_RECIPIENTS, uncoveredAddresses, type SmimeRecipient } from '../smime/recipients.js';
 import type { CertificateInput } from '../smime/verify.js';
+import { resolveCrypto } from '../internal/crypto.js';
 
 /** Default margin before a certificate's notAfter within which it is no longer used to sign: 7 days. */
 export const DEFAULT_EXPIRY_MARGIN_MS = 7 * 86_400_000;
@@ -56,9 +59,14 @@ export interface PreflightOptions {
   crypto?: Crypto;
 }
 
+/** Sign, then encrypt to these recipients (the plugin's `encrypt` option; needs `smime`). */
+export type PreflightEncryption = { recipients: readonly SmimeRecipient[] } & EncryptMessageOptions;
+
 export interface PreflightConfig extends PreflightOptions {
   smime?: SmimeSource;
   dkim?: DkimSource;
+  /** With it, the `encryption-recipients` check: every To/Cc address has a valid recipient certificate. */
+  encrypt?: PreflightEncryption;
 }
 
 export type PreflightCheckName =
@@ -70,7 +78,8 @@ export type PreflightCheckName =
   | 'revocation'
   | 'dkim-alignment'
   | 'dkim-key'
-  | 'dkim-dns';
+  | 'dkim-dns'
+  | 'encryption-recipients';
 
 export interface PreflightCheck {
   check: PreflightCheckName;
@@ -95,6 +104,12 @@ export interface PreflightResult {
   revocation?: RevocationResult;
   /** The DKIM signatures that would be made (d= and s=). */
   dkim?: { domain: string; selector: string }[];
+  /**
+   * The `encryption-recipients` findings: To/Cc addresses no recipient certificate names (`missing`), and
+   * certificates that cannot be encrypted to (`invalid`: which one — its index in `recipients`, or 'self' for
+   * encryptToSelf — the mailboxes it names, and why).
+   */
+  encryption?: { missing: string[]; invalid: { recipient: number | 'self'; mailboxes: string[]; problems: string[] }[] };
 }
 
 /** What evaluatePreflight resolved to sign with (never part of a result: it holds keys). */
@@ -162,6 +177,11 @@ export async function evaluatePreflight(
       for (const c of ['from', 'certificate-validity', 'certificate-expiry', 'certificate-usage', 'revocation'] as const)
         if (!checks.some((x) => x.check === c)) add(c, 'skipped', 'no certificate to check: the identity cannot sign');
     }
+  }
+
+  if (config.encrypt) {
+    const found = await checkEncryptionRecipients(entity, config.encrypt, signers.smime?.signer, config, add);
+    if (found) result.encryption = found;
   }
 
   if (config.dkim) {
@@ -233,6 +253,12 @@ export function checkConfig(config: PreflightConfig): void {
       if (!m || typeof m.getSigningKeys !== 'function') throw invalid('dkim.manager', 'expected a DkimManager');
       if (d.domain !== undefined && typeof d.domain !== 'string') throw invalid('dkim.domain', 'expected a domain name');
     }
+  }
+  if (config.encrypt !== undefined) {
+    const e = config.encrypt as Partial<PreflightEncryption> | null;
+    if (!e || typeof e !== 'object') throw invalid('encrypt', 'expected { recipients, ...encryptMessage options }');
+    if (!Array.isArray(e.recipients) || e.recipients.length === 0) throw invalid('encrypt.recipients', 'expected a non-empty list of recipient certificates');
+    if (!config.smime) throw invalid('encrypt', 'encrypting needs smime: the message is signed, then encrypted');
   }
   if (config.expiryMarginMs !== undefined && (!Number.isSafeInteger(config.expiryMarginMs) || config.expiryMarginMs < 0))
     throw invalid('expiryMarginMs', 'expected whole milliseconds ≥ 0');
@@ -430,4 +456,78 @@ async function checkDkimDns(bytes: Uint8Array, keys: DkimSignOptions[], config: 
   }
   if (bad.length > 0) add('dkim-dns', 'fail', `DNS does not serve the record of the signing key: ${bad.join('; ')}`);
   else add('dkim-dns', 'pass', `DNS serves the record of each signing key (${keys.map((k) => `${k.selector}._domainkey.${k.domain}`).join(', ')})`);
+}
+
+/** A recipient certificate's mailboxes, or none when it cannot be read (then it is reported as invalid). */
+function recipientMailboxes(r: SmimeRecipient): string[] {
+  try {
+    const input = r && typeof r === 'object' && !(r instanceof Uint8Array) && 'certificate' in r && !('der' in r) ? r.certificate : (r as CertificateInput);
+    return certificateMailboxes(asCertificate(input)).emails;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * `encryption-recipients`: each recipient certificate (and encryptToSelf) is checked as signAndEncrypt
+ * checks it — validity at `at`, chain to `trustAnchors`, key usage, revocation — every one, not only the
+ * first bad one; and every To/Cc address is named by a given certificate. Bcc is not looked at: it is
+ * not in the message (the caller passes Bcc recipients' certificates as recipients).
+ */
+async function checkEncryptionRecipients(
+  entity: MimeEntity | undefined,
+  encrypt: PreflightEncryption,
+  signer: SmimeSigner | undefined,
+  config: PreflightConfig,
+  add: Add,
+): Promise<PreflightResult['encryption'] | undefined> {
+  if (!entity) {
+    add('encryption-recipients', 'skipped', 'the message cannot be read, so its recipients cannot be checked');
+    return undefined;
+  }
+  const self = encrypt.encryptToSelf === true ? signer?.certificate : encrypt.encryptToSelf || undefined;
+  const all: [number | 'self', SmimeRecipient][] = [...encrypt.recipients.entries(), ...(self !== undefined ? [['self', self] as ['self', SmimeRecipient]] : [])];
+  if (all.length > MAX_RECIPIENTS) {
+    add('encryption-recipients', 'fail', `${all.length} recipient certificates, more than MAX_RECIPIENTS (${MAX_RECIPIENTS})`);
+    return undefined;
+  }
+  const options = {
+    ...(encrypt.keyTransport && { keyTransport: encrypt.keyTransport }),
+    ...(encrypt.at && { at: encrypt.at }),
+    ...(encrypt.trustAnchors && { trustAnchors: encrypt.trustAnchors }),
+    ...(encrypt.intermediates && { intermediates: encrypt.intermediates }),
+    ...(encrypt.revocation && { revocation: encrypt.revocation }),
+    ...(encrypt.allowWeakAlgorithms !== undefined && { allowWeakAlgorithms: encrypt.allowWeakAlgorithms }),
+    crypto: resolveCrypto(encrypt.crypto ?? config.crypto),
+    ...((encrypt.clock ?? config.clock) && { clock: (encrypt.clock ?? config.clock)! }),
+  };
+  const invalidOnes: NonNullable<PreflightResult['encryption']>['invalid'] = [];
+  for (const [recipient, r] of all) {
+    try {
+      await checkRecipients([r], options);
+    } catch (e) {
+      if (isMailPkiError(e, 'ERR_RECIPIENT_INVALID')) {
+        const problems = (e.details?.problems as string[] | undefined) ?? [e.message];
+        invalidOnes.push({ recipient, mailboxes: recipientMailboxes(r), problems });
+      } else if (isMailPkiError(e, 'ERR_INVALID_INPUT') || isMailPkiError(e, 'ERR_CERT_MALFORMED')) {
+        invalidOnes.push({ recipient, mailboxes: [], problems: [e.message] });
+      } else throw e;
+    }
+  }
+  let missing: string[];
+  try {
+    // The sender's own copy does not stand for a To/Cc address.
+    missing = uncoveredAddresses(entity, encrypt.recipients.map((r) => ({ emails: recipientMailboxes(r) })));
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_INVALID_INPUT')) throw e;
+    add('encryption-recipients', 'fail', e.message.replace(/^message: /, ''));
+    return { missing: [], invalid: invalidOnes };
+  }
+  const findings: string[] = [];
+  if (missing.length > 0) findings.push(`no recipient certificate names ${missing.join(', ')}: they could not read the message`);
+  for (const i of invalidOnes)
+    findings.push(`${i.recipient === 'self' ? 'the encryptToSelf certificate' : `recipient ${i.recipient}`}${i.mailboxes.length ? ` (${i.mailboxes.join(', ')})` : ''} cannot be encrypted to: ${i.problems.join('; ')}`);
+  if (findings.length > 0) add('encryption-recipients', 'fail', findings.join('; '));
+  else add('encryption-recipients', 'pass', `every To/Cc address has a valid recipient certificate (${all.length} certificate(s) checked)`);
+  return { missing, invalid: invalidOnes };
 }

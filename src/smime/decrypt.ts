@@ -13,7 +13,7 @@ import { readOid, readTlv } from '../internal/der.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { parseMessage, type MimeEntity, type MimeLimits } from '../mime/index.js';
-import { readHeaderProtection, type HeaderProtection } from './protected-headers.js';
+import { COMPARED_HEADERS, readHeaderProtection, type HeaderProtection } from './protected-headers.js';
 import { toCertificates, type CertificateInput } from './verify.js';
 
 /** A decryption key: the private key and the certificate it belongs to (RecipientInfos name the certificate). */
@@ -34,7 +34,9 @@ export interface DecryptMessageOptions {
 export interface DecryptedMessage {
   /**
    * What a client shows: the outer header fields (other than Content-* and those the decrypted part
-   * protects) followed by the decrypted entity. Verify it with verifyMessage when it is signed.
+   * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject, Date, In-Reply-To
+   * or References at all)
+   * and the protected ones, followed by the decrypted entity. Verify it with verifyMessage when it is signed.
    */
   message: Uint8Array;
   /** The decrypted MIME entity exactly as it was encrypted. */
@@ -48,7 +50,11 @@ export interface DecryptedMessage {
   certificate: Certificate;
   /** Every RecipientInfo's identifier, described. */
   recipients: string[];
-  /** RFC 9788 protected header fields of the decrypted part (hp="cipher"), with their differences from the outer ones. */
+  /**
+   * RFC 9788 protected header fields of the decrypted part (hp="cipher"), or of the signed content
+   * when the decrypted part is multipart/signed (read, not verified: verifyMessage checks the
+   * signature), with their differences from the outer ones and why (the HP-Outer record).
+   */
   headerProtection?: HeaderProtection;
 }
 
@@ -115,9 +121,10 @@ export async function decryptMessage(raw: Uint8Array | string, options: DecryptM
       details: { field: 'raw' },
     });
   const opened = await decryptEntity(root, keys, { crypto: resolveCrypto(options.crypto), ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) });
-  const headerProtection = readHeaderProtection(root, opened.inner, 'the encrypted part');
+  const payload = protectedPayload(opened.inner);
+  const headerProtection = readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
   return {
-    message: showMessage(root, opened.content, opened.inner),
+    message: showMessage(root, opened.content, opened.inner, headerProtection && payload),
     entity: opened.content,
     contentEncryption: opened.data.contentEncryption,
     integrityProtected: opened.data.integrityProtected,
@@ -159,16 +166,37 @@ export async function decryptEntity(
 }
 
 /**
+ * The entity that carries RFC 9788 protected header fields in a decrypted one: itself, or the signed
+ * content when it is multipart/signed (sign-then-encrypt).
+ */
+export function protectedPayload(inner: MimeEntity): MimeEntity {
+  return inner.contentType.mediaType === 'multipart/signed' && inner.children.length === 2 ? inner.children[0]! : inner;
+}
+
+/**
+ * Outer fields a protected section overrules even when it lacks them: what a reader sees or replies
+ * to, and threading (an In-Reply-To added outside files a message into another conversation).
+ * From stays: the verdict binds the outer From to a signer.
+ */
+const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).filter((n) => n !== 'from'), 'in-reply-to', 'references']);
+
+/**
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
  * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
+ * With a protected header section (`payload`, RFC 9788), no outer To, Cc, Reply-To, Subject, Date,
+ * In-Reply-To or References is shown (one added outside after sending would otherwise pass for the sender's; the outer From
+ * only when the section has none), and the
+ * protected fields head the message when they sit deeper than its top (inside a signed part).
  */
-export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity): Uint8Array {
+export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity): Uint8Array {
   const own = new Set(inner.headers.map((h) => h.name.toLowerCase()));
+  const lifted = payload && payload !== inner ? payload.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== 'hp-outer') : [];
+  for (const h of lifted) own.add(h.name.toLowerCase());
   const kept = outer.headers.filter((h) => {
     const n = h.name.toLowerCase();
-    return !n.startsWith('content-') && n !== 'mime-version' && !own.has(n);
+    return !n.startsWith('content-') && n !== 'mime-version' && !own.has(n) && !(payload && USER_FACING.has(n));
   });
-  const text = kept.map((h) => {
+  const text = [...kept, ...lifted].map((h) => {
     const r = fromLatin1(h.raw);
     return r.endsWith('\r\n') ? r : `${r}\r\n`;
   });

@@ -13,7 +13,7 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { assembleMessage, parseMessage, type BuildMessageInput } from '../mime/index.js';
 import { encodeBase64LineBytes } from '../mime/base64.js';
-import { injectProtectedHeaders, obscureOuterHeaders } from './protected-headers.js';
+import { applyHeaderConfidentiality, injectProtectedHeaders, type HeaderConfidentialityPolicy } from './protected-headers.js';
 import { checkRecipients, chooseContentEncryption, uncoveredAddresses, type SmimeRecipient } from './recipients.js';
 import { prepareMessage, signEntity, signOptionsShape, type SignMessageOptions, type SmimeSigner } from './sign.js';
 import { revocationOptionsSchema, type CertificateInput, type VerifyRevocationOptions } from './verify.js';
@@ -32,9 +32,17 @@ export interface EncryptMessageOptions {
    * not be named in To/Cc). signAndEncrypt also takes `true`: the signer's certificate.
    */
   encryptToSelf?: SmimeRecipient | boolean;
-  /** RFC 9788: put the header fields in the encrypted part, hp="cipher" (default true). */
+  /**
+   * RFC 9788: put the header fields in the encrypted part, hp="cipher", with an HP-Outer record of
+   * the outer header as sent (default true).
+   */
   headerProtection?: boolean;
-  /** With headerProtection, the outer Subject becomes "[...]" (default true). */
+  /**
+   * With headerProtection, what the outer header shows (RFC 9788 §3.2): 'hcp_baseline' (default:
+   * Subject "[...]", Keywords and Comments removed) or 'hcp_no_confidentiality' (all as written).
+   */
+  headerConfidentiality?: HeaderConfidentialityPolicy;
+  /** With headerProtection and hcp_baseline, the outer Subject becomes "[...]" (default true; false keeps it). */
   obscureSubject?: boolean;
   /** When the recipient certificates must be valid (default: the clock). */
   at?: Date;
@@ -55,6 +63,7 @@ const encryptOptionsShape = {
   keyTransport: z.enum(['rsa-oaep', 'rsa-pkcs1']).optional(),
   encryptToSelf: z.any().optional(),
   headerProtection: z.boolean().optional(),
+  headerConfidentiality: z.enum(['hcp_baseline', 'hcp_no_confidentiality']).optional(),
   obscureSubject: z.boolean().optional(),
   at: z.date().refine((d) => !Number.isNaN(d.getTime()), 'not a valid date').optional(),
   trustAnchors: z.array(z.any()).optional(),
@@ -150,7 +159,9 @@ async function encryptPrepared(
       details: { missing },
     });
   const protect = options.headerProtection ?? true;
-  let payload = protect ? injectProtectedHeaders(outer, entity, 'cipher') : entity;
+  // The outer header as it will be sent is recorded inside (HP-Outer) before anything is signed.
+  const outerShown = protect ? applyHeaderConfidentiality(outer, options.headerConfidentiality ?? 'hcp_baseline', options.obscureSubject ?? true) : outer;
+  let payload = protect ? injectProtectedHeaders(outer, entity, 'cipher', outerShown) : entity;
   if (sign) payload = await sign(payload);
   const contentEncryption = chooseContentEncryption(checked, options.contentEncryption);
   const cms = await encryptData(
@@ -163,6 +174,5 @@ async function encryptPrepared(
     `Content-Type: application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"${CRLF}` +
     `Content-Transfer-Encoding: base64${CRLF}` +
     `Content-Disposition: attachment; filename="smime.p7m"${CRLF}${CRLF}`;
-  const outerShown = protect ? obscureOuterHeaders(outer, options.obscureSubject ?? true) : outer;
   return assembleMessage(`${outerShown}MIME-Version: 1.0${CRLF}`, concatBytes([latin1(head), encodeBase64LineBytes(cms), latin1(CRLF)]));
 }

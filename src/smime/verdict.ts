@@ -56,6 +56,7 @@ export type SmimeWarningCode =
   | 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE'
   | 'SMIME_REPLY_TO_OTHER_DOMAIN'
   | 'SMIME_OUTER_HEADER_MISMATCH'
+  | 'SMIME_HP_OUTER_IGNORED'
   | 'SMIME_SIGNER_EMAIL_FROM_SUBJECT';
 
 export interface SmimeProblem {
@@ -172,7 +173,9 @@ export interface Verdict {
   layers: (EncryptedLayer | SignedLayer)[];
   /**
    * RFC 9788 protected header sections (parts marked hp="cipher" or hp="clear"), outermost first,
-   * with each difference from the outer header. A From difference is also a problem.
+   * with each difference from the outer header and its cause (obscured by the sender, changed after
+   * sending, unexplained). The last one's `fields` are what a client should display. A From
+   * difference is also a problem.
    */
   headerProtection: HeaderProtection[];
   /**

@@ -21,8 +21,8 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
-import { OBSCURED_SUBJECT, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
-import { decryptEntity, isEncryptedEntity, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
+import { OBSCURED_SUBJECT, carriesHeaderProtection, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
+import { decryptEntity, isEncryptedEntity, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { Crl } from '../revocation/crl-parse.js';
@@ -346,11 +346,23 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     ...layers.map((layer, li) => ({ entity: layer.inner, layer: li, isWrapped: false, where: many ? `the signed part of layer ${li}` : 'the signed part' })),
     ...wrapped.map((w) => ({ entity: w.message, layer: w.layer, isWrapped: true, where: many ? `the wrapped message of layer ${w.layer}` : 'the wrapped message' })),
   ];
+  // The protected header section a client shows when the message was decrypted (RFC 9788): the
+  // innermost signed payload with hp inside the last opened encrypted layer.
+  let shownPayload: MimeEntity | undefined;
+  const lastOpened = opened[opened.length - 1];
   for (const { entity, layer, isWrapped, where } of sections) {
     if (!entity) continue;
-    const hp = isWrapped ? undefined : readHeaderProtection(root, entity, where);
-    if (hp) verdict.headerProtection.push(hp);
-    warnings.push(...outerHeaderWarnings(root, entity, where, isWrapped).filter((w) => opened.length === 0 || !isObscuredSubject(root, w)));
+    // An HP-Outer record is read only where an opened encrypted layer encloses this signature layer.
+    const reading = isWrapped ? undefined : readHeaderProtection(root, entity, where, opened.some((o) => o.afterSignatureLayers <= layer));
+    if (reading) {
+      problems.push(...reading.problems);
+      warnings.push(...reading.warnings);
+      if (reading.protection) verdict.headerProtection.push(reading.protection);
+      if (reading.protection && lastOpened && lastOpened.afterSignatureLayers <= layer) shownPayload = entity;
+    }
+    // With an HP-Outer record the reading already warned of each difference it does not explain.
+    if (reading?.protection?.sentOuter === undefined)
+      warnings.push(...outerHeaderWarnings(root, entity, where, isWrapped).filter((w) => opened.length === 0 || !isObscuredSubject(root, w)));
     if (!isWrapped && getHeaders(entity, 'From').length === 0) continue;
     const f = readFrom(entity);
     // Clients that show protected headers show this From: it gets the same strict reading.
@@ -365,6 +377,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
       message: `${where} says From ${f.address ?? '(unreadable)'}, the ${isWrapped ? 'outer ' : ''}message header says ${from.address ?? '(none)'}`,
     });
   }
+
+  if (shownPayload && lastOpened && verdict.decryptedMessage) verdict.decryptedMessage = showMessage(root, lastOpened.content, lastOpened.inner, shownPayload);
 
   const over = overLimits(layers, limits);
   if (over) {
@@ -606,15 +620,17 @@ function checkEncryptedLayers(
 ): void {
   opened.forEach((layer, i) => {
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
-    const hp = readHeaderProtection(root, layer.inner, where);
-    if (hp) verdict.headerProtection.push(hp);
+    const reading = readHeaderProtection(root, layer.inner, where, true);
+    problems.push(...reading.problems);
+    warnings.push(...reading.warnings);
+    if (reading.protection) verdict.headerProtection.push(reading.protection);
     if (!layer.integrityProtected && signatureLayers === 0)
       problems.push({
         code: 'SMIME_INTEGRITY_UNKNOWN',
         message: `${where} is AES-CBC encrypted (EnvelopedData) and not signed: anyone could have altered it without detection (EFAIL); its integrity is unknown`,
       });
     if (getHeaders(layer.inner, 'From').length === 0) return;
-    warnings.push(...outerHeaderWarnings(root, layer.inner, where, false).filter((w) => !isObscuredSubject(root, w)));
+    if (reading.protection?.sentOuter === undefined) warnings.push(...outerHeaderWarnings(root, layer.inner, where, false).filter((w) => !isObscuredSubject(root, w)));
     const f = readFrom(layer.inner);
     problems.push(...f.problems.map((p) => ({ ...p, message: `in ${where}: ${p.message}` })));
     if (f.address && outerFrom && sameMailbox(f.address, outerFrom)) return;
@@ -624,7 +640,10 @@ function checkEncryptedLayers(
     });
   });
   const last = opened[opened.length - 1];
-  if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) verdict.decryptedMessage = showMessage(root, last.content, last.inner);
+  if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) {
+    const payload = protectedPayload(last.inner);
+    verdict.decryptedMessage = showMessage(root, last.content, last.inner, carriesHeaderProtection(payload) ? payload : undefined);
+  }
 }
 
 /** The RFC 9788 obscured outer Subject "[...]" differs from the protected one on purpose. */

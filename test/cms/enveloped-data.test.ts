@@ -127,6 +127,16 @@ describe('encryptData / decryptData round trips', () => {
     expect(equalBytes(viaExport.content, content)).toBe(true);
   });
 
+  it("importDecryptionKey's rawRsaDecrypt (also the lifecycle's getDecryptor keys): a block not of the modulus length or not below n is ERR_INVALID_INPUT", async () => {
+    const key = await importDecryptionKey(ids.rsa!.pkcs8Pem, ids.rsa!.cert);
+    expect(key.privateKey).toMatchObject({ extractable: false, algorithm: { name: 'RSA-OAEP', hash: { name: 'SHA-256' } } });
+    await rejects(key.rawRsaDecrypt!(new Uint8Array(255)), 'ERR_INVALID_INPUT');
+    await rejects(key.rawRsaDecrypt!(new Uint8Array(257)), 'ERR_INVALID_INPUT');
+    await rejects(key.rawRsaDecrypt!(new Uint8Array(256).fill(0xff)), 'ERR_INVALID_INPUT');
+    const em = await key.rawRsaDecrypt!(new Uint8Array(256).fill(1, 255));
+    expect(em).toEqual(new Uint8Array(256).fill(1, 255)); // 1^d = 1
+  });
+
   it('RSA PKCS#1 v1.5 with a non-extractable key and no rawRsaDecrypt: ERR_CMS_UNWRAP_UNAVAILABLE with a hint', async () => {
     const der = await encryptData(content, [{ certificate: ids.rsa!.cert, keyTransport: 'rsa-pkcs1' }]);
     const e = await rejects(decryptData(der, [ids.rsa!.key]), 'ERR_CMS_UNWRAP_UNAVAILABLE');

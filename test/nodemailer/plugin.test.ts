@@ -260,13 +260,76 @@ describe('mailpkiPlugin with encrypt', () => {
     expect(v.signers[0]!.certificate!.serialNumber).toBe(f.payments.certificate.serialNumber);
   });
 
-  it('a To address with no recipient certificate stops the send with ERR_RECIPIENT_MISSING', async () => {
+  it('a To address with no recipient certificate stops the send with ERR_PREFLIGHT_FAILED naming encryption-recipients (not ERR_RECIPIENT_MISSING)', async () => {
     const plugin = mailpkiPlugin({
       smime: { signer: f.payments },
       encrypt: { recipients: [f.payments.certificate], at: NOW },
       preflight: { clock, revocation: revocation(), resolver: f.resolver },
     });
     const err = await send(plugin).catch((e) => e);
-    expect(err.code).toBe('ERR_RECIPIENT_MISSING');
+    expect(err.code).toBe('ERR_PREFLIGHT_FAILED');
+    expect(err.details.failed).toEqual(['encryption-recipients']);
+    expect(err.message).toBe('not sent: the preflight failed (encryption-recipients: no recipient certificate names approvers@example.com: they could not read the message)');
+  });
+
+  async function approverCert() {
+    const pair = await generateKeyPair('ec-p256', { extractable: true });
+    const r = await f.ca.issue({ mailbox: 'approvers@example.com', publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: CA_START, validityDays: 365 });
+    return parseCertificate(r.certificate);
+  }
+  const encryptTo = (recipients: Parameters<typeof mailpkiPlugin>[0]['encrypt'] extends infer E ? (E extends { recipients: infer R } ? R : never) : never) => ({
+    recipients,
+    at: NOW,
+    trustAnchors: [f.root],
+    intermediates: [f.ca.issuingCertificate],
+    revocation: { policy: 'hard-fail' as const, checker: f.checker() },
+  });
+
+  it('preflight() dry run: encryption-recipients lists the To/Cc addresses without a certificate and every unfit certificate, with which and why', async () => {
+    const approver = await approverCert();
+    const mail = paymentMail({ cc: 'board@example.com, payments@example.com' });
+    const bytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(mail, (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
+    const r = await preflight(bytes, { smime: { signer: f.payments }, encrypt: encryptTo([approver, f.revoked.certificate, f.root]), clock, revocation: { policy: 'off' } });
+    expect(r.ok).toBe(false);
+    expect(r.failed).toEqual(['encryption-recipients']);
+    expect(r.encryption!.missing).toEqual(['board@example.com']);
+    expect(r.encryption!.invalid.map((i) => [i.recipient, i.mailboxes])).toEqual([
+      [1, ['payments@example.com']],
+      [2, []],
+    ]);
+    expect(r.encryption!.invalid[0]!.problems).toEqual([expect.stringMatching(/^SMIME_CERTIFICATE_REVOKED: .* is revoked \(keyCompromise\)$/)]);
+    expect(r.encryption!.invalid[1]!.problems.length).toBeGreaterThan(0);
+    const check = r.checks.find((c) => c.check === 'encryption-recipients')!;
+    expect(check.outcome).toBe('fail');
+    expect(check.message).toMatch(/^no recipient certificate names board@example\.com: they could not read the message; recipient 1 \(payments@example\.com\) cannot be encrypted to: SMIME_CERTIFICATE_REVOKED/);
+    // All fit: the check passes and says how many certificates it checked (encryptToSelf counts).
+    const plainBytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(paymentMail(), (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
+    const pass = await preflight(plainBytes, { smime: { signer: f.payments }, encrypt: { ...encryptTo([approver]), encryptToSelf: true }, clock, revocation: { policy: 'off' } });
+    expect(pass.ok).toBe(true);
+    expect(pass.checks.find((c) => c.check === 'encryption-recipients')!.message).toBe('every To/Cc address has a valid recipient certificate (2 certificate(s) checked)');
+    expect(pass.encryption).toEqual({ missing: [], invalid: [] });
+  });
+
+  it('the send stops with ERR_PREFLIGHT_FAILED listing encryption-recipients beside the other failed checks; nothing is sent', async () => {
+    const approver = await approverCert();
+    const seen: string[][] = [];
+    const plugin = mailpkiPlugin({
+      smime: { signer: f.expiring },
+      encrypt: encryptTo([approver, f.revoked.certificate]),
+      preflight: { clock, revocation: revocation(), resolver: f.resolver },
+      onPreflight: (r) => seen.push(r.failed),
+    });
+    const err = await send(plugin, paymentMail({ cc: 'board@example.com' })).catch((e) => e);
+    expect(err.code).toBe('ERR_PREFLIGHT_FAILED');
+    expect(err.details.failed).toEqual(['certificate-expiry', 'encryption-recipients']);
+    expect(err.message).toMatch(/certificate-expiry: .*; encryption-recipients: no recipient certificate names board@example\.com: they could not read the message; recipient 1 \(payments@example\.com\) cannot be encrypted to: SMIME_CERTIFICATE_REVOKED/);
+    expect(seen).toEqual([['certificate-expiry', 'encryption-recipients']]);
+  });
+
+  it('encrypt without smime, or with no recipients, is refused by mailpkiPlugin itself (ERR_INVALID_INPUT naming the field)', () => {
+    expect(() => mailpkiPlugin({ dkim: { keys: [{ domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey }] }, encrypt: { recipients: [f.payments.certificate] } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'encrypt' } }),
+    );
+    expect(() => mailpkiPlugin({ smime: { signer: f.payments }, encrypt: { recipients: [] } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'encrypt.recipients' } }));
   });
 });

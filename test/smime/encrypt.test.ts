@@ -77,8 +77,24 @@ describe('encryptMessage → decryptMessage', () => {
         { name: 'Date', value: 'Sun, 15 Mar 2026 12:00:00 +0000' },
         { name: 'Message-ID', value: '<fixture.1@example.com>' },
       ],
-      differences: [{ name: 'Subject', outer: [OBSCURED_SUBJECT], protected: ['Payment run 2026-03'] }],
+      // RFC 9788 §2.2: the outer header as sent, recorded inside; the obscured Subject is explained by it.
+      sentOuter: [
+        { name: 'From', value: 'Payments <payments@example.com>' },
+        { name: 'To', value: 'approver@example.com' },
+        { name: 'Subject', value: OBSCURED_SUBJECT },
+        { name: 'Date', value: 'Sun, 15 Mar 2026 12:00:00 +0000' },
+        { name: 'Message-ID', value: '<fixture.1@example.com>' },
+      ],
+      differences: [{ name: 'Subject', outer: [OBSCURED_SUBJECT], protected: ['Payment run 2026-03'], cause: 'obscured' }],
+      legacyDisplayParts: [],
     });
+    expect(fromLatin1(d.entity).split('\r\n').filter((l) => l.startsWith('HP-Outer:'))).toEqual([
+      'HP-Outer: From: Payments <payments@example.com>',
+      'HP-Outer: To: approver@example.com',
+      'HP-Outer: Subject: [...]',
+      'HP-Outer: Date: Sun, 15 Mar 2026 12:00:00 +0000',
+      'HP-Outer: Message-ID: <fixture.1@example.com>',
+    ]);
     // What a client shows: the protected Subject, one From.
     const shown = parseMessage(d.message);
     expect(getHeaders(shown, 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
@@ -313,12 +329,16 @@ describe('signMessage headerProtection (hp="clear")', () => {
           { name: 'Message-ID', value: '<fixture.1@example.com>' },
         ],
         differences: [],
+        legacyDisplayParts: [],
       },
     ]);
-    // A changed outer Subject is now a reported difference.
+    // hp="clear" carries no HP-Outer record (RFC 9788 §2.2: it is for encrypted payloads).
+    expect(fromLatin1(hp)).not.toContain('HP-Outer');
+    // A changed outer Subject is now a reported difference, unexplained (nothing records the outer header).
     const changed = fromLatin1(hp).replace('Subject: Payment run 2026-03', 'Subject: Changed');
     const w = await verifyMessage(changed, verifyOptions(f));
-    expect(w.headerProtection[0]!.differences).toEqual([{ name: 'Subject', outer: ['Changed'], protected: ['Payment run 2026-03'] }]);
+    expect(w.headerProtection[0]!.differences).toEqual([{ name: 'Subject', outer: ['Changed'], protected: ['Payment run 2026-03'], cause: 'unexplained' }]);
+    expect(w.warnings.map((x) => [x.code, x.header])).toEqual([['SMIME_OUTER_HEADER_MISMATCH', 'Subject']]);
   });
 });
 

@@ -9,8 +9,7 @@
  * both sides. (A changed ciphertext byte of CBC content is not detected by either side — that is EFAIL;
  * verifyMessage reports such content as SMIME_INTEGRITY_UNKNOWN, see encrypt.test.ts.)
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
@@ -19,24 +18,19 @@ import { MailPkiError } from '../../src/errors.js';
 import { encodePem } from '../../src/internal/pem.js';
 import { exportPkcs8Pem, exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { decryptMessage, encryptMessage, verifyMessage, type SmimeDecryptionKey } from '../../src/smime/index.js';
+import { GPGSM_PASSPHRASE_ARGS, gpgsmHome } from '../helpers/gpgsm.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
 
 const TEXT = 'Pay 1,250.00 EUR to ACME GmbH, IBAN DE89 3704 0044 0532 0130 00.';
 const PASSPHRASE = 'interop passphrase';
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 const base64Lines = (b: Uint8Array) => Buffer.from(b).toString('base64').replace(/.{1,76}/g, '$&\r\n');
 const bodyDer = (eml: string) => Buffer.from(eml.slice(eml.indexOf('\r\n\r\n') + 4).replace(/\s+/g, ''), 'base64');
 
 describeWithPeers('S/MIME encryption interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], () => {
   const tmp = tempDir('mailpki-smime-enc-gpgsm-');
-  const home = tmp.path('gnupg');
-  const env = { ...process.env, GNUPGHOME: home };
+  const { gpgsm, file, init, kill, fingerprint: listedFingerprint } = gpgsmHome(tmp);
+  const withPassphrase = GPGSM_PASSPHRASE_ARGS;
   let rootPem: string;
   let issuingPem: string;
   let certPem: string;
@@ -44,27 +38,12 @@ describeWithPeers('S/MIME encryption interop with gpgsm', ['gpgsm', 'gpgconf', '
   let fingerprint: string;
   let decryptionKey: SmimeDecryptionKey;
 
-  function gpgsm(args: string[], input?: string): Result {
-    const r = spawnSync('gpgsm', ['--batch', '--status-fd', '1', ...args], { env, input, encoding: 'latin1', timeout: 60_000 });
-    return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-  }
-  const withPassphrase = ['--pinentry-mode', 'loopback', '--passphrase-fd', '0'];
-  function file(name: string, data: string | Uint8Array): string {
-    const f = tmp.path(name);
-    writeFileSync(f, data);
-    return f;
-  }
-
   beforeAll(async () => {
-    mkdirSync(home, { mode: 0o700 });
-    writeFileSync(`${home}/gpgsm.conf`, 'disable-crl-checks\n');
     const ca = await LocalCA.create(new MemoryCaStorage(), { name: 'mailpki gpgsm encryption interop', keyType: 'ec-p256' });
     rootPem = encodePem('CERTIFICATE', ca.rootCertificate.der);
     issuingPem = encodePem('CERTIFICATE', ca.issuingCertificate.der);
     const issuingFile = file('issuing.pem', issuingPem);
-    expect(gpgsm(['--import', file('root.pem', rootPem)]).status).toBe(0);
-    const rootFpr = /^fpr:(?:[^:]*:){8}([0-9A-F]{40}):/m.exec(run('gpgsm', ['--with-colons', '--list-keys'], { env }))![1];
-    writeFileSync(`${home}/trustlist.txt`, `${rootFpr} S relax\n`);
+    expect(init(rootPem).status).toBe(0);
     const pair = await generateKeyPair('rsa-2048', { extractable: true });
     const issued = await ca.issue({ mailbox: 'approver@example.com', publicKey: await exportSpki(pair.publicKey), usage: 'dual-use' });
     certPem = encodePem('CERTIFICATE', issued.certificate);
@@ -77,11 +56,11 @@ describeWithPeers('S/MIME encryption interop with gpgsm', ['gpgsm', 'gpgconf', '
     run('openssl', ['pkcs12', '-export', '-legacy', '-inkey', keyFile, '-in', certFile, '-certfile', issuingFile, '-passout', `pass:${PASSPHRASE}`, '-out', p12]);
     const imported = gpgsm([...withPassphrase, '--import', p12], `${PASSPHRASE}\n`);
     expect(imported.status, imported.stderr).toBe(0);
-    fingerprint = /^fpr:(?:[^:]*:){8}([0-9A-F]{40}):/m.exec(run('gpgsm', ['--with-colons', '--list-secret-keys'], { env }))![1]!;
+    fingerprint = listedFingerprint(true)!;
   }, 60_000);
 
   afterAll(() => {
-    spawnSync('gpgconf', ['--kill', 'all'], { env, timeout: 30_000 });
+    kill();
     tmp.cleanup();
   });
 

@@ -19,7 +19,7 @@
  * (2.2 has no --passphrase option); signing then needs no prompt.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
@@ -29,6 +29,7 @@ import { exportPkcs12 } from '../../src/pkcs12/index.js';
 import { signMessage } from '../../src/smime/sign.js';
 import { verifyMessage } from '../../src/smime/verify.js';
 import type { Verdict } from '../../src/smime/verdict.js';
+import { GPGSM_PASSPHRASE_ARGS, gpgsmHome, type GpgsmResult } from '../helpers/gpgsm.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
 
 const KEY_TYPES = ['rsa-2048', 'rsa-3072', 'ec-p256', 'ec-p384', 'ed25519'] as const;
@@ -47,13 +48,6 @@ interface Identity {
 
 const TEXT = 'Pay 1,250.00 EUR to ACME GmbH, IBAN DE89 3704 0044 0532 0130 00.';
 const TAMPERED_TEXT = TEXT.replace('1,250.00', '9,250.00');
-
-interface Result {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 function gpgsmVersion(): [number, number] {
   const m = /gpgsm \(GnuPG\) (\d+)\.(\d+)/.exec(spawnSync('gpgsm', ['--version'], { encoding: 'latin1', timeout: 10_000 }).stdout ?? '');
@@ -105,8 +99,8 @@ function tamperDer(der: Uint8Array): Buffer {
 
 describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], () => {
   const tmp = tempDir('mailpki-smime-gpgsm-');
-  const home = tmp.path('gnupg');
-  const env = { ...process.env, GNUPGHOME: home };
+  const { gpgsm, file, init, kill } = gpgsmHome(tmp);
+  const withPassphrase = GPGSM_PASSPHRASE_ARGS;
   const ids = new Map<KeyType, Identity>();
   const version = gpgsmVersion();
   /** gpgsm 2.2 is what the limits in the header comment were checked on; later versions may do more. */
@@ -116,32 +110,14 @@ describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], 
   let issuingDer: Uint8Array;
   const issuingFile = tmp.path('issuing.pem');
 
-  /** gpgsm with status lines on stdout; every call bounded by a timeout. */
-  function gpgsm(args: string[], input?: string): Result {
-    const r = spawnSync('gpgsm', ['--batch', '--status-fd', '1', ...args], { env, input, encoding: 'latin1', timeout: 60_000 });
-    return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-  }
-  const withPassphrase = ['--pinentry-mode', 'loopback', '--passphrase-fd', '0'];
-
-  function file(name: string, data: string | Uint8Array): string {
-    const f = tmp.path(name);
-    writeFileSync(f, data);
-    return f;
-  }
-
   beforeAll(async () => {
-    mkdirSync(home, { mode: 0o700 });
-    writeFileSync(`${home}/gpgsm.conf`, 'disable-crl-checks\n');
     const ca = await LocalCA.create(new MemoryCaStorage(), { name: 'mailpki gpgsm interop', keyType: 'ec-p256' });
     rootPem = encodePem('CERTIFICATE', ca.rootCertificate.der);
     issuingDer = ca.issuingCertificate.der;
     issuingPem = encodePem('CERTIFICATE', issuingDer);
     writeFileSync(issuingFile, issuingPem);
-    const imported = gpgsm(['--import', file('root.pem', rootPem)]);
+    const imported = init(rootPem);
     expect(imported.status, imported.stderr).toBe(0);
-    const fpr = /^fpr:(?:[^:]*:){8}([0-9A-F]{40}):/m.exec(run('gpgsm', ['--with-colons', '--list-keys'], { env }))?.[1];
-    expect(fpr).toBeDefined();
-    writeFileSync(`${home}/trustlist.txt`, `${fpr} S relax\n`);
     for (const type of KEY_TYPES) {
       const pair = await generateKeyPair(type, { extractable: true });
       const mailbox = `payments-${type}@example.com`;
@@ -154,7 +130,7 @@ describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], 
   });
 
   afterAll(() => {
-    spawnSync('gpgconf', ['--kill', 'all'], { env, timeout: 30_000 });
+    kill();
     tmp.cleanup();
   });
 
@@ -178,7 +154,7 @@ describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], 
   const caseName = (c: SignCase) => `${c.type}${c.padding ? ` ${c.padding}` : ''} ${c.digest} ${c.opaque ? 'opaque' : 'detached'}`;
 
   /** gpgsm's verdict on a signature: good (and trusted), or the failure kind. */
-  function gpgsmVerify(c: SignCase, eml: string): Result {
+  function gpgsmVerify(c: SignCase, eml: string): GpgsmResult {
     if (c.opaque) return gpgsm(['--output', tmp.path('gpgsm-out.bin'), '--verify', file('msg.p7m', opaqueDer(eml))]);
     const { signedPart, p7s } = splitDetached(eml);
     return gpgsm(['--verify', file('sig.der', p7s), file('signed-part.bin', signedPart)]);
@@ -260,7 +236,7 @@ describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], 
    * Imports one identity into gpgsm through a .p12 that gpgsm 2.2 reads: OpenSSL re-packs the key
    * (exportPkcs8Pem) and certificate (encodePem) with -legacy (3DES, SHA-1 MAC).
    */
-  function importLegacyP12(t: KeyType): Result {
+  function importLegacyP12(t: KeyType): GpgsmResult {
     const me = id(t);
     const p12 = tmp.path(`${t}-legacy.p12`);
     run('openssl', ['pkcs12', '-export', '-legacy', '-inkey', me.keyFile, '-in', me.certFile, '-certfile', issuingFile, '-passout', `pass:${PASSPHRASE}`, '-out', p12]);

@@ -21,8 +21,8 @@ import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
 import { encryptData, signData, type ContentEncryptionAlgorithm } from '../../src/cms/index.js';
 import { toBase64 } from '../../src/internal/bytes.js';
-import { normalizeAddress } from '../../src/mime/index.js';
-import { verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
+import { getHeaders, normalizeAddress, parseMessage } from '../../src/mime/index.js';
+import { MAX_HP_OUTER_FIELDS, verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
 import { encodeBase64Lines } from '../../src/mime/index.js';
 import { ENTITY, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
@@ -169,7 +169,24 @@ interface Scenario {
   resign?: SignerName;
   /** The signed message sits in an unsigned multipart/mixed after attacker text. */
   partial: boolean;
+  /** RFC 9788 marking of the signed content (with `injected` only): its hp parameter and HP-Outer record. */
+  hp?: HpChoice;
 }
+
+/**
+ * hp: 'cipher', 'clear', or repeated ('twice'). record: what the signer wrote as HP-Outer —
+ * 'sender' (its outer header, one field each), 'none', 'duplicated' (each field twice), 'no-subject'
+ * (its Subject left out), 'malformed' (plus a field naming nothing), 'too-many' (over MAX_HP_OUTER_FIELDS).
+ */
+interface HpChoice {
+  param: 'cipher' | 'clear' | 'twice';
+  record: 'sender' | 'none' | 'duplicated' | 'no-subject' | 'malformed' | 'too-many';
+}
+
+const hpChoice: fc.Arbitrary<HpChoice> = fc.record({
+  param: fc.constantFrom<HpChoice['param']>('cipher', 'cipher', 'cipher', 'clear', 'twice'),
+  record: fc.constantFrom<HpChoice['record']>('sender', 'sender', 'sender', 'none', 'duplicated', 'no-subject', 'malformed', 'too-many'),
+});
 
 /** A header set that is mostly a copy of the outer one, so that valid variants stay frequent. */
 const likeOuter = (outer: HeaderSet) =>
@@ -184,6 +201,7 @@ const scenario: fc.Arbitrary<Scenario> = fc
     injectedWanted: fc.boolean(),
     resign: fc.option(fc.constantFrom<SignerName>('payments', 'attacker'), { nil: undefined, freq: 4 }),
     partialDraw: fc.nat(9),
+    hp: fc.option(hpChoice, { nil: undefined, freq: 2 }),
   })
   .chain((s) =>
     fc
@@ -195,6 +213,7 @@ const scenario: fc.Arbitrary<Scenario> = fc
         const partial = s.partialDraw === 0;
         const out: Scenario = { signer: s.signer, carrier: s.carrier, outer: s.outer, wrappers, partial };
         if (injected) out.injected = injected;
+        if (injected && s.hp) out.hp = s.hp;
         // Partial signing is judged on its own; a second signature around it would sign the whole.
         if (s.resign && !partial) out.resign = s.resign;
         return out;
@@ -204,8 +223,28 @@ const scenario: fc.Arbitrary<Scenario> = fc
 // ---------------------------------------------------------------------------------------------
 // Building the message.
 
+/** The signer's HP-Outer lines for its outer header, as `record` says. */
+function hpOuterLines(s: Scenario, record: HpChoice['record']): string[] {
+  const sent = headerLines(s.outer).map((l) => `HP-Outer: ${l}`);
+  if (record === 'none') return [];
+  if (record === 'duplicated') return [...sent, ...sent];
+  if (record === 'no-subject') return sent.filter((l) => !l.startsWith('HP-Outer: Subject:'));
+  if (record === 'malformed') return [...sent, 'HP-Outer: nothing named here'];
+  if (record === 'too-many') return [...sent, ...Array.from({ length: MAX_HP_OUTER_FIELDS }, (_, i) => `HP-Outer: X-Pad-${i}: ${i}`)];
+  return sent;
+}
+
+/** The signed content: ENTITY, with the injected header fields, hp parameter and HP-Outer record. */
+function signedContent(s: Scenario): string {
+  if (!s.injected) return ENTITY;
+  if (!s.hp) return `${headerLines(s.injected).join('\r\n')}\r\n${ENTITY}`;
+  const param = s.hp.param === 'twice' ? 'hp="clear"; hp="cipher"' : `hp="${s.hp.param}"`;
+  const marked = ENTITY.replace('Content-Type: text/plain; charset=us-ascii', `Content-Type: text/plain; charset=us-ascii; ${param}`);
+  return `${[...headerLines(s.injected), ...hpOuterLines(s, s.hp.record)].join('\r\n')}\r\n${marked}`;
+}
+
 async function build(s: Scenario): Promise<string> {
-  let entity = s.injected ? `${headerLines(s.injected).join('\r\n')}\r\n${ENTITY}` : ENTITY;
+  let entity = signedContent(s);
   for (let k = s.wrappers.length - 1; k >= 0; k--) {
     const w = s.wrappers[k]!;
     entity = `Content-Type: message/rfc822${w.forwardedNo ? '; forwarded=no' : ''}\r\n\r\n${headerLines(w.set).join('\r\n')}\r\n${entity}`;
@@ -239,9 +278,28 @@ interface Expected {
 const domainOf = (a: string) => normalizeAddress(a).slice(normalizeAddress(a).lastIndexOf('@') + 1);
 const sameValue = (a: string | undefined, b: string | undefined) => a === b;
 
-function expected(s: Scenario): Expected {
+/**
+ * When the verifier uses the signer's HP-Outer record (an hp="cipher" payload inside an opened
+ * encrypted layer): the header set the signer sent outside, and the record's form.
+ */
+interface RecordInUse {
+  sent: HeaderSet;
+  record: 'sender' | 'duplicated' | 'no-subject';
+}
+
+function expected(s: Scenario, inUse?: RecordInUse): Expected {
   const why: string[] = [];
   const warnings = new Set<SmimeWarningCode>();
+  if (s.injected && s.hp?.param === 'twice') why.push('the hp parameter is repeated');
+  /** Does the record say the sender put this outer value there? (Multiset equality, as the verifier.) */
+  const explains = (k: 'subject' | 'to' | 'replyTo' | 'from'): boolean => {
+    if (!inUse) return false;
+    const value = (h: HeaderSet) => (k === 'from' ? JSON.stringify(h.from.values) : k === 'replyTo' ? h.replyTo : h[k].shown);
+    const [outer, sent] = [value(s.outer), value(inUse.sent)];
+    if (inUse.record === 'duplicated') return outer === undefined && sent === undefined;
+    if (inUse.record === 'no-subject' && k === 'subject') return false;
+    return outer === sent;
+  };
   const signers = new Set([MAILBOX[s.signer], ...(s.resign ? [MAILBOX[s.resign]] : [])]);
   if (s.partial) why.push('only part of the message is signed');
   const outerMailbox = s.outer.from.mailbox;
@@ -260,7 +318,10 @@ function expected(s: Scenario): Expected {
       for (const k of ['subject', 'to', 'replyTo'] as const) {
         const differs = !sameValue(mine[k], theirs[k]);
         const bothPresent = mine[k] !== undefined && theirs[k] !== undefined;
-        if (differs && (kind === 'wrapped' || bothPresent)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
+        if (kind === 'injected' && inUse) {
+          // The record decides: a difference it explains is the sender's; any other was made after sending.
+          if (differs && !explains(k)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
+        } else if (differs && (kind === 'wrapped' || bothPresent)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       }
     }
     if (kind === 'injected' && set.from.values.length === 0) continue;
@@ -270,7 +331,7 @@ function expected(s: Scenario): Expected {
       if (!signers.has(m)) why.push(`${kind} From ${m} is not a signer's`);
       if (kind !== 'outer' && m !== outerMailbox) why.push(`${kind} From ${m} is not the outer From ${outerMailbox}`);
       // The same mailbox under another display name outside the signature.
-      if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
+      if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name && !(kind === 'injected' && explains('from'))) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       if (set.from.lookalike) warnings.add('SMIME_FROM_DISPLAY_NAME_LOOKALIKE');
       if (set.replyTo) {
         const d = domainOf(set.replyTo);
@@ -290,6 +351,7 @@ function explain(s: Scenario): string {
     `outer: ${set(s.outer)}`,
     ...s.wrappers.map((w, i) => `wrapper ${i}${w.forwardedNo ? ' (forwarded=no)' : ''}: ${set(w.set)}`),
     ...(s.injected ? [`signed content header: ${set(s.injected)}`] : []),
+    ...(s.hp ? [`hp: ${s.hp.param}, HP-Outer record: ${s.hp.record}`] : []),
   ].join('\n  ');
 }
 
@@ -365,17 +427,25 @@ async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
   return `${head}Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\n${text}\r\n--${b}\r\n${part}\r\n--${b}--\r\n`;
 }
 
+/** Is the signer's HP-Outer record read (hp="cipher" in a signed payload inside the opened encrypted layer)? */
+const recordRead = (s: Scenario, e: Envelope) => Boolean(s.injected && s.hp?.param === 'cipher' && e.signedInside && e.keyGiven && s.hp.record !== 'none');
+
 function expectedEncrypted(s: Scenario, e: Envelope): Expected {
   const why: string[] = [];
   if (e.placement === 'beside') why.push('an unsigned part is shown beside the encrypted one');
   if (!e.keyGiven) why.push('no decryption key');
   if (!e.signedInside) why.push(`encrypted (${e.alg}) but not signed`);
-  const inner = e.signedInside ? expected({ ...s, outer: e.outer ?? s.outer }) : { valid: false, why: [], warnings: [] };
+  const record = s.hp?.record;
+  const inUse = recordRead(s, e) && (record === 'sender' || record === 'duplicated' || record === 'no-subject') ? { sent: s.outer, record } : undefined;
+  const inner = e.signedInside ? expected({ ...s, outer: e.outer ?? s.outer }, inUse) : { valid: false, why: [], warnings: [] };
   why.push(...inner.why);
-  return { valid: why.length === 0, why, warnings: inner.warnings };
+  // A record over the limits or naming nothing is set aside, and said so.
+  const warnings = recordRead(s, e) && (record === 'malformed' || record === 'too-many') ? [...inner.warnings, 'SMIME_HP_OUTER_IGNORED' as const].sort() : inner.warnings;
+  return { valid: why.length === 0, why, warnings };
 }
 
 const encTally = { valid: 0, invalid: 0 };
+const hpTally = { obscured: 0, changed: 0, unexplained: 0, same: 0 };
 
 it('encrypted paths: valid only when the whole message is one opened encrypted layer around what the model calls valid', async () => {
   await fc.assert(
@@ -398,12 +468,99 @@ it('encrypted paths: valid only when the whole message is one opened encrypted l
         expect(got.warnings, context).toEqual(want.warnings);
         expect(v.layers[0], context).toMatchObject({ kind: 'encrypted', opened: true, contentEncryption: e.alg, integrityProtected: e.alg.endsWith('-gcm') });
         expect(v.decryptedMessage, context).toBeDefined();
+        if (s.injected && s.hp) {
+          // What a client shows is the protected header, whatever the envelope says outside.
+          const shown = parseMessage(v.decryptedMessage!);
+          const values = (name: string) => getHeaders(shown, name).map((h) => h.value);
+          const unfold = (x: string) => x.replace(/\r\n/g, '');
+          expect(values('Subject'), context).toEqual([unfold(s.injected.subject.raw)]);
+          expect(values('To'), context).toEqual([s.injected.to.raw]);
+          expect(values('Reply-To'), context).toEqual(s.injected.replyTo ? [s.injected.replyTo] : []);
+          expect(values('From'), context).toEqual(s.injected.from.values.length > 0 ? s.injected.from.values : (e.outer ?? s.outer).from.values);
+          // A Subject the envelope changed after signing is never explained as the sender's.
+          const subject = v.headerProtection.flatMap((h) => h.differences).find((d) => d.name === 'Subject');
+          if (subject?.cause === 'obscured') expect((e.outer ?? s.outer).subject.shown, context).toBe(s.outer.subject.shown);
+          hpTally[subject?.cause ?? 'same']++;
+        }
         encTally.valid++;
       }
     }),
     { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
   );
-  if (process.env.SPOOF_RUNS) console.log(encTally);
+  if (process.env.SPOOF_RUNS) console.log(encTally, hpTally);
   expect(encTally.valid).toBeGreaterThan(10);
   expect(encTally.invalid).toBeGreaterThan(25);
+}, 120_000);
+
+// ---------------------------------------------------------------------------------------------
+// RFC 9788 paths (issue 12 item 4): every scenario signed content with injected header fields, an hp
+// parameter and an HP-Outer record, encrypted whole to a key that is given; the envelope's outer
+// header is the signer's or one changed after sending (a field rewritten, or all of it). A difference
+// the signer's record explains is the sender's obscuring, never a warning; any other is
+// SMIME_OUTER_HEADER_MISMATCH; a repeated hp is never valid; the message shown carries the
+// protected fields; and a Subject the envelope changed is never called obscured.
+
+const afterSending = (outer: HeaderSet): fc.Arbitrary<HeaderSet | undefined> =>
+  fc.oneof(
+    { weight: 4, arbitrary: fc.constant(undefined) },
+    { weight: 1, arbitrary: fc.constant<HeaderSet>({ ...outer, subject: written('URGENT: new bank details') }) },
+    { weight: 1, arbitrary: fc.constant<HeaderSet>({ ...outer, to: written('everyone@example.com') }) },
+    { weight: 1, arbitrary: fc.constant<HeaderSet>({ ...outer, replyTo: 'ap@evil.test' }) },
+    { weight: 1, arbitrary: headerSet },
+  );
+
+const hpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
+  .record({
+    signer: fc.constantFrom<SignerName>('payments', 'payments', 'payments', 'attacker'),
+    carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque'),
+    outer: headerSet,
+    hp: hpChoice,
+    alg: fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc'),
+  })
+  .chain((x) =>
+    fc
+      .record({
+        // The protected header: often the outer one with the Subject the signer obscured outside.
+        injected: fc.oneof({ weight: 2, arbitrary: likeOuter(x.outer) }, { weight: 2, arbitrary: fc.constant<HeaderSet>({ ...x.outer, subject: written('Q1 supplier payments (confidential)') }) }),
+        changed: afterSending(x.outer),
+      })
+      .map(({ injected, changed }) => {
+      const s: Scenario = { signer: x.signer, carrier: x.carrier, outer: x.outer, wrappers: [], injected, partial: false, hp: x.hp };
+      const e: Envelope = { placement: 'whole', alg: x.alg, signedInside: true, keyGiven: true };
+      if (changed) e.outer = changed;
+      return { s, e };
+    }),
+  );
+
+const rfcTally = { valid: 0, invalid: 0, obscured: 0, changed: 0 };
+
+it('RFC 9788 paths: the HP-Outer record explains only what the signer sent; changes after sending warn; the protected fields are what is shown', async () => {
+  await fc.assert(
+    fc.asyncProperty(hpScenario, async ({ s, e }) => {
+      const message = await buildEncrypted(s, e);
+      const v = await verifyMessage(message, verifyOptions(f, { decryptionKeys: [{ privateKey: f.payments.key, certificate: f.payments.certificate }] }));
+      const want = expectedEncrypted(s, e);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  envelope: ${JSON.stringify({ ...e, outer: e.outer && headerLines(e.outer) })}\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}\n  differences: ${JSON.stringify(v.headerProtection.map((h) => h.differences))}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (s.hp?.param === 'twice') expect(v.problems.map((p) => p.code), context).toContain('SMIME_STRUCTURE_INVALID');
+      // Whatever the verdict: a difference is 'obscured' only when the envelope shows what the signer recorded.
+      const subject = v.headerProtection.flatMap((h) => h.differences).find((d) => d.name === 'Subject');
+      if (subject?.cause === 'obscured') expect((e.outer ?? s.outer).subject.shown, context).toBe(s.outer.subject.shown);
+      if (subject?.cause === 'obscured') rfcTally.obscured++;
+      if (subject?.cause === 'changed') rfcTally.changed++;
+      if (want.valid) {
+        expect(got.warnings, context).toEqual(want.warnings);
+        const shown = parseMessage(v.decryptedMessage!);
+        expect(getHeaders(shown, 'Subject').map((h) => h.value), context).toEqual([s.injected!.subject.raw.replace(/\r\n/g, '')]);
+        rfcTally.valid++;
+      } else rfcTally.invalid++;
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 150) },
+  );
+  if (process.env.SPOOF_RUNS) console.log(rfcTally);
+  expect(rfcTally.valid).toBeGreaterThan(15);
+  expect(rfcTally.invalid).toBeGreaterThan(15);
+  expect(rfcTally.obscured).toBeGreaterThan(3);
+  expect(rfcTally.changed).toBeGreaterThan(3);
 }, 120_000);
