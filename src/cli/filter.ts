@@ -131,7 +131,8 @@ export const evidenceExport: Command = {
     const since = date('since');
     const until = date('until');
     const messageId = str(ctx, 'message-id');
-    const store = await openSqliteEvidenceStore(str(ctx, 'db') ?? 'mailpki.db');
+    // An auditor's typo must not look like "no evidence": the store has to exist.
+    const store = await openSqliteEvidenceStore(str(ctx, 'db') ?? 'mailpki.db', { create: false });
     const outFile = str(ctx, 'out');
     const out = outFile ? createWriteStream(outFile, { mode: 0o600 }) : undefined;
     const write = (s: string) => (out ? new Promise<void>((res, rej) => out.write(s, (e) => (e ? rej(e) : res()))) : (ctx.io.stdout(s), Promise.resolve()));

@@ -126,6 +126,12 @@ export interface DispositionFacts {
   revocationGood: boolean;
   /** A DKIM signature passed and aligns with the From domain. */
   dkimAligned: boolean;
+  /** smimeValid is false only because revocation status could not be had now (SMIME_REVOCATION_UNAVAILABLE alone). */
+  smimeTemporary?: boolean;
+  /** revocationGood is false only because a responder/CRL could not be reached now (nothing revoked). */
+  revocationTemporary?: boolean;
+  /** dkimAligned is false and a DKIM check ended in temperror (DNS): a retry may pass. */
+  dkimTemporary?: boolean;
 }
 
 export interface Disposition {
@@ -134,6 +140,8 @@ export interface Disposition {
   rule?: string;
   /** Requirements not met, in words for the evidence and the tag header. */
   failed: string[];
+  /** Every failed requirement failed only for a temporary reason: a reject becomes a 4xx (the MTA retries). */
+  temporary?: boolean;
 }
 
 /** A domain as an A-label string (`bücher.example` → `xn--bcher-kva.example`), lower case, no trailing dot. WHATWG URL does the IDNA mapping, so this runs anywhere. */
@@ -197,10 +205,13 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
     if (!rule.recipients.some((p) => matchesPattern(recipient, p, delimiter))) continue;
     if (rule.from && !fromApplies(rule.from, facts, delimiter)) continue;
     const failed: string[] = [];
-    if (rule.require.smime && !facts.smimeValid) failed.push('smime');
-    if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood) failed.push('revocation');
-    if (rule.require.dkimAligned && !facts.dkimAligned) failed.push('dkim');
-    return { action: failed.length ? rule.otherwise : 'accept', rule: ruleName(rule, i), failed };
+    const temporary: boolean[] = [];
+    if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
+    if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)
+      (failed.push('revocation'), temporary.push(facts.revocationTemporary === true || facts.smimeTemporary === true));
+    if (rule.require.dkimAligned && !facts.dkimAligned) (failed.push('dkim'), temporary.push(facts.dkimTemporary === true));
+    if (failed.length === 0) return { action: 'accept', rule: ruleName(rule, i), failed };
+    return { action: rule.otherwise, rule: ruleName(rule, i), failed, ...(temporary.every(Boolean) ? { temporary: true } : {}) };
   }
   return { action: 'accept', failed: [] };
 }

@@ -63,16 +63,19 @@ export class SqliteEvidenceStore implements EvidenceStore {
 }
 
 /**
- * Opens (creating and migrating when needed) the store file at `path` for filter evidence.
+ * Opens (creating and migrating when needed; with `create: false` only an existing store, else
+ * ERR_IO) the store file at `path` for filter evidence.
  *
  * @example
  * const evidence = await openSqliteEvidenceStore('./mailpki.db');
  * await evidence.prune(new Date(Date.now() - 400 * 86_400_000)); // keep 400 days
  */
-export async function openSqliteEvidenceStore(path: string, options: { busyTimeoutMs?: number } = {}): Promise<SqliteEvidenceStore> {
-  const store = await openSqliteStore(path, { create: true, ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
+export async function openSqliteEvidenceStore(path: string, options: { busyTimeoutMs?: number; create?: boolean } = {}): Promise<SqliteEvidenceStore> {
+  // create: false (an auditor's export): a path that holds no store is an error, and no file is made.
+  const store = await openSqliteStore(path, { create: options.create ?? true, ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
   await store.close();
-  const db = new Database(path);
+  const db = new Database(path, { fileMustExist: true });
+  // Before anything else on this connection, so that no statement meets another process's lock unprepared.
   db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
   return new SqliteEvidenceStore(db);
 }
