@@ -6,13 +6,14 @@
 import { MailPkiError } from '../errors.js';
 import type { Certificate } from '../certs/certificate.js';
 import { copyBytes, equalBytes } from '../internal/bytes.js';
-import { randomBytes, resolveCrypto } from '../internal/crypto.js';
+import { resolveCrypto } from '../internal/crypto.js';
 import { Tag, cursor, parseDer, readOid } from '../internal/der.js';
-import { decryptContent } from './content-encryption.js';
+import { decryptContent, isAesGcmCipher, type AesGcmCipher } from './content-encryption.js';
 import { CMS_OID } from './oids.js';
 import {
   CONTENT_KEY_BYTES,
   describeRecipientIdentifier,
+  listRecipientIdentifiers,
   parseEnvelopedData,
   type ContentEncryption,
   type ContentEncryptionAlgorithm,
@@ -65,6 +66,12 @@ export interface DecryptedData {
 export interface DecryptDataOptions {
   crypto?: Crypto;
   limits?: EnvelopedLimits;
+  /**
+   * AES-GCM to use instead of WebCrypto's for the content (e.g. `nodeAesGcm()` from mailpki/node:
+   * no copy of the input, one buffer for the output). The tag is still checked before any plaintext
+   * is returned. AES-CBC always goes through WebCrypto.
+   */
+  aesGcm?: AesGcmCipher;
 }
 
 function matches(rid: RecipientIdentifier, cert: Certificate): boolean {
@@ -118,15 +125,32 @@ async function rawRsa(crypto: Crypto, key: CmsDecryptionKey, c: Uint8Array, need
   throw new MailPkiError('ERR_CMS_UNWRAP_UNAVAILABLE', `${need} needs the raw RSA operation, which WebCrypto does not offer for this non-extractable key: ${UNAVAILABLE_HINT}`);
 }
 
+const FALLBACK_LABEL = new TextEncoder().encode('mailpki RFC 3218 implicit rejection');
+
+/** SHA-256(label ‖ EM), cut to the content-key length (at most 32 bytes: AES-256). Computed whatever the padding. */
+async function pkcs1Fallback(crypto: Crypto, em: Uint8Array, length: number): Promise<Uint8Array> {
+  const input = new Uint8Array(FALLBACK_LABEL.length + em.length);
+  input.set(FALLBACK_LABEL);
+  input.set(em, FALLBACK_LABEL.length);
+  try {
+    return new Uint8Array(await crypto.subtle.digest('SHA-256', input)).slice(0, length);
+  } finally {
+    input.fill(0);
+  }
+}
+
 async function unwrapKeyTrans(crypto: Crypto, ri: KeyTransRecipient, key: CmsDecryptionKey, cekLength: number): Promise<{ cek: Uint8Array; km: KeyManagement }> {
   const alg = ri.algorithm;
   if ('unsupported' in alg) throw new MailPkiError('ERR_ALGORITHM_UNSUPPORTED', `unsupported key transport: ${alg.unsupported}`);
   if (key.certificate.publicKey.kind !== 'rsa')
     throw new MailPkiError('ERR_CMS_WRONG_KEY', `the RecipientInfo uses RSA key transport but the certificate has a ${key.certificate.publicKey.kind} key`);
   if (alg.scheme === 'rsa-pkcs1') {
-    // RFC 3218 §2.3: the fallback key is drawn first and used on any padding defect, so success and failure look alike.
-    const fallback = randomBytes(crypto, cekLength);
+    // RFC 3218 §2.3: on any padding defect a fallback key is used, so success and failure look alike.
+    // The fallback is derived from the decrypted block (secret: only the key holder can compute it), not
+    // drawn at random: the same ciphertext must fail the same way every time, or repeating a query tells
+    // a well-padded block from a badly padded one (deterministic implicit rejection, as OpenSSL 3.2+ does).
     const em = await rawRsa(crypto, key, ri.encryptedKey, 'RSA PKCS#1 v1.5 key transport');
+    const fallback = await pkcs1Fallback(crypto, em, cekLength);
     return { cek: pkcs1DecodeImplicit(em, cekLength, fallback), km: 'rsa-pkcs1' };
   }
   const pk = key.privateKey;
@@ -198,6 +222,8 @@ async function unwrapKeyAgree(crypto: Crypto, ri: KeyAgreeRecipient, key: CmsDec
  */
 export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionKey[], options: DecryptDataOptions = {}): Promise<DecryptedData> {
   checkKeys(keys);
+  if (options.aesGcm !== undefined && !isAesGcmCipher(options.aesGcm))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'aesGcm: must be an object with encrypt and decrypt functions (e.g. nodeAesGcm())', { details: { field: 'aesGcm' } });
   const crypto = resolveCrypto(options.crypto);
   const ed = parseEnvelopedData(cms, options.limits);
   const recipients = ed.recipients.map(describeRecipientIdentifier);
@@ -232,7 +258,7 @@ export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionK
   if (candidates.length === 0)
     throw new MailPkiError(
       'ERR_CMS_NOT_FOR_RECIPIENT',
-      `the message is not encrypted to any of the ${keys.length} given key(s); it is for: ${recipients.join('; ')}`,
+      `the message is not encrypted to any of the ${keys.length} given key(s); it is for: ${listRecipientIdentifiers(recipients)}`,
       { details: { recipients } },
     );
 
@@ -252,7 +278,10 @@ export async function decryptData(cms: Uint8Array, keys: readonly CmsDecryptionK
         cek = await unwrapKeyAgree(crypto, r, key);
         km = 'ecdh';
       }
-      const content = await decryptContent(crypto, enc as ContentEncryption, cek, gatherCiphertext(ed.encryptedContent, gcm ? ed.mac : undefined), ed.authAttrsAad);
+      const content = await decryptContent(crypto, enc as ContentEncryption, cek, ed.encryptedContent, gcm ? ed.mac : undefined, ed.authAttrsAad, {
+        owner: cms,
+        ...(options.aesGcm ? { aesGcm: options.aesGcm } : {}),
+      });
       return {
         content,
         contentType: ed.contentType,
@@ -299,19 +328,4 @@ function checkContentType(ed: EnvelopedData, gcm: boolean): void {
   }
   if (seen === 0 && ed.contentType !== CMS_OID.data)
     throw new MailPkiError('ERR_CMS_MALFORMED', 'invalid CMS AuthEnvelopedData: no authenticated contentType attribute for a content type other than id-data');
-}
-
-/** Ciphertext (and GCM tag) in the one buffer WebCrypto wants: a single copy, however many BER chunks. */
-function gatherCiphertext(chunks: readonly Uint8Array[], tag?: Uint8Array): Uint8Array {
-  if (!tag && chunks.length === 1) return chunks[0]!;
-  let total = tag?.length ?? 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  if (tag) out.set(tag, at);
-  return out;
 }

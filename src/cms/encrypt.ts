@@ -2,7 +2,8 @@
  * Making AuthEnvelopedData (RFC 5083, AES-GCM per RFC 5084) or EnvelopedData (RFC 5652 §6,
  * AES-CBC) for S/MIME 4.0 (RFC 8551). One random content-encryption key, wrapped per recipient
  * with RSAES-OAEP (default), RSAES-PKCS1-v1_5 (opt-in) or ECDH ephemeral-static (EC keys).
- * The large content is copied once, into the output.
+ * The content is encrypted straight into its place in the output (an injected AesGcmCipher), or
+ * copied there once from WebCrypto's result.
  */
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
@@ -10,7 +11,7 @@ import type { Certificate } from '../certs/certificate.js';
 import { resolveCrypto, randomBytes } from '../internal/crypto.js';
 import { Tag, bitString, compareBytes, explicit, int, nul, octets, oid, seq, tlv } from '../internal/der.js';
 import { parseInput } from '../internal/validate.js';
-import { encryptContent, isGcm } from './content-encryption.js';
+import { GCM_TAG_BYTES, contentEncryptionParams, encryptContentInto, isAesGcmCipher, isGcm, type AesGcmCipher } from './content-encryption.js';
 import {
   CONTENT_KEY_BYTES,
   DEFAULT_ENVELOPED_LIMITS,
@@ -38,6 +39,11 @@ export interface EncryptDataOptions {
   /** The inner content type, a dotted OID. Default id-data. */
   contentType?: string;
   crypto?: Crypto;
+  /**
+   * AES-GCM to use instead of WebCrypto's (e.g. `nodeAesGcm()` from mailpki/node, which encrypts
+   * straight into the output). Ignored for AES-CBC.
+   */
+  aesGcm?: AesGcmCipher;
 }
 
 const isCertificate = (v: unknown): v is Certificate =>
@@ -60,22 +66,29 @@ const optionsSchema = z
     contentEncryption: z.enum(['aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc', 'aes-128-cbc']).optional(),
     contentType: z.string().regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, 'a dotted OID').optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto Crypto').optional(),
+    aesGcm: z.custom<AesGcmCipher>(isAesGcmCipher, 'expected an object with encrypt and decrypt functions (e.g. nodeAesGcm())').optional(),
   })
   .strict();
 
 /**
  * A DER node whose content is written once at the end: the big ciphertext is placed straight
- * into the output instead of being copied by every enclosing `tlv`.
+ * into the output instead of being copied by every enclosing `tlv`. A `Slot` is room of a known
+ * length, filled after the output exists (the ciphertext, the tag).
  */
 interface Lazy {
   tag: number;
-  parts: (Uint8Array | Lazy)[];
+  parts: (Uint8Array | Lazy | Slot)[];
   len: number;
 }
-const lazy = (tag: number, ...parts: (Uint8Array | Lazy)[]): Lazy => ({
+class Slot {
+  /** Where the slot starts in the output, once serialised. */
+  at = -1;
+  constructor(readonly length: number) {}
+}
+const lazy = (tag: number, ...parts: (Uint8Array | Lazy | Slot)[]): Lazy => ({
   tag,
   parts,
-  len: parts.reduce((n, p) => n + (p instanceof Uint8Array ? p.length : encodedLength(p)), 0),
+  len: parts.reduce((n, p) => n + (p instanceof Uint8Array || p instanceof Slot ? p.length : encodedLength(p)), 0),
 });
 const headerLength = (len: number): number => (len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6);
 const encodedLength = (n: Lazy): number => headerLength(n.len) + n.len;
@@ -93,6 +106,9 @@ function serialise(root: Lazy): Uint8Array {
     for (const p of n.parts) {
       if (p instanceof Uint8Array) {
         out.set(p, at);
+        at += p.length;
+      } else if (p instanceof Slot) {
+        p.at = at;
         at += p.length;
       } else at = write(p, at);
     }
@@ -194,23 +210,34 @@ export async function encryptData(content: Uint8Array, recipients: readonly CmsR
       isGcm(algorithm) && contentType !== CMS_OID.data
         ? tlv(Tag.SET, seq(oid(CMS_OID.contentType), tlv(Tag.SET, oid(contentType))))
         : undefined;
-    const enc = await encryptContent(crypto, algorithm, cek, content, authAttrs);
+    const params = contentEncryptionParams(crypto, algorithm);
+    // The output first, with room for the ciphertext and tag: the content is encrypted into it.
+    const ciphertext = new Slot(params.ciphertextLength(content.length));
+    const tag = new Slot(isGcm(algorithm) ? GCM_TAG_BYTES : 0);
     // SET OF in DER order
     const riSet = tlv(Tag.SET, ...infos.map((i) => i.der).sort(compareBytes));
-    const eci = lazy(Tag.SEQUENCE, oid(contentType), enc.algorithmDer, lazy(0x80, enc.ciphertext));
+    const eci = lazy(Tag.SEQUENCE, oid(contentType), params.algorithmDer, lazy(0x80, ciphertext));
     let body: Lazy;
     let outerType: string;
     if (isGcm(algorithm)) {
       outerType = CMS_OID.authEnvelopedData;
       const attrs = authAttrs ? [copyWithTag(authAttrs, 0xa1)] : [];
-      body = lazy(Tag.SEQUENCE, int(0), riSet, eci, ...attrs, octets(enc.tag!));
+      body = lazy(Tag.SEQUENCE, int(0), riSet, eci, ...attrs, lazy(Tag.OCTET_STRING, tag));
     } else {
       outerType = CMS_OID.envelopedData;
       // RFC 5652 §6.1: version 0 when every RecipientInfo is a version-0 KeyTransRecipientInfo, else 2.
       const version = infos.every((i) => i.version === 0) ? 0 : 2;
       body = lazy(Tag.SEQUENCE, int(version), riSet, eci);
     }
-    return serialise(lazy(Tag.SEQUENCE, oid(outerType), lazy(0xa0, body)));
+    let out: Uint8Array | undefined;
+    const place = () => {
+      out = serialise(lazy(Tag.SEQUENCE, oid(outerType), lazy(0xa0, body)));
+      return out.subarray(ciphertext.at, ciphertext.at + ciphertext.length);
+    };
+    const mac = await encryptContentInto(crypto, params, cek, content, place, authAttrs, opts.aesGcm);
+    // encryptContentInto has called place() on every path that returns
+    if (mac) out!.set(mac, tag.at);
+    return out!;
   } finally {
     cek.fill(0);
   }

@@ -158,6 +158,13 @@ export interface EnvelopedData {
 
 const ERR = 'ERR_CMS_MALFORMED' as const;
 
+/**
+ * Most OCTET STRING chunks of a constructed encryptedContent. `openssl cms -stream` writes 4 KiB
+ * chunks (16 384 for the largest content mailpki reads, MAX_ENCRYPT_CONTENT_BYTES); 65 536 leaves
+ * room for 1 KiB chunks and refuses the millions of empty chunks an attacker can pack in.
+ */
+export const MAX_ENCRYPTED_CONTENT_CHUNKS = 65_536;
+
 const count = z.number().int().positive();
 const limitsSchema = z
   .object({ maxBytes: count.max(2 ** 31 - 1), maxRecipients: count, maxDepth: count.max(MAX_BER_DEPTH) })
@@ -238,7 +245,13 @@ function readEnvelopedData(bytes: Uint8Array, l: Required<EnvelopedLimits>): Env
       // BER's constructed [0] IMPLICIT OCTET STRING (openssl -stream): the normaliser left the chunks as OCTET STRINGs.
       encryptedContent = [];
       const chunks = cursor(ecNode, ERR, 'invalid CMS encryptedContent');
-      while (!chunks.done) encryptedContent.push(readOctetString(chunks.next(Tag.OCTET_STRING)));
+      // Bounded: a definite-length input of millions of empty chunks would otherwise cost seconds and
+      // hundreds of MiB of views for no content (the BER normaliser's node limit does not see it).
+      while (!chunks.done) {
+        if (encryptedContent.length >= MAX_ENCRYPTED_CONTENT_CHUNKS)
+          throw new MailPkiError('ERR_INPUT_TOO_LARGE', `the encrypted content is split into more than ${MAX_ENCRYPTED_CONTENT_CHUNKS} chunks`, { details: { limit: MAX_ENCRYPTED_CONTENT_CHUNKS } });
+        encryptedContent.push(readOctetString(chunks.next(Tag.OCTET_STRING)));
+      }
     } else throw new MailPkiError(ERR, `invalid CMS EncryptedContentInfo: unexpected tag 0x${ecNode.tag.toString(16)}`);
     for (const chunk of encryptedContent) encryptedContentLength += chunk.length;
   }
@@ -492,14 +505,35 @@ function readKeyAgree(node: Der): KeyAgreeRecipient[] {
 export function describeRecipientIdentifier(r: Recipient): string {
   if (r.type === 'other') return `${r.kind} recipient (not supported)`;
   const rid = r.rid;
-  if ('subjectKeyIdentifier' in rid) return `subjectKeyIdentifier=${toHex(rid.subjectKeyIdentifier)}`;
+  if ('subjectKeyIdentifier' in rid) return `subjectKeyIdentifier=${clipHex(rid.subjectKeyIdentifier)}`;
   let issuer: string;
-  try {
-    issuer = formatName(readName(parseDer(rid.issuer, ERR, 'invalid CMS issuer')));
-  } catch {
-    issuer = `(unreadable name ${toHex(rid.issuer.subarray(0, 16))}…)`;
-  }
-  return `issuer=${issuer}, serial=0x${toHex(rid.serial)}`;
+  if (rid.issuer.length > MAX_DESCRIBED_NAME_BYTES) issuer = `(a name of ${rid.issuer.length} bytes, ${toHex(rid.issuer.subarray(0, 16))}…)`;
+  else
+    try {
+      issuer = formatName(readName(parseDer(rid.issuer, ERR, 'invalid CMS issuer')));
+    } catch {
+      issuer = `(unreadable name ${toHex(rid.issuer.subarray(0, 16))}…)`;
+    }
+  if (issuer.length > MAX_DESCRIBED_NAME_CHARS) issuer = `${issuer.slice(0, MAX_DESCRIBED_NAME_CHARS)}…`;
+  return `issuer=${issuer}, serial=0x${clipHex(rid.serial)}`;
+}
+
+/**
+ * A recipient identifier is described from at most this many bytes of issuer Name, and in at most
+ * MAX_DESCRIBED_NAME_CHARS characters: 256 RecipientInfos with 180 KB Names must not make a verdict
+ * or an error message of 100 MiB (what real CAs write is under 1 KiB).
+ */
+export const MAX_DESCRIBED_NAME_BYTES = 4096;
+export const MAX_DESCRIBED_NAME_CHARS = 256;
+
+function clipHex(b: Uint8Array): string {
+  return b.length > 64 ? `${toHex(b.subarray(0, 64))}…(${b.length} bytes)` : toHex(b);
+}
+
+/** For messages: the first few descriptions and how many more there are. */
+export function listRecipientIdentifiers(descriptions: readonly string[], most = 8): string {
+  const shown = descriptions.slice(0, most).join('; ');
+  return descriptions.length > most ? `${shown}; and ${descriptions.length - most} more` : shown;
 }
 
 /**

@@ -26,13 +26,19 @@ export { encryptData, MAX_ENCRYPT_CONTENT_BYTES, MAX_ENCRYPT_RECIPIENTS, MIN_REC
 export { decryptData, MAX_DECRYPT_ATTEMPTS, type CmsDecryptionKey, type DecryptedData, type DecryptDataOptions } from './decrypt.js';
 export {
   parseEnvelopedData,
+  listRecipientIdentifiers,
   readRecipientIdentifiers,
   DEFAULT_ENVELOPED_LIMITS,
+  MAX_DESCRIBED_NAME_BYTES,
+  MAX_DESCRIBED_NAME_CHARS,
+  MAX_ENCRYPTED_CONTENT_CHUNKS,
   type ContentEncryptionAlgorithm,
   type KeyManagement,
   type EnvelopedData,
   type EnvelopedLimits,
+  type KeyTransRecipient,
   type Recipient,
   type RecipientIdentifier,
 } from './enveloped-data.js';
 export { importDecryptionKey, importDecryptionKeyFromPkcs12, type ImportDecryptionKeyOptions } from './decryption-key.js';
+export type { AesGcmCipher } from './content-encryption.js';

@@ -158,8 +158,8 @@ export function pkcs1Encrypt(key: RsaPublicNumbers, message: Uint8Array, crypto:
 /**
  * RSAES-PKCS1-v1_5 decoding without a padding oracle (RFC 3218 §2.3, the "implicit rejection"
  * of TLS): every byte is looked at whatever the padding, and on any defect — bad header, PS
- * shorter than 8, no separator, a key of the wrong length — `fallback` (random, drawn before the
- * RSA operation) is returned instead. The caller learns nothing; the content check fails later
+ * shorter than 8, no separator, a key of the wrong length — `fallback` (derived by the caller from
+ * the decrypted block, so one ciphertext always fails alike) is returned instead. The caller learns nothing; the content check fails later
  * with the same error as any other wrong key.
  */
 export function pkcs1DecodeImplicit(em: Uint8Array, expectedLength: number, fallback: Uint8Array): Uint8Array {

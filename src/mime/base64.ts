@@ -11,13 +11,75 @@ const PAD = 0x3d;
  * stray junk) are ignored, and decoding stops at the first "=" (end of data). Never throws.
  */
 export function decodeBase64Body(input: Uint8Array | string): Uint8Array {
-  const len = input.length;
-  const out = new Uint8Array(Math.floor((len * 3) / 4) + 3);
+  const out = new Uint8Array(Math.floor((input.length * 3) / 4) + 3);
+  // Two monomorphic loops: the per-character type test cost a third of the time on large bodies.
+  const n = typeof input === 'string' ? decodeString(input, out) : decodeBytes(input, out);
+  return out.slice(0, n);
+}
+
+/*
+ * Both loops take four alphabet characters at a time while the input is aligned (every 76-character
+ * line is), and fall back to one character at a time for anything else: line breaks, junk, padding.
+ */
+function decodeBytes(src: Uint8Array, out: Uint8Array): number {
+  const len = src.length;
   let acc = 0;
   let bits = 0;
   let n = 0;
-  for (let i = 0; i < len; i++) {
-    const c = typeof input === 'string' ? input.charCodeAt(i) : input[i]!;
+  let i = 0;
+  while (i < len) {
+    if (bits === 0 && i + 4 <= len) {
+      const q = (INDEX[src[i]!]! << 18) | (INDEX[src[i + 1]!]! << 12) | (INDEX[src[i + 2]!]! << 6) | INDEX[src[i + 3]!]!;
+      if (q >= 0) {
+        out[n] = q >> 16;
+        out[n + 1] = (q >> 8) & 0xff;
+        out[n + 2] = q & 0xff;
+        n += 3;
+        i += 4;
+        continue;
+      }
+    }
+    const c = src[i++]!;
+    if (c === PAD) break;
+    const v = INDEX[c]!;
+    if (v < 0) continue;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (acc >> bits) & 0xff;
+    }
+  }
+  return n;
+}
+
+function decodeString(src: string, out: Uint8Array): number {
+  const len = src.length;
+  const at = (k: number) => {
+    const c = src.charCodeAt(k);
+    return c < 256 ? INDEX[c]! : -1;
+  };
+  let acc = 0;
+  let bits = 0;
+  let n = 0;
+  let i = 0;
+  while (i < len) {
+    if (bits === 0 && i + 4 <= len) {
+      const a = at(i);
+      const b = at(i + 1);
+      const c = at(i + 2);
+      const d = at(i + 3);
+      if ((a | b | c | d) >= 0) {
+        const q = (a << 18) | (b << 12) | (c << 6) | d;
+        out[n] = q >> 16;
+        out[n + 1] = (q >> 8) & 0xff;
+        out[n + 2] = q & 0xff;
+        n += 3;
+        i += 4;
+        continue;
+      }
+    }
+    const c = src.charCodeAt(i++);
     if (c === PAD) break;
     const v = c < 256 ? INDEX[c]! : -1;
     if (v < 0) continue;
@@ -28,7 +90,7 @@ export function decodeBase64Body(input: Uint8Array | string): Uint8Array {
       out[n++] = (acc >> bits) & 0xff;
     }
   }
-  return out.slice(0, n);
+  return n;
 }
 
 /** Base64 in lines of `lineLength` characters joined by CRLF, without a final CRLF. */

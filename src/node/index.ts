@@ -6,6 +6,7 @@ export { MAILPKI_APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './sqlite-sch
 export { nodeDnsResolver, type NodeDnsResolverOptions } from './dns.js';
 export { nodeDnsTransport, parseServer } from './dns-update.js';
 export { nodeRawRsaDecrypt } from './rsa-decrypt.js';
+export { nodeAesGcm, NODE_AES_GCM_SLICE_BYTES, NODE_AES_GCM_YIELD_BYTES } from './aes-gcm.js';
 export {
   createFilter,
   DEFAULT_FILTER_MAX_MESSAGE_BYTES,

@@ -5,7 +5,7 @@
  * `problems`: CMS container tricks, MIME wrapping, and sender/signer mismatch.
  */
 import { z } from 'zod';
-import { findSignerCertificate, parseSignedData, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
+import { findSignerCertificate, parseSignedData, listRecipientIdentifiers, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
 import { CMS_OID } from '../cms/oids.js';
 import { OID } from '../internal/oids.js';
 import { validateChain } from '../certs/chain.js';
@@ -578,7 +578,7 @@ async function openEncryptedLayer(
     }
     problems.push({
       code: 'SMIME_ENCRYPTED_NO_KEY',
-      message: `the message is encrypted and no decryption key was given (it is encrypted to ${recipients.join('; ') || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
+      message: `the message is encrypted and no decryption key was given (it is encrypted to ${listRecipientIdentifiers(recipients) || 'recipients that cannot be read'}): its content and signatures cannot be checked`,
     });
     return { summary: { kind: 'encrypted', opened: false, recipients } };
   }

@@ -567,3 +567,103 @@ describe('parser property: hostile input gives a coded error, never a crash or h
   });
 });
 
+
+describe('large content without extra copies (issue 12 throughput): what the shortcuts must not change', () => {
+  it("WebCrypto GCM decrypt places the tag after the ciphertext in the caller's buffer only for the call: the input is byte-for-byte the same after success, after a tag failure, and with authAttrs", async () => {
+    for (const options of [{}, { contentType: CMS_OID.signedData }]) {
+      const der = await encryptData(content, [{ certificate: ids.rsa!.cert }], options);
+      const before = der.slice();
+      expect(equalBytes((await decryptData(der, [ids.rsa!.key])).content, content)).toBe(true);
+      expect(equalBytes(der, before)).toBe(true);
+      const tagAt = indexOf(der, parseEnvelopedData(der).mac!);
+      der[tagAt + 15]! ^= 1;
+      const altered = der.slice();
+      await rejects(decryptData(der, [ids.rsa!.key]), 'ERR_CMS_DECRYPTION_FAILED');
+      expect(equalBytes(der, altered)).toBe(true);
+    }
+  });
+
+  it('no joined copy: WebCrypto is handed a view of the caller\'s own buffer, ciphertext then tag', async () => {
+    const der = await encryptData(content, [{ certificate: ids.rsa!.cert }]);
+    const calls: { sameBuffer: boolean; length: number; tail: Uint8Array }[] = [];
+    const recording = {
+      getRandomValues: (a: Uint8Array<ArrayBuffer>) => globalThis.crypto.getRandomValues(a),
+      subtle: new Proxy(subtle, {
+        get(target, name) {
+          const f = Reflect.get(target, name) as (...a: unknown[]) => unknown;
+          if (name !== 'decrypt') return f.bind(target);
+          return (alg: { name: string }, key: CryptoKey, data: Uint8Array) => {
+            if (alg.name === 'AES-GCM') calls.push({ sameBuffer: data.buffer === der.buffer, length: data.length, tail: data.slice(-16) });
+            return f.call(target, alg, key, data);
+          };
+        },
+      }),
+    } as unknown as Crypto;
+    expect(equalBytes((await decryptData(der, [ids.rsa!.key], { crypto: recording })).content, content)).toBe(true);
+    expect(calls).toEqual([{ sameBuffer: true, length: content.length + 16, tail: parseEnvelopedData(der).mac!.slice() }]);
+  });
+
+  it('the same buffer decrypted twice at once, inside a larger buffer (bytes around it untouched), and from a SharedArrayBuffer', async () => {
+    const der = await encryptData(content, [{ certificate: ids.p256!.cert }]);
+    const [a, b] = await Promise.all([decryptData(der, [ids.p256!.key]), decryptData(der, [ids.p256!.key])]);
+    expect(equalBytes(a.content, content) && equalBytes(b.content, content)).toBe(true);
+    const big = new Uint8Array(der.length + 64).fill(0xee);
+    big.set(der, 32);
+    const view = big.subarray(32, 32 + der.length);
+    expect(equalBytes((await decryptData(view, [ids.p256!.key])).content, content)).toBe(true);
+    expect(big.subarray(0, 32).every((x) => x === 0xee) && big.subarray(32 + der.length).every((x) => x === 0xee)).toBe(true);
+    const shared = new Uint8Array(new SharedArrayBuffer(der.length));
+    shared.set(der);
+    expect(equalBytes((await decryptData(shared, [ids.p256!.key])).content, content)).toBe(true);
+  });
+
+  it('an injected aesGcm cipher: what it encrypts WebCrypto opens and the reverse, with authAttrs as AAD; a rejected tag wipes its output and returns nothing', async () => {
+    // A stand-in over WebCrypto with the injected contract (the real one, nodeAesGcm, has its own tests in test/node).
+    const seen: Uint8Array[] = [];
+    const webGcm = async (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined, op: 'encrypt' | 'decrypt', data: Uint8Array) => {
+      const k = await subtle.importKey('raw', key.slice(), 'AES-GCM', false, [op]);
+      const p: AesGcmParams = { name: 'AES-GCM', iv: nonce.slice(), ...(aad ? { additionalData: aad.slice() } : {}) };
+      return new Uint8Array(await subtle[op](p, k, data.slice()));
+    };
+    const aesGcm = {
+      async encrypt(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined, c: Uint8Array, out: Uint8Array) {
+        const r = await webGcm(key, nonce, aad, 'encrypt', c);
+        out.set(r.subarray(0, c.length));
+        return r.slice(c.length);
+      },
+      async decrypt(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined, chunks: readonly Uint8Array[], tag: Uint8Array, out: Uint8Array) {
+        seen.push(out);
+        out.fill(0x55); // what a streaming cipher would have written before the tag check
+        out.set(await webGcm(key, nonce, aad, 'decrypt', Uint8Array.from([...chunks.flatMap((c) => [...c]), ...tag])));
+      },
+    };
+    for (const options of [{}, { contentType: CMS_OID.signedData, contentEncryption: 'aes-128-gcm' as const }]) {
+      const viaInjected = await encryptData(content, [{ certificate: ids.rsa!.cert }], { ...options, aesGcm });
+      expect(equalBytes((await decryptData(viaInjected, [ids.rsa!.key])).content, content)).toBe(true);
+      const viaWeb = await encryptData(content, [{ certificate: ids.rsa!.cert }], options);
+      expect(equalBytes((await decryptData(viaWeb, [ids.rsa!.key], { aesGcm })).content, content)).toBe(true);
+    }
+    const der = await encryptData(content, [{ certificate: ids.rsa!.cert }]);
+    const ed = parseEnvelopedData(der);
+    seen.length = 0;
+    await rejects(decryptData(flip(der, indexOf(der, ed.mac!)), [ids.rsa!.key], { aesGcm }), 'ERR_CMS_DECRYPTION_FAILED');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.length).toBe(content.length);
+    expect(seen[0]!.every((x) => x === 0)).toBe(true);
+    // CBC never goes to the injected cipher
+    const cbc = await encryptData(content, [{ certificate: ids.rsa!.cert }], { contentEncryption: 'aes-256-cbc', aesGcm });
+    seen.length = 0;
+    expect(equalBytes((await decryptData(cbc, [ids.rsa!.key], { aesGcm })).content, content)).toBe(true);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('an aesGcm option that is not a cipher, or a cipher returning a short tag: ERR_INVALID_INPUT naming aesGcm', async () => {
+    const der = await encryptData(content, [{ certificate: ids.rsa!.cert }]);
+    const e1 = await rejects(decryptData(der, [ids.rsa!.key], { aesGcm: {} as never }), 'ERR_INVALID_INPUT');
+    expect(e1.details).toMatchObject({ field: 'aesGcm' });
+    await rejects(encryptData(content, [{ certificate: ids.rsa!.cert }], { aesGcm: { encrypt: 1 } as never }), 'ERR_INVALID_INPUT');
+    const short = { encrypt: async () => new Uint8Array(12), decrypt: async () => undefined };
+    const e2 = await rejects(encryptData(content, [{ certificate: ids.rsa!.cert }], { aesGcm: short }), 'ERR_INVALID_INPUT');
+    expect(e2.details).toMatchObject({ field: 'aesGcm' });
+  });
+});

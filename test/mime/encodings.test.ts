@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   canonicalizeLineEndings,
@@ -93,6 +94,52 @@ describe('base64 bodies', () => {
     const big = crypto.getRandomValues(new Uint8Array(4096));
     expect(str(encodeBase64LineBytes(big))).toBe(encodeBase64Lines(big));
     expect(decodeBase64Body(encodeBase64LineBytes(big))).toEqual(big);
+  });
+
+  /** RFC 2045's rule one character at a time: the reference the four-at-a-time decoder must equal. */
+  function referenceDecode(text: string): Uint8Array {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const out: number[] = [];
+    let acc = 0;
+    let bits = 0;
+    for (const ch of text) {
+      if (ch === '=') break;
+      const v = alphabet.indexOf(ch);
+      if (v < 0) continue;
+      acc = ((acc << 6) | v) & 0xffffff;
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out.push((acc >> bits) & 0xff);
+      }
+    }
+    return Uint8Array.from(out);
+  }
+
+  it('decodes exactly as the one-character-at-a-time rule, for strings and bytes with junk, breaks, padding and non-Latin-1 characters anywhere', () => {
+    const piece = fc.oneof(
+      fc.constantFrom('A', 'z', '0', '+', '/', 'Q', '=', '\r\n', ' ', '\t', '*', '-', '_', '\u00e9', '\u20ac', 'SGVs', 'bG8g'),
+      fc.string({ maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), (pieces) => {
+        const text = pieces.join('');
+        const want = referenceDecode(text);
+        expect(decodeBase64Body(text)).toEqual(want);
+        // As bytes (what a raw message holds), each UTF-16 unit above 255 becomes one junk byte.
+        const bytes = Uint8Array.from(text, (c) => (c.charCodeAt(0) < 256 ? c.charCodeAt(0) : 0x7f));
+        expect(decodeBase64Body(bytes)).toEqual(referenceDecode(Array.from(bytes, (b) => String.fromCharCode(b)).join('')));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('decodes a large 76-column body like Node does', () => {
+    const data = Uint8Array.from({ length: 300_001 }, (_, i) => (i * 7919 + (i >> 8)) & 0xff);
+    const text = encodeBase64Lines(data);
+    expect(decodeBase64Body(text)).toEqual(data);
+    expect(decodeBase64Body(enc.encode(text))).toEqual(data);
+    expect(Buffer.from(decodeBase64Body(text))).toEqual(Buffer.from(text, 'base64'));
   });
 });
 
