@@ -1,7 +1,7 @@
 /**
  * An SMTP content filter in the way Postfix content filters work: receive on a loopback port
  * (smtp-server), verify S/MIME and DKIM, add one Authentication-Results, apply the disposition
- * policy, keep evidence, and re-inject to the MTA's return port (nodemailer's pooled SMTP
+ * policy, keep evidence, and re-inject to the MTA's return port (a pooled SMTP
  * transport). A message is answered 250 only after every copy has been passed on (or written to
  * quarantine) and its evidence kept; any failure on the way answers 451 and the MTA keeps the
  * message and retries — a message is never lost, at worst delivered twice to one group of
@@ -11,7 +11,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import nodemailer from 'nodemailer';
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
@@ -21,6 +20,7 @@ import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspe
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
 import type { EvidenceRecord, EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
+import { ReinjectPool } from './smtp-reinject.js';
 
 /** Default largest message the filter takes (bytes); larger ones are refused with 552. */
 export const DEFAULT_FILTER_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
@@ -127,24 +127,17 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
 
   const timeout = options.reinjectTimeoutMs ?? 30_000;
-  const transport = nodemailer.createTransport({
+  const reinjectPool = new ReinjectPool({
     host: reinject.host ?? '127.0.0.1',
     port: reinject.port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: options.reinjectConnections ?? DEFAULT_FILTER_REINJECT_CONNECTIONS,
-    maxMessages: Infinity,
     name: authservId,
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: timeout,
+    connections: options.reinjectConnections ?? DEFAULT_FILTER_REINJECT_CONNECTIONS,
+    timeoutMs: timeout,
   });
 
   async function pass(bytes: Uint8Array, from: string, to: string[]): Promise<void> {
     try {
-      const info = await transport.sendMail({ envelope: { from, to }, raw: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
-      if (info.rejected.length > 0) throw new Error(`return port refused ${info.rejected.join(', ')}`);
+      await reinjectPool.send(from, to, bytes);
     } catch (e) {
       throw new SmtpReply(451, `4.3.0 Cannot pass the message on now (${(e as Error).message}); try again later`);
     }
@@ -289,7 +282,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       closing ??= new Promise<void>((resolve) => {
         (server.options as { closeTimeout?: number }).closeTimeout = timeoutMs;
         server.close(() => {
-          transport.close();
+          reinjectPool.close();
           resolve();
         });
       });
