@@ -1,17 +1,17 @@
 /**
  * An SMTP content filter in the way Postfix content filters work: receive on a loopback port
  * (smtp-server), verify S/MIME and DKIM, add one Authentication-Results, apply the disposition
- * policy, keep evidence, and re-inject to the MTA's return port (nodemailer's pooled SMTP
- * transport). A message is answered 250 only after every copy has been passed on (or written to
- * quarantine) and its evidence kept; any failure on the way answers 451 and the MTA keeps the
- * message and retries — a message is never lost, at worst delivered twice to one group of
- * recipients (when a later copy failed after an earlier one was passed on).
+ * policy, keep evidence, and re-inject to the MTA's return port (a pooled SMTP
+ * transport). Its evidence record is written (pending) before any copy leaves, and a message is
+ * answered 250 only after every copy has been passed on (or written to quarantine); a temporary
+ * failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
+ * copies on only to the recipients not yet served. A message is never lost; it can be delivered
+ * twice only if the process dies between passing a copy on and updating its record.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import nodemailer from 'nodemailer';
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
@@ -21,6 +21,7 @@ import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspe
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
 import { MAX_EVIDENCE_FAULTS, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
+import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
 /** Default largest message the filter takes (bytes); larger ones are refused with 552. */
 export const DEFAULT_FILTER_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
@@ -159,46 +160,32 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
 
   const timeout = options.reinjectTimeoutMs ?? 30_000;
-  const transport = nodemailer.createTransport({
+  const reinjectPool = new ReinjectPool({
     host: reinject.host ?? '127.0.0.1',
     port: reinject.port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: options.reinjectConnections ?? DEFAULT_FILTER_REINJECT_CONNECTIONS,
-    maxMessages: Infinity,
     name: authservId,
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: timeout,
+    connections: options.reinjectConnections ?? DEFAULT_FILTER_REINJECT_CONNECTIONS,
+    timeoutMs: timeout,
   });
 
-  /** A copy passed on: who the return port took, and who it refused permanently (5xx) with its reply. A temporary failure throws SmtpReply 451. */
+  /** A copy passed on: who the return port took, who it refused permanently (5xx, with its reply) and who for now (4xx). Failing altogether for now throws SmtpReply 451. */
   async function pass(bytes: Uint8Array, from: string, to: string[]): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
-    let info: { accepted: unknown[]; rejected: unknown[]; rejectedErrors?: { recipient?: string; responseCode?: number; response?: string; message: string }[] };
+    let refusedAtRcpt: RefusedRecipient[];
     try {
-      info = await transport.sendMail({ envelope: { from, to }, raw: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+      refusedAtRcpt = await reinjectPool.send(from, to, bytes);
     } catch (e) {
       const code = (e as { responseCode?: number }).responseCode;
-      // A permanent refusal of the whole copy (5xx at DATA, or every RCPT refused): passed on as permanent.
+      // A permanent refusal of the whole copy (5xx at MAIL or DATA, or every RCPT refused): passed on as permanent.
       if (code !== undefined && code >= 500 && code < 600) {
-        const reply = String((e as { response?: string }).response ?? (e as Error).message).replace(/[\r\n]+/g, ' ').slice(0, 400);
+        const reply = (e as Error).message.replace(/[\r\n]+/g, ' ').slice(0, 400);
         return { accepted: [], refused: to.map((recipient) => ({ recipient, reply, code })), temporary: [] };
       }
       throw new SmtpReply(451, `4.3.0 Cannot pass the message on now (${(e as Error).message}); try again later`);
     }
-    const refused: { recipient: string; reply: string; code: number }[] = [];
-    const temporary: string[] = [];
-    for (const r of info.rejectedErrors ?? []) {
-      const recipient = String(r.recipient ?? '');
-      if (r.responseCode !== undefined && r.responseCode >= 500) refused.push({ recipient, reply: String(r.response ?? r.message).replace(/[\r\n]+/g, ' ').slice(0, 400), code: r.responseCode });
-      else temporary.push(recipient);
-    }
-    const named = new Set([...refused.map((r) => r.recipient), ...temporary]);
-    // A rejected recipient without an error entry is treated as temporary (never as delivered).
-    for (const r of info.rejected) if (!named.has(String(r))) temporary.push(String(r));
-    const accepted = to.filter((r) => !named.has(r) && !info.rejected.map(String).includes(r));
-    return { accepted, refused, temporary };
+    const refused = refusedAtRcpt.filter((r) => r.code >= 500).map((r) => ({ recipient: r.recipient, reply: `${r.code} ${r.text}`.slice(0, 400), code: r.code }));
+    const temporary = refusedAtRcpt.filter((r) => r.code < 500).map((r) => r.recipient);
+    const notTaken = new Set(refusedAtRcpt.map((r) => r.recipient));
+    return { accepted: to.filter((r) => !notTaken.has(r)), refused, temporary };
   }
 
   /** Evidence keeps the verdict, never the decrypted content of an encrypted message (`smime.decryptionKeys`). */
@@ -415,7 +402,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       closing ??= new Promise<void>((resolve) => {
         (server.options as { closeTimeout?: number }).closeTimeout = timeoutMs;
         server.close(() => {
-          transport.close();
+          reinjectPool.close();
           resolve();
         });
       });
