@@ -19,7 +19,7 @@ import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import { MAX_EVIDENCE_FAULTS, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import { MAX_EVIDENCE_FAULTS, verdictForEvidence, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
 import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
@@ -188,9 +188,6 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     return { accepted: to.filter((r) => !notTaken.has(r)), refused, temporary };
   }
 
-  /** Evidence keeps the verdict, never the decrypted content of an encrypted message (`smime.decryptionKeys`). */
-  const withoutPlaintext = (key: string, value: unknown) => (key === 'decryptedMessage' ? undefined : value);
-
   // Without an evidence store, the last records are kept in memory so that a retry still finds
   // what was already passed on (in this process).
   const evidence: Pick<EvidenceStore, 'get' | 'put'> = options.evidence ?? recentRecords(DEFAULT_FILTER_RECENT_RECORDS);
@@ -222,7 +219,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       sha256,
       size: raw.length,
       authenticationResults: inspection.authenticationResults,
-      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: JSON.parse(JSON.stringify(inspection.smime.verdict, withoutPlaintext)) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
+      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: verdictForEvidence(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
       ...(inspection.dkim || inspection.dkimError
         ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: JSON.parse(JSON.stringify(inspection.dkim?.results ?? [])), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
         : {}),
