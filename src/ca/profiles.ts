@@ -4,7 +4,7 @@
  */
 import { MailPkiError } from '../errors.js';
 import { OID } from '../internal/oids.js';
-import type { PublicKeyInfo } from '../keys/algorithms.js';
+import { isLowOrderX25519, x25519PublicKeyBytes, type PublicKeyInfo } from '../keys/algorithms.js';
 import type { KeyUsageName } from '../certs/extensions.js';
 import {
   authorityInfoAccessValue,
@@ -48,6 +48,8 @@ export function checkSubscriberKey(key: PublicKeyInfo): void {
       throw new MailPkiError('ERR_CA_POLICY_VIOLATION', `RSA modulus size ${key.bits} is not allowed (a multiple of 8, up to 8192)`);
   } else if (key.kind === 'ec' && key.curve !== 'P-256' && key.curve !== 'P-384' && key.curve !== 'P-521') {
     throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'EC keys must be on P-256, P-384 or P-521');
+  } else if (key.kind === 'x25519' && isLowOrderX25519(x25519PublicKeyBytes(key))) {
+    throw new MailPkiError('ERR_KEY_MALFORMED', 'the X25519 key is a low-order point: no one could encrypt to it (RFC 7748 §6.1)');
   }
 }
 
@@ -58,8 +60,14 @@ export type SubscriberUsage = 'signing' | 'encryption' | 'dual-use';
  * Key usage for a subscriber key (SMBR §7.1.2.3(e)): signing-only (digitalSignature), key
  * management only (keyEncipherment for RSA, keyAgreement for EC: the strict profile's separate
  * encryption certificate), or both. An Ed25519 key cannot encrypt: ERR_KEY_UNSUPPORTED for 'encryption'.
+ * An X25519 key (RFC 8410 §5) cannot sign: 'encryption' only, keyAgreement alone.
  */
 export function subscriberKeyUsage(key: PublicKeyInfo, usage: SubscriberUsage): KeyUsageName[] {
+  if (key.kind === 'x25519') {
+    if (usage !== 'encryption')
+      throw new MailPkiError('ERR_KEY_UNSUPPORTED', `an X25519 key cannot sign, so it cannot have a ${usage} certificate: issue it with usage 'encryption' (keyAgreement only)`);
+    return ['keyAgreement'];
+  }
   if (usage === 'encryption') {
     if (key.kind === 'rsa') return ['keyEncipherment'];
     if (key.kind === 'ec') return ['keyAgreement'];

@@ -523,6 +523,7 @@ function checkPath(
       if (encryption && cert.keyUsage && !cert.keyUsage.includes(wanted))
         add('CHAIN_LEAF_KEY_USAGE', 0, `keyUsage (${cert.keyUsage.join(', ') || 'none'}) does not allow ${wanted}: the key may not be used to encrypt to`);
       if (encryption && cert.publicKey.kind === 'ed25519') add('CHAIN_LEAF_KEY_USAGE', 0, 'an Ed25519 key cannot receive encrypted mail');
+      if (smime && !encryption && cert.publicKey.kind === 'x25519') add('CHAIN_LEAF_KEY_USAGE', 0, 'an X25519 key cannot sign (RFC 8410: key agreement only)');
       if (smime && cert.extKeyUsage && !hasAny(cert.extKeyUsage, EMAIL_EKUS))
         add('CHAIN_LEAF_EXT_KEY_USAGE', 0, 'extKeyUsage does not include emailProtection');
       return;

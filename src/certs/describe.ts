@@ -15,7 +15,7 @@ export interface CertificateDescription {
   unboundEmails?: string[];
   notBefore: string;
   notAfter: string;
-  key: { kind: 'rsa' | 'ec' | 'ed25519'; bits: number; curve?: string };
+  key: { kind: 'rsa' | 'ec' | 'ed25519' | 'x25519'; bits: number; curve?: string };
   signatureAlgorithm: string;
   isCA: boolean;
   pathLenConstraint?: number;

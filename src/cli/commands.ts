@@ -12,7 +12,7 @@ import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, passphraseFromEnv, positiveInt, required, str, type Command } from './args.js';
 import { decrypt, encrypt, sign, verify } from './smime.js';
 import { crl, revokeCertificate, rootCrl, serve, status } from './revocation.js';
-import { audit, enroll, events, identityExportKeys, identityKeys, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
+import { audit, enroll, events, identityExportKeys, identityKeys, identityShow, init, list, renew, revokeIdentity, runDue } from './lifecycle.js';
 import { dkim } from './dkim.js';
 import { evidenceExport, filter } from './filter.js';
 
@@ -185,6 +185,7 @@ export const commands: Record<string, Command> = {
   renew,
   list,
   'run-due': runDue,
+  'identity show': identityShow,
   'identity keys': identityKeys,
   'identity export-keys': identityExportKeys,
   audit,

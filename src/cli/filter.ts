@@ -44,7 +44,7 @@ export const filter: Command = {
   --intermediates FILE   extra CA certificates (PEM bundle)
   --authserv-id ID       the Authentication-Results authserv-id (default: this host's name)
   --policy FILE          disposition policy (JSON, docs/mail-flow.md); without it: headers only
-  --db FILE              keep evidence in this store file (default: in memory, lost on exit)
+  --db FILE              keep evidence in this store file (default: in memory, lost on exit); --identity keys come from it too
   --dns HOST:PORT,...    DNS servers for DKIM keys (default: the system's)
   --revocation P         off, soft-fail (default) or hard-fail: how the verdict treats unknown status
   --max-size BYTES       largest message taken (default 25 MiB; larger: 552)

@@ -15,7 +15,9 @@ import { planDue } from '../lifecycle/plan.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector } from '../store/key-protector.js';
-import { IDENTITY_STATUSES, IDENTITY_USES, type IdentityRecord } from '../store/types.js';
+import { IDENTITY_STATUSES, IDENTITY_USES, type CredentialRecord, type IdentityRecord } from '../store/types.js';
+
+const CERTIFICATE_CHOICES = ['signing', 'encryption', 'all'] as const;
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, required, str, type Command, type CommandContext } from './args.js';
 
@@ -179,7 +181,7 @@ ${DB_HELP}`,
 };
 
 export const enroll: Command = {
-  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--use signing|encryption|both] [--db PATH] [--actor WHO]',
+  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--use signing|encryption|both] [--separate-certificates] [--db PATH] [--actor WHO]',
   options: {
     ...dbOption,
     email: { type: 'string' },
@@ -190,6 +192,7 @@ export const enroll: Command = {
     profile: { type: 'string' },
     'key-type': { type: 'string' },
     use: { type: 'string' },
+    'separate-certificates': { type: 'boolean' },
     json: { type: 'boolean' },
   },
   help: `  --email ADDR          the mailbox to enrol
@@ -201,6 +204,10 @@ export const enroll: Command = {
   --key-type TYPE       rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519 (default from the policy)
   --use U               signing|encryption|both (default both): the certificate's keyUsage; keys of
                         certificates that receive encrypted mail are kept until their retention ends
+  --separate-certificates   use both, as two certificates with two keys: a signing one (digitalSignature)
+                        and an encryption one (keyEncipherment / keyAgreement), each renewed on its own
+                        schedule; only the encryption keys are kept after renewal (default: the policy's
+                        "certificates", else one certificate)
   --json                print the identity record as JSON
 ${DB_HELP}`,
   flags: IDENTITY_FLAGS,
@@ -213,6 +220,7 @@ ${DB_HELP}`,
     const profile = oneOf(ctx, 'profile', SMIME_PROFILES);
     const keyType = oneOf(ctx, 'key-type', KEY_TYPES);
     const use = oneOf(ctx, 'use', IDENTITY_USES);
+    const separate = ctx.values['separate-certificates'] === true;
     return withManager(ctx, async ({ manager }) => {
       const id = await manager.enroll(
         {
@@ -223,21 +231,27 @@ ${DB_HELP}`,
           ...(profile && { profile }),
           ...(keyType && { keyType }),
           ...(use && { use }),
+          ...(separate && { certificates: 'separate' as const }),
         },
         { actor: actorOf(ctx) },
       );
       if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(id, null, 2)}\n`);
-      else ctx.io.stdout(`Enrolled ${id.name} for ${id.owner.team}; certificate valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
+      else
+        ctx.io.stdout(
+          `Enrolled ${id.name} for ${id.owner.team}; ${id.certificates === 'separate' ? 'signing and encryption certificates, the first expires' : 'certificate valid until'} ${id.notAfter?.toISOString() ?? '?'}\n`,
+        );
       return 0;
     });
   },
 };
 
 export const renew: Command = {
-  usage: 'mailpki renew ADDR [--reason TEXT] [--json] [--db PATH] [--actor WHO]',
-  options: { ...dbOption, reason: { type: 'string' }, json: { type: 'boolean' } },
+  usage: 'mailpki renew ADDR [--reason TEXT] [--certificate signing|encryption|all] [--json] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, reason: { type: 'string' }, certificate: { type: 'string' }, json: { type: 'boolean' } },
   help: `  ADDR                  the identity's mailbox
   --reason TEXT         why (recorded in the audit log)
+  --certificate C       an identity with separate certificates: renew only the signing or the encryption
+                        one (default all)
   --json                print the identity record as JSON
 ${DB_HELP}`,
   flags: IDENTITY_FLAGS,
@@ -246,8 +260,9 @@ ${DB_HELP}`,
     const mailbox = ctx.positionals[0];
     if (!mailbox) throw new MailPkiError('ERR_USAGE', 'renew needs the mailbox: mailpki renew ADDR');
     const reason = str(ctx, 'reason');
+    const certificate = oneOf(ctx, 'certificate', CERTIFICATE_CHOICES);
     return withManager(ctx, async ({ manager }) => {
-      const id = await manager.renew(mailbox, { actor: actorOf(ctx), ...(reason && { reason }) });
+      const id = await manager.renew(mailbox, { actor: actorOf(ctx), ...(reason && { reason }), ...(certificate && { certificate }) });
       if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(id, null, 2)}\n`);
       else ctx.io.stdout(`Renewed ${id.name}; valid until ${id.notAfter?.toISOString() ?? '?'}\n`);
       return 0;
@@ -258,10 +273,13 @@ ${DB_HELP}`,
 const IDENTITY_REVOKE_REASONS = (Object.keys(REVOCATION_REASONS) as RevocationReason[]).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL');
 
 export const revokeIdentity: Command = {
-  usage: 'mailpki revoke ADDR --reason keyCompromise|superseded|cessationOfOperation|... [--json] [--db PATH] [--actor WHO]',
-  options: { ...dbOption, reason: { type: 'string' }, json: { type: 'boolean' } },
+  usage: 'mailpki revoke ADDR --reason keyCompromise|superseded|cessationOfOperation|... [--certificate signing|encryption|all] [--json] [--db PATH] [--actor WHO]',
+  options: { ...dbOption, reason: { type: 'string' }, certificate: { type: 'string' }, json: { type: 'boolean' } },
   help: `  ADDR                  the identity's mailbox
   --reason R            ${IDENTITY_REVOKE_REASONS.join(', ')}
+  --certificate C       an identity with separate certificates: revoke only the signing or the encryption
+                        one (the identity and the other certificate go on; "renew --certificate C" issues
+                        it anew), or all (default: both, and the identity is revoked)
   --json                print the identity record as JSON
 ${DB_HELP}`,
   flags: IDENTITY_FLAGS,
@@ -271,10 +289,14 @@ ${DB_HELP}`,
     if (!mailbox) throw new MailPkiError('ERR_USAGE', 'revoke needs the mailbox (or --ca DIR with --serial/--cert)');
     const reason = oneOf(ctx, 'reason', IDENTITY_REVOKE_REASONS);
     if (!reason) throw new MailPkiError('ERR_USAGE', `--reason is required (${IDENTITY_REVOKE_REASONS.join(', ')})`);
+    const certificate = oneOf(ctx, 'certificate', CERTIFICATE_CHOICES);
     return withManager(ctx, async ({ manager }) => {
-      const id = await manager.revoke(mailbox, { actor: actorOf(ctx), reason });
+      const id = await manager.revoke(mailbox, { actor: actorOf(ctx), reason, ...(certificate && { certificate }) });
       if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(id, null, 2)}\n`);
-      else ctx.io.stdout(`Revoked the certificate of ${id.name} (${reason}); status ${id.status}\n`);
+      else
+        ctx.io.stdout(
+          `Revoked ${certificate && certificate !== 'all' ? `the ${certificate} certificate` : id.certificates === 'separate' ? 'the certificates' : 'the certificate'} of ${id.name} (${reason}); status ${id.status}\n`,
+        );
       return 0;
     });
   },
@@ -365,7 +387,7 @@ Exit 0 done, 1 when an identity failed (listed).`,
           ctx.io.stdout(
             `${[
               `Dry run at ${now.toISOString()}: ${plan.scanned} due identit${plan.scanned === 1 ? 'y' : 'ies'}; nothing was changed`,
-              ...plan.steps.map((p) => `  would ${p.action.padEnd(12)} ${p.identityId} (${p.reason})`),
+              ...plan.steps.map((p) => `  would ${p.action.padEnd(12)} ${p.identityId}${p.certificate ? ` [${p.certificate} certificate]` : ''} (${p.reason})`),
             ].join('\n')}\n`,
           );
         return 0;
@@ -472,6 +494,61 @@ export async function identitySigner(ctx: CommandContext, mailbox: string) {
     await opened.store.close();
   }
 }
+
+export const identityShow: Command = {
+  usage: 'mailpki identity show ADDR [--json] [--db PATH]',
+  options: { ...dbOption, json: { type: 'boolean' } },
+  help: `  ADDR                  the identity's mailbox
+  --json                print the identity record and its certificates as JSON (no certificate bytes)
+Shows the identity (owner, use, status, next due) and every certificate it holds or held: for an
+identity with separate certificates, which is the signing and which the encryption certificate.
+Reads only: no passphrase, no key is read or decrypted.
+${DB_HELP_READ}`,
+  positionals: 1,
+  async run(ctx) {
+    const mailbox = ctx.positionals[0];
+    if (!mailbox) throw new MailPkiError('ERR_USAGE', 'identity show needs the mailbox: mailpki identity show ADDR');
+    const lower = mailbox.trim().toLowerCase();
+    const id = /^(smime|dkim):/.test(lower) ? lower : `smime:${lower}`;
+    return withStore(ctx, async (store) => {
+      const found = await store.transaction(async (tx) => {
+        const identity = await tx.getIdentity(id);
+        return identity && { identity, credentials: await tx.listCredentials(id) };
+      });
+      if (!found) throw new MailPkiError('ERR_IDENTITY_NOT_FOUND', `no identity ${id} in the inventory`, { details: { identityId: id } });
+      const { identity, credentials } = found;
+      const role = (c: CredentialRecord): string => {
+        const r = c.attributes?.certificate;
+        if (r === 'signing' || r === 'encryption') return r;
+        return c.kind === 'dkim-key' ? 'dkim' : (identity.use ?? 'both');
+      };
+      const held = (c: CredentialRecord): boolean => c.id === identity.currentCredentialId || c.id === identity.encryptionCredentialId;
+      if (ctx.values.json) {
+        const certs = credentials.map((full) => {
+          const { certificate: _der, attributes: _attributes, ...c } = full;
+          return { ...c, role: role(full), held: held(full) };
+        });
+        ctx.io.stdout(`${JSON.stringify({ identity, certificates: certs }, null, 2)}\n`);
+        return 0;
+      }
+      const rows = [
+        ['ROLE', 'SERIAL', 'STATUS', 'NOT-BEFORE', 'NOT-AFTER', 'HELD'],
+        ...credentials.map((c) => [role(c), c.serialNumber ?? c.id, c.status, c.notBefore.toISOString(), c.notAfter.toISOString(), held(c) ? 'yes' : '-']),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      ctx.io.stdout(
+        [
+          `${identity.name} (${identity.id})`,
+          `  owner ${identity.owner.team}, status ${identity.status}, use ${identity.use ?? 'both'}, ${identity.certificates === 'separate' ? 'separate signing and encryption certificates' : 'one certificate'}, key ${identity.keyType}`,
+          `  next due ${identity.nextDueAt?.toISOString() ?? '-'}`,
+          '',
+          ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()),
+        ].join('\n') + '\n',
+      );
+      return 0;
+    });
+  },
+};
 
 export const identityKeys: Command = {
   usage: 'mailpki identity keys ADDR [--json] [--db PATH]',

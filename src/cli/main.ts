@@ -45,9 +45,10 @@ S/MIME:
 Lifecycle (embedded store ./mailpki.db, or --db PATH; keys encrypted with $MAILPKI_PASSPHRASE or --passphrase-env VAR):
   init [--domains example.com,...] [--name NAME] [--policy FILE]   (owners → domains, key types, validity, …)
   enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile P] [--key-type T]
-          [--use signing|encryption|both] [--json]
+          [--use signing|encryption|both] [--separate-certificates] [--json]
+  identity show ADDR [--json]   (its certificates: signing, encryption)
   identity keys ADDR [--json]   identity export-keys ADDR --out FILE.p12 --passphrase-env VAR --actor NAME --reason TEXT
-  renew ADDR [--json]          revoke ADDR --reason R [--json]          sign --identity ADDR [...]
+  renew ADDR [--certificate signing|encryption|all] [--json]   revoke ADDR --reason R [--certificate C] [--json]          sign --identity ADDR [...]
   run-due [--dry-run] [--now ISO-8601 (a simulation)] [--json]
   Read only, no passphrase: list [--owner TEAM] [--expiring-within 30d] [--status S,...] [--json]
                             audit verify|export [--json]     events [--follow] [--undelivered]

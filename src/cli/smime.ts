@@ -118,7 +118,8 @@ Exit 0 signed; 1 a recipient refused (no certificate for a To/Cc address, an inv
       );
     }
     const message = await ctx.readInput(str(ctx, 'in'));
-    const signOptions = { opaque: Boolean(ctx.values.opaque), digest, rsaPadding: loadOptions.rsaPadding, headerProtection: Boolean(ctx.values['header-protection']) };
+    // headerProtection only when asked: a false here would also turn off signAndEncrypt's default (hp="cipher").
+    const signOptions = { opaque: Boolean(ctx.values.opaque), digest, rsaPadding: loadOptions.rsaPadding, ...(ctx.values['header-protection'] === true && { headerProtection: true }) };
     const to = (ctx.values.to as string[] | undefined) ?? [];
     if (to.length === 0 && (str(ctx, 'self') || ctx.values['self-signer'] || ctx.values.cbc || ctx.values.oaep || ctx.values.pkcs1 || ctx.values.trust || ctx.values.intermediates))
       throw new MailPkiError('ERR_USAGE', '--self, --self-signer, --cbc, --oaep, --pkcs1 and --trust are for encrypting: give --to CERT');

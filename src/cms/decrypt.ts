@@ -26,7 +26,7 @@ import {
   type EnvelopedData,
   WEAK_CIPHER_HINT,
 } from './enveloped-data.js';
-import { agreeAndUnwrap, type NistCurve } from './key-agreement.js';
+import { agreeAndUnwrap, type AgreementCurve } from './key-agreement.js';
 import { oaepDecode, pkcs1DecodeImplicit, readRsaPrivateNumbers, rsaPrivateRaw } from './rsa.js';
 
 /** Most (RecipientInfo, key) pairs tried on one message before the first error is reported. */
@@ -36,7 +36,7 @@ export const MAX_DECRYPT_ATTEMPTS = 4;
 export interface CmsDecryptionKey {
   /**
    * RSA: an RSA-OAEP key (importPrivateKey(…, { usage: 'decrypt' })); any other RSA key works when
-   * extractable. EC: an ECDH key (or an extractable ECDSA one).
+   * extractable. EC: an ECDH key (or an extractable ECDSA one). X25519: an X25519 key.
    */
   privateKey: CryptoKey;
   certificate: Certificate;
@@ -178,8 +178,12 @@ async function unwrapKeyTrans(crypto: Crypto, ri: KeyTransRecipient, key: CmsDec
   return { cek: await oaepDecode(crypto, em, alg.hash, alg.mgfHash), km: 'rsa-oaep' };
 }
 
-async function ecdhKey(crypto: Crypto, key: CmsDecryptionKey, curve: NistCurve): Promise<CryptoKey> {
+async function ecdhKey(crypto: Crypto, key: CmsDecryptionKey, curve: AgreementCurve): Promise<CryptoKey> {
   const pk = key.privateKey;
+  if (curve === 'X25519') {
+    if (pk.algorithm.name === 'X25519') return pk;
+    throw new MailPkiError('ERR_CMS_UNWRAP_UNAVAILABLE', `the message needs X25519, but the private key is a ${pk.algorithm.name} key: import the X25519 key with importDecryptionKey or importPrivateKey(…, { usage: 'decrypt' })`);
+  }
   if (pk.algorithm.name === 'ECDH') return pk;
   if (pk.extractable && pk.algorithm.name === 'ECDSA') {
     const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pk));
@@ -202,14 +206,21 @@ async function unwrapKeyAgree(crypto: Crypto, ri: KeyAgreeRecipient, key: CmsDec
     throw new MailPkiError(
       'ERR_ALGORITHM_UNSUPPORTED',
       ri.originatorKeyAlgorithm
-        ? `unsupported originator key algorithm ${ri.originatorKeyAlgorithm} (X25519, RFC 8418, is not supported)`
+        ? `unsupported originator key algorithm ${ri.originatorKeyAlgorithm} (id-ecPublicKey on P-256/P-384/P-521 and id-X25519 are supported)`
         : 'key agreement with an originator named by certificate (static-static ECDH) is not supported',
     );
   const pub = key.certificate.publicKey;
-  if (pub.kind !== 'ec' || !pub.curve)
-    throw new MailPkiError('ERR_CMS_WRONG_KEY', `the RecipientInfo uses ECDH but the certificate has a ${pub.kind} key`);
-  const priv = await ecdhKey(crypto, key, pub.curve);
-  return agreeAndUnwrap(crypto, priv, pub.curve, ri.originatorPoint, alg.kdfHash, alg.wrapAlgorithmDer, alg.wrap, ri.encryptedKey, ri.ukm);
+  // The originator's key and the recipient's must be of one group: an X25519 key with an EC certificate (or the reverse) is another recipient's.
+  let curve: AgreementCurve;
+  if (ri.originatorX25519) {
+    if (pub.kind !== 'x25519') throw new MailPkiError('ERR_CMS_WRONG_KEY', `the RecipientInfo uses X25519 but the certificate has a ${pub.kind} key`);
+    curve = 'X25519';
+  } else {
+    if (pub.kind !== 'ec' || !pub.curve) throw new MailPkiError('ERR_CMS_WRONG_KEY', `the RecipientInfo uses ECDH but the certificate has a ${pub.kind} key`);
+    curve = pub.curve;
+  }
+  const priv = await ecdhKey(crypto, key, curve);
+  return agreeAndUnwrap(crypto, priv, curve, ri.originatorPoint, alg.kdfHash, alg.wrapAlgorithmDer, alg.wrap, ri.encryptedKey, ri.ukm, alg.kdf);
 }
 
 /**

@@ -5,9 +5,11 @@
  */
 import { MailPkiError } from '../errors.js';
 import { parseCertificate, type Certificate } from '../certs/certificate.js';
-import { copyBytes } from '../internal/bytes.js';
+import { copyBytes, toBase64 } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
+import { x25519PublicKeyBytes } from '../keys/algorithms.js';
 import { importPrivateKeyInfo, readPrivateKeyInfoInput } from '../keys/pkcs8.js';
+import { requireX25519 } from './key-agreement.js';
 import { parsePrivateKeyInfo } from '../keys/private-key-info.js';
 import { importPkcs12 } from '../pkcs12/import.js';
 import type { CmsDecryptionKey } from './decrypt.js';
@@ -51,7 +53,16 @@ export async function decryptionKeyFromPrivateKeyInfo(crypto: Crypto, pkcs8: Uin
     if (jwk.x !== certJwk.x || jwk.y !== certJwk.y) throw new MailPkiError('ERR_KEY_MISMATCH', 'the private key does not belong to the certificate');
     return { privateKey: await importPrivateKeyInfo(crypto, info, { usage: 'decrypt' }), certificate };
   }
-  throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'an Ed25519 key cannot decrypt: S/MIME encryption needs an RSA or EC key');
+  if (info.kind === 'x25519') {
+    if (pub.kind !== 'x25519') throw new MailPkiError('ERR_KEY_MISMATCH', `the private key is X25519 but the certificate has a ${pub.kind} key`);
+    await requireX25519(crypto);
+    // The public key, to compare with the certificate's: WebCrypto computes it from the private scalar.
+    const probe = await crypto.subtle.importKey('pkcs8', copyBytes(info.der), { name: 'X25519' }, true, ['deriveBits']);
+    const jwk = await crypto.subtle.exportKey('jwk', probe);
+    if (jwk.x !== toBase64(x25519PublicKeyBytes(pub)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')) throw new MailPkiError('ERR_KEY_MISMATCH', 'the private key does not belong to the certificate');
+    return { privateKey: await importPrivateKeyInfo(crypto, info, { usage: 'decrypt' }), certificate };
+  }
+  throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'an Ed25519 key cannot decrypt: S/MIME encryption needs an RSA, EC or X25519 key');
 }
 
 /**

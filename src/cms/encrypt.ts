@@ -1,7 +1,7 @@
 /**
  * Making AuthEnvelopedData (RFC 5083, AES-GCM per RFC 5084) or EnvelopedData (RFC 5652 §6,
  * AES-CBC) for S/MIME 4.0 (RFC 8551). One random content-encryption key, wrapped per recipient
- * with RSAES-OAEP (default), RSAES-PKCS1-v1_5 (opt-in) or ECDH ephemeral-static (EC keys).
+ * with RSAES-OAEP (default), RSAES-PKCS1-v1_5 (opt-in) or ECDH ephemeral-static (EC and X25519 keys).
  * The content is encrypted straight into its place in the output (an injected AesGcmCipher), or
  * copied there once from WebCrypto's result.
  */
@@ -18,7 +18,7 @@ import {
   ENVELOPE_OID,
   type ContentEncryptionAlgorithm,
 } from './enveloped-data.js';
-import { agreeAndWrap, wrapAlgorithmIdentifier, type NistCurve } from './key-agreement.js';
+import { agreeAndWrap, wrapAlgorithmIdentifier, type AgreementCurve, type NistCurve } from './key-agreement.js';
 import { CMS_OID } from './oids.js';
 import { oaepEncrypt, pkcs1Encrypt, readRsaPublicNumbers } from './rsa.js';
 
@@ -150,23 +150,25 @@ async function recipientInfo(crypto: Crypto, r: CmsRecipient, cek: Uint8Array): 
     const version = rid.ski ? 2 : 0;
     return { der: seq(int(version), rid.der, alg, octets(encryptedKey)), version };
   }
-  if (pk.kind === 'ec') {
+  if (pk.kind === 'ec' || pk.kind === 'x25519') {
     if (r.keyTransport)
-      throw new MailPkiError('ERR_INVALID_INPUT', `recipients: keyTransport ${r.keyTransport} is for RSA keys; this certificate has an EC key (ECDH is used)`, {
+      throw new MailPkiError('ERR_INVALID_INPUT', `recipients: keyTransport ${r.keyTransport} is for RSA keys; this certificate has an ${pk.kind.toUpperCase()} key (ECDH is used)`, {
         details: { field: 'keyTransport' },
       });
-    const curve = pk.curve as NistCurve;
+    const curve: AgreementCurve = pk.kind === 'x25519' ? 'X25519' : (pk.curve as NistCurve);
     const agreed = await agreeAndWrap(crypto, pk.spki, curve, cek);
     const rid = recipientIdentifier(r, true);
-    // originatorKey [1] IMPLICIT OriginatorPublicKey: id-ecPublicKey with parameters absent (the recipient's curve), as OpenSSL writes it.
-    const originator = explicit(0, tlv(0xa1, seq(oid(ENVELOPE_OID.idEcPublicKey)), bitString(agreed.ephemeralPoint)));
+    // originatorKey [1] IMPLICIT OriginatorPublicKey, parameters absent: id-ecPublicKey (the recipient's curve), as
+    // OpenSSL writes it, or id-X25519 (RFC 8418 §3, which forbids parameters).
+    const originatorAlgorithm = oid(curve === 'X25519' ? ENVELOPE_OID.idX25519 : ENVELOPE_OID.idEcPublicKey);
+    const originator = explicit(0, tlv(0xa1, seq(originatorAlgorithm), bitString(agreed.ephemeralPoint)));
     const keyEncryptionAlgorithm = seq(oid(agreed.kdfOid), wrapAlgorithmIdentifier(agreed.wrap));
     const reks = seq(seq(rid.der, octets(agreed.encryptedKey)));
     return { der: tlv(0xa1, int(3), originator, keyEncryptionAlgorithm, reks), version: 3 };
   }
   throw new MailPkiError(
     'ERR_KEY_UNSUPPORTED',
-    `a ${pk.kind} certificate cannot receive encrypted mail (Ed25519 keys only sign; X25519 certificates are not supported): use an RSA or EC (P-256, P-384, P-521) certificate`,
+    `a ${pk.kind} certificate cannot receive encrypted mail (Ed25519 keys only sign): use an RSA, EC (P-256, P-384, P-521) or X25519 certificate`,
   );
 }
 

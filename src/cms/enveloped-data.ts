@@ -29,6 +29,7 @@ export const ENVELOPE_OID = {
   mgf1: '1.2.840.113549.1.1.8',
   pSpecified: '1.2.840.113549.1.1.9',
   idEcPublicKey: '1.2.840.10045.2.1',
+  idX25519: '1.3.101.110',
   sha1: '1.3.14.3.2.26',
   sha224: '2.16.840.1.101.3.4.2.4',
   sha256: '2.16.840.1.101.3.4.2.1',
@@ -44,6 +45,10 @@ export const ENVELOPE_OID = {
   dhSinglePassCofactorDhSha256Kdf: '1.3.132.1.14.1',
   dhSinglePassCofactorDhSha384Kdf: '1.3.132.1.14.2',
   dhSinglePassCofactorDhSha512Kdf: '1.3.132.1.14.3',
+  // RFC 8418 §2.2: X25519/X448 with HKDF.
+  dhSinglePassStdDhHkdfSha256: '1.2.840.113549.1.9.16.3.19',
+  dhSinglePassStdDhHkdfSha384: '1.2.840.113549.1.9.16.3.20',
+  dhSinglePassStdDhHkdfSha512: '1.2.840.113549.1.9.16.3.21',
 } as const;
 
 /** Content encryption mailpki writes and reads. */
@@ -114,18 +119,28 @@ export interface KeyTransRecipient {
 }
 
 export type KeyAgreementAlgorithm =
-  | { scheme: 'ecdh'; kdfHash: KdfHash; wrap: 'aes-128-wrap' | 'aes-192-wrap' | 'aes-256-wrap'; wrapAlgorithmDer: Uint8Array }
+  | {
+      scheme: 'ecdh';
+      /** X9.63 (RFC 5753, and RFC 8418 §2.1) or HKDF (RFC 8418 §2.2, X25519 only). */
+      kdf: 'x963' | 'hkdf';
+      kdfHash: KdfHash;
+      wrap: 'aes-128-wrap' | 'aes-192-wrap' | 'aes-256-wrap';
+      wrapAlgorithmDer: Uint8Array;
+    }
   | { unsupported: string };
 
 export interface KeyAgreeRecipient {
   type: 'kari';
   rid: RecipientIdentifier;
   /**
-   * The originator's ephemeral EC point (uncompressed or compressed, as in its BIT STRING); absent when the
-   * originator is named by certificate (static-static, not supported) or its key is not id-ecPublicKey.
+   * The originator's ephemeral public key: an EC point (uncompressed or compressed, as in its BIT STRING) or,
+   * with `originatorX25519`, the 32-byte X25519 u-coordinate; absent when the originator is named by
+   * certificate (static-static, not supported) or its key is of another algorithm.
    */
   originatorPoint?: Uint8Array;
-  /** Algorithm OID of the originator key when it is not id-ecPublicKey (e.g. X25519): reported, not used. */
+  /** true when the originator key is id-X25519 (RFC 8418): the point is for X25519, not a NIST curve. */
+  originatorX25519?: boolean;
+  /** Algorithm OID of the originator key when it is neither id-ecPublicKey nor id-X25519 (e.g. X448): reported, not used. */
   originatorKeyAlgorithm?: string;
   ukm?: Uint8Array;
   algorithm: KeyAgreementAlgorithm;
@@ -416,6 +431,11 @@ function readKeyTrans(node: Der): KeyTransRecipient {
   return { type: 'ktri', rid, algorithm, encryptedKey };
 }
 
+const HKDF_BY_OID: Readonly<Record<string, KdfHash>> = {
+  [ENVELOPE_OID.dhSinglePassStdDhHkdfSha256]: 'SHA-256',
+  [ENVELOPE_OID.dhSinglePassStdDhHkdfSha384]: 'SHA-384',
+  [ENVELOPE_OID.dhSinglePassStdDhHkdfSha512]: 'SHA-512',
+};
 const KDF_BY_OID: Readonly<Record<string, KdfHash>> = {
   [ENVELOPE_OID.dhSinglePassStdDhSha1Kdf]: 'SHA-1',
   [ENVELOPE_OID.dhSinglePassStdDhSha256Kdf]: 'SHA-256',
@@ -435,7 +455,8 @@ const WRAP_BY_OID: Readonly<Record<string, 'aes-128-wrap' | 'aes-192-wrap' | 'ae
 function readKeyAgreementAlgorithm(node: Der): KeyAgreementAlgorithm {
   const c = cursor(node, ERR, 'invalid CMS keyEncryptionAlgorithm');
   const id = readOid(c.next(Tag.OID));
-  const kdfHash = KDF_BY_OID[id];
+  const hkdf = HKDF_BY_OID[id];
+  const kdfHash = KDF_BY_OID[id] ?? hkdf;
   if (!kdfHash) {
     if (!c.done) c.next();
     c.end();
@@ -449,7 +470,7 @@ function readKeyAgreementAlgorithm(node: Der): KeyAgreementAlgorithm {
   wc.end();
   const wrap = WRAP_BY_OID[wrapOid];
   if (!wrap) return { unsupported: WEAK_CIPHERS[wrapOid] ?? `key wrap ${wrapOid}` };
-  return { scheme: 'ecdh', kdfHash, wrap, wrapAlgorithmDer: encodedOf(wrapNode) };
+  return { scheme: 'ecdh', kdf: hkdf ? 'hkdf' : 'x963', kdfHash, wrap, wrapAlgorithmDer: encodedOf(wrapNode) };
 }
 
 function readKeyAgree(node: Der): KeyAgreeRecipient[] {
@@ -458,17 +479,26 @@ function readKeyAgree(node: Der): KeyAgreeRecipient[] {
   const orig = cursor(c.next(0xa0), ERR, 'invalid CMS originator').next();
   let originatorPoint: Uint8Array | undefined;
   let originatorKeyAlgorithm: string | undefined;
+  let originatorX25519 = false;
   if (orig.tag === 0xa1) {
     // OriginatorPublicKey ::= SEQUENCE { algorithm, publicKey BIT STRING }, tagged [1] IMPLICIT. The curve is
     // the recipient's (RFC 5753 §3.1.1 lets the parameters be absent), so only the point is kept.
     const o = cursor(orig, ERR, 'invalid CMS OriginatorPublicKey');
     const alg = cursor(o.next(Tag.SEQUENCE), ERR, 'invalid CMS OriginatorPublicKey');
     originatorKeyAlgorithm = readOid(alg.next(Tag.OID));
+    const algHasParams = !alg.done;
     const { bits, unused } = inCms('OriginatorPublicKey', () => readBitString(o.next(Tag.BIT_STRING)));
     o.end();
     if (unused !== 0) throw new MailPkiError(ERR, 'invalid CMS OriginatorPublicKey: padding bits in the key');
     if (originatorKeyAlgorithm === ENVELOPE_OID.idEcPublicKey) {
       originatorPoint = bits;
+      originatorKeyAlgorithm = undefined;
+    } else if (originatorKeyAlgorithm === ENVELOPE_OID.idX25519) {
+      // RFC 8418 §3: id-X25519 with parameters absent, and the 32-byte ephemeral public key.
+      if (algHasParams) throw new MailPkiError(ERR, 'invalid CMS OriginatorPublicKey: id-X25519 must have no parameters (RFC 8418)');
+      if (bits.length !== 32) throw new MailPkiError(ERR, `invalid CMS OriginatorPublicKey: an X25519 key is 32 bytes, this one has ${bits.length}`);
+      originatorPoint = bits;
+      originatorX25519 = true;
       originatorKeyAlgorithm = undefined;
     }
   } else if (orig.tag !== Tag.SEQUENCE && orig.tag !== 0x80)
@@ -493,6 +523,7 @@ function readKeyAgree(node: Der): KeyAgreeRecipient[] {
     r.end();
     const one: KeyAgreeRecipient = { type: 'kari', rid, algorithm, encryptedKey };
     if (originatorPoint) one.originatorPoint = originatorPoint;
+    if (originatorX25519) one.originatorX25519 = true;
     if (originatorKeyAlgorithm) one.originatorKeyAlgorithm = originatorKeyAlgorithm;
     if (ukm) one.ukm = ukm;
     out.push(one);

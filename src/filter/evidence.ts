@@ -7,8 +7,6 @@
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { parseInput } from '../internal/validate.js';
-import { toHex, utf8 } from '../internal/bytes.js';
-import { sha256 } from '../internal/sha.js';
 import type { Verdict } from '../smime/verdict.js';
 import type { DispositionAction } from './policy.js';
 
@@ -56,6 +54,31 @@ export interface EvidenceRecord {
 
 /** Faults kept per record (the latest), so a message retried for days keeps a bounded record. */
 export const MAX_EVIDENCE_FAULTS = 20;
+
+/**
+ * The S/MIME verdict as evidence keeps it (JSON). A verdict that opened an encrypted layer knows what
+ * the encryption hid: the decrypted message, the protected header fields (`signedHeaders`,
+ * `headerProtection` values — an obscured Subject, RFC 9788) and sentences that quote them (a changed
+ * outer field names the protected one). Those are left out: what is kept comes from outside the
+ * encryption or from certificates — signers, chains, revocation answers, layers, where header
+ * protection differed (field names and causes) and every problem and warning code. `contentRedacted`
+ * says so. The auditor holding the key can open the message again; the evidence store cannot.
+ */
+export function evidenceVerdict(verdict: Verdict): unknown {
+  const { decryptedMessage: _plaintext, ...rest } = verdict;
+  if (!verdict.layers.some((l) => l.kind === 'encrypted')) return JSON.parse(JSON.stringify(rest));
+  const codeOnly = ({ message: _sentence, ...note }: { code: string; message: string }) => note;
+  return JSON.parse(
+    JSON.stringify({
+      ...rest,
+      contentRedacted: 'encrypted',
+      signedHeaders: verdict.signedHeaders.map((h) => ({ name: h.name })),
+      headerProtection: verdict.headerProtection.map((h) => ({ hp: h.hp, where: h.where, differences: h.differences.map((d) => ({ name: d.name, cause: d.cause })) })),
+      problems: verdict.problems.map(codeOnly),
+      warnings: verdict.warnings.map(codeOnly),
+    }),
+  );
+}
 
 export interface EvidenceQuery {
   /** receivedAt ≥ since. */
@@ -166,52 +189,4 @@ export class MemoryEvidenceStore implements EvidenceStore {
       }
     return n;
   }
-}
-
-type Field = { name: string; value: string };
-
-/**
- * The S/MIME verdict as evidence keeps it (JSON): never message content. The decrypted message is
- * dropped; header field values the verdict read from inside the message (signedHeaders, the RFC 9788
- * protected header sections, their differences) are replaced by their SHA-256 — the From value
- * alone is kept, since the evidence is about it — and any problem or warning text quoting one of
- * them has it cut out. Names, codes, signers, chains and revocation answers stay.
- */
-export function verdictForEvidence(verdict: Verdict): unknown {
-  const secrets = new Set<string>();
-  const digest = (v: string) => toHex(sha256(utf8(v)));
-  const field = (f: Field) => {
-    if (f.name.toLowerCase() === 'from') return { name: f.name, value: f.value };
-    if (f.value.trim().length >= 3) secrets.add(f.value.trim());
-    return { name: f.name, sha256: digest(f.value) };
-  };
-  const values = (name: string, vs: string[]) => (name.toLowerCase() === 'from' ? vs : vs.map((v) => (v.trim().length >= 3 && secrets.add(v.trim()), { sha256: digest(v) })));
-  const { decryptedMessage: _dropped, signedHeaders, headerProtection, ...rest } = verdict;
-  const out = JSON.parse(
-    JSON.stringify({
-      ...rest,
-      signedHeaders: signedHeaders.map(field),
-      headerProtection: headerProtection.map((hp) => ({
-        ...hp,
-        fields: hp.fields.map(field),
-        ...(hp.sentOuter ? { sentOuter: hp.sentOuter.map(field) } : {}),
-        differences: hp.differences.map((d) => ({ ...d, outer: values(d.name, d.outer), protected: values(d.name, d.protected) })),
-      })),
-    }),
-  ) as unknown;
-  if (secrets.size === 0) return out;
-  const list = [...secrets].sort((a, b) => b.length - a.length);
-  // Only the sentences (`message`) quote header values; addresses in certificates stay as they are.
-  const scrub = (v: unknown, key = ''): unknown => {
-    if (typeof v === 'string') {
-      if (key !== 'message') return v;
-      let t = v;
-      for (const x of list) if (t.includes(x)) t = t.split(x).join('[header value withheld]');
-      return t;
-    }
-    if (Array.isArray(v)) return v.map((x) => scrub(x, key));
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, scrub(x, k)]));
-    return v;
-  };
-  return scrub(out);
 }

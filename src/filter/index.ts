@@ -20,7 +20,7 @@ export { inspectMessage, rewriteMessage, smimeArResult, type InspectOptions, typ
 export {
   MemoryEvidenceStore,
   checkEvidenceRecord,
-  verdictForEvidence,
+  evidenceVerdict,
   checkEvidenceQuery,
   MAX_EVIDENCE_PAGE,
   MAX_EVIDENCE_FAULTS,

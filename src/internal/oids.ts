@@ -7,6 +7,7 @@ export const OID = {
   secp384r1: '1.3.132.0.34',
   secp521r1: '1.3.132.0.35',
   idEd25519: '1.3.101.112',
+  idX25519: '1.3.101.110',
   // Signature algorithms
   md5WithRSAEncryption: '1.2.840.113549.1.1.4',
   sha1WithRSAEncryption: '1.2.840.113549.1.1.5',

@@ -15,6 +15,7 @@ import {
   oid,
   parseDer,
   parseDerSequence,
+  readBitString,
   readIntegerBytes,
   readOid,
   readSmallInt,
@@ -286,12 +287,43 @@ export const CURVE_BY_OID: Record<string, 'P-256' | 'P-384' | 'P-521'> = {
   [OID.secp521r1]: 'P-521',
 };
 
+/** An X25519 public or private key, and the shared secret Z, in bytes (RFC 7748 §5). */
+export const X25519_KEY_BYTES = 32;
+
+/** The 32-byte u-coordinate inside an X25519 SubjectPublicKeyInfo already read by readPublicKeyInfo. */
+export function x25519PublicKeyBytes(info: PublicKeyInfo): Uint8Array {
+  const c = cursor(parseDerSequence(info.spki, 'ERR_KEY_MALFORMED', 'invalid public key'), 'ERR_KEY_MALFORMED', 'invalid public key');
+  c.next(Tag.SEQUENCE);
+  return readBitString(c.next(Tag.BIT_STRING)).bits;
+}
+
+/**
+ * The u-coordinates of small order on Curve25519 and its twist, and their non-canonical twins
+ * (p-1, p, p+1), with the top bit cleared as X25519 ignores it: with any of them Z is all zero.
+ */
+const LOW_ORDER_X25519 = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+/** Whether a 32-byte X25519 public key is one of the low-order points (top bit ignored, as X25519 does). */
+export function isLowOrderX25519(u: Uint8Array): boolean {
+  if (u.length !== X25519_KEY_BYTES) return false;
+  const masked = Array.from(u, (b, i) => (i === 31 ? b & 0x7f : b).toString(16).padStart(2, '0')).join('');
+  return LOW_ORDER_X25519.includes(masked);
+}
+
 export const CURVE_SIZE: Record<string, number> = { 'P-256': 32, 'P-384': 48, 'P-521': 66 };
 
 /** What a SubjectPublicKeyInfo holds, read without importing it. */
 export interface PublicKeyInfo {
-  kind: 'rsa' | 'ec' | 'ed25519';
-  /** Modulus size for RSA, field size for EC, 256 for Ed25519. */
+  kind: 'rsa' | 'ec' | 'ed25519' | 'x25519';
+  /** Modulus size for RSA, field size for EC, 256 for Ed25519 and X25519. */
   bits: number;
   curve?: 'P-256' | 'P-384' | 'P-521';
   /** RSA only: the size of the public exponent e in bits (17 for 65537). */
@@ -348,6 +380,14 @@ export function readPublicKeyInfo(spki: Uint8Array | Der): PublicKeyInfo {
     return { kind: 'ec', bits: curve === 'P-256' ? 256 : curve === 'P-384' ? 384 : 521, curve, spki: spkiBytes };
   }
   if (keyOid === OID.idEd25519) return { kind: 'ed25519', bits: 256, spki: spkiBytes };
+  if (keyOid === OID.idX25519) {
+    // RFC 8410 §3: parameters MUST be absent; the key is the 32-byte u-coordinate (RFC 7748 §5).
+    if (!algId.done) throw new MailPkiError('ERR_KEY_MALFORMED', 'invalid X25519 public key: the algorithm parameters must be absent (RFC 8410)');
+    const { bits: u, unused } = readBitString(bitString);
+    if (unused !== 0 || u.length !== X25519_KEY_BYTES)
+      throw new MailPkiError('ERR_KEY_MALFORMED', `invalid X25519 public key: it must be ${X25519_KEY_BYTES} bytes, this one has ${u.length}`);
+    return { kind: 'x25519', bits: 256, spki: spkiBytes };
+  }
   throw new MailPkiError('ERR_KEY_UNSUPPORTED', `unsupported public key algorithm ${keyOid}`);
 }
 
@@ -364,7 +404,8 @@ export function importVerifyKey(crypto: Crypto, info: PublicKeyInfo, alg: Parsed
     if (alg.scheme !== 'ecdsa') throw mismatch(info, alg);
     params = { name: 'ECDSA', namedCurve: info.curve! };
   } else {
-    if (alg.scheme !== 'ed25519') throw mismatch(info, alg);
+    // An X25519 key only agrees keys (RFC 8410 §3): it verifies nothing.
+    if (alg.scheme !== 'ed25519' || info.kind !== 'ed25519') throw mismatch(info, alg);
     params = { name: 'Ed25519' };
   }
   const cacheKey = `${alg.scheme}/${alg.hash}/${binaryKey(info.spki)}`;

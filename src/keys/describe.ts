@@ -4,8 +4,8 @@ import { readPublicKeyInfo } from './algorithms.js';
 import type { KeyType } from './generate.js';
 
 export interface KeyDescription {
-  kind: 'rsa' | 'ec' | 'ed25519';
-  /** RSA modulus size, EC field size, 256 for Ed25519. */
+  kind: 'rsa' | 'ec' | 'ed25519' | 'x25519';
+  /** RSA modulus size, EC field size, 256 for Ed25519 and X25519. */
   bits: number;
   curve?: 'P-256' | 'P-384' | 'P-521';
   /** The KeyType this key would have been generated as; absent for sizes and curves mailpki does not generate. */
@@ -43,6 +43,8 @@ export function describeKey(key: CryptoKey | Uint8Array): KeyDescription {
     }
     case 'Ed25519':
       return withKeyType({ kind: 'ed25519', bits: 256 });
+    case 'X25519':
+      return { kind: 'x25519', bits: 256 };
     default:
       throw new MailPkiError('ERR_KEY_UNSUPPORTED', `unsupported key algorithm ${alg.name}`);
   }

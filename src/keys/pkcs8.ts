@@ -143,16 +143,19 @@ function importParams(key: PrivateKeyInfoSummary, alg: SignatureAlgorithm | unde
     if (alg && alg.scheme !== 'ecdsa') refuse();
     return { name: 'ECDSA', namedCurve: key.curve! };
   }
+  if (key.kind === 'x25519')
+    throw new MailPkiError('ERR_KEY_UNSUPPORTED', "an X25519 key cannot sign: it is for key agreement only; import it with { usage: 'decrypt' }");
   if (alg && alg.scheme !== 'ed25519') refuse();
   return { name: 'Ed25519' };
 }
 
 /** WebCrypto import parameters and usages for decrypting with a checked key (CMS key transport or agreement). */
-function decryptParams(key: PrivateKeyInfoSummary, oaepHash: unknown): { params: RsaHashedImportParams | EcKeyImportParams; usages: KeyUsage[] } {
+function decryptParams(key: PrivateKeyInfoSummary, oaepHash: unknown): { params: RsaHashedImportParams | EcKeyImportParams | Algorithm; usages: KeyUsage[] } {
   if (oaepHash !== undefined && !['SHA-1', ...HASHES].includes(oaepHash as string))
     throw new MailPkiError('ERR_INVALID_INPUT', 'oaepHash: must be SHA-1, SHA-256, SHA-384 or SHA-512', { details: { field: 'oaepHash' } });
   if (key.kind === 'rsa') return { params: { name: 'RSA-OAEP', hash: (oaepHash as string | undefined) ?? 'SHA-256' }, usages: ['decrypt', 'unwrapKey'] };
   if (key.kind === 'ec') return { params: { name: 'ECDH', namedCurve: key.curve! }, usages: ['deriveBits', 'deriveKey'] };
+  if (key.kind === 'x25519') return { params: { name: 'X25519' }, usages: ['deriveBits'] };
   throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'an Ed25519 key cannot decrypt: S/MIME encryption needs an RSA or EC key');
 }
 

@@ -24,7 +24,7 @@ import { OID } from '../internal/oids.js';
 import { CURVE_BY_OID, CURVE_SIZE } from './algorithms.js';
 import { recodeDerErrors } from './recode.js';
 
-export type KeyKind = 'rsa' | 'ec' | 'ed25519';
+export type KeyKind = 'rsa' | 'ec' | 'ed25519' | 'x25519';
 export type NamedCurve = 'P-256' | 'P-384' | 'P-521';
 
 /** What a PrivateKeyInfo holds, after its inner key structure was checked. */
@@ -43,7 +43,6 @@ const UNSUPPORTED_KEY_OIDS: Record<string, string> = {
   '1.2.840.10040.4.1': 'DSA',
   '1.2.840.10046.2.1': 'Diffie-Hellman (X9.42)',
   '1.2.840.113549.1.3.1': 'Diffie-Hellman (PKCS#3)',
-  '1.3.101.110': 'X25519 (a key-agreement key, it cannot sign)',
   '1.3.101.111': 'X448 (a key-agreement key, it cannot sign)',
   '1.3.101.113': 'Ed448',
 };
@@ -89,6 +88,13 @@ function readPrivateKeyInfo(der: Uint8Array, code: MailPkiErrorCode): PrivateKey
     const seed = readOctetString(parseDer(inner, code, WHAT));
     if (seed.length !== 32) malformed('an Ed25519 private key is 32 bytes', code);
     return { kind: 'ed25519', der };
+  }
+  if (keyOid === OID.idX25519) {
+    // RFC 8410 §7: CurvePrivateKey ::= OCTET STRING of 32 bytes, parameters absent.
+    if (params) malformed('X25519 takes no parameters', code);
+    const scalar = readOctetString(parseDer(inner, code, WHAT));
+    if (scalar.length !== 32) malformed('an X25519 private key is 32 bytes', code);
+    return { kind: 'x25519', der };
   }
   const name = UNSUPPORTED_KEY_OIDS[keyOid];
   throw new MailPkiError('ERR_KEY_UNSUPPORTED', `unsupported private key algorithm: ${name ?? keyOid}`);

@@ -58,6 +58,8 @@ export async function importPublicKey(input: string | Uint8Array, options: Impor
   } else if (info.kind === 'ec') {
     if (alg && alg.scheme !== 'ecdsa') throw mismatch(info.kind, alg.scheme);
     params = { name: 'ECDSA', namedCurve: info.curve! };
+  } else if (info.kind === 'x25519') {
+    throw new MailPkiError('ERR_KEY_UNSUPPORTED', 'an X25519 key is for key agreement (encryption) only: it cannot verify signatures');
   } else {
     if (alg && alg.scheme !== 'ed25519') throw mismatch(info.kind, alg.scheme);
     params = { name: 'Ed25519' };

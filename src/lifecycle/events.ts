@@ -31,6 +31,8 @@ export interface CertificateSummary {
   fingerprint: string;
   notBefore: string;
   notAfter: string;
+  /** Identities with separate certificates: which one this is ('signing' or 'encryption'). Absent: the identity's only certificate. */
+  role?: 'signing' | 'encryption';
 }
 
 export interface IdentitySummary {
@@ -59,13 +61,13 @@ export interface LifecycleEventData {
     decryptionKeysKept?: number;
   };
   'policy.denied': { code: 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_DENIED' | 'ERR_CA_MAILBOX_NOT_ALLOWED'; rule: string; message: string; operation: 'enroll' | 'renew' };
-  'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string };
+  'issuance.failed': { code: string; message: string; operation: 'enroll' | 'renew'; retryAt?: string; certificate?: 'signing' | 'encryption' };
   /**
    * The CA issued a certificate the inventory will not take: the identity was decommissioned (or
    * enrolled anew) while the CA was asked. `revoked: false` means it is still valid at the CA:
    * revoke it there (`message` says why it failed).
    */
-  'issuance.discarded': { serialNumber: string; why: 'decommissioned' | 'replaced' | 'withdrawn'; revoked: boolean; operation: 'enroll' | 'renew'; message?: string };
+  'issuance.discarded': { serialNumber: string; why: 'decommissioned' | 'replaced' | 'withdrawn'; revoked: boolean; operation: 'enroll' | 'renew'; message?: string; certificate?: 'signing' | 'encryption' };
   /**
    * The retention of a certificate's decryption key ended and the sweep destroyed the key (`certificate`
    * says which). `keyDestroyed: false`: another kept certificate still uses the same key.
@@ -103,11 +105,13 @@ export function summariseIdentity(identity: Pick<IdentityRecord, 'id' | 'kind' |
 }
 
 export function summariseCertificate(c: CredentialRecord): CertificateSummary {
+  const role = c.attributes?.certificate;
   return {
     serialNumber: c.serialNumber ?? '',
     fingerprint: c.fingerprint,
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),
+    ...((role === 'signing' || role === 'encryption') && { role }),
   };
 }
 

@@ -46,7 +46,7 @@ import type {
   Store,
   StoreTx,
 } from '../store/index.js';
-import { IDENTITY_KINDS, IDENTITY_STATUSES, IDENTITY_USES, type IdentityUse } from '../store/index.js';
+import { IDENTITY_CERTIFICATES, IDENTITY_KINDS, IDENTITY_STATUSES, IDENTITY_USES, type IdentityCertificates, type IdentityUse } from '../store/index.js';
 import {
   createEvent,
   eventPayload,
@@ -61,11 +61,26 @@ import {
 } from './events.js';
 import { timeOrderedId } from './ids.js';
 import {
+  credentialRole,
+  earliestNotAfter,
+  holdsSeparateCertificates,
+  missingSlots,
+  slotCaUsage,
+  slotCredentialId,
+  slotOfRole,
+  slotReceivesEncryptedMail,
+  slotRole,
+  slotsOf,
+  slotsOfChoice,
+  withSlotCredential,
+  type CertificateChoice,
+  type CertificateSlot,
+} from './certificates.js';
+import {
   checkIssuancePolicy,
   decryptionKeyRetainUntil,
   dueDecryptionKeys,
   dueNotices,
-  receivesEncryptedMail,
   effectivePolicy,
   nextDueAt,
   parseLifecyclePolicy,
@@ -122,6 +137,13 @@ export interface EnrollInput {
    * or 'both'. The keys of certificates that receive encrypted mail enter the decryption-key history.
    */
   use?: IdentityUse;
+  /**
+   * Use 'both' only: one dual-use certificate ('single') or a signing certificate (digitalSignature)
+   * and an encryption certificate (keyEncipherment for RSA, keyAgreement for EC), each with its own
+   * key, each renewed on its own schedule ('separate'). Default: the policy's `certificates` ('single').
+   * Only the encryption certificate's keys enter the decryption-key history.
+   */
+  certificates?: IdentityCertificates;
   /** Per-identity policy overrides (validityDays, renewal, notices, rekeyOnRenewal, allowedKeyTypes, minRsaBits). */
   policy?: Record<string, unknown>;
   decommissionAt?: Date;
@@ -131,6 +153,30 @@ export interface RenewOptions extends Actor {
   reason?: string;
   /** New key (default: the policy's rekeyOnRenewal; always when the certificate was revoked). */
   rekey?: boolean;
+  /** Identities with separate certificates: which to renew (default 'all': each, one after the other). */
+  certificate?: CertificateChoice;
+}
+
+export interface RevokeOptions extends Actor {
+  reason: RevokeReason;
+  /**
+   * Identities with separate certificates: revoke only the signing or only the encryption
+   * certificate (the identity stays as it is; the other certificate goes on), or 'all' (default):
+   * every certificate, and the identity is revoked. One-certificate identities: 'all' only.
+   */
+  certificate?: CertificateChoice;
+}
+
+/** The certificate senders encrypt to (`encryptMessage(…, [recipient])`) and the chain that issued it. */
+export interface EncryptionCertificate {
+  /** DER. */
+  certificate: Uint8Array;
+  /** Issuing chain (DER), without the root. */
+  chain: Uint8Array[];
+  serialNumber: string;
+  notAfter: Date;
+  /** 'encryption' for an identity with separate certificates, else the identity's only certificate ('both' or 'encryption'). */
+  role: 'encryption' | 'both';
 }
 
 export type RevokeReason = Exclude<RevocationReason, 'certificateHold' | 'removeFromCRL'>;
@@ -222,18 +268,25 @@ const enrollSchema = z
     profile: z.enum(SMIME_PROFILES).default('strict'),
     keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
     use: z.enum(IDENTITY_USES).default('both'),
+    certificates: z.enum(IDENTITY_CERTIFICATES).optional(),
     policy: z.record(z.string(), z.unknown()).optional(),
     decommissionAt: dateSchema.optional(),
   })
   .strict()
-  .refine((r) => !(r.use === 'encryption' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot receive encrypted mail: use an RSA or EC key type', path: ['keyType'] });
+  .refine((r) => !(r.use === 'encryption' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot receive encrypted mail: use an RSA or EC key type', path: ['keyType'] })
+  .refine((r) => !(r.certificates === 'separate' && r.use !== 'both'), {
+    message: "separate signing and encryption certificates need use 'both' (an identity of one use holds one certificate)",
+    path: ['certificates'],
+  })
+  .refine((r) => !(r.certificates === 'separate' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot be an encryption certificate\'s key: use an RSA or EC key type', path: ['keyType'] });
 
 const actorOptionsSchema = z.object({ actor: actorSchema }).strict();
+const certificateChoiceSchema = z.enum(['signing', 'encryption', 'all']);
 const renewOptionsSchema = z
-  .object({ actor: actorSchema, reason: z.string().max(4096).optional(), rekey: z.boolean().optional() })
+  .object({ actor: actorSchema, reason: z.string().max(4096).optional(), rekey: z.boolean().optional(), certificate: certificateChoiceSchema.optional() })
   .strict();
 const revokeReasons = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL') as [RevokeReason, ...RevokeReason[]];
-const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons) }).strict();
+const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons), certificate: certificateChoiceSchema.optional() }).strict();
 const reasonOptionsSchema = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
 const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: z.string().min(1).max(4096) }).strict();
 const keyAccessSchema = z.object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').max(4096) }).strict();
@@ -266,6 +319,8 @@ interface PreparedIssuance {
   idempotencyKey: string;
   keyId: string;
   spki: Uint8Array;
+  /** Which of the identity's certificates it is for. */
+  slot: CertificateSlot;
 }
 
 /** The identity id of a mailbox ('smime:payments@example.com'). */
@@ -436,6 +491,42 @@ export class LifecycleManager {
     }
   }
 
+  /**
+   * The certificate to encrypt to the identity: its current encryption certificate (separate
+   * certificates) or its only certificate (use 'both' or 'encryption'), valid now. Reads only (no
+   * key is touched). A signing-only identity, one not active, or one whose encryption certificate is
+   * revoked or not valid now: ERR_IDENTITY_STATE.
+   *
+   * @example
+   * const to = await manager.getEncryptionCertificate('legal@example.com');
+   * const mail = await signAndEncrypt(message, await manager.getSigner('payments@example.com'), [to.certificate]);
+   */
+  async getEncryptionCertificate(idOrMailbox: string): Promise<EncryptionCertificate> {
+    const id = this.resolveId(idOrMailbox);
+    const now = this.clock();
+    const { identity, credential } = await this.load(id, 'encryption');
+    if (identity.status !== 'active') throw stateError(identity, 'encrypt to');
+    if (!slotReceivesEncryptedMail(identity, holdsSeparateCertificates(identity) ? 'encryption' : 'main'))
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} holds no certificate for encryption (use ${identity.use ?? 'both'}, key ${identity.keyType})`, {
+        details: { identityId: identity.id, use: identity.use ?? 'both' },
+      });
+    if (!credential || credential.status !== 'current' || !credential.certificate)
+      throw new MailPkiError('ERR_IDENTITY_STATE', `${identity.name} has no current ${holdsSeparateCertificates(identity) ? 'encryption ' : ''}certificate to encrypt to${credential ? ` (it is ${credential.status})` : ''}`, {
+        details: { identityId: identity.id },
+      });
+    if (now.getTime() >= credential.notAfter.getTime() || now.getTime() < credential.notBefore.getTime())
+      throw new MailPkiError('ERR_IDENTITY_STATE', `the encryption certificate of ${identity.name} is not valid now (${credential.notBefore.toISOString()} to ${credential.notAfter.toISOString()})`, {
+        details: { identityId: identity.id },
+      });
+    return {
+      certificate: copyBytes(credential.certificate),
+      chain: chainOf(credential).filter((der) => !isSelfIssued(parseCertificate(der))),
+      serialNumber: credential.serialNumber ?? '',
+      notAfter: credential.notAfter,
+      role: holdsSeparateCertificates(identity) ? 'encryption' : 'both',
+    };
+  }
+
   /** The identity's decryption-key history, oldest first: what is kept, until when, and what was destroyed. */
   async decryptionKeys(idOrMailbox: string): Promise<DecryptionKeyInfo[]> {
     return readDecryptionKeys(this.store, idOrMailbox);
@@ -551,8 +642,10 @@ export class LifecycleManager {
       const due = dueDecryptionKeys(entries, now);
       const dueIds = new Set(due.map((d) => d.credentialId));
       const inUse = new Set(entries.filter((d) => !d.destroyedAt && !dueIds.has(d.credentialId)).map((d) => d.keyId));
-      const current = await currentCredential(tx, identity);
-      if (current?.keyId && current.status === 'current' && current.notAfter.getTime() > now.getTime()) inUse.add(current.keyId);
+      for (const slot of slotsOf(identity)) {
+        const current = await slotCredential(tx, identity, slot);
+        if (current?.keyId && current.status === 'current' && current.notAfter.getTime() > now.getTime()) inUse.add(current.keyId);
+      }
       const pending = await tx.getPendingIssuance(id);
       const pendingKey = pending && pendingKeyId(pending);
       if (pendingKey) inUse.add(pendingKey);
@@ -600,12 +693,13 @@ export class LifecycleManager {
     return /^(smime|dkim):/.test(lower) ? lower : smimeIdentityId(lower);
   }
 
-  private async load(id: string): Promise<{ identity: IdentityRecord; credential: CredentialRecord | undefined }> {
+  /** The identity and the current credential of one of its slots ('encryption' on a one-certificate identity: its only one). */
+  private async load(id: string, slot: CertificateSlot = 'main'): Promise<{ identity: IdentityRecord; credential: CredentialRecord | undefined }> {
     return this.store.transaction(async (tx) => {
       const identity = await tx.getIdentity(id);
       if (!identity) throw notFound(id);
       assertSmime(identity);
-      return { identity, credential: await currentCredential(tx, identity) };
+      return { identity, credential: await slotCredential(tx, identity, holdsSeparateCertificates(identity) ? slot : 'main') };
     });
   }
 
@@ -630,6 +724,8 @@ export class LifecycleManager {
     const id = smimeIdentityId(mailbox);
     const domain = mailboxDomain(mailbox);
     const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : policy.allowedKeyTypes[0]!);
+    // The policy's default applies to use 'both' with a key that can receive encrypted mail; asking for it explicitly otherwise is refused above.
+    const separate = req.certificates === 'separate' || (req.certificates === undefined && req.use === 'both' && keyType !== 'ed25519' && this.policy.certificates === 'separate');
     const now = this.clock();
     const draft: IdentityRecord = stripUndefined({
       id,
@@ -643,6 +739,7 @@ export class LifecycleManager {
       profile: req.profile,
       keyType,
       use: req.use,
+      certificates: separate ? ('separate' as const) : undefined,
       policy: Object.keys(overrides).length ? (overrides as JsonObject) : undefined,
       status: 'pending' as const,
       decommissionAt: req.decommissionAt,
@@ -664,15 +761,31 @@ export class LifecycleManager {
     // A decommissioned identity starts again from the draft; it keeps its id, first creation time and version count.
     const identity = reenrol ? { ...draft, createdAt: existing.identity!.createdAt, version: existing.identity!.version } : (existing.identity ?? draft);
     // An issuance left from before the decommission belongs to the old life: prepare() discards it.
-    if (existing.pending && !reenrol) return this.completeIssuance(identity, existing.pending.idempotencyKey, 'enroll', actor, now, 'resumed enrollment');
+    if (existing.pending && !reenrol) {
+      const done = await this.completeIssuance(identity, existing.pending, 'enroll', actor, now, 'resumed enrollment');
+      return this.completeEnrollment(done, actor, now);
+    }
+    // An enrollment of a separate pair interrupted after its first certificate: its other one.
+    if (existing.identity && !reenrol && missingSlots(existing.identity).length < slotsOf(existing.identity).length) return this.completeEnrollment(existing.identity, actor, now);
 
     await this.checkPolicy(identity, policy, 'enroll', actor, now);
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
     // Its outcome at the CA settled first (a certificate signed for it is revoked), as a decommission does now.
     const oldLife = reenrol && existing.pending ? await this.withdrawPending(existing.identity!, 'decommissioned', now) : undefined;
-    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing', oldLife);
-    return this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true);
+    const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing', oldLife, 'main');
+    return this.completeEnrollment(await this.issueWith(withApprover, prepared, 'enroll', actor, now, 'enrollment', true), actor, now);
+  }
+
+  /**
+   * Issues the certificates an enrollment still lacks (the encryption certificate of a separate
+   * pair), each as its own crash-safe issuance. Until the last one is recorded the identity stays
+   * 'pending' and due, so a sweep completes an enrollment whose process died half-way.
+   */
+  private async completeEnrollment(identity: IdentityRecord, actor: string, now: Date): Promise<IdentityRecord> {
+    let current = identity;
+    for (const slot of missingSlots(current)) current = await this.renewAt(current.id, actor, now, 'enrollment', true, false, undefined, slot);
+    return current;
   }
 
   /**
@@ -682,7 +795,14 @@ export class LifecycleManager {
    */
   async renew(idOrMailbox: string, options: RenewOptions): Promise<IdentityRecord> {
     const opts = parseInput(renewOptionsSchema, options, 'renew options');
-    return this.renewAt(this.resolveId(idOrMailbox), opts.actor, this.clock(), opts.reason ?? 'requested', opts.rekey, false);
+    const id = this.resolveId(idOrMailbox);
+    const now = this.clock();
+    const { identity } = await this.load(id);
+    const slots = slotsOfChoice(identity, opts.certificate ?? 'all');
+    if (!slots) throw oneCertificate(identity, opts.certificate!);
+    let result = identity;
+    for (const slot of slots) result = await this.renewAt(id, opts.actor, now, opts.reason ?? 'requested', opts.rekey, false, undefined, slot);
+    return result;
   }
 
   /**
@@ -698,20 +818,29 @@ export class LifecycleManager {
     rekey: boolean | undefined,
     automatic: boolean,
     decidedOn?: IdentityRecord,
+    slot: CertificateSlot = 'main',
   ): Promise<IdentityRecord> {
-    const { identity, credential } = await this.load(id);
-    if (decidedOn && (identity.version !== decidedOn.version || identity.currentCredentialId !== decidedOn.currentCredentialId))
+    let { identity, credential } = await this.load(id, slot);
+    if (decidedOn && (identity.version !== decidedOn.version || identity.currentCredentialId !== decidedOn.currentCredentialId || identity.encryptionCredentialId !== decidedOn.encryptionCredentialId))
       throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed after the sweep decided to renew it (another process); it is looked at again if still due`);
     if (identity.status === 'decommissioned' || identity.status === 'suspended') throw stateError(identity, 'renew');
     const pending = await this.store.transaction((tx) => tx.getPendingIssuance(id));
+    if (pending) {
+      // An issuance written down earlier (a crash, a CA failure) is completed first, with its own key.
+      const pendingSlot = slotOfRole(pending.certificate);
+      const pendingOp: Operation = pendingSlot === slot ? (credential ? 'renew' : 'enroll') : (await this.load(id, pendingSlot)).credential ? 'renew' : 'enroll';
+      const done = await this.completeIssuance(identity, pending, pendingOp, actor, now, reason, automatic);
+      if (pendingSlot === slot || !holdsSeparateCertificates(identity)) return done;
+      // It was the other certificate's: this slot's certificate, the one asked for, is still to do.
+      ({ identity, credential } = await this.load(id, slot));
+    }
     const op: Operation = credential ? 'renew' : 'enroll';
-    if (pending) return this.completeIssuance(identity, pending.idempotencyKey, op, actor, now, reason, automatic);
     const policy = effectivePolicy(this.policy, identity.policy);
     await this.checkPolicy(identity, policy, op, actor, now, automatic);
     await this.approve(identity, policy, op, actor, now, reason);
     const mustRekey = !credential?.keyId || credential.status === 'revoked' || identity.status === 'revoked';
     const newKey = mustRekey || (rekey ?? policy.rekeyOnRenewal);
-    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing');
+    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing', undefined, slot);
     return this.issueWith(identity, prepared, op, actor, now, reason, newKey, automatic);
   }
 
@@ -807,7 +936,8 @@ export class LifecycleManager {
     actor: string,
     now: Date,
     write: 'insert' | 'existing' | 'reenrol',
-    oldLife?: Withdrawn,
+    oldLife: Withdrawn | undefined,
+    slot: CertificateSlot,
   ): Promise<PreparedIssuance> {
     let keyId: string;
     let spki: Uint8Array;
@@ -844,17 +974,18 @@ export class LifecycleManager {
       if (await tx.getPendingIssuance(identity.id))
         throw new MailPkiError('ERR_STORE_CONFLICT', `another issuance for ${identity.name} started meanwhile; retry`);
       if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: identity.keyType, protectedKey, createdAt: now });
-      await tx.putPendingIssuance({ identityId: identity.id, idempotencyKey, requestedAt: now, status: 'started' });
+      const role = slotRole(identity, slot);
+      await tx.putPendingIssuance({ identityId: identity.id, idempotencyKey, requestedAt: now, status: 'started', ...(role && { certificate: role }) });
       await audit({
         actor,
         action: write === 'insert' ? 'identity.created' : write === 'reenrol' ? 'identity.reenrolled' : 'issuance.started',
         identityId: identity.id,
         ...(write === 'reenrol' && stored && { before: identitySummary(stored, undefined) }),
         ...(write !== 'existing' && { after: identitySummary(identity, undefined) }),
-        reason: `${op}: ${rekey ? 'new key' : 'same key'} ${keyId}`,
+        reason: `${op}${slotRole(identity, slot) ? ` (${slotRole(identity, slot)} certificate)` : ''}: ${rekey ? 'new key' : 'same key'} ${keyId}`,
       });
     });
-    return { identityId: identity.id, idempotencyKey, keyId, spki };
+    return { identityId: identity.id, idempotencyKey, keyId, spki, slot };
   }
 
   /**
@@ -871,13 +1002,15 @@ export class LifecycleManager {
   /** Completes an issuance written down earlier (after a crash or a CA failure), with its own key. */
   private async completeIssuance(
     identity: IdentityRecord,
-    idempotencyKey: string,
+    pending: PendingIssuance,
     op: Operation,
     actor: string,
     now: Date,
     reason: string,
     automatic = false,
   ): Promise<IdentityRecord> {
+    const idempotencyKey = pending.idempotencyKey;
+    const slot = slotOfRole(pending.certificate);
     const keyId = keyIdOf(idempotencyKey);
     const spki = await this.spkiOfStoredKey(keyId).catch(async (e: unknown) => {
       if (!isMailPkiError(e, 'ERR_STORE_CORRUPT')) throw e;
@@ -888,9 +1021,9 @@ export class LifecycleManager {
         throw new MailPkiError('ERR_STORE_CONFLICT', `the issuance for ${identity.name} was completed or dropped by another process; retry`);
       throw e;
     });
-    const credential = await this.load(identity.id).then((l) => l.credential);
+    const credential = await this.load(identity.id, slot).then((l) => l.credential);
     const rekey = credential?.keyId !== keyId;
-    return this.issueWith(identity, { identityId: identity.id, idempotencyKey, keyId, spki }, op, actor, now, reason, rekey, automatic);
+    return this.issueWith(identity, { identityId: identity.id, idempotencyKey, keyId, spki, slot }, op, actor, now, reason, rekey, automatic);
   }
 
   private async spkiOfStoredKey(keyId: string): Promise<Uint8Array> {
@@ -922,14 +1055,14 @@ export class LifecycleManager {
       issued = await this.ca.issue({
         mailbox: identity.name,
         profile: (identity.profile ?? 'strict') as (typeof SMIME_PROFILES)[number],
-        usage: caUsage(identity),
+        usage: slotCaUsage(identity, p.slot),
         publicKey: p.spki,
         validityDays: policy.validityDays,
         idempotencyKey: p.idempotencyKey,
       });
       fingerprint = await certificateFingerprint(parseCertificate(issued.certificate), 'SHA-256', this.crypto);
     } catch (e) {
-      await this.recordIssuanceFailure(identity, op, e, actor, now, automatic, p.idempotencyKey);
+      await this.recordIssuanceFailure(identity, op, e, actor, now, automatic, p.idempotencyKey, slotRole(identity, p.slot));
       throw e;
     }
     const info = await this.info().catch(() => undefined);
@@ -951,8 +1084,9 @@ export class LifecycleManager {
               : ('replaced' as const);
         return { discard: why };
       }
-      const previous = await currentCredential(tx, current);
+      const previous = await slotCredential(tx, current, p.slot);
       if (previous && previous.status === 'current') await tx.updateCredential({ ...previous, status: 'previous' });
+      const role = slotRole(current, p.slot);
       const credential: CredentialRecord = {
         id: timeOrderedId(this.crypto, now),
         identityId: identity.id,
@@ -964,24 +1098,29 @@ export class LifecycleManager {
         notBefore: issued.notBefore,
         notAfter: issued.notAfter,
         status: 'current',
-        attributes: { profile: issued.profile, chain: issued.chain.map((c) => toBase64(c)) },
+        attributes: { profile: issued.profile, chain: issued.chain.map((c) => toBase64(c)), ...(role && { certificate: role }) },
         createdAt: now,
       };
       await tx.insertCredential(credential);
-      const retained = receivesEncryptedMail(current) ? await this.retainDecryptionKey(tx, current, credential, policy, now) : undefined;
+      const retained = slotReceivesEncryptedMail(current, p.slot) ? await this.retainDecryptionKey(tx, current, credential, policy, now) : undefined;
       const wasPending = current.status === 'pending';
+      const withCredential = withSlotCredential(current, p.slot, credential.id);
+      // A separate pair is enrolled when both certificates are recorded; until then it stays pending.
+      const complete = missingSlots(withCredential).length === 0;
+      const others = await Promise.all(slotsOf(current).filter((s) => s !== p.slot).map((s) => slotCredential(tx, current, s)));
       const next: IdentityRecord = {
-        ...current,
-        status: 'active',
-        currentCredentialId: credential.id,
-        notAfter: credential.notAfter,
+        ...withCredential,
+        status: complete ? 'active' : current.status,
+        notAfter: earliestNotAfter([credential, ...others.filter((c) => c?.status === 'current')])!,
         updatedAt: now,
         ...(info && { caId: info.id }),
       };
-      const stored = await this.withNextDue(tx, next, credential, now);
+      let stored = await this.withNextDue(tx, next, credential, now, p.slot);
+      // Half a pair: due at once, so the next sweep (even at this same time) completes it if this process dies now.
+      if (!complete) stored = { ...stored, nextDueAt: now };
       await tx.updateIdentity(stored, current.version);
       await tx.deletePendingIssuance(identity.id);
-      if (wasPending) {
+      if (wasPending && complete) {
         await emit({
           type: 'identity.enrolled',
           identity: next,
@@ -999,7 +1138,7 @@ export class LifecycleManager {
         });
       await audit({
         actor,
-        action: wasPending ? 'identity.enrolled' : 'certificate.renewed',
+        action: wasPending ? (complete ? 'identity.enrolled' : 'certificate.issued') : 'certificate.renewed',
         identityId: identity.id,
         reason,
         before: identitySummary(current, previous),
@@ -1054,6 +1193,7 @@ export class LifecycleManager {
           why,
           revoked: failure === undefined,
           operation: op,
+          ...(slotRole(identity, p.slot) && { certificate: slotRole(identity, p.slot) }),
           ...(failure !== undefined && { message: failure instanceof Error ? failure.message : String(failure) }),
         },
       });
@@ -1107,7 +1247,8 @@ export class LifecycleManager {
       issued = await this.ca.issue({
         mailbox: identity.name,
         profile: (identity.profile ?? 'strict') as (typeof SMIME_PROFILES)[number],
-        usage: caUsage(identity),
+        // The same request as the first time (same usage), so the same key gives the same certificate.
+        usage: slotCaUsage(identity, slotOfRole(pending.certificate)),
         publicKey: spki,
         validityDays: policy.validityDays,
         idempotencyKey: pending.idempotencyKey,
@@ -1175,6 +1316,7 @@ export class LifecycleManager {
     at: Date,
     automatic: boolean,
     idempotencyKey: string,
+    certificate: 'signing' | 'encryption' | undefined,
   ): Promise<void> {
     const code = isMailPkiError(error) ? error.code : 'ERR_CA_UNAVAILABLE';
     const message = error instanceof Error ? error.message : String(error);
@@ -1185,7 +1327,7 @@ export class LifecycleManager {
         const stored = await tx.getIdentity(identity.id);
         // Only its own: a later issuance (a new life after a decommission) may have written one since.
         if (!outcomeUnknown && (await tx.getPendingIssuance(identity.id))?.idempotencyKey === idempotencyKey) await tx.deletePendingIssuance(identity.id);
-        await emit({ type: 'issuance.failed', identity, data: { code, message, operation: op, ...(retryAt && { retryAt: retryAt.toISOString() }) } });
+        await emit({ type: 'issuance.failed', identity, data: { code, message, operation: op, ...(retryAt && { retryAt: retryAt.toISOString() }), ...(certificate && { certificate }) } });
         await audit({ actor, action: 'issuance.failed', ...(stored && { identityId: stored.id }), reason: `${code}: ${message}`, after: { operation: op, code } });
         if (stored && automatic) await this.postpone(tx, stored, at);
       });
@@ -1197,25 +1339,46 @@ export class LifecycleManager {
   // ---------------------------------------------------------------------------------------------
   // Revoke, suspend, reinstate, decommission
 
-  /** Revokes the current certificate at the CA and marks the identity revoked (renew issues anew). */
-  async revoke(idOrMailbox: string, options: { actor: string; reason: RevokeReason }): Promise<IdentityRecord> {
-    const { actor, reason } = parseInput(revokeOptionsSchema, options, 'revoke options');
+  /**
+   * Revokes the current certificate at the CA and marks the identity revoked (renew issues anew).
+   * Identities with separate certificates: `certificate: 'signing' | 'encryption'` revokes one and
+   * leaves the identity and its other certificate as they are (that one waits for `renew` with the
+   * same choice; the sweep does not reissue what a person revoked); 'all' (default) revokes both.
+   */
+  async revoke(idOrMailbox: string, options: RevokeOptions): Promise<IdentityRecord> {
+    const { actor, reason, certificate } = parseInput(revokeOptionsSchema, options, 'revoke options');
     const id = this.resolveId(idOrMailbox);
     const now = this.clock();
-    const { identity, credential } = await this.load(id);
-    if (!['active', 'suspended', 'expired'].includes(identity.status) || !credential || credential.status === 'revoked')
-      throw stateError(identity, 'revoke');
+    const { identity } = await this.load(id);
+    const slots = slotsOfChoice(identity, certificate ?? 'all');
+    if (!slots) throw oneCertificate(identity, certificate!);
+    const targets: Array<{ slot: CertificateSlot; credential: CredentialRecord }> = [];
+    for (const slot of slots) {
+      const { credential } = await this.load(id, slot);
+      if (credential && credential.status !== 'revoked') targets.push({ slot, credential });
+    }
+    if (!['active', 'suspended', 'expired'].includes(identity.status) || targets.length === 0) throw stateError(identity, 'revoke');
+    const all = (certificate ?? 'all') === 'all';
     const withdrawn = await this.withdrawPending(identity, 'withdrawn', now);
-    const revokedAt = await this.revokeAtCa(credential, reason, now);
+    const revokedAt: Date[] = [];
+    for (const t of targets) revokedAt.push(await this.revokeAtCa(t.credential, reason, now));
     return this.write(now, async (tx, emit, audit) => {
-      const { current, cred } = await this.recheck(tx, identity, credential);
+      const { current } = await this.recheck(tx, identity, undefined);
       await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor);
-      const revoked: CredentialRecord = { ...cred, status: 'revoked', revokedAt, revocationReason: reason };
-      await tx.updateCredential(revoked);
-      const next = await this.withNextDue(tx, { ...current, status: 'revoked', updatedAt: now }, revoked, now);
+      const revoked: CredentialRecord[] = [];
+      for (const [i, t] of targets.entries()) {
+        const cred = await tx.getCredential(t.credential.id);
+        if (!cred) throw new MailPkiError('ERR_STORE_CONFLICT', `the certificate of ${identity.name} vanished meanwhile; retry`);
+        const r: CredentialRecord = { ...cred, status: 'revoked', revokedAt: revokedAt[i]!, revocationReason: reason };
+        await tx.updateCredential(r);
+        revoked.push(r);
+      }
+      const next = await this.withNextDue(tx, { ...current, status: all ? 'revoked' : current.status, updatedAt: now }, revoked[0], now);
       await tx.updateIdentity(next, current.version);
-      await emit({ type: 'certificate.revoked', identity: next, credential: revoked, data: { reason, revokedAt: revokedAt.toISOString() } });
-      await audit({ actor, action: 'certificate.revoked', identityId: id, reason, before: identitySummary(current, cred), after: identitySummary(next, revoked) });
+      for (const [i, r] of revoked.entries()) {
+        await emit({ type: 'certificate.revoked', identity: next, credential: r, data: { reason, revokedAt: revokedAt[i]!.toISOString() } });
+        await audit({ actor, action: 'certificate.revoked', identityId: id, reason, before: identitySummary(current, targets[i]!.credential), after: identitySummary(next, r) });
+      }
       return { ...next, version: current.version + 1 };
     });
   }
@@ -1241,6 +1404,15 @@ export class LifecycleManager {
       throw new MailPkiError('ERR_IDENTITY_STATE', `the CA does not support suspension (certificateHold), so ${identity.name} cannot be ${what}ed`);
     const withdrawn = what === 'suspend' ? await this.withdrawPending(identity, 'withdrawn', now) : undefined;
     await this.ca.revoke({ serialNumber: credential.serialNumber!, reason: what === 'suspend' ? 'certificateHold' : 'removeFromCRL', time: now });
+    // The other certificate of a pair goes on hold (and off it) with the first.
+    if (holdsSeparateCertificates(identity)) {
+      const { credential: other } = await this.load(id, 'encryption');
+      if (other?.status === 'current' && other.serialNumber)
+        await this.ca.revoke({ serialNumber: other.serialNumber, reason: what === 'suspend' ? 'certificateHold' : 'removeFromCRL', time: now }).catch((e: unknown) => {
+          // A retry after a crash between the two calls: already on hold is done.
+          if (!isMailPkiError(e, 'ERR_CA_ALREADY_REVOKED')) throw e;
+        });
+    }
     return this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
       if (what === 'suspend') await this.dropWithdrawn(tx, emit, audit, current, withdrawn, actor);
@@ -1271,8 +1443,21 @@ export class LifecycleManager {
     const mustRevoke = credential !== undefined && credential.status === 'current' && credential.notAfter.getTime() > now.getTime();
     const withdrawn = await this.withdrawPending(identity, 'decommissioned', now);
     const revokedAt = mustRevoke ? await this.revokeAtCa(credential, 'cessationOfOperation', now) : undefined;
+    // The encryption certificate of a pair: revoked too (no mail is encrypted to it any more); its key stays until retention ends.
+    const { credential: encryption } = holdsSeparateCertificates(identity) ? await this.load(id, 'encryption') : { credential: undefined };
+    const encryptionRevokedAt =
+      encryption && encryption.status === 'current' && encryption.notAfter.getTime() > now.getTime() ? await this.revokeAtCa(encryption, 'cessationOfOperation', now) : undefined;
     return this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
+      const encCred = encryption && (await tx.getCredential(encryption.id));
+      let encAfter = encCred;
+      if (encCred && encryptionRevokedAt) {
+        encAfter = { ...encCred, status: 'revoked', revokedAt: encryptionRevokedAt, revocationReason: 'cessationOfOperation' };
+        await tx.updateCredential(encAfter);
+      } else if (encCred && encCred.status === 'current') {
+        encAfter = { ...encCred, status: 'expired' };
+        await tx.updateCredential(encAfter);
+      }
       let after = cred;
       if (cred && revokedAt) {
         after = { ...cred, status: 'revoked', revokedAt, revocationReason: 'cessationOfOperation' };
@@ -1292,7 +1477,9 @@ export class LifecycleManager {
       for (const c of await tx.listCredentials(id)) if (c.keyId && !kept.has(c.keyId) && (await tx.deleteKey(c.keyId))) keysDestroyed++;
       if (after && revokedAt)
         await emit({ type: 'certificate.revoked', identity: next, credential: after, data: { reason: 'cessationOfOperation', revokedAt: revokedAt.toISOString() } });
-      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined, keysDestroyed, decryptionKeysKept: kept.size } });
+      if (encAfter && encryptionRevokedAt)
+        await emit({ type: 'certificate.revoked', identity: next, credential: encAfter, data: { reason: 'cessationOfOperation', revokedAt: encryptionRevokedAt.toISOString() } });
+      await emit({ type: 'identity.decommissioned', identity: next, credential: after, data: { reason, revoked: revokedAt !== undefined || encryptionRevokedAt !== undefined, keysDestroyed, decryptionKeysKept: kept.size } });
       await audit({
         actor,
         action: 'identity.decommissioned',
@@ -1320,7 +1507,7 @@ export class LifecycleManager {
   private async recheck<C extends CredentialRecord | undefined>(tx: StoreTx, identity: IdentityRecord, credential: C): Promise<{ current: IdentityRecord; cred: C }> {
     const current = await tx.getIdentity(identity.id);
     if (!current) throw notFound(identity.id);
-    if (current.version !== identity.version || current.currentCredentialId !== identity.currentCredentialId)
+    if (current.version !== identity.version || current.currentCredentialId !== identity.currentCredentialId || current.encryptionCredentialId !== identity.encryptionCredentialId)
       throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while the CA was asked; retry`);
     if (!credential) return { current, cred: credential };
     const cred = await tx.getCredential(credential.id);
@@ -1328,10 +1515,33 @@ export class LifecycleManager {
     return { current, cred: cred as C };
   }
 
-  /** The identity with nextDueAt recomputed (renewal, notices, expiry, decommission, retention ends of kept decryption keys). */
-  private async withNextDue(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date): Promise<IdentityRecord> {
+  /**
+   * The identity with nextDueAt recomputed (renewal, notices, expiry, decommission, retention ends of kept decryption keys).
+   * `justIssued`: the slot whose certificate was just recorded. If the other certificate of a pair is
+   * due now too, the identity stays due now (not after retryDelayMs): the sweep that is renewing the
+   * pair goes on to it, and if that process dies in between, the next sweep finishes the pair.
+   */
+  private async withNextDue(tx: StoreTx, identity: IdentityRecord, credential: CredentialRecord | undefined, now: Date, justIssued?: CertificateSlot): Promise<IdentityRecord> {
     const policy = effectivePolicy(this.policy, identity.policy);
-    const due = nextDueAt({ identity, credential, now, policy, decryptionKeys: await tx.listDecryptionKeys(identity.id) });
+    const decryptionKeys = await tx.listDecryptionKeys(identity.id);
+    let due: Date | undefined;
+    if (!holdsSeparateCertificates(identity)) due = nextDueAt({ identity, credential, now, policy, decryptionKeys });
+    else {
+      // Each certificate of the pair on its own schedule: the earliest of the two.
+      const times: number[] = [];
+      let otherDueNow = false;
+      for (const slot of slotsOf(identity)) {
+        const id = slotCredentialId(identity, slot);
+        const c = id === undefined ? undefined : id === credential?.id ? credential : await tx.getCredential(id);
+        // A revoked certificate of the pair waits for a person: it makes nothing due (its decryption key's retention still does).
+        const view = c?.status === 'revoked' && identity.status === 'active' ? { ...identity, status: 'revoked' as const } : identity;
+        const t = nextDueAt({ identity: view, credential: c, now, policy, decryptionKeys });
+        if (t) times.push(t.getTime());
+        if (t && justIssued !== undefined && slot !== justIssued && t.getTime() <= now.getTime()) otherDueNow = true;
+      }
+      due = times.length ? new Date(Math.min(...times)) : undefined;
+      if (otherDueNow) return { ...identity, nextDueAt: now };
+    }
     const next = { ...identity };
     if (due === undefined) delete next.nextDueAt;
     else next.nextDueAt = due.getTime() <= now.getTime() ? new Date(now.getTime() + this.retryDelayMs) : due;
@@ -1382,40 +1592,59 @@ export class LifecycleManager {
     if (identity.nextDueAt === undefined || identity.nextDueAt.getTime() > now.getTime()) return; // another process got here first
     // Leaves the identity record alone: the step below (or its bookkeeping) moves nextDueAt.
     await this.destroyDueDecryptionKeys(id, actor, now, summary);
-    const step = sweepStep({ identity, credential, now, policy });
-    if (step.action === 'decommission') {
-      await this.decommissionAt(id, actor, step.reason, now);
-      summary.decommissioned.push(id);
-      return;
-    }
-    if (step.action === 'expire') {
-      await this.expire(identity, credential!, actor, now);
-      summary.expired.push(id);
-      return;
-    }
-    if (step.action === 'renew') {
-      try {
-        await this.renewAt(id, actor, now, step.reason, undefined, true, identity);
-        summary.renewed.push(id);
+    // Each certificate on its own schedule: a separate pair is two of these steps, signing first.
+    let acted = false;
+    let renewFailed = false;
+    for (const slot of slotsOf(identity)) {
+      if (acted) ({ identity, credential } = await this.load(id, slot));
+      else if (slot !== 'main') ({ credential } = await this.load(id, slot));
+      // A certificate of a pair that a person revoked waits for a person (renew), like a revoked identity.
+      if (holdsSeparateCertificates(identity) && credential?.status === 'revoked') continue;
+      const step = sweepStep({ identity, credential, now, policy });
+      if (step.action === 'decommission') {
+        await this.decommissionAt(id, actor, step.reason, now);
+        summary.decommissioned.push(id);
         return;
-      } catch (e) {
-        if (isLostRace(e)) throw e;
-        summary.failed.push({ identityId: id, code: errorCode(e), message: e instanceof Error ? e.message : String(e) });
-        ({ identity, credential } = await this.load(id));
+      }
+      if (step.action === 'expire') {
+        await this.expire(identity, credential!, actor, now, slot);
+        if (!summary.expired.includes(id)) summary.expired.push(id);
+        acted = true;
+        continue;
+      }
+      if (step.action === 'renew') {
+        try {
+          await this.renewAt(id, actor, now, step.reason, undefined, true, identity, slot);
+          if (!summary.renewed.includes(id)) summary.renewed.push(id);
+          acted = true;
+          continue;
+        } catch (e) {
+          if (isLostRace(e)) throw e;
+          renewFailed = true;
+          summary.failed.push({ identityId: id, code: errorCode(e), message: e instanceof Error ? e.message : String(e) });
+          acted = true;
+        }
       }
     }
+    const onlyAction = !renewFailed && acted && slotsOf(identity).length === 1;
+    if (onlyAction) return;
     await this.write(now, async (tx, emit, audit) => {
       const current = await tx.getIdentity(id);
       if (!current) return;
-      const cred = await currentCredential(tx, current);
-      const ctx = { identity: current, credential: cred, now, policy };
       let sent = false;
-      for (const n of dueNotices(ctx)) {
-        if (!(await tx.recordNotice({ identityId: id, credentialId: cred!.id, noticeKey: n.noticeKey, sentAt: now }))) continue;
-        await emit({ type: 'certificate.expiring', identity: current, credential: cred, data: { daysLeft: n.daysLeft, noticeDays: n.noticeDays } });
-        await audit({ actor, action: 'notice.sent', identityId: id, reason: `${n.noticeKey}: ${n.daysLeft} days left`, after: { noticeKey: n.noticeKey, credentialId: cred!.id } });
-        summary.notices.push({ identityId: id, noticeKey: n.noticeKey, daysLeft: n.daysLeft });
-        sent = true;
+      let cred: CredentialRecord | undefined;
+      for (const slot of slotsOf(current)) {
+        const c = await slotCredential(tx, current, slot);
+        if (slot === 'main') cred = c;
+        const ctx = { identity: current, credential: c, now, policy };
+        for (const n of dueNotices(ctx)) {
+          if (!(await tx.recordNotice({ identityId: id, credentialId: c!.id, noticeKey: n.noticeKey, sentAt: now }))) continue;
+          await emit({ type: 'certificate.expiring', identity: current, credential: c, data: { daysLeft: n.daysLeft, noticeDays: n.noticeDays } });
+          const role = slotRole(current, slot);
+          await audit({ actor, action: 'notice.sent', identityId: id, reason: `${n.noticeKey}${role ? ` (${role} certificate)` : ''}: ${n.daysLeft} days left`, after: { noticeKey: n.noticeKey, credentialId: c!.id } });
+          summary.notices.push({ identityId: id, noticeKey: n.noticeKey, daysLeft: n.daysLeft });
+          sent = true;
+        }
       }
       const next = await this.withNextDue(tx, current, cred, now);
       // Bookkeeping only (no audit): the index must move past `now` so the next sweep skips it.
@@ -1423,12 +1652,15 @@ export class LifecycleManager {
     });
   }
 
-  private async expire(identity: IdentityRecord, credential: CredentialRecord, actor: string, now: Date): Promise<void> {
+  private async expire(identity: IdentityRecord, credential: CredentialRecord, actor: string, now: Date, slot: CertificateSlot): Promise<void> {
     await this.write(now, async (tx, emit, audit) => {
       const { current, cred } = await this.recheck(tx, identity, credential);
       const expired: CredentialRecord = { ...cred, status: 'expired' };
       await tx.updateCredential(expired);
-      const next = await this.withNextDue(tx, { ...current, status: 'expired', updatedAt: now }, expired, now);
+      // A pair is expired when neither certificate is current any more; until then the other goes on.
+      const others = await Promise.all(slotsOf(current).filter((s) => s !== slot).map((s) => slotCredential(tx, current, s)));
+      const status = others.some((c) => c?.status === 'current') ? current.status : 'expired';
+      const next = await this.withNextDue(tx, { ...current, status, updatedAt: now }, expired, now);
       await tx.updateIdentity(next, current.version);
       await emit({ type: 'certificate.expired', identity: next, credential: expired, data: {} });
       await audit({ actor, action: 'certificate.expired', identityId: identity.id, reason: `notAfter ${cred.notAfter.toISOString()} passed`, before: identitySummary(current, cred), after: identitySummary(next, expired) });
@@ -1459,8 +1691,16 @@ export class LifecycleManager {
 
 // -----------------------------------------------------------------------------------------------
 
-async function currentCredential(tx: StoreTx, identity: IdentityRecord): Promise<CredentialRecord | undefined> {
-  return identity.currentCredentialId ? tx.getCredential(identity.currentCredentialId) : undefined;
+/** The current credential of one slot ('main': the only, or the signing, certificate). */
+async function slotCredential(tx: StoreTx, identity: IdentityRecord, slot: CertificateSlot): Promise<CredentialRecord | undefined> {
+  const id = slotCredentialId(identity, slot);
+  return id ? tx.getCredential(id) : undefined;
+}
+
+function oneCertificate(identity: IdentityRecord, choice: string): MailPkiError {
+  return new MailPkiError('ERR_INVALID_INPUT', `${identity.name} holds one certificate, not separate signing and encryption certificates: certificate '${choice}' does not apply (use 'all')`, {
+    details: { field: 'certificate', identityId: identity.id },
+  });
 }
 
 function notFound(id: string): MailPkiError {
@@ -1577,6 +1817,7 @@ function identitySummary(i: IdentityRecord, c: CredentialRecord | undefined): Js
     tags: i.tags,
     profile: i.profile,
     keyType: i.keyType,
+    certificates: i.certificates,
     policy: i.policy,
     decommissionAt: i.decommissionAt?.toISOString(),
     credential: c
@@ -1588,6 +1829,7 @@ function identitySummary(i: IdentityRecord, c: CredentialRecord | undefined): Js
           notBefore: c.notBefore.toISOString(),
           notAfter: c.notAfter.toISOString(),
           revocationReason: c.revocationReason,
+          certificate: credentialRole(c),
         })
       : undefined,
   }) as JsonObject;
@@ -1623,11 +1865,6 @@ export async function readDecryptionKeys(store: Store, idOrMailbox: string): Pro
   });
 }
 
-/** The CA usage that matches what the identity is for. */
-function caUsage(identity: IdentityRecord): 'signing' | 'encryption' | 'dual-use' {
-  const use = identity.use ?? 'both';
-  return use === 'both' ? 'dual-use' : use;
-}
 
 interface HeldDecryptionKey {
   identity: IdentityRecord;

@@ -85,6 +85,12 @@ export const lifecyclePolicySchema = z
      * when its certificate is recorded.
      */
     decryptionKeyRetentionDays: overridableShape.decryptionKeyRetentionDays.default(DEFAULT_DECRYPTION_KEY_RETENTION_DAYS),
+    /**
+     * What an enrollment of use 'both' gets when it does not say: one dual-use certificate
+     * ('single') or separate signing and encryption certificates ('separate'). Stored with the
+     * identity at enrollment; changing the policy later does not change existing identities.
+     */
+    certificates: z.enum(['single', 'separate']).default('single'),
     approval: z.custom<ApprovalHook>((v) => typeof v === 'function', 'expected a function').optional(),
   })
   .strict();

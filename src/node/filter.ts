@@ -19,7 +19,7 @@ import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import { MAX_EVIDENCE_FAULTS, verdictForEvidence, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import { MAX_EVIDENCE_FAULTS, evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
 import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
@@ -219,7 +219,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       sha256,
       size: raw.length,
       authenticationResults: inspection.authenticationResults,
-      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: verdictForEvidence(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
+      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
       ...(inspection.dkim || inspection.dkimError
         ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: JSON.parse(JSON.stringify(inspection.dkim?.results ?? [])), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
         : {}),

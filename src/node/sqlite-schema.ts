@@ -175,6 +175,17 @@ CREATE INDEX filter_evidence_received_at ON filter_evidence (received_at, id);
 CREATE INDEX filter_evidence_message_id ON filter_evidence (message_id);
 `,
   },
+  {
+    version: 5,
+    description: 'separate signing and encryption certificates under one identity (existing identities: one certificate, unchanged)',
+    // Only new nullable columns: NULL means what every identity meant before (one certificate,
+    // current_credential_id; an issuance for it). No row is rewritten.
+    sql: `
+ALTER TABLE identities ADD COLUMN certificates TEXT;
+ALTER TABLE identities ADD COLUMN encryption_credential_id TEXT;
+ALTER TABLE pending_issuances ADD COLUMN certificate TEXT;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -511,10 +511,12 @@ function rowToIdentity(r: Row): IdentityRecord {
       profile: optStr(r.profile),
       keyType: r.key_type,
       use: optStr(r.key_use),
+      certificates: optStr(r.certificates),
       policy: parseJson(r.policy, 'identity policy'),
       status: r.status,
       decommissionAt: optDate(r.decommission_at),
       currentCredentialId: optStr(r.current_credential_id),
+      encryptionCredentialId: optStr(r.encryption_credential_id),
       notAfter: optDate(r.not_after),
       nextDueAt: optDate(r.next_due_at),
       attributes: parseJson(r.attributes, 'identity attributes'),
@@ -551,11 +553,13 @@ function identityParams(r: IdentityRecord): unknown[] {
     r.createdAt.getTime(),
     r.updatedAt.getTime(),
     r.use ?? null,
+    r.certificates ?? null,
+    r.encryptionCredentialId ?? null,
   ];
 }
 
 const IDENTITY_COLUMNS =
-  'id, kind, name, domain, owner_team, owner_contact, purpose, approved_by, tags, ca_id, profile, key_type, policy, status, decommission_at, current_credential_id, not_after, next_due_at, attributes, version, created_at, updated_at, key_use';
+  'id, kind, name, domain, owner_team, owner_contact, purpose, approved_by, tags, ca_id, profile, key_type, policy, status, decommission_at, current_credential_id, not_after, next_due_at, attributes, version, created_at, updated_at, key_use, certificates, encryption_credential_id';
 
 const INSERT_IDENTITY = `INSERT INTO identities (${IDENTITY_COLUMNS}) VALUES (${IDENTITY_COLUMNS.split(',').map(() => '?').join(', ')})`;
 
@@ -656,7 +660,7 @@ function rowToAudit(r: Row): AuditRecord {
 function rowToPending(r: Row): PendingIssuance {
   return checkRow(
     pendingIssuanceSchema,
-    compact({ identityId: r.identity_id, idempotencyKey: r.idempotency_key, requestedAt: toDate(r.requested_at), status: r.status, credentialId: optStr(r.credential_id) }),
+    compact({ identityId: r.identity_id, idempotencyKey: r.idempotency_key, requestedAt: toDate(r.requested_at), status: r.status, credentialId: optStr(r.credential_id), certificate: optStr(r.certificate) }),
     'pending issuance',
   );
 }
@@ -747,8 +751,8 @@ class SqliteTx implements StoreTx {
     const p = identityParams(r);
     // Every column but id, kind and created_at; the version check makes it a compare-and-set.
     const res = this.stmt(
-      `UPDATE identities SET name = ?, domain = ?, owner_team = ?, owner_contact = ?, purpose = ?, approved_by = ?, tags = ?, ca_id = ?, profile = ?, key_type = ?, policy = ?, status = ?, decommission_at = ?, current_credential_id = ?, not_after = ?, next_due_at = ?, attributes = ?, version = ?, updated_at = ?, key_use = ? WHERE id = ? AND version = ?`,
-    ).run(...p.slice(2, 20), p[21], p[22], r.id, expectedVersion);
+      `UPDATE identities SET name = ?, domain = ?, owner_team = ?, owner_contact = ?, purpose = ?, approved_by = ?, tags = ?, ca_id = ?, profile = ?, key_type = ?, policy = ?, status = ?, decommission_at = ?, current_credential_id = ?, not_after = ?, next_due_at = ?, attributes = ?, version = ?, updated_at = ?, key_use = ?, certificates = ?, encryption_credential_id = ? WHERE id = ? AND version = ?`,
+    ).run(...p.slice(2, 20), p[21], p[22], p[23], p[24], r.id, expectedVersion);
     if (res.changes === 1) return r.version;
     const stored = this.stmt('SELECT version FROM identities WHERE id = ?').get(r.id) as { version: number } | undefined;
     if (!stored) throw new MailPkiError('ERR_IDENTITY_NOT_FOUND', `identity ${r.id} does not exist`);
@@ -884,8 +888,8 @@ class SqliteTx implements StoreTx {
     const r = checkInput(pendingIssuanceSchema, p, 'pending issuance');
     try {
       this.stmt(
-        'INSERT INTO pending_issuances (identity_id, idempotency_key, requested_at, status, credential_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (identity_id) DO UPDATE SET idempotency_key = excluded.idempotency_key, requested_at = excluded.requested_at, status = excluded.status, credential_id = excluded.credential_id',
-      ).run(r.identityId, r.idempotencyKey, r.requestedAt.getTime(), r.status, r.credentialId ?? null);
+        'INSERT INTO pending_issuances (identity_id, idempotency_key, requested_at, status, credential_id, certificate) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (identity_id) DO UPDATE SET idempotency_key = excluded.idempotency_key, requested_at = excluded.requested_at, status = excluded.status, credential_id = excluded.credential_id, certificate = excluded.certificate',
+      ).run(r.identityId, r.idempotencyKey, r.requestedAt.getTime(), r.status, r.credentialId ?? null, r.certificate ?? null);
     } catch (e) {
       throw insertError(e, 'pending issuance', r.identityId, r.identityId);
     }

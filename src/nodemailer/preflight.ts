@@ -510,7 +510,8 @@ async function checkEncryptionRecipients(
         const problems = (e.details?.problems as string[] | undefined) ?? [e.message];
         invalidOnes.push({ recipient, mailboxes: recipientMailboxes(r), problems });
       } else if (isMailPkiError(e, 'ERR_INVALID_INPUT') || isMailPkiError(e, 'ERR_CERT_MALFORMED')) {
-        invalidOnes.push({ recipient, mailboxes: [], problems: [e.message] });
+        // Checked one by one: the message's own "recipients[0]" would name the wrong one.
+        invalidOnes.push({ recipient, mailboxes: [], problems: [e.message.replace(/^recipients\[0\](\[0\])?: /, '')] });
       } else throw e;
     }
   }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { decryptData, type CmsDecryptionKey, type ContentEncryptionAlgorithm, type KeyManagement } from '../cms/index.js';
 import type { Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, fromLatin1, latin1 } from '../internal/bytes.js';
+import { concatBytes, latin1 } from '../internal/bytes.js';
 import { readOid, readTlv } from '../internal/der.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -35,8 +35,8 @@ export interface DecryptedMessage {
   /**
    * What a client shows: the outer header fields (other than Content-* and those the decrypted part
    * protects; with RFC 9788 header protection, no outer To, Cc, Reply-To, Subject, Date, In-Reply-To
-   * or References at all)
-   * and the protected ones, followed by the decrypted entity. Verify it with verifyMessage when it is signed.
+   * or References at all) and the protected ones, followed by the decrypted entity. Verify it with
+   * verifyMessage when it is signed.
    */
   message: Uint8Array;
   /** The decrypted MIME entity exactly as it was encrypted. */
@@ -122,7 +122,7 @@ export async function decryptMessage(raw: Uint8Array | string, options: DecryptM
     });
   const opened = await decryptEntity(root, keys, { crypto: resolveCrypto(options.crypto), ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) });
   const payload = protectedPayload(opened.inner);
-  const headerProtection = readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
+  const headerProtection = payload && readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
   return {
     message: showMessage(root, opened.content, opened.inner, headerProtection && payload),
     entity: opened.content,
@@ -165,12 +165,20 @@ export async function decryptEntity(
   return { data, content: data.content, inner };
 }
 
+/** A signed or encrypted layer (multipart/signed, application/pkcs7-mime of any smime-type), not content. */
+function isCryptographicLayer(e: MimeEntity): boolean {
+  return e.contentType.mediaType === 'multipart/signed' || MIME_TYPES.has(e.contentType.mediaType);
+}
+
 /**
- * The entity that carries RFC 9788 protected header fields in a decrypted one: itself, or the signed
- * content when it is multipart/signed (sign-then-encrypt).
+ * The entity that carries RFC 9788 protected header fields in a decrypted one (the Cryptographic
+ * Payload, inside every cryptographic layer): itself, the signed content when it is multipart/signed
+ * (sign-then-encrypt), or none here when it is another layer (opaque signed-data: verifyMessage opens it).
+ * Fields on a layer around the payload are outside every signature and never protected ones.
  */
-export function protectedPayload(inner: MimeEntity): MimeEntity {
-  return inner.contentType.mediaType === 'multipart/signed' && inner.children.length === 2 ? inner.children[0]! : inner;
+export function protectedPayload(inner: MimeEntity): MimeEntity | undefined {
+  if (inner.contentType.mediaType === 'multipart/signed') return inner.children.length === 2 ? inner.children[0] : undefined;
+  return isCryptographicLayer(inner) ? undefined : inner;
 }
 
 /**
@@ -184,21 +192,25 @@ const USER_FACING = new Set([...COMPARED_HEADERS.map((n) => n.toLowerCase()).fil
  * The message a client shows for a decrypted entity: the outer fields (not Content-*, not
  * MIME-Version, not those the entity carries itself: RFC 9788's protected fields win) and the entity.
  * With a protected header section (`payload`, RFC 9788), no outer To, Cc, Reply-To, Subject, Date,
- * In-Reply-To or References is shown (one added outside after sending would otherwise pass for the sender's; the outer From
- * only when the section has none), and the
- * protected fields head the message when they sit deeper than its top (inside a signed part).
+ * In-Reply-To or References is shown (one added outside after sending would pass for the sender's;
+ * the outer From only when the section has none), and the protected fields head the message when
+ * they sit deeper than its top (inside a signed part).
  */
 export function showMessage(outer: MimeEntity, entity: Uint8Array, inner: MimeEntity, payload?: MimeEntity): Uint8Array {
-  const own = new Set(inner.headers.map((h) => h.name.toLowerCase()));
+  // Header fields on a cryptographic layer around the payload are neither signed nor the sender's
+  // outer header (anyone can encrypt a signed message with fields of their own): not shown.
+  const layer = isCryptographicLayer(inner);
+  const shownEntity = layer ? concatBytes([...inner.headers.filter((h) => /^content-/i.test(h.name)).map((h) => withCrlf(h.raw)), latin1('\r\n'), inner.source.subarray(inner.bodyStart)]) : entity;
+  const own = new Set(layer ? [] : inner.headers.map((h) => h.name.toLowerCase()));
   const lifted = payload && payload !== inner ? payload.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== 'hp-outer') : [];
   for (const h of lifted) own.add(h.name.toLowerCase());
   const kept = outer.headers.filter((h) => {
     const n = h.name.toLowerCase();
     return !n.startsWith('content-') && n !== 'mime-version' && !own.has(n) && !(payload && USER_FACING.has(n));
   });
-  const text = [...kept, ...lifted].map((h) => {
-    const r = fromLatin1(h.raw);
-    return r.endsWith('\r\n') ? r : `${r}\r\n`;
-  });
-  return concatBytes([latin1(`${text.join('')}MIME-Version: 1.0\r\n`), entity]);
+  return concatBytes([...[...kept, ...lifted].map((h) => withCrlf(h.raw)), latin1('MIME-Version: 1.0\r\n'), shownEntity]);
+}
+
+function withCrlf(raw: Uint8Array): Uint8Array {
+  return raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a ? raw : concatBytes([raw, latin1('\r\n')]);
 }

@@ -241,6 +241,13 @@ export interface HeaderProtection {
    * payload is hp="cipher" inside an opened encrypted layer and the record was used.
    */
   sentOuter?: { name: string; value: string }[];
+  /**
+   * With `sentOuter`: the protected fields the sender kept confidential (RFC 9788 §4.3), those whose
+   * recorded outer value differs or is absent, e.g. ['Subject'] under hcp_baseline. Judged from the
+   * record, not from the outer header as received (which anyone on the way may have changed). A reply
+   * must not put these in its own outer header (RFC 9788 §6).
+   */
+  confidential?: string[];
   /** Each of COMPARED_HEADERS whose outer value differs from the protected one, and why. */
   differences: HeaderDifference[];
   /**
@@ -306,16 +313,31 @@ export function readHeaderProtection(outer: MimeEntity, entity: MimeEntity, wher
       message: `the outer ${name} ${show(o)} is not what the sender sent (${show(sent)}, per the HP-Outer record in ${where}): it was changed after sending; the protected ${name} is ${show(p)}`,
     });
   }
+  const fields = entity.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== HP_OUTER);
   const legacyDisplayParts = [...walkEntities(entity)].filter((e) => e.contentType.params.get('hp-legacy-display') === '1').map((e) => [...e.path]);
   const protection: HeaderProtection = {
     hp,
     where,
-    fields: entity.headers.filter((h) => !/^content-/i.test(h.name) && h.name.toLowerCase() !== HP_OUTER).map((h) => ({ name: h.name, value: h.value })),
-    ...(record && { sentOuter: record }),
+    fields: fields.map((h) => ({ name: h.name, value: h.value })),
+    ...(record && { sentOuter: record, confidential: confidentialFields(fields, record) }),
     differences,
     legacyDisplayParts,
   };
   return { protection, problems, warnings };
+}
+
+/** Names of protected fields (MIME-Version aside) whose values the record does not show outside; each name once, in order. */
+function confidentialFields(fields: readonly { name: string; value: string }[], record: readonly { name: string; value: string }[]): string[] {
+  const out = new Map<string, string>();
+  for (const f of fields) {
+    const lower = f.name.toLowerCase();
+    if (lower === 'mime-version' || out.has(lower)) continue;
+    const inner = fields.filter((g) => g.name.toLowerCase() === lower).map((g) => g.value);
+    const sent = record.filter((g) => g.name.toLowerCase() === lower).map((g) => g.value);
+    const name = COMPARED_HEADERS.find((n) => n.toLowerCase() === lower) ?? f.name;
+    if (canonical(name, inner) !== canonical(name, sent)) out.set(lower, f.name);
+  }
+  return [...out.values()];
 }
 
 /**

@@ -620,7 +620,9 @@ function checkEncryptedLayers(
 ): void {
   opened.forEach((layer, i) => {
     const where = opened.length > 1 ? `the encrypted part of layer ${i}` : 'the encrypted part';
-    const reading = readHeaderProtection(root, layer.inner, where, true);
+    // The protected section is the Cryptographic Payload's, inside every layer: none on a signed layer here.
+    const payload = protectedPayload(layer.inner) === layer.inner;
+    const reading = payload ? readHeaderProtection(root, layer.inner, where, true) : { problems: [], warnings: [] };
     problems.push(...reading.problems);
     warnings.push(...reading.warnings);
     if (reading.protection) verdict.headerProtection.push(reading.protection);
@@ -642,7 +644,7 @@ function checkEncryptedLayers(
   const last = opened[opened.length - 1];
   if (last && verdict.layers.every((l) => l.kind !== 'encrypted' || l.opened)) {
     const payload = protectedPayload(last.inner);
-    verdict.decryptedMessage = showMessage(root, last.content, last.inner, carriesHeaderProtection(payload) ? payload : undefined);
+    verdict.decryptedMessage = showMessage(root, last.content, last.inner, payload && carriesHeaderProtection(payload) ? payload : undefined);
   }
 }
 

@@ -17,6 +17,18 @@ export type IdentityStatus = (typeof IDENTITY_STATUSES)[number];
 export const IDENTITY_USES = ['signing', 'encryption', 'both'] as const;
 export type IdentityUse = (typeof IDENTITY_USES)[number];
 
+/**
+ * How many certificates an S/MIME identity of use 'both' holds: 'single' (one dual-use certificate,
+ * as before the field existed; absent means single) or 'separate' (a signing certificate and an
+ * encryption certificate, each with its own key, renewed on its own schedule).
+ */
+export const IDENTITY_CERTIFICATES = ['single', 'separate'] as const;
+export type IdentityCertificates = (typeof IDENTITY_CERTIFICATES)[number];
+
+/** Which certificate of a 'separate' identity a credential or an issuance is. */
+export const CERTIFICATE_ROLES = ['signing', 'encryption'] as const;
+export type CertificateRole = (typeof CERTIFICATE_ROLES)[number];
+
 export const CREDENTIAL_KINDS = ['certificate', 'dkim-key'] as const;
 export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
 
@@ -61,12 +73,17 @@ export const identityRecordSchema = z
     keyType: z.string().min(1).max(100),
     /** S/MIME: signing, encryption or both (absent means both). Decides the certificate's keyUsage. */
     use: z.enum(IDENTITY_USES).optional(),
+    /** S/MIME: one certificate or separate signing and encryption certificates (absent means single). */
+    certificates: z.enum(IDENTITY_CERTIFICATES).optional(),
     /** Per-identity policy overrides (the manager validates their meaning). */
     policy: jsonObject.optional(),
     status: z.enum(IDENTITY_STATUSES),
     decommissionAt: date.optional(),
+    /** The current certificate; for a 'separate' identity, the current signing certificate. */
     currentCredentialId: id.optional(),
-    /** notAfter of the current credential. Indexed: `expiringBefore`. */
+    /** 'separate' identities only: the current encryption certificate. */
+    encryptionCredentialId: id.optional(),
+    /** notAfter of the current credential (of a 'separate' identity: the earlier of the two). Indexed: `expiringBefore`. */
     notAfter: date.optional(),
     /** Earliest time a sweep must look at this identity again. Indexed: `dueBefore`. */
     nextDueAt: date.optional(),
@@ -200,6 +217,8 @@ export const pendingIssuanceSchema = z
     /** `withdrawn`: a revoke, suspend or decommission took it back; no recording takes its certificate (docs/lifecycle.md). */
     status: z.enum(['started', 'completed', 'withdrawn']),
     credentialId: id.optional(),
+    /** 'separate' identities: which of the two certificates is being issued (absent: the identity's only certificate). */
+    certificate: z.enum(CERTIFICATE_ROLES).optional(),
   })
   .strict();
 export type PendingIssuance = z.infer<typeof pendingIssuanceSchema>;

@@ -130,6 +130,9 @@ describe('mailpki filter --p12 / --key --cert (real process)', () => {
     expect(stored).not.toContain(IBAN);
     expect(stored).not.toContain('Please pay');
     expect(stored).not.toContain('decryptedMessage');
+    // The Subject went out obscured (header protection): the evidence does not hold the protected one either.
+    expect(got[0]).not.toContain('Payment instruction pay-1');
+    expect(stored).not.toContain('Payment instruction pay-');
   }, 120_000);
 
   it('bad key flags stop the start with exit 2 and a sentence, before any port is opened', async () => {

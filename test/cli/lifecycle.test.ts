@@ -156,3 +156,46 @@ describe('mailpki identity keys / export-keys', () => {
     expect(existsSync(t.path('sig.p12'))).toBe(false);
   }, 120_000);
 });
+
+describe('mailpki enroll --separate-certificates / identity show / revoke --certificate', () => {
+  const sdb = t.path('separate.db');
+  const srun = (args: string[]) => cli([...args, '--db', sdb], env);
+  beforeAll(async () => {
+    expect((await srun(['init', '--domains', 'example.com'])).code).toBe(0);
+  });
+
+  it('enrols a signing and an encryption certificate, shows both, revokes only the encryption one, renews it', async () => {
+    const e = await srun(['enroll', '--email', 'pair@example.com', '--owner', 'treasury', '--separate-certificates', '--key-type', 'rsa-2048']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(/^Enrolled pair@example\.com for treasury; signing and encryption certificates, the first expires \d{4}-/);
+    const show = await srun(['identity', 'show', 'pair@example.com']);
+    expect(show.code, show.stderr).toBe(0);
+    const lines = show.stdout.split('\n');
+    expect(lines[1]).toBe('  owner treasury, status active, use both, separate signing and encryption certificates, key rsa-2048');
+    expect(lines[4]).toMatch(/^ROLE\s+SERIAL\s+STATUS\s+NOT-BEFORE\s+NOT-AFTER\s+HELD$/);
+    expect(lines.slice(5, 7).map((l) => l.split(/\s+/).filter((x, i) => i !== 1 && i !== 3 && i !== 4))).toEqual([
+      ['signing', 'current', 'yes'],
+      ['encryption', 'current', 'yes'],
+    ]);
+    const bad = await srun(['revoke', 'pair@example.com', '--reason', 'keyCompromise', '--certificate', 'both']);
+    expect(bad.code).toBe(2);
+    const r = await srun(['revoke', 'pair@example.com', '--reason', 'keyCompromise', '--certificate', 'encryption']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('Revoked the encryption certificate of pair@example.com (keyCompromise); status active\n');
+    const n = await srun(['renew', 'pair@example.com', '--certificate', 'encryption']);
+    expect(n.code, n.stderr).toBe(0);
+    const json = JSON.parse((await srun(['identity', 'show', 'pair@example.com', '--json'])).stdout);
+    expect(json.certificates.map((c: { role: string; status: string; held: boolean }) => `${c.role} ${c.status} ${c.held}`)).toEqual([
+      'signing current true',
+      'encryption revoked false',
+      'encryption current true',
+    ]);
+    expect(json.certificates[0].certificate).toBeUndefined();
+    const one = await srun(['enroll', '--email', 'one@example.com', '--owner', 'treasury']);
+    expect(one.code).toBe(0);
+    const wrong = await srun(['revoke', 'one@example.com', '--reason', 'superseded', '--certificate', 'signing']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('holds one certificate');
+    expect((await srun(['identity', 'show', 'nobody@example.com'])).code).toBe(2);
+  });
+});

@@ -97,7 +97,13 @@ describe('mailpki sign --to / verify with a key', () => {
     const v = await cli(['verify', '--trust', `${ca}/root.pem`, '--p12', t.path('approver.p12'), '--passphrase-env', 'P12_PW', '--in', t.path('se.eml')], env);
     expect(v.stdout).toMatch(/^VALID: the entire message is signed by finance@example.com/);
     expect(v.stdout).toContain('Encrypted: AES-256-GCM (authenticated), key rsa-oaep');
+    // RFC 9788: the obscured Subject is the sender's, per the HP-Outer record; a rewritten one is named as changed.
+    expect(v.stdout).toContain('Protected Subject (the signed part): Payment instruction 2026-118; outside: [...] (obscured by the sender)');
     expect(v.code).toBe(0);
+    writeFileSync(t.path('se-changed.eml'), readFileSync(t.path('se.eml'), 'latin1').replace('Subject: [...]', 'Subject: Re: new bank details'));
+    const changed = await cli(['verify', '--trust', `${ca}/root.pem`, '--p12', t.path('approver.p12'), '--passphrase-env', 'P12_PW', '--in', t.path('se-changed.eml')], env);
+    expect(changed.stdout).toContain('outside: Re: new bank details (CHANGED after sending; sent: [...])');
+    expect(changed.stdout).toContain('warning SMIME_OUTER_HEADER_MISMATCH');
     // The sender's own copy opens with the sender's key.
     const self = await cli(['verify', '--trust', `${ca}/root.pem`, '--p12', t.path('finance.p12'), '--passphrase-env', 'P12_PW', '--in', t.path('se.eml'), '--json'], env);
     expect(self.code).toBe(0);
@@ -141,4 +147,33 @@ describe('mailpki decrypt / verify --identity (the store keeps the decryption-ke
     expect(audit.stdout).toContain('decryption-keys.used');
     expect(audit.stdout).toContain('mail-gateway');
   }, 60_000);
+
+  it('repeated key flags: two identities of one store and a .p12, each --passphrase-env opening the one before it', async () => {
+    const db = t.path('inv2.db');
+    const lenv = { STORE_PW: 'store pw 2', P12_PW: env.P12_PW, USER: 'alice' };
+    expect((await cli(['init', '--domains', 'example.com', '--db', db, '--passphrase-env', 'STORE_PW'], lenv)).code).toBe(0);
+    const { openSqliteStore } = await import('../../src/node/index.js');
+    const { encodePem } = await import('../../src/internal/pem.js');
+    for (const mailbox of ['ap@example.com', 'treasury@example.com']) {
+      expect((await cli(['enroll', '--email', mailbox, '--owner', 'finance', '--db', db, '--passphrase-env', 'STORE_PW'], lenv)).code).toBe(0);
+      const store = await openSqliteStore(db, { create: false });
+      const credential = await store.transaction(async (tx) => (await tx.getCredential((await tx.getIdentity(`smime:${mailbox}`))!.currentCredentialId!))!);
+      await store.close();
+      writeFileSync(t.path(`${mailbox}.pem`), encodePem('CERTIFICATE', credential.certificate!));
+    }
+    const keys = ['--identity', 'ap@example.com', '--passphrase-env', 'STORE_PW', '--p12', t.path('other.p12'), '--passphrase-env', 'P12_PW', '--identity', 'treasury@example.com', '--db', db];
+    for (const [cert, to] of [[t.path('ap@example.com.pem'), 'ap@example.com'], [t.path('treasury@example.com.pem'), 'treasury@example.com'], [t.path('other.cert.pem'), 'other@example.com']]) {
+      const e = await cli(['encrypt', '--to', cert!], {}, message().replace('To: approver@example.com', `To: ${to}`));
+      expect(e.code).toBe(0);
+      const d = await cli(['decrypt', ...keys], lenv, e.stdout);
+      expect([d.code, d.stderr]).toEqual([0, '']);
+      expect(d.stdout).toContain(TEXT);
+    }
+    // The identities share one store, so one passphrase: two different ones is a usage error, as is a stray one.
+    const two = await cli(['decrypt', '--identity', 'ap@example.com', '--passphrase-env', 'STORE_PW', '--identity', 'treasury@example.com', '--passphrase-env', 'P12_PW', '--db', db], lenv, message());
+    expect([two.code, two.stderr]).toEqual([2, 'mailpki: the --identity options share one store (--db) and so one passphrase; got STORE_PW and P12_PW [ERR_USAGE]\n']);
+    const stray = await cli(['decrypt', '--passphrase-env', 'STORE_PW', '--identity', 'ap@example.com', '--passphrase-env', 'STORE_PW', '--db', db], lenv, message());
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toContain('--passphrase-env STORE_PW follows no --p12, --key or --identity of its own');
+  }, 120_000);
 });

@@ -9,6 +9,8 @@ import { clock, makeSmimeFixture, plainMessage, sign, verifyOptions, type SmimeF
 const ID = 'filter.example.com';
 const enc = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder('latin1').decode(b);
+// A base64 prefix holding '/' or '=' (RFC 2045 tspecials) is a quoted-string in Authentication-Results.
+const bValue = (b: string) => (/[/=]/.test(b) ? `"${b}"` : b);
 
 let f: SmimeFixture;
 let key: DkimKey;
@@ -31,7 +33,7 @@ describe('inspectMessage', () => {
     expect(r.facts).toEqual({ from: 'payments@example.com', fromCandidates: ['payments@example.com'], fromComplete: true, smimeValid: true, revocationGood: false, dkimAligned: true });
     const serial = r.smime.verdict!.signers[0]!.certificate!.serialNumber;
     expect(r.authenticationResults).toBe(
-      `${ID};\r\n\tsmime=pass (valid) body.smime-identifier="payments@example.com" body.smime-part=1 body.smime-serial=${serial} body.smime-issuer="${r.smime.verdict!.signers[0]!.certificate!.issuer}";\r\n\tdkim=pass (signature verified) header.d=example.com header.s=ed header.a=ed25519-sha256 header.b=${r.dkim!.results[0]!.signature!.slice(0, 8)}`,
+      `${ID};\r\n\tsmime=pass (valid) body.smime-identifier="payments@example.com" body.smime-part=1 body.smime-serial=${serial} body.smime-issuer="${r.smime.verdict!.signers[0]!.certificate!.issuer}";\r\n\tdkim=pass (signature verified) header.d=example.com header.s=ed header.a=ed25519-sha256 header.b=${bValue(r.dkim!.results[0]!.signature!.slice(0, 8))}`,
     );
   });
 

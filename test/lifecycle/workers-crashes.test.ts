@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, checkDestroyedOnce, checkExactlyOnce, runWorker, seededRandom, setUpDueInventory, setUpRetentionInventory, sqliteWorkerStore, type WorkerRun, type WorkerStoreFactory } from './workers.js';
+import { buildCli, checkDestroyedOnce, checkEnrolledPairs, checkExactlyOnce, runWorker, seededRandom, setUpDueInventory, setUpRetentionInventory, sqliteWorkerStore, type WorkerRun, type WorkerStoreFactory } from './workers.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -76,6 +76,67 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       console.log(`retention storm: ${runs.length} workers, ${kills} killed`);
       expect(kills).toBeGreaterThan(0);
       expect(await checkDestroyedOnce(inv)).toEqual([]);
+    }, 180_000);
+
+    it('separate signing and encryption certificates: 3 run-due workers killed at random and restarted renew each certificate of each pair exactly once (no second certificate, no shared key, the history exactly the encryption keys)', async () => {
+      const seed = process.env.MAILPKI_HARNESS_SEED ? Number(process.env.MAILPKI_HARNESS_SEED) : process.env.CI ? 20261206 : Math.floor(Math.random() * 2 ** 31);
+      console.log(`separate-pairs renewal storm seed: ${seed}`);
+      const random = seededRandom(seed);
+      const LEASE_MS = 1000;
+      const inv = await setUpDueInventory(factory, tempDir(), 15, { separate: true });
+      const runs: WorkerRun[] = [];
+      let kills = 0;
+      for (let i = 0; kills < 10 && i < 30; i++) {
+        const wave = await Promise.all([0, 1, 2].map((s) => runWorker(inv, `pair-kill-${i}-${s}`, { killInSweepAfterMs: Math.floor(random() * 300), leaseMs: LEASE_MS })));
+        runs.push(...wave);
+        kills += wave.filter((r) => r.killed).length;
+      }
+      let settled = false;
+      for (let round = 0; round < 6 && !settled; round++) {
+        await new Promise((r) => setTimeout(r, LEASE_MS));
+        const last = await Promise.all([0, 1, 2].map((s) => runWorker(inv, `pair-settle-${round}-${s}`, { leaseMs: LEASE_MS })));
+        runs.push(...last);
+        settled = last.every((r) => r.code === 0) && (await checkDue(inv)) === 0;
+      }
+      console.log(`separate-pairs renewal storm: ${runs.length} workers, ${kills} killed`);
+      expect(kills).toBeGreaterThan(0);
+      expect(settled).toBe(true);
+      for (const r of runs.filter((x) => !x.killed)) expect(r.code, describeRun(r)).toBe(0);
+      const report = await checkExactlyOnce(inv);
+      expect(report.problems).toEqual([]);
+      expect(report.caCertificates).toBe(4 * inv.ids.length);
+    }, 180_000);
+
+    it('enrolling separate pairs: 3 enroll processes per mailbox at once, killed at random, then run-due: every identity holds exactly one signing and one encryption certificate, no orphaned key, no unrevoked stray certificate', async () => {
+      const seed = process.env.MAILPKI_HARNESS_SEED ? Number(process.env.MAILPKI_HARNESS_SEED) : process.env.CI ? 20261207 : Math.floor(Math.random() * 2 ** 31);
+      console.log(`separate-pairs enrollment storm seed: ${seed}`);
+      const random = seededRandom(seed);
+      const inv = await setUpDueInventory(factory, tempDir(), 0);
+      let kills = 0;
+      const M = 8;
+      for (let m = 0; m < M; m++) {
+        const mailbox = `pair${m}@example.com`;
+        const wave = await Promise.all(
+          [0, 1, 2].map((s) =>
+            runWorker(inv, `enrol-${m}-${s}`, {
+              command: ['enroll', '--email', mailbox, '--owner', 'ops', '--separate-certificates'],
+              realTime: true,
+              leaseMs: 500,
+              ...(random() < 0.7 && { killAfterMs: 150 + Math.floor(random() * 600) }),
+            }),
+          ),
+        );
+        kills += wave.filter((r) => r.killed).length;
+      }
+      // The engine completes what was cut half-way (a pair with one certificate, an issuance written down).
+      await new Promise((r) => setTimeout(r, 600));
+      const settle = await Promise.all([0, 1].map((s) => runWorker(inv, `enrol-settle-${s}`, { leaseMs: 500 })));
+      for (const r of settle) expect(r.code, describeRun(r)).toBe(0);
+      console.log(`separate-pairs enrollment storm: ${3 * M} enroll processes, ${kills} killed`);
+      expect(kills).toBeGreaterThan(0);
+      const { problems, identities } = await checkEnrolledPairs(inv, inv.cliArgs[1]!);
+      expect(problems).toEqual([]);
+      expect(identities).toBeGreaterThan(0);
     }, 180_000);
 
     it('N workers killed at random moments and restarted: every due identity renewed exactly once, every certificate accounted for (findings 12, 13)', async () => {

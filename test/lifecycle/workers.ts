@@ -73,10 +73,12 @@ export interface Inventory extends WorkerStore {
   ids: string[];
   /** Each identity's credential before the sweep. */
   before: Map<string, string>;
+  /** Identities with separate signing and encryption certificates: each one's encryption credential before the sweep. */
+  beforeEncryption?: Map<string, string>;
 }
 
 /** A LocalCA and `k` enrolled S/MIME identities, all due at DUE_AT; set up through the public API. */
-export async function setUpDueInventory(factory: WorkerStoreFactory, dir: string, k: number): Promise<Inventory> {
+export async function setUpDueInventory(factory: WorkerStoreFactory, dir: string, k: number, options: { separate?: boolean } = {}): Promise<Inventory> {
   const ws = await factory.create(dir);
   const clock = () => T0;
   // CA keys in the clear here: every worker would otherwise spend a PBKDF2 (600,000 rounds) opening the CA,
@@ -87,12 +89,17 @@ export async function setUpDueInventory(factory: WorkerStoreFactory, dir: string
     const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock });
     const ids: string[] = [];
     const before = new Map<string, string>();
+    const beforeEncryption = new Map<string, string>();
     for (let i = 0; i < k; i++) {
-      const r = await manager.enroll({ mailbox: `w${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' } }, { actor: 'harness' });
+      const r = await manager.enroll(
+        { mailbox: `w${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, ...(options.separate && { certificates: 'separate' as const }) },
+        { actor: 'harness' },
+      );
       ids.push(r.id);
       before.set(r.id, r.currentCredentialId!);
+      if (r.encryptionCredentialId) beforeEncryption.set(r.id, r.encryptionCredentialId);
     }
-    return { ...ws, ids, before };
+    return { ...ws, ids, before, ...(options.separate && { beforeEncryption }) };
   } finally {
     await store.close();
   }
@@ -118,11 +125,11 @@ export interface WorkerRun {
 export async function runWorker(
   inv: WorkerStore,
   name: string,
-  options: { killAfterMs?: number; killInSweepAfterMs?: number; leaseMs: number; command?: string[] },
+  options: { killAfterMs?: number; killInSweepAfterMs?: number; leaseMs: number; command?: string[]; /** Leave out `--now DUE_AT` (commands other than run-due). */ realTime?: boolean },
 ): Promise<WorkerRun> {
   const cli = await buildCli();
   const start = Date.now();
-  const child = spawn(process.execPath, [cli, ...(options.command ?? ['run-due']), ...inv.cliArgs, '--now', DUE_AT.toISOString(), '--actor', name], {
+  const child = spawn(process.execPath, [cli, ...(options.command ?? ['run-due']), ...inv.cliArgs, ...(options.realTime ? [] : ['--now', DUE_AT.toISOString()]), '--actor', name], {
     env: { ...process.env, MAILPKI_PASSPHRASE: PASSPHRASE, MAILPKI_CLAIM_LEASE_MS: String(options.leaseMs) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -193,10 +200,21 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
         pending: await tx.getPendingIssuance(id),
       }));
       if (pending) problems.push(`${id}: a pending issuance remains`);
+      // A separate pair is two certificates, each renewed once: old + new per role.
+      const roles = inv.beforeEncryption ? 2 : 1;
       const current = creds.filter((c) => c.status === 'current');
-      if (current.length !== 1) problems.push(`${id}: ${current.length} current certificates`);
+      if (current.length !== roles) problems.push(`${id}: ${current.length} current certificates`);
       if (identity.currentCredentialId === inv.before.get(id)) problems.push(`${id}: not renewed`);
-      if (creds.length !== 2) problems.push(`${id}: ${creds.length} certificates (${creds.map((c) => c.status).join(', ')}), expected the old and one new`);
+      if (inv.beforeEncryption) {
+        if (identity.encryptionCredentialId === inv.beforeEncryption.get(id)) problems.push(`${id}: encryption certificate not renewed`);
+        const byRole = (role: string) => creds.filter((c) => c.attributes?.certificate === role).length;
+        if (byRole('signing') !== 2 || byRole('encryption') !== 2) problems.push(`${id}: ${byRole('signing')} signing and ${byRole('encryption')} encryption certificates, expected 2 and 2`);
+        if (new Set(creds.map((c) => c.keyId)).size !== creds.length) problems.push(`${id}: two certificates share a key`);
+        const history = await store.transaction((tx) => tx.listDecryptionKeys(id));
+        const encIds = creds.filter((c) => c.attributes?.certificate === 'encryption').map((c) => c.id).sort();
+        if (JSON.stringify(history.map((d) => d.credentialId).sort()) !== JSON.stringify(encIds)) problems.push(`${id}: the decryption-key history is not exactly the encryption certificates`);
+      }
+      if (creds.length !== 2 * roles) problems.push(`${id}: ${creds.length} certificates (${creds.map((c) => c.status).join(', ')}), expected the old and one new${roles === 2 ? ' per role' : ''}`);
       if (identity.nextDueAt && identity.nextDueAt.getTime() <= DUE_AT.getTime()) problems.push(`${id}: still due`);
       for (const c of creds) {
         held.add(c.serialNumber!);
@@ -225,7 +243,8 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
       const id = String((e.payload as { identity?: { id?: string } }).identity?.id ?? '');
       perIdentity.set(id, (perIdentity.get(id) ?? 0) + 1);
     }
-    for (const id of inv.ids) if (perIdentity.get(id) !== 1) problems.push(`${id}: ${perIdentity.get(id) ?? 0} certificate.renewed events`);
+    const expectedRenewals = inv.beforeEncryption ? 2 : 1;
+    for (const id of inv.ids) if (perIdentity.get(id) !== expectedRenewals) problems.push(`${id}: ${perIdentity.get(id) ?? 0} certificate.renewed events`);
     const delivered: string[] = [];
     const sink = { name: 'collector', deliver: async (e: LifecycleEvent) => void delivered.push(e.id) };
     const store2 = await inv.open();
@@ -311,4 +330,53 @@ export async function checkDestroyedOnce(inv: Inventory): Promise<string[]> {
     await store.close();
   }
   return problems;
+}
+
+/**
+ * After `mailpki enroll --separate-certificates` processes were killed at random and run-due
+ * settled: every identity that exists is active with exactly one current signing and one current
+ * encryption certificate (keyUsage to match), no pending issuance, every stored key held by a
+ * credential (no orphan), every CA certificate held or revoked, the audit chain intact.
+ */
+export async function checkEnrolledPairs(inv: WorkerStore, dbFile: string): Promise<{ problems: string[]; identities: number }> {
+  const problems: string[] = [];
+  const store = await inv.open();
+  let identities = 0;
+  try {
+    const ca = await openLocalCaDirectory(inv.caDir);
+    const held = new Set<string>();
+    const keyIds = new Set<string>();
+    const all = await store.transaction((tx) => tx.listIdentities({ kind: 'smime' }));
+    identities = all.length;
+    for (const identity of all) {
+      const id = identity.id;
+      const { creds, pending } = await store.transaction(async (tx) => ({ creds: await tx.listCredentials(id), pending: await tx.getPendingIssuance(id) }));
+      if (pending) problems.push(`${id}: a pending issuance remains`);
+      if (identity.status !== 'active') problems.push(`${id}: ${identity.status}`);
+      const current = (role: string) => creds.filter((c) => c.status === 'current' && c.attributes?.certificate === role);
+      if (current('signing').length !== 1 || current('encryption').length !== 1)
+        problems.push(`${id}: ${current('signing').length} current signing and ${current('encryption').length} current encryption certificates`);
+      if (creds.length !== 2) problems.push(`${id}: ${creds.length} certificates, expected 2`);
+      for (const c of creds) {
+        held.add(c.serialNumber!);
+        if (c.keyId) keyIds.add(c.keyId);
+        const r = ca.issued.find((x) => x.serialNumber === c.serialNumber);
+        if (!r) problems.push(`${id}: certificate ${c.serialNumber} is not recorded by the CA`);
+      }
+    }
+    for (const r of ca.issued) if (!held.has(r.serialNumber) && !r.revocation) problems.push(`CA certificate ${r.serialNumber} (${r.mailbox}) is held by no identity and not revoked`);
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      for (const row of db.prepare('SELECT id, identity_id FROM private_keys').all() as Array<{ id: string; identity_id: string }>)
+        if (!keyIds.has(row.id)) problems.push(`${row.identity_id}: orphaned key ${row.id}`);
+    } finally {
+      db.close();
+    }
+    const audit = await verifyAuditLog(store);
+    if (!audit.ok) problems.push(`audit chain broken at ${audit.firstBadSeq}: ${audit.problem}`);
+  } finally {
+    await store.close();
+  }
+  return { problems, identities };
 }

@@ -52,8 +52,8 @@ describe('createFilter with decryption keys', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it('smime=pass for a signed-then-encrypted payment instruction; the message goes on still encrypted; evidence holds no plaintext', async () => {
-    const eml = await signAndEncrypt(plainMessage({ to: 'approver@example.com', body: 'Pay invoice 4711: EUR 98 000 to DE89 3704 0044 0532 0130 00\r\n' }), f.paymentsRsa, [approver.certificate], {
+  it('smime=pass for a signed-then-encrypted payment instruction; the message goes on still encrypted; evidence holds no plaintext (not the body, not the obscured Subject)', async () => {
+    const eml = await signAndEncrypt(plainMessage({ to: 'approver@example.com', subject: 'Secret subject: acquisition of ACME', body: 'Pay invoice 4711: EUR 98 000 to DE89 3704 0044 0532 0130 00\r\n' }), f.paymentsRsa, [approver.certificate], {
       clock,
       at: NOW,
       trustAnchors: f.anchors,
@@ -72,5 +72,14 @@ describe('createFilter with decryption keys', () => {
     const stored = JSON.stringify(record);
     expect(stored).not.toContain('decryptedMessage');
     expect(stored).not.toContain('DE89 3704');
+    expect(delivered).not.toContain('acquisition of ACME');
+    expect(stored).not.toContain('acquisition of ACME');
+    // What is kept: from outside the encryption or from certificates, and the codes.
+    const v = record!.smime.verdict as { contentRedacted: string; valid: boolean; signedHeaders: unknown[]; headerProtection: unknown[]; signers: { certificate: { serialNumber: string } }[] };
+    expect(v.contentRedacted).toBe('encrypted');
+    expect(v.valid).toBe(true);
+    expect(v.signers[0]!.certificate.serialNumber).toBe(f.paymentsRsa.certificate.serialNumber);
+    expect(v.signedHeaders).toContainEqual({ name: 'Subject' });
+    expect(v.headerProtection).toEqual([{ hp: 'cipher', where: 'the signed part', differences: [{ name: 'Subject', cause: 'obscured' }] }]);
   });
 });

@@ -310,6 +310,20 @@ describe('mailpkiPlugin with encrypt', () => {
     expect(pass.encryption).toEqual({ missing: [], invalid: [] });
   });
 
+  it('a recipient that is not a certificate is named by its place in recipients, not thrown', async () => {
+    const approver = await approverCert();
+    const bytes = new Uint8Array(await new Promise<Buffer>((res, rej) => bufferTransport().sendMail(paymentMail(), (e, info) => (e ? rej(e) : res(info.message as Buffer)))));
+    const r = await preflight(bytes, { smime: { signer: f.payments }, encrypt: encryptTo([approver, new Uint8Array([1, 2, 3]), 'not a certificate']), clock, revocation: { policy: 'off' } });
+    expect(r.failed).toEqual(['encryption-recipients']);
+    expect(r.encryption).toEqual({
+      missing: [],
+      invalid: [
+        { recipient: 1, mailboxes: [], problems: ['not a certificate: neither PEM ("-----BEGIN CERTIFICATE-----") nor DER'] },
+        { recipient: 2, mailboxes: [], problems: ['expected one certificate, got 0'] },
+      ],
+    });
+  });
+
   it('the send stops with ERR_PREFLIGHT_FAILED listing encryption-recipients beside the other failed checks; nothing is sent', async () => {
     const approver = await approverCert();
     const seen: string[][] = [];

@@ -85,6 +85,7 @@ describe('encryptMessage → decryptMessage', () => {
         { name: 'Date', value: 'Sun, 15 Mar 2026 12:00:00 +0000' },
         { name: 'Message-ID', value: '<fixture.1@example.com>' },
       ],
+      confidential: ['Subject'],
       differences: [{ name: 'Subject', outer: [OBSCURED_SUBJECT], protected: ['Payment run 2026-03'], cause: 'obscured' }],
       legacyDisplayParts: [],
     });

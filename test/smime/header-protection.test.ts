@@ -4,13 +4,14 @@
  * obscured from one changed after sending (§4.2), what a client is told to display, and the hp /
  * HP-Outer paths an attacker may try (repeated, added, removed, malformed, too many).
  */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encryptData, signData } from '../../src/cms/index.js';
 import { fromLatin1 } from '../../src/internal/bytes.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { encodeBase64Lines, getHeaders, parseMessage } from '../../src/mime/index.js';
-import { MAX_HP_OUTER_FIELDS, decryptMessage, encryptMessage, signAndEncrypt, verifyMessage, OBSCURED_SUBJECT } from '../../src/smime/index.js';
+import { MAX_HP_OUTER_FIELDS, decryptMessage, encryptMessage, signAndEncrypt, signMessage, verifyMessage, OBSCURED_SUBJECT } from '../../src/smime/index.js';
 import { GOOD_FROM, NOW, clock, entityOf, makeSmimeFixture, multipartSigned, plainMessage, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
 interface Party {
@@ -75,6 +76,8 @@ describe('composing (RFC 9788 §2.2, §3.2)', () => {
     expect(getHeaders(inner, 'Keywords').map((h) => h.value)).toEqual(['merger']);
     expect(getHeaders(inner, 'HP-Outer').map((h) => h.value.split(':')[0])).toEqual(['From', 'To', 'Subject', 'Date', 'Message-ID']);
     expect(d.headerProtection!.differences).toEqual([{ name: 'Subject', outer: [OBSCURED_SUBJECT], protected: ['Payment run 2026-03'], cause: 'obscured' }]);
+    // What a reply must keep out of its own outer header (RFC 9788 §4.3, §6), judged from the record.
+    expect(d.headerProtection!.confidential).toEqual(['Subject', 'Keywords', 'Comments']);
   });
 
   it('hcp_no_confidentiality: every field outside as written, recorded, no difference', async () => {
@@ -85,6 +88,7 @@ describe('composing (RFC 9788 §2.2, §3.2)', () => {
     const d = await decryptMessage(eml, { keys: [key(approver)] });
     expect(d.headerProtection!.sentOuter!.map((h) => h.name)).toEqual(['From', 'To', 'Subject', 'Date', 'Message-ID', 'Keywords']);
     expect(d.headerProtection!.differences).toEqual([]);
+    expect(d.headerProtection!.confidential).toEqual([]);
   });
 
   it('HP-Outer fields in the caller\'s message are dropped (inside and outside): only the record mailpki writes speaks', async () => {
@@ -138,6 +142,8 @@ describe('receiving: obscured by the sender, or changed after sending (RFC 9788 
     ]);
     expect(outerHeaderWarnings(v)).toEqual([['SMIME_OUTER_HEADER_MISMATCH', 'Subject']]);
     expect(v.warnings[0]!.message).toContain('is not what the sender sent ("[...]"');
+    // Confidentiality is the sender's record, not the outer header as received.
+    expect(v.headerProtection[0]!.confidential).toEqual(['Subject']);
     expect(getHeaders(parseMessage(v.decryptedMessage!), 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
   });
 
@@ -268,6 +274,25 @@ describe('hp and HP-Outer paths an attacker may try', () => {
     expect(v.headerProtection[0]!.sentOuter).toHaveLength(MAX_HP_OUTER_FIELDS);
   });
 
+  it('fields put on the multipart/signed layer inside the encryption (anyone can encrypt a signed message): not protected, not shown', async () => {
+    const signed = fromLatin1(await signMessage(toApprover(), f.payments, { clock, headerProtection: true }));
+    const layer = entityOf(signed).replace('Content-Type: multipart/signed;', 'Content-Type: multipart/signed; hp="cipher";');
+    const inner = `From: Payments <payments@example.com>\r\nSubject: Urgent: new IBAN\r\nHP-Outer: Subject: ${OBSCURED_SUBJECT}\r\n${layer}`;
+    const eml = await encryptedAround(OUTER, inner);
+    const v = await verifyAs(eml, approver);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.headerProtection.map((h) => [h.hp, h.where])).toEqual([['clear', 'the signed part']]);
+    const shown = fromLatin1(v.decryptedMessage!);
+    expect(shown).not.toContain('Urgent');
+    expect(getHeaders(parseMessage(shown), 'Subject').map((h) => h.value)).toEqual(['Payment run 2026-03']);
+    const d = await decryptMessage(eml, { keys: [key(approver)] });
+    expect(d.headerProtection!.where).toBe('the signed part');
+    expect(fromLatin1(d.message)).not.toContain('Urgent');
+    // The signature still verifies on what is shown.
+    expect((await verifyMessage(d.message, verifyOptions(f))).valid).toBe(true);
+  });
+
   it('HP-Outer fields in the outer header mean nothing: a forged Subject outside is still "changed"', async () => {
     const outer = [...OUTER.filter((l) => !l.startsWith('Subject')), 'Subject: Urgent: new IBAN', 'HP-Outer: Subject: Urgent: new IBAN'];
     const eml = await sealed(outer, payload([...PROTECTED, ...RECORD]));
@@ -275,5 +300,26 @@ describe('hp and HP-Outer paths an attacker may try', () => {
     expect(v.headerProtection[0]!.differences).toEqual([
       { name: 'Subject', outer: ['Urgent: new IBAN'], protected: ['Payment run 2026-03'], cause: 'changed', sent: [OBSCURED_SUBJECT] },
     ]);
+  });
+});
+
+describe('hostile HP-Outer records', () => {
+  it('any printable HP-Outer values and hp parameters: decryptMessage never throws, a difference is obscured only when the record holds the outer value', async () => {
+    const line = fc.stringMatching(/^[\x20-\x7e]{0,60}$/).map((v) => v.trim());
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(line, fc.constantFrom('Subject: [...]', 'Subject: Urgent', 'From: ceo@example.com', 'To:', ':', 'Subject:: x')), { maxLength: 8 }),
+        fc.constantFrom('hp="cipher"', 'hp=cipher', 'hp="CIPHER"', 'hp="clear"', 'hp="cipher"; hp="cipher"', 'hp=""', 'hp="cipher "'),
+        async (values, param) => {
+          const entity = payload([...PROTECTED, ...values.map((v) => `HP-Outer: ${v}`)], `Content-Type: text/plain; charset=us-ascii; ${param}`);
+          const d = await decryptMessage(await encryptedAround(OUTER, entity), { keys: [key(approver)] });
+          for (const diff of d.headerProtection?.differences ?? []) {
+            expect(['obscured', 'changed', 'unexplained']).toContain(diff.cause);
+            if (diff.cause === 'obscured') expect(diff.name === 'Subject' && values.filter((v) => /^subject\s*:/i.test(v)).map((v) => v.slice(v.indexOf(':') + 1).trim())).toEqual(['[...]']);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

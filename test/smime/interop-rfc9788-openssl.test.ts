@@ -117,6 +117,7 @@ describeWithPeers('RFC 9788 header protection with OpenSSL', ['openssl'], () => 
           { name: 'Date', value: 'Sat, 20 Feb 2021 10:09:02 -0500' },
           { name: 'User-Agent', value: 'Sample MUA Version 1.0' },
         ],
+        confidential: ['Subject'],
         differences: [{ name: 'Subject', outer: ['[...]'], protected: ['smime-signed-enc-hp-baseline'], cause: 'obscured' }],
         legacyDisplayParts: [],
       },
@@ -146,6 +147,7 @@ describeWithPeers('RFC 9788 header protection with OpenSSL', ['openssl'], () => 
       legacyDisplayParts: [[]],
     });
     expect(d.headerProtection!.sentOuter!.map((h) => h.name)).toEqual(['Date', 'From', 'To', 'Subject', 'Message-ID']);
+    expect(d.headerProtection!.confidential).toEqual(['Subject']);
     // Decrypted bytes are handed out as encrypted: the element stays for the renderer to hide.
     expect(new TextDecoder('latin1').decode(d.entity)).toContain('\r\n\r\nSubject: Dinner plans\r\n\r\nLet\'s meet');
   });

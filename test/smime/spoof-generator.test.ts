@@ -398,7 +398,11 @@ interface Envelope {
   /** Sign inside (the scenario), or encrypt an unsigned entity carrying protected header fields. */
   signedInside: boolean;
   keyGiven: boolean;
+  /** Fields the encrypting party (anyone) puts on the signed layer inside: a Subject, hp="cipher", an HP-Outer record. */
+  layerFields?: boolean;
 }
+
+const LAYER_SUBJECT = 'PAY XX99 ATTACKER NOW';
 
 const envelope: fc.Arbitrary<Envelope> = fc.record(
   {
@@ -413,8 +417,11 @@ const envelope: fc.Arbitrary<Envelope> = fc.record(
 
 async function buildEncrypted(s: Scenario, e: Envelope): Promise<string> {
   const outer = e.outer ?? s.outer;
+  const signedLayer = e.signedInside ? entityOf(await build(s)) : '';
   const inner = e.signedInside
-    ? entityOf(await build(s))
+    ? e.layerFields
+      ? `Subject: ${LAYER_SUBJECT}\r\nHP-Outer: Subject: ${headerLines(outer).find((l) => l.startsWith('Subject:'))!.slice(9)}\r\n${signedLayer.replace(/^Content-Type: ([^;\r\n]+)/, 'Content-Type: $1; hp="cipher"')}`
+      : signedLayer
     : `${headerLines(outer).join('\r\n')}\r\nContent-Type: text/plain; charset=us-ascii; hp="cipher"\r\n\r\nPlease pay 1,250.00 EUR to IBAN XX99 ATTACKER.\r\n`;
   const cms = await encryptData(utf8(inner), [{ certificate: f.payments.certificate }], { contentEncryption: e.alg });
   const part =
@@ -516,6 +523,7 @@ const hpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
     outer: headerSet,
     hp: hpChoice,
     alg: fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc'),
+    layerFields: fc.boolean(),
   })
   .chain((x) =>
     fc
@@ -526,7 +534,7 @@ const hpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
       })
       .map(({ injected, changed }) => {
       const s: Scenario = { signer: x.signer, carrier: x.carrier, outer: x.outer, wrappers: [], injected, partial: false, hp: x.hp };
-      const e: Envelope = { placement: 'whole', alg: x.alg, signedInside: true, keyGiven: true };
+      const e: Envelope = { placement: 'whole', alg: x.alg, signedInside: true, keyGiven: true, layerFields: x.layerFields };
       if (changed) e.outer = changed;
       return { s, e };
     }),
@@ -547,6 +555,9 @@ it('RFC 9788 paths: the HP-Outer record explains only what the signer sent; chan
       // Whatever the verdict: a difference is 'obscured' only when the envelope shows what the signer recorded.
       const subject = v.headerProtection.flatMap((h) => h.differences).find((d) => d.name === 'Subject');
       if (subject?.cause === 'obscured') expect((e.outer ?? s.outer).subject.shown, context).toBe(s.outer.subject.shown);
+      // Fields on the signed layer inside the encryption are nobody's protected fields, and never shown.
+      expect(v.headerProtection.map((h) => h.where), context).not.toContain('the encrypted part');
+      if (v.decryptedMessage) expect(new TextDecoder('latin1').decode(v.decryptedMessage), context).not.toContain(LAYER_SUBJECT);
       if (subject?.cause === 'obscured') rfcTally.obscured++;
       if (subject?.cause === 'changed') rfcTally.changed++;
       if (want.valid) {

@@ -106,6 +106,18 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await tx((t) => t.getIdentity('smime:nobody@example.com'))).toBeUndefined();
       });
 
+      it('round-trips separate certificates (certificates, encryptionCredentialId) and clears them on update', async () => {
+        const rec = identity('pair@example.com', { use: 'both', certificates: 'separate', currentCredentialId: 'c-sign', encryptionCredentialId: 'c-enc', notAfter: at(300) });
+        await tx((t) => t.insertIdentity(rec));
+        const got = await tx((t) => t.getIdentity(rec.id));
+        expect(got).toStrictEqual(stored(rec));
+        expect([got!.certificates, got!.encryptionCredentialId]).toEqual(['separate', 'c-enc']);
+        const { encryptionCredentialId: _gone, ...without } = got!;
+        await tx((t) => t.updateIdentity(without, 1));
+        expect((await tx((t) => t.getIdentity(rec.id)))!.encryptionCredentialId).toBeUndefined();
+        expect(await code(tx((t) => t.insertIdentity(identity('bad@example.com', { certificates: 'triple' as never }))))).toBe('ERR_INVALID_INPUT');
+      });
+
       it('stores the minimal record without inventing fields', async () => {
         const rec = identity('min@example.com');
         await tx((t) => t.insertIdentity(rec));
@@ -309,6 +321,13 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await tx((t) => t.getPendingIssuance(iid))).toBeUndefined();
         await tx((t) => t.deletePendingIssuance(iid));
         expect(await code(tx((t) => t.putPendingIssuance({ ...p, identityId: 'smime:ghost@example.com' })))).toBe('ERR_IDENTITY_NOT_FOUND');
+        // Which certificate of a separate pair the issuance is for: kept, and replaced with the record.
+        const enc = { ...p, idempotencyKey: 'idem-2', certificate: 'encryption' as const };
+        await tx((t) => t.putPendingIssuance(enc));
+        expect(await tx((t) => t.getPendingIssuance(iid))).toStrictEqual(enc);
+        await tx((t) => t.putPendingIssuance(p));
+        expect(await tx((t) => t.getPendingIssuance(iid))).toStrictEqual(p);
+        await tx((t) => t.deletePendingIssuance(iid));
       });
     });
 

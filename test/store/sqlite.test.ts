@@ -126,6 +126,31 @@ describe('SqliteStore: the file', () => {
     await s.close();
   });
 
+  it('migration 5 (separate certificates) changes the meaning of no stored identity: one certificate, the same current one, no pending role', async () => {
+    const path = tempPath();
+    let before: unknown;
+    raw(path, (db) => {
+      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 4)) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      const t = T0.getTime();
+      db.prepare(
+        "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, current_credential_id, not_after, version, created_at, updated_at, key_use) VALUES ('smime:old@example.com', 'smime', 'old@example.com', 'example.com', 'treasury', '[]', 'ec-p256', 'active', 'c1', ?, 3, ?, ?, 'both')",
+      ).run(at(365).getTime(), t, t);
+      db.prepare("INSERT INTO pending_issuances (identity_id, idempotency_key, requested_at, status) VALUES ('smime:old@example.com', 'mailpki1.k.u', ?, 'started')").run(t);
+      before = db.prepare('SELECT * FROM identities').get();
+    });
+    const s = await openSqliteStore(path, { create: false });
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    const got = (await s.transaction((t) => t.getIdentity('smime:old@example.com')))!;
+    expect([got.certificates, got.encryptionCredentialId, got.currentCredentialId, got.use, got.version, got.notAfter]).toEqual([undefined, undefined, 'c1', 'both', 3, at(365)]);
+    expect(await s.transaction((t) => t.getPendingIssuance('smime:old@example.com'))).toStrictEqual({ identityId: 'smime:old@example.com', idempotencyKey: 'mailpki1.k.u', requestedAt: T0, status: 'started' });
+    await s.close();
+    raw(path, (db) => expect(db.prepare('SELECT * FROM identities').get()).toEqual({ ...(before as object), certificates: null, encryption_credential_id: null }));
+  });
+
   it('with create: false, refuses a missing file (ERR_IO) and an empty one (ERR_STORE_CORRUPT) without creating anything', async () => {
     const missing = tempPath();
     expect(await code(openSqliteStore(missing, { create: false }))).toBe('ERR_IO');
