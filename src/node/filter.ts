@@ -1,10 +1,10 @@
 /**
  * An SMTP content filter in the way Postfix content filters work: receive on a loopback port
  * (smtp-server), verify S/MIME and DKIM, add one Authentication-Results, apply the disposition
- * policy, keep evidence, and re-inject to the MTA's return port (a pooled SMTP
- * transport). Its evidence record is written (pending) before any copy leaves, and a message is
- * answered 250 only after every copy has been passed on (or written to quarantine); a temporary
- * failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
+ * policy, keep evidence, and re-inject to the MTA's return port (nodemailer's SMTPConnection on
+ * a few kept-open connections, ./smtp-reinject.ts). Its evidence record is written (pending)
+ * before any copy leaves, and a message is answered 250 only after every copy has been passed on
+ * (or written to quarantine); a temporary failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
  * copies on only to the recipients not yet served. A message is never lost; it can be delivered
  * twice only if the process dies between passing a copy on and updating its record.
  */

@@ -1,13 +1,16 @@
 /**
- * The filter's way back into the MTA: a small pooled SMTP client (RFC 5321) for the return port on
- * loopback. It does only what re-injection needs — EHLO once per connection, then per message
- * MAIL/RCPT/DATA pipelined in one write (RFC 2920, when offered) and the dot-stuffed message with
- * its end mark in a second — where a general mail client (nodemailer) builds a mail object,
- * runs plugins and streams the body in several writes for each message. Any reply other than the
- * expected one drops the connection (which aborts the transaction at the MTA) and fails the send,
- * so the filter answers 451 and the MTA keeps the message.
+ * The filter's way back into the MTA: nodemailer's SMTPConnection (RFC 5321; pipelined MAIL/RCPT/DATA
+ * when PIPELINING is offered, dot-stuffing, bare CR/LF made CRLF) on a few kept-open connections to
+ * the return port. Each message is one `send()` on a free connection (EHLO once per connection, no
+ * login, no TLS on loopback), so the per-message cost is the transaction alone — not nodemailer's
+ * transport, which builds a mail object and runs its plugin pipeline for every message.
+ *
+ * The delivery contract the filter relies on: recipients refused at RCPT while others were taken are
+ * returned (the message went to the others); a send that reached nobody throws with the MTA's
+ * `responseCode` when it answered (5xx permanent, 4xx temporary) and without one when the return port
+ * could not be talked to. Replies are bounded (MAX_REINJECT_REPLY_BYTES) and every wait has a timeout.
  */
-import { connect, type Socket } from 'node:net';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
 
 /** The longest reply (all its lines) accepted from the return port, in bytes. */
 export const MAX_REINJECT_REPLY_BYTES = 64 * 1024;
@@ -19,25 +22,8 @@ export interface ReinjectOptions {
   name: string;
   /** Connections kept open to the return port at most. */
   connections: number;
-  /** Connect, greeting and per-reply timeout (ms). */
+  /** Connect, greeting and inactivity timeout (ms): the longest wait for any reply. */
   timeoutMs: number;
-}
-
-interface Reply {
-  code: number;
-  text: string;
-}
-
-class ReinjectError extends Error {
-  constructor(
-    message: string,
-    /** True when the failure came before the MTA answered anything of this transaction (safe to try again). */
-    readonly beforeTransaction = false,
-    /** The MTA's reply code when it refused (a 5xx is permanent: the filter passes it on). */
-    readonly responseCode?: number,
-  ) {
-    super(message);
-  }
 }
 
 /** A recipient the return port refused at RCPT while it took others (the message went to those). */
@@ -47,191 +33,149 @@ export interface RefusedRecipient {
   text: string;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const DOT = 0x2e;
-
-/**
- * The message as SMTP DATA wants it: lines ending CRLF (a bare CR or LF becomes CRLF, as
- * nodemailer does — a receiver that takes a lone CR or LF for a line end must not find the end
- * of data inside the message), a dot starting a line doubled, and the end mark.
- */
-export function stuffMessage(message: Uint8Array): Buffer {
-  const parts: Uint8Array[] = [];
-  let from = 0;
-  for (let i = 0; i < message.length; i++) {
-    const b = message[i]!;
-    const prev = i > 0 ? message[i - 1]! : LF;
-    let insert: string | undefined;
-    if (prev === CR && b !== LF) insert = b === DOT ? '\n.' : '\n';
-    else if (b === LF && prev !== CR) insert = '\r';
-    else if (b === DOT && prev === LF) insert = '.';
-    if (insert !== undefined) {
-      parts.push(message.subarray(from, i), Buffer.from(insert, 'latin1'));
-      from = i;
-    }
+export class ReinjectError extends Error {
+  constructor(
+    message: string,
+    /** The MTA's reply code when it refused (a 5xx is permanent: the filter passes it on). */
+    readonly responseCode?: number,
+  ) {
+    super(message);
   }
-  parts.push(message.subarray(from));
-  const last = message.length ? message[message.length - 1]! : undefined;
-  parts.push(Buffer.from(last === LF ? '.\r\n' : last === CR ? '\n.\r\n' : '\r\n.\r\n', 'latin1'));
-  return Buffer.concat(parts);
 }
 
-const isAscii = (s: string) => !/[^\x20-\x7e]/.test(s);
+/** What nodemailer puts on its errors (NodemailerError). */
+interface SmtpFailure extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpFailure[];
+}
+
+const oneLine = (s: string) => s.replace(/\r?\n/g, ' ').slice(0, 400);
+/** A reply without its code: "550 5.1.1 no such user" → "5.1.1 no such user". */
+const replyText = (reply: string | undefined) => oneLine((reply ?? '').replace(/^\d{3}[ -]?/, ''));
 
 function has8bit(message: Uint8Array): boolean {
   for (let i = 0; i < message.length; i++) if (message[i]! > 0x7f) return true;
   return false;
 }
 
-class Connection {
-  private buffered = '';
-  private lines: string[] = [];
-  /** Bytes of the reply being read (its lines so far and what is buffered). */
-  private replyBytes = 0;
-  private waiters: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
-  private failure: Error | undefined;
-  readonly extensions = new Set<string>();
-  size = 0;
-
-  private constructor(private readonly socket: Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.read(chunk.toString('latin1')));
-    socket.on('error', (e) => this.fail(new ReinjectError(`return port: ${e.message}`)));
-    socket.on('close', () => this.fail(new ReinjectError('return port closed the connection')));
-  }
-
-  get usable(): boolean {
-    return this.failure === undefined;
-  }
-
-  static async open(o: ReinjectOptions): Promise<Connection> {
-    const socket = connect({ host: o.host, port: o.port });
-    socket.setTimeout(o.timeoutMs, () => socket.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
-    const c = new Connection(socket);
-    try {
-      const greeting = await c.reply();
-      if (greeting.code !== 220) throw new ReinjectError(`return port greeted with ${greeting.code} ${greeting.text}`);
-      const ehlo = await c.command(`EHLO ${o.name}`);
-      if (ehlo.code !== 250) throw new ReinjectError(`return port refused EHLO: ${ehlo.code} ${ehlo.text}`);
-      for (const line of ehlo.text.split('\n').slice(1)) {
-        const [keyword, arg] = line.trim().toUpperCase().split(/\s+/);
-        if (keyword) c.extensions.add(keyword);
-        if (keyword === 'SIZE' && arg) c.size = Number(arg) || 0;
-      }
-    } catch (e) {
-      c.destroy();
-      throw e;
-    }
-    return c;
-  }
-
-  private read(text: string): void {
-    this.buffered += text;
-    this.replyBytes += text.length;
-    if (this.replyBytes > MAX_REINJECT_REPLY_BYTES) return this.fail(new ReinjectError(`return port sent a reply longer than ${MAX_REINJECT_REPLY_BYTES} bytes`), true);
-    let eol: number;
-    while ((eol = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, eol).replace(/\r$/, '');
-      this.buffered = this.buffered.slice(eol + 1);
-      if (!/^[2-5]\d\d([ -]|$)/.test(line)) return this.fail(new ReinjectError(`return port sent something that is not an SMTP reply: ${JSON.stringify(line.slice(0, 100))}`), true);
-      this.lines.push(line);
-      if (line[3] === '-') continue;
-      const reply = { code: Number(line.slice(0, 3)), text: this.lines.map((l) => l.slice(4)).join('\n') };
-      this.lines = [];
-      this.replyBytes = this.buffered.length;
-      const w = this.waiters.shift();
-      // A reply nobody waits for: the MTA is out of step with us; stop using this connection.
-      if (!w) return this.fail(new ReinjectError(`return port sent an unexpected reply: ${reply.code} ${reply.text}`), true);
-      w.resolve(reply);
-    }
-  }
-
-  private fail(e: Error, destroy = false): void {
-    this.failure ??= e;
-    for (const w of this.waiters.splice(0)) w.reject(this.failure);
-    if (destroy) this.socket.destroy();
-  }
-
-  /** The next reply. */
-  reply(): Promise<Reply> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  command(line: string): Promise<Reply> {
-    const r = this.reply();
-    this.write(`${line}\r\n`);
-    return r;
-  }
-
-  /** One transaction: MAIL, RCPT for each recipient, DATA, the message. */
-  async transact(from: string, to: readonly string[], message: Uint8Array): Promise<RefusedRecipient[]> {
-    const utf8 = !isAscii(from) || to.some((t) => !isAscii(t));
-    if (utf8 && !this.extensions.has('SMTPUTF8')) throw new ReinjectError('return port does not offer SMTPUTF8, needed for an internationalised address');
-    const params = [
-      ...(this.extensions.has('SIZE') ? [`SIZE=${message.length}`] : []),
-      ...(this.extensions.has('8BITMIME') && has8bit(message) ? ['BODY=8BITMIME'] : []),
-      ...(utf8 ? ['SMTPUTF8'] : []),
-    ];
-    const commands = [`MAIL FROM:<${from}>${params.map((p) => ` ${p}`).join('')}`, ...to.map((t) => `RCPT TO:<${t}>`), 'DATA'];
-    const expect = [[250], ...to.map(() => [250, 251]), [354]];
-    const replies: Promise<Reply>[] = [];
-    if (this.extensions.has('PIPELINING')) {
-      for (let i = 0; i < commands.length; i++) replies.push(this.reply());
-      this.write(commands.map((c) => `${c}\r\n`).join(''));
-      // The replies after a refusal are never awaited: the connection is dropped and they reject unheard.
-      for (const p of replies) p.catch(() => undefined);
-    }
-    const refused: RefusedRecipient[] = [];
-    for (let i = 0; i < commands.length; i++) {
-      if (i === commands.length - 1 && !replies[i] && refused.length === to.length) break;
-      let r: Reply;
-      try {
-        r = await (replies[i] ?? this.command(commands[i]!));
-      } catch (e) {
-        throw i === 0 ? new ReinjectError((e as Error).message, true) : e;
-      }
-      // A recipient refused while others are taken: the message goes to the others, the caller hears who was refused.
-      if (i > 0 && i <= to.length && !expect[i]!.includes(r.code)) {
-        refused.push({ recipient: to[i - 1]!, code: r.code, text: r.text.replace(/\n/g, ' ') });
-        continue;
-      }
-      if (refused.length === to.length) break;
-      // Leaving mid-transaction (the socket is dropped) makes the MTA discard it.
-      if (!expect[i]!.includes(r.code)) throw new ReinjectError(`return port refused ${commands[i]!.split(' ').slice(0, 2).join(' ')}: ${r.code} ${r.text.replace(/\n/g, ' ')}`, false, r.code);
-    }
-    if (refused.length === to.length) {
-      const first = refused[0]!;
-      // Every recipient refused: the connection is dropped (the MTA discards the transaction) and the first refusal is the answer.
-      throw new ReinjectError(`return port refused RCPT TO:<${first.recipient}>: ${first.code} ${first.text}`, false, refused.every((x) => x.code >= 500) ? first.code : refused.find((x) => x.code < 500)!.code);
-    }
-    const done = this.reply();
-    this.write(stuffMessage(message));
-    const r = await done;
-    if (r.code !== 250) throw new ReinjectError(`return port refused the message: ${r.code} ${r.text.replace(/\n/g, ' ')}`, false, r.code);
-    return refused;
-  }
-
-  quit(): void {
-    if (this.failure) return;
-    this.failure = new ReinjectError('connection closed by the filter');
-    this.socket.end('QUIT\r\n');
-  }
-
-  destroy(): void {
-    this.fail(new ReinjectError('connection dropped by the filter'), true);
-  }
-}
+const isAscii = (s: string) => !/[^\x20-\x7e]/.test(s);
 
 /** A checked address: no brackets, spaces or control characters that would break the command line. */
 function checkAddress(a: string): string {
   if (a.length > 1000 || /[\x00-\x20<>\x7f]/.test(a)) throw new ReinjectError(`envelope address not usable on the return port: ${JSON.stringify(a.slice(0, 100))}`);
   return a;
+}
+
+/** One kept-open SMTPConnection and whether it can take another message. */
+class Connection {
+  /** False once the connection failed, ended or was closed: it is never used again. */
+  usable = true;
+  private constructor(
+    readonly smtp: SMTPConnection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static open(o: ReinjectOptions): Promise<Connection> {
+    const smtp = new SMTPConnection({
+      host: o.host,
+      port: o.port,
+      name: o.name,
+      // Loopback to our own MTA: no STARTTLS even when offered, no DNS beyond the host given.
+      ignoreTLS: true,
+      connectionTimeout: o.timeoutMs,
+      greetingTimeout: o.timeoutMs,
+      socketTimeout: o.timeoutMs,
+      socketCloseTimeout: 1000,
+      maxResponseSize: MAX_REINJECT_REPLY_BYTES,
+      logger: false,
+    });
+    const c = new Connection(smtp, o.timeoutMs);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (e: Error) => {
+        c.usable = false;
+        if (!settled) {
+          settled = true;
+          smtp.close();
+          reject(describe(e as SmtpFailure, [], o.timeoutMs));
+        }
+      };
+      // An 'error' without a listener would be thrown by the EventEmitter; a send in flight also gets it through its callback.
+      smtp.on('error', fail);
+      smtp.on('end', () => {
+        c.usable = false;
+        fail(new Error('connection closed before the greeting and EHLO were done'));
+      });
+      smtp.connect((e) => {
+        if (e) return fail(e);
+        settled = true;
+        resolve(c);
+      });
+    });
+  }
+
+  /** SMTPUTF8 among the EHLO keywords (nodemailer sends a non-ASCII address without it otherwise). */
+  get offersSmtpUtf8(): boolean {
+    const extensions = (this.smtp as unknown as { _supportedExtensions?: string[] })._supportedExtensions;
+    // If nodemailer ever stops keeping the list there, the MTA's own refusal decides.
+    return extensions === undefined || extensions.includes('SMTPUTF8');
+  }
+
+  /** One transaction; resolves with the recipients refused at RCPT while others were taken. */
+  transact(from: string, to: readonly string[], message: Uint8Array): Promise<RefusedRecipient[]> {
+    if ((!isAscii(from) || to.some((t) => !isAscii(t))) && !this.offersSmtpUtf8)
+      return Promise.reject(new ReinjectError('return port does not offer SMTPUTF8, needed for an internationalised address'));
+    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    return new Promise((resolve, reject) => {
+      // An empty sender is the null reverse-path (a bounce): nodemailer writes MAIL FROM:<> for it.
+      this.smtp.send({ from, to: [...to], size: message.length, use8BitMime: has8bit(message) }, body, (err, info) => {
+        if (err) return reject(describe(err as SmtpFailure, to, this.timeoutMs));
+        const refused = (info?.rejectedErrors ?? []).map((e: SmtpFailure) => ({ recipient: e.recipient ?? '', code: e.responseCode ?? 0, text: replyText(e.response) }));
+        resolve(refused);
+      });
+    });
+  }
+
+  /** RSET after a refused transaction, so the connection can be kept; false when it cannot. */
+  reset(): Promise<boolean> {
+    if (!this.usable) return Promise.resolve(false);
+    return new Promise((resolve) => this.smtp.reset((err) => resolve(!err)));
+  }
+
+  quit(): void {
+    if (!this.usable) return;
+    this.usable = false;
+    this.smtp.quit();
+  }
+
+  destroy(): void {
+    this.usable = false;
+    this.smtp.close();
+  }
+}
+
+/** nodemailer's error as the filter wants it: what was refused, with the MTA's code when it answered. */
+function describe(err: SmtpFailure, to: readonly string[], timeoutMs: number): ReinjectError {
+  if (err.command === 'RCPT TO' && err.rejectedErrors?.length) {
+    // Every recipient refused. A 4xx among them makes the whole refusal temporary (the MTA retries).
+    const all = err.rejectedErrors;
+    const first = all[0]!;
+    const temporary = all.find((e) => (e.responseCode ?? 0) < 500);
+    const code = (temporary ?? first).responseCode;
+    return new ReinjectError(`return port refused RCPT TO:<${first.recipient ?? to[0]}>: ${oneLine(first.response ?? err.message)}`, code);
+  }
+  // Refused by nodemailer before sending, from the SIZE the return port announced: as the MTA would (552, permanent).
+  if (err.code === 'EMESSAGE' && err.command === 'MAIL FROM' && !err.response) return new ReinjectError(`return port: ${oneLine(err.message)}`, 552);
+  if (err.command === 'MAIL FROM' && err.response) return new ReinjectError(`return port refused MAIL FROM: ${oneLine(err.response)}`, err.responseCode);
+  if (err.command === 'DATA' && err.response && err.code === 'EENVELOPE') return new ReinjectError(`return port refused DATA: ${oneLine(err.response)}`, err.responseCode);
+  if (err.command === 'DATA' && err.response) return new ReinjectError(`return port refused the message: ${oneLine(err.response)}`, err.responseCode);
+  // The connection failed (closed, timed out, unreadable reply): no code, the filter answers 451.
+  if (err.code === 'ETIMEDOUT') return new ReinjectError(`return port: no answer within ${timeoutMs} ms`);
+  return new ReinjectError(`return port: ${oneLine(err.message)}`);
 }
 
 /** Pooled connections to the return port. */
@@ -255,31 +199,39 @@ export class ReinjectPool {
     await this.slot();
     try {
       let c: Connection | undefined;
-      // Skip connections the MTA closed (or timed out) while they sat idle.
+      // Skip connections the MTA closed (or that timed out) while they sat idle.
       while ((c = this.idle.pop()) && !c.usable);
       const reused = c !== undefined;
-      let refused: RefusedRecipient[];
       try {
         c ??= await Connection.open(this.options);
-        refused = await c.transact(from, to, message);
+        const refused = await c.transact(from, to, message);
+        this.keep(c);
+        return refused;
       } catch (e) {
-        c?.destroy();
-        // A pooled connection the MTA closed while it sat idle fails before any transaction: one more try on a new one.
-        if (!(reused && e instanceof ReinjectError && e.beforeTransaction)) throw e;
-        c = await Connection.open(this.options);
-        try {
-          refused = await c.transact(from, to, message);
-        } catch (e2) {
-          c.destroy();
-          throw e2;
-        }
+        // A refusal leaves the session usable once reset; anything else drops the connection.
+        if (c && e instanceof ReinjectError && e.responseCode !== undefined && (await c.reset())) this.keep(c);
+        else c?.destroy();
+        // A kept connection the MTA dropped while idle fails without a reply: once more on a new one.
+        if (!(reused && e instanceof ReinjectError && e.responseCode === undefined && /closed|ECONNRESET|EPIPE|destroyed/i.test(e.message))) throw e;
       }
-      if (this.closed) c.quit();
-      else this.idle.push(c);
-      return refused;
+      const fresh = await Connection.open(this.options);
+      try {
+        const refused = await fresh.transact(from, to, message);
+        this.keep(fresh);
+        return refused;
+      } catch (e) {
+        if (e instanceof ReinjectError && e.responseCode !== undefined && (await fresh.reset())) this.keep(fresh);
+        else fresh.destroy();
+        throw e;
+      }
     } finally {
       this.release();
     }
+  }
+
+  private keep(c: Connection): void {
+    if (this.closed) c.quit();
+    else if (c.usable) this.idle.push(c);
   }
 
   private slot(): Promise<void> {
