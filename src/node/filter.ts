@@ -29,6 +29,12 @@ export const DEFAULT_FILTER_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 export const DEFAULT_FILTER_MAX_CLIENTS = 100;
 /** Default idle time (ms) before a silent client is disconnected. */
 export const DEFAULT_FILTER_SOCKET_TIMEOUT_MS = 60_000;
+/**
+ * Default bytes of mail the filter holds at once over all connections (256 MiB): messages received
+ * or being filtered. Over it a message gets 452 4.3.1 (the MTA retries). The process's memory for
+ * them is a few times this (copies per disposition, parsing).
+ */
+export const DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
 /** Default pooled connections to the return port. */
 export const DEFAULT_FILTER_REINJECT_CONNECTIONS = 4;
 
@@ -72,6 +78,8 @@ export interface FilterOptions {
   policy?: FilterPolicy | unknown;
   evidence?: EvidenceStore;
   maxMessageBytes?: number;
+  /** Bytes of mail held at once over all connections (default DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES, at least maxMessageBytes); over it → 452 4.3.1. */
+  maxInFlightBytes?: number;
   maxClients?: number;
   socketTimeoutMs?: number;
   reinjectConnections?: number;
@@ -105,19 +113,69 @@ function readMessageId(raw: Uint8Array): string | undefined {
   return h.raw.slice(h.raw.indexOf(':') + 1).replace(/\r\n/g, '').trim().slice(0, 2000) || undefined;
 }
 
-function readStream(stream: SMTPServerDataStream, max: number): Promise<{ bytes: Uint8Array; tooLarge: boolean }> {
+/**
+ * The bytes of messages the filter holds at once (received or being filtered), across all
+ * connections: a message that would go over it is answered 452 4.3.1 and the MTA retries later.
+ */
+class ByteBudget {
+  held = 0;
+  constructor(readonly max: number) {}
+  /** Takes n bytes if they fit. */
+  take(n: number): boolean {
+    if (this.held + n > this.max) return false;
+    this.held += n;
+    return true;
+  }
+  give(n: number): void {
+    this.held -= n;
+  }
+}
+
+/**
+ * Reads the message into one array, charging `budget` as chunks arrive. Past the size limit or the
+ * budget it keeps reading (the client is still sending) but keeps nothing and gives back what it took.
+ * Resolves with the bytes taken from the budget, which the caller gives back when done with the message.
+ */
+function readStream(stream: SMTPServerDataStream, max: number, budget: ByteBudget): Promise<{ bytes: Uint8Array; tooLarge: boolean; overBudget: boolean; charged: number }> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    let charged = 0;
+    let overBudget = false;
+    const drop = () => {
+      chunks = [];
+      budget.give(charged);
+      charged = 0;
+    };
     stream.on('data', (c: Buffer) => {
       size += c.length;
-      // Past the limit, keep reading (the client is still sending) but keep nothing.
-      if (size <= max) chunks.push(c);
+      if (overBudget || size > max) return;
+      if (!budget.take(c.length)) {
+        overBudget = true;
+        return drop();
+      }
+      charged += c.length;
+      chunks.push(c);
     });
-    stream.on('error', reject);
+    stream.on('error', (e) => {
+      drop();
+      reject(e);
+    });
     stream.on('end', () => {
       const tooLarge = stream.sizeExceeded || size > max;
-      resolve({ bytes: tooLarge ? new Uint8Array(0) : new Uint8Array(Buffer.concat(chunks, size)), tooLarge });
+      if (tooLarge || overBudget) {
+        drop();
+        return resolve({ bytes: new Uint8Array(0), tooLarge, overBudget, charged: 0 });
+      }
+      // One copy into an array of its own (not Buffer.concat's pooled slice nor a second copy of it).
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
+      chunks = [];
+      resolve({ bytes, tooLarge: false, overBudget: false, charged });
     });
   });
 }
@@ -154,6 +212,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     toCertificates(smime.intermediates, 'smime.intermediates');
     smime = { ...smime, trustAnchors: anchors };
   }
+  const maxInFlight = options.maxInFlightBytes ?? DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES;
+  // A budget smaller than the largest message would defer that message for ever.
+  if (!Number.isInteger(maxInFlight) || maxInFlight < maxBytes)
+    throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: maxInFlightBytes must be an integer at least maxMessageBytes', { details: { field: 'maxInFlightBytes' } });
+  const budget = new ByteBudget(maxInFlight);
+  const overBudgetReply = () => new SmtpReply(452, `4.3.1 The filter holds ${maxInFlight} bytes of mail already; try again later`);
   const clock = options.clock ?? (() => new Date());
   const ownHeaders = [...new Set([...OWN_HEADERS, ...(policy?.tag?.header ? [policy.tag.header.toLowerCase()] : [])])];
   const quarantineDir = policy?.quarantine && 'directory' in policy.quarantine ? policy.quarantine.directory : undefined;
@@ -362,14 +426,23 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       const args = address.args as Record<string, string> | false | undefined;
       const declared = Number((args && args.SIZE) ?? 0);
       if (declared > maxBytes) return callback(Object.assign(new Error(`5.3.4 Message too big for this filter (limit ${maxBytes} bytes)`), { responseCode: 552 }));
+      // A declared size that does not fit what is left of the budget now: try later, before the data is sent.
+      if (budget.held + declared > budget.max) {
+        const reply = overBudgetReply();
+        return callback(Object.assign(new Error(reply.message), { responseCode: reply.responseCode }));
+      }
       callback();
     },
     onData(stream, session, callback) {
-      readStream(stream, maxBytes)
-        .then(async ({ bytes, tooLarge }) => {
-          if (tooLarge) throw new SmtpReply(552, `5.3.4 Message too big for this filter (limit ${maxBytes} bytes)`);
-          return handle(bytes, session);
+      let charged = 0;
+      readStream(stream, maxBytes, budget)
+        .then(async (r) => {
+          charged = r.charged;
+          if (r.tooLarge) throw new SmtpReply(552, `5.3.4 Message too big for this filter (limit ${maxBytes} bytes)`);
+          if (r.overBudget) throw overBudgetReply();
+          return handle(r.bytes, session);
         })
+        .finally(() => budget.give(charged))
         .then(
           (message) => callback(null, message),
           (e) => {
