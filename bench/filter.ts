@@ -13,7 +13,8 @@
  * in-process verification's.
  *
  * MAILPKI_BENCH_FILTER_ROUNDS (default 3) and MAILPKI_BENCH_FILTER_MS (per round and candidate,
- * default 1000) size the run; MAILPKI_BENCH_FILTER_INFLIGHT (default 4) the concurrency.
+ * default 1000) size the run; MAILPKI_BENCH_FILTER_INFLIGHT (default 4) the concurrency;
+ * MAILPKI_BENCH_FILTER_EVIDENCE=memory runs the filter without an evidence store.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,7 +130,9 @@ export async function benchFilter(): Promise<void> {
   const evidence = await openSqliteEvidenceStore(join(dir, 'evidence.db'));
   const { peer, sinkPort } = await startPeer();
   peer.removeAllListeners('exit');
-  const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sinkPort }, authservId, smime, dkim, evidence });
+  // MAILPKI_BENCH_FILTER_EVIDENCE=memory: no store (the filter's in-memory retry records), to see what SQLite costs.
+  const noStore = process.env.MAILPKI_BENCH_FILTER_EVIDENCE === 'memory';
+  const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sinkPort }, authservId, smime, dkim, ...(noStore ? {} : { evidence }) });
   const rawB64 = Buffer.from(raw).toString('base64');
   const candidates: { name: string; run: () => Promise<Tally> }[] = [
     { name: 'in-process inspectMessage, one at a time', run: () => drive(verify, 1, ms, warmMs) },
@@ -148,7 +151,7 @@ export async function benchFilter(): Promise<void> {
         totals[i]!.seconds += t.seconds;
         totals[i]!.cpu += t.cpu;
       }
-    console.log(`\n## filter: 2 KiB, S/MIME EC P-256 + DKIM Ed25519, OCSP from cache, SQLite evidence (${rounds} rounds × ${ms} ms; client and return port in another process)`);
+    console.log(`\n## filter: 2 KiB, S/MIME EC P-256 + DKIM Ed25519, OCSP from cache, ${noStore ? 'no evidence store' : 'SQLite evidence'} (${rounds} rounds × ${ms} ms; client and return port in another process)`);
     const perMsg = totals.map((t) => ({ rate: t.n / t.seconds, wallMs: (t.seconds * 1000) / t.n, cpuMs: (t.cpu * 1000) / t.n }));
     candidates.forEach((c, i) => console.log(`  ${c.name.padEnd(44)} ${perMsg[i]!.rate.toFixed(0).padStart(6)} msg/s  ${perMsg[i]!.cpuMs.toFixed(2).padStart(6)} ms CPU/msg (this process)`));
     for (const [v, f, label] of [

@@ -18,6 +18,8 @@ type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, re
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
+  /** Read once per message (the retry check): prepared once, not per call. */
+  private readonly selectById: Database.Statement<[string]>;
   private readonly writeGroup: (rows: EvidenceRow[]) => void;
   private pending: { row: EvidenceRow; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
@@ -27,6 +29,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
     this.upsert = db.prepare(
       'INSERT INTO filter_evidence (id, message_id, received_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, received_at = excluded.received_at, record = excluded.record',
     );
+    this.selectById = db.prepare('SELECT id, record FROM filter_evidence WHERE id = ?');
     this.writeGroup = db.transaction((rows: EvidenceRow[]) => {
       for (const row of rows) this.upsert.run(...row);
     });
@@ -68,7 +71,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   }
 
   async get(id: string): Promise<EvidenceRecord | undefined> {
-    const row = this.db.prepare('SELECT id, record FROM filter_evidence WHERE id = ?').get(id) as { id: string; record: string } | undefined;
+    const row = this.selectById.get(id) as { id: string; record: string } | undefined;
     return row && this.read(row);
   }
 
