@@ -4,6 +4,7 @@
  * fit is answered 452 4.3.1 — at MAIL when it declares its SIZE, at the end of data when it does not —
  * and the MTA retries; the budget is given back when a message is done.
  */
+import { connect } from 'node:net';
 import nodemailer from 'nodemailer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { SMTPServer } from 'smtp-server';
@@ -99,6 +100,25 @@ describe('regression (atk13 memory): a global in-flight byte budget', () => {
     sink.release();
     expect((await again).code).toBe(250);
     expect(sink.got).toHaveLength(3);
+  });
+
+  it('a client that goes away in the middle of its data gives its bytes back (the budget does not leak)', async () => {
+    for (let k = 0; k < 3; k++) {
+      const s = connect(filter.port, '127.0.0.1');
+      await new Promise<void>((resolve) => {
+        let step = 0;
+        s.on('data', (d: Buffer) => {
+          const reply = d.toString('latin1');
+          if (step === 0 && reply.startsWith('220')) (step = 1), s.write('EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
+          else if (step === 1 && /^354/m.test(reply)) (step = 2), s.write(message(80_000), () => setTimeout(() => (s.destroy(), resolve()), 50));
+        });
+      });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const whole = sendWithoutSize(filter.port, message(90_000));
+    for (let i = 0; i < 200 && sink.held() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    sink.release();
+    expect((await whole).code).toBe(250);
   });
 
   it('a budget smaller than the largest message is refused at start (it would defer that message for ever)', async () => {
