@@ -78,7 +78,7 @@ export interface FilterOptions {
   policy?: FilterPolicy | unknown;
   evidence?: EvidenceStore;
   maxMessageBytes?: number;
-  /** Bytes of mail held at once over all connections (default DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES, at least maxMessageBytes); over it → 452 4.3.1. */
+  /** Bytes of mail held at once over all connections (default DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES or maxMessageBytes if larger; at least maxMessageBytes); over it → 452 4.3.1. */
   maxInFlightBytes?: number;
   maxClients?: number;
   socketTimeoutMs?: number;
@@ -212,7 +212,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     toCertificates(smime.intermediates, 'smime.intermediates');
     smime = { ...smime, trustAnchors: anchors };
   }
-  const maxInFlight = options.maxInFlightBytes ?? DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES;
+  // By default the budget holds at least one message of the largest size.
+  const maxInFlight = options.maxInFlightBytes ?? Math.max(DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES, maxBytes);
   // A budget smaller than the largest message would defer that message for ever.
   if (!Number.isInteger(maxInFlight) || maxInFlight < maxBytes)
     throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: maxInFlightBytes must be an integer at least maxMessageBytes', { details: { field: 'maxInFlightBytes' } });

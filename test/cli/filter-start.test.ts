@@ -34,6 +34,17 @@ describe('regression (atk13): mailpki filter --trust', () => {
   });
 });
 
+describe('mailpki filter --max-in-flight', () => {
+  it('smaller than --max-size: refused at start with ERR_INVALID_INPUT naming maxInFlightBytes (it would defer the largest messages for ever)', () => {
+    const trust = fileURLToPath(new URL('../vectors/cms-x25519/ca.pem', import.meta.url));
+    const r = run(['filter', '--listen', '127.0.0.1:0', '--reinject', '127.0.0.1:10026', '--trust', trust, '--max-size', '2000000', '--max-in-flight', '1000000'], 60_000);
+    expect(r.stdout).not.toMatch(/listening/);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/ERR_INVALID_INPUT/);
+    expect(r.stderr).toMatch(/maxInFlightBytes/);
+  });
+});
+
 describe('regression (atk13): mailpki evidence export --db', () => {
   it('a store file that does not exist is an error, and no file is created (today: creates it, exports 0, exit 0)', () => {
     const db = join(dir, 'typo.db');

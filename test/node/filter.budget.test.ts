@@ -129,5 +129,8 @@ describe('regression (atk13 memory): a global in-flight byte budget', () => {
     expect(err).toBeInstanceOf(MailPkiError);
     expect((err as MailPkiError).code).toBe('ERR_INVALID_INPUT');
     expect((err as MailPkiError).details).toEqual({ field: 'maxInFlightBytes' });
+    // Without maxInFlightBytes, a size limit above the default budget raises the budget with it.
+    const big = await createFilter({ listen: { port: 0 }, reinject: { port: 1 }, authservId: 'mx.example.com', maxMessageBytes: 300 * 1024 * 1024 });
+    await big.close(100);
   });
 });
