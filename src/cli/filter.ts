@@ -23,7 +23,7 @@ export const DEFAULT_EVIDENCE_RETENTION_DAYS = 400;
 
 export const filter: Command = {
   usage:
-    'mailpki filter --listen 127.0.0.1:10025 --reinject 127.0.0.1:10026 --trust FILE [--authserv-id ID] [--policy FILE] [--db FILE] [--dns HOST:PORT] [--revocation off|soft-fail|hard-fail] [--max-size BYTES] [--retention-days N] [--p12 FILE --passphrase-env VAR | --key FILE --cert FILE | --identity ADDR ...]',
+    'mailpki filter --listen 127.0.0.1:10025 --reinject 127.0.0.1:10026 --trust FILE [--authserv-id ID] [--policy FILE] [--db FILE] [--dns HOST:PORT] [--revocation off|soft-fail|hard-fail] [--max-size BYTES] [--max-in-flight BYTES] [--retention-days N] [--p12 FILE --passphrase-env VAR | --key FILE --cert FILE | --identity ADDR ...]',
   options: {
     ...KEY_OPTIONS,
     listen: { type: 'string' },
@@ -36,6 +36,7 @@ export const filter: Command = {
     dns: { type: 'string' },
     revocation: { type: 'string' },
     'max-size': { type: 'string' },
+    'max-in-flight': { type: 'string' },
     'retention-days': { type: 'string' },
   },
   help: `  --listen HOST:PORT     where Postfix's content_filter delivers (default 127.0.0.1:10025)
@@ -48,6 +49,7 @@ export const filter: Command = {
   --dns HOST:PORT,...    DNS servers for DKIM keys (default: the system's)
   --revocation P         off, soft-fail (default) or hard-fail: how the verdict treats unknown status
   --max-size BYTES       largest message taken (default 25 MiB; larger: 552)
+  --max-in-flight BYTES  mail held at once over all connections (default 256 MiB, at least --max-size; over it: 452, retried)
   --retention-days N     evidence older than N days is pruned at start and daily (default ${DEFAULT_EVIDENCE_RETENTION_DAYS})
 Decryption keys, so that encrypted inbound mail gets a verdict (without them: smime=fail, SMIME_ENCRYPTED_NO_KEY);
 the message is passed on still encrypted and the evidence never holds its decrypted content. Read once at start:
@@ -74,6 +76,7 @@ ${KEY_HELP}`,
     const revocation = oneOf(ctx, 'revocation', ['off', 'soft-fail', 'hard-fail'] as const) ?? 'soft-fail';
     const retentionDays = positiveInt(ctx, 'retention-days') ?? DEFAULT_EVIDENCE_RETENTION_DAYS;
     const maxSize = positiveInt(ctx, 'max-size');
+    const maxInFlight = positiveInt(ctx, 'max-in-flight');
     const servers = str(ctx, 'dns')
       ?.split(',')
       .map((s) => s.trim())
@@ -93,6 +96,7 @@ ${KEY_HELP}`,
       ...(policy && { policy }),
       evidence,
       ...(maxSize && { maxMessageBytes: maxSize }),
+      ...(maxInFlight && { maxInFlightBytes: maxInFlight }),
       onMessage: (r) =>
         ctx.io.stdout(`${r.receivedAt} ${r.id} ${r.messageId ?? '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${d.recipient}:${d.action}`).join(',')}\n`),
     });
@@ -131,7 +135,8 @@ export const evidenceExport: Command = {
     const since = date('since');
     const until = date('until');
     const messageId = str(ctx, 'message-id');
-    const store = await openSqliteEvidenceStore(str(ctx, 'db') ?? 'mailpki.db');
+    // An auditor's typo must not look like "no evidence": the store has to exist.
+    const store = await openSqliteEvidenceStore(str(ctx, 'db') ?? 'mailpki.db', { create: false });
     const outFile = str(ctx, 'out');
     const out = outFile ? createWriteStream(outFile, { mode: 0o600 }) : undefined;
     const write = (s: string) => (out ? new Promise<void>((res, rej) => out.write(s, (e) => (e ? rej(e) : res()))) : (ctx.io.stdout(s), Promise.resolve()));

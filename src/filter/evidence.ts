@@ -36,11 +36,25 @@ export interface EvidenceRecord {
   /** The DKIM results (JSON), or the error that kept DKIM from being checked. */
   dkim?: { result: string; results: unknown[]; error?: { code: string; message: string } };
   dispositions: EvidenceDisposition[];
-  /** What the filter answered: 'delivered' (all copies passed on), 'rejected', or 'deferred' (a 4xx, the MTA retries). */
-  outcome: 'delivered' | 'rejected' | 'deferred';
-  /** Faults met on the way (reinjection failure, quarantine write failure, …). */
+  /**
+   * Where the message stands: 'pending' (written before any copy is passed on; a record left pending
+   * means the filter stopped or could not update it after passing copies on — see `delivered`),
+   * 'delivered' (every recipient's copy passed on or quarantined), 'rejected' (5xx: by policy, or
+   * the return port refused permanently — see `refused`), or 'deferred' (4xx, the MTA retries).
+   */
+  outcome: 'pending' | 'delivered' | 'rejected' | 'deferred';
+  /** Faults met on the way (reinjection failure, quarantine write failure, temporary verification error, …); the last MAX_EVIDENCE_FAULTS. */
   faults: string[];
+  /** Recipients whose copy was passed on or quarantined, over all attempts: a retry passes nothing on to them again. */
+  delivered?: string[];
+  /** Recipients the return port refused permanently (5xx), with its reply. */
+  refused?: { recipient: string; reply: string }[];
+  /** How many times the MTA handed this message (same SHA-256 and envelope) to the filter. */
+  attempts?: number;
 }
+
+/** Faults kept per record (the latest), so a message retried for days keeps a bounded record. */
+export const MAX_EVIDENCE_FAULTS = 20;
 
 /**
  * The S/MIME verdict as evidence keeps it (JSON): redactVerdict (mailpki/smime), the one redaction.
@@ -96,8 +110,11 @@ export const evidenceRecordSchema = z.object({
   smime: z.object({ result: z.string(), verdict: z.unknown().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() }),
   dkim: z.object({ result: z.string(), results: z.array(z.unknown()), error: z.object({ code: z.string(), message: z.string() }).optional() }).optional(),
   dispositions: z.array(dispositionSchema),
-  outcome: z.enum(['delivered', 'rejected', 'deferred']),
+  outcome: z.enum(['pending', 'delivered', 'rejected', 'deferred']),
   faults: z.array(z.string()),
+  delivered: z.array(z.string()).optional(),
+  refused: z.array(z.object({ recipient: z.string(), reply: z.string() })).optional(),
+  attempts: z.number().int().positive().optional(),
 });
 
 /** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */

@@ -7,6 +7,8 @@
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId, formatAuthenticationResults, readAuthservId, type ArMethodResult } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
+import { binaryToBytes } from '../dkim/canonicalization/text.js';
+import { readAuthorCandidates } from '../mime/author.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
 import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
 import { verifyMessage, type VerifyMessageOptions } from '../smime/verify.js';
@@ -106,12 +108,24 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   if (dkim) methods.push(...(dkim.results.length ? dkim.results.map(dkimArResult) : [{ method: 'dkim', result: 'none' }]));
   else if (dkimError) methods.push({ method: 'dkim', result: 'temperror', comment: dkimError.message });
   const from = dkim?.from ?? smime.verdict?.from?.address;
+  // Every address a reader may take as the author, read by the one From reader: a rule "from
+  // *@example.com" applies when any of them matches; several From fields or mailboxes align with nothing.
+  const candidates = readAuthorCandidates(splitMessage(raw).headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  const single = !candidates.ambiguous && candidates.complete;
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
-    smimeValid: smime.verdict?.valid === true,
-    revocationGood: revocationGood(smime.verdict),
-    dkimAligned: dkim?.results.some((r) => r.result === 'pass' && r.aligned) ?? false,
+    fromCandidates: candidates.addresses,
+    fromComplete: candidates.complete,
+    smimeValid: single && smime.verdict?.valid === true,
+    revocationGood: single && revocationGood(smime.verdict),
+    dkimAligned: single && (dkim?.results.some((r) => r.result === 'pass' && r.aligned) ?? false),
   };
+  // Failures a retry may cure (a responder or DNS down now): the filter defers instead of rejecting.
+  const v = smime.verdict;
+  if (single && v && !v.valid && v.problems.length > 0 && v.problems.every((p) => p.code === 'SMIME_REVOCATION_UNAVAILABLE')) facts.smimeTemporary = true;
+  const statuses = v?.valid ? v.signers.flatMap((s) => s.revocation ?? []) : [];
+  if (single && statuses.some((r) => r.status === 'unchecked' && r.error !== undefined) && !statuses.some((r) => r.status === 'revoked')) facts.revocationTemporary = true;
+  if (single && !facts.dkimAligned && (dkimError !== undefined || dkim?.results.some((r) => r.result === 'temperror'))) facts.dkimTemporary = true;
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
 }
 
@@ -121,8 +135,10 @@ export interface RewriteOptions {
   authenticationResults: string;
   /** More fields to add at the top, after Authentication-Results (name, value). */
   addHeaders?: [string, string][];
-  /** Put before the Subject's value (tagging). A message without Subject gets one. */
+  /** Put before the value of every Subject field (tagging: a client may show any of several). A message without Subject gets one. */
   subjectPrefix?: string;
+  /** Header field names (any case) to drop: fields only the filter writes, forged by a sender. */
+  removeHeaders?: readonly string[];
 }
 
 const AR_NAME = 'authentication-results';
@@ -148,14 +164,16 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
   for (const [name, value] of options.addHeaders ?? []) line(utf8.encode(`${name}: ${value.replace(/[\r\n]+/g, ' ')}`));
   let subjectDone = options.subjectPrefix === undefined;
   const kept: Uint8Array[][] = [];
+  const remove = new Set((options.removeHeaders ?? []).map((n) => n.toLowerCase()));
   for (const h of headers) {
     if (h.key === AR_NAME) {
       const value = h.raw.slice(h.raw.indexOf(':') + 1);
       if (readAuthservId(value.replace(/\r\n/g, ''))?.toLowerCase() === id) continue;
     }
-    if (!subjectDone && h.key === 'subject') {
+    if (remove.has(h.key)) continue;
+    if (options.subjectPrefix !== undefined && h.key === 'subject') {
       const colon = h.raw.indexOf(':');
-      kept.push([latin1(h.raw.slice(0, colon + 1) + ' '), utf8.encode(options.subjectPrefix!), latin1(fold(h.raw.slice(colon + 1).replace(/^[ \t]/, '')))]);
+      kept.push([latin1(h.raw.slice(0, colon + 1) + ' '), utf8.encode(options.subjectPrefix), latin1(fold(h.raw.slice(colon + 1).replace(/^[ \t]/, '')))]);
       subjectDone = true;
       continue;
     }

@@ -15,14 +15,18 @@ export const MAX_POLICY_RULES = 1000;
 /** Patterns in one rule's recipients or from list at most. */
 export const MAX_POLICY_PATTERNS = 1000;
 
+/** The default subaddress delimiter (Postfix recipient_delimiter): a rule for ap@ also governs ap+anything@. */
+export const DEFAULT_RECIPIENT_DELIMITER = '+';
+
 /**
  * A mailbox (`ap@example.com`), every mailbox of a domain (`*@example.com` or `example.com`), or
- * every mailbox of a domain and its subdomains (`*@*.example.com`, `*.example.com`). Case-insensitive.
+ * every mailbox of a domain and its subdomains (`*@*.example.com`, `*.example.com`). Case-insensitive;
+ * an internationalised domain may be written with U-labels or A-labels (compared as A-labels).
  */
 const pattern = z
   .string()
   .max(320)
-  .regex(/^(\*@|[^\s@*]+@)?(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i, 'expected a mailbox (ap@example.com), a domain (example.com, *@example.com) or a domain tree (*.example.com)');
+  .regex(/^(\*@|[^\s@*]+@)?(\*\.)?[\p{L}\p{N}\p{M}-]+(\.[\p{L}\p{N}\p{M}-]+)*$/iu, 'expected a mailbox (ap@example.com), a domain (example.com, *@example.com) or a domain tree (*.example.com)');
 
 const requirementsSchema = z
   .object({
@@ -65,6 +69,11 @@ export const filterPolicySchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Characters that start a subaddress (Postfix recipient_delimiter), default "+": a rule for
+     * ap@example.com governs ap+invoices@example.com. "" turns subaddressing off.
+     */
+    recipientDelimiter: z.string().max(8).regex(/^[^\s@"]*$/, 'expected delimiter characters').optional(),
     quarantine: z
       .union([
         z.object({ directory: z.string().min(1) }).strict(),
@@ -73,6 +82,12 @@ export const filterPolicySchema = z
       .optional(),
   })
   .strict()
+  .superRefine((p, ctx) => {
+    // A revocation requirement is checked on the S/MIME signers: without smime it would never be checked.
+    for (const [i, r] of p.rules.entries())
+      if (r.require.revocation !== undefined && r.require.smime !== true)
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['rules', i, 'require', 'revocation'], message: 'revocation is checked on the S/MIME signers: it needs smime: true' });
+  })
   .refine((p) => !p.rules.some((r) => r.otherwise === 'quarantine') || p.quarantine !== undefined, {
     message: 'a rule quarantines: say where (quarantine.directory or quarantine.mailbox)',
     path: ['quarantine'],
@@ -98,12 +113,25 @@ export function parseFilterPolicy(value: unknown): FilterPolicy {
 export interface DispositionFacts {
   /** The From mailbox (lower-case domain), when there is one well-formed author. */
   from?: string;
+  /**
+   * Every address a reader could take as the author (readAuthorCandidates): a rule with `from`
+   * applies when any of them matches. Absent: `from` alone is used.
+   */
+  fromCandidates?: readonly string[];
+  /** False when the From fields could not be read whole: a rule with `from` then applies (fail closed). */
+  fromComplete?: boolean;
   /** S/MIME verdict valid (entire message, valid signer bound to From). */
   smimeValid: boolean;
   /** Every certificate of every signer's chain was checked and is good (not revoked, status known). */
   revocationGood: boolean;
   /** A DKIM signature passed and aligns with the From domain. */
   dkimAligned: boolean;
+  /** smimeValid is false only because revocation status could not be had now (SMIME_REVOCATION_UNAVAILABLE alone). */
+  smimeTemporary?: boolean;
+  /** revocationGood is false only because a responder/CRL could not be reached now (nothing revoked). */
+  revocationTemporary?: boolean;
+  /** dkimAligned is false and a DKIM check ended in temperror (DNS): a retry may pass. */
+  dkimTemporary?: boolean;
 }
 
 export interface Disposition {
@@ -112,22 +140,54 @@ export interface Disposition {
   rule?: string;
   /** Requirements not met, in words for the evidence and the tag header. */
   failed: string[];
+  /** Every failed requirement failed only for a temporary reason: a reject becomes a 4xx (the MTA retries). */
+  temporary?: boolean;
 }
 
-/** Does `address` match a policy pattern? */
-export function matchesPattern(address: string, p: string): boolean {
+/** A domain as an A-label string (`bücher.example` → `xn--bcher-kva.example`), lower case, no trailing dot. WHATWG URL does the IDNA mapping, so this runs anywhere. */
+function asciiDomain(domain: string): string {
+  const d = domain.toLowerCase().replace(/\.+$/, '');
+  if (!/[^\x00-\x7f]/.test(d)) return d;
+  try {
+    return new URL(`http://${d}/`).hostname;
+  } catch {
+    return d;
+  }
+}
+
+/**
+ * Does `address` match a policy pattern? Case-insensitive, domains compared as A-labels, and the
+ * address's subaddress (from the first of `delimiter`'s characters in the local part, default "+")
+ * ignored when the pattern names a mailbox without it.
+ */
+export function matchesPattern(address: string, p: string, delimiter: string = DEFAULT_RECIPIENT_DELIMITER): boolean {
   const at = address.lastIndexOf('@');
   if (at < 1) return false;
-  const a = address.toLowerCase();
-  const domain = a.slice(at + 1);
+  const aLocal = address.slice(0, at).toLowerCase();
+  const domain = asciiDomain(address.slice(at + 1));
   const q = p.toLowerCase();
   const pat = q.includes('@') ? q : `*@${q}`;
   const pAt = pat.lastIndexOf('@');
   const local = pat.slice(0, pAt);
-  const pDomain = pat.slice(pAt + 1);
-  if (local !== '*' && `${local}@${pDomain}` !== a) return false;
+  const rawDomain = pat.slice(pAt + 1);
+  const pDomain = rawDomain.startsWith('*.') ? `*.${asciiDomain(rawDomain.slice(2))}` : asciiDomain(rawDomain);
+  if (local !== '*' && local !== aLocal) {
+    let cut = -1;
+    for (const c of delimiter) {
+      const i = aLocal.indexOf(c);
+      if (i > 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut < 0 || aLocal.slice(0, cut) !== local) return false;
+  }
   if (pDomain.startsWith('*.')) return domain === pDomain.slice(2) || domain.endsWith(pDomain.slice(1));
   return domain === pDomain;
+}
+
+/** Does a rule's `from` list apply? Any author candidate matching is enough; an unreadable From applies it (fail closed). */
+function fromApplies(patterns: readonly string[], facts: DispositionFacts, delimiter: string): boolean {
+  if (facts.fromComplete === false) return true;
+  const candidates = facts.fromCandidates ?? (facts.from ? [facts.from] : []);
+  return candidates.some((a) => patterns.some((p) => matchesPattern(a, p, delimiter)));
 }
 
 function ruleName(rule: FilterPolicyRule, index: number): string {
@@ -140,14 +200,18 @@ function ruleName(rule: FilterPolicyRule, index: number): string {
  */
 export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
   if (!policy) return { action: 'accept', failed: [] };
+  const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   for (const [i, rule] of policy.rules.entries()) {
-    if (!rule.recipients.some((p) => matchesPattern(recipient, p))) continue;
-    if (rule.from && !(facts.from && rule.from.some((p) => matchesPattern(facts.from!, p)))) continue;
+    if (!rule.recipients.some((p) => matchesPattern(recipient, p, delimiter))) continue;
+    if (rule.from && !fromApplies(rule.from, facts, delimiter)) continue;
     const failed: string[] = [];
-    if (rule.require.smime && !facts.smimeValid) failed.push('smime');
-    if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood) failed.push('revocation');
-    if (rule.require.dkimAligned && !facts.dkimAligned) failed.push('dkim');
-    return { action: failed.length ? rule.otherwise : 'accept', rule: ruleName(rule, i), failed };
+    const temporary: boolean[] = [];
+    if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
+    if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)
+      (failed.push('revocation'), temporary.push(facts.revocationTemporary === true || facts.smimeTemporary === true));
+    if (rule.require.dkimAligned && !facts.dkimAligned) (failed.push('dkim'), temporary.push(facts.dkimTemporary === true));
+    if (failed.length === 0) return { action: 'accept', rule: ruleName(rule, i), failed };
+    return { action: rule.otherwise, rule: ruleName(rule, i), failed, ...(temporary.every(Boolean) ? { temporary: true } : {}) };
   }
   return { action: 'accept', failed: [] };
 }

@@ -341,6 +341,16 @@ export function findAddressesInDisplayNames(list: AddressList | readonly Mailbox
   return out;
 }
 
+/**
+ * Every address-like string in a piece of text as a reader sees it (after revealLookalikes): for
+ * callers that must fail closed on anything a client could show as an address.
+ *
+ * @example findAddressesInText('"cfo@example.com"@evil.test') // ['cfo@example.com']
+ */
+export function findAddressesInText(text: string): string[] {
+  return addressesIn(revealLookalikes(text));
+}
+
 // Grows left and right from each "@" over address chars; "@" itself stops growth, so this is linear.
 function addressesIn(text: string): string[] {
   const found: string[] = [];

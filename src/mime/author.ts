@@ -5,7 +5,7 @@
  * author, only named problems.
  */
 import { decodeEncodedWords, readEncodedWords } from './encoded-word.js';
-import { findAddressesInDisplayNames, normalizeAddress, parseAddressList, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
+import { findAddressesInDisplayNames, findAddressesInText, findDisguisedAddresses, hasBidiControls, normalizeAddress, parseAddressList, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
 import type { HasHeaders } from './headers.js';
 
 export type AuthorProblemCode =
@@ -160,6 +160,76 @@ export function readAuthor(header: HasHeaders | readonly Uint8Array[]): AuthorRe
   problems.push(...byteProblems);
   const shown: Author = { mailbox: first, address: normalizeAddress(first.address), domain };
   return { author: problems.length === 0 ? shown : undefined, shown, problems };
+}
+
+/** The most author candidates readAuthorCandidates returns; beyond it the reading is incomplete. */
+export const MAX_AUTHOR_CANDIDATES = 64;
+
+export interface AuthorCandidates {
+  /**
+   * Every address a reader could take as the author, normalised (lower case, quotes around the local
+   * part and trailing dots of the domain removed, invisible and bidi controls removed): each mailbox
+   * of each From field, and each address-like text in the fields (display names and comments, after
+   * decoding encoded words, also read right-to-left when bidi controls are present).
+   */
+  readonly addresses: readonly string[];
+  /** False when some From field could not be read whole (over MAX_FROM_BYTES, an undecodable encoded word, over MAX_AUTHOR_CANDIDATES): a reader may see an address not listed. */
+  readonly complete: boolean;
+  /** More than one From field, or more than one mailbox in them: no single author. */
+  readonly ambiguous: boolean;
+}
+
+/** `"cfo"@Example.COM.` → `cfo@example.com`; undefined for what is not local@domain. */
+function candidateAddress(address: string): string | undefined {
+  const a = address.replace(/[\p{Cf}\s]/gu, '').toLowerCase();
+  const at = a.lastIndexOf('@');
+  if (at < 1 || at === a.length - 1) return undefined;
+  let local = a.slice(0, at);
+  if (local.length >= 2 && local.startsWith('"') && local.endsWith('"')) local = local.slice(1, -1).replace(/\\(.)/g, '$1');
+  const domain = a.slice(at + 1).replace(/^\[|\]$/g, '').replace(/\.+$/, '');
+  return local && domain ? `${local}@${domain}` : undefined;
+}
+
+/**
+ * Every address that some reader could show as a message's author, for decisions that must fail
+ * closed (a policy that applies to mail "from" a domain applies when any of them matches). Unlike
+ * readAuthor, which names one author only when there is no doubt, this lists all of them.
+ *
+ * @example readAuthorCandidates(parseMessage(bytes)).addresses // ['billing@evil.test', 'cfo@example.com']
+ */
+export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[]): AuthorCandidates {
+  const raws = Array.isArray(header) ? (header as readonly Uint8Array[]) : (header as HasHeaders).headers.map((h) => h.raw);
+  const found = new Set<string>();
+  let complete = true;
+  let fields = 0;
+  let mailboxes = 0;
+  const add = (a: string) => {
+    const c = candidateAddress(a);
+    if (!c) return;
+    if (found.size >= MAX_AUTHOR_CANDIDATES) complete = false;
+    else found.add(c);
+  };
+  for (const raw of raws) {
+    const f = fromField(raw);
+    if (!f) continue;
+    fields++;
+    if (f.value.length > MAX_FROM_BYTES) {
+      complete = false;
+      continue;
+    }
+    const text = fieldText(f.value).text;
+    if (readEncodedWords(text).undecodable.length > 0) complete = false;
+    const decoded = decodeEncodedWords(text);
+    const list = parseAddressList(text);
+    mailboxes += list.mailboxes.length;
+    for (const m of list.mailboxes) add(m.address);
+    for (const m of parseAddressList(decoded).mailboxes) add(m.address);
+    const texts = [text, decoded];
+    // An override shows the stored characters in reverse: "\u202emoc.elpmaxe@ofc" reads cfo@example.com.
+    if (hasBidiControls(decoded)) texts.push([...decoded].reverse().join(''));
+    for (const t of texts) for (const a of [...findAddressesInText(t), ...findDisguisedAddresses(t)]) add(a);
+  }
+  return { addresses: [...found], complete, ambiguous: fields > 1 || mailboxes > 1 };
 }
 
 function none(problems: AuthorProblem[]): AuthorReading {

@@ -20,12 +20,13 @@ export {
   parseAddressList,
   normalizeAddress,
   findAddressesInDisplayNames,
+  findAddressesInText,
   type Mailbox,
   type AddressGroup,
   type AddressList,
   type DisplayNameAddress,
 } from './address.js';
-export { readAuthor, type Author, type AuthorProblem, type AuthorProblemCode, type AuthorReading } from './author.js';
+export { readAuthor, readAuthorCandidates, MAX_AUTHOR_CANDIDATES, type AuthorCandidates, type Author, type AuthorProblem, type AuthorProblemCode, type AuthorReading } from './author.js';
 export { buildMessage, assembleMessage, type BuiltMessage } from './build.js';
 export type { BuildMessageInput, BuildOptions, MailboxInput, AttachmentInput } from './schema.js';
 export { make7bitSafe, is7bitClean } from './seven-bit.js';

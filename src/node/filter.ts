@@ -1,26 +1,27 @@
 /**
  * An SMTP content filter in the way Postfix content filters work: receive on a loopback port
  * (smtp-server), verify S/MIME and DKIM, add one Authentication-Results, apply the disposition
- * policy, keep evidence, and re-inject to the MTA's return port (nodemailer's pooled SMTP
- * transport). A message is answered 250 only after every copy has been passed on (or written to
- * quarantine) and its evidence kept; any failure on the way answers 451 and the MTA keeps the
- * message and retries — a message is never lost, at worst delivered twice to one group of
- * recipients (when a later copy failed after an earlier one was passed on).
+ * policy, keep evidence, and re-inject to the MTA's return port (nodemailer's SMTPConnection on
+ * a few kept-open connections, ./smtp-reinject.ts). Its evidence record is written (pending)
+ * before any copy leaves, and a message is answered 250 only after every copy has been passed on
+ * (or written to quarantine); a temporary failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
+ * copies on only to the recipients not yet served. A message is never lost; it can be delivered
+ * twice only if the process dies between passing a copy on and updating its record.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import nodemailer from 'nodemailer';
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
 import type { DkimVerifyOptions } from '../dkim/verify.js';
-import type { VerifyMessageOptions } from '../smime/verify.js';
+import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import { evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import { MAX_EVIDENCE_FAULTS, evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
+import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
 /** Default largest message the filter takes (bytes); larger ones are refused with 552. */
 export const DEFAULT_FILTER_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
@@ -28,8 +29,34 @@ export const DEFAULT_FILTER_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 export const DEFAULT_FILTER_MAX_CLIENTS = 100;
 /** Default idle time (ms) before a silent client is disconnected. */
 export const DEFAULT_FILTER_SOCKET_TIMEOUT_MS = 60_000;
+/**
+ * Default bytes of mail the filter holds at once over all connections (256 MiB): messages received
+ * or being filtered. Over it a message gets 452 4.3.1 (the MTA retries). The process's memory for
+ * them is a few times this (copies per disposition, parsing).
+ */
+export const DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
 /** Default pooled connections to the return port. */
 export const DEFAULT_FILTER_REINJECT_CONNECTIONS = 4;
+
+/** Without an evidence store: how many recent messages' records the filter keeps in memory to make retries idempotent. */
+export const DEFAULT_FILTER_RECENT_RECORDS = 10_000;
+
+/** The latest `max` records in memory, oldest dropped first. */
+function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'put'> {
+  const records = new Map<string, EvidenceRecord>();
+  return {
+    async get(id) {
+      return records.get(id);
+    },
+    async put(record) {
+      records.delete(record.id);
+      // Only what a retry reads: not the verdicts.
+      const { id, receivedAt, faults, delivered, attempts } = record;
+      records.set(id, { id, receivedAt, faults: [...faults], delivered: [...(delivered ?? [])], ...(attempts ? { attempts } : {}) } as EvidenceRecord);
+      if (records.size > max) records.delete(records.keys().next().value!);
+    },
+  };
+}
 
 export interface FilterEndpoint {
   host?: string;
@@ -51,6 +78,8 @@ export interface FilterOptions {
   policy?: FilterPolicy | unknown;
   evidence?: EvidenceStore;
   maxMessageBytes?: number;
+  /** Bytes of mail held at once over all connections (default DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES or maxMessageBytes if larger; at least maxMessageBytes); over it → 452 4.3.1. */
+  maxInFlightBytes?: number;
   maxClients?: number;
   socketTimeoutMs?: number;
   reinjectConnections?: number;
@@ -84,24 +113,76 @@ function readMessageId(raw: Uint8Array): string | undefined {
   return h.raw.slice(h.raw.indexOf(':') + 1).replace(/\r\n/g, '').trim().slice(0, 2000) || undefined;
 }
 
-function readStream(stream: SMTPServerDataStream, max: number): Promise<{ bytes: Uint8Array; tooLarge: boolean }> {
+/**
+ * The bytes of messages the filter holds at once (received or being filtered), across all
+ * connections: a message that would go over it is answered 452 4.3.1 and the MTA retries later.
+ */
+class ByteBudget {
+  held = 0;
+  constructor(readonly max: number) {}
+  /** Takes n bytes if they fit. */
+  take(n: number): boolean {
+    if (this.held + n > this.max) return false;
+    this.held += n;
+    return true;
+  }
+  give(n: number): void {
+    this.held -= n;
+  }
+}
+
+/**
+ * Reads the message into one array, charging `budget` as chunks arrive. Past the size limit or the
+ * budget it keeps reading (the client is still sending) but keeps nothing and gives back what it took.
+ * Resolves with the bytes taken from the budget, which the caller gives back when done with the message.
+ */
+function readStream(stream: SMTPServerDataStream, max: number, budget: ByteBudget): Promise<{ bytes: Uint8Array; tooLarge: boolean; overBudget: boolean; charged: number }> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    let charged = 0;
+    let overBudget = false;
+    const drop = () => {
+      chunks = [];
+      budget.give(charged);
+      charged = 0;
+    };
     stream.on('data', (c: Buffer) => {
       size += c.length;
-      // Past the limit, keep reading (the client is still sending) but keep nothing.
-      if (size <= max) chunks.push(c);
+      if (overBudget || size > max) return;
+      if (!budget.take(c.length)) {
+        overBudget = true;
+        return drop();
+      }
+      charged += c.length;
+      chunks.push(c);
     });
-    stream.on('error', reject);
+    stream.on('error', (e) => {
+      drop();
+      reject(e);
+    });
     stream.on('end', () => {
       const tooLarge = stream.sizeExceeded || size > max;
-      resolve({ bytes: tooLarge ? new Uint8Array(0) : new Uint8Array(Buffer.concat(chunks, size)), tooLarge });
+      if (tooLarge || overBudget) {
+        drop();
+        return resolve({ bytes: new Uint8Array(0), tooLarge, overBudget, charged: 0 });
+      }
+      // One copy into an array of its own (not Buffer.concat's pooled slice nor a second copy of it).
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
+      chunks = [];
+      resolve({ bytes, tooLarge: false, overBudget: false, charged });
     });
   });
 }
 
 const TAG_HEADER = 'X-Mailpki-Disposition';
+/** Header fields only the filter writes: a sender's own are removed before ours are added. */
+const OWN_HEADERS = ['x-mailpki-disposition', 'x-mailpki-evidence-id', 'x-mailpki-quarantined-for'];
 
 /**
  * Starts the filter.
@@ -122,47 +203,85 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: reinject.port must be a port number', { details: { field: 'reinject.port' } });
   const maxBytes = options.maxMessageBytes ?? DEFAULT_FILTER_MAX_MESSAGE_BYTES;
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: maxMessageBytes must be a positive integer', { details: { field: 'maxMessageBytes' } });
+  // S/MIME options that can only fail would defer every message for days: refused before listening.
+  let smime = options.smime;
+  if (smime) {
+    const anchors = toCertificates(smime.trustAnchors, 'smime.trustAnchors');
+    if (anchors.length === 0)
+      throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: smime.trustAnchors holds no certificate (a trust file with no PEM certificate in it?)', { details: { field: 'smime.trustAnchors' } });
+    toCertificates(smime.intermediates, 'smime.intermediates');
+    smime = { ...smime, trustAnchors: anchors };
+  }
+  // By default the budget holds at least one message of the largest size.
+  const maxInFlight = options.maxInFlightBytes ?? Math.max(DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES, maxBytes);
+  // A budget smaller than the largest message would defer that message for ever.
+  if (!Number.isInteger(maxInFlight) || maxInFlight < maxBytes)
+    throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: maxInFlightBytes must be an integer at least maxMessageBytes', { details: { field: 'maxInFlightBytes' } });
+  const budget = new ByteBudget(maxInFlight);
+  const overBudgetReply = () => new SmtpReply(452, `4.3.1 The filter holds ${maxInFlight} bytes of mail already; try again later`);
   const clock = options.clock ?? (() => new Date());
+  const ownHeaders = [...new Set([...OWN_HEADERS, ...(policy?.tag?.header ? [policy.tag.header.toLowerCase()] : [])])];
   const quarantineDir = policy?.quarantine && 'directory' in policy.quarantine ? policy.quarantine.directory : undefined;
   if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
 
   const timeout = options.reinjectTimeoutMs ?? 30_000;
-  const transport = nodemailer.createTransport({
+  const reinjectPool = new ReinjectPool({
     host: reinject.host ?? '127.0.0.1',
     port: reinject.port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: options.reinjectConnections ?? DEFAULT_FILTER_REINJECT_CONNECTIONS,
-    maxMessages: Infinity,
     name: authservId,
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: timeout,
+    connections: options.reinjectConnections ?? DEFAULT_FILTER_REINJECT_CONNECTIONS,
+    timeoutMs: timeout,
   });
 
-  async function pass(bytes: Uint8Array, from: string, to: string[]): Promise<void> {
+  /** A copy passed on: who the return port took, who it refused permanently (5xx, with its reply) and who for now (4xx). Failing altogether for now throws SmtpReply 451. */
+  async function pass(bytes: Uint8Array, from: string, to: string[]): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
+    let refusedAtRcpt: RefusedRecipient[];
     try {
-      const info = await transport.sendMail({ envelope: { from, to }, raw: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
-      if (info.rejected.length > 0) throw new Error(`return port refused ${info.rejected.join(', ')}`);
+      refusedAtRcpt = await reinjectPool.send(from, to, bytes);
     } catch (e) {
+      const code = (e as { responseCode?: number }).responseCode;
+      // A permanent refusal of the whole copy (5xx at MAIL or DATA, or every RCPT refused): passed on as permanent.
+      if (code !== undefined && code >= 500 && code < 600) {
+        const reply = (e as Error).message.replace(/[\r\n]+/g, ' ').slice(0, 400);
+        return { accepted: [], refused: to.map((recipient) => ({ recipient, reply, code })), temporary: [] };
+      }
       throw new SmtpReply(451, `4.3.0 Cannot pass the message on now (${(e as Error).message}); try again later`);
     }
+    const refused = refusedAtRcpt.filter((r) => r.code >= 500).map((r) => ({ recipient: r.recipient, reply: `${r.code} ${r.text}`.slice(0, 400), code: r.code }));
+    const temporary = refusedAtRcpt.filter((r) => r.code < 500).map((r) => r.recipient);
+    const notTaken = new Set(refusedAtRcpt.map((r) => r.recipient));
+    return { accepted: to.filter((r) => !notTaken.has(r)), refused, temporary };
   }
+
+  // Without an evidence store, the last records are kept in memory so that a retry still finds
+  // what was already passed on (in this process).
+  const evidence: Pick<EvidenceStore, 'get' | 'put'> = options.evidence ?? recentRecords(DEFAULT_FILTER_RECENT_RECORDS);
+
+  /** One record per message (same bytes and envelope): the MTA's retries find what was already passed on. */
+  const evidenceId = (sha256: string, from: string, to: string[]) => createHash('sha256').update(JSON.stringify([sha256, from, to])).digest('hex');
 
   async function handle(raw: Uint8Array, session: SMTPServerSession): Promise<string> {
     const receivedAt = clock();
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const to = session.envelope.rcptTo.map((r) => r.address);
-    const inspection: Inspection = await inspectMessage(raw, { authservId, ...(options.smime ? { smime: options.smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
+    const sha256 = createHash('sha256').update(raw).digest('hex');
+    const id = evidenceId(sha256, from, to);
+    let previous: EvidenceRecord | undefined;
+    try {
+      previous = await evidence.get(id);
+    } catch (e) {
+      throw new SmtpReply(451, `4.3.0 Cannot read verification evidence now (${(e as Error).message}); try again later`);
+    }
+    const inspection: Inspection = await inspectMessage(raw, { authservId, ...(smime ? { smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
     const decision = decideDispositions(policy, inspection.facts, to);
     const messageId = readMessageId(raw);
+    const done = new Set(previous?.delivered ?? []);
     const record: EvidenceRecord = {
-      id: randomUUID(),
+      id,
       ...(messageId ? { messageId } : {}),
-      receivedAt: receivedAt.toISOString(),
+      receivedAt: previous?.receivedAt ?? receivedAt.toISOString(),
       envelope: { from, to },
-      sha256: createHash('sha256').update(raw).digest('hex'),
+      sha256,
       size: raw.length,
       authenticationResults: inspection.authenticationResults,
       smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
@@ -170,34 +289,57 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: JSON.parse(JSON.stringify(inspection.dkim?.results ?? [])), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
         : {}),
       dispositions: [...decision.perRecipient].map(([recipient, d]) => ({ recipient, action: d.action, ...(d.rule ? { rule: d.rule } : {}), failed: d.failed })),
-      outcome: 'delivered',
-      faults: [],
+      outcome: 'pending',
+      faults: [...(previous?.faults ?? [])],
+      delivered: [...done],
+      attempts: (previous?.attempts ?? 0) + 1,
     };
-    const keep = async (outcome: EvidenceRecord['outcome'], fault?: string) => {
-      record.outcome = outcome;
-      if (fault) record.faults.push(fault);
-      try {
-        await options.evidence?.put(record);
-      } catch (e) {
-        // Without its evidence the message must not go through silently: the MTA retries.
-        throw new SmtpReply(451, `4.3.0 Cannot keep verification evidence now (${(e as Error).message}); try again later`);
-      }
+    const note = (fault: string) => {
+      record.faults.push(fault);
+      if (record.faults.length > MAX_EVIDENCE_FAULTS) record.faults.splice(0, record.faults.length - MAX_EVIDENCE_FAULTS);
+    };
+    const log = () => {
       try {
         options.onMessage?.(record);
       } catch {
         /* a logging hook's failure is not the message's */
       }
     };
+    const keep = async (outcome: EvidenceRecord['outcome'], fault?: string) => {
+      record.outcome = outcome;
+      if (fault) note(fault);
+      record.delivered = [...done];
+      try {
+        await evidence.put(record);
+      } catch (e) {
+        // Without its evidence the message must not go through silently: the MTA retries.
+        throw new SmtpReply(451, `4.3.0 Cannot keep verification evidence now (${(e as Error).message}); try again later`);
+      }
+      log();
+    };
 
     if (decision.reject) {
-      const why = [...decision.perRecipient.values()].find((d) => d.action === 'reject')!;
+      const rejecting = [...decision.perRecipient.values()].filter((d) => d.action === 'reject');
+      // A requirement that failed only because a responder or DNS is down now: the MTA retries rather than bounce.
+      const why = rejecting.find((d) => !d.temporary);
+      if (!why) {
+        const t = rejecting[0]!;
+        const reply = new SmtpReply(451, `4.7.0 Cannot verify now${t.rule ? ` for policy ${t.rule}` : ''} (${t.failed.join(', ')}: temporary error); try again later`);
+        await keep('deferred', reply.message);
+        throw reply;
+      }
       await keep('rejected');
       throw new SmtpReply(550, `5.7.1 Rejected by policy${why.rule ? ` ${why.rule}` : ''}: ${why.failed.join(', ')} not verified`);
     }
 
-    // One copy per action: accepted as it came (plus the header), tagged, quarantined.
+    // Intent first: the record exists (pending) before any copy leaves, so no copy goes without evidence.
+    await keep('pending');
+
+    // One copy per action: accepted as it came (plus the header), tagged, quarantined — each to the
+    // recipients not already served by an earlier attempt of the same message.
     const groups = new Map<DispositionAction, { recipients: string[]; first: Disposition }>();
     for (const [r, d] of decision.perRecipient) {
+      if (done.has(r)) continue;
       const g = groups.get(d.action);
       if (g) g.recipients.push(r);
       else groups.set(d.action, { recipients: [r], first: d });
@@ -206,9 +348,26 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       rewriteMessage(raw, {
         authservId,
         authenticationResults: inspection.authenticationResults,
+        removeHeaders: ownHeaders,
         addHeaders: [...(policy ? ([[policy.tag?.header ?? TAG_HEADER, `${action}${d.rule ? `; rule=${d.rule}` : ''}${d.failed.length ? `; failed=${d.failed.join(',')}` : ''}`]] as [string, string][]) : []), ...extra],
         ...(action === 'tag' && policy?.tag?.subjectPrefix ? { subjectPrefix: policy.tag.subjectPrefix } : {}),
       });
+    const refused: { recipient: string; reply: string; code: number }[] = [];
+    let passedNow = 0;
+    let temporary: SmtpReply | undefined;
+    const passOn = async (bytes: Uint8Array, envelopeTo: string[], servedFor: string[]) => {
+      const r = await pass(bytes, from, envelopeTo);
+      if (servedFor !== envelopeTo) {
+        // A quarantine mailbox copy serves every recipient it holds, or none.
+        if (r.accepted.length === 1) for (const x of servedFor) (done.add(x), passedNow++);
+        else if (r.refused.length === 1) refused.push(...servedFor.map((recipient) => ({ ...r.refused[0]!, recipient })));
+        else temporary ??= new SmtpReply(451, '4.3.0 The quarantine mailbox was refused for now; try again later');
+        return;
+      }
+      for (const x of r.accepted) (done.add(x), passedNow++);
+      refused.push(...r.refused);
+      if (r.temporary.length) temporary ??= new SmtpReply(451, `4.3.0 Cannot pass the message on to ${r.temporary.length} recipient(s) now; try again later`);
+    };
     try {
       const q = groups.get('quarantine');
       if (q) {
@@ -219,18 +378,37 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
           } catch (e) {
             throw new SmtpReply(451, `4.3.0 Cannot write to quarantine now (${(e as Error).message}); try again later`);
           }
-        } else if (policy?.quarantine && 'mailbox' in policy.quarantine) await pass(held, from, [policy.quarantine.mailbox]);
+          for (const x of q.recipients) (done.add(x), passedNow++);
+        } else if (policy?.quarantine && 'mailbox' in policy.quarantine) await passOn(held, [policy.quarantine.mailbox], q.recipients);
       }
       for (const action of ['tag', 'accept'] as const) {
         const g = groups.get(action);
-        if (g) await pass(copy(action, g.first), from, g.recipients);
+        if (g) await passOn(copy(action, g.first), g.recipients, g.recipients);
       }
     } catch (e) {
-      const reply = e instanceof SmtpReply ? e : new SmtpReply(451, `4.3.0 ${(e as Error).message}`);
+      temporary = e instanceof SmtpReply ? e : new SmtpReply(451, `4.3.0 ${(e as Error).message}`);
+    }
+    record.refused = refused.map(({ recipient, reply }) => ({ recipient, reply }));
+    if (temporary || (refused.length > 0 && passedNow > 0)) {
+      // Some recipients still to serve (or refused while others went through this time): the MTA
+      // retries, and the retry passes on only to those not served yet.
+      const reply = temporary ?? new SmtpReply(451, `4.3.0 ${refused.length} recipient(s) refused by the return port; the others were passed on; try again later`);
       await keep('deferred', reply.message).catch(() => undefined);
       throw reply;
     }
-    await keep('delivered');
+    if (refused.length > 0) {
+      // Every recipient still to serve was refused permanently: the MTA bounces, as it would have.
+      const first = refused[0]!;
+      await keep('rejected', `return port refused: ${first.reply}`).catch(() => undefined);
+      throw new SmtpReply(first.code >= 500 && first.code < 600 ? first.code : 550, `5.0.0 The return port refused the message: ${first.reply}`);
+    }
+    try {
+      await keep('delivered');
+    } catch (e) {
+      // Every copy is already out: answering 4xx now would deliver it again. The record stays pending.
+      note(`evidence not updated after delivery: ${(e as Error).message}`);
+      log();
+    }
     return `2.0.0 Ok: verified (${record.id})`;
   }
 
@@ -249,14 +427,23 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       const args = address.args as Record<string, string> | false | undefined;
       const declared = Number((args && args.SIZE) ?? 0);
       if (declared > maxBytes) return callback(Object.assign(new Error(`5.3.4 Message too big for this filter (limit ${maxBytes} bytes)`), { responseCode: 552 }));
+      // A declared size that does not fit what is left of the budget now: try later, before the data is sent.
+      if (budget.held + declared > budget.max) {
+        const reply = overBudgetReply();
+        return callback(Object.assign(new Error(reply.message), { responseCode: reply.responseCode }));
+      }
       callback();
     },
     onData(stream, session, callback) {
-      readStream(stream, maxBytes)
-        .then(async ({ bytes, tooLarge }) => {
-          if (tooLarge) throw new SmtpReply(552, `5.3.4 Message too big for this filter (limit ${maxBytes} bytes)`);
-          return handle(bytes, session);
+      let charged = 0;
+      readStream(stream, maxBytes, budget)
+        .then(async (r) => {
+          charged = r.charged;
+          if (r.tooLarge) throw new SmtpReply(552, `5.3.4 Message too big for this filter (limit ${maxBytes} bytes)`);
+          if (r.overBudget) throw overBudgetReply();
+          return handle(r.bytes, session);
         })
+        .finally(() => budget.give(charged))
         .then(
           (message) => callback(null, message),
           (e) => {
@@ -286,7 +473,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       closing ??= new Promise<void>((resolve) => {
         (server.options as { closeTimeout?: number }).closeTimeout = timeoutMs;
         server.close(() => {
-          transport.close();
+          reinjectPool.close();
           resolve();
         });
       });

@@ -120,7 +120,9 @@ export async function openSqliteStore(path: string, options: OpenSqliteStoreOpti
     throw sqlError(e, `could not open ${path}`);
   }
   try {
-    db.pragma('busy_timeout = 0');
+    // First of all: even cache_size reads the schema, which another process creating the file may
+    // have locked for a moment. migrate() goes back to busy_timeout 0 (the store retries itself).
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // 32 MiB of page cache: bulk inserts into five indexes otherwise spill constantly.
     db.pragma('cache_size = -32768');
     const store = new SqliteStore(db, path, busyTimeoutMs);
@@ -239,12 +241,28 @@ export class SqliteStore implements Store {
 
   /** Applies pending migrations, each in its own transaction (another process may be doing the same). */
   async migrate(): Promise<void> {
-    // Only now, with the file known to be ours or empty, is anything written.
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    // Deleted rows (destroyed private keys above all) are overwritten, not left in free pages.
-    this.db.pragma('secure_delete = ON');
+    // Only now, with the file known to be ours or empty, is anything written. Switching to WAL needs
+    // the database lock, which another process opening the same new file may hold for a moment: wait
+    // for it (busy_timeout) like every other writer, then go back to the store's own retry loop.
+    // SQLite does not call the busy handler in every case (a connection recovering the WAL index),
+    // so a busy answer is also retried here until the same deadline.
+    const deadline = Date.now() + this.busyTimeoutMs;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+      try {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = FULL');
+        this.db.pragma('foreign_keys = ON');
+        // Deleted rows (destroyed private keys above all) are overwritten, not left in free pages.
+        this.db.pragma('secure_delete = ON');
+        break;
+      } catch (e) {
+        if (!isBusy(e) || Date.now() >= deadline) throw e;
+      } finally {
+        this.db.pragma('busy_timeout = 0');
+      }
+      await sleep(delay + Math.random() * delay);
+    }
     for (;;) {
       const applied = await this.serial.run(async () => {
         await this.begin();

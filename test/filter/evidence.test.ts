@@ -1,5 +1,6 @@
 /** EvidenceStore implementations against the contract, and the SQLite one across reopen. */
 import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
@@ -30,6 +31,67 @@ it('SQLite evidence survives reopening; the store file is 0600', async () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const b = await openSqliteEvidenceStore(path);
     expect(await b.get('id-0007')).toEqual(record(7));
+    await b.close();
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+it('SQLite evidence: puts made together are committed together, each resolving only once its record is readable from another connection', async () => {
+  const tmp = tempDir('mailpki-evidence-');
+  const path = tmp.path('store.db');
+  const store = await openSqliteEvidenceStore(path);
+  const other = new Database(path, { readonly: true });
+  try {
+    const seen: number[] = [];
+    const count = () => (other.prepare('SELECT count(*) AS n FROM filter_evidence').get() as { n: number }).n;
+    const puts = [1, 2, 3, 4].map((n) => store.put(record(n)).then(() => seen.push(count())));
+    // Nothing is written while the caller's turn of the event loop goes on: the group is still forming.
+    expect(count()).toBe(0);
+    await Promise.all(puts);
+    // Committed as one: the first put to resolve already saw all four records, none saw a partial group.
+    expect(seen).toEqual([4, 4, 4, 4]);
+    await store.put(record(5));
+    expect(count()).toBe(5);
+  } finally {
+    other.close();
+    await store.close();
+    tmp.cleanup();
+  }
+});
+
+it('SQLite evidence: when the group commit fails (the file is locked by another writer), every put of the group rejects and none is kept', async () => {
+  const tmp = tempDir('mailpki-evidence-');
+  const path = tmp.path('store.db');
+  const store = await openSqliteEvidenceStore(path, { busyTimeoutMs: 10 });
+  const locker = new Database(path);
+  try {
+    locker.exec('BEGIN IMMEDIATE');
+    const results = await Promise.allSettled([1, 2, 3].map((n) => store.put(record(n))));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(results.map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['SQLITE_BUSY', 'SQLITE_BUSY', 'SQLITE_BUSY']);
+    locker.exec('ROLLBACK');
+    expect(await store.list()).toEqual([]);
+    // The store is usable again once the lock is gone.
+    await store.put(record(4));
+    expect((await store.list()).map((r) => r.id)).toEqual(['id-0004']);
+  } finally {
+    locker.close();
+    await store.close();
+    tmp.cleanup();
+  }
+});
+
+it('SQLite evidence: close() waits for the puts already made', async () => {
+  const tmp = tempDir('mailpki-evidence-');
+  const path = tmp.path('store.db');
+  try {
+    const a = await openSqliteEvidenceStore(path);
+    const put = a.put(record(9));
+    await a.close();
+    await put;
+    const b = await openSqliteEvidenceStore(path);
+    expect(await b.get('id-0009')).toEqual(record(9));
     await b.close();
   } finally {
     tmp.cleanup();

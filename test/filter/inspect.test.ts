@@ -9,6 +9,8 @@ import { clock, makeSmimeFixture, plainMessage, sign, verifyOptions, type SmimeF
 const ID = 'filter.example.com';
 const enc = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder('latin1').decode(b);
+// A base64 prefix holding '/' or '=' (RFC 2045 tspecials) is a quoted-string in Authentication-Results.
+const bValue = (b: string) => (/[/=]/.test(b) ? `"${b}"` : b);
 
 let f: SmimeFixture;
 let key: DkimKey;
@@ -28,17 +30,25 @@ describe('inspectMessage', () => {
   it('S/MIME + aligned DKIM: smime=pass with the signer, dkim=pass, facts say so', async () => {
     const r = await inspectMessage(enc(signedBoth), options());
     expect(r.smime.result).toBe('pass');
-    expect(r.facts).toEqual({ from: 'payments@example.com', smimeValid: true, revocationGood: false, dkimAligned: true });
+    expect(r.facts).toEqual({ from: 'payments@example.com', fromCandidates: ['payments@example.com'], fromComplete: true, smimeValid: true, revocationGood: false, dkimAligned: true });
     const serial = r.smime.verdict!.signers[0]!.certificate!.serialNumber;
     expect(r.authenticationResults).toBe(
-      `${ID};\r\n\tsmime=pass (valid) body.smime-identifier="payments@example.com" body.smime-part=1 body.smime-serial=${serial} body.smime-issuer="${r.smime.verdict!.signers[0]!.certificate!.issuer}";\r\n\tdkim=pass (signature verified) header.d=example.com header.s=ed header.a=ed25519-sha256 header.b=${r.dkim!.results[0]!.signature!.slice(0, 8)}`,
+      `${ID};\r\n\tsmime=pass (valid) body.smime-identifier="payments@example.com" body.smime-part=1 body.smime-serial=${serial} body.smime-issuer="${r.smime.verdict!.signers[0]!.certificate!.issuer}";\r\n\tdkim=pass (signature verified) header.d=example.com header.s=ed header.a=ed25519-sha256 header.b=${bValue(r.dkim!.results[0]!.signature!.slice(0, 8))}`,
     );
   });
 
   it('unsigned: smime=none, dkim=none, nothing valid', async () => {
     const r = await inspectMessage(enc(plainMessage()), options());
     expect(r.authenticationResults).toBe(`${ID};\r\n\tsmime=none (SMIME_NOT_SIGNED);\r\n\tdkim=none`);
-    expect(r.facts).toEqual({ from: 'payments@example.com', smimeValid: false, revocationGood: false, dkimAligned: false });
+    expect(r.facts).toEqual({ from: 'payments@example.com', fromCandidates: ['payments@example.com'], fromComplete: true, smimeValid: false, revocationGood: false, dkimAligned: false });
+  });
+
+  it('atk13: a second From field on top of a valid S/MIME + DKIM message: ambiguous author, neither counts as aligned, both candidates kept', async () => {
+    const r = await inspectMessage(enc(`From: cfo@example.com\r\n${signedBoth}`), options());
+    expect(r.facts.smimeValid).toBe(false);
+    expect(r.facts.dkimAligned).toBe(false);
+    expect(r.facts.revocationGood).toBe(false);
+    expect(r.facts.fromCandidates).toEqual(['cfo@example.com', 'payments@example.com']);
   });
 
   it('tampered body: smime=fail and dkim=fail', async () => {

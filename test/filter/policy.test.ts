@@ -119,3 +119,44 @@ describe('decideDispositions (several recipients)', () => {
     expect(performance.now() - t0).toBeLessThan(5000);
   });
 });
+
+describe('policy: regressions from issue 13 attack (atk13)', () => {
+  const none: DispositionFacts = { smimeValid: false, revocationGood: false, dkimAligned: false };
+  it('a rule applies when ANY author candidate matches its from (two From fields / mailboxes / a display-name address)', () => {
+    expect(decideDisposition(policy, { ...none, fromCandidates: ['billing@evil.test', 'cfo@example.com'] }, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['smime', 'revocation'] });
+    expect(decideDisposition(policy, { ...none, fromCandidates: ['billing@evil.test'] }, 'ap@example.com').rule).toBe('staff');
+  });
+  it('an incompletely read From applies every rule with from (fail closed)', () => {
+    expect(decideDisposition(policy, { ...none, fromCandidates: [], fromComplete: false }, 'ap@example.com').rule).toBe('ap-payments');
+  });
+  it('subaddress ap+x@example.com is governed by the rule for ap@example.com; recipientDelimiter "" turns it off; "-+" takes either', () => {
+    expect(decideDisposition(policy, { ...none, from: 'cfo@example.com' }, 'ap+x@example.com').rule).toBe('ap-payments');
+    expect(decideDisposition(policy, { ...none, from: 'cfo@example.com' }, 'AP+x+y@Example.COM').rule).toBe('ap-payments');
+    const off = parseFilterPolicy({ version: 1, recipientDelimiter: '', rules: [{ recipients: ['ap@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(off, none, 'ap+x@example.com').action).toBe('accept');
+    const dash = parseFilterPolicy({ version: 1, recipientDelimiter: '-+', rules: [{ recipients: ['ap@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(dash, none, 'ap-x@example.com').action).toBe('reject');
+    expect(matchesPattern('ap+x@example.com', 'ap+x@example.com')).toBe(true);
+    expect(matchesPattern('apx@example.com', 'ap@example.com')).toBe(false);
+    expect(matchesPattern('+ap@example.com', 'ap@example.com')).toBe(false);
+  });
+  it('IDN: a rule for ap@xn--bcher-kva.example governs RCPT TO:<ap@bücher.example>, and U-label patterns are accepted', () => {
+    const a = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@xn--bcher-kva.example'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(a, none, 'ap@xn--bcher-kva.example').action).toBe('reject');
+    expect(decideDisposition(a, none, 'ap@bücher.example').action).toBe('reject');
+    const u = parseFilterPolicy({ version: 1, rules: [{ recipients: ['*.bücher.example'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(u, none, 'ap@mail.xn--bcher-kva.example').action).toBe('reject');
+    expect(decideDisposition(u, none, 'ap@BÜCHER.example.').action).toBe('reject');
+    expect(decideDisposition(u, none, 'ap@bucher.example').action).toBe('accept');
+  });
+  it('require.revocation without require.smime is refused, naming the field', () => {
+    let err: unknown;
+    try {
+      parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], require: { revocation: 'hard-fail' }, otherwise: 'reject' }] });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as MailPkiError).code).toBe('ERR_INVALID_INPUT');
+    expect((err as MailPkiError).message).toMatch(/rules\.0\.require\.revocation/);
+  });
+});

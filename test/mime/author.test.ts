@@ -1,7 +1,7 @@
 /** readAuthor: the one strict From reader (S/MIME binding, DKIM alignment, Authentication-Results). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_FROM_BYTES } from '../../src/mime/author.js';
+import { MAX_AUTHOR_CANDIDATES, MAX_FROM_BYTES, readAuthorCandidates } from '../../src/mime/author.js';
 import { parseMessage, readAuthor, type AuthorProblemCode } from '../../src/mime/index.js';
 
 const enc = new TextEncoder();
@@ -99,5 +99,37 @@ describe('readAuthor', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('readAuthorCandidates (atk13: every address a reader could take as the author)', () => {
+  const read = (lines: string) => readAuthorCandidates(lines.split('\r\n').filter(Boolean).map((l) => new TextEncoder().encode(`${l}\r\n`)));
+  const cases: [string, string, string[], boolean][] = [
+    ['two From fields', 'From: billing@evil.test\r\nFrom: cfo@example.com', ['billing@evil.test', 'cfo@example.com'], true],
+    ['two mailboxes', 'From: billing@evil.test, cfo@example.com', ['billing@evil.test', 'cfo@example.com'], true],
+    ['display-name address', 'From: "cfo@example.com" <billing@evil.test>', ['billing@evil.test', 'cfo@example.com'], false],
+    ['encoded-word display name', 'From: =?utf-8?q?cfo=40example=2Ecom?= <billing@evil.test>', ['billing@evil.test', 'cfo@example.com'], false],
+    ['trailing dot, upper case', 'From: CFO@Example.COM.', ['cfo@example.com'], false],
+    ['route', 'From : <@route:cfo@example.com>', ['cfo@example.com'], false],
+    ['comment inside', 'From: cfo@(comment)example.com', ['cfo@example.com'], false],
+  ];
+  for (const [what, from, expected, ambiguous] of cases)
+    it(what, () => {
+      const r = read(from);
+      for (const a of expected) expect(r.addresses).toContain(a);
+      expect(r.complete).toBe(true);
+      expect(r.ambiguous).toBe(ambiguous);
+    });
+  it('quoted local part, encoded-word domain and a right-to-left override all yield cfo@example.com', () => {
+    expect(read('From: "cfo@example.com"@evil.test').addresses).toContain('cfo@example.com');
+    expect(read('From: cfo@=?utf-8?q?example.com?=').addresses).toContain('cfo@example.com');
+    expect(read('From: "\u202emoc.elpmaxe@ofc" <x@evil.test>').addresses).toContain('cfo@example.com');
+  });
+  it('an undecodable encoded word or an oversized field is incomplete; candidates are capped', () => {
+    expect(read('From: =?x-user-defined?q?cfo=40example.com?= <x@evil.test>').complete).toBe(false);
+    expect(read(`From: ${'a'.repeat(MAX_FROM_BYTES + 1)}@x.test`).complete).toBe(false);
+    const many = read(`From: ${Array.from({ length: MAX_AUTHOR_CANDIDATES + 5 }, (_, i) => `u${i}@example.com`).join(', ')}`);
+    expect(many.addresses).toHaveLength(MAX_AUTHOR_CANDIDATES);
+    expect(many.complete).toBe(false);
   });
 });
