@@ -16,22 +16,19 @@
  * outcome is asserted (SMIME_WRAPPER_HEADER_MISMATCH, nothing shown).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import type { Certificate } from '../../src/certs/certificate.js';
 import { parseEnvelopedData } from '../../src/cms/enveloped-data.js';
 import { fromLatin1, latin1 } from '../../src/internal/bytes.js';
 import { Tag, cursor, encodedOf, explicit, implicit, octets, oid, parseDer, seq } from '../../src/internal/der.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { getHeaders, parseMessage } from '../../src/mime/index.js';
 import { signAndEncrypt, verifyMessage } from '../../src/smime/index.js';
-import { GOOD_FROM, NOW, clock, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
+import { NOW, clock, issueApprover, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
 
 let f: SmimeFixture;
 let bob: { certificate: Certificate; key: CryptoKey };
 beforeAll(async () => {
   f = await makeSmimeFixture();
-  const pair = await generateKeyPair('ec-p256', { extractable: true });
-  const r = await f.ca.issue({ mailbox: 'approver@example.com', publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: GOOD_FROM, validityDays: 365 });
-  bob = { certificate: parseCertificate(r.certificate), key: pair.privateKey };
+  bob = await issueApprover(f);
 });
 
 const xor = (...bs: Uint8Array[]) => bs[0]!.map((_, i) => bs.reduce((a, b) => a ^ b[i]!, 0));

@@ -12,19 +12,16 @@
  * attacker's weak checks kept, exact outcomes added after them).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import type { Certificate } from '../../src/certs/certificate.js';
 import { fromLatin1 } from '../../src/internal/bytes.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { encryptMessage, verifyMessage } from '../../src/smime/index.js';
-import { GOOD_FROM, NOW, clock, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
+import { NOW, clock, issueApprover, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
 
 let f: SmimeFixture;
 let bob: { certificate: Certificate; key: CryptoKey };
 beforeAll(async () => {
   f = await makeSmimeFixture();
-  const pair = await generateKeyPair('ec-p256', { extractable: true });
-  const r = await f.ca.issue({ mailbox: 'approver@example.com', publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: GOOD_FROM, validityDays: 365 });
-  bob = { certificate: parseCertificate(r.certificate), key: pair.privateKey };
+  bob = await issueApprover(f);
 });
 
 describe('an encrypted entity that is only a part of the message', () => {

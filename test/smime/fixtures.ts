@@ -391,3 +391,9 @@ export function entityOf(message: string): string {
 
 export const bytesOf = (s: string): Uint8Array => latin1(s);
 export { concatBytes, utf8 };
+
+/** approver@example.com: an EC P-256 recipient (certificate from the fixture CA, valid at NOW) and its private key. */
+export async function issueApprover(f: SmimeFixture): Promise<{ certificate: Certificate; key: CryptoKey }> {
+  const { certificate, key } = await issued(f.ca, 'approver@example.com', 'ec-p256', { notBefore: GOOD_FROM, validityDays: 365 });
+  return { certificate, key };
+}

@@ -4,21 +4,18 @@
  * through signedHeaders and headerProtection), and keeps what evidence is for: codes, signers, layers.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import type { Certificate } from '../../src/certs/certificate.js';
 import { encryptData } from '../../src/cms/index.js';
 import { fromLatin1, latin1 } from '../../src/internal/bytes.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { encryptMessage, redactVerdict, signAndEncrypt, signMessage, verifyMessage } from '../../src/smime/index.js';
 import { evidenceVerdict } from '../../src/filter/evidence.js';
-import { GOOD_FROM, NOW, clock, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from './fixtures.js';
+import { NOW, clock, issueApprover, makeSmimeFixture, plainMessage, verifyOptions, type SmimeFixture } from './fixtures.js';
 
 let f: SmimeFixture;
 let bob: { certificate: Certificate; key: CryptoKey };
 beforeAll(async () => {
   f = await makeSmimeFixture();
-  const pair = await generateKeyPair('ec-p256', { extractable: true });
-  const r = await f.ca.issue({ mailbox: 'approver@example.com', publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: GOOD_FROM, validityDays: 365 });
-  bob = { certificate: parseCertificate(r.certificate), key: pair.privateKey };
+  bob = await issueApprover(f);
 });
 
 const SECRET = 'Wire EUR 98000 to DE89 3704 0044 0532 0130 00 today';

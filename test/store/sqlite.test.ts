@@ -18,6 +18,15 @@ let n = 0;
 const tempPath = () => join(dir, `s${++n}.db`);
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
+/** A store file as an older mailpki left it: the migrations up to `version` only. */
+function migrateTo(db: Database.Database, version: number): void {
+  db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
+  for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
+    db.exec(m.sql);
+    db.pragma(`user_version = ${m.version}`);
+  }
+}
+
 /** A second, raw connection: what someone with write access to the file could do. */
 function raw<T>(path: string, fn: (db: Database.Database) => T): T {
   const db = new Database(path);
@@ -96,11 +105,7 @@ describe('SqliteStore: the file', () => {
   it('migration 3 backfills: S/MIME identities use both, DKIM none; stored S/MIME certificate keys enter the decryption-key history (notAfter + 2555 days)', async () => {
     const path = tempPath();
     raw(path, (db) => {
-      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
-      for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
-        db.exec(m.sql);
-        db.pragma(`user_version = ${m.version}`);
-      }
+      migrateTo(db, 2);
       const t = T0.getTime();
       const ins = db.prepare(
         "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at) VALUES (?, ?, ?, 'example.com', 'treasury', '[]', 'ec-p256', 'active', 1, ?, ?)",
@@ -129,11 +134,7 @@ describe('SqliteStore: the file', () => {
   it('migration 6 removes the Ed25519 keys migration 3 put into the decryption-key history, and nothing else (outside review of issue 12)', async () => {
     const path = tempPath();
     raw(path, (db) => {
-      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
-      for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
-        db.exec(m.sql);
-        db.pragma(`user_version = ${m.version}`);
-      }
+      migrateTo(db, 2);
       const t = T0.getTime();
       const ins = db.prepare(
         "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at) VALUES (?, 'smime', ?, 'example.com', 'treasury', '[]', ?, 'active', 1, ?, ?)",
@@ -167,11 +168,7 @@ describe('SqliteStore: the file', () => {
   it('migration 7: kept keys of a mailbox enrolled again before it are bound to the earlier life (its owner from the identity.reenrolled record), the others to the current owner', async () => {
     const path = tempPath();
     raw(path, (db) => {
-      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
-      for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
-        db.exec(m.sql);
-        db.pragma(`user_version = ${m.version}`);
-      }
+      migrateTo(db, 6);
       const t = T0.getTime();
       db.prepare(
         "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at, key_use) VALUES ('smime:legal@example.com', 'smime', 'legal@example.com', 'example.com', 'hr', '[]', 'ec-p256', 'active', 5, ?, ?, 'both')",
@@ -198,11 +195,7 @@ describe('SqliteStore: the file', () => {
   it('migration 7 with a damaged identity.reenrolled record (before is not JSON): the upgrade goes on, that life ends with no owner', async () => {
     const path = tempPath();
     raw(path, (db) => {
-      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
-      for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
-        db.exec(m.sql);
-        db.pragma(`user_version = ${m.version}`);
-      }
+      migrateTo(db, 6);
       const t = T0.getTime();
       db.prepare(
         "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, version, created_at, updated_at, key_use) VALUES ('smime:legal@example.com', 'smime', 'legal@example.com', 'example.com', 'hr', '[]', 'ec-p256', 'active', 5, ?, ?, 'both')",
@@ -220,11 +213,7 @@ describe('SqliteStore: the file', () => {
     const path = tempPath();
     let before: unknown;
     raw(path, (db) => {
-      db.pragma(`application_id = ${MAILPKI_APPLICATION_ID}`);
-      for (const m of MIGRATIONS.filter((x) => x.version <= 4)) {
-        db.exec(m.sql);
-        db.pragma(`user_version = ${m.version}`);
-      }
+      migrateTo(db, 4);
       const t = T0.getTime();
       db.prepare(
         "INSERT INTO identities (id, kind, name, domain, owner_team, tags, key_type, status, current_credential_id, not_after, version, created_at, updated_at, key_use) VALUES ('smime:old@example.com', 'smime', 'old@example.com', 'example.com', 'treasury', '[]', 'ec-p256', 'active', 'c1', ?, 3, ?, ?, 'both')",
