@@ -179,6 +179,8 @@ describe('unsigned instances: mailauth 4.13 signs (it cannot over-sign), mailpki
   const mailauthSigned = async (key: DkimKey, headerList?: string, message = testMessage()): Promise<string> => {
     const { signatures, errors } = await dkimSign(message, {
       ...(headerList ? { headerList } : {}),
+      // mailauth 4.13 without signTime computes t= twice (Math.round(Date.now()/1000), once for the hash, once for the header): across a half second they differ and its own signature does not verify.
+      signTime: new Date(),
       signatureData: [{ signingDomain: DOMAIN, selector: key.selector, privateKey: await keyPem(key), algorithm: key.signingAlgorithm }],
     } as unknown as Parameters<typeof dkimSign>[1]);
     expect(errors).toEqual([]);
