@@ -81,6 +81,8 @@ function checkAddress(a: string): string {
 class Connection {
   /** False once the connection failed, ended or was closed: it is never used again. */
   usable = true;
+  /** The reply to EHLO (or HELO): the extensions the return port offers. */
+  private ehlo = '';
   private constructor(
     readonly smtp: SMTPConnection,
     private readonly timeoutMs: number,
@@ -120,16 +122,19 @@ class Connection {
       smtp.connect((e) => {
         if (e) return fail(e);
         settled = true;
+        // lastServerResponse is the reply just handled: the one to EHLO that completed the handshake.
+        c.ehlo = smtp.lastServerResponse || '';
         resolve(c);
       });
     });
   }
 
-  /** SMTPUTF8 among the EHLO keywords (nodemailer sends a non-ASCII address without it otherwise). */
+  /**
+   * SMTPUTF8 among the EHLO keywords (nodemailer sends a non-ASCII address without it otherwise).
+   * nodemailer keeps its list of extensions private; this is its own test, on the same reply.
+   */
   get offersSmtpUtf8(): boolean {
-    const extensions = (this.smtp as unknown as { _supportedExtensions?: string[] })._supportedExtensions;
-    // If nodemailer ever stops keeping the list there, the MTA's own refusal decides.
-    return extensions === undefined || extensions.includes('SMTPUTF8');
+    return /[ -]SMTPUTF8\b/im.test(this.ehlo);
   }
 
   /**

@@ -308,6 +308,12 @@ describe('ReinjectPool', () => {
     await expect(p.send('a@example.com', ['b@example.com> NOTIFY=NEVER'], bytes('x\r\n'))).rejects.toThrow('envelope address not usable on the return port');
     expect(mta.connections).toBe(0);
     await expect(p.send('a@example.com', ['jörg@example.com'], bytes('x\r\n'))).rejects.toThrow('return port does not offer SMTPUTF8');
+    // Offered in EHLO: the address goes out in UTF-8 with the SMTPUTF8 keyword.
+    const utf8 = fakeMta({ extensions: ['PIPELINING', 'SMTPUTF8'] });
+    closers.push(utf8.close);
+    expect(await pool(await utf8.listen()).send('jörg@example.com', ['b@example.com'], bytes('x\r\n'))).toEqual([]);
+    expect(utf8.lines).toContain(`MAIL FROM:<${Buffer.from('jörg@example.com').toString('latin1')}> SMTPUTF8`);
+    expect(utf8.lines.filter((l) => l === '<data>')).toHaveLength(1);
   });
 
   it('at most `connections` at once; more sends wait for one to be free', async () => {
