@@ -21,10 +21,18 @@ runEvidenceContract('SQLite', async () => {
   };
 });
 
-it('SQLite evidence survives reopening; the store file is 0600', async () => {
+/** A store file in a temporary directory, removed after `f`. */
+async function withStoreFile(f: (path: string) => Promise<void>): Promise<void> {
   const tmp = tempDir('mailpki-evidence-');
   try {
-    const path = tmp.path('store.db');
+    await f(tmp.path('store.db'));
+  } finally {
+    tmp.cleanup();
+  }
+}
+
+it('SQLite evidence survives reopening; the store file is 0600', () =>
+  withStoreFile(async (path) => {
     const a = await openSqliteEvidenceStore(path);
     await a.put(record(7));
     await a.close();
@@ -32,15 +40,10 @@ it('SQLite evidence survives reopening; the store file is 0600', async () => {
     const b = await openSqliteEvidenceStore(path);
     expect(await b.get('id-0007')).toEqual(record(7));
     await b.close();
-  } finally {
-    tmp.cleanup();
-  }
-});
+  }));
 
-it('SQLite evidence: a certificate named by many records is stored once; pruning drops it when no record names it any more', async () => {
-  const tmp = tempDir('mailpki-evidence-');
-  try {
-    const path = tmp.path('store.db');
+it('SQLite evidence: a certificate named by many records is stored once; pruning drops it when no record names it any more', () =>
+  withStoreFile(async (path) => {
     const s = await openSqliteEvidenceStore(path);
     const [ca, a, b] = [certificate('ca'), certificate('a'), certificate('b')];
     for (let n = 1; n <= 50; n++) await s.put(record(n, { certificates: [n % 2 ? a : b, ca] }));
@@ -59,15 +62,10 @@ it('SQLite evidence: a certificate named by many records is stored once; pruning
     expect(db.prepare('SELECT count(*) FROM filter_evidence_certificate_refs').pluck().get()).toBe(0);
     db.close();
     await s.close();
-  } finally {
-    tmp.cleanup();
-  }
-});
+  }));
 
-it('SQLite evidence: a record naming a certificate the store lost is ERR_STORE_CORRUPT, not a record without it', async () => {
-  const tmp = tempDir('mailpki-evidence-');
-  try {
-    const path = tmp.path('store.db');
+it('SQLite evidence: a record naming a certificate the store lost is ERR_STORE_CORRUPT, not a record without it', () =>
+  withStoreFile(async (path) => {
     const s = await openSqliteEvidenceStore(path);
     await s.put(record(1, { certificates: [certificate('a')] }));
     const db = new Database(path);
@@ -76,10 +74,7 @@ it('SQLite evidence: a record naming a certificate the store lost is ERR_STORE_C
     await expect(s.get('id-0001')).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
     await expect(s.list()).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
     await s.close();
-  } finally {
-    tmp.cleanup();
-  }
-});
+  }));
 
 it('SQLite evidence: puts made together are committed together, each resolving only once its record is readable from another connection', async () => {
   const tmp = tempDir('mailpki-evidence-');
