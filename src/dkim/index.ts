@@ -12,7 +12,7 @@ export {
 } from './record.js';
 export { signDkim, signDkimMessage, createDkimSigner, DEFAULT_SIGNED_HEADERS, type DkimSignOptions, type DkimSigner } from './sign.js';
 export { verifyDkim, type DkimPolicy, type DkimVerifyOptions } from './verify.js';
-export { SINGLE_INSTANCE_FIELDS, type UnsignedInstance } from './instances.js';
+export { SINGLE_INSTANCE_FIELDS, SHOWN_FIELDS, type UnsignedInstance } from './instances.js';
 export {
   authenticationResults,
   dmarcCandidate,

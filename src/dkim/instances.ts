@@ -64,6 +64,18 @@ export function findUnsignedInstances(counts: ReadonlyMap<string, number>, signe
   return out;
 }
 
+/**
+ * Fields a mail client shows beside the author and a reader acts on: what the message is about
+ * (Subject) and who stands behind it or gets the answer (Sender, Reply-To). A signature that does not
+ * list one the message carries vouches for none of it (RFC 6376 §5.4 recommends signing them).
+ */
+export const SHOWN_FIELDS: readonly string[] = Object.freeze(['subject', 'sender', 'reply-to']);
+
+/** The SHOWN_FIELDS the message carries that h= does not list at all: anyone may have written them. */
+export function findUnsignedShownFields(counts: ReadonlyMap<string, number>, signedNames: readonly string[]): string[] {
+  return SHOWN_FIELDS.filter((f) => (counts.get(f) ?? 0) > 0 && !signedNames.includes(f));
+}
+
 const DISPLAY: Record<string, string> = { 'message-id': 'Message-ID', 'mime-version': 'MIME-Version', cc: 'Cc', bcc: 'Bcc' };
 
 /** 'subject' → 'Subject', 'reply-to' → 'Reply-To', for sentences. */

@@ -1,7 +1,7 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
 import { checkAuthservId, formatAuthenticationResults, type ArMethodResult } from '../internal/authentication-results.js';
 import type { AuthorProblem } from '../mime/author.js';
-import type { UnsignedInstance } from './instances.js';
+import { fieldDisplayName, type UnsignedInstance } from './instances.js';
 
 export type DkimResultWord = 'pass' | 'fail' | 'neutral' | 'policy' | 'temperror' | 'permerror';
 
@@ -43,6 +43,13 @@ export interface DkimResult {
    * `policy.requireSignedInstances` is false.
    */
   unsignedInstances?: readonly UnsignedInstance[];
+  /**
+   * Fields a client shows that the message carries and h= does not list at all (SHOWN_FIELDS:
+   * Subject, Sender, Reply-To), lower-cased. The signature still passes (RFC 6376 lets a signer
+   * choose), but it vouches for none of them: anyone on the way may have written or replaced them.
+   * The filter's `dkimAligned` does not count such a pass.
+   */
+  unsignedFields?: readonly string[];
   signedAt?: Date;
   expiresAt?: Date;
   /** i= when present. */
@@ -113,5 +120,6 @@ export function dkimArResult(r: DkimResult): ArMethodResult {
   if (r.selector) properties.push(['header.s', r.selector]);
   if (r.algorithm) properties.push(['header.a', r.algorithm]);
   if (r.signature) properties.push(['header.b', r.signature.slice(0, 8)]);
-  return { method: 'dkim', result: r.result, comment: r.testing ? `${r.reason}; testing mode` : r.reason, properties };
+  const notes = [r.reason, ...(r.testing ? ['testing mode'] : []), ...(r.unsignedFields?.length ? [`not signed: ${r.unsignedFields.map(fieldDisplayName).join(', ')}`] : [])];
+  return { method: 'dkim', result: r.result, comment: notes.join('; '), properties };
 }

@@ -9,7 +9,7 @@ import { bodyCanonicalizer, limitSink, signedHeaderData, type CanonicalizationAl
 import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
 import { recordEntry, recordVerifyKey, type RecordEntry } from './key.js';
-import { countSingleInstanceFields, fieldDisplayName, findUnsignedInstances, type UnsignedInstance } from './instances.js';
+import { countSingleInstanceFields, fieldDisplayName, findUnsignedInstances, findUnsignedShownFields, type UnsignedInstance } from './instances.js';
 import { splitMessage, type RawHeaderField } from './message.js';
 import { isNotFound, systemDnsResolver, type DkimResolver } from './resolver.js';
 import { domainsAlign, type DkimResult, type DkimResultWord, type DkimVerification } from './results.js';
@@ -174,6 +174,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   }
   const t = parsed.tags;
   const unsigned = findUnsignedInstances(ctx.singleCounts, t.headers);
+  const unsignedFields = findUnsignedShownFields(ctx.singleCounts, t.headers);
   const base: DkimResult = {
     result: 'permerror',
     reason: '',
@@ -191,6 +192,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
     ...(t.timestamp !== undefined ? { signedAt: new Date(t.timestamp * 1000) } : {}),
     ...(t.expiration !== undefined ? { expiresAt: new Date(t.expiration * 1000) } : {}),
     ...(unsigned.length ? { unsignedInstances: unsigned } : {}),
+    ...(unsignedFields.length ? { unsignedFields } : {}),
   };
   const done = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => ({ ...base, ...extra, result, reason });
 

@@ -118,7 +118,8 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
     fromComplete: candidates.complete,
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),
-    dkimAligned: single && (dkim?.results.some((r) => r.result === 'pass' && r.aligned) ?? false),
+    // A pass that leaves a shown field (Subject, Sender, Reply-To) unsigned vouches for a message the reader does not see.
+    dkimAligned: single && (dkim?.results.some((r) => r.result === 'pass' && r.aligned && !r.unsignedFields?.length) ?? false),
   };
   // Failures a retry may cure (a responder or DNS down now): the filter defers instead of rejecting.
   const v = smime.verdict;

@@ -134,11 +134,14 @@ describe('unsigned instances of signed fields (mailpki signer, no over-signing)'
     expect(await verify(signed)).toEqual([['pass', 'signature verified', true, undefined]]);
   });
 
-  it('a field h= does not list at all is not reported (Sender, Reply-To, Cc added on top of a signature without them)', async () => {
+  it('a field h= does not list at all is no unsigned instance (Sender, Reply-To, Cc added on top of a signature without them): pass; the shown ones are listed in unsignedFields', async () => {
     const s = await signedOnce();
     expect(s).not.toMatch(/h=[^;]*(sender|reply-to|cc)/);
     const m = onTop(onTop(onTop(onTop(s, 'Sender: a@evil.example'), 'Sender: b@evil.example'), 'Reply-To: a@evil.example'), 'Cc: a@evil.example');
     expect(await verify(m)).toEqual([['pass', 'signature verified', true, undefined]]);
+    // Cc is not among the shown fields a reader acts on; Sender and Reply-To are, in SHOWN_FIELDS order.
+    expect((await verifyDkim(m, { resolver, clock })).results.map((r) => r.unsignedFields)).toEqual([['sender', 'reply-to']]);
+    expect((await verifyDkim(s, { resolver, clock })).results.map((r) => r.unsignedFields)).toEqual([undefined]);
   });
 
   it('fields that may repeat keep passing: Received, Comments, Keywords, Resent-*, signed once or not, added again', async () => {
