@@ -55,8 +55,8 @@ export interface EvidenceRecord {
   /** How many times the MTA handed this message (same SHA-256 and envelope) to the filter. */
   attempts?: number;
   /**
-   * Every certificate the S/MIME verdict names (each signer's certificate and chain, trust anchor
-   * included), once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
+   * Every certificate of an S/MIME signer whose chain validated (the signer's certificate and chain,
+   * trust anchor included; evidenceCertificates), once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
    * certificate summaries carry as `sha256`. With them and the OCSP responses in the verdict, an
    * auditor can check the signatures and revocation answers again without the message.
    */
@@ -95,14 +95,20 @@ export function evidenceVerdict(verdict: Verdict): unknown {
 }
 
 /**
- * The certificates a verdict made with verifyMessage's `includeCertificates` names (signers'
- * certificates and chains), once each, in the order first named: the record's `certificates`.
+ * The certificates of a verdict made with verifyMessage's `includeCertificates` that a trust anchor
+ * vouches for — each signer's certificate and chain when the chain validated — once each, in the
+ * order first named: the record's `certificates`. A signer whose chain did not validate is named
+ * in the verdict by fingerprint only: its certificates are whatever the sender made (up to
+ * maxCertificates of 64 KiB each per message), and a record must not keep megabytes of them for
+ * the retention time.
  */
 export function evidenceCertificates(verdict: Verdict): EvidenceCertificate[] {
   const seen = new Map<string, EvidenceCertificate>();
-  for (const s of verdict.signers)
-    for (const c of [s.certificate, ...(s.chain?.path ?? [])])
+  for (const s of verdict.signers) {
+    if (!s.chain?.ok) continue;
+    for (const c of [s.certificate, ...s.chain.path])
       if (c?.sha256 && c.der && !seen.has(c.sha256)) seen.set(c.sha256, { sha256: c.sha256, der: c.der });
+  }
   return [...seen.values()];
 }
 
