@@ -103,12 +103,27 @@ export class SqliteEvidenceStore implements EvidenceStore {
   }
 
   async get(id: string): Promise<EvidenceRecord | undefined> {
-    const row = this.selectById.get(id) as { id: string; record: string } | undefined;
-    return row && this.read(row);
+    return this.snapshot(() => {
+      const row = this.selectById.get(id) as { id: string; record: string } | undefined;
+      return row && this.read(row);
+    });
+  }
+
+  /**
+   * Runs reads in one read transaction: a record and the certificates it names are read as of one
+   * moment. Otherwise another process's prune between the two statements removes certificates of
+   * a record already read, which would read as ERR_STORE_CORRUPT.
+   */
+  private snapshot<T>(reads: () => T): T {
+    return this.db.transaction(reads)();
   }
 
   async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
     const limit = checkEvidenceQuery(query);
+    return this.snapshot(() => this.listNow(query, limit));
+  }
+
+  private listNow(query: EvidenceQuery, limit: number): EvidenceRecord[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (query.since) (where.push('received_at >= ?'), args.push(query.since.getTime()));
