@@ -120,7 +120,12 @@ export interface EvidenceQuery {
   messageId?: string;
   /** At most this many, oldest first (default and maximum MAX_EVIDENCE_PAGE). */
   limit?: number;
-  /** Continue after this record id (paging). */
+  /**
+   * Continue after this record id (paging). A record pruned since the last page is still a
+   * position: with `since` set to its receivedAt (the next page's query: the last record's id and
+   * receivedAt), the page goes on after it as if it were there; without `since`, from the start.
+   * Records are never skipped for it (an export racing a prune once ended early).
+   */
   after?: string;
 }
 
@@ -215,8 +220,11 @@ export class MemoryEvidenceStore implements EvidenceStore {
       .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     let start = 0;
     if (query.after !== undefined) {
-      const i = sorted.findIndex((r) => r.id === query.after);
-      start = i < 0 ? sorted.length : i + 1;
+      const after = query.after;
+      const i = sorted.findIndex((r) => r.id === after);
+      // Gone (pruned): after where it stood, at `since` (the caller's cursor), by id.
+      start = i >= 0 ? i + 1 : sorted.findIndex((r) => Date.parse(r.receivedAt) > since || r.id > after);
+      if (start < 0) start = sorted.length;
     }
     return sorted.slice(start, start + limit).map((r) => structuredClone(r));
   }

@@ -130,10 +130,13 @@ export class SqliteEvidenceStore implements EvidenceStore {
     if (query.until) (where.push('received_at < ?'), args.push(query.until.getTime()));
     if (query.messageId !== undefined) (where.push('message_id = ?'), args.push(query.messageId));
     if (query.after !== undefined) {
-      const a = this.db.prepare('SELECT received_at FROM filter_evidence WHERE id = ?').get(query.after) as { received_at: number } | undefined;
-      if (!a) return [];
-      where.push('(received_at > ? OR (received_at = ? AND id > ?))');
-      args.push(a.received_at, a.received_at, query.after);
+      const a = this.db.prepare('SELECT received_at FROM filter_evidence WHERE id = ?').pluck().get(query.after) as number | undefined;
+      // Gone (pruned since the last page): after where it stood, at `since` (the caller's cursor).
+      const at = a ?? query.since?.getTime();
+      if (at !== undefined) {
+        where.push('(received_at > ? OR (received_at = ? AND id > ?))');
+        args.push(at, at, query.after);
+      }
     }
     const sql = `SELECT id, record FROM filter_evidence${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at, id LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as { id: string; record: string }[]).map((row) => this.read(row));
