@@ -142,13 +142,15 @@ export const evidenceExport: Command = {
     const write = (s: string) => (out ? new Promise<void>((res, rej) => out.write(s, (e) => (e ? rej(e) : res()))) : (ctx.io.stdout(s), Promise.resolve()));
     let n = 0;
     try {
-      let after: string | undefined;
+      // The cursor is the last record's id and receivedAt: if the filter prunes that record meanwhile, the next page still starts after it.
+      let cursor: { after: string; since: Date } | undefined;
       for (;;) {
-        const page = await store.list({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...(after !== undefined && { after }) });
+        const page = await store.list({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...cursor });
         for (const r of page) await write(`${JSON.stringify(r)}\n`);
         n += page.length;
         if (page.length === 0) break;
-        after = page[page.length - 1]!.id;
+        const last = page[page.length - 1]!;
+        cursor = { after: last.id, since: new Date(last.receivedAt) };
       }
     } finally {
       if (out) await new Promise<void>((res) => out.end(res));

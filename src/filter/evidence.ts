@@ -55,8 +55,8 @@ export interface EvidenceRecord {
   /** How many times the MTA handed this message (same SHA-256 and envelope) to the filter. */
   attempts?: number;
   /**
-   * Every certificate the S/MIME verdict names (each signer's certificate and chain, trust anchor
-   * included), once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
+   * Every certificate of an S/MIME signer whose chain validated (the signer's certificate and chain,
+   * trust anchor included; evidenceCertificates), once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
    * certificate summaries carry as `sha256`. With them and the OCSP responses in the verdict, an
    * auditor can check the signatures and revocation answers again without the message.
    */
@@ -95,14 +95,20 @@ export function evidenceVerdict(verdict: Verdict): unknown {
 }
 
 /**
- * The certificates a verdict made with verifyMessage's `includeCertificates` names (signers'
- * certificates and chains), once each, in the order first named: the record's `certificates`.
+ * The certificates of a verdict made with verifyMessage's `includeCertificates` that a trust anchor
+ * vouches for — each signer's certificate and chain when the chain validated — once each, in the
+ * order first named: the record's `certificates`. A signer whose chain did not validate is named
+ * in the verdict by fingerprint only: its certificates are whatever the sender made (up to
+ * maxCertificates of 64 KiB each per message), and a record must not keep megabytes of them for
+ * the retention time.
  */
 export function evidenceCertificates(verdict: Verdict): EvidenceCertificate[] {
   const seen = new Map<string, EvidenceCertificate>();
-  for (const s of verdict.signers)
-    for (const c of [s.certificate, ...(s.chain?.path ?? [])])
+  for (const s of verdict.signers) {
+    if (!s.chain?.ok) continue;
+    for (const c of [s.certificate, ...s.chain.path])
       if (c?.sha256 && c.der && !seen.has(c.sha256)) seen.set(c.sha256, { sha256: c.sha256, der: c.der });
+  }
   return [...seen.values()];
 }
 
@@ -114,7 +120,12 @@ export interface EvidenceQuery {
   messageId?: string;
   /** At most this many, oldest first (default and maximum MAX_EVIDENCE_PAGE). */
   limit?: number;
-  /** Continue after this record id (paging). */
+  /**
+   * Continue after this record id (paging). A record pruned since the last page is still a
+   * position: with `since` set to its receivedAt (the next page's query: the last record's id and
+   * receivedAt), the page goes on after it as if it were there; without `since`, from the start.
+   * Records are never skipped for it (an export racing a prune once ended early).
+   */
   after?: string;
 }
 
@@ -209,8 +220,11 @@ export class MemoryEvidenceStore implements EvidenceStore {
       .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     let start = 0;
     if (query.after !== undefined) {
-      const i = sorted.findIndex((r) => r.id === query.after);
-      start = i < 0 ? sorted.length : i + 1;
+      const after = query.after;
+      const i = sorted.findIndex((r) => r.id === after);
+      // Gone (pruned): after where it stood, at `since` (the caller's cursor), by id.
+      start = i >= 0 ? i + 1 : sorted.findIndex((r) => Date.parse(r.receivedAt) > since || r.id > after);
+      if (start < 0) start = sorted.length;
     }
     return sorted.slice(start, start + limit).map((r) => structuredClone(r));
   }

@@ -203,6 +203,11 @@ class Connection {
 
 /** nodemailer's error as the filter wants it: what was refused, with the MTA's code when it answered. */
 function describe(err: SmtpFailure, to: readonly string[], timeoutMs: number, dataSent = false): ReinjectError {
+  // A reply that is neither a refusal (4xx, 5xx) nor what the command wanted — a 354 read as the
+  // reply to the data, a 2xx or 3xx where an error was found: the replies are out of step with the
+  // commands (a return port answering twice). Not a refusal; the session is dropped, not RSET.
+  if (err.responseCode !== undefined && !(err.responseCode >= 400 && err.responseCode < 600) && err.response)
+    return new ReinjectError(`return port: reply out of step with the commands (${err.command ?? 'command'}: ${oneLine(err.response)})`, undefined, dataSent);
   if (err.command === 'RCPT TO' && err.rejectedErrors?.length) {
     // Every recipient refused. A 4xx among them makes the whole refusal temporary (the MTA retries).
     const all = err.rejectedErrors;

@@ -103,22 +103,40 @@ export class SqliteEvidenceStore implements EvidenceStore {
   }
 
   async get(id: string): Promise<EvidenceRecord | undefined> {
-    const row = this.selectById.get(id) as { id: string; record: string } | undefined;
-    return row && this.read(row);
+    return this.snapshot(() => {
+      const row = this.selectById.get(id) as { id: string; record: string } | undefined;
+      return row && this.read(row);
+    });
+  }
+
+  /**
+   * Runs reads in one read transaction: a record and the certificates it names are read as of one
+   * moment. Otherwise another process's prune between the two statements removes certificates of
+   * a record already read, which would read as ERR_STORE_CORRUPT.
+   */
+  private snapshot<T>(reads: () => T): T {
+    return this.db.transaction(reads)();
   }
 
   async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
     const limit = checkEvidenceQuery(query);
+    return this.snapshot(() => this.listNow(query, limit));
+  }
+
+  private listNow(query: EvidenceQuery, limit: number): EvidenceRecord[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (query.since) (where.push('received_at >= ?'), args.push(query.since.getTime()));
     if (query.until) (where.push('received_at < ?'), args.push(query.until.getTime()));
     if (query.messageId !== undefined) (where.push('message_id = ?'), args.push(query.messageId));
     if (query.after !== undefined) {
-      const a = this.db.prepare('SELECT received_at FROM filter_evidence WHERE id = ?').get(query.after) as { received_at: number } | undefined;
-      if (!a) return [];
-      where.push('(received_at > ? OR (received_at = ? AND id > ?))');
-      args.push(a.received_at, a.received_at, query.after);
+      const a = this.db.prepare('SELECT received_at FROM filter_evidence WHERE id = ?').pluck().get(query.after) as number | undefined;
+      // Gone (pruned since the last page): after where it stood, at `since` (the caller's cursor).
+      const at = a ?? query.since?.getTime();
+      if (at !== undefined) {
+        where.push('(received_at > ? OR (received_at = ? AND id > ?))');
+        args.push(at, at, query.after);
+      }
     }
     const sql = `SELECT id, record FROM filter_evidence${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at, id LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as { id: string; record: string }[]).map((row) => this.read(row));

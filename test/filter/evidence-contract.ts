@@ -57,6 +57,17 @@ export function runEvidenceContract(name: string, factory: () => Promise<{ store
         expect((await s.list({ limit: 2, after: 'id-0002' })).map((r) => r.id)).toEqual(['id-0003', 'id-0004']);
       }));
 
+    it('list: paging after a record pruned since the last page goes on after where it stood (given its receivedAt as since), never skipping the rest', () =>
+      withStore(async (s) => {
+        for (const n of [1, 2, 3, 4, 5]) await s.put(record(n));
+        const page = await s.list({ limit: 3 });
+        expect(await s.prune(new Date(record(4).receivedAt))).toBe(3);
+        const last = page[page.length - 1]!;
+        expect((await s.list({ limit: 3, after: last.id, since: new Date(last.receivedAt) })).map((r) => r.id)).toEqual(['id-0004', 'id-0005']);
+        // Without its receivedAt the position is unknown: from the start again (duplicates, never a loss).
+        expect((await s.list({ after: last.id })).map((r) => r.id)).toEqual(['id-0004', 'id-0005']);
+      }));
+
     it('prune removes what was received before the cut-off and says how many', () =>
       withStore(async (s) => {
         for (const n of [1, 2, 3]) await s.put(record(n));
