@@ -870,7 +870,8 @@ function finish(v: Verdict): Verdict {
 }
 
 const summaries = new WeakMap<Certificate, CertificateSummary>();
-const withCertificates = new WeakMap<Certificate, CertificateSummary>();
+/** Fingerprints of cached certificates (64 hex characters each; the base64 DER is made per verdict, not kept beside the DER the cache already holds). */
+const fingerprints = new WeakMap<Certificate, string>();
 
 /** Certificates recur across messages (parseCertificateCached): summarise each once. */
 function summarizeCertificate(c: Certificate): CertificateSummary {
@@ -881,9 +882,9 @@ function summarizeCertificate(c: Certificate): CertificateSummary {
 
 /** The summary with the certificate itself (includeCertificates). */
 function summarizeWithCertificate(c: Certificate): CertificateSummary {
-  let s = withCertificates.get(c);
-  if (!s) withCertificates.set(c, (s = { ...summarizeCertificate(c), sha256: toHex(sha256(c.der)), der: toBase64(c.der) }));
-  return { ...s };
+  let fingerprint = fingerprints.get(c);
+  if (fingerprint === undefined) fingerprints.set(c, (fingerprint = toHex(sha256(c.der))));
+  return { ...summarizeCertificate(c), sha256: fingerprint, der: toBase64(c.der) };
 }
 
 function makeSummary(c: Certificate): CertificateSummary {
