@@ -31,6 +31,13 @@ export interface ReinjectOptions {
   timeoutMs: number;
 }
 
+/**
+ * The longest one transaction may take, as a multiple of `timeoutMs` (30 s → 5 min, inside Postfix's
+ * 600 s smtp_data_done_timeout for the filter's own answer): a return port that trickles its replies,
+ * a byte just inside the inactivity timeout, would otherwise hold a pooled connection for ever.
+ */
+export const REINJECT_DEADLINE_FACTOR = 10;
+
 /** A recipient the return port refused at RCPT while it took others (the message went to those). */
 export interface RefusedRecipient {
   recipient: string;
@@ -170,6 +177,10 @@ class Connection {
         this.push(null);
       },
     });
+    // The whole transaction has a deadline: closing the connection ends the send (untilEnd).
+    let expired = false;
+    const deadlineMs = this.timeoutMs * REINJECT_DEADLINE_FACTOR;
+    const deadline = setTimeout(() => ((expired = true), this.destroy()), deadlineMs);
     const outcome = await this.untilEnd<{ err: SmtpFailure } | { refused: RefusedRecipient[] }>(
       (done) =>
         // An empty sender is the null reverse-path (a bounce): nodemailer writes MAIL FROM:<> for it.
@@ -179,6 +190,8 @@ class Connection {
         }),
       () => ({ err: Object.assign(new Error('Connection closed'), { command: 'CONN' }) }),
     );
+    clearTimeout(deadline);
+    if (expired) throw new ReinjectError(`return port: the transaction took longer than ${deadlineMs} ms; connection dropped`, undefined, dataSent);
     if ('err' in outcome) throw describe(outcome.err, to, this.timeoutMs, dataSent);
     return outcome.refused;
   }

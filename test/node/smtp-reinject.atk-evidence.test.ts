@@ -1,6 +1,7 @@
 /**
  * Regressions from the attack on the evidence/re-injection change (h/atk-evidence): a return port
- * that answers the end of the data twice desynchronises the pooled connection.
+ * that answers the end of the data twice desynchronises the pooled connection; one that trickles its
+ * replies holds a pooled connection for ever.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
@@ -89,3 +90,46 @@ it('a return port that answers 250 twice to the data: no message reported failed
   // The out-of-step connection was not kept: a later message went on a new one.
   expect(mta.connections).toBeGreaterThan(1);
 });
+
+it('a return port that trickles its replies (a byte just inside the inactivity timeout): the send ends at the deadline, the slot is free again, the message not sent twice', async () => {
+  const received: string[] = [];
+  let trickling: NodeJS.Timeout | undefined;
+  const server: Server = createServer((s: Socket) => {
+    s.on('error', () => undefined);
+    s.write('220 fake ESMTP\r\n');
+    let buf = '';
+    s.on('data', (c: Buffer) => {
+      buf += c.toString('latin1');
+      let i: number;
+      while ((i = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        received.push(line);
+        if (line.startsWith('EHLO')) s.write('250-fake\r\n250 8BITMIME\r\n');
+        else if (line.startsWith('MAIL FROM')) {
+          // An endless multi-line reply, one byte every 100 ms (inactivity timeout 300 ms).
+          const reply = '250-still thinking\r\n';
+          let n = 0;
+          trickling = setInterval(() => s.write(reply[n++ % reply.length]!), 100);
+        }
+      }
+    });
+  });
+  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
+  closers.push(() => (clearInterval(trickling), new Promise<void>((r) => (server.close(() => r()), server.unref()))));
+  const p = new ReinjectPool({ host: '127.0.0.1', port, name: 'mx.example.test', connections: 1, timeoutMs: 300 });
+  closers.push(() => p.close());
+  const started = Date.now();
+  const e = await p.send('a@example.com', ['b@example.com'], bytes('hello\r\n')).catch((x: unknown) => x as { message: string; responseCode?: number; dataSent?: boolean });
+  const took = Date.now() - started;
+  expect(e).toMatchObject({ message: expect.stringContaining('took longer than 3000 ms'), dataSent: false });
+  expect((e as { responseCode?: number }).responseCode).toBeUndefined();
+  expect(took).toBeGreaterThanOrEqual(2900);
+  expect(took).toBeLessThan(10_000);
+  // One MAIL FROM: a deadline is not a connection the MTA dropped while idle, so it is not retried.
+  expect(received.filter((l) => l.startsWith('MAIL FROM'))).toHaveLength(1);
+  // The one slot is free: the next send gets a connection (and meets the same trickle).
+  clearInterval(trickling);
+  const next = await p.send('a@example.com', ['b@example.com'], bytes('hello\r\n')).catch((x: unknown) => x as { message: string });
+  expect((next as { message: string }).message).toContain('took longer than');
+}, 30_000);
