@@ -5,7 +5,10 @@
  * message content: a digest identifies it.
  */
 import { z } from 'zod';
+import { MAX_CERTIFICATE_BYTES } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
+import { fromBase64, toHex } from '../internal/bytes.js';
+import { sha256 } from '../internal/sha.js';
 import { parseInput } from '../internal/validate.js';
 import { redactVerdict } from '../smime/redact.js';
 import type { Verdict } from '../smime/verdict.js';
@@ -51,7 +54,30 @@ export interface EvidenceRecord {
   refused?: { recipient: string; reply: string }[];
   /** How many times the MTA handed this message (same SHA-256 and envelope) to the filter. */
   attempts?: number;
+  /**
+   * Every certificate the S/MIME verdict names (each signer's certificate and chain, trust anchor
+   * included), once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
+   * certificate summaries carry as `sha256`. With them and the OCSP responses in the verdict, an
+   * auditor can check the signatures and revocation answers again without the message.
+   */
+  certificates?: EvidenceCertificate[];
 }
+
+export interface EvidenceCertificate {
+  /** SHA-256 of the DER, hex. */
+  sha256: string;
+  /** DER, base64. */
+  der: string;
+}
+
+/**
+ * Certificates a record may hold: a check on what a store hands back. A verdict names fewer — the
+ * message's own certificates (verification limit maxCertificates, at most 2048) and one trust
+ * anchor per signer.
+ */
+export const MAX_EVIDENCE_CERTIFICATES = 4096;
+/** The longest certificate a record holds, base64 characters (the certificate parser's limit, MAX_CERTIFICATE_BYTES, in base64). */
+const MAX_EVIDENCE_CERTIFICATE_CHARS = Math.ceil(MAX_CERTIFICATE_BYTES / 3) * 4;
 
 /** Faults kept per record (the latest), so a message retried for days keeps a bounded record. */
 export const MAX_EVIDENCE_FAULTS = 20;
@@ -63,7 +89,21 @@ export const MAX_EVIDENCE_FAULTS = 20;
  * The auditor holding the key can open the message again; the evidence store cannot.
  */
 export function evidenceVerdict(verdict: Verdict): unknown {
-  return JSON.parse(JSON.stringify(redactVerdict(verdict)));
+  // A certificate's DER (verifyMessage's includeCertificates) is kept once per record, in
+  // `certificates` (evidenceCertificates); the summaries keep its fingerprint.
+  return JSON.parse(JSON.stringify(redactVerdict(verdict), (key, value) => (key === 'der' && typeof value === 'string' ? undefined : value)));
+}
+
+/**
+ * The certificates a verdict made with verifyMessage's `includeCertificates` names (signers'
+ * certificates and chains), once each, in the order first named: the record's `certificates`.
+ */
+export function evidenceCertificates(verdict: Verdict): EvidenceCertificate[] {
+  const seen = new Map<string, EvidenceCertificate>();
+  for (const s of verdict.signers)
+    for (const c of [s.certificate, ...(s.chain?.path ?? [])])
+      if (c?.sha256 && c.der && !seen.has(c.sha256)) seen.set(c.sha256, { sha256: c.sha256, der: c.der });
+  return [...seen.values()];
 }
 
 export interface EvidenceQuery {
@@ -115,11 +155,20 @@ export const evidenceRecordSchema = z.object({
   delivered: z.array(z.string()).optional(),
   refused: z.array(z.object({ recipient: z.string(), reply: z.string() })).optional(),
   attempts: z.number().int().positive().optional(),
+  certificates: z
+    .array(z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), der: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).max(MAX_EVIDENCE_CERTIFICATE_CHARS) }))
+    .max(MAX_EVIDENCE_CERTIFICATES)
+    .optional(),
 });
 
 /** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */
 export function checkEvidenceRecord(record: unknown): EvidenceRecord {
-  return parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
+  const r = parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
+  // A store keeps each certificate once under its fingerprint, for every record: the claim is checked, not trusted.
+  for (const c of r.certificates ?? [])
+    if (toHex(sha256(fromBase64(c.der) ?? new Uint8Array(0))) !== c.sha256)
+      throw new MailPkiError('ERR_INVALID_INPUT', `evidence record: certificates: ${c.sha256} is not the SHA-256 of its der`, { details: { field: 'certificates' } });
+  return r;
 }
 
 /** Checks a query; returns the effective limit. */

@@ -21,6 +21,8 @@ export {
   MemoryEvidenceStore,
   checkEvidenceRecord,
   evidenceVerdict,
+  evidenceCertificates,
+  MAX_EVIDENCE_CERTIFICATES,
   checkEvidenceQuery,
   MAX_EVIDENCE_PAGE,
   MAX_EVIDENCE_FAULTS,
@@ -28,4 +30,5 @@ export {
   type EvidenceRecord,
   type EvidenceQuery,
   type EvidenceDisposition,
+  type EvidenceCertificate,
 } from './evidence.js';

@@ -6,7 +6,8 @@
  * before any copy leaves, and a message is answered 250 only after every copy has been passed on
  * (or written to quarantine); a temporary failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
  * copies on only to the recipients not yet served. A message is never lost; it can be delivered
- * twice only if the process dies between passing a copy on and updating its record.
+ * twice only if the process dies between passing a copy on and updating its record, or the return
+ * port's reply to a copy's data is lost (the MTA may have queued it; the retry passes it on again).
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -19,7 +20,7 @@ import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import { MAX_EVIDENCE_FAULTS, evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import { MAX_EVIDENCE_FAULTS, evidenceCertificates, evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
 import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
@@ -40,6 +41,12 @@ export const DEFAULT_FILTER_REINJECT_CONNECTIONS = 4;
 
 /** Without an evidence store: how many recent messages' records the filter keeps in memory to make retries idempotent. */
 export const DEFAULT_FILTER_RECENT_RECORDS = 10_000;
+
+/** The record's `certificates`: those the S/MIME verdict names, when it names any. */
+function certificatesOf(inspection: Inspection): Pick<EvidenceRecord, 'certificates'> {
+  const certificates = inspection.smime.verdict ? evidenceCertificates(inspection.smime.verdict) : [];
+  return certificates.length ? { certificates } : {};
+}
 
 /** The latest `max` records in memory, oldest dropped first. */
 function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'put'> {
@@ -210,7 +217,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     if (anchors.length === 0)
       throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: smime.trustAnchors holds no certificate (a trust file with no PEM certificate in it?)', { details: { field: 'smime.trustAnchors' } });
     toCertificates(smime.intermediates, 'smime.intermediates');
-    smime = { ...smime, trustAnchors: anchors };
+    // The certificates go into each evidence record (an auditor checks signatures and OCSP answers again with them).
+    smime = { ...smime, trustAnchors: anchors, includeCertificates: true };
   }
   // By default the budget holds at least one message of the largest size.
   const maxInFlight = options.maxInFlightBytes ?? Math.max(DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES, maxBytes);
@@ -293,6 +301,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       faults: [...(previous?.faults ?? [])],
       delivered: [...done],
       attempts: (previous?.attempts ?? 0) + 1,
+      ...certificatesOf(inspection),
     };
     const note = (fault: string) => {
       record.faults.push(fault);

@@ -9,7 +9,12 @@
  * returned (the message went to the others); a send that reached nobody throws with the MTA's
  * `responseCode` when it answered (5xx permanent, 4xx temporary) and without one when the return port
  * could not be talked to. Replies are bounded (MAX_REINJECT_REPLY_BYTES) and every wait has a timeout.
+ *
+ * A send is tried a second time (on a new connection) only when a kept connection failed before the
+ * message's data was handed to it: the MTA had dropped it while idle. Once the data went out, a lost
+ * reply may hide a message the MTA queued, so the send fails (`dataSent`) and the filter answers 451.
  */
+import { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 
 /** The longest reply (all its lines) accepted from the return port, in bytes. */
@@ -38,6 +43,8 @@ export class ReinjectError extends Error {
     message: string,
     /** The MTA's reply code when it refused (a 5xx is permanent: the filter passes it on). */
     readonly responseCode?: number,
+    /** The message's data was handed to the connection (after the MTA's 354): without a reply, the MTA may have queued it. */
+    readonly dataSent = false,
   ) {
     super(message);
   }
@@ -74,6 +81,8 @@ function checkAddress(a: string): string {
 class Connection {
   /** False once the connection failed, ended or was closed: it is never used again. */
   usable = true;
+  /** The reply to EHLO (or HELO): the extensions the return port offers. */
+  private ehlo = '';
   private constructor(
     readonly smtp: SMTPConnection,
     private readonly timeoutMs: number,
@@ -113,37 +122,71 @@ class Connection {
       smtp.connect((e) => {
         if (e) return fail(e);
         settled = true;
+        // lastServerResponse is the reply just handled: the one to EHLO that completed the handshake.
+        c.ehlo = smtp.lastServerResponse || '';
         resolve(c);
       });
     });
   }
 
-  /** SMTPUTF8 among the EHLO keywords (nodemailer sends a non-ASCII address without it otherwise). */
+  /**
+   * SMTPUTF8 among the EHLO keywords (nodemailer sends a non-ASCII address without it otherwise).
+   * nodemailer keeps its list of extensions private; this is its own test, on the same reply.
+   */
   get offersSmtpUtf8(): boolean {
-    const extensions = (this.smtp as unknown as { _supportedExtensions?: string[] })._supportedExtensions;
-    // If nodemailer ever stops keeping the list there, the MTA's own refusal decides.
-    return extensions === undefined || extensions.includes('SMTPUTF8');
+    return /[ -]SMTPUTF8\b/im.test(this.ehlo);
+  }
+
+  /**
+   * Runs one nodemailer call to its callback, or to the connection's end: nodemailer's close()
+   * forgets the callbacks of replies still awaited, which would otherwise wait for ever.
+   */
+  private untilEnd<T>(call: (done: (result: T) => void) => void, ended: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (result: T) => {
+        if (settled) return;
+        settled = true;
+        this.smtp.off('end', onEnd);
+        resolve(result);
+      };
+      // A failure emits 'end' before nodemailer hands the send its error: that error, when it comes, is the better one.
+      const onEnd = () => setImmediate(() => done(ended()));
+      this.smtp.once('end', onEnd);
+      call(done);
+    });
   }
 
   /** One transaction; resolves with the recipients refused at RCPT while others were taken. */
-  transact(from: string, to: readonly string[], message: Uint8Array): Promise<RefusedRecipient[]> {
+  async transact(from: string, to: readonly string[], message: Uint8Array): Promise<RefusedRecipient[]> {
     if ((!isAscii(from) || to.some((t) => !isAscii(t))) && !this.offersSmtpUtf8)
-      return Promise.reject(new ReinjectError('return port does not offer SMTPUTF8, needed for an internationalised address'));
-    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-    return new Promise((resolve, reject) => {
-      // An empty sender is the null reverse-path (a bounce): nodemailer writes MAIL FROM:<> for it.
-      this.smtp.send({ from, to: [...to], size: message.length, use8BitMime: has8bit(message) }, body, (err, info) => {
-        if (err) return reject(describe(err as SmtpFailure, to, this.timeoutMs));
-        const refused = (info?.rejectedErrors ?? []).map((e: SmtpFailure) => ({ recipient: e.recipient ?? '', code: e.responseCode ?? 0, text: replyText(e.response) }));
-        resolve(refused);
-      });
+      throw new ReinjectError('return port does not offer SMTPUTF8, needed for an internationalised address');
+    // nodemailer reads the message only once the MTA answered DATA with 354: until then the MTA cannot have it.
+    let dataSent = false;
+    const body = new Readable({
+      read() {
+        dataSent = true;
+        this.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+        this.push(null);
+      },
     });
+    const outcome = await this.untilEnd<{ err: SmtpFailure } | { refused: RefusedRecipient[] }>(
+      (done) =>
+        // An empty sender is the null reverse-path (a bounce): nodemailer writes MAIL FROM:<> for it.
+        this.smtp.send({ from, to: [...to], size: message.length, use8BitMime: has8bit(message) }, body, (err, info) => {
+          if (err) return done({ err: err as SmtpFailure });
+          done({ refused: (info?.rejectedErrors ?? []).map((e: SmtpFailure) => ({ recipient: e.recipient ?? '', code: e.responseCode ?? 0, text: replyText(e.response) })) });
+        }),
+      () => ({ err: Object.assign(new Error('Connection closed'), { command: 'CONN' }) }),
+    );
+    if ('err' in outcome) throw describe(outcome.err, to, this.timeoutMs, dataSent);
+    return outcome.refused;
   }
 
   /** RSET after a refused transaction, so the connection can be kept; false when it cannot. */
   reset(): Promise<boolean> {
     if (!this.usable) return Promise.resolve(false);
-    return new Promise((resolve) => this.smtp.reset((err) => resolve(!err)));
+    return this.untilEnd((done) => this.smtp.reset((err) => done(!err)), () => false);
   }
 
   quit(): void {
@@ -159,7 +202,7 @@ class Connection {
 }
 
 /** nodemailer's error as the filter wants it: what was refused, with the MTA's code when it answered. */
-function describe(err: SmtpFailure, to: readonly string[], timeoutMs: number): ReinjectError {
+function describe(err: SmtpFailure, to: readonly string[], timeoutMs: number, dataSent = false): ReinjectError {
   if (err.command === 'RCPT TO' && err.rejectedErrors?.length) {
     // Every recipient refused. A 4xx among them makes the whole refusal temporary (the MTA retries).
     const all = err.rejectedErrors;
@@ -174,9 +217,17 @@ function describe(err: SmtpFailure, to: readonly string[], timeoutMs: number): R
   if (err.command === 'DATA' && err.response && err.code === 'EENVELOPE') return new ReinjectError(`return port refused DATA: ${oneLine(err.response)}`, err.responseCode);
   if (err.command === 'DATA' && err.response) return new ReinjectError(`return port refused the message: ${oneLine(err.response)}`, err.responseCode);
   // The connection failed (closed, timed out, unreadable reply): no code, the filter answers 451.
-  if (err.code === 'ETIMEDOUT') return new ReinjectError(`return port: no answer within ${timeoutMs} ms`);
-  return new ReinjectError(`return port: ${oneLine(err.message)}`);
+  if (err.code === 'ETIMEDOUT') return new ReinjectError(`return port: no answer within ${timeoutMs} ms`, undefined, dataSent);
+  return new ReinjectError(`return port: ${oneLine(err.message)}`, undefined, dataSent);
 }
+
+/**
+ * A kept connection that failed without a reply before the message's data was handed to it: the MTA
+ * had dropped it while idle, so it cannot have the message and a new connection may carry it. After
+ * the data, the MTA may have queued it and closed before its 250 reached us: no second copy then.
+ */
+const droppedWhileIdle = (e: unknown) =>
+  e instanceof ReinjectError && e.responseCode === undefined && !e.dataSent && /closed|ECONNRESET|EPIPE|destroyed/i.test(e.message);
 
 /** Pooled connections to the return port. */
 export class ReinjectPool {
@@ -201,28 +252,21 @@ export class ReinjectPool {
       let c: Connection | undefined;
       // Skip connections the MTA closed (or that timed out) while they sat idle.
       while ((c = this.idle.pop()) && !c.usable);
-      const reused = c !== undefined;
-      try {
-        c ??= await Connection.open(this.options);
-        const refused = await c.transact(from, to, message);
-        this.keep(c);
-        return refused;
-      } catch (e) {
-        // A refusal leaves the session usable once reset; anything else drops the connection.
-        if (c && e instanceof ReinjectError && e.responseCode !== undefined && (await c.reset())) this.keep(c);
-        else c?.destroy();
-        // A kept connection the MTA dropped while idle fails without a reply: once more on a new one.
-        if (!(reused && e instanceof ReinjectError && e.responseCode === undefined && /closed|ECONNRESET|EPIPE|destroyed/i.test(e.message))) throw e;
-      }
-      const fresh = await Connection.open(this.options);
-      try {
-        const refused = await fresh.transact(from, to, message);
-        this.keep(fresh);
-        return refused;
-      } catch (e) {
-        if (e instanceof ReinjectError && e.responseCode !== undefined && (await fresh.reset())) this.keep(fresh);
-        else fresh.destroy();
-        throw e;
+      let reused = c !== undefined;
+      for (;;) {
+        try {
+          c ??= await Connection.open(this.options);
+          const refused = await c.transact(from, to, message);
+          this.keep(c);
+          return refused;
+        } catch (e) {
+          // A refusal leaves the session usable once reset; anything else drops the connection.
+          if (c && e instanceof ReinjectError && e.responseCode !== undefined && (await c.reset())) this.keep(c);
+          else c?.destroy();
+          if (!(reused && droppedWhileIdle(e))) throw e;
+          reused = false;
+          c = undefined;
+        }
       }
     } finally {
       this.release();

@@ -1,6 +1,9 @@
 /**
  * Filter evidence in the SQLite store file (table filter_evidence, schema migration 4). Opened on
- * the same file as the lifecycle store: openSqliteStore checks and migrates it first.
+ * the same file as the lifecycle store: openSqliteStore checks and migrates it first. A record's
+ * certificates are kept once over all records (filter_evidence_certificates, migration 8: the same
+ * signer and CA certificates recur in every message); the record's JSON names them by SHA-256
+ * (filter_evidence_certificate_refs links them, so pruning drops those no record names any more).
  */
 import Database from 'better-sqlite3';
 import { MailPkiError } from '../errors.js';
@@ -8,6 +11,8 @@ import { checkEvidenceQuery, checkEvidenceRecord, evidenceRecordSchema, type Evi
 import { openSqliteStore } from './sqlite-store.js';
 
 type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, record: string];
+/** A row and the certificates (DER) it names. */
+type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buffer][] };
 
 /**
  * Puts are committed in groups: every put made before the event loop next turns (the messages
@@ -20,8 +25,11 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
   /** Read once per message (the retry check): prepared once, not per call. */
   private readonly selectById: Database.Statement<[string]>;
-  private readonly writeGroup: (rows: EvidenceRow[]) => void;
-  private pending: { row: EvidenceRow; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly insertCertificate: Database.Statement<[string, Buffer]>;
+  private readonly insertReference: Database.Statement<[string, string]>;
+  private readonly selectCertificate: Database.Statement<[string]>;
+  private readonly writeGroup: (writes: EvidenceWrite[]) => void;
+  private pending: { write: EvidenceWrite; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
 
   /** @internal Use openSqliteEvidenceStore. */
@@ -30,16 +38,31 @@ export class SqliteEvidenceStore implements EvidenceStore {
       'INSERT INTO filter_evidence (id, message_id, received_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, received_at = excluded.received_at, record = excluded.record',
     );
     this.selectById = db.prepare('SELECT id, record FROM filter_evidence WHERE id = ?');
-    this.writeGroup = db.transaction((rows: EvidenceRow[]) => {
-      for (const row of rows) this.upsert.run(...row);
+    this.insertCertificate = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificates (sha256, der) VALUES (?, ?)');
+    // A record written again names the same certificates (same message): references are only added.
+    this.insertReference = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificate_refs (evidence_id, sha256) VALUES (?, ?)');
+    this.selectCertificate = db.prepare('SELECT der FROM filter_evidence_certificates WHERE sha256 = ?').pluck();
+    this.writeGroup = db.transaction((writes: EvidenceWrite[]) => {
+      for (const { row, certificates } of writes) {
+        this.upsert.run(...row);
+        for (const [sha256, der] of certificates) {
+          this.insertCertificate.run(sha256, der);
+          this.insertReference.run(row[0], sha256);
+        }
+      }
     });
   }
 
   async put(record: EvidenceRecord): Promise<void> {
     const r = checkEvidenceRecord(record);
-    const row: EvidenceRow = [r.id, r.messageId ?? null, Date.parse(r.receivedAt), JSON.stringify(r)];
+    const certificates: EvidenceWrite['certificates'] = [];
+    for (const c of r.certificates ?? []) {
+      certificates.push([c.sha256, Buffer.from(c.der, 'base64')]);
+    }
+    const json = JSON.stringify(r.certificates ? { ...r, certificates: r.certificates.map((c) => ({ sha256: c.sha256 })) } : r);
+    const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates };
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ row, resolve, reject });
+      this.pending.push({ write, resolve, reject });
       this.flushing ??= new Promise<void>((done) => setImmediate(() => (this.flush(), done())));
     });
   }
@@ -50,7 +73,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
     const group = this.pending;
     this.pending = [];
     try {
-      this.writeGroup(group.map((p) => p.row));
+      this.writeGroup(group.map((p) => p.write));
     } catch (e) {
       for (const p of group) p.reject(e);
       return;
@@ -65,6 +88,15 @@ export class SqliteEvidenceStore implements EvidenceStore {
     } catch (e) {
       throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: not JSON`, { cause: e });
     }
+    // The certificates it names, from the shared table.
+    const named = (value as { certificates?: unknown } | null)?.certificates;
+    if (Array.isArray(named))
+      (value as { certificates: unknown[] }).certificates = named.map((c) => {
+        const sha256 = (c as { sha256?: unknown } | null)?.sha256;
+        const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as Buffer | undefined) : undefined;
+        if (!der) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
+        return { sha256, der: der.toString('base64') };
+      });
     const r = evidenceRecordSchema.safeParse(value);
     if (!r.success) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: not an evidence record`, { cause: r.error });
     return r.data as EvidenceRecord;
@@ -94,7 +126,14 @@ export class SqliteEvidenceStore implements EvidenceStore {
 
   async prune(before: Date): Promise<number> {
     if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new MailPkiError('ERR_INVALID_INPUT', 'prune: before must be a valid Date', { details: { field: 'before' } });
-    return this.db.prepare('DELETE FROM filter_evidence WHERE received_at < ?').run(before.getTime()).changes;
+    const at = before.getTime();
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM filter_evidence_certificate_refs WHERE evidence_id IN (SELECT id FROM filter_evidence WHERE received_at < ?)').run(at);
+      const n = this.db.prepare('DELETE FROM filter_evidence WHERE received_at < ?').run(at).changes;
+      // Certificates no record names any more.
+      this.db.prepare('DELETE FROM filter_evidence_certificates WHERE sha256 NOT IN (SELECT sha256 FROM filter_evidence_certificate_refs)').run();
+      return n;
+    })();
   }
 
   async close(): Promise<void> {

@@ -213,6 +213,23 @@ WHERE EXISTS (SELECT 1 FROM audit a WHERE a.action = 'identity.reenrolled' AND a
 UPDATE decryption_keys SET owner_team = (SELECT i.owner_team FROM identities i WHERE i.id = decryption_keys.identity_id) WHERE owner_team IS NULL AND life_ended_at IS NULL;
 `,
   },
+  {
+    version: 8,
+    description: 'filter evidence keeps the certificates its verdicts name, each once (records refer to them by SHA-256)',
+    // Records written before keep no certificates (they have none to refer to); nothing is rewritten.
+    sql: `
+CREATE TABLE filter_evidence_certificates (
+  sha256 TEXT NOT NULL PRIMARY KEY,
+  der BLOB NOT NULL
+);
+CREATE TABLE filter_evidence_certificate_refs (
+  evidence_id TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (evidence_id, sha256)
+);
+CREATE INDEX filter_evidence_certificate_refs_sha256 ON filter_evidence_certificate_refs (sha256);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -86,6 +86,10 @@ export interface CertificateSummary {
   serialNumber: string;
   notBefore: string;
   notAfter: string;
+  /** With verifyMessage's `includeCertificates`: the SHA-256 fingerprint of the certificate's DER, hex. */
+  sha256?: string;
+  /** With verifyMessage's `includeCertificates`: the certificate, DER in base64. */
+  der?: string;
 }
 
 export interface SignerResult {

@@ -17,6 +17,8 @@ import { certificateMailboxes, parseCertificateCached, parseCertificates, type C
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
 import { systemClock, type Clock } from '../internal/clock.js';
+import { toBase64, toHex } from '../internal/bytes.js';
+import { sha256 } from '../internal/sha.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
@@ -85,6 +87,12 @@ export interface VerifyMessageOptions {
    * of an identity's history). Without them an encrypted message is not valid (SMIME_ENCRYPTED_NO_KEY).
    */
   decryptionKeys?: SmimeDecryptionKey[];
+  /**
+   * Put each certificate itself into the verdict (default false): every CertificateSummary (signer
+   * certificates, chain paths) then carries `der` (base64) and `sha256` (its fingerprint, hex) —
+   * to keep as evidence, or to answer a signer with encrypted mail.
+   */
+  includeCertificates?: boolean;
   crypto?: Crypto;
   clock?: Clock;
 }
@@ -143,6 +151,7 @@ const optionsSchema = z.object({
   limits: verificationLimitsSchema.optional(),
   revocation: revocationOptionsSchema.optional(),
   decryptionKeys: z.array(z.object({ privateKey: z.any(), certificate: z.any(), rawRsaDecrypt: z.any().optional() }).strict()).optional(),
+  includeCertificates: z.boolean().optional(),
   crypto: z.any().optional(),
   clock: z.any().optional(),
 });
@@ -222,6 +231,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
   // Parsed once for every signer's chain; an unreadable CRL is the caller's mistake (ERR_INVALID_INPUT).
   const crls = options.crls && parseCrlInputs(options.crls, 'crls');
   const allowWeak = options.allowWeakAlgorithms ?? false;
+  const summarize = options.includeCertificates ? summarizeWithCertificate : summarizeCertificate;
   const requirePolicies = options.requirePolicies;
   const problems: SmimeProblem[] = [];
   const warnings: SmimeWarning[] = [];
@@ -860,11 +870,19 @@ function finish(v: Verdict): Verdict {
 }
 
 const summaries = new WeakMap<Certificate, CertificateSummary>();
+const withCertificates = new WeakMap<Certificate, CertificateSummary>();
 
 /** Certificates recur across messages (parseCertificateCached): summarise each once. */
-function summarize(c: Certificate): CertificateSummary {
+function summarizeCertificate(c: Certificate): CertificateSummary {
   let s = summaries.get(c);
   if (!s) summaries.set(c, (s = makeSummary(c)));
+  return { ...s };
+}
+
+/** The summary with the certificate itself (includeCertificates). */
+function summarizeWithCertificate(c: Certificate): CertificateSummary {
+  let s = withCertificates.get(c);
+  if (!s) withCertificates.set(c, (s = { ...summarizeCertificate(c), sha256: toHex(sha256(c.der)), der: toBase64(c.der) }));
   return { ...s };
 }
 

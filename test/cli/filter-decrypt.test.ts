@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/peers.js';
+import { runStatus, tempDir } from '../helpers/peers.js';
 import { cli } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
@@ -133,6 +133,22 @@ describe('mailpki filter --p12 / --key --cert (real process)', () => {
     // The Subject went out obscured (header protection): the evidence does not hold the protected one either.
     expect(got[0]).not.toContain('Payment instruction pay-1');
     expect(stored).not.toContain('Payment instruction pay-');
+
+    // An auditor with the export alone: the signer's certificate and chain are in the record
+    // (from inside the encryption), and OpenSSL verifies the signer's certificate with them.
+    const exported = await cli(['evidence', 'export', '--db', db, '--message-id', '<pay-1@example.com>']);
+    expect(exported.code).toBe(0);
+    const rec = JSON.parse(exported.stdout) as { certificates: { sha256: string; der: string }[]; smime: { verdict: { signers: { certificate: { sha256: string }; chain: { path: { sha256: string }[] } }[] } } };
+    const path = rec.smime.verdict.signers[0]!.chain.path.map((c) => rec.certificates.find((x) => x.sha256 === c.sha256)!);
+    expect(path.map((c) => c.sha256)).toEqual(rec.smime.verdict.signers[0]!.chain.path.map((c) => c.sha256));
+    expect(path[0]!.sha256).toBe(rec.smime.verdict.signers[0]!.certificate.sha256);
+    const pem = (c: { der: string }) => `-----BEGIN CERTIFICATE-----\n${c.der.replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    writeFileSync(t.path('audit-leaf.pem'), pem(path[0]!));
+    writeFileSync(t.path('audit-rest.pem'), path.slice(1, -1).map(pem).join(''));
+    writeFileSync(t.path('audit-anchor.pem'), pem(path[path.length - 1]!));
+    expect(readFileSync(t.path('audit-anchor.pem'), 'latin1').replace(/\s/g, '')).toBe(readFileSync(`${ca}/root.pem`, 'latin1').replace(/\s/g, ''));
+    const verified = runStatus('openssl', ['verify', '-purpose', 'smimesign', '-CAfile', t.path('audit-anchor.pem'), '-untrusted', t.path('audit-rest.pem'), t.path('audit-leaf.pem')]);
+    expect([verified.status, verified.stdout.trim()]).toEqual([0, `${t.path('audit-leaf.pem')}: OK`]);
   }, 120_000);
 
   it('bad key flags stop the start with exit 2 and a sentence, before any port is opened', async () => {

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
+import { describeWithPeers, runStatus, tempDir, waitForOutput } from '../helpers/peers.js';
 import { cli } from './helpers.js';
 
 const t = tempDir('mailpki-cli-rev-');
@@ -28,10 +28,7 @@ async function startServer(): Promise<void> {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  for (let i = 0; i < 100 && !out.includes('Serving'); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!out.includes('Serving')) throw new Error(`server did not start: ${out}`);
+  await waitForOutput(server, /Serving/);
 }
 
 beforeAll(async () => {
@@ -40,7 +37,7 @@ beforeAll(async () => {
   for (const who of ['pay', 'other'])
     expect((await cli(['issue', '--ca', ca, '--email', `${who}@example.com`, '--out', t.path(who), '--passphrase-env', 'CA_PW'], env)).code).toBe(0);
   await startServer();
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   server?.kill('SIGTERM');
@@ -90,7 +87,7 @@ describe('mailpki serve / status / revoke / crl', () => {
     expect(hard.code).toBe(1);
     expect(JSON.parse(hard.stdout).problems.map((p: { code: string }) => p.code)).toContain('SMIME_REVOCATION_UNAVAILABLE');
     await startServer();
-  });
+  }, 180_000);
 
   it('verify without --revocation checks nothing, fetches nothing, and says so (finding 11)', async () => {
     const spy = vi.spyOn(globalThis, 'fetch');

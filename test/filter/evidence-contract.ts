@@ -1,6 +1,13 @@
 /** The contract every EvidenceStore passes (memory, SQLite). */
 import { describe, expect, it } from 'vitest';
-import type { EvidenceRecord, EvidenceStore } from '../../src/filter/evidence.js';
+import { createHash } from 'node:crypto';
+import type { EvidenceCertificate, EvidenceRecord, EvidenceStore } from '../../src/filter/evidence.js';
+
+/** A stand-in certificate: stores keep the bytes, they do not parse them. */
+export function certificate(label: string): EvidenceCertificate {
+  const der = Buffer.from(`0\x82 certificate ${label}`);
+  return { sha256: createHash('sha256').update(der).digest('hex'), der: der.toString('base64') };
+}
 
 export function record(n: number, extra: Partial<EvidenceRecord> = {}): EvidenceRecord {
   return {
@@ -63,6 +70,29 @@ export function runEvidenceContract(name: string, factory: () => Promise<{ store
         await expect(s.put({ ...record(1), sha256: 'xyz' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'sha256' } });
         await expect(s.put({ ...record(1), outcome: 'lost' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'outcome' } });
         await expect(s.list({ limit: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'limit' } });
+        expect(await s.list()).toEqual([]);
+      }));
+
+    it('certificates: kept with each record, one certificate shared by many records, kept while a record names it', () =>
+      withStore(async (s) => {
+        const [ca, a, b] = [certificate('ca'), certificate('a'), certificate('b')];
+        await s.put(record(1, { certificates: [a, ca] }));
+        await s.put(record(2, { certificates: [b, ca] }));
+        // Written again (the outcome changed): the same certificates.
+        await s.put(record(1, { certificates: [a, ca], outcome: 'deferred' }));
+        expect((await s.get('id-0001'))!.certificates).toEqual([a, ca]);
+        expect((await s.list()).map((r) => r.certificates)).toEqual([[a, ca], [b, ca]]);
+        expect(await s.prune(new Date(record(2).receivedAt))).toBe(1);
+        expect((await s.get('id-0002'))!.certificates).toEqual([b, ca]);
+        await s.put(record(3, { certificates: [a] }));
+        expect((await s.get('id-0003'))!.certificates).toEqual([a]);
+      }));
+
+    it('certificates: a fingerprint that is not the SHA-256 of its DER is ERR_INVALID_INPUT; nothing is written', () =>
+      withStore(async (s) => {
+        const [a, b] = [certificate('a'), certificate('b')];
+        await expect(s.put(record(1, { certificates: [{ sha256: a.sha256, der: b.der }] }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'certificates' } });
+        await expect(s.put(record(1, { certificates: [{ sha256: a.sha256, der: 'not base64!' }] }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
         expect(await s.list()).toEqual([]);
       }));
 

@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { tempDir } from '../helpers/peers.js';
-import { record, runEvidenceContract } from './evidence-contract.js';
+import { certificate, record, runEvidenceContract } from './evidence-contract.js';
 
 runEvidenceContract('memory', async () => ({ store: new MemoryEvidenceStore(), close: async () => undefined }));
 
@@ -21,10 +21,18 @@ runEvidenceContract('SQLite', async () => {
   };
 });
 
-it('SQLite evidence survives reopening; the store file is 0600', async () => {
+/** A store file in a temporary directory, removed after `f`. */
+async function withStoreFile(f: (path: string) => Promise<void>): Promise<void> {
   const tmp = tempDir('mailpki-evidence-');
   try {
-    const path = tmp.path('store.db');
+    await f(tmp.path('store.db'));
+  } finally {
+    tmp.cleanup();
+  }
+}
+
+it('SQLite evidence survives reopening; the store file is 0600', () =>
+  withStoreFile(async (path) => {
     const a = await openSqliteEvidenceStore(path);
     await a.put(record(7));
     await a.close();
@@ -32,10 +40,41 @@ it('SQLite evidence survives reopening; the store file is 0600', async () => {
     const b = await openSqliteEvidenceStore(path);
     expect(await b.get('id-0007')).toEqual(record(7));
     await b.close();
-  } finally {
-    tmp.cleanup();
-  }
-});
+  }));
+
+it('SQLite evidence: a certificate named by many records is stored once; pruning drops it when no record names it any more', () =>
+  withStoreFile(async (path) => {
+    const s = await openSqliteEvidenceStore(path);
+    const [ca, a, b] = [certificate('ca'), certificate('a'), certificate('b')];
+    for (let n = 1; n <= 50; n++) await s.put(record(n, { certificates: [n % 2 ? a : b, ca] }));
+    await s.put(record(60, { certificates: [b] }));
+    const db = new Database(path, { readonly: true });
+    const stored = () => (db.prepare('SELECT sha256 FROM filter_evidence_certificates ORDER BY sha256').pluck().all() as string[]).join(',');
+    const sorted = (...c: { sha256: string }[]) => c.map((x) => x.sha256).sort().join(',');
+    expect(stored()).toBe(sorted(ca, a, b));
+    // The record's own JSON names its certificates by fingerprint only.
+    expect(JSON.parse(db.prepare("SELECT record FROM filter_evidence WHERE id = 'id-0001'").pluck().get() as string).certificates).toEqual([{ sha256: a.sha256 }, { sha256: ca.sha256 }]);
+    expect(await s.prune(new Date(record(51).receivedAt))).toBe(50);
+    expect(stored()).toBe(sorted(b));
+    expect((await s.get('id-0060'))!.certificates).toEqual([b]);
+    expect(await s.prune(new Date(record(61).receivedAt))).toBe(1);
+    expect(stored()).toBe('');
+    expect(db.prepare('SELECT count(*) FROM filter_evidence_certificate_refs').pluck().get()).toBe(0);
+    db.close();
+    await s.close();
+  }));
+
+it('SQLite evidence: a record naming a certificate the store lost is ERR_STORE_CORRUPT, not a record without it', () =>
+  withStoreFile(async (path) => {
+    const s = await openSqliteEvidenceStore(path);
+    await s.put(record(1, { certificates: [certificate('a')] }));
+    const db = new Database(path);
+    db.prepare('DELETE FROM filter_evidence_certificates').run();
+    db.close();
+    await expect(s.get('id-0001')).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+    await expect(s.list()).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+    await s.close();
+  }));
 
 it('SQLite evidence: puts made together are committed together, each resolving only once its record is readable from another connection', async () => {
   const tmp = tempDir('mailpki-evidence-');

@@ -2,7 +2,7 @@
  * Real peers (OpenSSL, gpgsm, ...) for interop tests. A missing peer skips its tests with a loud
  * message under plain `npm test`, and fails them when MAILPKI_REQUIRE_PEERS=1 (as in CI).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,4 +71,32 @@ export function runStatus(cmd: string, args: readonly string[], options: { input
 export function tempDir(prefix = 'mailpki-test-'): { dir: string; path: (name: string) => string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, path: (name) => join(dir, name), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Waits until a child process prints `pattern` (stdout or stderr); rejects with what it printed when it
+ * exits first or `timeoutMs` passes. Generous by default: a CLI started with tsx on a loaded 2-core CI
+ * machine can take well over ten seconds to be ready.
+ */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 90_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const done = (f: () => void) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      f();
+    };
+    const onData = (d: Buffer | string) => {
+      out += d;
+      const m = pattern.exec(out);
+      if (m) done(() => resolve(m));
+    };
+    const onExit = (code: number | null) => done(() => reject(new Error(`process exited (${code}) before printing ${pattern}: ${out}`)));
+    const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${out}`))), timeoutMs);
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', onExit);
+  });
 }

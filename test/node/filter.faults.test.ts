@@ -29,6 +29,8 @@ import { createFilter, type RunningFilter } from '../../src/node/filter.js';
 import { serveHttp, type RunningServer } from '../../src/node/http-server.js';
 import { nodeDnsResolver } from '../../src/node/index.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
+import { validateOcspResponse } from '../../src/revocation/ocsp-validate.js';
+import type { Verdict } from '../../src/smime/verdict.js';
 import { signMessage } from '../../src/smime/index.js';
 
 const ID = 'filter.example.test';
@@ -179,6 +181,23 @@ describe('createFilter when OCSP or DNS time out', () => {
     expect(rec.smime.result).toBe('pass');
     expect(rec.dispositions).toEqual([{ recipient: 'ap@example.com', action: 'accept', rule: 'ap', failed: [] }]);
     expect(JSON.stringify(rec.smime.verdict)).toMatch(/"ocspResponse":"[A-Za-z0-9+/=]{100,}"/);
+
+    // An auditor, later, with the record alone: the certificates the verdict names are in it (once
+    // each, linked by fingerprint), and with them the kept OCSP response checks again.
+    const signer = (rec.smime.verdict as Verdict).signers[0]!;
+    const byFingerprint = new Map((rec.certificates ?? []).map((c) => [c.sha256, parseCertificate(Buffer.from(c.der, 'base64'))]));
+    expect(byFingerprint.size).toBe(rec.certificates!.length);
+    const path = signer.chain!.path.map((summary) => byFingerprint.get(summary.sha256!)!);
+    expect(path.length).toBeGreaterThanOrEqual(2);
+    expect(signer.certificate!.sha256).toBe(signer.chain!.path[0]!.sha256);
+    expect(JSON.stringify(rec.smime.verdict)).not.toContain('"der"');
+    path.forEach((c, i) => expect(c.serialNumber).toBe(signer.chain!.path[i]!.serialNumber));
+    const ocsp = signer.revocation!.find((r) => r.ocspResponse)!;
+    const again = await validateOcspResponse(Buffer.from(ocsp.ocspResponse!, 'base64'), { certificate: path[0]!, issuer: path[1]!, at: new Date(rec.receivedAt) });
+    expect(again).toMatchObject({ ok: true, status: 'good' });
+    // A certificate swapped for another (here the issuer's own) does not check.
+    const wrong = await validateOcspResponse(Buffer.from(ocsp.ocspResponse!, 'base64'), { certificate: path[1]!, issuer: path[path.length - 1]!, at: new Date(rec.receivedAt) }).catch((e) => e);
+    expect(wrong.ok).not.toBe(true);
   });
 
   it('the DNS server never answers: dkim=temperror in AR and evidence, the rule requiring aligned DKIM quarantines', async () => {

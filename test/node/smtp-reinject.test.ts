@@ -218,6 +218,70 @@ describe('ReinjectPool', () => {
     expect(mta.connections).toBe(2);
   });
 
+  for (const [at, extensions] of [['MAIL', ['PIPELINING']], ['RCPT', ['8BITMIME']]] as const)
+    it(`a kept connection the MTA drops as our transaction starts (closed at ${at}${at === 'RCPT' ? ', without PIPELINING' : ''}, no data sent): sent again on a fresh connection, the message arrives once`, async () => {
+      // The first connection serves one message, then drops on the next command without replying (its idle timeout racing our send).
+      const mta = fakeMta({
+        extensions: [...extensions],
+        onLine: (line, s, st) => {
+          if (line.startsWith(at) && st.message === 'served') return void s.destroy();
+          if (line === 'DATA') (st.data = true), s.write('354 go\r\n');
+          else if (line === '<end>') (st.message = 'served'), s.write('250 ok\r\n');
+          else s.write('250 ok\r\n');
+        },
+      });
+      const port = await mta.listen();
+      closers.push(mta.close);
+      const p = pool(port, { connections: 1 });
+      await p.send('a@example.com', ['b@example.com'], bytes('first\r\n'));
+      expect(await p.send('a@example.com', ['b@example.com'], bytes('second\r\n'))).toEqual([]);
+      expect(mta.lines.filter((l) => l === '<data>')).toHaveLength(2);
+      expect(mta.connections).toBe(2);
+    });
+
+  for (const drop of ['close', 'reset'] as const)
+    it(`connection lost after the whole message was sent (the MTA read the data, then ${drop === 'close' ? 'closed' : 'reset the connection'} without replying): the send fails without a code and is not sent again`, async () => {
+      // The MTA may have queued it before its 250 was lost: a second transaction could deliver it twice. The filter answers 451 instead.
+      const mta = fakeMta({
+        onLine: (line, s, st) => {
+          if (line === 'DATA') (st.data = true), s.write('354 go\r\n');
+          else if (line === '<end>' && st.message.includes('second')) drop === 'close' ? s.destroy() : s.resetAndDestroy();
+          else s.write('250 ok\r\n');
+        },
+      });
+      const port = await mta.listen();
+      closers.push(mta.close);
+      const p = pool(port, { connections: 1 });
+      await p.send('a@example.com', ['b@example.com'], bytes('first\r\n'));
+      const e = (await p.send('a@example.com', ['b@example.com'], bytes('second\r\n')).then(() => undefined, (x: unknown) => x)) as { message: string; responseCode?: number };
+      expect(e).toBeInstanceOf(Error);
+      expect(e.responseCode).toBeUndefined();
+      expect(e.message).toMatch(drop === 'close' ? /closed/ : /ECONNRESET/);
+      expect(mta.lines.filter((l) => l === '<data>')).toHaveLength(2);
+      expect(mta.lines.filter((l) => l.startsWith('MAIL'))).toHaveLength(2);
+      expect(mta.connections).toBe(1);
+      // The pool is still usable: the next message goes on a fresh connection.
+      expect(await p.send('a@example.com', ['b@example.com'], bytes('third\r\n'))).toEqual([]);
+      expect(mta.connections).toBe(2);
+    });
+
+  it('a refusal followed by the MTA closing during RSET: the send fails with the refusal and its slot is freed (no hang)', async () => {
+    const mta = fakeMta({
+      onLine: (line, s, st) => {
+        if (line === 'DATA') (st.data = true), s.write('354 go\r\n');
+        else if (line === '<end>' && st.message.includes('virus')) s.write('554 5.7.0 content refused\r\n');
+        else if (line === 'RSET') s.destroy();
+        else s.write('250 ok\r\n');
+      },
+    });
+    const port = await mta.listen();
+    closers.push(mta.close);
+    const p = pool(port, { connections: 1, timeoutMs: 60_000 });
+    await expect(p.send('a@example.com', ['b@example.com'], bytes('virus\r\n'))).rejects.toMatchObject({ responseCode: 554 });
+    expect(await p.send('a@example.com', ['b@example.com'], bytes('fine\r\n'))).toEqual([]);
+    expect(mta.connections).toBe(2);
+  }, 10_000);
+
   it('hostile return ports: no greeting (timeout), a reply that is not SMTP, a reply longer than the limit, silence after the data — each fails the send with no reply code (the filter answers 451)', async () => {
     const silent = fakeMta({ greeting: null });
     const garbage = fakeMta({ greeting: 'HTTP/1.1 400 Bad Request' });
@@ -244,6 +308,12 @@ describe('ReinjectPool', () => {
     await expect(p.send('a@example.com', ['b@example.com> NOTIFY=NEVER'], bytes('x\r\n'))).rejects.toThrow('envelope address not usable on the return port');
     expect(mta.connections).toBe(0);
     await expect(p.send('a@example.com', ['jörg@example.com'], bytes('x\r\n'))).rejects.toThrow('return port does not offer SMTPUTF8');
+    // Offered in EHLO: the address goes out in UTF-8 with the SMTPUTF8 keyword.
+    const utf8 = fakeMta({ extensions: ['PIPELINING', 'SMTPUTF8'] });
+    closers.push(utf8.close);
+    expect(await pool(await utf8.listen()).send('jörg@example.com', ['b@example.com'], bytes('x\r\n'))).toEqual([]);
+    expect(utf8.lines).toContain(`MAIL FROM:<${Buffer.from('jörg@example.com').toString('latin1')}> SMTPUTF8`);
+    expect(utf8.lines.filter((l) => l === '<data>')).toHaveLength(1);
   });
 
   it('at most `connections` at once; more sends wait for one to be free', async () => {

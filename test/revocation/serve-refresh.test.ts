@@ -14,7 +14,7 @@ import { encodePem } from '../../src/internal/pem.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { initLocalCaDirectory } from '../../src/node/fs-storage.js';
 import { createOcspRequest, parseOcspResponse } from '../../src/revocation/ocsp.js';
-import { describeWithPeers, tempDir } from '../helpers/peers.js';
+import { describeWithPeers, tempDir, waitForOutput } from '../helpers/peers.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 /** The documented bound (createCaHandler's default refreshMs). */
@@ -65,12 +65,8 @@ beforeAll(async () => {
   for (let i = 0; i < 150; i++) certs.push(parseCertificate((await ca.issue({ mailbox: `u${i}@example.com`, publicKey: spki })).certificate));
   certs.forEach((c, i) => writeFileSync(t.path(`c${i}.pem`), encodePem('CERTIFICATE', c.der)));
   server = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--ca', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  server.stderr!.on('data', (d) => (out += d));
-  for (let i = 0; i < 200 && !out.includes('Serving'); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!out.includes('Serving')) throw new Error(`server did not start: ${out}`);
-}, 120_000);
+  await waitForOutput(server, /Serving/);
+}, 180_000);
 
 afterAll(async () => {
   server?.kill('SIGTERM');

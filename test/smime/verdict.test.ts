@@ -1,4 +1,5 @@
 /** The exact verdict verifyMessage gives: every field for a good message, line endings, and `at`. */
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Certificate } from '../../src/certs/certificate.js';
 import { formatName } from '../../src/certs/name.js';
@@ -94,6 +95,21 @@ describe('a good message', () => {
       'CN=Fixture CA S/MIME Issuing CA,O=Fixture CA',
       'CN=Fixture CA Root,O=Fixture CA',
     ]);
+  });
+
+  it('includeCertificates: every summary also carries the certificate (DER, base64) and its SHA-256; without it, neither', async () => {
+    const plain = await verifyMessage(good, verifyOptions(f));
+    const v = await verifyMessage(good, { ...verifyOptions(f), includeCertificates: true });
+    const withCert = (c: Certificate) => ({ ...summary(c), der: Buffer.from(c.der).toString('base64'), sha256: createHash('sha256').update(c.der).digest('hex') });
+    expect(v.signers[0]!.certificate).toEqual(withCert(f.payments.certificate));
+    expect(v.signers[0]!.chain!.path).toEqual([withCert(f.payments.certificate), withCert(f.ca.issuingCertificate), withCert(f.ca.rootCertificate)]);
+    // Nothing else changes; the plain verdict has no certificate bytes.
+    const strip = (x: unknown) => JSON.parse(JSON.stringify(x, (k, val) => (k === 'der' || k === 'sha256' ? undefined : val)));
+    expect(strip(v)).toEqual(strip(plain));
+    expect(JSON.stringify(plain)).not.toMatch(/"der"|"sha256"/);
+    // Summaries are copies: changing one changes no later verdict.
+    v.signers[0]!.certificate!.der = 'changed';
+    expect((await verifyMessage(good, { ...verifyOptions(f), includeCertificates: true })).signers[0]!.certificate).toEqual(withCert(f.payments.certificate));
   });
 
   it('RSA-2048 signer: rsa-pkcs1-sha256', async () => {

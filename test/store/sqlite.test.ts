@@ -97,7 +97,7 @@ describe('SqliteStore: the file', () => {
         expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
         expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-        expect(tables).toEqual(['audit', 'credentials', 'decryption_keys', 'filter_evidence', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
+        expect(tables).toEqual(['audit', 'credentials', 'decryption_keys', 'filter_evidence', 'filter_evidence_certificate_refs', 'filter_evidence_certificates', 'identities', 'identity_claims', 'notices', 'outbox', 'pending_issuances', 'private_keys']);
       });
     }
   });
