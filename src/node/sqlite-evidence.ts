@@ -5,29 +5,21 @@
  * signer and CA certificates recur in every message); the record's JSON names them by SHA-256
  * (filter_evidence_certificate_refs links them, so pruning drops those no record names any more).
  */
-import { open } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { MailPkiError } from '../errors.js';
 import { checkEvidenceQuery, checkEvidenceRecord, evidenceRecordSchema, type EvidenceQuery, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { openSqliteStore } from './sqlite-store.js';
-
-/** Syncs a connection's WAL file: what synchronous = FULL does at each commit, here off the event loop. */
-export interface WalSync {
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
 
 type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, record: string];
 /** A row and the certificates (DER) it names. */
 type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buffer][] };
 
 /**
- * Puts are committed in groups, and each put resolves only once its commit is on disk (as the
- * filter's "250 only after the evidence is kept" needs) — or rejects with the commit or the sync.
- * The puts made before the event loop next turns go into one transaction; the WAL is then synced
- * (fdatasync, what synchronous = FULL does at commit) off the event loop, and the puts made while
- * that sync runs wait and form the next group: one sync in flight at a time, covering every commit
- * before it. A group is as large as the puts in flight, which the filter bounds by its connection limit.
+ * Puts are committed in groups: every put made before the event loop next turns (the messages
+ * finishing together) goes into one transaction, one fsync (synchronous = FULL: the commit is on
+ * disk, as the filter's "250 only after the evidence is kept" needs), and each put resolves only
+ * after that commit — or rejects with it. A group is as large as the puts in flight, which the
+ * filter bounds by its connection limit.
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
@@ -38,17 +30,10 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly selectCertificate: Database.Statement<[string]>;
   private readonly writeGroup: (writes: EvidenceWrite[]) => void;
   private pending: { write: EvidenceWrite; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  /** A group being committed and synced (from the turn it is scheduled until its puts are settled). */
   private flushing: Promise<void> | undefined;
 
-  /**
-   * @internal Use openSqliteEvidenceStore. `wal` makes the commits made so far durable (the WAL's
-   * fdatasync); without it the connection must sync at commit itself (synchronous = FULL).
-   */
-  constructor(
-    private readonly db: Database.Database,
-    private readonly wal?: WalSync,
-  ) {
+  /** @internal Use openSqliteEvidenceStore. */
+  constructor(private readonly db: Database.Database) {
     this.upsert = db.prepare(
       'INSERT INTO filter_evidence (id, message_id, received_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, received_at = excluded.received_at, record = excluded.record',
     );
@@ -78,29 +63,22 @@ export class SqliteEvidenceStore implements EvidenceStore {
     const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates };
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ write, resolve, reject });
-      this.schedule();
+      this.flushing ??= new Promise<void>((done) => setImmediate(() => (this.flush(), done())));
     });
   }
 
-  /** Starts a group on the next turn, unless one is in flight (its end starts the next). */
-  private schedule(): void {
-    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
-  }
-
-  /** Commits the puts waiting, in one transaction, then syncs; settles them. */
-  private async flush(): Promise<void> {
+  /** Commits the puts waiting, in one transaction. */
+  private flush(): void {
+    this.flushing = undefined;
     const group = this.pending;
     this.pending = [];
     try {
       this.writeGroup(group.map((p) => p.write));
-      await this.wal?.sync();
-      for (const p of group) p.resolve();
     } catch (e) {
       for (const p of group) p.reject(e);
-    } finally {
-      this.flushing = undefined;
-      if (this.pending.length) this.schedule();
+      return;
     }
+    for (const p of group) p.resolve();
   }
 
   private read(row: { id: string; record: string }): EvidenceRecord {
@@ -159,9 +137,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
   }
 
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    await this.flushing;
     this.db.close();
-    await this.wal?.close();
   }
 }
 
@@ -180,22 +157,7 @@ export async function openSqliteEvidenceStore(path: string, options: { busyTimeo
   const db = new Database(path, { fileMustExist: true });
   // Before anything else on this connection, so that no statement meets another process's lock unprepared.
   db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-  // synchronous is per connection (better-sqlite3's default in WAL mode is NORMAL: no sync at commit).
-  // In WAL mode the store syncs the WAL itself after each group's commit, off the event loop.
-  if (db.pragma('journal_mode', { simple: true }) !== 'wal') {
-    db.pragma('synchronous = FULL');
-    return new SqliteEvidenceStore(db);
-  }
-  db.pragma('synchronous = NORMAL');
-  let file: Awaited<ReturnType<typeof open>> | undefined;
-  return new SqliteEvidenceStore(db, {
-    async sync() {
-      // The WAL exists once something was committed; the connection keeps it (SQLite removes it with the last connection).
-      file ??= await open(`${path}-wal`, 'r+');
-      await file.datasync();
-    },
-    async close() {
-      await file?.close();
-    },
-  });
+  // synchronous is per connection, and better-sqlite3's default in WAL mode is NORMAL (no fsync at commit).
+  db.pragma('synchronous = FULL');
+  return new SqliteEvidenceStore(db);
 }
