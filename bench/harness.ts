@@ -39,7 +39,8 @@ export interface RoundsResult extends Result {
   seconds: number;
 }
 
-const median = (xs: readonly number[]): number => {
+/** The median of xs (the mean of the middle two for an even count). */
+export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;

@@ -172,12 +172,31 @@ export const evidenceRecordSchema = z.object({
     .optional(),
 });
 
+/**
+ * Certificates (base64 DER → SHA-256 hex) whose fingerprint was checked already: the same signer's
+ * and CA's certificates come with every message, twice (pending, then the outcome). Bounded: at most
+ * CHECKED_FINGERPRINTS entries, none longer than CHECKED_FINGERPRINT_CHARS (≤ 2 MiB in all), oldest dropped first.
+ */
+const checkedFingerprints = new Map<string, string>();
+const CHECKED_FINGERPRINTS = 256;
+const CHECKED_FINGERPRINT_CHARS = 8192;
+
+function fingerprintMatches(c: EvidenceCertificate): boolean {
+  if (checkedFingerprints.get(c.der) === c.sha256) return true;
+  if (toHex(sha256(fromBase64(c.der) ?? new Uint8Array(0))) !== c.sha256) return false;
+  if (c.der.length <= CHECKED_FINGERPRINT_CHARS) {
+    if (checkedFingerprints.size >= CHECKED_FINGERPRINTS) checkedFingerprints.delete(checkedFingerprints.keys().next().value!);
+    checkedFingerprints.set(c.der, c.sha256);
+  }
+  return true;
+}
+
 /** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */
 export function checkEvidenceRecord(record: unknown): EvidenceRecord {
   const r = parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
   // A store keeps each certificate once under its fingerprint, for every record: the claim is checked, not trusted.
   for (const c of r.certificates ?? [])
-    if (toHex(sha256(fromBase64(c.der) ?? new Uint8Array(0))) !== c.sha256)
+    if (!fingerprintMatches(c))
       throw new MailPkiError('ERR_INVALID_INPUT', `evidence record: certificates: ${c.sha256} is not the SHA-256 of its der`, { details: { field: 'certificates' } });
   return r;
 }

@@ -7,7 +7,7 @@
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId, formatAuthenticationResults, readAuthservId, type ArMethodResult } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
-import { binaryToBytes } from '../dkim/canonicalization/text.js';
+import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
 import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
@@ -155,16 +155,15 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
   const { headers, bodyStart, bareLf } = splitMessage(raw);
   const eol = bareLf ? '\n' : '\r\n';
   const fold = (s: string) => (bareLf ? s.replace(/\r\n/g, '\n') : s);
+  // The header block is built as one binary string (one char per byte) and encoded once: header
+  // bytes as splitMessage gives them go back as they were; what the filter writes (the policy's
+  // header values, subject prefix) is UTF-8.
   const utf8 = new TextEncoder();
-  // Header bytes as splitMessage gives them (one char per byte) go back as they were; what the
-  // filter writes (the policy's header values, subject prefix) is UTF-8.
-  const latin1 = (t: string) => Uint8Array.from(t, (c) => c.charCodeAt(0));
-  const chunks: Uint8Array[] = [];
-  const line = (...parts: Uint8Array[]) => chunks.push(...parts, latin1(eol));
-  line(utf8.encode(fold(`Authentication-Results: ${options.authenticationResults}`)));
-  for (const [name, value] of options.addHeaders ?? []) line(utf8.encode(`${name}: ${value.replace(/[\r\n]+/g, ' ')}`));
+  const binaryUtf8 = (t: string) => bytesToBinary(utf8.encode(t));
+  let top = `${binaryUtf8(fold(`Authentication-Results: ${options.authenticationResults}`))}${eol}`;
+  for (const [name, value] of options.addHeaders ?? []) top += `${binaryUtf8(`${name}: ${value.replace(/[\r\n]+/g, ' ')}`)}${eol}`;
   let subjectDone = options.subjectPrefix === undefined;
-  const kept: Uint8Array[][] = [];
+  let kept = '';
   const remove = new Set((options.removeHeaders ?? []).map((n) => n.toLowerCase()));
   for (const h of headers) {
     if (h.key === AR_NAME) {
@@ -174,21 +173,16 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
     if (remove.has(h.key)) continue;
     if (options.subjectPrefix !== undefined && h.key === 'subject') {
       const colon = h.raw.indexOf(':');
-      kept.push([latin1(h.raw.slice(0, colon + 1) + ' '), utf8.encode(options.subjectPrefix), latin1(fold(h.raw.slice(colon + 1).replace(/^[ \t]/, '')))]);
+      kept += `${h.raw.slice(0, colon + 1)} ${binaryUtf8(options.subjectPrefix)}${fold(h.raw.slice(colon + 1).replace(/^[ \t]/, ''))}${eol}`;
       subjectDone = true;
       continue;
     }
-    kept.push([latin1(fold(h.raw))]);
+    kept += `${fold(h.raw)}${eol}`;
   }
-  if (!subjectDone) line(utf8.encode(`Subject: ${options.subjectPrefix!.trimEnd()}`));
-  for (const k of kept) line(...k);
-  chunks.push(latin1(eol));
-  chunks.push(raw.subarray(bodyStart));
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
+  if (!subjectDone) top += `${binaryUtf8(`Subject: ${options.subjectPrefix!.trimEnd()}`)}${eol}`;
+  const head = `${top}${kept}${eol}`;
+  const out = new Uint8Array(head.length + raw.length - bodyStart);
+  for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
+  out.set(raw.subarray(bodyStart), head.length);
   return out;
 }

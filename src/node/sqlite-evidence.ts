@@ -175,5 +175,7 @@ export async function openSqliteEvidenceStore(path: string, options: { busyTimeo
   const db = new Database(path, { fileMustExist: true });
   // Before anything else on this connection, so that no statement meets another process's lock unprepared.
   db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  // synchronous is per connection, and better-sqlite3's default in WAL mode is NORMAL (no fsync at commit).
+  db.pragma('synchronous = FULL');
   return new SqliteEvidenceStore(db);
 }

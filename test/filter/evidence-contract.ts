@@ -107,6 +107,16 @@ export function runEvidenceContract(name: string, factory: () => Promise<{ store
         expect(await s.list()).toEqual([]);
       }));
 
+    it('certificates: fingerprints checked once are remembered per DER only: after a, b kept, a DER with the other one\'s fingerprint is still refused', () =>
+      withStore(async (s) => {
+        const [a, b] = [certificate('a'), certificate('b')];
+        await s.put(record(1, { certificates: [a, b] }));
+        await s.put(record(1, { certificates: [a, b], outcome: 'delivered' }));
+        await expect(s.put(record(2, { certificates: [{ sha256: a.sha256, der: b.der }] }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'certificates' } });
+        await expect(s.put(record(2, { certificates: [{ sha256: b.sha256, der: a.der }] }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'certificates' } });
+        expect((await s.list()).map((r) => r.id)).toEqual(['id-0001']);
+      }));
+
     it('records returned are copies: changing one changes nothing stored', () =>
       withStore(async (s) => {
         await s.put(record(1));

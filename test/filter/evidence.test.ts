@@ -136,3 +136,18 @@ it('SQLite evidence: close() waits for the puts already made', async () => {
     tmp.cleanup();
   }
 });
+
+it('SQLite evidence commits with synchronous=FULL (the connection ran NORMAL, better-sqlite3\'s default in WAL mode, so a put resolved before its commit was on disk)', async () => {
+  const tmp = tempDir('mailpki-evidence-');
+  try {
+    const store = await openSqliteEvidenceStore(tmp.path('store.db'));
+    await store.put(record(1));
+    // White box: durability is not observable short of a power cut; the connection's setting is.
+    const db = (store as unknown as { db: Database.Database }).db;
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    await store.close();
+  } finally {
+    tmp.cleanup();
+  }
+});
