@@ -381,6 +381,35 @@ it('a verdict is valid only when what a §3.1 client (and any other) shows is wh
   expect(tally.invalid).toBeGreaterThan(25);
 }, 60_000);
 
+// The counterexample fast-check found (seed 410540133, path 12099:16:1:1:1:1:1, about 1 run in 150 of
+// the property above), written out: the comparison of outer and signed From counted the comment of
+// the old form `a@b (Name)` twice, as the display name and again as a comment, so the same name
+// given as an encoded word outside differed. Both are shown "Payments Team <payments@example.com>".
+it('regression: a signed From "payments@example.com (Payments Team)" and an outer From "=?utf-8?q?Payments_Team?= <payments@example.com>" are one display name, no SMIME_OUTER_HEADER_MISMATCH', async () => {
+  const mailbox = 'payments@example.com';
+  const encoded: FromChoice = { values: [`=?utf-8?q?Payments_Team?= <${mailbox}>`], mailbox, lookalike: false, label: 'encoded name', name: 'Payments Team' };
+  const comment: FromChoice = { values: [`${mailbox} (Payments Team)`], mailbox, lookalike: false, label: 'comment name', name: 'Payments Team' };
+  const s: Scenario = {
+    signer: 'payments',
+    carrier: 'opaque',
+    outer: { from: encoded, subject: written('Payment  run\r\n 2026-03', 'Payment run 2026-03'), to: written('<approvers@example.com>', 'approvers@example.com'), rotate: 4, reverse: false },
+    wrappers: [],
+    injected: { from: comment, subject: written('Payment run 2026-03'), to: written('approvers@example.com'), rotate: 0, reverse: false },
+    hp: { param: 'clear', record: 'sender' },
+    resign: 'payments',
+    partial: false,
+  };
+  expect(expected(s)).toEqual({ valid: true, why: [], warnings: [] });
+  for (const t of [s, { ...s, outer: { ...s.outer, from: comment }, injected: { ...s.injected!, from: encoded } }, { ...s, resign: undefined, hp: undefined }]) {
+    const v = await verifyMessage(await build(t), verifyOptions(f));
+    expect({ valid: v.valid, problems: v.problems, warnings: v.warnings }, explain(t)).toEqual({ valid: true, problems: [], warnings: [] });
+  }
+  // A comment beside a display name is still shown, and still compared.
+  const besides: Scenario = { ...s, injected: { ...s.injected!, from: { ...encoded, values: [`=?utf-8?q?Payments_Team?= <${mailbox}> (NEW IBAN XX99)`] } } };
+  const v = await verifyMessage(await build(besides), verifyOptions(f));
+  expect(v.warnings.map((w) => [w.code, w.header]), explain(besides)).toContainEqual(['SMIME_OUTER_HEADER_MISMATCH', 'From']);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Encrypted paths (issue 12): the signed scenarios above, encrypted. The outer header of the
 // envelope is what every client shows (the signed message's own outer header is gone), so the model
