@@ -1,7 +1,8 @@
 /**
  * Spoof generator (issue 11): from valid signed messages (detached and opaque), generate variants that
  * change what a reader sees — outer and wrapped From / Sender / Reply-To / Subject / To, display names,
- * encoded words, several From fields, message/rfc822 wrappers (nested, `forwarded=no`), signed
+ * encoded words, several From fields, message/rfc822 wrappers (nested, `forwarded=no`), triple wraps
+ * (multipart/signed → message/rfc822 → a signed message, with wrappers inside its signature too), signed
  * header fields on the content, a second signature around it, a signer certificate whose subject
  * emailAddress differs from its SAN mailbox, partial signing (the signed message
  * inside an unsigned multipart/mixed), header order — and check the verdict against a model of what
@@ -175,9 +176,10 @@ interface Scenario {
    * Triple wrap (with wrappers only): the innermost wrapped message is itself a signed message, by
    * this signer, around the content — multipart/signed → message/rfc822 → multipart/signed (a
    * signed message forwarded inside another signature). Its signature covers the content, not the
-   * wrapper's header, which only the signatures outside vouch for.
+   * wrapper's header, which only the signatures outside vouch for. `wrappers`: message/rfc822
+   * wrappers inside that signature too (then no injected fields), which every signature covers.
    */
-  innerSigned?: { signer: SignerName; carrier: 'detached' | 'opaque' };
+  innerSigned?: { signer: SignerName; carrier: 'detached' | 'opaque'; wrappers?: { set: HeaderSet; forwardedNo: boolean }[] };
 }
 
 /**
@@ -220,12 +222,13 @@ const scenario: fc.Arbitrary<Scenario> = fc
         wrappers: fc.array(fc.record({ set: likeOuter(s.outer), forwardedNo: fc.boolean() }), { minLength: s.wrapCount, maxLength: s.wrapCount }),
         // Header fields on the signed content: without wrappers, or inside the inner signature of a triple wrap.
         injected: (s.wrapCount === 0 || s.innerSigned) && s.injectedWanted ? likeOuter(s.outer) : fc.constant(undefined),
+        innerWrappers: fc.array(fc.record({ set: likeOuter(s.outer), forwardedNo: fc.boolean() }), { maxLength: 1 }),
       })
-      .map(({ wrappers, injected }) => {
+      .map(({ wrappers, injected, innerWrappers }) => {
         const partial = s.partialDraw === 0;
         const out: Scenario = { signer: s.signer, carrier: s.carrier, outer: s.outer, wrappers, partial };
         const triple = s.innerSigned && wrappers.length > 0;
-        if (triple) out.innerSigned = s.innerSigned;
+        if (triple) out.innerSigned = { ...s.innerSigned!, ...(innerWrappers.length > 0 && !injected && { wrappers: innerWrappers }) };
         if (injected && (wrappers.length === 0 || triple)) out.injected = injected;
         if (out.injected && s.hp && !triple) out.hp = s.hp;
         // Partial signing is judged on its own; a second signature around it would sign the whole.
@@ -267,14 +270,24 @@ async function signedMessage(outer: string[], entity: string, signer: FixtureSig
   return carrier === 'detached' ? multipartSigned(outer, entity, cms, boundary ? { boundary } : {}) : opaqueSigned(outer, cms);
 }
 
+/** `entity` inside message/rfc822 wrappers, the first outermost. */
+function wrap(entity: string, wrappers: readonly { set: HeaderSet; forwardedNo: boolean }[]): string {
+  let e = entity;
+  for (let k = wrappers.length - 1; k >= 0; k--) {
+    const w = wrappers[k]!;
+    e = `Content-Type: message/rfc822${w.forwardedNo ? '; forwarded=no' : ''}\r\n\r\n${headerLines(w.set).join('\r\n')}\r\n${e}`;
+  }
+  return e;
+}
+
 async function build(s: Scenario): Promise<string> {
   let entity = signedContent(s);
   // Triple wrap: the innermost wrapper holds a signed message (its header is the wrapper's, added below).
-  if (s.innerSigned) entity = entityOf(await signedMessage(['X-Dropped: by entityOf'], entity, signerOf(s.innerSigned.signer), s.innerSigned.carrier, 'inner-boundary-3'));
-  for (let k = s.wrappers.length - 1; k >= 0; k--) {
-    const w = s.wrappers[k]!;
-    entity = `Content-Type: message/rfc822${w.forwardedNo ? '; forwarded=no' : ''}\r\n\r\n${headerLines(w.set).join('\r\n')}\r\n${entity}`;
+  if (s.innerSigned) {
+    const inner = wrap(entity, s.innerSigned.wrappers ?? []);
+    entity = entityOf(await signedMessage(['X-Dropped: by entityOf'], inner, signerOf(s.innerSigned.signer), s.innerSigned.carrier, 'inner-boundary-3'));
   }
+  entity = wrap(entity, s.wrappers);
   const outer = headerLines(s.outer);
   let message = await signedMessage(outer, entity, signerOf(s.signer), s.carrier);
   if (s.partial) {
@@ -325,12 +338,13 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
   const signers = new Set([...outside, ...(s.innerSigned ? [MAILBOX[s.innerSigned.signer]] : [])]);
   if (s.partial) why.push('only part of the message is signed');
   const outerMailbox = s.outer.from.mailbox;
-  const sections: { kind: 'outer' | 'wrapped' | 'injected'; set: HeaderSet }[] = [
-    { kind: 'outer', set: s.outer },
-    ...s.wrappers.map((w) => ({ kind: 'wrapped' as const, set: w.set })),
-    ...(s.injected ? [{ kind: 'injected' as const, set: s.injected }] : []),
+  const sections: { kind: 'outer' | 'wrapped' | 'injected'; set: HeaderSet; covered: Set<string> }[] = [
+    { kind: 'outer', set: s.outer, covered: signers },
+    ...s.wrappers.map((w) => ({ kind: 'wrapped' as const, set: w.set, covered: outside })),
+    ...(s.innerSigned?.wrappers ?? []).map((w) => ({ kind: 'wrapped' as const, set: w.set, covered: signers })),
+    ...(s.injected ? [{ kind: 'injected' as const, set: s.injected, covered: signers }] : []),
   ];
-  for (const { kind, set } of sections) {
+  for (const { kind, set, covered } of sections) {
     // Under partial signing only the outer header is read for the author; the rest is not displayed as signed anyway.
     if (s.partial && kind !== 'outer') continue;
     if (kind !== 'outer') {
@@ -356,7 +370,7 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
     if (m === undefined) why.push(`${kind} From is ambiguous or spoofed (${set.from.label})`);
     else {
       if (!signers.has(m)) why.push(`${kind} From ${m} is not a signer's`);
-      else if (kind === 'wrapped' && !outside.has(m)) why.push(`wrapped From ${m} is signed only inside, by the forwarded message's signer`);
+      else if (!covered.has(m)) why.push(`${kind} From ${m} is signed only inside, by the forwarded message's signer`);
       if (kind !== 'outer' && m !== outerMailbox) why.push(`${kind} From ${m} is not the outer From ${outerMailbox}`);
       // The same mailbox under another display name outside the signature.
       if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name && !(kind === 'injected' && explains('from'))) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
@@ -378,13 +392,14 @@ function explain(s: Scenario): string {
     `${s.carrier} signed by ${s.signer}${s.resign ? `, signed again by ${s.resign}` : ''}${s.partial ? ', inside unsigned multipart/mixed' : ''}${s.innerSigned ? `; the innermost wrapped message ${s.innerSigned.carrier} signed by ${s.innerSigned.signer}` : ''}`,
     `outer: ${set(s.outer)}`,
     ...s.wrappers.map((w, i) => `wrapper ${i}${w.forwardedNo ? ' (forwarded=no)' : ''}: ${set(w.set)}`),
+    ...(s.innerSigned?.wrappers ?? []).map((w, i) => `wrapper ${i} inside the inner signature${w.forwardedNo ? ' (forwarded=no)' : ''}: ${set(w.set)}`),
     ...(s.injected ? [`signed content header: ${set(s.injected)}`] : []),
     ...(s.hp ? [`hp: ${s.hp.param}, HP-Outer record: ${s.hp.record}`] : []),
   ].join('\n  ');
 }
 
 const tally = { valid: 0, invalid: 0 };
-const tripleTally = { valid: 0, invalid: 0 };
+const tripleTally = { valid: 0, invalid: 0, innerWrapped: 0 };
 
 it('a verdict is valid only when what a §3.1 client (and any other) shows is what the bound mailbox signed', async () => {
   await fc.assert(
@@ -403,6 +418,7 @@ it('a verdict is valid only when what a §3.1 client (and any other) shows is wh
         expect(v.from?.address && normalizeAddress(v.from.address), context).toBe(s.outer.from.mailbox);
         if (s.innerSigned) {
           tripleTally.valid++;
+          if (s.innerSigned.wrappers) tripleTally.innerWrapped++;
           // Both signatures verified: the one around the wrapper, and the forwarded message's inside it.
           expect(new Set(v.signers.map((x) => x.layer)).size, context).toBe(s.resign ? 3 : 2);
         }
