@@ -5,6 +5,7 @@
 import { MailPkiError } from '../errors.js';
 import { copyBytes, fromLatin1, toBytes, toHex } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, encodedOf, parseDer, parseDerSequence, readBitString, readSmallInt, readTime, readUnsignedHex } from '../internal/der.js';
+import { mailboxKey } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
 import { decodePemBlocks, encodePem, looksLikePem } from '../internal/pem.js';
 import { parseSignatureAlgorithm, readPublicKeyInfo, type ParsedSignatureAlgorithm, type PublicKeyInfo } from '../keys/algorithms.js';
@@ -228,8 +229,8 @@ export function certificateMailboxes(cert: Certificate): CertificateMailboxes {
   const san = unique([...(cert.subjectAltName?.rfc822Names ?? []), ...(cert.subjectAltName?.smtpUtf8Mailboxes ?? [])]);
   const subject = unique(nameValues(cert.subject, OID.emailAddress));
   if (san.length > 0) {
-    const bound = new Set(san.map(withLowerDomain));
-    return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !bound.has(withLowerDomain(e))) };
+    const bound = new Set(san.map(mailboxKey));
+    return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !bound.has(mailboxKey(e))) };
   }
   return { emails: subject, source: subject.length > 0 ? 'subject' : 'none', ignored: [] };
 }
@@ -244,7 +245,7 @@ function unique(list: readonly string[]): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of list) {
-    const key = withLowerDomain(e);
+    const key = mailboxKey(e);
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(e);
@@ -253,7 +254,6 @@ function unique(list: readonly string[]): string[] {
 }
 
 // The domain compares case-insensitively, the local part exactly (RFC 5321 §2.4), as S/MIME binding does.
-const withLowerDomain = (a: string) => a.slice(0, a.lastIndexOf('@') + 1) + a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest(hash, copyBytes(cert.der)));

@@ -7,6 +7,7 @@
 import { fromLatin1 } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, parseDer, type Der } from '../internal/der.js';
 import { MailPkiError } from '../errors.js';
+import { domainToAscii } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
 import type { Certificate } from './certificate.js';
 import { nameValues, prepareForSubtrees, preparedWithin, readName, type Name, type PreparedForSubtrees } from './name.js';
@@ -108,15 +109,19 @@ export function readNameConstraints(value: Uint8Array): NameConstraints {
   return out;
 }
 
-/** Mailbox against an rfc822Name constraint: a mailbox, a host, or `.domain` for its subdomains. */
+/**
+ * Mailbox against an rfc822Name constraint: a mailbox, a host, or `.domain` for its subdomains. The
+ * domains compare as lower-case A-labels (RFC 9549 §6, RFC 9598 §6), so the constraint `example.com`
+ * and the SmtpUTF8Mailbox `user@bücher.example` or rfc822Name `user@xn--bcher-kva.example` are judged alike.
+ */
 export function emailMatches(email: string, constraint: string): boolean {
   const at = email.lastIndexOf('@');
   if (at < 0) return false;
   const local = email.slice(0, at);
-  const host = email.slice(at + 1).toLowerCase();
+  const host = domainToAscii(email.slice(at + 1));
   const cAt = constraint.lastIndexOf('@');
-  if (cAt >= 0) return constraint.slice(0, cAt) === local && constraint.slice(cAt + 1).toLowerCase() === host;
-  const c = constraint.toLowerCase();
+  if (cAt >= 0) return constraint.slice(0, cAt) === local && domainToAscii(constraint.slice(cAt + 1)) === host;
+  const c = domainToAscii(constraint);
   if (c.startsWith('.')) return host.endsWith(c) && host.length > c.length;
   return host === c;
 }
@@ -194,7 +199,8 @@ export function checkNameConstraints(cert: Certificate, nc: NameConstraints, bud
     message: `checking name constraints would take more than ${MAX_NAME_CONSTRAINT_CHECKS} comparisons (MAX_NAME_CONSTRAINT_CHECKS)`,
   };
 
-  const emails = [...(cert.subjectAltName?.rfc822Names ?? []), ...nameValues(cert.subject, OID.emailAddress)];
+  // rfc822Name constraints cover SmtpUTF8Mailbox names too (RFC 9549 §6, RFC 9598 §6): one address space.
+  const emails = [...(cert.subjectAltName?.rfc822Names ?? []), ...(cert.subjectAltName?.smtpUtf8Mailboxes ?? []), ...nameValues(cert.subject, OID.emailAddress)];
   const dns = cert.subjectAltName?.dnsNames ?? [];
   const uris = cert.subjectAltName?.uris ?? [];
   for (const e of emails) {

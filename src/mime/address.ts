@@ -28,6 +28,12 @@ export interface AddressList {
   readonly groups: readonly AddressGroup[];
   /** One message per problem; an entry that could not be read adds no mailbox. */
   readonly errors: readonly string[];
+  /**
+   * The comments of the field that are not a display name (decoded, RFC 2047 §5 (2), in order): a
+   * client may show them beside the mailbox (`Payments <p@example.com> (NEW IBAN …)`). The comment
+   * of the old form `a@b (Name)` is the mailbox's name, and not listed again here.
+   */
+  readonly comments: readonly string[];
 }
 
 type SpecialChar = '<' | '>' | '@' | ',' | ';' | ':' | '.';
@@ -48,6 +54,7 @@ export function parseAddressList(value: string): AddressList {
   const tokens = tokenize(value, errors);
   const mailboxes: Mailbox[] = [];
   const groups: AddressGroup[] = [];
+  const names = new Set<Token>();
   let i = 0;
   while (i < tokens.length) {
     if (isSpecial(tokens[i], ',') || tokens[i]!.kind === 'comment') {
@@ -56,21 +63,24 @@ export function parseAddressList(value: string): AddressList {
     }
     const colon = groupColonAt(tokens, i);
     if (colon >= 0) {
-      i = readGroup(tokens, i, colon, { mailboxes, groups, errors });
+      i = readGroup(tokens, i, colon, { mailboxes, groups, errors, names });
     } else {
       const end = segmentEnd(tokens, i, false);
-      const m = readMailbox(tokens.slice(i, end), undefined, errors);
+      const m = readMailbox(tokens.slice(i, end), undefined, errors, names);
       if (m) mailboxes.push(m);
       i = end;
     }
   }
-  return { mailboxes, groups, errors };
+  const comments = tokens.filter((t) => t.kind === 'comment' && !names.has(t)).map((t) => decodeEncodedWords(t.text));
+  return { mailboxes, groups, errors, comments };
 }
 
 interface Sink {
   mailboxes: Mailbox[];
   groups: AddressGroup[];
   errors: string[];
+  /** Comment tokens taken as a display name (the old form `a@b (Name)`). */
+  names: Set<Token>;
 }
 
 function readGroup(tokens: Token[], start: number, colon: number, sink: Sink): number {
@@ -91,7 +101,7 @@ function readGroup(tokens: Token[], start: number, colon: number, sink: Sink): n
       continue;
     }
     const end = segmentEnd(tokens, i, true);
-    const m = readMailbox(tokens.slice(i, end), name, sink.errors);
+    const m = readMailbox(tokens.slice(i, end), name, sink.errors, sink.names);
     if (m) members.push(m);
     i = end;
   }
@@ -125,9 +135,9 @@ function segmentEnd(tokens: Token[], start: number, inGroup: boolean): number {
 /** @internal How the error about an unquoted special in a display name starts (mime/author.ts folds it into its own problem). */
 export const UNQUOTED_IN_NAME = 'display name holds an unquoted';
 
-function readMailbox(seg: Token[], group: string | undefined, errors: string[]): Mailbox | undefined {
+function readMailbox(seg: Token[], group: string | undefined, errors: string[], names: Set<Token>): Mailbox | undefined {
   const lt = seg.findIndex((t) => isSpecial(t, '<'));
-  if (lt < 0) return readBareAddress(seg, group, errors);
+  if (lt < 0) return readBareAddress(seg, group, errors, names);
   const gtRel = seg.slice(lt + 1).findIndex((t) => isSpecial(t, '>'));
   const gt = gtRel < 0 ? seg.length : lt + 1 + gtRel;
   if (gtRel < 0) errors.push('angle address is not closed with ">"');
@@ -144,7 +154,7 @@ function readMailbox(seg: Token[], group: string | undefined, errors: string[]):
 }
 
 // A bare addr-spec; the obsolete "a@b (Name)" form gives its comment as the name.
-function readBareAddress(seg: Token[], group: string | undefined, errors: string[]): Mailbox | undefined {
+function readBareAddress(seg: Token[], group: string | undefined, errors: string[], names: Set<Token>): Mailbox | undefined {
   if (!seg.some((t) => isSpecial(t, '@'))) {
     const text = tokensText(seg);
     if (text) errors.push(`no address in "${text}"`);
@@ -152,8 +162,9 @@ function readBareAddress(seg: Token[], group: string | undefined, errors: string
   }
   const spec = readAddrSpec(seg, errors);
   if (!spec) return undefined;
-  const comments = seg.filter((t) => t.kind === 'comment').map((t) => decodeEncodedWords(t.text.trim()));
-  const name = comments.filter((c) => c).join(' ');
+  const commentTokens = seg.filter((t) => t.kind === 'comment');
+  for (const t of commentTokens) names.add(t);
+  const name = commentTokens.map((t) => decodeEncodedWords(t.text.trim())).filter((c) => c).join(' ');
   return { name: name || undefined, ...spec, group };
 }
 

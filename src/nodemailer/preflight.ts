@@ -10,6 +10,7 @@ import { domainsAlign, signDkimMessage, systemDnsResolver, verifyDkim, type Dkim
 import { isMailPkiError, MailPkiError } from '../errors.js';
 import { equalBytes, toBytes } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
+import { mailboxKey } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
 import type { DkimManager } from '../lifecycle/dkim.js';
 import type { LifecycleManager } from '../lifecycle/manager.js';
@@ -599,27 +600,6 @@ function recipientCertificate(r: SmimeRecipient): Certificate | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The key a mailbox is matched by: the local part exactly, the domain lower-cased and, when it is an
- * internationalized name, as A-labels (nodemailer's envelope carries A-labels, a certificate may name
- * U-labels, RFC 8398). A domain that is not a plain host name is compared as written.
- */
-function mailboxKey(address: string): string {
-  const a = address.trim();
-  const at = a.lastIndexOf('@');
-  if (at < 0) return a;
-  let domain = a.slice(at + 1).toLowerCase();
-  if (/[^\x00-\x7f]/.test(domain) && !/[\s/?#@:[\]\\%]/.test(domain)) {
-    try {
-      const ascii = new URL(`http://${domain}/`).hostname;
-      if (ascii) domain = ascii;
-    } catch {
-      // Not a host name: compared as written.
-    }
-  }
-  return `${a.slice(0, at + 1)}${domain}`;
 }
 
 /** Most addresses a check's sentence spells out (the result lists them all). */

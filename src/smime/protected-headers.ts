@@ -83,34 +83,12 @@ function canonical(name: string, values: string[]): string {
       if (!ADDRESS_HEADERS.has(name.toLowerCase())) return text;
       const list = parseAddressList(v);
       if (list.errors.length > 0) return text;
-      // Comments count: a client may show `Payments <payments@example.com> (NEW IBAN …)` in full.
-      return `${list.mailboxes.map((m) => `${collapse(m.name ?? '')}<${normalizeAddress(m.address)}>`).join(',')}${commentsOf(v)}`;
+      // Comments count: a client may show `Payments <payments@example.com> (NEW IBAN …)` in full. The
+      // comment of `payments@example.com (Payments Team)` is its display name, and counts once, as the name.
+      const comments = list.comments.map((c) => ` (${c})`).join('');
+      return `${list.mailboxes.map((m) => `${collapse(m.name ?? '')}<${normalizeAddress(m.address)}>`).join(',')}${collapse(comments)}`;
     })
     .join('\n');
-}
-
-/** The text of the comments in an address field (outside quoted strings), decoded and collapsed; linear. */
-function commentsOf(value: string): string {
-  let out = '';
-  let depth = 0;
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\') {
-      if (depth > 0) out += value[i + 1] ?? '';
-      i++;
-    } else if (quoted) {
-      if (c === '"') quoted = false;
-    } else if (c === '"' && depth === 0) quoted = true;
-    else if (c === '(') {
-      if (depth++ > 0) out += c;
-      else out += ' (';
-    } else if (c === ')' && depth > 0) {
-      if (--depth > 0) out += c;
-      else out += ')';
-    } else if (depth > 0) out += c;
-  }
-  return collapse(decodeEncodedWords(out));
 }
 
 const collapse = (s: string) => s.replace(/\s+/g, ' ').trim();

@@ -3,6 +3,7 @@
  * spoofing tricks (two From fields, two mailboxes, a name that holds another address, an
  * empty or name-only From, a different Sender) are problems rather than guesses.
  */
+import { mailboxKey } from '../internal/mailbox.js';
 import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, readAuthor, type AuthorProblemCode, type MimeEntity } from '../mime/index.js';
 import { findDisguisedAddresses, hasBidiControls } from '../mime/address.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
@@ -59,9 +60,12 @@ export function checkSender(entity: MimeEntity, fromAddress: string | undefined)
   return [];
 }
 
-/** Mailbox equality: the domain case-insensitively, the local part exactly (RFC 5321 §2.4). */
+/**
+ * Mailbox equality: the local part exactly (RFC 5321 §2.4), the domain case-insensitively and as
+ * A-labels (RFC 9598 §5), so `user@bücher.example` is `user@xn--bcher-kva.example` (see mailboxKey).
+ */
 export function sameMailbox(a: string, b: string): boolean {
-  return normalizeAddress(a) === normalizeAddress(b);
+  return mailboxKey(a) === mailboxKey(b);
 }
 
 /**

@@ -14,12 +14,12 @@ import {
   subjectAltNameValue,
   type ExtensionInput,
 } from '../../src/certs/builder.js';
-import { certificateToPem, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { certificateMailboxes, certificateToPem, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { MAX_NAME_CONSTRAINT_CHECKS, uriHost } from '../../src/certs/chain-names.js';
 import { MAX_SIGNATURE_CHECKS, chainProblemCodes, validateChain, type ChainProblemCode, type ChainResult, type ValidateChainOptions } from '../../src/certs/chain.js';
 import type { KeyUsageName } from '../../src/certs/extensions.js';
 import { encodeName } from '../../src/certs/name.js';
-import { bitString, childrenOf, encodedOf, implicit, parseDer, seq, tlv } from '../../src/internal/der.js';
+import { bitString, childrenOf, encodedOf, implicit, oid, parseDer, seq, tlv } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { exportSpki, generateKeyPair, type KeyType } from '../../src/keys/index.js';
@@ -156,6 +156,8 @@ function nameConstraintsExt(permitted: Uint8Array[], excluded: Uint8Array[] = []
 }
 const rfc822 = (s: string) => implicit(1, new TextEncoder().encode(s));
 const dnsName = (s: string) => implicit(2, new TextEncoder().encode(s));
+/** otherName SmtpUTF8Mailbox (RFC 9598 §3): [0] { type-id, [0] EXPLICIT UTF8String }. */
+const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, new TextEncoder().encode(s))));
 const uriName = (s: string) => implicit(6, new TextEncoder().encode(s));
 
 /** A WebCrypto that counts subtle.verify calls. */
@@ -530,6 +532,27 @@ describe('validateChain: each problem code on a crafted chain', () => {
     it('in an excluded subtree', async () => {
       const r = await validate(await mint({ cn: 'ceo', issuer: nc, email: 'ceo@example.com' }), [nc]);
       expect(codes(r)).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it('an SmtpUTF8Mailbox is in the same address space (RFC 9549 §6, RFC 9598 §6): outside the permitted subtrees it violates them (it was not checked at all)', async () => {
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: nc, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      const outside = await leaf('utf8-outside', smtpUtf8Mailbox('ceo@bank.example'));
+      expect(certificateMailboxes(outside).emails).toEqual(['ceo@bank.example']);
+      expect(codes(await validate(outside, [nc]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      expect(codes(await validate(await leaf('utf8-idn', smtpUtf8Mailbox('jörg@bücher.example')), [nc]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      expect((await validate(await leaf('utf8-inside', smtpUtf8Mailbox('jörg@mail.example.org')), [nc])).ok).toBe(true);
+      // Beside a permitted rfc822Name it is still checked.
+      expect(codes(await validate(await leaf('utf8-beside', rfc822('bob@example.com'), smtpUtf8Mailbox('ceo@bank.example')), [nc]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it('IDN domains compare as A-labels: a constraint in A-labels covers the U-label SmtpUTF8Mailbox and rfc822Name, and excludes alike', async () => {
+      const idnCa = await mint({ cn: 'IdnCA', ca: true, issuer: root, extra: [nameConstraintsExt([rfc822('xn--bcher-kva.example'), rfc822('.xn--bcher-kva.example')], [rfc822('.MAIL.XN--BCHER-KVA.example')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: idnCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      expect((await validate(await leaf('idn-utf8', smtpUtf8Mailbox('jörg@BÜCHER.example')), [idnCa])).ok).toBe(true);
+      expect((await validate(await leaf('idn-ascii', rfc822('joerg@xn--bcher-kva.example')), [idnCa])).ok).toBe(true);
+      // A Cyrillic "с" is another domain, outside.
+      expect(codes(await validate(await leaf('idn-cyrillic', smtpUtf8Mailbox('jörg@bü\u0441her.example')), [idnCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      // Subdomains in U-labels: permitted, and in the excluded subtree given in upper-case A-labels.
+      expect((await validate(await leaf('idn-sub-ok', smtpUtf8Mailbox('jörg@other.bücher.example')), [idnCa])).ok).toBe(true);
+      expect(codes(await validate(await leaf('idn-sub', smtpUtf8Mailbox('jörg@x.MAIL.bücher.example')), [idnCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
     });
     it('a constrained name form the leaf carries but we cannot evaluate (iPAddress) is CHAIN_UNKNOWN_CRITICAL_EXTENSION', async () => {
       const ipCa = await mint({ cn: 'IpCA', ca: true, issuer: root, extra: [nameConstraintsExt([implicit(7, new Uint8Array([192, 0, 2, 0, 255, 255, 255, 0]))])] });

@@ -51,6 +51,14 @@ describe('parseAddressList', () => {
     expect(r.errors).toHaveLength(errors);
   });
 
+  it('lists the comments that are not a display name: the one of the old form `a@b (Name)` is the name, not also a comment', () => {
+    expect(parseAddressList('payments@example.com (Payments Team)').comments).toEqual([]);
+    expect(parseAddressList('payments@example.com (=?utf-8?q?Payments_Team?=)').mailboxes[0]!.name).toBe('Payments Team');
+    expect(parseAddressList('(c1) Alice (c2) <alice@example.org> (=?utf-8?q?NEW_IBAN?=)').comments).toEqual(['c1', 'c2', 'NEW IBAN']);
+    expect(parseAddressList('G: a@x.org (A), (between) B <b@x.org> (c (nested));').comments).toEqual(['between', 'c (nested)']);
+    expect(parseAddressList('"(not a comment)" <a@x.org>').comments).toEqual([]);
+  });
+
   it('reports groups with their members, and members know their group', () => {
     const r = parseAddressList('Board: a@x.org, b@x.org;, c@y.org');
     expect(r.groups).toHaveLength(1);

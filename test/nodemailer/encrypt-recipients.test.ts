@@ -154,4 +154,12 @@ describe('preflight() dry run with an envelope', () => {
     expect(own.encryption!.certificates).toEqual([0, 1]);
     await expect(preflight(bytes, config(), { envelope: { to: 'auditor@example.com' } as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'envelope' } });
   });
+
+  it('envelope readers are matched as A-labels without look-alike folding: an upper-case domain is the reader, a full-width "ｅ" is another one (it was folded to example.com)', async () => {
+    const upper = await preflight(bytes, config(), { envelope: { to: ['approvers@EXAMPLE.com'] } });
+    expect(upper.ok).toBe(true);
+    const fullWidth = await preflight(bytes, config(), { envelope: { to: ['approvers@\uFF45xample.com'] } });
+    expect(fullWidth.failed).toEqual(['encryption-recipients']);
+    expect(fullWidth.encryption!.missing).toEqual(['approvers@\uFF45xample.com']);
+  });
 });

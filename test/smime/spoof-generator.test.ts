@@ -1,7 +1,8 @@
 /**
  * Spoof generator (issue 11): from valid signed messages (detached and opaque), generate variants that
  * change what a reader sees — outer and wrapped From / Sender / Reply-To / Subject / To, display names,
- * encoded words, several From fields, message/rfc822 wrappers (nested, `forwarded=no`), signed
+ * encoded words, several From fields, message/rfc822 wrappers (nested, `forwarded=no`), triple wraps
+ * (multipart/signed → message/rfc822 → a signed message, with wrappers inside its signature too), signed
  * header fields on the content, a second signature around it, a signer certificate whose subject
  * emailAddress differs from its SAN mailbox, partial signing (the signed message
  * inside an unsigned multipart/mixed), header order — and check the verdict against a model of what
@@ -171,6 +172,14 @@ interface Scenario {
   partial: boolean;
   /** RFC 9788 marking of the signed content (with `injected` only): its hp parameter and HP-Outer record. */
   hp?: HpChoice;
+  /**
+   * Triple wrap (with wrappers only): the innermost wrapped message is itself a signed message, by
+   * this signer, around the content — multipart/signed → message/rfc822 → multipart/signed (a
+   * signed message forwarded inside another signature). Its signature covers the content, not the
+   * wrapper's header, which only the signatures outside vouch for. `wrappers`: message/rfc822
+   * wrappers inside that signature too (then no injected fields), which every signature covers.
+   */
+  innerSigned?: { signer: SignerName; carrier: 'detached' | 'opaque'; wrappers?: { set: HeaderSet; forwardedNo: boolean }[] };
 }
 
 /**
@@ -202,18 +211,26 @@ const scenario: fc.Arbitrary<Scenario> = fc
     resign: fc.option(fc.constantFrom<SignerName>('payments', 'attacker'), { nil: undefined, freq: 4 }),
     partialDraw: fc.nat(9),
     hp: fc.option(hpChoice, { nil: undefined, freq: 2 }),
+    innerSigned: fc.option(fc.record({ signer: fc.constantFrom<SignerName>('payments', 'payments', 'attacker', 'sanSubject'), carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque') }), {
+      nil: undefined,
+      freq: 2,
+    }),
   })
   .chain((s) =>
     fc
       .record({
         wrappers: fc.array(fc.record({ set: likeOuter(s.outer), forwardedNo: fc.boolean() }), { minLength: s.wrapCount, maxLength: s.wrapCount }),
-        injected: s.wrapCount === 0 && s.injectedWanted ? likeOuter(s.outer) : fc.constant(undefined),
+        // Header fields on the signed content: without wrappers, or inside the inner signature of a triple wrap.
+        injected: (s.wrapCount === 0 || s.innerSigned) && s.injectedWanted ? likeOuter(s.outer) : fc.constant(undefined),
+        innerWrappers: fc.array(fc.record({ set: likeOuter(s.outer), forwardedNo: fc.boolean() }), { maxLength: 1 }),
       })
-      .map(({ wrappers, injected }) => {
+      .map(({ wrappers, injected, innerWrappers }) => {
         const partial = s.partialDraw === 0;
         const out: Scenario = { signer: s.signer, carrier: s.carrier, outer: s.outer, wrappers, partial };
-        if (injected) out.injected = injected;
-        if (injected && s.hp) out.hp = s.hp;
+        const triple = s.innerSigned && wrappers.length > 0;
+        if (triple) out.innerSigned = { ...s.innerSigned!, ...(innerWrappers.length > 0 && !injected && { wrappers: innerWrappers }) };
+        if (injected && (wrappers.length === 0 || triple)) out.injected = injected;
+        if (out.injected && s.hp && !triple) out.hp = s.hp;
         // Partial signing is judged on its own; a second signature around it would sign the whole.
         if (s.resign && !partial) out.resign = s.resign;
         return out;
@@ -243,20 +260,36 @@ function signedContent(s: Scenario): string {
   return `${[...headerLines(s.injected), ...hpOuterLines(s, s.hp.record)].join('\r\n')}\r\n${marked}`;
 }
 
-async function build(s: Scenario): Promise<string> {
-  let entity = signedContent(s);
-  for (let k = s.wrappers.length - 1; k >= 0; k--) {
-    const w = s.wrappers[k]!;
-    entity = `Content-Type: message/rfc822${w.forwardedNo ? '; forwarded=no' : ''}\r\n\r\n${headerLines(w.set).join('\r\n')}\r\n${entity}`;
-  }
-  const signer = signerOf(s.signer);
+/** A signed message (multipart/signed or opaque) of `entity` by `signer`, under the outer header `outer`. */
+async function signedMessage(outer: string[], entity: string, signer: FixtureSigner, carrier: 'detached' | 'opaque', boundary?: string): Promise<string> {
   const cms = await signData(utf8(entity), {
     signers: [{ key: signer.key, certificate: signer.certificate, signingTime: NOW }],
     certificates: [signer.certificate.der, ...signer.chain.map((c) => c.der)],
-    detached: s.carrier === 'detached',
+    detached: carrier === 'detached',
   });
+  return carrier === 'detached' ? multipartSigned(outer, entity, cms, boundary ? { boundary } : {}) : opaqueSigned(outer, cms);
+}
+
+/** `entity` inside message/rfc822 wrappers, the first outermost. */
+function wrap(entity: string, wrappers: readonly { set: HeaderSet; forwardedNo: boolean }[]): string {
+  let e = entity;
+  for (let k = wrappers.length - 1; k >= 0; k--) {
+    const w = wrappers[k]!;
+    e = `Content-Type: message/rfc822${w.forwardedNo ? '; forwarded=no' : ''}\r\n\r\n${headerLines(w.set).join('\r\n')}\r\n${e}`;
+  }
+  return e;
+}
+
+async function build(s: Scenario): Promise<string> {
+  let entity = signedContent(s);
+  // Triple wrap: the innermost wrapper holds a signed message (its header is the wrapper's, added below).
+  if (s.innerSigned) {
+    const inner = wrap(entity, s.innerSigned.wrappers ?? []);
+    entity = entityOf(await signedMessage(['X-Dropped: by entityOf'], inner, signerOf(s.innerSigned.signer), s.innerSigned.carrier, 'inner-boundary-3'));
+  }
+  entity = wrap(entity, s.wrappers);
   const outer = headerLines(s.outer);
-  let message = s.carrier === 'detached' ? multipartSigned(outer, entity, cms) : opaqueSigned(outer, cms);
+  let message = await signedMessage(outer, entity, signerOf(s.signer), s.carrier);
   if (s.partial) {
     const b = 'mixed-boundary-9';
     const text = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nUPDATE: pay 99,000.00 EUR to XX99 ATTACKER instead.\r\n';
@@ -300,15 +333,18 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
     if (inUse.record === 'no-subject' && k === 'subject') return false;
     return outer === sent;
   };
-  const signers = new Set([MAILBOX[s.signer], ...(s.resign ? [MAILBOX[s.resign]] : [])]);
+  // The signatures around the wrapped messages' header fields; the inner signature of a triple wrap covers only what it holds.
+  const outside = new Set([MAILBOX[s.signer], ...(s.resign ? [MAILBOX[s.resign]] : [])]);
+  const signers = new Set([...outside, ...(s.innerSigned ? [MAILBOX[s.innerSigned.signer]] : [])]);
   if (s.partial) why.push('only part of the message is signed');
   const outerMailbox = s.outer.from.mailbox;
-  const sections: { kind: 'outer' | 'wrapped' | 'injected'; set: HeaderSet }[] = [
-    { kind: 'outer', set: s.outer },
-    ...s.wrappers.map((w) => ({ kind: 'wrapped' as const, set: w.set })),
-    ...(s.injected ? [{ kind: 'injected' as const, set: s.injected }] : []),
+  const sections: { kind: 'outer' | 'wrapped' | 'injected'; set: HeaderSet; covered: Set<string> }[] = [
+    { kind: 'outer', set: s.outer, covered: signers },
+    ...s.wrappers.map((w) => ({ kind: 'wrapped' as const, set: w.set, covered: outside })),
+    ...(s.innerSigned?.wrappers ?? []).map((w) => ({ kind: 'wrapped' as const, set: w.set, covered: signers })),
+    ...(s.injected ? [{ kind: 'injected' as const, set: s.injected, covered: signers }] : []),
   ];
-  for (const { kind, set } of sections) {
+  for (const { kind, set, covered } of sections) {
     // Under partial signing only the outer header is read for the author; the rest is not displayed as signed anyway.
     if (s.partial && kind !== 'outer') continue;
     if (kind !== 'outer') {
@@ -324,11 +360,17 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
         } else if (differs && (kind === 'wrapped' || bothPresent)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       }
     }
-    if (kind === 'injected' && set.from.values.length === 0) continue;
+    if (kind === 'injected' && set.from.values.length === 0) {
+      // No protected From: the outer one is shown (and bound). With a record in use it must be one the
+      // sender recorded, compared as a multiset like every field: a record of two From fields does not explain one.
+      if (inUse && (inUse.record === 'duplicated' || s.outer.from.name !== inUse.sent.from.name)) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
+      continue;
+    }
     const m = set.from.mailbox;
     if (m === undefined) why.push(`${kind} From is ambiguous or spoofed (${set.from.label})`);
     else {
       if (!signers.has(m)) why.push(`${kind} From ${m} is not a signer's`);
+      else if (!covered.has(m)) why.push(`${kind} From ${m} is signed only inside, by the forwarded message's signer`);
       if (kind !== 'outer' && m !== outerMailbox) why.push(`${kind} From ${m} is not the outer From ${outerMailbox}`);
       // The same mailbox under another display name outside the signature.
       if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name && !(kind === 'injected' && explains('from'))) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
@@ -347,15 +389,17 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
 function explain(s: Scenario): string {
   const set = (h: HeaderSet) => `From=${JSON.stringify(h.from.values)} (${h.from.label}) Sender=${h.sender ?? '-'} Reply-To=${h.replyTo ?? '-'} Subject=${JSON.stringify(h.subject.raw)} To=${JSON.stringify(h.to.raw)}`;
   return [
-    `${s.carrier} signed by ${s.signer}${s.resign ? `, signed again by ${s.resign}` : ''}${s.partial ? ', inside unsigned multipart/mixed' : ''}`,
+    `${s.carrier} signed by ${s.signer}${s.resign ? `, signed again by ${s.resign}` : ''}${s.partial ? ', inside unsigned multipart/mixed' : ''}${s.innerSigned ? `; the innermost wrapped message ${s.innerSigned.carrier} signed by ${s.innerSigned.signer}` : ''}`,
     `outer: ${set(s.outer)}`,
     ...s.wrappers.map((w, i) => `wrapper ${i}${w.forwardedNo ? ' (forwarded=no)' : ''}: ${set(w.set)}`),
+    ...(s.innerSigned?.wrappers ?? []).map((w, i) => `wrapper ${i} inside the inner signature${w.forwardedNo ? ' (forwarded=no)' : ''}: ${set(w.set)}`),
     ...(s.injected ? [`signed content header: ${set(s.injected)}`] : []),
     ...(s.hp ? [`hp: ${s.hp.param}, HP-Outer record: ${s.hp.record}`] : []),
   ].join('\n  ');
 }
 
 const tally = { valid: 0, invalid: 0 };
+const tripleTally = { valid: 0, invalid: 0, innerWrapped: 0 };
 
 it('a verdict is valid only when what a §3.1 client (and any other) shows is what the bound mailbox signed', async () => {
   await fc.assert(
@@ -370,16 +414,90 @@ it('a verdict is valid only when what a §3.1 client (and any other) shows is wh
         expect(got.warnings, context).toEqual(want.warnings);
         // What a §3.1 client shows as the author is among the signed headers when wrapped.
         if (s.wrappers.length > 0) expect(v.signedHeaders.filter((h) => h.name.toLowerCase() === 'from').length, context).toBeGreaterThan(0);
+        // The author the verdict names is the outermost From a reader sees, and a signer's.
+        expect(v.from?.address && normalizeAddress(v.from.address), context).toBe(s.outer.from.mailbox);
+        if (s.innerSigned) {
+          tripleTally.valid++;
+          if (s.innerSigned.wrappers) tripleTally.innerWrapped++;
+          // Both signatures verified: the one around the wrapper, and the forwarded message's inside it.
+          expect(new Set(v.signers.map((x) => x.layer)).size, context).toBe(s.resign ? 3 : 2);
+        }
         tally.valid++;
-      } else tally.invalid++;
+      } else {
+        tally.invalid++;
+        if (s.innerSigned) tripleTally.invalid++;
+      }
     }),
     { numRuns: Number(process.env.SPOOF_RUNS ?? 250) },
   );
   // The generator must reach both sides, or the property says little.
-  if (process.env.SPOOF_RUNS) console.log(tally);
+  if (process.env.SPOOF_RUNS) console.log(tally, { triple: tripleTally });
   expect(tally.valid).toBeGreaterThan(25);
   expect(tally.invalid).toBeGreaterThan(25);
+  expect(tripleTally.valid).toBeGreaterThan(2);
+  expect(tripleTally.invalid).toBeGreaterThan(5);
 }, 60_000);
+
+// The counterexample fast-check found (seed 410540133, path 12099:16:1:1:1:1:1, about 1 run in 150 of
+// the property above), written out: the comparison of outer and signed From counted the comment of
+// the old form `a@b (Name)` twice, as the display name and again as a comment, so the same name
+// given as an encoded word outside differed. Both are shown "Payments Team <payments@example.com>".
+it('regression: a signed From "payments@example.com (Payments Team)" and an outer From "=?utf-8?q?Payments_Team?= <payments@example.com>" are one display name, no SMIME_OUTER_HEADER_MISMATCH', async () => {
+  const mailbox = 'payments@example.com';
+  const encoded: FromChoice = { values: [`=?utf-8?q?Payments_Team?= <${mailbox}>`], mailbox, lookalike: false, label: 'encoded name', name: 'Payments Team' };
+  const comment: FromChoice = { values: [`${mailbox} (Payments Team)`], mailbox, lookalike: false, label: 'comment name', name: 'Payments Team' };
+  const s: Scenario = {
+    signer: 'payments',
+    carrier: 'opaque',
+    outer: { from: encoded, subject: written('Payment  run\r\n 2026-03', 'Payment run 2026-03'), to: written('<approvers@example.com>', 'approvers@example.com'), rotate: 4, reverse: false },
+    wrappers: [],
+    injected: { from: comment, subject: written('Payment run 2026-03'), to: written('approvers@example.com'), rotate: 0, reverse: false },
+    hp: { param: 'clear', record: 'sender' },
+    resign: 'payments',
+    partial: false,
+  };
+  expect(expected(s)).toEqual({ valid: true, why: [], warnings: [] });
+  for (const t of [s, { ...s, outer: { ...s.outer, from: comment }, injected: { ...s.injected!, from: encoded } }, { ...s, resign: undefined, hp: undefined }]) {
+    const v = await verifyMessage(await build(t), verifyOptions(f));
+    expect({ valid: v.valid, problems: v.problems, warnings: v.warnings }, explain(t)).toEqual({ valid: true, problems: [], warnings: [] });
+  }
+  // A comment beside a display name is still shown, and still compared.
+  const besides: Scenario = { ...s, injected: { ...s.injected!, from: { ...encoded, values: [`=?utf-8?q?Payments_Team?= <${mailbox}> (NEW IBAN XX99)`] } } };
+  const v = await verifyMessage(await build(besides), verifyOptions(f));
+  expect(v.warnings.map((w) => [w.code, w.header]), explain(besides)).toContainEqual(['SMIME_OUTER_HEADER_MISMATCH', 'From']);
+});
+
+// Triple wrap, written out: multipart/signed → message/rfc822 → multipart/signed. The wrapped header is
+// what a §3.1 client shows as the message; only the signature around it vouches for it.
+const tripleWrap = (outerSigner: SignerName, innerSigner: SignerName, subject = 'Payment run 2026-03'): Scenario => {
+  const from: FromChoice = { values: ['Payments <payments@example.com>'], mailbox: 'payments@example.com', lookalike: false, label: 'named', name: 'Payments' };
+  const set: HeaderSet = { from, subject: written(subject), to: written('approvers@example.com'), rotate: 0, reverse: false };
+  return { signer: outerSigner, carrier: 'detached', outer: set, wrappers: [{ set, forwardedNo: true }], partial: false, innerSigned: { signer: innerSigner, carrier: 'detached' } };
+};
+
+it('triple wrap: payments signs a wrapper around a message the attacker signed — valid, both signatures verified, the author is payments', async () => {
+  const s = tripleWrap('payments', 'attacker');
+  expect(expected(s)).toEqual({ valid: true, why: [], warnings: [] });
+  const v = await verifyMessage(await build(s), verifyOptions(f));
+  expect(v.valid, JSON.stringify(v.problems)).toBe(true);
+  expect(v.from?.address).toBe('payments@example.com');
+  expect(v.signers.map((x) => [x.layer, x.emails])).toEqual([[0, ['payments@example.com']], [1, ['attacker@evil.test']]]);
+});
+
+it('triple wrap: the attacker re-wraps a payments-signed message under his own signature and a Subject of his — SMIME_FROM_NOT_SIGNER, signed or encrypted', async () => {
+  const s = tripleWrap('attacker', 'payments', 'URGENT: new bank details');
+  expect(expected(s).valid).toBe(false);
+  const v = await verifyMessage(await build(s), verifyOptions(f));
+  expect(v.valid).toBe(false);
+  // The outer From is payments and payments did sign (inside): only the wrapped header's cover catches it.
+  expect(v.problems.map((p) => p.code)).toEqual(['SMIME_FROM_NOT_SIGNER']);
+  expect(v.problems[0]!.message).toMatch(/the wrapped message of layer 0 says From payments@example\.com, but no signature covering it/);
+  const e: Envelope = { placement: 'whole', alg: 'aes-256-gcm', signedInside: true, keyGiven: true };
+  const keys = { decryptionKeys: [{ privateKey: f.payments.key, certificate: f.payments.certificate }] };
+  const enc = await verifyMessage(await buildEncrypted(s, e), verifyOptions(f, keys));
+  expect(enc.valid).toBe(expectedEncrypted(s, e).valid);
+  expect(enc.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+});
 
 // ---------------------------------------------------------------------------------------------
 // Encrypted paths (issue 12): the signed scenarios above, encrypted. The outer header of the
@@ -575,6 +693,36 @@ const hpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
       return { s, e };
     }),
   );
+
+// The counterexample fast-check found (seed -1393625208, path 684:11:1:1:1:1:1, also on main): the
+// protected section has no From, so the outer one is shown; the sender's HP-Outer record lists that
+// From twice. The verifier's multiset rule calls the one outer From "changed" (as it does for every
+// field: a display name rewritten after sending is caught the same way); the model had skipped From.
+it('regression: no protected From, an HP-Outer record of two identical From fields, one outside: SMIME_OUTER_HEADER_MISMATCH on From (the model had skipped it)', async () => {
+  const mailbox = 'payments@example.com';
+  const outer: HeaderSet = {
+    from: { values: [`"Team Payments" <payments@EXAMPLE.COM>`], mailbox, lookalike: false, label: 'quoted, domain upper-cased', name: 'Team Payments' },
+    sender: 'same',
+    subject: written('Payment  run\r\n 2026-03', 'Payment run 2026-03'),
+    to: written('approvers@example.com'),
+    rotate: 1,
+    reverse: false,
+  };
+  const injected: HeaderSet = { from: { values: [], lookalike: false, label: 'no From field', name: '?' }, subject: written('Payment run 2026-03'), to: written('approvers@example.com'), rotate: 0, reverse: false };
+  const s: Scenario = { signer: 'payments', carrier: 'detached', outer, wrappers: [], injected, partial: false, hp: { param: 'cipher', record: 'duplicated' } };
+  const keys = { decryptionKeys: [{ privateKey: f.payments.key, certificate: f.payments.certificate }] };
+  for (const [record, warned] of [['duplicated', true], ['sender', false]] as const) {
+    const e: Envelope = { placement: 'whole', alg: 'aes-128-gcm', signedInside: true, keyGiven: true, layerFields: false };
+    const t = { ...s, hp: { param: 'cipher' as const, record } };
+    const v = await verifyMessage(await buildEncrypted(t, e), verifyOptions(f, keys));
+    const want = expectedEncrypted(t, e);
+    expect(want.valid).toBe(true);
+    expect(want.warnings.includes('SMIME_OUTER_HEADER_MISMATCH')).toBe(warned);
+    expect(v.valid, explain(t)).toBe(true);
+    expect([...new Set(v.warnings.map((w) => w.code))].sort(), explain(t)).toEqual(want.warnings);
+    expect(v.warnings.filter((w) => w.code === 'SMIME_OUTER_HEADER_MISMATCH').map((w) => w.header)).toEqual(warned ? ['From'] : []);
+  }
+});
 
 const rfcTally = { valid: 0, invalid: 0, obscured: 0, changed: 0 };
 

@@ -1,0 +1,97 @@
+/**
+ * Internationalised domain names in the From ↔ certificate binding (RFC 9598 §5, RFC 8550 §3): an
+ * rfc822Name holds A-labels (`user@xn--bcher-kva.example`), an SmtpUTF8Mailbox or a From may hold
+ * U-labels (`user@bücher.example`); the domain compares case-insensitively, the local part exactly,
+ * and a look-alike domain (a Cyrillic "с", a full-width "ｂ") is another mailbox.
+ * Before the fix the two spellings of one mailbox never matched (SMIME_FROM_NOT_SIGNER). The
+ * Punycode itself is tested in test/internal/mailbox.test.ts.
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { certificateMailboxes, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { mailboxKey } from '../../src/internal/mailbox.js';
+import { importPrivateKey } from '../../src/keys/index.js';
+import { signData } from '../../src/cms/index.js';
+import { verifyMessage } from '../../src/smime/index.js';
+import { sameMailbox } from '../../src/smime/sender.js';
+import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
+import { multipartSigned, utf8 } from './fixtures.js';
+
+describe('sameMailbox across A-labels and U-labels', () => {
+  it.each([
+    ['user@bücher.example', 'user@xn--bcher-kva.example', true],
+    ['user@BÜCHER.EXAMPLE', 'user@xn--bcher-kva.example', true],
+    ['user@bücher.example', 'user@XN--BCHER-KVA.example', true],
+    ['user@bu\u0308cher.example', 'user@bücher.example', true],
+    ['user@bü\u0441her.example', 'user@xn--bcher-kva.example', false],
+    ['user@\uFF42ücher.example', 'user@xn--bcher-kva.example', false],
+    ['User@bücher.example', 'user@xn--bcher-kva.example', false],
+    ['user@bücher.example.evil.test', 'user@xn--bcher-kva.example', false],
+  ])('%s vs %s → %s', (a, b, same) => {
+    expect(sameMailbox(a, b)).toBe(same);
+    expect(sameMailbox(b, a)).toBe(same);
+  });
+
+  it('keys keep the local part exactly (RFC 5321 §2.4), also a non-ASCII one (RFC 6531)', () => {
+    expect(mailboxKey('Jörg@Bücher.Example')).toBe('Jörg@xn--bcher-kva.example');
+  });
+});
+
+describeWithPeers('IDN certificates made by OpenSSL: the From binding', ['openssl'], () => {
+  const t = tempDir();
+  let ca: Certificate;
+  const leaves: Record<'alabel' | 'smtputf8', { certificate: Certificate; key: CryptoKey }> = {} as never;
+  beforeAll(async () => {
+    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', t.path('ca.key'), '-out', t.path('ca.pem'), '-days', '30', '-subj', '/CN=IDN Test CA',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    ca = parseCertificate(run('cat', [t.path('ca.pem')]));
+    // In a section, so that the value is not split at the comma, and FORMAT:UTF8 so that OpenSSL does not read the UTF-8 as Latin-1.
+    const sans = { alabel: 'email:user@xn--bcher-kva.example', smtputf8: '@alt\n[alt]\notherName.1=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:user@bücher.example' } as const;
+    for (const [name, san] of Object.entries(sans) as [keyof typeof sans, string][]) {
+      run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', t.path(`${name}.key`), '-out', t.path(`${name}.csr`), '-subj', `/CN=${name}`]);
+      writeFileSync(t.path(`${name}.ext`), `keyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nbasicConstraints=critical,CA:FALSE\nsubjectAltName=${san}\n`);
+      run('openssl', ['x509', '-req', '-in', t.path(`${name}.csr`), '-CA', t.path('ca.pem'), '-CAkey', t.path('ca.key'), '-CAcreateserial', '-out', t.path(`${name}.pem`), '-days', '10', '-extfile', t.path(`${name}.ext`)]);
+      leaves[name] = { certificate: parseCertificate(run('cat', [t.path(`${name}.pem`)])), key: await importPrivateKey(run('cat', [t.path(`${name}.key`)])) };
+    }
+  });
+  afterAll(() => t.cleanup());
+
+  it('reads the SANs as written: the rfc822Name in A-labels, the SmtpUTF8Mailbox in U-labels', () => {
+    expect(certificateMailboxes(leaves.alabel.certificate).emails).toEqual(['user@xn--bcher-kva.example']);
+    expect(certificateMailboxes(leaves.smtputf8.certificate).emails).toEqual(['user@bücher.example']);
+  });
+
+  // A U-label From is UTF-8 in the header (RFC 6532), which signMessage does not write: signed by hand.
+  const signed = async (which: keyof typeof leaves, from: string) => {
+    const { key, certificate } = leaves[which];
+    const entity = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n';
+    const cms = await signData(utf8(entity), { signers: [{ key, certificate }], certificates: [certificate.der], detached: true });
+    const message = multipartSigned([`From: ${from}`, 'To: approvers@example.com', 'Subject: IDN', 'Date: Sun, 15 Mar 2026 12:00:00 +0000'], entity, cms);
+    return verifyMessage(utf8(message), { trustAnchors: [ca] });
+  };
+
+  it.each([
+    ['alabel', 'user@bücher.example'],
+    ['alabel', 'User Name <user@BÜCHER.example>'],
+    ['alabel', 'user@xn--bcher-kva.example'],
+    ['smtputf8', 'user@xn--bcher-kva.example'],
+    ['smtputf8', 'user@XN--BCHER-KVA.EXAMPLE'],
+    ['smtputf8', 'user@bücher.example'],
+  ] as const)('a %s certificate binds From %s', async (which, from) => {
+    const v = await signed(which, from);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.signers[0]!.matchesFrom).toBe(true);
+  });
+
+  it.each([
+    ['alabel', 'user@bü\u0441her.example', 'a Cyrillic с'],
+    ['smtputf8', 'user@bü\u0441her.example', 'a Cyrillic с'],
+    ['alabel', 'user@\uFF42ücher.example', 'a full-width ｂ'],
+    ['smtputf8', 'User@bücher.example', 'another local part'],
+  ] as const)('a %s certificate does not bind From %s (%s)', async (which, from, _why) => {
+    const v = await signed(which, from);
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+  });
+});
