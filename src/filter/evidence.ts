@@ -129,13 +129,24 @@ export interface EvidenceQuery {
   after?: string;
 }
 
+export interface EvidencePutOptions {
+  /** Wait for the disk (default true); false: committed, not necessarily on disk yet. */
+  durable?: boolean;
+}
+
 /** The most records one list() call returns. */
 export const MAX_EVIDENCE_PAGE = 1000;
 
 /** Where evidence is kept. Implementations: MemoryEvidenceStore, SqliteEvidenceStore (mailpki/node). */
 export interface EvidenceStore {
-  /** Adds a record; a record with the same id is replaced (the filter writes again when its outcome changes). */
-  put(record: EvidenceRecord): Promise<void>;
+  /**
+   * Adds a record; a record with the same id is replaced (the filter writes again when its outcome
+   * changes). Resolves once the record is kept durably (on disk, for a store on disk) — or, with
+   * `{ durable: false }`, once it is committed: a crash of the machine (not of the process) may then
+   * lose this write, never an earlier durable one. The filter uses that only for the last update of
+   * a delivered message, whose pending record was durable before any copy left.
+   */
+  put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void>;
   get(id: string): Promise<EvidenceRecord | undefined>;
   /** Oldest first by receivedAt, then id. */
   list(query?: EvidenceQuery): Promise<EvidenceRecord[]>;
@@ -201,6 +212,13 @@ export function checkEvidenceRecord(record: unknown): EvidenceRecord {
   return r;
 }
 
+/** Checks put's options (a caller's mistake is ERR_INVALID_INPUT); returns whether the put is durable. */
+export function checkEvidencePutOptions(options: EvidencePutOptions | undefined): boolean {
+  const durable = options?.durable ?? true;
+  if (typeof durable !== 'boolean') throw new MailPkiError('ERR_INVALID_INPUT', 'evidence put: options.durable must be a boolean', { details: { field: 'durable' } });
+  return durable;
+}
+
 /** Checks a query; returns the effective limit. */
 export function checkEvidenceQuery(query: EvidenceQuery | undefined): number {
   const limit = query?.limit ?? MAX_EVIDENCE_PAGE;
@@ -217,7 +235,8 @@ export function checkEvidenceQuery(query: EvidenceQuery | undefined): number {
 export class MemoryEvidenceStore implements EvidenceStore {
   private readonly records = new Map<string, EvidenceRecord>();
 
-  async put(record: EvidenceRecord): Promise<void> {
+  async put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void> {
+    checkEvidencePutOptions(options);
     const r = checkEvidenceRecord(record);
     this.records.set(r.id, structuredClone(r));
   }

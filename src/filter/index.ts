@@ -24,11 +24,13 @@ export {
   evidenceCertificates,
   MAX_EVIDENCE_CERTIFICATES,
   checkEvidenceQuery,
+  checkEvidencePutOptions,
   MAX_EVIDENCE_PAGE,
   MAX_EVIDENCE_FAULTS,
   type EvidenceStore,
   type EvidenceRecord,
   type EvidenceQuery,
+  type EvidencePutOptions,
   type EvidenceDisposition,
   type EvidenceCertificate,
 } from './evidence.js';

@@ -319,7 +319,9 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       if (fault) note(fault);
       record.delivered = [...done];
       try {
-        await evidence.put(record);
+        // The last update of a delivered message need not wait for the disk: its pending record
+        // already was, before any copy left; a machine crash now leaves it pending (the documented meaning).
+        await evidence.put(record, { durable: outcome !== 'delivered' });
       } catch (e) {
         // Without its evidence the message must not go through silently: the MTA retries.
         throw new SmtpReply(451, `4.3.0 Cannot keep verification evidence now (${(e as Error).message}); try again later`);

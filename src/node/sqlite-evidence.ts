@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { MailPkiError } from '../errors.js';
-import { checkEvidenceQuery, checkEvidenceRecord, evidenceRecordSchema, type EvidenceQuery, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import { checkEvidencePutOptions, checkEvidenceQuery, checkEvidenceRecord, evidenceRecordSchema, type EvidencePutOptions, type EvidenceQuery, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { openSqliteStore } from './sqlite-store.js';
 
 type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, record: string];
@@ -17,9 +17,10 @@ type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buf
 /**
  * Puts are committed in groups: every put made before the event loop next turns (the messages
  * finishing together) goes into one transaction, one fsync (synchronous = FULL: the commit is on
- * disk, as the filter's "250 only after the evidence is kept" needs), and each put resolves only
- * after that commit — or rejects with it. A group is as large as the puts in flight, which the
- * filter bounds by its connection limit.
+ * disk, as the filter's "no copy leaves before its evidence is kept" needs), and each put resolves
+ * only after that commit — or rejects with it. A group of only `durable: false` puts commits with
+ * synchronous = NORMAL (in WAL mode: committed, fsynced with the next durable group or checkpoint).
+ * A group is as large as the puts in flight, which the filter bounds by its connection limit.
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
@@ -29,8 +30,10 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly insertReference: Database.Statement<[string, string]>;
   private readonly selectCertificate: Database.Statement<[string]>;
   private readonly writeGroup: (writes: EvidenceWrite[]) => void;
-  private pending: { write: EvidenceWrite; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private pending: { write: EvidenceWrite; durable: boolean; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
+  /** The connection's synchronous setting now: openSqliteEvidenceStore sets FULL. */
+  private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
   /** @internal Use openSqliteEvidenceStore. */
   constructor(private readonly db: Database.Database) {
@@ -53,7 +56,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
     });
   }
 
-  async put(record: EvidenceRecord): Promise<void> {
+  async put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void> {
+    const durable = checkEvidencePutOptions(options);
     const r = checkEvidenceRecord(record);
     const certificates: EvidenceWrite['certificates'] = [];
     for (const c of r.certificates ?? []) {
@@ -62,7 +66,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
     const json = JSON.stringify(r.certificates ? { ...r, certificates: r.certificates.map((c) => ({ sha256: c.sha256 })) } : r);
     const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates };
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ write, resolve, reject });
+      this.pending.push({ write, durable, resolve, reject });
       this.flushing ??= new Promise<void>((done) => setImmediate(() => (this.flush(), done())));
     });
   }
@@ -73,6 +77,11 @@ export class SqliteEvidenceStore implements EvidenceStore {
     const group = this.pending;
     this.pending = [];
     try {
+      const synchronous = group.some((p) => p.durable) ? 'FULL' : 'NORMAL';
+      if (synchronous !== this.synchronous) {
+        this.db.pragma(`synchronous = ${synchronous}`);
+        this.synchronous = synchronous;
+      }
       this.writeGroup(group.map((p) => p.write));
     } catch (e) {
       for (const p of group) p.reject(e);

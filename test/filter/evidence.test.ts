@@ -151,3 +151,21 @@ it('SQLite evidence commits with synchronous=FULL (the connection ran NORMAL, be
     tmp.cleanup();
   }
 });
+
+it('SQLite evidence: a group of only durable: false puts commits with synchronous=NORMAL; any durable put in a group makes it FULL; options.durable must be a boolean', () =>
+  withStoreFile(async (path) => {
+    const store = await openSqliteEvidenceStore(path);
+    const db = (store as unknown as { db: Database.Database }).db;
+    const synchronous = () => db.pragma('synchronous', { simple: true });
+    await store.put(record(1), { durable: false });
+    expect(synchronous()).toBe(1);
+    await store.put(record(2));
+    expect(synchronous()).toBe(2);
+    await Promise.all([store.put(record(3), { durable: false }), store.put(record(4), { durable: true })]);
+    expect(synchronous()).toBe(2);
+    await store.put(record(5), { durable: false });
+    expect(synchronous()).toBe(1);
+    expect((await store.list()).map((r) => r.id)).toEqual(['id-0001', 'id-0002', 'id-0003', 'id-0004', 'id-0005']);
+    await expect(store.put(record(6), { durable: 'yes' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'durable' } });
+    await store.close();
+  }));
