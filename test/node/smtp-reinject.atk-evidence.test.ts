@@ -9,43 +9,50 @@ import { ReinjectPool } from '../../src/node/smtp-reinject.js';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 
-/** A return port with PIPELINING that queues each message and answers its end of data with `250` twice, the second late (just before the reply to the next command). */
-function doubleAnsweringMta() {
-  const queued: string[] = [];
-  let connections = 0;
-  const server: Server = createServer((s: Socket) => {
-    connections++;
-    let buf = '';
-    let data = false;
-    let message = '';
-    let owed = false;
-    s.write('220 fake ESMTP\r\n');
+/** A scripted return port: greets, then hands each CRLF-terminated line it reads to `onLine`. */
+function scriptedServer(onLine: (s: Socket, line: string) => void): Server {
+  return createServer((s: Socket) => {
     s.on('error', () => undefined);
+    s.write('220 fake ESMTP\r\n');
+    let buf = '';
     s.on('data', (c: Buffer) => {
       buf += c.toString('latin1');
       let i: number;
       while ((i = buf.indexOf('\r\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 2);
-        if (data) {
-          if (line === '.') {
-            data = false;
-            queued.push(message);
-            message = '';
-            s.write('250 2.0.0 queued\r\n');
-            owed = true;
-          } else message += `${line}\r\n`;
-          continue;
-        }
-        // The late second 250 for the previous message goes out before anything else is answered.
-        const stray = owed ? '250 2.0.0 queued (again)\r\n' : '';
-        owed = false;
-        if (line.startsWith('EHLO')) s.write('250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n');
-        else if (line === 'DATA') ((data = true), s.write(`${stray}354 go\r\n`));
-        else if (line === 'QUIT') s.end(`${stray}221 bye\r\n`);
-        else s.write(`${stray}250 ok\r\n`);
+        onLine(s, line);
       }
     });
+  });
+}
+
+/** A return port with PIPELINING that queues each message and answers its end of data with `250` twice, the second late (just before the reply to the next command). */
+function doubleAnsweringMta() {
+  const queued: string[] = [];
+  let connections = 0;
+  // Per connection: whether it is in DATA, the message so far, and whether a late 250 is owed.
+  const state = new WeakMap<Socket, { data: boolean; message: string; owed: boolean }>();
+  const server = scriptedServer((s, line) => {
+    let st = state.get(s);
+    if (!st) (state.set(s, (st = { data: false, message: '', owed: false })), connections++);
+    if (st.data) {
+      if (line === '.') {
+        st.data = false;
+        queued.push(st.message);
+        st.message = '';
+        s.write('250 2.0.0 queued\r\n');
+        st.owed = true;
+      } else st.message += `${line}\r\n`;
+      return;
+    }
+    // The late second 250 for the previous message goes out before anything else is answered.
+    const stray = st.owed ? '250 2.0.0 queued (again)\r\n' : '';
+    st.owed = false;
+    if (line.startsWith('EHLO')) s.write('250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n');
+    else if (line === 'DATA') ((st.data = true), s.write(`${stray}354 go\r\n`));
+    else if (line === 'QUIT') s.end(`${stray}221 bye\r\n`);
+    else s.write(`${stray}250 ok\r\n`);
   });
   return {
     queued,
@@ -94,26 +101,15 @@ it('a return port that answers 250 twice to the data: no message reported failed
 it('a return port that trickles its replies (a byte just inside the inactivity timeout): the send ends at the deadline, the slot is free again, the message not sent twice', async () => {
   const received: string[] = [];
   let trickling: NodeJS.Timeout | undefined;
-  const server: Server = createServer((s: Socket) => {
-    s.on('error', () => undefined);
-    s.write('220 fake ESMTP\r\n');
-    let buf = '';
-    s.on('data', (c: Buffer) => {
-      buf += c.toString('latin1');
-      let i: number;
-      while ((i = buf.indexOf('\r\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        received.push(line);
-        if (line.startsWith('EHLO')) s.write('250-fake\r\n250 8BITMIME\r\n');
-        else if (line.startsWith('MAIL FROM')) {
-          // An endless multi-line reply, one byte every 100 ms (inactivity timeout 300 ms).
-          const reply = '250-still thinking\r\n';
-          let n = 0;
-          trickling = setInterval(() => s.write(reply[n++ % reply.length]!), 100);
-        }
-      }
-    });
+  const server = scriptedServer((s, line) => {
+    received.push(line);
+    if (line.startsWith('EHLO')) s.write('250-fake\r\n250 8BITMIME\r\n');
+    else if (line.startsWith('MAIL FROM')) {
+      // An endless multi-line reply, one byte every 100 ms (inactivity timeout 300 ms).
+      const reply = '250-still thinking\r\n';
+      let n = 0;
+      trickling = setInterval(() => s.write(reply[n++ % reply.length]!), 100);
+    }
   });
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
   closers.push(() => (clearInterval(trickling), new Promise<void>((r) => (server.close(() => r()), server.unref()))));
