@@ -149,6 +149,13 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(u, none, 'ap@BÜCHER.example.').action).toBe('reject');
     expect(decideDisposition(u, none, 'ap@bucher.example').action).toBe('accept');
   });
+  it('IDN look-alikes: a From at full-width ｅxample.com falls under the example.com rules (UTS #46, as a browser maps it: only adds requirements); examp1e.com does not', () => {
+    const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    const from = (a: string): DispositionFacts => ({ ...none, from: a, fromCandidates: [a], fromComplete: true });
+    expect(decideDisposition(p, from('cfo@ｅxample.com'), 'ap@example.com').action).toBe('reject');
+    expect(decideDisposition(p, from('cfo@EXAMPLE.com'), 'ap@example.com').action).toBe('reject');
+    expect(decideDisposition(p, from('cfo@examp1e.com'), 'ap@example.com').action).toBe('accept');
+  });
   it('require.revocation without require.smime is refused, naming the field', () => {
     let err: unknown;
     try {
