@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySigner, randomSerial, signCertificate, subjectAltNameValue } from '../../src/certs/builder.js';
 import { certificateMailboxes, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encodeName } from '../../src/certs/name.js';
+import { implicit, seq } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { mailboxKey } from '../../src/internal/mailbox.js';
@@ -130,5 +131,54 @@ describe('the From ↔ certificate binding of a long IDN From', () => {
     expect(performance.now() - t0).toBeLessThan(1500);
     expect(v.signers[0]!.matchesFrom).toBe(false);
     expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+  });
+});
+
+describe('an rfc822Name that is not ASCII', () => {
+  // An rfc822Name is an IA5String (RFC 5280 §4.2.1.6) and holds A-labels (RFC 9598 §3): the byte 0xFC
+  // is no "ü". Read as Latin-1 it became "user@bücher.example", which the A-label key then also bound to
+  // the From user@xn--bcher-kva.example; a CA that wrote such a name vouched for no mailbox a client shows.
+  const signedBy = async (san: Uint8Array, from: string, subjectEmail?: string) => {
+    const keys = await generateKeyPair('ec-p256', { extractable: false });
+    const name = encodeName([{ type: 'CN', value: 'latin1 rfc822Name' }, ...(subjectEmail ? [{ type: 'emailAddress' as const, value: subjectEmail }] : [])]);
+    const der = await signCertificate(
+      {
+        serial: randomSerial(crypto),
+        issuer: name,
+        subject: name,
+        notBefore: new Date('2026-01-01T00:00:00Z'),
+        notAfter: new Date('2027-01-01T00:00:00Z'),
+        spki: await exportSpki(keys.publicKey),
+        extensions: [{ oid: OID.subjectAltName, critical: false, value: seq(implicit(1, san)) }],
+      },
+      keySigner(keys.privateKey, defaultSignatureAlgorithm(keys.privateKey)),
+    );
+    const certificate = parseCertificate(der);
+    const entity = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n';
+    const cms = await signData(utf8(entity), { signers: [{ key: keys.privateKey, certificate }], certificates: [certificate.der], detached: true });
+    const message = multipartSigned([`From: ${from}`, 'To: approvers@example.com', 'Subject: IDN', 'Date: Sun, 15 Mar 2026 12:00:00 +0000'], entity, cms);
+    return { certificate, v: await verifyMessage(utf8(message), { trustAnchors: [certificate] }) };
+  };
+  const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+  it.each(['user@xn--bcher-kva.example', 'user@bücher.example', 'user@BÜCHER.example'])('binds no From (%s)', async (from) => {
+    const { certificate, v } = await signedBy(latin1('user@b\u00fccher.example'), from);
+    expect(certificateMailboxes(certificate).emails).toEqual([]);
+    expect(v.valid).toBe(false);
+    expect(v.signers[0]!.matchesFrom).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+  });
+
+  it('still makes the certificate one with a subjectAltName: its subject emailAddress binds nothing', async () => {
+    const { certificate, v } = await signedBy(latin1('user@b\u00fccher.example'), 'user@xn--bcher-kva.example', 'user@xn--bcher-kva.example');
+    expect(certificateMailboxes(certificate).source).toBe('subjectAltName');
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+  });
+
+  it('an ASCII rfc822Name beside it binds as before', async () => {
+    const { v } = await signedBy(latin1('user@xn--bcher-kva.example'), 'user@bücher.example');
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
   });
 });
