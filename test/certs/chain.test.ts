@@ -21,6 +21,7 @@ import type { KeyUsageName } from '../../src/certs/extensions.js';
 import { encodeName } from '../../src/certs/name.js';
 import { bitString, childrenOf, encodedOf, implicit, oid, parseDer, seq, tlv } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
+import { sameMailbox } from '../../src/smime/sender.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { exportSpki, generateKeyPair, type KeyType } from '../../src/keys/index.js';
 import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
@@ -563,6 +564,17 @@ describe('validateChain: each problem code on a crafted chain', () => {
       expect(codes(await validate(await leaf('ex-plain', smtpUtf8Mailbox('ceo@bank.example')), [exCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
       for (const spelled of ['ceo@\uff42\uff41\uff4e\uff4b.example', 'ceo@bank\u3002example', 'ceo@bank\uff0eexample', 'ceo@mail.\uff22ANK.example', 'ceo@bank\uff61example'])
         expect(codes(await validate(await leaf('ex-mapped', smtpUtf8Mailbox(spelled)), [exCa])), spelled).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it('a mailbox with whitespace around it, which the From binding trims, is judged trimmed: an excluded subtree is not escaped by a trailing space or U+3000', async () => {
+      const exCa = await mint({ cn: 'ExcludingCA2', ca: true, issuer: root, extra: [nameConstraintsExt([], [rfc822('bank.example'), rfc822('boss@other.example')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: exCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      for (const name of [smtpUtf8Mailbox('ceo@bank.example\u3000'), smtpUtf8Mailbox('ceo@bank.example\u00a0'), rfc822('ceo@bank.example '), rfc822('ceo@bank.example\t'), rfc822(' boss@other.example')]) {
+        const l = await leaf('ex-space', name);
+        // The binding reads it as the excluded mailbox...
+        expect(sameMailbox(certificateMailboxes(l).emails[0]!, 'ceo@bank.example') || sameMailbox(certificateMailboxes(l).emails[0]!, 'boss@other.example')).toBe(true);
+        // ...so the constraints must too.
+        expect(codes(await validate(l, [exCa])), certificateMailboxes(l).emails[0]).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      }
     });
     it('rfc822Name subtrees against long IDN domains cost one A-label conversion per name, not one per comparison', async () => {
       // 2 SmtpUTF8Mailboxes of ~9.5 kB UTF-8 (50 labels of 63 CJK characters) × 1,000 excluded subtrees:
