@@ -7,7 +7,7 @@
 import { fromLatin1 } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, parseDer, type Der } from '../internal/der.js';
 import { MailPkiError } from '../errors.js';
-import { domainToAscii } from '../internal/mailbox.js';
+import { domainToAscii, mailboxParts } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
 import type { Certificate } from './certificate.js';
 import { nameValues, prepareForSubtrees, preparedWithin, readName, type Name, type PreparedForSubtrees } from './name.js';
@@ -134,12 +134,12 @@ interface PreparedEmailConstraint {
 }
 
 function prepareEmail(email: string): PreparedEmail | undefined {
-  const at = email.lastIndexOf('@');
-  if (at < 0) return undefined;
-  const domain = email.slice(at + 1);
-  const host = domainToAscii(domain);
-  const mapped = domainToAscii(domain.normalize('NFKC').toLowerCase().replace(/[\u3002\uff0e\uff61]/g, '.').replace(/(?<=.)\.$/, ''));
-  return { local: email.slice(0, at), hosts: mapped === host ? [host] : [host, mapped] };
+  // Split as the From binding splits it (mailboxKey): the names it binds are the names judged here.
+  const parts = mailboxParts(email);
+  if (!parts) return undefined;
+  const host = domainToAscii(parts.domain);
+  const mapped = domainToAscii(parts.domain.normalize('NFKC').toLowerCase().replace(/[\u3002\uff0e\uff61]/g, '.').replace(/(?<=.)\.$/, ''));
+  return { local: parts.local, hosts: mapped === host ? [host] : [host, mapped] };
 }
 
 function prepareEmailConstraint(constraint: string): PreparedEmailConstraint {
