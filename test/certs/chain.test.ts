@@ -565,6 +565,13 @@ describe('validateChain: each problem code on a crafted chain', () => {
       for (const spelled of ['ceo@\uff42\uff41\uff4e\uff4b.example', 'ceo@bank\u3002example', 'ceo@bank\uff0eexample', 'ceo@mail.\uff22ANK.example', 'ceo@bank\uff61example'])
         expect(codes(await validate(await leaf('ex-mapped', smtpUtf8Mailbox(spelled)), [exCa])), spelled).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
     });
+    it('an SmtpUTF8Mailbox with an invisible character UTS #46 ignores (a variation selector, a soft hyphen, U+200B, U+034F) is in the excluded subtree of the domain without it', async () => {
+      // A From "ceo@bank\uFE0F.example" is shown as ceo@bank.example, and resolves as bank.example.
+      const exCa = await mint({ cn: 'ExcludingCA3', ca: true, issuer: root, extra: [nameConstraintsExt([], [rfc822('bank.example'), rfc822('.bank.example')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: exCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      for (const spelled of ['ceo@bank\ufe0f.example', 'ceo@ba\u00adnk.example', 'ceo@bank\u200b.example', 'ceo@mail.ban\u034fk.example', 'ceo@\ufe00bank.example'])
+        expect(codes(await validate(await leaf('ex-invisible', smtpUtf8Mailbox(spelled)), [exCa])), spelled).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
     it('a mailbox with whitespace around it, which the From binding trims, is judged trimmed: an excluded subtree is not escaped by a trailing space or U+3000', async () => {
       const exCa = await mint({ cn: 'ExcludingCA2', ca: true, issuer: root, extra: [nameConstraintsExt([], [rfc822('bank.example'), rfc822('boss@other.example')])] });
       const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: exCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
