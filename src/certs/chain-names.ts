@@ -120,7 +120,8 @@ interface PreparedEmail {
   readonly local: string;
   /**
    * Its domain as lower-case A-labels, and as a client may also read it: with UTS #46's compatibility
-   * mapping (full-width letters, the ideographic full stops U+3002, U+FF0E, U+FF61 as ".") and without a
+   * mapping (full-width letters, the ideographic full stops U+3002, U+FF0E, U+FF61 as "."), without the
+   * invisible characters it ignores (variation selectors, soft hyphens, U+200B…) and without a
    * trailing root dot. Such a domain is no IDNA2008 name (RFC 9598 §3 wants U-labels), yet it resolves
    * and is answered as the mapped one: it is within a permitted subtree only if every spelling is, and
    * in an excluded subtree if any spelling is.
@@ -138,7 +139,14 @@ function prepareEmail(email: string): PreparedEmail | undefined {
   const parts = mailboxParts(email);
   if (!parts) return undefined;
   const host = domainToAscii(parts.domain);
-  const mapped = domainToAscii(parts.domain.normalize('NFKC').toLowerCase().replace(/[\u3002\uff0e\uff61]/g, '.').replace(/(?<=.)\.$/, ''));
+  const mapped = domainToAscii(
+    parts.domain
+      .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+      .normalize('NFKC')
+      .toLowerCase()
+      .replace(/[\u3002\uff0e\uff61]/g, '.')
+      .replace(/(?<=.)\.$/, ''),
+  );
   return { local: parts.local, hosts: mapped === host ? [host] : [host, mapped] };
 }
 
