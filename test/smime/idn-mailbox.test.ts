@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySigner, randomSerial, signCertificate } from '../../src/certs/builder.js';
 import { certificateMailboxes, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encodeName } from '../../src/certs/name.js';
-import { implicit, seq } from '../../src/internal/der.js';
+import { implicit, oid, seq, tlv } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { mailboxKey } from '../../src/internal/mailbox.js';
@@ -166,6 +166,25 @@ describe('an rfc822Name that is not ASCII', () => {
 
   it('an ASCII rfc822Name beside it binds as before', async () => {
     const { v } = await signedBy(latin1('user@xn--bcher-kva.example'), 'user@bücher.example');
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+  });
+});
+
+describe('an invisible character UTS #46 ignores in the From address', () => {
+  // "ceo@bank\uFE0F.example" is shown as ceo@bank.example and resolves as bank.example; its own key keeps
+  // it another mailbox, so a certificate naming exactly it bound it, with no problem: "signed by ceo@bank.example".
+  const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, utf8(s))));
+  it.each(['ceo@bank\ufe0f.example', 'ceo@ban\u034fk.example', 'ceo@\ufe00bank.example', 'ce\ufe0fo@bank.example', 'ceo@bank\u115f.example'])(
+    'is a problem even when the certificate names exactly that mailbox (%s)',
+    async (address) => {
+      const { v } = await selfSignedMessage([smtpUtf8Mailbox(address)], address);
+      expect(v.valid).toBe(false);
+      expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_DISPLAY_NAME_ADDRESS');
+    },
+  );
+  it('the same certificate and From without it are valid', async () => {
+    const { v } = await selfSignedMessage([smtpUtf8Mailbox('ceo@bank.example')], 'ceo@bank.example');
     expect(v.problems).toEqual([]);
     expect(v.valid).toBe(true);
   });
