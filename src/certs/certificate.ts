@@ -226,9 +226,13 @@ export interface CertificateMailboxes {
  */
 export function certificateMailboxes(cert: Certificate): CertificateMailboxes {
   // An SmtpUTF8Mailbox (RFC 8398) is a SAN mailbox like an rfc822Name, as `openssl x509 -checkemail` takes it.
-  const san = unique([...(cert.subjectAltName?.rfc822Names ?? []), ...(cert.subjectAltName?.smtpUtf8Mailboxes ?? [])]);
+  // An rfc822Name is an IA5String in A-labels (RFC 9598 §3): one with other bytes (read as Latin-1, 0xFC
+  // would be "ü") names no mailbox, yet still makes this a certificate whose SAN names mailboxes.
+  const rfc822Names = cert.subjectAltName?.rfc822Names ?? [];
+  const smtpUtf8Mailboxes = cert.subjectAltName?.smtpUtf8Mailboxes ?? [];
+  const san = unique([...rfc822Names.filter((e) => /^[\x00-\x7f]*$/.test(e)), ...smtpUtf8Mailboxes]);
   const subject = unique(nameValues(cert.subject, OID.emailAddress));
-  if (san.length > 0) {
+  if (rfc822Names.length + smtpUtf8Mailboxes.length > 0) {
     const bound = new Set(san.map(mailboxKey));
     return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !bound.has(mailboxKey(e))) };
   }

@@ -7,7 +7,7 @@
 import { fromLatin1 } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, parseDer, type Der } from '../internal/der.js';
 import { MailPkiError } from '../errors.js';
-import { domainToAscii } from '../internal/mailbox.js';
+import { domainToAscii, mailboxParts } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
 import type { Certificate } from './certificate.js';
 import { nameValues, prepareForSubtrees, preparedWithin, readName, type Name, type PreparedForSubtrees } from './name.js';
@@ -110,20 +110,56 @@ export function readNameConstraints(value: Uint8Array): NameConstraints {
 }
 
 /**
- * Mailbox against an rfc822Name constraint: a mailbox, a host, or `.domain` for its subdomains. The
+ * A mailbox against rfc822Name constraints: a mailbox, a host, or `.domain` for its subdomains. The
  * domains compare as lower-case A-labels (RFC 9549 §6, RFC 9598 §6), so the constraint `example.com`
- * and the SmtpUTF8Mailbox `user@bücher.example` or rfc822Name `user@xn--bcher-kva.example` are judged alike.
+ * and the SmtpUTF8Mailbox `user@bücher.example` or rfc822Name `user@xn--bcher-kva.example` are judged
+ * alike. A mailbox is prepared once for all the subtrees it is compared with (the A-label conversion
+ * is linear, but not cheap).
  */
-export function emailMatches(email: string, constraint: string): boolean {
-  const at = email.lastIndexOf('@');
-  if (at < 0) return false;
-  const local = email.slice(0, at);
-  const host = domainToAscii(email.slice(at + 1));
-  const cAt = constraint.lastIndexOf('@');
-  if (cAt >= 0) return constraint.slice(0, cAt) === local && domainToAscii(constraint.slice(cAt + 1)) === host;
-  const c = domainToAscii(constraint);
-  if (c.startsWith('.')) return host.endsWith(c) && host.length > c.length;
-  return host === c;
+interface PreparedEmail {
+  readonly local: string;
+  /**
+   * Its domain as lower-case A-labels, and as a client may also read it: with UTS #46's compatibility
+   * mapping (full-width letters, the ideographic full stops U+3002, U+FF0E, U+FF61 as "."), without the
+   * invisible characters it ignores (variation selectors, soft hyphens, U+200B…) and without a
+   * trailing root dot. Such a domain is no IDNA2008 name (RFC 9598 §3 wants U-labels), yet it resolves
+   * and is answered as the mapped one: it is within a permitted subtree only if every spelling is, and
+   * in an excluded subtree if any spelling is.
+   */
+  readonly hosts: readonly string[];
+}
+
+interface PreparedEmailConstraint {
+  readonly local?: string;
+  readonly host: string;
+}
+
+function prepareEmail(email: string): PreparedEmail | undefined {
+  // Split as the From binding splits it (mailboxKey): the names it binds are the names judged here.
+  const parts = mailboxParts(email);
+  if (!parts) return undefined;
+  const host = domainToAscii(parts.domain);
+  const mapped = domainToAscii(
+    parts.domain
+      .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+      .normalize('NFKC')
+      .toLowerCase()
+      .replace(/[\u3002\uff0e\uff61]/g, '.')
+      .replace(/(?<=.)\.$/, ''),
+  );
+  return { local: parts.local, hosts: mapped === host ? [host] : [host, mapped] };
+}
+
+function prepareEmailConstraint(constraint: string): PreparedEmailConstraint {
+  const at = constraint.lastIndexOf('@');
+  if (at >= 0) return { local: constraint.slice(0, at), host: domainToAscii(constraint.slice(at + 1)) };
+  return { host: domainToAscii(constraint) };
+}
+
+function preparedEmailMatches(local: string, host: string, c: PreparedEmailConstraint): boolean {
+  if (c.local !== undefined) return c.local === local && c.host === host;
+  if (c.host.startsWith('.')) return host.endsWith(c.host) && host.length > c.host.length;
+  return host === c.host;
 }
 
 /** DNS name against a dNSName constraint: the name itself and anything below it (`.x` only below). */
@@ -203,12 +239,16 @@ export function checkNameConstraints(cert: Certificate, nc: NameConstraints, bud
   const emails = [...(cert.subjectAltName?.rfc822Names ?? []), ...(cert.subjectAltName?.smtpUtf8Mailboxes ?? []), ...nameValues(cert.subject, OID.emailAddress)];
   const dns = cert.subjectAltName?.dnsNames ?? [];
   const uris = cert.subjectAltName?.uris ?? [];
+  // Each domain and each subtree is converted to A-labels once, not once per comparison.
+  const permittedEmail = emails.length > 0 ? nc.permitted.rfc822.map(prepareEmailConstraint) : [];
+  const excludedEmail = emails.length > 0 ? nc.excluded.rfc822.map(prepareEmailConstraint) : [];
   for (const e of emails) {
     if (spend(nc.permitted.rfc822.length + nc.excluded.rfc822.length)) return limit;
-    if (nc.permitted.rfc822.length > 0 && !nc.permitted.rfc822.some((c) => emailMatches(e, c)))
+    const p = prepareEmail(e);
+    if (permittedEmail.length > 0 && !(p !== undefined && p.hosts.every((host) => permittedEmail.some((c) => preparedEmailMatches(p.local, host, c)))))
       return violation(`email address ${e} is outside the permitted subtrees`);
-    const hit = nc.excluded.rfc822.find((c) => emailMatches(e, c));
-    if (hit !== undefined) return violation(`email address ${e} is in the excluded subtree "${hit}"`);
+    const hit = p === undefined ? -1 : excludedEmail.findIndex((c) => p.hosts.some((host) => preparedEmailMatches(p.local, host, c)));
+    if (hit >= 0) return violation(`email address ${e} is in the excluded subtree "${nc.excluded.rfc822[hit]}"`);
   }
   for (const d of dns) {
     if (spend(nc.permitted.dns.length + nc.excluded.dns.length)) return limit;

@@ -6,12 +6,22 @@
  * (a Cyrillic "с", a full-width "ｂ") has other A-labels and is another mailbox.
  */
 
-/** `local@domain` with the domain as lower-case A-labels; an address without "@" is returned as it is. */
+/** `local@domain` with the domain as lower-case A-labels; an address without "@" is returned as it is (trimmed). */
 export function mailboxKey(address: string): string {
+  const parts = mailboxParts(address);
+  return parts ? `${parts.local}@${domainToAscii(parts.domain)}` : address.trim();
+}
+
+/**
+ * The local part and domain as every comparison reads them: surrounding whitespace (any Unicode
+ * White_Space, as String.prototype.trim) removed, split at the last "@". Name constraints read a
+ * mailbox this way too, or `ceo@bank.example` + U+3000 would bind as ceo@bank.example yet escape
+ * an excluded subtree bank.example.
+ */
+export function mailboxParts(address: string): { local: string; domain: string } | undefined {
   const a = address.trim();
   const at = a.lastIndexOf('@');
-  if (at < 0) return a;
-  return `${a.slice(0, at + 1)}${domainToAscii(a.slice(at + 1))}`;
+  return at < 0 ? undefined : { local: a.slice(0, at), domain: a.slice(at + 1) };
 }
 
 /**

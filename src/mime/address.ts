@@ -377,8 +377,10 @@ function addressesIn(text: string): string[] {
 }
 
 // Invisible format characters (Unicode Cf: zero-width spaces and joiners, bidi controls, soft
-// hyphens...) that a reader never sees but that break a naive scan, e.g. "ceo@exa\u200Bmple.com".
-const FORMAT_CHARS = /\p{Cf}/gu;
+// hyphens...) and the other characters a reader never sees (Default_Ignorable_Code_Point: variation
+// selectors, the combining grapheme joiner, Hangul fillers), which also break a naive scan, e.g.
+// "ceo@exa\u200Bmple.com", and make "ceo@bank\uFE0F.example" look like ceo@bank.example.
+const FORMAT_CHARS = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 
 /**
  * Text as a reader sees it, for address scanning: NFKC (full-width "＠ｅｘａｍｐｌｅ．ｃｏｍ" and the

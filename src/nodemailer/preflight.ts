@@ -16,7 +16,7 @@ import type { DkimManager } from '../lifecycle/dkim.js';
 import type { LifecycleManager } from '../lifecycle/manager.js';
 import { getHeaders, parseAddressList, parseMessage, readAuthor, type MimeEntity } from '../mime/index.js';
 import { RevocationChecker, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
-import { checkSender, fromDisplayWarnings, sameMailbox } from '../smime/sender.js';
+import { checkSender, fromDisplayWarnings, sameMailboxAs } from '../smime/sender.js';
 import type { SmimeSigner } from '../smime/sign.js';
 import type { EncryptMessageOptions } from '../smime/encrypt.js';
 import { checkRecipients, MAX_RECIPIENTS, type SmimeRecipient } from '../smime/recipients.js';
@@ -410,7 +410,7 @@ function checkFrom(entity: MimeEntity | undefined, reading: ReturnType<typeof re
     add('from', 'fail', `From names no single, unambiguous author: ${reading.problems.map((p) => p.message).join('; ')}`);
     return;
   }
-  if (!mailboxes.some((m) => sameMailbox(m, author.address))) {
+  if (!mailboxes.some(sameMailboxAs(author.address))) {
     add('from', 'fail', `From ${author.address} is not a mailbox of the signing certificate (${mailboxes.join(', ') || 'none'})`);
     return;
   }

@@ -15,7 +15,7 @@ import type { Clock } from '../internal/clock.js';
 import { childrenOf, parseDer, readOid } from '../internal/der.js';
 import { getHeaders, parseAddressList, type MimeEntity } from '../mime/index.js';
 import type { RevocationPolicy } from '../revocation/checker.js';
-import { sameMailbox } from './sender.js';
+import { sameMailboxAs } from './sender.js';
 import { revocationCheckerFor, toCertificates, type CertificateInput, type VerifyRevocationOptions } from './verify.js';
 
 /** Most recipients of one message (each costs a public-key operation and a RecipientInfo). */
@@ -147,8 +147,10 @@ export function uncoveredAddresses(message: MimeEntity, recipients: readonly { e
         throw new MailPkiError('ERR_INVALID_INPUT', `message: the ${field} field cannot be read (${list.errors[0]}), so its recipients cannot be checked`, {
           details: { field: 'message' },
         });
-      for (const m of list.mailboxes)
-        if (!recipients.some((r) => r.emails.some((e) => sameMailbox(e, m.address))) && !missing.some((x) => sameMailbox(x, m.address))) missing.push(m.address);
+      for (const m of list.mailboxes) {
+        const isM = sameMailboxAs(m.address);
+        if (!recipients.some((r) => r.emails.some(isM)) && !missing.some(isM)) missing.push(m.address);
+      }
     }
   }
   return missing;

@@ -22,7 +22,7 @@ import { sha256 } from '../internal/sha.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
-import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox } from './sender.js';
+import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox, sameMailboxAs } from './sender.js';
 import { OBSCURED_SUBJECT, carriesHeaderProtection, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
 import { decryptEntity, isCryptographicLayer, isEncryptedEntity, isStructuralField, outerFieldsNotShown, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
@@ -517,7 +517,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
             code: 'SMIME_SIGNING_TIME_OUTSIDE_VALIDITY',
             message: `the claimed signing time ${sig.signingTime.toISOString()} is outside the certificate validity`,
           });
-        if (from.address) result.matchesFrom = result.emails.some((e) => sameMailbox(e, from.address!));
+        if (from.address) result.matchesFrom = result.emails.some(sameMailboxAs(from.address));
       }),
     );
   }
@@ -570,7 +570,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     // A wrapped message's From is shown as the author: a signature covering its header must be that mailbox's.
     for (const w of wrappedFroms) {
       const covering = verdict.signers.filter((s) => s.layer <= w.layer);
-      if (covering.length > 0 && !covering.some((s) => s.emails.some((e) => sameMailbox(e, w.address))))
+      const isW = sameMailboxAs(w.address);
+      if (covering.length > 0 && !covering.some((s) => s.emails.some(isW)))
         problems.push({
           code: 'SMIME_FROM_NOT_SIGNER',
           message: `${w.where} says From ${w.address}, but no signature covering it is that mailbox's (signer addresses: ${[...new Set(covering.flatMap((s) => s.emails))].join(', ') || 'none'})`,
@@ -578,10 +579,10 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
     }
   }
   // The binding came from a legacy subject emailAddress: say so (RFC 8550 §3 wants the SAN).
-  const bound = [from.address, ...wrappedFroms.map((w) => w.address)].filter((a): a is string => a !== undefined);
+  const bound = [from.address, ...wrappedFroms.map((w) => w.address)].filter((a): a is string => a !== undefined).map(sameMailboxAs);
   verdict.signers.forEach((s, i) => {
     if (s.emailSource !== 'subject') return;
-    const hit = s.emails.find((e) => bound.some((a) => sameMailbox(e, a)));
+    const hit = s.emails.find((e) => bound.some((same) => same(e)));
     if (hit)
       warnings.push({
         code: 'SMIME_SIGNER_EMAIL_FROM_SUBJECT',

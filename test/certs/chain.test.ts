@@ -21,6 +21,7 @@ import type { KeyUsageName } from '../../src/certs/extensions.js';
 import { encodeName } from '../../src/certs/name.js';
 import { bitString, childrenOf, encodedOf, implicit, oid, parseDer, seq, tlv } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
+import { sameMailbox } from '../../src/smime/sender.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { exportSpki, generateKeyPair, type KeyType } from '../../src/keys/index.js';
 import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
@@ -553,6 +554,46 @@ describe('validateChain: each problem code on a crafted chain', () => {
       // Subdomains in U-labels: permitted, and in the excluded subtree given in upper-case A-labels.
       expect((await validate(await leaf('idn-sub-ok', smtpUtf8Mailbox('jörg@other.bücher.example')), [idnCa])).ok).toBe(true);
       expect(codes(await validate(await leaf('idn-sub', smtpUtf8Mailbox('jörg@x.MAIL.bücher.example')), [idnCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it('an SmtpUTF8Mailbox spelled with characters UTS #46 maps (full-width letters, an ideographic full stop) is in the excluded subtree of the domain it maps to', async () => {
+      // Not U-labels (IDNA2008 disallows them, RFC 9598 §3), but a client that resolves or answers the
+      // address maps them to bank.example, and may show "ｂａｎｋ.example" much like bank.example.
+      const exCa = await mint({ cn: 'ExcludingCA', ca: true, issuer: root, extra: [nameConstraintsExt([], [rfc822('bank.example'), rfc822('.bank.example')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: exCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      expect((await validate(await leaf('ex-other', smtpUtf8Mailbox('ceo@other.example')), [exCa])).ok).toBe(true);
+      expect(codes(await validate(await leaf('ex-plain', smtpUtf8Mailbox('ceo@bank.example')), [exCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      for (const spelled of ['ceo@\uff42\uff41\uff4e\uff4b.example', 'ceo@bank\u3002example', 'ceo@bank\uff0eexample', 'ceo@mail.\uff22ANK.example', 'ceo@bank\uff61example'])
+        expect(codes(await validate(await leaf('ex-mapped', smtpUtf8Mailbox(spelled)), [exCa])), spelled).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it('an SmtpUTF8Mailbox with an invisible character UTS #46 ignores (a variation selector, a soft hyphen, U+200B, U+034F) is in the excluded subtree of the domain without it', async () => {
+      // A From "ceo@bank\uFE0F.example" is shown as ceo@bank.example, and resolves as bank.example.
+      const exCa = await mint({ cn: 'ExcludingCA3', ca: true, issuer: root, extra: [nameConstraintsExt([], [rfc822('bank.example'), rfc822('.bank.example')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: exCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      for (const spelled of ['ceo@bank\ufe0f.example', 'ceo@ba\u00adnk.example', 'ceo@bank\u200b.example', 'ceo@mail.ban\u034fk.example', 'ceo@\ufe00bank.example'])
+        expect(codes(await validate(await leaf('ex-invisible', smtpUtf8Mailbox(spelled)), [exCa])), spelled).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
+    it('a mailbox with whitespace around it, which the From binding trims, is judged trimmed: an excluded subtree is not escaped by a trailing space or U+3000', async () => {
+      const exCa = await mint({ cn: 'ExcludingCA2', ca: true, issuer: root, extra: [nameConstraintsExt([], [rfc822('bank.example'), rfc822('boss@other.example')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: exCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      for (const name of [smtpUtf8Mailbox('ceo@bank.example\u3000'), smtpUtf8Mailbox('ceo@bank.example\u00a0'), rfc822('ceo@bank.example '), rfc822('ceo@bank.example\t'), rfc822(' boss@other.example')]) {
+        const l = await leaf('ex-space', name);
+        // The binding reads it as the excluded mailbox...
+        expect(sameMailbox(certificateMailboxes(l).emails[0]!, 'ceo@bank.example') || sameMailbox(certificateMailboxes(l).emails[0]!, 'boss@other.example')).toBe(true);
+        // ...so the constraints must too.
+        expect(codes(await validate(l, [exCa])), certificateMailboxes(l).emails[0]).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+      }
+    });
+    it('rfc822Name subtrees against long IDN domains cost one A-label conversion per name, not one per comparison', async () => {
+      // 2 SmtpUTF8Mailboxes of ~9.5 kB UTF-8 (50 labels of 63 CJK characters) × 1,000 excluded subtrees:
+      // 2,000 comparisons, far below MAX_NAME_CONSTRAINT_CHECKS, each of which converted the whole
+      // domain to Punycode again: ~3.5 s of CPU from two certificates well within MAX_CERTIFICATE_BYTES.
+      const label = Array.from({ length: 63 }, (_, i) => String.fromCodePoint(0x4e00 + i * 7)).join('');
+      const domain = (i: number) => `${Array(50).fill(label).join('.')}.n${i}.example.com`;
+      const bigCa = await mint({ cn: 'ManySubtreesCA', ca: true, issuer: root, extra: [nameConstraintsExt([], Array.from({ length: 1000 }, (_, i) => rfc822(`.x${i}.example.net`)))] });
+      const long = await mintRaw({ cn: 'long-idn', issuer: bigCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...Array.from({ length: 2 }, (_, i) => smtpUtf8Mailbox(`u@${domain(i)}`))) } });
+      const t0 = performance.now();
+      expect((await validate(long, [bigCa])).ok).toBe(true);
+      expect(performance.now() - t0).toBeLessThan(1500);
     });
     it('a constrained name form the leaf carries but we cannot evaluate (iPAddress) is CHAIN_UNKNOWN_CRITICAL_EXTENSION', async () => {
       const ipCa = await mint({ cn: 'IpCA', ca: true, issuer: root, extra: [nameConstraintsExt([implicit(7, new Uint8Array([192, 0, 2, 0, 255, 255, 255, 0]))])] });
