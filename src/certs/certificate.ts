@@ -230,8 +230,10 @@ export function certificateMailboxes(cert: Certificate): CertificateMailboxes {
   // would be "ü") names no mailbox, yet still makes this a certificate whose SAN names mailboxes.
   const rfc822Names = cert.subjectAltName?.rfc822Names ?? [];
   const smtpUtf8Mailboxes = cert.subjectAltName?.smtpUtf8Mailboxes ?? [];
-  const san = unique([...rfc822Names.filter((e) => /^[\x00-\x7f]*$/.test(e)), ...smtpUtf8Mailboxes]);
-  const subject = unique(nameValues(cert.subject, OID.emailAddress));
+  const ascii = (e: string) => /^[\x00-\x7f]*$/.test(e);
+  const san = unique([...rfc822Names.filter(ascii), ...smtpUtf8Mailboxes]);
+  // A subject emailAddress is an IA5String too (PKCS #9): one with other characters names no mailbox.
+  const subject = unique(nameValues(cert.subject, OID.emailAddress).filter(ascii));
   if (rfc822Names.length + smtpUtf8Mailboxes.length > 0) {
     const bound = new Set(san.map(mailboxKey));
     return { emails: san, source: 'subjectAltName', ignored: subject.filter((e) => !bound.has(mailboxKey(e))) };

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySigner, randomSerial, signCertificate } from '../../src/certs/builder.js';
 import { certificateMailboxes, parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encodeName } from '../../src/certs/name.js';
-import { implicit, oid, seq, tlv } from '../../src/internal/der.js';
+import { implicit, oid, seq, setOf, tlv, utf8String } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { mailboxKey } from '../../src/internal/mailbox.js';
@@ -107,7 +107,11 @@ describeWithPeers('IDN certificates made by OpenSSL: the From binding', ['openss
  */
 async function selfSignedMessage(san: Uint8Array[], from: string, subjectEmail?: string) {
   const keys = await generateKeyPair('ec-p256', { extractable: false });
-  const name = encodeName([{ type: 'CN', value: 'self-signed' }, ...(subjectEmail ? [{ type: 'emailAddress' as const, value: subjectEmail }] : [])]);
+  // A non-ASCII emailAddress cannot be made with encodeName (it is an IA5String): written as a UTF8String, as a careless CA would.
+  const name =
+    subjectEmail && /[^\x00-\x7f]/.test(subjectEmail)
+      ? seq(setOf(seq(oid(OID.emailAddress), utf8String(subjectEmail))))
+      : encodeName([{ type: 'CN', value: 'self-signed' }, ...(subjectEmail ? [{ type: 'emailAddress' as const, value: subjectEmail }] : [])]);
   const der = await signCertificate(
     {
       serial: randomSerial(crypto),
@@ -162,6 +166,17 @@ describe('an rfc822Name that is not ASCII', () => {
     expect(certificateMailboxes(certificate).source).toBe('subjectAltName');
     expect(v.valid).toBe(false);
     expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+  });
+
+  it('a legacy subject emailAddress that is not ASCII (an IA5String, PKCS #9) binds no From either; an ASCII one binds as before', async () => {
+    for (const from of ['user@xn--bcher-kva.example', 'user@bücher.example']) {
+      const { certificate, v } = await selfSignedMessage([], from, 'user@bücher.example');
+      expect(certificateMailboxes(certificate)).toMatchObject({ emails: [], source: 'none' });
+      expect(v.valid).toBe(false);
+      expect(v.problems.map((p) => p.code)).toContain('SMIME_FROM_NOT_SIGNER');
+    }
+    const { v } = await selfSignedMessage([], 'user@bücher.example', 'user@xn--bcher-kva.example');
+    expect(v.signers[0]!.matchesFrom).toBe(true);
   });
 
   it('an ASCII rfc822Name beside it binds as before', async () => {
