@@ -7,6 +7,7 @@ import { copyBytes, fromLatin1, toBytes, toHex } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, encodedOf, parseDer, parseDerSequence, readBitString, readSmallInt, readTime, readUnsignedHex } from '../internal/der.js';
 import { mailboxKey } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
+import { sha256 } from '../internal/sha.js';
 import { decodePemBlocks, encodePem, looksLikePem } from '../internal/pem.js';
 import { parseSignatureAlgorithm, readPublicKeyInfo, type ParsedSignatureAlgorithm, type PublicKeyInfo } from '../keys/algorithms.js';
 import {
@@ -260,6 +261,19 @@ function unique(list: readonly string[]): string[] {
 }
 
 // The domain compares case-insensitively, the local part exactly (RFC 5321 §2.4), as S/MIME binding does.
+
+const sha256Fingerprints = new WeakMap<Certificate, string>();
+
+/**
+ * The SHA-256 fingerprint of the certificate's DER, hex, computed without a WebCrypto round trip
+ * and kept with the (cached, parsed) certificate: for hot paths such as a verdict per message. For
+ * SHA-1 or an injected crypto, certificateFingerprint.
+ */
+export function certificateSha256(cert: Certificate): string {
+  let f = sha256Fingerprints.get(cert);
+  if (f === undefined) sha256Fingerprints.set(cert, (f = toHex(sha256(cert.der))));
+  return f;
+}
 
 export async function certificateFingerprint(cert: Certificate, hash: 'SHA-256' | 'SHA-1' = 'SHA-256', crypto: Crypto = globalThis.crypto): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest(hash, copyBytes(cert.der)));

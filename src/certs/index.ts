@@ -4,6 +4,7 @@ export {
   certificateEmails,
   certificateMailboxes,
   certificateFingerprint,
+  certificateSha256,
   certificateToPem,
   isSelfIssued,
   parseCertificate,

@@ -59,10 +59,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   async put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void> {
     const durable = checkEvidencePutOptions(options);
     const r = checkEvidenceRecord(record);
-    const certificates: EvidenceWrite['certificates'] = [];
-    for (const c of r.certificates ?? []) {
-      certificates.push([c.sha256, Buffer.from(c.der, 'base64')]);
-    }
+    const certificates: EvidenceWrite['certificates'] = (r.certificates ?? []).map((c) => [c.sha256, Buffer.from(c.der, 'base64')]);
     const json = JSON.stringify(r.certificates ? { ...r, certificates: r.certificates.map((c) => ({ sha256: c.sha256 })) } : r);
     const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates };
     return new Promise<void>((resolve, reject) => {

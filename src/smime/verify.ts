@@ -13,12 +13,11 @@ import { SignatureCheckCache } from '../certs/chain-signatures.js';
 import { MAX_POLICIES_PER_CERTIFICATE, policyOidSchema } from '../certs/chain-policy.js';
 import { PublicKeyBudget } from '../keys/budget.js';
 import { resolveVerificationLimits, verificationLimitsSchema, type VerificationLimits } from './limits.js';
-import { certificateMailboxes, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
+import { certificateMailboxes, certificateSha256, parseCertificateCached, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
 import { systemClock, type Clock } from '../internal/clock.js';
-import { toBase64, toHex } from '../internal/bytes.js';
-import { sha256 } from '../internal/sha.js';
+import { toBase64 } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
@@ -871,8 +870,6 @@ function finish(v: Verdict): Verdict {
 }
 
 const summaries = new WeakMap<Certificate, CertificateSummary>();
-/** Fingerprints of cached certificates (64 hex characters each; the base64 DER is made per verdict, not kept beside the DER the cache already holds). */
-const fingerprints = new WeakMap<Certificate, string>();
 
 /** Certificates recur across messages (parseCertificateCached): summarise each once. */
 function summarizeCertificate(c: Certificate): CertificateSummary {
@@ -883,9 +880,8 @@ function summarizeCertificate(c: Certificate): CertificateSummary {
 
 /** The summary with the certificate itself (includeCertificates). */
 function summarizeWithCertificate(c: Certificate): CertificateSummary {
-  let fingerprint = fingerprints.get(c);
-  if (fingerprint === undefined) fingerprints.set(c, (fingerprint = toHex(sha256(c.der))));
-  return { ...summarizeCertificate(c), sha256: fingerprint, der: toBase64(c.der) };
+  // The base64 DER is made per verdict, not kept beside the DER the certificate cache already holds.
+  return { ...summarizeCertificate(c), sha256: certificateSha256(c), der: toBase64(c.der) };
 }
 
 function makeSummary(c: Certificate): CertificateSummary {
