@@ -5,7 +5,7 @@ import { parseCertificate } from '../certs/certificate.js';
 import { describeCertificate, formatDescription } from '../certs/describe.js';
 import { CA_KEY_TYPES } from '../ca/local-ca.js';
 import { SMIME_PROFILES } from '../ca/types.js';
-import { KEY_TYPES, exportPkcs8Pem, exportSpki, generateKeyPair, type KeyType } from '../keys/index.js';
+import { KEY_TYPES, exportPkcs8Pem, exportSpki, generateKeyPair, keyTypeSigns, type KeyType } from '../keys/index.js';
 import { exportPkcs12 } from '../pkcs12/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
@@ -104,7 +104,8 @@ const issue: Command = {
     const email = required(ctx, 'email');
     const out = required(ctx, 'out');
     const profile = oneOf(ctx, 'profile', SMIME_PROFILES) ?? 'strict';
-    const keyType: KeyType = oneOf(ctx, 'key-type', KEY_TYPES) ?? 'ec-p256';
+    // Its certificate signs (signing or dual-use): an X25519 key is enrolled with `mailpki enroll --use encryption`.
+    const keyType: KeyType = oneOf(ctx, 'key-type', KEY_TYPES.filter(keyTypeSigns)) ?? 'ec-p256';
     const usage = oneOf(ctx, 'usage', ['signing', 'dual-use'] as const);
     const days = positiveInt(ctx, 'days');
     const caPassphrase = passphraseFromEnv(ctx, 'passphrase-env');

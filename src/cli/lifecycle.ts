@@ -42,6 +42,7 @@ const IDENTITY_FLAGS = {
   approvedBy: '--approved-by',
   profile: '--profile',
   keyType: '--key-type',
+  encryptionKeyType: '--encryption-key-type',
   reason: '--reason',
   actor: '--actor',
 };
@@ -181,7 +182,7 @@ ${DB_HELP}`,
 };
 
 export const enroll: Command = {
-  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--use signing|encryption|both] [--separate-certificates] [--db PATH] [--actor WHO]',
+  usage: 'mailpki enroll --email ADDR --owner TEAM [--contact ADDR] [--purpose TEXT] [--approved-by WHO] [--profile strict|multipurpose|legacy] [--key-type TYPE] [--use signing|encryption|both] [--separate-certificates] [--encryption-key-type TYPE] [--db PATH] [--actor WHO]',
   options: {
     ...dbOption,
     email: { type: 'string' },
@@ -193,6 +194,7 @@ export const enroll: Command = {
     'key-type': { type: 'string' },
     use: { type: 'string' },
     'separate-certificates': { type: 'boolean' },
+    'encryption-key-type': { type: 'string' },
     json: { type: 'boolean' },
   },
   help: `  --email ADDR          the mailbox to enrol
@@ -201,13 +203,17 @@ export const enroll: Command = {
   --purpose TEXT        why the identity exists (kept in the inventory)
   --approved-by WHO     who approved it (recorded with the issuance)
   --profile P           strict|multipurpose|legacy (default from the policy, else strict)
-  --key-type TYPE       rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519 (default from the policy)
+  --key-type TYPE       rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519|x25519 (default from the policy);
+                        x25519 only with --use encryption (an X25519 key cannot sign), and the policy's
+                        allowedKeyTypes must name it
   --use U               signing|encryption|both (default both): the certificate's keyUsage; keys of
                         certificates that receive encrypted mail are kept until their retention ends
   --separate-certificates   use both, as two certificates with two keys: a signing one (digitalSignature)
                         and an encryption one (keyEncipherment / keyAgreement), each renewed on its own
                         schedule; only the encryption keys are kept after renewal (default: the policy's
                         "certificates", else one certificate)
+  --encryption-key-type TYPE   with separate certificates (implies them): the encryption certificate's
+                        key type, e.g. x25519 beside an ed25519 or ec-p256 signing key (default --key-type)
   --json                print the identity record as JSON
 ${DB_HELP}`,
   flags: IDENTITY_FLAGS,
@@ -221,6 +227,7 @@ ${DB_HELP}`,
     const keyType = oneOf(ctx, 'key-type', KEY_TYPES);
     const use = oneOf(ctx, 'use', IDENTITY_USES);
     const separate = ctx.values['separate-certificates'] === true;
+    const encryptionKeyType = oneOf(ctx, 'encryption-key-type', KEY_TYPES);
     return withManager(ctx, async ({ manager }) => {
       const id = await manager.enroll(
         {
@@ -232,6 +239,7 @@ ${DB_HELP}`,
           ...(keyType && { keyType }),
           ...(use && { use }),
           ...(separate && { certificates: 'separate' as const }),
+          ...(encryptionKeyType && { encryptionKeyType }),
         },
         { actor: actorOf(ctx) },
       );
@@ -539,7 +547,7 @@ ${DB_HELP_READ}`,
       ctx.io.stdout(
         [
           `${identity.name} (${identity.id})`,
-          `  owner ${identity.owner.team}, status ${identity.status}, use ${identity.use ?? 'both'}, ${identity.certificates === 'separate' ? 'separate signing and encryption certificates' : 'one certificate'}, key ${identity.keyType}`,
+          `  owner ${identity.owner.team}, status ${identity.status}, use ${identity.use ?? 'both'}, ${identity.certificates === 'separate' ? 'separate signing and encryption certificates' : 'one certificate'}, key ${identity.keyType}${identity.attributes?.encryptionKeyType ? ` (encryption ${String(identity.attributes.encryptionKeyType)})` : ''}`,
           `  next due ${identity.nextDueAt?.toISOString() ?? '-'}`,
           '',
           ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()),

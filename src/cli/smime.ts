@@ -16,6 +16,7 @@ import {
 } from '../smime/index.js';
 import type { DigestAlgorithm } from '../keys/algorithms.js';
 import { writeFileAtomic } from '../node/fs-storage.js';
+import { nodeAesGcm } from '../node/index.js';
 import { identityDecryptors, identitySigner } from './lifecycle.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { list, oneOf, passphraseFromEnv, str, type Command, type CommandContext } from './args.js';
@@ -150,6 +151,7 @@ async function readEncryptOptions(ctx: CommandContext): Promise<{ recipients: Ui
     recipients,
     ...(self && { encryptToSelf: await ctx.readInput(self, MAX_SMALL_INPUT_BYTES) }),
     options: {
+      aesGcm: nodeAesGcm(),
       ...(ctx.values.cbc && { contentEncryption: 'aes-256-cbc' as const }),
       ...(ctx.values.pkcs1 && { keyTransport: 'rsa-pkcs1' as const }),
       ...(ctx.values.oaep && { keyTransport: 'rsa-oaep' as const }),
@@ -279,7 +281,7 @@ Exit 0 decrypted; 1 not decryptable with these keys (not addressed to them, alte
     const message = await ctx.readInput(str(ctx, 'in'));
     let result;
     try {
-      result = await decryptMessage(message, { keys });
+      result = await decryptMessage(message, { keys, aesGcm: nodeAesGcm() });
     } catch (e) {
       if (!(e instanceof MailPkiError) || !REFUSED_DECRYPTION.has(e.code)) throw e;
       ctx.io.stderr(`mailpki: ${e.message}\n`);
@@ -350,7 +352,7 @@ Exit 0 valid; 1 not valid (the verdict says why); 2 unreadable input (not a MIME
       intermediates,
       ...(atDate && { at: atDate }),
       allowWeakAlgorithms: Boolean(ctx.values['allow-weak']),
-      ...(decryptionKeys && { decryptionKeys }),
+      ...(decryptionKeys && { decryptionKeys, aesGcm: nodeAesGcm() }),
       // One CLI run is one verification: the call's own checker and cache, the runtime's fetch.
       revocation:
         policy === 'off'

@@ -7,6 +7,7 @@
  * Large content is where the time goes, and on many machines a fresh large buffer costs more
  * (page faults) than the AES over it: every big allocation here is counted (docs/encrypting.md).
  */
+import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { concatBytes, copyBytes } from '../internal/bytes.js';
 import { Tag, int, octets, oid, seq, tlv } from '../internal/der.js';
@@ -36,6 +37,9 @@ export interface AesGcmCipher {
 
 export const isAesGcmCipher = (v: unknown): v is AesGcmCipher =>
   typeof v === 'object' && v !== null && typeof (v as AesGcmCipher).encrypt === 'function' && typeof (v as AesGcmCipher).decrypt === 'function';
+
+/** The `aesGcm` option at every edge that takes one (mailpki/cms and the message-level API). */
+export const aesGcmCipherSchema = z.custom<AesGcmCipher>(isAesGcmCipher, 'expected an object with encrypt and decrypt functions (e.g. nodeAesGcm())');
 
 /** The contentEncryptionAlgorithm AlgorithmIdentifier (DER) and what the cipher needs, drawn before any encryption. */
 export interface ContentEncryptionParams {

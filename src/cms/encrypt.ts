@@ -11,7 +11,7 @@ import type { Certificate } from '../certs/certificate.js';
 import { resolveCrypto, randomBytes } from '../internal/crypto.js';
 import { Tag, bitString, compareBytes, explicit, int, nul, octets, oid, seq, tlv } from '../internal/der.js';
 import { parseInput } from '../internal/validate.js';
-import { GCM_TAG_BYTES, contentEncryptionParams, encryptContentInto, isAesGcmCipher, isGcm, type AesGcmCipher } from './content-encryption.js';
+import { GCM_TAG_BYTES, aesGcmCipherSchema, contentEncryptionParams, encryptContentInto, isGcm, type AesGcmCipher } from './content-encryption.js';
 import {
   CONTENT_KEY_BYTES,
   DEFAULT_ENVELOPED_LIMITS,
@@ -66,7 +66,7 @@ const optionsSchema = z
     contentEncryption: z.enum(['aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc', 'aes-128-cbc']).optional(),
     contentType: z.string().regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, 'a dotted OID').optional(),
     crypto: z.custom<Crypto>((v) => typeof v === 'object' && v !== null && 'subtle' in v, 'expected a WebCrypto Crypto').optional(),
-    aesGcm: z.custom<AesGcmCipher>(isAesGcmCipher, 'expected an object with encrypt and decrypt functions (e.g. nodeAesGcm())').optional(),
+    aesGcm: aesGcmCipherSchema.optional(),
   })
   .strict();
 

@@ -2,8 +2,12 @@
 import { MailPkiError } from '../errors.js';
 import { resolveCrypto } from '../internal/crypto.js';
 
-/** The key types mailpki generates. RSA below 2048 bits and curves beyond P-384 are left out on purpose. */
-export type KeyType = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384' | 'ed25519';
+/**
+ * The key types mailpki generates. RSA below 2048 bits and curves beyond P-384 are left out on
+ * purpose. 'x25519' (RFC 8410) only agrees keys: an encryption certificate's key (RFC 8418), never a
+ * signing one.
+ */
+export type KeyType = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384' | 'ed25519' | 'x25519';
 
 export const KEY_TYPES: readonly KeyType[] = Object.freeze([
   'rsa-2048',
@@ -12,6 +16,7 @@ export const KEY_TYPES: readonly KeyType[] = Object.freeze([
   'ec-p256',
   'ec-p384',
   'ed25519',
+  'x25519',
 ]);
 
 export interface GenerateKeyPairOptions {
@@ -39,7 +44,19 @@ export function keyGenParams(type: KeyType): RsaHashedKeyGenParams | EcKeyGenPar
       return { name: 'ECDSA', namedCurve: 'P-384' };
     case 'ed25519':
       return { name: 'Ed25519' };
+    case 'x25519':
+      return { name: 'X25519' };
   }
+}
+
+/** Whether keys of this type can sign (an X25519 key only agrees keys, RFC 8410 §3). */
+export function keyTypeSigns(type: KeyType): boolean {
+  return type !== 'x25519';
+}
+
+/** Whether keys of this type can receive encrypted mail (an Ed25519 key only signs). */
+export function keyTypeDecrypts(type: KeyType): boolean {
+  return type !== 'ed25519';
 }
 
 /** Throws ERR_KEY_UNSUPPORTED, listing the valid types, unless `type` is a KeyType. */
@@ -53,9 +70,9 @@ export function assertKeyType(type: unknown): asserts type is KeyType {
 }
 
 /**
- * Generates a signing key pair. The private key is non-extractable unless asked otherwise,
- * because the usual life of a mail-signing key is "generate, get a certificate, sign" and only
- * backups or PKCS#12 delivery need the key bytes.
+ * Generates a signing key pair (for 'x25519', a key-agreement pair: usage deriveBits). The private
+ * key is non-extractable unless asked otherwise, because the usual life of a mail-signing key is
+ * "generate, get a certificate, sign" and only backups or PKCS#12 delivery need the key bytes.
  *
  * @example
  * const { privateKey, publicKey } = await generateKeyPair('ec-p256');
@@ -63,6 +80,7 @@ export function assertKeyType(type: unknown): asserts type is KeyType {
 export async function generateKeyPair(type: KeyType, options: GenerateKeyPairOptions = {}): Promise<CryptoKeyPair> {
   assertKeyType(type);
   const crypto = resolveCrypto(options.crypto);
-  const pair = await crypto.subtle.generateKey(keyGenParams(type), options.extractable ?? false, ['sign', 'verify']);
+  const usages: KeyUsage[] = keyTypeSigns(type) ? ['sign', 'verify'] : ['deriveBits'];
+  const pair = await crypto.subtle.generateKey(keyGenParams(type), options.extractable ?? false, usages);
   return pair as CryptoKeyPair;
 }

@@ -1,6 +1,6 @@
 /** mailpki/keys: key generation, PKCS#8 and SPKI import/export, key descriptions, signature algorithms. */
 export * from './algorithms.js';
-export { KEY_TYPES, generateKeyPair, type GenerateKeyPairOptions, type KeyType } from './generate.js';
+export { KEY_TYPES, generateKeyPair, keyTypeDecrypts, keyTypeSigns, type GenerateKeyPairOptions, type KeyType } from './generate.js';
 export {
   exportPkcs8,
   exportPkcs8Pem,

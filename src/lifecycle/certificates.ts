@@ -5,7 +5,8 @@
  * strict profiles may separate them). The manager runs one engine over these "slots".
  */
 import type { CertificateRole, CredentialRecord, IdentityRecord } from '../store/index.js';
-import { receivesEncryptedMail } from './policy.js';
+import type { KeyType } from '../keys/generate.js';
+import { encryptionKeyTypeOf, receivesEncryptedMail } from './policy.js';
 
 /** 'main': the identity's only certificate, or the signing one of a separate pair. */
 export type CertificateSlot = 'main' | 'encryption';
@@ -56,8 +57,13 @@ export function slotCaUsage(identity: Pick<IdentityRecord, 'certificates' | 'use
   return use === 'both' ? 'dual-use' : use;
 }
 
+/** The key type of a slot's keys: the identity's keyType, or for the encryption certificate of a pair its own (X25519 beside a signing key). */
+export function slotKeyType(identity: Pick<IdentityRecord, 'keyType' | 'certificates' | 'attributes'>, slot: CertificateSlot): KeyType {
+  return (slot === 'encryption' ? encryptionKeyTypeOf(identity) : identity.keyType) as KeyType;
+}
+
 /** Whether the key of a certificate in this slot enters the decryption-key history (the signing key of a pair never does). */
-export function slotReceivesEncryptedMail(identity: Pick<IdentityRecord, 'certificates' | 'use' | 'keyType' | 'kind'>, slot: CertificateSlot): boolean {
+export function slotReceivesEncryptedMail(identity: Pick<IdentityRecord, 'certificates' | 'use' | 'keyType' | 'kind' | 'attributes'>, slot: CertificateSlot): boolean {
   if (holdsSeparateCertificates(identity)) return slot === 'encryption' && receivesEncryptedMail(identity);
   return receivesEncryptedMail(identity);
 }

@@ -28,7 +28,8 @@ import { copyBytes, fromBase64, toBase64 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
-import { KEY_TYPES, generateKeyPair, type KeyType } from '../keys/generate.js';
+import { KEY_TYPES, generateKeyPair, keyTypeDecrypts, keyTypeSigns, type KeyType } from '../keys/generate.js';
+import { parsePrivateKeyInfo } from '../keys/private-key-info.js';
 import { exportPkcs8, importPrivateKey } from '../keys/pkcs8.js';
 import { exportSpki } from '../keys/spki.js';
 import type { SmimeSigner } from '../smime/sign.js';
@@ -68,6 +69,7 @@ import {
   slotCaUsage,
   slotCredentialId,
   slotOfRole,
+  slotKeyType,
   slotReceivesEncryptedMail,
   slotRole,
   slotsOf,
@@ -131,7 +133,18 @@ export interface EnrollInput {
   approvedBy?: string;
   tags?: string[];
   profile?: (typeof SMIME_PROFILES)[number];
+  /**
+   * The key type of its certificate, or of the signing certificate of a separate pair. Default
+   * ec-p256 (or the first the policy allows that fits the use). 'x25519' (RFC 8418) needs use
+   * 'encryption': an X25519 key cannot sign.
+   */
   keyType?: KeyType;
+  /**
+   * Separate certificates only (it implies them when `certificates` is not given): the key type of
+   * the encryption certificate, e.g. 'x25519' beside an Ed25519 or EC signing key. Default: keyType.
+   * The policy's allowedKeyTypes must allow it too.
+   */
+  encryptionKeyType?: KeyType;
   /**
    * What its certificate is for (default 'both'): 'signing' (digitalSignature only; no key is kept
    * after decommission), 'encryption' (keyEncipherment / keyAgreement only: getSigner refuses it),
@@ -286,18 +299,32 @@ const enrollSchema = z
     tags: z.array(z.string().min(1).max(200)).max(100).default([]),
     profile: z.enum(SMIME_PROFILES).default('strict'),
     keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
+    encryptionKeyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
     use: z.enum(IDENTITY_USES).default('both'),
     certificates: z.enum(IDENTITY_CERTIFICATES).optional(),
     policy: z.record(z.string(), z.unknown()).optional(),
     decommissionAt: dateSchema.optional(),
   })
   .strict()
-  .refine((r) => !(r.use === 'encryption' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot receive encrypted mail: use an RSA or EC key type', path: ['keyType'] })
+  .refine((r) => !(r.use === 'encryption' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot receive encrypted mail: use an RSA, EC or X25519 key type', path: ['keyType'] })
+  .refine((r) => !(r.keyType === 'x25519' && r.use !== 'encryption'), {
+    message:
+      "an X25519 key cannot sign, so it cannot be the key of a certificate for signing: use 'encryption' for an encryption-only identity, or use 'both' with certificates: 'separate' and encryptionKeyType: 'x25519' beside a signing key",
+    path: ['keyType'],
+  })
+  .refine((r) => r.encryptionKeyType === undefined || (r.use === 'both' && r.certificates !== 'single'), {
+    message: "encryptionKeyType is the key type of the encryption certificate of a separate pair: it needs use 'both' and certificates 'separate' (an identity of one certificate takes keyType)",
+    path: ['encryptionKeyType'],
+  })
+  .refine((r) => r.encryptionKeyType !== 'ed25519', { message: 'an Ed25519 key cannot receive encrypted mail: use an RSA, EC or X25519 encryptionKeyType', path: ['encryptionKeyType'] })
   .refine((r) => !(r.certificates === 'separate' && r.use !== 'both'), {
     message: "separate signing and encryption certificates need use 'both' (an identity of one use holds one certificate)",
     path: ['certificates'],
   })
-  .refine((r) => !(r.certificates === 'separate' && r.keyType === 'ed25519'), { message: 'an Ed25519 key cannot be an encryption certificate\'s key: use an RSA or EC key type', path: ['keyType'] });
+  .refine((r) => !(r.certificates === 'separate' && r.keyType === 'ed25519' && r.encryptionKeyType === undefined), {
+    message: "an Ed25519 key cannot be an encryption certificate's key: give the encryption certificate its own encryptionKeyType (RSA, EC or X25519)",
+    path: ['keyType'],
+  });
 
 const actorOptionsSchema = z.object({ actor: actorSchema }).strict();
 const certificateChoiceSchema = z.enum(['signing', 'encryption', 'all']);
@@ -777,10 +804,12 @@ export class LifecycleManager {
     const mailbox = req.mailbox.toLowerCase();
     const id = smimeIdentityId(mailbox);
     const domain = mailboxDomain(mailbox);
-    // (An override allowing no key type the manager allows is refused below; until then the manager's first stands in.)
-    const keyType = req.keyType ?? (policy.allowedKeyTypes.includes('ec-p256') ? 'ec-p256' : (policy.allowedKeyTypes[0] ?? this.policy.allowedKeyTypes[0]!));
+    const keyType = req.keyType ?? defaultKeyType(policy, this.policy, req.use);
     // The policy's default applies to use 'both' with a key that can receive encrypted mail; asking for it explicitly otherwise is refused above.
-    const separate = req.certificates === 'separate' || (req.certificates === undefined && req.use === 'both' && keyType !== 'ed25519' && this.policy.certificates === 'separate');
+    const separate =
+      req.certificates === 'separate' ||
+      (req.certificates === undefined && req.use === 'both' && (req.encryptionKeyType !== undefined || (keyTypeDecrypts(keyType) && this.policy.certificates === 'separate')));
+    const encryptionKeyType = separate && req.encryptionKeyType !== undefined && req.encryptionKeyType !== keyType ? req.encryptionKeyType : undefined;
     const now = this.clock();
     const draft: IdentityRecord = stripUndefined({
       id,
@@ -796,6 +825,7 @@ export class LifecycleManager {
       use: req.use,
       certificates: separate ? ('separate' as const) : undefined,
       policy: Object.keys(overrides).length ? (overrides as JsonObject) : undefined,
+      attributes: encryptionKeyType ? { encryptionKeyType } : undefined,
       status: 'pending' as const,
       decommissionAt: req.decommissionAt,
       nextDueAt: now,
@@ -829,8 +859,9 @@ export class LifecycleManager {
       await this.recordDenial(identity, 'enroll', actor, now, 'ERR_POLICY_DENIED', weakened.rule, err.message);
       throw err;
     }
-    await this.checkPolicy(identity, policy, 'enroll', actor, now);
-    const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined);
+    // Every certificate the enrollment will ask for (an X25519 encryption key too), before anything is written.
+    await this.checkPolicy(identity, policy, 'enroll', actor, now, false, slotsOf(identity));
+    const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined, 'main');
     const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
     // Its outcome at the CA settled first (a certificate signed for it is revoked), as a decommission does now.
     const oldLife = reenrol && existing.pending ? await this.withdrawPending(existing.identity!, 'decommissioned', now) : undefined;
@@ -897,15 +928,15 @@ export class LifecycleManager {
     }
     const op: Operation = credential ? 'renew' : 'enroll';
     const policy = effectivePolicy(this.policy, identity.policy);
-    await this.checkPolicy(identity, policy, op, actor, now, automatic);
-    await this.approve(identity, policy, op, actor, now, reason);
+    await this.checkPolicy(identity, policy, op, actor, now, automatic, [slot]);
+    await this.approve(identity, policy, op, actor, now, reason, slot);
     const mustRekey = !credential?.keyId || credential.status === 'revoked' || identity.status === 'revoked';
     const newKey = mustRekey || (rekey ?? policy.rekeyOnRenewal);
     const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing', undefined, slot);
     return this.issueWith(identity, prepared, op, actor, now, reason, newKey, automatic);
   }
 
-  private async checkPolicy(identity: IdentityRecord, policy: LifecyclePolicy, op: Operation, actor: string, now: Date, automatic?: boolean): Promise<void> {
+  private async checkPolicy(identity: IdentityRecord, policy: LifecyclePolicy, op: Operation, actor: string, now: Date, automatic: boolean, slots: CertificateSlot[]): Promise<void> {
     // The CA's own domain limits are known up front: refusing here leaves no identity behind.
     if (identity.kind === 'smime') {
       const info = await this.ca.info();
@@ -915,7 +946,9 @@ export class LifecycleManager {
         throw new MailPkiError('ERR_CA_MAILBOX_NOT_ALLOWED', message, { details: { domain: identity.domain } });
       }
     }
-    const violation = checkIssuancePolicy(policy, { team: identity.owner.team, domain: identity.domain, keyType: identity.keyType as KeyType });
+    const violation = [...new Set(slots.map((slot) => slotKeyType(identity, slot)))]
+      .map((keyType) => checkIssuancePolicy(policy, { team: identity.owner.team, domain: identity.domain, keyType }))
+      .find((v) => v !== undefined);
     if (!violation) return;
     const err = policyError(violation);
     await this.recordDenial(identity, op, actor, now, 'ERR_POLICY_DENIED', violation.rule, err.message, automatic);
@@ -929,6 +962,7 @@ export class LifecycleManager {
     actor: string,
     now: Date,
     reason: string | undefined,
+    slot: CertificateSlot,
   ): Promise<{ approvedBy?: string } | undefined> {
     if (!policy.approval) return undefined;
     const request: ApprovalRequest = stripUndefined({
@@ -938,7 +972,7 @@ export class LifecycleManager {
       owner: identity.owner,
       purpose: identity.purpose,
       approvedBy: identity.approvedBy,
-      keyType: identity.keyType as KeyType,
+      keyType: slotKeyType(identity, slot),
       profile: identity.profile ?? 'strict',
       validityDays: policy.validityDays,
       actor,
@@ -1004,7 +1038,7 @@ export class LifecycleManager {
     let spki: Uint8Array;
     let protectedKey: Awaited<ReturnType<KeyProtector['protect']>> | undefined;
     if (rekey || !reuseKeyId) {
-      const pair = await generateKeyPair(identity.keyType as KeyType, { crypto: this.crypto, extractable: true });
+      const pair = await generateKeyPair(slotKeyType(identity, slot), { crypto: this.crypto, extractable: true });
       const pkcs8 = await exportPkcs8(pair.privateKey, { crypto: this.crypto });
       try {
         protectedKey = await this.keyProtector.protect(pkcs8);
@@ -1034,7 +1068,7 @@ export class LifecycleManager {
         throw new MailPkiError('ERR_STORE_CONFLICT', `${identity.name} changed while its issuance was being prepared (another process); retry`);
       if (await tx.getPendingIssuance(identity.id))
         throw new MailPkiError('ERR_STORE_CONFLICT', `another issuance for ${identity.name} started meanwhile; retry`);
-      if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: identity.keyType, protectedKey, createdAt: now });
+      if (protectedKey) await tx.putKey({ id: keyId, identityId: identity.id, algorithm: slotKeyType(identity, slot), protectedKey, createdAt: now });
       const role = slotRole(identity, slot);
       await tx.putPendingIssuance({ identityId: identity.id, idempotencyKey, requestedAt: now, status: 'started', ...(role && { certificate: role }) });
       await audit({
@@ -1193,7 +1227,7 @@ export class LifecycleManager {
           data: { purpose: next.purpose, approvedBy: next.approvedBy, tags: next.tags, profile: issued.profile, keyType: next.keyType },
         });
       }
-      await emit({ type: 'certificate.issued', identity: next, credential, data: { profile: issued.profile, keyType: next.keyType, operation: wasPending ? 'enroll' : 'renew' } });
+      await emit({ type: 'certificate.issued', identity: next, credential, data: { profile: issued.profile, keyType: slotKeyType(next, p.slot), operation: wasPending ? 'enroll' : 'renew' } });
       if (!wasPending)
         await emit({
           type: 'certificate.renewed',
@@ -1854,11 +1888,13 @@ function keyIdOf(idempotencyKey: string): string {
 
 /** The SPKI of a stored PKCS#8 key: WebCrypto has no "public from private", but JWK without `d` is it. */
 async function spkiFromPkcs8(pkcs8: Uint8Array, crypto: Crypto): Promise<Uint8Array> {
-  const priv = await importPrivateKey(pkcs8, { crypto, extractable: true });
+  // An X25519 key is imported for what it can do (key agreement); its public key has no usages.
+  const agrees = parsePrivateKeyInfo(pkcs8).kind === 'x25519';
+  const priv = await importPrivateKey(pkcs8, { crypto, extractable: true, ...(agrees && { usage: 'decrypt' as const }) });
   const jwk = await crypto.subtle.exportKey('jwk', priv);
   for (const k of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'key_ops'] as const) delete (jwk as Record<string, unknown>)[k];
   jwk.ext = true;
-  const pub = await crypto.subtle.importKey('jwk', jwk, priv.algorithm as EcKeyImportParams, true, ['verify']);
+  const pub = await crypto.subtle.importKey('jwk', jwk, priv.algorithm as EcKeyImportParams, true, agrees ? [] : ['verify']);
   return new Uint8Array(await crypto.subtle.exportKey('spki', pub));
 }
 
@@ -1882,6 +1918,7 @@ function identitySummary(i: IdentityRecord, c: CredentialRecord | undefined): Js
     tags: i.tags,
     profile: i.profile,
     keyType: i.keyType,
+    encryptionKeyType: i.attributes?.encryptionKeyType,
     certificates: i.certificates,
     policy: i.policy,
     decommissionAt: i.decommissionAt?.toISOString(),
@@ -1901,7 +1938,7 @@ function identitySummary(i: IdentityRecord, c: CredentialRecord | undefined): Js
 }
 
 function requestSummary(i: IdentityRecord): JsonObject {
-  return stripUndefined({ mailbox: i.name, owner: i.owner.team, keyType: i.keyType, profile: i.profile, purpose: i.purpose }) as JsonObject;
+  return stripUndefined({ mailbox: i.name, owner: i.owner.team, keyType: i.keyType, encryptionKeyType: i.attributes?.encryptionKeyType, profile: i.profile, purpose: i.purpose }) as JsonObject;
 }
 
 function stripUndefined<T extends object>(o: T): T {
@@ -1973,4 +2010,15 @@ async function liveSigningKeyIds(tx: StoreTx, identity: IdentityRecord, now: Dat
 /** What an audit record says about a key handed out: which certificate, never the key. */
 function keySummary(h: HeldDecryptionKey): JsonObject {
   return { credentialId: h.credentialId, serialNumber: h.serialNumber ?? null, retainUntil: h.retainUntil.toISOString() };
+}
+
+/**
+ * The key type an enrollment gets when it names none: ec-p256 when the policy allows it, else the
+ * first allowed type that fits the use (an X25519 key cannot sign, an Ed25519 key cannot decrypt).
+ * (An override allowing no key type the manager allows is refused later; until then the manager's first stands in.)
+ */
+function defaultKeyType(policy: LifecyclePolicy, base: LifecyclePolicy, use: IdentityUse): KeyType {
+  const fits = (t: KeyType) => (use === 'encryption' ? keyTypeDecrypts(t) : keyTypeSigns(t));
+  if (policy.allowedKeyTypes.includes('ec-p256')) return 'ec-p256';
+  return policy.allowedKeyTypes.find(fits) ?? policy.allowedKeyTypes[0] ?? base.allowedKeyTypes[0]!;
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { isDomainAllowed } from '../ca/profiles.js';
 import { parseInput } from '../internal/validate.js';
-import { KEY_TYPES, type KeyType } from '../keys/generate.js';
+import { KEY_TYPES, keyTypeDecrypts, type KeyType } from '../keys/generate.js';
 import type { CredentialRecord, DecryptionKeyRecord, IdentityRecord } from '../store/index.js';
 
 export const DAY_MS = 86_400_000;
@@ -367,9 +367,23 @@ export function nextDueAt({ identity, credential, now, policy, decryptionKeys = 
 // ---------------------------------------------------------------------------------------------
 // Decryption keys
 
+/**
+ * The key type of the certificate that receives encrypted mail: of a separate pair, its encryption
+ * certificate's (`attributes.encryptionKeyType`, e.g. X25519 beside an Ed25519 or EC signing key;
+ * absent: the identity's keyType), else the identity's keyType.
+ */
+export function encryptionKeyTypeOf(identity: Pick<IdentityRecord, 'keyType' | 'certificates' | 'attributes'>): string {
+  if (identity.certificates !== 'separate') return identity.keyType;
+  const t = identity.attributes?.encryptionKeyType;
+  if (t === undefined) return identity.keyType;
+  if (typeof t !== 'string' || !(KEY_TYPES as readonly string[]).includes(t))
+    throw new MailPkiError('ERR_STORE_CORRUPT', `the identity's encryption key type ${JSON.stringify(t)} is not one mailpki knows`);
+  return t;
+}
+
 /** Whether the identity's certificates receive encrypted mail (use encryption or both, a key that can decrypt). */
-export function receivesEncryptedMail(identity: Pick<IdentityRecord, 'use' | 'keyType' | 'kind'>): boolean {
-  return identity.kind === 'smime' && (identity.use ?? 'both') !== 'signing' && identity.keyType !== 'ed25519';
+export function receivesEncryptedMail(identity: Pick<IdentityRecord, 'use' | 'keyType' | 'kind' | 'certificates' | 'attributes'>): boolean {
+  return identity.kind === 'smime' && (identity.use ?? 'both') !== 'signing' && keyTypeDecrypts(encryptionKeyTypeOf(identity) as KeyType);
 }
 
 /** Until when the key of a certificate is kept: its notAfter plus `decryptionKeyRetentionDays`. */

@@ -34,6 +34,7 @@ export function spkiOfCertificate(cert: Uint8Array, code: MailPkiErrorCode = 'ER
  * pairing instead of trusting a label. Returns the index, or -1.
  */
 export async function findCertificateForKey(crypto: Crypto, privateKey: CryptoKey, certs: readonly Uint8Array[]): Promise<number> {
+  if (privateKey.algorithm.name === 'X25519') return findCertificateForAgreementKey(crypto, privateKey, certs);
   const alg = defaultSignatureAlgorithm(privateKey);
   const message = randomBytes(crypto, 32);
   const signature = await signBytes(crypto, privateKey, alg, message);
@@ -44,6 +45,38 @@ export async function findCertificateForKey(crypto: Crypto, privateKey: CryptoKe
     if (await verifies(crypto, info, parsed, message, signature)) return i;
   }
   return -1;
+}
+
+/**
+ * An X25519 key signs nothing (RFC 8410 §3): the pairing is proven by key agreement instead. With a
+ * fresh key pair e, X25519(key, e·G) equals X25519(e, certificate key) only for the certificate
+ * whose key is the private key's.
+ */
+async function findCertificateForAgreementKey(crypto: Crypto, privateKey: CryptoKey, certs: readonly Uint8Array[]): Promise<number> {
+  const params = { name: 'X25519' };
+  const eph = (await crypto.subtle.generateKey(params, false, ['deriveBits'])) as CryptoKeyPair;
+  const ours = new Uint8Array(await crypto.subtle.deriveBits({ ...params, public: eph.publicKey } as EcdhKeyDeriveParams, privateKey, 256));
+  try {
+    for (let i = 0; i < certs.length; i++) {
+      const info = publicKeyOf(certs[i]!);
+      if (info?.kind !== 'x25519') continue;
+      let theirs: Uint8Array;
+      try {
+        const pub = await crypto.subtle.importKey('spki', info.spki.slice(), params, false, []);
+        theirs = new Uint8Array(await crypto.subtle.deriveBits({ ...params, public: pub } as EcdhKeyDeriveParams, eph.privateKey, 256));
+      } catch (e) {
+        // A certificate key WebCrypto refuses (e.g. a low-order point) is simply not this key's.
+        if (e instanceof DOMException) continue;
+        throw e;
+      }
+      const same = theirs.length === ours.length && theirs.every((b, j) => b === ours[j]);
+      theirs.fill(0);
+      if (same) return i;
+    }
+    return -1;
+  } finally {
+    ours.fill(0);
+  }
 }
 
 /** verifyBytes, where a certificate key that WebCrypto refuses (e.g. an EC point off the curve) does not match. */

@@ -300,7 +300,9 @@ async function importKeyBag(
 ): Promise<CryptoKey> {
   const info =
     bag.kind === 'shrouded-key' ? await decryptKeyInfo(crypto, bag.der, passphrase, { code: CODE, conversionHint: HINT, budget }) : bag.der;
-  return importPrivateKeyInfo(crypto, parsePrivateKeyInfo(info), options);
+  const key = parsePrivateKeyInfo(info);
+  // An X25519 key (a key-recovery export of an X25519 encryption certificate) can only agree keys.
+  return importPrivateKeyInfo(crypto, key, key.kind === 'x25519' ? { ...options, usage: 'decrypt' } : options);
 }
 
 /** Certificates whose localKeyId matches the key's first: they are tried first, still proven by signature. */

@@ -5,7 +5,8 @@
  * plaintext. AES-CBC content is returned with `integrityProtected: false` (see docs/encrypting.md).
  */
 import { z } from 'zod';
-import { decryptData, type CmsDecryptionKey, type ContentEncryptionAlgorithm, type KeyManagement } from '../cms/index.js';
+import { decryptData, type AesGcmCipher, type CmsDecryptionKey, type ContentEncryptionAlgorithm, type KeyManagement } from '../cms/index.js';
+import { aesGcmCipherSchema } from '../cms/content-encryption.js';
 import type { Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
 import { concatBytes, fromLatin1, latin1 } from '../internal/bytes.js';
@@ -29,6 +30,18 @@ export interface DecryptMessageOptions {
   keys: readonly SmimeDecryptionKey[];
   mimeLimits?: Partial<MimeLimits>;
   crypto?: Crypto;
+  /**
+   * AES-GCM to use instead of WebCrypto's for the content (mailpki/cms decryptData's option), e.g.
+   * `nodeAesGcm()` from mailpki/node. The tag is still checked before anything is returned.
+   */
+  aesGcm?: AesGcmCipher;
+}
+
+/** What opening one encrypted entity needs (decryptMessage and verifyMessage's encrypted layers). */
+export interface DecryptEntityOptions {
+  crypto: Crypto;
+  mimeLimits?: Partial<MimeLimits>;
+  aesGcm?: AesGcmCipher;
 }
 
 export interface DecryptedMessage {
@@ -65,6 +78,7 @@ const optionsSchema = z
     keys: z.array(z.object({ privateKey: z.any(), certificate: z.any(), rawRsaDecrypt: z.any().optional() }).strict()).min(1, 'at least one key is needed'),
     mimeLimits: z.record(z.string(), z.number()).optional(),
     crypto: z.any().optional(),
+    aesGcm: aesGcmCipherSchema.optional(),
   })
   .strict();
 
@@ -122,7 +136,11 @@ export async function decryptMessage(raw: Uint8Array | string, options: DecryptM
     throw new MailPkiError('ERR_INVALID_INPUT', `the message is not S/MIME encrypted: it is ${root.contentType.mediaType}${root.contentType.params.get('smime-type') ? `; smime-type=${root.contentType.params.get('smime-type')}` : ''}`, {
       details: { field: 'raw' },
     });
-  const opened = await decryptEntity(root, keys, { crypto: resolveCrypto(options.crypto), ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) });
+  const opened = await decryptEntity(root, keys, {
+    crypto: resolveCrypto(options.crypto),
+    ...(options.mimeLimits && { mimeLimits: options.mimeLimits }),
+    ...(options.aesGcm && { aesGcm: options.aesGcm }),
+  });
   const payload = protectedPayload(opened.inner);
   const headerProtection = payload && readHeaderProtection(root, payload, payload === opened.inner ? 'the encrypted part' : 'the signed part', true).protection;
   return {
@@ -142,7 +160,7 @@ export async function decryptMessage(raw: Uint8Array | string, options: DecryptM
 export async function decryptEntity(
   e: MimeEntity,
   keys: readonly CmsDecryptionKey[],
-  options: { crypto: Crypto; mimeLimits?: Partial<MimeLimits> },
+  options: DecryptEntityOptions,
 ): Promise<{ data: Awaited<ReturnType<typeof decryptData>>; content: Uint8Array; inner: MimeEntity }> {
   let cms: Uint8Array;
   try {
@@ -150,7 +168,7 @@ export async function decryptEntity(
   } catch (err) {
     throw new MailPkiError('ERR_CMS_MALFORMED', `the encrypted part cannot be decoded: ${(err as Error).message}`, { cause: err });
   }
-  const data = await decryptData(cms, keys, { crypto: options.crypto });
+  const data = await decryptData(cms, keys, { crypto: options.crypto, ...(options.aesGcm && { aesGcm: options.aesGcm }) });
   // S/MIME encrypts MIME (id-data). The content type is outside what AES-GCM authenticates when
   // there are no authAttrs, so another value is refused rather than read as MIME regardless.
   if (data.contentType !== ID_DATA) {

@@ -5,7 +5,8 @@
  * application/pkcs7-mime. Every recipient is checked before anything is encrypted.
  */
 import { z } from 'zod';
-import { encryptData, type ContentEncryptionAlgorithm } from '../cms/index.js';
+import { encryptData, type AesGcmCipher, type ContentEncryptionAlgorithm } from '../cms/index.js';
+import { aesGcmCipherSchema } from '../cms/content-encryption.js';
 import { MailPkiError } from '../errors.js';
 import { concatBytes, latin1 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
@@ -55,6 +56,11 @@ export interface EncryptMessageOptions {
   allowWeakAlgorithms?: boolean;
   clock?: Clock;
   crypto?: Crypto;
+  /**
+   * AES-GCM to use instead of WebCrypto's for the content (mailpki/cms encryptData's option), e.g.
+   * `nodeAesGcm()` from mailpki/node: one large buffer instead of three for a big message.
+   */
+  aesGcm?: AesGcmCipher;
   randomBytes?: (n: number) => Uint8Array;
 }
 
@@ -72,6 +78,7 @@ const encryptOptionsShape = {
   allowWeakAlgorithms: z.boolean().optional(),
   clock: z.any().optional(),
   crypto: z.any().optional(),
+  aesGcm: aesGcmCipherSchema.optional(),
   randomBytes: z.any().optional(),
 };
 const encryptSchema = z.object(encryptOptionsShape).strict();
@@ -167,7 +174,7 @@ async function encryptPrepared(
   const cms = await encryptData(
     payload,
     checked.map((r) => ({ certificate: r.certificate, ...(r.keyTransport && { keyTransport: r.keyTransport }), ...(r.identifier && { identifier: r.identifier }) })),
-    { contentEncryption, crypto },
+    { contentEncryption, crypto, ...(options.aesGcm && { aesGcm: options.aesGcm }) },
   );
   const smimeType = contentEncryption.endsWith('-gcm') ? 'authEnveloped-data' : 'enveloped-data';
   const head =

@@ -5,7 +5,8 @@
  * `problems`: CMS container tricks, MIME wrapping, and sender/signer mismatch.
  */
 import { z } from 'zod';
-import { findSignerCertificate, parseSignedData, listRecipientIdentifiers, readRecipientIdentifiers, verifySignerInfo, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
+import { findSignerCertificate, parseSignedData, listRecipientIdentifiers, readRecipientIdentifiers, verifySignerInfo, type AesGcmCipher, type CmsDecryptionKey, type SignedData } from '../cms/index.js';
+import { aesGcmCipherSchema } from '../cms/content-encryption.js';
 import { CMS_OID } from '../cms/oids.js';
 import { OID } from '../internal/oids.js';
 import { validateChain } from '../certs/chain.js';
@@ -23,7 +24,7 @@ import { parseInput } from '../internal/validate.js';
 import { getHeaders, parseMessage, walkEntities, type MimeEntity, type MimeLimits } from '../mime/index.js';
 import { checkSender, fromDisplayWarnings, readFrom, replyToWarnings, sameMailbox, sameMailboxAs } from './sender.js';
 import { OBSCURED_SUBJECT, carriesHeaderProtection, outerHeaderWarnings, readHeaderProtection, unwrapSignedEntity, type WrappedMessage } from './protected-headers.js';
-import { decryptEntity, isCryptographicLayer, isEncryptedEntity, isStructuralField, outerFieldsNotShown, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
+import { decryptEntity, type DecryptEntityOptions, isCryptographicLayer, isEncryptedEntity, isStructuralField, outerFieldsNotShown, protectedPayload, showMessage, toCmsKeys, type SmimeDecryptionKey } from './decrypt.js';
 import { RevocationChecker, type RevocationCache, type RevocationPolicy, type RevocationResult } from '../revocation/checker.js';
 import type { FetchLike } from '../revocation/fetch.js';
 import type { Crl } from '../revocation/crl-parse.js';
@@ -86,6 +87,11 @@ export interface VerifyMessageOptions {
    * of an identity's history). Without them an encrypted message is not valid (SMIME_ENCRYPTED_NO_KEY).
    */
   decryptionKeys?: SmimeDecryptionKey[];
+  /**
+   * With decryptionKeys: AES-GCM to use instead of WebCrypto's for encrypted layers (decryptMessage's
+   * option), e.g. `nodeAesGcm()` from mailpki/node.
+   */
+  aesGcm?: AesGcmCipher;
   /**
    * Put each certificate itself into the verdict (default false): every CertificateSummary (signer
    * certificates, chain paths) then carries `der` (base64) and `sha256` (its fingerprint, hex) —
@@ -150,6 +156,7 @@ const optionsSchema = z.object({
   limits: verificationLimitsSchema.optional(),
   revocation: revocationOptionsSchema.optional(),
   decryptionKeys: z.array(z.object({ privateKey: z.any(), certificate: z.any(), rawRsaDecrypt: z.any().optional() }).strict()).optional(),
+  aesGcm: aesGcmCipherSchema.optional(),
   includeCertificates: z.boolean().optional(),
   crypto: z.any().optional(),
   clock: z.any().optional(),
@@ -293,7 +300,7 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         break;
       }
       encryptedCount++;
-      const layer = await openEncryptedLayer(current, keys, { crypto, ...(options.mimeLimits && { mimeLimits: options.mimeLimits }) }, problems);
+      const layer = await openEncryptedLayer(current, keys, { crypto, ...(options.mimeLimits && { mimeLimits: options.mimeLimits }), ...(options.aesGcm && { aesGcm: options.aesGcm }) }, problems);
       verdict.layers.push(layer.summary);
       if (!layer.opened) break;
       opened.push({ ...layer.opened, afterSignatureLayers: layers.length });
@@ -605,7 +612,7 @@ interface OpenedLayer {
 async function openEncryptedLayer(
   e: MimeEntity,
   keys: readonly CmsDecryptionKey[],
-  options: { crypto: Crypto; mimeLimits?: Partial<MimeLimits> },
+  options: DecryptEntityOptions,
   problems: SmimeProblem[],
 ): Promise<{ summary: EncryptedLayer; opened?: Omit<OpenedLayer, 'afterSignatureLayers'> }> {
   if (keys.length === 0) {

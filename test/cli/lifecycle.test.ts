@@ -244,3 +244,40 @@ describe('mailpki enroll --separate-certificates / identity show / revoke --cert
     expect((await srun(['identity', 'show', 'nobody@example.com'])).code).toBe(2);
   });
 });
+
+describe('mailpki enroll with X25519 encryption keys', () => {
+  const xdb = t.path('x25519.db');
+  const xrun = (args: string[], stdin = '') => cli([...args, '--db', xdb], env, stdin);
+  beforeAll(async () => {
+    writeFileSync(t.path('x25519-policy.json'), JSON.stringify({ allowedKeyTypes: ['ec-p256', 'ed25519', 'x25519'] }));
+    expect((await xrun(['init', '--domains', 'example.com', '--policy', t.path('x25519-policy.json')])).code).toBe(0);
+  });
+
+  it('--use encryption --key-type x25519 and --encryption-key-type x25519 enrol; mail encrypted to them opens with decrypt --identity; --key-type x25519 for signing is a usage error naming why', async () => {
+    const e = await xrun(['enroll', '--email', 'legal@example.com', '--owner', 'legal', '--use', 'encryption', '--key-type', 'x25519']);
+    expect(e.code, e.stderr).toBe(0);
+    const p = await xrun(['enroll', '--email', 'pay@example.com', '--owner', 'treasury', '--key-type', 'ed25519', '--encryption-key-type', 'x25519']);
+    expect(p.code, p.stderr).toBe(0);
+    const show = (await xrun(['identity', 'show', 'pay@example.com'])).stdout.split('\n');
+    expect(show[1]).toBe('  owner treasury, status active, use both, separate signing and encryption certificates, key ed25519 (encryption x25519)');
+
+    for (const mailbox of ['legal@example.com', 'pay@example.com']) {
+      const certs = JSON.parse((await xrun(['identity', 'show', mailbox, '--json'])).stdout);
+      expect(certs.identity.attributes?.encryptionKeyType ?? certs.identity.keyType).toBe('x25519');
+      const p12 = t.path(`${mailbox}.p12`);
+      const x = await cli(['identity', 'export-keys', mailbox, '--out', p12, '--passphrase-env', 'P12', '--actor', 'officer', '--reason', 'test', '--db', xdb], { ...env, P12: 'p12 pass' });
+      expect(x.code, x.stderr).toBe(0);
+      const [key] = await importDecryptionKeysFromPkcs12(readFileSync(p12), 'p12 pass');
+      expect(key!.privateKey.algorithm.name).toBe('X25519');
+      const eml = await encryptMessage(`From: a@example.com\r\nTo: ${mailbox}\r\nSubject: s\r\n\r\nsealed for ${mailbox}\r\n`, [key!.certificate.der]);
+      const d = await xrun(['decrypt', '--identity', mailbox, '--actor', 'gateway'], new TextDecoder('latin1').decode(eml));
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stdout).toContain(`sealed for ${mailbox}`);
+    }
+
+    const bad = await xrun(['enroll', '--email', 'sign@example.com', '--owner', 'treasury', '--key-type', 'x25519']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--key-type.*an X25519 key cannot sign/);
+    expect((await xrun(['enroll', '--email', 'sign@example.com', '--owner', 'treasury', '--encryption-key-type', 'x25519', '--use', 'encryption'])).code).toBe(2);
+  });
+});

@@ -4,8 +4,19 @@ import { KEY_TYPES, generateKeyPair, type KeyType } from '../../src/keys/index.j
 
 describe('generateKeyPair', () => {
   it('KEY_TYPES lists exactly the supported types', () => {
-    expect(KEY_TYPES).toEqual(['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ed25519']);
+    expect(KEY_TYPES).toEqual(['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ed25519', 'x25519']);
     expect(Object.isFrozen(KEY_TYPES)).toBe(true);
+  });
+
+  it('makes X25519 key-agreement pairs (deriveBits; the public key has no usages): an X25519 key cannot sign', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('x25519', { extractable: true });
+    expect(privateKey.algorithm).toEqual({ name: 'X25519' });
+    expect(privateKey.usages).toEqual(['deriveBits']);
+    expect(publicKey.usages).toEqual([]);
+    const other = await generateKeyPair('x25519');
+    const z1 = await crypto.subtle.deriveBits({ name: 'X25519', public: other.publicKey } as EcdhKeyDeriveParams, privateKey, 256);
+    const z2 = await crypto.subtle.deriveBits({ name: 'X25519', public: publicKey } as EcdhKeyDeriveParams, other.privateKey, 256);
+    expect(new Uint8Array(z1)).toEqual(new Uint8Array(z2));
   });
 
   it('makes ECDSA P-256 and P-384 keys, non-extractable by default', async () => {
