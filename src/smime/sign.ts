@@ -1,7 +1,7 @@
 /**
  * signMessage: S/MIME signing (RFC 8551). The signed entity is canonical (CRLF) and 7-bit
  * safe before it is signed, so relays that re-encode cannot break the signature; outer
- * headers (From, To, Subject, Date, Message-ID...) stay outside it.
+ * headers (From, To, Subject, Date, Message-ID...) stay outside it, ASCII or UTF-8 (RFC 6532), as given.
  */
 import { z } from 'zod';
 import { signData } from '../cms/index.js';
@@ -181,7 +181,8 @@ export async function signMessage(
 
 /**
  * The outer header fields (CRLF-terminated, without MIME-Version) and the content entity of a
- * caller's message, canonical and 7-bit safe: what is signed or encrypted.
+ * caller's message, canonical and 7-bit safe: what is signed or encrypted. The outer fields are text
+ * (UTF-8 ones decoded), to be written as UTF-8.
  */
 export function prepareMessage(message: Uint8Array | string | BuildMessageInput, options: { clock?: Clock; crypto?: Crypto; randomBytes?: (n: number) => Uint8Array }): { outer: string; entity: Uint8Array } {
   const crypto = resolveCrypto(options.crypto);

@@ -262,7 +262,7 @@ describeWithPeers('UTF-8 header fields with OpenSSL: an SmtpUTF8Mailbox certific
     const pair = await generateKeyPair('ec-p256', { extractable: true });
     writeFileSync(t.path('leaf.key'), await exportPkcs8Pem(pair.privateKey), { mode: 0o600 });
     run('openssl', ['req', '-new', '-key', t.path('leaf.key'), '-out', t.path('leaf.csr'), '-subj', '/CN=Joerg']);
-    writeFileSync(t.path('leaf.ext'), 'keyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nbasicConstraints=critical,CA:FALSE\nsubjectAltName=@alt\n[alt]\notherName.1=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:jörg@bücher.example\n');
+    writeFileSync(t.path('leaf.ext'), 'keyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\nbasicConstraints=critical,CA:FALSE\nsubjectAltName=@alt\n[alt]\notherName.1=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:jörg@bücher.example\n');
     run('openssl', ['x509', '-req', '-in', t.path('leaf.csr'), '-CA', t.path('ca.pem'), '-CAkey', t.path('ca.key'), '-CAcreateserial', '-out', t.path('leaf.pem'), '-days', '10', '-extfile', t.path('leaf.ext')]);
     leaf = { certificate: parseCertificate(run('cat', [t.path('leaf.pem')])), key: await importPrivateKey(run('cat', [t.path('leaf.key')])) };
     expect(leaf.certificate.subjectAltName?.smtpUtf8Mailboxes).toEqual(['jörg@bücher.example']);
@@ -302,6 +302,22 @@ describeWithPeers('UTF-8 header fields with OpenSSL: an SmtpUTF8Mailbox certific
     const bad = opensslVerify(t.path('bad.eml'));
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/digest failure|content verify error/i);
+  });
+
+  it('signAndEncrypt to the SmtpUTF8Mailbox certificate named in a UTF-8 To; openssl cms -decrypt gives the protected UTF-8 fields as sent', async () => {
+    const toJoerg = bytes(bin(EAI_MESSAGE).replace(u('To: Zoë <zoë@bücher.example>'), u('To: Jörg <jörg@BÜCHER.example>')));
+    const signer = { key: leaf.key, certificate: leaf.certificate };
+    const eml = await signAndEncrypt(toJoerg, signer, [leaf.certificate], { trustAnchors: [ca] });
+    const decryptKey = await importPrivateKey(readFileSync(t.path('leaf.key'), 'utf8'), { usage: 'decrypt' });
+    const v = await verifyMessage(eml, { trustAnchors: [ca], decryptionKeys: [{ privateKey: decryptKey, certificate: leaf.certificate }] });
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.signers[0]!.matchesFrom).toBe(true);
+    expect(mismatches(v)).toEqual([]);
+    writeFileSync(t.path('sealed.eml'), eml);
+    run('openssl', ['cms', '-decrypt', '-in', t.path('sealed.eml'), '-recip', t.path('leaf.pem'), '-inkey', t.path('leaf.key'), '-out', t.path('opened.eml')]);
+    const opened = bin(readFileSync(t.path('opened.eml')));
+    for (const line of ['From: Jörg <jörg@bücher.example>', 'Subject: Zahlung für März', 'HP-Outer: Subject: [...]']) expect(opened).toContain(u(line));
   });
 
   it('mailpki verifies a message OpenSSL signed with UTF-8 outer fields (and the same fields signed inside), and reports a changed outer Subject', async () => {
