@@ -143,6 +143,12 @@ describe('header bytes that are not RFC 6532 header text: a coded error naming t
     }
   });
 
+  it('a field name with UTF-8 stays refused (RFC 6532 allows UTF-8 in values only): the MIME parser says so', async () => {
+    const message = bytes(u(`From: payments@example.com\r\nTo: approver@example.com\r\nBetreff-für: x\r\n${BODY}`));
+    const err = await signMessage(message, f.payments, { clock }).then(() => undefined, (e: unknown) => e);
+    expect((err as MailPkiError).code).toBe('ERR_MIME_MALFORMED');
+  });
+
   it('headerTextFault agrees with a strict UTF-8 decoder on any bytes without control characters (property)', () => {
     const strict = new TextDecoder('utf-8', { fatal: true });
     const controls = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
