@@ -7,6 +7,7 @@ import { concatBytes, includesAscii, latin1, toHex, utf8 } from '../internal/byt
 import { publicRandomBytes } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
 import { encodeBase64LineBytes } from './base64.js';
+import { headerTextFault } from './charset.js';
 import { foldHeader, formatDate, formatMailbox, formatParameterized, formatUnstructured, type MailboxParts } from './format.js';
 import { encodeQuotedPrintable } from './quoted-printable.js';
 import {
@@ -69,16 +70,22 @@ export function buildMessage(input: BuildMessageInput, options: BuildOptions = {
 
 /**
  * Joins outer header fields and a content entity into one message. The entity brings its own
- * header fields and blank line.
+ * header fields and blank line. Non-ASCII header text is written as UTF-8 (RFC 6532: such a
+ * message needs SMTPUTF8 to travel).
  */
 export function assembleMessage(outerHeaders: string, entity: Uint8Array): Uint8Array {
   if (outerHeaders !== '' && (!outerHeaders.endsWith('\r\n') || outerHeaders.includes('\r\n\r\n') || outerHeaders.startsWith('\r\n')))
     throw new MailPkiError('ERR_INVALID_INPUT', 'outerHeaders: must be CRLF-terminated header lines without a blank line', {
       details: { field: 'outerHeaders' },
     });
-  if (/[^\x09\x0a\x0d\x20-\x7e]/.test(outerHeaders))
-    throw new MailPkiError('ERR_INVALID_INPUT', 'outerHeaders: must be 7-bit ASCII', { details: { field: 'outerHeaders' } });
-  return concatBytes([latin1(outerHeaders), entity]);
+  // A lone surrogate has no UTF-8 form (TextEncoder would write U+FFFD instead): refused, not changed.
+  const bytes = /[\ud800-\udfff]/u.test(outerHeaders) ? undefined : utf8(outerHeaders);
+  const fault = bytes === undefined ? 'a lone UTF-16 surrogate, which has no UTF-8 form' : headerTextFault(bytes);
+  if (fault !== undefined)
+    throw new MailPkiError('ERR_INVALID_INPUT', `outerHeaders: must be ASCII or UTF-8 header text (RFC 6532); found ${fault}`, {
+      details: { field: 'outerHeaders' },
+    });
+  return concatBytes([bytes!, entity]);
 }
 
 function buildContent(msg: BuildMessageValues, nextBoundary: () => string): Part {

@@ -54,3 +54,47 @@ function decoderFor(charset: string): TextDecoder | undefined {
   if (decoders.size < 64) decoders.set(label, decoder);
   return decoder;
 }
+
+const hex = (b: number) => `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+
+/**
+ * Why `bytes` (one header field, folding CRLFs included) are not header text as RFC 6532 §3.1
+ * allows it, or undefined when they are: well-formed UTF-8 (RFC 3629: no overlong form, no
+ * surrogate, nothing above U+10FFFF, no continuation byte alone, no sequence cut short), CR only
+ * before LF and LF only after CR, and no control character but TAB (C0, DEL, C1).
+ */
+export function headerTextFault(bytes: Uint8Array): string | undefined {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      if (b === 0x0d ? bytes[i + 1] !== 0x0a : b === 0x0a ? bytes[i - 1] !== 0x0d : (b < 0x20 && b !== 0x09) || b === 0x7f)
+        return `the control character ${hex(b)} at offset ${i}`;
+      i++;
+      continue;
+    }
+    // RFC 3629 §4: the lead byte fixes the length and the range of the second byte.
+    const [length, low, high, what] =
+      b < 0xc2 ? [0, 0, 0, b < 0xc0 ? 'a continuation byte without a lead byte' : 'an overlong encoding']
+      : b < 0xe0 ? [2, 0x80, 0xbf, '']
+      : b === 0xe0 ? [3, 0xa0, 0xbf, 'an overlong encoding']
+      : b === 0xed ? [3, 0x80, 0x9f, 'a UTF-16 surrogate (U+D800-U+DFFF), which UTF-8 must not encode']
+      : b < 0xf0 ? [3, 0x80, 0xbf, '']
+      : b === 0xf0 ? [4, 0x90, 0xbf, 'an overlong encoding']
+      : b < 0xf4 ? [4, 0x80, 0xbf, '']
+      : b === 0xf4 ? [4, 0x80, 0x8f, 'a code point above U+10FFFF']
+      : [0, 0, 0, 'a code point above U+10FFFF'];
+    const at = `the byte ${hex(b)} at offset ${i}`;
+    if (length === 0) return `${at} is not UTF-8 (${what})`;
+    const second = bytes[i + 1];
+    if (second === undefined || second < 0x80 || second > 0xbf) return `${at} begins a UTF-8 sequence that is cut short`;
+    if (second < low || second > high) return `${at} begins ${what}`;
+    for (let k = 2; k < length; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || c < 0x80 || c > 0xbf) return `${at} begins a UTF-8 sequence that is cut short`;
+    }
+    // U+0080-U+009F (C1 controls) are C2 80-C2 9F.
+    if (b === 0xc2 && second < 0xa0) return `the control character U+00${second.toString(16).toUpperCase()} at offset ${i}`;
+    i += length;
+  }
+  return undefined;
+}

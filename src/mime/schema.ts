@@ -16,6 +16,11 @@ export const addrSpecSchema = z
   .string()
   .max(320)
   .regex(NO_LINE_BREAKS, 'must not contain CR or LF (header injection)')
+  // Checked first, so that this is the reason given: an EAI address has no ASCII form to build.
+  .regex(
+    /^[\x00-\x7f]*$/,
+    'is an internationalised address (RFC 6531), which the builder does not write: give an international domain in A-labels (punycode), or pass the message as MIME bytes with the UTF-8 address in its header (RFC 6532)',
+  )
   .regex(
     /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/,
     'must be a plain ASCII address local@domain (use punycode for international domains)',

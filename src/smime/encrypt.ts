@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { encryptData, type AesGcmCipher, type ContentEncryptionAlgorithm } from '../cms/index.js';
 import { aesGcmCipherSchema } from '../cms/content-encryption.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, latin1 } from '../internal/bytes.js';
+import { concatBytes, latin1, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -160,7 +160,7 @@ async function encryptPrepared(
     },
   );
   // The sender's own copy does not stand for a To/Cc address.
-  const missing = uncoveredAddresses(parseMessage(latin1(`${outer}${CRLF}`)), self === undefined ? checked : checked.slice(0, -1));
+  const missing = uncoveredAddresses(parseMessage(utf8(`${outer}${CRLF}`)), self === undefined ? checked : checked.slice(0, -1));
   if (missing.length > 0)
     throw new MailPkiError('ERR_RECIPIENT_MISSING', `no recipient certificate names ${missing.join(', ')}: they could not read the message (nothing was encrypted)`, {
       details: { missing },

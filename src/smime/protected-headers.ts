@@ -6,8 +6,9 @@
  * that is not a message may carry such fields too (RFC 9788 injected headers, or an OpenSSL-signed
  * whole message); some clients show those. Either way the two views must not disagree unnoticed.
  */
-import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, walkEntities, type MimeEntity } from '../mime/index.js';
-import { concatBytes, latin1 } from '../internal/bytes.js';
+import { decodeEncodedWords, getHeaders, parseAddressList, walkEntities, type MimeEntity } from '../mime/index.js';
+import { mailboxKey } from '../internal/mailbox.js';
+import { concatBytes, latin1, utf8 } from '../internal/bytes.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
 /** A message wrapped in a signed entity; the signatures of layers 0..`layer` cover its header fields. */
@@ -86,7 +87,8 @@ function canonical(name: string, values: string[]): string {
       // Comments count: a client may show `Payments <payments@example.com> (NEW IBAN …)` in full. The
       // comment of `payments@example.com (Payments Team)` is its display name, and counts once, as the name.
       const comments = list.comments.map((c) => ` (${c})`).join('');
-      return `${list.mailboxes.map((m) => `${collapse(m.name ?? '')}<${normalizeAddress(m.address)}>`).join(',')}${collapse(comments)}`;
+      // One mailbox key (A-labels, RFC 9598 §5): `user@bücher.example` outside and `user@xn--bcher-kva.example` signed are one mailbox.
+      return `${list.mailboxes.map((m) => `${collapse(m.name ?? '')}<${mailboxKey(m.address)}>`).join(',')}${collapse(comments)}`;
     })
     .join('\n');
 }
@@ -141,7 +143,7 @@ const notMessageField = (f: string) => /^content-/.test(fieldName(f)) || ['mime-
 /** One outer field recorded as `HP-Outer: Name: value`, folded after "HP-Outer:" when the first line would be too long. */
 function hpOuterField(field: string): string {
   const first = field.indexOf('\r\n');
-  return (first < 0 ? field.length : first) + 'HP-Outer: '.length > MAX_LINE ? `HP-Outer:\r\n ${field}` : `HP-Outer: ${field}`;
+  return utf8(first < 0 ? field : field.slice(0, first)).length + 'HP-Outer: '.length > MAX_LINE ? `HP-Outer:\r\n ${field}` : `HP-Outer: ${field}`;
 }
 
 /**
@@ -165,7 +167,8 @@ export function injectProtectedHeaders(outer: string, entity: Uint8Array, hp: 'c
   else fields[i] = `${fields[i]!.replace(/\r\n$/, '').replace(/;\s*hp\s*=\s*("[^"]*"|[^;\s]*)/gi, '')};\r\n hp="${hp}"\r\n`;
   const injected = splitFields(outer).filter((f) => !notMessageField(f));
   const record = hp === 'cipher' && sentOuter !== undefined ? splitFields(sentOuter).filter((f) => !notMessageField(f)).map(hpOuterField) : [];
-  return concatBytes([latin1(injected.join('') + record.join('') + fields.join('')), rest]);
+  // The injected copies are the outer fields' own text, UTF-8 (RFC 6532) included: the same bytes as outside.
+  return concatBytes([utf8(injected.join('') + record.join('')), latin1(fields.join('')), rest]);
 }
 
 /**

@@ -123,13 +123,13 @@ export function replyToWarnings(entity: MimeEntity, fromAddress: string | undefi
   if (fromAddress === undefined) return [];
   const out: SmimeWarning[] = [];
   for (const name of REPLY_HEADERS) {
-    const w = replyFieldWarning(entity, name, domainOf(fromAddress), where);
+    const w = replyFieldWarning(entity, name, domainOf(fromAddress), shownDomain(fromAddress), where);
     if (w) out.push(w);
   }
   return out;
 }
 
-function replyFieldWarning(entity: MimeEntity, name: string, fromDomain: string, where: string): SmimeWarning | undefined {
+function replyFieldWarning(entity: MimeEntity, name: string, fromDomain: string, shown: string, where: string): SmimeWarning | undefined {
   const fields = getHeaders(entity, name);
   if (fields.length === 0) return undefined;
   const elsewhere: string[] = [];
@@ -139,8 +139,8 @@ function replyFieldWarning(entity: MimeEntity, name: string, fromDomain: string,
     const list = parseAddressList(field.value);
     if (list.mailboxes.length === 0 || list.errors.length > 0) unreadable = true;
     for (const m of list.mailboxes) {
-      const d = domainOf(m.address);
-      const key = normalizeAddress(m.address);
+      const key = mailboxKey(m.address);
+      const d = domainOf(key);
       if (d !== fromDomain && !d.endsWith(`.${fromDomain}`) && !seen.has(key)) {
         seen.add(key);
         elsewhere.push(m.address);
@@ -151,17 +151,23 @@ function replyFieldWarning(entity: MimeEntity, name: string, fromDomain: string,
   if (elsewhere.length > 0)
     return {
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}${name} sends ${goes} to ${listed(elsewhere)}, outside ${fromDomain}, the domain of the From mailbox`,
+      message: `${where}${name} sends ${goes} to ${listed(elsewhere)}, outside ${shown}, the domain of the From mailbox`,
     };
   if (unreadable)
     return {
       code: 'SMIME_REPLY_TO_OTHER_DOMAIN',
-      message: `${where}${name} is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send ${goes} elsewhere than ${fromDomain}`,
+      message: `${where}${name} is ${fields.length > 1 ? `repeated (${fields.length} fields)` : 'not a readable mailbox list'}: clients may send ${goes} elsewhere than ${shown}`,
     };
   return undefined;
 }
 
-const domainOf = (address: string) => normalizeAddress(address).slice(normalizeAddress(address).lastIndexOf('@') + 1);
+/** The domain of a mailbox's key: lower-case A-labels, so `bücher.example` and `xn--bcher-kva.example` are one domain. */
+const domainOf = (address: string) => {
+  const key = mailboxKey(address);
+  return key.slice(key.lastIndexOf('@') + 1);
+};
+/** The From domain as written (lower-cased), for messages a person reads. */
+const shownDomain = (address: string) => normalizeAddress(address).slice(normalizeAddress(address).lastIndexOf('@') + 1);
 
 /** The first few of a list, for a message a person reads (a hostile header can name thousands). */
 const listed = (list: readonly string[]) => `${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} in all)` : ''}`;

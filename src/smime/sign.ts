@@ -1,13 +1,13 @@
 /**
  * signMessage: S/MIME signing (RFC 8551). The signed entity is canonical (CRLF) and 7-bit
  * safe before it is signed, so relays that re-encode cannot break the signature; outer
- * headers (From, To, Subject, Date, Message-ID...) stay outside it.
+ * headers (From, To, Subject, Date, Message-ID...) stay outside it, ASCII or UTF-8 (RFC 6532), as given.
  */
 import { z } from 'zod';
 import { signData } from '../cms/index.js';
 import { parseCertificate, parseCertificates, type Certificate } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
-import { concatBytes, fromLatin1, includesAscii, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
+import { concatBytes, fromUtf8, includesAscii, latin1, toBytes, toHex, utf8 } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { publicRandomBytes, resolveCrypto } from '../internal/crypto.js';
 import { parseInput } from '../internal/validate.js';
@@ -22,6 +22,7 @@ import {
   type BuildMessageInput,
 } from '../mime/index.js';
 import { encodeBase64LineBytes } from '../mime/base64.js';
+import { headerTextFault } from '../mime/charset.js';
 import type { CertificateInput } from './verify.js';
 import { injectProtectedHeaders } from './protected-headers.js';
 
@@ -120,7 +121,9 @@ function resolveSigner(s: SmimeSigner, options: SignMessageOptions, what: string
 
 /**
  * Splits a caller's message into outer header fields and the content entity to sign:
- * Content-* fields belong to the entity, everything else stays outside.
+ * Content-* fields belong to the entity, everything else stays outside. The outer fields are
+ * ASCII or UTF-8 (RFC 6532, mail sent with SMTPUTF8) and come back as text, to be written as UTF-8:
+ * the same bytes.
  */
 function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } {
   // parseMessage makes the line ends CRLF itself: headers and body come out canonical.
@@ -130,17 +133,24 @@ function splitMessage(bytes: Uint8Array): { outer: string; entity: Uint8Array } 
   for (const h of root.headers) {
     const lower = h.name.toLowerCase();
     if (lower.startsWith('content-')) content.push(h.raw);
-    else if (lower !== 'mime-version') outer.push(fromLatin1(h.raw));
+    else if (lower !== 'mime-version') outer.push(outerField(h.name, h.raw));
   }
   if (!root.headers.some((h) => h.name.toLowerCase() === 'content-type')) content.unshift(utf8(`Content-Type: text/plain; charset=utf-8${CRLF}`));
   const headerBytes = concatBytes(content.map((c) => (endsWithCrlf(c) ? c : concatBytes([c, utf8(CRLF)]))));
   const entity = concatBytes([headerBytes, utf8(CRLF), root.body()]);
-  const outerText = outer.map((h) => (h.endsWith(CRLF) ? h : h + CRLF)).join('');
-  if (/[^\x09\x0a\x0d\x20-\x7e]/.test(outerText))
-    throw new MailPkiError('ERR_INVALID_INPUT', 'message: header fields must be 7-bit ASCII (encode non-ASCII with RFC 2047)', {
-      details: { field: 'message' },
-    });
-  return { outer: outerText, entity };
+  return { outer: outer.map((h) => (h.endsWith(CRLF) ? h : h + CRLF)).join(''), entity };
+}
+
+/** One outer header field as text, or ERR_INVALID_INPUT naming it when it is not RFC 6532 header text. */
+function outerField(name: string, raw: Uint8Array): string {
+  const fault = headerTextFault(raw);
+  if (fault === undefined) return fromUtf8(raw);
+  const shown = /^[\x21-\x39\x3b-\x7e]{1,76}$/.test(name) ? `the ${name} header field` : 'a header field';
+  throw new MailPkiError(
+    'ERR_INVALID_INPUT',
+    `message: ${shown} cannot be signed or encrypted as it is: ${fault} (header text must be ASCII or well-formed UTF-8, RFC 6532, without control characters, or readers show different text)`,
+    { details: { field: 'message', header: name } },
+  );
 }
 
 function endsWithCrlf(b: Uint8Array): boolean {
@@ -171,7 +181,8 @@ export async function signMessage(
 
 /**
  * The outer header fields (CRLF-terminated, without MIME-Version) and the content entity of a
- * caller's message, canonical and 7-bit safe: what is signed or encrypted.
+ * caller's message, canonical and 7-bit safe: what is signed or encrypted. The outer fields are text
+ * (UTF-8 ones decoded), to be written as UTF-8.
  */
 export function prepareMessage(message: Uint8Array | string | BuildMessageInput, options: { clock?: Clock; crypto?: Crypto; randomBytes?: (n: number) => Uint8Array }): { outer: string; entity: Uint8Array } {
   const crypto = resolveCrypto(options.crypto);

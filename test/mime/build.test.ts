@@ -162,7 +162,12 @@ describe('assembleMessage', () => {
     expect(str(assembleMessage('A: b\r\n', new TextEncoder().encode('\r\nbody')))).toBe('A: b\r\n\r\nbody');
   });
 
-  it.each(['A: b', 'A: b\r\n\r\nX: y\r\n', '\r\nA: b\r\n', 'A: é\r\n'])('refuses outer headers %j', (h) => {
+  it.each(['A: b', 'A: b\r\n\r\nX: y\r\n', '\r\nA: b\r\n', 'A: \ud800\r\n', 'A: b\x00\r\n', 'A: b\u0085\r\n', 'A: b\rc\r\n'])('refuses outer headers %j', (h) => {
     expect(errorOf(() => assembleMessage(h, new Uint8Array())).code).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('writes UTF-8 header text (RFC 6532) as UTF-8 (it refused it); a lone surrogate is refused, not written as U+FFFD', () => {
+    expect(assembleMessage('Subject: für 😀\r\n', new TextEncoder().encode('\r\n'))).toEqual(new TextEncoder().encode('Subject: für 😀\r\n\r\n'));
+    expect(errorOf(() => assembleMessage('Subject: \udc00\r\n', new Uint8Array())).message).toMatch(/lone UTF-16 surrogate/);
   });
 });
