@@ -499,6 +499,12 @@ describe('atk12: header fields outside the signed content are not shown, and say
       expect(v.valid).toBe(false);
       expect(v.decryptedMessage).toBeUndefined();
       if (v.layers[0]?.kind === 'encrypted' && !v.layers[0].opened) continue;
+      // The garbage block may end in LF: with the LF of x2 that is a blank line, so the header ends after the
+      // Subject and the multipart/signed becomes the body of an unsigned text — not signed, invalid (checked above).
+      if (v.signers.length === 0) {
+        expect(v.problems.map((p) => p.code)).toContain('SMIME_NOT_SIGNED');
+        continue;
+      }
       tried++;
       const mismatch = v.problems.filter((p) => p.code === 'SMIME_WRAPPER_HEADER_MISMATCH');
       expect(mismatch).toHaveLength(1);
