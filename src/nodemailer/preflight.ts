@@ -346,8 +346,42 @@ export function parseConfigCertificates(config: PreflightConfig): PreflightConfi
       return r && typeof r === 'object' && !(r instanceof Uint8Array) && 'certificate' in r && !('der' in r) ? { ...r, certificate: cert } : cert;
     });
     out.encrypt = { ...config.encrypt, recipients };
+    // Each message then looks up its readers instead of reading every certificate again.
+    recipientIndexes.set(out.encrypt, indexRecipients(recipients));
   }
   return out;
+}
+
+/**
+ * The recipient certificates by mailbox: which indexes of `encrypt.recipients` name a mailbox (its mailboxKey, as
+ * certificateMailboxes reads them), and which cannot be read. Built from the list alone, so it holds no verdict:
+ * fitness (validity at `at`, chain, revocation) is checked per message.
+ */
+interface RecipientIndex {
+  byMailbox: Map<string, number[]>;
+  /** The mailboxes each certificate names (none for one that cannot be read). */
+  mailboxes: string[][];
+  unreadable: number[];
+}
+
+/** The plugin's parsed configurations' indexes (parseConfigCertificates makes the key object, so no caller can change the list behind it). */
+const recipientIndexes = new WeakMap<PreflightEncryption, RecipientIndex>();
+
+function indexRecipients(recipients: readonly SmimeRecipient[]): RecipientIndex {
+  const index: RecipientIndex = { byMailbox: new Map(), mailboxes: [], unreadable: [] };
+  for (const [i, r] of recipients.entries()) {
+    const cert = recipientCertificate(r);
+    const emails = cert ? certificateMailboxes(cert).emails : [];
+    index.mailboxes.push(emails);
+    if (!cert) index.unreadable.push(i);
+    for (const m of emails) {
+      const k = mailboxKey(m);
+      const list = index.byMailbox.get(k) ?? [];
+      if (!list.includes(i)) list.push(i);
+      index.byMailbox.set(k, list);
+    }
+  }
+  return index;
 }
 
 function asCertificate(input: CertificateInput): Certificate {
@@ -717,26 +751,15 @@ async function checkEncryptionRecipients(
     }
   };
 
-  // Which configured certificates name which mailbox (an unreadable one names none and is reported).
-  const byMailbox = new Map<string, number[]>();
-  for (const [i, r] of encrypt.recipients.entries()) {
-    const cert = recipientCertificate(r);
-    if (!cert) {
-      invalidOnes.push({ recipient: i, mailboxes: [], problems: await problemsOf(r) });
-      continue;
-    }
-    for (const m of certificateMailboxes(cert).emails) {
-      const k = mailboxKey(m);
-      const list = byMailbox.get(k) ?? [];
-      if (!list.includes(i)) list.push(i);
-      byMailbox.set(k, list);
-    }
-  }
+  // Which configured certificates name which mailbox (an unreadable one names none and is reported): the plugin's
+  // index, made once; a dry run's, made here.
+  const index = recipientIndexes.get(encrypt) ?? indexRecipients(encrypt.recipients);
+  for (const i of index.unreadable) invalidOnes.push({ recipient: i, mailboxes: [], problems: await problemsOf(encrypt.recipients[i]!) });
   const verdicts = new Map<number, string[]>();
   const chosen = new Set<number>();
   const missing: string[] = [];
   for (const reader of readers) {
-    const candidates = byMailbox.get(mailboxKey(reader)) ?? [];
+    const candidates = index.byMailbox.get(mailboxKey(reader)) ?? [];
     if (candidates.length === 0) {
       missing.push(reader);
       continue;
@@ -751,7 +774,7 @@ async function checkEncryptionRecipients(
     else
       for (const i of candidates)
         if (!invalidOnes.some((x) => x.recipient === i))
-          invalidOnes.push({ recipient: i, mailboxes: certificateMailboxes(recipientCertificate(encrypt.recipients[i]!)!).emails, problems: verdicts.get(i)! });
+          invalidOnes.push({ recipient: i, mailboxes: index.mailboxes[i]!, problems: verdicts.get(i)! });
   }
   const self = encrypt.encryptToSelf === true ? signer?.certificate : encrypt.encryptToSelf || undefined;
   if (self !== undefined) {
