@@ -261,11 +261,48 @@ export async function evaluatePreflight(
 
 /** The error the plugin sends back instead of the message: every failed check in one sentence. */
 export function preflightError(result: PreflightResult): MailPkiError {
-  const lines = result.checks.filter((c) => c.outcome !== 'pass').map((c) => `${c.check}: ${c.message}`);
-  return new MailPkiError('ERR_PREFLIGHT_FAILED', `not sent: the preflight failed (${lines.join('; ')})`, {
-    details: { failed: result.failed, checks: result.checks, ...(result.messageId && { messageId: result.messageId }), ...(result.encryption && { encryption: result.encryption }) },
-  });
+  return new MailPkiError('ERR_PREFLIGHT_FAILED', `not sent: the preflight failed (${failedLines(result)})`, { details: failedDetails(result) });
 }
+
+/** One copy of sendEach's: its id ('main' or the hidden recipient's address), its envelope recipients, its preflight. */
+export interface CopyPreflight {
+  copy: string;
+  to: string[];
+  result: PreflightResult;
+}
+
+/**
+ * sendEach's error when the preflight of one or more copies failed (and so none was sent): each failed copy with its
+ * checks in the sentence, and in `details.copies`; `details.failed` is every failed check of any copy.
+ */
+export function preflightCopiesError(copies: readonly CopyPreflight[], total: number): MailPkiError {
+  const bad = copies.filter((c) => !c.result.ok);
+  const what = (c: CopyPreflight) => (c.copy === 'main' ? `the copy to ${c.to.join(', ')}` : `the Bcc copy to ${c.copy}`);
+  return new MailPkiError(
+    'ERR_PREFLIGHT_FAILED',
+    `not sent (none of the ${total} copies): the preflight failed for ${bad.map((c) => `${what(c)} (${failedLines(c.result)})`).join('; ')}`,
+    {
+      details: {
+        failed: [...new Set(bad.flatMap((c) => c.result.failed))],
+        ...(bad[0]?.result.messageId && { messageId: bad[0].result.messageId }),
+        copies: bad.map((c) => ({ copy: c.copy, to: c.to, ...failedDetails(c.result) })),
+      },
+    },
+  );
+}
+
+const failedLines = (result: PreflightResult) =>
+  result.checks
+    .filter((c) => c.outcome !== 'pass')
+    .map((c) => `${c.check}: ${c.message}`)
+    .join('; ');
+
+const failedDetails = (result: PreflightResult) => ({
+  failed: result.failed,
+  checks: result.checks,
+  ...(result.messageId && { messageId: result.messageId }),
+  ...(result.encryption && { encryption: result.encryption }),
+});
 
 type Add = (check: PreflightCheckName, outcome: PreflightCheck['outcome'], message: string) => void;
 
@@ -657,6 +694,46 @@ function addressesOf(entity: MimeEntity, fields: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * Who reads a message: its To and Cc mailboxes (shown), then its Bcc field's and the envelope's that the header does
+ * not show (hidden), each once by mailboxKey. An unreadable address field is ERR_INVALID_INPUT.
+ */
+function readersOf(entity: MimeEntity, envelopeTo: readonly string[]): { readers: string[]; shown: string[]; hidden: string[] } {
+  const shownFields = addressesOf(entity, ['To', 'Cc']);
+  const bcc = addressesOf(entity, ['Bcc']);
+  const readers: string[] = [];
+  const seen = new Set<string>();
+  for (const a of [...shownFields, ...bcc, ...envelopeTo]) {
+    const k = mailboxKey(a);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    readers.push(a);
+  }
+  const shownKeys = new Set(shownFields.map(mailboxKey));
+  return { readers, shown: readers.filter((a) => shownKeys.has(mailboxKey(a))), hidden: readers.filter((a) => !shownKeys.has(mailboxKey(a))) };
+}
+
+/**
+ * The copies sendEach sends of a composed message with its SMTP recipients `envelopeTo`: the envelope recipients the
+ * To/Cc fields show, and each hidden one (Bcc, envelope-only) alone, as the `encryption-recipients` check tells them
+ * apart. A message that cannot be read or an unreadable address field is ERR_INVALID_INPUT.
+ */
+export function splitEnvelope(bytes: Uint8Array, envelopeTo: readonly string[]): { shown: string[]; hidden: string[] } {
+  let entity: MimeEntity;
+  try {
+    entity = parseMessage(bytes);
+  } catch (e) {
+    throw new MailPkiError('ERR_INVALID_INPUT', `the message cannot be read (${(e as Error).message}), so its recipients cannot be told apart`, { details: { field: 'message' }, cause: e });
+  }
+  const { shown, hidden } = readersOf(entity, envelopeTo);
+  const shownKeys = new Set(shown.map(mailboxKey));
+  const hiddenKeys = new Set(hidden.map(mailboxKey));
+  // The envelope's own spelling of each address (nodemailer's, A-labels), in its order.
+  const seen = new Set<string>();
+  const pick = (keys: Set<string>) => envelopeTo.filter((a) => keys.has(mailboxKey(a)) && !seen.has(mailboxKey(a)) && seen.add(mailboxKey(a)));
+  return { shown: pick(shownKeys), hidden: pick(hiddenKeys) };
+}
+
 /** Per message: who will read it (readers) and which configured certificates it is encrypted to. */
 export interface EncryptionPlan {
   /** The configured recipient certificates (`encrypt.recipients`) this message is encrypted to, fit ones only. */
@@ -688,29 +765,16 @@ async function checkEncryptionRecipients(
     add('encryption-recipients', 'skipped', 'the message cannot be read, so its recipients cannot be checked');
     return undefined;
   }
-  let shown: string[];
-  let bcc: string[];
+  let readers: string[];
+  let hidden: string[];
   try {
-    shown = addressesOf(entity, ['To', 'Cc']);
-    bcc = addressesOf(entity, ['Bcc']);
+    ({ readers, hidden } = readersOf(entity, envelope?.to ?? []));
   } catch (e) {
     if (!isMailPkiError(e, 'ERR_INVALID_INPUT')) throw e;
     add('encryption-recipients', 'fail', e.message);
     return { found: { missing: [], invalid: [], readers: [], certificates: [] } };
   }
-  const envelopeTo = envelope ? [...envelope.to] : [];
-  // Readers, each once, in the order shown, then hidden ones.
-  const readers: string[] = [];
-  const seen = new Set<string>();
-  for (const a of [...shown, ...bcc, ...envelopeTo]) {
-    const k = mailboxKey(a);
-    if (seen.has(k)) continue;
-    seen.add(k);
-    readers.push(a);
-  }
-  const shownKeys = new Set(shown.map(mailboxKey));
-  const hidden = readers.filter((a) => !shownKeys.has(mailboxKey(a)));
-  const envelopeKeys = new Set(envelopeTo.map(mailboxKey));
+  const envelopeKeys = new Set((envelope?.to ?? []).map(mailboxKey));
   // The copy of one hidden reader: delivered to that address alone, so nobody else sees the RecipientInfos.
   const ownCopy = hidden.length === 1 && envelopeKeys.size === 1 && envelopeKeys.has(mailboxKey(hidden[0]!));
   const findings: string[] = [];

@@ -1,0 +1,171 @@
+/**
+ * sendEach through a real SMTP server (smtp-server on loopback), issue 13: an encrypted message with Bcc recipients
+ * needed glue — the plugin refused the Bcc, and docs/mail-flow.md told the caller to send the To/Cc copy and loop
+ * over the Bcc recipients. Now one call sends the To/Cc copy and one copy per Bcc recipient, each encrypted to its own
+ * readers, after the preflight of every copy; a transport failure part-way reports exactly which copies went out, and
+ * `resume` sends the others only. `openssl cms -decrypt` opens a Bcc copy with that recipient's key, not another's.
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
+import { encodePem } from '../../src/internal/pem.js';
+import { exportPkcs8Pem, exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { mailpkiPlugin, sendEach, type NodemailerMail } from '../../src/nodemailer/index.js';
+import { parseMessage, getHeaders } from '../../src/mime/index.js';
+import { verifyMessage } from '../../src/smime/index.js';
+import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
+import { CA_START, clock, mailFixture, NOW, paymentMail } from './fixtures.js';
+import { startSink, type Sink } from './sink.js';
+
+const PEOPLE = ['approvers', 'cfo', 'auditor', 'compliance', 'legal'] as const;
+type Person = (typeof PEOPLE)[number];
+const at = (who: Person) => `${who}@example.com`;
+
+describeWithPeers('sendEach(transporter, mail): the To/Cc copy and one copy per Bcc recipient → smtp-server', ['openssl'], () => {
+  const f = mailFixture();
+  let sink: Sink;
+  const tmp = tempDir('mailpki-send-each-');
+  const people = {} as Record<Person, { privateKey: CryptoKey; certificate: Certificate }>;
+  let encrypting: ReturnType<Sink['transport']>;
+  let preflights = 0;
+
+  beforeAll(async () => {
+    const fx = await f;
+    for (const who of PEOPLE) {
+      const pair = await generateKeyPair('ec-p256', { extractable: true });
+      const r = await fx.ca.issue({ mailbox: at(who), publicKey: await exportSpki(pair.publicKey), profile: 'strict', notBefore: CA_START, validityDays: 365 });
+      people[who] = { privateKey: pair.privateKey, certificate: parseCertificate(r.certificate) };
+      writeFileSync(tmp.path(`${who}.pem`), encodePem('CERTIFICATE', people[who].certificate.der));
+      writeFileSync(tmp.path(`${who}.key`), await exportPkcs8Pem(pair.privateKey), { mode: 0o600 });
+    }
+    sink = await startSink();
+    encrypting = sink.transport();
+    const plugin = mailpkiPlugin({
+      smime: { signer: fx.payments },
+      encrypt: { recipients: PEOPLE.map((p) => people[p].certificate), at: NOW },
+      preflight: { clock, trustAnchors: [fx.root], intermediates: [fx.ca.issuingCertificate], revocation: { policy: 'hard-fail', checker: fx.checker() } },
+      onPreflight: () => void preflights++,
+    });
+    encrypting.use('stream', (m, cb) => plugin(m as unknown as NodemailerMail, cb));
+  });
+
+  beforeEach(() => {
+    sink.delivered.length = 0;
+    sink.refuse.clear();
+    preflights = 0;
+  });
+
+  afterAll(async () => {
+    encrypting?.close();
+    await sink?.close();
+    tmp.cleanup();
+  });
+
+  const opens = async (bytes: Buffer, who: Person) => {
+    const fx = await f;
+    const v = await verifyMessage(new Uint8Array(bytes), { trustAnchors: [fx.root], clock, decryptionKeys: [people[who]], revocation: { policy: 'hard-fail', crls: fx.crls } });
+    return v.valid && v.layers[0]?.kind === 'encrypted' && (v.layers[0] as { opened?: boolean }).opened === true;
+  };
+  const messageIdOf = (bytes: Buffer) => getHeaders(parseMessage(new Uint8Array(bytes)), 'Message-ID')[0]?.value.trim();
+
+  it('one call: the To/Cc copy without the Bcc recipients, then each Bcc recipient its own copy, one Message-ID; each opens only for its readers', async () => {
+    const r = await sendEach(encrypting, paymentMail({ cc: at('cfo'), bcc: [at('auditor'), `Compliance <${at('compliance')}>`] }));
+    expect(r.messageId).toBe('<pi-2026-118@example.com>');
+    expect(r.copies.map((c) => [c.copy, c.envelope, c.messageId])).toEqual([
+      ['main', { from: 'payments@example.com', to: [at('approvers'), at('cfo')] }, r.messageId],
+      [at('auditor'), { from: 'payments@example.com', to: [at('auditor')] }, r.messageId],
+      [at('compliance'), { from: 'payments@example.com', to: [at('compliance')] }, r.messageId],
+    ]);
+    expect(r.copies.map((c) => c.info.accepted)).toEqual([[at('approvers'), at('cfo')], [at('auditor')], [at('compliance')]]);
+    expect(sink.delivered.map((d) => d.to)).toEqual([[at('approvers'), at('cfo')], [at('auditor')], [at('compliance')]]);
+    expect(sink.delivered.map((d) => messageIdOf(d.bytes))).toEqual([r.messageId, r.messageId, r.messageId]);
+    // Each copy is preflighted once (all before the first is sent).
+    expect(preflights).toBe(3);
+    const [main, auditor, compliance] = sink.delivered.map((d) => d.bytes) as [Buffer, Buffer, Buffer];
+    expect([await opens(main, 'approvers'), await opens(main, 'cfo'), await opens(main, 'auditor'), await opens(main, 'compliance')]).toEqual([true, true, false, false]);
+    expect([await opens(auditor, 'auditor'), await opens(auditor, 'approvers'), await opens(auditor, 'compliance'), await opens(auditor, 'legal')]).toEqual([true, true, false, false]);
+    expect([await opens(compliance, 'compliance'), await opens(compliance, 'auditor')]).toEqual([true, false]);
+    for (const d of sink.delivered) expect(d.bytes.toString('latin1')).not.toMatch(/^Bcc:/im);
+
+    // A real peer agrees: openssl opens the auditor's copy with the auditor's key, not with the compliance officer's.
+    writeFileSync(tmp.path('auditor-copy.eml'), auditor);
+    const decrypt = (who: Person) => runStatus('openssl', ['cms', '-decrypt', '-in', tmp.path('auditor-copy.eml'), '-recip', tmp.path(`${who}.pem`), '-inkey', tmp.path(`${who}.key`), '-out', tmp.path(`auditor-copy.${who}.txt`)]);
+    expect(decrypt('auditor').status).toBe(0);
+    expect(decrypt('compliance').status).not.toBe(0);
+  });
+
+  it('a Bcc recipient without a certificate stops the whole send before any copy reaches the server (ERR_PREFLIGHT_FAILED naming that copy)', async () => {
+    const before = sink.transactions();
+    const e = (await sendEach(encrypting, paymentMail({ bcc: [at('auditor'), 'nobody@example.com'] })).catch((x: unknown) => x)) as {
+      code: string;
+      message: string;
+      details: { failed: string[]; copies: { copy: string; to: string[]; failed: string[]; encryption: { missing: string[] } }[] };
+    };
+    expect(e.code).toBe('ERR_PREFLIGHT_FAILED');
+    expect(e.details.failed).toEqual(['encryption-recipients']);
+    expect(e.details.copies).toMatchObject([{ copy: 'nobody@example.com', to: ['nobody@example.com'], failed: ['encryption-recipients'], encryption: { missing: ['nobody@example.com'] } }]);
+    expect(e.message).toMatch(/^not sent \(none of the 3 copies\): the preflight failed for the Bcc copy to nobody@example\.com \(encryption-recipients: no recipient certificate names nobody@example\.com/);
+    expect(sink.transactions()).toBe(before);
+    expect(sink.delivered).toEqual([]);
+  });
+
+  it('the server refuses copy 3 of 4: ERR_SEND_INCOMPLETE lists the copies sent and those not; resume sends only the pending ones, and every recipient gets exactly one copy', async () => {
+    sink.refuse.add(at('compliance'));
+    const mail = paymentMail({ messageId: undefined, bcc: [at('auditor'), at('compliance'), at('legal')] });
+    const e = (await sendEach(encrypting, mail).catch((x: unknown) => x)) as {
+      code: string;
+      message: string;
+      details: { messageId: string; sent: { copy: string }[]; pending: string[]; error: { copy: string; code?: string; message: string } };
+    };
+    expect(e.code).toBe('ERR_SEND_INCOMPLETE');
+    expect(e.details.sent.map((c) => c.copy)).toEqual(['main', at('auditor')]);
+    expect(e.details.pending).toEqual([at('compliance'), at('legal')]);
+    expect(e.details.error).toMatchObject({ copy: at('compliance'), code: 'EENVELOPE' });
+    expect(e.message).toMatch(/^sendEach: 2 of 4 copies sent \(main, auditor@example\.com\); the copy compliance@example\.com failed \(.*\), and compliance@example\.com, legal@example\.com were not sent/);
+    expect(sink.delivered.map((d) => d.to)).toEqual([[at('approvers')], [at('auditor')]]);
+    // nodemailer made the Message-ID (the mail has none): the resumed copies carry the same one.
+    expect(e.details.messageId).toMatch(/^<.+@example\.com>$/);
+
+    sink.refuse.clear();
+    const r = await sendEach(encrypting, mail, { resume: e.details });
+    expect(r.copies.map((c) => c.copy)).toEqual([at('compliance'), at('legal')]);
+    expect(sink.delivered.map((d) => d.to)).toEqual([[at('approvers')], [at('auditor')], [at('compliance')], [at('legal')]]);
+    expect(new Set(sink.delivered.map((d) => messageIdOf(d.bytes)))).toEqual(new Set([e.details.messageId]));
+    expect(await opens(sink.delivered[3]!.bytes, 'legal')).toBe(true);
+    expect(await opens(sink.delivered[3]!.bytes, 'compliance')).toBe(false);
+  });
+
+  it('a transporter without the mailpki plugin: ERR_INVALID_INPUT and nothing delivered (the planning pass has no recipient)', async () => {
+    const bare = sink.transport();
+    try {
+      await expect(sendEach(bare, paymentMail({ bcc: at('auditor') }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'transporter' } });
+      expect(sink.delivered).toEqual([]);
+    } finally {
+      bare.close();
+    }
+  });
+
+  it('without encrypt there is nothing to hide: one signed copy to every recipient, Bcc in the envelope only', async () => {
+    const fx = await f;
+    const signing = sink.transport();
+    const plugin = mailpkiPlugin({ smime: { signer: fx.payments }, preflight: { clock, trustAnchors: [fx.root], intermediates: [fx.ca.issuingCertificate], revocation: { policy: 'hard-fail', checker: fx.checker() } } });
+    signing.use('stream', (m, cb) => plugin(m as unknown as NodemailerMail, cb));
+    try {
+      const r = await sendEach(signing, paymentMail({ bcc: at('auditor') }));
+      expect(r.copies.map((c) => [c.copy, c.envelope.to])).toEqual([['main', [at('approvers'), at('auditor')]]]);
+      expect(sink.delivered).toHaveLength(1);
+      const v = await verifyMessage(new Uint8Array(sink.delivered[0]!.bytes), { trustAnchors: [fx.root], clock, revocation: { policy: 'hard-fail', crls: fx.crls } });
+      expect(v.valid).toBe(true);
+      expect(sink.delivered[0]!.bytes.toString('latin1')).not.toMatch(/^Bcc:/im);
+    } finally {
+      signing.close();
+    }
+  });
+
+  it('caller mistakes: recipients in mail.envelope, a forged token, a resume naming no copy of the message', async () => {
+    await expect(sendEach(encrypting, paymentMail({ envelope: { from: 'payments@example.com', to: [at('auditor')] } }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'mail.envelope' } });
+    await expect(encrypting.sendMail(paymentMail({ mailpkiSendEach: {} }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'mailpkiSendEach' } });
+    await expect(sendEach(encrypting, paymentMail(), { resume: { messageId: '<pi-2026-118@example.com>', pending: [at('auditor')] } })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'resume' } });
+    expect(sink.delivered).toEqual([]);
+  });
+});
