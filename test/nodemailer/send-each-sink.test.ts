@@ -6,7 +6,7 @@
  * `resume` sends the others only. `openssl cms -decrypt` opens a Bcc copy with that recipient's key, not another's.
  */
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encodePem } from '../../src/internal/pem.js';
 import { exportPkcs8Pem, exportSpki, generateKeyPair } from '../../src/keys/index.js';
@@ -167,5 +167,49 @@ describeWithPeers('sendEach(transporter, mail): the To/Cc copy and one copy per 
     await expect(encrypting.sendMail(paymentMail({ mailpkiSendEach: {} }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'mailpkiSendEach' } });
     await expect(sendEach(encrypting, paymentMail(), { resume: { messageId: '<pi-2026-118@example.com>', pending: [at('auditor')] } })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'resume' } });
     expect(sink.delivered).toEqual([]);
+  });
+});
+
+describe('sendEach with a governed identity: the audit names each copy handed to the transport', () => {
+  it('one message.signed per copy handed over (the refused one too, as a plain send), each the SHA-256 of those bytes; none for a copy not handed over', async () => {
+    const { harness } = await import('../lifecycle/helpers.js');
+    const { RevocationChecker } = await import('../../src/revocation/index.js');
+    const { createHash } = await import('node:crypto');
+    const h = await harness();
+    await h.manager.enroll({ mailbox: 'payments@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
+    const readers = [];
+    for (const who of ['approvers', 'auditor', 'legal']) {
+      const pair = await generateKeyPair('ec-p256');
+      readers.push(parseCertificate((await h.ca.local.issue({ mailbox: `${who}@example.com`, publicKey: await exportSpki(pair.publicKey), profile: 'strict' })).certificate));
+    }
+    const crls = [await h.ca.local.createCrl(), (await h.ca.local.rootCrl())!];
+    const plugin = mailpkiPlugin({
+      smime: { identity: 'payments@example.com', manager: h.manager },
+      encrypt: { recipients: readers, revocation: { policy: 'hard-fail', crls } },
+      preflight: { clock: h.clock, trustAnchors: [h.ca.local.rootCertificate], intermediates: [h.ca.local.issuingCertificate], revocation: { policy: 'hard-fail', checker: new RevocationChecker({ crls, clock: h.clock }) } },
+      actor: 'app:payments',
+    });
+    const sink = await startSink();
+    const t = sink.transport();
+    t.use('stream', (m, cb) => plugin(m as unknown as NodemailerMail, cb));
+    try {
+      sink.refuse.add('auditor@example.com');
+      const mail = paymentMail({ date: h.clock(), bcc: ['auditor@example.com', 'legal@example.com'] });
+      const e = (await sendEach(t, mail).catch((x: unknown) => x)) as { code: string; details: { messageId: string; pending: string[] } };
+      expect(e.code).toBe('ERR_SEND_INCOMPLETE');
+      const audited = async () => (await h.store.listAudit()).filter((r) => r.action === 'message.signed').map((r) => (r.after as { sha256: string }).sha256);
+      // The main copy (delivered) and the auditor's (handed over, then refused by the server); not legal's.
+      expect(await audited()).toHaveLength(2);
+      expect((await audited())[0]).toBe(createHash('sha256').update(sink.delivered[0]!.bytes).digest('hex'));
+      sink.refuse.clear();
+      await sendEach(t, mail, { resume: e.details });
+      const digests = sink.delivered.map((d) => createHash('sha256').update(d.bytes).digest('hex'));
+      expect(sink.delivered.map((d) => d.to)).toEqual([['approvers@example.com'], ['auditor@example.com'], ['legal@example.com']]);
+      expect(await audited()).toHaveLength(4);
+      for (const d of digests) expect(await audited()).toContain(d);
+    } finally {
+      t.close();
+      await sink.close();
+    }
   });
 });
