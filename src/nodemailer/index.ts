@@ -78,7 +78,8 @@ export interface MailpkiPluginOptions {
    * certificate holder a message is not addressed to cannot open it. Every reader needs a fit certificate
    * (validity, chain to `trustAnchors` — default the preflight's —, key usage, revocation), and a Bcc recipient
    * is refused unless the message is its own copy (envelope `to` is that one address): RecipientInfos would show
-   * it to everyone else. A failure is ERR_PREFLIGHT_FAILED (`encryption-recipients`, with `details.encryption`),
+   * it to everyone else; {@link sendEach} sends the To/Cc copy and each Bcc recipient's own in one call. The
+   * certificates are indexed by mailbox once, here; their fitness is checked per message. A failure is ERR_PREFLIGHT_FAILED (`encryption-recipients`, with `details.encryption`),
    * before anything is signed or sent. See docs/mail-flow.md.
    */
   encrypt?: { recipients: readonly SmimeRecipient[] } & EncryptMessageOptions;
