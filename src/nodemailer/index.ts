@@ -167,7 +167,7 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
     setRaw(message, prepared.bytes);
   }
 
-  /** sendEach's planning pass: every copy preflighted, then every copy made; nothing is sent (handle stops it). */
+  /** sendEach's planning pass: every copy preflighted, none made yet; nothing is sent (handle stops it). */
   async function planMail(mail: NodemailerMail, state: SendEachState): Promise<void> {
     // sendEach gave this pass an envelope without recipients; the message's own is what nodemailer makes of its
     // fields (and a Message-ID nodemailer makes is named after its sender's domain, as in a plain send).
@@ -199,22 +199,25 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
       checked.push({ copy: c.copy, to: c.to, result, signers });
     }
     if (checked.some((c) => !c.result.ok)) throw preflightCopiesError(checked, copies.length);
-    for (const [i, c] of checked.entries()) copies[i]!.prepared = await make(composed, c.result, c.signers);
+    // Each copy is made when it is handed over: one copy's bytes at a time beside the composed message, however many.
+    for (const [i, c] of checked.entries()) copies[i]!.make = () => make(composed, c.result, c.signers);
     const messageId = checked[0]!.result.messageId ?? (typeof (message as { messageId?: unknown }).messageId === 'function' ? (message as unknown as { messageId(): string }).messageId() : '');
     state.plan = { from, messageId, copies };
   }
 
-  /** sendEach's pass for one copy: the bytes made in the planning pass replace what nodemailer composed again. */
+  /** sendEach's pass for one copy: made now from the planning pass's message and preflight, its bytes replace what nodemailer composed again. */
   async function handCopy(mail: NodemailerMail, state: SendEachState): Promise<void> {
     const message = checkedMessage(mail);
     const copy = state.copy;
-    if (state.plugin !== self || !copy?.prepared)
+    if (state.plugin !== self || !copy?.make)
       throw new MailPkiError('ERR_INVALID_INPUT', 'sendEach: this copy was planned by another mailpki plugin; nothing was sent', { details: { field: 'transporter' } });
     const to = envelopeOf(message).to.map(mailboxKey);
     if (to.length !== copy.to.length || copy.to.some((a) => !to.includes(mailboxKey(a))))
-      throw new MailPkiError('ERR_INVALID_INPUT', `sendEach: the envelope of the copy ${copy.copy} is not the one it was made for; nothing was sent`, { details: { field: 'mail.envelope' } });
-    await copy.prepared.record();
-    setRaw(message, copy.prepared.bytes);
+      throw new MailPkiError('ERR_INVALID_INPUT', `sendEach: the envelope of the copy ${copy.copy} is not the one it was checked for; nothing was sent`, { details: { field: 'mail.envelope' } });
+    // signAndEncrypt checks the recipients again: one revoked since the preflight stops this copy (ERR_RECIPIENT_INVALID).
+    const made = await copy.make();
+    await made.record();
+    setRaw(message, made.bytes);
     state.handed = true;
   }
 

@@ -1,8 +1,8 @@
 /**
  * sendEach: one call that sends an encrypted message with Bcc recipients the way the LAMPS guidance on end-to-end
  * mail describes (a separate copy per Bcc recipient): the To/Cc copy without them, then one copy per Bcc recipient,
- * each encrypted to its own readers by the mailpki plugin on the transporter. Every copy is preflighted and made
- * before the first is sent; a transport failure part-way says exactly which copies went out.
+ * each encrypted to its own readers by the mailpki plugin on the transporter. Every copy is preflighted before the
+ * first is sent; a failure part-way says exactly which copies went out.
  */
 import { MailPkiError } from '../errors.js';
 import { MAX_RECIPIENTS } from '../smime/recipients.js';
@@ -40,11 +40,11 @@ export interface SendEachOptions {
   resume?: { messageId: string; pending: readonly string[] };
 }
 
-/** A copy as the plugin planned and made it; `prepared` is the plugin's (the bytes to send and the audit to write). */
+/** A copy as the plugin planned it; `make` is the plugin's (signs and encrypts it: the bytes to send and the audit to write). */
 export interface PlannedCopy {
   copy: string;
   to: string[];
-  prepared?: { bytes: Uint8Array; record: () => Promise<void> };
+  make?: () => Promise<{ bytes: Uint8Array; record: () => Promise<void> }>;
 }
 
 /** What sendEach and the plugin share for one call (kept here, keyed by the token: the token itself is empty). */
@@ -84,9 +84,10 @@ function token(state: SendEachState): object {
  * Sends `mail` through `transporter`, whose last stream plugin is mailpkiPlugin, as separate copies when the plugin
  * encrypts: the To/Cc copy (no Bcc recipient in its envelope or RecipientInfos), then one copy per Bcc (or
  * envelope-only) recipient, each encrypted to the To/Cc readers and that recipient, all with one Message-ID. Without
- * `encrypt` it is one copy to everyone (a signature names no recipient). All copies are preflighted before any is
- * made, and all are made before the first is sent: a Bcc recipient without a fit certificate stops the whole send
- * (ERR_PREFLIGHT_FAILED with `details.copies`), nothing sent. A transport error on a copy stops there:
+ * `encrypt` it is one copy to everyone (a signature names no recipient). All copies are preflighted before the
+ * first is sent: a Bcc recipient without a fit certificate stops the whole send (ERR_PREFLIGHT_FAILED with
+ * `details.copies`), nothing sent. Each copy is signed and encrypted as it is handed to the transport (one copy's
+ * bytes in memory at a time). A transport error on a copy, or a failure making it, stops there:
  * ERR_SEND_INCOMPLETE with `details.sent` (copies accepted, with their info), `details.pending` (the failed copy and
  * those after it) and `details.error`; `sendEach(transporter, mail, { resume: err.details })` sends the pending ones
  * only. `mail.envelope` may set `from` (and nodemailer's other envelope options), not recipients: give `bcc`.

@@ -135,6 +135,35 @@ describeWithPeers('sendEach(transporter, mail): the To/Cc copy and one copy per 
     expect(await opens(sink.delivered[3]!.bytes, 'compliance')).toBe(false);
   });
 
+  it('a Bcc recipient\'s certificate revoked after the preflight, while earlier copies go out: its copy is not made (ERR_SEND_INCOMPLETE, ERR_RECIPIENT_INVALID), the others stay sent', async () => {
+    const fx = await f;
+    const rc = fx.checker();
+    const real = rc.check.bind(rc);
+    let revoked = false;
+    rc.check = async (c, i, when) => (revoked && c.serialNumber === people.legal.certificate.serialNumber ? { serialNumber: c.serialNumber, subject: 'legal', status: 'revoked' as const } : real(c, i, when));
+    const plugin = mailpkiPlugin({
+      smime: { signer: fx.payments },
+      encrypt: { recipients: PEOPLE.map((p) => people[p].certificate), at: NOW, revocation: { policy: 'hard-fail', checker: rc } },
+      preflight: { clock, trustAnchors: [fx.root], intermediates: [fx.ca.issuingCertificate], revocation: { policy: 'hard-fail', checker: fx.checker() } },
+    });
+    const t = sink.transport();
+    t.use('stream', (m, cb) => plugin(m as unknown as NodemailerMail, cb));
+    // Revoked as soon as the server has the first copy: after every preflight, before the legal copy is made.
+    const delivered = sink.delivered.push.bind(sink.delivered);
+    sink.delivered.push = (...d) => ((revoked = true), delivered(...d));
+    try {
+      const e = (await sendEach(t, paymentMail({ bcc: [at('auditor'), at('legal')] })).catch((x: unknown) => x)) as { code: string; details: { sent: { copy: string }[]; pending: string[]; error: { copy: string; code?: string } } };
+      expect(e.code).toBe('ERR_SEND_INCOMPLETE');
+      expect(e.details.sent.map((c) => c.copy)).toEqual(['main', at('auditor')]);
+      expect(e.details.pending).toEqual([at('legal')]);
+      expect(e.details.error).toMatchObject({ copy: at('legal'), code: 'ERR_RECIPIENT_INVALID' });
+      expect(sink.delivered.map((d) => d.to)).toEqual([[at('approvers')], [at('auditor')]]);
+    } finally {
+      t.close();
+      delete (sink.delivered as { push?: unknown }).push;
+    }
+  });
+
   it('a transporter without the mailpki plugin: ERR_INVALID_INPUT and nothing delivered (the planning pass has no recipient)', async () => {
     const bare = sink.transport();
     try {
