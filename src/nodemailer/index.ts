@@ -17,7 +17,7 @@ import { mailboxKey } from '../internal/mailbox.js';
 import { checkConfig, evaluatePreflight, parseConfigCertificates, preflightCopiesError, preflightError, splitEnvelope, type PreflightEnvelope, type DkimSource, type PreflightOptions, type PreflightResult, type ResolvedSigners, type SmimeSource } from './preflight.js';
 import { planCopies, sendEachState, type SendEachState } from './send-each.js';
 
-export { sendEach, SEND_EACH_FIELD, type NodemailerTransporter, type SendEachOptions, type SendEachResult, type SentCopy } from './send-each.js';
+export { sendEach, type NodemailerTransporter, type SendEachOptions, type SendEachResult, type SentCopy } from './send-each.js';
 export {
   preflight,
   DEFAULT_EXPIRY_MARGIN_MS,

@@ -12,8 +12,7 @@ export const SEND_EACH_FIELD = 'mailpkiSendEach';
 
 /** The part of a nodemailer transporter sendEach uses. */
 export interface NodemailerTransporter {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- nodemailer's own Mail.Options and SentMessageInfo
-  sendMail(mail: any): Promise<any>;
+  sendMail(mail: Record<string, unknown>): Promise<unknown>;
 }
 
 /** One copy that was handed to the transport and accepted. */
@@ -97,7 +96,9 @@ function token(state: SendEachState): object {
  * const r = await sendEach(transporter, { from, to, cc, bcc: ['auditor@example.com'], subject, text });
  * // r.copies: [{ copy: 'main', envelope, messageId, info }, { copy: 'auditor@example.com', … }]
  */
-export async function sendEach(transporter: NodemailerTransporter, mail: Record<string, unknown>, options: SendEachOptions = {}): Promise<SendEachResult> {
+export async function sendEach(transporter: NodemailerTransporter, mailOptions: object, options: SendEachOptions = {}): Promise<SendEachResult> {
+  // nodemailer's Mail.Options (an interface, so not a Record): read as plain data.
+  const mail = mailOptions as Record<string, unknown>;
   if (!transporter || typeof transporter.sendMail !== 'function')
     throw new MailPkiError('ERR_INVALID_INPUT', 'sendEach: expected a nodemailer transporter', { details: { field: 'transporter' } });
   if (!mail || typeof mail !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', 'sendEach: expected the mail options', { details: { field: 'mail' } });
@@ -109,7 +110,7 @@ export async function sendEach(transporter: NodemailerTransporter, mail: Record<
   if (resume !== undefined && (!resume || typeof resume.messageId !== 'string' || !Array.isArray(resume.pending) || resume.pending.length === 0 || resume.pending.some((c) => typeof c !== 'string')))
     throw new MailPkiError('ERR_INVALID_INPUT', 'resume: expected the details of ERR_SEND_INCOMPLETE ({ messageId, pending })', { details: { field: 'resume' } });
 
-  // The planning pass: the plugin composes the message, preflights and makes every copy, and stops it (its envelope
+  // The planning pass: the plugin composes the message, preflights every copy, and stops it (its envelope
   // has no recipient either, so a transporter without the plugin delivers nothing).
   const plan: SendEachState = { mode: 'plan', stop: new Error('mailpki sendEach: planned, not sent'), ...(resume && { only: resume.pending }) };
   const base = { ...mail, ...(resume && { messageId: resume.messageId }) };
