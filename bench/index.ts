@@ -11,10 +11,11 @@ import { benchPolicy } from './policy.js';
 import { benchCmsEncrypt } from './cms-encrypt.js';
 import { benchSmimeEncrypt } from './smime-encrypt.js';
 import { benchNodemailer } from './nodemailer.js';
+import { benchNodemailerDirectory } from './nodemailer-directory.js';
 import { benchFilter } from './filter.js';
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain, policy: benchPolicy, 'cms-encrypt': benchCmsEncrypt, 'smime-encrypt': benchSmimeEncrypt, nodemailer: benchNodemailer, filter: benchFilter };
+const suites: Record<string, () => Promise<void>> = { issue: benchIssue, smime: benchSmime, 'smime-budget': benchWorkBudget, crl: benchCrl, 'crl-path': benchCrlPath, revocation: benchRevocation, lifecycle: benchLifecycle, dkim: benchDkim, chain: benchChain, policy: benchPolicy, 'cms-encrypt': benchCmsEncrypt, 'smime-encrypt': benchSmimeEncrypt, nodemailer: benchNodemailer, 'nodemailer-directory': benchNodemailerDirectory, filter: benchFilter };
 
 console.log(`mailpki bench — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(suites)) if (!only || only === name) await run();

@@ -71,6 +71,7 @@ export const errorCodes = {
   ERR_APPROVAL_DENIED: 'The approval hook refused the issuance.',
   // Sending
   ERR_PREFLIGHT_FAILED: 'A message was not sent: the preflight before signing failed; the message lists every failed check (details.failed).',
+  ERR_SEND_INCOMPLETE: 'sendEach stopped at a copy the transport refused: details.sent lists the copies that were sent, details.pending those that were not (retry them with { resume: details }).',
   // DNS publishing
   ERR_DNS_UPDATE_REFUSED: 'The DNS server refused the dynamic update (RCODE or TSIG error in its answer: unknown key, bad signature, not authoritative).',
   ERR_DNS_UNAVAILABLE: 'The DNS server could not be reached or did not answer in time.',

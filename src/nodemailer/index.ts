@@ -13,8 +13,11 @@ import { RevocationChecker } from '../revocation/checker.js';
 import { signMessage, type SignMessageOptions } from '../smime/sign.js';
 import { signAndEncrypt, type EncryptMessageOptions } from '../smime/encrypt.js';
 import type { SmimeRecipient } from '../smime/recipients.js';
-import { checkConfig, evaluatePreflight, parseConfigCertificates, preflightError, type PreflightEnvelope, type DkimSource, type PreflightOptions, type PreflightResult, type SmimeSource } from './preflight.js';
+import { mailboxKey } from '../internal/mailbox.js';
+import { checkConfig, evaluatePreflight, parseConfigCertificates, preflightCopiesError, preflightError, splitEnvelope, type PreflightEnvelope, type DkimSource, type PreflightOptions, type PreflightResult, type ResolvedSigners, type SmimeSource } from './preflight.js';
+import { planCopies, sendEachState, type SendEachState } from './send-each.js';
 
+export { sendEach, type NodemailerTransporter, type SendEachOptions, type SendEachResult, type SentCopy } from './send-each.js';
 export {
   preflight,
   DEFAULT_EXPIRY_MARGIN_MS,
@@ -75,7 +78,8 @@ export interface MailpkiPluginOptions {
    * certificate holder a message is not addressed to cannot open it. Every reader needs a fit certificate
    * (validity, chain to `trustAnchors` — default the preflight's —, key usage, revocation), and a Bcc recipient
    * is refused unless the message is its own copy (envelope `to` is that one address): RecipientInfos would show
-   * it to everyone else. A failure is ERR_PREFLIGHT_FAILED (`encryption-recipients`, with `details.encryption`),
+   * it to everyone else; {@link sendEach} sends the To/Cc copy and each Bcc recipient's own in one call. The
+   * certificates are indexed by mailbox once, here; their fitness is checked per message. A failure is ERR_PREFLIGHT_FAILED (`encryption-recipients`, with `details.encryption`),
    * before anything is signed or sent. See docs/mail-flow.md.
    */
   encrypt?: { recipients: readonly SmimeRecipient[] } & EncryptMessageOptions;
@@ -129,32 +133,112 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
     crypto,
   };
 
+  // Who this plugin is, for sendEach: a copy is handed over only by the plugin that made it.
+  const self = {};
+
   return (mail, callback) => {
-    signMail(mail).then(
+    handle(mail).then(
       () => callback(),
       (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
     );
   };
 
+  async function handle(mail: NodemailerMail): Promise<void> {
+    const state = sendEachState((mail as { data?: unknown } | undefined)?.data);
+    if (!state) return signMail(mail);
+    if (state.mode === 'plan') {
+      state.plugin = self;
+      await planMail(mail, state);
+      throw state.stop;
+    }
+    return handCopy(mail, state);
+  }
+
   async function signMail(mail: NodemailerMail): Promise<void> {
-    const message = mail?.message as (NodemailerMessage & Record<string, unknown>) | undefined;
-    if (!message || typeof message.createReadStream !== 'function' || typeof message.setRaw !== 'function')
-      throw new MailPkiError('ERR_INVALID_INPUT', "mailpkiPlugin: not a nodemailer message; register it with transporter.use('stream', …)", { details: { field: 'mail' } });
-    // Message-ID is made here if missing, so the preflight, the audit and the sent bytes agree on it.
-    if (typeof message.messageId === 'function') (message.messageId as () => string)();
+    const { message, composed } = await compose(mail);
     // Bcc recipients are in the envelope only: the readers of an encrypted message are known from it.
     let envelope: PreflightEnvelope | undefined;
-    if (config.encrypt) {
-      const env = typeof message.getEnvelope === 'function' ? (message.getEnvelope as () => { to?: unknown })() : undefined;
-      if (!env || !Array.isArray(env.to))
-        throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: the message has no SMTP envelope (getEnvelope), so who will read it cannot be told; nothing was sent', { details: { field: 'mail' } });
-      envelope = { to: env.to.filter((a): a is string => typeof a === 'string') };
-    }
-    const composed = await readBounded(message.createReadStream(), maxBytes);
+    if (config.encrypt) envelope = { to: envelopeOf(message).to };
     const { result, signers } = await evaluatePreflight(composed, config, defaultChecker, envelope ? { envelope } : {});
     options.onPreflight?.(result);
     if (!result.ok) throw preflightError(result);
+    const prepared = await make(composed, result, signers);
+    await prepared.record();
+    setRaw(message, prepared.bytes);
+  }
 
+  /** sendEach's planning pass: every copy preflighted, none made yet; nothing is sent (handle stops it). */
+  async function planMail(mail: NodemailerMail, state: SendEachState): Promise<void> {
+    // sendEach gave this pass an envelope without recipients; the message's own is what nodemailer makes of its
+    // fields (and a Message-ID nodemailer makes is named after its sender's domain, as in a plain send).
+    const m = checkedMessage(mail) as NodemailerMessage & { _envelope?: unknown; messageId?: unknown; setHeader?: unknown };
+    if (!('_envelope' in m) || !m._envelope)
+      throw new MailPkiError('ERR_INVALID_INPUT', 'sendEach: this nodemailer version does not keep the envelope where mailpki reads it; nothing was sent', { details: { field: 'mail' } });
+    const given = m._envelope as { from?: unknown };
+    m._envelope = undefined;
+    let own: { from: string | false; to: string[] };
+    try {
+      own = envelopeOf(m);
+      // nodemailer made a Message-ID with this pass's envelope (no sender): made again with the message's own.
+      const data = (mail as { data?: Record<string, unknown> }).data;
+      if (!data?.messageId && typeof m.setHeader === 'function' && typeof m.messageId === 'function') {
+        (m.setHeader as (k: string, v: string) => unknown)('Message-ID', '');
+        (m.messageId as () => string)();
+      }
+    } finally {
+      m._envelope = given;
+    }
+    const { message, composed } = await compose(mail);
+    const from = typeof given.from === 'string' && given.from ? given.from : own.from;
+    const { shown, hidden } = splitEnvelope(composed, own.to);
+    const copies = planCopies(shown, hidden, config.encrypt !== undefined, state.only);
+    const checked = [];
+    for (const c of copies) {
+      const { result, signers } = await evaluatePreflight(composed, config, defaultChecker, config.encrypt ? { envelope: { to: c.to } } : {});
+      options.onPreflight?.(result);
+      checked.push({ copy: c.copy, to: c.to, result, signers });
+    }
+    if (checked.some((c) => !c.result.ok)) throw preflightCopiesError(checked, copies.length);
+    // Each copy is made when it is handed over: one copy's bytes at a time beside the composed message, however many.
+    for (const [i, c] of checked.entries()) copies[i]!.make = () => make(composed, c.result, c.signers);
+    const messageId = checked[0]!.result.messageId ?? (typeof (message as { messageId?: unknown }).messageId === 'function' ? (message as unknown as { messageId(): string }).messageId() : '');
+    state.plan = { from, messageId, copies };
+  }
+
+  /** sendEach's pass for one copy: made now from the planning pass's message and preflight, its bytes replace what nodemailer composed again. */
+  async function handCopy(mail: NodemailerMail, state: SendEachState): Promise<void> {
+    const message = checkedMessage(mail);
+    const copy = state.copy;
+    if (state.plugin !== self || !copy?.make)
+      throw new MailPkiError('ERR_INVALID_INPUT', 'sendEach: this copy was planned by another mailpki plugin; nothing was sent', { details: { field: 'transporter' } });
+    const to = envelopeOf(message).to.map(mailboxKey);
+    if (to.length !== copy.to.length || copy.to.some((a) => !to.includes(mailboxKey(a))))
+      throw new MailPkiError('ERR_INVALID_INPUT', `sendEach: the envelope of the copy ${copy.copy} is not the one it was checked for; nothing was sent`, { details: { field: 'mail.envelope' } });
+    // signAndEncrypt checks the recipients again: one revoked since the preflight stops this copy (ERR_RECIPIENT_INVALID).
+    const made = await copy.make();
+    await made.record();
+    setRaw(message, made.bytes);
+    state.handed = true;
+  }
+
+  function checkedMessage(mail: NodemailerMail): NodemailerMessage & Record<string, unknown> {
+    const message = mail?.message as (NodemailerMessage & Record<string, unknown>) | undefined;
+    if (!message || typeof message.createReadStream !== 'function' || typeof message.setRaw !== 'function')
+      throw new MailPkiError('ERR_INVALID_INPUT', "mailpkiPlugin: not a nodemailer message; register it with transporter.use('stream', …)", { details: { field: 'mail' } });
+    return message;
+  }
+
+  /** The message nodemailer composed, read (bounded), with a Message-ID made here if missing, so the preflight, the audit and the sent bytes agree on it. */
+  async function compose(mail: NodemailerMail): Promise<{ message: NodemailerMessage & Record<string, unknown>; composed: Uint8Array }> {
+    const message = checkedMessage(mail);
+    if (typeof message.messageId === 'function') (message.messageId as () => string)();
+    // Read before the envelope is needed: an encrypting plugin refuses a message without one (below), after this check.
+    if (config.encrypt) envelopeOf(message);
+    return { message, composed: await readBounded(message.createReadStream(), maxBytes) };
+  }
+
+  /** Signs (and encrypts to the preflight's choice), DKIM-signs; `record` writes the audit when the bytes are handed over. */
+  async function make(composed: Uint8Array, result: PreflightResult, signers: ResolvedSigners): Promise<{ bytes: Uint8Array; record: () => Promise<void> }> {
     let bytes: Uint8Array;
     if (options.encrypt) {
       // checkConfig refused encrypt without smime; a preflight that resolved no signer has failed above.
@@ -171,18 +255,34 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
       });
     } else bytes = signers.smime ? await signMessage(composed, signers.smime.signer, smimeOptions) : composed;
     if (signers.dkim.length > 0) bytes = await signDkimMessage(bytes, signers.dkim.map((k) => ({ ...k, ...(options.preflight?.clock && { clock: options.preflight.clock }), crypto })));
-
-    const s = signers.smime;
-    if (s?.manager && s.identity) {
-      const sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
+    const done = bytes;
+    const record = async () => {
+      const s = signers.smime;
+      if (!s?.manager || !s.identity) return;
+      const sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', done as Uint8Array<ArrayBuffer>)));
       await s.manager.recordSignature(s.identity, { serialNumber: s.certificate.serialNumber, ...(result.messageId && { messageId: result.messageId }), sha256 }, { actor });
-    }
-    // Reading the stream already ran the transforms and process functions registered before us; the raw
-    // bytes replace the composed tree, and those stages must not run a second time over them.
-    if (Array.isArray(message._transforms)) message._transforms = [];
-    if (Array.isArray(message._processFuncs)) message._processFuncs = [];
-    message.setRaw(bytes);
+    };
+    return { bytes, record };
   }
+}
+
+/** The SMTP envelope nodemailer will send with; an encrypting plugin cannot tell the readers without it. */
+function envelopeOf(message: NodemailerMessage): { from: string | false; to: string[] } {
+  const m = message as NodemailerMessage & { getEnvelope?: () => { from?: unknown; to?: unknown } };
+  const env = typeof m.getEnvelope === 'function' ? m.getEnvelope() : undefined;
+  if (!env || !Array.isArray(env.to))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: the message has no SMTP envelope (getEnvelope), so who will read it cannot be told; nothing was sent', { details: { field: 'mail' } });
+  return { from: typeof env.from === 'string' ? env.from : false, to: env.to.filter((a): a is string => typeof a === 'string') };
+}
+
+/**
+ * Hands nodemailer the bytes to send. Reading the stream already ran the transforms and process functions registered
+ * before us; the raw bytes replace the composed tree, and those stages must not run a second time over them.
+ */
+function setRaw(message: NodemailerMessage & Record<string, unknown>, bytes: Uint8Array): void {
+  if (Array.isArray(message._transforms)) message._transforms = [];
+  if (Array.isArray(message._processFuncs)) message._processFuncs = [];
+  message.setRaw(bytes);
 }
 
 export type { DkimResolver };

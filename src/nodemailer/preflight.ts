@@ -261,11 +261,48 @@ export async function evaluatePreflight(
 
 /** The error the plugin sends back instead of the message: every failed check in one sentence. */
 export function preflightError(result: PreflightResult): MailPkiError {
-  const lines = result.checks.filter((c) => c.outcome !== 'pass').map((c) => `${c.check}: ${c.message}`);
-  return new MailPkiError('ERR_PREFLIGHT_FAILED', `not sent: the preflight failed (${lines.join('; ')})`, {
-    details: { failed: result.failed, checks: result.checks, ...(result.messageId && { messageId: result.messageId }), ...(result.encryption && { encryption: result.encryption }) },
-  });
+  return new MailPkiError('ERR_PREFLIGHT_FAILED', `not sent: the preflight failed (${failedLines(result)})`, { details: failedDetails(result) });
 }
+
+/** One copy of sendEach's: its id ('main' or the hidden recipient's address), its envelope recipients, its preflight. */
+export interface CopyPreflight {
+  copy: string;
+  to: string[];
+  result: PreflightResult;
+}
+
+/**
+ * sendEach's error when the preflight of one or more copies failed (and so none was sent): each failed copy with its
+ * checks in the sentence, and in `details.copies`; `details.failed` is every failed check of any copy.
+ */
+export function preflightCopiesError(copies: readonly CopyPreflight[], total: number): MailPkiError {
+  const bad = copies.filter((c) => !c.result.ok);
+  const what = (c: CopyPreflight) => (c.copy === 'main' ? `the copy to ${c.to.join(', ')}` : `the Bcc copy to ${c.copy}`);
+  return new MailPkiError(
+    'ERR_PREFLIGHT_FAILED',
+    `not sent (none of the ${total} copies): the preflight failed for ${bad.map((c) => `${what(c)} (${failedLines(c.result)})`).join('; ')}`,
+    {
+      details: {
+        failed: [...new Set(bad.flatMap((c) => c.result.failed))],
+        ...(bad[0]?.result.messageId && { messageId: bad[0].result.messageId }),
+        copies: bad.map((c) => ({ copy: c.copy, to: c.to, ...failedDetails(c.result) })),
+      },
+    },
+  );
+}
+
+const failedLines = (result: PreflightResult) =>
+  result.checks
+    .filter((c) => c.outcome !== 'pass')
+    .map((c) => `${c.check}: ${c.message}`)
+    .join('; ');
+
+const failedDetails = (result: PreflightResult) => ({
+  failed: result.failed,
+  checks: result.checks,
+  ...(result.messageId && { messageId: result.messageId }),
+  ...(result.encryption && { encryption: result.encryption }),
+});
 
 type Add = (check: PreflightCheckName, outcome: PreflightCheck['outcome'], message: string) => void;
 
@@ -346,8 +383,42 @@ export function parseConfigCertificates(config: PreflightConfig): PreflightConfi
       return r && typeof r === 'object' && !(r instanceof Uint8Array) && 'certificate' in r && !('der' in r) ? { ...r, certificate: cert } : cert;
     });
     out.encrypt = { ...config.encrypt, recipients };
+    // Each message then looks up its readers instead of reading every certificate again.
+    recipientIndexes.set(out.encrypt, indexRecipients(recipients));
   }
   return out;
+}
+
+/**
+ * The recipient certificates by mailbox: which indexes of `encrypt.recipients` name a mailbox (its mailboxKey, as
+ * certificateMailboxes reads them), and which cannot be read. Built from the list alone, so it holds no verdict:
+ * fitness (validity at `at`, chain, revocation) is checked per message.
+ */
+interface RecipientIndex {
+  byMailbox: Map<string, number[]>;
+  /** The mailboxes each certificate names (none for one that cannot be read). */
+  mailboxes: string[][];
+  unreadable: number[];
+}
+
+/** The plugin's parsed configurations' indexes (parseConfigCertificates makes the key object, so no caller can change the list behind it). */
+const recipientIndexes = new WeakMap<PreflightEncryption, RecipientIndex>();
+
+function indexRecipients(recipients: readonly SmimeRecipient[]): RecipientIndex {
+  const index: RecipientIndex = { byMailbox: new Map(), mailboxes: [], unreadable: [] };
+  for (const [i, r] of recipients.entries()) {
+    const cert = recipientCertificate(r);
+    const emails = cert ? certificateMailboxes(cert).emails : [];
+    index.mailboxes.push(emails);
+    if (!cert) index.unreadable.push(i);
+    for (const m of emails) {
+      const k = mailboxKey(m);
+      const list = index.byMailbox.get(k) ?? [];
+      if (!list.includes(i)) list.push(i);
+      index.byMailbox.set(k, list);
+    }
+  }
+  return index;
 }
 
 function asCertificate(input: CertificateInput): Certificate {
@@ -623,6 +694,46 @@ function addressesOf(entity: MimeEntity, fields: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * Who reads a message: its To and Cc mailboxes (shown), then its Bcc field's and the envelope's that the header does
+ * not show (hidden), each once by mailboxKey. An unreadable address field is ERR_INVALID_INPUT.
+ */
+function readersOf(entity: MimeEntity, envelopeTo: readonly string[]): { readers: string[]; shown: string[]; hidden: string[] } {
+  const shownFields = addressesOf(entity, ['To', 'Cc']);
+  const bcc = addressesOf(entity, ['Bcc']);
+  const readers: string[] = [];
+  const seen = new Set<string>();
+  for (const a of [...shownFields, ...bcc, ...envelopeTo]) {
+    const k = mailboxKey(a);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    readers.push(a);
+  }
+  const shownKeys = new Set(shownFields.map(mailboxKey));
+  return { readers, shown: readers.filter((a) => shownKeys.has(mailboxKey(a))), hidden: readers.filter((a) => !shownKeys.has(mailboxKey(a))) };
+}
+
+/**
+ * The copies sendEach sends of a composed message with its SMTP recipients `envelopeTo`: the envelope recipients the
+ * To/Cc fields show, and each hidden one (Bcc, envelope-only) alone, as the `encryption-recipients` check tells them
+ * apart. A message that cannot be read or an unreadable address field is ERR_INVALID_INPUT.
+ */
+export function splitEnvelope(bytes: Uint8Array, envelopeTo: readonly string[]): { shown: string[]; hidden: string[] } {
+  let entity: MimeEntity;
+  try {
+    entity = parseMessage(bytes);
+  } catch (e) {
+    throw new MailPkiError('ERR_INVALID_INPUT', `the message cannot be read (${(e as Error).message}), so its recipients cannot be told apart`, { details: { field: 'message' }, cause: e });
+  }
+  const { shown, hidden } = readersOf(entity, envelopeTo);
+  const shownKeys = new Set(shown.map(mailboxKey));
+  const hiddenKeys = new Set(hidden.map(mailboxKey));
+  // The envelope's own spelling of each address (nodemailer's, A-labels), in its order.
+  const seen = new Set<string>();
+  const pick = (keys: Set<string>) => envelopeTo.filter((a) => keys.has(mailboxKey(a)) && !seen.has(mailboxKey(a)) && seen.add(mailboxKey(a)));
+  return { shown: pick(shownKeys), hidden: pick(hiddenKeys) };
+}
+
 /** Per message: who will read it (readers) and which configured certificates it is encrypted to. */
 export interface EncryptionPlan {
   /** The configured recipient certificates (`encrypt.recipients`) this message is encrypted to, fit ones only. */
@@ -654,29 +765,16 @@ async function checkEncryptionRecipients(
     add('encryption-recipients', 'skipped', 'the message cannot be read, so its recipients cannot be checked');
     return undefined;
   }
-  let shown: string[];
-  let bcc: string[];
+  let readers: string[];
+  let hidden: string[];
   try {
-    shown = addressesOf(entity, ['To', 'Cc']);
-    bcc = addressesOf(entity, ['Bcc']);
+    ({ readers, hidden } = readersOf(entity, envelope?.to ?? []));
   } catch (e) {
     if (!isMailPkiError(e, 'ERR_INVALID_INPUT')) throw e;
     add('encryption-recipients', 'fail', e.message);
     return { found: { missing: [], invalid: [], readers: [], certificates: [] } };
   }
-  const envelopeTo = envelope ? [...envelope.to] : [];
-  // Readers, each once, in the order shown, then hidden ones.
-  const readers: string[] = [];
-  const seen = new Set<string>();
-  for (const a of [...shown, ...bcc, ...envelopeTo]) {
-    const k = mailboxKey(a);
-    if (seen.has(k)) continue;
-    seen.add(k);
-    readers.push(a);
-  }
-  const shownKeys = new Set(shown.map(mailboxKey));
-  const hidden = readers.filter((a) => !shownKeys.has(mailboxKey(a)));
-  const envelopeKeys = new Set(envelopeTo.map(mailboxKey));
+  const envelopeKeys = new Set((envelope?.to ?? []).map(mailboxKey));
   // The copy of one hidden reader: delivered to that address alone, so nobody else sees the RecipientInfos.
   const ownCopy = hidden.length === 1 && envelopeKeys.size === 1 && envelopeKeys.has(mailboxKey(hidden[0]!));
   const findings: string[] = [];
@@ -717,26 +815,15 @@ async function checkEncryptionRecipients(
     }
   };
 
-  // Which configured certificates name which mailbox (an unreadable one names none and is reported).
-  const byMailbox = new Map<string, number[]>();
-  for (const [i, r] of encrypt.recipients.entries()) {
-    const cert = recipientCertificate(r);
-    if (!cert) {
-      invalidOnes.push({ recipient: i, mailboxes: [], problems: await problemsOf(r) });
-      continue;
-    }
-    for (const m of certificateMailboxes(cert).emails) {
-      const k = mailboxKey(m);
-      const list = byMailbox.get(k) ?? [];
-      if (!list.includes(i)) list.push(i);
-      byMailbox.set(k, list);
-    }
-  }
+  // Which configured certificates name which mailbox (an unreadable one names none and is reported): the plugin's
+  // index, made once; a dry run's, made here.
+  const index = recipientIndexes.get(encrypt) ?? indexRecipients(encrypt.recipients);
+  for (const i of index.unreadable) invalidOnes.push({ recipient: i, mailboxes: [], problems: await problemsOf(encrypt.recipients[i]!) });
   const verdicts = new Map<number, string[]>();
   const chosen = new Set<number>();
   const missing: string[] = [];
   for (const reader of readers) {
-    const candidates = byMailbox.get(mailboxKey(reader)) ?? [];
+    const candidates = index.byMailbox.get(mailboxKey(reader)) ?? [];
     if (candidates.length === 0) {
       missing.push(reader);
       continue;
@@ -751,7 +838,7 @@ async function checkEncryptionRecipients(
     else
       for (const i of candidates)
         if (!invalidOnes.some((x) => x.recipient === i))
-          invalidOnes.push({ recipient: i, mailboxes: certificateMailboxes(recipientCertificate(encrypt.recipients[i]!)!).emails, problems: verdicts.get(i)! });
+          invalidOnes.push({ recipient: i, mailboxes: index.mailboxes[i]!, problems: verdicts.get(i)! });
   }
   const self = encrypt.encryptToSelf === true ? signer?.certificate : encrypt.encryptToSelf || undefined;
   if (self !== undefined) {
