@@ -11,7 +11,6 @@
  * return port. The MTA's retries are sent by the test, as Postfix would after a 4xx.
  */
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCaHandler } from '../../src/ca/http.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
@@ -28,33 +27,14 @@ import { signMessage } from '../../src/smime/index.js';
 import type { Verdict } from '../../src/smime/verdict.js';
 import { cli } from '../cli/helpers.js';
 import { tempDir } from '../helpers/peers.js';
+import { startFilterSink } from './filter-sink.js';
 
 const ID = 'mx.example.com';
 const TO = ['ap@example.com', 'ar@example.com'];
 
 /** The return port: takes what `accept(recipient)` allows, refuses the rest with 450 (for now). */
-async function startSink(accept: (recipient: string) => boolean = () => true) {
-  const got: { to: string[]; text: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onRcptTo(address, _s, cb) {
-      if (!accept(address.address)) return cb(Object.assign(new Error('4.2.1 mailbox busy, try later'), { responseCode: 450 }));
-      cb();
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        got.push({ to: session.envelope.rcptTo.map((r) => r.address), text: Buffer.concat(chunks).toString('latin1') });
-        cb();
-      });
-    },
-  });
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.server.address() as { port: number }).port)));
-  return { got, port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
+const startSink = (accept: (recipient: string) => boolean = () => true) =>
+  startFilterSink({ rcpt: (r) => (accept(r) ? undefined : { code: 450, text: '4.2.1 mailbox busy, try later' }) });
 
 /** Sends like Postfix's content_filter client: the SMTP reply code of DATA. */
 async function deliver(port: number, raw: Uint8Array): Promise<number> {
