@@ -5,7 +5,8 @@
  * a few kept-open connections, ./smtp-reinject.ts). Its evidence record is written (pending)
  * before any copy leaves, and a message is answered 250 only after every copy has been passed on
  * (or written to quarantine); a temporary failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
- * copies on only to the recipients not yet served. A message is never lost; it can be delivered
+ * copies on only to the recipients not yet served, under its own verdict; the record keeps the earlier attempts'
+ * verdicts and which recipient went under which (carryEvidence, bounded). A message is never lost; it can be delivered
  * twice only if the process dies between passing a copy on and updating its record, or the return
  * port's reply to a copy's data is lost (the MTA may have queued it; the retry passes it on again).
  */
