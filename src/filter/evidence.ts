@@ -21,42 +21,99 @@ export interface EvidenceDisposition {
   failed: string[];
 }
 
+/** The S/MIME part of an attempt: the verdict (JSON: signers with certificate summaries and revocation results, problems, warnings), or why there is none. */
+export interface EvidenceSmime {
+  result: string;
+  verdict?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** The DKIM part of an attempt: the results (JSON), or the error that kept DKIM from being checked. */
+export interface EvidenceDkim {
+  result: string;
+  results: unknown[];
+  error?: { code: string; message: string };
+}
+
+/**
+ * Where a message stands after an attempt: 'pending' (written before any copy is passed on; left
+ * pending, the filter stopped or could not update it after passing copies on — to the recipients
+ * not yet served), 'delivered' (every recipient's copy passed on or quarantined), 'rejected' (5xx:
+ * by policy, or the return port refused permanently), or 'deferred' (4xx, the MTA retries).
+ */
+export type EvidenceOutcome = 'pending' | 'delivered' | 'rejected' | 'deferred';
+
+/**
+ * One earlier attempt of a message (the MTA handing it to the filter again after a 4xx, or after the
+ * filter stopped), as the record keeps it: what the filter saw and decided then. The record's own
+ * fields are the latest attempt's.
+ */
+export interface EvidenceAttempt {
+  /** 1 for the first time the MTA handed the message over. */
+  attempt: number;
+  /** When the filter received it (ISO 8601); absent for an attempt a record written before mailpki kept attempts did not date. */
+  receivedAt?: string;
+  authenticationResults: string;
+  smime: EvidenceSmime;
+  dkim?: EvidenceDkim;
+  dispositions: EvidenceDisposition[];
+  outcome: EvidenceOutcome;
+  /** Recipients the return port refused permanently in this attempt. */
+  refused?: { recipient: string; reply: string }[];
+}
+
+/** A recipient whose copy was passed on (or quarantined), and the attempt whose verdict and disposition it went under. */
+export interface EvidenceDelivery {
+  recipient: string;
+  attempt: number;
+}
+
 export interface EvidenceRecord {
   /** Unique per message seen (the filter's queue id). */
   id: string;
   /** The Message-ID field value, as written (angle brackets kept), when there is one. */
   messageId?: string;
-  /** When the filter received the message (ISO 8601). */
+  /** When the filter first received the message (ISO 8601): the first attempt. */
   receivedAt: string;
   envelope: { from: string; to: string[] };
   /** SHA-256 of the message as received, hex. */
   sha256: string;
   size: number;
-  /** The Authentication-Results value the filter added. */
+  /** The Authentication-Results value the filter added (the latest attempt). */
   authenticationResults: string;
-  /** The S/MIME verdict (JSON: signers with certificate summaries and revocation results, problems, warnings), or why there is none. */
-  smime: { result: string; verdict?: unknown; error?: { code: string; message: string } };
-  /** The DKIM results (JSON), or the error that kept DKIM from being checked. */
-  dkim?: { result: string; results: unknown[]; error?: { code: string; message: string } };
+  /** The S/MIME verdict of the latest attempt. */
+  smime: EvidenceSmime;
+  /** The DKIM results of the latest attempt. */
+  dkim?: EvidenceDkim;
+  /** Each recipient's disposition in the latest attempt. */
   dispositions: EvidenceDisposition[];
-  /**
-   * Where the message stands: 'pending' (written before any copy is passed on; a record left pending
-   * means the filter stopped or could not update it after passing copies on — see `delivered`),
-   * 'delivered' (every recipient's copy passed on or quarantined), 'rejected' (5xx: by policy, or
-   * the return port refused permanently — see `refused`), or 'deferred' (4xx, the MTA retries).
-   */
-  outcome: 'pending' | 'delivered' | 'rejected' | 'deferred';
-  /** Faults met on the way (reinjection failure, quarantine write failure, temporary verification error, …); the last MAX_EVIDENCE_FAULTS. */
+  /** Where the message stands after the latest attempt (EvidenceOutcome). */
+  outcome: EvidenceOutcome;
+  /** Faults met on the way (reinjection failure, quarantine write failure, temporary verification error, …), over all attempts; the last MAX_EVIDENCE_FAULTS. */
   faults: string[];
   /** Recipients whose copy was passed on or quarantined, over all attempts: a retry passes nothing on to them again. */
   delivered?: string[];
-  /** Recipients the return port refused permanently (5xx), with its reply. */
+  /**
+   * For each recipient of `delivered`, the attempt it was delivered under (its verdict is the
+   * record's own when that is the latest attempt, else in `earlier`); evidenceDeliveries reads it,
+   * also from records written before it existed.
+   */
+  deliveries?: EvidenceDelivery[];
+  /** Recipients the return port refused permanently (5xx) in the latest attempt, with its reply. */
   refused?: { recipient: string; reply: string }[];
-  /** How many times the MTA handed this message (same SHA-256 and envelope) to the filter. */
+  /** How many times the MTA handed this message (same SHA-256 and envelope) to the filter: the latest attempt's number. */
   attempts?: number;
+  /** When the filter received the latest attempt (ISO 8601); written once the message was handed over again (else `receivedAt`). */
+  lastAttemptAt?: string;
+  /**
+   * Earlier attempts, oldest first (retainEarlierAttempts): the first, every one that a recipient
+   * was delivered under, and the latest MAX_EVIDENCE_UNDELIVERED_ATTEMPTS of the others — at most
+   * MAX_EVIDENCE_EARLIER_ATTEMPTS. Absent while the message was handed over once.
+   */
+  earlier?: EvidenceAttempt[];
   /**
    * Every certificate of an S/MIME signer whose chain validated (the signer's certificate and chain,
-   * trust anchor included; evidenceCertificates), once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
+   * trust anchor included; evidenceCertificates), in the latest attempt and in each kept earlier one, once each: DER in base64 and its SHA-256 fingerprint (hex), which the verdict's
    * certificate summaries carry as `sha256`. With them and the OCSP responses in the verdict, an
    * auditor can check the signatures and revocation answers again without the message.
    */
@@ -94,6 +151,17 @@ export function evidenceVerdict(verdict: Verdict): unknown {
   return JSON.parse(JSON.stringify(redactVerdict(verdict), (key, value) => (key === 'der' && typeof value === 'string' ? undefined : value)));
 }
 
+/** The certificate summaries (each with its `sha256`) of the signers of a verdict — a Verdict or one kept as evidence (JSON) — whose chain validated. */
+function* validatedChainCertificates(verdict: unknown): Generator<{ sha256: string; der?: string }> {
+  const signers = (verdict as { signers?: unknown } | null | undefined)?.signers;
+  if (!Array.isArray(signers)) return;
+  for (const s of signers as { certificate?: unknown; chain?: { ok?: unknown; path?: unknown } }[]) {
+    if (s?.chain?.ok !== true) continue;
+    for (const c of [s.certificate, ...(Array.isArray(s.chain.path) ? s.chain.path : [])] as ({ sha256?: unknown; der?: string } | undefined)[])
+      if (typeof c?.sha256 === 'string') yield c as { sha256: string; der?: string };
+  }
+}
+
 /**
  * The certificates of a verdict made with verifyMessage's `includeCertificates` that a trust anchor
  * vouches for — each signer's certificate and chain when the chain validated — once each, in the
@@ -104,12 +172,91 @@ export function evidenceVerdict(verdict: Verdict): unknown {
  */
 export function evidenceCertificates(verdict: Verdict): EvidenceCertificate[] {
   const seen = new Map<string, EvidenceCertificate>();
-  for (const s of verdict.signers) {
-    if (!s.chain?.ok) continue;
-    for (const c of [s.certificate, ...s.chain.path])
-      if (c?.sha256 && c.der && !seen.has(c.sha256)) seen.set(c.sha256, { sha256: c.sha256, der: c.der });
-  }
+  for (const c of validatedChainCertificates(verdict)) if (c.der && !seen.has(c.sha256)) seen.set(c.sha256, { sha256: c.sha256, der: c.der });
   return [...seen.values()];
+}
+
+/** The latest earlier attempts a record keeps that no recipient was delivered under (besides the first attempt). */
+export const MAX_EVIDENCE_UNDELIVERED_ATTEMPTS = 8;
+/**
+ * The most earlier attempts a record keeps. Only a message whose recipients were served one attempt
+ * at a time, over this many attempts, reaches it (Postfix hands a content filter at most 50
+ * recipients per message by default); then its oldest delivering attempts but the first are
+ * dropped (`deliveries` still names them).
+ */
+export const MAX_EVIDENCE_EARLIER_ATTEMPTS = 100;
+
+/**
+ * Who was delivered under which attempt: the record's `deliveries`; for a record written before
+ * attempts were kept, every recipient of `delivered` when it was handed over once (all under
+ * attempt 1), else none (the attempt is not known).
+ */
+export function evidenceDeliveries(record: Pick<EvidenceRecord, 'delivered' | 'deliveries' | 'attempts'>): EvidenceDelivery[] {
+  if (record.deliveries) return record.deliveries;
+  return (record.attempts ?? 1) <= 1 ? (record.delivered ?? []).map((recipient) => ({ recipient, attempt: 1 })) : [];
+}
+
+/**
+ * Every attempt a record keeps, oldest first, the latest (the record's own fields) last, each with
+ * the recipients delivered under it: what an auditor reads to answer "under which verdict did this
+ * copy go to ap@".
+ *
+ * @example
+ * const attempt = evidenceAttempts(record).find((a) => a.delivered.includes('ap@example.com'));
+ * attempt?.smime.verdict // the verdict ap@'s copy was passed on under
+ */
+export function evidenceAttempts(record: EvidenceRecord): (EvidenceAttempt & { delivered: string[] })[] {
+  const latest = record.attempts ?? 1;
+  const deliveries = evidenceDeliveries(record);
+  const { authenticationResults, smime, dkim, dispositions, outcome, refused } = record;
+  const own: EvidenceAttempt = {
+    attempt: latest,
+    ...(record.lastAttemptAt || latest === 1 ? { receivedAt: record.lastAttemptAt ?? record.receivedAt } : {}),
+    authenticationResults,
+    smime,
+    ...(dkim ? { dkim } : {}),
+    dispositions,
+    outcome,
+    ...(refused ? { refused } : {}),
+  };
+  return [...(record.earlier ?? []), own].map((a) => ({ ...a, delivered: deliveries.filter((d) => d.attempt === a.attempt).map((d) => d.recipient) }));
+}
+
+/**
+ * The earlier attempts a record keeps, of those it could (oldest first): the first; every one a
+ * recipient was delivered under; the latest MAX_EVIDENCE_UNDELIVERED_ATTEMPTS of the others
+ * (deferred, rejected, or pending — a filter that stopped; in a crash loop the latest are kept);
+ * and, past MAX_EVIDENCE_EARLIER_ATTEMPTS, the latest delivering ones. So a message handed over a
+ * thousand times keeps a record as large as for a dozen.
+ */
+export function retainEarlierAttempts(attempts: EvidenceAttempt[], deliveries: EvidenceDelivery[]): EvidenceAttempt[] {
+  const delivering = new Set(deliveries.map((d) => d.attempt));
+  const first = attempts[0]?.attempt;
+  let undelivered = 0;
+  let kept = 0;
+  // From the latest back: the first attempt and the delivering ones are always wanted; the others while there is room.
+  const keep = new Set<EvidenceAttempt>();
+  for (let i = attempts.length - 1; i >= 0; i--) {
+    const a = attempts[i]!;
+    const wanted = a.attempt === first || delivering.has(a.attempt) || undelivered++ < MAX_EVIDENCE_UNDELIVERED_ATTEMPTS;
+    if (wanted && (kept < MAX_EVIDENCE_EARLIER_ATTEMPTS - 1 || a.attempt === first)) (keep.add(a), kept++);
+  }
+  return attempts.filter((a) => keep.has(a));
+}
+
+/**
+ * What a new attempt's record carries over from the record of the earlier ones: the earlier
+ * attempts kept (the previous latest one added, retainEarlierAttempts applied), who was delivered
+ * under which, and the certificates a kept attempt's verdict names (a certificate no kept attempt
+ * names any more is dropped with it).
+ */
+export function carryEvidence(previous: EvidenceRecord): Required<Pick<EvidenceRecord, 'earlier' | 'deliveries' | 'certificates'>> {
+  const deliveries = evidenceDeliveries(previous);
+  const attempts = evidenceAttempts(previous).map(({ delivered: _, ...a }) => a);
+  const earlier = retainEarlierAttempts(attempts, deliveries);
+  const named = new Set<string>();
+  for (const a of earlier) for (const c of validatedChainCertificates(a.smime.verdict)) named.add(c.sha256);
+  return { earlier, deliveries: [...deliveries], certificates: (previous.certificates ?? []).filter((c) => named.has(c.sha256)) };
 }
 
 export interface EvidenceQuery {
@@ -160,23 +307,36 @@ const dispositionSchema = z.object({
   rule: z.string().optional(),
   failed: z.array(z.string()),
 });
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO 8601 date');
+const errorSchema = z.object({ code: z.string(), message: z.string() });
+/** What one attempt saw and decided: the record's own fields (the latest attempt) and each of `earlier`. */
+const attemptFields = {
+  authenticationResults: z.string(),
+  smime: z.object({ result: z.string(), verdict: z.unknown().optional(), error: errorSchema.optional() }),
+  dkim: z.object({ result: z.string(), results: z.array(z.unknown()), error: errorSchema.optional() }).optional(),
+  dispositions: z.array(dispositionSchema),
+  outcome: z.enum(['pending', 'delivered', 'rejected', 'deferred']),
+  refused: z.array(z.object({ recipient: z.string(), reply: z.string() })).optional(),
+};
+const attemptNumber = z.number().int().positive();
 
 export const evidenceRecordSchema = z.object({
   id: z.string().min(1).max(200),
   messageId: z.string().max(2000).optional(),
-  receivedAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO 8601 date'),
+  receivedAt: isoDate,
   envelope: z.object({ from: z.string(), to: z.array(z.string()) }),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative(),
-  authenticationResults: z.string(),
-  smime: z.object({ result: z.string(), verdict: z.unknown().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() }),
-  dkim: z.object({ result: z.string(), results: z.array(z.unknown()), error: z.object({ code: z.string(), message: z.string() }).optional() }).optional(),
-  dispositions: z.array(dispositionSchema),
-  outcome: z.enum(['pending', 'delivered', 'rejected', 'deferred']),
+  ...attemptFields,
   faults: z.array(z.string()),
   delivered: z.array(z.string()).optional(),
-  refused: z.array(z.object({ recipient: z.string(), reply: z.string() })).optional(),
-  attempts: z.number().int().positive().optional(),
+  deliveries: z.array(z.object({ recipient: z.string(), attempt: attemptNumber })).optional(),
+  attempts: attemptNumber.optional(),
+  lastAttemptAt: isoDate.optional(),
+  earlier: z
+    .array(z.object({ attempt: attemptNumber, receivedAt: isoDate.optional(), ...attemptFields }))
+    .max(MAX_EVIDENCE_EARLIER_ATTEMPTS)
+    .optional(),
   certificates: z
     .array(z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), der: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).max(MAX_EVIDENCE_CERTIFICATE_CHARS) }))
     .max(MAX_EVIDENCE_CERTIFICATES)
@@ -205,6 +365,16 @@ function fingerprintMatches(c: EvidenceCertificate): boolean {
 /** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */
 export function checkEvidenceRecord(record: unknown): EvidenceRecord {
   const r = parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
+  // Earlier attempts come before the latest, oldest first; a delivery names an attempt that happened.
+  const latest = r.attempts ?? 1;
+  let before = 0;
+  for (const a of r.earlier ?? []) {
+    if (a.attempt <= before || a.attempt >= latest)
+      throw new MailPkiError('ERR_INVALID_INPUT', `evidence record: earlier: attempt ${a.attempt} is out of order (earlier attempts are numbered upwards, below attempts = ${latest})`, { details: { field: 'earlier' } });
+    before = a.attempt;
+  }
+  for (const d of r.deliveries ?? [])
+    if (d.attempt > latest) throw new MailPkiError('ERR_INVALID_INPUT', `evidence record: deliveries: ${d.recipient} names attempt ${d.attempt}, after the latest (${latest})`, { details: { field: 'deliveries' } });
   // A store keeps each certificate once under its fingerprint, for every record: the claim is checked, not trusted.
   for (const c of r.certificates ?? [])
     if (!fingerprintMatches(c))

@@ -5,7 +5,8 @@
  * a few kept-open connections, ./smtp-reinject.ts). Its evidence record is written (pending)
  * before any copy leaves, and a message is answered 250 only after every copy has been passed on
  * (or written to quarantine); a temporary failure answers 451 and the MTA retries — the retry (same bytes and envelope, same record) passes
- * copies on only to the recipients not yet served. A message is never lost; it can be delivered
+ * copies on only to the recipients not yet served, under its own verdict; the record keeps the earlier attempts'
+ * verdicts and which recipient went under which (carryEvidence, bounded). A message is never lost; it can be delivered
  * twice only if the process dies between passing a copy on and updating its record, or the return
  * port's reply to a copy's data is lost (the MTA may have queued it; the retry passes it on again).
  */
@@ -20,7 +21,7 @@ import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import { MAX_EVIDENCE_FAULTS, evidenceCertificates, evidenceVerdict, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import { MAX_EVIDENCE_FAULTS, carryEvidence, evidenceCertificates, evidenceDeliveries, evidenceVerdict, type EvidenceCertificate, type EvidenceDelivery, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
 import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
@@ -42,9 +43,13 @@ export const DEFAULT_FILTER_REINJECT_CONNECTIONS = 4;
 /** Without an evidence store: how many recent messages' records the filter keeps in memory to make retries idempotent. */
 export const DEFAULT_FILTER_RECENT_RECORDS = 10_000;
 
-/** The record's `certificates`: those the S/MIME verdict names, when it names any. */
-function certificatesOf(inspection: Inspection): Pick<EvidenceRecord, 'certificates'> {
-  const certificates = inspection.smime.verdict ? evidenceCertificates(inspection.smime.verdict) : [];
+/** The record's `certificates`: those the S/MIME verdict names, and those carried for the earlier attempts kept, once each. */
+function certificatesOf(inspection: Inspection, carried: EvidenceCertificate[] = []): Pick<EvidenceRecord, 'certificates'> {
+  let certificates = inspection.smime.verdict ? evidenceCertificates(inspection.smime.verdict) : [];
+  if (carried.length) {
+    const have = new Set(certificates.map((c) => c.sha256));
+    certificates = [...certificates, ...carried.filter((c) => !have.has(c.sha256))];
+  }
   return certificates.length ? { certificates } : {};
 }
 
@@ -57,9 +62,9 @@ function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'put'> {
     },
     async put(record) {
       records.delete(record.id);
-      // Only what a retry reads: not the verdicts.
-      const { id, receivedAt, faults, delivered, attempts } = record;
-      records.set(id, { id, receivedAt, faults: [...faults], delivered: [...(delivered ?? [])], ...(attempts ? { attempts } : {}) } as EvidenceRecord);
+      // Only what a retry reads: not the verdicts (so no earlier attempts either).
+      const { id, receivedAt, faults, delivered, deliveries, attempts } = record;
+      records.set(id, { id, receivedAt, faults: [...faults], delivered: [...(delivered ?? [])], ...(deliveries ? { deliveries: [...deliveries] } : {}), ...(attempts ? { attempts } : {}) } as EvidenceRecord);
       if (records.size > max) records.delete(records.keys().next().value!);
     },
   };
@@ -284,6 +289,11 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     const decision = decideDispositions(policy, inspection.facts, to);
     const messageId = readMessageId(raw);
     const done = new Set(previous?.delivered ?? []);
+    const attempt = (previous?.attempts ?? 0) + 1;
+    // A retry keeps what earlier attempts decided (their verdicts, bounded) and who was delivered under which;
+    // the in-memory records without a store keep no verdicts to carry.
+    const carried = previous && options.evidence ? carryEvidence(previous) : undefined;
+    const deliveries: EvidenceDelivery[] = previous ? [...(carried?.deliveries ?? evidenceDeliveries(previous))] : [];
     const record: EvidenceRecord = {
       id,
       ...(messageId ? { messageId } : {}),
@@ -300,8 +310,11 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       outcome: 'pending',
       faults: [...(previous?.faults ?? [])],
       delivered: [...done],
-      attempts: (previous?.attempts ?? 0) + 1,
-      ...certificatesOf(inspection),
+      ...(deliveries.length ? { deliveries: [...deliveries] } : {}),
+      attempts: attempt,
+      ...(previous ? { lastAttemptAt: receivedAt.toISOString() } : {}),
+      ...(carried?.earlier.length ? { earlier: carried.earlier } : {}),
+      ...certificatesOf(inspection, carried?.certificates),
     };
     const note = (fault: string) => {
       record.faults.push(fault);
@@ -318,6 +331,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       record.outcome = outcome;
       if (fault) note(fault);
       record.delivered = [...done];
+      if (deliveries.length) record.deliveries = [...deliveries];
       try {
         // The last update of a delivered message need not wait for the disk: its pending record
         // already was, before any copy left; a machine crash now leaves it pending (the documented meaning).
@@ -365,17 +379,23 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       });
     const refused: { recipient: string; reply: string; code: number }[] = [];
     let passedNow = 0;
+    /** A recipient's copy passed on or quarantined, under this attempt. */
+    const served = (recipient: string) => {
+      done.add(recipient);
+      deliveries.push({ recipient, attempt });
+      passedNow++;
+    };
     let temporary: SmtpReply | undefined;
     const passOn = async (bytes: Uint8Array, envelopeTo: string[], servedFor: string[]) => {
       const r = await pass(bytes, from, envelopeTo);
       if (servedFor !== envelopeTo) {
         // A quarantine mailbox copy serves every recipient it holds, or none.
-        if (r.accepted.length === 1) for (const x of servedFor) (done.add(x), passedNow++);
+        if (r.accepted.length === 1) for (const x of servedFor) served(x);
         else if (r.refused.length === 1) refused.push(...servedFor.map((recipient) => ({ ...r.refused[0]!, recipient })));
         else temporary ??= new SmtpReply(451, '4.3.0 The quarantine mailbox was refused for now; try again later');
         return;
       }
-      for (const x of r.accepted) (done.add(x), passedNow++);
+      for (const x of r.accepted) served(x);
       refused.push(...r.refused);
       if (r.temporary.length) temporary ??= new SmtpReply(451, `4.3.0 Cannot pass the message on to ${r.temporary.length} recipient(s) now; try again later`);
     };
@@ -389,7 +409,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
           } catch (e) {
             throw new SmtpReply(451, `4.3.0 Cannot write to quarantine now (${(e as Error).message}); try again later`);
           }
-          for (const x of q.recipients) (done.add(x), passedNow++);
+          for (const x of q.recipients) served(x);
         } else if (policy?.quarantine && 'mailbox' in policy.quarantine) await passOn(held, [policy.quarantine.mailbox], q.recipients);
       }
       for (const action of ['tag', 'accept'] as const) {

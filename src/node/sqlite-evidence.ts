@@ -11,8 +11,8 @@ import { checkEvidencePutOptions, checkEvidenceQuery, checkEvidenceRecord, evide
 import { openSqliteStore } from './sqlite-store.js';
 
 type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, record: string];
-/** A row and the certificates (DER) it names. */
-type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buffer][] };
+/** A row and the certificates (DER) it names; `named` (a retried message's record): those are all it names now, references to others are dropped. */
+type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buffer][]; named: boolean };
 
 /**
  * Puts are committed in groups: every put made before the event loop next turns (the messages
@@ -28,6 +28,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly selectById: Database.Statement<[string]>;
   private readonly insertCertificate: Database.Statement<[string, Buffer]>;
   private readonly insertReference: Database.Statement<[string, string]>;
+  private readonly deleteReferences: Database.Statement<[string]>;
   private readonly selectCertificate: Database.Statement<[string]>;
   private readonly writeGroup: (writes: EvidenceWrite[]) => void;
   private pending: { write: EvidenceWrite; durable: boolean; resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -42,12 +43,15 @@ export class SqliteEvidenceStore implements EvidenceStore {
     );
     this.selectById = db.prepare('SELECT id, record FROM filter_evidence WHERE id = ?');
     this.insertCertificate = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificates (sha256, der) VALUES (?, ?)');
-    // A record written again names the same certificates (same message): references are only added.
+    // A record written again for the same attempt names the same certificates: references are only added.
     this.insertReference = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificate_refs (evidence_id, sha256) VALUES (?, ?)');
+    // A retry's record drops the certificates of the earlier attempts it no longer keeps: their references go too (the certificates at the next prune).
+    this.deleteReferences = db.prepare('DELETE FROM filter_evidence_certificate_refs WHERE evidence_id = ?');
     this.selectCertificate = db.prepare('SELECT der FROM filter_evidence_certificates WHERE sha256 = ?').pluck();
     this.writeGroup = db.transaction((writes: EvidenceWrite[]) => {
-      for (const { row, certificates } of writes) {
+      for (const { row, certificates, named } of writes) {
         this.upsert.run(...row);
+        if (named) this.deleteReferences.run(row[0]);
         for (const [sha256, der] of certificates) {
           this.insertCertificate.run(sha256, der);
           this.insertReference.run(row[0], sha256);
@@ -61,7 +65,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
     const r = checkEvidenceRecord(record);
     const certificates: EvidenceWrite['certificates'] = (r.certificates ?? []).map((c) => [c.sha256, Buffer.from(c.der, 'base64')]);
     const json = JSON.stringify(r.certificates ? { ...r, certificates: r.certificates.map((c) => ({ sha256: c.sha256 })) } : r);
-    const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates };
+    const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates, named: (r.attempts ?? 1) > 1 };
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ write, durable, resolve, reject });
       this.flushing ??= new Promise<void>((done) => setImmediate(() => (this.flush(), done())));

@@ -117,6 +117,27 @@ export function runEvidenceContract(name: string, factory: () => Promise<{ store
         expect((await s.list()).map((r) => r.id)).toEqual(['id-0001']);
       }));
 
+    it('a retried message\'s record (earlier attempts, who went under which, certificates of both) reads back as written', () =>
+      withStore(async (s) => {
+        const [ca, a, b] = [certificate('ca'), certificate('a'), certificate('b')];
+        const { authenticationResults, smime, dkim, dispositions } = record(1);
+        const retried = record(1, {
+          attempts: 2,
+          lastAttemptAt: '2026-01-02T09:00:00.000Z',
+          smime: { result: 'fail', verdict: { valid: false, signers: [{ revocation: [{ status: 'revoked', method: 'ocsp' }] }] } },
+          delivered: ['ap@example.com', 'ar@example.com'],
+          deliveries: [
+            { recipient: 'ap@example.com', attempt: 1 },
+            { recipient: 'ar@example.com', attempt: 2 },
+          ],
+          earlier: [{ attempt: 1, receivedAt: record(1).receivedAt, authenticationResults, smime, ...(dkim ? { dkim } : {}), dispositions, outcome: 'deferred' }],
+          certificates: [b, ca, a],
+        });
+        await s.put(retried);
+        expect(await s.get('id-0001')).toEqual(retried);
+        expect(await s.list()).toEqual([retried]);
+      }));
+
     it('records returned are copies: changing one changes nothing stored', () =>
       withStore(async (s) => {
         await s.put(record(1));

@@ -13,36 +13,19 @@
  *    for maximal_queue_lifetime (5 days), re-verifying each time, before the sender hears anything.
  */
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
+import { startFilterSink } from './filter-sink.js';
 import { makeSmimeFixture, NOW, plainMessage, sign, type SmimeFixture } from '../smime/fixtures.js';
 
-async function startSink(refuse?: string, refuseData?: number) {
-  const got: { to: string[]; text: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onRcptTo(address, _s, cb) {
-      if (address.address === refuse) return cb(Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }));
-      cb();
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        if (refuseData) return cb(Object.assign(new Error('5.3.4 Message size exceeds fixed limit'), { responseCode: refuseData }));
-        got.push({ to: session.envelope.rcptTo.map((r) => r.address), text: Buffer.concat(chunks).toString('latin1') });
-        cb();
-      });
-    },
+/** The return port, refusing `refuse` at RCPT (550) and, with `refuseData`, every message at the end of its data. */
+const startSink = (refuse?: string, refuseData?: number) =>
+  startFilterSink({
+    rcpt: (address) => (address === refuse ? { code: 550, text: '5.1.1 no such user' } : undefined),
+    ...(refuseData ? { data: { code: refuseData, text: '5.3.4 Message size exceeds fixed limit' } } : {}),
   });
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.server.address() as { port: number }).port)));
-  return { got, port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 /** Sends like Postfix's content_filter client: returns the SMTP reply code of DATA. */
 async function deliver(port: number, to: string[], raw: string): Promise<number> {
