@@ -5,7 +5,7 @@
  * claims the same authserv-id (RFC 8601 §5: those are forgeries, whoever added them).
  */
 import { MailPkiError } from '../errors.js';
-import { checkAuthservId, formatAuthenticationResults, readAuthservId, type ArMethodResult } from '../internal/authentication-results.js';
+import { checkAuthservId, claimsAuthservId, formatAuthenticationResults, type ArMethodResult } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
@@ -146,12 +146,12 @@ const AR_NAME = 'authentication-results';
 
 /**
  * The message as the filter passes it on: its own Authentication-Results on top, the others that
- * claim its authserv-id removed (name and id compared case-insensitively, comments and quoting
- * seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
+ * claim its authserv-id removed (claimsAuthservId: name and id compared case-insensitively,
+ * comments, quoting, white space, 8-bit bytes and a trailing dot seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
  * downstream (unless a subject prefix is asked for, which changes a signed field).
  */
 export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8Array {
-  const id = checkAuthservId(options.authservId).toLowerCase();
+  const id = checkAuthservId(options.authservId);
   const { headers, bodyStart, bareLf } = splitMessage(raw);
   const eol = bareLf ? '\n' : '\r\n';
   const fold = (s: string) => (bareLf ? s.replace(/\r\n/g, '\n') : s);
@@ -168,7 +168,7 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
   for (const h of headers) {
     if (h.key === AR_NAME) {
       const value = h.raw.slice(h.raw.indexOf(':') + 1);
-      if (readAuthservId(value.replace(/\r\n/g, ''))?.toLowerCase() === id) continue;
+      if (claimsAuthservId(value, id)) continue;
     }
     if (remove.has(h.key)) continue;
     if (options.subjectPrefix !== undefined && h.key === 'subject') {
