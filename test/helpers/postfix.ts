@@ -31,6 +31,8 @@ export interface PostfixOptions {
   domains?: readonly string[];
   /** Postfix's own message_size_limit (bytes). */
   messageSizeLimit?: number;
+  /** Postfix's mydestination (default empty: no local domain; Postfix's own default is $myhostname, localhost.$mydomain, localhost). */
+  mydestination?: string;
 }
 
 export interface Delivered {
@@ -222,7 +224,7 @@ function writeConfig(dir: string, ports: { smtp: number; ret: number; filter: nu
     'inet_protocols = ipv4',
     'mynetworks = 127.0.0.0/8',
     'myhostname = mx.example.test',
-    'mydestination =',
+    `mydestination =${options.mydestination ? ` ${options.mydestination}` : ''}`,
     'relayhost =',
     'alias_maps =',
     'alias_database =',
