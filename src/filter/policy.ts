@@ -194,12 +194,40 @@ function ruleName(rule: FilterPolicyRule, index: number): string {
   return rule.name ?? `rules.${index}`;
 }
 
+/** Routes read from one recipient at most (MAX_RECIPIENT_ROUTES); one with more gets the policy's strictest action. */
+export const MAX_RECIPIENT_ROUTES = 16;
+
 /**
- * The disposition for one recipient: the first rule (in file order) whose recipients and from
- * match decides; no matching rule, or no policy, accepts.
+ * Every mailbox an MTA may deliver `recipient` to after the filter: the address itself, and the
+ * routes written into its local part that Postfix's resolver follows when the domain is one of its
+ * own (allow_percent_hack: `user%domain@local` → `user@domain`, the rightmost `%` first;
+ * swap_bangpath: `site!user@local` → `user@site`) — both on by default, and the filter cannot know
+ * which domains are local. Undefined when there are more than MAX_RECIPIENT_ROUTES.
  */
-export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
-  if (!policy) return { action: 'accept', failed: [] };
+export function recipientRoutes(recipient: string): string[] | undefined {
+  const routes = new Set<string>([recipient]);
+  const queue = [recipient];
+  while (queue.length) {
+    const a = queue.shift()!;
+    const at = a.lastIndexOf('@');
+    const local = at < 0 ? a : a.slice(0, at);
+    const next: string[] = [];
+    const pct = local.lastIndexOf('%');
+    if (pct > 0 && pct < local.length - 1) next.push(`${local.slice(0, pct)}@${local.slice(pct + 1)}`);
+    const bang = local.indexOf('!');
+    if (bang > 0 && bang < local.length - 1) next.push(`${local.slice(bang + 1)}@${local.slice(0, bang)}`);
+    for (const n of next) {
+      if (routes.has(n)) continue;
+      if (routes.size >= MAX_RECIPIENT_ROUTES) return undefined;
+      routes.add(n);
+      queue.push(n);
+    }
+  }
+  return [...routes];
+}
+
+/** The first rule (in file order) whose recipients and from match one address decides; none: accept. */
+function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   for (const [i, rule] of policy.rules.entries()) {
     if (!rule.recipients.some((p) => matchesPattern(recipient, p, delimiter))) continue;
@@ -217,6 +245,31 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
 }
 
 const SEVERITY: Record<DispositionAction, number> = { accept: 0, tag: 1, quarantine: 2, reject: 3 };
+
+/**
+ * The disposition for one recipient: for the address and each route the MTA may still follow from
+ * it (recipientRoutes: `ap%example.com@mx.example.com` is delivered to ap@example.com), the first
+ * rule (in file order) whose recipients and from match decides, and the strictest of those answers
+ * applies; no matching rule, or no policy, accepts. A recipient with more routes than
+ * MAX_RECIPIENT_ROUTES gets the strictest `otherwise` of the policy's rules.
+ */
+export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
+  if (!policy) return { action: 'accept', failed: [] };
+  const routes = recipientRoutes(recipient);
+  if (!routes) {
+    let strictest: Disposition = { action: 'accept', failed: [] };
+    for (const [i, rule] of policy.rules.entries())
+      if (SEVERITY[rule.otherwise] > SEVERITY[strictest.action]) strictest = { action: rule.otherwise, rule: ruleName(rule, i), failed: [`recipient routes (more than ${MAX_RECIPIENT_ROUTES})`] };
+    return strictest;
+  }
+  let decided: Disposition | undefined;
+  for (const r of routes) {
+    const d = decideForAddress(policy, facts, r);
+    // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
+    if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
+  }
+  return decided!;
+}
 
 export interface MessageDisposition {
   /** 'reject' when any recipient's disposition is reject: SMTP answers DATA once, for all recipients. */
