@@ -191,6 +191,14 @@ describe('regression (atk-filter): recipients the MTA routes elsewhere after the
   it('a recipient with more routes than are worth reading gets the strictest action of the policy', () => {
     expect(decideDisposition(policy, none, `${'x%'.repeat(200)}y@mx.example.test`).action).toBe('reject');
   });
+  it('1000 recipients of 16 routes each against 100 rules of 3 patterns decide within 3 s (patterns read once per policy, addresses once per route; 5–9 s when each was read again per rule)', () => {
+    const rules = Array.from({ length: 100 }, (_, i) => ({ recipients: [`u${i}@example.org`, `v${i}@example.org`, `*.d${i}.example`], from: ['*@example.com'], require: { smime: true }, otherwise: 'tag' }));
+    const big = parseFilterPolicy({ version: 1, rules });
+    const t0 = performance.now();
+    const d = decideDispositions(big, none, Array.from({ length: 1000 }, (_, i) => `u${i % 100}%example.org${'%mx.example.test'.repeat(14)}@mx.example.test${'.'.repeat(i / 100)}`));
+    expect(d.perRecipient.get(`u99%example.org${'%mx.example.test'.repeat(14)}@mx.example.test`)).toEqual({ action: 'tag', rule: 'rules.99', failed: ['smime'] });
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
   it('an ordinary recipient still goes by its own rule only', () => {
     expect(decideDisposition(policy, none, 'cfo@example.com').rule).toBe('staff');
     expect(decideDisposition(policy, none, 'ap@example.net')).toEqual({ action: 'accept', failed: [] });
