@@ -155,39 +155,72 @@ function asciiDomain(domain: string): string {
   }
 }
 
+/** A policy pattern read once: the local part ('*' for any) and the domain as A-labels, with its subdomains when `tree`. */
+interface CompiledPattern {
+  local: string;
+  domain: string;
+  tree: boolean;
+}
+
+function compilePattern(p: string): CompiledPattern {
+  const q = p.toLowerCase();
+  const pat = q.includes('@') ? q : `*@${q}`;
+  const at = pat.lastIndexOf('@');
+  const rawDomain = pat.slice(at + 1);
+  const tree = rawDomain.startsWith('*.');
+  return { local: pat.slice(0, at), domain: asciiDomain(tree ? rawDomain.slice(2) : rawDomain), tree };
+}
+
+/** An address read once: local part in lower case, its part before the subaddress delimiter, the domain as A-labels. */
+interface ParsedAddress {
+  local: string;
+  base?: string;
+  domain: string;
+}
+
+function parseAddress(address: string, delimiter: string): ParsedAddress | undefined {
+  const at = address.lastIndexOf('@');
+  if (at < 1) return undefined;
+  const local = address.slice(0, at).toLowerCase();
+  let cut = -1;
+  for (const c of delimiter) {
+    const i = local.indexOf(c);
+    if (i > 0 && (cut < 0 || i < cut)) cut = i;
+  }
+  return { local, ...(cut > 0 ? { base: local.slice(0, cut) } : {}), domain: asciiDomain(address.slice(at + 1)) };
+}
+
+function matchesCompiled(a: ParsedAddress, p: CompiledPattern): boolean {
+  if (p.local !== '*' && p.local !== a.local && p.local !== a.base) return false;
+  return a.domain === p.domain || (p.tree && a.domain.endsWith(`.${p.domain}`));
+}
+
 /**
  * Does `address` match a policy pattern? Case-insensitive, domains compared as A-labels, and the
  * address's subaddress (from the first of `delimiter`'s characters in the local part, default "+")
  * ignored when the pattern names a mailbox without it.
  */
 export function matchesPattern(address: string, p: string, delimiter: string = DEFAULT_RECIPIENT_DELIMITER): boolean {
-  const at = address.lastIndexOf('@');
-  if (at < 1) return false;
-  const aLocal = address.slice(0, at).toLowerCase();
-  const domain = asciiDomain(address.slice(at + 1));
-  const q = p.toLowerCase();
-  const pat = q.includes('@') ? q : `*@${q}`;
-  const pAt = pat.lastIndexOf('@');
-  const local = pat.slice(0, pAt);
-  const rawDomain = pat.slice(pAt + 1);
-  const pDomain = rawDomain.startsWith('*.') ? `*.${asciiDomain(rawDomain.slice(2))}` : asciiDomain(rawDomain);
-  if (local !== '*' && local !== aLocal) {
-    let cut = -1;
-    for (const c of delimiter) {
-      const i = aLocal.indexOf(c);
-      if (i > 0 && (cut < 0 || i < cut)) cut = i;
-    }
-    if (cut < 0 || aLocal.slice(0, cut) !== local) return false;
+  const a = parseAddress(address, delimiter);
+  return a !== undefined && matchesCompiled(a, compilePattern(p));
+}
+
+/** Each policy's patterns, read once (a parsed policy is not changed afterwards). */
+const compiledPolicies = new WeakMap<FilterPolicy, { recipients: CompiledPattern[]; from?: CompiledPattern[] }[]>();
+
+function compiledRules(policy: FilterPolicy) {
+  let c = compiledPolicies.get(policy);
+  if (!c) {
+    c = policy.rules.map((r) => ({ recipients: r.recipients.map(compilePattern), ...(r.from ? { from: r.from.map(compilePattern) } : {}) }));
+    compiledPolicies.set(policy, c);
   }
-  if (pDomain.startsWith('*.')) return domain === pDomain.slice(2) || domain.endsWith(pDomain.slice(1));
-  return domain === pDomain;
+  return c;
 }
 
 /** Does a rule's `from` list apply? Any author candidate matching is enough; an unreadable From applies it (fail closed). */
-function fromApplies(patterns: readonly string[], facts: DispositionFacts, delimiter: string): boolean {
+function fromApplies(patterns: readonly CompiledPattern[], facts: DispositionFacts, candidates: readonly ParsedAddress[]): boolean {
   if (facts.fromComplete === false) return true;
-  const candidates = facts.fromCandidates ?? (facts.from ? [facts.from] : []);
-  return candidates.some((a) => patterns.some((p) => matchesPattern(a, p, delimiter)));
+  return candidates.some((a) => patterns.some((p) => matchesCompiled(a, p)));
 }
 
 function ruleName(rule: FilterPolicyRule, index: number): string {
@@ -227,11 +260,15 @@ export function recipientRoutes(recipient: string): string[] | undefined {
 }
 
 /** The first rule (in file order) whose recipients and from match one address decides; none: accept. */
-function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string): Disposition {
+function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, candidates: readonly ParsedAddress[]): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
+  const address = parseAddress(recipient, delimiter);
+  if (!address) return { action: 'accept', failed: [] };
+  const compiled = compiledRules(policy);
   for (const [i, rule] of policy.rules.entries()) {
-    if (!rule.recipients.some((p) => matchesPattern(recipient, p, delimiter))) continue;
-    if (rule.from && !fromApplies(rule.from, facts, delimiter)) continue;
+    const c = compiled[i]!;
+    if (!c.recipients.some((p) => matchesCompiled(address, p))) continue;
+    if (c.from && !fromApplies(c.from, facts, candidates)) continue;
     const failed: string[] = [];
     const temporary: boolean[] = [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
@@ -262,9 +299,11 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
       if (SEVERITY[rule.otherwise] > SEVERITY[strictest.action]) strictest = { action: rule.otherwise, rule: ruleName(rule, i), failed: [`recipient routes (more than ${MAX_RECIPIENT_ROUTES})`] };
     return strictest;
   }
+  const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
+  const candidates = (facts.fromCandidates ?? (facts.from ? [facts.from] : [])).map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
   let decided: Disposition | undefined;
   for (const r of routes) {
-    const d = decideForAddress(policy, facts, r);
+    const d = decideForAddress(policy, facts, r, candidates);
     // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
     if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
   }
