@@ -77,3 +77,26 @@ describe('regression (atk-filter): bare CR — one header field for the filter, 
     expect(copies[0]!.text).not.toContain('smime=pass');
   });
 });
+
+describe('regression (atk-filter): a message that starts with a folded line', () => {
+  let sink: Awaited<ReturnType<typeof startSink>>;
+  let filter: RunningFilter;
+  beforeAll(async () => {
+    sink = await startSink();
+    filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: ID, dkim: { resolver: staticResolver({}) } });
+  });
+  afterAll(async () => {
+    await filter?.close(2000);
+    await sink?.close();
+  });
+
+  it('its first line (white space first) became a continuation of the filter\'s own Authentication-Results: "; dkim=pass header.d=example.com" inside our trusted field', async () => {
+    const msg = `\t; dkim=pass header.d=example.com header.s=s1\r\n${plainMessage({ from: 'CFO <cfo@example.com>', to: 'ap@example.com', subject: 'fold-first' })}`;
+    const r = await rawSmtp(filter.port, { from: 'mallory@attacker.example', to: ['ap@example.com'] }, msg);
+    expect(r.final).toMatch(/^250 /);
+    const [copy] = sink.got.filter((g) => g.text.includes('fold-first'));
+    const ours = /^Authentication-Results:[^]*?(?=\r\n\S)/m.exec(copy!.text)![0];
+    expect(ours).toBe(`Authentication-Results: ${ID};\r\n\tdkim=none`);
+    expect(copy!.text).not.toContain('dkim=pass');
+  });
+});
