@@ -165,7 +165,11 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
   let subjectDone = options.subjectPrefix === undefined;
   let kept = '';
   const remove = new Set((options.removeHeaders ?? []).map((n) => n.toLowerCase()));
-  for (const h of headers) {
+  for (const [i, h] of headers.entries()) {
+    // A message that starts with white space starts with a line that belongs to no field: below ours it
+    // would continue our Authentication-Results ("\t; dkim=pass" inside the filter's own field). It is
+    // no field of the message either (RFC 5322 has none without a name), so it is not passed on.
+    if (i === 0 && (h.raw.startsWith(' ') || h.raw.startsWith('\t'))) continue;
     if (h.key === AR_NAME) {
       const value = h.raw.slice(h.raw.indexOf(':') + 1);
       if (claimsAuthservId(value, id)) continue;
