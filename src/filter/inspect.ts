@@ -110,12 +110,16 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   const from = dkim?.from ?? smime.verdict?.from?.address;
   // Every address a reader may take as the author, read by the one From reader: a rule "from
   // *@example.com" applies when any of them matches; several From fields or mailboxes align with nothing.
-  const candidates = readAuthorCandidates(splitMessage(raw).headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  const headers = splitMessage(raw).headers;
+  const candidates = readAuthorCandidates(headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  // A Sender is shown as the author too ("cfo@example.com on behalf of …", or alone when From is missing): its
+  // addresses, read by the same reader (the field renamed From for it), count for a rule's `from` as well.
+  const senders = readAuthorCandidates(headers.filter((h) => h.key === 'sender').map((h) => binaryToBytes(`From${h.raw.slice(h.raw.indexOf(':'))}`)));
   const single = !candidates.ambiguous && candidates.complete;
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
-    fromCandidates: candidates.addresses,
-    fromComplete: candidates.complete,
+    fromCandidates: [...new Set([...candidates.addresses, ...senders.addresses])],
+    fromComplete: candidates.complete && senders.complete,
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),
     // A pass that leaves a shown field (Subject, Sender, Reply-To) unsigned vouches for a message the reader does not see.
