@@ -33,6 +33,8 @@ export interface PostfixOptions {
   messageSizeLimit?: number;
   /** Postfix's mydestination (default empty: no local domain; Postfix's own default is $myhostname, localhost.$mydomain, localhost). */
   mydestination?: string;
+  /** More main.cf lines, written last (a parameter set again overrides the helper's). */
+  mainCf?: readonly string[];
 }
 
 export interface Delivered {
@@ -254,6 +256,7 @@ function writeConfig(dir: string, ports: { smtp: number; ret: number; filter: nu
   ];
   if (options.messageSizeLimit !== undefined) main.push(`message_size_limit = ${options.messageSizeLimit}`);
   if (options.contentFilter) main.push(`content_filter = smtp:[127.0.0.1]:${ports.filter}`);
+  main.push(...(options.mainCf ?? []));
   writeFileSync(join(conf, 'main.cf'), `${main.join('\n')}\n`);
 }
 

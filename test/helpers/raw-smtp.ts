@@ -16,7 +16,19 @@ export interface RawSmtpResult {
  * One transaction on 127.0.0.1:port. `data` goes as it is: dot-stuff it yourself if a line starts
  * with '.'. Stops (and QUITs) at the first 4xx/5xx reply before DATA.
  */
-export function rawSmtp(port: number, envelope: { from: string; to: readonly string[] }, data: Uint8Array | string, timeoutMs = 30_000): Promise<RawSmtpResult> {
+export function rawSmtp(
+  port: number,
+  envelope: { from: string; to: readonly string[] },
+  data: Uint8Array | string,
+  options: {
+    timeoutMs?: number;
+    /** XCLIENT attributes (Postfix smtpd_authorized_xclient_hosts): e.g. a remote client's ADDR and NAME. */
+    xclient?: string;
+    /** The client's own address, e.g. 127.0.0.2: a loopback client that is not one of Postfix's inet_interfaces (127.0.0.1), so not "local" to it. */
+    localAddress?: string;
+  } = {},
+): Promise<RawSmtpResult> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data);
   return new Promise((resolve, reject) => {
     const socket = new Socket();
@@ -59,10 +71,15 @@ export function rawSmtp(port: number, envelope: { from: string; to: readonly str
       return next();
     };
     const ok = (reply: string) => /^[23]/.test(reply);
-    socket.connect(port, '127.0.0.1', async () => {
+    socket.connect({ port, host: '127.0.0.1', ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, async () => {
       try {
         await next();
         await say('EHLO attacker.example\r\n');
+        if (options.xclient) {
+          const r = await say(`XCLIENT ${options.xclient}\r\n`);
+          if (!/^220/.test(r)) throw new Error(`XCLIENT refused: ${r}`);
+          await say('EHLO attacker.example\r\n');
+        }
         let last = await say(`MAIL FROM:<${envelope.from}>\r\n`);
         if (ok(last)) {
           let anyRcpt = false;

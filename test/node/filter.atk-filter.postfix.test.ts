@@ -25,7 +25,11 @@ describeWithPeers('filter through Postfix, attacked with raw SMTP (atk-filter)',
 
   beforeAll(async () => {
     f = await makeSmimeFixture();
-    mta = await startPostfix({ contentFilter: true, mydestination: 'mx.example.test, localhost' });
+    mta = await startPostfix({
+      contentFilter: true,
+      mydestination: 'mx.example.test, localhost',
+      mainCf: ['myorigin = example.com'],
+    });
     filter = await createFilter({
       listen: { port: mta.filterPort },
       reinject: { port: mta.returnPort },
@@ -57,8 +61,11 @@ describeWithPeers('filter through Postfix, attacked with raw SMTP (atk-filter)',
   };
 
   /** Sends through Postfix and waits until the filter answered for this message (by its Message-ID marker). */
-  async function send(id: string, to: string, message: string) {
-    const r = await rawSmtp(mta.smtpPort, { from: 'mallory@attacker.example', to: [to] }, message.replace('<fixture.1@', `<${id}@`));
+  async function send(id: string, to: string, message: string, options: { from?: string; remote?: boolean } = {}) {
+    const r = await rawSmtp(mta.smtpPort, { from: options.from ?? 'mallory@attacker.example', to: [to] }, message.replace('<fixture.1@', `<${id}@`), {
+      // 127.0.0.2 is in mynetworks but not one of Postfix's inet_interfaces (127.0.0.1): not a "local" client to it.
+      ...(options.remote ? { localAddress: '127.0.0.2' } : {}),
+    });
     expect(r.final, JSON.stringify(r.replies)).toMatch(/^250 /);
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -102,5 +109,20 @@ describeWithPeers('filter through Postfix, attacked with raw SMTP (atk-filter)',
     const rec = await send('sender.1', 'ap@example.com', msg);
     expect(rec.dispositions).toEqual([{ recipient: 'ap@example.com', action: 'quarantine', rule: 'ap', failed: ['smime'] }]);
     expect(deliveredWith('Urgent wire on-behalf')).toEqual([]);
+  });
+
+  it('no From field, MAIL FROM:<cfo@example.com> from a client not local to Postfix: the filter saw no author (no rule applied), and the return port — its client, the filter at 127.0.0.1, is "local" to Postfix (local_header_rewrite_clients) — added From: cfo@example.com after the filter; delivered to ap@ unverified', async () => {
+    const rec = await send('nofrom.1', 'ap@example.com', plainMessage({ from: null, to: 'ap@example.com', subject: 'Urgent wire no-from' }), { from: 'cfo@example.com', remote: true });
+    expect(rec.dispositions).toEqual([{ recipient: 'ap@example.com', action: 'quarantine', rule: 'ap', failed: ['smime'] }]);
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(deliveredWith('Urgent wire no-from')).toEqual([]);
+  });
+
+  it('From: CFO <cfo> (no domain) from a client not local to Postfix: the return port completed it to cfo@example.com ($myorigin) after the filter; delivered to ap@ unverified', async () => {
+    const rec = await send('nodomain.1', 'ap@example.com', plainMessage({ from: 'CFO <cfo>', to: 'ap@example.com', subject: 'Urgent wire no-domain' }), { remote: true });
+    await new Promise((res) => setTimeout(res, 1000));
+    // Nothing after the filter may turn the author into an example.com one: what ap@ gets shows the From the filter judged.
+    expect(deliveredWith('Urgent wire no-domain').filter((t) => /^From:.*cfo@example\.com/m.test(t))).toEqual([]);
+    expect(rec.dispositions).toEqual([{ recipient: 'ap@example.com', action: 'accept', failed: [] }]);
   });
 });
