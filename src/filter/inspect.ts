@@ -21,6 +21,11 @@ export interface InspectOptions {
   smime?: VerifyMessageOptions;
   /** DKIM verification (resolver, policy). Absent: DKIM not checked. */
   dkim?: DkimVerifyOptions;
+  /**
+   * The envelope sender (MAIL FROM). A message without From field is given one from it by MTAs on the
+   * way (Postfix's cleanup for "local" clients), so it is then an author candidate for a rule's `from`.
+   */
+  envelopeFrom?: string;
 }
 
 export interface SmimeOutcome {
@@ -118,7 +123,9 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   const single = !candidates.ambiguous && candidates.complete;
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
-    fromCandidates: [...new Set([...candidates.addresses, ...senders.addresses])],
+    fromCandidates: [
+      ...new Set([...candidates.addresses, ...senders.addresses, ...(options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [options.envelopeFrom.toLowerCase()] : [])]),
+    ],
     fromComplete: candidates.complete && senders.complete,
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),

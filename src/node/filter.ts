@@ -285,7 +285,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     } catch (e) {
       throw new SmtpReply(451, `4.3.0 Cannot read verification evidence now (${(e as Error).message}); try again later`);
     }
-    const inspection: Inspection = await inspectMessage(raw, { authservId, ...(smime ? { smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
+    const inspection: Inspection = await inspectMessage(raw, { authservId, envelopeFrom: from, ...(smime ? { smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
     const decision = decideDispositions(policy, inspection.facts, to);
     const messageId = readMessageId(raw);
     const done = new Set(previous?.delivered ?? []);

@@ -213,6 +213,9 @@ function writeConfig(dir: string, ports: { smtp: number; ret: number; filter: nu
     '  -o smtpd_recipient_restrictions=permit_mynetworks,reject',
     '  -o mynetworks=127.0.0.0/8',
     '  -o smtpd_authorized_xforward_hosts=127.0.0.0/8',
+    // The filter is a loopback client, "local" to Postfix by default: its cleanup would add a missing From
+    // (the envelope sender) and complete a From without domain ($myorigin) after the filter judged the message.
+    '  -o local_header_rewrite_clients=',
     '',
   );
   writeFileSync(join(conf, 'master.cf'), master.join('\n'));
