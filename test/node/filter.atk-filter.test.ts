@@ -2,34 +2,16 @@
  * Attacks on createFilter by a client that talks to it directly (an MTA that passes bare CR on, or a
  * test harness), with raw SMTP: what the filter inspected must be what it passes on. Named after what broke.
  */
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticResolver } from '../../src/dkim/index.js';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
 import { rawSmtp } from '../helpers/raw-smtp.js';
+import { startSink } from '../helpers/smtp-sink.js';
 import { makeSmimeFixture, plainMessage } from '../smime/fixtures.js';
 
 const ID = 'mx.example.com';
 
-async function startSink() {
-  const got: { to: string[]; text: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        got.push({ to: session.envelope.rcptTo.map((r) => r.address), text: Buffer.concat(chunks).toString('latin1') });
-        cb();
-      });
-    },
-  });
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.server.address() as { port: number }).port)));
-  return { got, port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 describe('regression (atk-filter): bare CR — one header field for the filter, two once re-injected (nodemailer makes a bare CR CRLF)', () => {
   let sink: Awaited<ReturnType<typeof startSink>>;

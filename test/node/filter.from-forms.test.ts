@@ -8,33 +8,13 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
+import { startSink } from '../helpers/smtp-sink.js';
 import { makeSmimeFixture, NOW } from '../smime/fixtures.js';
 import { staticResolver } from '../../src/dkim/index.js';
 
-interface Got { to: string[]; text: string }
-
-async function startSink() {
-  const got: Got[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        got.push({ to: session.envelope.rcptTo.map((r) => r.address), text: Buffer.concat(chunks).toString('latin1') });
-        cb();
-      });
-    },
-  });
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.server.address() as { port: number }).port)));
-  return { got, port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 describe('createFilter (atk13 regression): unsigned mail "from" example.com reaches ap@example.com despite the quarantine rule', () => {
   let sink: Awaited<ReturnType<typeof startSink>>;
