@@ -18,6 +18,15 @@ function endpoint(ctx: CommandContext, name: string, fallback?: string): { host:
   return { host: m[1]!, port };
 }
 
+/**
+ * A sender's text (Message-ID, an address) as one token of the log line: every byte but the usual
+ * Message-ID and address characters percent-encoded — spaces, '=', '%', control characters (an ANSI
+ * escape) — so it can neither add fields ("smime=pass … delivered") nor rewrite the terminal.
+ */
+function logToken(s: string): string {
+  return s.replace(/[^A-Za-z0-9<>@._+\-!#$&'*/?^`{|}~]/g, (c) => (c.charCodeAt(0) < 0x100 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(c)));
+}
+
 /** Days of evidence kept by default (about 13 months: a yearly audit and its follow-up). */
 export const DEFAULT_EVIDENCE_RETENTION_DAYS = 400;
 
@@ -98,7 +107,9 @@ ${KEY_HELP}`,
       ...(maxSize && { maxMessageBytes: maxSize }),
       ...(maxInFlight && { maxInFlightBytes: maxInFlight }),
       onMessage: (r) =>
-        ctx.io.stdout(`${r.receivedAt} ${r.id} ${r.messageId ?? '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${d.recipient}:${d.action}`).join(',')}\n`),
+        ctx.io.stdout(
+          `${r.receivedAt} ${r.id} ${r.messageId ? logToken(r.messageId) : '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${logToken(d.recipient)}:${d.action}`).join(',')}\n`,
+        ),
     });
     ctx.io.stdout(
       `mailpki filter listening on ${running.host}:${running.port}, re-injecting to ${reinject.host}:${reinject.port}${policy ? '' : ' (no policy: headers only)'}${decryptionKeys ? `, ${decryptionKeys.length} decryption key(s)` : ''}\n`,

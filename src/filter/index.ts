@@ -8,6 +8,8 @@ export {
   DISPOSITION_ACTIONS,
   MAX_POLICY_RULES,
   MAX_POLICY_PATTERNS,
+  MAX_RECIPIENT_ROUTES,
+  recipientRoutes,
   DEFAULT_RECIPIENT_DELIMITER,
   type FilterPolicy,
   type FilterPolicyRule,

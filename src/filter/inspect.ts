@@ -5,7 +5,7 @@
  * claims the same authserv-id (RFC 8601 §5: those are forgeries, whoever added them).
  */
 import { MailPkiError } from '../errors.js';
-import { checkAuthservId, formatAuthenticationResults, readAuthservId, type ArMethodResult } from '../internal/authentication-results.js';
+import { checkAuthservId, claimsAuthservId, formatAuthenticationResults, type ArMethodResult } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
@@ -21,6 +21,11 @@ export interface InspectOptions {
   smime?: VerifyMessageOptions;
   /** DKIM verification (resolver, policy). Absent: DKIM not checked. */
   dkim?: DkimVerifyOptions;
+  /**
+   * The envelope sender (MAIL FROM). A message without From field is given one from it by MTAs on the
+   * way (Postfix's cleanup for "local" clients), so it is then an author candidate for a rule's `from`.
+   */
+  envelopeFrom?: string;
 }
 
 export interface SmimeOutcome {
@@ -110,12 +115,18 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   const from = dkim?.from ?? smime.verdict?.from?.address;
   // Every address a reader may take as the author, read by the one From reader: a rule "from
   // *@example.com" applies when any of them matches; several From fields or mailboxes align with nothing.
-  const candidates = readAuthorCandidates(splitMessage(raw).headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  const headers = splitMessage(raw).headers;
+  const candidates = readAuthorCandidates(headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
+  // A Sender is shown as the author too ("cfo@example.com on behalf of …", or alone when From is missing): its
+  // addresses, read by the same reader (the field renamed From for it), count for a rule's `from` as well.
+  const senders = readAuthorCandidates(headers.filter((h) => h.key === 'sender').map((h) => binaryToBytes(`From${h.raw.slice(h.raw.indexOf(':'))}`)));
   const single = !candidates.ambiguous && candidates.complete;
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
-    fromCandidates: candidates.addresses,
-    fromComplete: candidates.complete,
+    fromCandidates: [
+      ...new Set([...candidates.addresses, ...senders.addresses, ...(options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [options.envelopeFrom.toLowerCase()] : [])]),
+    ],
+    fromComplete: candidates.complete && senders.complete,
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),
     // A pass that leaves a shown field (Subject, Sender, Reply-To) unsigned vouches for a message the reader does not see.
@@ -146,12 +157,12 @@ const AR_NAME = 'authentication-results';
 
 /**
  * The message as the filter passes it on: its own Authentication-Results on top, the others that
- * claim its authserv-id removed (name and id compared case-insensitively, comments and quoting
- * seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
+ * claim its authserv-id removed (claimsAuthservId: name and id compared case-insensitively,
+ * comments, quoting, white space, 8-bit bytes and a trailing dot seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
  * downstream (unless a subject prefix is asked for, which changes a signed field).
  */
 export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8Array {
-  const id = checkAuthservId(options.authservId).toLowerCase();
+  const id = checkAuthservId(options.authservId);
   const { headers, bodyStart, bareLf } = splitMessage(raw);
   const eol = bareLf ? '\n' : '\r\n';
   const fold = (s: string) => (bareLf ? s.replace(/\r\n/g, '\n') : s);
@@ -165,10 +176,14 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
   let subjectDone = options.subjectPrefix === undefined;
   let kept = '';
   const remove = new Set((options.removeHeaders ?? []).map((n) => n.toLowerCase()));
-  for (const h of headers) {
+  for (const [i, h] of headers.entries()) {
+    // A message that starts with white space starts with a line that belongs to no field: below ours it
+    // would continue our Authentication-Results ("\t; dkim=pass" inside the filter's own field). It is
+    // no field of the message either (RFC 5322 has none without a name), so it is not passed on.
+    if (i === 0 && (h.raw.startsWith(' ') || h.raw.startsWith('\t'))) continue;
     if (h.key === AR_NAME) {
       const value = h.raw.slice(h.raw.indexOf(':') + 1);
-      if (readAuthservId(value.replace(/\r\n/g, ''))?.toLowerCase() === id) continue;
+      if (claimsAuthservId(value, id)) continue;
     }
     if (remove.has(h.key)) continue;
     if (options.subjectPrefix !== undefined && h.key === 'subject') {

@@ -155,55 +155,120 @@ function asciiDomain(domain: string): string {
   }
 }
 
+/** A policy pattern read once: the local part ('*' for any) and the domain as A-labels, with its subdomains when `tree`. */
+interface CompiledPattern {
+  local: string;
+  domain: string;
+  tree: boolean;
+}
+
+function compilePattern(p: string): CompiledPattern {
+  const q = p.toLowerCase();
+  const pat = q.includes('@') ? q : `*@${q}`;
+  const at = pat.lastIndexOf('@');
+  const rawDomain = pat.slice(at + 1);
+  const tree = rawDomain.startsWith('*.');
+  return { local: pat.slice(0, at), domain: asciiDomain(tree ? rawDomain.slice(2) : rawDomain), tree };
+}
+
+/** An address read once: local part in lower case, its part before the subaddress delimiter, the domain as A-labels. */
+interface ParsedAddress {
+  local: string;
+  base?: string;
+  domain: string;
+}
+
+function parseAddress(address: string, delimiter: string): ParsedAddress | undefined {
+  const at = address.lastIndexOf('@');
+  if (at < 1) return undefined;
+  const local = address.slice(0, at).toLowerCase();
+  let cut = -1;
+  for (const c of delimiter) {
+    const i = local.indexOf(c);
+    if (i > 0 && (cut < 0 || i < cut)) cut = i;
+  }
+  return { local, ...(cut > 0 ? { base: local.slice(0, cut) } : {}), domain: asciiDomain(address.slice(at + 1)) };
+}
+
+function matchesCompiled(a: ParsedAddress, p: CompiledPattern): boolean {
+  if (p.local !== '*' && p.local !== a.local && p.local !== a.base) return false;
+  return a.domain === p.domain || (p.tree && a.domain.endsWith(`.${p.domain}`));
+}
+
 /**
  * Does `address` match a policy pattern? Case-insensitive, domains compared as A-labels, and the
  * address's subaddress (from the first of `delimiter`'s characters in the local part, default "+")
  * ignored when the pattern names a mailbox without it.
  */
 export function matchesPattern(address: string, p: string, delimiter: string = DEFAULT_RECIPIENT_DELIMITER): boolean {
-  const at = address.lastIndexOf('@');
-  if (at < 1) return false;
-  const aLocal = address.slice(0, at).toLowerCase();
-  const domain = asciiDomain(address.slice(at + 1));
-  const q = p.toLowerCase();
-  const pat = q.includes('@') ? q : `*@${q}`;
-  const pAt = pat.lastIndexOf('@');
-  const local = pat.slice(0, pAt);
-  const rawDomain = pat.slice(pAt + 1);
-  const pDomain = rawDomain.startsWith('*.') ? `*.${asciiDomain(rawDomain.slice(2))}` : asciiDomain(rawDomain);
-  if (local !== '*' && local !== aLocal) {
-    let cut = -1;
-    for (const c of delimiter) {
-      const i = aLocal.indexOf(c);
-      if (i > 0 && (cut < 0 || i < cut)) cut = i;
-    }
-    if (cut < 0 || aLocal.slice(0, cut) !== local) return false;
+  const a = parseAddress(address, delimiter);
+  return a !== undefined && matchesCompiled(a, compilePattern(p));
+}
+
+/** Each policy's patterns, read once (a parsed policy is not changed afterwards). */
+const compiledPolicies = new WeakMap<FilterPolicy, { recipients: CompiledPattern[]; from?: CompiledPattern[] }[]>();
+
+function compiledRules(policy: FilterPolicy) {
+  let c = compiledPolicies.get(policy);
+  if (!c) {
+    c = policy.rules.map((r) => ({ recipients: r.recipients.map(compilePattern), ...(r.from ? { from: r.from.map(compilePattern) } : {}) }));
+    compiledPolicies.set(policy, c);
   }
-  if (pDomain.startsWith('*.')) return domain === pDomain.slice(2) || domain.endsWith(pDomain.slice(1));
-  return domain === pDomain;
+  return c;
 }
 
 /** Does a rule's `from` list apply? Any author candidate matching is enough; an unreadable From applies it (fail closed). */
-function fromApplies(patterns: readonly string[], facts: DispositionFacts, delimiter: string): boolean {
+function fromApplies(patterns: readonly CompiledPattern[], facts: DispositionFacts, candidates: readonly ParsedAddress[]): boolean {
   if (facts.fromComplete === false) return true;
-  const candidates = facts.fromCandidates ?? (facts.from ? [facts.from] : []);
-  return candidates.some((a) => patterns.some((p) => matchesPattern(a, p, delimiter)));
+  return candidates.some((a) => patterns.some((p) => matchesCompiled(a, p)));
 }
 
 function ruleName(rule: FilterPolicyRule, index: number): string {
   return rule.name ?? `rules.${index}`;
 }
 
+/** Routes read from one recipient at most (MAX_RECIPIENT_ROUTES); one with more gets the policy's strictest action. */
+export const MAX_RECIPIENT_ROUTES = 16;
+
 /**
- * The disposition for one recipient: the first rule (in file order) whose recipients and from
- * match decides; no matching rule, or no policy, accepts.
+ * Every mailbox an MTA may deliver `recipient` to after the filter: the address itself, and the
+ * routes written into its local part that Postfix's resolver follows when the domain is one of its
+ * own (allow_percent_hack: `user%domain@local` → `user@domain`, the rightmost `%` first;
+ * swap_bangpath: `site!user@local` → `user@site`) — both on by default, and the filter cannot know
+ * which domains are local. Undefined when there are more than MAX_RECIPIENT_ROUTES.
  */
-export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
-  if (!policy) return { action: 'accept', failed: [] };
+export function recipientRoutes(recipient: string): string[] | undefined {
+  const routes = new Set<string>([recipient]);
+  const queue = [recipient];
+  while (queue.length) {
+    const a = queue.shift()!;
+    const at = a.lastIndexOf('@');
+    const local = at < 0 ? a : a.slice(0, at);
+    const next: string[] = [];
+    const pct = local.lastIndexOf('%');
+    if (pct > 0 && pct < local.length - 1) next.push(`${local.slice(0, pct)}@${local.slice(pct + 1)}`);
+    const bang = local.indexOf('!');
+    if (bang > 0 && bang < local.length - 1) next.push(`${local.slice(bang + 1)}@${local.slice(0, bang)}`);
+    for (const n of next) {
+      if (routes.has(n)) continue;
+      if (routes.size >= MAX_RECIPIENT_ROUTES) return undefined;
+      routes.add(n);
+      queue.push(n);
+    }
+  }
+  return [...routes];
+}
+
+/** The first rule (in file order) whose recipients and from match one address decides; none: accept. */
+function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, candidates: readonly ParsedAddress[]): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
+  const address = parseAddress(recipient, delimiter);
+  if (!address) return { action: 'accept', failed: [] };
+  const compiled = compiledRules(policy);
   for (const [i, rule] of policy.rules.entries()) {
-    if (!rule.recipients.some((p) => matchesPattern(recipient, p, delimiter))) continue;
-    if (rule.from && !fromApplies(rule.from, facts, delimiter)) continue;
+    const c = compiled[i]!;
+    if (!c.recipients.some((p) => matchesCompiled(address, p))) continue;
+    if (c.from && !fromApplies(c.from, facts, candidates)) continue;
     const failed: string[] = [];
     const temporary: boolean[] = [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
@@ -217,6 +282,33 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
 }
 
 const SEVERITY: Record<DispositionAction, number> = { accept: 0, tag: 1, quarantine: 2, reject: 3 };
+
+/**
+ * The disposition for one recipient: for the address and each route the MTA may still follow from
+ * it (recipientRoutes: `ap%example.com@mx.example.com` is delivered to ap@example.com), the first
+ * rule (in file order) whose recipients and from match decides, and the strictest of those answers
+ * applies; no matching rule, or no policy, accepts. A recipient with more routes than
+ * MAX_RECIPIENT_ROUTES gets the strictest `otherwise` of the policy's rules.
+ */
+export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
+  if (!policy) return { action: 'accept', failed: [] };
+  const routes = recipientRoutes(recipient);
+  if (!routes) {
+    let strictest: Disposition = { action: 'accept', failed: [] };
+    for (const [i, rule] of policy.rules.entries())
+      if (SEVERITY[rule.otherwise] > SEVERITY[strictest.action]) strictest = { action: rule.otherwise, rule: ruleName(rule, i), failed: [`recipient routes (more than ${MAX_RECIPIENT_ROUTES})`] };
+    return strictest;
+  }
+  const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
+  const candidates = (facts.fromCandidates ?? (facts.from ? [facts.from] : [])).map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
+  let decided: Disposition | undefined;
+  for (const r of routes) {
+    const d = decideForAddress(policy, facts, r, candidates);
+    // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
+    if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
+  }
+  return decided!;
+}
 
 export interface MessageDisposition {
   /** 'reject' when any recipient's disposition is reject: SMTP answers DATA once, for all recipients. */

@@ -72,3 +72,29 @@ export function readAuthservId(value: string): string | undefined {
   const tok = m[1]!;
   return tok.startsWith('"') ? tok.slice(1, -1).replace(/\\(.)/g, '$1') : tok;
 }
+
+/** An authserv-id as readers may compare it: case, white space, bytes outside printable ASCII and trailing dots left out. */
+function authservKey(id: string): string {
+  return id
+    .replace(/[^\x21-\x7e]/g, '')
+    .toLowerCase()
+    .replace(/\.+$/, '');
+}
+
+/**
+ * Does an Authentication-Results field value (one char per byte, as the header gives it) claim
+ * `authservId`, as any reader could take it? Fails towards "yes": the id compared without case,
+ * white space (also inside its quotes — a reader may drop the space before the closing quote),
+ * bytes outside printable ASCII (read either as white space or as nothing: an 8-bit no-break space,
+ * a zero-width space) and a trailing dot. Only the filter writes fields of its own id (RFC 8601 §5),
+ * so removing one that merely resembles it costs nothing.
+ */
+export function claimsAuthservId(value: string, authservId: string): boolean {
+  const ours = authservKey(authservId);
+  const unfolded = value.replace(/\r\n/g, '');
+  for (const v of [unfolded.replace(/[^\x09\x20-\x7e]/g, ' '), unfolded.replace(/[^\x09\x20-\x7e]/g, '')]) {
+    const read = readAuthservId(v);
+    if (read !== undefined && authservKey(read) === ours) return true;
+  }
+  return false;
+}

@@ -17,6 +17,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
+import { canonicalizeLineEndings, isCanonical } from '../mime/canonical.js';
 import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
@@ -273,19 +274,23 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   /** One record per message (same bytes and envelope): the MTA's retries find what was already passed on. */
   const evidenceId = (sha256: string, from: string, to: string[]) => createHash('sha256').update(JSON.stringify([sha256, from, to])).digest('hex');
 
-  async function handle(raw: Uint8Array, session: SMTPServerSession): Promise<string> {
+  async function handle(received: Uint8Array, session: SMTPServerSession): Promise<string> {
     const receivedAt = clock();
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const to = session.envelope.rcptTo.map((r) => r.address);
-    const sha256 = createHash('sha256').update(raw).digest('hex');
+    const sha256 = createHash('sha256').update(received).digest('hex');
     const id = evidenceId(sha256, from, to);
+    // The re-injection makes every bare CR and bare LF a CRLF (SMTP DATA has no other line end): verify,
+    // apply the policy to, and rewrite the message as it will be passed on — a "From:" after a bare CR is
+    // a field of its own downstream, so it must be one here too.
+    const raw = isCanonical(received) ? received : canonicalizeLineEndings(received);
     let previous: EvidenceRecord | undefined;
     try {
       previous = await evidence.get(id);
     } catch (e) {
       throw new SmtpReply(451, `4.3.0 Cannot read verification evidence now (${(e as Error).message}); try again later`);
     }
-    const inspection: Inspection = await inspectMessage(raw, { authservId, ...(smime ? { smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
+    const inspection: Inspection = await inspectMessage(raw, { authservId, envelopeFrom: from, ...(smime ? { smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
     const decision = decideDispositions(policy, inspection.facts, to);
     const messageId = readMessageId(raw);
     const done = new Set(previous?.delivered ?? []);
@@ -300,7 +305,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       receivedAt: previous?.receivedAt ?? receivedAt.toISOString(),
       envelope: { from, to },
       sha256,
-      size: raw.length,
+      size: received.length,
       authenticationResults: inspection.authenticationResults,
       smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
       ...(inspection.dkim || inspection.dkimError

@@ -118,3 +118,26 @@ describe('rewriteMessage', () => {
     expect(performance.now() - t0).toBeLessThan(5000);
   });
 });
+
+describe('regression (atk-filter): forged Authentication-Results a reader still takes for ours', () => {
+  const ar = `${ID};\r\n\tsmime=pass`;
+  // Thunderbird's DKIM Verifier reads a quoted authserv-id without the white space before its closing
+  // quote (quoted-string = DQUOTE *([FWS] qcontent) [FWS] DQUOTE, its capture leaves the last FWS out),
+  // and compares it with the trusted id as it is: "filter.example.com " is filter.example.com to it.
+  const forged = [
+    ['quoted, a space before the closing quote', `Authentication-Results: "${ID} "; smime=pass body.smime-identifier=cfo@example.com`],
+    ['quoted, folded before the closing quote', `Authentication-Results: "${ID}\r\n\t"; dkim=pass header.d=example.com`],
+    ['an 8-bit (UTF-8) no-break space before the id', `Authentication-Results: \xc2\xa0${ID}; smime=pass`],
+    ['a zero-width space (UTF-8) inside the id', `Authentication-Results: ${ID.replace('.', '\xe2\x80\x8b.')}; smime=pass`],
+    ['the id as a fully-qualified name with its trailing dot', `Authentication-Results: ${ID}.; smime=pass`],
+  ];
+  it.each(forged)('removes it: %s', (_what, line) => {
+    const msg = `From: cfo@example.com\r\n${line}\r\nSubject: Pay\r\n\r\nbody\r\n`;
+    const out = text(rewriteMessage(Uint8Array.from(msg, (c) => c.charCodeAt(0)), { authservId: ID, authenticationResults: ar }));
+    expect(out).toBe(`Authentication-Results: ${ar}\r\nFrom: cfo@example.com\r\nSubject: Pay\r\n\r\nbody\r\n`);
+  });
+  it('still keeps another server\'s results that only resemble ours', () => {
+    const msg = `Authentication-Results: "${ID}.evil.test "; smime=pass\r\nAuthentication-Results: x${ID}; dkim=pass\r\n\r\nbody\r\n`;
+    expect(text(rewriteMessage(enc(msg), { authservId: ID, authenticationResults: ar }))).toBe(`Authentication-Results: ${ar}\r\n${msg}`);
+  });
+});

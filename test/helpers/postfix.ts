@@ -31,6 +31,10 @@ export interface PostfixOptions {
   domains?: readonly string[];
   /** Postfix's own message_size_limit (bytes). */
   messageSizeLimit?: number;
+  /** Postfix's mydestination (default empty: no local domain; Postfix's own default is $myhostname, localhost.$mydomain, localhost). */
+  mydestination?: string;
+  /** More main.cf lines, written last (a parameter set again overrides the helper's). */
+  mainCf?: readonly string[];
 }
 
 export interface Delivered {
@@ -209,6 +213,9 @@ function writeConfig(dir: string, ports: { smtp: number; ret: number; filter: nu
     '  -o smtpd_recipient_restrictions=permit_mynetworks,reject',
     '  -o mynetworks=127.0.0.0/8',
     '  -o smtpd_authorized_xforward_hosts=127.0.0.0/8',
+    // The filter is a loopback client, "local" to Postfix by default: its cleanup would add a missing From
+    // (the envelope sender) and complete a From without domain ($myorigin) after the filter judged the message.
+    '  -o local_header_rewrite_clients=',
     '',
   );
   writeFileSync(join(conf, 'master.cf'), master.join('\n'));
@@ -222,7 +229,7 @@ function writeConfig(dir: string, ports: { smtp: number; ret: number; filter: nu
     'inet_protocols = ipv4',
     'mynetworks = 127.0.0.0/8',
     'myhostname = mx.example.test',
-    'mydestination =',
+    `mydestination =${options.mydestination ? ` ${options.mydestination}` : ''}`,
     'relayhost =',
     'alias_maps =',
     'alias_database =',
@@ -252,6 +259,7 @@ function writeConfig(dir: string, ports: { smtp: number; ret: number; filter: nu
   ];
   if (options.messageSizeLimit !== undefined) main.push(`message_size_limit = ${options.messageSizeLimit}`);
   if (options.contentFilter) main.push(`content_filter = smtp:[127.0.0.1]:${ports.filter}`);
+  main.push(...(options.mainCf ?? []));
   writeFileSync(join(conf, 'main.cf'), `${main.join('\n')}\n`);
 }
 

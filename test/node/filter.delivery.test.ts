@@ -17,12 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
-import { startFilterSink } from './filter-sink.js';
+import { startSink as startSmtpSink } from '../helpers/smtp-sink.js';
 import { makeSmimeFixture, NOW, plainMessage, sign, type SmimeFixture } from '../smime/fixtures.js';
 
 /** The return port, refusing `refuse` at RCPT (550) and, with `refuseData`, every message at the end of its data. */
 const startSink = (refuse?: string, refuseData?: number) =>
-  startFilterSink({
+  startSmtpSink({
     rcpt: (address) => (address === refuse ? { code: 550, text: '5.1.1 no such user' } : undefined),
     ...(refuseData ? { data: { code: refuseData, text: '5.3.4 Message size exceeds fixed limit' } } : {}),
   });

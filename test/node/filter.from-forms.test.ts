@@ -11,11 +11,10 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
-import { startFilterSink } from './filter-sink.js';
+import { startSink } from '../helpers/smtp-sink.js';
 import { makeSmimeFixture, NOW } from '../smime/fixtures.js';
 import { staticResolver } from '../../src/dkim/index.js';
 
-const startSink = () => startFilterSink();
 
 describe('createFilter (atk13 regression): unsigned mail "from" example.com reaches ap@example.com despite the quarantine rule', () => {
   let sink: Awaited<ReturnType<typeof startSink>>;

@@ -27,14 +27,14 @@ import { signMessage } from '../../src/smime/index.js';
 import type { Verdict } from '../../src/smime/verdict.js';
 import { cli } from '../cli/helpers.js';
 import { tempDir } from '../helpers/peers.js';
-import { startFilterSink } from './filter-sink.js';
+import { startSink as startSmtpSink } from '../helpers/smtp-sink.js';
 
 const ID = 'mx.example.com';
 const TO = ['ap@example.com', 'ar@example.com'];
 
 /** The return port: takes what `accept(recipient)` allows, refuses the rest with 450 (for now). */
 const startSink = (accept: (recipient: string) => boolean = () => true) =>
-  startFilterSink({ rcpt: (r) => (accept(r) ? undefined : { code: 450, text: '4.2.1 mailbox busy, try later' }) });
+  startSmtpSink({ rcpt: (r) => (accept(r) ? undefined : { code: 450, text: '4.2.1 mailbox busy, try later' }) });
 
 /** Sends like Postfix's content_filter client: the SMTP reply code of DATA. */
 async function deliver(port: number, raw: Uint8Array): Promise<number> {

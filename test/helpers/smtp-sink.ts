@@ -1,20 +1,22 @@
-/** The filter's return port in tests: an SMTP sink (smtp-server on loopback) that keeps each copy passed on, and refuses what it is told to. */
+/** A return port for filter tests: an smtp-server on a free loopback port that keeps every copy it is given, and refuses what it is told to. */
 import { SMTPServer } from 'smtp-server';
 
-export interface SinkCopy {
+export interface SinkMessage {
+  /** The envelope recipients (RCPT TO). */
   to: string[];
+  /** The message as received, one char per byte. */
   text: string;
 }
 
-export interface FilterSinkOptions {
+export interface SinkOptions {
   /** The reply refusing a recipient at RCPT (4xx for now, 5xx for good), or undefined to take it. */
   rcpt?: (address: string) => { code: number; text: string } | undefined;
   /** Refuse every message at the end of its data with this reply. */
   data?: { code: number; text: string };
 }
 
-export async function startFilterSink(options: FilterSinkOptions = {}): Promise<{ got: SinkCopy[]; port: number; close: () => Promise<void> }> {
-  const got: SinkCopy[] = [];
+export async function startSink(options: SinkOptions = {}): Promise<{ got: SinkMessage[]; port: number; close: () => Promise<void> }> {
+  const got: SinkMessage[] = [];
   const refusal = (r: { code: number; text: string }) => Object.assign(new Error(r.text), { responseCode: r.code });
   const server = new SMTPServer({
     authOptional: true,
