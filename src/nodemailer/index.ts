@@ -193,8 +193,10 @@ export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPl
     const { shown, hidden } = splitEnvelope(composed, own.to);
     const copies = planCopies(shown, hidden, config.encrypt !== undefined, state.only);
     const checked = [];
+    // One verdict per recipient certificate for all the copies: the To/Cc readers' are in every copy.
+    const recipientVerdicts = new Map<number, string[]>();
     for (const c of copies) {
-      const { result, signers } = await evaluatePreflight(composed, config, defaultChecker, config.encrypt ? { envelope: { to: c.to } } : {});
+      const { result, signers } = await evaluatePreflight(composed, config, defaultChecker, config.encrypt ? { envelope: { to: c.to }, recipientVerdicts } : {});
       options.onPreflight?.(result);
       checked.push({ copy: c.copy, to: c.to, result, signers });
     }

@@ -174,6 +174,12 @@ export interface PreflightMessageOptions {
    * The plugin passes nodemailer's; without it the readers are the To, Cc and Bcc fields.
    */
   envelope?: PreflightEnvelope;
+  /**
+   * @internal sendEach's planning pass: the recipient certificates' verdicts (index in `encrypt.recipients` → its
+   * problems), shared by the preflights of one message's copies, so each certificate is checked once per message,
+   * not once per copy (the To/Cc readers' are in every Bcc copy).
+   */
+  recipientVerdicts?: Map<number, string[]>;
 }
 
 /** The preflight with the signers it resolved, for the plugin. */
@@ -227,7 +233,7 @@ export async function evaluatePreflight(
   }
 
   if (config.encrypt) {
-    const checked = await checkEncryptionRecipients(entity, config.encrypt, signers.smime?.signer, config, options.envelope, add);
+    const checked = await checkEncryptionRecipients(entity, config.encrypt, signers.smime?.signer, config, options.envelope, add, options.recipientVerdicts);
     if (checked) result.encryption = checked.found;
     if (checked?.plan) signers.encryption = checked.plan;
   }
@@ -760,6 +766,7 @@ async function checkEncryptionRecipients(
   config: PreflightConfig,
   envelope: PreflightEnvelope | undefined,
   add: Add,
+  verdicts: Map<number, string[]> = new Map(),
 ): Promise<{ found: NonNullable<PreflightResult['encryption']>; plan?: EncryptionPlan } | undefined> {
   if (!entity) {
     add('encryption-recipients', 'skipped', 'the message cannot be read, so its recipients cannot be checked');
@@ -819,7 +826,6 @@ async function checkEncryptionRecipients(
   // index, made once; a dry run's, made here.
   const index = recipientIndexes.get(encrypt) ?? indexRecipients(encrypt.recipients);
   for (const i of index.unreadable) invalidOnes.push({ recipient: i, mailboxes: [], problems: await problemsOf(encrypt.recipients[i]!) });
-  const verdicts = new Map<number, string[]>();
   const chosen = new Set<number>();
   const missing: string[] = [];
   for (const reader of readers) {

@@ -164,6 +164,35 @@ describeWithPeers('sendEach(transporter, mail): the To/Cc copy and one copy per 
     }
   });
 
+  it('the To/Cc readers\' certificates are checked once per message, not once per Bcc copy (3 Bcc: the approvers\' certificate checked once by the preflights, not 4 times)', async () => {
+    const fx = await f;
+    const rc = fx.checker();
+    const real = rc.check.bind(rc);
+    let checks = 0;
+    let planning = true;
+    rc.check = async (c, i, when) => {
+      if (planning && c.serialNumber === people.approvers.certificate.serialNumber) checks++;
+      return real(c, i, when);
+    };
+    let planned = 0;
+    const plugin = mailpkiPlugin({
+      smime: { signer: fx.payments },
+      encrypt: { recipients: PEOPLE.map((p) => people[p].certificate), at: NOW, revocation: { policy: 'hard-fail', checker: rc } },
+      preflight: { clock, trustAnchors: [fx.root], intermediates: [fx.ca.issuingCertificate], revocation: { policy: 'hard-fail', checker: fx.checker() } },
+      // The last copy's preflight ends the planning pass; the copies made after it are checked again by signAndEncrypt.
+      onPreflight: () => void (++planned === 4 && (planning = false)),
+    });
+    const t = sink.transport();
+    t.use('stream', (m, cb) => plugin(m as unknown as NodemailerMail, cb));
+    try {
+      const r = await sendEach(t, paymentMail({ bcc: [at('auditor'), at('compliance'), at('legal')] }));
+      expect(r.copies).toHaveLength(4);
+      expect(checks).toBe(1);
+    } finally {
+      t.close();
+    }
+  });
+
   it('a transporter without the mailpki plugin: ERR_INVALID_INPUT and nothing delivered (the planning pass has no recipient)', async () => {
     const bare = sink.transport();
     try {
