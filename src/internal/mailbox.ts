@@ -27,7 +27,7 @@ export function mailboxParts(address: string): { local: string; domain: string }
 /**
  * A domain as lower-case A-labels (IDNA2008 ToASCII without its validity checks, RFC 5891 §5): each
  * label NFC-normalised (canonically equivalent text is the same text: "u" + U+0308 is "ü") and
- * lower-cased, and one that is not ASCII Punycode-encoded with "xn--" (RFC 3492). After NFC no
+ * lower-cased character by character (no Final_Sigma: "Σ" is "σ", never "ς"), and one that is not ASCII Punycode-encoded with "xn--" (RFC 3492). After NFC no
  * non-ASCII character lower-cases into ASCII, so no look-alike folds into an ASCII name. A label
  * longer than a label can be is kept as it is (it equals no A-label).
  */
@@ -35,7 +35,9 @@ export function domainToAscii(domain: string): string {
   return domain
     .split('.')
     .map((label) => {
-      const lower = label.normalize('NFC').toLowerCase();
+      // Each character lower-cased alone: toLowerCase on the whole label applies Final_Sigma, making
+      // "ΑΣ" the "ας" of another domain, where UTS #46 (and DNS) read "ασ".
+      const lower = Array.from(label.normalize('NFC'), (c) => c.toLowerCase()).join('').normalize('NFC');
       if (/^[\x00-\x7f]*$/.test(lower)) return lower;
       const encoded = punycode(lower);
       return encoded === undefined ? lower : `xn--${encoded}`;

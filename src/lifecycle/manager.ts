@@ -2015,10 +2015,12 @@ function keySummary(h: HeldDecryptionKey): JsonObject {
 /**
  * The key type an enrollment gets when it names none: ec-p256 when the policy allows it, else the
  * first allowed type that fits the use (an X25519 key cannot sign, an Ed25519 key cannot decrypt).
- * (An override allowing no key type the manager allows is refused later; until then the manager's first stands in.)
+ * When the policy allows none that fits (e.g. only X25519 for a signing identity), the manager's
+ * first that fits, or ec-p256, stands in: checkPolicy then refuses it (ERR_POLICY_DENIED
+ * allowedKeyTypes) before any key, identity or CA call, instead of a key that cannot do the job.
  */
 function defaultKeyType(policy: LifecyclePolicy, base: LifecyclePolicy, use: IdentityUse): KeyType {
   const fits = (t: KeyType) => (use === 'encryption' ? keyTypeDecrypts(t) : keyTypeSigns(t));
   if (policy.allowedKeyTypes.includes('ec-p256')) return 'ec-p256';
-  return policy.allowedKeyTypes.find(fits) ?? policy.allowedKeyTypes[0] ?? base.allowedKeyTypes[0]!;
+  return policy.allowedKeyTypes.find(fits) ?? base.allowedKeyTypes.find(fits) ?? 'ec-p256';
 }

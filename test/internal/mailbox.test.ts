@@ -28,6 +28,15 @@ describe('domainToAscii (RFC 3492 Punycode, per label)', () => {
     expect(domainToASCII('\uFF42ücher.example')).toBe('xn--bcher-kva.example');
   });
 
+  it('lower-cases each character alone: a label ending in capital sigma is σ (as UTS #46 and Node map it), not the final ς of another domain', () => {
+    // String.prototype.toLowerCase on a whole label applies Final_Sigma: "ΑΣ" became "ας", the A-label
+    // of ας.example, while ΑΣ.example is ασ.example in DNS: two mailboxes compared equal.
+    expect(domainToAscii('ΑΣ.example')).toBe(domainToASCII('ασ.example'));
+    expect(domainToAscii('ΑΣ.example')).toBe(domainToASCII('ΑΣ.example'));
+    expect(domainToAscii('ΑΣ.example')).not.toBe(domainToAscii('ας.example'));
+    expect(domainToAscii('ας.example')).toBe(domainToASCII('ας.example'));
+  });
+
   it('a label longer than 63 characters is not encoded, and costs linear time', () => {
     const long = 'ü'.repeat(100_000);
     const t = performance.now();

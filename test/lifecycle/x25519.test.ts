@@ -224,6 +224,23 @@ describe('X25519: refused where it cannot work (ERR_INVALID_INPUT / ERR_POLICY_D
     expect(h.ca.issueCalls).toBe(0);
   });
 
+  it('a policy that allows only X25519 (the manager\'s, or an identity\'s narrowing) does not give a signing or dual-use enrollment an X25519 key: ERR_POLICY_DENIED allowedKeyTypes before any key, identity or CA call', async () => {
+    const only = await harness({ policy: { allowedDomainsByOwner: { treasury: ['example.com'] }, allowedKeyTypes: ['x25519'] } });
+    for (const use of ['both', 'signing'] as const)
+      await expect(only.manager.enroll({ mailbox: `${use}@example.com`, owner: treasury, use }, { actor: 'a' })).rejects.toMatchObject({
+        code: 'ERR_POLICY_DENIED',
+        details: { rule: 'allowedKeyTypes' },
+      });
+    const narrowed = await x25519Harness();
+    await expect(
+      narrowed.manager.enroll({ mailbox: 'pay@example.com', owner: treasury, policy: { allowedKeyTypes: ['x25519'] } }, { actor: 'a' }),
+    ).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'allowedKeyTypes' } });
+    for (const h of [only, narrowed]) {
+      expect(await h.manager.list()).toEqual([]);
+      expect(h.ca.issueCalls).toBe(0);
+    }
+  });
+
   it('a policy that allows only X25519 gives an encryption enrollment X25519 by default', async () => {
     const h = await harness({ policy: { allowedDomainsByOwner: { treasury: ['example.com'] }, allowedKeyTypes: ['x25519'] } });
     const rec = await h.manager.enroll({ mailbox: 'legal@example.com', owner: treasury, use: 'encryption' }, { actor: 'a' });

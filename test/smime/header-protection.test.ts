@@ -296,6 +296,14 @@ describe('hp and HP-Outer paths an attacker may try', () => {
     expect((await verifyMessage(d.message, verifyOptions(f))).valid).toBe(true);
   });
 
+  it('an outer UTF-8 Reply-To whose domain ends in capital sigma (ΑΣ = ασ in DNS) is not the signed ς domain: the difference is reported', async () => {
+    const signed = new TextDecoder().decode(await signMessage(toApprover({ headers: ['Reply-To: pay@ας.example'] }), f.payments, { clock, headerProtection: true }));
+    expect(signed.match(/Reply-To: pay@ας\.example/g)).toHaveLength(2);
+    const eml = new TextEncoder().encode(signed.replace('Reply-To: pay@ας.example', 'Reply-To: pay@ΑΣ.example'));
+    const v = await verifyMessage(eml, verifyOptions(f));
+    expect(outerHeaderWarnings(v)).toContainEqual(['SMIME_OUTER_HEADER_MISMATCH', 'Reply-To']);
+  });
+
   it('HP-Outer fields in the outer header mean nothing: a forged Subject outside is still "changed"', async () => {
     const outer = [...OUTER.filter((l) => !l.startsWith('Subject')), 'Subject: Urgent: new IBAN', 'HP-Outer: Subject: Urgent: new IBAN'];
     const eml = await sealed(outer, payload([...PROTECTED, ...RECORD]));
