@@ -9,6 +9,8 @@
  * verdicts and which recipient went under which (carryEvidence, bounded). A message is never lost; it can be delivered
  * twice only if the process dies between passing a copy on and updating its record, or the return
  * port's reply to a copy's data is lost (the MTA may have queued it; the retry passes it on again).
+ * The same message handed over twice at once: the record's writes are atomic read-and-writes
+ * (EvidenceStore.update); the second attempt finds the first's claim and answers 451 until its lease ends.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';

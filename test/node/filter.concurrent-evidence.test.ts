@@ -42,7 +42,7 @@ const copies = (got: { to: string[] }[]) => got.flatMap((g) => g.to).sort();
 describe('regression: the same message handed over twice at once', () => {
   for (const kind of ['memory store', 'SQLite store, two filters on one file', 'no store (the filter\'s recent records)'] as const)
     it(`${kind}: one attempt passes the copies on, the other answers 451 and passes nothing on; no delivery vanishes from the record`, async () => {
-      const sink = await startSink({ delayMs: 800 });
+      const sink = await startSink({ delayMs: 1500 });
       const tmp = tempDir('mailpki-concurrent-');
       const stores: (EvidenceStore & { close?: () => Promise<void> })[] =
         kind === 'memory store' ? [new MemoryEvidenceStore()] : kind.startsWith('SQLite') ? [await openSqliteEvidenceStore(tmp.path('s.db')), await openSqliteEvidenceStore(tmp.path('s.db'))] : [];
@@ -70,7 +70,7 @@ describe('regression: the same message handed over twice at once', () => {
     });
 
   it('an attempt taken over after its lease while its copy was still in flight: both attempts\' deliveries stay in the record (neither final write loses the other\'s)', async () => {
-    const sink = await startSink({ delayMs: 800 });
+    const sink = await startSink({ delayMs: 1500 });
     const evidence = new MemoryEvidenceStore();
     const first = await start(sink.port, evidence);
     // A second filter whose clock is past the first attempt's lease: it takes the message over (the first looks dead).
@@ -106,20 +106,25 @@ describe('regression: the same message handed over twice at once', () => {
     const t0 = Date.parse('2026-03-16T08:00:00Z');
     let now = t0;
     const clock = () => new Date(now);
-    const update = evidence.update.bind(evidence);
     let dead = false;
-    // The first process dies before its first copy: the claim (pending) is written, nothing after it.
-    evidence.update = (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : update(id, change, o).finally(() => (dead = true)));
-    const first = await start(sink.port, evidence, clock);
+    // The first process dies once its claim (pending) is written: its copies go, no write after them ever comes.
+    const dying: EvidenceStore = {
+      get: (id) => evidence.get(id),
+      put: (r, o) => evidence.put(r, o),
+      list: (q) => evidence.list(q),
+      prune: (before) => evidence.prune(before),
+      update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
+    };
+    const first = await start(sink.port, dying, clock);
     const second = await start(sink.port, evidence, clock);
     const raw = plainMessage({ to: TO.join(', '), subject: 'lease' });
     try {
       void deliver(first.port, raw);
-      for (let i = 0; i < 200 && !dead; i++) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 100));
+      // Its copy is out; the record stays pending.
+      for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(copies(sink.got)).toEqual(TO);
       const [left] = await evidence.list();
       expect(left).toMatchObject({ outcome: 'pending', attempts: 1 });
-      evidence.update = update;
       const copiesBefore = sink.got.length;
       now = t0 + LEASE_MS - 1000;
       expect(await deliver(second.port, raw)).toBe(451);
