@@ -259,6 +259,46 @@ export function carryEvidence(previous: EvidenceRecord): Required<Pick<EvidenceR
   return { earlier, deliveries: [...deliveries], certificates: (previous.certificates ?? []).filter((c) => named.has(c.sha256)) };
 }
 
+/**
+ * One record of a message from two writers of it: the record as stored and the one an attempt
+ * is about to write, when another attempt wrote in between (the same message handed over twice at
+ * once; an attempt taken over after its lease). Nothing either says was delivered is lost: the
+ * latest attempt's own fields (the one with more `attempts`; `mine` on a tie: it is the newer
+ * state of its own attempt), the deliveries, delivered recipients and faults of both, and every
+ * earlier attempt of both — an attempt both name as the one that finished (not `pending`) — kept as
+ * retainEarlierAttempts keeps them, with the certificates their verdicts name. `attempts: false`
+ * (the filter's in-memory records, which keep no verdicts): deliveries and faults only.
+ */
+export function mergeEvidence(stored: EvidenceRecord, mine: EvidenceRecord, options: { attempts?: boolean } = {}): EvidenceRecord {
+  const [latest, other] = (stored.attempts ?? 1) > (mine.attempts ?? 1) ? [stored, mine] : [mine, stored];
+  const last = latest.attempts ?? 1;
+  const deliveries: EvidenceDelivery[] = [];
+  const seen = new Set<string>();
+  for (const d of [...evidenceDeliveries(latest), ...evidenceDeliveries(other)]) {
+    const key = JSON.stringify([d.recipient, d.attempt]);
+    if (!seen.has(key) && d.attempt <= last) (seen.add(key), deliveries.push(d));
+  }
+  const delivered = [...new Set([...(latest.delivered ?? []), ...(other.delivered ?? [])])];
+  const faults = [...latest.faults, ...other.faults.filter((f) => !latest.faults.includes(f))].slice(-MAX_EVIDENCE_FAULTS);
+  const merged: EvidenceRecord = { ...latest, faults, delivered, ...(deliveries.length ? { deliveries } : {}) };
+  if (options.attempts === false) return merged;
+  // Each attempt once: the version that finished wins over one still pending, else the latest record's.
+  const byAttempt = new Map<number, EvidenceAttempt>();
+  for (const a of latest.earlier ?? []) byAttempt.set(a.attempt, a);
+  for (const { delivered: _, ...a } of evidenceAttempts(other)) {
+    if (a.attempt >= last) continue;
+    const have = byAttempt.get(a.attempt);
+    if (!have || (have.outcome === 'pending' && a.outcome !== 'pending')) byAttempt.set(a.attempt, a);
+  }
+  const earlier = retainEarlierAttempts([...byAttempt.values()].sort((a, b) => a.attempt - b.attempt), deliveries);
+  const named = new Set<string>();
+  for (const a of [...earlier, latest]) for (const c of validatedChainCertificates(a.smime.verdict)) named.add(c.sha256);
+  const certificates = new Map<string, EvidenceCertificate>();
+  for (const c of [...(latest.certificates ?? []), ...(other.certificates ?? [])]) if (named.has(c.sha256) && !certificates.has(c.sha256)) certificates.set(c.sha256, c);
+  const { earlier: _e, certificates: _c, ...rest } = merged;
+  return { ...rest, ...(earlier.length ? { earlier } : {}), ...(certificates.size ? { certificates: [...certificates.values()] } : {}) };
+}
+
 export interface EvidenceQuery {
   /** receivedAt ≥ since. */
   since?: Date;
@@ -284,7 +324,22 @@ export interface EvidencePutOptions {
 /** The most records one list() call returns. */
 export const MAX_EVIDENCE_PAGE = 1000;
 
-/** Where evidence is kept. Implementations: MemoryEvidenceStore, SqliteEvidenceStore (mailpki/node). */
+/**
+ * What update() makes of the record as stored (undefined: there is none): the record to write (same
+ * id), or undefined to write nothing. Synchronous, and a function of its argument only: a store may
+ * call it again (after a conflict, for a store that cannot lock) and only the last call's answer counts.
+ */
+export type EvidenceChange = (current: EvidenceRecord | undefined) => EvidenceRecord | undefined;
+
+/**
+ * Where evidence is kept. Implementations: MemoryEvidenceStore, SqliteEvidenceStore (mailpki/node).
+ *
+ * The same message can be handed to the filter twice at once (Postfix hands it again after a
+ * timeout while the first filter process still works on it, or two filter processes share one
+ * store): the filter reads, decides and writes its record with update(), one atomic step, so that
+ * the second attempt sees the first one's claim (`pending`, within its lease) and answers 451
+ * without passing a copy on, and no delivery written by one attempt is lost by the other's write.
+ */
 export interface EvidenceStore {
   /**
    * Adds a record; a record with the same id is replaced (the filter writes again when its outcome
@@ -294,6 +349,19 @@ export interface EvidenceStore {
    * a delivered message, whose pending record was durable before any copy left.
    */
   put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void>;
+  /**
+   * Reads the record `id` and writes what `change` makes of it as one atomic step: no other write,
+   * from this process or another one on the same store, comes between the read and the write (a
+   * store on disk does both in one write transaction: no extra commit). Resolves with the record
+   * written, or undefined when `change` wrote nothing; durable as put. A record `change` returns is
+   * checked as put checks it (ERR_INVALID_INPUT; one with another id too), and an error `change`
+   * throws rejects this update: either way nothing is written, and other updates are not affected.
+   *
+   * @example
+   * // Claim an attempt unless another one is in flight.
+   * await store.update(id, (current) => (current?.outcome === 'pending' ? undefined : next(current)));
+   */
+  update(id: string, change: EvidenceChange, options?: EvidencePutOptions): Promise<EvidenceRecord | undefined>;
   get(id: string): Promise<EvidenceRecord | undefined>;
   /** Oldest first by receivedAt, then id. */
   list(query?: EvidenceQuery): Promise<EvidenceRecord[]>;
@@ -382,6 +450,19 @@ export function checkEvidenceRecord(record: unknown): EvidenceRecord {
   return r;
 }
 
+/** Checks the record an update's change made (checkEvidenceRecord, and that it keeps the id); stores use it. */
+export function checkEvidenceUpdate(id: string, next: EvidenceRecord): EvidenceRecord {
+  const r = checkEvidenceRecord(next);
+  if (r.id !== id) throw new MailPkiError('ERR_INVALID_INPUT', `evidence update: the change made a record with another id (${r.id.slice(0, 200)})`, { details: { field: 'id' } });
+  return r;
+}
+
+/** Checks update's arguments (a caller's mistake is ERR_INVALID_INPUT). */
+export function checkEvidenceUpdateArguments(id: unknown, change: unknown): void {
+  if (typeof id !== 'string' || id.length === 0) throw new MailPkiError('ERR_INVALID_INPUT', 'evidence update: id must be a non-empty string', { details: { field: 'id' } });
+  if (typeof change !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'evidence update: change must be a function', { details: { field: 'change' } });
+}
+
 /** Checks put's options (a caller's mistake is ERR_INVALID_INPUT); returns whether the put is durable. */
 export function checkEvidencePutOptions(options: EvidencePutOptions | undefined): boolean {
   const durable = options?.durable ?? true;
@@ -409,6 +490,18 @@ export class MemoryEvidenceStore implements EvidenceStore {
     checkEvidencePutOptions(options);
     const r = checkEvidenceRecord(record);
     this.records.set(r.id, structuredClone(r));
+  }
+
+  async update(id: string, change: EvidenceChange, options?: EvidencePutOptions): Promise<EvidenceRecord | undefined> {
+    checkEvidencePutOptions(options);
+    checkEvidenceUpdateArguments(id, change);
+    // Read, change and write in one turn of the event loop: no other write comes between.
+    const current = this.records.get(id);
+    const next = change(current && structuredClone(current));
+    if (next === undefined) return undefined;
+    const r = structuredClone(checkEvidenceUpdate(id, next));
+    this.records.set(id, r);
+    return structuredClone(r);
   }
 
   async get(id: string): Promise<EvidenceRecord | undefined> {

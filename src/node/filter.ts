@@ -9,6 +9,8 @@
  * verdicts and which recipient went under which (carryEvidence, bounded). A message is never lost; it can be delivered
  * twice only if the process dies between passing a copy on and updating its record, or the return
  * port's reply to a copy's data is lost (the MTA may have queued it; the retry passes it on again).
+ * The same message handed over twice at once: the record's writes are atomic read-and-writes
+ * (EvidenceStore.update); the second attempt finds the first's claim and answers 451 until its lease ends.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -22,9 +24,20 @@ import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
-import { MAX_EVIDENCE_FAULTS, carryEvidence, evidenceCertificates, evidenceDeliveries, evidenceVerdict, type EvidenceCertificate, type EvidenceDelivery, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import {
+  MAX_EVIDENCE_FAULTS,
+  carryEvidence,
+  evidenceCertificates,
+  evidenceDeliveries,
+  evidenceVerdict,
+  mergeEvidence,
+  type EvidenceCertificate,
+  type EvidenceDelivery,
+  type EvidenceRecord,
+  type EvidenceStore,
+} from '../filter/evidence.js';
 import { writeFileAtomic } from './fs-storage.js';
-import { ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
+import { REINJECT_DEADLINE_FACTOR, ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
 /** Default largest message the filter takes (bytes); larger ones are refused with 552. */
 export const DEFAULT_FILTER_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
@@ -41,6 +54,13 @@ export const DEFAULT_FILTER_MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
 /** Default pooled connections to the return port. */
 export const DEFAULT_FILTER_REINJECT_CONNECTIONS = 4;
 
+/**
+ * An attempt's claim on a message (its evidence record pending) holds for this many times the
+ * return port's per-transaction deadline (reinjectTimeoutMs × REINJECT_DEADLINE_FACTOR: 10 min by
+ * default); another attempt of the same message meanwhile gets 451, and after it takes over.
+ */
+export const FILTER_EVIDENCE_LEASE_COPIES = 2;
+
 /** Without an evidence store: how many recent messages' records the filter keeps in memory to make retries idempotent. */
 export const DEFAULT_FILTER_RECENT_RECORDS = 10_000;
 
@@ -55,18 +75,32 @@ function certificatesOf(inspection: Inspection, carried: EvidenceCertificate[] =
 }
 
 /** The latest `max` records in memory, oldest dropped first. */
-function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'put'> {
+function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'update'> {
   const records = new Map<string, EvidenceRecord>();
   return {
     async get(id) {
       return records.get(id);
     },
-    async put(record) {
-      records.delete(record.id);
+    // Read, changed and written in one turn of the event loop: atomic for the connections of this process.
+    async update(id, change) {
+      const current = records.get(id);
+      const record = change(current && structuredClone(current));
+      if (!record) return undefined;
+      records.delete(id);
       // Only what a retry reads: not the verdicts (so no earlier attempts either).
-      const { id, receivedAt, faults, delivered, deliveries, attempts } = record;
-      records.set(id, { id, receivedAt, faults: [...faults], delivered: [...(delivered ?? [])], ...(deliveries ? { deliveries: [...deliveries] } : {}), ...(attempts ? { attempts } : {}) } as EvidenceRecord);
+      const { receivedAt, lastAttemptAt, outcome, faults, delivered, deliveries, attempts } = record;
+      records.set(id, {
+        id,
+        receivedAt,
+        ...(lastAttemptAt ? { lastAttemptAt } : {}),
+        outcome,
+        faults: [...faults],
+        delivered: [...(delivered ?? [])],
+        ...(deliveries ? { deliveries: [...deliveries] } : {}),
+        ...(attempts ? { attempts } : {}),
+      } as EvidenceRecord);
       if (records.size > max) records.delete(records.keys().next().value!);
+      return record;
     },
   };
 }
@@ -269,7 +303,18 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
 
   // Without an evidence store, the last records are kept in memory so that a retry still finds
   // what was already passed on (in this process).
-  const evidence: Pick<EvidenceStore, 'get' | 'put'> = options.evidence ?? recentRecords(DEFAULT_FILTER_RECENT_RECORDS);
+  const evidence: Pick<EvidenceStore, 'get' | 'update'> = options.evidence ?? recentRecords(DEFAULT_FILTER_RECENT_RECORDS);
+
+  // An attempt's claim on its message (its record `pending`) holds for the lease, counted from when the attempt
+  // received the message: it starts no copy later than one copy's longest time (the return port's per-transaction
+  // deadline) before the lease ends, so every copy it passes on is out within it. Another attempt of the message
+  // meanwhile answers 451 without passing a copy on; after it (a filter killed mid-message), another takes over.
+  const copyDeadlineMs = timeout * REINJECT_DEADLINE_FACTOR;
+  const leaseMs = FILTER_EVIDENCE_LEASE_COPIES * copyDeadlineMs;
+  const attemptStart = (r: EvidenceRecord) => Date.parse(r.lastAttemptAt ?? r.receivedAt);
+  /** Another attempt holds the message now: its record is pending, and it started less than a lease ago (either way: a clock set back is not a takeover). */
+  const inFlight = (r: EvidenceRecord | undefined, now: Date) => r?.outcome === 'pending' && Math.abs(now.getTime() - attemptStart(r)) < leaseMs;
+  const inFlightReply = () => new SmtpReply(451, '4.3.0 The same message is being handled by another attempt now; try again later');
 
   /** One record per message (same bytes and envelope): the MTA's retries find what was already passed on. */
   const evidenceId = (sha256: string, from: string, to: string[]) => createHash('sha256').update(JSON.stringify([sha256, from, to])).digest('hex');
@@ -290,36 +335,45 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     } catch (e) {
       throw new SmtpReply(451, `4.3.0 Cannot read verification evidence now (${(e as Error).message}); try again later`);
     }
+    // Not worth verifying while another attempt holds it (the claim below decides: this is a shortcut).
+    if (inFlight(previous, clock())) throw inFlightReply();
     const inspection: Inspection = await inspectMessage(raw, { authservId, envelopeFrom: from, ...(smime ? { smime } : {}), ...(options.dkim ? { dkim: options.dkim } : {}) });
     const decision = decideDispositions(policy, inspection.facts, to);
     const messageId = readMessageId(raw);
-    const done = new Set(previous?.delivered ?? []);
-    const attempt = (previous?.attempts ?? 0) + 1;
-    // A retry keeps what earlier attempts decided (their verdicts, bounded) and who was delivered under which;
-    // the in-memory records without a store keep no verdicts to carry.
-    const carried = previous && options.evidence ? carryEvidence(previous) : undefined;
-    const deliveries: EvidenceDelivery[] = previous ? [...(carried?.deliveries ?? evidenceDeliveries(previous))] : [];
-    const record: EvidenceRecord = {
-      id,
-      ...(messageId ? { messageId } : {}),
-      receivedAt: previous?.receivedAt ?? receivedAt.toISOString(),
-      envelope: { from, to },
-      sha256,
-      size: received.length,
-      authenticationResults: inspection.authenticationResults,
-      smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
-      ...(inspection.dkim || inspection.dkimError
-        ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: JSON.parse(JSON.stringify(inspection.dkim?.results ?? [])), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
-        : {}),
-      dispositions: [...decision.perRecipient].map(([recipient, d]) => ({ recipient, action: d.action, ...(d.rule ? { rule: d.rule } : {}), failed: d.failed })),
-      outcome: 'pending',
-      faults: [...(previous?.faults ?? [])],
-      delivered: [...done],
-      ...(deliveries.length ? { deliveries: [...deliveries] } : {}),
-      attempts: attempt,
-      ...(previous ? { lastAttemptAt: receivedAt.toISOString() } : {}),
-      ...(carried?.earlier.length ? { earlier: carried.earlier } : {}),
-      ...certificatesOf(inspection, carried?.certificates),
+    // This attempt's record, built on the record as stored when it claims the message (claim()).
+    let done = new Set<string>();
+    let attempt = 1;
+    let deliveries: EvidenceDelivery[] = [];
+    let record!: EvidenceRecord;
+    const begin = (previous: EvidenceRecord | undefined) => {
+      done = new Set(previous?.delivered ?? []);
+      attempt = (previous?.attempts ?? 0) + 1;
+      // A retry keeps what earlier attempts decided (their verdicts, bounded) and who was delivered under which;
+      // the in-memory records without a store keep no verdicts to carry.
+      const carried = previous && options.evidence ? carryEvidence(previous) : undefined;
+      deliveries = previous ? [...(carried?.deliveries ?? evidenceDeliveries(previous))] : [];
+      record = {
+        id,
+        ...(messageId ? { messageId } : {}),
+        receivedAt: previous?.receivedAt ?? receivedAt.toISOString(),
+        envelope: { from, to },
+        sha256,
+        size: received.length,
+        authenticationResults: inspection.authenticationResults,
+        smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
+        ...(inspection.dkim || inspection.dkimError
+          ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: JSON.parse(JSON.stringify(inspection.dkim?.results ?? [])), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
+          : {}),
+        dispositions: [...decision.perRecipient].map(([recipient, d]) => ({ recipient, action: d.action, ...(d.rule ? { rule: d.rule } : {}), failed: d.failed })),
+        outcome: 'pending',
+        faults: [...(previous?.faults ?? [])],
+        delivered: [...done],
+        ...(deliveries.length ? { deliveries: [...deliveries] } : {}),
+        attempts: attempt,
+        ...(previous ? { lastAttemptAt: receivedAt.toISOString() } : {}),
+        ...(carried?.earlier.length ? { earlier: carried.earlier } : {}),
+        ...certificatesOf(inspection, carried?.certificates),
+      };
     };
     const note = (fault: string) => {
       record.faults.push(fault);
@@ -332,6 +386,31 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         /* a logging hook's failure is not the message's */
       }
     };
+    const cannotKeep = (e: unknown) => new SmtpReply(451, `4.3.0 Cannot keep verification evidence now (${(e as Error).message}); try again later`);
+    /**
+     * Claims the message for this attempt, with its first outcome (pending before copies leave; deferred or
+     * rejected by policy), in one atomic read-and-write of its record: on the record as stored now, not as read
+     * before verifying (another attempt may have finished or claimed it since) — or 451 while another holds it.
+     */
+    const claim = async (outcome: EvidenceRecord['outcome'], fault?: string) => {
+      let held = false;
+      try {
+        await evidence.update(id, (current) => {
+          held = inFlight(current, clock());
+          if (held) return undefined;
+          begin(current);
+          record.outcome = outcome;
+          if (fault) note(fault);
+          return record;
+        });
+      } catch (e) {
+        // Without its evidence the message must not go through silently: the MTA retries.
+        throw cannotKeep(e);
+      }
+      if (held) throw inFlightReply();
+      log();
+    };
+    /** This attempt's outcome, merged into the record as stored (mergeEvidence): what another attempt wrote since this one's claim is kept. */
     const keep = async (outcome: EvidenceRecord['outcome'], fault?: string) => {
       record.outcome = outcome;
       if (fault) note(fault);
@@ -340,10 +419,9 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       try {
         // The last update of a delivered message need not wait for the disk: its pending record
         // already was, before any copy left; a machine crash now leaves it pending (the documented meaning).
-        await evidence.put(record, { durable: outcome !== 'delivered' });
+        await evidence.update(id, (current) => (current ? mergeEvidence(current, record, { attempts: options.evidence !== undefined }) : record), { durable: outcome !== 'delivered' });
       } catch (e) {
-        // Without its evidence the message must not go through silently: the MTA retries.
-        throw new SmtpReply(451, `4.3.0 Cannot keep verification evidence now (${(e as Error).message}); try again later`);
+        throw cannotKeep(e);
       }
       log();
     };
@@ -355,15 +433,20 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       if (!why) {
         const t = rejecting[0]!;
         const reply = new SmtpReply(451, `4.7.0 Cannot verify now${t.rule ? ` for policy ${t.rule}` : ''} (${t.failed.join(', ')}: temporary error); try again later`);
-        await keep('deferred', reply.message);
+        await claim('deferred', reply.message);
         throw reply;
       }
-      await keep('rejected');
+      await claim('rejected');
       throw new SmtpReply(550, `5.7.1 Rejected by policy${why.rule ? ` ${why.rule}` : ''}: ${why.failed.join(', ')} not verified`);
     }
 
     // Intent first: the record exists (pending) before any copy leaves, so no copy goes without evidence.
-    await keep('pending');
+    await claim('pending');
+    /** Copies start only while each is sure to be out within the lease (a later attempt may take over then). */
+    const inLease = () => {
+      if (clock().getTime() - receivedAt.getTime() > leaseMs - copyDeadlineMs)
+        throw new SmtpReply(451, '4.3.0 This attempt ran out of time (its evidence lease) before every copy was passed on; try again later');
+    };
 
     // One copy per action: accepted as it came (plus the header), tagged, quarantined — each to the
     // recipients not already served by an earlier attempt of the same message.
@@ -392,6 +475,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     };
     let temporary: SmtpReply | undefined;
     const passOn = async (bytes: Uint8Array, envelopeTo: string[], servedFor: string[]) => {
+      inLease();
       const r = await pass(bytes, from, envelopeTo);
       if (servedFor !== envelopeTo) {
         // A quarantine mailbox copy serves every recipient it holds, or none.
@@ -409,6 +493,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       if (q) {
         const held = copy('quarantine', q.first, [['X-Mailpki-Quarantined-For', q.recipients.join(', ')], ['X-Mailpki-Evidence-Id', record.id]]);
         if (quarantineDir) {
+          inLease();
           try {
             await writeFileAtomic(join(quarantineDir, `${receivedAt.getTime()}-${record.id}.eml`), held);
           } catch (e) {

@@ -7,12 +7,35 @@
  */
 import Database from 'better-sqlite3';
 import { MailPkiError } from '../errors.js';
-import { checkEvidencePutOptions, checkEvidenceQuery, checkEvidenceRecord, evidenceRecordSchema, type EvidencePutOptions, type EvidenceQuery, type EvidenceRecord, type EvidenceStore } from '../filter/evidence.js';
+import {
+  checkEvidencePutOptions,
+  checkEvidenceQuery,
+  checkEvidenceRecord,
+  checkEvidenceUpdate,
+  checkEvidenceUpdateArguments,
+  evidenceRecordSchema,
+  type EvidenceChange,
+  type EvidencePutOptions,
+  type EvidenceQuery,
+  type EvidenceRecord,
+  type EvidenceStore,
+} from '../filter/evidence.js';
 import { openSqliteStore } from './sqlite-store.js';
 
 type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, record: string];
 /** A row and the certificates (DER) it names; `named` (a retried message's record): those are all it names now, references to others are dropped. */
 type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buffer][]; named: boolean };
+/** A put (its write) or an update (read, changed and written inside the group's transaction). */
+type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange };
+/** What became of an update in the group: the record written (or undefined), or the error that kept it from being written. */
+type ItemResult = { ok: true; record?: EvidenceRecord } | { ok: false; error: unknown };
+
+/** A checked record as its row: the certificates kept apart, named by SHA-256 in the JSON. */
+function toWrite(r: EvidenceRecord): EvidenceWrite {
+  const certificates: EvidenceWrite['certificates'] = (r.certificates ?? []).map((c) => [c.sha256, Buffer.from(c.der, 'base64')]);
+  const json = JSON.stringify(r.certificates ? { ...r, certificates: r.certificates.map((c) => ({ sha256: c.sha256 })) } : r);
+  return { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates, named: (r.attempts ?? 1) > 1 };
+}
 
 /**
  * Puts are committed in groups: every put made before the event loop next turns (the messages
@@ -21,6 +44,9 @@ type EvidenceWrite = { row: EvidenceRow; certificates: [sha256: string, der: Buf
  * only after that commit — or rejects with it. A group of only `durable: false` puts commits with
  * synchronous = NORMAL (in WAL mode: committed, fsynced with the next durable group or checkpoint).
  * A group is as large as the puts in flight, which the filter bounds by its connection limit.
+ * Updates go in the same groups: the transaction is BEGIN IMMEDIATE (the write lock first, waiting
+ * busy_timeout for another process's), then each update reads its record, changes and writes it —
+ * so no other process writes between its read and its write, at no extra commit.
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
@@ -30,8 +56,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly insertReference: Database.Statement<[string, string]>;
   private readonly deleteReferences: Database.Statement<[string]>;
   private readonly selectCertificate: Database.Statement<[string]>;
-  private readonly writeGroup: (writes: EvidenceWrite[]) => void;
-  private pending: { write: EvidenceWrite; durable: boolean; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly writeGroup: Database.Transaction<(items: GroupItem[]) => ItemResult[]>;
+  private pending: { item: GroupItem; durable: boolean; resolve: (r: EvidenceRecord | undefined) => void; reject: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   /** The connection's synchronous setting now: openSqliteEvidenceStore sets FULL. */
   private synchronous: 'FULL' | 'NORMAL' = 'FULL';
@@ -48,26 +74,49 @@ export class SqliteEvidenceStore implements EvidenceStore {
     // A retry's record drops the certificates of the earlier attempts it no longer keeps: their references go too (the certificates at the next prune).
     this.deleteReferences = db.prepare('DELETE FROM filter_evidence_certificate_refs WHERE evidence_id = ?');
     this.selectCertificate = db.prepare('SELECT der FROM filter_evidence_certificates WHERE sha256 = ?').pluck();
-    this.writeGroup = db.transaction((writes: EvidenceWrite[]) => {
-      for (const { row, certificates, named } of writes) {
-        this.upsert.run(...row);
-        if (named) this.deleteReferences.run(row[0]);
-        for (const [sha256, der] of certificates) {
-          this.insertCertificate.run(sha256, der);
-          this.insertReference.run(row[0], sha256);
-        }
+    const apply = ({ row, certificates, named }: EvidenceWrite) => {
+      this.upsert.run(...row);
+      if (named) this.deleteReferences.run(row[0]);
+      for (const [sha256, der] of certificates) {
+        this.insertCertificate.run(sha256, der);
+        this.insertReference.run(row[0], sha256);
       }
-    });
+    };
+    this.writeGroup = db.transaction((items: GroupItem[]) =>
+      items.map((item): ItemResult => {
+        if ('write' in item) return apply(item.write), { ok: true };
+        let r: EvidenceRecord | undefined;
+        try {
+          // Read and changed before anything is written for it: a bad change fails this update alone.
+          const row = this.selectById.get(item.id) as { id: string; record: string } | undefined;
+          const next = item.change(row && this.read(row));
+          r = next === undefined ? undefined : checkEvidenceUpdate(item.id, next);
+        } catch (error) {
+          return { ok: false, error };
+        }
+        if (r) apply(toWrite(r));
+        return { ok: true, ...(r ? { record: r } : {}) };
+      }),
+    );
   }
 
   async put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void> {
     const durable = checkEvidencePutOptions(options);
-    const r = checkEvidenceRecord(record);
-    const certificates: EvidenceWrite['certificates'] = (r.certificates ?? []).map((c) => [c.sha256, Buffer.from(c.der, 'base64')]);
-    const json = JSON.stringify(r.certificates ? { ...r, certificates: r.certificates.map((c) => ({ sha256: c.sha256 })) } : r);
-    const write: EvidenceWrite = { row: [r.id, r.messageId ?? null, Date.parse(r.receivedAt), json], certificates, named: (r.attempts ?? 1) > 1 };
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ write, durable, resolve, reject });
+    const write = toWrite(checkEvidenceRecord(record));
+    await this.enqueue({ write }, durable);
+  }
+
+  async update(id: string, change: EvidenceChange, options?: EvidencePutOptions): Promise<EvidenceRecord | undefined> {
+    const durable = checkEvidencePutOptions(options);
+    checkEvidenceUpdateArguments(id, change);
+    // A copy: the caller's record object is not the one checked and written.
+    const written = await this.enqueue({ id, change }, durable);
+    return written && structuredClone(written);
+  }
+
+  private enqueue(item: GroupItem, durable: boolean): Promise<EvidenceRecord | undefined> {
+    return new Promise<EvidenceRecord | undefined>((resolve, reject) => {
+      this.pending.push({ item, durable, resolve, reject });
       this.flushing ??= new Promise<void>((done) => setImmediate(() => (this.flush(), done())));
     });
   }
@@ -77,18 +126,23 @@ export class SqliteEvidenceStore implements EvidenceStore {
     this.flushing = undefined;
     const group = this.pending;
     this.pending = [];
+    let results: ItemResult[];
     try {
       const synchronous = group.some((p) => p.durable) ? 'FULL' : 'NORMAL';
       if (synchronous !== this.synchronous) {
         this.db.pragma(`synchronous = ${synchronous}`);
         this.synchronous = synchronous;
       }
-      this.writeGroup(group.map((p) => p.write));
+      results = this.writeGroup.immediate(group.map((p) => p.item));
     } catch (e) {
       for (const p of group) p.reject(e);
       return;
     }
-    for (const p of group) p.resolve();
+    group.forEach((p, i) => {
+      const r = results[i]!;
+      if (r.ok) p.resolve(r.record);
+      else p.reject(r.error);
+    });
   }
 
   private read(row: { id: string; record: string }): EvidenceRecord {

@@ -12,6 +12,7 @@ import {
   checkEvidenceRecord,
   evidenceAttempts,
   evidenceDeliveries,
+  mergeEvidence,
   retainEarlierAttempts,
   type EvidenceAttempt,
   type EvidenceCertificate,
@@ -190,5 +191,60 @@ describe('SQLite: the certificates of a retried record', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe('mergeEvidence: two writers of one record (the same message handed over twice at once)', () => {
+  const [ca, a, b] = [certificate('ca'), certificate('a'), certificate('b')];
+  /** Attempt 1 as it claimed the message (pending) and as it finished (ap@ served under it). */
+  const claimed1 = record(1, { outcome: 'pending', attempts: 1, delivered: [], smime: { result: 'pass', verdict: verdictNaming([a, ca]) }, certificates: [a, ca] });
+  const finished1 = { ...claimed1, outcome: 'delivered' as const, delivered: ['ap@example.com'], deliveries: [{ recipient: 'ap@example.com', attempt: 1 }], faults: ['slow return port'] };
+  /** Attempt 2 took over after attempt 1's lease (built on claimed1), and served ar@. */
+  const { earlier, certificates } = carryEvidence(claimed1);
+  const took2 = record(1, {
+    outcome: 'delivered',
+    attempts: 2,
+    lastAttemptAt: '2026-01-01T01:00:00.000Z',
+    smime: { result: 'fail', verdict: verdictNaming([b, ca], false) },
+    delivered: ['ar@example.com'],
+    deliveries: [{ recipient: 'ar@example.com', attempt: 2 }],
+    earlier,
+    certificates,
+  });
+
+  it('attempt 1 finishing after attempt 2 took over: attempt 2\'s own fields stay, both deliveries are kept, attempt 1\'s entry gets its outcome', () => {
+    const m = mergeEvidence(took2, finished1);
+    expect(checkEvidenceRecord(m)).toEqual(m);
+    expect(m).toMatchObject({ attempts: 2, outcome: 'delivered', smime: took2.smime, faults: ['slow return port'] });
+    expect(new Set(m.delivered)).toEqual(new Set(['ap@example.com', 'ar@example.com']));
+    expect(evidenceAttempts(m).map((x) => [x.attempt, x.outcome, x.delivered])).toEqual([
+      [1, 'delivered', ['ap@example.com']],
+      [2, 'delivered', ['ar@example.com']],
+    ]);
+    // Attempt 1's verdict names a and ca: they stay.
+    expect(new Set(m.certificates)).toEqual(new Set([a, ca]));
+  });
+
+  it('attempt 2 writing after attempt 1 merged into its record: nothing attempt 1 wrote is lost (a whole-record write lost it)', () => {
+    const stored = mergeEvidence({ ...took2, outcome: 'pending', delivered: [], deliveries: [] }, finished1);
+    const m = mergeEvidence(stored, took2);
+    expect(m).toMatchObject({ attempts: 2, outcome: 'delivered' });
+    expect(evidenceAttempts(m).map((x) => [x.attempt, x.outcome, x.delivered])).toEqual([
+      [1, 'delivered', ['ap@example.com']],
+      [2, 'delivered', ['ar@example.com']],
+    ]);
+  });
+
+  it('the same attempt (its claim as stored, its outcome now): the outcome is written as is', () => {
+    expect(mergeEvidence(claimed1, finished1)).toEqual(finished1);
+  });
+
+  it('attempts: false (records without verdicts): deliveries, delivered and faults only', () => {
+    const m = mergeEvidence(took2, finished1, { attempts: false });
+    expect(m.earlier).toEqual(took2.earlier);
+    expect(evidenceDeliveries(m)).toEqual([
+      { recipient: 'ar@example.com', attempt: 2 },
+      { recipient: 'ap@example.com', attempt: 1 },
+    ]);
   });
 });

@@ -138,6 +138,74 @@ export function runEvidenceContract(name: string, factory: () => Promise<{ store
         expect(await s.list()).toEqual([retried]);
       }));
 
+    it('update: change gets the record as stored (undefined: none) and what it returns is written; undefined writes nothing; resolves with the record written', () =>
+      withStore(async (s) => {
+        const seen: (EvidenceRecord | undefined)[] = [];
+        expect(await s.update('id-0001', (current) => (seen.push(current), record(1, { outcome: 'pending' })))).toEqual(record(1, { outcome: 'pending' }));
+        expect(await s.update('id-0001', (current) => (seen.push(current), current && { ...current, outcome: 'delivered', delivered: ['ap@example.com'] }))).toEqual(
+          record(1, { delivered: ['ap@example.com'] }),
+        );
+        expect(await s.update('id-0001', (current) => (seen.push(current), undefined))).toBeUndefined();
+        expect(seen).toEqual([undefined, record(1, { outcome: 'pending' }), record(1, { delivered: ['ap@example.com'] })]);
+        expect(await s.get('id-0001')).toEqual(record(1, { delivered: ['ap@example.com'] }));
+        expect(await s.update('id-0002', () => undefined)).toBeUndefined();
+        expect(await s.get('id-0002')).toBeUndefined();
+      }));
+
+    it('update: many made at once on one record each see the one before — none is lost (a get then put of each lost all but one)', () =>
+      withStore(async (s) => {
+        await s.put(record(1, { faults: [] }));
+        const recipients = Array.from({ length: 12 }, (_, i) => `r${i}@example.com`);
+        await Promise.all(recipients.map((r) => s.update('id-0001', (current) => ({ ...current!, delivered: [...(current!.delivered ?? []), r] }), { durable: r.startsWith('r1') })));
+        expect(new Set((await s.get('id-0001'))!.delivered)).toEqual(new Set(recipients));
+      }));
+
+    it('update: a claim made at once by two attempts is won by one — the other sees its claim and writes nothing', () =>
+      withStore(async (s) => {
+        await s.put(record(1, { outcome: 'deferred', attempts: 1 }));
+        const claim = (n: number) =>
+          s.update('id-0001', (current) => (current?.outcome === 'pending' ? undefined : { ...current!, outcome: 'pending', attempts: (current!.attempts ?? 1) + 1, faults: [`claimed by ${n}`] }));
+        const won = await Promise.all([claim(1), claim(2)]);
+        expect(won.filter((r) => r !== undefined)).toHaveLength(1);
+        expect(await s.get('id-0001')).toEqual(won.find((r) => r !== undefined));
+        expect((await s.get('id-0001'))!.attempts).toBe(2);
+      }));
+
+    it('update: a change that throws, makes a bad record or one with another id rejects that update alone and writes nothing for it; updates made at the same moment are written', () =>
+      withStore(async (s) => {
+        await s.put(record(1));
+        const results = await Promise.allSettled([
+          s.update('id-0001', () => {
+            throw new Error('change failed');
+          }),
+          s.update('id-0001', (current) => ({ ...current!, sha256: 'xyz' })),
+          s.update('id-0001', () => record(2)),
+          s.update('id-0003', () => record(3)),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'fulfilled']);
+        expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ message: 'change failed' });
+        expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'sha256' } });
+        expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'id' } });
+        expect((await s.list()).map((r) => r.id)).toEqual(['id-0001', 'id-0003']);
+        expect(await s.get('id-0001')).toEqual(record(1));
+        await expect(s.update('id-0001', (c) => c, { durable: 'yes' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'durable' } });
+        await expect(s.update('', (c) => c)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'id' } });
+      }));
+
+    it('update: a record with certificates reads into change with them, and the changed record keeps them; the record change gets is a copy', () =>
+      withStore(async (s) => {
+        const [ca, a] = [certificate('ca'), certificate('a')];
+        await s.put(record(1, { certificates: [a, ca] }));
+        const written = await s.update('id-0001', (current) => {
+          expect(current!.certificates).toEqual([a, ca]);
+          current!.faults.push('changed');
+          return current;
+        });
+        expect(written).toEqual(record(1, { certificates: [a, ca], faults: ['changed'] }));
+        written!.faults.push('not stored');
+        expect(await s.get('id-0001')).toEqual(record(1, { certificates: [a, ca], faults: ['changed'] }));
+      }));
+
     it('records returned are copies: changing one changes nothing stored', () =>
       withStore(async (s) => {
         await s.put(record(1));

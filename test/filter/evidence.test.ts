@@ -99,6 +99,39 @@ it('SQLite evidence: puts made together are committed together, each resolving o
   }
 });
 
+it('SQLite evidence: updates and puts made together are committed together (one transaction, no extra commit); an update reads what the puts before it in the group wrote; durable as put', async () => {
+  const tmp = tempDir('mailpki-evidence-');
+  const path = tmp.path('store.db');
+  const store = await openSqliteEvidenceStore(path);
+  const other = new Database(path, { readonly: true });
+  const db = (store as unknown as { db: Database.Database }).db;
+  try {
+    const seen: number[] = [];
+    const count = () => (other.prepare('SELECT count(*) AS n FROM filter_evidence').get() as { n: number }).n;
+    const dataVersion = () => other.pragma('data_version', { simple: true }) as number;
+    const before = dataVersion();
+    const writes = [
+      store.put(record(1)),
+      store.update('id-0001', (c) => c && { ...c, faults: ['seen the put'] }),
+      store.update('id-0002', () => record(2)),
+    ].map((p) => p.then(() => seen.push(count())));
+    expect(count()).toBe(0);
+    await Promise.all(writes);
+    expect(seen).toEqual([2, 2, 2]);
+    // One commit by another connection for the three writes.
+    expect(dataVersion()).toBe(before + 1);
+    expect((await store.get('id-0001'))!.faults).toEqual(['seen the put']);
+    await store.update('id-0002', (c) => c, { durable: false });
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    await store.update('id-0002', (c) => c);
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+  } finally {
+    other.close();
+    await store.close();
+    tmp.cleanup();
+  }
+});
+
 it('SQLite evidence: when the group commit fails (the file is locked by another writer), every put of the group rejects and none is kept', async () => {
   const tmp = tempDir('mailpki-evidence-');
   const path = tmp.path('store.db');

@@ -13,6 +13,8 @@ export interface SinkOptions {
   rcpt?: (address: string) => { code: number; text: string } | undefined;
   /** Refuse every message at the end of its data with this reply. */
   data?: { code: number; text: string };
+  /** Answer the end of each message's data only after this many ms (a slow return port). */
+  delayMs?: number;
 }
 
 export async function startSink(options: SinkOptions = {}): Promise<{ got: SinkMessage[]; port: number; close: () => Promise<void> }> {
@@ -31,8 +33,11 @@ export async function startSink(options: SinkOptions = {}): Promise<{ got: SinkM
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         if (options.data) return cb(refusal(options.data));
-        got.push({ to: session.envelope.rcptTo.map((r) => r.address), text: Buffer.concat(chunks).toString('latin1') });
-        cb();
+        const to = session.envelope.rcptTo.map((r) => r.address);
+        // Kept once taken (as an MTA queues it), answered after the delay.
+        got.push({ to, text: Buffer.concat(chunks).toString('latin1') });
+        if (options.delayMs) setTimeout(() => cb(), options.delayMs);
+        else cb();
       });
     },
   });

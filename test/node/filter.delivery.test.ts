@@ -130,14 +130,20 @@ describe('regression (atk13): evidence written before any copy leaves', () => {
     const sink = await startSink();
     const evidence = new MemoryEvidenceStore();
     const seen: string[] = [];
-    const put = evidence.put.bind(evidence);
+    const update = evidence.update.bind(evidence);
     let failAfter = Infinity;
-    evidence.put = async (r, options) => {
-      // The pending record waits for the disk (the default); only the last update of a delivered message may not.
-      seen.push(`${r.outcome}:${sink.got.length}${options?.durable === false ? ':not durable' : ''}`);
-      if (seen.length > failAfter) throw new Error('disk full');
-      return put(r, options);
-    };
+    evidence.update = async (id, change, options) =>
+      update(
+        id,
+        (current) => {
+          const r = change(current);
+          // The pending record waits for the disk (the default); only the last update of a delivered message may not.
+          if (r) seen.push(`${r.outcome}:${sink.got.length}${options?.durable === false ? ':not durable' : ''}`);
+          if (seen.length > failAfter) throw new Error('disk full');
+          return r;
+        },
+        options,
+      );
     const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: 'mx.example.com', evidence });
     expect(await deliver(filter.port, ['ok@example.com'], plainMessage({ to: 'ok@example.com', subject: 'p1' }))).toBe(250);
     expect(seen).toEqual(['pending:0', 'delivered:1:not durable']);
@@ -155,6 +161,9 @@ describe('regression (atk13): evidence store fails while the disposition is acce
     const sink = await startSink();
     const broken = new MemoryEvidenceStore();
     broken.put = async () => {
+      throw new Error('disk full');
+    };
+    broken.update = async () => {
       throw new Error('disk full');
     };
     const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: 'mx.example.com', evidence: broken });

@@ -89,13 +89,14 @@ afterAll(async () => {
  * A filter over `evidence`, revocation by OCSP with no cache (the cached "good" would have expired
  * by the retry a day later), a policy that tags what is not S/MIME-valid under hard-fail revocation.
  */
-function startFilter(port: number, evidence: MemoryEvidenceStore | SqliteEvidenceStore): Promise<RunningFilter> {
+function startFilter(port: number, evidence: MemoryEvidenceStore | SqliteEvidenceStore, clock?: () => Date): Promise<RunningFilter> {
   const checker = new RevocationChecker({ timeoutMs: 10_000, cache: { get: () => undefined, set: () => undefined } });
   return createFilter({
     listen: { port: 0 },
     reinject: { port },
     authservId: ID,
     evidence,
+    ...(clock ? { clock } : {}),
     smime: { trustAnchors: [ca.rootCertificate], revocation: { policy: 'hard-fail', checker } },
     policy: { version: 1, rules: [{ name: 'finance', recipients: ['*@example.com'], require: { smime: true, revocation: 'hard-fail' }, otherwise: 'tag' }] },
   });
@@ -170,10 +171,10 @@ describe('regression: a retry overwrote the evidence of the attempt earlier reci
     const { signed } = await signedMessage('<retry.2@example.com>');
     const sink = await startSink();
     const evidence = new MemoryEvidenceStore();
-    const put = evidence.put.bind(evidence);
+    const update = evidence.update.bind(evidence);
     let crashed = false;
-    // The process "dies" once its copies are out: the update after passing on never comes.
-    evidence.put = (r, o) => (r.outcome === 'delivered' && !crashed ? ((crashed = true), new Promise<void>(() => undefined)) : put(r, o));
+    // The process "dies" once its copies are out: the update after passing on (the one not durable) never comes.
+    evidence.update = (id, change, o) => (o?.durable === false && !crashed ? ((crashed = true), new Promise<undefined>(() => undefined)) : update(id, change, o));
     const first = await startFilter(sink.port, evidence);
     void deliver(first.port, signed);
     for (let i = 0; i < 200 && !crashed; i++) await new Promise((r) => setTimeout(r, 25));
@@ -183,8 +184,8 @@ describe('regression: a retry overwrote the evidence of the attempt earlier reci
     const pending = (await evidence.list())[0]!;
     expect(pending).toMatchObject({ outcome: 'pending', attempts: 1, delivered: [] });
 
-    // Postfix never got the 250: it hands the message to the restarted filter.
-    const second = await startFilter(sink.port, evidence);
+    // Postfix never got the 250: it hands the message to the restarted filter, after the lease of the dead one's claim (10 min).
+    const second = await startFilter(sink.port, evidence, () => new Date(Date.now() + 11 * 60_000));
     try {
       expect(await deliver(second.port, signed)).toBe(250);
     } finally {

@@ -127,6 +127,9 @@ describe('createFilter faults', () => {
     broken.put = async () => {
       throw new Error('disk full');
     };
+    broken.update = async () => {
+      throw new Error('disk full');
+    };
     const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: ID, evidence: broken, policy: { version: 1, rules: [{ recipients: ['example.org'], require: { smime: true }, otherwise: 'reject' }] } });
     const t = client(filter.port);
     const err = await t.sendMail({ envelope: { from: 'a@example.org', to: ['x@example.org'] }, raw: message() }).catch((e: { responseCode?: number }) => e);

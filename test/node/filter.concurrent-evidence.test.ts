@@ -1,0 +1,166 @@
+/**
+ * Regression: the same message handed to the filter twice at once (Postfix hands it again after a timeout while the
+ * first attempt still waits on a slow return port; two connections of one filter, or two filters on one store). Each
+ * attempt read the record, passed its copies on and wrote the record whole: both passed copies on (double delivery),
+ * and the last write won, so a delivery made under the other attempt's verdict vanished from the evidence.
+ * Now an attempt claims the message atomically (EvidenceStore.update): while another attempt's claim holds (its record
+ * pending, within the lease) the second answers 451 and passes nothing on; after the lease (a filter that died) it takes
+ * over; and an attempt's final write merges into the record as stored, losing no delivery.
+ */
+import nodemailer from 'nodemailer';
+import { describe, expect, it } from 'vitest';
+import { MemoryEvidenceStore, evidenceAttempts, type EvidenceStore } from '../../src/filter/evidence.js';
+import { createFilter, type RunningFilter } from '../../src/node/filter.js';
+import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
+import { tempDir } from '../helpers/peers.js';
+import { startSink } from '../helpers/smtp-sink.js';
+import { plainMessage } from '../smime/fixtures.js';
+
+const TO = ['ap@example.com', 'ar@example.com'];
+/** The lease of a claim with the default reinjectTimeoutMs (30 s × REINJECT_DEADLINE_FACTOR 10 × 2). */
+const LEASE_MS = 10 * 60_000;
+
+/** Sends like Postfix's content_filter client: the SMTP reply code of DATA. */
+async function deliver(port: number, raw: string, to = TO): Promise<number> {
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  try {
+    await t.sendMail({ envelope: { from: 'payments@example.com', to }, raw });
+    return 250;
+  } catch (e) {
+    return (e as { responseCode?: number }).responseCode ?? -1;
+  } finally {
+    t.close();
+  }
+}
+
+const start = (port: number, evidence?: EvidenceStore, clock?: () => Date) =>
+  createFilter({ listen: { port: 0 }, reinject: { port }, authservId: 'mx.example.com', ...(evidence ? { evidence } : {}), ...(clock ? { clock } : {}) });
+
+/** Every recipient the return port got a copy for, sorted (a recipient twice: delivered twice). */
+const copies = (got: { to: string[] }[]) => got.flatMap((g) => g.to).sort();
+
+describe('regression: the same message handed over twice at once', () => {
+  for (const kind of ['memory store', 'SQLite store, two filters on one file', 'no store (the filter\'s recent records)'] as const)
+    it(`${kind}: one attempt passes the copies on, the other answers 451 and passes nothing on; no delivery vanishes from the record`, async () => {
+      const sink = await startSink({ delayMs: 1500 });
+      const tmp = tempDir('mailpki-concurrent-');
+      const stores: (EvidenceStore & { close?: () => Promise<void> })[] =
+        kind === 'memory store' ? [new MemoryEvidenceStore()] : kind.startsWith('SQLite') ? [await openSqliteEvidenceStore(tmp.path('s.db')), await openSqliteEvidenceStore(tmp.path('s.db'))] : [];
+      const filters: RunningFilter[] = stores.length === 2 ? [await start(sink.port, stores[0]), await start(sink.port, stores[1])] : [await start(sink.port, stores[0])];
+      const raw = plainMessage({ to: TO.join(', '), subject: `at once, ${kind}` });
+      try {
+        const codes = await Promise.all([deliver(filters[0]!.port, raw), deliver(filters[filters.length - 1]!.port, raw)]);
+        // Observed before: [250, 250] and each recipient got two copies.
+        expect(codes.sort()).toEqual([250, 451]);
+        expect(copies(sink.got)).toEqual(TO);
+        // Postfix retries the 451 later: nothing more is passed on.
+        expect(await deliver(filters[0]!.port, raw)).toBe(250);
+        expect(copies(sink.got)).toEqual(TO);
+        if (stores[0]) {
+          const [rec] = await stores[0].list();
+          expect(rec).toMatchObject({ outcome: 'delivered', attempts: 2, delivered: TO });
+          expect(rec!.deliveries).toEqual(TO.map((recipient) => ({ recipient, attempt: 1 })));
+        }
+      } finally {
+        for (const f of filters) await f.close(1000);
+        for (const s of stores) await s.close?.();
+        await sink.close();
+        tmp.cleanup();
+      }
+    });
+
+  it('an attempt taken over after its lease while its copy was still in flight: both attempts\' deliveries stay in the record (neither final write loses the other\'s)', async () => {
+    const sink = await startSink({ delayMs: 1500 });
+    const evidence = new MemoryEvidenceStore();
+    const first = await start(sink.port, evidence);
+    // A second filter whose clock is past the first attempt's lease: it takes the message over (the first looks dead).
+    const second = await start(sink.port, evidence, () => new Date(Date.now() + LEASE_MS + 60_000));
+    const raw = plainMessage({ to: TO.join(', '), subject: 'taken over' });
+    try {
+      const one = deliver(first.port, raw);
+      // The first attempt's copy is at the return port, its answer not yet back.
+      for (let i = 0; i < 200 && sink.got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const two = deliver(second.port, raw);
+      expect(await Promise.all([one, two])).toEqual([250, 250]);
+    } finally {
+      await first.close(1000);
+      await second.close(1000);
+      await sink.close();
+    }
+    // Past the lease the copies go again (at least once, never lost) — and the record says so.
+    expect(copies(sink.got)).toEqual([...TO, ...TO].sort());
+    const [rec] = await evidence.list();
+    expect(rec).toMatchObject({ attempts: 2, outcome: 'delivered' });
+    // Observed before: the second attempt's write replaced the record — attempt 1's deliveries gone, its attempt left 'pending'.
+    expect(rec!.deliveries).toEqual(expect.arrayContaining([...TO.map((recipient) => ({ recipient, attempt: 1 })), ...TO.map((recipient) => ({ recipient, attempt: 2 }))]));
+    expect(rec!.deliveries).toHaveLength(4);
+    expect(evidenceAttempts(rec!).map((a) => [a.attempt, a.outcome, a.delivered])).toEqual([
+      [1, 'delivered', TO],
+      [2, 'delivered', TO],
+    ]);
+  });
+
+  it('lease (fake clock): a pending record left by a filter that died is answered 451 with no copy within the lease, taken over after it', async () => {
+    const sink = await startSink();
+    const evidence = new MemoryEvidenceStore();
+    const t0 = Date.parse('2026-03-16T08:00:00Z');
+    let now = t0;
+    const clock = () => new Date(now);
+    let dead = false;
+    // The first process dies once its claim (pending) is written: its copies go, no write after them ever comes.
+    const dying: EvidenceStore = {
+      get: (id) => evidence.get(id),
+      put: (r, o) => evidence.put(r, o),
+      list: (q) => evidence.list(q),
+      prune: (before) => evidence.prune(before),
+      update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
+    };
+    const first = await start(sink.port, dying, clock);
+    const second = await start(sink.port, evidence, clock);
+    const raw = plainMessage({ to: TO.join(', '), subject: 'lease' });
+    try {
+      void deliver(first.port, raw);
+      // Its copy is out; the record stays pending.
+      for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(copies(sink.got)).toEqual(TO);
+      const [left] = await evidence.list();
+      expect(left).toMatchObject({ outcome: 'pending', attempts: 1 });
+      const copiesBefore = sink.got.length;
+      now = t0 + LEASE_MS - 1000;
+      expect(await deliver(second.port, raw)).toBe(451);
+      expect(sink.got.length).toBe(copiesBefore);
+      expect(await evidence.get(left!.id)).toEqual(left);
+      now = t0 + LEASE_MS + 1000;
+      expect(await deliver(second.port, raw)).toBe(250);
+      expect(copies(sink.got.slice(copiesBefore))).toEqual(TO);
+      const rec = (await evidence.get(left!.id))!;
+      expect(rec).toMatchObject({ attempts: 2, outcome: 'delivered', lastAttemptAt: new Date(t0 + LEASE_MS + 1000).toISOString() });
+      expect(rec.deliveries).toEqual(TO.map((recipient) => ({ recipient, attempt: 2 })));
+      expect(rec.earlier?.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'pending']]);
+    } finally {
+      await first.close(100);
+      await second.close(1000);
+      await sink.close();
+    }
+  });
+
+  it('lease (fake clock): an attempt whose lease would end before its copy is surely out passes nothing on, answers 451 and leaves the record deferred', async () => {
+    const sink = await startSink();
+    const evidence = new MemoryEvidenceStore();
+    let now = Date.parse('2026-03-16T08:00:00Z');
+    const update = evidence.update.bind(evidence);
+    // Verification and the claim took 5 min and 1 s: one copy may take 5 min (30 s × REINJECT_DEADLINE_FACTOR), the lease is 10.
+    evidence.update = (id, change, o) => update(id, change, o).finally(() => (now += 5 * 60_000 + 1000));
+    const filter = await start(sink.port, evidence, () => new Date(now));
+    try {
+      expect(await deliver(filter.port, plainMessage({ to: TO.join(', '), subject: 'late' }))).toBe(451);
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+    expect(sink.got).toEqual([]);
+    const [rec] = await evidence.list();
+    expect(rec).toMatchObject({ outcome: 'deferred', delivered: [] });
+    expect(rec!.faults.join('\n')).toMatch(/ran out of time/);
+  });
+});
