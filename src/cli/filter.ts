@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { MailPkiError } from '../errors.js';
 import { RevocationChecker } from '../revocation/checker.js';
 import { createFilter, openSqliteEvidenceStore, nodeDnsResolver } from '../node/index.js';
-import { MemoryEvidenceStore, parseFilterPolicy, type EvidenceStore } from '../filter/index.js';
+import { MemoryEvidenceStore, parseFilterPolicy, type EvidenceRecord, type EvidenceStore } from '../filter/index.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, positiveInt, required, str, type Command, type CommandContext } from './args.js';
 import { KEY_HELP, KEY_OPTIONS, readDecryptionKeys } from './smime.js';
@@ -25,6 +25,15 @@ function endpoint(ctx: CommandContext, name: string, fallback?: string): { host:
  */
 function logToken(s: string): string {
   return s.replace(/[^A-Za-z0-9<>@._+\-!#$&'*/?^`{|}~]/g, (c) => (c.charCodeAt(0) < 0x100 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(c)));
+}
+
+/**
+ * The line `mailpki filter` prints when a message's record is written: when this attempt received
+ * it (a retry's own time, not the first attempt's), the record id, the Message-ID, the verdicts,
+ * the outcome and each recipient's action — the sender's text as single tokens.
+ */
+export function formatFilterLogLine(r: EvidenceRecord): string {
+  return `${r.lastAttemptAt ?? r.receivedAt} ${r.id} ${r.messageId ? logToken(r.messageId) : '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${logToken(d.recipient)}:${d.action}`).join(',')}\n`;
 }
 
 /** Days of evidence kept by default (about 13 months: a yearly audit and its follow-up). */
@@ -106,10 +115,7 @@ ${KEY_HELP}`,
       evidence,
       ...(maxSize && { maxMessageBytes: maxSize }),
       ...(maxInFlight && { maxInFlightBytes: maxInFlight }),
-      onMessage: (r) =>
-        ctx.io.stdout(
-          `${r.receivedAt} ${r.id} ${r.messageId ? logToken(r.messageId) : '-'} smime=${r.smime.result} dkim=${r.dkim?.result ?? '-'} ${r.outcome} ${r.dispositions.map((d) => `${logToken(d.recipient)}:${d.action}`).join(',')}\n`,
-        ),
+      onMessage: (r) => ctx.io.stdout(formatFilterLogLine(r)),
     });
     ctx.io.stdout(
       `mailpki filter listening on ${running.host}:${running.port}, re-injecting to ${reinject.host}:${reinject.port}${policy ? '' : ' (no policy: headers only)'}${decryptionKeys ? `, ${decryptionKeys.length} decryption key(s)` : ''}\n`,

@@ -1,6 +1,7 @@
 /** `mailpki filter` start-up checks and `mailpki evidence export`. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { formatFilterLogLine } from '../../src/cli/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { record } from '../filter/evidence-contract.js';
 import { tempDir } from '../helpers/peers.js';
@@ -10,6 +11,13 @@ const tmp = tempDir('mailpki-cli-filter-');
 afterAll(() => tmp.cleanup());
 const trust = tmp.path('root.pem');
 writeFileSync(trust, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+
+it("the log line of a retry shows the retry's time, not the first attempt's (it printed receivedAt, the first attempt's)", () => {
+  const first = record(1);
+  expect(formatFilterLogLine(first)).toBe(`${first.receivedAt} id-0001 <m1@example.com> smime=pass dkim=pass delivered ap@example.com:accept\n`);
+  const retry = record(1, { attempts: 2, lastAttemptAt: '2026-01-01T06:00:00.000Z', outcome: 'deferred' });
+  expect(formatFilterLogLine(retry)).toMatch(/^2026-01-01T06:00:00\.000Z id-0001 .* deferred ap@example\.com:accept\n$/);
+});
 
 describe('mailpki filter: the policy file is checked at start', () => {
   it.each([
