@@ -877,6 +877,7 @@ function utf8From(m: string, t: number): FromChoice {
     () => clean('quoted raw UTF-8 name', `"Zahlungen (Bücher)" <${m}>`, 'Zahlungen (Bücher)'),
     () => clean('encoded UTF-8 name', `=?utf-8?q?J=C3=B6rg_M=C3=BCller?= <${m}>`, 'Jörg Müller'),
     () => clean('Greek name', `Πληρωμές <${m}>`, 'Πληρωμές'),
+    () => clean('name "ceo at bücher.example"', `"ceo at bücher.example" <${m}>`, 'ceo at bücher.example', true),
     () => spoof('raw UTF-8 address in the name', [`"ceo@bücher.example" <${m}>`]),
     () => spoof('raw full-width "＠" in the name', [`"boss\uFF20bücher.example" <${m}>`]),
     () => spoof('two UTF-8 mailboxes', [`${m}, zo\u00EB@bücher.example`]),
@@ -888,10 +889,12 @@ function utf8From(m: string, t: number): FromChoice {
       mailbox === 'pay@bücher.example'
         ? clean('its own address in A-labels in the name', `"pay@XN--BCHER-KVA.example" <${m}>`, 'pay@XN--BCHER-KVA.example')
         : spoof('pay@bücher.example in A-labels in the name', [`"pay@XN--BCHER-KVA.example" <${m}>`]),
+    // pay@bücher.example spelled out without "@", in A-labels: its own (no look-alike) or another's (a look-alike).
+    () => clean('name "pay at xn--bcher-kva.example"', `"pay at xn--bcher-kva.example" <${m}>`, 'pay at xn--bcher-kva.example', mailbox !== 'pay@bücher.example'),
   ];
   return forms[t % forms.length]!();
 }
-const UTF8_TEMPLATES = 11;
+const UTF8_TEMPLATES = 13;
 
 const utf8Spellings = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...spellingsOf('pay@bücher.example')) },
@@ -904,7 +907,7 @@ const utf8Spellings = fc.oneof(
   },
 );
 
-const utf8FromChoice = fc.tuple(utf8Spellings, fc.oneof({ weight: 4, arbitrary: fc.nat(4) }, { weight: 1, arbitrary: fc.integer({ min: 5, max: UTF8_TEMPLATES - 1 }) })).map(([m, t]) => ({ ...utf8From(m, t), t, m }));
+const utf8FromChoice = fc.tuple(utf8Spellings, fc.oneof({ weight: 4, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.integer({ min: 6, max: UTF8_TEMPLATES - 1 }) })).map(([m, t]) => ({ ...utf8From(m, t), t, m }));
 
 const utf8HeaderSet: fc.Arbitrary<HeaderSet> = fc.record(
   {
