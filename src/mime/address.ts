@@ -2,6 +2,7 @@
  * RFC 5322 §3.4 address lists (with the obsolete forms of §4.4), for From/Sender checks.
  * Parsing never throws: problems are reported in `errors` and the rest is still returned.
  */
+import { mailboxKey } from '../internal/mailbox.js';
 import { decodeEncodedWords } from './encoded-word.js';
 
 export interface Mailbox {
@@ -332,6 +333,9 @@ export interface DisplayNameAddress {
 const AT_LOOKALIKES = /[\uFF20\uFE6B]/g;
 const ADDRESS_STOP = new Set([...'<>()[]",;:@\'', ' ', '\t', '\r', '\n']);
 
+/** An address shown in a From compared with the From's own: mailboxKey, the local part case-insensitively. */
+export const shownKey = (address: string): string => mailboxKey(address).toLowerCase();
+
 /**
  * Mailboxes whose display name itself looks like an address (`"ceo@bank.com" <x@evil.com>`,
  * `ceo@bank.com <x@evil.com>`; compatibility forms such as full-width "＠ｅ" and invisible format
@@ -346,8 +350,11 @@ export function findAddressesInDisplayNames(list: AddressList | readonly Mailbox
     if (!mailbox.name) continue;
     const addresses = addressesIn(revealLookalikes(mailbox.name));
     if (addresses.length === 0) continue;
-    const own = normalizeAddress(mailbox.address).toLowerCase();
-    out.push({ mailbox, addresses, mismatch: addresses.some((a) => a.toLowerCase() !== own) });
+    // As mailboxes (the binding's key; the local part's case aside, as before): a domain in NFD or
+    // A-labels is the same mailbox; a local part that only looks the same (NFD) or a domain that
+    // reads the same only after NFKC (full-width letters) is another one.
+    const own = shownKey(mailbox.address);
+    out.push({ mailbox, addresses, mismatch: addresses.some((a) => shownKey(a) !== own) });
   }
   return out;
 }

@@ -93,7 +93,9 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
   // The whole decoded field, as readFrom scans it: comments and names are shown alike.
   const shown = decodeEncodedWords(fields[0]!.value);
   const out: SmimeWarning[] = [];
-  const others = findDisguisedAddresses(shown).filter((a) => a.toLowerCase() !== own.toLowerCase());
+  // As mailboxes (the local part's case aside): its own address in A-labels or NFD is no other one.
+  const ownKey = mailboxKey(own).toLowerCase();
+  const others = findDisguisedAddresses(shown).filter((a) => mailboxKey(a).toLowerCase() !== ownKey);
   if (others.length > 0)
     out.push({
       code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  allowX25519,
   buildCli,
+  certificatesAfterRenewal,
   checkDestroyedOnce,
   checkEnrolledPairs,
   checkExactlyOnce,
@@ -97,7 +99,8 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       console.log(`separate-pairs renewal storm seed: ${seed}`);
       const random = seededRandom(seed);
       const LEASE_MS = 1000;
-      const inv = await setUpDueInventory(factory, tempDir(), 15, { separate: true });
+      // Beside the EC pairs, X25519 ones: encryption-only, and EC signing with an X25519 encryption certificate.
+      const inv = await setUpDueInventory(factory, tempDir(), 15, { separate: true, x25519: 1 });
       const runs: WorkerRun[] = [];
       let kills = 0;
       for (let i = 0; kills < 10 && i < 30; i++) {
@@ -118,7 +121,8 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       for (const r of runs.filter((x) => !x.killed)) expect(r.code, describeRun(r)).toBe(0);
       const report = await checkExactlyOnce(inv);
       expect(report.problems).toEqual([]);
-      expect(report.caCertificates).toBe(4 * inv.ids.length);
+      expect(report.caCertificates).toBe(certificatesAfterRenewal(inv));
+      expect(report.caCertificates).toBe(4 * 15 + (2 + 4));
     }, 180_000);
 
     it('enrolling separate pairs: 3 enroll processes per mailbox at once, killed at random, then run-due: every identity holds exactly one signing and one encryption certificate, no orphaned key, no unrevoked stray certificate', async () => {
@@ -126,14 +130,18 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       console.log(`separate-pairs enrollment storm seed: ${seed}`);
       const random = seededRandom(seed);
       const inv = await setUpDueInventory(factory, tempDir(), 0);
+      allowX25519(inv);
       let kills = 0;
-      const M = 8;
+      const M = 10;
+      // EC pairs; from m = 6 X25519 too: an EC signing certificate beside an X25519 encryption one, and encryption-only X25519.
+      const enrollArgs = (m: number) =>
+        m < 6 ? ['--separate-certificates'] : m < 8 ? ['--separate-certificates', '--encryption-key-type', 'x25519'] : ['--use', 'encryption', '--key-type', 'x25519'];
       for (let m = 0; m < M; m++) {
         const mailbox = `pair${m}@example.com`;
         const wave = await Promise.all(
           [0, 1, 2].map((s) =>
             runWorker(inv, `enrol-${m}-${s}`, {
-              command: ['enroll', '--email', mailbox, '--owner', 'ops', '--separate-certificates'],
+              command: ['enroll', '--email', mailbox, '--owner', 'ops', ...enrollArgs(m)],
               realTime: true,
               leaseMs: 500,
               ...(random() < 0.7 && { killAfterMs: 150 + Math.floor(random() * 600) }),
@@ -148,7 +156,7 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       for (const r of settle) expect(r.code, describeRun(r)).toBe(0);
       console.log(`separate-pairs enrollment storm: ${3 * M} enroll processes, ${kills} killed`);
       expect(kills).toBeGreaterThan(0);
-      const { problems, identities } = await checkEnrolledPairs(inv, inv.cliArgs[1]!);
+      const { problems, identities } = await checkEnrolledPairs(inv);
       expect(problems).toEqual([]);
       expect(identities).toBeGreaterThan(0);
     }, 180_000);
@@ -193,7 +201,8 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       const WORKERS = 3;
       const KILLS = 30;
       const LEASE_MS = 1500;
-      const inv = await setUpDueInventory(factory, tempDir(), 50);
+      // 50 EC identities and 2 + 2 X25519 ones (encryption-only; EC signing beside an X25519 encryption certificate).
+      const inv = await setUpDueInventory(factory, tempDir(), 50, { x25519: 2 });
       const runs: WorkerRun[] = [];
       let kills = 0;
       let started = 0;
@@ -227,7 +236,8 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       for (const r of runs.filter((x) => !x.killed)) expect(r.code, describeRun(r)).toBe(0);
       const report = await checkExactlyOnce(inv);
       expect(report.problems).toEqual([]);
-      expect(report.caCertificates).toBe(2 * inv.ids.length);
+      expect(report.caCertificates).toBe(certificatesAfterRenewal(inv));
+      expect(report.caCertificates).toBe(2 * 50 + 2 * (2 + 4));
     }, 120_000);
   });
 }

@@ -5,14 +5,15 @@
  * runs on PostgreSQL once the CLI can open it.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { parseCertificate } from '../../src/certs/certificate.js';
 import { LifecycleManager, verifyAuditLog, type LifecycleEvent } from '../../src/lifecycle/index.js';
 import { initLocalCaDirectory, openLocalCaDirectory } from '../../src/node/fs-storage.js';
 import { openSqliteStore } from '../../src/node/sqlite-store.js';
-import { passphraseKeyProtector, type Store } from '../../src/store/index.js';
+import { passphraseKeyProtector, type CredentialRecord, type IdentityRecord, type Store } from '../../src/store/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PASSPHRASE = 'harness passphrase 7';
@@ -25,6 +26,10 @@ export interface WorkerStore {
   /** What the CLI is given to find the store (its LocalCA lives in `caDir`). */
   cliArgs: string[];
   caDir: string;
+  /** Where the CLI reads the lifecycle policy kept beside the store (`init --policy` writes it there). */
+  policyFile: string;
+  /** The ids of every private key the store holds, with their identity (to find orphans). */
+  storedKeys(): Promise<Array<{ id: string; identityId: string }>>;
   open(): Promise<Store>;
 }
 
@@ -34,12 +39,30 @@ export interface WorkerStoreFactory {
   create(dir: string): Promise<WorkerStore>;
 }
 
+async function sqliteKeyIds(db: string): Promise<Array<{ id: string; identityId: string }>> {
+  const { default: Database } = await import('better-sqlite3');
+  const handle = new Database(db, { readonly: true });
+  try {
+    return (handle.prepare('SELECT id, identity_id FROM private_keys').all() as Array<{ id: string; identity_id: string }>).map((r) => ({ id: r.id, identityId: r.identity_id }));
+  } finally {
+    handle.close();
+  }
+}
+
+/** The default allowedKeyTypes plus x25519: what an inventory with X25519 encryption identities runs under (store and CLI alike). */
+export const X25519_POLICY = { allowedKeyTypes: ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'x25519'] as const };
+
+/** Writes X25519_POLICY where the CLI reads it, so every worker's manager allows the X25519 identities it renews. */
+export function allowX25519(ws: WorkerStore): void {
+  writeFileSync(ws.policyFile, `${JSON.stringify(X25519_POLICY, null, 2)}\n`);
+}
+
 export const sqliteWorkerStore: WorkerStoreFactory = {
   name: 'SQLite',
   async create(dir) {
     const db = join(dir, 'mailpki.db');
     await (await openSqliteStore(db)).close();
-    return { cliArgs: ['--db', db], caDir: `${db}.ca`, open: () => openSqliteStore(db, { create: false }) };
+    return { cliArgs: ['--db', db], caDir: `${db}.ca`, policyFile: `${db}.policy.json`, storedKeys: () => sqliteKeyIds(db), open: () => openSqliteStore(db, { create: false }) };
   },
 };
 
@@ -75,21 +98,39 @@ export interface Inventory extends WorkerStore {
   before: Map<string, string>;
   /** Identities with separate signing and encryption certificates: each one's encryption credential before the sweep. */
   beforeEncryption?: Map<string, string>;
+  /**
+   * X25519 identities (option `x25519`): 'encryption' is encryption-only with an X25519 key (one
+   * certificate); 'pair' signs with EC P-256 beside an X25519 encryption certificate.
+   */
+  x25519?: Map<string, 'encryption' | 'pair'>;
 }
 
-/** A LocalCA and `k` enrolled S/MIME identities, all due at DUE_AT; set up through the public API. */
-export async function setUpDueInventory(factory: WorkerStoreFactory, dir: string, k: number, options: { separate?: boolean } = {}): Promise<Inventory> {
+/** How many certificates each identity holds, per role: 2 for a separate pair, else 1. */
+export const rolesOf = (inv: Inventory, id: string): number => (inv.beforeEncryption?.has(id) ? 2 : 1);
+
+/** The CA certificates after every identity was renewed once: the old and the new of each role. */
+export const certificatesAfterRenewal = (inv: Inventory): number => inv.ids.reduce((n, id) => n + 2 * rolesOf(inv, id), 0);
+
+/**
+ * A LocalCA and `k` enrolled S/MIME identities, all due at DUE_AT; set up through the public API.
+ * `x25519: n` adds n encryption-only X25519 identities and n EC signing identities with an X25519
+ * encryption certificate (`encryptionKeyType`), under a policy (store and CLI) that allows x25519.
+ */
+export async function setUpDueInventory(factory: WorkerStoreFactory, dir: string, k: number, options: { separate?: boolean; x25519?: number } = {}): Promise<Inventory> {
   const ws = await factory.create(dir);
+  if (options.x25519) allowX25519(ws);
   const clock = () => T0;
   // CA keys in the clear here: every worker would otherwise spend a PBKDF2 (600,000 rounds) opening the CA,
   // and the storm is about kills, not key derivation. The store's keys are protected as always.
   const ca = await initLocalCaDirectory(ws.caDir, { allowedDomains: ['example.com'] }, { clock });
   const store = await ws.open();
   try {
-    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock });
+    const policy = options.x25519 ? { policy: { allowedKeyTypes: [...X25519_POLICY.allowedKeyTypes] } } : {};
+    const manager = new LifecycleManager({ ca, store, keyProtector: passphraseKeyProtector(PASSPHRASE), clock, ...policy });
     const ids: string[] = [];
     const before = new Map<string, string>();
     const beforeEncryption = new Map<string, string>();
+    const x25519 = new Map<string, 'encryption' | 'pair'>();
     for (let i = 0; i < k; i++) {
       const r = await manager.enroll(
         { mailbox: `w${String(i).padStart(3, '0')}@example.com`, owner: { team: 'ops' }, ...(options.separate && { certificates: 'separate' as const }) },
@@ -99,7 +140,18 @@ export async function setUpDueInventory(factory: WorkerStoreFactory, dir: string
       before.set(r.id, r.currentCredentialId!);
       if (r.encryptionCredentialId) beforeEncryption.set(r.id, r.encryptionCredentialId);
     }
-    return { ...ws, ids, before, ...(options.separate && { beforeEncryption }) };
+    for (let i = 0; i < (options.x25519 ?? 0); i++) {
+      const owner = { team: 'ops' };
+      const enc = await manager.enroll({ mailbox: `xe${String(i).padStart(3, '0')}@example.com`, owner, use: 'encryption', keyType: 'x25519' }, { actor: 'harness' });
+      const pair = await manager.enroll({ mailbox: `xp${String(i).padStart(3, '0')}@example.com`, owner, certificates: 'separate', encryptionKeyType: 'x25519' }, { actor: 'harness' });
+      for (const [r, kind] of [[enc, 'encryption'], [pair, 'pair']] as const) {
+        ids.push(r.id);
+        before.set(r.id, r.currentCredentialId!);
+        if (r.encryptionCredentialId) beforeEncryption.set(r.id, r.encryptionCredentialId);
+        x25519.set(r.id, kind);
+      }
+    }
+    return { ...ws, ids, before, ...(beforeEncryption.size > 0 && { beforeEncryption }), ...(x25519.size > 0 && { x25519 }) };
   } finally {
     await store.close();
   }
@@ -182,8 +234,10 @@ export interface ExactlyOnceReport {
 /**
  * The checks after the storm: every due identity has exactly one new current certificate (and
  * its old one as previous); every certificate the CA signed is recorded, issued, and either held
- * by the inventory or revoked with a reason the inventory can account for; no pending issuance
- * anywhere; no temporary file; the audit chain verifies; one renewal event per identity, each
+ * by the inventory or revoked with a reason the inventory can account for; every certificate that
+ * receives encrypted mail has its key in the decryption-key history exactly once (kept, of the
+ * certificate's key type: X25519 where enrolled so), and no other entry; every stored key held by
+ * a certificate (no orphan); no pending issuance anywhere; no temporary file; the audit chain verifies; one renewal event per identity, each
  * delivered once by id (two deliverers at once).
  */
 export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceReport> {
@@ -193,6 +247,7 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
     const ca = await openLocalCaDirectory(inv.caDir);
     const caRecords = new Map(ca.issued.map((r) => [r.serialNumber, r]));
     const held = new Set<string>();
+    const heldKeys = new Set<string>();
     for (const id of inv.ids) {
       const { identity, creds, pending } = await store.transaction(async (tx) => ({
         identity: (await tx.getIdentity(id))!,
@@ -201,19 +256,18 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
       }));
       if (pending) problems.push(`${id}: a pending issuance remains`);
       // A separate pair is two certificates, each renewed once: old + new per role.
-      const roles = inv.beforeEncryption ? 2 : 1;
+      const roles = rolesOf(inv, id);
       const current = creds.filter((c) => c.status === 'current');
       if (current.length !== roles) problems.push(`${id}: ${current.length} current certificates`);
       if (identity.currentCredentialId === inv.before.get(id)) problems.push(`${id}: not renewed`);
-      if (inv.beforeEncryption) {
-        if (identity.encryptionCredentialId === inv.beforeEncryption.get(id)) problems.push(`${id}: encryption certificate not renewed`);
+      if (roles === 2) {
+        if (identity.encryptionCredentialId === inv.beforeEncryption?.get(id)) problems.push(`${id}: encryption certificate not renewed`);
         const byRole = (role: string) => creds.filter((c) => c.attributes?.certificate === role).length;
         if (byRole('signing') !== 2 || byRole('encryption') !== 2) problems.push(`${id}: ${byRole('signing')} signing and ${byRole('encryption')} encryption certificates, expected 2 and 2`);
-        if (new Set(creds.map((c) => c.keyId)).size !== creds.length) problems.push(`${id}: two certificates share a key`);
-        const history = await store.transaction((tx) => tx.listDecryptionKeys(id));
-        const encIds = creds.filter((c) => c.attributes?.certificate === 'encryption').map((c) => c.id).sort();
-        if (JSON.stringify(history.map((d) => d.credentialId).sort()) !== JSON.stringify(encIds)) problems.push(`${id}: the decryption-key history is not exactly the encryption certificates`);
       }
+      if ((roles === 2 || inv.x25519?.has(id)) && new Set(creds.map((c) => c.keyId)).size !== creds.length) problems.push(`${id}: two certificates share a key`);
+      problems.push(...(await checkDecryptionKeyHistory(store, identity, creds, inv.x25519?.get(id))));
+      for (const c of creds) if (c.keyId) heldKeys.add(c.keyId);
       if (creds.length !== 2 * roles) problems.push(`${id}: ${creds.length} certificates (${creds.map((c) => c.status).join(', ')}), expected the old and one new${roles === 2 ? ' per role' : ''}`);
       if (identity.nextDueAt && identity.nextDueAt.getTime() <= DUE_AT.getTime()) problems.push(`${id}: still due`);
       for (const c of creds) {
@@ -233,6 +287,7 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
       if (f.includes('/certs/') && f.endsWith('.json') && JSON.parse(readFileSync(f, 'utf8')).state !== 'issued') problems.push(`CA record not issued: ${f}`);
       if (f.includes('/certs/') && f.endsWith('.pem')) problems.push(`certificate file outside a record: ${f}`);
     }
+    for (const k of await inv.storedKeys()) if (!heldKeys.has(k.id)) problems.push(`${k.identityId}: orphaned key ${k.id}`);
     const audit = await verifyAuditLog(store);
     if (!audit.ok) problems.push(`audit chain broken at ${audit.firstBadSeq}: ${audit.problem}`);
 
@@ -243,8 +298,7 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
       const id = String((e.payload as { identity?: { id?: string } }).identity?.id ?? '');
       perIdentity.set(id, (perIdentity.get(id) ?? 0) + 1);
     }
-    const expectedRenewals = inv.beforeEncryption ? 2 : 1;
-    for (const id of inv.ids) if (perIdentity.get(id) !== expectedRenewals) problems.push(`${id}: ${perIdentity.get(id) ?? 0} certificate.renewed events`);
+    for (const id of inv.ids) if (perIdentity.get(id) !== rolesOf(inv, id)) problems.push(`${id}: ${perIdentity.get(id) ?? 0} certificate.renewed events`);
     const delivered: string[] = [];
     const sink = { name: 'collector', deliver: async (e: LifecycleEvent) => void delivered.push(e.id) };
     const store2 = await inv.open();
@@ -266,6 +320,41 @@ export async function checkExactlyOnce(inv: Inventory): Promise<ExactlyOnceRepor
   } finally {
     await store.close();
   }
+}
+
+/**
+ * An identity's decryption-key history against its certificates: exactly one entry per certificate
+ * that receives encrypted mail (a separate pair's encryption certificates; every certificate of an
+ * identity of one certificate unless it only signs), none for another, each with its certificate's
+ * key, kept and stored. With `x25519`, the key types too: X25519 for what receives encrypted mail
+ * (certificate SPKI and stored key), EC P-256 for a pair's signing certificates.
+ */
+async function checkDecryptionKeyHistory(store: Store, identity: IdentityRecord, creds: CredentialRecord[], x25519?: 'encryption' | 'pair'): Promise<string[]> {
+  const problems: string[] = [];
+  const id = identity.id;
+  const separate = identity.certificates === 'separate';
+  const receives = (c: CredentialRecord) => (separate ? c.attributes?.certificate === 'encryption' : (identity.use ?? 'both') !== 'signing');
+  const receivers = creds.filter(receives);
+  const history = await store.transaction((tx) => tx.listDecryptionKeys(id));
+  const ids = (xs: string[]) => JSON.stringify([...xs].sort());
+  if (ids(history.map((d) => d.credentialId)) !== ids(receivers.map((c) => c.id)))
+    problems.push(`${id}: the decryption-key history ${ids(history.map((d) => d.credentialId))} is not exactly the certificates that receive encrypted mail ${ids(receivers.map((c) => c.id))}`);
+  for (const d of history) {
+    const c = creds.find((x) => x.id === d.credentialId);
+    if (c && c.keyId !== d.keyId) problems.push(`${id}: the history keeps key ${d.keyId} for ${c.id}, whose key is ${c.keyId}`);
+    if (d.destroyedAt) problems.push(`${id}: the key of ${d.credentialId} was destroyed inside its retention`);
+    const key = await store.transaction((tx) => tx.getKey(d.keyId));
+    if (!key) problems.push(`${id}: the kept key ${d.keyId} of ${d.credentialId} is not stored`);
+    else if (x25519 && key.algorithm !== 'x25519') problems.push(`${id}: the kept key of ${d.credentialId} is ${key.algorithm}, not x25519`);
+  }
+  if (x25519) {
+    for (const c of creds) {
+      const want = receives(c) ? 'x25519' : 'ec';
+      const got = parseCertificate(c.certificate!).publicKey.kind;
+      if (got !== want) problems.push(`${id}: ${c.attributes?.certificate ?? 'the'} certificate ${c.serialNumber} has a ${got} key, expected ${want}`);
+    }
+  }
+  return problems;
 }
 
 /**
@@ -336,10 +425,12 @@ export async function checkDestroyedOnce(inv: Inventory): Promise<string[]> {
 /**
  * After `mailpki enroll --separate-certificates` processes were killed at random and run-due
  * settled: every identity that exists is active with exactly one current signing and one current
- * encryption certificate (keyUsage to match), no pending issuance, every stored key held by a
- * credential (no orphan), every CA certificate held or revoked, the audit chain intact.
+ * encryption certificate (keyUsage to match) — an encryption-only one (`--use encryption`) exactly
+ * one certificate —, its decryption-key history exactly its encryption certificate (of X25519 keys
+ * where enrolled so), no pending issuance, every stored key held by a credential (no orphan),
+ * every CA certificate held or revoked, the audit chain intact.
  */
-export async function checkEnrolledPairs(inv: WorkerStore, dbFile: string): Promise<{ problems: string[]; identities: number }> {
+export async function checkEnrolledPairs(inv: WorkerStore): Promise<{ problems: string[]; identities: number }> {
   const problems: string[] = [];
   const store = await inv.open();
   let identities = 0;
@@ -355,9 +446,15 @@ export async function checkEnrolledPairs(inv: WorkerStore, dbFile: string): Prom
       if (pending) problems.push(`${id}: a pending issuance remains`);
       if (identity.status !== 'active') problems.push(`${id}: ${identity.status}`);
       const current = (role: string) => creds.filter((c) => c.status === 'current' && c.attributes?.certificate === role);
-      if (current('signing').length !== 1 || current('encryption').length !== 1)
-        problems.push(`${id}: ${current('signing').length} current signing and ${current('encryption').length} current encryption certificates`);
-      if (creds.length !== 2) problems.push(`${id}: ${creds.length} certificates, expected 2`);
+      if (identity.use === 'encryption') {
+        if (creds.length !== 1 || creds[0]!.status !== 'current') problems.push(`${id}: ${creds.length} certificates (${creds.map((c) => c.status).join(', ')}), expected 1 current`);
+      } else {
+        if (current('signing').length !== 1 || current('encryption').length !== 1)
+          problems.push(`${id}: ${current('signing').length} current signing and ${current('encryption').length} current encryption certificates`);
+        if (creds.length !== 2) problems.push(`${id}: ${creds.length} certificates, expected 2`);
+      }
+      const x25519 = identity.keyType === 'x25519' ? 'encryption' : identity.attributes?.encryptionKeyType === 'x25519' ? 'pair' : undefined;
+      problems.push(...(await checkDecryptionKeyHistory(store, identity, creds, x25519)));
       for (const c of creds) {
         held.add(c.serialNumber!);
         if (c.keyId) keyIds.add(c.keyId);
@@ -366,14 +463,7 @@ export async function checkEnrolledPairs(inv: WorkerStore, dbFile: string): Prom
       }
     }
     for (const r of ca.issued) if (!held.has(r.serialNumber) && !r.revocation) problems.push(`CA certificate ${r.serialNumber} (${r.mailbox}) is held by no identity and not revoked`);
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(dbFile, { readonly: true });
-    try {
-      for (const row of db.prepare('SELECT id, identity_id FROM private_keys').all() as Array<{ id: string; identity_id: string }>)
-        if (!keyIds.has(row.id)) problems.push(`${row.identity_id}: orphaned key ${row.id}`);
-    } finally {
-      db.close();
-    }
+    for (const k of await inv.storedKeys()) if (!keyIds.has(k.id)) problems.push(`${k.identityId}: orphaned key ${k.id}`);
     const audit = await verifyAuditLog(store);
     if (!audit.ok) problems.push(`audit chain broken at ${audit.firstBadSeq}: ${audit.problem}`);
   } finally {

@@ -133,3 +133,29 @@ describe('readAuthorCandidates (atk13: every address a reader could take as the 
     expect(many.complete).toBe(false);
   });
 });
+
+// Found by the spoof generator's UTF-8 paths: the whole From field is scanned for addresses as a
+// reader sees it (NFKC), and what it found was compared with the raw address by string, so a From
+// whose domain is written in NFD ("u" + U+0308) — the same mailbox as pay@bücher.example to the
+// binding (mailboxKey NFC-normalises the domain) — "showed pay@bücher.example but the address is
+// pay@bücher.example", and the verdict was invalid. Compared as mailboxes now: a domain in NFD or in
+// A-labels is the same mailbox; an NFD local part or a full-width letter is still another one.
+describe('regression: an address shown in the From compared with the From address as a mailbox (mailboxKey), not as a string', () => {
+  it.each([
+    ['From: pay@bu\u0308cher.example'],
+    ['From: Jörg <pay@bu\u0308cher.example>'],
+    ['From: "pay@xn--bcher-kva.example" <pay@bücher.example>'],
+    ['From: "pay@BÜCHER.example" <pay@xn--bcher-kva.example>'],
+  ])('no display-name-address problem: %j', (raw) => {
+    expect(codes(raw)).toEqual([]);
+  });
+  it.each([
+    ['From: zoe\u0308@bücher.example', 'zoë@bücher.example'],
+    ['From: pay@\uFF42ücher.example', 'pay@bücher.example'],
+    ['From: "pay@bücher.example" <pay@b\u00FC\u0441her.example>', 'pay@bücher.example'],
+  ])('still one when the shown address is another mailbox: %j', (raw, shown) => {
+    const r = readAuthor(fields(raw));
+    expect(r.problems.map((p) => p.code)).toEqual(['display-name-address']);
+    expect(r.problems[0]!.message).toContain(`shows ${shown} but`);
+  });
+});

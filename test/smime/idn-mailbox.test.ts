@@ -18,7 +18,8 @@ import { mailboxKey } from '../../src/internal/mailbox.js';
 import { exportSpki, generateKeyPair, importPrivateKey } from '../../src/keys/index.js';
 import { signData } from '../../src/cms/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
-import { sameMailbox } from '../../src/smime/sender.js';
+import { fromDisplayWarnings, sameMailbox } from '../../src/smime/sender.js';
+import { parseMessage } from '../../src/mime/index.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
 import { multipartSigned, utf8 } from './fixtures.js';
 
@@ -203,4 +204,25 @@ describe('an invisible character UTS #46 ignores in the From address', () => {
     expect(v.problems).toEqual([]);
     expect(v.valid).toBe(true);
   });
+});
+
+// Found by the spoof generator's UTF-8 paths: a name that spells the From's own address without "@"
+// was compared with the address as a string, so `"pay at xn--bcher-kva.example" <pay@bücher.example>`
+// — its own mailbox in A-labels — was warned as a look-alike of another address.
+describe('regression: an address spelled out in the From display name is compared with the From address as a mailbox', () => {
+  const warned = (from: string) => fromDisplayWarnings(parseMessage(`From: ${from}\r\nSubject: x\r\n\r\nx\r\n`)).map((w) => w.code);
+  it.each([
+    ['"pay at xn--bcher-kva.example" <pay@bücher.example>'],
+    ['"pay at bücher.example" <pay@XN--BCHER-KVA.example>'],
+    ['"pay at bu\u0308cher.example" <pay@bücher.example>'],
+    ['"Pay at example.com" <pay@example.com>'],
+  ])('its own mailbox otherwise spelled: no look-alike (%s)', (from) => {
+    expect(warned(from)).toEqual([]);
+  });
+  it.each([['"ceo at bücher.example" <pay@bücher.example>'], ['"pay at bücher.example" <pay@b\u00FC\u0441her.example>'], ['"pay at \u03B1\u03C2.example" <pay@\u03B1\u03C3.example>']])(
+    'another mailbox: SMIME_FROM_DISPLAY_NAME_LOOKALIKE (%s)',
+    (from) => {
+      expect(warned(from)).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+    },
+  );
 });

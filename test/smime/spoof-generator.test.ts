@@ -16,7 +16,13 @@
  *   Reply-To outside the From domain, an unsigned outer Subject/To/Reply-To differing from a signed one);
  * - the model's valid variants are really valid (the generator is not vacuous).
  *
- * Fixed seed in CI (test/setup.ts), random locally; fast-check prints the seed and path of a failure.
+ * The UTF-8 paths (RFC 6532) do the same with raw UTF-8 header fields and certificates bound by an
+ * rfc822Name in A-labels or an SmtpUTF8Mailbox; the model knows by hand which spellings are one
+ * mailbox (U-label and A-label, any case, a domain in NFD) and which only look like it (a Cyrillic
+ * or full-width letter, a final sigma, a local part in NFD or another case).
+ *
+ * Fixed seed in CI (test/setup.ts; MAILPKI_FC_SEED with CI set picks another), random locally; fast-check
+ * prints the seed and path of a failure. SPOOF_RUNS=<n> runs each property n times and prints the tallies.
  */
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
@@ -25,17 +31,41 @@ import { fromLatin1, toBase64 } from '../../src/internal/bytes.js';
 import { getHeaders, normalizeAddress, parseMessage } from '../../src/mime/index.js';
 import { MAX_HP_OUTER_FIELDS, signMessage, verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
 import { encodeBase64Lines } from '../../src/mime/index.js';
-import { ENTITY, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
+import { keySigner, randomSerial, signCertificate } from '../../src/certs/builder.js';
+import { parseCertificate } from '../../src/certs/certificate.js';
+import { encodeName } from '../../src/certs/name.js';
+import { implicit, oid, seq, tlv } from '../../src/internal/der.js';
+import { OID } from '../../src/internal/oids.js';
+import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
+import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { ENTITY, GOOD_FROM, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
 let f: SmimeFixture;
 beforeAll(async () => {
   f = await makeSmimeFixture();
 });
 
-/** `sanSubject`: SAN payments@example.com, subject emailAddress ceo@example.com, which binds nothing. */
-type SignerName = 'payments' | 'attacker' | 'sanSubject';
-const MAILBOX: Record<SignerName, string> = { payments: 'payments@example.com', attacker: 'attacker@evil.test', sanSubject: 'payments@example.com' };
-const signerOf = (n: SignerName): FixtureSigner => (n === 'payments' ? f.payments : n === 'attacker' ? f.attacker : f.sanAndSubjectEmail);
+/**
+ * `sanSubject`: SAN payments@example.com, subject emailAddress ceo@example.com, which binds nothing.
+ * The UTF-8 paths' signers (self-signed, each its own trust anchor): `idnA` rfc822Name
+ * pay@xn--bcher-kva.example (A-label), `idnU` SmtpUTF8Mailbox pay@bücher.example (U-label) — one
+ * mailbox —, `zoe` SmtpUTF8Mailbox zoë@bücher.example (NFC local part), `sigma` SmtpUTF8Mailbox pay@ασ.example.
+ */
+type SignerName = 'payments' | 'attacker' | 'sanSubject' | Utf8SignerName;
+type Utf8SignerName = 'idnA' | 'idnU' | 'zoe' | 'sigma';
+/** The mailbox each signer binds, as the model names it (for the UTF-8 ones: the NFC, lower-case U-label spelling). */
+const MAILBOX: Record<SignerName, string> = {
+  payments: 'payments@example.com',
+  attacker: 'attacker@evil.test',
+  sanSubject: 'payments@example.com',
+  idnA: 'pay@bücher.example',
+  idnU: 'pay@bücher.example',
+  zoe: 'zo\u00EB@bücher.example',
+  sigma: 'pay@\u03B1\u03C3.example',
+};
+let utf8Signers: Record<Utf8SignerName, FixtureSigner>;
+const signerOf = (n: SignerName): FixtureSigner =>
+  n === 'payments' ? f.payments : n === 'attacker' ? f.attacker : n === 'sanSubject' ? f.sanAndSubjectEmail : utf8Signers[n];
 
 // ---------------------------------------------------------------------------------------------
 // What goes in a From field, and what the model knows about it.
@@ -308,7 +338,8 @@ interface Expected {
   warnings: SmimeWarningCode[];
 }
 
-const domainOf = (a: string) => normalizeAddress(a).slice(normalizeAddress(a).lastIndexOf('@') + 1);
+/** The domain of a mailbox as the model knows it: for the UTF-8 spellings, written down by hand (FORMS); else lower-cased. */
+const domainOf = (a: string) => FORMS.get(a)?.domain ?? normalizeAddress(a).slice(normalizeAddress(a).lastIndexOf('@') + 1);
 const sameValue = (a: string | undefined, b: string | undefined) => a === b;
 
 /**
@@ -802,3 +833,268 @@ it('wrapper paths: fields outside the signature inside the encryption are never 
   expect(wrapTally.valid).toBeGreaterThan(1);
   expect(wrapTally.invalid).toBeGreaterThan(25);
 }, 120_000);
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8 paths (RFC 6532): the signed scenarios with raw UTF-8 in From, Sender, Reply-To, Subject and
+// To (and the display names), signed by certificates bound with an rfc822Name in A-labels or an
+// SmtpUTF8Mailbox. The model knows each spelling's mailbox by hand (FORMS), not by the verifier's
+// mailboxKey: U-label and A-label, any case, a domain in NFD are one mailbox; a Cyrillic "с", a
+// full-width "ｂ", a final sigma "ς" for "σ", a local part in NFD or another case are other
+// mailboxes that nobody signed. A reader then deserves what the model says for the ASCII paths.
+
+/** A spelling of a mailbox: the mailbox the model calls it (MAILBOX's names) and its domain (one name per DNS name). */
+const FORMS = new Map<string, { mailbox: string; domain: string }>();
+const spell = (mailbox: string, domain: string, forms: string[]) => forms.forEach((x) => FORMS.set(x, { mailbox, domain }));
+spell('pay@bücher.example', 'bücher.example', ['pay@bücher.example', 'pay@xn--bcher-kva.example', 'pay@BÜCHER.example', 'pay@XN--BCHER-KVA.EXAMPLE', 'pay@bu\u0308cher.example']);
+spell('pay@b\u00FC\u0441her.example', 'b\u00FC\u0441her.example', ['pay@b\u00FC\u0441her.example']); // Cyrillic с
+spell('pay@\uFF42ücher.example', '\uFF42ücher.example', ['pay@\uFF42ücher.example']); // full-width ｂ
+spell('pay@bucher.example', 'bucher.example', ['pay@bucher.example']);
+spell('zo\u00EB@bücher.example', 'bücher.example', ['zo\u00EB@bücher.example', 'zo\u00EB@xn--bcher-kva.example', 'zo\u00EB@BÜCHER.EXAMPLE']);
+spell('zoe\u0308@bücher.example', 'bücher.example', ['zoe\u0308@bücher.example']); // NFD local part: another mailbox (RFC 5321 §2.4)
+spell('Zo\u00EB@bücher.example', 'bücher.example', ['Zo\u00EB@bücher.example']);
+// ασ is xn--mxa0b, ας xn--mxa8a (Node's url.domainToASCII); Σ lower-cases to σ, never ς (UTS #46).
+spell('pay@\u03B1\u03C3.example', '\u03B1\u03C3.example', ['pay@\u03B1\u03C3.example', 'pay@\u0391\u03A3.example', 'pay@\u0391\u03C3.EXAMPLE', 'pay@xn--mxa0b.example']);
+spell('pay@\u03B1\u03C2.example', '\u03B1\u03C2.example', ['pay@\u03B1\u03C2.example']);
+spell('payments@example.com', 'example.com', ['payments@example.com']);
+spell('attacker@evil.test', 'evil.test', ['attacker@evil.test']);
+// Reply-To spellings.
+spell('ap@bücher.example', 'bücher.example', ['ap@bücher.example', 'ap@XN--BCHER-KVA.example']);
+spell('ap@rechnung.bücher.example', 'rechnung.bücher.example', ['ap@rechnung.bücher.example', 'ap@rechnung.xn--bcher-kva.example']);
+spell('ap@b\u00FC\u0441her.example', 'b\u00FC\u0441her.example', ['ap@b\u00FC\u0441her.example']);
+spell('ap@\u03B1\u03C3.example', '\u03B1\u03C3.example', ['ap@\u0391\u03A3.example']);
+spell('ap@\u03B1\u03C2.example', '\u03B1\u03C2.example', ['ap@\u03B1\u03C2.example']);
+
+const spellingsOf = (mailbox: string) => [...FORMS].filter(([, v]) => v.mailbox === mailbox).map(([k]) => k);
+
+/** UTF-8 From forms of spelling `m` (name template `t`): clean ones (bindable when m's mailbox signed) and spoofs. */
+function utf8From(m: string, t: number): FromChoice {
+  const mailbox = FORMS.get(m)!.mailbox;
+  const clean = (label: string, value: string, name: string, lookalike = false): FromChoice => ({ values: [value], mailbox, lookalike, label: `${label} [${m}]`, name });
+  const spoof = (label: string, values: string[]): FromChoice => ({ values, lookalike: false, label: `${label} [${m}]`, name: '?' });
+  const forms = [
+    () => clean('bare', m, ''),
+    () => clean('raw UTF-8 name', `Jörg Müller <${m}>`, 'Jörg Müller'),
+    () => clean('quoted raw UTF-8 name', `"Zahlungen (Bücher)" <${m}>`, 'Zahlungen (Bücher)'),
+    () => clean('encoded UTF-8 name', `=?utf-8?q?J=C3=B6rg_M=C3=BCller?= <${m}>`, 'Jörg Müller'),
+    () => clean('Greek name', `Πληρωμές <${m}>`, 'Πληρωμές'),
+    () => clean('name "ceo at bücher.example"', `"ceo at bücher.example" <${m}>`, 'ceo at bücher.example', true),
+    () => spoof('raw UTF-8 address in the name', [`"ceo@bücher.example" <${m}>`]),
+    () => spoof('raw full-width "＠" in the name', [`"boss\uFF20bücher.example" <${m}>`]),
+    () => spoof('two UTF-8 mailboxes', [`${m}, zo\u00EB@bücher.example`]),
+    () => spoof('two From fields', [m, 'pay@bücher.example']),
+    // Raw control characters in the field (not in an encoded word): refused like any control character.
+    () => spoof('raw name with a bidi override', [`"\u202Eyap\u202C Jörg" <${m}>`]),
+    // pay@bücher.example's address in the name, in A-labels: its own (no problem) or, beside another mailbox, a spoof.
+    () =>
+      mailbox === 'pay@bücher.example'
+        ? clean('its own address in A-labels in the name', `"pay@XN--BCHER-KVA.example" <${m}>`, 'pay@XN--BCHER-KVA.example')
+        : spoof('pay@bücher.example in A-labels in the name', [`"pay@XN--BCHER-KVA.example" <${m}>`]),
+    // pay@bücher.example spelled out without "@", in A-labels: its own (no look-alike) or another's (a look-alike).
+    () => clean('name "pay at xn--bcher-kva.example"', `"pay at xn--bcher-kva.example" <${m}>`, 'pay at xn--bcher-kva.example', mailbox !== 'pay@bücher.example'),
+  ];
+  return forms[t % forms.length]!();
+}
+const UTF8_TEMPLATES = 13;
+
+const utf8Spellings = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...spellingsOf('pay@bücher.example')) },
+  { weight: 3, arbitrary: fc.constantFrom(...spellingsOf('zo\u00EB@bücher.example')) },
+  { weight: 3, arbitrary: fc.constantFrom(...spellingsOf('pay@\u03B1\u03C3.example')) },
+  { weight: 1, arbitrary: fc.constantFrom('payments@example.com', 'attacker@evil.test') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('pay@b\u00FC\u0441her.example', 'pay@\uFF42ücher.example', 'pay@bucher.example', 'zoe\u0308@bücher.example', 'Zo\u00EB@bücher.example', 'pay@\u03B1\u03C2.example'),
+  },
+);
+
+const utf8FromChoice = fc.tuple(utf8Spellings, fc.oneof({ weight: 4, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.integer({ min: 6, max: UTF8_TEMPLATES - 1 }) })).map(([m, t]) => ({ ...utf8From(m, t), t, m }));
+
+const utf8HeaderSet: fc.Arbitrary<HeaderSet> = fc.record(
+  {
+    from: utf8FromChoice,
+    sender: fc.option(fc.constantFrom<'same' | 'other'>('same', 'same', 'other'), { nil: undefined, freq: 4 }),
+    replyTo: fc.option(fc.constantFrom('ap@bücher.example', 'ap@XN--BCHER-KVA.example', 'ap@rechnung.xn--bcher-kva.example', 'ap@b\u00FC\u0441her.example', 'ap@\u0391\u03A3.example', 'ap@\u03B1\u03C2.example'), { nil: undefined, freq: 2 }),
+    subject: fc.constantFrom(
+      written('Zahlung für März'),
+      written('=?utf-8?q?Zahlung_f=C3=BCr_M=C3=A4rz?=', 'Zahlung für März'),
+      written('Zahlung  für\r\n März', 'Zahlung für März'),
+      written('Zahlung für Mai'),
+      written('Πληρωμή Μαρτίου'),
+    ),
+    to: fc.constantFrom(written('Zoë <approvers@example.com>'), written('everyone@example.com')),
+    rotate: fc.nat(6),
+    reverse: fc.boolean(),
+  },
+  { requiredKeys: ['from', 'subject', 'to', 'rotate', 'reverse'] },
+);
+
+/** The outer From respelled (another spelling of the same mailbox, the same name template): what U-label/A-label changes look like. */
+const respelled = (outer: HeaderSet): fc.Arbitrary<HeaderSet> => {
+  const { m, t } = outer.from as FromChoice & { m?: string; t?: number };
+  if (m === undefined || t === undefined) return fc.constant(outer);
+  return fc.constantFrom(...spellingsOf(FORMS.get(m)!.mailbox)).map((other) => ({ ...outer, from: { ...utf8From(other, t), m: other, t } }));
+};
+
+/** A signed header set: often the outer one or the outer one respelled, so valid variants stay frequent. */
+const likeOuterUtf8 = (outer: HeaderSet) =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constant(outer) },
+    { weight: 3, arbitrary: respelled(outer) },
+    { weight: 2, arbitrary: utf8HeaderSet.map((h) => ({ ...h, from: outer.from })) },
+    { weight: 1, arbitrary: utf8HeaderSet },
+  );
+
+const utf8Scenario: fc.Arbitrary<Scenario> = fc
+  .record({
+    signer: fc.constantFrom<SignerName>('idnA', 'idnU', 'zoe', 'sigma', 'idnA', 'idnU', 'payments', 'attacker'),
+    carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque'),
+    outer: utf8HeaderSet,
+    wrapCount: fc.constantFrom(0, 0, 0, 1, 1, 2),
+    injectedWanted: fc.constantFrom(true, true, false),
+    partialDraw: fc.nat(14),
+    hp: fc.option(hpChoice, { nil: undefined, freq: 2 }),
+    innerSigned: fc.option(fc.record({ signer: fc.constantFrom<SignerName>('idnA', 'idnU', 'attacker', 'zoe'), carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque') }), { nil: undefined, freq: 3 }),
+  })
+  .chain((s) =>
+    fc
+      .record({
+        wrappers: fc.array(fc.record({ set: likeOuterUtf8(s.outer), forwardedNo: fc.boolean() }), { minLength: s.wrapCount, maxLength: s.wrapCount }),
+        injected: (s.wrapCount === 0 || s.innerSigned) && s.injectedWanted ? likeOuterUtf8(s.outer) : fc.constant(undefined),
+      })
+      .map(({ wrappers, injected }) => {
+        // No second signature around it: the fixture's re-signing reads the message as Latin-1.
+        const out: Scenario = { signer: s.signer, carrier: s.carrier, outer: s.outer, wrappers, partial: s.partialDraw === 0 };
+        const triple = s.innerSigned && wrappers.length > 0;
+        if (triple) out.innerSigned = s.innerSigned!;
+        if (injected && (wrappers.length === 0 || triple)) out.injected = injected;
+        if (out.injected && s.hp && !triple) out.hp = s.hp;
+        return out;
+      }),
+  );
+
+/** A self-signed certificate (its own trust anchor) whose SAN holds `san` (GeneralName DER), and its key. */
+async function selfSignedSigner(san: Uint8Array[], mailbox: string): Promise<FixtureSigner> {
+  const keys = await generateKeyPair('ec-p256', { extractable: true });
+  const name = encodeName([{ type: 'CN', value: 'UTF-8 signer' }]);
+  const der = await signCertificate(
+    {
+      serial: randomSerial(crypto),
+      issuer: name,
+      subject: name,
+      notBefore: GOOD_FROM,
+      notAfter: new Date(GOOD_FROM.getTime() + 365 * 86_400_000),
+      spki: await exportSpki(keys.publicKey),
+      extensions: [{ oid: OID.subjectAltName, critical: false, value: seq(...san) }],
+    },
+    keySigner(keys.privateKey, defaultSignatureAlgorithm(keys.privateKey)),
+  );
+  return { mailbox, key: keys.privateKey, publicKey: keys.publicKey, keyType: 'ec-p256', certificate: parseCertificate(der), chain: [] };
+}
+const rfc822Name = (s: string) => implicit(1, Uint8Array.from(s, (c) => c.charCodeAt(0)));
+const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, utf8(s))));
+
+beforeAll(async () => {
+  const [idnA, idnU, zoe, sigma] = await Promise.all([
+    selfSignedSigner([rfc822Name('pay@xn--bcher-kva.example')], 'pay@xn--bcher-kva.example'),
+    selfSignedSigner([smtpUtf8Mailbox('pay@bücher.example')], 'pay@bücher.example'),
+    selfSignedSigner([smtpUtf8Mailbox('zo\u00EB@bücher.example')], 'zo\u00EB@bücher.example'),
+    selfSignedSigner([smtpUtf8Mailbox('pay@\u03B1\u03C3.example')], 'pay@\u03B1\u03C3.example'),
+  ]);
+  utf8Signers = { idnA, idnU, zoe, sigma };
+});
+/** The fixture CA's root and the UTF-8 signers' own certificates. */
+const utf8Anchors = () => [...f.anchors, ...Object.values(utf8Signers).map((x) => x.certificate)];
+
+const utf8Tally = { valid: 0, invalid: 0, respelledValid: 0, utf8LocalValid: 0, lookalikeDomainFrom: 0 };
+
+it('UTF-8 paths (RFC 6532): U-label and A-label spellings of one mailbox bind alike; a look-alike domain, a final sigma, an NFD local part are other mailboxes; outer changes after signing warn', async () => {
+  const anchors = utf8Anchors();
+  await fc.assert(
+    fc.asyncProperty(utf8Scenario, async (s) => {
+      const message = await build(s);
+      const v = await verifyMessage(utf8(message), verifyOptions(f, { trustAnchors: anchors }));
+      const want = expected(s);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (['b\u00FC\u0441her', '\uFF42ücher', '\u03B1\u03C2.'].some((d) => s.outer.from.values.join().includes(d))) utf8Tally.lookalikeDomainFrom++;
+      if (want.valid) {
+        expect(got.warnings, context).toEqual(want.warnings);
+        // The author the verdict names is a spelling of the outer From's mailbox.
+        expect(FORMS.get(v.from?.address ?? '')?.mailbox, context).toBe(s.outer.from.mailbox);
+        const spellings = new Set([s.outer, ...s.wrappers.map((w) => w.set), ...(s.injected ? [s.injected] : [])].map((h) => (h.from as { m?: string }).m).filter(Boolean));
+        if (spellings.size > 1) utf8Tally.respelledValid++;
+        if (s.outer.from.mailbox === MAILBOX.zoe) utf8Tally.utf8LocalValid++;
+        utf8Tally.valid++;
+      } else utf8Tally.invalid++;
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 200) },
+  );
+  if (process.env.SPOOF_RUNS) console.log({ utf8: utf8Tally });
+  expect(utf8Tally.valid).toBeGreaterThan(10);
+  expect(utf8Tally.invalid).toBeGreaterThan(25);
+  expect(utf8Tally.respelledValid).toBeGreaterThan(1);
+}, 60_000);
+
+// The RFC 9788 paths with UTF-8 header fields: signed with injected fields, an hp parameter and an
+// HP-Outer record, encrypted whole; the envelope's UTF-8 outer header is the signer's or one
+// changed after sending (the Subject, the Reply-To to a look-alike domain, the From respelled or
+// replaced, or all of it). The model is expectedEncrypted, as for the ASCII paths.
+
+const afterSendingUtf8 = (outer: HeaderSet): fc.Arbitrary<HeaderSet | undefined> =>
+  fc.oneof(
+    { weight: 4, arbitrary: fc.constant(undefined) },
+    { weight: 1, arbitrary: fc.constant<HeaderSet>({ ...outer, subject: written('Zahlung für Mai') }) },
+    { weight: 1, arbitrary: fc.constant<HeaderSet>({ ...outer, replyTo: 'ap@b\u00FC\u0441her.example' }) },
+    { weight: 1, arbitrary: respelled(outer) },
+    { weight: 1, arbitrary: utf8HeaderSet },
+  );
+
+const utf8HpScenario: fc.Arbitrary<{ s: Scenario; e: Envelope }> = fc
+  .record({
+    signer: fc.constantFrom<SignerName>('idnA', 'idnU', 'zoe', 'sigma', 'attacker'),
+    carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque'),
+    outer: utf8HeaderSet,
+    hp: hpChoice,
+    alg: fc.constantFrom<ContentEncryptionAlgorithm>('aes-256-gcm', 'aes-128-gcm', 'aes-256-cbc'),
+  })
+  .chain((x) =>
+    fc
+      .record({
+        injected: fc.oneof({ weight: 2, arbitrary: likeOuterUtf8(x.outer) }, { weight: 2, arbitrary: fc.constant<HeaderSet>({ ...x.outer, subject: written('Zahlungen Q1 (vertraulich)') }) }),
+        changed: afterSendingUtf8(x.outer),
+      })
+      .map(({ injected, changed }) => {
+        const s: Scenario = { signer: x.signer, carrier: x.carrier, outer: x.outer, wrappers: [], injected, partial: false, hp: x.hp };
+        const e: Envelope = { placement: 'whole', alg: x.alg, signedInside: true, keyGiven: true };
+        if (changed) e.outer = changed;
+        return { s, e };
+      }),
+  );
+
+const utf8HpTally = { valid: 0, invalid: 0, changedAfterSending: 0 };
+
+it('UTF-8 RFC 9788 paths: the UTF-8 HP-Outer record explains only what the signer sent; UTF-8 changes after sending warn; the protected UTF-8 fields are shown', async () => {
+  const anchors = utf8Anchors();
+  await fc.assert(
+    fc.asyncProperty(utf8HpScenario, async ({ s, e }) => {
+      const message = await buildEncrypted(s, e);
+      const v = await verifyMessage(utf8(message), verifyOptions(f, { trustAnchors: anchors, decryptionKeys: [{ privateKey: f.payments.key, certificate: f.payments.certificate }] }));
+      const want = expectedEncrypted(s, e);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  envelope: ${JSON.stringify({ ...e, outer: e.outer && headerLines(e.outer) })}\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}\n  differences: ${JSON.stringify(v.headerProtection.map((h) => h.differences))}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (want.valid) {
+        expect(got.warnings, context).toEqual(want.warnings);
+        const shown = parseMessage(v.decryptedMessage!);
+        expect(getHeaders(shown, 'Subject').map((h) => h.value), context).toEqual([s.injected!.subject.raw.replace(/\r\n/g, '')]);
+        if (e.outer) utf8HpTally.changedAfterSending++;
+        utf8HpTally.valid++;
+      } else utf8HpTally.invalid++;
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 100) },
+  );
+  if (process.env.SPOOF_RUNS) console.log({ utf8Hp: utf8HpTally });
+  expect(utf8HpTally.valid).toBeGreaterThan(3);
+  expect(utf8HpTally.invalid).toBeGreaterThan(10);
+}, 60_000);
