@@ -245,6 +245,9 @@ function readEnvelopedData(bytes: Uint8Array, l: Required<EnvelopedLimits>): Env
   const what = auth ? 'invalid CMS AuthEnvelopedData' : 'invalid CMS EnvelopedData';
   const c = cursor(body, ERR, what);
   const version = inCms('version', () => readSmallInt(c.next(Tag.INTEGER)));
+  // The version is not covered by the tag (AuthEnvelopedData authenticates only authAttrs): a value
+  // no RFC defines is refused, so a changed version never opens (RFC 5083 §2.1: 0; RFC 5652 §6.1: 0, 2, 3 or 4).
+  if (auth ? version !== 0 : ![0, 2, 3, 4].includes(version)) throw new MailPkiError(ERR, `${what}: version ${version} is not one ${auth ? 'RFC 5083' : 'RFC 5652'} defines`);
   c.optional(0xa0); // originatorInfo: certificates for the originator; not needed to decrypt
   const recipients = readRecipientInfos(c.next(Tag.SET), l);
   const eci = cursor(c.next(Tag.SEQUENCE), ERR, 'invalid CMS EncryptedContentInfo');
@@ -419,12 +422,14 @@ function readKeyTransportAlgorithm(node: Der): KeyTransportAlgorithm {
 
 function readKeyTrans(node: Der): KeyTransRecipient {
   const c = cursor(node, ERR, 'invalid CMS KeyTransRecipientInfo');
-  inCms('KeyTransRecipientInfo version', () => readSmallInt(c.next(Tag.INTEGER)));
+  const version = inCms('KeyTransRecipientInfo version', () => readSmallInt(c.next(Tag.INTEGER)));
   const ridNode = c.next();
   let rid: RecipientIdentifier;
   if (ridNode.tag === Tag.SEQUENCE) rid = readIssuerAndSerial(ridNode);
   else if (ridNode.tag === 0x80) rid = { subjectKeyIdentifier: contentOf(ridNode) };
   else throw new MailPkiError(ERR, `invalid CMS KeyTransRecipientInfo: unexpected recipient identifier tag 0x${ridNode.tag.toString(16)}`);
+  // RFC 5652 §6.2.1: 0 with issuerAndSerialNumber, 2 with subjectKeyIdentifier.
+  if (version !== (ridNode.tag === Tag.SEQUENCE ? 0 : 2)) throw new MailPkiError(ERR, `invalid CMS KeyTransRecipientInfo: version ${version} does not go with its recipient identifier`);
   const algorithm = readKeyTransportAlgorithm(c.next(Tag.SEQUENCE));
   const encryptedKey = readOctetString(c.next(Tag.OCTET_STRING));
   c.end();
@@ -475,7 +480,8 @@ function readKeyAgreementAlgorithm(node: Der): KeyAgreementAlgorithm {
 
 function readKeyAgree(node: Der): KeyAgreeRecipient[] {
   const c = cursor(node, ERR, 'invalid CMS KeyAgreeRecipientInfo');
-  inCms('KeyAgreeRecipientInfo version', () => readSmallInt(c.next(Tag.INTEGER)));
+  const version = inCms('KeyAgreeRecipientInfo version', () => readSmallInt(c.next(Tag.INTEGER)));
+  if (version !== 3) throw new MailPkiError(ERR, `invalid CMS KeyAgreeRecipientInfo: version ${version}, not 3 (RFC 5652 §6.2.2)`);
   const orig = cursor(c.next(0xa0), ERR, 'invalid CMS originator').next();
   let originatorPoint: Uint8Array | undefined;
   let originatorKeyAlgorithm: string | undefined;

@@ -667,3 +667,36 @@ describe('large content without extra copies (issue 12 throughput): what the sho
     expect(e2.details).toMatchObject({ field: 'aesGcm' });
   });
 });
+
+describe('version fields (not covered by the tag of AuthEnvelopedData)', () => {
+  /** Offsets of the value byte of: the EnvelopedData/AuthEnvelopedData version, then each RecipientInfo's version. */
+  function versionOffsets(der: Uint8Array): { body: number; recipients: number[] } {
+    const ci = cursor(parseDer(der), 'ERR_CMS_MALFORMED', 'test');
+    ci.next(Tag.OID);
+    const body = cursor(cursor(ci.next(0xa0), 'ERR_CMS_MALFORMED', 'test').next(Tag.SEQUENCE), 'ERR_CMS_MALFORMED', 'test');
+    const version = body.next(Tag.INTEGER);
+    const set = cursor(body.next(Tag.SET), 'ERR_CMS_MALFORMED', 'test');
+    const recipients: number[] = [];
+    while (!set.done) recipients.push(cursor(set.next(), 'ERR_CMS_MALFORMED', 'test').next(Tag.INTEGER).contentStart);
+    return { body: version.contentStart, recipients };
+  }
+
+  it('a changed version (AuthEnvelopedData ≠ 0, EnvelopedData not 0/2/3/4, KeyTransRecipientInfo not matching its identifier, KeyAgreeRecipientInfo ≠ 3) is ERR_CMS_MALFORMED and never opens (it used to open: seed 827691663 of the hostile-input property)', async () => {
+    for (const contentEncryption of ['aes-256-gcm', 'aes-256-cbc'] as ContentEncryptionAlgorithm[]) {
+      const der = await encryptData(content, [{ certificate: ids.rsa!.cert }, { certificate: ids.rsa2!.cert }, { certificate: ids.p256!.cert }], { contentEncryption });
+      expect(new TextDecoder().decode((await decryptData(der, [ids.rsa!.key])).content)).toContain('Pay 10,000 EUR');
+      const at = versionOffsets(der);
+      const auth = contentEncryption === 'aes-256-gcm';
+      const changes: [number, number][] = [[at.body, 17], [at.body, auth ? 2 : 1], ...at.recipients.map((o) => [o, der[o] === 3 ? 2 : der[o] === 0 ? 2 : 0] as [number, number])];
+      for (const [offset, value] of changes) {
+        const changed = Uint8Array.from(der);
+        changed[offset] = value;
+        for (const who of ['rsa', 'rsa2', 'p256']) {
+          const err = await decryptData(changed, [ids[who]!.key]).then(() => undefined, (e: unknown) => e);
+          expect(err, `${contentEncryption}: byte ${offset} = ${value}, key ${who}`).toBeInstanceOf(MailPkiError);
+          expect((err as MailPkiError).code).toBe('ERR_CMS_MALFORMED');
+        }
+      }
+    }
+  });
+});
