@@ -881,13 +881,14 @@ describe('what a reader sees outside the bound mailbox (finding 3)', () => {
 });
 
 describe('CPU a hostile header or certificate can ask for (linear de-duplication)', () => {
-  it('Reply-To with 20,000 mailboxes in other domains is checked in linear time (quadratic de-dup took 70 s for 60,000)', () => {
-    const n = 20_000;
+  it('Reply-To with 40,000 mailboxes in other domains is checked in linear time (quadratic de-dup took 70 s for 60,000, ≈ 31 s for 40,000; linear ≈ 1 s)', () => {
+    // The bound leaves room for a loaded CI machine (2 cores, the suite in parallel) and still catches quadratic work.
+    const n = 40_000;
     const header = `Reply-To: ${Array.from({ length: n }, (_, i) => `a${i}@evil${i}.test`).join(',\r\n ')}\r\nFrom: payments@example.com\r\n\r\nbody\r\n`;
     const entity = parseMessage(header);
     const t = performance.now();
     const w = replyToWarnings(entity, 'payments@example.com');
-    expect(performance.now() - t).toBeLessThan(2000);
+    expect(performance.now() - t).toBeLessThan(10_000);
     expect(w).toHaveLength(1);
     expect(w[0]!.message).toBe(`Reply-To sends replies to a0@evil0.test, a1@evil1.test, a2@evil2.test, a3@evil3.test, a4@evil4.test, … (${n} in all), outside example.com, the domain of the From mailbox`);
   });
