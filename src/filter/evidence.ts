@@ -10,7 +10,7 @@ import { MailPkiError } from '../errors.js';
 import { fromBase64, toHex } from '../internal/bytes.js';
 import { sha256 } from '../internal/sha.js';
 import { parseInput } from '../internal/validate.js';
-import { redactVerdict } from '../smime/redact.js';
+import { redactedView } from '../smime/redact.js';
 import type { Verdict } from '../smime/verdict.js';
 import type { DispositionAction } from './policy.js';
 
@@ -148,7 +148,8 @@ export const MAX_EVIDENCE_FAULTS = 20;
 export function evidenceVerdict(verdict: Verdict): unknown {
   // A certificate's DER (verifyMessage's includeCertificates) is kept once per record, in
   // `certificates` (evidenceCertificates); the summaries keep its fingerprint.
-  return JSON.parse(JSON.stringify(redactVerdict(verdict), (key, value) => (key === 'der' && typeof value === 'string' ? undefined : value)));
+  // The JSON round trip is the copy (redactVerdict's own copy would be a second one).
+  return JSON.parse(JSON.stringify(redactedView(verdict), (key, value) => (key === 'der' && typeof value === 'string' ? undefined : value)));
 }
 
 /** The certificate summaries (each with its `sha256`) of the signers of a verdict — a Verdict or one kept as evidence (JSON) — whose chain validated. */

@@ -92,23 +92,36 @@ export function fromHex(hex: string): Uint8Array {
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const B64_INDEX = new Int16Array(256).fill(-1);
 for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0));
 
+/**
+ * Base64 (RFC 4648 §4, padded). The characters are written into a byte array and made a string in
+ * a few large pieces: a string grown 4 characters at a time is a chain of thousands of small
+ * strings that every later reader (JSON, a regular expression, a hash) first has to flatten.
+ */
 export function toBase64(bytes: Uint8Array): string {
-  let out = '';
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+    out[o++] = B64_CODES[n >> 18]!;
+    out[o++] = B64_CODES[(n >> 12) & 63]!;
+    out[o++] = B64_CODES[(n >> 6) & 63]!;
+    out[o++] = B64_CODES[n & 63]!;
   }
   const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + '==';
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '=';
+  if (rest > 0) {
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = B64_CODES[n >> 18]!;
+    out[o++] = B64_CODES[(n >> 12) & 63]!;
+    out[o++] = rest === 2 ? B64_CODES[(n >> 6) & 63]! : 0x3d;
+    out[o++] = 0x3d;
   }
-  return out;
+  let s = '';
+  // In pieces: String.fromCharCode takes its arguments on the stack.
+  for (let at = 0; at < out.length; at += 0x8000) s += String.fromCharCode.apply(null, out.subarray(at, at + 0x8000) as unknown as number[]);
+  return s;
 }
 
 /**

@@ -83,10 +83,19 @@ function note<T extends SmimeProblem | SmimeWarning>(p: T): RedactedNote<T> {
  * await log.write(JSON.stringify(redactVerdict(verdict)));
  */
 export function redactVerdict(verdict: Verdict): RedactedVerdict {
-  if (!verdict.layers.some((l) => l.kind === 'encrypted')) return structuredClone(verdict);
+  return structuredClone(redactedView(verdict));
+}
+
+/**
+ * @internal What redactVerdict copies: the verdict itself when it had no encrypted layer, otherwise
+ * a new top level whose fields not narrowed are the verdict's own objects (not copies). Only for a
+ * caller that copies it next (evidenceVerdict serialises it), so as not to copy a verdict twice.
+ */
+export function redactedView(verdict: Verdict): RedactedVerdict {
+  if (!verdict.layers.some((l) => l.kind === 'encrypted')) return verdict;
   const { decryptedMessage: _plaintext, signedHeaders, headerProtection, problems, warnings, ...rest } = verdict;
   return {
-    ...structuredClone(rest),
+    ...rest,
     contentRedacted: 'encrypted',
     signedHeaders: signedHeaders.map((h) => ({ name: h.name })),
     headerProtection: headerProtection.map((h) => ({ hp: h.hp, where: h.where, differences: h.differences.map((d) => ({ name: d.name, cause: d.cause })) })),

@@ -90,4 +90,17 @@ describe('redactVerdict', () => {
     expect(r).not.toBe(v);
     expect(r.contentRedacted).toBeUndefined();
   });
+
+  it('an encrypted message: the copy shares no object with the verdict (changing one leaves the other), nor does evidenceVerdict', async () => {
+    const v = await verifyMessage(await signAndEncrypt(plainMessage({ to: 'approver@example.com', subject: SECRET }), f.payments, [bob.certificate], enc()), verifyOptions(f, keys()));
+    const objects = (x: unknown, out = new Set<object>()): Set<object> => {
+      if (x && typeof x === 'object' && !out.has(x)) {
+        out.add(x);
+        for (const y of Object.values(x)) objects(y, out);
+      }
+      return out;
+    };
+    const mine = objects(v);
+    for (const copy of [redactVerdict(v), evidenceVerdict(v)]) expect([...objects(copy)].filter((o) => mine.has(o))).toEqual([]);
+  });
 });
