@@ -282,11 +282,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   });
 
   /** A copy passed on: who the return port took, who it refused permanently (5xx, with its reply) and who for now (4xx). Failing altogether for now throws SmtpReply 451. */
-  async function pass(bytes: Uint8Array, from: string, to: string[]): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
+  async function pass(bytes: Uint8Array, from: string, to: string[], beforeTransaction?: () => void): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
     let refusedAtRcpt: RefusedRecipient[];
     try {
-      refusedAtRcpt = await reinjectPool.send(from, to, bytes);
+      refusedAtRcpt = await reinjectPool.send(from, to, bytes, beforeTransaction);
     } catch (e) {
+      if (e instanceof SmtpReply) throw e;
       const code = (e as { responseCode?: number }).responseCode;
       // A permanent refusal of the whole copy (5xx at MAIL or DATA, or every RCPT refused): passed on as permanent.
       if (code !== undefined && code >= 500 && code < 600) {
@@ -476,7 +477,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     let temporary: SmtpReply | undefined;
     const passOn = async (bytes: Uint8Array, envelopeTo: string[], servedFor: string[]) => {
       inLease();
-      const r = await pass(bytes, from, envelopeTo);
+      // Checked again once a connection is free: the wait for one has no deadline of its own.
+      const r = await pass(bytes, from, envelopeTo, inLease);
       if (servedFor !== envelopeTo) {
         // A quarantine mailbox copy serves every recipient it holds, or none.
         if (r.accepted.length === 1) for (const x of servedFor) served(x);

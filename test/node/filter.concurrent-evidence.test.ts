@@ -164,3 +164,38 @@ describe('regression: the same message handed over twice at once', () => {
     expect(rec!.faults.join('\n')).toMatch(/ran out of time/);
   });
 });
+
+describe('regression: an attempt\'s copy that waited for a return-port connection past its lease', () => {
+  it('is not passed on once the lease is too short for it (another attempt may have taken the message over): one copy per recipient', async () => {
+    // One connection to a slow return port: a copy waits for it behind another message's.
+    const sink = await startSink({ delayMs: 1500 });
+    const evidence = new MemoryEvidenceStore();
+    const t0 = Date.parse('2026-03-16T08:00:00Z');
+    let now = t0;
+    const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectConnections: 1, authservId: 'mx.example.com', evidence, clock: () => new Date(now) });
+    const raw = plainMessage({ to: TO.join(', '), subject: 'queued past its lease' });
+    try {
+      const other = deliver(filter.port, plainMessage({ to: 'other@example.com', subject: 'holds the connection' }), ['other@example.com']);
+      for (let i = 0; i < 300 && sink.got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // The message claims (pending) and waits for the connection.
+      const first = deliver(filter.port, raw);
+      const pending = async () => (await evidence.list()).find((r) => r.envelope.to.length === 2 && r.outcome === 'pending');
+      for (let i = 0; i < 300 && !(await pending()); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await pending()).toBeDefined();
+      await new Promise((r) => setTimeout(r, 100));
+      // The wait lasted past the lease (a long queue before a slow return port): Postfix's retry takes the message over.
+      now = t0 + LEASE_MS + 1000;
+      const retry = deliver(filter.port, raw);
+      const codes = await Promise.all([other, first, retry]);
+      // Observed before: [250, 250, 250], every recipient of the message got two copies.
+      expect(codes).toEqual([250, 451, 250]);
+      expect(copies(sink.got.filter((g) => g.to[0] !== 'other@example.com'))).toEqual(TO);
+      const rec = (await evidence.list()).find((r) => r.envelope.to.length === 2)!;
+      expect(rec).toMatchObject({ attempts: 2, outcome: 'delivered' });
+      expect(rec.deliveries).toEqual(TO.map((recipient) => ({ recipient, attempt: 2 })));
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+  });
+});
