@@ -443,9 +443,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
 
     // Intent first: the record exists (pending) before any copy leaves, so no copy goes without evidence.
     await claim('pending');
-    /** Copies start only while each is sure to be out within the lease (a later attempt may take over then). */
+    /**
+     * Copies start only while each is sure to be out within the lease (a later attempt may take over then) — either
+     * way, as inFlight reads it: with the clock set back by more than a lease, any other attempt takes over at once.
+     */
     const inLease = () => {
-      if (clock().getTime() - receivedAt.getTime() > leaseMs - copyDeadlineMs)
+      if (Math.abs(clock().getTime() - receivedAt.getTime()) > leaseMs - copyDeadlineMs)
         throw new SmtpReply(451, '4.3.0 This attempt ran out of time (its evidence lease) before every copy was passed on; try again later');
     };
 

@@ -165,8 +165,8 @@ describe('regression: the same message handed over twice at once', () => {
   });
 });
 
-describe('regression: an attempt\'s copy that waited for a return-port connection past its lease', () => {
-  it('is not passed on once the lease is too short for it (another attempt may have taken the message over): one copy per recipient', async () => {
+describe('regression: an attempt passes no copy on once another may take the message over', () => {
+  it('a copy that waited for a return-port connection past its lease is not passed on: one copy per recipient', async () => {
     // One connection to a slow return port: a copy waits for it behind another message's.
     const sink = await startSink({ delayMs: 1500 });
     const evidence = new MemoryEvidenceStore();
@@ -193,6 +193,31 @@ describe('regression: an attempt\'s copy that waited for a return-port connectio
       const rec = (await evidence.list()).find((r) => r.envelope.to.length === 2)!;
       expect(rec).toMatchObject({ attempts: 2, outcome: 'delivered' });
       expect(rec.deliveries).toEqual(TO.map((recipient) => ({ recipient, attempt: 2 })));
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+  });
+
+  it('the clock set back by more than a lease after an attempt\'s claim: the attempt passes nothing on (any other attempt may take the message over now)', async () => {
+    const sink = await startSink({ delayMs: 1500 });
+    const evidence = new MemoryEvidenceStore();
+    const t0 = Date.parse('2026-03-16T08:00:00Z');
+    let now = t0;
+    const update = evidence.update.bind(evidence);
+    let claims = 0;
+    // Right after the first attempt's claim the clock is set back: its record now reads as dated more than a lease ahead.
+    evidence.update = (id, change, o) => update(id, change, o).finally(() => claims++ === 0 && (now = t0 - LEASE_MS - 60_000));
+    const filter = await start(sink.port, evidence, () => new Date(now));
+    const raw = plainMessage({ to: TO.join(', '), subject: 'clock set back' });
+    try {
+      const first = deliver(filter.port, raw);
+      for (let i = 0; i < 300 && claims === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // Postfix hands it again meanwhile: the record looks abandoned (dated more than a lease ahead), so this attempt takes it over.
+      const second = deliver(filter.port, raw);
+      // Observed before: [250, 250], each recipient got two copies (the first attempt went on as if its lease held).
+      expect(await Promise.all([first, second])).toEqual([451, 250]);
+      expect(copies(sink.got)).toEqual(TO);
     } finally {
       await filter.close(1000);
       await sink.close();
