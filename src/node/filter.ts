@@ -248,6 +248,9 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   const reinject = options.reinject;
   if (!reinject || !Number.isInteger(reinject.port) || reinject.port < 1 || reinject.port > 65535)
     throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: reinject.port must be a port number', { details: { field: 'reinject.port' } });
+  // A store without update() (written before it existed) would answer 451 to every message, for ever: refused before listening.
+  if (options.evidence !== undefined && (typeof options.evidence?.get !== 'function' || typeof options.evidence.update !== 'function'))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: evidence must be an EvidenceStore (with get and update)', { details: { field: 'evidence' } });
   const maxBytes = options.maxMessageBytes ?? DEFAULT_FILTER_MAX_MESSAGE_BYTES;
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: maxMessageBytes must be a positive integer', { details: { field: 'maxMessageBytes' } });
   // S/MIME options that can only fail would defer every message for days: refused before listening.
