@@ -399,7 +399,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     const claim = async (outcome: EvidenceRecord['outcome'], fault?: string) => {
       let held = false;
       try {
-        await evidence.update(id, (current) => {
+        const written = await evidence.update(id, (current) => {
           held = inFlight(current, clock());
           if (held) return undefined;
           begin(current);
@@ -407,6 +407,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
           if (fault) note(fault);
           return record;
         });
+        // A store that wrote nothing though asked to (or never applied the change): no claim, no copy.
+        if (!held && !written) throw new Error('the evidence store wrote no record');
       } catch (e) {
         // Without its evidence the message must not go through silently: the MTA retries.
         throw cannotKeep(e);

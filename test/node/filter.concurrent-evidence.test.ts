@@ -224,3 +224,21 @@ describe('regression: an attempt passes no copy on once another may take the mes
     }
   });
 });
+
+describe('regression: a store whose update() wrote nothing though the claim asked it to', () => {
+  it('no copy leaves without its pending record: 451, nothing passed on', async () => {
+    const sink = await startSink();
+    const evidence = new MemoryEvidenceStore();
+    // Resolves as "nothing written" without applying the change (a store that lost the write, or one that does not implement it).
+    evidence.update = async () => undefined;
+    const filter = await start(sink.port, evidence);
+    try {
+      // Observed before: 451 only after both copies had gone (the record never written: every retry passed them on again).
+      expect(await deliver(filter.port, plainMessage({ to: TO.join(', '), subject: 'not kept' }))).toBe(451);
+      expect(sink.got).toEqual([]);
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+  });
+});
