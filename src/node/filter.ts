@@ -130,7 +130,7 @@ export interface FilterOptions {
   maxClients?: number;
   socketTimeoutMs?: number;
   reinjectConnections?: number;
-  /** Reinjection connect/greeting/socket timeout (ms, default 30 000). */
+  /** Reinjection connect/greeting/socket timeout (ms, default 30 000). It sets the evidence lease too: filters sharing one store must have the same. */
   reinjectTimeoutMs?: number;
   /** Called once per message with its evidence record (logging). Errors thrown here are ignored. */
   onMessage?: (record: EvidenceRecord) => void;
