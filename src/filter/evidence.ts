@@ -354,7 +354,8 @@ export interface EvidenceStore {
    * Reads the record `id` and writes what `change` makes of it as one atomic step: no other write,
    * from this process or another one on the same store, comes between the read and the write (a
    * store on disk does both in one write transaction: no extra commit). Resolves with the record
-   * written, or undefined when `change` wrote nothing; durable as put. A record `change` returns is
+   * written, or undefined when `change` wrote nothing (the filter takes undefined, after its change
+   * returned a record, as not written: 451, no copy passed on); durable as put. A record `change` returns is
    * checked as put checks it (ERR_INVALID_INPUT; one with another id too), and an error `change`
    * throws rejects this update: either way nothing is written, and other updates are not affected.
    *

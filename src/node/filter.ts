@@ -130,7 +130,7 @@ export interface FilterOptions {
   maxClients?: number;
   socketTimeoutMs?: number;
   reinjectConnections?: number;
-  /** Reinjection connect/greeting/socket timeout (ms, default 30 000). */
+  /** Reinjection connect/greeting/socket timeout (ms, default 30 000). It sets the evidence lease too: filters sharing one store must have the same. */
   reinjectTimeoutMs?: number;
   /** Called once per message with its evidence record (logging). Errors thrown here are ignored. */
   onMessage?: (record: EvidenceRecord) => void;
@@ -248,6 +248,9 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   const reinject = options.reinject;
   if (!reinject || !Number.isInteger(reinject.port) || reinject.port < 1 || reinject.port > 65535)
     throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: reinject.port must be a port number', { details: { field: 'reinject.port' } });
+  // A store without update() (written before it existed) would answer 451 to every message, for ever: refused before listening.
+  if (options.evidence !== undefined && (typeof options.evidence?.get !== 'function' || typeof options.evidence.update !== 'function'))
+    throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: evidence must be an EvidenceStore (with get and update)', { details: { field: 'evidence' } });
   const maxBytes = options.maxMessageBytes ?? DEFAULT_FILTER_MAX_MESSAGE_BYTES;
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new MailPkiError('ERR_INVALID_INPUT', 'createFilter: maxMessageBytes must be a positive integer', { details: { field: 'maxMessageBytes' } });
   // S/MIME options that can only fail would defer every message for days: refused before listening.
@@ -282,11 +285,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   });
 
   /** A copy passed on: who the return port took, who it refused permanently (5xx, with its reply) and who for now (4xx). Failing altogether for now throws SmtpReply 451. */
-  async function pass(bytes: Uint8Array, from: string, to: string[]): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
+  async function pass(bytes: Uint8Array, from: string, to: string[], beforeTransaction?: () => void): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
     let refusedAtRcpt: RefusedRecipient[];
     try {
-      refusedAtRcpt = await reinjectPool.send(from, to, bytes);
+      refusedAtRcpt = await reinjectPool.send(from, to, bytes, beforeTransaction);
     } catch (e) {
+      if (e instanceof SmtpReply) throw e;
       const code = (e as { responseCode?: number }).responseCode;
       // A permanent refusal of the whole copy (5xx at MAIL or DATA, or every RCPT refused): passed on as permanent.
       if (code !== undefined && code >= 500 && code < 600) {
@@ -395,7 +399,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     const claim = async (outcome: EvidenceRecord['outcome'], fault?: string) => {
       let held = false;
       try {
-        await evidence.update(id, (current) => {
+        const written = await evidence.update(id, (current) => {
           held = inFlight(current, clock());
           if (held) return undefined;
           begin(current);
@@ -403,6 +407,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
           if (fault) note(fault);
           return record;
         });
+        // A store that wrote nothing though asked to (or never applied the change): no claim, no copy.
+        if (!held && !written) throw new Error('the evidence store wrote no record');
       } catch (e) {
         // Without its evidence the message must not go through silently: the MTA retries.
         throw cannotKeep(e);
@@ -442,9 +448,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
 
     // Intent first: the record exists (pending) before any copy leaves, so no copy goes without evidence.
     await claim('pending');
-    /** Copies start only while each is sure to be out within the lease (a later attempt may take over then). */
+    /**
+     * Copies start only while each is sure to be out within the lease (a later attempt may take over then) — either
+     * way, as inFlight reads it: with the clock set back by more than a lease, any other attempt takes over at once.
+     */
     const inLease = () => {
-      if (clock().getTime() - receivedAt.getTime() > leaseMs - copyDeadlineMs)
+      if (Math.abs(clock().getTime() - receivedAt.getTime()) > leaseMs - copyDeadlineMs)
         throw new SmtpReply(451, '4.3.0 This attempt ran out of time (its evidence lease) before every copy was passed on; try again later');
     };
 
@@ -476,7 +485,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     let temporary: SmtpReply | undefined;
     const passOn = async (bytes: Uint8Array, envelopeTo: string[], servedFor: string[]) => {
       inLease();
-      const r = await pass(bytes, from, envelopeTo);
+      // Checked again once a connection is free: the wait for one has no deadline of its own.
+      const r = await pass(bytes, from, envelopeTo, inLease);
       if (servedFor !== envelopeTo) {
         // A quarantine mailbox copy serves every recipient it holds, or none.
         if (r.accepted.length === 1) for (const x of servedFor) served(x);

@@ -259,9 +259,10 @@ export class ReinjectPool {
   /**
    * Passes one message on; resolves once the return port answered 250 to its data, with the
    * recipients it refused at RCPT (the message went to the others). Throws when it went to nobody
-   * (`responseCode` set when the MTA refused).
+   * (`responseCode` set when the MTA refused). `beforeTransaction` runs right before each transaction
+   * starts (after the wait for a connection, which has no deadline): what it throws ends the send, nothing passed on.
    */
-  async send(from: string, to: readonly string[], message: Uint8Array): Promise<RefusedRecipient[]> {
+  async send(from: string, to: readonly string[], message: Uint8Array, beforeTransaction?: () => void): Promise<RefusedRecipient[]> {
     if (to.length === 0) throw new ReinjectError('no recipients');
     checkAddress(from === '' ? 'x' : from);
     for (const t of to) checkAddress(t);
@@ -273,7 +274,15 @@ export class ReinjectPool {
       let reused = c !== undefined;
       for (;;) {
         try {
-          c ??= await Connection.open(this.options);
+          const open = (c ??= await Connection.open(this.options));
+          try {
+            beforeTransaction?.();
+          } catch (e) {
+            // Not started: the connection stays as good as it was.
+            c = undefined;
+            this.keep(open);
+            throw e;
+          }
           const refused = await c.transact(from, to, message);
           this.keep(c);
           return refused;

@@ -164,3 +164,81 @@ describe('regression: the same message handed over twice at once', () => {
     expect(rec!.faults.join('\n')).toMatch(/ran out of time/);
   });
 });
+
+describe('regression: an attempt passes no copy on once another may take the message over', () => {
+  it('a copy that waited for a return-port connection past its lease is not passed on: one copy per recipient', async () => {
+    // One connection to a slow return port: a copy waits for it behind another message's.
+    const sink = await startSink({ delayMs: 1500 });
+    const evidence = new MemoryEvidenceStore();
+    const t0 = Date.parse('2026-03-16T08:00:00Z');
+    let now = t0;
+    const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectConnections: 1, authservId: 'mx.example.com', evidence, clock: () => new Date(now) });
+    const raw = plainMessage({ to: TO.join(', '), subject: 'queued past its lease' });
+    try {
+      const other = deliver(filter.port, plainMessage({ to: 'other@example.com', subject: 'holds the connection' }), ['other@example.com']);
+      for (let i = 0; i < 300 && sink.got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // The message claims (pending) and waits for the connection.
+      const first = deliver(filter.port, raw);
+      const pending = async () => (await evidence.list()).find((r) => r.envelope.to.length === 2 && r.outcome === 'pending');
+      for (let i = 0; i < 300 && !(await pending()); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await pending()).toBeDefined();
+      await new Promise((r) => setTimeout(r, 100));
+      // The wait lasted past the lease (a long queue before a slow return port): Postfix's retry takes the message over.
+      now = t0 + LEASE_MS + 1000;
+      const retry = deliver(filter.port, raw);
+      const codes = await Promise.all([other, first, retry]);
+      // Observed before: [250, 250, 250], every recipient of the message got two copies.
+      expect(codes).toEqual([250, 451, 250]);
+      expect(copies(sink.got.filter((g) => g.to[0] !== 'other@example.com'))).toEqual(TO);
+      const rec = (await evidence.list()).find((r) => r.envelope.to.length === 2)!;
+      expect(rec).toMatchObject({ attempts: 2, outcome: 'delivered' });
+      expect(rec.deliveries).toEqual(TO.map((recipient) => ({ recipient, attempt: 2 })));
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+  });
+
+  it('the clock set back by more than a lease after an attempt\'s claim: the attempt passes nothing on (any other attempt may take the message over now)', async () => {
+    const sink = await startSink({ delayMs: 1500 });
+    const evidence = new MemoryEvidenceStore();
+    const t0 = Date.parse('2026-03-16T08:00:00Z');
+    let now = t0;
+    const update = evidence.update.bind(evidence);
+    let claims = 0;
+    // Right after the first attempt's claim the clock is set back: its record now reads as dated more than a lease ahead.
+    evidence.update = (id, change, o) => update(id, change, o).finally(() => claims++ === 0 && (now = t0 - LEASE_MS - 60_000));
+    const filter = await start(sink.port, evidence, () => new Date(now));
+    const raw = plainMessage({ to: TO.join(', '), subject: 'clock set back' });
+    try {
+      const first = deliver(filter.port, raw);
+      for (let i = 0; i < 300 && claims === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // Postfix hands it again meanwhile: the record looks abandoned (dated more than a lease ahead), so this attempt takes it over.
+      const second = deliver(filter.port, raw);
+      // Observed before: [250, 250], each recipient got two copies (the first attempt went on as if its lease held).
+      expect(await Promise.all([first, second])).toEqual([451, 250]);
+      expect(copies(sink.got)).toEqual(TO);
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+  });
+});
+
+describe('regression: a store whose update() wrote nothing though the claim asked it to', () => {
+  it('no copy leaves without its pending record: 451, nothing passed on', async () => {
+    const sink = await startSink();
+    const evidence = new MemoryEvidenceStore();
+    // Resolves as "nothing written" without applying the change (a store that lost the write, or one that does not implement it).
+    evidence.update = async () => undefined;
+    const filter = await start(sink.port, evidence);
+    try {
+      // Observed before: 451 only after both copies had gone (the record never written: every retry passed them on again).
+      expect(await deliver(filter.port, plainMessage({ to: TO.join(', '), subject: 'not kept' }))).toBe(451);
+      expect(sink.got).toEqual([]);
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
+import { MemoryEvidenceStore, type EvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
 
 const ID = 'filter.example.test';
@@ -147,5 +147,9 @@ describe('createFilter faults', () => {
       code: 'ERR_INVALID_INPUT',
       details: { field: 'rules.0.recipients' },
     });
+    // Regression: a store of before EvidenceStore.update (get/put/list/prune only) was taken, and every message answered 451 for ever.
+    const old = new MemoryEvidenceStore();
+    const before = { get: old.get.bind(old), put: old.put.bind(old), list: old.list.bind(old), prune: old.prune.bind(old) } as unknown as EvidenceStore;
+    await expect(createFilter({ reinject: { port: 25 }, authservId: ID, evidence: before })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'evidence' } });
   });
 });

@@ -325,4 +325,22 @@ describe('ReinjectPool', () => {
     expect(mta.connections).toBe(2);
     expect(mta.lines.filter((l) => l === '<data>')).toHaveLength(10);
   });
+
+  it('beforeTransaction runs once a connection is free, right before the transaction: what it throws ends the send with nothing sent, and the connection is kept', async () => {
+    const mta = fakeMta({});
+    const port = await mta.listen();
+    closers.push(mta.close);
+    const p = pool(port, { connections: 1 });
+    let late = false;
+    const first = p.send('a@example.com', ['r1@example.com'], bytes('x\r\n'), () => (late = true));
+    // Waits for the one connection; by the time it gets it, it may no longer start.
+    const second = p.send('a@example.com', ['r2@example.com'], bytes('y\r\n'), () => {
+      if (late) throw new Error('too late');
+    });
+    await first;
+    await expect(second).rejects.toThrow('too late');
+    expect(mta.lines.filter((l) => l.startsWith('RCPT'))).toEqual(['RCPT TO:<r1@example.com>']);
+    await p.send('a@example.com', ['r3@example.com'], bytes('z\r\n'));
+    expect(mta.connections).toBe(1);
+  });
 });
