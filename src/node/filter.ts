@@ -74,8 +74,8 @@ function certificatesOf(inspection: Inspection, carried: EvidenceCertificate[] =
   return certificates.length ? { certificates } : {};
 }
 
-/** The latest `max` records in memory, oldest dropped first. */
-function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'update'> {
+/** The latest `max` records in memory (and any still pending), oldest dropped first. */
+export function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'update'> {
   const records = new Map<string, EvidenceRecord>();
   return {
     async get(id) {
@@ -99,7 +99,14 @@ function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'update'> {
         ...(deliveries ? { deliveries: [...deliveries] } : {}),
         ...(attempts ? { attempts } : {}),
       } as EvidenceRecord);
-      if (records.size > max) records.delete(records.keys().next().value!);
+      // The oldest that no attempt holds: a pending record's attempt may still be passing copies on (at most one
+      // per connection), and a duplicate of its message must find it.
+      if (records.size > max)
+        for (const [key, r] of records)
+          if (r.outcome !== 'pending') {
+            records.delete(key);
+            break;
+          }
       return record;
     },
   };
@@ -451,9 +458,11 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     /**
      * Copies start only while each is sure to be out within the lease (a later attempt may take over then) — either
      * way, as inFlight reads it: with the clock set back by more than a lease, any other attempt takes over at once.
+     * A margin of a tenth of a copy's deadline (a minute by default) is left for the final evidence write (a busy
+     * SQLite waits up to 5 s), so the last copy is in the record before anyone may take over.
      */
     const inLease = () => {
-      if (Math.abs(clock().getTime() - receivedAt.getTime()) > leaseMs - copyDeadlineMs)
+      if (Math.abs(clock().getTime() - receivedAt.getTime()) > leaseMs - copyDeadlineMs - copyDeadlineMs / 10)
         throw new SmtpReply(451, '4.3.0 This attempt ran out of time (its evidence lease) before every copy was passed on; try again later');
     };
 

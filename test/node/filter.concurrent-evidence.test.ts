@@ -10,7 +10,7 @@
 import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore, evidenceAttempts, type EvidenceStore } from '../../src/filter/evidence.js';
-import { createFilter, type RunningFilter } from '../../src/node/filter.js';
+import { createFilter, recentRecords, type RunningFilter } from '../../src/node/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { tempDir } from '../helpers/peers.js';
 import { startSink } from '../helpers/smtp-sink.js';
@@ -162,6 +162,35 @@ describe('regression: the same message handed over twice at once', () => {
     const [rec] = await evidence.list();
     expect(rec).toMatchObject({ outcome: 'deferred', delivered: [] });
     expect(rec!.faults.join('\n')).toMatch(/ran out of time/);
+  });
+});
+
+describe('regression (attack on the lease): the end of a lease', () => {
+  it('a copy starts only with a margin (a tenth of its deadline) before the point after which it may end with the lease: the final evidence write must land before a takeover (a claim that took 4 min 31 s passed copies on that could end 1 s before the lease, then a slow final write let a takeover send them again)', async () => {
+    const sink = await startSink();
+    const evidence = new MemoryEvidenceStore();
+    let now = Date.parse('2026-03-16T08:00:00Z');
+    const update = evidence.update.bind(evidence);
+    evidence.update = (id, change, o) => update(id, change, o).finally(() => (now += 4 * 60_000 + 31_000));
+    const filter = await start(sink.port, evidence, () => new Date(now));
+    try {
+      expect(await deliver(filter.port, plainMessage({ to: TO.join(', '), subject: 'margin' }))).toBe(451);
+    } finally {
+      await filter.close(1000);
+      await sink.close();
+    }
+    expect(sink.got).toEqual([]);
+  });
+
+  it('without a store, the recent records never drop a pending one (an attempt still passing copies on): a duplicate after 10 000 other messages still finds the claim (it was the oldest, so it was dropped first)', async () => {
+    const recent = recentRecords(2);
+    const rec = (id: string, outcome: 'pending' | 'delivered') => () => ({ id, receivedAt: '2026-03-16T08:00:00.000Z', envelope: { from: '', to: [] }, sha256: 'a'.repeat(64), size: 1, authenticationResults: 'x; none', smime: { result: 'none' }, dispositions: [], outcome, faults: [], attempts: 1 });
+    await recent.update('held', rec('held', 'pending'));
+    for (const id of ['b', 'c', 'd']) await recent.update(id, rec(id, 'delivered'));
+    expect((await recent.get('held'))?.outcome).toBe('pending');
+    expect(await recent.get('b')).toBeUndefined();
+    expect(await recent.get('c')).toBeUndefined();
+    expect((await recent.get('d'))?.outcome).toBe('delivered');
   });
 });
 
