@@ -100,13 +100,16 @@ export function recentRecords(max: number): Pick<EvidenceStore, 'get' | 'update'
         ...(attempts ? { attempts } : {}),
       } as EvidenceRecord);
       // The oldest that no attempt holds: a pending record's attempt may still be passing copies on (at most one
-      // per connection), and a duplicate of its message must find it.
-      if (records.size > max)
+      // per connection), and a duplicate of its message must find it. Only pending ones left: the oldest (bounded).
+      if (records.size > max) {
+        let drop = records.keys().next().value!;
         for (const [key, r] of records)
           if (r.outcome !== 'pending') {
-            records.delete(key);
+            drop = key;
             break;
           }
+        records.delete(drop);
+      }
       return record;
     },
   };

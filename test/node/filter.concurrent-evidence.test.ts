@@ -191,6 +191,11 @@ describe('regression (attack on the lease): the end of a lease', () => {
     expect(await recent.get('b')).toBeUndefined();
     expect(await recent.get('c')).toBeUndefined();
     expect((await recent.get('d'))?.outcome).toBe('delivered');
+    // Only pending ones (attempts that never wrote their outcome): still bounded, the oldest goes.
+    for (const id of ['p1', 'p2']) await recent.update(id, rec(id, 'pending'));
+    expect(await recent.get('held')).toBeUndefined();
+    expect(await recent.get('d')).toBeUndefined();
+    expect((await recent.get('p2'))?.outcome).toBe('pending');
   });
 });
 
