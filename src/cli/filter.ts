@@ -68,7 +68,7 @@ export const filter: Command = {
   --revocation P         off, soft-fail (default) or hard-fail: how the verdict treats unknown status
   --max-size BYTES       largest message taken (default 25 MiB; larger: 552)
   --max-in-flight BYTES  mail held at once over all connections (default 256 MiB, at least --max-size; over it: 452, retried)
-  --retention-days N     evidence older than N days is pruned at start and daily (default ${DEFAULT_EVIDENCE_RETENTION_DAYS})
+  --retention-days N     evidence older than N days is pruned at start and daily (default ${DEFAULT_EVIDENCE_RETENTION_DAYS}; keep it above the MTA's queue lifetime)
 Decryption keys, so that encrypted inbound mail gets a verdict (without them: smime=fail, SMIME_ENCRYPTED_NO_KEY);
 the message is passed on still encrypted and the evidence never holds its decrypted content. Read once at start:
 ${KEY_HELP}`,
