@@ -76,6 +76,36 @@ it('SQLite evidence: a record naming a certificate the store lost is ERR_STORE_C
     await s.close();
   }));
 
+it('SQLite evidence: a row this store wrote, then changed by another hand, is checked again — not a record, not JSON or a certificate too large is ERR_STORE_CORRUPT on get, list and update', () =>
+  withStoreFile(async (path) => {
+    const s = await openSqliteEvidenceStore(path);
+    await s.put(record(1));
+    await s.update('id-0002', () => record(2, { certificates: [certificate('a')] }));
+    // Read back unchanged (the text it wrote) before the damage: the store knows these rows.
+    expect(await s.get('id-0001')).toEqual(record(1));
+    expect(await s.get('id-0002')).toEqual(record(2, { certificates: [certificate('a')] }));
+    const db = new Database(path);
+    const corrupt = async (id: string) => {
+      await expect(s.get(id)).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+      await expect(s.list()).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+      await expect(s.update(id, (current) => current)).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+    };
+    try {
+      const text = db.prepare("SELECT record FROM filter_evidence WHERE id = 'id-0001'").pluck().get() as string;
+      db.prepare("UPDATE filter_evidence SET record = ? WHERE id = 'id-0001'").run(JSON.stringify({ ...JSON.parse(text), outcome: 'lost' }));
+      await corrupt('id-0001');
+      db.prepare("UPDATE filter_evidence SET record = ? WHERE id = 'id-0001'").run(text.slice(0, -1));
+      await corrupt('id-0001');
+      db.prepare("UPDATE filter_evidence SET record = ? WHERE id = 'id-0001'").run(text);
+      expect(await s.get('id-0001')).toEqual(record(1));
+      db.prepare('UPDATE filter_evidence_certificates SET der = ?').run(Buffer.alloc(64 * 1024 + 1));
+      await corrupt('id-0002');
+    } finally {
+      db.close();
+      await s.close();
+    }
+  }));
+
 it('SQLite evidence: puts made together are committed together, each resolving only once its record is readable from another connection', async () => {
   const tmp = tempDir('mailpki-evidence-');
   const path = tmp.path('store.db');
