@@ -1,0 +1,52 @@
+/**
+ * A copy of a value as `JSON.parse(JSON.stringify(value))` makes it, without the text in between:
+ * toJSON called, non-finite numbers (and -0) as JSON writes them, undefined / functions / symbols left
+ * out of objects and null in arrays, own enumerable string keys in their order. `omit(key, value)`
+ * drops an object's field as a JSON.stringify replacer returning undefined would — but keeps
+ * JSON.stringify's fast path (a replacer function makes V8 take its slow one). For plain data
+ * (verdicts, results): a cycle or a BigInt throws, as JSON does.
+ */
+export function copyAsJson(value: unknown, omit?: (key: string, value: unknown) => boolean): unknown {
+  return copy('', value, omit, 0);
+}
+
+const MAX_DEPTH = 10_000;
+
+function copy(key: string, value: unknown, omit: ((key: string, value: unknown) => boolean) | undefined, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new RangeError('copyAsJson: too deeply nested (a cycle?)');
+  if (value !== null && (typeof value === 'object' || typeof value === 'bigint') && typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    value = (value as { toJSON: (k: string) => unknown }).toJSON(key);
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? (value === 0 ? 0 : value) : null;
+    case 'bigint':
+      throw new TypeError('copyAsJson: a BigInt has no JSON form');
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (value === null) return null;
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) return copy(key, value.valueOf(), omit, depth);
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const v = copy(String(i), value[i], omit, depth + 1);
+      out[i] = v === undefined ? null : v;
+    }
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value as object)) {
+    const raw = (value as Record<string, unknown>)[k];
+    if (omit?.(k, raw)) continue;
+    const v = copy(k, raw, omit, depth + 1);
+    if (v === undefined) continue;
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
+  return out;
+}

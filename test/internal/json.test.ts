@@ -1,0 +1,45 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { copyAsJson } from '../../src/internal/json.js';
+
+const viaText = (v: unknown, replacer?: (k: string, v: unknown) => unknown) => {
+  const text = JSON.stringify(v, replacer as never);
+  return text === undefined ? undefined : JSON.parse(text);
+};
+
+describe('copyAsJson', () => {
+  it('equals JSON.parse(JSON.stringify(v)) for any value JSON can write (fast-check: boxed values, dates, maps, sparse arrays, null prototypes, -0, NaN, undefined, __proto__ keys)', () => {
+    const anything = fc.anything({ withBoxedValues: true, withDate: true, withMap: true, withSet: true, withSparseArray: true, withNullPrototype: true, withObjectString: true, withTypedArray: true, withBigInt: false });
+    fc.assert(
+      fc.property(anything, (v) => {
+        const got = copyAsJson(v);
+        expect(got).toStrictEqual(viaText(v));
+        // The same text too (key order, -0 written as 0).
+        expect(JSON.stringify(got)).toBe(JSON.stringify(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('omit drops an object field as a replacer returning undefined would', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string(), (v, s) => {
+        const withDer = { a: v, list: [{ der: s, sha256: 'x' }, { der: 1 }], nested: { der: s, keep: v } };
+        const omit = (k: string, x: unknown) => k === 'der' && typeof x === 'string';
+        expect(copyAsJson(withDer, omit)).toStrictEqual(viaText(withDer, (k, x) => (omit(k, x) ? undefined : x)));
+      }),
+    );
+  });
+
+  it('shares no object with its input; toJSON is called with its key; a BigInt or a cycle throws', () => {
+    const input = { a: { b: [1, { c: 2 }] }, when: new Date('2026-01-01T00:00:00Z'), t: { toJSON: (k: string) => `key:${k}` } };
+    const out = copyAsJson(input) as typeof input;
+    expect(out.a).not.toBe(input.a);
+    expect(out.a.b).not.toBe(input.a.b);
+    expect(out).toEqual({ a: { b: [1, { c: 2 }] }, when: '2026-01-01T00:00:00.000Z', t: 'key:t' });
+    expect(() => copyAsJson({ n: 1n })).toThrow(TypeError);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => copyAsJson(cyclic)).toThrow(RangeError);
+  });
+});
