@@ -7,12 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import nodemailer from 'nodemailer';
 import { afterAll, expect, it } from 'vitest';
 import { encodePem } from '../../src/internal/pem.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { tempDir } from '../helpers/peers.js';
-import { startSink } from '../helpers/smtp-sink.js';
+import { handOver, startSink } from '../helpers/smtp-sink.js';
 import { makeSmimeFixture } from '../smime/fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
@@ -41,17 +40,7 @@ function startFilter(args: string[]): Promise<{ port: number; child: ChildProces
   });
 }
 
-async function deliver(port: number, raw: string, to: string[]): Promise<number> {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
-  try {
-    await t.sendMail({ envelope: { from: 'a@example.org', to }, raw });
-    return 250;
-  } catch (e) {
-    return (e as { responseCode?: number }).responseCode ?? -1;
-  } finally {
-    t.close();
-  }
-}
+const deliver = (port: number, raw: string, to: string[]) => handOver(port, { from: 'a@example.org', to }, raw);
 
 it('two filter processes on one --db, the same message at once through a slow return port: one copy per recipient, the other attempt answers 451', async () => {
   const f = await makeSmimeFixture();

@@ -1,4 +1,5 @@
 /** A return port for filter tests: an smtp-server on a free loopback port that keeps every copy it is given, and refuses what it is told to. */
+import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 
 export interface SinkMessage {
@@ -43,4 +44,17 @@ export async function startSink(options: SinkOptions = {}): Promise<{ got: SinkM
   });
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.server.address() as { port: number }).port)));
   return { got, port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** Hands a message to `port` as Postfix's content_filter client does (one connection, MAIL/RCPT/DATA): the reply code of DATA (250, or the refusal's; -1 without one). */
+export async function handOver(port: number, envelope: { from: string; to: string[] }, raw: string | Uint8Array): Promise<number> {
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  try {
+    await t.sendMail({ envelope, raw: typeof raw === 'string' ? raw : Buffer.from(raw) });
+    return 250;
+  } catch (e) {
+    return (e as { responseCode?: number }).responseCode ?? -1;
+  } finally {
+    t.close();
+  }
 }

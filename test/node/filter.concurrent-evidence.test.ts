@@ -7,13 +7,12 @@
  * pending, within the lease) the second answers 451 and passes nothing on; after the lease (a filter that died) it takes
  * over; and an attempt's final write merges into the record as stored, losing no delivery.
  */
-import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore, evidenceAttempts, type EvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, recentRecords, type RunningFilter } from '../../src/node/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { tempDir } from '../helpers/peers.js';
-import { startSink } from '../helpers/smtp-sink.js';
+import { handOver, startSink } from '../helpers/smtp-sink.js';
 import { plainMessage } from '../smime/fixtures.js';
 
 const TO = ['ap@example.com', 'ar@example.com'];
@@ -21,17 +20,7 @@ const TO = ['ap@example.com', 'ar@example.com'];
 const LEASE_MS = 10 * 60_000;
 
 /** Sends like Postfix's content_filter client: the SMTP reply code of DATA. */
-async function deliver(port: number, raw: string, to = TO): Promise<number> {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
-  try {
-    await t.sendMail({ envelope: { from: 'payments@example.com', to }, raw });
-    return 250;
-  } catch (e) {
-    return (e as { responseCode?: number }).responseCode ?? -1;
-  } finally {
-    t.close();
-  }
-}
+const deliver = (port: number, raw: string, to = TO) => handOver(port, { from: 'payments@example.com', to }, raw);
 
 const start = (port: number, evidence?: EvidenceStore, clock?: () => Date) =>
   createFilter({ listen: { port: 0 }, reinject: { port }, authservId: 'mx.example.com', ...(evidence ? { evidence } : {}), ...(clock ? { clock } : {}) });

@@ -12,12 +12,11 @@
  * 4. The return port refuses the message permanently (552/554 at DATA): the filter answers 451, so Postfix retries it
  *    for maximal_queue_lifetime (5 days), re-verifying each time, before the sender hears anything.
  */
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
-import { startSink as startSmtpSink } from '../helpers/smtp-sink.js';
+import { handOver, startSink as startSmtpSink } from '../helpers/smtp-sink.js';
 import { makeSmimeFixture, NOW, plainMessage, sign, type SmimeFixture } from '../smime/fixtures.js';
 
 /** The return port, refusing `refuse` at RCPT (550) and, with `refuseData`, every message at the end of its data. */
@@ -27,18 +26,7 @@ const startSink = (refuse?: string, refuseData?: number) =>
     ...(refuseData ? { data: { code: refuseData, text: '5.3.4 Message size exceeds fixed limit' } } : {}),
   });
 
-/** Sends like Postfix's content_filter client: returns the SMTP reply code of DATA. */
-async function deliver(port: number, to: string[], raw: string): Promise<number> {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
-  try {
-    await t.sendMail({ envelope: { from: 'payments@example.com', to }, raw });
-    return 250;
-  } catch (e) {
-    return (e as { responseCode?: number }).responseCode ?? -1;
-  } finally {
-    t.close();
-  }
-}
+const deliver = (port: number, to: string[], raw: string) => handOver(port, { from: 'payments@example.com', to }, raw);
 
 let f: SmimeFixture;
 beforeAll(async () => {

@@ -10,7 +10,6 @@
  * between the attempts), the real RevocationChecker, a SQLite evidence store file, SMTP sinks as the
  * return port. The MTA's retries are sent by the test, as Postfix would after a 4xx.
  */
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCaHandler } from '../../src/ca/http.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
@@ -27,7 +26,7 @@ import { signMessage } from '../../src/smime/index.js';
 import type { Verdict } from '../../src/smime/verdict.js';
 import { cli } from '../cli/helpers.js';
 import { tempDir } from '../helpers/peers.js';
-import { startSink as startSmtpSink } from '../helpers/smtp-sink.js';
+import { handOver, startSink as startSmtpSink } from '../helpers/smtp-sink.js';
 
 const ID = 'mx.example.com';
 const TO = ['ap@example.com', 'ar@example.com'];
@@ -37,17 +36,7 @@ const startSink = (accept: (recipient: string) => boolean = () => true) =>
   startSmtpSink({ rcpt: (r) => (accept(r) ? undefined : { code: 450, text: '4.2.1 mailbox busy, try later' }) });
 
 /** Sends like Postfix's content_filter client: the SMTP reply code of DATA. */
-async function deliver(port: number, raw: Uint8Array): Promise<number> {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
-  try {
-    await t.sendMail({ envelope: { from: 'cfo@example.com', to: TO }, raw: Buffer.from(raw) });
-    return 250;
-  } catch (e) {
-    return (e as { responseCode?: number }).responseCode ?? -1;
-  } finally {
-    t.close();
-  }
-}
+const deliver = (port: number, raw: Uint8Array) => handOver(port, { from: 'cfo@example.com', to: TO }, raw);
 
 const verdictOf = (smime: EvidenceRecord['smime']) => smime.verdict as Verdict;
 const statuses = (smime: EvidenceRecord['smime']) => verdictOf(smime).signers.flatMap((s) => (s.revocation ?? []).map((r) => r.status));
