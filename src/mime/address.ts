@@ -361,6 +361,7 @@ const AUGMENTED: Record<string, string[]> = { Han: ['Jpan', 'Kore', 'Hanb'], Hir
 const COMMON = /[\p{scx=Zyyy}\p{scx=Zinh}]/u;
 
 function singleScript(label: string): boolean {
+  if (/^[\x00-\x7f]*$/.test(label)) return true; // Latin and Common only
   let shared: Set<string> | undefined;
   for (const c of label) {
     if (COMMON.test(c)) continue;
