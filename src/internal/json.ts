@@ -14,8 +14,11 @@ const MAX_DEPTH = 10_000;
 
 function copy(key: string, value: unknown, omit: ((key: string, value: unknown) => boolean) | undefined, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new RangeError('copyAsJson: too deeply nested (a cycle?)');
-  if (value !== null && (typeof value === 'object' || typeof value === 'bigint') && typeof (value as { toJSON?: unknown }).toJSON === 'function')
-    value = (value as { toJSON: (k: string) => unknown }).toJSON(key);
+  // As JSON: toJSON of any object (a function too) or BigInt, read once.
+  if (value !== null && (typeof value === 'object' || typeof value === 'function' || typeof value === 'bigint')) {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') value = toJSON.call(value, key);
+  }
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -30,7 +33,7 @@ function copy(key: string, value: unknown, omit: ((key: string, value: unknown) 
       return undefined;
   }
   if (value === null) return null;
-  if (value instanceof Number || value instanceof String || value instanceof Boolean) return copy(key, value.valueOf(), omit, depth);
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) return copy(key, value.valueOf(), omit, depth);
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
     for (let i = 0; i < value.length; i++) {

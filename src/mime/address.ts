@@ -2,7 +2,7 @@
  * RFC 5322 §3.4 address lists (with the obsolete forms of §4.4), for From/Sender checks.
  * Parsing never throws: problems are reported in `errors` and the rest is still returned.
  */
-import { mailboxKey } from '../internal/mailbox.js';
+import { mailboxKey, mailboxParts } from '../internal/mailbox.js';
 import { decodeEncodedWords } from './encoded-word.js';
 
 export interface Mailbox {
@@ -337,6 +337,43 @@ const ADDRESS_STOP = new Set([...'<>()[]",;:@\'', ' ', '\t', '\r', '\n']);
 export const shownKey = (address: string): string => mailboxKey(address).toLowerCase();
 
 /**
+ * Whether an address shown in a From is the From's own mailbox to a reader: the same shownKey and,
+ * when only the A-label conversion makes it so (the name shows a U-label the address writes as its
+ * A-label), no shown label that mixes scripts: `"ceo@аpple.com" <ceo@xn--pple-43d.com>` (a Cyrillic
+ * "а") reads as apple.com, and clients show such a label's A-label rather than its Unicode. A label in
+ * one script (UTS #39 §5.1, Han with kana, Hangul or Bopomofo counting as one) is the same mailbox.
+ */
+export function shownAs(own: string): (shown: string) => boolean {
+  const key = shownKey(own);
+  const written = writtenDomain(own);
+  return (shown) => shownKey(shown) === key && (writtenDomain(shown) === written || (mailboxParts(shown)?.domain ?? '').split('.').every(singleScript));
+}
+
+/** The domain as written, canonically equivalent text and case aside (no A-label conversion). */
+const writtenDomain = (address: string) => Array.from((mailboxParts(address)?.domain ?? '').normalize('NFC'), (c) => c.toLowerCase()).join('');
+
+// The scripts of domain labels (Script_Extensions); a letter of none of them counts as mixed (fails closed).
+const SCRIPTS = 'Latin Greek Cyrillic Armenian Georgian Hebrew Arabic Syriac Thaana Nko Samaritan Mandaic Devanagari Bengali Gurmukhi Gujarati Oriya Tamil Telugu Kannada Malayalam Sinhala Thai Lao Tibetan Myanmar Khmer Mongolian Ethiopic Cherokee Canadian_Aboriginal Tifinagh Hangul Hiragana Katakana Bopomofo Han Yi Javanese Balinese Sundanese Vai Ol_Chiki Tai_Tham Tai_Viet New_Tai_Lue Lisu Adlam'
+  .split(' ')
+  .map((name) => [name, new RegExp(`\\p{scx=${name}}`, 'u')] as const);
+// UTS #39's augmented script sets: Japanese, Korean and Chinese with Bopomofo are one script each.
+const AUGMENTED: Record<string, string[]> = { Han: ['Jpan', 'Kore', 'Hanb'], Hiragana: ['Jpan'], Katakana: ['Jpan'], Hangul: ['Kore'], Bopomofo: ['Hanb'] };
+const COMMON = /[\p{scx=Zyyy}\p{scx=Zinh}]/u;
+
+function singleScript(label: string): boolean {
+  if (/^[\x00-\x7f]*$/.test(label)) return true; // Latin and Common only
+  let shared: Set<string> | undefined;
+  for (const c of label) {
+    if (COMMON.test(c)) continue;
+    const scripts = new Set<string>();
+    for (const [name, re] of SCRIPTS) if (re.test(c)) for (const s of [name, ...(AUGMENTED[name] ?? [])]) scripts.add(s);
+    shared = shared ? new Set([...shared].filter((s) => scripts.has(s))) : scripts;
+    if (shared.size === 0) return false;
+  }
+  return true;
+}
+
+/**
  * Mailboxes whose display name itself looks like an address (`"ceo@bank.com" <x@evil.com>`,
  * `ceo@bank.com <x@evil.com>`; compatibility forms such as full-width "＠ｅ" and invisible format
  * characters are normalised first, see revealLookalikes), so a verifier can flag them.
@@ -352,9 +389,9 @@ export function findAddressesInDisplayNames(list: AddressList | readonly Mailbox
     if (addresses.length === 0) continue;
     // As mailboxes (the binding's key; the local part's case aside, as before): a domain in NFD or
     // A-labels is the same mailbox; a local part that only looks the same (NFD) or a domain that
-    // reads the same only after NFKC (full-width letters) is another one.
-    const own = shownKey(mailbox.address);
-    out.push({ mailbox, addresses, mismatch: addresses.some((a) => shownKey(a) !== own) });
+    // reads the same only after NFKC (full-width letters) is another one; so is a U-label mixing scripts (shownAs).
+    const own = shownAs(mailbox.address);
+    out.push({ mailbox, addresses, mismatch: addresses.some((a) => !own(a)) });
   }
   return out;
 }

@@ -5,7 +5,7 @@
  */
 import { mailboxKey } from '../internal/mailbox.js';
 import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, readAuthor, type AuthorProblemCode, type MimeEntity } from '../mime/index.js';
-import { findDisguisedAddresses, hasBidiControls } from '../mime/address.js';
+import { findDisguisedAddresses, hasBidiControls, shownAs } from '../mime/address.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
 export interface FromResult {
@@ -93,9 +93,10 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
   // The whole decoded field, as readFrom scans it: comments and names are shown alike.
   const shown = decodeEncodedWords(fields[0]!.value);
   const out: SmimeWarning[] = [];
-  // As mailboxes (the local part's case aside): its own address in A-labels or NFD is no other one.
-  const ownKey = mailboxKey(own).toLowerCase();
-  const others = findDisguisedAddresses(shown).filter((a) => mailboxKey(a).toLowerCase() !== ownKey);
+  // As mailboxes (the local part's case aside): its own address in A-labels or NFD is no other one,
+  // unless the name writes it as a mixed-script U-label (shownAs).
+  const isOwn = shownAs(own);
+  const others = findDisguisedAddresses(shown).filter((a) => !isOwn(a));
   if (others.length > 0)
     out.push({
       code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',

@@ -43,3 +43,25 @@ describe('copyAsJson', () => {
     expect(() => copyAsJson(cyclic)).toThrow(RangeError);
   });
 });
+
+// JSON.stringify calls toJSON on any object, a function too, and writes a boxed BigInt as it does a
+// BigInt (it throws); copyAsJson skipped a function's toJSON and copied Object(1n) as {}.
+describe('regression: copyAsJson as JSON for a function with toJSON and a boxed BigInt', () => {
+  it('a function with toJSON is what toJSON returns; Object(1n) throws', () => {
+    const f = Object.assign(() => 1, { toJSON: () => 'f' });
+    expect(copyAsJson({ f, list: [f] })).toStrictEqual(viaText({ f, list: [f] }));
+    expect(() => JSON.stringify({ n: Object(1n) })).toThrow(TypeError);
+    expect(() => copyAsJson({ n: Object(1n) })).toThrow(TypeError);
+  });
+  it('toJSON is read once, as JSON reads it', () => {
+    let reads = 0;
+    const v = {
+      get toJSON() {
+        reads++;
+        return () => 'x';
+      },
+    };
+    expect(copyAsJson({ v })).toStrictEqual({ v: 'x' });
+    expect(reads).toBe(1);
+  });
+});

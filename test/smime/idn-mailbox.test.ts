@@ -226,3 +226,12 @@ describe('regression: an address spelled out in the From display name is compare
     },
   );
 });
+
+// As readAuthor: a spelled-out domain whose U-label mixes scripts is not the From's A-label domain to a reader.
+describe('regression: an address spelled out in a mixed-script U-label is another address than its A-labels', () => {
+  const warned = (from: string) => fromDisplayWarnings(parseMessage(`From: ${from}\r\nSubject: x\r\n\r\nx\r\n`)).map((w) => w.code);
+  it('SMIME_FROM_DISPLAY_NAME_LOOKALIKE', () => {
+    expect(warned('"ceo at \u0430pple.com" <ceo@xn--pple-43d.com>')).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
+    expect(warned('"ceo at \u0430\u0440\u0440\u04CF\u0435.com" <ceo@xn--80ak6aa92e.com>')).toEqual([]);
+  });
+});
