@@ -1,19 +1,22 @@
+import { MailPkiError } from '../errors.js';
+
 /**
  * A copy of a value as `JSON.parse(JSON.stringify(value))` makes it, without the text in between:
  * toJSON called, non-finite numbers (and -0) as JSON writes them, undefined / functions / symbols left
  * out of objects and null in arrays, own enumerable string keys in their order. `omit(key, value)`
  * drops an object's field as a JSON.stringify replacer returning undefined would — but keeps
  * JSON.stringify's fast path (a replacer function makes V8 take its slow one). For plain data
- * (verdicts, results): a cycle or a BigInt throws, as JSON does.
+ * (verdicts, results): a cycle or a BigInt is ERR_INVALID_INPUT (where JSON throws a TypeError).
  */
 export function copyAsJson(value: unknown, omit?: (key: string, value: unknown) => boolean): unknown {
   return copy('', value, omit, 0);
 }
 
-const MAX_DEPTH = 10_000;
+/** Deeper than any verdict or result (a cycle, or a value this copy is not for): ERR_INVALID_INPUT before the stack runs out. */
+const MAX_DEPTH = 1_000;
 
 function copy(key: string, value: unknown, omit: ((key: string, value: unknown) => boolean) | undefined, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw new RangeError('copyAsJson: too deeply nested (a cycle?)');
+  if (depth > MAX_DEPTH) throw new MailPkiError('ERR_INVALID_INPUT', 'a value to copy as JSON is nested too deeply (a cycle?)');
   // As JSON: toJSON of any object (a function too) or BigInt, read once.
   if (value !== null && (typeof value === 'object' || typeof value === 'function' || typeof value === 'bigint')) {
     const toJSON = (value as { toJSON?: unknown }).toJSON;
@@ -26,7 +29,7 @@ function copy(key: string, value: unknown, omit: ((key: string, value: unknown) 
     case 'number':
       return Number.isFinite(value) ? (value === 0 ? 0 : value) : null;
     case 'bigint':
-      throw new TypeError('copyAsJson: a BigInt has no JSON form');
+      throw new MailPkiError('ERR_INVALID_INPUT', 'a value to copy as JSON holds a BigInt, which has no JSON form');
     case 'undefined':
     case 'function':
     case 'symbol':
