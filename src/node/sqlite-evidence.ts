@@ -32,16 +32,6 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
 
-/**
- * Rows this connection wrote lately, as id → the JSON written: that text is a record
- * checkEvidenceRecord passed, so reading it back (the filter's final update reads the row its claim
- * wrote a moment before) needs no second check — any other text in the row (another writer's record,
- * a damaged row) is checked in full. Bounded: at most WRITTEN_KEPT rows of at most
- * WRITTEN_KEPT_CHARS characters (≤ 4 Mi characters in all), the oldest dropped first.
- */
-const WRITTEN_KEPT = 256;
-const WRITTEN_KEPT_CHARS = 16_384;
-
 /** A checked record as its row: the certificates kept apart, named by SHA-256 in the JSON. */
 function toWrite(r: EvidenceRecord): EvidenceWrite {
   const certificates: EvidenceWrite['certificates'] = (r.certificates ?? []).map((c) => [c.sha256, Buffer.from(c.der, 'base64')]);
@@ -81,7 +71,6 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly writeGroup: Database.Transaction<(items: GroupItem[]) => ItemResult[]>;
   /** A read transaction (snapshot), made once: db.transaction() builds its wrapper on every call. */
   private readonly readGroup: Database.Transaction<(reads: () => unknown) => unknown>;
-  private readonly written = new Map<string, string>();
   private pending: { item: GroupItem; durable: boolean; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   /** The connection's synchronous setting now: openSqliteEvidenceStore sets FULL. */
@@ -103,7 +92,6 @@ export class SqliteEvidenceStore implements EvidenceStore {
     /** `held`: certificates read (in this transaction) for the row as it stands, so in the table: not inserted again. */
     const apply = ({ row, certificates, named }: EvidenceWrite, held?: ReadonlySet<string>) => {
       this.upsert.run(...row);
-      this.remember(row[0], row[3]);
       if (named) this.deleteReferences.run(row[0]);
       for (const [sha256, der] of certificates) {
         if (!held?.has(sha256)) this.insertCertificate.run(sha256, der);
@@ -132,14 +120,6 @@ export class SqliteEvidenceStore implements EvidenceStore {
         return { ok: true, ...(w ? { written: w } : {}) };
       }),
     );
-  }
-
-  /** Notes the JSON this connection wrote for `id` (see WRITTEN_KEPT). */
-  private remember(id: string, json: string): void {
-    this.written.delete(id);
-    if (json.length > WRITTEN_KEPT_CHARS) return;
-    if (this.written.size >= WRITTEN_KEPT) this.written.delete(this.written.keys().next().value!);
-    this.written.set(id, json);
   }
 
   async put(record: EvidenceRecord, options?: EvidencePutOptions): Promise<void> {
@@ -204,12 +184,10 @@ export class SqliteEvidenceStore implements EvidenceStore {
         const sha256 = (c as { sha256?: unknown } | null)?.sha256;
         const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as Buffer | undefined) : undefined;
         if (!der) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
-        // The one part of a row written here that the record's check below does not cover when skipped: the shared table's bytes.
+        // Before it is made base64 (the record's check below would refuse it only after).
         if (der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
         return { sha256, der: der.toString('base64') };
       });
-    // Text this connection wrote (a record checked before it was written) is not checked again.
-    if (this.written.get(row.id) === row.record) return value as EvidenceRecord;
     const r = evidenceRecordSchema.safeParse(value);
     if (!r.success) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: not an evidence record`, { cause: r.error });
     return r.data as EvidenceRecord;
