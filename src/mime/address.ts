@@ -325,6 +325,8 @@ export interface DisplayNameAddress {
   readonly mailbox: Mailbox;
   /** Address-like strings found in the display name, normalised. */
   readonly addresses: readonly string[];
+  /** Those of them that are not the mailbox's own address (shownAs). */
+  readonly others: readonly string[];
   /** True when one of them is not the mailbox's own address: the classic spoof `"ceo@bank.com" <attacker@evil.com>`. */
   readonly mismatch: boolean;
 }
@@ -391,7 +393,8 @@ export function findAddressesInDisplayNames(list: AddressList | readonly Mailbox
     // A-labels is the same mailbox; a local part that only looks the same (NFD) or a domain that
     // reads the same only after NFKC (full-width letters) is another one; so is a U-label mixing scripts (shownAs).
     const own = shownAs(mailbox.address);
-    out.push({ mailbox, addresses, mismatch: addresses.some((a) => !own(a)) });
+    const others = addresses.filter((a) => !own(a));
+    out.push({ mailbox, addresses, others, mismatch: others.length > 0 });
   }
   return out;
 }

@@ -5,7 +5,7 @@
  * author, only named problems.
  */
 import { decodeEncodedWords, readEncodedWords } from './encoded-word.js';
-import { findAddressesInDisplayNames, findAddressesInText, findDisguisedAddresses, hasBidiControls, normalizeAddress, parseAddressList, shownAs, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
+import { findAddressesInDisplayNames, findAddressesInText, findDisguisedAddresses, hasBidiControls, normalizeAddress, parseAddressList, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
 import type { HasHeaders } from './headers.js';
 
 export type AuthorProblemCode =
@@ -143,12 +143,10 @@ export function readAuthor(header: HasHeaders | readonly Uint8Array[]): AuthorRe
       code: 'group',
       message: `the From field uses group syntax ("${visible(list.groups[0]!.name)}:"), which RFC 5322 does not allow in From`,
     });
-  // Keyed once: the A-labels of a long address are not cheap, and a name can show thousands of addresses.
-  const own = shownAddresses.length > 0 ? shownAs(first.address) : () => true;
   for (const d of shownAddresses)
     problems.push({
       code: 'display-name-address',
-      message: `the From field shows ${d.addresses.filter((a) => !own(a)).slice(0, 5).map(visible).join(', ')} but the address is ${visible(first.address)}`,
+      message: `the From field shows ${d.others.slice(0, 5).map(visible).join(', ')} but the address is ${visible(first.address)}`,
     });
   if (first.route !== undefined)
     problems.push({ code: 'route-address', message: `the From address carries the obsolete route "${visible(first.route)}:", which some clients show as the address` });
