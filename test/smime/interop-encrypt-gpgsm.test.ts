@@ -18,8 +18,8 @@ import { MailPkiError } from '../../src/errors.js';
 import { encodePem } from '../../src/internal/pem.js';
 import { exportPkcs8Pem, exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { decryptMessage, encryptMessage, verifyMessage, type SmimeDecryptionKey } from '../../src/smime/index.js';
-import { GPGSM_PASSPHRASE_ARGS, gpgsmHome } from '../helpers/gpgsm.js';
-import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
+import { GPGSM_PASSPHRASE_ARGS, gpgsmHome, packLegacyP12 } from '../helpers/gpgsm.js';
+import { describeWithPeers, tempDir } from '../helpers/peers.js';
 
 const TEXT = 'Pay 1,250.00 EUR to ACME GmbH, IBAN DE89 3704 0044 0532 0130 00.';
 const PASSPHRASE = 'interop passphrase';
@@ -53,7 +53,7 @@ describeWithPeers('S/MIME encryption interop with gpgsm', ['gpgsm', 'gpgconf', '
     writeFileSync(keyFile, keyPem, { mode: 0o600 });
     decryptionKey = await importDecryptionKey(keyPem, certPem);
     const p12 = tmp.path('approver-legacy.p12');
-    run('openssl', ['pkcs12', '-export', '-legacy', '-inkey', keyFile, '-in', certFile, '-certfile', issuingFile, '-passout', `pass:${PASSPHRASE}`, '-out', p12]);
+    packLegacyP12(p12, { key: keyFile, cert: certFile, chain: issuingFile }, PASSPHRASE);
     const imported = gpgsm([...withPassphrase, '--import', p12], `${PASSPHRASE}\n`);
     expect(imported.status, imported.stderr).toBe(0);
     fingerprint = listedFingerprint(true)!;

@@ -19,7 +19,7 @@
  * (2.2 has no --passphrase option); signing then needs no prompt.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
@@ -29,7 +29,7 @@ import { exportPkcs12 } from '../../src/pkcs12/index.js';
 import { signMessage } from '../../src/smime/sign.js';
 import { verifyMessage } from '../../src/smime/verify.js';
 import type { Verdict } from '../../src/smime/verdict.js';
-import { GPGSM_PASSPHRASE_ARGS, gpgsmHome, type GpgsmResult } from '../helpers/gpgsm.js';
+import { GPGSM_PASSPHRASE_ARGS, gpgsmHome, hitsGpgsmKdfFault, packLegacyP12, type GpgsmResult } from '../helpers/gpgsm.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
 
 const KEY_TYPES = ['rsa-2048', 'rsa-3072', 'ec-p256', 'ec-p384', 'ed25519'] as const;
@@ -239,7 +239,7 @@ describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], 
   function importLegacyP12(t: KeyType): GpgsmResult {
     const me = id(t);
     const p12 = tmp.path(`${t}-legacy.p12`);
-    run('openssl', ['pkcs12', '-export', '-legacy', '-inkey', me.keyFile, '-in', me.certFile, '-certfile', issuingFile, '-passout', `pass:${PASSPHRASE}`, '-out', p12]);
+    packLegacyP12(p12, { key: me.keyFile, cert: me.certFile, chain: issuingFile }, PASSPHRASE);
     return gpgsm([...withPassphrase, '--import', p12], `${PASSPHRASE}\n`);
   }
 
@@ -316,6 +316,25 @@ describeWithPeers('S/MIME interop with gpgsm', ['gpgsm', 'gpgconf', 'openssl'], 
   }
 
   const hasSecretKey = (t: KeyType) => gpgsm(['--with-colons', '--list-secret-keys', id(t).mailbox]).stdout.includes('\ncrs:');
+
+  it('a .p12 salt that gpgsm 2.2 derives a wrong 3DES key for is flagged (OpenSSL reads the file; gpgsm 2.2 imports no key)', () => {
+    const vector = new URL('../vectors/gpgsm-p12-kdf/kdf-fault-salt.p12', import.meta.url).pathname;
+    expect(hitsGpgsmKdfFault(readFileSync(vector), PASSPHRASE)).toBe(true);
+    expect(hitsGpgsmKdfFault(readFileSync(vector), 'another passphrase')).toBe(false);
+    run('openssl', ['pkcs12', '-legacy', '-in', vector, '-passin', `pass:${PASSPHRASE}`, '-noout']);
+    if (!isGpgsm22) return;
+    const own = tempDir('mailpki-gpgsm-kdf-');
+    const home = gpgsmHome(own);
+    try {
+      mkdirSync(home.home, { mode: 0o700 });
+      const r = home.gpgsm([...withPassphrase, '--import', vector], `${PASSPHRASE}\n`);
+      expect(r.stderr).toMatch(/decryption failed; trying charset/);
+      expect(home.gpgsm(['--with-colons', '--list-secret-keys']).stdout).not.toContain('\ncrs:');
+    } finally {
+      home.kill();
+      own.cleanup();
+    }
+  });
 
   for (const t of ['rsa-2048', 'rsa-3072'] as const) {
     it(`gpgsm imports the ${t} identity from a .p12 (re-packed by openssl -legacy), no prompt`, () => {
