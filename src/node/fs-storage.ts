@@ -8,6 +8,7 @@ import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs
 import { basename, dirname, join, relative, sep } from 'node:path';
 import Database from 'better-sqlite3';
 import { MailPkiError } from '../errors.js';
+import { retryWhileBusy } from './sqlite-busy.js';
 import { AsyncMutex, MemoryCaStorage, type CaStorage } from '../ca/storage.js';
 import { CA_FILES, LocalCA, type CreateLocalCaOptions, type LocalCaRuntime } from '../ca/local-ca.js';
 
@@ -64,7 +65,6 @@ export interface DirectoryCaStorageOptions {
   lockTimeoutMs?: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class DirectoryCaStorage implements CaStorage {
   private readonly mutex = new AsyncMutex();
@@ -87,19 +87,11 @@ export class DirectoryCaStorage implements CaStorage {
   lock<T>(fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(async () => {
       const db = await this.openLock();
-      const deadline = Date.now() + this.lockTimeoutMs;
-      for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-        try {
-          db.exec('BEGIN IMMEDIATE');
-          break;
-        } catch (e) {
-          const code = String((e as { code?: unknown })?.code ?? '');
-          if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw ioError(`could not lock the CA in ${this.dir}`, e);
-          if (Date.now() >= deadline)
-            throw new MailPkiError('ERR_CA_UNAVAILABLE', `the CA in ${this.dir} stayed locked by another process for ${this.lockTimeoutMs} ms; retry`, { cause: e });
-        }
-        await sleep(delay + Math.random() * delay);
-      }
+      await retryWhileBusy(() => db.exec('BEGIN IMMEDIATE'), this.lockTimeoutMs, (e, busy) =>
+        busy
+          ? new MailPkiError('ERR_CA_UNAVAILABLE', `the CA in ${this.dir} stayed locked by another process for ${this.lockTimeoutMs} ms; retry`, { cause: e })
+          : ioError(`could not lock the CA in ${this.dir}`, e),
+      );
       try {
         return await fn();
       } finally {

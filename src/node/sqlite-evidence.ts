@@ -21,7 +21,8 @@ import {
   type EvidenceRecord,
   type EvidenceStore,
 } from '../filter/evidence.js';
-import { openSqliteStore } from './sqlite-store.js';
+import { retryWhileBusy } from './sqlite-busy.js';
+import { mapSqlite, openSqliteStore } from './sqlite-store.js';
 
 type EvidenceRow = [id: string, messageId: string | null, receivedAt: number, record: string];
 /** A row and the certificates (DER) it names; `named` (a retried message's record): those are all it names now, references to others are dropped. */
@@ -31,6 +32,7 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 /** What became of an update in the group: the record written (or undefined), or the error that kept it from being written. */
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
+type Pending = { item: GroupItem; durable: boolean; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
 
 /** A checked record as its row: the certificates kept apart, named by SHA-256 in the JSON. */
 function toWrite(r: EvidenceRecord): EvidenceWrite {
@@ -56,9 +58,11 @@ function asStored({ row, certificates }: EvidenceWrite): EvidenceRecord {
  * only after that commit — or rejects with it. A group of only `durable: false` puts commits with
  * synchronous = NORMAL (in WAL mode: committed, fsynced with the next durable group or checkpoint).
  * A group is as large as the puts in flight, which the filter bounds by its connection limit.
- * Updates go in the same groups: the transaction is BEGIN IMMEDIATE (the write lock first, waiting
- * busy_timeout for another process's), then each update reads its record, changes and writes it —
- * so no other process writes between its read and its write, at no extra commit.
+ * Updates go in the same groups: the transaction is BEGIN IMMEDIATE (the write lock first), then each
+ * update reads its record, changes and writes it — so no other process writes between its read and
+ * its write, at no extra commit. While another process holds the write lock the group waits for it
+ * (up to busyTimeoutMs, then ERR_STORE_CONFLICT) without blocking the event loop, and what is put or
+ * updated meanwhile joins the group; one group is committed at a time.
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
@@ -71,13 +75,16 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly writeGroup: Database.Transaction<(items: GroupItem[]) => ItemResult[]>;
   /** A read transaction (snapshot), made once: db.transaction() builds its wrapper on every call. */
   private readonly readGroup: Database.Transaction<(reads: () => unknown) => unknown>;
-  private pending: { item: GroupItem; durable: boolean; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void }[] = [];
+  private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
   /** The connection's synchronous setting now: openSqliteEvidenceStore sets FULL. */
   private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
-  /** @internal Use openSqliteEvidenceStore. */
-  constructor(private readonly db: Database.Database) {
+  /** @internal Use openSqliteEvidenceStore (it sets the connection's busy_timeout to 0: this store waits for locks itself). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly busyTimeoutMs = 5000,
+  ) {
     this.upsert = db.prepare(
       'INSERT INTO filter_evidence (id, message_id, received_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, received_at = excluded.received_at, record = excluded.record',
     );
@@ -139,26 +146,45 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private enqueue(item: GroupItem, durable: boolean): Promise<EvidenceWrite | undefined> {
     return new Promise<EvidenceWrite | undefined>((resolve, reject) => {
       this.pending.push({ item, durable, resolve, reject });
-      this.flushing ??= new Promise<void>((done) => setImmediate(() => (this.flush(), done())));
+      this.flushing ??= this.flushAll();
     });
   }
 
-  /** Commits the puts waiting, in one transaction. */
-  private flush(): void {
-    this.flushing = undefined;
-    const group = this.pending;
-    this.pending = [];
+  /** Commits what waits, group after group (one connection: one transaction at a time), until nothing does. */
+  private async flushAll(): Promise<void> {
+    // The first group: everything put or updated before the event loop next turns.
+    try {
+      await new Promise<void>((r) => setImmediate(r));
+      while (this.pending.length) await this.flush();
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Commits the puts and updates waiting, in one transaction (waiting for another process's write lock). */
+  private async flush(): Promise<void> {
+    const group: Pending[] = [];
     let results: ItemResult[];
     try {
-      const synchronous = group.some((p) => p.durable) ? 'FULL' : 'NORMAL';
-      if (synchronous !== this.synchronous) {
-        // exec, not pragma(): the filter switches twice per message, and pragma() builds a Statement (and its result
-        // rows) each time, about 3× exec's cost. (A statement prepared once cannot do it: SQLite applies this
-        // pragma when the statement is prepared, not when it runs.)
-        this.db.exec(`PRAGMA synchronous = ${synchronous}`);
-        this.synchronous = synchronous;
-      }
-      results = this.writeGroup.immediate(group.map((p) => p.item));
+      results = await retryWhileBusy(
+        () => {
+          // Those that came while the group waited for the lock join it.
+          group.push(...this.pending.splice(0));
+          const synchronous = group.some((p) => p.durable) ? 'FULL' : 'NORMAL';
+          if (synchronous !== this.synchronous) {
+            // exec, not pragma(): the filter switches twice per message, and pragma() builds a Statement (and its result
+            // rows) each time, about 3× exec's cost. (A statement prepared once cannot do it: SQLite applies this
+            // pragma when the statement is prepared, not when it runs.)
+            this.db.exec(`PRAGMA synchronous = ${synchronous}`);
+            this.synchronous = synchronous;
+          }
+          // Busy only before anything ran (BEGIN IMMEDIATE) or at COMMIT (rolled back): an update's change may run
+          // again on the next try, as EvidenceChange allows.
+          return this.writeGroup.immediate(group.map((p) => p.item));
+        },
+        this.busyTimeoutMs,
+        (e) => mapSqlite(e, 'filter evidence: could not write'),
+      );
     } catch (e) {
       for (const p of group) p.reject(e);
       return;
@@ -205,8 +231,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
    * moment. Otherwise another process's prune between the two statements removes certificates of
    * a record already read, which would read as ERR_STORE_CORRUPT.
    */
-  private snapshot<T>(reads: () => T): T {
-    return this.readGroup(reads) as T;
+  private snapshot<T>(reads: () => T): Promise<T> {
+    return retryWhileBusy(() => this.readGroup(reads) as T, this.busyTimeoutMs, (e) => mapSqlite(e, 'filter evidence: could not read'));
   }
 
   async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
@@ -236,13 +262,14 @@ export class SqliteEvidenceStore implements EvidenceStore {
   async prune(before: Date): Promise<number> {
     if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new MailPkiError('ERR_INVALID_INPUT', 'prune: before must be a valid Date', { details: { field: 'before' } });
     const at = before.getTime();
-    return this.db.transaction(() => {
+    const prune = this.db.transaction(() => {
       this.db.prepare('DELETE FROM filter_evidence_certificate_refs WHERE evidence_id IN (SELECT id FROM filter_evidence WHERE received_at < ?)').run(at);
       const n = this.db.prepare('DELETE FROM filter_evidence WHERE received_at < ?').run(at).changes;
       // Certificates no record names any more.
       this.db.prepare('DELETE FROM filter_evidence_certificates WHERE sha256 NOT IN (SELECT sha256 FROM filter_evidence_certificate_refs)').run();
       return n;
-    })();
+    });
+    return retryWhileBusy(() => prune.immediate(), this.busyTimeoutMs, (e) => mapSqlite(e, 'filter evidence: could not prune'));
   }
 
   async close(): Promise<void> {
@@ -263,10 +290,14 @@ export async function openSqliteEvidenceStore(path: string, options: { busyTimeo
   // create: false (an auditor's export): a path that holds no store is an error, and no file is made.
   const store = await openSqliteStore(path, { create: options.create ?? true, ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
   await store.close();
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const db = new Database(path, { fileMustExist: true });
-  // Before anything else on this connection, so that no statement meets another process's lock unprepared.
-  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  // While the statements are prepared (they read the schema), SQLite may wait for another process's lock;
+  // after that never: the store waits itself, without blocking the event loop (retryWhileBusy).
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   // synchronous is per connection, and better-sqlite3's default in WAL mode is NORMAL (no fsync at commit).
   db.pragma('synchronous = FULL');
-  return new SqliteEvidenceStore(db);
+  const evidence = new SqliteEvidenceStore(db, busyTimeoutMs);
+  db.pragma('busy_timeout = 0');
+  return evidence;
 }

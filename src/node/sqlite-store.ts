@@ -12,6 +12,7 @@ import { chmod, open as openFile, stat } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
+import { retryWhileBusy } from './sqlite-busy.js';
 import { chainAudit } from '../store/audit.js';
 import { identityMatches } from '../store/memory.js';
 import { checkClaim, checkDate, checkLease } from '../store/outbox.js';
@@ -80,13 +81,11 @@ function sqlError(e: unknown, what: string): MailPkiError {
 }
 
 /** Maps better-sqlite3 errors to coded ones; anything else (the caller's own errors) passes unchanged. */
-function mapSqlite(e: unknown, what: string): unknown {
+export function mapSqlite(e: unknown, what: string): unknown {
   return e instanceof Database.SqliteError ? sqlError(e, what) : e;
 }
 
-const isBusy = (e: unknown): boolean => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
 const isConstraint = (e: unknown, kind: string): boolean => String((e as { code?: unknown })?.code ?? '') === `SQLITE_CONSTRAINT_${kind}`;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Opens (or creates) the store at `path`. Refuses, without writing anything, a file that is not
@@ -246,23 +245,22 @@ export class SqliteStore implements Store {
     // for it (busy_timeout) like every other writer, then go back to the store's own retry loop.
     // SQLite does not call the busy handler in every case (a connection recovering the WAL index),
     // so a busy answer is also retried here until the same deadline.
-    const deadline = Date.now() + this.busyTimeoutMs;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
-      try {
-        this.db.pragma('journal_mode = WAL');
-        this.db.pragma('synchronous = FULL');
-        this.db.pragma('foreign_keys = ON');
-        // Deleted rows (destroyed private keys above all) are overwritten, not left in free pages.
-        this.db.pragma('secure_delete = ON');
-        break;
-      } catch (e) {
-        if (!isBusy(e) || Date.now() >= deadline) throw e;
-      } finally {
-        this.db.pragma('busy_timeout = 0');
-      }
-      await sleep(delay + Math.random() * delay);
-    }
+    await retryWhileBusy(
+      () => {
+        this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+        try {
+          this.db.pragma('journal_mode = WAL');
+          this.db.pragma('synchronous = FULL');
+          this.db.pragma('foreign_keys = ON');
+          // Deleted rows (destroyed private keys above all) are overwritten, not left in free pages.
+          this.db.pragma('secure_delete = ON');
+        } finally {
+          this.db.pragma('busy_timeout = 0');
+        }
+      },
+      this.busyTimeoutMs,
+      (e) => e,
+    );
     for (;;) {
       const applied = await this.serial.run(async () => {
         await this.begin();
@@ -295,16 +293,7 @@ export class SqliteStore implements Store {
 
   /** BEGIN IMMEDIATE, retried without blocking the event loop while another connection writes. */
   private async begin(): Promise<void> {
-    const deadline = Date.now() + this.busyTimeoutMs;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      try {
-        this.db.exec('BEGIN IMMEDIATE');
-        return;
-      } catch (e) {
-        if (!isBusy(e) || Date.now() >= deadline) throw sqlError(e, 'could not start a transaction');
-      }
-      await sleep(delay + Math.random() * delay);
-    }
+    await retryWhileBusy(() => this.db.exec('BEGIN IMMEDIATE'), this.busyTimeoutMs, (e) => mapSqlite(e, 'could not start a transaction'));
   }
 
   private stmt(sql: string): Database.Statement {

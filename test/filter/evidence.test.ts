@@ -171,7 +171,7 @@ it('SQLite evidence: when the group commit fails (the file is locked by another 
     locker.exec('BEGIN IMMEDIATE');
     const results = await Promise.allSettled([1, 2, 3].map((n) => store.put(record(n))));
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(results.map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['SQLITE_BUSY', 'SQLITE_BUSY', 'SQLITE_BUSY']);
+    expect(results.map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['ERR_STORE_CONFLICT', 'ERR_STORE_CONFLICT', 'ERR_STORE_CONFLICT']);
     locker.exec('ROLLBACK');
     expect(await store.list()).toEqual([]);
     // The store is usable again once the lock is gone.
