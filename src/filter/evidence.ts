@@ -107,6 +107,14 @@ export interface EvidenceRecord {
   /** When the filter received the latest attempt (ISO 8601); written once the message was handed over again (else `receivedAt`). */
   lastAttemptAt?: string;
   /**
+   * How long the latest attempt's claim holds (ms, from `lastAttemptAt` or `receivedAt`): while the
+   * record is `pending` and younger than this, another attempt of the message answers 451; after it,
+   * it takes the message over. The claiming filter's own lease (it starts no copy that could end
+   * after it), so filters with different reinjection timeouts can share a store. Records written
+   * before it existed have none: each reader's own lease counts. At most MAX_EVIDENCE_LEASE_MS.
+   */
+  leaseMs?: number;
+  /**
    * Earlier attempts, oldest first (retainEarlierAttempts): the first, every one that a recipient
    * was delivered under, and the latest MAX_EVIDENCE_UNDELIVERED_ATTEMPTS of the others — at most
    * MAX_EVIDENCE_EARLIER_ATTEMPTS. Absent while the message was handed over once.
@@ -139,6 +147,9 @@ const MAX_EVIDENCE_CERTIFICATE_CHARS = Math.ceil(MAX_CERTIFICATE_BYTES / 3) * 4;
 
 /** Faults kept per record (the latest), so a message retried for days keeps a bounded record. */
 export const MAX_EVIDENCE_FAULTS = 20;
+
+/** The longest claim a record may carry (`leaseMs`): a day (an attempt that died holds its message, 451, that long at most). */
+export const MAX_EVIDENCE_LEASE_MS = 86_400_000;
 
 /**
  * The S/MIME verdict as evidence keeps it (JSON): redactVerdict (mailpki/smime), the one redaction.
@@ -405,6 +416,7 @@ export const evidenceRecordSchema = z.object({
   deliveries: z.array(z.object({ recipient: z.string(), attempt: attemptNumber })).optional(),
   attempts: attemptNumber.optional(),
   lastAttemptAt: isoDate.optional(),
+  leaseMs: z.number().int().positive().max(MAX_EVIDENCE_LEASE_MS).optional(),
   earlier: z
     .array(z.object({ attempt: attemptNumber, receivedAt: isoDate.optional(), ...attemptFields }))
     .max(MAX_EVIDENCE_EARLIER_ATTEMPTS)

@@ -38,6 +38,7 @@ export {
   checkEvidencePutOptions,
   MAX_EVIDENCE_PAGE,
   MAX_EVIDENCE_FAULTS,
+  MAX_EVIDENCE_LEASE_MS,
   type EvidenceStore,
   type EvidenceRecord,
   type EvidenceQuery,

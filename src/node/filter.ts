@@ -26,6 +26,7 @@ import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspe
 import { decideDispositions, parseFilterPolicy, type Disposition, type DispositionAction, type FilterPolicy } from '../filter/policy.js';
 import {
   MAX_EVIDENCE_FAULTS,
+  MAX_EVIDENCE_LEASE_MS,
   carryEvidence,
   evidenceCertificates,
   evidenceDeliveries,
@@ -141,7 +142,11 @@ export interface FilterOptions {
   maxClients?: number;
   socketTimeoutMs?: number;
   reinjectConnections?: number;
-  /** Reinjection connect/greeting/socket timeout (ms, default 30 000). It sets the evidence lease too: filters sharing one store must have the same. */
+  /**
+   * Reinjection connect/greeting/socket timeout (ms, default 30 000). It sets the evidence lease too
+   * (FILTER_EVIDENCE_LEASE_COPIES × REINJECT_DEADLINE_FACTOR × this), which each claim writes into its
+   * record (`leaseMs`): filters sharing one store may differ. At most MAX_EVIDENCE_LEASE_MS / 20 (72 min).
+   */
   reinjectTimeoutMs?: number;
   /** Called once per message with its evidence record (logging). Errors thrown here are ignored. */
   onMessage?: (record: EvidenceRecord) => void;
@@ -287,6 +292,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
 
   const timeout = options.reinjectTimeoutMs ?? 30_000;
+  if (!Number.isInteger(timeout) || timeout < 1 || FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR * timeout > MAX_EVIDENCE_LEASE_MS)
+    throw new MailPkiError(
+      'ERR_INVALID_INPUT',
+      `createFilter: reinjectTimeoutMs must be an integer from 1 to ${MAX_EVIDENCE_LEASE_MS / (FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR)} (the evidence lease, ${FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR}× it, is at most a day)`,
+      { details: { field: 'reinjectTimeoutMs' } },
+    );
   const reinjectPool = new ReinjectPool({
     host: reinject.host ?? '127.0.0.1',
     port: reinject.port,
@@ -328,7 +339,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   const leaseMs = FILTER_EVIDENCE_LEASE_COPIES * copyDeadlineMs;
   const attemptStart = (r: EvidenceRecord) => Date.parse(r.lastAttemptAt ?? r.receivedAt);
   /** Another attempt holds the message now: its record is pending, and it started less than a lease ago (either way: a clock set back is not a takeover). */
-  const inFlight = (r: EvidenceRecord | undefined, now: Date) => r?.outcome === 'pending' && Math.abs(now.getTime() - attemptStart(r)) < leaseMs;
+  const inFlight = (r: EvidenceRecord | undefined, now: Date) => r?.outcome === 'pending' && Math.abs(now.getTime() - attemptStart(r)) < (r.leaseMs ?? leaseMs);
   const inFlightReply = () => new SmtpReply(451, '4.3.0 The same message is being handled by another attempt now; try again later');
 
   /** One record per message (same bytes and envelope): the MTA's retries find what was already passed on. */
@@ -386,6 +397,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         ...(deliveries.length ? { deliveries: [...deliveries] } : {}),
         attempts: attempt,
         ...(previous ? { lastAttemptAt: receivedAt.toISOString() } : {}),
+        leaseMs,
         ...(carried?.earlier.length ? { earlier: carried.earlier } : {}),
         ...certificatesOf(inspection, carried?.certificates),
       };

@@ -81,7 +81,12 @@ export function runEvidenceContract(name: string, factory: () => Promise<{ store
         await expect(s.put({ ...record(1), sha256: 'xyz' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'sha256' } });
         await expect(s.put({ ...record(1), outcome: 'lost' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'outcome' } });
         await expect(s.list({ limit: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'limit' } });
+        // A claim's lease over a day (one dead attempt would hold its message longer), or not a positive integer.
+        for (const leaseMs of [86_400_001, 0, 1.5])
+          await expect(s.put({ ...record(1), outcome: 'pending', leaseMs })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'leaseMs' } });
         expect(await s.list()).toEqual([]);
+        await s.put({ ...record(1), outcome: 'pending', leaseMs: 86_400_000 });
+        expect((await s.get('id-0001'))?.leaseMs).toBe(86_400_000);
       }));
 
     it('certificates: kept with each record, one certificate shared by many records, kept while a record names it', () =>

@@ -133,6 +133,55 @@ describe('regression: the same message handed over twice at once', () => {
     }
   });
 
+  it('filters with different reinjection timeouts on one store: a claim holds for the claiming filter\'s own lease (leaseMs in its record), not the reader\'s', async () => {
+    const sink = await startSink();
+    const evidence = new MemoryEvidenceStore();
+    const t0 = Date.parse('2026-03-16T08:00:00Z');
+    let now = t0;
+    const clock = () => new Date(now);
+    let dead = false;
+    const dying: EvidenceStore = {
+      get: (id) => evidence.get(id),
+      put: (r, o) => evidence.put(r, o),
+      list: (q) => evidence.list(q),
+      prune: (before) => evidence.prune(before),
+      update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
+    };
+    // 60 s reinjection timeout: a 20 min lease; the other filter has the default 30 s (10 min).
+    const first = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectTimeoutMs: 60_000, authservId: 'mx.example.com', evidence: dying, clock });
+    const second = await start(sink.port, evidence, clock);
+    const raw = plainMessage({ to: TO.join(', '), subject: 'two leases' });
+    try {
+      void deliver(first.port, raw);
+      for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      const [left] = await evidence.list();
+      expect(left).toMatchObject({ outcome: 'pending', attempts: 1, leaseMs: 2 * LEASE_MS });
+      const copiesBefore = sink.got.length;
+      // Past the second filter's own lease, within the first's: the first may still be passing copies on.
+      now = t0 + LEASE_MS + 60_000;
+      expect(await deliver(second.port, raw)).toBe(451);
+      expect(sink.got.length).toBe(copiesBefore);
+      now = t0 + 2 * LEASE_MS + 1000;
+      expect(await deliver(second.port, raw)).toBe(250);
+      expect(copies(sink.got.slice(copiesBefore))).toEqual(TO);
+      expect(await evidence.get(left!.id)).toMatchObject({ attempts: 2, outcome: 'delivered', leaseMs: LEASE_MS });
+    } finally {
+      await first.close(100);
+      await second.close(1000);
+      await sink.close();
+    }
+  });
+
+  it('a reinjection timeout whose lease would pass a day (or is not a positive integer) is refused at start', async () => {
+    for (const reinjectTimeoutMs of [0, -1, 1.5, Number.NaN, 4_320_001])
+      await expect(createFilter({ listen: { port: 0 }, reinject: { port: 25 }, reinjectTimeoutMs, authservId: 'mx.example.com' })).rejects.toMatchObject({
+        code: 'ERR_INVALID_INPUT',
+        details: { field: 'reinjectTimeoutMs' },
+      });
+    const longest = await createFilter({ listen: { port: 0 }, reinject: { port: 25 }, reinjectTimeoutMs: 4_320_000, authservId: 'mx.example.com' });
+    await longest.close(100);
+  });
+
   it('lease (fake clock): an attempt whose lease would end before its copy is surely out passes nothing on, answers 451 and leaves the record deferred', async () => {
     const sink = await startSink();
     const evidence = new MemoryEvidenceStore();
