@@ -49,10 +49,12 @@ beforeAll(async () => {
  * `sanSubject`: SAN payments@example.com, subject emailAddress ceo@example.com, which binds nothing.
  * The UTF-8 paths' signers (self-signed, each its own trust anchor): `idnA` rfc822Name
  * pay@xn--bcher-kva.example (A-label), `idnU` SmtpUTF8Mailbox pay@bücher.example (U-label) — one
- * mailbox —, `zoe` SmtpUTF8Mailbox zoë@bücher.example (NFC local part), `sigma` SmtpUTF8Mailbox pay@ασ.example.
+ * mailbox —, `zoe` SmtpUTF8Mailbox zoë@bücher.example (NFC local part), `sigma` SmtpUTF8Mailbox pay@ασ.example,
+ * `mixed` rfc822Name pay@xn--pple-43d.example (pay@аpple.example: a Cyrillic "а" before Latin letters, one label in
+ * two scripts — a client shows it as its A-label).
  */
 type SignerName = 'payments' | 'attacker' | 'sanSubject' | Utf8SignerName;
-type Utf8SignerName = 'idnA' | 'idnU' | 'zoe' | 'sigma';
+type Utf8SignerName = 'idnA' | 'idnU' | 'zoe' | 'sigma' | 'mixed';
 /** The mailbox each signer binds, as the model names it (for the UTF-8 ones: the NFC, lower-case U-label spelling). */
 const MAILBOX: Record<SignerName, string> = {
   payments: 'payments@example.com',
@@ -62,6 +64,7 @@ const MAILBOX: Record<SignerName, string> = {
   idnU: 'pay@bücher.example',
   zoe: 'zo\u00EB@bücher.example',
   sigma: 'pay@\u03B1\u03C3.example',
+  mixed: 'pay@\u0430pple.example',
 };
 let utf8Signers: Record<Utf8SignerName, FixtureSigner>;
 const signerOf = (n: SignerName): FixtureSigner =>
@@ -855,6 +858,9 @@ spell('Zo\u00EB@bücher.example', 'bücher.example', ['Zo\u00EB@bücher.example'
 // ασ is xn--mxa0b, ας xn--mxa8a (Node's url.domainToASCII); Σ lower-cases to σ, never ς (UTS #46).
 spell('pay@\u03B1\u03C3.example', '\u03B1\u03C3.example', ['pay@\u03B1\u03C3.example', 'pay@\u0391\u03A3.example', 'pay@\u0391\u03C3.EXAMPLE', 'pay@xn--mxa0b.example']);
 spell('pay@\u03B1\u03C2.example', '\u03B1\u03C2.example', ['pay@\u03B1\u03C2.example']);
+// A label in two scripts (Cyrillic а, Latin pple): one mailbox in any spelling; shown in a display name as a U-label it is
+// not the From's own address unless written exactly as the From writes it (UTS #39: clients show such labels as A-labels).
+spell('pay@\u0430pple.example', '\u0430pple.example', ['pay@\u0430pple.example', 'pay@xn--pple-43d.example', 'pay@XN--PPLE-43D.EXAMPLE']);
 spell('payments@example.com', 'example.com', ['payments@example.com']);
 spell('attacker@evil.test', 'evil.test', ['attacker@evil.test']);
 // Reply-To spellings.
@@ -891,15 +897,21 @@ function utf8From(m: string, t: number): FromChoice {
         : spoof('pay@bücher.example in A-labels in the name', [`"pay@XN--BCHER-KVA.example" <${m}>`]),
     // pay@bücher.example spelled out without "@", in A-labels: its own (no look-alike) or another's (a look-alike).
     () => clean('name "pay at xn--bcher-kva.example"', `"pay at xn--bcher-kva.example" <${m}>`, 'pay at xn--bcher-kva.example', mailbox !== 'pay@bücher.example'),
+    // pay@аpple.example (mixed-script label) in the name: the From's own only where the From writes it the same way.
+    () =>
+      m === 'pay@\u0430pple.example'
+        ? clean('its own mixed-script address in the name, written as the From writes it', `"${m}" <${m}>`, m)
+        : spoof('pay@аpple.example (a mixed-script U-label) in the name', [`"pay@\u0430pple.example" <${m}>`]),
   ];
   return forms[t % forms.length]!();
 }
-const UTF8_TEMPLATES = 13;
+const UTF8_TEMPLATES = 14;
 
 const utf8Spellings = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...spellingsOf('pay@bücher.example')) },
   { weight: 3, arbitrary: fc.constantFrom(...spellingsOf('zo\u00EB@bücher.example')) },
   { weight: 3, arbitrary: fc.constantFrom(...spellingsOf('pay@\u03B1\u03C3.example')) },
+  { weight: 2, arbitrary: fc.constantFrom(...spellingsOf('pay@\u0430pple.example')) },
   { weight: 1, arbitrary: fc.constantFrom('payments@example.com', 'attacker@evil.test') },
   {
     weight: 3,
@@ -946,7 +958,7 @@ const likeOuterUtf8 = (outer: HeaderSet) =>
 
 const utf8Scenario: fc.Arbitrary<Scenario> = fc
   .record({
-    signer: fc.constantFrom<SignerName>('idnA', 'idnU', 'zoe', 'sigma', 'idnA', 'idnU', 'payments', 'attacker'),
+    signer: fc.constantFrom<SignerName>('idnA', 'idnU', 'zoe', 'sigma', 'mixed', 'idnA', 'idnU', 'payments', 'attacker'),
     carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque'),
     outer: utf8HeaderSet,
     wrapCount: fc.constantFrom(0, 0, 0, 1, 1, 2),
@@ -994,18 +1006,19 @@ const rfc822Name = (s: string) => implicit(1, Uint8Array.from(s, (c) => c.charCo
 const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, utf8(s))));
 
 beforeAll(async () => {
-  const [idnA, idnU, zoe, sigma] = await Promise.all([
+  const [idnA, idnU, zoe, sigma, mixed] = await Promise.all([
     selfSignedSigner([rfc822Name('pay@xn--bcher-kva.example')], 'pay@xn--bcher-kva.example'),
     selfSignedSigner([smtpUtf8Mailbox('pay@bücher.example')], 'pay@bücher.example'),
     selfSignedSigner([smtpUtf8Mailbox('zo\u00EB@bücher.example')], 'zo\u00EB@bücher.example'),
     selfSignedSigner([smtpUtf8Mailbox('pay@\u03B1\u03C3.example')], 'pay@\u03B1\u03C3.example'),
+    selfSignedSigner([rfc822Name('pay@xn--pple-43d.example')], 'pay@xn--pple-43d.example'),
   ]);
-  utf8Signers = { idnA, idnU, zoe, sigma };
+  utf8Signers = { idnA, idnU, zoe, sigma, mixed };
 });
 /** The fixture CA's root and the UTF-8 signers' own certificates. */
 const utf8Anchors = () => [...f.anchors, ...Object.values(utf8Signers).map((x) => x.certificate)];
 
-const utf8Tally = { valid: 0, invalid: 0, respelledValid: 0, utf8LocalValid: 0, lookalikeDomainFrom: 0 };
+const utf8Tally = { valid: 0, invalid: 0, respelledValid: 0, utf8LocalValid: 0, lookalikeDomainFrom: 0, mixedScriptValid: 0, mixedScriptInName: 0 };
 
 it('UTF-8 paths (RFC 6532): U-label and A-label spellings of one mailbox bind alike; a look-alike domain, a final sigma, an NFD local part are other mailboxes; outer changes after signing warn', async () => {
   const anchors = utf8Anchors();
@@ -1018,6 +1031,7 @@ it('UTF-8 paths (RFC 6532): U-label and A-label spellings of one mailbox bind al
       const context = `\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}`;
       expect(v.valid, context).toBe(want.valid);
       if (['b\u00FC\u0441her', '\uFF42ücher', '\u03B1\u03C2.'].some((d) => s.outer.from.values.join().includes(d))) utf8Tally.lookalikeDomainFrom++;
+      if (s.outer.from.values.join().includes('"pay@\u0430pple.example"')) utf8Tally.mixedScriptInName++;
       if (want.valid) {
         expect(got.warnings, context).toEqual(want.warnings);
         // The author the verdict names is a spelling of the outer From's mailbox.
@@ -1025,6 +1039,7 @@ it('UTF-8 paths (RFC 6532): U-label and A-label spellings of one mailbox bind al
         const spellings = new Set([s.outer, ...s.wrappers.map((w) => w.set), ...(s.injected ? [s.injected] : [])].map((h) => (h.from as { m?: string }).m).filter(Boolean));
         if (spellings.size > 1) utf8Tally.respelledValid++;
         if (s.outer.from.mailbox === MAILBOX.zoe) utf8Tally.utf8LocalValid++;
+        if (s.outer.from.mailbox === MAILBOX.mixed) utf8Tally.mixedScriptValid++;
         utf8Tally.valid++;
       } else utf8Tally.invalid++;
     }),
@@ -1035,6 +1050,32 @@ it('UTF-8 paths (RFC 6532): U-label and A-label spellings of one mailbox bind al
   expect(utf8Tally.invalid).toBeGreaterThan(25);
   expect(utf8Tally.respelledValid).toBeGreaterThan(1);
 }, 60_000);
+
+it('UTF-8 paths: the From\'s own mailbox shown in its display name as a mixed-script U-label while the address writes the A-label is another address to a reader (invalid); written as the From writes it, its own', async () => {
+  const anchors = utf8Anchors();
+  let spoofs = 0;
+  const mixedInName = utf8Scenario.chain((s) =>
+    fc.constantFrom(...spellingsOf(MAILBOX.mixed)).map((m): Scenario => {
+      const { injected: _i, hp: _h, innerSigned: _s, ...rest } = s;
+      return { ...rest, signer: 'mixed', wrappers: [], outer: { ...s.outer, from: { ...utf8From(m, 13), t: 13, m } as FromChoice } };
+    }),
+  );
+  await fc.assert(
+    fc.asyncProperty(mixedInName, async (s) => {
+      const v = await verifyMessage(utf8(await build(s)), verifyOptions(f, { trustAnchors: anchors }));
+      const want = expected(s);
+      const context = `\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify({ valid: v.valid, problems: v.problems.map((p) => p.code) })}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (s.outer.from.mailbox === undefined) {
+        spoofs++;
+        // Invalid for the display name itself, not for anything else the scenario drew.
+        if (!s.partial && s.outer.sender !== 'other') expect(v.problems.map((p) => p.code), context).toContain('SMIME_FROM_DISPLAY_NAME_ADDRESS');
+      }
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 100) },
+  );
+  expect(spoofs).toBeGreaterThan(10);
+});
 
 // The RFC 9788 paths with UTF-8 header fields: signed with injected fields, an hp parameter and an
 // HP-Outer record, encrypted whole; the envelope's UTF-8 outer header is the signer's or one
