@@ -354,6 +354,15 @@ interface RecordInUse {
   record: 'sender' | 'duplicated' | 'no-subject';
 }
 
+/**
+ * A From value with each address written as its mailbox: the verifier compares an outer field with the
+ * HP-Outer record's by mailbox key (RFC 9598 §5: U-label and A-label, the domain's case), so a relay that
+ * respells the address changed nothing. The model knows the UTF-8 spellings' mailboxes (FORMS); other
+ * addresses keep their local part and get a lower-case domain.
+ */
+const asMailbox = (a: string) => FORMS.get(a)?.mailbox ?? a.replace(/@([^@]*)$/, (_, d: string) => `@${d.toLowerCase()}`);
+const asMailboxes = (v: string) => v.replace(/<([^<>]+)>/g, (_, a: string) => `<${asMailbox(a)}>`).replace(/^[^\s<>",]+$/, asMailbox);
+
 function expected(s: Scenario, inUse?: RecordInUse): Expected {
   const why: string[] = [];
   const warnings = new Set<SmimeWarningCode>();
@@ -361,7 +370,7 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
   /** Does the record say the sender put this outer value there? (Multiset equality, as the verifier.) */
   const explains = (k: 'subject' | 'to' | 'replyTo' | 'from'): boolean => {
     if (!inUse) return false;
-    const value = (h: HeaderSet) => (k === 'from' ? JSON.stringify(h.from.values) : k === 'replyTo' ? h.replyTo : h[k].shown);
+    const value = (h: HeaderSet) => (k === 'from' ? JSON.stringify(h.from.values.map(asMailboxes)) : k === 'replyTo' ? h.replyTo : h[k].shown);
     const [outer, sent] = [value(s.outer), value(inUse.sent)];
     if (inUse.record === 'duplicated') return outer === undefined && sent === undefined;
     if (inUse.record === 'no-subject' && k === 'subject') return false;
