@@ -289,8 +289,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   const clock = options.clock ?? (() => new Date());
   const ownHeaders = [...new Set([...OWN_HEADERS, ...(policy?.tag?.header ? [policy.tag.header.toLowerCase()] : [])])];
   const quarantineDir = policy?.quarantine && 'directory' in policy.quarantine ? policy.quarantine.directory : undefined;
-  if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
-
+  // Checked before anything is made (the quarantine directory): a refused start leaves nothing behind.
   const timeout = options.reinjectTimeoutMs ?? 30_000;
   if (!Number.isInteger(timeout) || timeout < 1 || FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR * timeout > MAX_EVIDENCE_LEASE_MS)
     throw new MailPkiError(
@@ -298,6 +297,8 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
       `createFilter: reinjectTimeoutMs must be an integer from 1 to ${MAX_EVIDENCE_LEASE_MS / (FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR)} (the evidence lease, ${FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR}× it, is at most a day)`,
       { details: { field: 'reinjectTimeoutMs' } },
     );
+  if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
+
   const reinjectPool = new ReinjectPool({
     host: reinject.host ?? '127.0.0.1',
     port: reinject.port,

@@ -7,6 +7,7 @@
  * pending, within the lease) the second answers 451 and passes nothing on; after the lease (a filter that died) it takes
  * over; and an attempt's final write merges into the record as stored, losing no delivery.
  */
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MemoryEvidenceStore, evidenceAttempts, type EvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, recentRecords, type RunningFilter } from '../../src/node/filter.js';
@@ -180,6 +181,19 @@ describe('regression: the same message handed over twice at once', () => {
       });
     const longest = await createFilter({ listen: { port: 0 }, reinject: { port: 25 }, reinjectTimeoutMs: 4_320_000, authservId: 'mx.example.com' });
     await longest.close(100);
+  });
+
+  it('a refused reinjection timeout leaves nothing behind: the quarantine directory of its policy is not made (it was, before the refusal)', async () => {
+    const tmp = tempDir('mailpki-lease-refused-');
+    const quarantine = tmp.path('quarantine');
+    try {
+      await expect(
+        createFilter({ listen: { port: 0 }, reinject: { port: 25 }, reinjectTimeoutMs: 4_320_001, authservId: 'mx.example.com', policy: { version: 1, quarantine: { directory: quarantine }, rules: [] } }),
+      ).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'reinjectTimeoutMs' } });
+      expect(existsSync(quarantine)).toBe(false);
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it('lease (fake clock): an attempt whose lease would end before its copy is surely out passes nothing on, answers 451 and leaves the record deferred', async () => {
