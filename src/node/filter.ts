@@ -63,6 +63,16 @@ export const DEFAULT_FILTER_REINJECT_CONNECTIONS = 4;
  */
 export const FILTER_EVIDENCE_LEASE_COPIES = 2;
 
+/**
+ * The least time an attempt keeps back at the end of its lease for its final evidence write (else a
+ * tenth of a copy's deadline, when longer): twice the SQLite store's default wait for another
+ * process's write lock, so that the last copy is in the record before another attempt may take over.
+ */
+export const FILTER_FINAL_WRITE_MARGIN_MS = 10_000;
+
+/** The shortest reinjection timeout createFilter takes: its lease then still leaves copies 40 s to start in. */
+export const MIN_FILTER_REINJECT_TIMEOUT_MS = 5_000;
+
 /** Without an evidence store: how many recent messages' records the filter keeps in memory to make retries idempotent. */
 export const DEFAULT_FILTER_RECENT_RECORDS = 10_000;
 
@@ -145,7 +155,8 @@ export interface FilterOptions {
   /**
    * Reinjection connect/greeting/socket timeout (ms, default 30 000). It sets the evidence lease too
    * (FILTER_EVIDENCE_LEASE_COPIES × REINJECT_DEADLINE_FACTOR × this), which each claim writes into its
-   * record (`leaseMs`): filters sharing one store may differ. At most MAX_EVIDENCE_LEASE_MS / 20 (72 min).
+   * record (`leaseMs`): filters sharing one store may differ. From MIN_FILTER_REINJECT_TIMEOUT_MS (5 s) to
+   * MAX_EVIDENCE_LEASE_MS / 20 (72 min).
    */
   reinjectTimeoutMs?: number;
   /** Called once per message with its evidence record (logging). Errors thrown here are ignored. */
@@ -291,10 +302,10 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   const quarantineDir = policy?.quarantine && 'directory' in policy.quarantine ? policy.quarantine.directory : undefined;
   // Checked before anything is made (the quarantine directory): a refused start leaves nothing behind.
   const timeout = options.reinjectTimeoutMs ?? 30_000;
-  if (!Number.isInteger(timeout) || timeout < 1 || FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR * timeout > MAX_EVIDENCE_LEASE_MS)
+  if (!Number.isInteger(timeout) || timeout < MIN_FILTER_REINJECT_TIMEOUT_MS || FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR * timeout > MAX_EVIDENCE_LEASE_MS)
     throw new MailPkiError(
       'ERR_INVALID_INPUT',
-      `createFilter: reinjectTimeoutMs must be an integer from 1 to ${MAX_EVIDENCE_LEASE_MS / (FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR)} (the evidence lease, ${FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR}× it, is at most a day)`,
+      `createFilter: reinjectTimeoutMs must be an integer from ${MIN_FILTER_REINJECT_TIMEOUT_MS} to ${MAX_EVIDENCE_LEASE_MS / (FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR)} (the evidence lease, ${FILTER_EVIDENCE_LEASE_COPIES * REINJECT_DEADLINE_FACTOR}× it, is at most a day)`,
       { details: { field: 'reinjectTimeoutMs' } },
     );
   if (quarantineDir) mkdirSync(quarantineDir, { recursive: true, mode: 0o700 });
@@ -475,11 +486,11 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     /**
      * Copies start only while each is sure to be out within the lease (a later attempt may take over then) — either
      * way, as inFlight reads it: with the clock set back by more than a lease, any other attempt takes over at once.
-     * A margin of a tenth of a copy's deadline (a minute by default) is left for the final evidence write (a busy
-     * SQLite waits up to 5 s), so the last copy is in the record before anyone may take over.
+     * A margin of a tenth of a copy's deadline (30 s by default), at least FILTER_FINAL_WRITE_MARGIN_MS, is left for
+     * the final evidence write (a busy SQLite waits up to 5 s), so the last copy is in the record before anyone may take over.
      */
     const inLease = () => {
-      if (Math.abs(clock().getTime() - receivedAt.getTime()) > leaseMs - copyDeadlineMs - copyDeadlineMs / 10)
+      if (Math.abs(clock().getTime() - receivedAt.getTime()) > leaseMs - copyDeadlineMs - Math.max(copyDeadlineMs / 10, FILTER_FINAL_WRITE_MARGIN_MS))
         throw new SmtpReply(451, '4.3.0 This attempt ran out of time (its evidence lease) before every copy was passed on; try again later');
     };
 

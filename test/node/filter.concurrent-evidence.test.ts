@@ -174,7 +174,7 @@ describe('regression: the same message handed over twice at once', () => {
   });
 
   it('a reinjection timeout whose lease would pass a day (or is not a positive integer) is refused at start', async () => {
-    for (const reinjectTimeoutMs of [0, -1, 1.5, Number.NaN, 4_320_001])
+    for (const reinjectTimeoutMs of [0, -1, 1.5, Number.NaN, 4999, 4_320_001])
       await expect(createFilter({ listen: { port: 0 }, reinject: { port: 25 }, reinjectTimeoutMs, authservId: 'mx.example.com' })).rejects.toMatchObject({
         code: 'ERR_INVALID_INPUT',
         details: { field: 'reinjectTimeoutMs' },
@@ -232,6 +232,29 @@ describe('regression (attack on the lease): the end of a lease', () => {
       await sink.close();
     }
     expect(sink.got).toEqual([]);
+  });
+
+  it('the final write\'s margin is at least 10 s (twice the SQLite store\'s lock wait): with a 5 s reinjection timeout (lease 100 s, a copy up to 50 s) no copy starts 41 s after the message came; 39 s after, it does', async () => {
+    for (const [afterMs, code] of [
+      [41_000, 451],
+      [39_000, 250],
+    ] as const) {
+      const sink = await startSink();
+      const evidence = new MemoryEvidenceStore();
+      let now = Date.parse('2026-03-16T08:00:00Z');
+      const update = evidence.update.bind(evidence);
+      let first = true;
+      // The claim (the first update) takes `afterMs`: the first copy would start then.
+      evidence.update = (id, change, o) => update(id, change, o).finally(() => first && ((first = false), (now += afterMs)));
+      const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectTimeoutMs: 5000, authservId: 'mx.example.com', evidence, clock: () => new Date(now) });
+      try {
+        expect(await deliver(filter.port, plainMessage({ to: TO.join(', '), subject: `margin ${afterMs}` }))).toBe(code);
+      } finally {
+        await filter.close(1000);
+        await sink.close();
+      }
+      expect(copies(sink.got)).toEqual(code === 250 ? TO : []);
+    }
   });
 
   it('without a store, the recent records never drop a pending one (an attempt still passing copies on): a duplicate after 10 000 other messages still finds the claim (it was the oldest, so it was dropped first)', async () => {
