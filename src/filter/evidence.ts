@@ -148,7 +148,10 @@ const MAX_EVIDENCE_CERTIFICATE_CHARS = Math.ceil(MAX_CERTIFICATE_BYTES / 3) * 4;
 /** Faults kept per record (the latest), so a message retried for days keeps a bounded record. */
 export const MAX_EVIDENCE_FAULTS = 20;
 
-/** The longest claim a record may carry (`leaseMs`): a day (an attempt that died holds its message, 451, that long at most). */
+/**
+ * The longest claim a record may carry (`leaseMs`): a day. An attempt that died holds its message (451)
+ * that long after the claim's date — longer only by as much as that date lies in the future (a clock set back).
+ */
 export const MAX_EVIDENCE_LEASE_MS = 86_400_000;
 
 /**

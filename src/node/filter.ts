@@ -351,7 +351,9 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
   const leaseMs = FILTER_EVIDENCE_LEASE_COPIES * copyDeadlineMs;
   const attemptStart = (r: EvidenceRecord) => Date.parse(r.lastAttemptAt ?? r.receivedAt);
   /** Another attempt holds the message now: its record is pending, and it started less than a lease ago (either way: a clock set back is not a takeover). */
-  const inFlight = (r: EvidenceRecord | undefined, now: Date) => r?.outcome === 'pending' && Math.abs(now.getTime() - attemptStart(r)) < (r.leaseMs ?? leaseMs);
+  // The claim's own lease; one out of range (a store of the caller's own that does not check what it reads) counts as absent.
+  const leaseOf = (r: EvidenceRecord) => (Number.isInteger(r.leaseMs) && r.leaseMs! > 0 && r.leaseMs! <= MAX_EVIDENCE_LEASE_MS ? r.leaseMs! : leaseMs);
+  const inFlight = (r: EvidenceRecord | undefined, now: Date) => r?.outcome === 'pending' && Math.abs(now.getTime() - attemptStart(r)) < leaseOf(r);
   const inFlightReply = () => new SmtpReply(451, '4.3.0 The same message is being handled by another attempt now; try again later');
 
   /** One record per message (same bytes and envelope): the MTA's retries find what was already passed on. */

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MemoryEvidenceStore, evidenceAttempts, type EvidenceStore } from '../../src/filter/evidence.js';
+import { MemoryEvidenceStore, evidenceAttempts, type EvidenceRecord, type EvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter, recentRecords, type RunningFilter } from '../../src/node/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { tempDir } from '../helpers/peers.js';
@@ -170,6 +170,45 @@ describe('regression: the same message handed over twice at once', () => {
       await first.close(100);
       await second.close(1000);
       await sink.close();
+    }
+  });
+
+  it('a store of the caller\'s own that hands over a claim with a lease out of range (negative, past a day): the reader counts its own lease instead — no takeover at once, no message held for ever', async () => {
+    for (const [leaseMs, afterMs, code] of [
+      [-1, LEASE_MS - 60_000, 451],
+      [1e12, LEASE_MS + 60_000, 250],
+    ] as const) {
+      const sink = await startSink();
+      const evidence = new MemoryEvidenceStore();
+      const t0 = Date.parse('2026-03-16T08:00:00Z');
+      let now = t0;
+      const clock = () => new Date(now);
+      let dead = false;
+      const dying: EvidenceStore = {
+        get: (id) => evidence.get(id),
+        put: (r, o) => evidence.put(r, o),
+        list: (q) => evidence.list(q),
+        prune: (before) => evidence.prune(before),
+        update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
+      };
+      // Reads as stored, but the pending claim's leaseMs replaced (the store does not check what it reads).
+      const tamper = (r: EvidenceRecord | undefined) => (r?.outcome === 'pending' ? { ...r, leaseMs } : r);
+      const unchecked: EvidenceStore = { ...dying, get: async (id) => tamper(await evidence.get(id)), update: (id, change, o) => evidence.update(id, (c) => change(tamper(c)), o) };
+      const first = await start(sink.port, dying, clock);
+      const second = await start(sink.port, unchecked, clock);
+      const raw = plainMessage({ to: TO.join(', '), subject: `lease ${leaseMs}` });
+      try {
+        void deliver(first.port, raw);
+        for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+        const copiesBefore = sink.got.length;
+        now = t0 + afterMs;
+        expect(await deliver(second.port, raw)).toBe(code);
+        expect(sink.got.length > copiesBefore).toBe(code === 250);
+      } finally {
+        await first.close(100);
+        await second.close(1000);
+        await sink.close();
+      }
     }
   });
 
