@@ -26,6 +26,19 @@ const deliver = (port: number, raw: string, to = TO) => handOver(port, { from: '
 const start = (port: number, evidence?: EvidenceStore, clock?: () => Date) =>
   createFilter({ listen: { port: 0 }, reinject: { port }, authservId: 'mx.example.com', ...(evidence ? { evidence } : {}), ...(clock ? { clock } : {}) });
 
+/** A filter process that dies once its claim is written: its copies go on, no write after them ever comes (dead() tells when). */
+function dyingAfterClaim(evidence: EvidenceStore): { store: EvidenceStore; dead: () => boolean } {
+  let dead = false;
+  const store: EvidenceStore = {
+    get: (id) => evidence.get(id),
+    put: (r, o) => evidence.put(r, o),
+    list: (q) => evidence.list(q),
+    prune: (before) => evidence.prune(before),
+    update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
+  };
+  return { store, dead: () => dead };
+}
+
 /** Every recipient the return port got a copy for, sorted (a recipient twice: delivered twice). */
 const copies = (got: { to: string[] }[]) => got.flatMap((g) => g.to).sort();
 
@@ -96,22 +109,15 @@ describe('regression: the same message handed over twice at once', () => {
     const t0 = Date.parse('2026-03-16T08:00:00Z');
     let now = t0;
     const clock = () => new Date(now);
-    let dead = false;
     // The first process dies once its claim (pending) is written: its copies go, no write after them ever comes.
-    const dying: EvidenceStore = {
-      get: (id) => evidence.get(id),
-      put: (r, o) => evidence.put(r, o),
-      list: (q) => evidence.list(q),
-      prune: (before) => evidence.prune(before),
-      update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
-    };
+    const { store: dying, dead } = dyingAfterClaim(evidence);
     const first = await start(sink.port, dying, clock);
     const second = await start(sink.port, evidence, clock);
     const raw = plainMessage({ to: TO.join(', '), subject: 'lease' });
     try {
       void deliver(first.port, raw);
       // Its copy is out; the record stays pending.
-      for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 300 && !(dead() && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
       expect(copies(sink.got)).toEqual(TO);
       const [left] = await evidence.list();
       expect(left).toMatchObject({ outcome: 'pending', attempts: 1 });
@@ -140,21 +146,14 @@ describe('regression: the same message handed over twice at once', () => {
     const t0 = Date.parse('2026-03-16T08:00:00Z');
     let now = t0;
     const clock = () => new Date(now);
-    let dead = false;
-    const dying: EvidenceStore = {
-      get: (id) => evidence.get(id),
-      put: (r, o) => evidence.put(r, o),
-      list: (q) => evidence.list(q),
-      prune: (before) => evidence.prune(before),
-      update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
-    };
+    const { store: dying, dead } = dyingAfterClaim(evidence);
     // 60 s reinjection timeout: a 20 min lease; the other filter has the default 30 s (10 min).
     const first = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectTimeoutMs: 60_000, authservId: 'mx.example.com', evidence: dying, clock });
     const second = await start(sink.port, evidence, clock);
     const raw = plainMessage({ to: TO.join(', '), subject: 'two leases' });
     try {
       void deliver(first.port, raw);
-      for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 300 && !(dead() && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
       const [left] = await evidence.list();
       expect(left).toMatchObject({ outcome: 'pending', attempts: 1, leaseMs: 2 * LEASE_MS });
       const copiesBefore = sink.got.length;
@@ -183,14 +182,7 @@ describe('regression: the same message handed over twice at once', () => {
       const t0 = Date.parse('2026-03-16T08:00:00Z');
       let now = t0;
       const clock = () => new Date(now);
-      let dead = false;
-      const dying: EvidenceStore = {
-        get: (id) => evidence.get(id),
-        put: (r, o) => evidence.put(r, o),
-        list: (q) => evidence.list(q),
-        prune: (before) => evidence.prune(before),
-        update: (id, change, o) => (dead ? new Promise<undefined>(() => undefined) : evidence.update(id, change, o).finally(() => (dead = true))),
-      };
+      const { store: dying, dead } = dyingAfterClaim(evidence);
       // Reads as stored, but the pending claim's leaseMs replaced (the store does not check what it reads).
       const tamper = (r: EvidenceRecord | undefined) => (r?.outcome === 'pending' ? { ...r, leaseMs } : r);
       const unchecked: EvidenceStore = { ...dying, get: async (id) => tamper(await evidence.get(id)), update: (id, change, o) => evidence.update(id, (c) => change(tamper(c)), o) };
@@ -199,7 +191,7 @@ describe('regression: the same message handed over twice at once', () => {
       const raw = plainMessage({ to: TO.join(', '), subject: `lease ${leaseMs}` });
       try {
         void deliver(first.port, raw);
-        for (let i = 0; i < 300 && !(dead && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+        for (let i = 0; i < 300 && !(dead() && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
         const copiesBefore = sink.got.length;
         now = t0 + afterMs;
         expect(await deliver(second.port, raw)).toBe(code);
