@@ -77,6 +77,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly readGroup: Database.Transaction<(reads: () => unknown) => unknown>;
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** Reads and prunes that may be waiting for a lock: close() waits for them too. */
+  private readonly waiting = new Set<Promise<unknown>>();
   /** The connection's synchronous setting now: openSqliteEvidenceStore sets FULL. */
   private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
@@ -144,6 +146,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   }
 
   private enqueue(item: GroupItem, durable: boolean): Promise<EvidenceWrite | undefined> {
+    if (!this.db.open) return Promise.reject(closedError());
     return new Promise<EvidenceWrite | undefined>((resolve, reject) => {
       this.pending.push({ item, durable, resolve, reject });
       this.flushing ??= this.flushAll();
@@ -168,8 +171,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
     try {
       results = await retryWhileBusy(
         () => {
-          // Those that came while the group waited for the lock join it.
-          group.push(...this.pending.splice(0));
+          // Those that came while the group waited for the lock join it (one by one: a spread of a large group throws).
+          for (const p of this.pending.splice(0)) group.push(p);
           const synchronous = group.some((p) => p.durable) ? 'FULL' : 'NORMAL';
           if (synchronous !== this.synchronous) {
             // exec, not pragma(): the filter switches twice per message, and pragma() builds a Statement (and its result
@@ -232,7 +235,17 @@ export class SqliteEvidenceStore implements EvidenceStore {
    * a record already read, which would read as ERR_STORE_CORRUPT.
    */
   private snapshot<T>(reads: () => T): Promise<T> {
-    return retryWhileBusy(() => this.readGroup(reads) as T, this.busyTimeoutMs, (e) => mapSqlite(e, 'filter evidence: could not read'));
+    return this.wait(() => this.readGroup(reads) as T, 'filter evidence: could not read');
+  }
+
+  /** retryWhileBusy, counted in `waiting` (close() lets it end first); refused once closed. */
+  private wait<T>(step: () => T, what: string): Promise<T> {
+    if (!this.db.open) return Promise.reject(closedError());
+    const p = retryWhileBusy(step, this.busyTimeoutMs, (e) => mapSqlite(e, what));
+    this.waiting.add(p);
+    const done = () => void this.waiting.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
@@ -269,14 +282,16 @@ export class SqliteEvidenceStore implements EvidenceStore {
       this.db.prepare('DELETE FROM filter_evidence_certificates WHERE sha256 NOT IN (SELECT sha256 FROM filter_evidence_certificate_refs)').run();
       return n;
     });
-    return retryWhileBusy(() => prune.immediate(), this.busyTimeoutMs, (e) => mapSqlite(e, 'filter evidence: could not prune'));
+    return this.wait(() => prune.immediate(), 'filter evidence: could not prune');
   }
 
   async close(): Promise<void> {
-    await this.flushing;
+    while (this.flushing || this.waiting.size) await Promise.allSettled([this.flushing, ...this.waiting]);
     this.db.close();
   }
 }
+
+const closedError = () => new MailPkiError('ERR_INVALID_INPUT', 'SqliteEvidenceStore is closed', { details: { field: 'store' } });
 
 /**
  * Opens (creating and migrating when needed; with `create: false` only an existing store, else
