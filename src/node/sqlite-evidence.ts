@@ -32,7 +32,8 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 /** What became of an update in the group: the record written (or undefined), or the error that kept it from being written. */
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
-type Pending = { item: GroupItem; durable: boolean; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
+/** `since`: when it was put or updated (Date.now()): it waits busyTimeoutMs from then, whichever group it ends in. */
+type Pending = { item: GroupItem; durable: boolean; since: number; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
 
 /** A checked record as its row: the certificates kept apart, named by SHA-256 in the JSON. */
 function toWrite(r: EvidenceRecord): EvidenceWrite {
@@ -61,8 +62,8 @@ function asStored({ row, certificates }: EvidenceWrite): EvidenceRecord {
  * Updates go in the same groups: the transaction is BEGIN IMMEDIATE (the write lock first), then each
  * update reads its record, changes and writes it — so no other process writes between its read and
  * its write, at no extra commit. While another process holds the write lock the group waits for it
- * (up to busyTimeoutMs, then ERR_STORE_CONFLICT) without blocking the event loop, and what is put or
- * updated meanwhile joins the group; one group is committed at a time.
+ * (each put or update up to busyTimeoutMs from when it was made, then ERR_STORE_CONFLICT) without
+ * blocking the event loop, and what is put or updated meanwhile joins the group; one group is committed at a time.
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
@@ -148,7 +149,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private enqueue(item: GroupItem, durable: boolean): Promise<EvidenceWrite | undefined> {
     if (!this.db.open) return Promise.reject(closedError());
     return new Promise<EvidenceWrite | undefined>((resolve, reject) => {
-      this.pending.push({ item, durable, resolve, reject });
+      this.pending.push({ item, durable, since: Date.now(), resolve, reject });
       this.flushing ??= this.flushAll();
     });
   }
@@ -168,6 +169,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private async flush(): Promise<void> {
     const group: Pending[] = [];
     let results: ItemResult[];
+    let timedOut = false;
     try {
       results = await retryWhileBusy(
         () => {
@@ -185,11 +187,19 @@ export class SqliteEvidenceStore implements EvidenceStore {
           // again on the next try, as EvidenceChange allows.
           return this.writeGroup.immediate(group.map((p) => p.item));
         },
-        this.busyTimeoutMs,
-        (e) => mapSqlite(e, 'filter evidence: could not write'),
+        // Until the oldest waiting (pending is in order) has waited its busyTimeoutMs.
+        Math.max(0, this.pending[0]!.since + this.busyTimeoutMs - Date.now()),
+        (e, busy) => ((timedOut = busy), mapSqlite(e, 'filter evidence: could not write')),
       );
     } catch (e) {
-      for (const p of group) p.reject(e);
+      // Still busy: only those that waited busyTimeoutMs fail; those that joined later wait on, in the next group.
+      const now = Date.now();
+      const waitOn: Pending[] = [];
+      for (const p of group) {
+        if (timedOut && p.since + this.busyTimeoutMs > now) waitOn.push(p);
+        else p.reject(e);
+      }
+      this.pending = waitOn.concat(this.pending);
       return;
     }
     group.forEach((p, i) => {

@@ -57,3 +57,17 @@ it('a group larger than a spread of arguments holds (about 125 000 in V8): every
   expect(settled).not.toBe('unsettled');
   expect((settled as PromiseSettledResult<unknown>[]).filter((r) => r.status === 'rejected')).toEqual([]);
 }, 60_000);
+
+it('a write that joins a waiting group late waits its own busyTimeoutMs, not what is left of the group\'s (it failed after 50 ms when the lock stayed a little longer than the first write\'s timeout)', async () => {
+  const { store, other } = await setUp(400);
+  other.exec('BEGIN IMMEDIATE');
+  const first = store.put(record(1));
+  await new Promise((r) => setTimeout(r, 350));
+  const late = store.update('id-0002', () => record(2));
+  setTimeout(() => other.exec('COMMIT'), 150);
+  const [a, b] = await Promise.allSettled([first, late]);
+  expect(a.status).toBe('rejected');
+  expect((a as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_STORE_CONFLICT' });
+  expect(b.status).toBe('fulfilled');
+  expect((await store.list()).map((r) => r.id)).toEqual(['id-0002']);
+});
