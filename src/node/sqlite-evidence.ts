@@ -32,7 +32,7 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 /** What became of an update in the group: the record written (or undefined), or the error that kept it from being written. */
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
-/** `since`: when it was put or updated (Date.now()): it waits busyTimeoutMs from then, whichever group it ends in. */
+/** `since`: when it was put or updated (performance.now(), as retryWhileBusy's deadline): it waits busyTimeoutMs from then, whichever group it ends in. */
 type Pending = { item: GroupItem; durable: boolean; since: number; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
 
 /** A checked record as its row: the certificates kept apart, named by SHA-256 in the JSON. */
@@ -149,7 +149,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private enqueue(item: GroupItem, durable: boolean): Promise<EvidenceWrite | undefined> {
     if (!this.db.open) return Promise.reject(closedError());
     return new Promise<EvidenceWrite | undefined>((resolve, reject) => {
-      this.pending.push({ item, durable, since: Date.now(), resolve, reject });
+      this.pending.push({ item, durable, since: performance.now(), resolve, reject });
       this.flushing ??= this.flushAll();
     });
   }
@@ -188,12 +188,12 @@ export class SqliteEvidenceStore implements EvidenceStore {
           return this.writeGroup.immediate(group.map((p) => p.item));
         },
         // Until the oldest waiting (pending is in order) has waited its busyTimeoutMs.
-        Math.max(0, this.pending[0]!.since + this.busyTimeoutMs - Date.now()),
+        Math.max(0, this.pending[0]!.since + this.busyTimeoutMs - performance.now()),
         (e, busy) => ((timedOut = busy), mapSqlite(e, 'filter evidence: could not write')),
       );
     } catch (e) {
       // Still busy: only those that waited busyTimeoutMs fail; those that joined later wait on, in the next group.
-      const now = Date.now();
+      const now = performance.now();
       const waitOn: Pending[] = [];
       for (const p of group) {
         if (timedOut && p.since + this.busyTimeoutMs > now) waitOn.push(p);
