@@ -16,13 +16,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * deadline, is thrown as `fail` makes it (`busy`: the deadline passed).
  */
 export async function retryWhileBusy<T>(step: () => T, timeoutMs: number, fail: (e: unknown, busy: boolean) => unknown): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  // A monotonic clock: the wall clock set back while it waits would make the wait as much longer.
+  const deadline = performance.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {
       return step();
     } catch (e) {
       const busy = isBusy(e);
-      if (!busy || Date.now() >= deadline) throw fail(e, busy);
+      if (!busy || performance.now() >= deadline) throw fail(e, busy);
     }
     await sleep(delay + Math.random() * delay);
   }

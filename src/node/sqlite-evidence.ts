@@ -32,7 +32,8 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 /** What became of an update in the group: the record written (or undefined), or the error that kept it from being written. */
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
-type Pending = { item: GroupItem; durable: boolean; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
+/** `since`: when it was put or updated (performance.now(), as retryWhileBusy's deadline): it waits busyTimeoutMs from then, whichever group it ends in. */
+type Pending = { item: GroupItem; durable: boolean; since: number; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
 
 /** A checked record as its row: the certificates kept apart, named by SHA-256 in the JSON. */
 function toWrite(r: EvidenceRecord): EvidenceWrite {
@@ -61,8 +62,8 @@ function asStored({ row, certificates }: EvidenceWrite): EvidenceRecord {
  * Updates go in the same groups: the transaction is BEGIN IMMEDIATE (the write lock first), then each
  * update reads its record, changes and writes it — so no other process writes between its read and
  * its write, at no extra commit. While another process holds the write lock the group waits for it
- * (up to busyTimeoutMs, then ERR_STORE_CONFLICT) without blocking the event loop, and what is put or
- * updated meanwhile joins the group; one group is committed at a time.
+ * (each put or update up to busyTimeoutMs from when it was made, then ERR_STORE_CONFLICT) without
+ * blocking the event loop, and what is put or updated meanwhile joins the group; one group is committed at a time.
  */
 export class SqliteEvidenceStore implements EvidenceStore {
   private readonly upsert: Database.Statement<EvidenceRow>;
@@ -77,6 +78,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private readonly readGroup: Database.Transaction<(reads: () => unknown) => unknown>;
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** Reads and prunes that may be waiting for a lock: close() waits for them too. */
+  private readonly waiting = new Set<Promise<unknown>>();
   /** The connection's synchronous setting now: openSqliteEvidenceStore sets FULL. */
   private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
@@ -144,8 +147,9 @@ export class SqliteEvidenceStore implements EvidenceStore {
   }
 
   private enqueue(item: GroupItem, durable: boolean): Promise<EvidenceWrite | undefined> {
+    if (!this.db.open) return Promise.reject(closedError());
     return new Promise<EvidenceWrite | undefined>((resolve, reject) => {
-      this.pending.push({ item, durable, resolve, reject });
+      this.pending.push({ item, durable, since: performance.now(), resolve, reject });
       this.flushing ??= this.flushAll();
     });
   }
@@ -165,11 +169,12 @@ export class SqliteEvidenceStore implements EvidenceStore {
   private async flush(): Promise<void> {
     const group: Pending[] = [];
     let results: ItemResult[];
+    let timedOut = false;
     try {
       results = await retryWhileBusy(
         () => {
-          // Those that came while the group waited for the lock join it.
-          group.push(...this.pending.splice(0));
+          // Those that came while the group waited for the lock join it (one by one: a spread of a large group throws).
+          for (const p of this.pending.splice(0)) group.push(p);
           const synchronous = group.some((p) => p.durable) ? 'FULL' : 'NORMAL';
           if (synchronous !== this.synchronous) {
             // exec, not pragma(): the filter switches twice per message, and pragma() builds a Statement (and its result
@@ -182,11 +187,19 @@ export class SqliteEvidenceStore implements EvidenceStore {
           // again on the next try, as EvidenceChange allows.
           return this.writeGroup.immediate(group.map((p) => p.item));
         },
-        this.busyTimeoutMs,
-        (e) => mapSqlite(e, 'filter evidence: could not write'),
+        // Until the oldest waiting (pending is in order) has waited its busyTimeoutMs.
+        Math.max(0, this.pending[0]!.since + this.busyTimeoutMs - performance.now()),
+        (e, busy) => ((timedOut = busy), mapSqlite(e, 'filter evidence: could not write')),
       );
     } catch (e) {
-      for (const p of group) p.reject(e);
+      // Still busy: only those that waited busyTimeoutMs fail; those that joined later wait on, in the next group.
+      const now = performance.now();
+      const waitOn: Pending[] = [];
+      for (const p of group) {
+        if (timedOut && p.since + this.busyTimeoutMs > now) waitOn.push(p);
+        else p.reject(e);
+      }
+      this.pending = waitOn.concat(this.pending);
       return;
     }
     group.forEach((p, i) => {
@@ -232,7 +245,17 @@ export class SqliteEvidenceStore implements EvidenceStore {
    * a record already read, which would read as ERR_STORE_CORRUPT.
    */
   private snapshot<T>(reads: () => T): Promise<T> {
-    return retryWhileBusy(() => this.readGroup(reads) as T, this.busyTimeoutMs, (e) => mapSqlite(e, 'filter evidence: could not read'));
+    return this.wait(() => this.readGroup(reads) as T, 'filter evidence: could not read');
+  }
+
+  /** retryWhileBusy, counted in `waiting` (close() lets it end first); refused once closed. */
+  private wait<T>(step: () => T, what: string): Promise<T> {
+    if (!this.db.open) return Promise.reject(closedError());
+    const p = retryWhileBusy(step, this.busyTimeoutMs, (e) => mapSqlite(e, what));
+    this.waiting.add(p);
+    const done = () => void this.waiting.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
@@ -269,14 +292,16 @@ export class SqliteEvidenceStore implements EvidenceStore {
       this.db.prepare('DELETE FROM filter_evidence_certificates WHERE sha256 NOT IN (SELECT sha256 FROM filter_evidence_certificate_refs)').run();
       return n;
     });
-    return retryWhileBusy(() => prune.immediate(), this.busyTimeoutMs, (e) => mapSqlite(e, 'filter evidence: could not prune'));
+    return this.wait(() => prune.immediate(), 'filter evidence: could not prune');
   }
 
   async close(): Promise<void> {
-    await this.flushing;
+    while (this.flushing || this.waiting.size) await Promise.allSettled([this.flushing, ...this.waiting]);
     this.db.close();
   }
 }
+
+const closedError = () => new MailPkiError('ERR_INVALID_INPUT', 'SqliteEvidenceStore is closed', { details: { field: 'store' } });
 
 /**
  * Opens (creating and migrating when needed; with `create: false` only an existing store, else
