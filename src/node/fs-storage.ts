@@ -65,7 +65,6 @@ export interface DirectoryCaStorageOptions {
   lockTimeoutMs?: number;
 }
 
-
 export class DirectoryCaStorage implements CaStorage {
   private readonly mutex = new AsyncMutex();
   private lockDb: Database.Database | undefined;
