@@ -39,6 +39,15 @@ function dyingAfterClaim(evidence: EvidenceStore): { store: EvidenceStore; dead:
   return { store, dead: () => dead };
 }
 
+/** The lease tests' scene: a return port, a memory store, a fake clock at t0 (set time.now), and the store as a filter that dies after its claim sees it. */
+async function leaseScene() {
+  const sink = await startSink();
+  const evidence = new MemoryEvidenceStore();
+  const t0 = Date.parse('2026-03-16T08:00:00Z');
+  const time = { now: t0 };
+  return { sink, evidence, t0, time, clock: () => new Date(time.now), ...dyingAfterClaim(evidence) };
+}
+
 /** Every recipient the return port got a copy for, sorted (a recipient twice: delivered twice). */
 const copies = (got: { to: string[] }[]) => got.flatMap((g) => g.to).sort();
 
@@ -104,13 +113,8 @@ describe('regression: the same message handed over twice at once', () => {
   });
 
   it('lease (fake clock): a pending record left by a filter that died is answered 451 with no copy within the lease, taken over after it', async () => {
-    const sink = await startSink();
-    const evidence = new MemoryEvidenceStore();
-    const t0 = Date.parse('2026-03-16T08:00:00Z');
-    let now = t0;
-    const clock = () => new Date(now);
     // The first process dies once its claim (pending) is written: its copies go, no write after them ever comes.
-    const { store: dying, dead } = dyingAfterClaim(evidence);
+    const { sink, evidence, t0, time, clock, store: dying, dead } = await leaseScene();
     const first = await start(sink.port, dying, clock);
     const second = await start(sink.port, evidence, clock);
     const raw = plainMessage({ to: TO.join(', '), subject: 'lease' });
@@ -122,11 +126,11 @@ describe('regression: the same message handed over twice at once', () => {
       const [left] = await evidence.list();
       expect(left).toMatchObject({ outcome: 'pending', attempts: 1 });
       const copiesBefore = sink.got.length;
-      now = t0 + LEASE_MS - 1000;
+      time.now = t0 + LEASE_MS - 1000;
       expect(await deliver(second.port, raw)).toBe(451);
       expect(sink.got.length).toBe(copiesBefore);
       expect(await evidence.get(left!.id)).toEqual(left);
-      now = t0 + LEASE_MS + 1000;
+      time.now = t0 + LEASE_MS + 1000;
       expect(await deliver(second.port, raw)).toBe(250);
       expect(copies(sink.got.slice(copiesBefore))).toEqual(TO);
       const rec = (await evidence.get(left!.id))!;
@@ -141,12 +145,7 @@ describe('regression: the same message handed over twice at once', () => {
   });
 
   it('filters with different reinjection timeouts on one store: a claim holds for the claiming filter\'s own lease (leaseMs in its record), not the reader\'s', async () => {
-    const sink = await startSink();
-    const evidence = new MemoryEvidenceStore();
-    const t0 = Date.parse('2026-03-16T08:00:00Z');
-    let now = t0;
-    const clock = () => new Date(now);
-    const { store: dying, dead } = dyingAfterClaim(evidence);
+    const { sink, evidence, t0, time, clock, store: dying, dead } = await leaseScene();
     // 60 s reinjection timeout: a 20 min lease; the other filter has the default 30 s (10 min).
     const first = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectTimeoutMs: 60_000, authservId: 'mx.example.com', evidence: dying, clock });
     const second = await start(sink.port, evidence, clock);
@@ -158,10 +157,10 @@ describe('regression: the same message handed over twice at once', () => {
       expect(left).toMatchObject({ outcome: 'pending', attempts: 1, leaseMs: 2 * LEASE_MS });
       const copiesBefore = sink.got.length;
       // Past the second filter's own lease, within the first's: the first may still be passing copies on.
-      now = t0 + LEASE_MS + 60_000;
+      time.now = t0 + LEASE_MS + 60_000;
       expect(await deliver(second.port, raw)).toBe(451);
       expect(sink.got.length).toBe(copiesBefore);
-      now = t0 + 2 * LEASE_MS + 1000;
+      time.now = t0 + 2 * LEASE_MS + 1000;
       expect(await deliver(second.port, raw)).toBe(250);
       expect(copies(sink.got.slice(copiesBefore))).toEqual(TO);
       expect(await evidence.get(left!.id)).toMatchObject({ attempts: 2, outcome: 'delivered', leaseMs: LEASE_MS });
@@ -177,12 +176,7 @@ describe('regression: the same message handed over twice at once', () => {
       [-1, LEASE_MS - 60_000, 451],
       [1e12, LEASE_MS + 60_000, 250],
     ] as const) {
-      const sink = await startSink();
-      const evidence = new MemoryEvidenceStore();
-      const t0 = Date.parse('2026-03-16T08:00:00Z');
-      let now = t0;
-      const clock = () => new Date(now);
-      const { store: dying, dead } = dyingAfterClaim(evidence);
+      const { sink, evidence, t0, time, clock, store: dying, dead } = await leaseScene();
       // Reads as stored, but the pending claim's leaseMs replaced (the store does not check what it reads).
       const tamper = (r: EvidenceRecord | undefined) => (r?.outcome === 'pending' ? { ...r, leaseMs } : r);
       const unchecked: EvidenceStore = { ...dying, get: async (id) => tamper(await evidence.get(id)), update: (id, change, o) => evidence.update(id, (c) => change(tamper(c)), o) };
@@ -193,7 +187,7 @@ describe('regression: the same message handed over twice at once', () => {
         void deliver(first.port, raw);
         for (let i = 0; i < 300 && !(dead() && sink.got.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
         const copiesBefore = sink.got.length;
-        now = t0 + afterMs;
+        time.now = t0 + afterMs;
         expect(await deliver(second.port, raw)).toBe(code);
         expect(sink.got.length > copiesBefore).toBe(code === 250);
       } finally {
