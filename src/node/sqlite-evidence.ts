@@ -316,13 +316,20 @@ export async function openSqliteEvidenceStore(path: string, options: { busyTimeo
   const store = await openSqliteStore(path, { create: options.create ?? true, ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}) });
   await store.close();
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  const db = new Database(path, { fileMustExist: true });
-  // While the statements are prepared (they read the schema), SQLite may wait for another process's lock;
-  // after that never: the store waits itself, without blocking the event loop (retryWhileBusy).
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  // synchronous is per connection, and better-sqlite3's default in WAL mode is NORMAL (no fsync at commit).
-  db.pragma('synchronous = FULL');
-  const evidence = new SqliteEvidenceStore(db, busyTimeoutMs);
-  db.pragma('busy_timeout = 0');
-  return evidence;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { fileMustExist: true });
+    // While the statements are prepared (they read the schema), SQLite may wait for another process's lock;
+    // after that never: the store waits itself, without blocking the event loop (retryWhileBusy).
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    // synchronous is per connection, and better-sqlite3's default in WAL mode is NORMAL (no fsync at commit).
+    db.pragma('synchronous = FULL');
+    const evidence = new SqliteEvidenceStore(db, busyTimeoutMs);
+    db.pragma('busy_timeout = 0');
+    return evidence;
+  } catch (e) {
+    // The file changed under it since openSqliteStore checked it (removed, locked exclusively, damaged): no connection left open.
+    db?.close();
+    throw mapSqlite(e, `could not open the filter evidence in ${path}`);
+  }
 }
