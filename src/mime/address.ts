@@ -365,12 +365,16 @@ const COMMON = /[\p{scx=Zyyy}\p{scx=Zinh}]/u;
 function singleScript(label: string): boolean {
   if (/^[\x00-\x7f]*$/.test(label)) return true; // Latin and Common only
   let shared: Set<string> | undefined;
+  // After the first letter only the scripts still shared can matter: a letter is tested against those, not all 49.
+  let candidates: readonly (typeof SCRIPTS)[number][] = SCRIPTS;
   for (const c of label) {
     if (COMMON.test(c)) continue;
     const scripts = new Set<string>();
-    for (const [name, re] of SCRIPTS) if (re.test(c)) for (const s of [name, ...(AUGMENTED[name] ?? [])]) scripts.add(s);
+    for (const [name, re] of candidates) if (re.test(c)) for (const s of [name, ...(AUGMENTED[name] ?? [])]) scripts.add(s);
     shared = shared ? new Set([...shared].filter((s) => scripts.has(s))) : scripts;
     if (shared.size === 0) return false;
+    const still = shared;
+    candidates = candidates.filter(([name]) => still.has(name) || (AUGMENTED[name] ?? []).some((s) => still.has(s)));
   }
   return true;
 }
