@@ -314,13 +314,18 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
 
 function instance(slot: number, dir: string, conf: string, ports: { smtp: number; ret: number; filter: number; spare: number }): Postfix {
   const maildir = join(dir, 'mail', 'all');
+  const deliveredAt = (name: string): number => {
+    const m = /^(\d+)\.(?:[^.]*M(\d+))?/.exec(name);
+    return m ? Number(m[1]) * 1e6 + Number(m[2] ?? 0) : 0;
+  };
   const delivered = (mailbox: string): Delivered[] => {
     const dirNew = join(maildir, 'new');
     if (!existsSync(dirNew)) return [];
     const want = mailbox.toLowerCase();
     return readdirSync(dirNew)
-      // Maildir names start with the delivery time in seconds, then a unique part.
-      .sort((a, b) => Number(a.split('.')[0]) - Number(b.split('.')[0]) || a.localeCompare(b))
+      // Delivery order: Postfix's local(8) names a Maildir file `<seconds>.V<dev>I<inode>M<microseconds>.<host>`;
+      // within one second the inode (which comes first in the name) says nothing of the order, the microseconds do.
+      .sort((a, b) => deliveredAt(a) - deliveredAt(b) || a.localeCompare(b))
       .map((name) => ({ name, path: join(dirNew, name), content: readFileSync(join(dirNew, name)) }))
       .filter((m) => /^Delivered-To: (\S+)\r?$/im.exec(m.content.toString('latin1'))?.[1]?.toLowerCase() === want);
   };
