@@ -158,22 +158,36 @@ export const evidenceExport: Command = {
     const out = outFile ? createWriteStream(outFile, { mode: 0o600 }) : undefined;
     const write = (s: string) => (out ? new Promise<void>((res, rej) => out.write(s, (e) => (e ? rej(e) : res()))) : (ctx.io.stdout(s), Promise.resolve()));
     let n = 0;
+    // A damaged row (changed by another hand, or the disk) is named and passed over, not the end of the
+    // export: the auditor gets every record that reads, and the exit status says some did not.
+    let damaged = 0;
     try {
-      // The cursor is the last record's id and receivedAt: if the filter prunes that record meanwhile, the next page still starts after it.
-      let cursor: { after: string; since: Date } | undefined;
+      // The cursor is the last row's id and receivedAt: if the filter prunes that record meanwhile, the next page still starts after it.
+      let cursor: { after: string; since?: Date } | undefined;
       for (;;) {
-        const page = await store.list({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...cursor });
-        for (const r of page) await write(`${JSON.stringify(r)}\n`);
-        n += page.length;
+        const page = await store.listEntries({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...cursor });
+        for (const e of page) {
+          if ('record' in e) {
+            await write(`${JSON.stringify(e.record)}\n`);
+            n++;
+          } else {
+            damaged++;
+            ctx.io.stderr(`mailpki: ${e.error.message} (received ${e.receivedAt ?? 'at an unreadable time'}); not exported, the row is left in the store as it is\n`);
+          }
+        }
         if (page.length === 0) break;
         const last = page[page.length - 1]!;
-        cursor = { after: last.id, since: new Date(last.receivedAt) };
+        // A damaged row's time may not read: then the cursor keeps the time it had.
+        const at = 'record' in last ? last.record.receivedAt : last.receivedAt;
+        const from = at !== undefined ? new Date(at) : (cursor?.since ?? since);
+        cursor = { after: 'record' in last ? last.record.id : last.id, ...(from && { since: from }) };
       }
     } finally {
       if (out) await new Promise<void>((res) => out.end(res));
       await store.close();
     }
     ctx.io.stderr(`${n} evidence record(s) exported\n`);
+    if (damaged) throw new MailPkiError('ERR_STORE_CORRUPT', `${damaged} evidence record(s) could not be read and were not exported (named above); the ${n} others were`);
     return 0;
   },
 };

@@ -32,6 +32,9 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 /** What became of an update in the group: the record written (or undefined), or the error that kept it from being written. */
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
+type PageRow = Row & { received_at: unknown };
+/** A row of listEntries: its record, or why it does not read (the row's id, and its receivedAt when the column holds a time). */
+export type EvidenceEntry = { record: EvidenceRecord } | { id: string; receivedAt: string | undefined; error: MailPkiError };
 /** `since`: when it was put or updated (performance.now(), as retryWhileBusy's deadline): it waits busyTimeoutMs from then, whichever group it ends in. */
 type Pending = { item: GroupItem; durable: boolean; since: number; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
 
@@ -260,10 +263,32 @@ export class SqliteEvidenceStore implements EvidenceStore {
 
   async list(query: EvidenceQuery = {}): Promise<EvidenceRecord[]> {
     const limit = checkEvidenceQuery(query);
-    return this.snapshot(() => this.listNow(query, limit));
+    return this.snapshot(() => this.page(query, limit).map((row) => this.read(row)));
   }
 
-  private listNow(query: EvidenceQuery, limit: number): EvidenceRecord[] {
+  /**
+   * A page of list(query), with each row that does not read as a record — damaged by another hand or the
+   * disk: not JSON, not an evidence record, naming a certificate the store lost — in its place as
+   * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page. For an auditor's
+   * export, which must hand over every record it can and name the rest; the damaged row stays as it is.
+   */
+  async listEntries(query: EvidenceQuery = {}): Promise<EvidenceEntry[]> {
+    const limit = checkEvidenceQuery(query);
+    return this.snapshot(() =>
+      this.page(query, limit).map((row): EvidenceEntry => {
+        try {
+          return { record: this.read(row) };
+        } catch (e) {
+          if (!(e instanceof MailPkiError && e.code === 'ERR_STORE_CORRUPT')) throw e;
+          // The column as a time, if it holds one (it may be damaged too).
+          const at = typeof row.received_at === 'number' ? new Date(row.received_at) : undefined;
+          return { id: row.id, receivedAt: at && !Number.isNaN(at.getTime()) ? at.toISOString() : undefined, error: e };
+        }
+      }),
+    );
+  }
+
+  private page(query: EvidenceQuery, limit: number): PageRow[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (query.since) (where.push('received_at >= ?'), args.push(query.since.getTime()));
@@ -278,8 +303,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
         args.push(at, at, query.after);
       }
     }
-    const sql = `SELECT id, record FROM filter_evidence${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at, id LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...args) as Row[]).map((row) => this.read(row));
+    const sql = `SELECT id, record, received_at FROM filter_evidence${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at, id LIMIT ${limit}`;
+    return this.db.prepare(sql).all(...args) as PageRow[];
   }
 
   async prune(before: Date): Promise<number> {

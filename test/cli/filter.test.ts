@@ -1,5 +1,6 @@
 /** `mailpki filter` start-up checks and `mailpki evidence export`. */
 import { readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatFilterLogLine } from '../../src/cli/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
@@ -57,4 +58,33 @@ describe('mailpki evidence export', () => {
     expect(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['id-0002', 'id-0003']);
     expect((await cli(['evidence', 'export', '--db', db, '--since', 'yesterday'])).stderr).toMatch(/--since must be an ISO 8601 date/);
   });
+
+  it('a damaged row is named on stderr and passed over; every other record is exported, across pages, and the exit status says not all were (was: the export stopped at the damaged row, ERR_STORE_CORRUPT, with the records after it never written)', async () => {
+    const db = tmp.path('damaged.db');
+    const s = await openSqliteEvidenceStore(db);
+    // 1002 records: the 2nd, the 1000th (the last row of the first page: the cursor goes on from a damaged row) and the 1002nd (the last of all) damaged.
+    await Promise.all(Array.from({ length: 1002 }, (_, i) => s.put(record(i + 1))));
+    await s.close();
+    const raw = new Database(db);
+    const damage = raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?');
+    damage.run('{"not":', 'id-0002');
+    damage.run(JSON.stringify({ ...record(1000), outcome: 'lost' }), 'id-1000');
+    // Its time damaged too: the export still goes on past it.
+    raw.prepare("UPDATE filter_evidence SET record = 'x', received_at = 'yesterday' WHERE id = 'id-1002'").run();
+    raw.close();
+    const out = tmp.path('damaged.jsonl');
+    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+    expect(r.code).toBe(2);
+    const ids = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string);
+    const bad = new Set(['id-0002', 'id-1000', 'id-1002']);
+    expect(ids).toEqual(Array.from({ length: 1002 }, (_, i) => record(i + 1).id).filter((id) => !bad.has(id)));
+    expect(r.stderr).toMatch(/filter_evidence id-0002: not JSON \(received 2026-01-01T00:02:00\.000Z\); not exported, the row is left in the store as it is/);
+    expect(r.stderr).toMatch(/filter_evidence id-1000: not an evidence record/);
+    expect(r.stderr).toMatch(/filter_evidence id-1002: not JSON \(received at an unreadable time\)/);
+    expect(r.stderr).toMatch(/999 evidence record\(s\) exported\nmailpki: 3 evidence record\(s\) could not be read and were not exported \(named above\); the 999 others were \[ERR_STORE_CORRUPT\]\n$/);
+    // Left as they were.
+    const after = new Database(db, { readonly: true });
+    expect(after.prepare("SELECT record FROM filter_evidence WHERE id = 'id-0002'").pluck().get()).toBe('{"not":');
+    after.close();
+  }, 60_000);
 });

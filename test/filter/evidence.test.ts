@@ -106,6 +106,26 @@ it('SQLite evidence: a row this store wrote, then changed by another hand, is ch
     }
   }));
 
+it('SQLite evidence: listEntries gives a damaged row in its place (id, time, ERR_STORE_CORRUPT) and the others as records, where list fails the page', () =>
+  withStoreFile(async (path) => {
+    const s = await openSqliteEvidenceStore(path);
+    for (const n of [1, 2, 3]) await s.put(record(n, n === 3 ? { certificates: [certificate('a')] } : {}));
+    const db = new Database(path);
+    db.prepare("UPDATE filter_evidence SET record = '[]' WHERE id = 'id-0001'").run();
+    db.prepare('DELETE FROM filter_evidence_certificates').run();
+    db.close();
+    await expect(s.list()).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+    const entries = await s.listEntries();
+    expect(entries.map((e) => ('record' in e ? e.record.id : `${e.id} ${e.receivedAt} ${e.error.code}`))).toEqual([
+      `id-0001 ${record(1).receivedAt} ERR_STORE_CORRUPT`,
+      'id-0002',
+      `id-0003 ${record(3).receivedAt} ERR_STORE_CORRUPT`,
+    ]);
+    expect(entries[1]).toEqual({ record: record(2) });
+    expect(await s.listEntries({ after: 'id-0001', limit: 1 })).toEqual([{ record: record(2) }]);
+    await s.close();
+  }));
+
 it('SQLite evidence: puts made together are committed together, each resolving only once its record is readable from another connection', async () => {
   const tmp = tempDir('mailpki-evidence-');
   const path = tmp.path('store.db');
