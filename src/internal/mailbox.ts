@@ -62,7 +62,8 @@ export function domainToUnicode(domain: string): string {
     .map((label) => {
       const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
       const text = decoded !== undefined && /[^\x00-\x7f]/.test(decoded) ? decoded : label;
-      return Array.from(text.normalize('NFC'), (c) => c.toLowerCase()).join('').normalize('NFC');
+      // As domainToAscii's character-by-character lower-casing: toLowerCase differs from it only by Final_Sigma.
+      return text.normalize('NFC').replace(/\u03A3/g, '\u03C3').toLowerCase().normalize('NFC');
     })
     .join('.');
 }
