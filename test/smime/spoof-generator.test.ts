@@ -19,7 +19,8 @@
  * The UTF-8 paths (RFC 6532) do the same with raw UTF-8 header fields and certificates bound by an
  * rfc822Name in A-labels or an SmtpUTF8Mailbox; the model knows by hand which spellings are one
  * mailbox (U-label and A-label, any case, a domain in NFD) and which only look like it (a Cyrillic
- * or full-width letter, a final sigma, a local part in NFD or another case).
+ * or full-width letter, a final sigma, a local part in NFD or another case), and which domain is written
+ * wholly in Cyrillic letters that look Latin (pay@раураӏ.example: bound, and always SMIME_FROM_DOMAIN_LOOKALIKE).
  *
  * Fixed seed in CI (test/setup.ts; MAILPKI_FC_SEED with CI set picks another), random locally; fast-check
  * prints the seed and path of a failure. SPOOF_RUNS=<n> runs each property n times and prints the tallies.
