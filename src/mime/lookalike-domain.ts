@@ -17,11 +17,12 @@
  * too: Chromium leaves those to its top-domain skeleton check, which this library does not have.
  *
  * Each look-alike's Latin reading (for the message a person reads) is its UTS #39 confusables.txt
- * skeleton (https://www.unicode.org/Public/security/latest/confusables.txt; the lower-case letter's, or
- * else the capital's: Ы → bl, Ю → lO) or, where that maps it to no Latin letter, the one Chromium's
- * skeleton generator adds (components/url_formatter/spoof_checks/skeleton_generator.cc: к → k, п → n,
- * ь → b, ԍ → g, ӏ → l, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps to a letter, are read by hand
- * (b, p, n, t).
+ * skeleton (https://www.unicode.org/Public/security/10.0.0/confusables.txt, read as tabulated in
+ * luau-lang/luau Ast/src/Confusables.cpp: а с ԁ е һ і ј о р ԛ ѕ ԝ х у ҽ г ѵ ѡ, α ι ν ο ρ υ), or the
+ * capital's where only it has one (Ы → bl; Ю → lO, read io in lower case), or where it has none or a
+ * non-letter the one Chromium's skeleton generator adds
+ * (components/url_formatter/spoof_checks/skeleton_generator.cc: к → k, п → n, ь → b, ԍ → g, ӏ → l rather
+ * than i, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps, are read by hand (b, p, n, t).
  */
 import { domainToAscii, domainToUnicode } from '../internal/mailbox.js';
 
