@@ -45,6 +45,29 @@ export function domainToAscii(domain: string): string {
     .join('.');
 }
 
+/**
+ * A domain as a reader is shown it (IDNA2008 ToUnicode without its validity checks, RFC 5891 §5.2):
+ * each A-label ("xn--", any case) Punycode-decoded (RFC 3492 §6.2), each label then NFC-normalised and
+ * lower-cased character by character as domainToAscii reads it. An A-label that does not decode (a
+ * bad digit, an overflow, a surrogate or a code point beyond U+10FFFF, longer than a label can be) or
+ * that decodes to ASCII alone is kept as it is: a client shows it so. Decoding is lenient otherwise
+ * (an A-label of upper-case letters decodes, and is lower-cased): for finding what a lenient client
+ * may show, not for deciding what a valid name is.
+ *
+ * @example domainToUnicode('pay.xn--80aa0cbo65f.com') // 'pay.раураӏ.com' (all Cyrillic)
+ */
+export function domainToUnicode(domain: string): string {
+  return domain
+    .split('.')
+    .map((label) => {
+      const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+      const text = decoded !== undefined && /[^\x00-\x7f]/.test(decoded) ? decoded : label;
+      // As domainToAscii's character-by-character lower-casing: toLowerCase differs from it only by Final_Sigma.
+      return text.normalize('NFC').replace(/\u03A3/g, '\u03C3').toLowerCase().normalize('NFC');
+    })
+    .join('.');
+}
+
 // RFC 3492 §5 parameters.
 const BASE = 36;
 const T_MIN = 1;
@@ -103,4 +126,49 @@ function punycode(label: string): string | undefined {
     n++;
   }
   return out;
+}
+
+const digitValue = (c: number) => (c >= 0x61 && c <= 0x7a ? c - 0x61 : c >= 0x30 && c <= 0x39 ? c - 0x30 + 26 : -1);
+/** Larger than any index into a label of MAX_LABEL code points can be: past it the input is garbage (and the sum stays exact). */
+const MAX_DELTA = 0x7fffffff;
+
+/**
+ * RFC 3492 §6.2 decoding of one label's Punycode (without "xn--", lower case), or undefined when it is
+ * not Punycode: a bad digit, an overflow, a surrogate or a code point beyond U+10FFFF, more than
+ * MAX_LABEL characters in or out (which bounds the work: at most 63 insertions into at most 63).
+ */
+function decodePunycode(input: string): string | undefined {
+  if (input.length > MAX_LABEL) return undefined;
+  const dash = input.lastIndexOf('-');
+  const out: number[] = [];
+  for (let j = 0; j < Math.max(dash, 0); j++) {
+    const c = input.charCodeAt(j);
+    if (c >= 0x80) return undefined;
+    out.push(c);
+  }
+  let n = INITIAL_N;
+  let i = 0;
+  let bias = INITIAL_BIAS;
+  for (let pos = dash > 0 ? dash + 1 : 0; pos < input.length; ) {
+    const old = i;
+    let w = 1;
+    for (let k = BASE; ; k += BASE) {
+      if (pos >= input.length) return undefined;
+      const d = digitValue(input.charCodeAt(pos++));
+      if (d < 0 || d * w > MAX_DELTA - i) return undefined;
+      i += d * w;
+      const t = k <= bias ? T_MIN : k >= bias + T_MAX ? T_MAX : k - bias;
+      if (d < t) break;
+      if (w > MAX_DELTA / (BASE - t)) return undefined;
+      w *= BASE - t;
+    }
+    const points = out.length + 1;
+    bias = adapt(i - old, points, old === 0);
+    n += Math.floor(i / points);
+    i %= points;
+    if (n > 0x10ffff || (n >= 0xd800 && n <= 0xdfff) || out.length >= MAX_LABEL) return undefined;
+    out.splice(i, 0, n);
+    i++;
+  }
+  return String.fromCodePoint(...out);
 }

@@ -3,9 +3,10 @@
  * spoofing tricks (two From fields, two mailboxes, a name that holds another address, an
  * empty or name-only From, a different Sender) are problems rather than guesses.
  */
-import { mailboxKey } from '../internal/mailbox.js';
+import { mailboxKey, mailboxParts } from '../internal/mailbox.js';
 import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, readAuthor, type AuthorProblemCode, type MimeEntity } from '../mime/index.js';
 import { findDisguisedAddresses, hasBidiControls, shownAs } from '../mime/address.js';
+import { wholeScriptLookalike } from '../mime/lookalike-domain.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
 export interface FromResult {
@@ -81,8 +82,10 @@ export function sameMailboxAs(a: string): (b: string) => boolean {
  * What a reader sees in a single-mailbox From beyond the bound address, as warnings (the address
  * itself is bound; these do not make a verdict invalid): another address spelled out in the display
  * name or a comment without an "@" ("ceo at example.com" <payments@…>, "ceo (at) example (dot) com"),
- * and bidirectional controls, which can show the name's characters in another order. `where`
- * prefixes the messages ("in the wrapped message: ...").
+ * bidirectional controls, which can show the name's characters in another order, and a domain
+ * whose label is written wholly in Cyrillic or Greek letters that look Latin (pay@раураӏ.com, A-label
+ * xn--80aa0cbo65f.com: a client that shows U-labels shows what reads as paypal.com; wholeScriptLookalike).
+ * `where` prefixes the messages ("in the wrapped message: ...").
  */
 export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarning[] {
   const fields = getHeaders(entity, 'From');
@@ -106,6 +109,12 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
     out.push({
       code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',
       message: `${where}the From field holds bidirectional control characters: its name may be shown in another order than written`,
+    });
+  const lookalike = wholeScriptLookalike(mailboxParts(own)?.domain ?? '');
+  if (lookalike)
+    out.push({
+      code: 'SMIME_FROM_DOMAIN_LOOKALIKE',
+      message: `${where}the From domain ${lookalike.shown} (${lookalike.ascii}) is written in ${lookalike.scripts.join(' and ')} letters that look Latin: a reader may take it for ${lookalike.reads}`,
     });
   return out;
 }

@@ -55,6 +55,7 @@ export type SmimeWarningCode =
   | 'SMIME_REVOKED_AFTER_SIGNING'
   // What a reader sees beyond the bound mailbox
   | 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE'
+  | 'SMIME_FROM_DOMAIN_LOOKALIKE'
   | 'SMIME_REPLY_TO_OTHER_DOMAIN'
   | 'SMIME_OUTER_HEADER_MISMATCH'
   | 'SMIME_HP_OUTER_IGNORED'

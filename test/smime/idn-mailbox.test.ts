@@ -106,7 +106,7 @@ describeWithPeers('IDN certificates made by OpenSSL: the From binding', ['openss
  * A message from `from` signed with a self-signed certificate (its own trust anchor) whose SAN is
  * `san` (the GeneralNames' contents), with a subject emailAddress if given, and its verdict.
  */
-async function selfSignedMessage(san: Uint8Array[], from: string, subjectEmail?: string) {
+async function selfSignedMessage(san: Uint8Array[], from: string, subjectEmail?: string, entity = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n') {
   const keys = await generateKeyPair('ec-p256', { extractable: false });
   // A non-ASCII emailAddress cannot be made with encodeName (it is an IA5String): written as a UTF8String, as a careless CA would.
   const name =
@@ -126,7 +126,6 @@ async function selfSignedMessage(san: Uint8Array[], from: string, subjectEmail?:
     keySigner(keys.privateKey, defaultSignatureAlgorithm(keys.privateKey)),
   );
   const certificate = parseCertificate(der);
-  const entity = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n';
   const cms = await signData(utf8(entity), { signers: [{ key: keys.privateKey, certificate }], certificates: [certificate.der], detached: true });
   const message = multipartSigned([`From: ${from}`, 'To: approvers@example.com', 'Subject: IDN', 'Date: Sun, 15 Mar 2026 12:00:00 +0000'], entity, cms);
   const t0 = performance.now();
@@ -232,6 +231,84 @@ describe('regression: an address spelled out in a mixed-script U-label is anothe
   const warned = (from: string) => fromDisplayWarnings(parseMessage(`From: ${from}\r\nSubject: x\r\n\r\nx\r\n`)).map((w) => w.code);
   it('SMIME_FROM_DISPLAY_NAME_LOOKALIKE', () => {
     expect(warned('"ceo at \u0430pple.com" <ceo@xn--pple-43d.com>')).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE']);
-    expect(warned('"ceo at \u0430\u0440\u0440\u04CF\u0435.com" <ceo@xn--80ak6aa92e.com>')).toEqual([]);
+    // Its own mailbox, one script: no display-name look-alike; the domain itself reads as apple.com.
+    expect(warned('"ceo at \u0430\u0440\u0440\u04CF\u0435.com" <ceo@xn--80ak6aa92e.com>')).toEqual(['SMIME_FROM_DOMAIN_LOOKALIKE']);
+  });
+});
+
+// A domain written wholly in Cyrillic letters that each look Latin is one script, so the mixed-script
+// rules above never flagged it: a certificate for pay@xn--80aa0cbo65f.com bound From pay@раураӏ.com, valid
+// and silent, and a client that shows U-labels shows "pay@раураӏ.com", which reads as pay@paypal.com.
+describe('a From domain written wholly in letters of one script that look Latin: valid, SMIME_FROM_DOMAIN_LOOKALIKE', () => {
+  const rfc822 = (s: string) => implicit(1, latin1(s));
+  const PAYPAL = '\u0440\u0430\u0443\u0440\u0430\u04CF'; // раураӏ: р а у р а ӏ, all Cyrillic
+  const warning = 'the From domain \u0440\u0430\u0443\u0440\u0430\u04CF.com (xn--80aa0cbo65f.com) is written in Cyrillic letters that look Latin: a reader may take it for paypal.com';
+
+  it.each([
+    ['pay@xn--80aa0cbo65f.com', 'the A-label'],
+    [`pay@${PAYPAL}.com`, 'the U-label'],
+    ['Payments <pay@\u0420\u0410\u0423\u0420\u0410\u04C0.COM>', 'the U-label in capitals'],
+  ])('a certificate for pay@xn--80aa0cbo65f.com binds From %s (%s): valid, one warning', async (from) => {
+    const { v } = await selfSignedMessage([rfc822('pay@xn--80aa0cbo65f.com')], from);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.warnings).toEqual([{ code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: warning }]);
+  });
+
+  it('Greek letters likewise: pay@ιοτα.com reads as pay@iota.com', async () => {
+    const { v } = await selfSignedMessage([rfc822('pay@xn--mxapsu.com')], 'pay@\u03B9\u03BF\u03C4\u03B1.com');
+    expect(v.valid).toBe(true);
+    expect(v.warnings).toEqual([
+      { code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: 'the From domain \u03B9\u03BF\u03C4\u03B1.com (xn--mxapsu.com) is written in Greek letters that look Latin: a reader may take it for iota.com' },
+    ]);
+  });
+
+  it.each([
+    ['pay@xn--80aas1bbr69g.com', 'раураӏж: ж looks like no Latin letter'],
+    ['pay@\u043F\u0440\u0438\u043C\u0435\u0440.com', 'пример: и and м look like no Latin letter'],
+    ['pay@xn--80aa0cbo65f.ru', 'a Cyrillic ccTLD Chromium exempts'],
+    [`pay@${PAYPAL}.\u0440\u0444`, 'a TLD in Cyrillic (.рф)'],
+    ['pay@\u03B9\u03BF\u03C4\u03B1.gr', 'Greek under .gr'],
+    ['pay@\u043A\u0443\u0440\u0441.com', 'курс, a common word Chromium allows'],
+    ['pay@paypal.com', 'Latin'],
+    ['pay@b\u00FCcher.example', 'Latin with a diacritic'],
+  ])('none for From %s (%s): valid, no warning', async (from) => {
+    const { v } = await selfSignedMessage([rfc822(mailboxKey(from))], from);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.warnings).toEqual([]);
+  });
+
+  it('a mixed-script domain (Cyrillic раура and a Latin l) keeps its behaviour: valid and silent as the address, a problem when its U-label is shown in the name for the A-label; never the domain warning', async () => {
+    const mixed = '\u0440\u0430\u0443\u0440\u0430l.com';
+    const own = mailboxKey(`pay@${mixed}`);
+    expect(own).toBe('pay@xn--l-7sba6dbr.com');
+    const plain = await selfSignedMessage([rfc822(own)], `pay@${mixed}`);
+    expect({ valid: plain.v.valid, problems: plain.v.problems, warnings: plain.v.warnings }).toEqual({ valid: true, problems: [], warnings: [] });
+    const named = await selfSignedMessage([rfc822(own)], `"pay@${mixed}" <${own}>`);
+    expect(named.v.valid).toBe(false);
+    expect(named.v.problems.map((p) => p.code)).toEqual(['SMIME_FROM_DISPLAY_NAME_ADDRESS']);
+    expect(named.v.warnings).toEqual([]);
+  });
+
+  it('its own whole-script address in the display name, or spelled out: one domain warning, no display-name finding', async () => {
+    for (const from of [`"pay@${PAYPAL}.com" <pay@xn--80aa0cbo65f.com>`, `"pay at ${PAYPAL}.com" <pay@xn--80aa0cbo65f.com>`]) {
+      const { v } = await selfSignedMessage([rfc822('pay@xn--80aa0cbo65f.com')], from);
+      expect(v.problems, from).toEqual([]);
+      expect(v.valid, from).toBe(true);
+      expect(v.warnings, from).toEqual([{ code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: warning }]);
+    }
+  });
+
+  it('the From of a wrapped message (RFC 8551 §3.1) too, said so', async () => {
+    const wrapped = `Content-Type: message/rfc822\r\n\r\nFrom: Payments <pay@${PAYPAL}.com>\r\nTo: approvers@example.com\r\nSubject: IDN\r\n\r\nHello.\r\n`;
+    const { v } = await selfSignedMessage([rfc822('pay@xn--80aa0cbo65f.com')], 'pay@xn--80aa0cbo65f.com', undefined, wrapped);
+    expect(v.problems).toEqual([]);
+    expect(v.valid).toBe(true);
+    // (The outer header differs from the wrapped one as well: SMIME_OUTER_HEADER_MISMATCH, not the subject here.)
+    expect(v.warnings.filter((w) => w.code === 'SMIME_FROM_DOMAIN_LOOKALIKE').map((w) => [w.code, w.message])).toEqual([
+      ['SMIME_FROM_DOMAIN_LOOKALIKE', warning],
+      ['SMIME_FROM_DOMAIN_LOOKALIKE', `in the wrapped message: ${warning}`],
+    ]);
   });
 });

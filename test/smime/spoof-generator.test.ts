@@ -19,7 +19,8 @@
  * The UTF-8 paths (RFC 6532) do the same with raw UTF-8 header fields and certificates bound by an
  * rfc822Name in A-labels or an SmtpUTF8Mailbox; the model knows by hand which spellings are one
  * mailbox (U-label and A-label, any case, a domain in NFD) and which only look like it (a Cyrillic
- * or full-width letter, a final sigma, a local part in NFD or another case).
+ * or full-width letter, a final sigma, a local part in NFD or another case), and which domain is written
+ * wholly in Cyrillic letters that look Latin (pay@раураӏ.example: bound, and always SMIME_FROM_DOMAIN_LOOKALIKE).
  *
  * Fixed seed in CI (test/setup.ts; MAILPKI_FC_SEED with CI set picks another), random locally; fast-check
  * prints the seed and path of a failure. SPOOF_RUNS=<n> runs each property n times and prints the tallies.
@@ -51,10 +52,12 @@ beforeAll(async () => {
  * pay@xn--bcher-kva.example (A-label), `idnU` SmtpUTF8Mailbox pay@bücher.example (U-label) — one
  * mailbox —, `zoe` SmtpUTF8Mailbox zoë@bücher.example (NFC local part), `sigma` SmtpUTF8Mailbox pay@ασ.example,
  * `mixed` rfc822Name pay@xn--pple-43d.example (pay@аpple.example: a Cyrillic "а" before Latin letters, one label in
- * two scripts — a client shows it as its A-label).
+ * two scripts — a client shows it as its A-label), `whole` rfc822Name pay@xn--80aa0cbo65f.example (pay@раураӏ.example:
+ * one label wholly in Cyrillic letters that look Latin — a client that shows U-labels shows what reads as
+ * pay@paypal.example: SMIME_FROM_DOMAIN_LOOKALIKE).
  */
 type SignerName = 'payments' | 'attacker' | 'sanSubject' | Utf8SignerName;
-type Utf8SignerName = 'idnA' | 'idnU' | 'zoe' | 'sigma' | 'mixed';
+type Utf8SignerName = 'idnA' | 'idnU' | 'zoe' | 'sigma' | 'mixed' | 'whole';
 /** The mailbox each signer binds, as the model names it (for the UTF-8 ones: the NFC, lower-case U-label spelling). */
 const MAILBOX: Record<SignerName, string> = {
   payments: 'payments@example.com',
@@ -65,6 +68,7 @@ const MAILBOX: Record<SignerName, string> = {
   zoe: 'zo\u00EB@bücher.example',
   sigma: 'pay@\u03B1\u03C3.example',
   mixed: 'pay@\u0430pple.example',
+  whole: 'pay@\u0440\u0430\u0443\u0440\u0430\u04CF.example',
 };
 let utf8Signers: Record<Utf8SignerName, FixtureSigner>;
 const signerOf = (n: SignerName): FixtureSigner =>
@@ -418,6 +422,7 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
       // The same mailbox under another display name outside the signature.
       if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name && !(kind === 'injected' && explains('from'))) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       if (set.from.lookalike) warnings.add('SMIME_FROM_DISPLAY_NAME_LOOKALIKE');
+      if (WHOLE_SCRIPT_LOOKALIKE_DOMAINS.has(domainOf(m))) warnings.add('SMIME_FROM_DOMAIN_LOOKALIKE');
       if (set.replyTo) {
         const d = domainOf(set.replyTo);
         const fd = domainOf(m);
@@ -870,6 +875,14 @@ spell('pay@\u03B1\u03C2.example', '\u03B1\u03C2.example', ['pay@\u03B1\u03C2.exa
 // A label in two scripts (Cyrillic а, Latin pple): one mailbox in any spelling; shown in a display name as a U-label it is
 // not the From's own address unless written exactly as the From writes it (UTS #39: clients show such labels as A-labels).
 spell('pay@\u0430pple.example', '\u0430pple.example', ['pay@\u0430pple.example', 'pay@xn--pple-43d.example', 'pay@XN--PPLE-43D.EXAMPLE']);
+// A label wholly in Cyrillic letters that look Latin (р а у р а ӏ): one mailbox in any spelling, capitals too (Ӏ is ӏ);
+// in one script, so its U-label in a display name is its own address (shownAs); its domain reads as paypal.example.
+spell(MAILBOX.whole, '\u0440\u0430\u0443\u0440\u0430\u04CF.example', [
+  MAILBOX.whole,
+  'pay@xn--80aa0cbo65f.example',
+  'pay@XN--80AA0CBO65F.EXAMPLE',
+  'pay@\u0420\u0410\u0423\u0420\u0410\u04C0.example',
+]);
 spell('payments@example.com', 'example.com', ['payments@example.com']);
 spell('attacker@evil.test', 'evil.test', ['attacker@evil.test']);
 // Reply-To spellings.
@@ -878,6 +891,9 @@ spell('ap@rechnung.bücher.example', 'rechnung.bücher.example', ['ap@rechnung.b
 spell('ap@b\u00FC\u0441her.example', 'b\u00FC\u0441her.example', ['ap@b\u00FC\u0441her.example']);
 spell('ap@\u03B1\u03C3.example', '\u03B1\u03C3.example', ['ap@\u0391\u03A3.example']);
 spell('ap@\u03B1\u03C2.example', '\u03B1\u03C2.example', ['ap@\u03B1\u03C2.example']);
+
+/** The domains the model knows a reader may take for a Latin one (written down by hand, not by the verifier's check). */
+const WHOLE_SCRIPT_LOOKALIKE_DOMAINS = new Set(['\u0440\u0430\u0443\u0440\u0430\u04CF.example']);
 
 const spellingsOf = (mailbox: string) => [...FORMS].filter(([, v]) => v.mailbox === mailbox).map(([k]) => k);
 
@@ -911,16 +927,23 @@ function utf8From(m: string, t: number): FromChoice {
       m === 'pay@\u0430pple.example'
         ? clean('its own mixed-script address in the name, written as the From writes it', `"${m}" <${m}>`, m)
         : spoof('pay@аpple.example (a mixed-script U-label) in the name', [`"pay@\u0430pple.example" <${m}>`]),
+    // pay@раураӏ.example (one script) in the name as a U-label: the From's own in any spelling (it shows the
+    // look-alike domain, which the From's own domain warning covers), another's address otherwise.
+    () =>
+      mailbox === MAILBOX.whole
+        ? clean('its own whole-script address in the name as a U-label', `"${MAILBOX.whole}" <${m}>`, MAILBOX.whole)
+        : spoof('pay@раураӏ.example (a whole-script U-label) in the name', [`"${MAILBOX.whole}" <${m}>`]),
   ];
   return forms[t % forms.length]!();
 }
-const UTF8_TEMPLATES = 14;
+const UTF8_TEMPLATES = 15;
 
 const utf8Spellings = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...spellingsOf('pay@bücher.example')) },
   { weight: 3, arbitrary: fc.constantFrom(...spellingsOf('zo\u00EB@bücher.example')) },
   { weight: 3, arbitrary: fc.constantFrom(...spellingsOf('pay@\u03B1\u03C3.example')) },
   { weight: 2, arbitrary: fc.constantFrom(...spellingsOf('pay@\u0430pple.example')) },
+  { weight: 2, arbitrary: fc.constantFrom(...spellingsOf(MAILBOX.whole)) },
   { weight: 1, arbitrary: fc.constantFrom('payments@example.com', 'attacker@evil.test') },
   {
     weight: 3,
@@ -965,11 +988,12 @@ const likeOuterUtf8 = (outer: HeaderSet) =>
     { weight: 1, arbitrary: utf8HeaderSet },
   );
 
-const utf8Scenario: fc.Arbitrary<Scenario> = fc
+/** UTF-8 scenarios with the outer header set drawn from `outer` and the signer from `signers`. */
+const utf8ScenarioOf = (outer: fc.Arbitrary<HeaderSet>, signers: SignerName[]): fc.Arbitrary<Scenario> => fc
   .record({
-    signer: fc.constantFrom<SignerName>('idnA', 'idnU', 'zoe', 'sigma', 'mixed', 'idnA', 'idnU', 'payments', 'attacker'),
+    signer: fc.constantFrom<SignerName>(...signers),
     carrier: fc.constantFrom<'detached' | 'opaque'>('detached', 'opaque'),
-    outer: utf8HeaderSet,
+    outer,
     wrapCount: fc.constantFrom(0, 0, 0, 1, 1, 2),
     injectedWanted: fc.constantFrom(true, true, false),
     partialDraw: fc.nat(14),
@@ -993,6 +1017,8 @@ const utf8Scenario: fc.Arbitrary<Scenario> = fc
       }),
   );
 
+const utf8Scenario = utf8ScenarioOf(utf8HeaderSet, ['idnA', 'idnU', 'zoe', 'sigma', 'mixed', 'whole', 'idnA', 'idnU', 'payments', 'attacker']);
+
 /** A self-signed certificate (its own trust anchor) whose SAN holds `san` (GeneralName DER), and its key. */
 async function selfSignedSigner(san: Uint8Array[], mailbox: string): Promise<FixtureSigner> {
   const keys = await generateKeyPair('ec-p256', { extractable: true });
@@ -1015,14 +1041,15 @@ const rfc822Name = (s: string) => implicit(1, Uint8Array.from(s, (c) => c.charCo
 const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, utf8(s))));
 
 beforeAll(async () => {
-  const [idnA, idnU, zoe, sigma, mixed] = await Promise.all([
+  const [idnA, idnU, zoe, sigma, mixed, whole] = await Promise.all([
     selfSignedSigner([rfc822Name('pay@xn--bcher-kva.example')], 'pay@xn--bcher-kva.example'),
     selfSignedSigner([smtpUtf8Mailbox('pay@bücher.example')], 'pay@bücher.example'),
     selfSignedSigner([smtpUtf8Mailbox('zo\u00EB@bücher.example')], 'zo\u00EB@bücher.example'),
     selfSignedSigner([smtpUtf8Mailbox('pay@\u03B1\u03C3.example')], 'pay@\u03B1\u03C3.example'),
     selfSignedSigner([rfc822Name('pay@xn--pple-43d.example')], 'pay@xn--pple-43d.example'),
+    selfSignedSigner([rfc822Name('pay@xn--80aa0cbo65f.example')], 'pay@xn--80aa0cbo65f.example'),
   ]);
-  utf8Signers = { idnA, idnU, zoe, sigma, mixed };
+  utf8Signers = { idnA, idnU, zoe, sigma, mixed, whole };
 });
 /** The fixture CA's root and the UTF-8 signers' own certificates. */
 const utf8Anchors = () => [...f.anchors, ...Object.values(utf8Signers).map((x) => x.certificate)];
@@ -1085,6 +1112,43 @@ it('UTF-8 paths: the From\'s own mailbox shown in its display name as a mixed-sc
   );
   expect(spoofs).toBeGreaterThan(10);
 });
+
+// A From domain wholly in Cyrillic letters that look Latin (pay@раураӏ.example, A-label pay@xn--80aa0cbo65f.example):
+// the mailbox is bound like any other, and a reader of a client that shows U-labels sees pay@paypal.example. The model
+// knows the domain by hand (WHOLE_SCRIPT_LOOKALIKE_DOMAINS): every valid verdict must carry the warning.
+const wholeHeaderSet: fc.Arbitrary<HeaderSet> = utf8HeaderSet.chain((h) =>
+  fc
+    .tuple(fc.constantFrom(...spellingsOf(MAILBOX.whole)), fc.oneof({ weight: 4, arbitrary: fc.nat(5) }, { weight: 2, arbitrary: fc.constant(14) }, { weight: 1, arbitrary: fc.integer({ min: 6, max: UTF8_TEMPLATES - 1 }) }))
+    .map(([m, t]) => ({ ...h, from: { ...utf8From(m, t), t, m } as FromChoice })),
+);
+const wholeScenario = utf8ScenarioOf(wholeHeaderSet, ['whole', 'whole', 'whole', 'idnA', 'attacker']);
+
+it('UTF-8 paths: a From domain wholly in Cyrillic letters that look Latin (pay@раураӏ.example in any spelling, in the outer and the wrapped From) is bound, and every valid verdict warns SMIME_FROM_DOMAIN_LOOKALIKE', async () => {
+  const anchors = utf8Anchors();
+  const tally = { valid: 0, invalid: 0, wrappedValid: 0, nameValid: 0 };
+  await fc.assert(
+    fc.asyncProperty(wholeScenario, async (s) => {
+      const v = await verifyMessage(utf8(await build(s)), verifyOptions(f, { trustAnchors: anchors }));
+      const want = expected(s);
+      const got = { valid: v.valid, problems: v.problems.map((p) => `${p.code}: ${p.message}`), warnings: [...new Set(v.warnings.map((w) => w.code))].sort() };
+      const context = `\n  ${explain(s)}\n  model: ${JSON.stringify(want)}\n  verdict: ${JSON.stringify(got, null, 1)}`;
+      expect(v.valid, context).toBe(want.valid);
+      if (!want.valid) return void tally.invalid++;
+      expect(got.warnings, context).toEqual(want.warnings);
+      expect(want.warnings, context).toContain('SMIME_FROM_DOMAIN_LOOKALIKE');
+      for (const w of v.warnings.filter((x) => x.code === 'SMIME_FROM_DOMAIN_LOOKALIKE'))
+        expect(w.message, context).toMatch(/the From domain \u0440\u0430\u0443\u0440\u0430\u04CF\.example \(xn--80aa0cbo65f\.example\) is written in Cyrillic letters that look Latin: a reader may take it for paypal\.example$/);
+      tally.valid++;
+      if (s.wrappers.length > 0) tally.wrappedValid++;
+      if (s.outer.from.values.join().includes(`"${MAILBOX.whole}"`)) tally.nameValid++;
+    }),
+    { numRuns: Number(process.env.SPOOF_RUNS ?? 100) },
+  );
+  if (process.env.SPOOF_RUNS) console.log({ whole: tally });
+  expect(tally.valid).toBeGreaterThan(10);
+  expect(tally.invalid).toBeGreaterThan(10);
+  expect(tally.wrappedValid).toBeGreaterThan(1);
+}, 60_000);
 
 // The RFC 9788 paths with UTF-8 header fields: signed with injected fields, an hp parameter and an
 // HP-Outer record, encrypted whole; the envelope's UTF-8 outer header is the signer's or one

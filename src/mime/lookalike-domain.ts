@@ -1,0 +1,120 @@
+/**
+ * Whole-script look-alike domains: a label written entirely in Cyrillic (or Greek) letters that each
+ * look like a Latin one — "раураӏ.com", A-label xn--80aa0cbo65f.com, reads as paypal.com. Such a label
+ * is in one script, so nothing about mixing scripts flags it (shownAs); a client that shows U-labels
+ * shows the look-alike.
+ *
+ * The rule and the data are Chromium's IDN spoof checker (IDNSpoofChecker::SafeToDisplayAsUnicode, the
+ * kWholeScriptConfusables table, IsLabelWholeScriptConfusableForScript, IsWholeScriptConfusableAllowedForTLD,
+ * kAllowedWholeScriptConfusableWords), components/url_formatter/spoof_checks/idn_spoof_checker.cc at
+ * chromium/chromium 58a4b28c5469c43918658f893252391c286c74ab
+ * (https://chromium.googlesource.com/chromium/src/+/58a4b28c5469c43918658f893252391c286c74ab/components/url_formatter/spoof_checks/idn_spoof_checker.cc):
+ * a label in one script (Common and Inherited characters aside) whose letters of that script are all
+ * among the script's Latin look-alikes is unsafe, unless its top-level domain is one of the script's
+ * ccTLDs or has a letter of that script, or the label is one of a few common words. Only the Cyrillic
+ * and Greek rows of that table are taken here (Chromium has Armenian, Ethiopic, Georgian, Hebrew, Indic,
+ * Myanmar and Thai rows too). Unlike Chromium, a label with combining marks (U+0300–U+0339) is checked
+ * too: Chromium leaves those to its top-domain skeleton check, which this library does not have.
+ *
+ * Each look-alike's Latin reading (for the message a person reads) is its UTS #39 confusables.txt
+ * skeleton (https://www.unicode.org/Public/security/10.0.0/confusables.txt, read as tabulated in
+ * luau-lang/luau Ast/src/Confusables.cpp: а с ԁ е һ і ј о р ԛ ѕ ԝ х у ҽ г ѵ ѡ, α ι ν ο ρ υ), or the
+ * capital's where only it has one (Ы → bl; Ю → lO, read io in lower case), or where it has none or a
+ * non-letter the one Chromium's skeleton generator adds
+ * (components/url_formatter/spoof_checks/skeleton_generator.cc: к → k, п → n, ь → b, ԍ → g, ӏ → l rather
+ * than i, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps, are read by hand (b, p, n, t).
+ */
+import { domainToAscii, domainToUnicode } from '../internal/mailbox.js';
+
+export interface WholeScriptLookalike {
+  /** The domain as a client that shows U-labels shows it (lower case, NFC). */
+  readonly shown: string;
+  /** The domain as A-labels (lower case): what the mailbox binding compares. */
+  readonly ascii: string;
+  /** What a reader may take it for: each look-alike label's letters replaced by the Latin letters they look like. */
+  readonly reads: string;
+  /** The scripts of the look-alike labels, in the order of the labels ('Cyrillic', 'Greek'). */
+  readonly scripts: readonly string[];
+}
+
+interface WholeScript {
+  readonly name: string;
+  /** A letter of the script ([[:Cyrl:]], the Script property, as Chromium's all_letters). */
+  readonly letter: RegExp;
+  /** Each Latin look-alike of the script (Chromium's latin_lookalike_letters) and its Latin reading. */
+  readonly latin: ReadonlyMap<string, string>;
+  /** The ASCII TLDs under which the script's look-alike labels are allowed (Chromium's allowed_tlds). */
+  readonly tlds: ReadonlySet<string>;
+}
+
+const WHOLE_SCRIPTS: readonly WholeScript[] = [
+  {
+    name: 'Cyrillic',
+    letter: /\p{Script=Cyrillic}/u,
+    // Chromium: [аысԁеԍһіюкјӏорԗԛѕԝхуъьҽпгѵѡ]
+    latin: new Map([
+      ['\u0430', 'a'], ['\u044B', 'bl'], ['\u0441', 'c'], ['\u0501', 'd'], ['\u0435', 'e'], ['\u050D', 'g'], ['\u04BB', 'h'],
+      ['\u0456', 'i'], ['\u044E', 'io'], ['\u043A', 'k'], ['\u0458', 'j'], ['\u04CF', 'l'], ['\u043E', 'o'], ['\u0440', 'p'],
+      ['\u0517', 'p'], ['\u051B', 'q'], ['\u0455', 's'], ['\u051D', 'w'], ['\u0445', 'x'], ['\u0443', 'y'], ['\u044A', 'b'],
+      ['\u044C', 'b'], ['\u04BD', 'e'], ['\u043F', 'n'], ['\u0433', 'r'], ['\u0475', 'v'], ['\u0461', 'w'],
+    ]),
+    // "TLDs containing most of the Cyrillic domains."
+    tlds: new Set(['bg', 'by', 'kz', 'pyc', 'ru', 'su', 'ua', 'uz']),
+  },
+  {
+    name: 'Greek',
+    letter: /\p{Script=Greek}/u,
+    // Chromium: [αικνρυωηοτ] ("This ignores variants such as ά, έ, ή, ί.")
+    latin: new Map([
+      ['\u03B1', 'a'], ['\u03B9', 'i'], ['\u03BA', 'k'], ['\u03BD', 'v'], ['\u03C1', 'p'],
+      ['\u03C5', 'u'], ['\u03C9', 'w'], ['\u03B7', 'n'], ['\u03BF', 'o'], ['\u03C4', 't'],
+    ]),
+    tlds: new Set(['gr']),
+  },
+];
+
+// Chromium: "common words that are whole script confusables. They aren't confusable with any words in Latin scripts."
+const ALLOWED_WORDS = new Set(['секс', 'как', 'коса', 'курс', 'парк', 'такий', 'укроп', 'сахарок', 'покраска']);
+
+const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}]/u;
+
+/** The script whose Latin look-alikes the label is made of (Common and Inherited characters aside), if any. One pass, a constant test per character. */
+function lookalikeScript(label: string): WholeScript | undefined {
+  if (/^[\x00-\x7f]*$/.test(label)) return undefined;
+  let script: WholeScript | undefined;
+  for (const c of label) {
+    if (script?.latin.has(c) || NEUTRAL.test(c)) continue;
+    // A letter of another script (Latin too) or no look-alike: the label is not a whole-script look-alike.
+    if (script) return undefined;
+    // The first letter: a look-alike of one script (the sets are disjoint), or none.
+    script = WHOLE_SCRIPTS.find((s) => s.latin.has(c));
+    if (!script) return undefined;
+  }
+  return script;
+}
+
+/**
+ * The domain's whole-script Latin look-alike labels, as Chromium's IDN spoof checker finds them (see
+ * the module comment), with what a reader may take the domain for; undefined when it has none. A-labels
+ * are decoded first (a client may show `xn--80aa0cbo65f.com` as "раураӏ.com"). Linear in the domain.
+ *
+ * @example wholeScriptLookalike('xn--80aa0cbo65f.com')?.reads // 'paypal.com'
+ */
+export function wholeScriptLookalike(domain: string): WholeScriptLookalike | undefined {
+  const shown = domainToUnicode(domain);
+  const labels = shown.split('.');
+  // The top-level domain (of a name with a final dot, the label before it).
+  const tld = (labels[labels.length - 1] === '' && labels.length > 1 ? labels[labels.length - 2] : labels[labels.length - 1]) ?? '';
+  const tldAscii = domainToAscii(tld);
+  const scripts: string[] = [];
+  const reads = labels.map((label) => {
+    const script = lookalikeScript(label);
+    if (!script || ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld)) return label;
+    if (!scripts.includes(script.name)) scripts.push(script.name);
+    return Array.from(label, (c) => script.latin.get(c) ?? c).join('').normalize('NFC');
+  });
+  if (scripts.length === 0) return undefined;
+  // The shown labels are NFC and lower case already: one longer than a label can be (63 code points) stays as it is.
+  const ascii = labels.map((label) => (label.length > 126 ? label : domainToAscii(label))).join('.');
+  return { shown, ascii, reads: reads.join('.'), scripts };
+}

@@ -1,0 +1,124 @@
+/**
+ * Domains written wholly in one non-Latin script whose letters all look Latin (all-Cyrillic "раураӏ.com",
+ * A-label xn--80aa0cbo65f.com): a client that shows U-labels shows what reads as paypal.com. The rule and
+ * the letter sets are Chromium's IDN spoof checker's (src/mime/lookalike-domain.ts says which revision).
+ */
+import { describe, expect, it } from 'vitest';
+import { wholeScriptLookalike } from '../../src/mime/lookalike-domain.js';
+
+describe('wholeScriptLookalike', () => {
+  it.each([
+    ['\u0440\u0430\u0443\u0440\u0430\u04CF.com', 'paypal.com'],
+    ['xn--80aa0cbo65f.com', 'paypal.com'],
+    ['XN--80AA0CBO65F.COM', 'paypal.com'],
+    ['\u0430\u0440\u0440\u04CF\u0435.com', 'apple.com'],
+    ['mail.\u0440\u0430\u0443\u0440\u0430\u04CF.com', 'mail.paypal.com'],
+    // Capital letters are shown lower-cased (Ӏ U+04C0 is ӏ U+04CF).
+    ['\u0420\u0410\u0423\u0420\u0410\u04C0.com', 'paypal.com'],
+    // Digits and hyphens are Common: allowed inside.
+    ['\u0440\u0430\u0443\u0440\u0430\u04CF-24.com', 'paypal-24.com'],
+    // ѕ, с, ѵ, ԛ, ԝ, һ, і, ј, ԁ, г: the less common look-alikes.
+    ['\u0455\u0441\u0475.example', 'scv.example'],
+    ['\u051B\u051D\u04BB\u0456\u0458\u0501\u0433.example', 'qwhijdr.example'],
+    // .mk, .rs, .mn are not among the ccTLDs Chromium exempts (nor is .example).
+    ['\u0440\u0430\u0443\u0440\u0430\u04CF.mk', 'paypal.mk'],
+    ['\u0440\u0430\u0443\u0440\u0430\u04CF.rs', 'paypal.rs'],
+  ])('%s reads as %s (Cyrillic)', (domain, reads) => {
+    const l = wholeScriptLookalike(domain)!;
+    expect(l).toBeDefined();
+    expect(l.reads).toBe(reads);
+    expect(l.scripts).toEqual(['Cyrillic']);
+    expect(l.ascii).toBe(l.ascii.toLowerCase());
+    expect(l.ascii).toMatch(/^[\x21-\x7e]+$/);
+  });
+
+  it('gives the U-label and A-label forms', () => {
+    expect(wholeScriptLookalike('xn--80aa0cbo65f.com')).toEqual({
+      shown: '\u0440\u0430\u0443\u0440\u0430\u04CF.com',
+      ascii: 'xn--80aa0cbo65f.com',
+      reads: 'paypal.com',
+      scripts: ['Cyrillic'],
+    });
+  });
+
+  it.each([
+    ['\u03B9\u03BF\u03C4\u03B1.com', 'iota.com'],
+    ['xn--mxapsu.com', 'iota.com'],
+    ['\u03BA\u03B1\u03C1\u03C5\u03BD\u03C9\u03B7.example', 'kapuvwn.example'],
+  ])('%s reads as %s (Greek)', (domain, reads) => {
+    expect(wholeScriptLookalike(domain)).toMatchObject({ reads, scripts: ['Greek'] });
+  });
+
+  it('names each script when labels of two scripts look Latin', () => {
+    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.\u0440\u0430\u0443\u0440\u0430\u04CF.com')).toMatchObject({ reads: 'iota.paypal.com', scripts: ['Greek', 'Cyrillic'] });
+  });
+
+  it('a combining mark (Inherited) does not hide the look-alike: it stays on the Latin reading', () => {
+    expect(wholeScriptLookalike('\u0440\u0430\u0301\u0443\u0440\u0430\u04CF.com')?.reads).toBe('p\u00E1ypal.com');
+  });
+
+  it.each([
+    ['paypal.com', 'Latin'],
+    ['b\u00FCcher.example', 'Latin with a diacritic'],
+    ['xn--bcher-kva.example', 'Latin, as an A-label'],
+    ['\u0440\u0430\u0443\u0440\u0430l.com', 'Cyrillic mixed with a Latin "l" (a mixed-script label: shown as its A-label, see shownAs)'],
+    ['\u0430pple.com', 'one Cyrillic "а" in Latin'],
+    ['\u0440\u0430\u0443\u0440\u0430\u03B9.com', 'Cyrillic mixed with Greek'],
+    ['\u0440\u0430\u0443\u0440\u0430\u04CF\u0436.com', 'a Cyrillic letter that looks like no Latin one (ж)'],
+    ['\u0434\u0430\u0440.com', 'a Cyrillic letter that looks like no Latin one (д)'],
+    ['\u043F\u0440\u0438\u043C\u0435\u0440.com', 'пример: и and м look like no Latin letter'],
+    ['\u03B1\u03C3.example', 'Greek with σ'],
+    ['\u03AC\u03BF.example', 'Greek with an accented letter (Chromium ignores ά, έ, ή, ί)'],
+    ['\u4ED6\u4EEC.example', 'Han'],
+    ['xn--80aa0cbo65f', 'a single label: its own TLD, in Cyrillic'],
+    ['[192.0.2.1]', 'a domain literal'],
+    ['', 'empty'],
+  ])('%s: none (%s)', (domain) => {
+    expect(wholeScriptLookalike(domain)).toBeUndefined();
+  });
+
+  it.each(['ru', 'su', 'bg', 'by', 'kz', 'ua', 'uz', 'pyc', 'RU', '\u0440\u0444', 'xn--p1ai', '\u0431\u0435\u043B', '\u0441\u0440\u0431', '\u0440\u0443\u0441'])(
+    'the Cyrillic-script TLDs Chromium exempts: none under .%s',
+    (tld) => {
+      expect(wholeScriptLookalike(`\u0440\u0430\u0443\u0440\u0430\u04CF.${tld}`)).toBeUndefined();
+      expect(wholeScriptLookalike(`mail.\u0430\u0440\u0440\u04CF\u0435.${tld}`)).toBeUndefined();
+    },
+  );
+
+  it('the Greek TLDs: none under .gr or a TLD in Greek letters; a Greek TLD does not exempt a Cyrillic label', () => {
+    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.gr')).toBeUndefined();
+    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.\u03B5\u03BB')).toBeUndefined();
+    expect(wholeScriptLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF.\u03B5\u03BB')?.reads).toBe('paypal.\u03B5\u03BB');
+    expect(wholeScriptLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF.gr')?.reads).toBe('paypal.gr');
+    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.ru')?.reads).toBe('iota.ru');
+  });
+
+  it.each(['\u043A\u0443\u0440\u0441', '\u043A\u0430\u043A', '\u0441\u0435\u043A\u0441', '\u043A\u043E\u0441\u0430', '\u043F\u0430\u0440\u043A', '\u0443\u043A\u0440\u043E\u043F', '\u0441\u0430\u0445\u0430\u0440\u043E\u043A', '\u043F\u043E\u043A\u0440\u0430\u0441\u043A\u0430'])(
+    'the common Cyrillic words Chromium allows: %s.com is none',
+    (word) => {
+      expect(wholeScriptLookalike(`${word}.com`)).toBeUndefined();
+      // Not the word with one more letter.
+      expect(wholeScriptLookalike(`${word}\u0430.com`)).toBeDefined();
+    },
+  );
+
+  it('maps every letter of the look-alike sets to Latin letters', () => {
+    const cyrillic = '\u0430\u044B\u0441\u0501\u0435\u050D\u04BB\u0456\u044E\u043A\u0458\u04CF\u043E\u0440\u0517\u051B\u0455\u051D\u0445\u0443\u044A\u044C\u04BD\u043F\u0433\u0475\u0461';
+    const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4';
+    for (const [letters, script] of [[cyrillic, 'Cyrillic'], [greek, 'Greek']] as const)
+      for (const c of letters) {
+        const l = wholeScriptLookalike(`${c}.com`);
+        expect(l?.scripts, c).toEqual([script]);
+        expect(l?.reads, c).toMatch(/^[a-z]{1,2}\.com$/);
+      }
+  });
+
+  it('costs linear time: a 1 MB domain, a 16 kB one of 63-letter look-alike labels, one 1 MB label, well under a second each (3 s allowed on a loaded machine)', () => {
+    const label = '\u0440\u0430\u0443\u0440\u0430\u04CF'.repeat(10) + '\u0430\u0430\u0430';
+    for (const domain of [Array(250).fill(label).join('.') + '.com', Array(60_000).fill('xn--80aa0cbo65f').join('.') + '.com', '\u0430'.repeat(1_000_000) + '.com', `${'\u0430'.repeat(500_000)}\u0436.com`]) {
+      const t = performance.now();
+      wholeScriptLookalike(domain);
+      expect(performance.now() - t).toBeLessThan(3000);
+    }
+  });
+});
