@@ -1,10 +1,12 @@
 /**
- * Whole-script look-alike domains: a label written entirely in Cyrillic (or Greek) letters that each
- * look like a Latin one — "раураӏ.com", A-label xn--80aa0cbo65f.com, reads as paypal.com. Such a label
- * is in one script, so nothing about mixing scripts flags it (shownAs); a client that shows U-labels
- * shows the look-alike.
+ * Look-alike domains: a label written entirely in Cyrillic (or Greek) letters that each look like a
+ * Latin one — "раураӏ.com", A-label xn--80aa0cbo65f.com, reads as paypal.com — or one that mixes Latin,
+ * Cyrillic and Greek letters, a look-alike among them — "аpple.com" with a Cyrillic "а", A-label
+ * xn--pple-43d.com. The first is in one script, so nothing about mixing scripts flags it (shownAs);
+ * the second is bound to its own A-label like any other. Either way a client that shows U-labels shows
+ * what reads as a Latin name.
  *
- * The rule and the data are Chromium's IDN spoof checker (IDNSpoofChecker::SafeToDisplayAsUnicode, the
+ * Whole-script: the rule and the data are Chromium's IDN spoof checker (IDNSpoofChecker::SafeToDisplayAsUnicode, the
  * kWholeScriptConfusables table, IsLabelWholeScriptConfusableForScript, IsWholeScriptConfusableAllowedForTLD,
  * kAllowedWholeScriptConfusableWords), components/url_formatter/spoof_checks/idn_spoof_checker.cc at
  * chromium/chromium 58a4b28c5469c43918658f893252391c286c74ab
@@ -16,6 +18,11 @@
  * Myanmar and Thai rows too). Unlike Chromium, a label with combining marks (U+0300–U+0339) is checked
  * too: Chromium leaves those to its top-domain skeleton check, which this library does not have.
  *
+ * Mixed scripts: Chromium shows any label mixing Latin with Cyrillic or Greek (and Cyrillic with Greek)
+ * as its A-label (UTS #39 §5.2 "moderately restrictive" allows Latin with one other script, Cyrillic
+ * and Greek excepted). Here such a label is a look-alike when one of its Cyrillic or Greek letters is
+ * among the Latin look-alikes below (a label that mixes in "ж" reads as nothing Latin), whatever the TLD.
+ *
  * Each look-alike's Latin reading (for the message a person reads) is its UTS #39 confusables.txt
  * skeleton (https://www.unicode.org/Public/security/10.0.0/confusables.txt, read as tabulated in
  * luau-lang/luau Ast/src/Confusables.cpp: а с ԁ е һ і ј о р ԛ ѕ ԝ х у ҽ г ѵ ѡ, α ι ν ο ρ υ), or the
@@ -26,15 +33,17 @@
  */
 import { domainToAscii, domainToUnicode } from '../internal/mailbox.js';
 
-export interface WholeScriptLookalike {
+export interface LatinLookalike {
   /** The domain as a client that shows U-labels shows it (lower case, NFC). */
   readonly shown: string;
   /** The domain as A-labels (lower case): what the mailbox binding compares. */
   readonly ascii: string;
   /** What a reader may take it for: each look-alike label's letters replaced by the Latin letters they look like. */
   readonly reads: string;
-  /** The scripts of the look-alike labels, in the order of the labels ('Cyrillic', 'Greek'). */
+  /** The scripts of the look-alike labels, in the order of the labels ('Cyrillic', 'Greek'; 'Latin' for a mixed label with Latin letters). */
   readonly scripts: readonly string[];
+  /** A look-alike label mixes scripts (else each is wholly in one). */
+  readonly mixed: boolean;
 }
 
 interface WholeScript {
@@ -93,28 +102,60 @@ function lookalikeScript(label: string): WholeScript | undefined {
   return script;
 }
 
+const LATIN_LETTER = /\p{Script=Latin}/u;
+
 /**
- * The domain's whole-script Latin look-alike labels, as Chromium's IDN spoof checker finds them (see
- * the module comment), with what a reader may take the domain for; undefined when it has none. A-labels
- * are decoded first (a client may show `xn--80aa0cbo65f.com` as "раураӏ.com"). Linear in the domain.
- *
- * @example wholeScriptLookalike('xn--80aa0cbo65f.com')?.reads // 'paypal.com'
+ * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters aside), one of
+ * its Cyrillic or Greek letters a Latin look-alike: its scripts in the order met, Latin as undefined. One pass.
  */
-export function wholeScriptLookalike(domain: string): WholeScriptLookalike | undefined {
+function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
+  if (/^[\x00-\x7f]*$/.test(label)) return undefined;
+  let lookalike = false;
+  const scripts: (WholeScript | undefined)[] = [];
+  for (const c of label) {
+    if (NEUTRAL.test(c)) continue;
+    const script = LATIN_LETTER.test(c) ? undefined : WHOLE_SCRIPTS.find((s) => s.letter.test(c));
+    // A letter of another script (Arabic, Han…): not a mix of these.
+    if (script === undefined && !LATIN_LETTER.test(c)) return undefined;
+    if (!scripts.includes(script)) scripts.push(script);
+    lookalike ||= script?.latin.has(c) ?? false;
+  }
+  return lookalike && scripts.length >= 2 ? scripts : undefined;
+}
+
+/**
+ * The domain's Latin look-alike labels (see the module comment): wholly in Cyrillic or Greek
+ * look-alikes, as Chromium's IDN spoof checker finds them, or mixing Latin, Cyrillic and Greek letters;
+ * with what a reader may take the domain for. Undefined when it has none. A-labels are decoded first
+ * (a client may show `xn--80aa0cbo65f.com` as "раураӏ.com"). Linear in the domain.
+ *
+ * @example latinLookalike('xn--80aa0cbo65f.com')?.reads // 'paypal.com'
+ * @example latinLookalike('xn--pple-43d.com')?.reads // 'apple.com' (mixed: a Cyrillic "а")
+ */
+export function latinLookalike(domain: string): LatinLookalike | undefined {
   const shown = domainToUnicode(domain);
   const labels = shown.split('.');
   // The top-level domain (of a name with a final dot, the label before it).
   const tld = (labels[labels.length - 1] === '' && labels.length > 1 ? labels[labels.length - 2] : labels[labels.length - 1]) ?? '';
   const tldAscii = domainToAscii(tld);
   const scripts: string[] = [];
+  let mixed = false;
+  const read = (label: string, found: readonly (WholeScript | undefined)[]) => {
+    for (const s of found) if (!scripts.includes(s?.name ?? 'Latin')) scripts.push(s?.name ?? 'Latin');
+    return Array.from(label, (c) => found.find((s) => s?.latin.has(c))?.latin.get(c) ?? c)
+      .join('')
+      .normalize('NFC');
+  };
   const reads = labels.map((label) => {
     const script = lookalikeScript(label);
-    if (!script || ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld)) return label;
-    if (!scripts.includes(script.name)) scripts.push(script.name);
-    return Array.from(label, (c) => script.latin.get(c) ?? c).join('').normalize('NFC');
+    if (script) return ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld) ? label : read(label, [script]);
+    const found = mixedScripts(label);
+    if (!found) return label;
+    mixed = true;
+    return read(label, found);
   });
   if (scripts.length === 0) return undefined;
   // The shown labels are NFC and lower case already: one longer than a label can be (63 code points) stays as it is.
   const ascii = labels.map((label) => (label.length > 126 ? label : domainToAscii(label))).join('.');
-  return { shown, ascii, reads: reads.join('.'), scripts };
+  return { shown, ascii, reads: reads.join('.'), scripts, mixed };
 }

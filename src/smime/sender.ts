@@ -6,7 +6,7 @@
 import { mailboxKey, mailboxParts } from '../internal/mailbox.js';
 import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, readAuthor, type AuthorProblemCode, type MimeEntity } from '../mime/index.js';
 import { findDisguisedAddresses, hasBidiControls, shownAs } from '../mime/address.js';
-import { wholeScriptLookalike } from '../mime/lookalike-domain.js';
+import { latinLookalike } from '../mime/lookalike-domain.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
 export interface FromResult {
@@ -83,8 +83,9 @@ export function sameMailboxAs(a: string): (b: string) => boolean {
  * itself is bound; these do not make a verdict invalid): another address spelled out in the display
  * name or a comment without an "@" ("ceo at example.com" <payments@…>, "ceo (at) example (dot) com"),
  * bidirectional controls, which can show the name's characters in another order, and a domain
- * whose label is written wholly in Cyrillic or Greek letters that look Latin (pay@раураӏ.com, A-label
- * xn--80aa0cbo65f.com: a client that shows U-labels shows what reads as paypal.com; wholeScriptLookalike).
+ * with a label written wholly in Cyrillic or Greek letters that look Latin (pay@раураӏ.com, A-label
+ * xn--80aa0cbo65f.com: a client that shows U-labels shows what reads as paypal.com) or mixing them
+ * with Latin ones (pay@аpple.com, xn--pple-43d.com; latinLookalike).
  * `where` prefixes the messages ("in the wrapped message: ...").
  */
 export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarning[] {
@@ -110,12 +111,14 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
       code: 'SMIME_FROM_DISPLAY_NAME_LOOKALIKE',
       message: `${where}the From field holds bidirectional control characters: its name may be shown in another order than written`,
     });
-  const lookalike = wholeScriptLookalike(mailboxParts(own)?.domain ?? '');
-  if (lookalike)
+  const lookalike = latinLookalike(mailboxParts(own)?.domain ?? '');
+  if (lookalike) {
+    const scripts = lookalike.scripts.join(' and ');
     out.push({
       code: 'SMIME_FROM_DOMAIN_LOOKALIKE',
-      message: `${where}the From domain ${lookalike.shown} (${lookalike.ascii}) is written in ${lookalike.scripts.join(' and ')} letters that look Latin: a reader may take it for ${lookalike.reads}`,
+      message: `${where}the From domain ${lookalike.shown} (${lookalike.ascii}) ${lookalike.mixed ? `mixes ${scripts} letters` : `is written in ${scripts} letters that look Latin`}: a reader may take it for ${lookalike.reads}`,
     });
+  }
   return out;
 }
 

@@ -4,9 +4,10 @@
  * the letter sets are Chromium's IDN spoof checker's (src/mime/lookalike-domain.ts says which revision).
  */
 import { describe, expect, it } from 'vitest';
-import { wholeScriptLookalike } from '../../src/mime/lookalike-domain.js';
+import { domainToUnicode } from '../../src/internal/mailbox.js';
+import { latinLookalike } from '../../src/mime/lookalike-domain.js';
 
-describe('wholeScriptLookalike', () => {
+describe('latinLookalike', () => {
   it.each([
     ['\u0440\u0430\u0443\u0440\u0430\u04CF.com', 'paypal.com'],
     ['xn--80aa0cbo65f.com', 'paypal.com'],
@@ -24,7 +25,7 @@ describe('wholeScriptLookalike', () => {
     ['\u0440\u0430\u0443\u0440\u0430\u04CF.mk', 'paypal.mk'],
     ['\u0440\u0430\u0443\u0440\u0430\u04CF.rs', 'paypal.rs'],
   ])('%s reads as %s (Cyrillic)', (domain, reads) => {
-    const l = wholeScriptLookalike(domain)!;
+    const l = latinLookalike(domain)!;
     expect(l).toBeDefined();
     expect(l.reads).toBe(reads);
     expect(l.scripts).toEqual(['Cyrillic']);
@@ -33,11 +34,12 @@ describe('wholeScriptLookalike', () => {
   });
 
   it('gives the U-label and A-label forms', () => {
-    expect(wholeScriptLookalike('xn--80aa0cbo65f.com')).toEqual({
+    expect(latinLookalike('xn--80aa0cbo65f.com')).toEqual({
       shown: '\u0440\u0430\u0443\u0440\u0430\u04CF.com',
       ascii: 'xn--80aa0cbo65f.com',
       reads: 'paypal.com',
       scripts: ['Cyrillic'],
+      mixed: false,
     });
   });
 
@@ -46,26 +48,38 @@ describe('wholeScriptLookalike', () => {
     ['xn--mxapsu.com', 'iota.com'],
     ['\u03BA\u03B1\u03C1\u03C5\u03BD\u03C9\u03B7.example', 'kapuvwn.example'],
   ])('%s reads as %s (Greek)', (domain, reads) => {
-    expect(wholeScriptLookalike(domain)).toMatchObject({ reads, scripts: ['Greek'] });
+    expect(latinLookalike(domain)).toMatchObject({ reads, scripts: ['Greek'] });
   });
 
   it('names each script when labels of two scripts look Latin', () => {
-    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.\u0440\u0430\u0443\u0440\u0430\u04CF.com')).toMatchObject({ reads: 'iota.paypal.com', scripts: ['Greek', 'Cyrillic'] });
+    expect(latinLookalike('\u03B9\u03BF\u03C4\u03B1.\u0440\u0430\u0443\u0440\u0430\u04CF.com')).toMatchObject({ reads: 'iota.paypal.com', scripts: ['Greek', 'Cyrillic'] });
   });
 
   it('a combining mark (Inherited) does not hide the look-alike: it stays on the Latin reading', () => {
-    expect(wholeScriptLookalike('\u0440\u0430\u0301\u0443\u0440\u0430\u04CF.com')?.reads).toBe('p\u00E1ypal.com');
+    expect(latinLookalike('\u0440\u0430\u0301\u0443\u0440\u0430\u04CF.com')?.reads).toBe('p\u00E1ypal.com');
+  });
+
+  // Mixed: Chromium shows these as A-labels; a client that shows U-labels shows a Latin name.
+  it.each([
+    ['\u0440\u0430\u0443\u0440\u0430l.com', 'xn--l-7sba6dbr.com', 'paypal.com', ['Cyrillic', 'Latin']],
+    ['\u0430pple.com', 'xn--pple-43d.com', 'apple.com', ['Cyrillic', 'Latin']],
+    ['xn--pple-43d.com', 'xn--pple-43d.com', 'apple.com', ['Cyrillic', 'Latin']],
+    ['\u0440\u0430\u0443\u0440\u0430\u03B9.com', 'xn--uxa1va6dbr.com', 'paypai.com', ['Cyrillic', 'Greek']],
+    ['b\u00FC\u0441her.example', 'xn--bher-0ra631c.example', 'b\u00FCcher.example', ['Latin', 'Cyrillic']],
+    // Under a Cyrillic ccTLD too: the exemption is Chromium's for whole-script labels only.
+    ['\u0430pple.ru', 'xn--pple-43d.ru', 'apple.ru', ['Cyrillic', 'Latin']],
+  ])('%s mixes scripts (%s), reads as %s', (domain, ascii, reads, scripts) => {
+    expect(latinLookalike(domain)).toEqual({ shown: domainToUnicode(domain), ascii, reads, scripts, mixed: true });
   });
 
   it.each([
     ['paypal.com', 'Latin'],
     ['b\u00FCcher.example', 'Latin with a diacritic'],
     ['xn--bcher-kva.example', 'Latin, as an A-label'],
-    ['\u0440\u0430\u0443\u0440\u0430l.com', 'Cyrillic mixed with a Latin "l" (a mixed-script label: shown as its A-label, see shownAs)'],
-    ['\u0430pple.com', 'one Cyrillic "а" in Latin'],
-    ['\u0440\u0430\u0443\u0440\u0430\u03B9.com', 'Cyrillic mixed with Greek'],
     ['\u0440\u0430\u0443\u0440\u0430\u04CF\u0436.com', 'a Cyrillic letter that looks like no Latin one (ж)'],
     ['\u0434\u0430\u0440.com', 'a Cyrillic letter that looks like no Latin one (д)'],
+    ['pay\u0436.com', 'Latin mixed with a Cyrillic letter that looks like no Latin one (ж)'],
+    ['\u0430\u0644.com', 'a Cyrillic look-alike mixed with Arabic (not a mix of Latin, Cyrillic and Greek)'],
     ['\u043F\u0440\u0438\u043C\u0435\u0440.com', 'пример: и and м look like no Latin letter'],
     ['\u03B1\u03C3.example', 'Greek with σ'],
     ['\u03AC\u03BF.example', 'Greek with an accented letter (Chromium ignores ά, έ, ή, ί)'],
@@ -74,31 +88,31 @@ describe('wholeScriptLookalike', () => {
     ['[192.0.2.1]', 'a domain literal'],
     ['', 'empty'],
   ])('%s: none (%s)', (domain) => {
-    expect(wholeScriptLookalike(domain)).toBeUndefined();
+    expect(latinLookalike(domain)).toBeUndefined();
   });
 
   it.each(['ru', 'su', 'bg', 'by', 'kz', 'ua', 'uz', 'pyc', 'RU', '\u0440\u0444', 'xn--p1ai', '\u0431\u0435\u043B', '\u0441\u0440\u0431', '\u0440\u0443\u0441'])(
     'the Cyrillic-script TLDs Chromium exempts: none under .%s',
     (tld) => {
-      expect(wholeScriptLookalike(`\u0440\u0430\u0443\u0440\u0430\u04CF.${tld}`)).toBeUndefined();
-      expect(wholeScriptLookalike(`mail.\u0430\u0440\u0440\u04CF\u0435.${tld}`)).toBeUndefined();
+      expect(latinLookalike(`\u0440\u0430\u0443\u0440\u0430\u04CF.${tld}`)).toBeUndefined();
+      expect(latinLookalike(`mail.\u0430\u0440\u0440\u04CF\u0435.${tld}`)).toBeUndefined();
     },
   );
 
   it('the Greek TLDs: none under .gr or a TLD in Greek letters; a Greek TLD does not exempt a Cyrillic label', () => {
-    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.gr')).toBeUndefined();
-    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.\u03B5\u03BB')).toBeUndefined();
-    expect(wholeScriptLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF.\u03B5\u03BB')?.reads).toBe('paypal.\u03B5\u03BB');
-    expect(wholeScriptLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF.gr')?.reads).toBe('paypal.gr');
-    expect(wholeScriptLookalike('\u03B9\u03BF\u03C4\u03B1.ru')?.reads).toBe('iota.ru');
+    expect(latinLookalike('\u03B9\u03BF\u03C4\u03B1.gr')).toBeUndefined();
+    expect(latinLookalike('\u03B9\u03BF\u03C4\u03B1.\u03B5\u03BB')).toBeUndefined();
+    expect(latinLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF.\u03B5\u03BB')?.reads).toBe('paypal.\u03B5\u03BB');
+    expect(latinLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF.gr')?.reads).toBe('paypal.gr');
+    expect(latinLookalike('\u03B9\u03BF\u03C4\u03B1.ru')?.reads).toBe('iota.ru');
   });
 
   it.each(['\u043A\u0443\u0440\u0441', '\u043A\u0430\u043A', '\u0441\u0435\u043A\u0441', '\u043A\u043E\u0441\u0430', '\u043F\u0430\u0440\u043A', '\u0443\u043A\u0440\u043E\u043F', '\u0441\u0430\u0445\u0430\u0440\u043E\u043A', '\u043F\u043E\u043A\u0440\u0430\u0441\u043A\u0430'])(
     'the common Cyrillic words Chromium allows: %s.com is none',
     (word) => {
-      expect(wholeScriptLookalike(`${word}.com`)).toBeUndefined();
+      expect(latinLookalike(`${word}.com`)).toBeUndefined();
       // Not the word with one more letter.
-      expect(wholeScriptLookalike(`${word}\u0430.com`)).toBeDefined();
+      expect(latinLookalike(`${word}\u0430.com`)).toBeDefined();
     },
   );
 
@@ -107,7 +121,7 @@ describe('wholeScriptLookalike', () => {
     const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4';
     for (const [letters, script] of [[cyrillic, 'Cyrillic'], [greek, 'Greek']] as const)
       for (const c of letters) {
-        const l = wholeScriptLookalike(`${c}.com`);
+        const l = latinLookalike(`${c}.com`);
         expect(l?.scripts, c).toEqual([script]);
         expect(l?.reads, c).toMatch(/^[a-z]{1,2}\.com$/);
       }
@@ -117,7 +131,7 @@ describe('wholeScriptLookalike', () => {
     const label = '\u0440\u0430\u0443\u0440\u0430\u04CF'.repeat(10) + '\u0430\u0430\u0430';
     for (const domain of [Array(250).fill(label).join('.') + '.com', Array(60_000).fill('xn--80aa0cbo65f').join('.') + '.com', '\u0430'.repeat(1_000_000) + '.com', `${'\u0430'.repeat(500_000)}\u0436.com`]) {
       const t = performance.now();
-      wholeScriptLookalike(domain);
+      latinLookalike(domain);
       expect(performance.now() - t).toBeLessThan(3000);
     }
   });

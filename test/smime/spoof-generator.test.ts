@@ -20,7 +20,8 @@
  * rfc822Name in A-labels or an SmtpUTF8Mailbox; the model knows by hand which spellings are one
  * mailbox (U-label and A-label, any case, a domain in NFD) and which only look like it (a Cyrillic
  * or full-width letter, a final sigma, a local part in NFD or another case), and which domain is written
- * wholly in Cyrillic letters that look Latin (pay@раураӏ.example: bound, and always SMIME_FROM_DOMAIN_LOOKALIKE).
+ * wholly in Cyrillic letters that look Latin, or mixes them with Latin ones (pay@раураӏ.example, pay@аpple.example:
+ * bound, and always SMIME_FROM_DOMAIN_LOOKALIKE).
  *
  * Fixed seed in CI (test/setup.ts; MAILPKI_FC_SEED with CI set picks another), random locally; fast-check
  * prints the seed and path of a failure. SPOOF_RUNS=<n> runs each property n times and prints the tallies.
@@ -52,7 +53,7 @@ beforeAll(async () => {
  * pay@xn--bcher-kva.example (A-label), `idnU` SmtpUTF8Mailbox pay@bücher.example (U-label) — one
  * mailbox —, `zoe` SmtpUTF8Mailbox zoë@bücher.example (NFC local part), `sigma` SmtpUTF8Mailbox pay@ασ.example,
  * `mixed` rfc822Name pay@xn--pple-43d.example (pay@аpple.example: a Cyrillic "а" before Latin letters, one label in
- * two scripts — a client shows it as its A-label), `whole` rfc822Name pay@xn--80aa0cbo65f.example (pay@раураӏ.example:
+ * two scripts — a client that shows U-labels shows what reads as pay@apple.example: SMIME_FROM_DOMAIN_LOOKALIKE), `whole` rfc822Name pay@xn--80aa0cbo65f.example (pay@раураӏ.example:
  * one label wholly in Cyrillic letters that look Latin — a client that shows U-labels shows what reads as
  * pay@paypal.example: SMIME_FROM_DOMAIN_LOOKALIKE).
  */
@@ -422,7 +423,7 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
       // The same mailbox under another display name outside the signature.
       if (kind !== 'outer' && m === outerMailbox && set.from.name !== s.outer.from.name && !(kind === 'injected' && explains('from'))) warnings.add('SMIME_OUTER_HEADER_MISMATCH');
       if (set.from.lookalike) warnings.add('SMIME_FROM_DISPLAY_NAME_LOOKALIKE');
-      if (WHOLE_SCRIPT_LOOKALIKE_DOMAINS.has(domainOf(m))) warnings.add('SMIME_FROM_DOMAIN_LOOKALIKE');
+      if (LATIN_LOOKALIKE_DOMAINS.has(domainOf(m))) warnings.add('SMIME_FROM_DOMAIN_LOOKALIKE');
       if (set.replyTo) {
         const d = domainOf(set.replyTo);
         const fd = domainOf(m);
@@ -892,8 +893,11 @@ spell('ap@b\u00FC\u0441her.example', 'b\u00FC\u0441her.example', ['ap@b\u00FC\u0
 spell('ap@\u03B1\u03C3.example', '\u03B1\u03C3.example', ['ap@\u0391\u03A3.example']);
 spell('ap@\u03B1\u03C2.example', '\u03B1\u03C2.example', ['ap@\u03B1\u03C2.example']);
 
-/** The domains the model knows a reader may take for a Latin one (written down by hand, not by the verifier's check). */
-const WHOLE_SCRIPT_LOOKALIKE_DOMAINS = new Set(['\u0440\u0430\u0443\u0440\u0430\u04CF.example']);
+/**
+ * The domains the model knows a reader may take for a Latin one (written down by hand, not by the verifier's check):
+ * wholly in Cyrillic look-alikes (раураӏ), or mixing a Cyrillic look-alike with Latin letters (аpple, büсher).
+ */
+const LATIN_LOOKALIKE_DOMAINS = new Set(['\u0440\u0430\u0443\u0440\u0430\u04CF.example', '\u0430pple.example', 'b\u00FC\u0441her.example']);
 
 const spellingsOf = (mailbox: string) => [...FORMS].filter(([, v]) => v.mailbox === mailbox).map(([k]) => k);
 
@@ -1115,7 +1119,7 @@ it('UTF-8 paths: the From\'s own mailbox shown in its display name as a mixed-sc
 
 // A From domain wholly in Cyrillic letters that look Latin (pay@раураӏ.example, A-label pay@xn--80aa0cbo65f.example):
 // the mailbox is bound like any other, and a reader of a client that shows U-labels sees pay@paypal.example. The model
-// knows the domain by hand (WHOLE_SCRIPT_LOOKALIKE_DOMAINS): every valid verdict must carry the warning.
+// knows the domain by hand (LATIN_LOOKALIKE_DOMAINS): every valid verdict must carry the warning.
 const wholeHeaderSet: fc.Arbitrary<HeaderSet> = utf8HeaderSet.chain((h) =>
   fc
     .tuple(fc.constantFrom(...spellingsOf(MAILBOX.whole)), fc.oneof({ weight: 4, arbitrary: fc.nat(5) }, { weight: 2, arbitrary: fc.constant(14) }, { weight: 1, arbitrary: fc.integer({ min: 6, max: UTF8_TEMPLATES - 1 }) }))
