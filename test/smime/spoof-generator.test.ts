@@ -360,7 +360,7 @@ interface RecordInUse {
 }
 
 /**
- * A From value with each address written as its mailbox: the verifier compares an outer field with the
+ * A From (or Reply-To) value with each address written as its mailbox: the verifier compares an outer field with the
  * HP-Outer record's by mailbox key (RFC 9598 §5: U-label and A-label, the domain's case), so a relay that
  * respells the address changed nothing. The model knows the UTF-8 spellings' mailboxes (FORMS); other
  * addresses keep their local part and get a lower-case domain.
@@ -375,7 +375,7 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
   /** Does the record say the sender put this outer value there? (Multiset equality, as the verifier.) */
   const explains = (k: 'subject' | 'to' | 'replyTo' | 'from'): boolean => {
     if (!inUse) return false;
-    const value = (h: HeaderSet) => (k === 'from' ? JSON.stringify(h.from.values.map(asMailboxes)) : k === 'replyTo' ? h.replyTo : h[k].shown);
+    const value = (h: HeaderSet) => (k === 'from' ? JSON.stringify(h.from.values.map(asMailboxes)) : k === 'replyTo' ? h.replyTo && asMailboxes(h.replyTo) : h[k].shown);
     const [outer, sent] = [value(s.outer), value(inUse.sent)];
     if (inUse.record === 'duplicated') return outer === undefined && sent === undefined;
     if (inUse.record === 'no-subject' && k === 'subject') return false;
@@ -396,8 +396,9 @@ function expected(s: Scenario, inUse?: RecordInUse): Expected {
     // Under partial signing only the outer header is read for the author; the rest is not displayed as signed anyway.
     if (s.partial && kind !== 'outer') continue;
     if (kind !== 'outer') {
-      // What a §3.1 client shows instead of the outer field, when they differ.
-      const shown = (h: HeaderSet) => ({ subject: h.subject.shown, to: h.to.shown, replyTo: h.replyTo });
+      // What a §3.1 client shows instead of the outer field, when they differ; an address as its mailbox, as the
+      // verifier compares it (RFC 9598 §5: Reply-To ap@bücher.example outside and ap@XN--BCHER-KVA.example signed are one).
+      const shown = (h: HeaderSet) => ({ subject: h.subject.shown, to: h.to.shown, replyTo: h.replyTo && asMailboxes(h.replyTo) });
       const [mine, theirs] = [shown(set), shown(s.outer)];
       for (const k of ['subject', 'to', 'replyTo'] as const) {
         const differs = !sameValue(mine[k], theirs[k]);
