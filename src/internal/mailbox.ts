@@ -51,8 +51,9 @@ export function domainToAscii(domain: string): string {
  * lower-cased character by character as domainToAscii reads it. An A-label that does not decode (a
  * bad digit, an overflow, a surrogate or a code point beyond U+10FFFF, longer than a label can be) or
  * that decodes to ASCII alone is kept as it is: a client shows it so. Decoding is lenient otherwise
- * (an A-label of upper-case letters decodes, and is lower-cased): for finding what a lenient client
- * may show, not for deciding what a valid name is.
+ * (an A-label of upper-case letters decodes, and is lower-cased; a delimiter at the start of the
+ * Punycode is skipped, as WHATWG URL's decoder skips it: "xn---80aa0cbo65f" shows as "раураӏ"): for
+ * finding what a lenient client may show, not for deciding what a valid name is.
  *
  * @example domainToUnicode('pay.xn--80aa0cbo65f.com') // 'pay.раураӏ.com' (all Cyrillic)
  */
@@ -149,7 +150,9 @@ function decodePunycode(input: string): string | undefined {
   let n = INITIAL_N;
   let i = 0;
   let bias = INITIAL_BIAS;
-  for (let pos = dash > 0 ? dash + 1 : 0; pos < input.length; ) {
+  // RFC 3492 reads a delimiter at the start as a digit (and fails); WHATWG URL's decoder (Node's
+  // url.domainToUnicode) skips it, showing "xn---80aa0cbo65f" as "раураӏ": the lenient reading.
+  for (let pos = dash + 1; pos < input.length; ) {
     const old = i;
     let w = 1;
     for (let k = BASE; ; k += BASE) {

@@ -76,6 +76,14 @@ describe('domainToUnicode (RFC 3492 Punycode decoding, per label)', () => {
       expect(domainToUnicode(`${label}.example`)).toBe(`${label.toLowerCase()}.example`);
   });
 
+  it('an A-label whose Punycode starts with the delimiter ("xn---80aa0cbo65f") decodes after it, as WHATWG URL (Node url.domainToUnicode) shows it (was: left as it is, and a lenient client showed раураӏ.com unflagged)', () => {
+    expect(nodeDomainToUnicode('xn---80aa0cbo65f.com')).toBe('\u0440\u0430\u0443\u0440\u0430\u04CF.com');
+    expect(domainToUnicode('xn---80aa0cbo65f.com')).toBe('\u0440\u0430\u0443\u0440\u0430\u04CF.com');
+    expect(domainToUnicode('XN---80AA0CBO65F.com')).toBe('\u0440\u0430\u0443\u0440\u0430\u04CF.com');
+    // Only a lone delimiter: nothing to decode.
+    expect(domainToUnicode('xn---.example')).toBe('xn---.example');
+  });
+
   it('an A-label that decodes to ASCII only is no U-label: left as it is', () => {
     // "xn--abc-" decodes to "abc"; IDNA (RFC 5891 §5.4) refuses it, and a reader sees the A-label.
     expect(domainToUnicode('xn--abc-.example')).toBe('xn--abc-.example');
