@@ -29,7 +29,14 @@
  * capital's where only it has one (Ы → bl; Ю → lO, read io in lower case), or where it has none or a
  * non-letter the one Chromium's skeleton generator adds
  * (components/url_formatter/spoof_checks/skeleton_generator.cc: к → k, п → n, ь → b, ԍ → g, ӏ → l rather
- * than i, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps, are read by hand (b, p, n, t).
+ * than i, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps, are read by hand (b, p, n, t). Two letters
+ * are added to Chromium's sets: ү (Cyrillic straight u) and ϳ (Greek yot), which confusables.txt maps to
+ * y and j and which Chromium leaves to its top-domain skeleton check (so "үahoo", "ϳpmorgan" are found).
+ *
+ * A domain is read twice: as written, and as UTS #46 maps it before decoding (NFKC, the characters it
+ * ignores — soft hyphen, zero-width space… — removed, the ideographic full stops made dots), for
+ * "xn--80aa0cbo65f。com" or "ｘｎ--80aa0cbo65f.com", which WHATWG URL (Node's url.domainToUnicode) shows
+ * as "раураӏ.com". Either reading's look-alike counts.
  */
 import { domainToAscii, domainToUnicode } from '../internal/mailbox.js';
 
@@ -66,6 +73,8 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
       ['\u0456', 'i'], ['\u044E', 'io'], ['\u043A', 'k'], ['\u0458', 'j'], ['\u04CF', 'l'], ['\u043E', 'o'], ['\u0440', 'p'],
       ['\u0517', 'p'], ['\u051B', 'q'], ['\u0455', 's'], ['\u051D', 'w'], ['\u0445', 'x'], ['\u0443', 'y'], ['\u044A', 'b'],
       ['\u044C', 'b'], ['\u04BD', 'e'], ['\u043F', 'n'], ['\u0433', 'r'], ['\u0475', 'v'], ['\u0461', 'w'],
+      // Not Chromium's: ү (straight u), a y to a reader (confusables.txt: ү → y).
+      ['\u04AF', 'y'],
     ]),
     // "TLDs containing most of the Cyrillic domains."
     tlds: new Set(['bg', 'by', 'kz', 'pyc', 'ru', 'su', 'ua', 'uz']),
@@ -77,6 +86,8 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
     latin: new Map([
       ['\u03B1', 'a'], ['\u03B9', 'i'], ['\u03BA', 'k'], ['\u03BD', 'v'], ['\u03C1', 'p'],
       ['\u03C5', 'u'], ['\u03C9', 'w'], ['\u03B7', 'n'], ['\u03BF', 'o'], ['\u03C4', 't'],
+      // Not Chromium's: ϳ (yot), a j to a reader (confusables.txt: ϳ → j).
+      ['\u03F3', 'j'],
     ]),
     tlds: new Set(['gr']),
   },
@@ -133,6 +144,21 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  * @example latinLookalike('xn--pple-43d.com')?.reads // 'apple.com' (mixed: a Cyrillic "а")
  */
 export function latinLookalike(domain: string): LatinLookalike | undefined {
+  const found = lookalikeAsShown(domain);
+  if (found) return found;
+  const mapped = uts46Mapped(domain);
+  const asMapped = mapped === domain ? undefined : lookalikeAsShown(mapped);
+  // Shown as mapped; bound as written.
+  return asMapped && { ...asMapped, ascii: domainToAscii(domain) };
+}
+
+// Characters UTS #46 maps to nothing (a superset: every format character and default-ignorable code point).
+const IGNORED = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
+/** The domain roughly as UTS #46 maps it before it decodes A-labels: NFKC, ignored characters removed, ideographic full stops as dots. Linear. */
+const uts46Mapped = (domain: string) => domain.normalize('NFKC').replace(IGNORED, '').replace(/\u3002/g, '.');
+
+function lookalikeAsShown(domain: string): LatinLookalike | undefined {
   const shown = domainToUnicode(domain);
   const labels = shown.split('.');
   // The top-level domain (of a name with a final dot, the label before it).

@@ -4,7 +4,7 @@
  * the letter sets are Chromium's IDN spoof checker's (src/mime/lookalike-domain.ts says which revision).
  */
 import { describe, expect, it } from 'vitest';
-import { domainToUnicode } from '../../src/internal/mailbox.js';
+import { domainToAscii, domainToUnicode } from '../../src/internal/mailbox.js';
 import { latinLookalike } from '../../src/mime/lookalike-domain.js';
 
 describe('latinLookalike', () => {
@@ -116,9 +116,33 @@ describe('latinLookalike', () => {
     },
   );
 
+  it('ү (Cyrillic straight u) and ϳ (Greek yot), which UTS #39 confusables.txt maps to y and j, are look-alikes (was: not in the sets, so a label of them mixed with Latin or wholly of look-alikes was none)', () => {
+    expect(latinLookalike('\u04AFahoo.com')).toMatchObject({ reads: 'yahoo.com', scripts: ['Cyrillic', 'Latin'], mixed: true });
+    expect(latinLookalike('\u04AF\u0430\u04BB\u043E\u043E.com')).toMatchObject({ reads: 'yahoo.com', scripts: ['Cyrillic'], mixed: false });
+    expect(latinLookalike('\u03F3pmorgan.com')).toMatchObject({ reads: 'jpmorgan.com', scripts: ['Greek', 'Latin'], mixed: true });
+    expect(latinLookalike('\u03F3\u03B1\u03BD\u03B1.com')).toMatchObject({ reads: 'java.com', scripts: ['Greek'], mixed: false });
+  });
+
+  it('an A-label whose Punycode starts with the delimiter is decoded as WHATWG URL decodes it: xn---80aa0cbo65f.com is раураӏ.com (was: none)', () => {
+    expect(latinLookalike('xn---80aa0cbo65f.com')?.reads).toBe('paypal.com');
+  });
+
+  it.each([
+    ['xn--80aa0cbo65f\u3002com', 'an ideographic full stop'],
+    ['xn--80aa0cbo65f\uFF61com', 'a half-width ideographic full stop'],
+    ['xn--80aa0cbo65f\uFF0Ecom', 'a full-width full stop'],
+    ['\uFF58\uFF4E--80aa0cbo65f.com', 'a full-width "xn"'],
+    ['xn--\u200B80aa0cbo65f.com', 'a zero-width space'],
+    ['xn--80aa0cbo65f\u00AD.com', 'a soft hyphen'],
+  ])('%s: an A-label as UTS #46 maps it (%s) — WHATWG URL shows раураӏ.com (was: none)', (domain) => {
+    expect(latinLookalike(domain)?.reads).toBe('paypal.com');
+    // The A-labels the mailbox binding compares are those of the domain as written.
+    expect(latinLookalike(domain)?.ascii).toBe(domainToAscii(domain));
+  });
+
   it('maps every letter of the look-alike sets to Latin letters', () => {
-    const cyrillic = '\u0430\u044B\u0441\u0501\u0435\u050D\u04BB\u0456\u044E\u043A\u0458\u04CF\u043E\u0440\u0517\u051B\u0455\u051D\u0445\u0443\u044A\u044C\u04BD\u043F\u0433\u0475\u0461';
-    const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4';
+    const cyrillic = '\u0430\u044B\u0441\u0501\u0435\u050D\u04BB\u0456\u044E\u043A\u0458\u04CF\u043E\u0440\u0517\u051B\u0455\u051D\u0445\u0443\u044A\u044C\u04BD\u043F\u0433\u0475\u0461\u04AF';
+    const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4\u03F3';
     for (const [letters, script] of [[cyrillic, 'Cyrillic'], [greek, 'Greek']] as const)
       for (const c of letters) {
         const l = latinLookalike(`${c}.com`);
