@@ -269,7 +269,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
   /**
    * A page of list(query), with each row that does not read as a record — damaged by another hand or the
    * disk: not JSON, not an evidence record, naming a certificate the store lost — in its place as
-   * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page. For an auditor's
+   * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page; so is a record
+   * whose receivedAt is not its received_at column (the time pages are ordered by). For an auditor's
    * export, which must hand over every record it can and name the rest; the damaged row stays as it is.
    */
   async listEntries(query: EvidenceQuery = {}): Promise<EvidenceEntry[]> {
@@ -277,7 +278,14 @@ export class SqliteEvidenceStore implements EvidenceStore {
     return this.snapshot(() =>
       this.page(query, limit).map((row): EvidenceEntry => {
         try {
-          return { record: this.read(row) };
+          const record = this.read(row);
+          // The column orders the pages (and an export's cursor goes on from it): a record that says
+          // another time was changed by another hand, and is named rather than trusted.
+          if (Date.parse(record.receivedAt) !== row.received_at) {
+            const column = typeof row.received_at === 'number' && !Number.isNaN(new Date(row.received_at).getTime()) ? new Date(row.received_at).toISOString() : 'unreadable';
+            throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says received ${record.receivedAt}, its received_at column ${column}`);
+          }
+          return { record };
         } catch (e) {
           if (!(e instanceof MailPkiError && e.code === 'ERR_STORE_CORRUPT')) throw e;
           // The column as a time, if it holds one (it may be damaged too).

@@ -87,4 +87,20 @@ describe('mailpki evidence export', () => {
     expect(after.prepare("SELECT record FROM filter_evidence WHERE id = 'id-0002'").pluck().get()).toBe('{"not":');
     after.close();
   }, 60_000);
+
+  it("a row whose record says another time than its received_at column is damaged: named, and the export goes on from the column's time (was: the cursor took the record's time, a later one, and the records between were skipped with exit status 0)", async () => {
+    const db = tmp.path('retimed.db');
+    const s = await openSqliteEvidenceStore(db);
+    await Promise.all(Array.from({ length: 1002 }, (_, i) => s.put(record(i + 1))));
+    await s.close();
+    const raw = new Database(db);
+    // The last row of the first page, its record changed to say a year later.
+    raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(1000, { receivedAt: '2027-01-01T00:00:00.000Z' })), 'id-1000');
+    raw.close();
+    const out = tmp.path('retimed.jsonl');
+    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+    expect(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string)).toEqual(Array.from({ length: 1002 }, (_, i) => record(i + 1).id).filter((id) => id !== 'id-1000'));
+    expect(r.stderr).toMatch(/filter_evidence id-1000: its record says received 2027-01-01T00:00:00\.000Z, its received_at column 2026-01-01T16:40:00\.000Z \(received 2026-01-01T16:40:00\.000Z\)/);
+    expect(r.code).toBe(2);
+  }, 60_000);
 });
