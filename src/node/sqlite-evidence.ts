@@ -5,6 +5,7 @@
  * signer and CA certificates recur in every message); the record's JSON names them by SHA-256
  * (filter_evidence_certificate_refs links them, so pruning drops those no record names any more).
  */
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MAX_CERTIFICATE_BYTES } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
@@ -224,10 +225,13 @@ export class SqliteEvidenceStore implements EvidenceStore {
     if (Array.isArray(named))
       (value as { certificates: unknown[] }).certificates = named.map((c) => {
         const sha256 = (c as { sha256?: unknown } | null)?.sha256;
-        const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as Buffer | undefined) : undefined;
-        if (!der) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
+        const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as unknown) : undefined;
+        if (der === undefined || der === null) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
         // Before it is made base64 (the record's check below would refuse it only after).
-        if (der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+        if (Buffer.isBuffer(der) && der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+        // Bytes whose SHA-256 is the name they are kept under (as put checked them): not a number, text, or other bytes.
+        if (!Buffer.isBuffer(der) || createHash('sha256').update(der).digest('hex') !== sha256)
+          throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is damaged (${Buffer.isBuffer(der) ? 'its bytes are not those of that SHA-256' : `not bytes but ${typeof der}`})`);
         return { sha256, der: der.toString('base64') };
       });
     const r = evidenceRecordSchema.safeParse(value);

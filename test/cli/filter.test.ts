@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatFilterLogLine } from '../../src/cli/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
-import { record } from '../filter/evidence-contract.js';
+import { certificate, record } from '../filter/evidence-contract.js';
 import { tempDir } from '../helpers/peers.js';
 import { cli } from './helpers.js';
 
@@ -103,4 +103,24 @@ describe('mailpki evidence export', () => {
     expect(r.stderr).toMatch(/filter_evidence id-1000: its record says received 2027-01-01T00:00:00\.000Z, its received_at column 2026-01-01T16:40:00\.000Z \(received 2026-01-01T16:40:00\.000Z\)/);
     expect(r.code).toBe(2);
   }, 60_000);
+
+  it.each([
+    ['12345', 'an integer (was: an internal error, toString() radix, and nothing exported)'],
+    ["'AAAA'", 'text (was: exported as the certificate, exit status 0)'],
+    ["CAST(X'00' || substr(der, 2) AS BLOB)", 'bytes with another first byte (was: exported as the certificate, exit status 0)'],
+  ])("a record naming a certificate whose row's der is damaged to %s is named and passed over: %s", async (value) => {
+    const db = tmp.path(`der-${Math.random()}.db`);
+    const s = await openSqliteEvidenceStore(db);
+    await s.put(record(1, { certificates: [certificate('a')] }));
+    await s.put(record(2));
+    await s.close();
+    const raw = new Database(db);
+    raw.prepare(`UPDATE filter_evidence_certificates SET der = ${value}`).run();
+    raw.close();
+    const r = await cli(['evidence', 'export', '--db', db]);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['id-0002']);
+    expect(r.stderr).toMatch(new RegExp(`filter_evidence id-0001: certificate ${certificate('a').sha256} is damaged`));
+    expect(r.stderr).toContain('ERR_STORE_CORRUPT');
+    expect(r.code).toBe(2);
+  });
 });
