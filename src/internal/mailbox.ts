@@ -69,6 +69,17 @@ export function domainToUnicode(domain: string): string {
     .join('.');
 }
 
+/**
+ * The ASCII an A-label ("xn--", any case) decodes to when it decodes to ASCII alone, lower-cased
+ * ("xn--paypal-" → "paypal"), else undefined (also when empty). No valid A-label does (RFC 5891 §5.4), and
+ * domainToUnicode keeps such a label as it is; yet lenient decoders (punycode.js, WHATWG URL: Node's
+ * url.domainToUnicode) show it as that ASCII name.
+ */
+export function asciiALabel(label: string): string | undefined {
+  const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+  return decoded && /^[\x00-\x7f]+$/.test(decoded) ? decoded : undefined;
+}
+
 // RFC 3492 §5 parameters.
 const BASE = 36;
 const T_MIN = 1;

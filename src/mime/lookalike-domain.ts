@@ -36,9 +36,10 @@
  * A domain is read twice: as written, and as UTS #46 maps it before decoding (NFKC, the characters it
  * ignores — soft hyphen, zero-width space… — removed, the ideographic full stops made dots), for
  * "xn--80aa0cbo65f。com" or "ｘｎ--80aa0cbo65f.com", which WHATWG URL (Node's url.domainToUnicode) shows
- * as "раураӏ.com". Either reading's look-alike counts.
+ * as "раураӏ.com". Either reading's look-alike counts. And an A-label that decodes to ASCII alone
+ * ("xn--paypal-.com"), which those decoders show as "paypal.com", is one too (asciiALabel).
  */
-import { domainToAscii, domainToUnicode } from '../internal/mailbox.js';
+import { asciiALabel, domainToAscii, domainToUnicode } from '../internal/mailbox.js';
 
 export interface LatinLookalike {
   /** The domain as a client that shows U-labels shows it (lower case, NFC). */
@@ -51,6 +52,11 @@ export interface LatinLookalike {
   readonly scripts: readonly string[];
   /** A look-alike label mixes scripts (else each is wholly in one). */
   readonly mixed: boolean;
+  /**
+   * A label is an A-label that decodes to ASCII alone ("xn--paypal-"): no valid A-label does, yet
+   * punycode.js and WHATWG URL (Node's url.domainToUnicode) show it as that name ("paypal"). Only when so.
+   */
+  readonly asciiALabel?: true;
 }
 
 interface WholeScript {
@@ -166,6 +172,7 @@ function lookalikeAsShown(domain: string): LatinLookalike | undefined {
   const tldAscii = domainToAscii(tld);
   const scripts: string[] = [];
   let mixed = false;
+  let fake = false;
   const read = (label: string, found: readonly (WholeScript | undefined)[]) => {
     for (const s of found) if (!scripts.includes(s?.name ?? 'Latin')) scripts.push(s?.name ?? 'Latin');
     return Array.from(label, (c) => found.find((s) => s?.latin.has(c))?.latin.get(c) ?? c)
@@ -173,6 +180,11 @@ function lookalikeAsShown(domain: string): LatinLookalike | undefined {
       .normalize('NFC');
   };
   const reads = labels.map((label) => {
+    const ascii = asciiALabel(label);
+    if (ascii !== undefined) {
+      fake = true;
+      return ascii;
+    }
     const script = lookalikeScript(label);
     if (script) return ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld) ? label : read(label, [script]);
     const found = mixedScripts(label);
@@ -180,8 +192,8 @@ function lookalikeAsShown(domain: string): LatinLookalike | undefined {
     mixed = true;
     return read(label, found);
   });
-  if (scripts.length === 0) return undefined;
+  if (scripts.length === 0 && !fake) return undefined;
   // The shown labels are NFC and lower case already: one longer than a label can be (63 code points) stays as it is.
   const ascii = labels.map((label) => (label.length > 126 ? label : domainToAscii(label))).join('.');
-  return { shown, ascii, reads: reads.join('.'), scripts, mixed };
+  return { shown, ascii, reads: reads.join('.'), scripts, mixed, ...(fake ? { asciiALabel: true as const } : {}) };
 }

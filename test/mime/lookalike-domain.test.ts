@@ -140,6 +140,19 @@ describe('latinLookalike', () => {
     expect(latinLookalike(domain)?.ascii).toBe(domainToAscii(domain));
   });
 
+  it.each([
+    ['xn--paypal-.com', 'paypal.com'],
+    ['XN--PAYPAL-.com', 'paypal.com'],
+    ['mail.xn--apple-.com', 'mail.apple.com'],
+    ['xn--paypal-.xn--80aa0cbo65f.com', 'paypal.paypal.com'],
+  ])('%s: an A-label that decodes to ASCII alone — Node url.domainToUnicode and punycode.js show %s (was: none)', (domain, reads) => {
+    expect(latinLookalike(domain)).toMatchObject({ reads, ascii: domainToAscii(domain), asciiALabel: true });
+  });
+
+  it('an A-label that decodes to nothing, or does not decode, is none', () => {
+    for (const domain of ['xn--.com', 'xn---.com', 'xn--pay-pal!.com']) expect(latinLookalike(domain)).toBeUndefined();
+  });
+
   it('maps every letter of the look-alike sets to Latin letters', () => {
     const cyrillic = '\u0430\u044B\u0441\u0501\u0435\u050D\u04BB\u0456\u044E\u043A\u0458\u04CF\u043E\u0440\u0517\u051B\u0455\u051D\u0445\u0443\u044A\u044C\u04BD\u043F\u0433\u0475\u0461\u04AF';
     const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4\u03F3';

@@ -240,6 +240,15 @@ describe('regression: an address spelled out in a mixed-script U-label is anothe
   });
 });
 
+describe('regression: an A-label that decodes to ASCII alone (xn--paypal-) is shown by lenient clients as that name', () => {
+  const warned = (from: string) => fromDisplayWarnings(parseMessage(`From: ${from}\r\nSubject: x\r\n\r\nx\r\n`));
+  it('SMIME_FROM_DOMAIN_LOOKALIKE (was: none, while Node url.domainToUnicode and punycode.js show pay@paypal.com)', () => {
+    expect(warned('pay@xn--paypal-.com')).toEqual([
+      { code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: 'the From domain xn--paypal-.com (xn--paypal-.com) has an A-label that decodes to ASCII alone, which no valid A-label does: a client that decodes it shows paypal.com' },
+    ]);
+  });
+});
+
 // A domain written wholly in Cyrillic letters that each look Latin is one script, so the mixed-script
 // rules above never flagged it: a certificate for pay@xn--80aa0cbo65f.com bound From pay@раураӏ.com, valid
 // and silent, and a client that shows U-labels shows "pay@раураӏ.com", which reads as pay@paypal.com.
