@@ -11,7 +11,7 @@
  * kAllowedWholeScriptConfusableWords), components/url_formatter/spoof_checks/idn_spoof_checker.cc at
  * chromium/chromium 58a4b28c5469c43918658f893252391c286c74ab
  * (https://chromium.googlesource.com/chromium/src/+/58a4b28c5469c43918658f893252391c286c74ab/components/url_formatter/spoof_checks/idn_spoof_checker.cc):
- * a label in one script (Common and Inherited characters aside) whose letters of that script are all
+ * a label in one script (Common and Inherited characters and combining marks aside) whose letters of that script are all
  * among the script's Latin look-alikes is unsafe, unless its top-level domain is one of the script's
  * ccTLDs or has a letter of that script, or the label is one of a few common words. Only the Cyrillic
  * and Greek rows of that table are taken here (Chromium has Armenian, Ethiopic, Georgian, Hebrew, Indic,
@@ -102,9 +102,11 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
 // Chromium: "common words that are whole script confusables. They aren't confusable with any words in Latin scripts."
 const ALLOWED_WORDS = new Set(['секс', 'как', 'коса', 'курс', 'парк', 'такий', 'укроп', 'сахарок', 'покраска']);
 
-const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}]/u;
+// Combining marks too: a few are Script=Cyrillic (U+0483 titlo, U+2DE0–U+2DFF), not Inherited, and would otherwise
+// hide a look-alike label (раураӏ҃) as a mark of Inherited script does not.
+const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}\p{M}]/u;
 
-/** The script whose Latin look-alikes the label is made of (Common and Inherited characters aside), if any. One pass, a constant test per character. */
+/** The script whose Latin look-alikes the label is made of (Common and Inherited characters and combining marks aside), if any. One pass, a constant test per character. */
 function lookalikeScript(label: string): WholeScript | undefined {
   if (/^[\x00-\x7f]*$/.test(label)) return undefined;
   let script: WholeScript | undefined;
@@ -122,7 +124,7 @@ function lookalikeScript(label: string): WholeScript | undefined {
 const LATIN_LETTER = /\p{Script=Latin}/u;
 
 /**
- * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters aside), one of
+ * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters and combining marks aside), one of
  * its Cyrillic or Greek letters a Latin look-alike: its scripts in the order met, Latin as undefined. One pass.
  */
 function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {

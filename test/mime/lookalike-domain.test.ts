@@ -59,6 +59,13 @@ describe('latinLookalike', () => {
     expect(latinLookalike('\u0440\u0430\u0301\u0443\u0440\u0430\u04CF.com')?.reads).toBe('p\u00E1ypal.com');
   });
 
+  it.each([['\u0483', 'U+0483 titlo'], ['\u0487', 'U+0487 pokrytie'], ['\u2DEE', 'U+2DEE letter es, Cyrillic Extended-A']])(
+    'a Cyrillic combining mark (%#: %s, Script=Cyrillic, not Inherited) does not hide the look-alike either (was: none)',
+    (mark) => {
+      expect(latinLookalike(`\u0440\u0430\u0443\u0440\u0430\u04CF${mark}.com`)).toMatchObject({ reads: `paypal${mark}.com`, scripts: ['Cyrillic'] });
+    },
+  );
+
   // Mixed: Chromium shows these as A-labels; a client that shows U-labels shows a Latin name.
   it.each([
     ['\u0440\u0430\u0443\u0440\u0430l.com', 'xn--l-7sba6dbr.com', 'paypal.com', ['Cyrillic', 'Latin']],
