@@ -11,7 +11,7 @@
  * kAllowedWholeScriptConfusableWords), components/url_formatter/spoof_checks/idn_spoof_checker.cc at
  * chromium/chromium 58a4b28c5469c43918658f893252391c286c74ab
  * (https://chromium.googlesource.com/chromium/src/+/58a4b28c5469c43918658f893252391c286c74ab/components/url_formatter/spoof_checks/idn_spoof_checker.cc):
- * a label in one script (Common and Inherited characters and combining marks aside) whose letters of that script are all
+ * a label in one script (Common and Inherited characters, combining marks and non-letters aside) whose letters of that script are all
  * among the script's Latin look-alikes is unsafe, unless its top-level domain is one of the script's
  * ccTLDs or has a letter of that script, or the label is one of a few common words. Only the Cyrillic
  * and Greek rows of that table are taken here (Chromium has Armenian, Ethiopic, Georgian, Hebrew, Indic,
@@ -103,10 +103,11 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
 const ALLOWED_WORDS = new Set(['секс', 'как', 'коса', 'курс', 'парк', 'такий', 'укроп', 'сахарок', 'покраска']);
 
 // Combining marks too: a few are Script=Cyrillic (U+0483 titlo, U+2DE0–U+2DFF), not Inherited, and would otherwise
-// hide a look-alike label (раураӏ҃) as a mark of Inherited script does not.
-const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}\p{M}]/u;
+// hide a look-alike label (раураӏ҃) as a mark of Inherited script does not. And whatever is no letter (\P{L}): a
+// symbol of another script, such as U+2800 BRAILLE PATTERN BLANK (Script=Braille, shown blank), reads as no letter.
+const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}\p{M}\P{L}]/u;
 
-/** The script whose Latin look-alikes the label is made of (Common and Inherited characters and combining marks aside), if any. One pass, a constant test per character. */
+/** The script whose Latin look-alikes the label is made of (Common and Inherited characters, combining marks and non-letters aside), if any. One pass, a constant test per character. */
 function lookalikeScript(label: string): WholeScript | undefined {
   if (/^[\x00-\x7f]*$/.test(label)) return undefined;
   let script: WholeScript | undefined;
@@ -124,7 +125,7 @@ function lookalikeScript(label: string): WholeScript | undefined {
 const LATIN_LETTER = /\p{Script=Latin}/u;
 
 /**
- * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters and combining marks aside), one of
+ * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters, combining marks and non-letters aside), one of
  * its Cyrillic or Greek letters a Latin look-alike: its scripts in the order met, Latin as undefined. One pass.
  */
 function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {

@@ -66,6 +66,11 @@ describe('latinLookalike', () => {
     },
   );
 
+  it('a symbol of another script is no letter: U+2800 BRAILLE PATTERN BLANK (shown blank; Node url.domainToUnicode keeps it) does not hide the look-alike (was: none)', () => {
+    expect(latinLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF\u2800.com')).toMatchObject({ reads: 'paypal\u2800.com', scripts: ['Cyrillic'] });
+    expect(latinLookalike('\u0430\u2800pple.com')).toMatchObject({ reads: 'a\u2800pple.com', mixed: true });
+  });
+
   // Mixed: Chromium shows these as A-labels; a client that shows U-labels shows a Latin name.
   it.each([
     ['\u0440\u0430\u0443\u0440\u0430l.com', 'xn--l-7sba6dbr.com', 'paypal.com', ['Cyrillic', 'Latin']],
