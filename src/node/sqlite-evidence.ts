@@ -274,7 +274,7 @@ export class SqliteEvidenceStore implements EvidenceStore {
    * A page of list(query), with each row that does not read as a record — damaged by another hand or the
    * disk: not JSON, not an evidence record, naming a certificate the store lost — in its place as
    * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page; so is a record
-   * whose receivedAt is not its received_at column (the time pages are ordered by). For an auditor's
+   * whose id or receivedAt is not its row's (the id and time pages are ordered by). For an auditor's
    * export, which must hand over every record it can and name the rest; the damaged row stays as it is.
    */
   async listEntries(query: EvidenceQuery = {}): Promise<EvidenceEntry[]> {
@@ -283,8 +283,9 @@ export class SqliteEvidenceStore implements EvidenceStore {
       this.page(query, limit).map((row): EvidenceEntry => {
         try {
           const record = this.read(row);
-          // The column orders the pages (and an export's cursor goes on from it): a record that says
-          // another time was changed by another hand, and is named rather than trusted.
+          // The columns order the pages (and an export's cursor goes on from the last row's): a record
+          // that says another id or time was changed by another hand, and is named rather than trusted.
+          if (record.id !== row.id) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says it is ${record.id.slice(0, 200)}`);
           if (Date.parse(record.receivedAt) !== row.received_at) {
             const column = typeof row.received_at === 'number' && !Number.isNaN(new Date(row.received_at).getTime()) ? new Date(row.received_at).toISOString() : 'unreadable';
             throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says received ${record.receivedAt}, its received_at column ${column}`);

@@ -104,6 +104,23 @@ describe('mailpki evidence export', () => {
     expect(r.code).toBe(2);
   }, 60_000);
 
+  it("a row whose record names another row's id is damaged: named, and the export goes on after the row itself (was: exported as that id, twice — the cursor went on after the row named)", async () => {
+    const db = tmp.path('renamed.db');
+    const s = await openSqliteEvidenceStore(db);
+    await Promise.all(Array.from({ length: 2001 }, (_, i) => s.put(record(i + 1))));
+    await s.close();
+    const raw = new Database(db);
+    // The last row of the second page says it is the last row of the first.
+    raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(2000, { id: 'id-1000' })), 'id-2000');
+    raw.close();
+    const out = tmp.path('renamed.jsonl');
+    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+    const ids = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string);
+    expect(ids).toEqual(Array.from({ length: 2001 }, (_, i) => record(i + 1).id).filter((id) => id !== 'id-2000'));
+    expect(r.stderr).toMatch(/filter_evidence id-2000: its record says it is id-1000/);
+    expect(r.code).toBe(2);
+  }, 60_000);
+
   it.each([
     ['12345', 'an integer (was: an internal error, toString() radix, and nothing exported)'],
     ["'AAAA'", 'text (was: exported as the certificate, exit status 0)'],
