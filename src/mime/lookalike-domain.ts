@@ -33,6 +33,11 @@
  * are added to Chromium's sets: ү (Cyrillic straight u) and ϳ (Greek yot), which confusables.txt maps to
  * y and j and which Chromium leaves to its top-domain skeleton check (so "үahoo", "ϳpmorgan" are found).
  *
+ * Capital letters: a From field is shown as written, not lower-cased, and Cyrillic and Greek capitals
+ * that read as Latin capitals are look-alikes there (НЅВС.com, Cyrillic, reads as HSBC.com; in lower
+ * case "нѕвс" reads as nothing Latin): the sets hold those capitals too, and the domain is also read in
+ * the case it is written in.
+ *
  * A domain is read twice: as written, and as UTS #46 maps it before decoding (NFKC, the characters it
  * ignores — soft hyphen, zero-width space… — removed, the ideographic full stops made dots), for
  * "xn--80aa0cbo65f。com" or "ｘｎ--80aa0cbo65f.com", which WHATWG URL (Node's url.domainToUnicode) shows
@@ -81,6 +86,10 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
       ['\u044C', 'b'], ['\u04BD', 'e'], ['\u043F', 'n'], ['\u0433', 'r'], ['\u0475', 'v'], ['\u0461', 'w'],
       // Not Chromium's: ү (straight u), a y to a reader (confusables.txt: ү → y).
       ['\u04AF', 'y'],
+      // Not Chromium's (a URL is shown lower-cased; a From field as written): the capitals that read as Latin capitals (confusables.txt).
+      ['\u0410', 'A'], ['\u0412', 'B'], ['\u0421', 'C'], ['\u0415', 'E'], ['\u041D', 'H'], ['\u0406', 'I'], ['\u04C0', 'I'],
+      ['\u0408', 'J'], ['\u041A', 'K'], ['\u041C', 'M'], ['\u041E', 'O'], ['\u0420', 'P'], ['\u051A', 'Q'], ['\u0405', 'S'],
+      ['\u0422', 'T'], ['\u0474', 'V'], ['\u051C', 'W'], ['\u0425', 'X'], ['\u0423', 'Y'], ['\u04AE', 'Y'], ['\u050C', 'G'],
     ]),
     // "TLDs containing most of the Cyrillic domains."
     tlds: new Set(['bg', 'by', 'kz', 'pyc', 'ru', 'su', 'ua', 'uz']),
@@ -94,6 +103,10 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
       ['\u03C5', 'u'], ['\u03C9', 'w'], ['\u03B7', 'n'], ['\u03BF', 'o'], ['\u03C4', 't'],
       // Not Chromium's: ϳ (yot), a j to a reader (confusables.txt: ϳ → j).
       ['\u03F3', 'j'],
+      // Not Chromium's: the capitals that read as Latin capitals (confusables.txt), for a From field shown as written.
+      ['\u0391', 'A'], ['\u0392', 'B'], ['\u0395', 'E'], ['\u0396', 'Z'], ['\u0397', 'H'], ['\u0399', 'I'], ['\u037F', 'J'],
+      ['\u039A', 'K'], ['\u039C', 'M'], ['\u039D', 'N'], ['\u039F', 'O'], ['\u03A1', 'P'], ['\u03A4', 'T'], ['\u03A5', 'Y'],
+      ['\u03A7', 'X'],
     ]),
     tlds: new Set(['gr']),
   },
@@ -153,7 +166,7 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  * @example latinLookalike('xn--pple-43d.com')?.reads // 'apple.com' (mixed: a Cyrillic "а")
  */
 export function latinLookalike(domain: string): LatinLookalike | undefined {
-  const found = lookalikeAsShown(domain);
+  const found = lookalikeAsShown(domain) ?? lookalikeAsShown(domain, true);
   if (found) return found;
   const mapped = uts46Mapped(domain);
   const asMapped = mapped === domain ? undefined : lookalikeAsShown(mapped);
@@ -167,8 +180,13 @@ const IGNORED = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 /** The domain roughly as UTS #46 maps it before it decodes A-labels: NFKC, ignored characters removed, ideographic full stops as dots. Linear. */
 const uts46Mapped = (domain: string) => domain.normalize('NFKC').replace(IGNORED, '').replace(/\u3002/g, '.');
 
-function lookalikeAsShown(domain: string): LatinLookalike | undefined {
-  const shown = domainToUnicode(domain);
+/**
+ * The look-alike labels of the domain as a client shows it: A-labels decoded, lower case (as a URL is
+ * shown); or, with `asWritten`, U-labels in the case they are written in (a client shows a From field as
+ * written: "НЅВС.com", all Cyrillic capitals, reads as HSBC.com though "нѕвс" reads as nothing Latin).
+ */
+function lookalikeAsShown(domain: string, asWritten = false): LatinLookalike | undefined {
+  const shown = asWritten ? domain.split('.').map((label) => (/^xn--/i.test(label) ? domainToUnicode(label) : label.normalize('NFC'))).join('.') : domainToUnicode(domain);
   const labels = shown.split('.');
   // The top-level domain (of a name with a final dot, the label before it).
   const tld = (labels[labels.length - 1] === '' && labels.length > 1 ? labels[labels.length - 2] : labels[labels.length - 1]) ?? '';

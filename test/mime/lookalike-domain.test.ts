@@ -71,6 +71,21 @@ describe('latinLookalike', () => {
     expect(latinLookalike('\u0430\u2800pple.com')).toMatchObject({ reads: 'a\u2800pple.com', mixed: true });
   });
 
+  it.each([
+    ['\u041D\u0405\u0412\u0421.com', 'HSBC.com', ['Cyrillic'], false],
+    ['\u041Dsbc.com', 'Hsbc.com', ['Cyrillic', 'Latin'], true],
+    ['\u0392\u0391\u039D\u039A.com', 'BANK.com', ['Greek'], false],
+    ['mail.\u0412\u041C\u0412.example', 'mail.BMB.example', ['Cyrillic'], false],
+  ])('%s, in capitals as a From field shows it, reads as %s (was: none: in lower case, н в β μ read as nothing Latin)', (domain, reads, scripts, mixed) => {
+    expect(latinLookalike(domain)).toMatchObject({ shown: domain.normalize('NFC'), ascii: domainToAscii(domain), reads, scripts, mixed });
+  });
+
+  it('capitals: none under a TLD exempt for the script, nor in letters that look like no Latin capital', () => {
+    expect(latinLookalike('\u041D\u0405\u0412\u0421.ru')).toBeUndefined();
+    expect(latinLookalike('\u041D\u0405\u0412\u0421\u0416.com')).toBeUndefined();
+    expect(latinLookalike('\u0392\u0391\u039D\u039A.gr')).toBeUndefined();
+  });
+
   // Mixed: Chromium shows these as A-labels; a client that shows U-labels shows a Latin name.
   it.each([
     ['\u0440\u0430\u0443\u0440\u0430l.com', 'xn--l-7sba6dbr.com', 'paypal.com', ['Cyrillic', 'Latin']],

@@ -14,7 +14,7 @@ import { encodeName } from '../../src/certs/name.js';
 import { implicit, oid, seq, setOf, tlv, utf8String } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
-import { mailboxKey } from '../../src/internal/mailbox.js';
+import { domainToAscii, mailboxKey } from '../../src/internal/mailbox.js';
 import { exportSpki, generateKeyPair, importPrivateKey } from '../../src/keys/index.js';
 import { signData } from '../../src/cms/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
@@ -245,6 +245,11 @@ describe('regression: an A-label that decodes to ASCII alone (xn--paypal-) is sh
   it('SMIME_FROM_DOMAIN_LOOKALIKE (was: none, while Node url.domainToUnicode and punycode.js show pay@paypal.com)', () => {
     expect(warned('pay@xn--paypal-.com')).toEqual([
       { code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: 'the From domain xn--paypal-.com (xn--paypal-.com) has an A-label that decodes to ASCII alone, which no valid A-label does: a client that decodes it shows paypal.com' },
+    ]);
+  });
+  it('a U-label in Cyrillic capitals is shown as written: pay@НЅВС.com reads as pay@HSBC.com (was: none)', () => {
+    expect(warned('pay@\u041D\u0405\u0412\u0421.com')).toEqual([
+      { code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: `the From domain \u041D\u0405\u0412\u0421.com (${domainToAscii('\u043D\u0455\u0432\u0441.com')}) is written in Cyrillic letters that look Latin: a reader may take it for HSBC.com` },
     ]);
   });
 });
