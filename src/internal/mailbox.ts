@@ -70,6 +70,15 @@ export function domainToUnicode(domain: string): string {
 }
 
 /**
+ * The text an A-label ("xn--", any case) decodes to, in the case its code points are in (punycode.js shows
+ * "xn--0za0a5as" as "НЅВС", capitals), NFC; undefined when it does not decode or decodes to ASCII alone.
+ */
+export function decodeALabel(label: string): string | undefined {
+  const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+  return decoded !== undefined && /[^\x00-\x7f]/.test(decoded) ? decoded.normalize('NFC') : undefined;
+}
+
+/**
  * The ASCII an A-label ("xn--", any case) decodes to when it decodes to ASCII alone, lower-cased
  * ("xn--paypal-" → "paypal"), else undefined (also when empty). No valid A-label does (RFC 5891 §5.4), and
  * domainToUnicode keeps such a label as it is; yet lenient decoders (punycode.js, WHATWG URL: Node's

@@ -44,7 +44,7 @@
  * as "раураӏ.com". Either reading's look-alike counts. And an A-label that decodes to ASCII alone
  * ("xn--paypal-.com"), which those decoders show as "paypal.com", is one too (asciiALabel).
  */
-import { asciiALabel, domainToAscii, domainToUnicode } from '../internal/mailbox.js';
+import { asciiALabel, decodeALabel, domainToAscii, domainToUnicode } from '../internal/mailbox.js';
 
 export interface LatinLookalike {
   /** The domain as a client that shows U-labels shows it (lower case, NFC). */
@@ -166,12 +166,10 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  * @example latinLookalike('xn--pple-43d.com')?.reads // 'apple.com' (mixed: a Cyrillic "а")
  */
 export function latinLookalike(domain: string): LatinLookalike | undefined {
-  const found = lookalikeAsShown(domain) ?? lookalikeAsShown(domain, true);
-  if (found) return found;
   const mapped = uts46Mapped(domain);
-  const asMapped = mapped === domain ? undefined : lookalikeAsShown(mapped);
-  // Shown as mapped; bound as written.
-  return asMapped && { ...asMapped, ascii: domainToAscii(domain) };
+  const found = lookalikeAsShown(domain) ?? lookalikeAsShown(domain, true) ?? (mapped === domain ? undefined : lookalikeAsShown(mapped));
+  // Shown as a client shows it; bound as written (xn---80aa0cbo65f is shown as раураӏ, bound as itself).
+  return found && { ...found, ascii: domainToAscii(domain) };
 }
 
 // Characters UTS #46 maps to nothing (a superset: every format character and default-ignorable code point).
@@ -182,11 +180,12 @@ const uts46Mapped = (domain: string) => domain.normalize('NFKC').replace(IGNORED
 
 /**
  * The look-alike labels of the domain as a client shows it: A-labels decoded, lower case (as a URL is
- * shown); or, with `asWritten`, U-labels in the case they are written in (a client shows a From field as
- * written: "НЅВС.com", all Cyrillic capitals, reads as HSBC.com though "нѕвс" reads as nothing Latin).
+ * shown); or, with `asWritten`, in the case the labels are written in, or an A-label's code points are
+ * (a client shows a From field as written: "НЅВС.com", all Cyrillic capitals, reads as HSBC.com though
+ * "нѕвс" reads as nothing Latin; punycode.js shows "xn--0za0a5as.com" as "НЅВС.com").
  */
-function lookalikeAsShown(domain: string, asWritten = false): LatinLookalike | undefined {
-  const shown = asWritten ? domain.split('.').map((label) => (/^xn--/i.test(label) ? domainToUnicode(label) : label.normalize('NFC'))).join('.') : domainToUnicode(domain);
+function lookalikeAsShown(domain: string, asWritten = false): Omit<LatinLookalike, 'ascii'> | undefined {
+  const shown = asWritten ? domain.split('.').map((label) => decodeALabel(label) ?? label.normalize('NFC')).join('.') : domainToUnicode(domain);
   const labels = shown.split('.');
   // The top-level domain (of a name with a final dot, the label before it).
   const tld = (labels[labels.length - 1] === '' && labels.length > 1 ? labels[labels.length - 2] : labels[labels.length - 1]) ?? '';
@@ -214,7 +213,5 @@ function lookalikeAsShown(domain: string, asWritten = false): LatinLookalike | u
     return read(label, found);
   });
   if (scripts.length === 0 && !fake) return undefined;
-  // The shown labels are NFC and lower case already: one longer than a label can be (63 code points) stays as it is.
-  const ascii = labels.map((label) => (label.length > 126 ? label : domainToAscii(label))).join('.');
-  return { shown, ascii, reads: reads.join('.'), scripts, mixed, ...(fake ? { asciiALabel: true as const } : {}) };
+  return { shown, reads: reads.join('.'), scripts, mixed, ...(fake ? { asciiALabel: true as const } : {}) };
 }
