@@ -51,8 +51,9 @@ export function domainToAscii(domain: string): string {
  * lower-cased character by character as domainToAscii reads it. An A-label that does not decode (a
  * bad digit, an overflow, a surrogate or a code point beyond U+10FFFF, longer than a label can be) or
  * that decodes to ASCII alone is kept as it is: a client shows it so. Decoding is lenient otherwise
- * (an A-label of upper-case letters decodes, and is lower-cased): for finding what a lenient client
- * may show, not for deciding what a valid name is.
+ * (an A-label of upper-case letters decodes, and is lower-cased; a delimiter at the start of the
+ * Punycode is skipped, as WHATWG URL's decoder skips it: "xn---80aa0cbo65f" shows as "раураӏ"): for
+ * finding what a lenient client may show, not for deciding what a valid name is.
  *
  * @example domainToUnicode('pay.xn--80aa0cbo65f.com') // 'pay.раураӏ.com' (all Cyrillic)
  */
@@ -66,6 +67,26 @@ export function domainToUnicode(domain: string): string {
       return text.normalize('NFC').replace(/\u03A3/g, '\u03C3').toLowerCase().normalize('NFC');
     })
     .join('.');
+}
+
+/**
+ * The text an A-label ("xn--", any case) decodes to, in the case its code points are in (punycode.js shows
+ * "xn--0za0a5as" as "НЅВС", capitals), NFC; undefined when it does not decode or decodes to ASCII alone.
+ */
+export function decodeALabel(label: string): string | undefined {
+  const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+  return decoded !== undefined && /[^\x00-\x7f]/.test(decoded) ? decoded.normalize('NFC') : undefined;
+}
+
+/**
+ * The ASCII an A-label ("xn--", any case) decodes to when it decodes to ASCII alone, lower-cased
+ * ("xn--paypal-" → "paypal"), else undefined (also when empty). No valid A-label does (RFC 5891 §5.4), and
+ * domainToUnicode keeps such a label as it is; yet lenient decoders (punycode.js, WHATWG URL: Node's
+ * url.domainToUnicode) show it as that ASCII name.
+ */
+export function asciiALabel(label: string): string | undefined {
+  const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+  return decoded && /^[\x00-\x7f]+$/.test(decoded) ? decoded : undefined;
 }
 
 // RFC 3492 §5 parameters.
@@ -149,7 +170,9 @@ function decodePunycode(input: string): string | undefined {
   let n = INITIAL_N;
   let i = 0;
   let bias = INITIAL_BIAS;
-  for (let pos = dash > 0 ? dash + 1 : 0; pos < input.length; ) {
+  // RFC 3492 reads a delimiter at the start as a digit (and fails); WHATWG URL's decoder (Node's
+  // url.domainToUnicode) skips it, showing "xn---80aa0cbo65f" as "раураӏ": the lenient reading.
+  for (let pos = dash + 1; pos < input.length; ) {
     const old = i;
     let w = 1;
     for (let k = BASE; ; k += BASE) {

@@ -11,7 +11,7 @@
  * kAllowedWholeScriptConfusableWords), components/url_formatter/spoof_checks/idn_spoof_checker.cc at
  * chromium/chromium 58a4b28c5469c43918658f893252391c286c74ab
  * (https://chromium.googlesource.com/chromium/src/+/58a4b28c5469c43918658f893252391c286c74ab/components/url_formatter/spoof_checks/idn_spoof_checker.cc):
- * a label in one script (Common and Inherited characters aside) whose letters of that script are all
+ * a label in one script (Common and Inherited characters, combining marks and non-letters aside) whose letters of that script are all
  * among the script's Latin look-alikes is unsafe, unless its top-level domain is one of the script's
  * ccTLDs or has a letter of that script, or the label is one of a few common words. Only the Cyrillic
  * and Greek rows of that table are taken here (Chromium has Armenian, Ethiopic, Georgian, Hebrew, Indic,
@@ -29,9 +29,22 @@
  * capital's where only it has one (Ы → bl; Ю → lO, read io in lower case), or where it has none or a
  * non-letter the one Chromium's skeleton generator adds
  * (components/url_formatter/spoof_checks/skeleton_generator.cc: к → k, п → n, ь → b, ԍ → g, ӏ → l rather
- * than i, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps, are read by hand (b, p, n, t).
+ * than i, κ → k, ω → w); ъ, ԗ, η and τ, which neither maps, are read by hand (b, p, n, t). Two letters
+ * are added to Chromium's sets: ү (Cyrillic straight u) and ϳ (Greek yot), which confusables.txt maps to
+ * y and j and which Chromium leaves to its top-domain skeleton check (so "үahoo", "ϳpmorgan" are found).
+ *
+ * Capital letters: a From field is shown as written, not lower-cased, and Cyrillic and Greek capitals
+ * that read as Latin capitals are look-alikes there (НЅВС.com, Cyrillic, reads as HSBC.com; in lower
+ * case "нѕвс" reads as nothing Latin): the sets hold those capitals too, and the domain is also read in
+ * the case it is written in.
+ *
+ * A domain is read twice: as written, and as UTS #46 maps it before decoding (NFKC, the characters it
+ * ignores — soft hyphen, zero-width space… — removed, the ideographic full stops made dots), for
+ * "xn--80aa0cbo65f。com" or "ｘｎ--80aa0cbo65f.com", which WHATWG URL (Node's url.domainToUnicode) shows
+ * as "раураӏ.com". Either reading's look-alike counts. And an A-label that decodes to ASCII alone
+ * ("xn--paypal-.com"), which those decoders show as "paypal.com", is one too (asciiALabel).
  */
-import { domainToAscii, domainToUnicode } from '../internal/mailbox.js';
+import { asciiALabel, decodeALabel, domainToAscii, domainToUnicode } from '../internal/mailbox.js';
 
 export interface LatinLookalike {
   /** The domain as a client that shows U-labels shows it (lower case, NFC). */
@@ -44,6 +57,11 @@ export interface LatinLookalike {
   readonly scripts: readonly string[];
   /** A look-alike label mixes scripts (else each is wholly in one). */
   readonly mixed: boolean;
+  /**
+   * A label is an A-label that decodes to ASCII alone ("xn--paypal-"): no valid A-label does, yet
+   * punycode.js and WHATWG URL (Node's url.domainToUnicode) show it as that name ("paypal"). Only when so.
+   */
+  readonly asciiALabel?: true;
 }
 
 interface WholeScript {
@@ -66,6 +84,12 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
       ['\u0456', 'i'], ['\u044E', 'io'], ['\u043A', 'k'], ['\u0458', 'j'], ['\u04CF', 'l'], ['\u043E', 'o'], ['\u0440', 'p'],
       ['\u0517', 'p'], ['\u051B', 'q'], ['\u0455', 's'], ['\u051D', 'w'], ['\u0445', 'x'], ['\u0443', 'y'], ['\u044A', 'b'],
       ['\u044C', 'b'], ['\u04BD', 'e'], ['\u043F', 'n'], ['\u0433', 'r'], ['\u0475', 'v'], ['\u0461', 'w'],
+      // Not Chromium's: ү (straight u), a y to a reader (confusables.txt: ү → y).
+      ['\u04AF', 'y'],
+      // Not Chromium's (a URL is shown lower-cased; a From field as written): the capitals that read as Latin capitals (confusables.txt).
+      ['\u0410', 'A'], ['\u0412', 'B'], ['\u0421', 'C'], ['\u0415', 'E'], ['\u041D', 'H'], ['\u0406', 'I'], ['\u04C0', 'I'],
+      ['\u0408', 'J'], ['\u041A', 'K'], ['\u041C', 'M'], ['\u041E', 'O'], ['\u0420', 'P'], ['\u051A', 'Q'], ['\u0405', 'S'],
+      ['\u0422', 'T'], ['\u0474', 'V'], ['\u051C', 'W'], ['\u0425', 'X'], ['\u0423', 'Y'], ['\u04AE', 'Y'], ['\u050C', 'G'],
     ]),
     // "TLDs containing most of the Cyrillic domains."
     tlds: new Set(['bg', 'by', 'kz', 'pyc', 'ru', 'su', 'ua', 'uz']),
@@ -77,6 +101,12 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
     latin: new Map([
       ['\u03B1', 'a'], ['\u03B9', 'i'], ['\u03BA', 'k'], ['\u03BD', 'v'], ['\u03C1', 'p'],
       ['\u03C5', 'u'], ['\u03C9', 'w'], ['\u03B7', 'n'], ['\u03BF', 'o'], ['\u03C4', 't'],
+      // Not Chromium's: ϳ (yot), a j to a reader (confusables.txt: ϳ → j).
+      ['\u03F3', 'j'],
+      // Not Chromium's: the capitals that read as Latin capitals (confusables.txt), for a From field shown as written.
+      ['\u0391', 'A'], ['\u0392', 'B'], ['\u0395', 'E'], ['\u0396', 'Z'], ['\u0397', 'H'], ['\u0399', 'I'], ['\u037F', 'J'],
+      ['\u039A', 'K'], ['\u039C', 'M'], ['\u039D', 'N'], ['\u039F', 'O'], ['\u03A1', 'P'], ['\u03A4', 'T'], ['\u03A5', 'Y'],
+      ['\u03A7', 'X'],
     ]),
     tlds: new Set(['gr']),
   },
@@ -85,9 +115,12 @@ const WHOLE_SCRIPTS: readonly WholeScript[] = [
 // Chromium: "common words that are whole script confusables. They aren't confusable with any words in Latin scripts."
 const ALLOWED_WORDS = new Set(['секс', 'как', 'коса', 'курс', 'парк', 'такий', 'укроп', 'сахарок', 'покраска']);
 
-const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}]/u;
+// Combining marks too: a few are Script=Cyrillic (U+0483 titlo, U+2DE0–U+2DFF), not Inherited, and would otherwise
+// hide a look-alike label (раураӏ҃) as a mark of Inherited script does not. And whatever is no letter (\P{L}): a
+// symbol of another script, such as U+2800 BRAILLE PATTERN BLANK (Script=Braille, shown blank), reads as no letter.
+const NEUTRAL = /[\p{Script=Common}\p{Script=Inherited}\p{M}\P{L}]/u;
 
-/** The script whose Latin look-alikes the label is made of (Common and Inherited characters aside), if any. One pass, a constant test per character. */
+/** The script whose Latin look-alikes the label is made of (Common and Inherited characters, combining marks and non-letters aside), if any. One pass, a constant test per character. */
 function lookalikeScript(label: string): WholeScript | undefined {
   if (/^[\x00-\x7f]*$/.test(label)) return undefined;
   let script: WholeScript | undefined;
@@ -105,7 +138,7 @@ function lookalikeScript(label: string): WholeScript | undefined {
 const LATIN_LETTER = /\p{Script=Latin}/u;
 
 /**
- * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters aside), one of
+ * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters, combining marks and non-letters aside), one of
  * its Cyrillic or Greek letters a Latin look-alike: its scripts in the order met, Latin as undefined. One pass.
  */
 function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
@@ -133,13 +166,33 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  * @example latinLookalike('xn--pple-43d.com')?.reads // 'apple.com' (mixed: a Cyrillic "а")
  */
 export function latinLookalike(domain: string): LatinLookalike | undefined {
-  const shown = domainToUnicode(domain);
+  const mapped = uts46Mapped(domain);
+  const found = lookalikeAsShown(domain) ?? lookalikeAsShown(domain, true) ?? (mapped === domain ? undefined : lookalikeAsShown(mapped));
+  // Shown as a client shows it; bound as written (xn---80aa0cbo65f is shown as раураӏ, bound as itself).
+  return found && { ...found, ascii: domainToAscii(domain) };
+}
+
+// Characters UTS #46 maps to nothing (a superset: every format character and default-ignorable code point).
+const IGNORED = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
+/** The domain roughly as UTS #46 maps it before it decodes A-labels: NFKC, ignored characters removed, ideographic full stops as dots. Linear. */
+const uts46Mapped = (domain: string) => domain.normalize('NFKC').replace(IGNORED, '').replace(/\u3002/g, '.');
+
+/**
+ * The look-alike labels of the domain as a client shows it: A-labels decoded, lower case (as a URL is
+ * shown); or, with `asWritten`, in the case the labels are written in, or an A-label's code points are
+ * (a client shows a From field as written: "НЅВС.com", all Cyrillic capitals, reads as HSBC.com though
+ * "нѕвс" reads as nothing Latin; punycode.js shows "xn--0za0a5as.com" as "НЅВС.com").
+ */
+function lookalikeAsShown(domain: string, asWritten = false): Omit<LatinLookalike, 'ascii'> | undefined {
+  const shown = asWritten ? domain.split('.').map((label) => decodeALabel(label) ?? label.normalize('NFC')).join('.') : domainToUnicode(domain);
   const labels = shown.split('.');
   // The top-level domain (of a name with a final dot, the label before it).
   const tld = (labels[labels.length - 1] === '' && labels.length > 1 ? labels[labels.length - 2] : labels[labels.length - 1]) ?? '';
   const tldAscii = domainToAscii(tld);
   const scripts: string[] = [];
   let mixed = false;
+  let fake = false;
   const read = (label: string, found: readonly (WholeScript | undefined)[]) => {
     for (const s of found) if (!scripts.includes(s?.name ?? 'Latin')) scripts.push(s?.name ?? 'Latin');
     return Array.from(label, (c) => found.find((s) => s?.latin.has(c))?.latin.get(c) ?? c)
@@ -147,6 +200,11 @@ export function latinLookalike(domain: string): LatinLookalike | undefined {
       .normalize('NFC');
   };
   const reads = labels.map((label) => {
+    const ascii = asciiALabel(label);
+    if (ascii !== undefined) {
+      fake = true;
+      return ascii;
+    }
     const script = lookalikeScript(label);
     if (script) return ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld) ? label : read(label, [script]);
     const found = mixedScripts(label);
@@ -154,8 +212,6 @@ export function latinLookalike(domain: string): LatinLookalike | undefined {
     mixed = true;
     return read(label, found);
   });
-  if (scripts.length === 0) return undefined;
-  // The shown labels are NFC and lower case already: one longer than a label can be (63 code points) stays as it is.
-  const ascii = labels.map((label) => (label.length > 126 ? label : domainToAscii(label))).join('.');
-  return { shown, ascii, reads: reads.join('.'), scripts, mixed };
+  if (scripts.length === 0 && !fake) return undefined;
+  return { shown, reads: reads.join('.'), scripts, mixed, ...(fake ? { asciiALabel: true as const } : {}) };
 }

@@ -5,6 +5,7 @@
  * signer and CA certificates recur in every message); the record's JSON names them by SHA-256
  * (filter_evidence_certificate_refs links them, so pruning drops those no record names any more).
  */
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MAX_CERTIFICATE_BYTES } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
@@ -224,10 +225,13 @@ export class SqliteEvidenceStore implements EvidenceStore {
     if (Array.isArray(named))
       (value as { certificates: unknown[] }).certificates = named.map((c) => {
         const sha256 = (c as { sha256?: unknown } | null)?.sha256;
-        const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as Buffer | undefined) : undefined;
-        if (!der) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
+        const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as unknown) : undefined;
+        if (der === undefined || der === null) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
         // Before it is made base64 (the record's check below would refuse it only after).
-        if (der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+        if (Buffer.isBuffer(der) && der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+        // Bytes whose SHA-256 is the name they are kept under (as put checked them): not a number, text, or other bytes.
+        if (!Buffer.isBuffer(der) || createHash('sha256').update(der).digest('hex') !== sha256)
+          throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is damaged (${Buffer.isBuffer(der) ? 'its bytes are not those of that SHA-256' : `not bytes but ${typeof der}`})`);
         return { sha256, der: der.toString('base64') };
       });
     const r = evidenceRecordSchema.safeParse(value);
@@ -269,7 +273,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
   /**
    * A page of list(query), with each row that does not read as a record — damaged by another hand or the
    * disk: not JSON, not an evidence record, naming a certificate the store lost — in its place as
-   * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page. For an auditor's
+   * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page; so is a record
+   * whose id or receivedAt is not its row's (the id and time pages are ordered by). For an auditor's
    * export, which must hand over every record it can and name the rest; the damaged row stays as it is.
    */
   async listEntries(query: EvidenceQuery = {}): Promise<EvidenceEntry[]> {
@@ -277,7 +282,15 @@ export class SqliteEvidenceStore implements EvidenceStore {
     return this.snapshot(() =>
       this.page(query, limit).map((row): EvidenceEntry => {
         try {
-          return { record: this.read(row) };
+          const record = this.read(row);
+          // The columns order the pages (and an export's cursor goes on from the last row's): a record
+          // that says another id or time was changed by another hand, and is named rather than trusted.
+          if (record.id !== row.id) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says it is ${record.id.slice(0, 200)}`);
+          if (Date.parse(record.receivedAt) !== row.received_at) {
+            const column = typeof row.received_at === 'number' && !Number.isNaN(new Date(row.received_at).getTime()) ? new Date(row.received_at).toISOString() : 'unreadable';
+            throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says received ${record.receivedAt}, its received_at column ${column}`);
+          }
+          return { record };
         } catch (e) {
           if (!(e instanceof MailPkiError && e.code === 'ERR_STORE_CORRUPT')) throw e;
           // The column as a time, if it holds one (it may be damaged too).

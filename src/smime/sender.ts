@@ -114,10 +114,12 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
   const lookalike = latinLookalike(mailboxParts(own)?.domain ?? '');
   if (lookalike) {
     const scripts = lookalike.scripts.join(' and ');
-    out.push({
-      code: 'SMIME_FROM_DOMAIN_LOOKALIKE',
-      message: `${where}the From domain ${lookalike.shown} (${lookalike.ascii}) ${lookalike.mixed ? `mixes ${scripts} letters` : `is written in ${scripts} letters that look Latin`}: a reader may take it for ${lookalike.reads}`,
-    });
+    const how = lookalike.mixed
+      ? `mixes ${scripts} letters: a reader may take it for`
+      : scripts
+        ? `is written in ${scripts} letters that look Latin: a reader may take it for`
+        : 'has an A-label that decodes to ASCII alone, which no valid A-label does: a client that decodes it shows';
+    out.push({ code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: `${where}the From domain ${lookalike.shown} (${lookalike.ascii}) ${how} ${lookalike.reads}` });
   }
   return out;
 }

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatFilterLogLine } from '../../src/cli/filter.js';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
-import { record } from '../filter/evidence-contract.js';
+import { certificate, record } from '../filter/evidence-contract.js';
 import { tempDir } from '../helpers/peers.js';
 import { cli } from './helpers.js';
 
@@ -87,4 +87,57 @@ describe('mailpki evidence export', () => {
     expect(after.prepare("SELECT record FROM filter_evidence WHERE id = 'id-0002'").pluck().get()).toBe('{"not":');
     after.close();
   }, 60_000);
+
+  it("a row whose record says another time than its received_at column is damaged: named, and the export goes on from the column's time (was: the cursor took the record's time, a later one, and the records between were skipped with exit status 0)", async () => {
+    const db = tmp.path('retimed.db');
+    const s = await openSqliteEvidenceStore(db);
+    await Promise.all(Array.from({ length: 1002 }, (_, i) => s.put(record(i + 1))));
+    await s.close();
+    const raw = new Database(db);
+    // The last row of the first page, its record changed to say a year later.
+    raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(1000, { receivedAt: '2027-01-01T00:00:00.000Z' })), 'id-1000');
+    raw.close();
+    const out = tmp.path('retimed.jsonl');
+    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+    expect(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string)).toEqual(Array.from({ length: 1002 }, (_, i) => record(i + 1).id).filter((id) => id !== 'id-1000'));
+    expect(r.stderr).toMatch(/filter_evidence id-1000: its record says received 2027-01-01T00:00:00\.000Z, its received_at column 2026-01-01T16:40:00\.000Z \(received 2026-01-01T16:40:00\.000Z\)/);
+    expect(r.code).toBe(2);
+  }, 60_000);
+
+  it("a row whose record names another row's id is damaged: named, and the export goes on after the row itself (was: exported as that id, twice — the cursor went on after the row named)", async () => {
+    const db = tmp.path('renamed.db');
+    const s = await openSqliteEvidenceStore(db);
+    await Promise.all(Array.from({ length: 2001 }, (_, i) => s.put(record(i + 1))));
+    await s.close();
+    const raw = new Database(db);
+    // The last row of the second page says it is the last row of the first.
+    raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(2000, { id: 'id-1000' })), 'id-2000');
+    raw.close();
+    const out = tmp.path('renamed.jsonl');
+    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+    const ids = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string);
+    expect(ids).toEqual(Array.from({ length: 2001 }, (_, i) => record(i + 1).id).filter((id) => id !== 'id-2000'));
+    expect(r.stderr).toMatch(/filter_evidence id-2000: its record says it is id-1000/);
+    expect(r.code).toBe(2);
+  }, 60_000);
+
+  it.each([
+    ['12345', 'an integer (was: an internal error, toString() radix, and nothing exported)'],
+    ["'AAAA'", 'text (was: exported as the certificate, exit status 0)'],
+    ["CAST(X'00' || substr(der, 2) AS BLOB)", 'bytes with another first byte (was: exported as the certificate, exit status 0)'],
+  ])("a record naming a certificate whose row's der is damaged to %s is named and passed over: %s", async (value) => {
+    const db = tmp.path(`der-${Math.random()}.db`);
+    const s = await openSqliteEvidenceStore(db);
+    await s.put(record(1, { certificates: [certificate('a')] }));
+    await s.put(record(2));
+    await s.close();
+    const raw = new Database(db);
+    raw.prepare(`UPDATE filter_evidence_certificates SET der = ${value}`).run();
+    raw.close();
+    const r = await cli(['evidence', 'export', '--db', db]);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['id-0002']);
+    expect(r.stderr).toMatch(new RegExp(`filter_evidence id-0001: certificate ${certificate('a').sha256} is damaged`));
+    expect(r.stderr).toContain('ERR_STORE_CORRUPT');
+    expect(r.code).toBe(2);
+  });
 });

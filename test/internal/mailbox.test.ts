@@ -1,7 +1,7 @@
 /** domainToAscii: the A-labels mailbox binding and name constraints compare; domainToUnicode: the U-labels a reader is shown (src/internal/mailbox.ts). */
 import { domainToASCII, domainToUnicode as nodeDomainToUnicode } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { domainToAscii, domainToUnicode } from '../../src/internal/mailbox.js';
+import { asciiALabel, domainToAscii, domainToUnicode } from '../../src/internal/mailbox.js';
 
 describe('domainToAscii (RFC 3492 Punycode, per label)', () => {
   // RFC 3492 §7.1 samples (A) Arabic, (B) Chinese, (D) Czech, (L) Japanese, and the usual bücher.
@@ -76,9 +76,22 @@ describe('domainToUnicode (RFC 3492 Punycode decoding, per label)', () => {
       expect(domainToUnicode(`${label}.example`)).toBe(`${label.toLowerCase()}.example`);
   });
 
+  it('an A-label whose Punycode starts with the delimiter ("xn---80aa0cbo65f") decodes after it, as WHATWG URL (Node url.domainToUnicode) shows it (was: left as it is, and a lenient client showed раураӏ.com unflagged)', () => {
+    expect(nodeDomainToUnicode('xn---80aa0cbo65f.com')).toBe('\u0440\u0430\u0443\u0440\u0430\u04CF.com');
+    expect(domainToUnicode('xn---80aa0cbo65f.com')).toBe('\u0440\u0430\u0443\u0440\u0430\u04CF.com');
+    expect(domainToUnicode('XN---80AA0CBO65F.com')).toBe('\u0440\u0430\u0443\u0440\u0430\u04CF.com');
+    // Only a lone delimiter: nothing to decode.
+    expect(domainToUnicode('xn---.example')).toBe('xn---.example');
+  });
+
   it('an A-label that decodes to ASCII only is no U-label: left as it is', () => {
-    // "xn--abc-" decodes to "abc"; IDNA (RFC 5891 §5.4) refuses it, and a reader sees the A-label.
+    // "xn--abc-" decodes to "abc"; IDNA (RFC 5891 §5.4) refuses it. Lenient decoders show "abc"
+    // (Node's url.domainToUnicode does): asciiALabel says so, and latinLookalike flags it.
     expect(domainToUnicode('xn--abc-.example')).toBe('xn--abc-.example');
+    expect(nodeDomainToUnicode('xn--abc-.example')).toBe('abc.example');
+    expect(asciiALabel('xn--abc-')).toBe('abc');
+    expect(asciiALabel('XN--ABC-')).toBe('abc');
+    for (const label of ['xn--', 'xn---', 'xn--bcher-kva', 'abc-', 'xn--abc-!']) expect(asciiALabel(label), label).toBeUndefined();
   });
 
   it('costs linear time in the domain (a 1 MB domain of A-labels well under a second)', () => {

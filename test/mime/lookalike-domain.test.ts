@@ -4,7 +4,7 @@
  * the letter sets are Chromium's IDN spoof checker's (src/mime/lookalike-domain.ts says which revision).
  */
 import { describe, expect, it } from 'vitest';
-import { domainToUnicode } from '../../src/internal/mailbox.js';
+import { domainToAscii, domainToUnicode } from '../../src/internal/mailbox.js';
 import { latinLookalike } from '../../src/mime/lookalike-domain.js';
 
 describe('latinLookalike', () => {
@@ -57,6 +57,37 @@ describe('latinLookalike', () => {
 
   it('a combining mark (Inherited) does not hide the look-alike: it stays on the Latin reading', () => {
     expect(latinLookalike('\u0440\u0430\u0301\u0443\u0440\u0430\u04CF.com')?.reads).toBe('p\u00E1ypal.com');
+  });
+
+  it.each([['\u0483', 'U+0483 titlo'], ['\u0487', 'U+0487 pokrytie'], ['\u2DEE', 'U+2DEE letter es, Cyrillic Extended-A']])(
+    'a Cyrillic combining mark (%#: %s, Script=Cyrillic, not Inherited) does not hide the look-alike either (was: none)',
+    (mark) => {
+      expect(latinLookalike(`\u0440\u0430\u0443\u0440\u0430\u04CF${mark}.com`)).toMatchObject({ reads: `paypal${mark}.com`, scripts: ['Cyrillic'] });
+    },
+  );
+
+  it('a symbol of another script is no letter: U+2800 BRAILLE PATTERN BLANK (shown blank; Node url.domainToUnicode keeps it) does not hide the look-alike (was: none)', () => {
+    expect(latinLookalike('\u0440\u0430\u0443\u0440\u0430\u04CF\u2800.com')).toMatchObject({ reads: 'paypal\u2800.com', scripts: ['Cyrillic'] });
+    expect(latinLookalike('\u0430\u2800pple.com')).toMatchObject({ reads: 'a\u2800pple.com', mixed: true });
+  });
+
+  it.each([
+    ['\u041D\u0405\u0412\u0421.com', 'HSBC.com', ['Cyrillic'], false],
+    ['\u041Dsbc.com', 'Hsbc.com', ['Cyrillic', 'Latin'], true],
+    ['\u0392\u0391\u039D\u039A.com', 'BANK.com', ['Greek'], false],
+    ['mail.\u0412\u041C\u0412.example', 'mail.BMB.example', ['Cyrillic'], false],
+  ])('%s, in capitals as a From field shows it, reads as %s (was: none: in lower case, н в β μ read as nothing Latin)', (domain, reads, scripts, mixed) => {
+    expect(latinLookalike(domain)).toMatchObject({ shown: domain.normalize('NFC'), ascii: domainToAscii(domain), reads, scripts, mixed });
+  });
+
+  it('an A-label of capitals (xn--0za0a5as: punycode.js shows НЅВС) reads as HSBC too (was: none)', () => {
+    expect(latinLookalike('xn--0za0a5as.com')).toMatchObject({ shown: '\u041D\u0405\u0412\u0421.com', ascii: 'xn--0za0a5as.com', reads: 'HSBC.com' });
+  });
+
+  it('capitals: none under a TLD exempt for the script, nor in letters that look like no Latin capital', () => {
+    expect(latinLookalike('\u041D\u0405\u0412\u0421.ru')).toBeUndefined();
+    expect(latinLookalike('\u041D\u0405\u0412\u0421\u0416.com')).toBeUndefined();
+    expect(latinLookalike('\u0392\u0391\u039D\u039A.gr')).toBeUndefined();
   });
 
   // Mixed: Chromium shows these as A-labels; a client that shows U-labels shows a Latin name.
@@ -116,9 +147,46 @@ describe('latinLookalike', () => {
     },
   );
 
+  it('ү (Cyrillic straight u) and ϳ (Greek yot), which UTS #39 confusables.txt maps to y and j, are look-alikes (was: not in the sets, so a label of them mixed with Latin or wholly of look-alikes was none)', () => {
+    expect(latinLookalike('\u04AFahoo.com')).toMatchObject({ reads: 'yahoo.com', scripts: ['Cyrillic', 'Latin'], mixed: true });
+    expect(latinLookalike('\u04AF\u0430\u04BB\u043E\u043E.com')).toMatchObject({ reads: 'yahoo.com', scripts: ['Cyrillic'], mixed: false });
+    expect(latinLookalike('\u03F3pmorgan.com')).toMatchObject({ reads: 'jpmorgan.com', scripts: ['Greek', 'Latin'], mixed: true });
+    expect(latinLookalike('\u03F3\u03B1\u03BD\u03B1.com')).toMatchObject({ reads: 'java.com', scripts: ['Greek'], mixed: false });
+  });
+
+  it('an A-label whose Punycode starts with the delimiter is decoded as WHATWG URL decodes it: xn---80aa0cbo65f.com is раураӏ.com (was: none)', () => {
+    expect(latinLookalike('xn---80aa0cbo65f.com')).toMatchObject({ reads: 'paypal.com', ascii: 'xn---80aa0cbo65f.com' });
+  });
+
+  it.each([
+    ['xn--80aa0cbo65f\u3002com', 'an ideographic full stop'],
+    ['xn--80aa0cbo65f\uFF61com', 'a half-width ideographic full stop'],
+    ['xn--80aa0cbo65f\uFF0Ecom', 'a full-width full stop'],
+    ['\uFF58\uFF4E--80aa0cbo65f.com', 'a full-width "xn"'],
+    ['xn--\u200B80aa0cbo65f.com', 'a zero-width space'],
+    ['xn--80aa0cbo65f\u00AD.com', 'a soft hyphen'],
+  ])('%s: an A-label as UTS #46 maps it (%s) — WHATWG URL shows раураӏ.com (was: none)', (domain) => {
+    expect(latinLookalike(domain)?.reads).toBe('paypal.com');
+    // The A-labels the mailbox binding compares are those of the domain as written.
+    expect(latinLookalike(domain)?.ascii).toBe(domainToAscii(domain));
+  });
+
+  it.each([
+    ['xn--paypal-.com', 'paypal.com'],
+    ['XN--PAYPAL-.com', 'paypal.com'],
+    ['mail.xn--apple-.com', 'mail.apple.com'],
+    ['xn--paypal-.xn--80aa0cbo65f.com', 'paypal.paypal.com'],
+  ])('%s: an A-label that decodes to ASCII alone — Node url.domainToUnicode and punycode.js show %s (was: none)', (domain, reads) => {
+    expect(latinLookalike(domain)).toMatchObject({ reads, ascii: domainToAscii(domain), asciiALabel: true });
+  });
+
+  it('an A-label that decodes to nothing, or does not decode, is none', () => {
+    for (const domain of ['xn--.com', 'xn---.com', 'xn--pay-pal!.com']) expect(latinLookalike(domain)).toBeUndefined();
+  });
+
   it('maps every letter of the look-alike sets to Latin letters', () => {
-    const cyrillic = '\u0430\u044B\u0441\u0501\u0435\u050D\u04BB\u0456\u044E\u043A\u0458\u04CF\u043E\u0440\u0517\u051B\u0455\u051D\u0445\u0443\u044A\u044C\u04BD\u043F\u0433\u0475\u0461';
-    const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4';
+    const cyrillic = '\u0430\u044B\u0441\u0501\u0435\u050D\u04BB\u0456\u044E\u043A\u0458\u04CF\u043E\u0440\u0517\u051B\u0455\u051D\u0445\u0443\u044A\u044C\u04BD\u043F\u0433\u0475\u0461\u04AF';
+    const greek = '\u03B1\u03B9\u03BA\u03BD\u03C1\u03C5\u03C9\u03B7\u03BF\u03C4\u03F3';
     for (const [letters, script] of [[cyrillic, 'Cyrillic'], [greek, 'Greek']] as const)
       for (const c of letters) {
         const l = latinLookalike(`${c}.com`);
@@ -127,9 +195,9 @@ describe('latinLookalike', () => {
       }
   });
 
-  it('costs linear time: a 1 MB domain, a 16 kB one of 63-letter look-alike labels, one 1 MB label, well under a second each (3 s allowed on a loaded machine)', () => {
+  it('costs linear time: a 1 MB domain, a 16 kB one of 63-letter look-alike labels, one 1 MB label, 160 kB of full-width A-labels, 50 k U+FDFA (NFKC: 18 characters each) for the UTS #46 reading, well under a second each (3 s allowed on a loaded machine)', () => {
     const label = '\u0440\u0430\u0443\u0440\u0430\u04CF'.repeat(10) + '\u0430\u0430\u0430';
-    for (const domain of [Array(250).fill(label).join('.') + '.com', Array(60_000).fill('xn--80aa0cbo65f').join('.') + '.com', '\u0430'.repeat(1_000_000) + '.com', `${'\u0430'.repeat(500_000)}\u0436.com`]) {
+    for (const domain of [Array(250).fill(label).join('.') + '.com', Array(60_000).fill('xn--80aa0cbo65f').join('.') + '.com', '\u0430'.repeat(1_000_000) + '.com', `${'\u0430'.repeat(500_000)}\u0436.com`, Array(10_000).fill('\uFF58\uFF4E--80aa0cbo65f').join('.') + '.com', '\uFDFA'.repeat(50_000) + '.com']) {
       const t = performance.now();
       latinLookalike(domain);
       expect(performance.now() - t).toBeLessThan(3000);

@@ -14,7 +14,7 @@ import { encodeName } from '../../src/certs/name.js';
 import { implicit, oid, seq, setOf, tlv, utf8String } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
-import { mailboxKey } from '../../src/internal/mailbox.js';
+import { domainToAscii, mailboxKey } from '../../src/internal/mailbox.js';
 import { exportSpki, generateKeyPair, importPrivateKey } from '../../src/keys/index.js';
 import { signData } from '../../src/cms/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
@@ -237,6 +237,20 @@ describe('regression: an address spelled out in a mixed-script U-label is anothe
     expect(warned('"ceo at \u0430pple.com" <ceo@xn--pple-43d.com>')).toEqual(['SMIME_FROM_DISPLAY_NAME_LOOKALIKE', 'SMIME_FROM_DOMAIN_LOOKALIKE']);
     // Its own mailbox, one script: no display-name look-alike; the domain itself reads as apple.com.
     expect(warned('"ceo at \u0430\u0440\u0440\u04CF\u0435.com" <ceo@xn--80ak6aa92e.com>')).toEqual(['SMIME_FROM_DOMAIN_LOOKALIKE']);
+  });
+});
+
+describe('regression: an A-label that decodes to ASCII alone (xn--paypal-) is shown by lenient clients as that name', () => {
+  const warned = (from: string) => fromDisplayWarnings(parseMessage(`From: ${from}\r\nSubject: x\r\n\r\nx\r\n`));
+  it('SMIME_FROM_DOMAIN_LOOKALIKE (was: none, while Node url.domainToUnicode and punycode.js show pay@paypal.com)', () => {
+    expect(warned('pay@xn--paypal-.com')).toEqual([
+      { code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: 'the From domain xn--paypal-.com (xn--paypal-.com) has an A-label that decodes to ASCII alone, which no valid A-label does: a client that decodes it shows paypal.com' },
+    ]);
+  });
+  it('a U-label in Cyrillic capitals is shown as written: pay@НЅВС.com reads as pay@HSBC.com (was: none)', () => {
+    expect(warned('pay@\u041D\u0405\u0412\u0421.com')).toEqual([
+      { code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: `the From domain \u041D\u0405\u0412\u0421.com (${domainToAscii('\u043D\u0455\u0432\u0441.com')}) is written in Cyrillic letters that look Latin: a reader may take it for HSBC.com` },
+    ]);
   });
 });
 
