@@ -20,8 +20,8 @@
  *
  * Mixed scripts: Chromium shows any label mixing Latin with Cyrillic or Greek (and Cyrillic with Greek)
  * as its A-label (UTS #39 §5.2 "moderately restrictive" allows Latin with one other script, Cyrillic
- * and Greek excepted). Here such a label is a look-alike when one of its Cyrillic or Greek letters is
- * among the Latin look-alikes below (a label that mixes in "ж" reads as nothing Latin), whatever the TLD.
+ * and Greek excepted); so is any such label here, whatever the TLD (registries refuse mixed-script
+ * labels: a legitimate one is hardly to be met), the Latin look-alikes below read as Latin.
  *
  * Each look-alike's Latin reading (for the message a person reads) is its UTS #39 confusables.txt
  * skeleton (https://www.unicode.org/Public/security/10.0.0/confusables.txt, read as tabulated in
@@ -138,12 +138,12 @@ function lookalikeScript(label: string): WholeScript | undefined {
 const LATIN_LETTER = /\p{Script=Latin}/u;
 
 /**
- * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters, combining marks and non-letters aside), one of
- * its Cyrillic or Greek letters a Latin look-alike: its scripts in the order met, Latin as undefined. One pass.
+ * A label that mixes Latin, Cyrillic and Greek letters (Common and Inherited characters, combining marks and non-letters aside),: its
+ * scripts in the order met, Latin as undefined. Any such mix, as Chromium refuses any (gσσgle, γahoo: σ and γ
+ * are in no look-alike set, yet a reader takes them for o and y). One pass.
  */
 function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
   if (/^[\x00-\x7f]*$/.test(label)) return undefined;
-  let lookalike = false;
   const scripts: (WholeScript | undefined)[] = [];
   for (const c of label) {
     if (NEUTRAL.test(c)) continue;
@@ -151,9 +151,8 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
     // A letter of another script (Arabic, Han…): not a mix of these.
     if (script === undefined && !LATIN_LETTER.test(c)) return undefined;
     if (!scripts.includes(script)) scripts.push(script);
-    lookalike ||= script?.latin.has(c) ?? false;
   }
-  return lookalike && scripts.length >= 2 ? scripts : undefined;
+  return scripts.length >= 2 ? scripts : undefined;
 }
 
 /**
@@ -167,10 +166,16 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  */
 export function latinLookalike(domain: string): LatinLookalike | undefined {
   const mapped = uts46Mapped(domain);
-  const found = lookalikeAsShown(domain) ?? lookalikeAsShown(domain, true) ?? (mapped === domain ? undefined : lookalikeAsShown(mapped));
+  // Of the readings that find one, the one whose Latin reading keeps the fewest Cyrillic and Greek letters
+  // (нsbc in lower case, Hsbc as written), the first of those.
+  const readings = [lookalikeAsShown(domain), lookalikeAsShown(domain, true), mapped === domain ? undefined : lookalikeAsShown(mapped)];
+  const unread = (l: Omit<LatinLookalike, 'ascii'>) => l.reads.match(UNREAD)?.length ?? 0;
+  const found = readings.reduce<Omit<LatinLookalike, 'ascii'> | undefined>((best, l) => (l && (!best || unread(l) < unread(best)) ? l : best), undefined);
   // Shown as a client shows it; bound as written (xn---80aa0cbo65f is shown as раураӏ, bound as itself).
   return found && { ...found, ascii: domainToAscii(domain) };
 }
+
+const UNREAD = /[\p{Script=Cyrillic}\p{Script=Greek}]/gu;
 
 // Characters UTS #46 maps to nothing (a superset: every format character and default-ignorable code point).
 const IGNORED = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
