@@ -7,18 +7,12 @@ import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
 import { staticResolver, type DkimSignOptions } from '../../src/dkim/index.js';
 import { MailPkiError } from '../../src/errors.js';
-import { keySigner, randomSerial, signCertificate } from '../../src/certs/builder.js';
-import { parseCertificate } from '../../src/certs/certificate.js';
-import { encodeName } from '../../src/certs/name.js';
-import { implicit, seq } from '../../src/internal/der.js';
-import { OID } from '../../src/internal/oids.js';
-import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { mailpkiPlugin, preflight, type MailpkiPluginOptions, type NodemailerMail, type PreflightResult } from '../../src/nodemailer/index.js';
 import { RevocationChecker } from '../../src/revocation/index.js';
 import { verifyMessage } from '../../src/smime/index.js';
 import { harness } from '../lifecycle/helpers.js';
 import { clock, mailFixture, paymentMail } from './fixtures.js';
+import { rfc822Name, selfSignedSigner } from '../smime/fixtures.js';
 
 const f = await mailFixture();
 const exampleKey: DkimSignOptions = { domain: 'example.com', selector: 'nm1', privateKey: f.dkim.privateKey };
@@ -99,26 +93,9 @@ describe('preflight refusals: nothing is sent', () => {
   });
 
   it('a From domain wholly in Cyrillic letters that look Latin (pay@xn--80aa0cbo65f.com, shown pay@раураӏ.com): from fails, as verifiers warn SMIME_FROM_DOMAIN_LOOKALIKE; under .ru, a Cyrillic ccTLD, it passes', async () => {
-    // A self-signed certificate for the mailbox: only the from check is looked at here.
-    const signerFor = async (mailbox: string) => {
-      const keys = await generateKeyPair('ec-p256', { extractable: false });
-      const name = encodeName([{ type: 'CN', value: mailbox }]);
-      const der = await signCertificate(
-        {
-          serial: randomSerial(crypto),
-          issuer: name,
-          subject: name,
-          notBefore: new Date('2026-01-01T00:00:00Z'),
-          notAfter: new Date('2027-01-01T00:00:00Z'),
-          spki: await exportSpki(keys.publicKey),
-          extensions: [{ oid: OID.subjectAltName, critical: false, value: seq(implicit(1, Uint8Array.from(mailbox, (c) => c.charCodeAt(0)))) }],
-        },
-        keySigner(keys.privateKey, defaultSignatureAlgorithm(keys.privateKey)),
-      );
-      return { key: keys.privateKey, certificate: parseCertificate(der) };
-    };
     const fromCheck = async (mailbox: string, shown = mailbox) => {
-      const signer = await signerFor(mailbox);
+      // A self-signed certificate for the mailbox: only the from check is looked at here.
+      const signer = await selfSignedSigner([rfc822Name(mailbox)], mailbox);
       const message = `From: Payments <${shown}>\r\nTo: approvers@example.com\r\nSubject: Payment instruction\r\n\r\nPay 1,250.00 EUR\r\n`;
       const r = await preflight(message, { smime: { signer }, clock, trustAnchors: [signer.certificate] });
       return r.checks.find((c) => c.check === 'from');

@@ -28,7 +28,7 @@ import { encodeName } from '../../src/certs/name.js';
 import { contentTypeAttribute, messageDigestAttribute, signingTimeAttribute } from '../../src/cms/attributes.js';
 import { CMS_OID } from '../../src/cms/oids.js';
 import { concatBytes, copyBytes, fromUtf8, latin1, utf8 } from '../../src/internal/bytes.js';
-import { explicit, int, nul, octets, oid, retag, seq, setOf, tlv, Tag } from '../../src/internal/der.js';
+import { explicit, implicit, int, nul, octets, oid, retag, seq, setOf, tlv, Tag } from '../../src/internal/der.js';
 import { OID } from '../../src/internal/oids.js';
 import { ecdsaRawToDer } from '../../src/keys/algorithms.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
@@ -397,3 +397,26 @@ export async function issueApprover(f: SmimeFixture): Promise<{ certificate: Cer
   const { certificate, key } = await issued(f.ca, 'approver@example.com', 'ec-p256', { notBefore: GOOD_FROM, validityDays: 365 });
   return { certificate, key };
 }
+
+/** A self-signed certificate (its own trust anchor) whose SAN holds `san` (GeneralName DER), and its key. */
+export async function selfSignedSigner(san: Uint8Array[], mailbox: string): Promise<FixtureSigner> {
+  const keys = await generateKeyPair('ec-p256', { extractable: true });
+  const name = encodeName([{ type: 'CN', value: 'UTF-8 signer' }]);
+  const der = await signCertificate(
+    {
+      serial: randomSerial(globalThis.crypto),
+      issuer: name,
+      subject: name,
+      notBefore: GOOD_FROM,
+      notAfter: new Date(GOOD_FROM.getTime() + 365 * 86_400_000),
+      spki: await exportSpki(keys.publicKey),
+      extensions: [{ oid: OID.subjectAltName, critical: false, value: seq(...san) }],
+    },
+    keySigner(keys.privateKey, defaultSignatureAlgorithm(keys.privateKey)),
+  );
+  return { mailbox, key: keys.privateKey, publicKey: keys.publicKey, keyType: 'ec-p256', certificate: parseCertificate(der), chain: [] };
+}
+/** A GeneralName rfc822Name (ASCII, A-labels). */
+export const rfc822Name = (s: string) => implicit(1, Uint8Array.from(s, (c) => c.charCodeAt(0)));
+/** A GeneralName otherName SmtpUTF8Mailbox (RFC 9598). */
+export const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, utf8(s))));

@@ -33,14 +33,7 @@ import { fromLatin1, toBase64 } from '../../src/internal/bytes.js';
 import { getHeaders, normalizeAddress, parseMessage } from '../../src/mime/index.js';
 import { MAX_HP_OUTER_FIELDS, signMessage, verifyMessage, type SmimeWarningCode } from '../../src/smime/index.js';
 import { encodeBase64Lines } from '../../src/mime/index.js';
-import { keySigner, randomSerial, signCertificate } from '../../src/certs/builder.js';
-import { parseCertificate } from '../../src/certs/certificate.js';
-import { encodeName } from '../../src/certs/name.js';
-import { implicit, oid, seq, tlv } from '../../src/internal/der.js';
-import { OID } from '../../src/internal/oids.js';
-import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
-import { ENTITY, GOOD_FROM, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, sign, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
+import { ENTITY, NOW, entityOf, makeSmimeFixture, multipartSigned, opaqueSigned, rfc822Name, selfSignedSigner, sign, smtpUtf8Mailbox, utf8, verifyOptions, type FixtureSigner, type SmimeFixture } from './fixtures.js';
 
 let f: SmimeFixture;
 beforeAll(async () => {
@@ -1024,26 +1017,6 @@ const utf8ScenarioOf = (outer: fc.Arbitrary<HeaderSet>, signers: SignerName[]): 
 
 const utf8Scenario = utf8ScenarioOf(utf8HeaderSet, ['idnA', 'idnU', 'zoe', 'sigma', 'mixed', 'whole', 'idnA', 'idnU', 'payments', 'attacker']);
 
-/** A self-signed certificate (its own trust anchor) whose SAN holds `san` (GeneralName DER), and its key. */
-async function selfSignedSigner(san: Uint8Array[], mailbox: string): Promise<FixtureSigner> {
-  const keys = await generateKeyPair('ec-p256', { extractable: true });
-  const name = encodeName([{ type: 'CN', value: 'UTF-8 signer' }]);
-  const der = await signCertificate(
-    {
-      serial: randomSerial(crypto),
-      issuer: name,
-      subject: name,
-      notBefore: GOOD_FROM,
-      notAfter: new Date(GOOD_FROM.getTime() + 365 * 86_400_000),
-      spki: await exportSpki(keys.publicKey),
-      extensions: [{ oid: OID.subjectAltName, critical: false, value: seq(...san) }],
-    },
-    keySigner(keys.privateKey, defaultSignatureAlgorithm(keys.privateKey)),
-  );
-  return { mailbox, key: keys.privateKey, publicKey: keys.publicKey, keyType: 'ec-p256', certificate: parseCertificate(der), chain: [] };
-}
-const rfc822Name = (s: string) => implicit(1, Uint8Array.from(s, (c) => c.charCodeAt(0)));
-const smtpUtf8Mailbox = (s: string) => tlv(0xa0, oid(OID.idOnSmtpUtf8Mailbox), tlv(0xa0, tlv(0x0c, utf8(s))));
 
 beforeAll(async () => {
   const [idnA, idnU, zoe, sigma, mixed, whole] = await Promise.all([
