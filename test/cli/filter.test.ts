@@ -40,6 +40,26 @@ describe('mailpki filter: the policy file is checked at start', () => {
   });
 });
 
+/**
+ * A store of `n` records (record(1)…record(n)), damaged by `damage` on a connection of its own, then
+ * exported to a file: the export's result and the ids it wrote, in order.
+ */
+async function exportDamaged(name: string, n: number, damage: (raw: Database.Database) => void) {
+  const db = tmp.path(`${name}.db`);
+  const s = await openSqliteEvidenceStore(db);
+  await Promise.all(Array.from({ length: n }, (_, i) => s.put(record(i + 1))));
+  await s.close();
+  const raw = new Database(db);
+  damage(raw);
+  raw.close();
+  const out = tmp.path(`${name}.jsonl`);
+  const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+  const ids = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string);
+  /** Every id but those given, in order: what the export must write. */
+  const allBut = (...bad: string[]) => Array.from({ length: n }, (_, i) => record(i + 1).id).filter((id) => !bad.includes(id));
+  return { db, r, ids, allBut };
+}
+
 describe('mailpki evidence export', () => {
   it('writes one JSON record per line, oldest first, filtered by date and message-id', async () => {
     const db = tmp.path('store.db');
@@ -60,24 +80,16 @@ describe('mailpki evidence export', () => {
   });
 
   it('a damaged row is named on stderr and passed over; every other record is exported, across pages, and the exit status says not all were (was: the export stopped at the damaged row, ERR_STORE_CORRUPT, with the records after it never written)', async () => {
-    const db = tmp.path('damaged.db');
-    const s = await openSqliteEvidenceStore(db);
     // 1002 records: the 2nd, the 1000th (the last row of the first page: the cursor goes on from a damaged row) and the 1002nd (the last of all) damaged.
-    await Promise.all(Array.from({ length: 1002 }, (_, i) => s.put(record(i + 1))));
-    await s.close();
-    const raw = new Database(db);
-    const damage = raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?');
-    damage.run('{"not":', 'id-0002');
-    damage.run(JSON.stringify({ ...record(1000), outcome: 'lost' }), 'id-1000');
-    // Its time damaged too: the export still goes on past it.
-    raw.prepare("UPDATE filter_evidence SET record = 'x', received_at = 'yesterday' WHERE id = 'id-1002'").run();
-    raw.close();
-    const out = tmp.path('damaged.jsonl');
-    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
+    const { db, r, ids, allBut } = await exportDamaged('damaged', 1002, (raw) => {
+      const damage = raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?');
+      damage.run('{"not":', 'id-0002');
+      damage.run(JSON.stringify({ ...record(1000), outcome: 'lost' }), 'id-1000');
+      // Its time damaged too: the export still goes on past it.
+      raw.prepare("UPDATE filter_evidence SET record = 'x', received_at = 'yesterday' WHERE id = 'id-1002'").run();
+    });
     expect(r.code).toBe(2);
-    const ids = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string);
-    const bad = new Set(['id-0002', 'id-1000', 'id-1002']);
-    expect(ids).toEqual(Array.from({ length: 1002 }, (_, i) => record(i + 1).id).filter((id) => !bad.has(id)));
+    expect(ids).toEqual(allBut('id-0002', 'id-1000', 'id-1002'));
     expect(r.stderr).toMatch(/filter_evidence id-0002: not JSON \(received 2026-01-01T00:02:00\.000Z\); not exported, the row is left in the store as it is/);
     expect(r.stderr).toMatch(/filter_evidence id-1000: not an evidence record/);
     expect(r.stderr).toMatch(/filter_evidence id-1002: not JSON \(received at an unreadable time\)/);
@@ -89,34 +101,21 @@ describe('mailpki evidence export', () => {
   }, 60_000);
 
   it("a row whose record says another time than its received_at column is damaged: named, and the export goes on from the column's time (was: the cursor took the record's time, a later one, and the records between were skipped with exit status 0)", async () => {
-    const db = tmp.path('retimed.db');
-    const s = await openSqliteEvidenceStore(db);
-    await Promise.all(Array.from({ length: 1002 }, (_, i) => s.put(record(i + 1))));
-    await s.close();
-    const raw = new Database(db);
-    // The last row of the first page, its record changed to say a year later.
-    raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(1000, { receivedAt: '2027-01-01T00:00:00.000Z' })), 'id-1000');
-    raw.close();
-    const out = tmp.path('retimed.jsonl');
-    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
-    expect(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string)).toEqual(Array.from({ length: 1002 }, (_, i) => record(i + 1).id).filter((id) => id !== 'id-1000'));
+    const { r, ids, allBut } = await exportDamaged('retimed', 1002, (raw) =>
+      // The last row of the first page, its record changed to say a year later.
+      raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(1000, { receivedAt: '2027-01-01T00:00:00.000Z' })), 'id-1000'),
+    );
+    expect(ids).toEqual(allBut('id-1000'));
     expect(r.stderr).toMatch(/filter_evidence id-1000: its record says received 2027-01-01T00:00:00\.000Z, its received_at column 2026-01-01T16:40:00\.000Z \(received 2026-01-01T16:40:00\.000Z\)/);
     expect(r.code).toBe(2);
   }, 60_000);
 
   it("a row whose record names another row's id is damaged: named, and the export goes on after the row itself (was: exported as that id, twice — the cursor went on after the row named)", async () => {
-    const db = tmp.path('renamed.db');
-    const s = await openSqliteEvidenceStore(db);
-    await Promise.all(Array.from({ length: 2001 }, (_, i) => s.put(record(i + 1))));
-    await s.close();
-    const raw = new Database(db);
-    // The last row of the second page says it is the last row of the first.
-    raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(2000, { id: 'id-1000' })), 'id-2000');
-    raw.close();
-    const out = tmp.path('renamed.jsonl');
-    const r = await cli(['evidence', 'export', '--db', db, '--out', out]);
-    const ids = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id as string);
-    expect(ids).toEqual(Array.from({ length: 2001 }, (_, i) => record(i + 1).id).filter((id) => id !== 'id-2000'));
+    const { r, ids, allBut } = await exportDamaged('renamed', 2001, (raw) =>
+      // The last row of the second page says it is the last row of the first.
+      raw.prepare('UPDATE filter_evidence SET record = ? WHERE id = ?').run(JSON.stringify(record(2000, { id: 'id-1000' })), 'id-2000'),
+    );
+    expect(ids).toEqual(allBut('id-2000'));
     expect(r.stderr).toMatch(/filter_evidence id-2000: its record says it is id-1000/);
     expect(r.code).toBe(2);
   }, 60_000);
