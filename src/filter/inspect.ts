@@ -9,6 +9,7 @@ import { checkAuthservId, claimsAuthservId, formatAuthenticationResults, type Ar
 import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
+import { latinLookalike } from '../mime/lookalike-domain.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
 import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
 import { verifyMessage, type VerifyMessageOptions } from '../smime/verify.js';
@@ -127,6 +128,7 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
       ...new Set([...candidates.addresses, ...senders.addresses, ...(options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [options.envelopeFrom.toLowerCase()] : [])]),
     ],
     fromComplete: candidates.complete && senders.complete,
+    ...lookalikesOf([...candidates.addresses, ...senders.addresses]),
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),
     // A pass that leaves a shown field (Subject, Sender, Reply-To) unsigned vouches for a message the reader does not see.
@@ -139,6 +141,17 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   if (single && statuses.some((r) => r.status === 'unchecked' && r.error !== undefined) && !statuses.some((r) => r.status === 'revoked')) facts.revocationTemporary = true;
   if (single && !facts.dkimAligned && (dkimError !== undefined || dkim?.results.some((r) => r.result === 'temperror'))) facts.dkimTemporary = true;
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
+}
+
+/** Author candidates the reader takes for another address (latinLookalike: pay@аpple.com → pay@apple.com), for a rule's `from`. */
+function lookalikesOf(addresses: readonly string[]): Pick<DispositionFacts, 'fromLookalikes'> {
+  const reads = new Set<string>();
+  for (const a of addresses) {
+    const at = a.lastIndexOf('@');
+    const l = at > 0 ? latinLookalike(a.slice(at + 1)) : undefined;
+    if (l) reads.add(`${a.slice(0, at)}@${l.reads.toLowerCase()}`);
+  }
+  return reads.size ? { fromLookalikes: [...reads] } : {};
 }
 
 export interface RewriteOptions {

@@ -120,6 +120,13 @@ export interface DispositionFacts {
   fromCandidates?: readonly string[];
   /** False when the From fields could not be read whole: a rule with `from` then applies (fail closed). */
   fromComplete?: boolean;
+  /**
+   * What a reader takes an author candidate for when its domain only looks like another (latinLookalike:
+   * pay@аpple.com, a Cyrillic "а", reads as pay@apple.com): a rule whose `from` matches one of these and
+   * none of the candidates themselves applies, and fails as `from-lookalike` whatever the message proves —
+   * what it proves is about another domain than the one the reader sees.
+   */
+  fromLookalikes?: readonly string[];
   /** S/MIME verdict valid (entire message, valid signer bound to From). */
   smimeValid: boolean;
   /** Every certificate of every signer's chain was checked and is good (not revoked, status known). */
@@ -259,8 +266,8 @@ export function recipientRoutes(recipient: string): string[] | undefined {
   return [...routes];
 }
 
-/** The first rule (in file order) whose recipients and from match one address decides; none: accept. */
-function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, candidates: readonly ParsedAddress[]): Disposition {
+/** The first rule (in file order) whose recipients and from (or, failing, from a look-alike) match one address decides; none: accept. */
+function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, candidates: readonly ParsedAddress[], lookalikes: readonly ParsedAddress[]): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   const address = parseAddress(recipient, delimiter);
   if (!address) return { action: 'accept', failed: [] };
@@ -268,9 +275,11 @@ function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipie
   for (const [i, rule] of policy.rules.entries()) {
     const c = compiled[i]!;
     if (!c.recipients.some((p) => matchesCompiled(address, p))) continue;
-    if (c.from && !fromApplies(c.from, facts, candidates)) continue;
-    const failed: string[] = [];
-    const temporary: boolean[] = [];
+    // A From that only reads as one of the rule's (the rule would otherwise be skipped): its requirements cannot be met.
+    const lookalike = c.from !== undefined && !fromApplies(c.from, facts, candidates) && lookalikes.some((a) => c.from!.some((p) => matchesCompiled(a, p)));
+    if (c.from && !lookalike && !fromApplies(c.from, facts, candidates)) continue;
+    const failed: string[] = lookalike ? ['from-lookalike'] : [];
+    const temporary: boolean[] = lookalike ? [false] : [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
     if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)
       (failed.push('revocation'), temporary.push(facts.revocationTemporary === true || facts.smimeTemporary === true));
@@ -300,10 +309,12 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
     return strictest;
   }
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
-  const candidates = (facts.fromCandidates ?? (facts.from ? [facts.from] : [])).map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
+  const parse = (addresses: readonly string[]) => addresses.map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
+  const candidates = parse(facts.fromCandidates ?? (facts.from ? [facts.from] : []));
+  const lookalikes = parse(facts.fromLookalikes ?? []);
   let decided: Disposition | undefined;
   for (const r of routes) {
-    const d = decideForAddress(policy, facts, r, candidates);
+    const d = decideForAddress(policy, facts, r, candidates, lookalikes);
     // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
     if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
   }

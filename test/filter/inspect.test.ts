@@ -4,7 +4,8 @@ import { signDkimMessage, staticResolver, verifyDkim, type DkimKey } from '../..
 import { inspectMessage, rewriteMessage } from '../../src/filter/inspect.js';
 import { verifyMessage } from '../../src/smime/index.js';
 import { testKey } from '../dkim/fixtures.js';
-import { clock, makeSmimeFixture, plainMessage, sign, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
+import { decideDispositions, parseFilterPolicy } from '../../src/filter/policy.js';
+import { clock, makeSmimeFixture, plainMessage, rfc822Name, selfSignedSigner, sign, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
 
 const ID = 'filter.example.com';
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -63,6 +64,24 @@ describe('inspectMessage', () => {
     const r = await inspectMessage(enc(await sign(plainMessage(), f.attacker)), options());
     expect(r.smime.result).toBe('fail');
     expect(r.authenticationResults).toMatch(/smime=fail \([^)]*SMIME_FROM_NOT_SIGNER/);
+  });
+
+  it('a valid signature by a look-alike of the policy\'s domain (cfo@xn--xample-2of.com, shown cfo@еxample.com): the facts name what a reader takes it for, and the rule for From *@example.com quarantines it (was: no rule applied, accepted)', async () => {
+    const signer = await selfSignedSigner([rfc822Name('cfo@xn--xample-2of.com')], 'cfo@xn--xample-2of.com');
+    const message = await sign(plainMessage({ from: 'CFO <cfo@xn--xample-2of.com>' }), signer);
+    const r = await inspectMessage(enc(message), { authservId: ID, smime: verifyOptions(f, { trustAnchors: [...f.anchors, signer.certificate] }) });
+    expect(r.smime.result).toBe('pass');
+    expect(r.smime.verdict!.warnings.map((w) => w.code)).toEqual(['SMIME_FROM_DOMAIN_LOOKALIKE']);
+    expect(r.facts).toMatchObject({ from: 'cfo@xn--xample-2of.com', fromCandidates: ['cfo@xn--xample-2of.com'], fromLookalikes: ['cfo@example.com'], smimeValid: true });
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com', 'ar@example.com']).perRecipient).toEqual(
+      new Map([
+        ['ap@example.com', { action: 'quarantine', rule: 'ap', failed: ['from-lookalike'] }],
+        ['ar@example.com', { action: 'accept', failed: [] }],
+      ]),
+    );
+    // The ordinary message has no look-alike reading.
+    expect((await inspectMessage(enc(signedBoth), options())).facts.fromLookalikes).toBeUndefined();
   });
 
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {

@@ -156,6 +156,18 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(p, from('cfo@EXAMPLE.com'), 'ap@example.com').action).toBe('reject');
     expect(decideDisposition(p, from('cfo@examp1e.com'), 'ap@example.com').action).toBe('accept');
   });
+  // Was: a From at a look-alike of the rule's domain went by the next rule (or none) — accepted, though a reader sees cfo@example.com.
+  it('a From whose domain only reads as the rule\'s (fromLookalikes: cfo@еxample.com, a Cyrillic "е") applies the rule and fails it as from-lookalike, whatever the message proves', () => {
+    const lookalike: DispositionFacts = { ...valid, from: 'cfo@xn--xample-2of.com', fromCandidates: ['cfo@xn--xample-2of.com'], fromComplete: true, fromLookalikes: ['cfo@example.com'] };
+    expect(decideDisposition(policy, lookalike, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['from-lookalike'] });
+    expect(decideDisposition(policy, { ...lookalike, smimeValid: false, revocationGood: false }, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['from-lookalike', 'smime', 'revocation'] });
+    // Not a temporary failure: a reject stays a 5xx even when the rest failed only for now.
+    const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(p, { ...lookalike, smimeValid: false, smimeTemporary: true }, 'ap@example.com')).toEqual({ action: 'reject', rule: 'rules.0', failed: ['from-lookalike', 'smime'] });
+    // A reading that matches no rule's from changes nothing; nor does one beside a real candidate that matches.
+    expect(decideDisposition(policy, { ...lookalike, fromLookalikes: ['cfo@examp1e.com'] }, 'ap@example.com').rule).toBe('staff');
+    expect(decideDisposition(policy, { ...valid, fromCandidates: ['cfo@example.com'], fromLookalikes: ['cfo@example.com'] }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
+  });
   it('require.revocation without require.smime is refused, naming the field', () => {
     let err: unknown;
     try {
