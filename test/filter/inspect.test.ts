@@ -84,6 +84,30 @@ describe('inspectMessage', () => {
     expect((await inspectMessage(enc(signedBoth), options())).facts.fromLookalikes).toBeUndefined();
   });
 
+  it('a valid signature by a look-alike whose TLD is the look-alike (cfo@example.со, Cyrillic "со", xn--n1af) or whose label is in the Cyrillic of a Cyrillic ccTLD (cfo@уапԁех.ru): the rule for the domain it reads as quarantines it (was: no look-alike reading, no rule applied, accepted)', async () => {
+    const cases = [
+      ['cfo@example.xn--n1af', '*@example.co', 'cfo@example.co'],
+      ['cfo@pay.example.xn--n1af', '*@*.example.co', 'cfo@pay.example.co'],
+      ['cfo@xn--80ak3aon04i.ru', '*@yandex.ru', 'cfo@yandex.ru'],
+    ] as const;
+    for (const [mailbox, from, reads] of cases) {
+      const signer = await selfSignedSigner([rfc822Name(mailbox)], mailbox);
+      const message = await sign(plainMessage({ from: `CFO <${mailbox}>` }), signer);
+      const r = await inspectMessage(enc(message), { authservId: ID, smime: verifyOptions(f, { trustAnchors: [...f.anchors, signer.certificate] }) });
+      expect(r.facts.smimeValid).toBe(true);
+      expect(r.facts.fromLookalikes).toEqual([reads]);
+      const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: [from], require: { smime: true }, otherwise: 'quarantine' }] });
+      expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-lookalike'] });
+    }
+  });
+
+  it('no From, a look-alike envelope sender (MAIL FROM cfo@xn--xample-2of.com, which an MTA writes into the From it adds): it is a look-alike candidate too, and the rule for *@example.com quarantines (was: accepted with nothing proven)', async () => {
+    const r = await inspectMessage(enc(plainMessage({ from: null })), { authservId: ID, smime: verifyOptions(f), envelopeFrom: 'cfo@xn--xample-2of.com' });
+    expect(r.facts.fromLookalikes).toEqual(['cfo@example.com']);
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toMatchObject({ action: 'quarantine', rule: 'ap' });
+  });
+
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
     await expect(inspectMessage(enc(signedBoth), { ...options(), authservId: 'a;b' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
