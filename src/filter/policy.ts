@@ -267,7 +267,14 @@ export function recipientRoutes(recipient: string): string[] | undefined {
 }
 
 /** The first rule (in file order) whose recipients and from (or, failing, from a look-alike) match one address decides; none: accept. */
-function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, candidates: readonly ParsedAddress[], lookalikes: readonly ParsedAddress[]): Disposition {
+function decideForAddress(
+  policy: FilterPolicy,
+  facts: DispositionFacts,
+  recipient: string,
+  candidates: readonly ParsedAddress[],
+  lookalikes: readonly ParsedAddress[],
+  author: ParsedAddress | undefined,
+): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   const address = parseAddress(recipient, delimiter);
   if (!address) return { action: 'accept', failed: [] };
@@ -278,8 +285,11 @@ function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipie
     // A From that only reads as one of the rule's (the rule would otherwise be skipped): its requirements cannot be met.
     const lookalike = c.from !== undefined && !fromApplies(c.from, facts, candidates) && lookalikes.some((a) => c.from!.some((p) => matchesCompiled(a, p)));
     if (c.from && !lookalike && !fromApplies(c.from, facts, candidates)) continue;
-    const failed: string[] = lookalike ? ['from-lookalike'] : [];
-    const temporary: boolean[] = lookalike ? [false] : [];
+    // What smime and dkimAligned prove is about the one author (facts.from): a rule that applies through another candidate
+    // only (Sender: cfo@example.com on a From x@evil.example with a DKIM pass aligned with evil.example) is not met by that proof.
+    const unproven = !lookalike && c.from !== undefined && author !== undefined && (rule.require.smime === true || rule.require.dkimAligned === true) && !c.from.some((p) => matchesCompiled(author, p));
+    const failed: string[] = lookalike ? ['from-lookalike'] : unproven ? ['from-unproven'] : [];
+    const temporary: boolean[] = lookalike || unproven ? [false] : [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
     if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)
       (failed.push('revocation'), temporary.push(facts.revocationTemporary === true || facts.smimeTemporary === true));
@@ -312,9 +322,10 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
   const parse = (addresses: readonly string[]) => addresses.map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
   const candidates = parse(facts.fromCandidates ?? (facts.from ? [facts.from] : []));
   const lookalikes = parse(facts.fromLookalikes ?? []);
+  const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
   let decided: Disposition | undefined;
   for (const r of routes) {
-    const d = decideForAddress(policy, facts, r, candidates, lookalikes);
+    const d = decideForAddress(policy, facts, r, candidates, lookalikes, author);
     // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
     if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
   }

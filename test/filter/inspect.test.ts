@@ -108,6 +108,17 @@ describe('inspectMessage', () => {
     expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toMatchObject({ action: 'quarantine', rule: 'ap' });
   });
 
+  it('From x@evil.example with an aligned DKIM pass for evil.example, Sender: cfo@example.com (shown "cfo@example.com on behalf of x@evil.example"): the rule for From *@example.com applies through the Sender and is not met — the pass proves evil.example (was: accepted by the rule)', async () => {
+    const evil = await testKey('ed25519');
+    const msg = plainMessage({ from: 'x@evil.example' }).replace('From: x@evil.example\r\n', 'From: x@evil.example\r\nSender: CFO <cfo@example.com>\r\n');
+    const signed = await signDkimMessage(msg, [{ domain: 'evil.example', selector: 'ed', privateKey: evil.privateKey, timestamp: clock() }]);
+    const res = staticResolver({ 'ed._domainkey.evil.example': evil.record.value });
+    const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: res, clock } });
+    expect(r.facts).toMatchObject({ from: 'x@evil.example', fromCandidates: ['x@evil.example', 'cfo@example.com'], dkimAligned: true });
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-unproven'] });
+  });
+
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
     await expect(inspectMessage(enc(signedBoth), { ...options(), authservId: 'a;b' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });

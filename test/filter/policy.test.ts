@@ -168,6 +168,18 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(policy, { ...lookalike, fromLookalikes: ['cfo@examp1e.com'] }, 'ap@example.com').rule).toBe('staff');
     expect(decideDisposition(policy, { ...valid, fromCandidates: ['cfo@example.com'], fromLookalikes: ['cfo@example.com'] }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
   });
+  // Was: accepted by the rule — the proof (about facts.from) was taken for the candidate that made the rule apply.
+  it('a rule that applies only through a candidate other than the proven author (a Sender cfo@example.com on From x@evil.example) fails as from-unproven, however valid the proof', () => {
+    const sender: DispositionFacts = { ...valid, from: 'x@evil.example', fromCandidates: ['x@evil.example', 'cfo@example.com'], fromComplete: true };
+    expect(decideDisposition(policy, sender, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['from-unproven'] });
+    const dkim = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['cfo@example.com'], require: { dkimAligned: true }, otherwise: 'reject' }] });
+    // A mailbox pattern: DKIM for example.com proves intern@, not the cfo@ of the Sender.
+    expect(decideDisposition(dkim, { ...sender, from: 'intern@example.com', fromCandidates: ['intern@example.com', 'cfo@example.com'], dkimTemporary: true }, 'ap@example.com')).toEqual({ action: 'reject', rule: 'rules.0', failed: ['from-unproven'] });
+    // The proven author matching: as before, whatever the other candidates; a rule that requires nothing is not concerned.
+    expect(decideDisposition(policy, { ...sender, from: 'cfo@example.com', fromCandidates: ['cfo@example.com', 'x@evil.example'] }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
+    const none = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: {}, otherwise: 'reject' }] });
+    expect(decideDisposition(none, sender, 'ap@example.com')).toEqual({ action: 'accept', rule: 'rules.0', failed: [] });
+  });
   it('require.revocation without require.smime is refused, naming the field', () => {
     let err: unknown;
     try {
