@@ -119,6 +119,28 @@ describe('inspectMessage', () => {
     expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-unproven'] });
   });
 
+  it('a look-alike whose reading keeps letters no table reads (cfo@example.ϲom, a Greek lunate sigma; cfo@gσσgle.com; cfo@γahoo.com): the rule for the domain it reads as still applies and fails as from-lookalike (was: no rule matched the reading, accepted)', async () => {
+    const cases = [
+      ['cfo@example.\u03F2om', '*@example.com'],
+      ['cfo@example.xn--om-ubc', '*@example.com'],
+      ['cfo@pay.example.\u03F2om', '*@*.example.com'],
+      ['cfo@xn--ggle-loda.com', '*@google.com'],
+      ['cfo@g\u03C3\u03C3gle.com', '*@google.com'],
+      ['cfo@xn--ahoo-9ld.com', '*@yahoo.com'],
+    ] as const;
+    for (const [mailbox, from] of cases) {
+      const r = await inspectMessage(enc(plainMessage({ from: `CFO <${mailbox}>` })), { authservId: ID, smime: verifyOptions(f) });
+      const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: [from], require: { smime: true }, otherwise: 'quarantine' }] });
+      expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com'), mailbox).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-lookalike', 'smime'] });
+    }
+    // A letter kept stands for one letter, no more: cfo@example.ϲomm and a legitimate Cyrillic domain (cfo@курс.ru) go by the rule for *@example.com.
+    for (const mailbox of ['cfo@example.\u03F2omm', 'cfo@\u043A\u0443\u0440\u0441.ru', 'cfo@\u043F\u0440\u0438\u043C\u0435\u0440.\u0440\u0444']) {
+      const r = await inspectMessage(enc(plainMessage({ from: `CFO <${mailbox}>` })), { authservId: ID, smime: verifyOptions(f) });
+      const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' }] });
+      expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com'), mailbox).toEqual({ action: 'accept', failed: [] });
+    }
+  });
+
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
     await expect(inspectMessage(enc(signedBoth), { ...options(), authservId: 'a;b' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
