@@ -143,14 +143,21 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
 }
 
-/** Author candidates the reader takes for another address (latinLookalike: pay@аpple.com → pay@apple.com), for a rule's `from`. */
+/**
+ * Author candidates the reader takes for another address (latinLookalike: pay@аpple.com → pay@apple.com), for a rule's
+ * `from`: the domain, and a local part with other than ASCII in it (сfo@example.com, a Cyrillic "с", → cfo@example.com),
+ * read as a label is.
+ */
 function lookalikesOf(addresses: readonly string[]): Pick<DispositionFacts, 'fromLookalikes'> {
   const reads = new Set<string>();
   for (const a of addresses) {
     const at = a.lastIndexOf('@');
+    if (at <= 0) continue;
+    const [local, domain] = [a.slice(0, at), a.slice(at + 1)];
     // Every label read (everyLabel): "example.со" (a Cyrillic TLD) or "уапԁех.ru" only count when they read as a rule's domain.
-    const l = at > 0 ? latinLookalike(a.slice(at + 1), { everyLabel: true }) : undefined;
-    if (l) reads.add(`${a.slice(0, at)}@${l.reads.toLowerCase()}`);
+    const d = latinLookalike(domain, { everyLabel: true });
+    const l = /[^\x00-\x7f]/.test(local) ? latinLookalike(local, { everyLabel: true }) : undefined;
+    if (d || l) reads.add(`${l ? l.reads : local}@${(d ? d.reads : domain).toLowerCase()}`);
   }
   return reads.size ? { fromLookalikes: [...reads] } : {};
 }

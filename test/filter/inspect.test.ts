@@ -141,6 +141,18 @@ describe('inspectMessage', () => {
     }
   });
 
+  it('a look-alike local part (From: сfo@example.com, a Cyrillic "с", DKIM-aligned for example.com as any of its users may send): the rule for From cfo@example.com applies and fails as from-lookalike (was: no rule applied, accepted)', async () => {
+    const msg = plainMessage({ from: 'CFO <\u0441fo@example.com>' });
+    const signed = await signDkimMessage(msg, [{ domain: 'example.com', selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+    const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver, clock } });
+    expect(r.facts).toMatchObject({ fromCandidates: ['\u0441fo@example.com'], dkimAligned: true, fromLookalikes: ['cfo@example.com'] });
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['cfo@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-lookalike'] });
+    // A domain-wide rule is met: the mail is from example.com, whatever its local part reads as.
+    const domain = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(domain, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'accept', rule: 'ap', failed: [] });
+  });
+
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
     await expect(inspectMessage(enc(signedBoth), { ...options(), authservId: 'a;b' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
