@@ -122,13 +122,13 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   // addresses, read by the same reader (the field renamed From for it), count for a rule's `from` as well.
   const senders = readAuthorCandidates(headers.filter((h) => h.key === 'sender').map((h) => binaryToBytes(`From${h.raw.slice(h.raw.indexOf(':'))}`)));
   const single = !candidates.ambiguous && candidates.complete;
+  const envelope = options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [options.envelopeFrom.toLowerCase()] : [];
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
-    fromCandidates: [
-      ...new Set([...candidates.addresses, ...senders.addresses, ...(options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [options.envelopeFrom.toLowerCase()] : [])]),
-    ],
+    fromCandidates: [...new Set([...candidates.addresses, ...senders.addresses, ...envelope])],
     fromComplete: candidates.complete && senders.complete,
-    ...lookalikesOf([...candidates.addresses, ...senders.addresses]),
+    // The envelope sender too: the From an MTA adds from it is shown like any other.
+    ...lookalikesOf([...candidates.addresses, ...senders.addresses, ...envelope]),
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),
     // A pass that leaves a shown field (Subject, Sender, Reply-To) unsigned vouches for a message the reader does not see.
@@ -143,13 +143,21 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
 }
 
-/** Author candidates the reader takes for another address (latinLookalike: pay@аpple.com → pay@apple.com), for a rule's `from`. */
+/**
+ * Author candidates the reader takes for another address (latinLookalike: pay@аpple.com → pay@apple.com), for a rule's
+ * `from`: the domain, and a local part with other than ASCII in it (сfo@example.com, a Cyrillic "с", → cfo@example.com),
+ * read as a label is.
+ */
 function lookalikesOf(addresses: readonly string[]): Pick<DispositionFacts, 'fromLookalikes'> {
   const reads = new Set<string>();
   for (const a of addresses) {
     const at = a.lastIndexOf('@');
-    const l = at > 0 ? latinLookalike(a.slice(at + 1)) : undefined;
-    if (l) reads.add(`${a.slice(0, at)}@${l.reads.toLowerCase()}`);
+    if (at <= 0) continue;
+    const [local, domain] = [a.slice(0, at), a.slice(at + 1)];
+    // Every label read (everyLabel): "example.со" (a Cyrillic TLD) or "уапԁех.ru" only count when they read as a rule's domain.
+    const d = latinLookalike(domain, { everyLabel: true });
+    const l = /[^\x00-\x7f]/.test(local) ? latinLookalike(local, { everyLabel: true }) : undefined;
+    if (d || l) reads.add(`${l ? l.reads : local}@${(d ? d.reads : domain).toLowerCase()}`);
   }
   return reads.size ? { fromLookalikes: [...reads] } : {};
 }

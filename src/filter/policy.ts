@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { parseInput } from '../internal/validate.js';
+import { domainToUnicode } from '../internal/mailbox.js';
 
 export const DISPOSITION_ACTIONS = ['accept', 'tag', 'quarantine', 'reject'] as const;
 export type DispositionAction = (typeof DISPOSITION_ACTIONS)[number];
@@ -167,6 +168,8 @@ interface CompiledPattern {
   local: string;
   domain: string;
   tree: boolean;
+  /** The domain as U-labels, by code point (for a look-alike reading that keeps letters: readsAs). */
+  shown: readonly string[];
 }
 
 function compilePattern(p: string): CompiledPattern {
@@ -175,7 +178,8 @@ function compilePattern(p: string): CompiledPattern {
   const at = pat.lastIndexOf('@');
   const rawDomain = pat.slice(at + 1);
   const tree = rawDomain.startsWith('*.');
-  return { local: pat.slice(0, at), domain: asciiDomain(tree ? rawDomain.slice(2) : rawDomain), tree };
+  const domain = asciiDomain(tree ? rawDomain.slice(2) : rawDomain);
+  return { local: pat.slice(0, at), domain, tree, shown: Array.from(domainToUnicode(domain)) };
 }
 
 /** An address read once: local part in lower case, its part before the subaddress delimiter, the domain as A-labels. */
@@ -183,6 +187,11 @@ interface ParsedAddress {
   local: string;
   base?: string;
   domain: string;
+  /**
+   * A look-alike reading that keeps Cyrillic or Greek letters no table reads (gσσgle.com, example.ϲom with a Greek
+   * lunate sigma), by code point, each such letter as undefined: it may be taken for any Latin letter (readsAs).
+   */
+  kept?: readonly (string | undefined)[];
 }
 
 function parseAddress(address: string, delimiter: string): ParsedAddress | undefined {
@@ -199,7 +208,21 @@ function parseAddress(address: string, delimiter: string): ParsedAddress | undef
 
 function matchesCompiled(a: ParsedAddress, p: CompiledPattern): boolean {
   if (p.local !== '*' && p.local !== a.local && p.local !== a.base) return false;
+  if (a.kept) return readsAs(a.kept, p.shown, 0) || (p.tree && a.kept.length > p.shown.length && a.kept[a.kept.length - p.shown.length - 1] === '.' && readsAs(a.kept, p.shown, a.kept.length - p.shown.length));
   return a.domain === p.domain || (p.tree && a.domain.endsWith(`.${p.domain}`));
+}
+
+const KEPT = /^[\p{Script=Cyrillic}\p{Script=Greek}]$/u;
+
+/** Does `read` from `start` to its end read as `shown`: the same characters, a kept Cyrillic or Greek letter (undefined) for any Latin a–z? Linear in `shown`. */
+function readsAs(read: readonly (string | undefined)[], shown: readonly string[], start: number): boolean {
+  if (read.length - start !== shown.length) return false;
+  for (let i = 0; i < shown.length; i++) {
+    const r = read[start + i];
+    const s = shown[i]!;
+    if (r !== s && !(r === undefined && s >= 'a' && s <= 'z')) return false;
+  }
+  return true;
 }
 
 /**
@@ -267,7 +290,14 @@ export function recipientRoutes(recipient: string): string[] | undefined {
 }
 
 /** The first rule (in file order) whose recipients and from (or, failing, from a look-alike) match one address decides; none: accept. */
-function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, candidates: readonly ParsedAddress[], lookalikes: readonly ParsedAddress[]): Disposition {
+function decideForAddress(
+  policy: FilterPolicy,
+  facts: DispositionFacts,
+  recipient: string,
+  candidates: readonly ParsedAddress[],
+  lookalikes: readonly ParsedAddress[],
+  author: ParsedAddress | undefined,
+): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   const address = parseAddress(recipient, delimiter);
   if (!address) return { action: 'accept', failed: [] };
@@ -278,8 +308,11 @@ function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipie
     // A From that only reads as one of the rule's (the rule would otherwise be skipped): its requirements cannot be met.
     const lookalike = c.from !== undefined && !fromApplies(c.from, facts, candidates) && lookalikes.some((a) => c.from!.some((p) => matchesCompiled(a, p)));
     if (c.from && !lookalike && !fromApplies(c.from, facts, candidates)) continue;
-    const failed: string[] = lookalike ? ['from-lookalike'] : [];
-    const temporary: boolean[] = lookalike ? [false] : [];
+    // What smime and dkimAligned prove is about the one author (facts.from): a rule that applies through another candidate
+    // only (Sender: cfo@example.com on a From x@evil.example with a DKIM pass aligned with evil.example) is not met by that proof.
+    const unproven = !lookalike && c.from !== undefined && author !== undefined && (rule.require.smime === true || rule.require.dkimAligned === true) && !c.from.some((p) => matchesCompiled(author, p));
+    const failed: string[] = lookalike ? ['from-lookalike'] : unproven ? ['from-unproven'] : [];
+    const temporary: boolean[] = lookalike || unproven ? [false] : [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
     if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)
       (failed.push('revocation'), temporary.push(facts.revocationTemporary === true || facts.smimeTemporary === true));
@@ -311,10 +344,15 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   const parse = (addresses: readonly string[]) => addresses.map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
   const candidates = parse(facts.fromCandidates ?? (facts.from ? [facts.from] : []));
-  const lookalikes = parse(facts.fromLookalikes ?? []);
+  const lookalikes = parse(facts.fromLookalikes ?? []).map((a) => {
+    // A reading that keeps Cyrillic or Greek letters (a mixed label's, no table reads them) is compared letter by letter (readsAs).
+    const read = domainToUnicode(a.domain);
+    return /[\p{Script=Cyrillic}\p{Script=Greek}]/u.test(read) ? { ...a, kept: Array.from(read, (c) => (KEPT.test(c) ? undefined : c)) } : a;
+  });
+  const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
   let decided: Disposition | undefined;
   for (const r of routes) {
-    const d = decideForAddress(policy, facts, r, candidates, lookalikes);
+    const d = decideForAddress(policy, facts, r, candidates, lookalikes, author);
     // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
     if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
   }

@@ -163,12 +163,20 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  *
  * @example latinLookalike('xn--80aa0cbo65f.com')?.reads // 'paypal.com'
  * @example latinLookalike('xn--pple-43d.com')?.reads // 'apple.com' (mixed: a Cyrillic "а")
+ *
+ * With `everyLabel`, Chromium's exemptions do not apply: a whole-script label under one of the
+ * script's TLDs or under a TLD with a letter of the script (the TLD itself among them: "example.со",
+ * Cyrillic "со", reads as example.co), and the common words, are read too. For comparing with names
+ * one means (a filter rule's `from`): there a legitimate label counts only when it reads as such a name.
+ *
+ * @example latinLookalike('уапԁех.ru', { everyLabel: true })?.reads // 'yandex.ru' (without: undefined, Cyrillic under .ru)
  */
-export function latinLookalike(domain: string): LatinLookalike | undefined {
+export function latinLookalike(domain: string, options: { everyLabel?: boolean } = {}): LatinLookalike | undefined {
+  const every = options.everyLabel === true;
   const mapped = uts46Mapped(domain);
   // Of the readings that find one, the one whose Latin reading keeps the fewest Cyrillic and Greek letters
   // (нsbc in lower case, Hsbc as written), the first of those.
-  const readings = [lookalikeAsShown(domain), lookalikeAsShown(domain, true), mapped === domain ? undefined : lookalikeAsShown(mapped)];
+  const readings = [lookalikeAsShown(domain, false, every), lookalikeAsShown(domain, true, every), mapped === domain ? undefined : lookalikeAsShown(mapped, false, every)];
   const unread = (l: Omit<LatinLookalike, 'ascii'>) => l.reads.match(UNREAD)?.length ?? 0;
   const found = readings.reduce<Omit<LatinLookalike, 'ascii'> | undefined>((best, l) => (l && (!best || unread(l) < unread(best)) ? l : best), undefined);
   // Shown as a client shows it; bound as written (xn---80aa0cbo65f is shown as раураӏ, bound as itself).
@@ -189,7 +197,7 @@ const uts46Mapped = (domain: string) => domain.normalize('NFKC').replace(IGNORED
  * (a client shows a From field as written: "НЅВС.com", all Cyrillic capitals, reads as HSBC.com though
  * "нѕвс" reads as nothing Latin; punycode.js shows "xn--0za0a5as.com" as "НЅВС.com").
  */
-function lookalikeAsShown(domain: string, asWritten = false): Omit<LatinLookalike, 'ascii'> | undefined {
+function lookalikeAsShown(domain: string, asWritten = false, everyLabel = false): Omit<LatinLookalike, 'ascii'> | undefined {
   const shown = asWritten ? domain.split('.').map((label) => decodeALabel(label) ?? label.normalize('NFC')).join('.') : domainToUnicode(domain);
   const labels = shown.split('.');
   // The top-level domain (of a name with a final dot, the label before it).
@@ -211,7 +219,7 @@ function lookalikeAsShown(domain: string, asWritten = false): Omit<LatinLookalik
       return ascii;
     }
     const script = lookalikeScript(label);
-    if (script) return ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld) ? label : read(label, [script]);
+    if (script) return !everyLabel && (ALLOWED_WORDS.has(label) || script.tlds.has(tldAscii) || script.letter.test(tld)) ? label : read(label, [script]);
     const found = mixedScripts(label);
     if (!found) return label;
     mixed = true;

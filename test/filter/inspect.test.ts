@@ -84,6 +84,75 @@ describe('inspectMessage', () => {
     expect((await inspectMessage(enc(signedBoth), options())).facts.fromLookalikes).toBeUndefined();
   });
 
+  it('a valid signature by a look-alike whose TLD is the look-alike (cfo@example.со, Cyrillic "со", xn--n1af) or whose label is in the Cyrillic of a Cyrillic ccTLD (cfo@уапԁех.ru): the rule for the domain it reads as quarantines it (was: no look-alike reading, no rule applied, accepted)', async () => {
+    const cases = [
+      ['cfo@example.xn--n1af', '*@example.co', 'cfo@example.co'],
+      ['cfo@pay.example.xn--n1af', '*@*.example.co', 'cfo@pay.example.co'],
+      ['cfo@xn--80ak3aon04i.ru', '*@yandex.ru', 'cfo@yandex.ru'],
+    ] as const;
+    for (const [mailbox, from, reads] of cases) {
+      const signer = await selfSignedSigner([rfc822Name(mailbox)], mailbox);
+      const message = await sign(plainMessage({ from: `CFO <${mailbox}>` }), signer);
+      const r = await inspectMessage(enc(message), { authservId: ID, smime: verifyOptions(f, { trustAnchors: [...f.anchors, signer.certificate] }) });
+      expect(r.facts.smimeValid).toBe(true);
+      expect(r.facts.fromLookalikes).toEqual([reads]);
+      const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: [from], require: { smime: true }, otherwise: 'quarantine' }] });
+      expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-lookalike'] });
+    }
+  });
+
+  it('no From, a look-alike envelope sender (MAIL FROM cfo@xn--xample-2of.com, which an MTA writes into the From it adds): it is a look-alike candidate too, and the rule for *@example.com quarantines (was: accepted with nothing proven)', async () => {
+    const r = await inspectMessage(enc(plainMessage({ from: null })), { authservId: ID, smime: verifyOptions(f), envelopeFrom: 'cfo@xn--xample-2of.com' });
+    expect(r.facts.fromLookalikes).toEqual(['cfo@example.com']);
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toMatchObject({ action: 'quarantine', rule: 'ap' });
+  });
+
+  it('From x@evil.example with an aligned DKIM pass for evil.example, Sender: cfo@example.com (shown "cfo@example.com on behalf of x@evil.example"): the rule for From *@example.com applies through the Sender and is not met — the pass proves evil.example (was: accepted by the rule)', async () => {
+    const evil = await testKey('ed25519');
+    const msg = plainMessage({ from: 'x@evil.example' }).replace('From: x@evil.example\r\n', 'From: x@evil.example\r\nSender: CFO <cfo@example.com>\r\n');
+    const signed = await signDkimMessage(msg, [{ domain: 'evil.example', selector: 'ed', privateKey: evil.privateKey, timestamp: clock() }]);
+    const res = staticResolver({ 'ed._domainkey.evil.example': evil.record.value });
+    const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: res, clock } });
+    expect(r.facts).toMatchObject({ from: 'x@evil.example', fromCandidates: ['x@evil.example', 'cfo@example.com'], dkimAligned: true });
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-unproven'] });
+  });
+
+  it('a look-alike whose reading keeps letters no table reads (cfo@example.ϲom, a Greek lunate sigma; cfo@gσσgle.com; cfo@γahoo.com): the rule for the domain it reads as still applies and fails as from-lookalike (was: no rule matched the reading, accepted)', async () => {
+    const cases = [
+      ['cfo@example.\u03F2om', '*@example.com'],
+      ['cfo@example.xn--om-ubc', '*@example.com'],
+      ['cfo@pay.example.\u03F2om', '*@*.example.com'],
+      ['cfo@xn--ggle-loda.com', '*@google.com'],
+      ['cfo@g\u03C3\u03C3gle.com', '*@google.com'],
+      ['cfo@xn--ahoo-9ld.com', '*@yahoo.com'],
+    ] as const;
+    for (const [mailbox, from] of cases) {
+      const r = await inspectMessage(enc(plainMessage({ from: `CFO <${mailbox}>` })), { authservId: ID, smime: verifyOptions(f) });
+      const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: [from], require: { smime: true }, otherwise: 'quarantine' }] });
+      expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com'), mailbox).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-lookalike', 'smime'] });
+    }
+    // A letter kept stands for one letter, no more: cfo@example.ϲomm and a legitimate Cyrillic domain (cfo@курс.ru) go by the rule for *@example.com.
+    for (const mailbox of ['cfo@example.\u03F2omm', 'cfo@\u043A\u0443\u0440\u0441.ru', 'cfo@\u043F\u0440\u0438\u043C\u0435\u0440.\u0440\u0444']) {
+      const r = await inspectMessage(enc(plainMessage({ from: `CFO <${mailbox}>` })), { authservId: ID, smime: verifyOptions(f) });
+      const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' }] });
+      expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com'), mailbox).toEqual({ action: 'accept', failed: [] });
+    }
+  });
+
+  it('a look-alike local part (From: сfo@example.com, a Cyrillic "с", DKIM-aligned for example.com as any of its users may send): the rule for From cfo@example.com applies and fails as from-lookalike (was: no rule applied, accepted)', async () => {
+    const msg = plainMessage({ from: 'CFO <\u0441fo@example.com>' });
+    const signed = await signDkimMessage(msg, [{ domain: 'example.com', selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+    const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver, clock } });
+    expect(r.facts).toMatchObject({ fromCandidates: ['\u0441fo@example.com'], dkimAligned: true, fromLookalikes: ['cfo@example.com'] });
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['cfo@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap', failed: ['from-lookalike'] });
+    // A domain-wide rule is met: the mail is from example.com, whatever its local part reads as.
+    const domain = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(domain, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'accept', rule: 'ap', failed: [] });
+  });
+
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
     await expect(inspectMessage(enc(signedBoth), { ...options(), authservId: 'a;b' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });

@@ -168,6 +168,37 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(policy, { ...lookalike, fromLookalikes: ['cfo@examp1e.com'] }, 'ap@example.com').rule).toBe('staff');
     expect(decideDisposition(policy, { ...valid, fromCandidates: ['cfo@example.com'], fromLookalikes: ['cfo@example.com'] }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
   });
+  // Was: accepted by the rule — the proof (about facts.from) was taken for the candidate that made the rule apply.
+  it('a rule that applies only through a candidate other than the proven author (a Sender cfo@example.com on From x@evil.example) fails as from-unproven, however valid the proof', () => {
+    const sender: DispositionFacts = { ...valid, from: 'x@evil.example', fromCandidates: ['x@evil.example', 'cfo@example.com'], fromComplete: true };
+    expect(decideDisposition(policy, sender, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ap-payments', failed: ['from-unproven'] });
+    const dkim = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['cfo@example.com'], require: { dkimAligned: true }, otherwise: 'reject' }] });
+    // A mailbox pattern: DKIM for example.com proves intern@, not the cfo@ of the Sender.
+    expect(decideDisposition(dkim, { ...sender, from: 'intern@example.com', fromCandidates: ['intern@example.com', 'cfo@example.com'], dkimTemporary: true }, 'ap@example.com')).toEqual({ action: 'reject', rule: 'rules.0', failed: ['from-unproven'] });
+    // The proven author matching: as before, whatever the other candidates; a rule that requires nothing is not concerned.
+    expect(decideDisposition(policy, { ...sender, from: 'cfo@example.com', fromCandidates: ['cfo@example.com', 'x@evil.example'] }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
+    const none = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: {}, otherwise: 'reject' }] });
+    expect(decideDisposition(none, sender, 'ap@example.com')).toEqual({ action: 'accept', rule: 'rules.0', failed: [] });
+  });
+  // Was: a reading that kept a letter no table reads (gσσgle.com) matched no rule's from, and the mail went by no rule.
+  it('a look-alike reading that keeps Cyrillic or Greek letters matches a from whose domain has a Latin letter in each of their places, nothing longer or shorter', () => {
+    const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@google.com', '*@*.example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    const reads = (...fromLookalikes: string[]): DispositionFacts => ({ ...valid, from: 'cfo@evil.test', fromCandidates: ['cfo@evil.test'], fromComplete: true, fromLookalikes });
+    expect(decideDisposition(p, reads('cfo@g\u03C3\u03C3gle.com'), 'ap@example.com')).toEqual({ action: 'reject', rule: 'rules.0', failed: ['from-lookalike'] });
+    expect(decideDisposition(p, reads('cfo@pay.example.\u03F2om'), 'ap@example.com').action).toBe('reject');
+    expect(decideDisposition(p, reads('cfo@xn--ggle-loda.com'), 'ap@example.com').action).toBe('reject');
+    for (const other of ['cfo@g\u03C3\u03C3gle.co', 'cfo@g\u03C3\u03C3\u03C3gle.com', 'cfo@xexample.\u03F2om', 'cfo@g\u03C3\u03C3gle.com.evil'])
+      expect(decideDisposition(p, reads(other), 'ap@example.com'), other).toEqual({ action: 'accept', failed: [] });
+  });
+  it('many look-alike readings with kept letters against many patterns stay fast (each comparison linear in the pattern)', () => {
+    const pad = (i: number) => String(i).padStart(4, '0');
+    const rules = Array.from({ length: 100 }, (_, r) => ({ recipients: ['ap@example.com'], from: Array.from({ length: 100 }, (_, i) => `*@exampl${pad(i)}.r${pad(r)}`), require: { smime: true }, otherwise: 'tag' }));
+    const p = parseFilterPolicy({ version: 1, rules });
+    const fromLookalikes = Array.from({ length: 128 }, (_, i) => `cfo${i}@\u0435xampl${pad(i)}.\u03F29999`);
+    const t0 = performance.now();
+    expect(decideDisposition(p, { ...valid, fromCandidates: ['cfo@evil.test'], fromComplete: true, fromLookalikes }, 'ap@example.com').action).toBe('accept');
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
   it('require.revocation without require.smime is refused, naming the field', () => {
     let err: unknown;
     try {

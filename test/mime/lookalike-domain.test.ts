@@ -90,6 +90,15 @@ describe('latinLookalike', () => {
     expect(latinLookalike('\u0392\u0391\u039D\u039A.gr')).toBeUndefined();
   });
 
+  it('everyLabel: the exemptions aside, a whole-script label under its own TLD, under a TLD of its script, or a common word, is read too (example.со, Cyrillic "со", reads as example.co; was: none)', () => {
+    for (const d of ['example.\u0441\u043E', '\u0443\u0430\u043F\u0501\u0435\u0445.ru', '\u041D\u0405\u0412\u0421.ru', '\u043A\u0443\u0440\u0441.com']) expect(latinLookalike(d)).toBeUndefined();
+    expect(latinLookalike('example.\u0441\u043E', { everyLabel: true })).toMatchObject({ reads: 'example.co', ascii: 'example.xn--n1af', scripts: ['Cyrillic'] });
+    expect(latinLookalike('\u0443\u0430\u043F\u0501\u0435\u0445.ru', { everyLabel: true })?.reads).toBe('yandex.ru');
+    expect(latinLookalike('\u041D\u0405\u0412\u0421.ru', { everyLabel: true })?.reads).toBe('HSBC.ru');
+    expect(latinLookalike('\u043A\u0443\u0440\u0441.com', { everyLabel: true })?.reads).toBe('kypc.com');
+    expect(latinLookalike('example.com', { everyLabel: true })).toBeUndefined();
+  });
+
   // Mixed: Chromium shows these as A-labels; a client that shows U-labels shows a Latin name.
   it.each([
     ['\u0440\u0430\u0443\u0440\u0430l.com', 'xn--l-7sba6dbr.com', 'paypal.com', ['Cyrillic', 'Latin']],

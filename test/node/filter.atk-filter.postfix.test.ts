@@ -107,7 +107,7 @@ describeWithPeers('filter through Postfix, attacked with raw SMTP (atk-filter)',
   it('a Sender at example.com beside a From elsewhere ("cfo@example.com on behalf of Mallory", as Outlook shows it) skipped the from *@example.com rule: unsigned, delivered to ap@', async () => {
     const msg = plainMessage({ from: 'Mallory <mallory@attacker.example>', to: 'ap@example.com', subject: 'Urgent wire on-behalf', headers: ['Sender: CFO <cfo@example.com>'] });
     const rec = await send('sender.1', 'ap@example.com', msg);
-    expect(rec.dispositions).toEqual([{ recipient: 'ap@example.com', action: 'quarantine', rule: 'ap', failed: ['smime'] }]);
+    expect(rec.dispositions).toEqual([{ recipient: 'ap@example.com', action: 'quarantine', rule: 'ap', failed: ['from-unproven', 'smime'] }]);
     expect(deliveredWith('Urgent wire on-behalf')).toEqual([]);
   });
 
