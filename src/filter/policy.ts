@@ -247,12 +247,6 @@ function compiledRules(policy: FilterPolicy) {
   return c;
 }
 
-/** Does a rule's `from` list apply? Any author candidate matching is enough; an unreadable From applies it (fail closed). */
-function fromApplies(patterns: readonly CompiledPattern[], facts: DispositionFacts, candidates: readonly ParsedAddress[]): boolean {
-  if (facts.fromComplete === false) return true;
-  return candidates.some((a) => patterns.some((p) => matchesCompiled(a, p)));
-}
-
 function ruleName(rule: FilterPolicyRule, index: number): string {
   return rule.name ?? `rules.${index}`;
 }
@@ -289,7 +283,14 @@ export function recipientRoutes(recipient: string): string[] | undefined {
   return [...routes];
 }
 
-/** The first rule (in file order) whose recipients and from (or, failing, from a look-alike) match one address decides; none: accept. */
+/**
+ * The disposition for one address. Each author candidate (and each look-alike reading) is a reader's view of who
+ * wrote the message: for each, the first rule (in file order) whose recipients match and whose `from` matches that
+ * view (or that has no `from`) decides, and the strictest of those answers applies — so a second candidate (a Sender
+ * at a partner domain) cannot pick an earlier, more lenient rule than the one another candidate falls under. A
+ * From not read whole applies every rule with `from` (fail closed): the first rule whose recipients match decides.
+ * None: accept.
+ */
 function decideForAddress(
   policy: FilterPolicy,
   facts: DispositionFacts,
@@ -302,15 +303,15 @@ function decideForAddress(
   const address = parseAddress(recipient, delimiter);
   if (!address) return { action: 'accept', failed: [] };
   const compiled = compiledRules(policy);
-  for (const [i, rule] of policy.rules.entries()) {
+  const matchesFrom = (patterns: readonly CompiledPattern[], a: ParsedAddress) => patterns.some((p) => matchesCompiled(a, p));
+  /** The rule's answer; `lookalike`: it applies through a look-alike reading only. */
+  const answer = (i: number, lookalike: boolean): Disposition => {
+    const rule = policy.rules[i]!;
     const c = compiled[i]!;
-    if (!c.recipients.some((p) => matchesCompiled(address, p))) continue;
-    // A From that only reads as one of the rule's (the rule would otherwise be skipped): its requirements cannot be met.
-    const lookalike = c.from !== undefined && !fromApplies(c.from, facts, candidates) && lookalikes.some((a) => c.from!.some((p) => matchesCompiled(a, p)));
-    if (c.from && !lookalike && !fromApplies(c.from, facts, candidates)) continue;
     // What smime and dkimAligned prove is about the one author (facts.from): a rule that applies through another candidate
     // only (Sender: cfo@example.com on a From x@evil.example with a DKIM pass aligned with evil.example) is not met by that proof.
-    const unproven = !lookalike && c.from !== undefined && author !== undefined && (rule.require.smime === true || rule.require.dkimAligned === true) && !c.from.some((p) => matchesCompiled(author, p));
+    const unproven = !lookalike && c.from !== undefined && author !== undefined && (rule.require.smime === true || rule.require.dkimAligned === true) && !matchesFrom(c.from, author);
+    // A From that only reads as one of the rule's: its requirements cannot be met.
     const failed: string[] = lookalike ? ['from-lookalike'] : unproven ? ['from-unproven'] : [];
     const temporary: boolean[] = lookalike || unproven ? [false] : [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
@@ -319,17 +320,42 @@ function decideForAddress(
     if (rule.require.dkimAligned && !facts.dkimAligned) (failed.push('dkim'), temporary.push(facts.dkimTemporary === true));
     if (failed.length === 0) return { action: 'accept', rule: ruleName(rule, i), failed };
     return { action: rule.otherwise, rule: ruleName(rule, i), failed, ...(temporary.every(Boolean) ? { temporary: true } : {}) };
+  };
+  const governs = compiled.map((c) => c.recipients.some((p) => matchesCompiled(address, p)));
+  /** The first rule governing the address that `applies` (its compiled form) takes; none: accept. */
+  const first = (applies: (c: (typeof compiled)[number]) => boolean | 'lookalike'): Disposition => {
+    for (const [i, c] of compiled.entries()) {
+      if (!governs[i]) continue;
+      const a = applies(c);
+      if (a) return answer(i, a === 'lookalike');
+    }
+    return { action: 'accept', failed: [] };
+  };
+  if (facts.fromComplete === false) return first(() => true);
+  // No candidate at all (no From, no Sender): rules with `from` match nothing.
+  const views: Disposition[] = candidates.length === 0 ? [first((c) => c.from === undefined)] : candidates.map((a) => first((c) => c.from === undefined || matchesFrom(c.from, a)));
+  // A look-alike reading applies a rule that no candidate itself matches (a candidate that does is judged as itself above).
+  for (const l of lookalikes) views.push(first((c) => c.from === undefined || (matchesFrom(c.from, l) && !candidates.some((a) => matchesFrom(c.from!, a)) ? 'lookalike' : false)));
+  return strictestOf(views);
+}
+
+/** The strictest of several answers; of equal severity a permanent one over a temporary one, then one a rule gave over none, else the first. */
+function strictestOf(answers: readonly Disposition[]): Disposition {
+  let decided = answers[0]!;
+  for (const d of answers.slice(1)) {
+    const same = SEVERITY[d.action] === SEVERITY[decided.action];
+    if (SEVERITY[d.action] > SEVERITY[decided.action] || (same && decided.temporary && !d.temporary) || (same && !decided.temporary === !d.temporary && decided.rule === undefined && d.rule !== undefined)) decided = d;
   }
-  return { action: 'accept', failed: [] };
+  return decided;
 }
 
 const SEVERITY: Record<DispositionAction, number> = { accept: 0, tag: 1, quarantine: 2, reject: 3 };
 
 /**
  * The disposition for one recipient: for the address and each route the MTA may still follow from
- * it (recipientRoutes: `ap%example.com@mx.example.com` is delivered to ap@example.com), the first
- * rule (in file order) whose recipients and from match decides, and the strictest of those answers
- * applies; no matching rule, or no policy, accepts. A recipient with more routes than
+ * it (recipientRoutes: `ap%example.com@mx.example.com` is delivered to ap@example.com), and for each
+ * author candidate, the first rule (in file order) whose recipients and from match decides (decideForAddress), and
+ * the strictest of those answers applies; no matching rule, or no policy, accepts. A recipient with more routes than
  * MAX_RECIPIENT_ROUTES gets the strictest `otherwise` of the policy's rules.
  */
 export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
@@ -350,13 +376,8 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
     return /[\p{Script=Cyrillic}\p{Script=Greek}]/u.test(read) ? { ...a, kept: Array.from(read, (c) => (KEPT.test(c) ? undefined : c)) } : a;
   });
   const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
-  let decided: Disposition | undefined;
-  for (const r of routes) {
-    const d = decideForAddress(policy, facts, r, candidates, lookalikes, author);
-    // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
-    if (!decided || SEVERITY[d.action] > SEVERITY[decided.action] || (SEVERITY[d.action] === SEVERITY[decided.action] && decided.temporary && !d.temporary)) decided = d;
-  }
-  return decided!;
+  // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
+  return strictestOf(routes.map((r) => decideForAddress(policy, facts, r, candidates, lookalikes, author)));
 }
 
 export interface MessageDisposition {

@@ -180,6 +180,27 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     const none = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: {}, otherwise: 'reject' }] });
     expect(decideDisposition(none, sender, 'ap@example.com')).toEqual({ action: 'accept', rule: 'rules.0', failed: [] });
   });
+  // Was (h/atk-pol's design finding): the first rule matching ANY candidate decided, so a Sender at a partner domain
+  // picked the partner's earlier, lenient rule for an unsigned From cfo@example.com.
+  it('each author candidate falls under its own first rule and the strictest answer applies: an added Sender cannot pick an earlier, more lenient rule', () => {
+    const p = parseFilterPolicy({
+      version: 1,
+      quarantine: { directory: '/var/spool/mailpki/quarantine' },
+      rules: [
+        { name: 'partner-allowed', recipients: ['ap@example.com'], from: ['*@partner.test'], require: {}, otherwise: 'tag' },
+        { name: 'partner-dkim', recipients: ['ap@example.com'], from: ['*@dkim-partner.test'], require: { dkimAligned: true }, otherwise: 'tag' },
+        { name: 'ours', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' },
+      ],
+    });
+    const unsigned = (...fromCandidates: string[]): DispositionFacts => ({ ...none, from: 'cfo@example.com', fromCandidates, fromComplete: true });
+    expect(decideDisposition(p, unsigned('cfo@example.com'), 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
+    expect(decideDisposition(p, unsigned('cfo@example.com', 'x@partner.test'), 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
+    expect(decideDisposition(p, unsigned('x@dkim-partner.test', 'cfo@example.com'), 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
+    // The partner's own mail still goes by the partner's rule.
+    expect(decideDisposition(p, { ...none, from: 'x@partner.test', fromCandidates: ['x@partner.test'], fromComplete: true }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'partner-allowed', failed: [] });
+    // A From not read whole: the first rule with a matching recipient, as before (fail closed to every from).
+    expect(decideDisposition(p, { ...unsigned('cfo@example.com'), fromComplete: false }, 'ap@example.com').rule).toBe('partner-allowed');
+  });
   // Was: a reading that kept a letter no table reads (gσσgle.com) matched no rule's from, and the mail went by no rule.
   it('a look-alike reading that keeps Cyrillic or Greek letters matches a from whose domain has a Latin letter in each of their places, nothing longer or shorter', () => {
     const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@google.com', '*@*.example.com'], require: { smime: true }, otherwise: 'reject' }] });
