@@ -61,8 +61,7 @@ export function domainToUnicode(domain: string): string {
   return domain
     .split('.')
     .map((label) => {
-      const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
-      const text = decoded !== undefined && /[^\x00-\x7f]/.test(decoded) ? decoded : label;
+      const text = decodeALabel(label) ?? label;
       // As domainToAscii's character-by-character lower-casing: toLowerCase differs from it only by Final_Sigma.
       return text.normalize('NFC').replace(/\u03A3/g, '\u03C3').toLowerCase().normalize('NFC');
     })
@@ -74,7 +73,7 @@ export function domainToUnicode(domain: string): string {
  * "xn--0za0a5as" as "НЅВС", capitals), NFC; undefined when it does not decode or decodes to ASCII alone.
  */
 export function decodeALabel(label: string): string | undefined {
-  const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+  const decoded = decodeXn(label);
   return decoded !== undefined && /[^\x00-\x7f]/.test(decoded) ? decoded.normalize('NFC') : undefined;
 }
 
@@ -85,9 +84,12 @@ export function decodeALabel(label: string): string | undefined {
  * url.domainToUnicode) show it as that ASCII name.
  */
 export function asciiALabel(label: string): string | undefined {
-  const decoded = /^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined;
+  const decoded = decodeXn(label);
   return decoded && /^[\x00-\x7f]+$/.test(decoded) ? decoded : undefined;
 }
+
+/** What a label starting "xn--" (any case) decodes to, whatever it decodes to; undefined for another label or one that does not decode. */
+const decodeXn = (label: string) => (/^xn--/i.test(label) ? decodePunycode(label.slice(4).toLowerCase()) : undefined);
 
 // RFC 3492 §5 parameters.
 const BASE = 36;
