@@ -172,6 +172,9 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
  * @example latinLookalike('уапԁех.ru', { everyLabel: true })?.reads // 'yandex.ru' (without: undefined, Cyrillic under .ru)
  */
 export function latinLookalike(domain: string, options: { everyLabel?: boolean } = {}): LatinLookalike | undefined {
+  // ASCII with no A-label (nearly every From, on the filter's path twice per message): nothing to read. UTS #46 maps no
+  // ASCII character, and an ASCII label is neither a look-alike nor a mix.
+  if (/^[\x00-\x7f]*$/.test(domain) && !/(^|\.)xn--/i.test(domain)) return undefined;
   const every = options.everyLabel === true;
   const mapped = uts46Mapped(domain);
   // Of the readings that find one, the one whose Latin reading keeps the fewest Cyrillic and Greek letters
