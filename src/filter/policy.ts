@@ -373,7 +373,8 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
   const lookalikes = parse(facts.fromLookalikes ?? []).map((a) => {
     // A reading that keeps Cyrillic or Greek letters (a mixed label's, no table reads them) is compared letter by letter (readsAs).
     const read = domainToUnicode(a.domain);
-    return /[\p{Script=Cyrillic}\p{Script=Greek}]/u.test(read) ? { ...a, kept: Array.from(read, (c) => (KEPT.test(c) ? undefined : c)) } : a;
+    const kept = Array.from(read, (c) => (KEPT.test(c) ? undefined : c));
+    return kept.includes(undefined) ? { ...a, kept } : a;
   });
   const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
   // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
