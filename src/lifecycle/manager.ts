@@ -80,6 +80,7 @@ import {
 } from './certificates.js';
 import {
   checkIssuancePolicy,
+  checkMailboxDomain,
   checkPolicyOverrides,
   decryptionKeyRetainUntil,
   dueDecryptionKeys,
@@ -853,10 +854,10 @@ export class LifecycleManager {
     // An enrollment of a separate pair interrupted after its first certificate: its other one.
     if (existing.identity && !reenrol && missingSlots(existing.identity).length < slotsOf(existing.identity).length) return this.completeEnrollment(existing.identity, actor, now);
 
-    const weakened = checkPolicyOverrides(this.policy, overrides);
-    if (weakened) {
-      const err = policyError(weakened);
-      await this.recordDenial(identity, 'enroll', actor, now, 'ERR_POLICY_DENIED', weakened.rule, err.message);
+    const refused = checkPolicyOverrides(this.policy, overrides) ?? checkMailboxDomain(this.policy, domain);
+    if (refused) {
+      const err = policyError(refused);
+      await this.recordDenial(identity, 'enroll', actor, now, 'ERR_POLICY_DENIED', refused.rule, err.message);
       throw err;
     }
     // Every certificate the enrollment will ask for (an X25519 encryption key too), before anything is written.

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
 import { isDomainAllowed } from '../ca/profiles.js';
+import { describeLatinLookalike, latinLookalike } from '../mime/lookalike-domain.js';
 import { parseInput } from '../internal/validate.js';
 import { KEY_TYPES, keyTypeDecrypts, type KeyType } from '../keys/generate.js';
 import type { CredentialRecord, DecryptionKeyRecord, IdentityRecord } from '../store/index.js';
@@ -92,6 +93,12 @@ export const lifecyclePolicySchema = z
      */
     certificates: z.enum(['single', 'separate']).default('single'),
     approval: z.custom<ApprovalHook>((v) => typeof v === 'function', 'expected a function').optional(),
+    /**
+     * An enrollment of a mailbox whose domain a mail client shows as a Latin name it is not (latinLookalike:
+     * `pay@xn--80aa0cbo65f.com`, shown pay@раураӏ.com, reads as pay@paypal.com) is refused ('refuse'), as the
+     * nodemailer preflight refuses signing with one; 'allow' for an organisation whose own domain is such a name.
+     */
+    lookalikeDomains: z.enum(['refuse', 'allow']).default('refuse'),
   })
   .strict();
 
@@ -137,7 +144,7 @@ export function effectivePolicy(base: LifecyclePolicy, overrides: unknown): Life
 
 /** A policy rule that refused, by name (e.g. `allowedDomainsByOwner`). */
 export interface PolicyViolation {
-  rule: 'allowedDomainsByOwner' | 'allowedKeyTypes' | 'minRsaBits' | 'decryptionKeyRetentionDays';
+  rule: 'allowedDomainsByOwner' | 'allowedKeyTypes' | 'minRsaBits' | 'decryptionKeyRetentionDays' | 'lookalikeDomains';
   message: string;
 }
 
@@ -181,6 +188,20 @@ export function checkIssuancePolicy(
   if (rsa && Number(rsa[1]) < policy.minRsaBits)
     return { rule: 'minRsaBits', message: `${request.keyType} is below the minimum of ${policy.minRsaBits} RSA bits` };
   return undefined;
+}
+
+/**
+ * A new mailbox's domain against `lookalikeDomains`: one a client shows as a Latin name it is not (every label
+ * read as the verdict warning SMIME_FROM_DOMAIN_LOOKALIKE reads it) is refused unless the policy allows such domains.
+ */
+export function checkMailboxDomain(policy: LifecyclePolicy, domain: string): PolicyViolation | undefined {
+  if (policy.lookalikeDomains === 'allow') return undefined;
+  const lookalike = latinLookalike(domain);
+  if (!lookalike) return undefined;
+  return {
+    rule: 'lookalikeDomains',
+    message: `the domain ${describeLatinLookalike(lookalike)} (lookalikeDomains: 'allow' enrolls it anyway)`,
+  };
 }
 
 /** Throws ERR_POLICY_DENIED naming the rule, for a violation. */

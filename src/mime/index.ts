@@ -26,7 +26,7 @@ export {
   type AddressList,
   type DisplayNameAddress,
 } from './address.js';
-export { latinLookalike, type LatinLookalike } from './lookalike-domain.js';
+export { describeLatinLookalike, latinLookalike, type LatinLookalike } from './lookalike-domain.js';
 export { readAuthor, readAuthorCandidates, MAX_AUTHOR_CANDIDATES, type AuthorCandidates, type Author, type AuthorProblem, type AuthorProblemCode, type AuthorReading } from './author.js';
 export { buildMessage, assembleMessage, type BuiltMessage } from './build.js';
 export type { BuildMessageInput, BuildOptions, MailboxInput, AttachmentInput } from './schema.js';

@@ -156,6 +156,20 @@ function mixedScripts(label: string): (WholeScript | undefined)[] | undefined {
 }
 
 /**
+ * One sentence on a look-alike domain, for a warning or a refusal: "раураӏ.com (xn--80aa0cbo65f.com) is written in
+ * Cyrillic letters that look Latin: a reader may take it for paypal.com".
+ */
+export function describeLatinLookalike(lookalike: LatinLookalike): string {
+  const scripts = lookalike.scripts.join(' and ');
+  const how = lookalike.mixed
+    ? `mixes ${scripts} letters: a reader may take it for`
+    : scripts
+      ? `is written in ${scripts} letters that look Latin: a reader may take it for`
+      : 'has an A-label that decodes to ASCII alone, which no valid A-label does: a client that decodes it shows';
+  return `${lookalike.shown} (${lookalike.ascii}) ${how} ${lookalike.reads}`;
+}
+
+/**
  * The domain's Latin look-alike labels (see the module comment): wholly in Cyrillic or Greek
  * look-alikes, as Chromium's IDN spoof checker finds them, or mixing Latin, Cyrillic and Greek letters;
  * with what a reader may take the domain for. Undefined when it has none. A-labels are decoded first

@@ -6,7 +6,7 @@
 import { mailboxKey, mailboxParts } from '../internal/mailbox.js';
 import { decodeEncodedWords, getHeaders, normalizeAddress, parseAddressList, readAuthor, type AuthorProblemCode, type MimeEntity } from '../mime/index.js';
 import { findDisguisedAddresses, hasBidiControls, shownAs } from '../mime/address.js';
-import { latinLookalike } from '../mime/lookalike-domain.js';
+import { describeLatinLookalike, latinLookalike } from '../mime/lookalike-domain.js';
 import type { SmimeProblem, SmimeWarning } from './verdict.js';
 
 export interface FromResult {
@@ -112,15 +112,7 @@ export function fromDisplayWarnings(entity: MimeEntity, where = ''): SmimeWarnin
       message: `${where}the From field holds bidirectional control characters: its name may be shown in another order than written`,
     });
   const lookalike = latinLookalike(mailboxParts(own)?.domain ?? '');
-  if (lookalike) {
-    const scripts = lookalike.scripts.join(' and ');
-    const how = lookalike.mixed
-      ? `mixes ${scripts} letters: a reader may take it for`
-      : scripts
-        ? `is written in ${scripts} letters that look Latin: a reader may take it for`
-        : 'has an A-label that decodes to ASCII alone, which no valid A-label does: a client that decodes it shows';
-    out.push({ code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: `${where}the From domain ${lookalike.shown} (${lookalike.ascii}) ${how} ${lookalike.reads}` });
-  }
+  if (lookalike) out.push({ code: 'SMIME_FROM_DOMAIN_LOOKALIKE', message: `${where}the From domain ${describeLatinLookalike(lookalike)}` });
   return out;
 }
 

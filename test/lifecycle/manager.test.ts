@@ -101,6 +101,27 @@ describe('LifecycleManager operations', () => {
     expect(await h.manager.list()).toEqual([]);
   });
 
+  // Was: enrolled and issued — a governed identity whose mail a client shows as pay@paypal.example.org (the preflight then refused to sign with it).
+  it('policy denial: a mailbox whose domain a client shows as a Latin name it is not (pay@раураӏ.example.org, cfo@еxample.com) → ERR_POLICY_DENIED lookalikeDomains, policy.denied, no CA call; lookalikeDomains: allow enrolls it', async () => {
+    const h = await harness({ policy: {} });
+    const refused = ['pay@xn--80aa0cbo65f.example.org', 'cfo@xn--xample-2of.com', 'pay@xn--pple-43d.example.org'];
+    const errors = [];
+    for (const mailbox of refused) errors.push(await h.manager.enroll({ mailbox, owner: treasury }, { actor: 'mallory' }).catch((e: unknown) => e));
+    for (const err of errors) expect(err).toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'lookalikeDomains' } });
+    expect((errors[0] as Error).message).toBe(
+      "policy lookalikeDomains: the domain \u0440\u0430\u0443\u0440\u0430\u04CF.example.org (xn--80aa0cbo65f.example.org) is written in Cyrillic letters that look Latin: a reader may take it for paypal.example.org (lookalikeDomains: 'allow' enrolls it anyway)",
+    );
+    expect(brief(h.events)).toEqual(refused.map((m) => `policy.denied ${m}`));
+    expect(await auditActions(h.store)).toEqual(refused.map(() => 'policy.denied'));
+    expect(h.ca.issueCalls).toBe(0);
+    expect(await h.manager.list()).toEqual([]);
+    // Cyrillic that reads as nothing Latin (почта), Latin with accents (bücher): enrolled.
+    for (const mailbox of ['info@xn--80a1acny.example.org', 'info@xn--bcher-kva.example.org']) expect((await h.manager.enroll({ mailbox, owner: treasury }, { actor: 'a' })).status, mailbox).toBe('active');
+    const allowing = await harness({ policy: { lookalikeDomains: 'allow' } });
+    expect((await allowing.manager.enroll({ mailbox: 'pay@xn--80aa0cbo65f.example.org', owner: treasury }, { actor: 'a' })).status).toBe('active');
+    await expect(harness({ policy: { lookalikeDomains: 'maybe' as never } })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+
   it('policy denial: key type and RSA size', async () => {
     const h = await harness({ policy: { allowedKeyTypes: ['ec-p256', 'rsa-2048'], minRsaBits: 3072 } });
     await expect(h.manager.enroll({ mailbox: 'a@example.com', owner: treasury, keyType: 'ec-p384' }, { actor: 'a' })).rejects.toMatchObject({
