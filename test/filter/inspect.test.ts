@@ -1,8 +1,10 @@
 /** inspectMessage (S/MIME + DKIM → facts + one Authentication-Results) and rewriteMessage (forged AR removed). */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signDkimMessage, staticResolver, verifyDkim, type DkimKey } from '../../src/dkim/index.js';
 import { inspectMessage, rewriteMessage } from '../../src/filter/inspect.js';
 import { verifyMessage } from '../../src/smime/index.js';
+import { domainToAscii } from '../../src/internal/mailbox.js';
 import { testKey } from '../dkim/fixtures.js';
 import { decideDispositions, parseFilterPolicy } from '../../src/filter/policy.js';
 import { clock, makeSmimeFixture, plainMessage, rfc822Name, selfSignedSigner, sign, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
@@ -151,6 +153,52 @@ describe('inspectMessage', () => {
     // A domain-wide rule is met: the mail is from example.com, whatever its local part reads as.
     const domain = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
     expect(decideDispositions(domain, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'accept', rule: 'ap', failed: [] });
+  });
+
+  it('a From a client shows as a Latin name it is not (cfo@раураӏ.com validly signed; cfo@еxample.com DKIM-aligned for its own domain): fromMisleading, and a rule without from requiring the proof fails as from-lookalike (was: accepted); a Cyrillic domain under .ru is not misleading', async () => {
+    const board = parseFilterPolicy({ version: 1, rules: [{ name: 'board', recipients: ['board@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    const signer = await selfSignedSigner([rfc822Name('cfo@xn--80aa0cbo65f.com')], 'cfo@xn--80aa0cbo65f.com');
+    const signed = await inspectMessage(enc(await sign(plainMessage({ from: 'CFO <cfo@xn--80aa0cbo65f.com>' }), signer)), { authservId: ID, smime: verifyOptions(f, { trustAnchors: [...f.anchors, signer.certificate] }) });
+    expect(signed.facts).toMatchObject({ smimeValid: true, fromLookalikes: ['cfo@paypal.com'], fromMisleading: true });
+    expect(decideDispositions(board, signed.facts, ['board@example.com']).perRecipient.get('board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-lookalike'] });
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' }] });
+    const evil = await testKey('ed25519');
+    const aligned = await signDkimMessage(plainMessage({ from: 'CFO <cfo@xn--xample-2of.com>' }), [{ domain: 'xn--xample-2of.com', selector: 'ed', privateKey: evil.privateKey, timestamp: clock() }]);
+    const dkim = await inspectMessage(enc(aligned), { authservId: ID, dkim: { resolver: staticResolver({ 'ed._domainkey.xn--xample-2of.com': evil.record.value }), clock } });
+    expect(dkim.facts).toMatchObject({ dkimAligned: true, fromMisleading: true });
+    expect(decideDispositions(staff, dkim.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'tag', rule: 'staff', failed: ['from-lookalike'] });
+    // Shown as it is (Chromium's exemption for Cyrillic under .ru): read only for a rule's own domain, not misleading by itself.
+    const ru = await inspectMessage(enc(plainMessage({ from: 'CFO <cfo@xn--80ak3aon04i.ru>' })), { authservId: ID, smime: verifyOptions(f) });
+    expect(ru.facts.fromLookalikes).toEqual(['cfo@yandex.ru']);
+    expect(ru.facts.fromMisleading).toBeUndefined();
+    expect((await inspectMessage(enc(signedBoth), options())).facts.fromMisleading).toBeUndefined();
+  });
+
+  // The oracle is the generator's own: it knows which letters it swapped for Cyrillic ones that look the same.
+  it('property: a From domain with Latin letters swapped for Cyrillic look-alikes, DKIM-aligned for itself, fails a rule without from as from-lookalike; the same domain unswapped is accepted', async () => {
+    const HOMOGLYPH: Record<string, string> = { a: '\u0430', c: '\u0441', e: '\u0435', o: '\u043E', p: '\u0440', x: '\u0445', y: '\u0443' };
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' }] });
+    let swappedRuns = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ letter: fc.constantFrom('a', 'c', 'e', 'o', 'p', 'x', 'y', 'b', 'l', 'm', 'n', 'k', 't'), swap: fc.boolean() }), { minLength: 3, maxLength: 10 }),
+        fc.constantFrom('com', 'net', 'example'),
+        async (letters, tld) => {
+          const label = letters.map(({ letter, swap }) => (swap && HOMOGLYPH[letter] ? HOMOGLYPH[letter] : letter)).join('');
+          const swapped = label !== letters.map((l) => l.letter).join('');
+          swappedRuns += swapped ? 1 : 0;
+          const domain = domainToAscii(`${label}.${tld}`);
+          const msg = plainMessage({ from: `Payments <payments@${domain}>` });
+          const signed = await signDkimMessage(msg, [{ domain, selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+          const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ [`ed._domainkey.${domain}`]: key.record.value }), clock } });
+          expect(r.facts.dkimAligned).toBe(true);
+          const d = decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com');
+          expect(d).toEqual(swapped ? { action: 'tag', rule: 'staff', failed: ['from-lookalike'] } : { action: 'accept', rule: 'staff', failed: [] });
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect(swappedRuns).toBeGreaterThan(10);
   });
 
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {
