@@ -174,7 +174,7 @@ export interface AuthorCandidates {
    */
   readonly addresses: readonly string[];
   /**
-   * Those of `addresses` whose characters as written differ from their normalised form (`cfo@НЅВС.com`), as written
+   * Those of `addresses` with other than ASCII letters in another case than their normalised form (`cfo@НЅВС.com`), as written
    * (the rest normalised as in `addresses`): a client shows a From as written, and Cyrillic and Greek capitals read as
    * Latin ones where their lower case does not ("нѕвс" reads as nothing Latin, "НЅВС" as HSBC: latinLookalike).
    */
@@ -216,7 +216,8 @@ export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[])
     const c = w.toLowerCase();
     if (found.size >= MAX_AUTHOR_CANDIDATES) complete = false;
     else found.add(c);
-    if (w === c || written.has(w)) return;
+    // ASCII reads the same in any case (an A-label's digits too): only other letters' capitals can read otherwise.
+    if (written.has(w) || w.replace(/[A-Z]+/g, (m) => m.toLowerCase()) === c) return;
     if (written.size >= MAX_AUTHOR_CANDIDATES) complete = false;
     else written.add(w);
   };
