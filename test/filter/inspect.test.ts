@@ -199,6 +199,25 @@ describe('inspectMessage', () => {
     expect(ru.facts.fromMisleading).toBeUndefined();
   });
 
+  // Was: dkim=pass but not aligned — d= (A-labels, as DNS has it) was compared with the From domain as written (U-labels,
+  // RFC 6532 mail), so a rule without from requiring dkimAligned failed every such sender as 'dkim'. RFC 8616 §4: compare as A-labels.
+  it('a legitimate internationalised From written in U-labels (cfo@bücher.example, cfo@пример.рф), DKIM-signed for its A-label: aligned, and accepted by a rule without from; a look-alike in U-labels aligns too but fails as from-lookalike', async () => {
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' }] });
+    const decide = async (from: string, domain: string) => {
+      const signed = await signDkimMessage(plainMessage({ from, contentHeaders: ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit'] }), [{ domain, selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+      const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ [`ed._domainkey.${domain}`]: key.record.value }), clock } });
+      return { facts: r.facts, d: decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com') };
+    };
+    for (const [from, domain] of [['Büro <cfo@bücher.example>', 'xn--bcher-kva.example'], ['Бухгалтерия <cfo@Пример.РФ>', 'xn--e1afmkfd.xn--p1ai'], ['CFO <cfo@mail.bücher.example>', 'xn--bcher-kva.example']]) {
+      const { facts, d } = await decide(from!, domain!);
+      expect(facts.dkimAligned).toBe(true);
+      expect(d).toEqual({ action: 'accept', rule: 'staff', failed: [] });
+    }
+    const { facts, d } = await decide('CFO <cfo@НЅВС.com>', 'xn--b1avn2f.com');
+    expect(facts).toMatchObject({ dkimAligned: true, fromMisleading: true });
+    expect(d).toEqual({ action: 'tag', rule: 'staff', failed: ['from-lookalike'] });
+  });
+
   // The oracle is the generator's own: it knows which letters it swapped for Cyrillic ones that look the same.
   it('property: a From domain with Latin letters swapped for Cyrillic look-alikes, DKIM-aligned for itself, fails a rule without from as from-lookalike; the same domain unswapped is accepted', async () => {
     const HOMOGLYPH: Record<string, string> = { a: '\u0430', c: '\u0441', e: '\u0435', o: '\u043E', p: '\u0440', x: '\u0445', y: '\u0443' };
