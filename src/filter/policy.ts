@@ -321,8 +321,11 @@ function decideForAddress(
     const unproven = !lookalike && c.from !== undefined && author !== undefined && proves && !matchesFrom(c.from, author);
     // A rule for any From whose proof is about a domain the reader takes for another: not met either.
     const misleading = !lookalike && c.from === undefined && proves && facts.fromMisleading === true;
+    // A candidate not read whole (a Sender over MAX_FROM_BYTES, an encoded word in a charset not known here) may be shown as
+    // such a name too, and fromMisleading cannot say: fail closed, as `from` does for it.
+    const unread = !lookalike && c.from === undefined && proves && facts.fromComplete === false;
     // A From that only reads as one of the rule's: its requirements cannot be met.
-    const failed: string[] = lookalike || misleading ? ['from-lookalike'] : unproven ? ['from-unproven'] : [];
+    const failed: string[] = lookalike || misleading ? ['from-lookalike'] : unproven ? ['from-unproven'] : unread ? ['from-unread'] : [];
     const temporary: boolean[] = failed.length ? [false] : [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
     if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)

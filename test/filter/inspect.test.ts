@@ -223,6 +223,17 @@ describe('inspectMessage', () => {
     expect(d).toEqual({ action: 'tag', rule: 'staff', failed: ['from-lookalike'] });
   });
 
+  // Was: accepted — the same Sender read whole fails as from-lookalike; padded past MAX_FROM_BYTES, or in UTF-7, it was not read at all.
+  it('a Sender that cannot be read whole (a 17 KB display name before cfo@xn--80aa0cbo65f.com; a UTF-7 encoded word) on a From DKIM-aligned for itself: fromComplete false, and a rule without from requiring dkimAligned fails as from-unread', async () => {
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'reject' }] });
+    for (const sender of [`Sender: "${'Accounts Payable '.repeat(1000)}" <cfo@xn--80aa0cbo65f.com>`, 'Sender: =?utf-7?Q?cfo+AEA-xn--80aa0cbo65f.com?= <y@evil.example>']) {
+      const signed = await signDkimMessage(plainMessage({ from: 'CFO <x@evil.example>', headers: [sender] }), [{ domain: 'evil.example', selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+      const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ 'ed._domainkey.evil.example': key.record.value }), clock } });
+      expect(r.facts).toMatchObject({ dkimAligned: true, fromComplete: false });
+      expect(decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'reject', rule: 'staff', failed: ['from-unread'] });
+    }
+  });
+
   // The oracle is the generator's own: it knows which letters it swapped for Cyrillic ones that look the same.
   it('property: a From domain with Latin letters swapped for Cyrillic look-alikes, DKIM-aligned for itself, fails a rule without from as from-lookalike; the same domain unswapped is accepted', async () => {
     const HOMOGLYPH: Record<string, string> = { a: '\u0430', c: '\u0441', e: '\u0435', o: '\u043E', p: '\u0440', x: '\u0445', y: '\u0443' };

@@ -188,6 +188,14 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(p, misleading, 'ap@example.com')).toEqual({ action: 'accept', rule: 'named', failed: [] });
     expect(decideDisposition(p, misleading, 'ar@example.com')).toEqual({ action: 'accept', rule: 'open', failed: [] });
   });
+  // Was: accepted — fromMisleading is read from the candidates listed, and a Sender not read whole lists none of its own.
+  it('a rule without from that requires a proof fails as from-unread when an author candidate could not be read whole (fromComplete false: a Sender over MAX_FROM_BYTES may show cfo@раураӏ.com), however valid the proof', () => {
+    const unread: DispositionFacts = { ...valid, from: 'x@evil.example', fromCandidates: ['x@evil.example'], fromComplete: false };
+    expect(decideDisposition(policy, unread, 'board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-unread'] });
+    expect(decideDisposition(policy, { ...unread, smimeTemporary: true, smimeValid: false }, 'board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-unread', 'smime'] });
+    // Read whole: met as before.
+    expect(decideDisposition(policy, { ...unread, fromComplete: true }, 'board@example.com')).toEqual({ action: 'accept', rule: 'board', failed: [] });
+  });
   // Was: accepted by the rule — the proof (about facts.from) was taken for the candidate that made the rule apply.
   it('a rule that applies only through a candidate other than the proven author (a Sender cfo@example.com on From x@evil.example) fails as from-unproven, however valid the proof', () => {
     const sender: DispositionFacts = { ...valid, from: 'x@evil.example', fromCandidates: ['x@evil.example', 'cfo@example.com'], fromComplete: true };
