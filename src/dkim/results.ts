@@ -1,5 +1,6 @@
 /** DKIM results in RFC 8601 words, alignment with the From domain, and Authentication-Results. */
 import { checkAuthservId, formatAuthenticationResults, type ArMethodResult } from '../internal/authentication-results.js';
+import { domainToAscii } from '../internal/mailbox.js';
 import type { AuthorProblem } from '../mime/author.js';
 import { fieldDisplayName, type UnsignedInstance } from './instances.js';
 
@@ -72,11 +73,14 @@ export interface DkimVerification {
   fromProblems?: readonly AuthorProblem[];
 }
 
-/** Relaxed-alignment-lite: equal, or one a subdomain of the other (both with at least two labels). */
+/**
+ * Relaxed-alignment-lite: equal, or one a subdomain of the other (both with at least two labels). Compared as A-labels
+ * (RFC 8616: a From in U-labels, `cfo@bücher.example`, is the domain DNS knows as xn--bcher-kva.example, what d= names).
+ */
 export function domainsAlign(signingDomain: string, fromDomain: string | undefined): boolean {
   if (!fromDomain) return false;
-  const d = signingDomain.toLowerCase().replace(/\.$/, '');
-  const f = fromDomain.toLowerCase().replace(/\.$/, '');
+  const d = domainToAscii(signingDomain.replace(/\.$/, ''));
+  const f = domainToAscii(fromDomain.replace(/\.$/, ''));
   if (!d.includes('.') || !f.includes('.')) return false;
   return d === f || f.endsWith(`.${d}`) || d.endsWith(`.${f}`);
 }

@@ -127,8 +127,9 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
     ...(from ? { from } : {}),
     fromCandidates: [...new Set([...candidates.addresses, ...senders.addresses, ...envelope])],
     fromComplete: candidates.complete && senders.complete,
-    // The envelope sender too: the From an MTA adds from it is shown like any other.
-    ...lookalikesOf([...candidates.addresses, ...senders.addresses, ...envelope]),
+    // The envelope sender too: the From an MTA adds from it is shown like any other. And each as written: a client shows
+    // "cfo@НЅВС.com" in capitals, which read as HSBC where the lower-cased candidate reads as nothing Latin.
+    ...lookalikesOf([...candidates.addresses, ...candidates.asWritten, ...senders.addresses, ...senders.asWritten, ...envelope, ...(envelope.length ? [options.envelopeFrom!] : [])]),
     smimeValid: single && smime.verdict?.valid === true,
     revocationGood: single && revocationGood(smime.verdict),
     // A pass that leaves a shown field (Subject, Sender, Reply-To) unsigned vouches for a message the reader does not see.
@@ -146,10 +147,11 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
 /**
  * Author candidates the reader takes for another address (latinLookalike: pay@аpple.com → pay@apple.com), for a rule's
  * `from`: the domain, and a local part with other than ASCII in it (сfo@example.com, a Cyrillic "с", → cfo@example.com),
- * read as a label is.
+ * read as a label is; and whether a candidate's domain is shown as such a name at all (for a rule without `from`).
  */
-function lookalikesOf(addresses: readonly string[]): Pick<DispositionFacts, 'fromLookalikes'> {
+function lookalikesOf(addresses: readonly string[]): Pick<DispositionFacts, 'fromLookalikes' | 'fromMisleading'> {
   const reads = new Set<string>();
+  let misleading = false;
   for (const a of addresses) {
     const at = a.lastIndexOf('@');
     if (at <= 0) continue;
@@ -157,9 +159,11 @@ function lookalikesOf(addresses: readonly string[]): Pick<DispositionFacts, 'fro
     // Every label read (everyLabel): "example.со" (a Cyrillic TLD) or "уапԁех.ru" only count when they read as a rule's domain.
     const d = latinLookalike(domain, { everyLabel: true });
     const l = /[^\x00-\x7f]/.test(local) ? latinLookalike(local, { everyLabel: true }) : undefined;
-    if (d || l) reads.add(`${l ? l.reads : local}@${(d ? d.reads : domain).toLowerCase()}`);
+    if (d || l) reads.add(`${l ? l.reads : local}@${d ? d.reads : domain}`.toLowerCase());
+    // As a client shows it (Chromium's exemptions: "уапԁех.ru" is shown as it is): for a rule with no domain to compare with.
+    if (d && !misleading) misleading = latinLookalike(domain) !== undefined;
   }
-  return reads.size ? { fromLookalikes: [...reads] } : {};
+  return { ...(reads.size ? { fromLookalikes: [...reads] } : {}), ...(misleading ? { fromMisleading: true } : {}) };
 }
 
 export interface RewriteOptions {

@@ -128,6 +128,13 @@ export interface DispositionFacts {
    * what it proves is about another domain than the one the reader sees.
    */
   fromLookalikes?: readonly string[];
+  /**
+   * An author candidate's domain reads as a Latin name it is not by the rule a mail client shows domains by
+   * (latinLookalike without `everyLabel`, Chromium's IDN spoof checker: the verdict's SMIME_FROM_DOMAIN_LOOKALIKE):
+   * a rule without `from` that requires smime or dkimAligned fails as `from-lookalike` — what the message proves is
+   * about a domain the reader does not see (a validly signed pay@раураӏ.com reads as pay@paypal.com).
+   */
+  fromMisleading?: boolean;
   /** S/MIME verdict valid (entire message, valid signer bound to From). */
   smimeValid: boolean;
   /** Every certificate of every signer's chain was checked and is good (not revoked, status known). */
@@ -310,10 +317,16 @@ function decideForAddress(
     const c = compiled[i]!;
     // What smime and dkimAligned prove is about the one author (facts.from): a rule that applies through another candidate
     // only (Sender: cfo@example.com on a From x@evil.example with a DKIM pass aligned with evil.example) is not met by that proof.
-    const unproven = !lookalike && c.from !== undefined && author !== undefined && (rule.require.smime === true || rule.require.dkimAligned === true) && !matchesFrom(c.from, author);
+    const proves = rule.require.smime === true || rule.require.dkimAligned === true;
+    const unproven = !lookalike && c.from !== undefined && author !== undefined && proves && !matchesFrom(c.from, author);
+    // A rule for any From whose proof is about a domain the reader takes for another: not met either.
+    const misleading = !lookalike && c.from === undefined && proves && facts.fromMisleading === true;
+    // A candidate not read whole (a Sender over MAX_FROM_BYTES, an encoded word in a charset not known here) may be shown as
+    // such a name too, and fromMisleading cannot say: fail closed, as `from` does for it.
+    const unread = !lookalike && c.from === undefined && proves && facts.fromComplete === false;
     // A From that only reads as one of the rule's: its requirements cannot be met.
-    const failed: string[] = lookalike ? ['from-lookalike'] : unproven ? ['from-unproven'] : [];
-    const temporary: boolean[] = lookalike || unproven ? [false] : [];
+    const failed: string[] = lookalike || misleading ? ['from-lookalike'] : unproven ? ['from-unproven'] : unread ? ['from-unread'] : [];
+    const temporary: boolean[] = failed.length ? [false] : [];
     if (rule.require.smime && !facts.smimeValid) (failed.push('smime'), temporary.push(facts.smimeTemporary === true));
     if (rule.require.smime && rule.require.revocation === 'hard-fail' && !facts.revocationGood)
       (failed.push('revocation'), temporary.push(facts.revocationTemporary === true || facts.smimeTemporary === true));

@@ -173,15 +173,21 @@ export interface AuthorCandidates {
    * decoding encoded words, also read right-to-left when bidi controls are present).
    */
   readonly addresses: readonly string[];
+  /**
+   * Those of `addresses` with other than ASCII letters in another case than their normalised form (`cfo@НЅВС.com`), as written
+   * (the rest normalised as in `addresses`): a client shows a From as written, and Cyrillic and Greek capitals read as
+   * Latin ones where their lower case does not ("нѕвс" reads as nothing Latin, "НЅВС" as HSBC: latinLookalike).
+   */
+  readonly asWritten: readonly string[];
   /** False when some From field could not be read whole (over MAX_FROM_BYTES, an undecodable encoded word, over MAX_AUTHOR_CANDIDATES): a reader may see an address not listed. */
   readonly complete: boolean;
   /** More than one From field, or more than one mailbox in them: no single author. */
   readonly ambiguous: boolean;
 }
 
-/** `"cfo"@Example.COM.` → `cfo@example.com`; undefined for what is not local@domain. */
+/** `"cfo"@Example.COM.` → `cfo@Example.COM` (lower-cased, `cfo@example.com`, for `addresses`); undefined for what is not local@domain. */
 function candidateAddress(address: string): string | undefined {
-  const a = address.replace(/[\p{Cf}\s]/gu, '').toLowerCase();
+  const a = address.replace(/[\p{Cf}\s]/gu, '');
   const at = a.lastIndexOf('@');
   if (at < 1 || at === a.length - 1) return undefined;
   let local = a.slice(0, at);
@@ -200,14 +206,20 @@ function candidateAddress(address: string): string | undefined {
 export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[]): AuthorCandidates {
   const raws = Array.isArray(header) ? (header as readonly Uint8Array[]) : (header as HasHeaders).headers.map((h) => h.raw);
   const found = new Set<string>();
+  const written = new Set<string>();
   let complete = true;
   let fields = 0;
   let mailboxes = 0;
   const add = (a: string) => {
-    const c = candidateAddress(a);
-    if (!c) return;
+    const w = candidateAddress(a);
+    if (!w) return;
+    const c = w.toLowerCase();
     if (found.size >= MAX_AUTHOR_CANDIDATES) complete = false;
     else found.add(c);
+    // ASCII reads the same in any case (an A-label's digits too): only other letters' capitals can read otherwise.
+    if (written.has(w) || w.replace(/[A-Z]+/g, (m) => m.toLowerCase()) === c) return;
+    if (written.size >= MAX_AUTHOR_CANDIDATES) complete = false;
+    else written.add(w);
   };
   for (const raw of raws) {
     const f = fromField(raw);
@@ -229,7 +241,7 @@ export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[])
     if (hasBidiControls(decoded)) texts.push([...decoded].reverse().join(''));
     for (const t of texts) for (const a of [...findAddressesInText(t), ...findDisguisedAddresses(t)]) add(a);
   }
-  return { addresses: [...found], complete, ambiguous: fields > 1 || mailboxes > 1 };
+  return { addresses: [...found], asWritten: [...written], complete, ambiguous: fields > 1 || mailboxes > 1 };
 }
 
 function none(problems: AuthorProblem[]): AuthorReading {

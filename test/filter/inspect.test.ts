@@ -1,8 +1,10 @@
 /** inspectMessage (S/MIME + DKIM → facts + one Authentication-Results) and rewriteMessage (forged AR removed). */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signDkimMessage, staticResolver, verifyDkim, type DkimKey } from '../../src/dkim/index.js';
 import { inspectMessage, rewriteMessage } from '../../src/filter/inspect.js';
 import { verifyMessage } from '../../src/smime/index.js';
+import { domainToAscii } from '../../src/internal/mailbox.js';
 import { testKey } from '../dkim/fixtures.js';
 import { decideDispositions, parseFilterPolicy } from '../../src/filter/policy.js';
 import { clock, makeSmimeFixture, plainMessage, rfc822Name, selfSignedSigner, sign, verifyOptions, type SmimeFixture } from '../smime/fixtures.js';
@@ -151,6 +153,112 @@ describe('inspectMessage', () => {
     // A domain-wide rule is met: the mail is from example.com, whatever its local part reads as.
     const domain = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'ap', recipients: ['ap@example.com'], from: ['*@example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }] });
     expect(decideDispositions(domain, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'accept', rule: 'ap', failed: [] });
+  });
+
+  it('a From a client shows as a Latin name it is not (cfo@раураӏ.com validly signed; cfo@еxample.com DKIM-aligned for its own domain): fromMisleading, and a rule without from requiring the proof fails as from-lookalike (was: accepted); a Cyrillic domain under .ru is not misleading', async () => {
+    const board = parseFilterPolicy({ version: 1, rules: [{ name: 'board', recipients: ['board@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    const signer = await selfSignedSigner([rfc822Name('cfo@xn--80aa0cbo65f.com')], 'cfo@xn--80aa0cbo65f.com');
+    const signed = await inspectMessage(enc(await sign(plainMessage({ from: 'CFO <cfo@xn--80aa0cbo65f.com>' }), signer)), { authservId: ID, smime: verifyOptions(f, { trustAnchors: [...f.anchors, signer.certificate] }) });
+    expect(signed.facts).toMatchObject({ smimeValid: true, fromLookalikes: ['cfo@paypal.com'], fromMisleading: true });
+    expect(decideDispositions(board, signed.facts, ['board@example.com']).perRecipient.get('board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-lookalike'] });
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' }] });
+    const evil = await testKey('ed25519');
+    const aligned = await signDkimMessage(plainMessage({ from: 'CFO <cfo@xn--xample-2of.com>' }), [{ domain: 'xn--xample-2of.com', selector: 'ed', privateKey: evil.privateKey, timestamp: clock() }]);
+    const dkim = await inspectMessage(enc(aligned), { authservId: ID, dkim: { resolver: staticResolver({ 'ed._domainkey.xn--xample-2of.com': evil.record.value }), clock } });
+    expect(dkim.facts).toMatchObject({ dkimAligned: true, fromMisleading: true });
+    expect(decideDispositions(staff, dkim.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'tag', rule: 'staff', failed: ['from-lookalike'] });
+    // Shown as it is (Chromium's exemption for Cyrillic under .ru): read only for a rule's own domain, not misleading by itself.
+    const ru = await inspectMessage(enc(plainMessage({ from: 'CFO <cfo@xn--80ak3aon04i.ru>' })), { authservId: ID, smime: verifyOptions(f) });
+    expect(ru.facts.fromLookalikes).toEqual(['cfo@yandex.ru']);
+    expect(ru.facts.fromMisleading).toBeUndefined();
+    expect((await inspectMessage(enc(signedBoth), options())).facts.fromMisleading).toBeUndefined();
+  });
+
+  // Was: accepted by "board" — the candidates are lower-cased, and "нѕвс" in lower case reads as nothing Latin, while the
+  // client shows the From as written and the verdict itself warns SMIME_FROM_DOMAIN_LOOKALIKE ("may take it for HSBC.com").
+  it('a From written in Cyrillic or Greek capitals that read as Latin ones (cfo@НЅВС.com validly signed for xn--b1avn2f.com; Sender: cfo@ΝΙΚΕ.com; the envelope sender): fromMisleading and the capitals\' reading, so a rule without from requiring the proof fails as from-lookalike', async () => {
+    const bin = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+    const utf8Message = (p: Parameters<typeof plainMessage>[0]) => enc(plainMessage({ ...p, contentHeaders: ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit'] }));
+    const board = parseFilterPolicy({ version: 1, rules: [{ name: 'board', recipients: ['board@example.com'], require: { smime: true }, otherwise: 'reject' }] });
+    const signer = await selfSignedSigner([rfc822Name('cfo@xn--b1avn2f.com')], 'cfo@xn--b1avn2f.com');
+    const r = await inspectMessage(bin(await sign(utf8Message({ from: 'CFO <cfo@НЅВС.com>' }), signer)), { authservId: ID, smime: verifyOptions(f, { trustAnchors: [...f.anchors, signer.certificate] }) });
+    expect(r.smime.verdict!.warnings.map((w) => w.code)).toEqual(['SMIME_FROM_DOMAIN_LOOKALIKE']);
+    expect(r.facts).toMatchObject({ smimeValid: true, fromCandidates: ['cfo@нѕвс.com'], fromLookalikes: ['cfo@hsbc.com'], fromMisleading: true });
+    expect(decideDispositions(board, r.facts, ['board@example.com']).perRecipient.get('board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-lookalike'] });
+    // A rule for the name it reads as applies too (was: not read, so the rule did not apply).
+    const hsbc = parseFilterPolicy({ version: 1, rules: [{ name: 'hsbc', recipients: ['ap@example.com'], from: ['*@hsbc.com'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDispositions(hsbc, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'reject', rule: 'hsbc', failed: ['from-lookalike'] });
+    // A Sender in Greek capitals (νικε in lower case reads as nothing Latin), and an envelope sender when there is no From.
+    const sender = await inspectMessage(utf8Message({ headers: ['Sender: cfo@ΝΙΚΕ.com'] }), { authservId: ID });
+    expect(sender.facts).toMatchObject({ fromLookalikes: ['cfo@nike.com'], fromMisleading: true });
+    const envelope = await inspectMessage(utf8Message({ from: null }), { authservId: ID, envelopeFrom: 'cfo@НЅВС.com' });
+    expect(envelope.facts).toMatchObject({ fromCandidates: ['cfo@нѕвс.com'], fromLookalikes: ['cfo@hsbc.com'], fromMisleading: true });
+    // Capitals under the script's own TLD are shown as they are (Chromium's exemption), in any case: read for a rule's domain only.
+    const ru = await inspectMessage(utf8Message({ from: 'CFO <cfo@ЅОСО.RU>' }), { authservId: ID });
+    expect(ru.facts.fromLookalikes).toEqual(['cfo@soco.ru']);
+    expect(ru.facts.fromMisleading).toBeUndefined();
+  });
+
+  // Was: dkim=pass but not aligned — d= (A-labels, as DNS has it) was compared with the From domain as written (U-labels,
+  // RFC 6532 mail), so a rule without from requiring dkimAligned failed every such sender as 'dkim'. RFC 8616 §4: compare as A-labels.
+  it('a legitimate internationalised From written in U-labels (cfo@bücher.example, cfo@пример.рф), DKIM-signed for its A-label: aligned, and accepted by a rule without from; a look-alike in U-labels aligns too but fails as from-lookalike', async () => {
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' }] });
+    const decide = async (from: string, domain: string) => {
+      const signed = await signDkimMessage(plainMessage({ from, contentHeaders: ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit'] }), [{ domain, selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+      const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ [`ed._domainkey.${domain}`]: key.record.value }), clock } });
+      return { facts: r.facts, d: decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com') };
+    };
+    for (const [from, domain] of [['Büro <cfo@bücher.example>', 'xn--bcher-kva.example'], ['Бухгалтерия <cfo@Пример.РФ>', 'xn--e1afmkfd.xn--p1ai'], ['CFO <cfo@mail.bücher.example>', 'xn--bcher-kva.example']]) {
+      const { facts, d } = await decide(from!, domain!);
+      expect(facts.dkimAligned).toBe(true);
+      expect(d).toEqual({ action: 'accept', rule: 'staff', failed: [] });
+    }
+    // A capital sigma where toLowerCase makes it a final ς ("ΑΣ-1": ας-1, where DNS reads ασ-1) leaves no author (the
+    // reader sees the field's two spellings differ: display-name-address), so it aligns with neither.
+    expect((await decide('CFO <cfo@ΑΣ-1.gr>', domainToAscii('ασ-1.gr'))).facts.dkimAligned).toBe(false);
+    expect((await decide('CFO <cfo@ΑΣ-1.gr>', domainToAscii('ας-1.gr'))).facts.dkimAligned).toBe(false);
+    expect((await decide('CFO <cfo@ας-1.gr>', domainToAscii('ας-1.gr'))).facts.dkimAligned).toBe(true);
+    const { facts, d } = await decide('CFO <cfo@НЅВС.com>', 'xn--b1avn2f.com');
+    expect(facts).toMatchObject({ dkimAligned: true, fromMisleading: true });
+    expect(d).toEqual({ action: 'tag', rule: 'staff', failed: ['from-lookalike'] });
+  });
+
+  // Was: accepted — the same Sender read whole fails as from-lookalike; padded past MAX_FROM_BYTES, or in UTF-7, it was not read at all.
+  it('a Sender that cannot be read whole (a 17 KB display name before cfo@xn--80aa0cbo65f.com; a UTF-7 encoded word) on a From DKIM-aligned for itself: fromComplete false, and a rule without from requiring dkimAligned fails as from-unread', async () => {
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'reject' }] });
+    for (const sender of [`Sender: "${'Accounts Payable '.repeat(1000)}" <cfo@xn--80aa0cbo65f.com>`, 'Sender: =?utf-7?Q?cfo+AEA-xn--80aa0cbo65f.com?= <y@evil.example>']) {
+      const signed = await signDkimMessage(plainMessage({ from: 'CFO <x@evil.example>', headers: [sender] }), [{ domain: 'evil.example', selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+      const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ 'ed._domainkey.evil.example': key.record.value }), clock } });
+      expect(r.facts).toMatchObject({ dkimAligned: true, fromComplete: false });
+      expect(decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'reject', rule: 'staff', failed: ['from-unread'] });
+    }
+  });
+
+  // The oracle is the generator's own: it knows which letters it swapped for Cyrillic ones that look the same.
+  it('property: a From domain with Latin letters swapped for Cyrillic look-alikes, DKIM-aligned for itself, fails a rule without from as from-lookalike; the same domain unswapped is accepted', async () => {
+    const HOMOGLYPH: Record<string, string> = { a: '\u0430', c: '\u0441', e: '\u0435', o: '\u043E', p: '\u0440', x: '\u0445', y: '\u0443' };
+    const staff = parseFilterPolicy({ version: 1, rules: [{ name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' }] });
+    let swappedRuns = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ letter: fc.constantFrom('a', 'c', 'e', 'o', 'p', 'x', 'y', 'b', 'l', 'm', 'n', 'k', 't'), swap: fc.boolean() }), { minLength: 3, maxLength: 10 }),
+        fc.constantFrom('com', 'net', 'example'),
+        async (letters, tld) => {
+          const label = letters.map(({ letter, swap }) => (swap && HOMOGLYPH[letter] ? HOMOGLYPH[letter] : letter)).join('');
+          const swapped = label !== letters.map((l) => l.letter).join('');
+          swappedRuns += swapped ? 1 : 0;
+          const domain = domainToAscii(`${label}.${tld}`);
+          const msg = plainMessage({ from: `Payments <payments@${domain}>` });
+          const signed = await signDkimMessage(msg, [{ domain, selector: 'ed', privateKey: key.privateKey, timestamp: clock() }]);
+          const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ [`ed._domainkey.${domain}`]: key.record.value }), clock } });
+          expect(r.facts.dkimAligned).toBe(true);
+          const d = decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com');
+          expect(d).toEqual(swapped ? { action: 'tag', rule: 'staff', failed: ['from-lookalike'] } : { action: 'accept', rule: 'staff', failed: [] });
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect(swappedRuns).toBeGreaterThan(10);
   });
 
   it('a bad authserv-id is a caller mistake (ERR_INVALID_INPUT)', async () => {

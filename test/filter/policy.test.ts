@@ -168,6 +168,34 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(policy, { ...lookalike, fromLookalikes: ['cfo@examp1e.com'] }, 'ap@example.com').rule).toBe('staff');
     expect(decideDisposition(policy, { ...valid, fromCandidates: ['cfo@example.com'], fromLookalikes: ['cfo@example.com'] }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'ap-payments', failed: [] });
   });
+  // Was: accepted — a rule without `from` ("board", "staff") was met by a valid proof for the look-alike domain itself.
+  it('a From whose domain a client shows as a Latin name it is not (fromMisleading: cfo@раураӏ.com) fails a rule without from that requires smime or dkimAligned, as from-lookalike', () => {
+    const misleading: DispositionFacts = { ...valid, from: 'cfo@xn--80aa0cbo65f.com', fromCandidates: ['cfo@xn--80aa0cbo65f.com'], fromComplete: true, fromLookalikes: ['cfo@paypal.com'], fromMisleading: true };
+    expect(decideDisposition(policy, misleading, 'board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-lookalike'] });
+    expect(decideDisposition(policy, misleading, 'it@example.com')).toEqual({ action: 'tag', rule: 'staff', failed: ['from-lookalike'] });
+    // Permanent, whatever else failed only for now; and listed before what the message itself failed.
+    expect(decideDisposition(policy, { ...misleading, smimeValid: false, smimeTemporary: true }, 'board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-lookalike', 'smime'] });
+    // Without fromMisleading (a reading only under every label, as уапԁех.ru's: shown as it is), the rules are met as before.
+    expect(decideDisposition(policy, { ...misleading, fromMisleading: undefined }, 'board@example.com')).toEqual({ action: 'accept', rule: 'board', failed: [] });
+    // A rule that requires nothing is not concerned; a rule whose from names the author is the administrator's own word.
+    const p = parseFilterPolicy({
+      version: 1,
+      rules: [
+        { name: 'named', recipients: ['ap@example.com'], from: ['*@xn--80aa0cbo65f.com'], require: { smime: true }, otherwise: 'reject' },
+        { name: 'open', recipients: ['*@example.com'], require: {}, otherwise: 'reject' },
+      ],
+    });
+    expect(decideDisposition(p, misleading, 'ap@example.com')).toEqual({ action: 'accept', rule: 'named', failed: [] });
+    expect(decideDisposition(p, misleading, 'ar@example.com')).toEqual({ action: 'accept', rule: 'open', failed: [] });
+  });
+  // Was: accepted — fromMisleading is read from the candidates listed, and a Sender not read whole lists none of its own.
+  it('a rule without from that requires a proof fails as from-unread when an author candidate could not be read whole (fromComplete false: a Sender over MAX_FROM_BYTES may show cfo@раураӏ.com), however valid the proof', () => {
+    const unread: DispositionFacts = { ...valid, from: 'x@evil.example', fromCandidates: ['x@evil.example'], fromComplete: false };
+    expect(decideDisposition(policy, unread, 'board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-unread'] });
+    expect(decideDisposition(policy, { ...unread, smimeTemporary: true, smimeValid: false }, 'board@example.com')).toEqual({ action: 'reject', rule: 'board', failed: ['from-unread', 'smime'] });
+    // Read whole: met as before.
+    expect(decideDisposition(policy, { ...unread, fromComplete: true }, 'board@example.com')).toEqual({ action: 'accept', rule: 'board', failed: [] });
+  });
   // Was: accepted by the rule — the proof (about facts.from) was taken for the candidate that made the rule apply.
   it('a rule that applies only through a candidate other than the proven author (a Sender cfo@example.com on From x@evil.example) fails as from-unproven, however valid the proof', () => {
     const sender: DispositionFacts = { ...valid, from: 'x@evil.example', fromCandidates: ['x@evil.example', 'cfo@example.com'], fromComplete: true };

@@ -132,6 +132,17 @@ describe('readAuthorCandidates (atk13: every address a reader could take as the 
     expect(many.addresses).toHaveLength(MAX_AUTHOR_CANDIDATES);
     expect(many.complete).toBe(false);
   });
+  it('asWritten: the addresses whose case as written differs (cfo@НЅВС.com, which reads as HSBC where нѕвс does not), capped like the addresses', () => {
+    expect(read('From: CFO <cfo@НЅВС.com.>')).toMatchObject({ addresses: ['cfo@нѕвс.com'], asWritten: ['cfo@НЅВС.com'], complete: true });
+    expect(read('From: cfo@example.com').asWritten).toEqual([]);
+    // ASCII reads alike in any case (nothing to read twice).
+    expect(read('From: CFO@Example.COM, CFO@XN--80AA0CBO65F.COM, CFO@раураӏ.COM').asWritten).toEqual([]);
+    // Many spellings of one address: listed up to the cap, then the reading is incomplete (a reader may see one not listed).
+    const cased = read(`From: ${Array.from({ length: MAX_AUTHOR_CANDIDATES + 1 }, (_, i) => `${Array.from('абвгдежзий', (c, j) => (((i + 1) >> j) & 1 ? c.toUpperCase() : c)).join('')}@example.com`).join(', ')}`);
+    expect(cased.addresses).toEqual(['абвгдежзий@example.com']);
+    expect(cased.asWritten).toHaveLength(MAX_AUTHOR_CANDIDATES);
+    expect(cased.complete).toBe(false);
+  });
 });
 
 // Found by the spoof generator's UTF-8 paths: the whole From field is scanned for addresses as a
