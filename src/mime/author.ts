@@ -165,6 +165,16 @@ export function readAuthor(header: HasHeaders | readonly Uint8Array[]): AuthorRe
 /** The most author candidates readAuthorCandidates returns; beyond it the reading is incomplete. */
 export const MAX_AUTHOR_CANDIDATES = 64;
 
+/**
+ * The most bytes of From field values readAuthorCandidates reads in one call (four fields of MAX_FROM_BYTES): fields
+ * beyond are counted, not read, and the reading is incomplete. One From field is what RFC 5322 allows; without this
+ * bound a header of a thousand 16 KiB From fields cost seconds to read, and nothing more could be decided from it.
+ */
+export const MAX_AUTHOR_BYTES = 4 * MAX_FROM_BYTES;
+
+/** The longest domain (as written, RFC 1035's 253 characters) of a candidate; one longer names no host: the reading is incomplete. */
+const MAX_CANDIDATE_DOMAIN = 253;
+
 export interface AuthorCandidates {
   /**
    * Every address a reader could take as the author, normalised (lower case, quotes around the local
@@ -179,7 +189,10 @@ export interface AuthorCandidates {
    * Latin ones where their lower case does not ("нѕвс" reads as nothing Latin, "НЅВС" as HSBC: latinLookalike).
    */
   readonly asWritten: readonly string[];
-  /** False when some From field could not be read whole (over MAX_FROM_BYTES, an undecodable encoded word, over MAX_AUTHOR_CANDIDATES): a reader may see an address not listed. */
+  /**
+   * False when some From field could not be read whole (over MAX_FROM_BYTES, past MAX_AUTHOR_BYTES, an undecodable encoded
+   * word, over MAX_AUTHOR_CANDIDATES, an address whose domain is longer than a domain can be): a reader may see an address not listed.
+   */
   readonly complete: boolean;
   /** More than one From field, or more than one mailbox in them: no single author. */
   readonly ambiguous: boolean;
@@ -210,9 +223,14 @@ export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[])
   let complete = true;
   let fields = 0;
   let mailboxes = 0;
+  let read = 0;
   const add = (a: string) => {
     const w = candidateAddress(a);
     if (!w) return;
+    if (w.length - w.lastIndexOf('@') - 1 > MAX_CANDIDATE_DOMAIN) {
+      complete = false;
+      return;
+    }
     const c = w.toLowerCase();
     if (found.size >= MAX_AUTHOR_CANDIDATES) complete = false;
     else found.add(c);
@@ -225,10 +243,12 @@ export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[])
     const f = fromField(raw);
     if (!f) continue;
     fields++;
-    if (f.value.length > MAX_FROM_BYTES) {
+    // Past the bounds (or with no room for another candidate) a field is counted, not read: what it holds is not known.
+    if (f.value.length > MAX_FROM_BYTES || read + f.value.length > MAX_AUTHOR_BYTES || found.size >= MAX_AUTHOR_CANDIDATES) {
       complete = false;
       continue;
     }
+    read += f.value.length;
     const text = fieldText(f.value).text;
     if (readEncodedWords(text).undecodable.length > 0) complete = false;
     const decoded = decodeEncodedWords(text);

@@ -1,7 +1,7 @@
 /** readAuthor: the one strict From reader (S/MIME binding, DKIM alignment, Authentication-Results). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_AUTHOR_CANDIDATES, MAX_FROM_BYTES, readAuthorCandidates } from '../../src/mime/author.js';
+import { MAX_AUTHOR_BYTES, MAX_AUTHOR_CANDIDATES, MAX_FROM_BYTES, readAuthorCandidates } from '../../src/mime/author.js';
 import { parseMessage, readAuthor, type AuthorProblemCode } from '../../src/mime/index.js';
 
 const enc = new TextEncoder();
@@ -131,6 +131,25 @@ describe('readAuthorCandidates (atk13: every address a reader could take as the 
     const many = read(`From: ${Array.from({ length: MAX_AUTHOR_CANDIDATES + 5 }, (_, i) => `u${i}@example.com`).join(', ')}`);
     expect(many.addresses).toHaveLength(MAX_AUTHOR_CANDIDATES);
     expect(many.complete).toBe(false);
+  });
+  // Was: every From field read, each up to MAX_FROM_BYTES — a header of a hundred and more 16 KiB fields cost seconds
+  // here and seconds more in the filter's look-alike readings of their thousands-of-labels domains.
+  it('reads at most MAX_AUTHOR_BYTES of From fields and no domain longer than a domain can be: past either, incomplete (fields still counted)', () => {
+    const field = (i: number) => `From: u${i}@example.com (${'x'.repeat(MAX_FROM_BYTES - 40)})`;
+    const fields = Array.from({ length: MAX_AUTHOR_BYTES / MAX_FROM_BYTES + 2 }, (_, i) => field(i)).join('\r\n');
+    const r = read(fields);
+    expect(r.complete).toBe(false);
+    expect(r.ambiguous).toBe(true);
+    expect(r.addresses).toEqual(Array.from({ length: MAX_AUTHOR_BYTES / MAX_FROM_BYTES }, (_, i) => `u${i}@example.com`));
+    expect(read(Array.from({ length: MAX_AUTHOR_BYTES / MAX_FROM_BYTES }, (_, i) => field(i)).join('\r\n')).complete).toBe(true);
+    // A domain of 254 characters names no host; 253 does.
+    const domain = (n: number) => `${'a.'.repeat((n - 3) / 2)}com`;
+    expect(read(`From: x@${domain(253)}`)).toMatchObject({ addresses: [`x@${domain(253)}`], complete: true });
+    expect(read(`From: x@${domain(255)}, y@example.com`)).toMatchObject({ addresses: ['y@example.com'], complete: false });
+    // The costliest header: 200 fields of 16 KiB look-alike labels, read in bounded time.
+    const t0 = performance.now();
+    expect(read(Array.from({ length: 200 }, (_, i) => `From: x${i}@${'\u0410.'.repeat(5000)}ru`).join('\r\n')).complete).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(2000);
   });
   it('asWritten: the addresses whose case as written differs (cfo@НЅВС.com, which reads as HSBC where нѕвс does not), capped like the addresses', () => {
     expect(read('From: CFO <cfo@НЅВС.com.>')).toMatchObject({ addresses: ['cfo@нѕвс.com'], asWritten: ['cfo@НЅВС.com'], complete: true });
