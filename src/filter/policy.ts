@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { parseInput } from '../internal/validate.js';
-import { domainToUnicode } from '../internal/mailbox.js';
+import { domainToUnicode, lowerCaseDomain } from '../internal/mailbox.js';
 
 export const DISPOSITION_ACTIONS = ['accept', 'tag', 'quarantine', 'reject'] as const;
 export type DispositionAction = (typeof DISPOSITION_ACTIONS)[number];
@@ -161,7 +161,7 @@ export interface Disposition {
 
 /** A domain as an A-label string (`bücher.example` → `xn--bcher-kva.example`), lower case, no trailing dot. WHATWG URL does the IDNA mapping, so this runs anywhere. */
 function asciiDomain(domain: string): string {
-  const d = domain.toLowerCase().replace(/\.+$/, '');
+  const d = lowerCaseDomain(domain).replace(/\.+$/, '');
   if (!/[^\x00-\x7f]/.test(d)) return d;
   try {
     return new URL(`http://${d}/`).hostname;

@@ -25,6 +25,14 @@ export function mailboxParts(address: string): { local: string; domain: string }
 }
 
 /**
+ * A domain lower-cased character by character: toLowerCase on the whole text applies Final_Sigma, making "ΑΣ-1.gr"
+ * the "ας-1.gr" of another domain, where UTS #46 (and DNS) read "ασ-1.gr". Every reader of a domain's case uses this.
+ */
+export function lowerCaseDomain(domain: string): string {
+  return /^[\x00-\x7f]*$/.test(domain) ? domain.toLowerCase() : Array.from(domain, (c) => c.toLowerCase()).join('');
+}
+
+/**
  * A domain as lower-case A-labels (IDNA2008 ToASCII without its validity checks, RFC 5891 §5): each
  * label NFC-normalised (canonically equivalent text is the same text: "u" + U+0308 is "ü") and
  * lower-cased character by character (no Final_Sigma: "Σ" is "σ", never "ς"), and one that is not ASCII Punycode-encoded with "xn--" (RFC 3492). After NFC no
@@ -35,9 +43,7 @@ export function domainToAscii(domain: string): string {
   return domain
     .split('.')
     .map((label) => {
-      // Each character lower-cased alone: toLowerCase on the whole label applies Final_Sigma, making
-      // "ΑΣ" the "ας" of another domain, where UTS #46 (and DNS) read "ασ".
-      const lower = Array.from(label.normalize('NFC'), (c) => c.toLowerCase()).join('').normalize('NFC');
+      const lower = lowerCaseDomain(label.normalize('NFC')).normalize('NFC');
       if (/^[\x00-\x7f]*$/.test(lower)) return lower;
       const encoded = punycode(lower);
       return encoded === undefined ? lower : `xn--${encoded}`;

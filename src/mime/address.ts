@@ -2,7 +2,7 @@
  * RFC 5322 §3.4 address lists (with the obsolete forms of §4.4), for From/Sender checks.
  * Parsing never throws: problems are reported in `errors` and the rest is still returned.
  */
-import { mailboxKey, mailboxParts } from '../internal/mailbox.js';
+import { lowerCaseDomain, mailboxKey, mailboxParts } from '../internal/mailbox.js';
 import { decodeEncodedWords } from './encoded-word.js';
 
 export interface Mailbox {
@@ -318,7 +318,7 @@ export function normalizeAddress(address: string): string {
   const a = address.trim();
   const at = a.lastIndexOf('@');
   if (at < 0) return a;
-  return a.slice(0, at + 1) + a.slice(at + 1).toLowerCase();
+  return a.slice(0, at + 1) + lowerCaseDomain(a.slice(at + 1));
 }
 
 export interface DisplayNameAddress {
@@ -352,7 +352,7 @@ export function shownAs(own: string): (shown: string) => boolean {
 }
 
 /** The domain as written, canonically equivalent text and case aside (no A-label conversion). */
-const writtenDomain = (address: string) => Array.from((mailboxParts(address)?.domain ?? '').normalize('NFC'), (c) => c.toLowerCase()).join('');
+const writtenDomain = (address: string) => lowerCaseDomain((mailboxParts(address)?.domain ?? '').normalize('NFC'));
 
 // The scripts of domain labels (Script_Extensions); a letter of none of them counts as mixed (fails closed).
 const SCRIPTS = 'Latin Greek Cyrillic Armenian Georgian Hebrew Arabic Syriac Thaana Nko Samaritan Mandaic Devanagari Bengali Gurmukhi Gujarati Oriya Tamil Telugu Kannada Malayalam Sinhala Thai Lao Tibetan Myanmar Khmer Mongolian Ethiopic Cherokee Canadian_Aboriginal Tifinagh Hangul Hiragana Katakana Bopomofo Han Yi Javanese Balinese Sundanese Vai Ol_Chiki Tai_Tham Tai_Viet New_Tai_Lue Lisu Adlam'

@@ -7,6 +7,7 @@
 import { decodeEncodedWords, readEncodedWords } from './encoded-word.js';
 import { findAddressesInDisplayNames, findAddressesInText, findDisguisedAddresses, hasBidiControls, normalizeAddress, parseAddressList, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
 import type { HasHeaders } from './headers.js';
+import { lowerCaseDomain } from '../internal/mailbox.js';
 
 export type AuthorProblemCode =
   /** No From field. */
@@ -154,7 +155,7 @@ export function readAuthor(header: HasHeaders | readonly Uint8Array[]): AuthorRe
     problems.push({ code: 'encoded-word-address', message: `the From address ${visible(first.address)} holds an encoded word (RFC 2047 §5 forbids it), shown by some clients as ${visible(decodeEncodedWords(first.address))}` });
   if (first.local.startsWith('"') && /[@<>]/.test(first.local))
     problems.push({ code: 'address-in-local-part', message: `the From address ${visible(first.address)} has a quoted local part that reads like another address` });
-  const domain = first.domain.toLowerCase();
+  const domain = lowerCaseDomain(first.domain);
   if (!problems.some((p) => p.code === 'malformed') && !HOST_NAME.test(domain))
     problems.push({ code: 'malformed', message: `the From field is not a single well-formed mailbox (the domain "${visible(first.domain)}" is not a host name)` });
   problems.push(...byteProblems);
@@ -231,7 +232,8 @@ export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[])
       complete = false;
       return;
     }
-    const c = w.toLowerCase();
+    const at = w.lastIndexOf('@');
+    const c = `${w.slice(0, at).toLowerCase()}@${lowerCaseDomain(w.slice(at + 1))}`;
     if (found.size >= MAX_AUTHOR_CANDIDATES) complete = false;
     else found.add(c);
     // ASCII reads the same in any case (an A-label's digits too): only other letters' capitals can read otherwise.

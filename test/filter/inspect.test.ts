@@ -213,9 +213,9 @@ describe('inspectMessage', () => {
       expect(facts.dkimAligned).toBe(true);
       expect(d).toEqual({ action: 'accept', rule: 'staff', failed: [] });
     }
-    // A capital sigma where toLowerCase makes it a final ς ("ΑΣ-1": ας-1, where DNS reads ασ-1) leaves no author (the
-    // reader sees the field's two spellings differ: display-name-address), so it aligns with neither.
-    expect((await decide('CFO <cfo@ΑΣ-1.gr>', domainToAscii('ασ-1.gr'))).facts.dkimAligned).toBe(false);
+    // A capital sigma is σ, as DNS (UTS #46) reads it, never the final ς toLowerCase makes of "ΑΣ-1" (lowerCaseDomain):
+    // it was read as ας-1.gr beside the address's ασ-1.gr, "shows another address", and the From had no author at all.
+    expect((await decide('CFO <cfo@ΑΣ-1.gr>', domainToAscii('ασ-1.gr'))).facts.dkimAligned).toBe(true);
     expect((await decide('CFO <cfo@ΑΣ-1.gr>', domainToAscii('ας-1.gr'))).facts.dkimAligned).toBe(false);
     expect((await decide('CFO <cfo@ας-1.gr>', domainToAscii('ας-1.gr'))).facts.dkimAligned).toBe(true);
     const { facts, d } = await decide('CFO <cfo@НЅВС.com>', 'xn--b1avn2f.com');

@@ -149,6 +149,12 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(u, none, 'ap@BÜCHER.example.').action).toBe('reject');
     expect(decideDisposition(u, none, 'ap@bucher.example').action).toBe('accept');
   });
+  it('a capital sigma in a From domain is σ: cfo@ΑΣ-1.gr falls under the rule for *@ασ-1.gr (was: toLowerCase made it ας-1.gr, another domain)', () => {
+    const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@ασ-1.gr'], require: { smime: true }, otherwise: 'reject' }] });
+    const from = (a: string): DispositionFacts => ({ ...none, from: a, fromCandidates: [a], fromComplete: true });
+    expect(decideDisposition(p, from('cfo@ΑΣ-1.gr'), 'ap@example.com')).toEqual({ action: 'reject', rule: 'rules.0', failed: ['smime'] });
+    expect(decideDisposition(p, from('cfo@ας-1.gr'), 'ap@example.com').action).toBe('accept');
+  });
   it('IDN look-alikes: a From at full-width ｅxample.com falls under the example.com rules (UTS #46, as a browser maps it: only adds requirements); examp1e.com does not', () => {
     const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'reject' }] });
     const from = (a: string): DispositionFacts => ({ ...none, from: a, fromCandidates: [a], fromComplete: true });

@@ -15,6 +15,8 @@ describe('readAuthor', () => {
     ['FROM:"Accounts, Payments" <payments@example.com> (team)', 'payments@example.com'],
     ['From: =?utf-8?q?Zo=C3=AB?= <zoe@example.org>', 'zoe@example.org'],
     ['From: Zoë <zoë@bücher.example>', 'zoë@bücher.example'],
+    // Was: no author (display-name-address: "shows cfo@ας-1.gr") — toLowerCase made the capital sigma a final ς.
+    ['From: CFO <cfo@ΑΣ-1.GR>', 'cfo@ασ-1.gr'],
     ['From: payments@example.com\r\n', 'payments@example.com'],
     ['From: Payments\r\n <payments@example.com>', 'payments@example.com'],
     ['From: "Bob" <"bob smith"@example.org>', '"bob smith"@example.org'],
@@ -150,6 +152,9 @@ describe('readAuthorCandidates (atk13: every address a reader could take as the 
     const t0 = performance.now();
     expect(read(Array.from({ length: 200 }, (_, i) => `From: x${i}@${'\u0410.'.repeat(5000)}ru`).join('\r\n')).complete).toBe(false);
     expect(performance.now() - t0).toBeLessThan(2000);
+  });
+  it('a capital sigma in a domain is σ (as DNS reads it), not the final ς toLowerCase makes at the end of a word', () => {
+    expect(read('From: cfo@ΑΣ-1.gr, "x" <y@ΕΛΛΑΣ.gr>').addresses).toEqual(['cfo@ασ-1.gr', 'y@ελλασ.gr']);
   });
   it('asWritten: the addresses whose case as written differs (cfo@НЅВС.com, which reads as HSBC where нѕвс does not), capped like the addresses', () => {
     expect(read('From: CFO <cfo@НЅВС.com.>')).toMatchObject({ addresses: ['cfo@нѕвс.com'], asWritten: ['cfo@НЅВС.com'], complete: true });
