@@ -180,13 +180,13 @@ interface CompiledPattern {
 }
 
 function compilePattern(p: string): CompiledPattern {
-  const q = p.toLowerCase();
-  const pat = q.includes('@') ? q : `*@${q}`;
+  const pat = p.includes('@') ? p : `*@${p}`;
   const at = pat.lastIndexOf('@');
+  // The domain lower-cased by asciiDomain (lowerCaseDomain): toLowerCase on the whole pattern made "*@ΑΣ-1.GR" name ας-1.gr.
   const rawDomain = pat.slice(at + 1);
   const tree = rawDomain.startsWith('*.');
   const domain = asciiDomain(tree ? rawDomain.slice(2) : rawDomain);
-  return { local: pat.slice(0, at), domain, tree, shown: Array.from(domainToUnicode(domain)) };
+  return { local: pat.slice(0, at).toLowerCase(), domain, tree, shown: Array.from(domainToUnicode(domain)) };
 }
 
 /** An address read once: local part in lower case, its part before the subaddress delimiter, the domain as A-labels. */

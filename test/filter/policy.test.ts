@@ -155,6 +155,18 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(p, from('cfo@ΑΣ-1.gr'), 'ap@example.com')).toEqual({ action: 'reject', rule: 'rules.0', failed: ['smime'] });
     expect(decideDisposition(p, from('cfo@ας-1.gr'), 'ap@example.com').action).toBe('accept');
   });
+  // Was: accepted — the pattern was lower-cased whole (toLowerCase), so "*@ΑΣ-1.GR" in the policy file named ας-1.gr, another domain.
+  it('a capital sigma in a policy pattern is σ too: from "*@ΑΣ-1.GR" governs cfo@ασ-1.gr and cfo@ΑΣ-1.gr, recipients "ΑΣ-1.GR" governs ap@ασ-1.gr; not ας-1.gr', () => {
+    const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@ΑΣ-1.GR'], require: { smime: true }, otherwise: 'reject' }] });
+    const from = (a: string): DispositionFacts => ({ ...none, from: a, fromCandidates: [a], fromComplete: true });
+    for (const a of ['cfo@ασ-1.gr', 'cfo@ΑΣ-1.gr']) expect(decideDisposition(p, from(a), 'ap@example.com'), a).toEqual({ action: 'reject', rule: 'rules.0', failed: ['smime'] });
+    expect(decideDisposition(p, from('cfo@ας-1.gr'), 'ap@example.com').action).toBe('accept');
+    expect(matchesPattern('cfo@ασ-1.gr', 'CFO@ΑΣ-1.GR')).toBe(true);
+    expect(matchesPattern('cfo@ας-1.gr', 'CFO@ΑΣ-1.GR')).toBe(false);
+    const r = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ΑΣ-1.GR'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(r, none, 'ap@ασ-1.gr').action).toBe('reject');
+    expect(decideDisposition(r, none, 'ap@ας-1.gr').action).toBe('accept');
+  });
   it('IDN look-alikes: a From at full-width ｅxample.com falls under the example.com rules (UTS #46, as a browser maps it: only adds requirements); examp1e.com does not', () => {
     const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'reject' }] });
     const from = (a: string): DispositionFacts => ({ ...none, from: a, fromCandidates: [a], fromComplete: true });
