@@ -110,6 +110,15 @@ describe('inspectMessage', () => {
     expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toMatchObject({ action: 'quarantine', rule: 'ap' });
   });
 
+  // Was: accepted — the envelope sender was lower-cased whole (toLowerCase), making MAIL FROM <cfo@ΑΣ-1.gr> the candidate
+  // cfo@ας-1.gr, another domain than the ασ-1.gr the From an MTA adds from it names (DNS, UTS #46: Σ is σ).
+  it('no From, an envelope sender with a capital sigma (MAIL FROM cfo@ΑΣ-1.GR): the candidate is cfo@ασ-1.gr, and the rule for *@ασ-1.gr quarantines', async () => {
+    const r = await inspectMessage(enc(plainMessage({ from: null })), { authservId: ID, smime: verifyOptions(f), envelopeFrom: 'CFO@ΑΣ-1.GR' });
+    expect(r.facts.fromCandidates).toEqual(['cfo@ασ-1.gr']);
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'gr', recipients: ['ap@example.com'], from: ['*@ασ-1.gr'], require: { smime: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'gr', failed: ['smime'] });
+  });
+
   it('From x@evil.example with an aligned DKIM pass for evil.example, Sender: cfo@example.com (shown "cfo@example.com on behalf of x@evil.example"): the rule for From *@example.com applies through the Sender and is not met — the pass proves evil.example (was: accepted by the rule)', async () => {
     const evil = await testKey('ed25519');
     const msg = plainMessage({ from: 'x@evil.example' }).replace('From: x@evil.example\r\n', 'From: x@evil.example\r\nSender: CFO <cfo@example.com>\r\n');
