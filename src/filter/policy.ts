@@ -295,8 +295,8 @@ export function recipientRoutes(recipient: string): string[] | undefined {
  * wrote the message: for each, the first rule (in file order) whose recipients match and whose `from` matches that
  * view (or that has no `from`) decides, and the strictest of those answers applies — so a second candidate (a Sender
  * at a partner domain) cannot pick an earlier, more lenient rule than the one another candidate falls under. A
- * From not read whole applies every rule with `from` (fail closed): the first rule whose recipients match decides.
- * None: accept.
+ * From not read whole applies every rule with `from` (fail closed): every rule whose recipients match answers, and the
+ * strictest answer applies. None: accept.
  */
 function decideForAddress(
   policy: FilterPolicy,
@@ -344,7 +344,12 @@ function decideForAddress(
     }
     return { action: 'accept', failed: [] };
   };
-  if (facts.fromComplete === false) return first(() => true);
+  // A From not read whole may be any author: every rule whose recipients match answers and the strictest applies (the first
+  // of them deciding let an earlier lenient rule for a partner accept cfo@example.com padded with an unreadable Sender).
+  if (facts.fromComplete === false) {
+    const all = compiled.flatMap((_, i) => (governs[i] ? [answer(i, false)] : []));
+    return all.length ? strictestOf(all) : { action: 'accept', failed: [] };
+  }
   // No candidate at all (no From, no Sender): rules with `from` match nothing.
   const views: Disposition[] = candidates.length === 0 ? [first((c) => c.from === undefined)] : candidates.map((a) => first((c) => c.from === undefined || matchesFrom(c.from, a)));
   // A look-alike reading applies a rule that no candidate itself matches (a candidate that does is judged as itself above).

@@ -243,6 +243,24 @@ describe('inspectMessage', () => {
     }
   });
 
+  // Was: accepted by partner-allowed — padding made the reading incomplete, and then the first rule whose recipients match decided.
+  it('an unsigned From cfo@example.com with a Sender over MAX_FROM_BYTES, or From fields past MAX_AUTHOR_BYTES: the rule cfo@example.com falls under still applies (quarantine), not an earlier lenient rule for a partner', async () => {
+    const p = parseFilterPolicy({
+      version: 1,
+      quarantine: { directory: '/q' },
+      rules: [
+        { name: 'partner-allowed', recipients: ['ap@example.com'], from: ['*@partner.test'], require: {}, otherwise: 'tag' },
+        { name: 'ours', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' },
+      ],
+    });
+    const padding = ['', `Sender: "${'x'.repeat(17_000)}" <a@partner.test>\r\n`, `From: x@partner.test\r\n`.repeat(1) + `From: "${'x'.repeat(16_000)}" <z@partner.test>\r\n`.repeat(5)];
+    for (const pad of padding) {
+      const r = await inspectMessage(enc(`From: CFO <cfo@example.com>\r\n${pad}To: ap@example.com\r\nSubject: pay\r\n\r\nbody\r\n`), { authservId: ID });
+      expect(r.facts.fromComplete, pad.slice(0, 30)).toBe(pad === '');
+      expect(decideDispositions(p, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com'), pad.slice(0, 30)).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
+    }
+  });
+
   // The oracle is the generator's own: it knows which letters it swapped for Cyrillic ones that look the same.
   it('property: a From domain with Latin letters swapped for Cyrillic look-alikes, DKIM-aligned for itself, fails a rule without from as from-lookalike; the same domain unswapped is accepted', async () => {
     const HOMOGLYPH: Record<string, string> = { a: '\u0430', c: '\u0441', e: '\u0435', o: '\u043E', p: '\u0440', x: '\u0445', y: '\u0443' };

@@ -244,8 +244,29 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(p, unsigned('x@dkim-partner.test', 'cfo@example.com'), 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
     // The partner's own mail still goes by the partner's rule.
     expect(decideDisposition(p, { ...none, from: 'x@partner.test', fromCandidates: ['x@partner.test'], fromComplete: true }, 'ap@example.com')).toEqual({ action: 'accept', rule: 'partner-allowed', failed: [] });
-    // A From not read whole: the first rule with a matching recipient, as before (fail closed to every from).
-    expect(decideDisposition(p, { ...unsigned('cfo@example.com'), fromComplete: false }, 'ap@example.com').rule).toBe('partner-allowed');
+    // A From not read whole: every rule with a matching recipient answers, and the strictest applies (fail closed to every from).
+    expect(decideDisposition(p, { ...unsigned('cfo@example.com'), fromComplete: false }, 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
+  });
+  // Was: accepted by partner-allowed — a From not read whole went to the FIRST rule whose recipients match, so an unsigned
+  // From cfo@example.com with a Sender padded past MAX_FROM_BYTES (or From fields past MAX_AUTHOR_BYTES) picked the
+  // partner's lenient rule over the one cfo@example.com falls under: quarantine became accept by adding a field.
+  it('a From not read whole is judged by every rule whose recipients match, the strictest answer applying: an earlier lenient rule for a partner cannot be picked by making the reading incomplete', () => {
+    const p = parseFilterPolicy({
+      version: 1,
+      quarantine: { directory: '/var/spool/mailpki/quarantine' },
+      rules: [
+        { name: 'partner-allowed', recipients: ['ap@example.com'], from: ['*@partner.test'], require: {}, otherwise: 'tag' },
+        { name: 'ours', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' },
+        { name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'tag' },
+      ],
+    });
+    const unread = (facts: Partial<DispositionFacts>): DispositionFacts => ({ ...none, from: 'cfo@example.com', fromCandidates: ['cfo@example.com'], fromComplete: false, ...facts });
+    expect(decideDisposition(p, unread({}), 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
+    // Whatever is proven, a rule with from that the proven author does not match is unproven; one without from, unread.
+    expect(decideDisposition(p, unread({ from: 'x@partner.test', fromCandidates: ['x@partner.test'], smimeValid: true, dkimAligned: true }), 'ap@example.com')).toEqual({ action: 'quarantine', rule: 'ours', failed: ['from-unproven'] });
+    expect(decideDisposition(p, unread({}), 'ar@example.com')).toEqual({ action: 'tag', rule: 'staff', failed: ['from-unread', 'dkim'] });
+    // No rule governs the recipient: accepted, as for a From read whole.
+    expect(decideDisposition(p, unread({}), 'ap@other.test')).toEqual({ action: 'accept', failed: [] });
   });
   // Was: a reading that kept a letter no table reads (gσσgle.com) matched no rule's from, and the mail went by no rule.
   it('a look-alike reading that keeps Cyrillic or Greek letters matches a from whose domain has a Latin letter in each of their places, nothing longer or shorter', () => {
