@@ -330,6 +330,28 @@ describe('regression (atk-filter): recipients the MTA routes elsewhere after the
     expect(d.perRecipient.get(`u99%example.org${'%mx.example.test'.repeat(14)}@mx.example.test`)).toEqual({ action: 'tag', rule: 'rules.99', failed: ['smime'] });
     expect(performance.now() - t0).toBeLessThan(3000);
   });
+  // Was 31 s (2 s for 50 recipients): every recipient and route read every candidate and look-alike reading against every
+  // rule's from again, and each look-alike reading each candidate again (views × rules × candidates × patterns per route).
+  it('a message with 128 author candidates and 128 look-alike readings to 1000 recipients of 16 routes each, against 100 rules of 100 from patterns, decides within 3 s (what the author fields make of each rule read once per message)', () => {
+    const pad = (i: number) => String(i).padStart(4, '0');
+    const rules = Array.from({ length: 100 }, (_, r) => ({ name: `r${r}`, recipients: ['example.com', '*.example.com'], from: Array.from({ length: 100 }, (_, i) => `*@p${pad(i)}.r${pad(r)}.example`), require: { smime: true }, otherwise: 'tag' }));
+    const p = parseFilterPolicy({ version: 1, rules: [...rules, { name: 'staff', recipients: ['example.com'], require: { dkimAligned: true }, otherwise: 'quarantine' }], quarantine: { directory: '/q' } });
+    const facts: DispositionFacts = {
+      smimeValid: false,
+      revocationGood: false,
+      dkimAligned: false,
+      fromCandidates: [...Array.from({ length: 127 }, (_, i) => `x${i}@evil${i}.test`), 'cfo@p0042.r0007.example'],
+      fromLookalikes: Array.from({ length: 128 }, (_, i) => `x${i}@look${i}.test`),
+      fromComplete: true,
+    };
+    const recipients = Array.from({ length: 1000 }, (_, i) => `a%b%c%d%e%f%g%h%i%j%k%l%m%n%o${i}@example.com`);
+    const t0 = performance.now();
+    const d = decideDispositions(p, facts, recipients);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(d.perRecipient.get(recipients[999]!)).toEqual({ action: 'quarantine', rule: 'staff', failed: ['dkim'] });
+    // The candidate that matches r7 is judged by r7 (a tag), the others by staff: the strictest, staff's quarantine.
+    expect(decideDisposition(p, { ...facts, fromCandidates: ['cfo@p0042.r0007.example'], fromLookalikes: [] }, 'ap@example.com')).toEqual({ action: 'tag', rule: 'r7', failed: ['smime'] });
+  });
   it('an ordinary recipient still goes by its own rule only', () => {
     expect(decideDisposition(policy, none, 'cfo@example.com').rule).toBe('staff');
     expect(decideDisposition(policy, none, 'ap@example.net')).toEqual({ action: 'accept', failed: [] });
