@@ -7,7 +7,7 @@
 import { fromLatin1 } from '../internal/bytes.js';
 import { Tag, contentOf, cursor, parseDer, type Der } from '../internal/der.js';
 import { MailPkiError } from '../errors.js';
-import { domainToAscii, mailboxParts } from '../internal/mailbox.js';
+import { domainToAscii, lowerCaseDomain, mailboxParts } from '../internal/mailbox.js';
 import { OID } from '../internal/oids.js';
 import type { Certificate } from './certificate.js';
 import { nameValues, prepareForSubtrees, preparedWithin, readName, type Name, type PreparedForSubtrees } from './name.js';
@@ -139,11 +139,9 @@ function prepareEmail(email: string): PreparedEmail | undefined {
   const parts = mailboxParts(email);
   if (!parts) return undefined;
   const host = domainToAscii(parts.domain);
+  // Lower-cased character by character (lowerCaseDomain): toLowerCase made "ΑΣ-1.gr" the ας-1.gr of another domain.
   const mapped = domainToAscii(
-    parts.domain
-      .replace(/\p{Default_Ignorable_Code_Point}/gu, '')
-      .normalize('NFKC')
-      .toLowerCase()
+    lowerCaseDomain(parts.domain.replace(/\p{Default_Ignorable_Code_Point}/gu, '').normalize('NFKC'))
       .replace(/[\u3002\uff0e\uff61]/g, '.')
       .replace(/(?<=.)\.$/, ''),
   );

@@ -10,6 +10,7 @@ import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
 import { latinLookalike } from '../mime/lookalike-domain.js';
+import { lowerCaseDomain } from '../internal/mailbox.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
 import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
 import { verifyMessage, type VerifyMessageOptions } from '../smime/verify.js';
@@ -122,7 +123,8 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   // addresses, read by the same reader (the field renamed From for it), count for a rule's `from` as well.
   const senders = readAuthorCandidates(headers.filter((h) => h.key === 'sender').map((h) => binaryToBytes(`From${h.raw.slice(h.raw.indexOf(':'))}`)));
   const single = !candidates.ambiguous && candidates.complete;
-  const envelope = options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [options.envelopeFrom.toLowerCase()] : [];
+  // Lower-cased as the candidates are (the domain by lowerCaseDomain: toLowerCase made MAIL FROM <cfo@ΑΣ-1.gr> cfo@ας-1.gr, another domain).
+  const envelope = options.envelopeFrom && !headers.some((h) => h.key === 'from') ? [lowerCaseAddress(options.envelopeFrom)] : [];
   const facts: DispositionFacts = {
     ...(from ? { from } : {}),
     fromCandidates: [...new Set([...candidates.addresses, ...senders.addresses, ...envelope])],
@@ -142,6 +144,12 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   if (single && statuses.some((r) => r.status === 'unchecked' && r.error !== undefined) && !statuses.some((r) => r.status === 'revoked')) facts.revocationTemporary = true;
   if (single && !facts.dkimAligned && (dkimError !== undefined || dkim?.results.some((r) => r.result === 'temperror'))) facts.dkimTemporary = true;
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
+}
+
+/** `local@domain` in lower case as readAuthorCandidates lowers it: the local part whole, the domain character by character. */
+function lowerCaseAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}@${lowerCaseDomain(address.slice(at + 1))}`;
 }
 
 /**

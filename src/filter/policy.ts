@@ -180,13 +180,13 @@ interface CompiledPattern {
 }
 
 function compilePattern(p: string): CompiledPattern {
-  const q = p.toLowerCase();
-  const pat = q.includes('@') ? q : `*@${q}`;
+  const pat = p.includes('@') ? p : `*@${p}`;
   const at = pat.lastIndexOf('@');
+  // The domain lower-cased by asciiDomain (lowerCaseDomain): toLowerCase on the whole pattern made "*@ΑΣ-1.GR" name ας-1.gr.
   const rawDomain = pat.slice(at + 1);
   const tree = rawDomain.startsWith('*.');
   const domain = asciiDomain(tree ? rawDomain.slice(2) : rawDomain);
-  return { local: pat.slice(0, at), domain, tree, shown: Array.from(domainToUnicode(domain)) };
+  return { local: pat.slice(0, at).toLowerCase(), domain, tree, shown: Array.from(domainToUnicode(domain)) };
 }
 
 /** An address read once: local part in lower case, its part before the subaddress delimiter, the domain as A-labels. */
@@ -295,22 +295,14 @@ export function recipientRoutes(recipient: string): string[] | undefined {
  * wrote the message: for each, the first rule (in file order) whose recipients match and whose `from` matches that
  * view (or that has no `from`) decides, and the strictest of those answers applies — so a second candidate (a Sender
  * at a partner domain) cannot pick an earlier, more lenient rule than the one another candidate falls under. A
- * From not read whole applies every rule with `from` (fail closed): the first rule whose recipients match decides.
- * None: accept.
+ * From not read whole applies every rule with `from` (fail closed): every rule whose recipients match answers, and the
+ * strictest answer applies. None: accept.
  */
-function decideForAddress(
-  policy: FilterPolicy,
-  facts: DispositionFacts,
-  recipient: string,
-  candidates: readonly ParsedAddress[],
-  lookalikes: readonly ParsedAddress[],
-  author: ParsedAddress | undefined,
-): Disposition {
+function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipient: string, views: AuthorViews): Disposition {
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   const address = parseAddress(recipient, delimiter);
   if (!address) return { action: 'accept', failed: [] };
   const compiled = compiledRules(policy);
-  const matchesFrom = (patterns: readonly CompiledPattern[], a: ParsedAddress) => patterns.some((p) => matchesCompiled(a, p));
   /** The rule's answer; `lookalike`: it applies through a look-alike reading only. */
   const answer = (i: number, lookalike: boolean): Disposition => {
     const rule = policy.rules[i]!;
@@ -318,7 +310,7 @@ function decideForAddress(
     // What smime and dkimAligned prove is about the one author (facts.from): a rule that applies through another candidate
     // only (Sender: cfo@example.com on a From x@evil.example with a DKIM pass aligned with evil.example) is not met by that proof.
     const proves = rule.require.smime === true || rule.require.dkimAligned === true;
-    const unproven = !lookalike && c.from !== undefined && author !== undefined && proves && !matchesFrom(c.from, author);
+    const unproven = !lookalike && c.from !== undefined && views.author !== undefined && proves && !views.author[i];
     // A rule for any From whose proof is about a domain the reader takes for another: not met either.
     const misleading = !lookalike && c.from === undefined && proves && facts.fromMisleading === true;
     // A candidate not read whole (a Sender over MAX_FROM_BYTES, an encoded word in a charset not known here) may be shown as
@@ -335,21 +327,62 @@ function decideForAddress(
     return { action: rule.otherwise, rule: ruleName(rule, i), failed, ...(temporary.every(Boolean) ? { temporary: true } : {}) };
   };
   const governs = compiled.map((c) => c.recipients.some((p) => matchesCompiled(address, p)));
-  /** The first rule governing the address that `applies` (its compiled form) takes; none: accept. */
-  const first = (applies: (c: (typeof compiled)[number]) => boolean | 'lookalike'): Disposition => {
-    for (const [i, c] of compiled.entries()) {
-      if (!governs[i]) continue;
-      const a = applies(c);
-      if (a) return answer(i, a === 'lookalike');
-    }
+  // A From not read whole may be any author: every rule whose recipients match answers and the strictest applies (the first
+  // of them deciding let an earlier lenient rule for a partner accept cfo@example.com padded with an unreadable Sender).
+  if (facts.fromComplete === false) {
+    const all = compiled.flatMap((_, i) => (governs[i] ? [answer(i, false)] : []));
+    return all.length ? strictestOf(all) : { action: 'accept', failed: [] };
+  }
+  /** The first rule governing the address that the view takes; none: accept. */
+  const first = (view: readonly RuleView[]): Disposition => {
+    for (let i = 0; i < view.length; i++) if (governs[i] && view[i]) return answer(i, view[i] === 'lookalike');
     return { action: 'accept', failed: [] };
   };
-  if (facts.fromComplete === false) return first(() => true);
+  return strictestOf(views.views.map(first));
+}
+
+/** Whether a view of the author takes a rule: its `from` matches (or it has none), or only through a look-alike reading. */
+type RuleView = boolean | 'lookalike';
+
+/**
+ * What the author fields make of each rule, read once per message rather than once per recipient and route: each distinct
+ * view (a candidate, a look-alike reading) as the rules it takes, and which rules' `from` the proven author matches.
+ */
+interface AuthorViews {
+  readonly views: readonly (readonly RuleView[])[];
+  /** Per rule: the proven author (facts.from) matches its `from` (true for a rule without one); undefined without an author. */
+  readonly author: readonly boolean[] | undefined;
+}
+
+function authorViews(policy: FilterPolicy, facts: DispositionFacts): AuthorViews {
+  const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
+  const compiled = compiledRules(policy);
+  const parse = (addresses: readonly string[]) => addresses.map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
+  const takes = (a: ParsedAddress) => compiled.map((c) => c.from === undefined || c.from.some((p) => matchesCompiled(a, p)));
+  const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
+  if (facts.fromComplete === false) return { views: [], author: author && takes(author) };
+  const candidates = parse(facts.fromCandidates ?? (facts.from ? [facts.from] : [])).map(takes);
+  const lookalikes = parse(facts.fromLookalikes ?? []).map((a) => {
+    // A reading that keeps Cyrillic or Greek letters (a mixed label's, no table reads them) is compared letter by letter (readsAs).
+    const read = domainToUnicode(a.domain);
+    const kept = Array.from(read, (c) => (KEPT.test(c) ? undefined : c));
+    return kept.includes(undefined) ? { ...a, kept } : a;
+  });
   // No candidate at all (no From, no Sender): rules with `from` match nothing.
-  const views: Disposition[] = candidates.length === 0 ? [first((c) => c.from === undefined)] : candidates.map((a) => first((c) => c.from === undefined || matchesFrom(c.from, a)));
-  // A look-alike reading applies a rule that no candidate itself matches (a candidate that does is judged as itself above).
-  for (const l of lookalikes) views.push(first((c) => c.from === undefined || (matchesFrom(c.from, l) && !candidates.some((a) => matchesFrom(c.from!, a)) ? 'lookalike' : false)));
-  return strictestOf(views);
+  const views: RuleView[][] = candidates.length === 0 ? [compiled.map((c) => c.from === undefined)] : candidates;
+  // A look-alike reading applies a rule that no candidate itself matches (a candidate that does is judged as itself).
+  const byCandidate = compiled.map((_, i) => candidates.some((t) => t[i]));
+  for (const l of lookalikes) {
+    const t = takes(l);
+    views.push(compiled.map((c, i) => c.from === undefined || (t[i] && !byCandidate[i] ? 'lookalike' : false)));
+  }
+  // Views that take the same rules answer alike: each once (the strictest of answers does not change by a repeated one).
+  const distinct = new Map<string, RuleView[]>();
+  for (const v of views) {
+    const key = v.map((x) => (x === 'lookalike' ? 'l' : x ? '1' : '0')).join('');
+    if (!distinct.has(key)) distinct.set(key, v);
+  }
+  return { views: [...distinct.values()], author: author && takes(author) };
 }
 
 /** The strictest of several answers; of equal severity a permanent one over a temporary one, then one a rule gave over none, else the first. */
@@ -372,7 +405,10 @@ const SEVERITY: Record<DispositionAction, number> = { accept: 0, tag: 1, quarant
  * MAX_RECIPIENT_ROUTES gets the strictest `otherwise` of the policy's rules.
  */
 export function decideDisposition(policy: FilterPolicy | undefined, facts: DispositionFacts, recipient: string): Disposition {
-  if (!policy) return { action: 'accept', failed: [] };
+  return policy ? decideWith(policy, facts, recipient, authorViews(policy, facts)) : { action: 'accept', failed: [] };
+}
+
+function decideWith(policy: FilterPolicy, facts: DispositionFacts, recipient: string, views: AuthorViews): Disposition {
   const routes = recipientRoutes(recipient);
   if (!routes) {
     let strictest: Disposition = { action: 'accept', failed: [] };
@@ -380,18 +416,8 @@ export function decideDisposition(policy: FilterPolicy | undefined, facts: Dispo
       if (SEVERITY[rule.otherwise] > SEVERITY[strictest.action]) strictest = { action: rule.otherwise, rule: ruleName(rule, i), failed: [`recipient routes (more than ${MAX_RECIPIENT_ROUTES})`] };
     return strictest;
   }
-  const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
-  const parse = (addresses: readonly string[]) => addresses.map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
-  const candidates = parse(facts.fromCandidates ?? (facts.from ? [facts.from] : []));
-  const lookalikes = parse(facts.fromLookalikes ?? []).map((a) => {
-    // A reading that keeps Cyrillic or Greek letters (a mixed label's, no table reads them) is compared letter by letter (readsAs).
-    const read = domainToUnicode(a.domain);
-    const kept = Array.from(read, (c) => (KEPT.test(c) ? undefined : c));
-    return kept.includes(undefined) ? { ...a, kept } : a;
-  });
-  const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
   // Of equal severity, a permanent answer wins over a temporary one (a reject is not turned into a retry by another route).
-  return strictestOf(routes.map((r) => decideForAddress(policy, facts, r, candidates, lookalikes, author)));
+  return strictestOf(routes.map((r) => decideForAddress(policy, facts, r, views)));
 }
 
 export interface MessageDisposition {
@@ -411,8 +437,10 @@ export interface MessageDisposition {
 export function decideDispositions(policy: FilterPolicy | undefined, facts: DispositionFacts, recipients: readonly string[]): MessageDisposition {
   const perRecipient = new Map<string, Disposition>();
   let strictest: DispositionAction = 'accept';
+  // The author fields read against the rules once for the message, not once per recipient.
+  const views = policy && authorViews(policy, facts);
   for (const r of recipients) {
-    const d = decideDisposition(policy, facts, r);
+    const d = policy && views ? decideWith(policy, facts, r, views) : { action: 'accept' as const, failed: [] };
     perRecipient.set(r, d);
     if (SEVERITY[d.action] > SEVERITY[strictest]) strictest = d.action;
   }

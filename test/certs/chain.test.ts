@@ -555,6 +555,16 @@ describe('validateChain: each problem code on a crafted chain', () => {
       expect((await validate(await leaf('idn-sub-ok', smtpUtf8Mailbox('jörg@other.bücher.example')), [idnCa])).ok).toBe(true);
       expect(codes(await validate(await leaf('idn-sub', smtpUtf8Mailbox('jörg@x.MAIL.bücher.example')), [idnCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
     });
+    // Was: outside — the mapped spelling was lower-cased whole (toLowerCase), making "ΑΣ-1.gr" the ας-1.gr of another
+    // domain, which the binding (mailboxKey) and UTS #46 never read: a legitimate name refused, an unrelated subtree applied.
+    it('a capital sigma in an SmtpUTF8Mailbox is σ for the constraints too, as for the From binding: cfo@ΑΣ-1.gr is within ασ-1.gr and not in an excluded ας-1.gr', async () => {
+      const grCa = await mint({ cn: 'GreekCA', ca: true, issuer: root, extra: [nameConstraintsExt([rfc822('xn---1-b9b6e.gr')], [rfc822('xn---1-b9b2e.gr')])] });
+      const leaf = (cn: string, ...names: Uint8Array[]) => mintRaw({ cn, issuer: grCa, san: { oid: OID.subjectAltName, critical: false, value: seq(...names) } });
+      const capital = await leaf('gr-capital', smtpUtf8Mailbox('cfo@ΑΣ-1.gr'));
+      expect(sameMailbox(certificateMailboxes(capital).emails[0]!, 'cfo@ασ-1.gr')).toBe(true);
+      expect((await validate(capital, [grCa])).ok).toBe(true);
+      expect(codes(await validate(await leaf('gr-final', smtpUtf8Mailbox('cfo@ας-1.gr')), [grCa]))).toEqual([['CHAIN_NAME_CONSTRAINT_VIOLATION', 0]]);
+    });
     it('an SmtpUTF8Mailbox spelled with characters UTS #46 maps (full-width letters, an ideographic full stop) is in the excluded subtree of the domain it maps to', async () => {
       // Not U-labels (IDNA2008 disallows them, RFC 9598 §3), but a client that resolves or answers the
       // address maps them to bank.example, and may show "ｂａｎｋ.example" much like bank.example.

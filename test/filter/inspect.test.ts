@@ -110,6 +110,15 @@ describe('inspectMessage', () => {
     expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toMatchObject({ action: 'quarantine', rule: 'ap' });
   });
 
+  // Was: accepted — the envelope sender was lower-cased whole (toLowerCase), making MAIL FROM <cfo@ΑΣ-1.gr> the candidate
+  // cfo@ας-1.gr, another domain than the ασ-1.gr the From an MTA adds from it names (DNS, UTS #46: Σ is σ).
+  it('no From, an envelope sender with a capital sigma (MAIL FROM cfo@ΑΣ-1.GR): the candidate is cfo@ασ-1.gr, and the rule for *@ασ-1.gr quarantines', async () => {
+    const r = await inspectMessage(enc(plainMessage({ from: null })), { authservId: ID, smime: verifyOptions(f), envelopeFrom: 'CFO@ΑΣ-1.GR' });
+    expect(r.facts.fromCandidates).toEqual(['cfo@ασ-1.gr']);
+    const policy = parseFilterPolicy({ version: 1, quarantine: { directory: '/q' }, rules: [{ name: 'gr', recipients: ['ap@example.com'], from: ['*@ασ-1.gr'], require: { smime: true }, otherwise: 'quarantine' }] });
+    expect(decideDispositions(policy, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'quarantine', rule: 'gr', failed: ['smime'] });
+  });
+
   it('From x@evil.example with an aligned DKIM pass for evil.example, Sender: cfo@example.com (shown "cfo@example.com on behalf of x@evil.example"): the rule for From *@example.com applies through the Sender and is not met — the pass proves evil.example (was: accepted by the rule)', async () => {
     const evil = await testKey('ed25519');
     const msg = plainMessage({ from: 'x@evil.example' }).replace('From: x@evil.example\r\n', 'From: x@evil.example\r\nSender: CFO <cfo@example.com>\r\n');
@@ -231,6 +240,24 @@ describe('inspectMessage', () => {
       const r = await inspectMessage(enc(signed), { authservId: ID, dkim: { resolver: staticResolver({ 'ed._domainkey.evil.example': key.record.value }), clock } });
       expect(r.facts).toMatchObject({ dkimAligned: true, fromComplete: false });
       expect(decideDispositions(staff, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com')).toEqual({ action: 'reject', rule: 'staff', failed: ['from-unread'] });
+    }
+  });
+
+  // Was: accepted by partner-allowed — padding made the reading incomplete, and then the first rule whose recipients match decided.
+  it('an unsigned From cfo@example.com with a Sender over MAX_FROM_BYTES, or From fields past MAX_AUTHOR_BYTES: the rule cfo@example.com falls under still applies (quarantine), not an earlier lenient rule for a partner', async () => {
+    const p = parseFilterPolicy({
+      version: 1,
+      quarantine: { directory: '/q' },
+      rules: [
+        { name: 'partner-allowed', recipients: ['ap@example.com'], from: ['*@partner.test'], require: {}, otherwise: 'tag' },
+        { name: 'ours', recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'quarantine' },
+      ],
+    });
+    const padding = ['', `Sender: "${'x'.repeat(17_000)}" <a@partner.test>\r\n`, `From: x@partner.test\r\n`.repeat(1) + `From: "${'x'.repeat(16_000)}" <z@partner.test>\r\n`.repeat(5)];
+    for (const pad of padding) {
+      const r = await inspectMessage(enc(`From: CFO <cfo@example.com>\r\n${pad}To: ap@example.com\r\nSubject: pay\r\n\r\nbody\r\n`), { authservId: ID });
+      expect(r.facts.fromComplete, pad.slice(0, 30)).toBe(pad === '');
+      expect(decideDispositions(p, r.facts, ['ap@example.com']).perRecipient.get('ap@example.com'), pad.slice(0, 30)).toEqual({ action: 'quarantine', rule: 'ours', failed: ['smime'] });
     }
   });
 
