@@ -157,14 +157,14 @@ describe('parser time on hostile input', () => {
     checkInvariants(root);
   });
 
-  it('2 MiB of near-delimiter lines and giant header values stay fast', () => {
+  it('2 MiB of near-delimiter lines and giant header values stay fast (linear: a quadratic step takes minutes here; 3 s allows a loaded machine, 1 s flaked beside other work)', () => {
     const near = 'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n' + '--bb\r\n--b-\r\n--' + 'b'.repeat(2_000_000) + '\r\n--b--';
-    within(1000, () => tryParse(near));
+    within(3000, () => tryParse(near));
     const comments = `Content-Type: text/plain; ${'('.repeat(20_000)}x${')'.repeat(20_000)}; a="${'\\"'.repeat(10_000)}\r\n\r\n`;
-    within(1000, () => tryParse(comments, { maxHeaderLineLength: 100_000 }));
-    within(1000, () => parseAddressList('=?'.repeat(200_000) + '"'.repeat(1000) + '('.repeat(100_000) + '<'.repeat(100_000)));
-    within(1000, () => decodeEncodedWords('=?a?B?'.repeat(100_000) + '=?utf-8?Q?' + 'x'.repeat(200_000)));
-    within(1000, () =>
+    within(3000, () => tryParse(comments, { maxHeaderLineLength: 100_000 }));
+    within(3000, () => parseAddressList('=?'.repeat(200_000) + '"'.repeat(1000) + '('.repeat(100_000) + '<'.repeat(100_000)));
+    within(3000, () => decodeEncodedWords('=?a?B?'.repeat(100_000) + '=?utf-8?Q?' + 'x'.repeat(200_000)));
+    within(3000, () =>
       findAddressesInDisplayNames([{ name: 'a@'.repeat(200_000), address: 'x@y', local: 'x', domain: 'y', group: undefined }]),
     );
   });
