@@ -242,13 +242,50 @@ export function matchesPattern(address: string, p: string, delimiter: string = D
   return a !== undefined && matchesCompiled(a, compilePattern(p));
 }
 
+/**
+ * A rule's patterns as lookups: an address is matched by its domain and each domain above it (a few map lookups per
+ * label, however many patterns the rule has); a look-alike reading that keeps letters, by each pattern (readsAs).
+ */
+interface PatternIndex {
+  /** Patterns for exactly one domain: the domain → their local parts ('*' for any). */
+  readonly exact: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Patterns for a domain and its subdomains: the domain → their local parts. */
+  readonly tree: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly all: readonly CompiledPattern[];
+}
+
+function indexPatterns(patterns: readonly CompiledPattern[]): PatternIndex {
+  const exact = new Map<string, Set<string>>();
+  const tree = new Map<string, Set<string>>();
+  for (const p of patterns) {
+    const m = p.tree ? tree : exact;
+    let locals = m.get(p.domain);
+    if (!locals) m.set(p.domain, (locals = new Set()));
+    locals.add(p.local);
+  }
+  return { exact, tree, all: patterns };
+}
+
+/** Does the address match one of the patterns (as matchesCompiled would one of them)? */
+function matchesAny(a: ParsedAddress, index: PatternIndex): boolean {
+  if (a.kept) return index.all.some((p) => matchesCompiled(a, p));
+  const locals = (s: ReadonlySet<string> | undefined) => s !== undefined && (s.has('*') || s.has(a.local) || (a.base !== undefined && s.has(a.base)));
+  if (locals(index.exact.get(a.domain))) return true;
+  for (let d = a.domain; ; ) {
+    if (locals(index.tree.get(d))) return true;
+    const dot = d.indexOf('.');
+    if (dot < 0) return false;
+    d = d.slice(dot + 1);
+  }
+}
+
 /** Each policy's patterns, read once (a parsed policy is not changed afterwards). */
-const compiledPolicies = new WeakMap<FilterPolicy, { recipients: CompiledPattern[]; from?: CompiledPattern[] }[]>();
+const compiledPolicies = new WeakMap<FilterPolicy, { recipients: PatternIndex; from?: PatternIndex }[]>();
 
 function compiledRules(policy: FilterPolicy) {
   let c = compiledPolicies.get(policy);
   if (!c) {
-    c = policy.rules.map((r) => ({ recipients: r.recipients.map(compilePattern), ...(r.from ? { from: r.from.map(compilePattern) } : {}) }));
+    c = policy.rules.map((r) => ({ recipients: indexPatterns(r.recipients.map(compilePattern)), ...(r.from ? { from: indexPatterns(r.from.map(compilePattern)) } : {}) }));
     compiledPolicies.set(policy, c);
   }
   return c;
@@ -326,17 +363,19 @@ function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipie
     if (failed.length === 0) return { action: 'accept', rule: ruleName(rule, i), failed };
     return { action: rule.otherwise, rule: ruleName(rule, i), failed, ...(temporary.every(Boolean) ? { temporary: true } : {}) };
   };
-  const governs = compiled.map((c) => c.recipients.some((p) => matchesCompiled(address, p)));
+  // Whether each rule's recipients match this address: found only for the rules a view takes (0: not yet, 1: no, 2: yes).
+  const governs = new Uint8Array(compiled.length);
+  const governed = (i: number) => (governs[i] ||= matchesAny(address, compiled[i]!.recipients) ? 2 : 1) === 2;
   // A From not read whole may be any author: every rule whose recipients match answers and the strictest applies (the first
   // of them deciding let an earlier lenient rule for a partner accept cfo@example.com padded with an unreadable Sender).
   if (facts.fromComplete === false) {
-    const all = compiled.flatMap((_, i) => (governs[i] ? [answer(i, false)] : []));
+    const all = compiled.flatMap((_, i) => (governed(i) ? [answer(i, false)] : []));
     return all.length ? strictestOf(all) : { action: 'accept', failed: [] };
   }
   /** The first rule governing the address that the view takes; none: accept. */
-  const first = (view: readonly RuleView[]): Disposition => {
-    for (let i = 0; i < view.length; i++) if (governs[i] && view[i]) return answer(i, view[i] === 'lookalike');
-    return { action: 'accept', failed: [] };
+  const first = (view: readonly Taken[]): Disposition => {
+    const hit = view.find((t) => governed(t.rule));
+    return hit ? answer(hit.rule, hit.lookalike) : { action: 'accept', failed: [] };
   };
   return strictestOf(views.views.map(first));
 }
@@ -344,12 +383,19 @@ function decideForAddress(policy: FilterPolicy, facts: DispositionFacts, recipie
 /** Whether a view of the author takes a rule: its `from` matches (or it has none), or only through a look-alike reading. */
 type RuleView = boolean | 'lookalike';
 
+/** A rule a view takes (by its index), and whether only through a look-alike reading. */
+interface Taken {
+  readonly rule: number;
+  readonly lookalike: boolean;
+}
+
 /**
  * What the author fields make of each rule, read once per message rather than once per recipient and route: each distinct
  * view (a candidate, a look-alike reading) as the rules it takes, and which rules' `from` the proven author matches.
  */
 interface AuthorViews {
-  readonly views: readonly (readonly RuleView[])[];
+  /** Each distinct view, as the rules it takes in file order (the rest it does not: a view is asked only about those). */
+  readonly views: readonly (readonly Taken[])[];
   /** Per rule: the proven author (facts.from) matches its `from` (true for a rule without one); undefined without an author. */
   readonly author: readonly boolean[] | undefined;
 }
@@ -358,7 +404,7 @@ function authorViews(policy: FilterPolicy, facts: DispositionFacts): AuthorViews
   const delimiter = policy.recipientDelimiter ?? DEFAULT_RECIPIENT_DELIMITER;
   const compiled = compiledRules(policy);
   const parse = (addresses: readonly string[]) => addresses.map((a) => parseAddress(a, delimiter)).filter((a): a is ParsedAddress => a !== undefined);
-  const takes = (a: ParsedAddress) => compiled.map((c) => c.from === undefined || c.from.some((p) => matchesCompiled(a, p)));
+  const takes = (a: ParsedAddress) => compiled.map((c) => c.from === undefined || matchesAny(a, c.from));
   const author = facts.from === undefined ? undefined : parseAddress(facts.from, delimiter);
   if (facts.fromComplete === false) return { views: [], author: author && takes(author) };
   const candidates = parse(facts.fromCandidates ?? (facts.from ? [facts.from] : [])).map(takes);
@@ -377,10 +423,10 @@ function authorViews(policy: FilterPolicy, facts: DispositionFacts): AuthorViews
     views.push(compiled.map((c, i) => c.from === undefined || (t[i] && !byCandidate[i] ? 'lookalike' : false)));
   }
   // Views that take the same rules answer alike: each once (the strictest of answers does not change by a repeated one).
-  const distinct = new Map<string, RuleView[]>();
+  const distinct = new Map<string, Taken[]>();
   for (const v of views) {
     const key = v.map((x) => (x === 'lookalike' ? 'l' : x ? '1' : '0')).join('');
-    if (!distinct.has(key)) distinct.set(key, v);
+    if (!distinct.has(key)) distinct.set(key, v.flatMap((x, rule) => (x ? [{ rule, lookalike: x === 'lookalike' }] : [])));
   }
   return { views: [...distinct.values()], author: author && takes(author) };
 }
