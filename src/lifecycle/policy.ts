@@ -182,6 +182,9 @@ export function checkIssuancePolicy(
         message: `team ${request.team} may not hold mailboxes in ${request.domain} (approved: ${allowed.join(', ')})`,
       };
   }
+  // Re-checked at each renewal too: a policy that refuses look-alike domains stops renewing one enrolled under 'allow' (or before).
+  const lookalike = checkMailboxDomain(policy, request.domain);
+  if (lookalike) return lookalike;
   if (!policy.allowedKeyTypes.includes(request.keyType))
     return { rule: 'allowedKeyTypes', message: `key type ${request.keyType} is not allowed (allowed: ${policy.allowedKeyTypes.join(', ')})` };
   const rsa = /^rsa-(\d+)$/.exec(request.keyType);
@@ -200,7 +203,7 @@ export function checkMailboxDomain(policy: LifecyclePolicy, domain: string): Pol
   if (!lookalike) return undefined;
   return {
     rule: 'lookalikeDomains',
-    message: `the domain ${describeLatinLookalike(lookalike)} (lookalikeDomains: 'allow' enrolls it anyway)`,
+    message: `the domain ${describeLatinLookalike(lookalike)} (lookalikeDomains: 'allow' permits it)`,
   };
 }
 

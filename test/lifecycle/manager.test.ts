@@ -109,7 +109,7 @@ describe('LifecycleManager operations', () => {
     for (const mailbox of refused) errors.push(await h.manager.enroll({ mailbox, owner: treasury }, { actor: 'mallory' }).catch((e: unknown) => e));
     for (const err of errors) expect(err).toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'lookalikeDomains' } });
     expect((errors[0] as Error).message).toBe(
-      "policy lookalikeDomains: the domain \u0440\u0430\u0443\u0440\u0430\u04CF.example.org (xn--80aa0cbo65f.example.org) is written in Cyrillic letters that look Latin: a reader may take it for paypal.example.org (lookalikeDomains: 'allow' enrolls it anyway)",
+      "policy lookalikeDomains: the domain \u0440\u0430\u0443\u0440\u0430\u04CF.example.org (xn--80aa0cbo65f.example.org) is written in Cyrillic letters that look Latin: a reader may take it for paypal.example.org (lookalikeDomains: 'allow' permits it)",
     );
     expect(brief(h.events)).toEqual(refused.map((m) => `policy.denied ${m}`));
     expect(await auditActions(h.store)).toEqual(refused.map(() => 'policy.denied'));
@@ -120,6 +120,20 @@ describe('LifecycleManager operations', () => {
     const allowing = await harness({ policy: { lookalikeDomains: 'allow' } });
     expect((await allowing.manager.enroll({ mailbox: 'pay@xn--80aa0cbo65f.example.org', owner: treasury }, { actor: 'a' })).status).toBe('active');
     await expect(harness({ policy: { lookalikeDomains: 'maybe' as never } })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+
+  it('renewal re-checks lookalikeDomains: an identity enrolled under allow is not renewed once the policy refuses such domains (policy.denied), as allowedDomainsByOwner is re-checked', async () => {
+    const h = await harness({ policy: { lookalikeDomains: 'allow' } });
+    const rec = await h.manager.enroll({ mailbox: 'pay@xn--80aa0cbo65f.example.org', owner: treasury }, { actor: 'a' });
+    const strict = h.make({ policy: {} });
+    const events: string[] = [];
+    strict.on('*', (e) => void events.push(e.type));
+    const calls = h.ca.issueCalls;
+    await expect(strict.renew(rec.id, { actor: 'b' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'lookalikeDomains' } });
+    expect(events).toEqual(['policy.denied']);
+    expect(h.ca.issueCalls).toBe(calls);
+    // Under allow it renews.
+    expect((await h.manager.renew(rec.id, { actor: 'b' })).status).toBe('active');
   });
 
   it('policy denial: key type and RSA size', async () => {
