@@ -10,7 +10,7 @@ import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
 import { latinLookalike } from '../mime/lookalike-domain.js';
-import { lowerCaseDomain } from '../internal/mailbox.js';
+import { lowerCaseAddress } from '../internal/mailbox.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
 import { verifyDkim, type DkimVerifyOptions } from '../dkim/verify.js';
 import { verifyMessage, type VerifyMessageOptions } from '../smime/verify.js';
@@ -144,12 +144,6 @@ export async function inspectMessage(raw: Uint8Array, options: InspectOptions): 
   if (single && statuses.some((r) => r.status === 'unchecked' && r.error !== undefined) && !statuses.some((r) => r.status === 'revoked')) facts.revocationTemporary = true;
   if (single && !facts.dkimAligned && (dkimError !== undefined || dkim?.results.some((r) => r.result === 'temperror'))) facts.dkimTemporary = true;
   return { smime, ...(dkim ? { dkim } : {}), ...(dkimError ? { dkimError } : {}), facts, authenticationResults: formatAuthenticationResults(authservId, methods) };
-}
-
-/** `local@domain` in lower case as readAuthorCandidates lowers it: the local part whole, the domain character by character. */
-function lowerCaseAddress(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}@${lowerCaseDomain(address.slice(at + 1))}`;
 }
 
 /**

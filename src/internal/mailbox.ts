@@ -32,6 +32,12 @@ export function lowerCaseDomain(domain: string): string {
   return /^[\x00-\x7f]*$/.test(domain) ? domain.toLowerCase() : Array.from(domain, (c) => c.toLowerCase()).join('');
 }
 
+/** `local@domain` in lower case: the local part whole (toLowerCase), the domain character by character (lowerCaseDomain). */
+export function lowerCaseAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}@${lowerCaseDomain(address.slice(at + 1))}`;
+}
+
 /**
  * A domain as lower-case A-labels (IDNA2008 ToASCII without its validity checks, RFC 5891 §5): each
  * label NFC-normalised (canonically equivalent text is the same text: "u" + U+0308 is "ü") and

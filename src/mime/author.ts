@@ -7,7 +7,7 @@
 import { decodeEncodedWords, readEncodedWords } from './encoded-word.js';
 import { findAddressesInDisplayNames, findAddressesInText, findDisguisedAddresses, hasBidiControls, normalizeAddress, parseAddressList, UNQUOTED_IN_NAME, type Mailbox } from './address.js';
 import type { HasHeaders } from './headers.js';
-import { lowerCaseDomain } from '../internal/mailbox.js';
+import { lowerCaseAddress, lowerCaseDomain } from '../internal/mailbox.js';
 
 export type AuthorProblemCode =
   /** No From field. */
@@ -232,8 +232,7 @@ export function readAuthorCandidates(header: HasHeaders | readonly Uint8Array[])
       complete = false;
       return;
     }
-    const at = w.lastIndexOf('@');
-    const c = `${w.slice(0, at).toLowerCase()}@${lowerCaseDomain(w.slice(at + 1))}`;
+    const c = lowerCaseAddress(w);
     if (found.size >= MAX_AUTHOR_CANDIDATES) complete = false;
     else found.add(c);
     // ASCII reads the same in any case (an A-label's digits too): only other letters' capitals can read otherwise.
