@@ -94,7 +94,7 @@ export const lifecyclePolicySchema = z
     certificates: z.enum(['single', 'separate']).default('single'),
     approval: z.custom<ApprovalHook>((v) => typeof v === 'function', 'expected a function').optional(),
     /**
-     * An enrollment of a mailbox whose domain a mail client shows as a Latin name it is not (latinLookalike:
+     * An enrollment or renewal of a mailbox whose domain a mail client shows as a Latin name it is not (latinLookalike:
      * `pay@xn--80aa0cbo65f.com`, shown pay@раураӏ.com, reads as pay@paypal.com) is refused ('refuse'), as the
      * nodemailer preflight refuses signing with one; 'allow' for an organisation whose own domain is such a name.
      */
@@ -194,8 +194,9 @@ export function checkIssuancePolicy(
 }
 
 /**
- * A new mailbox's domain against `lookalikeDomains`: one a client shows as a Latin name it is not (every label
- * read as the verdict warning SMIME_FROM_DOMAIN_LOOKALIKE reads it) is refused unless the policy allows such domains.
+ * A mailbox's domain against `lookalikeDomains` (at enrollment, and at each renewal through checkIssuancePolicy): one a
+ * client shows as a Latin name it is not (read as the verdict warning SMIME_FROM_DOMAIN_LOOKALIKE reads it) is refused
+ * unless the policy allows such domains.
  */
 export function checkMailboxDomain(policy: LifecyclePolicy, domain: string): PolicyViolation | undefined {
   if (policy.lookalikeDomains === 'allow') return undefined;
