@@ -170,6 +170,15 @@ function asciiDomain(domain: string): string {
   }
 }
 
+/**
+ * A local part case-folded as Postfix folds an SMTPUTF8 address for its lookups (ICU full case folding): upper-cased,
+ * then each character lower-cased — so "ΑΣ", "ας" and "ασ" are one local part (toLowerCase made "ΑΣ" the "ας" of
+ * no rule for "ασ"), and "STRASSE" and "straße" are one. ASCII: toLowerCase.
+ */
+function foldLocalPart(local: string): string {
+  return /^[\x00-\x7f]*$/.test(local) ? local.toLowerCase() : Array.from(local.toUpperCase(), (c) => c.toLowerCase()).join('');
+}
+
 /** A policy pattern read once: the local part ('*' for any) and the domain as A-labels, with its subdomains when `tree`. */
 interface CompiledPattern {
   local: string;
@@ -186,7 +195,7 @@ function compilePattern(p: string): CompiledPattern {
   const rawDomain = pat.slice(at + 1);
   const tree = rawDomain.startsWith('*.');
   const domain = asciiDomain(tree ? rawDomain.slice(2) : rawDomain);
-  return { local: pat.slice(0, at).toLowerCase(), domain, tree, shown: Array.from(domainToUnicode(domain)) };
+  return { local: foldLocalPart(pat.slice(0, at)), domain, tree, shown: Array.from(domainToUnicode(domain)) };
 }
 
 /** An address read once: local part in lower case, its part before the subaddress delimiter, the domain as A-labels. */
@@ -204,7 +213,7 @@ interface ParsedAddress {
 function parseAddress(address: string, delimiter: string): ParsedAddress | undefined {
   const at = address.lastIndexOf('@');
   if (at < 1) return undefined;
-  const local = address.slice(0, at).toLowerCase();
+  const local = foldLocalPart(address.slice(0, at));
   let cut = -1;
   for (const c of delimiter) {
     const i = local.indexOf(c);

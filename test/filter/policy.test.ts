@@ -168,6 +168,14 @@ describe('policy: regressions from issue 13 attack (atk13)', () => {
     expect(decideDisposition(r, none, 'ap@ασ-1.gr').action).toBe('reject');
     expect(decideDisposition(r, none, 'ap@ας-1.gr').action).toBe('accept');
   });
+  // Was: toLowerCase made the local part "ΑΣ" the "ας" of no rule for "ασ" (h/atk-r2's design question): Postfix folds SMTPUTF8 local parts fully.
+  it('local parts are case-folded as Postfix folds them for its lookups: ΑΣ@, ας@ and ασ@ are one mailbox, so are STRASSE@ and straße@', () => {
+    const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['\u03B1\u03C3@example.gr', 'strasse@example.de'], require: { smime: true }, otherwise: 'reject' }] });
+    for (const r of ['\u0391\u03A3@example.gr', '\u03B1\u03C2@example.gr', '\u03B1\u03C3+x@example.gr', 'STRASSE@example.de', 'stra\u00DFe@example.de']) expect(decideDisposition(p, none, r).action, r).toBe('reject');
+    expect(decideDisposition(p, none, '\u03B1@example.gr').action).toBe('accept');
+    const f = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['\u0391\u03A3@example.gr'], require: { smime: true }, otherwise: 'reject' }] });
+    expect(decideDisposition(f, { ...none, from: '\u03B1\u03C2@example.gr', fromCandidates: ['\u03B1\u03C2@example.gr'], fromComplete: true }, 'ap@example.com').action).toBe('reject');
+  });
   it('IDN look-alikes: a From at full-width ｅxample.com falls under the example.com rules (UTS #46, as a browser maps it: only adds requirements); examp1e.com does not', () => {
     const p = parseFilterPolicy({ version: 1, rules: [{ recipients: ['ap@example.com'], from: ['*@example.com'], require: { smime: true }, otherwise: 'reject' }] });
     const from = (a: string): DispositionFacts => ({ ...none, from: a, fromCandidates: [a], fromComplete: true });
