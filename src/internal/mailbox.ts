@@ -74,8 +74,8 @@ export function domainToUnicode(domain: string): string {
     .split('.')
     .map((label) => {
       const text = decodeALabel(label) ?? label;
-      // As domainToAscii's character-by-character lower-casing: toLowerCase differs from it only by Final_Sigma.
-      return text.normalize('NFC').replace(/\u03A3/g, '\u03C3').toLowerCase().normalize('NFC');
+      // Lower-cased as domainToAscii lowers a label (lowerCaseDomain: no Final_Sigma).
+      return lowerCaseDomain(text.normalize('NFC')).normalize('NFC');
     })
     .join('.');
 }
