@@ -4,10 +4,13 @@
  * - a write that hangs (a stale network mount) answered nothing until the MTA's own timeout, past the evidence lease:
  *   now it answers 451 after the reinjection timeout, as a copy passed on would;
  * - an attempt that takes the message over after one that wrote its quarantine file and died before recording it
- *   wrote a second file for the same message (the name carried the attempt's time): now it replaces that file.
+ *   wrote a second file for the same message (the name carried the attempt's time): now it replaces that file;
+ * - a write that timed out and went on later renamed its (stale) copy over the retry's, or into a quarantine the retry had
+ *   not used: now a write past its deadline is not renamed into place.
  *
  * Real parts: the filter's SMTP server, a real directory and files, SMTP sinks as the return port. The hanging write is
- * a fake (no file system here hangs on demand): writeFileAtomic replaced, for that test only.
+ * a fake (no file system here hangs on demand): writeFileAtomic replaced, for that test only; the write that stalls and
+ * recovers is the real writeFileAtomic over a file handle whose write waits for the test (node:fs/promises open wrapped).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
@@ -21,6 +24,32 @@ const hang = vi.hoisted(() => ({ on: false }));
 vi.mock('../../src/node/fs-storage.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/node/fs-storage.js')>();
   return { ...real, writeFileAtomic: (...a: Parameters<typeof real.writeFileAtomic>) => (hang.on ? new Promise<void>(() => undefined) : real.writeFileAtomic(...a)) };
+});
+/**
+ * A write that stalls in the middle (its temporary file open, its bytes not yet written) until `release()`, then goes on:
+ * a network mount that hangs and recovers. For the files opened while `on`; the real write otherwise.
+ */
+const stall = vi.hoisted(() => {
+  const s = { on: false, release: () => undefined as void, opened: 0 };
+  let gate: Promise<void> = Promise.resolve();
+  return Object.assign(s, {
+    arm() {
+      s.on = true;
+      gate = new Promise<void>((r) => (s.release = () => r()));
+    },
+    wait: () => gate,
+  });
+});
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const open = (async (...a: Parameters<typeof real.open>) => {
+    const fh = await real.open(...a);
+    if (!stall.on) return fh;
+    stall.opened++;
+    const gate = stall.wait();
+    return { writeFile: async (d: Uint8Array) => (await gate, fh.writeFile(d)), sync: () => fh.sync(), close: () => fh.close() };
+  }) as typeof real.open;
+  return { ...real, default: { ...real, open }, open };
 });
 
 const TO = ['ap@example.com'];
@@ -134,4 +163,47 @@ describe('filter: writing to the quarantine directory', () => {
       tmp.cleanup();
     }
   });
+  it('a write that timed out and finishes later does not replace the retry\'s file, nor add one the evidence does not know', async () => {
+    // Attempt 1 (rule "first") stalls writing, answers 451 and records `deferred`; the MTA's retry reaches a filter whose
+    // policy has changed since (as when a revocation status did): rule "second" quarantines it, or the message is
+    // accepted. Then the stalled write recovers. Observed before: its rename put attempt 1's copy (rule=first) in place of
+    // the retry's, or a quarantine file for a message the evidence says was delivered to the mailbox.
+    for (const retry of ['quarantine', 'accept'] as const) {
+      const tmp = tempDir('mailpki-quarantine-');
+      const dir = tmp.path('q');
+      const sink = await startSink();
+      const evidence = new MemoryEvidenceStore();
+      const named = (name: string, otherwise: 'quarantine' | 'accept') => ({ ...policy(dir)!, rules: [{ name, recipients: TO, require: { smime: true }, otherwise }] });
+      const first = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectTimeoutMs: 5000, authservId: 'mx.example.com', policy: named('first', 'quarantine'), evidence });
+      const second = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, reinjectTimeoutMs: 5000, authservId: 'mx.example.com', policy: named('second', retry), evidence });
+      const raw = plainMessage({ to: TO[0], subject: `late write, retry ${retry}` });
+      try {
+        stall.arm();
+        expect(await deliver(first.port, raw)).toBe(451);
+        expect(stall.opened).toBe(1);
+        stall.on = false;
+        expect(await deliver(second.port, raw)).toBe(250);
+        const [rec] = await evidence.list();
+        expect(rec).toMatchObject({ outcome: 'delivered', delivered: TO, dispositions: [{ action: retry, rule: 'second' }] });
+        const before = retry === 'quarantine' ? [`${Date.parse(rec!.receivedAt)}-${rec!.id}.eml`] : [];
+        expect(held(dir)).toEqual(before);
+        // The mount recovers: the stalled write goes on.
+        stall.release();
+        for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(held(dir)).toEqual(before);
+        // Nor is its temporary file left behind.
+        expect(readdirSync(dir)).toEqual(before);
+        if (retry === 'quarantine') expect(readFileSync(`${dir}/${before[0]}`, 'latin1')).toMatch(/^X-Mailpki-Disposition: quarantine; rule=second;/m);
+        else expect(sink.got.map((m) => m.to)).toEqual([TO]);
+      } finally {
+        stall.on = false;
+        stall.release();
+        stall.opened = 0;
+        await first.close(1000);
+        await second.close(1000);
+        await sink.close();
+        tmp.cleanup();
+      }
+    }
+  }, 60_000);
 });
