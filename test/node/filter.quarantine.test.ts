@@ -6,7 +6,8 @@
  * - an attempt that takes the message over after one that wrote its quarantine file and died before recording it
  *   wrote a second file for the same message (the name carried the attempt's time): now it replaces that file;
  * - a write that timed out and went on later renamed its (stale) copy over the retry's, or into a quarantine the retry had
- *   not used: now a write past its deadline is not renamed into place.
+ *   not used: now a write past its deadline is not renamed into place;
+ * - a record whose first receivedAt is damaged named the file `-62198755200000-<id>.eml` or `NaN-<id>.eml`: now `<id>.eml`.
  *
  * Real parts: the filter's SMTP server, a real directory and files, SMTP sinks as the return port. The hanging write is
  * a fake (no file system here hangs on demand): writeFileAtomic replaced, for that test only; the write that stalls and
@@ -14,7 +15,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { MemoryEvidenceStore, type EvidenceStore } from '../../src/filter/evidence.js';
+import { MemoryEvidenceStore, type EvidenceRecord, type EvidenceStore } from '../../src/filter/evidence.js';
 import { createFilter } from '../../src/node/filter.js';
 import { tempDir } from '../helpers/peers.js';
 import { handOver, startSink } from '../helpers/smtp-sink.js';
@@ -206,4 +207,42 @@ describe('filter: writing to the quarantine directory', () => {
       }
     }
   }, 60_000);
+  it('a record whose first receivedAt is damaged (a store of the caller\'s own): the file name still starts with no "-" and holds no "NaN"', async () => {
+    // Observed before: `-62198755200000-<id>.eml`, which `ls`, `rm`, `grep … *` in the quarantine directory read as options.
+    for (const damaged of ['-000001-01-01T00:00:00.000Z', 'not a time']) {
+      const tmp = tempDir('mailpki-quarantine-');
+      const dir = tmp.path('q');
+      const sink = await startSink();
+      const raw = plainMessage({ to: TO[0], subject: 'damaged receivedAt' });
+      // A store that reads the first attempt's time back damaged (and keeps what it is given).
+      const kept = new Map<string, EvidenceRecord>();
+      const careless: EvidenceStore = {
+        get: async (id) => kept.get(id),
+        put: async (r) => void kept.set(r.id, r),
+        list: async () => [...kept.values()],
+        prune: async () => 0,
+        update: async (id, change) => {
+          const current = kept.get(id);
+          const next = change(current && { ...current, receivedAt: damaged });
+          if (next) kept.set(id, next);
+          return next;
+        },
+      };
+      const filter = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: 'mx.example.com', policy: policy(dir), evidence: careless });
+      try {
+        // A first attempt, deferred (the directory is not there), leaves a record; the retry quarantines.
+        rmSync(dir, { recursive: true });
+        expect(await deliver(filter.port, raw)).toBe(451);
+        mkdirSync(dir, { mode: 0o700 });
+        expect(await deliver(filter.port, raw)).toBe(250);
+        const [rec] = [...kept.values()];
+        expect(rec).toMatchObject({ outcome: 'delivered', delivered: TO });
+        expect(held(dir)).toEqual([`${rec!.id}.eml`]);
+      } finally {
+        await filter.close(1000);
+        await sink.close();
+        tmp.cleanup();
+      }
+    }
+  });
 });
