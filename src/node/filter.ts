@@ -564,12 +564,15 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         if (quarantineDir) {
           inLease();
           try {
-            // Named by the message's record, not by this attempt: an attempt that takes over after one that wrote the
-            // file but died before recording it replaces that file (atomically) rather than adding a second. A first
-            // time that does not read as one from 1970 on (a store of the caller's own) is left out: no "NaN-", and no
-            // name starting with "-", which ls, rm or grep in the directory would take for an option.
+            // Named by the message's record and the recipients the copy holds, not by this attempt: an attempt that
+            // takes over after one that wrote the file but died before recording it replaces that file (atomically)
+            // rather than adding a second; a retry that quarantines other recipients (their verdict changed after an
+            // earlier attempt quarantined some) adds its own instead of replacing theirs. A first time that does not
+            // read as one from 1970 on (a store of the caller's own) is left out: no "NaN-", and no name starting
+            // with "-", which ls, rm or grep in the directory would take for an option.
             const first = Date.parse(record.receivedAt);
-            await writeQuarantine(join(quarantineDir, `${Number.isSafeInteger(first) && first >= 0 ? `${first}-` : ''}${record.id}.eml`), held);
+            const holds = createHash('sha256').update(JSON.stringify([...q.recipients].sort())).digest('hex').slice(0, 16);
+            await writeQuarantine(join(quarantineDir, `${Number.isSafeInteger(first) && first >= 0 ? `${first}-` : ''}${record.id}-${holds}.eml`), held);
           } catch (e) {
             throw new SmtpReply(451, `4.3.0 Cannot write to quarantine now (${(e as Error).message}); try again later`);
           }

@@ -7,7 +7,9 @@
  *   wrote a second file for the same message (the name carried the attempt's time): now it replaces that file;
  * - a write that timed out and went on later renamed its (stale) copy over the retry's, or into a quarantine the retry had
  *   not used: now a write past its deadline is not renamed into place;
- * - a record whose first receivedAt is damaged named the file `-62198755200000-<id>.eml` or `NaN-<id>.eml`: now `<id>.eml`.
+ * - a record whose first receivedAt is damaged named the file `-62198755200000-<id>.eml` or `NaN-<id>.eml`: now `<id>-….eml`;
+ * - a retry that quarantined other recipients than an earlier attempt (the verdict changed for them) replaced the earlier
+ *   attempt's file, named by the message alone: a quarantined copy lost. Now the name holds the recipients' digest too.
  *
  * Real parts: the filter's SMTP server, a real directory and files, SMTP sinks as the return port. The hanging write is
  * a fake (no file system here hangs on demand): writeFileAtomic replaced, for that test only; the write that stalls and
@@ -153,7 +155,7 @@ describe('filter: writing to the quarantine directory', () => {
       time.now = t0 + LEASE_MS + 1000;
       expect(await deliver(second.port, raw)).toBe(250);
       // Observed before: two files, `${t0}-<id>.eml` and `${t0 + LEASE_MS + 1000}-<id>.eml`.
-      expect(held(dir)).toEqual([`${t0}-${left!.id}.eml`]);
+      expect(held(dir)).toEqual([expect.stringMatching(new RegExp(`^${t0}-${left!.id}-[0-9a-f]{16}\\.eml$`))]);
       expect(readFileSync(`${dir}/${held(dir)[0]}`, 'latin1')).toMatch(/^Subject: taken over in quarantine\r$/m);
       expect(await evidence.get(left!.id)).toMatchObject({ outcome: 'delivered', attempts: 2, delivered: TO });
       expect(sink.got).toHaveLength(0);
@@ -186,8 +188,8 @@ describe('filter: writing to the quarantine directory', () => {
         expect(await deliver(second.port, raw)).toBe(250);
         const [rec] = await evidence.list();
         expect(rec).toMatchObject({ outcome: 'delivered', delivered: TO, dispositions: [{ action: retry, rule: 'second' }] });
-        const before = retry === 'quarantine' ? [`${Date.parse(rec!.receivedAt)}-${rec!.id}.eml`] : [];
-        expect(held(dir)).toEqual(before);
+        const before = held(dir);
+        expect(before).toEqual(retry === 'quarantine' ? [expect.stringMatching(new RegExp(`^${Date.parse(rec!.receivedAt)}-${rec!.id}-[0-9a-f]{16}\\.eml$`))] : []);
         // The mount recovers: the stalled write goes on.
         stall.release();
         for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 10));
@@ -237,12 +239,44 @@ describe('filter: writing to the quarantine directory', () => {
         expect(await deliver(filter.port, raw)).toBe(250);
         const [rec] = [...kept.values()];
         expect(rec).toMatchObject({ outcome: 'delivered', delivered: TO });
-        expect(held(dir)).toEqual([`${rec!.id}.eml`]);
+        expect(held(dir)).toEqual([expect.stringMatching(new RegExp(`^${rec!.id}-[0-9a-f]{16}\\.eml$`))]);
       } finally {
         await filter.close(1000);
         await sink.close();
         tmp.cleanup();
       }
+    }
+  });
+  it('a retry that quarantines other recipients of the message than an earlier attempt did (its verdict changed meanwhile): both copies stay', async () => {
+    // Attempt 1 quarantines ap@ (its rule) and passes ar@ on, which the return port refuses for now: 451, ap@ recorded as
+    // served. By the retry the verdict for ar@ has changed (a revocation, a new policy): ar@ is quarantined too. Observed
+    // before: the retry's file, named by the message's record alone, replaced attempt 1's — ap@'s quarantined copy was
+    // gone while the evidence said it was quarantined.
+    const tmp = tempDir('mailpki-quarantine-');
+    const dir = tmp.path('q');
+    let refuseAr = true;
+    const sink = await startSink({ rcpt: (a) => (a === 'ar@example.com' && refuseAr ? { code: 451, text: 'try later' } : undefined) });
+    const evidence = new MemoryEvidenceStore();
+    const both = ['ap@example.com', 'ar@example.com'];
+    const first = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: 'mx.example.com', policy: policy(dir), evidence });
+    const later = { ...policy(dir)!, rules: [{ name: 'both', recipients: both, require: { smime: true }, otherwise: 'quarantine' as const }] };
+    const second = await createFilter({ listen: { port: 0 }, reinject: { port: sink.port }, authservId: 'mx.example.com', policy: later, evidence });
+    const raw = plainMessage({ to: both.join(', '), subject: 'quarantined in two steps' });
+    try {
+      expect(await handOver(first.port, { from: 'payments@example.com', to: both }, raw)).toBe(451);
+      expect(await evidence.list()).toMatchObject([{ outcome: 'deferred', delivered: ['ap@example.com'] }]);
+      expect(held(dir)).toHaveLength(1);
+      refuseAr = false;
+      expect(await handOver(second.port, { from: 'payments@example.com', to: both }, raw)).toBe(250);
+      expect(await evidence.list()).toMatchObject([{ outcome: 'delivered', delivered: both }]);
+      expect(sink.got).toHaveLength(0);
+      const copies = held(dir).map((f) => readFileSync(`${dir}/${f}`, 'latin1').match(/^X-Mailpki-Quarantined-For: (.*)\r$/m)?.[1]);
+      expect(copies.sort()).toEqual(['ap@example.com', 'ar@example.com']);
+    } finally {
+      await first.close(1000);
+      await second.close(1000);
+      await sink.close();
+      tmp.cleanup();
     }
   });
 });
