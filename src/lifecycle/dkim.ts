@@ -449,9 +449,16 @@ export class DkimManager {
     const refused = checkLookalikeDomain(this.lookalikeDomains, domain);
     if (refused) {
       const err = policyError(refused);
-      // As the S/MIME manager records a refused enrollment (no event: DKIM events are about a key, and there is none).
+      // As the S/MIME manager records a refused enrollment, naming the identity when there is one (no event: DKIM
+      // events are about a key, and there is none).
       await this.write(now, async (_tx, _emit, audit) =>
-        audit({ actor, action: 'policy.denied', reason: err.message, after: { operation: 'create', code: 'ERR_POLICY_DENIED', rule: refused.rule, request: identitySummary(identity) } }),
+        audit({
+          actor,
+          action: 'policy.denied',
+          ...(existing && { identityId: id }),
+          reason: err.message,
+          after: { operation: 'create', code: 'ERR_POLICY_DENIED', rule: refused.rule, request: identitySummary(identity) },
+        }),
       );
       throw err;
     }

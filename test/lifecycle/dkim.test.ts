@@ -135,6 +135,20 @@ describe('DkimManager: create', () => {
     expect((await allowing.manager.get('xn--80aa0cbo65f.com')).status).toBe('pending');
     expect(() => setup({ lookalikeDomains: 'maybe' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'lookalikeDomains' } }));
   });
+
+  it('a refused create of a look-alike domain that already has an identity (made under \'allow\'): the audit record names it, as the S/MIME manager\'s does; nothing changes', async () => {
+    const allowing = setup({ lookalikeDomains: 'allow' });
+    await allowing.manager.create({ domain: 'xn--80aa0cbo65f.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    const before = await allowing.manager.keys('xn--80aa0cbo65f.com');
+    const refusing = setup({ store: allowing.store });
+    await expect(refusing.manager.create({ domain: 'XN--80AA0CBO65F.COM.', owner: { team: 'x' }, algorithm: 'ed25519' }, { actor: 'mallory' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    const denied = (await allowing.store.listAudit()).filter((r) => r.action === 'policy.denied');
+    // Observed before: no identityId, so the refusal was not among the identity's own records.
+    expect(denied).toMatchObject([{ actor: 'mallory', identityId: 'dkim:xn--80aa0cbo65f.com', after: { operation: 'create', rule: 'lookalikeDomains' } }]);
+    expect(await refusing.manager.keys('xn--80aa0cbo65f.com')).toEqual(before);
+    expect(refusing.events).toEqual([]);
+    expect(await verifyAuditLog(allowing.store)).toMatchObject({ ok: true });
+  });
 });
 
 describe('DkimManager: planDue (dkim run-due --dry-run)', () => {
