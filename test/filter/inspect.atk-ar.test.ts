@@ -47,3 +47,22 @@ describe('regression (atk-ar): a hostile signer certificate in the Authenticatio
     expect(field).toMatch(/body\.smime-issuer="CN=x y z liaf\\\\=emims,CN=A{250}3,CN=A+\.\.\."/);
   });
 });
+
+describe('regression (atk-ar): a forged Authentication-Results whose authserv-id is an RFC 2047 encoded word', () => {
+  const ar = 'mx.example.com;\r\n\tdkim=fail';
+  const run = (line: string) => {
+    const msg = `${line}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`;
+    return new TextDecoder().decode(rewriteMessage(new TextEncoder().encode(msg), { authservId: 'mx.example.com', authenticationResults: ar }));
+  };
+  it.each([
+    'Authentication-Results: =?us-ascii?q?mx.example.com?=; dkim=pass header.d=example.com',
+    'Authentication-Results: =?UTF-8?B?bXguZXhhbXBsZS5jb20=?=; dkim=pass header.d=example.com',
+    'Authentication-Results: =?us-ascii?q?MX.exa?=\r\n =?us-ascii?q?mple.com?=; dkim=pass',
+  ])('is removed (a Sieve header test reads it decoded, as ours; test/filter/inspect.sieve.test.ts): %j', (line) => {
+    expect(run(line)).toBe(`Authentication-Results: ${ar}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
+  });
+  it('another server\'s, encoded, is kept', () => {
+    const line = 'Authentication-Results: =?us-ascii?q?mx.example.com.evil.test?=; dkim=pass';
+    expect(run(line)).toBe(`Authentication-Results: ${ar}\r\n${line}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
+  });
+});
