@@ -9,7 +9,7 @@ import { checkAuthservId, claimsAuthservId, formatAuthenticationResults, type Ar
 import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
-import { decodeEncodedWords } from '../mime/encoded-word.js';
+import { decodeEncodedWords, encodedWordBytes } from '../mime/encoded-word.js';
 import { latinLookalike } from '../mime/lookalike-domain.js';
 import { lowerCaseAddress } from '../internal/mailbox.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
@@ -212,8 +212,9 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
     if (h.key === AR_NAME) {
       const value = h.raw.slice(h.raw.indexOf(':') + 1);
       // Read with its encoded words decoded too: a Sieve `header` test compares the decoded value (RFC 5228 §2.7.2),
-      // so Dovecot takes "=?us-ascii?q?mx.example.com?=; dkim=pass" for a result of mx.example.com.
-      if (claimsAuthservId(value, id) || (value.includes('=?') && claimsAuthservId(decodeEncodedWords(value), id))) continue;
+      // so Dovecot takes "=?us-ascii?q?mx.example.com?=; dkim=pass" for a result of mx.example.com — in any charset
+      // it names (x-foo, UTF-16 included), hence also each word's bytes as they are.
+      if (claimsAuthservId(value, id) || (value.includes('=?') && [decodeEncodedWords(value), encodedWordBytes(value)].some((v) => claimsAuthservId(v, id)))) continue;
     }
     if (remove.has(h.key)) continue;
     if (options.subjectPrefix !== undefined && h.key === 'subject') {

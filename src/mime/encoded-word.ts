@@ -1,5 +1,5 @@
 /** RFC 2047 encoded words ("=?charset?B|Q?text?=") in header text. */
-import { latin1, toBase64, utf8 } from '../internal/bytes.js';
+import { fromLatin1, latin1, toBase64, utf8 } from '../internal/bytes.js';
 import { decodeBase64Body } from './base64.js';
 import { decodeCharset } from './charset.js';
 import { hexPair } from './quoted-printable.js';
@@ -62,6 +62,26 @@ export function readEncodedWords(text: string): EncodedWordsReading {
     i = j;
   }
   return { text: out + text.slice(at), undecodable };
+}
+
+/**
+ * The encoded words of a header value replaced by their bytes as they are, one char per byte, whatever the charset
+ * says (white space between two adjacent words dropped): how a reader that decodes a charset not known here
+ * (`x-foo`, UTF-16 — Dovecot does) may still read ASCII-compatible text. For checks that must fail towards a match,
+ * not for display. Never throws.
+ */
+export function encodedWordBytes(text: string): string {
+  if (!text.includes('=?')) return text;
+  let out = '';
+  let at = 0;
+  let previous: Word | undefined;
+  for (const w of findWords(text)) {
+    out += previous && isBlank(text, at, w.start) ? '' : text.slice(at, w.start);
+    out += fromLatin1(w.bytes);
+    at = w.end;
+    previous = w;
+  }
+  return out + text.slice(at);
 }
 
 const MAX_REPORTED = 16;

@@ -58,6 +58,8 @@ describe('regression (atk-ar): a forged Authentication-Results whose authserv-id
     'Authentication-Results: =?us-ascii?q?mx.example.com?=; dkim=pass header.d=example.com',
     'Authentication-Results: =?UTF-8?B?bXguZXhhbXBsZS5jb20=?=; dkim=pass header.d=example.com',
     'Authentication-Results: =?us-ascii?q?MX.exa?=\r\n =?us-ascii?q?mple.com?=; dkim=pass',
+    'Authentication-Results: =?x-foo?q?mx.example.com?=; dkim=pass',
+    `Authentication-Results: =?utf-16be?b?${Buffer.from('mx.example.com', 'utf16le').swap16().toString('base64')}?=; dkim=pass`,
   ])('is removed (a Sieve header test reads it decoded, as ours; test/filter/inspect.sieve.test.ts): %j', (line) => {
     expect(run(line)).toBe(`Authentication-Results: ${ar}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
   });
