@@ -9,7 +9,6 @@ import { checkAuthservId, claimsAuthservId, formatAuthenticationResults, type Ar
 import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes, bytesToBinary } from '../dkim/canonicalization/text.js';
 import { readAuthorCandidates } from '../mime/author.js';
-import { decodeEncodedWords, encodedWordBytes } from '../mime/encoded-word.js';
 import { latinLookalike } from '../mime/lookalike-domain.js';
 import { lowerCaseAddress } from '../internal/mailbox.js';
 import { dkimArResult, type DkimVerification } from '../dkim/results.js';
@@ -186,7 +185,7 @@ const AR_NAME = 'authentication-results';
 /**
  * The message as the filter passes it on: its own Authentication-Results on top, the others that
  * claim its authserv-id removed (claimsAuthservId: name and id compared case-insensitively,
- * comments, quoting, white space, 8-bit bytes, a trailing dot and RFC 2047 encoded words seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
+ * comments, quoting, white space, 8-bit bytes, a trailing dot and encoded words seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
  * downstream (unless a subject prefix is asked for, which changes a signed field).
  */
 export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8Array {
@@ -211,10 +210,7 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
     if (i === 0 && (h.raw.startsWith(' ') || h.raw.startsWith('\t'))) continue;
     if (h.key === AR_NAME) {
       const value = h.raw.slice(h.raw.indexOf(':') + 1);
-      // Read with its encoded words decoded too: a Sieve `header` test compares the decoded value (RFC 5228 §2.7.2),
-      // so Dovecot takes "=?us-ascii?q?mx.example.com?=; dkim=pass" for a result of mx.example.com — in any charset
-      // it names (x-foo, UTF-16 included), hence also each word's bytes as they are.
-      if (claimsAuthservId(value, id) || (value.includes('=?') && [decodeEncodedWords(value), encodedWordBytes(value)].some((v) => claimsAuthservId(v, id)))) continue;
+      if (claimsAuthservId(value, id)) continue;
     }
     if (remove.has(h.key)) continue;
     if (options.subjectPrefix !== undefined && h.key === 'subject') {

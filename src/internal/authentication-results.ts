@@ -137,7 +137,10 @@ function authservKey(id: string): string {
  * `authservId`, as any reader could take it? Fails towards "yes": the id compared without case,
  * white space (also inside its quotes — a reader may drop the space before the closing quote),
  * bytes outside printable ASCII (read either as white space or as nothing: an 8-bit no-break space,
- * a zero-width space) and a trailing dot. Only the filter writes fields of its own id (RFC 8601 §5),
+ * a zero-width space) and a trailing dot; and an id written with an RFC 2047 encoded word (`=?`) is
+ * taken as ours whatever it decodes to: a Sieve `header` test compares the value decoded (RFC 5228
+ * §2.7.2), Dovecot in any charset iconv knows — `=?IBM037?b?lKdLhaeBlJeThUuDlpQ=?=` is mx.example.com
+ * to it — and no verifier writes its id so. Only the filter writes fields of its own id (RFC 8601 §5),
  * so removing one that merely resembles it costs nothing.
  */
 export function claimsAuthservId(value: string, authservId: string): boolean {
@@ -145,7 +148,7 @@ export function claimsAuthservId(value: string, authservId: string): boolean {
   const unfolded = value.replace(/\r\n/g, '');
   for (const v of [unfolded.replace(/[^\x09\x20-\x7e]/g, ' '), unfolded.replace(/[^\x09\x20-\x7e]/g, '')]) {
     const read = readAuthservId(v);
-    if (read !== undefined && authservKey(read) === ours) return true;
+    if (read !== undefined && (authservKey(read) === ours || read.includes('=?'))) return true;
   }
   return false;
 }

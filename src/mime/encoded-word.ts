@@ -1,5 +1,5 @@
 /** RFC 2047 encoded words ("=?charset?B|Q?text?=") in header text. */
-import { fromLatin1, latin1, toBase64, utf8 } from '../internal/bytes.js';
+import { latin1, toBase64, utf8 } from '../internal/bytes.js';
 import { decodeBase64Body } from './base64.js';
 import { decodeCharset } from './charset.js';
 import { hexPair } from './quoted-printable.js';
@@ -62,37 +62,6 @@ export function readEncodedWords(text: string): EncodedWordsReading {
     i = j;
   }
   return { text: out + text.slice(at), undecodable };
-}
-
-/**
- * The encoded words of a header value replaced by their bytes as they are, one char per byte, whatever the charset
- * says — a UTF-7 word's decoded, as UTF-7 writes ASCII too (`mx+AC4-example.com`) — white space between two adjacent
- * words dropped: how a reader that decodes a charset not decoded here (`x-foo`, UTF-16, UTF-7: Dovecot does) may
- * still read ASCII-compatible text. For checks that must fail towards a match, not for display. Never throws.
- */
-export function encodedWordBytes(text: string): string {
-  if (!text.includes('=?')) return text;
-  let out = '';
-  let at = 0;
-  let previous: Word | undefined;
-  for (const w of findWords(text)) {
-    out += previous && isBlank(text, at, w.start) ? '' : text.slice(at, w.start);
-    out += /^utf-?7$/i.test(w.charset.replace(/\*.*$/, '')) ? decodeUtf7(fromLatin1(w.bytes)) : fromLatin1(w.bytes);
-    at = w.end;
-    previous = w;
-  }
-  return out + text.slice(at);
-}
-
-/** RFC 2152: "+" base64 of UTF-16BE "-", "+-" a plus sign, the rest as it is. Lenient: bad base64 is dropped. */
-function decodeUtf7(text: string): string {
-  return text.replace(/\+([A-Za-z0-9+/]*)-?/g, (_m, b64: string) => {
-    if (b64 === '') return '+';
-    const bytes = decodeBase64Body(b64);
-    let s = '';
-    for (let i = 0; i + 1 < bytes.length; i += 2) s += String.fromCharCode((bytes[i]! << 8) | bytes[i + 1]!);
-    return s;
-  });
 }
 
 const MAX_REPORTED = 16;

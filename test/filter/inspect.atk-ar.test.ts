@@ -63,8 +63,14 @@ describe('regression (atk-ar): a forged Authentication-Results whose authserv-id
   ])('is removed (a Sieve header test reads it decoded, as ours; test/filter/inspect.sieve.test.ts): %j', (line) => {
     expect(run(line)).toBe(`Authentication-Results: ${ar}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
   });
-  it('another server\'s, encoded, is kept', () => {
-    const line = 'Authentication-Results: =?us-ascii?q?mx.example.com.evil.test?=; dkim=pass';
-    expect(run(line)).toBe(`Authentication-Results: ${ar}\r\n${line}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
+  it('whatever it decodes to (a reader may know a charset this code does not: EBCDIC), quoted or after a comment; another server\'s plain field is kept', () => {
+    for (const line of [
+      'Authentication-Results: =?us-ascii?q?mx.example.com.evil.test?=; dkim=pass',
+      'Authentication-Results: (note) "=?x-unknown?q?anything?="; dkim=pass',
+      'Authentication-Results: mx.=?x?q?example?=.com; dkim=pass',
+    ])
+      expect(run(line), line).toBe(`Authentication-Results: ${ar}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
+    const other = 'Authentication-Results: other.example; dkim=pass (=?utf-8?q?sign=C3=A9?=)';
+    expect(run(other)).toBe(`Authentication-Results: ${ar}\r\n${other}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
   });
 });

@@ -39,6 +39,7 @@ describeWithPeers('rewriteMessage read by Dovecot Sieve', ['sieve-test'], () => 
     ['the id split over two encoded words', `=?us-ascii?q?mx.exa?= =?us-ascii?q?mple.com?=`],
     ['a charset no one knows (Dovecot reads it as ASCII)', `=?x-foo?q?${ID}?=`],
     ['UTF-7, the dot written as +AC4-', `=?utf-7?q?mx+AC4-example.com?=`],
+    ['EBCDIC (IBM037, which iconv decodes)', `=?IBM037?b?${Buffer.from([0x94, 0xa7, 0x4b, 0x85, 0xa7, 0x81, 0x94, 0x97, 0x93, 0x85, 0x4b, 0x83, 0x96, 0x94]).toString('base64')}?=`],
     ['UTF-16 with a byte-order mark', `=?utf-16?b?${Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(ID, 'utf16le')]).toString('base64')}?=`],
   ])('a forged dkim=pass with %s is removed, and Sieve does not trust the copy', (_what, id) => {
     const msg = `Authentication-Results: ${id}; dkim=pass header.d=example.com\r\nFrom: cfo@example.com\r\nSubject: wire\r\n\r\nbody\r\n`;
