@@ -318,6 +318,19 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     timeoutMs: timeout,
   });
 
+  /**
+   * Writes a quarantined copy, within the return port's timeout as a copy passed on is: a file system that hangs (a
+   * stale network mount) answers 451 then, before the evidence lease runs out, instead of holding the MTA's
+   * connection. A write that finishes later leaves its file, which the retry's write replaces (same name).
+   */
+  function writeQuarantine(path: string, bytes: Uint8Array): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`writing to the quarantine directory took longer than ${timeout} ms`)), timeout);
+    });
+    return Promise.race([writeFileAtomic(path, bytes), late]).finally(() => clearTimeout(timer));
+  }
+
   /** A copy passed on: who the return port took, who it refused permanently (5xx, with its reply) and who for now (4xx). Failing altogether for now throws SmtpReply 451. */
   async function pass(bytes: Uint8Array, from: string, to: string[], beforeTransaction?: () => void): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
     let refusedAtRcpt: RefusedRecipient[];
@@ -546,7 +559,9 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         if (quarantineDir) {
           inLease();
           try {
-            await writeFileAtomic(join(quarantineDir, `${receivedAt.getTime()}-${record.id}.eml`), held);
+            // Named by the message's record, not by this attempt: an attempt that takes over after one that wrote the
+            // file but died before recording it replaces that file (atomically) rather than adding a second.
+            await writeQuarantine(join(quarantineDir, `${Date.parse(record.receivedAt)}-${record.id}.eml`), held);
           } catch (e) {
             throw new SmtpReply(451, `4.3.0 Cannot write to quarantine now (${(e as Error).message}); try again later`);
           }
