@@ -74,3 +74,22 @@ describe('regression (atk-ar): a forged Authentication-Results whose authserv-id
     expect(run(other)).toBe(`Authentication-Results: ${ar}\r\n${other}\r\nFrom: cfo@example.com\r\n\r\nbody\r\n`);
   });
 });
+
+describe('regression (atk-ar): lines of the fields the filter writes stay within 998 octets', () => {
+  const ar = 'mx.example.com;\r\n\tdkim=fail';
+  const lineLengths = (out: string) => out.slice(0, out.indexOf('\r\n\r\n')).split('\r\n').map((l) => l.length);
+  it('X-Mailpki-Quarantined-For with 200 recipients (was one line of 3.8 KB) is folded at its spaces, read the same', () => {
+    const recipients = Array.from({ length: 200 }, (_, i) => `ap${i}@example.com`).join(', ');
+    const out = new TextDecoder('latin1').decode(rewriteMessage(new TextEncoder().encode('From: cfo@example.com\r\n\r\nb\r\n'), { authservId: 'mx.example.com', authenticationResults: ar, addHeaders: [['X-Mailpki-Quarantined-For', recipients]] }));
+    expect(Math.max(...lineLengths(out))).toBeLessThanOrEqual(998);
+    const field = /^X-Mailpki-Quarantined-For: [^]*?(?=\r\nFrom:)/m.exec(out)![0];
+    expect(field.replace(/\r\n/g, '')).toBe(`X-Mailpki-Quarantined-For: ${recipients}`);
+  });
+  it('a 990-octet Subject line with the subject prefix (was 1,003 octets) is folded after the prefix, read the same', () => {
+    const subject = `Pay ${'x'.repeat(977)}`;
+    const msg = `From: cfo@example.com\r\nSubject: ${subject}\r\n\r\nb\r\n`;
+    const out = new TextDecoder('latin1').decode(rewriteMessage(new TextEncoder().encode(msg), { authservId: 'mx.example.com', authenticationResults: ar, subjectPrefix: '[UNVERIFIED] ' }));
+    expect(Math.max(...lineLengths(out))).toBeLessThanOrEqual(998);
+    expect(out).toContain(`\r\nSubject: [UNVERIFIED]\r\n ${subject}\r\n`);
+  });
+});
