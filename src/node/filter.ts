@@ -19,7 +19,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
-import { canonicalizeLineEndings, isCanonical } from '../mime/canonical.js';
+import { canonicalizeLineEndings, endHeaderAtNonField, isCanonical } from '../mime/canonical.js';
 import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
@@ -387,8 +387,10 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     const id = evidenceId(sha256, from, to);
     // The re-injection makes every bare CR and bare LF a CRLF (SMTP DATA has no other line end): verify,
     // apply the policy to, and rewrite the message as it will be passed on — a "From:" after a bare CR is
-    // a field of its own downstream, so it must be one here too.
-    const raw = isCanonical(received) ? received : canonicalizeLineEndings(received);
+    // a field of its own downstream, so it must be one here too. Likewise the return port's cleanup starts the
+    // body at a header line that is no field ("Pay the new account … instead" under a replayed DKIM-signed
+    // header): a client shows it as the body's first line, so the body hash must cover it here too.
+    const raw = endHeaderAtNonField(isCanonical(received) ? received : canonicalizeLineEndings(received));
     let previous: EvidenceRecord | undefined;
     try {
       previous = await evidence.get(id);

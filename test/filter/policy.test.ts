@@ -49,6 +49,14 @@ describe('parseFilterPolicy', () => {
     expect(msg.startsWith(message)).toBe(true);
   });
 
+  // atk-ar: every sender's field of the tag header's name is removed, and the filter's is added on top — as
+  // Authentication-Results it removed every other server's results and read as results of an authserv-id "tag".
+  it.each(['Authentication-Results', 'from', 'Subject', 'DKIM-Signature', 'Content-Type', 'Received'])('refuses tag.header %s (a field the message or its verification rests on)', (header) => {
+    const [code, msg] = codeAndMessage(() => parseFilterPolicy({ version: 1, rules: [], tag: { header } }));
+    expect(code).toBe('ERR_INVALID_INPUT');
+    expect(msg.startsWith('filter policy: tag.header: names a field the message or its verification rests on')).toBe(true);
+  });
+
   it('refuses more rules than MAX_POLICY_RULES', () => {
     const rules = Array.from({ length: 1001 }, () => ({ recipients: ['a@example.com'], require: {}, otherwise: 'tag' }));
     expect(codeAndMessage(() => parseFilterPolicy({ version: 1, rules }))[1]).toMatch(/^filter policy: rules: /);
