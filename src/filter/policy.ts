@@ -45,8 +45,16 @@ const requirementsSchema = z
 
 const ruleSchema = z
   .object({
-    /** Short name, reported in the evidence and the X-Mailpki-Disposition header. */
-    name: z.string().min(1).max(100).optional(),
+    /**
+     * Short name, reported in the evidence, the X-Mailpki-Disposition header (`rule=NAME;`) and the SMTP reply: no
+     * control or line-separating character (a reply or header line it would break) and no ";" (it ends the header's item).
+     */
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[^\p{Cc}\u2028\u2029;]+$/u, 'no control characters, line separators or ";"')
+      .optional(),
     /** Recipients this rule governs. */
     recipients: z.array(pattern).min(1).max(MAX_POLICY_PATTERNS),
     /** Only for messages whose From mailbox matches one of these (default: any From). */
@@ -84,7 +92,11 @@ export const filterPolicySchema = z
           .refine((h) => !RESERVED_TAG_HEADERS.has(h.toLowerCase()), 'names a field the message or its verification rests on')
           .optional(),
         /** Put before the Subject of a tagged message, e.g. "[UNVERIFIED] ". */
-        subjectPrefix: z.string().max(100).regex(/^[^\r\n]*$/, 'no line breaks').optional(),
+        subjectPrefix: z
+          .string()
+          .max(100)
+          .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'no line breaks or other control characters')
+          .optional(),
       })
       .strict()
       .optional(),

@@ -43,6 +43,13 @@ describe('parseFilterPolicy', () => {
     [{ version: 1, rules: [AP_RULE] }, 'filter policy: quarantine: a rule quarantines: say where'],
     [{ version: 1, rules: [], tag: { subjectPrefix: 'a\r\nBcc: x@evil.test' } }, 'filter policy: tag.subjectPrefix: no line breaks'],
     [{ version: 1, rules: [], tag: { header: 'X-Bad Header' } }, 'filter policy: tag.header: expected a header field name'],
+    // The rule's name goes into the tag header (`rule=NAME;`) and the SMTP reply; the prefix into Subject.
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap; failed=none' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap\r\n250 ok' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap\u0085x' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap\u2028x' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [], tag: { subjectPrefix: '\u001b[31m[UNVERIFIED] ' } }, 'filter policy: tag.subjectPrefix: no line breaks or other control characters'],
+    [{ version: 1, rules: [], tag: { subjectPrefix: '[x]\u2029' } }, 'filter policy: tag.subjectPrefix: no line breaks or other control characters'],
   ])('refuses %j with ERR_INVALID_INPUT naming the field', (input, message) => {
     const [code, msg] = codeAndMessage(() => parseFilterPolicy(input));
     expect(code).toBe('ERR_INVALID_INPUT');
