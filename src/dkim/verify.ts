@@ -5,6 +5,7 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { hashSync } from '../internal/sha.js';
 import { MailPkiError } from '../errors.js';
 import { readAuthor, type AuthorProblem } from '../mime/author.js';
+import { isHeaderFieldLine } from '../mime/canonical.js';
 import { bodyCanonicalizer, limitSink, signedHeaderData, type CanonicalizationAlgorithm } from './canonicalization/index.js';
 import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
@@ -78,6 +79,8 @@ interface Ctx {
   crypto: Crypto;
   policy: Required<Omit<DkimPolicy, 'maxBodyLengthFraction'>> & { maxBodyLengthFraction?: number };
   bodyHashes: Map<string, { hash: Uint8Array; length: number }>;
+  /** The first header line that is no field (1-based, folded lines counted as one), if any. */
+  strayLine?: number;
 }
 
 /**
@@ -113,6 +116,9 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
   if (!Number.isFinite(now)) throw new MailPkiError('ERR_INVALID_INPUT', 'clock: returned an invalid Date', { details: { field: 'clock' } });
   const bytes = toBytes(message);
   const split = splitMessage(bytes);
+  // A header line that is no field ("Pay the new account … instead" added under a replayed signed header): an MTA
+  // ends the header there and delivers that line and all after it as the body, which no signature here covers.
+  const stray = split.headers.findIndex((h) => !isHeaderFieldLine(h.raw));
   // The same From fields the h= selection sees (name matched with WSP before the colon dropped),
   // read by the one author reader: only a single, well-formed author has a domain to align with.
   const author = readAuthor(split.headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
@@ -129,6 +135,7 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     crypto: resolveCrypto(options.crypto),
     policy,
     bodyHashes: new Map(),
+    ...(stray >= 0 ? { strayLine: stray + 1 } : {}),
   };
   const sigs = split.headers.filter((h) => h.key === 'dkim-signature');
   const results = await Promise.all(sigs.map((h, i) => verifyOne(ctx, h, i)));
@@ -197,6 +204,8 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   const done = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => ({ ...base, ...extra, result, reason });
 
   // Refusals that need no DNS.
+  if (ctx.strayLine !== undefined)
+    return done('permerror', `header line ${ctx.strayLine} (folded lines counted as one) is not a header field (no name and colon): a mail system ends the header before it and delivers the rest as the body`);
   if (index >= ctx.policy.maxSignatures) return done('policy', `more than ${ctx.policy.maxSignatures} signatures; not checked`);
   if (t.algorithm === 'rsa-sha1' && !ctx.policy.allowSha1) return done('policy', 'rsa-sha1 is not accepted (RFC 8301)');
   if (ctx.policy.requireFromSigned && !t.headers.includes('from')) return done('policy', 'From is not signed');

@@ -76,6 +76,19 @@ export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
+/**
+ * Whether a header line starts a header field as an MTA reads it — Postfix's is_header_buf: a name of printable ASCII
+ * other than ':', optional SP/HT, then ':'. A line that does not (no colon, a space or an 8-bit or control byte in the
+ * name, a first line starting with white space) ends the header block for the MTA: it and all after it are the body.
+ * `line`: one char per byte (a character past U+00FF is no name character either). The rule of endHeaderAtNonField,
+ * for readers that hold the header as text (DKIM verification).
+ */
+export function isHeaderFieldLine(line: string): boolean {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return false;
+  return isFieldStart(Uint8Array.from(line.slice(0, colon + 1), (c) => Math.min(c.charCodeAt(0), 0xff)), 0);
+}
+
 /** Postfix's is_header_buf: a field name (printable ASCII but ':'), optional SP/HT, ':'. */
 function isFieldStart(bytes: Uint8Array, at: number): boolean {
   let name = 0;
