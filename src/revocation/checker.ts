@@ -7,7 +7,8 @@
 import type { Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
-import { toBase64, toHex } from '../internal/bytes.js';
+import { concatBytes, toBase64, toHex } from '../internal/bytes.js';
+import { hashSync } from '../internal/sha.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import type { RevocationReason } from '../ca/types.js';
@@ -148,9 +149,9 @@ export class RevocationChecker {
   private readonly maxCrlBytes: number;
   private readonly semaphore: Semaphore;
   private readonly inflight = new Map<string, Promise<RevocationAnswer>>();
-  /** Highest cRLNumber seen per CRL URL: an older CRL is a replay and is refused. */
+  /** Highest cRLNumber seen per CRL URL and issuer: an older CRL is a replay and is refused. */
   private readonly crlNumbers = new Map<string, bigint>();
-  /** Parsed, verified CRLs by URL until their nextUpdate (one fetch serves every serial). */
+  /** Parsed, verified CRLs by URL and issuer until their nextUpdate (one fetch serves every serial). */
   private readonly crls = new Map<string, { crl: Crl; expiresAt: number }>();
   /** The caller's own CRLs (options.crls), parsed once. */
   private readonly suppliedCrls: Crl[];
@@ -208,7 +209,7 @@ export class RevocationChecker {
       const urls = method === 'ocsp' && own.length === 0 ? this.fallbackOcspUrls : own;
       for (const url of urls) {
         tried++;
-        const key = `${method}|${url}|${toHex(issuer.publicKey.spki.subarray(-32))}|${certificate.serialNumber}`;
+        const key = `${method}|${url}|${issuerIdentity(issuer)}|${certificate.serialNumber}`;
         const cached = await this.cache.get(key);
         if (cached && cached.expiresAt > this.clock().getTime()) return finish(base, cached, 'cache', at);
         try {
@@ -305,22 +306,26 @@ export class RevocationChecker {
   }
 
   private async askCrl(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
-    const crl = await this.loadCrl(url);
-    const seen = this.crlNumbers.get(url);
+    // What a URL served is remembered for the issuer it verified against, never for the URL alone: a CRL of another
+    // CA served there once (a man in the middle on plain HTTP, a CA naming another's URL) must not stand in for this
+    // issuer's CRL until its nextUpdate, nor raise the cRLNumber this issuer's CRLs are compared with.
+    const slot = `${url}|${issuerIdentity(issuer)}`;
+    const crl = await this.loadCrl(url, slot);
+    const seen = this.crlNumbers.get(slot);
     if (crl.crlNumber !== undefined && seen !== undefined && crl.crlNumber < seen)
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: CRL number ${crl.crlNumber} is older than ${seen} seen before (replay)`);
     const r = await this.runCrls(certificate, issuer, [crl]);
     if (r.status === 'undetermined') throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: ${r.why.join('; ')}`);
     // Only a CRL that verified is remembered: its number for replay checks, its index until nextUpdate.
-    if (crl.crlNumber !== undefined) this.crlNumbers.set(url, crl.crlNumber);
+    if (crl.crlNumber !== undefined) this.crlNumbers.set(slot, crl.crlNumber);
     const now = this.clock().getTime();
-    this.crls.set(url, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
+    this.crls.set(slot, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
     return answerOf(r, url);
   }
 
-  /** The CRL at `url`: the one held until its nextUpdate, or a fresh download (parsed, not yet trusted). */
-  private async loadCrl(url: string): Promise<Crl> {
-    const held = this.crls.get(url);
+  /** The CRL at `url`: the one held for `slot` (URL and issuer) until its nextUpdate, or a fresh download (parsed, not yet trusted). */
+  private async loadCrl(url: string, slot: string): Promise<Crl> {
+    const held = this.crls.get(slot);
     if (held && held.expiresAt > this.clock().getTime()) return held.crl;
     const der = await httpFetchBytes(url, { fetch: this.fetch, timeoutMs: this.timeoutMs, maxBytes: this.maxCrlBytes, accept: 'application/pkix-crl' });
     try {
@@ -329,6 +334,25 @@ export class RevocationChecker {
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: not a readable CRL (${(e as Error).message})`, { cause: e });
     }
   }
+}
+
+const issuerIds = new WeakMap<Certificate, string>();
+
+/**
+ * The issuer as the checker keys what it learnt (cached answers, held CRLs, cRLNumbers): SHA-256 of its whole
+ * subject name and public key, as an OCSP CertID names it. (Round 1 took the last 32 bytes of the SPKI: an RSA key
+ * made to end like another CA's modulus shared its cached answers.)
+ */
+function issuerIdentity(issuer: Certificate): string {
+  let id = issuerIds.get(issuer);
+  if (id === undefined) {
+    const name = issuer.subject.der;
+    const spki = issuer.publicKey.spki;
+    // Lengths first, so no name/key split of the same bytes reads as another pair.
+    id = toHex(hashSync('SHA-256', concatBytes([Uint8Array.of(name.length >>> 24, name.length >>> 16, name.length >>> 8, name.length), name, spki])));
+    issuerIds.set(issuer, id);
+  }
+  return id;
 }
 
 /** The answer of a determined CRL status: the one place every CRL answer (given or fetched) comes from. */
