@@ -22,6 +22,16 @@ import { MAX_CRL_BYTES } from './crl-parse.js';
 
 export type RevocationPolicy = 'off' | 'soft-fail' | 'hard-fail';
 
+/**
+ * OCSP responders, and CRL distribution points, asked for one certificate at most (distinct http(s) URLs, in the
+ * certificate's order): any CA the caller trusts writes what it likes there, and each is a request with its own timeout.
+ */
+export const MAX_CERTIFICATE_URLS_PER_METHOD = 4;
+/** Fetched CRLs held (parsed, until their nextUpdate) at most; the oldest is let go first. */
+export const MAX_HELD_CRLS = 32;
+/** Highest cRLNumbers remembered (per URL and issuer) at most; the oldest is forgotten first. */
+export const MAX_CRL_NUMBERS = 10_000;
+
 /** The `url` of an answer that came from a CRL the caller gave (`crls`), not from the network. */
 export const SUPPLIED_CRL = 'given CRL';
 export type RevocationMethod = 'ocsp' | 'crl';
@@ -116,6 +126,8 @@ export interface RevocationCheckerOptions {
   timeoutMs?: number;
   maxOcspBytes?: number;
   maxCrlBytes?: number;
+  /** Total size (DER) of the fetched CRLs held at once. Default 4 × maxCrlBytes. */
+  maxHeldCrlBytes?: number;
   /** Requests in flight at once. Default 4. */
   concurrency?: number;
   clockSkewMs?: number;
@@ -151,8 +163,10 @@ export class RevocationChecker {
   private readonly inflight = new Map<string, Promise<RevocationAnswer>>();
   /** Highest cRLNumber seen per CRL URL and issuer: an older CRL is a replay and is refused. */
   private readonly crlNumbers = new Map<string, bigint>();
-  /** Parsed, verified CRLs by URL and issuer until their nextUpdate (one fetch serves every serial). */
+  /** Parsed, verified CRLs by URL and issuer until their nextUpdate (one fetch serves every serial); bounded, see hold(). */
   private readonly crls = new Map<string, { crl: Crl; expiresAt: number }>();
+  private heldCrlBytes = 0;
+  private readonly maxHeldCrlBytes: number;
   /** The caller's own CRLs (options.crls), parsed once. */
   private readonly suppliedCrls: Crl[];
   private readonly fallbackOcspUrls: string[];
@@ -170,6 +184,7 @@ export class RevocationChecker {
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.maxOcspBytes = options.maxOcspBytes ?? MAX_OCSP_RESPONSE_BYTES;
     this.maxCrlBytes = options.maxCrlBytes ?? MAX_CRL_BYTES;
+    this.maxHeldCrlBytes = options.maxHeldCrlBytes ?? 4 * this.maxCrlBytes;
     this.semaphore = new Semaphore(options.concurrency ?? 4);
     this.fallbackOcspUrls = (options.ocspUrls ?? []).map((u) => {
       if (typeof u !== 'string' || !/^https?:\/\//i.test(u))
@@ -205,7 +220,10 @@ export class RevocationChecker {
         const answer = await this.askSuppliedCrls(certificate, issuer, errors);
         if (answer) return finish(base, answer, 'crl', at);
       }
-      const own = (method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+      const named = [...new Set((method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u)))];
+      const own = named.slice(0, MAX_CERTIFICATE_URLS_PER_METHOD);
+      if (named.length > own.length)
+        errors.push(`${named.length - own.length} more ${method === 'ocsp' ? 'OCSP responder(s)' : 'CRL distribution point(s)'} named by the certificate not asked (at most ${MAX_CERTIFICATE_URLS_PER_METHOD})`);
       const urls = method === 'ocsp' && own.length === 0 ? this.fallbackOcspUrls : own;
       for (const url of urls) {
         tried++;
@@ -317,10 +335,27 @@ export class RevocationChecker {
     const r = await this.runCrls(certificate, issuer, [crl]);
     if (r.status === 'undetermined') throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: ${r.why.join('; ')}`);
     // Only a CRL that verified is remembered: its number for replay checks, its index until nextUpdate.
-    if (crl.crlNumber !== undefined) this.crlNumbers.set(slot, crl.crlNumber);
+    if (crl.crlNumber !== undefined) remember(this.crlNumbers, slot, crl.crlNumber, MAX_CRL_NUMBERS);
     const now = this.clock().getTime();
-    this.crls.set(slot, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
+    this.hold(slot, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
     return answerOf(r, url);
+  }
+
+  /** Keeps a verified CRL for `slot`, within MAX_HELD_CRLS and maxHeldCrlBytes: the oldest held go first. */
+  private hold(slot: string, entry: { crl: Crl; expiresAt: number }): void {
+    const old = this.crls.get(slot);
+    if (old) {
+      this.crls.delete(slot);
+      this.heldCrlBytes -= old.crl.der.length;
+    }
+    if (entry.crl.der.length > this.maxHeldCrlBytes) return;
+    for (const [k, v] of this.crls) {
+      if (this.crls.size < MAX_HELD_CRLS && this.heldCrlBytes + entry.crl.der.length <= this.maxHeldCrlBytes) break;
+      this.crls.delete(k);
+      this.heldCrlBytes -= v.crl.der.length;
+    }
+    this.crls.set(slot, entry);
+    this.heldCrlBytes += entry.crl.der.length;
   }
 
   /** The CRL at `url`: the one held for `slot` (URL and issuer) until its nextUpdate, or a fresh download (parsed, not yet trusted). */
@@ -334,6 +369,13 @@ export class RevocationChecker {
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: not a readable CRL (${(e as Error).message})`, { cause: e });
     }
   }
+}
+
+/** Sets `key` as the newest entry of `map`, forgetting the oldest beyond `max`. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
 }
 
 const issuerIds = new WeakMap<Certificate, string>();
