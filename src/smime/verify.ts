@@ -511,7 +511,8 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         }
         const weakOk = !sig.weak || allowWeak;
         let revocationOk = true;
-        if (checker && result.chain.ok) {
+        // Only for a signature that holds: a certificate alone (anyone has those of mail they received) asks the network nothing.
+        if (checker && result.chain.ok && sig.ok && weakOk) {
           result.revocation = await checker.checkPath(chain.path, at);
           revocationOk = judgeRevocation(result.revocation, policy, rev?.allowNoSources ?? false, result, revocationNotes);
         }

@@ -55,6 +55,19 @@ describe('finding 11: revocation only when the call asks, with the call’s cloc
     expect(spy).toHaveBeenCalledTimes(0);
   });
 
+  it('a signer whose signature does not verify makes no revocation request: a sender with a public certificate alone cannot make the filter fetch', async () => {
+    // Anyone holds the certificates of signed mail they received: before, a forged message carrying up to 16 of them
+    // (each with its chain) made one OCSP request, or a CRL download, per certificate, though no signature held.
+    const forged = new TextEncoder().encode(new TextDecoder().decode(signed).replace('Pay 10 EUR.', 'Pay 99 EUR.'));
+    const before = hits;
+    const v = await verifyMessage(forged, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', fetch: globalThis.fetch } });
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_SIGNATURE_INVALID');
+    expect(v.signers[0]!.chain!.ok).toBe(true);
+    expect(v.signers[0]!.revocation).toBeUndefined();
+    expect(hits).toBe(before);
+  });
+
   it('an OCSP answer fresh at the call’s clock but not at wall time is used: the checker runs on the call’s clock (finding 11)', async () => {
     const spy = vi.spyOn(globalThis, 'fetch');
     const calls: string[] = [];
