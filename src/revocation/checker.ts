@@ -310,6 +310,14 @@ export class RevocationChecker {
     });
     if (!r.ok || !r.status)
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: unusable OCSP answer (${r.problems.map((p) => p.code).join(', ')}: ${r.problems[0]?.message ?? ''})`);
+    if (r.responder?.delegated && !r.responder.ocspNoCheck) {
+      const revoked = await this.responderRevocation(r.responder.certificate, issuer, certificate);
+      if (revoked)
+        throw new MailPkiError(
+          'ERR_REVOCATION_UNAVAILABLE',
+          `${url}: unusable OCSP answer (the delegated responder's certificate, serial ${r.responder.certificate.serialNumber}, is revoked${revoked.reason ? ` (${revoked.reason})` : ''} since ${revoked.revokedAt}, per CRL)`,
+        );
+    }
     return {
       status: r.status,
       method: 'ocsp',
@@ -321,6 +329,36 @@ export class RevocationChecker {
       ...(r.producedAt && { producedAt: r.producedAt.toISOString() }),
       ocspResponse: toBase64(body),
     };
+  }
+
+  /**
+   * RFC 6960 §4.2.2.2.1: a delegated responder certificate without id-pkix-ocsp-nocheck may itself be revoked (its
+   * key stolen: it then signs "good" for anything). Its issuer's CRL says: the caller's `crls`, else the CRL at the
+   * responder's distribution points (or those of `sibling`, a certificate of the same issuer). The revoked answer, if
+   * one says so; no answer keeps the OCSP answer. Runs inside the OCSP request's slot, so its one fetch at a time
+   * bypasses the semaphore (a nested wait for a slot could deadlock); its answers are cached like any other.
+   */
+  private async responderRevocation(responder: Certificate, issuer: Certificate, sibling: Certificate): Promise<RevocationAnswer | undefined> {
+    if (this.suppliedCrls.length > 0) {
+      const r = await this.runCrls(responder, issuer, this.suppliedCrls);
+      if (r.status !== 'undetermined') return r.status === 'revoked' ? answerOf(r, SUPPLIED_CRL) : undefined;
+    }
+    const named = (responder.crlDistributionPoints.length ? responder.crlDistributionPoints : sibling.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+    for (const url of [...new Set(named)].slice(0, MAX_CERTIFICATE_URLS_PER_METHOD)) {
+      const key = `crl|${url}|${issuerIdentity(issuer)}|${responder.serialNumber}`;
+      let answer = await this.cache.get(key);
+      if (!answer || answer.expiresAt <= this.clock().getTime()) {
+        try {
+          const fresh = await this.askCrl(url, responder, issuer);
+          answer = { ...fresh, expiresAt: this.expiry(fresh) };
+          await this.cache.set(key, answer);
+        } catch {
+          continue;
+        }
+      }
+      return answer.status === 'revoked' ? answer : undefined;
+    }
+    return undefined;
   }
 
   private async askCrl(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
