@@ -214,6 +214,9 @@ export class RevocationChecker {
     const base: RevocationResult = { serialNumber: certificate.serialNumber, subject: formatName(certificate.subject), status: 'unchecked' };
     const errors: string[] = [];
     let tried = 0;
+    // An OCSP 'unknown' (RFC 6960 §2.2: the responder does not know it) is kept while the next source is asked.
+    let unknown: RevocationResult | undefined;
+    const settle = (r: RevocationResult): RevocationResult | undefined => (r.status === 'unknown' ? ((unknown ??= r), undefined) : r);
     for (const method of this.order) {
       if (method === 'crl' && this.suppliedCrls.length > 0) {
         tried++;
@@ -229,15 +232,21 @@ export class RevocationChecker {
         tried++;
         const key = `${method}|${url}|${issuerIdentity(issuer)}|${certificate.serialNumber}`;
         const cached = await this.cache.get(key);
-        if (cached && cached.expiresAt > this.clock().getTime()) return finish(base, cached, 'cache', at);
+        if (cached && cached.expiresAt > this.clock().getTime()) {
+          const r = settle(finish(base, cached, 'cache', at));
+          if (r) return r;
+          continue;
+        }
         try {
           const answer = await this.dedupe(key, () => (method === 'ocsp' ? this.askOcsp(url, certificate, issuer) : this.askCrl(url, certificate, issuer)));
-          return finish(base, answer, method, at);
+          const r = settle(finish(base, answer, method, at));
+          if (r) return r;
         } catch (e) {
           errors.push(`${method} ${url}: ${e instanceof MailPkiError ? e.message.replace(`${url}: `, '') : String(e)}`);
         }
       }
     }
+    if (unknown) return unknown;
     if (tried === 0) return { ...base, noSources: true, error: 'the certificate names no OCSP responder and no CRL distribution point, and none was given' };
     return { ...base, error: errors.join('; ') };
   }
