@@ -826,10 +826,14 @@ type RevocationNote =
   | { kind: 'problem'; signer: SignerResult; code: SmimeProblemCode; message: string }
   | { kind: 'warning'; signer: SignerResult; code: SmimeWarningCode; message: string };
 
+/** Reasons that say the key is in other hands (RFC 5280 §5.3.1): the end entity's, a CA's, an attribute authority's. */
+const KEY_COMPROMISE_REASONS: ReadonlySet<string> = new Set(['keyCompromise', 'cACompromise', 'aACompromise']);
+
 /**
  * What the revocation results mean for one signer under the fail policy. Revoked at `at` is always
- * fatal; revoked later is fine (the certificate was good when used) unless the reason is
- * keyCompromise, because whoever holds a compromised key can also backdate a signature.
+ * fatal; revoked later is fine (the certificate was good when used) unless the reason is a key
+ * compromise (keyCompromise, cACompromise, aACompromise), because whoever holds a compromised key can
+ * also backdate a signature — with a CA's key, issue a leaf and backdate both.
  */
 function judgeRevocation(
   results: RevocationResult[],
@@ -843,7 +847,7 @@ function judgeRevocation(
     const what = `certificate ${r.subject} (serial ${r.serialNumber})`;
     if (r.status === 'revoked') {
       const when = `${r.revokedAt ?? 'at an unknown time'}${r.reason ? `, ${r.reason}` : ''}, per ${r.method?.toUpperCase()}${r.source === 'cache' ? ' (cached)' : ''}`;
-      if (!r.revokedAfterAt || r.reason === 'keyCompromise') {
+      if (!r.revokedAfterAt || (r.reason !== undefined && KEY_COMPROMISE_REASONS.has(r.reason))) {
         ok = false;
         notes.push({ kind: 'problem', signer, code: 'SMIME_CERTIFICATE_REVOKED', message: `${what} is revoked (${when})` });
       } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOKED_AFTER_SIGNING', message: `${what} was revoked after the verification time (${when})` });

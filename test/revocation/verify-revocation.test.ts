@@ -7,7 +7,10 @@ import { createCaHandler } from '../../src/ca/http.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { exportSpki, generateKeyPair, importPrivateKey } from '../../src/keys/index.js';
+import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
+import { keySigner } from '../../src/certs/builder.js';
+import { createCrl, type CrlEntryInput } from '../../src/revocation/crl-create.js';
 import { serveHttp, type RunningServer } from '../../src/node/http-server.js';
 import { MemoryRevocationCache, RevocationChecker, SUPPLIED_CRL } from '../../src/revocation/checker.js';
 import { signMessage, verifyMessage } from '../../src/smime/index.js';
@@ -253,5 +256,42 @@ describe('finding 10: hard-fail means "status known and good"', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('verifying at an earlier time: a revocation after `at` for a compromised key is fatal', () => {
+  it('a CA certificate revoked for cACompromise after `at` makes the signer not valid, as keyCompromise of the leaf does; superseded stays a warning', async () => {
+    const storage = new MemoryCaStorage();
+    const signedAt = FAR;
+    const now = new Date(FAR.getTime() + 2 * 86_400_000);
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock: () => signedAt });
+    const keys = await generateKeyPair('ec-p256');
+    const leaf = await leafOf(ca, keys);
+    const signed = await signMessage(msg, { key: keys.privateKey, certificate: leaf, chain: [ca.issuingCertificate] }, { clock: () => signedAt });
+    const signerOf = async (path: string) => {
+      const key = await importPrivateKey(new TextDecoder().decode((await storage.read(path))!));
+      return keySigner(key, defaultSignatureAlgorithm(key));
+    };
+    const crl = async (issuer: Certificate, keyPath: string, entries: CrlEntryInput[]) =>
+      new Uint8Array(await createCrl({ issuer, signer: await signerOf(keyPath), thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000), crlNumber: 9n, entries }));
+    const revokedAfter = new Date(signedAt.getTime() + 86_400_000);
+    const fetch = async () => new Response('no', { status: 404 });
+    const verify = async (root: CrlEntryInput[], issuing: CrlEntryInput[]) =>
+      verifyMessage(signed, {
+        trustAnchors: [ca.rootCertificate],
+        at: signedAt,
+        clock: () => now,
+        revocation: { policy: 'hard-fail', fetch, crls: [await crl(ca.rootCertificate, 'keys/root.key.pem', root), await crl(ca.issuingCertificate, 'keys/issuing.key.pem', issuing)] },
+      });
+    const issuingCa = (reason: CrlEntryInput['reason']) => [{ serialNumber: ca.issuingCertificate.serialNumber, revocationDate: revokedAfter, reason }];
+    // Before: only the leaf's keyCompromise counted; whoever holds a compromised CA key issues a leaf and backdates it as well.
+    const caCompromise = await verify(issuingCa('cACompromise'), []);
+    expect(caCompromise.valid).toBe(false);
+    expect(caCompromise.problems.map((p) => p.code)).toContain('SMIME_CERTIFICATE_REVOKED');
+    const leafCompromise = await verify([], [{ serialNumber: leaf.serialNumber, revocationDate: revokedAfter, reason: 'keyCompromise' }]);
+    expect(leafCompromise.valid).toBe(false);
+    const superseded = await verify(issuingCa('superseded'), []);
+    expect(superseded.valid).toBe(true);
+    expect(superseded.warnings.map((w) => w.code)).toContain('SMIME_REVOKED_AFTER_SIGNING');
   });
 });
