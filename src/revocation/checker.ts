@@ -166,6 +166,8 @@ export class RevocationChecker {
   /** Parsed, verified CRLs by URL and issuer until their nextUpdate (one fetch serves every serial); bounded, see hold(). */
   private readonly crls = new Map<string, { crl: Crl; expiresAt: number }>();
   private heldCrlBytes = 0;
+  /** CRL downloads under way, by URL (parsed, not yet verified: each asker verifies against its issuer). */
+  private readonly crlLoads = new Map<string, Promise<Crl>>();
   private readonly maxHeldCrlBytes: number;
   /** The caller's own CRLs (options.crls), parsed once. */
   private readonly suppliedCrls: Crl[];
@@ -409,6 +411,19 @@ export class RevocationChecker {
   private async loadCrl(url: string, slot: string): Promise<Crl> {
     const held = this.crls.get(slot);
     if (held && held.expiresAt > this.clock().getTime()) return held.crl;
+    // One download per URL at a time, whoever asks (each serial is its own cache key): the checks that arrive
+    // together as a held CRL expires share it instead of each downloading and parsing up to maxCrlBytes.
+    let loading = this.crlLoads.get(url);
+    if (!loading) {
+      loading = this.downloadCrl(url);
+      this.crlLoads.set(url, loading);
+      const done = () => this.crlLoads.delete(url);
+      loading.then(done, done);
+    }
+    return loading;
+  }
+
+  private async downloadCrl(url: string): Promise<Crl> {
     const der = await httpFetchBytes(url, { fetch: this.fetch, timeoutMs: this.timeoutMs, maxBytes: this.maxCrlBytes, accept: 'application/pkix-crl' });
     try {
       return parseCrl(der);

@@ -117,6 +117,22 @@ describe('RevocationChecker bounds what a certificate can make it do', () => {
     expect(asked).toHaveLength(MAX_HELD_CRLS + 2);
   });
 
+  it('many checks at once behind one distribution point (messages arriving as the held CRL expires) download it once', async () => {
+    const crl = new Uint8Array(await createCrl({ issuer: ca, signer, thisUpdate: now, nextUpdate: new Date(now.getTime() + DAY), crlNumber: 1n, entries: [] }));
+    let downloads = 0;
+    const fetch = async () => {
+      downloads++;
+      await new Promise((r) => setTimeout(r, 20));
+      return new Response(crl);
+    };
+    const checker = new RevocationChecker({ fetch, clock, order: ['crl'] });
+    const certs = await Promise.all(Array.from({ length: 10 }, () => leaf({ ocsp: [], crl: ['http://crl.partner.example/big.crl'] })));
+    const results = await Promise.all(certs.map((c) => checker.check(c, ca, now)));
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill('good'));
+    // Before: each serial is its own cache key, so every check in a free slot downloaded (and parsed) the CRL: 4 at once.
+    expect(downloads).toBe(1);
+  });
+
   it('holds CRLs up to a total size', async () => {
     const entries = Array.from({ length: 200 }, (_, i) => ({ serialNumber: (0x1000 + i).toString(16), revocationDate: now }));
     const crl = new Uint8Array(await createCrl({ issuer: ca, signer, thisUpdate: now, nextUpdate: new Date(now.getTime() + 365 * DAY), crlNumber: 1n, entries }));
