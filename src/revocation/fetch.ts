@@ -41,7 +41,8 @@ export async function httpFetchBytes(url: string, o: HttpGetOptions): Promise<Ui
       await res.body?.cancel().catch(() => undefined);
       const next = redirectTarget(at, res.headers.get('location'));
       if (!next) throw unavailable(url, `HTTP ${res.status} without a usable http(s) Location`);
-      if (next.hostname !== new URL(url).hostname) throw unavailable(url, `HTTP ${res.status}: redirect to another host (${next.hostname}) not followed`);
+      // Host and port (a scheme's default port is no port: http://h/ → https://h/ is followed; h:6379 is another service).
+      if (next.host !== new URL(url).host) throw unavailable(url, `HTTP ${res.status}: redirect to another host (${next.host}) not followed`);
       if (hop + 1 > MAX_REDIRECTS) throw unavailable(url, `more than ${MAX_REDIRECTS} redirects`);
       at = next.href;
     }

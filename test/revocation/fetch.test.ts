@@ -26,6 +26,7 @@ beforeAll(async () => {
   insidePort = await listen(inside, '127.0.0.2');
   front = createServer((req, res) => {
     if (req.url === '/to-inside') res.writeHead(302, { location: `http://127.0.0.2:${insidePort}/admin?delete=all` }).end();
+    else if (req.url === '/other-port') res.writeHead(302, { location: `http://127.0.0.1:${insidePort}/` }).end();
     else if (req.url === '/moved') res.writeHead(301, { location: '/crl/current.crl' }).end();
     else if (req.url === '/loop') res.writeHead(302, { location: '/loop' }).end();
     else if (req.url === '/crl/current.crl') res.end('CRL BYTES');
@@ -54,9 +55,11 @@ describe('httpFetchBytes and redirects', () => {
       const e = await get('/to-inside', method).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(MailPkiError);
       expect((e as MailPkiError).code).toBe('ERR_REVOCATION_UNAVAILABLE');
-      expect((e as MailPkiError).message).toMatch(/redirect to another host \(127\.0\.0\.2\) not followed/);
+      expect((e as MailPkiError).message).toMatch(new RegExp(`redirect to another host \\(127\\.0\\.0\\.2:${insidePort}\\) not followed`));
     }
     expect(insideHits).toEqual([]);
+    // The same host name on another port is another service.
+    await expect(get('/other-port')).rejects.toThrow(/redirect to another host \(127\.0\.0\.1:\d+\) not followed/);
   });
 
   it('follows a redirect on the same host, a few times at most', async () => {
