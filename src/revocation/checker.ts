@@ -135,6 +135,12 @@ export interface RevocationCheckerOptions {
   nonce?: boolean;
   /** How long to cache an answer without nextUpdate. Default 1 hour. */
   defaultTtlMs?: number;
+  /**
+   * The oldest a `good` (or `unknown`) answer may be — from its thisUpdate, OCSP or CRL, fetched, given or cached —
+   * whatever its nextUpdate says. Without a nonce, a "good" signed before a revocation is valid until its nextUpdate
+   * (up to days), and whoever is on the path can replay it that long; this bounds the window. Default: none.
+   */
+  maxAnswerAgeMs?: number;
   /** Accept SHA-1 signed OCSP responses / CRLs. Default false. */
   allowWeakSignatures?: boolean;
   /**
@@ -184,6 +190,8 @@ export class RevocationChecker {
     if (this.order.length === 0 || this.order.some((m) => m !== 'ocsp' && m !== 'crl'))
       throw new MailPkiError('ERR_INVALID_INPUT', "order: must list 'ocsp' and/or 'crl'", { details: { field: 'order' } });
     this.timeoutMs = options.timeoutMs ?? 5000;
+    if (options.maxAnswerAgeMs !== undefined && !(Number.isInteger(options.maxAnswerAgeMs) && options.maxAnswerAgeMs > 0))
+      throw new MailPkiError('ERR_INVALID_INPUT', 'maxAnswerAgeMs: must be a positive integer (ms)', { details: { field: 'maxAnswerAgeMs' } });
     this.maxOcspBytes = options.maxOcspBytes ?? MAX_OCSP_RESPONSE_BYTES;
     this.maxCrlBytes = options.maxCrlBytes ?? MAX_CRL_BYTES;
     this.maxHeldCrlBytes = options.maxHeldCrlBytes ?? 4 * this.maxCrlBytes;
@@ -219,11 +227,18 @@ export class RevocationChecker {
     // An OCSP 'unknown' (RFC 6960 §2.2: the responder does not know it) is kept while the next source is asked.
     let unknown: RevocationResult | undefined;
     const settle = (r: RevocationResult): RevocationResult | undefined => (r.status === 'unknown' ? ((unknown ??= r), undefined) : r);
+    // An answer that is not 'revoked' counts only while younger than maxAnswerAgeMs (a revocation does not age).
+    const use = (a: RevocationAnswer, source: 'ocsp' | 'crl', label: string): RevocationResult | undefined => {
+      const old = this.tooOld(a);
+      if (old) return (errors.push(`${label}: ${old}`), undefined);
+      return settle(finish(base, a, source, at));
+    };
     for (const method of this.order) {
       if (method === 'crl' && this.suppliedCrls.length > 0) {
         tried++;
         const answer = await this.askSuppliedCrls(certificate, issuer, errors);
-        if (answer) return finish(base, answer, 'crl', at);
+        const r = answer && use(answer, 'crl', 'crl (given)');
+        if (r) return r;
       }
       const named = [...new Set((method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u)))];
       const own = named.slice(0, MAX_CERTIFICATE_URLS_PER_METHOD);
@@ -234,14 +249,14 @@ export class RevocationChecker {
         tried++;
         const key = `${method}|${url}|${issuerIdentity(issuer)}|${certificate.serialNumber}`;
         const cached = await this.cache.get(key);
-        if (cached && cached.expiresAt > this.clock().getTime()) {
+        if (cached && cached.expiresAt > this.clock().getTime() && !this.tooOld(cached)) {
           const r = settle(finish(base, cached, 'cache', at));
           if (r) return r;
           continue;
         }
         try {
           const answer = await this.dedupe(key, () => (method === 'ocsp' ? this.askOcsp(url, certificate, issuer) : this.askCrl(url, certificate, issuer)));
-          const r = settle(finish(base, answer, method, at));
+          const r = use(answer, method, `${method} ${url}`);
           if (r) return r;
         } catch (e) {
           errors.push(`${method} ${url}: ${e instanceof MailPkiError ? e.message.replace(`${url}: `, '') : String(e)}`);
@@ -295,7 +310,20 @@ export class RevocationChecker {
   private expiry(a: RevocationAnswer): number {
     const now = this.clock().getTime();
     const next = a.nextUpdate ? Date.parse(a.nextUpdate) : now + (this.options.defaultTtlMs ?? 3_600_000);
-    return Math.max(now, next);
+    return Math.max(now, Math.min(next, this.ageLimit(a.thisUpdate ? Date.parse(a.thisUpdate) : undefined)));
+  }
+
+  /** When an answer made at `thisUpdate` grows older than maxAnswerAgeMs (Infinity without the option). */
+  private ageLimit(thisUpdate: number | undefined): number {
+    const max = this.options.maxAnswerAgeMs;
+    return max === undefined || thisUpdate === undefined ? Infinity : thisUpdate + max;
+  }
+
+  /** Why a good or unknown answer is too old to count (maxAnswerAgeMs), or undefined. */
+  private tooOld(a: RevocationAnswer): string | undefined {
+    if (a.status === 'revoked' || !a.thisUpdate) return undefined;
+    if (this.ageLimit(Date.parse(a.thisUpdate)) >= this.clock().getTime()) return undefined;
+    return `the answer of ${a.thisUpdate} is older than maxAnswerAgeMs (${this.options.maxAnswerAgeMs} ms)`;
   }
 
   private async askOcsp(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
@@ -386,7 +414,7 @@ export class RevocationChecker {
     // Only a CRL that verified is remembered: its number for replay checks, its index until nextUpdate.
     if (crl.crlNumber !== undefined) remember(this.crlNumbers, slot, crl.crlNumber, MAX_CRL_NUMBERS);
     const now = this.clock().getTime();
-    this.hold(slot, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
+    this.hold(slot, { crl, expiresAt: Math.min(crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000), this.ageLimit(crl.thisUpdate.getTime())) });
     return answerOf(r, url);
   }
 
