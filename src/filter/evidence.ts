@@ -72,7 +72,7 @@ export interface EvidenceDelivery {
 export interface EvidenceRecord {
   /** Unique per message seen (the filter's queue id). */
   id: string;
-  /** The Message-ID field value, as written (angle brackets kept), when there is one. */
+  /** The (first) Message-ID field's value as written (angle brackets kept), unfolded and decoded as UTF-8 when valid (RFC 6532; else one character per byte), when there is one. */
   messageId?: string;
   /** When the filter first received the message (ISO 8601): the first attempt. */
   receivedAt: string;

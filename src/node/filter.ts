@@ -19,6 +19,8 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
+import { binaryToBytes } from '../dkim/canonicalization/text.js';
+import { unfoldValue } from '../mime/headers.js';
 import { canonicalizeLineEndings, isCanonical } from '../mime/canonical.js';
 import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
@@ -180,11 +182,14 @@ class SmtpReply extends Error {
   }
 }
 
+/** The first Message-ID field's value, unfolded and decoded as the MIME parser reads a field (UTF-8 when valid, RFC 6532): the text an auditor reads in the mailbox and queries by. */
 function readMessageId(raw: Uint8Array): string | undefined {
   const { headers } = splitMessage(raw);
   const h = headers.find((f) => f.key === 'message-id');
   if (!h) return undefined;
-  return h.raw.slice(h.raw.indexOf(':') + 1).replace(/\r\n/g, '').trim().slice(0, 2000) || undefined;
+  const value = unfoldValue(binaryToBytes(h.raw.slice(h.raw.indexOf(':') + 1)));
+  // At most 2000 UTF-16 units (the record's limit), not ending in half a surrogate pair (SQLite's column would hold U+FFFD, the JSON not).
+  return value.slice(0, /[\uD800-\uDBFF]/.test(value[1999] ?? '') ? 1999 : 2000) || undefined;
 }
 
 /**
