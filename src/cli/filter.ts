@@ -134,6 +134,15 @@ ${KEY_HELP}`,
   },
 };
 
+/**
+ * A record as one line of JSON for any line reader: JSON.stringify escapes the control characters but
+ * writes NEL, U+2028 and U+2029 as they are — a sender's text (a Message-ID, a certificate subject) —
+ * and a reader splitting on Unicode line breaks (Python's splitlines()) would cut the record there.
+ */
+function jsonLine(record: EvidenceRecord): string {
+  return JSON.stringify(record).replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export const evidenceExport: Command = {
   usage: 'mailpki evidence export [--db FILE] [--since ISO-DATE] [--until ISO-DATE] [--message-id ID] [--out FILE]',
   options: { db: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, 'message-id': { type: 'string' }, out: { type: 'string' } },
@@ -168,7 +177,7 @@ export const evidenceExport: Command = {
         const page = await store.listEntries({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...cursor });
         for (const e of page) {
           if ('record' in e) {
-            await write(`${JSON.stringify(e.record)}\n`);
+            await write(`${jsonLine(e.record)}\n`);
             n++;
           } else {
             damaged++;

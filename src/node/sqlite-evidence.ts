@@ -22,6 +22,7 @@ import {
   type EvidenceRecord,
   type EvidenceStore,
 } from '../filter/evidence.js';
+import { nestedDeeperThan } from '../internal/json.js';
 import { retryWhileBusy } from './sqlite-busy.js';
 import { mapSqlite, openSqliteStore } from './sqlite-store.js';
 
@@ -274,7 +275,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
    * A page of list(query), with each row that does not read as a record — damaged by another hand or the
    * disk: not JSON, not an evidence record, naming a certificate the store lost — in its place as
    * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page; so is a record
-   * whose id or receivedAt is not its row's (the id and time pages are ordered by). For an auditor's
+   * whose id or receivedAt is not its row's (the id and time pages are ordered by), or one nested deeper
+   * than JSON.stringify can write out again. For an auditor's
    * export, which must hand over every record it can and name the rest; the damaged row stays as it is.
    */
   async listEntries(query: EvidenceQuery = {}): Promise<EvidenceEntry[]> {
@@ -290,6 +292,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
             const column = typeof row.received_at === 'number' && !Number.isNaN(new Date(row.received_at).getTime()) ? new Date(row.received_at).toISOString() : 'unreadable';
             throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says received ${record.receivedAt}, its received_at column ${column}`);
           }
+          // JSON.parse reads any depth, JSON.stringify (the export writing it out) does not: deeper than any record the filter writes is damage.
+          if (nestedDeeperThan(record)) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: nested deeper than any record the filter writes`);
           return { record };
         } catch (e) {
           if (!(e instanceof MailPkiError && e.code === 'ERR_STORE_CORRUPT')) throw e;
