@@ -22,7 +22,7 @@ export interface EvidenceDisposition {
   failed: string[];
 }
 
-/** The S/MIME part of an attempt: the verdict (JSON: signers with certificate summaries and revocation results, problems, warnings), or why there is none. */
+/** The S/MIME part of an attempt: the verdict (JSON, evidenceVerdict: signers with certificate summaries and revocation results, problems, warnings; the sender's text in it bounded), or why there is none. */
 export interface EvidenceSmime {
   result: string;
   verdict?: unknown;
@@ -165,7 +165,53 @@ export function evidenceVerdict(verdict: Verdict): unknown {
   // `certificates` (evidenceCertificates); the summaries keep its fingerprint.
   // The copy is what a JSON round trip would make (redactVerdict's own copy would be a second one), made
   // without the text: the round trip with a replacer was most of the cost of a record.
-  return copyAsJson(redactedView(verdict), (key, value) => key === 'der' && typeof value === 'string');
+  const kept = copyAsJson(redactedView(verdict), (key, value) => key === 'der' && typeof value === 'string') as Record<string, unknown>;
+  const cut = { characters: 0, entries: 0 };
+  boundSenderText(kept, { left: MAX_EVIDENCE_VERDICT_TEXT, cut });
+  if (cut.characters || cut.entries) kept.evidenceCut = cut;
+  return kept;
+}
+
+/**
+ * The characters of long text (strings over EVIDENCE_SHORT_TEXT characters but the OCSP responses,
+ * which are the evidence itself) a kept verdict holds in all, and the entries it keeps of each list
+ * of things a message names (EVIDENCE_SENDER_LISTS: signed header fields, a certificate's addresses,
+ * recipients, problems, warnings, header-protection notes). A verdict names what the sender wrote —
+ * signed header fields of any length, the subject, issuer and addresses of certificates no trust
+ * anchor vouches for (up to 64 KiB each) — and a record is kept for the retention time, once per
+ * attempt: past the budget a text is cut to its first EVIDENCE_SHORT_TEXT characters and `…`, a list to
+ * its first MAX_EVIDENCE_VERDICT_LIST entries, and the kept verdict's `evidenceCut` says how many
+ * characters and entries were left out. Short text (codes, results, dates, serial numbers,
+ * fingerprints) is never cut. A verifier's verdict of ordinary mail is far below it (a few KiB).
+ */
+export const MAX_EVIDENCE_VERDICT_TEXT = 64 * 1024;
+/** See MAX_EVIDENCE_VERDICT_TEXT. */
+export const MAX_EVIDENCE_VERDICT_LIST = 64;
+/** Text this long or shorter is never cut (a SHA-256 in hex is 64). */
+const EVIDENCE_SHORT_TEXT = 64;
+const EVIDENCE_SENDER_LISTS = new Set(['signedHeaders', 'emails', 'recipients', 'problems', 'warnings', 'headerProtection', 'differences']);
+
+/** Applies MAX_EVIDENCE_VERDICT_TEXT and MAX_EVIDENCE_VERDICT_LIST to a copy (changed in place; its depth is copyAsJson's bound at most). */
+function boundSenderText(node: Record<string, unknown> | unknown[], budget: { left: number; cut: { characters: number; entries: number } }): void {
+  const text = (s: string) => {
+    if (s.length <= EVIDENCE_SHORT_TEXT) return s;
+    if (s.length <= budget.left) return (budget.left -= s.length), s;
+    budget.cut.characters += s.length - EVIDENCE_SHORT_TEXT;
+    return `${s.slice(0, EVIDENCE_SHORT_TEXT)}…`;
+  };
+  const keys = Array.isArray(node) ? node.keys() : Object.keys(node);
+  for (const key of keys) {
+    const v = (node as Record<string | number, unknown>)[key];
+    if (typeof v === 'string') {
+      if (key !== 'ocspResponse') (node as Record<string | number, unknown>)[key] = text(v);
+    } else if (v !== null && typeof v === 'object') {
+      if (Array.isArray(v) && typeof key === 'string' && EVIDENCE_SENDER_LISTS.has(key) && v.length > MAX_EVIDENCE_VERDICT_LIST) {
+        budget.cut.entries += v.length - MAX_EVIDENCE_VERDICT_LIST;
+        v.length = MAX_EVIDENCE_VERDICT_LIST;
+      }
+      boundSenderText(v as Record<string, unknown>, budget);
+    }
+  }
 }
 
 /** The certificate summaries (each with its `sha256`) of the signers of a verdict — a Verdict or one kept as evidence (JSON) — whose chain validated. */

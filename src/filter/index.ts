@@ -39,6 +39,8 @@ export {
   MAX_EVIDENCE_PAGE,
   MAX_EVIDENCE_FAULTS,
   MAX_EVIDENCE_LEASE_MS,
+  MAX_EVIDENCE_VERDICT_TEXT,
+  MAX_EVIDENCE_VERDICT_LIST,
   type EvidenceStore,
   type EvidenceRecord,
   type EvidenceQuery,
