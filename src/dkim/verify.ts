@@ -50,7 +50,10 @@ export interface DkimPolicy {
   requireSignedInstances?: boolean;
   /** Accept rsa-sha1 (RFC 8301 says no). Default false: `policy`. */
   allowSha1?: boolean;
-  /** Signatures beyond this many are not looked up (`policy`), so a message cannot make us send hundreds of queries. Default 10. */
+  /**
+   * Signatures beyond this many are not looked up, so a message cannot make us send hundreds of queries: the first of
+   * them is a `policy` result that says how many were not checked, and the others have none. Default 10.
+   */
   maxSignatures?: number;
 }
 
@@ -78,6 +81,8 @@ interface Ctx {
   crypto: Crypto;
   policy: Required<Omit<DkimPolicy, 'maxBodyLengthFraction'>> & { maxBodyLengthFraction?: number };
   bodyHashes: Map<string, { hash: Uint8Array; length: number }>;
+  /** DKIM-Signature fields in the message. */
+  signatures: number;
 }
 
 /**
@@ -129,9 +134,13 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     crypto: resolveCrypto(options.crypto),
     policy,
     bodyHashes: new Map(),
+    signatures: 0,
   };
   const sigs = split.headers.filter((h) => h.key === 'dkim-signature');
-  const results = await Promise.all(sigs.map((h, i) => verifyOne(ctx, h, i)));
+  ctx.signatures = sigs.length;
+  // Beyond maxSignatures none is checked: the first of them stands for them all (its reason says how many), so a
+  // message cannot make a list of thousands of results — nor of Authentication-Results entries and evidence made of it.
+  const results = await Promise.all(sigs.slice(0, policy.maxSignatures + 1).map((h, i) => verifyOne(ctx, h, i)));
   const result: DkimVerification['result'] =
     results.length === 0 ? 'none' : results.some((r) => r.result === 'pass') ? 'pass' : results[0]!.result;
   return {
@@ -158,11 +167,13 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   const colon = field.raw.indexOf(':');
   const value = field.raw.slice(colon + 1);
   const parsed = parseDkimSignature(value);
+  // Past maxSignatures nothing is checked, the syntax neither: this one stands for every one after it.
+  const beyond = index >= ctx.policy.maxSignatures && `more than ${ctx.policy.maxSignatures} signatures; this one and the ${ctx.signatures - index - 1} after it not checked`;
   if (!parsed.ok) {
     const domain = parsed.domain ?? '';
     return {
-      result: 'permerror',
-      reason: parsed.reason,
+      result: beyond ? 'policy' : 'permerror',
+      reason: beyond || parsed.reason,
       domain,
       selector: parsed.selector ?? '',
       algorithm: parsed.algorithm ?? '',
@@ -197,7 +208,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   const done = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => ({ ...base, ...extra, result, reason });
 
   // Refusals that need no DNS.
-  if (index >= ctx.policy.maxSignatures) return done('policy', `more than ${ctx.policy.maxSignatures} signatures; not checked`);
+  if (beyond) return done('policy', beyond);
   if (t.algorithm === 'rsa-sha1' && !ctx.policy.allowSha1) return done('policy', 'rsa-sha1 is not accepted (RFC 8301)');
   if (ctx.policy.requireFromSigned && !t.headers.includes('from')) return done('policy', 'From is not signed');
   if (t.expiration !== undefined && t.expiration * 1000 < ctx.now) return done('policy', 'signature expired (x=)');

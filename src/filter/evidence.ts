@@ -32,8 +32,11 @@ export interface EvidenceSmime {
 /** The DKIM part of an attempt: the results (JSON), or the error that kept DKIM from being checked. */
 export interface EvidenceDkim {
   result: string;
+  /** evidenceDkimResults: the sender's text in them bounded. */
   results: unknown[];
   error?: { code: string; message: string };
+  /** What `results` left out of the sender's text (evidenceDkimResults). */
+  evidenceCut?: EvidenceCut;
 }
 
 /**
@@ -166,10 +169,16 @@ export function evidenceVerdict(verdict: Verdict): unknown {
   // The copy is what a JSON round trip would make (redactVerdict's own copy would be a second one), made
   // without the text: the round trip with a replacer was most of the cost of a record.
   const kept = copyAsJson(redactedView(verdict), (key, value) => key === 'der' && typeof value === 'string') as Record<string, unknown>;
-  const cut = { characters: 0, entries: 0 };
-  boundSenderText(kept, { left: MAX_EVIDENCE_VERDICT_TEXT, cut });
-  if (cut.characters || cut.entries) kept.evidenceCut = cut;
+  const cut = boundSenderText(kept);
+  if (cut) kept.evidenceCut = cut;
   return kept;
+}
+
+/** What evidence keeps of a DKIM verification's results (JSON): bounded as evidenceVerdict bounds a verdict (MAX_EVIDENCE_VERDICT_TEXT, each signature's h= list and the list of results too), and `evidenceCut`, as there, when something was left out. */
+export function evidenceDkimResults(results: readonly unknown[]): Pick<EvidenceDkim, 'results' | 'evidenceCut'> {
+  const kept = { results: copyAsJson(results) as unknown[] };
+  const cut = boundSenderText(kept);
+  return { results: kept.results, ...(cut ? { evidenceCut: cut } : {}) };
 }
 
 /**
@@ -189,10 +198,26 @@ export const MAX_EVIDENCE_VERDICT_TEXT = 64 * 1024;
 export const MAX_EVIDENCE_VERDICT_LIST = 64;
 /** Text this long or shorter is never cut (a SHA-256 in hex is 64). */
 const EVIDENCE_SHORT_TEXT = 64;
-const EVIDENCE_SENDER_LISTS = new Set(['signedHeaders', 'emails', 'recipients', 'problems', 'warnings', 'headerProtection', 'differences']);
+/** Lists a message fills: a verdict's (signed header fields, a certificate's addresses, recipients, problems, warnings, header-protection notes) and DKIM's (its results, each one's h=). */
+const EVIDENCE_SENDER_LISTS = new Set(['signedHeaders', 'emails', 'recipients', 'problems', 'warnings', 'headerProtection', 'differences', 'results', 'headers']);
 
-/** Applies MAX_EVIDENCE_VERDICT_TEXT and MAX_EVIDENCE_VERDICT_LIST to a copy (changed in place; its depth is copyAsJson's bound at most). */
-function boundSenderText(node: Record<string, unknown> | unknown[], budget: { left: number; cut: { characters: number; entries: number } }): void {
+/** What a kept verdict or DKIM result list left out of the sender's text (MAX_EVIDENCE_VERDICT_TEXT). */
+export interface EvidenceCut {
+  /** Characters of long text left out. */
+  characters: number;
+  /** List entries left out. */
+  entries: number;
+}
+
+/** Applies MAX_EVIDENCE_VERDICT_TEXT and MAX_EVIDENCE_VERDICT_LIST to a copy (changed in place); what it cut, if anything. */
+function boundSenderText(copy: Record<string, unknown>): EvidenceCut | undefined {
+  const budget = { left: MAX_EVIDENCE_VERDICT_TEXT, cut: { characters: 0, entries: 0 } };
+  bound(copy, budget);
+  return budget.cut.characters || budget.cut.entries ? budget.cut : undefined;
+}
+
+/** boundSenderText's walk (a copy's depth is copyAsJson's bound at most). */
+function bound(node: Record<string, unknown> | unknown[], budget: { left: number; cut: EvidenceCut }): void {
   const text = (s: string) => {
     if (s.length <= EVIDENCE_SHORT_TEXT) return s;
     if (s.length <= budget.left) return (budget.left -= s.length), s;
@@ -209,7 +234,7 @@ function boundSenderText(node: Record<string, unknown> | unknown[], budget: { le
         budget.cut.entries += v.length - MAX_EVIDENCE_VERDICT_LIST;
         v.length = MAX_EVIDENCE_VERDICT_LIST;
       }
-      boundSenderText(v as Record<string, unknown>, budget);
+      bound(v as Record<string, unknown>, budget);
     }
   }
 }
@@ -445,7 +470,14 @@ const errorSchema = z.object({ code: z.string(), message: z.string() });
 const attemptFields = {
   authenticationResults: z.string(),
   smime: z.object({ result: z.string(), verdict: z.unknown().optional(), error: errorSchema.optional() }),
-  dkim: z.object({ result: z.string(), results: z.array(z.unknown()), error: errorSchema.optional() }).optional(),
+  dkim: z
+    .object({
+      result: z.string(),
+      results: z.array(z.unknown()),
+      error: errorSchema.optional(),
+      evidenceCut: z.object({ characters: z.number().int().nonnegative(), entries: z.number().int().nonnegative() }).optional(),
+    })
+    .optional(),
   dispositions: z.array(dispositionSchema),
   outcome: z.enum(['pending', 'delivered', 'rejected', 'deferred']),
   refused: z.array(z.object({ recipient: z.string(), reply: z.string() })).optional(),

@@ -41,6 +41,7 @@ export {
   MAX_EVIDENCE_LEASE_MS,
   MAX_EVIDENCE_VERDICT_TEXT,
   MAX_EVIDENCE_VERDICT_LIST,
+  evidenceDkimResults,
   type EvidenceStore,
   type EvidenceRecord,
   type EvidenceQuery,
@@ -53,4 +54,5 @@ export {
   type EvidenceOutcome,
   type EvidenceSmime,
   type EvidenceDkim,
+  type EvidenceCut,
 } from './evidence.js';

@@ -32,6 +32,7 @@ import {
   carryEvidence,
   evidenceCertificates,
   evidenceDeliveries,
+  evidenceDkimResults,
   evidenceVerdict,
   mergeEvidence,
   type EvidenceCertificate,
@@ -39,7 +40,6 @@ import {
   type EvidenceRecord,
   type EvidenceStore,
 } from '../filter/evidence.js';
-import { copyAsJson } from '../internal/json.js';
 import { writeFileAtomic } from './fs-storage.js';
 import { REINJECT_DEADLINE_FACTOR, ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
@@ -407,7 +407,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         authenticationResults: inspection.authenticationResults,
         smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
         ...(inspection.dkim || inspection.dkimError
-          ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: copyAsJson(inspection.dkim?.results ?? []) as unknown[], ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
+          ? { dkim: { result: inspection.dkim?.result ?? 'temperror', ...evidenceDkimResults(inspection.dkim?.results ?? []), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
           : {}),
         dispositions: [...decision.perRecipient].map(([recipient, d]) => ({ recipient, action: d.action, ...(d.rule ? { rule: d.rule } : {}), failed: d.failed })),
         outcome: 'pending',

@@ -34,6 +34,36 @@ it('a Message-ID written in UTF-8 (RFC 6532) is kept as that text and found by i
   expect((await store.list({ messageId: '<paiement-ü@exemple.fr>' })).length).toBe(1);
 });
 
+it('a message with 3000 DKIM-Signature fields, the first with a 1 MB s= (folded), the others a 500-character one and a 1000-character b=: its record stays small (was: megabytes — 3.9 MB measured without the long s= — a result and an Authentication-Results entry per signature, the selectors whole, per attempt, for the retention time)', async () => {
+  const dkimStore = await openSqliteEvidenceStore(t.path('dkim.db'));
+  const dkimFilter = await createFilter({
+    listen: { port: 0 },
+    reinject: { port: sink.port },
+    authservId: 'filter.example.test',
+    evidence: dkimStore,
+    dkim: { resolver: async () => Promise.reject(Object.assign(new Error('no such name'), { code: 'ENOTFOUND' })) },
+  });
+  try {
+    const selector = (i: number) => (i === 0 ? Array.from({ length: 1000 }, () => 's'.repeat(1000)).join('\r\n ') : 's'.repeat(500));
+    const sig = (i: number) => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=evil${i}.example; s=${selector(i)}; h=from:to:subject; bh=${'A'.repeat(44)}; b=${'B'.repeat(1000)}\r\n`;
+    const raw = `${Array.from({ length: 3000 }, (_, i) => sig(i)).join('')}From: a@evil0.example\r\nTo: ap@example.com\r\nSubject: x\r\nMessage-ID: <many-dkim@evil0.example>\r\n\r\nbody\r\n`;
+    expect(await handOver(dkimFilter.port, { from: 'a@evil0.example', to: ['ap@example.com'] }, raw)).toBe(250);
+    const [record] = await dkimStore.list({ messageId: '<many-dkim@evil0.example>' });
+    expect(JSON.stringify(record).length).toBeLessThan(256 * 1024);
+    // The default maxSignatures (10) checked, and one result for the 2990 not checked.
+    const results = record!.dkim!.results as { result: string; reason: string }[];
+    expect(results).toHaveLength(11);
+    expect(results[10]).toMatchObject({ result: 'policy', reason: 'more than 10 signatures; this one and the 2989 after it not checked' });
+    expect(record!.dkim!.evidenceCut!.characters).toBeGreaterThan(900_000);
+    // The header the filter added (and the record keeps) names no selector longer than a domain name.
+    expect(record!.authenticationResults.length).toBeLessThan(8 * 1024);
+    expect(sink.got[sink.got.length - 1]!.text).toContain(record!.authenticationResults);
+  } finally {
+    await dkimFilter.close(1000);
+    await dkimStore.close();
+  }
+});
+
 it('a Message-ID longer than the record keeps is cut before half a surrogate pair: the record and its query column hold the same text', async () => {
   const long = `<${'a'.repeat(1998)}\u{1F4B6}@exemple.fr>`;
   const raw = Buffer.from(`From: cfo@exemple.fr\r\nTo: ap@exemple.fr\r\nSubject: Long\r\nMessage-ID: ${long}\r\n\r\nx\r\n`, 'utf8');
