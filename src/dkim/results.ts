@@ -116,18 +116,13 @@ export function authenticationResults(results: readonly DkimResult[] | DkimVerif
   return formatAuthenticationResults(id, list.map(dkimArResult));
 }
 
-/** The longest header.d / .i / .s / .a an Authentication-Results entry names (a domain name is at most 253 characters; i= adds a local part). */
-const MAX_AR_NAME = 320;
-
 /** One DKIM signature's result as an Authentication-Results method result (RFC 6376 §7.7, RFC 6008 header.b). */
 export function dkimArResult(r: DkimResult): ArMethodResult {
   const properties: [string, string][] = [];
-  // A d=, i=, s= or a= longer than a domain name can be (a signature that did not parse keeps the sender's text, any length) is not echoed: the reason says what was wrong.
-  const name = (key: string, value: string | undefined) => value && value.length <= MAX_AR_NAME && properties.push([key, value]);
-  name('header.d', r.domain);
-  name('header.i', r.identity);
-  name('header.s', r.selector);
-  name('header.a', r.algorithm);
+  if (r.domain) properties.push(['header.d', r.domain]);
+  if (r.identity) properties.push(['header.i', r.identity]);
+  if (r.selector) properties.push(['header.s', r.selector]);
+  if (r.algorithm) properties.push(['header.a', r.algorithm]);
   if (r.signature) properties.push(['header.b', r.signature.slice(0, 8)]);
   const notes = [r.reason, ...(r.testing ? ['testing mode'] : []), ...(r.unsignedFields?.length ? [`not signed: ${r.unsignedFields.map(fieldDisplayName).join(', ')}`] : [])];
   return { method: 'dkim', result: r.result, comment: notes.join('; '), properties };

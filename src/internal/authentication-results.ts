@@ -32,10 +32,17 @@ export interface ArMethodResult {
   properties?: [string, string][];
 }
 
+/**
+ * The longest property value written. A value is often the sender's own text (a DKIM s= that did not parse, of any
+ * length; the issuer name of a self-made certificate, up to 64 KiB): a longer one is left out, the result and its
+ * comment say what was wrong. Real ones are far shorter (a domain name is at most 253 characters, a CA's name a few hundred).
+ */
+export const MAX_AR_VALUE = 1024;
+
 export function formatArMethod(m: ArMethodResult): string {
   let s = `${m.method}=${m.result}`;
   if (m.comment) s += ` ${arComment(m.comment)}`;
-  for (const [k, v] of m.properties ?? []) s += ` ${k}=${arValue(v)}`;
+  for (const [k, v] of m.properties ?? []) if (v.length <= MAX_AR_VALUE) s += ` ${k}=${arValue(v)}`;
   return s;
 }
 
