@@ -57,3 +57,30 @@ it('a row damaged into a record nested too deep to write out as JSON is named an
     t.cleanup();
   }
 });
+
+it('evidence export --since before the oldest record kept says where the store\'s records begin (was: "0 evidence record(s) exported" and exit 0, read as "nothing happened then" where retention had pruned it)', async () => {
+  const t = tempDir('mailpki-export-retention-');
+  try {
+    const db = t.path('store.db');
+    const store = await openSqliteEvidenceStore(db);
+    for (let n = 1; n <= 5; n++) await store.put(record(n));
+    // Retention: records 1 and 2 pruned.
+    expect(await store.prune(new Date(record(3).receivedAt))).toBe(2);
+    await store.close();
+    const before = await cli(['evidence', 'export', '--db', db, '--since', '2025-12-01', '--until', record(3).receivedAt]);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toBe('');
+    expect(before.stderr).toContain('0 evidence record(s) exported');
+    expect(before.stderr).toContain(`the store held no record received before ${record(3).receivedAt}`);
+    // From within what is kept: nothing to say.
+    const within = await cli(['evidence', 'export', '--db', db, '--since', record(3).receivedAt]);
+    expect(within.stdout.split('\n').filter(Boolean)).toHaveLength(3);
+    expect(within.stderr).toBe('3 evidence record(s) exported\n');
+    // An empty store says so too.
+    const empty = await openSqliteEvidenceStore(t.path('empty.db'));
+    await empty.close();
+    expect((await cli(['evidence', 'export', '--db', t.path('empty.db'), '--since', '2026-01-01'])).stderr).toContain('held no record received before now (it was empty)');
+  } finally {
+    t.cleanup();
+  }
+});
