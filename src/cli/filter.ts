@@ -170,6 +170,8 @@ export const evidenceExport: Command = {
     // A damaged row (changed by another hand, or the disk) is named and passed over, not the end of the
     // export: the auditor gets every record that reads, and the exit status says some did not.
     let damaged = 0;
+    // A record exported without a certificate it names, which is missing or damaged (one row serves every record naming it).
+    let partial = 0;
     let oldest: EvidenceEntry | undefined;
     try {
       // Where the store's records begin (the oldest row), for the note below.
@@ -182,6 +184,10 @@ export const evidenceExport: Command = {
           if ('record' in e) {
             await write(`${jsonLine(e.record)}\n`);
             n++;
+            if (e.error) {
+              partial++;
+              ctx.io.stderr(`mailpki: ${e.error.message}; the record was exported without it\n`);
+            }
           } else {
             damaged++;
             ctx.io.stderr(`mailpki: ${e.error.message} (received ${e.receivedAt ?? 'at an unreadable time'}); not exported, the row is left in the store as it is\n`);
@@ -205,7 +211,12 @@ export const evidenceExport: Command = {
       ctx.io.stderr(
         `mailpki: the store held no record received before ${oldest ? begins : 'now (it was empty)'} — older ones were pruned (--retention-days) or never written — so none from ${since.toISOString()} to then could be exported\n`,
       );
-    if (damaged) throw new MailPkiError('ERR_STORE_CORRUPT', `${damaged} evidence record(s) could not be read and were not exported (named above); the ${n} others were`);
+    if (damaged || partial)
+      throw new MailPkiError(
+        'ERR_STORE_CORRUPT',
+        [damaged && `${damaged} evidence record(s) could not be read and were not exported (named above)`, partial && `${partial} evidence record(s) were exported without a certificate they name, which the store holds damaged or not at all (named above)`].filter(Boolean).join('; ') +
+          `; the ${n - partial} others were`,
+      );
     return 0;
   },
 };

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
-import { record } from '../filter/evidence-contract.js';
+import { certificate, record } from '../filter/evidence-contract.js';
 import { cli } from './helpers.js';
 
 describeWithPeers('evidence export read line by line', ['python3'], () => {
@@ -80,6 +80,35 @@ it('evidence export --since before the oldest record kept says where the store\'
     const empty = await openSqliteEvidenceStore(t.path('empty.db'));
     await empty.close();
     expect((await cli(['evidence', 'export', '--db', t.path('empty.db'), '--since', '2026-01-01'])).stderr).toContain('held no record received before now (it was empty)');
+  } finally {
+    t.cleanup();
+  }
+});
+
+it('one damaged certificate row (kept once for every record naming it: the issuing CA\'s) no longer keeps every record naming it out of the export: each is exported without that certificate, the damage named, exit 2 (was: all of them passed over — their verdicts, OCSP responses and outcomes intact — for one shared row)', async () => {
+  const t = tempDir('mailpki-export-shared-cert-');
+  try {
+    const db = t.path('store.db');
+    const store = await openSqliteEvidenceStore(db);
+    const [a, b, ca] = [certificate('a'), certificate('b'), certificate('ca')];
+    await store.put(record(1, { certificates: [a, ca] }));
+    await store.put(record(2, { certificates: [b, ca] }));
+    await store.put(record(3));
+    await store.close();
+    const raw = new Database(db);
+    raw.prepare("UPDATE filter_evidence_certificates SET der = CAST(X'00' || substr(der, 2) AS BLOB) WHERE sha256 = ?").run(ca.sha256);
+    raw.close();
+    const r = await cli(['evidence', 'export', '--db', db, '--out', t.path('out.jsonl')]);
+    const lines = readFileSync(t.path('out.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; certificates?: unknown[] });
+    expect(lines.map((l) => [l.id, l.certificates])).toEqual([
+      ['id-0001', [a]],
+      ['id-0002', [b]],
+      ['id-0003', undefined],
+    ]);
+    expect(r.stderr).toContain(`filter_evidence id-0001: certificate ${ca.sha256} is damaged`);
+    expect(r.stderr).toContain(`filter_evidence id-0002: certificate ${ca.sha256} is damaged`);
+    expect(r.stderr).toMatch(/exported without it/);
+    expect(r.code).toBe(2);
   } finally {
     t.cleanup();
   }
