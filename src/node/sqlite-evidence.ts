@@ -100,7 +100,10 @@ export class SqliteEvidenceStore implements EvidenceStore {
       'INSERT INTO filter_evidence (id, message_id, received_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, received_at = excluded.received_at, record = excluded.record',
     );
     this.selectById = db.prepare('SELECT id, record FROM filter_evidence WHERE id = ?');
-    this.insertCertificate = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificates (sha256, der) VALUES (?, ?)');
+    // Kept once: a row already there is left as it is — unless its bytes are not these (damaged), which were checked against their SHA-256 (checkEvidenceRecord): then written whole again, for every record naming it.
+    this.insertCertificate = db.prepare(
+      'INSERT INTO filter_evidence_certificates (sha256, der) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET der = excluded.der WHERE der IS NOT excluded.der',
+    );
     // A record written again for the same attempt names the same certificates: references are only added.
     this.insertReference = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificate_refs (evidence_id, sha256) VALUES (?, ?)');
     // A retry's record drops the certificates of the earlier attempts it no longer keeps: their references go too (the certificates at the next prune).

@@ -3,12 +3,15 @@
  * sender's own text the verdict kept as evidence holds. Messages made by OpenSSL.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { evidenceVerdict, MAX_EVIDENCE_VERDICT_TEXT } from '../../src/filter/evidence.js';
 import { inspectMessage } from '../../src/filter/inspect.js';
 import { verifyMessage } from '../../src/smime/verify.js';
 import type { Verdict } from '../../src/smime/verdict.js';
+import { openSqliteEvidenceStore } from '../../src/node/sqlite-evidence.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
+import { certificate, record } from './evidence-contract.js';
 
 const t = tempDir('mailpki-atk-audit-evidence-');
 afterAll(() => t.cleanup());
@@ -76,4 +79,23 @@ describeWithPeers('the verdict evidence keeps, against a sender\'s text', ['open
     expect(kept.signedHeaders.map((h) => h.name)).toEqual(['Content-Type', 'X-Junk']);
     expect(kept.evidenceCut!.characters).toBeGreaterThan(1_000_000 - MAX_EVIDENCE_VERDICT_TEXT);
   });
+});
+
+it('SQLite evidence: a damaged certificate row is written whole again by the next record naming it (was: INSERT OR IGNORE kept the damaged bytes for good, and every record naming the certificate — every message of its CA — read as ERR_STORE_CORRUPT)', async () => {
+  const path = t.path('heal.db');
+  const store = await openSqliteEvidenceStore(path);
+  try {
+    const [leaf, ca] = [certificate('leaf'), certificate('ca')];
+    await store.put(record(1, { certificates: [leaf, ca] }));
+    const raw = new Database(path);
+    raw.prepare("UPDATE filter_evidence_certificates SET der = CAST(X'00' || substr(der, 2) AS BLOB) WHERE sha256 = ?").run(ca.sha256);
+    raw.close();
+    await expect(store.get(record(1).id)).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
+    // The next message of the same CA: its record carries the certificate, checked against its SHA-256.
+    await store.put(record(2, { certificates: [ca] }));
+    expect(await store.get(record(1).id)).toEqual(record(1, { certificates: [leaf, ca] }));
+    expect(await store.get(record(2).id)).toEqual(record(2, { certificates: [ca] }));
+  } finally {
+    await store.close();
+  }
 });
