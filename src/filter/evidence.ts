@@ -198,8 +198,26 @@ export const MAX_EVIDENCE_VERDICT_TEXT = 64 * 1024;
 export const MAX_EVIDENCE_VERDICT_LIST = 64;
 /** Text this long or shorter is never cut (a SHA-256 in hex is 64). */
 const EVIDENCE_SHORT_TEXT = 64;
-/** Lists a message fills: a verdict's (signed header fields, a certificate's addresses, recipients, problems, warnings, header-protection notes) and DKIM's (its results, each one's h=). */
-const EVIDENCE_SENDER_LISTS = new Set(['signedHeaders', 'emails', 'recipients', 'problems', 'warnings', 'headerProtection', 'differences', 'results', 'headers']);
+/**
+ * Lists a message fills: a verdict's (signed header fields, a certificate's addresses, recipients, problems, warnings,
+ * header protection: its sections, their fields, outer record, confidential names, differences, legacy display parts)
+ * and DKIM's (its results, each one's h=).
+ */
+const EVIDENCE_SENDER_LISTS = new Set([
+  'signedHeaders',
+  'emails',
+  'recipients',
+  'problems',
+  'warnings',
+  'headerProtection',
+  'fields',
+  'sentOuter',
+  'confidential',
+  'differences',
+  'legacyDisplayParts',
+  'results',
+  'headers',
+]);
 
 /** What a kept verdict or DKIM result list left out of the sender's text (MAX_EVIDENCE_VERDICT_TEXT). */
 export interface EvidenceCut {

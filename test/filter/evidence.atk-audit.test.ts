@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { evidenceVerdict, MAX_EVIDENCE_VERDICT_TEXT } from '../../src/filter/evidence.js';
+import { evidenceVerdict, MAX_EVIDENCE_VERDICT_LIST, MAX_EVIDENCE_VERDICT_TEXT } from '../../src/filter/evidence.js';
 import { inspectMessage } from '../../src/filter/inspect.js';
 import { verifyMessage } from '../../src/smime/verify.js';
 import type { Verdict } from '../../src/smime/verdict.js';
@@ -98,4 +98,25 @@ it('SQLite evidence: a damaged certificate row is written whole again by the nex
   } finally {
     await store.close();
   }
+});
+
+it('a verdict whose header protection shows 1000 fields (hp="clear": values in clear) keeps the first MAX_EVIDENCE_VERDICT_LIST of them, short values and all, and counts the rest (was: all 1000, each value under the long-text budget)', () => {
+  const fields = Array.from({ length: 1000 }, (_, i) => ({ name: `X-F${i}`, value: 'v'.repeat(60) }));
+  const verdict = {
+    valid: false,
+    signedScope: 'entire',
+    signers: [],
+    signedHeaders: [],
+    layers: [],
+    headerProtection: [{ hp: 'clear', where: '1', fields, sentOuter: fields, confidential: fields.map((f) => f.name), differences: [], legacyDisplayParts: [] }],
+    problems: [],
+    warnings: [],
+    at: '2026-12-07T00:00:00.000Z',
+  } as unknown as Verdict;
+  const kept = evidenceVerdict(verdict) as { headerProtection: { fields: unknown[]; sentOuter: unknown[]; confidential: unknown[] }[]; evidenceCut: { entries: number } };
+  expect(kept.headerProtection[0]!.fields).toHaveLength(MAX_EVIDENCE_VERDICT_LIST);
+  expect(kept.headerProtection[0]!.sentOuter).toHaveLength(MAX_EVIDENCE_VERDICT_LIST);
+  expect(kept.headerProtection[0]!.confidential).toHaveLength(MAX_EVIDENCE_VERDICT_LIST);
+  expect(kept.evidenceCut.entries).toBe(3 * (1000 - MAX_EVIDENCE_VERDICT_LIST));
+  expect(JSON.stringify(kept).length).toBeLessThan(16 * 1024);
 });
