@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { MAX_CERTIFICATE_BYTES } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
 import { fromBase64, toHex } from '../internal/bytes.js';
-import { copyAsJson } from '../internal/json.js';
+import { copyAsJson, nestedDeeperThan } from '../internal/json.js';
 import { sha256 } from '../internal/sha.js';
 import { parseInput } from '../internal/validate.js';
 import { redactedView } from '../smime/redact.js';
@@ -548,6 +548,8 @@ function fingerprintMatches(c: EvidenceCertificate): boolean {
 /** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */
 export function checkEvidenceRecord(record: unknown): EvidenceRecord {
   const r = parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
+  // A store copies and serialises it (structuredClone, JSON.stringify: recursive): deeper than any record the filter writes is refused, not a RangeError.
+  if (nestedDeeperThan(r)) throw new MailPkiError('ERR_INVALID_INPUT', 'evidence record: nested deeper than any record (a verdict or DKIM result of another shape?)', { details: { field: 'record' } });
   // Earlier attempts come before the latest, oldest first; a delivery names an attempt that happened.
   const latest = r.attempts ?? 1;
   let before = 0;

@@ -120,3 +120,21 @@ it('a verdict whose header protection shows 1000 fields (hp="clear": values in c
   expect(kept.evidenceCut.entries).toBe(3 * (1000 - MAX_EVIDENCE_VERDICT_LIST));
   expect(JSON.stringify(kept).length).toBeLessThan(16 * 1024);
 });
+
+it('a record nested deeper than JSON can write out is ERR_INVALID_INPUT at put and update, in both stores (was: a RangeError from structuredClone or JSON.stringify, not a coded error)', async () => {
+  let deep: unknown = [];
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  const bad = record(1, { smime: { result: 'fail', verdict: { x: deep } } });
+  const sqlite = await openSqliteEvidenceStore(t.path('deep.db'));
+  const { MemoryEvidenceStore } = await import('../../src/filter/evidence.js');
+  try {
+    for (const store of [new MemoryEvidenceStore(), sqlite]) {
+      await expect(store.put(bad)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+      await expect(store.update(bad.id, () => bad)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+      await store.put(record(2));
+      expect(await store.get(record(2).id)).toEqual(record(2));
+    }
+  } finally {
+    await sqlite.close();
+  }
+});
