@@ -515,7 +515,12 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         authservId,
         authenticationResults: inspection.authenticationResults,
         removeHeaders: ownHeaders,
-        addHeaders: [...(policy ? ([[policy.tag?.header ?? TAG_HEADER, `${action}${d.rule ? `; rule=${d.rule}` : ''}${d.failed.length ? `; failed=${d.failed.join(',')}` : ''}`]] as [string, string][]) : []), ...extra],
+        // Every copy names its record: the Message-ID is the sender's claim (a forgery may carry a real one), this is the filter's.
+        addHeaders: [
+          ...(policy ? ([[policy.tag?.header ?? TAG_HEADER, `${action}${d.rule ? `; rule=${d.rule}` : ''}${d.failed.length ? `; failed=${d.failed.join(',')}` : ''}`]] as [string, string][]) : []),
+          ...extra,
+          ['X-Mailpki-Evidence-Id', record.id],
+        ],
         ...(action === 'tag' && policy?.tag?.subjectPrefix ? { subjectPrefix: policy.tag.subjectPrefix } : {}),
       });
     const refused: { recipient: string; reply: string; code: number }[] = [];
@@ -545,7 +550,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     try {
       const q = groups.get('quarantine');
       if (q) {
-        const held = copy('quarantine', q.first, [['X-Mailpki-Quarantined-For', q.recipients.join(', ')], ['X-Mailpki-Evidence-Id', record.id]]);
+        const held = copy('quarantine', q.first, [['X-Mailpki-Quarantined-For', q.recipients.join(', ')]]);
         if (quarantineDir) {
           inLease();
           try {
