@@ -20,7 +20,7 @@ import { writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
 import { passphraseKeyProtector, type KeyProtector } from '../store/key-protector.js';
 import { positiveInt, required, str, type Command, type CommandContext } from './args.js';
-import { actorOf, claimOptions, dbPath, storePassphrase } from './lifecycle.js';
+import { actorOf, claimOptions, dbPath, policyFile, readPolicy, storePassphrase } from './lifecycle.js';
 
 const SUBCOMMANDS = ['create', 'sign', 'verify', 'rotate', 'decommission', 'check', 'run-due', 'keys'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
@@ -129,6 +129,8 @@ async function withDkim(
   if (!existsSync(path)) throw new MailPkiError('ERR_USAGE', `no store at ${path}: run "mailpki init" first (or give --db PATH)`);
   const keyProtector = access === 'read' ? lockedKeyProtector(ctx) : passphraseKeyProtector(storePassphrase(ctx));
   const publisher = publisherOf(ctx);
+  // The store's lifecycle policy (init --policy) decides look-alike domains for DKIM signing domains too.
+  const policy = existsSync(policyFile(path)) ? await readPolicy(policyFile(path), ctx.readInput) : undefined;
   const store = await openSqliteStore(path, { create: false });
   try {
     const manager = new DkimManager({
@@ -136,6 +138,7 @@ async function withDkim(
       keyProtector,
       resolver: resolverOf(ctx),
       publisher,
+      ...(policy?.lookalikeDomains && { lookalikeDomains: policy.lookalikeDomains }),
       ...(now && { clock: () => now }),
       ...claimOptions(ctx),
     });

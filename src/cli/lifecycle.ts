@@ -109,10 +109,10 @@ interface Opened {
 }
 
 /** The lifecycle policy kept beside the store (`PATH.policy.json`, written by `init --policy`); JSON fields only. */
-const policyFile = (path: string): string => `${path}.policy.json`;
+export const policyFile = (path: string): string => `${path}.policy.json`;
 
 /** Reads and checks a policy file: ERR_INVALID_INPUT naming the field, ERR_USAGE for unreadable JSON. */
-async function readPolicy(file: string, read: (f: string, maxBytes?: number) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
+export async function readPolicy(file: string, read: (f: string, maxBytes?: number) => Promise<Uint8Array>): Promise<LifecyclePolicyInput> {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(await read(file, MAX_SMALL_INPUT_BYTES)));

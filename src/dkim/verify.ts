@@ -5,6 +5,7 @@ import { resolveCrypto } from '../internal/crypto.js';
 import { hashSync } from '../internal/sha.js';
 import { MailPkiError } from '../errors.js';
 import { readAuthor, type AuthorProblem } from '../mime/author.js';
+import { isHeaderFieldLine } from '../mime/canonical.js';
 import { bodyCanonicalizer, limitSink, signedHeaderData, type CanonicalizationAlgorithm } from './canonicalization/index.js';
 import { binaryToBytes } from './canonicalization/text.js';
 import { parseDkimSignature, withoutSignatureValue } from './header.js';
@@ -50,10 +51,7 @@ export interface DkimPolicy {
   requireSignedInstances?: boolean;
   /** Accept rsa-sha1 (RFC 8301 says no). Default false: `policy`. */
   allowSha1?: boolean;
-  /**
-   * Signatures beyond this many are not looked up, so a message cannot make us send hundreds of queries: the first of
-   * them is a `policy` result that says how many were not checked, and the others have none. Default 10.
-   */
+  /** Signatures beyond this many are not looked up (`policy`), so a message cannot make us send hundreds of queries. Default 10. */
   maxSignatures?: number;
 }
 
@@ -81,8 +79,8 @@ interface Ctx {
   crypto: Crypto;
   policy: Required<Omit<DkimPolicy, 'maxBodyLengthFraction'>> & { maxBodyLengthFraction?: number };
   bodyHashes: Map<string, { hash: Uint8Array; length: number }>;
-  /** DKIM-Signature fields in the message. */
-  signatures: number;
+  /** The first header line that is no field (1-based, folded lines counted as one), if any. */
+  strayLine?: number;
 }
 
 /**
@@ -118,6 +116,9 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
   if (!Number.isFinite(now)) throw new MailPkiError('ERR_INVALID_INPUT', 'clock: returned an invalid Date', { details: { field: 'clock' } });
   const bytes = toBytes(message);
   const split = splitMessage(bytes);
+  // A header line that is no field ("Pay the new account … instead" added under a replayed signed header): an MTA
+  // ends the header there and delivers that line and all after it as the body, which no signature here covers.
+  const stray = split.headers.findIndex((h) => !isHeaderFieldLine(h.raw));
   // The same From fields the h= selection sees (name matched with WSP before the colon dropped),
   // read by the one author reader: only a single, well-formed author has a domain to align with.
   const author = readAuthor(split.headers.filter((h) => h.key === 'from').map((h) => binaryToBytes(h.raw)));
@@ -134,13 +135,10 @@ export async function verifyDkim(message: Uint8Array | string, options: DkimVeri
     crypto: resolveCrypto(options.crypto),
     policy,
     bodyHashes: new Map(),
-    signatures: 0,
+    ...(stray >= 0 ? { strayLine: stray + 1 } : {}),
   };
   const sigs = split.headers.filter((h) => h.key === 'dkim-signature');
-  ctx.signatures = sigs.length;
-  // Beyond maxSignatures none is checked: the first of them stands for them all (its reason says how many), so a
-  // message cannot make a list of thousands of results — nor of Authentication-Results entries and evidence made of it.
-  const results = await Promise.all(sigs.slice(0, policy.maxSignatures + 1).map((h, i) => verifyOne(ctx, h, i)));
+  const results = await Promise.all(sigs.map((h, i) => verifyOne(ctx, h, i)));
   const result: DkimVerification['result'] =
     results.length === 0 ? 'none' : results.some((r) => r.result === 'pass') ? 'pass' : results[0]!.result;
   return {
@@ -167,13 +165,11 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   const colon = field.raw.indexOf(':');
   const value = field.raw.slice(colon + 1);
   const parsed = parseDkimSignature(value);
-  // Past maxSignatures nothing is checked, the syntax neither: this one stands for every one after it.
-  const beyond = index >= ctx.policy.maxSignatures && `more than ${ctx.policy.maxSignatures} signatures; this one and the ${ctx.signatures - index - 1} after it not checked`;
   if (!parsed.ok) {
     const domain = parsed.domain ?? '';
     return {
-      result: beyond ? 'policy' : 'permerror',
-      reason: beyond || parsed.reason,
+      result: 'permerror',
+      reason: parsed.reason,
       domain,
       selector: parsed.selector ?? '',
       algorithm: parsed.algorithm ?? '',
@@ -208,7 +204,9 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
   const done = (result: DkimResultWord, reason: string, extra: Partial<DkimResult> = {}): DkimResult => ({ ...base, ...extra, result, reason });
 
   // Refusals that need no DNS.
-  if (beyond) return done('policy', beyond);
+  if (ctx.strayLine !== undefined)
+    return done('permerror', `header line ${ctx.strayLine} (folded lines counted as one) is not a header field (no name and colon): a mail system ends the header before it and delivers the rest as the body`);
+  if (index >= ctx.policy.maxSignatures) return done('policy', `more than ${ctx.policy.maxSignatures} signatures; not checked`);
   if (t.algorithm === 'rsa-sha1' && !ctx.policy.allowSha1) return done('policy', 'rsa-sha1 is not accepted (RFC 8301)');
   if (ctx.policy.requireFromSigned && !t.headers.includes('from')) return done('policy', 'From is not signed');
   if (t.expiration !== undefined && t.expiration * 1000 < ctx.now) return done('policy', 'signature expired (x=)');

@@ -181,11 +181,30 @@ export interface RewriteOptions {
 }
 
 const AR_NAME = 'authentication-results';
+const MAX_LINE_OCTETS = 998;
+
+/** A field the filter writes (one char per byte), folded at its spaces so that no line passes 998 octets where a space allows. */
+function foldAtSpaces(field: string, eol: string): string {
+  if (field.length <= MAX_LINE_OCTETS) return field;
+  const words = field.split(' ');
+  let out = words[0]!;
+  let line = out.length;
+  for (const word of words.slice(1)) {
+    if (line + 1 + word.length > MAX_LINE_OCTETS) {
+      out += `${eol} ${word}`;
+      line = 1 + word.length;
+    } else {
+      out += ` ${word}`;
+      line += 1 + word.length;
+    }
+  }
+  return out;
+}
 
 /**
  * The message as the filter passes it on: its own Authentication-Results on top, the others that
  * claim its authserv-id removed (claimsAuthservId: name and id compared case-insensitively,
- * comments, quoting, white space, 8-bit bytes and a trailing dot seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
+ * comments, quoting, white space, 8-bit bytes, a trailing dot and encoded words seen through), every other byte as it came — so the S/MIME and DKIM signatures still verify
  * downstream (unless a subject prefix is asked for, which changes a signed field).
  */
 export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8Array {
@@ -199,7 +218,7 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
   const utf8 = new TextEncoder();
   const binaryUtf8 = (t: string) => bytesToBinary(utf8.encode(t));
   let top = `${binaryUtf8(fold(`Authentication-Results: ${options.authenticationResults}`))}${eol}`;
-  for (const [name, value] of options.addHeaders ?? []) top += `${binaryUtf8(`${name}: ${value.replace(/[\r\n]+/g, ' ')}`)}${eol}`;
+  for (const [name, value] of options.addHeaders ?? []) top += `${foldAtSpaces(binaryUtf8(`${name}: ${value.replace(/[\r\n]+/g, ' ')}`), eol)}${eol}`;
   let subjectDone = options.subjectPrefix === undefined;
   let kept = '';
   const remove = new Set((options.removeHeaders ?? []).map((n) => n.toLowerCase()));
@@ -215,7 +234,11 @@ export function rewriteMessage(raw: Uint8Array, options: RewriteOptions): Uint8A
     if (remove.has(h.key)) continue;
     if (options.subjectPrefix !== undefined && h.key === 'subject') {
       const colon = h.raw.indexOf(':');
-      kept += `${h.raw.slice(0, colon + 1)} ${binaryUtf8(options.subjectPrefix)}${fold(h.raw.slice(colon + 1).replace(/^[ \t]/, ''))}${eol}`;
+      const rest = fold(h.raw.slice(colon + 1).replace(/^[ \t]/, ''));
+      const prefix = binaryUtf8(options.subjectPrefix);
+      // A first line the prefix takes past 998 octets (RFC 5322 §2.1.1) is folded after the prefix: read the same.
+      const firstLine = colon + 2 + prefix.length + (rest.indexOf(eol) < 0 ? rest.length : rest.indexOf(eol));
+      kept += firstLine > MAX_LINE_OCTETS ? `${h.raw.slice(0, colon + 1)} ${prefix.trimEnd()}${eol} ${rest}${eol}` : `${h.raw.slice(0, colon + 1)} ${prefix}${rest}${eol}`;
       subjectDone = true;
       continue;
     }

@@ -45,8 +45,16 @@ const requirementsSchema = z
 
 const ruleSchema = z
   .object({
-    /** Short name, reported in the evidence and the X-Mailpki-Disposition header. */
-    name: z.string().min(1).max(100).optional(),
+    /**
+     * Short name, reported in the evidence, the X-Mailpki-Disposition header (`rule=NAME;`) and the SMTP reply: no
+     * control or line-separating character (a reply or header line it would break) and no ";" (it ends the header's item).
+     */
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[^\p{Cc}\u2028\u2029;]+$/u, 'no control characters, line separators or ";"')
+      .optional(),
     /** Recipients this rule governs. */
     recipients: z.array(pattern).min(1).max(MAX_POLICY_PATTERNS),
     /** Only for messages whose From mailbox matches one of these (default: any From). */
@@ -57,6 +65,20 @@ const ruleSchema = z
   })
   .strict();
 
+/**
+ * Names a tag header may not take: the filter removes every sender's field of the tag header's name and adds its own
+ * on top, so under one of these it would remove what the message means or is verified by (From, Subject, the
+ * signatures, MIME and trace fields) or write a second Authentication-Results (of an authserv-id "tag"), and the
+ * filter's other fields.
+ */
+const RESERVED_TAG_HEADERS = new Set([
+  'authentication-results', 'arc-authentication-results', 'arc-message-signature', 'arc-seal', 'dkim-signature',
+  'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'subject', 'date', 'message-id', 'in-reply-to', 'references',
+  'resent-from', 'resent-sender', 'resent-to', 'resent-cc', 'resent-bcc', 'resent-date', 'resent-message-id',
+  'mime-version', 'content-type', 'content-transfer-encoding', 'content-disposition', 'content-id',
+  'received', 'return-path', 'delivered-to', 'list-id', 'x-mailpki-evidence-id', 'x-mailpki-quarantined-for',
+]);
+
 export const filterPolicySchema = z
   .object({
     version: z.literal(1),
@@ -64,9 +86,17 @@ export const filterPolicySchema = z
     tag: z
       .object({
         /** A header added to tagged messages (default X-Mailpki-Disposition: the rule's name or "tag"). */
-        header: z.string().regex(/^[!-9;-~]{1,76}$/, 'expected a header field name').optional(),
+        header: z
+          .string()
+          .regex(/^[!-9;-~]{1,76}$/, 'expected a header field name')
+          .refine((h) => !RESERVED_TAG_HEADERS.has(h.toLowerCase()), 'names a field the message or its verification rests on')
+          .optional(),
         /** Put before the Subject of a tagged message, e.g. "[UNVERIFIED] ". */
-        subjectPrefix: z.string().max(100).regex(/^[^\r\n]*$/, 'no line breaks').optional(),
+        subjectPrefix: z
+          .string()
+          .max(100)
+          .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'no line breaks or other control characters')
+          .optional(),
       })
       .strict()
       .optional(),

@@ -5,16 +5,50 @@
  */
 import { MailPkiError } from '../errors.js';
 
-const TSPECIAL = /[()<>@,;:\\"/[\]?=\s]/;
+const TSPECIAL = /[()<>@,;:\\"/[\]?=]/;
 
-/** A property value: a token as it is, otherwise a quoted-string. */
-export function arValue(v: string): string {
-  return v.length > 0 && !TSPECIAL.test(v) ? v : `"${v.replace(/[\r\n]+/g, ' ').replace(/["\\]/g, '\\$&')}"`;
+/**
+ * Octets of one property value or comment as written (escapes included; a cut one ends in "..."): the
+ * text often comes from the sender — a certificate's issuer or mailbox, a DKIM-Signature's i= — and can be of any
+ * length, while a header line may hold at most 998 (RFC 5322 §2.1.1). The evidence record keeps the whole value.
+ */
+export const MAX_AR_TEXT_OCTETS = 400;
+/** Method results written in one field; more are counted in a closing comment (the evidence record keeps them all). */
+export const MAX_AR_RESULTS = 16;
+/** A line of the field is folded before an item that would take it past this (RFC 5322 §2.1.1: 998 at most). */
+const MAX_LINE_OCTETS = 998;
+
+const utf8 = new TextEncoder();
+const octets = (s: string) => utf8.encode(s).length;
+
+/**
+ * Text from a message or certificate as it may stand in the field: controls (C0 with CR, LF and tab, DEL, C1), format
+ * characters (bidi overrides, zero-width) and line or paragraph separators become one space — none is allowed in a
+ * quoted-string or comment (RFC 5322 §3.2.4, RFC 6532), and a strict reader (Thunderbird's DKIM Verifier) drops a
+ * field holding one, result and all — then escaped by `escape` and cut to MAX_AR_TEXT_OCTETS.
+ */
+function fieldText(text: string, escape: (ch: string) => string): string {
+  const clean = text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ');
+  let out = '';
+  let size = 0;
+  for (const ch of clean) {
+    const e = escape(ch);
+    size += octets(e);
+    if (size > MAX_AR_TEXT_OCTETS) return `${out}...`;
+    out += e;
+  }
+  return out;
 }
 
-/** A comment: parentheses and backslashes escaped, line breaks folded away. */
+/** A property value: a token (RFC 2045: printable ASCII but tspecials) as it is, otherwise a quoted-string. */
+export function arValue(v: string): string {
+  if (/^[\x21-\x7e]+$/.test(v) && !TSPECIAL.test(v) && v.length <= MAX_AR_TEXT_OCTETS) return v;
+  return `"${fieldText(v, (ch) => (ch === '"' || ch === '\\' ? `\\${ch}` : ch))}"`;
+}
+
+/** A comment: parentheses and backslashes escaped, line breaks and other controls made spaces. */
 export function arComment(text: string): string {
-  return `(${text.replace(/[()\\]/g, '\\$&').replace(/[\r\n]+/g, ' ')})`;
+  return `(${fieldText(text, (ch) => (ch === '(' || ch === ')' || ch === '\\' ? `\\${ch}` : ch))})`;
 }
 
 /** An authserv-id is a host name-like token: printable ASCII, no ';'. */
@@ -32,25 +66,35 @@ export interface ArMethodResult {
   properties?: [string, string][];
 }
 
-/**
- * The longest property value written. A value is often the sender's own text (a DKIM s= that did not parse, of any
- * length; the issuer name of a self-made certificate, up to 64 KiB): a longer one is left out, the result and its
- * comment say what was wrong. Real ones are far shorter (a domain name is at most 253 characters, a CA's name a few hundred).
- */
-export const MAX_AR_VALUE = 1024;
-
+/** One method result on its line (after the tab), folded before an item that would take the line past 998 octets. */
 export function formatArMethod(m: ArMethodResult): string {
-  let s = `${m.method}=${m.result}`;
-  if (m.comment) s += ` ${arComment(m.comment)}`;
-  for (const [k, v] of m.properties ?? []) if (v.length <= MAX_AR_VALUE) s += ` ${k}=${arValue(v)}`;
+  const items = [`${m.method}=${m.result}`, ...(m.comment ? [arComment(m.comment)] : []), ...(m.properties ?? []).map(([k, v]) => `${k}=${arValue(v)}`)];
+  let s = items[0]!;
+  // The tab before the method counts; a result's closing ';' may follow the last item.
+  let line = 1 + octets(s);
+  for (const item of items.slice(1)) {
+    const n = octets(item);
+    if (line + 1 + n + 1 > MAX_LINE_OCTETS) {
+      s += `\r\n\t${item}`;
+      line = 1 + n;
+    } else {
+      s += ` ${item}`;
+      line += 1 + n;
+    }
+  }
   return s;
 }
 
-/** The header value (without the field name): the authserv-id, then each result on its own folded line. */
+/**
+ * The header value (without the field name): the authserv-id, then each result on its own folded line — at most
+ * MAX_AR_RESULTS of them, the others counted in a comment after the last.
+ */
 export function formatAuthenticationResults(authservId: string, results: readonly ArMethodResult[]): string {
   const id = checkAuthservId(authservId);
   if (results.length === 0) return `${id}; none`;
-  return `${id};\r\n\t${results.map(formatArMethod).join(';\r\n\t')}`;
+  const shown = results.slice(0, MAX_AR_RESULTS).map(formatArMethod).join(';\r\n\t');
+  const more = results.length - MAX_AR_RESULTS;
+  return `${id};\r\n\t${shown}${more > 0 ? `\r\n\t(${more} more results not listed)` : ''}`;
 }
 
 /**
@@ -93,7 +137,10 @@ function authservKey(id: string): string {
  * `authservId`, as any reader could take it? Fails towards "yes": the id compared without case,
  * white space (also inside its quotes — a reader may drop the space before the closing quote),
  * bytes outside printable ASCII (read either as white space or as nothing: an 8-bit no-break space,
- * a zero-width space) and a trailing dot. Only the filter writes fields of its own id (RFC 8601 §5),
+ * a zero-width space) and a trailing dot; and an id written with an RFC 2047 encoded word (`=?`) is
+ * taken as ours whatever it decodes to: a Sieve `header` test compares the value decoded (RFC 5228
+ * §2.7.2), Dovecot in any charset iconv knows — `=?IBM037?b?lKdLhaeBlJeThUuDlpQ=?=` is mx.example.com
+ * to it — and no verifier writes its id so. Only the filter writes fields of its own id (RFC 8601 §5),
  * so removing one that merely resembles it costs nothing.
  */
 export function claimsAuthservId(value: string, authservId: string): boolean {
@@ -101,7 +148,7 @@ export function claimsAuthservId(value: string, authservId: string): boolean {
   const unfolded = value.replace(/\r\n/g, '');
   for (const v of [unfolded.replace(/[^\x09\x20-\x7e]/g, ' '), unfolded.replace(/[^\x09\x20-\x7e]/g, '')]) {
     const read = readAuthservId(v);
-    if (read !== undefined && authservKey(read) === ours) return true;
+    if (read !== undefined && (authservKey(read) === ours || read.includes('=?'))) return true;
   }
   return false;
 }

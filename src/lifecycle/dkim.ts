@@ -56,6 +56,7 @@ import {
 } from './dkim-policy.js';
 import type { LifecycleEvent } from './events.js';
 import { timeOrderedId } from './ids.js';
+import { checkLookalikeDomain, policyError } from './policy.js';
 
 /** Where events go after the outbox: the same sinks as the S/MIME manager (webhook, queue, log). */
 export interface DkimEventSink {
@@ -73,6 +74,13 @@ export interface DkimManagerOptions extends ClaimOptions {
   publisher?: DnsPublisher;
   /** Defaults for every DKIM identity; an identity's own policy overrides field by field. */
   policy?: DkimPolicyInput;
+  /**
+   * A signing domain a mail client shows as a Latin name it is not (`xn--80aa0cbo65f.com`, shown раураӏ.com, reads as
+   * paypal.com), as the lifecycle policy's `lookalikeDomains` reads a mailbox's: `'refuse'` (the default) refuses to
+   * create its DKIM identity (ERR_POLICY_DENIED, rule `lookalikeDomains`, an audit record `policy.denied`); `'allow'`
+   * for an organisation whose own domain is such a name. Checked at create, not again at each rotation.
+   */
+  lookalikeDomains?: 'refuse' | 'allow';
   clock?: Clock;
   crypto?: Crypto;
   sinks?: DkimEventSink[];
@@ -244,6 +252,7 @@ const MAX_STEPS_PER_SWEEP = 32;
  */
 export class DkimManager {
   readonly policy: DkimPolicy;
+  private readonly lookalikeDomains: 'refuse' | 'allow';
   private readonly store: Store;
   private readonly keyProtector: KeyProtector;
   private readonly resolver: DnsTxtResolver;
@@ -268,6 +277,9 @@ export class DkimManager {
       throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: resolver is required (a key is activated only after DNS is seen to serve it)', { details: { field: 'resolver' } });
     if (options.publisher !== undefined && typeof options.publisher.publish !== 'function') throw new MailPkiError('ERR_INVALID_INPUT', 'DkimManager: publisher must be a DnsPublisher', { details: { field: 'publisher' } });
     this.policy = parseDkimPolicy(options.policy);
+    if (options.lookalikeDomains !== undefined && options.lookalikeDomains !== 'refuse' && options.lookalikeDomains !== 'allow')
+      throw new MailPkiError('ERR_INVALID_INPUT', "DkimManager: lookalikeDomains must be 'refuse' or 'allow'", { details: { field: 'lookalikeDomains' } });
+    this.lookalikeDomains = options.lookalikeDomains ?? 'refuse';
     this.store = options.store;
     this.keyProtector = options.keyProtector;
     this.resolver = options.resolver;
@@ -434,6 +446,22 @@ export class DkimManager {
       const found = await tx.getIdentity(id);
       return found && { identity: found, keys: await loadKeys(tx, id) };
     });
+    const refused = checkLookalikeDomain(this.lookalikeDomains, domain);
+    if (refused) {
+      const err = policyError(refused);
+      // As the S/MIME manager records a refused enrollment, naming the identity when there is one (no event: DKIM
+      // events are about a key, and there is none).
+      await this.write(now, async (_tx, _emit, audit) =>
+        audit({
+          actor,
+          action: 'policy.denied',
+          ...(existing && { identityId: id }),
+          reason: err.message,
+          after: { operation: 'create', code: 'ERR_POLICY_DENIED', rule: refused.rule, request: identitySummary(identity) },
+        }),
+      );
+      throw err;
+    }
     if (existing) {
       const { identity: old, keys } = existing;
       if (old.status !== 'decommissioned')

@@ -199,7 +199,15 @@ export function checkIssuancePolicy(
  * unless the policy allows such domains.
  */
 export function checkMailboxDomain(policy: LifecyclePolicy, domain: string): PolicyViolation | undefined {
-  if (policy.lookalikeDomains === 'allow') return undefined;
+  return checkLookalikeDomain(policy.lookalikeDomains, domain);
+}
+
+/**
+ * A domain against a `lookalikeDomains` setting: the mailbox domains of the lifecycle policy (checkMailboxDomain) and the
+ * signing domains of the DKIM manager (DkimManagerOptions.lookalikeDomains) are read by this one rule.
+ */
+export function checkLookalikeDomain(setting: 'refuse' | 'allow', domain: string): PolicyViolation | undefined {
+  if (setting === 'allow') return undefined;
   const lookalike = latinLookalike(domain);
   if (!lookalike) return undefined;
   return {

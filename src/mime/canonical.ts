@@ -44,3 +44,65 @@ function countMissingBytes(bytes: Uint8Array): number {
   }
   return missing;
 }
+
+const SP = 0x20;
+const HT = 0x09;
+const COLON = 0x3a;
+
+/**
+ * The message with its header block ended where an MTA ends it: at the first line that is neither a header field (a
+ * name of printable ASCII other than ':', optional SP/HT, then ':') nor, after one, a continuation (SP or HT first). An
+ * empty line is put before that line, which starts the body — Postfix's cleanup does exactly this (mime_state.c,
+ * "garbage in primary header": is_header_buf, then one blank line), and a client reads the header no further than the
+ * empty line. The same array when the header block already ends with its empty line (or the message is all header).
+ * `bytes` must be canonical (CRLF line ends).
+ */
+export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
+  let line = 0;
+  while (line < bytes.length) {
+    if (bytes[line] === CR && bytes[line + 1] === LF) return bytes;
+    if (!(line > 0 && (bytes[line] === SP || bytes[line] === HT)) && !isFieldStart(bytes, line)) {
+      const out = new Uint8Array(bytes.length + 2);
+      out.set(bytes.subarray(0, line));
+      out[line] = CR;
+      out[line + 1] = LF;
+      out.set(bytes.subarray(line), line + 2);
+      return out;
+    }
+    const lf = bytes.indexOf(LF, line);
+    if (lf < 0) return bytes;
+    line = lf + 1;
+  }
+  return bytes;
+}
+
+/**
+ * Whether a header line starts a header field as an MTA reads it — Postfix's is_header_buf: a name of printable ASCII
+ * other than ':', optional SP/HT, then ':'. A line that does not (no colon, a space or an 8-bit or control byte in the
+ * name, a first line starting with white space) ends the header block for the MTA: it and all after it are the body.
+ * `line`: one char per byte (a character past U+00FF is no name character either). The rule of endHeaderAtNonField,
+ * for readers that hold the header as text (DKIM verification).
+ */
+export function isHeaderFieldLine(line: string): boolean {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return false;
+  return isFieldStart(Uint8Array.from(line.slice(0, colon + 1), (c) => Math.min(c.charCodeAt(0), 0xff)), 0);
+}
+
+/** Postfix's is_header_buf: a field name (printable ASCII but ':'), optional SP/HT, ':'. */
+function isFieldStart(bytes: Uint8Array, at: number): boolean {
+  let name = 0;
+  for (let i = at; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === COLON) return name > 0;
+    if (b === SP || b === HT) {
+      if (name === 0) return false;
+      // White space between the name and ':' (RFC 5322 obsolete syntax), and nothing else.
+      for (i++; i < bytes.length && (bytes[i] === SP || bytes[i] === HT); i++);
+      return bytes[i] === COLON;
+    }
+    if (b < 0x21 || b > 0x7e) return false;
+    name++;
+  }
+  return false;
+}

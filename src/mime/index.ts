@@ -1,5 +1,5 @@
 /** mailpki/mime: MIME parsing, encodings, addresses and message building. Knows no crypto. */
-export { canonicalizeLineEndings, isCanonical } from './canonical.js';
+export { canonicalizeLineEndings, endHeaderAtNonField, isCanonical } from './canonical.js';
 export { parseMessage } from './parse.js';
 export type { MimeEntity, MimeEntityKind, ByteRange } from './entity.js';
 export { decodeTransferEncoding } from './entity.js';

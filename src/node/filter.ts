@@ -21,7 +21,7 @@ import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
 import { binaryToBytes } from '../dkim/canonicalization/text.js';
 import { unfoldValue } from '../mime/headers.js';
-import { canonicalizeLineEndings, isCanonical } from '../mime/canonical.js';
+import { canonicalizeLineEndings, endHeaderAtNonField, isCanonical } from '../mime/canonical.js';
 import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
 import { inspectMessage, rewriteMessage, type Inspection } from '../filter/inspect.js';
@@ -323,6 +323,26 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     timeoutMs: timeout,
   });
 
+  /**
+   * Writes a quarantined copy, within the return port's timeout as a copy passed on is: a file system that hangs (a
+   * stale network mount) answers 451 then, before the evidence lease runs out, instead of holding the MTA's
+   * connection. A write that goes on after that is not renamed into place (its temporary file is removed): the MTA's
+   * retry decides afresh (a revocation status may have changed) and its file, or none, is the one its evidence names —
+   * but for a rename itself under way at the deadline, which completes.
+   */
+  function writeQuarantine(path: string, bytes: Uint8Array): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = new AbortController();
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new Error(`writing to the quarantine directory took longer than ${timeout} ms`);
+        stop.abort(e);
+        reject(e);
+      }, timeout);
+    });
+    return Promise.race([writeFileAtomic(path, bytes, 0o600, { signal: stop.signal }), late]).finally(() => clearTimeout(timer));
+  }
+
   /** A copy passed on: who the return port took, who it refused permanently (5xx, with its reply) and who for now (4xx). Failing altogether for now throws SmtpReply 451. */
   async function pass(bytes: Uint8Array, from: string, to: string[], beforeTransaction?: () => void): Promise<{ accepted: string[]; refused: { recipient: string; reply: string; code: number }[]; temporary: string[] }> {
     let refusedAtRcpt: RefusedRecipient[];
@@ -372,8 +392,10 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     const id = evidenceId(sha256, from, to);
     // The re-injection makes every bare CR and bare LF a CRLF (SMTP DATA has no other line end): verify,
     // apply the policy to, and rewrite the message as it will be passed on — a "From:" after a bare CR is
-    // a field of its own downstream, so it must be one here too.
-    const raw = isCanonical(received) ? received : canonicalizeLineEndings(received);
+    // a field of its own downstream, so it must be one here too. Likewise the return port's cleanup starts the
+    // body at a header line that is no field ("Pay the new account … instead" under a replayed DKIM-signed
+    // header): a client shows it as the body's first line, so the body hash must cover it here too.
+    const raw = endHeaderAtNonField(isCanonical(received) ? received : canonicalizeLineEndings(received));
     let previous: EvidenceRecord | undefined;
     try {
       previous = await evidence.get(id);
@@ -554,7 +576,15 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         if (quarantineDir) {
           inLease();
           try {
-            await writeFileAtomic(join(quarantineDir, `${receivedAt.getTime()}-${record.id}.eml`), held);
+            // Named by the message's record and the recipients the copy holds, not by this attempt: an attempt that
+            // takes over after one that wrote the file but died before recording it replaces that file (atomically)
+            // rather than adding a second; a retry that quarantines other recipients (their verdict changed after an
+            // earlier attempt quarantined some) adds its own instead of replacing theirs. A first time that does not
+            // read as one from 1970 on (a store of the caller's own) is left out: no "NaN-", and no name starting
+            // with "-", which ls, rm or grep in the directory would take for an option.
+            const first = Date.parse(record.receivedAt);
+            const holds = createHash('sha256').update(JSON.stringify([...q.recipients].sort())).digest('hex').slice(0, 16);
+            await writeQuarantine(join(quarantineDir, `${Number.isSafeInteger(first) && first >= 0 ? `${first}-` : ''}${record.id}-${holds}.eml`), held);
           } catch (e) {
             throw new SmtpReply(451, `4.3.0 Cannot write to quarantine now (${(e as Error).message}); try again later`);
           }

@@ -23,10 +23,14 @@ const TMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
 /**
  * Writes `data` to `path` atomically; private files get mode 0600. The rename is made durable
  * with an fsync of the directory, so a record written before a crash is there after it.
+ * With `signal`: once it is aborted (a caller that gave up waiting), a write not yet renamed into place never is — its
+ * temporary file is removed and it rejects; a rename already under way completes.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600, options: { signal?: AbortSignal } = {}): Promise<void> {
+  const { signal } = options;
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
+    signal?.throwIfAborted();
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     try {
       await fh.writeFile(data);
@@ -34,6 +38,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
     } finally {
       await fh.close();
     }
+    signal?.throwIfAborted();
     await rename(tmp, path);
     await syncDirectory(dirname(path));
   } catch (e) {

@@ -31,6 +31,18 @@ describe('mailpki dkim (no DNS needed)', () => {
     expect(json[0]).toMatchObject({ selector: 's2026', state: 'publish-requested', signing: false });
   });
 
+  it("create refuses a look-alike signing domain (exit 2, ERR_POLICY_DENIED); a store whose policy says lookalikeDomains 'allow' creates it", async () => {
+    const r = await run(['dkim', 'create', '--domain', 'xn--80aa0cbo65f.com', '--owner', 'mail', '--algo', 'ed25519']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/раураӏ\.com.*paypal\.com.*\[ERR_POLICY_DENIED\]/);
+    const allowing = t.path('allow.db');
+    writeFileSync(t.path('allow.json'), JSON.stringify({ lookalikeDomains: 'allow' }));
+    expect((await cli(['init', '--db', allowing, '--policy', t.path('allow.json')], env)).code).toBe(0);
+    const created = await cli(['dkim', 'create', '--domain', 'xn--80aa0cbo65f.com', '--owner', 'mail', '--algo', 'ed25519', '--db', allowing], env);
+    expect(created.stderr).toBe('');
+    expect(created.stdout).toContain('Created dkim:xn--80aa0cbo65f.com for mail');
+  });
+
   it('sign refuses before DNS has confirmed the record (exit 2, ERR_IDENTITY_STATE)', async () => {
     const r = await run(['dkim', 'sign', '--domain', 'manual.example'], MESSAGE);
     expect(r.code).toBe(2);

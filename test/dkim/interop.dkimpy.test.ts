@@ -50,6 +50,18 @@ describeWithDkimPeers('DKIM interop: dkimpy', ['python3-dkim'], () => {
     expect(dkimpy({ records, verify: [b64(signed), b64(second)] }).verify).toEqual([true, true]);
   });
 
+  it('a signed header with a line under it that is no field: dkimpy refuses it, and mailpki no longer passes it (permerror)', async () => {
+    const signed = await signDkimMessage(testMessage(), [{ domain: DOMAIN, selector: ed.selector, privateKey: ed.privateKey }]);
+    const end = signed.indexOf('\r\n\r\n');
+    // Postfix's cleanup ends the header at such a line and delivers it, with all after it, as the body's start.
+    const stray = `${signed.slice(0, end)}\r\nPay the new account DE99 3704 0044 0532 0130 00 instead.${signed.slice(end)}`;
+    expect(dkimpy({ records, verify: [b64(signed), b64(stray)] }).verify).toEqual([true, false]);
+    const v = await verifyDkim(stray, { resolver: staticResolver(records) });
+    expect(v.result).toBe('permerror');
+    expect(v.results.map((r) => r.reason)).toEqual([expect.stringMatching(/^header line \d+ \(folded lines counted as one\) is not a header field/)]);
+    expect((await verifyDkim(signed, { resolver: staticResolver(records) })).result).toBe('pass');
+  });
+
   it('mailpki verifies what dkimpy signs, and fails it tampered', async () => {
     const rsaPem = await keyPem(rsa);
     const edSeed = await ed25519Seed(ed);

@@ -2,7 +2,8 @@
  * Spoof generator (issue 11, DKIM half): from DKIM-signed messages, generate variants that change
  * what a reader sees — From forms (Composition Kills), several From fields, display names, encoded
  * words, Sender/Reply-To, l= tails, header re-ordering, added headers outside h=, a second instance
- * of a signed at-most-once field (Subject, To, Date, ...) on top — and check that
+ * of a signed at-most-once field (Subject, To, Date, ...) on top, a header line that is no field (the body to a
+ * reader) — and check that
  * the result is an aligned pass only when the From a client shows is exactly the signed, single,
  * well-formed From whose domain aligns with d=.
  *
@@ -91,6 +92,7 @@ type Mutation =
   | { kind: 'addHeader'; name: AddedName; top: boolean; value: string }
   | { kind: 'move'; from: number; to: number }
   | { kind: 'appendBody'; text: string }
+  | { kind: 'strayLine'; at: number; text: string }
   | { kind: 'bareLf' };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
@@ -108,6 +110,13 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('move' as const), from: fc.nat(20), to: fc.nat(20) }),
   fc.constant({ kind: 'bareLf' as const }),
+  // A header line that is no field: an MTA (Postfix's cleanup) ends the header before it, and a client shows it and
+  // all after it as the body, which the signature does not cover.
+  fc.record({
+    kind: fc.constant('strayLine' as const),
+    at: fc.nat(20),
+    text: fc.constantFrom('Pay the new account DE99 3704 0044 0532 0130 00 instead.', 'X Bad: a name with a space', 'Subj\u00e9ct: an 8-bit name', ' a first line that starts with a space', 'NoColonHere'),
+  }),
   fc.record({ kind: fc.constant('appendBody' as const), text: fc.constantFrom('UPDATE: pay 99,000.00 EUR to GB29 EVIL 6016 1331 9268 19 instead.', 'P.S. ignore the above') }),
 );
 
@@ -212,6 +221,12 @@ function mutate(signed: string, s: Scenario): Outcome {
       }
       case 'appendBody':
         body = `${body}${m.text}\r\n`;
+        tail = true;
+        benign = false;
+        break;
+      case 'strayLine':
+        // Under a field, a line starting with a space would continue it: such a line is stray only at the top.
+        fields.splice(m.text.startsWith(' ') ? 0 : m.at % (fields.length + 1), 0, m.text);
         tail = true;
         benign = false;
         break;

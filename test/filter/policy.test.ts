@@ -43,10 +43,25 @@ describe('parseFilterPolicy', () => {
     [{ version: 1, rules: [AP_RULE] }, 'filter policy: quarantine: a rule quarantines: say where'],
     [{ version: 1, rules: [], tag: { subjectPrefix: 'a\r\nBcc: x@evil.test' } }, 'filter policy: tag.subjectPrefix: no line breaks'],
     [{ version: 1, rules: [], tag: { header: 'X-Bad Header' } }, 'filter policy: tag.header: expected a header field name'],
+    // The rule's name goes into the tag header (`rule=NAME;`) and the SMTP reply; the prefix into Subject.
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap; failed=none' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap\r\n250 ok' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap\u0085x' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [{ ...AP_RULE, name: 'ap\u2028x' }], quarantine: { directory: '/q' } }, 'filter policy: rules.0.name: no control characters'],
+    [{ version: 1, rules: [], tag: { subjectPrefix: '\u001b[31m[UNVERIFIED] ' } }, 'filter policy: tag.subjectPrefix: no line breaks or other control characters'],
+    [{ version: 1, rules: [], tag: { subjectPrefix: '[x]\u2029' } }, 'filter policy: tag.subjectPrefix: no line breaks or other control characters'],
   ])('refuses %j with ERR_INVALID_INPUT naming the field', (input, message) => {
     const [code, msg] = codeAndMessage(() => parseFilterPolicy(input));
     expect(code).toBe('ERR_INVALID_INPUT');
     expect(msg.startsWith(message)).toBe(true);
+  });
+
+  // atk-ar: every sender's field of the tag header's name is removed, and the filter's is added on top — as
+  // Authentication-Results it removed every other server's results and read as results of an authserv-id "tag".
+  it.each(['Authentication-Results', 'from', 'Subject', 'DKIM-Signature', 'Content-Type', 'Received'])('refuses tag.header %s (a field the message or its verification rests on)', (header) => {
+    const [code, msg] = codeAndMessage(() => parseFilterPolicy({ version: 1, rules: [], tag: { header } }));
+    expect(code).toBe('ERR_INVALID_INPUT');
+    expect(msg.startsWith('filter policy: tag.header: names a field the message or its verification rests on')).toBe(true);
   });
 
   it('refuses more rules than MAX_POLICY_RULES', () => {

@@ -106,6 +106,49 @@ describe('DkimManager: create', () => {
     await expect(manager.create({ domain: 'example.org', owner: { team: 'x' }, algorithm: ['rsa-2048', 'rsa-3072'] }, { actor: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     await expect(manager.create({ domain: 'example.org', owner: { team: 'x' } }, { actor: ' ' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
+
+  it("refuses a signing domain a client shows as a Latin name it is not (lookalikeDomains 'refuse', the default): no identity, no key, an audit record; 'allow' creates it", async () => {
+    const { manager, store, events } = setup();
+    // раураӏ.com (all Cyrillic, reads paypal.com) and a Cyrillic "е" in еxample.com, written as A-labels as DNS holds them.
+    for (const [domain, shown] of [
+      ['xn--80aa0cbo65f.com', /раураӏ\.com.*paypal\.com/],
+      ['mail.XN--XAMPLE-2OF.com', /еxample\.com.*example\.com/],
+    ] as const) {
+      const e = await manager.create({ domain, owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'mallory' }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(MailPkiError);
+      expect(e).toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'lookalikeDomains' } });
+      expect((e as Error).message).toMatch(shown);
+      await expect(manager.get(domain)).rejects.toMatchObject({ code: 'ERR_IDENTITY_NOT_FOUND' });
+    }
+    expect(events).toEqual([]);
+    const audit = (await store.listAudit()).filter((r) => r.action === 'policy.denied');
+    expect(audit.map((r) => [r.actor, (r.after as { operation: string; rule: string }).operation, (r.after as { rule: string }).rule])).toEqual([
+      ['mallory', 'create', 'lookalikeDomains'],
+      ['mallory', 'create', 'lookalikeDomains'],
+    ]);
+    expect(await verifyAuditLog(store)).toMatchObject({ ok: true });
+    // Not a look-alike: a Cyrillic name under its own ccTLD, and a Latin IDN.
+    await manager.create({ domain: 'xn--80aswg.xn--p1ai', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await manager.create({ domain: 'xn--bcher-kva.example', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    const allowing = setup({ lookalikeDomains: 'allow' });
+    await allowing.manager.create({ domain: 'xn--80aa0cbo65f.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    expect((await allowing.manager.get('xn--80aa0cbo65f.com')).status).toBe('pending');
+    expect(() => setup({ lookalikeDomains: 'maybe' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', details: { field: 'lookalikeDomains' } }));
+  });
+
+  it('a refused create of a look-alike domain that already has an identity (made under \'allow\'): the audit record names it, as the S/MIME manager\'s does; nothing changes', async () => {
+    const allowing = setup({ lookalikeDomains: 'allow' });
+    await allowing.manager.create({ domain: 'xn--80aa0cbo65f.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    const before = await allowing.manager.keys('xn--80aa0cbo65f.com');
+    const refusing = setup({ store: allowing.store });
+    await expect(refusing.manager.create({ domain: 'XN--80AA0CBO65F.COM.', owner: { team: 'x' }, algorithm: 'ed25519' }, { actor: 'mallory' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    const denied = (await allowing.store.listAudit()).filter((r) => r.action === 'policy.denied');
+    // Observed before: no identityId, so the refusal was not among the identity's own records.
+    expect(denied).toMatchObject([{ actor: 'mallory', identityId: 'dkim:xn--80aa0cbo65f.com', after: { operation: 'create', rule: 'lookalikeDomains' } }]);
+    expect(await refusing.manager.keys('xn--80aa0cbo65f.com')).toEqual(before);
+    expect(refusing.events).toEqual([]);
+    expect(await verifyAuditLog(allowing.store)).toMatchObject({ ok: true });
+  });
 });
 
 describe('DkimManager: planDue (dkim run-due --dry-run)', () => {

@@ -77,8 +77,10 @@ describe('regression (atk-filter): a message that starts with a folded line', ()
     const r = await rawSmtp(filter.port, { from: 'mallory@attacker.example', to: ['ap@example.com'] }, msg);
     expect(r.final).toMatch(/^250 /);
     const [copy] = sink.got.filter((g) => g.text.includes('fold-first'));
-    const ours = /^Authentication-Results:[^]*?(?=\r\n\S)/m.exec(copy!.text)![0];
-    expect(ours).toBe(`Authentication-Results: ${ID};\r\n\tdkim=none`);
-    expect(copy!.text).not.toContain('dkim=pass');
+    // That line continues no field: Postfix's cleanup (and, since atk-ar, the filter: endHeaderAtNonField) starts the
+    // body there, so the header passed on is the filter's field alone, and the forged words are body text.
+    const header = copy!.text.slice(0, copy!.text.indexOf('\r\n\r\n'));
+    expect(header).toBe(`Authentication-Results: ${ID};\r\n\tdkim=none`);
+    expect(header).not.toContain('dkim=pass');
   });
 });

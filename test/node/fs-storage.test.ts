@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initLocalCaDirectory, openLocalCaDirectory } from '../../src/node/fs-storage.js';
+import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../../src/node/fs-storage.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { describeWithPeers, runStatus, tempDir } from '../helpers/peers.js';
 
@@ -122,5 +122,19 @@ describe('LocalCA in a directory', () => {
       expect(runStatus('openssl', ['pkey', '-in', key, '-passin', 'pass:s3cret', '-noout']).status).toBe(0);
       expect(runStatus('openssl', ['pkey', '-in', key, '-passin', 'pass:wrong', '-noout']).status).not.toBe(0);
     });
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('with its signal aborted (a caller that gave up waiting): rejects, leaves the file as it was and no temporary file', async () => {
+    const dir = t.path('atomic-signal');
+    mkdirSync(dir);
+    const file = join(dir, 'x.eml');
+    await writeFileAtomic(file, 'first', 0o600, { signal: new AbortController().signal });
+    const stop = new AbortController();
+    stop.abort(new Error('too late'));
+    await expect(writeFileAtomic(file, 'second', 0o600, { signal: stop.signal })).rejects.toMatchObject({ code: 'ERR_IO' });
+    expect(readFileSync(file, 'utf8')).toBe('first');
+    expect(readdirSync(dir)).toEqual(['x.eml']);
   });
 });

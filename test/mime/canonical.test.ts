@@ -1,0 +1,39 @@
+/** endHeaderAtNonField: the header block ends where Postfix's cleanup ends it (mime_state.c, is_header_buf). */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { endHeaderAtNonField } from '../../src/mime/canonical.js';
+
+const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const text = (b: Uint8Array) => String.fromCharCode(...b);
+
+describe('endHeaderAtNonField', () => {
+  it('a well-formed message is returned as it is (the same array), obsolete "Name :" and folded fields included', () => {
+    for (const m of ['From: a@example.com\r\nSubject : x\r\n\tfolded\r\n\r\nbody\r\nno: header\r\n', 'From: a@example.com\r\n', 'From: a@example.com', '']) {
+      const b = bytes(m);
+      expect(endHeaderAtNonField(b)).toBe(b);
+    }
+  });
+
+  it.each([
+    ['a line without a colon', 'From: a@example.com\r\nPay the new account instead\r\n\r\nbody\r\n', 'From: a@example.com\r\n\r\nPay the new account instead\r\n\r\nbody\r\n'],
+    ['a word, a space, then text before the colon', 'From: a@example.com\r\nPay to: DE99\r\n\r\nb\r\n', 'From: a@example.com\r\n\r\nPay to: DE99\r\n\r\nb\r\n'],
+    ['an 8-bit byte in the name', 'From: a@example.com\r\nSubj\xe9ct: x\r\nTo: b@example.com\r\n\r\nb\r\n', 'From: a@example.com\r\n\r\nSubj\xe9ct: x\r\nTo: b@example.com\r\n\r\nb\r\n'],
+    ['a control byte in the name', 'From: a@example.com\r\nX\x00Y: x\r\n\r\nb\r\n', 'From: a@example.com\r\n\r\nX\x00Y: x\r\n\r\nb\r\n'],
+    ['a line starting with ":"', 'From: a@example.com\r\n: x\r\n\r\nb\r\n', 'From: a@example.com\r\n\r\n: x\r\n\r\nb\r\n'],
+    ['a first line starting with white space (continuing nothing)', '\t; dkim=pass\r\nFrom: a@example.com\r\n\r\nb\r\n', '\r\n\t; dkim=pass\r\nFrom: a@example.com\r\n\r\nb\r\n'],
+    ['a non-field line in a message without body', 'From: a@example.com\r\nnot a field', 'From: a@example.com\r\n\r\nnot a field'],
+  ])('%s starts the body, after an empty line', (_what, input, expected) => {
+    expect(text(endHeaderAtNonField(bytes(input)))).toBe(expected);
+  });
+
+  it('property: idempotent, and only ever inserts one CRLF', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('From: a', 'X : y', '\tcont', ' cont', 'junk line', 'J\xe9: x', '', ':x', 'A:'), { maxLength: 8 }), (lines) => {
+        const input = bytes(lines.join('\r\n'));
+        const once = endHeaderAtNonField(input);
+        expect(once.length - input.length === 0 || once.length - input.length === 2).toBe(true);
+        expect(text(endHeaderAtNonField(once))).toBe(text(once));
+      }),
+    );
+  });
+});
