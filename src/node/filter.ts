@@ -537,12 +537,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         authservId,
         authenticationResults: inspection.authenticationResults,
         removeHeaders: ownHeaders,
-        // Every copy names its record: the Message-ID is the sender's claim (a forgery may carry a real one), this is the filter's.
-        addHeaders: [
-          ...(policy ? ([[policy.tag?.header ?? TAG_HEADER, `${action}${d.rule ? `; rule=${d.rule}` : ''}${d.failed.length ? `; failed=${d.failed.join(',')}` : ''}`]] as [string, string][]) : []),
-          ...extra,
-          ['X-Mailpki-Evidence-Id', record.id],
-        ],
+        addHeaders: [...(policy ? ([[policy.tag?.header ?? TAG_HEADER, `${action}${d.rule ? `; rule=${d.rule}` : ''}${d.failed.length ? `; failed=${d.failed.join(',')}` : ''}`]] as [string, string][]) : []), ...extra],
         ...(action === 'tag' && policy?.tag?.subjectPrefix ? { subjectPrefix: policy.tag.subjectPrefix } : {}),
       });
     const refused: { recipient: string; reply: string; code: number }[] = [];
@@ -572,7 +567,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
     try {
       const q = groups.get('quarantine');
       if (q) {
-        const held = copy('quarantine', q.first, [['X-Mailpki-Quarantined-For', q.recipients.join(', ')]]);
+        const held = copy('quarantine', q.first, [['X-Mailpki-Quarantined-For', q.recipients.join(', ')], ['X-Mailpki-Evidence-Id', record.id]]);
         if (quarantineDir) {
           inLease();
           try {

@@ -1,5 +1,4 @@
 /** Regressions from the attack on the evidence an auditor relies on (h/atk-audit): a Message-ID as the store keeps it and is queried by. */
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_EVIDENCE_VERDICT_LIST } from '../../src/filter/evidence.js';
 import { createFilter, type RunningFilter } from '../../src/node/filter.js';
@@ -62,29 +61,6 @@ it('a message with 3000 DKIM-Signature fields, the first with a 1 MB s= (folded)
   } finally {
     await dkimFilter.close(1000);
     await dkimStore.close();
-  }
-});
-
-it('a forgery that reuses the Message-ID of a real message: each delivered copy names its own record (X-Mailpki-Evidence-Id), so the auditor holding the mailbox copy finds its record among those the Message-ID gives (was: only a quarantined copy did; two records, nothing in the accepted copy to tell which was its own)', async () => {
-  const messageId = '<instruction-2026-118@example.com>';
-  const real = `From: cfo@example.com\r\nTo: ap@example.com\r\nSubject: Payment\r\nMessage-ID: ${messageId}\r\n\r\nPay 10 EUR to DE02 1203 0000 0000 2020 51.\r\n`;
-  const forged = `From: cfo@example.com\r\nTo: ap@example.com\r\nSubject: Payment\r\nMessage-ID: ${messageId}\r\nX-Mailpki-Evidence-Id: forged\r\n\r\nPay 10 EUR to GB33 BUKB 2020 1555 5555 55.\r\n`;
-  const before = sink.got.length;
-  expect(await handOver(filter.port, { from: 'cfo@example.com', to: ['ap@example.com'] }, real)).toBe(250);
-  expect(await handOver(filter.port, { from: 'cfo@example.com', to: ['ap@example.com'] }, forged)).toBe(250);
-  const records = await store.list({ messageId });
-  expect(records).toHaveLength(2);
-  const copies = sink.got.slice(before).map((m) => m.text);
-  const byId = new Map(records.map((r) => [r.id, r]));
-  const sha256 = (m: string) => createHash('sha256').update(m).digest('hex');
-  for (const [copy, sent] of [
-    [copies[0]!, real],
-    [copies[1]!, forged],
-  ] as const) {
-    // One each, the filter's own (the sender's forged one removed), naming the record of that very message.
-    const named = copy.match(/^X-Mailpki-Evidence-Id:[^\r\n]*/gim)?.map((h) => h.replace(/^[^:]*: */, ''));
-    expect(named).toHaveLength(1);
-    expect(byId.get(named![0]!)?.sha256).toBe(sha256(sent));
   }
 });
 
