@@ -10,6 +10,7 @@ import { MailPkiError } from '../errors.js';
 import { toBase64, toHex } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
+import { sha256 } from '../internal/sha.js';
 import type { RevocationReason } from '../ca/types.js';
 import { parseCrl, type Crl } from './crl-parse.js';
 import { checkCertificateWithCrls, parseCrlInputs, type CrlInput, type CrlStatus } from './crl-path.js';
@@ -69,7 +70,7 @@ export interface RevocationResult {
   error?: string;
 }
 
-/** A cache of validated answers keyed by method, issuer and serial. Pluggable (e.g. shared in Redis). */
+/** A cache of validated answers keyed by method, responder URL, the SHA-256 of the issuer's SPKI and serial. Pluggable (e.g. shared in Redis). */
 export interface RevocationCache {
   get(key: string): Promise<(RevocationAnswer & { expiresAt: number }) | undefined> | (RevocationAnswer & { expiresAt: number }) | undefined;
   set(key: string, value: RevocationAnswer & { expiresAt: number }): Promise<void> | void;
@@ -208,7 +209,8 @@ export class RevocationChecker {
       const urls = method === 'ocsp' && own.length === 0 ? this.fallbackOcspUrls : own;
       for (const url of urls) {
         tried++;
-        const key = `${method}|${url}|${toHex(issuer.publicKey.spki.subarray(-32))}|${certificate.serialNumber}`;
+        // The issuer's whole key, hashed: the last bytes of an SPKI are an RSA modulus's low bits and exponent, which whoever makes the key chooses.
+        const key = `${method}|${url}|${toHex(sha256(issuer.publicKey.spki))}|${certificate.serialNumber}`;
         const cached = await this.cache.get(key);
         if (cached && cached.expiresAt > this.clock().getTime()) return finish(base, cached, 'cache', at);
         try {
