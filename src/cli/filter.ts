@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { createWriteStream } from 'node:fs';
 import { MailPkiError } from '../errors.js';
 import { RevocationChecker } from '../revocation/checker.js';
-import { createFilter, openSqliteEvidenceStore, nodeDnsResolver } from '../node/index.js';
+import { createFilter, openSqliteEvidenceStore, nodeDnsResolver, type EvidenceEntry } from '../node/index.js';
 import { MemoryEvidenceStore, parseFilterPolicy, type EvidenceRecord, type EvidenceStore } from '../filter/index.js';
 import { MAX_SMALL_INPUT_BYTES } from './input.js';
 import { oneOf, positiveInt, required, str, type Command, type CommandContext } from './args.js';
@@ -134,12 +134,21 @@ ${KEY_HELP}`,
   },
 };
 
+/**
+ * A record as one line of JSON for any line reader: JSON.stringify escapes the control characters but
+ * writes NEL, U+2028 and U+2029 as they are — a sender's text (a Message-ID, a certificate subject) —
+ * and a reader splitting on Unicode line breaks (Python's splitlines()) would cut the record there.
+ */
+function jsonLine(record: EvidenceRecord): string {
+  return JSON.stringify(record).replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export const evidenceExport: Command = {
   usage: 'mailpki evidence export [--db FILE] [--since ISO-DATE] [--until ISO-DATE] [--message-id ID] [--out FILE]',
   options: { db: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, 'message-id': { type: 'string' }, out: { type: 'string' } },
   help: `  --db FILE          the store file the filter wrote (default mailpki.db)
   --since, --until   ISO 8601 dates: received at or after / before
-  --message-id ID    only this Message-ID (with angle brackets, as in the header)
+  --message-id ID    only this Message-ID (with angle brackets, as in the header; a sender's claim: several records may carry it)
   --out FILE         write there (default standard output); one JSON record per line`,
   async run(ctx) {
     const date = (name: string) => {
@@ -161,15 +170,24 @@ export const evidenceExport: Command = {
     // A damaged row (changed by another hand, or the disk) is named and passed over, not the end of the
     // export: the auditor gets every record that reads, and the exit status says some did not.
     let damaged = 0;
+    // A record exported without a certificate it names, which is missing or damaged (one row serves every record naming it).
+    let partial = 0;
+    let oldest: EvidenceEntry | undefined;
     try {
+      // Where the store's records begin (the oldest row), for the note below.
+      if (since) [oldest] = await store.listEntries({ limit: 1 });
       // The cursor is the last row's id and receivedAt: if the filter prunes that record meanwhile, the next page still starts after it.
       let cursor: { after: string; since?: Date } | undefined;
       for (;;) {
         const page = await store.listEntries({ ...(since && { since }), ...(until && { until }), ...(messageId !== undefined && { messageId }), ...cursor });
         for (const e of page) {
           if ('record' in e) {
-            await write(`${JSON.stringify(e.record)}\n`);
+            await write(`${jsonLine(e.record)}\n`);
             n++;
+            if (e.error) {
+              partial++;
+              ctx.io.stderr(`mailpki: ${e.error.message}; the record was exported without it\n`);
+            }
           } else {
             damaged++;
             ctx.io.stderr(`mailpki: ${e.error.message} (received ${e.receivedAt ?? 'at an unreadable time'}); not exported, the row is left in the store as it is\n`);
@@ -187,7 +205,18 @@ export const evidenceExport: Command = {
       await store.close();
     }
     ctx.io.stderr(`${n} evidence record(s) exported\n`);
-    if (damaged) throw new MailPkiError('ERR_STORE_CORRUPT', `${damaged} evidence record(s) could not be read and were not exported (named above); the ${n} others were`);
+    // What retention took is gone without a trace: say where the store's records began, so "none before" is not read as "there were none".
+    const begins = oldest && ('record' in oldest ? oldest.record.receivedAt : oldest.receivedAt);
+    if (since && (!oldest || (begins !== undefined && Date.parse(begins) > since.getTime())))
+      ctx.io.stderr(
+        `mailpki: the store held no record received before ${oldest ? begins : 'now (it was empty)'} — older ones were pruned (--retention-days) or never written — so none from ${since.toISOString()} to then could be exported\n`,
+      );
+    if (damaged || partial)
+      throw new MailPkiError(
+        'ERR_STORE_CORRUPT',
+        [damaged && `${damaged} evidence record(s) could not be read and were not exported (named above)`, partial && `${partial} evidence record(s) were exported without a certificate they name, which the store holds damaged or not at all (named above)`].filter(Boolean).join('; ') +
+          `; the ${n - partial} others were`,
+      );
     return 0;
   },
 };

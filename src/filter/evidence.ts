@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { MAX_CERTIFICATE_BYTES } from '../certs/certificate.js';
 import { MailPkiError } from '../errors.js';
 import { fromBase64, toHex } from '../internal/bytes.js';
-import { copyAsJson } from '../internal/json.js';
+import { copyAsJson, nestedDeeperThan } from '../internal/json.js';
 import { sha256 } from '../internal/sha.js';
 import { parseInput } from '../internal/validate.js';
 import { redactedView } from '../smime/redact.js';
@@ -22,7 +22,7 @@ export interface EvidenceDisposition {
   failed: string[];
 }
 
-/** The S/MIME part of an attempt: the verdict (JSON: signers with certificate summaries and revocation results, problems, warnings), or why there is none. */
+/** The S/MIME part of an attempt: the verdict (JSON, evidenceVerdict: signers with certificate summaries and revocation results, problems, warnings; the sender's text in it bounded), or why there is none. */
 export interface EvidenceSmime {
   result: string;
   verdict?: unknown;
@@ -32,8 +32,11 @@ export interface EvidenceSmime {
 /** The DKIM part of an attempt: the results (JSON), or the error that kept DKIM from being checked. */
 export interface EvidenceDkim {
   result: string;
+  /** evidenceDkimResults: the sender's text in them bounded. */
   results: unknown[];
   error?: { code: string; message: string };
+  /** What `results` left out of the sender's text (evidenceDkimResults). */
+  evidenceCut?: EvidenceCut;
 }
 
 /**
@@ -72,7 +75,7 @@ export interface EvidenceDelivery {
 export interface EvidenceRecord {
   /** Unique per message seen (the filter's queue id). */
   id: string;
-  /** The Message-ID field value, as written (angle brackets kept), when there is one. */
+  /** The (first) Message-ID field's value as written (angle brackets kept), unfolded and decoded as UTF-8 when valid (RFC 6532; else one character per byte), when there is one. */
   messageId?: string;
   /** When the filter first received the message (ISO 8601): the first attempt. */
   receivedAt: string;
@@ -165,7 +168,93 @@ export function evidenceVerdict(verdict: Verdict): unknown {
   // `certificates` (evidenceCertificates); the summaries keep its fingerprint.
   // The copy is what a JSON round trip would make (redactVerdict's own copy would be a second one), made
   // without the text: the round trip with a replacer was most of the cost of a record.
-  return copyAsJson(redactedView(verdict), (key, value) => key === 'der' && typeof value === 'string');
+  const kept = copyAsJson(redactedView(verdict), (key, value) => key === 'der' && typeof value === 'string') as Record<string, unknown>;
+  const cut = boundSenderText(kept);
+  if (cut) kept.evidenceCut = cut;
+  return kept;
+}
+
+/** What evidence keeps of a DKIM verification's results (JSON): bounded as evidenceVerdict bounds a verdict (MAX_EVIDENCE_VERDICT_TEXT, each signature's h= list and the list of results too), and `evidenceCut`, as there, when something was left out. */
+export function evidenceDkimResults(results: readonly unknown[]): Pick<EvidenceDkim, 'results' | 'evidenceCut'> {
+  const kept = { results: copyAsJson(results) as unknown[] };
+  const cut = boundSenderText(kept);
+  return { results: kept.results, ...(cut ? { evidenceCut: cut } : {}) };
+}
+
+/**
+ * The characters of long text (strings over EVIDENCE_SHORT_TEXT characters but the OCSP responses,
+ * which are the evidence itself) a kept verdict holds in all, and the entries it keeps of each list
+ * of things a message names (EVIDENCE_SENDER_LISTS: signed header fields, a certificate's addresses,
+ * recipients, problems, warnings, header-protection notes). A verdict names what the sender wrote —
+ * signed header fields of any length, the subject, issuer and addresses of certificates no trust
+ * anchor vouches for (up to 64 KiB each) — and a record is kept for the retention time, once per
+ * attempt: past the budget a text is cut to its first EVIDENCE_SHORT_TEXT characters and `…`, a list to
+ * its first MAX_EVIDENCE_VERDICT_LIST entries, and the kept verdict's `evidenceCut` says how many
+ * characters and entries were left out. Short text (codes, results, dates, serial numbers,
+ * fingerprints) is never cut. A verifier's verdict of ordinary mail is far below it (a few KiB).
+ */
+export const MAX_EVIDENCE_VERDICT_TEXT = 64 * 1024;
+/** See MAX_EVIDENCE_VERDICT_TEXT. */
+export const MAX_EVIDENCE_VERDICT_LIST = 64;
+/** Text this long or shorter is never cut (a SHA-256 in hex is 64). */
+const EVIDENCE_SHORT_TEXT = 64;
+/**
+ * Lists a message fills: a verdict's (signed header fields, a certificate's addresses, recipients, problems, warnings,
+ * header protection: its sections, their fields, outer record, confidential names, differences, legacy display parts)
+ * and DKIM's (its results, each one's h=).
+ */
+const EVIDENCE_SENDER_LISTS = new Set([
+  'signedHeaders',
+  'emails',
+  'recipients',
+  'problems',
+  'warnings',
+  'headerProtection',
+  'fields',
+  'sentOuter',
+  'confidential',
+  'differences',
+  'legacyDisplayParts',
+  'results',
+  'headers',
+]);
+
+/** What a kept verdict or DKIM result list left out of the sender's text (MAX_EVIDENCE_VERDICT_TEXT). */
+export interface EvidenceCut {
+  /** Characters of long text left out. */
+  characters: number;
+  /** List entries left out. */
+  entries: number;
+}
+
+/** Applies MAX_EVIDENCE_VERDICT_TEXT and MAX_EVIDENCE_VERDICT_LIST to a copy (changed in place); what it cut, if anything. */
+function boundSenderText(copy: Record<string, unknown>): EvidenceCut | undefined {
+  const budget = { left: MAX_EVIDENCE_VERDICT_TEXT, cut: { characters: 0, entries: 0 } };
+  bound(copy, budget);
+  return budget.cut.characters || budget.cut.entries ? budget.cut : undefined;
+}
+
+/** boundSenderText's walk (a copy's depth is copyAsJson's bound at most). */
+function bound(node: Record<string, unknown> | unknown[], budget: { left: number; cut: EvidenceCut }): void {
+  const text = (s: string) => {
+    if (s.length <= EVIDENCE_SHORT_TEXT) return s;
+    if (s.length <= budget.left) return (budget.left -= s.length), s;
+    budget.cut.characters += s.length - EVIDENCE_SHORT_TEXT;
+    return `${s.slice(0, EVIDENCE_SHORT_TEXT)}…`;
+  };
+  const keys = Array.isArray(node) ? node.keys() : Object.keys(node);
+  for (const key of keys) {
+    const v = (node as Record<string | number, unknown>)[key];
+    if (typeof v === 'string') {
+      if (key !== 'ocspResponse') (node as Record<string | number, unknown>)[key] = text(v);
+    } else if (v !== null && typeof v === 'object') {
+      if (Array.isArray(v) && typeof key === 'string' && EVIDENCE_SENDER_LISTS.has(key) && v.length > MAX_EVIDENCE_VERDICT_LIST) {
+        budget.cut.entries += v.length - MAX_EVIDENCE_VERDICT_LIST;
+        v.length = MAX_EVIDENCE_VERDICT_LIST;
+      }
+      bound(v as Record<string, unknown>, budget);
+    }
+  }
 }
 
 /** The certificate summaries (each with its `sha256`) of the signers of a verdict — a Verdict or one kept as evidence (JSON) — whose chain validated. */
@@ -399,7 +488,14 @@ const errorSchema = z.object({ code: z.string(), message: z.string() });
 const attemptFields = {
   authenticationResults: z.string(),
   smime: z.object({ result: z.string(), verdict: z.unknown().optional(), error: errorSchema.optional() }),
-  dkim: z.object({ result: z.string(), results: z.array(z.unknown()), error: errorSchema.optional() }).optional(),
+  dkim: z
+    .object({
+      result: z.string(),
+      results: z.array(z.unknown()),
+      error: errorSchema.optional(),
+      evidenceCut: z.object({ characters: z.number().int().nonnegative(), entries: z.number().int().nonnegative() }).optional(),
+    })
+    .optional(),
   dispositions: z.array(dispositionSchema),
   outcome: z.enum(['pending', 'delivered', 'rejected', 'deferred']),
   refused: z.array(z.object({ recipient: z.string(), reply: z.string() })).optional(),
@@ -452,6 +548,8 @@ function fingerprintMatches(c: EvidenceCertificate): boolean {
 /** Checks a record on write (ERR_INVALID_INPUT naming the field); stores use it. */
 export function checkEvidenceRecord(record: unknown): EvidenceRecord {
   const r = parseInput(evidenceRecordSchema, record, 'evidence record') as EvidenceRecord;
+  // A store copies and serialises it (structuredClone, JSON.stringify: recursive): deeper than any record the filter writes is refused, not a RangeError.
+  if (nestedDeeperThan(r)) throw new MailPkiError('ERR_INVALID_INPUT', 'evidence record: nested deeper than any record (a verdict or DKIM result of another shape?)', { details: { field: 'record' } });
   // Earlier attempts come before the latest, oldest first; a delivery names an attempt that happened.
   const latest = r.attempts ?? 1;
   let before = 0;

@@ -39,6 +39,9 @@ export {
   MAX_EVIDENCE_PAGE,
   MAX_EVIDENCE_FAULTS,
   MAX_EVIDENCE_LEASE_MS,
+  MAX_EVIDENCE_VERDICT_TEXT,
+  MAX_EVIDENCE_VERDICT_LIST,
+  evidenceDkimResults,
   type EvidenceStore,
   type EvidenceRecord,
   type EvidenceQuery,
@@ -51,4 +54,5 @@ export {
   type EvidenceOutcome,
   type EvidenceSmime,
   type EvidenceDkim,
+  type EvidenceCut,
 } from './evidence.js';

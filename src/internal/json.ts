@@ -15,6 +15,22 @@ export function copyAsJson(value: unknown, omit?: (key: string, value: unknown) 
 /** Deeper than any verdict or result (a cycle, or a value this copy is not for): ERR_INVALID_INPUT before the stack runs out. */
 const MAX_DEPTH = 1_000;
 
+/**
+ * Whether arrays and objects in `value` nest deeper than `max` (default copyAsJson's bound), found
+ * without recursion: a value read back from storage (JSON.parse takes any depth) that JSON.stringify
+ * or structuredClone would fail on with a RangeError.
+ */
+export function nestedDeeperThan(value: unknown, max = MAX_DEPTH): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function copy(key: string, value: unknown, omit: ((key: string, value: unknown) => boolean) | undefined, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new MailPkiError('ERR_INVALID_INPUT', 'a value to copy as JSON is nested too deeply (a cycle?)');
   // As JSON: toJSON of any object (a function too) or BigInt, read once.

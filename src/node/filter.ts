@@ -19,6 +19,8 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { MailPkiError } from '../errors.js';
 import { checkAuthservId } from '../internal/authentication-results.js';
 import { splitMessage } from '../dkim/message.js';
+import { binaryToBytes } from '../dkim/canonicalization/text.js';
+import { unfoldValue } from '../mime/headers.js';
 import { canonicalizeLineEndings, endHeaderAtNonField, isCanonical } from '../mime/canonical.js';
 import type { DkimVerifyOptions } from '../dkim/verify.js';
 import { toCertificates, type VerifyMessageOptions } from '../smime/verify.js';
@@ -30,6 +32,7 @@ import {
   carryEvidence,
   evidenceCertificates,
   evidenceDeliveries,
+  evidenceDkimResults,
   evidenceVerdict,
   mergeEvidence,
   type EvidenceCertificate,
@@ -37,7 +40,6 @@ import {
   type EvidenceRecord,
   type EvidenceStore,
 } from '../filter/evidence.js';
-import { copyAsJson } from '../internal/json.js';
 import { writeFileAtomic } from './fs-storage.js';
 import { REINJECT_DEADLINE_FACTOR, ReinjectPool, type RefusedRecipient } from './smtp-reinject.js';
 
@@ -180,11 +182,14 @@ class SmtpReply extends Error {
   }
 }
 
+/** The first Message-ID field's value, unfolded and decoded as the MIME parser reads a field (UTF-8 when valid, RFC 6532): the text an auditor reads in the mailbox and queries by. */
 function readMessageId(raw: Uint8Array): string | undefined {
   const { headers } = splitMessage(raw);
   const h = headers.find((f) => f.key === 'message-id');
   if (!h) return undefined;
-  return h.raw.slice(h.raw.indexOf(':') + 1).replace(/\r\n/g, '').trim().slice(0, 2000) || undefined;
+  const value = unfoldValue(binaryToBytes(h.raw.slice(h.raw.indexOf(':') + 1)));
+  // At most 2000 UTF-16 units (the record's limit), not ending in half a surrogate pair (SQLite's column would hold U+FFFD, the JSON not).
+  return value.slice(0, /[\uD800-\uDBFF]/.test(value[1999] ?? '') ? 1999 : 2000) || undefined;
 }
 
 /**
@@ -424,7 +429,7 @@ export async function createFilter(options: FilterOptions): Promise<RunningFilte
         authenticationResults: inspection.authenticationResults,
         smime: { result: inspection.smime.result, ...(inspection.smime.verdict ? { verdict: evidenceVerdict(inspection.smime.verdict) } : {}), ...(inspection.smime.error ? { error: inspection.smime.error } : {}) },
         ...(inspection.dkim || inspection.dkimError
-          ? { dkim: { result: inspection.dkim?.result ?? 'temperror', results: copyAsJson(inspection.dkim?.results ?? []) as unknown[], ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
+          ? { dkim: { result: inspection.dkim?.result ?? 'temperror', ...evidenceDkimResults(inspection.dkim?.results ?? []), ...(inspection.dkimError ? { error: inspection.dkimError } : {}) } }
           : {}),
         dispositions: [...decision.perRecipient].map(([recipient, d]) => ({ recipient, action: d.action, ...(d.rule ? { rule: d.rule } : {}), failed: d.failed })),
         outcome: 'pending',

@@ -22,4 +22,4 @@ export {
   type FilterEndpoint,
   type RunningFilter,
 } from './filter.js';
-export { openSqliteEvidenceStore, SqliteEvidenceStore } from './sqlite-evidence.js';
+export { openSqliteEvidenceStore, SqliteEvidenceStore, type EvidenceEntry } from './sqlite-evidence.js';

@@ -22,6 +22,7 @@ import {
   type EvidenceRecord,
   type EvidenceStore,
 } from '../filter/evidence.js';
+import { nestedDeeperThan } from '../internal/json.js';
 import { retryWhileBusy } from './sqlite-busy.js';
 import { mapSqlite, openSqliteStore } from './sqlite-store.js';
 
@@ -34,8 +35,11 @@ type GroupItem = { write: EvidenceWrite } | { id: string; change: EvidenceChange
 type ItemResult = { ok: true; written?: EvidenceWrite } | { ok: false; error: unknown };
 type Row = { id: string; record: string };
 type PageRow = Row & { received_at: unknown };
-/** A row of listEntries: its record, or why it does not read (the row's id, and its receivedAt when the column holds a time). */
-export type EvidenceEntry = { record: EvidenceRecord } | { id: string; receivedAt: string | undefined; error: MailPkiError };
+/**
+ * A row of listEntries: its record (with `error` when a certificate it names is missing or damaged: left out of
+ * `certificates`, the rest of the record as kept), or why it does not read (the row's id, and its receivedAt when the column holds a time).
+ */
+export type EvidenceEntry = { record: EvidenceRecord; error?: MailPkiError } | { id: string; receivedAt: string | undefined; error: MailPkiError };
 /** `since`: when it was put or updated (performance.now(), as retryWhileBusy's deadline): it waits busyTimeoutMs from then, whichever group it ends in. */
 type Pending = { item: GroupItem; durable: boolean; since: number; resolve: (w: EvidenceWrite | undefined) => void; reject: (e: unknown) => void };
 
@@ -96,7 +100,10 @@ export class SqliteEvidenceStore implements EvidenceStore {
       'INSERT INTO filter_evidence (id, message_id, received_at, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, received_at = excluded.received_at, record = excluded.record',
     );
     this.selectById = db.prepare('SELECT id, record FROM filter_evidence WHERE id = ?');
-    this.insertCertificate = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificates (sha256, der) VALUES (?, ?)');
+    // Kept once: a row already there is left as it is — unless its bytes are not these (damaged), which were checked against their SHA-256 (checkEvidenceRecord): then written whole again, for every record naming it.
+    this.insertCertificate = db.prepare(
+      'INSERT INTO filter_evidence_certificates (sha256, der) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET der = excluded.der WHERE der IS NOT excluded.der',
+    );
     // A record written again for the same attempt names the same certificates: references are only added.
     this.insertReference = db.prepare('INSERT OR IGNORE INTO filter_evidence_certificate_refs (evidence_id, sha256) VALUES (?, ?)');
     // A retry's record drops the certificates of the earlier attempts it no longer keeps: their references go too (the certificates at the next prune).
@@ -213,7 +220,12 @@ export class SqliteEvidenceStore implements EvidenceStore {
     });
   }
 
-  private read(row: Row): EvidenceRecord {
+  /**
+   * The record of a row. A certificate it names that is missing or damaged is ERR_STORE_CORRUPT — or, given
+   * `damaged` (an export), left out of the record's `certificates` and its error added there: the row is one
+   * record's, the certificate row is shared by every record naming it (an issuing CA's: all of them).
+   */
+  private read(row: Row, damaged?: MailPkiError[]): EvidenceRecord {
     let value: unknown;
     try {
       value = JSON.parse(row.record);
@@ -223,20 +235,31 @@ export class SqliteEvidenceStore implements EvidenceStore {
     // The certificates it names, from the shared table.
     const named = (value as { certificates?: unknown } | null)?.certificates;
     if (Array.isArray(named))
-      (value as { certificates: unknown[] }).certificates = named.map((c) => {
-        const sha256 = (c as { sha256?: unknown } | null)?.sha256;
-        const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as unknown) : undefined;
-        if (der === undefined || der === null) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
-        // Before it is made base64 (the record's check below would refuse it only after).
-        if (Buffer.isBuffer(der) && der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
-        // Bytes whose SHA-256 is the name they are kept under (as put checked them): not a number, text, or other bytes.
-        if (!Buffer.isBuffer(der) || createHash('sha256').update(der).digest('hex') !== sha256)
-          throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is damaged (${Buffer.isBuffer(der) ? 'its bytes are not those of that SHA-256' : `not bytes but ${typeof der}`})`);
-        return { sha256, der: der.toString('base64') };
+      (value as { certificates: unknown[] }).certificates = named.flatMap((c) => {
+        try {
+          return [this.readCertificate(row, c)];
+        } catch (e) {
+          if (!damaged || !(e instanceof MailPkiError) || e.code !== 'ERR_STORE_CORRUPT') throw e;
+          damaged.push(e);
+          return [];
+        }
       });
     const r = evidenceRecordSchema.safeParse(value);
     if (!r.success) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: not an evidence record`, { cause: r.error });
     return r.data as EvidenceRecord;
+  }
+
+  /** A certificate a record names (`{ sha256 }` in its JSON), from the shared table: its DER checked against its name. */
+  private readCertificate(row: Row, c: unknown): { sha256: string; der: string } {
+    const sha256 = (c as { sha256?: unknown } | null)?.sha256;
+    const der = typeof sha256 === 'string' ? (this.selectCertificate.get(sha256) as unknown) : undefined;
+    if (der === undefined || der === null) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: names a certificate the store does not hold (${String(sha256).slice(0, 64)})`);
+    // Before it is made base64 (the record's check below would refuse it only after).
+    if (Buffer.isBuffer(der) && der.length > MAX_CERTIFICATE_BYTES) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+    // Bytes whose SHA-256 is the name they are kept under (as put checked them): not a number, text, or other bytes.
+    if (!Buffer.isBuffer(der) || createHash('sha256').update(der).digest('hex') !== sha256)
+      throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: certificate ${String(sha256).slice(0, 64)} is damaged (${Buffer.isBuffer(der) ? 'its bytes are not those of that SHA-256' : `not bytes but ${typeof der}`})`);
+    return { sha256: sha256 as string, der: der.toString('base64') };
   }
 
   async get(id: string): Promise<EvidenceRecord | undefined> {
@@ -274,7 +297,10 @@ export class SqliteEvidenceStore implements EvidenceStore {
    * A page of list(query), with each row that does not read as a record — damaged by another hand or the
    * disk: not JSON, not an evidence record, naming a certificate the store lost — in its place as
    * `{ id, receivedAt, error }` (ERR_STORE_CORRUPT), where list() fails the whole page; so is a record
-   * whose id or receivedAt is not its row's (the id and time pages are ordered by). For an auditor's
+   * whose id or receivedAt is not its row's (the id and time pages are ordered by), or one nested deeper
+   * than JSON.stringify can write out again. A certificate a record names that is missing or damaged
+   * does not keep the record out (one certificate row serves every record naming it): the record comes
+   * without it, with `error` saying which. For an auditor's
    * export, which must hand over every record it can and name the rest; the damaged row stays as it is.
    */
   async listEntries(query: EvidenceQuery = {}): Promise<EvidenceEntry[]> {
@@ -282,7 +308,8 @@ export class SqliteEvidenceStore implements EvidenceStore {
     return this.snapshot(() =>
       this.page(query, limit).map((row): EvidenceEntry => {
         try {
-          const record = this.read(row);
+          const damaged: MailPkiError[] = [];
+          const record = this.read(row, damaged);
           // The columns order the pages (and an export's cursor goes on from the last row's): a record
           // that says another id or time was changed by another hand, and is named rather than trusted.
           if (record.id !== row.id) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says it is ${record.id.slice(0, 200)}`);
@@ -290,7 +317,9 @@ export class SqliteEvidenceStore implements EvidenceStore {
             const column = typeof row.received_at === 'number' && !Number.isNaN(new Date(row.received_at).getTime()) ? new Date(row.received_at).toISOString() : 'unreadable';
             throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: its record says received ${record.receivedAt}, its received_at column ${column}`);
           }
-          return { record };
+          // JSON.parse reads any depth, JSON.stringify (the export writing it out) does not: deeper than any record the filter writes is damage.
+          if (nestedDeeperThan(record)) throw new MailPkiError('ERR_STORE_CORRUPT', `filter_evidence ${row.id}: nested deeper than any record the filter writes`);
+          return damaged.length ? { record, error: new MailPkiError('ERR_STORE_CORRUPT', damaged.map((e) => e.message).join('; ')) } : { record };
         } catch (e) {
           if (!(e instanceof MailPkiError && e.code === 'ERR_STORE_CORRUPT')) throw e;
           // The column as a time, if it holds one (it may be damaged too).

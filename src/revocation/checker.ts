@@ -8,9 +8,9 @@ import type { Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
 import { concatBytes, toBase64, toHex } from '../internal/bytes.js';
-import { hashSync } from '../internal/sha.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
+import { sha256 } from '../internal/sha.js';
 import type { RevocationReason } from '../ca/types.js';
 import { parseCrl, type Crl } from './crl-parse.js';
 import { checkCertificateWithCrls, parseCrlInputs, type CrlInput, type CrlStatus } from './crl-path.js';
@@ -80,7 +80,7 @@ export interface RevocationResult {
   error?: string;
 }
 
-/** A cache of validated answers keyed by method, issuer and serial. Pluggable (e.g. shared in Redis). */
+/** A cache of validated answers keyed by method, responder URL, the issuer (SHA-256 of its subject name and SPKI, issuerIdentity) and serial. Pluggable (e.g. shared in Redis). */
 export interface RevocationCache {
   get(key: string): Promise<(RevocationAnswer & { expiresAt: number }) | undefined> | (RevocationAnswer & { expiresAt: number }) | undefined;
   set(key: string, value: RevocationAnswer & { expiresAt: number }): Promise<void> | void;
@@ -473,7 +473,8 @@ const issuerIds = new WeakMap<Certificate, string>();
 /**
  * The issuer as the checker keys what it learnt (cached answers, held CRLs, cRLNumbers): SHA-256 of its whole
  * subject name and public key, as an OCSP CertID names it. (Round 1 took the last 32 bytes of the SPKI: an RSA key
- * made to end like another CA's modulus shared its cached answers.)
+ * made to end like another CA's modulus — the low bits and exponent, which whoever makes the key chooses — shared its
+ * cached answers; the name is in too, so a CA certificate renamed over the same key keeps its own answers.)
  */
 function issuerIdentity(issuer: Certificate): string {
   let id = issuerIds.get(issuer);
@@ -481,7 +482,7 @@ function issuerIdentity(issuer: Certificate): string {
     const name = issuer.subject.der;
     const spki = issuer.publicKey.spki;
     // Lengths first, so no name/key split of the same bytes reads as another pair.
-    id = toHex(hashSync('SHA-256', concatBytes([Uint8Array.of(name.length >>> 24, name.length >>> 16, name.length >>> 8, name.length), name, spki])));
+    id = toHex(sha256(concatBytes([Uint8Array.of(name.length >>> 24, name.length >>> 16, name.length >>> 8, name.length), name, spki])));
     issuerIds.set(issuer, id);
   }
   return id;

@@ -106,7 +106,7 @@ it('SQLite evidence: a row this store wrote, then changed by another hand, is ch
     }
   }));
 
-it('SQLite evidence: listEntries gives a damaged row in its place (id, time, ERR_STORE_CORRUPT) and the others as records, where list fails the page', () =>
+it('SQLite evidence: listEntries gives a damaged row in its place (id, time, ERR_STORE_CORRUPT) and the others as records — one whose certificate is gone without it, with the error — where list fails the page', () =>
   withStoreFile(async (path) => {
     const s = await openSqliteEvidenceStore(path);
     for (const n of [1, 2, 3]) await s.put(record(n, n === 3 ? { certificates: [certificate('a')] } : {}));
@@ -116,12 +116,14 @@ it('SQLite evidence: listEntries gives a damaged row in its place (id, time, ERR
     db.close();
     await expect(s.list()).rejects.toMatchObject({ code: 'ERR_STORE_CORRUPT' });
     const entries = await s.listEntries();
-    expect(entries.map((e) => ('record' in e ? e.record.id : `${e.id} ${e.receivedAt} ${e.error.code}`))).toEqual([
+    expect(entries.map((e) => ('record' in e ? `${e.record.id}${e.error ? ` ${e.error.code}` : ''}` : `${e.id} ${e.receivedAt} ${e.error.code}`))).toEqual([
       `id-0001 ${record(1).receivedAt} ERR_STORE_CORRUPT`,
       'id-0002',
-      `id-0003 ${record(3).receivedAt} ERR_STORE_CORRUPT`,
+      'id-0003 ERR_STORE_CORRUPT',
     ]);
     expect(entries[1]).toEqual({ record: record(2) });
+    // The record as kept, but for the certificate the store no longer holds; the error names it.
+    expect(entries[2]).toMatchObject({ record: record(3, { certificates: [] }), error: { message: `filter_evidence id-0003: names a certificate the store does not hold (${certificate('a').sha256})` } });
     expect(await s.listEntries({ after: 'id-0001', limit: 1 })).toEqual([{ record: record(2) }]);
     await s.close();
   }));
