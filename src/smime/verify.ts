@@ -513,7 +513,9 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         let revocationOk = true;
         // Only for a signature that holds: a certificate alone (anyone has those of mail they received) asks the network nothing.
         if (checker && result.chain.ok && sig.ok && weakOk) {
-          result.revocation = await checker.checkPath(chain.path, at);
+          // "Revoked after `at`" only when the caller verifies at an earlier time: without `at`, the verification is now,
+          // and a revocation time ahead of the clock (a CA's clock running fast) is a revocation, not one after signing.
+          result.revocation = await checker.checkPath(chain.path, options.at);
           revocationOk = judgeRevocation(result.revocation, policy, rev?.allowNoSources ?? false, result, revocationNotes);
         }
         result.ok = sig.ok && weakOk && result.chain.ok && revocationOk;

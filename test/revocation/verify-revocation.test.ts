@@ -11,6 +11,7 @@ import { exportSpki, generateKeyPair, importPrivateKey } from '../../src/keys/in
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { keySigner } from '../../src/certs/builder.js';
 import { createCrl, type CrlEntryInput } from '../../src/revocation/crl-create.js';
+import { createOcspResponse, parseOcspRequest } from '../../src/revocation/ocsp.js';
 import { serveHttp, type RunningServer } from '../../src/node/http-server.js';
 import { MemoryRevocationCache, RevocationChecker, SUPPLIED_CRL } from '../../src/revocation/checker.js';
 import { signMessage, verifyMessage } from '../../src/smime/index.js';
@@ -293,5 +294,38 @@ describe('verifying at an earlier time: a revocation after `at` for a compromise
     const superseded = await verify(issuingCa('superseded'), []);
     expect(superseded.valid).toBe(true);
     expect(superseded.warnings.map((w) => w.code)).toContain('SMIME_REVOKED_AFTER_SIGNING');
+  });
+
+  it('without `at`, a revocation time a little ahead of the clock (the CA’s clock runs fast) is revoked, not "after signing"', async () => {
+    const storage = new MemoryCaStorage();
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock });
+    const keys = await generateKeyPair('ec-p256');
+    const leaf = await leafOf(ca, keys);
+    const signed = await signMessage(msg, { key: keys.privateKey, certificate: leaf, chain: [ca.issuingCertificate] }, { clock });
+    const key = await importPrivateKey(new TextDecoder().decode((await storage.read('keys/issuing.key.pem'))!));
+    const fetch = async (_url: string, init?: RequestInit) =>
+      new Response(
+        new Uint8Array(
+          await createOcspResponse({
+            request: parseOcspRequest(new Uint8Array(init!.body as Uint8Array)),
+            signer: { certificate: ca.issuingCertificate, signer: keySigner(key, defaultSignatureAlgorithm(key)) },
+            issuer: ca.issuingCertificate,
+            // Revoked just now by a CA whose clock is two minutes ahead.
+            lookup: () => ({ status: 'revoked', revokedAt: new Date(FAR.getTime() + 2 * 60_000), reason: 'affiliationChanged' }),
+            thisUpdate: FAR,
+            nextUpdate: new Date(FAR.getTime() + 600_000),
+            producedAt: FAR,
+          }),
+        ),
+      );
+    // soft-fail: the issuing CA's own check (this responder does not answer for it) is only a warning.
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'soft-fail', fetch, ocspUrls: ['http://ocsp.example/'] } });
+    // Before: `at` defaulted to the clock, the revocation was "after" it, and the verdict stayed valid with a warning.
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_CERTIFICATE_REVOKED');
+    expect(v.signers[0]!.revocation![0]!.revokedAfterAt).toBeUndefined();
+    // Verifying at an earlier time on purpose keeps the distinction.
+    const earlier = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, at: FAR, revocation: { policy: 'soft-fail', fetch, ocspUrls: ['http://ocsp.example/'] } });
+    expect(earlier.warnings.map((w) => w.code)).toContain('SMIME_REVOKED_AFTER_SIGNING');
   });
 });
