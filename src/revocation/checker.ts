@@ -7,7 +7,7 @@
 import type { Certificate } from '../certs/certificate.js';
 import { formatName } from '../certs/name.js';
 import { MailPkiError } from '../errors.js';
-import { toBase64, toHex } from '../internal/bytes.js';
+import { concatBytes, toBase64, toHex } from '../internal/bytes.js';
 import { systemClock, type Clock } from '../internal/clock.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { sha256 } from '../internal/sha.js';
@@ -21,6 +21,16 @@ import { MAX_OCSP_RESPONSE_BYTES } from './ocsp-common.js';
 import { MAX_CRL_BYTES } from './crl-parse.js';
 
 export type RevocationPolicy = 'off' | 'soft-fail' | 'hard-fail';
+
+/**
+ * OCSP responders, and CRL distribution points, asked for one certificate at most (distinct http(s) URLs, in the
+ * certificate's order): any CA the caller trusts writes what it likes there, and each is a request with its own timeout.
+ */
+export const MAX_CERTIFICATE_URLS_PER_METHOD = 4;
+/** Fetched CRLs held (parsed, until their nextUpdate) at most; the oldest is let go first. */
+export const MAX_HELD_CRLS = 32;
+/** Highest cRLNumbers remembered (per URL and issuer) at most; the oldest is forgotten first. */
+export const MAX_CRL_NUMBERS = 10_000;
 
 /** The `url` of an answer that came from a CRL the caller gave (`crls`), not from the network. */
 export const SUPPLIED_CRL = 'given CRL';
@@ -70,7 +80,7 @@ export interface RevocationResult {
   error?: string;
 }
 
-/** A cache of validated answers keyed by method, responder URL, the SHA-256 of the issuer's SPKI and serial. Pluggable (e.g. shared in Redis). */
+/** A cache of validated answers keyed by method, responder URL, the issuer (SHA-256 of its subject name and SPKI, issuerIdentity) and serial. Pluggable (e.g. shared in Redis). */
 export interface RevocationCache {
   get(key: string): Promise<(RevocationAnswer & { expiresAt: number }) | undefined> | (RevocationAnswer & { expiresAt: number }) | undefined;
   set(key: string, value: RevocationAnswer & { expiresAt: number }): Promise<void> | void;
@@ -116,6 +126,8 @@ export interface RevocationCheckerOptions {
   timeoutMs?: number;
   maxOcspBytes?: number;
   maxCrlBytes?: number;
+  /** Total size (DER) of the fetched CRLs held at once. Default 4 × maxCrlBytes. */
+  maxHeldCrlBytes?: number;
   /** Requests in flight at once. Default 4. */
   concurrency?: number;
   clockSkewMs?: number;
@@ -123,6 +135,12 @@ export interface RevocationCheckerOptions {
   nonce?: boolean;
   /** How long to cache an answer without nextUpdate. Default 1 hour. */
   defaultTtlMs?: number;
+  /**
+   * The oldest a `good` (or `unknown`) answer may be — from its thisUpdate, OCSP or CRL, fetched, given or cached —
+   * whatever its nextUpdate says. Without a nonce, a "good" signed before a revocation is valid until its nextUpdate
+   * (up to days), and whoever is on the path can replay it that long; this bounds the window. Default: none.
+   */
+  maxAnswerAgeMs?: number;
   /** Accept SHA-1 signed OCSP responses / CRLs. Default false. */
   allowWeakSignatures?: boolean;
   /**
@@ -149,10 +167,14 @@ export class RevocationChecker {
   private readonly maxCrlBytes: number;
   private readonly semaphore: Semaphore;
   private readonly inflight = new Map<string, Promise<RevocationAnswer>>();
-  /** Highest cRLNumber seen per CRL URL: an older CRL is a replay and is refused. */
+  /** Highest cRLNumber seen per CRL URL and issuer: an older CRL is a replay and is refused. */
   private readonly crlNumbers = new Map<string, bigint>();
-  /** Parsed, verified CRLs by URL until their nextUpdate (one fetch serves every serial). */
+  /** Parsed, verified CRLs by URL and issuer until their nextUpdate (one fetch serves every serial); bounded, see hold(). */
   private readonly crls = new Map<string, { crl: Crl; expiresAt: number }>();
+  private heldCrlBytes = 0;
+  /** CRL downloads under way, by URL (parsed, not yet verified: each asker verifies against its issuer). */
+  private readonly crlLoads = new Map<string, Promise<Crl>>();
+  private readonly maxHeldCrlBytes: number;
   /** The caller's own CRLs (options.crls), parsed once. */
   private readonly suppliedCrls: Crl[];
   private readonly fallbackOcspUrls: string[];
@@ -168,8 +190,11 @@ export class RevocationChecker {
     if (this.order.length === 0 || this.order.some((m) => m !== 'ocsp' && m !== 'crl'))
       throw new MailPkiError('ERR_INVALID_INPUT', "order: must list 'ocsp' and/or 'crl'", { details: { field: 'order' } });
     this.timeoutMs = options.timeoutMs ?? 5000;
+    if (options.maxAnswerAgeMs !== undefined && !(Number.isInteger(options.maxAnswerAgeMs) && options.maxAnswerAgeMs > 0))
+      throw new MailPkiError('ERR_INVALID_INPUT', 'maxAnswerAgeMs: must be a positive integer (ms)', { details: { field: 'maxAnswerAgeMs' } });
     this.maxOcspBytes = options.maxOcspBytes ?? MAX_OCSP_RESPONSE_BYTES;
     this.maxCrlBytes = options.maxCrlBytes ?? MAX_CRL_BYTES;
+    this.maxHeldCrlBytes = options.maxHeldCrlBytes ?? 4 * this.maxCrlBytes;
     this.semaphore = new Semaphore(options.concurrency ?? 4);
     this.fallbackOcspUrls = (options.ocspUrls ?? []).map((u) => {
       if (typeof u !== 'string' || !/^https?:\/\//i.test(u))
@@ -199,28 +224,46 @@ export class RevocationChecker {
     const base: RevocationResult = { serialNumber: certificate.serialNumber, subject: formatName(certificate.subject), status: 'unchecked' };
     const errors: string[] = [];
     let tried = 0;
+    // An OCSP 'unknown' (RFC 6960 §2.2: the responder does not know it) is kept while the next source is asked.
+    let unknown: RevocationResult | undefined;
+    const settle = (r: RevocationResult): RevocationResult | undefined => (r.status === 'unknown' ? ((unknown ??= r), undefined) : r);
+    // An answer that is not 'revoked' counts only while younger than maxAnswerAgeMs (a revocation does not age).
+    const use = (a: RevocationAnswer, source: 'ocsp' | 'crl', label: string): RevocationResult | undefined => {
+      const old = this.tooOld(a);
+      if (old) return (errors.push(`${label}: ${old}`), undefined);
+      return settle(finish(base, a, source, at));
+    };
     for (const method of this.order) {
       if (method === 'crl' && this.suppliedCrls.length > 0) {
         tried++;
         const answer = await this.askSuppliedCrls(certificate, issuer, errors);
-        if (answer) return finish(base, answer, 'crl', at);
+        const r = answer && use(answer, 'crl', 'crl (given)');
+        if (r) return r;
       }
-      const own = (method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+      const named = [...new Set((method === 'ocsp' ? certificate.ocspUrls : certificate.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u)))];
+      const own = named.slice(0, MAX_CERTIFICATE_URLS_PER_METHOD);
+      if (named.length > own.length)
+        errors.push(`${named.length - own.length} more ${method === 'ocsp' ? 'OCSP responder(s)' : 'CRL distribution point(s)'} named by the certificate not asked (at most ${MAX_CERTIFICATE_URLS_PER_METHOD})`);
       const urls = method === 'ocsp' && own.length === 0 ? this.fallbackOcspUrls : own;
       for (const url of urls) {
         tried++;
-        // The issuer's whole key, hashed: the last bytes of an SPKI are an RSA modulus's low bits and exponent, which whoever makes the key chooses.
-        const key = `${method}|${url}|${toHex(sha256(issuer.publicKey.spki))}|${certificate.serialNumber}`;
+        const key = `${method}|${url}|${issuerIdentity(issuer)}|${certificate.serialNumber}`;
         const cached = await this.cache.get(key);
-        if (cached && cached.expiresAt > this.clock().getTime()) return finish(base, cached, 'cache', at);
+        if (cached && cached.expiresAt > this.clock().getTime() && !this.tooOld(cached)) {
+          const r = settle(finish(base, cached, 'cache', at));
+          if (r) return r;
+          continue;
+        }
         try {
           const answer = await this.dedupe(key, () => (method === 'ocsp' ? this.askOcsp(url, certificate, issuer) : this.askCrl(url, certificate, issuer)));
-          return finish(base, answer, method, at);
+          const r = use(answer, method, `${method} ${url}`);
+          if (r) return r;
         } catch (e) {
           errors.push(`${method} ${url}: ${e instanceof MailPkiError ? e.message.replace(`${url}: `, '') : String(e)}`);
         }
       }
     }
+    if (unknown) return unknown;
     if (tried === 0) return { ...base, noSources: true, error: 'the certificate names no OCSP responder and no CRL distribution point, and none was given' };
     return { ...base, error: errors.join('; ') };
   }
@@ -267,7 +310,20 @@ export class RevocationChecker {
   private expiry(a: RevocationAnswer): number {
     const now = this.clock().getTime();
     const next = a.nextUpdate ? Date.parse(a.nextUpdate) : now + (this.options.defaultTtlMs ?? 3_600_000);
-    return Math.max(now, next);
+    return Math.max(now, Math.min(next, this.ageLimit(a.thisUpdate ? Date.parse(a.thisUpdate) : undefined)));
+  }
+
+  /** When an answer made at `thisUpdate` grows older than maxAnswerAgeMs (Infinity without the option). */
+  private ageLimit(thisUpdate: number | undefined): number {
+    const max = this.options.maxAnswerAgeMs;
+    return max === undefined || thisUpdate === undefined ? Infinity : thisUpdate + max;
+  }
+
+  /** Why a good or unknown answer is too old to count (maxAnswerAgeMs), or undefined. */
+  private tooOld(a: RevocationAnswer): string | undefined {
+    if (a.status === 'revoked' || !a.thisUpdate) return undefined;
+    if (this.ageLimit(Date.parse(a.thisUpdate)) >= this.clock().getTime()) return undefined;
+    return `the answer of ${a.thisUpdate} is older than maxAnswerAgeMs (${this.options.maxAnswerAgeMs} ms)`;
   }
 
   private async askOcsp(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
@@ -293,6 +349,14 @@ export class RevocationChecker {
     });
     if (!r.ok || !r.status)
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: unusable OCSP answer (${r.problems.map((p) => p.code).join(', ')}: ${r.problems[0]?.message ?? ''})`);
+    if (r.responder?.delegated && !r.responder.ocspNoCheck) {
+      const revoked = await this.responderRevocation(r.responder.certificate, issuer, certificate);
+      if (revoked)
+        throw new MailPkiError(
+          'ERR_REVOCATION_UNAVAILABLE',
+          `${url}: unusable OCSP answer (the delegated responder's certificate, serial ${r.responder.certificate.serialNumber}, is revoked${revoked.reason ? ` (${revoked.reason})` : ''} since ${revoked.revokedAt}, per CRL)`,
+        );
+    }
     return {
       status: r.status,
       method: 'ocsp',
@@ -306,24 +370,88 @@ export class RevocationChecker {
     };
   }
 
+  /**
+   * RFC 6960 §4.2.2.2.1: a delegated responder certificate without id-pkix-ocsp-nocheck may itself be revoked (its
+   * key stolen: it then signs "good" for anything). Its issuer's CRL says: the caller's `crls`, else the CRL at the
+   * responder's distribution points (or those of `sibling`, a certificate of the same issuer). The revoked answer, if
+   * one says so; no answer keeps the OCSP answer. Runs inside the OCSP request's slot, so its one fetch at a time
+   * bypasses the semaphore (a nested wait for a slot could deadlock); its answers are cached like any other.
+   */
+  private async responderRevocation(responder: Certificate, issuer: Certificate, sibling: Certificate): Promise<RevocationAnswer | undefined> {
+    if (this.suppliedCrls.length > 0) {
+      const r = await this.runCrls(responder, issuer, this.suppliedCrls);
+      if (r.status !== 'undetermined') return r.status === 'revoked' ? answerOf(r, SUPPLIED_CRL) : undefined;
+    }
+    const named = (responder.crlDistributionPoints.length ? responder.crlDistributionPoints : sibling.crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u));
+    for (const url of [...new Set(named)].slice(0, MAX_CERTIFICATE_URLS_PER_METHOD)) {
+      const key = `crl|${url}|${issuerIdentity(issuer)}|${responder.serialNumber}`;
+      let answer = await this.cache.get(key);
+      if (!answer || answer.expiresAt <= this.clock().getTime()) {
+        try {
+          const fresh = await this.askCrl(url, responder, issuer);
+          answer = { ...fresh, expiresAt: this.expiry(fresh) };
+          await this.cache.set(key, answer);
+        } catch {
+          continue;
+        }
+      }
+      return answer.status === 'revoked' ? answer : undefined;
+    }
+    return undefined;
+  }
+
   private async askCrl(url: string, certificate: Certificate, issuer: Certificate): Promise<RevocationAnswer> {
-    const crl = await this.loadCrl(url);
-    const seen = this.crlNumbers.get(url);
+    // What a URL served is remembered for the issuer it verified against, never for the URL alone: a CRL of another
+    // CA served there once (a man in the middle on plain HTTP, a CA naming another's URL) must not stand in for this
+    // issuer's CRL until its nextUpdate, nor raise the cRLNumber this issuer's CRLs are compared with.
+    const slot = `${url}|${issuerIdentity(issuer)}`;
+    const crl = await this.loadCrl(url, slot);
+    const seen = this.crlNumbers.get(slot);
     if (crl.crlNumber !== undefined && seen !== undefined && crl.crlNumber < seen)
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: CRL number ${crl.crlNumber} is older than ${seen} seen before (replay)`);
     const r = await this.runCrls(certificate, issuer, [crl]);
     if (r.status === 'undetermined') throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: ${r.why.join('; ')}`);
     // Only a CRL that verified is remembered: its number for replay checks, its index until nextUpdate.
-    if (crl.crlNumber !== undefined) this.crlNumbers.set(url, crl.crlNumber);
+    if (crl.crlNumber !== undefined) remember(this.crlNumbers, slot, crl.crlNumber, MAX_CRL_NUMBERS);
     const now = this.clock().getTime();
-    this.crls.set(url, { crl, expiresAt: crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000) });
+    this.hold(slot, { crl, expiresAt: Math.min(crl.nextUpdate ? crl.nextUpdate.getTime() : now + (this.options.defaultTtlMs ?? 3_600_000), this.ageLimit(crl.thisUpdate.getTime())) });
     return answerOf(r, url);
   }
 
-  /** The CRL at `url`: the one held until its nextUpdate, or a fresh download (parsed, not yet trusted). */
-  private async loadCrl(url: string): Promise<Crl> {
-    const held = this.crls.get(url);
+  /** Keeps a verified CRL for `slot`, within MAX_HELD_CRLS and maxHeldCrlBytes: the oldest held go first. */
+  private hold(slot: string, entry: { crl: Crl; expiresAt: number }): void {
+    const old = this.crls.get(slot);
+    if (old) {
+      this.crls.delete(slot);
+      this.heldCrlBytes -= old.crl.der.length;
+    }
+    if (entry.crl.der.length > this.maxHeldCrlBytes) return;
+    for (const [k, v] of this.crls) {
+      if (this.crls.size < MAX_HELD_CRLS && this.heldCrlBytes + entry.crl.der.length <= this.maxHeldCrlBytes) break;
+      this.crls.delete(k);
+      this.heldCrlBytes -= v.crl.der.length;
+    }
+    this.crls.set(slot, entry);
+    this.heldCrlBytes += entry.crl.der.length;
+  }
+
+  /** The CRL at `url`: the one held for `slot` (URL and issuer) until its nextUpdate, or a fresh download (parsed, not yet trusted). */
+  private async loadCrl(url: string, slot: string): Promise<Crl> {
+    const held = this.crls.get(slot);
     if (held && held.expiresAt > this.clock().getTime()) return held.crl;
+    // One download per URL at a time, whoever asks (each serial is its own cache key): the checks that arrive
+    // together as a held CRL expires share it instead of each downloading and parsing up to maxCrlBytes.
+    let loading = this.crlLoads.get(url);
+    if (!loading) {
+      loading = this.downloadCrl(url);
+      this.crlLoads.set(url, loading);
+      const done = () => this.crlLoads.delete(url);
+      loading.then(done, done);
+    }
+    return loading;
+  }
+
+  private async downloadCrl(url: string): Promise<Crl> {
     const der = await httpFetchBytes(url, { fetch: this.fetch, timeoutMs: this.timeoutMs, maxBytes: this.maxCrlBytes, accept: 'application/pkix-crl' });
     try {
       return parseCrl(der);
@@ -331,6 +459,33 @@ export class RevocationChecker {
       throw new MailPkiError('ERR_REVOCATION_UNAVAILABLE', `${url}: not a readable CRL (${(e as Error).message})`, { cause: e });
     }
   }
+}
+
+/** Sets `key` as the newest entry of `map`, forgetting the oldest beyond `max`. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+const issuerIds = new WeakMap<Certificate, string>();
+
+/**
+ * The issuer as the checker keys what it learnt (cached answers, held CRLs, cRLNumbers): SHA-256 of its whole
+ * subject name and public key, as an OCSP CertID names it. (Round 1 took the last 32 bytes of the SPKI: an RSA key
+ * made to end like another CA's modulus — the low bits and exponent, which whoever makes the key chooses — shared its
+ * cached answers; the name is in too, so a CA certificate renamed over the same key keeps its own answers.)
+ */
+function issuerIdentity(issuer: Certificate): string {
+  let id = issuerIds.get(issuer);
+  if (id === undefined) {
+    const name = issuer.subject.der;
+    const spki = issuer.publicKey.spki;
+    // Lengths first, so no name/key split of the same bytes reads as another pair.
+    id = toHex(sha256(concatBytes([Uint8Array.of(name.length >>> 24, name.length >>> 16, name.length >>> 8, name.length), name, spki])));
+    issuerIds.set(issuer, id);
+  }
+  return id;
 }
 
 /** The answer of a determined CRL status: the one place every CRL answer (given or fetched) comes from. */

@@ -148,7 +148,9 @@ export async function checkCertificateWithCrls(certificate: Certificate, issuer:
   const session = o.session ?? new CrlSession();
   const dps = distributionPointsOf(certificate, why);
   if (!dps) return { status: 'undetermined', why };
-  const complete = o.crls.filter((c) => c.deltaCrlIndicator === undefined);
+  // Newest first (thisUpdate, then cRLNumber): the first CRL that covers every reason ends the search (§6.3.3 (d)),
+  // and an older CRL of the same issuer given beside a newer one must not answer "good" for it.
+  const complete = o.crls.filter((c) => c.deltaCrlIndicator === undefined).sort(newestFirst);
   if (complete.length === 0) why.push(o.crls.length === 0 ? 'no CRL was given' : 'only delta CRLs were given, no complete CRL');
   let mask = 0;
   let used: { crl: Crl; delta?: Crl } | undefined;
@@ -187,6 +189,13 @@ export async function checkCertificateWithCrls(certificate: Certificate, issuer:
       `the CRL's scope does not cover the certificate for every reason (it lists only revocations for ${reasonNames(mask).join(', ')} (onlySomeReasons)): not listed is not proof of good`,
     );
   return { status: 'undetermined', why: [...new Set(why)] };
+}
+
+function newestFirst(a: Crl, b: Crl): number {
+  const t = b.thisUpdate.getTime() - a.thisUpdate.getTime();
+  if (t !== 0) return t;
+  const [x, y] = [a.crlNumber ?? -1n, b.crlNumber ?? -1n];
+  return x === y ? 0 : y > x ? 1 : -1;
 }
 
 function reasonNames(mask: number): RevocationReason[] {

@@ -23,17 +23,28 @@ export async function httpFetchBytes(url: string, o: HttpGetOptions): Promise<Ui
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), o.timeoutMs);
   try {
-    const init: RequestInit = { method: o.method ?? 'GET', signal: controller.signal, redirect: 'follow' };
     const headers: Record<string, string> = {};
     if (o.contentType) headers['content-type'] = o.contentType;
     if (o.accept) headers.accept = o.accept;
-    init.headers = headers;
-    if (o.body) init.body = o.body.slice();
-    let res: Response;
-    try {
-      res = await o.fetch(url, init);
-    } catch (e) {
-      throw unavailable(url, controller.signal.aborted ? `no answer within ${o.timeoutMs} ms` : `cannot connect (${(e as Error)?.message ?? e})`, e);
+    let res!: Response;
+    // Redirects are followed here, on the same host only: the URL is a CA's (or, on plain HTTP, whoever is on the
+    // path), and a checker inside a network must not be sent to another host by it.
+    for (let hop = 0, at = url; ; hop++) {
+      const init: RequestInit = { method: o.method ?? 'GET', signal: controller.signal, redirect: 'manual', headers };
+      if (o.body) init.body = o.body.slice();
+      try {
+        res = await o.fetch(at, init);
+      } catch (e) {
+        throw unavailable(url, controller.signal.aborted ? `no answer within ${o.timeoutMs} ms` : `cannot connect (${(e as Error)?.message ?? e})`, e);
+      }
+      if (!REDIRECTS.has(res.status)) break;
+      await res.body?.cancel().catch(() => undefined);
+      const next = redirectTarget(at, res.headers.get('location'));
+      if (!next) throw unavailable(url, `HTTP ${res.status} without a usable http(s) Location`);
+      // Host and port (a scheme's default port is no port: http://h/ → https://h/ is followed; h:6379 is another service).
+      if (next.host !== new URL(url).host) throw unavailable(url, `HTTP ${res.status}: redirect to another host (${next.host}) not followed`);
+      if (hop + 1 > MAX_REDIRECTS) throw unavailable(url, `more than ${MAX_REDIRECTS} redirects`);
+      at = next.href;
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
@@ -66,6 +77,20 @@ export async function httpFetchBytes(url: string, o: HttpGetOptions): Promise<Ui
     return concatBytes(chunks);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Same-host redirects followed at most (e.g. http → https, a moved path). */
+export const MAX_REDIRECTS = 3;
+
+function redirectTarget(from: string, location: string | null): URL | undefined {
+  if (!location) return undefined;
+  try {
+    const u = new URL(location, from);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -2,6 +2,8 @@
 export * from './crl.js';
 export * from './ocsp.js';
 export {
+  MAX_CERTIFICATE_URLS_PER_METHOD,
+  MAX_HELD_CRLS,
   MemoryRevocationCache,
   RevocationChecker,
   SUPPLIED_CRL,

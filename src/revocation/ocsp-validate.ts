@@ -161,7 +161,10 @@ async function validate(response: ParsedOcspResponse | Uint8Array, opts: Options
   const responder = await checkResponder(crypto, basic, issuer, at, skew, opts.allowWeakSignatures, problems);
 
   // The answer about our certificate.
-  const single = basic.responses.find((r) => r.certId.serialNumber === certificate.serialNumber && certIdMatchesIssuer(r.certId, issuer));
+  // Every SingleResponse that names it (a CertID under each hash may be there): the gravest status counts, not the first.
+  const single = basic.responses
+    .filter((r) => r.certId.serialNumber === certificate.serialNumber && certIdMatchesIssuer(r.certId, issuer))
+    .reduce<SingleResponse | undefined>((worst, r) => (!worst || STATUS_WEIGHT[r.certStatus] > STATUS_WEIGHT[worst.certStatus] ? r : worst), undefined);
   const result: OcspValidationResult = { ok: false, producedAt: basic.producedAt, problems };
   if (responder) result.responder = responder;
   if (!single) {
@@ -199,6 +202,8 @@ async function validate(response: ParsedOcspResponse | Uint8Array, opts: Options
   result.ok = problems.length === 0;
   return result;
 }
+
+const STATUS_WEIGHT: Record<SingleResponse['certStatus'], number> = { good: 0, unknown: 1, revoked: 2 };
 
 function copyStatus(single: SingleResponse, result: OcspValidationResult): void {
   result.status = single.certStatus;

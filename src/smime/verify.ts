@@ -511,8 +511,11 @@ export async function verifyMessage(raw: Uint8Array | string, options: VerifyMes
         }
         const weakOk = !sig.weak || allowWeak;
         let revocationOk = true;
-        if (checker && result.chain.ok) {
-          result.revocation = await checker.checkPath(chain.path, at);
+        // Only for a signature that holds: a certificate alone (anyone has those of mail they received) asks the network nothing.
+        if (checker && result.chain.ok && sig.ok && weakOk) {
+          // "Revoked after `at`" only when the caller verifies at an earlier time: without `at`, the verification is now,
+          // and a revocation time ahead of the clock (a CA's clock running fast) is a revocation, not one after signing.
+          result.revocation = await checker.checkPath(chain.path, options.at);
           revocationOk = judgeRevocation(result.revocation, policy, rev?.allowNoSources ?? false, result, revocationNotes);
         }
         result.ok = sig.ok && weakOk && result.chain.ok && revocationOk;
@@ -825,10 +828,14 @@ type RevocationNote =
   | { kind: 'problem'; signer: SignerResult; code: SmimeProblemCode; message: string }
   | { kind: 'warning'; signer: SignerResult; code: SmimeWarningCode; message: string };
 
+/** Reasons that say the key is in other hands (RFC 5280 §5.3.1): the end entity's, a CA's, an attribute authority's. */
+const KEY_COMPROMISE_REASONS: ReadonlySet<string> = new Set(['keyCompromise', 'cACompromise', 'aACompromise']);
+
 /**
  * What the revocation results mean for one signer under the fail policy. Revoked at `at` is always
- * fatal; revoked later is fine (the certificate was good when used) unless the reason is
- * keyCompromise, because whoever holds a compromised key can also backdate a signature.
+ * fatal; revoked later is fine (the certificate was good when used) unless the reason is a key
+ * compromise (keyCompromise, cACompromise, aACompromise), because whoever holds a compromised key can
+ * also backdate a signature — with a CA's key, issue a leaf and backdate both.
  */
 function judgeRevocation(
   results: RevocationResult[],
@@ -842,7 +849,7 @@ function judgeRevocation(
     const what = `certificate ${r.subject} (serial ${r.serialNumber})`;
     if (r.status === 'revoked') {
       const when = `${r.revokedAt ?? 'at an unknown time'}${r.reason ? `, ${r.reason}` : ''}, per ${r.method?.toUpperCase()}${r.source === 'cache' ? ' (cached)' : ''}`;
-      if (!r.revokedAfterAt || r.reason === 'keyCompromise') {
+      if (!r.revokedAfterAt || (r.reason !== undefined && KEY_COMPROMISE_REASONS.has(r.reason))) {
         ok = false;
         notes.push({ kind: 'problem', signer, code: 'SMIME_CERTIFICATE_REVOKED', message: `${what} is revoked (${when})` });
       } else notes.push({ kind: 'warning', signer, code: 'SMIME_REVOKED_AFTER_SIGNING', message: `${what} was revoked after the verification time (${when})` });

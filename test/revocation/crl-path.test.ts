@@ -62,6 +62,18 @@ describe('validateChain with crls: RFC 5280 §6.3 for every certificate but the 
     expect(r.problems[0]!.message).toBe(`revoked on ${REVOKED_AT.toISOString()} (reason keyCompromise) according to the CRL of "CN=Issuing CA,O=CRL Path Test"`);
   });
 
+  it('two current CRLs of the same issuer, an older one not listing the leaf and a newer one listing it: revoked, in either order', async () => {
+    const older = await makeCrl({ issuer: ca, number: 7, thisUpdate: days(-12), nextUpdate: days(5) });
+    const newer = await makeCrl({ issuer: ca, number: 8, thisUpdate: days(-1), nextUpdate: days(6), entries: [{ cert: leaf.cert, reason: 'keyCompromise' }] });
+    // Before: the first complete CRL covering every reason ended the search, so the older one (given first) said good.
+    for (const crls of [[rootCrl, older, newer], [rootCrl, newer, older]]) {
+      const r = await validate(crls);
+      expect(codes(r)).toEqual(['CHAIN_REVOKED@0']);
+      const s = await checkCertificateWithCrls(leaf.cert, ca.cert, { crls: crls.map((c) => parseCrl(c)), at: NOW, crypto: globalThis.crypto });
+      expect([s.status, s.crl?.crlNumber]).toEqual(['revoked', 8n]);
+    }
+  });
+
   it('a revoked intermediate is CHAIN_REVOKED at index 1', async () => {
     const r = await validate([await makeCrl({ issuer: root, entries: [{ cert: ca.cert, reason: 'cACompromise' }] }), await makeCrl({ issuer: ca })]);
     expect(codes(r)).toEqual(['CHAIN_REVOKED@1']);

@@ -170,6 +170,19 @@ describe('OCSP responder and validation', () => {
     for (const c of [w.good, w.revoked, w.unknown]) expect((await validateOcspResponse(der, { certificate: c, issuer: w.a.issuing, at: w.now })).ok).toBe(true);
   });
 
+  it('several answers for the same certificate (CertIDs under different hashes) that disagree: revoked wins, whatever the order', async () => {
+    const ids = (['SHA-256', 'SHA-1'] as const).map((hash) => createOcspRequest({ certificate: w.revoked, issuer: w.a.issuing, hash }).certId);
+    for (const order of [ids, [...ids].reverse()]) {
+      let n = 0;
+      // The first answer in the response says good, the second what the CA knows.
+      const der = await respond({ requests: order, signed: false }, { lookup: (serial) => (n++ === 0 ? { status: 'good' } : w.lookup(serial)) });
+      expect(parseOcspResponse(der).basic!.responses.map((x) => x.certStatus)).toEqual(['good', 'revoked']);
+      // Before: the first SingleResponse that named the certificate was taken, so this was a valid 'good'.
+      const v = await validateOcspResponse(der, { certificate: w.revoked, issuer: w.a.issuing, at: w.now });
+      expect([v.ok, v.status, v.reason]).toEqual([true, 'revoked', 'keyCompromise']);
+    }
+  });
+
   it('SHA-256 CertIDs and a byName responder ID validate', async () => {
     const req = createOcspRequest({ certificate: w.good, issuer: w.a.issuing, hash: 'SHA-256' });
     const der = await respond(parseOcspRequest(req.der), { responderId: 'byName' });

@@ -7,7 +7,11 @@ import { createCaHandler } from '../../src/ca/http.js';
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
-import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
+import { exportSpki, generateKeyPair, importPrivateKey } from '../../src/keys/index.js';
+import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
+import { keySigner } from '../../src/certs/builder.js';
+import { createCrl, type CrlEntryInput } from '../../src/revocation/crl-create.js';
+import { createOcspResponse, parseOcspRequest } from '../../src/revocation/ocsp.js';
 import { serveHttp, type RunningServer } from '../../src/node/http-server.js';
 import { MemoryRevocationCache, RevocationChecker, SUPPLIED_CRL } from '../../src/revocation/checker.js';
 import { signMessage, verifyMessage } from '../../src/smime/index.js';
@@ -53,6 +57,19 @@ describe('finding 11: revocation only when the call asks, with the call’s cloc
     for (const revocation of [{ policy: 'off' as const }, {}])
       expect((await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation })).valid).toBe(true);
     expect(spy).toHaveBeenCalledTimes(0);
+  });
+
+  it('a signer whose signature does not verify makes no revocation request: a sender with a public certificate alone cannot make the filter fetch', async () => {
+    // Anyone holds the certificates of signed mail they received: before, a forged message carrying up to 16 of them
+    // (each with its chain) made one OCSP request, or a CRL download, per certificate, though no signature held.
+    const forged = new TextEncoder().encode(new TextDecoder().decode(signed).replace('Pay 10 EUR.', 'Pay 99 EUR.'));
+    const before = hits;
+    const v = await verifyMessage(forged, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'hard-fail', fetch: globalThis.fetch } });
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_SIGNATURE_INVALID');
+    expect(v.signers[0]!.chain!.ok).toBe(true);
+    expect(v.signers[0]!.revocation).toBeUndefined();
+    expect(hits).toBe(before);
   });
 
   it('an OCSP answer fresh at the call’s clock but not at wall time is used: the checker runs on the call’s clock (finding 11)', async () => {
@@ -240,5 +257,75 @@ describe('finding 10: hard-fail means "status known and good"', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('verifying at an earlier time: a revocation after `at` for a compromised key is fatal', () => {
+  it('a CA certificate revoked for cACompromise after `at` makes the signer not valid, as keyCompromise of the leaf does; superseded stays a warning', async () => {
+    const storage = new MemoryCaStorage();
+    const signedAt = FAR;
+    const now = new Date(FAR.getTime() + 2 * 86_400_000);
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock: () => signedAt });
+    const keys = await generateKeyPair('ec-p256');
+    const leaf = await leafOf(ca, keys);
+    const signed = await signMessage(msg, { key: keys.privateKey, certificate: leaf, chain: [ca.issuingCertificate] }, { clock: () => signedAt });
+    const signerOf = async (path: string) => {
+      const key = await importPrivateKey(new TextDecoder().decode((await storage.read(path))!));
+      return keySigner(key, defaultSignatureAlgorithm(key));
+    };
+    const crl = async (issuer: Certificate, keyPath: string, entries: CrlEntryInput[]) =>
+      new Uint8Array(await createCrl({ issuer, signer: await signerOf(keyPath), thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000), crlNumber: 9n, entries }));
+    const revokedAfter = new Date(signedAt.getTime() + 86_400_000);
+    const fetch = async () => new Response('no', { status: 404 });
+    const verify = async (root: CrlEntryInput[], issuing: CrlEntryInput[]) =>
+      verifyMessage(signed, {
+        trustAnchors: [ca.rootCertificate],
+        at: signedAt,
+        clock: () => now,
+        revocation: { policy: 'hard-fail', fetch, crls: [await crl(ca.rootCertificate, 'keys/root.key.pem', root), await crl(ca.issuingCertificate, 'keys/issuing.key.pem', issuing)] },
+      });
+    const issuingCa = (reason: CrlEntryInput['reason']) => [{ serialNumber: ca.issuingCertificate.serialNumber, revocationDate: revokedAfter, reason }];
+    // Before: only the leaf's keyCompromise counted; whoever holds a compromised CA key issues a leaf and backdates it as well.
+    const caCompromise = await verify(issuingCa('cACompromise'), []);
+    expect(caCompromise.valid).toBe(false);
+    expect(caCompromise.problems.map((p) => p.code)).toContain('SMIME_CERTIFICATE_REVOKED');
+    const leafCompromise = await verify([], [{ serialNumber: leaf.serialNumber, revocationDate: revokedAfter, reason: 'keyCompromise' }]);
+    expect(leafCompromise.valid).toBe(false);
+    const superseded = await verify(issuingCa('superseded'), []);
+    expect(superseded.valid).toBe(true);
+    expect(superseded.warnings.map((w) => w.code)).toContain('SMIME_REVOKED_AFTER_SIGNING');
+  });
+
+  it('without `at`, a revocation time a little ahead of the clock (the CA’s clock runs fast) is revoked, not "after signing"', async () => {
+    const storage = new MemoryCaStorage();
+    const ca = await LocalCA.create(storage, { allowedDomains: ['example.com'] }, { clock });
+    const keys = await generateKeyPair('ec-p256');
+    const leaf = await leafOf(ca, keys);
+    const signed = await signMessage(msg, { key: keys.privateKey, certificate: leaf, chain: [ca.issuingCertificate] }, { clock });
+    const key = await importPrivateKey(new TextDecoder().decode((await storage.read('keys/issuing.key.pem'))!));
+    const fetch = async (_url: string, init?: RequestInit) =>
+      new Response(
+        new Uint8Array(
+          await createOcspResponse({
+            request: parseOcspRequest(new Uint8Array(init!.body as Uint8Array)),
+            signer: { certificate: ca.issuingCertificate, signer: keySigner(key, defaultSignatureAlgorithm(key)) },
+            issuer: ca.issuingCertificate,
+            // Revoked just now by a CA whose clock is two minutes ahead.
+            lookup: () => ({ status: 'revoked', revokedAt: new Date(FAR.getTime() + 2 * 60_000), reason: 'affiliationChanged' }),
+            thisUpdate: FAR,
+            nextUpdate: new Date(FAR.getTime() + 600_000),
+            producedAt: FAR,
+          }),
+        ),
+      );
+    // soft-fail: the issuing CA's own check (this responder does not answer for it) is only a warning.
+    const v = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, revocation: { policy: 'soft-fail', fetch, ocspUrls: ['http://ocsp.example/'] } });
+    // Before: `at` defaulted to the clock, the revocation was "after" it, and the verdict stayed valid with a warning.
+    expect(v.valid).toBe(false);
+    expect(v.problems.map((p) => p.code)).toContain('SMIME_CERTIFICATE_REVOKED');
+    expect(v.signers[0]!.revocation![0]!.revokedAfterAt).toBeUndefined();
+    // Verifying at an earlier time on purpose keeps the distinction.
+    const earlier = await verifyMessage(signed, { trustAnchors: [ca.rootCertificate], clock, at: FAR, revocation: { policy: 'soft-fail', fetch, ocspUrls: ['http://ocsp.example/'] } });
+    expect(earlier.warnings.map((w) => w.code)).toContain('SMIME_REVOKED_AFTER_SIGNING');
   });
 });
