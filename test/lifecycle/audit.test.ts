@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exportAuditLog, verifyAuditLog } from '../../src/lifecycle/index.js';
-import type { AuditRecord, Store } from '../../src/store/index.js';
+import { chainAudit, type AuditRecord, type Store } from '../../src/store/index.js';
 import { harness } from './helpers.js';
 
 /** The same store, but its audit log read back through `edit`: what an attacker with database access could do. */
@@ -47,6 +47,37 @@ describe('audit evidence', () => {
     const cut = tampered(h.store, (rs) => rs.slice(0, -1));
     expect(await verifyAuditLog(cut)).toEqual({ ok: true, checked: 4 }); // an unkeyed chain alone cannot see a cut end
     expect(await verifyAuditLog(cut, { head })).toMatchObject({ ok: false, problem: 'removed', firstBadSeq: 5 });
+  });
+
+  it('a kept head catches a log rewritten from some record on and re-hashed (same length, or longer): verifyAuditLog never compared the head hash', async () => {
+    const h = await populated();
+    const records = await h.store.listAudit();
+    const head = { seq: records.at(-1)!.seq, hash: records.at(-1)!.hash };
+    // The insider's edit: seq 3 now names mallory, and every record from it on is chained again.
+    const rewrite = (rs: AuditRecord[], extra = 0): AuditRecord[] => {
+      const out = rs.slice(0, 2);
+      for (const r of rs.slice(2)) {
+        const { seq: _s, prevHash: _p, hash: _h, ...body } = r;
+        out.push(chainAudit(r.seq === 3 ? { ...body, actor: 'mallory' } : body, out.at(-1)));
+      }
+      for (let i = 0; i < extra; i++) out.push(chainAudit({ id: `x${i}`, at: new Date(), actor: 'mallory', action: 'notice.sent' }, out.at(-1)));
+      return out;
+    };
+    const sameLength = tampered(h.store, (rs) => (rs.length && rs[0]!.seq === 1 ? rewrite(rs) : []));
+    expect(await verifyAuditLog(sameLength)).toEqual({ ok: true, checked: 5 }); // consistent: an unkeyed chain cannot tell
+    expect(await verifyAuditLog(sameLength, { head })).toEqual({ ok: false, checked: 5, firstBadSeq: 5, problem: 'changed' });
+    const longer = tampered(h.store, (rs) => (rs.length && rs[0]!.seq === 1 ? rewrite(rs, 2) : []));
+    expect(await verifyAuditLog(longer, { head })).toEqual({ ok: false, checked: 7, firstBadSeq: 5, problem: 'changed' });
+    // A head from before the log grew still verifies.
+    const earlier = { seq: records[2]!.seq, hash: records[2]!.hash };
+    expect(await verifyAuditLog(h.store, { head: earlier })).toEqual({ ok: true, checked: 5 });
+    expect(await verifyAuditLog(sameLength, { head: earlier })).toMatchObject({ ok: false, firstBadSeq: 3, problem: 'changed' });
+  });
+
+  it('a head that is no (seq, hash) is a caller mistake (ERR_INVALID_INPUT), not a verdict', async () => {
+    const h = await populated();
+    for (const head of [{ seq: 0, hash: 'a'.repeat(64) }, { seq: 1.5, hash: 'a'.repeat(64) }, { seq: 1, hash: 'A'.repeat(64) }, { seq: 1, hash: 'abc' }])
+      await expect(verifyAuditLog(h.store, { head })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
 
   it('exports JSON Lines, one record per line, in seq order', async () => {
