@@ -60,6 +60,7 @@ import {
   type LifecycleEventType,
   type NewEventInput,
 } from './events.js';
+import { actorSchema, reasonSchema } from './actor.js';
 import { timeOrderedId } from './ids.js';
 import {
   credentialRole,
@@ -288,7 +289,6 @@ const mailboxSchema = z
     /^[^\s@<>()",;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
     'not a mailbox address (local@domain)',
   );
-const actorSchema = z.string().trim().min(1, 'who did it: a non-empty actor string').max(500);
 const dateSchema = z.date().refine((d) => !Number.isNaN(d.getTime()), 'invalid date');
 
 const enrollSchema = z
@@ -330,14 +330,14 @@ const enrollSchema = z
 const actorOptionsSchema = z.object({ actor: actorSchema }).strict();
 const certificateChoiceSchema = z.enum(['signing', 'encryption', 'all']);
 const renewOptionsSchema = z
-  .object({ actor: actorSchema, reason: z.string().max(4096).optional(), rekey: z.boolean().optional(), certificate: certificateChoiceSchema.optional() })
+  .object({ actor: actorSchema, reason: reasonSchema().optional(), rekey: z.boolean().optional(), certificate: certificateChoiceSchema.optional() })
   .strict();
 const revokeReasons = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL') as [RevokeReason, ...RevokeReason[]];
 const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons), certificate: certificateChoiceSchema.optional() }).strict();
-const reasonOptionsSchema = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
-const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: z.string().min(1).max(4096) }).strict();
+const reasonOptionsSchema = z.object({ actor: actorSchema, reason: reasonSchema().optional() }).strict();
+const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: reasonSchema(1) }).strict();
 const keyAccessSchema = z
-  .object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').max(4096), previousOwner: z.string().trim().min(1).max(200).optional() })
+  .object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').pipe(reasonSchema()), previousOwner: z.string().trim().min(1).max(200).optional() })
   .strict();
 const exportKeysSchema = keyAccessSchema
   .extend({ passphrase: z.string().min(1).max(4096), iterations: z.number().int().min(1000).max(10_000_000).optional(), includeLiveSigningKey: z.boolean().optional() })
