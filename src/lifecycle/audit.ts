@@ -2,6 +2,7 @@
  * Audit evidence over a Store: the hash-chained log checked end to end, and exported as JSON Lines
  * for an auditor or a SIEM. Reading is paged so a large log never sits in memory twice.
  */
+import { isMailPkiError } from '../errors.js';
 import { parseAuditPoint } from '../store/audit.js';
 import { exportAuditJsonl, verifyAuditChain, type AuditVerification, type VerifyAuditOptions } from '../store/index.js';
 import type { AuditRecord, Store } from '../store/index.js';
@@ -20,6 +21,34 @@ async function* auditPages(store: Pick<Store, 'listAudit'>, fromSeq = 1): AsyncG
 }
 
 /**
+ * One page for verification. A row that does not read (ERR_STORE_CORRUPT: no writer writes an empty actor,
+ * JSON that does not parse, an upper-case hash) fails the whole page, naming no record: the page is then
+ * read one record at a time, and the records before the damaged one come back with `damaged` set.
+ */
+async function verificationPage(store: Pick<Store, 'listAudit'>, fromSeq: number): Promise<{ page: AuditRecord[]; damaged: boolean }> {
+  try {
+    return { page: await store.listAudit({ fromSeq, limit: PAGE }), damaged: false };
+  } catch (e) {
+    if (!isMailPkiError(e, 'ERR_STORE_CORRUPT')) throw e;
+  }
+  const page: AuditRecord[] = [];
+  let next = fromSeq;
+  while (page.length < PAGE) {
+    let one: AuditRecord[];
+    try {
+      one = await store.listAudit({ fromSeq: next, limit: 1 });
+    } catch (e) {
+      if (!isMailPkiError(e, 'ERR_STORE_CORRUPT')) throw e;
+      return { page, damaged: true };
+    }
+    if (one.length === 0) break;
+    page.push(one[0]!);
+    next = one[0]!.seq + 1;
+  }
+  return { page, damaged: false };
+}
+
+/**
  * Checks the whole audit log: every record's hash, every link, no gap, no reordering. Pass
  * `head` (a seq and hash kept elsewhere) to also detect a log cut short or rewritten from the end.
  *
@@ -32,7 +61,8 @@ export async function verifyAuditLog(store: Pick<Store, 'listAudit'>, options: P
   let anchor: { seq: number; hash: string } | undefined;
   let checked = 0;
   let headFound = false;
-  for await (const page of auditPages(store)) {
+  for (;;) {
+    const { page, damaged } = await verificationPage(store, (anchor?.seq ?? 0) + 1);
     const r = verifyAuditChain(page, anchor ? { anchor } : {});
     if (!r.ok) return { ...r, checked: checked + r.checked };
     checked += page.length;
@@ -43,8 +73,10 @@ export async function verifyAuditLog(store: Pick<Store, 'listAudit'>, options: P
       if (kept.hash !== head!.hash) return { ok: false, checked, firstBadSeq: head!.seq, problem: 'changed' };
       headFound = true;
     }
-    const last = page[page.length - 1]!;
-    anchor = { seq: last.seq, hash: last.hash };
+    if (page.length) anchor = { seq: page[page.length - 1]!.seq, hash: page[page.length - 1]!.hash };
+    // The next record does not read: its content is not what any writer wrote.
+    if (damaged) return { ok: false, checked, firstBadSeq: (anchor?.seq ?? 0) + 1, problem: 'changed' };
+    if (page.length < PAGE) break;
   }
   if (head && !headFound) return { ok: false, checked, firstBadSeq: (anchor?.seq ?? 0) + 1, problem: 'removed' };
   return { ok: true, checked };

@@ -91,3 +91,39 @@ describe('audit evidence', () => {
     expect(await exportAuditLog(h.store, { fromSeq: 4 })).toBe(lines.slice(3).join('\n') + '\n');
   });
 });
+
+describe('audit verify over a damaged SQLite row (atk-trail)', () => {
+  // A row edited into something no writer writes (empty actor, JSON that does not parse, an upper-case hash, a
+  // date as text) made verifyAuditLog throw ERR_STORE_CORRUPT, naming no record: `audit verify` exited 2
+  // ("bad input") instead of saying the log is broken and where.
+  it.each([
+    ['an empty actor', "UPDATE audit SET actor = '' WHERE seq = 3", 'changed', 3],
+    ['before that is not JSON', "UPDATE audit SET before_json = '{' WHERE seq = 3", 'changed', 3],
+    ['an upper-case hash', 'UPDATE audit SET hash = upper(hash) WHERE seq = 3', 'changed', 3],
+    ['a date as text', "UPDATE audit SET at = 'yesterday' WHERE seq = 3", 'changed', 3],
+    ['a blob actor', "UPDATE audit SET actor = x'414243' WHERE seq = 3", 'changed', 3],
+    ['a seq between two others', 'UPDATE audit SET seq = 2.5 WHERE seq = 3', 'removed', 3],
+    ['the last seq beyond 2^53', 'UPDATE audit SET seq = 9007199254740993 WHERE seq = 5', 'changed', 5],
+  ])('%s: BROKEN at the record, the records before it checked', async (_what, sql, problem, firstBadSeq) => {
+    const [{ mkdtempSync }, { tmpdir }, { join }, { openSqliteStore }, { default: Database }] = await Promise.all([
+      import('node:fs'),
+      import('node:os'),
+      import('node:path'),
+      import('../../src/node/sqlite-store.js'),
+      import('better-sqlite3'),
+    ]);
+    const path = join(mkdtempSync(join(tmpdir(), 'mailpki-audit-')), 'a.db');
+    const store = await openSqliteStore(path);
+    for (let i = 1; i <= 5; i++) await store.transaction((tx) => tx.appendAudit({ id: `a${i}`, at: new Date(Date.UTC(2030, 0, i)), actor: 'alice', action: 'renew', before: { n: i } }));
+    await store.close();
+    const db = new Database(path);
+    db.exec(sql);
+    db.close();
+    const reopened = await openSqliteStore(path, { create: false });
+    try {
+      expect(await verifyAuditLog(reopened)).toEqual({ ok: false, checked: firstBadSeq - 1, firstBadSeq, problem });
+    } finally {
+      await reopened.close();
+    }
+  });
+});
