@@ -21,9 +21,18 @@ export const actorSchema = z
   .refine((v) => !HIDDEN.test(v), 'no control character, line separator, bidirectional control or lone surrogate');
 
 /** A reason (or other free text) that goes into an audit record's column. */
-export const reasonSchema = (min = 0) =>
+export const reasonSchema = (min = 0) => freeText(4096).min(min);
+
+/** Free text of an identity (purpose, contact, tags): anything but a lone surrogate, which SQLite would store as U+FFFD. */
+export const freeText = (max: number) => z.string().max(max).refine((v) => !LONE_SURROGATE.test(v), 'a lone surrogate (not well-formed UTF-16)');
+
+/** A name an identity is accountable to (owner team, approver): trimmed, the actor's rule. */
+export const nameText = (max: number) =>
   z
     .string()
-    .min(min)
-    .max(4096)
-    .refine((v) => !LONE_SURROGATE.test(v), 'a lone surrogate (not well-formed UTF-16)');
+    .trim()
+    .max(max)
+    .refine((v) => !HIDDEN.test(v), 'no control character, line separator, bidirectional control or lone surrogate');
+
+/** No control character or lone surrogate (for a mailbox's local part, which the address pattern leaves open). */
+export const hasHiddenCharacter = (v: string): boolean => HIDDEN.test(v);

@@ -55,7 +55,7 @@ import {
   type DkimStep,
 } from './dkim-policy.js';
 import type { LifecycleEvent } from './events.js';
-import { actorSchema, reasonSchema } from './actor.js';
+import { actorSchema, freeText, nameText, reasonSchema } from './actor.js';
 import { timeOrderedId } from './ids.js';
 import { checkLookalikeDomain, policyError } from './policy.js';
 
@@ -185,11 +185,11 @@ const createSchema = z
   .object({
     domain: z.string().min(1).max(253),
     selector: z.string().min(1).max(63).optional(),
-    owner: z.object({ team: z.string().trim().min(1).max(200), contact: z.string().max(4096).optional() }).strict(),
-    purpose: z.string().max(4096).optional(),
+    owner: z.object({ team: nameText(200).min(1), contact: freeText(4096).optional() }).strict(),
+    purpose: freeText(4096).optional(),
     algorithm: z.union([algorithmSchema, z.array(algorithmSchema).min(1).max(4)]).optional(),
     policy: z.record(z.string(), z.unknown()).optional(),
-    tags: z.array(z.string().min(1).max(200)).max(100).default([]),
+    tags: z.array(freeText(200).min(1)).max(100).default([]),
   })
   .strict();
 const actorOptions = z.object({ actor: actorSchema, reason: reasonSchema().optional() }).strict();

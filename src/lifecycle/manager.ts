@@ -60,7 +60,7 @@ import {
   type LifecycleEventType,
   type NewEventInput,
 } from './events.js';
-import { actorSchema, reasonSchema } from './actor.js';
+import { actorSchema, freeText, hasHiddenCharacter, nameText, reasonSchema } from './actor.js';
 import { timeOrderedId } from './ids.js';
 import {
   credentialRole,
@@ -293,11 +293,11 @@ const dateSchema = z.date().refine((d) => !Number.isNaN(d.getTime()), 'invalid d
 
 const enrollSchema = z
   .object({
-    mailbox: mailboxSchema,
-    owner: z.object({ team: z.string().trim().min(1).max(200), contact: z.string().max(4096).optional() }).strict(),
-    purpose: z.string().max(4096).optional(),
-    approvedBy: z.string().max(4096).optional(),
-    tags: z.array(z.string().min(1).max(200)).max(100).default([]),
+    mailbox: mailboxSchema.refine((m) => !hasHiddenCharacter(m), 'no control character, line separator, bidirectional control or lone surrogate'),
+    owner: z.object({ team: nameText(200).min(1), contact: freeText(4096).optional() }).strict(),
+    purpose: freeText(4096).optional(),
+    approvedBy: nameText(4096).optional(),
+    tags: z.array(freeText(200).min(1)).max(100).default([]),
     profile: z.enum(SMIME_PROFILES).default('strict'),
     keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
     encryptionKeyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),

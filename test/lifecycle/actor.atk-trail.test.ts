@@ -53,3 +53,35 @@ describe('actor names', () => {
       expect(await code(dkim.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: ['ed25519'] }, { actor })), JSON.stringify(actor)).toBe('ERR_INVALID_INPUT');
   });
 });
+
+describe('the names and text of an identity', () => {
+  it('an owner team or approver that hides characters, a mailbox with a control character, or text with a lone surrogate is refused up front (ERR_INVALID_INPUT naming the field)', async () => {
+    const h = await harness();
+    const cases: [Record<string, unknown>, string][] = [
+      [{ owner: { team: '\u202Eyrusaert' } }, 'owner.team'], // shown as 'treasury'
+      [{ owner: { team: 'treasury\nhr' } }, 'owner.team'],
+      [{ owner: { team: 'treasury\uD800' } }, 'owner.team'], // was: policy.denied whose audit record the store refused
+      [{ owner: { team: 'treasury', contact: 'x\uDC00' } }, 'owner.contact'],
+      [{ purpose: 'pay\uD800' }, 'purpose'],
+      [{ approvedBy: 'bob\u0000' }, 'approvedBy'],
+      [{ tags: ['ok', 't\uD800'] }, 'tags.1'],
+      [{ mailbox: 'a\u0000b@example.com' }, 'mailbox'],
+      [{ mailbox: 'a\u202Eb@example.com' }, 'mailbox'],
+    ];
+    for (const [change, field] of cases) {
+      const input = { mailbox: 'p@example.com', owner: { team: 'treasury' }, ...change };
+      await expect(h.manager.enroll(input as never, { actor: 'alice' }), JSON.stringify(change)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field } });
+    }
+    expect(h.ca.issueCalls).toBe(0);
+    expect(await h.store.listAudit()).toEqual([]);
+    const ok = await h.manager.enroll({ mailbox: 'p@example.com', owner: { team: ' treasury ', contact: 'Zoë <z@example.com>' }, purpose: 'payments\n(2 lines) 💶', approvedBy: ' Łukasz ' }, { actor: 'alice' });
+    expect([ok.owner.team, ok.purpose, ok.approvedBy]).toEqual(['treasury', 'payments\n(2 lines) 💶', 'Łukasz']);
+  });
+
+  it('DKIM: the owner team and text follow the same rule', async () => {
+    const h = await harness();
+    const dkim = new DkimManager({ store: h.store, keyProtector: keyProtector(), resolver: async () => [], clock: h.clock });
+    for (const owner of [{ team: 'mail\u2066' }, { team: 'mail', contact: '\uD800' }])
+      expect(await code(dkim.create({ domain: 'example.com', owner, algorithm: ['ed25519'] }, { actor: 'alice' })), JSON.stringify(owner)).toBe('ERR_INVALID_INPUT');
+  });
+});
