@@ -863,7 +863,8 @@ export class LifecycleManager {
     // Every certificate the enrollment will ask for (an X25519 encryption key too), before anything is written.
     await this.checkPolicy(identity, policy, 'enroll', actor, now, false, slotsOf(identity));
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined, 'main');
-    const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
+    // The hook decides: its approvedBy is recorded, the caller's own approvedBy was only a claim it was shown.
+    const withApprover = decision?.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
     // Its outcome at the CA settled first (a certificate signed for it is revoked), as a decommission does now.
     const oldLife = reenrol && existing.pending ? await this.withdrawPending(existing.identity!, 'decommissioned', now) : undefined;
     const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing', oldLife, 'main');
@@ -930,10 +931,10 @@ export class LifecycleManager {
     const op: Operation = credential ? 'renew' : 'enroll';
     const policy = effectivePolicy(this.policy, identity.policy);
     await this.checkPolicy(identity, policy, op, actor, now, automatic, [slot]);
-    await this.approve(identity, policy, op, actor, now, reason, slot);
+    const decision = await this.approve(identity, policy, op, actor, now, reason, slot);
     const mustRekey = !credential?.keyId || credential.status === 'revoked' || identity.status === 'revoked';
     const newKey = mustRekey || (rekey ?? policy.rekeyOnRenewal);
-    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing', undefined, slot);
+    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing', undefined, slot, decision?.approvedBy);
     return this.issueWith(identity, prepared, op, actor, now, reason, newKey, automatic);
   }
 
@@ -1034,6 +1035,8 @@ export class LifecycleManager {
     write: 'insert' | 'existing' | 'reenrol',
     oldLife: Withdrawn | undefined,
     slot: CertificateSlot,
+    /** The approval hook's approver of this issuance (a renewal's; an enrollment's is in the identity). */
+    approvedBy?: string,
   ): Promise<PreparedIssuance> {
     let keyId: string;
     let spki: Uint8Array;
@@ -1078,6 +1081,7 @@ export class LifecycleManager {
         identityId: identity.id,
         ...(write === 'reenrol' && stored && { before: identitySummary(stored, undefined) }),
         ...(write !== 'existing' && { after: identitySummary(identity, undefined) }),
+        ...(write === 'existing' && approvedBy !== undefined && { after: { approvedBy } }),
         reason: `${op}${slotRole(identity, slot) ? ` (${slotRole(identity, slot)} certificate)` : ''}: ${rekey ? 'new key' : 'same key'} ${keyId}`,
       });
     });

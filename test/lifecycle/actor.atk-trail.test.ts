@@ -85,3 +85,18 @@ describe('the names and text of an identity', () => {
       expect(await code(dkim.create({ domain: 'example.com', owner, algorithm: ['ed25519'] }, { actor: 'alice' })), JSON.stringify(owner)).toBe('ERR_INVALID_INPUT');
   });
 });
+
+describe('who approved', () => {
+  it("the approval hook's approvedBy is what the identity and the audit record name — not the caller's own claim — and a renewal's approver is recorded too", async () => {
+    let n = 0;
+    const h = await harness({ policy: { allowedDomainsByOwner: { treasury: ['example.com'] }, approval: async () => ({ approved: true, approvedBy: `iam-ticket-${++n}` }) } });
+    // eve enrolls a mailbox for herself and names herself (or the CISO) as approver.
+    const rec = await h.manager.enroll({ mailbox: 'eve@example.com', owner: { team: 'treasury' }, approvedBy: 'ciso' }, { actor: 'eve' });
+    expect(rec.approvedBy).toBe('iam-ticket-1');
+    const created = (await h.store.listAudit()).find((r) => r.action === 'identity.created')!;
+    expect(created.after).toMatchObject({ approvedBy: 'iam-ticket-1' });
+    await h.manager.renew('eve@example.com', { actor: 'eve' });
+    const started = (await h.store.listAudit()).filter((r) => r.action === 'issuance.started').at(-1)!;
+    expect(started).toMatchObject({ actor: 'eve', after: { approvedBy: 'iam-ticket-2' } });
+  });
+});
