@@ -10,7 +10,7 @@ import { MailPkiError } from '../errors.js';
 import { KEY_TYPES } from '../keys/index.js';
 import { LifecycleManager, readDecryptionKeys } from '../lifecycle/manager.js';
 import { parseLifecyclePolicy, type LifecyclePolicyInput } from '../lifecycle/policy.js';
-import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
+import { checkInventoryOwners, exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
 import { planDue } from '../lifecycle/plan.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
@@ -449,7 +449,8 @@ function expectedHead(ctx: CommandContext): { seq: number; hash: string } | unde
 export const audit: Command = {
   usage: 'mailpki audit verify|export [--expect-head SEQ:HASH] [--json] [--db PATH]',
   options: { ...dbOption, json: { type: 'boolean' }, 'expect-head': { type: 'string' } },
-  help: `  verify                check the hash chain of the audit log; exit 1 when it is broken. Prints the head
+  help: `  verify                check the hash chain of the audit log, and that every identity is owned by the team
+                        its last audit record names; exit 1 when either fails. Prints the head
                         (SEQ:HASH of the last record): keep it outside the store (a ticket, another system)
   --expect-head SEQ:HASH verify: the log must still hold that record with that hash — catches records cut from
                         the end and a log re-chained from some record on, which the chain alone cannot see
@@ -470,18 +471,27 @@ ${DB_HELP_READ}`,
       // ok: records 1..checked are there, in order; the last of them is the head.
       const last = r.ok && r.checked > 0 ? (await store.listAudit({ fromSeq: r.checked, limit: 1 }))[0] : undefined;
       const head = last && { seq: last.seq, hash: last.hash };
-      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify({ ...r, ...(head && { head }) }, null, 2)}\n`);
-      else if (!r.ok) ctx.io.stdout(`Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
+      const inventory = await checkInventoryOwners(store);
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify({ ...r, ...(head && { head }), inventory }, null, 2)}\n`);
       else {
-        const shown = head ? `head ${head.seq}:${head.hash}` : 'no head (empty)';
-        ctx.io.stdout(
-          expected
-            ? `Audit log intact: ${r.checked} hash-chained records; ${shown}; record ${expected.seq} has the expected hash\n`
-            : `Audit log intact: ${r.checked} hash-chained records; ${shown}\n` +
-                `Without a head kept outside this store, records cut from the end or a log re-chained from some record on also read intact: keep the head elsewhere and check with --expect-head ${head ? `${head.seq}:${head.hash}` : 'SEQ:HASH'}\n`,
-        );
+        if (!r.ok) ctx.io.stdout(`Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
+        else {
+          const shown = head ? `head ${head.seq}:${head.hash}` : 'no head (empty)';
+          ctx.io.stdout(
+            expected
+              ? `Audit log intact: ${r.checked} hash-chained records; ${shown}; record ${expected.seq} has the expected hash\n`
+              : `Audit log intact: ${r.checked} hash-chained records; ${shown}\n` +
+                  `Without a head kept outside this store, records cut from the end or a log re-chained from some record on also read intact: keep the head elsewhere and check with --expect-head ${head ? `${head.seq}:${head.hash}` : 'SEQ:HASH'}\n`,
+          );
+        }
+        // Names from the store are quoted (JSON): whoever edited them there may have put control characters in.
+        if (inventory.mismatches.length === 0) ctx.io.stdout(`Inventory: ${inventory.checked} identities, each owned by the team its last audit record names\n`);
+        for (const m of inventory.mismatches)
+          ctx.io.stdout(
+            `Inventory DIFFERS from the audit log: ${JSON.stringify(m.identityId)} is owned by ${JSON.stringify(m.owner)}, ${m.audited !== undefined ? `the audit log says ${JSON.stringify(m.audited)} (record ${m.seq})` : 'no audit record states its owner'}\n`,
+          );
       }
-      return r.ok ? 0 : 1;
+      return r.ok && inventory.mismatches.length === 0 ? 0 : 1;
     });
   },
 };

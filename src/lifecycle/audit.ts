@@ -5,7 +5,7 @@
 import { isMailPkiError } from '../errors.js';
 import { parseAuditPoint } from '../store/audit.js';
 import { exportAuditJsonl, verifyAuditChain, type AuditVerification, type VerifyAuditOptions } from '../store/index.js';
-import type { AuditRecord, Store } from '../store/index.js';
+import { MAX_LIST_LIMIT, type AuditRecord, type Store } from '../store/index.js';
 
 const PAGE = 10_000;
 
@@ -87,4 +87,65 @@ export async function exportAuditLog(store: Pick<Store, 'listAudit'>, options: {
   let out = '';
   for await (const page of auditPages(store, options.fromSeq)) out += exportAuditJsonl(page);
   return out;
+}
+
+/** An identity whose owner team is not the one its last audit record states. */
+export interface InventoryMismatch {
+  identityId: string;
+  /** The owner team the inventory holds now. */
+  owner: string;
+  /** The team the last audit record stating the identity's owner names; absent when no record states one. */
+  audited?: string;
+  /** That record's seq. */
+  seq?: number;
+}
+
+/** At most this many mismatches are listed: an inventory rewritten wholesale is plain from 100. */
+const MAX_MISMATCHES = 100;
+
+/** The owner team an audit record states: S/MIME summaries hold `owner: { team }`, DKIM ones `owner: team`. */
+function auditedOwner(r: AuditRecord): string | undefined {
+  // A denial's `after` describes the refused request, not the identity.
+  if (!r.identityId || r.action.endsWith('policy.denied')) return undefined;
+  const after = r.after;
+  if (typeof after !== 'object' || after === null || Array.isArray(after)) return undefined;
+  const owner = after.owner;
+  if (typeof owner === 'string') return owner;
+  if (typeof owner === 'object' && owner !== null && !Array.isArray(owner) && typeof owner.team === 'string') return owner.team;
+  return undefined;
+}
+
+/**
+ * The hash chain covers the audit log only. This compares the inventory with it: every identity's owner team
+ * must be the one the last audit record stating its owner names (every change of owner — enrolment, a new life,
+ * a DKIM identity created again — writes one). An owner edited in the store, or an identity inserted there,
+ * with no audit record, is listed (at most 100). Whoever can write the store can also append a record that
+ * agrees: keep the log's head elsewhere (`verifyAuditLog`'s `head`).
+ *
+ * @example
+ * const { mismatches } = await checkInventoryOwners(store);
+ * for (const m of mismatches) console.error(`${m.identityId}: owned by ${m.owner}, the audit log says ${m.audited ?? 'nothing'}`);
+ */
+export async function checkInventoryOwners(store: Pick<Store, 'listAudit' | 'transaction'>): Promise<{ checked: number; mismatches: InventoryMismatch[] }> {
+  const audited = new Map<string, { team: string; seq: number }>();
+  for await (const page of auditPages(store))
+    for (const r of page) {
+      const team = auditedOwner(r);
+      if (team !== undefined) audited.set(r.identityId!, { team, seq: r.seq });
+    }
+  const mismatches: InventoryMismatch[] = [];
+  let checked = 0;
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await store.transaction((tx) => tx.listIdentities({ limit: MAX_LIST_LIMIT, ...(afterId !== undefined && { afterId }) }));
+    for (const i of page) {
+      checked++;
+      const a = audited.get(i.id);
+      if (a?.team === i.owner.team || mismatches.length >= MAX_MISMATCHES) continue;
+      mismatches.push({ identityId: i.id, owner: i.owner.team, ...(a && { audited: a.team, seq: a.seq }) });
+    }
+    if (page.length < MAX_LIST_LIMIT) break;
+    afterId = page[page.length - 1]!.id;
+  }
+  return { checked, mismatches };
 }

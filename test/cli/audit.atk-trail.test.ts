@@ -48,12 +48,13 @@ describe('mailpki audit verify', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       `Audit log intact: 5 hash-chained records; head ${head}\n` +
-        `Without a head kept outside this store, records cut from the end or a log re-chained from some record on also read intact: keep the head elsewhere and check with --expect-head ${head}\n`,
+        `Without a head kept outside this store, records cut from the end or a log re-chained from some record on also read intact: keep the head elsewhere and check with --expect-head ${head}\n` +
+        'Inventory: 2 identities, each owned by the team its last audit record names\n',
     );
-    expect(JSON.parse((await verify(base, '--json')).stdout)).toEqual({ ok: true, checked: 5, head: { seq: 5, hash: head.slice(2) } });
+    expect(JSON.parse((await verify(base, '--json')).stdout)).toEqual({ ok: true, checked: 5, head: { seq: 5, hash: head.slice(2) }, inventory: { checked: 2, mismatches: [] } });
     const withHead = await verify(base, '--expect-head', head);
     expect(withHead.code).toBe(0);
-    expect(withHead.stdout).toBe(`Audit log intact: 5 hash-chained records; head ${head}; record 5 has the expected hash\n`);
+    expect(withHead.stdout).toBe(`Audit log intact: 5 hash-chained records; head ${head}; record 5 has the expected hash\nInventory: 2 identities, each owned by the team its last audit record names\n`);
   });
 
   it('the revoke record deleted from the end: intact without a head (said so), BROKEN with it', async () => {
@@ -61,9 +62,10 @@ describe('mailpki audit verify', () => {
     expect((await verify(cut)).stdout).toMatch(/^Audit log intact: 4 hash-chained records; head 4:[0-9a-f]{64}\nWithout a head kept outside/);
     const r = await verify(cut, '--expect-head', head);
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe('Audit log BROKEN at record 5 (removed)\n');
+    expect(r.stdout).toBe('Audit log BROKEN at record 5 (removed)\nInventory: 2 identities, each owned by the team its last audit record names\n');
     const all = await verify(tamperedCopy('DELETE FROM audit'), '--expect-head', head);
-    expect([all.code, all.stdout]).toEqual([1, 'Audit log BROKEN at record 1 (removed)\n']);
+    expect(all.code).toBe(1);
+    expect(all.stdout).toMatch(/^Audit log BROKEN at record 1 \(removed\)\nInventory DIFFERS from the audit log: "smime:boss@example.com" is owned by "exec", no audit record states its owner\n/);
     expect((await verify(tamperedCopy('DELETE FROM audit'))).stdout).toMatch(/^Audit log intact: 0 hash-chained records; no head \(empty\)\n/);
   });
 
@@ -91,8 +93,18 @@ describe('mailpki audit verify', () => {
     });
     expect((await verify(rechained)).code).toBe(0);
     const r = await verify(rechained, '--expect-head', head);
-    expect([r.code, r.stdout]).toEqual([1, 'Audit log BROKEN at record 5 (changed)\n']);
-    expect(JSON.parse((await verify(rechained, '--expect-head', head, '--json')).stdout)).toEqual({ ok: false, checked: 5, firstBadSeq: 5, problem: 'changed' });
+    expect([r.code, r.stdout]).toEqual([1, 'Audit log BROKEN at record 5 (changed)\nInventory: 2 identities, each owned by the team its last audit record names\n']);
+    expect(JSON.parse((await verify(rechained, '--expect-head', head, '--json')).stdout)).toEqual({ ok: false, checked: 5, firstBadSeq: 5, problem: 'changed', inventory: { checked: 2, mismatches: [] } });
+  });
+
+  it("eve makes herself the owner of the CEO's mailbox in the identities table, with no audit record: exit 1, named", async () => {
+    const edited = tamperedCopy("UPDATE identities SET owner_team = 'eve' || char(10) || 'ok' WHERE id = 'smime:boss@example.com'");
+    const r = await verify(edited);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^Audit log intact: 5 hash-chained records; /);
+    // Quoted: the line break she put in the name does not start a line of its own.
+    expect(r.stdout).toContain('Inventory DIFFERS from the audit log: "smime:boss@example.com" is owned by "eve\\nok", the audit log says "exec" (record 5)\n');
+    expect(JSON.parse((await verify(edited, '--json')).stdout).inventory).toEqual({ checked: 2, mismatches: [{ identityId: 'smime:boss@example.com', owner: 'eve\nok', audited: 'exec', seq: 5 }] });
   });
 
   it('a head that is no SEQ:HASH is a usage error (exit 2), not a verdict', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { exportAuditLog, verifyAuditLog } from '../../src/lifecycle/index.js';
+import { DkimManager, checkInventoryOwners, exportAuditLog, verifyAuditLog } from '../../src/lifecycle/index.js';
 import { chainAudit, type AuditRecord, type Store } from '../../src/store/index.js';
-import { harness } from './helpers.js';
+import { at, harness, keyProtector } from './helpers.js';
 
 /** The same store, but its audit log read back through `edit`: what an attacker with database access could do. */
 function tampered(store: Store, edit: (records: AuditRecord[]) => AuditRecord[]): Pick<Store, 'listAudit'> {
@@ -125,5 +125,57 @@ describe('audit verify over a damaged SQLite row (atk-trail)', () => {
     } finally {
       await reopened.close();
     }
+  });
+});
+
+describe('checkInventoryOwners (atk-trail)', () => {
+  async function sqliteHarness() {
+    const [{ mkdtempSync }, { tmpdir }, { join }, { openSqliteStore }] = await Promise.all([import('node:fs'), import('node:os'), import('node:path'), import('../../src/node/sqlite-store.js')]);
+    const path = join(mkdtempSync(join(tmpdir(), 'mailpki-owners-')), 'o.db');
+    const h = await harness({ policy: { allowedDomainsByOwner: { treasury: ['example.com'], hr: ['example.com'], exec: ['example.com'] } } }, await openSqliteStore(path));
+    return { h, path };
+  }
+
+  it('every way the library changes an identity keeps its owner and its last audit record agreeing', async () => {
+    const { h } = await sqliteHarness();
+    await h.manager.enroll({ mailbox: 'p@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
+    await h.manager.enroll({ mailbox: 'q@example.com', owner: { team: 'hr', contact: 'hr@example.com' } }, { actor: 'alice' });
+    await h.manager.renew('p@example.com', { actor: 'bob' });
+    await h.manager.suspend('q@example.com', { actor: 'bob' });
+    await h.manager.reinstate('q@example.com', { actor: 'bob' });
+    await h.manager.revoke('q@example.com', { actor: 'bob', reason: 'keyCompromise' });
+    await h.manager.decommission('p@example.com', { actor: 'carol', reason: 'moved' });
+    await expect(h.manager.enroll({ mailbox: 'p@example.com', owner: { team: 'nobody' } }, { actor: 'eve' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    await h.manager.enroll({ mailbox: 'p@example.com', owner: { team: 'exec' } }, { actor: 'dave' }); // a new life, another team
+    const dkim = new DkimManager({ store: h.store, keyProtector: keyProtector(), resolver: async () => [], clock: h.clock });
+    await dkim.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: ['ed25519'] }, { actor: 'alice' });
+    h.clock.set(at(400));
+    await h.manager.runDue(h.clock(), { actor: 'sweep' });
+    expect(await checkInventoryOwners(h.store)).toEqual({ checked: 3, mismatches: [] });
+  });
+
+  it("an owner changed in the identities table, or an identity row inserted, with no audit record: named, with what the log says", async () => {
+    const { h, path } = await sqliteHarness();
+    await h.manager.enroll({ mailbox: 'p@example.com', owner: { team: 'treasury' } }, { actor: 'alice' });
+    await h.manager.enroll({ mailbox: 'q@example.com', owner: { team: 'hr' } }, { actor: 'alice' });
+    const dkim = new DkimManager({ store: h.store, keyProtector: keyProtector(), resolver: async () => [], clock: h.clock });
+    await dkim.create({ domain: 'example.com', owner: { team: 'mail' }, algorithm: ['ed25519'] }, { actor: 'alice' });
+    const lastOfP = (await h.store.listAudit()).filter((r) => r.identityId === 'smime:p@example.com').at(-1)!; // identity.enrolled
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(path);
+    db.exec("UPDATE identities SET owner_team = 'mallory' WHERE id IN ('smime:p@example.com', 'dkim:example.com')");
+    db.exec("CREATE TEMP TABLE z AS SELECT * FROM identities WHERE id = 'smime:q@example.com'");
+    db.exec("UPDATE z SET id = 'smime:z@example.com', name = 'z@example.com', owner_team = 'mallory', current_credential_id = NULL, encryption_credential_id = NULL");
+    db.exec('INSERT INTO identities SELECT * FROM z');
+    db.close();
+    const r = await checkInventoryOwners(h.store);
+    expect(r).toEqual({
+      checked: 4,
+      mismatches: [
+        { identityId: 'dkim:example.com', owner: 'mallory', audited: 'mail', seq: expect.any(Number) },
+        { identityId: 'smime:p@example.com', owner: 'mallory', audited: 'treasury', seq: lastOfP.seq },
+        { identityId: 'smime:z@example.com', owner: 'mallory' },
+      ],
+    });
   });
 });
