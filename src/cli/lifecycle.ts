@@ -471,8 +471,9 @@ ${DB_HELP_READ}`,
       // ok: records 1..checked are there, in order; the last of them is the head.
       const last = r.ok && r.checked > 0 ? (await store.listAudit({ fromSeq: r.checked, limit: 1 }))[0] : undefined;
       const head = last && { seq: last.seq, hash: last.hash };
-      const inventory = await checkInventoryOwners(store);
-      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify({ ...r, ...(head && { head }), inventory }, null, 2)}\n`);
+      // Against a broken log the comparison means nothing (and a damaged row would not read).
+      const inventory = r.ok ? await checkInventoryOwners(store) : undefined;
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify({ ...r, ...(head && { head }), ...(inventory && { inventory }) }, null, 2)}\n`);
       else {
         if (!r.ok) ctx.io.stdout(`Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
         else {
@@ -485,13 +486,14 @@ ${DB_HELP_READ}`,
           );
         }
         // Names from the store are quoted (JSON): whoever edited them there may have put control characters in.
-        if (inventory.mismatches.length === 0) ctx.io.stdout(`Inventory: ${inventory.checked} identities, each owned by the team its last audit record names\n`);
-        for (const m of inventory.mismatches)
+        if (!inventory) ctx.io.stdout('Inventory not compared with a broken audit log\n');
+        else if (inventory.mismatches.length === 0) ctx.io.stdout(`Inventory: ${inventory.checked} identities, each owned by the team its last audit record names\n`);
+        for (const m of inventory?.mismatches ?? [])
           ctx.io.stdout(
             `Inventory DIFFERS from the audit log: ${JSON.stringify(m.identityId)} is owned by ${JSON.stringify(m.owner)}, ${m.audited !== undefined ? `the audit log says ${JSON.stringify(m.audited)} (record ${m.seq})` : 'no audit record states its owner'}\n`,
           );
       }
-      return r.ok && inventory.mismatches.length === 0 ? 0 : 1;
+      return r.ok && inventory?.mismatches.length === 0 ? 0 : 1;
     });
   },
 };
