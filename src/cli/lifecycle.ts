@@ -10,7 +10,7 @@ import { MailPkiError } from '../errors.js';
 import { KEY_TYPES } from '../keys/index.js';
 import { LifecycleManager, readDecryptionKeys } from '../lifecycle/manager.js';
 import { parseLifecyclePolicy, type LifecyclePolicyInput } from '../lifecycle/policy.js';
-import { exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
+import { checkInventoryOwners, exportAuditLog, verifyAuditLog } from '../lifecycle/audit.js';
 import { planDue } from '../lifecycle/plan.js';
 import { initLocalCaDirectory, openLocalCaDirectory, writeFileAtomic } from '../node/fs-storage.js';
 import { openSqliteStore, type SqliteStore } from '../node/sqlite-store.js';
@@ -436,10 +436,24 @@ Exit 0 done, 1 when an identity failed (listed).`,
   },
 };
 
+/** `--expect-head SEQ:HASH`: a head printed by an earlier `audit verify` and kept outside the store. */
+function expectedHead(ctx: CommandContext): { seq: number; hash: string } | undefined {
+  const text = str(ctx, 'expect-head');
+  if (text === undefined) return undefined;
+  const m = /^([1-9][0-9]{0,15}):([0-9a-fA-F]{64})$/.exec(text);
+  const seq = m ? Number(m[1]) : Number.NaN;
+  if (!m || !Number.isSafeInteger(seq)) throw new MailPkiError('ERR_USAGE', `--expect-head takes SEQ:HASH as audit verify prints it (a record number and 64 hex digits), got "${text.slice(0, 100)}"`);
+  return { seq, hash: m[2]!.toLowerCase() };
+}
+
 export const audit: Command = {
-  usage: 'mailpki audit verify|export [--json] [--db PATH]',
-  options: { ...dbOption, json: { type: 'boolean' } },
-  help: `  verify                check the hash chain of the audit log; exit 1 when it is broken
+  usage: 'mailpki audit verify|export [--expect-head SEQ:HASH] [--json] [--db PATH]',
+  options: { ...dbOption, json: { type: 'boolean' }, 'expect-head': { type: 'string' } },
+  help: `  verify                check the hash chain of the audit log, and that every identity is owned by the team
+                        its last audit record names; exit 1 when either fails. Prints the head
+                        (SEQ:HASH of the last record): keep it outside the store (a ticket, another system)
+  --expect-head SEQ:HASH verify: the log must still hold that record with that hash — catches records cut from
+                        the end and a log re-chained from some record on, which the chain alone cannot see
   export                print the audit log as JSON Lines
   --json                verify: print the result as JSON
 ${DB_HELP_READ}`,
@@ -447,15 +461,39 @@ ${DB_HELP_READ}`,
   async run(ctx) {
     const action = ctx.positionals[0];
     if (action !== 'verify' && action !== 'export') throw new MailPkiError('ERR_USAGE', 'audit takes verify or export');
+    const expected = action === 'verify' ? expectedHead(ctx) : undefined;
     return withStore(ctx, async (store) => {
       if (action === 'export') {
         ctx.io.stdout(await exportAuditLog(store));
         return 0;
       }
-      const r = await verifyAuditLog(store);
-      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify(r, null, 2)}\n`);
-      else ctx.io.stdout(r.ok ? `Audit log intact: ${r.checked} hash-chained records\n` : `Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
-      return r.ok ? 0 : 1;
+      const r = await verifyAuditLog(store, expected ? { head: expected } : {});
+      // ok: records 1..checked are there, in order; the last of them is the head.
+      const last = r.ok && r.checked > 0 ? (await store.listAudit({ fromSeq: r.checked, limit: 1 }))[0] : undefined;
+      const head = last && { seq: last.seq, hash: last.hash };
+      // Against a broken log the comparison means nothing (and a damaged row would not read).
+      const inventory = r.ok ? await checkInventoryOwners(store) : undefined;
+      if (ctx.values.json) ctx.io.stdout(`${JSON.stringify({ ...r, ...(head && { head }), ...(inventory && { inventory }) }, null, 2)}\n`);
+      else {
+        if (!r.ok) ctx.io.stdout(`Audit log BROKEN at record ${r.firstBadSeq} (${r.problem})\n`);
+        else {
+          const shown = head ? `head ${head.seq}:${head.hash}` : 'no head (empty)';
+          ctx.io.stdout(
+            expected
+              ? `Audit log intact: ${r.checked} hash-chained records; ${shown}; record ${expected.seq} has the expected hash\n`
+              : `Audit log intact: ${r.checked} hash-chained records; ${shown}\n` +
+                  `Without a head kept outside this store, records cut from the end or a log re-chained from some record on also read intact: keep the head elsewhere and check with --expect-head ${head ? `${head.seq}:${head.hash}` : 'SEQ:HASH'}\n`,
+          );
+        }
+        // Names from the store are quoted (JSON): whoever edited them there may have put control characters in.
+        if (!inventory) ctx.io.stdout('Inventory not compared with a broken audit log\n');
+        else if (inventory.mismatches.length === 0) ctx.io.stdout(`Inventory: ${inventory.checked} identities, each owned by the team its last audit record names\n`);
+        for (const m of inventory?.mismatches ?? [])
+          ctx.io.stdout(
+            `Inventory DIFFERS from the audit log: ${JSON.stringify(m.identityId)} is owned by ${JSON.stringify(m.owner)}, ${m.audited !== undefined ? `the audit log says ${JSON.stringify(m.audited)} (record ${m.seq})` : 'no audit record states its owner'}\n`,
+          );
+      }
+      return r.ok && inventory?.mismatches.length === 0 ? 0 : 1;
     });
   },
 };

@@ -51,7 +51,7 @@ Lifecycle (embedded store ./mailpki.db, or --db PATH; keys encrypted with $MAILP
   renew ADDR [--certificate signing|encryption|all] [--json]   revoke ADDR --reason R [--certificate C] [--json]          sign --identity ADDR [...]
   run-due [--dry-run] [--now ISO-8601 (a simulation)] [--json]
   Read only, no passphrase: list [--owner TEAM] [--expiring-within 30d] [--status S,...] [--json]
-                            audit verify|export [--json]     events [--follow] [--undelivered]
+                            audit verify [--expect-head SEQ:HASH] [--json]   audit export   events [--follow] [--undelivered]
   Every change records --actor WHO (default cli:<your OS user name>) in the audit log.
 
 DKIM keys as governed identities (same store):

@@ -55,6 +55,7 @@ import {
   type DkimStep,
 } from './dkim-policy.js';
 import type { LifecycleEvent } from './events.js';
+import { actorSchema, freeText, nameText, reasonSchema } from './actor.js';
 import { timeOrderedId } from './ids.js';
 import { checkLookalikeDomain, policyError } from './policy.js';
 
@@ -179,20 +180,19 @@ export function dkimIdentityId(domain: string): string {
   return `dkim:${domain.trim().toLowerCase().replace(/\.$/, '')}`;
 }
 
-const actorSchema = z.string().trim().min(1, 'who did it: a non-empty actor string').max(500);
 const algorithmSchema = z.enum(DKIM_KEY_ALGORITHMS as [DkimKeyAlgorithm, ...DkimKeyAlgorithm[]]);
 const createSchema = z
   .object({
     domain: z.string().min(1).max(253),
     selector: z.string().min(1).max(63).optional(),
-    owner: z.object({ team: z.string().trim().min(1).max(200), contact: z.string().max(4096).optional() }).strict(),
-    purpose: z.string().max(4096).optional(),
+    owner: z.object({ team: nameText(200).min(1), contact: freeText(4096).optional() }).strict(),
+    purpose: freeText(4096).optional(),
     algorithm: z.union([algorithmSchema, z.array(algorithmSchema).min(1).max(4)]).optional(),
     policy: z.record(z.string(), z.unknown()).optional(),
-    tags: z.array(z.string().min(1).max(200)).max(100).default([]),
+    tags: z.array(freeText(200).min(1)).max(100).default([]),
   })
   .strict();
-const actorOptions = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
+const actorOptions = z.object({ actor: actorSchema, reason: reasonSchema().optional() }).strict();
 const runDueOptions = z.object({ actor: actorSchema.optional(), domain: z.string().min(1).max(253).optional() }).strict();
 const planDueOptions = runDueOptions.omit({ actor: true });
 

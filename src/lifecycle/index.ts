@@ -80,7 +80,7 @@ export {
   type WebhookSink,
   type WebhookSinkOptions,
 } from './webhook.js';
-export { exportAuditLog, verifyAuditLog } from './audit.js';
+export { checkInventoryOwners, exportAuditLog, verifyAuditLog, type InventoryMismatch } from './audit.js';
 export {
   DkimManager,
   dkimIdentityId,

@@ -60,6 +60,7 @@ import {
   type LifecycleEventType,
   type NewEventInput,
 } from './events.js';
+import { actorSchema, freeText, hasHiddenCharacter, nameText, reasonSchema } from './actor.js';
 import { timeOrderedId } from './ids.js';
 import {
   credentialRole,
@@ -288,16 +289,15 @@ const mailboxSchema = z
     /^[^\s@<>()",;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
     'not a mailbox address (local@domain)',
   );
-const actorSchema = z.string().trim().min(1, 'who did it: a non-empty actor string').max(500);
 const dateSchema = z.date().refine((d) => !Number.isNaN(d.getTime()), 'invalid date');
 
 const enrollSchema = z
   .object({
-    mailbox: mailboxSchema,
-    owner: z.object({ team: z.string().trim().min(1).max(200), contact: z.string().max(4096).optional() }).strict(),
-    purpose: z.string().max(4096).optional(),
-    approvedBy: z.string().max(4096).optional(),
-    tags: z.array(z.string().min(1).max(200)).max(100).default([]),
+    mailbox: mailboxSchema.refine((m) => !hasHiddenCharacter(m), 'no control character, line separator, bidirectional control or lone surrogate'),
+    owner: z.object({ team: nameText(200).min(1), contact: freeText(4096).optional() }).strict(),
+    purpose: freeText(4096).optional(),
+    approvedBy: nameText(4096).optional(),
+    tags: z.array(freeText(200).min(1)).max(100).default([]),
     profile: z.enum(SMIME_PROFILES).default('strict'),
     keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
     encryptionKeyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]]).optional(),
@@ -330,14 +330,14 @@ const enrollSchema = z
 const actorOptionsSchema = z.object({ actor: actorSchema }).strict();
 const certificateChoiceSchema = z.enum(['signing', 'encryption', 'all']);
 const renewOptionsSchema = z
-  .object({ actor: actorSchema, reason: z.string().max(4096).optional(), rekey: z.boolean().optional(), certificate: certificateChoiceSchema.optional() })
+  .object({ actor: actorSchema, reason: reasonSchema().optional(), rekey: z.boolean().optional(), certificate: certificateChoiceSchema.optional() })
   .strict();
 const revokeReasons = Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL') as [RevokeReason, ...RevokeReason[]];
 const revokeOptionsSchema = z.object({ actor: actorSchema, reason: z.enum(revokeReasons), certificate: certificateChoiceSchema.optional() }).strict();
-const reasonOptionsSchema = z.object({ actor: actorSchema, reason: z.string().max(4096).optional() }).strict();
-const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: z.string().min(1).max(4096) }).strict();
+const reasonOptionsSchema = z.object({ actor: actorSchema, reason: reasonSchema().optional() }).strict();
+const decommissionOptionsSchema = z.object({ actor: actorSchema, reason: reasonSchema(1) }).strict();
 const keyAccessSchema = z
-  .object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').max(4096), previousOwner: z.string().trim().min(1).max(200).optional() })
+  .object({ actor: actorSchema, reason: z.string().trim().min(1, 'why: a non-empty reason').pipe(reasonSchema()), previousOwner: z.string().trim().min(1).max(200).optional() })
   .strict();
 const exportKeysSchema = keyAccessSchema
   .extend({ passphrase: z.string().min(1).max(4096), iterations: z.number().int().min(1000).max(10_000_000).optional(), includeLiveSigningKey: z.boolean().optional() })
@@ -863,7 +863,8 @@ export class LifecycleManager {
     // Every certificate the enrollment will ask for (an X25519 encryption key too), before anything is written.
     await this.checkPolicy(identity, policy, 'enroll', actor, now, false, slotsOf(identity));
     const decision = await this.approve(identity, policy, 'enroll', actor, now, reenrol ? 'enrolling again: the mailbox was decommissioned' : undefined, 'main');
-    const withApprover = decision?.approvedBy && !identity.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
+    // The hook decides: its approvedBy is recorded, the caller's own approvedBy was only a claim it was shown.
+    const withApprover = decision?.approvedBy ? { ...identity, approvedBy: decision.approvedBy } : identity;
     // Its outcome at the CA settled first (a certificate signed for it is revoked), as a decommission does now.
     const oldLife = reenrol && existing.pending ? await this.withdrawPending(existing.identity!, 'decommissioned', now) : undefined;
     const prepared = await this.prepare(withApprover, undefined, true, 'enroll', actor, now, reenrol ? 'reenrol' : existing.identity === undefined ? 'insert' : 'existing', oldLife, 'main');
@@ -930,10 +931,10 @@ export class LifecycleManager {
     const op: Operation = credential ? 'renew' : 'enroll';
     const policy = effectivePolicy(this.policy, identity.policy);
     await this.checkPolicy(identity, policy, op, actor, now, automatic, [slot]);
-    await this.approve(identity, policy, op, actor, now, reason, slot);
+    const decision = await this.approve(identity, policy, op, actor, now, reason, slot);
     const mustRekey = !credential?.keyId || credential.status === 'revoked' || identity.status === 'revoked';
     const newKey = mustRekey || (rekey ?? policy.rekeyOnRenewal);
-    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing', undefined, slot);
+    const prepared = await this.prepare(identity, newKey ? undefined : credential!.keyId, newKey, op, actor, now, 'existing', undefined, slot, decision?.approvedBy);
     return this.issueWith(identity, prepared, op, actor, now, reason, newKey, automatic);
   }
 
@@ -1034,6 +1035,8 @@ export class LifecycleManager {
     write: 'insert' | 'existing' | 'reenrol',
     oldLife: Withdrawn | undefined,
     slot: CertificateSlot,
+    /** The approval hook's approver of this issuance (a renewal's; an enrollment's is in the identity). */
+    approvedBy?: string,
   ): Promise<PreparedIssuance> {
     let keyId: string;
     let spki: Uint8Array;
@@ -1078,6 +1081,7 @@ export class LifecycleManager {
         identityId: identity.id,
         ...(write === 'reenrol' && stored && { before: identitySummary(stored, undefined) }),
         ...(write !== 'existing' && { after: identitySummary(identity, undefined) }),
+        ...(write === 'existing' && approvedBy !== undefined && { after: { approvedBy } }),
         reason: `${op}${slotRole(identity, slot) ? ` (${slotRole(identity, slot)} certificate)` : ''}: ${rekey ? 'new key' : 'same key'} ${keyId}`,
       });
     });

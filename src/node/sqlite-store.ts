@@ -629,6 +629,8 @@ function rowToEvent(r: Row): OutboxRecord {
 }
 
 function rowToAudit(r: Row): AuditRecord {
+  // Named by seq (when it is a number at all), so a damaged log says where.
+  const which = `audit record ${typeof r.seq === 'number' || typeof r.seq === 'bigint' ? String(r.seq) : '?'}`;
   return checkRow(
     auditRecordSchema,
     compact({
@@ -639,12 +641,12 @@ function rowToAudit(r: Row): AuditRecord {
       action: r.action,
       identityId: optStr(r.identity_id),
       reason: optStr(r.reason),
-      before: parseJson(r.before_json, 'audit before'),
-      after: parseJson(r.after_json, 'audit after'),
+      before: parseJson(r.before_json, `${which} before`),
+      after: parseJson(r.after_json, `${which} after`),
       prevHash: r.prev_hash,
       hash: r.hash,
     }),
-    'audit record',
+    which,
   );
 }
 

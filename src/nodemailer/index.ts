@@ -5,7 +5,10 @@
  * (https://nodemailer.com/plugins/), so nodemailer stays an optional peer dependency.
  */
 import { signDkimMessage, type DkimResolver } from '../dkim/index.js';
+import { z } from 'zod';
 import { MailPkiError } from '../errors.js';
+import { parseInput } from '../internal/validate.js';
+import { actorSchema } from '../lifecycle/actor.js';
 import { concatBytes, toHex } from '../internal/bytes.js';
 import { resolveCrypto } from '../internal/crypto.js';
 import { DEFAULT_MIME_LIMITS } from '../mime/limits.js';
@@ -112,12 +115,11 @@ export interface MailpkiPluginOptions {
  */
 export function mailpkiPlugin(options: MailpkiPluginOptions): NodemailerStreamPlugin {
   if (!options || typeof options !== 'object') throw new MailPkiError('ERR_INVALID_INPUT', 'mailpkiPlugin: options are required', { details: { field: 'options' } });
+  // The audit log's rule, checked now: a refused actor would otherwise fail every send after signing.
+  const actor = options.actor === undefined ? 'mailpki:nodemailer' : parseInput(z.object({ actor: actorSchema }), { actor: options.actor }, 'mailpkiPlugin').actor;
   const given = { ...(options.preflight ?? {}), ...(options.smime && { smime: options.smime }), ...(options.dkim && { dkim: options.dkim }), ...(options.encrypt && { encrypt: options.encrypt }) };
   checkConfig(given);
   const config = parseConfigCertificates(given);
-  if (options.actor !== undefined && (typeof options.actor !== 'string' || options.actor.length === 0))
-    throw new MailPkiError('ERR_INVALID_INPUT', 'actor: expected a non-empty string', { details: { field: 'actor' } });
-  const actor = options.actor ?? 'mailpki:nodemailer';
   const maxBytes = options.maxMessageBytes ?? MAX_PLUGIN_MESSAGE_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0 || maxBytes > MAX_PLUGIN_MESSAGE_BYTES)
     throw new MailPkiError('ERR_INVALID_INPUT', `maxMessageBytes: expected whole bytes from 1 to ${MAX_PLUGIN_MESSAGE_BYTES}`, { details: { field: 'maxMessageBytes' } });

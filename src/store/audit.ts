@@ -7,8 +7,10 @@
  */
 import { toHex, utf8 } from '../internal/bytes.js';
 import { sha256 } from '../internal/sha.js';
+import { z } from 'zod';
 import type { AuditRecord, NewAuditRecord } from './types.js';
 import { MailPkiError } from '../errors.js';
+import { parseInput } from '../internal/validate.js';
 
 /** prevHash of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -78,9 +80,17 @@ export interface VerifyAuditOptions {
   /**
    * A (seq, hash) kept somewhere else (a ticket, a second system): the log must still contain that
    * record with that hash. Without one, a chain cut at the end or entirely rewritten from some record on
-   * still verifies: an unkeyed hash chain only proves consistency.
+   * still verifies: an unkeyed hash chain only proves consistency. Records after the head (the log
+   * grew since) are checked for consistency only. A head before the anchor (outside the slice) is not checked.
    */
   head?: { seq: number; hash: string };
+}
+
+const auditPointSchema = z.object({ seq: z.number().int().min(1), hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits') }).strict();
+
+/** Checks a kept head or an anchor: a caller's (seq, hash), ERR_INVALID_INPUT naming the field otherwise. */
+export function parseAuditPoint(value: unknown, what: 'head' | 'anchor'): { seq: number; hash: string } {
+  return parseInput(auditPointSchema, value, `audit ${what}`);
 }
 
 /**
@@ -92,6 +102,8 @@ export interface VerifyAuditOptions {
  * order 'reordered', a duplicate seq 'inserted'.
  */
 export function verifyAuditChain(records: readonly AuditRecord[], options: VerifyAuditOptions = {}): AuditVerification {
+  if (options.anchor) parseAuditPoint(options.anchor, 'anchor');
+  if (options.head) parseAuditPoint(options.head, 'head');
   let expectedSeq = options.anchor ? options.anchor.seq + 1 : 1;
   let expectedPrev = options.anchor ? options.anchor.hash : GENESIS_HASH;
   const seen = new Set<number>();
@@ -125,6 +137,8 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     if (!at) {
       const last = records.length ? records[records.length - 1]!.seq : (options.anchor?.seq ?? 0);
       if (last < h.seq) return bad(records.length, last + 1, 'removed');
+      // The head is the anchor itself: its hash is all there is to compare.
+      if (options.anchor && h.seq === options.anchor.seq && h.hash !== options.anchor.hash) return bad(records.length, h.seq, 'changed');
     } else if (at.hash !== h.hash) {
       return bad(records.length, h.seq, 'changed');
     }

@@ -196,14 +196,21 @@ export type OutboxRecord = z.infer<typeof outboxRecordSchema>;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
 
+/**
+ * Audit text columns hold well-formed UTF-16 only: a lone surrogate is stored by SQLite as U+FFFD, so the
+ * record read back no longer matches its hash (a false 'changed' that hides any later tampering).
+ * before/after are JSON text, where JSON.stringify escapes a lone surrogate, so they keep it.
+ */
+const wellFormed = <S extends z.ZodString>(s: S) => s.refine((v) => !/\p{Cs}/u.test(v), 'a lone surrogate (not well-formed UTF-16)');
+
 export const newAuditSchema = z
   .object({
-    id,
+    id: wellFormed(id),
     at: date,
-    actor: z.string().min(1).max(500),
-    action: z.string().min(1).max(200),
-    identityId: id.optional(),
-    reason: text.optional(),
+    actor: wellFormed(z.string().min(1).max(500)),
+    action: wellFormed(z.string().min(1).max(200)),
+    identityId: wellFormed(id).optional(),
+    reason: wellFormed(text).optional(),
     before: jsonValue.optional(),
     after: jsonValue.optional(),
   })

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkInventoryOwners, verifyAuditLog } from '../../src/lifecycle/index.js';
 import {
   allowX25519,
   buildCli,
@@ -192,6 +193,14 @@ function workersAndCrashes(factory: WorkerStoreFactory): void {
       expect(settle.code, describeRun(settle)).toBe(0);
       console.log(`re-enrollment storm: ${3 * inv.ids.length} enroll processes, ${kills} killed`);
       expect(await checkLivesApart(inv)).toEqual([]);
+      // No false alarm from audit verify's owner check after racing, killed re-enrolments by two teams (atk-trail).
+      const store = await inv.open();
+      try {
+        expect(await verifyAuditLog(store)).toMatchObject({ ok: true });
+        expect(await checkInventoryOwners(store)).toEqual({ checked: inv.ids.length, mismatches: [] });
+      } finally {
+        await store.close();
+      }
     }, 180_000);
 
     it('N workers killed at random moments and restarted: every due identity renewed exactly once, every certificate accounted for (findings 12, 13)', async () => {

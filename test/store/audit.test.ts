@@ -94,6 +94,14 @@ describe('verifyAuditChain', () => {
     expect(verifyAuditChain(rewritten, { head })).toMatchObject({ ok: false, firstBadSeq: 5, problem: 'changed' });
   });
 
+  it('changed: a head that is the anchor itself is compared with it (an empty slice passed any head at or before its anchor)', () => {
+    const c = chain(5);
+    const head = { seq: 5, hash: c[4]!.hash };
+    expect(verifyAuditChain([], { anchor: { seq: 5, hash: c[4]!.hash }, head }).ok).toBe(true);
+    expect(verifyAuditChain([], { anchor: { seq: 5, hash: 'e'.repeat(64) }, head })).toEqual({ ok: false, checked: 0, firstBadSeq: 5, problem: 'changed' });
+    expect(() => verifyAuditChain(c, { head: { seq: 5, hash: 'nothex' } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
+  });
+
   it('reordered: two records swapped, or one moved back', () => {
     const c = chain(5);
     expect(verifyAuditChain([c[0]!, c[3]!, c[2]!, c[1]!, c[4]!])).toEqual({ ok: false, checked: 1, firstBadSeq: 2, problem: 'reordered' });

@@ -594,6 +594,19 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
         expect(await store.listAudit()).toStrictEqual([r]);
       });
 
+      it('refuses a text field that is not well-formed UTF-16 (a lone surrogate): SQLite stored U+FFFD, and verify called the honest record changed', async () => {
+        // A caller's actor or reason from JSON ("\ud800") reached the TEXT column as replacement characters:
+        // that record and every later one failed verification, hiding real tampering behind a false alarm.
+        for (const bad of [{ actor: 'eve\uD800' }, { reason: 'r\uDC00' }, { identityId: 'smime:\uD800@example.com' }, { action: 'x\uD800' }, { id: 'a\uDFFF' }]) {
+          expect(await code(tx((t) => t.appendAudit({ id: 'a1', at: T0, actor: 'bob', action: 'revoke', ...bad })))).toBe('ERR_INVALID_INPUT');
+        }
+        // A well-formed pair (an emoji), NUL and other code points round-trip and verify.
+        await tx((t) => t.appendAudit({ id: 'ok', at: T0, actor: 'bob \u{1F600}', action: 'revoke', reason: 'a\u0000b', after: { k: '\uD800' } }));
+        const recs = await store.listAudit();
+        expect(recs.map((r) => [r.actor, r.reason])).toEqual([['bob \u{1F600}', 'a\u0000b']]);
+        expect(verifyAuditChain(recs)).toEqual({ ok: true, checked: 1 });
+      });
+
       it('detects a changed record', async () => {
         await appendMany(5);
         const head = (await store.listAudit()).at(-1)!;

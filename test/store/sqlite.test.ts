@@ -305,6 +305,10 @@ describe('SqliteStore: the file', () => {
     }
     expect(await code(s.transaction((t) => t.listIdentities({})))).toBe('ERR_STORE_CORRUPT');
     expect(await code(s.listAudit())).toBe('ERR_STORE_CORRUPT');
+    // The message names the record, so `audit export` on a damaged log says where (atk-trail).
+    await expect(s.listAudit()).rejects.toThrow(/^corrupt audit record 1 in store: hash: /);
+    raw(path, (db) => db.prepare("UPDATE audit SET hash = ?, before_json = '{'").run('0'.repeat(64)));
+    await expect(s.listAudit()).rejects.toThrow(/^corrupt audit record 1 before in store: not valid JSON$/);
     await s.close();
   });
 
