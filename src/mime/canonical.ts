@@ -89,17 +89,26 @@ export function isHeaderFieldLine(line: string): boolean {
   return isFieldStart(Uint8Array.from(line.slice(0, colon + 1), (c) => Math.min(c.charCodeAt(0), 0xff)), 0);
 }
 
-/** Postfix's is_header_buf: a field name (printable ASCII but ':'), optional SP/HT, ':'. */
+/**
+ * Octets of a line within which its colon must come for the line to start a field. Postfix reads a line longer than
+ * its line_length_limit (2048 by default) in pieces and looks for "name:" in the first piece only: a longer name is no
+ * field to it, and the line starts the body. 998, the longest line RFC 5322 allows, is below any such limit, so
+ * the header never ends later here than there (ending it earlier is safe: the empty line put in is what the MTA reads).
+ */
+const MAX_FIELD_NAME_OCTETS = 998;
+
+/** Postfix's is_header_buf: a field name (printable ASCII but ':'), optional SP/HT, ':' — within MAX_FIELD_NAME_OCTETS. */
 function isFieldStart(bytes: Uint8Array, at: number): boolean {
   let name = 0;
-  for (let i = at; i < bytes.length; i++) {
+  const end = Math.min(bytes.length, at + MAX_FIELD_NAME_OCTETS);
+  for (let i = at; i < end; i++) {
     const b = bytes[i]!;
     if (b === COLON) return name > 0;
     if (b === SP || b === HT) {
       if (name === 0) return false;
       // White space between the name and ':' (RFC 5322 obsolete syntax), and nothing else.
-      for (i++; i < bytes.length && (bytes[i] === SP || bytes[i] === HT); i++);
-      return bytes[i] === COLON;
+      for (i++; i < end && (bytes[i] === SP || bytes[i] === HT); i++);
+      return i < end && bytes[i] === COLON;
     }
     if (b < 0x21 || b > 0x7e) return false;
     name++;

@@ -1,7 +1,7 @@
 /** endHeaderAtNonField: the header block ends where Postfix's cleanup ends it (mime_state.c, is_header_buf). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { endHeaderAtNonField } from '../../src/mime/canonical.js';
+import { endHeaderAtNonField, isHeaderFieldLine } from '../../src/mime/canonical.js';
 
 const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const text = (b: Uint8Array) => String.fromCharCode(...b);
@@ -24,6 +24,18 @@ describe('endHeaderAtNonField', () => {
     ['a non-field line in a message without body', 'From: a@example.com\r\nnot a field', 'From: a@example.com\r\n\r\nnot a field'],
   ])('%s starts the body, after an empty line', (_what, input, expected) => {
     expect(text(endHeaderAtNonField(bytes(input)))).toBe(expected);
+  });
+
+  it('a name whose colon is not within the first 998 octets of its line is no field (Postfix looks for "name:" only in the first line_length_limit octets, 2048 by default): the line starts the body', () => {
+    const at = (n: number) => `From: a@example.com\r\n${'_'.repeat(n)}: Pay the new account\r\n\r\nb\r\n`;
+    expect(endHeaderAtNonField(bytes(at(997)))).toEqual(bytes(at(997)));
+    expect(text(endHeaderAtNonField(bytes(at(998))))).toBe(`From: a@example.com\r\n\r\n${'_'.repeat(998)}: Pay the new account\r\n\r\nb\r\n`);
+    expect(text(endHeaderAtNonField(bytes(at(2100))))).toBe(`From: a@example.com\r\n\r\n${'_'.repeat(2100)}: Pay the new account\r\n\r\nb\r\n`);
+    // White space before the colon counts too.
+    const spaced = `From: a@example.com\r\nX${' '.repeat(1000)}: y\r\n\r\nb\r\n`;
+    expect(text(endHeaderAtNonField(bytes(spaced)))).toBe(`From: a@example.com\r\n\r\nX${' '.repeat(1000)}: y\r\n\r\nb\r\n`);
+    expect(isHeaderFieldLine(`${'_'.repeat(997)}: x`)).toBe(true);
+    expect(isHeaderFieldLine(`${'_'.repeat(998)}: x`)).toBe(false);
   });
 
   it('property: idempotent, and only ever inserts one CRLF', () => {
