@@ -51,7 +51,8 @@ const COLON = 0x3a;
 
 /**
  * The message with its header block ended where an MTA ends it: at the first line that is neither a header field (a
- * name of printable ASCII other than ':', optional SP/HT, then ':') nor, after one, a continuation (SP or HT first). An
+ * name of printable ASCII other than ':', optional SP/HT, then ':') nor, after one, a continuation (SP or HT first),
+ * or that holds a NUL (Postfix would keep the line only up to it: ending the header before it is what it delivers). An
  * empty line is put before that line, which starts the body — Postfix's cleanup does exactly this (mime_state.c,
  * "garbage in primary header": is_header_buf, then one blank line), and a client reads the header no further than the
  * empty line. The same array when the header block already ends with its empty line (or the message is all header).
@@ -61,7 +62,11 @@ export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
   let line = 0;
   while (line < bytes.length) {
     if (bytes[line] === CR && bytes[line + 1] === LF) return bytes;
-    if (!(line > 0 && (bytes[line] === SP || bytes[line] === HT)) && !isFieldStart(bytes, line)) {
+    const lf = bytes.indexOf(LF, line);
+    // A NUL anywhere in the line: Postfix keeps a header line only up to it (it appends the line as a C string), so
+    // "From: cfo@example.com\0<mallory@…>" is delivered as "From: cfo@example.com" — the line is no field here.
+    const nul = bytes.subarray(line, lf < 0 ? bytes.length : lf).includes(0);
+    if (nul || (!(line > 0 && (bytes[line] === SP || bytes[line] === HT)) && !isFieldStart(bytes, line))) {
       const out = new Uint8Array(bytes.length + 2);
       out.set(bytes.subarray(0, line));
       out[line] = CR;
@@ -69,7 +74,6 @@ export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
       out.set(bytes.subarray(line), line + 2);
       return out;
     }
-    const lf = bytes.indexOf(LF, line);
     if (lf < 0) return bytes;
     line = lf + 1;
   }
@@ -78,14 +82,14 @@ export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
 
 /**
  * Whether a header line starts a header field as an MTA reads it — Postfix's is_header_buf: a name of printable ASCII
- * other than ':', optional SP/HT, then ':'. A line that does not (no colon, a space or an 8-bit or control byte in the
+ * other than ':', optional SP/HT, then ':', and no NUL in the field (see endHeaderAtNonField). A line that does not (no colon, a space or an 8-bit or control byte in the
  * name, a first line starting with white space) ends the header block for the MTA: it and all after it are the body.
  * `line`: one char per byte (a character past U+00FF is no name character either). The rule of endHeaderAtNonField,
  * for readers that hold the header as text (DKIM verification).
  */
 export function isHeaderFieldLine(line: string): boolean {
   const colon = line.indexOf(':');
-  if (colon <= 0) return false;
+  if (colon <= 0 || line.includes('\0')) return false;
   return isFieldStart(Uint8Array.from(line.slice(0, colon + 1), (c) => Math.min(c.charCodeAt(0), 0xff)), 0);
 }
 

@@ -66,4 +66,22 @@ describeWithPeers('filter with a Postfix return port, attacked by a client of th
     expect(rec!.dispositions).toEqual([{ recipient: 'staff@example.com', action: 'quarantine', rule: 'staff', failed: ['dkim'] }]);
     expect(delivered).toEqual([]);
   });
+
+  it('a NUL in the From field ("From: cfo@example.com\\0<mallory@attacker.example>"): Postfix keeps a header line only up to a NUL and delivered "From: cfo@example.com", which the filter had not read as the author — accepted unsigned past the rule for *@example.com', async () => {
+    const m = 'Message-ID: <nulfrom@attacker.example>\r\nFrom: cfo@example.com\x00<mallory@attacker.example>\r\nSubject: nulfrom-pf\r\nTo: staff@example.com\r\n\r\nPay the new account DE99 9999 9999 9999.\r\n';
+    const r = await rawSmtp(mta.filterPort, { from: 'mallory@attacker.example', to: ['staff@example.com'] }, m);
+    expect(r.final).toMatch(/^250 /);
+    await new Promise((res) => setTimeout(res, 1000));
+    const copies = [
+      ...mta.delivered('staff@example.com').map((d) => d.content.toString('latin1')),
+      ...readdirSync(quarantine).map((n) => readFileSync(join(quarantine, n), 'latin1')),
+    ].filter((c) => c.includes('nulfrom'));
+    expect(copies).toHaveLength(1);
+    const header = copies[0]!.split(/\r?\n\r?\n/)[0]!;
+    const [rec] = await evidence.list({ messageId: '<nulfrom@attacker.example>' });
+    // A copy whose header shows an author at example.com was judged by the rule for it (here: no DKIM, so quarantined);
+    // or the header the filter verified and passed on has no such author.
+    if (/^From:[^\n]*@example\.com/im.test(header)) expect(rec?.dispositions).toEqual([{ recipient: 'staff@example.com', action: 'quarantine', rule: 'staff', failed: ['dkim'] }]);
+    else expect(header).not.toMatch(/^From:/im);
+  });
 });
