@@ -60,12 +60,15 @@ const COLON = 0x3a;
  */
 export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
   let line = 0;
+  // The next NUL at or after the line (found once per NUL: linear however many lines).
+  let nextNul = bytes.indexOf(0);
   while (line < bytes.length) {
     if (bytes[line] === CR && bytes[line + 1] === LF) return bytes;
     const lf = bytes.indexOf(LF, line);
+    if (nextNul >= 0 && nextNul < line) nextNul = bytes.indexOf(0, line);
     // A NUL anywhere in the line: Postfix keeps a header line only up to it (it appends the line as a C string), so
     // "From: cfo@example.com\0<mallory@…>" is delivered as "From: cfo@example.com" — the line is no field here.
-    const nul = bytes.subarray(line, lf < 0 ? bytes.length : lf).includes(0);
+    const nul = nextNul >= 0 && (lf < 0 || nextNul < lf);
     if (nul || (!(line > 0 && (bytes[line] === SP || bytes[line] === HT)) && !isFieldStart(bytes, line))) {
       const out = new Uint8Array(bytes.length + 2);
       out.set(bytes.subarray(0, line));
@@ -88,9 +91,22 @@ export function endHeaderAtNonField(bytes: Uint8Array): Uint8Array {
  * for readers that hold the header as text (DKIM verification).
  */
 export function isHeaderFieldLine(line: string): boolean {
-  const colon = line.indexOf(':');
-  if (colon <= 0 || line.includes('\0')) return false;
-  return isFieldStart(Uint8Array.from(line.slice(0, colon + 1), (c) => Math.min(c.charCodeAt(0), 0xff)), 0);
+  if (line.includes('\0')) return false;
+  // isFieldStart on the text itself (a copy of each field as bytes was most of a large header's cost).
+  const end = Math.min(line.length, MAX_FIELD_NAME_OCTETS);
+  let name = 0;
+  for (let i = 0; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c === COLON) return name > 0;
+    if (c === SP || c === HT) {
+      if (name === 0) return false;
+      for (i++; i < end && (line.charCodeAt(i) === SP || line.charCodeAt(i) === HT); i++);
+      return i < end && line.charCodeAt(i) === COLON;
+    }
+    if (c < 0x21 || c > 0x7e) return false;
+    name++;
+  }
+  return false;
 }
 
 /**
