@@ -205,7 +205,7 @@ async function verifyOne(ctx: Ctx, field: RawHeaderField, index: number): Promis
 
   // Refusals that need no DNS.
   if (ctx.strayLine !== undefined)
-    return done('permerror', `header line ${ctx.strayLine} (folded lines counted as one) is not a header field (no name and colon): a mail system ends the header before it and delivers the rest as the body`);
+    return done('permerror', `header line ${ctx.strayLine} (folded lines counted as one) is not a header field (no name and colon within its first 998 octets, or a NUL in it): a mail system ends the header before it and delivers the rest as the body`);
   if (index >= ctx.policy.maxSignatures) return done('policy', `more than ${ctx.policy.maxSignatures} signatures; not checked`);
   if (t.algorithm === 'rsa-sha1' && !ctx.policy.allowSha1) return done('policy', 'rsa-sha1 is not accepted (RFC 8301)');
   if (ctx.policy.requireFromSigned && !t.headers.includes('from')) return done('policy', 'From is not signed');

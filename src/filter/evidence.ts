@@ -188,7 +188,7 @@ export function evidenceDkimResults(results: readonly unknown[]): Pick<EvidenceD
  * recipients, problems, warnings, header-protection notes). A verdict names what the sender wrote —
  * signed header fields of any length, the subject, issuer and addresses of certificates no trust
  * anchor vouches for (up to 64 KiB each) — and a record is kept for the retention time, once per
- * attempt: past the budget a text is cut to its first EVIDENCE_SHORT_TEXT characters and `…`, a list to
+ * attempt: past the budget a text is cut to its first and last EVIDENCE_SHORT_TEXT / 2 characters with `…` between, a list to
  * its first MAX_EVIDENCE_VERDICT_LIST entries, and the kept verdict's `evidenceCut` says how many
  * characters and entries were left out. Short text (codes, results, dates, serial numbers,
  * fingerprints) is never cut. A verifier's verdict of ordinary mail is far below it (a few KiB).
@@ -239,8 +239,13 @@ function bound(node: Record<string, unknown> | unknown[], budget: { left: number
   const text = (s: string) => {
     if (s.length <= EVIDENCE_SHORT_TEXT) return s;
     if (s.length <= budget.left) return (budget.left -= s.length), s;
-    budget.cut.characters += s.length - EVIDENCE_SHORT_TEXT;
-    return `${s.slice(0, EVIDENCE_SHORT_TEXT)}…`;
+    // Its first and last halves of EVIDENCE_SHORT_TEXT, not its start alone: what names a signer is often at the end
+    // (d=bank.com.<padding>.evil.example was kept as "bank.com.xxx…"); no surrogate pair split at either cut.
+    const half = EVIDENCE_SHORT_TEXT / 2;
+    const head = /[\uD800-\uDBFF]/.test(s[half - 1]!) ? half - 1 : half;
+    const tail = /[\uDC00-\uDFFF]/.test(s[s.length - half]!) ? s.length - half + 1 : s.length - half;
+    budget.cut.characters += tail - head;
+    return `${s.slice(0, head)}…${s.slice(tail)}`;
   };
   const keys = Array.isArray(node) ? node.keys() : Object.keys(node);
   for (const key of keys) {

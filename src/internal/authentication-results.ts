@@ -8,7 +8,7 @@ import { MailPkiError } from '../errors.js';
 const TSPECIAL = /[()<>@,;:\\"/[\]?=]/;
 
 /**
- * Octets of one property value or comment as written (escapes included; a cut one ends in "..."): the
+ * Octets of one property value or comment as written (escapes included; a cut one keeps its start and end, "..." between): the
  * text often comes from the sender — a certificate's issuer or mailbox, a DKIM-Signature's i= — and can be of any
  * length, while a header line may hold at most 998 (RFC 5322 §2.1.1). The evidence record keeps the whole value.
  */
@@ -34,10 +34,37 @@ function fieldText(text: string, escape: (ch: string) => string): string {
   for (const ch of clean) {
     const e = escape(ch);
     size += octets(e);
-    if (size > MAX_AR_TEXT_OCTETS) return `${out}...`;
+    if (size > MAX_AR_TEXT_OCTETS) return cutMiddle(clean, escape);
     out += e;
   }
   return out;
+}
+
+/**
+ * Text over MAX_AR_TEXT_OCTETS as its first and last octets (half the bound each, whole characters and escapes) with
+ * "..." between: what names a signer is often at the end (i=cfo@example.com<padding>@evil.example, cut after its
+ * start, read as cfo@example.com).
+ */
+function cutMiddle(clean: string, escape: (ch: string) => string): string {
+  const half = Math.floor(MAX_AR_TEXT_OCTETS / 2);
+  const chars = Array.from(clean);
+  let head = '';
+  let size = 0;
+  for (const ch of chars) {
+    const e = escape(ch);
+    if (size + octets(e) > half) break;
+    head += e;
+    size += octets(e);
+  }
+  let tail = '';
+  size = 0;
+  for (let i = chars.length - 1; i >= 0; i--) {
+    const e = escape(chars[i]!);
+    if (size + octets(e) > half) break;
+    tail = e + tail;
+    size += octets(e);
+  }
+  return `${head}...${tail}`;
 }
 
 /** A property value: a token (RFC 2045: printable ASCII but tspecials) as it is, otherwise a quoted-string. */

@@ -38,7 +38,6 @@ describe('DKIM alignment reads From with the one strict author reader (finding 7
     ['From: "payments@example.com"@evil.example', 'display-name-address'],
     ['From: <@example.com:payments@evil.example>', 'route-address'],
     ['From: "payments@example.com": a@evil.example;', 'group'],
-    ['From: payments@example.com\0<a@evil.example>', 'malformed'],
     ['From: payments@example.com\r<a@evil.example>', 'display-name-address'],
     ['From: payments@example.com\r\n <a@evil.example>', 'display-name-address'],
     ['From : a@evil.example', 'space-before-colon'],
@@ -54,6 +53,13 @@ describe('DKIM alignment reads From with the one strict author reader (finding 7
     expect(v.results.map((r) => [r.result, r.aligned])).toEqual([['policy', false]]);
     expect(v.results[0]!.reason).toMatch(new RegExp(`^signature verified, but there is no single well-formed From to align with \\(${code}: `));
     expect(authenticationResults(v, { authservId: 'mx.example.net' })).toMatch(/dkim=policy \(signature verified, but there is no single well-formed From/);
+  });
+
+  it('d=evil.example with a NUL in From ("From: payments@example.com\\0<a@evil.example>") gives no aligned pass: the line is no header field (Postfix keeps it only up to the NUL), permerror', async () => {
+    const v = await verifyDkim(await signAs('evil.example', withFrom('From: payments@example.com\0<a@evil.example>')), { resolver, clock });
+    expect(alignedPass(v)).toBe(false);
+    expect(v.results.map((r) => r.result)).toEqual(['permerror']);
+    expect(v.results[0]!.reason).toMatch(/is not a header field/);
   });
 
   it('an added second From field gives no aligned pass with either one, signed or not', async () => {

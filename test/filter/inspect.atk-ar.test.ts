@@ -44,7 +44,8 @@ describe('regression (atk-ar): a hostile signer certificate in the Authenticatio
     }
     expect(field).toMatch(/body\.smime-identifier="pay ments@example\.com"/);
     // RFC 4514 escapes the "=" (formatName), the quoted-string its backslash.
-    expect(field).toMatch(/body\.smime-issuer="CN=x y z liaf\\\\=emims,CN=A{250}3,CN=A+\.\.\."/);
+    // Cut in the middle (atk-mid): its start and its end kept.
+    expect(field).toMatch(/body\.smime-issuer="CN=x y z liaf\\\\=emims,CN=A+\.\.\.A+0"/);
   });
 });
 
