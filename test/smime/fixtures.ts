@@ -398,10 +398,9 @@ export async function issueApprover(f: SmimeFixture): Promise<{ certificate: Cer
   return { certificate, key };
 }
 
-/** A self-signed certificate (its own trust anchor) whose SAN holds `san` (GeneralName DER), and its key. */
-export async function selfSignedSigner(san: Uint8Array[], mailbox: string): Promise<FixtureSigner> {
+/** A self-signed certificate (its own trust anchor) whose SAN holds `san` (GeneralName DER), and its key; `name`: its issuer and subject (Name DER). */
+export async function selfSignedSigner(san: Uint8Array[], mailbox: string, name = encodeName([{ type: 'CN', value: 'UTF-8 signer' }])): Promise<FixtureSigner> {
   const keys = await generateKeyPair('ec-p256', { extractable: true });
-  const name = encodeName([{ type: 'CN', value: 'UTF-8 signer' }]);
   const der = await signCertificate(
     {
       serial: randomSerial(globalThis.crypto),
