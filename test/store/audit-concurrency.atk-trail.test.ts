@@ -12,14 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { verifyAuditLog } from '../../src/lifecycle/audit.js';
 import { openSqliteStore } from '../../src/node/sqlite-store.js';
+import { seededRandom } from '../lifecycle/workers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailpki-audit-conc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const child = fileURLToPath(new URL('./audit-writer-child.ts', import.meta.url));
 
-const seed = Number(process.env.MAILPKI_HARNESS_SEED ?? 20261207);
-let state = seed;
-const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+// The kill timings come from a seed as in the workers-and-crashes harness: fixed in CI, random locally, printed either way.
+const seed = process.env.MAILPKI_HARNESS_SEED ? Number(process.env.MAILPKI_HARNESS_SEED) : process.env.CI ? 20261207 : Math.floor(Math.random() * 2 ** 31);
+const random = seededRandom(seed);
 
 it(`three writers killed at random, a reader verifying meanwhile: one chain, nothing committed lost, no false alarm (seed ${seed})`, async () => {
   const path = join(dir, 'a.db');
