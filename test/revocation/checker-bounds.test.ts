@@ -7,14 +7,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorityInfoAccessValue,
   authorityKeyIdentifierValue,
-  basicConstraintsValue,
-  computeKeyIdentifier,
   crlDistributionPointsValue,
   keySigner,
-  keyUsageValue,
   randomSerial,
   signCertificate,
-  subjectKeyIdentifierValue,
   type ExtensionInput,
   type TbsSigner,
 } from '../../src/certs/builder.js';
@@ -25,6 +21,7 @@ import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { exportSpki, generateKeyPair } from '../../src/keys/index.js';
 import { MAX_CERTIFICATE_URLS_PER_METHOD, MAX_HELD_CRLS, RevocationChecker } from '../../src/revocation/checker.js';
 import { createCrl } from '../../src/revocation/crl-create.js';
+import { selfSignedCaCertificate } from './ocsp-fixtures.js';
 
 const DAY = 86_400_000;
 const now = new Date('2026-11-01T10:00:00Z');
@@ -40,22 +37,7 @@ beforeAll(async () => {
   const spki = await exportSpki(keys.publicKey);
   const subject = encodeName([{ type: 'CN', value: 'Partner CA' }]);
   ca = parseCertificate(
-    await signCertificate(
-      {
-        serial: Uint8Array.of(1),
-        issuer: subject,
-        subject,
-        notBefore: new Date(now.getTime() - 30 * DAY),
-        notAfter: new Date(now.getTime() + 365 * DAY),
-        spki,
-        extensions: [
-          { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(true) },
-          { oid: OID.keyUsage, critical: true, value: keyUsageValue(['keyCertSign', 'cRLSign', 'digitalSignature']) },
-          { oid: OID.subjectKeyIdentifier, critical: false, value: subjectKeyIdentifierValue(await computeKeyIdentifier(spki)) },
-        ],
-      },
-      signer,
-    ),
+    await selfSignedCaCertificate(subject, spki, signer, now),
   );
   leafSpki = await exportSpki((await generateKeyPair('ec-p256')).publicKey);
 });

@@ -9,13 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorityInfoAccessValue,
   authorityKeyIdentifierValue,
-  basicConstraintsValue,
-  computeKeyIdentifier,
   crlDistributionPointsValue,
   keySigner,
-  keyUsageValue,
   signCertificate,
-  subjectKeyIdentifierValue,
   type TbsSigner,
 } from '../../src/certs/builder.js';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
@@ -25,6 +21,7 @@ import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { exportSpki } from '../../src/keys/index.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
 import { createCrl } from '../../src/revocation/crl-create.js';
+import { selfSignedCaCertificate } from './ocsp-fixtures.js';
 import { certIdMatchesIssuer } from '../../src/revocation/ocsp-common.js';
 import { parseOcspRequest } from '../../src/revocation/ocsp-request.js';
 import { createOcspResponse } from '../../src/revocation/ocsp-responder.js';
@@ -98,22 +95,7 @@ async function caFromJwk(name: string, jwk: JsonWebKey): Promise<Ca> {
   const spki = await exportSpki(pub);
   const signer = keySigner(priv, defaultSignatureAlgorithm(priv));
   const subject = encodeName([{ type: 'O', value: 'mailpki tests' }, { type: 'CN', value: name }]);
-  const der = await signCertificate(
-    {
-      serial: Uint8Array.from([1]),
-      issuer: subject,
-      subject,
-      notBefore: new Date(now.getTime() - 30 * DAY),
-      notAfter: new Date(now.getTime() + 365 * DAY),
-      spki,
-      extensions: [
-        { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(true) },
-        { oid: OID.keyUsage, critical: true, value: keyUsageValue(['keyCertSign', 'cRLSign', 'digitalSignature']) },
-        { oid: OID.subjectKeyIdentifier, critical: false, value: subjectKeyIdentifierValue(await computeKeyIdentifier(spki)) },
-      ],
-    },
-    signer,
-  );
+  const der = await selfSignedCaCertificate(subject, spki, signer, now);
   return { cert: parseCertificate(der), signer };
 }
 

@@ -4,16 +4,14 @@
  * Unit test: the responder is the injected fetch, signing with the delegated key; the CRL is the CA's.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authorityKeyIdentifierValue, keySigner, randomSerial, signCertificate } from '../../src/certs/builder.js';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
-import { encodeName } from '../../src/certs/name.js';
-import { OID } from '../../src/internal/oids.js';
+import { keySigner } from '../../src/certs/builder.js';
+import type { Certificate } from '../../src/certs/certificate.js';
 import { defaultSignatureAlgorithm } from '../../src/keys/algorithms.js';
 import { importPrivateKey } from '../../src/keys/index.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
 import { createCrl } from '../../src/revocation/crl-create.js';
-import { createOcspResponse, ocspResponderExtensions, parseOcspRequest } from '../../src/revocation/ocsp.js';
-import { DAY, makeWorld, type OcspWorld } from './ocsp-fixtures.js';
+import { createOcspResponse, parseOcspRequest } from '../../src/revocation/ocsp.js';
+import { DAY, checkedResponderCertificate, makeWorld, type OcspWorld } from './ocsp-fixtures.js';
 
 const OCSP_URL = 'http://ocsp.alpha.example/';
 let w: OcspWorld;
@@ -22,23 +20,7 @@ let checkedResponder: Certificate;
 
 beforeAll(async () => {
   w = await makeWorld();
-  checkedResponder = parseCertificate(
-    await signCertificate(
-      {
-        serial: randomSerial(globalThis.crypto),
-        issuer: w.a.issuing.subject.der,
-        subject: encodeName([{ type: 'CN', value: 'Alpha OCSP Responder (checked)' }]),
-        notBefore: new Date(w.now.getTime() - DAY),
-        notAfter: new Date(w.now.getTime() + 365 * DAY),
-        spki: w.responder.certificate.publicKey.spki,
-        extensions: [
-          ...ocspResponderExtensions({ noCheck: false }),
-          { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierValue(w.a.issuing.subjectKeyIdentifier!) },
-        ],
-      },
-      w.a.signer,
-    ),
-  );
+  checkedResponder = await checkedResponderCertificate(w);
 }, 60_000);
 
 /** Whoever holds the responder key: "good" for every certificate. */

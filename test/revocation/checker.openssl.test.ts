@@ -8,15 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { authorityKeyIdentifierValue, randomSerial, signCertificate } from '../../src/certs/builder.js';
-import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
-import { encodeName } from '../../src/certs/name.js';
+import type { Certificate } from '../../src/certs/certificate.js';
 import { encodePem } from '../../src/internal/pem.js';
-import { OID } from '../../src/internal/oids.js';
 import { RevocationChecker } from '../../src/revocation/checker.js';
-import { createOcspRequest, ocspResponderExtensions } from '../../src/revocation/ocsp.js';
+import { createOcspRequest } from '../../src/revocation/ocsp.js';
 import { describeWithPeers, run, tempDir } from '../helpers/peers.js';
-import { DAY, makeWorld, type OcspWorld } from './ocsp-fixtures.js';
+import { checkedResponderCertificate, makeWorld, type OcspWorld } from './ocsp-fixtures.js';
 
 describeWithPeers('RevocationChecker with openssl ocsp responders and an openssl ca CRL', ['openssl'], () => {
   let w: OcspWorld;
@@ -59,23 +56,7 @@ describeWithPeers('RevocationChecker with openssl ocsp responders and an openssl
     w = await makeWorld();
     tmp = tempDir('mailpki-checker-');
     // A delegated responder certificate the CA wants checked: no id-pkix-ocsp-nocheck.
-    checkedResponder = parseCertificate(
-      await signCertificate(
-        {
-          serial: randomSerial(globalThis.crypto),
-          issuer: w.a.issuing.subject.der,
-          subject: encodeName([{ type: 'CN', value: 'Alpha OCSP Responder (checked)' }]),
-          notBefore: new Date(w.now.getTime() - DAY),
-          notAfter: new Date(w.now.getTime() + 365 * DAY),
-          spki: w.responder.certificate.publicKey.spki,
-          extensions: [
-            ...ocspResponderExtensions({ noCheck: false }),
-            { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierValue(w.a.issuing.subjectKeyIdentifier!) },
-          ],
-        },
-        w.a.signer,
-      ),
-    );
+    checkedResponder = await checkedResponderCertificate(w);
     writeFileSync(p('issuing.pem'), pem(w.a.issuing));
     writeFileSync(p('issuing.key'), w.a.keyPem);
     writeFileSync(p('responder.pem'), pem(w.responder.certificate));

@@ -7,7 +7,18 @@
  */
 import { LocalCA } from '../../src/ca/local-ca.js';
 import { MemoryCaStorage } from '../../src/ca/storage.js';
-import { authorityKeyIdentifierValue, keySigner, randomSerial, signCertificate, type ExtensionInput, type TbsSigner } from '../../src/certs/builder.js';
+import {
+  authorityKeyIdentifierValue,
+  basicConstraintsValue,
+  computeKeyIdentifier,
+  keySigner,
+  keyUsageValue,
+  randomSerial,
+  signCertificate,
+  subjectKeyIdentifierValue,
+  type ExtensionInput,
+  type TbsSigner,
+} from '../../src/certs/builder.js';
 import { parseCertificate, type Certificate } from '../../src/certs/certificate.js';
 import { encodeName } from '../../src/certs/name.js';
 import { fromUtf8 } from '../../src/internal/bytes.js';
@@ -115,4 +126,45 @@ export async function makeWorld(): Promise<OcspWorld> {
     responderByB,
     lookup,
   };
+}
+
+/** A self-signed CA certificate (DER) for `subject` over `spki`, valid from 30 days before `now` for a year, signed by `signer`. */
+export async function selfSignedCaCertificate(subject: Uint8Array, spki: Uint8Array, signer: TbsSigner, now: Date): Promise<Uint8Array> {
+  return signCertificate(
+    {
+      serial: Uint8Array.of(1),
+      issuer: subject,
+      subject,
+      notBefore: new Date(now.getTime() - 30 * DAY),
+      notAfter: new Date(now.getTime() + 365 * DAY),
+      spki,
+      extensions: [
+        { oid: OID.basicConstraints, critical: true, value: basicConstraintsValue(true) },
+        { oid: OID.keyUsage, critical: true, value: keyUsageValue(['keyCertSign', 'cRLSign', 'digitalSignature']) },
+        { oid: OID.subjectKeyIdentifier, critical: false, value: subjectKeyIdentifierValue(await computeKeyIdentifier(spki)) },
+      ],
+    },
+    signer,
+  );
+}
+
+/** A delegated responder certificate of A for the world's responder key that its CA wants checked: no id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1). */
+export async function checkedResponderCertificate(w: OcspWorld): Promise<Certificate> {
+  return parseCertificate(
+    await signCertificate(
+      {
+        serial: randomSerial(globalThis.crypto),
+        issuer: w.a.issuing.subject.der,
+        subject: encodeName([{ type: 'CN', value: 'Alpha OCSP Responder (checked)' }]),
+        notBefore: new Date(w.now.getTime() - DAY),
+        notAfter: new Date(w.now.getTime() + 365 * DAY),
+        spki: w.responder.certificate.publicKey.spki,
+        extensions: [
+          ...ocspResponderExtensions({ noCheck: false }),
+          { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierValue(w.a.issuing.subjectKeyIdentifier!) },
+        ],
+      },
+      w.a.signer,
+    ),
+  );
 }
