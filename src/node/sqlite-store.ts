@@ -106,7 +106,7 @@ export async function openSqliteStore(path: string, options: OpenSqliteStoreOpti
   if (size === undefined && !create) throw new MailPkiError('ERR_IO', `no store at ${path} (open with create: true to make one)`);
   if (size !== undefined && size > 0) {
     await checkMagic(path, size);
-    inspect(path, create);
+    inspect(path, create, busyTimeoutMs);
   } else if (!create) {
     throw new MailPkiError('ERR_STORE_CORRUPT', `${path} is an empty file, not a mailpki store (open with create: true to make one)`);
   }
@@ -181,10 +181,10 @@ async function checkMagic(path: string, size: number): Promise<void> {
 }
 
 /** Looks at an existing SQLite file through a read-only connection: ours, empty, or refused. */
-function inspect(path: string, create: boolean): void {
+function inspect(path: string, create: boolean, busyTimeoutMs: number): void {
   let ro: Db | undefined;
   try {
-    ro = new Database(path, { readonly: true, fileMustExist: true });
+    ro = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
     const state = readState(ro);
     checkState(state, path, create);
   } catch (e) {
@@ -200,12 +200,24 @@ interface DbState {
   tables: number;
 }
 
-function readState(db: Db): DbState {
-  return {
-    applicationId: Number(db.pragma('application_id', { simple: true })),
-    userVersion: Number(db.pragma('user_version', { simple: true })),
-    tables: Number((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n),
-  };
+/**
+ * The three values that say whose file this is, read from one snapshot. Read one statement at a
+ * time, another process creating the store could commit between them: application_id 0 read before
+ * its commit and its tables after made a new mailpki store look like another application's.
+ * @internal Exported for its test.
+ */
+export function readState(db: Pick<Db, 'pragma' | 'prepare' | 'exec' | 'inTransaction'>): DbState {
+  const own = !db.inTransaction;
+  if (own) db.exec('BEGIN');
+  try {
+    return {
+      applicationId: Number(db.pragma('application_id', { simple: true })),
+      userVersion: Number(db.pragma('user_version', { simple: true })),
+      tables: Number((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n),
+    };
+  } finally {
+    if (own && db.inTransaction) db.exec('COMMIT');
+  }
 }
 
 /** Throws unless the database is a mailpki store this code can use, or an empty database (when creating). */

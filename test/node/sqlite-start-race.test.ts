@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
+import { MAILPKI_APPLICATION_ID } from '../../src/node/sqlite-schema.js';
+import { readState } from '../../src/node/sqlite-store.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mailpki-atk13-sq-'));
@@ -51,3 +53,38 @@ it('3 processes opening one new evidence store at once, 5 rounds: all start, eve
   // Observed today (intermittent): ["round 3: MailPkiError: could not open …/r3.db: the database is busy (another writer); retry"]
   expect(failures).toEqual([]);
 }, 180_000);
+
+/**
+ * CI, 2026-12-07 (round 4 of the test above): "r4.db is a SQLite database of another application
+ * (application_id 0)". The opener that found the file non-empty read application_id, user_version
+ * and the table count one statement at a time; the creator's first migration committed between
+ * the first read and the last. Here that commit is made to land exactly there.
+ */
+it("the store's identity (application_id, user_version, tables) is read from one snapshot, whatever another process commits meanwhile", () => {
+  const path = join(dir, 'snapshot.db');
+  const creator = new Database(path);
+  creator.pragma('journal_mode = WAL'); // as openSqliteStore leaves a new file before migrating
+  const reader = new Database(path, { readonly: true, fileMustExist: true });
+  let committed = false;
+  const between = new Proxy(reader, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (prop !== 'pragma') return typeof v === 'function' ? v.bind(target) : v;
+      return (source: string, options?: { simple?: boolean }) => {
+        const r = target.pragma(source, options);
+        if (!committed && source === 'application_id') {
+          committed = true;
+          creator.exec(`BEGIN IMMEDIATE; PRAGMA application_id = ${MAILPKI_APPLICATION_ID}; CREATE TABLE t (x); PRAGMA user_version = 1; COMMIT`);
+        }
+        return r;
+      };
+    },
+  });
+  const state = readState(between as unknown as Database.Database);
+  expect(committed).toBe(true);
+  expect(state).toEqual({ applicationId: 0, userVersion: 0, tables: 0 });
+  // and the next look sees all of the commit
+  expect(readState(reader)).toEqual({ applicationId: MAILPKI_APPLICATION_ID, userVersion: 1, tables: 1 });
+  reader.close();
+  creator.close();
+});
