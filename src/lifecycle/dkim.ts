@@ -79,7 +79,8 @@ export interface DkimManagerOptions extends ClaimOptions {
    * A signing domain a mail client shows as a Latin name it is not (`xn--80aa0cbo65f.com`, shown раураӏ.com, reads as
    * paypal.com), as the lifecycle policy's `lookalikeDomains` reads a mailbox's: `'refuse'` (the default) refuses to
    * create its DKIM identity (ERR_POLICY_DENIED, rule `lookalikeDomains`, an audit record `policy.denied`); `'allow'`
-   * for an organisation whose own domain is such a name. Checked at create, not again at each rotation.
+   * for an organisation whose own domain is such a name. Checked at create and at every rotation (manual or scheduled):
+   * an identity created under 'allow' gets no new key once the setting is 'refuse'.
    */
   lookalikeDomains?: 'refuse' | 'allow';
   clock?: Clock;
@@ -446,22 +447,7 @@ export class DkimManager {
       const found = await tx.getIdentity(id);
       return found && { identity: found, keys: await loadKeys(tx, id) };
     });
-    const refused = checkLookalikeDomain(this.lookalikeDomains, domain);
-    if (refused) {
-      const err = policyError(refused);
-      // As the S/MIME manager records a refused enrollment, naming the identity when there is one (no event: DKIM
-      // events are about a key, and there is none).
-      await this.write(now, async (_tx, _emit, audit) =>
-        audit({
-          actor,
-          action: 'policy.denied',
-          ...(existing && { identityId: id }),
-          reason: err.message,
-          after: { operation: 'create', code: 'ERR_POLICY_DENIED', rule: refused.rule, request: identitySummary(identity) },
-        }),
-      );
-      throw err;
-    }
+    await this.refuseLookalike(domain, 'create', identity, existing !== undefined, actor, now);
     if (existing) {
       const { identity: old, keys } = existing;
       if (old.status !== 'decommissioned')
@@ -510,6 +496,9 @@ export class DkimManager {
   private async startRotation(id: string, actor: string, reason: string, now: Date, selector?: string): Promise<string[]> {
     const { identity, keys } = await this.load(id);
     if (identity.status === 'decommissioned') throw stateError(identity, 'rotate');
+    // Checked at every new key, as the S/MIME manager checks each renewal: an identity created under 'allow' gets no
+    // new key once the setting is 'refuse' (its current keys sign on until they are retired or it is decommissioned).
+    await this.refuseLookalike(identity.domain ?? identity.name, 'rotate', identity, true, actor, now);
     const algorithms = algorithmsOf(identity, keys);
     const busy = keys.filter((k) => isPending(k.attrs.state));
     if (busy.length)
@@ -528,6 +517,27 @@ export class DkimManager {
     });
     for (const g of generated) await this.requestPublishOfNew(id, g.credential.id, actor, now);
     return generated.map((g) => g.credential.id);
+  }
+
+  /**
+   * ERR_POLICY_DENIED, with its audit record `policy.denied`, when `lookalikeDomains` refuses the signing domain. As
+   * the S/MIME manager records a refused enrollment, naming the identity when there is one (no event: DKIM events are
+   * about a key, and there is none).
+   */
+  private async refuseLookalike(domain: string, operation: 'create' | 'rotate', identity: IdentityRecord, stored: boolean, actor: string, now: Date): Promise<void> {
+    const refused = checkLookalikeDomain(this.lookalikeDomains, domain);
+    if (!refused) return;
+    const err = policyError(refused);
+    await this.write(now, async (_tx, _emit, audit) =>
+      audit({
+        actor,
+        action: 'policy.denied',
+        ...(stored && { identityId: identity.id }),
+        reason: err.message,
+        after: { operation, code: 'ERR_POLICY_DENIED', rule: refused.rule, request: identitySummary(identity) },
+      }),
+    );
+    throw err;
   }
 
   private async generateKeys(

@@ -149,6 +149,29 @@ describe('DkimManager: create', () => {
     expect(refusing.events).toEqual([]);
     expect(await verifyAuditLog(allowing.store)).toMatchObject({ ok: true });
   });
+  it("an identity made under 'allow' gets no new key once the setting is 'refuse': rotate and the scheduled rotation are ERR_POLICY_DENIED with an audit record, and the owners are told", async () => {
+    const policy = { rotationDays: 180, graceDays: 7, removeAfterDays: 30 };
+    const allowing = setup({ lookalikeDomains: 'allow', policy });
+    await allowing.manager.create({ domain: 'xn--80aa0cbo65f.com', owner: { team: 'mail' }, algorithm: 'ed25519' }, { actor: 'a' });
+    await allowing.manager.runDue();
+    const before = await allowing.manager.keys('xn--80aa0cbo65f.com');
+    expect(before.map((k) => [k.state, k.signing])).toEqual([['active', true]]);
+    const refusing = setup({ store: allowing.store, policy });
+    // Observed before: the rotation generated a new key and asked for its record (раураӏ.com kept a fresh key for ever).
+    await expect(refusing.manager.rotate('xn--80aa0cbo65f.com', { actor: 'mallory' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED', details: { rule: 'lookalikeDomains' } });
+    refusing.clock.advanceDays(181);
+    const s = await refusing.manager.runDue();
+    expect(s.rotated).toEqual([]);
+    expect(s.failed).toMatchObject([{ identityId: 'dkim:xn--80aa0cbo65f.com', code: 'ERR_POLICY_DENIED' }]);
+    expect(await refusing.manager.keys('xn--80aa0cbo65f.com')).toEqual(before);
+    expect(refusing.events.map((e) => [e.type, (e.data as { step?: string; code?: string }).step, (e.data as { code?: string }).code])).toEqual([['dkim.step.failed', 'rotate', 'ERR_POLICY_DENIED']]);
+    const denied = (await allowing.store.listAudit()).filter((r) => r.action === 'policy.denied');
+    expect(denied).toMatchObject([
+      { actor: 'mallory', identityId: 'dkim:xn--80aa0cbo65f.com', after: { operation: 'rotate', rule: 'lookalikeDomains' } },
+      { identityId: 'dkim:xn--80aa0cbo65f.com', after: { operation: 'rotate', rule: 'lookalikeDomains' } },
+    ]);
+    expect(await verifyAuditLog(allowing.store)).toMatchObject({ ok: true });
+  });
 });
 
 describe('DkimManager: planDue (dkim run-due --dry-run)', () => {
